@@ -1,0 +1,1 @@
+//! Dot-stuffing and dot-unstuffing.

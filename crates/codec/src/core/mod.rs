@@ -1,0 +1,8 @@
+//! Pieces shared by the three protocols: line framing, dot-stuffing, validated text, SASL, and
+//! the glue between nom and [`crate::DecodeError`].
+
+pub mod dot;
+pub mod line;
+pub(crate) mod parse;
+pub mod sasl;
+pub mod text;

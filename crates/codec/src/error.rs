@@ -1,0 +1,143 @@
+//! The errors of the codec: one for decoding server bytes, one for encoding client commands.
+
+/// Why server bytes could not be decoded.
+///
+/// [`DecodeError::Incomplete`] is not a failure: it asks the caller to read more bytes and call
+/// the decoder again with the whole buffer. Every other variant is final for the stream: the
+/// caller should close the connection, since it can no longer know where the next response starts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// More bytes are needed before anything can be decided.
+    #[error("incomplete: more bytes are needed")]
+    Incomplete,
+    /// The bytes at `offset` do not follow the protocol's syntax.
+    #[error("invalid server response at byte {offset}: expected {expected}")]
+    Invalid {
+        /// Offset from the start of the buffer given to the decoder.
+        offset: usize,
+        /// What the grammar required at that point.
+        expected: &'static str,
+    },
+    /// A line did not end within the configured maximum length.
+    #[error("line starting at byte {offset} is longer than the limit of {limit} bytes")]
+    LineTooLong {
+        /// Offset of the start of the line.
+        offset: usize,
+        /// The limit in force.
+        limit: usize,
+    },
+    /// A literal (or a message body) announced more bytes than allowed; nothing was allocated.
+    #[error("literal of {len} bytes at byte {offset} exceeds the limit of {limit} bytes")]
+    LiteralTooLarge {
+        /// Offset of the literal's `{`.
+        offset: usize,
+        /// The length the server announced.
+        len: u64,
+        /// The limit in force.
+        limit: u64,
+    },
+    /// Parentheses (or other structures) nested deeper than allowed.
+    #[error("nesting at byte {offset} is deeper than the limit of {limit} levels")]
+    TooDeep {
+        /// Offset where the limit was crossed.
+        offset: usize,
+        /// The limit in force.
+        limit: usize,
+    },
+    /// A response had more lines than allowed (multi-line replies, listings).
+    #[error("response starting at byte {offset} has more than {limit} lines")]
+    TooManyLines {
+        /// Offset of the start of the response.
+        offset: usize,
+        /// The limit in force.
+        limit: usize,
+    },
+    /// A response (excluding streamed bodies) grew beyond the configured size.
+    #[error("response starting at byte {offset} is larger than the limit of {limit} bytes")]
+    ResponseTooLarge {
+        /// Offset of the start of the response.
+        offset: usize,
+        /// The limit in force.
+        limit: usize,
+    },
+    /// The stream ended in the middle of something.
+    #[error("the stream ended inside {inside} (after byte {offset})")]
+    Truncated {
+        /// Offset where the unfinished element started.
+        offset: usize,
+        /// What was unfinished: "a literal", "a multi-line response", "a line", ...
+        inside: &'static str,
+    },
+}
+
+impl DecodeError {
+    /// True for [`DecodeError::Incomplete`]: read more and try again.
+    pub fn is_incomplete(&self) -> bool {
+        matches!(self, DecodeError::Incomplete)
+    }
+
+    /// The same error with every offset moved by `delta` (for parsers that work on a sub-slice).
+    pub fn shifted(self, delta: usize) -> Self {
+        use DecodeError::*;
+        match self {
+            Incomplete => Incomplete,
+            Invalid { offset, expected } => Invalid { offset: offset + delta, expected },
+            LineTooLong { offset, limit } => LineTooLong { offset: offset + delta, limit },
+            LiteralTooLarge { offset, len, limit } => LiteralTooLarge { offset: offset + delta, len, limit },
+            TooDeep { offset, limit } => TooDeep { offset: offset + delta, limit },
+            TooManyLines { offset, limit } => TooManyLines { offset: offset + delta, limit },
+            ResponseTooLarge { offset, limit } => ResponseTooLarge { offset: offset + delta, limit },
+            Truncated { offset, inside } => Truncated { offset: offset + delta, inside },
+        }
+    }
+}
+
+/// Why a client command could not be encoded. Nothing was produced: no partial command can leak.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// A value contains a byte that would end the command line early or corrupt it.
+    #[error("{field} contains a forbidden {} at position {position}; remove it", byte_name(*byte))]
+    ForbiddenByte {
+        /// Which value: "mailbox name", "password", "login", ...
+        field: &'static str,
+        /// The byte found.
+        byte: u8,
+        /// Its position in the value.
+        position: usize,
+    },
+    /// A value is longer than the protocol allows.
+    #[error("{field} is {len} bytes long; the limit is {limit}")]
+    TooLong {
+        /// Which value.
+        field: &'static str,
+        /// Its length.
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A value that must not be empty is.
+    #[error("{field} is empty")]
+    Empty {
+        /// Which value.
+        field: &'static str,
+    },
+    /// A value does not have the syntax the protocol requires.
+    #[error("{field} is not valid: {reason}")]
+    Invalid {
+        /// Which value.
+        field: &'static str,
+        /// What is wrong and, where possible, how to fix it.
+        reason: &'static str,
+    },
+}
+
+fn byte_name(byte: u8) -> String {
+    match byte {
+        b'\r' => "carriage return (CR)".to_owned(),
+        b'\n' => "line feed (LF)".to_owned(),
+        0 => "NUL byte".to_owned(),
+        b => format!("byte 0x{b:02x}"),
+    }
+}

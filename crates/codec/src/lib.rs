@@ -1,0 +1,29 @@
+//! Sans-I/O parsers and encoders for POP3, IMAP and SMTP.
+//!
+//! Bytes in, values out: nothing here does I/O or knows about tokio. One decode contract serves
+//! the three protocols: a decoder takes the bytes received so far and returns either a response
+//! and the number of bytes it used, or [`DecodeError::Incomplete`] (read more, call again with the
+//! whole buffer), or a final error naming the offset and what was expected.
+//!
+//! - [`imap`]: RFC 3501 / 9051 responses (and the extensions a client session uses), commands.
+//! - [`pop3`]: RFC 1939 / 2449 / 2595 / 5034 responses, multi-line bodies, commands.
+//! - [`smtp`]: RFC 5321 / 3463 / 4954 / 2920 replies, EHLO extensions, commands.
+//! - [`core`]: line framing, dot-stuffing, validated text, SASL payloads.
+//!
+//! Large message bodies never have to fit in memory: an IMAP FETCH body literal, a POP3 RETR
+//! body and an SMTP DATA body pass through in chunks.
+#![warn(missing_docs)]
+
+pub mod core;
+mod error;
+pub mod imap;
+mod limits;
+pub mod pop3;
+pub mod smtp;
+
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzz;
+
+pub use error::{DecodeError, EncodeError};
+pub use limits::Limits;
