@@ -82,13 +82,35 @@ impl DecodeError {
         use DecodeError::*;
         match self {
             Incomplete => Incomplete,
-            Invalid { offset, expected } => Invalid { offset: offset + delta, expected },
-            LineTooLong { offset, limit } => LineTooLong { offset: offset + delta, limit },
-            LiteralTooLarge { offset, len, limit } => LiteralTooLarge { offset: offset + delta, len, limit },
-            TooDeep { offset, limit } => TooDeep { offset: offset + delta, limit },
-            TooManyLines { offset, limit } => TooManyLines { offset: offset + delta, limit },
-            ResponseTooLarge { offset, limit } => ResponseTooLarge { offset: offset + delta, limit },
-            Truncated { offset, inside } => Truncated { offset: offset + delta, inside },
+            Invalid { offset, expected } => Invalid {
+                offset: offset + delta,
+                expected,
+            },
+            LineTooLong { offset, limit } => LineTooLong {
+                offset: offset + delta,
+                limit,
+            },
+            LiteralTooLarge { offset, len, limit } => LiteralTooLarge {
+                offset: offset + delta,
+                len,
+                limit,
+            },
+            TooDeep { offset, limit } => TooDeep {
+                offset: offset + delta,
+                limit,
+            },
+            TooManyLines { offset, limit } => TooManyLines {
+                offset: offset + delta,
+                limit,
+            },
+            ResponseTooLarge { offset, limit } => ResponseTooLarge {
+                offset: offset + delta,
+                limit,
+            },
+            Truncated { offset, inside } => Truncated {
+                offset: offset + delta,
+                inside,
+            },
         }
     }
 }

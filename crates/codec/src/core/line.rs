@@ -10,14 +10,25 @@ use crate::DecodeError;
 /// servers must end lines with CRLF, and accepting a bare LF is how response smuggling starts.
 pub fn find_line_end(buf: &[u8], start: usize, max_line: usize) -> Result<usize, DecodeError> {
     let rest = &buf[start..];
-    let window = if rest.len() > max_line { &rest[..max_line] } else { rest };
+    let window = if rest.len() > max_line {
+        &rest[..max_line]
+    } else {
+        rest
+    };
     match memchr::memchr(b'\n', window) {
-        Some(0) => Err(DecodeError::Invalid { offset: start, expected: "CR before LF (bare LF line ending)" }),
-        Some(i) if window[i - 1] != b'\r' => {
-            Err(DecodeError::Invalid { offset: start + i, expected: "CR before LF (bare LF line ending)" })
-        }
+        Some(0) => Err(DecodeError::Invalid {
+            offset: start,
+            expected: "CR before LF (bare LF line ending)",
+        }),
+        Some(i) if window[i - 1] != b'\r' => Err(DecodeError::Invalid {
+            offset: start + i,
+            expected: "CR before LF (bare LF line ending)",
+        }),
         Some(i) => Ok(start + i + 1),
-        None if rest.len() >= max_line => Err(DecodeError::LineTooLong { offset: start, limit: max_line }),
+        None if rest.len() >= max_line => Err(DecodeError::LineTooLong {
+            offset: start,
+            limit: max_line,
+        }),
         None => Err(DecodeError::Incomplete),
     }
 }
@@ -45,15 +56,33 @@ mod tests {
 
     #[test]
     fn too_long_once_the_limit_is_reached_without_crlf() {
-        assert_eq!(split_line(b"0123456789", 10), Err(DecodeError::LineTooLong { offset: 0, limit: 10 }));
+        assert_eq!(
+            split_line(b"0123456789", 10),
+            Err(DecodeError::LineTooLong {
+                offset: 0,
+                limit: 10
+            })
+        );
         // Exactly at the limit, CRLF included, is fine.
         assert_eq!(split_line(b"01234567\r\n", 10), Ok((&b"01234567"[..], 10)));
-        assert_eq!(split_line(b"012345678\r\n", 10), Err(DecodeError::LineTooLong { offset: 0, limit: 10 }));
+        assert_eq!(
+            split_line(b"012345678\r\n", 10),
+            Err(DecodeError::LineTooLong {
+                offset: 0,
+                limit: 10
+            })
+        );
     }
 
     #[test]
     fn bare_lf_is_refused() {
-        assert!(matches!(split_line(b"+OK\nx", 100), Err(DecodeError::Invalid { offset: 3, .. })));
-        assert!(matches!(split_line(b"\n", 100), Err(DecodeError::Invalid { offset: 0, .. })));
+        assert!(matches!(
+            split_line(b"+OK\nx", 100),
+            Err(DecodeError::Invalid { offset: 3, .. })
+        ));
+        assert!(matches!(
+            split_line(b"\n", 100),
+            Err(DecodeError::Invalid { offset: 0, .. })
+        ));
     }
 }

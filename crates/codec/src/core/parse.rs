@@ -29,13 +29,21 @@ pub(crate) struct ParseError<'a> {
 
 impl<'a> ParseError<'a> {
     pub(crate) fn new(input: &'a [u8], problem: Problem) -> Self {
-        ParseError { input, problem, named: true }
+        ParseError {
+            input,
+            problem,
+            named: true,
+        }
     }
 }
 
 impl<'a> nom::error::ParseError<&'a [u8]> for ParseError<'a> {
     fn from_error_kind(input: &'a [u8], kind: ErrorKind) -> Self {
-        ParseError { input, problem: Problem::Expected(kind_name(kind)), named: false }
+        ParseError {
+            input,
+            problem: Problem::Expected(kind_name(kind)),
+            named: false,
+        }
     }
 
     fn append(_input: &'a [u8], _kind: ErrorKind, other: Self) -> Self {
@@ -57,7 +65,11 @@ impl<'a> ContextError<&'a [u8]> for ParseError<'a> {
         if other.named {
             other
         } else {
-            ParseError { input, problem: Problem::Expected(ctx), named: true }
+            ParseError {
+                input,
+                problem: Problem::Expected(ctx),
+                named: true,
+            }
         }
     }
 }
@@ -80,7 +92,10 @@ pub(crate) type PResult<'a, O> = nom::IResult<&'a [u8], O, ParseError<'a>>;
 
 /// A recoverable failure: "expected `what` here" (alternatives may still match).
 pub(crate) fn expected<'a, O>(input: &'a [u8], what: &'static str) -> PResult<'a, O> {
-    Err(nom::Err::Error(ParseError::new(input, Problem::Expected(what))))
+    Err(nom::Err::Error(ParseError::new(
+        input,
+        Problem::Expected(what),
+    )))
 }
 
 /// An unrecoverable failure: no alternative may try again.
@@ -97,7 +112,9 @@ pub(crate) fn to_decode_error(full: &[u8], err: nom::Err<ParseError<'_>>) -> Dec
             match e.problem {
                 Problem::Expected(expected) => DecodeError::Invalid { offset, expected },
                 Problem::TooDeep { limit } => DecodeError::TooDeep { offset, limit },
-                Problem::LiteralTooLarge { len, limit } => DecodeError::LiteralTooLarge { offset, len, limit },
+                Problem::LiteralTooLarge { len, limit } => {
+                    DecodeError::LiteralTooLarge { offset, len, limit }
+                }
             }
         }
     }
@@ -127,7 +144,10 @@ pub(crate) fn number_u64(input: &[u8]) -> PResult<'_, u64> {
     }
     let mut n: u64 = 0;
     for &d in &input[..digits] {
-        n = match n.checked_mul(10).and_then(|n| n.checked_add(u64::from(d - b'0'))) {
+        n = match n
+            .checked_mul(10)
+            .and_then(|n| n.checked_add(u64::from(d - b'0')))
+        {
             Some(n) => n,
             None => return failure(input, Problem::Expected("a number below 2^64")),
         };
@@ -142,8 +162,14 @@ mod tests {
     #[test]
     fn numbers_refuse_overflow() {
         assert_eq!(number_u32(b"4294967295 "), Ok((&b" "[..], u32::MAX)));
-        assert!(matches!(number_u32(b"4294967296"), Err(nom::Err::Failure(_))));
-        assert!(matches!(number_u64(b"18446744073709551616"), Err(nom::Err::Failure(_))));
+        assert!(matches!(
+            number_u32(b"4294967296"),
+            Err(nom::Err::Failure(_))
+        ));
+        assert!(matches!(
+            number_u64(b"18446744073709551616"),
+            Err(nom::Err::Failure(_))
+        ));
         assert!(matches!(number_u64(b"-1"), Err(nom::Err::Error(_))));
     }
 
@@ -151,6 +177,12 @@ mod tests {
     fn offsets_point_into_the_full_buffer() {
         let full = b"abc def";
         let err = expected::<()>(&full[4..], "x").unwrap_err();
-        assert_eq!(to_decode_error(full, err), DecodeError::Invalid { offset: 4, expected: "x" });
+        assert_eq!(
+            to_decode_error(full, err),
+            DecodeError::Invalid {
+                offset: 4,
+                expected: "x"
+            }
+        );
     }
 }

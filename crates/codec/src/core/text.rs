@@ -22,7 +22,10 @@ impl<'a> Text<'a> {
     }
 
     /// Like [`Text::new`] but also refuses an empty value.
-    pub fn non_empty(field: &'static str, value: impl Into<Cow<'a, [u8]>>) -> Result<Self, EncodeError> {
+    pub fn non_empty(
+        field: &'static str,
+        value: impl Into<Cow<'a, [u8]>>,
+    ) -> Result<Self, EncodeError> {
         let text = Self::new(field, value)?;
         if text.0.is_empty() {
             return Err(EncodeError::Empty { field });
@@ -50,7 +53,11 @@ impl fmt::Debug for Text<'_> {
 /// Refuses CR, LF and NUL anywhere in `value`.
 pub fn check_line_safe(field: &'static str, value: &[u8]) -> Result<(), EncodeError> {
     match value.iter().position(|&b| matches!(b, b'\r' | b'\n' | 0)) {
-        Some(position) => Err(EncodeError::ForbiddenByte { field, byte: value[position], position }),
+        Some(position) => Err(EncodeError::ForbiddenByte {
+            field,
+            byte: value[position],
+            position,
+        }),
         None => Ok(()),
     }
 }
@@ -79,26 +86,44 @@ mod tests {
 
     #[test]
     fn refuses_each_line_breaking_byte() {
-        for (bad, pos) in [(&b"pw\r\nA2 DELETE INBOX"[..], 2), (b"a\nb", 1), (b"nul\0", 3)] {
+        for (bad, pos) in [
+            (&b"pw\r\nA2 DELETE INBOX"[..], 2),
+            (b"a\nb", 1),
+            (b"nul\0", 3),
+        ] {
             let err = Text::new("password", bad).unwrap_err();
-            assert!(matches!(err, EncodeError::ForbiddenByte { field: "password", position, .. } if position == pos));
+            assert!(
+                matches!(err, EncodeError::ForbiddenByte { field: "password", position, .. } if position == pos)
+            );
         }
-        assert_eq!(Text::new("login", &b"plain user"[..]).unwrap().as_bytes(), b"plain user");
+        assert_eq!(
+            Text::new("login", &b"plain user"[..]).unwrap().as_bytes(),
+            b"plain user"
+        );
     }
 
     #[test]
     fn error_names_the_byte() {
         let err = Text::new("login", &b"a\rb"[..]).unwrap_err();
-        assert_eq!(err.to_string(), "login contains a forbidden carriage return (CR) at position 1; remove it");
+        assert_eq!(
+            err.to_string(),
+            "login contains a forbidden carriage return (CR) at position 1; remove it"
+        );
     }
 
     #[test]
     fn empty_is_refused_when_asked() {
-        assert_eq!(Text::non_empty("login", &b""[..]).unwrap_err(), EncodeError::Empty { field: "login" });
+        assert_eq!(
+            Text::non_empty("login", &b""[..]).unwrap_err(),
+            EncodeError::Empty { field: "login" }
+        );
     }
 
     #[test]
     fn escapes_terminal_controls() {
-        assert_eq!(escape_bytes(b"OK \x1b[31mred\r\n\xff"), "OK \\x1b[31mred\\r\\n\\xff");
+        assert_eq!(
+            escape_bytes(b"OK \x1b[31mred\r\n\xff"),
+            "OK \\x1b[31mred\\r\\n\\xff"
+        );
     }
 }

@@ -1,1 +1,4 @@
 //! IMAP (RFC 3501, RFC 9051).
+
+pub mod command;
+pub mod utf7;

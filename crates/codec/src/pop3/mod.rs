@@ -1,1 +1,3 @@
 //! POP3 (RFC 1939).
+
+pub mod command;

@@ -1,1 +1,4 @@
 //! SMTP (RFC 5321).
+
+pub mod address;
+pub mod command;
