@@ -1,0 +1,10 @@
+//! Exit codes (sysexits.h), the same meanings as msmtp's.
+
+/// Success.
+pub const OK: u8 = 0;
+/// The command was used incorrectly (bad flag, missing argument).
+pub const USAGE: u8 = 64;
+/// The input data was malformed (a server stream that does not parse).
+pub const DATAERR: u8 = 65;
+/// An I/O error on a local file or stream.
+pub const IOERR: u8 = 74;

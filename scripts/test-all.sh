@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The full test suite, as CI runs it. Run from anywhere; installs what it needs (cargo-fuzz).
+#   FUZZ_SECONDS=30  seconds of fuzzing per target (0 skips the fuzz smoke run, e.g. while iterating)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n=== %s ===\n' "$*"; }
+
+step "rustfmt"
+cargo fmt --all -- --check
+
+step "clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "tests"
+cargo test --workspace
+
+step "docs"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+
+fuzz_seconds="${FUZZ_SECONDS:-30}"
+if [ "$fuzz_seconds" -gt 0 ]; then
+  step "fuzz smoke run (${fuzz_seconds}s per target)"
+  command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+  # cargo-fuzz needs nightly-only flags; the stable toolchain accepts them with RUSTC_BOOTSTRAP.
+  export RUSTC_BOOTSTRAP=1
+  (cd fuzz && cargo fuzz build -s none)
+  for target in $(cd fuzz && cargo fuzz list); do
+    mkdir -p "fuzz/corpus/$target"
+    work=$(mktemp -d)
+    echo "--- $target"
+    # New inputs go to a scratch directory so the committed seed corpus stays as it is.
+    (cd fuzz && cargo fuzz run -s none "$target" "$work" "corpus/$target" -- \
+      -max_total_time="$fuzz_seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 2>&1 |
+      grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|==|SUMMARY|Done)' || true)
+    rm -rf "$work"
+    # A crash leaves an artifact; fail loudly.
+    if ls "fuzz/artifacts/$target"/crash-* "fuzz/artifacts/$target"/oom-* "fuzz/artifacts/$target"/timeout-* >/dev/null 2>&1; then
+      echo "fuzz target $target found a failing input: see fuzz/artifacts/$target" >&2
+      exit 1
+    fi
+  done
+fi
+
+step "all checks passed"
