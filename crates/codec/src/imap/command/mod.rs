@@ -9,7 +9,7 @@
 //! server's `+` continuation, then sends the literal and the rest of the command:
 //!
 //! ```text
-//! C: A1 LOGIN alice {11}        Fragment::Line
+//! C: A1 LOGIN alice {7}         Fragment::Line
 //! S: + Ready for literal data
 //! C: pw"\<CR><LF>x              Fragment::Literal { sync: true }
 //! C: <CR><LF>                   Fragment::Line

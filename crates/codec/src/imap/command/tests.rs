@@ -738,7 +738,11 @@ proptest! {
     /// Whatever the password, the server reads exactly one command, and the password back.
     #[test]
     fn any_password_is_one_command(
-        password in proptest::collection::vec(1u8..=255, 0..64),
+        password in prop_oneof![
+            proptest::collection::vec(1u8..=127, 0..64),
+            proptest::collection::vec(prop_oneof![Just(b'\r'), Just(b'\n'), Just(b'"'), Just(b'\\'), Just(b' '), Just(b'a')], 0..16),
+            proptest::collection::vec(1u8..=255, 0..64),
+        ],
         literal_plus in any::<bool>(),
         utf8_accept in any::<bool>(),
     ) {
