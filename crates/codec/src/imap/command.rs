@@ -1,1 +1,0 @@
-//! IMAP command encoders.
