@@ -381,8 +381,25 @@ mod tests {
     }
 
     #[test]
-    fn sasl_exchange_dovecot() {
-        // Dovecot sends a bare "+" for an empty challenge (AUTH PLAIN without initial response).
+    fn sasl_exchange_gmail_xoauth2() {
+        // Gmail answers `AUTH XOAUTH2` with "+ ", an empty challenge (CybercentreCanada/sawp#12).
+        let seen = run(
+            Limits::pop3(),
+            &[
+                Expect::SingleLine,
+                Expect::SaslContinuation,
+                Expect::SaslContinuation,
+            ],
+            b"+OK Gpop ready for requests from 198.51.100.7 x1mb\r\n+ \r\n+OK Welcome.\r\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(seen[1], Seen::Continuation(Vec::new()));
+        assert_eq!(seen[2], ok(b"Welcome."));
+    }
+
+    #[test]
+    fn sasl_bare_plus_is_an_empty_challenge() {
         let seen = run(
             Limits::pop3(),
             &[

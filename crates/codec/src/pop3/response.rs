@@ -155,8 +155,8 @@ pub(crate) fn status_line(line: &[u8], sasl: bool) -> Result<Reply<'_>, DecodeEr
     } else if starts_with_ignore_case(line, b"-ERR") {
         (Status::Err, &line[4..])
     } else if sasl && line.first() == Some(&b'+') {
-        // RFC 5034 §4: "+" SP base64; a bare "+" (Dovecot for an empty challenge, and others)
-        // is an empty challenge too.
+        // RFC 5034 §4: `"+" SP [base64]`. Some servers drop the space of an empty challenge
+        // and send "+" alone (as IMAP servers do, swift-nio-imap #222): an empty challenge too.
         return match line.get(1) {
             None => Ok(Reply::Continuation(&line[1..])),
             Some(b' ') => Ok(Reply::Continuation(&line[2..])),
@@ -448,6 +448,15 @@ mod tests {
             s.apop_timestamp(),
             Some(&b"<23617.1700000000@mail.example.com>"[..])
         );
+    }
+
+    #[test]
+    fn cyrus_session_id_is_not_an_apop_timestamp() {
+        // Cyrus after login (knadh/go-pop3#1): the bracketed SESSIONID has no "@".
+        let s = status(
+            b"+OK Mailbox locked and ready SESSIONID=<cyrus-1234-1632912009-1-5678901234567890>",
+        );
+        assert_eq!(s.apop_timestamp(), None);
     }
 
     #[test]
