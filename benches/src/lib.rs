@@ -3,7 +3,8 @@
 /// `count` FETCH responses, each with a `literal_len`-byte BODY[] literal, as Dovecot sends them.
 pub fn fetch_stream(count: u32, literal_len: usize) -> Vec<u8> {
     let mut body = Vec::with_capacity(literal_len);
-    let line = b"Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor.\r\n";
+    let line =
+        b"Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor.\r\n";
     while body.len() < literal_len {
         let take = line.len().min(literal_len - body.len());
         body.extend_from_slice(&line[..take]);

@@ -5,4 +5,5 @@ pub mod dot;
 pub mod line;
 pub(crate) mod parse;
 pub mod sasl;
+pub mod secret;
 pub mod text;

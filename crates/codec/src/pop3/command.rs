@@ -14,8 +14,8 @@
 //!
 //! A longer line is refused with [`EncodeError::TooLong`]. Message numbers start at 1.
 
-pub use crate::imap::command::Secret;
-use crate::imap::command::{check_mechanism, push_initial_response, response_line, CANCEL_LINE};
+pub use crate::core::secret::Secret;
+use crate::core::secret::{check_mechanism, push_initial_response, response_line, CANCEL_LINE};
 use crate::EncodeError;
 
 /// RFC 2449 §4: 255 octets, CRLF included.

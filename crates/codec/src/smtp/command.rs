@@ -20,8 +20,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 pub use super::address::Address;
 use super::address::{check_address_literal, check_domain_name};
-pub use crate::imap::command::Secret;
-use crate::imap::command::{check_mechanism, push_initial_response, response_line, CANCEL_LINE};
+pub use crate::core::secret::Secret;
+use crate::core::secret::{check_mechanism, push_initial_response, response_line, CANCEL_LINE};
 use crate::EncodeError;
 
 /// RFC 5321 §4.5.3.1.4: 512 octets, CRLF included.

@@ -66,7 +66,11 @@ const READ_CHUNK: usize = 64 * 1024;
 ///
 /// One buffer serves the whole stream; consumed bytes are dropped before each read, so memory
 /// stays bounded by the decoder's limits whatever the stream's length.
-fn pump(input: &mut dyn Read, decoder: &mut dyn JsonDecoder, sink: &mut dyn Write) -> Result<(), Failure> {
+fn pump(
+    input: &mut dyn Read,
+    decoder: &mut dyn JsonDecoder,
+    sink: &mut dyn Write,
+) -> Result<(), Failure> {
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut start = 0usize;
     let mut stream_offset = 0usize; // offset in the whole stream of buf[start]
@@ -119,8 +123,10 @@ fn pump(input: &mut dyn Read, decoder: &mut dyn JsonDecoder, sink: &mut dyn Writ
 
 fn print(values: &mut Vec<Value>, sink: &mut dyn Write) -> Result<(), Failure> {
     for value in values.drain(..) {
-        serde_json::to_writer(&mut *sink, &value).map_err(|err| Failure::Io("stdout", err.into()))?;
-        sink.write_all(b"\n").map_err(|err| Failure::Io("stdout", err))?;
+        serde_json::to_writer(&mut *sink, &value)
+            .map_err(|err| Failure::Io("stdout", err.into()))?;
+        sink.write_all(b"\n")
+            .map_err(|err| Failure::Io("stdout", err))?;
     }
     Ok(())
 }

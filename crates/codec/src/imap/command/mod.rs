@@ -31,18 +31,19 @@
 mod fetch;
 mod flag;
 mod search;
-mod secret;
 mod sequence;
 mod string;
 
 use std::fmt;
 use std::num::{NonZeroU32, NonZeroU64};
 
+pub use crate::core::secret::Secret;
+pub(crate) use crate::core::secret::{
+    check_mechanism, push_initial_response, response_line, CANCEL_LINE,
+};
 pub use fetch::{FetchItem, Partial, Section, SectionText};
 pub use flag::{Flag, Keyword};
 pub use search::{Date, DateTime, SearchKey, MAX_SEARCH_DEPTH};
-pub use secret::Secret;
-pub(crate) use secret::{check_mechanism, push_initial_response, response_line, CANCEL_LINE};
 pub use sequence::{SeqNumber, SeqRange, SequenceSet};
 pub use string::{ListPattern, Mailbox, LITERAL_MINUS_MAX};
 

@@ -1,4 +1,4 @@
-//! Secrets and SASL pieces shared by the IMAP, POP3 and SMTP command encoders.
+//! Secrets, and the SASL wire forms (base64 responses, `=`, `*`) shared by the encoders of the three protocols.
 //!
 //! SASL (RFC 4422) payloads travel base64-encoded (RFC 4648 §4) on all three protocols; an empty
 //! initial response is sent as a single `=` (RFC 4959 §3, RFC 5034 §4, RFC 4954 §4), and `*`

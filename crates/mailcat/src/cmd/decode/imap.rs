@@ -1,0 +1,1 @@
+//! `mailcat decode imap`.
