@@ -707,3 +707,5 @@ pub fn sasl_cancel() -> &'static [u8] {
 
 #[cfg(test)]
 mod tests;
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) mod wire_check;

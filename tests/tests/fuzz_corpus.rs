@@ -1,0 +1,52 @@
+//! Replays the committed fuzz corpus (`fuzz/corpus/<target>/*`) through the same bodies the fuzz
+//! targets run, so every input that once found a bug stays a regression test under `cargo test`.
+
+use std::path::{Path, PathBuf};
+
+use mailcat_codec::fuzz;
+
+fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus").join(target);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|err| panic!("cannot read the corpus {}: {err}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 3, "the corpus of {target} has only {} seeds", files.len());
+    files.into_iter().map(|path| {
+        let data = std::fs::read(&path).unwrap();
+        (path, data)
+    }).collect()
+}
+
+fn replay(target: &str, body: fn(&[u8])) {
+    for (path, data) in corpus(target) {
+        let result = std::panic::catch_unwind(|| body(&data));
+        assert!(result.is_ok(), "{target}: {} fails", path.display());
+    }
+}
+
+#[test]
+fn pop3_response() {
+    replay("pop3_response", fuzz::pop3_response);
+}
+
+#[test]
+fn smtp_reply() {
+    replay("smtp_reply", fuzz::smtp_reply);
+}
+
+#[test]
+fn dot_unstuff() {
+    replay("dot_unstuff", fuzz::dot_unstuff);
+}
+
+#[test]
+fn dot_stuff_roundtrip() {
+    replay("dot_stuff_roundtrip", fuzz::dot_stuff_roundtrip);
+}
+
+#[test]
+fn command_encode() {
+    replay("command_encode", fuzz::command_encode);
+}
