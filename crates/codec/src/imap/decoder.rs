@@ -352,3 +352,600 @@ pub fn parse_greeting<'a>(
     let (_, g) = greeting(&buf[..end], &ctx(limits)).map_err(|e| to_decode_error(buf, e))?;
     Ok((end, g))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::imap::{Code, Data, FetchItem, Flag, SectionData, StatusKind};
+    use proptest::prelude::*;
+
+    /// An event that owns its bytes, for comparing runs.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum Owned {
+        Response(Response<'static>),
+        BodyStart {
+            seq: u32,
+            section: Section<'static>,
+            origin: Option<u32>,
+            len: u64,
+        },
+        Body(Vec<u8>),
+        BodyEnd,
+    }
+
+    fn own(e: Event<'_>) -> Owned {
+        match e {
+            Event::Response(r) => Owned::Response(r.into_owned()),
+            Event::BodyStart {
+                seq,
+                section,
+                origin,
+                len,
+            } => Owned::BodyStart {
+                seq,
+                section: section.into_owned(),
+                origin,
+                len,
+            },
+            Event::BodyChunk(c) => Owned::Body(c.to_vec()),
+            Event::BodyEnd => Owned::BodyEnd,
+        }
+    }
+
+    /// Feeds `input` in pieces cut at `cuts`, as a transport would: append what arrived,
+    /// decode until Incomplete, drop what was consumed. Body chunks are merged.
+    fn drive(input: &[u8], cuts: &[usize], limits: Limits) -> (Vec<Owned>, Option<DecodeError>) {
+        let mut decoder = ResponseDecoder::new(limits);
+        let mut buf: Vec<u8> = Vec::new();
+        let mut events: Vec<Owned> = Vec::new();
+        let mut points: Vec<usize> = cuts.iter().map(|&c| c.min(input.len())).collect();
+        points.sort_unstable();
+        points.push(input.len());
+        let mut fed = 0;
+        for p in points {
+            buf.extend_from_slice(&input[fed..p.max(fed)]);
+            fed = p.max(fed);
+            loop {
+                match decoder.decode(&buf) {
+                    Ok((n, e)) => {
+                        let e = own(e);
+                        match (events.last_mut(), e) {
+                            (Some(Owned::Body(prev)), Owned::Body(more)) => prev.extend(more),
+                            (_, e) => events.push(e),
+                        }
+                        buf.drain(..n);
+                    }
+                    Err(DecodeError::Incomplete) => break,
+                    Err(e) => return (events, Some(e)),
+                }
+            }
+        }
+        let end = (!buf.is_empty() || decoder.is_streaming()).then(|| decoder.end_of_input(&buf));
+        (events, end)
+    }
+
+    fn streaming_limits() -> Limits {
+        Limits {
+            stream_threshold: 10,
+            ..Limits::imap()
+        }
+    }
+
+    fn fetch_of(e: &Owned) -> &crate::imap::Fetch<'static> {
+        match e {
+            Owned::Response(Response::Data(Data::Fetch(f))) => f,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn small_responses_borrow_from_the_buffer() {
+        let buf = b"* 1 FETCH (UID 5 BODY[] {5}\r\nhello)\r\nA1 OK done\r\n";
+        let mut d = ResponseDecoder::new(Limits::imap());
+        let (n, e) = d.decode(buf).unwrap();
+        assert_eq!(n, 37);
+        let Event::Response(Response::Data(Data::Fetch(f))) = e else {
+            panic!("{e:?}")
+        };
+        let (_, _, data) = f.sections().next().unwrap();
+        let SectionData::Inline(std::borrow::Cow::Borrowed(b)) = data else {
+            panic!()
+        };
+        // The very bytes of the input buffer: no copy.
+        assert_eq!(b.as_ptr(), buf[29..].as_ptr());
+        let (m, e) = d.decode(&buf[n..]).unwrap();
+        assert_eq!(m, 12);
+        assert!(matches!(
+            e,
+            Event::Response(Response::Status {
+                kind: StatusKind::Ok,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_large_body_is_streamed_and_the_response_says_so() {
+        let body = b"0123456789abcdefghijklmnopqrst";
+        let mut input = b"* 7 FETCH (UID 9 BODY[]<0> {30}\r\n".to_vec();
+        input.extend_from_slice(body);
+        input.extend_from_slice(b" FLAGS (\\Seen))\r\nA1 OK done\r\n");
+        let (events, end) = drive(&input, &[], streaming_limits());
+        assert_eq!(end, None);
+        assert_eq!(events.len(), 5, "{events:?}");
+        let Owned::BodyStart {
+            seq,
+            section,
+            origin,
+            len,
+        } = &events[0]
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (*seq, &*section.name, *origin, *len),
+            (7, &b"BODY[]"[..], Some(0), 30)
+        );
+        assert_eq!(events[1], Owned::Body(body.to_vec()));
+        assert_eq!(events[2], Owned::BodyEnd);
+        let f = fetch_of(&events[3]);
+        assert_eq!(f.uid(), Some(9));
+        assert_eq!(f.flags(), Some(&[Flag::Seen][..]));
+        assert_eq!(
+            f.sections().next().unwrap().2,
+            &SectionData::Streamed { len: 30 }
+        );
+        assert!(matches!(
+            events[4],
+            Owned::Response(Response::Status { .. })
+        ));
+    }
+
+    #[test]
+    fn two_streamed_bodies_and_a_small_one_in_one_fetch() {
+        let mut input = b"* 1 FETCH (BODY[1] {12}\r\nfirst-body-1 BODY[2] {3}\r\nabc BINARY[3] ~{11}\r\n\0second-bin UID 4)\r\n".to_vec();
+        input.extend_from_slice(b"* 2 EXISTS\r\n");
+        let (events, end) = drive(&input, &[], streaming_limits());
+        assert_eq!(end, None);
+        let kinds: Vec<_> = events
+            .iter()
+            .map(|e| match e {
+                Owned::BodyStart { .. } => "start",
+                Owned::Body(_) => "chunk",
+                Owned::BodyEnd => "end",
+                Owned::Response(_) => "response",
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            ["start", "chunk", "end", "start", "chunk", "end", "response", "response"]
+        );
+        let f = fetch_of(&events[6]);
+        let secs: Vec<_> = f
+            .sections()
+            .map(|(s, _, d)| (s.name.to_vec(), d.clone()))
+            .collect();
+        assert_eq!(secs[0].1, SectionData::Streamed { len: 12 });
+        assert_eq!(secs[1].1.bytes(), Some(&b"abc"[..]));
+        assert_eq!(secs[2].1, SectionData::Streamed { len: 11 });
+        assert_eq!(events[4], Owned::Body(b"\0second-bin".to_vec()));
+        assert_eq!(f.uid(), Some(4));
+    }
+
+    #[test]
+    fn chunks_come_as_bytes_arrive_and_the_caller_buffer_stays_small() {
+        // A 1 GiB body fed 64 KiB at a time: nothing grows.
+        let len: u64 = 1 << 30;
+        let mut d = ResponseDecoder::new(Limits::imap());
+        let head = format!("* 1 FETCH (UID 1 RFC822 {{{len}}}\r\n");
+        let (n, e) = d.decode(head.as_bytes()).unwrap();
+        assert_eq!(n, head.len());
+        assert!(matches!(e, Event::BodyStart { len: l, .. } if l == len));
+        let piece = vec![b'x'; 64 * 1024];
+        let mut seen = 0u64;
+        while seen < len {
+            let (n, e) = d.decode(&piece).unwrap();
+            assert!(matches!(e, Event::BodyChunk(c) if c.len() == n));
+            seen += n as u64;
+        }
+        assert_eq!(seen, len);
+        assert_eq!(d.decode(&[]), Ok((0, Event::BodyEnd)));
+        assert_eq!(d.decode(b")\r"), Err(DecodeError::Incomplete));
+        let (n, e) = d.decode(b")\r\n").unwrap();
+        assert_eq!(n, 3);
+        let Event::Response(Response::Data(Data::Fetch(f))) = e else {
+            panic!()
+        };
+        assert!(
+            matches!(f.items[1], FetchItem::Section { data: SectionData::Streamed { len: l }, .. } if l == len)
+        );
+        assert!(d.skeleton.capacity() < 4096);
+    }
+
+    #[test]
+    fn an_empty_buffer_while_streaming_is_incomplete() {
+        let mut d = ResponseDecoder::new(streaming_limits());
+        d.decode(b"* 1 FETCH (BODY[] {20}\r\n").unwrap();
+        assert_eq!(d.decode(b""), Err(DecodeError::Incomplete));
+        assert!(d.is_streaming());
+    }
+
+    #[test]
+    fn a_body_over_max_message_is_refused_before_streaming() {
+        let limits = Limits {
+            stream_threshold: 10,
+            max_message: 100,
+            ..Limits::imap()
+        };
+        let mut d = ResponseDecoder::new(limits);
+        assert_eq!(
+            d.decode(b"* 1 FETCH (BODY[] {101}\r\n"),
+            Err(DecodeError::LiteralTooLarge {
+                offset: 18,
+                len: 101,
+                limit: 100
+            })
+        );
+    }
+
+    #[test]
+    fn literal_bombs() {
+        for bomb in ["{18446744073709551615}", "{4294967296}", "{99999999999}"] {
+            for item in ["BODY[]", "X-GM-LABELS ("] {
+                let line = format!("* 1 FETCH ({item} {bomb}\r\n");
+                assert!(
+                    matches!(
+                        parse_response(line.as_bytes(), &Limits::imap()),
+                        Err(DecodeError::LiteralTooLarge { .. })
+                    ),
+                    "{line}"
+                );
+                // Through the decoder, a body literal is checked against `max_message` (4 GiB in
+                // `Limits::imap()`, so exactly 4 GiB may stream); anything else against
+                // `max_literal`.
+                let mut d = ResponseDecoder::new(Limits::imap());
+                let r = d.decode(line.as_bytes());
+                if item == "BODY[]" && bomb == "{4294967296}" {
+                    assert!(matches!(
+                        r,
+                        Ok((
+                            _,
+                            Event::BodyStart {
+                                len: 4294967296,
+                                ..
+                            }
+                        ))
+                    ));
+                } else {
+                    assert!(
+                        matches!(r, Err(DecodeError::LiteralTooLarge { .. })),
+                        "{line}"
+                    );
+                }
+            }
+        }
+        let (n, _) = parse_response(b"* 1 FETCH (BODY[] {0}\r\n)\r\n", &Limits::imap()).unwrap();
+        assert_eq!(n, 26);
+    }
+
+    #[test]
+    fn refusals() {
+        let lim = Limits::imap();
+        assert!(matches!(
+            parse_response(b"* 4294967296 EXISTS\r\n", &lim),
+            Err(DecodeError::Invalid { offset: 2, .. })
+        ));
+        assert!(matches!(
+            parse_response(b"* LIST () \"/\" \"a\0b\"\r\n", &lim),
+            Err(DecodeError::Invalid { offset: 16, .. })
+        ));
+        assert!(matches!(
+            parse_response(b"* LIST () \"/\" \"a\rb\"\r\n", &lim),
+            Err(DecodeError::Invalid { .. })
+        ));
+        assert!(matches!(
+            parse_response(b"* OK x\ny\r\n", &lim),
+            Err(DecodeError::Invalid { offset: 6, .. })
+        ));
+        let small = Limits {
+            max_line: 32,
+            max_response: 40,
+            ..Limits::imap()
+        };
+        assert_eq!(
+            parse_response(b"* OK 0123456789abcdef0123456789abcdef", &small),
+            Err(DecodeError::LineTooLong {
+                offset: 0,
+                limit: 32
+            })
+        );
+        assert_eq!(
+            parse_response(b"* 1 FETCH (BODY[] {30}\r\n", &small),
+            Err(DecodeError::ResponseTooLarge {
+                offset: 0,
+                limit: 40
+            })
+        );
+    }
+
+    #[test]
+    fn a_hundred_thousand_parentheses_are_too_deep() {
+        let limits = Limits {
+            max_line: 1 << 20,
+            ..Limits::imap()
+        };
+        let mut line = b"* 1 FETCH (BODYSTRUCTURE ".to_vec();
+        line.extend(std::iter::repeat_n(b'(', 100_000));
+        line.extend_from_slice(b"\r\n");
+        assert!(matches!(
+            parse_response(&line, &limits),
+            Err(DecodeError::TooDeep { limit: 64, .. })
+        ));
+        // The same in an unknown item, skipped by shape.
+        let mut line = b"* 1 FETCH (X-UNKNOWN ".to_vec();
+        line.extend(std::iter::repeat_n(b'(', 100_000));
+        line.extend_from_slice(b"\r\n");
+        assert!(matches!(
+            parse_response(&line, &limits),
+            Err(DecodeError::TooDeep { .. })
+        ));
+    }
+
+    #[test]
+    fn end_of_input_names_what_was_cut() {
+        let (_, end) = drive(b"* 1 FETCH (BODY[] {5}\r\nab", &[], Limits::imap());
+        assert_eq!(
+            end,
+            Some(DecodeError::Truncated {
+                offset: 23,
+                inside: "a literal"
+            })
+        );
+        let (_, end) = drive(b"* 1 FETCH (BODY[] {50}\r\nab", &[], streaming_limits());
+        assert!(
+            matches!(end, Some(DecodeError::Truncated { inside, .. }) if inside.starts_with("a literal"))
+        );
+        let (_, end) = drive(b"* OK done\r\n* LIST () \"/\" \"IN", &[], Limits::imap());
+        assert_eq!(
+            end,
+            Some(DecodeError::Truncated {
+                offset: 14,
+                inside: "a quoted string"
+            })
+        );
+        let (_, end) = drive(b"* 3 EXI", &[], Limits::imap());
+        assert_eq!(
+            end,
+            Some(DecodeError::Truncated {
+                offset: 0,
+                inside: "a response line"
+            })
+        );
+        let (_, end) = drive(
+            b"* 1 FETCH (BODY[] {50}\r\n01234567890123456789012345678901234567890123456789 UID",
+            &[],
+            streaming_limits(),
+        );
+        assert!(
+            matches!(end, Some(DecodeError::Truncated { inside, .. }) if inside.starts_with("a response line"))
+        );
+    }
+
+    #[test]
+    fn greeting_forms() {
+        let lim = Limits::imap();
+        let (n, g) = parse_greeting(b"* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ AUTH=PLAIN] Dovecot ready.\r\nrest", &lim).unwrap();
+        assert_eq!(n, 103);
+        assert!(matches!(g.code, Some(Code::Capability(ref c)) if c.len() == 8));
+        assert_eq!(
+            parse_greeting(b"* OK Gimap ready", &lim),
+            Err(DecodeError::Incomplete)
+        );
+        assert!(parse_greeting(b"A1 OK hi\r\n", &lim).is_err());
+    }
+
+    /// A session as Gmail sends it (code with no text, X-GM items, lower-case nothing).
+    const GMAIL: &[u8] = b"* OK Gimap ready for requests from 192.0.2.1 a1mb12345678abc\r\n\
+* CAPABILITY IMAP4rev1 UNSELECT IDLE NAMESPACE QUOTA ID XLIST CHILDREN X-GM-EXT-1 XYZZY SASL-IR AUTH=XOAUTH2 AUTH=PLAIN AUTH=PLAIN-CLIENTTOKEN AUTH=OAUTHBEARER\r\n\
+A1 OK Thats all she wrote! a1mb12345678abc\r\n\
+* FLAGS (\\Answered \\Flagged \\Draft \\Deleted \\Seen $NotPhishing $Phishing)\r\n\
+* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Draft \\Deleted \\Seen $NotPhishing $Phishing \\*)] Flags permitted.\r\n\
+* OK [UIDVALIDITY 1]\r\n\
+* 1234 EXISTS\r\n\
+* 0 RECENT\r\n\
+* OK [UIDNEXT 98765] Predicted next UID.\r\n\
+* OK [HIGHESTMODSEQ 13637]\r\n\
+A2 OK [READ-WRITE] INBOX selected. (Success)\r\n\
+* 1 FETCH (X-GM-THRID 1266894439832287888 X-GM-MSGID 1278455344230334865 X-GM-LABELS (\\Important \"\\\\Sent\") UID 4 RFC822.SIZE 4096 FLAGS (\\Seen))\r\n\
+* LIST (\\All \\HasNoChildren) \"/\" \"[Gmail]/All Mail\"\r\n\
+A3 OK Success\r\n";
+
+    /// Outlook / Office 365 and Exchange: codes with quoted strings, trailing spaces.
+    const OUTLOOK: &[u8] = b"* OK The Microsoft Exchange IMAP4 service is ready. [TQBOADIAUABSADAAMQBDAEEAMAAwADAAMQAuAG4AYQBtAHAAcgBkADAAMQAuAHAAcgBvAGQALgBvAHUAdABsAG8AbwBrAC4AYwBvAG0A]\r\n\
++\r\n\
+RUBY0001 OK [Error=\"Microsoft.Exchange.Data.Storage.WrongServerException:Cross Server access is not allowed for mailbox 0000\" AuthResultFromPopImapEnd=0 Proxy=AM0PR01MB0001.EURPRD01.PROD.OUTLOOK.COM:1993:SSL MailboxBE=AM0PR01MB0002.EURPRD01.PROD.OUTLOOK.COM Service=Imap4] AUTHENTICATE completed.\r\n\
+* STATUS INBOX (MESSAGES 0 UIDNEXT 1 ) \r\n\
+* SEARCH 2 84 882 \r\n\
+* OK [COPYUID 14  ]\r\n\
+B00000011 OK MOVE completed.\r\n";
+
+    /// Dovecot, iCloud, Yahoo, QQ/163, mail.ru vectors in one stream.
+    const OTHERS: &[u8] = "* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ STARTTLS AUTH=PLAIN] Dovecot ready.\r\n\
+* 80 FETCH (UID 111 BODYSTRUCTURE ((\"text\" \"plain\" (\"CHARSET\" \"UTF-8\") NIL NIL NIL 1694 51 NIL NIL NIL NIL)(\"text\" \"html\" (\"CHARSET\" \"UTF-8\") NIL NIL \"quoted-printable\" 5750 77 NIL NIL NIL NIL) \"alternative\" (\"BOUNDARY\" \"Apple-Mail=_1\") NIL NIL NIL))\r\n\
+* 2 FETCH (UID 3 BODY (\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"7bit\" 10 1 NIL NIL NIL NIL))\r\n\
+* 11487 FETCH (UID 19436 )\r\n\
+* LIST (\\HasNoChildren) \"/\" \"已发送\"\r\n\
+* BYE\r\n\
++ \r\n\
+A00000001 NO [AUTHENTICATIONFAILED] Authentication failed\r\n\
+* ok [unseen 3] lower case\r\n"
+        .as_bytes();
+
+    #[test]
+    fn gmail_session() {
+        let (events, end) = drive(GMAIL, &[], Limits::imap());
+        assert_eq!(end, None);
+        assert_eq!(events.len(), 14);
+        let names: Vec<_> = events
+            .iter()
+            .map(|e| match e {
+                Owned::Response(r) => r.type_name().to_owned(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(names[..6], ["OK", "CAPABILITY", "OK", "FLAGS", "OK", "OK"]);
+        assert!(
+            matches!(&events[5], Owned::Response(Response::Status { code: Some(Code::UidValidity(1)), text, .. }) if text.is_empty())
+        );
+        let f = fetch_of(&events[11]);
+        assert_eq!((f.uid(), f.rfc822_size()), (Some(4), Some(4096)));
+        assert!(
+            matches!(&events[12], Owned::Response(Response::Data(Data::List(l))) if l.mailbox.name.as_deref() == Some("[Gmail]/All Mail"))
+        );
+    }
+
+    #[test]
+    fn outlook_session() {
+        let (events, end) = drive(OUTLOOK, &[], Limits::imap());
+        assert_eq!(end, None, "{events:?}");
+        assert_eq!(events.len(), 7);
+        assert!(
+            matches!(&events[1], Owned::Response(Response::Continuation { text, .. }) if text.is_empty())
+        );
+        assert!(matches!(
+            &events[2],
+            Owned::Response(Response::Status {
+                code: Some(Code::Other { .. }),
+                ..
+            })
+        ));
+        assert!(
+            matches!(&events[3], Owned::Response(Response::Data(Data::Status(s))) if s.items.len() == 2)
+        );
+        assert!(
+            matches!(&events[4], Owned::Response(Response::Data(Data::Search { numbers, .. })) if numbers.len() == 3)
+        );
+    }
+
+    #[test]
+    fn dovecot_icloud_yahoo_qq_mailru_session() {
+        let (events, end) = drive(OTHERS, &[], Limits::imap());
+        assert_eq!(end, None, "{events:?}");
+        assert_eq!(events.len(), 9);
+        assert!(matches!(
+            &events[8],
+            Owned::Response(Response::Status {
+                code: Some(Code::Unseen(3)),
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn the_bench_shape_decodes() {
+        let mut input = Vec::new();
+        for n in 1..=20u32 {
+            input.extend_from_slice(
+                format!(
+                    "* {n} FETCH (UID {} RFC822.SIZE 4096 FLAGS (\\Seen) BODY[] {{4096}}\r\n",
+                    n + 100
+                )
+                .as_bytes(),
+            );
+            input.extend(std::iter::repeat_n(b'a', 4096));
+            input.extend_from_slice(b")\r\n");
+        }
+        let (events, end) = drive(&input, &[], Limits::imap());
+        assert_eq!(end, None);
+        assert_eq!(events.len(), 20);
+        assert_eq!(fetch_of(&events[19]).uid(), Some(120));
+    }
+
+    /// Throughput on the bench shape; run with
+    /// `cargo test --release -p mailcat-codec --lib throughput -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "timing; run in release"]
+    fn throughput() {
+        let mut input = Vec::new();
+        for n in 1..=1000u32 {
+            input.extend_from_slice(
+                format!(
+                    "* {n} FETCH (UID {} RFC822.SIZE 4096 FLAGS (\\Seen) BODY[] {{4096}}\r\n",
+                    n + 100
+                )
+                .as_bytes(),
+            );
+            input.extend(std::iter::repeat_n(b'a', 4096));
+            input.extend_from_slice(b")\r\n");
+        }
+        let rounds = 200;
+        let t = std::time::Instant::now();
+        let mut count = 0;
+        for _ in 0..rounds {
+            let mut d = ResponseDecoder::new(Limits::imap());
+            let mut at = 0;
+            while at < input.len() {
+                let (n, e) = d.decode(&input[at..]).unwrap();
+                if matches!(e, Event::Response(_)) {
+                    count += 1;
+                }
+                at += n;
+            }
+        }
+        let secs = t.elapsed().as_secs_f64();
+        let gbps = (input.len() * rounds) as f64 / secs / 1e9;
+        println!("{count} responses, {:.2} GB/s", gbps);
+    }
+
+    fn corpus() -> Vec<u8> {
+        let mut all = Vec::new();
+        all.extend_from_slice(GMAIL);
+        all.extend_from_slice(OUTLOOK);
+        all.extend_from_slice(OTHERS);
+        all.extend_from_slice(b"* 7 FETCH (UID 9 BODY[]<0> {30}\r\n0123456789abcdefghijklmnopqrst FLAGS (\\Seen))\r\n");
+        all.extend_from_slice(
+            b"* 8 FETCH (BODY[1] {12}\r\nfirst-body-1 BODY[2] {3}\r\nabc UID 4)\r\n",
+        );
+        all
+    }
+
+    proptest! {
+        #[test]
+        fn any_split_gives_the_same_events(cuts in proptest::collection::vec(0usize..3000, 0..12)) {
+            let input = corpus();
+            let whole = drive(&input, &[], streaming_limits());
+            prop_assert_eq!(whole.1.clone(), None);
+            let split = drive(&input, &cuts, streaming_limits());
+            prop_assert_eq!(split, whole);
+        }
+
+        #[test]
+        fn byte_at_a_time_in_a_region(start in 0usize..2500) {
+            let input = corpus();
+            let cuts: Vec<usize> = (start..start + 200).collect();
+            prop_assert_eq!(drive(&input, &cuts, streaming_limits()), drive(&input, &[], streaming_limits()));
+        }
+
+        #[test]
+        fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..400), cuts in proptest::collection::vec(0usize..400, 0..4)) {
+            let _ = drive(&bytes, &cuts, streaming_limits());
+            let _ = parse_response(&bytes, &Limits::imap());
+            let _ = parse_greeting(&bytes, &Limits::imap());
+        }
+
+        #[test]
+        fn prefixes_of_valid_input_are_incomplete_not_invalid(cut in 0usize..3000) {
+            let input = corpus();
+            let cut = cut.min(input.len());
+            // Decode whole responses from the prefix; whatever is left must be Incomplete.
+            let mut d = ResponseDecoder::new(streaming_limits());
+            let mut at = 0;
+            loop {
+                match d.decode(&input[at..cut]) {
+                    Ok((n, _)) => at += n,
+                    Err(e) => { prop_assert_eq!(e, DecodeError::Incomplete); break; }
+                }
+            }
+        }
+    }
+}
