@@ -24,6 +24,9 @@ use super::primitive::{
     Ctx,
 };
 
+/// `body-fld-param`: attribute/value pairs, as sent.
+pub type BodyParams<'a> = Vec<(Cow<'a, [u8]>, Cow<'a, [u8]>)>;
+
 /// The hard ceiling on body structure nesting, whatever [`crate::Limits::max_depth`] says.
 pub const MAX_NESTING: usize = 128;
 
@@ -44,7 +47,7 @@ pub struct SinglePart<'a> {
     /// The media subtype (`PLAIN`, `JPEG`, `RFC822` ...), as sent.
     pub media_subtype: Cow<'a, [u8]>,
     /// `body-fld-param`: attribute/value pairs (`charset`, `name` ...).
-    pub params: Vec<(Cow<'a, [u8]>, Cow<'a, [u8]>)>,
+    pub params: BodyParams<'a>,
     /// `body-fld-id`: the Content-ID.
     pub id: Option<Cow<'a, [u8]>>,
     /// `body-fld-desc`: the Content-Description.
@@ -89,7 +92,7 @@ pub struct Disposition<'a> {
     /// `inline`, `attachment` ...
     pub kind: Cow<'a, [u8]>,
     /// `filename` and friends.
-    pub params: Vec<(Cow<'a, [u8]>, Cow<'a, [u8]>)>,
+    pub params: BodyParams<'a>,
 }
 
 /// `body-ext-1part` / `body-ext-mpart`: everything after the mandatory fields.
@@ -99,7 +102,7 @@ pub struct Disposition<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BodyExtension<'a> {
     /// Multipart: `body-fld-param`. Empty for a single part.
-    pub params: Vec<(Cow<'a, [u8]>, Cow<'a, [u8]>)>,
+    pub params: BodyParams<'a>,
     /// Single part: `body-fld-md5`.
     pub md5: Option<Cow<'a, [u8]>>,
     /// `body-fld-dsp`.
@@ -114,9 +117,7 @@ pub struct BodyExtension<'a> {
     pub malformed: bool,
 }
 
-type Params<'a> = Vec<(Cow<'a, [u8]>, Cow<'a, [u8]>)>;
-
-fn own_params(p: Params<'_>) -> Params<'static> {
+fn own_params(p: BodyParams<'_>) -> BodyParams<'static> {
     p.into_iter().map(|(k, v)| (own(k), own(v))).collect()
 }
 
@@ -182,7 +183,7 @@ impl<'a> BodyStructure<'a> {
 }
 
 /// `body-fld-param = "(" string SP string *(SP string SP string) ")" / nil`.
-fn params<'a>(input: &'a [u8], ctx: &Ctx) -> PResult<'a, Params<'a>> {
+fn params<'a>(input: &'a [u8], ctx: &Ctx) -> PResult<'a, BodyParams<'a>> {
     if let Ok((rest, ())) = nil(input) {
         return Ok((rest, Vec::new()));
     }

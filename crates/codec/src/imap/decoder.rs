@@ -861,6 +861,25 @@ A00000001 NO [AUTHENTICATIONFAILED] Authentication failed\r\n\
         assert_eq!(fetch_of(&events[19]).uid(), Some(120));
     }
 
+    #[test]
+    fn courier_cyrus_zimbra_yahoo_greetings_and_id() {
+        // Representative shapes of these servers' greetings and ID replies: CAPABILITY codes
+        // with vendor atoms, long free text, ID parameter lists.
+        let lim = Limits::imap();
+        for greeting in [
+            &b"* OK [CAPABILITY IMAP4rev1 UIDPLUS CHILDREN NAMESPACE THREAD=ORDEREDSUBJECT THREAD=REFERENCES SORT QUOTA IDLE ACL ACL2=UNION STARTTLS] Courier-IMAP ready. Copyright 1998-2018 Double Precision, Inc.  See COPYING for distribution information.\r\n"[..],
+            b"* OK [CAPABILITY IMAP4rev1 LITERAL+ ID ENABLE STARTTLS AUTH=PLAIN SASL-IR] imap.example.org Cyrus IMAP 3.4.3 server ready\r\n",
+            b"* OK imap.example.org Zimbra IMAP4rev1 server ready\r\n",
+            b"* OK [CAPABILITY IMAP4rev1 ID MOVE NAMESPACE XYMHIGHESTMODSEQ UIDPLUS LITERAL+ CHILDREN X-MSG-EXT UNSELECT OBJECTID] IMAP4rev1 Hello\r\n",
+        ] {
+            let (n, g) = parse_greeting(greeting, &lim).unwrap();
+            assert_eq!(n, greeting.len());
+            assert_eq!(g.kind, crate::imap::GreetingKind::Ok);
+        }
+        let (_, r) = parse_response(b"* ID (\"NAME\" \"Zimbra\" \"VERSION\" \"8.8.15_GA_4177\" \"RELEASE\" \"20211112\")\r\n", &lim).unwrap();
+        assert!(matches!(r, Response::Data(Data::Id(Some(p))) if p.len() == 3));
+    }
+
     /// Throughput on the bench shape; run with
     /// `cargo test --release -p mailcat-codec --lib throughput -- --ignored --nocapture`.
     #[test]

@@ -1,6 +1,6 @@
 //! IMAP (RFC 3501 IMAP4rev1, RFC 9051 IMAP4rev2, and the extensions a client session uses).
 //!
-//! Server bytes become [`Response`]s in two steps: the [framer](framing) finds where one
+//! Server bytes become [`Response`]s in two steps: the framer finds where one
 //! response ends (lines, and literals jumped over by length), then complete parsers read it.
 //! [`ResponseDecoder`] adds streaming: a message body literal larger than
 //! [`crate::Limits::stream_threshold`] comes out as [`Event::BodyChunk`]s instead of being
@@ -33,8 +33,8 @@ mod response;
 mod sequence;
 
 pub use body::{
-    BodyExtension, BodyStructure, Disposition, EncapsulatedMessage, MultiPart, SinglePart,
-    MAX_NESTING,
+    BodyExtension, BodyParams, BodyStructure, Disposition, EncapsulatedMessage, MultiPart,
+    SinglePart, MAX_NESTING,
 };
 pub use code::Code;
 pub use decoder::{parse_greeting, parse_response, Event, ResponseDecoder};
