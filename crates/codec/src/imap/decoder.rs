@@ -266,12 +266,12 @@ impl ResponseDecoder {
 /// Maps an error offset in the skeleton to one in the current buffer (0 if it lies in an
 /// earlier part, whose bytes the caller has already dropped).
 fn skeleton_offset_to_buf(e: DecodeError, tail_start: usize) -> DecodeError {
-    match &e {
+    match e {
         DecodeError::Invalid { offset, expected } => DecodeError::Invalid {
             offset: offset.saturating_sub(tail_start),
             expected,
         },
-        _ => e.shifted(0),
+        other => other,
     }
 }
 
