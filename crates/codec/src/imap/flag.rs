@@ -1,0 +1,140 @@
+//! Message flags (RFC 3501 §2.3.2, §9 `flag`, `flag-fetch`, `flag-perm`).
+
+use std::borrow::Cow;
+
+use crate::core::parse::{expected, PResult};
+
+use super::primitive::{is_atom_char, own, paren_list};
+
+/// A message flag. System flags are named; others are kept as the server sent them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Flag<'a> {
+    /// `\Seen`.
+    Seen,
+    /// `\Answered`.
+    Answered,
+    /// `\Flagged`.
+    Flagged,
+    /// `\Deleted`.
+    Deleted,
+    /// `\Draft`.
+    Draft,
+    /// `\Recent` (IMAP4rev1 only).
+    Recent,
+    /// `\*` in PERMANENTFLAGS: the client may create new keywords.
+    MayCreate,
+    /// A keyword without backslash (`$Forwarded`, `$MDNSent`, `NonJunk`), as sent.
+    Keyword(Cow<'a, [u8]>),
+    /// Any other backslash flag (`\Important` ...), as sent, with its backslash.
+    Extension(Cow<'a, [u8]>),
+}
+
+impl Flag<'_> {
+    /// The flag as it appears on the wire.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Flag::Seen => b"\\Seen",
+            Flag::Answered => b"\\Answered",
+            Flag::Flagged => b"\\Flagged",
+            Flag::Deleted => b"\\Deleted",
+            Flag::Draft => b"\\Draft",
+            Flag::Recent => b"\\Recent",
+            Flag::MayCreate => b"\\*",
+            Flag::Keyword(k) | Flag::Extension(k) => k,
+        }
+    }
+
+    /// An owned copy.
+    pub fn into_owned(self) -> Flag<'static> {
+        match self {
+            Flag::Seen => Flag::Seen,
+            Flag::Answered => Flag::Answered,
+            Flag::Flagged => Flag::Flagged,
+            Flag::Deleted => Flag::Deleted,
+            Flag::Draft => Flag::Draft,
+            Flag::Recent => Flag::Recent,
+            Flag::MayCreate => Flag::MayCreate,
+            Flag::Keyword(k) => Flag::Keyword(own(k)),
+            Flag::Extension(k) => Flag::Extension(own(k)),
+        }
+    }
+}
+
+/// `flag-perm = flag / "\*"`, `flag-fetch = flag / "\Recent"`,
+/// `flag = "\Answered" / ... / flag-keyword / flag-extension`. Case-insensitive.
+pub(crate) fn flag(input: &[u8]) -> PResult<'_, Flag<'_>> {
+    let backslash = input.first() == Some(&b'\\');
+    let start = usize::from(backslash);
+    if backslash && input.get(1) == Some(&b'*') {
+        return Ok((&input[2..], Flag::MayCreate));
+    }
+    // Lenient: keywords with 8-bit bytes exist in the wild (localised labels); CTLs and
+    // specials still end the flag.
+    let n = input[start..]
+        .iter()
+        .take_while(|&&b| is_atom_char(b) || b >= 0x80)
+        .count();
+    if n == 0 {
+        return expected(input, "a flag");
+    }
+    let raw = &input[..start + n];
+    let rest = &input[start + n..];
+    if !backslash {
+        return Ok((rest, Flag::Keyword(Cow::Borrowed(raw))));
+    }
+    let name = &raw[1..];
+    let f = if name.eq_ignore_ascii_case(b"Seen") {
+        Flag::Seen
+    } else if name.eq_ignore_ascii_case(b"Answered") {
+        Flag::Answered
+    } else if name.eq_ignore_ascii_case(b"Flagged") {
+        Flag::Flagged
+    } else if name.eq_ignore_ascii_case(b"Deleted") {
+        Flag::Deleted
+    } else if name.eq_ignore_ascii_case(b"Draft") {
+        Flag::Draft
+    } else if name.eq_ignore_ascii_case(b"Recent") {
+        Flag::Recent
+    } else {
+        Flag::Extension(Cow::Borrowed(raw))
+    };
+    Ok((rest, f))
+}
+
+/// `flag-list = "(" [flag *(SP flag)] ")"`.
+pub(crate) fn flag_list(input: &[u8]) -> PResult<'_, Vec<Flag<'_>>> {
+    paren_list(input, flag)
+}
+
+/// Owned copies of a list of flags.
+pub(crate) fn own_flags(flags: Vec<Flag<'_>>) -> Vec<Flag<'static>> {
+    flags.into_iter().map(Flag::into_owned).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_flags_keywords_and_extensions() {
+        let (rest, flags) = flag_list(b"(\\Seen \\answered $Forwarded \\Important \\*)").unwrap();
+        assert!(rest.is_empty());
+        assert_eq!(
+            flags,
+            vec![
+                Flag::Seen,
+                Flag::Answered,
+                Flag::Keyword(Cow::Borrowed(&b"$Forwarded"[..])),
+                Flag::Extension(Cow::Borrowed(&b"\\Important"[..])),
+                Flag::MayCreate,
+            ]
+        );
+    }
+
+    #[test]
+    fn empty_and_bad_lists() {
+        assert_eq!(flag_list(b"()").unwrap().1, vec![]);
+        assert!(flag_list(b"(\\Seen").is_err());
+        assert!(flag_list(b"(\"x\")").is_err());
+    }
+}
