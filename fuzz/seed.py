@@ -24,6 +24,16 @@ SEEDS = {
         b"2x0 bad\r\n",
         b"250-AUTH=LOGIN PLAIN\r\n250-AUTH  LOGIN PLAIN\r\n250 8 BITMIME\r\n",
     ],
+    "imap_response": [
+        b"* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ AUTH=PLAIN] Dovecot ready.\r\n",
+        b"* 1 FETCH (UID 7 RFC822.SIZE 120 FLAGS (\\Seen) BODY[] {5}\r\nHello)\r\nA1 OK done\r\n",
+        b"* 2 FETCH (UID 8 BODY[TEXT]<0> {100}\r\n" + b"x" * 100 + b" BODY[HEADER] NIL)\r\n",
+        b"* LIST (\\HasNoChildren \\Sent) \"/\" \"&BB4EQgQ,BEAEMAQyBDsENQQ9BD0ESwQ1-\"\r\n* STATUS INBOX (MESSAGES 3 UIDNEXT 9 )\r\n",
+        b"* 3 FETCH (BODYSTRUCTURE ((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"utf-8\") NIL NIL \"7BIT\" 12 -1 NIL NIL NIL)(\"TEXT\" \"HTML\" NIL NIL NIL NIL 30 2) \"ALTERNATIVE\" (\"BOUNDARY\" NIL) NIL NIL) ENVELOPE (NIL \"subj\" ((\"A\" NIL \"a\" \"b.c\")) NIL NIL NIL NIL NIL NIL \"<id@x>\"))\r\n",
+        b"A2 NO [Error=\"Invalid request\" Proxy=AM0PR01CA0001.eurprd01.prod.exchangelabs.com:143] failed\r\n+\r\n+ \r\n* OK [UIDVALIDITY 1]\r\n",
+        b"* 1 FETCH (BODY[] {18446744073709551615}\r\n",
+        b"* ESEARCH (TAG \"A3\") UID COUNT 3 ALL 1:3,5\r\n* VANISHED (EARLIER) 1:4294967295\r\n* ID (\"name\" \"Dovecot\")\r\n* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n",
+    ],
     "dot_unstuff": [
         b"line one\r\n..leading dot\r\n..\r\n...\r\n.\r\n",
         b".\r\n",

@@ -6,17 +6,26 @@ use std::path::{Path, PathBuf};
 use mailcat_codec::fuzz;
 
 fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus").join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target);
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|err| panic!("cannot read the corpus {}: {err}", dir.display()))
         .map(|entry| entry.unwrap().path())
         .collect();
     files.sort();
-    assert!(files.len() >= 3, "the corpus of {target} has only {} seeds", files.len());
-    files.into_iter().map(|path| {
-        let data = std::fs::read(&path).unwrap();
-        (path, data)
-    }).collect()
+    assert!(
+        files.len() >= 3,
+        "the corpus of {target} has only {} seeds",
+        files.len()
+    );
+    files
+        .into_iter()
+        .map(|path| {
+            let data = std::fs::read(&path).unwrap();
+            (path, data)
+        })
+        .collect()
 }
 
 fn replay(target: &str, body: fn(&[u8])) {
@@ -49,4 +58,9 @@ fn dot_stuff_roundtrip() {
 #[test]
 fn command_encode() {
     replay("command_encode", fuzz::command_encode);
+}
+
+#[test]
+fn imap_response() {
+    replay("imap_response", fuzz::imap_response);
 }
