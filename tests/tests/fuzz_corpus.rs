@@ -11,7 +11,7 @@ fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
         .join(target);
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|err| panic!("cannot read the corpus {}: {err}", dir.display()))
-        .map(|entry| entry.unwrap().path())
+        .map(|entry| entry.expect("corpus entry").path())
         .collect();
     files.sort();
     assert!(
@@ -22,7 +22,7 @@ fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     files
         .into_iter()
         .map(|path| {
-            let data = std::fs::read(&path).unwrap();
+            let data = std::fs::read(&path).expect("corpus file");
             (path, data)
         })
         .collect()

@@ -1,58 +1,20 @@
 //! `mailcat decode pop3`, run as a process: server bytes on stdin, JSON lines on stdout, errors
 //! on stderr with exit code 65, and bounded memory on a large RETR body.
 
-use std::io::{Read, Write};
-use std::process::{Command, Stdio};
-use std::thread;
-use std::time::Duration;
+use std::io::Write;
 
 use serde_json::{json, Value};
 
-/// What the command did with some input.
-#[derive(Debug)]
-struct Run {
-    values: Vec<Value>,
-    stderr: String,
-    code: Option<i32>,
-}
+mod support;
 
-/// Runs `mailcat decode pop3` on `input`, written in pieces of `piece` bytes with a pause
-/// between them (so the decoder sees the stream cut at every point), or all at once.
+use support::Run;
+
 fn decode_in_pieces(input: &[u8], piece: Option<usize>) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mailcat"))
-        .args(["decode", "pop3"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("mailcat runs");
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    let input = input.to_vec();
-    let writer = thread::spawn(move || match piece {
-        None => stdin.write_all(&input).expect("mailcat reads stdin"),
-        Some(n) => {
-            for chunk in input.chunks(n) {
-                stdin.write_all(chunk).expect("mailcat reads stdin");
-                stdin.flush().expect("flush");
-                thread::sleep(Duration::from_millis(1));
-            }
-        }
-    });
-    let output = child.wait_with_output().expect("mailcat exits");
-    writer.join().expect("writer thread");
-    let stdout = String::from_utf8(output.stdout).expect("stdout is UTF-8");
-    Run {
-        values: stdout
-            .lines()
-            .map(|line| serde_json::from_str(line).expect("each line is JSON"))
-            .collect(),
-        stderr: String::from_utf8(output.stderr).expect("stderr is UTF-8"),
-        code: output.status.code(),
-    }
+    support::decode_in_pieces("pop3", input, piece)
 }
 
 fn decode(input: &[u8]) -> Run {
-    decode_in_pieces(input, None)
+    support::decode("pop3", input)
 }
 
 /// The expected JSON lines for `vectors/dovecot_session.pop3`.
@@ -242,17 +204,6 @@ fn truncated_status_line_is_malformed() {
     );
 }
 
-/// Reads the peak resident set (`VmHWM`, in KiB) of a running process.
-#[cfg(target_os = "linux")]
-fn peak_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/PID/status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM in /proc/PID/status")
-}
-
 /// A 200 MB RETR body streams through in bounded memory, and its counts are exact.
 ///
 /// The peak resident set is read while the child is still alive: stdin stays open after the
@@ -279,49 +230,21 @@ fn large_retr_body_decodes_in_bounded_memory() {
     }
     let repeats = TARGET.div_ceil(block.len()) as u64;
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mailcat"))
-        .args(["decode", "pop3"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("mailcat runs");
-    let pid = child.id();
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    let mut stdout = child.stdout.take().expect("stdout is piped");
-    let writer = thread::spawn(move || {
+    let written = block.clone();
+    let run = support::decode_streamed("pop3", move |stdin| {
         stdin.write_all(b"+OK message follows\r\n").expect("write");
         for _ in 0..repeats {
-            stdin.write_all(&block).expect("write");
+            stdin.write_all(&written).expect("write");
         }
         stdin.write_all(b".\r\n+OK bye\r\n").expect("write");
-        stdin.flush().expect("flush");
-        (stdin, block) // stdin still open: the child is alive until it is dropped
     });
-    let reader = thread::spawn(move || {
-        let mut out = String::new();
-        stdout.read_to_string(&mut out).expect("read stdout");
-        out
-    });
-    let (stdin, block) = writer.join().expect("writer thread");
-    let peak_kib = peak_rss_kib(pid);
-    drop(stdin);
-    let status = child.wait().expect("mailcat exits");
-    let out = reader.join().expect("reader thread");
-    let mut stderr = String::new();
-    if let Some(mut err) = child.stderr.take() {
-        err.read_to_string(&mut stderr).expect("read stderr");
-    }
-    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert!(
-        peak_kib < 64 * 1024,
-        "peak resident set {peak_kib} KiB is over 64 MiB"
+        run.peak_kib > 0 && run.peak_kib < 64 * 1024,
+        "peak resident set {} KiB is over 64 MiB",
+        run.peak_kib
     );
-
-    let values: Vec<Value> = out
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("JSON"))
-        .collect();
+    let values = run.values;
     assert_eq!(values.len(), 2);
     let body = &values[0];
     // Every byte written, minus one dot for each stuffed line.

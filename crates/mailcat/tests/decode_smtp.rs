@@ -1,58 +1,18 @@
 //! `mailcat decode smtp`, run as a process: server bytes on stdin, one JSON line per reply on
 //! stdout, errors on stderr with exit code 65.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-use std::thread;
-use std::time::Duration;
-
 use serde_json::{json, Value};
 
-/// What the command did with some input.
-#[derive(Debug)]
-struct Run {
-    values: Vec<Value>,
-    stderr: String,
-    code: Option<i32>,
-}
+mod support;
 
-/// Runs `mailcat decode smtp` on `input`, written in pieces of `piece` bytes with a pause
-/// between them (so the decoder sees the stream cut at every point), or all at once.
+use support::Run;
+
 fn decode_in_pieces(input: &[u8], piece: Option<usize>) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mailcat"))
-        .args(["decode", "smtp"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("mailcat runs");
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    let input = input.to_vec();
-    let writer = thread::spawn(move || match piece {
-        None => stdin.write_all(&input).expect("mailcat reads stdin"),
-        Some(n) => {
-            for chunk in input.chunks(n) {
-                stdin.write_all(chunk).expect("mailcat reads stdin");
-                stdin.flush().expect("flush");
-                thread::sleep(Duration::from_millis(1));
-            }
-        }
-    });
-    let output = child.wait_with_output().expect("mailcat exits");
-    writer.join().expect("writer thread");
-    let stdout = String::from_utf8(output.stdout).expect("stdout is UTF-8");
-    Run {
-        values: stdout
-            .lines()
-            .map(|line| serde_json::from_str(line).expect("each line is JSON"))
-            .collect(),
-        stderr: String::from_utf8(output.stderr).expect("stderr is UTF-8"),
-        code: output.status.code(),
-    }
+    support::decode_in_pieces("smtp", input, piece)
 }
 
 fn decode(input: &[u8]) -> Run {
-    decode_in_pieces(input, None)
+    support::decode("smtp", input)
 }
 
 const GMAIL_ID: &str = "d9443c01a7336-21c4a7a1bd2sm12345675ad.123 - gsmtp";

@@ -223,7 +223,7 @@ pub(crate) fn literal_announcement(line: &[u8]) -> Option<(usize, u64)> {
     if digits == 0 {
         return None;
     }
-    let open = body.len() - digits - 1;
+    let open = body.len().checked_sub(digits + 1)?;
     if body.get(open) != Some(&b'{') {
         return None;
     }
@@ -324,6 +324,15 @@ pub(crate) fn truncated(buf: &[u8], mut st: FrameState, lim: &FrameLimits) -> De
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_of_only_digits_and_brace_is_no_literal() {
+        // Found by the fuzzer: `{100}` with nothing before the `{` used to underflow.
+        assert_eq!(literal_announcement(b"100}"), None);
+        assert_eq!(literal_announcement(b"{100}"), Some((0, 100)));
+        assert_eq!(literal_announcement(b"~{7}"), Some((0, 7)));
+        assert_eq!(literal_announcement(b"x {7+}"), Some((2, 7)));
+    }
 
     const LIM: FrameLimits = FrameLimits {
         max_line: 100,

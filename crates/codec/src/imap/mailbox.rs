@@ -129,6 +129,31 @@ pub enum NameAttribute<'a> {
 }
 
 impl NameAttribute<'_> {
+    /// The attribute as the RFCs spell it (`\\Sent`), or as sent for an extension.
+    pub fn as_bytes(&self) -> &[u8] {
+        use NameAttribute::*;
+        match self {
+            NoInferiors => b"\\Noinferiors",
+            NoSelect => b"\\Noselect",
+            Marked => b"\\Marked",
+            Unmarked => b"\\Unmarked",
+            NonExistent => b"\\NonExistent",
+            Subscribed => b"\\Subscribed",
+            Remote => b"\\Remote",
+            HasChildren => b"\\HasChildren",
+            HasNoChildren => b"\\HasNoChildren",
+            All => b"\\All",
+            Archive => b"\\Archive",
+            Drafts => b"\\Drafts",
+            Flagged => b"\\Flagged",
+            Junk => b"\\Junk",
+            Sent => b"\\Sent",
+            Trash => b"\\Trash",
+            Important => b"\\Important",
+            Extension(raw) => raw,
+        }
+    }
+
     /// An owned copy.
     pub fn into_owned(self) -> NameAttribute<'static> {
         use NameAttribute::*;

@@ -77,6 +77,32 @@ impl SequenceSet {
     }
 }
 
+impl std::fmt::Display for SeqBound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SeqBound::Number(n) => write!(f, "{n}"),
+            SeqBound::Largest => f.write_str("*"),
+        }
+    }
+}
+
+/// The set as IMAP writes it: `1:4,7,9:*`.
+impl std::fmt::Display for SequenceSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, range) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            if range.start == range.end {
+                write!(f, "{}", range.start)?;
+            } else {
+                write!(f, "{}:{}", range.start, range.end)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// `seq-number = nz-number / "*"`.
 fn seq_number(input: &[u8]) -> PResult<'_, SeqBound> {
     match input.first() {

@@ -1,0 +1,175 @@
+//! `mailcat decode imap`, run as a process: server bytes on stdin, one JSON line per response,
+//! errors on stderr with exit code 65, and a 1 GiB FETCH literal in bounded memory.
+
+mod support;
+
+use std::io::Write;
+
+use serde_json::{json, Value};
+
+fn decode(input: &[u8]) -> support::Run {
+    support::decode("imap", input)
+}
+
+/// A Dovecot session: greeting, LOGIN, SELECT, UID FETCH, LOGOUT.
+const DOVECOT_SESSION: &[u8] = b"* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ AUTH=PLAIN] Dovecot ready.\r\n\
+A1 OK [CAPABILITY IMAP4rev1 SASL-IR ID ENABLE IDLE SORT UIDPLUS MOVE CONDSTORE] Logged in\r\n\
+* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n\
+* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted.\r\n\
+* 2 EXISTS\r\n\
+* 0 RECENT\r\n\
+* OK [UIDVALIDITY 1732612345] UIDs valid\r\n\
+* OK [UIDNEXT 3] Predicted next UID\r\n\
+A2 OK [READ-WRITE] Select completed (0.001 + 0.000 secs).\r\n\
+* 1 FETCH (UID 1 RFC822.SIZE 12 FLAGS (\\Seen) BODY[] {12}\r\nHello\r\nWorld)\r\n\
+* 2 FETCH (UID 2 RFC822.SIZE 3 FLAGS () BODY[HEADER.FIELDS (SUBJECT)] {3}\r\nS\r\n BODY[TEXT]<0> \"x\")\r\n\
+A3 OK Fetch completed (0.001 + 0.000 secs).\r\n\
+* BYE Logging out\r\n\
+A4 OK Logout completed (0.001 + 0.000 secs).\r\n";
+
+#[test]
+fn dovecot_session_prints_one_object_per_response() {
+    let run = decode(DOVECOT_SESSION);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.values.len(), 14);
+    assert_eq!(
+        run.values[0],
+        json!({"kind": "untagged", "tag": null, "type": "OK", "status": "OK", "code": "CAPABILITY",
+               "capabilities": ["IMAP4rev1", "SASL-IR", "LOGIN-REFERRALS", "ID", "ENABLE", "IDLE", "LITERAL+", "AUTH=PLAIN"],
+               "text": "Dovecot ready."})
+    );
+    assert_eq!(run.values[1]["kind"], "tagged");
+    assert_eq!(run.values[1]["tag"], "A1");
+    assert_eq!(run.values[1]["capabilities"][7], "MOVE");
+    assert_eq!(run.values[2]["type"], "FLAGS");
+    assert_eq!(run.values[3]["flags"][5], "\\*");
+    assert_eq!(
+        run.values[4],
+        json!({"kind": "untagged", "tag": null, "type": "EXISTS", "count": 2})
+    );
+    assert_eq!(run.values[6]["code"], "UIDVALIDITY");
+    assert_eq!(run.values[6]["code_value"], 1732612345u32);
+    assert_eq!(run.values[8]["code"], "READ-WRITE");
+    assert_eq!(
+        run.values[9],
+        json!({"kind": "untagged", "tag": null, "type": "FETCH", "seq": 1, "uid": 1, "flags": ["\\Seen"],
+               "rfc822_size": 12, "sections": [{"name": "BODY[]", "len": 12}]})
+    );
+    assert_eq!(
+        run.values[10]["sections"],
+        json!([{"name": "BODY[HEADER.FIELDS (SUBJECT)]", "len": 3}, {"name": "BODY[TEXT]", "len": 1, "origin": 0}])
+    );
+    assert_eq!(run.values[12]["status"], "BYE");
+    assert_eq!(
+        run.values[13]["text"],
+        "Logout completed (0.001 + 0.000 secs)."
+    );
+}
+
+#[test]
+fn any_split_of_the_session_gives_the_same_output() {
+    let whole = decode(DOVECOT_SESSION).values;
+    for piece in [1, 7, 64] {
+        assert_eq!(
+            support::decode_in_pieces("imap", DOVECOT_SESSION, Some(piece)).values,
+            whole,
+            "pieces of {piece}"
+        );
+    }
+}
+
+#[test]
+fn list_names_are_decoded_from_modified_utf7() {
+    let run = decode(b"* LIST (\\HasNoChildren \\Sent) \"/\" \"&BB4EQgQ,BEAEMAQyBDsENQQ9BD0ESwQ1-\"\r\n* LIST (\\Noselect) NIL \"[Gmail]\"\r\n");
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.values[0]["mailbox"], "Отправленные");
+    assert_eq!(
+        run.values[0]["attributes"],
+        json!(["\\HasNoChildren", "\\Sent"])
+    );
+    assert_eq!(run.values[1]["delimiter"], Value::Null);
+}
+
+#[test]
+fn continuation_and_status_with_trailing_space() {
+    // Exchange puts a space before the closing parenthesis of STATUS; some servers send a bare `+`.
+    let run = decode(b"* STATUS INBOX (MESSAGES 3 UIDNEXT 9 )\r\n+\r\n");
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.values[0]["items"], json!({"MESSAGES": 3, "UIDNEXT": 9}));
+    assert_eq!(
+        run.values[1],
+        json!({"kind": "continuation", "tag": null, "type": "CONTINUATION", "code": null, "text": ""})
+    );
+}
+
+#[test]
+fn malformed_input_names_the_offset_and_exits_65() {
+    let run = decode(b"* OK fine\r\n* 1 FETCH (UID \"a\0b\")\r\n");
+    assert_eq!(run.code, Some(65));
+    assert_eq!(
+        run.values.len(),
+        1,
+        "the good response before the error is still printed"
+    );
+    assert!(
+        run.stderr
+            .starts_with("mailcat: malformed IMAP input: invalid server response at byte "),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn literal_bomb_is_refused_before_allocation() {
+    let run = decode(b"* 1 FETCH (BODY[] {18446744073709551615}\r\n");
+    assert_eq!(run.code, Some(65));
+    assert!(run.stderr.contains("exceeds the limit"), "{}", run.stderr);
+}
+
+#[test]
+fn stream_ending_inside_a_literal_is_malformed() {
+    let run = decode(b"* 1 FETCH (BODY[] {10}\r\nabc");
+    assert_eq!(run.code, Some(65));
+    assert!(
+        run.stderr.contains("ended inside a literal"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// A 1 GiB FETCH body streams through in bounded memory; the JSON reports its length.
+#[test]
+fn one_gib_fetch_literal_decodes_in_bounded_memory() {
+    const LEN: u64 = 1 << 30;
+    let run = support::decode_streamed("imap", |stdin| {
+        stdin.write_all(b"* OK ready\r\n").expect("write");
+        stdin
+            .write_all(
+                format!("* 1 FETCH (UID 42 RFC822.SIZE {LEN} BODY[] {{{LEN}}}\r\n").as_bytes(),
+            )
+            .expect("write");
+        let block = b"0123456789abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ!\r\n"
+            .repeat(16 * 1024);
+        let mut left = LEN as usize;
+        while left > 0 {
+            let n = left.min(block.len());
+            stdin.write_all(&block[..n]).expect("write");
+            left -= n;
+        }
+        stdin
+            .write_all(b" FLAGS (\\Seen))\r\nA1 OK done\r\n")
+            .expect("write");
+    });
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(
+        run.peak_kib > 0 && run.peak_kib < 64 * 1024,
+        "peak resident set {} KiB is over 64 MiB",
+        run.peak_kib
+    );
+    assert_eq!(
+        run.values[1],
+        json!({"kind": "untagged", "tag": null, "type": "FETCH", "seq": 1, "uid": 42, "flags": ["\\Seen"],
+               "rfc822_size": LEN, "sections": [{"name": "BODY[]", "len": LEN}]})
+    );
+    assert_eq!(run.values[2]["status"], "OK");
+}

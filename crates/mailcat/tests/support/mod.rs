@@ -1,0 +1,105 @@
+//! Running `mailcat decode` as a process, shared by the CLI tests.
+#![allow(dead_code)] // each test binary uses its own share of these helpers
+
+use std::io::{Read, Write};
+use std::process::{ChildStdin, Command, Stdio};
+use std::thread;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// What the command did with some input.
+#[derive(Debug)]
+pub struct Run {
+    /// One JSON value per stdout line.
+    pub values: Vec<Value>,
+    /// Everything written to stderr.
+    pub stderr: String,
+    /// The exit code.
+    pub code: Option<i32>,
+    /// Peak resident set of the process in KiB, read just before its stdin was closed.
+    pub peak_kib: u64,
+}
+
+/// Runs `mailcat decode <protocol>` on `input`, written in pieces of `piece` bytes with a pause
+/// between them (so the decoder sees the stream cut at every point), or all at once.
+pub fn decode_in_pieces(protocol: &str, input: &[u8], piece: Option<usize>) -> Run {
+    let input = input.to_vec();
+    decode_streamed(protocol, move |stdin| match piece {
+        None => stdin.write_all(&input).expect("mailcat reads stdin"),
+        Some(n) => {
+            for chunk in input.chunks(n) {
+                stdin.write_all(chunk).expect("mailcat reads stdin");
+                stdin.flush().expect("flush");
+                thread::sleep(Duration::from_millis(1));
+            }
+        }
+    })
+}
+
+/// Runs `mailcat decode <protocol>` on `input`, written all at once.
+pub fn decode(protocol: &str, input: &[u8]) -> Run {
+    decode_in_pieces(protocol, input, None)
+}
+
+/// Runs `mailcat decode <protocol>` with stdin fed by `write` from another thread.
+///
+/// Stdin stays open after `write` returns until the peak memory has been read: the child has
+/// then processed (nearly) everything and is still alive, waiting for EOF.
+pub fn decode_streamed(
+    protocol: &str,
+    write: impl FnOnce(&mut ChildStdin) + Send + 'static,
+) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailcat"))
+        .args(["decode", protocol])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mailcat runs");
+    let pid = child.id();
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let mut stderr = child.stderr.take().expect("stderr is piped");
+    let writer = thread::spawn(move || {
+        write(&mut stdin);
+        stdin.flush().expect("flush");
+        stdin
+    });
+    let reader = thread::spawn(move || {
+        let mut out = String::new();
+        stdout.read_to_string(&mut out).expect("stdout is UTF-8");
+        out
+    });
+    let error_reader = thread::spawn(move || {
+        let mut out = String::new();
+        stderr.read_to_string(&mut out).expect("stderr is UTF-8");
+        out
+    });
+    let stdin = writer.join().expect("writer thread");
+    let peak_kib = peak_rss_kib(pid);
+    drop(stdin);
+    let status = child.wait().expect("mailcat exits");
+    let out = reader.join().expect("reader thread");
+    Run {
+        values: out
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("each line is JSON"))
+            .collect(),
+        stderr: error_reader.join().expect("stderr reader thread"),
+        code: status.code(),
+        peak_kib,
+    }
+}
+
+/// The peak resident set (`VmHWM`, in KiB) of a running process; 0 if it has already exited.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return 0;
+    };
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
