@@ -49,4 +49,4 @@ pub use response::{
     Capability, Data, ESearch, ESearchItem, Greeting, GreetingKind, IdParams, Response, StatusKind,
     Tag,
 };
-pub use sequence::{SeqBound, SeqRange, SequenceSet};
+pub use sequence::{SeqNumber, SeqRange, SequenceSet};

@@ -6,6 +6,7 @@
 //! here is a syntax error, never "incomplete".
 
 use std::borrow::Cow;
+use std::num::NonZeroU32;
 
 use nom::bytes::complete::tag_no_case;
 use nom::Parser;
@@ -93,12 +94,12 @@ pub(crate) fn number(input: &[u8]) -> PResult<'_, u32> {
 }
 
 /// `nz-number = digit-nz *DIGIT`.
-pub(crate) fn nz_number(input: &[u8]) -> PResult<'_, u32> {
+pub(crate) fn nz_number(input: &[u8]) -> PResult<'_, NonZeroU32> {
     let (rest, n) = number_u32(input)?;
-    if n == 0 {
-        return expected(input, "a non-zero number");
+    match NonZeroU32::new(n) {
+        Some(n) => Ok((rest, n)),
+        None => expected(input, "a non-zero number"),
     }
-    Ok((rest, n))
 }
 
 /// `number64 = 1*DIGIT` (RFC 9051, unsigned 63-bit; accepted up to 64 bits).

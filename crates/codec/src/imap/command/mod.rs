@@ -31,12 +31,12 @@
 mod fetch;
 mod flag;
 mod search;
-mod sequence;
 mod string;
 
 use std::fmt;
 use std::num::{NonZeroU32, NonZeroU64};
 
+pub use super::sequence::{SeqNumber, SeqRange, SequenceSet};
 pub use crate::core::secret::Secret;
 pub(crate) use crate::core::secret::{
     check_mechanism, push_initial_response, response_line, CANCEL_LINE,
@@ -44,7 +44,6 @@ pub(crate) use crate::core::secret::{
 pub use fetch::{FetchItem, Partial, Section, SectionText};
 pub use flag::{Flag, Keyword};
 pub use search::{Date, DateTime, SearchKey, MAX_SEARCH_DEPTH};
-pub use sequence::{SeqNumber, SeqRange, SequenceSet};
 pub use string::{ListPattern, Mailbox, LITERAL_MINUS_MAX};
 
 use string::{is_atom_char, LineBreaks, Writer};
