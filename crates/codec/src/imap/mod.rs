@@ -31,6 +31,7 @@ mod mailbox;
 mod primitive;
 mod response;
 mod sequence;
+mod tag;
 
 pub use body::{
     BodyExtension, BodyParams, BodyStructure, Disposition, EncapsulatedMessage, MultiPart,
@@ -47,6 +48,6 @@ pub use mailbox::{
 };
 pub use response::{
     Capability, Data, ESearch, ESearchItem, Greeting, GreetingKind, IdParams, Response, StatusKind,
-    Tag,
 };
 pub use sequence::{SeqNumber, SeqRange, SequenceSet};
+pub use tag::{Tag, TagGenerator};

@@ -12,6 +12,7 @@ use nom::bytes::complete::tag_no_case;
 use nom::Parser;
 
 use crate::core::parse::{expected, failure, number_u32, number_u64, PResult, Problem};
+use crate::EncodeError;
 
 /// What the parsers need to know from [`crate::Limits`].
 #[derive(Debug, Clone, Copy)]
@@ -77,6 +78,22 @@ pub(crate) fn is_atom_char(b: u8) -> bool {
 /// `ASTRING-CHAR = ATOM-CHAR / resp-specials`.
 pub(crate) fn is_astring_char(b: u8) -> bool {
     is_atom_char(b) || b == b']'
+}
+
+/// Checks that a value a client sends bare is an atom (keywords, capabilities): not empty, no
+/// CR, LF or NUL, only `ATOM-CHAR`s.
+pub(crate) fn check_atom(field: &'static str, value: &[u8]) -> Result<(), EncodeError> {
+    crate::core::text::check_line_safe(field, value)?;
+    if value.is_empty() {
+        return Err(EncodeError::Empty { field });
+    }
+    if !value.iter().all(|&b| is_atom_char(b)) {
+        return Err(EncodeError::Invalid {
+            field,
+            reason: "must be an atom: no spaces, ()[]{}%*\"\\, controls or 8-bit",
+        });
+    }
+    Ok(())
 }
 
 /// `atom = 1*ATOM-CHAR`.

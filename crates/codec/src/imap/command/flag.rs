@@ -2,7 +2,6 @@
 
 use std::fmt;
 
-use super::string::is_atom_char;
 use crate::EncodeError;
 
 /// A flag a client may set or clear: a system flag, or a keyword (`flag-keyword = atom`).
@@ -53,17 +52,7 @@ pub struct Keyword(String);
 impl Keyword {
     /// Checks a keyword.
     pub fn new(name: &str) -> Result<Self, EncodeError> {
-        const FIELD: &str = "flag keyword";
-        crate::core::text::check_line_safe(FIELD, name.as_bytes())?;
-        if name.is_empty() {
-            return Err(EncodeError::Empty { field: FIELD });
-        }
-        if !name.bytes().all(is_atom_char) {
-            return Err(EncodeError::Invalid {
-                field: FIELD,
-                reason: "a keyword is an atom: no spaces, ()[]{}%*\"\\, controls or 8-bit",
-            });
-        }
+        crate::imap::primitive::check_atom("flag keyword", name.as_bytes())?;
         Ok(Keyword(name.to_owned()))
     }
 
