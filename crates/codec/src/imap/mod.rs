@@ -41,7 +41,7 @@ pub use code::Code;
 pub use decoder::{parse_greeting, parse_response, Event, ResponseDecoder};
 pub use envelope::{Address, Envelope};
 pub use fetch::{Fetch, FetchItem, Section, SectionData, SectionKind, SectionText};
-pub use flag::Flag;
+pub use flag::{Flag, Keyword};
 pub use mailbox::{
     MailboxList, MailboxName, MailboxStatus, NameAttribute, NameEncoding, Namespace,
     NamespaceDescription, StatusItem,

@@ -36,6 +36,7 @@ mod string;
 use std::fmt;
 use std::num::{NonZeroU32, NonZeroU64};
 
+pub use super::flag::{Flag, Keyword};
 pub use super::sequence::{SeqNumber, SeqRange, SequenceSet};
 pub use super::tag::{Tag, TagGenerator};
 pub use crate::core::secret::Secret;
@@ -43,7 +44,6 @@ pub(crate) use crate::core::secret::{
     check_mechanism, push_initial_response, response_line, CANCEL_LINE,
 };
 pub use fetch::{FetchItem, Partial, Section, SectionText};
-pub use flag::{Flag, Keyword};
 pub use search::{Date, DateTime, SearchKey, MAX_SEARCH_DEPTH};
 pub use string::{ListPattern, Mailbox, LITERAL_MINUS_MAX};
 
@@ -274,7 +274,7 @@ pub enum Command {
         /// Where to store the message.
         mailbox: Mailbox,
         /// Flags to set; none are sent when empty.
-        flags: Vec<Flag>,
+        flags: Vec<Flag<'static>>,
         /// Internal date to set.
         date: Option<DateTime>,
         /// The RFC 5322 message, CRLF line endings (NUL refused).
@@ -309,7 +309,7 @@ pub enum Command {
         /// `.SILENT`: no untagged FETCH back.
         silent: bool,
         /// The flags.
-        flags: Vec<Flag>,
+        flags: Vec<Flag<'static>>,
     },
     /// `UID COPY set mailbox`
     UidCopy {
@@ -526,7 +526,7 @@ impl Command {
                 w.mailbox(mailbox)?;
                 if !flags.is_empty() {
                     w.sp();
-                    w.raw(flag::flag_list(flags).as_bytes());
+                    flag::write_flag_list(w, flags)?;
                 }
                 if let Some(date) = date {
                     w.display(format_args!(" {date}"));
@@ -578,10 +578,8 @@ impl Command {
                     StoreMode::Replace => "",
                 };
                 let silent = if *silent { ".SILENT" } else { "" };
-                w.display(format_args!(
-                    " {set} {sign}FLAGS{silent} {}",
-                    flag::flag_list(flags)
-                ));
+                w.display(format_args!(" {set} {sign}FLAGS{silent} "));
+                flag::write_flag_list(w, flags)?;
             }
             Command::UidCopy { set, mailbox } | Command::UidMove { set, mailbox } => {
                 w.display(format_args!(" {set} "));
