@@ -359,10 +359,7 @@ fn copy_uid(input: &[u8]) -> PResult<'_, Code<'_>> {
 mod tests {
     use super::*;
 
-    const CTX: Ctx = Ctx {
-        max_depth: 16,
-        max_literal: 1024,
-    };
+    use crate::imap::primitive::TEST_CTX as CTX;
 
     fn code(line: &str) -> (Option<Code<'_>>, &[u8]) {
         resp_text(line.as_bytes(), &CTX)

@@ -15,7 +15,7 @@
 //! decoder with the literal replaced by a marker, so the final [`Event::Response`] says
 //! [`SectionData::Streamed`] for that item instead of carrying its bytes.
 
-use crate::core::parse::to_decode_error;
+use crate::core::parse::{to_decode_error, PResult};
 use crate::{DecodeError, Limits};
 
 use super::fetch::{section_name, Section};
@@ -322,17 +322,7 @@ pub fn parse_response<'a>(
     buf: &'a [u8],
     limits: &Limits,
 ) -> Result<(usize, Response<'a>), DecodeError> {
-    let end = match frame(buf, &mut FrameState::default(), &stateless_limits(limits))? {
-        Framed::Complete(end) => end,
-        Framed::Stream { .. } => {
-            return Err(DecodeError::Invalid {
-                offset: 0,
-                expected: "a response (streaming is off)",
-            })
-        }
-    };
-    let (_, r) = response(&buf[..end], &ctx(limits)).map_err(|e| to_decode_error(buf, e))?;
-    Ok((end, r))
+    parse_framed(buf, limits, "a response (streaming is off)", response)
 }
 
 /// Parses the server greeting (`* OK`, `* PREAUTH` or `* BYE`) from the start of `buf`.
@@ -340,17 +330,28 @@ pub fn parse_greeting<'a>(
     buf: &'a [u8],
     limits: &Limits,
 ) -> Result<(usize, Greeting<'a>), DecodeError> {
+    parse_framed(buf, limits, "a greeting", greeting)
+}
+
+/// Frames one response at the start of `buf` without streaming (a body literal to stream is
+/// an error that expects `what`), then reads it with `parse`.
+fn parse_framed<'a, T>(
+    buf: &'a [u8],
+    limits: &Limits,
+    what: &'static str,
+    parse: impl FnOnce(&'a [u8], &Ctx) -> PResult<'a, T>,
+) -> Result<(usize, T), DecodeError> {
     let end = match frame(buf, &mut FrameState::default(), &stateless_limits(limits))? {
         Framed::Complete(end) => end,
         Framed::Stream { .. } => {
             return Err(DecodeError::Invalid {
                 offset: 0,
-                expected: "a greeting",
+                expected: what,
             })
         }
     };
-    let (_, g) = greeting(&buf[..end], &ctx(limits)).map_err(|e| to_decode_error(buf, e))?;
-    Ok((end, g))
+    let (_, v) = parse(&buf[..end], &ctx(limits)).map_err(|e| to_decode_error(buf, e))?;
+    Ok((end, v))
 }
 
 #[cfg(test)]

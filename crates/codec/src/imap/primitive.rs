@@ -23,6 +23,13 @@ pub(crate) struct Ctx {
     pub max_literal: u64,
 }
 
+/// The limits the parsers' unit tests run with.
+#[cfg(test)]
+pub(crate) const TEST_CTX: Ctx = Ctx {
+    max_depth: 16,
+    max_literal: 1 << 20,
+};
+
 /// Marks a literal whose bytes were streamed out of the response (see [`super::decoder`]):
 /// `NUL "{" number "}"`. A NUL byte never reaches the parser from the wire outside a literal,
 /// because the framer refuses it (RFC 3501: `TEXT-CHAR` and `CHAR8` exclude NUL).

@@ -713,10 +713,7 @@ pub(crate) fn greeting<'a>(frame: &'a [u8], ctx: &Ctx) -> PResult<'a, Greeting<'
 mod tests {
     use super::*;
 
-    const CTX: Ctx = Ctx {
-        max_depth: 16,
-        max_literal: 1 << 20,
-    };
+    use crate::imap::primitive::TEST_CTX as CTX;
 
     fn parse(s: &[u8]) -> Response<'_> {
         match response(s, &CTX) {
