@@ -842,10 +842,10 @@ A00000001 NO [AUTHENTICATIONFAILED] Authentication failed\r\n\
         ));
     }
 
-    #[test]
-    fn the_bench_shape_decodes() {
+    /// `count` FETCH responses of a 4 KiB body each, as the benches decode.
+    fn bench_shape(count: u32) -> Vec<u8> {
         let mut input = Vec::new();
-        for n in 1..=20u32 {
+        for n in 1..=count {
             input.extend_from_slice(
                 format!(
                     "* {n} FETCH (UID {} RFC822.SIZE 4096 FLAGS (\\Seen) BODY[] {{4096}}\r\n",
@@ -856,6 +856,12 @@ A00000001 NO [AUTHENTICATIONFAILED] Authentication failed\r\n\
             input.extend(std::iter::repeat_n(b'a', 4096));
             input.extend_from_slice(b")\r\n");
         }
+        input
+    }
+
+    #[test]
+    fn the_bench_shape_decodes() {
+        let input = bench_shape(20);
         let (events, end) = drive(&input, &[], Limits::imap());
         assert_eq!(end, None);
         assert_eq!(events.len(), 20);
@@ -886,18 +892,7 @@ A00000001 NO [AUTHENTICATIONFAILED] Authentication failed\r\n\
     #[test]
     #[ignore = "timing; run in release"]
     fn throughput() {
-        let mut input = Vec::new();
-        for n in 1..=1000u32 {
-            input.extend_from_slice(
-                format!(
-                    "* {n} FETCH (UID {} RFC822.SIZE 4096 FLAGS (\\Seen) BODY[] {{4096}}\r\n",
-                    n + 100
-                )
-                .as_bytes(),
-            );
-            input.extend(std::iter::repeat_n(b'a', 4096));
-            input.extend_from_slice(b")\r\n");
-        }
+        let input = bench_shape(1000);
         let rounds = 200;
         let t = std::time::Instant::now();
         let mut count = 0;
