@@ -220,7 +220,7 @@ impl FromStr for SequenceSet {
     /// refuses 0, empty parts and anything else.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match sequence_set(s.as_bytes()) {
-            Ok((rest, set)) if rest.is_empty() => Ok(SequenceSet(
+            Ok(([], set)) => Ok(SequenceSet(
                 set.0
                     .iter()
                     .map(|r| SeqRange::new(r.start, r.end))

@@ -101,7 +101,7 @@ mod tests {
             Flag::Extension(Cow::Borrowed(b"\\a b")),
             Flag::Extension(Cow::Borrowed(b"\\")),
         ] {
-            assert!(flag_list(&[bad.clone()]).is_err(), "{bad:?}");
+            assert!(flag_list(std::slice::from_ref(&bad)).is_err(), "{bad:?}");
         }
         // An 8-bit keyword a server sent (the parser is lenient) is not sent back.
         let (_, parsed) = crate::imap::flag::flag_list("(Wichtig\u{e4})".as_bytes()).unwrap();
