@@ -436,10 +436,7 @@ fn done(rest: &[u8]) -> PResult<'_, ()> {
 mod tests {
     use super::*;
 
-    const CTX: Ctx = Ctx {
-        max_depth: 16,
-        max_literal: 1 << 20,
-    };
+    use crate::imap::primitive::TEST_CTX as CTX;
 
     fn parse(s: &str) -> BodyStructure<'_> {
         let (rest, b) = body(s.as_bytes(), &CTX, 0).unwrap();

@@ -298,9 +298,9 @@ fn known_code<'a>(name: &[u8], args: &'a [u8], ctx: &Ctx) -> Option<Code<'a>> {
     } else if is("PERMANENTFLAGS") {
         flag_list(args).map(|(r, f)| (r, Code::PermanentFlags(f)))
     } else if is("UIDVALIDITY") {
-        nz_number(args).map(|(r, n)| (r, Code::UidValidity(n)))
+        nz_number(args).map(|(r, n)| (r, Code::UidValidity(n.get())))
     } else if is("UIDNEXT") {
-        nz_number(args).map(|(r, n)| (r, Code::UidNext(n)))
+        nz_number(args).map(|(r, n)| (r, Code::UidNext(n.get())))
     } else if is("UNSEEN") {
         number(args).map(|(r, n)| (r, Code::Unseen(n)))
     } else if is("HIGHESTMODSEQ") {
@@ -325,6 +325,7 @@ fn known_code<'a>(name: &[u8], args: &'a [u8], ctx: &Ctx) -> Option<Code<'a>> {
 /// `"APPENDUID" SP nz-number SP append-uid` (RFC 4315).
 fn append_uid(input: &[u8]) -> PResult<'_, Code<'_>> {
     let (rest, uid_validity) = nz_number(input)?;
+    let uid_validity = uid_validity.get();
     let Some(rest) = rest.strip_prefix(b" ") else {
         return expected(rest, "a space");
     };
@@ -335,6 +336,7 @@ fn append_uid(input: &[u8]) -> PResult<'_, Code<'_>> {
 /// `"COPYUID" SP nz-number SP uid-set SP uid-set` (RFC 4315).
 fn copy_uid(input: &[u8]) -> PResult<'_, Code<'_>> {
     let (rest, uid_validity) = nz_number(input)?;
+    let uid_validity = uid_validity.get();
     let Some(rest) = rest.strip_prefix(b" ") else {
         return expected(rest, "a space");
     };
@@ -357,10 +359,7 @@ fn copy_uid(input: &[u8]) -> PResult<'_, Code<'_>> {
 mod tests {
     use super::*;
 
-    const CTX: Ctx = Ctx {
-        max_depth: 16,
-        max_literal: 1024,
-    };
+    use crate::imap::primitive::TEST_CTX as CTX;
 
     fn code(line: &str) -> (Option<Code<'_>>, &[u8]) {
         resp_text(line.as_bytes(), &CTX)

@@ -15,7 +15,7 @@
 //! decoder with the literal replaced by a marker, so the final [`Event::Response`] says
 //! [`SectionData::Streamed`] for that item instead of carrying its bytes.
 
-use crate::core::parse::to_decode_error;
+use crate::core::parse::{to_decode_error, PResult};
 use crate::{DecodeError, Limits};
 
 use super::fetch::{section_name, Section};
@@ -322,17 +322,7 @@ pub fn parse_response<'a>(
     buf: &'a [u8],
     limits: &Limits,
 ) -> Result<(usize, Response<'a>), DecodeError> {
-    let end = match frame(buf, &mut FrameState::default(), &stateless_limits(limits))? {
-        Framed::Complete(end) => end,
-        Framed::Stream { .. } => {
-            return Err(DecodeError::Invalid {
-                offset: 0,
-                expected: "a response (streaming is off)",
-            })
-        }
-    };
-    let (_, r) = response(&buf[..end], &ctx(limits)).map_err(|e| to_decode_error(buf, e))?;
-    Ok((end, r))
+    parse_framed(buf, limits, "a response (streaming is off)", response)
 }
 
 /// Parses the server greeting (`* OK`, `* PREAUTH` or `* BYE`) from the start of `buf`.
@@ -340,17 +330,28 @@ pub fn parse_greeting<'a>(
     buf: &'a [u8],
     limits: &Limits,
 ) -> Result<(usize, Greeting<'a>), DecodeError> {
+    parse_framed(buf, limits, "a greeting", greeting)
+}
+
+/// Frames one response at the start of `buf` without streaming (a body literal to stream is
+/// an error that expects `what`), then reads it with `parse`.
+fn parse_framed<'a, T>(
+    buf: &'a [u8],
+    limits: &Limits,
+    what: &'static str,
+    parse: impl FnOnce(&'a [u8], &Ctx) -> PResult<'a, T>,
+) -> Result<(usize, T), DecodeError> {
     let end = match frame(buf, &mut FrameState::default(), &stateless_limits(limits))? {
         Framed::Complete(end) => end,
         Framed::Stream { .. } => {
             return Err(DecodeError::Invalid {
                 offset: 0,
-                expected: "a greeting",
+                expected: what,
             })
         }
     };
-    let (_, g) = greeting(&buf[..end], &ctx(limits)).map_err(|e| to_decode_error(buf, e))?;
-    Ok((end, g))
+    let (_, v) = parse(&buf[..end], &ctx(limits)).map_err(|e| to_decode_error(buf, e))?;
+    Ok((end, v))
 }
 
 #[cfg(test)]
@@ -841,10 +842,10 @@ A00000001 NO [AUTHENTICATIONFAILED] Authentication failed\r\n\
         ));
     }
 
-    #[test]
-    fn the_bench_shape_decodes() {
+    /// `count` FETCH responses of a 4 KiB body each, as the benches decode.
+    fn bench_shape(count: u32) -> Vec<u8> {
         let mut input = Vec::new();
-        for n in 1..=20u32 {
+        for n in 1..=count {
             input.extend_from_slice(
                 format!(
                     "* {n} FETCH (UID {} RFC822.SIZE 4096 FLAGS (\\Seen) BODY[] {{4096}}\r\n",
@@ -855,6 +856,12 @@ A00000001 NO [AUTHENTICATIONFAILED] Authentication failed\r\n\
             input.extend(std::iter::repeat_n(b'a', 4096));
             input.extend_from_slice(b")\r\n");
         }
+        input
+    }
+
+    #[test]
+    fn the_bench_shape_decodes() {
+        let input = bench_shape(20);
         let (events, end) = drive(&input, &[], Limits::imap());
         assert_eq!(end, None);
         assert_eq!(events.len(), 20);
@@ -885,18 +892,7 @@ A00000001 NO [AUTHENTICATIONFAILED] Authentication failed\r\n\
     #[test]
     #[ignore = "timing; run in release"]
     fn throughput() {
-        let mut input = Vec::new();
-        for n in 1..=1000u32 {
-            input.extend_from_slice(
-                format!(
-                    "* {n} FETCH (UID {} RFC822.SIZE 4096 FLAGS (\\Seen) BODY[] {{4096}}\r\n",
-                    n + 100
-                )
-                .as_bytes(),
-            );
-            input.extend(std::iter::repeat_n(b'a', 4096));
-            input.extend_from_slice(b")\r\n");
-        }
+        let input = bench_shape(1000);
         let rounds = 200;
         let t = std::time::Instant::now();
         let mut count = 0;

@@ -161,10 +161,7 @@ pub(crate) fn envelope<'a>(input: &'a [u8], ctx: &Ctx) -> PResult<'a, Envelope<'
 mod tests {
     use super::*;
 
-    const CTX: Ctx = Ctx {
-        max_depth: 16,
-        max_literal: 1024,
-    };
+    use crate::imap::primitive::TEST_CTX as CTX;
 
     #[test]
     fn rfc3501_example_envelope() {

@@ -549,10 +549,7 @@ pub(crate) fn msg_att<'a>(input: &'a [u8], seq: u32, ctx: &Ctx) -> PResult<'a, F
 mod tests {
     use super::*;
 
-    const CTX: Ctx = Ctx {
-        max_depth: 16,
-        max_literal: 1 << 20,
-    };
+    use crate::imap::primitive::TEST_CTX as CTX;
 
     fn fetch(s: &[u8]) -> Fetch<'_> {
         let (rest, f) = msg_att(s, 1, &CTX).unwrap();

@@ -1,12 +1,19 @@
-//! Message flags (RFC 3501 §2.3.2, §9 `flag`, `flag-fetch`, `flag-perm`).
+//! Message flags (RFC 3501 §2.3.2 / RFC 9051 §2.3.2, §9 `flag`, `flag-keyword`, `flag-fetch`,
+//! `flag-perm`): one type for the flags a client sets and the flags a server reports.
 
 use std::borrow::Cow;
+use std::fmt;
 
 use crate::core::parse::{expected, PResult};
+use crate::EncodeError;
 
-use super::primitive::{is_atom_char, own, paren_list};
+use super::primitive::{check_atom, is_atom_char, own, paren_list};
 
 /// A message flag. System flags are named; others are kept as the server sent them.
+///
+/// A client builds keywords with [`Flag::keyword`]. `\Recent` and `\*` only come from a server:
+/// the command encoder refuses them (RFC 3501 §2.3.2: `\Recent` cannot be altered by the client;
+/// RFC 9051 removed it).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Flag<'a> {
     /// `\Seen`.
@@ -23,13 +30,18 @@ pub enum Flag<'a> {
     Recent,
     /// `\*` in PERMANENTFLAGS: the client may create new keywords.
     MayCreate,
-    /// A keyword without backslash (`$Forwarded`, `$MDNSent`, `NonJunk`), as sent.
-    Keyword(Cow<'a, [u8]>),
+    /// A keyword without backslash (`$Forwarded`, `$MDNSent`, `NonJunk`).
+    Keyword(Keyword<'a>),
     /// Any other backslash flag (`\Important` ...), as sent, with its backslash.
     Extension(Cow<'a, [u8]>),
 }
 
 impl Flag<'_> {
+    /// A keyword flag; see [`Keyword::new`].
+    pub fn keyword(name: &str) -> Result<Flag<'static>, EncodeError> {
+        Keyword::new(name).map(Flag::Keyword)
+    }
+
     /// The flag as it appears on the wire.
     pub fn as_bytes(&self) -> &[u8] {
         match self {
@@ -40,7 +52,8 @@ impl Flag<'_> {
             Flag::Draft => b"\\Draft",
             Flag::Recent => b"\\Recent",
             Flag::MayCreate => b"\\*",
-            Flag::Keyword(k) | Flag::Extension(k) => k,
+            Flag::Keyword(k) => k.as_bytes(),
+            Flag::Extension(k) => k,
         }
     }
 
@@ -54,9 +67,42 @@ impl Flag<'_> {
             Flag::Draft => Flag::Draft,
             Flag::Recent => Flag::Recent,
             Flag::MayCreate => Flag::MayCreate,
-            Flag::Keyword(k) => Flag::Keyword(own(k)),
+            Flag::Keyword(k) => Flag::Keyword(k.into_owned()),
             Flag::Extension(k) => Flag::Extension(own(k)),
         }
+    }
+}
+
+/// The flag as on the wire (8-bit bytes of a server's keyword shown lossily).
+impl fmt::Display for Flag<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&String::from_utf8_lossy(self.as_bytes()))
+    }
+}
+
+/// A keyword (`flag-keyword = atom`).
+///
+/// [`Keyword::new`] takes only atoms: no spaces, parentheses, quotes, backslash, `%`, `*`, `]`,
+/// `{`, control or 8-bit characters. A keyword parsed from a server may also hold 8-bit bytes
+/// (see the parser); the command encoder checks it again before sending it back.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Keyword<'a>(Cow<'a, [u8]>);
+
+impl Keyword<'_> {
+    /// Checks a keyword.
+    pub fn new(name: &str) -> Result<Keyword<'static>, EncodeError> {
+        check_atom("flag keyword", name.as_bytes())?;
+        Ok(Keyword(Cow::Owned(name.as_bytes().to_vec())))
+    }
+
+    /// The keyword's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// An owned copy.
+    pub fn into_owned(self) -> Keyword<'static> {
+        Keyword(own(self.0))
     }
 }
 
@@ -80,7 +126,7 @@ pub(crate) fn flag(input: &[u8]) -> PResult<'_, Flag<'_>> {
     let raw = &input[..start + n];
     let rest = &input[start + n..];
     if !backslash {
-        return Ok((rest, Flag::Keyword(Cow::Borrowed(raw))));
+        return Ok((rest, Flag::Keyword(Keyword(Cow::Borrowed(raw)))));
     }
     let name = &raw[1..];
     let f = if name.eq_ignore_ascii_case(b"Seen") {
@@ -124,7 +170,7 @@ mod tests {
             vec![
                 Flag::Seen,
                 Flag::Answered,
-                Flag::Keyword(Cow::Borrowed(&b"$Forwarded"[..])),
+                Flag::keyword("$Forwarded").unwrap(),
                 Flag::Extension(Cow::Borrowed(&b"\\Important"[..])),
                 Flag::MayCreate,
             ]

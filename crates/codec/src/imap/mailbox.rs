@@ -514,10 +514,7 @@ pub(crate) fn namespace<'a>(input: &'a [u8], ctx: &Ctx) -> PResult<'a, Namespace
 mod tests {
     use super::*;
 
-    const CTX: Ctx = Ctx {
-        max_depth: 16,
-        max_literal: 1024,
-    };
+    use crate::imap::primitive::TEST_CTX as CTX;
 
     #[test]
     fn list_with_special_use_and_utf7_name() {

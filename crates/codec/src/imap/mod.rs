@@ -31,6 +31,7 @@ mod mailbox;
 mod primitive;
 mod response;
 mod sequence;
+mod tag;
 
 pub use body::{
     BodyExtension, BodyParams, BodyStructure, Disposition, EncapsulatedMessage, MultiPart,
@@ -40,13 +41,13 @@ pub use code::Code;
 pub use decoder::{parse_greeting, parse_response, Event, ResponseDecoder};
 pub use envelope::{Address, Envelope};
 pub use fetch::{Fetch, FetchItem, Section, SectionData, SectionKind, SectionText};
-pub use flag::Flag;
+pub use flag::{Flag, Keyword};
 pub use mailbox::{
     MailboxList, MailboxName, MailboxStatus, NameAttribute, NameEncoding, Namespace,
     NamespaceDescription, StatusItem,
 };
 pub use response::{
     Capability, Data, ESearch, ESearchItem, Greeting, GreetingKind, IdParams, Response, StatusKind,
-    Tag,
 };
-pub use sequence::{SeqBound, SeqRange, SequenceSet};
+pub use sequence::{SeqNumber, SeqRange, SequenceSet};
+pub use tag::{Tag, TagGenerator};

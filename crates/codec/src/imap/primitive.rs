@@ -6,11 +6,13 @@
 //! here is a syntax error, never "incomplete".
 
 use std::borrow::Cow;
+use std::num::NonZeroU32;
 
 use nom::bytes::complete::tag_no_case;
 use nom::Parser;
 
 use crate::core::parse::{expected, failure, number_u32, number_u64, PResult, Problem};
+use crate::EncodeError;
 
 /// What the parsers need to know from [`crate::Limits`].
 #[derive(Debug, Clone, Copy)]
@@ -20,6 +22,13 @@ pub(crate) struct Ctx {
     /// Largest literal (already checked by the framer; checked again for defence in depth).
     pub max_literal: u64,
 }
+
+/// The limits the parsers' unit tests run with.
+#[cfg(test)]
+pub(crate) const TEST_CTX: Ctx = Ctx {
+    max_depth: 16,
+    max_literal: 1 << 20,
+};
 
 /// Marks a literal whose bytes were streamed out of the response (see [`super::decoder`]):
 /// `NUL "{" number "}"`. A NUL byte never reaches the parser from the wire outside a literal,
@@ -78,6 +87,22 @@ pub(crate) fn is_astring_char(b: u8) -> bool {
     is_atom_char(b) || b == b']'
 }
 
+/// Checks that a value a client sends bare is an atom (keywords, capabilities): not empty, no
+/// CR, LF or NUL, only `ATOM-CHAR`s.
+pub(crate) fn check_atom(field: &'static str, value: &[u8]) -> Result<(), EncodeError> {
+    crate::core::text::check_line_safe(field, value)?;
+    if value.is_empty() {
+        return Err(EncodeError::Empty { field });
+    }
+    if !value.iter().all(|&b| is_atom_char(b)) {
+        return Err(EncodeError::Invalid {
+            field,
+            reason: "must be an atom: no spaces, ()[]{}%*\"\\, controls or 8-bit",
+        });
+    }
+    Ok(())
+}
+
 /// `atom = 1*ATOM-CHAR`.
 pub(crate) fn atom(input: &[u8]) -> PResult<'_, &[u8]> {
     let n = input.iter().take_while(|&&b| is_atom_char(b)).count();
@@ -93,12 +118,12 @@ pub(crate) fn number(input: &[u8]) -> PResult<'_, u32> {
 }
 
 /// `nz-number = digit-nz *DIGIT`.
-pub(crate) fn nz_number(input: &[u8]) -> PResult<'_, u32> {
+pub(crate) fn nz_number(input: &[u8]) -> PResult<'_, NonZeroU32> {
     let (rest, n) = number_u32(input)?;
-    if n == 0 {
-        return expected(input, "a non-zero number");
+    match NonZeroU32::new(n) {
+        Some(n) => Ok((rest, n)),
+        None => expected(input, "a non-zero number"),
     }
-    Ok((rest, n))
 }
 
 /// `number64 = 1*DIGIT` (RFC 9051, unsigned 63-bit; accepted up to 64 bits).

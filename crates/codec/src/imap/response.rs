@@ -25,26 +25,10 @@ use super::mailbox::{
     mailbox_list, mailbox_status, namespace, MailboxList, MailboxStatus, Namespace,
 };
 use super::primitive::{
-    atom, byte, is_astring_char, keyword, nil, nstring, number, number64, own, skip_value, sp,
-    spaces, string, Ctx,
+    atom, byte, keyword, nil, nstring, number, number64, own, skip_value, sp, spaces, string, Ctx,
 };
 use super::sequence::{sequence_set, SequenceSet};
-
-/// A command tag, as sent by the server (it should be one the client sent).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Tag<'a>(pub Cow<'a, [u8]>);
-
-impl Tag<'_> {
-    /// The tag's bytes.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
-
-    /// An owned copy.
-    pub fn into_owned(self) -> Tag<'static> {
-        Tag(own(self.0))
-    }
-}
+use super::tag::{tag, Tag};
 
 /// The condition of a status response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -427,18 +411,6 @@ pub(crate) fn status_keyword(input: &[u8]) -> Option<(StatusKind, &[u8])> {
     }
 }
 
-/// `tag = 1*<any ASTRING-CHAR except "+">`.
-fn tag(input: &[u8]) -> PResult<'_, &[u8]> {
-    let n = input
-        .iter()
-        .take_while(|&&b| is_astring_char(b) && b != b'+')
-        .count();
-    if n == 0 {
-        return expected(input, "a tag, \"*\" or \"+\"");
-    }
-    Ok((&input[n..], &input[..n]))
-}
-
 /// The text of a status line: everything after the keyword (and one SP) up to the line's end.
 fn status_rest<'a>(line: &'a [u8], ctx: &Ctx) -> (Option<Code<'a>>, Cow<'a, [u8]>) {
     let after = line.strip_prefix(b" ").unwrap_or(line);
@@ -488,7 +460,7 @@ pub(crate) fn response<'a>(frame: &'a [u8], ctx: &Ctx) -> PResult<'a, Response<'
                     (
                         &body[body.len()..],
                         Response::Status {
-                            tag: Some(Tag(Cow::Borrowed(t))),
+                            tag: Some(t),
                             kind,
                             code,
                             text,
@@ -741,10 +713,7 @@ pub(crate) fn greeting<'a>(frame: &'a [u8], ctx: &Ctx) -> PResult<'a, Greeting<'
 mod tests {
     use super::*;
 
-    const CTX: Ctx = Ctx {
-        max_depth: 16,
-        max_literal: 1 << 20,
-    };
+    use crate::imap::primitive::TEST_CTX as CTX;
 
     fn parse(s: &[u8]) -> Response<'_> {
         match response(s, &CTX) {

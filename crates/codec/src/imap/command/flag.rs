@@ -1,87 +1,59 @@
-//! Message flags (RFC 3501 §2.3.2 / RFC 9051 §2.3.2: `flag`, `flag-keyword`).
+//! Flags on the command line (RFC 3501 §9 / RFC 9051 §9: `flag-list`, `store-att-flags`,
+//! `append`). The type is [`crate::imap::Flag`], shared with the response parser.
 
-use std::fmt;
-
-use super::string::is_atom_char;
+use super::string::Writer;
+use crate::imap::primitive::check_atom;
+use crate::imap::Flag;
 use crate::EncodeError;
 
-/// A flag a client may set or clear: a system flag, or a keyword (`flag-keyword = atom`).
-///
-/// `\Recent` is not here: RFC 3501 §2.3.2 says it cannot be altered by the client, and RFC 9051
-/// removed it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Flag {
-    /// `\Seen`
-    Seen,
-    /// `\Answered`
-    Answered,
-    /// `\Flagged`
-    Flagged,
-    /// `\Deleted`
-    Deleted,
-    /// `\Draft`
-    Draft,
-    /// A keyword such as `$Forwarded` or `$Junk`; build it with [`Flag::keyword`].
-    Keyword(Keyword),
-}
-
-impl Flag {
-    /// A keyword flag; see [`Keyword::new`].
-    pub fn keyword(name: &str) -> Result<Self, EncodeError> {
-        Keyword::new(name).map(Flag::Keyword)
+/// Refuses what a client may not send: `\Recent` and `\*`, and keywords or extension flags that
+/// are not atoms (a parsed flag may carry 8-bit bytes, or anything may be built by hand).
+fn check_sendable(flag: &Flag<'_>) -> Result<(), EncodeError> {
+    match flag {
+        Flag::Seen | Flag::Answered | Flag::Flagged | Flag::Deleted | Flag::Draft => Ok(()),
+        Flag::Recent | Flag::MayCreate => Err(EncodeError::Invalid {
+            field: "flag",
+            reason: "\\Recent and \\* cannot be set by a client (RFC 3501 §2.3.2)",
+        }),
+        Flag::Keyword(k) => check_atom("flag keyword", k.as_bytes()),
+        Flag::Extension(name) => match name.strip_prefix(b"\\") {
+            Some(name) => check_atom("flag extension", name),
+            None => Err(EncodeError::Invalid {
+                field: "flag extension",
+                reason: "an extension flag is a backslash and an atom",
+            }),
+        },
     }
 }
 
-impl fmt::Display for Flag {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Flag::Seen => f.write_str("\\Seen"),
-            Flag::Answered => f.write_str("\\Answered"),
-            Flag::Flagged => f.write_str("\\Flagged"),
-            Flag::Deleted => f.write_str("\\Deleted"),
-            Flag::Draft => f.write_str("\\Draft"),
-            Flag::Keyword(k) => f.write_str(&k.0),
+/// `flag-list = "(" [flag *(SP flag)] ")"`. On error nothing is written.
+pub(crate) fn write_flag_list(w: &mut Writer<'_>, flags: &[Flag<'_>]) -> Result<(), EncodeError> {
+    flags.iter().try_for_each(check_sendable)?;
+    w.raw(b"(");
+    for (i, flag) in flags.iter().enumerate() {
+        if i > 0 {
+            w.sp();
         }
+        w.raw(flag.as_bytes());
     }
-}
-
-/// A keyword: a non-empty atom (no spaces, parentheses, quotes, backslash, `%`, `*`, `]`, `{`,
-/// control or 8-bit characters).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Keyword(String);
-
-impl Keyword {
-    /// Checks a keyword.
-    pub fn new(name: &str) -> Result<Self, EncodeError> {
-        const FIELD: &str = "flag keyword";
-        crate::core::text::check_line_safe(FIELD, name.as_bytes())?;
-        if name.is_empty() {
-            return Err(EncodeError::Empty { field: FIELD });
-        }
-        if !name.bytes().all(is_atom_char) {
-            return Err(EncodeError::Invalid {
-                field: FIELD,
-                reason: "a keyword is an atom: no spaces, ()[]{}%*\"\\, controls or 8-bit",
-            });
-        }
-        Ok(Keyword(name.to_owned()))
-    }
-
-    /// The keyword.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// `flag-list = "(" [flag *(SP flag)] ")"`.
-pub(crate) fn flag_list(flags: &[Flag]) -> String {
-    let names: Vec<String> = flags.iter().map(Flag::to_string).collect();
-    format!("({})", names.join(" "))
+    w.raw(b")");
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
+    use std::borrow::Cow;
+
     use super::*;
+    use crate::imap::command::EncodeOptions;
+
+    fn flag_list(flags: &[Flag<'_>]) -> Result<String, EncodeError> {
+        let options = EncodeOptions::default();
+        let mut w = Writer::new(&options);
+        write_flag_list(&mut w, flags)?;
+        let line = w.finish().to_bytes();
+        Ok(String::from_utf8(line).unwrap().trim_end().to_owned())
+    }
 
     #[test]
     fn system_flags_and_keywords() {
@@ -94,10 +66,14 @@ mod tests {
             Flag::keyword("$Forwarded").unwrap(),
         ];
         assert_eq!(
-            flag_list(&flags),
+            flag_list(&flags).unwrap(),
             "(\\Seen \\Answered \\Flagged \\Deleted \\Draft $Forwarded)"
         );
-        assert_eq!(flag_list(&[]), "()");
+        assert_eq!(flag_list(&[]).unwrap(), "()");
+        assert_eq!(
+            flag_list(&[Flag::Extension(Cow::Borrowed(b"\\Important"))]).unwrap(),
+            "(\\Important)"
+        );
     }
 
     #[test]
@@ -114,5 +90,21 @@ mod tests {
         ] {
             assert!(Flag::keyword(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn refuses_server_only_and_malformed_flags() {
+        for bad in [
+            Flag::Recent,
+            Flag::MayCreate,
+            Flag::Extension(Cow::Borrowed(b"Important")),
+            Flag::Extension(Cow::Borrowed(b"\\a b")),
+            Flag::Extension(Cow::Borrowed(b"\\")),
+        ] {
+            assert!(flag_list(std::slice::from_ref(&bad)).is_err(), "{bad:?}");
+        }
+        // An 8-bit keyword a server sent (the parser is lenient) is not sent back.
+        let (_, parsed) = crate::imap::flag::flag_list("(Wichtig\u{e4})".as_bytes()).unwrap();
+        assert!(flag_list(&parsed).is_err());
     }
 }

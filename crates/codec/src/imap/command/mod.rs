@@ -31,23 +31,25 @@
 mod fetch;
 mod flag;
 mod search;
-mod sequence;
 mod string;
 
 use std::fmt;
 use std::num::{NonZeroU32, NonZeroU64};
 
+pub use super::flag::{Flag, Keyword};
+pub use super::sequence::{SeqNumber, SeqRange, SequenceSet};
+pub use super::tag::{Tag, TagGenerator};
 pub use crate::core::secret::Secret;
 pub(crate) use crate::core::secret::{
     check_mechanism, push_initial_response, response_line, CANCEL_LINE,
 };
 pub use fetch::{FetchItem, Partial, Section, SectionText};
-pub use flag::{Flag, Keyword};
 pub use search::{Date, DateTime, SearchKey, MAX_SEARCH_DEPTH};
-pub use sequence::{SeqNumber, SeqRange, SequenceSet};
 pub use string::{ListPattern, Mailbox, LITERAL_MINUS_MAX};
 
-use string::{is_atom_char, LineBreaks, Writer};
+use string::{LineBreaks, Writer};
+
+use super::primitive::check_atom;
 
 use crate::EncodeError;
 
@@ -123,84 +125,6 @@ impl Encoded {
             }
         }
         out
-    }
-}
-
-/// A command tag: `tag = 1*<any ASTRING-CHAR except "+">`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Tag(String);
-
-impl Tag {
-    /// Checks a tag.
-    pub fn new(tag: impl Into<String>) -> Result<Self, EncodeError> {
-        let tag = tag.into();
-        crate::core::text::check_line_safe("tag", tag.as_bytes())?;
-        if tag.is_empty() {
-            return Err(EncodeError::Empty { field: "tag" });
-        }
-        if !tag.bytes().all(|b| string::is_astring_char(b) && b != b'+') {
-            return Err(EncodeError::Invalid {
-                field: "tag",
-                reason: "a tag is made of atom characters (or ']'), without '+'",
-            });
-        }
-        Ok(Tag(tag))
-    }
-
-    /// The tag.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for Tag {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// Hands out distinct tags: `A0001`, `A0002`, … (more digits after `A9999`).
-#[derive(Debug, Clone)]
-pub struct TagGenerator {
-    prefix: String,
-    next: u64,
-}
-
-impl TagGenerator {
-    /// Tags `A0001`, `A0002`, ...
-    pub fn new() -> Self {
-        TagGenerator {
-            prefix: "A".to_owned(),
-            next: 1,
-        }
-    }
-
-    /// Tags with another prefix (letters only, so tags of two generators never collide with a
-    /// different number).
-    pub fn with_prefix(prefix: &str) -> Result<Self, EncodeError> {
-        if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_alphabetic()) {
-            return Err(EncodeError::Invalid {
-                field: "tag prefix",
-                reason: "use one or more ASCII letters",
-            });
-        }
-        Ok(TagGenerator {
-            prefix: prefix.to_owned(),
-            next: 1,
-        })
-    }
-
-    /// The next tag.
-    pub fn next_tag(&mut self) -> Tag {
-        let tag = Tag(format!("{}{:04}", self.prefix, self.next));
-        self.next = self.next.wrapping_add(1).max(1);
-        tag
-    }
-}
-
-impl Default for TagGenerator {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
@@ -350,7 +274,7 @@ pub enum Command {
         /// Where to store the message.
         mailbox: Mailbox,
         /// Flags to set; none are sent when empty.
-        flags: Vec<Flag>,
+        flags: Vec<Flag<'static>>,
         /// Internal date to set.
         date: Option<DateTime>,
         /// The RFC 5322 message, CRLF line endings (NUL refused).
@@ -385,7 +309,7 @@ pub enum Command {
         /// `.SILENT`: no untagged FETCH back.
         silent: bool,
         /// The flags.
-        flags: Vec<Flag>,
+        flags: Vec<Flag<'static>>,
     },
     /// `UID COPY set mailbox`
     UidCopy {
@@ -443,7 +367,7 @@ impl Command {
     }
 
     /// Encodes the command with `tag`. On error nothing is produced.
-    pub fn encode(&self, tag: &Tag, options: &EncodeOptions) -> Result<Encoded, EncodeError> {
+    pub fn encode(&self, tag: &Tag<'_>, options: &EncodeOptions) -> Result<Encoded, EncodeError> {
         let mut w = Writer::new(options);
         w.raw(tag.as_str().as_bytes());
         w.sp();
@@ -524,7 +448,7 @@ impl Command {
                     });
                 }
                 for capability in capabilities {
-                    check_atom("capability", capability)?;
+                    check_atom("capability", capability.as_bytes())?;
                     w.sp();
                     w.raw(capability.as_bytes());
                 }
@@ -602,7 +526,7 @@ impl Command {
                 w.mailbox(mailbox)?;
                 if !flags.is_empty() {
                     w.sp();
-                    w.raw(flag::flag_list(flags).as_bytes());
+                    flag::write_flag_list(w, flags)?;
                 }
                 if let Some(date) = date {
                     w.display(format_args!(" {date}"));
@@ -654,10 +578,8 @@ impl Command {
                     StoreMode::Replace => "",
                 };
                 let silent = if *silent { ".SILENT" } else { "" };
-                w.display(format_args!(
-                    " {set} {sign}FLAGS{silent} {}",
-                    flag::flag_list(flags)
-                ));
+                w.display(format_args!(" {set} {sign}FLAGS{silent} "));
+                flag::write_flag_list(w, flags)?;
             }
             Command::UidCopy { set, mailbox } | Command::UidMove { set, mailbox } => {
                 w.display(format_args!(" {set} "));
@@ -671,20 +593,6 @@ impl Command {
 fn check_len(field: &'static str, len: usize, limit: usize) -> Result<(), EncodeError> {
     if len > limit {
         return Err(EncodeError::TooLong { field, len, limit });
-    }
-    Ok(())
-}
-
-fn check_atom(field: &'static str, value: &str) -> Result<(), EncodeError> {
-    crate::core::text::check_line_safe(field, value.as_bytes())?;
-    if value.is_empty() {
-        return Err(EncodeError::Empty { field });
-    }
-    if !value.bytes().all(is_atom_char) {
-        return Err(EncodeError::Invalid {
-            field,
-            reason: "must be an atom: no spaces, ()[]{}%*\"\\, controls or 8-bit",
-        });
     }
     Ok(())
 }

@@ -6,8 +6,8 @@
 
 use std::fmt;
 
-use super::sequence::SequenceSet;
 use super::string::{LineBreaks, Writer};
+use super::SequenceSet;
 use crate::EncodeError;
 
 const MONTHS: [&str; 12] = [

@@ -18,6 +18,7 @@
 use std::fmt;
 
 use super::{EncodeOptions, Encoded, Fragment};
+use crate::imap::primitive::is_astring_char;
 use crate::imap::utf7;
 use crate::EncodeError;
 
@@ -29,17 +30,6 @@ pub(crate) enum LineBreaks {
     /// Send the value as a literal: the server reads exactly N bytes, so a CR/LF inside cannot
     /// end the command (passwords, the APPEND message).
     AsLiteral,
-}
-
-/// `ATOM-CHAR = <any CHAR except atom-specials>`;
-/// `atom-specials = "(" / ")" / "{" / SP / CTL / list-wildcards / quoted-specials / resp-specials`.
-pub(crate) fn is_atom_char(b: u8) -> bool {
-    matches!(b, 0x21..=0x7e) && !matches!(b, b'(' | b')' | b'{' | b'%' | b'*' | b'"' | b'\\' | b']')
-}
-
-/// `ASTRING-CHAR = ATOM-CHAR / resp-specials`.
-pub(crate) fn is_astring_char(b: u8) -> bool {
-    is_atom_char(b) || b == b']'
 }
 
 /// `list-char = ATOM-CHAR / list-wildcards / resp-specials`.

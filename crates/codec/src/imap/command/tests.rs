@@ -4,7 +4,7 @@ use super::wire_check::{read_astring, server_read};
 use super::*;
 use proptest::prelude::*;
 
-fn tag() -> Tag {
+fn tag() -> Tag<'static> {
     Tag::new("A1").unwrap()
 }
 
