@@ -1,0 +1,196 @@
+//! Getting a TCP connection and a TLS session: resolve, try each address with its own timeout,
+//! shake hands, and say which step failed and why.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use rustls::pki_types::ServerName;
+use rustls::ClientConfig;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+use crate::error::{Error, Step};
+use crate::sniff::Sniffed;
+use crate::{dns_hint, Endpoint, Security, Timeouts};
+
+/// Resolves the endpoint's host name; IP addresses are used as they are.
+pub async fn resolve(endpoint: &Endpoint, timeouts: &Timeouts) -> Result<Vec<SocketAddr>, Error> {
+    let host = endpoint.host.as_str();
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, endpoint.port)]);
+    }
+    let lookup = tokio::net::lookup_host((host, endpoint.port));
+    let result = match timeout(timeouts.resolve, lookup).await {
+        Ok(result) => result.map(|addrs| addrs.collect::<Vec<_>>()),
+        Err(_) => {
+            return Err(timeout_error(
+                endpoint,
+                Step::Resolve,
+                timeouts.resolve,
+                None,
+            ))
+        }
+    };
+    match result {
+        Ok(addrs) if !addrs.is_empty() => Ok(addrs),
+        Ok(_) => Err(Error::HostNotFound {
+            host: host.to_owned(),
+            hint: dns_hint::suggest(host),
+        }),
+        Err(source) => {
+            let hint = dns_hint::suggest(host);
+            // A TLD that does not exist is "not found" whatever the resolver said.
+            if hint.is_some() || is_not_found(&source) {
+                Err(Error::HostNotFound {
+                    host: host.to_owned(),
+                    hint,
+                })
+            } else {
+                Err(Error::Resolve {
+                    host: host.to_owned(),
+                    source,
+                })
+            }
+        }
+    }
+}
+
+/// getaddrinfo's "no such name" answers, as the standard library reports them.
+fn is_not_found(error: &io::Error) -> bool {
+    let text = error.to_string();
+    [
+        "not known",
+        "No address associated",
+        "nodename nor servname",
+        "No such host",
+    ]
+    .iter()
+    .any(|s| text.contains(s))
+}
+
+/// Resolves the host and opens a TCP connection to it.
+pub async fn connect_tcp(endpoint: &Endpoint, timeouts: &Timeouts) -> Result<TcpStream, Error> {
+    let addrs = resolve(endpoint, timeouts).await?;
+    connect_tcp_to(endpoint, &addrs, timeouts).await
+}
+
+/// Opens a TCP connection: each address in turn, each with its own timeout.
+pub async fn connect_tcp_to(
+    endpoint: &Endpoint,
+    addrs: &[SocketAddr],
+    timeouts: &Timeouts,
+) -> Result<TcpStream, Error> {
+    let mut last = None;
+    for &addr in addrs {
+        match timeout(timeouts.connect, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => {
+                // Commands are small and each waits for its reply: do not let Nagle hold them.
+                let _ = stream.set_nodelay(true);
+                return Ok(stream);
+            }
+            Ok(Err(e)) => last = Some(connect_error(endpoint, addr, e)),
+            Err(_) => {
+                last = Some(timeout_error(
+                    endpoint,
+                    Step::Connect,
+                    timeouts.connect,
+                    None,
+                ))
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| Error::HostNotFound {
+        host: endpoint.host.clone(),
+        hint: None,
+    }))
+}
+
+fn connect_error(endpoint: &Endpoint, addr: SocketAddr, source: io::Error) -> Error {
+    if source.kind() == io::ErrorKind::ConnectionRefused {
+        Error::ConnectionRefused {
+            host: endpoint.host.clone(),
+            port: endpoint.port,
+            addr,
+        }
+    } else {
+        Error::Connect {
+            host: endpoint.host.clone(),
+            port: endpoint.port,
+            source,
+        }
+    }
+}
+
+/// Runs the TLS handshake over `stream`, verifying the certificate for the endpoint's host.
+pub async fn tls_handshake<S>(
+    stream: S,
+    endpoint: &Endpoint,
+    config: Arc<ClientConfig>,
+    timeouts: &Timeouts,
+) -> Result<TlsStream<Sniffed<S>>, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let name = ServerName::try_from(endpoint.host.clone()).map_err(|_| Error::Tls {
+        host: endpoint.host.clone(),
+        source: rustls::Error::General(format!(
+            "{:?} is not a valid host name for TLS",
+            endpoint.host
+        )),
+    })?;
+    let handshake = TlsConnector::from(config)
+        .connect(name, Sniffed::new(stream))
+        .into_fallible();
+    match timeout(timeouts.tls_handshake, handshake).await {
+        Ok(Ok(tls)) => Ok(tls),
+        Ok(Err((error, stream))) => Err(crate::tls::classify_handshake_error(
+            error,
+            &endpoint.host,
+            endpoint.port,
+            endpoint.protocol,
+            stream.first_bytes(),
+        )),
+        Err(_) => {
+            let hint = match endpoint.protocol.security_of_port(endpoint.port) {
+                Some(Security::StartTls) if endpoint.security == Security::ImplicitTls => {
+                    Some(format!(
+                        "port {} is normally {} with STARTTLS: try {}",
+                        endpoint.port,
+                        endpoint.protocol,
+                        Endpoint {
+                            security: Security::StartTls,
+                            ..endpoint.clone()
+                        }
+                        .url()
+                    ))
+                }
+                _ => None,
+            };
+            Err(timeout_error(
+                endpoint,
+                Step::TlsHandshake,
+                timeouts.tls_handshake,
+                hint,
+            ))
+        }
+    }
+}
+
+pub(crate) fn timeout_error(
+    endpoint: &Endpoint,
+    step: Step,
+    after: std::time::Duration,
+    hint: Option<String>,
+) -> Error {
+    Error::Timeout {
+        host: endpoint.host.clone(),
+        port: endpoint.port,
+        step,
+        after,
+        hint,
+    }
+}

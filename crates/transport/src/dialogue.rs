@@ -1,0 +1,853 @@
+//! The first exchanges every mail session starts with, for the three protocols alike: the
+//! greeting, the capabilities (IMAP `CAPABILITY`, POP3 `CAPA`, SMTP `EHLO`) and STARTTLS. And
+//! [`open`], which runs resolve → connect → TLS or STARTTLS → greeting → capabilities, reporting
+//! each step, as the account check shows them.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mailcat_codec::core::text::escape_bytes;
+use mailcat_codec::imap::command::{Command as ImapCommand, EncodeOptions};
+use mailcat_codec::imap::{self, Code, Data, Response, StatusKind, TagGenerator};
+use mailcat_codec::smtp::command::{ClientId, Command as SmtpCommand};
+use mailcat_codec::{pop3, smtp, DecodeError, Limits};
+use rustls::ClientConfig;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+
+use crate::connect::{connect_tcp_to, resolve, tls_handshake};
+use crate::error::{Error, Step};
+use crate::sniff::is_tls_record;
+use crate::stream::MailStream;
+use crate::trace::Redaction;
+use crate::{Connection, Endpoint, Protocol, Security, Timeouts};
+
+/// The server's greeting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Greeting {
+    /// Its text, escaped for display (never trust it: before TLS anyone could have written it).
+    pub text: String,
+    /// IMAP `PREAUTH`: the server logged the client in already.
+    pub preauth: bool,
+    /// Capabilities announced in the greeting itself (IMAP `[CAPABILITY …]`), if any.
+    pub capabilities: Option<Capabilities>,
+}
+
+/// What the server says it can do: IMAP capability atoms, POP3 CAPA lines or SMTP EHLO
+/// extension lines, as the server sent them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capabilities {
+    /// The protocol they belong to.
+    pub protocol: Protocol,
+    /// One entry per atom (IMAP) or line (POP3, SMTP), as sent.
+    pub items: Vec<String>,
+}
+
+impl Capabilities {
+    /// True if the first word of an entry is `name` (case-insensitive): `has("IDLE")`,
+    /// `has("SIZE")`, `has("STLS")`.
+    pub fn has(&self, name: &str) -> bool {
+        self.items.iter().any(|item| {
+            let word = item.split([' ', '=']).next().unwrap_or_default();
+            word.eq_ignore_ascii_case(name)
+        })
+    }
+
+    /// True if the server offers to start TLS (`STARTTLS`, or `STLS` for POP3).
+    pub fn offers_starttls(&self) -> bool {
+        self.has(self.protocol.starttls_command())
+    }
+}
+
+/// The protocol decoders a connection needs between calls.
+#[derive(Debug)]
+enum Codec {
+    Imap {
+        decoder: imap::ResponseDecoder,
+        tags: TagGenerator,
+        options: EncodeOptions,
+    },
+    Pop3 {
+        decoder: pop3::Decoder,
+    },
+    Smtp {
+        limits: Limits,
+    },
+}
+
+impl Codec {
+    fn new(protocol: Protocol) -> Self {
+        match protocol {
+            Protocol::Imap => Codec::Imap {
+                decoder: imap::ResponseDecoder::new(Limits::imap()),
+                tags: TagGenerator::new(),
+                options: EncodeOptions::default(),
+            },
+            Protocol::Pop3 => Codec::Pop3 {
+                decoder: pop3::Decoder::new(Limits::pop3()),
+            },
+            Protocol::Smtp => Codec::Smtp {
+                limits: Limits::smtp(),
+            },
+        }
+    }
+}
+
+/// A connection with the protocol state around it: decoders, IMAP tags, the EHLO name.
+#[derive(Debug)]
+pub struct MailConnection<S> {
+    connection: Connection<S>,
+    codec: Codec,
+    client_id: ClientId,
+}
+
+/// An IMAP exchange's result: the untagged responses that came first, then the tagged one.
+type ImapExchange = (Vec<Response<'static>>, Response<'static>);
+
+impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
+    /// Wraps a connection; `client_id` is the name given in SMTP EHLO (an address literal of
+    /// the local address is the private, always-valid choice).
+    pub fn new(connection: Connection<S>, client_id: ClientId) -> Self {
+        let codec = Codec::new(connection.endpoint().protocol);
+        MailConnection {
+            connection,
+            codec,
+            client_id,
+        }
+    }
+
+    /// The underlying connection.
+    pub fn connection(&self) -> &Connection<S> {
+        &self.connection
+    }
+
+    /// The endpoint.
+    pub fn endpoint(&self) -> &Endpoint {
+        self.connection.endpoint()
+    }
+
+    /// Reads the greeting. A TLS record where a greeting was due means the port expects
+    /// implicit TLS; a greeting that refuses service (IMAP BYE, POP3 -ERR, SMTP 421/554) is an
+    /// error with the server's words.
+    pub async fn greeting(&mut self) -> Result<Greeting, Error> {
+        let endpoint = self.connection.endpoint().clone();
+        let tls_server = || Error::TlsServerOnPlaintextConnection {
+            host: endpoint.host.clone(),
+            port: endpoint.port,
+            tls_url: Endpoint {
+                security: Security::ImplicitTls,
+                ..endpoint.clone()
+            }
+            .url(),
+        };
+        let refused = |text: String| Error::Refused {
+            host: endpoint.host.clone(),
+            step: Step::Greeting,
+            reply: text,
+        };
+        let result = match &mut self.codec {
+            Codec::Imap { decoder, .. } => {
+                let read = self
+                    .connection
+                    .read_frame(Step::Greeting, decoder, decode_imap_or_tls, |d, rest| {
+                        d.end_of_input(rest)
+                    })
+                    .await;
+                match read {
+                    Ok((None, _)) => Err(tls_server()),
+                    Ok((
+                        Some(Response::Status {
+                            tag: None,
+                            kind,
+                            code,
+                            text,
+                        }),
+                        _,
+                    )) => {
+                        let text = escape_bytes(&text);
+                        match kind {
+                            StatusKind::Ok | StatusKind::PreAuth => Ok(Greeting {
+                                preauth: kind == StatusKind::PreAuth,
+                                capabilities: imap_capabilities(code.as_ref()),
+                                text,
+                            }),
+                            _ => Err(refused(format!("{} {text}", kind.as_str()))),
+                        }
+                    }
+                    Ok((Some(other), _)) => Err(Error::Protocol {
+                        host: endpoint.host.clone(),
+                        protocol: Protocol::Imap,
+                        step: Step::Greeting,
+                        source: DecodeError::Invalid {
+                            offset: 0,
+                            expected: greeting_expected(&other),
+                        },
+                    }),
+                    Err(e) => Err(e),
+                }
+            }
+            Codec::Pop3 { decoder } => {
+                let read = self
+                    .connection
+                    .read_frame(
+                        Step::Greeting,
+                        decoder,
+                        |decoder, buf| {
+                            if is_tls_record(buf) {
+                                return Ok((0, None));
+                            }
+                            let (used, event) = decoder.decode(buf)?;
+                            Ok((used, Some(pop3_status(event))))
+                        },
+                        pop3_end_of_input,
+                    )
+                    .await;
+                match read {
+                    Ok((None, _)) => Err(tls_server()),
+                    Ok((Some(Some((true, text))), _)) => Ok(Greeting {
+                        text,
+                        preauth: false,
+                        capabilities: None,
+                    }),
+                    Ok((Some(Some((false, text))), _)) => Err(refused(format!("-ERR {text}"))),
+                    Ok((Some(None), _)) => {
+                        Err(protocol_error(&endpoint, Step::Greeting, "+OK or -ERR"))
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Codec::Smtp { limits, .. } => {
+                let limits = *limits;
+                let read = self
+                    .connection
+                    .read_frame(
+                        Step::Greeting,
+                        &mut (),
+                        |_, buf| {
+                            if is_tls_record(buf) {
+                                return Ok((0, None));
+                            }
+                            smtp::parse_reply(buf, &limits)
+                                .map(|(used, reply)| (used, Some(reply.into_owned())))
+                        },
+                        smtp_end_of_input,
+                    )
+                    .await;
+                match read {
+                    Ok((None, _)) => Err(tls_server()),
+                    Ok((Some(reply), _)) if reply.code.get() == 220 => Ok(Greeting {
+                        text: smtp_text(&reply),
+                        preauth: false,
+                        capabilities: None,
+                    }),
+                    Ok((Some(reply), _)) => Err(refused(format!(
+                        "{} {}",
+                        reply.code.get(),
+                        smtp_text(&reply)
+                    ))),
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        result.map_err(|e| add_greeting_timeout_hint(e, &endpoint))
+    }
+
+    /// Asks for the capabilities (IMAP `CAPABILITY`, POP3 `CAPA`, SMTP `EHLO`).
+    ///
+    /// A POP3 server without CAPA (RFC 1939 only) answers `-ERR`: that is an empty list. Any
+    /// other failure is an error: never "no answer, so no STARTTLS, carry on" (CVE-2021-22946).
+    pub async fn capabilities(&mut self) -> Result<Capabilities, Error> {
+        let protocol = self.endpoint().protocol;
+        match protocol {
+            Protocol::Imap => {
+                let (untagged, tagged) = self.imap_exchange(ImapCommand::Capability).await?;
+                self.imap_expect_ok(&tagged, Step::Capabilities)?;
+                let mut items = Vec::new();
+                for response in &untagged {
+                    if let Response::Data(Data::Capability(caps)) = response {
+                        items.extend(
+                            caps.iter()
+                                .map(|c| String::from_utf8_lossy(c.as_bytes()).into_owned()),
+                        );
+                    }
+                }
+                if items.is_empty() {
+                    if let Response::Status { code, .. } = &tagged {
+                        items = imap_capabilities(code.as_ref())
+                            .map(|c| c.items)
+                            .unwrap_or_default();
+                    }
+                }
+                Ok(Capabilities { protocol, items })
+            }
+            Protocol::Pop3 => {
+                let (ok, _, lines) = self
+                    .pop3_exchange(&pop3::command::Command::Capa, true)
+                    .await?;
+                Ok(Capabilities {
+                    protocol,
+                    items: if ok { lines } else { Vec::new() },
+                })
+            }
+            Protocol::Smtp => {
+                let command = SmtpCommand::Ehlo(self.client_id.clone());
+                let reply = self.smtp_exchange(&command, Step::Capabilities).await?;
+                if reply.code.get() != 250 {
+                    return Err(self.refused(
+                        Step::Capabilities,
+                        format!("{} {}", reply.code.get(), smtp_text(&reply)),
+                    ));
+                }
+                let items = reply
+                    .lines
+                    .iter()
+                    .skip(1)
+                    .map(|l| String::from_utf8_lossy(l).trim().to_owned())
+                    .collect();
+                Ok(Capabilities { protocol, items })
+            }
+        }
+    }
+
+    /// Sends one IMAP command and reads until its tagged completion. Untagged responses before
+    /// it are returned (and, before TLS, must be ignored by the caller). A tagged response with
+    /// another tag, or a continuation request, is a protocol error (SECURITY.md #3, #41).
+    async fn imap_exchange(&mut self, command: ImapCommand) -> Result<ImapExchange, Error> {
+        let Codec::Imap { tags, options, .. } = &mut self.codec else {
+            unreachable_codec()
+        };
+        let tag = tags.next_tag();
+        let encoded = command.encode(&tag, options).map_err(|e| Error::Refused {
+            host: self.connection.endpoint().host.clone(),
+            step: Step::Write,
+            reply: e.to_string(),
+        })?;
+        self.connection
+            .send(&encoded.to_bytes(), Redaction::Normal)
+            .await?;
+        let mut untagged = Vec::new();
+        loop {
+            let Codec::Imap { decoder, .. } = &mut self.codec else {
+                unreachable_codec()
+            };
+            let (response, _) = self
+                .connection
+                .read_frame(
+                    Step::Response,
+                    decoder,
+                    |decoder, buf| {
+                        let (used, event) = decoder.decode(buf)?;
+                        Ok((
+                            used,
+                            match event {
+                                imap::Event::Response(r) => Some(r.into_owned()),
+                                _ => None,
+                            },
+                        ))
+                    },
+                    |decoder, rest| decoder.end_of_input(rest),
+                )
+                .await?;
+            match response {
+                Some(Response::Status {
+                    tag: Some(got),
+                    kind,
+                    code,
+                    text,
+                }) => {
+                    if got.as_bytes() != tag.as_bytes() {
+                        return Err(protocol_error(
+                            self.endpoint(),
+                            Step::Response,
+                            "the tag of the command sent",
+                        ));
+                    }
+                    return Ok((
+                        untagged,
+                        Response::Status {
+                            tag: Some(got),
+                            kind,
+                            code,
+                            text,
+                        },
+                    ));
+                }
+                Some(Response::Continuation { .. }) => {
+                    return Err(protocol_error(
+                        self.endpoint(),
+                        Step::Response,
+                        "a tagged response, not a continuation",
+                    ));
+                }
+                Some(other) => untagged.push(other),
+                None => {}
+            }
+        }
+    }
+
+    fn imap_expect_ok(&self, tagged: &Response<'_>, step: Step) -> Result<(), Error> {
+        match tagged {
+            Response::Status {
+                kind: StatusKind::Ok,
+                ..
+            } => Ok(()),
+            Response::Status { kind, text, .. } => {
+                Err(self.refused(step, format!("{} {}", kind.as_str(), escape_bytes(text))))
+            }
+            _ => Err(protocol_error(
+                self.endpoint(),
+                step,
+                "a tagged status response",
+            )),
+        }
+    }
+
+    /// Sends one POP3 command; returns `+OK`?, the status text and, for a multi-line reply, its
+    /// lines (listings are small here: CAPA).
+    async fn pop3_exchange(
+        &mut self,
+        command: &pop3::command::Command,
+        multi_line: bool,
+    ) -> Result<(bool, String, Vec<String>), Error> {
+        let bytes = command
+            .encode()
+            .map_err(|e| self.refused(Step::Write, e.to_string()))?;
+        let Codec::Pop3 { decoder } = &mut self.codec else {
+            unreachable_codec()
+        };
+        decoder.expect(if multi_line {
+            pop3::Expect::MultiLine(pop3::Body::Lines)
+        } else {
+            pop3::Expect::SingleLine
+        });
+        self.connection.send(&bytes, Redaction::Normal).await?;
+        let mut status = None;
+        let mut lines = Vec::new();
+        loop {
+            let Codec::Pop3 { decoder } = &mut self.codec else {
+                unreachable_codec()
+            };
+            let (event, _) = self
+                .connection
+                .read_frame(
+                    Step::Response,
+                    decoder,
+                    |decoder, buf| {
+                        let (used, event) = decoder.decode(buf)?;
+                        Ok((
+                            used,
+                            match event {
+                                pop3::Event::Status(s) => {
+                                    Pop3Item::Status(s.is_ok(), escape_bytes(&s.text))
+                                }
+                                pop3::Event::Line(l) => {
+                                    Pop3Item::Line(String::from_utf8_lossy(l).into_owned())
+                                }
+                                pop3::Event::End => Pop3Item::End,
+                                pop3::Event::Continuation(_) | pop3::Event::BodyChunk(_) => {
+                                    Pop3Item::Unexpected
+                                }
+                            },
+                        ))
+                    },
+                    pop3_end_of_input,
+                )
+                .await?;
+            let in_body = matches!(&self.codec, Codec::Pop3 { decoder } if decoder.is_in_body());
+            match event {
+                Pop3Item::Status(ok, text) => {
+                    if !ok || !in_body {
+                        return Ok((ok, text, lines));
+                    }
+                    status = Some(text);
+                }
+                Pop3Item::Line(line) => lines.push(line),
+                Pop3Item::End => return Ok((true, status.unwrap_or_default(), lines)),
+                Pop3Item::Unexpected => {
+                    return Err(protocol_error(
+                        self.endpoint(),
+                        Step::Response,
+                        "+OK or -ERR",
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Sends one SMTP command and reads its reply.
+    async fn smtp_exchange(
+        &mut self,
+        command: &SmtpCommand,
+        step: Step,
+    ) -> Result<smtp::Reply<'static>, Error> {
+        let bytes = command
+            .encode()
+            .map_err(|e| self.refused(Step::Write, e.to_string()))?;
+        self.connection.send(&bytes, Redaction::Normal).await?;
+        let Codec::Smtp { limits, .. } = &self.codec else {
+            unreachable_codec()
+        };
+        let limits = *limits;
+        let (reply, _) = self
+            .connection
+            .read_frame(
+                step,
+                &mut (),
+                |_, buf| {
+                    smtp::parse_reply(buf, &limits).map(|(used, reply)| (used, reply.into_owned()))
+                },
+                smtp_end_of_input,
+            )
+            .await?;
+        Ok(reply)
+    }
+
+    /// Upgrades to TLS with STARTTLS (IMAP, SMTP) or STLS (POP3). The one audited place where
+    /// that happens:
+    /// 1. the server must have offered it (the caller checks [`Capabilities::offers_starttls`]);
+    /// 2. the command is sent and its answer must be the go-ahead (IMAP tagged OK, `+OK`, `220`);
+    ///    a refusal is an error, never a reason to carry on in plaintext;
+    /// 3. if any byte is buffered after the go-ahead, the connection is dropped: it was injected
+    ///    by someone on the path (CVE-2021-22947);
+    /// 4. the handshake verifies the certificate for the configured host;
+    /// 5. everything learned before is forgotten: a fresh connection value, fresh decoders and
+    ///    tags; the caller must ask for capabilities again (RFC 3207 §4.2, RFC 2595 §3.1).
+    pub async fn starttls(mut self, config: Arc<ClientConfig>) -> Result<Self, Error> {
+        let endpoint = self.endpoint().clone();
+        let command = endpoint.protocol.starttls_command();
+        match endpoint.protocol {
+            Protocol::Imap => {
+                // Untagged responses before the OK are discarded: they came before TLS.
+                let (_, tagged) = self.imap_exchange(ImapCommand::StartTls).await?;
+                self.imap_expect_ok(&tagged, Step::StartTls)?;
+            }
+            Protocol::Pop3 => {
+                let (ok, text, _) = self
+                    .pop3_exchange(&pop3::command::Command::Stls, false)
+                    .await?;
+                if !ok {
+                    return Err(self.refused(Step::StartTls, format!("-ERR {text}")));
+                }
+            }
+            Protocol::Smtp => {
+                let reply = self
+                    .smtp_exchange(&SmtpCommand::StartTls, Step::StartTls)
+                    .await?;
+                if reply.code.get() != 220 {
+                    return Err(self.refused(
+                        Step::StartTls,
+                        format!("{} {}", reply.code.get(), smtp_text(&reply)),
+                    ));
+                }
+            }
+        }
+        if self.connection.buffered() > 0 {
+            return Err(Error::StartTlsInjection {
+                host: endpoint.host.clone(),
+                command,
+                buffered: self.connection.buffered(),
+            });
+        }
+        let client_id = self.client_id.clone();
+        let (stream, _empty, endpoint, timeouts) = self.connection.into_parts();
+        let MailStream::Plain(plain) = stream else {
+            return Err(protocol_error(
+                &endpoint,
+                Step::StartTls,
+                "a plaintext connection (TLS is already on)",
+            ));
+        };
+        let tls = match tls_handshake(plain, &endpoint, config, &timeouts).await {
+            Ok(tls) => tls,
+            // Plaintext where the ServerHello was due: injected after the go-ahead.
+            Err(Error::PlaintextServerOnTlsConnection { greeting, .. }) => {
+                return Err(Error::StartTlsInjection {
+                    host: endpoint.host.clone(),
+                    command,
+                    buffered: greeting.len(),
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        let connection = Connection::new(MailStream::Tls(Box::new(tls)), endpoint, timeouts);
+        Ok(MailConnection::new(connection, client_id))
+    }
+
+    /// Says goodbye (LOGOUT / QUIT) and closes, ignoring errors: nothing depends on it.
+    pub async fn close(mut self) {
+        let bytes = match &mut self.codec {
+            Codec::Imap { tags, options, .. } => ImapCommand::Logout
+                .encode(&tags.next_tag(), options)
+                .map(|e| e.to_bytes())
+                .unwrap_or_default(),
+            Codec::Pop3 { .. } => b"QUIT\r\n".to_vec(),
+            Codec::Smtp { .. } => b"QUIT\r\n".to_vec(),
+        };
+        let _ = self.connection.send(&bytes, Redaction::Normal).await;
+        self.connection.shutdown().await;
+    }
+
+    fn refused(&self, step: Step, reply: String) -> Error {
+        Error::Refused {
+            host: self.endpoint().host.clone(),
+            step,
+            reply,
+        }
+    }
+}
+
+enum Pop3Item {
+    Status(bool, String),
+    Line(String),
+    End,
+    Unexpected,
+}
+
+fn unreachable_codec() -> ! {
+    unreachable!("the codec state always matches the endpoint's protocol")
+}
+
+/// Decodes an IMAP response, or reports a TLS record where a plaintext greeting was due.
+fn decode_imap_or_tls(
+    decoder: &mut imap::ResponseDecoder,
+    buf: &[u8],
+) -> Result<(usize, Option<Response<'static>>), DecodeError> {
+    if is_tls_record(buf) {
+        return Ok((0, None));
+    }
+    let (used, event) = decoder.decode(buf)?;
+    match event {
+        imap::Event::Response(r) => Ok((used, Some(r.into_owned()))),
+        // A streamed body in a greeting: not a greeting.
+        _ => Err(DecodeError::Invalid {
+            offset: 0,
+            expected: "a greeting (* OK, * PREAUTH or * BYE)",
+        }),
+    }
+}
+
+fn pop3_end_of_input(decoder: &pop3::Decoder, rest: &[u8]) -> DecodeError {
+    decoder
+        .end_of_input(rest)
+        .err()
+        .unwrap_or(DecodeError::Truncated {
+            offset: 0,
+            inside: "a POP3 response",
+        })
+}
+
+fn smtp_end_of_input(_: &(), rest: &[u8]) -> DecodeError {
+    smtp::end_of_input(rest)
+        .err()
+        .unwrap_or(DecodeError::Truncated {
+            offset: 0,
+            inside: "an SMTP reply",
+        })
+}
+
+fn greeting_expected(response: &Response<'_>) -> &'static str {
+    match response {
+        Response::Status { tag: Some(_), .. } => {
+            "an untagged greeting (* OK), not a tagged response"
+        }
+        _ => "a greeting (* OK, * PREAUTH or * BYE)",
+    }
+}
+
+fn pop3_status(event: pop3::Event<'_>) -> Option<(bool, String)> {
+    match event {
+        pop3::Event::Status(status) => Some((status.is_ok(), escape_bytes(&status.text))),
+        _ => None,
+    }
+}
+
+fn imap_capabilities(code: Option<&Code<'_>>) -> Option<Capabilities> {
+    match code {
+        Some(Code::Capability(caps)) => Some(Capabilities {
+            protocol: Protocol::Imap,
+            items: caps
+                .iter()
+                .map(|c| String::from_utf8_lossy(c.as_bytes()).into_owned())
+                .collect(),
+        }),
+        _ => None,
+    }
+}
+
+fn smtp_text(reply: &smtp::Reply<'_>) -> String {
+    reply
+        .lines
+        .iter()
+        .map(|l| escape_bytes(l))
+        .collect::<Vec<_>>()
+        .join(" / ")
+}
+
+fn protocol_error(endpoint: &Endpoint, step: Step, expected: &'static str) -> Error {
+    Error::Protocol {
+        host: endpoint.host.clone(),
+        protocol: endpoint.protocol,
+        step,
+        source: DecodeError::Invalid {
+            offset: 0,
+            expected,
+        },
+    }
+}
+
+/// A silent server on a plaintext connection is most often an implicit-TLS port.
+fn add_greeting_timeout_hint(error: Error, endpoint: &Endpoint) -> Error {
+    match error {
+        Error::Timeout {
+            host,
+            port,
+            step: Step::Greeting,
+            after,
+            hint: None,
+        } if endpoint.security != Security::ImplicitTls => {
+            let hint = match endpoint.protocol.security_of_port(port) {
+                Some(Security::ImplicitTls) => format!(
+                    "port {port} is the {} port for implicit TLS: use {}",
+                    endpoint.protocol,
+                    Endpoint { security: Security::ImplicitTls, ..endpoint.clone() }.url()
+                ),
+                _ => "the server sent no greeting; if this port expects TLS from the first byte, use implicit TLS".to_owned(),
+            };
+            Error::Timeout {
+                host,
+                port,
+                step: Step::Greeting,
+                after,
+                hint: Some(hint),
+            }
+        }
+        other => other,
+    }
+}
+
+/// One step of [`open`], as it finished.
+#[derive(Debug, Clone)]
+pub struct StepReport {
+    /// Which step.
+    pub step: Step,
+    /// How long it took.
+    pub elapsed: Duration,
+    /// What it found (the addresses, the TLS version, the greeting ...).
+    pub detail: String,
+}
+
+/// Everything [`open`] learned.
+#[derive(Debug)]
+pub struct Opened {
+    /// The connection, ready for login.
+    pub connection: MailConnection<TcpStream>,
+    /// The greeting (before STARTTLS, if that was used: not to be trusted).
+    pub greeting: Greeting,
+    /// The capabilities, asked over TLS.
+    pub capabilities: Capabilities,
+}
+
+/// Connects to `endpoint` and gets it ready for login: resolve, connect, implicit TLS or
+/// STARTTLS, greeting, capabilities. Each finished step is reported to `observer`.
+///
+/// With [`Security::StartTls`], the upgrade is required: a server that does not offer it, or
+/// refuses it, is an error (never a plaintext fallback); a `PREAUTH` greeting before TLS too.
+pub async fn open(
+    endpoint: &Endpoint,
+    tls: Arc<ClientConfig>,
+    timeouts: &Timeouts,
+    observer: &mut dyn FnMut(StepReport),
+) -> Result<Opened, Error> {
+    let mut clock = Instant::now();
+    let mut report = |step: Step, detail: String| {
+        observer(StepReport {
+            step,
+            elapsed: clock.elapsed(),
+            detail,
+        });
+        clock = Instant::now();
+    };
+
+    let addrs = resolve(endpoint, timeouts).await?;
+    report(
+        Step::Resolve,
+        addrs
+            .iter()
+            .map(|a| a.ip().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    let tcp = connect_tcp_to(endpoint, &addrs, timeouts).await?;
+    let local = tcp
+        .local_addr()
+        .map(|a| a.ip())
+        .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+    report(
+        Step::Connect,
+        tcp.peer_addr().map(|a| a.to_string()).unwrap_or_default(),
+    );
+
+    let stream = match endpoint.security {
+        Security::ImplicitTls => {
+            let tls = tls_handshake(tcp, endpoint, tls.clone(), timeouts).await?;
+            let stream = MailStream::Tls(Box::new(tls));
+            report(
+                Step::TlsHandshake,
+                stream.tls_description().unwrap_or_default(),
+            );
+            stream
+        }
+        Security::StartTls | Security::DangerousPlaintext => MailStream::Plain(tcp),
+    };
+    let mut connection = MailConnection::new(
+        Connection::new(stream, endpoint.clone(), *timeouts),
+        ClientId::from(local),
+    );
+    let greeting = connection.greeting().await?;
+    report(Step::Greeting, greeting.text.clone());
+    if endpoint.security == Security::StartTls && greeting.preauth {
+        // SECURITY.md #6: PREAUTH in clear text leaves no way to start TLS.
+        return Err(Error::StartTlsNotOffered {
+            host: endpoint.host.clone(),
+            command: endpoint.protocol.starttls_command(),
+            tls_url: Endpoint {
+                security: Security::ImplicitTls,
+                ..endpoint.clone()
+            }
+            .with_port(endpoint.protocol.default_port(Security::ImplicitTls))
+            .url(),
+        });
+    }
+    let mut capabilities = connection.capabilities().await?;
+    report(Step::Capabilities, capabilities.items.join(" "));
+
+    if endpoint.security == Security::StartTls {
+        if !capabilities.offers_starttls() {
+            return Err(Error::StartTlsNotOffered {
+                host: endpoint.host.clone(),
+                command: endpoint.protocol.starttls_command(),
+                tls_url: Endpoint {
+                    security: Security::ImplicitTls,
+                    ..endpoint.clone()
+                }
+                .with_port(endpoint.protocol.default_port(Security::ImplicitTls))
+                .url(),
+            });
+        }
+        connection = connection.starttls(tls).await?;
+        report(
+            Step::StartTls,
+            connection
+                .connection()
+                .tls_description()
+                .unwrap_or_default(),
+        );
+        capabilities = connection.capabilities().await?;
+        report(Step::Capabilities, capabilities.items.join(" "));
+    }
+    Ok(Opened {
+        connection,
+        greeting,
+        capabilities,
+    })
+}

@@ -1,0 +1,355 @@
+//! The transport's errors: each one says what happened, where, and what to do about it.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use mailcat_codec::DecodeError;
+
+use crate::endpoint::Protocol;
+
+/// The step of a connection an error happened in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Step {
+    /// Looking up the host name.
+    Resolve,
+    /// Opening the TCP connection.
+    Connect,
+    /// The TLS handshake.
+    TlsHandshake,
+    /// Waiting for the server's greeting.
+    Greeting,
+    /// Asking for the server's capabilities.
+    Capabilities,
+    /// The STARTTLS / STLS command.
+    StartTls,
+    /// Waiting for a response to a command.
+    Response,
+    /// Sending a command or data.
+    Write,
+}
+
+impl Step {
+    /// The step as people say it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Step::Resolve => "DNS lookup",
+            Step::Connect => "TCP connect",
+            Step::TlsHandshake => "TLS handshake",
+            Step::Greeting => "server greeting",
+            Step::Capabilities => "capability query",
+            Step::StartTls => "STARTTLS",
+            Step::Response => "server response",
+            Step::Write => "sending",
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.describe())
+    }
+}
+
+/// What went wrong with a certificate, in the words a person can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CertificateProblem {
+    /// The certificate is for other names.
+    NameMismatch {
+        /// The names (and IP addresses) it is valid for.
+        valid_for: Vec<String>,
+    },
+    /// It expired.
+    Expired,
+    /// It is not valid yet (or this machine's clock is wrong).
+    NotYetValid,
+    /// Signed by itself, not by a certificate authority.
+    SelfSigned,
+    /// Signed by an authority this machine does not trust.
+    UnknownIssuer,
+    /// Anything else the verifier refused.
+    Other(String),
+}
+
+impl fmt::Display for CertificateProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CertificateProblem::NameMismatch { valid_for } if valid_for.is_empty() => {
+                f.write_str("the certificate is not valid for this name (it names no host)")
+            }
+            CertificateProblem::NameMismatch { valid_for } => {
+                write!(
+                    f,
+                    "the certificate is not valid for this name; it is valid for: {}",
+                    valid_for.join(", ")
+                )
+            }
+            CertificateProblem::Expired => f.write_str("the certificate has expired"),
+            CertificateProblem::NotYetValid => {
+                f.write_str("the certificate is not valid yet (or this machine's clock is wrong)")
+            }
+            CertificateProblem::SelfSigned => f.write_str("the certificate is self-signed"),
+            CertificateProblem::UnknownIssuer => {
+                f.write_str("the certificate is signed by an authority this machine does not trust")
+            }
+            CertificateProblem::Other(why) => write!(f, "the certificate was refused: {why}"),
+        }
+    }
+}
+
+/// A transport failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The host name does not exist.
+    #[error("the host name {host} was not found in DNS{}", hint_suffix(hint))]
+    HostNotFound {
+        /// The name looked up.
+        host: String,
+        /// A likely correction (`pop3.live.vom` → `pop3.live.com`), if one is obvious.
+        hint: Option<String>,
+    },
+    /// DNS could not answer (no network, resolver down).
+    #[error("could not look up {host}: {source}; check the network connection and DNS settings")]
+    Resolve {
+        /// The name looked up.
+        host: String,
+        /// The resolver's error.
+        source: io::Error,
+    },
+    /// Every address refused the connection: nothing listens on that port.
+    #[error("{host} refused the connection on port {port} ({addr}): nothing listens there; check the port (IMAP 993, POP3 995, SMTP 587 or 465)")]
+    ConnectionRefused {
+        /// The host.
+        host: String,
+        /// The port.
+        port: u16,
+        /// The last address tried.
+        addr: SocketAddr,
+    },
+    /// The connection failed otherwise (network unreachable, reset).
+    #[error("could not connect to {host} port {port}: {source}")]
+    Connect {
+        /// The host.
+        host: String,
+        /// The port.
+        port: u16,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// A step took longer than its limit.
+    #[error("{host} port {port}: timed out after {:.1} s during the {step}{}", after.as_secs_f64(), hint_suffix(hint))]
+    Timeout {
+        /// The host.
+        host: String,
+        /// The port.
+        port: u16,
+        /// The step that took too long.
+        step: Step,
+        /// The limit that was hit.
+        after: Duration,
+        /// What probably causes it, when the step says (a TLS port spoken to in plaintext...).
+        hint: Option<String>,
+    },
+    /// Implicit TLS was configured, but the server greeted in plaintext.
+    #[error("{host} port {port} speaks plaintext {protocol} (it sent {greeting:?}) where TLS was expected: use STARTTLS on this port ({starttls_url}) or the TLS port {tls_port}")]
+    PlaintextServerOnTlsConnection {
+        /// The host.
+        host: String,
+        /// The port.
+        port: u16,
+        /// The protocol whose greeting was recognised.
+        protocol: Protocol,
+        /// The start of what the server sent, escaped.
+        greeting: String,
+        /// The URL for STARTTLS on this port.
+        starttls_url: String,
+        /// The protocol's implicit-TLS port.
+        tls_port: u16,
+    },
+    /// Plaintext (or STARTTLS) was configured, but the server speaks TLS from the first byte.
+    #[error("{host} port {port} expects TLS from the first byte: use implicit TLS ({tls_url})")]
+    TlsServerOnPlaintextConnection {
+        /// The host.
+        host: String,
+        /// The port.
+        port: u16,
+        /// The URL for implicit TLS on this port.
+        tls_url: String,
+    },
+    /// The server's certificate was refused.
+    #[error("{host}: {problem}{}", certificate_fix(problem))]
+    Certificate {
+        /// The host name it was checked against.
+        host: String,
+        /// What is wrong with it.
+        problem: CertificateProblem,
+    },
+    /// The server offers only TLS versions older than 1.2.
+    #[error("{host} offers only TLS 1.1 or older, which is no longer safe; mailcat requires TLS 1.2 or newer. Ask the provider to upgrade the server")]
+    TlsVersionTooOld {
+        /// The host.
+        host: String,
+    },
+    /// The TLS handshake failed for another reason.
+    #[error("TLS handshake with {host} failed: {source}")]
+    Tls {
+        /// The host.
+        host: String,
+        /// The TLS library's error.
+        source: rustls::Error,
+    },
+    /// A CA file given to trust could not be used.
+    #[error("cannot use the CA file {path}: {reason}")]
+    CaFile {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Reading or writing failed.
+    #[error("{host}: connection failed during the {step}: {source}")]
+    Io {
+        /// The host.
+        host: String,
+        /// The step.
+        step: Step,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// The server closed the connection.
+    #[error(
+        "{host} closed the connection during the {step}{}",
+        closed_detail(detail)
+    )]
+    Closed {
+        /// The host.
+        host: String,
+        /// The step.
+        step: Step,
+        /// What was unfinished, if anything.
+        detail: Option<DecodeError>,
+    },
+    /// The server sent bytes that do not follow the protocol.
+    #[error("{host} sent an invalid {protocol} response during the {step}: {source}")]
+    Protocol {
+        /// The host.
+        host: String,
+        /// The protocol.
+        protocol: Protocol,
+        /// The step.
+        step: Step,
+        /// What the decoder found.
+        source: DecodeError,
+    },
+    /// The server refused to talk (a BYE / -ERR / 554 greeting) or refused a command.
+    #[error("{host} refused the {step}: {reply}")]
+    Refused {
+        /// The host.
+        host: String,
+        /// The step.
+        step: Step,
+        /// The server's words, escaped.
+        reply: String,
+    },
+    /// STARTTLS is required but the server does not offer it (possibly stripped by an attacker).
+    #[error("{host} does not offer {command}, so the connection cannot be encrypted; use implicit TLS ({tls_url}) instead")]
+    StartTlsNotOffered {
+        /// The host.
+        host: String,
+        /// `STARTTLS` or `STLS`.
+        command: &'static str,
+        /// The URL for implicit TLS.
+        tls_url: String,
+    },
+    /// Bytes arrived after the server's STARTTLS go-ahead and before the TLS handshake: someone
+    /// on the path is injecting responses (CVE-2021-22947 and friends).
+    #[error("{host} sent {buffered} unexpected bytes after the {command} response: possible response injection by an attacker; connection closed")]
+    StartTlsInjection {
+        /// The host.
+        host: String,
+        /// `STARTTLS` or `STLS`.
+        command: &'static str,
+        /// How many bytes were waiting.
+        buffered: usize,
+    },
+    /// A cleartext connection that would carry a password was not explicitly allowed.
+    #[error("refusing to use a plaintext connection to {host}: use TLS, or opt in with the dangerous plaintext setting for a test server")]
+    PlaintextRefused {
+        /// The host.
+        host: String,
+    },
+}
+
+impl Error {
+    /// True when trying again later may work (timeouts, resets, DNS trouble, 421-style closes).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Error::Timeout { .. } | Error::Resolve { .. } | Error::Io { .. } | Error::Closed { .. }
+        )
+    }
+
+    /// True for certificate and TLS failures.
+    pub fn is_tls(&self) -> bool {
+        matches!(
+            self,
+            Error::Certificate { .. }
+                | Error::TlsVersionTooOld { .. }
+                | Error::Tls { .. }
+                | Error::PlaintextServerOnTlsConnection { .. }
+                | Error::TlsServerOnPlaintextConnection { .. }
+                | Error::StartTlsNotOffered { .. }
+                | Error::StartTlsInjection { .. }
+        )
+    }
+
+    /// The step the error happened in, where there is one.
+    pub fn step(&self) -> Option<Step> {
+        match self {
+            Error::HostNotFound { .. } | Error::Resolve { .. } => Some(Step::Resolve),
+            Error::ConnectionRefused { .. } | Error::Connect { .. } => Some(Step::Connect),
+            Error::Timeout { step, .. }
+            | Error::Io { step, .. }
+            | Error::Closed { step, .. }
+            | Error::Protocol { step, .. }
+            | Error::Refused { step, .. } => Some(*step),
+            Error::Certificate { .. } | Error::TlsVersionTooOld { .. } | Error::Tls { .. } => {
+                Some(Step::TlsHandshake)
+            }
+            Error::PlaintextServerOnTlsConnection { .. } => Some(Step::TlsHandshake),
+            Error::TlsServerOnPlaintextConnection { .. } => Some(Step::Greeting),
+            Error::StartTlsNotOffered { .. } | Error::StartTlsInjection { .. } => {
+                Some(Step::StartTls)
+            }
+            Error::CaFile { .. } | Error::PlaintextRefused { .. } => None,
+        }
+    }
+}
+
+fn hint_suffix(hint: &Option<String>) -> String {
+    hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default()
+}
+
+fn closed_detail(detail: &Option<DecodeError>) -> String {
+    match detail {
+        Some(DecodeError::Truncated { inside, .. }) => format!(", in the middle of {inside}"),
+        Some(other) => format!(" ({other})"),
+        None => String::new(),
+    }
+}
+
+fn certificate_fix(problem: &CertificateProblem) -> &'static str {
+    match problem {
+        CertificateProblem::NameMismatch { .. } => "; connect to one of those names instead",
+        CertificateProblem::Expired | CertificateProblem::NotYetValid => {
+            "; check this machine's date, or tell the server's administrator"
+        }
+        CertificateProblem::SelfSigned | CertificateProblem::UnknownIssuer => {
+            "; if you run this server, trust its CA with --ca-file; otherwise do not connect (this may be an attack)"
+        }
+        CertificateProblem::Other(_) => "",
+    }
+}

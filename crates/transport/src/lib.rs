@@ -1,0 +1,33 @@
+//! TCP and TLS for mail clients, driven by [`mailcat_codec`].
+//!
+//! - [`Endpoint`]: protocol, host, port and [`Security`] (implicit TLS, STARTTLS, or an
+//!   explicitly dangerous plaintext).
+//! - [`connect`]: resolve, try each address with its own timeout, TLS handshake; errors that say
+//!   which step failed and what to do (a typo in the TLD, a TLS port spoken to in plaintext,
+//!   a certificate for other names ...).
+//! - [`Connection`]: one stream and one read buffer for its whole life; reads until the codec has
+//!   a whole response, with a timeout on every read and write and a deadline per response.
+//! - [`dialogue`]: greeting, capabilities and the single audited STARTTLS upgrade, for IMAP,
+//!   POP3 and SMTP alike; [`dialogue::open`] runs the steps an account check shows.
+//! - [`trace`]: the `C:`/`S:` protocol trace, credentials always redacted.
+#![warn(missing_docs)]
+
+pub mod connect;
+mod connection;
+pub mod dialogue;
+mod dns_hint;
+mod endpoint;
+mod error;
+pub mod sniff;
+mod stream;
+mod timeouts;
+mod tls;
+pub mod trace;
+
+pub use connection::Connection;
+pub use dns_hint::suggest as suggest_host;
+pub use endpoint::{Endpoint, Protocol, Security, UrlError};
+pub use error::{CertificateProblem, Error, Step};
+pub use stream::MailStream;
+pub use timeouts::Timeouts;
+pub use tls::TlsSettings;

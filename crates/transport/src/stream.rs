@@ -1,0 +1,91 @@
+//! One stream type for plaintext and TLS, so a connection keeps its type across STARTTLS.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_rustls::client::TlsStream;
+
+use crate::sniff::Sniffed;
+
+/// A byte stream to a mail server: plaintext (before STARTTLS, or by dangerous opt-in) or TLS.
+///
+/// Generic over the underlying stream so tests can run the whole stack over in-memory pipes.
+#[derive(Debug)]
+pub enum MailStream<S> {
+    /// No encryption.
+    Plain(S),
+    /// TLS, with the server's first bytes kept for diagnosis.
+    Tls(Box<TlsStream<Sniffed<S>>>),
+}
+
+impl<S> MailStream<S> {
+    /// True once TLS protects the stream.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, MailStream::Tls(_))
+    }
+
+    /// The negotiated TLS version and cipher suite, for display.
+    pub fn tls_description(&self) -> Option<String> {
+        match self {
+            MailStream::Plain(_) => None,
+            MailStream::Tls(tls) => {
+                let (_, session) = tls.get_ref();
+                let version = session
+                    .protocol_version()
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("TLS");
+                let suite = session
+                    .negotiated_cipher_suite()
+                    .map(|s| format!("{:?}", s.suite()))
+                    .unwrap_or_default();
+                Some(
+                    format!("{} {}", version.replace('_', "."), suite)
+                        .trim()
+                        .to_owned(),
+                )
+            }
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for MailStream<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            MailStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            MailStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for MailStream<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            MailStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            MailStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            MailStream::Plain(s) => Pin::new(s).poll_flush(cx),
+            MailStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            MailStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            MailStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! TLS with rustls: which roots are trusted, the client configuration, and turning a refused
+//! handshake into an error a person can act on.
+//!
+//! Crypto provider: *ring*. It builds with a C compiler alone (aws-lc-rs also needs cmake and
+//! more build time) and covers every cipher suite mail servers use with TLS 1.2 and 1.3.
+//! TLS 1.2 is the minimum (RFC 8996 retired 1.0 and 1.1; rustls has never had them).
+//! Certificates are always verified against the configured host name; there is no switch that
+//! turns verification off.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, OtherError, RootCertStore,
+    SignatureScheme,
+};
+
+use crate::error::{CertificateProblem, Error};
+
+/// Which certificate authorities to trust.
+#[derive(Debug, Clone)]
+pub struct TlsSettings {
+    /// Trust the Mozilla roots compiled into mailcat (webpki-roots). Default: yes.
+    pub webpki_roots: bool,
+    /// Trust the operating system's roots too. Default: yes.
+    pub native_roots: bool,
+    /// PEM files of further CAs to trust (a company CA, a test CA).
+    pub extra_ca_files: Vec<PathBuf>,
+}
+
+impl Default for TlsSettings {
+    fn default() -> Self {
+        TlsSettings {
+            webpki_roots: true,
+            native_roots: true,
+            extra_ca_files: Vec::new(),
+        }
+    }
+}
+
+impl TlsSettings {
+    /// Trust only the CAs in `path` (no public roots): for test servers with their own CA.
+    pub fn only_ca_file(path: impl Into<PathBuf>) -> Self {
+        TlsSettings {
+            webpki_roots: false,
+            native_roots: false,
+            extra_ca_files: vec![path.into()],
+        }
+    }
+
+    /// Builds the rustls client configuration.
+    pub fn client_config(&self) -> Result<Arc<ClientConfig>, Error> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = RootCertStore::empty();
+        if self.webpki_roots {
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        }
+        if self.native_roots {
+            // Unreadable system certificates are skipped: the other roots still apply.
+            let native = rustls_native_certs::load_native_certs();
+            roots.add_parsable_certificates(native.certs);
+        }
+        for path in &self.extra_ca_files {
+            add_ca_file(&mut roots, path)?;
+        }
+        let verifier = Verifier::new(Arc::new(roots), provider.clone())?;
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .map_err(|e| Error::Tls {
+                host: String::new(),
+                source: e,
+            })?
+            // Not a weakening: `Verifier` runs rustls' own WebPKI verification and only adds
+            // the diagnosis "self-signed" to a refusal; it never turns a failure into success.
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth();
+        Ok(Arc::new(config))
+    }
+}
+
+fn add_ca_file(roots: &mut RootCertStore, path: &Path) -> Result<(), Error> {
+    let fail = |reason: String| Error::CaFile {
+        path: path.display().to_string(),
+        reason,
+    };
+    let iter = CertificateDer::pem_file_iter(path).map_err(|e| fail(e.to_string()))?;
+    let mut added = 0;
+    for cert in iter {
+        let cert = cert.map_err(|e| fail(format!("not a PEM certificate file: {e}")))?;
+        roots
+            .add(cert)
+            .map_err(|e| fail(format!("a certificate in it is not usable as a CA: {e}")))?;
+        added += 1;
+    }
+    if added == 0 {
+        return Err(fail(
+            "it holds no certificate (expected -----BEGIN CERTIFICATE-----)".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The certificate was signed by its own key.
+#[derive(Debug)]
+struct SelfSigned;
+
+impl fmt::Display for SelfSigned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("self-signed certificate")
+    }
+}
+
+impl std::error::Error for SelfSigned {}
+
+/// rustls' WebPKI verifier, plus one diagnosis: when the issuer is unknown, is the certificate
+/// self-signed? The answer only changes the error message.
+#[derive(Debug)]
+struct Verifier {
+    inner: Arc<WebPkiServerVerifier>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl Verifier {
+    fn new(roots: Arc<RootCertStore>, provider: Arc<CryptoProvider>) -> Result<Self, Error> {
+        let inner = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+            .build()
+            .map_err(|e| Error::CaFile {
+                path: "(trusted roots)".into(),
+                reason: e.to_string(),
+            })?;
+        Ok(Verifier { inner, provider })
+    }
+
+    /// True if `end_entity` verifies with itself as the only trust anchor.
+    fn is_self_signed(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        server_name: &ServerName<'_>,
+        now: UnixTime,
+    ) -> bool {
+        let mut roots = RootCertStore::empty();
+        if roots.add(end_entity.clone().into_owned()).is_err() {
+            return false;
+        }
+        let Ok(itself) =
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), self.provider.clone())
+                .build()
+        else {
+            return false;
+        };
+        match itself.verify_server_cert(end_entity, &[], server_name, &[], now) {
+            Ok(_) => true,
+            Err(rustls::Error::InvalidCertificate(e)) => !matches!(
+                e,
+                CertificateError::UnknownIssuer | CertificateError::BadSignature
+            ),
+            Err(_) => false,
+        }
+    }
+}
+
+impl ServerCertVerifier for Verifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
+            Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer))
+                if intermediates.is_empty()
+                    && self.is_self_signed(end_entity, server_name, now) =>
+            {
+                Err(rustls::Error::InvalidCertificate(CertificateError::Other(
+                    OtherError(Arc::new(SelfSigned)),
+                )))
+            }
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// Turns a failed handshake into the most specific error. `first_bytes` is what the server sent
+/// first, used to recognise a plaintext greeting where a TLS record was due.
+pub(crate) fn classify_handshake_error(
+    error: std::io::Error,
+    host: &str,
+    port: u16,
+    protocol: crate::Protocol,
+    first_bytes: &[u8],
+) -> Error {
+    if let Some(greeting) = crate::sniff::plaintext_greeting(first_bytes) {
+        return Error::PlaintextServerOnTlsConnection {
+            host: host.to_owned(),
+            port,
+            protocol: greeting.protocol.unwrap_or(protocol),
+            greeting: greeting.text,
+            starttls_url: crate::Endpoint {
+                protocol,
+                host: host.to_owned(),
+                port,
+                security: crate::Security::StartTls,
+            }
+            .url(),
+            tls_port: protocol.default_port(crate::Security::ImplicitTls),
+        };
+    }
+    let Some(tls) = error
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<rustls::Error>())
+    else {
+        return Error::Io {
+            host: host.to_owned(),
+            step: crate::Step::TlsHandshake,
+            source: error,
+        };
+    };
+    let certificate = |problem| Error::Certificate {
+        host: host.to_owned(),
+        problem,
+    };
+    match tls {
+        rustls::Error::InvalidCertificate(e) => certificate(match e {
+            CertificateError::NotValidForNameContext { presented, .. } => {
+                CertificateProblem::NameMismatch {
+                    valid_for: presented.clone(),
+                }
+            }
+            CertificateError::NotValidForName => CertificateProblem::NameMismatch {
+                valid_for: Vec::new(),
+            },
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                CertificateProblem::Expired
+            }
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                CertificateProblem::NotYetValid
+            }
+            CertificateError::UnknownIssuer => CertificateProblem::UnknownIssuer,
+            CertificateError::Other(other) if other.0.downcast_ref::<SelfSigned>().is_some() => {
+                CertificateProblem::SelfSigned
+            }
+            other => CertificateProblem::Other(other.to_string()),
+        }),
+        rustls::Error::PeerIncompatible(
+            rustls::PeerIncompatible::ServerDoesNotSupportTls12Or13,
+        )
+        | rustls::Error::AlertReceived(rustls::AlertDescription::ProtocolVersion) => {
+            Error::TlsVersionTooOld {
+                host: host.to_owned(),
+            }
+        }
+        other => Error::Tls {
+            host: host.to_owned(),
+            source: other.clone(),
+        },
+    }
+}
