@@ -6,6 +6,44 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "mailcat", version, about, propagate_version = true)]
 pub struct Cli {
+    /// The account's address (also the default login).
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub email: Option<String>,
+
+    /// The login name, when it is not the address.
+    #[arg(long, global = true, value_name = "LOGIN")]
+    pub user: Option<String>,
+
+    /// The incoming server: imaps://host[:993], imap://host[:143] (STARTTLS),
+    /// pop3s://host[:995] or pop3://host[:110] (STLS).
+    #[arg(long, global = true, value_name = "URL")]
+    pub incoming: Option<String>,
+
+    /// The outgoing server: smtp://host[:587] (STARTTLS) or smtps://host[:465].
+    #[arg(long, global = true, value_name = "URL")]
+    pub outgoing: Option<String>,
+
+    /// Also trust the certificate authorities in this PEM file (for servers with their own CA).
+    #[arg(long, global = true, value_name = "PEM")]
+    pub ca_file: Option<std::path::PathBuf>,
+
+    /// The limit in seconds for each network step (connect, handshake, greeting, each reply).
+    /// `check` defaults to 10 s, other commands to the library's defaults.
+    #[arg(long, global = true, value_name = "SECS")]
+    pub timeout: Option<f64>,
+
+    /// Print the protocol trace (C:/S: lines) on stderr, with credentials redacted.
+    #[arg(short, long, global = true, conflicts_with = "quiet")]
+    pub verbose: bool,
+
+    /// Print only errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// Print JSON instead of text (check).
+    #[arg(long, global = true)]
+    pub json: bool,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -14,6 +52,13 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Test the account settings step by step, like a mail client's "Test Account Settings":
+    /// DNS, TCP, TLS or STARTTLS, greeting and capabilities of the incoming and the outgoing
+    /// server, each with its time and, on failure, the reason and the fix.
+    ///
+    /// Exit code 0 only if every step passes; 69 if a server cannot be reached or TLS fails,
+    /// 75 if it may work later (timeouts, a server that is busy), 64 for bad arguments.
+    Check,
     /// Read raw server bytes on stdin and print each response as one JSON line.
     ///
     /// Malformed input ends with a message on stderr naming the byte offset and what was

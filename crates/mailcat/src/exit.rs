@@ -8,3 +8,9 @@ pub const USAGE: u8 = 64;
 pub const DATAERR: u8 = 65;
 /// An I/O error on a local file or stream.
 pub const IOERR: u8 = 74;
+/// A service is unavailable: DNS, connection, TLS or protocol failure.
+pub const UNAVAILABLE: u8 = 69;
+/// A temporary failure: trying again later may work (timeouts, 4xx replies).
+pub const TEMPFAIL: u8 = 75;
+/// Something is wrong in the configuration (a CA file that cannot be used ...).
+pub const CONFIG: u8 = 78;

@@ -5,6 +5,7 @@
 mod cli;
 mod cmd;
 mod exit;
+mod trace;
 
 use std::process::ExitCode;
 
@@ -23,8 +24,12 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    let code = match cli.command {
-        cli::Command::Decode(args) => cmd::decode::run(&args),
+    if cli.verbose {
+        trace::enable();
+    }
+    let code = match &cli.command {
+        cli::Command::Check => cmd::check::run(&cli),
+        cli::Command::Decode(args) => cmd::decode::run(args),
     };
     ExitCode::from(code)
 }

@@ -104,7 +104,7 @@ impl fmt::Display for CertificateProblem {
 #[non_exhaustive]
 pub enum Error {
     /// The host name does not exist.
-    #[error("the host name {host} was not found in DNS{}", hint_suffix(hint))]
+    #[error("the host name {host} was not found in DNS{}", typo_suffix(host, hint))]
     HostNotFound {
         /// The name looked up.
         host: String,
@@ -331,6 +331,20 @@ impl Error {
 
 fn hint_suffix(hint: &Option<String>) -> String {
     hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default()
+}
+
+fn typo_suffix(host: &str, hint: &Option<String>) -> String {
+    match hint {
+        Some(fixed) => {
+            let tld = host
+                .trim_end_matches('.')
+                .rsplit('.')
+                .next()
+                .unwrap_or_default();
+            format!(": .{tld} is not a top-level domain; did you mean {fixed}?")
+        }
+        None => ": check the spelling of the server name".to_owned(),
+    }
 }
 
 fn closed_detail(detail: &Option<DecodeError>) -> String {
