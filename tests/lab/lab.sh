@@ -131,6 +131,12 @@ alive_as() {   # PID EXE
     st=${st##*) }
     [[ ${st%% *} != Z ]]
 }
+proc_alive() {   # PID -> true if it exists and is not a zombie
+    local st
+    st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    st=${st##*) }
+    [[ ${st%% *} != Z ]]
+}
 first_field() { if [[ -r $1 ]]; then awk 'NR==1{print $1}' "$1" 2>/dev/null || true; fi; }
 dovecot_exe() { readlink -f "$(command -v dovecot 2>/dev/null || echo /usr/sbin/dovecot)"; }
 postfix_exe() { echo "$(postconf -dh daemon_directory 2>/dev/null || echo /usr/lib/postfix/sbin)/master"; }
@@ -145,12 +151,13 @@ postfix_pid() { local p; p=$(first_field "$PF_SPOOL/pid/master.pid"); if alive_a
 group_members() {
     local want=$1 d stat rest pgid exe
     for d in /proc/[0-9]*; do
-        exe=$(readlink "$d/exe" 2>/dev/null) || continue
-        case $exe in /usr/lib/dovecot/*|/usr/sbin/dovecot|/usr/lib/postfix/*|/usr/sbin/post*) ;; *) continue ;; esac
-        stat=$(cat "$d/stat" 2>/dev/null) || continue
+        # Builtins only until the pgid matches: this loop runs over every process.
+        { read -r stat <"$d/stat"; } 2>/dev/null || continue
         rest=${stat##*) }
         read -r _ _ pgid _ <<<"$rest"
-        [[ $pgid == "$want" ]] && echo "${d#/proc/}"
+        [[ $pgid == "$want" ]] || continue
+        exe=$(readlink "$d/exe" 2>/dev/null) || continue   # a zombie has none: it is gone
+        case $exe in /usr/lib/dovecot/*|/usr/sbin/dovecot|/usr/lib/postfix/*|/usr/sbin/post*) echo "${d#/proc/}" ;; esac
     done
     return 0
 }
@@ -161,7 +168,9 @@ sweep_group() {   # PGID-FILE LEADER-IS-OURS-FUNCTION
     local g members=() deadline
     g=$(first_field "$1")
     [[ $g =~ ^[0-9]+$ ]] || return 0
-    if [[ -d /proc/$g ]] && ! "$2" "$g"; then return 0; fi
+    # A live leader that is not our master means the group id now belongs to someone else.
+    # A dead leader may linger as a zombie until init reaps it: that one is still ours.
+    if proc_alive "$g" && ! "$2" "$g"; then return 0; fi
     deadline=$(( $(date +%s) + 5 ))
     while :; do
         mapfile -t members < <(group_members "$g")
@@ -173,8 +182,8 @@ sweep_group() {   # PGID-FILE LEADER-IS-OURS-FUNCTION
     done
     rm -f "$1"
 }
-dovecot_leader_is_ours() { tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF -- "$DV_CONF"; }
-postfix_leader_is_ours() { tr '\0' '\n' <"/proc/$1/environ" 2>/dev/null | grep -qxF "MAIL_CONFIG=$PF"; }
+dovecot_leader_is_ours() { { tr '\0' ' ' <"/proc/$1/cmdline"; } 2>/dev/null | grep -qF -- "$DV_CONF"; }
+postfix_leader_is_ours() { { tr '\0' '\n' <"/proc/$1/environ"; } 2>/dev/null | grep -qxF "MAIL_CONFIG=$PF"; }
 
 # Parse "[DIR]" from the arguments of a command: the first argument that is not an option.
 # Sets DIR_ARG and leaves the rest in REST.
@@ -214,7 +223,7 @@ cmd_install() {
     fi
     need_root install "apt-get"
     log "installing ${missing[*]}"
-    local dv_before pf_before
+    local dv_before
     dv_before=$(system_daemon_pids)
     # Keep apt from starting the system Dovecot/Postfix (they would take ports 25, 110, 143,
     # 993, 995 and are never used): a policy-rc.d that refuses every start, unless the
@@ -714,7 +723,7 @@ start_dovecot() {
     # Stale sockets from a crash: a leftover anvil-auth-penalty socket makes auth retry it
     # for 5 s at startup, so every first login would hang.
     rm -f "$DV_RUN/master.pid"
-    find "$DV_RUN" -maxdepth 1 \( -type s -o -type p \) -delete
+    find "$DV_RUN" -maxdepth 2 \( -type s -o -type p \) -delete
     log "starting dovecot (config $DV_CONF)"
     # Detach from our stdio and lock fds: Dovecot keeps an inherited stderr open forever (a
     # caller reading us through a pipe would never see EOF), and inherited lock fds would
@@ -755,7 +764,7 @@ probe_plain() {   # HOST PORT GREETING-PREFIX QUIT-COMMAND [SEND EXPECT-REGEX]
             read -r -t 3 -u "$fd" line && [[ $line =~ $6 ]] && ok=0
         fi
     fi
-    printf '%s\r\n' "$4" >&"$fd" 2>/dev/null || true
+    { printf '%s\r\n' "$4" >&"$fd"; } 2>/dev/null || true
     exec {fd}>&-
     return $ok
 }
@@ -785,16 +794,29 @@ wait_ready() {
     done
     # On the strict host IMAP must refuse LOGIN before STARTTLS.
     checks+=("probe_plain $STRICT_HOST $P_IMAP '* OK' 'a LOGOUT' 'a CAPABILITY' 'LOGINDISABLED'")
+    # All probes at once, each retrying until the common deadline; a failed probe leaves
+    # its description in a file.
     deadline=$(( $(date +%s) + READY_TIMEOUT ))
+    local fails; fails=$(mktemp -d "$STATE/.ready.XXXXXX")
+    local i=0 pids=()
     for c in "${checks[@]}"; do
-        until eval "$c"; do
-            if (( $(date +%s) >= deadline )); then
-                tail -n 15 "$LOGS/dovecot.log" "$LOGS/postfix.log" >&2 2>/dev/null || true
-                die "the lab in $DIR was not ready after ${READY_TIMEOUT} s (probe: $c); read $LOGS/dovecot.log and $LOGS/postfix.log"
-            fi
-            sleep 0.1
-        done
+        i=$((i + 1))
+        (
+            until eval "$c"; do
+                if (( $(date +%s) >= deadline )); then echo "$c" >"$fails/$i"; exit 1; fi
+                sleep 0.1
+            done
+        ) 8>&- 9>&- &
+        pids+=($!)
     done
+    wait "${pids[@]}" || true
+    if [[ -n $(ls -A "$fails") ]]; then
+        tail -n 15 "$LOGS/dovecot.log" "$LOGS/postfix.log" >&2 2>/dev/null || true
+        log "probes still failing after ${READY_TIMEOUT} s:"; cat "$fails"/* >&2
+        rm -rf "$fails"
+        die "the lab in $DIR was not ready after ${READY_TIMEOUT} s; read $LOGS/dovecot.log and $LOGS/postfix.log"
+    fi
+    rm -rf "$fails"
 }
 
 cmd_up() {
@@ -833,14 +855,15 @@ cmd_up() {
     fi
     if [[ -z $base ]]; then
         if [[ -n ${MAILCAT_LAB_BASE_PORT:-} ]]; then
-            [[ $MAILCAT_LAB_BASE_PORT =~ ^[0-9]+$ ]] && (( MAILCAT_LAB_BASE_PORT >= 1024 && MAILCAT_LAB_BASE_PORT + 995 <= 65535 )) \
-                || die "MAILCAT_LAB_BASE_PORT=$MAILCAT_LAB_BASE_PORT: the ports BASE+24..BASE+995 must lie in 1024..65535"
+            if ! [[ $MAILCAT_LAB_BASE_PORT =~ ^[0-9]+$ ]] || (( MAILCAT_LAB_BASE_PORT < 1024 || MAILCAT_LAB_BASE_PORT + 995 > 65535 )); then
+                die "MAILCAT_LAB_BASE_PORT=$MAILCAT_LAB_BASE_PORT: the ports BASE+24..BASE+995 must lie in 1024..65535"
+            fi
             base=$(pick_free_base "$MAILCAT_LAB_BASE_PORT") \
                 || die "MAILCAT_LAB_BASE_PORT=$MAILCAT_LAB_BASE_PORT: one of the ports BASE+{${OFFSETS// /,}} is in use on $ADDRS (see: ss -ltnp)"
         else
             # shellcheck disable=SC2086  # word splitting of the candidate list is intended
             base=$(pick_free_base $remembered $CANDIDATE_BASES) \
-                || die "no free base port: for every base in $(echo $CANDIDATE_BASES) some port BASE+{${OFFSETS// /,}} is in use on $ADDRS (see: ss -ltnp); set MAILCAT_LAB_BASE_PORT"
+                || die "no free base port: for every base in ${CANDIDATE_BASES//$'\n'/ } some port BASE+{${OFFSETS// /,}} is in use on $ADDRS (see: ss -ltnp); set MAILCAT_LAB_BASE_PORT"
         fi
         [[ -z $remembered || $remembered == "$base" ]] || log "base port $remembered is taken now; using $base"
         echo "$base" >"$STATE/base-port"
@@ -949,7 +972,7 @@ cmd_down() {
     done
     # 3. Children left by a crashed or killed master: give them a moment, then SIGKILL.
     local g f members=()
-    for f in "$STATE/dovecot.pgid" "$STATE/postfix.pgid"; do
+    (( ${#masters[@]} )) && for f in "$STATE/dovecot.pgid" "$STATE/postfix.pgid"; do
         g=$(first_field "$f"); [[ $g =~ ^[0-9]+$ ]] || continue
         deadline=$(( $(now_ms) + 1000 ))
         while mapfile -t members < <(group_members "$g"); (( ${#members[@]} )) && (( $(now_ms) < deadline )); do sleep 0.05; done
