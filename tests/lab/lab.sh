@@ -1019,7 +1019,7 @@ cmd_check() {
     split_dir_arg "$@"; (( ${#REST[@]} == 0 )) || die "check: unexpected arguments: ${REST[*]}"
     set_paths "$(resolve_dir "$DIR_ARG")"
     require_running
-    write_env
+    if [[ -w $DIR ]]; then write_env; fi      # a fresh OAuth2 token
     exec "$PY" "$HERE/check.py" "$ENV_FILE"
 }
 

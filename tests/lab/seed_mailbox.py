@@ -76,16 +76,17 @@ def build_message(user: str, idx: int, size: int) -> bytes:
         return (hdr + body).encode()
     boundary = f"=_seed_{idx:06d}"
     hdr += f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n'
-    intro = "".join(text_lines(f"{user}/{idx}/intro", 1024))
-    part1 = f"--{boundary}\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n{intro}"
+    part1_hdr = f"--{boundary}\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n"
     part2_hdr = (f"--{boundary}\r\nContent-Type: application/octet-stream; name=\"blob{idx}.bin\"\r\n"
                  f"Content-Transfer-Encoding: base64\r\n"
                  f"Content-Disposition: attachment; filename=\"blob{idx}.bin\"\r\n\r\n")
     trailer = f"--{boundary}--\r\n"
-    budget = max(size - len(hdr) - len(part1) - len(part2_hdr) - len(trailer), 78)
-    raw_len = (budget // 78) * 57          # a 76-character base64 line + CRLF carries 57 bytes
+    fixed = len(hdr) + len(part1_hdr) + len(part2_hdr) + len(trailer)
+    raw_len = ((size - fixed - 1024) // 78) * 57   # a 76-character base64 line + CRLF carries 57 bytes
     enc = base64.b64encode(prng_bytes(f"{user}/{idx}/blob", raw_len)).decode()
     lines = "".join(enc[i:i + 76] + "\r\n" for i in range(0, len(enc), 76))
+    # The text part takes up the rest, so the message is exactly `size` bytes.
+    part1 = part1_hdr + "".join(text_lines(f"{user}/{idx}/intro", size - fixed - len(lines)))
     return (hdr + part1 + part2_hdr + lines + trailer).encode()
 
 

@@ -16,9 +16,10 @@ bad() { fail=$((fail + 1)); echo "FAIL  $*"; }
 t() {
     local s rc out
     s=$(date +%s%3N); out=$("$@" 2>&1); rc=$?; LAST_MS=$(( $(date +%s%3N) - s ))
-    (( rc == 0 )) || sed 's/^/      | /' <<<"$out" | tail -n 15
+    (( rc == 0 )) || tail -n 15 <<<"$out" | while IFS= read -r l; do echo "      | $l"; done
     return $rc
 }
+verdict() { if "${@:3}"; then ok "$1"; else bad "$2"; fi; }   # OK-MSG BAD-MSG TEST...
 pgids() { cat "$1"/state/*.pgid 2>/dev/null | tr '\n' ' '; }
 members() {   # PGIDS -> PIDs of Dovecot/Postfix processes in those process groups
     local d pgid exe
@@ -44,7 +45,7 @@ if t "$LAB" check "$A"; then ok "check (${LAST_MS} ms)"; else bad "check"; fi
 if t "$LAB" up "$A"; then ok "up while running (${LAST_MS} ms)"; else bad "up while running"; fi
 g=$(pgids "$A")
 if t "$LAB" down "$A"; then ok "down (${LAST_MS} ms)"; else bad "down"; fi
-n=$(members "$g" | wc -l); (( n == 0 )) && ok "no process left after down" || bad "$n process(es) left after down"
+n=$(members "$g" | wc -l); verdict "no process left after down" "$n process(es) left after down" test "$n" -eq 0
 if t "$LAB" up "$A"; then ok "warm up, same dir (${LAST_MS} ms)"; else bad "warm up"; fi
 checked "$A" "warm up"
 
@@ -60,26 +61,26 @@ mapfile -t kids < <(members "$g" | grep -vxF -e "$dm" -e "$pm")
 kill -STOP "${kids[@]}" 2>/dev/null; kill -KILL "$dm" "$pm"; sleep 0.3
 echo "      froze ${#kids[@]} children, killed -9 both masters of A"
 if t "$LAB" up "$A"; then ok "up with orphaned children holding the ports (${LAST_MS} ms)"; else bad "up with orphans"; fi
-n=$(members "$g" | wc -l); (( n == 0 )) && ok "orphans swept by up" || bad "$n orphan(s) left"
+n=$(members "$g" | wc -l); verdict "orphans swept by up" "$n orphan(s) left" test "$n" -eq 0
 checked "$A" "orphan recovery"
 dm=$(cat "$A/dovecot/run/master.pid"); pm=$(cat "$A/postfix/spool/pid/master.pid"); g=$(pgids "$A")
 mapfile -t kids < <(members "$g" | grep -vxF -e "$dm" -e "$pm")
 kill -STOP "${kids[@]}" 2>/dev/null; kill -KILL "$dm" "$pm"; sleep 0.3
 if t "$LAB" down "$A"; then ok "down after the masters were killed (${LAST_MS} ms)"; else bad "down after masters killed"; fi
-n=$(members "$g" | wc -l); (( n == 0 )) && ok "orphans swept by down" || bad "$n orphan(s) left"
+n=$(members "$g" | wc -l); verdict "orphans swept by down" "$n orphan(s) left" test "$n" -eq 0
 if t "$LAB" up "$A"; then ok "up again (${LAST_MS} ms)"; else bad "up again"; fi
 
 echo "== lab B next to A: $B"
 if t "$LAB" up "$B"; then ok "second lab up (${LAST_MS} ms)"; else bad "second lab up"; fi
 ba=$(cat "$A/state/base-port" 2>/dev/null); bb=$(cat "$B/state/base-port" 2>/dev/null)
-[[ -n $ba && -n $bb && $ba != "$bb" ]] && ok "distinct base ports: A $ba, B $bb" || bad "base ports A '$ba' B '$bb'"
+verdict "distinct base ports: A $ba, B $bb" "base ports A '$ba' B '$bb'" test -n "$ba" -a -n "$bb" -a "$ba" != "$bb"
 checked "$B" "second lab"
 if t "$LAB" down "$B" --purge; then ok "B down --purge (${LAST_MS} ms)"; else bad "B down --purge"; fi
-[[ ! -e $B ]] && ok "B purged" || bad "B still exists"
+verdict "B purged" "B still exists" test ! -e "$B"
 checked "$A" "B came and went"
 
 g=$(pgids "$A")
 if t "$LAB" down "$A" --purge && [[ ! -e $A ]]; then ok "A down --purge (${LAST_MS} ms)"; else bad "A down --purge"; fi
-n=$(members "$g" | wc -l); (( n == 0 )) && ok "nothing left at the end" || bad "$n process(es) left at the end"
+n=$(members "$g" | wc -l); verdict "nothing left at the end" "$n process(es) left at the end" test "$n" -eq 0
 echo "$pass passed, $fail failed"
 (( fail == 0 ))
