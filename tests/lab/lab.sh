@@ -86,6 +86,7 @@ USERS=(
 OAUTH_USER=oauth@$DOMAIN
 
 PY=${MAILCAT_LAB_PYTHON:-/usr/bin/python3}
+export PYTHONDONTWRITEBYTECODE=1        # no root-owned __pycache__ in the checkout
 [[ -x $PY ]] || PY=$(command -v python3 || echo /usr/bin/python3)
 
 # ---------------------------------------------------------------------------- helpers
@@ -194,11 +195,18 @@ split_dir_arg() {
         shift
     done
 }
-resolve_dir() {   # [DIR] -> absolute DIR (not required to exist)
-    local d=${1:-${MAILCAT_LAB_DIR:-$(default_dir)}}
+resolve_dir() {   # [DIR] -> absolute DIR (need not exist; symlinks in existing parents resolved)
+    local d=${1:-${MAILCAT_LAB_DIR:-$(default_dir)}} parent
+    [[ -n $d ]] || die "empty lab directory"
     [[ $d == /* ]] || d=$PWD/$d
-    # Canonical form without requiring existence: resolve the existing parent.
-    if [[ -d $d ]]; then d=$(cd "$d" && pwd -P); else d=$(cd "$(dirname "$d")" 2>/dev/null && pwd -P)/$(basename "$d") || die "parent of $d does not exist"; fi
+    d=${d%/}
+    if [[ -d $d ]]; then d=$(cd "$d" && pwd -P) || die "cannot enter $d"
+    else
+        parent=$(dirname "$d")
+        if [[ -d $parent ]]; then parent=$(cd "$parent" && pwd -P) || die "cannot enter $parent"; fi
+        d=${parent%/}/$(basename "$d")
+    fi
+    [[ $d != / && -n $d ]] || die "refusing to use / as the lab directory"
     printf '%s' "$d"
 }
 require_lab_dir() {
@@ -293,6 +301,7 @@ make_layout() {
         die "$DIR exists, is not empty and is not a lab directory (no .mailcat-lab marker); refusing to use it"
     fi
     mkdir -p "$DIR"
+    set_paths "$(cd "$DIR" && pwd -P)"
     # The unprivileged service users must reach DIR: every parent must be world-searchable.
     local p perm
     p=$(dirname "$DIR")
