@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
-# The full test suite, as CI runs it. Run from anywhere; installs what it needs (cargo-fuzz).
+# The full test suite, as CI runs it. Run from anywhere, as root (the mail-server lab needs it);
+# installs what it needs (the lab's Debian packages, cargo-fuzz).
 #   FUZZ_SECONDS=30  seconds of fuzzing per target (0 skips the fuzz smoke run, e.g. while iterating)
+#   MAILCAT_LAB_DIR  where the lab lives (default: a fixed directory per checkout, see tests/lab/lab.sh)
+#
+# The end-to-end tests run against the lab (tests/lab/lab.sh): real Dovecot + Postfix on loopback.
+# It is brought up before the tests, its MAILCAT_LAB_* variables are exported for them, and it is
+# brought down at the end -- unless it was already running, in which case it is left running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,8 +18,30 @@ cargo fmt --all -- --check
 step "clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "mail-server lab: install, up, check"
+lab=tests/lab/lab.sh
+"$lab" install                   # skips apt when every package is present
+lab_started=0
+if "$lab" status >/dev/null 2>&1; then
+  echo "the lab is already running; it stays up after the tests"
+else
+  lab_started=1
+  trap '"$lab" down || echo "WARNING: lab.sh down failed; run: tests/lab/lab.sh down" >&2' EXIT
+  "$lab" up
+fi
+# `lab.sh env` prints `export MAILCAT_LAB_...=...` lines; tests read them and fail when absent.
+lab_env=$("$lab" env)
+eval "$lab_env"
+"$lab" check
+
 step "tests"
 cargo test --workspace
+
+if [ "$lab_started" = 1 ]; then
+  step "mail-server lab: down"
+  "$lab" down
+  trap - EXIT
+fi
 
 step "docs"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
@@ -30,9 +58,13 @@ if [ "$fuzz_seconds" -gt 0 ]; then
     work=$(mktemp -d)
     echo "--- $target"
     # New inputs go to a scratch directory so the committed seed corpus stays as it is.
-    (cd fuzz && cargo fuzz run -s none "$target" "$work" "corpus/$target" -- \
-      -max_total_time="$fuzz_seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 2>&1 |
-      grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|==|SUMMARY|Done)' || true)
+    # The grep only filters the output; a crash is caught through the artifacts below.
+    (
+      cd fuzz
+      cargo fuzz run -s none "$target" "$work" "corpus/$target" -- \
+        -max_total_time="$fuzz_seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 2>&1 |
+        grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|==|SUMMARY|Done)' || true
+    )
     rm -rf "$work"
     # A crash leaves an artifact; fail loudly.
     if ls "fuzz/artifacts/$target"/crash-* "fuzz/artifacts/$target"/oom-* "fuzz/artifacts/$target"/timeout-* >/dev/null 2>&1; then
