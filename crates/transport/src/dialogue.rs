@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 
 use crate::connect::{connect_tcp_to, resolve, tls_handshake};
 use crate::error::{Error, Step};
-use crate::sniff::is_tls_record;
+use crate::sniff::{is_tls_record, plaintext_greeting};
 use crate::stream::MailStream;
 use crate::trace::Redaction;
 use crate::{Connection, Endpoint, Protocol, Security, Timeouts};
@@ -131,123 +131,110 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
     /// error with the server's words.
     pub async fn greeting(&mut self) -> Result<Greeting, Error> {
         let endpoint = self.connection.endpoint().clone();
-        let tls_server = || Error::TlsServerOnPlaintextConnection {
-            host: endpoint.host.clone(),
-            port: endpoint.port,
-            tls_url: Endpoint {
-                security: Security::ImplicitTls,
-                ..endpoint.clone()
-            }
-            .url(),
-        };
-        let refused = |text: String| Error::Refused {
-            host: endpoint.host.clone(),
-            step: Step::Greeting,
-            reply: text,
-        };
-        let result = match &mut self.codec {
+        let protocol = endpoint.protocol;
+        let read = match &mut self.codec {
             Codec::Imap { decoder, .. } => {
-                let read = self
-                    .connection
-                    .read_frame(Step::Greeting, decoder, decode_imap_or_tls, |d, rest| {
-                        d.end_of_input(rest)
-                    })
-                    .await;
-                match read {
-                    Ok((None, _)) => Err(tls_server()),
-                    Ok((
-                        Some(Response::Status {
-                            tag: None,
-                            kind,
-                            code,
-                            text,
-                        }),
-                        _,
-                    )) => {
-                        let text = escape_bytes(&text);
-                        match kind {
-                            StatusKind::Ok | StatusKind::PreAuth => Ok(Greeting {
-                                preauth: kind == StatusKind::PreAuth,
-                                capabilities: imap_capabilities(code.as_ref()),
-                                text,
-                            }),
-                            _ => Err(refused(format!("{} {text}", kind.as_str()))),
-                        }
-                    }
-                    Ok((Some(other), _)) => Err(Error::Protocol {
-                        host: endpoint.host.clone(),
-                        protocol: Protocol::Imap,
-                        step: Step::Greeting,
-                        source: DecodeError::Invalid {
-                            offset: 0,
-                            expected: greeting_expected(&other),
-                        },
-                    }),
-                    Err(e) => Err(e),
-                }
-            }
-            Codec::Pop3 { decoder } => {
-                let read = self
-                    .connection
+                self.connection
                     .read_frame(
                         Step::Greeting,
                         decoder,
                         |decoder, buf| {
-                            if is_tls_record(buf) {
-                                return Ok((0, None));
+                            if let Err(stop) = first_bytes(buf, protocol) {
+                                return stop.into();
                             }
                             let (used, event) = decoder.decode(buf)?;
-                            Ok((used, Some(pop3_status(event))))
+                            Ok((used, First::Greeting(imap_greeting(event)?)))
+                        },
+                        |decoder, rest| decoder.end_of_input(rest),
+                    )
+                    .await
+            }
+            Codec::Pop3 { decoder } => {
+                self.connection
+                    .read_frame(
+                        Step::Greeting,
+                        decoder,
+                        |decoder, buf| {
+                            if let Err(stop) = first_bytes(buf, protocol) {
+                                return stop.into();
+                            }
+                            let (used, event) = decoder.decode(buf)?;
+                            match event {
+                                pop3::Event::Status(status) => {
+                                    let text = escape_bytes(&status.text);
+                                    let greeting = if status.is_ok() {
+                                        Ok(Greeting {
+                                            text,
+                                            preauth: false,
+                                            capabilities: None,
+                                        })
+                                    } else {
+                                        Err(format!("-ERR {text}"))
+                                    };
+                                    Ok((used, First::Greeting(greeting)))
+                                }
+                                _ => Err(DecodeError::Invalid {
+                                    offset: 0,
+                                    expected: "+OK or -ERR",
+                                }),
+                            }
                         },
                         pop3_end_of_input,
                     )
-                    .await;
-                match read {
-                    Ok((None, _)) => Err(tls_server()),
-                    Ok((Some(Some((true, text))), _)) => Ok(Greeting {
-                        text,
-                        preauth: false,
-                        capabilities: None,
-                    }),
-                    Ok((Some(Some((false, text))), _)) => Err(refused(format!("-ERR {text}"))),
-                    Ok((Some(None), _)) => {
-                        Err(protocol_error(&endpoint, Step::Greeting, "+OK or -ERR"))
-                    }
-                    Err(e) => Err(e),
-                }
+                    .await
             }
-            Codec::Smtp { limits, .. } => {
+            Codec::Smtp { limits } => {
                 let limits = *limits;
-                let read = self
-                    .connection
+                self.connection
                     .read_frame(
                         Step::Greeting,
                         &mut (),
                         |_, buf| {
-                            if is_tls_record(buf) {
-                                return Ok((0, None));
+                            if let Err(stop) = first_bytes(buf, protocol) {
+                                return stop.into();
                             }
-                            smtp::parse_reply(buf, &limits)
-                                .map(|(used, reply)| (used, Some(reply.into_owned())))
+                            let (used, reply) = smtp::parse_reply(buf, &limits)?;
+                            let text = smtp_text(&reply);
+                            let greeting = if reply.code.get() == 220 {
+                                Ok(Greeting {
+                                    text,
+                                    preauth: false,
+                                    capabilities: None,
+                                })
+                            } else {
+                                Err(format!("{} {text}", reply.code.get()))
+                            };
+                            Ok((used, First::Greeting(greeting)))
                         },
                         smtp_end_of_input,
                     )
-                    .await;
-                match read {
-                    Ok((None, _)) => Err(tls_server()),
-                    Ok((Some(reply), _)) if reply.code.get() == 220 => Ok(Greeting {
-                        text: smtp_text(&reply),
-                        preauth: false,
-                        capabilities: None,
-                    }),
-                    Ok((Some(reply), _)) => Err(refused(format!(
-                        "{} {}",
-                        reply.code.get(),
-                        smtp_text(&reply)
-                    ))),
-                    Err(e) => Err(e),
-                }
+                    .await
             }
+        };
+        let result = match read {
+            Ok((First::Greeting(Ok(greeting)), _)) => Ok(greeting),
+            Ok((First::Greeting(Err(refusal)), _)) => Err(Error::Refused {
+                host: endpoint.host.clone(),
+                step: Step::Greeting,
+                reply: refusal,
+            }),
+            Ok((First::Tls, _)) => Err(Error::TlsServerOnPlaintextConnection {
+                host: endpoint.host.clone(),
+                port: endpoint.port,
+                tls_url: Endpoint {
+                    security: Security::ImplicitTls,
+                    ..endpoint.clone()
+                }
+                .url(),
+            }),
+            Ok((First::Foreign(found, greeting), _)) => Err(Error::WrongProtocol {
+                host: endpoint.host.clone(),
+                port: endpoint.port,
+                expected: protocol,
+                found,
+                greeting,
+            }),
+            Err(e) => Err(e),
         };
         result.map_err(|e| add_greeting_timeout_hint(e, &endpoint))
     }
@@ -607,25 +594,6 @@ fn unreachable_codec() -> ! {
     unreachable!("the codec state always matches the endpoint's protocol")
 }
 
-/// Decodes an IMAP response, or reports a TLS record where a plaintext greeting was due.
-fn decode_imap_or_tls(
-    decoder: &mut imap::ResponseDecoder,
-    buf: &[u8],
-) -> Result<(usize, Option<Response<'static>>), DecodeError> {
-    if is_tls_record(buf) {
-        return Ok((0, None));
-    }
-    let (used, event) = decoder.decode(buf)?;
-    match event {
-        imap::Event::Response(r) => Ok((used, Some(r.into_owned()))),
-        // A streamed body in a greeting: not a greeting.
-        _ => Err(DecodeError::Invalid {
-            offset: 0,
-            expected: "a greeting (* OK, * PREAUTH or * BYE)",
-        }),
-    }
-}
-
 fn pop3_end_of_input(decoder: &pop3::Decoder, rest: &[u8]) -> DecodeError {
     decoder
         .end_of_input(rest)
@@ -645,19 +613,80 @@ fn smtp_end_of_input(_: &(), rest: &[u8]) -> DecodeError {
         })
 }
 
-fn greeting_expected(response: &Response<'_>) -> &'static str {
-    match response {
-        Response::Status { tag: Some(_), .. } => {
-            "an untagged greeting (* OK), not a tagged response"
+/// What the first bytes of a connection turned out to be.
+enum First {
+    /// The expected protocol's greeting (or its refusal, with the server's words).
+    Greeting(Result<Greeting, String>),
+    /// A TLS record: the port expects implicit TLS.
+    Tls,
+    /// Another protocol's greeting: the port belongs to another service.
+    Foreign(Protocol, String),
+}
+
+/// Recognises a TLS record or another protocol's greeting before the protocol's decoder sees
+/// the bytes (it would only say "invalid at byte 0"). Waits for four bytes, enough to tell.
+fn first_bytes(buf: &[u8], expected: Protocol) -> Result<(), FirstBytes> {
+    if is_tls_record(buf) {
+        return Err(FirstBytes::Found(First::Tls));
+    }
+    if let Some(greeting) = plaintext_greeting(buf) {
+        if let Some(found) = greeting.protocol.filter(|&p| p != expected) {
+            return Err(FirstBytes::Found(First::Foreign(found, greeting.text)));
         }
-        _ => "a greeting (* OK, * PREAUTH or * BYE)",
+    } else if buf.len() < 4
+        && [&b"* OK"[..], b"+OK", b"-ERR", b"220 ", b"\x16\x03"]
+            .iter()
+            .any(|g| g.starts_with(buf))
+    {
+        return Err(FirstBytes::Wait);
+    }
+    Ok(())
+}
+
+/// Why [`first_bytes`] stopped the decoder.
+enum FirstBytes {
+    /// Not enough bytes to tell yet.
+    Wait,
+    /// The answer: a frame of zero bytes carrying it.
+    Found(First),
+}
+
+impl From<FirstBytes> for Result<(usize, First), DecodeError> {
+    fn from(stop: FirstBytes) -> Self {
+        match stop {
+            FirstBytes::Wait => Err(DecodeError::Incomplete),
+            FirstBytes::Found(first) => Ok((0, first)),
+        }
     }
 }
 
-fn pop3_status(event: pop3::Event<'_>) -> Option<(bool, String)> {
+/// An IMAP greeting: `* OK`, `* PREAUTH` (accepted) or `* BYE` (a refusal).
+fn imap_greeting(event: imap::Event<'_>) -> Result<Result<Greeting, String>, DecodeError> {
     match event {
-        pop3::Event::Status(status) => Some((status.is_ok(), escape_bytes(&status.text))),
-        _ => None,
+        imap::Event::Response(Response::Status {
+            tag: None,
+            kind,
+            code,
+            text,
+        }) => {
+            let text = escape_bytes(&text);
+            Ok(match kind {
+                StatusKind::Ok | StatusKind::PreAuth => Ok(Greeting {
+                    preauth: kind == StatusKind::PreAuth,
+                    capabilities: imap_capabilities(code.as_ref()),
+                    text,
+                }),
+                _ => Err(format!("{} {text}", kind.as_str())),
+            })
+        }
+        imap::Event::Response(Response::Status { tag: Some(_), .. }) => Err(DecodeError::Invalid {
+            offset: 0,
+            expected: "an untagged greeting (* OK), not a tagged response",
+        }),
+        _ => Err(DecodeError::Invalid {
+            offset: 0,
+            expected: "a greeting (* OK, * PREAUTH or * BYE)",
+        }),
     }
 }
 

@@ -169,6 +169,20 @@ pub enum Error {
         /// The protocol's implicit-TLS port.
         tls_port: u16,
     },
+    /// The server at this port speaks another mail protocol (the IMAP port in a POP3 URL ...).
+    #[error("{host} port {port} is {found}, not {expected} (it sent {greeting:?}): use the {expected} server's port ({}), or a {} URL for this one", expected.default_port(crate::Security::ImplicitTls), scheme_of(*found))]
+    WrongProtocol {
+        /// The host.
+        host: String,
+        /// The port.
+        port: u16,
+        /// The protocol the URL asked for.
+        expected: Protocol,
+        /// The protocol whose greeting arrived.
+        found: Protocol,
+        /// The greeting's first line, escaped.
+        greeting: String,
+    },
     /// Plaintext (or STARTTLS) was configured, but the server speaks TLS from the first byte.
     #[error("{host} port {port} expects TLS from the first byte: use implicit TLS ({tls_url})")]
     TlsServerOnPlaintextConnection {
@@ -320,7 +334,9 @@ impl Error {
                 Some(Step::TlsHandshake)
             }
             Error::PlaintextServerOnTlsConnection { .. } => Some(Step::TlsHandshake),
-            Error::TlsServerOnPlaintextConnection { .. } => Some(Step::Greeting),
+            Error::TlsServerOnPlaintextConnection { .. } | Error::WrongProtocol { .. } => {
+                Some(Step::Greeting)
+            }
             Error::StartTlsNotOffered { .. } | Error::StartTlsInjection { .. } => {
                 Some(Step::StartTls)
             }
@@ -331,6 +347,14 @@ impl Error {
 
 fn hint_suffix(hint: &Option<String>) -> String {
     hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default()
+}
+
+fn scheme_of(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::Imap => "imaps://",
+        Protocol::Pop3 => "pop3s://",
+        Protocol::Smtp => "smtp://",
+    }
 }
 
 fn typo_suffix(host: &str, hint: &Option<String>) -> String {
