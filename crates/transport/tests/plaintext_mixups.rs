@@ -2,6 +2,8 @@
 //! implicit-TLS port). The opposite mix-up, plaintext on an implicit-TLS connection, is in
 //! `tls_errors.rs`; a silent server on a STARTTLS connection in `timeouts.rs`.
 
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use mailcat_transport::{Error, Protocol, Security, Step};

@@ -2,6 +2,8 @@
 //! path, stripping, refusal, response injection (same and second write), PREAUTH, wrong tags
 //! and continuations (SECURITY.md #1–#9, #11, #41).
 
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use std::time::Duration;

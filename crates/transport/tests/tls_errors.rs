@@ -2,6 +2,8 @@
 //! certificate, an old TLS version and a plaintext server give their own error, which says what
 //! is wrong and what to do (SECURITY.md #12–#17).
 
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use mailcat_transport::{CertificateProblem, Error, Protocol, Security};
