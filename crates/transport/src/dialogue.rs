@@ -236,7 +236,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
             }),
             Err(e) => Err(e),
         };
-        result.map_err(|e| add_greeting_timeout_hint(e, &endpoint))
+        // The hint is about a silent server: one that sent part of a greeting is not one.
+        let silent = self.connection.buffered() == 0;
+        result.map_err(|e| {
+            if silent {
+                add_greeting_timeout_hint(e, &endpoint)
+            } else {
+                e
+            }
+        })
     }
 
     /// Asks for the capabilities (IMAP `CAPABILITY`, POP3 `CAPA`, SMTP `EHLO`).

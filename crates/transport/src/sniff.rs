@@ -95,9 +95,12 @@ pub(crate) fn plaintext_greeting(bytes: &[u8]) -> Option<PlaintextGreeting> {
     } else if bytes.starts_with(b"+OK") || bytes.starts_with(b"-ERR") {
         Some(Protocol::Pop3)
     } else if bytes.len() >= 4
-        && (bytes.starts_with(b"220") || bytes.starts_with(b"421") || bytes.starts_with(b"554"))
+        && matches!(bytes[0], b'2'..=b'5')
+        && bytes[1..3].iter().all(u8::is_ascii_digit)
         && matches!(bytes[3], b' ' | b'-')
     {
+        // Any reply, not only a greeting (220, 421, 554): after STARTTLS an injected `250 …`
+        // is plaintext where the ServerHello was due too.
         Some(Protocol::Smtp)
     } else {
         return None;
@@ -144,6 +147,11 @@ mod tests {
         );
         assert_eq!(plaintext_greeting(b"\x16\x03\x03\x00\x2a"), None);
         assert_eq!(plaintext_greeting(b"2200"), None);
+        assert_eq!(
+            plaintext_greeting(b"250 injected\r\n").unwrap().protocol,
+            Some(Protocol::Smtp)
+        );
+        assert_eq!(plaintext_greeting(b"\x15\x03\x03"), None);
     }
 
     #[test]

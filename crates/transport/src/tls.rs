@@ -217,6 +217,26 @@ impl ServerCertVerifier for Verifier {
     }
 }
 
+/// A name from rustls' list of the names a certificate presents, which comes in the `Debug`
+/// form of webpki's `GeneralName`: `DnsName("mail.example.com")` → `mail.example.com`,
+/// `IpAddress(192.0.2.1)` → `192.0.2.1`. Other kinds of names (directory names, URIs) cannot
+/// match a host and are left out; a plain name (should rustls ever give those) is kept.
+fn presented_name(presented: &str) -> Option<String> {
+    if let Some(name) = presented
+        .strip_prefix("DnsName(\"")
+        .and_then(|rest| rest.strip_suffix("\")"))
+    {
+        return Some(name.to_owned());
+    }
+    if let Some(ip) = presented
+        .strip_prefix("IpAddress(")
+        .and_then(|rest| rest.strip_suffix(')'))
+    {
+        return Some(ip.to_owned());
+    }
+    (!presented.contains('(')).then(|| presented.to_owned())
+}
+
 /// Turns a failed handshake into the most specific error. `first_bytes` is what the server sent
 /// first, used to recognise a plaintext greeting where a TLS record was due.
 pub(crate) fn classify_handshake_error(
@@ -260,7 +280,7 @@ pub(crate) fn classify_handshake_error(
         rustls::Error::InvalidCertificate(e) => certificate(match e {
             CertificateError::NotValidForNameContext { presented, .. } => {
                 CertificateProblem::NameMismatch {
-                    valid_for: presented.clone(),
+                    valid_for: presented.iter().filter_map(|p| presented_name(p)).collect(),
                 }
             }
             CertificateError::NotValidForName => CertificateProblem::NameMismatch {

@@ -1,0 +1,241 @@
+//! Implicit TLS against in-process rustls servers: a valid certificate works; every kind of bad
+//! certificate, an old TLS version and a plaintext server give their own error, which says what
+//! is wrong and what to do (SECURITY.md #12–#17).
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use mailcat_transport::{CertificateProblem, Error, Protocol, Security};
+use support::*;
+
+/// Implicit-TLS IMAP: handshake with `leaf`, then greeting and CAPABILITY.
+fn imap_script(server: std::sync::Arc<rustls::ServerConfig>) -> Vec<Act> {
+    vec![
+        Act::StartTls(server),
+        send("* OK IMAP ready\r\n"),
+        expect("A0001 CAPABILITY"),
+        send("* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\nA0001 OK done\r\n"),
+    ]
+}
+
+/// Serves `leaf` (signed by whatever) to a client that trusts `trusted` only, on `host`.
+async fn certificate_error(trusted: &Ca, leaf: &Leaf, host: &str) -> (CertificateProblem, String) {
+    let server = Server::start(imap_script(leaf.server_config())).await;
+    let endpoint = server.endpoint(Protocol::Imap, Security::ImplicitTls, host);
+    let error = err(open(&endpoint, trusted.client_config()).await);
+    let received = server.received().await;
+    assert!(!received.tls, "the handshake must not complete");
+    assert!(
+        received.bytes.is_empty(),
+        "nothing may be sent after a refused certificate"
+    );
+    let text = error.to_string();
+    match error {
+        Error::Certificate { host: h, problem } => {
+            assert_eq!(h, host);
+            (problem, text)
+        }
+        other => panic!("expected a certificate error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn valid_certificate_opens_the_connection() {
+    let ca = Ca::new("mailcat test CA");
+    let leaf = ca.leaf(&["localhost", "127.0.0.1"], Validity::Now);
+    for host in ["127.0.0.1", "localhost"] {
+        let server = Server::start(imap_script(leaf.server_config())).await;
+        let endpoint = server.endpoint(Protocol::Imap, Security::ImplicitTls, host);
+        let opened = open(&endpoint, ca.client_config())
+            .await
+            .unwrap_or_else(|e| panic!("{host}: {e}"));
+        assert_eq!(opened.greeting.text, "IMAP ready");
+        assert_eq!(opened.capabilities.items, ["IMAP4rev1", "AUTH=PLAIN"]);
+        assert!(opened.connection.connection().is_tls());
+        let description = opened.connection.connection().tls_description().unwrap();
+        assert!(description.starts_with("TLSv1."), "{description}");
+        drop(opened);
+        let received = server.received().await;
+        assert!(received.tls);
+        assert_eq!(received.text(), "A0001 CAPABILITY\r\n");
+    }
+}
+
+#[tokio::test]
+async fn name_mismatch_lists_the_names_the_certificate_is_for() {
+    let ca = Ca::new("mailcat test CA");
+    let leaf = ca.leaf(&["other.example.org"], Validity::Now);
+    for host in ["127.0.0.1", "localhost"] {
+        let (problem, text) = certificate_error(&ca, &leaf, host).await;
+        assert_eq!(
+            problem,
+            CertificateProblem::NameMismatch {
+                valid_for: vec!["other.example.org".into()]
+            },
+            "{host}"
+        );
+        assert!(text.contains("not valid for this name"), "{text}");
+        assert!(text.contains("other.example.org"), "{text}");
+        assert!(text.contains("connect to one of those names"), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn ip_only_certificate_does_not_cover_a_host_name() {
+    // SECURITY.md #15: the configured name is verified, and an IP SAN is not a DNS name.
+    let ca = Ca::new("mailcat test CA");
+    let leaf = ca.leaf(&["127.0.0.1"], Validity::Now);
+    let (problem, text) = certificate_error(&ca, &leaf, "localhost").await;
+    assert_eq!(
+        problem,
+        CertificateProblem::NameMismatch {
+            valid_for: vec!["127.0.0.1".into()]
+        }
+    );
+    assert!(text.contains("valid for: 127.0.0.1"), "{text}");
+}
+
+#[tokio::test]
+async fn dns_only_certificate_does_not_cover_an_ip_address() {
+    let ca = Ca::new("mailcat test CA");
+    let leaf = ca.leaf(&["localhost"], Validity::Now);
+    let (problem, _) = certificate_error(&ca, &leaf, "127.0.0.1").await;
+    assert_eq!(
+        problem,
+        CertificateProblem::NameMismatch {
+            valid_for: vec!["localhost".into()]
+        }
+    );
+}
+
+#[tokio::test]
+async fn expired_certificate() {
+    let ca = Ca::new("mailcat test CA");
+    let leaf = ca.leaf(&["localhost", "127.0.0.1"], Validity::Expired);
+    let (problem, text) = certificate_error(&ca, &leaf, "127.0.0.1").await;
+    assert_eq!(problem, CertificateProblem::Expired);
+    assert!(text.contains("expired"), "{text}");
+    assert!(text.contains("check this machine's date"), "{text}");
+}
+
+#[tokio::test]
+async fn not_yet_valid_certificate() {
+    let ca = Ca::new("mailcat test CA");
+    let leaf = ca.leaf(&["localhost", "127.0.0.1"], Validity::NotYetValid);
+    let (problem, text) = certificate_error(&ca, &leaf, "127.0.0.1").await;
+    assert_eq!(problem, CertificateProblem::NotYetValid);
+    assert!(text.contains("not valid yet"), "{text}");
+    assert!(text.contains("check this machine's date"), "{text}");
+}
+
+#[tokio::test]
+async fn unknown_issuer() {
+    let trusted = Ca::new("mailcat test CA");
+    let other = Ca::new("someone else's CA");
+    let leaf = other.leaf(&["localhost", "127.0.0.1"], Validity::Now);
+    let (problem, text) = certificate_error(&trusted, &leaf, "127.0.0.1").await;
+    assert_eq!(problem, CertificateProblem::UnknownIssuer);
+    assert!(text.contains("does not trust"), "{text}");
+    assert!(text.contains("--ca-file"), "{text}");
+}
+
+#[tokio::test]
+async fn self_signed_leaf() {
+    let trusted = Ca::new("mailcat test CA");
+    let leaf = Leaf::self_signed(&["localhost", "127.0.0.1"]);
+    let (problem, text) = certificate_error(&trusted, &leaf, "127.0.0.1").await;
+    assert_eq!(problem, CertificateProblem::SelfSigned);
+    assert!(text.contains("self-signed"), "{text}");
+    assert!(text.contains("--ca-file"), "{text}");
+    assert!(text.contains("may be an attack"), "{text}");
+}
+
+#[tokio::test]
+async fn self_signed_leaf_for_another_name_is_still_refused() {
+    // Self-signed *and* for the wrong name: refused either way; never accepted.
+    let trusted = Ca::new("mailcat test CA");
+    let leaf = Leaf::self_signed(&["other.example.org"]);
+    let (problem, _) = certificate_error(&trusted, &leaf, "127.0.0.1").await;
+    assert!(
+        matches!(
+            problem,
+            CertificateProblem::UnknownIssuer | CertificateProblem::SelfSigned
+        ),
+        "{problem:?}"
+    );
+}
+
+#[tokio::test]
+async fn tls_version_too_old() {
+    // A server that only speaks TLS 1.0/1.1 answers a 1.2+ ClientHello with a protocol_version
+    // alert (SECURITY.md #17).
+    let server = Server::start(vec![Act::ReadAny, send(b"\x15\x03\x01\x00\x02\x02\x46")]).await;
+    let endpoint = server.endpoint(Protocol::Imap, Security::ImplicitTls, "127.0.0.1");
+    let error = err(open(&endpoint, any_client_config()).await);
+    let received = server.received().await;
+    assert_eq!(
+        received.bytes.first(),
+        Some(&0x16),
+        "a ClientHello was sent"
+    );
+    assert!(
+        matches!(&error, Error::TlsVersionTooOld { host } if host == "127.0.0.1"),
+        "{error:?}"
+    );
+    let text = error.to_string();
+    assert!(text.contains("TLS 1.2 or newer"), "{text}");
+    assert!(text.contains("Ask the provider"), "{text}");
+}
+
+#[tokio::test]
+async fn plaintext_server_on_an_implicit_tls_connection() {
+    // SECURITY.md #12: the plaintext greeting is recognised and named, never used.
+    let cases = [
+        (Protocol::Imap, "* OK IMAP ready\r\n", "imap://", 993),
+        (Protocol::Pop3, "+OK POP3 ready\r\n", "pop3://", 995),
+        (Protocol::Smtp, "220 mx.example ESMTP\r\n", "smtp://", 465),
+    ];
+    for (protocol, greeting, scheme, tls_port) in cases {
+        let server = Server::start(vec![send(greeting)]).await;
+        let endpoint = server.endpoint(protocol, Security::ImplicitTls, "127.0.0.1");
+        let error = err(open(&endpoint, any_client_config()).await);
+        let received = server.received().await;
+        assert_eq!(
+            received.bytes.first(),
+            Some(&0x16),
+            "a ClientHello was sent"
+        );
+        let text = error.to_string();
+        match error {
+            Error::PlaintextServerOnTlsConnection {
+                protocol: named,
+                greeting: shown,
+                starttls_url,
+                tls_port: port,
+                ..
+            } => {
+                assert_eq!(named, protocol);
+                assert_eq!(shown, greeting.trim_end());
+                assert_eq!(starttls_url, format!("{scheme}127.0.0.1:{}", endpoint.port));
+                assert_eq!(port, tls_port);
+            }
+            other => panic!("{protocol}: expected PlaintextServerOnTlsConnection, got {other:?}"),
+        }
+        assert!(text.contains(&format!("plaintext {protocol}")), "{text}");
+        assert!(text.contains("use STARTTLS"), "{text}");
+        assert!(text.contains(scheme), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn garbage_instead_of_a_server_hello_is_a_tls_error() {
+    let server = Server::start(vec![Act::ReadAny, send("HTTP/1.1 400 Bad Request\r\n\r\n")]).await;
+    let endpoint = server.endpoint(Protocol::Imap, Security::ImplicitTls, "127.0.0.1");
+    let error = err(open(&endpoint, any_client_config()).await);
+    server.received().await;
+    assert!(
+        error.is_tls() || matches!(error, Error::Io { .. }),
+        "{error:?}"
+    );
+}
