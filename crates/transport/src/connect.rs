@@ -14,7 +14,7 @@ use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
 use crate::error::{Error, Step};
-use crate::sniff::Sniffed;
+use crate::sniff::{is_tls_record, Sniffed};
 use crate::{dns_hint, Endpoint, Security, Timeouts};
 
 /// Resolves the endpoint's host name; IP addresses are used as they are.
@@ -135,6 +135,33 @@ pub async fn tls_handshake<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    handshake(stream, endpoint, config, timeouts, false).await
+}
+
+/// The handshake after a STARTTLS go-ahead: anything but a TLS record from the server is
+/// plaintext injected by someone on the path, whatever it looks like.
+pub(crate) async fn tls_handshake_after_starttls<S>(
+    stream: S,
+    endpoint: &Endpoint,
+    config: Arc<ClientConfig>,
+    timeouts: &Timeouts,
+) -> Result<TlsStream<Sniffed<S>>, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    handshake(stream, endpoint, config, timeouts, true).await
+}
+
+async fn handshake<S>(
+    stream: S,
+    endpoint: &Endpoint,
+    config: Arc<ClientConfig>,
+    timeouts: &Timeouts,
+    after_starttls: bool,
+) -> Result<TlsStream<Sniffed<S>>, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let name = ServerName::try_from(endpoint.host.clone()).map_err(|_| Error::Tls {
         host: endpoint.host.clone(),
         source: rustls::Error::General(format!(
@@ -147,6 +174,17 @@ where
         .into_fallible();
     match timeout(timeouts.tls_handshake, handshake).await {
         Ok(Ok(tls)) => Ok(tls),
+        Ok(Err((_, stream)))
+            if after_starttls
+                && !stream.first_bytes().is_empty()
+                && !is_tls_record(stream.first_bytes()) =>
+        {
+            Err(Error::StartTlsInjection {
+                host: endpoint.host.clone(),
+                command: endpoint.protocol.starttls_command(),
+                buffered: stream.first_bytes().len(),
+            })
+        }
         Ok(Err((error, stream))) => Err(crate::tls::classify_handshake_error(
             error,
             &endpoint.host,

@@ -15,7 +15,7 @@ use rustls::ClientConfig;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
-use crate::connect::{connect_tcp_to, resolve, tls_handshake};
+use crate::connect::{connect_tcp_to, resolve, tls_handshake, tls_handshake_after_starttls};
 use crate::error::{Error, Step};
 use crate::sniff::{is_tls_record, plaintext_greeting};
 use crate::stream::MailStream;
@@ -552,18 +552,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
                 "a plaintext connection (TLS is already on)",
             ));
         };
-        let tls = match tls_handshake(plain, &endpoint, config, &timeouts).await {
-            Ok(tls) => tls,
-            // Plaintext where the ServerHello was due: injected after the go-ahead.
-            Err(Error::PlaintextServerOnTlsConnection { greeting, .. }) => {
-                return Err(Error::StartTlsInjection {
-                    host: endpoint.host.clone(),
-                    command,
-                    buffered: greeting.len(),
-                });
-            }
-            Err(e) => return Err(e),
-        };
+        let tls = tls_handshake_after_starttls(plain, &endpoint, config, &timeouts).await?;
         let connection = Connection::new(MailStream::Tls(Box::new(tls)), endpoint, timeouts);
         Ok(MailConnection::new(connection, client_id))
     }

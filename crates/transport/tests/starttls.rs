@@ -254,6 +254,21 @@ async fn response_injected_in_a_second_write() {
 }
 
 #[tokio::test]
+async fn tagged_imap_line_injected_in_a_second_write() {
+    // Not a greeting-like line: still plaintext where a ServerHello was due, so still injection.
+    let mut script = IMAP.until_starttls();
+    script.extend([
+        send(IMAP.go_ahead),
+        Act::Sleep(Duration::from_millis(150)),
+        send("A0003 OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] injected\r\n"),
+    ]);
+    let server = Server::start(script).await;
+    let error = err(open(&IMAP.endpoint(&server), any_client_config()).await);
+    assert!(matches!(error, Error::StartTlsInjection { .. }), "{error:?}");
+    server.received().await;
+}
+
+#[tokio::test]
 async fn garbage_instead_of_a_server_hello_after_the_go_ahead() {
     // SECURITY.md #11: a TLS error, never plaintext.
     for d in ALL {
