@@ -1,4 +1,6 @@
-//! Support code for the end-to-end tests.
+//! Support code for the end-to-end tests: the mail-server lab.
+
+pub mod lab;
 
 /// The README's code blocks, compiled and run as doctests so the README stays true.
 #[cfg(doctest)]

@@ -264,7 +264,10 @@ async fn tagged_imap_line_injected_in_a_second_write() {
     ]);
     let server = Server::start(script).await;
     let error = err(open(&IMAP.endpoint(&server), any_client_config()).await);
-    assert!(matches!(error, Error::StartTlsInjection { .. }), "{error:?}");
+    assert!(
+        matches!(error, Error::StartTlsInjection { .. }),
+        "{error:?}"
+    );
     server.received().await;
 }
 

@@ -1,0 +1,206 @@
+//! `mailcat check` against the lab's real servers: every endpoint passes, and each kind of
+//! wrong setting (port, TLS mode, CA) gives its own message and exit code.
+
+use std::process::{Command, Output};
+
+use mailcat_tests::lab::Lab;
+
+fn mailcat(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mailcat"))
+        .args(args)
+        .output()
+        .expect("mailcat runs")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[test]
+fn check_passes_on_every_lab_endpoint() {
+    let lab = Lab::from_env();
+    let ca = lab.ca_file.to_str().expect("UTF-8 path");
+    for (url, _, implicit) in lab.urls(&lab.tls_name) {
+        let flag = if url.starts_with("smtp") {
+            "--outgoing"
+        } else {
+            "--incoming"
+        };
+        let output = mailcat(&["check", "--ca-file", ca, flag, &url]);
+        let shown = text(&output);
+        assert_eq!(output.status.code(), Some(0), "{url}:\n{shown}");
+        assert!(shown.contains("All checks passed."), "{shown}");
+        let tls_step = if implicit {
+            "✓ TLS handshake"
+        } else {
+            "✓ STARTTLS"
+        };
+        assert!(shown.contains(tls_step), "{url}:\n{shown}");
+        assert!(!shown.contains('✗'), "{shown}");
+    }
+}
+
+#[test]
+fn check_incoming_and_outgoing_together_as_json() {
+    let lab = Lab::from_env();
+    let ca = lab.ca_file.to_str().expect("UTF-8 path");
+    let incoming = format!("imaps://{}:{}", lab.tls_name, lab.imaps_port);
+    let outgoing = format!("smtp://{}:{}", lab.tls_name, lab.submission_port);
+    let output = mailcat(&[
+        "check",
+        "--json",
+        "--ca-file",
+        ca,
+        "--incoming",
+        &incoming,
+        "--outgoing",
+        &outgoing,
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let doc: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON document");
+    assert_eq!(doc["ok"], true);
+    assert_eq!(doc["servers"][0]["role"], "incoming");
+    assert_eq!(doc["servers"][1]["security"], "STARTTLS");
+    let steps: Vec<&str> = doc["servers"][1]["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["step"].as_str().expect("name"))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "DNS lookup",
+            "TCP connect",
+            "server greeting",
+            "capability query",
+            "STARTTLS",
+            "capability query"
+        ]
+    );
+}
+
+#[test]
+fn wrong_port_for_the_protocol() {
+    let lab = Lab::from_env();
+    let ca = lab.ca_file.to_str().expect("UTF-8 path");
+    // The IMAP port in a POP3 URL.
+    let output = mailcat(&[
+        "check",
+        "--ca-file",
+        ca,
+        "--incoming",
+        &format!("pop3s://{}:{}", lab.tls_name, lab.imaps_port),
+    ]);
+    assert_eq!(output.status.code(), Some(69), "{}", text(&output));
+    assert!(
+        text(&output).contains("is IMAP, not POP3"),
+        "{}",
+        text(&output)
+    );
+    // Nothing listens: refused.
+    let output = mailcat(&[
+        "check",
+        "--ca-file",
+        ca,
+        "--incoming",
+        &format!("imaps://{}:1", lab.host),
+    ]);
+    assert_eq!(output.status.code(), Some(69));
+    assert!(
+        text(&output).contains("refused the connection"),
+        "{}",
+        text(&output)
+    );
+}
+
+#[test]
+fn wrong_tls_mode() {
+    let lab = Lab::from_env();
+    let ca = lab.ca_file.to_str().expect("UTF-8 path");
+    let output = mailcat(&[
+        "check",
+        "--ca-file",
+        ca,
+        "--incoming",
+        &format!("imaps://{}:{}", lab.tls_name, lab.imap_port),
+    ]);
+    assert_eq!(output.status.code(), Some(69), "{}", text(&output));
+    let shown = text(&output);
+    assert!(
+        shown.contains("speaks plaintext IMAP") && shown.contains("use STARTTLS on this port"),
+        "{shown}"
+    );
+
+    let output = mailcat(&[
+        "check",
+        "--timeout",
+        "1",
+        "--ca-file",
+        ca,
+        "--incoming",
+        &format!("pop3://{}:{}", lab.tls_name, lab.pop3s_port),
+    ]);
+    assert_eq!(output.status.code(), Some(75), "{}", text(&output));
+    let shown = text(&output);
+    assert!(
+        shown.contains("timed out") && shown.contains("implicit TLS"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn wrong_ca() {
+    let lab = Lab::from_env();
+    let url = format!("imaps://{}:{}", lab.tls_name, lab.imaps_port);
+    // Without the lab's CA: an authority this machine does not trust.
+    let output = mailcat(&["check", "--incoming", &url]);
+    assert_eq!(output.status.code(), Some(69), "{}", text(&output));
+    assert!(
+        text(&output).contains("does not trust") && text(&output).contains("--ca-file"),
+        "{}",
+        text(&output)
+    );
+    // A CA file that does not exist is a configuration error.
+    let output = mailcat(&[
+        "check",
+        "--ca-file",
+        "/nonexistent/ca.pem",
+        "--incoming",
+        &url,
+    ]);
+    assert_eq!(output.status.code(), Some(78), "{}", text(&output));
+    assert!(
+        text(&output).contains("/nonexistent/ca.pem"),
+        "{}",
+        text(&output)
+    );
+}
+
+#[test]
+fn trace_shows_the_dialogue_and_a_private_ehlo_name() {
+    let lab = Lab::from_env();
+    let ca = lab.ca_file.to_str().expect("UTF-8 path");
+    let output = mailcat(&[
+        "check",
+        "-v",
+        "--ca-file",
+        ca,
+        "--outgoing",
+        &format!("smtp://{}:{}", lab.tls_name, lab.submission_port),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let trace = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        trace.contains("C: EHLO [127.0.0.1]"),
+        "the EHLO name is an address literal, never a user or path:\n{trace}"
+    );
+    assert!(
+        trace.contains("C: STARTTLS") && trace.contains("S: 220"),
+        "{trace}"
+    );
+}
