@@ -14,12 +14,13 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "LOGIN")]
     pub user: Option<String>,
 
-    /// The incoming server: imaps://host[:993], imap://host[:143] (STARTTLS),
-    /// pop3s://host[:995] or pop3://host[:110] (STLS).
+    /// The incoming server: imaps://HOST (implicit TLS, port 993), imap://HOST (STARTTLS, 143),
+    /// pop3s://HOST (995) or pop3://HOST (STLS, 110); add :PORT for another port.
     #[arg(long, global = true, value_name = "URL")]
     pub incoming: Option<String>,
 
-    /// The outgoing server: smtp://host[:587] (STARTTLS) or smtps://host[:465].
+    /// The outgoing server: smtp://HOST (STARTTLS, port 587) or smtps://HOST (implicit TLS,
+    /// 465); add :PORT for another port.
     #[arg(long, global = true, value_name = "URL")]
     pub outgoing: Option<String>,
 

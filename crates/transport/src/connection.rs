@@ -21,7 +21,7 @@ const READ_CHUNK: usize = 64 * 1024;
 ///
 /// Bytes are never dropped between calls: whatever the server sent beyond one response stays
 /// in the buffer for the next [`Connection::read_frame`]. Only STARTTLS refuses to carry buffered
-/// bytes over (see [`crate::starttls`]).
+/// bytes over (see [`crate::dialogue::MailConnection::starttls`]).
 #[derive(Debug)]
 pub struct Connection<S> {
     stream: MailStream<S>,

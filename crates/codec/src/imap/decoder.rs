@@ -887,31 +887,6 @@ A00000001 NO [AUTHENTICATIONFAILED] Authentication failed\r\n\
         assert!(matches!(r, Response::Data(Data::Id(Some(p))) if p.len() == 3));
     }
 
-    /// Throughput on the bench shape; run with
-    /// `cargo test --release -p mailcat-codec --lib throughput -- --ignored --nocapture`.
-    #[test]
-    #[ignore = "timing; run in release"]
-    fn throughput() {
-        let input = bench_shape(1000);
-        let rounds = 200;
-        let t = std::time::Instant::now();
-        let mut count = 0;
-        for _ in 0..rounds {
-            let mut d = ResponseDecoder::new(Limits::imap());
-            let mut at = 0;
-            while at < input.len() {
-                let (n, e) = d.decode(&input[at..]).unwrap();
-                if matches!(e, Event::Response(_)) {
-                    count += 1;
-                }
-                at += n;
-            }
-        }
-        let secs = t.elapsed().as_secs_f64();
-        let gbps = (input.len() * rounds) as f64 / secs / 1e9;
-        println!("{count} responses, {:.2} GB/s", gbps);
-    }
-
     fn corpus() -> Vec<u8> {
         let mut all = Vec::new();
         all.extend_from_slice(GMAIL);
