@@ -15,6 +15,8 @@
 #                         mint an OAuth2 access token (HS256 JWT) the servers accept
 #   check [DIR]           self-check with stock tools; last line "N passed, N failed"
 #   status [DIR]          say whether the lab in DIR runs (exit 0) or not (exit 1)
+#   demo [DIR]            install, bring the lab up and run mailcat's main job against it
+#                         (today: `mailcat check` of the incoming and outgoing servers)
 #
 # DIR defaults to $MAILCAT_LAB_DIR, else to a fixed directory per checkout:
 #   ${TMPDIR:-/tmp}/mailcat-lab-<first 8 hex digits of sha256(checkout path)>
@@ -1032,6 +1034,27 @@ cmd_check() {
     exec "$PY" "$HERE/check.py" "$ENV_FILE"
 }
 
+# mailcat's main job against the lab, as a newcomer's first command (README).
+cmd_demo() {
+    split_dir_arg "$@"; (( ${#REST[@]} == 0 )) || die "demo: unexpected arguments: ${REST[*]}"
+    need_root demo "it installs and starts the mail servers"
+    cmd_install
+    "$0" up ${DIR_ARG:+"$DIR_ARG"}
+    set_paths "$(resolve_dir "$DIR_ARG")"
+    # shellcheck disable=SC1090
+    source "$ENV_FILE"
+    log "building mailcat (cargo build --release -p mailcat)"
+    (cd "$CHECKOUT" && cargo build --quiet --release -p mailcat) || die "cargo build failed"
+    local mailcat=$CHECKOUT/target/release/mailcat
+    local incoming="imaps://$MAILCAT_LAB_TLS_NAME:$MAILCAT_LAB_IMAPS_PORT"
+    local outgoing="smtp://$MAILCAT_LAB_TLS_NAME:$MAILCAT_LAB_SUBMISSION_PORT"
+    printf '\n$ mailcat check --ca-file %s --email %s --incoming %s --outgoing %s\n' \
+        "$MAILCAT_LAB_CA_FILE" "$MAILCAT_LAB_USER" "$incoming" "$outgoing"
+    "$mailcat" check --ca-file "$MAILCAT_LAB_CA_FILE" --email "$MAILCAT_LAB_USER" \
+        --incoming "$incoming" --outgoing "$outgoing"
+    printf '\nThe lab keeps running; stop it with: tests/lab/lab.sh down\n'
+}
+
 # ---------------------------------------------------------------------------- main
 cmd=${1:-}
 [[ -n $cmd ]] || { usage; exit 64; }
@@ -1045,6 +1068,7 @@ case $cmd in
     token)   cmd_token "$@" ;;
     check)   cmd_check "$@" ;;
     status)  cmd_status "$@" ;;
+    demo)    cmd_demo "$@" ;;
     -h|--help|help) usage ;;
     *) usage >&2; die "unknown command '$cmd'" ;;
 esac

@@ -289,12 +289,6 @@ pub enum Error {
         /// How many bytes were waiting.
         buffered: usize,
     },
-    /// A cleartext connection that would carry a password was not explicitly allowed.
-    #[error("refusing to use a plaintext connection to {host}: use TLS, or opt in with the dangerous plaintext setting for a test server")]
-    PlaintextRefused {
-        /// The host.
-        host: String,
-    },
 }
 
 impl Error {
@@ -340,7 +334,7 @@ impl Error {
             Error::StartTlsNotOffered { .. } | Error::StartTlsInjection { .. } => {
                 Some(Step::StartTls)
             }
-            Error::CaFile { .. } | Error::PlaintextRefused { .. } => None,
+            Error::CaFile { .. } => None,
         }
     }
 }

@@ -56,6 +56,9 @@ pub fn run(cli: &Cli) -> u8 {
         }
     };
     let mut printer = Printer::new(cli.json, cli.quiet);
+    if let Some(email) = &cli.email {
+        printer.account(email, cli.user.as_deref());
+    }
     let mut code = exit::OK;
     for (role, endpoint) in &servers {
         printer.server(role, endpoint);
@@ -143,6 +146,13 @@ impl Printer {
             let mut stdout = io::stdout().lock();
             let _ = writeln!(stdout, "{line}");
             let _ = stdout.flush();
+        }
+    }
+
+    fn account(&mut self, email: &str, user: Option<&str>) {
+        match user {
+            Some(user) => self.out(&format!("Account {email} (login {user})")),
+            None => self.out(&format!("Account {email}")),
         }
     }
 

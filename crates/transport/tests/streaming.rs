@@ -1,0 +1,167 @@
+//! Large bodies stream through a [`Connection`] in chunks: the read buffer stays small whatever
+//! the message size, chunks are handed out without copying, and the codec's limits hold.
+#![allow(clippy::unwrap_used)]
+
+use std::ops::Range;
+use std::time::Duration;
+
+use mailcat_codec::imap::{Event, Response, ResponseDecoder};
+use mailcat_codec::{DecodeError, Limits};
+use mailcat_transport::{
+    Connection, Endpoint, Error, MailStream, Protocol, Security, Step, Timeouts,
+};
+use tokio::io::{AsyncWriteExt, DuplexStream};
+
+/// What one frame was, with a body chunk given as its place in the frame's bytes.
+enum Item {
+    Chunk(Range<usize>),
+    Response(Response<'static>),
+    Other,
+}
+
+fn connection(client: DuplexStream) -> Connection<DuplexStream> {
+    let endpoint = Endpoint::new(Protocol::Imap, "test.invalid", Security::DangerousPlaintext);
+    Connection::new(
+        MailStream::Plain(client),
+        endpoint,
+        Timeouts::uniform(Duration::from_secs(5)),
+    )
+}
+
+fn decode(decoder: &mut ResponseDecoder, buf: &[u8]) -> Result<(usize, Item), DecodeError> {
+    let (used, event) = decoder.decode(buf)?;
+    let item = match event {
+        Event::BodyChunk(chunk) => {
+            let start = chunk.as_ptr() as usize - buf.as_ptr() as usize;
+            Item::Chunk(start..start + chunk.len())
+        }
+        Event::Response(response) => Item::Response(response.into_owned()),
+        _ => Item::Other,
+    };
+    Ok((used, item))
+}
+
+fn pattern(offset: usize) -> u8 {
+    (offset % 251) as u8
+}
+
+#[tokio::test]
+async fn a_64_mib_fetch_body_streams_in_bounded_memory() {
+    const LEN: usize = 64 << 20;
+    let (client, mut server) = tokio::io::duplex(256 * 1024);
+    let writer = tokio::spawn(async move {
+        server
+            .write_all(format!("* 1 FETCH (UID 9 BODY[] {{{LEN}}}\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut offset = 0;
+        while offset < LEN {
+            let piece: Vec<u8> = (offset..(offset + (1 << 20)).min(LEN))
+                .map(pattern)
+                .collect();
+            server.write_all(&piece).await.unwrap();
+            offset += piece.len();
+        }
+        server
+            .write_all(b" FLAGS (\\Seen))\r\nA1 OK done\r\n")
+            .await
+            .unwrap();
+        server
+    });
+    let mut conn = connection(client);
+    let mut decoder = ResponseDecoder::new(Limits::imap());
+    let (mut received, mut largest_buffer) = (0usize, 0usize);
+    let fetch = loop {
+        let (item, raw) = conn
+            .read_frame(Step::Response, &mut decoder, decode, |d, rest| {
+                d.end_of_input(rest)
+            })
+            .await
+            .unwrap();
+        largest_buffer = largest_buffer.max(conn.buffered());
+        match item {
+            Item::Chunk(range) => {
+                let chunk = raw.slice(range); // zero-copy: a view of the bytes read
+                assert!(
+                    chunk
+                        .iter()
+                        .enumerate()
+                        .all(|(i, &b)| b == pattern(received + i)),
+                    "corrupt at {received}"
+                );
+                received += chunk.len();
+            }
+            Item::Response(response) => break response,
+            Item::Other => {}
+        }
+    };
+    assert_eq!(received, LEN);
+    assert!(
+        largest_buffer < 1 << 20,
+        "{largest_buffer} bytes were buffered at once"
+    );
+    match fetch {
+        Response::Data(mailcat_codec::imap::Data::Fetch(fetch)) => {
+            assert_eq!(fetch.uid(), Some(9));
+            let (_, _, data) = fetch.sections().next().unwrap();
+            assert_eq!(data.len(), LEN as u64);
+        }
+        other => panic!("{other:?}"),
+    }
+    drop(writer.await.unwrap());
+}
+
+#[tokio::test]
+async fn a_literal_over_the_limit_is_refused_before_it_arrives() {
+    let (client, mut server) = tokio::io::duplex(4096);
+    server
+        .write_all(b"* 1 FETCH (BODY[] {99999999999}\r\n")
+        .await
+        .unwrap();
+    let mut conn = connection(client);
+    let mut decoder = ResponseDecoder::new(Limits::imap());
+    let result = conn
+        .read_frame(Step::Response, &mut decoder, decode, |d, rest| {
+            d.end_of_input(rest)
+        })
+        .await;
+    match result {
+        Err(Error::Protocol {
+            source:
+                DecodeError::LiteralTooLarge {
+                    len: 99_999_999_999,
+                    ..
+                },
+            ..
+        }) => {}
+        Err(other) => panic!("{other:?}"),
+        Ok(_) => panic!("accepted"),
+    }
+}
+
+#[tokio::test]
+async fn a_connection_closed_mid_literal_says_so() {
+    let (client, mut server) = tokio::io::duplex(4096);
+    server
+        .write_all(b"* 1 FETCH (BODY[] {100}\r\nonly part")
+        .await
+        .unwrap();
+    drop(server);
+    let mut conn = connection(client);
+    let mut decoder = ResponseDecoder::new(Limits::imap());
+    let result = conn
+        .read_frame(Step::Response, &mut decoder, decode, |d, rest| {
+            d.end_of_input(rest)
+        })
+        .await;
+    match result {
+        Err(Error::Closed {
+            detail: Some(DecodeError::Truncated { inside, .. }),
+            ..
+        }) => {
+            assert!(inside.contains("literal"), "{inside}")
+        }
+        Err(other) => panic!("{other:?}"),
+        Ok(_) => panic!("accepted"),
+    }
+}
