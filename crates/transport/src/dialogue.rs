@@ -126,6 +126,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
         self.connection.endpoint()
     }
 
+    /// Hands the connection over to a protocol session, with the IMAP tag generator (so tags
+    /// keep counting up) when the protocol is IMAP.
+    pub fn into_parts(self) -> (Connection<S>, Option<TagGenerator>) {
+        let tags = match self.codec {
+            Codec::Imap { tags, .. } => Some(tags),
+            _ => None,
+        };
+        (self.connection, tags)
+    }
+
     /// Reads the greeting. A TLS record where a greeting was due means the port expects
     /// implicit TLS; a greeting that refuses service (IMAP BYE, POP3 -ERR, SMTP 421/554) is an
     /// error with the server's words.

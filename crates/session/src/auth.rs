@@ -1,0 +1,510 @@
+//! Choosing how to log in, and the SASL exchange itself, for the three protocols alike.
+//!
+//! - Passwords: SCRAM-SHA-256 (RFC 7677) > PLAIN (RFC 4616) > LOGIN; then the protocol's own
+//!   plaintext command (IMAP `LOGIN` unless `LOGINDISABLED`, POP3 `USER`/`PASS`).
+//! - OAuth2 tokens: XOAUTH2 (what Microsoft and Google document) > OAUTHBEARER (RFC 7628).
+//! - SASL-IR (RFC 4959) when offered; Microsoft's POP3 wants `AUTH XOAUTH2`, a `+ ` from the
+//!   server, then the token on its own line: sessions pass `initial_response: false` there.
+//! - Exactly one attempt with a given secret: no retry, no second mechanism after a refusal
+//!   (account lockouts). A protocol session calls [`authenticate`] once.
+//! - Each mechanism has a fixed number of steps; a server that challenges once more is
+//!   cancelled (`*`) and refused, so endless challenge loops cannot happen (SECURITY.md #24).
+//!
+//! Each protocol session provides a [`SaslChannel`] that frames the exchange (`AUTHENTICATE` and
+//! `+` for IMAP, `AUTH` and `+` for POP3, `AUTH` and `334` for SMTP).
+
+use base64::Engine;
+use mailcat_codec::core::sasl::{self, OAuthFailure};
+use mailcat_codec::core::secret::Secret;
+use mailcat_transport::{Endpoint, Protocol};
+
+use crate::credential::CredentialKind;
+use crate::Error;
+
+/// A SASL mechanism mailcat can use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mechanism {
+    /// SCRAM-SHA-256: the password never crosses the wire, and the server proves it knows it.
+    ScramSha256,
+    /// PLAIN: login and password in one message (over TLS).
+    Plain,
+    /// LOGIN: login, then password, each in answer to a prompt.
+    Login,
+    /// XOAUTH2: an OAuth2 bearer token (Google, Microsoft).
+    XOAuth2,
+    /// OAUTHBEARER: the standard form of the same (RFC 7628).
+    OAuthBearer,
+}
+
+impl Mechanism {
+    /// The SASL name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mechanism::ScramSha256 => "SCRAM-SHA-256",
+            Mechanism::Plain => "PLAIN",
+            Mechanism::Login => "LOGIN",
+            Mechanism::XOAuth2 => "XOAUTH2",
+            Mechanism::OAuthBearer => "OAUTHBEARER",
+        }
+    }
+
+    fn for_kind(kind: CredentialKind) -> &'static [Mechanism] {
+        match kind {
+            CredentialKind::Password => {
+                &[Mechanism::ScramSha256, Mechanism::Plain, Mechanism::Login]
+            }
+            CredentialKind::OAuth2Token => &[Mechanism::XOAuth2, Mechanism::OAuthBearer],
+        }
+    }
+}
+
+/// How a session will log in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginMethod {
+    /// A SASL mechanism (IMAP AUTHENTICATE, POP3 AUTH, SMTP AUTH).
+    Sasl(Mechanism),
+    /// The protocol's own password command: IMAP `LOGIN`, POP3 `USER`/`PASS`.
+    PlainCommand,
+}
+
+impl LoginMethod {
+    /// A name for messages.
+    pub fn name(self, protocol: Protocol) -> &'static str {
+        match (self, protocol) {
+            (LoginMethod::Sasl(m), _) => m.name(),
+            (LoginMethod::PlainCommand, Protocol::Imap) => "LOGIN command",
+            (LoginMethod::PlainCommand, Protocol::Pop3) => "USER/PASS",
+            (LoginMethod::PlainCommand, Protocol::Smtp) => "none",
+        }
+    }
+}
+
+/// What a server offers for logging in, as read from its capabilities.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Offer {
+    /// SASL mechanism names (any case).
+    pub sasl: Vec<String>,
+    /// The protocol's own password command is allowed (IMAP without `LOGINDISABLED`; POP3
+    /// with `USER` in CAPA, or a server without CAPA).
+    pub plain_command: bool,
+}
+
+/// Picks the best way in for a credential of `kind`.
+pub fn choose(
+    offer: &Offer,
+    kind: CredentialKind,
+    endpoint: &Endpoint,
+) -> Result<LoginMethod, Error> {
+    let offered = |m: Mechanism| offer.sasl.iter().any(|s| s.eq_ignore_ascii_case(m.name()));
+    if let Some(&m) = Mechanism::for_kind(kind).iter().find(|&&m| offered(m)) {
+        return Ok(LoginMethod::Sasl(m));
+    }
+    if kind == CredentialKind::Password
+        && offer.plain_command
+        && endpoint.protocol != Protocol::Smtp
+    {
+        return Ok(LoginMethod::PlainCommand);
+    }
+    let hint = match kind {
+        CredentialKind::Password if offer.sasl.iter().any(|s| s.eq_ignore_ascii_case("XOAUTH2") || s.eq_ignore_ascii_case("OAUTHBEARER")) => {
+            Some("this server takes OAuth2 tokens: use --oauth2-token-cmd".to_owned())
+        }
+        CredentialKind::OAuth2Token if !offer.sasl.is_empty() || offer.plain_command => {
+            Some("this server takes passwords, not OAuth2 tokens".to_owned())
+        }
+        _ if offer.sasl.is_empty() && !offer.plain_command => {
+            Some("the server allows no login on this connection: is TLS on (LOGINDISABLED before STARTTLS)?".to_owned())
+        }
+        _ => None,
+    };
+    let mut offered = offer.sasl.clone();
+    if offer.plain_command {
+        offered.push(LoginMethod::PlainCommand.name(endpoint.protocol).to_owned());
+    }
+    Err(Error::NoUsableMechanism {
+        host: endpoint.host.clone(),
+        credential: match kind {
+            CredentialKind::Password => "a password",
+            CredentialKind::OAuth2Token => "an OAuth2 token",
+        },
+        offered,
+        hint,
+    })
+}
+
+/// The server's answer to one step of a SASL exchange.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SaslReply {
+    /// A challenge (already base64-decoded), to be answered.
+    Challenge(Vec<u8>),
+    /// Logged in.
+    Success,
+    /// Refused for good (wrong credentials ...); the server's words, escaped.
+    Failure(String),
+    /// Refused for now (server busy, mailbox in use, login delay); the server's words, escaped.
+    Unavailable(String),
+}
+
+/// One protocol's framing of a SASL exchange.
+#[allow(async_fn_in_trait)] // used through generics only; the futures need not be Send here
+pub trait SaslChannel {
+    /// Starts the exchange: `AUTHENTICATE`/`AUTH` `mechanism` with an optional initial response.
+    async fn start(&mut self, mechanism: &str, initial: Option<&[u8]>) -> Result<SaslReply, Error>;
+    /// Answers a challenge. `secret` says the payload must not appear in the trace.
+    async fn respond(&mut self, payload: &[u8], secret: bool) -> Result<SaslReply, Error>;
+    /// Ends an exchange the client cannot complete (`*`); the server answers with a failure.
+    async fn cancel(&mut self) -> Result<SaslReply, Error>;
+}
+
+/// Runs one SASL exchange. `initial_response` says whether SASL-IR may be used.
+pub async fn authenticate<C: SaslChannel>(
+    channel: &mut C,
+    mechanism: Mechanism,
+    login: &str,
+    secret: &Secret,
+    initial_response: bool,
+    endpoint: &Endpoint,
+) -> Result<(), Error> {
+    let context = Context {
+        endpoint,
+        login,
+        mechanism,
+    };
+    match mechanism {
+        Mechanism::Plain => {
+            let payload = sasl::plain("", login, secret.expose())?;
+            one_message(channel, &context, payload.as_bytes(), initial_response).await
+        }
+        Mechanism::Login => {
+            let mut reply = channel.start("LOGIN", None).await?;
+            let answers = [
+                sasl::login_username(login)?,
+                sasl::login_password(secret.expose())?,
+            ];
+            for (i, answer) in answers.iter().enumerate() {
+                match reply {
+                    SaslReply::Challenge(_) => {
+                        reply = channel.respond(answer.as_bytes(), i == 1).await?
+                    }
+                    other => return context.finish(other),
+                }
+            }
+            context.finish(reply)
+        }
+        Mechanism::XOAuth2 | Mechanism::OAuthBearer => {
+            let token = std::str::from_utf8(secret.expose()).map_err(|_| Error::Credential {
+                what: "OAuth2 token",
+                login: login.to_owned(),
+                reason: "the token is not text".into(),
+            })?;
+            let payload = if mechanism == Mechanism::XOAuth2 {
+                sasl::xoauth2(login, token)?
+            } else {
+                sasl::oauthbearer(login, &endpoint.host, endpoint.port, token)?
+            };
+            let mut reply = if initial_response {
+                channel
+                    .start(mechanism.name(), Some(payload.as_bytes()))
+                    .await?
+            } else {
+                // Microsoft's POP3: `AUTH XOAUTH2`, `+ `, then the token on its own line.
+                match channel.start(mechanism.name(), None).await? {
+                    SaslReply::Challenge(_) => channel.respond(payload.as_bytes(), true).await?,
+                    other => other,
+                }
+            };
+            if let SaslReply::Challenge(json) = reply {
+                // The failure challenge: base64 JSON with the reason; acknowledge it to get the
+                // final refusal, and report the decoded reason.
+                let failure = OAuthFailure::from_challenge(&json);
+                let ack: &[u8] = if mechanism == Mechanism::XOAuth2 {
+                    b""
+                } else {
+                    sasl::OAUTHBEARER_FAILURE_ACK
+                };
+                reply = channel.respond(ack, false).await?;
+                if !matches!(reply, SaslReply::Success) {
+                    return Err(context.oauth_rejected(&failure));
+                }
+            }
+            context.finish(reply)
+        }
+        Mechanism::ScramSha256 => {
+            scram::exchange(channel, &context, secret, initial_response).await
+        }
+    }
+}
+
+/// A single-message mechanism (PLAIN): as initial response, or after an empty challenge.
+async fn one_message<C: SaslChannel>(
+    channel: &mut C,
+    context: &Context<'_>,
+    payload: &[u8],
+    initial_response: bool,
+) -> Result<(), Error> {
+    let reply = if initial_response {
+        channel
+            .start(context.mechanism.name(), Some(payload))
+            .await?
+    } else {
+        match channel.start(context.mechanism.name(), None).await? {
+            SaslReply::Challenge(_) => channel.respond(payload, true).await?,
+            other => other,
+        }
+    };
+    match reply {
+        SaslReply::Challenge(_) => {
+            let reply = channel.cancel().await?;
+            context
+                .finish(reply)
+                .and(Err(context.protocol("a challenge after the last message")))
+        }
+        other => context.finish(other),
+    }
+}
+
+/// Who is logging in where, for error messages.
+struct Context<'a> {
+    endpoint: &'a Endpoint,
+    login: &'a str,
+    mechanism: Mechanism,
+}
+
+impl Context<'_> {
+    fn finish(&self, reply: SaslReply) -> Result<(), Error> {
+        match reply {
+            SaslReply::Success => Ok(()),
+            SaslReply::Failure(text) => Err(refusal(
+                self.endpoint,
+                self.login,
+                self.mechanism.name(),
+                CredentialKind::Password,
+                text,
+            )),
+            SaslReply::Unavailable(text) => Err(Error::AuthenticationUnavailable {
+                host: self.endpoint.host.clone(),
+                login: self.login.to_owned(),
+                reply: text,
+            }),
+            SaslReply::Challenge(_) => Err(self.protocol("more challenges than the mechanism has")),
+        }
+    }
+
+    fn oauth_rejected(&self, failure: &OAuthFailure) -> Error {
+        Error::OAuth2Rejected {
+            host: self.endpoint.host.clone(),
+            login: self.login.to_owned(),
+            status: failure.status.clone().unwrap_or_else(|| "unknown".into()),
+            scope: failure.scope.clone(),
+        }
+    }
+
+    fn protocol(&self, detail: &str) -> Error {
+        Error::Protocol {
+            host: self.endpoint.host.clone(),
+            protocol: self.endpoint.protocol,
+            detail: format!("{} authentication: {detail}", self.mechanism.name()),
+        }
+    }
+}
+
+/// The error for a refused login, recognising "basic authentication is disabled" (Outlook.com:
+/// `535 5.7.139 Authentication unsuccessful, basic authentication is disabled`, IMAP/POP3
+/// `AUTHENTICATE failed.` after a password).
+pub fn refusal(
+    endpoint: &Endpoint,
+    login: &str,
+    mechanism: &'static str,
+    kind: CredentialKind,
+    reply: String,
+) -> Error {
+    let lower = reply.to_ascii_lowercase();
+    let basic_disabled =
+        lower.contains("5.7.139") || lower.contains("basic authentication is disabled");
+    if kind == CredentialKind::Password
+        && basic_disabled
+        && mechanism != "XOAUTH2"
+        && mechanism != "OAUTHBEARER"
+    {
+        return Error::BasicAuthDisabled {
+            host: endpoint.host.clone(),
+            login: login.to_owned(),
+            reply,
+        };
+    }
+    let microsoft = lower.contains("authenticate failed") || lower.contains("logondenied");
+    let hint = if microsoft && kind == CredentialKind::Password {
+        Some("check the password; Outlook.com and Microsoft 365 accept only OAuth2 since September 2024 (--oauth2-token-cmd)".to_owned())
+    } else if kind == CredentialKind::Password {
+        Some("check the login and password; some providers need an app password when two-step verification is on".to_owned())
+    } else {
+        None
+    };
+    Error::AuthenticationFailed {
+        host: endpoint.host.clone(),
+        login: login.to_owned(),
+        mechanism,
+        reply,
+        hint,
+    }
+}
+
+/// Base64 for the wire, shared by the protocol sessions.
+pub fn base64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+mod scram {
+    //! SCRAM-SHA-256 (RFC 5802, RFC 7677), client side, without channel binding.
+
+    use ring::rand::SecureRandom;
+    use ring::{digest, hmac, pbkdf2};
+
+    use super::{Context, SaslChannel, SaslReply};
+    use crate::{Error, Secret};
+
+    /// Iteration counts beyond this are refused: a hostile server could make the client burn
+    /// minutes of CPU (RFC 7677 recommends 4096; real servers use 4096 to 100,000).
+    const MAX_ITERATIONS: u32 = 1_000_000;
+
+    pub(super) async fn exchange<C: SaslChannel>(
+        channel: &mut C,
+        context: &Context<'_>,
+        password: &Secret,
+        initial_response: bool,
+    ) -> Result<(), Error> {
+        let nonce =
+            client_nonce().map_err(|_| context.protocol("no random numbers for the nonce"))?;
+        run(channel, context, password, initial_response, &nonce).await
+    }
+
+    /// The exchange with a given client nonce (tests use RFC 7677's).
+    pub(super) async fn run<C: SaslChannel>(
+        channel: &mut C,
+        context: &Context<'_>,
+        password: &Secret,
+        initial_response: bool,
+        nonce: &str,
+    ) -> Result<(), Error> {
+        let first_bare = format!("n={},r={nonce}", saslname(context.login));
+        let first = format!("n,,{first_bare}");
+        let reply = if initial_response {
+            channel
+                .start("SCRAM-SHA-256", Some(first.as_bytes()))
+                .await?
+        } else {
+            match channel.start("SCRAM-SHA-256", None).await? {
+                SaslReply::Challenge(c) if c.is_empty() => {
+                    channel.respond(first.as_bytes(), false).await?
+                }
+                other => other,
+            }
+        };
+        let SaslReply::Challenge(server_first) = reply else {
+            return context.finish(reply);
+        };
+        let server_first = String::from_utf8(server_first)
+            .map_err(|_| context.protocol("server-first-message is not text"))?;
+        let (server_nonce, salt, iterations) =
+            parse_server_first(&server_first, nonce).map_err(|d| context.protocol(d))?;
+        let salt =
+            base64_decode(&salt).ok_or_else(|| context.protocol("the salt is not base64"))?;
+        let mut salted = [0u8; 32];
+        pbkdf2::derive(
+            pbkdf2::PBKDF2_HMAC_SHA256,
+            iterations,
+            &salt,
+            password.expose(),
+            &mut salted,
+        );
+        let client_key = hmac_sign(&salted, b"Client Key");
+        let stored_key = digest::digest(&digest::SHA256, &client_key);
+        let without_proof = format!("c=biws,r={server_nonce}");
+        let auth_message = format!("{first_bare},{server_first},{without_proof}");
+        let signature = hmac_sign(stored_key.as_ref(), auth_message.as_bytes());
+        let proof: Vec<u8> = client_key
+            .iter()
+            .zip(signature.iter())
+            .map(|(a, b)| a ^ b)
+            .collect();
+        let client_final = format!("{without_proof},p={}", super::base64(&proof));
+        let server_key = hmac_sign(&salted, b"Server Key");
+        let expected = super::base64(&hmac_sign(&server_key, auth_message.as_bytes()));
+        match channel.respond(client_final.as_bytes(), true).await? {
+            SaslReply::Challenge(server_final) => {
+                let server_final = String::from_utf8_lossy(&server_final).into_owned();
+                if let Some(error) = server_final.strip_prefix("e=") {
+                    let reply = channel.cancel().await?;
+                    return context
+                        .finish(reply)
+                        .and(Err(context.protocol(&format!("server error {error}"))));
+                }
+                if server_final.strip_prefix("v=") != Some(expected.as_str()) {
+                    // The server does not know the password: it is not who it claims to be.
+                    let _ = channel.cancel().await;
+                    return Err(context.protocol(
+                        "the server's signature is wrong (it does not know the password)",
+                    ));
+                }
+                let reply = channel.respond(b"", false).await?;
+                context.finish(reply)
+            }
+            other => context.finish(other),
+        }
+    }
+
+    fn hmac_sign(key: &[u8], data: &[u8]) -> Vec<u8> {
+        hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data)
+            .as_ref()
+            .to_vec()
+    }
+
+    fn client_nonce() -> Result<String, ring::error::Unspecified> {
+        let mut bytes = [0u8; 24];
+        ring::rand::SystemRandom::new().fill(&mut bytes)?;
+        Ok(super::base64(&bytes))
+    }
+
+    fn base64_decode(text: &str) -> Option<Vec<u8>> {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.decode(text).ok()
+    }
+
+    /// `saslname`: `,` and `=` escaped as `=2C` and `=3D`.
+    pub(super) fn saslname(login: &str) -> String {
+        login.replace('=', "=3D").replace(',', "=2C")
+    }
+
+    /// `r=<nonce>,s=<salt>,i=<iterations>`; the nonce must extend ours.
+    pub(super) fn parse_server_first(
+        message: &str,
+        client_nonce: &str,
+    ) -> Result<(String, String, std::num::NonZeroU32), &'static str> {
+        let (mut nonce, mut salt, mut iterations) = (None, None, None);
+        for field in message.split(',') {
+            match field.split_once('=') {
+                Some(("r", v)) => nonce = Some(v),
+                Some(("s", v)) => salt = Some(v),
+                Some(("i", v)) => iterations = v.parse::<u32>().ok(),
+                Some(("m", _)) => return Err("a mandatory extension it cannot know"),
+                _ => {}
+            }
+        }
+        let nonce = nonce.ok_or("no nonce in server-first-message")?;
+        if !nonce.starts_with(client_nonce) || nonce.len() == client_nonce.len() {
+            return Err("the server's nonce does not extend the client's");
+        }
+        let iterations = iterations
+            .filter(|&i| i <= MAX_ITERATIONS)
+            .and_then(std::num::NonZeroU32::new)
+            .ok_or("an iteration count that is missing, zero or above 1,000,000")?;
+        Ok((
+            nonce.to_owned(),
+            salt.ok_or("no salt in server-first-message")?.to_owned(),
+            iterations,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests;

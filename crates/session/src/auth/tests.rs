@@ -1,0 +1,453 @@
+//! The SASL driver against scripted channels: each mechanism's happy path and refusals,
+//! SASL-IR or not, the failure challenges of OAuth2, SCRAM with RFC 7677's example.
+
+use std::collections::VecDeque;
+
+use super::*;
+use crate::credential::CredentialKind;
+
+/// A channel that answers from a script and records what the client sent.
+#[derive(Default)]
+struct Script {
+    replies: VecDeque<SaslReply>,
+    sent: Vec<String>,
+}
+
+impl Script {
+    fn new(replies: impl IntoIterator<Item = SaslReply>) -> Self {
+        Script {
+            replies: replies.into_iter().collect(),
+            sent: Vec::new(),
+        }
+    }
+
+    fn next(&mut self) -> SaslReply {
+        self.replies
+            .pop_front()
+            .expect("the client sent more than the script expects")
+    }
+}
+
+impl SaslChannel for Script {
+    async fn start(&mut self, mechanism: &str, initial: Option<&[u8]>) -> Result<SaslReply, Error> {
+        let ir = initial
+            .map(|i| format!(" {}", String::from_utf8_lossy(i)))
+            .unwrap_or_default();
+        self.sent.push(format!("START {mechanism}{ir}"));
+        Ok(self.next())
+    }
+
+    async fn respond(&mut self, payload: &[u8], _secret: bool) -> Result<SaslReply, Error> {
+        self.sent
+            .push(String::from_utf8_lossy(payload).into_owned());
+        Ok(self.next())
+    }
+
+    async fn cancel(&mut self) -> Result<SaslReply, Error> {
+        self.sent.push("*".into());
+        Ok(self.next())
+    }
+}
+
+fn endpoint() -> Endpoint {
+    Endpoint::new(
+        Protocol::Imap,
+        "mail.example.com",
+        mailcat_transport::Security::ImplicitTls,
+    )
+}
+
+fn password() -> Secret {
+    Secret::new(&b"pencil"[..])
+}
+
+fn challenge(text: &str) -> SaslReply {
+    SaslReply::Challenge(text.as_bytes().to_vec())
+}
+
+fn offer(sasl: &[&str], plain_command: bool) -> Offer {
+    Offer {
+        sasl: sasl.iter().map(|s| s.to_string()).collect(),
+        plain_command,
+    }
+}
+
+#[test]
+fn the_best_mechanism_for_each_credential() {
+    let e = endpoint();
+    let all = offer(
+        &["PLAIN", "LOGIN", "SCRAM-SHA-256", "XOAUTH2", "OAUTHBEARER"],
+        true,
+    );
+    assert_eq!(
+        choose(&all, CredentialKind::Password, &e).unwrap(),
+        LoginMethod::Sasl(Mechanism::ScramSha256)
+    );
+    assert_eq!(
+        choose(&all, CredentialKind::OAuth2Token, &e).unwrap(),
+        LoginMethod::Sasl(Mechanism::XOAuth2)
+    );
+    assert_eq!(
+        choose(
+            &offer(&["login", "plain"], true),
+            CredentialKind::Password,
+            &e
+        )
+        .unwrap(),
+        LoginMethod::Sasl(Mechanism::Plain)
+    );
+    assert_eq!(
+        choose(&offer(&["LOGIN"], true), CredentialKind::Password, &e).unwrap(),
+        LoginMethod::Sasl(Mechanism::Login)
+    );
+    assert_eq!(
+        choose(&offer(&[], true), CredentialKind::Password, &e).unwrap(),
+        LoginMethod::PlainCommand
+    );
+    assert_eq!(
+        choose(
+            &offer(&["OAUTHBEARER"], false),
+            CredentialKind::OAuth2Token,
+            &e
+        )
+        .unwrap(),
+        LoginMethod::Sasl(Mechanism::OAuthBearer)
+    );
+}
+
+#[test]
+fn no_way_in_says_why() {
+    let e = endpoint();
+    // Outlook.com-like: only OAuth2 offered, a password configured.
+    let error = choose(&offer(&["XOAUTH2"], false), CredentialKind::Password, &e).unwrap_err();
+    assert!(error.is_auth());
+    assert!(error.to_string().contains("OAuth2 tokens"), "{error}");
+    // LOGINDISABLED before STARTTLS: nothing at all.
+    let error = choose(&offer(&[], false), CredentialKind::Password, &e).unwrap_err();
+    assert!(error.to_string().contains("is TLS on"), "{error}");
+    // A token where only passwords are taken; SMTP has no plain command.
+    let smtp = Endpoint::new(
+        Protocol::Smtp,
+        "smtp.example.com",
+        mailcat_transport::Security::StartTls,
+    );
+    assert!(choose(&offer(&["PLAIN"], true), CredentialKind::OAuth2Token, &smtp).is_err());
+}
+
+#[tokio::test]
+async fn plain_with_and_without_initial_response() {
+    let mut with_ir = Script::new([SaslReply::Success]);
+    authenticate(
+        &mut with_ir,
+        Mechanism::Plain,
+        "alice",
+        &password(),
+        true,
+        &endpoint(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(with_ir.sent, ["START PLAIN \0alice\0pencil"]);
+
+    let mut without = Script::new([challenge(""), SaslReply::Success]);
+    authenticate(
+        &mut without,
+        Mechanism::Plain,
+        "alice",
+        &password(),
+        false,
+        &endpoint(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(without.sent, ["START PLAIN", "\0alice\0pencil"]);
+}
+
+#[tokio::test]
+async fn login_answers_two_prompts_and_one_refusal_is_final() {
+    let mut ok = Script::new([
+        challenge("Username:"),
+        challenge("Password:"),
+        SaslReply::Success,
+    ]);
+    authenticate(
+        &mut ok,
+        Mechanism::Login,
+        "alice",
+        &password(),
+        true,
+        &endpoint(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ok.sent, ["START LOGIN", "alice", "pencil"]);
+
+    let mut refused = Script::new([
+        challenge("Username:"),
+        challenge("Password:"),
+        SaslReply::Failure("[AUTHENTICATIONFAILED] Authentication failed.".into()),
+    ]);
+    let error = authenticate(
+        &mut refused,
+        Mechanism::Login,
+        "alice",
+        &password(),
+        true,
+        &endpoint(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(error, Error::AuthenticationFailed { .. }),
+        "{error:?}"
+    );
+    assert_eq!(
+        refused.sent.len(),
+        3,
+        "exactly one attempt: {:?}",
+        refused.sent
+    );
+}
+
+#[tokio::test]
+async fn outlook_basic_auth_disabled_asks_for_oauth2() {
+    let mut script = Script::new([SaslReply::Failure(
+        "5.7.139 Authentication unsuccessful, basic authentication is disabled.".into(),
+    )]);
+    let error = authenticate(
+        &mut script,
+        Mechanism::Plain,
+        "alice@outlook.com",
+        &password(),
+        true,
+        &endpoint(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(error, Error::BasicAuthDisabled { .. }),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("OAuth2"));
+    // Microsoft IMAP's terse refusal after a password: a hint, not a certainty.
+    let mut script = Script::new([SaslReply::Failure("AUTHENTICATE failed.".into())]);
+    let error = authenticate(
+        &mut script,
+        Mechanism::Plain,
+        "alice@outlook.com",
+        &password(),
+        true,
+        &endpoint(),
+    )
+    .await
+    .unwrap_err();
+    assert!(error.hint().unwrap().contains("OAuth2"), "{error:?}");
+}
+
+#[tokio::test]
+async fn xoauth2_two_line_form_and_decoded_failure() {
+    // Microsoft POP3: no initial response; `+ ` then the token on its own line.
+    let token = Secret::new(&b"ya29.token"[..]);
+    let mut ok = Script::new([challenge(""), SaslReply::Success]);
+    authenticate(
+        &mut ok,
+        Mechanism::XOAuth2,
+        "alice@outlook.com",
+        &token,
+        false,
+        &endpoint(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        ok.sent,
+        [
+            "START XOAUTH2",
+            "user=alice@outlook.com\x01auth=Bearer ya29.token\x01\x01"
+        ]
+    );
+
+    // Gmail's failure: a base64 JSON challenge, acknowledged with an empty line, then a refusal.
+    let json = r#"{"status":"401","schemes":"bearer","scope":"https://mail.google.com/"}"#;
+    let mut refused = Script::new([
+        challenge(json),
+        SaslReply::Failure("5.7.9 Invalid credentials".into()),
+    ]);
+    let error = authenticate(
+        &mut refused,
+        Mechanism::XOAuth2,
+        "alice@gmail.com",
+        &token,
+        true,
+        &endpoint(),
+    )
+    .await
+    .unwrap_err();
+    match &error {
+        Error::OAuth2Rejected { status, scope, .. } => {
+            assert_eq!(status, "401");
+            assert_eq!(scope.as_deref(), Some("https://mail.google.com/"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(error.to_string().contains("expired"), "{error}");
+    assert_eq!(
+        refused.sent[1], "",
+        "the failure challenge is acknowledged with an empty response"
+    );
+}
+
+#[tokio::test]
+async fn oauthbearer_failure_is_acknowledged_with_ctrl_a() {
+    let token = Secret::new(&b"tok"[..]);
+    let json = r#"{"status":"invalid_token"}"#;
+    let mut refused = Script::new([
+        challenge(json),
+        SaslReply::Failure("authentication failed".into()),
+    ]);
+    let error = authenticate(
+        &mut refused,
+        Mechanism::OAuthBearer,
+        "alice",
+        &token,
+        true,
+        &endpoint(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(error, Error::OAuth2Rejected { .. }), "{error:?}");
+    assert!(refused.sent[0].starts_with(
+        "START OAUTHBEARER n,a=alice,\x01host=mail.example.com\x01port=993\x01auth=Bearer tok"
+    ));
+    assert_eq!(refused.sent[1], "\x01");
+}
+
+#[tokio::test]
+async fn temporary_refusal_is_transient() {
+    let mut script = Script::new([SaslReply::Unavailable("[UNAVAILABLE] try later".into())]);
+    let error = authenticate(
+        &mut script,
+        Mechanism::Plain,
+        "alice",
+        &password(),
+        true,
+        &endpoint(),
+    )
+    .await
+    .unwrap_err();
+    assert!(error.is_transient() && !error.is_auth(), "{error:?}");
+}
+
+#[tokio::test]
+async fn endless_challenges_are_refused() {
+    let mut script = Script::new([
+        challenge(""),
+        challenge("again"),
+        SaslReply::Failure("cancelled".into()),
+    ]);
+    let error = authenticate(
+        &mut script,
+        Mechanism::Plain,
+        "alice",
+        &password(),
+        false,
+        &endpoint(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::Protocol { .. } | Error::AuthenticationFailed { .. }
+        ),
+        "{error:?}"
+    );
+    assert_eq!(
+        script.sent.last().map(String::as_str),
+        Some("*"),
+        "the exchange is cancelled"
+    );
+}
+
+/// RFC 7677 §3: user "user", password "pencil".
+const RFC7677_CLIENT_NONCE: &str = "rOprNGfwEbeRWgbNEkqO";
+const RFC7677_SERVER_FIRST: &str =
+    "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
+const RFC7677_CLIENT_FINAL: &str = "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
+const RFC7677_SERVER_FINAL: &str = "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=";
+
+fn scram_context<'a>(e: &'a Endpoint) -> Context<'a> {
+    Context {
+        endpoint: e,
+        login: "user",
+        mechanism: Mechanism::ScramSha256,
+    }
+}
+
+#[tokio::test]
+async fn scram_sha_256_matches_rfc_7677() {
+    let e = endpoint();
+    let mut script = Script::new([
+        challenge(RFC7677_SERVER_FIRST),
+        challenge(RFC7677_SERVER_FINAL),
+        SaslReply::Success,
+    ]);
+    scram::run(
+        &mut script,
+        &scram_context(&e),
+        &password(),
+        true,
+        RFC7677_CLIENT_NONCE,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        script.sent,
+        [
+            format!("START SCRAM-SHA-256 n,,n=user,r={RFC7677_CLIENT_NONCE}"),
+            RFC7677_CLIENT_FINAL.to_owned(),
+            String::new()
+        ]
+    );
+}
+
+#[tokio::test]
+async fn scram_refuses_a_server_that_does_not_know_the_password() {
+    let e = endpoint();
+    let forged = "v=AAAATRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=";
+    let mut script = Script::new([
+        challenge(RFC7677_SERVER_FIRST),
+        challenge(forged),
+        SaslReply::Failure("cancelled".into()),
+    ]);
+    let error = scram::run(
+        &mut script,
+        &scram_context(&e),
+        &password(),
+        true,
+        RFC7677_CLIENT_NONCE,
+    )
+    .await
+    .unwrap_err();
+    assert!(error.to_string().contains("signature is wrong"), "{error}");
+}
+
+#[test]
+fn scram_checks_the_server_first_message() {
+    assert!(
+        scram::parse_server_first("r=abc,s=c2FsdA==,i=4096", "xyz").is_err(),
+        "foreign nonce"
+    );
+    assert!(
+        scram::parse_server_first("r=abc,s=c2FsdA==,i=4096", "abc").is_err(),
+        "nonce not extended"
+    );
+    assert!(scram::parse_server_first("r=abcd,s=c2FsdA==,i=0", "abc").is_err());
+    assert!(
+        scram::parse_server_first("r=abcd,s=c2FsdA==,i=99999999", "abc").is_err(),
+        "CPU bomb"
+    );
+    assert!(scram::parse_server_first("m=ext,r=abcd,s=c2FsdA==,i=4096", "abc").is_err());
+    assert!(scram::parse_server_first("r=abcd,s=c2FsdA==,i=4096", "abc").is_ok());
+    assert_eq!(scram::saslname("a,b=c"), "a=2Cb=3Dc");
+}

@@ -1,0 +1,219 @@
+//! The session's errors: typed, with `is_transient()`, `is_auth()` and a hint for people.
+
+use mailcat_transport::Protocol;
+
+/// A session failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Connecting, TLS, reading or writing failed (see the transport error for the step).
+    #[error(transparent)]
+    Transport(#[from] mailcat_transport::Error),
+
+    /// The server refused the credentials.
+    #[error(
+        "{host} refused the login of {login} ({mechanism}): {reply}{}",
+        hint_suffix(hint)
+    )]
+    AuthenticationFailed {
+        /// The server.
+        host: String,
+        /// The login name.
+        login: String,
+        /// The mechanism or command used (`PLAIN`, `LOGIN command`, `USER/PASS` ...).
+        mechanism: &'static str,
+        /// The server's words, escaped.
+        reply: String,
+        /// What probably helps.
+        hint: Option<String>,
+    },
+
+    /// The server refused a password because it accepts only OAuth2 for this account
+    /// (Outlook.com since September 2024: `535 5.7.139`).
+    #[error("{host} does not accept passwords for {login} (basic authentication is disabled: {reply}); sign in with OAuth2 instead (--oauth2-token-cmd)")]
+    BasicAuthDisabled {
+        /// The server.
+        host: String,
+        /// The login name.
+        login: String,
+        /// The server's words.
+        reply: String,
+    },
+
+    /// The server refused an OAuth2 token; its JSON reason, decoded.
+    #[error("{host} refused the OAuth2 token for {login}: status {status}{}{}", scope.as_ref().map(|s| format!(", scope needed: {s}")).unwrap_or_default(), if status.starts_with("401") || status == "invalid_token" { "; the token is invalid or expired: get a fresh one" } else { "" })]
+    OAuth2Rejected {
+        /// The server.
+        host: String,
+        /// The login name.
+        login: String,
+        /// The `status` the server reported (`401`, `400`, `invalid_token` ...).
+        status: String,
+        /// The `scope` the server asks for, if it said.
+        scope: Option<String>,
+    },
+
+    /// Logging in may work later: the server is busy, the mailbox is in use, a login delay.
+    #[error("{host} cannot log {login} in right now: {reply}; try again later")]
+    AuthenticationUnavailable {
+        /// The server.
+        host: String,
+        /// The login name.
+        login: String,
+        /// The server's words.
+        reply: String,
+    },
+
+    /// No way to log in with this kind of credential is offered.
+    #[error("{host} offers no way to log in with {credential} (it offers: {}){}", if offered.is_empty() { "nothing".to_owned() } else { offered.join(", ") }, hint_suffix(hint))]
+    NoUsableMechanism {
+        /// The server.
+        host: String,
+        /// "a password" or "an OAuth2 token".
+        credential: &'static str,
+        /// What the server offered.
+        offered: Vec<String>,
+        /// What probably helps.
+        hint: Option<String>,
+    },
+
+    /// A password would travel in clear text and that was not explicitly allowed.
+    #[error("refusing to send the password for {login} to {host} without TLS; use imaps://, pop3s://, smtps:// or STARTTLS")]
+    PlaintextAuthRefused {
+        /// The server.
+        host: String,
+        /// The login name.
+        login: String,
+    },
+
+    /// The password or token could not be obtained (the command failed, the callback erred).
+    #[error("cannot get the {what} for {login}: {reason}")]
+    Credential {
+        /// "password" or "OAuth2 token".
+        what: &'static str,
+        /// The login name.
+        login: String,
+        /// What went wrong.
+        reason: String,
+    },
+
+    /// The server refused a command, for now (IMAP NO with a temporary code, POP3 `[SYS/TEMP]`,
+    /// SMTP 4xx).
+    #[error("{host} temporarily refused {command}: {reply}")]
+    Temporary {
+        /// The server.
+        host: String,
+        /// The command.
+        command: String,
+        /// The server's words, escaped.
+        reply: String,
+    },
+
+    /// The server refused a command for good (IMAP NO/BAD, POP3 `-ERR`, SMTP 5xx).
+    #[error("{host} refused {command}: {reply}")]
+    Rejected {
+        /// The server.
+        host: String,
+        /// The command.
+        command: String,
+        /// The server's words, escaped.
+        reply: String,
+    },
+
+    /// The server ended the session (IMAP BYE, SMTP 421).
+    #[error("{host} closed the session: {reply}")]
+    Closed {
+        /// The server.
+        host: String,
+        /// The server's words.
+        reply: String,
+    },
+
+    /// The server broke the protocol in a way the codec could not see (a reply to the wrong
+    /// command, an unexpected continuation, a SCRAM signature that does not match ...).
+    #[error("{host} ({protocol}) did not follow the protocol: {detail}")]
+    Protocol {
+        /// The server.
+        host: String,
+        /// The protocol.
+        protocol: Protocol,
+        /// What was wrong.
+        detail: String,
+    },
+
+    /// A message is larger than the server accepts (its SMTP SIZE).
+    #[error("the message is {size} bytes; {host} accepts at most {limit}")]
+    MessageTooLarge {
+        /// The server.
+        host: String,
+        /// The message size.
+        size: u64,
+        /// The server's limit.
+        limit: u64,
+    },
+
+    /// The server lacks an extension the operation needs (SMTPUTF8 for a UTF-8 address ...).
+    #[error("{host} does not support {extension}, which {needed_for} needs")]
+    MissingExtension {
+        /// The server.
+        host: String,
+        /// The extension.
+        extension: &'static str,
+        /// What needs it.
+        needed_for: &'static str,
+    },
+
+    /// A value could not be put into a command (a CR/LF in a mailbox name ...).
+    #[error(transparent)]
+    Encode(#[from] mailcat_codec::EncodeError),
+
+    /// Reading the message or writing where it goes failed (local I/O).
+    #[error("local I/O failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl Error {
+    /// True when the same operation may work later (network trouble, timeouts, 4xx, busy).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Transport(e) => e.is_transient(),
+            Error::AuthenticationUnavailable { .. }
+            | Error::Temporary { .. }
+            | Error::Closed { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// True when the credentials were refused or cannot be used (exit code 77 in the CLI).
+    pub fn is_auth(&self) -> bool {
+        matches!(
+            self,
+            Error::AuthenticationFailed { .. }
+                | Error::BasicAuthDisabled { .. }
+                | Error::OAuth2Rejected { .. }
+                | Error::NoUsableMechanism { .. }
+                | Error::PlaintextAuthRefused { .. }
+                | Error::Credential { .. }
+        )
+    }
+
+    /// A short suggestion of what to do, when there is one beyond the message itself.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::AuthenticationFailed { hint, .. } | Error::NoUsableMechanism { hint, .. } => {
+                hint.clone()
+            }
+            Error::BasicAuthDisabled { .. } => Some(
+                "create an OAuth2 token for the account and pass it with --oauth2-token-cmd".into(),
+            ),
+            Error::Transport(e) if e.is_tls() => {
+                Some("check the URL's scheme and port, and --ca-file for a private CA".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+fn hint_suffix(hint: &Option<String>) -> String {
+    hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default()
+}

@@ -1,0 +1,10 @@
+//! Authenticated mail sessions: receive over IMAP or POP3, send over SMTP, with one account and
+//! one credential.
+#![warn(missing_docs)]
+
+pub mod auth;
+mod credential;
+mod error;
+
+pub use credential::{Credential, CredentialKind, Secret, SecretCallback, SecretSource};
+pub use error::Error;
