@@ -6,6 +6,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "mailcat", version, about, propagate_version = true)]
 pub struct Cli {
+    /// Use this account from the configuration file (default: its default_account).
+    #[arg(long, global = true, value_name = "NAME", conflicts_with_all = ["email", "incoming", "outgoing"])]
+    pub account: Option<String>,
+
+    /// The configuration file (default: $XDG_CONFIG_HOME/mailcat/config.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+
     /// The account's address (also the default login).
     #[arg(long, global = true, value_name = "ADDR")]
     pub email: Option<String>,

@@ -204,3 +204,31 @@ fn trace_shows_the_dialogue_and_a_private_ehlo_name() {
         "{trace}"
     );
 }
+
+#[test]
+fn check_uses_the_account_from_the_config_file() {
+    let lab = Lab::from_env();
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("check-config");
+    std::fs::create_dir_all(dir.join("mailcat")).expect("temp dir");
+    let config = format!(
+        "default_account = \"lab\"\n[accounts.lab]\nemail = \"{}\"\nincoming = \"pop3s://{}:{}\"\noutgoing = \"smtps://{}:{}\"\nca_file = \"{}\"\n",
+        lab.user,
+        lab.tls_name,
+        lab.pop3s_port,
+        lab.tls_name,
+        lab.submissions_port,
+        lab.ca_file.display()
+    );
+    std::fs::write(dir.join("mailcat/config.toml"), config).expect("write config");
+    let output = Command::new(env!("CARGO_BIN_EXE_mailcat"))
+        .arg("check")
+        .env("XDG_CONFIG_HOME", &dir)
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(
+        text(&output).contains(&format!("Account {} (lab)", lab.user)),
+        "{}",
+        text(&output)
+    );
+}

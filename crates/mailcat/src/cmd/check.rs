@@ -10,6 +10,7 @@ use mailcat_transport::{Endpoint, Error, Protocol, Step, Timeouts, TlsSettings};
 use serde_json::{json, Value};
 
 use crate::cli::Cli;
+use crate::config::AccountSettings;
 use crate::exit;
 
 /// `check` waits at most this long for each network step unless `--timeout` says otherwise.
@@ -17,14 +18,25 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs the command; returns the exit code.
 pub fn run(cli: &Cli) -> u8 {
-    let servers = match servers(cli) {
+    let settings = match crate::config::resolve(cli) {
+        Ok(settings) => settings,
+        Err(crate::config::Resolved::Usage(message)) => {
+            eprintln!("mailcat check: {message}");
+            return exit::USAGE;
+        }
+        Err(crate::config::Resolved::Config(error)) => {
+            eprintln!("mailcat: {error}");
+            return exit::CONFIG;
+        }
+    };
+    let servers = match servers(&settings) {
         Ok(servers) => servers,
         Err(message) => {
             eprintln!("mailcat check: {message}");
             return exit::USAGE;
         }
     };
-    let timeouts = match cli.timeout {
+    let timeouts = match settings.timeout {
         Some(secs) if secs.is_finite() && secs > 0.0 => {
             Timeouts::uniform(Duration::from_secs_f64(secs))
         }
@@ -36,9 +48,11 @@ pub fn run(cli: &Cli) -> u8 {
         }
         None => Timeouts::uniform(DEFAULT_TIMEOUT),
     };
-    let mut settings = TlsSettings::default();
-    settings.extra_ca_files.extend(cli.ca_file.iter().cloned());
-    let tls = match settings.client_config() {
+    let mut settings_tls = TlsSettings::default();
+    settings_tls
+        .extra_ca_files
+        .extend(settings.ca_file.iter().cloned());
+    let tls = match settings_tls.client_config() {
         Ok(config) => config,
         Err(err) => {
             eprintln!("mailcat check: {err}");
@@ -56,8 +70,12 @@ pub fn run(cli: &Cli) -> u8 {
         }
     };
     let mut printer = Printer::new(cli.json, cli.quiet);
-    if let Some(email) = &cli.email {
-        printer.account(email, cli.user.as_deref());
+    if !settings.email.is_empty() {
+        printer.account(
+            &settings.name,
+            &settings.email,
+            Some(settings.login.as_str()).filter(|l| *l != settings.email),
+        );
     }
     let mut code = exit::OK;
     for (role, endpoint) in &servers {
@@ -86,22 +104,24 @@ pub fn run(cli: &Cli) -> u8 {
     code
 }
 
-/// The servers to check, from `--incoming` and `--outgoing`.
-fn servers(cli: &Cli) -> Result<Vec<(&'static str, Endpoint)>, String> {
+/// The servers to check: the account's incoming and outgoing servers.
+fn servers(settings: &AccountSettings) -> Result<Vec<(&'static str, Endpoint)>, String> {
     let mut servers = Vec::new();
-    if let Some(url) = &cli.incoming {
-        let endpoint = Endpoint::parse_url(url).map_err(|e| format!("--incoming {url}: {e}"))?;
+    if let Some(endpoint) = &settings.incoming {
         if endpoint.protocol == Protocol::Smtp {
-            return Err(format!("--incoming {url} is an SMTP server; incoming mail is read over imaps://, imap://, pop3s:// or pop3://"));
+            return Err(format!(
+                "the incoming server {endpoint} is an SMTP server; incoming mail is read over imaps://, imap://, pop3s:// or pop3://"
+            ));
         }
-        servers.push(("incoming", endpoint));
+        servers.push(("incoming", endpoint.clone()));
     }
-    if let Some(url) = &cli.outgoing {
-        let endpoint = Endpoint::parse_url(url).map_err(|e| format!("--outgoing {url}: {e}"))?;
+    if let Some(endpoint) = &settings.outgoing {
         if endpoint.protocol != Protocol::Smtp {
-            return Err(format!("--outgoing {url} is not an SMTP server; mail is sent over smtp:// (STARTTLS, port 587) or smtps:// (port 465)"));
+            return Err(format!(
+                "the outgoing server {endpoint} is not an SMTP server; mail is sent over smtp:// (STARTTLS, port 587) or smtps:// (port 465)"
+            ));
         }
-        servers.push(("outgoing", endpoint));
+        servers.push(("outgoing", endpoint.clone()));
     }
     if servers.is_empty() {
         return Err("nothing to check: give --incoming URL and/or --outgoing URL, e.g. \
@@ -149,11 +169,11 @@ impl Printer {
         }
     }
 
-    fn account(&mut self, email: &str, user: Option<&str>) {
-        match user {
-            Some(user) => self.out(&format!("Account {email} (login {user})")),
-            None => self.out(&format!("Account {email}")),
-        }
+    fn account(&mut self, name: &str, email: &str, user: Option<&str>) {
+        let login = user
+            .map(|user| format!(", login {user}"))
+            .unwrap_or_default();
+        self.out(&format!("Account {email} ({name}{login})"));
     }
 
     fn server(&mut self, role: &str, endpoint: &Endpoint) {

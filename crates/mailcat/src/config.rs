@@ -1,0 +1,402 @@
+//! The configuration file: accounts in `$XDG_CONFIG_HOME/mailcat/config.toml`.
+//!
+//! ```toml
+//! default_account = "work"
+//!
+//! [accounts.work]
+//! email = "alice@example.com"
+//! login = "alice"                          # optional; the address by default
+//! incoming = "imaps://outlook.office365.com"
+//! outgoing = "smtp://smtp-mail.outlook.com:587"
+//! password_cmd = "pass show mail/work"     # or oauth2_token_cmd = "..."
+//! ca_file = "/etc/ssl/company-ca.pem"      # optional
+//! timeout = 30                             # optional, seconds per network step
+//! ```
+//!
+//! A bad file gets a message naming the file, the line and the field (exit 78).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use mailcat_transport::Endpoint;
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The account used when `--account` is not given.
+    pub default_account: Option<Spanned<String>>,
+    /// The accounts by name.
+    #[serde(default)]
+    pub accounts: BTreeMap<String, AccountConfig>,
+}
+
+/// One `[accounts.NAME]` table, as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConfig {
+    /// The address.
+    pub email: Spanned<String>,
+    /// The login name, if not the address.
+    pub login: Option<String>,
+    /// The incoming server URL.
+    pub incoming: Option<Spanned<String>>,
+    /// The outgoing server URL.
+    pub outgoing: Option<Spanned<String>>,
+    /// A command that prints the password.
+    pub password_cmd: Option<String>,
+    /// A command that prints an OAuth2 access token.
+    pub oauth2_token_cmd: Option<Spanned<String>>,
+    /// A PEM file of further CAs to trust.
+    pub ca_file: Option<PathBuf>,
+    /// Seconds per network step.
+    pub timeout: Option<Spanned<f64>>,
+}
+
+/// A validated account, ready to use.
+#[derive(Debug, Clone)]
+pub struct AccountSettings {
+    /// The account's name in the file (or "command line").
+    pub name: String,
+    /// The address.
+    pub email: String,
+    /// The login name.
+    pub login: String,
+    /// The incoming server.
+    pub incoming: Option<Endpoint>,
+    /// The outgoing server.
+    pub outgoing: Option<Endpoint>,
+    /// A command that prints the password.
+    #[allow(dead_code)] // read by the commands that log in, which come with the sessions
+    pub password_cmd: Option<String>,
+    /// A command that prints an OAuth2 token.
+    #[allow(dead_code)] // read by the commands that log in, which come with the sessions
+    pub oauth2_token_cmd: Option<String>,
+    /// Extra CA file.
+    pub ca_file: Option<PathBuf>,
+    /// Seconds per network step.
+    pub timeout: Option<f64>,
+}
+
+/// A configuration problem: the file, the line and the field, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file.
+    pub path: PathBuf,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// The field (`accounts.work.incoming`), when known.
+    pub field: Option<String>,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, ": {field}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Where the file is: `$XDG_CONFIG_HOME/mailcat/config.toml`, else `~/.config/mailcat/config.toml`.
+pub fn default_path() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".config")))?;
+    Some(base.join("mailcat").join("config.toml"))
+}
+
+/// Parses the text of a file.
+pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError {
+        path: path.to_owned(),
+        line: e.span().map(|span| line_of(text, span.start)),
+        field: None,
+        message: e.message().trim().to_owned(),
+    })
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|&b| b == b'\n')
+        .count()
+        + 1
+}
+
+impl Config {
+    /// The account called `name`, or the default one (`default_account`, or the only one).
+    pub fn account(
+        &self,
+        name: Option<&str>,
+        path: &Path,
+        text: &str,
+    ) -> Result<AccountSettings, ConfigError> {
+        let error = |line: Option<usize>, field: Option<String>, message: String| ConfigError {
+            path: path.to_owned(),
+            line,
+            field,
+            message,
+        };
+        let name = match name {
+            Some(name) => name.to_owned(),
+            None => match (&self.default_account, self.accounts.len()) {
+                (Some(default), _) => {
+                    if !self.accounts.contains_key(default.get_ref()) {
+                        return Err(error(
+                            Some(line_of(text, default.span().start)),
+                            Some("default_account".into()),
+                            format!("names {:?}, but there is no [accounts.{}]", default.get_ref(), default.get_ref()),
+                        ));
+                    }
+                    default.get_ref().clone()
+                }
+                (None, 1) => self.accounts.keys().next().cloned().unwrap_or_default(),
+                (None, 0) => return Err(error(None, None, "defines no account: add an [accounts.NAME] table".into())),
+                (None, _) => {
+                    return Err(error(
+                        None,
+                        Some("default_account".into()),
+                        format!(
+                            "several accounts ({}) and no default_account: set one, or choose with --account",
+                            self.accounts.keys().cloned().collect::<Vec<_>>().join(", ")
+                        ),
+                    ))
+                }
+            },
+        };
+        let account = self.accounts.get(&name).ok_or_else(|| {
+            error(
+                None,
+                None,
+                format!(
+                    "has no account {name:?} (it has: {})",
+                    self.accounts.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            )
+        })?;
+        let endpoint = |value: &Option<Spanned<String>>,
+                        field: &str|
+         -> Result<Option<Endpoint>, ConfigError> {
+            match value {
+                None => Ok(None),
+                Some(url) => Endpoint::parse_url(url.get_ref()).map(Some).map_err(|e| {
+                    error(
+                        Some(line_of(text, url.span().start)),
+                        Some(format!("accounts.{name}.{field}")),
+                        e.to_string(),
+                    )
+                }),
+            }
+        };
+        let incoming = endpoint(&account.incoming, "incoming")?;
+        let outgoing = endpoint(&account.outgoing, "outgoing")?;
+        if let (Some(cmd), Some(_)) = (&account.oauth2_token_cmd, &account.password_cmd) {
+            return Err(error(
+                Some(line_of(text, cmd.span().start)),
+                Some(format!("accounts.{name}.oauth2_token_cmd")),
+                "an account has either password_cmd or oauth2_token_cmd, not both".into(),
+            ));
+        }
+        if let Some(timeout) = &account.timeout {
+            if !(timeout.get_ref().is_finite() && *timeout.get_ref() > 0.0) {
+                return Err(error(
+                    Some(line_of(text, timeout.span().start)),
+                    Some(format!("accounts.{name}.timeout")),
+                    "must be a number of seconds above 0".into(),
+                ));
+            }
+        }
+        let email = account.email.get_ref().clone();
+        Ok(AccountSettings {
+            login: account.login.clone().unwrap_or_else(|| email.clone()),
+            email,
+            name,
+            incoming,
+            outgoing,
+            password_cmd: account.password_cmd.clone(),
+            oauth2_token_cmd: account
+                .oauth2_token_cmd
+                .as_ref()
+                .map(|s| s.get_ref().clone()),
+            ca_file: account.ca_file.clone(),
+            timeout: account.timeout.as_ref().map(|t| *t.get_ref()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+default_account = "work"
+
+[accounts.work]
+email = "alice@example.com"
+incoming = "imaps://outlook.office365.com"
+outgoing = "smtp://smtp-mail.outlook.com:587"
+oauth2_token_cmd = "oauth2-token alice"
+
+[accounts.home]
+email = "bob@example.org"
+login = "bob"
+incoming = "pop3s://pop.example.org"
+password_cmd = "pass show mail/home"
+timeout = 20
+"#;
+
+    fn path() -> PathBuf {
+        PathBuf::from("/home/u/.config/mailcat/config.toml")
+    }
+
+    #[test]
+    fn reads_accounts_and_the_default() {
+        let config = parse(&path(), GOOD).unwrap();
+        let work = config.account(None, &path(), GOOD).unwrap();
+        assert_eq!(work.name, "work");
+        assert_eq!(work.login, "alice@example.com");
+        assert_eq!(work.outgoing.unwrap().port, 587);
+        let home = config.account(Some("home"), &path(), GOOD).unwrap();
+        assert_eq!((home.login.as_str(), home.timeout), ("bob", Some(20.0)));
+    }
+
+    #[test]
+    fn a_bad_url_names_file_line_and_field() {
+        let text = GOOD.replace("imaps://outlook.office365.com", "imap.outlook.com");
+        let config = parse(&path(), &text).unwrap();
+        let error = config.account(None, &path(), &text).unwrap_err();
+        assert_eq!(error.line, Some(6));
+        assert_eq!(error.field.as_deref(), Some("accounts.work.incoming"));
+        assert!(error.to_string().starts_with("/home/u/.config/mailcat/config.toml:6: accounts.work.incoming: a server URL starts with a scheme"), "{error}");
+    }
+
+    #[test]
+    fn a_misspelt_field_is_caught_with_its_line() {
+        let text = GOOD.replace("password_cmd", "pasword_cmd");
+        let error = parse(&path(), &text).unwrap_err();
+        assert_eq!(error.line, Some(14));
+        assert!(error.message.contains("pasword_cmd"), "{error}");
+    }
+
+    #[test]
+    fn broken_toml_is_located() {
+        let error = parse(&path(), "[accounts.work\nemail = 1\n").unwrap_err();
+        assert_eq!(error.line, Some(1));
+    }
+
+    #[test]
+    fn default_and_choice_problems_say_what_to_do() {
+        let text = GOOD.replace("default_account = \"work\"", "default_account = \"play\"");
+        let config = parse(&path(), &text).unwrap();
+        assert!(config
+            .account(None, &path(), &text)
+            .unwrap_err()
+            .message
+            .contains("no [accounts.play]"));
+        let text = GOOD.replace("default_account = \"work\"", "");
+        let config = parse(&path(), &text).unwrap();
+        assert!(config
+            .account(None, &path(), &text)
+            .unwrap_err()
+            .message
+            .contains("--account"));
+        assert!(config
+            .account(Some("nope"), &path(), &text)
+            .unwrap_err()
+            .message
+            .contains("home, work"));
+    }
+
+    #[test]
+    fn password_and_token_together_are_refused() {
+        let text = GOOD.replace(
+            "oauth2_token_cmd = \"oauth2-token alice\"",
+            "oauth2_token_cmd = \"x\"\npassword_cmd = \"y\"",
+        );
+        let config = parse(&path(), &text).unwrap();
+        let error = config.account(Some("work"), &path(), &text).unwrap_err();
+        assert!(error.message.contains("not both"), "{error}");
+    }
+}
+
+/// The account a command works with: from the command line when any of `--email`,
+/// `--incoming`, `--outgoing` is given, else from the configuration file.
+pub fn resolve(cli: &crate::cli::Cli) -> Result<AccountSettings, Resolved> {
+    let ad_hoc = cli.email.is_some() || cli.incoming.is_some() || cli.outgoing.is_some();
+    if ad_hoc && cli.account.is_none() {
+        let url = |flag: &str, value: &Option<String>| -> Result<Option<Endpoint>, Resolved> {
+            value
+                .as_deref()
+                .map(|url| {
+                    Endpoint::parse_url(url)
+                        .map_err(|e| Resolved::Usage(format!("{flag} {url}: {e}")))
+                })
+                .transpose()
+        };
+        let email = cli.email.clone().unwrap_or_default();
+        return Ok(AccountSettings {
+            name: "command line".into(),
+            login: cli.user.clone().unwrap_or_else(|| email.clone()),
+            email,
+            incoming: url("--incoming", &cli.incoming)?,
+            outgoing: url("--outgoing", &cli.outgoing)?,
+            password_cmd: None,
+            oauth2_token_cmd: None,
+            ca_file: cli.ca_file.clone(),
+            timeout: cli.timeout,
+        });
+    }
+    let path = match cli.config.clone().or_else(default_path) {
+        Some(path) => path,
+        None => return Err(Resolved::Usage("no account: give --email and --incoming/--outgoing, or write a config file (set HOME or XDG_CONFIG_HOME)".into())),
+    };
+    if cli.config.is_none() && !path.exists() {
+        return Err(Resolved::Usage(format!(
+            "no account given and no configuration file at {}: give --incoming URL / --outgoing URL, or create it with an [accounts.NAME] table",
+            path.display()
+        )));
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        Resolved::Config(ConfigError {
+            path: path.clone(),
+            line: None,
+            field: None,
+            message: format!("cannot read it: {e}"),
+        })
+    })?;
+    let config = parse(&path, &text).map_err(Resolved::Config)?;
+    let mut settings = config
+        .account(cli.account.as_deref(), &path, &text)
+        .map_err(Resolved::Config)?;
+    // Flags given next to --account override the file.
+    if cli.ca_file.is_some() {
+        settings.ca_file = cli.ca_file.clone();
+    }
+    if cli.timeout.is_some() {
+        settings.timeout = cli.timeout;
+    }
+    if let Some(user) = &cli.user {
+        settings.login = user.clone();
+    }
+    Ok(settings)
+}
+
+/// Why no account could be settled on.
+#[derive(Debug)]
+pub enum Resolved {
+    /// The command line is wrong (exit 64).
+    Usage(String),
+    /// The configuration file is wrong (exit 78).
+    Config(ConfigError),
+}
