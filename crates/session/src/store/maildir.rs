@@ -1,0 +1,235 @@
+//! Maildir (cr.yp.to/proto/maildir.html): each message a file, written in `tmp/`, `fsync`ed,
+//! then renamed into `new/`; the rename is atomic, so `new/` only ever holds whole messages.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::fs::File;
+use tokio::io::AsyncWriteExt;
+
+use super::sync_dir;
+
+/// A Maildir folder.
+#[derive(Debug, Clone)]
+pub struct Maildir {
+    root: PathBuf,
+}
+
+/// Files left in `tmp/` longer than this are debris of a crash, removed when the folder opens
+/// (the Maildir specification's 36 hours).
+const STALE_TMP: Duration = Duration::from_secs(36 * 3600);
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl Maildir {
+    /// Opens the folder, creating `tmp/`, `new/` and `cur/` (mode 0700) if needed, and clears
+    /// stale debris from `tmp/`.
+    pub fn open(root: impl Into<PathBuf>) -> io::Result<Maildir> {
+        let root = root.into();
+        for sub in ["tmp", "new", "cur"] {
+            let dir = root.join(sub);
+            if !dir.is_dir() {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode_private()
+                    .create(&dir)?;
+            }
+        }
+        let maildir = Maildir { root };
+        maildir.remove_stale_tmp(STALE_TMP)?;
+        Ok(maildir)
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    /// Removes files in `tmp/` older than `age`.
+    pub fn remove_stale_tmp(&self, age: Duration) -> io::Result<usize> {
+        let mut removed = 0;
+        for entry in std::fs::read_dir(self.root.join("tmp"))? {
+            let entry = entry?;
+            let modified = entry.metadata()?.modified()?;
+            if SystemTime::now()
+                .duration_since(modified)
+                .unwrap_or_default()
+                > age
+            {
+                std::fs::remove_file(entry.path())?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Starts a message: a new file in `tmp/` with a unique name.
+    pub async fn begin(&self) -> io::Result<MaildirMessage> {
+        let name = unique_name();
+        let tmp = self.root.join("tmp").join(&name);
+        let file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .await?;
+        Ok(MaildirMessage {
+            file: Some(file),
+            tmp,
+            new: self.root.join("new").join(&name),
+            new_dir: self.root.join("new"),
+        })
+    }
+}
+
+/// A message being written. Write to it (it is an `AsyncWrite`), then [`MaildirMessage::commit`];
+/// dropped without commit, its file stays in `tmp/` (invisible) until [`MaildirMessage::abort`]
+/// or the stale-file sweep removes it.
+#[derive(Debug)]
+pub struct MaildirMessage {
+    file: Option<File>,
+    tmp: PathBuf,
+    new: PathBuf,
+    new_dir: PathBuf,
+}
+
+impl MaildirMessage {
+    /// The file being written, as a sink for a fetch.
+    pub fn writer(&mut self) -> &mut File {
+        self.file
+            .as_mut()
+            .expect("the file is there until commit or abort")
+    }
+
+    /// Makes the message durable and visible: flush, `fsync` the file, rename it into `new/`,
+    /// `fsync` `new/`. Returns its final path. Only after this may the server copy go.
+    pub async fn commit(mut self) -> io::Result<PathBuf> {
+        let mut file = self.file.take().expect("commit runs once");
+        file.flush().await?;
+        file.sync_all().await?;
+        drop(file);
+        if let Ok(fault) = std::env::var("MAILCAT_FAULT") {
+            fault_point(&fault, "after_write_before_rename");
+        }
+        tokio::fs::rename(&self.tmp, &self.new).await?;
+        let dir = self.new_dir.clone();
+        tokio::task::spawn_blocking(move || sync_dir(&dir))
+            .await
+            .map_err(io::Error::other)??;
+        Ok(self.new.clone())
+    }
+
+    /// Gives up on the message: its file in `tmp/` is removed.
+    pub async fn abort(mut self) -> io::Result<()> {
+        self.file.take();
+        tokio::fs::remove_file(&self.tmp).await
+    }
+}
+
+/// Test hook for crash tests (SECURITY.md #56): `MAILCAT_FAULT=<point>` kills the process
+/// with SIGKILL-like abruptness at that point.
+pub(crate) fn fault_point(configured: &str, here: &str) {
+    if configured == here {
+        std::process::abort();
+    }
+}
+
+/// `time.M<micros>P<pid>Q<counter>.<host>`: unique across processes and hosts.
+fn unique_name() -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "{}.M{}P{}Q{}.{}",
+        now.as_secs(),
+        now.subsec_micros(),
+        std::process::id(),
+        count,
+        hostname()
+    )
+}
+
+fn hostname() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .unwrap_or_else(|_| "localhost".into());
+    // The specification: `/` as \057 and `:` as \072.
+    name.trim().replace('/', "\\057").replace(':', "\\072")
+}
+
+trait PrivateMode {
+    fn mode_private(&mut self) -> &mut Self;
+}
+
+impl PrivateMode for std::fs::DirBuilder {
+    fn mode_private(&mut self) -> &mut Self {
+        use std::os::unix::fs::DirBuilderExt;
+        self.mode(0o700)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("mailcat-maildir-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[tokio::test]
+    async fn a_committed_message_is_in_new_and_nothing_is_left_in_tmp() {
+        let root = temp("commit");
+        let maildir = Maildir::open(&root).unwrap();
+        let mut message = maildir.begin().await.unwrap();
+        message
+            .writer()
+            .write_all(b"Subject: hi\r\n\r\nbody\r\n")
+            .await
+            .unwrap();
+        assert_eq!(
+            std::fs::read_dir(root.join("new")).unwrap().count(),
+            0,
+            "invisible before commit"
+        );
+        let path = message.commit().await.unwrap();
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            b"Subject: hi\r\n\r\nbody\r\n"
+        );
+        assert!(path.starts_with(root.join("new")));
+        assert_eq!(std::fs::read_dir(root.join("tmp")).unwrap().count(), 0);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_aborted_message_leaves_no_trace_and_names_are_unique() {
+        let root = temp("abort");
+        let maildir = Maildir::open(&root).unwrap();
+        let a = maildir.begin().await.unwrap();
+        let b = maildir.begin().await.unwrap();
+        assert_ne!(a.tmp, b.tmp);
+        a.abort().await.unwrap();
+        b.abort().await.unwrap();
+        assert_eq!(std::fs::read_dir(root.join("tmp")).unwrap().count(), 0);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn stale_tmp_files_are_swept() {
+        let root = temp("stale");
+        let maildir = Maildir::open(&root).unwrap();
+        std::fs::write(root.join("tmp/debris"), b"partial").unwrap();
+        assert_eq!(
+            maildir.remove_stale_tmp(Duration::from_secs(3600)).unwrap(),
+            0,
+            "fresh files stay"
+        );
+        assert_eq!(maildir.remove_stale_tmp(Duration::ZERO).unwrap(), 1);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}

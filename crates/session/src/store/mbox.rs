@@ -1,0 +1,278 @@
+//! mbox (mboxrd): messages appended to one file, each after a `From ` line; a body line that
+//! starts with `From ` (after any number of `>`) gets one more `>`, so readers can undo it.
+//! Line endings become LF, as mbox files on Unix have them.
+//!
+//! A message is appended, then `fsync`ed; if anything fails the file is cut back to its
+//! length before the message. [`Mbox::open`] cuts back a file longer than the length recorded
+//! after the last complete message (the debris of a crash).
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use tokio::fs::{File, OpenOptions};
+use tokio::io::AsyncWriteExt;
+
+/// An mbox file.
+#[derive(Debug, Clone)]
+pub struct Mbox {
+    path: PathBuf,
+}
+
+impl Mbox {
+    /// Opens (or creates, mode 0600) the file. `committed_len` is the length recorded after the
+    /// last complete message (from the fetch state); anything beyond it is cut off.
+    pub async fn open(path: impl Into<PathBuf>, committed_len: Option<u64>) -> io::Result<Mbox> {
+        let path = path.into();
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path)
+            .await?;
+        if let Some(len) = committed_len {
+            if file.metadata().await?.len() > len {
+                file.set_len(len).await?;
+                file.sync_all().await?;
+            }
+        }
+        Ok(Mbox { path })
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Starts appending a message from `sender` (for the `From ` line; `MAILER-DAEMON` if unknown).
+    pub async fn begin(&self, sender: Option<&str>) -> io::Result<MboxMessage> {
+        let mut file = OpenOptions::new().append(true).open(&self.path).await?;
+        let start = file.metadata().await?.len();
+        let sender = sender
+            .filter(|s| !s.is_empty() && !s.contains(char::is_whitespace))
+            .unwrap_or("MAILER-DAEMON");
+        let line = format!("From {sender} {}\n", asctime_now());
+        // A file that does not end with a blank line gets one, so this `From ` starts a line.
+        if start > 0 {
+            file.write_all(b"\n").await?;
+        }
+        file.write_all(line.as_bytes()).await?;
+        Ok(MboxMessage::new(file, start))
+    }
+}
+
+/// A message being appended: feed it with [`MboxMessage::write`], then commit or abort.
+#[derive(Debug)]
+pub struct MboxMessage {
+    file: File,
+    start: u64,
+    /// At the start of a line (where a `From ` must be quoted).
+    line_start: bool,
+    /// Bytes at a line start that may still turn out to be `>*From `: held back until decided.
+    run: Vec<u8>,
+    /// A CR whose LF may come in the next chunk.
+    pending_cr: bool,
+    /// The last byte written, to end the message with a newline.
+    last: Option<u8>,
+}
+
+impl MboxMessage {
+    fn new(file: File, start: u64) -> Self {
+        MboxMessage {
+            file,
+            start,
+            line_start: true,
+            run: Vec::new(),
+            pending_cr: false,
+            last: None,
+        }
+    }
+
+    /// Appends message bytes (any chunking): CRLF becomes LF, `From ` lines are quoted.
+    pub async fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
+        let mut out = Vec::with_capacity(chunk.len() + 16);
+        for &b in chunk {
+            if std::mem::take(&mut self.pending_cr) && b != b'\n' {
+                self.push(&mut out, b'\r');
+            }
+            if b == b'\r' {
+                self.pending_cr = true;
+            } else {
+                self.push(&mut out, b);
+            }
+        }
+        self.emit(out).await
+    }
+
+    fn push(&mut self, out: &mut Vec<u8>, b: u8) {
+        if !self.line_start {
+            out.push(b);
+            self.line_start = b == b'\n';
+            return;
+        }
+        self.run.push(b);
+        let rest = &self.run[self.run.iter().take_while(|&&c| c == b'>').count()..];
+        if b"From ".starts_with(rest) {
+            if rest.len() == 5 {
+                out.push(b'>');
+                out.append(&mut self.run);
+                self.line_start = false;
+            }
+            return; // still undecided
+        }
+        out.append(&mut self.run);
+        self.line_start = b == b'\n';
+    }
+
+    async fn emit(&mut self, out: Vec<u8>) -> io::Result<()> {
+        if let Some(&last) = out.last() {
+            self.last = Some(last);
+        }
+        self.file.write_all(&out).await
+    }
+
+    /// Ends the message with a blank line and makes it durable; returns the file's new length,
+    /// to be recorded as the committed length.
+    pub async fn commit(mut self) -> io::Result<u64> {
+        let mut tail = Vec::new();
+        if std::mem::take(&mut self.pending_cr) {
+            tail.push(b'\r');
+        }
+        tail.append(&mut self.run);
+        let last = tail.last().copied().or(self.last);
+        if last != Some(b'\n') {
+            tail.push(b'\n');
+        }
+        tail.push(b'\n');
+        let result = async {
+            self.file.write_all(&tail).await?;
+            self.file.flush().await?;
+            self.file.sync_all().await?;
+            Ok::<_, io::Error>(self.file.metadata().await?.len())
+        }
+        .await;
+        if result.is_err() {
+            let _ = self.file.set_len(self.start).await;
+        }
+        result
+    }
+
+    /// Gives up: the file is cut back to its length before this message.
+    pub async fn abort(self) -> io::Result<()> {
+        self.file.set_len(self.start).await?;
+        self.file.sync_all().await
+    }
+}
+
+/// The current time as mbox `From ` lines write it: `Thu Nov 26 05:02:21 2026` (UTC).
+fn asctime_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let days = secs / 86_400;
+    let (h, m, s) = ((secs % 86_400) / 3600, (secs % 3600) / 60, secs % 60);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{} {} {:2} {h:02}:{m:02}:{s:02} {year}",
+        WEEKDAYS[(days % 7) as usize],
+        MONTHS[(month - 1) as usize],
+        day
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(name: &str) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("mailcat-mbox-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        path
+    }
+
+    async fn append(mbox: &Mbox, chunks: &[&[u8]]) -> u64 {
+        let mut message = mbox.begin(Some("alice@example.com")).await.unwrap();
+        for chunk in chunks {
+            message.write(chunk).await.unwrap();
+        }
+        message.commit().await.unwrap()
+    }
+
+    fn messages(text: &str) -> Vec<String> {
+        text.split("\nFrom ")
+            .map(|m| m.split_once('\n').unwrap().1.to_owned())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn from_lines_are_quoted_and_crlf_becomes_lf_whatever_the_chunking() {
+        let path = temp("quote");
+        let mbox = Mbox::open(&path, None).await.unwrap();
+        let body =
+            b"Subject: x\r\n\r\nFrom the start\r\n>From quoted\r\nFromage\r\nnot From here\r\n";
+        append(&mbox, &[body]).await;
+        let pieces: Vec<&[u8]> = body.chunks(3).collect();
+        append(&mbox, &pieces).await;
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("From alice@example.com "), "{text}");
+        let all = messages(&text);
+        assert_eq!(all.len(), 2, "{text}");
+        for m in all {
+            assert_eq!(
+                m,
+                "Subject: x\n\n>From the start\n>>From quoted\nFromage\nnot From here\n\n"
+            );
+        }
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_crash_leftover_beyond_the_committed_length_is_cut() {
+        let path = temp("crash");
+        let mbox = Mbox::open(&path, None).await.unwrap();
+        let committed = append(&mbox, &[b"Subject: one\r\n\r\nbody\r\n"]).await;
+        // A crash in the middle of the next message.
+        let mut partial = mbox.begin(None).await.unwrap();
+        partial
+            .write(b"Subject: two\r\n\r\nhalf a bo")
+            .await
+            .unwrap();
+        drop(partial);
+        assert!(std::fs::metadata(&path).unwrap().len() > committed);
+        Mbox::open(&path, Some(committed)).await.unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), committed);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[tokio::test]
+    async fn abort_cuts_the_message_out() {
+        let path = temp("abort");
+        let mbox = Mbox::open(&path, None).await.unwrap();
+        let len = append(&mbox, &[b"a\r\n"]).await;
+        let mut message = mbox.begin(None).await.unwrap();
+        message.write(b"b\r\n").await.unwrap();
+        message.abort().await.unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), len);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn the_from_line_date_is_asctime() {
+        let date = asctime_now();
+        assert_eq!(date.len(), 24, "{date}");
+        assert_eq!(&date[3..4], " ");
+    }
+}

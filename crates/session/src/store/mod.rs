@@ -1,0 +1,26 @@
+//! Durable local storage for fetched mail: Maildir and mbox writers, the record of what has
+//! been fetched, and a lock so two runs cannot share a store.
+//!
+//! The rule they serve: a message is deleted from a server only after it is durably stored
+//! locally. "Durably" means written, `fsync`ed, made visible atomically (Maildir: rename from
+//! `tmp/` into `new/`; mbox: appended, `fsync`ed, and the new length recorded), and the
+//! directory `fsync`ed, before the caller is told it is stored. A crash at any moment leaves
+//! either no trace or a complete message, never a partial one in view.
+
+mod lock;
+mod maildir;
+mod mbox;
+mod state;
+
+pub use lock::StoreLock;
+pub use maildir::{Maildir, MaildirMessage};
+pub use mbox::{Mbox, MboxMessage};
+pub use state::{FetchState, MailboxState};
+
+use std::io;
+use std::path::Path;
+
+/// `fsync` a directory, so a rename or a new file in it survives a crash.
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}

@@ -1,0 +1,283 @@
+//! What has been fetched already, so each run downloads only what is new and never twice.
+//!
+//! IMAP messages are known by (UIDVALIDITY, UID): when the mailbox's UIDVALIDITY changes, the
+//! old UIDs mean nothing any more, so the record is forgotten (and nothing may be deleted by
+//! them). POP3 messages are known by their UIDL.
+//!
+//! Durability: `state.json` is replaced atomically (write a temporary file, `fsync`, rename,
+//! `fsync` the directory). Between two such snapshots every stored message is recorded at once
+//! in `state.json.log`, one line per message, `fsync`ed: cheap enough for every message, and a
+//! line torn by a crash (no newline) is ignored when the state is read back.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::sync_dir;
+
+/// The record for one mailbox (IMAP) or one POP3 account.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailboxState {
+    /// IMAP UIDVALIDITY the ids belong to; `None` for POP3.
+    pub uidvalidity: Option<u32>,
+    /// Ids of the messages stored: IMAP UIDs in decimal, or POP3 UIDLs.
+    pub fetched: BTreeSet<String>,
+    /// For an mbox store: its length after the last complete message.
+    pub mbox_len: Option<u64>,
+}
+
+/// The whole record, keyed by `imap://host/mailbox` or `pop3://user@host`.
+#[derive(Debug)]
+pub struct FetchState {
+    path: PathBuf,
+    mailboxes: BTreeMap<String, MailboxState>,
+    log: Option<std::fs::File>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Snapshot {
+    version: u32,
+    mailboxes: BTreeMap<String, MailboxState>,
+}
+
+/// One line of the log.
+#[derive(Serialize, Deserialize)]
+struct Entry {
+    key: String,
+    uidvalidity: Option<u32>,
+    id: Option<String>,
+    mbox_len: Option<u64>,
+}
+
+impl FetchState {
+    /// Reads the record at `path` (and its log); a missing file is an empty record.
+    pub fn load(path: impl Into<PathBuf>) -> io::Result<FetchState> {
+        let path = path.into();
+        let mut mailboxes = match std::fs::read(&path) {
+            Ok(bytes) => {
+                let snapshot: Snapshot = serde_json::from_slice(&bytes).map_err(|e| {
+                    io::Error::new(io::ErrorKind::InvalidData, format!("{} is damaged ({e}); move it away to start afresh (messages fetched before may then be fetched again)", path.display()))
+                })?;
+                snapshot.mailboxes
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => return Err(e),
+        };
+        if let Ok(log) = std::fs::read(log_path(&path)) {
+            // Only whole lines: the last may have been torn by a crash.
+            for line in log
+                .split_inclusive(|&b| b == b'\n')
+                .filter(|l| l.ends_with(b"\n"))
+            {
+                if let Ok(entry) = serde_json::from_slice::<Entry>(line) {
+                    apply(&mut mailboxes, entry);
+                }
+            }
+        }
+        Ok(FetchState {
+            path,
+            mailboxes,
+            log: None,
+        })
+    }
+
+    /// The record of one mailbox.
+    pub fn mailbox(&self, key: &str) -> Option<&MailboxState> {
+        self.mailboxes.get(key)
+    }
+
+    /// True if the message `id` of mailbox `key` (with that UIDVALIDITY) is stored.
+    pub fn is_fetched(&self, key: &str, uidvalidity: Option<u32>, id: &str) -> bool {
+        self.mailboxes
+            .get(key)
+            .is_some_and(|m| m.uidvalidity == uidvalidity && m.fetched.contains(id))
+    }
+
+    /// Records that a message is durably stored (call right after the store's commit).
+    /// A different UIDVALIDITY than recorded starts the mailbox's record afresh.
+    pub fn record(
+        &mut self,
+        key: &str,
+        uidvalidity: Option<u32>,
+        id: &str,
+        mbox_len: Option<u64>,
+    ) -> io::Result<()> {
+        let entry = Entry {
+            key: key.to_owned(),
+            uidvalidity,
+            id: Some(id.to_owned()),
+            mbox_len,
+        };
+        self.append(&entry)?;
+        apply(&mut self.mailboxes, entry);
+        Ok(())
+    }
+
+    /// Starts the record of `key` afresh for a new UIDVALIDITY (the old UIDs are meaningless).
+    pub fn reset(&mut self, key: &str, uidvalidity: Option<u32>) -> io::Result<()> {
+        let entry = Entry {
+            key: key.to_owned(),
+            uidvalidity,
+            id: None,
+            mbox_len: None,
+        };
+        self.append(&entry)?;
+        apply(&mut self.mailboxes, entry);
+        Ok(())
+    }
+
+    /// Forgets ids the server no longer has (after deleting them), keeping the record small.
+    pub fn retain(&mut self, key: &str, keep: impl Fn(&str) -> bool) {
+        if let Some(mailbox) = self.mailboxes.get_mut(key) {
+            mailbox.fetched.retain(|id| keep(id));
+        }
+    }
+
+    /// Writes a snapshot atomically and empties the log.
+    pub fn save(&mut self) -> io::Result<()> {
+        let snapshot = Snapshot {
+            version: 1,
+            mailboxes: self.mailboxes.clone(),
+        };
+        let bytes = serde_json::to_vec_pretty(&snapshot).map_err(io::Error::other)?;
+        let tmp = self.path.with_extension("json.tmp");
+        {
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(&bytes)?;
+            file.sync_all()?;
+        }
+        std::fs::rename(&tmp, &self.path)?;
+        sync_dir(self.path.parent().unwrap_or(Path::new(".")))?;
+        self.log = None;
+        match std::fs::remove_file(log_path(&self.path)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    fn append(&mut self, entry: &Entry) -> io::Result<()> {
+        if self.log.is_none() {
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log_path(&self.path))?;
+            self.log = Some(log);
+        }
+        let log = self.log.as_mut().expect("opened above");
+        let mut line = serde_json::to_vec(entry).map_err(io::Error::other)?;
+        line.push(b'\n');
+        log.write_all(&line)?;
+        log.sync_data()
+    }
+}
+
+fn log_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".log");
+    PathBuf::from(name)
+}
+
+fn apply(mailboxes: &mut BTreeMap<String, MailboxState>, entry: Entry) {
+    let mailbox = mailboxes.entry(entry.key).or_default();
+    if mailbox.uidvalidity != entry.uidvalidity {
+        *mailbox = MailboxState {
+            uidvalidity: entry.uidvalidity,
+            ..MailboxState::default()
+        };
+    }
+    if let Some(id) = entry.id {
+        mailbox.fetched.insert(id);
+    }
+    if entry.mbox_len.is_some() {
+        mailbox.mbox_len = entry.mbox_len;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("mailcat-state-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("state.json")
+    }
+
+    #[test]
+    fn records_survive_a_crash_before_the_snapshot() {
+        let path = temp("log");
+        let mut state = FetchState::load(&path).unwrap();
+        state.record("imap://h/INBOX", Some(7), "1", None).unwrap();
+        state.record("imap://h/INBOX", Some(7), "2", None).unwrap();
+        drop(state); // no save: as if killed
+        let state = FetchState::load(&path).unwrap();
+        assert!(state.is_fetched("imap://h/INBOX", Some(7), "1"));
+        assert!(state.is_fetched("imap://h/INBOX", Some(7), "2"));
+        assert!(
+            !state.is_fetched("imap://h/INBOX", Some(8), "1"),
+            "another UIDVALIDITY"
+        );
+    }
+
+    #[test]
+    fn a_torn_last_log_line_is_ignored() {
+        let path = temp("torn");
+        let mut state = FetchState::load(&path).unwrap();
+        state.record("pop3://a@h", None, "uidl-1", None).unwrap();
+        drop(state);
+        let mut log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(log_path(&path))
+            .unwrap();
+        log.write_all(br#"{"key":"pop3://a@h","uidvalidity":null,"id":"uidl-2""#)
+            .unwrap();
+        let state = FetchState::load(&path).unwrap();
+        assert!(state.is_fetched("pop3://a@h", None, "uidl-1"));
+        assert!(!state.is_fetched("pop3://a@h", None, "uidl-2"));
+    }
+
+    #[test]
+    fn a_new_uidvalidity_forgets_the_old_uids() {
+        let path = temp("uidvalidity");
+        let mut state = FetchState::load(&path).unwrap();
+        state.record("imap://h/INBOX", Some(1), "5", None).unwrap();
+        state.reset("imap://h/INBOX", Some(2)).unwrap();
+        assert!(state.mailbox("imap://h/INBOX").unwrap().fetched.is_empty());
+        state.save().unwrap();
+        let state = FetchState::load(&path).unwrap();
+        assert_eq!(
+            state.mailbox("imap://h/INBOX").unwrap().uidvalidity,
+            Some(2)
+        );
+        assert!(!state.is_fetched("imap://h/INBOX", Some(1), "5"));
+    }
+
+    #[test]
+    fn save_replaces_the_snapshot_and_empties_the_log() {
+        let path = temp("save");
+        let mut state = FetchState::load(&path).unwrap();
+        state
+            .record("imap://h/INBOX", Some(1), "1", Some(120))
+            .unwrap();
+        state.save().unwrap();
+        assert!(!log_path(&path).exists());
+        state
+            .record("imap://h/INBOX", Some(1), "2", Some(240))
+            .unwrap();
+        let state = FetchState::load(&path).unwrap();
+        let mailbox = state.mailbox("imap://h/INBOX").unwrap();
+        assert_eq!(mailbox.fetched.len(), 2);
+        assert_eq!(mailbox.mbox_len, Some(240));
+    }
+
+    #[test]
+    fn a_damaged_snapshot_says_what_to_do() {
+        let path = temp("damaged");
+        std::fs::write(&path, b"{not json").unwrap();
+        let error = FetchState::load(&path).unwrap_err();
+        assert!(error.to_string().contains("move it away"), "{error}");
+    }
+}
