@@ -827,7 +827,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SaslChannel for Channel<'_, S> {
         } else {
             Redaction::Normal
         };
-        self.session.send(&sasl_response(payload), redaction).await?;
+        self.session
+            .send(&sasl_response(payload), redaction)
+            .await?;
         self.reply().await
     }
 
