@@ -589,7 +589,10 @@ async fn eof_before_the_terminator_is_an_error() {
 
 /// A sink that records what it got and whether it was shut down (= complete).
 #[derive(Clone, Default)]
-struct Recorder(Arc<Mutex<Vec<(u32, Vec<u8>, bool)>>>);
+struct Recorder(Arc<Mutex<Vec<Recorded>>>);
+
+/// A message number, the bytes its sink got, and whether the sink was shut down.
+type Recorded = (u32, Vec<u8>, bool);
 
 struct RecorderSink {
     all: Recorder,
@@ -606,7 +609,7 @@ impl Recorder {
         }
     }
 
-    fn take(&self) -> Vec<(u32, Vec<u8>, bool)> {
+    fn take(&self) -> Vec<Recorded> {
         self.0.lock().unwrap().clone()
     }
 }
