@@ -897,3 +897,73 @@ async fn a_large_uidl_streams_line_by_line() {
     drop(session);
     server.received().await;
 }
+
+// ---- large bodies stream (DESIGN.md: bounded memory whatever the size) ----
+
+/// Counts bytes and remembers the largest single write.
+#[derive(Default)]
+struct Meter {
+    total: u64,
+    largest: usize,
+    dots: u64,
+}
+
+impl AsyncWrite for Meter {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.total += buf.len() as u64;
+        self.largest = self.largest.max(buf.len());
+        self.dots += buf.iter().filter(|&&b| b == b'.').count() as u64;
+        Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[tokio::test]
+async fn a_50_mb_message_streams_in_chunks() {
+    // 50 MiB of 1 KiB lines, each starting with a stuffed dot.
+    let mut line = b"..".to_vec();
+    line.resize(1022, b'x');
+    line.extend_from_slice(b"\r\n");
+    let lines = 50 * 1024;
+    let mut reply = b"+OK\r\n".to_vec();
+    reply.reserve(lines * line.len() + 8);
+    for _ in 0..lines {
+        reply.extend_from_slice(&line);
+    }
+    reply.extend_from_slice(b".\r\n");
+    let (mut session, server) = session_with_buffer(
+        Some(TX_CAPS),
+        {
+            let mut s = login_steps(TX_CAPS);
+            s.extend([expect("RETR 1"), Step::Send(reply)]);
+            s
+        },
+        256 * 1024,
+    )
+    .await;
+    session.login(&password(), true).await.unwrap();
+    let mut meter = Meter::default();
+    let n = session.retrieve(1, &mut meter).await.unwrap();
+    assert_eq!(n, (lines * 1023) as u64);
+    assert_eq!(meter.total, n);
+    assert_eq!(
+        meter.dots, lines as u64,
+        "one dot per line after unstuffing"
+    );
+    assert!(
+        meter.largest <= 1 << 20,
+        "a write of {} bytes: the body was buffered",
+        meter.largest
+    );
+    drop(session);
+    server.received().await;
+}
