@@ -33,9 +33,9 @@
 //!     pop3::connect(&endpoint, &TlsSettings::default(), &Timeouts::default()).await?;
 //! session.login(&Credential::password("me@example.com", "secret"), false).await?;
 //! let stat = session.stat().await?;
-//! let mut out = tokio::io::stdout();
 //! if stat.count > 0 {
-//!     session.retrieve(1, &mut out).await?;
+//!     let mut file = tokio::fs::File::create("message-1.eml").await?;
+//!     session.retrieve(1, &mut file).await?;
 //! }
 //! session.quit().await?;
 //! # Ok(())
