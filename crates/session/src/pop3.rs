@@ -471,6 +471,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
             .iter()
             .map(|&n| Command::Retr(n).encode())
             .collect::<Result<Vec<_>, EncodeError>>()?;
+        if commands.is_empty() {
+            return Ok(Vec::new());
+        }
         let window = if self.pipelining() {
             PIPELINE_WINDOW
         } else {
