@@ -5,7 +5,9 @@
 pub mod auth;
 mod credential;
 mod error;
+pub mod pop3;
 pub mod store;
 
 pub use credential::{Credential, CredentialKind, Secret, SecretCallback, SecretSource};
 pub use error::Error;
+pub use pop3::Pop3Session;

@@ -1,0 +1,843 @@
+//! A POP3 session: RFC 1939 (POP3), RFC 2449 (CAPA, extended response codes, PIPELINING),
+//! RFC 2595 (STLS), RFC 5034 (SASL `AUTH`), RFC 3206 (`[SYS/…]`, `[AUTH]` codes).
+//!
+//! [`dialogue::open`] connects, reads the greeting, asks `CAPA` and does `STLS`; a
+//! [`Pop3Session`] takes over from there: one login ([`Pop3Session::login`]), then the
+//! transaction commands. Message bodies (`RETR`, `TOP`) are dot-unstuffed byte for byte and
+//! streamed to a sink as they arrive, never held whole in memory.
+//!
+//! # Deletions happen only at QUIT
+//!
+//! `DELE` only marks a message; the server removes marked messages when it receives `QUIT`
+//! (RFC 1939 §6, the UPDATE state). [`Pop3Session::quit`] (or [`Pop3Session::logout`], the
+//! same) is therefore the **only** way a deletion takes effect. To end a session without
+//! committing anything — a save failed, the process is shutting down — call
+//! [`Pop3Session::abort`] or simply drop the session: the connection closes without `QUIT`,
+//! and the server keeps every message (SECURITY.md #54, #55). After an interrupted reply (a
+//! sink that failed, a connection error, unsolicited data) the session refuses every further
+//! command, `QUIT` included, for the same reason.
+//!
+//! # Pipelining
+//!
+//! When the server announces `PIPELINING` (RFC 2449 §6.6), [`Pop3Session::retrieve_many`]
+//! keeps up to [`PIPELINE_WINDOW`] `RETR` commands in flight and reads the replies in order;
+//! without it, one command at a time.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), mailcat_session::Error> {
+//! use mailcat_session::{pop3, Credential};
+//! use mailcat_transport::{Endpoint, TlsSettings, Timeouts};
+//!
+//! let endpoint = Endpoint::parse_url("pop3s://pop.example.com").expect("a valid URL");
+//! let mut session =
+//!     pop3::connect(&endpoint, &TlsSettings::default(), &Timeouts::default()).await?;
+//! session.login(&Credential::password("me@example.com", "secret"), false).await?;
+//! let stat = session.stat().await?;
+//! if stat.count > 0 {
+//!     let mut file = tokio::fs::File::create("message-1.eml").await?;
+//!     session.retrieve(1, &mut file).await?;
+//! }
+//! session.quit().await?;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::future::Future;
+use std::ops::Range;
+
+use base64::Engine;
+use bytes::Bytes;
+use mailcat_codec::core::text::escape_bytes;
+use mailcat_codec::pop3::command::{sasl_cancel, sasl_response, Command};
+use mailcat_codec::pop3::{
+    Body, Decoder, Event, Expect, ResponseCodeKind, Status, StatusLine, UniqueIdListing,
+};
+use mailcat_codec::{DecodeError, EncodeError, Limits};
+use mailcat_transport::dialogue::{self, Capabilities, Greeting, MailConnection};
+use mailcat_transport::trace::Redaction;
+use mailcat_transport::{Connection, Endpoint, Protocol, Step, Timeouts, TlsSettings};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::auth::{self, LoginMethod, Mechanism, Offer, SaslChannel, SaslReply};
+use crate::{Credential, CredentialKind, Error};
+
+pub use mailcat_codec::pop3::{ScanListing, Stat};
+
+/// How many `RETR` commands [`Pop3Session::retrieve_many`] keeps in flight with PIPELINING.
+pub const PIPELINE_WINDOW: usize = 8;
+
+/// One line of `UIDL`: a message number and its unique-id (printable ASCII, stable across
+/// sessions).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UniqueId {
+    /// The message number, from 1 (valid for this session only).
+    pub msg: u32,
+    /// The unique-id.
+    pub uid: String,
+}
+
+/// Where the session is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Before login (RFC 1939 AUTHORIZATION).
+    Authorization,
+    /// The one login attempt was made and failed.
+    LoginFailed,
+    /// Logged in (TRANSACTION).
+    Transaction,
+}
+
+/// Connects to a POP3 server and gets it ready for [`Pop3Session::login`]: implicit TLS or
+/// STLS as the endpoint says, greeting, `CAPA` (again after STLS).
+pub async fn connect(
+    endpoint: &Endpoint,
+    tls: &TlsSettings,
+    timeouts: &Timeouts,
+) -> Result<Pop3Session<TcpStream>, Error> {
+    let config = tls.client_config()?;
+    let opened = dialogue::open(endpoint, config, timeouts, &mut |_| {}).await?;
+    let mut session = Pop3Session::new(opened.connection, opened.capabilities);
+    session.set_greeting(&opened.greeting);
+    Ok(session)
+}
+
+/// An authenticated POP3 session (RFC 1939) over any stream.
+#[derive(Debug)]
+pub struct Pop3Session<S> {
+    connection: Connection<S>,
+    decoder: Decoder,
+    capabilities: Capabilities,
+    apop_timestamp: Option<String>,
+    state: State,
+    /// Why the session can no longer be used, if it cannot (a reply was left half read).
+    broken: Option<String>,
+}
+
+/// What one frame of a reply was; body bytes and lines are given as their place in the frame.
+enum Item {
+    Status(StatusLine<'static>),
+    Continuation(Range<usize>),
+    Chunk(Range<usize>),
+    Line(Range<usize>),
+    End,
+}
+
+fn place(part: &[u8], frame: &[u8]) -> Range<usize> {
+    let start = part.as_ptr() as usize - frame.as_ptr() as usize;
+    start..start + part.len()
+}
+
+fn decode_item(decoder: &mut Decoder, buf: &[u8]) -> Result<(usize, Item), DecodeError> {
+    let (used, event) = decoder.decode(buf)?;
+    let item = match event {
+        Event::Status(status) => Item::Status(status.into_owned()),
+        Event::Continuation(text) => Item::Continuation(place(text, buf)),
+        Event::BodyChunk(data) => Item::Chunk(place(data, buf)),
+        Event::Line(line) => Item::Line(place(line, buf)),
+        Event::End => Item::End,
+    };
+    Ok((used, item))
+}
+
+fn end_of_input(decoder: &Decoder, rest: &[u8]) -> DecodeError {
+    decoder
+        .end_of_input(rest)
+        .err()
+        .unwrap_or(DecodeError::Truncated {
+            offset: 0,
+            inside: "a POP3 reply",
+        })
+}
+
+/// A status line as people read it: `[CODE] text`, escaped.
+fn reply_text(status: &StatusLine<'_>) -> String {
+    match &status.code {
+        Some(code) => format!(
+            "[{}] {}",
+            escape_bytes(code.as_bytes()),
+            escape_bytes(&status.text)
+        ),
+        None => escape_bytes(&status.text),
+    }
+}
+
+/// `-ERR [IN-USE]`, `[LOGIN-DELAY]` and `[SYS/TEMP]` mean "later" (RFC 2449 §8, RFC 3206).
+fn is_temporary(status: &StatusLine<'_>) -> bool {
+    matches!(
+        status.code.as_ref().map(|c| c.kind()),
+        Some(ResponseCodeKind::InUse | ResponseCodeKind::LoginDelay | ResponseCodeKind::SysTemp)
+    )
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
+    /// Takes over a connection after greeting and capabilities (and STLS) were done by
+    /// [`dialogue::open`] or by a test. Bytes the server sent unasked before this point (a
+    /// multi-line greeting, a desynchronised reply) make every command fail.
+    pub fn new(connection: MailConnection<S>, capabilities: Capabilities) -> Self {
+        let (connection, _) = connection.into_parts();
+        let broken = (connection.buffered() > 0).then(|| {
+            format!(
+                "the server sent {} bytes nobody asked for before login (SECURITY.md #52)",
+                connection.buffered()
+            )
+        });
+        Pop3Session {
+            connection,
+            decoder: Decoder::new(Limits::pop3()),
+            capabilities,
+            apop_timestamp: None,
+            state: State::Authorization,
+            broken,
+        }
+    }
+
+    /// Keeps the APOP timestamp (`<…@…>`, RFC 1939 §7) of the greeting, if it has one.
+    pub fn set_greeting(&mut self, greeting: &Greeting) {
+        let line = StatusLine {
+            status: Status::Ok,
+            code: None,
+            text: greeting.text.as_bytes().into(),
+        };
+        self.apop_timestamp = line
+            .apop_timestamp()
+            .map(|t| String::from_utf8_lossy(t).into_owned());
+    }
+
+    /// The greeting's APOP timestamp, brackets included, when [`Pop3Session::set_greeting`]
+    /// found one. (mailcat does not log in with APOP: it relies on MD5 and is refused by
+    /// modern servers; the timestamp is kept for callers that want it.)
+    pub fn apop_timestamp(&self) -> Option<&str> {
+        self.apop_timestamp.as_deref()
+    }
+
+    /// The capabilities (`CAPA` lines), as asked over TLS, refreshed after login.
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    /// True when the server announced `PIPELINING` (RFC 2449 §6.6).
+    pub fn pipelining(&self) -> bool {
+        self.capabilities.has("PIPELINING")
+    }
+
+    /// The server's endpoint.
+    pub fn endpoint(&self) -> &Endpoint {
+        self.connection.endpoint()
+    }
+
+    /// True once [`Pop3Session::login`] succeeded.
+    pub fn is_logged_in(&self) -> bool {
+        self.state == State::Transaction
+    }
+
+    /// What the server offers for logging in: its `SASL` mechanisms, and `USER`/`PASS` when
+    /// CAPA lists `USER` or the server has no CAPA at all (RFC 1939 servers).
+    pub fn offer(&self) -> Offer {
+        let sasl = self
+            .capabilities
+            .items
+            .iter()
+            .filter_map(|item| {
+                let mut words = item.split_ascii_whitespace();
+                words
+                    .next()
+                    .filter(|w| w.eq_ignore_ascii_case("SASL"))
+                    .map(|_| words.map(str::to_owned).collect::<Vec<_>>())
+            })
+            .flatten()
+            .collect();
+        Offer {
+            sasl,
+            plain_command: self.capabilities.items.is_empty() || self.capabilities.has("USER"),
+        }
+    }
+
+    /// Logs in, once: SASL `AUTH` with the best mechanism offered for the credential (XOAUTH2 in
+    /// Microsoft's two-line form), else `USER`/`PASS` for a password.
+    ///
+    /// Exactly one attempt per session: a second call fails without sending anything, whatever
+    /// the first one's outcome. Without TLS, nothing secret is sent unless
+    /// `dangerous_allow_plaintext_auth` ([`Error::PlaintextAuthRefused`]). `-ERR [IN-USE]`,
+    /// `[LOGIN-DELAY]` and `[SYS/TEMP]` give [`Error::AuthenticationUnavailable`]; other
+    /// refusals (`[AUTH]` or none) an authentication failure.
+    pub async fn login(
+        &mut self,
+        credential: &Credential,
+        dangerous_allow_plaintext_auth: bool,
+    ) -> Result<(), Error> {
+        self.usable()?;
+        let endpoint = self.endpoint().clone();
+        if self.state != State::Authorization {
+            return Err(Error::AuthenticationFailed {
+                host: endpoint.host,
+                login: credential.login().to_owned(),
+                mechanism: "login already attempted",
+                reply: "this session already made its one login attempt; open a new session to try again".into(),
+                hint: None,
+            });
+        }
+        let method = auth::choose(&self.offer(), credential.kind(), &endpoint)?;
+        if !self.connection.is_tls() && !dangerous_allow_plaintext_auth {
+            return Err(Error::PlaintextAuthRefused {
+                host: endpoint.host,
+                login: credential.login().to_owned(),
+            });
+        }
+        let secret = credential.secret().await?;
+        // From here on something may reach the server: this is the one attempt.
+        self.state = State::LoginFailed;
+        match method {
+            LoginMethod::PlainCommand => {
+                self.user_pass(credential.login(), secret).await?;
+            }
+            LoginMethod::Sasl(mechanism) => {
+                // RFC 5034 allows an initial response; Microsoft's POP3 wants XOAUTH2's token on
+                // its own line after `+ `.
+                let initial_response = mechanism != Mechanism::XOAuth2;
+                let mut channel = Channel { session: self };
+                auth::authenticate(
+                    &mut channel,
+                    mechanism,
+                    credential.login(),
+                    &secret,
+                    initial_response,
+                    &endpoint,
+                )
+                .await?;
+            }
+        }
+        self.state = State::Transaction;
+        // RFC 2449 §5: capabilities may change after login (PIPELINING, EXPIRE ...).
+        if !self.capabilities.items.is_empty() {
+            let mut items = Vec::new();
+            let status = self
+                .lines(Command::Capa, |line| {
+                    items.push(String::from_utf8_lossy(line).into_owned());
+                    Ok(())
+                })
+                .await?;
+            if status.is_ok() {
+                self.capabilities.items = items;
+            }
+        }
+        Ok(())
+    }
+
+    async fn user_pass(&mut self, login: &str, password: crate::Secret) -> Result<(), Error> {
+        let endpoint = self.endpoint().clone();
+        // Both lines are encoded before anything is sent: a CR/LF in either sends nothing.
+        let user = Command::User(login.to_owned()).encode()?;
+        let pass = Command::Pass(password).encode()?;
+        let refused = |status: &StatusLine<'_>| {
+            let reply = reply_text(status);
+            if is_temporary(status) {
+                Error::AuthenticationUnavailable {
+                    host: endpoint.host.clone(),
+                    login: login.to_owned(),
+                    reply,
+                }
+            } else {
+                auth::refusal(
+                    &endpoint,
+                    login,
+                    "USER/PASS",
+                    CredentialKind::Password,
+                    reply,
+                )
+            }
+        };
+        self.send(&user, Redaction::Normal).await?;
+        let status = self.status(Expect::SingleLine).await?;
+        if !status.is_ok() {
+            return Err(refused(&status));
+        }
+        self.send(&pass, Redaction::Secret).await?;
+        let status = self.status(Expect::SingleLine).await?;
+        if !status.is_ok() {
+            return Err(refused(&status));
+        }
+        Ok(())
+    }
+
+    /// `STAT`: the number of messages and their total size.
+    pub async fn stat(&mut self) -> Result<Stat, Error> {
+        let status = self.simple(Command::Stat).await?;
+        Stat::parse(&status.text).map_err(|e| self.bad_reply("STAT", e))
+    }
+
+    /// `LIST`: each message's number and size. Read line by line; at most
+    /// `Limits::pop3().max_lines` (10^6) lines are accepted.
+    pub async fn list(&mut self) -> Result<Vec<ScanListing>, Error> {
+        let mut out = Vec::new();
+        let status = self
+            .lines(Command::List(None), |line| {
+                out.push(ScanListing::parse(line)?);
+                Ok(())
+            })
+            .await?;
+        self.multi_line_ok("LIST", &status)?;
+        Ok(out)
+    }
+
+    /// `LIST n`: one message's size.
+    pub async fn list_one(&mut self, msg: u32) -> Result<ScanListing, Error> {
+        let status = self.simple(Command::List(Some(msg))).await?;
+        ScanListing::parse(&status.text).map_err(|e| self.bad_reply("LIST", e))
+    }
+
+    /// `UIDL`: each message's unique-id (RFC 1939 §7). Read line by line, as [`Pop3Session::list`].
+    pub async fn uidl(&mut self) -> Result<Vec<UniqueId>, Error> {
+        let mut out = Vec::new();
+        let status = self
+            .lines(Command::Uidl(None), |line| {
+                out.push(unique_id(UniqueIdListing::parse(line)?));
+                Ok(())
+            })
+            .await?;
+        self.multi_line_ok("UIDL", &status)?;
+        Ok(out)
+    }
+
+    /// `UIDL n`: one message's unique-id.
+    pub async fn uidl_one(&mut self, msg: u32) -> Result<UniqueId, Error> {
+        let status = self.simple(Command::Uidl(Some(msg))).await?;
+        UniqueIdListing::parse(&status.text)
+            .map(unique_id)
+            .map_err(|e| self.bad_reply("UIDL", e))
+    }
+
+    /// `TOP n lines`: the header and the first `lines` body lines, unstuffed, streamed to
+    /// `sink`. Returns the bytes written.
+    pub async fn top(
+        &mut self,
+        msg: u32,
+        lines: u32,
+        sink: &mut (impl AsyncWrite + Unpin),
+    ) -> Result<u64, Error> {
+        self.usable()?;
+        let command = Command::Top {
+            message: msg,
+            lines,
+        };
+        self.send(&command.encode()?, Redaction::Normal).await?;
+        let result = self.body(sink).await?;
+        self.no_extra_bytes()?;
+        result.map_err(|status| self.refused("TOP", &status))
+    }
+
+    /// `RETR n`: the whole message, dot-unstuffed byte for byte, streamed to `sink` as it
+    /// arrives (memory stays bounded whatever the size). Returns the bytes written; the sink
+    /// is flushed. On any error the message is incomplete and must not be kept; if the sink
+    /// failed, the session is left unusable (drop it: nothing is committed).
+    pub async fn retrieve(
+        &mut self,
+        msg: u32,
+        sink: &mut (impl AsyncWrite + Unpin),
+    ) -> Result<u64, Error> {
+        self.usable()?;
+        self.send(&Command::Retr(msg).encode()?, Redaction::Normal)
+            .await?;
+        let result = self.body(sink).await?;
+        self.no_extra_bytes()?;
+        result.map_err(|status| self.refused("RETR", &status))
+    }
+
+    /// `RETR` for each message of `messages`, in order, each streamed to a sink that
+    /// `sink_for(msg)` opens. With `PIPELINING` up to [`PIPELINE_WINDOW`] commands are in
+    /// flight at once; without it, one at a time.
+    ///
+    /// A sink is flushed and shut down only when its message arrived whole: a sink can make
+    /// the message visible there (rename a temporary file) and treat being dropped without a
+    /// shutdown as an incomplete message.
+    ///
+    /// The result has one entry per message: its size, or the server's refusal of that one
+    /// (`-ERR no such message`). A failure that leaves the connection out of step (transport,
+    /// a sink that cannot be opened or written) ends the whole call with an error and leaves
+    /// the session unusable.
+    pub async fn retrieve_many<W, F, Fut>(
+        &mut self,
+        messages: &[u32],
+        mut sink_for: F,
+    ) -> Result<Vec<Result<u64, Error>>, Error>
+    where
+        W: AsyncWrite + Unpin,
+        F: FnMut(u32) -> Fut,
+        Fut: Future<Output = std::io::Result<W>>,
+    {
+        self.usable()?;
+        // Encode all first: an invalid number (0) sends nothing.
+        let commands = messages
+            .iter()
+            .map(|&n| Command::Retr(n).encode())
+            .collect::<Result<Vec<_>, EncodeError>>()?;
+        if commands.is_empty() {
+            return Ok(Vec::new());
+        }
+        let window = if self.pipelining() {
+            PIPELINE_WINDOW
+        } else {
+            1
+        };
+        let mut sent = commands.len().min(window);
+        self.send(&commands[..sent].concat(), Redaction::Normal)
+            .await?;
+        let mut results = Vec::with_capacity(messages.len());
+        for &msg in messages {
+            // The sink is opened when the status line says a body follows.
+            let status = self.status(Expect::MultiLine(Body::Chunks)).await?;
+            if status.is_ok() {
+                let mut sink = match sink_for(msg).await {
+                    Ok(sink) => sink,
+                    Err(e) => return Err(self.break_with(e)),
+                };
+                let octets = self.body_after_status(&mut sink).await?;
+                if let Err(e) = sink.shutdown().await {
+                    return Err(self.break_with(e));
+                }
+                results.push(Ok(octets));
+            } else {
+                results.push(Err(self.refused("RETR", &status)));
+            }
+            if sent < commands.len() {
+                self.send(&commands[sent], Redaction::Normal).await?;
+                sent += 1;
+            }
+        }
+        self.no_extra_bytes()?;
+        Ok(results)
+    }
+
+    /// `DELE n`: marks a message for deletion. Nothing is removed until [`Pop3Session::quit`];
+    /// [`Pop3Session::rset`] unmarks, and a session dropped without `QUIT` removes nothing.
+    pub async fn dele(&mut self, msg: u32) -> Result<(), Error> {
+        self.simple(Command::Dele(msg)).await.map(drop)
+    }
+
+    /// `RSET`: unmarks every message marked for deletion in this session.
+    pub async fn rset(&mut self) -> Result<(), Error> {
+        self.simple(Command::Rset).await.map(drop)
+    }
+
+    /// `NOOP`: keeps the connection alive, checks the server still answers.
+    pub async fn noop(&mut self) -> Result<(), Error> {
+        self.simple(Command::Noop).await.map(drop)
+    }
+
+    /// `QUIT`: ends the session and **commits the deletions** (RFC 1939 §6) — the only way a
+    /// [`Pop3Session::dele`] takes effect. `-ERR` (some deletions failed) is
+    /// [`Error::Rejected`]. A session that was left unusable by an earlier error does not send
+    /// `QUIT`: it closes and the server keeps everything.
+    pub async fn quit(mut self) -> Result<(), Error> {
+        if let Err(e) = self.usable() {
+            self.connection.shutdown().await;
+            return Err(e);
+        }
+        self.send(&Command::Quit.encode()?, Redaction::Normal)
+            .await?;
+        let status = self.status(Expect::SingleLine).await?;
+        let result = if status.is_ok() {
+            Ok(())
+        } else {
+            Err(self.refused("QUIT", &status))
+        };
+        self.connection.shutdown().await;
+        result
+    }
+
+    /// The same as [`Pop3Session::quit`] (the common name across the sessions): commits the
+    /// deletions.
+    pub async fn logout(self) -> Result<(), Error> {
+        self.quit().await
+    }
+
+    /// Closes the connection **without** `QUIT`: the server stays out of its UPDATE state and
+    /// removes nothing, whatever was marked with `DELE` (RFC 1939 §6). Dropping the session
+    /// does the same, without the orderly TLS close.
+    pub async fn abort(self) {
+        self.connection.shutdown().await;
+    }
+
+    // ---- plumbing ----
+
+    fn usable(&self) -> Result<(), Error> {
+        match &self.broken {
+            None => Ok(()),
+            Some(why) => Err(Error::Protocol {
+                host: self.endpoint().host.clone(),
+                protocol: Protocol::Pop3,
+                detail: format!(
+                    "the session cannot be used any more ({why}); drop it: nothing was committed"
+                ),
+            }),
+        }
+    }
+
+    /// Marks the session unusable after a local I/O failure in the middle of a reply.
+    fn break_with(&mut self, e: std::io::Error) -> Error {
+        self.broken = Some(format!("a reply was left half read: {e}"));
+        Error::Io(e)
+    }
+
+    async fn send(&mut self, bytes: &[u8], redaction: Redaction) -> Result<(), Error> {
+        if let Err(e) = self.connection.send(bytes, redaction).await {
+            self.broken = Some("a command could not be sent".into());
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// Reads one frame; a failure leaves the session unusable.
+    async fn frame(&mut self) -> Result<(Item, Bytes), Error> {
+        match self
+            .connection
+            .read_frame(Step::Response, &mut self.decoder, decode_item, end_of_input)
+            .await
+        {
+            Ok(frame) => Ok(frame),
+            Err(e) => {
+                self.broken = Some("the connection failed in the middle of a reply".into());
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Reads a status line, having told the decoder what it answers.
+    async fn status(&mut self, expect: Expect) -> Result<StatusLine<'static>, Error> {
+        self.decoder.expect(expect);
+        match self.frame().await? {
+            (Item::Status(status), _) => Ok(status),
+            _ => Err(self.desync("a +OK or -ERR status line")),
+        }
+    }
+
+    /// After a complete reply and with nothing more asked, the server has nothing to say: bytes
+    /// already buffered were sent unasked, and would be taken as the next reply (SECURITY.md
+    /// #52).
+    fn no_extra_bytes(&mut self) -> Result<(), Error> {
+        if self.connection.buffered() > 0 {
+            return Err(self.desync("nothing (the server sent more than the reply)"));
+        }
+        Ok(())
+    }
+
+    fn desync(&mut self, expected: &str) -> Error {
+        let detail = format!("expected {expected}");
+        self.broken = Some(format!("replies out of step: {detail}"));
+        Error::Protocol {
+            host: self.endpoint().host.clone(),
+            protocol: Protocol::Pop3,
+            detail,
+        }
+    }
+
+    fn bad_reply(&self, command: &str, e: DecodeError) -> Error {
+        Error::Protocol {
+            host: self.endpoint().host.clone(),
+            protocol: Protocol::Pop3,
+            detail: format!("a malformed answer to {command}: {e}"),
+        }
+    }
+
+    fn refused(&self, command: &str, status: &StatusLine<'_>) -> Error {
+        self_refused(self.endpoint(), command, status)
+    }
+
+    /// One single-line command; `-ERR` is an error.
+    async fn simple(&mut self, command: Command) -> Result<StatusLine<'static>, Error> {
+        self.usable()?;
+        self.send(&command.encode()?, Redaction::Normal).await?;
+        let status = self.status(Expect::SingleLine).await?;
+        self.no_extra_bytes()?;
+        if status.is_ok() {
+            Ok(status)
+        } else {
+            Err(self.refused(command.name(), &status))
+        }
+    }
+
+    fn multi_line_ok(&self, command: &str, status: &StatusLine<'_>) -> Result<(), Error> {
+        if status.is_ok() {
+            Ok(())
+        } else {
+            Err(self.refused(command, status))
+        }
+    }
+
+    /// A command with a listing: each line (unstuffed, without CRLF) goes to `each` as it is
+    /// read. Returns the status line; on `-ERR` there are no lines.
+    async fn lines(
+        &mut self,
+        command: Command,
+        mut each: impl FnMut(&[u8]) -> Result<(), DecodeError>,
+    ) -> Result<StatusLine<'static>, Error> {
+        self.usable()?;
+        self.send(&command.encode()?, Redaction::Normal).await?;
+        let status = self.status(Expect::MultiLine(Body::Lines)).await?;
+        if status.is_ok() {
+            loop {
+                match self.frame().await? {
+                    (Item::Line(range), raw) => {
+                        if let Err(e) = each(&raw[range]) {
+                            self.broken = Some("a listing was left half read".into());
+                            return Err(self.bad_reply(command.name(), e));
+                        }
+                    }
+                    (Item::End, _) => break,
+                    _ => return Err(self.desync("a listing line")),
+                }
+            }
+        }
+        self.no_extra_bytes()?;
+        Ok(status)
+    }
+
+    /// Reads a RETR/TOP reply: `Err(status)` for `-ERR`, else the body streamed to `sink`.
+    async fn body(
+        &mut self,
+        sink: &mut (impl AsyncWrite + Unpin),
+    ) -> Result<Result<u64, StatusLine<'static>>, Error> {
+        let status = self.status(Expect::MultiLine(Body::Chunks)).await?;
+        if !status.is_ok() {
+            return Ok(Err(status));
+        }
+        self.body_after_status(sink).await.map(Ok)
+    }
+
+    /// Streams a body to `sink` up to its `.` line, zero-copy from the read buffer.
+    async fn body_after_status(
+        &mut self,
+        sink: &mut (impl AsyncWrite + Unpin),
+    ) -> Result<u64, Error> {
+        let mut octets = 0u64;
+        loop {
+            match self.frame().await? {
+                (Item::Chunk(range), raw) => {
+                    let chunk = raw.slice(range);
+                    if let Err(e) = sink.write_all(&chunk).await {
+                        return Err(self.break_with(e));
+                    }
+                    octets += chunk.len() as u64;
+                }
+                (Item::End, _) => break,
+                _ => return Err(self.desync("message data")),
+            }
+        }
+        if let Err(e) = sink.flush().await {
+            // The reply was read whole: the session is still in step.
+            return Err(Error::Io(e));
+        }
+        Ok(octets)
+    }
+}
+
+fn unique_id(listing: UniqueIdListing<'_>) -> UniqueId {
+    UniqueId {
+        msg: listing.msg,
+        // The parser accepts only printable ASCII.
+        uid: String::from_utf8_lossy(&listing.unique_id).into_owned(),
+    }
+}
+
+fn self_refused(endpoint: &Endpoint, command: &str, status: &StatusLine<'_>) -> Error {
+    let reply = reply_text(status);
+    if is_temporary(status) {
+        Error::Temporary {
+            host: endpoint.host.clone(),
+            command: command.to_owned(),
+            reply,
+        }
+    } else {
+        Error::Rejected {
+            host: endpoint.host.clone(),
+            command: command.to_owned(),
+            reply,
+        }
+    }
+}
+
+/// POP3's framing of SASL (RFC 5034): `AUTH mechanism [initial-response]`, `+ base64`
+/// challenges answered by base64 lines, `*` to cancel, `+OK`/`-ERR` at the end.
+struct Channel<'a, S> {
+    session: &'a mut Pop3Session<S>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Channel<'_, S> {
+    async fn reply(&mut self) -> Result<SaslReply, Error> {
+        let session = &mut *self.session;
+        session.decoder.expect(Expect::SaslContinuation);
+        let reply = match session.frame().await? {
+            (Item::Continuation(range), raw) => {
+                let text = &raw[range];
+                let challenge = base64::engine::general_purpose::STANDARD
+                    .decode(text.trim_ascii())
+                    .map_err(|_| session.desync("a base64 challenge"))?;
+                SaslReply::Challenge(challenge)
+            }
+            (Item::Status(status), _) if status.is_ok() => SaslReply::Success,
+            (Item::Status(status), _) if is_temporary(&status) => {
+                SaslReply::Unavailable(reply_text(&status))
+            }
+            (Item::Status(status), _) => SaslReply::Failure(reply_text(&status)),
+            _ => return Err(session.desync("a SASL challenge or a status line")),
+        };
+        if !matches!(reply, SaslReply::Challenge(_)) {
+            session.no_extra_bytes()?;
+        }
+        Ok(reply)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> SaslChannel for Channel<'_, S> {
+    async fn start(&mut self, mechanism: &str, initial: Option<&[u8]>) -> Result<SaslReply, Error> {
+        let with_initial = Command::Auth {
+            mechanism: mechanism.to_owned(),
+            initial_response: initial.map(crate::Secret::new),
+        };
+        match with_initial.encode() {
+            Ok(line) => {
+                let redaction = if initial.is_some() {
+                    Redaction::Secret
+                } else {
+                    Redaction::Normal
+                };
+                self.session.send(&line, redaction).await?;
+                self.reply().await
+            }
+            // RFC 5034 §4: an initial response that would make the line longer than 255
+            // octets is not sent with AUTH but as the answer to the first, empty, challenge.
+            Err(EncodeError::TooLong { .. }) if initial.is_some() => {
+                let line = Command::Auth {
+                    mechanism: mechanism.to_owned(),
+                    initial_response: None,
+                }
+                .encode()?;
+                self.session.send(&line, Redaction::Normal).await?;
+                match self.reply().await? {
+                    SaslReply::Challenge(c) if c.is_empty() => {
+                        self.respond(initial.unwrap_or_default(), true).await
+                    }
+                    other => Ok(other),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn respond(&mut self, payload: &[u8], secret: bool) -> Result<SaslReply, Error> {
+        let redaction = if secret {
+            Redaction::Secret
+        } else {
+            Redaction::Normal
+        };
+        self.session
+            .send(&sasl_response(payload), redaction)
+            .await?;
+        self.reply().await
+    }
+
+    async fn cancel(&mut self) -> Result<SaslReply, Error> {
+        self.session.send(sasl_cancel(), Redaction::Normal).await?;
+        self.reply().await
+    }
+}

@@ -1,0 +1,969 @@
+//! Pop3Session against scripted servers: every command's happy path and refusals, byte-exact
+//! dot-unstuffing, terminator edge cases, pipelining order and window, one-attempt login, the
+//! two-line XOAUTH2, plaintext refusal, and the no-data-loss rules (SECURITY.md #20-27, #50-55).
+#![allow(clippy::unwrap_used)]
+
+#[path = "support/pop3_script.rs"]
+mod pop3_script;
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use mailcat_session::auth::base64;
+use mailcat_session::{Credential, Error};
+use pop3_script::*;
+use tokio::io::AsyncWrite;
+
+fn password() -> Credential {
+    Credential::password("bob", PASSWORD)
+}
+
+fn count(text: &str, prefix: &str) -> usize {
+    text.lines().filter(|l| l.starts_with(prefix)).count()
+}
+
+// ---- login ----
+
+#[tokio::test]
+async fn user_pass_logs_in_and_refreshes_capabilities() {
+    let (session, server) = logged_in(TX_CAPS_PIPELINING, vec![]).await;
+    assert!(session.is_logged_in());
+    assert!(session.pipelining());
+    assert_eq!(
+        session.apop_timestamp(),
+        Some("<1896.697170952@dbc.mtview.us>")
+    );
+    drop(session);
+    assert_eq!(
+        server.received_text().await,
+        format!("CAPA\r\nUSER bob\r\nPASS {PASSWORD}\r\nCAPA\r\n")
+    );
+}
+
+#[tokio::test]
+async fn user_pass_is_used_by_a_server_without_capa() {
+    let (mut session, server) = session(
+        None,
+        vec![
+            expect("USER bob"),
+            send("+OK\r\n"),
+            expect(&format!("PASS {PASSWORD}")),
+            send("+OK\r\n"),
+        ],
+    )
+    .await;
+    session.login(&password(), true).await.unwrap();
+    drop(session);
+    // No CAPA after login: the server has none.
+    assert_eq!(count(&server.received_text().await, "CAPA"), 1);
+}
+
+#[tokio::test]
+async fn user_pass_is_not_used_when_capa_does_not_offer_it() {
+    let (mut session, server) = session(Some(&["TOP", "SASL XOAUTH2"]), vec![]).await;
+    let err = session.login(&password(), true).await.unwrap_err();
+    assert!(matches!(err, Error::NoUsableMechanism { .. }), "{err}");
+    drop(session);
+    assert_eq!(server.received_text().await, "CAPA\r\n");
+}
+
+#[tokio::test]
+async fn wrong_password_is_one_attempt_only() {
+    let (mut session, server) = session(
+        Some(TX_CAPS),
+        vec![
+            expect("USER bob"),
+            send("+OK\r\n"),
+            expect(&format!("PASS {PASSWORD}")),
+            send("-ERR [AUTH] Authentication failed.\r\n"),
+        ],
+    )
+    .await;
+    let err = session.login(&password(), true).await.unwrap_err();
+    assert!(err.is_auth(), "{err}");
+    assert!(matches!(err, Error::AuthenticationFailed { .. }), "{err}");
+    assert!(err.to_string().contains("[AUTH] Authentication failed."));
+    // A second call sends nothing.
+    let again = session.login(&password(), true).await.unwrap_err();
+    assert!(
+        matches!(again, Error::AuthenticationFailed { .. }),
+        "{again}"
+    );
+    drop(session);
+    let received = server.received_text().await;
+    assert_eq!(count(&received, "PASS"), 1, "{received}");
+    assert_eq!(count(&received, "USER"), 1, "{received}");
+}
+
+#[tokio::test]
+async fn sasl_failure_is_one_attempt_only() {
+    let (mut session, server) = session(
+        Some(CAPS),
+        vec![
+            expect(&format!(
+                "AUTH PLAIN {}",
+                base64(format!("\0bob\0{PASSWORD}").as_bytes())
+            )),
+            send("-ERR [AUTH] Authentication failed.\r\n"),
+        ],
+    )
+    .await;
+    let err = session.login(&password(), true).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::AuthenticationFailed {
+                mechanism: "PLAIN",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let again = session.login(&password(), true).await.unwrap_err();
+    assert!(again.is_auth());
+    drop(session);
+    let received = server.received_text().await;
+    assert_eq!(count(&received, "AUTH"), 1, "{received}");
+    assert_eq!(
+        count(&received, "USER"),
+        0,
+        "no fallback to USER/PASS: {received}"
+    );
+}
+
+#[tokio::test]
+async fn a_second_login_after_success_fails_without_sending() {
+    let (mut session, server) = logged_in(TX_CAPS, vec![]).await;
+    assert!(session.login(&password(), true).await.is_err());
+    drop(session);
+    assert_eq!(count(&server.received_text().await, "USER"), 1);
+}
+
+#[tokio::test]
+async fn sasl_plain_with_initial_response() {
+    let (mut session, server) = session(
+        Some(CAPS),
+        vec![
+            expect(&format!(
+                "AUTH PLAIN {}",
+                base64(format!("\0bob\0{PASSWORD}").as_bytes())
+            )),
+            send("+OK Logged in.\r\n"),
+            expect("CAPA"),
+            send("+OK\r\nTOP\r\nUIDL\r\n.\r\n"),
+        ],
+    )
+    .await;
+    session.login(&password(), true).await.unwrap();
+    assert_eq!(session.capabilities().items, ["TOP", "UIDL"]);
+    drop(session);
+    server.received().await;
+}
+
+#[tokio::test]
+async fn a_long_initial_response_goes_after_an_empty_challenge() {
+    // RFC 5034 §4: an AUTH line over 255 octets must not carry the initial response.
+    let long = "p".repeat(300);
+    let payload = base64(format!("\0bob\0{long}").as_bytes());
+    let (mut session, server) = session(
+        Some(CAPS),
+        vec![
+            expect("AUTH PLAIN"),
+            send("+ \r\n"),
+            expect(&payload),
+            send("+OK\r\n"),
+            expect("CAPA"),
+            send("+OK\r\n.\r\n"),
+        ],
+    )
+    .await;
+    session
+        .login(&Credential::password("bob", long.as_bytes()), true)
+        .await
+        .unwrap();
+    drop(session);
+    server.received().await;
+}
+
+#[tokio::test]
+async fn xoauth2_is_sent_in_microsofts_two_line_form() {
+    let token_line = base64(b"user=bob@example.test\x01auth=Bearer tok3n\x01\x01");
+    let (mut session, server) = session(
+        Some(&["USER", "SASL XOAUTH2 PLAIN"]),
+        vec![
+            expect("AUTH XOAUTH2"),
+            send("+ \r\n"),
+            expect(&token_line),
+            send("+OK User successfully authenticated.\r\n"),
+            expect("CAPA"),
+            send("+OK\r\nUIDL\r\n.\r\n"),
+        ],
+    )
+    .await;
+    session
+        .login(&Credential::oauth2("bob@example.test", "tok3n"), true)
+        .await
+        .unwrap();
+    drop(session);
+    let received = server.received().await;
+    // Exactly: `AUTH XOAUTH2` CRLF, then the token on its own line.
+    assert_eq!(
+        received,
+        format!("CAPA\r\nAUTH XOAUTH2\r\n{token_line}\r\nCAPA\r\n").into_bytes()
+    );
+}
+
+#[tokio::test]
+async fn xoauth2_failure_json_is_decoded() {
+    let json = base64(br#"{"status":"401","schemes":"bearer","scope":"https://outlook.office.com/POP.AccessAsUser.All"}"#);
+    let (mut session, server) = session(
+        Some(&["SASL XOAUTH2"]),
+        vec![
+            expect("AUTH XOAUTH2"),
+            send("+ \r\n"),
+            expect(&base64(b"user=bob\x01auth=Bearer old\x01\x01")),
+            send(format!("+ {json}\r\n")),
+            expect(""),
+            send("-ERR Authentication failure\r\n"),
+        ],
+    )
+    .await;
+    let err = session
+        .login(&Credential::oauth2("bob", "old"), true)
+        .await
+        .unwrap_err();
+    match &err {
+        Error::OAuth2Rejected { status, scope, .. } => {
+            assert_eq!(status, "401");
+            assert!(scope.as_deref().unwrap().contains("POP.AccessAsUser.All"));
+        }
+        other => panic!("{other}"),
+    }
+    drop(session);
+    assert_eq!(count(&server.received_text().await, "AUTH"), 1);
+}
+
+#[tokio::test]
+async fn plaintext_auth_is_refused_before_anything_is_sent() {
+    let (mut session, server) = session(Some(CAPS), vec![]).await;
+    let err = session.login(&password(), false).await.unwrap_err();
+    assert!(matches!(err, Error::PlaintextAuthRefused { .. }), "{err}");
+    drop(session);
+    assert_eq!(server.received_text().await, "CAPA\r\n");
+}
+
+#[tokio::test]
+async fn a_password_with_crlf_sends_nothing() {
+    let (mut session, server) = session(Some(&["USER"]), vec![]).await;
+    let err = session
+        .login(&Credential::password("bob", "pw\r\nDELE 1"), true)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Encode(_)), "{err}");
+    drop(session);
+    assert_eq!(server.received_text().await, "CAPA\r\n");
+}
+
+#[tokio::test]
+async fn temporary_login_refusals() {
+    for code in ["IN-USE", "LOGIN-DELAY", "SYS/TEMP"] {
+        let (mut session, server) = session(
+            Some(TX_CAPS),
+            vec![
+                expect("USER bob"),
+                send("+OK\r\n"),
+                expect(&format!("PASS {PASSWORD}")),
+                send(format!("-ERR [{code}] try later\r\n")),
+            ],
+        )
+        .await;
+        let err = session.login(&password(), true).await.unwrap_err();
+        assert!(
+            matches!(err, Error::AuthenticationUnavailable { .. }),
+            "{code}: {err}"
+        );
+        assert!(err.is_transient());
+        drop(session);
+        server.received().await;
+    }
+}
+
+#[tokio::test]
+async fn temporary_sasl_refusal() {
+    let (mut session, server) = session(
+        Some(CAPS),
+        vec![
+            expect(&format!(
+                "AUTH PLAIN {}",
+                base64(format!("\0bob\0{PASSWORD}").as_bytes())
+            )),
+            send("-ERR [IN-USE] mailbox locked\r\n"),
+        ],
+    )
+    .await;
+    let err = session.login(&password(), true).await.unwrap_err();
+    assert!(
+        matches!(err, Error::AuthenticationUnavailable { .. }),
+        "{err}"
+    );
+    drop(session);
+    server.received().await;
+}
+
+// ---- transaction commands ----
+
+#[tokio::test]
+async fn stat_list_uidl() {
+    let (mut session, server) = logged_in(
+        TX_CAPS,
+        vec![
+            expect("STAT"),
+            send("+OK 2 320\r\n"),
+            expect("LIST"),
+            send("+OK 2 messages\r\n1 120\r\n2 200\r\n.\r\n"),
+            expect("LIST 2"),
+            send("+OK 2 200\r\n"),
+            expect("UIDL"),
+            send("+OK\r\n1 whqtswO00WBw418f9t5JxYwZ\r\n2 QhdPYR:00WBw1Ph7x7\r\n.\r\n"),
+            expect("UIDL 1"),
+            send("+OK 1 whqtswO00WBw418f9t5JxYwZ\r\n"),
+            expect("LIST 9"),
+            send("-ERR no such message, only 2 messages in maildrop\r\n"),
+            expect("UIDL 9"),
+            send("-ERR no such message\r\n"),
+            expect("LIST"),
+            send("-ERR [SYS/TEMP] busy\r\n"),
+            expect("STAT"),
+            send("-ERR [SYS/PERM] broken\r\n"),
+            expect("UIDL"),
+            send("-ERR [SYS/TEMP] busy\r\n"),
+        ],
+    )
+    .await;
+    let stat = session.stat().await.unwrap();
+    assert_eq!((stat.count, stat.octets), (2, 320));
+    let list = session.list().await.unwrap();
+    assert_eq!(
+        list.iter().map(|l| (l.msg, l.octets)).collect::<Vec<_>>(),
+        [(1, 120), (2, 200)]
+    );
+    assert_eq!(session.list_one(2).await.unwrap().octets, 200);
+    let uids = session.uidl().await.unwrap();
+    assert_eq!(uids.len(), 2);
+    assert_eq!(uids[1].msg, 2);
+    assert_eq!(uids[1].uid, "QhdPYR:00WBw1Ph7x7");
+    assert_eq!(
+        session.uidl_one(1).await.unwrap().uid,
+        "whqtswO00WBw418f9t5JxYwZ"
+    );
+    assert!(matches!(
+        session.list_one(9).await,
+        Err(Error::Rejected { .. })
+    ));
+    assert!(matches!(
+        session.uidl_one(9).await,
+        Err(Error::Rejected { .. })
+    ));
+    let busy = session.list().await.unwrap_err();
+    assert!(
+        matches!(busy, Error::Temporary { .. }) && busy.is_transient(),
+        "{busy}"
+    );
+    assert!(matches!(session.stat().await, Err(Error::Rejected { .. })));
+    assert!(matches!(session.uidl().await, Err(Error::Temporary { .. })));
+    drop(session);
+    server.received().await;
+}
+
+#[tokio::test]
+async fn a_malformed_stat_is_a_protocol_error() {
+    let (mut session, server) =
+        logged_in(TX_CAPS, vec![expect("STAT"), send("+OK lots\r\n")]).await;
+    assert!(matches!(session.stat().await, Err(Error::Protocol { .. })));
+    drop(session);
+    server.received().await;
+}
+
+#[tokio::test]
+async fn top_streams_the_header() {
+    let (mut session, server) = logged_in(
+        TX_CAPS,
+        vec![
+            expect("TOP 1 0"),
+            send("+OK\r\nSubject: hi\r\n..hidden: x\r\n\r\n.\r\n"),
+            expect("TOP 7 3"),
+            send("-ERR no such message\r\n"),
+        ],
+    )
+    .await;
+    let mut out = Vec::new();
+    assert_eq!(session.top(1, 0, &mut out).await.unwrap(), 27);
+    assert_eq!(out, b"Subject: hi\r\n.hidden: x\r\n\r\n");
+    let mut none = Vec::new();
+    assert!(matches!(
+        session.top(7, 3, &mut none).await,
+        Err(Error::Rejected { .. })
+    ));
+    assert!(none.is_empty());
+    drop(session);
+    server.received().await;
+}
+
+#[tokio::test]
+async fn dele_rset_noop_quit() {
+    let (mut session, server) = logged_in(
+        TX_CAPS,
+        vec![
+            expect("DELE 1"),
+            send("+OK message 1 deleted\r\n"),
+            expect("DELE 1"),
+            send("-ERR message 1 already deleted\r\n"),
+            expect("DELE 2"),
+            send("-ERR [SYS/TEMP] try again\r\n"),
+            expect("RSET"),
+            send("+OK maildrop has 2 messages\r\n"),
+            expect("NOOP"),
+            send("+OK\r\n"),
+            expect("QUIT"),
+            send("+OK bye\r\n"),
+        ],
+    )
+    .await;
+    session.dele(1).await.unwrap();
+    assert!(matches!(session.dele(1).await, Err(Error::Rejected { .. })));
+    assert!(matches!(
+        session.dele(2).await,
+        Err(Error::Temporary { .. })
+    ));
+    session.rset().await.unwrap();
+    session.noop().await.unwrap();
+    session.quit().await.unwrap();
+    server.received().await;
+}
+
+#[tokio::test]
+async fn rset_noop_and_quit_refusals() {
+    let (mut session, server) = logged_in(
+        TX_CAPS,
+        vec![
+            expect("RSET"),
+            send("-ERR no\r\n"),
+            expect("NOOP"),
+            send("-ERR [SYS/TEMP] no\r\n"),
+            expect("QUIT"),
+            send("-ERR some deleted messages not removed\r\n"),
+        ],
+    )
+    .await;
+    assert!(matches!(session.rset().await, Err(Error::Rejected { .. })));
+    assert!(matches!(session.noop().await, Err(Error::Temporary { .. })));
+    assert!(matches!(session.quit().await, Err(Error::Rejected { .. })));
+    server.received().await;
+}
+
+#[tokio::test]
+async fn message_number_zero_sends_nothing() {
+    let (mut session, server) = logged_in(TX_CAPS, vec![]).await;
+    assert!(matches!(session.dele(0).await, Err(Error::Encode(_))));
+    assert!(matches!(
+        session
+            .retrieve_many(&[1, 0], |_| async { Ok(Vec::new()) })
+            .await,
+        Err(Error::Encode(_))
+    ));
+    drop(session);
+    let received = server.received_text().await;
+    assert!(
+        !received.contains("DELE") && !received.contains("RETR"),
+        "{received}"
+    );
+}
+
+// ---- RETR: byte-exact unstuffing and terminators (SECURITY.md #50, #51) ----
+
+const STUFFED: &[u8] = b"Subject: dots\r\n\r\n..x\r\n..\r\n...\r\n\r\n..\r\nend .\r\n";
+const UNSTUFFED: &[u8] = b"Subject: dots\r\n\r\n.x\r\n.\r\n..\r\n\r\n.\r\nend .\r\n";
+
+fn retr_reply(body: &[u8]) -> Vec<u8> {
+    let mut reply = b"+OK message follows\r\n".to_vec();
+    reply.extend_from_slice(body);
+    reply.extend_from_slice(b".\r\n");
+    reply
+}
+
+#[tokio::test]
+async fn retr_unstuffs_byte_exact() {
+    let (mut session, server) = logged_in(
+        TX_CAPS,
+        vec![expect("RETR 1"), Step::Send(retr_reply(STUFFED))],
+    )
+    .await;
+    let mut out = Vec::new();
+    let n = session.retrieve(1, &mut out).await.unwrap();
+    assert_eq!(out, UNSTUFFED);
+    assert_eq!(n, UNSTUFFED.len() as u64);
+    drop(session);
+    server.received().await;
+}
+
+#[tokio::test]
+async fn retr_split_byte_by_byte() {
+    let (mut session, server) = logged_in(
+        TX_CAPS,
+        vec![
+            expect("RETR 1"),
+            Step::SendByteByByte(retr_reply(STUFFED)),
+            expect("NOOP"),
+            send("+OK\r\n"),
+        ],
+    )
+    .await;
+    let mut out = Vec::new();
+    session.retrieve(1, &mut out).await.unwrap();
+    assert_eq!(out, UNSTUFFED);
+    // The reply was consumed exactly: the next command gets its own answer.
+    session.noop().await.unwrap();
+    drop(session);
+    server.received().await;
+}
+
+#[tokio::test]
+async fn an_empty_message_and_one_without_final_crlf() {
+    let (mut session, server) = logged_in(
+        TX_CAPS,
+        vec![
+            expect("RETR 1"),
+            send("+OK\r\n.\r\n"),
+            expect("RETR 2"),
+            send("+OK\r\nno newline at the end\r\n.\r\n"),
+        ],
+    )
+    .await;
+    let mut out = Vec::new();
+    assert_eq!(session.retrieve(1, &mut out).await.unwrap(), 0);
+    session.retrieve(2, &mut out).await.unwrap();
+    assert_eq!(out, b"no newline at the end\r\n");
+    drop(session);
+    server.received().await;
+}
+
+#[tokio::test]
+async fn a_bare_lf_terminator_is_not_the_end() {
+    let (mut session, server) = logged_in(
+        TX_CAPS,
+        vec![expect("RETR 1"), send("+OK\r\nline\n.\nmore\r\n.\r\n")],
+    )
+    .await;
+    let mut out = Vec::new();
+    session.retrieve(1, &mut out).await.unwrap();
+    assert_eq!(out, b"line\n.\nmore\r\n");
+    drop(session);
+    server.received().await;
+}
+
+#[tokio::test]
+async fn eof_before_the_terminator_is_an_error() {
+    let (mut session, server) = logged_in(
+        TX_CAPS,
+        vec![
+            expect("RETR 1"),
+            send("+OK\r\npartial message\r\n.\r"),
+            Step::Close,
+        ],
+    )
+    .await;
+    let mut out = Vec::new();
+    let err = session.retrieve(1, &mut out).await.unwrap_err();
+    assert!(matches!(err, Error::Transport(_)), "{err}");
+    // The session is unusable: no QUIT is sent, nothing is committed.
+    assert!(session.noop().await.is_err());
+    assert!(session.quit().await.is_err());
+    let received = server.received_text().await;
+    assert!(
+        !received.contains("QUIT") && !received.contains("NOOP"),
+        "{received}"
+    );
+}
+
+/// A sink that records what it got and whether it was shut down (= complete).
+#[derive(Clone, Default)]
+struct Recorder(Arc<Mutex<Vec<Recorded>>>);
+
+/// A message number, the bytes its sink got, and whether the sink was shut down.
+type Recorded = (u32, Vec<u8>, bool);
+
+struct RecorderSink {
+    all: Recorder,
+    index: usize,
+}
+
+impl Recorder {
+    fn open(&self, msg: u32) -> RecorderSink {
+        let mut all = self.0.lock().unwrap();
+        all.push((msg, Vec::new(), false));
+        RecorderSink {
+            all: self.clone(),
+            index: all.len() - 1,
+        }
+    }
+
+    fn take(&self) -> Vec<Recorded> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+impl AsyncWrite for RecorderSink {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.all.0.lock().unwrap()[self.index]
+            .1
+            .extend_from_slice(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.all.0.lock().unwrap()[self.index].2 = true;
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[tokio::test]
+async fn eof_mid_pipeline_reports_nothing_incomplete_as_complete() {
+    let (mut session, server) = logged_in(
+        TX_CAPS_PIPELINING,
+        vec![
+            expect("RETR 1"),
+            expect("RETR 2"),
+            send("+OK\r\none\r\n.\r\n+OK\r\ntwo, cut"),
+            Step::Close,
+        ],
+    )
+    .await;
+    let recorder = Recorder::default();
+    let r = recorder.clone();
+    let err = session
+        .retrieve_many(&[1, 2], move |msg| {
+            let sink = r.open(msg);
+            async move { Ok(sink) }
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Transport(_)), "{err}");
+    assert_eq!(
+        recorder.take(),
+        [
+            (1, b"one\r\n".to_vec(), true),
+            (2, b"two, cut".to_vec(), false)
+        ]
+    );
+    drop(session);
+    server.received().await;
+}
+
+// ---- pipelining (RFC 2449 §6.6) ----
+
+#[tokio::test]
+async fn pipelined_retrs_are_all_sent_before_the_first_reply() {
+    let (mut session, server) = logged_in(
+        TX_CAPS_PIPELINING,
+        vec![
+            expect("RETR 3"),
+            expect("RETR 1"),
+            expect("RETR 2"),
+            // Only now, with all three read, does the server answer.
+            send("+OK\r\nthree\r\n.\r\n-ERR [SYS/TEMP] message 1 locked\r\n+OK\r\n..two\r\n.\r\n"),
+            expect("NOOP"),
+            send("+OK\r\n"),
+        ],
+    )
+    .await;
+    let recorder = Recorder::default();
+    let r = recorder.clone();
+    let results = session
+        .retrieve_many(&[3, 1, 2], move |msg| {
+            let sink = r.open(msg);
+            async move { Ok(sink) }
+        })
+        .await
+        .unwrap();
+    assert_eq!(results.len(), 3);
+    assert_eq!(results[0].as_ref().unwrap(), &7);
+    assert!(matches!(results[1], Err(Error::Temporary { .. })));
+    assert_eq!(results[2].as_ref().unwrap(), &6);
+    assert_eq!(
+        recorder.take(),
+        [
+            (3, b"three\r\n".to_vec(), true),
+            (2, b".two\r\n".to_vec(), true)
+        ]
+    );
+    session.noop().await.unwrap();
+    drop(session);
+    server.received().await;
+}
+
+#[tokio::test]
+async fn the_pipeline_window_is_bounded() {
+    let count = 12u32;
+    let mut script = Vec::new();
+    for n in 1..=8 {
+        script.push(expect(&format!("RETR {n}")));
+    }
+    script.push(Step::Silence(Duration::from_millis(100)));
+    for n in 1..=count {
+        script.push(send(format!("+OK\r\nmessage {n}\r\n.\r\n")));
+        if n + 8 <= count {
+            script.push(expect(&format!("RETR {}", n + 8)));
+        }
+    }
+    let (mut session, server) = logged_in(TX_CAPS_PIPELINING, script).await;
+    let recorder = Recorder::default();
+    let r = recorder.clone();
+    let messages: Vec<u32> = (1..=count).collect();
+    let results = session
+        .retrieve_many(&messages, move |msg| {
+            let sink = r.open(msg);
+            async move { Ok(sink) }
+        })
+        .await
+        .unwrap();
+    assert!(results.iter().all(|r| r.is_ok()));
+    for (i, (msg, body, complete)) in recorder.take().into_iter().enumerate() {
+        assert_eq!(msg, i as u32 + 1);
+        assert_eq!(body, format!("message {msg}\r\n").into_bytes());
+        assert!(complete);
+    }
+    drop(session);
+    server.received().await;
+}
+
+#[tokio::test]
+async fn without_pipelining_one_command_at_a_time() {
+    let (mut session, server) = logged_in(
+        TX_CAPS,
+        vec![
+            expect("RETR 1"),
+            Step::Silence(Duration::from_millis(100)),
+            send("+OK\r\none\r\n.\r\n"),
+            expect("RETR 2"),
+            Step::Silence(Duration::from_millis(50)),
+            send("+OK\r\ntwo\r\n.\r\n"),
+        ],
+    )
+    .await;
+    let results = session
+        .retrieve_many(&[1, 2], |_| async { Ok(Vec::new()) })
+        .await
+        .unwrap();
+    assert_eq!(
+        results.into_iter().map(|r| r.unwrap()).collect::<Vec<_>>(),
+        [5, 5]
+    );
+    drop(session);
+    server.received().await;
+}
+
+// ---- no data loss (SECURITY.md #52, #54, #55) ----
+
+#[tokio::test]
+async fn abort_after_dele_sends_no_quit() {
+    let (mut session, server) = logged_in(TX_CAPS, vec![expect("DELE 1"), send("+OK\r\n")]).await;
+    session.dele(1).await.unwrap();
+    session.abort().await;
+    let received = server.received_text().await;
+    assert!(!received.contains("QUIT"), "{received}");
+}
+
+#[tokio::test]
+async fn dropping_after_dele_sends_no_quit() {
+    let (mut session, server) = logged_in(TX_CAPS, vec![expect("DELE 1"), send("+OK\r\n")]).await;
+    session.dele(1).await.unwrap();
+    drop(session);
+    assert!(!server.received_text().await.contains("QUIT"));
+}
+
+/// Fails every write after `left` bytes (a full disk).
+struct FullDisk {
+    left: usize,
+}
+
+impl AsyncWrite for FullDisk {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        if self.left == 0 {
+            return Poll::Ready(Err(std::io::Error::other("No space left on device")));
+        }
+        let n = buf.len().min(self.left);
+        self.left -= n;
+        Poll::Ready(Ok(n))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[tokio::test]
+async fn a_failing_sink_leaves_the_session_unusable_and_quit_unsent() {
+    let mut body = b"+OK\r\n".to_vec();
+    for i in 0..2000 {
+        body.extend_from_slice(format!("line {i} of a long message\r\n").as_bytes());
+    }
+    body.extend_from_slice(b".\r\n");
+    let (mut session, server) = logged_in(
+        TX_CAPS,
+        vec![
+            expect("DELE 2"),
+            send("+OK\r\n"),
+            expect("RETR 1"),
+            Step::Send(body),
+        ],
+    )
+    .await;
+    session.dele(2).await.unwrap();
+    let err = session
+        .retrieve(1, &mut FullDisk { left: 100 })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Io(_)), "{err}");
+    assert!(matches!(session.dele(1).await, Err(Error::Protocol { .. })));
+    assert!(session.quit().await.is_err());
+    let received = server.received_text().await;
+    assert!(!received.contains("QUIT"), "{received}");
+    assert_eq!(count(&received, "DELE"), 1);
+}
+
+#[tokio::test]
+async fn unsolicited_lines_after_a_reply_stop_the_session() {
+    let (mut session, server) = logged_in(
+        TX_CAPS,
+        vec![expect("NOOP"), send("+OK\r\n+OK injected\r\n")],
+    )
+    .await;
+    assert!(matches!(session.noop().await, Err(Error::Protocol { .. })));
+    assert!(session.dele(1).await.is_err());
+    drop(session);
+    assert!(!server.received_text().await.contains("DELE"));
+}
+
+#[tokio::test]
+async fn a_continuation_outside_auth_is_a_protocol_error() {
+    let (mut session, server) = logged_in(TX_CAPS, vec![expect("STAT"), send("+ abc\r\n")]).await;
+    assert!(matches!(session.stat().await, Err(Error::Transport(_))));
+    drop(session);
+    server.received().await;
+}
+
+// ---- huge listings (SECURITY.md #40) ----
+
+#[tokio::test]
+async fn a_listing_over_a_million_lines_is_refused() {
+    let mut listing = b"+OK\r\n".to_vec();
+    for n in 1..=1_000_001u32 {
+        listing.extend_from_slice(format!("{n} 4096\r\n").as_bytes());
+    }
+    listing.extend_from_slice(b".\r\n");
+    let (mut session, server) = logged_in(TX_CAPS, vec![expect("LIST"), Step::Send(listing)]).await;
+    let err = session.list().await.unwrap_err();
+    assert!(err.to_string().contains("lines"), "{err}");
+    drop(session);
+    server.received().await;
+}
+
+#[tokio::test]
+async fn a_large_uidl_streams_line_by_line() {
+    let lines = 200_000u32;
+    let mut listing = b"+OK\r\n".to_vec();
+    for n in 1..=lines {
+        listing.extend_from_slice(format!("{n} 000000{n:08x}5f3c2a11\r\n").as_bytes());
+    }
+    listing.extend_from_slice(b".\r\n");
+    let (mut session, server) = logged_in(TX_CAPS, vec![expect("UIDL"), Step::Send(listing)]).await;
+    let uids = session.uidl().await.unwrap();
+    assert_eq!(uids.len(), lines as usize);
+    assert_eq!(uids[199_999].uid, format!("000000{:08x}5f3c2a11", 200_000));
+    drop(session);
+    server.received().await;
+}
+
+// ---- large bodies stream (DESIGN.md: bounded memory whatever the size) ----
+
+/// Counts bytes and remembers the largest single write.
+#[derive(Default)]
+struct Meter {
+    total: u64,
+    largest: usize,
+    dots: u64,
+}
+
+impl AsyncWrite for Meter {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.total += buf.len() as u64;
+        self.largest = self.largest.max(buf.len());
+        self.dots += buf.iter().filter(|&&b| b == b'.').count() as u64;
+        Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[tokio::test]
+async fn a_50_mb_message_streams_in_chunks() {
+    // 50 MiB of 1 KiB lines, each starting with a stuffed dot.
+    let mut line = b"..".to_vec();
+    line.resize(1022, b'x');
+    line.extend_from_slice(b"\r\n");
+    let lines = 50 * 1024;
+    let mut reply = b"+OK\r\n".to_vec();
+    reply.reserve(lines * line.len() + 8);
+    for _ in 0..lines {
+        reply.extend_from_slice(&line);
+    }
+    reply.extend_from_slice(b".\r\n");
+    let (mut session, server) = session_with_buffer(
+        Some(TX_CAPS),
+        {
+            let mut s = login_steps(TX_CAPS);
+            s.extend([expect("RETR 1"), Step::Send(reply)]);
+            s
+        },
+        256 * 1024,
+    )
+    .await;
+    session.login(&password(), true).await.unwrap();
+    let mut meter = Meter::default();
+    let n = session.retrieve(1, &mut meter).await.unwrap();
+    assert_eq!(n, (lines * 1023) as u64);
+    assert_eq!(meter.total, n);
+    assert_eq!(
+        meter.dots, lines as u64,
+        "one dot per line after unstuffing"
+    );
+    assert!(
+        meter.largest <= 1 << 20,
+        "a write of {} bytes: the body was buffered",
+        meter.largest
+    );
+    drop(session);
+    server.received().await;
+}
