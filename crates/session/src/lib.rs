@@ -5,6 +5,8 @@
 pub mod auth;
 mod credential;
 mod error;
+pub mod imap;
 
 pub use credential::{Credential, CredentialKind, Secret, SecretCallback, SecretSource};
 pub use error::Error;
+pub use imap::ImapSession;
