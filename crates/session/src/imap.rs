@@ -464,8 +464,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
         let command = Command::List {
             reference: ListPattern::new("")?,
             pattern: ListPattern::new("*")?,
-            special_use: self.has_capability("SPECIAL-USE")
-                && self.has_capability("LIST-EXTENDED"),
+            special_use: self.has_capability("SPECIAL-USE") && self.has_capability("LIST-EXTENDED"),
         };
         let (kept, tagged) = self
             .exchange(&command, |r| matches!(r, Response::Data(Data::List(_))))
@@ -512,11 +511,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
         Ok(state)
     }
 
-    async fn open_mailbox(
-        &mut self,
-        command: Command,
-        name: &str,
-    ) -> Result<MailboxState, Error> {
+    async fn open_mailbox(&mut self, command: Command, name: &str) -> Result<MailboxState, Error> {
         let (kept, tagged) = self
             .exchange(&command, |r| match r {
                 Response::Data(Data::Flags(_) | Data::Exists(_) | Data::Recent(_)) => true,
@@ -606,8 +601,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                 // An answer carries the UID asked for and the size; a FETCH with flags only is
                 // another client's change, reported as unsolicited.
                 Response::Data(Data::Fetch(f)) => {
-                    f.uid().is_some_and(|u| uids.contains(u, u32::MAX))
-                        && f.rfc822_size().is_some()
+                    f.uid().is_some_and(|u| uids.contains(u, u32::MAX)) && f.rfc822_size().is_some()
                 }
                 _ => false,
             })
@@ -1189,10 +1183,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                     return Ok((kept, tagged));
                 }
                 Item::Response(Response::Continuation { .. }) => {
-                    return Err(self.protocol(format!(
-                        "a continuation request during {}",
-                        command.name()
-                    )));
+                    return Err(
+                        self.protocol(format!("a continuation request during {}", command.name()))
+                    );
                 }
                 Item::Response(r) => {
                     self.observe(&r);
@@ -1295,9 +1288,7 @@ fn unsolicited(response: Response<'static>) -> Option<Unsolicited> {
         Response::Data(Data::Exists(n)) => Unsolicited::Exists(n),
         Response::Data(Data::Recent(n)) => Unsolicited::Recent(n),
         Response::Data(Data::Expunge(n)) => Unsolicited::Expunge(n),
-        Response::Data(Data::Vanished { earlier, uids }) => {
-            Unsolicited::Vanished { earlier, uids }
-        }
+        Response::Data(Data::Vanished { earlier, uids }) => Unsolicited::Vanished { earlier, uids },
         Response::Data(Data::Fetch(f)) => Unsolicited::Fetch {
             seq: f.seq,
             uid: f.uid(),
@@ -1390,9 +1381,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSasl<'_, S> {
                     self.session.note_capability_code(&tagged);
                     return Ok(match tagged.kind {
                         StatusKind::Ok => SaslReply::Success,
-                        _ if temporary(tagged.code.as_ref()) => {
-                            SaslReply::Unavailable(tagged.text)
-                        }
+                        _ if temporary(tagged.code.as_ref()) => SaslReply::Unavailable(tagged.text),
                         _ => SaslReply::Failure(tagged.text),
                     });
                 }

@@ -67,12 +67,19 @@ async fn sasl_ir_login_takes_capabilities_from_the_ok_then_id_and_enable() {
     .await;
     s.login(&alice(), true).await.unwrap();
     assert!(s.has_capability("IDLE") && s.has_capability("MOVE"));
-    assert!(!s.has_capability("AUTH=PLAIN"), "capabilities were replaced after login");
+    assert!(
+        !s.has_capability("AUTH=PLAIN"),
+        "capabilities were replaced after login"
+    );
     // UTF8=ACCEPT on: the name goes as UTF-8, not modified UTF-7.
     s.select(&Mailbox::new("Entwürfe").unwrap()).await.unwrap();
     drop(s);
     server.await.unwrap();
-    assert_eq!(count(&received, "CAPABILITY"), 1, "no CAPABILITY after login");
+    assert_eq!(
+        count(&received, "CAPABILITY"),
+        1,
+        "no CAPABILITY after login"
+    );
 }
 
 #[tokio::test]
@@ -128,7 +135,16 @@ async fn login_command_only_without_sasl_and_refusal_counted_once() {
     )
     .await;
     let e = s.login(&alice(), true).await.unwrap_err();
-    assert!(matches!(e, Error::AuthenticationFailed { mechanism: "LOGIN command", .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            Error::AuthenticationFailed {
+                mechanism: "LOGIN command",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     assert!(s.login(&alice(), true).await.is_err());
     drop(s);
     server.await.unwrap();
@@ -142,7 +158,11 @@ async fn logindisabled_sends_nothing() {
     assert!(matches!(e, Error::NoUsableMechanism { .. }), "{e:?}");
     drop(s);
     server.await.unwrap();
-    assert_eq!(received.lock().unwrap().len(), 1, "only the CAPABILITY before");
+    assert_eq!(
+        received.lock().unwrap().len(),
+        1,
+        "only the CAPABILITY before"
+    );
 }
 
 #[tokio::test]
@@ -163,7 +183,10 @@ async fn unavailable_login_is_temporary() {
     )
     .await;
     let e = s.login(&alice(), true).await.unwrap_err();
-    assert!(matches!(e, Error::AuthenticationUnavailable { .. }), "{e:?}");
+    assert!(
+        matches!(e, Error::AuthenticationUnavailable { .. }),
+        "{e:?}"
+    );
     assert!(e.is_transient());
     drop(s);
     server.await.unwrap();
@@ -236,7 +259,10 @@ async fn select_examine_and_their_refusals() {
     let e = s.select(&Mailbox::new("Busy").unwrap()).await.unwrap_err();
     assert!(matches!(e, Error::Temporary { .. }), "{e:?}");
     let e = s.select(&Mailbox::new("Bad").unwrap()).await.unwrap_err();
-    assert!(matches!(e, Error::Rejected { ref reply, .. } if reply.starts_with("BAD")), "{e:?}");
+    assert!(
+        matches!(e, Error::Rejected { ref reply, .. } if reply.starts_with("BAD")),
+        "{e:?}"
+    );
     drop(s);
     server.await.unwrap();
 }
@@ -321,7 +347,15 @@ async fn summaries_of_many_messages_in_one_command() {
 
 fn body(len: usize) -> Vec<u8> {
     let mut b = b"Subject: big\r\n\r\n".to_vec();
-    b.extend((0..len - b.len()).map(|i| if i % 80 == 78 { b'\r' } else if i % 80 == 79 { b'\n' } else { b'a' + (i % 26) as u8 }));
+    b.extend((0..len - b.len()).map(|i| {
+        if i % 80 == 78 {
+            b'\r'
+        } else if i % 80 == 79 {
+            b'\n'
+        } else {
+            b'a' + (i % 26) as u8
+        }
+    }));
     b
 }
 
@@ -329,19 +363,27 @@ fn body(len: usize) -> Vec<u8> {
 async fn whole_messages_stream_byte_exact_small_and_over_64_kib_with_news_in_between() {
     let small = body(300);
     let large = body(200_000);
-    let mut reply_small = b"* 4 FETCH (FLAGS (\\Seen))\r\n* 1 FETCH (UID 5 BODY[] {300}\r\n".to_vec();
+    let mut reply_small =
+        b"* 4 FETCH (FLAGS (\\Seen))\r\n* 1 FETCH (UID 5 BODY[] {300}\r\n".to_vec();
     reply_small.extend_from_slice(&small);
     reply_small.extend_from_slice(b")\r\n* 7 EXISTS\r\n{tag} OK Fetch completed.\r\n");
     let mut reply_large = b"* 2 FETCH (UID 6 BODY[] {200000}\r\n".to_vec();
     reply_large.extend_from_slice(&large);
-    reply_large.extend_from_slice(b" FLAGS (\\Seen))\r\n* 2 EXPUNGE\r\n{tag} OK Fetch completed.\r\n");
+    reply_large
+        .extend_from_slice(b" FLAGS (\\Seen))\r\n* 2 EXPUNGE\r\n{tag} OK Fetch completed.\r\n");
     let (mut s, server, _) = logged_in(
         "IMAP4rev1",
         vec![
             cmd_bytes("UID FETCH 5 (UID BODY.PEEK[])", reply_small),
             cmd_bytes("UID FETCH 6 (UID BODY.PEEK[])", reply_large),
-            cmd("UID FETCH 99 (UID BODY.PEEK[])", "{tag} OK Fetch completed.\r\n"),
-            cmd("UID FETCH 7 (UID BODY.PEEK[])", "{tag} NO [SERVERBUG] Internal error\r\n"),
+            cmd(
+                "UID FETCH 99 (UID BODY.PEEK[])",
+                "{tag} OK Fetch completed.\r\n",
+            ),
+            cmd(
+                "UID FETCH 7 (UID BODY.PEEK[])",
+                "{tag} NO [SERVERBUG] Internal error\r\n",
+            ),
         ],
     )
     .await;
@@ -361,7 +403,11 @@ async fn whole_messages_stream_byte_exact_small_and_over_64_kib_with_news_in_bet
     assert_eq!(
         s.take_unsolicited(),
         vec![
-            Unsolicited::Fetch { seq: 4, uid: None, flags: Some(vec![Flag::Seen]) },
+            Unsolicited::Fetch {
+                seq: 4,
+                uid: None,
+                flags: Some(vec![Flag::Seen])
+            },
             Unsolicited::Exists(7),
             Unsolicited::Expunge(2),
         ]
@@ -414,9 +460,10 @@ async fn pipelined_fetches_keep_a_window_and_each_body_goes_to_its_sink() {
 
 #[tokio::test]
 async fn store_expunge_and_move_with_and_without_extensions() {
-    let (mut s, server, _) = logged_in(
-        "IMAP4rev1 UIDPLUS MOVE",
-        vec![
+    let (mut s, server, _) =
+        logged_in(
+            "IMAP4rev1 UIDPLUS MOVE",
+            vec![
             cmd("UID STORE 5 +FLAGS.SILENT (\\Seen)", "{tag} OK Store completed.\r\n"),
             cmd("UID STORE 5 -FLAGS.SILENT (\\Seen)", "{tag} NO [CANNOT] read-only\r\n"),
             cmd("UID EXPUNGE 5", "* 3 EXPUNGE\r\n{tag} OK Expunge completed.\r\n"),
@@ -426,23 +473,31 @@ async fn store_expunge_and_move_with_and_without_extensions() {
             ),
             cmd("UID MOVE 7 Nowhere", "{tag} NO [TRYCREATE] Mailbox doesn't exist: Nowhere\r\n"),
         ],
-    )
-    .await;
+        )
+        .await;
     let five = SequenceSet::single(5).unwrap();
-    s.store_flags(&five, StoreMode::Add, &[Flag::Seen]).await.unwrap();
+    s.store_flags(&five, StoreMode::Add, &[Flag::Seen])
+        .await
+        .unwrap();
     assert!(matches!(
         s.store_flags(&five, StoreMode::Remove, &[Flag::Seen]).await,
         Err(Error::Rejected { .. })
     ));
     s.expunge(&five).await.unwrap();
     let moved = s
-        .move_messages(&SequenceSet::single(6).unwrap(), &Mailbox::new("Archive").unwrap())
+        .move_messages(
+            &SequenceSet::single(6).unwrap(),
+            &Mailbox::new("Archive").unwrap(),
+        )
         .await
         .unwrap()
         .unwrap();
     assert_eq!(moved.uid_validity, 99);
     assert!(s
-        .move_messages(&SequenceSet::single(7).unwrap(), &Mailbox::new("Nowhere").unwrap())
+        .move_messages(
+            &SequenceSet::single(7).unwrap(),
+            &Mailbox::new("Nowhere").unwrap()
+        )
         .await
         .is_err());
     assert_eq!(
@@ -458,14 +513,23 @@ async fn move_without_move_is_copy_store_expunge() {
     let (mut s, server, _) = logged_in(
         "IMAP4rev1",
         vec![
-            cmd("UID COPY 6 Archive", "{tag} OK [COPYUID 99 6 1] Copy completed.\r\n"),
-            cmd("UID STORE 6 +FLAGS.SILENT (\\Deleted)", "{tag} OK Store completed.\r\n"),
+            cmd(
+                "UID COPY 6 Archive",
+                "{tag} OK [COPYUID 99 6 1] Copy completed.\r\n",
+            ),
+            cmd(
+                "UID STORE 6 +FLAGS.SILENT (\\Deleted)",
+                "{tag} OK Store completed.\r\n",
+            ),
             cmd("EXPUNGE", "* 2 EXPUNGE\r\n{tag} OK Expunge completed.\r\n"),
         ],
     )
     .await;
     let moved = s
-        .move_messages(&SequenceSet::single(6).unwrap(), &Mailbox::new("Archive").unwrap())
+        .move_messages(
+            &SequenceSet::single(6).unwrap(),
+            &Mailbox::new("Archive").unwrap(),
+        )
         .await
         .unwrap();
     assert!(moved.is_some());
@@ -477,10 +541,7 @@ async fn move_without_move_is_copy_store_expunge() {
 async fn bye_mid_command_closes_the_session_and_nothing_more_is_sent() {
     let (mut s, server, received) = logged_in(
         "IMAP4rev1",
-        vec![
-            cmd("NOOP", "* BYE Server shutting down.\r\n"),
-            Step::Close,
-        ],
+        vec![cmd("NOOP", "* BYE Server shutting down.\r\n"), Step::Close],
     )
     .await;
     let e = s.noop().await.unwrap_err();
@@ -510,7 +571,10 @@ async fn a_wrong_tag_is_a_protocol_error() {
 async fn logout_reads_bye_and_ok() {
     let (s, server, received) = logged_in(
         "IMAP4rev1",
-        vec![cmd("LOGOUT", "* BYE Logging out\r\n{tag} OK Logout completed.\r\n")],
+        vec![cmd(
+            "LOGOUT",
+            "* BYE Logging out\r\n{tag} OK Logout completed.\r\n",
+        )],
     )
     .await;
     s.logout().await.unwrap();
@@ -539,7 +603,10 @@ async fn idle_is_refreshed_every_25_minutes_and_reports_news() {
     let start = tokio::time::Instant::now();
     let events = s.idle(Duration::from_secs(3600)).await.unwrap();
     let waited = start.elapsed();
-    assert_eq!(events, vec![Unsolicited::Exists(51), Unsolicited::Recent(1)]);
+    assert_eq!(
+        events,
+        vec![Unsolicited::Exists(51), Unsolicited::Recent(1)]
+    );
     assert!(
         waited >= Duration::from_secs(26 * 60) && waited < Duration::from_secs(27 * 60),
         "{waited:?}"
@@ -570,7 +637,15 @@ async fn idle_with_nothing_new_returns_empty_at_the_deadline_and_honours_the_ref
     assert_eq!(start.elapsed(), Duration::from_secs(8 * 60));
     drop(s);
     server.await.unwrap();
-    assert_eq!(received.lock().unwrap().iter().filter(|l| *l == "DONE").count(), 2);
+    assert_eq!(
+        received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| *l == "DONE")
+            .count(),
+        2
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -582,7 +657,10 @@ async fn idle_notices_a_dead_connection_when_done_goes_unanswered() {
     .await;
     let e = s.idle(Duration::from_secs(3600)).await.unwrap_err();
     assert!(
-        matches!(e, Error::Transport(mailcat_transport::Error::Timeout { .. })),
+        matches!(
+            e,
+            Error::Transport(mailcat_transport::Error::Timeout { .. })
+        ),
         "{e:?}"
     );
     drop(s);
@@ -605,7 +683,8 @@ async fn bye_while_idling_is_closed() {
     // The EXISTS ends the wait first; DONE is then sent to a server that says BYE.
     let r = s.idle(Duration::from_secs(3600)).await;
     assert!(
-        matches!(r, Ok(ref e) if e == &vec![Unsolicited::Exists(3)]) || matches!(r, Err(Error::Closed { .. })),
+        matches!(r, Ok(ref e) if e == &vec![Unsolicited::Exists(3)])
+            || matches!(r, Err(Error::Closed { .. })),
         "{r:?}"
     );
     drop(s);
@@ -617,7 +696,10 @@ async fn idle_needs_the_extension() {
     let (mut s, server, _) = logged_in("IMAP4rev1", vec![]).await;
     assert!(matches!(
         s.idle(Duration::from_secs(1)).await,
-        Err(Error::MissingExtension { extension: "IDLE", .. })
+        Err(Error::MissingExtension {
+            extension: "IDLE",
+            ..
+        })
     ));
     drop(s);
     server.await.unwrap();

@@ -93,7 +93,11 @@ pub async fn session_with(
     ];
     all.extend(steps);
     let server = tokio::spawn(run(server, all, received.clone()));
-    let endpoint = Endpoint::new(Protocol::Imap, "imap.test.invalid", Security::DangerousPlaintext);
+    let endpoint = Endpoint::new(
+        Protocol::Imap,
+        "imap.test.invalid",
+        Security::DangerousPlaintext,
+    );
     let mut connection = MailConnection::new(
         Connection::new(MailStream::Plain(client), endpoint, timeouts),
         ClientId::domain("client.test").unwrap(),
@@ -128,7 +132,10 @@ async fn run(stream: DuplexStream, steps: Vec<Step>, received: Received) {
                     got.as_str()
                 };
                 assert_eq!(rest, want, "the client sent {got:?}");
-                write.write_all(&replace_tag(&reply, &last_tag)).await.unwrap();
+                write
+                    .write_all(&replace_tag(&reply, &last_tag))
+                    .await
+                    .unwrap();
             }
             Step::Send(bytes) => write.write_all(&bytes).await.unwrap(),
             Step::Sleep(d) => tokio::time::sleep(d).await,
