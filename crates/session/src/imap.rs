@@ -340,6 +340,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
         let method = auth::choose(&offer, credential.kind(), &endpoint)?;
         let secret = credential.secret().await?;
         self.login_attempted = true;
+        // Only capabilities sent with or after the login's answer count as post-login ones.
+        self.capabilities_fresh = false;
         match method {
             LoginMethod::Sasl(mechanism) => {
                 let initial_response = self.has_capability("SASL-IR");

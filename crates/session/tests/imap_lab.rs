@@ -166,6 +166,14 @@ async fn imaps_seeded_inbox_search_summaries_fetch_store_move_idle() {
             "UID {uid} differs from its file"
         );
     }
+    s.set_fetch_window(1);
+    let mut one_by_one: Vec<(u32, Vec<u8>)> = uids.iter().map(|&u| (u, Vec::new())).collect();
+    let t = Instant::now();
+    s.fetch_messages(&mut one_by_one).await.unwrap();
+    let lockstep_time = t.elapsed();
+    s.set_fetch_window(mailcat_session::imap::DEFAULT_FETCH_WINDOW);
+    assert!(one_by_one == sinks);
+    eprintln!("lab timings: 50 messages one at a time {lockstep_time:?}; ");
     eprintln!(
         "lab timings: summaries of 50 in one FETCH {summaries_time:?}; one message {one_time:?}; \
          50 messages pipelined {all_time:?}"
