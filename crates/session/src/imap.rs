@@ -23,7 +23,7 @@
 //! - **IDLE** is refreshed (DONE, IDLE again) every [`DEFAULT_IDLE_REFRESH`] (configurable); the
 //!   server's answer to DONE must come within the read timeout, which notices a dead connection.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -209,7 +209,7 @@ struct Tagged {
 /// One decoded thing off the wire.
 enum Item {
     Response(Response<'static>),
-    BodyStart { whole: bool },
+    BodyStart { whole: bool, seq: u32 },
     Chunk(Bytes),
     BodyEnd,
 }
@@ -631,23 +631,58 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
     }
 
     /// Streams several whole messages, each to its own sink, with up to the fetch window
-    /// ([`ImapSession::set_fetch_window`]) of `UID FETCH` commands in flight. Responses are
-    /// read in order: a server that completes them out of order is a protocol error (the
-    /// bytes could not be told apart safely). Returns each message's length (`None`: no such
-    /// UID). When a sink fails, the remaining answers are still read (the session stays
-    /// usable) and the first error is returned.
+    /// ([`ImapSession::set_fetch_window`]) of `UID FETCH` commands in flight. Returns each
+    /// message's length (`None`: no such UID). The UIDs must be distinct.
+    ///
+    /// Servers may run pipelined FETCH commands in parallel and answer them in any order
+    /// (Dovecot does), so each body is routed by its message, never by its position: inline
+    /// bodies by the UID in their response, streamed ones (which start before the UID may be
+    /// known) by their sequence number, learned first with one `UID FETCH set (UID)` (RFC 3501
+    /// §7.4.1: no EXPUNGE can renumber messages while FETCH commands are in progress). When a
+    /// sink fails, the remaining answers are still read (the session stays usable) and the
+    /// first error is returned.
     pub async fn fetch_messages<W: AsyncWrite + Unpin>(
         &mut self,
         requests: &mut [(u32, W)],
     ) -> Result<Vec<Option<u64>>, Error> {
         self.usable()?;
+        let mut index_of: HashMap<u32, usize> = HashMap::new();
+        for (i, (uid, _)) in requests.iter().enumerate() {
+            if index_of.insert(*uid, i).is_some() {
+                return Err(Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("UID {uid} is asked for twice"),
+                )));
+            }
+        }
+        // Sequence number → UID, for routing streamed bodies when several are in flight.
+        let mut uid_of_seq: HashMap<u32, u32> = HashMap::new();
+        if self.fetch_window > 1 && requests.len() > 1 {
+            let set = SequenceSet::from_numbers(requests.iter().map(|(u, _)| *u))?;
+            let command = Command::UidFetch {
+                set,
+                items: vec![cmd::FetchItem::Uid],
+                changed_since: None,
+            };
+            let (kept, tagged) = self
+                .exchange(&command, |r| {
+                    matches!(r, Response::Data(Data::Fetch(f)) if f.uid().is_some_and(|u| index_of.contains_key(&u)))
+                })
+                .await?;
+            self.expect_ok("UID FETCH", tagged)?;
+            for r in kept {
+                if let Response::Data(Data::Fetch(f)) = r {
+                    uid_of_seq.insert(f.seq, f.uid().unwrap_or_default());
+                }
+            }
+        }
         let mut lens: Vec<Option<u64>> = vec![None; requests.len()];
-        let mut pending: VecDeque<(Tag<'static>, usize)> = VecDeque::new();
+        let mut pending: HashMap<String, usize> = HashMap::new();
         let mut next = 0;
         let mut sink_error: Option<std::io::Error> = None;
-        // Bytes written for the body streaming now (to the front command's sink), if any.
-        let mut streaming: Option<u64> = None;
-        // A streamed literal that is not the whole message: read and dropped.
+        // The message whose body is streaming now, and the bytes written so far.
+        let mut streaming: Option<(usize, u64)> = None;
+        // A streamed literal that is not a whole message: read and dropped.
         let mut discarding = false;
         loop {
             while next < requests.len() && pending.len() < self.fetch_window {
@@ -663,26 +698,39 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                     changed_since: None,
                 };
                 let tag = self.send_simple(&command).await?;
-                pending.push_back((tag, next));
+                pending.insert(tag.as_str().to_owned(), next);
                 next += 1;
             }
-            let Some((tag, index)) = pending.front().cloned() else {
+            if pending.is_empty() {
                 break;
-            };
-            let uid = requests[index].0;
+            }
             match self.read_item().await? {
-                Item::BodyStart { whole: true } if streaming.is_none() => {
+                Item::BodyStart { whole: true, seq } if streaming.is_none() => {
+                    let index = if pending.len() == 1 {
+                        pending.values().next().copied()
+                    } else {
+                        uid_of_seq
+                            .get(&seq)
+                            .and_then(|uid| index_of.get(uid))
+                            .copied()
+                    };
+                    let Some(index) = index else {
+                        return Err(self.protocol(format!(
+                            "a message body for sequence number {seq}, which was not asked for"
+                        )));
+                    };
                     if lens[index].is_some() {
+                        let uid = requests[index].0;
                         return Err(self.protocol(format!("a second body for UID {uid}")));
                     }
-                    streaming = Some(0);
+                    streaming = Some((index, 0));
                 }
                 Item::BodyStart { .. } => discarding = true,
                 Item::Chunk(bytes) => {
-                    if let (Some(written), false) = (streaming.as_mut(), discarding) {
+                    if let (Some((index, written)), false) = (streaming.as_mut(), discarding) {
                         *written += bytes.len() as u64;
                         if sink_error.is_none() {
-                            if let Err(e) = requests[index].1.write_all(&bytes).await {
+                            if let Err(e) = requests[*index].1.write_all(&bytes).await {
                                 sink_error = Some(e);
                             }
                         }
@@ -700,21 +748,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                         self.record(Response::Data(Data::Fetch(f)));
                         continue;
                     };
-                    if f.uid().is_some_and(|u| u != uid) {
+                    let uid = f.uid().or_else(|| uid_of_seq.get(&f.seq).copied());
+                    let index = match (&body, uid.and_then(|u| index_of.get(&u).copied())) {
+                        (SectionData::Streamed { .. }, _) if pending.len() == 1 => {
+                            streaming.map(|(i, _)| i)
+                        }
+                        (_, Some(index)) => Some(index),
+                        (_, None) if pending.len() == 1 => pending.values().next().copied(),
+                        _ => None,
+                    };
+                    let Some(index) = index else {
                         return Err(self.protocol(format!(
-                            "the body of UID {} arrived while UID {uid} was due",
-                            f.uid().unwrap_or_default()
+                            "a message body for UID {}, which was not asked for",
+                            uid.unwrap_or_default()
                         )));
-                    }
+                    };
                     match body {
                         SectionData::Streamed { len } => {
-                            if streaming != Some(len) {
-                                return Err(self.protocol("a streamed body of the wrong length"));
+                            if streaming != Some((index, len)) {
+                                return Err(self.protocol(format!(
+                                    "the streamed body of UID {} does not match its response",
+                                    requests[index].0
+                                )));
                             }
                             lens[index] = Some(len);
                         }
                         SectionData::Inline(bytes) => {
                             if lens[index].is_some() || streaming.is_some() {
+                                let uid = requests[index].0;
                                 return Err(self.protocol(format!("a second body for UID {uid}")));
                             }
                             if sink_error.is_none() {
@@ -734,13 +795,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                     code,
                     text,
                 }) => {
-                    if got.as_str() != tag.as_str() {
-                        return Err(self.wrong_tag(got.as_str(), tag.as_str()));
+                    let Some(index) = pending.remove(got.as_str()) else {
+                        let expected = pending.keys().cloned().collect::<Vec<_>>().join(" or ");
+                        return Err(self.wrong_tag(got.as_str(), &expected));
+                    };
+                    if streaming.is_some_and(|(i, _)| i == index) {
+                        return Err(self.protocol("a FETCH completed inside its message body"));
                     }
-                    if streaming.is_some() {
-                        return Err(self.protocol("a FETCH completed inside a message body"));
-                    }
-                    pending.pop_front();
                     self.expect_ok(
                         "UID FETCH",
                         Tagged {
@@ -1044,7 +1105,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
     async fn read_item(&mut self) -> Result<Item, Error> {
         enum Raw {
             Response(Response<'static>),
-            BodyStart { whole: bool },
+            BodyStart { whole: bool, seq: u32 },
             Chunk(std::ops::Range<usize>),
             BodyEnd,
         }
@@ -1058,8 +1119,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                     let raw = match event {
                         Event::Response(r) => Raw::Response(r.into_owned()),
                         Event::BodyStart {
-                            section, origin, ..
+                            seq,
+                            section,
+                            origin,
+                            ..
                         } => Raw::BodyStart {
+                            seq,
                             whole: section.part.is_empty()
                                 && section.text.is_none()
                                 && origin.is_none(),
@@ -1078,7 +1143,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
         let (raw, bytes) = result.map_err(|e| self.transport(e))?;
         Ok(match raw {
             Raw::Response(r) => Item::Response(r),
-            Raw::BodyStart { whole } => Item::BodyStart { whole },
+            Raw::BodyStart { whole, seq } => Item::BodyStart { whole, seq },
             Raw::Chunk(range) => Item::Chunk(bytes.slice(range)),
             Raw::BodyEnd => Item::BodyEnd,
         })

@@ -417,34 +417,33 @@ async fn whole_messages_stream_byte_exact_small_and_over_64_kib_with_news_in_bet
 }
 
 #[tokio::test]
-async fn pipelined_fetches_keep_a_window_and_each_body_goes_to_its_sink() {
+async fn pipelined_fetches_keep_a_window_and_route_bodies_answered_out_of_order() {
     let bodies = [body(100), body(70_000), body(50)];
-    let reply = |seq: usize, uid: u32, b: &[u8]| {
+    let reply = |seq: usize, uid: u32, b: &[u8], tag: &str| {
         let mut r = format!("* {seq} FETCH (UID {uid} BODY[] {{{}}}\r\n", b.len()).into_bytes();
         r.extend_from_slice(b);
-        r.extend_from_slice(b")\r\n{tag} OK Fetch completed.\r\n");
+        r.extend_from_slice(format!(")\r\n{tag} OK Fetch completed.\r\n").as_bytes());
         r
     };
-    // The server answers nothing until two commands are in: the window is 2.
-    let first_tag_reply = String::from_utf8(reply(1, 11, &bodies[0])).unwrap();
-    let (mut s, server, received) = logged_in(
-        "IMAP4rev1",
-        vec![
+    // Tags: A0001 CAPABILITY, A0002 AUTHENTICATE, A0003 the UID → sequence number map,
+    // A0004..A0006 the fetches. The server says nothing until two fetches are in (the window
+    // is 2), then answers the second (a streamed body) before the first, as Dovecot may.
+    let mut out_of_order = reply(2, 12, &bodies[1], "A0005");
+    out_of_order.extend(reply(1, 11, &bodies[0], "A0004"));
+    let (mut s, server, received) =
+        logged_in(
+            "IMAP4rev1",
+            vec![
+            cmd(
+                "UID FETCH 11,12,13 (UID)",
+                "* 1 FETCH (UID 11)\r\n* 2 FETCH (UID 12)\r\n* 3 FETCH (UID 13)\r\n{tag} OK\r\n",
+            ),
             cmd("UID FETCH 11 (UID BODY.PEEK[])", ""),
-            // Answers for both: the first command's tag is the one before this line's tag.
-            Step::Expect {
-                line: "UID FETCH 12 (UID BODY.PEEK[])".into(),
-                tagged: true,
-                reply: {
-                    let mut r = first_tag_reply.replace("{tag}", "A0003").into_bytes();
-                    r.extend(reply(2, 12, &bodies[1]));
-                    r
-                },
-            },
-            cmd_bytes("UID FETCH 13 (UID BODY.PEEK[])", reply(3, 13, &bodies[2])),
+            cmd_bytes("UID FETCH 12 (UID BODY.PEEK[])", out_of_order),
+            cmd_bytes("UID FETCH 13 (UID BODY.PEEK[])", reply(3, 13, &bodies[2], "{tag}")),
         ],
-    )
-    .await;
+        )
+        .await;
     s.set_fetch_window(2);
     let mut sinks: Vec<(u32, Vec<u8>)> = vec![(11, Vec::new()), (12, Vec::new()), (13, Vec::new())];
     let lens = s.fetch_messages(&mut sinks).await.unwrap();
@@ -455,7 +454,23 @@ async fn pipelined_fetches_keep_a_window_and_each_body_goes_to_its_sink() {
     drop(s);
     server.await.unwrap();
     let lines = received.lock().unwrap().clone();
-    assert!(lines[2].starts_with("A0003 UID FETCH 11"), "{lines:?}");
+    assert!(lines[3].starts_with("A0004 UID FETCH 11"), "{lines:?}");
+}
+
+#[tokio::test]
+async fn an_unknown_tag_among_pipelined_fetches_is_a_protocol_error() {
+    let (mut s, server, _) = logged_in(
+        "IMAP4rev1",
+        vec![cmd(
+            "UID FETCH 11 (UID BODY.PEEK[])",
+            "A0999 OK Fetch completed.\r\n",
+        )],
+    )
+    .await;
+    let e = s.fetch_message(11, &mut Vec::new()).await.unwrap_err();
+    assert!(matches!(e, Error::Protocol { .. }), "{e:?}");
+    drop(s);
+    server.await.unwrap();
 }
 
 #[tokio::test]
