@@ -5,9 +5,11 @@
 pub mod auth;
 mod credential;
 mod error;
+pub mod imap;
 pub mod pop3;
 pub mod store;
 
 pub use credential::{Credential, CredentialKind, Secret, SecretCallback, SecretSource};
 pub use error::Error;
+pub use imap::ImapSession;
 pub use pop3::Pop3Session;

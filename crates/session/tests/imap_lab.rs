@@ -1,0 +1,245 @@
+//! ImapSession against the lab's Dovecot, as carol: IMAPS and IMAP+STARTTLS logins, LIST with
+//! special-use folders, a seeded INBOX searched, summarised in one FETCH, a message fetched
+//! byte for byte against its Maildir file, STORE, MOVE, and IDLE seeing an LMTP delivery.
+//! Needs the lab: `tests/lab/lab.sh up && eval "$(tests/lab/lab.sh env)"`.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command as Process;
+use std::time::{Duration, Instant};
+
+use mailcat_codec::imap::command::{Mailbox, SearchKey, StoreMode};
+use mailcat_codec::imap::{Flag, NameAttribute, SequenceSet};
+use mailcat_session::imap::{connect, SummaryRequest, Unsolicited};
+use mailcat_session::{Credential, ImapSession};
+use mailcat_tests::lab::Lab;
+use mailcat_transport::{Endpoint, Protocol, Security, Timeouts, TlsSettings};
+use tokio::net::TcpStream;
+
+fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: start the lab (tests/lab/lab.sh up; eval \"$(tests/lab/lab.sh env)\")")
+    })
+}
+
+fn carol() -> Credential {
+    Credential::password(var("MAILCAT_LAB_USER3"), var("MAILCAT_LAB_PASSWORD3"))
+}
+
+fn lab_sh() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/lab/lab.sh")
+}
+
+fn seed(args: &[&str]) {
+    let out = Process::new(lab_sh())
+        .arg("seed")
+        .args(["--user", "carol@example.test"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "lab.sh seed failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+async fn open(lab: &Lab, security: Security) -> ImapSession<TcpStream> {
+    let (host, port) = match security {
+        Security::ImplicitTls => (&lab.host, lab.imaps_port),
+        _ => (&lab.strict_host, lab.imap_port),
+    };
+    let endpoint = Endpoint::new(Protocol::Imap, host.clone(), security).with_port(port);
+    let tls = TlsSettings::only_ca_file(&lab.ca_file);
+    let mut session = connect(&endpoint, &tls, &Timeouts::uniform(Duration::from_secs(10)))
+        .await
+        .unwrap();
+    assert!(session.is_tls());
+    session.login(&carol(), false).await.unwrap();
+    session
+}
+
+/// Every file of carol's Maildir folder `folder` ("" for INBOX), as served: LF → CRLF.
+fn maildir_messages(folder: &str) -> Vec<Vec<u8>> {
+    let root = Path::new(&var("MAILCAT_LAB_DIR")).join("mail/example.test/carol/Maildir");
+    let dir = if folder.is_empty() {
+        root
+    } else {
+        root.join(format!(".{folder}"))
+    };
+    let mut out = Vec::new();
+    for sub in ["cur", "new"] {
+        let Ok(entries) = std::fs::read_dir(dir.join(sub)) else {
+            continue;
+        };
+        for entry in entries {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            let mut crlf = Vec::with_capacity(bytes.len() + 100);
+            for &b in &bytes {
+                if b == b'\n' && crlf.last() != Some(&b'\r') {
+                    crlf.push(b'\r');
+                }
+                crlf.push(b);
+            }
+            out.push(crlf);
+        }
+    }
+    out
+}
+
+fn digest(bytes: &[u8]) -> Vec<u8> {
+    ring::digest::digest(&ring::digest::SHA256, bytes)
+        .as_ref()
+        .to_vec()
+}
+
+#[tokio::test]
+async fn starttls_login_and_list_show_inbox_and_special_use_folders() {
+    let lab = Lab::from_env();
+    let mut s = open(&lab, Security::StartTls).await;
+    let list = s.list().await.unwrap();
+    let names: Vec<&str> = list.iter().map(|m| m.name.as_str()).collect();
+    assert!(names.contains(&"INBOX"), "{names:?}");
+    for (name, attribute) in [
+        ("Archive", NameAttribute::Archive),
+        ("Sent", NameAttribute::Sent),
+        ("Junk", NameAttribute::Junk),
+        ("Drafts", NameAttribute::Drafts),
+    ] {
+        let m = list
+            .iter()
+            .find(|m| m.name == name)
+            .unwrap_or_else(|| panic!("{name} in {names:?}"));
+        assert_eq!(m.special_use(), Some(&attribute), "{name}");
+    }
+    s.logout().await.unwrap();
+}
+
+#[tokio::test]
+async fn imaps_seeded_inbox_search_summaries_fetch_store_move_idle() {
+    let lab = Lab::from_env();
+    seed(&["--count", "50", "--size", "4096", "--reset"]);
+    let mut s = open(&lab, Security::ImplicitTls).await;
+    assert!(s.has_capability("IDLE"));
+
+    let state = s.select(&Mailbox::inbox()).await.unwrap();
+    assert_eq!(state.exists, 50);
+    assert!(state.uid_validity.is_some() && !state.read_only);
+
+    let uids = s.uid_search(&SearchKey::All).await.unwrap();
+    assert_eq!(uids.len(), 50);
+
+    let t = Instant::now();
+    let all = SequenceSet::from_numbers(uids.iter().copied()).unwrap();
+    let request = SummaryRequest {
+        envelope: true,
+        header_fields: vec!["Subject".into(), "Message-ID".into()],
+    };
+    let summaries = s.fetch_summaries(&all, &request).await.unwrap();
+    let summaries_time = t.elapsed();
+    assert_eq!(summaries.len(), 50);
+    assert!(summaries.iter().all(|m| m.size == Some(4096)));
+    assert!(summaries.iter().all(|m| m.envelope.is_some()));
+
+    // One whole message, byte for byte against its Maildir file.
+    let on_disk: Vec<Vec<u8>> = maildir_messages("").iter().map(|m| digest(m)).collect();
+    let mut body = Vec::new();
+    let t = Instant::now();
+    let len = s.fetch_message(uids[0], &mut body).await.unwrap();
+    let one_time = t.elapsed();
+    assert_eq!(len, Some(4096));
+    assert_eq!(body.len(), 4096);
+    assert!(
+        on_disk.contains(&digest(&body)),
+        "the fetched message is not on disk as is"
+    );
+
+    // All fifty, pipelined, each to its own sink.
+    let mut sinks: Vec<(u32, Vec<u8>)> = uids.iter().map(|&u| (u, Vec::new())).collect();
+    let t = Instant::now();
+    let lens = s.fetch_messages(&mut sinks).await.unwrap();
+    let all_time = t.elapsed();
+    assert!(lens.iter().all(|l| *l == Some(4096)));
+    for (uid, sink) in &sinks {
+        assert!(
+            on_disk.contains(&digest(sink)),
+            "UID {uid} differs from its file"
+        );
+    }
+    s.set_fetch_window(1);
+    let mut one_by_one: Vec<(u32, Vec<u8>)> = uids.iter().map(|&u| (u, Vec::new())).collect();
+    let t = Instant::now();
+    s.fetch_messages(&mut one_by_one).await.unwrap();
+    let lockstep_time = t.elapsed();
+    s.set_fetch_window(mailcat_session::imap::DEFAULT_FETCH_WINDOW);
+    assert!(one_by_one == sinks);
+    eprintln!("lab timings: 50 messages one at a time {lockstep_time:?}; ");
+    eprintln!(
+        "lab timings: summaries of 50 in one FETCH {summaries_time:?}; one message {one_time:?}; \
+         50 messages pipelined {all_time:?}"
+    );
+
+    // \Seen was not set by BODY.PEEK; STORE sets it.
+    let first = SequenceSet::single(uids[0]).unwrap();
+    s.store_flags(&first, StoreMode::Add, &[Flag::Seen])
+        .await
+        .unwrap();
+    let after = s
+        .fetch_summaries(&first, &SummaryRequest::default())
+        .await
+        .unwrap();
+    assert!(after[0].flags.contains(&Flag::Seen));
+    let second = s
+        .fetch_summaries(
+            &SequenceSet::single(uids[1]).unwrap(),
+            &SummaryRequest::default(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        !second[0].flags.contains(&Flag::Seen),
+        "BODY.PEEK set \\Seen"
+    );
+
+    // MOVE to Archive.
+    let archive = Mailbox::new("Archive").unwrap();
+    s.move_messages(&first, &archive).await.unwrap();
+    assert_eq!(s.uid_search(&SearchKey::All).await.unwrap().len(), 49);
+    assert!(s
+        .take_unsolicited()
+        .iter()
+        .any(|u| matches!(u, Unsolicited::Expunge(_))));
+    let archived = maildir_messages("Archive")
+        .iter()
+        .map(|m| digest(m))
+        .collect::<Vec<_>>();
+    assert!(
+        archived.contains(&digest(&sinks[0].1)),
+        "the message is in Archive"
+    );
+
+    // IDLE sees a delivery over LMTP.
+    let deliver = std::thread::spawn(|| {
+        std::thread::sleep(Duration::from_millis(500));
+        seed(&[
+            "--via",
+            "lmtp",
+            "--start-index",
+            "1000",
+            "--count",
+            "1",
+            "--size",
+            "4096",
+        ]);
+    });
+    let t = Instant::now();
+    let events = s.idle(Duration::from_secs(30)).await.unwrap();
+    let idle_time = t.elapsed();
+    deliver.join().unwrap();
+    assert!(
+        events.iter().any(|e| matches!(e, Unsolicited::Exists(50))),
+        "{events:?}"
+    );
+    eprintln!("IDLE reported the LMTP delivery after {idle_time:?} (delivery started at 500 ms)");
+    s.logout().await.unwrap();
+}

@@ -1,0 +1,734 @@
+//! ImapSession against scripted servers: every command's happy path and its NO/BAD/BYE
+//! replies, unsolicited responses, one-attempt authentication, streamed and pipelined bodies,
+//! IDLE refresh on a paused clock.
+#![allow(clippy::unwrap_used)]
+
+#[path = "support/imap_script.rs"]
+mod imap_script;
+
+use std::time::Duration;
+
+use imap_script::{cmd, cmd_bytes, line, send, session, session_with, Step};
+use mailcat_codec::imap::command::{Mailbox, SearchKey, StoreMode};
+use mailcat_codec::imap::{Flag, NameAttribute, SequenceSet};
+use mailcat_session::imap::{SummaryRequest, Unsolicited};
+use mailcat_session::{Credential, Error};
+use mailcat_transport::Timeouts;
+
+const PLAIN_IR: &str = "AUTHENTICATE PLAIN AGFsaWNlAHMzY3JldA==";
+const PLAIN_B64: &str = "AGFsaWNlAHMzY3JldA==";
+
+fn alice() -> Credential {
+    Credential::password("alice", "s3cret")
+}
+
+fn count(received: &imap_script::Received, word: &str) -> usize {
+    received
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.split(' ').nth(1) == Some(word))
+        .count()
+}
+
+/// A session logged in with SASL-IR PLAIN; the OK carries the new capabilities.
+async fn logged_in(
+    caps_after: &str,
+    steps: Vec<Step>,
+) -> (
+    mailcat_session::ImapSession<tokio::io::DuplexStream>,
+    tokio::task::JoinHandle<()>,
+    imap_script::Received,
+) {
+    let mut all = vec![cmd(
+        PLAIN_IR,
+        &format!("{{tag}} OK [CAPABILITY {caps_after}] Logged in\r\n"),
+    )];
+    all.extend(steps);
+    let (mut s, server, received) = session("IMAP4rev1 SASL-IR AUTH=PLAIN", all).await;
+    s.login(&alice(), true).await.unwrap();
+    (s, server, received)
+}
+
+#[tokio::test]
+async fn sasl_ir_login_takes_capabilities_from_the_ok_then_id_and_enable() {
+    let (mut s, server, received) = session(
+        "IMAP4rev1 SASL-IR AUTH=PLAIN AUTH=LOGIN LITERAL+",
+        vec![
+            cmd(PLAIN_IR, "* CAPABILITY IMAP4rev1 ID ENABLE UTF8=ACCEPT IDLE MOVE UIDPLUS\r\n{tag} OK Logged in\r\n"),
+            cmd(
+                &format!("ID (\"name\" \"mailcat\" \"version\" \"{}\")", env!("CARGO_PKG_VERSION")),
+                "* ID (\"name\" \"Dovecot\")\r\n{tag} OK ID completed\r\n",
+            ),
+            cmd("ENABLE UTF8=ACCEPT", "* ENABLED UTF8=ACCEPT\r\n{tag} OK Enabled\r\n"),
+            cmd("SELECT \"Entwürfe\"", "* 0 EXISTS\r\n{tag} OK [READ-WRITE] Selected\r\n"),
+        ],
+    )
+    .await;
+    s.login(&alice(), true).await.unwrap();
+    assert!(s.has_capability("IDLE") && s.has_capability("MOVE"));
+    assert!(
+        !s.has_capability("AUTH=PLAIN"),
+        "capabilities were replaced after login"
+    );
+    // UTF8=ACCEPT on: the name goes as UTF-8, not modified UTF-7.
+    s.select(&Mailbox::new("Entwürfe").unwrap()).await.unwrap();
+    drop(s);
+    server.await.unwrap();
+    assert_eq!(
+        count(&received, "CAPABILITY"),
+        1,
+        "no CAPABILITY after login"
+    );
+}
+
+#[tokio::test]
+async fn without_sasl_ir_plain_waits_for_the_continuation_and_asks_capabilities_after() {
+    let (mut s, server, received) = session(
+        "IMAP4rev1 AUTH=PLAIN",
+        vec![
+            cmd("AUTHENTICATE PLAIN", "+ \r\n"),
+            line(PLAIN_B64, "{tag} OK Logged in\r\n"),
+            cmd("CAPABILITY", "* CAPABILITY IMAP4rev1 IDLE\r\n{tag} OK\r\n"),
+        ],
+    )
+    .await;
+    s.login(&alice(), true).await.unwrap();
+    assert!(s.has_capability("IDLE"));
+    drop(s);
+    server.await.unwrap();
+    assert_eq!(count(&received, "AUTHENTICATE"), 1);
+}
+
+#[tokio::test]
+async fn a_refused_login_is_one_attempt_only() {
+    let (mut s, server, received) = session(
+        "IMAP4rev1 SASL-IR AUTH=PLAIN AUTH=LOGIN",
+        vec![cmd(
+            PLAIN_IR,
+            "{tag} NO [AUTHENTICATIONFAILED] Authentication failed.\r\n",
+        )],
+    )
+    .await;
+    let e = s.login(&alice(), true).await.unwrap_err();
+    assert!(matches!(e, Error::AuthenticationFailed { .. }), "{e:?}");
+    assert!(e.is_auth());
+    let again = s.login(&alice(), true).await.unwrap_err();
+    assert!(
+        matches!(again, Error::AuthenticationAlreadyAttempted { .. }),
+        "{again:?}"
+    );
+    drop(s);
+    server.await.unwrap();
+    assert_eq!(count(&received, "AUTHENTICATE"), 1);
+    assert_eq!(count(&received, "LOGIN"), 0, "no second mechanism");
+}
+
+#[tokio::test]
+async fn login_command_only_without_sasl_and_refusal_counted_once() {
+    let (mut s, server, received) = session(
+        "IMAP4rev1",
+        vec![cmd(
+            "LOGIN alice s3cret",
+            "{tag} NO [AUTHENTICATIONFAILED] Authentication failed.\r\n",
+        )],
+    )
+    .await;
+    let e = s.login(&alice(), true).await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::AuthenticationFailed {
+                mechanism: "LOGIN command",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(s.login(&alice(), true).await.is_err());
+    drop(s);
+    server.await.unwrap();
+    assert_eq!(count(&received, "LOGIN"), 1);
+}
+
+#[tokio::test]
+async fn logindisabled_sends_nothing() {
+    let (mut s, server, received) = session("IMAP4rev1 STARTTLS LOGINDISABLED", vec![]).await;
+    let e = s.login(&alice(), true).await.unwrap_err();
+    assert!(matches!(e, Error::NoUsableMechanism { .. }), "{e:?}");
+    drop(s);
+    server.await.unwrap();
+    assert_eq!(
+        received.lock().unwrap().len(),
+        1,
+        "only the CAPABILITY before"
+    );
+}
+
+#[tokio::test]
+async fn plaintext_auth_is_refused_before_anything_is_sent() {
+    let (mut s, server, received) = session("IMAP4rev1 SASL-IR AUTH=PLAIN", vec![]).await;
+    let e = s.login(&alice(), false).await.unwrap_err();
+    assert!(matches!(e, Error::PlaintextAuthRefused { .. }), "{e:?}");
+    drop(s);
+    server.await.unwrap();
+    assert_eq!(received.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn unavailable_login_is_temporary() {
+    let (mut s, server, _) = session(
+        "IMAP4rev1 SASL-IR AUTH=PLAIN",
+        vec![cmd(PLAIN_IR, "{tag} NO [UNAVAILABLE] Try later\r\n")],
+    )
+    .await;
+    let e = s.login(&alice(), true).await.unwrap_err();
+    assert!(
+        matches!(e, Error::AuthenticationUnavailable { .. }),
+        "{e:?}"
+    );
+    assert!(e.is_transient());
+    drop(s);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn list_decodes_names_and_special_use() {
+    let (mut s, server, _) = logged_in(
+        "IMAP4rev1 SPECIAL-USE LIST-EXTENDED",
+        vec![cmd(
+            "LIST \"\" * RETURN (SPECIAL-USE)",
+            "* LIST (\\HasNoChildren) \"/\" INBOX\r\n\
+             * LIST (\\HasNoChildren \\Sent) \"/\" Sent\r\n\
+             * 3 EXISTS\r\n\
+             * LIST (\\HasNoChildren \\Archive) \"/\" \"Archiv &AOQ-\"\r\n\
+             {tag} OK List completed\r\n",
+        )],
+    )
+    .await;
+    let list = s.list().await.unwrap();
+    assert_eq!(list.len(), 3);
+    assert_eq!(list[0].name, "INBOX");
+    assert_eq!(list[1].special_use(), Some(&NameAttribute::Sent));
+    assert_eq!(list[2].name, "Archiv ä");
+    assert_eq!(list[2].delimiter, Some('/'));
+    assert_eq!(s.take_unsolicited(), vec![Unsolicited::Exists(3)]);
+    drop(s);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn select_examine_and_their_refusals() {
+    let (mut s, server, _) = logged_in(
+        "IMAP4rev1",
+        vec![
+            cmd(
+                "SELECT INBOX",
+                "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n\
+                 * OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted.\r\n\
+                 * 50 EXISTS\r\n* 2 RECENT\r\n\
+                 * OK [UIDVALIDITY 1700000000] UIDs valid\r\n\
+                 * OK [UIDNEXT 51] Predicted next UID\r\n\
+                 * OK [ALERT] Maintenance tonight\r\n\
+                 {tag} OK [READ-WRITE] Select completed.\r\n",
+            ),
+            cmd("EXAMINE Sent", "* 3 EXISTS\r\n{tag} OK [READ-ONLY] Examine completed.\r\n"),
+            cmd("SELECT Nope", "{tag} NO [NONEXISTENT] Mailbox doesn't exist: Nope\r\n"),
+            cmd("SELECT Busy", "{tag} NO [INUSE] Mailbox is locked\r\n"),
+            cmd("SELECT Bad", "{tag} BAD Error in IMAP command\r\n"),
+        ],
+    )
+    .await;
+    let state = s.select(&Mailbox::inbox()).await.unwrap();
+    assert_eq!(state.exists, 50);
+    assert_eq!(state.recent, Some(2));
+    assert_eq!(state.uid_validity, Some(1_700_000_000));
+    assert_eq!(state.uid_next, Some(51));
+    assert_eq!(state.flags.len(), 5);
+    assert!(state.permanent_flags.contains(&Flag::MayCreate));
+    assert!(!state.read_only);
+    assert_eq!(
+        s.take_unsolicited(),
+        vec![Unsolicited::Alert("Maintenance tonight".into())]
+    );
+    let sent = s.examine(&Mailbox::new("Sent").unwrap()).await.unwrap();
+    assert!(sent.read_only);
+    assert_eq!(sent.exists, 3);
+    let e = s.select(&Mailbox::new("Nope").unwrap()).await.unwrap_err();
+    assert!(matches!(e, Error::Rejected { .. }), "{e:?}");
+    let e = s.select(&Mailbox::new("Busy").unwrap()).await.unwrap_err();
+    assert!(matches!(e, Error::Temporary { .. }), "{e:?}");
+    let e = s.select(&Mailbox::new("Bad").unwrap()).await.unwrap_err();
+    assert!(
+        matches!(e, Error::Rejected { ref reply, .. } if reply.starts_with("BAD")),
+        "{e:?}"
+    );
+    drop(s);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn uid_search_keeps_unsolicited_news_apart() {
+    let (mut s, server, _) = logged_in(
+        "IMAP4rev1",
+        vec![
+            cmd(
+                "UID SEARCH ALL",
+                "* 4 EXISTS\r\n* SEARCH 3 7 9\r\n* 1 FETCH (FLAGS (\\Seen))\r\n{tag} OK Search done\r\n",
+            ),
+            cmd("UID SEARCH UNSEEN", "{tag} NO [CANNOT] nope\r\n"),
+        ],
+    )
+    .await;
+    assert_eq!(s.uid_search(&SearchKey::All).await.unwrap(), vec![3, 7, 9]);
+    assert_eq!(
+        s.take_unsolicited(),
+        vec![
+            Unsolicited::Exists(4),
+            Unsolicited::Fetch {
+                seq: 1,
+                uid: None,
+                flags: Some(vec![Flag::Seen])
+            }
+        ]
+    );
+    assert!(s.take_unsolicited().is_empty());
+    assert!(matches!(
+        s.uid_search(&SearchKey::Unseen).await,
+        Err(Error::Rejected { .. })
+    ));
+    drop(s);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn summaries_of_many_messages_in_one_command() {
+    let (mut s, server, received) = logged_in(
+        "IMAP4rev1",
+        vec![cmd(
+            "UID FETCH 1:3 (UID FLAGS RFC822.SIZE INTERNALDATE ENVELOPE BODY.PEEK[HEADER.FIELDS (From Subject)])",
+            "* 1 FETCH (UID 1 FLAGS (\\Seen) RFC822.SIZE 4096 INTERNALDATE \"17-Jul-2024 02:44:25 +0000\" ENVELOPE (\"Wed, 17 Jul 2024 02:44:25 +0000\" \"Hello\" ((\"Bob\" NIL \"bob\" \"example.test\")) NIL NIL ((NIL NIL \"carol\" \"example.test\")) NIL NIL NIL \"<1@x>\") BODY[HEADER.FIELDS (FROM SUBJECT)] {38}\r\nFrom: bob@example.test\r\nSubject: H\r\n\r\n)\r\n\
+             * 9 FETCH (FLAGS (\\Deleted))\r\n\
+             * 2 FETCH (UID 2 FLAGS () RFC822.SIZE 10 INTERNALDATE \"17-Jul-2024 02:44:26 +0000\" ENVELOPE (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) BODY[HEADER.FIELDS (FROM SUBJECT)] {2}\r\n\r\n)\r\n\
+             {tag} OK Fetch completed.\r\n",
+        )],
+    )
+    .await;
+    let request = SummaryRequest {
+        envelope: true,
+        header_fields: vec!["From".into(), "Subject".into()],
+    };
+    let list = s
+        .fetch_summaries(&SequenceSet::range(1, 3).unwrap(), &request)
+        .await
+        .unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0].uid, 1);
+    assert_eq!(list[0].size, Some(4096));
+    assert_eq!(list[0].flags, vec![Flag::Seen]);
+    assert_eq!(
+        list[0].internal_date.as_deref(),
+        Some("17-Jul-2024 02:44:25 +0000")
+    );
+    assert!(list[0].envelope.is_some());
+    assert_eq!(
+        list[0].headers.as_deref(),
+        Some(&b"From: bob@example.test\r\nSubject: H\r\n\r\n"[..])
+    );
+    assert_eq!(list[1].uid, 2);
+    assert!(matches!(
+        s.take_unsolicited()[..],
+        [Unsolicited::Fetch { seq: 9, .. }]
+    ));
+    drop(s);
+    server.await.unwrap();
+    assert_eq!(count(&received, "UID"), 1, "one command for all");
+}
+
+fn body(len: usize) -> Vec<u8> {
+    let mut b = b"Subject: big\r\n\r\n".to_vec();
+    b.extend((0..len - b.len()).map(|i| {
+        if i % 80 == 78 {
+            b'\r'
+        } else if i % 80 == 79 {
+            b'\n'
+        } else {
+            b'a' + (i % 26) as u8
+        }
+    }));
+    b
+}
+
+#[tokio::test]
+async fn whole_messages_stream_byte_exact_small_and_over_64_kib_with_news_in_between() {
+    let small = body(300);
+    let large = body(200_000);
+    let mut reply_small =
+        b"* 4 FETCH (FLAGS (\\Seen))\r\n* 1 FETCH (UID 5 BODY[] {300}\r\n".to_vec();
+    reply_small.extend_from_slice(&small);
+    reply_small.extend_from_slice(b")\r\n* 7 EXISTS\r\n{tag} OK Fetch completed.\r\n");
+    let mut reply_large = b"* 2 FETCH (UID 6 BODY[] {200000}\r\n".to_vec();
+    reply_large.extend_from_slice(&large);
+    reply_large
+        .extend_from_slice(b" FLAGS (\\Seen))\r\n* 2 EXPUNGE\r\n{tag} OK Fetch completed.\r\n");
+    let (mut s, server, _) = logged_in(
+        "IMAP4rev1",
+        vec![
+            cmd_bytes("UID FETCH 5 (UID BODY.PEEK[])", reply_small),
+            cmd_bytes("UID FETCH 6 (UID BODY.PEEK[])", reply_large),
+            cmd(
+                "UID FETCH 99 (UID BODY.PEEK[])",
+                "{tag} OK Fetch completed.\r\n",
+            ),
+            cmd(
+                "UID FETCH 7 (UID BODY.PEEK[])",
+                "{tag} NO [SERVERBUG] Internal error\r\n",
+            ),
+        ],
+    )
+    .await;
+    let mut sink = Vec::new();
+    assert_eq!(s.fetch_message(5, &mut sink).await.unwrap(), Some(300));
+    assert_eq!(sink, small);
+    let mut sink = Vec::new();
+    assert_eq!(s.fetch_message(6, &mut sink).await.unwrap(), Some(200_000));
+    assert!(sink == large, "the streamed body differs");
+    let mut sink = Vec::new();
+    assert_eq!(s.fetch_message(99, &mut sink).await.unwrap(), None);
+    assert!(sink.is_empty());
+    assert!(matches!(
+        s.fetch_message(7, &mut Vec::new()).await,
+        Err(Error::Rejected { .. })
+    ));
+    assert_eq!(
+        s.take_unsolicited(),
+        vec![
+            Unsolicited::Fetch {
+                seq: 4,
+                uid: None,
+                flags: Some(vec![Flag::Seen])
+            },
+            Unsolicited::Exists(7),
+            Unsolicited::Expunge(2),
+        ]
+    );
+    drop(s);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn pipelined_fetches_keep_a_window_and_route_bodies_answered_out_of_order() {
+    let bodies = [body(100), body(70_000), body(50)];
+    let reply = |seq: usize, uid: u32, b: &[u8], tag: &str| {
+        let mut r = format!("* {seq} FETCH (UID {uid} BODY[] {{{}}}\r\n", b.len()).into_bytes();
+        r.extend_from_slice(b);
+        r.extend_from_slice(format!(")\r\n{tag} OK Fetch completed.\r\n").as_bytes());
+        r
+    };
+    // Tags: A0001 CAPABILITY, A0002 AUTHENTICATE, A0003 the UID → sequence number map,
+    // A0004..A0006 the fetches. The server says nothing until two fetches are in (the window
+    // is 2), then answers the second (a streamed body) before the first, as Dovecot may.
+    let mut out_of_order = reply(2, 12, &bodies[1], "A0005");
+    out_of_order.extend(reply(1, 11, &bodies[0], "A0004"));
+    let (mut s, server, received) =
+        logged_in(
+            "IMAP4rev1",
+            vec![
+            cmd(
+                "UID FETCH 11,12,13 (UID)",
+                "* 1 FETCH (UID 11)\r\n* 2 FETCH (UID 12)\r\n* 3 FETCH (UID 13)\r\n{tag} OK\r\n",
+            ),
+            cmd("UID FETCH 11 (UID BODY.PEEK[])", ""),
+            cmd_bytes("UID FETCH 12 (UID BODY.PEEK[])", out_of_order),
+            cmd_bytes("UID FETCH 13 (UID BODY.PEEK[])", reply(3, 13, &bodies[2], "{tag}")),
+        ],
+        )
+        .await;
+    s.set_fetch_window(2);
+    let mut sinks: Vec<(u32, Vec<u8>)> = vec![(11, Vec::new()), (12, Vec::new()), (13, Vec::new())];
+    let lens = s.fetch_messages(&mut sinks).await.unwrap();
+    assert_eq!(lens, vec![Some(100), Some(70_000), Some(50)]);
+    for (i, (_, sink)) in sinks.iter().enumerate() {
+        assert!(*sink == bodies[i], "message {i} differs");
+    }
+    drop(s);
+    server.await.unwrap();
+    let lines = received.lock().unwrap().clone();
+    assert!(lines[3].starts_with("A0004 UID FETCH 11"), "{lines:?}");
+}
+
+#[tokio::test]
+async fn an_unknown_tag_among_pipelined_fetches_is_a_protocol_error() {
+    let (mut s, server, _) = logged_in(
+        "IMAP4rev1",
+        vec![cmd(
+            "UID FETCH 11 (UID BODY.PEEK[])",
+            "A0999 OK Fetch completed.\r\n",
+        )],
+    )
+    .await;
+    let e = s.fetch_message(11, &mut Vec::new()).await.unwrap_err();
+    assert!(matches!(e, Error::Protocol { .. }), "{e:?}");
+    drop(s);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn store_expunge_and_move_with_and_without_extensions() {
+    let (mut s, server, _) =
+        logged_in(
+            "IMAP4rev1 UIDPLUS MOVE",
+            vec![
+            cmd("UID STORE 5 +FLAGS.SILENT (\\Seen)", "{tag} OK Store completed.\r\n"),
+            cmd("UID STORE 5 -FLAGS.SILENT (\\Seen)", "{tag} NO [CANNOT] read-only\r\n"),
+            cmd("UID EXPUNGE 5", "* 3 EXPUNGE\r\n{tag} OK Expunge completed.\r\n"),
+            cmd(
+                "UID MOVE 6 Archive",
+                "* OK [COPYUID 99 6 1] Moved UIDs.\r\n* 2 EXPUNGE\r\n{tag} OK Move completed.\r\n",
+            ),
+            cmd("UID MOVE 7 Nowhere", "{tag} NO [TRYCREATE] Mailbox doesn't exist: Nowhere\r\n"),
+        ],
+        )
+        .await;
+    let five = SequenceSet::single(5).unwrap();
+    s.store_flags(&five, StoreMode::Add, &[Flag::Seen])
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.store_flags(&five, StoreMode::Remove, &[Flag::Seen]).await,
+        Err(Error::Rejected { .. })
+    ));
+    s.expunge(&five).await.unwrap();
+    let moved = s
+        .move_messages(
+            &SequenceSet::single(6).unwrap(),
+            &Mailbox::new("Archive").unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(moved.uid_validity, 99);
+    assert!(s
+        .move_messages(
+            &SequenceSet::single(7).unwrap(),
+            &Mailbox::new("Nowhere").unwrap()
+        )
+        .await
+        .is_err());
+    assert_eq!(
+        s.take_unsolicited(),
+        vec![Unsolicited::Expunge(3), Unsolicited::Expunge(2)]
+    );
+    drop(s);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn move_without_move_is_copy_store_expunge() {
+    let (mut s, server, _) = logged_in(
+        "IMAP4rev1",
+        vec![
+            cmd(
+                "UID COPY 6 Archive",
+                "{tag} OK [COPYUID 99 6 1] Copy completed.\r\n",
+            ),
+            cmd(
+                "UID STORE 6 +FLAGS.SILENT (\\Deleted)",
+                "{tag} OK Store completed.\r\n",
+            ),
+            cmd("EXPUNGE", "* 2 EXPUNGE\r\n{tag} OK Expunge completed.\r\n"),
+        ],
+    )
+    .await;
+    let moved = s
+        .move_messages(
+            &SequenceSet::single(6).unwrap(),
+            &Mailbox::new("Archive").unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(moved.is_some());
+    drop(s);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn bye_mid_command_closes_the_session_and_nothing_more_is_sent() {
+    let (mut s, server, received) = logged_in(
+        "IMAP4rev1",
+        vec![cmd("NOOP", "* BYE Server shutting down.\r\n"), Step::Close],
+    )
+    .await;
+    let e = s.noop().await.unwrap_err();
+    assert!(matches!(e, Error::Closed { .. }), "{e:?}");
+    let e = s.noop().await.unwrap_err();
+    assert!(matches!(e, Error::Closed { .. }), "{e:?}");
+    s.logout().await.unwrap();
+    server.await.unwrap();
+    assert_eq!(count(&received, "NOOP"), 1);
+    assert_eq!(count(&received, "LOGOUT"), 0);
+}
+
+#[tokio::test]
+async fn a_wrong_tag_is_a_protocol_error() {
+    let (mut s, server, _) = logged_in(
+        "IMAP4rev1",
+        vec![cmd("NOOP", "Z999 OK NOOP completed.\r\n")],
+    )
+    .await;
+    let e = s.noop().await.unwrap_err();
+    assert!(matches!(e, Error::Protocol { .. }), "{e:?}");
+    drop(s);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn logout_reads_bye_and_ok() {
+    let (s, server, received) = logged_in(
+        "IMAP4rev1",
+        vec![cmd(
+            "LOGOUT",
+            "* BYE Logging out\r\n{tag} OK Logout completed.\r\n",
+        )],
+    )
+    .await;
+    s.logout().await.unwrap();
+    server.await.unwrap();
+    assert_eq!(count(&received, "LOGOUT"), 1);
+}
+
+fn idle_caps() -> &'static str {
+    "IMAP4rev1 IDLE"
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_is_refreshed_every_25_minutes_and_reports_news() {
+    let (mut s, server, received) = logged_in(
+        idle_caps(),
+        vec![
+            cmd("IDLE", "+ idling\r\n"),
+            line("DONE", "{tag} OK Idle completed.\r\n"),
+            cmd("IDLE", "+ idling\r\n"),
+            Step::Sleep(Duration::from_secs(60)),
+            send("* 51 EXISTS\r\n* 1 RECENT\r\n"),
+            line("DONE", "{tag} OK Idle completed.\r\n"),
+        ],
+    )
+    .await;
+    let start = tokio::time::Instant::now();
+    let events = s.idle(Duration::from_secs(3600)).await.unwrap();
+    let waited = start.elapsed();
+    assert_eq!(
+        events,
+        vec![Unsolicited::Exists(51), Unsolicited::Recent(1)]
+    );
+    assert!(
+        waited >= Duration::from_secs(26 * 60) && waited < Duration::from_secs(27 * 60),
+        "{waited:?}"
+    );
+    drop(s);
+    server.await.unwrap();
+    let lines = received.lock().unwrap().clone();
+    assert_eq!(lines.iter().filter(|l| l.ends_with(" IDLE")).count(), 2);
+    assert_eq!(lines.iter().filter(|l| *l == "DONE").count(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_with_nothing_new_returns_empty_at_the_deadline_and_honours_the_refresh_setting() {
+    let (mut s, server, received) = logged_in(
+        idle_caps(),
+        vec![
+            cmd("IDLE", "+ idling\r\n"),
+            line("DONE", "{tag} OK Idle completed.\r\n"),
+            cmd("IDLE", "+ idling\r\n"),
+            line("DONE", "{tag} OK Idle completed.\r\n"),
+        ],
+    )
+    .await;
+    s.set_idle_refresh(Duration::from_secs(5 * 60));
+    let start = tokio::time::Instant::now();
+    let events = s.idle(Duration::from_secs(8 * 60)).await.unwrap();
+    assert!(events.is_empty());
+    assert_eq!(start.elapsed(), Duration::from_secs(8 * 60));
+    drop(s);
+    server.await.unwrap();
+    assert_eq!(
+        received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| *l == "DONE")
+            .count(),
+        2
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_notices_a_dead_connection_when_done_goes_unanswered() {
+    let (mut s, server, _) = logged_in(
+        idle_caps(),
+        vec![cmd("IDLE", "+ idling\r\n"), line("DONE", ""), Step::Hang],
+    )
+    .await;
+    let e = s.idle(Duration::from_secs(3600)).await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Transport(mailcat_transport::Error::Timeout { .. })
+        ),
+        "{e:?}"
+    );
+    drop(s);
+    server.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn bye_while_idling_is_closed() {
+    let (mut s, server, _) = logged_in(
+        idle_caps(),
+        vec![
+            cmd("IDLE", "+ idling\r\n"),
+            send("* 3 EXISTS\r\n"),
+            Step::Sleep(Duration::from_secs(1)),
+            send("* BYE Disconnected for inactivity.\r\n"),
+            Step::Close,
+        ],
+    )
+    .await;
+    // The EXISTS ends the wait first; DONE is then sent to a server that says BYE.
+    let r = s.idle(Duration::from_secs(3600)).await;
+    assert!(
+        matches!(r, Ok(ref e) if e == &vec![Unsolicited::Exists(3)])
+            || matches!(r, Err(Error::Closed { .. })),
+        "{r:?}"
+    );
+    drop(s);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn idle_needs_the_extension() {
+    let (mut s, server, _) = logged_in("IMAP4rev1", vec![]).await;
+    assert!(matches!(
+        s.idle(Duration::from_secs(1)).await,
+        Err(Error::MissingExtension {
+            extension: "IDLE",
+            ..
+        })
+    ));
+    drop(s);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn short_timeouts_do_not_break_a_normal_exchange() {
+    let (mut s, server, _) = session_with(
+        "IMAP4rev1 SASL-IR AUTH=PLAIN",
+        vec![cmd(PLAIN_IR, "{tag} OK [CAPABILITY IMAP4rev1] ok\r\n")],
+        Timeouts::uniform(Duration::from_secs(1)),
+    )
+    .await;
+    s.login(&alice(), true).await.unwrap();
+    drop(s);
+    server.await.unwrap();
+}
