@@ -269,12 +269,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
         self.usable()?;
         let endpoint = self.endpoint().clone();
         if self.state != State::Authorization {
-            return Err(Error::AuthenticationFailed {
+            return Err(Error::AuthenticationAlreadyAttempted {
                 host: endpoint.host,
                 login: credential.login().to_owned(),
-                mechanism: "login already attempted",
-                reply: "this session already made its one login attempt; open a new session to try again".into(),
-                hint: None,
             });
         }
         let method = auth::choose(&self.offer(), credential.kind(), &endpoint)?;
