@@ -165,7 +165,9 @@ pub enum Error {
 
     /// `login` was called a second time on one session: each connection gets exactly one
     /// authentication attempt (a retry with the same secret could lock the account).
-    #[error("a login to {host} was already attempted on this session; open a new session to try again")]
+    #[error(
+        "a login to {host} was already attempted on this session; open a new session to try again"
+    )]
     LoginAlreadyAttempted {
         /// The server.
         host: String,
