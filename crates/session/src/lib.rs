@@ -5,6 +5,7 @@
 pub mod auth;
 mod credential;
 mod error;
+pub mod smtp;
 
 pub use credential::{Credential, CredentialKind, Secret, SecretCallback, SecretSource};
 pub use error::Error;
