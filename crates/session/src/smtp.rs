@@ -38,7 +38,11 @@
 //! - **PIPELINING**: when offered, MAIL, every RCPT and DATA go in one write (RFC 2920 §3.1: DATA
 //!   last in the group), and the replies are read in order. With several recipients and partial
 //!   sending not allowed, DATA waits for the RCPT replies: a `354` would leave no way to back out
-//!   but dropping the connection.
+//!   but dropping the connection. One group per message does not run into the lab's "gotcha 23"
+//!   (the final `250` held by the server's Nagle until the client's delayed ACK, about 40 ms a
+//!   message, seen with `MAIL+RCPT+BDAT`): with DATA the body itself goes out after the `354`
+//!   and acknowledges it. Measured against the lab's Postfix over TLS, 100 messages of 4 KiB on
+//!   one session, release build: 510–690 msgs/s pipelined, 570–690 lock-step (server-bound).
 //! - **Replies**: `4xx` is [`Error::Temporary`], `5xx` [`Error::Rejected`]; a `421` at any point is
 //!   [`Error::Closed`] and no further command is sent (RFC 5321 §3.8). A connection lost after the
 //!   terminator but before the final reply is [`Error::DeliveryUnknown`]: sending again may

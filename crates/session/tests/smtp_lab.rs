@@ -302,3 +302,58 @@ async fn fifty_messages_over_one_session_with_pipelining() {
         "pipelining stalls: {pipelined:.0} msgs/s (lock-step {lockstep:.0})"
     );
 }
+
+async fn connect_submission() -> SmtpSession<TcpStream> {
+    let lab = Lab::from_env();
+    let endpoint = Endpoint::new(Protocol::Smtp, &lab.strict_host, Security::StartTls)
+        .with_port(lab.submission_port);
+    let tls = TlsSettings::only_ca_file(&lab.ca_file);
+    smtp::connect(&endpoint, &tls, &Timeouts::uniform(Duration::from_secs(30)))
+        .await
+        .unwrap()
+}
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: eval \"$(tests/lab/lab.sh env)\" (tests/lab/lab.sh up first)")
+    })
+}
+
+#[tokio::test]
+async fn an_oauth2_token_logs_in_with_xoauth2_and_a_bad_one_is_refused_once() {
+    let user = env("MAILCAT_LAB_OAUTH2_USER");
+    let mut session = connect_submission().await;
+    session
+        .login(
+            &Credential::oauth2(&user, env("MAILCAT_LAB_OAUTH2_TOKEN")),
+            false,
+        )
+        .await
+        .unwrap();
+    session.logout().await.unwrap();
+
+    let mut session = connect_submission().await;
+    let bad = Credential::oauth2(&user, "not-a-valid-token");
+    let err = session.login(&bad, false).await.unwrap_err();
+    println!("bad token: {err}");
+    assert!(err.is_auth(), "{err:?}");
+    assert!(matches!(
+        session.login(&bad, false).await.unwrap_err(),
+        Error::LoginAlreadyAttempted { .. }
+    ));
+    // The session is still usable for QUIT after the refusal.
+    session.logout().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_refused_as_an_auth_error() {
+    let lab = Lab::from_env();
+    let mut session = connect_submission().await;
+    let err = session
+        .login(&Credential::password(&lab.user, "wrong password"), false)
+        .await
+        .unwrap_err();
+    println!("wrong password: {err}");
+    assert!(matches!(err, Error::AuthenticationFailed { .. }), "{err:?}");
+    session.logout().await.unwrap();
+}

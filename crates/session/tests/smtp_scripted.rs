@@ -769,6 +769,34 @@ async fn a_connection_lost_after_the_final_dot_leaves_the_outcome_unknown() {
     server.await.unwrap();
 }
 
+#[tokio::test]
+async fn a_connection_lost_mid_data_is_a_transport_error_not_an_unknown_outcome() {
+    // Larger than the duplex buffer, so the client is still writing when the server goes.
+    let message = vec![b'z'; 8 << 20];
+    let (mut session, server) = start(
+        &["PIPELINING"],
+        vec![
+            group(&[
+                "MAIL FROM:<alice@example.test>",
+                "RCPT TO:<bob@example.test>",
+                "DATA",
+            ]),
+            send("250 Ok\r\n250 Ok\r\n354 go\r\n"),
+            Act::CloseAfter(100_000),
+        ],
+    )
+    .await;
+    let info = MessageInfo::default();
+    let err = session
+        .send(&envelope(&["bob@example.test"]), &mut &message[..], &info)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Transport(_)), "{err:?}");
+    assert!(err.is_transient());
+    assert!(session.is_closed());
+    server.await.unwrap();
+}
+
 /// A reader that gives `first` and then fails.
 struct FailingReader {
     first: Option<Vec<u8>>,

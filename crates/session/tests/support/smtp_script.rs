@@ -33,6 +33,8 @@ pub enum Act {
     Eof,
     /// Whatever the client sends until it closes is only recorded.
     Drain,
+    /// Read at least this many bytes more, then close the connection (the script ends).
+    CloseAfter(usize),
 }
 
 /// Send `bytes`.
@@ -160,6 +162,17 @@ async fn play(mut stream: DuplexStream, script: Vec<Act>) -> Received {
                     String::from_utf8_lossy(&wire),
                     "the message as it crossed the wire"
                 );
+            }
+            Act::CloseAfter(n) => {
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut got = pending.len();
+                while got < n {
+                    let k = stream.read(&mut buf).await.expect("read");
+                    assert!(k > 0, "the client closed first");
+                    received.extend_from_slice(&buf[..k]);
+                    got += k;
+                }
+                return Received(received);
             }
             Act::Drain => {
                 received.append(&mut pending);
