@@ -357,3 +357,24 @@ async fn a_wrong_password_is_refused_as_an_auth_error() {
     assert!(matches!(err, Error::AuthenticationFailed { .. }), "{err:?}");
     session.logout().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_message_over_postfix_size_limit_is_refused_before_sending() {
+    let mut session = alice(false).await;
+    let limit = session.extensions().size().flatten().unwrap();
+    let info = MessageInfo {
+        size: Some(limit + 1),
+        ..MessageInfo::default()
+    };
+    // The reader is never touched: the refusal comes from SIZE in the EHLO reply.
+    let mut reader = tokio::io::empty();
+    let err = session
+        .send(&from_alice(&["outbound@example.test"]), &mut reader, &info)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::MessageTooLarge { .. }), "{err:?}");
+    println!("{err}");
+    // Nothing was sent: the session is still in step.
+    session.noop().await.unwrap();
+    session.logout().await.unwrap();
+}
