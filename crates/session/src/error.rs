@@ -64,6 +64,16 @@ pub enum Error {
         reply: String,
     },
 
+    /// `login` was called a second time on one session. One attempt per connection with a
+    /// given secret (account lockouts): open a new session to try again.
+    #[error("a login of {login} to {host} was already attempted on this session; open a new session to try again")]
+    AuthenticationAlreadyAttempted {
+        /// The server.
+        host: String,
+        /// The login name.
+        login: String,
+    },
+
     /// No way to log in with this kind of credential is offered.
     #[error("{host} offers no way to log in with {credential} (it offers: {}){}", if offered.is_empty() { "nothing".to_owned() } else { offered.join(", ") }, hint_suffix(hint))]
     NoUsableMechanism {
@@ -161,16 +171,6 @@ pub enum Error {
         extension: &'static str,
         /// What needs it.
         needed_for: &'static str,
-    },
-
-    /// `login` was called a second time on one session: each connection gets exactly one
-    /// authentication attempt (a retry with the same secret could lock the account).
-    #[error(
-        "a login to {host} was already attempted on this session; open a new session to try again"
-    )]
-    LoginAlreadyAttempted {
-        /// The server.
-        host: String,
     },
 
     /// SMTP: the server refused some or all recipients, and the message was not sent (RSET);

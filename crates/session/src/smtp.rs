@@ -315,7 +315,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
     }
 
     /// Logs in with `credential`, once per session: a second call fails with
-    /// [`Error::LoginAlreadyAttempted`], whatever the first one's outcome.
+    /// [`Error::AuthenticationAlreadyAttempted`], whatever the first one's outcome.
     ///
     /// Without TLS nothing is sent unless `dangerous_allow_plaintext_auth` (the password or token
     /// would cross the network readable): [`Error::PlaintextAuthRefused`].
@@ -326,8 +326,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
     ) -> Result<(), Error> {
         let endpoint = self.connection.endpoint().clone();
         if self.login_attempted {
-            return Err(Error::LoginAlreadyAttempted {
+            return Err(Error::AuthenticationAlreadyAttempted {
                 host: endpoint.host,
+                login: credential.login().to_owned(),
             });
         }
         self.login_attempted = true;

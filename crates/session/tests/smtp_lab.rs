@@ -339,7 +339,7 @@ async fn an_oauth2_token_logs_in_with_xoauth2_and_a_bad_one_is_refused_once() {
     assert!(err.is_auth(), "{err:?}");
     assert!(matches!(
         session.login(&bad, false).await.unwrap_err(),
-        Error::LoginAlreadyAttempted { .. }
+        Error::AuthenticationAlreadyAttempted { .. }
     ));
     // The session is still usable for QUIT after the refusal.
     session.logout().await.unwrap();

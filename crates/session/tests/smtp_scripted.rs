@@ -62,7 +62,7 @@ async fn auth_plain_goes_as_an_initial_response_and_only_once() {
     session.login(&alice(), true).await.unwrap();
     let again = session.login(&alice(), true).await.unwrap_err();
     assert!(
-        matches!(again, Error::LoginAlreadyAttempted { .. }),
+        matches!(again, Error::AuthenticationAlreadyAttempted { .. }),
         "{again:?}"
     );
     drop(session);
@@ -137,7 +137,10 @@ async fn a_refused_xoauth2_token_reports_the_decoded_json_after_one_attempt() {
     }
     assert!(err.is_auth());
     let again = session.login(&credential, true).await.unwrap_err();
-    assert!(matches!(again, Error::LoginAlreadyAttempted { .. }));
+    assert!(matches!(
+        again,
+        Error::AuthenticationAlreadyAttempted { .. }
+    ));
     drop(session);
     assert_eq!(server.await.unwrap().count("AUTH"), 1);
 }
@@ -179,7 +182,7 @@ async fn a_wrong_password_is_one_attempt_and_an_auth_error() {
     // Not LOGIN next with the same password: the session refuses a second attempt.
     assert!(matches!(
         session.login(&alice(), true).await.unwrap_err(),
-        Error::LoginAlreadyAttempted { .. }
+        Error::AuthenticationAlreadyAttempted { .. }
     ));
     drop(session);
     assert_eq!(server.await.unwrap().count("AUTH"), 1);
