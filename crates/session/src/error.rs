@@ -173,6 +173,31 @@ pub enum Error {
         needed_for: &'static str,
     },
 
+    /// SMTP: the server refused some or all recipients, and the message was not sent (RSET);
+    /// with partial sending allowed, only when it refused them all.
+    #[error("{host} refused {} of {} recipients, so the message was not sent: {}", refused.len(), refused.len() + accepted.len(), refused.iter().map(|(a, r)| format!("<{a}>: {r}")).collect::<Vec<_>>().join("; "))]
+    RecipientsRefused {
+        /// The server.
+        host: String,
+        /// Each refused recipient with the server's reply (code, enhanced code, text; escaped).
+        refused: Vec<(String, String)>,
+        /// The recipients the server accepted.
+        accepted: Vec<String>,
+        /// Every refusal was temporary (4xx): the same send may work later.
+        transient: bool,
+    },
+
+    /// SMTP: the connection broke after the whole message was sent but before the server's
+    /// final reply. The server may or may not have accepted it: sending it again may deliver
+    /// it twice (RFC 5321 §4.1.1.4).
+    #[error("the outcome of sending to {host} is unknown: {reason}; the message may have been accepted, so sending it again may deliver it twice")]
+    DeliveryUnknown {
+        /// The server.
+        host: String,
+        /// What broke.
+        reason: String,
+    },
+
     /// A value could not be put into a command (a CR/LF in a mailbox name ...).
     #[error(transparent)]
     Encode(#[from] mailcat_codec::EncodeError),
@@ -190,6 +215,7 @@ impl Error {
             Error::AuthenticationUnavailable { .. }
             | Error::Temporary { .. }
             | Error::Closed { .. } => true,
+            Error::RecipientsRefused { transient, .. } => *transient,
             _ => false,
         }
     }
@@ -215,6 +241,9 @@ impl Error {
             }
             Error::BasicAuthDisabled { .. } => Some(
                 "create an OAuth2 token for the account and pass it with --oauth2-token-cmd".into(),
+            ),
+            Error::DeliveryUnknown { .. } => Some(
+                "check whether the message arrived (the Sent folder, a recipient) before sending it again".into(),
             ),
             Error::Transport(e) if e.is_tls() => {
                 Some("check the URL's scheme and port, and --ca-file for a private CA".into())

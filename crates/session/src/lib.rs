@@ -7,6 +7,7 @@ mod credential;
 mod error;
 pub mod imap;
 pub mod pop3;
+pub mod smtp;
 pub mod store;
 
 pub use credential::{Credential, CredentialKind, Secret, SecretCallback, SecretSource};

@@ -1,0 +1,970 @@
+//! SmtpSession against scripted servers: AUTH (PLAIN with and without an initial response,
+//! LOGIN, the XOAUTH2 failure, basic auth disabled, one attempt only, no password without TLS),
+//! pipelining, per-recipient results, 4xx/5xx/421, SIZE/8BITMIME/SMTPUTF8 checks before sending,
+//! dot-stuffing and CRLF normalisation, a lost connection after the final dot, reuse.
+#![allow(clippy::unwrap_used)]
+
+#[path = "support/smtp_script.rs"]
+mod smtp_script;
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use base64::Engine;
+use mailcat_session::smtp::{Address, Envelope, MessageInfo};
+use mailcat_session::{Credential, Error};
+use smtp_script::{data, expect, group, send, start, Act};
+use tokio::io::{AsyncRead, ReadBuf};
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn addr(a: &str) -> Address {
+    Address::new(a).unwrap()
+}
+
+fn envelope(to: &[&str]) -> Envelope {
+    Envelope {
+        from: Some(addr("alice@example.test")),
+        to: to.iter().map(|t| addr(t)).collect(),
+    }
+}
+
+fn alice() -> Credential {
+    Credential::password("alice@example.test", "s3cret")
+}
+
+/// Sends `message` with the info a scan gives.
+async fn send_bytes(
+    session: &mut mailcat_session::smtp::SmtpSession<tokio::io::DuplexStream>,
+    envelope: &Envelope,
+    message: &[u8],
+) -> Result<mailcat_session::smtp::SendReport, Error> {
+    let info = MessageInfo::of_bytes(message);
+    session.send(envelope, &mut &message[..], &info).await
+}
+
+// ---- AUTH ----
+
+#[tokio::test]
+async fn auth_plain_goes_as_an_initial_response_and_only_once() {
+    let ir = b64(b"\0alice@example.test\0s3cret");
+    let (mut session, server) = start(
+        &["AUTH PLAIN LOGIN", "PIPELINING"],
+        vec![
+            expect(&format!("AUTH PLAIN {ir}")),
+            send("235 2.7.0 Authentication successful\r\n"),
+            Act::Eof,
+        ],
+    )
+    .await;
+    session.login(&alice(), true).await.unwrap();
+    let again = session.login(&alice(), true).await.unwrap_err();
+    assert!(
+        matches!(again, Error::AuthenticationAlreadyAttempted { .. }),
+        "{again:?}"
+    );
+    drop(session);
+    assert_eq!(server.await.unwrap().count("AUTH"), 1);
+}
+
+#[tokio::test]
+async fn auth_plain_answers_the_empty_challenge_when_the_line_would_be_too_long() {
+    let password = "p".repeat(400);
+    let payload = format!("\0alice@example.test\0{password}");
+    let (mut session, server) = start(
+        &["AUTH PLAIN"],
+        vec![
+            expect("AUTH PLAIN"),
+            send("334 \r\n"),
+            expect(&b64(payload.as_bytes())),
+            send("235 2.7.0 ok\r\n"),
+            Act::Eof,
+        ],
+    )
+    .await;
+    let credential = Credential::password("alice@example.test", password);
+    session.login(&credential, true).await.unwrap();
+    drop(session);
+    assert_eq!(server.await.unwrap().count("AUTH"), 1);
+}
+
+#[tokio::test]
+async fn auth_login_answers_two_prompts() {
+    let (mut session, server) = start(
+        &["AUTH LOGIN"],
+        vec![
+            expect("AUTH LOGIN"),
+            send("334 VXNlcm5hbWU6\r\n"),
+            expect(&b64(b"alice@example.test")),
+            send("334 UGFzc3dvcmQ6\r\n"),
+            expect(&b64(b"s3cret")),
+            send("235 2.7.0 ok\r\n"),
+            Act::Eof,
+        ],
+    )
+    .await;
+    session.login(&alice(), true).await.unwrap();
+    drop(session);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_refused_xoauth2_token_reports_the_decoded_json_after_one_attempt() {
+    let token = "ya29.token";
+    let ir = b64(format!("user=alice@example.test\x01auth=Bearer {token}\x01\x01").as_bytes());
+    let json = b64(br#"{"status":"401","schemes":"Bearer","scope":"https://mail.google.com/"}"#);
+    let (mut session, server) = start(
+        &["AUTH PLAIN LOGIN XOAUTH2"],
+        vec![
+            expect(&format!("AUTH XOAUTH2 {ir}")),
+            send(format!("334 {json}\r\n")),
+            expect(""),
+            send("535 5.7.8 Username and Password not accepted\r\n"),
+            Act::Eof,
+        ],
+    )
+    .await;
+    let credential = Credential::oauth2("alice@example.test", token);
+    let err = session.login(&credential, true).await.unwrap_err();
+    match &err {
+        Error::OAuth2Rejected { status, scope, .. } => {
+            assert_eq!(status, "401");
+            assert_eq!(scope.as_deref(), Some("https://mail.google.com/"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(err.is_auth());
+    let again = session.login(&credential, true).await.unwrap_err();
+    assert!(matches!(
+        again,
+        Error::AuthenticationAlreadyAttempted { .. }
+    ));
+    drop(session);
+    assert_eq!(server.await.unwrap().count("AUTH"), 1);
+}
+
+#[tokio::test]
+async fn reply_535_5_7_139_says_basic_authentication_is_disabled() {
+    let ir = b64(b"\0alice@example.test\0s3cret");
+    let (mut session, server) = start(
+        &["AUTH LOGIN PLAIN XOAUTH2"],
+        vec![
+            expect(&format!("AUTH PLAIN {ir}")),
+            send("535 5.7.139 Authentication unsuccessful, basic authentication is disabled.\r\n"),
+            Act::Eof,
+        ],
+    )
+    .await;
+    let err = session.login(&alice(), true).await.unwrap_err();
+    assert!(matches!(err, Error::BasicAuthDisabled { .. }), "{err:?}");
+    assert!(err.to_string().contains("OAuth2"), "{err}");
+    drop(session);
+    assert_eq!(server.await.unwrap().count("AUTH"), 1);
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_one_attempt_and_an_auth_error() {
+    let ir = b64(b"\0alice@example.test\0s3cret");
+    let (mut session, server) = start(
+        &["AUTH PLAIN LOGIN"],
+        vec![
+            expect(&format!("AUTH PLAIN {ir}")),
+            send("535 5.7.8 Error: authentication failed: authentication failure\r\n"),
+            Act::Eof,
+        ],
+    )
+    .await;
+    let err = session.login(&alice(), true).await.unwrap_err();
+    assert!(matches!(err, Error::AuthenticationFailed { .. }), "{err:?}");
+    assert!(err.to_string().contains("535 5.7.8"), "{err}");
+    // Not LOGIN next with the same password: the session refuses a second attempt.
+    assert!(matches!(
+        session.login(&alice(), true).await.unwrap_err(),
+        Error::AuthenticationAlreadyAttempted { .. }
+    ));
+    drop(session);
+    assert_eq!(server.await.unwrap().count("AUTH"), 1);
+}
+
+#[tokio::test]
+async fn reply_454_is_a_temporary_authentication_failure() {
+    let ir = b64(b"\0alice@example.test\0s3cret");
+    let (mut session, server) = start(
+        &["AUTH PLAIN"],
+        vec![
+            expect(&format!("AUTH PLAIN {ir}")),
+            send("454 4.7.0 Temporary authentication failure\r\n"),
+            Act::Eof,
+        ],
+    )
+    .await;
+    let err = session.login(&alice(), true).await.unwrap_err();
+    assert!(
+        matches!(err, Error::AuthenticationUnavailable { .. }),
+        "{err:?}"
+    );
+    assert!(err.is_transient());
+    drop(session);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn no_password_is_sent_without_tls_unless_allowed() {
+    let (mut session, server) = start(&["AUTH PLAIN LOGIN"], vec![Act::Eof]).await;
+    let err = session.login(&alice(), false).await.unwrap_err();
+    assert!(matches!(err, Error::PlaintextAuthRefused { .. }), "{err:?}");
+    drop(session);
+    assert!(server.await.unwrap().0.is_empty());
+}
+
+#[tokio::test]
+async fn a_server_without_a_usable_mechanism_gets_nothing() {
+    let (mut session, server) = start(&["AUTH XOAUTH2"], vec![Act::Eof]).await;
+    let err = session.login(&alice(), true).await.unwrap_err();
+    assert!(matches!(err, Error::NoUsableMechanism { .. }), "{err:?}");
+    drop(session);
+    assert!(server.await.unwrap().0.is_empty());
+}
+
+// ---- sending ----
+
+const HELLO: &[u8] = b"Subject: hi\r\n\r\nHello\r\n";
+
+#[tokio::test]
+async fn pipelining_sends_mail_rcpt_rcpt_data_in_one_write() {
+    let (mut session, server) = start(
+        &["PIPELINING", "SIZE 10000000", "8BITMIME"],
+        vec![
+            group(&[
+                "MAIL FROM:<alice@example.test> SIZE=22",
+                "RCPT TO:<bob@example.test>",
+                "RCPT TO:<carol@example.test>",
+                "DATA",
+            ]),
+            send("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n"),
+            data(b"Subject: hi\r\n\r\nHello\r\n.\r\n"),
+            send("250 2.0.0 Ok: queued as 1234\r\n"),
+            Act::Eof,
+        ],
+    )
+    .await;
+    session.set_allow_partial(true);
+    let report = send_bytes(
+        &mut session,
+        &envelope(&["bob@example.test", "carol@example.test"]),
+        HELLO,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.accepted.len(), 2);
+    assert!(report.refused.is_empty());
+    assert_eq!(report.reply.to_string(), "250 2.0.0 Ok: queued as 1234");
+    drop(session);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn with_several_recipients_data_waits_for_their_replies_by_default() {
+    let (mut session, server) = start(
+        &["PIPELINING"],
+        vec![
+            group(&[
+                "MAIL FROM:<alice@example.test>",
+                "RCPT TO:<bob@example.test>",
+                "RCPT TO:<carol@example.test>",
+            ]),
+            send("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n"),
+            expect("DATA"),
+            send("354 go\r\n"),
+            data(b"Subject: hi\r\n\r\nHello\r\n.\r\n"),
+            send("250 2.0.0 Ok: queued\r\n"),
+            Act::Eof,
+        ],
+    )
+    .await;
+    let report = send_bytes(
+        &mut session,
+        &envelope(&["bob@example.test", "carol@example.test"]),
+        HELLO,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.accepted.len(), 2);
+    drop(session);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn one_refused_recipient_fails_the_whole_send_and_resets() {
+    let (mut session, server) = start(
+        &["PIPELINING"],
+        vec![
+            group(&[
+                "MAIL FROM:<alice@example.test>",
+                "RCPT TO:<bob@example.test>",
+                "RCPT TO:<nobody@example.test>",
+                "RCPT TO:<carol@example.test>",
+            ]),
+            send("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n550 5.1.1 <nobody@example.test>: Recipient address rejected: User unknown\r\n250 2.1.5 Ok\r\n"),
+            expect("RSET"),
+            send("250 2.0.0 Ok\r\n"),
+            Act::Eof,
+        ],
+    )
+    .await;
+    let err = send_bytes(
+        &mut session,
+        &envelope(&[
+            "bob@example.test",
+            "nobody@example.test",
+            "carol@example.test",
+        ]),
+        HELLO,
+    )
+    .await
+    .unwrap_err();
+    match &err {
+        Error::RecipientsRefused {
+            refused,
+            accepted,
+            transient,
+            ..
+        } => {
+            assert_eq!(refused.len(), 1);
+            assert_eq!(refused[0].0, "nobody@example.test");
+            assert!(refused[0].1.starts_with("550 5.1.1"), "{refused:?}");
+            assert_eq!(accepted.len(), 2);
+            assert!(!transient);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!err.is_transient());
+    drop(session);
+    let received = server.await.unwrap();
+    assert_eq!(received.count("DATA"), 0);
+}
+
+#[tokio::test]
+async fn partial_sending_reports_the_refused_recipient() {
+    let (mut session, server) = start(
+        &["PIPELINING"],
+        vec![
+            group(&[
+                "MAIL FROM:<alice@example.test>",
+                "RCPT TO:<bob@example.test>",
+                "RCPT TO:<nobody@example.test>",
+                "DATA",
+            ]),
+            send("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n550 5.1.1 User unknown\r\n354 go\r\n"),
+            data(b"Subject: hi\r\n\r\nHello\r\n.\r\n"),
+            send("250 2.0.0 Ok: queued\r\n"),
+            Act::Eof,
+        ],
+    )
+    .await;
+    session.set_allow_partial(true);
+    let report = send_bytes(
+        &mut session,
+        &envelope(&["bob@example.test", "nobody@example.test"]),
+        HELLO,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.accepted, vec![addr("bob@example.test")]);
+    assert_eq!(report.refused.len(), 1);
+    assert_eq!(report.refused[0].0, addr("nobody@example.test"));
+    assert_eq!(report.refused[0].1.code, 550);
+    drop(session);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn all_recipients_refused_with_partial_sending_sends_nothing() {
+    let (mut session, server) = start(
+        &["PIPELINING"],
+        vec![
+            group(&[
+                "MAIL FROM:<alice@example.test>",
+                "RCPT TO:<nobody@example.test>",
+                "DATA",
+            ]),
+            send("250 2.1.0 Ok\r\n550 5.1.1 User unknown\r\n554 5.5.1 Error: no valid recipients\r\n"),
+            expect("RSET"),
+            send("250 2.0.0 Ok\r\n"),
+            Act::Eof,
+        ],
+    )
+    .await;
+    session.set_allow_partial(true);
+    let err = send_bytes(&mut session, &envelope(&["nobody@example.test"]), HELLO)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::RecipientsRefused { .. }), "{err:?}");
+    drop(session);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_354_without_recipients_gets_a_lone_dot() {
+    // A broken server that says 354 although it refused the only recipient: RFC 2920 §3.1.
+    let (mut session, server) = start(
+        &["PIPELINING"],
+        vec![
+            group(&[
+                "MAIL FROM:<alice@example.test>",
+                "RCPT TO:<nobody@example.test>",
+                "DATA",
+            ]),
+            send("250 2.1.0 Ok\r\n550 5.1.1 User unknown\r\n354 go\r\n"),
+            data(b".\r\n"),
+            send("554 5.5.1 no valid recipients\r\n"),
+            expect("RSET"),
+            send("250 2.0.0 Ok\r\n"),
+            Act::Eof,
+        ],
+    )
+    .await;
+    let err = send_bytes(&mut session, &envelope(&["nobody@example.test"]), HELLO)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::RecipientsRefused { .. }), "{err:?}");
+    drop(session);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn reply_451_to_mail_is_temporary_and_the_session_goes_on() {
+    let (mut session, server) = start(
+        &[],
+        vec![
+            expect("MAIL FROM:<alice@example.test>"),
+            send("451 4.3.0 Try again later\r\n"),
+            expect("RSET"),
+            send("250 2.0.0 Ok\r\n"),
+            expect("MAIL FROM:<alice@example.test>"),
+            send("250 2.1.0 Ok\r\n"),
+            expect("RCPT TO:<bob@example.test>"),
+            send("250 2.1.5 Ok\r\n"),
+            expect("DATA"),
+            send("354 go\r\n"),
+            data(b"Subject: hi\r\n\r\nHello\r\n.\r\n"),
+            send("250 2.0.0 Ok: queued\r\n"),
+            expect("QUIT"),
+            send("221 2.0.0 Bye\r\n"),
+            Act::Eof,
+        ],
+    )
+    .await;
+    let env = envelope(&["bob@example.test"]);
+    let err = send_bytes(&mut session, &env, HELLO).await.unwrap_err();
+    assert!(matches!(err, Error::Temporary { .. }), "{err:?}");
+    assert!(err.is_transient());
+    assert!(err.to_string().contains("451 4.3.0"), "{err}");
+    send_bytes(&mut session, &env, HELLO).await.unwrap();
+    session.logout().await.unwrap();
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn reply_452_to_rcpt_is_a_temporary_recipient_refusal() {
+    let (mut session, server) = start(
+        &[],
+        vec![
+            expect("MAIL FROM:<alice@example.test>"),
+            send("250 2.1.0 Ok\r\n"),
+            expect("RCPT TO:<bob@example.test>"),
+            send("452 4.5.3 Too many recipients\r\n"),
+            expect("RSET"),
+            send("250 2.0.0 Ok\r\n"),
+            Act::Eof,
+        ],
+    )
+    .await;
+    let err = send_bytes(&mut session, &envelope(&["bob@example.test"]), HELLO)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::RecipientsRefused {
+                transient: true,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.is_transient());
+    drop(session);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn reply_421_mid_transaction_closes_the_session_and_nothing_more_is_sent() {
+    let (mut session, server) = start(
+        &["PIPELINING"],
+        vec![
+            group(&[
+                "MAIL FROM:<alice@example.test>",
+                "RCPT TO:<bob@example.test>",
+                "DATA",
+            ]),
+            send("250 2.1.0 Ok\r\n421 4.3.2 Service shutting down\r\n"),
+            Act::Eof,
+        ],
+    )
+    .await;
+    let env = envelope(&["bob@example.test"]);
+    let err = send_bytes(&mut session, &env, HELLO).await.unwrap_err();
+    assert!(matches!(err, Error::Closed { .. }), "{err:?}");
+    assert!(err.is_transient());
+    assert!(session.is_closed());
+    let again = send_bytes(&mut session, &env, HELLO).await.unwrap_err();
+    assert!(matches!(again, Error::Closed { .. }), "{again:?}");
+    assert!(matches!(
+        session.noop().await.unwrap_err(),
+        Error::Closed { .. }
+    ));
+    session.logout().await.unwrap(); // no QUIT after 421: the script's Eof checks it
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn data_refused_and_message_refused_are_permanent() {
+    let (mut session, server) = start(
+        &[],
+        vec![
+            expect("MAIL FROM:<alice@example.test>"),
+            send("250 2.1.0 Ok\r\n"),
+            expect("RCPT TO:<bob@example.test>"),
+            send("250 2.1.5 Ok\r\n"),
+            expect("DATA"),
+            send("554 5.5.1 Error: no valid recipients\r\n"),
+            expect("RSET"),
+            send("250 2.0.0 Ok\r\n"),
+            expect("MAIL FROM:<alice@example.test>"),
+            send("250 2.1.0 Ok\r\n"),
+            expect("RCPT TO:<bob@example.test>"),
+            send("250 2.1.5 Ok\r\n"),
+            expect("DATA"),
+            send("354 go\r\n"),
+            data(b"Subject: hi\r\n\r\nHello\r\n.\r\n"),
+            send("552 5.3.4 Message size exceeds fixed limit\r\n"),
+            expect("RSET"),
+            send("250 2.0.0 Ok\r\n"),
+            Act::Eof,
+        ],
+    )
+    .await;
+    let env = envelope(&["bob@example.test"]);
+    let err = send_bytes(&mut session, &env, HELLO).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Rejected { ref command, .. } if command == "DATA"),
+        "{err:?}"
+    );
+    let err = send_bytes(&mut session, &env, HELLO).await.unwrap_err();
+    assert!(matches!(err, Error::Rejected { .. }), "{err:?}");
+    assert!(err.to_string().contains("552 5.3.4"), "{err}");
+    drop(session);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_message_over_the_size_limit_is_refused_before_sending() {
+    let (mut session, server) = start(&["PIPELINING", "SIZE 1000"], vec![Act::Eof]).await;
+    let message = vec![b'x'; 2000];
+    let err = send_bytes(&mut session, &envelope(&["bob@example.test"]), &message)
+        .await
+        .unwrap_err();
+    match err {
+        Error::MessageTooLarge { size, limit, .. } => {
+            assert_eq!(size, 2002); // the final CRLF the message gets
+            assert_eq!(limit, 1000);
+        }
+        other => panic!("{other:?}"),
+    }
+    drop(session);
+    assert!(server.await.unwrap().0.is_empty());
+}
+
+#[tokio::test]
+async fn eight_bit_content_is_declared_or_refused() {
+    let message = "Subject: caf\u{e9}\r\n\r\nna\u{ef}ve\r\n".as_bytes();
+    let body_only = "Subject: cafe\r\n\r\nna\u{ef}ve\r\n".as_bytes();
+    // 8BITMIME and SMTPUTF8 offered: both declared.
+    let (mut session, server) = start(
+        &["8BITMIME", "SMTPUTF8"],
+        vec![
+            expect("MAIL FROM:<alice@example.test> BODY=8BITMIME SMTPUTF8"),
+            send("250 2.1.0 Ok\r\n"),
+            expect("RCPT TO:<bob@example.test>"),
+            send("250 2.1.5 Ok\r\n"),
+            expect("DATA"),
+            send("354 go\r\n"),
+            data([message, b".\r\n"].concat()),
+            send("250 2.0.0 Ok\r\n"),
+            Act::Eof,
+        ],
+    )
+    .await;
+    send_bytes(&mut session, &envelope(&["bob@example.test"]), message)
+        .await
+        .unwrap();
+    drop(session);
+    server.await.unwrap();
+
+    // Neither offered: refused before anything is sent.
+    let (mut session, server) = start(&["PIPELINING"], vec![Act::Eof]).await;
+    let err = send_bytes(&mut session, &envelope(&["bob@example.test"]), body_only)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::MissingExtension {
+                extension: "8BITMIME",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let err = send_bytes(&mut session, &envelope(&["bob@example.test"]), message)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::MissingExtension {
+                extension: "SMTPUTF8",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let err = send_bytes(&mut session, &envelope(&["j\u{f6}rg@example.test"]), HELLO)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::MissingExtension {
+                extension: "SMTPUTF8",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    drop(session);
+    assert!(server.await.unwrap().0.is_empty());
+}
+
+#[tokio::test]
+async fn a_utf8_address_is_sent_with_smtputf8() {
+    let (mut session, server) = start(
+        &["PIPELINING", "8BITMIME", "SMTPUTF8"],
+        vec![
+            group(&[
+                "MAIL FROM:<alice@example.test> BODY=8BITMIME SMTPUTF8",
+                "RCPT TO:<j\u{f6}rg@example.test>",
+                "DATA",
+            ]),
+            send("250 Ok\r\n250 Ok\r\n354 go\r\n"),
+            data(b"Subject: hi\r\n\r\nHello\r\n.\r\n"),
+            send("250 Ok\r\n"),
+            Act::Eof,
+        ],
+    )
+    .await;
+    send_bytes(&mut session, &envelope(&["j\u{f6}rg@example.test"]), HELLO)
+        .await
+        .unwrap();
+    drop(session);
+    server.await.unwrap();
+}
+
+/// Sends `message` with one recipient and returns what crossed the wire after 354.
+async fn wire_of(message: &[u8], expected_wire: &[u8]) {
+    let (mut session, server) = start(
+        &["PIPELINING"],
+        vec![
+            group(&[
+                "MAIL FROM:<alice@example.test>",
+                "RCPT TO:<bob@example.test>",
+                "DATA",
+            ]),
+            send("250 Ok\r\n250 Ok\r\n354 go\r\n"),
+            data(expected_wire),
+            send("250 Ok: queued\r\n"),
+            Act::Eof,
+        ],
+    )
+    .await;
+    let info = MessageInfo {
+        size: None,
+        ..MessageInfo::of_bytes(message)
+    };
+    session
+        .send(&envelope(&["bob@example.test"]), &mut &message[..], &info)
+        .await
+        .unwrap();
+    drop(session);
+    let received = server.await.unwrap();
+    assert!(received.0.ends_with(expected_wire));
+}
+
+#[tokio::test]
+async fn data_is_dot_stuffed_including_the_first_line() {
+    wire_of(
+        b".first\r\nok\r\n.\r\n..two\r\n\r\n.after blank\r\n",
+        b"..first\r\nok\r\n..\r\n...two\r\n\r\n..after blank\r\n.\r\n",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn bare_lf_and_bare_cr_become_crlf_and_a_final_crlf_is_added() {
+    wire_of(
+        b"Subject: x\n\nline one\nline two\rline three\r\n\r\nno final newline",
+        b"Subject: x\r\n\r\nline one\r\nline two\r\nline three\r\n\r\nno final newline\r\n.\r\n",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn smuggling_attempts_in_the_body_are_stuffed() {
+    // `\r\n.\r\n` inside the body must not end DATA; `\n.\n` and `\r.\r` become stuffed lines.
+    wire_of(
+        b"Subject: x\r\n\r\nhi\r\n.\r\nMAIL FROM:<evil@example.test>\r\nbare\n.\nand\r.\rend\r\n",
+        b"Subject: x\r\n\r\nhi\r\n..\r\nMAIL FROM:<evil@example.test>\r\nbare\r\n..\r\nand\r\n..\r\nend\r\n.\r\n",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_empty_message_is_just_the_terminator() {
+    wire_of(b"", b".\r\n").await;
+}
+
+#[tokio::test]
+async fn a_connection_lost_after_the_final_dot_leaves_the_outcome_unknown() {
+    let (mut session, server) = start(
+        &["PIPELINING"],
+        vec![
+            group(&[
+                "MAIL FROM:<alice@example.test>",
+                "RCPT TO:<bob@example.test>",
+                "DATA",
+            ]),
+            send("250 Ok\r\n250 Ok\r\n354 go\r\n"),
+            data(b"Subject: hi\r\n\r\nHello\r\n.\r\n"),
+            // and the server goes away without a reply
+        ],
+    )
+    .await;
+    let err = send_bytes(&mut session, &envelope(&["bob@example.test"]), HELLO)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::DeliveryUnknown { .. }), "{err:?}");
+    assert!(err.to_string().contains("twice"), "{err}");
+    assert!(!err.is_transient());
+    assert!(session.is_closed());
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_connection_lost_mid_data_is_a_transport_error_not_an_unknown_outcome() {
+    // Larger than the duplex buffer, so the client is still writing when the server goes.
+    let message = vec![b'z'; 8 << 20];
+    let (mut session, server) = start(
+        &["PIPELINING"],
+        vec![
+            group(&[
+                "MAIL FROM:<alice@example.test>",
+                "RCPT TO:<bob@example.test>",
+                "DATA",
+            ]),
+            send("250 Ok\r\n250 Ok\r\n354 go\r\n"),
+            Act::CloseAfter(100_000),
+        ],
+    )
+    .await;
+    let info = MessageInfo::default();
+    let err = session
+        .send(&envelope(&["bob@example.test"]), &mut &message[..], &info)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Transport(_)), "{err:?}");
+    assert!(err.is_transient());
+    assert!(session.is_closed());
+    server.await.unwrap();
+}
+
+/// A reader that gives `first` and then fails.
+struct FailingReader {
+    first: Option<Vec<u8>>,
+}
+
+impl AsyncRead for FailingReader {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.first.take() {
+            Some(bytes) => {
+                buf.put_slice(&bytes);
+                Poll::Ready(Ok(()))
+            }
+            None => Poll::Ready(Err(std::io::Error::other("disk on fire"))),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_read_error_mid_message_never_sends_the_terminator() {
+    let chunk = vec![b'a'; 64 * 1024]; // one write's worth
+    let (mut session, server) = start(
+        &["PIPELINING"],
+        vec![
+            group(&[
+                "MAIL FROM:<alice@example.test>",
+                "RCPT TO:<bob@example.test>",
+                "DATA",
+            ]),
+            send("250 Ok\r\n250 Ok\r\n354 go\r\n"),
+            Act::Drain,
+        ],
+    )
+    .await;
+    let mut reader = FailingReader {
+        first: Some(chunk.clone()),
+    };
+    let err = session
+        .send(
+            &envelope(&["bob@example.test"]),
+            &mut reader,
+            &MessageInfo::default(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Io(_)), "{err:?}");
+    assert!(session.is_closed());
+    session.logout().await.unwrap(); // closes without QUIT
+    let received = server.await.unwrap();
+    assert!(received.0.ends_with(&chunk), "{} bytes", received.0.len());
+    assert!(!received.text().contains("\r\n.\r\n") && !received.text().contains("QUIT"));
+}
+
+#[tokio::test]
+async fn two_messages_over_one_session_with_rset_between() {
+    let (mut session, server) = start(
+        &["PIPELINING", "SIZE 0"],
+        vec![
+            group(&[
+                "MAIL FROM:<alice@example.test> SIZE=22",
+                "RCPT TO:<bob@example.test>",
+                "DATA",
+            ]),
+            send("250 Ok\r\n250 Ok\r\n354 go\r\n"),
+            data(b"Subject: hi\r\n\r\nHello\r\n.\r\n"),
+            send("250 Ok: queued as A\r\n"),
+            expect("RSET"),
+            send("250 2.0.0 Ok\r\n"),
+            group(&[
+                "MAIL FROM:<> SIZE=22",
+                "RCPT TO:<carol@example.test>",
+                "DATA",
+            ]),
+            send("250 Ok\r\n250 Ok\r\n354 go\r\n"),
+            data(b"Subject: two\r\n\r\n..dot\r\n.\r\n"),
+            send("250 Ok: queued as B\r\n"),
+            expect("QUIT"),
+            send("221 Bye\r\n"),
+            Act::Eof,
+        ],
+    )
+    .await;
+    let first = send_bytes(&mut session, &envelope(&["bob@example.test"]), HELLO)
+        .await
+        .unwrap();
+    assert!(first.reply.text.ends_with("queued as A"));
+    session.reset().await.unwrap();
+    let bounce = Envelope {
+        from: None,
+        to: vec![addr("carol@example.test")],
+    };
+    let second = send_bytes(&mut session, &bounce, b"Subject: two\n\n.dot")
+        .await
+        .unwrap();
+    assert!(second.reply.text.ends_with("queued as B"));
+    session.logout().await.unwrap();
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn without_pipelining_commands_go_one_at_a_time() {
+    let (mut session, server) = start(
+        &["PIPELINING"],
+        vec![
+            expect("MAIL FROM:<alice@example.test>"),
+            send("250 Ok\r\n"),
+            expect("RCPT TO:<bob@example.test>"),
+            send("250 Ok\r\n"),
+            expect("RCPT TO:<carol@example.test>"),
+            send("250 Ok\r\n"),
+            expect("DATA"),
+            send("354 go\r\n"),
+            data(b"Subject: hi\r\n\r\nHello\r\n.\r\n"),
+            send("250 Ok\r\n"),
+            Act::Eof,
+        ],
+    )
+    .await;
+    session.set_pipelining(false);
+    send_bytes(
+        &mut session,
+        &envelope(&["bob@example.test", "carol@example.test"]),
+        HELLO,
+    )
+    .await
+    .unwrap();
+    drop(session);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn an_empty_recipient_list_is_refused_before_sending() {
+    let (mut session, server) = start(&[], vec![Act::Eof]).await;
+    let err = send_bytes(&mut session, &envelope(&[]), HELLO)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Encode(_)), "{err:?}");
+    drop(session);
+    assert!(server.await.unwrap().0.is_empty());
+}
+
+#[test]
+fn message_info_counts_crlf_and_finds_8bit_headers() {
+    let info = MessageInfo::of_bytes(b"Subject: x\n\nbody\r\nmore");
+    assert_eq!(info.size, Some(12 + 2 + 6 + 6));
+    assert!(!info.eight_bit);
+    let info = MessageInfo::of_bytes("Subject: x\r\n\r\nna\u{ef}ve\r\n".as_bytes());
+    assert!(info.eight_bit && !info.utf8_headers);
+    let info = MessageInfo::of_bytes("Subject: caf\u{e9}\r\n\r\nx\r\n".as_bytes());
+    assert!(info.eight_bit && info.utf8_headers);
+}
+
+#[tokio::test]
+async fn message_info_scan_rewinds_a_file() {
+    use tokio::io::AsyncReadExt;
+    let path = std::env::temp_dir().join(format!("mailcat-smtp-scan-{}", std::process::id()));
+    std::fs::write(&path, b"Subject: x\n\nbody\n").unwrap();
+    let mut file = tokio::fs::File::open(&path).await.unwrap();
+    let info = MessageInfo::scan(&mut file).await.unwrap();
+    assert_eq!(info.size, Some(12 + 2 + 6));
+    let mut all = Vec::new();
+    file.read_to_end(&mut all).await.unwrap();
+    assert_eq!(all, b"Subject: x\n\nbody\n");
+    std::fs::remove_file(&path).unwrap();
+}
