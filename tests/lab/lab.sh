@@ -624,7 +624,7 @@ virtual_alias_maps      = regexp:$PF/outbound.regexp
 virtual_alias_domains   =
 virtual_transport       = lmtp:unix:$DV_RUN/lmtp
 recipient_delimiter     = +
-message_size_limit      = 36700160
+message_size_limit      = 104857600
 mailbox_size_limit      = 0
 
 # SASL through Dovecot (same users and passwords as IMAP/POP3); enabled per port in master.cf.

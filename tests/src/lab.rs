@@ -31,6 +31,10 @@ pub struct Lab {
     pub user: String,
     /// Its password.
     pub password: String,
+    /// A user whose password has quotes, a backslash and spaces.
+    pub tricky_user: String,
+    /// That password: `p@ss "w0rd" \ end`.
+    pub tricky_password: String,
 }
 
 fn var(name: &str) -> String {
@@ -66,6 +70,8 @@ impl Lab {
             submissions_port: port("MAILCAT_LAB_SUBMISSIONS_PORT"),
             user: var("MAILCAT_LAB_USER"),
             password: var("MAILCAT_LAB_PASSWORD"),
+            tricky_user: var("MAILCAT_LAB_TRICKY_USER"),
+            tricky_password: var("MAILCAT_LAB_TRICKY_PASSWORD"),
         };
         assert!(
             lab.ca_file.is_file(),

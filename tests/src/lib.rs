@@ -1,6 +1,7 @@
 //! Support code for the end-to-end tests: the mail-server lab.
 
 pub mod lab;
+pub mod roundtrip;
 
 /// The README's code blocks, compiled and run as doctests so the README stays true.
 #[cfg(doctest)]

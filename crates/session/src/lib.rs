@@ -2,15 +2,19 @@
 //! one credential.
 #![warn(missing_docs)]
 
+mod account;
 pub mod auth;
 mod credential;
 mod error;
+pub mod headers;
 pub mod imap;
 pub mod pop3;
 pub mod smtp;
 pub mod store;
 
+pub use account::{Account, Incoming, MessageId, MessageSummary};
 pub use credential::{Credential, CredentialKind, Secret, SecretCallback, SecretSource};
 pub use error::Error;
 pub use imap::ImapSession;
 pub use pop3::Pop3Session;
+pub use smtp::SmtpSession;

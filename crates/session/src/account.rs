@@ -1,0 +1,447 @@
+//! One account: an address, one credential, an incoming server (IMAP or POP3) and an outgoing
+//! server (SMTP). Send uses the receive credential unless the account says otherwise, like
+//! the classic "my outgoing server requires authentication: use same settings as my incoming
+//! mail server".
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), mailcat_session::Error> {
+//! use mailcat_session::{Account, Credential};
+//! use mailcat_transport::Endpoint;
+//!
+//! let account = Account::new(
+//!     "alice@example.com",
+//!     Credential::password("alice@example.com", "app-password"),
+//!     Endpoint::parse_url("imaps://imap.example.com").expect("URL"),
+//!     Endpoint::parse_url("smtp://smtp.example.com:587").expect("URL"),
+//! );
+//! let mut inbox = account.receive().await?;            // connect, TLS, log in
+//! for message in inbox.list(None, true).await? {
+//!     println!("{} {} {:?}", message.id, message.size.unwrap_or(0), message.headers.subject);
+//! }
+//! inbox.close().await?;
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+
+use mailcat_codec::imap::command::{Mailbox, SearchKey, SequenceSet};
+use mailcat_transport::{Endpoint, Protocol, Timeouts, TlsSettings};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+
+use crate::headers::{summarize, HeaderSummary};
+use crate::imap::{ImapSession, SummaryRequest};
+use crate::pop3::Pop3Session;
+use crate::smtp::{Envelope, MessageInfo, SendReport, SmtpSession};
+use crate::{Credential, Error};
+
+/// An account.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// The address.
+    pub email: String,
+    /// The credential for the incoming server (and the outgoing one, unless set apart).
+    pub credential: Credential,
+    /// Where mail is read: an IMAP or POP3 endpoint.
+    pub incoming: Endpoint,
+    /// Where mail is sent: an SMTP endpoint.
+    pub outgoing: Endpoint,
+    /// A separate credential for the outgoing server; `None`: the incoming one.
+    pub outgoing_credential: Option<Credential>,
+    /// Which certificate authorities to trust.
+    pub tls: TlsSettings,
+    /// How long each network step may take.
+    pub timeouts: Timeouts,
+    /// Send passwords over connections without TLS. Only for test servers on loopback.
+    pub dangerous_allow_plaintext_auth: bool,
+}
+
+impl Account {
+    /// An account with the default TLS roots and timeouts, one credential for both servers.
+    pub fn new(
+        email: impl Into<String>,
+        credential: Credential,
+        incoming: Endpoint,
+        outgoing: Endpoint,
+    ) -> Self {
+        Account {
+            email: email.into(),
+            credential,
+            incoming,
+            outgoing,
+            outgoing_credential: None,
+            tls: TlsSettings::default(),
+            timeouts: Timeouts::default(),
+            dangerous_allow_plaintext_auth: false,
+        }
+    }
+
+    /// The credential used for sending.
+    pub fn outgoing_credential(&self) -> &Credential {
+        self.outgoing_credential
+            .as_ref()
+            .unwrap_or(&self.credential)
+    }
+
+    /// Connects to the incoming server and logs in.
+    pub async fn receive(&self) -> Result<Incoming, Error> {
+        match self.incoming.protocol {
+            Protocol::Imap => {
+                let mut session =
+                    crate::imap::connect(&self.incoming, &self.tls, &self.timeouts).await?;
+                session
+                    .login(&self.credential, self.dangerous_allow_plaintext_auth)
+                    .await?;
+                Ok(Incoming::Imap {
+                    session,
+                    selected: None,
+                })
+            }
+            Protocol::Pop3 => {
+                let mut session =
+                    crate::pop3::connect(&self.incoming, &self.tls, &self.timeouts).await?;
+                session
+                    .login(&self.credential, self.dangerous_allow_plaintext_auth)
+                    .await?;
+                Ok(Incoming::Pop3 {
+                    session,
+                    numbers: Vec::new(),
+                })
+            }
+            Protocol::Smtp => Err(wrong_protocol(
+                &self.incoming,
+                "the incoming server must be IMAP or POP3",
+            )),
+        }
+    }
+
+    /// Connects to the outgoing server and logs in with the outgoing credential.
+    pub async fn send_session(&self) -> Result<SmtpSession<TcpStream>, Error> {
+        if self.outgoing.protocol != Protocol::Smtp {
+            return Err(wrong_protocol(
+                &self.outgoing,
+                "the outgoing server must be SMTP",
+            ));
+        }
+        let mut session = crate::smtp::connect(&self.outgoing, &self.tls, &self.timeouts).await?;
+        session
+            .login(
+                self.outgoing_credential(),
+                self.dangerous_allow_plaintext_auth,
+            )
+            .await?;
+        Ok(session)
+    }
+
+    /// Sends one message read from `message`: connect, log in, send, quit.
+    pub async fn send(
+        &self,
+        envelope: &Envelope,
+        message: &mut (impl AsyncRead + Unpin),
+        info: &MessageInfo,
+    ) -> Result<SendReport, Error> {
+        let mut session = self.send_session().await?;
+        let report = session.send(envelope, message, info).await;
+        let quit = session.logout().await;
+        let report = report?;
+        quit?;
+        Ok(report)
+    }
+}
+
+fn wrong_protocol(endpoint: &Endpoint, detail: &str) -> Error {
+    Error::Protocol {
+        host: endpoint.host.clone(),
+        protocol: endpoint.protocol,
+        detail: detail.to_owned(),
+    }
+}
+
+/// A message on the incoming server, named as its protocol names it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum MessageId {
+    /// IMAP: the mailbox's UIDVALIDITY and the UID.
+    Imap {
+        /// The mailbox's UIDVALIDITY: the UID means nothing under another value.
+        uid_validity: u32,
+        /// The UID.
+        uid: u32,
+    },
+    /// POP3: the unique-id (UIDL), and the message number in this session.
+    Pop3 {
+        /// The UIDL, stable across sessions.
+        uidl: String,
+        /// The number, valid in this session only.
+        number: u32,
+    },
+}
+
+impl MessageId {
+    /// The id as people and state files write it: the UID, or the UIDL.
+    pub fn key(&self) -> String {
+        match self {
+            MessageId::Imap { uid, .. } => uid.to_string(),
+            MessageId::Pop3 { uidl, .. } => uidl.clone(),
+        }
+    }
+}
+
+impl fmt::Display for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.key())
+    }
+}
+
+/// One line of a message list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageSummary {
+    /// The id.
+    pub id: MessageId,
+    /// The size in octets, as the server counts it.
+    pub size: Option<u64>,
+    /// Date, From, Subject (when asked for).
+    pub headers: HeaderSummary,
+}
+
+/// A logged-in incoming session, IMAP or POP3, behind one small API.
+#[derive(Debug)]
+pub enum Incoming<S = TcpStream> {
+    /// IMAP.
+    Imap {
+        /// The session.
+        session: ImapSession<S>,
+        /// The mailbox selected and its UIDVALIDITY.
+        selected: Option<(String, u32)>,
+    },
+    /// POP3.
+    Pop3 {
+        /// The session.
+        session: Pop3Session<S>,
+        /// UIDL → number, from the last list.
+        numbers: Vec<(String, u32)>,
+    },
+}
+
+/// The fields a list shows.
+const LIST_FIELDS: [&str; 3] = ["Date", "From", "Subject"];
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
+    /// The messages in `mailbox` (IMAP; `None` is INBOX; POP3 has only the one mailbox),
+    /// oldest first. With `headers`, Date/From/Subject too (IMAP in the same FETCH; POP3 by
+    /// `TOP n 0` per message).
+    pub async fn list(
+        &mut self,
+        mailbox: Option<&str>,
+        headers: bool,
+    ) -> Result<Vec<MessageSummary>, Error> {
+        match self {
+            Incoming::Imap { session, selected } => {
+                let name = mailbox.unwrap_or("INBOX");
+                let state = session.examine(&Mailbox::new(name)?).await?;
+                let uid_validity = state.uid_validity.unwrap_or(0);
+                *selected = Some((name.to_owned(), uid_validity));
+                if state.exists == 0 {
+                    return Ok(Vec::new());
+                }
+                let uids = session.uid_search(&SearchKey::All).await?;
+                let Ok(set) = SequenceSet::from_numbers(uids.iter().copied()) else {
+                    return Ok(Vec::new());
+                };
+                let request = SummaryRequest {
+                    envelope: false,
+                    header_fields: if headers {
+                        LIST_FIELDS.iter().map(|s| s.to_string()).collect()
+                    } else {
+                        Vec::new()
+                    },
+                };
+                let mut summaries = session.fetch_summaries(&set, &request).await?;
+                summaries.sort_by_key(|s| s.uid);
+                Ok(summaries
+                    .into_iter()
+                    .map(|s| MessageSummary {
+                        id: MessageId::Imap {
+                            uid_validity,
+                            uid: s.uid,
+                        },
+                        size: s.size,
+                        headers: s.headers.as_deref().map(summarize).unwrap_or_default(),
+                    })
+                    .collect())
+            }
+            Incoming::Pop3 { session, numbers } => {
+                if mailbox.is_some_and(|m| !m.eq_ignore_ascii_case("INBOX")) {
+                    return Err(Error::MissingExtension {
+                        host: session.endpoint().host.clone(),
+                        extension: "mailboxes",
+                        needed_for: "reading a mailbox other than INBOX (POP3 has only one)",
+                    });
+                }
+                let ids = session.uidl().await?;
+                let sizes = session.list().await?;
+                *numbers = ids.iter().map(|u| (u.uid.clone(), u.msg)).collect();
+                let mut out = Vec::with_capacity(ids.len());
+                for unique in ids {
+                    let size = sizes.iter().find(|s| s.msg == unique.msg).map(|s| s.octets);
+                    let headers = if headers {
+                        let mut head = Vec::new();
+                        session.top(unique.msg, 0, &mut head).await?;
+                        summarize(&head)
+                    } else {
+                        HeaderSummary::default()
+                    };
+                    out.push(MessageSummary {
+                        id: MessageId::Pop3 {
+                            uidl: unique.uid,
+                            number: unique.msg,
+                        },
+                        size,
+                        headers,
+                    });
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// Streams message `id` to `sink`, byte for byte. Returns its length. The id must come
+    /// from [`Incoming::list`] on this session (an IMAP UIDVALIDITY that changed since is an
+    /// error: the UID may name another message now).
+    pub async fn fetch(
+        &mut self,
+        id: &MessageId,
+        sink: &mut (impl AsyncWrite + Unpin),
+    ) -> Result<u64, Error> {
+        match (self, id) {
+            (Incoming::Imap { session, selected }, MessageId::Imap { uid_validity, uid }) => {
+                match selected {
+                    Some((_, current)) if current == uid_validity => {}
+                    _ => {
+                        return Err(stale(
+                            session.endpoint(),
+                            "the mailbox's UIDVALIDITY changed (or nothing was listed); list again",
+                        ))
+                    }
+                }
+                let host = session.endpoint().host.clone();
+                session
+                    .fetch_message(*uid, sink)
+                    .await?
+                    .ok_or_else(|| Error::Rejected {
+                        host,
+                        command: format!("UID FETCH {uid}"),
+                        reply: "no such message (deleted meanwhile?)".into(),
+                    })
+            }
+            (Incoming::Pop3 { session, numbers }, MessageId::Pop3 { uidl, number }) => {
+                if !numbers.iter().any(|(u, n)| u == uidl && n == number) {
+                    return Err(stale(
+                        session.endpoint(),
+                        "the message is not in this session's list; list again",
+                    ));
+                }
+                session.retrieve(*number, sink).await
+            }
+            (incoming, _) => Err(stale(
+                incoming.endpoint(),
+                "the id belongs to the other protocol",
+            )),
+        }
+    }
+
+    /// Marks messages for deletion. IMAP: `\Deleted` and UID EXPUNGE now. POP3: DELE now,
+    /// effective only when [`Incoming::close`] sends QUIT; dropping the session instead keeps
+    /// them. Call only after the messages are durably stored.
+    pub async fn delete(&mut self, ids: &[MessageId]) -> Result<(), Error> {
+        match self {
+            Incoming::Imap { session, selected } => {
+                let uid_validity = selected.as_ref().map(|(_, v)| *v);
+                let uids: Vec<u32> = ids
+                    .iter()
+                    .filter_map(|id| match id {
+                        MessageId::Imap {
+                            uid_validity: v,
+                            uid,
+                        } if Some(*v) == uid_validity => Some(*uid),
+                        _ => None,
+                    })
+                    .collect();
+                if uids.len() != ids.len() {
+                    return Err(stale(
+                        session.endpoint(),
+                        "an id is from another mailbox or UIDVALIDITY: nothing was deleted",
+                    ));
+                }
+                let Ok(set) = SequenceSet::from_numbers(uids) else {
+                    return Ok(());
+                };
+                // Deleting needs the mailbox selected read-write (list used EXAMINE).
+                if let Some((name, _)) = selected.clone() {
+                    let state = session.select(&Mailbox::new(name.as_str())?).await?;
+                    if Some(state.uid_validity.unwrap_or(0)) != uid_validity {
+                        return Err(stale(
+                            session.endpoint(),
+                            "UIDVALIDITY changed: nothing was deleted",
+                        ));
+                    }
+                }
+                session
+                    .store_flags(
+                        &set,
+                        mailcat_codec::imap::command::StoreMode::Add,
+                        &[mailcat_codec::imap::Flag::Deleted],
+                    )
+                    .await?;
+                session.expunge(&set).await
+            }
+            Incoming::Pop3 { session, numbers } => {
+                for id in ids {
+                    let MessageId::Pop3 { uidl, number } = id else {
+                        return Err(stale(session.endpoint(), "an IMAP id given to POP3"));
+                    };
+                    if !numbers.iter().any(|(u, n)| u == uidl && n == number) {
+                        return Err(stale(
+                            session.endpoint(),
+                            "the message is not in this session's list",
+                        ));
+                    }
+                    session.dele(*number).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Logs out (IMAP LOGOUT; POP3 QUIT, which commits deletions).
+    pub async fn close(self) -> Result<(), Error> {
+        match self {
+            Incoming::Imap { session, .. } => session.logout().await,
+            Incoming::Pop3 { session, .. } => session.quit().await,
+        }
+    }
+
+    /// Ends the session without committing anything (POP3: no QUIT, so no DELE takes effect).
+    pub async fn abort(self) {
+        match self {
+            Incoming::Imap { session, .. } => drop(session),
+            Incoming::Pop3 { session, .. } => session.abort().await,
+        }
+    }
+
+    /// The server.
+    pub fn endpoint(&self) -> &Endpoint {
+        match self {
+            Incoming::Imap { session, .. } => session.endpoint(),
+            Incoming::Pop3 { session, .. } => session.endpoint(),
+        }
+    }
+}
+
+/// An id that does not (or no longer) name a message on this session: nothing is done.
+fn stale(endpoint: &Endpoint, detail: &str) -> Error {
+    Error::Protocol {
+        host: endpoint.host.clone(),
+        protocol: endpoint.protocol,
+        detail: detail.to_owned(),
+    }
+}
