@@ -41,6 +41,25 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "SECS")]
     pub timeout: Option<f64>,
 
+    /// A command that prints the password (like msmtp's passwordeval). Default: the
+    /// MAILCAT_PASSWORD environment variable, else a prompt on the terminal. Never a flag value.
+    #[arg(
+        long,
+        global = true,
+        value_name = "CMD",
+        conflicts_with = "oauth2_token_cmd"
+    )]
+    pub password_cmd: Option<String>,
+
+    /// A command that prints an OAuth2 access token (Outlook.com, Gmail); used instead of a password.
+    #[arg(long, global = true, value_name = "CMD")]
+    pub oauth2_token_cmd: Option<String>,
+
+    /// DANGEROUS: imap://, pop3:// and smtp:// URLs connect without TLS and may send the
+    /// password in clear text. Only for test servers on this machine.
+    #[arg(long, global = true)]
+    pub allow_plaintext: bool,
+
     /// Print the protocol trace (C:/S: lines) on stderr, with credentials redacted.
     #[arg(short, long, global = true, conflicts_with = "quiet")]
     pub verbose: bool,
@@ -67,13 +86,56 @@ pub enum Command {
     ///
     /// Exit code 0 only if every step passes; 69 if a server cannot be reached or TLS fails,
     /// 75 if it may work later (timeouts, a server that is busy), 64 for bad arguments.
-    Check,
+    Check(CheckArgs),
+    /// List the mailboxes (IMAP), with their special use (Sent, Trash ...).
+    Mailboxes,
+    /// List the messages of a mailbox: id, size, date, from, subject (oldest first).
+    List(ListArgs),
+    /// Print one message, byte for byte, to stdout.
+    Cat(CatArgs),
+    /// Wait for new mail (IMAP IDLE) and print a line for each new message; reconnects after
+    /// network loss.
+    Watch(WatchArgs),
     /// Read raw server bytes on stdin and print each response as one JSON line.
     ///
     /// Malformed input ends with a message on stderr naming the byte offset and what was
     /// expected, and exit code 65. Message bodies are not printed, only their lengths, so a
     /// 1 GiB FETCH literal decodes in bounded memory.
     Decode(DecodeArgs),
+}
+
+/// Arguments of `mailcat check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Also log in, send a message to the account itself, and wait until it arrives.
+    #[arg(long)]
+    pub send_test: bool,
+}
+
+/// Arguments of `mailcat list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// The mailbox (IMAP; default INBOX).
+    #[arg(long, value_name = "M")]
+    pub mailbox: Option<String>,
+}
+
+/// Arguments of `mailcat cat`.
+#[derive(Debug, Args)]
+pub struct CatArgs {
+    /// The message: its UID (IMAP) or UIDL (POP3), as `list` shows.
+    pub id: String,
+    /// The mailbox (IMAP; default INBOX).
+    #[arg(long, value_name = "M")]
+    pub mailbox: Option<String>,
+}
+
+/// Arguments of `mailcat watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// The mailbox (default INBOX).
+    #[arg(long, value_name = "M")]
+    pub mailbox: Option<String>,
 }
 
 /// Arguments of `mailcat decode`.

@@ -70,10 +70,8 @@ pub struct AccountSettings {
     /// The outgoing server.
     pub outgoing: Option<Endpoint>,
     /// A command that prints the password.
-    #[allow(dead_code)] // read by the commands that log in, which come with the sessions
     pub password_cmd: Option<String>,
     /// A command that prints an OAuth2 token.
-    #[allow(dead_code)] // read by the commands that log in, which come with the sessions
     pub oauth2_token_cmd: Option<String>,
     /// Extra CA file.
     pub ca_file: Option<PathBuf>,

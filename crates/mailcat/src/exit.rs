@@ -12,5 +12,7 @@ pub const IOERR: u8 = 74;
 pub const UNAVAILABLE: u8 = 69;
 /// A temporary failure: trying again later may work (timeouts, 4xx replies).
 pub const TEMPFAIL: u8 = 75;
+/// The server refused the credentials.
+pub const NOPERM: u8 = 77;
 /// Something is wrong in the configuration (a CA file that cannot be used ...).
 pub const CONFIG: u8 = 78;

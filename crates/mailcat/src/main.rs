@@ -2,6 +2,14 @@
 //!
 //! Exit codes follow sysexits.h, as msmtp's do (see [`exit`]).
 
+/// `println!` that survives a closed pipe (`mailcat list | head`): it ends the program quietly
+/// (exit 0) instead of panicking, and reports other write errors with exit 74.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cmd::common::write_line(format_args!($($arg)*))
+    };
+}
+
 mod cli;
 mod cmd;
 mod config;
@@ -29,7 +37,11 @@ fn main() -> ExitCode {
         trace::enable();
     }
     let code = match &cli.command {
-        cli::Command::Check => cmd::check::run(&cli),
+        cli::Command::Check(args) => cmd::check::run(&cli, args),
+        cli::Command::Mailboxes => cmd::mailboxes::run(&cli),
+        cli::Command::List(args) => cmd::list::run(&cli, args),
+        cli::Command::Cat(args) => cmd::cat::run(&cli, args),
+        cli::Command::Watch(args) => cmd::watch::run(&cli, args),
         cli::Command::Decode(args) => cmd::decode::run(args),
     };
     ExitCode::from(code)

@@ -1,74 +1,60 @@
 //! `mailcat check`: test the account settings one step at a time, as a mail client's "Test
-//! Account Settings" does, and say for each failure what is wrong and how to fix it.
+//! Account Settings" does: DNS, TCP, TLS or STARTTLS, greeting, capabilities and login for the
+//! incoming and the outgoing server (the same credential for both, unless the account says
+//! otherwise); with `--send-test`, a message to the account itself that must arrive. Each
+//! failure says what is wrong and how to fix it.
 
-use std::io::{self, Write};
-use std::sync::Arc;
-use std::time::Duration;
+use std::io::{self, IsTerminal};
+use std::time::{Duration, Instant};
 
+use mailcat_session::smtp::{Envelope, MessageInfo};
+use mailcat_session::{Account, Credential, Error, ImapSession, Pop3Session, SmtpSession};
 use mailcat_transport::dialogue::{self, StepReport};
-use mailcat_transport::{Endpoint, Error, Protocol, Step, Timeouts, TlsSettings};
+use mailcat_transport::{Endpoint, Protocol};
 use serde_json::{json, Value};
 
-use crate::cli::Cli;
+use crate::cli::{CheckArgs, Cli};
+use crate::cmd::common::{self, terminal_safe, Exit};
 use crate::config::AccountSettings;
 use crate::exit;
 
 /// `check` waits at most this long for each network step unless `--timeout` says otherwise.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long `--send-test` waits for the test message to arrive.
+const ARRIVAL_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Runs the command; returns the exit code.
-pub fn run(cli: &Cli) -> u8 {
-    let settings = match crate::config::resolve(cli) {
-        Ok(settings) => settings,
-        Err(crate::config::Resolved::Usage(message)) => {
-            eprintln!("mailcat check: {message}");
-            return exit::USAGE;
-        }
-        Err(crate::config::Resolved::Config(error)) => {
-            eprintln!("mailcat: {error}");
-            return exit::CONFIG;
-        }
-    };
-    let servers = match servers(&settings) {
-        Ok(servers) => servers,
-        Err(message) => {
-            eprintln!("mailcat check: {message}");
-            return exit::USAGE;
-        }
-    };
-    let timeouts = match settings.timeout {
-        Some(secs) if secs.is_finite() && secs > 0.0 => {
-            Timeouts::uniform(Duration::from_secs_f64(secs))
-        }
-        Some(_) => {
-            eprintln!(
-                "mailcat check: --timeout takes a number of seconds above 0, e.g. --timeout 10"
-            );
-            return exit::USAGE;
-        }
-        None => Timeouts::uniform(DEFAULT_TIMEOUT),
-    };
-    let mut settings_tls = TlsSettings::default();
-    settings_tls
-        .extra_ca_files
-        .extend(settings.ca_file.iter().cloned());
-    let tls = match settings_tls.client_config() {
-        Ok(config) => config,
-        Err(err) => {
-            eprintln!("mailcat check: {err}");
-            return exit::CONFIG;
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("mailcat check: cannot start: {err}");
-            return exit::UNAVAILABLE;
-        }
-    };
+pub fn run(cli: &Cli, args: &CheckArgs) -> u8 {
+    match check(cli, args) {
+        Ok(code) | Err(Exit(code)) => code,
+    }
+}
+
+fn check(cli: &Cli, args: &CheckArgs) -> Result<u8, Exit> {
+    let settings = common::settings(cli, "check")?;
+    let servers = servers(&settings).map_err(|message| {
+        eprintln!("mailcat check: {message}");
+        Exit(exit::USAGE)
+    })?;
+    if let Some(bad) = cli.timeout.filter(|s| !(s.is_finite() && *s > 0.0)) {
+        eprintln!(
+            "mailcat check: --timeout {bad}: give a number of seconds above 0, e.g. --timeout 10"
+        );
+        return Err(Exit(exit::USAGE));
+    }
+    let log_in = has_credential(cli, &settings);
+    if args.send_test && (!log_in || settings.incoming.is_none() || settings.outgoing.is_none()) {
+        eprintln!("mailcat check --send-test: needs the incoming and the outgoing server and a password or token (MAILCAT_PASSWORD, --password-cmd or --oauth2-token-cmd)");
+        return Err(Exit(exit::USAGE));
+    }
+    let mut account = common::account(cli, &settings, "check", false, false)?;
+    account.timeouts = common::timeouts(&settings, Some(DEFAULT_TIMEOUT));
+    let tls = account.tls.client_config().map_err(|e| {
+        eprintln!("mailcat check: {e}");
+        Exit(exit::CONFIG)
+    })?;
+    let runtime = common::runtime()?;
+
     let mut printer = Printer::new(cli.json, cli.quiet);
     if !settings.email.is_empty() {
         printer.account(
@@ -80,28 +66,146 @@ pub fn run(cli: &Cli) -> u8 {
     let mut code = exit::OK;
     for (role, endpoint) in &servers {
         printer.server(role, endpoint);
+        let credential = if *role == "incoming" {
+            account.credential.clone()
+        } else {
+            account.outgoing_credential().clone()
+        };
         let result = runtime.block_on(async {
-            let opened = dialogue::open(endpoint, Arc::clone(&tls), &timeouts, &mut |report| {
-                printer.step(&report)
+            let opened = dialogue::open(endpoint, tls.clone(), &account.timeouts, &mut |r| {
+                printer.step(&r)
             })
             .await?;
-            opened.connection.close().await;
-            Ok::<(), Error>(())
+            if !log_in {
+                opened.connection.close().await;
+                return Ok(());
+            }
+            let started = Instant::now();
+            let plaintext = account.dangerous_allow_plaintext_auth;
+            match endpoint.protocol {
+                Protocol::Imap => {
+                    let mut session = ImapSession::new(opened.connection, opened.capabilities);
+                    session.login(&credential, plaintext).await?;
+                    printer.named("login", started.elapsed(), &describe(&credential));
+                    session.logout().await
+                }
+                Protocol::Pop3 => {
+                    let mut session = Pop3Session::new(opened.connection, opened.capabilities);
+                    session.set_greeting(&opened.greeting);
+                    session.login(&credential, plaintext).await?;
+                    printer.named("login", started.elapsed(), &describe(&credential));
+                    session.quit().await
+                }
+                Protocol::Smtp => {
+                    let mut session = SmtpSession::new(opened.connection, opened.capabilities);
+                    session.login(&credential, plaintext).await?;
+                    printer.named("login", started.elapsed(), &describe(&credential));
+                    session.logout().await
+                }
+            }
         });
         match result {
-            Ok(()) => printer.passed(),
-            Err(err) => {
-                let failure = exit_code(&err);
-                printer.failed(&err, endpoint);
-                // The worse failure decides: unavailable beats temporary.
-                if code == exit::OK || failure == exit::UNAVAILABLE {
+            Ok(()) => {
+                if !log_in {
+                    printer.note("login skipped: no password or token given (MAILCAT_PASSWORD, --password-cmd, --oauth2-token-cmd)");
+                }
+                printer.passed();
+            }
+            Err(error) => {
+                let failure = common::exit_code(&error);
+                printer.failed(&error, endpoint);
+                if code == exit::OK || failure == exit::UNAVAILABLE || failure == exit::NOPERM {
                     code = failure;
                 }
             }
         }
     }
+    if args.send_test && code == exit::OK {
+        printer.section("Test message");
+        if let Err(error) = runtime.block_on(send_test(&account, &mut printer)) {
+            code = common::exit_code(&error);
+            printer.failed_named("test message", &error);
+        } else {
+            printer.passed();
+        }
+    }
     printer.finish(code == exit::OK);
-    code
+    Ok(code)
+}
+
+/// True when logging in can be tried without asking: a password or token is configured, or a
+/// terminal is there to ask on.
+fn has_credential(cli: &Cli, settings: &AccountSettings) -> bool {
+    std::env::var_os("MAILCAT_PASSWORD").is_some()
+        || cli.password_cmd.is_some()
+        || cli.oauth2_token_cmd.is_some()
+        || settings.password_cmd.is_some()
+        || settings.oauth2_token_cmd.is_some()
+        || (io::stdin().is_terminal() && io::stderr().is_terminal())
+}
+
+fn describe(credential: &Credential) -> String {
+    format!(
+        "as {} with a {}",
+        credential.login(),
+        credential.kind().describe()
+    )
+}
+
+/// Sends a message to the account itself and waits until the incoming server has it; then
+/// removes it again.
+async fn send_test(account: &Account, printer: &mut Printer) -> Result<(), Error> {
+    let token = format!(
+        "mailcat-check-{}-{}",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos()
+    );
+    let address: mailcat_codec::smtp::address::Address = account.email.parse()?;
+    let message = format!(
+        "From: {address}\r\nTo: {address}\r\nSubject: mailcat account check {token}\r\nMessage-ID: <{token}@mailcat.invalid>\r\n\r\n\
+         This message was sent by `mailcat check --send-test` to see that mail arrives. It is removed again.\r\n"
+    );
+    let started = Instant::now();
+    let envelope = Envelope {
+        from: Some(address.clone()),
+        to: vec![address],
+    };
+    account
+        .send(
+            &envelope,
+            &mut message.as_bytes(),
+            &MessageInfo::of_bytes(message.as_bytes()),
+        )
+        .await?;
+    printer.named("send", started.elapsed(), "accepted by the outgoing server");
+    let started = Instant::now();
+    let mut incoming = account.receive().await?;
+    loop {
+        let listed = incoming.list(None, true).await?;
+        if let Some(found) = listed.into_iter().find(|m| {
+            m.headers
+                .subject
+                .as_deref()
+                .is_some_and(|s| s.contains(&token))
+        }) {
+            printer.named(
+                "arrival",
+                started.elapsed(),
+                "the message is in the incoming mailbox (removed again)",
+            );
+            incoming.delete(std::slice::from_ref(&found.id)).await?;
+            return incoming.close().await;
+        }
+        if started.elapsed() > ARRIVAL_TIMEOUT {
+            incoming.abort().await;
+            return Err(Error::Rejected {
+                host: account.incoming.host.clone(),
+                command: "the test message".into(),
+                reply: format!("did not arrive within {} s; check the provider's spam folder and forwarding rules", ARRIVAL_TIMEOUT.as_secs()),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// The servers to check: the account's incoming and outgoing servers.
@@ -131,18 +235,6 @@ fn servers(settings: &AccountSettings) -> Result<Vec<(&'static str, Endpoint)>, 
     Ok(servers)
 }
 
-/// The sysexits code for a failed check.
-fn exit_code(err: &Error) -> u8 {
-    match err {
-        Error::CaFile { .. } => exit::CONFIG,
-        Error::Timeout { .. } | Error::Resolve { .. } | Error::Io { .. } | Error::Closed { .. } => {
-            exit::TEMPFAIL
-        }
-        Error::Refused { reply, .. } if reply.starts_with('4') => exit::TEMPFAIL,
-        _ => exit::UNAVAILABLE,
-    }
-}
-
 /// Prints the steps as they finish: text for people, or one JSON document at the end.
 struct Printer {
     json: bool,
@@ -163,9 +255,7 @@ impl Printer {
 
     fn out(&self, line: &str) {
         if !self.json && !self.quiet {
-            let mut stdout = io::stdout().lock();
-            let _ = writeln!(stdout, "{line}");
-            let _ = stdout.flush();
+            outln!("{line}");
         }
     }
 
@@ -191,31 +281,60 @@ impl Printer {
         ));
     }
 
+    fn section(&mut self, title: &str) {
+        self.steps.clear();
+        self.servers.push(json!({ "role": title.to_lowercase() }));
+        self.out(&format!("{title}:"));
+    }
+
     fn step(&mut self, report: &StepReport) {
-        let ms = report.elapsed.as_secs_f64() * 1000.0;
-        self.steps.push(json!({ "step": report.step.describe(), "ok": true, "ms": round(ms), "detail": report.detail }));
+        self.named(report.step.describe(), report.elapsed, &report.detail);
+    }
+
+    fn named(&mut self, name: &str, elapsed: Duration, detail: &str) {
+        let ms = elapsed.as_secs_f64() * 1000.0;
+        self.steps.push(
+            json!({ "step": name, "ok": true, "ms": (ms * 10.0).round() / 10.0, "detail": detail }),
+        );
         self.out(&format!(
-            "  ✓ {:<17} {:>7.1} ms  {}",
-            report.step.describe(),
-            ms,
-            shorten(&report.detail, 90)
+            "  ✓ {name:<17} {ms:>7.1} ms  {}",
+            shorten(&terminal_safe(detail), 90)
         ));
+    }
+
+    fn note(&mut self, text: &str) {
+        self.steps
+            .push(json!({ "step": "note", "ok": true, "detail": text }));
+        self.out(&format!("  – {text}"));
     }
 
     fn passed(&mut self) {
         self.close_server(true, None);
     }
 
-    fn failed(&mut self, err: &Error, endpoint: &Endpoint) {
-        let step = err.step().map(Step::describe).unwrap_or("setup");
-        self.steps
-            .push(json!({ "step": step, "ok": false, "error": err.to_string() }));
-        self.out(&format!("  ✗ {step:<17}"));
-        self.out(&format!("    {err}"));
-        if let Some(fix) = extra_advice(err, endpoint) {
-            self.out(&format!("    {fix}"));
+    fn failed(&mut self, error: &Error, endpoint: &Endpoint) {
+        let step = match error {
+            Error::Transport(e) => e.step().map(|s| s.describe()).unwrap_or("setup"),
+            _ => "login",
+        };
+        self.failed_named(step, error);
+        if let Some(advice) = extra_advice(error, endpoint) {
+            self.out(&format!("    {advice}"));
         }
-        self.close_server(false, Some(err.to_string()));
+    }
+
+    fn failed_named(&mut self, step: &str, error: &Error) {
+        self.steps
+            .push(json!({ "step": step, "ok": false, "error": error.to_string() }));
+        self.out(&format!("  ✗ {step}"));
+        self.out(&format!("    {}", terminal_safe(&error.to_string())));
+        if let Some(hint) = error
+            .hint()
+            .filter(|hint| !error.to_string().contains(hint.as_str()))
+        {
+            self.out(&format!("    hint: {hint}"));
+        }
+        self.close_server(false, Some(error.to_string()));
     }
 
     fn close_server(&mut self, ok: bool, error: Option<String>) {
@@ -233,22 +352,20 @@ impl Printer {
 
     fn finish(&mut self, ok: bool) {
         if self.json {
-            let doc = json!({ "ok": ok, "servers": self.servers });
-            println!("{doc}");
+            outln!("{}", json!({ "ok": ok, "servers": self.servers }));
         } else if ok {
             self.out("All checks passed.");
-        } else if !self.quiet {
+        } else {
             self.out("Some checks failed: see the ✗ lines above.");
         }
     }
 }
 
 /// Advice that depends on what the user configured, not only on what happened.
-fn extra_advice(err: &Error, endpoint: &Endpoint) -> Option<String> {
-    match err {
-        Error::ConnectionRefused { .. } => {
-            let expected = endpoint.protocol.security_of_port(endpoint.port);
-            match expected {
+fn extra_advice(error: &Error, endpoint: &Endpoint) -> Option<String> {
+    match error {
+        Error::Transport(mailcat_transport::Error::ConnectionRefused { .. }) => {
+            match endpoint.protocol.security_of_port(endpoint.port) {
                 Some(s) if s != endpoint.security => Some(format!(
                     "port {} is normally {} with {}; check the URL's scheme",
                     endpoint.port,
@@ -270,15 +387,10 @@ fn capitalize(word: &str) -> String {
         .unwrap_or_default()
 }
 
-fn round(ms: f64) -> f64 {
-    (ms * 10.0).round() / 10.0
-}
-
 fn shorten(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         text.to_owned()
     } else {
-        let cut: String = text.chars().take(max).collect();
-        format!("{cut}…")
+        format!("{}…", text.chars().take(max).collect::<String>())
     }
 }

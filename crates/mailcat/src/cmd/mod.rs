@@ -1,2 +1,7 @@
+pub mod cat;
 pub mod check;
+pub mod common;
 pub mod decode;
+pub mod list;
+pub mod mailboxes;
+pub mod watch;

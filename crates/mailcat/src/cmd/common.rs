@@ -1,0 +1,232 @@
+//! What the commands share: the account (servers, credential, TLS, timeouts) from flags or
+//! the configuration file, a runtime, and the mapping of failures to messages and exit codes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mailcat_session::{Account, Credential, CredentialKind, Secret, SecretSource};
+use mailcat_transport::{Endpoint, Protocol, Security, Timeouts, TlsSettings};
+
+use crate::cli::Cli;
+use crate::config::{self, AccountSettings, Resolved};
+use crate::exit;
+
+/// A command's failure: the exit code, after the message was printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exit(pub u8);
+
+/// The account settings from flags or the configuration file, or the exit code after saying why.
+pub fn settings(cli: &Cli, command: &str) -> Result<AccountSettings, Exit> {
+    match config::resolve(cli) {
+        Ok(settings) => Ok(settings),
+        Err(Resolved::Usage(message)) => {
+            eprintln!("mailcat {command}: {message}");
+            Err(Exit(exit::USAGE))
+        }
+        Err(Resolved::Config(error)) => {
+            eprintln!("mailcat: {error}");
+            Err(Exit(exit::CONFIG))
+        }
+    }
+}
+
+/// The timeouts: `--timeout`/the account's for each step, else `default`, else the library's.
+pub fn timeouts(settings: &AccountSettings, default: Option<Duration>) -> Timeouts {
+    match settings.timeout.map(Duration::from_secs_f64).or(default) {
+        Some(limit) => Timeouts::uniform(limit),
+        None => Timeouts::default(),
+    }
+}
+
+/// The TLS roots: the public ones plus the account's CA file.
+pub fn tls(settings: &AccountSettings) -> TlsSettings {
+    let mut tls = TlsSettings::default();
+    tls.extra_ca_files.extend(settings.ca_file.iter().cloned());
+    tls
+}
+
+/// The account for the session library. `need_incoming`/`need_outgoing` say which servers the
+/// command uses; a missing one is a usage error naming the flag.
+pub fn account(
+    cli: &Cli,
+    settings: &AccountSettings,
+    command: &str,
+    need_incoming: bool,
+    need_outgoing: bool,
+) -> Result<Account, Exit> {
+    let missing = |what: &str, flag: &str, example: &str| {
+        eprintln!("mailcat {command}: no {what} server: give {flag} URL (e.g. {flag} {example}) or set it in the config file");
+        Exit(exit::USAGE)
+    };
+    let incoming = match (&settings.incoming, need_incoming) {
+        (Some(e), _) => e.clone(),
+        (None, true) => {
+            return Err(missing(
+                "incoming",
+                "--incoming",
+                "imaps://imap.example.com",
+            ))
+        }
+        (None, false) => Endpoint::new(Protocol::Imap, "unused.invalid", Security::ImplicitTls),
+    };
+    let outgoing = match (&settings.outgoing, need_outgoing) {
+        (Some(e), _) => e.clone(),
+        (None, true) => {
+            return Err(missing(
+                "outgoing",
+                "--outgoing",
+                "smtp://smtp.example.com:587",
+            ))
+        }
+        (None, false) => Endpoint::new(Protocol::Smtp, "unused.invalid", Security::StartTls),
+    };
+    if settings.login.is_empty() {
+        eprintln!(
+            "mailcat {command}: no login: give --email ADDR (and --user LOGIN if it differs)"
+        );
+        return Err(Exit(exit::USAGE));
+    }
+    let (incoming, outgoing) = if cli.allow_plaintext {
+        eprintln!("mailcat: WARNING: --allow-plaintext: the connection is not encrypted and the password may be sent in clear text");
+        (plaintext(incoming), plaintext(outgoing))
+    } else {
+        (incoming, outgoing)
+    };
+    let mut account = Account::new(
+        settings.email.clone(),
+        credential(cli, settings),
+        incoming,
+        outgoing,
+    );
+    account.tls = tls(settings);
+    account.timeouts = timeouts(settings, None);
+    account.dangerous_allow_plaintext_auth = cli.allow_plaintext;
+    Ok(account)
+}
+
+/// With --allow-plaintext, STARTTLS URLs go without TLS at all (implicit TLS stays TLS).
+fn plaintext(endpoint: Endpoint) -> Endpoint {
+    match endpoint.security {
+        Security::StartTls => Endpoint {
+            security: Security::DangerousPlaintext,
+            ..endpoint
+        },
+        _ => endpoint,
+    }
+}
+
+/// The credential: an OAuth2 token command, else MAILCAT_PASSWORD, else a password command,
+/// else a prompt on the terminal when the password is needed.
+pub fn credential(cli: &Cli, settings: &AccountSettings) -> Credential {
+    let login = settings.login.clone();
+    if let Some(command) = cli
+        .oauth2_token_cmd
+        .clone()
+        .or_else(|| settings.oauth2_token_cmd.clone())
+    {
+        return Credential::new(
+            login,
+            CredentialKind::OAuth2Token,
+            SecretSource::Command(command),
+        );
+    }
+    if let Some(password) = std::env::var_os("MAILCAT_PASSWORD") {
+        return Credential::password(login, password.into_encoded_bytes());
+    }
+    if let Some(command) = cli
+        .password_cmd
+        .clone()
+        .or_else(|| settings.password_cmd.clone())
+    {
+        return Credential::new(
+            login,
+            CredentialKind::Password,
+            SecretSource::Command(command),
+        );
+    }
+    let prompt_login = login.clone();
+    let prompt = move || {
+        // rpassword reads from the terminal (/dev/tty), not stdin: `send` keeps stdin for the message.
+        rpassword::prompt_password(format!("Password for {prompt_login}: "))
+            .map(Secret::new)
+            .map_err(|e| format!("no password: set MAILCAT_PASSWORD, use --password-cmd, or run on a terminal ({e})"))
+    };
+    Credential::new(
+        login,
+        CredentialKind::Password,
+        SecretSource::Callback(Arc::new(prompt)),
+    )
+}
+
+/// A current-thread runtime for one command.
+pub fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("mailcat: cannot start: {e}");
+            Exit(exit::UNAVAILABLE)
+        })
+}
+
+/// The sysexits code for a session failure.
+pub fn exit_code(error: &mailcat_session::Error) -> u8 {
+    use mailcat_session::Error as E;
+    match error {
+        E::Transport(mailcat_transport::Error::CaFile { .. }) => exit::CONFIG,
+        E::Credential { .. } => exit::CONFIG,
+        e if e.is_auth() => exit::NOPERM,
+        e if e.is_transient() => exit::TEMPFAIL,
+        E::Io(_) => exit::IOERR,
+        E::Encode(_) => exit::USAGE,
+        _ => exit::UNAVAILABLE,
+    }
+}
+
+/// Prints a session failure (and its hint) and returns its exit code.
+pub fn fail(command: &str, error: &mailcat_session::Error) -> Exit {
+    let message = error.to_string();
+    eprintln!("mailcat {command}: {}", terminal_safe(&message));
+    if let Some(hint) = error.hint().filter(|hint| !message.contains(hint.as_str())) {
+        eprintln!("  hint: {hint}");
+    }
+    Exit(exit_code(error))
+}
+
+/// Server text made safe for a terminal: control characters (ESC, BEL, C1 ...) escaped as
+/// `\xNN`, everything printable kept, UTF-8 included (SECURITY.md #48).
+pub fn terminal_safe(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.push_str(&format!("\\x{:02x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Connects to the incoming server and logs in, or says why not.
+pub async fn receive(
+    command: &str,
+    account: &mailcat_session::Account,
+) -> Result<mailcat_session::Incoming, Exit> {
+    account.receive().await.map_err(|e| fail(command, &e))
+}
+
+/// Writes one line to stdout; see `outln!`.
+pub fn write_line(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(error) = stdout
+        .write_fmt(line)
+        .and_then(|()| stdout.write_all(b"\n"))
+    {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(i32::from(exit::OK));
+        }
+        eprintln!("mailcat: cannot write to stdout: {error}");
+        std::process::exit(i32::from(exit::IOERR));
+    }
+}

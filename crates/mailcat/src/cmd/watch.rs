@@ -1,0 +1,159 @@
+//! `mailcat watch`: IMAP IDLE, one line for each new message; reconnects with backoff after a
+//! network loss, stops for good on an authentication failure.
+
+use std::time::Duration;
+
+use mailcat_codec::imap::command::{Mailbox, SearchKey, SequenceSet};
+use mailcat_session::imap::{SummaryRequest, Unsolicited};
+use mailcat_session::{Account, Error, Incoming};
+use serde_json::json;
+
+use crate::cli::{Cli, WatchArgs};
+use crate::cmd::common::{self, terminal_safe, Exit};
+use crate::exit;
+
+/// The longest pause between two reconnection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// One IDLE round; the session re-issues IDLE within it as RFC 2177 asks.
+const IDLE_ROUND: Duration = Duration::from_secs(29 * 60);
+
+/// Runs the command until interrupted; returns the exit code.
+pub fn run(cli: &Cli, args: &WatchArgs) -> u8 {
+    match watch(cli, args) {
+        Ok(()) => exit::OK,
+        Err(Exit(code)) => code,
+    }
+}
+
+fn watch(cli: &Cli, args: &WatchArgs) -> Result<(), Exit> {
+    let settings = common::settings(cli, "watch")?;
+    let account = common::account(cli, &settings, "watch", true, false)?;
+    if account.incoming.protocol != mailcat_transport::Protocol::Imap {
+        eprintln!(
+            "mailcat watch: waiting for new mail needs IMAP (IDLE); {} is POP3",
+            account.incoming
+        );
+        return Err(Exit(exit::USAGE));
+    }
+    let mailbox = args.mailbox.clone().unwrap_or_else(|| "INBOX".into());
+    common::runtime()?.block_on(async {
+        let mut seen: Option<(u32, u32)> = None; // (UIDVALIDITY, highest UID reported)
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            let error = watch_once(cli, &account, &mailbox, &mut seen, &mut backoff).await;
+            if error.is_auth() || !(error.is_transient() || matches!(error, Error::Transport(_))) {
+                return Err(common::fail("watch", &error));
+            }
+            if !cli.quiet {
+                eprintln!(
+                    "mailcat watch: {error}; reconnecting in {} s",
+                    backoff.as_secs()
+                );
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    })
+}
+
+/// One connection: select, then IDLE and report until something fails.
+async fn watch_once(
+    cli: &Cli,
+    account: &Account,
+    mailbox: &str,
+    seen: &mut Option<(u32, u32)>,
+    backoff: &mut Duration,
+) -> Error {
+    let incoming = match account.receive().await {
+        Ok(incoming) => incoming,
+        Err(e) => return e,
+    };
+    let Incoming::Imap { mut session, .. } = incoming else {
+        unreachable!("checked: IMAP")
+    };
+    let name = match Mailbox::new(mailbox) {
+        Ok(name) => name,
+        Err(e) => return e.into(),
+    };
+    let state = match session.select(&name).await {
+        Ok(state) => state,
+        Err(e) => return e,
+    };
+    let uid_validity = state.uid_validity.unwrap_or(0);
+    // From now on (or from where the last connection stopped, if the UIDs still hold).
+    let mut highest = match *seen {
+        Some((validity, highest)) if validity == uid_validity => highest,
+        _ => state.uid_next.unwrap_or(1).saturating_sub(1),
+    };
+    *backoff = Duration::from_secs(1);
+    if !cli.quiet {
+        eprintln!(
+            "mailcat watch: watching {} on {} (Ctrl-C to stop)",
+            terminal_safe(mailbox),
+            account.incoming.host
+        );
+    }
+    loop {
+        let events = match session.idle(IDLE_ROUND).await {
+            Ok(events) => events,
+            Err(e) => return e,
+        };
+        if let Some(Unsolicited::Bye(text)) =
+            events.iter().find(|e| matches!(e, Unsolicited::Bye(_)))
+        {
+            return Error::Closed {
+                host: account.incoming.host.clone(),
+                reply: text.clone(),
+            };
+        }
+        if !events.iter().any(|e| matches!(e, Unsolicited::Exists(_))) {
+            continue;
+        }
+        let Ok(newer) = SequenceSet::from(highest.saturating_add(1)) else {
+            continue;
+        };
+        let uids = match session.uid_search(&SearchKey::Uid(newer)).await {
+            Ok(uids) => uids
+                .into_iter()
+                .filter(|&u| u > highest)
+                .collect::<Vec<_>>(),
+            Err(e) => return e,
+        };
+        let Ok(set) = SequenceSet::from_numbers(uids.iter().copied()) else {
+            continue;
+        };
+        let request = SummaryRequest {
+            envelope: false,
+            header_fields: vec!["Date".into(), "From".into(), "Subject".into()],
+        };
+        let mut summaries = match session.fetch_summaries(&set, &request).await {
+            Ok(summaries) => summaries,
+            Err(e) => return e,
+        };
+        summaries.sort_by_key(|s| s.uid);
+        for summary in summaries {
+            let headers = summary
+                .headers
+                .as_deref()
+                .map(mailcat_session::headers::summarize)
+                .unwrap_or_default();
+            if cli.json {
+                outln!(
+                    "{}",
+                    json!({ "mailbox": mailbox, "uid": summary.uid, "size": summary.size, "date": headers.date,
+                            "from": headers.from, "subject": headers.subject })
+                );
+            } else {
+                outln!(
+                    "{}\t{}\t{}\t{}",
+                    summary.uid,
+                    terminal_safe(headers.date.as_deref().unwrap_or("-")),
+                    terminal_safe(headers.from.as_deref().unwrap_or("-")),
+                    terminal_safe(headers.subject.as_deref().unwrap_or(""))
+                );
+            }
+            highest = highest.max(summary.uid);
+        }
+        *seen = Some((uid_validity, highest));
+    }
+}
