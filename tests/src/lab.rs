@@ -101,3 +101,43 @@ impl Lab {
         ]
     }
 }
+
+impl Lab {
+    /// Seeds `user`'s mailbox with `count` messages of `size` bytes through `tests/lab/lab.sh
+    /// seed` (`reset` empties it first; `lmtp` delivers as Postfix would instead of writing the
+    /// Maildir directly, so a session that is IDLE sees it arrive).
+    pub fn seed(
+        &self,
+        user: &str,
+        count: u32,
+        size: u32,
+        reset: bool,
+        lmtp: bool,
+        start_index: u32,
+    ) {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("lab/lab.sh");
+        let mut command = std::process::Command::new(script);
+        command.args([
+            "seed",
+            "--user",
+            user,
+            "--count",
+            &count.to_string(),
+            "--size",
+            &size.to_string(),
+        ]);
+        command.args(["--start-index", &start_index.to_string()]);
+        if reset {
+            command.arg("--reset");
+        }
+        if lmtp {
+            command.args(["--via", "lmtp"]);
+        }
+        let output = command.output().expect("tests/lab/lab.sh runs");
+        assert!(
+            output.status.success(),
+            "lab.sh seed failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}

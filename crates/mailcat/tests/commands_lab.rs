@@ -1,0 +1,259 @@
+//! The everyday commands against the lab, as a user runs them: check with login (and
+//! --send-test), mailboxes, list, cat (byte for byte), watch, and their exit codes.
+//! The user is the lab's `tricky`, whose password has quotes, a backslash and spaces.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use mailcat_tests::lab::Lab;
+
+/// The tests share one mailbox: one at a time.
+static MAILBOX: Mutex<()> = Mutex::new(());
+
+fn mailcat(lab: &Lab, password: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mailcat"))
+        .args(args)
+        .args([
+            "--email",
+            &lab.tricky_user,
+            "--ca-file",
+            lab.ca_file.to_str().expect("UTF-8"),
+        ])
+        .env("MAILCAT_PASSWORD", password)
+        .env_remove("XDG_CONFIG_HOME")
+        .output()
+        .expect("mailcat runs")
+}
+
+fn imaps(lab: &Lab) -> String {
+    format!("imaps://{}:{}", lab.tls_name, lab.imaps_port)
+}
+
+fn pop3s(lab: &Lab) -> String {
+    format!("pop3s://{}:{}", lab.tls_name, lab.pop3s_port)
+}
+
+fn submission(lab: &Lab) -> String {
+    format!("smtp://{}:{}", lab.tls_name, lab.submission_port)
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[test]
+fn check_logs_in_with_one_credential_and_send_test_sees_the_message_arrive() {
+    let _guard = MAILBOX.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::from_env();
+    let output = mailcat(
+        &lab,
+        &lab.tricky_password,
+        &[
+            "check",
+            "--send-test",
+            "--incoming",
+            &imaps(&lab),
+            "--outgoing",
+            &submission(&lab),
+        ],
+    );
+    let shown = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{shown}");
+    assert_eq!(
+        shown.matches("✓ login").count(),
+        2,
+        "both servers, one credential:\n{shown}"
+    );
+    assert!(shown.contains("✓ arrival"), "{shown}");
+}
+
+#[test]
+fn a_wrong_password_is_exit_77_with_the_reason() {
+    let lab = Lab::from_env();
+    for url in [imaps(&lab), pop3s(&lab)] {
+        let output = mailcat(&lab, "wrong password", &["check", "--incoming", &url]);
+        let shown = text(&output);
+        assert_eq!(output.status.code(), Some(77), "{url}: {shown}");
+        assert!(
+            shown.contains("✗ login") && shown.contains("refused the login"),
+            "{shown}"
+        );
+    }
+    let output = mailcat(
+        &lab,
+        "wrong password",
+        &["list", "--incoming", &imaps(&lab)],
+    );
+    assert_eq!(output.status.code(), Some(77), "{}", text(&output));
+}
+
+#[test]
+fn mailboxes_lists_the_special_use_folders() {
+    let lab = Lab::from_env();
+    let output = mailcat(
+        &lab,
+        &lab.tricky_password,
+        &["mailboxes", "--incoming", &imaps(&lab)],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.lines().any(|l| l == "INBOX"), "{stdout}");
+    assert!(stdout.lines().any(|l| l == "Sent\tSent"), "{stdout}");
+    assert!(stdout.lines().any(|l| l == "Deleted\tTrash"), "{stdout}");
+    let json = mailcat(
+        &lab,
+        &lab.tricky_password,
+        &["mailboxes", "--json", "--incoming", &imaps(&lab)],
+    );
+    let parsed: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    assert!(parsed
+        .as_array()
+        .expect("array")
+        .iter()
+        .any(|m| m["special_use"] == "Junk"));
+}
+
+#[test]
+fn list_and_cat_agree_over_imap_and_pop3_and_cat_is_byte_exact() {
+    let _guard = MAILBOX.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::from_env();
+    lab.seed(&lab.tricky_user, 3, 3000, true, false, 1);
+    lab.seed(&lab.tricky_user, 1, 300_000, false, false, 100);
+    for url in [imaps(&lab), pop3s(&lab)] {
+        let output = mailcat(
+            &lab,
+            &lab.tricky_password,
+            &["list", "--json", "--incoming", &url],
+        );
+        assert_eq!(output.status.code(), Some(0), "{url}: {}", text(&output));
+        let rows: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+        let rows = rows.as_array().expect("array");
+        assert_eq!(rows.len(), 4, "{url}: {rows:?}");
+        assert_eq!(rows[0]["subject"], "seed message 1 (3000 bytes)");
+        for row in rows {
+            let id = row["id"].as_str().expect("id");
+            let cat = mailcat(&lab, &lab.tricky_password, &["cat", id, "--incoming", &url]);
+            assert_eq!(cat.status.code(), Some(0), "{url} {id}: {}", text(&cat));
+            assert_eq!(
+                cat.stdout.len() as u64,
+                row["size"].as_u64().expect("size"),
+                "{url} {id}: cat prints the whole message"
+            );
+        }
+        let text_list = mailcat(&lab, &lab.tricky_password, &["list", "--incoming", &url]);
+        let first = String::from_utf8_lossy(&text_list.stdout)
+            .lines()
+            .next()
+            .map(str::to_owned)
+            .expect("a line");
+        assert!(first.ends_with("\tseed message 1 (3000 bytes)"), "{first}");
+    }
+    // The same message over both protocols is the same bytes.
+    let imap_id = first_id(&lab, &imaps(&lab));
+    let pop_id = first_id(&lab, &pop3s(&lab));
+    let a = mailcat(
+        &lab,
+        &lab.tricky_password,
+        &["cat", &imap_id, "--incoming", &imaps(&lab)],
+    );
+    let b = mailcat(
+        &lab,
+        &lab.tricky_password,
+        &["cat", &pop_id, "--incoming", &pop3s(&lab)],
+    );
+    assert_eq!(a.stdout, b.stdout);
+    let missing = mailcat(
+        &lab,
+        &lab.tricky_password,
+        &["cat", "999999", "--incoming", &imaps(&lab)],
+    );
+    assert_eq!(missing.status.code(), Some(65), "{}", text(&missing));
+}
+
+fn first_id(lab: &Lab, url: &str) -> String {
+    let output = mailcat(
+        lab,
+        &lab.tricky_password,
+        &["list", "--json", "--incoming", url],
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    rows[0]["id"].as_str().expect("id").to_owned()
+}
+
+#[test]
+fn watch_prints_a_line_when_a_message_arrives() {
+    let _guard = MAILBOX.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::from_env();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailcat"))
+        .args([
+            "watch",
+            "--json",
+            "--incoming",
+            &imaps(&lab),
+            "--email",
+            &lab.tricky_user,
+        ])
+        .args(["--ca-file", lab.ca_file.to_str().expect("UTF-8")])
+        .env("MAILCAT_PASSWORD", &lab.tricky_password)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("watch runs");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    stderr
+        .read_line(&mut line)
+        .expect("watch says it is watching");
+    assert!(line.contains("watching INBOX"), "{line}");
+    lab.seed(&lab.tricky_user, 1, 1500, false, true, 777);
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let started = Instant::now();
+    let mut event = String::new();
+    stdout
+        .read_line(&mut event)
+        .expect("a line for the new message");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let parsed: serde_json::Value = serde_json::from_str(&event).expect("JSON line");
+    assert_eq!(
+        parsed["subject"], "seed message 777 (1500 bytes)",
+        "{event}"
+    );
+}
+
+#[test]
+fn the_trace_redacts_the_password() {
+    let lab = Lab::from_env();
+    let output = mailcat(
+        &lab,
+        &lab.tricky_password,
+        &["-v", "list", "--incoming", &imaps(&lab)],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let trace = String::from_utf8_lossy(&output.stderr);
+    assert!(trace.contains("AUTHENTICATE PLAIN <redacted>"), "{trace}");
+    assert!(
+        !trace.contains(&lab.tricky_password),
+        "the password is in the trace"
+    );
+    let plain = format!("\0{}\0{}", lab.tricky_user, lab.tricky_password);
+    use std::io::Write;
+    let mut encoded = Vec::new();
+    write!(encoded, "{}", mailcat_codec_base64(plain.as_bytes())).expect("write");
+    assert!(
+        !trace.contains(&String::from_utf8_lossy(&encoded).into_owned()),
+        "base64 of the credentials is in the trace"
+    );
+}
+
+/// Standard base64, as SASL PLAIN sends it.
+fn mailcat_codec_base64(bytes: &[u8]) -> String {
+    mailcat_codec::core::sasl::encode(bytes)
+}
