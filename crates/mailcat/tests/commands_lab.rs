@@ -212,15 +212,18 @@ fn watch_prints_a_line_when_a_message_arrives() {
         .expect("watch says it is watching");
     assert!(line.contains("watching INBOX"), "{line}");
     lab.seed(&lab.tricky_user, 1, 1500, false, true, 777);
+    // Read on a thread, so a watch that never prints fails the test instead of hanging it.
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let started = Instant::now();
-    let mut event = String::new();
-    stdout
-        .read_line(&mut event)
-        .expect("a line for the new message");
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut event = String::new();
+        let _ = stdout.read_line(&mut event);
+        let _ = sender.send(event);
+    });
+    let event = receiver.recv_timeout(Duration::from_secs(30));
     let _ = child.kill();
     let _ = child.wait();
-    assert!(started.elapsed() < Duration::from_secs(30));
+    let event = event.expect("watch printed nothing within 30 s of the delivery");
     let parsed: serde_json::Value = serde_json::from_str(&event).expect("JSON line");
     assert_eq!(
         parsed["subject"], "seed message 777 (1500 bytes)",
