@@ -156,6 +156,75 @@ pub trait SaslChannel {
     async fn cancel(&mut self) -> Result<SaslReply, Error>;
 }
 
+/// The line-based `AUTH` command of POP3 (RFC 5034) and SMTP (RFC 4954): `AUTH mechanism
+/// [initial-response]`, one base64 line per answer, `*` to cancel. A protocol session provides
+/// these three pieces and gets a [`SaslChannel`].
+#[allow(async_fn_in_trait)] // used through generics only
+pub trait AuthLines {
+    /// The encoded `AUTH` line; `EncodeError::TooLong` when the initial response does not fit.
+    fn auth_line(
+        &self,
+        mechanism: &str,
+        initial: Option<&[u8]>,
+    ) -> Result<Vec<u8>, mailcat_codec::EncodeError>;
+    /// Writes one line.
+    async fn write_line(
+        &mut self,
+        line: &[u8],
+        redaction: mailcat_transport::trace::Redaction,
+    ) -> Result<(), Error>;
+    /// Reads the server's answer to a step.
+    async fn sasl_reply(&mut self) -> Result<SaslReply, Error>;
+}
+
+impl<T: AuthLines> SaslChannel for T {
+    async fn start(&mut self, mechanism: &str, initial: Option<&[u8]>) -> Result<SaslReply, Error> {
+        use mailcat_transport::trace::Redaction;
+        match self.auth_line(mechanism, initial) {
+            // The trace redacts the AUTH line's arguments by itself.
+            Ok(line) => {
+                self.write_line(&line, Redaction::Normal).await?;
+                self.sasl_reply().await
+            }
+            // RFC 4954 §4 and RFC 5034 §4: an initial response that would make the line too long
+            // is not sent with AUTH but as the answer to the server's first, empty, challenge.
+            Err(mailcat_codec::EncodeError::TooLong { .. }) if initial.is_some() => {
+                let line = self.auth_line(mechanism, None)?;
+                self.write_line(&line, Redaction::Normal).await?;
+                match self.sasl_reply().await? {
+                    SaslReply::Challenge(c) if c.is_empty() => {
+                        self.respond(initial.unwrap_or_default(), true).await
+                    }
+                    other => Ok(other),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn respond(&mut self, payload: &[u8], secret: bool) -> Result<SaslReply, Error> {
+        use mailcat_transport::trace::Redaction;
+        let mut line = base64(payload).into_bytes();
+        line.extend_from_slice(b"\r\n");
+        self.write_line(
+            &line,
+            if secret {
+                Redaction::Secret
+            } else {
+                Redaction::Normal
+            },
+        )
+        .await?;
+        self.sasl_reply().await
+    }
+
+    async fn cancel(&mut self) -> Result<SaslReply, Error> {
+        self.write_line(b"*\r\n", mailcat_transport::trace::Redaction::Normal)
+            .await?;
+        self.sasl_reply().await
+    }
+}
+
 /// Runs one SASL exchange. `initial_response` says whether SASL-IR may be used.
 pub async fn authenticate<C: SaslChannel>(
     channel: &mut C,

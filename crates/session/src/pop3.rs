@@ -48,7 +48,7 @@ use std::ops::Range;
 use base64::Engine;
 use bytes::Bytes;
 use mailcat_codec::core::text::escape_bytes;
-use mailcat_codec::pop3::command::{sasl_cancel, sasl_response, Command};
+use mailcat_codec::pop3::command::Command;
 use mailcat_codec::pop3::{
     Body, Decoder, Event, Expect, ResponseCodeKind, Status, StatusLine, UniqueIdListing,
 };
@@ -59,7 +59,7 @@ use mailcat_transport::{Connection, Endpoint, Protocol, Step, Timeouts, TlsSetti
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::auth::{self, LoginMethod, Mechanism, Offer, SaslChannel, SaslReply};
+use crate::auth::{self, LoginMethod, Mechanism, Offer, SaslReply};
 use crate::{Credential, CredentialKind, Error};
 
 pub use mailcat_codec::pop3::{ScanListing, Stat};
@@ -785,56 +785,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Channel<'_, S> {
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> SaslChannel for Channel<'_, S> {
-    async fn start(&mut self, mechanism: &str, initial: Option<&[u8]>) -> Result<SaslReply, Error> {
-        let with_initial = Command::Auth {
+impl<S: AsyncRead + AsyncWrite + Unpin> auth::AuthLines for Channel<'_, S> {
+    fn auth_line(&self, mechanism: &str, initial: Option<&[u8]>) -> Result<Vec<u8>, EncodeError> {
+        Command::Auth {
             mechanism: mechanism.to_owned(),
             initial_response: initial.map(crate::Secret::new),
-        };
-        match with_initial.encode() {
-            Ok(line) => {
-                let redaction = if initial.is_some() {
-                    Redaction::Secret
-                } else {
-                    Redaction::Normal
-                };
-                self.session.send(&line, redaction).await?;
-                self.reply().await
-            }
-            // RFC 5034 §4: an initial response that would make the line longer than 255
-            // octets is not sent with AUTH but as the answer to the first, empty, challenge.
-            Err(EncodeError::TooLong { .. }) if initial.is_some() => {
-                let line = Command::Auth {
-                    mechanism: mechanism.to_owned(),
-                    initial_response: None,
-                }
-                .encode()?;
-                self.session.send(&line, Redaction::Normal).await?;
-                match self.reply().await? {
-                    SaslReply::Challenge(c) if c.is_empty() => {
-                        self.respond(initial.unwrap_or_default(), true).await
-                    }
-                    other => Ok(other),
-                }
-            }
-            Err(e) => Err(e.into()),
         }
+        .encode()
     }
 
-    async fn respond(&mut self, payload: &[u8], secret: bool) -> Result<SaslReply, Error> {
-        let redaction = if secret {
-            Redaction::Secret
-        } else {
-            Redaction::Normal
-        };
-        self.session
-            .send(&sasl_response(payload), redaction)
-            .await?;
-        self.reply().await
+    async fn write_line(&mut self, line: &[u8], redaction: Redaction) -> Result<(), Error> {
+        self.session.send(line, redaction).await
     }
 
-    async fn cancel(&mut self) -> Result<SaslReply, Error> {
-        self.session.send(sasl_cancel(), Redaction::Normal).await?;
+    async fn sasl_reply(&mut self) -> Result<SaslReply, Error> {
         self.reply().await
     }
 }

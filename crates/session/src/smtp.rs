@@ -55,9 +55,7 @@ use std::fmt;
 
 use mailcat_codec::core::dot::DotStuffer;
 use mailcat_codec::core::text::escape_bytes;
-use mailcat_codec::smtp::command::{
-    sasl_cancel, sasl_response, Body, Command, MailParameters, RcptParameters,
-};
+use mailcat_codec::smtp::command::{Body, Command, MailParameters, RcptParameters};
 use mailcat_codec::smtp::{self, EnhancedCode, Extensions, Reply, ReplyCode};
 use mailcat_codec::{DecodeError, EncodeError, Limits};
 use mailcat_transport::dialogue::{self, Capabilities, MailConnection};
@@ -68,7 +66,7 @@ use tokio::net::TcpStream;
 
 pub use mailcat_codec::smtp::address::Address;
 
-use crate::auth::{self, LoginMethod, Offer, SaslChannel, SaslReply};
+use crate::auth::{self, LoginMethod, Offer, SaslReply};
 use crate::{Credential, Error};
 
 /// How much message data is read, stuffed and written at a time.
@@ -772,50 +770,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSasl<'_, S> {
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> SaslChannel for SmtpSasl<'_, S> {
-    async fn start(&mut self, mechanism: &str, initial: Option<&[u8]>) -> Result<SaslReply, Error> {
-        let command = |initial: Option<&[u8]>| Command::Auth {
+impl<S: AsyncRead + AsyncWrite + Unpin> auth::AuthLines for SmtpSasl<'_, S> {
+    fn auth_line(&self, mechanism: &str, initial: Option<&[u8]>) -> Result<Vec<u8>, EncodeError> {
+        Command::Auth {
             mechanism: mechanism.to_owned(),
             initial_response: initial.map(crate::Secret::new),
-        };
-        match command(initial).encode() {
-            // The trace redacts the AUTH line's arguments by itself.
-            Ok(line) => {
-                self.session.write(&line, Redaction::Normal).await?;
-                self.reply().await
-            }
-            // RFC 4954 §4: "If use of the initial response argument would cause the AUTH command
-            // to exceed this length, the client MUST NOT use the initial response parameter
-            // (and instead proceed as defined in Section 5.1 of [SASL])": the response then
-            // answers the server's empty challenge.
-            Err(EncodeError::TooLong { .. }) if initial.is_some() => {
-                let line = command(None).encode()?;
-                self.session.write(&line, Redaction::Normal).await?;
-                match self.reply().await? {
-                    SaslReply::Challenge(c) if c.is_empty() => {
-                        self.respond(initial.unwrap_or_default(), true).await
-                    }
-                    other => Ok(other),
-                }
-            }
-            Err(e) => Err(e.into()),
         }
+        .encode()
     }
 
-    async fn respond(&mut self, payload: &[u8], secret: bool) -> Result<SaslReply, Error> {
-        let redaction = if secret {
-            Redaction::Secret
-        } else {
-            Redaction::Normal
-        };
-        self.session
-            .write(&sasl_response(payload), redaction)
-            .await?;
-        self.reply().await
+    async fn write_line(&mut self, line: &[u8], redaction: Redaction) -> Result<(), Error> {
+        self.session.write(line, redaction).await
     }
 
-    async fn cancel(&mut self) -> Result<SaslReply, Error> {
-        self.session.write(sasl_cancel(), Redaction::Normal).await?;
+    async fn sasl_reply(&mut self) -> Result<SaslReply, Error> {
         self.reply().await
     }
 }

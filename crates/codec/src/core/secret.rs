@@ -73,14 +73,14 @@ pub(crate) fn push_initial_response(out: &mut Vec<u8>, response: &[u8]) {
 
 /// A SASL continuation response line: the payload in base64 and CRLF (an empty payload is an
 /// empty line). The same on IMAP (RFC 3501 §6.2.2), POP3 (RFC 5034 §4) and SMTP (RFC 4954 §4).
-pub(crate) fn response_line(response: &[u8]) -> Vec<u8> {
+pub fn response_line(response: &[u8]) -> Vec<u8> {
     let mut out = STANDARD.encode(response).into_bytes();
     out.extend_from_slice(b"\r\n");
     out
 }
 
 /// The line that cancels a SASL exchange: `*` CRLF.
-pub(crate) const CANCEL_LINE: &[u8] = b"*\r\n";
+pub const CANCEL_LINE: &[u8] = b"*\r\n";
 
 #[cfg(test)]
 mod tests {
