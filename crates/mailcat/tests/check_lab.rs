@@ -79,7 +79,8 @@ fn check_incoming_and_outgoing_together_as_json() {
             "server greeting",
             "capability query",
             "STARTTLS",
-            "capability query"
+            "capability query",
+            "note"
         ]
     );
 }

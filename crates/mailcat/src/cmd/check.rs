@@ -47,6 +47,11 @@ fn check(cli: &Cli, args: &CheckArgs) -> Result<u8, Exit> {
         eprintln!("mailcat check --send-test: needs the incoming and the outgoing server and a password or token (MAILCAT_PASSWORD, --password-cmd or --oauth2-token-cmd)");
         return Err(Exit(exit::USAGE));
     }
+    // Without a credential there is no login to name: the connection steps are checked alone.
+    let mut settings = settings;
+    if !log_in && settings.login.is_empty() {
+        settings.login = "(no login)".into();
+    }
     let mut account = common::account(cli, &settings, "check", false, false)?;
     account.timeouts = common::timeouts(&settings, Some(DEFAULT_TIMEOUT));
     let tls = account.tls.client_config().map_err(|e| {
