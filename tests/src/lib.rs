@@ -1,6 +1,7 @@
-//! Support code for the end-to-end tests: the mail-server lab.
+//! Support code for the end-to-end tests: the mail-server lab, a proxy that plays network loss.
 
 pub mod lab;
+pub mod proxy;
 pub mod roundtrip;
 
 /// The README's code blocks, compiled and run as doctests so the README stays true.

@@ -231,6 +231,84 @@ fn watch_prints_a_line_when_a_message_arrives() {
     );
 }
 
+/// Reads stdout lines on a thread, so a watch that never prints fails the test instead of
+/// hanging it.
+fn lines_of(stdout: std::process::ChildStdout) -> std::sync::mpsc::Receiver<String> {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    receiver
+}
+
+/// Appends stderr lines to `said` up to the first that contains `needle`; fails at the end.
+fn read_until_line_with(stderr: &mut impl BufRead, needle: &str, said: &mut String) {
+    loop {
+        let start = said.len();
+        match stderr.read_line(said) {
+            Ok(0) | Err(_) => panic!("watch ended before saying {needle:?}:\n{said}"),
+            Ok(_) if said[start..].contains(needle) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+#[test]
+fn watch_reconnects_after_a_network_loss_and_reports_what_arrived_meanwhile() {
+    let _guard = MAILBOX.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::from_env();
+    let target = format!("{}:{}", lab.host, lab.imaps_port)
+        .parse()
+        .expect("lab address");
+    let proxy = mailcat_tests::proxy::Proxy::start(target);
+    let url = format!("imaps://{}:{}", lab.tls_name, proxy.port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailcat"))
+        .args([
+            "watch",
+            "--json",
+            "--incoming",
+            &url,
+            "--email",
+            &lab.tricky_user,
+        ])
+        .args(["--ca-file", lab.ca_file.to_str().expect("UTF-8")])
+        .env("MAILCAT_PASSWORD", &lab.tricky_password)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("watch runs");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut said = String::new();
+    read_until_line_with(&mut stderr, "watching INBOX", &mut said);
+    let events = lines_of(child.stdout.take().expect("stdout"));
+
+    // The network goes away; mail arrives while it is away; the network comes back.
+    proxy.set_accepting(false);
+    proxy.cut();
+    lab.seed(&lab.tricky_user, 1, 900, false, true, 778);
+    read_until_line_with(&mut stderr, "reconnecting in", &mut said);
+    proxy.set_accepting(true);
+
+    let event = events.recv_timeout(Duration::from_secs(30));
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::io::Read::read_to_string(&mut stderr, &mut said);
+    let event = event.unwrap_or_else(|_| {
+        panic!("watch reported nothing within 30 s of the network's return; it said:\n{said}")
+    });
+    let parsed: serde_json::Value = serde_json::from_str(&event).expect("JSON line");
+    assert_eq!(parsed["subject"], "seed message 778 (900 bytes)", "{event}");
+    assert!(
+        proxy.accepted() >= 2,
+        "watch connected again through the proxy"
+    );
+}
+
 #[test]
 fn the_trace_redacts_the_password() {
     let lab = Lab::from_env();

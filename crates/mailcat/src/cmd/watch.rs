@@ -1,4 +1,4 @@
-//! `mailcat watch`: IMAP IDLE, one line for each new message; reconnects with backoff after a
+//! `mailcat watch`: IMAP IDLE, one line for each new message (as `list` prints it); reconnects with backoff after a
 //! network loss, stops for good on an authentication failure.
 
 use std::time::Duration;
@@ -85,6 +85,7 @@ async fn watch_once(
         Some((validity, highest)) if validity == uid_validity => highest,
         _ => state.uid_next.unwrap_or(1).saturating_sub(1),
     };
+    *seen = Some((uid_validity, highest));
     *backoff = Duration::from_secs(1);
     if !cli.quiet {
         eprintln!(
@@ -94,66 +95,88 @@ async fn watch_once(
         );
     }
     loop {
-        let events = match session.idle(IDLE_ROUND).await {
-            Ok(events) => events,
+        // First what arrived while we were away (after a reconnect), then after each EXISTS.
+        match report_new(cli, &mut session, mailbox, highest).await {
+            Ok(reported) => highest = reported,
             Err(e) => return e,
-        };
-        if let Some(Unsolicited::Bye(text)) =
-            events.iter().find(|e| matches!(e, Unsolicited::Bye(_)))
-        {
-            return Error::Closed {
-                host: account.incoming.host.clone(),
-                reply: text.clone(),
-            };
-        }
-        if !events.iter().any(|e| matches!(e, Unsolicited::Exists(_))) {
-            continue;
-        }
-        let Ok(newer) = SequenceSet::from(highest.saturating_add(1)) else {
-            continue;
-        };
-        let uids = match session.uid_search(&SearchKey::Uid(newer)).await {
-            Ok(uids) => uids
-                .into_iter()
-                .filter(|&u| u > highest)
-                .collect::<Vec<_>>(),
-            Err(e) => return e,
-        };
-        let Ok(set) = SequenceSet::from_numbers(uids.iter().copied()) else {
-            continue;
-        };
-        let request = SummaryRequest {
-            envelope: false,
-            header_fields: vec!["Date".into(), "From".into(), "Subject".into()],
-        };
-        let mut summaries = match session.fetch_summaries(&set, &request).await {
-            Ok(summaries) => summaries,
-            Err(e) => return e,
-        };
-        summaries.sort_by_key(|s| s.uid);
-        for summary in summaries {
-            let headers = summary
-                .headers
-                .as_deref()
-                .map(mailcat_session::headers::summarize)
-                .unwrap_or_default();
-            if cli.json {
-                outln!(
-                    "{}",
-                    json!({ "mailbox": mailbox, "uid": summary.uid, "size": summary.size, "date": headers.date,
-                            "from": headers.from, "subject": headers.subject })
-                );
-            } else {
-                outln!(
-                    "{}\t{}\t{}\t{}",
-                    summary.uid,
-                    terminal_safe(headers.date.as_deref().unwrap_or("-")),
-                    terminal_safe(headers.from.as_deref().unwrap_or("-")),
-                    terminal_safe(headers.subject.as_deref().unwrap_or(""))
-                );
-            }
-            highest = highest.max(summary.uid);
         }
         *seen = Some((uid_validity, highest));
+        loop {
+            let events = match session.idle(IDLE_ROUND).await {
+                Ok(events) => events,
+                Err(e) => return e,
+            };
+            if let Some(Unsolicited::Bye(text)) =
+                events.iter().find(|e| matches!(e, Unsolicited::Bye(_)))
+            {
+                return Error::Closed {
+                    host: account.incoming.host.clone(),
+                    reply: text.clone(),
+                };
+            }
+            if events.iter().any(|e| matches!(e, Unsolicited::Exists(_))) {
+                break;
+            }
+        }
     }
+}
+
+/// Prints a line for each message with a UID above `highest`; returns the new highest UID.
+async fn report_new<S>(
+    cli: &Cli,
+    session: &mut mailcat_session::imap::ImapSession<S>,
+    mailbox: &str,
+    highest: u32,
+) -> Result<u32, Error>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
+    let Ok(newer) = SequenceSet::from(highest.saturating_add(1)) else {
+        return Ok(highest);
+    };
+    // `N:*` also matches the highest message when N is above it: keep only the new ones.
+    let uids: Vec<u32> = session
+        .uid_search(&SearchKey::Uid(newer))
+        .await?
+        .into_iter()
+        .filter(|&u| u > highest)
+        .collect();
+    let Ok(set) = SequenceSet::from_numbers(uids.iter().copied()) else {
+        return Ok(highest);
+    };
+    let request = SummaryRequest {
+        envelope: false,
+        header_fields: vec!["Date".into(), "From".into(), "Subject".into()],
+    };
+    let mut summaries = session.fetch_summaries(&set, &request).await?;
+    summaries.sort_by_key(|s| s.uid);
+    let mut highest = highest;
+    for summary in summaries {
+        let headers = summary
+            .headers
+            .as_deref()
+            .map(mailcat_session::headers::summarize)
+            .unwrap_or_default();
+        if cli.json {
+            outln!(
+                "{}",
+                json!({ "mailbox": mailbox, "uid": summary.uid, "size": summary.size, "date": headers.date,
+                        "from": headers.from, "subject": headers.subject })
+            );
+        } else {
+            outln!(
+                "{}\t{}\t{}\t{}\t{}",
+                summary.uid,
+                summary
+                    .size
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                terminal_safe(headers.date.as_deref().unwrap_or("-")),
+                terminal_safe(headers.from.as_deref().unwrap_or("-")),
+                terminal_safe(headers.subject.as_deref().unwrap_or(""))
+            );
+        }
+        highest = highest.max(summary.uid);
+    }
+    Ok(highest)
 }
