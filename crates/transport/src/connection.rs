@@ -137,6 +137,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             match timeout(wait, self.stream.read_buf(&mut self.buf)).await {
                 Ok(Ok(0)) => self.eof = true,
                 Ok(Ok(_)) => {}
+                // A TLS peer that closes without close_notify: an end like any other. Mail
+                // responses are framed, so a cut response is still reported as incomplete.
+                Ok(Err(source)) if source.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    self.eof = true;
+                }
                 Ok(Err(source)) => {
                     return Err(Error::Io {
                         host: self.endpoint.host.clone(),
