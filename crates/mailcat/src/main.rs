@@ -16,12 +16,29 @@ mod config;
 mod exit;
 mod trace;
 
+use std::ffi::OsString;
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
 
+/// The arguments, with `send` put first when mailcat runs under the name `sendmail` (a symlink
+/// `/usr/sbin/sendmail -> mailcat`), so cron, mail(1) and friends can use it unchanged.
+fn arguments(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    let mut args: Vec<OsString> = args.into_iter().collect();
+    let invoked_as_sendmail = args.first().is_some_and(|argv0| {
+        Path::new(argv0)
+            .file_name()
+            .is_some_and(|name| name == "sendmail")
+    });
+    if invoked_as_sendmail {
+        args.insert(1, OsString::from("send"));
+    }
+    args
+}
+
 fn main() -> ExitCode {
-    let cli = match cli::Cli::try_parse() {
+    let cli = match cli::Cli::try_parse_from(arguments(std::env::args_os())) {
         Ok(cli) => cli,
         Err(err) => {
             let code = if err.use_stderr() {
@@ -45,4 +62,30 @@ fn main() -> ExitCode {
         cli::Command::Decode(args) => cmd::decode::run(args),
     };
     ExitCode::from(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::arguments;
+    use std::ffi::OsString;
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn under_the_name_sendmail_it_sends() {
+        assert_eq!(
+            arguments(args(&["/usr/sbin/sendmail", "-i", "-oem", "root"])),
+            args(&["/usr/sbin/sendmail", "send", "-i", "-oem", "root"])
+        );
+    }
+
+    #[test]
+    fn under_its_own_name_nothing_changes() {
+        let given = args(&["/usr/bin/mailcat", "list"]);
+        assert_eq!(arguments(given.clone()), given);
+        let lookalike = args(&["/usr/bin/sendmail-wrapper", "list"]);
+        assert_eq!(arguments(lookalike.clone()), lookalike);
+    }
 }
