@@ -33,6 +33,8 @@ pub struct MailboxState {
 pub struct FetchState {
     path: PathBuf,
     mailboxes: BTreeMap<String, MailboxState>,
+    /// The mbox length after the last complete message, whichever mailbox it came from.
+    mbox_len: Option<u64>,
     log: Option<std::fs::File>,
 }
 
@@ -40,6 +42,8 @@ pub struct FetchState {
 struct Snapshot {
     version: u32,
     mailboxes: BTreeMap<String, MailboxState>,
+    #[serde(default)]
+    mbox_len: Option<u64>,
 }
 
 /// One line of the log.
@@ -55,14 +59,14 @@ impl FetchState {
     /// Reads the record at `path` (and its log); a missing file is an empty record.
     pub fn load(path: impl Into<PathBuf>) -> io::Result<FetchState> {
         let path = path.into();
-        let mut mailboxes = match std::fs::read(&path) {
+        let (mut mailboxes, mut mbox_len) = match std::fs::read(&path) {
             Ok(bytes) => {
                 let snapshot: Snapshot = serde_json::from_slice(&bytes).map_err(|e| {
                     io::Error::new(io::ErrorKind::InvalidData, format!("{} is damaged ({e}); move it away to start afresh (messages fetched before may then be fetched again)", path.display()))
                 })?;
-                snapshot.mailboxes
+                (snapshot.mailboxes, snapshot.mbox_len)
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => (BTreeMap::new(), None),
             Err(e) => return Err(e),
         };
         if let Ok(log) = std::fs::read(log_path(&path)) {
@@ -72,6 +76,7 @@ impl FetchState {
                 .filter(|l| l.ends_with(b"\n"))
             {
                 if let Ok(entry) = serde_json::from_slice::<Entry>(line) {
+                    mbox_len = entry.mbox_len.or(mbox_len);
                     apply(&mut mailboxes, entry);
                 }
             }
@@ -79,8 +84,17 @@ impl FetchState {
         Ok(FetchState {
             path,
             mailboxes,
+            mbox_len,
             log: None,
         })
+    }
+
+    /// For an mbox store: its length after the last complete message recorded, from any
+    /// mailbox. Two accounts may share one mbox, so this, not a mailbox's own
+    /// [`MailboxState::mbox_len`], is what [`super::Mbox::open`] must be given: the other
+    /// account's later messages lie beyond a mailbox's own length.
+    pub fn mbox_len(&self) -> Option<u64> {
+        self.mbox_len
     }
 
     /// The record of one mailbox.
@@ -111,6 +125,7 @@ impl FetchState {
             mbox_len,
         };
         self.append(&entry)?;
+        self.mbox_len = entry.mbox_len.or(self.mbox_len);
         apply(&mut self.mailboxes, entry);
         Ok(())
     }
@@ -140,6 +155,7 @@ impl FetchState {
         let snapshot = Snapshot {
             version: 1,
             mailboxes: self.mailboxes.clone(),
+            mbox_len: self.mbox_len,
         };
         let bytes = serde_json::to_vec_pretty(&snapshot).map_err(io::Error::other)?;
         let tmp = self.path.with_extension("json.tmp");
@@ -271,6 +287,25 @@ mod tests {
         let mailbox = state.mailbox("imap://h/INBOX").unwrap();
         assert_eq!(mailbox.fetched.len(), 2);
         assert_eq!(mailbox.mbox_len, Some(240));
+    }
+
+    #[test]
+    fn the_mbox_length_is_the_last_recorded_whichever_mailbox_wrote_it() {
+        let path = temp("shared-mbox");
+        let mut state = FetchState::load(&path).unwrap();
+        state.record("pop3://a@h", None, "x", Some(100)).unwrap();
+        state.record("pop3://b@h", None, "y", Some(250)).unwrap();
+        assert_eq!(state.mbox_len(), Some(250));
+        drop(state);
+        let mut state = FetchState::load(&path).unwrap();
+        assert_eq!(state.mbox_len(), Some(250), "from the log");
+        assert_eq!(state.mailbox("pop3://a@h").unwrap().mbox_len, Some(100));
+        state.save().unwrap();
+        assert_eq!(
+            FetchState::load(&path).unwrap().mbox_len(),
+            Some(250),
+            "from the snapshot"
+        );
     }
 
     #[test]
