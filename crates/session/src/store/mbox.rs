@@ -4,7 +4,9 @@
 //!
 //! A message is appended, then `fsync`ed; if anything fails the file is cut back to its
 //! length before the message. [`Mbox::open`] cuts back a file longer than the length recorded
-//! after the last complete message (the debris of a crash).
+//! after the last complete message (the debris of a crash) — but only when what lies beyond
+//! looks like one message of ours (a `From ` line right there, and no other): a mail reader
+//! that rewrote the file (adding `Status:` headers makes it longer) must not lose its mail.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -30,9 +32,17 @@ impl Mbox {
             .open(&path)
             .await?;
         if let Some(len) = committed_len {
-            if file.metadata().await?.len() > len {
-                file.set_len(len).await?;
-                file.sync_all().await?;
+            let actual = file.metadata().await?.len();
+            if actual > len {
+                if is_one_partial_message(&path, len).await? {
+                    file.set_len(len).await?;
+                    file.sync_all().await?;
+                } else {
+                    tracing::warn!(
+                        "{} changed since the last fetch (length {actual}, recorded {len}); left as it is",
+                        path.display()
+                    );
+                }
             }
         }
         Ok(Mbox { path })
@@ -58,6 +68,46 @@ impl Mbox {
         file.write_all(line.as_bytes()).await?;
         Ok(MboxMessage::new(file, start))
     }
+}
+
+/// True if the bytes from `offset` on are what [`Mbox::begin`] and writes leave: a separator
+/// (a blank line unless at the start, then `From `) or a prefix of one, and no other `From `
+/// line (message lines starting with `From ` are quoted).
+async fn is_one_partial_message(path: &Path, offset: u64) -> io::Result<bool> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let mut file = File::open(path).await?;
+    file.seek(io::SeekFrom::Start(offset)).await?;
+    let separator: &[u8] = if offset == 0 { b"From " } else { b"\nFrom " };
+    let mut head = Vec::new();
+    let mut buf = vec![0; 64 * 1024];
+    // The last bytes seen, so a `\nFrom ` across two reads is found, and where they start.
+    let mut carry: Vec<u8> = Vec::new();
+    let mut pos: u64 = 0;
+    loop {
+        let n = file.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        let chunk = &buf[..n];
+        if head.len() < separator.len() {
+            let take = (separator.len() - head.len()).min(chunk.len());
+            head.extend_from_slice(&chunk[..take]);
+            if !separator.starts_with(&head) {
+                return Ok(false);
+            }
+        }
+        carry.extend_from_slice(chunk);
+        // Any `\nFrom ` but the separator's own (at 0) is another message's.
+        for (i, window) in carry.windows(6).enumerate() {
+            if window == b"\nFrom " && !(offset > 0 && pos + i as u64 == 0) {
+                return Ok(false);
+            }
+        }
+        let keep_from = carry.len().saturating_sub(5);
+        pos += keep_from as u64;
+        carry.drain(..keep_from);
+    }
+    Ok(true)
 }
 
 /// A message being appended: feed it with [`MboxMessage::write`], then commit or abort.
@@ -252,6 +302,45 @@ mod tests {
             .unwrap();
         drop(partial);
         assert!(std::fs::metadata(&path).unwrap().len() > committed);
+        Mbox::open(&path, Some(committed)).await.unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), committed);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_file_rewritten_by_a_mail_reader_is_not_cut() {
+        let path = temp("rewritten");
+        let mbox = Mbox::open(&path, None).await.unwrap();
+        append(&mbox, &[b"Subject: one\r\n\r\nbody\r\n"]).await;
+        let committed = append(&mbox, &[b"Subject: two\r\n\r\nbody\r\n"]).await;
+        // mutt marks both read: the file grows, and what lies beyond `committed` is the tail
+        // of the second message, not a message of ours.
+        let text = std::fs::read_to_string(&path).unwrap();
+        let rewritten = text.replace("Subject: ", "Status: RO\nSubject: ");
+        std::fs::write(&path, &rewritten).unwrap();
+        Mbox::open(&path, Some(committed)).await.unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), rewritten);
+        // Nor when another account's whole messages lie beyond (two `From ` lines).
+        append(&mbox, &[b"a\r\n"]).await;
+        append(&mbox, &[b"b\r\n"]).await;
+        let before = std::fs::read(&path).unwrap();
+        Mbox::open(&path, Some(rewritten.len() as u64))
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_torn_separator_is_cut_too() {
+        let path = temp("torn");
+        let mbox = Mbox::open(&path, None).await.unwrap();
+        let committed = append(&mbox, &[b"a\r\n"]).await;
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        std::io::Write::write_all(&mut file, b"\nFro").unwrap();
         Mbox::open(&path, Some(committed)).await.unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().len(), committed);
         std::fs::remove_file(&path).unwrap();
