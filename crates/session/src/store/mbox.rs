@@ -61,53 +61,69 @@ impl Mbox {
             .filter(|s| !s.is_empty() && !s.contains(char::is_whitespace))
             .unwrap_or("MAILER-DAEMON");
         let line = format!("From {sender} {}\n", asctime_now());
-        // A file that does not end with a blank line gets one, so this `From ` starts a line.
-        if start > 0 {
-            file.write_all(b"\n").await?;
-        }
+        // A file that does not end with a blank line gets one (only as many newlines as it
+        // lacks: one more would become part of the message before), so `From ` starts a line.
+        let pad: &[u8] = match last_two_bytes(&self.path, start).await? {
+            [_, b'\n', b'\n'] | [0, _, _] => b"",
+            [_, _, b'\n'] => b"\n",
+            _ => b"\n\n",
+        };
+        file.write_all(pad).await?;
         file.write_all(line.as_bytes()).await?;
         Ok(MboxMessage::new(file, start))
     }
 }
 
-/// True if the bytes from `offset` on are what [`Mbox::begin`] and writes leave: a separator
-/// (a blank line unless at the start, then `From `) or a prefix of one, and no other `From `
-/// line (message lines starting with `From ` are quoted).
+/// The file's last two bytes before `len` as `[n, a, b]`: `n` how many there are (0 to 2).
+async fn last_two_bytes(path: &Path, len: u64) -> io::Result<[u8; 3]> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let n = len.min(2);
+    let mut out = [n as u8, 0, 0];
+    if n > 0 {
+        let mut file = File::open(path).await?;
+        file.seek(io::SeekFrom::Start(len - n)).await?;
+        file.read_exact(&mut out[3 - n as usize..]).await?;
+    }
+    Ok(out)
+}
+
+/// True if the bytes from `offset` on are what [`Mbox::begin`] and writes leave: at most two
+/// newlines (the blank line that ends the message before), `From ` or a prefix of it, and no
+/// other `From ` line (message lines starting with `From ` are quoted).
 async fn is_one_partial_message(path: &Path, offset: u64) -> io::Result<bool> {
     use tokio::io::{AsyncReadExt, AsyncSeekExt};
     let mut file = File::open(path).await?;
     file.seek(io::SeekFrom::Start(offset)).await?;
-    let separator: &[u8] = if offset == 0 { b"From " } else { b"\nFrom " };
-    let mut head = Vec::new();
     let mut buf = vec![0; 64 * 1024];
-    // The last bytes seen, so a `\nFrom ` across two reads is found, and where they start.
+    let (mut newlines, mut matched, mut started) = (0, 0, false);
+    // The last bytes seen, so a `\nFrom ` across two reads is found.
     let mut carry: Vec<u8> = Vec::new();
-    let mut pos: u64 = 0;
     loop {
         let n = file.read(&mut buf).await?;
         if n == 0 {
-            break;
+            return Ok(true);
         }
-        let chunk = &buf[..n];
-        if head.len() < separator.len() {
-            let take = (separator.len() - head.len()).min(chunk.len());
-            head.extend_from_slice(&chunk[..take]);
-            if !separator.starts_with(&head) {
+        let mut rest = &buf[..n];
+        while !started {
+            let Some((&b, tail)) = rest.split_first() else {
+                break;
+            };
+            if matched == 0 && b == b'\n' && newlines < 2 {
+                newlines += 1;
+            } else if b == b"From "[matched] {
+                matched += 1;
+                started = matched == 5;
+            } else {
                 return Ok(false);
             }
+            rest = tail;
         }
-        carry.extend_from_slice(chunk);
-        // Any `\nFrom ` but the separator's own (at 0) is another message's.
-        for (i, window) in carry.windows(6).enumerate() {
-            if window == b"\nFrom " && !(offset > 0 && pos + i as u64 == 0) {
-                return Ok(false);
-            }
+        carry.extend_from_slice(rest);
+        if carry.windows(6).any(|w| w == b"\nFrom ") {
+            return Ok(false);
         }
-        let keep_from = carry.len().saturating_sub(5);
-        pos += keep_from as u64;
-        carry.drain(..keep_from);
+        carry.drain(..carry.len().saturating_sub(5));
     }
-    Ok(true)
 }
 
 /// A message being appended: feed it with [`MboxMessage::write`], then commit or abort.
@@ -261,9 +277,11 @@ mod tests {
         message.commit().await.unwrap()
     }
 
+    /// The messages: each after its `From ` line, before the blank line that ends it.
     fn messages(text: &str) -> Vec<String> {
-        text.split("\nFrom ")
-            .map(|m| m.split_once('\n').unwrap().1.to_owned())
+        let text = text.strip_suffix("\n\n").expect("ends with a blank line");
+        text.split("\n\nFrom ")
+            .map(|m| format!("{}\n", m.split_once('\n').unwrap().1))
             .collect()
     }
 
@@ -283,7 +301,7 @@ mod tests {
         for m in all {
             assert_eq!(
                 m,
-                "Subject: x\n\n>From the start\n>>From quoted\nFromage\nnot From here\n\n"
+                "Subject: x\n\n>From the start\n>>From quoted\nFromage\nnot From here\n"
             );
         }
         std::fs::remove_file(&path).unwrap();
@@ -329,6 +347,41 @@ mod tests {
             .unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), before);
         std::fs::remove_file(&path).unwrap();
+    }
+
+    #[tokio::test]
+    async fn one_blank_line_between_messages_and_none_added_to_a_message() {
+        let path = temp("blank");
+        let mbox = Mbox::open(&path, None).await.unwrap();
+        append(&mbox, &[b"a\r\n"]).await;
+        append(&mbox, &[b"b"]).await;
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.matches("\n\n").count(), 2, "{text:?}");
+        assert_eq!(messages(&text), ["a\n", "b\n"], "{text:?}");
+        // A file someone else left without the blank line gets it before our message.
+        std::fs::write(&path, b"From x Thu Nov 26 05:02:21 2026\nc\n").unwrap();
+        append(&mbox, &[b"d\r\n"]).await;
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(messages(&text), ["c\n", "d\n"], "{text:?}");
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_whole_unrecorded_message_is_cut_whatever_separator_it_needed() {
+        // A crash after the commit, before the state recorded the new length.
+        for before in [
+            &b""[..],
+            b"From x Thu Nov 26 05:02:21 2026\nc\n",
+            b"From x Thu Nov 26 05:02:21 2026\nc",
+        ] {
+            let path = temp("unrecorded");
+            std::fs::write(&path, before).unwrap();
+            let mbox = Mbox::open(&path, None).await.unwrap();
+            append(&mbox, &[b"From me\r\nb\r\n"]).await;
+            Mbox::open(&path, Some(before.len() as u64)).await.unwrap();
+            assert_eq!(std::fs::read(&path).unwrap(), before);
+            std::fs::remove_file(&path).unwrap();
+        }
     }
 
     #[tokio::test]
