@@ -97,6 +97,22 @@ impl FetchState {
         self.mbox_len
     }
 
+    /// For an mbox store: records its length as it is now, before anything is appended (at the
+    /// first run, or after a mail reader rewrote it). Without it, a message appended and then
+    /// cut short by a crash before [`FetchState::record`] would have no recorded length to be
+    /// cut back to, and would be fetched again: a duplicate.
+    pub fn record_mbox_len(&mut self, len: u64) -> io::Result<()> {
+        let entry = Entry {
+            key: String::new(),
+            uidvalidity: None,
+            id: None,
+            mbox_len: Some(len),
+        };
+        self.append(&entry)?;
+        self.mbox_len = Some(len);
+        Ok(())
+    }
+
     /// The record of one mailbox.
     pub fn mailbox(&self, key: &str) -> Option<&MailboxState> {
         self.mailboxes.get(key)
@@ -196,6 +212,9 @@ fn log_path(path: &Path) -> PathBuf {
 }
 
 fn apply(mailboxes: &mut BTreeMap<String, MailboxState>, entry: Entry) {
+    if entry.key.is_empty() {
+        return; // the store's, not a mailbox's (record_mbox_len)
+    }
     let mailbox = mailboxes.entry(entry.key).or_default();
     if mailbox.uidvalidity != entry.uidvalidity {
         *mailbox = MailboxState {
@@ -306,6 +325,20 @@ mod tests {
             Some(250),
             "from the snapshot"
         );
+    }
+
+    #[test]
+    fn the_mbox_length_before_the_first_message_is_recorded_for_no_mailbox() {
+        let path = temp("base-mbox");
+        let mut state = FetchState::load(&path).unwrap();
+        state.record_mbox_len(42).unwrap();
+        assert_eq!(state.mbox_len(), Some(42));
+        drop(state); // killed before any message was recorded
+        let mut state = FetchState::load(&path).unwrap();
+        assert_eq!(state.mbox_len(), Some(42));
+        assert!(state.mailbox("").is_none());
+        state.save().unwrap();
+        assert_eq!(FetchState::load(&path).unwrap().mbox_len(), Some(42));
     }
 
     #[test]
