@@ -65,6 +65,22 @@ impl Maildir {
         Ok(removed)
     }
 
+    /// Removes the files in `tmp/` that [`Maildir::begin_tagged`] started and nobody committed:
+    /// the debris of a fetch that was killed. Call only while holding the store's
+    /// [`super::StoreLock`] (another fetch may be writing them otherwise); files other programs
+    /// write carry no tag and are left to [`Maildir::remove_stale_tmp`].
+    pub fn remove_tagged_tmp(&self) -> io::Result<usize> {
+        let mut removed = 0;
+        for entry in std::fs::read_dir(self.root.join("tmp"))? {
+            let entry = entry?;
+            if entry.file_name().to_str().and_then(tag_of).is_some() {
+                std::fs::remove_file(entry.path())?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Starts a message: a new file in `tmp/` with a unique name.
     pub async fn begin(&self) -> io::Result<MaildirMessage> {
         self.begin_named(unique_name("")).await
@@ -292,6 +308,17 @@ mod tests {
         std::fs::rename(&path, root.join("cur").join(format!("{name},S=0:2,S"))).unwrap();
         std::fs::remove_file(untagged).unwrap();
         assert!(maildir.tags().unwrap().contains(&tag));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[tokio::test]
+    async fn tagged_debris_in_tmp_is_swept_and_other_files_stay() {
+        let root = temp("tagged-debris");
+        let maildir = Maildir::open(&root).unwrap();
+        drop(maildir.begin_tagged(&Maildir::tag_for("x")).await.unwrap());
+        drop(maildir.begin().await.unwrap());
+        assert_eq!(maildir.remove_tagged_tmp().unwrap(), 1);
+        assert_eq!(std::fs::read_dir(root.join("tmp")).unwrap().count(), 1);
         std::fs::remove_dir_all(&root).unwrap();
     }
 
