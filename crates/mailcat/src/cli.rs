@@ -93,6 +93,12 @@ pub enum Command {
     List(ListArgs),
     /// Print one message, byte for byte, to stdout.
     Cat(CatArgs),
+    /// Download the messages that are new since the last run into a Maildir or an mbox,
+    /// durably; with --delete, remove them from the server once they are stored.
+    ///
+    /// Exit code 0 when all went well; 74 if the store cannot be written (nothing more is
+    /// deleted on the server), 75 if another fetch holds the store, 130 on Ctrl-C or SIGTERM.
+    Fetch(FetchArgs),
     /// Wait for new mail (IMAP IDLE) and print a line for each new message; reconnects after
     /// network loss.
     Watch(WatchArgs),
@@ -128,6 +134,21 @@ pub struct CatArgs {
     /// The mailbox (IMAP; default INBOX).
     #[arg(long, value_name = "M")]
     pub mailbox: Option<String>,
+}
+
+/// Arguments of `mailcat fetch`.
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// Where the messages go: maildir:DIR (created if needed) or mbox:FILE.
+    #[arg(long, value_name = "maildir:DIR|mbox:FILE")]
+    pub to: String,
+    /// The mailbox (IMAP; default INBOX).
+    #[arg(long, value_name = "M")]
+    pub mailbox: Option<String>,
+    /// Delete each message on the server once it is stored and recorded (POP3: committed by
+    /// the QUIT at the end, so a failed run deletes nothing).
+    #[arg(long)]
+    pub delete: bool,
 }
 
 /// Arguments of `mailcat watch`.

@@ -16,3 +16,5 @@ pub const TEMPFAIL: u8 = 75;
 pub const NOPERM: u8 = 77;
 /// Something is wrong in the configuration (a CA file that cannot be used ...).
 pub const CONFIG: u8 = 78;
+/// Stopped by SIGINT or SIGTERM (128 + SIGINT, as shells report Ctrl-C).
+pub const INTERRUPTED: u8 = 130;

@@ -65,9 +65,60 @@ impl Maildir {
         Ok(removed)
     }
 
+    /// Removes the files in `tmp/` that [`Maildir::begin_tagged`] started and nobody committed:
+    /// the debris of a fetch that was killed. Call only while holding the store's
+    /// [`super::StoreLock`] (another fetch may be writing them otherwise); files other programs
+    /// write carry no tag and are left to [`Maildir::remove_stale_tmp`].
+    pub fn remove_tagged_tmp(&self) -> io::Result<usize> {
+        let mut removed = 0;
+        for entry in std::fs::read_dir(self.root.join("tmp"))? {
+            let entry = entry?;
+            if entry.file_name().to_str().and_then(tag_of).is_some() {
+                std::fs::remove_file(entry.path())?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Starts a message: a new file in `tmp/` with a unique name.
     pub async fn begin(&self) -> io::Result<MaildirMessage> {
-        let name = unique_name();
+        self.begin_named(unique_name("")).await
+    }
+
+    /// Starts a message that carries `tag` in its name (see [`Maildir::tag_for`]), so a later
+    /// run can tell that it is already here with [`Maildir::tags`], even after the message was
+    /// moved to `cur/` and given flags by a mail reader.
+    pub async fn begin_tagged(&self, tag: &str) -> io::Result<MaildirMessage> {
+        self.begin_named(unique_name(tag)).await
+    }
+
+    /// The tag for a message known by `id` (any string naming it for good, such as
+    /// `imap://user@host/INBOX/<uidvalidity>/<uid>`): 16 hex digits of its SHA-256.
+    pub fn tag_for(id: &str) -> String {
+        let digest = ring::digest::digest(&ring::digest::SHA256, id.as_bytes());
+        digest.as_ref()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// The tags of the messages in `new/` and `cur/` (those written by
+    /// [`Maildir::begin_tagged`]).
+    pub fn tags(&self) -> io::Result<std::collections::HashSet<String>> {
+        let mut tags = std::collections::HashSet::new();
+        for sub in ["new", "cur"] {
+            for entry in std::fs::read_dir(self.root.join(sub))? {
+                let name = entry?.file_name();
+                if let Some(tag) = name.to_str().and_then(tag_of) {
+                    tags.insert(tag.to_owned());
+                }
+            }
+        }
+        Ok(tags)
+    }
+
+    async fn begin_named(&self, name: String) -> io::Result<MaildirMessage> {
         let tmp = self.root.join("tmp").join(&name);
         let file = tokio::fs::OpenOptions::new()
             .write(true)
@@ -135,20 +186,33 @@ pub(crate) fn fault_point(configured: &str, here: &str) {
     }
 }
 
-/// `time.M<micros>P<pid>Q<counter>.<host>`: unique across processes and hosts.
-fn unique_name() -> String {
+/// `time.M<micros>P<pid>Q<counter>[X<tag>].<host>`: unique across processes and hosts.
+fn unique_name(tag: &str) -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let tag = if tag.is_empty() {
+        String::new()
+    } else {
+        format!("X{tag}")
+    };
     format!(
-        "{}.M{}P{}Q{}.{}",
+        "{}.M{}P{}Q{}{tag}.{}",
         now.as_secs(),
         now.subsec_micros(),
         std::process::id(),
         count,
         hostname()
     )
+}
+
+/// The tag in a file name written by [`Maildir::begin_tagged`]: the unique part (second
+/// dot-separated field) ends with `X` and 16 lower-case hex digits.
+fn tag_of(name: &str) -> Option<&str> {
+    let unique = name.split(':').next()?.split('.').nth(1)?;
+    let (_, tag) = unique.rsplit_once('X')?;
+    (tag.len() == 16 && tag.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))).then_some(tag)
 }
 
 fn hostname() -> String {
@@ -216,6 +280,45 @@ mod tests {
         a.abort().await.unwrap();
         b.abort().await.unwrap();
         assert_eq!(std::fs::read_dir(root.join("tmp")).unwrap().count(), 0);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_tagged_message_is_found_in_new_and_in_cur_with_flags() {
+        let root = temp("tagged");
+        let maildir = Maildir::open(&root).unwrap();
+        let tag = Maildir::tag_for("imap://carol@h/INBOX/7/1");
+        assert_eq!(tag.len(), 16);
+        assert_ne!(tag, Maildir::tag_for("imap://carol@h/INBOX/7/2"));
+        assert!(maildir.tags().unwrap().is_empty());
+        let untagged = maildir.begin().await.unwrap().commit().await.unwrap();
+        let path = maildir
+            .begin_tagged(&tag)
+            .await
+            .unwrap()
+            .commit()
+            .await
+            .unwrap();
+        assert_eq!(
+            maildir.tags().unwrap().into_iter().collect::<Vec<_>>(),
+            std::slice::from_ref(&tag)
+        );
+        // A mail reader moves it to cur/ and adds flags; Dovecot adds ,S=size.
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        std::fs::rename(&path, root.join("cur").join(format!("{name},S=0:2,S"))).unwrap();
+        std::fs::remove_file(untagged).unwrap();
+        assert!(maildir.tags().unwrap().contains(&tag));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[tokio::test]
+    async fn tagged_debris_in_tmp_is_swept_and_other_files_stay() {
+        let root = temp("tagged-debris");
+        let maildir = Maildir::open(&root).unwrap();
+        drop(maildir.begin_tagged(&Maildir::tag_for("x")).await.unwrap());
+        drop(maildir.begin().await.unwrap());
+        assert_eq!(maildir.remove_tagged_tmp().unwrap(), 1);
+        assert_eq!(std::fs::read_dir(root.join("tmp")).unwrap().count(), 1);
         std::fs::remove_dir_all(&root).unwrap();
     }
 

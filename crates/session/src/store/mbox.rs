@@ -4,7 +4,9 @@
 //!
 //! A message is appended, then `fsync`ed; if anything fails the file is cut back to its
 //! length before the message. [`Mbox::open`] cuts back a file longer than the length recorded
-//! after the last complete message (the debris of a crash).
+//! after the last complete message (the debris of a crash) — but only when what lies beyond
+//! looks like one message of ours (a `From ` line right there, and no other): a mail reader
+//! that rewrote the file (adding `Status:` headers makes it longer) must not lose its mail.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -30,9 +32,17 @@ impl Mbox {
             .open(&path)
             .await?;
         if let Some(len) = committed_len {
-            if file.metadata().await?.len() > len {
-                file.set_len(len).await?;
-                file.sync_all().await?;
+            let actual = file.metadata().await?.len();
+            if actual > len {
+                if is_one_partial_message(&path, len).await? {
+                    file.set_len(len).await?;
+                    file.sync_all().await?;
+                } else {
+                    tracing::warn!(
+                        "{} changed since the last fetch (length {actual}, recorded {len}); left as it is",
+                        path.display()
+                    );
+                }
             }
         }
         Ok(Mbox { path })
@@ -51,12 +61,68 @@ impl Mbox {
             .filter(|s| !s.is_empty() && !s.contains(char::is_whitespace))
             .unwrap_or("MAILER-DAEMON");
         let line = format!("From {sender} {}\n", asctime_now());
-        // A file that does not end with a blank line gets one, so this `From ` starts a line.
-        if start > 0 {
-            file.write_all(b"\n").await?;
-        }
+        // A file that does not end with a blank line gets one (only as many newlines as it
+        // lacks: one more would become part of the message before), so `From ` starts a line.
+        let pad: &[u8] = match last_two_bytes(&self.path, start).await? {
+            [_, b'\n', b'\n'] | [0, _, _] => b"",
+            [_, _, b'\n'] => b"\n",
+            _ => b"\n\n",
+        };
+        file.write_all(pad).await?;
         file.write_all(line.as_bytes()).await?;
         Ok(MboxMessage::new(file, start))
+    }
+}
+
+/// The file's last two bytes before `len` as `[n, a, b]`: `n` how many there are (0 to 2).
+async fn last_two_bytes(path: &Path, len: u64) -> io::Result<[u8; 3]> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let n = len.min(2);
+    let mut out = [n as u8, 0, 0];
+    if n > 0 {
+        let mut file = File::open(path).await?;
+        file.seek(io::SeekFrom::Start(len - n)).await?;
+        file.read_exact(&mut out[3 - n as usize..]).await?;
+    }
+    Ok(out)
+}
+
+/// True if the bytes from `offset` on are what [`Mbox::begin`] and writes leave: at most two
+/// newlines (the blank line that ends the message before), `From ` or a prefix of it, and no
+/// other `From ` line (message lines starting with `From ` are quoted).
+async fn is_one_partial_message(path: &Path, offset: u64) -> io::Result<bool> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let mut file = File::open(path).await?;
+    file.seek(io::SeekFrom::Start(offset)).await?;
+    let mut buf = vec![0; 64 * 1024];
+    let (mut newlines, mut matched, mut started) = (0, 0, false);
+    // The last bytes seen, so a `\nFrom ` across two reads is found.
+    let mut carry: Vec<u8> = Vec::new();
+    loop {
+        let n = file.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(true);
+        }
+        let mut rest = &buf[..n];
+        while !started {
+            let Some((&b, tail)) = rest.split_first() else {
+                break;
+            };
+            if matched == 0 && b == b'\n' && newlines < 2 {
+                newlines += 1;
+            } else if b == b"From "[matched] {
+                matched += 1;
+                started = matched == 5;
+            } else {
+                return Ok(false);
+            }
+            rest = tail;
+        }
+        carry.extend_from_slice(rest);
+        if carry.windows(6).any(|w| w == b"\nFrom ") {
+            return Ok(false);
+        }
+        carry.drain(..carry.len().saturating_sub(5));
     }
 }
 
@@ -211,9 +277,11 @@ mod tests {
         message.commit().await.unwrap()
     }
 
+    /// The messages: each after its `From ` line, before the blank line that ends it.
     fn messages(text: &str) -> Vec<String> {
-        text.split("\nFrom ")
-            .map(|m| m.split_once('\n').unwrap().1.to_owned())
+        let text = text.strip_suffix("\n\n").expect("ends with a blank line");
+        text.split("\n\nFrom ")
+            .map(|m| format!("{}\n", m.split_once('\n').unwrap().1))
             .collect()
     }
 
@@ -233,7 +301,7 @@ mod tests {
         for m in all {
             assert_eq!(
                 m,
-                "Subject: x\n\n>From the start\n>>From quoted\nFromage\nnot From here\n\n"
+                "Subject: x\n\n>From the start\n>>From quoted\nFromage\nnot From here\n"
             );
         }
         std::fs::remove_file(&path).unwrap();
@@ -252,6 +320,80 @@ mod tests {
             .unwrap();
         drop(partial);
         assert!(std::fs::metadata(&path).unwrap().len() > committed);
+        Mbox::open(&path, Some(committed)).await.unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), committed);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_file_rewritten_by_a_mail_reader_is_not_cut() {
+        let path = temp("rewritten");
+        let mbox = Mbox::open(&path, None).await.unwrap();
+        append(&mbox, &[b"Subject: one\r\n\r\nbody\r\n"]).await;
+        let committed = append(&mbox, &[b"Subject: two\r\n\r\nbody\r\n"]).await;
+        // mutt marks both read: the file grows, and what lies beyond `committed` is the tail
+        // of the second message, not a message of ours.
+        let text = std::fs::read_to_string(&path).unwrap();
+        let rewritten = text.replace("Subject: ", "Status: RO\nSubject: ");
+        std::fs::write(&path, &rewritten).unwrap();
+        Mbox::open(&path, Some(committed)).await.unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), rewritten);
+        // Nor when another account's whole messages lie beyond (two `From ` lines).
+        append(&mbox, &[b"a\r\n"]).await;
+        append(&mbox, &[b"b\r\n"]).await;
+        let before = std::fs::read(&path).unwrap();
+        Mbox::open(&path, Some(rewritten.len() as u64))
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[tokio::test]
+    async fn one_blank_line_between_messages_and_none_added_to_a_message() {
+        let path = temp("blank");
+        let mbox = Mbox::open(&path, None).await.unwrap();
+        append(&mbox, &[b"a\r\n"]).await;
+        append(&mbox, &[b"b"]).await;
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.matches("\n\n").count(), 2, "{text:?}");
+        assert_eq!(messages(&text), ["a\n", "b\n"], "{text:?}");
+        // A file someone else left without the blank line gets it before our message.
+        std::fs::write(&path, b"From x Thu Nov 26 05:02:21 2026\nc\n").unwrap();
+        append(&mbox, &[b"d\r\n"]).await;
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(messages(&text), ["c\n", "d\n"], "{text:?}");
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_whole_unrecorded_message_is_cut_whatever_separator_it_needed() {
+        // A crash after the commit, before the state recorded the new length.
+        for before in [
+            &b""[..],
+            b"From x Thu Nov 26 05:02:21 2026\nc\n",
+            b"From x Thu Nov 26 05:02:21 2026\nc",
+        ] {
+            let path = temp("unrecorded");
+            std::fs::write(&path, before).unwrap();
+            let mbox = Mbox::open(&path, None).await.unwrap();
+            append(&mbox, &[b"From me\r\nb\r\n"]).await;
+            Mbox::open(&path, Some(before.len() as u64)).await.unwrap();
+            assert_eq!(std::fs::read(&path).unwrap(), before);
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_torn_separator_is_cut_too() {
+        let path = temp("torn");
+        let mbox = Mbox::open(&path, None).await.unwrap();
+        let committed = append(&mbox, &[b"a\r\n"]).await;
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        std::io::Write::write_all(&mut file, b"\nFro").unwrap();
         Mbox::open(&path, Some(committed)).await.unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().len(), committed);
         std::fs::remove_file(&path).unwrap();

@@ -33,6 +33,8 @@ pub struct MailboxState {
 pub struct FetchState {
     path: PathBuf,
     mailboxes: BTreeMap<String, MailboxState>,
+    /// The mbox length after the last complete message, whichever mailbox it came from.
+    mbox_len: Option<u64>,
     log: Option<std::fs::File>,
 }
 
@@ -40,6 +42,8 @@ pub struct FetchState {
 struct Snapshot {
     version: u32,
     mailboxes: BTreeMap<String, MailboxState>,
+    #[serde(default)]
+    mbox_len: Option<u64>,
 }
 
 /// One line of the log.
@@ -55,14 +59,14 @@ impl FetchState {
     /// Reads the record at `path` (and its log); a missing file is an empty record.
     pub fn load(path: impl Into<PathBuf>) -> io::Result<FetchState> {
         let path = path.into();
-        let mut mailboxes = match std::fs::read(&path) {
+        let (mut mailboxes, mut mbox_len) = match std::fs::read(&path) {
             Ok(bytes) => {
                 let snapshot: Snapshot = serde_json::from_slice(&bytes).map_err(|e| {
                     io::Error::new(io::ErrorKind::InvalidData, format!("{} is damaged ({e}); move it away to start afresh (messages fetched before may then be fetched again)", path.display()))
                 })?;
-                snapshot.mailboxes
+                (snapshot.mailboxes, snapshot.mbox_len)
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => (BTreeMap::new(), None),
             Err(e) => return Err(e),
         };
         if let Ok(log) = std::fs::read(log_path(&path)) {
@@ -72,6 +76,7 @@ impl FetchState {
                 .filter(|l| l.ends_with(b"\n"))
             {
                 if let Ok(entry) = serde_json::from_slice::<Entry>(line) {
+                    mbox_len = entry.mbox_len.or(mbox_len);
                     apply(&mut mailboxes, entry);
                 }
             }
@@ -79,8 +84,33 @@ impl FetchState {
         Ok(FetchState {
             path,
             mailboxes,
+            mbox_len,
             log: None,
         })
+    }
+
+    /// For an mbox store: its length after the last complete message recorded, from any
+    /// mailbox. Two accounts may share one mbox, so this, not a mailbox's own
+    /// [`MailboxState::mbox_len`], is what [`super::Mbox::open`] must be given: the other
+    /// account's later messages lie beyond a mailbox's own length.
+    pub fn mbox_len(&self) -> Option<u64> {
+        self.mbox_len
+    }
+
+    /// For an mbox store: records its length as it is now, before anything is appended (at the
+    /// first run, or after a mail reader rewrote it). Without it, a message appended and then
+    /// cut short by a crash before [`FetchState::record`] would have no recorded length to be
+    /// cut back to, and would be fetched again: a duplicate.
+    pub fn record_mbox_len(&mut self, len: u64) -> io::Result<()> {
+        let entry = Entry {
+            key: String::new(),
+            uidvalidity: None,
+            id: None,
+            mbox_len: Some(len),
+        };
+        self.append(&entry)?;
+        self.mbox_len = Some(len);
+        Ok(())
     }
 
     /// The record of one mailbox.
@@ -111,6 +141,7 @@ impl FetchState {
             mbox_len,
         };
         self.append(&entry)?;
+        self.mbox_len = entry.mbox_len.or(self.mbox_len);
         apply(&mut self.mailboxes, entry);
         Ok(())
     }
@@ -140,6 +171,7 @@ impl FetchState {
         let snapshot = Snapshot {
             version: 1,
             mailboxes: self.mailboxes.clone(),
+            mbox_len: self.mbox_len,
         };
         let bytes = serde_json::to_vec_pretty(&snapshot).map_err(io::Error::other)?;
         let tmp = self.path.with_extension("json.tmp");
@@ -180,6 +212,9 @@ fn log_path(path: &Path) -> PathBuf {
 }
 
 fn apply(mailboxes: &mut BTreeMap<String, MailboxState>, entry: Entry) {
+    if entry.key.is_empty() {
+        return; // the store's, not a mailbox's (record_mbox_len)
+    }
     let mailbox = mailboxes.entry(entry.key).or_default();
     if mailbox.uidvalidity != entry.uidvalidity {
         *mailbox = MailboxState {
@@ -271,6 +306,39 @@ mod tests {
         let mailbox = state.mailbox("imap://h/INBOX").unwrap();
         assert_eq!(mailbox.fetched.len(), 2);
         assert_eq!(mailbox.mbox_len, Some(240));
+    }
+
+    #[test]
+    fn the_mbox_length_is_the_last_recorded_whichever_mailbox_wrote_it() {
+        let path = temp("shared-mbox");
+        let mut state = FetchState::load(&path).unwrap();
+        state.record("pop3://a@h", None, "x", Some(100)).unwrap();
+        state.record("pop3://b@h", None, "y", Some(250)).unwrap();
+        assert_eq!(state.mbox_len(), Some(250));
+        drop(state);
+        let mut state = FetchState::load(&path).unwrap();
+        assert_eq!(state.mbox_len(), Some(250), "from the log");
+        assert_eq!(state.mailbox("pop3://a@h").unwrap().mbox_len, Some(100));
+        state.save().unwrap();
+        assert_eq!(
+            FetchState::load(&path).unwrap().mbox_len(),
+            Some(250),
+            "from the snapshot"
+        );
+    }
+
+    #[test]
+    fn the_mbox_length_before_the_first_message_is_recorded_for_no_mailbox() {
+        let path = temp("base-mbox");
+        let mut state = FetchState::load(&path).unwrap();
+        state.record_mbox_len(42).unwrap();
+        assert_eq!(state.mbox_len(), Some(42));
+        drop(state); // killed before any message was recorded
+        let mut state = FetchState::load(&path).unwrap();
+        assert_eq!(state.mbox_len(), Some(42));
+        assert!(state.mailbox("").is_none());
+        state.save().unwrap();
+        assert_eq!(FetchState::load(&path).unwrap().mbox_len(), Some(42));
     }
 
     #[test]

@@ -1,0 +1,665 @@
+//! `mailcat fetch` against the lab, as a user runs it: IMAP (carol) and POP3 (bob) into a
+//! Maildir and into an mbox, byte for byte against what `mailcat cat` serves; only what is
+//! new on the next run; `--delete`; killed at every fault point and run again (every message
+//! once, none deleted before it was stored); SIGTERM mid-run; a second run on the same store;
+//! a full disk (a real 256 KiB tmpfs) and an unwritable place; a UIDVALIDITY change (made
+//! with `doveadm mailbox update --uid-validity`).
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use mailcat_tests::lab::Lab;
+
+/// The tests share bob's and carol's mailboxes: one at a time.
+static MAILBOXES: Mutex<()> = Mutex::new(());
+
+fn lock() -> std::sync::MutexGuard<'static, ()> {
+    MAILBOXES.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: is the lab env loaded?"))
+}
+
+/// An account of the lab and how to reach it.
+struct Account {
+    user: String,
+    password: String,
+    url: String,
+    pop3: bool,
+}
+
+fn carol(lab: &Lab) -> Account {
+    Account {
+        user: env("MAILCAT_LAB_USER3"),
+        password: env("MAILCAT_LAB_PASSWORD3"),
+        url: format!("imaps://{}:{}", lab.tls_name, lab.imaps_port),
+        pop3: false,
+    }
+}
+
+fn bob(lab: &Lab) -> Account {
+    Account {
+        user: env("MAILCAT_LAB_USER2"),
+        password: env("MAILCAT_LAB_PASSWORD2"),
+        url: format!("pop3s://{}:{}", lab.tls_name, lab.pop3s_port),
+        pop3: true,
+    }
+}
+
+fn command(lab: &Lab, account: &Account, args: &[&str], fault: Option<&str>) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mailcat"));
+    command
+        .args(args)
+        .args([
+            "--email",
+            &account.user,
+            "--incoming",
+            &account.url,
+            "--ca-file",
+            lab.ca_file.to_str().expect("UTF-8"),
+        ])
+        .env("MAILCAT_PASSWORD", &account.password)
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("MAILCAT_FAULT");
+    if let Some(fault) = fault {
+        command.env("MAILCAT_FAULT", fault);
+    }
+    command
+}
+
+fn mailcat(lab: &Lab, account: &Account, args: &[&str], fault: Option<&str>) -> Output {
+    command(lab, account, args, fault)
+        .stdin(Stdio::null())
+        .output()
+        .expect("mailcat runs")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "status {:?}\nstdout: {}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The messages on the server, as `mailcat cat` serves them, sorted.
+fn server(lab: &Lab, account: &Account) -> Vec<Vec<u8>> {
+    let output = mailcat(lab, account, &["list", "--json"], None);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let rows: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let mut messages: Vec<Vec<u8>> = rows
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|row| {
+            let id = row["id"].as_str().expect("id");
+            let output = mailcat(lab, account, &["cat", id], None);
+            assert_eq!(output.status.code(), Some(0), "cat {id}: {}", text(&output));
+            output.stdout
+        })
+        .collect();
+    messages.sort();
+    messages
+}
+
+/// Seeds `count` messages of `size` bytes (`reset` empties the mailbox first) and returns
+/// what the server then has.
+fn seed(
+    lab: &Lab,
+    account: &Account,
+    count: u32,
+    size: u32,
+    reset: bool,
+    start: u32,
+) -> Vec<Vec<u8>> {
+    lab.seed(&account.user, count, size, reset, false, start);
+    server(lab, account)
+}
+
+/// Where a test fetches to.
+#[derive(Clone)]
+enum Store {
+    Maildir(PathBuf),
+    Mbox(PathBuf),
+}
+
+impl Store {
+    fn fresh(kind: &str, name: &str) -> (Store, PathBuf) {
+        let dir = std::env::temp_dir().join(format!(
+            "mailcat-fetch-{name}-{kind}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let store = if kind == "maildir" {
+            Store::Maildir(dir.join("Mail"))
+        } else {
+            Store::Mbox(dir.join("inbox.mbox"))
+        };
+        (store, dir)
+    }
+
+    fn arg(&self) -> String {
+        match self {
+            Store::Maildir(p) => format!("maildir:{}", p.display()),
+            Store::Mbox(p) => format!("mbox:{}", p.display()),
+        }
+    }
+
+    /// The messages a mail reader sees, in the server's form (CRLF), sorted.
+    fn messages(&self) -> Vec<Vec<u8>> {
+        let mut out = match self {
+            Store::Maildir(dir) => maildir_messages(dir),
+            Store::Mbox(file) => mbox_messages(file),
+        };
+        out.sort();
+        out
+    }
+
+    /// Files in a Maildir's `tmp/` (none for an mbox).
+    fn tmp_files(&self) -> usize {
+        match self {
+            Store::Maildir(dir) => std::fs::read_dir(dir.join("tmp")).map_or(0, |d| d.count()),
+            Store::Mbox(_) => 0,
+        }
+    }
+}
+
+fn maildir_messages(dir: &Path) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for sub in ["new", "cur"] {
+        let Ok(entries) = std::fs::read_dir(dir.join(sub)) else {
+            continue;
+        };
+        for entry in entries {
+            out.push(std::fs::read(entry.expect("entry").path()).expect("read"));
+        }
+    }
+    out
+}
+
+/// Parses an mboxrd file: each message after its `From ` line and before the blank line that
+/// ends it; `>From` unquoted, LF back to CRLF (the lab's messages are all CRLF).
+fn mbox_messages(file: &Path) -> Vec<Vec<u8>> {
+    let text = std::fs::read(file).unwrap_or_default();
+    if text.is_empty() {
+        return Vec::new();
+    }
+    let text = String::from_utf8(text).expect("the lab's messages are ASCII");
+    assert!(text.starts_with("From "), "{text:?}");
+    let text = text.strip_suffix("\n\n").unwrap_or_else(|| {
+        panic!(
+            "the mbox ends with a blank line: {:?}",
+            &text[text.len().saturating_sub(80)..]
+        )
+    });
+    text.split("\n\nFrom ")
+        .map(|m| {
+            let (_, body) = m.split_once('\n').expect("a From line");
+            let mut out = String::new();
+            for line in format!("{body}\n").split_inclusive('\n') {
+                let unquoted = match line.strip_prefix('>') {
+                    Some(rest) if rest.trim_start_matches('>').starts_with("From ") => rest,
+                    _ => line,
+                };
+                out.push_str(&unquoted.replace('\n', "\r\n"));
+            }
+            out.into_bytes()
+        })
+        .collect()
+}
+
+fn fetch(
+    lab: &Lab,
+    account: &Account,
+    store: &Store,
+    extra: &[&str],
+    fault: Option<&str>,
+) -> Output {
+    let to = store.arg();
+    let mut args = vec!["fetch", "--to", &to];
+    args.extend_from_slice(extra);
+    mailcat(lab, account, &args, fault)
+}
+
+#[test]
+fn imap_and_pop3_into_maildir_and_mbox_byte_exact_then_only_what_is_new() {
+    let _guard = lock();
+    let lab = Lab::from_env();
+    for account in [carol(&lab), bob(&lab)] {
+        for kind in ["maildir", "mbox"] {
+            let what = format!("{} into {kind}", account.url);
+            let (store, dir) = Store::fresh(kind, "new");
+            let original = seed(&lab, &account, 3, 2500, true, 1);
+            assert_eq!(original.len(), 3);
+
+            let output = fetch(&lab, &account, &store, &[], None);
+            assert_eq!(output.status.code(), Some(0), "{what}: {}", text(&output));
+            assert!(output.stdout.is_empty(), "nothing on stdout without --json");
+            assert!(
+                stderr(&output).contains(&format!(
+                    "fetched 3 new messages (7500 bytes) into {}; deleted 0 on the server",
+                    match &store {
+                        Store::Maildir(p) | Store::Mbox(p) => p.display(),
+                    }
+                )),
+                "{what}: {}",
+                text(&output)
+            );
+            assert_eq!(store.messages(), original, "{what}: byte for byte");
+            assert_eq!(server(&lab, &account), original, "{what}: nothing deleted");
+
+            // Nothing new: nothing fetched, and --json says so on stdout.
+            let output = fetch(&lab, &account, &store, &["--json"], None);
+            assert_eq!(output.status.code(), Some(0), "{what}: {}", text(&output));
+            let summary: serde_json::Value =
+                serde_json::from_slice(&output.stdout).expect("JSON on stdout");
+            assert_eq!(summary["fetched"], 0, "{what}: {summary}");
+            assert_eq!(store.messages(), original, "{what}: no duplicates");
+
+            // One new message (a 70 kB multipart one): only it is fetched.
+            let now = seed(&lab, &account, 1, 70_000, false, 50);
+            assert_eq!(now.len(), 4);
+            let output = fetch(&lab, &account, &store, &["-q", "--json"], None);
+            assert_eq!(output.status.code(), Some(0), "{what}: {}", text(&output));
+            assert!(output.stderr.is_empty(), "-q: {}", text(&output));
+            let summary: serde_json::Value =
+                serde_json::from_slice(&output.stdout).expect("JSON on stdout");
+            assert_eq!(summary["fetched"], 1, "{what}: {summary}");
+            assert_eq!(summary["bytes"], 70_000, "{what}: {summary}");
+            assert_eq!(store.messages(), now, "{what}: the new one, once");
+            std::fs::remove_dir_all(dir).expect("clean up");
+        }
+    }
+}
+
+#[test]
+fn delete_empties_the_server_of_what_was_stored() {
+    let _guard = lock();
+    let lab = Lab::from_env();
+    for account in [carol(&lab), bob(&lab)] {
+        let (store, dir) = Store::fresh("maildir", "delete");
+        let original = seed(&lab, &account, 4, 1500, true, 1);
+        let output = fetch(&lab, &account, &store, &["--delete"], None);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+        assert!(
+            stderr(&output).contains("fetched 4 new messages (6000 bytes)")
+                && stderr(&output).contains("deleted 4 on the server"),
+            "{}",
+            text(&output)
+        );
+        assert_eq!(store.messages(), original);
+        assert!(server(&lab, &account).is_empty(), "{}", account.url);
+        std::fs::remove_dir_all(dir).expect("clean up");
+    }
+}
+
+#[test]
+fn two_accounts_share_one_mbox_and_each_remembers_its_own() {
+    let _guard = lock();
+    let lab = Lab::from_env();
+    let (store, dir) = Store::fresh("mbox", "shared");
+    let (carol, bob) = (carol(&lab), bob(&lab));
+    let mut all = seed(&lab, &carol, 2, 1000, true, 1);
+    all.extend(seed(&lab, &bob, 3, 1200, true, 1));
+    all.sort();
+    for account in [&carol, &bob, &carol, &bob] {
+        let output = fetch(&lab, account, &store, &[], None);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    }
+    assert_eq!(store.messages(), all, "each message once");
+    std::fs::remove_dir_all(dir).expect("clean up");
+}
+
+/// Killed (abort, as abrupt as SIGKILL) at `fault` with --delete, then run again.
+fn crash_then_rerun(lab: &Lab, account: &Account, kind: &str, fault: &str) {
+    let what = format!("{} into {kind}, killed at {fault}", account.url);
+    let (store, dir) = Store::fresh(kind, "crash");
+    let original = seed(lab, account, 4, 2000, true, 1);
+
+    let output = fetch(lab, account, &store, &["--delete"], Some(fault));
+    assert_eq!(
+        output.status.signal(),
+        Some(6),
+        "{what}: killed at the fault point: {}",
+        text(&output)
+    );
+    // No partial message in view, none twice, none lost (each is stored or still on the server).
+    let stored = store.messages();
+    let on_server = server(lab, account);
+    for message in &stored {
+        assert!(
+            original.contains(message),
+            "{what}: a partial or foreign message in the store"
+        );
+    }
+    let mut deduped = stored.clone();
+    deduped.dedup();
+    assert_eq!(deduped, stored, "{what}: a message stored twice");
+    for message in &original {
+        assert!(
+            stored.contains(message) || on_server.contains(message),
+            "{what}: a message deleted on the server before it was stored"
+        );
+    }
+    if account.pop3 {
+        assert_eq!(
+            on_server, original,
+            "{what}: no QUIT, so POP3 deleted nothing"
+        );
+    }
+
+    let output = fetch(lab, account, &store, &["--delete"], None);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{what}: rerun: {}",
+        text(&output)
+    );
+    assert_eq!(
+        store.messages(),
+        original,
+        "{what}: every message exactly once"
+    );
+    assert!(
+        server(lab, account).is_empty(),
+        "{what}: deleted once stored"
+    );
+    assert_eq!(store.tmp_files(), 0, "{what}: the debris in tmp/ is swept");
+    if fault.starts_with("after_rename_before_state") && kind == "maildir" {
+        assert!(
+            stderr(&output).contains("1 found already stored by an interrupted run"),
+            "{what}: the tag in the file name told: {}",
+            text(&output)
+        );
+    }
+    std::fs::remove_dir_all(dir).expect("clean up");
+}
+
+#[test]
+fn killed_at_every_fault_point_then_rerun_every_message_is_there_once() {
+    let _guard = lock();
+    let lab = Lab::from_env();
+    let (carol, bob) = (carol(&lab), bob(&lab));
+    for (account, kind, fault) in [
+        (&bob, "maildir", "after_retr@2"),
+        (&bob, "maildir", "after_write_before_rename"),
+        (&bob, "maildir", "after_rename_before_state@2"),
+        (&bob, "maildir", "between_dele_and_quit"),
+        (&bob, "mbox", "after_retr@2"),
+        (&bob, "mbox", "after_rename_before_state@1"),
+        (&bob, "mbox", "after_rename_before_state@3"),
+        (&bob, "mbox", "between_dele_and_quit"),
+        (&carol, "maildir", "after_retr@3"),
+        (&carol, "maildir", "after_write_before_rename"),
+        (&carol, "maildir", "after_rename_before_state@2"),
+        (&carol, "mbox", "after_retr@2"),
+        (&carol, "mbox", "after_rename_before_state@1"),
+        (&carol, "mbox", "after_rename_before_state@4"),
+    ] {
+        crash_then_rerun(&lab, account, kind, fault);
+    }
+}
+
+fn wait_for(what: &str, child: &mut std::process::Child, mut ready: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            panic!("mailcat ended ({status}) before {what}");
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no {what} after 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sigterm_mid_fetch_stops_cleanly_and_a_second_run_meanwhile_is_refused() {
+    let _guard = lock();
+    let lab = Lab::from_env();
+    let bob = bob(&lab);
+    let (store, dir) = Store::fresh("maildir", "sigterm");
+    let original = seed(&lab, &bob, 3, 2000, true, 1);
+    let to = store.arg();
+    let mut child = command(
+        &lab,
+        &bob,
+        &["fetch", "--delete", "--to", &to],
+        Some("stall_after_retr@2"),
+    )
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("mailcat starts");
+    // The first message stored (and DELE sent), the second written into tmp/, not committed.
+    wait_for("the second message in tmp/", &mut child, || {
+        store.messages().len() == 1 && store.tmp_files() == 1
+    });
+
+    let second = fetch(&lab, &bob, &store, &[], None);
+    assert_eq!(second.status.code(), Some(75), "{}", text(&second));
+    assert!(
+        stderr(&second).contains("another mailcat is using this store"),
+        "{}",
+        text(&second)
+    );
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let output = child.wait_with_output().expect("mailcat ends");
+    assert_eq!(output.status.code(), Some(130), "{}", text(&output));
+    assert!(
+        stderr(&output).contains("interrupted")
+            && stderr(&output).contains("no QUIT, so the server deleted nothing"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(store.tmp_files(), 0, "the message in progress is removed");
+    let stored = store.messages();
+    assert_eq!(stored.len(), 1);
+    assert!(original.contains(&stored[0]));
+    assert_eq!(
+        server(&lab, &bob),
+        original,
+        "the DELE sent was not committed"
+    );
+
+    let output = fetch(&lab, &bob, &store, &["--delete"], None);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(store.messages(), original);
+    assert!(server(&lab, &bob).is_empty());
+    std::fs::remove_dir_all(dir).expect("clean up");
+}
+
+/// A tmpfs of 256 KiB, unmounted when dropped.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(name: &str) -> SmallDisk {
+        let dir =
+            std::env::temp_dir().join(format!("mailcat-fetch-disk-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mount point");
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+            .arg(&dir)
+            .status()
+            .expect("mount runs");
+        assert!(
+            status.success(),
+            "this test needs root to mount a 256 KiB tmpfs (the full disk) on {}",
+            dir.display()
+        );
+        SmallDisk(dir)
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+#[test]
+fn a_full_disk_stops_the_fetch_with_74_and_nothing_is_deleted() {
+    let _guard = lock();
+    let lab = Lab::from_env();
+    for (account, kind) in [
+        (carol(&lab), "maildir"),
+        (bob(&lab), "maildir"),
+        (bob(&lab), "mbox"),
+    ] {
+        let what = format!("{} into {kind}", account.url);
+        let disk = SmallDisk::mount(kind);
+        let store = if kind == "maildir" {
+            Store::Maildir(disk.0.join("Mail"))
+        } else {
+            Store::Mbox(disk.0.join("inbox.mbox"))
+        };
+        // 6 x 60 kB do not fit in 256 KiB.
+        let original = seed(&lab, &account, 6, 60_000, true, 1);
+        let output = fetch(&lab, &account, &store, &["--delete"], None);
+        assert_eq!(output.status.code(), Some(74), "{what}: {}", text(&output));
+        assert!(
+            stderr(&output).contains("No space left on device"),
+            "{what}: {}",
+            text(&output)
+        );
+        let stored = store.messages();
+        assert!(
+            !stored.is_empty() && stored.len() < 6,
+            "{what}: {} stored",
+            stored.len()
+        );
+        for message in &stored {
+            assert!(
+                original.contains(message),
+                "{what}: a partial message in view"
+            );
+        }
+        assert_eq!(store.tmp_files(), 0, "{what}: nothing left in tmp/");
+        assert_eq!(server(&lab, &account), original, "{what}: nothing deleted");
+    }
+}
+
+#[test]
+fn an_unwritable_place_is_exit_74_and_nothing_is_deleted() {
+    let _guard = lock();
+    let lab = Lab::from_env();
+    let (_, dir) = Store::fresh("file", "unwritable");
+    let file = dir.join("a-file");
+    std::fs::write(&file, b"not a directory").expect("write");
+    for account in [carol(&lab), bob(&lab)] {
+        let original = seed(&lab, &account, 2, 1000, true, 1);
+        for store in [
+            Store::Maildir(file.join("Mail")),
+            Store::Mbox(file.join("inbox")),
+        ] {
+            let output = fetch(&lab, &account, &store, &["--delete"], None);
+            assert_eq!(output.status.code(), Some(74), "{}", text(&output));
+            assert!(
+                stderr(&output).contains("Not a directory"),
+                "{}",
+                text(&output)
+            );
+        }
+        assert_eq!(server(&lab, &account), original, "nothing deleted");
+    }
+    std::fs::remove_dir_all(dir).expect("clean up");
+}
+
+fn doveadm(args: &[&str]) -> String {
+    let output = Command::new("doveadm")
+        .args(["-c", &env("MAILCAT_LAB_DOVECOT_CONF")])
+        .args(args)
+        .output()
+        .expect("doveadm runs");
+    assert!(
+        output.status.success(),
+        "doveadm {args:?}: {}",
+        text(&output)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn a_new_uidvalidity_fetches_everything_again_and_deletes_nothing_by_old_uids() {
+    let _guard = lock();
+    let lab = Lab::from_env();
+    let carol = carol(&lab);
+    let (store, dir) = Store::fresh("maildir", "uidvalidity");
+    let original = seed(&lab, &carol, 3, 1000, true, 1);
+    let output = fetch(&lab, &carol, &store, &[], None);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+
+    let status = doveadm(&[
+        "mailbox",
+        "status",
+        "-u",
+        &carol.user,
+        "uidvalidity",
+        "INBOX",
+    ]);
+    let old: u32 = status
+        .trim()
+        .rsplit('=')
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("doveadm said {status:?}"));
+    let new = (old % 1_000_000_000 + 1).to_string();
+    doveadm(&[
+        "mailbox",
+        "update",
+        "-u",
+        &carol.user,
+        "--uid-validity",
+        &new,
+        "INBOX",
+    ]);
+
+    // Killed at the first message: the recorded UIDs must not have been used to delete.
+    let output = fetch(&lab, &carol, &store, &["--delete"], Some("after_retr@1"));
+    assert_eq!(output.status.signal(), Some(6), "{}", text(&output));
+    assert!(
+        stderr(&output).contains("UIDVALIDITY changed"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(
+        server(&lab, &carol),
+        original,
+        "nothing deleted by a stale UID"
+    );
+
+    let output = fetch(&lab, &carol, &store, &["--delete"], None);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(
+        stderr(&output).contains("fetched 3 new"),
+        "{}",
+        text(&output)
+    );
+    assert!(server(&lab, &carol).is_empty());
+    // Each message twice: under the old UIDVALIDITY they cannot be told apart from new mail.
+    let mut twice: Vec<Vec<u8>> = original
+        .iter()
+        .flat_map(|m| [m.clone(), m.clone()])
+        .collect();
+    twice.sort();
+    assert_eq!(store.messages(), twice);
+    std::fs::remove_dir_all(dir).expect("clean up");
+}
