@@ -327,10 +327,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
                 session
                     .fetch_message(*uid, sink)
                     .await?
-                    .ok_or_else(|| Error::Rejected {
+                    .ok_or_else(|| Error::MessageGone {
                         host,
-                        command: format!("UID FETCH {uid}"),
-                        reply: "no such message (deleted meanwhile?)".into(),
+                        id: uid.to_string(),
                     })
             }
             (Incoming::Pop3 { session, numbers }, MessageId::Pop3 { uidl, number }) => {

@@ -130,6 +130,15 @@ pub enum Error {
         reply: String,
     },
 
+    /// The message is no longer on the server: another client deleted it after it was listed.
+    #[error("{host} no longer has message {id}: another client deleted it after it was listed")]
+    MessageGone {
+        /// The server.
+        host: String,
+        /// The message, as `list` shows it.
+        id: String,
+    },
+
     /// The server ended the session (IMAP BYE, SMTP 421).
     #[error("{host} closed the session: {reply}")]
     Closed {

@@ -163,6 +163,8 @@ struct Tally {
     deleted: u64,
     /// Found already stored (a crash came between the commit and the record).
     recovered: u64,
+    /// Listed, then deleted on the server by another client before we fetched it.
+    gone: u64,
 }
 
 /// The open store.
@@ -341,6 +343,7 @@ async fn run_session(
     let listed = until_stopped(stop, incoming.list(args.mailbox.as_deref(), false))
         .await
         .ok_or(Stop::Interrupted)??;
+    pause("after_list").await;
     let uidvalidity = match &*incoming {
         Incoming::Imap {
             selected: Some((_, v)),
@@ -381,6 +384,7 @@ async fn run_session(
             Some(v) => format!("{key}/{v}/{id}"),
             None => format!("{key}/{id}"),
         };
+        let gone_before = tally.gone;
         let stored = match store {
             Store::Maildir { maildir, tags } => {
                 let tag = Maildir::tag_for(&full_id);
@@ -407,6 +411,11 @@ async fn run_session(
                             file.commit().await.map_err(Stop::Store)?;
                             Some((n, None))
                         }
+                        Some(Err(mailcat_session::Error::MessageGone { .. })) => {
+                            let _ = file.abort().await;
+                            tally.gone += 1;
+                            None
+                        }
                         Some(Err(e)) => {
                             let _ = file.abort().await;
                             return Err(session_or_store(e));
@@ -430,6 +439,11 @@ async fn run_session(
                     .map_err(Stop::Store)?;
                 let n = match until_stopped(stop, incoming.fetch(&message.id, &mut file)).await {
                     Some(Ok(n)) => n,
+                    Some(Err(mailcat_session::Error::MessageGone { .. })) => {
+                        tally.gone += 1;
+                        progress.inc(message.size.unwrap_or(0));
+                        continue;
+                    }
                     Some(Err(e)) => return Err(session_or_store(e)),
                     None => return Err(Stop::Interrupted),
                 };
@@ -441,6 +455,8 @@ async fn run_session(
                 Some((n, Some(len)))
             }
         };
+        // Stored now or found stored: safe to delete. Gone: nothing to delete.
+        let gone = tally.gone > gone_before;
         if let Some((bytes, mbox_len)) = stored {
             fault("after_rename_before_state");
             state
@@ -450,7 +466,7 @@ async fn run_session(
             tally.bytes += bytes;
         }
         progress.inc(message.size.unwrap_or(0));
-        if args.delete {
+        if args.delete && !gone {
             to_delete.push(message.id.clone());
             // POP3: DELE at once (it takes effect at QUIT); IMAP: in batches.
             let batch = if uidvalidity.is_some() {
@@ -576,6 +592,7 @@ fn summary(cli: &Cli, target: &Target, tally: &Tally) {
                 "bytes": tally.bytes,
                 "deleted": tally.deleted,
                 "recovered": tally.recovered,
+                "gone": tally.gone,
                 "to": target_text(target),
             })
         );
@@ -602,6 +619,12 @@ fn summary_line(target: &Target, tally: &Tally) -> String {
         line.push_str(&format!(
             "; {} found already stored by an interrupted run",
             tally.recovered
+        ));
+    }
+    if tally.gone > 0 {
+        line.push_str(&format!(
+            "; {} deleted on the server by another client before they could be fetched",
+            tally.gone
         ));
     }
     line
@@ -642,6 +665,20 @@ async fn stall(stop: &mut StopSignal, point: &str) -> bool {
         return true;
     }
     false
+}
+
+/// The test hook: `MAILCAT_FAULT=pause_POINT` says so on stderr and waits there for SIGUSR1,
+/// so a test can change the server under a run (delete a listed message) at a known moment.
+async fn pause(point: &str) {
+    if !reached(&format!("pause_{point}")) {
+        return;
+    }
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut resume) = signal(SignalKind::user_defined1()) else {
+        return;
+    };
+    eprintln!("mailcat fetch: paused at {point} (test hook); SIGUSR1 resumes");
+    resume.recv().await;
 }
 
 /// True the N-th time `point` is reached, when `MAILCAT_FAULT=POINT[@N]` names it.

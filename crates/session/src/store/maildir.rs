@@ -120,9 +120,11 @@ impl Maildir {
 
     async fn begin_named(&self, name: String) -> io::Result<MaildirMessage> {
         let tmp = self.root.join("tmp").join(&name);
+        // Mail is private: 0600, like the 0700 directories (procmail and Dovecot do the same).
         let file = tokio::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(0o600)
             .open(&tmp)
             .await?;
         Ok(MaildirMessage {
@@ -266,6 +268,9 @@ mod tests {
             b"Subject: hi\r\n\r\nbody\r\n"
         );
         assert!(path.starts_with(root.join("new")));
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "mail is readable by its owner only");
         assert_eq!(std::fs::read_dir(root.join("tmp")).unwrap().count(), 0);
         std::fs::remove_dir_all(&root).unwrap();
     }
