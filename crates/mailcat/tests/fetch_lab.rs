@@ -247,7 +247,7 @@ fn imap_and_pop3_into_maildir_and_mbox_byte_exact_then_only_what_is_new() {
             assert!(output.stdout.is_empty(), "nothing on stdout without --json");
             assert!(
                 stderr(&output).contains(&format!(
-                    "fetched 3 new messages (7500 bytes) into {}; deleted 0 on the server",
+                    "fetched 3 new messages (7500 bytes) into {}\n",
                     match &store {
                         Store::Maildir(p) | Store::Mbox(p) => p.display(),
                     }

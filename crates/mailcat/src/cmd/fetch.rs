@@ -156,8 +156,10 @@ impl From<mailcat_session::Error> for Stop {
 }
 
 /// What a run did.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, Copy)]
 struct Tally {
+    /// `--delete` was given: the summary says what was deleted.
+    delete: bool,
     fetched: u64,
     bytes: u64,
     deleted: u64,
@@ -263,7 +265,10 @@ fn fetch(cli: &Cli, args: &FetchArgs) -> Result<(), Exit> {
                 }
             }
         };
-        let mut tally = Tally::default();
+        let mut tally = Tally {
+            delete: args.delete,
+            ..Tally::default()
+        };
         // Until the login is done, Ctrl-C kills as usual (nothing is written yet, and a
         // password prompt cannot be interrupted by a caught signal).
         let incoming = account
@@ -609,12 +614,14 @@ fn target_text(target: &Target) -> String {
 fn summary_line(target: &Target, tally: &Tally) -> String {
     let plural = if tally.fetched == 1 { "" } else { "s" };
     let mut line = format!(
-        "fetched {} new message{plural} ({} bytes) into {}; deleted {} on the server",
+        "fetched {} new message{plural} ({} bytes) into {}",
         tally.fetched,
         tally.bytes,
         target_text(target),
-        tally.deleted
     );
+    if tally.delete {
+        line.push_str(&format!("; deleted {} on the server", tally.deleted));
+    }
     if tally.recovered > 0 {
         line.push_str(&format!(
             "; {} found already stored by an interrupted run",
@@ -641,8 +648,13 @@ fn report(cli: &Cli, target: &Target, tally: &Tally, stop: Stop, pop3: bool) -> 
         }
     };
     if !cli.quiet {
-        let mut line = format!("stopped: {}", summary_line(target, tally));
-        if pop3 {
+        // POP3 deletes at QUIT, which a stopped run does not send: nothing was deleted.
+        let shown = Tally {
+            delete: tally.delete && !pop3,
+            ..*tally
+        };
+        let mut line = format!("stopped: {}", summary_line(target, &shown));
+        if pop3 && tally.delete {
             line.push_str(" (POP3: no QUIT, so the server deleted nothing)");
         }
         eprintln!("{line}");
