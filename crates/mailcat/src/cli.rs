@@ -99,6 +99,30 @@ pub enum Command {
     /// Exit code 0 when all went well; 74 if the store cannot be written (nothing more is
     /// deleted on the server), 75 if another fetch holds the store, 130 on Ctrl-C or SIGTERM.
     Fetch(FetchArgs),
+    /// Send an RFC 5322 message read from stdin, as sendmail does (`mailcat send` can be the
+    /// sendmail of git send-email, mutt and cron).
+    ///
+    /// Recipients are the RCPT arguments (each may be an address list: `"Ann <a@x.org>, b@y.org"`)
+    /// and, with -t, the To, Cc and Bcc headers (Resent-To/Cc/Bcc when the message has any), to
+    /// which -t adds the arguments (as Postfix and msmtp do). The envelope sender is -f ADDR,
+    /// else (also for a bare user name, cron's `-f root`) the account's address. Bcc and
+    /// Resent-Bcc headers are always removed before sending; Date and Message-ID are added when
+    /// the message lacks them. stdin is read to its end: a line of only "." is data (as with
+    /// -i). The body is streamed; a message that is not a file on stdin (a pipe) is spooled
+    /// to an unnamed temporary file (mode 0600, deleted at once) so its size can be announced.
+    ///
+    /// Accepted and ignored for sendmail compatibility: -i, -oX (-oi, -oem, -odi ...), -B TYPE,
+    /// -F NAME, -bm, -m, -n, -U, -G, -L TAG, -O OPT=VALUE; -N and -R (DSN) are ignored with a
+    /// warning; -r ADDR is -f ADDR. Under the name `sendmail` (a symlink to mailcat) mailcat is
+    /// `mailcat send`, for cron and git send-email's --smtp-server=/path/to/sendmail; git's
+    /// --sendmail-cmd="mailcat send" works as well.
+    ///
+    /// One line per recipient on stderr (quiet with -q); exit 0 when every recipient was accepted
+    /// and the message sent; nothing is sent when any recipient is refused. Exit codes: 65 for a
+    /// malformed address or message (header section over 1 MiB), 69 for a permanent refusal or
+    /// an unreachable server, 75 for a temporary failure (4xx, network), 77 when the login is
+    /// refused.
+    Send(SendArgs),
     /// Wait for new mail (IMAP IDLE) and print a line for each new message; reconnects after
     /// network loss.
     Watch(WatchArgs),
@@ -149,6 +173,48 @@ pub struct FetchArgs {
     /// the QUIT at the end, so a failed run deletes nothing).
     #[arg(long)]
     pub delete: bool,
+}
+
+/// Arguments of `mailcat send`: its own flags plus the sendmail flags it accepts and ignores.
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// Also read recipients from the To, Cc and Bcc headers (sendmail -t).
+    #[arg(short = 't', long = "read-recipients")]
+    pub read_recipients: bool,
+    /// The envelope sender (MAIL FROM), where bounces go; default: the account's address.
+    /// `-f '<>'` is the null sender. `-r` is the same (sendmail's old name, used by mailx).
+    #[arg(short = 'f', short_alias = 'r', long = "from", value_name = "ADDR")]
+    pub from: Option<String>,
+    /// Ignored: stdin is always read to its end, and a line of only "." is part of the message.
+    #[arg(short = 'i')]
+    pub ignore_dots: bool,
+    /// Ignored sendmail option (-oi, -oem, -odi, -odb ...).
+    #[arg(short = 'o', value_name = "OPTION", action = clap::ArgAction::Append, hide = true)]
+    pub option: Vec<String>,
+    /// Ignored: the body type (8BITMIME is announced when the message needs it).
+    #[arg(short = 'B', value_name = "TYPE", hide = true)]
+    pub body_type: Option<String>,
+    /// Ignored: the sender's full name (cron passes -FCronDaemon).
+    #[arg(short = 'F', value_name = "NAME", hide = true)]
+    pub full_name: Option<String>,
+    /// The sendmail mode: only -bm (deliver a message, the default) is supported.
+    #[arg(short = 'b', value_name = "MODE", hide = true)]
+    pub mode: Option<String>,
+    /// Ignored (DSN NOTIFY); a warning says so.
+    #[arg(short = 'N', value_name = "DSN", hide = true)]
+    pub dsn_notify: Option<String>,
+    /// Ignored (DSN RET); a warning says so.
+    #[arg(short = 'R', value_name = "RET", hide = true)]
+    pub dsn_return: Option<String>,
+    /// Ignored sendmail option with a value (-L TAG, -O OPTION=VALUE).
+    #[arg(short = 'L', short_alias = 'O', value_name = "VALUE", action = clap::ArgAction::Append, hide = true)]
+    pub ignored_value: Vec<String>,
+    /// Ignored sendmail flags (-m, -n, -U, -G).
+    #[arg(short = 'm', short_aliases = ['n', 'U', 'G'], action = clap::ArgAction::Count, hide = true)]
+    pub ignored_flag: u8,
+    /// The recipients (each may be a list: "Ann <a@example.org>, b@example.org").
+    #[arg(value_name = "RCPT")]
+    pub recipients: Vec<String>,
 }
 
 /// Arguments of `mailcat watch`.

@@ -59,6 +59,7 @@ fn main() -> ExitCode {
         cli::Command::List(args) => cmd::list::run(&cli, args),
         cli::Command::Cat(args) => cmd::cat::run(&cli, args),
         cli::Command::Fetch(args) => cmd::fetch::run(&cli, args),
+        cli::Command::Send(args) => cmd::send::run(&cli, args),
         cli::Command::Watch(args) => cmd::watch::run(&cli, args),
         cli::Command::Decode(args) => cmd::decode::run(args),
     };

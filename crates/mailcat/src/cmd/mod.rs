@@ -5,4 +5,5 @@ pub mod decode;
 pub mod fetch;
 pub mod list;
 pub mod mailboxes;
+pub mod send;
 pub mod watch;

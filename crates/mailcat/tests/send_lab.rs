@@ -1,0 +1,657 @@
+//! `mailcat send` against the lab's Postfix, as git send-email, mutt and cron run it: alice
+//! sends through submission to `outbound@example.test` (and `outbound+tag@example.test`, which
+//! Postfix delivers to the same Maildir as one copy per recipient), and the test reads the
+//! delivered files in the outbound Maildir, found by a token unique to the test. (Postfix's
+//! cleanup removes Bcc headers too, so the lab shows each Bcc recipient gets a copy and no copy
+//! shows them; that mailcat itself removes them is shown by `send_scripted.rs`.)
+//!
+//! Needs the lab: `tests/lab/lab.sh up && eval "$(tests/lab/lab.sh env)"`.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use mailcat_tests::lab::Lab;
+
+/// One send at a time: the tests count copies in one shared Maildir.
+static OUTBOUND: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    OUTBOUND.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// How the message reaches mailcat's stdin.
+#[derive(Clone, Copy, Debug)]
+enum Stdin {
+    /// A regular file (`< message`): mailcat streams the body from it.
+    File,
+    /// A pipe (`cat message |`): mailcat spools it to a temporary file first.
+    Pipe,
+}
+
+fn submission(lab: &Lab) -> String {
+    format!("smtp://{}:{}", lab.strict_host, lab.submission_port)
+}
+
+/// A name unique to this run, for tokens and temporary files.
+fn unique(what: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_nanos();
+    format!("mailcat-send-{what}-{}-{nanos}", std::process::id())
+}
+
+fn temp_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name)
+}
+
+/// Runs `mailcat <args>` as alice (password from MAILCAT_PASSWORD unless `password` is None)
+/// with `message` on stdin.
+fn run(args: &[&str], message: &[u8], stdin: Stdin, password: Option<&str>) -> Output {
+    run_with(args, message, stdin, |command| {
+        match password {
+            Some(password) => command.env("MAILCAT_PASSWORD", password),
+            None => command.env_remove("MAILCAT_PASSWORD"),
+        };
+    })
+}
+
+fn run_with(
+    args: &[&str],
+    message: &[u8],
+    stdin: Stdin,
+    setup: impl FnOnce(&mut Command),
+) -> Output {
+    run_program(env!("CARGO_BIN_EXE_mailcat"), args, message, stdin, setup)
+}
+
+fn run_program(
+    program: impl AsRef<std::ffi::OsStr>,
+    args: &[&str],
+    message: &[u8],
+    stdin: Stdin,
+    setup: impl FnOnce(&mut Command),
+) -> Output {
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .env_remove("XDG_CONFIG_HOME")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    setup(&mut command);
+    match stdin {
+        Stdin::File => {
+            let path = temp_path(&unique("message"));
+            std::fs::write(&path, message).expect("write the message file");
+            command.stdin(File::open(&path).expect("open the message file"));
+            let output = command.output().expect("mailcat runs");
+            let _ = std::fs::remove_file(&path);
+            output
+        }
+        Stdin::Pipe => {
+            command.stdin(Stdio::piped());
+            let mut child = command.spawn().expect("mailcat runs");
+            let mut pipe = child.stdin.take().expect("stdin is piped");
+            let message = message.to_vec();
+            // Written from another thread: mailcat reads stdin while the pipe fills.
+            let writer = std::thread::spawn(move || {
+                let _ = pipe.write_all(&message);
+            });
+            let output = child.wait_with_output().expect("mailcat ends");
+            writer.join().expect("the writer ends");
+            output
+        }
+    }
+}
+
+/// `mailcat send` as alice over submission with `args` after it.
+fn send(lab: &Lab, args: &[&str], message: &[u8], stdin: Stdin) -> Output {
+    let server = submission(lab);
+    let mut all = vec![
+        "send",
+        "--email",
+        &lab.user,
+        "--outgoing",
+        &server,
+        "--ca-file",
+        lab.ca_file.to_str().expect("UTF-8 path"),
+    ];
+    all.extend_from_slice(args);
+    run(&all, message, stdin, Some(&lab.password))
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn outbound_dir() -> PathBuf {
+    let dir = std::env::var("MAILCAT_LAB_DIR")
+        .expect("MAILCAT_LAB_DIR is not set: eval \"$(tests/lab/lab.sh env)\"");
+    PathBuf::from(dir).join("mail/example.test/outbound/Maildir")
+}
+
+/// The delivered files in the outbound Maildir that hold `token`.
+fn copies_with(token: &str) -> Vec<Vec<u8>> {
+    let mut found = Vec::new();
+    for sub in ["new", "cur"] {
+        let Ok(entries) = std::fs::read_dir(outbound_dir().join(sub)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(bytes) = std::fs::read(entry.path()) else {
+                continue;
+            };
+            if bytes.windows(token.len()).any(|w| w == token.as_bytes()) {
+                found.push(bytes);
+            }
+        }
+    }
+    found
+}
+
+/// Waits (up to 15 s) until `count` copies holding `token` were delivered; returns them.
+fn delivered(token: &str, count: usize) -> Vec<Vec<u8>> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let found = copies_with(token);
+        if found.len() >= count || Instant::now() > deadline {
+            assert_eq!(
+                found.len(),
+                count,
+                "copies with {token} in {}",
+                outbound_dir().display()
+            );
+            return found;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The message as Dovecot stores it: CRLF, bare CR and bare LF all as LF, a final line ending.
+fn as_stored(message: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(message.len() + 1);
+    let mut i = 0;
+    while i < message.len() {
+        match message[i] {
+            b'\r' => {
+                out.push(b'\n');
+                if message.get(i + 1) == Some(&b'\n') {
+                    i += 1;
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    if !out.is_empty() && !out.ends_with(b"\n") {
+        out.push(b'\n');
+    }
+    out
+}
+
+fn header_lines(copy: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(copy);
+    let head = text.split("\n\n").next().unwrap_or_default().to_owned();
+    head.lines().map(str::to_owned).collect()
+}
+
+fn header<'a>(lines: &'a [String], name: &str) -> Vec<&'a str> {
+    let prefix = format!("{}:", name.to_ascii_lowercase());
+    lines
+        .iter()
+        .filter(|l| l.to_ascii_lowercase().starts_with(&prefix))
+        .map(|l| l[prefix.len()..].trim())
+        .collect()
+}
+
+/// A complete message (Date and Message-ID present) with `token` in the Message-ID.
+fn message(token: &str, to: &str, body: &str) -> Vec<u8> {
+    format!(
+        "From: Alice <alice@example.test>\r\nTo: {to}\r\nSubject: {token}\r\n\
+         Date: Thu, 1 Jan 2026 00:00:00 +0000\r\nMessage-ID: <{token}@example.test>\r\n\r\n{body}"
+    )
+    .into_bytes()
+}
+
+#[test]
+fn recipients_as_arguments_get_the_message_as_written() {
+    let _serial = serial();
+    let lab = Lab::from_env();
+    let token = unique("args");
+    let sent = message(
+        &token,
+        "Out <outbound@example.test>",
+        "Hello,\r\n\r\nplain text.\r\n",
+    );
+    let output = send(&lab, &["outbound@example.test"], &sent, Stdin::File);
+    let shown = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{shown}");
+    assert!(
+        shown.contains("<outbound@example.test>: accepted"),
+        "{shown}"
+    );
+    assert!(shown.contains("sent: 250"), "{shown}");
+    let copies = delivered(&token, 1);
+    assert!(
+        as_stored(&copies[0]).ends_with(&as_stored(&sent)),
+        "the delivered copy ends with the message as sent:\n{}",
+        String::from_utf8_lossy(&copies[0])
+    );
+    let lines = header_lines(&copies[0]);
+    assert_eq!(header(&lines, "Return-Path"), ["<alice@example.test>"]);
+    assert_eq!(header(&lines, "Message-ID").len(), 1, "{lines:#?}");
+    assert_eq!(header(&lines, "Date").len(), 1, "{lines:#?}");
+}
+
+#[test]
+fn a_message_without_date_and_message_id_gets_mailcats() {
+    let _serial = serial();
+    let lab = Lab::from_env();
+    let token = unique("nodate");
+    let sent = format!(
+        "From: alice@example.test\nTo: outbound@example.test\nSubject: {token}\n\ncron output\n"
+    );
+    let output = send(
+        &lab,
+        &["outbound@example.test"],
+        sent.as_bytes(),
+        Stdin::Pipe,
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let copies = delivered(&token, 1);
+    let lines = header_lines(&copies[0]);
+    // Postfix would add its own (<...@localhost>); these are mailcat's.
+    let ids = header(&lines, "Message-ID");
+    assert_eq!(ids.len(), 1, "{lines:#?}");
+    assert!(
+        ids[0].starts_with("<mailcat.") && ids[0].ends_with("@example.test>"),
+        "{ids:?}"
+    );
+    let dates = header(&lines, "Date");
+    assert_eq!(dates.len(), 1, "{lines:#?}");
+    assert!(dates[0].ends_with("+0000"), "{dates:?}");
+}
+
+#[test]
+fn t_sends_to_to_cc_bcc_and_the_arguments_and_no_copy_shows_bcc() {
+    let _serial = serial();
+    let lab = Lab::from_env();
+    let token = unique("t");
+    // Folded fields, a display name with a comma, a group, a comment, lower-case names,
+    // Bcc folded over two lines with two addresses.
+    let sent = format!(
+        "From: Alice <alice@example.test>\r\n\
+         To: \"Out, To\" <outbound+to@example.test>,\r\n\
+         \tundisclosed-recipients:;\r\n\
+         cc: team: outbound+cc@example.test (the team);\r\n\
+         Subject: {token}\r\n\
+         Bcc: outbound+bcc1@example.test,\r\n  Hidden <outbound+bcc2@example.test>\r\n\
+         Message-ID: <{token}@example.test>\r\n\
+         \r\n\
+         To: outbound+body@example.test (a body line, not a header)\r\n"
+    );
+    let output = send(
+        &lab,
+        &["-t", "-i", "outbound+arg@example.test"],
+        sent.as_bytes(),
+        Stdin::File,
+    );
+    let shown = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{shown}");
+    for tag in ["to", "cc", "bcc1", "bcc2", "arg"] {
+        assert!(
+            shown.contains(&format!("<outbound+{tag}@example.test>: accepted")),
+            "{tag}: {shown}"
+        );
+    }
+    assert!(!shown.contains("outbound+body"), "{shown}");
+    // One copy per recipient: To, Cc, two Bcc and the argument.
+    let copies = delivered(&token, 5);
+    for copy in &copies {
+        let lines = header_lines(copy);
+        assert!(header(&lines, "Bcc").is_empty(), "{lines:#?}");
+        let text = String::from_utf8_lossy(copy);
+        assert!(
+            !text.contains("bcc1") && !text.contains("bcc2"),
+            "a copy shows a Bcc recipient:\n{text}"
+        );
+        assert!(text.contains("cc: team: outbound+cc@example.test (the team);"));
+    }
+    // Nothing more arrives (the body's To: line is not a recipient).
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(copies_with(&token).len(), 5);
+}
+
+#[test]
+fn a_refused_recipient_sends_nothing_and_says_who() {
+    let _serial = serial();
+    let lab = Lab::from_env();
+    let token = unique("refused");
+    let sent = message(&token, "outbound@example.test", "never delivered\r\n");
+    let output = send(
+        &lab,
+        &["outbound@example.test", "nobody@example.test"],
+        &sent,
+        Stdin::File,
+    );
+    let shown = stderr(&output);
+    assert_eq!(output.status.code(), Some(69), "{shown}");
+    assert!(
+        shown.contains("<nobody@example.test>: refused: 550"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("<outbound@example.test>: accepted, but not sent to"),
+        "{shown}"
+    );
+    assert!(shown.contains("the message was not sent"), "{shown}");
+    // A message sent after it arrives; the refused one, which would have been queued first,
+    // never does.
+    let after = unique("after-refused");
+    let output = send(
+        &lab,
+        &["outbound@example.test"],
+        &message(&after, "outbound@example.test", "sent\r\n"),
+        Stdin::File,
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    delivered(&after, 1);
+    assert!(
+        copies_with(&token).is_empty(),
+        "the refused send was delivered"
+    );
+}
+
+#[test]
+fn dots_bare_line_feeds_and_8bit_arrive_intact_through_a_pipe() {
+    let _serial = serial();
+    let lab = Lab::from_env();
+    let token = unique("dots");
+    let body = ".leading dot\n.\n..\nbare LF above, CRLF below\r\n.\r\n\r\n.\r\n\
+                \r.\r\nmixed\n\r\nUTF-8: Grüße, 日本語\n. \nlast line without an ending";
+    let sent = format!(
+        "From: alice@example.test\nTo: outbound@example.test\nSubject: {token}\n\
+         Message-ID: <{token}@example.test>\nDate: Thu, 1 Jan 2026 00:00:00 +0000\n\n{body}"
+    );
+    let output = send(
+        &lab,
+        &["outbound@example.test"],
+        sent.as_bytes(),
+        Stdin::Pipe,
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let copies = delivered(&token, 1);
+    let stored = as_stored(&copies[0]);
+    let expected = as_stored(sent.as_bytes());
+    assert!(
+        stored.ends_with(&expected),
+        "delivered:\n{}\nsent:\n{}",
+        String::from_utf8_lossy(&stored),
+        String::from_utf8_lossy(&expected)
+    );
+}
+
+#[test]
+fn sendmail_invocations_of_git_send_email_mutt_and_cron() {
+    let _serial = serial();
+    let lab = Lab::from_env();
+    // git send-email --sendmail-cmd="mailcat send" --envelope-sender=...
+    // mutt: -oem -oi [-f] -- RCPT; cronie: -FCronDaemon -i -odi -oem -oi -t -f root;
+    // Debian cron: -i -FCronDaemon -B8BITMIME -oem RCPT.
+    // mailx/s-nail: -r ADDR.
+    let cases: [(&str, &[&str], &str); 6] = [
+        (
+            "mailx",
+            &["-r", "outbound+mailx@example.test", "outbound@example.test"],
+            "<outbound+mailx@example.test>",
+        ),
+        (
+            "git",
+            &[
+                "-i",
+                "-oi",
+                "-f",
+                "alice@example.test",
+                "outbound@example.test",
+            ],
+            "<alice@example.test>",
+        ),
+        (
+            "git-bounces",
+            &[
+                "-f",
+                "Bounces <outbound+bounces@example.test>",
+                "-i",
+                "outbound@example.test",
+            ],
+            "<outbound+bounces@example.test>",
+        ),
+        (
+            "mutt",
+            &["-oem", "-oi", "--", "outbound@example.test"],
+            "<alice@example.test>",
+        ),
+        (
+            "cronie",
+            &[
+                "-FCronDaemon",
+                "-i",
+                "-odi",
+                "-oem",
+                "-oi",
+                "-t",
+                "-f",
+                "root",
+            ],
+            "<alice@example.test>",
+        ),
+        (
+            "debian-cron",
+            &[
+                "-i",
+                "-FCronDaemon",
+                "-B8BITMIME",
+                "-oem",
+                "outbound@example.test",
+            ],
+            "<alice@example.test>",
+        ),
+    ];
+    for (name, args, return_path) in cases {
+        let token = unique(name);
+        let sent = message(&token, "outbound@example.test", "from a sendmail caller\n");
+        let output = send(&lab, args, &sent, Stdin::File);
+        let shown = stderr(&output);
+        assert_eq!(output.status.code(), Some(0), "{name}: {shown}");
+        if name == "cronie" {
+            assert!(shown.contains("\"root\" has no @domain"), "{shown}");
+        }
+        let copies = delivered(&token, 1);
+        let lines = header_lines(&copies[0]);
+        assert_eq!(header(&lines, "Return-Path"), [return_path], "{name}");
+    }
+}
+
+/// The config-file account (`--account lab`), then the default account through a symlink named
+/// `sendmail`, as cron runs it: no mailcat flags at all.
+#[test]
+fn an_account_from_the_config_file_with_a_password_command() {
+    let _serial = serial();
+    let lab = Lab::from_env();
+    let xdg = temp_path(&unique("xdg"));
+    std::fs::create_dir_all(xdg.join("mailcat")).expect("config dir");
+    // The password command's output, through sh: the tricky characters are quoted.
+    std::fs::write(
+        xdg.join("mailcat/config.toml"),
+        format!(
+            "default_account = \"lab\"\n\
+             [accounts.other]\nemail = \"nobody@example.invalid\"\n\
+             [accounts.lab]\nemail = \"{}\"\noutgoing = \"smtps://{}:{}\"\n\
+             password_cmd = \"echo '{}'\"\nca_file = \"{}\"\n",
+            lab.user,
+            lab.host,
+            lab.submissions_port,
+            lab.password,
+            lab.ca_file.display()
+        ),
+    )
+    .expect("write config");
+    let token = unique("config");
+    let sent = message(&token, "outbound@example.test", "via the config file\r\n");
+    let output = run_with(
+        &["send", "--account", "lab", "outbound@example.test"],
+        &sent,
+        Stdin::File,
+        |command| {
+            command
+                .env("XDG_CONFIG_HOME", &xdg)
+                .env_remove("MAILCAT_PASSWORD");
+        },
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let copies = delivered(&token, 1);
+    let lines = header_lines(&copies[0]);
+    assert_eq!(header(&lines, "Return-Path"), ["<alice@example.test>"]);
+
+    let sendmail = xdg.join("sendmail");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_mailcat"), &sendmail).expect("symlink");
+    let token = unique("as-sendmail");
+    let sent = message(&token, "outbound@example.test", "cron output\n");
+    let output = run_program(
+        &sendmail,
+        &[
+            "-i",
+            "-FCronDaemon",
+            "-B8BITMIME",
+            "-oem",
+            "outbound@example.test",
+        ],
+        &sent,
+        Stdin::Pipe,
+        |command| {
+            command
+                .env("XDG_CONFIG_HOME", &xdg)
+                .env_remove("MAILCAT_PASSWORD");
+        },
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    delivered(&token, 1);
+    let _ = std::fs::remove_dir_all(&xdg);
+}
+
+#[test]
+fn a_wrong_password_is_exit_77_and_nothing_is_sent() {
+    let _serial = serial();
+    let lab = Lab::from_env();
+    let token = unique("wrongpw");
+    let server = submission(&lab);
+    let output = run(
+        &[
+            "send",
+            "--email",
+            &lab.user,
+            "--outgoing",
+            &server,
+            "--ca-file",
+            lab.ca_file.to_str().expect("UTF-8 path"),
+            "outbound@example.test",
+        ],
+        &message(&token, "outbound@example.test", "x\r\n"),
+        Stdin::File,
+        Some("not alice's password"),
+    );
+    let shown = stderr(&output);
+    assert_eq!(output.status.code(), Some(77), "{shown}");
+    assert!(!shown.contains("not alice's password"), "{shown}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(copies_with(&token).is_empty());
+}
+
+#[test]
+fn malformed_addresses_and_messages_are_exit_65_naming_what() {
+    let _serial = serial();
+    let lab = Lab::from_env();
+    let token = unique("malformed");
+    let sent = message(&token, "outbound@example.test", "x\r\n");
+    let cases: [(&[&str], Vec<u8>, &str); 5] = [
+        (
+            &["John Doe john@example.test"],
+            sent.clone(),
+            "the recipient argument \"John Doe john@example.test\"",
+        ),
+        (&["outbound@example.test", "root"], sent.clone(), "\"root\""),
+        (
+            &[
+                "-f",
+                "a@example.test, b@example.test",
+                "outbound@example.test",
+            ],
+            sent.clone(),
+            "the envelope sender (-f)",
+        ),
+        (
+            &["-t"],
+            b"From: alice@example.test\nTo: Alice <alice@example.test\n\nx\n".to_vec(),
+            "the To: header",
+        ),
+        (
+            &["outbound@example.test"],
+            {
+                let mut big = b"Subject: ".to_vec();
+                big.resize(1024 * 1024 + 100, b'a');
+                big
+            },
+            "larger than 1024 KiB",
+        ),
+    ];
+    for (args, input, named) in cases {
+        let output = send(&lab, args, &input, Stdin::Pipe);
+        let shown = stderr(&output);
+        assert_eq!(output.status.code(), Some(65), "{args:?}: {shown}");
+        assert!(
+            shown.contains(named),
+            "{args:?} should name {named}: {shown}"
+        );
+    }
+    let output = send(&lab, &["outbound@example.test"], b"", Stdin::File);
+    assert_eq!(output.status.code(), Some(65), "{}", stderr(&output));
+    assert!(stderr(&output).contains("empty"));
+    assert!(copies_with(&token).is_empty());
+}
+
+#[test]
+fn an_unreachable_server_is_69_or_75_and_no_recipients_is_a_usage_error() {
+    let _serial = serial();
+    let lab = Lab::from_env();
+    let sent = message(&unique("unreachable"), "outbound@example.test", "x\r\n");
+    // Port 1 on the loopback: nothing listens there (connection refused).
+    let output = run(
+        &[
+            "send",
+            "--email",
+            &lab.user,
+            "--outgoing",
+            "smtp://127.0.0.1:1",
+            "outbound@example.test",
+        ],
+        &sent,
+        Stdin::File,
+        Some(&lab.password),
+    );
+    let shown = stderr(&output);
+    assert!(
+        matches!(output.status.code(), Some(69 | 75)),
+        "{:?}: {shown}",
+        output.status
+    );
+    assert!(shown.contains("127.0.0.1"), "{shown}");
+    let output = send(&lab, &[], &sent, Stdin::File);
+    assert_eq!(output.status.code(), Some(64), "{}", stderr(&output));
+    assert!(stderr(&output).contains("no recipients"));
+    let output = send(&lab, &["-bs"], &sent, Stdin::File);
+    assert_eq!(output.status.code(), Some(64), "{}", stderr(&output));
+}

@@ -1,0 +1,204 @@
+//! `mailcat send` against a scripted SMTP server on the loopback (plain TCP, with
+//! `--allow-plaintext`): what the lab's Postfix cannot show. Postfix removes Bcc headers itself,
+//! so only the bytes mailcat sends prove that mailcat removes them; a server that answers 4xx
+//! shows exit 75; the MAIL FROM line shows SIZE and BODY=8BITMIME announced for a piped message.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Output, Stdio};
+use std::thread::{self, JoinHandle};
+
+/// What the server saw: every command line and the DATA bytes (without the final `.`).
+#[derive(Debug, Default)]
+struct Seen {
+    commands: Vec<String>,
+    data: Vec<u8>,
+}
+
+/// A one-connection SMTP server that offers AUTH PLAIN, SIZE and 8BITMIME, accepts any login,
+/// and answers each RCPT TO with `rcpt_reply(address)`.
+fn server(rcpt_reply: fn(&str) -> &'static str) -> (u16, JoinHandle<Seen>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let handle = thread::spawn(move || {
+        let (stream, _) = listener.accept().expect("mailcat connects");
+        serve(stream, rcpt_reply)
+    });
+    (port, handle)
+}
+
+fn serve(stream: TcpStream, rcpt_reply: fn(&str) -> &'static str) -> Seen {
+    let mut out = stream.try_clone().expect("clone");
+    let mut input = BufReader::new(stream);
+    let mut seen = Seen::default();
+    let mut say = |text: &str| {
+        out.write_all(text.as_bytes()).expect("write");
+    };
+    say("220 scripted ESMTP\r\n");
+    loop {
+        let mut line = String::new();
+        if input.read_line(&mut line).expect("read") == 0 {
+            return seen;
+        }
+        let command = line.trim_end().to_owned();
+        seen.commands.push(command.clone());
+        let verb = command
+            .split(' ')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_uppercase();
+        match verb.as_str() {
+            "EHLO" => {
+                say("250-scripted\r\n250-AUTH PLAIN\r\n250-SIZE 10000000\r\n250 8BITMIME\r\n")
+            }
+            "AUTH" => say("235 2.7.0 ok\r\n"),
+            "MAIL" | "RSET" | "NOOP" => say("250 2.0.0 ok\r\n"),
+            "RCPT" => {
+                let address = command
+                    .split_once('<')
+                    .and_then(|(_, rest)| rest.split_once('>'))
+                    .map(|(address, _)| address.to_owned())
+                    .unwrap_or_default();
+                say(rcpt_reply(&address));
+            }
+            "DATA" => {
+                say("354 go ahead\r\n");
+                loop {
+                    let mut data_line = Vec::new();
+                    if input.read_until(b'\n', &mut data_line).expect("read") == 0 {
+                        return seen;
+                    }
+                    if data_line == b".\r\n" {
+                        break;
+                    }
+                    seen.data.extend_from_slice(&data_line);
+                }
+                say("250 2.0.0 queued as SCRIPTED\r\n");
+            }
+            "QUIT" => {
+                say("221 2.0.0 bye\r\n");
+                return seen;
+            }
+            _ => say("502 5.5.2 what?\r\n"),
+        }
+    }
+}
+
+fn accept_all(_: &str) -> &'static str {
+    "250 2.1.5 ok\r\n"
+}
+
+/// `mailcat send --allow-plaintext` to the scripted server, `message` piped to stdin.
+fn send(port: u16, args: &[&str], message: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailcat"))
+        .args([
+            "send",
+            "--allow-plaintext",
+            "--email",
+            "alice@example.test",
+            "--outgoing",
+            &format!("smtp://127.0.0.1:{port}"),
+        ])
+        .args(args)
+        .env("MAILCAT_PASSWORD", "pw")
+        .env_remove("XDG_CONFIG_HOME")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mailcat runs");
+    let mut stdin = child.stdin.take().expect("piped");
+    let message = message.to_vec();
+    let writer = thread::spawn(move || {
+        let _ = stdin.write_all(&message);
+    });
+    let output = child.wait_with_output().expect("mailcat ends");
+    writer.join().expect("writer");
+    output
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn bcc_and_resent_bcc_never_reach_the_server_and_the_rest_is_byte_exact() {
+    let (port, server) = server(accept_all);
+    let message = "From: alice@example.test\r\nTo: a@example.test\r\n\
+                   BCC: hidden1@example.test,\r\n\thidden2@example.test\r\n\
+                   Subject: s\r\nResent-Bcc: hidden3@example.test\r\nX-Bcc-Note: kept\r\n\
+                   Date: Thu, 1 Jan 2026 00:00:00 +0000\r\nMessage-ID: <m@example.test>\r\n\
+                   \r\nBcc: in the body, kept\r\n";
+    let output = send(port, &["a@example.test"], message.as_bytes());
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let seen = server.join().expect("server");
+    let rcpts: Vec<_> = seen
+        .commands
+        .iter()
+        .filter(|c| c.starts_with("RCPT"))
+        .collect();
+    assert_eq!(rcpts, ["RCPT TO:<a@example.test>"]);
+    let data = String::from_utf8(seen.data).expect("UTF-8");
+    assert_eq!(
+        data,
+        "From: alice@example.test\r\nTo: a@example.test\r\nSubject: s\r\n\
+         X-Bcc-Note: kept\r\nDate: Thu, 1 Jan 2026 00:00:00 +0000\r\n\
+         Message-ID: <m@example.test>\r\n\r\nBcc: in the body, kept\r\n"
+    );
+}
+
+#[test]
+fn a_piped_message_announces_its_size_and_8bit_body() {
+    let (port, server) = server(accept_all);
+    let body = "Grüße\n".repeat(10_000);
+    let message = format!(
+        "From: alice@example.test\nTo: a@example.test\nSubject: s\n\
+         Date: Thu, 1 Jan 2026 00:00:00 +0000\nMessage-ID: <m@example.test>\n\n{body}"
+    );
+    let output = send(port, &["a@example.test"], message.as_bytes());
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let seen = server.join().expect("server");
+    // As sent: every LF a CRLF.
+    let size = message.len() + message.matches('\n').count();
+    let mail = seen
+        .commands
+        .iter()
+        .find(|c| c.starts_with("MAIL FROM:"))
+        .expect("MAIL FROM");
+    assert!(mail.starts_with("MAIL FROM:<alice@example.test>"), "{mail}");
+    assert!(mail.contains(&format!("SIZE={size}")), "{mail}");
+    assert!(mail.contains("BODY=8BITMIME"), "{mail}");
+    assert_eq!(seen.data.len(), size);
+}
+
+#[test]
+fn a_temporary_refusal_is_exit_75_and_nothing_is_sent() {
+    fn busy(address: &str) -> &'static str {
+        if address.starts_with("busy") {
+            "450 4.2.1 mailbox busy, try later\r\n"
+        } else {
+            "250 2.1.5 ok\r\n"
+        }
+    }
+    let (port, server) = server(busy);
+    let message = "Subject: s\n\nx\n";
+    let output = send(
+        port,
+        &["ok@example.test", "busy@example.test"],
+        message.as_bytes(),
+    );
+    let shown = stderr(&output);
+    assert_eq!(output.status.code(), Some(75), "{shown}");
+    assert!(
+        shown.contains("<busy@example.test>: refused: 450"),
+        "{shown}"
+    );
+    assert!(shown.contains("try again later"), "{shown}");
+    let seen = server.join().expect("server");
+    assert!(
+        !seen.commands.iter().any(|c| c == "DATA"),
+        "{:?}",
+        seen.commands
+    );
+    assert!(seen.data.is_empty());
+}
