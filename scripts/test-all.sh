@@ -37,6 +37,9 @@ eval "$lab_env"
 step "tests"
 cargo test --workspace
 
+step "the README's first command: tests/lab/lab.sh demo (check, send, list, fetch)"
+"$lab" demo
+
 if [ "$lab_started" = 1 ]; then
   step "mail-server lab: down"
   "$lab" down

@@ -15,8 +15,9 @@
 #                         mint an OAuth2 access token (HS256 JWT) the servers accept
 #   check [DIR]           self-check with stock tools; last line "N passed, N failed"
 #   status [DIR]          say whether the lab in DIR runs (exit 0) or not (exit 1)
-#   demo [DIR]            install, bring the lab up and run mailcat's main job against it
-#                         (today: `mailcat check` of the incoming and outgoing servers)
+#   demo [DIR]            install, bring the lab up and run mailcat's main job against it:
+#                         a config file for the lab's alice, then check, send, list and
+#                         fetch into a Maildir (DIR/demo/)
 #
 # DIR defaults to $MAILCAT_LAB_DIR, else to a fixed directory per checkout:
 #   ${TMPDIR:-/tmp}/mailcat-lab-<first 8 hex digits of sha256(checkout path)>
@@ -1046,13 +1047,64 @@ cmd_demo() {
     log "building mailcat (cargo build --release -p mailcat)"
     (cd "$CHECKOUT" && cargo build --quiet --release -p mailcat) || die "cargo build failed"
     local mailcat=$CHECKOUT/target/release/mailcat
-    local incoming="imaps://$MAILCAT_LAB_TLS_NAME:$MAILCAT_LAB_IMAPS_PORT"
-    local outgoing="smtp://$MAILCAT_LAB_TLS_NAME:$MAILCAT_LAB_SUBMISSION_PORT"
-    printf '\n$ mailcat check --ca-file %s --email %s --incoming %s --outgoing %s\n' \
-        "$MAILCAT_LAB_CA_FILE" "$MAILCAT_LAB_USER" "$incoming" "$outgoing"
-    "$mailcat" check --ca-file "$MAILCAT_LAB_CA_FILE" --email "$MAILCAT_LAB_USER" \
-        --incoming "$incoming" --outgoing "$outgoing"
-    printf '\nThe lab keeps running; stop it with: tests/lab/lab.sh down\n'
+
+    # The account, as a user writes it: one config file, the password from a command.
+    local demo=$DIR/demo
+    mkdir -p "$demo"
+    ( umask 077; printf '%s\n' "$MAILCAT_LAB_PASSWORD" > "$demo/password" )
+    export XDG_CONFIG_HOME=$demo/xdg
+    local config=$XDG_CONFIG_HOME/mailcat/config.toml
+    mkdir -p "$(dirname "$config")"
+    cat > "$config" <<CONF
+# Written by tests/lab/lab.sh demo: the lab's user $MAILCAT_LAB_USER.
+default_account = "lab"
+
+[accounts.lab]
+email = "$MAILCAT_LAB_USER"
+incoming = "imaps://$MAILCAT_LAB_TLS_NAME:$MAILCAT_LAB_IMAPS_PORT"
+outgoing = "smtp://$MAILCAT_LAB_TLS_NAME:$MAILCAT_LAB_SUBMISSION_PORT"
+password_cmd = "cat $demo/password"
+ca_file = "$MAILCAT_LAB_CA_FILE"
+CONF
+    local stamp; stamp=$(date +%H:%M:%S)
+    local id="demo-$(date +%s)-$$@example.test"
+    cat > "$demo/message.eml" <<MSG
+From: Alice <$MAILCAT_LAB_USER>
+To: Alice <$MAILCAT_LAB_USER>
+Subject: Hello from the mailcat demo at $stamp
+Date: $(date -R)
+Message-ID: <$id>
+
+This message went out through Postfix (submission, STARTTLS, AUTH) and
+came back through Dovecot (IMAP, implicit TLS).
+.A line that starts with a dot arrives intact.
+MSG
+
+    local bold='' plain=''
+    if [[ -t 1 ]]; then bold=$'\033[1m' plain=$'\033[0m'; fi
+    demo_step() { printf '\n%s$ %s%s\n' "$bold" "$*" "$plain"; }
+    demo_step "cat $config"
+    cat "$config"
+    demo_step "mailcat check"
+    "$mailcat" check || die "mailcat check failed (exit $?)"
+    demo_step "mailcat send $MAILCAT_LAB_USER < $demo/message.eml"
+    "$mailcat" send "$MAILCAT_LAB_USER" < "$demo/message.eml" || die "mailcat send failed (exit $?)"
+    # Wait (up to 10 s) until the message is in the mailbox, as check --send-test does.
+    local tries=0
+    until "$mailcat" -q list --json 2>/dev/null | grep -qF "demo at $stamp" || (( ++tries > 50 )); do
+        sleep 0.2
+    done
+    demo_step "mailcat list"
+    "$mailcat" list || die "mailcat list failed (exit $?)"
+    demo_step "mailcat fetch --to maildir:$demo/Maildir"
+    "$mailcat" fetch --to "maildir:$demo/Maildir" || die "mailcat fetch failed (exit $?)"
+    demo_step "grep -l '$id' $demo/Maildir/new/*"
+    grep -l -F "$id" "$demo"/Maildir/new/* || die "the message is not in the Maildir"
+    demo_step "mailcat fetch --to maildir:$demo/Maildir    # again: nothing new"
+    "$mailcat" fetch --to "maildir:$demo/Maildir" || die "mailcat fetch failed (exit $?)"
+    printf '\nThe demo account is in %s; try more with\n  XDG_CONFIG_HOME=%s %s --help\n' \
+        "$config" "$XDG_CONFIG_HOME" "$mailcat"
+    printf 'The lab keeps running; stop it with: tests/lab/lab.sh down\n'
 }
 
 # ---------------------------------------------------------------------------- main
