@@ -36,6 +36,19 @@ pub fn normalise(message: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The message as Dovecot stores it in a Maildir: CRLF, bare CR and bare LF all as LF, and a
+/// final line ending.
+pub fn as_stored(message: &[u8]) -> Vec<u8> {
+    if message.is_empty() {
+        return Vec::new();
+    }
+    // `normalise` writes CR only as part of CRLF.
+    normalise(message)
+        .into_iter()
+        .filter(|&b| b != b'\r')
+        .collect()
+}
+
 /// A large message produced line by line: a header, then `lines` base64-like lines of 76
 /// characters with CRLF. Reads in whatever chunks the reader asks for.
 #[derive(Debug)]

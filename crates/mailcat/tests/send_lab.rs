@@ -15,6 +15,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use mailcat_tests::lab::Lab;
+use mailcat_tests::roundtrip::as_stored;
 
 /// One send at a time: the tests count copies in one shared Maildir.
 static OUTBOUND: Mutex<()> = Mutex::new(());
@@ -169,28 +170,6 @@ fn delivered(token: &str, count: usize) -> Vec<Vec<u8>> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// The message as Dovecot stores it: CRLF, bare CR and bare LF all as LF, a final line ending.
-fn as_stored(message: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(message.len() + 1);
-    let mut i = 0;
-    while i < message.len() {
-        match message[i] {
-            b'\r' => {
-                out.push(b'\n');
-                if message.get(i + 1) == Some(&b'\n') {
-                    i += 1;
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    if !out.is_empty() && !out.ends_with(b"\n") {
-        out.push(b'\n');
-    }
-    out
 }
 
 fn header_lines(copy: &[u8]) -> Vec<String> {

@@ -11,6 +11,7 @@ pub mod imap;
 pub mod pop3;
 pub mod smtp;
 pub mod store;
+pub mod utc;
 
 pub use account::{Account, Incoming, MessageId, MessageSummary};
 pub use credential::{Credential, CredentialKind, Secret, SecretCallback, SecretSource};

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use mailcat_session::smtp::{self, Address, Envelope, MessageInfo, SmtpSession};
 use mailcat_session::{Credential, Error};
 use mailcat_tests::lab::Lab;
+use mailcat_tests::roundtrip::as_stored;
 use mailcat_transport::{Endpoint, Protocol, Security, Timeouts, TlsSettings};
 use tokio::net::TcpStream;
 
@@ -59,28 +60,6 @@ fn token(what: &str) -> String {
         .unwrap()
         .as_nanos();
     format!("mailcat-smtp-{what}-{}-{nanos}", std::process::id())
-}
-
-/// The message as a server stores it: CRLF, bare CR and bare LF all as LF, a final line ending.
-fn as_stored(message: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(message.len() + 1);
-    let mut i = 0;
-    while i < message.len() {
-        match message[i] {
-            b'\r' => {
-                out.push(b'\n');
-                if message.get(i + 1) == Some(&b'\n') {
-                    i += 1;
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    if !out.is_empty() && !out.ends_with(b"\n") {
-        out.push(b'\n');
-    }
-    out
 }
 
 /// Waits (up to 15 s) until `count` files in the outbound Maildir hold `token`; returns them.

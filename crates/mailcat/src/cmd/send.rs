@@ -167,7 +167,10 @@ fn send(cli: &Cli, args: &SendArgs) -> Result<(), Exit> {
     }
     let mut added = Vec::new();
     if !header.has("Date") {
-        added.push(format!("Date: {}", header::rfc5322_date(now().0)));
+        added.push(format!(
+            "Date: {}",
+            mailcat_session::utc::UtcTime::from_unix(now().0).rfc5322()
+        ));
     }
     if !header.has("Message-ID") {
         added.push(format!("Message-ID: {}", message_id(&settings.email)));

@@ -60,7 +60,7 @@ impl Mbox {
         let sender = sender
             .filter(|s| !s.is_empty() && !s.contains(char::is_whitespace))
             .unwrap_or("MAILER-DAEMON");
-        let line = format!("From {sender} {}\n", asctime_now());
+        let line = format!("From {sender} {}\n", crate::utc::UtcTime::now().asctime());
         // A file that does not end with a blank line gets one (only as many newlines as it
         // lacks: one more would become part of the message before), so `From ` starts a line.
         let pad: &[u8] = match last_two_bytes(&self.path, start).await? {
@@ -229,36 +229,6 @@ impl MboxMessage {
     }
 }
 
-/// The current time as mbox `From ` lines write it: `Thu Nov 26 05:02:21 2026` (UTC).
-fn asctime_now() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let days = secs / 86_400;
-    let (h, m, s) = ((secs % 86_400) / 3600, (secs % 3600) / 60, secs % 60);
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    format!(
-        "{} {} {:2} {h:02}:{m:02}:{s:02} {year}",
-        WEEKDAYS[(days % 7) as usize],
-        MONTHS[(month - 1) as usize],
-        day
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -413,7 +383,7 @@ mod tests {
 
     #[test]
     fn the_from_line_date_is_asctime() {
-        let date = asctime_now();
+        let date = crate::utc::UtcTime::now().asctime();
         assert_eq!(date.len(), 24, "{date}");
         assert_eq!(&date[3..4], " ");
     }
