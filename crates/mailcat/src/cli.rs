@@ -68,7 +68,7 @@ pub struct Cli {
     #[arg(short, long, global = true)]
     pub quiet: bool,
 
-    /// Print JSON instead of text (check).
+    /// Print JSON instead of text (check, mailboxes, list, watch; fetch's summary).
     #[arg(long, global = true)]
     pub json: bool,
 
