@@ -216,6 +216,13 @@ impl Config {
             }
         }
         let email = account.email.get_ref().clone();
+        check_email(&email).map_err(|problem| {
+            error(
+                Some(line_of(text, account.email.span().start)),
+                Some(format!("accounts.{name}.email")),
+                problem,
+            )
+        })?;
         Ok(AccountSettings {
             login: account.login.clone().unwrap_or_else(|| email.clone()),
             email,
@@ -328,6 +335,20 @@ timeout = 20
     }
 }
 
+/// An account's address must be one: it becomes the envelope sender and the Message-ID's
+/// domain, so a value with a line break could otherwise add a header to every message sent.
+fn check_email(email: &str) -> Result<(), String> {
+    email
+        .parse::<mailcat_session::smtp::Address>()
+        .map(|_| ())
+        .map_err(|e| {
+            format!(
+                "{:?} is not an e-mail address ({e}); write it as name@example.com",
+                email
+            )
+        })
+}
+
 /// The account a command works with: from the command line when any of `--email`,
 /// `--incoming`, `--outgoing` is given, else from the configuration file.
 pub fn resolve(cli: &crate::cli::Cli) -> Result<AccountSettings, Resolved> {
@@ -343,6 +364,10 @@ pub fn resolve(cli: &crate::cli::Cli) -> Result<AccountSettings, Resolved> {
                 .transpose()
         };
         let email = cli.email.clone().unwrap_or_default();
+        if !email.is_empty() {
+            check_email(&email)
+                .map_err(|problem| Resolved::Usage(format!("--email: {problem}")))?;
+        }
         return Ok(AccountSettings {
             name: "command line".into(),
             login: cli.user.clone().unwrap_or_else(|| email.clone()),

@@ -69,3 +69,36 @@ fn no_file_and_no_flags_is_a_usage_error_that_says_what_to_give() {
     assert_eq!(output.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--incoming URL"));
 }
+
+#[test]
+fn an_email_that_is_no_address_is_refused_in_the_file_and_on_the_command_line() {
+    // A line break in the address would become a header line in every message sent.
+    let xdg = write_config(
+        "bad-email",
+        "[accounts.work]\nemail = \"a@example.com\\r\\nBcc: spy@example.net\"\n",
+    );
+    let output = check_with(&xdg, &[]);
+    assert_eq!(output.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("config.toml:2: accounts.work.email")
+            && stderr.contains("not an e-mail address"),
+        "{stderr}"
+    );
+
+    let output = check_with(
+        &xdg,
+        &[
+            "--email",
+            "a@example.com\r\nBcc: spy@example.net",
+            "--incoming",
+            "imaps://127.0.0.1:1",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--email") && stderr.contains("carriage return"),
+        "{stderr}"
+    );
+}

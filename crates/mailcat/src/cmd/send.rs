@@ -407,7 +407,12 @@ fn message_id(email: &str) -> String {
     let domain = email
         .rsplit_once('@')
         .map(|(_, d)| d.trim())
-        .filter(|d| !d.is_empty() && d.is_ascii() && !d.contains(['<', '>', ' ']))
+        // Letters, digits, dots and hyphens only: nothing else may reach a header line.
+        .filter(|d| {
+            !d.is_empty()
+                && d.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        })
         .unwrap_or("mailcat.invalid");
     let (secs, nanos) = now();
     format!(
@@ -511,6 +516,11 @@ To: body@not.test\r\n";
             "{a}"
         );
         assert!(message_id("").ends_with("@mailcat.invalid>"));
+        let injected = message_id("a@b.org\r\nX-Evil: 1");
+        assert!(
+            injected.ends_with("@mailcat.invalid>") && !injected.contains(['\r', '\n']),
+            "{injected}"
+        );
     }
 
     #[test]
