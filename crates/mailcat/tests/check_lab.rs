@@ -41,6 +41,9 @@ fn check_passes_on_every_lab_endpoint() {
         };
         assert!(shown.contains(tls_step), "{url}:\n{shown}");
         assert!(!shown.contains('✗'), "{shown}");
+        // What came before TLS is marked (SECURITY.md row 10), and only that.
+        let unverified = shown.matches("(before TLS, unverified)").count();
+        assert_eq!(unverified, if implicit { 0 } else { 2 }, "{url}:\n{shown}");
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use mailcat_session::smtp::{Envelope, MessageInfo};
 use mailcat_session::{Account, Credential, Error, ImapSession, Pop3Session, SmtpSession};
 use mailcat_transport::dialogue::{self, StepReport};
-use mailcat_transport::{Endpoint, Protocol};
+use mailcat_transport::{Endpoint, Protocol, Security, Step};
 use serde_json::{json, Value};
 
 use crate::cli::{CheckArgs, Cli};
@@ -77,8 +77,12 @@ fn check(cli: &Cli, args: &CheckArgs) -> Result<u8, Exit> {
             account.outgoing_credential().clone()
         };
         let result = runtime.block_on(async {
+            // What a server says before TLS is up may come from anyone on the path (SECURITY.md
+            // row 10): shown, but marked as such.
+            let mut secured = endpoint.security == Security::ImplicitTls;
             let opened = dialogue::open(endpoint, tls.clone(), &account.timeouts, &mut |r| {
-                printer.step(&r)
+                secured |= r.step == Step::StartTls;
+                printer.step(&r, secured)
             })
             .await?;
             if !log_in {
@@ -292,8 +296,15 @@ impl Printer {
         self.out(&format!("{title}:"));
     }
 
-    fn step(&mut self, report: &StepReport) {
-        self.named(report.step.describe(), report.elapsed, &report.detail);
+    /// A finished step; `secured` says whether TLS was up when the server sent `detail`.
+    fn step(&mut self, report: &StepReport, secured: bool) {
+        let unverified = !secured && matches!(report.step, Step::Greeting | Step::Capabilities);
+        if unverified {
+            let detail = format!("(before TLS, unverified) {}", report.detail);
+            self.named(report.step.describe(), report.elapsed, &detail);
+        } else {
+            self.named(report.step.describe(), report.elapsed, &report.detail);
+        }
     }
 
     fn named(&mut self, name: &str, elapsed: Duration, detail: &str) {
