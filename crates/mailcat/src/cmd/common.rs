@@ -198,7 +198,10 @@ pub fn fail(command: &str, error: &mailcat_session::Error) -> Exit {
 pub fn terminal_safe(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if c.is_control() {
+        // C0, DEL and C1 controls (ESC, CSI ...), and the bidirectional overrides that can
+        // make a line read differently from what it holds.
+        let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if c.is_control() || bidi {
             out.push_str(&format!("\\x{:02x}", c as u32));
         } else {
             out.push(c);
@@ -228,5 +231,19 @@ pub fn write_line(line: std::fmt::Arguments<'_>) {
         }
         eprintln!("mailcat: cannot write to stdout: {error}");
         std::process::exit(i32::from(exit::IOERR));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::terminal_safe;
+
+    #[test]
+    fn terminal_controls_and_bidi_overrides_are_shown_escaped() {
+        assert_eq!(terminal_safe("a\x1b[2Jb"), "a\\x1b[2Jb");
+        assert_eq!(terminal_safe("\u{9b}31m"), "\\x9b31m");
+        assert_eq!(terminal_safe("bell\x07\r\n"), "bell\\x07\\x0d\\x0a");
+        assert_eq!(terminal_safe("invoice\u{202e}fdp.exe"), "invoice\\x202efdp.exe");
+        assert_eq!(terminal_safe("Grüße, 東京 ✓"), "Grüße, 東京 ✓");
     }
 }

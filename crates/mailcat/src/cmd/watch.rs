@@ -1,7 +1,7 @@
 //! `mailcat watch`: IMAP IDLE, one line for each new message (as `list` prints it); reconnects with backoff after a
 //! network loss, stops for good on an authentication failure.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mailcat_codec::imap::command::{Mailbox, SearchKey, SequenceSet};
 use mailcat_session::imap::{SummaryRequest, Unsolicited};
@@ -12,6 +12,10 @@ use crate::cli::{Cli, WatchArgs};
 use crate::cmd::common::{self, terminal_safe, Exit};
 use crate::exit;
 
+/// The first pause before reconnecting.
+const MIN_BACKOFF: Duration = Duration::from_secs(1);
+/// How long a connection must have held for the backoff to start again from the minimum.
+const STABLE: Duration = Duration::from_secs(60);
 /// The longest pause between two reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// One IDLE round; the session re-issues IDLE within it as RFC 2177 asks.
@@ -38,9 +42,15 @@ fn watch(cli: &Cli, args: &WatchArgs) -> Result<(), Exit> {
     let mailbox = args.mailbox.clone().unwrap_or_else(|| "INBOX".into());
     common::runtime()?.block_on(async {
         let mut seen: Option<(u32, u32)> = None; // (UIDVALIDITY, highest UID reported)
-        let mut backoff = Duration::from_secs(1);
+        let mut backoff = MIN_BACKOFF;
         loop {
-            let error = watch_once(cli, &account, &mailbox, &mut seen, &mut backoff).await;
+            let mut watching_since = None;
+            let error = watch_once(cli, &account, &mailbox, &mut seen, &mut watching_since).await;
+            // A connection that held for a while starts the backoff afresh; one the server
+            // drops right after SELECT (a BYE loop) does not, or we would log in every second.
+            if watching_since.is_some_and(|t: Instant| t.elapsed() >= STABLE) {
+                backoff = MIN_BACKOFF;
+            }
             if error.is_auth() || !(error.is_transient() || matches!(error, Error::Transport(_))) {
                 return Err(common::fail("watch", &error));
             }
@@ -62,7 +72,7 @@ async fn watch_once(
     account: &Account,
     mailbox: &str,
     seen: &mut Option<(u32, u32)>,
-    backoff: &mut Duration,
+    watching_since: &mut Option<Instant>,
 ) -> Error {
     let incoming = match account.receive().await {
         Ok(incoming) => incoming,
@@ -86,7 +96,7 @@ async fn watch_once(
         _ => state.uid_next.unwrap_or(1).saturating_sub(1),
     };
     *seen = Some((uid_validity, highest));
-    *backoff = Duration::from_secs(1);
+    *watching_since = Some(Instant::now());
     if !cli.quiet {
         eprintln!(
             "mailcat watch: watching {} on {} (Ctrl-C to stop)",

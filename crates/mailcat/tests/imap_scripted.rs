@@ -1,0 +1,230 @@
+//! The IMAP commands of the CLI against a scripted server on the loopback (plain TCP, with
+//! `--allow-plaintext`), for what a well-behaved Dovecot never does: a server that drops every
+//! connection right after SELECT (`watch` must back off, not log in every second), a body cut
+//! off mid-literal (`fetch --delete` stores nothing and deletes nothing), and message headers
+//! with terminal control sequences (`list` must not pass them to the terminal).
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+/// How the scripted server answers the mailbox commands.
+#[derive(Clone, Copy)]
+enum Script {
+    /// SELECT/EXAMINE succeed, then the next command gets `* BYE` and the connection closes.
+    ByeAfterSelect,
+    /// Two messages; fetching the first body sends 10 KiB of a 1 MiB literal and closes.
+    CutMidLiteral,
+    /// One message whose Subject and From carry terminal escape sequences.
+    HostileHeaders,
+}
+
+/// Every command line the server received, over all connections.
+type Seen = Arc<Mutex<Vec<String>>>;
+
+fn server(script: Script) -> (u16, Seen) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let seen: Seen = Arc::default();
+    let log = Arc::clone(&seen);
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let log = Arc::clone(&log);
+            thread::spawn(move || serve(stream, script, &log));
+        }
+    });
+    (port, seen)
+}
+
+const HOSTILE_HEADER: &str = "Subject: =?utf-8?q?=1B]0;owned=07=1B[2J?= plain \x1b[31mred\r\nFrom: \x1b[1mboss\x1b[0m <boss@example.test>\r\n\r\n";
+
+fn serve(stream: TcpStream, script: Script, seen: &Seen) {
+    let mut out = stream.try_clone().expect("clone");
+    let mut input = BufReader::new(stream);
+    let mut say = |text: &[u8]| {
+        let _ = out.write_all(text);
+    };
+    say(b"* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN UIDPLUS] scripted\r\n");
+    let mut selected = false;
+    loop {
+        let mut line = String::new();
+        if input.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let line = line.trim_end().to_owned();
+        seen.lock().expect("log").push(line.clone());
+        let (tag, command) = line.split_once(' ').unwrap_or((&line, ""));
+        let upper = command.to_ascii_uppercase();
+        let ok = |what: &str| format!("{tag} OK {what} done\r\n");
+        if upper.starts_with("CAPABILITY") {
+            say(b"* CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN UIDPLUS\r\n");
+            say(ok("CAPABILITY").as_bytes());
+        } else if upper.starts_with("AUTHENTICATE") || upper.starts_with("ID") {
+            say(ok("it").as_bytes());
+        } else if upper.starts_with("LOGOUT") {
+            say(b"* BYE bye\r\n");
+            say(ok("LOGOUT").as_bytes());
+            return;
+        } else if matches!(script, Script::ByeAfterSelect) && selected {
+            say(b"* BYE going away\r\n");
+            return;
+        } else if upper.starts_with("SELECT") || upper.starts_with("EXAMINE") {
+            selected = true;
+            let exists = match script {
+                Script::ByeAfterSelect => 0,
+                Script::CutMidLiteral => 2,
+                Script::HostileHeaders => 1,
+            };
+            say(format!(
+                "* {exists} EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n* OK [UIDNEXT {}] ok\r\n",
+                exists + 1
+            )
+            .as_bytes());
+            say(ok("SELECT").as_bytes());
+        } else if upper.starts_with("UID SEARCH") {
+            let uids = match script {
+                Script::CutMidLiteral => " 1 2",
+                Script::HostileHeaders => " 1",
+                Script::ByeAfterSelect => "",
+            };
+            say(format!("* SEARCH{uids}\r\n").as_bytes());
+            say(ok("SEARCH").as_bytes());
+        } else if upper.starts_with("UID FETCH") && upper.contains("BODY.PEEK[]") {
+            say(b"* 1 FETCH (UID 1 BODY[] {1048576}\r\n");
+            say(&vec![b'x'; 10 * 1024]);
+            return; // the connection drops mid-literal
+        } else if upper.starts_with("UID FETCH") {
+            let uids: &[u32] = match script {
+                Script::CutMidLiteral => &[1, 2],
+                _ => &[1],
+            };
+            for (n, uid) in uids.iter().enumerate() {
+                let mut item = format!(
+                    "* {} FETCH (UID {uid} FLAGS () RFC822.SIZE 1048576 INTERNALDATE \"26-Nov-2026 06:00:00 +0000\"",
+                    n + 1
+                );
+                // Answer a header request with the section name it asked for.
+                if let Some(start) = command.find("BODY.PEEK[HEADER.FIELDS") {
+                    let section = &command[start + "BODY.PEEK".len()..];
+                    let section = &section[..section.find(']').expect("section end") + 1];
+                    item.push_str(&format!(
+                        " BODY{section} {{{}}}\r\n{HOSTILE_HEADER}",
+                        HOSTILE_HEADER.len()
+                    ));
+                }
+                item.push_str(")\r\n");
+                say(item.as_bytes());
+            }
+            say(ok("FETCH").as_bytes());
+        } else {
+            say(format!("{tag} BAD unexpected\r\n").as_bytes());
+        }
+    }
+}
+
+fn mailcat(port: u16, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mailcat"));
+    command
+        .args(args)
+        .args([
+            "--email",
+            "alice@example.test",
+            "--allow-plaintext",
+            "--timeout",
+            "5",
+        ])
+        .args(["--incoming", &format!("imap://127.0.0.1:{port}")])
+        .env("MAILCAT_PASSWORD", "secret")
+        .env_remove("XDG_CONFIG_HOME");
+    command
+}
+
+#[test]
+fn watch_backs_off_further_when_the_server_drops_it_right_after_select() {
+    let (port, seen) = server(Script::ByeAfterSelect);
+    let mut child = mailcat(port, &["watch"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("watch runs");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut notices = Vec::new();
+    let mut said = String::new();
+    while notices.len() < 2 {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        said.push_str(&line);
+        if let Some((_, wait)) = line.split_once("reconnecting in ") {
+            notices.push(wait.trim().to_owned());
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    // Each connection got as far as SELECT; the pause still doubles.
+    assert_eq!(notices, ["1 s", "2 s"], "{said}");
+    let selects = seen
+        .lock()
+        .expect("log")
+        .iter()
+        .filter(|l| l.contains("SELECT"))
+        .count();
+    assert!(selects >= 2, "both connections selected: {said}");
+}
+
+#[test]
+fn a_body_cut_off_mid_literal_stores_nothing_and_deletes_nothing() {
+    let (port, seen) = server(Script::CutMidLiteral);
+    let dir = std::env::temp_dir().join(format!("mailcat-cut-literal-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let to = format!("maildir:{}", dir.display());
+    let output = mailcat(port, &["fetch", "--delete", "--to", &to])
+        .output()
+        .expect("fetch runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_ne!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("closed the connection"), "{stderr}");
+    for sub in ["new", "cur", "tmp"] {
+        let files = std::fs::read_dir(dir.join(sub)).map_or(0, |d| d.count());
+        assert_eq!(files, 0, "{sub}/ must be empty: {stderr}");
+    }
+    let commands = seen.lock().expect("log").clone();
+    assert!(
+        !commands
+            .iter()
+            .any(|c| c.contains("STORE") || c.contains("EXPUNGE")),
+        "nothing may be deleted: {commands:?}"
+    );
+    std::fs::remove_dir_all(&dir).expect("clean up");
+}
+
+#[test]
+fn list_does_not_pass_terminal_escapes_from_headers_to_the_terminal() {
+    let (port, _) = server(Script::HostileHeaders);
+    for json in [false, true] {
+        let mut args = vec!["list"];
+        if json {
+            args.push("--json");
+        }
+        let output = mailcat(port, &args).output().expect("list runs");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            !output.stdout.contains(&0x1b) && !output.stdout.contains(&0x07),
+            "{stdout:?}"
+        );
+        assert!(
+            stdout.contains("red") && stdout.contains("boss"),
+            "the text is kept: {stdout}"
+        );
+    }
+}
