@@ -220,6 +220,53 @@ async fn bye_greeting_is_refused_with_the_servers_words() {
 }
 
 #[tokio::test]
+async fn every_refusing_greeting_is_refused_before_anything_is_sent() {
+    // SECURITY.md #46 (NO / BAD greetings) and the POP3 and SMTP equivalents: an error with the
+    // server's words, no capability query, no authentication.
+    let cases = [
+        (
+            Protocol::Imap,
+            "* NO not accepting connections\r\n",
+            "NO not accepting",
+        ),
+        (
+            Protocol::Imap,
+            "* BAD not accepting connections\r\n",
+            "BAD not accepting",
+        ),
+        (
+            Protocol::Pop3,
+            "-ERR not accepting connections\r\n",
+            "-ERR not accepting",
+        ),
+        (
+            Protocol::Smtp,
+            "554 5.3.2 not accepting connections\r\n",
+            "554 5.3.2 not",
+        ),
+        (
+            Protocol::Smtp,
+            "421 4.3.2 not accepting connections\r\n",
+            "421 4.3.2 not",
+        ),
+    ];
+    for (protocol, greeting, words) in cases {
+        let server = Server::start(vec![send(greeting)]).await;
+        let endpoint = server.endpoint(protocol, Security::StartTls, "127.0.0.1");
+        let error = err(open(&endpoint, any_client_config()).await);
+        match &error {
+            Error::Refused {
+                step: Step::Greeting,
+                reply,
+                ..
+            } => assert!(reply.contains(words), "{greeting:?}: {reply}"),
+            other => panic!("{greeting:?}: expected Refused, got {other:?}"),
+        }
+        assert!(server.received().await.bytes.is_empty(), "{greeting:?}");
+    }
+}
+
+#[tokio::test]
 async fn garbage_greeting_is_a_protocol_error() {
     // SECURITY.md #46.
     let server = Server::start(vec![send("1Gdo00V4 wFaIW2WP\r\n")]).await;
