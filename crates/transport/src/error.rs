@@ -278,6 +278,21 @@ pub enum Error {
         /// The URL for implicit TLS.
         tls_url: String,
     },
+    /// A POP3 or SMTP server sent more than the one reply the client asked for (a second
+    /// greeting line, a reply before the command was sent ...). These protocols answer one
+    /// command at a time, so every later reply would be taken for the answer to the wrong
+    /// command (SECURITY.md #52): a confused server, or replies injected by someone on the path.
+    #[error("{host} sent {buffered} unrequested bytes after the {step}: {protocol} answers one command at a time, so they would be taken for the reply to the next command (a broken server, or replies injected on the way); connection closed")]
+    OutOfStep {
+        /// The host.
+        host: String,
+        /// The protocol.
+        protocol: Protocol,
+        /// The step whose reply was followed by extra bytes.
+        step: Step,
+        /// How many bytes were waiting.
+        buffered: usize,
+    },
     /// Bytes arrived after the server's STARTTLS go-ahead and before the TLS handshake: someone
     /// on the path is injecting responses (CVE-2021-22947 and friends).
     #[error("{host} sent {buffered} unexpected bytes after the {command} response: possible response injection by an attacker; connection closed")]
@@ -323,6 +338,7 @@ impl Error {
             | Error::Io { step, .. }
             | Error::Closed { step, .. }
             | Error::Protocol { step, .. }
+            | Error::OutOfStep { step, .. }
             | Error::Refused { step, .. } => Some(*step),
             Error::Certificate { .. } | Error::TlsVersionTooOld { .. } | Error::Tls { .. } => {
                 Some(Step::TlsHandshake)
