@@ -765,6 +765,7 @@ fn add_greeting_timeout_hint(error: Error, endpoint: &Endpoint) -> Error {
             step: Step::Greeting,
             after,
             hint: None,
+            too_slow: None,
         } if endpoint.security != Security::ImplicitTls => {
             let hint = match endpoint.protocol.security_of_port(port) {
                 Some(Security::ImplicitTls) => format!(
@@ -780,6 +781,7 @@ fn add_greeting_timeout_hint(error: Error, endpoint: &Endpoint) -> Error {
                 step: Step::Greeting,
                 after,
                 hint: Some(hint),
+                too_slow: None,
             }
         }
         other => other,
