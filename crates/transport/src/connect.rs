@@ -230,5 +230,6 @@ pub(crate) fn timeout_error(
         step,
         after,
         hint,
+        too_slow: None,
     }
 }

@@ -1,15 +1,16 @@
 //! A connection to a mail server: one stream, one read buffer for its whole life, reads driven
-//! by a codec decoder, writes with timeouts, and a deadline for every response.
+//! by a codec decoder, writes with timeouts, a silence limit for every read and a throughput
+//! floor for every command's responses.
 
-use std::time::Instant;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use mailcat_codec::DecodeError;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::time::timeout;
+use tokio::time::{timeout, timeout_at, Instant};
 
 use crate::connect::timeout_error;
-use crate::error::{Error, Step};
+use crate::error::{Error, Step, TooSlow};
 use crate::stream::MailStream;
 use crate::trace::{self, Redaction};
 use crate::{Endpoint, Timeouts};
@@ -22,6 +23,19 @@ const READ_CHUNK: usize = 64 * 1024;
 /// Bytes are never dropped between calls: whatever the server sent beyond one response stays
 /// in the buffer for the next [`Connection::read_frame`]. Only STARTTLS refuses to carry buffered
 /// bytes over (see [`crate::dialogue::MailConnection::starttls`]).
+///
+/// # The slow-drip defence (SECURITY.md #37)
+///
+/// Every read waits at most [`Timeouts::read`] for the next byte. That alone lets a server hold
+/// the client forever by sending a byte just before each limit, and a streamed body or a
+/// listing is many frames, so a limit per frame does not help either. So the connection keeps a
+/// progress window: it starts when the connection is made and again with every
+/// [`Connection::send`], and adds up the time spent waiting in [`Connection::read_frame`] and the
+/// bytes received meanwhile. Whenever [`Timeouts::response`] of waiting have gone by, the
+/// bytes must add up to [`Timeouts::min_rate`] a second: then a new window starts; else the
+/// read fails with [`Error::Timeout`] carrying [`TooSlow`]. A timeout ends the window too, so a
+/// caller that goes on waiting after one (IMAP IDLE, where silence is expected and each silence
+/// timeout is ignored) starts a fresh window rather than failing at once.
 #[derive(Debug)]
 pub struct Connection<S> {
     stream: MailStream<S>,
@@ -29,6 +43,14 @@ pub struct Connection<S> {
     endpoint: Endpoint,
     timeouts: Timeouts,
     eof: bool,
+    window: Window,
+}
+
+/// The current progress window: time spent waiting for the server, and what came meanwhile.
+#[derive(Debug, Default, Clone, Copy)]
+struct Window {
+    waited: Duration,
+    received: u64,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
@@ -40,6 +62,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             endpoint,
             timeouts,
             eof: false,
+            window: Window::default(),
         }
     }
 
@@ -74,8 +97,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// `Err(DecodeError::Incomplete)` or a final error. Returns the value and the consumed bytes
     /// (zero-copy: a body chunk the value points into can be sliced out of them). The silence
     /// between two reads is limited by the read timeout (the greeting timeout for
-    /// [`Step::Greeting`]), the whole frame by the response deadline. When the server closes
-    /// the connection mid-frame, `end_of_input` explains what was cut off.
+    /// [`Step::Greeting`]); the progress window (see [`Connection`]) limits a server that is
+    /// not silent but sends too little, across frames. Both end in [`Error::Timeout`]. When the
+    /// server closes the connection mid-frame, `end_of_input` explains what was cut off.
+    ///
+    /// Cancel-safe: a read abandoned (in a `select!`) loses no bytes and leaves the window as it was.
     pub async fn read_frame<D, T>(
         &mut self,
         step: Step,
@@ -88,7 +114,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         } else {
             self.timeouts.read
         };
-        let deadline = Instant::now() + self.timeouts.response;
+        // Silence is measured from the call, then from the last byte received.
+        let mut quiet_since = Instant::now();
         loop {
             if !self.buf.is_empty() {
                 match decode(state, &self.buf) {
@@ -117,26 +144,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     detail,
                 });
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(timeout_error(
-                    &self.endpoint,
-                    step,
-                    self.timeouts.response,
-                    None,
-                ));
-            }
-            let (wait, limit) = if left < silence {
-                (left, self.timeouts.response)
-            } else {
-                (silence, silence)
+            // Still waiting for the server: judge the window if it is over.
+            let window_left = self.judge_window(step)?;
+            let now = Instant::now();
+            let silence_ends = later(quiet_since, silence);
+            let until = match window_left {
+                Some(left) => silence_ends.min(later(now, left)),
+                None => silence_ends,
             };
             if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
                 self.buf.reserve(READ_CHUNK);
             }
-            match timeout(wait, self.stream.read_buf(&mut self.buf)).await {
+            let read = timeout_at(until, self.stream.read_buf(&mut self.buf)).await;
+            let after = Instant::now();
+            self.window.waited += after.saturating_duration_since(now);
+            match read {
                 Ok(Ok(0)) => self.eof = true,
-                Ok(Ok(_)) => {}
+                Ok(Ok(n)) => {
+                    self.window.received = self.window.received.saturating_add(n as u64);
+                    quiet_since = after;
+                }
                 // A TLS peer that closes without close_notify: an end like any other. Mail
                 // responses are framed, so a cut response is still reported as incomplete.
                 Ok(Err(source)) if source.kind() == std::io::ErrorKind::UnexpectedEof => {
@@ -149,14 +176,53 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                         source,
                     });
                 }
-                Err(_) => return Err(timeout_error(&self.endpoint, step, limit, None)),
+                // The silence limit; otherwise the window is over and is judged next round.
+                Err(_) if after >= silence_ends => {
+                    self.window = Window::default();
+                    return Err(timeout_error(&self.endpoint, step, silence, None));
+                }
+                Err(_) => {}
             }
         }
     }
 
+    /// The throughput floor. While the window lasts: how much of it is left (`None` when the
+    /// floor is off). When it is over: a new window if the server kept up
+    /// [`Timeouts::min_rate`], else the timeout that says how little came.
+    fn judge_window(&mut self, step: Step) -> Result<Option<Duration>, Error> {
+        let (length, min_rate) = (self.timeouts.response, self.timeouts.min_rate);
+        if min_rate == 0 || length.is_zero() {
+            return Ok(None);
+        }
+        let window = self.window;
+        if window.waited < length {
+            return Ok(Some(length - window.waited));
+        }
+        self.window = Window::default();
+        let floor = u128::from(min_rate) * window.waited.as_millis() / 1000;
+        if u128::from(window.received) >= floor {
+            return Ok(Some(length));
+        }
+        Err(Error::Timeout {
+            host: self.endpoint.host.clone(),
+            port: self.endpoint.port,
+            step,
+            after: length,
+            hint: None,
+            too_slow: Some(TooSlow {
+                received: window.received,
+                during: window.waited,
+                min_rate,
+            }),
+        })
+    }
+
     /// Writes `bytes` and flushes, within the write timeout. `redaction` says what the trace
     /// may show.
+    ///
+    /// Starts a new progress window: the server's answer to this command is judged on its own.
     pub async fn send(&mut self, bytes: &[u8], redaction: Redaction) -> Result<(), Error> {
+        self.window = Window::default();
         trace::client(bytes, redaction);
         let write = async {
             self.stream.write_all(bytes).await?;
@@ -187,4 +253,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     pub(crate) fn into_parts(self) -> (MailStream<S>, BytesMut, Endpoint, Timeouts) {
         (self.stream, self.buf, self.endpoint, self.timeouts)
     }
+}
+
+/// `start + wait`, or some 30 years on when the sum would not fit (a limit set to "forever").
+fn later(start: Instant, wait: Duration) -> Instant {
+    start
+        .checked_add(wait)
+        .or_else(|| start.checked_add(Duration::from_secs(30 * 365 * 86_400)))
+        .unwrap_or(start)
 }

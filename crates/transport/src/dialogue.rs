@@ -222,7 +222,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
             }
         };
         let result = match read {
-            Ok((First::Greeting(Ok(greeting)), _)) => Ok(greeting),
+            Ok((First::Greeting(Ok(greeting)), _)) => {
+                self.lock_step(Step::Greeting).map(|()| greeting)
+            }
             Ok((First::Greeting(Err(refusal)), _)) => Err(Error::Refused {
                 host: endpoint.host.clone(),
                 step: Step::Greeting,
@@ -289,6 +291,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
                 let (ok, _, lines) = self
                     .pop3_exchange(&pop3::command::Command::Capa, true)
                     .await?;
+                self.lock_step(Step::Capabilities)?;
                 Ok(Capabilities {
                     protocol,
                     items: if ok { lines } else { Vec::new() },
@@ -297,6 +300,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
             Protocol::Smtp => {
                 let command = SmtpCommand::Ehlo(self.client_id.clone());
                 let reply = self.smtp_exchange(&command, Step::Capabilities).await?;
+                self.lock_step(Step::Capabilities)?;
                 if reply.code.get() != 250 {
                     return Err(self.refused(
                         Step::Capabilities,
@@ -425,6 +429,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
         } else {
             pop3::Expect::SingleLine
         });
+        self.lock_step(Step::Response)?;
         self.connection.send(&bytes, Redaction::Normal).await?;
         let mut status = None;
         let mut lines = Vec::new();
@@ -488,6 +493,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
         let bytes = command
             .encode()
             .map_err(|e| self.refused(Step::Write, e.to_string()))?;
+        self.lock_step(Step::Response)?;
         self.connection.send(&bytes, Redaction::Normal).await?;
         let Codec::Smtp { limits, .. } = &self.codec else {
             unreachable_codec()
@@ -579,6 +585,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
         };
         let _ = self.connection.send(&bytes, Redaction::Normal).await;
         self.connection.shutdown().await;
+    }
+
+    /// POP3 and SMTP are lock-step: the server speaks once after connecting and once per
+    /// command. Bytes waiting once a reply is complete (or before a command is sent) were not
+    /// asked for, and would be read as the answer to the next command: a desync or an injection
+    /// (SECURITY.md #52). PIPELINING changes nothing here, since these steps send one command at
+    /// a time. IMAP is exempt: untagged data may come at any time.
+    fn lock_step(&self, step: Step) -> Result<(), Error> {
+        let endpoint = self.endpoint();
+        let buffered = self.connection.buffered();
+        if buffered == 0 || endpoint.protocol == Protocol::Imap {
+            return Ok(());
+        }
+        Err(Error::OutOfStep {
+            host: endpoint.host.clone(),
+            protocol: endpoint.protocol,
+            step,
+            buffered,
+        })
     }
 
     fn refused(&self, step: Step, reply: String) -> Error {
@@ -740,6 +765,7 @@ fn add_greeting_timeout_hint(error: Error, endpoint: &Endpoint) -> Error {
             step: Step::Greeting,
             after,
             hint: None,
+            too_slow: None,
         } if endpoint.security != Security::ImplicitTls => {
             let hint = match endpoint.protocol.security_of_port(port) {
                 Some(Security::ImplicitTls) => format!(
@@ -755,6 +781,7 @@ fn add_greeting_timeout_hint(error: Error, endpoint: &Endpoint) -> Error {
                 step: Step::Greeting,
                 after,
                 hint: Some(hint),
+                too_slow: None,
             }
         }
         other => other,

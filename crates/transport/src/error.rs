@@ -52,6 +52,17 @@ impl fmt::Display for Step {
     }
 }
 
+/// How little a server sent during the progress window that ended in a timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooSlow {
+    /// The bytes received during the window.
+    pub received: u64,
+    /// The time spent waiting for the server during the window.
+    pub during: Duration,
+    /// The floor in force, in bytes per second.
+    pub min_rate: u32,
+}
+
 /// What went wrong with a certificate, in the words a person can act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -139,8 +150,13 @@ pub enum Error {
         /// The operating system's error.
         source: io::Error,
     },
-    /// A step took longer than its limit.
-    #[error("{host} port {port}: timed out after {:.1} s during the {step}{}", after.as_secs_f64(), hint_suffix(hint))]
+    /// A step took longer than its limit, or the server sent too little for too long.
+    #[error(
+        "{host} port {port}: timed out{} during the {step}{}{}",
+        after_suffix(after, too_slow),
+        too_slow_suffix(too_slow),
+        hint_suffix(hint)
+    )]
     Timeout {
         /// The host.
         host: String,
@@ -148,10 +164,13 @@ pub enum Error {
         port: u16,
         /// The step that took too long.
         step: Step,
-        /// The limit that was hit.
+        /// The limit that was hit: the silence limit, or the length of the progress window.
         after: Duration,
         /// What probably causes it, when the step says (a TLS port spoken to in plaintext...).
         hint: Option<String>,
+        /// Set when the server was not silent but sent less than the throughput floor
+        /// ([`crate::Timeouts::min_rate`]) during a whole progress window (SECURITY.md #37).
+        too_slow: Option<TooSlow>,
     },
     /// Implicit TLS was configured, but the server greeted in plaintext.
     #[error("{host} port {port} speaks plaintext {protocol} (it sent {greeting:?}) where TLS was expected: use STARTTLS on this port ({starttls_url}) or the TLS port {tls_port}")]
@@ -278,6 +297,21 @@ pub enum Error {
         /// The URL for implicit TLS.
         tls_url: String,
     },
+    /// A POP3 or SMTP server sent more than the one reply the client asked for (a second
+    /// greeting line, a reply before the command was sent ...). These protocols answer one
+    /// command at a time, so every later reply would be taken for the answer to the wrong
+    /// command (SECURITY.md #52): a confused server, or replies injected by someone on the path.
+    #[error("{host} sent {buffered} unrequested bytes after the {step}: {protocol} answers one command at a time, so they would be taken for the reply to the next command (a broken server, or replies injected on the way); connection closed")]
+    OutOfStep {
+        /// The host.
+        host: String,
+        /// The protocol.
+        protocol: Protocol,
+        /// The step whose reply was followed by extra bytes.
+        step: Step,
+        /// How many bytes were waiting.
+        buffered: usize,
+    },
     /// Bytes arrived after the server's STARTTLS go-ahead and before the TLS handshake: someone
     /// on the path is injecting responses (CVE-2021-22947 and friends).
     #[error("{host} sent {buffered} unexpected bytes after the {command} response: possible response injection by an attacker; connection closed")]
@@ -323,6 +357,7 @@ impl Error {
             | Error::Io { step, .. }
             | Error::Closed { step, .. }
             | Error::Protocol { step, .. }
+            | Error::OutOfStep { step, .. }
             | Error::Refused { step, .. } => Some(*step),
             Error::Certificate { .. } | Error::TlsVersionTooOld { .. } | Error::Tls { .. } => {
                 Some(Step::TlsHandshake)
@@ -336,6 +371,26 @@ impl Error {
             }
             Error::CaFile { .. } => None,
         }
+    }
+}
+
+/// " after 1.0 s" for a silence; nothing when the throughput floor says more.
+fn after_suffix(after: &Duration, too_slow: &Option<TooSlow>) -> String {
+    match too_slow {
+        Some(_) => String::new(),
+        None => format!(" after {:.1} s", after.as_secs_f64()),
+    }
+}
+
+fn too_slow_suffix(too_slow: &Option<TooSlow>) -> String {
+    match too_slow {
+        Some(slow) => format!(
+            ": the server sent only {} bytes in {:.1} s, less than the minimum of {} bytes/s (a stalled link, or a server dripping data to hold the client)",
+            slow.received,
+            slow.during.as_secs_f64(),
+            slow.min_rate
+        ),
+        None => String::new(),
     }
 }
 

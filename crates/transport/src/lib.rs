@@ -6,7 +6,8 @@
 //!   which step failed and what to do (a typo in the TLD, a TLS port spoken to in plaintext,
 //!   a certificate for other names ...).
 //! - [`Connection`]: one stream and one read buffer for its whole life; reads until the codec has
-//!   a whole response, with a timeout on every read and write and a deadline per response.
+//!   a whole response, with a timeout on every read and write and a throughput floor for the
+//!   responses to each command (a server that drips cannot hold the client).
 //! - [`dialogue`]: greeting, capabilities and the single audited STARTTLS upgrade, for IMAP,
 //!   POP3 and SMTP alike; [`dialogue::open`] runs the steps an account check shows.
 //! - [`trace`]: the `C:`/`S:` protocol trace, credentials always redacted.
@@ -27,7 +28,7 @@ pub mod trace;
 pub use connection::Connection;
 pub use dns_hint::suggest as suggest_host;
 pub use endpoint::{Endpoint, Protocol, Security, UrlError};
-pub use error::{CertificateProblem, Error, Step};
+pub use error::{CertificateProblem, Error, Step, TooSlow};
 pub use stream::MailStream;
 pub use timeouts::Timeouts;
 pub use tls::TlsSettings;

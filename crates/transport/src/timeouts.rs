@@ -2,10 +2,15 @@
 //!
 //! The defaults follow what mail clients have long used: Thunderbird waits 100 s for a silent
 //! server, curl 300 s for a connection; RFC 5321 §4.5.3.2 gives SMTP servers up to 5 minutes for
-//! most replies and 10 minutes after the end of DATA. Every wait has a limit, and a whole
-//! response has one too, so a server that drips a byte every few seconds cannot hold the client.
+//! most replies and 10 minutes after the end of DATA. Every wait has a limit: silence between two
+//! reads is limited by [`Timeouts::read`], and a server that does send, but too little, is
+//! stopped by a throughput floor ([`Timeouts::min_rate`] over windows of [`Timeouts::response`]),
+//! so a server that drips a byte every few seconds cannot hold the client (SECURITY.md #37).
 
 use std::time::Duration;
+
+/// The default [`Timeouts::min_rate`]: 1 KiB/s.
+const DEFAULT_MIN_RATE: u32 = 1024;
 
 /// The limits for each step of a connection. All are configurable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,8 +28,29 @@ pub struct Timeouts {
     pub read: Duration,
     /// One write of a command or body chunk.
     pub write: Duration,
-    /// A whole response, however many reads it takes (a slow-drip defence).
+    /// The length of a progress window, the slow-drip defence (SECURITY.md #37).
+    ///
+    /// A window starts when the connection is made (for the greeting) and again with every
+    /// command sent, and counts only the time spent waiting for the server (time the caller
+    /// spends between reads is not the server's fault). When a window is over and the response
+    /// is still unfinished, the server must have sent at least [`Timeouts::min_rate`] bytes a
+    /// second during it; then the next window starts, else the read fails with a
+    /// [`crate::Error::Timeout`] that says how little came. An answer that ends within one
+    /// window is never judged by its rate, so a server may pause to think (each pause shorter
+    /// than [`Timeouts::read`]) as long as its answer takes less than a window; a long download
+    /// (a large body, a long listing) continues for as long as it keeps up the minimum rate,
+    /// however long that takes.
     pub response: Duration,
+    /// The throughput floor, in bytes per second, that a server must keep up over each
+    /// [`Timeouts::response`] window while the client waits for it (like curl's
+    /// `--speed-limit` with `--speed-time`); 0 turns the floor off, leaving only the silence
+    /// limit [`Timeouts::read`].
+    ///
+    /// The default, 1024 bytes/s, is below the slowest links still in use (a 9.6 kbit/s GSM
+    /// data call moves about 1,200 bytes/s; GPRS, EDGE and anything newer several times that)
+    /// and far above a drip: a server that sends one byte a second, or one short line every few
+    /// seconds, fails at the end of the first window (10 minutes with the defaults).
+    pub min_rate: u32,
 }
 
 impl Default for Timeouts {
@@ -37,13 +63,14 @@ impl Default for Timeouts {
             read: Duration::from_secs(100),
             write: Duration::from_secs(100),
             response: Duration::from_secs(600),
+            min_rate: DEFAULT_MIN_RATE,
         }
     }
 }
 
 impl Timeouts {
-    /// Every step limited to `limit` (the whole-response deadline to six times that), as
-    /// `mailcat --timeout` sets them.
+    /// Every step limited to `limit` (the progress window to six times that, the throughput
+    /// floor at its default), as `mailcat --timeout` sets them.
     pub fn uniform(limit: Duration) -> Self {
         Timeouts {
             resolve: limit,
@@ -53,6 +80,7 @@ impl Timeouts {
             read: limit,
             write: limit,
             response: limit.saturating_mul(6),
+            min_rate: DEFAULT_MIN_RATE,
         }
     }
 }

@@ -23,7 +23,8 @@ struct Dialogue {
     tls_entry: &'static str,
     starttls_command: &'static str,
     go_ahead: &'static str,
-    refusal: &'static str,
+    /// Every way the server may refuse STARTTLS (SECURITY.md #2).
+    refusals: &'static [&'static str],
     /// A plaintext line an attacker injects after the go-ahead.
     injected: &'static str,
     /// The capability command after TLS (IMAP tags start again).
@@ -41,7 +42,10 @@ const IMAP: Dialogue = Dialogue {
     tls_entry: " STARTTLS",
     starttls_command: "A0002 STARTTLS",
     go_ahead: "A0002 OK Begin TLS negotiation now\r\n",
-    refusal: "A0002 NO [UNAVAILABLE] not now\r\n",
+    refusals: &[
+        "A0002 NO [UNAVAILABLE] not now\r\n",
+        "A0002 BAD not now, not ever\r\n",
+    ],
     injected: "* OK injected\r\n",
     post_caps_command: "A0001 CAPABILITY",
     post_caps_reply: "* CAPABILITY IMAP4rev1 AUTH=PLAIN IDLE\r\nA0001 OK done\r\n",
@@ -56,7 +60,7 @@ const POP3: Dialogue = Dialogue {
     tls_entry: "\r\nSTLS",
     starttls_command: "STLS",
     go_ahead: "+OK Begin TLS negotiation\r\n",
-    refusal: "-ERR not now\r\n",
+    refusals: &["-ERR not now\r\n"],
     injected: "+OK injected\r\n",
     post_caps_command: "CAPA",
     post_caps_reply: "+OK\r\nTOP\r\nUIDL\r\nSASL PLAIN\r\nUSER\r\n.\r\n",
@@ -71,7 +75,10 @@ const SMTP: Dialogue = Dialogue {
     tls_entry: "\r\n250-STARTTLS",
     starttls_command: "STARTTLS",
     go_ahead: "220 2.0.0 Ready to start TLS\r\n",
-    refusal: "454 4.7.0 TLS not available due to temporary reason\r\n",
+    refusals: &[
+        "454 4.7.0 TLS not available due to temporary reason\r\n",
+        "530 5.7.0 Must issue a STARTTLS command first, or not now\r\n",
+    ],
     injected: "250 injected\r\n",
     post_caps_command: "EHLO [127.0.0.1]",
     post_caps_reply: "250-mx.example\r\n250-AUTH PLAIN LOGIN\r\n250 SIZE 1000\r\n",
@@ -190,20 +197,27 @@ async fn starttls_not_offered_is_refused_before_anything_else() {
 async fn starttls_refused_is_an_error_without_a_plaintext_fallback() {
     // SECURITY.md #2.
     for d in ALL {
-        let mut script = d.until_starttls();
-        script.push(send(d.refusal));
-        let server = Server::start(script).await;
-        let error = err(open(&d.endpoint(&server), any_client_config()).await);
-        match &error {
-            Error::Refused {
-                step: Step::StartTls,
-                reply,
-                ..
-            } => assert!(reply.contains("not"), "{}: {reply}", d.protocol),
-            other => panic!("{}: expected Refused, got {other:?}", d.protocol),
+        for refusal in d.refusals {
+            let mut script = d.until_starttls();
+            script.push(send(refusal));
+            let server = Server::start(script).await;
+            let error = err(open(&d.endpoint(&server), any_client_config()).await);
+            match &error {
+                Error::Refused {
+                    step: Step::StartTls,
+                    reply,
+                    ..
+                } => {
+                    // The server's status word (NO, BAD, -ERR, 454, 530) and its text.
+                    let word = refusal.trim_start_matches("A0002 ").split(' ').next();
+                    assert!(reply.starts_with(word.unwrap()), "{refusal:?}: {reply}");
+                    assert!(reply.contains("not"), "{refusal:?}: {reply}");
+                }
+                other => panic!("{refusal:?}: expected Refused, got {other:?}"),
+            }
+            let received = server.received().await;
+            assert_eq!(received.text(), d.plaintext_sent(), "{refusal:?}");
         }
-        let received = server.received().await;
-        assert_eq!(received.text(), d.plaintext_sent(), "{}", d.protocol);
     }
 }
 
