@@ -227,6 +227,9 @@ pub struct ImapSession<S> {
     capabilities_fresh: bool,
     /// The BYE text once the server said goodbye: no more commands.
     bye: Option<String>,
+    /// What went wrong once the server broke the protocol (a wrong tag, a completion before
+    /// the command was fully sent ...): the conversation is out of step, no more commands.
+    broken: Option<String>,
     unsolicited: VecDeque<Unsolicited>,
     idle_refresh: Duration,
     fetch_window: usize,
@@ -246,6 +249,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             login_attempted: false,
             capabilities_fresh: false,
             bye: None,
+            broken: None,
             unsolicited: VecDeque::new(),
             idle_refresh: DEFAULT_IDLE_REFRESH,
             fetch_window: DEFAULT_FETCH_WINDOW,
@@ -1059,26 +1063,40 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
 // ----- the wire -----
 
 impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
-    /// Fails with [`Error::Closed`] once the server said BYE.
+    /// Fails with [`Error::Closed`] once the server said BYE, and with [`Error::Protocol`] once
+    /// it broke the protocol.
     fn usable(&self) -> Result<(), Error> {
-        match &self.bye {
-            Some(text) => Err(Error::Closed {
+        if let Some(text) = &self.bye {
+            return Err(Error::Closed {
                 host: self.endpoint().host.clone(),
                 reply: text.clone(),
-            }),
-            None => Ok(()),
+            });
         }
+        if let Some(why) = &self.broken {
+            return Err(Error::Protocol {
+                host: self.endpoint().host.clone(),
+                protocol: Protocol::Imap,
+                detail: format!(
+                    "the session cannot be used any more after an earlier protocol error ({why})"
+                ),
+            });
+        }
+        Ok(())
     }
 
-    fn protocol(&self, detail: impl Into<String>) -> Error {
+    /// A protocol violation: the client and the server no longer agree on where the
+    /// conversation is, so the session refuses every further command (SECURITY.md #41).
+    fn protocol(&mut self, detail: impl Into<String>) -> Error {
+        let detail = detail.into();
+        self.broken.get_or_insert_with(|| detail.clone());
         Error::Protocol {
             host: self.endpoint().host.clone(),
             protocol: Protocol::Imap,
-            detail: detail.into(),
+            detail,
         }
     }
 
-    fn wrong_tag(&self, got: &str, expected: &str) -> Error {
+    fn wrong_tag(&mut self, got: &str, expected: &str) -> Error {
         self.protocol(format!(
             "a response tagged {:?} where {expected:?} was due (SECURITY.md #41)",
             escape_bytes(got.as_bytes())
@@ -1150,7 +1168,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
     }
 
     /// Sends a command; a synchronising literal waits for the server's `+`. Returns the tag,
-    /// and the tagged response if the server refused the command before its literal.
+    /// and the tagged response if the server refused the command (NO or BAD) before its
+    /// literal.
+    ///
+    /// A tagged OK instead of `+` completes a command the client has not finished sending: the
+    /// server either answered something else or wants the literal's bytes (a password, a
+    /// message) to be read as a command of their own. It is a protocol error and the session is
+    /// done (SECURITY.md #41); the literal is never sent.
     async fn send_command(
         &mut self,
         command: &Command,
@@ -1172,8 +1196,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                     self.send(&out, Redaction::Normal).await?;
                     out.clear();
                     if sync {
-                        if let Some(refusal) = self.await_continuation(&tag).await? {
-                            return Ok((tag, Some(refusal)));
+                        if let Some(answer) = self.await_continuation(&tag).await? {
+                            if !matches!(answer.kind, StatusKind::No | StatusKind::Bad) {
+                                return Err(self.protocol(format!(
+                                    "{} {} before its literal was sent: the command was not \
+                                     complete (SECURITY.md #41)",
+                                    command.name(),
+                                    answer.kind.as_str()
+                                )));
+                            }
+                            return Ok((tag, Some(answer)));
                         }
                     }
                     self.send(&data, literal_redaction).await?;

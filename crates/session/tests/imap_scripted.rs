@@ -732,3 +732,117 @@ async fn short_timeouts_do_not_break_a_normal_exchange() {
     drop(s);
     server.await.unwrap();
 }
+
+// ----- hostile servers (SECURITY.md #26, #40, #41, #43) -----
+
+/// `LOGIN alice {n}` with a password that needs a synchronising literal (no LITERAL+): the
+/// server answers OK instead of `+`. The command was not complete: a protocol error, the
+/// password never sent, and the session refuses every further command.
+async fn literal_password_answered_ok_early(password: &str, literal_len: usize) {
+    let (mut s, server, received) = session(
+        "IMAP4rev1",
+        vec![cmd(
+            &format!("LOGIN alice {{{literal_len}}}"),
+            "{tag} OK LOGIN completed\r\n",
+        )],
+    )
+    .await;
+    let e = s
+        .login(&Credential::password("alice", password), true)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Protocol { ref detail, .. } if detail.contains("before its literal")),
+        "{e:?}"
+    );
+    let again = s.noop().await.unwrap_err();
+    assert!(matches!(again, Error::Protocol { .. }), "{again:?}");
+    drop(s);
+    server.await.unwrap();
+    let lines = received.lock().unwrap().clone();
+    assert_eq!(
+        lines,
+        vec![
+            "A0001 CAPABILITY".to_owned(),
+            format!("A0002 LOGIN alice {{{literal_len}}}")
+        ],
+        "the password (or anything else) was sent after the early OK"
+    );
+}
+
+#[tokio::test]
+async fn a_login_answered_ok_instead_of_continuation_is_refused_and_the_password_never_sent() {
+    // CR/LF: the encoder must use a literal.
+    literal_password_answered_ok_early("pw\r\nx", 5).await;
+    // 8-bit without UTF8=ACCEPT: a literal too.
+    literal_password_answered_ok_early("pässwörd", 10).await;
+}
+
+#[tokio::test]
+async fn a_login_literal_is_sent_after_the_continuation_and_a_no_instead_is_a_refusal() {
+    // The same password goes out once the server says `+` ...
+    let (mut s, server, received) = session(
+        "IMAP4rev1",
+        vec![
+            cmd("LOGIN alice {5}", "+ Ready for literal data\r\n"),
+            line("pw", ""),
+            line("x", "{tag} OK [CAPABILITY IMAP4rev1] Logged in\r\n"),
+        ],
+    )
+    .await;
+    s.login(&Credential::password("alice", "pw\r\nx"), true)
+        .await
+        .unwrap();
+    drop(s);
+    server.await.unwrap();
+    assert_eq!(received.lock().unwrap().len(), 4);
+    // ... and a NO instead of `+` is the server's refusal, the literal unsent.
+    let (mut s, server, received) = session(
+        "IMAP4rev1",
+        vec![cmd(
+            "LOGIN alice {5}",
+            "{tag} NO [AUTHENTICATIONFAILED] Authentication failed.\r\n",
+        )],
+    )
+    .await;
+    let e = s
+        .login(&Credential::password("alice", "pw\r\nx"), true)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::AuthenticationFailed { .. }), "{e:?}");
+    drop(s);
+    server.await.unwrap();
+    assert_eq!(received.lock().unwrap().len(), 2, "no literal after the NO");
+}
+
+#[tokio::test]
+async fn a_referral_is_not_followed_and_the_login_is_one_attempt() {
+    // A listener where the referral points: it must get no connection.
+    let elsewhere = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = elsewhere.local_addr().unwrap().port();
+    let (mut s, server, received) = session(
+        "IMAP4rev1 SASL-IR AUTH=PLAIN AUTH=LOGIN",
+        vec![cmd(
+            PLAIN_IR,
+            &format!("{{tag}} NO [REFERRAL imap://alice@127.0.0.1:{port}/] Log in over there\r\n"),
+        )],
+    )
+    .await;
+    let e = s.login(&alice(), true).await.unwrap_err();
+    assert!(e.is_auth(), "{e:?}");
+    let again = s.login(&alice(), true).await.unwrap_err();
+    assert!(
+        matches!(again, Error::AuthenticationAlreadyAttempted { .. }),
+        "{again:?}"
+    );
+    drop(s);
+    server.await.unwrap();
+    assert_eq!(count(&received, "AUTHENTICATE"), 1);
+    assert_eq!(count(&received, "LOGIN"), 0, "no second mechanism");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), elsewhere.accept())
+            .await
+            .is_err(),
+        "the client connected to the referral's server"
+    );
+}
