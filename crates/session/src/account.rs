@@ -22,6 +22,7 @@
 //! # Ok(()) }
 //! ```
 
+use std::collections::HashMap;
 use std::fmt;
 
 use mailcat_codec::imap::command::{Mailbox, SearchKey, SequenceSet};
@@ -105,7 +106,7 @@ impl Account {
                     .await?;
                 Ok(Incoming::Pop3 {
                     session,
-                    numbers: Vec::new(),
+                    numbers: HashMap::new(),
                 })
             }
             Protocol::Smtp => Err(wrong_protocol(
@@ -217,13 +218,18 @@ pub enum Incoming<S = TcpStream> {
     Pop3 {
         /// The session.
         session: Pop3Session<S>,
-        /// UIDL → number, from the last list.
-        numbers: Vec<(String, u32)>,
+        /// Message number → UIDL, from the last list.
+        numbers: HashMap<u32, String>,
     },
 }
 
 /// The fields a list shows.
 const LIST_FIELDS: [&str; 3] = ["Date", "From", "Subject"];
+
+/// How many messages one IMAP `UID FETCH` of [`Incoming::list`] asks about: a mailbox of any
+/// size is listed in batches, each well inside the session's per-command limits
+/// ([`crate::imap::MAX_UNTAGGED_PER_COMMAND`]).
+const LIST_BATCH: usize = 50_000;
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
     /// The messages in `mailbox` (IMAP; `None` is INBOX; POP3 has only the one mailbox),
@@ -243,10 +249,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
                 if state.exists == 0 {
                     return Ok(Vec::new());
                 }
-                let uids = session.uid_search(&SearchKey::All).await?;
-                let Ok(set) = SequenceSet::from_numbers(uids.iter().copied()) else {
-                    return Ok(Vec::new());
-                };
+                let mut uids = session.uid_search(&SearchKey::All).await?;
+                uids.sort_unstable();
+                uids.dedup();
                 let request = SummaryRequest {
                     envelope: false,
                     header_fields: if headers {
@@ -255,7 +260,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
                         Vec::new()
                     },
                 };
-                let mut summaries = session.fetch_summaries(&set, &request).await?;
+                let mut summaries = Vec::with_capacity(uids.len());
+                for batch in uids.chunks(LIST_BATCH) {
+                    let Ok(set) = SequenceSet::from_numbers(batch.iter().copied()) else {
+                        continue;
+                    };
+                    summaries.extend(session.fetch_summaries(&set, &request).await?);
+                }
                 summaries.sort_by_key(|s| s.uid);
                 Ok(summaries
                     .into_iter()
@@ -278,11 +289,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
                     });
                 }
                 let ids = session.uidl().await?;
-                let sizes = session.list().await?;
-                *numbers = ids.iter().map(|u| (u.uid.clone(), u.msg)).collect();
+                // Sizes by number: one pass, not a search per message (a listing of 10^6
+                // lines would take hours matched pairwise, SECURITY.md #40).
+                let sizes: HashMap<u32, u64> = session
+                    .list()
+                    .await?
+                    .into_iter()
+                    .map(|s| (s.msg, s.octets))
+                    .collect();
+                *numbers = ids.iter().map(|u| (u.msg, u.uid.clone())).collect();
                 let mut out = Vec::with_capacity(ids.len());
                 for unique in ids {
-                    let size = sizes.iter().find(|s| s.msg == unique.msg).map(|s| s.octets);
+                    let size = sizes.get(&unique.msg).copied();
                     let headers = if headers {
                         let mut head = Vec::new();
                         session.top(unique.msg, 0, &mut head).await?;
@@ -333,7 +351,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
                     })
             }
             (Incoming::Pop3 { session, numbers }, MessageId::Pop3 { uidl, number }) => {
-                if !numbers.iter().any(|(u, n)| u == uidl && n == number) {
+                if numbers.get(number) != Some(uidl) {
                     return Err(stale(
                         session.endpoint(),
                         "the message is not in this session's list; list again",
@@ -398,7 +416,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
                     let MessageId::Pop3 { uidl, number } = id else {
                         return Err(stale(session.endpoint(), "an IMAP id given to POP3"));
                     };
-                    if !numbers.iter().any(|(u, n)| u == uidl && n == number) {
+                    if numbers.get(number) != Some(uidl) {
                         return Err(stale(
                             session.endpoint(),
                             "the message is not in this session's list",

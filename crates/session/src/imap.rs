@@ -231,6 +231,8 @@ pub struct ImapSession<S> {
     /// the command was fully sent ...): the conversation is out of step, no more commands.
     broken: Option<String>,
     unsolicited: VecDeque<Unsolicited>,
+    /// Untagged responses (count, bytes) read since the last command was sent.
+    untagged_read: (usize, usize),
     idle_refresh: Duration,
     fetch_window: usize,
 }
@@ -251,6 +253,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             bye: None,
             broken: None,
             unsolicited: VecDeque::new(),
+            untagged_read: (0, 0),
             idle_refresh: DEFAULT_IDLE_REFRESH,
             fetch_window: DEFAULT_FETCH_WINDOW,
         };
@@ -1114,6 +1117,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
         }
     }
 
+    /// Counts an untagged response of `len` bytes against the current command's limits.
+    fn count_untagged(&mut self, len: usize) -> Result<(), Error> {
+        let (count, bytes) = &mut self.untagged_read;
+        *count += 1;
+        *bytes = bytes.saturating_add(len);
+        let (count, bytes) = (*count, *bytes);
+        if count > MAX_UNTAGGED_PER_COMMAND {
+            return Err(self.protocol(format!(
+                "more than {MAX_UNTAGGED_PER_COMMAND} untagged responses to one command \
+                 (the limit, MAX_UNTAGGED_PER_COMMAND; SECURITY.md #40)"
+            )));
+        }
+        if bytes > MAX_UNTAGGED_BYTES_PER_COMMAND {
+            return Err(self.protocol(format!(
+                "more than {} MiB of untagged responses to one command (the limit, \
+                 MAX_UNTAGGED_BYTES_PER_COMMAND; SECURITY.md #40)",
+                MAX_UNTAGGED_BYTES_PER_COMMAND >> 20
+            )));
+        }
+        Ok(())
+    }
+
     async fn send(&mut self, bytes: &[u8], redaction: Redaction) -> Result<(), Error> {
         let result = self.conn.send(bytes, redaction).await;
         result.map_err(|e| self.transport(e))
@@ -1159,6 +1184,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             )
             .await;
         let (raw, bytes) = result.map_err(|e| self.transport(e))?;
+        if let Raw::Response(response) = &raw {
+            if !matches!(response, Response::Status { tag: Some(_), .. }) {
+                self.count_untagged(bytes.len())?;
+            }
+        }
         Ok(match raw {
             Raw::Response(r) => Item::Response(r),
             Raw::BodyStart { whole, seq } => Item::BodyStart { whole, seq },
@@ -1182,6 +1212,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
         self.usable()?;
         let tag = self.tags.next_tag();
         let encoded = command.encode(&tag, &self.options)?;
+        self.untagged_read = (0, 0);
         let literal_redaction = if command.is_sensitive() {
             Redaction::Secret
         } else {
@@ -1357,8 +1388,37 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
     }
 }
 
-/// Most unsolicited responses kept between two [`ImapSession::take_unsolicited`] calls.
+/// Most unsolicited responses kept between two [`ImapSession::take_unsolicited`] calls; beyond,
+/// the oldest are dropped.
+///
+/// Dropping rather than failing: the queue is news for the caller (flag changes, EXISTS), and a
+/// caller that never drains it must not see its session fail after hours of normal traffic.
+/// What is lost is only news older than the last 10,000 items, which the caller can learn
+/// again by asking (SELECT, FETCH FLAGS). Memory stays bounded either way; the count of
+/// everything read for one command is bounded separately ([`MAX_UNTAGGED_PER_COMMAND`]).
 pub const MAX_UNSOLICITED: usize = 10_000;
+
+/// Most untagged responses (and continuation requests) read for one command before it
+/// completes: 200,000; more is a protocol error naming this limit (SECURITY.md #40).
+///
+/// A response is counted whether it is kept as the answer (LIST, SEARCH, FETCH ...) or as
+/// unsolicited news, so a server can neither grow the answer without bound nor keep a command
+/// from ever completing. The limit is per command, not per mailbox: a `UID FETCH` of summaries
+/// has one response per message asked for, and [`crate::Incoming::list`] asks in batches of
+/// 50,000, so mailboxes of any size (Gmail's All Mail holds ~100,000 messages for many users)
+/// list fine; callers of [`ImapSession::fetch_summaries`] should batch alike. LIST has one
+/// response per mailbox (thousands at most on real servers); SEARCH sends one; `UID EXPUNGE`
+/// one per message expunged. A kept response costs a few hundred bytes of memory, so the
+/// answer stays under ~100 MB.
+pub const MAX_UNTAGGED_PER_COMMAND: usize = 200_000;
+
+/// Most bytes of untagged responses read for one command: 128 MiB, twice the largest single
+/// response the codec accepts (`Limits::imap().max_response`, 64 MiB). With
+/// [`MAX_UNTAGGED_PER_COMMAND`] it bounds the memory an answer takes. Message bodies streamed
+/// to a sink ([`ImapSession::fetch_messages`]) do not count; small bodies inside a FETCH
+/// response do. A summary with Date, From and Subject is a few hundred bytes: 50,000 of them
+/// are ~15 MiB.
+pub const MAX_UNTAGGED_BYTES_PER_COMMAND: usize = 128 * 1024 * 1024;
 
 /// `[UNAVAILABLE]` and `[INUSE]` (RFC 5530) say "try again later".
 fn temporary(code: Option<&Code<'_>>) -> bool {

@@ -846,3 +846,89 @@ async fn a_referral_is_not_followed_and_the_login_is_one_attempt() {
         "the client connected to the referral's server"
     );
 }
+
+#[tokio::test]
+async fn two_million_list_responses_stop_at_the_per_command_limit() {
+    // Generated as the client reads: the client must stop long before the end.
+    let (mut s, server, _) = logged_in(
+        "IMAP4rev1",
+        vec![
+            cmd("LIST \"\" *", ""),
+            Step::Lines {
+                count: 2_000_000,
+                line: |i| format!("* LIST (\\HasNoChildren) \"/\" m{i}\r\n"),
+            },
+        ],
+    )
+    .await;
+    let e = s.list().await.unwrap_err();
+    assert!(
+        matches!(e, Error::Protocol { ref detail, .. } if detail.contains("MAX_UNTAGGED_PER_COMMAND")),
+        "{e:?}"
+    );
+    assert!(matches!(s.noop().await, Err(Error::Protocol { .. })));
+    drop(s);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn endless_unsolicited_news_during_one_command_stops_at_the_limit_too() {
+    let (mut s, server, _) = logged_in(
+        "IMAP4rev1",
+        vec![
+            cmd("NOOP", ""),
+            Step::Lines {
+                count: 2_000_000,
+                line: |i| format!("* {} EXISTS\r\n", i + 1),
+            },
+        ],
+    )
+    .await;
+    let e = s.noop().await.unwrap_err();
+    assert!(
+        matches!(e, Error::Protocol { ref detail, .. } if detail.contains("MAX_UNTAGGED_PER_COMMAND")),
+        "{e:?}"
+    );
+    // The news kept for the caller stays bounded: the newest ones.
+    let news = s.take_unsolicited();
+    assert_eq!(news.len(), mailcat_session::imap::MAX_UNSOLICITED);
+    assert_eq!(
+        news.last(),
+        Some(&Unsolicited::Exists(
+            mailcat_session::imap::MAX_UNTAGGED_PER_COMMAND as u32
+        ))
+    );
+    drop(s);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn large_unsolicited_responses_stop_at_the_per_command_byte_limit() {
+    // ~2,000 FETCH responses of 65,000 bytes each (inline: under the 64 KiB streaming
+    // threshold) pass 128 MiB long before the count limit.
+    let (mut s, server, _) = logged_in(
+        "IMAP4rev1",
+        vec![
+            cmd("NOOP", ""),
+            Step::Lines {
+                count: 1_000_000,
+                line: |_| {
+                    format!(
+                        "* 1 FETCH (BODY[HEADER] {{65000}}\r\n{})\r\n",
+                        "x".repeat(65_000)
+                    )
+                },
+            },
+        ],
+    )
+    .await;
+    let e = s.noop().await.unwrap_err();
+    assert!(
+        matches!(e, Error::Protocol { ref detail, .. } if detail.contains("MAX_UNTAGGED_BYTES_PER_COMMAND")),
+        "{e:?}"
+    );
+    // 128 MiB / 65,030 bytes: the limit was reached after 2,064 of them.
+    assert_eq!(s.take_unsolicited().len(), 2_063);
+    drop(s);
+    server.await.unwrap();
+}
