@@ -163,8 +163,11 @@ fn wrong_protocol(endpoint: &Endpoint, detail: &str) -> Error {
 pub enum MessageId {
     /// IMAP: the mailbox's UIDVALIDITY and the UID.
     Imap {
-        /// The mailbox's UIDVALIDITY: the UID means nothing under another value.
-        uid_validity: u32,
+        /// The mailbox's UIDVALIDITY: the UID means nothing under another value. `None` when
+        /// the server did not say (or said 0, which RFC 3501 does not allow): the UID is then
+        /// good for this session only, may name another message in the next one, and
+        /// [`Incoming::delete`] refuses it (SECURITY.md #43).
+        uid_validity: Option<u32>,
         /// The UID.
         uid: u32,
     },
@@ -211,8 +214,9 @@ pub enum Incoming<S = TcpStream> {
     Imap {
         /// The session.
         session: ImapSession<S>,
-        /// The mailbox selected and its UIDVALIDITY.
-        selected: Option<(String, u32)>,
+        /// The mailbox listed last and its UIDVALIDITY (`None`: the server did not give a
+        /// valid one, see [`MessageId::Imap`]).
+        selected: Option<(String, Option<u32>)>,
     },
     /// POP3.
     Pop3 {
@@ -235,6 +239,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
     /// The messages in `mailbox` (IMAP; `None` is INBOX; POP3 has only the one mailbox),
     /// oldest first. With `headers`, Date/From/Subject too (IMAP in the same FETCH; POP3 by
     /// `TOP n 0` per message).
+    ///
+    /// IMAP: a mailbox without a valid UIDVALIDITY is listed, but its ids carry `None` and
+    /// cannot be deleted (see [`MessageId::Imap`]).
     pub async fn list(
         &mut self,
         mailbox: Option<&str>,
@@ -244,7 +251,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
             Incoming::Imap { session, selected } => {
                 let name = mailbox.unwrap_or("INBOX");
                 let state = session.examine(&Mailbox::new(name)?).await?;
-                let uid_validity = state.uid_validity.unwrap_or(0);
+                // The session already reads UIDVALIDITY 0 as none.
+                let uid_validity = state.uid_validity;
                 *selected = Some((name.to_owned(), uid_validity));
                 if state.exists == 0 {
                     return Ok(Vec::new());
@@ -369,17 +377,41 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
     /// Marks messages for deletion. IMAP: `\Deleted` and UID EXPUNGE now. POP3: DELE now,
     /// effective only when [`Incoming::close`] sends QUIT; dropping the session instead keeps
     /// them. Call only after the messages are durably stored.
+    ///
+    /// IMAP refuses, sending nothing, when the mailbox has no valid UIDVALIDITY: a UID then
+    /// does not name one message for sure (a server may give a UID that once named a message
+    /// already fetched to a new one), and deleting by it could delete mail never fetched
+    /// (SECURITY.md #43).
     pub async fn delete(&mut self, ids: &[MessageId]) -> Result<(), Error> {
         match self {
             Incoming::Imap { session, selected } => {
-                let uid_validity = selected.as_ref().map(|(_, v)| *v);
+                if ids.is_empty() {
+                    return Ok(());
+                }
+                let uid_validity = match selected {
+                    Some((_, Some(v))) => *v,
+                    Some((_, None)) => {
+                        return Err(stale(
+                            session.endpoint(),
+                            "the mailbox has no valid UIDVALIDITY, so a UID may name a \
+                             message other than the one meant: nothing was deleted \
+                             (SECURITY.md #43)",
+                        ))
+                    }
+                    None => {
+                        return Err(stale(
+                            session.endpoint(),
+                            "nothing was listed on this session: nothing was deleted",
+                        ))
+                    }
+                };
                 let uids: Vec<u32> = ids
                     .iter()
                     .filter_map(|id| match id {
                         MessageId::Imap {
-                            uid_validity: v,
+                            uid_validity: Some(v),
                             uid,
-                        } if Some(*v) == uid_validity => Some(*uid),
+                        } if *v == uid_validity => Some(*uid),
                         _ => None,
                     })
                     .collect();
@@ -395,7 +427,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
                 // Deleting needs the mailbox selected read-write (list used EXAMINE).
                 if let Some((name, _)) = selected.clone() {
                     let state = session.select(&Mailbox::new(name.as_str())?).await?;
-                    if Some(state.uid_validity.unwrap_or(0)) != uid_validity {
+                    if state.uid_validity != Some(uid_validity) {
                         return Err(stale(
                             session.endpoint(),
                             "UIDVALIDITY changed: nothing was deleted",

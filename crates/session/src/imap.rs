@@ -144,7 +144,8 @@ pub struct MailboxState {
     pub exists: u32,
     /// `RECENT` (IMAP4rev1 only).
     pub recent: Option<u32>,
-    /// `UIDVALIDITY`: UIDs remembered under another value are void.
+    /// `UIDVALIDITY`: UIDs remembered under another value are void. `None` when the server
+    /// sent none, or 0 (not a valid value): UIDs are then good for this session only.
     pub uid_validity: Option<u32>,
     /// `UIDNEXT`: the UID the next message will get (at least).
     pub uid_next: Option<u32>,
@@ -551,7 +552,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                 Response::Data(Data::Exists(n)) => state.exists = n,
                 Response::Data(Data::Recent(n)) => state.recent = Some(n),
                 Response::Status { code: Some(c), .. } => match c {
-                    Code::UidValidity(n) => state.uid_validity = Some(n),
+                    // RFC 3501 §2.3.1.1: a non-zero number. 0 is no UIDVALIDITY at all, never a
+                    // value to key UIDs by (SECURITY.md #43).
+                    Code::UidValidity(n) => state.uid_validity = (n != 0).then_some(n),
                     Code::UidNext(n) => state.uid_next = Some(n),
                     Code::PermanentFlags(f) => state.permanent_flags = f,
                     Code::Unseen(n) => state.first_unseen = Some(n),

@@ -932,3 +932,77 @@ async fn large_unsolicited_responses_stop_at_the_per_command_byte_limit() {
     drop(s);
     server.await.unwrap();
 }
+
+/// EXAMINE without a usable UIDVALIDITY (`validity`: the line that should carry it), then
+/// a list, a fetch of UID 1 and a refused delete.
+async fn list_fetch_delete_without_uidvalidity(validity: &str) {
+    let (s, server, received) = logged_in(
+        "IMAP4rev1 UIDPLUS",
+        vec![
+            cmd(
+                "EXAMINE INBOX",
+                &format!(
+                    "* 2 EXISTS\r\n{validity}* OK [UIDNEXT 3] Predicted next UID\r\n\
+                     {{tag}} OK [READ-ONLY] Examine completed.\r\n"
+                ),
+            ),
+            cmd("UID SEARCH ALL", "* SEARCH 1 2\r\n{tag} OK Search done\r\n"),
+            cmd(
+                "UID FETCH 1,2 (UID FLAGS RFC822.SIZE INTERNALDATE)",
+                "* 1 FETCH (UID 1 FLAGS () RFC822.SIZE 5 INTERNALDATE \"17-Jul-2024 02:44:25 +0000\")\r\n\
+                 * 2 FETCH (UID 2 FLAGS () RFC822.SIZE 5 INTERNALDATE \"17-Jul-2024 02:44:26 +0000\")\r\n\
+                 {tag} OK Fetch completed.\r\n",
+            ),
+            cmd(
+                "UID FETCH 1 (UID BODY.PEEK[])",
+                "* 1 FETCH (UID 1 BODY[] {5}\r\nHello)\r\n{tag} OK Fetch completed.\r\n",
+            ),
+        ],
+    )
+    .await;
+    let mut incoming = mailcat_session::Incoming::Imap {
+        session: s,
+        selected: None,
+    };
+    let listed = incoming.list(None, false).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(
+        listed[0].id,
+        mailcat_session::MessageId::Imap {
+            uid_validity: None,
+            uid: 1
+        }
+    );
+    // Reading within the session works (cat) ...
+    let mut sink = Vec::new();
+    assert_eq!(incoming.fetch(&listed[0].id, &mut sink).await.unwrap(), 5);
+    assert_eq!(sink, b"Hello");
+    // ... deleting by UID does not, and sends nothing.
+    let e = incoming
+        .delete(&[listed[0].id.clone(), listed[1].id.clone()])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Protocol { ref detail, .. } if detail.contains("UIDVALIDITY")),
+        "{e:?}"
+    );
+    drop(incoming);
+    server.await.unwrap();
+    let lines = received.lock().unwrap().clone();
+    for word in ["SELECT", "STORE", "EXPUNGE"] {
+        assert!(
+            !lines.iter().any(|l| l.contains(word)),
+            "{word} was sent: {lines:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn without_uidvalidity_list_and_fetch_work_but_delete_is_refused() {
+    list_fetch_delete_without_uidvalidity("").await;
+}
+
+#[tokio::test]
+async fn uidvalidity_zero_is_no_uidvalidity() {
+    list_fetch_delete_without_uidvalidity("* OK [UIDVALIDITY 0] UIDs valid\r\n").await;
+}
