@@ -22,6 +22,7 @@
 //! # Ok(()) }
 //! ```
 
+use std::collections::HashMap;
 use std::fmt;
 
 use mailcat_codec::imap::command::{Mailbox, SearchKey, SequenceSet};
@@ -105,7 +106,7 @@ impl Account {
                     .await?;
                 Ok(Incoming::Pop3 {
                     session,
-                    numbers: Vec::new(),
+                    numbers: HashMap::new(),
                 })
             }
             Protocol::Smtp => Err(wrong_protocol(
@@ -162,8 +163,11 @@ fn wrong_protocol(endpoint: &Endpoint, detail: &str) -> Error {
 pub enum MessageId {
     /// IMAP: the mailbox's UIDVALIDITY and the UID.
     Imap {
-        /// The mailbox's UIDVALIDITY: the UID means nothing under another value.
-        uid_validity: u32,
+        /// The mailbox's UIDVALIDITY: the UID means nothing under another value. `None` when
+        /// the server did not say (or said 0, which RFC 3501 does not allow): the UID is then
+        /// good for this session only, may name another message in the next one, and
+        /// [`Incoming::delete`] refuses it (SECURITY.md #43).
+        uid_validity: Option<u32>,
         /// The UID.
         uid: u32,
     },
@@ -210,25 +214,34 @@ pub enum Incoming<S = TcpStream> {
     Imap {
         /// The session.
         session: ImapSession<S>,
-        /// The mailbox selected and its UIDVALIDITY.
-        selected: Option<(String, u32)>,
+        /// The mailbox listed last and its UIDVALIDITY (`None`: the server did not give a
+        /// valid one, see [`MessageId::Imap`]).
+        selected: Option<(String, Option<u32>)>,
     },
     /// POP3.
     Pop3 {
         /// The session.
         session: Pop3Session<S>,
-        /// UIDL → number, from the last list.
-        numbers: Vec<(String, u32)>,
+        /// Message number → UIDL, from the last list.
+        numbers: HashMap<u32, String>,
     },
 }
 
 /// The fields a list shows.
 const LIST_FIELDS: [&str; 3] = ["Date", "From", "Subject"];
 
+/// How many messages one IMAP `UID FETCH` of [`Incoming::list`] asks about: a mailbox of any
+/// size is listed in batches, each well inside the session's per-command limits
+/// ([`crate::imap::MAX_UNTAGGED_PER_COMMAND`]).
+const LIST_BATCH: usize = 50_000;
+
 impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
     /// The messages in `mailbox` (IMAP; `None` is INBOX; POP3 has only the one mailbox),
     /// oldest first. With `headers`, Date/From/Subject too (IMAP in the same FETCH; POP3 by
     /// `TOP n 0` per message).
+    ///
+    /// IMAP: a mailbox without a valid UIDVALIDITY is listed, but its ids carry `None` and
+    /// cannot be deleted (see [`MessageId::Imap`]).
     pub async fn list(
         &mut self,
         mailbox: Option<&str>,
@@ -238,15 +251,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
             Incoming::Imap { session, selected } => {
                 let name = mailbox.unwrap_or("INBOX");
                 let state = session.examine(&Mailbox::new(name)?).await?;
-                let uid_validity = state.uid_validity.unwrap_or(0);
+                // The session already reads UIDVALIDITY 0 as none.
+                let uid_validity = state.uid_validity;
                 *selected = Some((name.to_owned(), uid_validity));
                 if state.exists == 0 {
                     return Ok(Vec::new());
                 }
-                let uids = session.uid_search(&SearchKey::All).await?;
-                let Ok(set) = SequenceSet::from_numbers(uids.iter().copied()) else {
-                    return Ok(Vec::new());
-                };
+                let mut uids = session.uid_search(&SearchKey::All).await?;
+                uids.sort_unstable();
+                uids.dedup();
                 let request = SummaryRequest {
                     envelope: false,
                     header_fields: if headers {
@@ -255,7 +268,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
                         Vec::new()
                     },
                 };
-                let mut summaries = session.fetch_summaries(&set, &request).await?;
+                let mut summaries = Vec::with_capacity(uids.len());
+                for batch in uids.chunks(LIST_BATCH) {
+                    let Ok(set) = SequenceSet::from_numbers(batch.iter().copied()) else {
+                        continue;
+                    };
+                    summaries.extend(session.fetch_summaries(&set, &request).await?);
+                }
                 summaries.sort_by_key(|s| s.uid);
                 Ok(summaries
                     .into_iter()
@@ -278,11 +297,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
                     });
                 }
                 let ids = session.uidl().await?;
-                let sizes = session.list().await?;
-                *numbers = ids.iter().map(|u| (u.uid.clone(), u.msg)).collect();
+                // Sizes by number: one pass, not a search per message (a listing of 10^6
+                // lines would take hours matched pairwise, SECURITY.md #40).
+                let sizes: HashMap<u32, u64> = session
+                    .list()
+                    .await?
+                    .into_iter()
+                    .map(|s| (s.msg, s.octets))
+                    .collect();
+                *numbers = ids.iter().map(|u| (u.msg, u.uid.clone())).collect();
                 let mut out = Vec::with_capacity(ids.len());
                 for unique in ids {
-                    let size = sizes.iter().find(|s| s.msg == unique.msg).map(|s| s.octets);
+                    let size = sizes.get(&unique.msg).copied();
                     let headers = if headers {
                         let mut head = Vec::new();
                         session.top(unique.msg, 0, &mut head).await?;
@@ -333,7 +359,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
                     })
             }
             (Incoming::Pop3 { session, numbers }, MessageId::Pop3 { uidl, number }) => {
-                if !numbers.iter().any(|(u, n)| u == uidl && n == number) {
+                if numbers.get(number) != Some(uidl) {
                     return Err(stale(
                         session.endpoint(),
                         "the message is not in this session's list; list again",
@@ -351,17 +377,41 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
     /// Marks messages for deletion. IMAP: `\Deleted` and UID EXPUNGE now. POP3: DELE now,
     /// effective only when [`Incoming::close`] sends QUIT; dropping the session instead keeps
     /// them. Call only after the messages are durably stored.
+    ///
+    /// IMAP refuses, sending nothing, when the mailbox has no valid UIDVALIDITY: a UID then
+    /// does not name one message for sure (a server may give a UID that once named a message
+    /// already fetched to a new one), and deleting by it could delete mail never fetched
+    /// (SECURITY.md #43).
     pub async fn delete(&mut self, ids: &[MessageId]) -> Result<(), Error> {
         match self {
             Incoming::Imap { session, selected } => {
-                let uid_validity = selected.as_ref().map(|(_, v)| *v);
+                if ids.is_empty() {
+                    return Ok(());
+                }
+                let uid_validity = match selected {
+                    Some((_, Some(v))) => *v,
+                    Some((_, None)) => {
+                        return Err(stale(
+                            session.endpoint(),
+                            "the mailbox has no valid UIDVALIDITY, so a UID may name a \
+                             message other than the one meant: nothing was deleted \
+                             (SECURITY.md #43)",
+                        ))
+                    }
+                    None => {
+                        return Err(stale(
+                            session.endpoint(),
+                            "nothing was listed on this session: nothing was deleted",
+                        ))
+                    }
+                };
                 let uids: Vec<u32> = ids
                     .iter()
                     .filter_map(|id| match id {
                         MessageId::Imap {
-                            uid_validity: v,
+                            uid_validity: Some(v),
                             uid,
-                        } if Some(*v) == uid_validity => Some(*uid),
+                        } if *v == uid_validity => Some(*uid),
                         _ => None,
                     })
                     .collect();
@@ -377,7 +427,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
                 // Deleting needs the mailbox selected read-write (list used EXAMINE).
                 if let Some((name, _)) = selected.clone() {
                     let state = session.select(&Mailbox::new(name.as_str())?).await?;
-                    if Some(state.uid_validity.unwrap_or(0)) != uid_validity {
+                    if state.uid_validity != Some(uid_validity) {
                         return Err(stale(
                             session.endpoint(),
                             "UIDVALIDITY changed: nothing was deleted",
@@ -398,7 +448,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
                     let MessageId::Pop3 { uidl, number } = id else {
                         return Err(stale(session.endpoint(), "an IMAP id given to POP3"));
                     };
-                    if !numbers.iter().any(|(u, n)| u == uidl && n == number) {
+                    if numbers.get(number) != Some(uidl) {
                         return Err(stale(
                             session.endpoint(),
                             "the message is not in this session's list",

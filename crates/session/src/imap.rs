@@ -144,7 +144,8 @@ pub struct MailboxState {
     pub exists: u32,
     /// `RECENT` (IMAP4rev1 only).
     pub recent: Option<u32>,
-    /// `UIDVALIDITY`: UIDs remembered under another value are void.
+    /// `UIDVALIDITY`: UIDs remembered under another value are void. `None` when the server
+    /// sent none, or 0 (not a valid value): UIDs are then good for this session only.
     pub uid_validity: Option<u32>,
     /// `UIDNEXT`: the UID the next message will get (at least).
     pub uid_next: Option<u32>,
@@ -227,7 +228,12 @@ pub struct ImapSession<S> {
     capabilities_fresh: bool,
     /// The BYE text once the server said goodbye: no more commands.
     bye: Option<String>,
+    /// What went wrong once the server broke the protocol (a wrong tag, a completion before
+    /// the command was fully sent ...): the conversation is out of step, no more commands.
+    broken: Option<String>,
     unsolicited: VecDeque<Unsolicited>,
+    /// Untagged responses (count, bytes) read since the last command was sent.
+    untagged_read: (usize, usize),
     idle_refresh: Duration,
     fetch_window: usize,
 }
@@ -246,7 +252,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             login_attempted: false,
             capabilities_fresh: false,
             bye: None,
+            broken: None,
             unsolicited: VecDeque::new(),
+            untagged_read: (0, 0),
             idle_refresh: DEFAULT_IDLE_REFRESH,
             fetch_window: DEFAULT_FETCH_WINDOW,
         };
@@ -544,7 +552,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                 Response::Data(Data::Exists(n)) => state.exists = n,
                 Response::Data(Data::Recent(n)) => state.recent = Some(n),
                 Response::Status { code: Some(c), .. } => match c {
-                    Code::UidValidity(n) => state.uid_validity = Some(n),
+                    // RFC 3501 §2.3.1.1: a non-zero number. 0 is no UIDVALIDITY at all, never a
+                    // value to key UIDs by (SECURITY.md #43).
+                    Code::UidValidity(n) => state.uid_validity = (n != 0).then_some(n),
                     Code::UidNext(n) => state.uid_next = Some(n),
                     Code::PermanentFlags(f) => state.permanent_flags = f,
                     Code::Unseen(n) => state.first_unseen = Some(n),
@@ -1059,26 +1069,40 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
 // ----- the wire -----
 
 impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
-    /// Fails with [`Error::Closed`] once the server said BYE.
+    /// Fails with [`Error::Closed`] once the server said BYE, and with [`Error::Protocol`] once
+    /// it broke the protocol.
     fn usable(&self) -> Result<(), Error> {
-        match &self.bye {
-            Some(text) => Err(Error::Closed {
+        if let Some(text) = &self.bye {
+            return Err(Error::Closed {
                 host: self.endpoint().host.clone(),
                 reply: text.clone(),
-            }),
-            None => Ok(()),
+            });
         }
+        if let Some(why) = &self.broken {
+            return Err(Error::Protocol {
+                host: self.endpoint().host.clone(),
+                protocol: Protocol::Imap,
+                detail: format!(
+                    "the session cannot be used any more after an earlier protocol error ({why})"
+                ),
+            });
+        }
+        Ok(())
     }
 
-    fn protocol(&self, detail: impl Into<String>) -> Error {
+    /// A protocol violation: the client and the server no longer agree on where the
+    /// conversation is, so the session refuses every further command (SECURITY.md #41).
+    fn protocol(&mut self, detail: impl Into<String>) -> Error {
+        let detail = detail.into();
+        self.broken.get_or_insert_with(|| detail.clone());
         Error::Protocol {
             host: self.endpoint().host.clone(),
             protocol: Protocol::Imap,
-            detail: detail.into(),
+            detail,
         }
     }
 
-    fn wrong_tag(&self, got: &str, expected: &str) -> Error {
+    fn wrong_tag(&mut self, got: &str, expected: &str) -> Error {
         self.protocol(format!(
             "a response tagged {:?} where {expected:?} was due (SECURITY.md #41)",
             escape_bytes(got.as_bytes())
@@ -1094,6 +1118,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             },
             _ => Error::Transport(error),
         }
+    }
+
+    /// Counts an untagged response of `len` bytes against the current command's limits.
+    fn count_untagged(&mut self, len: usize) -> Result<(), Error> {
+        let (count, bytes) = &mut self.untagged_read;
+        *count += 1;
+        *bytes = bytes.saturating_add(len);
+        let (count, bytes) = (*count, *bytes);
+        if count > MAX_UNTAGGED_PER_COMMAND {
+            return Err(self.protocol(format!(
+                "more than {MAX_UNTAGGED_PER_COMMAND} untagged responses to one command \
+                 (the limit, MAX_UNTAGGED_PER_COMMAND; SECURITY.md #40)"
+            )));
+        }
+        if bytes > MAX_UNTAGGED_BYTES_PER_COMMAND {
+            return Err(self.protocol(format!(
+                "more than {} MiB of untagged responses to one command (the limit, \
+                 MAX_UNTAGGED_BYTES_PER_COMMAND; SECURITY.md #40)",
+                MAX_UNTAGGED_BYTES_PER_COMMAND >> 20
+            )));
+        }
+        Ok(())
     }
 
     async fn send(&mut self, bytes: &[u8], redaction: Redaction) -> Result<(), Error> {
@@ -1141,6 +1187,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             )
             .await;
         let (raw, bytes) = result.map_err(|e| self.transport(e))?;
+        if let Raw::Response(response) = &raw {
+            if !matches!(response, Response::Status { tag: Some(_), .. }) {
+                self.count_untagged(bytes.len())?;
+            }
+        }
         Ok(match raw {
             Raw::Response(r) => Item::Response(r),
             Raw::BodyStart { whole, seq } => Item::BodyStart { whole, seq },
@@ -1150,7 +1201,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
     }
 
     /// Sends a command; a synchronising literal waits for the server's `+`. Returns the tag,
-    /// and the tagged response if the server refused the command before its literal.
+    /// and the tagged response if the server refused the command (NO or BAD) before its
+    /// literal.
+    ///
+    /// A tagged OK instead of `+` completes a command the client has not finished sending: the
+    /// server either answered something else or wants the literal's bytes (a password, a
+    /// message) to be read as a command of their own. It is a protocol error and the session is
+    /// done (SECURITY.md #41); the literal is never sent.
     async fn send_command(
         &mut self,
         command: &Command,
@@ -1158,6 +1215,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
         self.usable()?;
         let tag = self.tags.next_tag();
         let encoded = command.encode(&tag, &self.options)?;
+        self.untagged_read = (0, 0);
         let literal_redaction = if command.is_sensitive() {
             Redaction::Secret
         } else {
@@ -1172,8 +1230,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                     self.send(&out, Redaction::Normal).await?;
                     out.clear();
                     if sync {
-                        if let Some(refusal) = self.await_continuation(&tag).await? {
-                            return Ok((tag, Some(refusal)));
+                        if let Some(answer) = self.await_continuation(&tag).await? {
+                            if !matches!(answer.kind, StatusKind::No | StatusKind::Bad) {
+                                return Err(self.protocol(format!(
+                                    "{} {} before its literal was sent: the command was not \
+                                     complete (SECURITY.md #41)",
+                                    command.name(),
+                                    answer.kind.as_str()
+                                )));
+                            }
+                            return Ok((tag, Some(answer)));
                         }
                     }
                     self.send(&data, literal_redaction).await?;
@@ -1325,8 +1391,37 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
     }
 }
 
-/// Most unsolicited responses kept between two [`ImapSession::take_unsolicited`] calls.
+/// Most unsolicited responses kept between two [`ImapSession::take_unsolicited`] calls; beyond,
+/// the oldest are dropped.
+///
+/// Dropping rather than failing: the queue is news for the caller (flag changes, EXISTS), and a
+/// caller that never drains it must not see its session fail after hours of normal traffic.
+/// What is lost is only news older than the last 10,000 items, which the caller can learn
+/// again by asking (SELECT, FETCH FLAGS). Memory stays bounded either way; the count of
+/// everything read for one command is bounded separately ([`MAX_UNTAGGED_PER_COMMAND`]).
 pub const MAX_UNSOLICITED: usize = 10_000;
+
+/// Most untagged responses (and continuation requests) read for one command before it
+/// completes: 200,000; more is a protocol error naming this limit (SECURITY.md #40).
+///
+/// A response is counted whether it is kept as the answer (LIST, SEARCH, FETCH ...) or as
+/// unsolicited news, so a server can neither grow the answer without bound nor keep a command
+/// from ever completing. The limit is per command, not per mailbox: a `UID FETCH` of summaries
+/// has one response per message asked for, and [`crate::Incoming::list`] asks in batches of
+/// 50,000, so mailboxes of any size (Gmail's All Mail holds ~100,000 messages for many users)
+/// list fine; callers of [`ImapSession::fetch_summaries`] should batch alike. LIST has one
+/// response per mailbox (thousands at most on real servers); SEARCH sends one; `UID EXPUNGE`
+/// one per message expunged. A kept response costs a few hundred bytes of memory, so the
+/// answer stays under ~100 MB.
+pub const MAX_UNTAGGED_PER_COMMAND: usize = 200_000;
+
+/// Most bytes of untagged responses read for one command: 128 MiB, twice the largest single
+/// response the codec accepts (`Limits::imap().max_response`, 64 MiB). With
+/// [`MAX_UNTAGGED_PER_COMMAND`] it bounds the memory an answer takes. Message bodies streamed
+/// to a sink ([`ImapSession::fetch_messages`]) do not count; small bodies inside a FETCH
+/// response do. A summary with Date, From and Subject is a few hundred bytes: 50,000 of them
+/// are ~15 MiB.
+pub const MAX_UNTAGGED_BYTES_PER_COMMAND: usize = 128 * 1024 * 1024;
 
 /// `[UNAVAILABLE]` and `[INUSE]` (RFC 5530) say "try again later".
 fn temporary(code: Option<&Code<'_>>) -> bool {

@@ -67,6 +67,40 @@ pub use mailcat_codec::pop3::{ScanListing, Stat};
 /// How many `RETR` commands [`Pop3Session::retrieve_many`] keeps in flight with PIPELINING.
 pub const PIPELINE_WINDOW: usize = 8;
 
+/// Most bytes of listing lines (CRLF not counted) one `LIST` or `UIDL` may send: 128 MiB.
+///
+/// With the codec's 1,000,000 lines ([`Limits::pop3`]) this bounds what a listing costs in
+/// memory (SECURITY.md #40): without it, 10^6 lines of 8 KiB each would be 8 GB. Real listings
+/// are far inside: a `UIDL` line is at most 81 bytes (a 10-digit number, a space and RFC 1939's
+/// 70-character unique-id), so 10^6 RFC-sized lines are ~80 MiB; mailboxes served over POP3
+/// hold up to some 100,000 messages.
+pub const MAX_LISTING_BYTES: usize = 128 * 1024 * 1024;
+
+/// Most lines of a `CAPA` answer: 1,000. Servers send 10 to 20.
+pub const MAX_CAPA_LINES: usize = 1_000;
+
+/// Most bytes of a `CAPA` answer's lines: 64 KiB. Servers send under 1 KiB.
+pub const MAX_CAPA_BYTES: usize = 64 * 1024;
+
+/// The limits of one listing: lines and bytes.
+#[derive(Debug, Clone, Copy)]
+struct ListingLimits {
+    lines: usize,
+    bytes: usize,
+}
+
+/// `LIST` and `UIDL`.
+const LISTING: ListingLimits = ListingLimits {
+    lines: Limits::pop3().max_lines,
+    bytes: MAX_LISTING_BYTES,
+};
+
+/// `CAPA`.
+const CAPA: ListingLimits = ListingLimits {
+    lines: MAX_CAPA_LINES,
+    bytes: MAX_CAPA_BYTES,
+};
+
 /// One line of `UIDL`: a message number and its unique-id (printable ASCII, stable across
 /// sessions).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -309,7 +343,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
         if !self.capabilities.items.is_empty() {
             let mut items = Vec::new();
             let status = self
-                .lines(Command::Capa, |line| {
+                .lines(Command::Capa, CAPA, |line| {
                     items.push(String::from_utf8_lossy(line).into_owned());
                     Ok(())
                 })
@@ -364,11 +398,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
     }
 
     /// `LIST`: each message's number and size. Read line by line; at most
-    /// `Limits::pop3().max_lines` (10^6) lines are accepted.
+    /// `Limits::pop3().max_lines` (10^6) lines and [`MAX_LISTING_BYTES`] are accepted.
     pub async fn list(&mut self) -> Result<Vec<ScanListing>, Error> {
         let mut out = Vec::new();
         let status = self
-            .lines(Command::List(None), |line| {
+            .lines(Command::List(None), LISTING, |line| {
                 out.push(ScanListing::parse(line)?);
                 Ok(())
             })
@@ -387,7 +421,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
     pub async fn uidl(&mut self) -> Result<Vec<UniqueId>, Error> {
         let mut out = Vec::new();
         let status = self
-            .lines(Command::Uidl(None), |line| {
+            .lines(Command::Uidl(None), LISTING, |line| {
                 out.push(unique_id(UniqueIdListing::parse(line)?));
                 Ok(())
             })
@@ -662,19 +696,37 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
     }
 
     /// A command with a listing: each line (unstuffed, without CRLF) goes to `each` as it is
-    /// read. Returns the status line; on `-ERR` there are no lines.
+    /// read, up to `limits`. Returns the status line; on `-ERR` there are no lines.
     async fn lines(
         &mut self,
         command: Command,
+        limits: ListingLimits,
         mut each: impl FnMut(&[u8]) -> Result<(), DecodeError>,
     ) -> Result<StatusLine<'static>, Error> {
         self.usable()?;
         self.send(&command.encode()?, Redaction::Normal).await?;
         let status = self.status(Expect::MultiLine(Body::Lines)).await?;
         if status.is_ok() {
+            let (mut lines, mut bytes) = (0usize, 0usize);
             loop {
                 match self.frame().await? {
                     (Item::Line(range), raw) => {
+                        lines += 1;
+                        bytes = bytes.saturating_add(range.len());
+                        if lines > limits.lines || bytes > limits.bytes {
+                            self.broken = Some("a listing was left half read".into());
+                            return Err(Error::Protocol {
+                                host: self.endpoint().host.clone(),
+                                protocol: Protocol::Pop3,
+                                detail: format!(
+                                    "the answer to {} is longer than the limit of {} lines and \
+                                     {} KiB (SECURITY.md #40)",
+                                    command.name(),
+                                    limits.lines,
+                                    limits.bytes >> 10
+                                ),
+                            });
+                        }
                         if let Err(e) = each(&raw[range]) {
                             self.broken = Some("a listing was left half read".into());
                             return Err(self.bad_reply(command.name(), e));

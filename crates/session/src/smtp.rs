@@ -517,16 +517,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
             self.write(&mail, Redaction::Normal).await?;
         }
         let mail_reply = self.read_reply().await?;
+        if !pipelined {
+            self.no_extra_replies("MAIL FROM")?;
+        }
         if !mail_reply.is_positive() && !pipelined {
             return Err(self.refusal("MAIL FROM", &mail_reply));
         }
         let mut accepted = Vec::new();
         let mut refused = Vec::new();
-        for (to, rcpt) in envelope.to.iter().zip(&rcpts) {
+        for (i, (to, rcpt)) in envelope.to.iter().zip(&rcpts).enumerate() {
             if !pipelined {
                 self.write(rcpt, Redaction::Normal).await?;
             }
             let reply = self.read_reply().await?;
+            // The last reply of a pipelined group, or of a single command.
+            if !pipelined || (i + 1 == rcpts.len() && !data_in_group) {
+                self.no_extra_replies("RCPT TO")?;
+            }
             if reply.is_positive() {
                 accepted.push(to.clone());
             } else {
@@ -534,7 +541,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
             }
         }
         let data_reply = if data_in_group {
-            Some(self.read_reply().await?)
+            let reply = self.read_reply().await?;
+            self.no_extra_replies("DATA")?;
+            Some(reply)
         } else {
             None
         };
@@ -550,6 +559,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
                 // 503 or 554): RFC 2920 §3.1 says to send a lone dot, which delivers nothing.
                 self.write(b".\r\n", Redaction::Normal).await?;
                 self.read_reply().await?;
+                self.no_extra_replies("the end of an empty message")?;
             }
             if !mail_reply.is_positive() {
                 return Err(self.refusal("MAIL FROM", &mail_reply));
@@ -568,7 +578,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
             Some(reply) => reply,
             None => {
                 self.write(data, Redaction::Normal).await?;
-                self.read_reply().await?
+                let reply = self.read_reply().await?;
+                self.no_extra_replies("DATA")?;
+                reply
             }
         };
         if data_reply.code != ReplyCode::START_MAIL_INPUT {
@@ -585,6 +597,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
             }
             Err(e) => return Err(e),
         };
+        self.no_extra_replies("the end of the message")?;
         if !reply.is_positive() {
             return Err(self.refusal("the message (after DATA)", &reply));
         }
@@ -649,7 +662,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
             Redaction::Normal
         };
         self.write(&line, redaction).await?;
-        self.read_reply().await
+        let reply = self.read_reply().await?;
+        self.no_extra_replies(command.name())?;
+        Ok(reply)
+    }
+
+    /// After the last reply the client asked for, the server has nothing more to say: bytes
+    /// already buffered are replies nobody asked for, which would be taken as the answers to
+    /// the next commands (a desync, or an injection planted before TLS). The session ends
+    /// and nothing more is sent, as POP3 does (SECURITY.md #52). Inside a pipelined group the
+    /// replies still due are expected, so this is called only after the group's last one.
+    fn no_extra_replies(&mut self, after: &str) -> Result<(), Error> {
+        let extra = self.connection.buffered();
+        if extra == 0 {
+            return Ok(());
+        }
+        let detail = format!(
+            "the server sent {extra} more bytes after its reply to {after}, which nothing asked \
+             for: replies out of step"
+        );
+        self.closed = Some(detail.clone());
+        Err(Error::Protocol {
+            host: self.connection.endpoint().host.clone(),
+            protocol: Protocol::Smtp,
+            detail,
+        })
     }
 
     fn ensure_open(&self) -> Result<(), Error> {
@@ -745,6 +782,7 @@ struct SmtpSasl<'a, S> {
 impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSasl<'_, S> {
     async fn reply(&mut self) -> Result<SaslReply, Error> {
         let reply = self.session.read_reply().await?;
+        self.session.no_extra_replies("AUTH")?;
         let text = || ServerReply::from_reply(&reply).to_string();
         match reply.code.get() {
             334 => {

@@ -732,3 +732,277 @@ async fn short_timeouts_do_not_break_a_normal_exchange() {
     drop(s);
     server.await.unwrap();
 }
+
+// ----- hostile servers (SECURITY.md #26, #40, #41, #43) -----
+
+/// `LOGIN alice {n}` with a password that needs a synchronising literal (no LITERAL+): the
+/// server answers OK instead of `+`. The command was not complete: a protocol error, the
+/// password never sent, and the session refuses every further command.
+async fn literal_password_answered_ok_early(password: &str, literal_len: usize) {
+    let (mut s, server, received) = session(
+        "IMAP4rev1",
+        vec![cmd(
+            &format!("LOGIN alice {{{literal_len}}}"),
+            "{tag} OK LOGIN completed\r\n",
+        )],
+    )
+    .await;
+    let e = s
+        .login(&Credential::password("alice", password), true)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Protocol { ref detail, .. } if detail.contains("before its literal")),
+        "{e:?}"
+    );
+    let again = s.noop().await.unwrap_err();
+    assert!(matches!(again, Error::Protocol { .. }), "{again:?}");
+    drop(s);
+    server.await.unwrap();
+    let lines = received.lock().unwrap().clone();
+    assert_eq!(
+        lines,
+        vec![
+            "A0001 CAPABILITY".to_owned(),
+            format!("A0002 LOGIN alice {{{literal_len}}}")
+        ],
+        "the password (or anything else) was sent after the early OK"
+    );
+}
+
+#[tokio::test]
+async fn a_login_answered_ok_instead_of_continuation_is_refused_and_the_password_never_sent() {
+    // CR/LF: the encoder must use a literal.
+    literal_password_answered_ok_early("pw\r\nx", 5).await;
+    // 8-bit without UTF8=ACCEPT: a literal too.
+    literal_password_answered_ok_early("pässwörd", 10).await;
+}
+
+#[tokio::test]
+async fn a_login_literal_is_sent_after_the_continuation_and_a_no_instead_is_a_refusal() {
+    // The same password goes out once the server says `+` ...
+    let (mut s, server, received) = session(
+        "IMAP4rev1",
+        vec![
+            cmd("LOGIN alice {5}", "+ Ready for literal data\r\n"),
+            line("pw", ""),
+            line("x", "{tag} OK [CAPABILITY IMAP4rev1] Logged in\r\n"),
+        ],
+    )
+    .await;
+    s.login(&Credential::password("alice", "pw\r\nx"), true)
+        .await
+        .unwrap();
+    drop(s);
+    server.await.unwrap();
+    assert_eq!(received.lock().unwrap().len(), 4);
+    // ... and a NO instead of `+` is the server's refusal, the literal unsent.
+    let (mut s, server, received) = session(
+        "IMAP4rev1",
+        vec![cmd(
+            "LOGIN alice {5}",
+            "{tag} NO [AUTHENTICATIONFAILED] Authentication failed.\r\n",
+        )],
+    )
+    .await;
+    let e = s
+        .login(&Credential::password("alice", "pw\r\nx"), true)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::AuthenticationFailed { .. }), "{e:?}");
+    drop(s);
+    server.await.unwrap();
+    assert_eq!(received.lock().unwrap().len(), 2, "no literal after the NO");
+}
+
+#[tokio::test]
+async fn a_referral_is_not_followed_and_the_login_is_one_attempt() {
+    // A listener where the referral points: it must get no connection.
+    let elsewhere = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = elsewhere.local_addr().unwrap().port();
+    let (mut s, server, received) = session(
+        "IMAP4rev1 SASL-IR AUTH=PLAIN AUTH=LOGIN",
+        vec![cmd(
+            PLAIN_IR,
+            &format!("{{tag}} NO [REFERRAL imap://alice@127.0.0.1:{port}/] Log in over there\r\n"),
+        )],
+    )
+    .await;
+    let e = s.login(&alice(), true).await.unwrap_err();
+    assert!(e.is_auth(), "{e:?}");
+    let again = s.login(&alice(), true).await.unwrap_err();
+    assert!(
+        matches!(again, Error::AuthenticationAlreadyAttempted { .. }),
+        "{again:?}"
+    );
+    drop(s);
+    server.await.unwrap();
+    assert_eq!(count(&received, "AUTHENTICATE"), 1);
+    assert_eq!(count(&received, "LOGIN"), 0, "no second mechanism");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), elsewhere.accept())
+            .await
+            .is_err(),
+        "the client connected to the referral's server"
+    );
+}
+
+#[tokio::test]
+async fn two_million_list_responses_stop_at_the_per_command_limit() {
+    // Generated as the client reads: the client must stop long before the end.
+    let (mut s, server, _) = logged_in(
+        "IMAP4rev1",
+        vec![
+            cmd("LIST \"\" *", ""),
+            Step::Lines {
+                count: 2_000_000,
+                line: |i| format!("* LIST (\\HasNoChildren) \"/\" m{i}\r\n"),
+            },
+        ],
+    )
+    .await;
+    let e = s.list().await.unwrap_err();
+    assert!(
+        matches!(e, Error::Protocol { ref detail, .. } if detail.contains("MAX_UNTAGGED_PER_COMMAND")),
+        "{e:?}"
+    );
+    assert!(matches!(s.noop().await, Err(Error::Protocol { .. })));
+    drop(s);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn endless_unsolicited_news_during_one_command_stops_at_the_limit_too() {
+    let (mut s, server, _) = logged_in(
+        "IMAP4rev1",
+        vec![
+            cmd("NOOP", ""),
+            Step::Lines {
+                count: 2_000_000,
+                line: |i| format!("* {} EXISTS\r\n", i + 1),
+            },
+        ],
+    )
+    .await;
+    let e = s.noop().await.unwrap_err();
+    assert!(
+        matches!(e, Error::Protocol { ref detail, .. } if detail.contains("MAX_UNTAGGED_PER_COMMAND")),
+        "{e:?}"
+    );
+    // The news kept for the caller stays bounded: the newest ones.
+    let news = s.take_unsolicited();
+    assert_eq!(news.len(), mailcat_session::imap::MAX_UNSOLICITED);
+    assert_eq!(
+        news.last(),
+        Some(&Unsolicited::Exists(
+            mailcat_session::imap::MAX_UNTAGGED_PER_COMMAND as u32
+        ))
+    );
+    drop(s);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn large_unsolicited_responses_stop_at_the_per_command_byte_limit() {
+    // ~2,000 FETCH responses of 65,000 bytes each (inline: under the 64 KiB streaming
+    // threshold) pass 128 MiB long before the count limit.
+    let (mut s, server, _) = logged_in(
+        "IMAP4rev1",
+        vec![
+            cmd("NOOP", ""),
+            Step::Lines {
+                count: 1_000_000,
+                line: |_| {
+                    format!(
+                        "* 1 FETCH (BODY[HEADER] {{65000}}\r\n{})\r\n",
+                        "x".repeat(65_000)
+                    )
+                },
+            },
+        ],
+    )
+    .await;
+    let e = s.noop().await.unwrap_err();
+    assert!(
+        matches!(e, Error::Protocol { ref detail, .. } if detail.contains("MAX_UNTAGGED_BYTES_PER_COMMAND")),
+        "{e:?}"
+    );
+    // 128 MiB / 65,030 bytes: the limit was reached after 2,064 of them.
+    assert_eq!(s.take_unsolicited().len(), 2_063);
+    drop(s);
+    server.await.unwrap();
+}
+
+/// EXAMINE without a usable UIDVALIDITY (`validity`: the line that should carry it), then
+/// a list, a fetch of UID 1 and a refused delete.
+async fn list_fetch_delete_without_uidvalidity(validity: &str) {
+    let (s, server, received) = logged_in(
+        "IMAP4rev1 UIDPLUS",
+        vec![
+            cmd(
+                "EXAMINE INBOX",
+                &format!(
+                    "* 2 EXISTS\r\n{validity}* OK [UIDNEXT 3] Predicted next UID\r\n\
+                     {{tag}} OK [READ-ONLY] Examine completed.\r\n"
+                ),
+            ),
+            cmd("UID SEARCH ALL", "* SEARCH 1 2\r\n{tag} OK Search done\r\n"),
+            cmd(
+                "UID FETCH 1,2 (UID FLAGS RFC822.SIZE INTERNALDATE)",
+                "* 1 FETCH (UID 1 FLAGS () RFC822.SIZE 5 INTERNALDATE \"17-Jul-2024 02:44:25 +0000\")\r\n\
+                 * 2 FETCH (UID 2 FLAGS () RFC822.SIZE 5 INTERNALDATE \"17-Jul-2024 02:44:26 +0000\")\r\n\
+                 {tag} OK Fetch completed.\r\n",
+            ),
+            cmd(
+                "UID FETCH 1 (UID BODY.PEEK[])",
+                "* 1 FETCH (UID 1 BODY[] {5}\r\nHello)\r\n{tag} OK Fetch completed.\r\n",
+            ),
+        ],
+    )
+    .await;
+    let mut incoming = mailcat_session::Incoming::Imap {
+        session: s,
+        selected: None,
+    };
+    let listed = incoming.list(None, false).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(
+        listed[0].id,
+        mailcat_session::MessageId::Imap {
+            uid_validity: None,
+            uid: 1
+        }
+    );
+    // Reading within the session works (cat) ...
+    let mut sink = Vec::new();
+    assert_eq!(incoming.fetch(&listed[0].id, &mut sink).await.unwrap(), 5);
+    assert_eq!(sink, b"Hello");
+    // ... deleting by UID does not, and sends nothing.
+    let e = incoming
+        .delete(&[listed[0].id.clone(), listed[1].id.clone()])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Protocol { ref detail, .. } if detail.contains("UIDVALIDITY")),
+        "{e:?}"
+    );
+    drop(incoming);
+    server.await.unwrap();
+    let lines = received.lock().unwrap().clone();
+    for word in ["SELECT", "STORE", "EXPUNGE"] {
+        assert!(
+            !lines.iter().any(|l| l.contains(word)),
+            "{word} was sent: {lines:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn without_uidvalidity_list_and_fetch_work_but_delete_is_refused() {
+    list_fetch_delete_without_uidvalidity("").await;
+}
+
+#[tokio::test]
+async fn uidvalidity_zero_is_no_uidvalidity() {
+    list_fetch_delete_without_uidvalidity("* OK [UIDVALIDITY 0] UIDs valid\r\n").await;
+}

@@ -901,6 +901,105 @@ async fn a_large_uidl_streams_line_by_line() {
     server.received().await;
 }
 
+#[tokio::test]
+async fn a_uidl_of_long_ids_stops_at_the_byte_limit() {
+    // 8,000-character unique-ids (the parser accepts them up to the line limit): 10^6 of them
+    // would be 8 GB; the listing stops at MAX_LISTING_BYTES.
+    let (mut session, server) = logged_in(
+        TX_CAPS,
+        vec![
+            expect("UIDL"),
+            send("+OK\r\n"),
+            Step::Lines {
+                count: 1_000_000,
+                line: |i| format!("{} {}\r\n", i + 1, "u".repeat(8_000)),
+            },
+        ],
+    )
+    .await;
+    let err = session.uidl().await.unwrap_err();
+    assert!(
+        matches!(err, Error::Protocol { ref detail, .. } if detail.contains("131072 KiB")),
+        "{err}"
+    );
+    assert!(session.noop().await.is_err(), "the session is out of step");
+    drop(session);
+    server.received().await;
+}
+
+#[tokio::test]
+async fn a_capa_of_endless_lines_after_login_is_refused() {
+    let (mut session, server) = session(
+        Some(TX_CAPS),
+        vec![
+            expect("USER bob"),
+            send("+OK\r\n"),
+            expect(&format!("PASS {PASSWORD}")),
+            send("+OK logged in\r\n"),
+            expect("CAPA"),
+            send("+OK\r\n"),
+            Step::Lines {
+                count: 1_000_000,
+                line: |i| format!("X-CAP-{i}\r\n"),
+            },
+        ],
+    )
+    .await;
+    let err = session.login(&password(), true).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Protocol { ref detail, .. } if detail.contains("1000 lines")),
+        "{err}"
+    );
+    drop(session);
+    server.received().await;
+}
+
+#[tokio::test]
+async fn incoming_list_matches_200k_sizes_and_ids_in_linear_time() {
+    // Quadratic matching (a search of the LIST answer per UIDL line) takes over a minute here.
+    const N: usize = 200_000;
+    let (session, server) = logged_in(
+        TX_CAPS,
+        vec![
+            expect("UIDL"),
+            send("+OK\r\n"),
+            Step::Lines {
+                count: N,
+                line: |i| format!("{} uid-{i}\r\n", i + 1),
+            },
+            send(".\r\n"),
+            expect("LIST"),
+            send("+OK\r\n"),
+            // Newest first: the order of LIST does not matter.
+            Step::Lines {
+                count: N,
+                line: |i| format!("{} {}\r\n", N - i, 1000 + N - i),
+            },
+            send(".\r\n"),
+        ],
+    )
+    .await;
+    let mut incoming = mailcat_session::Incoming::Pop3 {
+        session,
+        numbers: Default::default(),
+    };
+    let started = std::time::Instant::now();
+    let listed = incoming.list(None, false).await.unwrap();
+    // A generous bound: ~2 s here in a debug build, ~85 s with the quadratic matching.
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(listed.len(), N);
+    for i in [0, 1, N / 2, N - 1] {
+        assert_eq!(listed[i].id.key(), format!("uid-{i}"));
+        assert_eq!(listed[i].size, Some(1000 + i as u64 + 1));
+    }
+    drop(incoming);
+    server.received().await;
+}
+
 // ---- large bodies stream (DESIGN.md: bounded memory whatever the size) ----
 
 /// Counts bytes and remembers the largest single write.

@@ -968,3 +968,96 @@ async fn message_info_scan_rewinds_a_file() {
     assert_eq!(all, b"Subject: x\n\nbody\n");
     std::fs::remove_file(&path).unwrap();
 }
+
+// ---- replies nobody asked for ----
+
+#[tokio::test]
+async fn an_extra_reply_to_mail_from_is_a_desync_and_nothing_more_is_sent() {
+    let (mut session, server) = start(
+        &["8BITMIME"],
+        vec![
+            expect("MAIL FROM:<alice@example.test>"),
+            send("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"),
+            Act::Drain,
+        ],
+    )
+    .await;
+    let e = send_bytes(&mut session, &envelope(&["bob@example.test"]), HELLO)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Protocol { ref detail, .. } if detail.contains("MAIL FROM")),
+        "{e:?}"
+    );
+    assert!(session.is_closed());
+    session.logout().await.unwrap();
+    let received = server.await.unwrap().text();
+    assert_eq!(
+        received, "MAIL FROM:<alice@example.test>\r\n",
+        "no RCPT, DATA, RSET or QUIT after the desync"
+    );
+}
+
+#[tokio::test]
+async fn a_reply_beyond_a_pipelined_group_is_a_desync_and_the_message_is_not_sent() {
+    let (mut session, server) = start(
+        &["PIPELINING"],
+        vec![
+            group(&[
+                "MAIL FROM:<alice@example.test>",
+                "RCPT TO:<bob@example.test>",
+                "DATA",
+            ]),
+            send("250 Ok\r\n250 Ok\r\n354 go\r\n250 2.0.0 Ok: queued as FAKE\r\n"),
+            Act::Drain,
+        ],
+    )
+    .await;
+    let e = send_bytes(&mut session, &envelope(&["bob@example.test"]), HELLO)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Protocol { ref detail, .. } if detail.contains("DATA")),
+        "{e:?}"
+    );
+    drop(session);
+    let received = server.await.unwrap().text();
+    assert!(
+        !received.contains("Subject"),
+        "the body was sent: {received:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_extra_reply_after_auth_or_noop_is_a_desync() {
+    let (mut session, server) = start(
+        &["AUTH PLAIN"],
+        vec![
+            expect(&format!(
+                "AUTH PLAIN {}",
+                b64(b"\0alice@example.test\0s3cret")
+            )),
+            send("235 2.7.0 Authentication successful\r\n250 injected\r\n"),
+            Act::Drain,
+        ],
+    )
+    .await;
+    let e = session.login(&alice(), true).await.unwrap_err();
+    assert!(matches!(e, Error::Protocol { .. }), "{e:?}");
+    drop(session);
+    assert_eq!(server.await.unwrap().count("AUTH"), 1);
+
+    let (mut session, server) = start(
+        &[],
+        vec![
+            expect("NOOP"),
+            send("250 Ok\r\n550 injected\r\n"),
+            Act::Drain,
+        ],
+    )
+    .await;
+    assert!(matches!(session.noop().await, Err(Error::Protocol { .. })));
+    assert!(matches!(session.noop().await, Err(Error::Closed { .. })));
+    drop(session);
+    assert_eq!(server.await.unwrap().count("NOOP"), 1);
+}

@@ -349,11 +349,13 @@ async fn run_session(
         .await
         .ok_or(Stop::Interrupted)??;
     pause("after_list").await;
+    // IMAP without a valid UIDVALIDITY gives `None` (the session refuses to delete by UID
+    // then, SECURITY.md #43).
     let uidvalidity = match &*incoming {
         Incoming::Imap {
             selected: Some((_, v)),
             ..
-        } => Some(*v),
+        } => *v,
         _ => None,
     };
     if let Some(recorded) = state.mailbox(key) {

@@ -24,6 +24,14 @@ pub enum Step {
     },
     /// Send bytes unasked.
     Send(Vec<u8>),
+    /// Send `count` lines made by `line(i)` as the client reads them (generated lazily, never
+    /// all in memory); stops quietly when the client goes away.
+    Lines {
+        /// How many.
+        count: usize,
+        /// The `i`-th line, CRLF included.
+        line: fn(usize) -> String,
+    },
     /// Let (paused or real) time pass.
     Sleep(Duration),
     /// Close the connection.
@@ -138,6 +146,18 @@ async fn run(stream: DuplexStream, steps: Vec<Step>, received: Received) {
                     .unwrap();
             }
             Step::Send(bytes) => write.write_all(&bytes).await.unwrap(),
+            Step::Lines { count, line } => {
+                let mut chunk = String::new();
+                for i in 0..count {
+                    chunk.push_str(&line(i));
+                    if chunk.len() >= 64 * 1024 || i + 1 == count {
+                        if write.write_all(chunk.as_bytes()).await.is_err() {
+                            return;
+                        }
+                        chunk.clear();
+                    }
+                }
+            }
             Step::Sleep(d) => tokio::time::sleep(d).await,
             Step::Close => {
                 write.shutdown().await.unwrap();

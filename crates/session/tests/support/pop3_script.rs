@@ -20,6 +20,14 @@ pub enum Step {
     Send(Vec<u8>),
     /// Send these bytes one at a time, flushing each.
     SendByteByByte(Vec<u8>),
+    /// Send `count` lines made by `line(i)` (CRLF included), generated as the client reads
+    /// them; stops quietly when the client goes away.
+    Lines {
+        /// How many.
+        count: usize,
+        /// The `i`-th line.
+        line: fn(usize) -> String,
+    },
     /// Check the client sends nothing for this long.
     Silence(Duration),
     /// Close the connection (the client sees EOF).
@@ -82,6 +90,18 @@ pub fn serve(script: Vec<Step>, buffer: usize) -> (DuplexStream, Server) {
                     // The client may have gone away already (a test of an abort): fine.
                     let _ = write.write_all(&bytes).await;
                     let _ = write.flush().await;
+                }
+                Step::Lines { count, line } => {
+                    let mut chunk = String::new();
+                    for i in 0..count {
+                        chunk.push_str(&line(i));
+                        if chunk.len() >= 64 * 1024 || i + 1 == count {
+                            if write.write_all(chunk.as_bytes()).await.is_err() {
+                                break;
+                            }
+                            chunk.clear();
+                        }
+                    }
                 }
                 Step::SendByteByByte(bytes) => {
                     for b in bytes {
