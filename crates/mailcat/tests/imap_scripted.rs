@@ -19,6 +19,8 @@ enum Script {
     CutMidLiteral,
     /// One message whose Subject and From carry terminal escape sequences.
     HostileHeaders,
+    /// Like `CutMidLiteral`, but SELECT/EXAMINE report no UIDVALIDITY.
+    NoUidValidity,
 }
 
 /// Every command line the server received, over all connections.
@@ -75,18 +77,18 @@ fn serve(stream: TcpStream, script: Script, seen: &Seen) {
             selected = true;
             let exists = match script {
                 Script::ByeAfterSelect => 0,
-                Script::CutMidLiteral => 2,
+                Script::CutMidLiteral | Script::NoUidValidity => 2,
                 Script::HostileHeaders => 1,
             };
-            say(format!(
-                "* {exists} EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n* OK [UIDNEXT {}] ok\r\n",
-                exists + 1
-            )
-            .as_bytes());
+            say(format!("* {exists} EXISTS\r\n").as_bytes());
+            if !matches!(script, Script::NoUidValidity) {
+                say(b"* OK [UIDVALIDITY 7] ok\r\n");
+            }
+            say(format!("* OK [UIDNEXT {}] ok\r\n", exists + 1).as_bytes());
             say(ok("SELECT").as_bytes());
         } else if upper.starts_with("UID SEARCH") {
             let uids = match script {
-                Script::CutMidLiteral => " 1 2",
+                Script::CutMidLiteral | Script::NoUidValidity => " 1 2",
                 Script::HostileHeaders => " 1",
                 Script::ByeAfterSelect => "",
             };
@@ -98,7 +100,7 @@ fn serve(stream: TcpStream, script: Script, seen: &Seen) {
             return; // the connection drops mid-literal
         } else if upper.starts_with("UID FETCH") {
             let uids: &[u32] = match script {
-                Script::CutMidLiteral => &[1, 2],
+                Script::CutMidLiteral | Script::NoUidValidity => &[1, 2],
                 _ => &[1],
             };
             for (n, uid) in uids.iter().enumerate() {
@@ -227,4 +229,26 @@ fn list_does_not_pass_terminal_escapes_from_headers_to_the_terminal() {
             "the text is kept: {stdout}"
         );
     }
+}
+
+#[test]
+fn fetch_refuses_a_mailbox_without_uidvalidity_and_deletes_nothing() {
+    let (port, seen) = server(Script::NoUidValidity);
+    let dir = std::env::temp_dir().join(format!("mailcat-no-uidvalidity-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let to = format!("maildir:{}", dir.display());
+    let output = mailcat(port, &["fetch", "--delete", "--to", &to])
+        .output()
+        .expect("fetch runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(69), "{stderr}");
+    assert!(stderr.contains("has no UIDVALIDITY"), "{stderr}");
+    let commands = seen.lock().expect("log").clone();
+    assert!(
+        !commands
+            .iter()
+            .any(|c| c.contains("BODY.PEEK[]") || c.contains("STORE") || c.contains("EXPUNGE")),
+        "nothing fetched or deleted: {commands:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -243,7 +243,10 @@ mod tests {
         assert_eq!(terminal_safe("a\x1b[2Jb"), "a\\x1b[2Jb");
         assert_eq!(terminal_safe("\u{9b}31m"), "\\x9b31m");
         assert_eq!(terminal_safe("bell\x07\r\n"), "bell\\x07\\x0d\\x0a");
-        assert_eq!(terminal_safe("invoice\u{202e}fdp.exe"), "invoice\\x202efdp.exe");
+        assert_eq!(
+            terminal_safe("invoice\u{202e}fdp.exe"),
+            "invoice\\x202efdp.exe"
+        );
         assert_eq!(terminal_safe("Grüße, 東京 ✓"), "Grüße, 東京 ✓");
     }
 }

@@ -349,13 +349,25 @@ async fn run_session(
         .await
         .ok_or(Stop::Interrupted)??;
     pause("after_list").await;
-    // IMAP without a valid UIDVALIDITY gives `None` (the session refuses to delete by UID
-    // then, SECURITY.md #43).
+    // IMAP without a valid UIDVALIDITY (SECURITY.md #43): a UID may then name another
+    // message on the next run, so neither "already fetched" nor a deletion can be trusted.
     let uidvalidity = match &*incoming {
         Incoming::Imap {
-            selected: Some((_, v)),
+            selected: Some((_, Some(v))),
             ..
-        } => *v,
+        } => Some(*v),
+        Incoming::Imap {
+            session,
+            selected: Some((name, None)),
+        } => {
+            return Err(Stop::Session(mailcat_session::Error::Protocol {
+                host: session.endpoint().host.clone(),
+                protocol: mailcat_transport::Protocol::Imap,
+                detail: format!(
+                    "the mailbox {name} has no UIDVALIDITY (RFC 3501 requires one), so new mail cannot be told from mail fetched before; nothing was fetched or deleted (`mailcat list` and `cat` still work)"
+                ),
+            }))
+        }
         _ => None,
     };
     if let Some(recorded) = state.mailbox(key) {
