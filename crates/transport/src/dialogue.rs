@@ -388,7 +388,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
                         "a tagged response, not a continuation",
                     ));
                 }
-                Some(other) => untagged.push(other),
+                Some(other) => {
+                    untagged.push(other);
+                    if untagged.len() > MAX_DIALOGUE_ITEMS {
+                        return Err(protocol_error(
+                            self.endpoint(),
+                            Step::Response,
+                            "at most 1,000 untagged responses to one command",
+                        ));
+                    }
+                }
                 None => {}
             }
         }
@@ -471,7 +480,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
                     }
                     status = Some(text);
                 }
-                Pop3Item::Line(line) => lines.push(line),
+                Pop3Item::Line(line) => {
+                    lines.push(line);
+                    if lines.len() > MAX_DIALOGUE_ITEMS {
+                        return Err(protocol_error(
+                            self.endpoint(),
+                            Step::Response,
+                            "at most 1,000 lines in a capability listing",
+                        ));
+                    }
+                }
                 Pop3Item::End => return Ok((true, status.unwrap_or_default(), lines)),
                 Pop3Item::Unexpected => {
                     return Err(protocol_error(
@@ -743,6 +761,11 @@ fn smtp_text(reply: &smtp::Reply<'_>) -> String {
         .collect::<Vec<_>>()
         .join(" / ")
 }
+
+/// The most untagged responses or listing lines one command of the dialogue (CAPABILITY,
+/// CAPA, STARTTLS) may bring: real servers send one response or a few dozen lines; a server
+/// that sends more, before any login, is trying to exhaust memory (SECURITY.md row 40).
+const MAX_DIALOGUE_ITEMS: usize = 1_000;
 
 fn protocol_error(endpoint: &Endpoint, step: Step, expected: &'static str) -> Error {
     Error::Protocol {

@@ -111,3 +111,37 @@ async fn untagged_imap_data_after_the_greeting_is_still_legal() {
     drop(opened);
     server.received().await;
 }
+
+#[tokio::test]
+async fn a_flood_of_capability_data_before_login_is_refused() {
+    // SECURITY.md row 40, before any login: a CAPABILITY answered with endless untagged
+    // responses, a CAPA listing without end. Real servers send one response, a few dozen lines.
+    let imap_flood: String = (0..1_200)
+        .map(|i| format!("* CAPABILITY IMAP4rev1 X{i}\r\n"))
+        .collect();
+    let pop3_flood: String = (0..1_200).map(|i| format!("X-CAP{i}\r\n")).collect();
+    let cases = [
+        (
+            Protocol::Imap,
+            "* OK ready\r\n",
+            "A0001 CAPABILITY",
+            format!("{imap_flood}A0001 OK done\r\n"),
+        ),
+        (
+            Protocol::Pop3,
+            "+OK ready\r\n",
+            "CAPA",
+            format!("+OK\r\n{pop3_flood}.\r\n"),
+        ),
+    ];
+    for (protocol, greeting, command, reply) in cases {
+        let server = Server::start(vec![send(greeting), expect(command), send(reply)]).await;
+        let endpoint = server.endpoint(protocol, Security::DangerousPlaintext, "127.0.0.1");
+        let error = err(open(&endpoint, any_client_config()).await);
+        let text = error.to_string();
+        assert!(
+            matches!(error, Error::Protocol { .. }) && text.contains("at most 1,000"),
+            "{protocol}: {text}"
+        );
+    }
+}
