@@ -338,3 +338,49 @@ fn the_trace_redacts_the_password() {
 fn mailcat_codec_base64(bytes: &[u8]) -> String {
     mailcat_codec::core::sasl::encode(bytes)
 }
+
+#[test]
+fn without_a_password_source_it_asks_on_the_terminal_without_echo() {
+    // script(1) gives mailcat a terminal; the password is typed after the prompt appears.
+    let _guard = MAILBOX.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::from_env();
+    let command_line = format!(
+        "{} mailboxes --email '{}' --incoming {} --ca-file {}",
+        env!("CARGO_BIN_EXE_mailcat"),
+        lab.tricky_user,
+        imaps(&lab),
+        lab.ca_file.display()
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &command_line, "/dev/null"])
+        .env_remove("MAILCAT_PASSWORD")
+        .env_remove("XDG_CONFIG_HOME")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script(1) runs (bsdutils)");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut prompt = Vec::new();
+    // The prompt ends with ": " and no newline: read byte by byte until it is there.
+    while !String::from_utf8_lossy(&prompt).contains("Password for") {
+        let mut byte = [0u8; 1];
+        let n = std::io::Read::read(&mut stdout, &mut byte).expect("read the terminal");
+        assert!(n > 0, "no prompt: {}", String::from_utf8_lossy(&prompt));
+        prompt.push(byte[0]);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let mut stdin = child.stdin.take().expect("stdin");
+    std::io::Write::write_all(&mut stdin, format!("{}\r", lab.tricky_password).as_bytes())
+        .expect("type the password");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).expect("read the terminal");
+    drop(stdin);
+    let status = child.wait().expect("script ends");
+    assert!(status.success(), "{rest}");
+    assert!(rest.contains("INBOX"), "logged in and listed: {rest}");
+    assert!(
+        !rest.contains(&lab.tricky_password),
+        "the password is not echoed: {rest}"
+    );
+}
