@@ -224,6 +224,8 @@ pub struct ImapSession<S> {
     capabilities: Vec<String>,
     options: EncodeOptions,
     login_attempted: bool,
+    /// The server greeted with PREAUTH: the connection is authenticated already.
+    preauthenticated: bool,
     /// Capabilities learned after login (from a code or an untagged CAPABILITY).
     capabilities_fresh: bool,
     /// The BYE text once the server said goodbye: no more commands.
@@ -250,6 +252,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             capabilities: Vec::new(),
             options: EncodeOptions::default(),
             login_attempted: false,
+            preauthenticated: false,
             capabilities_fresh: false,
             bye: None,
             broken: None,
@@ -314,6 +317,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
     ///
     /// Afterwards: the capabilities are asked again (or taken from the `[CAPABILITY]` code of
     /// the OK), `ID` is sent when the server has it, and `UTF8=ACCEPT` is enabled when offered.
+    /// On a connection [`connect`] found greeted with `PREAUTH`, nothing is sent: the server
+    /// has authenticated it already.
     pub async fn login(
         &mut self,
         credential: &Credential,
@@ -321,6 +326,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
     ) -> Result<(), Error> {
         self.usable()?;
         let endpoint = self.endpoint().clone();
+        if self.preauthenticated {
+            // RFC 3501 §7.1.4: no LOGIN or AUTHENTICATE in the authenticated state; the
+            // credential is not sent. (`dialogue::open` refuses PREAUTH before STARTTLS.)
+            return Ok(());
+        }
         if self.login_attempted {
             return Err(Error::AuthenticationAlreadyAttempted {
                 host: endpoint.host,
@@ -1600,5 +1610,7 @@ pub async fn connect(
     }
     let config = tls.client_config()?;
     let opened = dialogue::open(endpoint, config, timeouts, &mut |_| {}).await?;
-    Ok(ImapSession::new(opened.connection, opened.capabilities))
+    let mut session = ImapSession::new(opened.connection, opened.capabilities);
+    session.preauthenticated = opened.greeting.preauth;
+    Ok(session)
 }

@@ -1,0 +1,74 @@
+//! A server that greets with PREAUTH (RFC 3501 §7.1.4: a connection it has authenticated by
+//! other means) is in the authenticated state already: the account's credential is not sent,
+//! and the session works. Over a loopback socket, through `Account::receive`.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::{Arc, Mutex};
+
+use mailcat_session::{Account, Credential};
+use mailcat_transport::{Endpoint, Security};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+#[tokio::test]
+async fn a_preauth_greeting_skips_the_login_and_the_session_works() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = Arc::clone(&seen);
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let (read, mut write) = stream.into_split();
+        let mut lines = BufReader::new(read).lines();
+        write
+            .write_all(b"* PREAUTH [CAPABILITY IMAP4rev1 AUTH=PLAIN] welcome, trusted client\r\n")
+            .await
+            .unwrap();
+        while let Ok(Some(line)) = lines.next_line().await {
+            log.lock().unwrap().push(line.clone());
+            let (tag, command) = line.split_once(' ').unwrap_or((&line, ""));
+            let reply = match command
+                .split(' ')
+                .next()
+                .unwrap_or("")
+                .to_ascii_uppercase()
+                .as_str()
+            {
+                "LOGIN" | "AUTHENTICATE" => format!("{tag} BAD already authenticated\r\n"),
+                "EXAMINE" | "SELECT" => format!(
+                    "* 0 EXISTS\r\n* OK [UIDVALIDITY 9] ok\r\n{tag} OK [READ-ONLY] done\r\n"
+                ),
+                "LOGOUT" => format!("* BYE bye\r\n{tag} OK done\r\n"),
+                _ => format!("{tag} OK done\r\n"),
+            };
+            write.write_all(reply.as_bytes()).await.unwrap();
+        }
+    });
+
+    let mut incoming = Endpoint::parse_url(&format!("imap://127.0.0.1:{port}")).unwrap();
+    incoming.security = Security::DangerousPlaintext;
+    let outgoing = Endpoint::parse_url("smtp://127.0.0.1:1").unwrap();
+    let mut account = Account::new(
+        "alice@example.test",
+        Credential::password("alice@example.test", "secret"),
+        incoming,
+        outgoing,
+    );
+    account.dangerous_allow_plaintext_auth = true;
+    let mut inbox = account.receive().await.unwrap();
+    assert!(inbox.list(None, false).await.unwrap().is_empty());
+    inbox.close().await.unwrap();
+
+    let commands = seen.lock().unwrap().clone();
+    assert!(
+        !commands
+            .iter()
+            .any(|c| c.contains("LOGIN") || c.contains("AUTHENTICATE") || c.contains("secret")),
+        "no credential goes to a PREAUTH connection: {commands:?}"
+    );
+    assert!(
+        commands.iter().any(|c| c.contains("EXAMINE INBOX")),
+        "{commands:?}"
+    );
+}
