@@ -186,16 +186,14 @@ fn first_id(lab: &Lab, url: &str) -> String {
     rows[0]["id"].as_str().expect("id").to_owned()
 }
 
-#[test]
-fn watch_prints_a_line_when_a_message_arrives() {
-    let _guard = MAILBOX.lock().unwrap_or_else(|e| e.into_inner());
-    let lab = Lab::from_env();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mailcat"))
+/// `mailcat watch --json` as the tricky user, through `url`, its stdout and stderr piped.
+fn spawn_watch(lab: &Lab, url: &str) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_mailcat"))
         .args([
             "watch",
             "--json",
             "--incoming",
-            &imaps(&lab),
+            url,
             "--email",
             &lab.tricky_user,
         ])
@@ -204,7 +202,14 @@ fn watch_prints_a_line_when_a_message_arrives() {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("watch runs");
+        .expect("watch runs")
+}
+
+#[test]
+fn watch_prints_a_line_when_a_message_arrives() {
+    let _guard = MAILBOX.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::from_env();
+    let mut child = spawn_watch(&lab, &imaps(&lab));
     let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
     let mut line = String::new();
     stderr
@@ -267,21 +272,7 @@ fn watch_reconnects_after_a_network_loss_and_reports_what_arrived_meanwhile() {
         .expect("lab address");
     let proxy = mailcat_tests::proxy::Proxy::start(target);
     let url = format!("imaps://{}:{}", lab.tls_name, proxy.port());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mailcat"))
-        .args([
-            "watch",
-            "--json",
-            "--incoming",
-            &url,
-            "--email",
-            &lab.tricky_user,
-        ])
-        .args(["--ca-file", lab.ca_file.to_str().expect("UTF-8")])
-        .env("MAILCAT_PASSWORD", &lab.tricky_password)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("watch runs");
+    let mut child = spawn_watch(&lab, &url);
     let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
     let mut said = String::new();
     read_until_line_with(&mut stderr, "watching INBOX", &mut said);

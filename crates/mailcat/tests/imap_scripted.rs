@@ -144,6 +144,17 @@ fn mailcat(port: u16, args: &[&str]) -> Command {
     command
 }
 
+/// `mailcat fetch --delete` into a fresh Maildir named after `name`; the output and the dir.
+fn fetch_and_delete(port: u16, name: &str) -> (std::process::Output, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("mailcat-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let to = format!("maildir:{}", dir.display());
+    let output = mailcat(port, &["fetch", "--delete", "--to", &to])
+        .output()
+        .expect("fetch runs");
+    (output, dir)
+}
+
 #[test]
 fn watch_backs_off_further_when_the_server_drops_it_right_after_select() {
     let (port, seen) = server(Script::ByeAfterSelect);
@@ -181,12 +192,7 @@ fn watch_backs_off_further_when_the_server_drops_it_right_after_select() {
 #[test]
 fn a_body_cut_off_mid_literal_stores_nothing_and_deletes_nothing() {
     let (port, seen) = server(Script::CutMidLiteral);
-    let dir = std::env::temp_dir().join(format!("mailcat-cut-literal-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let to = format!("maildir:{}", dir.display());
-    let output = mailcat(port, &["fetch", "--delete", "--to", &to])
-        .output()
-        .expect("fetch runs");
+    let (output, dir) = fetch_and_delete(port, "cut-literal");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_ne!(output.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("closed the connection"), "{stderr}");
@@ -234,12 +240,7 @@ fn list_does_not_pass_terminal_escapes_from_headers_to_the_terminal() {
 #[test]
 fn fetch_refuses_a_mailbox_without_uidvalidity_and_deletes_nothing() {
     let (port, seen) = server(Script::NoUidValidity);
-    let dir = std::env::temp_dir().join(format!("mailcat-no-uidvalidity-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let to = format!("maildir:{}", dir.display());
-    let output = mailcat(port, &["fetch", "--delete", "--to", &to])
-        .output()
-        .expect("fetch runs");
+    let (output, dir) = fetch_and_delete(port, "no-uidvalidity");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(69), "{stderr}");
     assert!(stderr.contains("has no UIDVALIDITY"), "{stderr}");
