@@ -9,6 +9,15 @@
 //!   (account lockouts). A protocol session calls [`authenticate`] once.
 //! - Each mechanism has a fixed number of steps; a server that challenges once more is
 //!   cancelled (`*`) and refused, so endless challenge loops cannot happen (SECURITY.md #24).
+//! - A success counts only once the mechanism's exchange is complete: PLAIN, XOAUTH2 and
+//!   OAUTHBEARER after their one message was sent (as initial response or after the `+`), LOGIN
+//!   after the user name *and* the password, SCRAM-SHA-256 after the server-final message was
+//!   received and its signature verified. A success before that is a protocol error (a broken or
+//!   hostile server), never a login: the same class as an IMAP `OK` where `+` was due
+//!   (SECURITY.md #41). The sessions then refuse every further command.
+//! - None of the three protocols carries SASL "additional data with success" (RFC 4422 §5): IMAP
+//!   (RFC 9051 §6.2.2), POP3 (RFC 5034) and SMTP (RFC 4954 §4) servers send SCRAM's server-final
+//!   message as one more challenge, which the client answers with an empty response.
 //!
 //! Each protocol session provides a [`SaslChannel`] that frames the exchange (`AUTHENTICATE` and
 //! `+` for IMAP, `AUTH` and `+` for POP3, `AUTH` and `334` for SMTP).
@@ -148,6 +157,13 @@ pub enum SaslReply {
 /// One protocol's framing of a SASL exchange.
 #[allow(async_fn_in_trait)] // used through generics only; the futures need not be Send here
 pub trait SaslChannel {
+    /// Whether `mechanism` with this initial response fits on the command line. When it does
+    /// not, the initial response goes as the answer to the server's first challenge instead
+    /// (RFC 4954 §4, RFC 5034 §4). IMAP has no such limit.
+    fn initial_response_fits(&self, mechanism: &str, initial: &[u8]) -> bool {
+        let _ = (mechanism, initial);
+        true
+    }
     /// Starts the exchange: `AUTHENTICATE`/`AUTH` `mechanism` with an optional initial response.
     async fn start(&mut self, mechanism: &str, initial: Option<&[u8]>) -> Result<SaslReply, Error>;
     /// Answers a challenge. `secret` says the payload must not appear in the trace.
@@ -178,28 +194,20 @@ pub trait AuthLines {
 }
 
 impl<T: AuthLines> SaslChannel for T {
+    fn initial_response_fits(&self, mechanism: &str, initial: &[u8]) -> bool {
+        !matches!(
+            self.auth_line(mechanism, Some(initial)),
+            Err(mailcat_codec::EncodeError::TooLong { .. })
+        )
+    }
+
     async fn start(&mut self, mechanism: &str, initial: Option<&[u8]>) -> Result<SaslReply, Error> {
-        use mailcat_transport::trace::Redaction;
-        match self.auth_line(mechanism, initial) {
-            // The trace redacts the AUTH line's arguments by itself.
-            Ok(line) => {
-                self.write_line(&line, Redaction::Normal).await?;
-                self.sasl_reply().await
-            }
-            // RFC 4954 §4 and RFC 5034 §4: an initial response that would make the line too long
-            // is not sent with AUTH but as the answer to the server's first, empty, challenge.
-            Err(mailcat_codec::EncodeError::TooLong { .. }) if initial.is_some() => {
-                let line = self.auth_line(mechanism, None)?;
-                self.write_line(&line, Redaction::Normal).await?;
-                match self.sasl_reply().await? {
-                    SaslReply::Challenge(c) if c.is_empty() => {
-                        self.respond(initial.unwrap_or_default(), true).await
-                    }
-                    other => Ok(other),
-                }
-            }
-            Err(e) => Err(e.into()),
-        }
+        // The trace redacts the AUTH line's arguments by itself. An initial response too long
+        // for the line never gets here: the driver asks `initial_response_fits` first.
+        let line = self.auth_line(mechanism, initial)?;
+        self.write_line(&line, mailcat_transport::trace::Redaction::Normal)
+            .await?;
+        self.sasl_reply().await
     }
 
     async fn respond(&mut self, payload: &[u8], secret: bool) -> Result<SaslReply, Error> {
@@ -226,6 +234,9 @@ impl<T: AuthLines> SaslChannel for T {
 }
 
 /// Runs one SASL exchange. `initial_response` says whether SASL-IR may be used.
+///
+/// `Ok` only when the mechanism's exchange is complete and the server said success; a success
+/// any earlier is an [`Error::Protocol`] that says so.
 pub async fn authenticate<C: SaslChannel>(
     channel: &mut C,
     mechanism: Mechanism,
@@ -245,15 +256,22 @@ pub async fn authenticate<C: SaslChannel>(
             one_message(channel, &context, payload.as_bytes(), initial_response).await
         }
         Mechanism::Login => {
-            let mut reply = channel.start("LOGIN", None).await?;
             let answers = [
                 sasl::login_username(login)?,
                 sasl::login_password(secret.expose())?,
             ];
+            let mut reply = channel.start("LOGIN", None).await?;
             for (i, answer) in answers.iter().enumerate() {
                 match reply {
                     SaslReply::Challenge(_) => {
                         reply = channel.respond(answer.as_bytes(), i == 1).await?
+                    }
+                    SaslReply::Success => {
+                        return Err(context.early_success(if i == 0 {
+                            "before the user name was sent"
+                        } else {
+                            "after the user name, before the password was sent"
+                        }))
                     }
                     other => return context.finish(other),
                 }
@@ -271,17 +289,16 @@ pub async fn authenticate<C: SaslChannel>(
             } else {
                 sasl::oauthbearer(login, &endpoint.host, endpoint.port, token)?
             };
-            let mut reply = if initial_response {
-                channel
-                    .start(mechanism.name(), Some(payload.as_bytes()))
-                    .await?
-            } else {
-                // Microsoft's POP3: `AUTH XOAUTH2`, `+ `, then the token on its own line.
-                match channel.start(mechanism.name(), None).await? {
-                    SaslReply::Challenge(_) => channel.respond(payload.as_bytes(), true).await?,
-                    other => other,
-                }
-            };
+            // Without an initial response (Microsoft's POP3, or a token too long for the SMTP
+            // line): `AUTH XOAUTH2`, `+ `, then the token on its own line.
+            let mut reply = first_message(
+                channel,
+                &context,
+                payload.as_bytes(),
+                initial_response,
+                true,
+            )
+            .await?;
             if let SaslReply::Challenge(json) = reply {
                 // The failure challenge: base64 JSON with the reason; acknowledge it to get the
                 // final refusal, and report the decoded reason.
@@ -304,6 +321,36 @@ pub async fn authenticate<C: SaslChannel>(
     }
 }
 
+/// Sends the client's first message: as the initial response when `initial_response` allows it
+/// and it fits on the command line, else as the answer to the server's first challenge. Returns
+/// the server's answer to that message, or its refusal before it; a success before the message
+/// was sent is a protocol error. `secret` keeps the message out of the trace.
+async fn first_message<C: SaslChannel>(
+    channel: &mut C,
+    context: &Context<'_>,
+    message: &[u8],
+    initial_response: bool,
+    secret: bool,
+) -> Result<SaslReply, Error> {
+    let name = context.mechanism.name();
+    if initial_response && channel.initial_response_fits(name, message) {
+        return channel.start(name, Some(message)).await;
+    }
+    match channel.start(name, None).await? {
+        // The challenge should be empty (these mechanisms are client-first); a few servers put
+        // text there. Either way the server asks for the client's message.
+        SaslReply::Challenge(_) => channel.respond(message, secret).await,
+        SaslReply::Success => Err(context.early_success(
+            if context.mechanism == Mechanism::ScramSha256 {
+                "before the client's first message was sent"
+            } else {
+                "before the credentials were sent"
+            },
+        )),
+        refusal => Ok(refusal),
+    }
+}
+
 /// A single-message mechanism (PLAIN): as initial response, or after an empty challenge.
 async fn one_message<C: SaslChannel>(
     channel: &mut C,
@@ -311,17 +358,7 @@ async fn one_message<C: SaslChannel>(
     payload: &[u8],
     initial_response: bool,
 ) -> Result<(), Error> {
-    let reply = if initial_response {
-        channel
-            .start(context.mechanism.name(), Some(payload))
-            .await?
-    } else {
-        match channel.start(context.mechanism.name(), None).await? {
-            SaslReply::Challenge(_) => channel.respond(payload, true).await?,
-            other => other,
-        }
-    };
-    match reply {
+    match first_message(channel, context, payload, initial_response, true).await? {
         SaslReply::Challenge(_) => {
             let reply = channel.cancel().await?;
             context
@@ -366,6 +403,15 @@ impl Context<'_> {
             status: failure.status.clone().unwrap_or_else(|| "unknown".into()),
             scope: failure.scope.clone(),
         }
+    }
+
+    /// A success reply before the exchange was complete: the server claims the client is
+    /// logged in when the mechanism says it cannot be (SECURITY.md #41's class).
+    fn early_success(&self, when: &str) -> Error {
+        self.protocol(&format!(
+            "the server claimed success {when}: authentication had not finished, so this is a \
+             broken or hostile server and the session is not logged in"
+        ))
     }
 
     fn protocol(&self, detail: &str) -> Error {
@@ -457,20 +503,15 @@ mod scram {
     ) -> Result<(), Error> {
         let first_bare = format!("n={},r={nonce}", saslname(context.login));
         let first = format!("n,,{first_bare}");
-        let reply = if initial_response {
-            channel
-                .start("SCRAM-SHA-256", Some(first.as_bytes()))
-                .await?
-        } else {
-            match channel.start("SCRAM-SHA-256", None).await? {
-                SaslReply::Challenge(c) if c.is_empty() => {
-                    channel.respond(first.as_bytes(), false).await?
-                }
-                other => other,
+        let reply =
+            super::first_message(channel, context, first.as_bytes(), initial_response, false)
+                .await?;
+        let server_first = match reply {
+            SaslReply::Challenge(server_first) => server_first,
+            SaslReply::Success => {
+                return Err(context.early_success("before its server-first message"))
             }
-        };
-        let SaslReply::Challenge(server_first) = reply else {
-            return context.finish(reply);
+            refusal => return context.finish(refusal),
         };
         let server_first = String::from_utf8(server_first)
             .map_err(|_| context.protocol("server-first-message is not text"))?;
@@ -515,10 +556,18 @@ mod scram {
                         "the server's signature is wrong (it does not know the password)",
                     ));
                 }
+                // Verified: the empty response completes the exchange (the server-final came as
+                // a challenge, as in IMAP, POP3 and SMTP it must).
                 let reply = channel.respond(b"", false).await?;
                 context.finish(reply)
             }
-            other => context.finish(other),
+            // RFC 5802 §5: the client authenticates the server by the ServerSignature in the
+            // server-final message. A success without one leaves the server unverified.
+            SaslReply::Success => Err(context.early_success(
+                "without a server-final message, so it never proved it knows the password \
+                 (RFC 5802 §5)",
+            )),
+            refusal => context.finish(refusal),
         }
     }
 

@@ -319,6 +319,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
     /// the OK), `ID` is sent when the server has it, and `UTF8=ACCEPT` is enabled when offered.
     /// On a connection [`connect`] found greeted with `PREAUTH`, nothing is sent: the server
     /// has authenticated it already.
+    ///
+    /// An `OK` before the SASL exchange is complete (before the credentials were sent, or
+    /// without SCRAM's verified server-final message) is an [`Error::Protocol`], not a login;
+    /// after any protocol error here the session refuses every further command.
     pub async fn login(
         &mut self,
         credential: &Credential,
@@ -367,7 +371,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                     session: self,
                     tag: None,
                 };
-                auth::authenticate(
+                let result = auth::authenticate(
                     &mut channel,
                     mechanism,
                     credential.login(),
@@ -375,7 +379,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                     initial_response,
                     &endpoint,
                 )
-                .await?;
+                .await;
+                if let Err(Error::Protocol { detail, .. }) = &result {
+                    // A success before the exchange was complete, a challenge too many, a
+                    // forged SCRAM signature: the server may think we are logged in, and the
+                    // command may still be open. No further command (SECURITY.md #41).
+                    self.broken.get_or_insert_with(|| detail.clone());
+                }
+                result?;
             }
             LoginMethod::PlainCommand => {
                 let command = Command::Login {

@@ -294,7 +294,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
     /// the first one's outcome. Without TLS, nothing secret is sent unless
     /// `dangerous_allow_plaintext_auth` ([`Error::PlaintextAuthRefused`]). `-ERR [IN-USE]`,
     /// `[LOGIN-DELAY]` and `[SYS/TEMP]` give [`Error::AuthenticationUnavailable`]; other
-    /// refusals (`[AUTH]` or none) an authentication failure.
+    /// refusals (`[AUTH]` or none) an authentication failure. A `+OK` before the SASL exchange
+    /// is complete (before the credentials were sent, or without SCRAM's verified server-final
+    /// message) is an [`Error::Protocol`], not a login, and leaves the session unusable.
     pub async fn login(
         &mut self,
         credential: &Credential,
@@ -327,7 +329,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
                 // its own line after `+ `.
                 let initial_response = mechanism != Mechanism::XOAuth2;
                 let mut channel = Channel { session: self };
-                auth::authenticate(
+                let result = auth::authenticate(
                     &mut channel,
                     mechanism,
                     credential.login(),
@@ -335,7 +337,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
                     initial_response,
                     &endpoint,
                 )
-                .await?;
+                .await;
+                if let Err(Error::Protocol { detail, .. }) = &result {
+                    // A success before the exchange was complete, a challenge too many, a
+                    // forged SCRAM signature: the server may think we are logged in, and the
+                    // exchange may still be open. No further command (SECURITY.md #41).
+                    self.broken
+                        .get_or_insert_with(|| format!("authentication failed: {detail}"));
+                }
+                result?;
             }
         }
         self.state = State::Transaction;

@@ -317,6 +317,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
     ///
     /// Without TLS nothing is sent unless `dangerous_allow_plaintext_auth` (the password or token
     /// would cross the network readable): [`Error::PlaintextAuthRefused`].
+    ///
+    /// A `235` before the SASL exchange is complete (before the credentials were sent, or
+    /// without SCRAM's verified server-final message) is an [`Error::Protocol`], not a login;
+    /// after any protocol error here the session sends nothing more ([`Error::Closed`]).
     pub async fn login(
         &mut self,
         credential: &Credential,
@@ -352,9 +356,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
             });
         }
         let secret = credential.secret().await?;
-        // RFC 4954 §4: AUTH always allows an initial response; the channel sends it without
-        // one when the line would be too long.
-        auth::authenticate(
+        // RFC 4954 §4: AUTH always allows an initial response; the driver sends it after the
+        // `334 ` instead when the line would be too long.
+        let result = auth::authenticate(
             &mut SmtpSasl { session: self },
             mechanism,
             credential.login(),
@@ -362,7 +366,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
             true,
             &endpoint,
         )
-        .await
+        .await;
+        if let Err(Error::Protocol { detail, .. }) = &result {
+            // A success before the exchange was complete (235 before the token was sent, or
+            // without SCRAM's server-final), a challenge too many, a forged SCRAM signature:
+            // the server may think we are logged in. Nothing more goes to it (SECURITY.md #41).
+            self.closed
+                .get_or_insert_with(|| format!("authentication failed: {detail}"));
+        }
+        result
     }
 
     /// Sends one message: MAIL FROM, RCPT TO for each recipient, DATA and the message streamed

@@ -5,10 +5,12 @@
 
 #[path = "support/imap_script.rs"]
 mod imap_script;
+#[path = "support/scram_server.rs"]
+mod scram_server;
 
 use std::time::Duration;
 
-use imap_script::{cmd, cmd_bytes, line, send, session, session_with, Step};
+use imap_script::{cmd, cmd_bytes, cmd_fn, line, line_fn, send, session, session_with, Step};
 use mailcat_codec::imap::command::{Mailbox, SearchKey, StoreMode};
 use mailcat_codec::imap::{Flag, NameAttribute, SequenceSet};
 use mailcat_session::imap::{SummaryRequest, Unsolicited};
@@ -1005,4 +1007,150 @@ async fn without_uidvalidity_list_and_fetch_work_but_delete_is_refused() {
 #[tokio::test]
 async fn uidvalidity_zero_is_no_uidvalidity() {
     list_fetch_delete_without_uidvalidity("* OK [UIDVALIDITY 0] UIDs valid\r\n").await;
+}
+
+// ----- SASL: success only once the exchange is complete (SECURITY.md #41's class) -----
+
+/// The login failed with "the server claimed success ..." and the session refuses NOOP.
+async fn assert_claimed_success_and_unusable(
+    result: Result<(), Error>,
+    s: &mut mailcat_session::ImapSession<tokio::io::DuplexStream>,
+) {
+    let e = result.unwrap_err();
+    assert!(
+        matches!(e, Error::Protocol { ref detail, .. } if detail.contains("claimed success")),
+        "{e:?}"
+    );
+    assert!(!e.is_auth(), "{e:?}");
+    let again = s.noop().await.unwrap_err();
+    assert!(matches!(again, Error::Protocol { .. }), "{again:?}");
+}
+
+#[tokio::test]
+async fn plain_without_sasl_ir_answered_ok_instead_of_continuation_is_not_a_login() {
+    let (mut s, server, received) = session(
+        "IMAP4rev1 AUTH=PLAIN",
+        vec![cmd("AUTHENTICATE PLAIN", "{tag} OK Logged in\r\n")],
+    )
+    .await;
+    let result = s.login(&alice(), true).await;
+    assert_claimed_success_and_unusable(result, &mut s).await;
+    drop(s);
+    server.await.unwrap();
+    assert_eq!(
+        *received.lock().unwrap(),
+        ["A0001 CAPABILITY", "A0002 AUTHENTICATE PLAIN"],
+        "the password (or anything else) was sent"
+    );
+}
+
+#[tokio::test]
+async fn xoauth2_without_sasl_ir_answered_ok_before_the_token_is_not_a_login() {
+    let (mut s, server, received) = session(
+        "IMAP4rev1 AUTH=XOAUTH2",
+        vec![cmd("AUTHENTICATE XOAUTH2", "{tag} OK Logged in\r\n")],
+    )
+    .await;
+    let result = s
+        .login(&Credential::oauth2("alice", "ya29.tok"), true)
+        .await;
+    assert_claimed_success_and_unusable(result, &mut s).await;
+    drop(s);
+    server.await.unwrap();
+    assert_eq!(received.lock().unwrap().len(), 2, "the token was sent");
+}
+
+#[tokio::test]
+async fn login_mechanism_answered_ok_after_the_user_name_is_not_a_login() {
+    let (mut s, server, received) = session(
+        "IMAP4rev1 AUTH=LOGIN",
+        vec![
+            cmd("AUTHENTICATE LOGIN", "+ VXNlcm5hbWU6\r\n"),
+            line("YWxpY2U=", "{tag} OK Logged in\r\n"),
+        ],
+    )
+    .await;
+    let result = s.login(&alice(), true).await;
+    assert_claimed_success_and_unusable(result, &mut s).await;
+    drop(s);
+    server.await.unwrap();
+    assert_eq!(
+        *received.lock().unwrap(),
+        ["A0001 CAPABILITY", "A0002 AUTHENTICATE LOGIN", "YWxpY2U="],
+        "the password was sent"
+    );
+}
+
+const SCRAM_CAPS: &str = "IMAP4rev1 SASL-IR AUTH=SCRAM-SHA-256 AUTH=PLAIN";
+
+fn scram_user() -> Credential {
+    Credential::password(scram_server::USER, scram_server::PASSWORD)
+}
+
+fn imap_server_first(line: &str) -> String {
+    assert!(line.starts_with("AUTHENTICATE SCRAM-SHA-256 "), "{line}");
+    format!("+ {}\r\n", scram_server::server_first(line))
+}
+
+#[tokio::test]
+async fn scram_answered_ok_without_the_server_final_message_is_not_a_login() {
+    let (mut s, server, _) = session(
+        SCRAM_CAPS,
+        vec![
+            cmd_fn(imap_server_first),
+            // The proof is right, but the server skips its own.
+            line_fn(|l| {
+                scram_server::server_final(l);
+                "{tag} OK Logged in\r\n".into()
+            }),
+        ],
+    )
+    .await;
+    let result = s.login(&scram_user(), true).await;
+    assert_claimed_success_and_unusable(result, &mut s).await;
+    drop(s);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn scram_with_a_forged_server_signature_is_refused_and_the_session_unusable() {
+    let (mut s, server, received) = session(
+        SCRAM_CAPS,
+        vec![
+            cmd_fn(imap_server_first),
+            line_fn(|l| format!("+ {}\r\n", scram_server::forged_final(l))),
+            // The client cancels; the hostile server says OK all the same.
+            line("*", "{tag} OK Logged in\r\n"),
+        ],
+    )
+    .await;
+    let e = s.login(&scram_user(), true).await.unwrap_err();
+    assert!(
+        matches!(e, Error::Protocol { ref detail, .. } if detail.contains("signature is wrong")),
+        "{e:?}"
+    );
+    let again = s.noop().await.unwrap_err();
+    assert!(matches!(again, Error::Protocol { .. }), "{again:?}");
+    drop(s);
+    server.await.unwrap();
+    assert_eq!(received.lock().unwrap().len(), 4, "{:?}", received.lock());
+}
+
+#[tokio::test]
+async fn scram_with_the_right_server_final_message_logs_in() {
+    let (mut s, server, received) = session(
+        SCRAM_CAPS,
+        vec![
+            cmd_fn(imap_server_first),
+            line_fn(|l| format!("+ {}\r\n", scram_server::server_final(l))),
+            line("", "{tag} OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n"),
+            cmd("NOOP", "{tag} OK NOOP completed\r\n"),
+        ],
+    )
+    .await;
+    s.login(&scram_user(), true).await.unwrap();
+    s.noop().await.unwrap();
+    drop(s);
+    server.await.unwrap();
+    assert_eq!(received.lock().unwrap().len(), 5);
 }

@@ -5,6 +5,8 @@
 
 #[path = "support/pop3_script.rs"]
 mod pop3_script;
+#[path = "support/scram_server.rs"]
+mod scram_server;
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -1066,6 +1068,158 @@ async fn a_50_mb_message_streams_in_chunks() {
         "a write of {} bytes: the body was buffered",
         meter.largest
     );
+    drop(session);
+    server.received().await;
+}
+
+// ---- SASL: success only once the exchange is complete (SECURITY.md #41's class) ----
+
+/// The login failed with "the server claimed success ..." and the session refuses STAT.
+async fn assert_claimed_success_and_unusable(
+    result: Result<(), Error>,
+    session: &mut mailcat_session::Pop3Session<tokio::io::DuplexStream>,
+) {
+    let e = result.unwrap_err();
+    assert!(
+        matches!(e, Error::Protocol { ref detail, .. } if detail.contains("claimed success")),
+        "{e:?}"
+    );
+    assert!(!e.is_auth(), "{e:?}");
+    assert!(!session.is_logged_in());
+    let again = session.stat().await.unwrap_err();
+    assert!(matches!(again, Error::Protocol { .. }), "{again:?}");
+}
+
+#[tokio::test]
+async fn xoauth2_two_line_form_answered_ok_before_the_token_is_not_a_login() {
+    let (mut session, server) = session(
+        Some(&["SASL XOAUTH2"]),
+        vec![
+            expect("AUTH XOAUTH2"),
+            send("+OK User successfully authenticated.\r\n"),
+        ],
+    )
+    .await;
+    let result = session
+        .login(&Credential::oauth2("bob@example.test", "tok3n"), true)
+        .await;
+    assert_claimed_success_and_unusable(result, &mut session).await;
+    drop(session);
+    assert_eq!(server.received_text().await, "CAPA\r\nAUTH XOAUTH2\r\n");
+}
+
+#[tokio::test]
+async fn plain_too_long_for_an_initial_response_answered_ok_instead_of_plus_is_not_a_login() {
+    let long = "p".repeat(300);
+    let (mut session, server) = session(
+        Some(CAPS),
+        vec![expect("AUTH PLAIN"), send("+OK Logged in.\r\n")],
+    )
+    .await;
+    let result = session
+        .login(&Credential::password("bob", long.as_bytes()), true)
+        .await;
+    assert_claimed_success_and_unusable(result, &mut session).await;
+    drop(session);
+    assert_eq!(server.received_text().await, "CAPA\r\nAUTH PLAIN\r\n");
+}
+
+#[tokio::test]
+async fn login_mechanism_answered_ok_after_the_user_name_is_not_a_login() {
+    let (mut session, server) = session(
+        Some(&["SASL LOGIN"]),
+        vec![
+            expect("AUTH LOGIN"),
+            send("+ VXNlcm5hbWU6\r\n"),
+            expect(&base64(b"bob")),
+            send("+OK Logged in.\r\n"),
+        ],
+    )
+    .await;
+    let result = session.login(&password(), true).await;
+    assert_claimed_success_and_unusable(result, &mut session).await;
+    drop(session);
+    assert_eq!(
+        server.received_text().await,
+        format!("CAPA\r\nAUTH LOGIN\r\n{}\r\n", base64(b"bob")),
+        "the password was sent"
+    );
+}
+
+const SCRAM_CAPS: &[&str] = &["UIDL", "SASL SCRAM-SHA-256 PLAIN"];
+
+fn scram_user() -> Credential {
+    Credential::password(scram_server::USER, scram_server::PASSWORD)
+}
+
+fn pop3_server_first(line: &str) -> String {
+    assert!(line.starts_with("AUTH SCRAM-SHA-256 "), "{line}");
+    format!("+ {}\r\n", scram_server::server_first(line))
+}
+
+#[tokio::test]
+async fn scram_answered_ok_without_the_server_final_message_is_not_a_login() {
+    let (mut session, server) = session(
+        Some(SCRAM_CAPS),
+        vec![
+            Step::Respond(pop3_server_first),
+            Step::Respond(|l| {
+                scram_server::server_final(l);
+                "+OK Logged in.\r\n".into()
+            }),
+        ],
+    )
+    .await;
+    let result = session.login(&scram_user(), true).await;
+    assert_claimed_success_and_unusable(result, &mut session).await;
+    drop(session);
+    assert_eq!(count(&server.received_text().await, "STAT"), 0);
+}
+
+#[tokio::test]
+async fn scram_with_a_forged_server_signature_is_refused_and_the_session_unusable() {
+    let (mut session, server) = session(
+        Some(SCRAM_CAPS),
+        vec![
+            Step::Respond(pop3_server_first),
+            Step::Respond(|l| format!("+ {}\r\n", scram_server::forged_final(l))),
+            // The client cancels; the hostile server says +OK all the same.
+            expect("*"),
+            send("+OK Logged in.\r\n"),
+        ],
+    )
+    .await;
+    let e = session.login(&scram_user(), true).await.unwrap_err();
+    assert!(
+        matches!(e, Error::Protocol { ref detail, .. } if detail.contains("signature is wrong")),
+        "{e:?}"
+    );
+    assert!(!session.is_logged_in());
+    let again = session.stat().await.unwrap_err();
+    assert!(matches!(again, Error::Protocol { .. }), "{again:?}");
+    drop(session);
+    assert_eq!(count(&server.received_text().await, "STAT"), 0);
+}
+
+#[tokio::test]
+async fn scram_with_the_right_server_final_message_logs_in() {
+    let (mut session, server) = session(
+        Some(SCRAM_CAPS),
+        vec![
+            Step::Respond(pop3_server_first),
+            Step::Respond(|l| format!("+ {}\r\n", scram_server::server_final(l))),
+            expect(""),
+            send("+OK Logged in.\r\n"),
+            expect("CAPA"),
+            send("+OK\r\nUIDL\r\n.\r\n"),
+            expect("STAT"),
+            send("+OK 0 0\r\n"),
+        ],
+    )
+    .await;
+    session.login(&scram_user(), true).await.unwrap();
+    assert!(session.is_logged_in());
+    session.stat().await.unwrap();
     drop(session);
     server.received().await;
 }

@@ -4,6 +4,8 @@
 //! dot-stuffing and CRLF normalisation, a lost connection after the final dot, reuse.
 #![allow(clippy::unwrap_used)]
 
+#[path = "support/scram_server.rs"]
+mod scram_server;
 #[path = "support/smtp_script.rs"]
 mod smtp_script;
 
@@ -226,6 +228,189 @@ async fn a_server_without_a_usable_mechanism_gets_nothing() {
     assert!(matches!(err, Error::NoUsableMechanism { .. }), "{err:?}");
     drop(session);
     assert!(server.await.unwrap().0.is_empty());
+}
+
+// ---- AUTH: success only once the exchange is complete (SECURITY.md #41's class) ----
+
+/// The login failed with "the server claimed success ..." and the session sends no message.
+async fn assert_claimed_success_and_unusable(
+    result: Result<(), Error>,
+    session: &mut mailcat_session::smtp::SmtpSession<tokio::io::DuplexStream>,
+) {
+    let e = result.unwrap_err();
+    assert!(
+        matches!(e, Error::Protocol { ref detail, .. } if detail.contains("claimed success")),
+        "{e:?}"
+    );
+    assert!(!e.is_auth(), "{e:?}");
+    assert!(session.is_closed());
+    let again = send_bytes(
+        session,
+        &envelope(&["bob@example.test"]),
+        b"Subject: x\r\n\r\nx\r\n",
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(again, Error::Closed { .. }), "{again:?}");
+}
+
+#[tokio::test]
+async fn xoauth2_too_long_for_an_initial_response_answered_235_before_the_token_is_not_a_login() {
+    // A real token (1-2 KiB) never fits on the 512-octet AUTH line: it goes after `334 `.
+    let token = "t".repeat(1500);
+    let (mut session, server) = start(
+        &["AUTH XOAUTH2", "PIPELINING"],
+        vec![
+            expect("AUTH XOAUTH2"),
+            send("235 2.7.0 Authentication successful\r\n"),
+            Act::Drain,
+        ],
+    )
+    .await;
+    let result = session
+        .login(&Credential::oauth2("alice@example.test", token), true)
+        .await;
+    assert_claimed_success_and_unusable(result, &mut session).await;
+    drop(session);
+    assert_eq!(server.await.unwrap().text(), "AUTH XOAUTH2\r\n");
+}
+
+#[tokio::test]
+async fn a_long_xoauth2_token_goes_after_the_empty_challenge() {
+    let token = "t".repeat(1500);
+    let line = b64(format!("user=alice@example.test\x01auth=Bearer {token}\x01\x01").as_bytes());
+    let (mut session, server) = start(
+        &["AUTH XOAUTH2"],
+        vec![
+            expect("AUTH XOAUTH2"),
+            send("334 \r\n"),
+            expect(&line),
+            send("235 2.7.0 Authentication successful\r\n"),
+            Act::Eof,
+        ],
+    )
+    .await;
+    session
+        .login(&Credential::oauth2("alice@example.test", token), true)
+        .await
+        .unwrap();
+    drop(session);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn plain_too_long_for_an_initial_response_answered_235_instead_of_334_is_not_a_login() {
+    let password = "p".repeat(400);
+    let (mut session, server) = start(
+        &["AUTH PLAIN"],
+        vec![expect("AUTH PLAIN"), send("235 2.7.0 ok\r\n"), Act::Drain],
+    )
+    .await;
+    let result = session
+        .login(&Credential::password("alice@example.test", password), true)
+        .await;
+    assert_claimed_success_and_unusable(result, &mut session).await;
+    drop(session);
+    assert_eq!(server.await.unwrap().text(), "AUTH PLAIN\r\n");
+}
+
+#[tokio::test]
+async fn auth_login_answered_235_after_the_user_name_is_not_a_login() {
+    let (mut session, server) = start(
+        &["AUTH LOGIN"],
+        vec![
+            expect("AUTH LOGIN"),
+            send("334 VXNlcm5hbWU6\r\n"),
+            expect(&b64(b"alice@example.test")),
+            send("235 2.7.0 ok\r\n"),
+            Act::Drain,
+        ],
+    )
+    .await;
+    let result = session.login(&alice(), true).await;
+    assert_claimed_success_and_unusable(result, &mut session).await;
+    drop(session);
+    assert_eq!(
+        server.await.unwrap().text(),
+        format!("AUTH LOGIN\r\n{}\r\n", b64(b"alice@example.test")),
+        "the password was sent"
+    );
+}
+
+fn scram_user() -> Credential {
+    Credential::password(scram_server::USER, scram_server::PASSWORD)
+}
+
+fn smtp_server_first(line: &str) -> String {
+    assert!(line.starts_with("AUTH SCRAM-SHA-256 "), "{line}");
+    format!("334 {}\r\n", scram_server::server_first(line))
+}
+
+#[tokio::test]
+async fn scram_answered_235_without_the_server_final_message_is_not_a_login() {
+    let (mut session, server) = start(
+        &["AUTH SCRAM-SHA-256 PLAIN"],
+        vec![
+            Act::Respond(smtp_server_first),
+            Act::Respond(|l| {
+                scram_server::server_final(l);
+                "235 2.7.0 ok\r\n".into()
+            }),
+            Act::Drain,
+        ],
+    )
+    .await;
+    let result = session.login(&scram_user(), true).await;
+    assert_claimed_success_and_unusable(result, &mut session).await;
+    drop(session);
+    assert_eq!(server.await.unwrap().count("MAIL"), 0);
+}
+
+#[tokio::test]
+async fn scram_with_a_forged_server_signature_is_refused_and_the_session_unusable() {
+    let (mut session, server) = start(
+        &["AUTH SCRAM-SHA-256 PLAIN"],
+        vec![
+            Act::Respond(smtp_server_first),
+            Act::Respond(|l| format!("334 {}\r\n", scram_server::forged_final(l))),
+            // The client cancels; the hostile server says 235 all the same.
+            expect("*"),
+            send("235 2.7.0 ok\r\n"),
+            Act::Drain,
+        ],
+    )
+    .await;
+    let e = session.login(&scram_user(), true).await.unwrap_err();
+    assert!(
+        matches!(e, Error::Protocol { ref detail, .. } if detail.contains("signature is wrong")),
+        "{e:?}"
+    );
+    assert!(session.is_closed());
+    let again = send_bytes(&mut session, &envelope(&["bob@example.test"]), HELLO)
+        .await
+        .unwrap_err();
+    assert!(matches!(again, Error::Closed { .. }), "{again:?}");
+    drop(session);
+    assert_eq!(server.await.unwrap().count("MAIL"), 0);
+}
+
+#[tokio::test]
+async fn scram_with_the_right_server_final_message_logs_in() {
+    let (mut session, server) = start(
+        &["AUTH SCRAM-SHA-256 PLAIN"],
+        vec![
+            Act::Respond(smtp_server_first),
+            Act::Respond(|l| format!("334 {}\r\n", scram_server::server_final(l))),
+            expect(""),
+            send("235 2.7.0 Authentication successful\r\n"),
+            Act::Eof,
+        ],
+    )
+    .await;
+    session.login(&scram_user(), true).await.unwrap();
+    assert!(!session.is_closed());
+    drop(session);
+    server.await.unwrap();
 }
 
 // ---- sending ----

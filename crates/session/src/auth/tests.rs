@@ -11,6 +11,8 @@ use crate::credential::CredentialKind;
 struct Script {
     replies: VecDeque<SaslReply>,
     sent: Vec<String>,
+    /// No initial response fits on the command line (an SMTP or POP3 line limit).
+    too_long: bool,
 }
 
 impl Script {
@@ -18,7 +20,13 @@ impl Script {
         Script {
             replies: replies.into_iter().collect(),
             sent: Vec::new(),
+            too_long: false,
         }
+    }
+
+    fn too_long(mut self) -> Self {
+        self.too_long = true;
+        self
     }
 
     fn next(&mut self) -> SaslReply {
@@ -29,6 +37,10 @@ impl Script {
 }
 
 impl SaslChannel for Script {
+    fn initial_response_fits(&self, _mechanism: &str, _initial: &[u8]) -> bool {
+        !self.too_long
+    }
+
     async fn start(&mut self, mechanism: &str, initial: Option<&[u8]>) -> Result<SaslReply, Error> {
         let ir = initial
             .map(|i| format!(" {}", String::from_utf8_lossy(i)))
@@ -450,4 +462,144 @@ fn scram_checks_the_server_first_message() {
     assert!(scram::parse_server_first("m=ext,r=abcd,s=c2FsdA==,i=4096", "abc").is_err());
     assert!(scram::parse_server_first("r=abcd,s=c2FsdA==,i=4096", "abc").is_ok());
     assert_eq!(scram::saslname("a,b=c"), "a=2Cb=3Dc");
+}
+
+// ----- a success counts only once the exchange is complete (SECURITY.md #41's class) -----
+
+fn assert_early_success(error: &Error) {
+    assert!(
+        matches!(error, Error::Protocol { detail, .. } if detail.contains("claimed success")),
+        "{error:?}"
+    );
+    assert!(
+        !error.is_auth(),
+        "not a refusal of the credentials: {error:?}"
+    );
+}
+
+async fn run(script: &mut Script, mechanism: Mechanism, ir: bool) -> Result<(), Error> {
+    let secret = match mechanism {
+        Mechanism::XOAuth2 | Mechanism::OAuthBearer => Secret::new(&b"ya29.token"[..]),
+        _ => password(),
+    };
+    authenticate(script, mechanism, "alice", &secret, ir, &endpoint()).await
+}
+
+#[tokio::test]
+async fn a_success_before_the_one_message_was_sent_is_a_protocol_error() {
+    // PLAIN, XOAUTH2 and OAUTHBEARER without an initial response: `OK` instead of `+`.
+    for mechanism in [Mechanism::Plain, Mechanism::XOAuth2, Mechanism::OAuthBearer] {
+        let mut script = Script::new([SaslReply::Success]);
+        let error = run(&mut script, mechanism, false).await.unwrap_err();
+        assert_early_success(&error);
+        assert_eq!(script.sent, [format!("START {}", mechanism.name())]);
+    }
+    // The same when the initial response is too long for the line (SMTP XOAUTH2 tokens).
+    for mechanism in [Mechanism::Plain, Mechanism::XOAuth2, Mechanism::OAuthBearer] {
+        let mut script = Script::new([SaslReply::Success]).too_long();
+        let error = run(&mut script, mechanism, true).await.unwrap_err();
+        assert_early_success(&error);
+        assert_eq!(script.sent, [format!("START {}", mechanism.name())]);
+    }
+}
+
+#[tokio::test]
+async fn a_too_long_initial_response_goes_after_the_first_challenge() {
+    let mut script = Script::new([challenge(""), SaslReply::Success]).too_long();
+    run(&mut script, Mechanism::XOAuth2, true).await.unwrap();
+    assert_eq!(
+        script.sent,
+        [
+            "START XOAUTH2",
+            "user=alice\x01auth=Bearer ya29.token\x01\x01"
+        ]
+    );
+    // A refusal instead of the challenge is a refusal, the token unsent.
+    let mut script = Script::new([SaslReply::Failure("5.7.8 no".into())]).too_long();
+    let error = run(&mut script, Mechanism::XOAuth2, true)
+        .await
+        .unwrap_err();
+    assert!(error.is_auth(), "{error:?}");
+    assert_eq!(script.sent, ["START XOAUTH2"]);
+}
+
+#[tokio::test]
+async fn login_needs_both_the_user_name_and_the_password_sent() {
+    let mut script = Script::new([SaslReply::Success]);
+    assert_early_success(&run(&mut script, Mechanism::Login, false).await.unwrap_err());
+    assert_eq!(script.sent, ["START LOGIN"]);
+
+    let mut script = Script::new([challenge("Username:"), SaslReply::Success]);
+    assert_early_success(&run(&mut script, Mechanism::Login, false).await.unwrap_err());
+    assert_eq!(
+        script.sent,
+        ["START LOGIN", "alice"],
+        "the password was sent"
+    );
+}
+
+#[tokio::test]
+async fn scram_success_without_the_server_final_message_is_a_protocol_error() {
+    let e = endpoint();
+    // Straight after the client-first message ...
+    let mut script = Script::new([SaslReply::Success]);
+    let error = scram::run(
+        &mut script,
+        &scram_context(&e),
+        &password(),
+        true,
+        RFC7677_CLIENT_NONCE,
+    )
+    .await
+    .unwrap_err();
+    assert_early_success(&error);
+    // ... before it, without SASL-IR ...
+    let mut script = Script::new([SaslReply::Success]);
+    let error = scram::run(
+        &mut script,
+        &scram_context(&e),
+        &password(),
+        false,
+        RFC7677_CLIENT_NONCE,
+    )
+    .await
+    .unwrap_err();
+    assert_early_success(&error);
+    assert_eq!(script.sent, ["START SCRAM-SHA-256"]);
+    // ... and after the client-final message, in place of the server-final one: the server
+    // never proved it knows the password.
+    let mut script = Script::new([challenge(RFC7677_SERVER_FIRST), SaslReply::Success]);
+    let error = scram::run(
+        &mut script,
+        &scram_context(&e),
+        &password(),
+        true,
+        RFC7677_CLIENT_NONCE,
+    )
+    .await
+    .unwrap_err();
+    assert_early_success(&error);
+    assert!(error.to_string().contains("server-final"), "{error}");
+}
+
+#[tokio::test]
+async fn scram_refuses_a_forged_signature_even_when_the_server_then_says_ok() {
+    let e = endpoint();
+    let forged = "v=AAAATRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=";
+    let mut script = Script::new([
+        challenge(RFC7677_SERVER_FIRST),
+        challenge(forged),
+        SaslReply::Success,
+    ]);
+    let error = scram::run(
+        &mut script,
+        &scram_context(&e),
+        &password(),
+        true,
+        RFC7677_CLIENT_NONCE,
+    )
+    .await
+    .unwrap_err();
+    assert!(error.to_string().contains("signature is wrong"), "{error}");
+    assert_eq!(script.sent.last().map(String::as_str), Some("*"));
 }

@@ -22,6 +22,12 @@ pub enum Step {
         tagged: bool,
         reply: Vec<u8>,
     },
+    /// Read a line (tagged or not, as `Expect`), then send what `reply` makes of it (after the
+    /// tag), `{tag}` replaced: for answers that depend on what the client sent (SCRAM).
+    Respond {
+        tagged: bool,
+        reply: fn(&str) -> String,
+    },
     /// Send bytes unasked.
     Send(Vec<u8>),
     /// Send `count` lines made by `line(i)` as the client reads them (generated lazily, never
@@ -64,6 +70,22 @@ pub fn line(line: &str, reply: &str) -> Step {
         line: line.to_owned(),
         tagged: false,
         reply: reply.as_bytes().to_vec(),
+    }
+}
+
+/// A tagged command line answered by what `reply` makes of it (the line after the tag).
+pub fn cmd_fn(reply: fn(&str) -> String) -> Step {
+    Step::Respond {
+        tagged: true,
+        reply,
+    }
+}
+
+/// An untagged client line answered by what `reply` makes of it.
+pub fn line_fn(reply: fn(&str) -> String) -> Step {
+    Step::Respond {
+        tagged: false,
+        reply,
     }
 }
 
@@ -142,6 +164,25 @@ async fn run(stream: DuplexStream, steps: Vec<Step>, received: Received) {
                 assert_eq!(rest, want, "the client sent {got:?}");
                 write
                     .write_all(&replace_tag(&reply, &last_tag))
+                    .await
+                    .unwrap();
+            }
+            Step::Respond { tagged, reply } => {
+                let mut got = String::new();
+                let n = read.read_line(&mut got).await.unwrap();
+                assert!(n > 0, "the client closed; expected a line");
+                let got = got.trim_end_matches("\r\n").to_owned();
+                received.lock().unwrap().push(got.clone());
+                let rest = if tagged {
+                    let (tag, rest) = got.split_once(' ').unwrap_or((&got, ""));
+                    last_tag = tag.to_owned();
+                    rest
+                } else {
+                    got.as_str()
+                };
+                let reply = reply(rest);
+                write
+                    .write_all(&replace_tag(reply.as_bytes(), &last_tag))
                     .await
                     .unwrap();
             }

@@ -16,6 +16,9 @@ use tokio::task::JoinHandle;
 pub enum Step {
     /// Read one line and check it is this (without CRLF).
     Expect(String),
+    /// Read one line and send what this makes of it (without CRLF): for answers that depend on
+    /// what the client sent (SCRAM).
+    Respond(fn(&str) -> String),
     /// Send these bytes.
     Send(Vec<u8>),
     /// Send these bytes one at a time, flushing each.
@@ -85,6 +88,20 @@ pub fn serve(script: Vec<Step>, buffer: usize) -> (DuplexStream, Server) {
                         "the server expected {want:?}; everything received: {:?}",
                         String::from_utf8_lossy(&seen)
                     );
+                }
+                Step::Respond(reply) => {
+                    let mut line = Vec::new();
+                    read.read_until(b'\n', &mut line).await.unwrap();
+                    seen.extend_from_slice(&line);
+                    let text = String::from_utf8_lossy(&line);
+                    let text = text.strip_suffix("\r\n").unwrap_or_else(|| {
+                        panic!(
+                            "the client closed or sent no CRLF: {:?}",
+                            String::from_utf8_lossy(&seen)
+                        )
+                    });
+                    let _ = write.write_all(reply(text).as_bytes()).await;
+                    let _ = write.flush().await;
                 }
                 Step::Send(bytes) => {
                     // The client may have gone away already (a test of an abort): fine.

@@ -25,6 +25,9 @@ pub enum Act {
     Send(Vec<u8>),
     /// The next line (without CRLF) must be this.
     Expect(String),
+    /// Read the next line and send what this makes of it (without CRLF): for answers that
+    /// depend on what the client sent (SCRAM).
+    Respond(fn(&str) -> String),
     /// The next single read must hold exactly these lines, each with CRLF (a pipelined group).
     Group(Vec<String>),
     /// The bytes up to and including the `.` CRLF terminator must be these.
@@ -135,6 +138,14 @@ async fn play(mut stream: DuplexStream, script: Vec<Act>) -> Received {
                     line,
                     "the line the server expected"
                 );
+            }
+            Act::Respond(reply) => {
+                let got = read_until(&mut stream, &mut pending, &mut received, |p| {
+                    find(p, b"\r\n").map(|i| i + 2)
+                })
+                .await;
+                let answer = reply(&String::from_utf8_lossy(&got[..got.len() - 2]));
+                let _ = stream.write_all(answer.as_bytes()).await;
             }
             Act::Group(lines) => {
                 assert!(pending.is_empty(), "bytes before the group: {pending:?}");
