@@ -958,6 +958,34 @@ async fn a_connection_lost_after_the_final_dot_leaves_the_outcome_unknown() {
 }
 
 #[tokio::test]
+async fn a_server_silent_after_the_final_dot_leaves_the_outcome_unknown() {
+    // SECURITY.md row 39: no reply after the terminator (within the read timeout) is as
+    // ambiguous as a lost connection: the message may or may not have been queued.
+    let (mut session, server) = start(
+        &["PIPELINING"],
+        vec![
+            group(&[
+                "MAIL FROM:<alice@example.test>",
+                "RCPT TO:<bob@example.test>",
+                "DATA",
+            ]),
+            send("250 Ok\r\n250 Ok\r\n354 go\r\n"),
+            data(b"Subject: hi\r\n\r\nHello\r\n.\r\n"),
+            Act::Drain,
+        ],
+    )
+    .await;
+    let err = send_bytes(&mut session, &envelope(&["bob@example.test"]), HELLO)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::DeliveryUnknown { .. }), "{err:?}");
+    assert!(!err.is_transient(), "sending again could deliver it twice");
+    assert!(session.is_closed());
+    drop(session);
+    server.await.unwrap();
+}
+
+#[tokio::test]
 async fn a_connection_lost_mid_data_is_a_transport_error_not_an_unknown_outcome() {
     // Larger than the duplex buffer, so the client is still writing when the server goes.
     let message = vec![b'z'; 8 << 20];
