@@ -1,0 +1,68 @@
+//! Usage errors are exit 64 with a message that says what to give, before any connection.
+
+use std::process::Command;
+
+fn mailcat(args: &[&str]) -> (Option<i32>, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_mailcat"))
+        .args(args)
+        .env_remove("XDG_CONFIG_HOME")
+        .env("HOME", env!("CARGO_TARGET_TMPDIR"))
+        .env("MAILCAT_PASSWORD", "unused")
+        .output()
+        .expect("mailcat runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code(), text)
+}
+
+#[test]
+fn usage_errors_are_64_and_say_what_to_give() {
+    // Port 1 on loopback: nothing listens, so a run that got as far as connecting would say so.
+    let account = ["--email", "a@example.test"];
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &[
+                "fetch",
+                "--to",
+                "/tmp/inbox",
+                "--incoming",
+                "imaps://127.0.0.1:1",
+            ],
+            "maildir:DIR or mbox:FILE",
+        ),
+        (&["fetch", "--incoming", "imaps://127.0.0.1:1"], "--to"),
+        (
+            &["watch", "--incoming", "pop3s://127.0.0.1:1"],
+            "needs IMAP",
+        ),
+        (&["frobnicate"], "unrecognized subcommand"),
+    ];
+    for (args, says) in cases {
+        let mut all = args.to_vec();
+        all.extend(account);
+        let (code, text) = mailcat(&all);
+        assert_eq!(code, Some(64), "{args:?}: {text}");
+        assert!(text.contains(says), "{args:?} should say {says:?}: {text}");
+        assert!(
+            !text.contains("connection refused"),
+            "{args:?} connected: {text}"
+        );
+    }
+}
+
+#[test]
+fn help_and_version_are_exit_0() {
+    for args in [
+        &["--help"][..],
+        &["--version"],
+        &["send", "--help"],
+        &["fetch", "--help"],
+    ] {
+        let (code, text) = mailcat(args);
+        assert_eq!(code, Some(0), "{args:?}: {text}");
+        assert!(text.contains("mailcat"), "{text}");
+    }
+}
