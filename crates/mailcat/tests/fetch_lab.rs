@@ -425,15 +425,21 @@ fn wait_for(what: &str, child: &mut std::process::Child, mut ready: impl FnMut()
 }
 
 #[test]
-fn sigterm_mid_fetch_stops_cleanly_and_a_second_run_meanwhile_is_refused() {
+fn sigterm_or_ctrl_c_mid_fetch_stops_cleanly_and_a_second_run_meanwhile_is_refused() {
     let _guard = lock();
     let lab = Lab::from_env();
-    let bob = bob(&lab);
-    let (store, dir) = Store::fresh("maildir", "sigterm");
-    let original = seed(&lab, &bob, 3, 2000, true, 1);
+    for signal in ["-TERM", "-INT"] {
+        signalled_mid_fetch(&lab, signal);
+    }
+}
+
+fn signalled_mid_fetch(lab: &Lab, signal: &str) {
+    let bob = bob(lab);
+    let (store, dir) = Store::fresh("maildir", &format!("signal{signal}"));
+    let original = seed(lab, &bob, 3, 2000, true, 1);
     let to = store.arg();
     let mut child = command(
-        &lab,
+        lab,
         &bob,
         &["fetch", "--delete", "--to", &to],
         Some("stall_after_retr@2"),
@@ -448,7 +454,7 @@ fn sigterm_mid_fetch_stops_cleanly_and_a_second_run_meanwhile_is_refused() {
         store.messages().len() == 1 && store.tmp_files() == 1
     });
 
-    let second = fetch(&lab, &bob, &store, &[], None);
+    let second = fetch(lab, &bob, &store, &[], None);
     assert_eq!(second.status.code(), Some(75), "{}", text(&second));
     assert!(
         stderr(&second).contains("another mailcat is using this store"),
@@ -457,12 +463,17 @@ fn sigterm_mid_fetch_stops_cleanly_and_a_second_run_meanwhile_is_refused() {
     );
 
     let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .expect("kill runs");
     assert!(killed.success());
     let output = child.wait_with_output().expect("mailcat ends");
-    assert_eq!(output.status.code(), Some(130), "{}", text(&output));
+    assert_eq!(
+        output.status.code(),
+        Some(130),
+        "{signal}: {}",
+        text(&output)
+    );
     assert!(
         stderr(&output).contains("interrupted")
             && stderr(&output).contains("no QUIT, so the server deleted nothing"),
@@ -474,15 +485,15 @@ fn sigterm_mid_fetch_stops_cleanly_and_a_second_run_meanwhile_is_refused() {
     assert_eq!(stored.len(), 1);
     assert!(original.contains(&stored[0]));
     assert_eq!(
-        server(&lab, &bob),
+        server(lab, &bob),
         original,
         "the DELE sent was not committed"
     );
 
-    let output = fetch(&lab, &bob, &store, &["--delete"], None);
+    let output = fetch(lab, &bob, &store, &["--delete"], None);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert_eq!(store.messages(), original);
-    assert!(server(&lab, &bob).is_empty());
+    assert!(server(lab, &bob).is_empty());
     std::fs::remove_dir_all(dir).expect("clean up");
 }
 
