@@ -154,11 +154,14 @@ fn has_credential(cli: &Cli, settings: &AccountSettings) -> bool {
 }
 
 fn describe(credential: &Credential) -> String {
-    format!(
-        "as {} with a {}",
-        credential.login(),
-        credential.kind().describe()
-    )
+    let kind = credential.kind().describe();
+    // "an OAuth2 token", "a password"
+    let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u', 'A', 'E', 'I', 'O', 'U']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("as {} with {article} {kind}", credential.login())
 }
 
 /// Sends a message to the account itself and waits until the incoming server has it; then
