@@ -462,11 +462,7 @@ fn signalled_mid_fetch(lab: &Lab, signal: &str) {
         text(&second)
     );
 
-    let killed = Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(killed.success());
+    send_signal(signal, &child);
     let output = child.wait_with_output().expect("mailcat ends");
     assert_eq!(
         output.status.code(),
@@ -594,6 +590,16 @@ fn an_unwritable_place_is_exit_74_and_nothing_is_deleted() {
     std::fs::remove_dir_all(dir).expect("clean up");
 }
 
+/// Sends `signal` (`-TERM`, `-INT`, `-USR1`) to `child` with the shell's `kill` builtin (a
+/// fresh Debian has no procps, so no /bin/kill).
+fn send_signal(signal: &str, child: &std::process::Child) {
+    let status = Command::new("sh")
+        .args(["-c", &format!("kill {signal} {}", child.id())])
+        .status()
+        .expect("sh runs");
+    assert!(status.success(), "kill {signal} {}", child.id());
+}
+
 fn doveadm(args: &[&str]) -> String {
     let output = Command::new("doveadm")
         .args(["-c", &env("MAILCAT_LAB_DOVECOT_CONF")])
@@ -707,11 +713,7 @@ fn a_message_deleted_by_another_client_after_the_list_is_skipped_not_fatal() {
         .expect("uid")
         .to_owned();
     doveadm(&["expunge", "-u", &user, "mailbox", "INBOX", "uid", &second]);
-    let resumed = Command::new("kill")
-        .args(["-USR1", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(resumed.success());
+    send_signal("-USR1", &child);
     let status = child.wait().expect("fetch ends");
     std::io::Read::read_to_string(&mut stderr, &mut said).expect("stderr");
 
