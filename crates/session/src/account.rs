@@ -227,6 +227,22 @@ pub enum Incoming<S = TcpStream> {
     },
 }
 
+/// A fetch begun with [`Incoming::fetch_start`]: the messages still to be read with
+/// [`Incoming::fetch_next`].
+#[derive(Debug)]
+pub struct Fetching {
+    ids: Vec<MessageId>,
+    next: usize,
+    retrieval: Option<crate::pop3::Retrieval>,
+}
+
+impl Fetching {
+    /// How many messages are still to be read.
+    pub fn remaining(&self) -> usize {
+        self.ids.len() - self.next
+    }
+}
+
 /// The fields a list shows.
 const LIST_FIELDS: [&str; 3] = ["Date", "From", "Subject"];
 
@@ -338,17 +354,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
         id: &MessageId,
         sink: &mut (impl AsyncWrite + Unpin),
     ) -> Result<u64, Error> {
+        self.check_fetchable(id)?;
         match (self, id) {
-            (Incoming::Imap { session, selected }, MessageId::Imap { uid_validity, uid }) => {
-                match selected {
-                    Some((_, current)) if current == uid_validity => {}
-                    _ => {
-                        return Err(stale(
-                            session.endpoint(),
-                            "the mailbox's UIDVALIDITY changed (or nothing was listed); list again",
-                        ))
-                    }
-                }
+            (Incoming::Imap { session, .. }, MessageId::Imap { uid, .. }) => {
                 let host = session.endpoint().host.clone();
                 session
                     .fetch_message(*uid, sink)
@@ -358,6 +366,142 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
                         id: uid.to_string(),
                     })
             }
+            (Incoming::Pop3 { session, .. }, MessageId::Pop3 { number, .. }) => {
+                session.retrieve(*number, sink).await
+            }
+            (incoming, _) => Err(stale(
+                incoming.endpoint(),
+                "the id belongs to the other protocol",
+            )),
+        }
+    }
+
+    /// Streams several messages, each to its own sink, pipelined where the server allows: IMAP
+    /// keeps a window of `UID FETCH` commands in flight ([`ImapSession::fetch_messages`]), POP3
+    /// a window of `RETR` when the server announces PIPELINING (one at a time without). The ids
+    /// are checked as [`Incoming::fetch`] checks them, all before anything is sent.
+    ///
+    /// The result has one entry per request, in order: the message's length, or why that one
+    /// could not be had — [`Error::MessageGone`] for an IMAP UID no longer in the mailbox, the
+    /// server's refusal for a POP3 `RETR`. A failure of the connection or of a sink ends the
+    /// whole call with an error (then no entry can be trusted complete: drop every sink's
+    /// content); a POP3 session is then unusable, and is dropped without QUIT.
+    pub async fn fetch_many<W: AsyncWrite + Unpin>(
+        &mut self,
+        requests: &mut [(&MessageId, W)],
+    ) -> Result<Vec<Result<u64, Error>>, Error> {
+        for (id, _) in requests.iter() {
+            self.check_fetchable(id)?;
+        }
+        match self {
+            Incoming::Imap { session, .. } => {
+                let host = session.endpoint().host.clone();
+                let mut uids: Vec<(u32, &mut W)> = requests
+                    .iter_mut()
+                    .map(|(id, sink)| match id {
+                        MessageId::Imap { uid, .. } => (*uid, sink),
+                        MessageId::Pop3 { .. } => unreachable!("checked above"),
+                    })
+                    .collect();
+                let lens = session.fetch_messages(&mut uids).await?;
+                Ok(lens
+                    .into_iter()
+                    .zip(uids.iter())
+                    .map(|(len, (uid, _))| {
+                        len.ok_or_else(|| Error::MessageGone {
+                            host: host.clone(),
+                            id: uid.to_string(),
+                        })
+                    })
+                    .collect())
+            }
+            Incoming::Pop3 { .. } => {
+                let ids: Vec<&MessageId> = requests.iter().map(|(id, _)| *id).collect();
+                let mut pending = self.fetch_start(&ids).await?;
+                let mut out = Vec::with_capacity(requests.len());
+                for (_, sink) in requests.iter_mut() {
+                    match self.fetch_next(&mut pending, sink).await? {
+                        Some(result) => out.push(result),
+                        None => break,
+                    }
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// Starts fetching `ids`, to be read one after the other, in order, with
+    /// [`Incoming::fetch_next`], each into a sink the caller opens only then (so a caller can
+    /// store each message before the next is even begun). POP3 sends a window of `RETR`
+    /// commands ahead (with PIPELINING); IMAP fetches each one when it is asked for (use
+    /// [`Incoming::fetch_many`] to pipeline IMAP). The ids are checked as [`Incoming::fetch`]
+    /// checks them, all before anything is sent. Until every reply is read the session takes
+    /// no other command.
+    pub async fn fetch_start(&mut self, ids: &[&MessageId]) -> Result<Fetching, Error> {
+        for id in ids {
+            self.check_fetchable(id)?;
+        }
+        let ids: Vec<MessageId> = ids.iter().map(|id| (*id).clone()).collect();
+        match self {
+            Incoming::Imap { .. } => Ok(Fetching {
+                ids,
+                next: 0,
+                retrieval: None,
+            }),
+            Incoming::Pop3 { session, .. } => {
+                let numbers: Vec<u32> = ids
+                    .iter()
+                    .map(|id| match id {
+                        MessageId::Pop3 { number, .. } => *number,
+                        MessageId::Imap { .. } => unreachable!("checked above"),
+                    })
+                    .collect();
+                let retrieval = session.retrieve_start(&numbers).await?;
+                Ok(Fetching {
+                    ids,
+                    next: 0,
+                    retrieval: Some(retrieval),
+                })
+            }
+        }
+    }
+
+    /// The next message of `fetching` streamed into `sink`: `Some(Ok(length))`, `Some(Err(_))`
+    /// for that message alone (IMAP [`Error::MessageGone`], a POP3 refusal), `None` when all
+    /// were read. An `Err` of the call itself (the connection, the sink) ends the fetch.
+    pub async fn fetch_next(
+        &mut self,
+        fetching: &mut Fetching,
+        sink: &mut (impl AsyncWrite + Unpin),
+    ) -> Result<Option<Result<u64, Error>>, Error> {
+        let Some(id) = fetching.ids.get(fetching.next).cloned() else {
+            return Ok(None);
+        };
+        fetching.next += 1;
+        match (self, fetching.retrieval.as_mut()) {
+            (Incoming::Pop3 { session, .. }, Some(retrieval)) => {
+                session.retrieve_next(retrieval, sink).await
+            }
+            (incoming, _) => match incoming.fetch(&id, sink).await {
+                Err(e @ Error::MessageGone { .. }) => Ok(Some(Err(e))),
+                Err(e) => Err(e),
+                Ok(n) => Ok(Some(Ok(n))),
+            },
+        }
+    }
+
+    /// Whether `id` can be fetched on this session: listed here, under the current UIDVALIDITY.
+    fn check_fetchable(&self, id: &MessageId) -> Result<(), Error> {
+        match (self, id) {
+            (Incoming::Imap { session, selected }, MessageId::Imap { uid_validity, .. }) => {
+                match selected {
+                    Some((_, current)) if current == uid_validity => Ok(()),
+                    _ => Err(stale(
+                        session.endpoint(),
+                        "the mailbox's UIDVALIDITY changed (or nothing was listed); list again",
+                    )),
+                }
+            }
             (Incoming::Pop3 { session, numbers }, MessageId::Pop3 { uidl, number }) => {
                 if numbers.get(number) != Some(uidl) {
                     return Err(stale(
@@ -365,7 +509,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
                         "the message is not in this session's list; list again",
                     ));
                 }
-                session.retrieve(*number, sink).await
+                Ok(())
             }
             (incoming, _) => Err(stale(
                 incoming.endpoint(),

@@ -146,6 +146,26 @@ pub struct Pop3Session<S> {
     state: State,
     /// Why the session can no longer be used, if it cannot (a reply was left half read).
     broken: Option<String>,
+    /// A [`Retrieval`] has replies still unread: only [`Pop3Session::retrieve_next`] may run.
+    retrieving: bool,
+}
+
+/// Pipelined `RETR` commands in progress, from [`Pop3Session::retrieve_start`]: read each reply,
+/// in order, with [`Pop3Session::retrieve_next`]. Until the last one is read the session takes
+/// no other command (their replies would be taken for ours); abandon it only with the session.
+#[derive(Debug)]
+pub struct Retrieval {
+    commands: Vec<Vec<u8>>,
+    window: usize,
+    sent: usize,
+    read: usize,
+}
+
+impl Retrieval {
+    /// How many replies are still to be read.
+    pub fn remaining(&self) -> usize {
+        self.commands.len() - self.read
+    }
 }
 
 /// What one frame of a reply was; body bytes and lines are given as their place in the frame.
@@ -223,6 +243,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
             apop_timestamp: None,
             state: State::Authorization,
             broken,
+            retrieving: false,
         }
     }
 
@@ -549,6 +570,80 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
         Ok(results)
     }
 
+    /// Starts `RETR` for each of `messages`: with `PIPELINING` up to [`PIPELINE_WINDOW`]
+    /// commands are sent at once (and one more after each reply), without it one at a time.
+    /// Read the replies in order with [`Pop3Session::retrieve_next`], each into its own sink:
+    /// unlike [`Pop3Session::retrieve_many`], the caller opens the next sink (and is done with
+    /// the last one) between two replies.
+    pub async fn retrieve_start(&mut self, messages: &[u32]) -> Result<Retrieval, Error> {
+        self.usable()?;
+        // Encode all first: an invalid number (0) sends nothing.
+        let commands = messages
+            .iter()
+            .map(|&n| Command::Retr(n).encode())
+            .collect::<Result<Vec<_>, EncodeError>>()?;
+        let window = if self.pipelining() {
+            PIPELINE_WINDOW
+        } else {
+            1
+        };
+        let mut retrieval = Retrieval {
+            commands,
+            window,
+            sent: 0,
+            read: 0,
+        };
+        if retrieval.remaining() > 0 {
+            retrieval.sent = retrieval.commands.len().min(retrieval.window);
+            self.retrieving = true;
+            self.send(
+                &retrieval.commands[..retrieval.sent].concat(),
+                Redaction::Normal,
+            )
+            .await?;
+        }
+        Ok(retrieval)
+    }
+
+    /// The next reply of `retrieval`: the message streamed, dot-unstuffed, into `sink` (flushed),
+    /// `Some(Ok(octets))`; the server's refusal of that one, `Some(Err(_))` (nothing written);
+    /// `None` when every reply was read. A transport failure or a failing sink ends the call with
+    /// an error and leaves the session unusable (nothing is committed).
+    pub async fn retrieve_next(
+        &mut self,
+        retrieval: &mut Retrieval,
+        sink: &mut (impl AsyncWrite + Unpin),
+    ) -> Result<Option<Result<u64, Error>>, Error> {
+        if retrieval.remaining() == 0 {
+            return Ok(None);
+        }
+        if !self.retrieving {
+            return Err(self.protocol_misuse("a RETR reply was asked for that is not pending"));
+        }
+        self.not_broken()?;
+        let status = self.status(Expect::MultiLine(Body::Chunks)).await?;
+        let result = if status.is_ok() {
+            let octets = self.body_after_status(sink).await?;
+            if let Err(e) = sink.flush().await {
+                return Err(self.break_with(e));
+            }
+            Ok(octets)
+        } else {
+            Err(self.refused("RETR", &status))
+        };
+        retrieval.read += 1;
+        if retrieval.sent < retrieval.commands.len() {
+            self.send(&retrieval.commands[retrieval.sent], Redaction::Normal)
+                .await?;
+            retrieval.sent += 1;
+        }
+        if retrieval.remaining() == 0 {
+            self.retrieving = false;
+            self.no_extra_bytes()?;
+        }
+        Ok(Some(result))
+    }
+
     /// `DELE n`: marks a message for deletion. Nothing is removed until [`Pop3Session::quit`];
     /// [`Pop3Session::rset`] unmarks, and a session dropped without `QUIT` removes nothing.
     pub async fn dele(&mut self, msg: u32) -> Result<(), Error> {
@@ -601,7 +696,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
 
     // ---- plumbing ----
 
+    fn protocol_misuse(&self, detail: &str) -> Error {
+        Error::Protocol {
+            host: self.endpoint().host.clone(),
+            protocol: Protocol::Pop3,
+            detail: detail.to_owned(),
+        }
+    }
+
     fn usable(&self) -> Result<(), Error> {
+        if self.retrieving {
+            return Err(self.protocol_misuse(
+                "pipelined RETR replies are still unread: read them with retrieve_next first",
+            ));
+        }
+        self.not_broken()
+    }
+
+    fn not_broken(&self) -> Result<(), Error> {
         match &self.broken {
             None => Ok(()),
             Some(why) => Err(Error::Protocol {

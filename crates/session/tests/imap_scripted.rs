@@ -1154,3 +1154,160 @@ async fn scram_with_the_right_server_final_message_logs_in() {
     server.await.unwrap();
     assert_eq!(received.lock().unwrap().len(), 5);
 }
+
+// ---- Incoming::fetch_many (pipelined downloads for `mailcat fetch`) ----
+
+/// A sink that keeps what it is given, or fails every write.
+#[derive(Default)]
+struct Sink {
+    bytes: Vec<u8>,
+    fail: bool,
+}
+
+impl tokio::io::AsyncWrite for Sink {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if self.fail {
+            return std::task::Poll::Ready(Err(std::io::Error::other("disk full")));
+        }
+        self.bytes.extend_from_slice(buf);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+fn body_reply(seq: usize, uid: u32, b: &[u8]) -> Vec<u8> {
+    let mut r = format!("* {seq} FETCH (UID {uid} BODY[] {{{}}}\r\n", b.len()).into_bytes();
+    r.extend_from_slice(b);
+    r.extend_from_slice(b")\r\n{tag} OK Fetch completed.\r\n");
+    r
+}
+
+fn imap_id(uid_validity: Option<u32>, uid: u32) -> mailcat_session::MessageId {
+    mailcat_session::MessageId::Imap { uid_validity, uid }
+}
+
+#[tokio::test]
+async fn incoming_fetch_many_routes_bodies_byte_exact_and_a_gone_uid_is_message_gone() {
+    let bodies = [body(300), body(70_000)];
+    let (s, server, received) = logged_in(
+        "IMAP4rev1",
+        vec![
+            // UID 12 was expunged by another client after the list.
+            cmd(
+                "UID FETCH 11,12,13 (UID)",
+                "* 1 FETCH (UID 11)\r\n* 2 FETCH (UID 13)\r\n{tag} OK\r\n",
+            ),
+            cmd_bytes(
+                "UID FETCH 11 (UID BODY.PEEK[])",
+                body_reply(1, 11, &bodies[0]),
+            ),
+            cmd(
+                "UID FETCH 12 (UID BODY.PEEK[])",
+                "{tag} OK Fetch completed.\r\n",
+            ),
+            cmd_bytes(
+                "UID FETCH 13 (UID BODY.PEEK[])",
+                body_reply(2, 13, &bodies[1]),
+            ),
+        ],
+    )
+    .await;
+    let mut incoming = mailcat_session::Incoming::Imap {
+        session: s,
+        selected: Some(("INBOX".into(), Some(7))),
+    };
+    // A stale id (another UIDVALIDITY) is refused before anything is sent.
+    let stale = imap_id(Some(6), 11);
+    let mut requests = vec![(&stale, Sink::default())];
+    let e = incoming.fetch_many(&mut requests).await.unwrap_err();
+    assert!(matches!(e, Error::Protocol { .. }), "{e:?}");
+
+    let ids = [
+        imap_id(Some(7), 11),
+        imap_id(Some(7), 12),
+        imap_id(Some(7), 13),
+    ];
+    let mut requests: Vec<_> = ids.iter().map(|id| (id, Sink::default())).collect();
+    let results = incoming.fetch_many(&mut requests).await.unwrap();
+    assert_eq!(*results[0].as_ref().unwrap(), 300);
+    assert!(
+        matches!(&results[1], Err(Error::MessageGone { id, .. }) if id == "12"),
+        "{:?}",
+        results[1]
+    );
+    assert_eq!(*results[2].as_ref().unwrap(), 70_000);
+    assert!(requests[0].1.bytes == bodies[0], "message 11 differs");
+    assert!(requests[1].1.bytes.is_empty());
+    assert!(requests[2].1.bytes == bodies[1], "message 13 differs");
+    drop(incoming);
+    server.await.unwrap();
+    let lines = received.lock().unwrap().clone();
+    assert!(
+        lines[2].starts_with("A0003 UID FETCH 11,12,13 (UID)"),
+        "the stale request sent nothing: {lines:?}"
+    );
+}
+
+#[tokio::test]
+async fn incoming_fetch_many_with_a_failing_sink_is_an_io_error_and_reads_every_answer() {
+    let bodies = [body(100), body(200)];
+    let (s, server, _) = logged_in(
+        "IMAP4rev1",
+        vec![
+            cmd(
+                "UID FETCH 1,2 (UID)",
+                "* 1 FETCH (UID 1)\r\n* 2 FETCH (UID 2)\r\n{tag} OK\r\n",
+            ),
+            cmd_bytes(
+                "UID FETCH 1 (UID BODY.PEEK[])",
+                body_reply(1, 1, &bodies[0]),
+            ),
+            cmd_bytes(
+                "UID FETCH 2 (UID BODY.PEEK[])",
+                body_reply(2, 2, &bodies[1]),
+            ),
+            cmd("NOOP", "{tag} OK\r\n"),
+        ],
+    )
+    .await;
+    // No UIDVALIDITY: reading is allowed all the same (deleting is not).
+    let mut incoming = mailcat_session::Incoming::Imap {
+        session: s,
+        selected: Some(("INBOX".into(), None)),
+    };
+    let ids = [imap_id(None, 1), imap_id(None, 2)];
+    let mut requests = vec![
+        (
+            &ids[0],
+            Sink {
+                bytes: Vec::new(),
+                fail: true,
+            },
+        ),
+        (&ids[1], Sink::default()),
+    ];
+    let e = incoming.fetch_many(&mut requests).await.unwrap_err();
+    assert!(matches!(e, Error::Io(_)), "{e:?}");
+    // The other answer was read all the same: the session is still in step.
+    let mailcat_session::Incoming::Imap { session, .. } = &mut incoming else {
+        unreachable!()
+    };
+    session.noop().await.unwrap();
+    drop(incoming);
+    server.await.unwrap();
+}

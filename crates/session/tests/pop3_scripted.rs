@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use mailcat_session::auth::base64;
-use mailcat_session::{Credential, Error};
+use mailcat_session::{Credential, Error, Incoming};
 use pop3_script::*;
 use tokio::io::AsyncWrite;
 
@@ -1222,4 +1222,233 @@ async fn scram_with_the_right_server_final_message_logs_in() {
     session.stat().await.unwrap();
     drop(session);
     server.received().await;
+}
+
+// ---- Incoming::fetch_many / fetch_start (pipelined downloads for `mailcat fetch`) ----
+
+/// A sink that keeps what it is given, or fails every write.
+#[derive(Default)]
+struct Sink {
+    bytes: Vec<u8>,
+    fail: bool,
+}
+
+impl Sink {
+    fn failing() -> Sink {
+        Sink {
+            bytes: Vec::new(),
+            fail: true,
+        }
+    }
+}
+
+impl AsyncWrite for Sink {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        if self.fail {
+            return Poll::Ready(Err(std::io::Error::other("disk full")));
+        }
+        self.bytes.extend_from_slice(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// An `Incoming` over a scripted session that listed messages 1..=3 as `u1`..`u3`.
+fn incoming_of(
+    session: mailcat_session::Pop3Session<tokio::io::DuplexStream>,
+) -> (
+    mailcat_session::Incoming<tokio::io::DuplexStream>,
+    Vec<mailcat_session::MessageId>,
+) {
+    let ids: Vec<_> = (1..=3)
+        .map(|n| mailcat_session::MessageId::Pop3 {
+            uidl: format!("u{n}"),
+            number: n,
+        })
+        .collect();
+    let incoming = mailcat_session::Incoming::Pop3 {
+        session,
+        numbers: (1..=3).map(|n| (n, format!("u{n}"))).collect(),
+    };
+    (incoming, ids)
+}
+
+#[tokio::test]
+async fn fetch_many_pipelines_retr_and_routes_each_body_to_its_sink_byte_exact() {
+    let (session, server) = logged_in(
+        TX_CAPS_PIPELINING,
+        vec![
+            expect("RETR 1"),
+            expect("RETR 2"),
+            expect("RETR 3"),
+            // All three commands are in before the first reply: pipelined.
+            send("+OK\r\n..one\r\nline\r\n.\r\n-ERR no such message\r\n+OK\r\nthree\r\n.\r\n"),
+            expect("NOOP"),
+            send("+OK\r\n"),
+        ],
+    )
+    .await;
+    let (mut incoming, ids) = incoming_of(session);
+    let mut requests: Vec<_> = ids.iter().map(|id| (id, Sink::default())).collect();
+    let results = incoming.fetch_many(&mut requests).await.unwrap();
+    assert_eq!(results.len(), 3);
+    assert_eq!(results[0].as_ref().unwrap(), &12);
+    assert!(
+        matches!(results[1], Err(Error::Rejected { .. })),
+        "{:?}",
+        results[1]
+    );
+    assert_eq!(results[2].as_ref().unwrap(), &7);
+    assert_eq!(requests[0].1.bytes, b".one\r\nline\r\n");
+    assert_eq!(requests[1].1.bytes, b"");
+    assert_eq!(requests[2].1.bytes, b"three\r\n");
+    // All replies read: the session takes commands again.
+    let Incoming::Pop3 { session, .. } = &mut incoming else {
+        unreachable!()
+    };
+    session.noop().await.unwrap();
+    drop(incoming);
+    server.received().await;
+}
+
+#[tokio::test]
+async fn fetch_many_without_pipelining_sends_one_retr_at_a_time() {
+    let (session, server) = logged_in(
+        TX_CAPS,
+        vec![
+            expect("RETR 2"),
+            send("+OK\r\ntwo\r\n.\r\n"),
+            expect("RETR 3"),
+            send("+OK\r\nthree\r\n.\r\n"),
+        ],
+    )
+    .await;
+    let (mut incoming, ids) = incoming_of(session);
+    let mut requests = vec![(&ids[1], Sink::default()), (&ids[2], Sink::default())];
+    let results = incoming.fetch_many(&mut requests).await.unwrap();
+    assert_eq!(
+        results
+            .iter()
+            .map(|r| *r.as_ref().unwrap())
+            .collect::<Vec<_>>(),
+        [5, 7]
+    );
+    assert_eq!(requests[0].1.bytes, b"two\r\n");
+    assert_eq!(requests[1].1.bytes, b"three\r\n");
+    drop(incoming);
+    server.received().await;
+}
+
+#[tokio::test]
+async fn fetch_many_with_a_failing_sink_fails_whole_and_sends_no_quit() {
+    let (session, server) = logged_in(
+        TX_CAPS_PIPELINING,
+        vec![
+            expect("RETR 1"),
+            expect("RETR 2"),
+            expect("RETR 3"),
+            send("+OK\r\none\r\n.\r\n+OK\r\ntwo\r\n.\r\n+OK\r\nthree\r\n.\r\n"),
+        ],
+    )
+    .await;
+    let (mut incoming, ids) = incoming_of(session);
+    let mut requests = vec![
+        (&ids[0], Sink::default()),
+        (&ids[1], Sink::failing()),
+        (&ids[2], Sink::default()),
+    ];
+    let e = incoming.fetch_many(&mut requests).await.unwrap_err();
+    assert!(matches!(e, Error::Io(_)), "{e:?}");
+    assert_eq!(requests[2].1.bytes, b"", "nothing after the failure");
+    // The session is out of step now: QUIT (which would commit DELEs) is not sent.
+    assert!(incoming.close().await.is_err());
+    let sent = String::from_utf8_lossy(&server.received().await).into_owned();
+    assert!(!sent.contains("QUIT"), "{sent}");
+}
+
+#[tokio::test]
+async fn fetch_many_and_fetch_start_check_every_id_before_sending_anything() {
+    let (session, server) = logged_in(TX_CAPS_PIPELINING, vec![]).await;
+    let (mut incoming, ids) = incoming_of(session);
+    let stale = mailcat_session::MessageId::Pop3 {
+        uidl: "another".into(),
+        number: 2,
+    };
+    let mut requests = vec![(&ids[0], Sink::default()), (&stale, Sink::default())];
+    let e = incoming.fetch_many(&mut requests).await.unwrap_err();
+    assert!(matches!(e, Error::Protocol { .. }), "{e:?}");
+    let e = incoming.fetch_start(&[&ids[0], &stale]).await.unwrap_err();
+    assert!(matches!(e, Error::Protocol { .. }), "{e:?}");
+    drop(incoming);
+    let sent = String::from_utf8_lossy(&server.received().await).into_owned();
+    assert!(!sent.contains("RETR"), "{sent}");
+}
+
+#[tokio::test]
+async fn fetch_start_lets_each_sink_be_opened_between_replies_and_blocks_other_commands() {
+    let (session, server) = logged_in(
+        TX_CAPS_PIPELINING,
+        vec![
+            expect("RETR 1"),
+            expect("RETR 3"),
+            send("+OK\r\none\r\n.\r\n+OK\r\nthree\r\n.\r\n"),
+            expect("DELE 1"),
+            send("+OK\r\n"),
+        ],
+    )
+    .await;
+    let (mut incoming, ids) = incoming_of(session);
+    let mut fetching = incoming.fetch_start(&[&ids[0], &ids[2]]).await.unwrap();
+    let mut first = Sink::default();
+    assert_eq!(
+        incoming
+            .fetch_next(&mut fetching, &mut first)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap(),
+        5
+    );
+    assert_eq!(first.bytes, b"one\r\n");
+    // A reply is still unread: a DELE now would take it for its own. Refused, nothing sent.
+    let e = incoming.delete(&ids[..1]).await.unwrap_err();
+    assert!(matches!(e, Error::Protocol { .. }), "{e:?}");
+    let mut third = Sink::default();
+    assert_eq!(
+        incoming
+            .fetch_next(&mut fetching, &mut third)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap(),
+        7
+    );
+    assert_eq!(third.bytes, b"three\r\n");
+    assert!(incoming
+        .fetch_next(&mut fetching, &mut Sink::default())
+        .await
+        .unwrap()
+        .is_none());
+    incoming.delete(&ids[..1]).await.unwrap();
+    drop(incoming);
+    server.received().await;
+}
+
+#[tokio::test]
+async fn a_session_with_retr_replies_unread_sends_no_quit() {
+    let (mut session, server) =
+        logged_in(TX_CAPS_PIPELINING, vec![expect("RETR 1"), expect("RETR 2")]).await;
+    let _pending = session.retrieve_start(&[1, 2]).await.unwrap();
+    assert!(session.quit().await.is_err());
+    let sent = String::from_utf8_lossy(&server.received().await).into_owned();
+    assert!(!sent.contains("QUIT"), "{sent}");
 }
