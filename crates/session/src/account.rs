@@ -24,6 +24,8 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use mailcat_codec::imap::command::{Mailbox, SearchKey, SequenceSet};
 use mailcat_transport::{Endpoint, Protocol, Timeouts, TlsSettings};
@@ -243,6 +245,68 @@ impl Fetching {
     }
 }
 
+/// A sink that keeps its first error to itself: the session goes on reading the message (and
+/// the next ones into their own sinks) as if it had been written, and the caller learns of the
+/// failure from [`Guarded::error`].
+struct Guarded<W> {
+    inner: W,
+    error: Option<std::io::Error>,
+}
+
+impl<W> Guarded<W> {
+    fn new(inner: W) -> Self {
+        Guarded { inner, error: None }
+    }
+}
+
+impl<W: AsyncWrite + Unpin> AsyncWrite for Guarded<W> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = &mut *self;
+        if this.error.is_some() {
+            return Poll::Ready(Ok(buf.len()));
+        }
+        match Pin::new(&mut this.inner).poll_write(cx, buf) {
+            Poll::Ready(Err(e)) => {
+                this.error = Some(e);
+                Poll::Ready(Ok(buf.len()))
+            }
+            other => other,
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        if this.error.is_some() {
+            return Poll::Ready(Ok(()));
+        }
+        match Pin::new(&mut this.inner).poll_flush(cx) {
+            Poll::Ready(Err(e)) => {
+                this.error = Some(e);
+                Poll::Ready(Ok(()))
+            }
+            other => other,
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        if this.error.is_some() {
+            return Poll::Ready(Ok(()));
+        }
+        match Pin::new(&mut this.inner).poll_shutdown(cx) {
+            Poll::Ready(Err(e)) => {
+                this.error = Some(e);
+                Poll::Ready(Ok(()))
+            }
+            other => other,
+        }
+    }
+}
+
 /// The fields a list shows.
 const LIST_FIELDS: [&str; 3] = ["Date", "From", "Subject"];
 
@@ -383,9 +447,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
     ///
     /// The result has one entry per request, in order: the message's length, or why that one
     /// could not be had — [`Error::MessageGone`] for an IMAP UID no longer in the mailbox, the
-    /// server's refusal for a POP3 `RETR`. A failure of the connection or of a sink ends the
-    /// whole call with an error (then no entry can be trusted complete: drop every sink's
-    /// content); a POP3 session is then unusable, and is dropped without QUIT.
+    /// server's refusal for a POP3 `RETR`, [`Error::Io`] when its sink failed (the rest of
+    /// that message is read and dropped, so the session stays in step and the other sinks get
+    /// their messages whole: on a full disk, what arrived before it can still be kept). A
+    /// failure of the connection ends the whole call with an error: then no entry can be
+    /// trusted complete (a POP3 session is unusable then, and is dropped without QUIT).
     pub async fn fetch_many<W: AsyncWrite + Unpin>(
         &mut self,
         requests: &mut [(&MessageId, W)],
@@ -396,22 +462,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
         match self {
             Incoming::Imap { session, .. } => {
                 let host = session.endpoint().host.clone();
-                let mut uids: Vec<(u32, &mut W)> = requests
+                let mut uids: Vec<(u32, Guarded<&mut W>)> = requests
                     .iter_mut()
                     .map(|(id, sink)| match id {
-                        MessageId::Imap { uid, .. } => (*uid, sink),
+                        MessageId::Imap { uid, .. } => (*uid, Guarded::new(sink)),
                         MessageId::Pop3 { .. } => unreachable!("checked above"),
                     })
                     .collect();
                 let lens = session.fetch_messages(&mut uids).await?;
                 Ok(lens
                     .into_iter()
-                    .zip(uids.iter())
-                    .map(|(len, (uid, _))| {
-                        len.ok_or_else(|| Error::MessageGone {
+                    .zip(uids)
+                    .map(|(len, (uid, sink))| match (sink.error, len) {
+                        (Some(e), _) => Err(Error::Io(e)),
+                        (None, Some(len)) => Ok(len),
+                        (None, None) => Err(Error::MessageGone {
                             host: host.clone(),
                             id: uid.to_string(),
-                        })
+                        }),
                     })
                     .collect())
             }
@@ -467,8 +535,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
     }
 
     /// The next message of `fetching` streamed into `sink`: `Some(Ok(length))`, `Some(Err(_))`
-    /// for that message alone (IMAP [`Error::MessageGone`], a POP3 refusal), `None` when all
-    /// were read. An `Err` of the call itself (the connection, the sink) ends the fetch.
+    /// for that message alone (IMAP [`Error::MessageGone`], a POP3 refusal, [`Error::Io`] when
+    /// the sink failed: the rest of the message is read and dropped), `None` when all were
+    /// read. An `Err` of the call itself (the connection) ends the fetch.
     pub async fn fetch_next(
         &mut self,
         fetching: &mut Fetching,
@@ -478,16 +547,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
             return Ok(None);
         };
         fetching.next += 1;
-        match (self, fetching.retrieval.as_mut()) {
+        let mut sink = Guarded::new(sink);
+        let result = match (self, fetching.retrieval.as_mut()) {
             (Incoming::Pop3 { session, .. }, Some(retrieval)) => {
-                session.retrieve_next(retrieval, sink).await
+                session.retrieve_next(retrieval, &mut sink).await?
             }
-            (incoming, _) => match incoming.fetch(&id, sink).await {
-                Err(e @ Error::MessageGone { .. }) => Ok(Some(Err(e))),
-                Err(e) => Err(e),
-                Ok(n) => Ok(Some(Ok(n))),
+            (incoming, _) => match incoming.fetch(&id, &mut sink).await {
+                Err(e @ Error::MessageGone { .. }) => Some(Err(e)),
+                Err(e) => return Err(e),
+                Ok(n) => Some(Ok(n)),
             },
-        }
+        };
+        Ok(match sink.error {
+            Some(e) => Some(Err(Error::Io(e))),
+            None => result,
+        })
     }
 
     /// Whether `id` can be fetched on this session: listed here, under the current UIDVALIDITY.
