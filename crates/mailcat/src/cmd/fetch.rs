@@ -16,14 +16,26 @@
 //! # The order of things, and why a crash anywhere is harmless
 //!
 //! For each new message: fetch into the store (Maildir: a file in `tmp/`; mbox: a spool file
-//! `FILE.mailcat-spool`, then appended after the last complete message, a local copy of
+//! `FILE.mailcat-spool[.N]`, then appended after the last complete message, a local copy of
 //! milliseconds), commit (fsync; Maildir: rename into `new/` and fsync `new/`),
 //! record it in the state (one fsynced log line), and only then — with `--delete` — delete it
 //! on the server (IMAP: `\Deleted` + UID EXPUNGE per batch of stored messages; POP3: DELE,
 //! which the server carries out only at the QUIT sent after everything succeeded).
 //!
-//! - Killed before the commit: Maildir leaves a file in `tmp/` (invisible; the next fetch,
-//!   holding the lock, removes it); an mbox the spool file (invisible), or, if killed during
+//! Downloads are pipelined, in batches of up to 16 messages or 4 MiB of listed size, so a
+//! server far away costs a round trip per window of messages, not per message. IMAP: a sink
+//! for each message of the batch (Maildir: its file in `tmp/`; mbox: its spool file), all
+//! downloaded with a window of `UID FETCH` commands in flight, then each committed and
+//! recorded in list order. POP3: the batch's `RETR` commands go out ahead (a window of them,
+//! when the server announces PIPELINING), and each message is committed and recorded as soon
+//! as it is in, before the next one's file is even opened; the DELEs follow the batch (no
+//! command may go between pipelined replies, and a DELE waits for QUIT anyway). The order of
+//! commit, record and delete for each message is the one above, whatever the batching; a
+//! download that fails for one message alone (a full disk, an IMAP message gone) leaves the
+//! messages before it to be stored as usual.
+//!
+//! - Killed before the commit: Maildir leaves a file in `tmp/` (IMAP: the rest of the batch
+//!   too; invisible; the next fetch, holding the lock, removes them); an mbox the spool file (invisible), or, if killed during
 //!   the local append, a partial message after the last recorded length, which the next run
 //!   cuts off. The message is still on the server and is fetched again.
 //! - Killed after the commit, before the record: the message is stored but the state does not
@@ -45,8 +57,9 @@
 //!
 //! A store that cannot be written (no space, a read-only place) stops the run with exit 74
 //! before anything more is deleted; POP3 then ends without QUIT, so no DELE takes effect.
-//! SIGINT and SIGTERM stop the run the same way (the message in progress is removed) with exit
-//! 130. A second `mailcat fetch` on the same store fails at once with exit 75.
+//! SIGINT and SIGTERM stop the run the same way (the messages downloaded and not yet committed
+//! are removed) with exit 130. A second `mailcat fetch` on the same store fails at once with
+//! exit 75.
 //!
 //! An mbox is appended in place, so a crash during the local append (not during the
 //! download) can leave a truncated last message in view until the next run; and a message
@@ -61,7 +74,7 @@
 //!
 //! `MAILCAT_FAULT=POINT` or `POINT@N` (the N-th time the point is reached; default the first)
 //! aborts the process there, as abruptly as SIGKILL: `after_retr` (message fetched, not yet
-//! committed), `after_rename_before_state` (committed, not recorded), `between_dele_and_quit`
+//! committed; reached once per message, in list order, when its turn to be committed comes), `after_rename_before_state` (committed, not recorded), `between_dele_and_quit`
 //! (POP3, all DELEs sent). The store's own `after_write_before_rename` fires on the first
 //! message. `stall_after_retr[@N]` waits at `after_retr` for SIGINT or SIGTERM instead, so a
 //! test can signal a run at a known moment.
@@ -72,8 +85,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use mailcat_session::store::{FetchState, Maildir, Mbox, StoreLock};
-use mailcat_session::{Incoming, MessageId};
+use mailcat_session::store::{FetchState, Maildir, MaildirMessage, Mbox, StoreLock};
+use mailcat_session::{Incoming, MessageId, MessageSummary};
 use mailcat_transport::Protocol;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -85,6 +98,12 @@ use crate::exit;
 
 /// IMAP deletes stored messages in batches of this many (one STORE + EXPUNGE each).
 const DELETE_BATCH: usize = 50;
+
+/// Messages are downloaded in batches of at most this many ...
+const FETCH_BATCH: usize = 16;
+
+/// ... and at most this many bytes of listed size (one message may be bigger).
+const FETCH_BATCH_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Runs the command; returns the exit code.
 pub fn run(cli: &Cli, args: &FetchArgs) -> u8 {
@@ -318,7 +337,9 @@ fn fetch(cli: &Cli, args: &FetchArgs) -> Result<(), Exit> {
             }
         };
         if let Store::Mbox { spool, .. } = &store {
-            let _ = std::fs::remove_file(spool);
+            for slot in 0..FETCH_BATCH {
+                let _ = std::fs::remove_file(spool_path(spool, slot));
+            }
         }
         match result {
             Ok(()) => {
@@ -397,107 +418,335 @@ async fn run_session(
     }
 
     let progress = progress_bar(cli, new.iter().map(|m| m.size.unwrap_or(0)).sum());
-    for message in &new {
-        let id = message.id.key();
-        let full_id = match uidvalidity {
-            Some(v) => format!("{key}/{v}/{id}"),
-            None => format!("{key}/{id}"),
-        };
-        let gone_before = tally.gone;
-        let stored = match store {
-            Store::Maildir { maildir, tags } => {
-                let tag = Maildir::tag_for(&full_id);
-                if tags.is_none() {
-                    *tags = Some(maildir.tags().map_err(Stop::Store)?);
-                }
-                if tags.as_ref().is_some_and(|t| t.contains(&tag)) {
-                    state
-                        .record(key, uidvalidity, &id, None)
-                        .map_err(Stop::Store)?;
-                    tally.recovered += 1;
-                    None
-                } else {
-                    let mut file = maildir.begin_tagged(&tag).await.map_err(Stop::Store)?;
-                    let result =
-                        until_stopped(stop, incoming.fetch(&message.id, file.writer())).await;
-                    match result {
-                        Some(Ok(n)) => {
-                            fault("after_retr");
-                            if stall(stop, "after_retr").await {
-                                let _ = file.abort().await;
-                                return Err(Stop::Interrupted);
-                            }
-                            file.commit().await.map_err(Stop::Store)?;
-                            Some((n, None))
-                        }
-                        Some(Err(mailcat_session::Error::MessageGone { .. })) => {
-                            let _ = file.abort().await;
-                            tally.gone += 1;
-                            None
-                        }
-                        Some(Err(e)) => {
-                            let _ = file.abort().await;
-                            return Err(session_or_store(e));
-                        }
-                        None => {
-                            let _ = file.abort().await;
-                            return Err(Stop::Interrupted);
-                        }
-                    }
+    // POP3: DELE after each batch (it takes effect at QUIT; none may be sent while RETR
+    // replies are pending); IMAP: in batches of DELETE_BATCH.
+    let delete_at = if uidvalidity.is_some() {
+        DELETE_BATCH
+    } else {
+        1
+    };
+    let mut saver = Saver {
+        key,
+        uidvalidity,
+        store,
+        state,
+        tally,
+        progress: &progress,
+        to_delete: &mut to_delete,
+        delete: args.delete,
+    };
+    let mut rest = &new[..];
+    while !rest.is_empty() {
+        let batch = &rest[..batch_len(rest)];
+        rest = &rest[batch.len()..];
+        match incoming {
+            Incoming::Imap { .. } => saver.imap_batch(incoming, stop, batch).await?,
+            Incoming::Pop3 { .. } => saver.pop3_batch(incoming, stop, batch).await?,
+        }
+        flush_deletes(incoming, saver.to_delete, saver.tally, stop, delete_at).await?;
+    }
+    progress.finish_and_clear();
+    flush_deletes(incoming, &mut to_delete, tally, stop, 1).await
+}
+
+/// How many of `messages` (at least one) the next batch takes: [`FETCH_BATCH`] messages, or
+/// fewer when their listed sizes add up to more than [`FETCH_BATCH_BYTES`].
+fn batch_len(messages: &[MessageSummary]) -> usize {
+    let mut bytes = 0;
+    let mut n = 0;
+    for message in messages.iter().take(FETCH_BATCH) {
+        bytes += message.size.unwrap_or(0);
+        if n > 0 && bytes > FETCH_BATCH_BYTES {
+            break;
+        }
+        n += 1;
+    }
+    n
+}
+
+/// Where one message is downloaded to, until it is committed.
+enum Sink {
+    /// A tagged file in the Maildir's `tmp/`.
+    Maildir(MaildirMessage),
+    /// A spool file beside the mbox, appended to it once whole.
+    Spool(tokio::fs::File),
+}
+
+impl Sink {
+    fn writer(&mut self) -> &mut tokio::fs::File {
+        match self {
+            Sink::Maildir(message) => message.writer(),
+            Sink::Spool(file) => file,
+        }
+    }
+
+    /// Gives up on the message (a Maildir file leaves `tmp/`; a spool file is reused or
+    /// removed at the end of the run).
+    async fn abort(self) {
+        if let Sink::Maildir(message) = self {
+            let _ = message.abort().await;
+        }
+    }
+}
+
+/// Gives up on every sink still open (the run stops): nothing half-done stays in `tmp/`.
+async fn abort_all(sinks: &mut [Option<Sink>]) {
+    for sink in sinks.iter_mut().filter_map(Option::take) {
+        sink.abort().await;
+    }
+}
+
+/// What became of one message of a batch (short-lived, one at a time: its size is no matter).
+#[allow(clippy::large_enum_variant)]
+enum Got {
+    /// Already in the Maildir (a run killed after the commit, before the record).
+    Stored,
+    /// Downloaded (or not) into this sink.
+    Fetched(Sink, Result<u64, mailcat_session::Error>),
+}
+
+/// Stores and records downloaded messages, one at a time, in list order.
+struct Saver<'a> {
+    key: &'a str,
+    uidvalidity: Option<u32>,
+    store: &'a mut Store,
+    state: &'a mut FetchState,
+    tally: &'a mut Tally,
+    progress: &'a ProgressBar,
+    to_delete: &'a mut Vec<MessageId>,
+    delete: bool,
+}
+
+impl Saver<'_> {
+    /// IMAP: a sink for each message, all downloaded with a window of `UID FETCH` commands in
+    /// flight, then each committed and recorded in list order.
+    async fn imap_batch(
+        &mut self,
+        incoming: &mut Incoming,
+        stop: &mut StopSignal,
+        batch: &[MessageSummary],
+    ) -> Result<(), Stop> {
+        let mut sinks: Vec<Option<Sink>> = Vec::with_capacity(batch.len());
+        for (i, message) in batch.iter().enumerate() {
+            match self.open(i, message).await {
+                Ok(sink) => sinks.push(sink),
+                Err(stop) => {
+                    abort_all(&mut sinks).await;
+                    return Err(stop);
                 }
             }
-            Store::Mbox { mbox, spool } => {
-                let mut file = tokio::fs::OpenOptions::new()
+        }
+        let mut requests: Vec<(&MessageId, &mut tokio::fs::File)> = batch
+            .iter()
+            .zip(sinks.iter_mut())
+            .filter_map(|(m, sink)| Some((&m.id, sink.as_mut()?.writer())))
+            .collect();
+        let fetched = until_stopped(stop, incoming.fetch_many(&mut requests)).await;
+        drop(requests);
+        let mut results = match fetched {
+            Some(Ok(results)) => results.into_iter(),
+            Some(Err(e)) => {
+                abort_all(&mut sinks).await;
+                return Err(session_or_store(e));
+            }
+            None => {
+                abort_all(&mut sinks).await;
+                return Err(Stop::Interrupted);
+            }
+        };
+        for i in 0..batch.len() {
+            let got = match sinks[i].take() {
+                None => Got::Stored,
+                Some(sink) => match results.next() {
+                    Some(result) => Got::Fetched(sink, result),
+                    None => {
+                        sink.abort().await;
+                        abort_all(&mut sinks).await;
+                        return Err(Stop::Session(missing_result(incoming)));
+                    }
+                },
+            };
+            if let Err(e) = self.settle(stop, &batch[i], got).await {
+                abort_all(&mut sinks).await;
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// POP3: `RETR` for the whole batch sent ahead (a window of them with PIPELINING), each
+    /// message committed and recorded as soon as it is in, before the next sink is opened.
+    async fn pop3_batch(
+        &mut self,
+        incoming: &mut Incoming,
+        stop: &mut StopSignal,
+        batch: &[MessageSummary],
+    ) -> Result<(), Stop> {
+        let mut stored = Vec::with_capacity(batch.len());
+        for message in batch {
+            stored.push(self.is_stored(message)?);
+        }
+        let ids: Vec<&MessageId> = batch
+            .iter()
+            .zip(&stored)
+            .filter(|(_, stored)| !**stored)
+            .map(|(m, _)| &m.id)
+            .collect();
+        let mut fetching = until_stopped(stop, incoming.fetch_start(&ids))
+            .await
+            .ok_or(Stop::Interrupted)??;
+        for (i, message) in batch.iter().enumerate() {
+            let got = if stored[i] {
+                Got::Stored
+            } else {
+                let Some(mut sink) = self.open(0, message).await? else {
+                    return Err(Stop::Store(io::Error::other(
+                        "the store changed under the run",
+                    )));
+                };
+                match until_stopped(stop, incoming.fetch_next(&mut fetching, sink.writer())).await {
+                    Some(Ok(Some(result))) => Got::Fetched(sink, result),
+                    Some(Ok(None)) => {
+                        sink.abort().await;
+                        return Err(Stop::Session(missing_result(incoming)));
+                    }
+                    Some(Err(e)) => {
+                        sink.abort().await;
+                        return Err(session_or_store(e));
+                    }
+                    None => {
+                        sink.abort().await;
+                        return Err(Stop::Interrupted);
+                    }
+                }
+            };
+            self.settle(stop, message, got).await?;
+        }
+        Ok(())
+    }
+
+    /// The id under which the state and the Maildir tag know `message`.
+    fn full_id(&self, message: &MessageSummary) -> String {
+        let id = message.id.key();
+        match self.uidvalidity {
+            Some(v) => format!("{}/{v}/{id}", self.key),
+            None => format!("{}/{id}", self.key),
+        }
+    }
+
+    /// True if `message` is in the Maildir already (its tag is in `new/` or `cur/`).
+    fn is_stored(&mut self, message: &MessageSummary) -> Result<bool, Stop> {
+        let tag = Maildir::tag_for(&self.full_id(message));
+        let Store::Maildir { maildir, tags } = &mut *self.store else {
+            return Ok(false);
+        };
+        if tags.is_none() {
+            *tags = Some(maildir.tags().map_err(Stop::Store)?);
+        }
+        Ok(tags.as_ref().is_some_and(|t| t.contains(&tag)))
+    }
+
+    /// A sink for `message` (the `slot`-th of its batch), or `None` if it is stored already.
+    async fn open(&mut self, slot: usize, message: &MessageSummary) -> Result<Option<Sink>, Stop> {
+        if self.is_stored(message)? {
+            return Ok(None);
+        }
+        let tag = Maildir::tag_for(&self.full_id(message));
+        match &*self.store {
+            Store::Maildir { maildir, .. } => Ok(Some(Sink::Maildir(
+                maildir.begin_tagged(&tag).await.map_err(Stop::Store)?,
+            ))),
+            Store::Mbox { spool, .. } => {
+                let file = tokio::fs::OpenOptions::new()
                     .read(true)
                     .write(true)
                     .create(true)
                     .truncate(true)
                     .mode(0o600)
-                    .open(&spool)
+                    .open(spool_path(spool, slot))
                     .await
                     .map_err(Stop::Store)?;
-                let n = match until_stopped(stop, incoming.fetch(&message.id, &mut file)).await {
-                    Some(Ok(n)) => n,
-                    Some(Err(mailcat_session::Error::MessageGone { .. })) => {
-                        tally.gone += 1;
-                        progress.inc(message.size.unwrap_or(0));
-                        continue;
-                    }
-                    Some(Err(e)) => return Err(session_or_store(e)),
-                    None => return Err(Stop::Interrupted),
-                };
-                fault("after_retr");
-                if stall(stop, "after_retr").await {
-                    return Err(Stop::Interrupted);
-                }
-                let len = append_to_mbox(mbox, &mut file).await.map_err(Stop::Store)?;
-                Some((n, Some(len)))
+                Ok(Some(Sink::Spool(file)))
             }
-        };
-        // Stored now or found stored: safe to delete. Gone: nothing to delete.
-        let gone = tally.gone > gone_before;
-        if let Some((bytes, mbox_len)) = stored {
-            fault("after_rename_before_state");
-            state
-                .record(key, uidvalidity, &id, mbox_len)
-                .map_err(Stop::Store)?;
-            tally.fetched += 1;
-            tally.bytes += bytes;
-        }
-        progress.inc(message.size.unwrap_or(0));
-        if args.delete && !gone {
-            to_delete.push(message.id.clone());
-            // POP3: DELE at once (it takes effect at QUIT); IMAP: in batches.
-            let batch = if uidvalidity.is_some() {
-                DELETE_BATCH
-            } else {
-                1
-            };
-            flush_deletes(incoming, &mut to_delete, tally, stop, batch).await?;
         }
     }
-    progress.finish_and_clear();
-    flush_deletes(incoming, &mut to_delete, tally, stop, 1).await
+
+    /// One message, in list order: committed (or found stored, or gone), recorded, and queued
+    /// for deletion. Only a committed or found message is recorded or deleted.
+    async fn settle(
+        &mut self,
+        stop: &mut StopSignal,
+        message: &MessageSummary,
+        got: Got,
+    ) -> Result<(), Stop> {
+        let id = message.id.key();
+        match got {
+            Got::Stored => {
+                self.state
+                    .record(self.key, self.uidvalidity, &id, None)
+                    .map_err(Stop::Store)?;
+                self.tally.recovered += 1;
+            }
+            Got::Fetched(sink, Err(mailcat_session::Error::MessageGone { .. })) => {
+                sink.abort().await;
+                self.tally.gone += 1;
+                self.progress.inc(message.size.unwrap_or(0));
+                return Ok(());
+            }
+            Got::Fetched(sink, Err(e)) => {
+                sink.abort().await;
+                return Err(session_or_store(e));
+            }
+            Got::Fetched(sink, Ok(bytes)) => {
+                fault("after_retr");
+                if stall(stop, "after_retr").await {
+                    sink.abort().await;
+                    return Err(Stop::Interrupted);
+                }
+                let mbox_len = match (sink, &*self.store) {
+                    (Sink::Maildir(file), _) => {
+                        file.commit().await.map_err(Stop::Store)?;
+                        None
+                    }
+                    (Sink::Spool(mut file), Store::Mbox { mbox, .. }) => {
+                        Some(append_to_mbox(mbox, &mut file).await.map_err(Stop::Store)?)
+                    }
+                    (Sink::Spool(_), Store::Maildir { .. }) => {
+                        unreachable!("a spool only for an mbox")
+                    }
+                };
+                fault("after_rename_before_state");
+                self.state
+                    .record(self.key, self.uidvalidity, &id, mbox_len)
+                    .map_err(Stop::Store)?;
+                self.tally.fetched += 1;
+                self.tally.bytes += bytes;
+            }
+        }
+        self.progress.inc(message.size.unwrap_or(0));
+        if self.delete {
+            self.to_delete.push(message.id.clone());
+        }
+        Ok(())
+    }
+}
+
+/// A session that answered fewer messages than were asked for (a bug, not the server's).
+fn missing_result(incoming: &Incoming) -> mailcat_session::Error {
+    mailcat_session::Error::Protocol {
+        host: incoming.endpoint().host.clone(),
+        protocol: incoming.endpoint().protocol,
+        detail: "fewer messages came back than were asked for; nothing more was stored".into(),
+    }
+}
+
+/// The spool file of the `slot`-th message of a batch: `FILE.mailcat-spool`, then `…-spool.1`…
+fn spool_path(spool: &Path, slot: usize) -> PathBuf {
+    if slot == 0 {
+        spool.to_owned()
+    } else {
+        with_suffix(spool, &format!(".{slot}"))
+    }
 }
 
 /// Deletes the stored messages in `pending` once there are `at_least` of them.
