@@ -732,3 +732,93 @@ fn a_message_deleted_by_another_client_after_the_list_is_skipped_not_fatal() {
     );
     std::fs::remove_dir_all(dir).expect("clean up");
 }
+
+/// IMAP downloads a whole batch before committing any of it: a signal while the second
+/// message waits to be committed removes the third one's file too, and deletes nothing.
+#[test]
+fn imap_signalled_mid_batch_removes_every_downloaded_file_and_deletes_nothing() {
+    let _guard = lock();
+    let lab = Lab::from_env();
+    let carol = carol(&lab);
+    let (store, dir) = Store::fresh("maildir", "imap-signal");
+    let original = seed(&lab, &carol, 3, 2000, true, 1);
+    let to = store.arg();
+    let mut child = command(
+        &lab,
+        &carol,
+        &["fetch", "--delete", "--to", &to],
+        Some("stall_after_retr@2"),
+    )
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("mailcat starts");
+    wait_for("the first stored, two more in tmp/", &mut child, || {
+        store.messages().len() == 1 && store.tmp_files() == 2
+    });
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let output = child.wait_with_output().expect("mailcat ends");
+    assert_eq!(output.status.code(), Some(130), "{}", text(&output));
+    assert_eq!(
+        store.tmp_files(),
+        0,
+        "every uncommitted download is removed"
+    );
+    let stored = store.messages();
+    assert_eq!(stored.len(), 1);
+    assert!(original.contains(&stored[0]));
+    assert_eq!(server(&lab, &carol), original, "nothing deleted");
+
+    let output = fetch(&lab, &carol, &store, &["--delete"], None);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(store.messages(), original);
+    assert!(server(&lab, &carol).is_empty());
+    std::fs::remove_dir_all(dir).expect("clean up");
+}
+
+/// More messages than one batch holds, killed in the second or third batch: the batches
+/// before are stored once, nothing is lost, the rerun completes.
+#[test]
+fn killed_in_a_later_batch_then_rerun_every_message_is_there_once() {
+    let _guard = lock();
+    let lab = Lab::from_env();
+    let (carol, bob) = (carol(&lab), bob(&lab));
+    for (account, kind, fault) in [
+        (&carol, "maildir", "after_rename_before_state@20"),
+        (&carol, "mbox", "after_retr@33"),
+        (&bob, "maildir", "after_retr@20"),
+        (&bob, "mbox", "after_rename_before_state@18"),
+    ] {
+        let what = format!("{} into {kind}, killed at {fault}", account.url);
+        let (store, dir) = Store::fresh(kind, "batches");
+        let original = seed(&lab, account, 40, 600, true, 1);
+        let output = fetch(&lab, account, &store, &["--delete"], Some(fault));
+        assert_eq!(output.status.signal(), Some(6), "{what}: {}", text(&output));
+        let stored = store.messages();
+        let mut deduped = stored.clone();
+        deduped.dedup();
+        assert_eq!(deduped, stored, "{what}: a message stored twice");
+        assert!(stored.len() >= 16, "{what}: the first batch is stored");
+        let on_server = server(&lab, account);
+        for message in &original {
+            assert!(
+                stored.contains(message) || on_server.contains(message),
+                "{what}: a message deleted before it was stored"
+            );
+        }
+        for message in &stored {
+            assert!(original.contains(message), "{what}: a partial message");
+        }
+        let output = fetch(&lab, account, &store, &["--delete"], None);
+        assert_eq!(output.status.code(), Some(0), "{what}: {}", text(&output));
+        assert_eq!(store.messages(), original, "{what}: every message once");
+        assert!(server(&lab, account).is_empty(), "{what}");
+        assert_eq!(store.tmp_files(), 0, "{what}");
+        std::fs::remove_dir_all(dir).expect("clean up");
+    }
+}
