@@ -757,11 +757,7 @@ fn imap_signalled_mid_batch_removes_every_downloaded_file_and_deletes_nothing() 
     wait_for("the first stored, two more in tmp/", &mut child, || {
         store.messages().len() == 1 && store.tmp_files() == 2
     });
-    let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(killed.success());
+    send_signal("-INT", &child);
     let output = child.wait_with_output().expect("mailcat ends");
     assert_eq!(output.status.code(), Some(130), "{}", text(&output));
     assert_eq!(
