@@ -195,7 +195,11 @@ fn a_body_cut_off_mid_literal_stores_nothing_and_deletes_nothing() {
     let (output, dir) = fetch_and_delete(port, "cut-literal");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_ne!(output.status.code(), Some(0), "{stderr}");
-    assert!(stderr.contains("closed the connection"), "{stderr}");
+    // An EOF, or a reset when the server went with pipelined commands still unread.
+    assert!(
+        stderr.contains("closed the connection") || stderr.contains("reset by peer"),
+        "{stderr}"
+    );
     for sub in ["new", "cur", "tmp"] {
         let files = std::fs::read_dir(dir.join(sub)).map_or(0, |d| d.count());
         assert_eq!(files, 0, "{sub}/ must be empty: {stderr}");
