@@ -963,20 +963,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             loop {
                 match self.read_item().await? {
                     Item::Response(Response::Continuation { .. }) => break,
-                    Item::Response(Response::Status {
-                        tag: Some(got),
-                        kind,
-                        code,
-                        text,
-                    }) => {
-                        if got.as_str() != tag.as_str() {
-                            return Err(self.wrong_tag(got.as_str(), tag.as_str()));
-                        }
-                        let tagged = Tagged {
-                            kind,
-                            code,
-                            text: escape_bytes(&text),
-                        };
+                    Item::Response(status @ Response::Status { tag: Some(_), .. }) => {
+                        let tagged = self.completion(tag.as_str(), status)?;
                         self.expect_ok("IDLE", tagged)?;
                         return Err(self.protocol("IDLE completed without a continuation"));
                     }
@@ -1006,20 +994,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             self.send(cmd::idle_done(), Redaction::Normal).await?;
             loop {
                 match self.read_item().await? {
-                    Item::Response(Response::Status {
-                        tag: Some(got),
-                        kind,
-                        code,
-                        text,
-                    }) => {
-                        if got.as_str() != tag.as_str() {
-                            return Err(self.wrong_tag(got.as_str(), tag.as_str()));
-                        }
-                        let tagged = Tagged {
-                            kind,
-                            code,
-                            text: escape_bytes(&text),
-                        };
+                    Item::Response(status @ Response::Status { tag: Some(_), .. }) => {
+                        let tagged = self.completion(tag.as_str(), status)?;
                         self.expect_ok("IDLE", tagged)?;
                         break;
                     }
@@ -1120,6 +1096,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             host: self.endpoint().host.clone(),
             protocol: Protocol::Imap,
             detail,
+        }
+    }
+
+    /// The tagged completion `status` of the command tagged `expected`; another tag is a
+    /// protocol error (SECURITY.md #41).
+    fn completion(&mut self, expected: &str, status: Response<'static>) -> Result<Tagged, Error> {
+        match status {
+            Response::Status {
+                tag: Some(got),
+                kind,
+                code,
+                text,
+            } if got.as_str() == expected => Ok(Tagged {
+                kind,
+                code,
+                text: escape_bytes(&text),
+            }),
+            other => {
+                let got = other
+                    .tag()
+                    .map(|t| t.as_str().to_owned())
+                    .unwrap_or_default();
+                Err(self.wrong_tag(&got, expected))
+            }
         }
     }
 
@@ -1319,20 +1319,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
         let mut kept = Vec::new();
         loop {
             match self.read_item().await? {
-                Item::Response(Response::Status {
-                    tag: Some(got),
-                    kind,
-                    code,
-                    text,
-                }) => {
-                    if got.as_str() != tag.as_str() {
-                        return Err(self.wrong_tag(got.as_str(), tag.as_str()));
-                    }
-                    let tagged = Tagged {
-                        kind,
-                        code,
-                        text: escape_bytes(&text),
-                    };
+                Item::Response(status @ Response::Status { tag: Some(_), .. }) => {
+                    let tagged = self.completion(tag.as_str(), status)?;
                     self.note_capability_code(&tagged);
                     return Ok((kept, tagged));
                 }
@@ -1547,20 +1535,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSasl<'_, S> {
                         .unwrap_or_default();
                     return Ok(SaslReply::Challenge(challenge));
                 }
-                Item::Response(Response::Status {
-                    tag: Some(got),
-                    kind,
-                    code,
-                    text,
-                }) => {
-                    if got.as_str() != tag.as_str() {
-                        return Err(self.session.wrong_tag(got.as_str(), tag.as_str()));
-                    }
-                    let tagged = Tagged {
-                        kind,
-                        code,
-                        text: escape_bytes(&text),
-                    };
+                Item::Response(status @ Response::Status { tag: Some(_), .. }) => {
+                    let tagged = self.session.completion(tag.as_str(), status)?;
                     self.session.note_capability_code(&tagged);
                     return Ok(match tagged.kind {
                         StatusKind::Ok => SaslReply::Success,
