@@ -170,6 +170,11 @@ pub trait SaslChannel {
     async fn respond(&mut self, payload: &[u8], secret: bool) -> Result<SaslReply, Error>;
     /// Ends an exchange the client cannot complete (`*`); the server answers with a failure.
     async fn cancel(&mut self) -> Result<SaslReply, Error>;
+    /// The exchange broke the protocol (a success before it was complete, a challenge too
+    /// many, a forged SCRAM signature): the server may think the client is logged in and the
+    /// command may still be open, so the session must take no further command (SECURITY.md
+    /// #41). Called by [`authenticate`] with what went wrong.
+    fn abandon(&mut self, reason: &str);
 }
 
 /// The line-based `AUTH` command of POP3 (RFC 5034) and SMTP (RFC 4954): `AUTH mechanism
@@ -191,6 +196,8 @@ pub trait AuthLines {
     ) -> Result<(), Error>;
     /// Reads the server's answer to a step.
     async fn sasl_reply(&mut self) -> Result<SaslReply, Error>;
+    /// See [`SaslChannel::abandon`].
+    fn abandon(&mut self, reason: &str);
 }
 
 impl<T: AuthLines> SaslChannel for T {
@@ -231,6 +238,10 @@ impl<T: AuthLines> SaslChannel for T {
             .await?;
         self.sasl_reply().await
     }
+
+    fn abandon(&mut self, reason: &str) {
+        AuthLines::abandon(self, reason);
+    }
 }
 
 /// Runs one SASL exchange. `initial_response` says whether SASL-IR may be used.
@@ -238,6 +249,30 @@ impl<T: AuthLines> SaslChannel for T {
 /// `Ok` only when the mechanism's exchange is complete and the server said success; a success
 /// any earlier is an [`Error::Protocol`] that says so.
 pub async fn authenticate<C: SaslChannel>(
+    channel: &mut C,
+    mechanism: Mechanism,
+    login: &str,
+    secret: &Secret,
+    initial_response: bool,
+    endpoint: &Endpoint,
+) -> Result<(), Error> {
+    let result = exchange(
+        channel,
+        mechanism,
+        login,
+        secret,
+        initial_response,
+        endpoint,
+    )
+    .await;
+    if let Err(Error::Protocol { detail, .. }) = &result {
+        channel.abandon(detail);
+    }
+    result
+}
+
+/// The exchange itself, for [`authenticate`].
+async fn exchange<C: SaslChannel>(
     channel: &mut C,
     mechanism: Mechanism,
     login: &str,

@@ -371,7 +371,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                     session: self,
                     tag: None,
                 };
-                let result = auth::authenticate(
+                auth::authenticate(
                     &mut channel,
                     mechanism,
                     credential.login(),
@@ -379,14 +379,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                     initial_response,
                     &endpoint,
                 )
-                .await;
-                if let Err(Error::Protocol { detail, .. }) = &result {
-                    // A success before the exchange was complete, a challenge too many, a
-                    // forged SCRAM signature: the server may think we are logged in, and the
-                    // command may still be open. No further command (SECURITY.md #41).
-                    self.broken.get_or_insert_with(|| detail.clone());
-                }
-                result?;
+                .await?;
             }
             LoginMethod::PlainCommand => {
                 let command = Command::Login {
@@ -1578,6 +1571,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SaslChannel for ImapSasl<'_, S> {
             .send(cmd::sasl_cancel(), Redaction::Normal)
             .await?;
         self.reply().await
+    }
+
+    fn abandon(&mut self, reason: &str) {
+        self.session.broken.get_or_insert_with(|| reason.to_owned());
     }
 }
 

@@ -350,7 +350,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
                 // its own line after `+ `.
                 let initial_response = mechanism != Mechanism::XOAuth2;
                 let mut channel = Channel { session: self };
-                let result = auth::authenticate(
+                auth::authenticate(
                     &mut channel,
                     mechanism,
                     credential.login(),
@@ -358,15 +358,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
                     initial_response,
                     &endpoint,
                 )
-                .await;
-                if let Err(Error::Protocol { detail, .. }) = &result {
-                    // A success before the exchange was complete, a challenge too many, a
-                    // forged SCRAM signature: the server may think we are logged in, and the
-                    // exchange may still be open. No further command (SECURITY.md #41).
-                    self.broken
-                        .get_or_insert_with(|| format!("authentication failed: {detail}"));
-                }
-                result?;
+                .await?;
             }
         }
         self.state = State::Transaction;
@@ -974,5 +966,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> auth::AuthLines for Channel<'_, S> {
 
     async fn sasl_reply(&mut self) -> Result<SaslReply, Error> {
         self.reply().await
+    }
+
+    fn abandon(&mut self, reason: &str) {
+        self.session
+            .broken
+            .get_or_insert_with(|| format!("authentication failed: {reason}"));
     }
 }

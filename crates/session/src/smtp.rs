@@ -358,7 +358,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
         let secret = credential.secret().await?;
         // RFC 4954 §4: AUTH always allows an initial response; the driver sends it after the
         // `334 ` instead when the line would be too long.
-        let result = auth::authenticate(
+        auth::authenticate(
             &mut SmtpSasl { session: self },
             mechanism,
             credential.login(),
@@ -366,15 +366,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
             true,
             &endpoint,
         )
-        .await;
-        if let Err(Error::Protocol { detail, .. }) = &result {
-            // A success before the exchange was complete (235 before the token was sent, or
-            // without SCRAM's server-final), a challenge too many, a forged SCRAM signature:
-            // the server may think we are logged in. Nothing more goes to it (SECURITY.md #41).
-            self.closed
-                .get_or_insert_with(|| format!("authentication failed: {detail}"));
-        }
-        result
+        .await
     }
 
     /// Sends one message: MAIL FROM, RCPT TO for each recipient, DATA and the message streamed
@@ -835,6 +827,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> auth::AuthLines for SmtpSasl<'_, S> {
 
     async fn sasl_reply(&mut self) -> Result<SaslReply, Error> {
         self.reply().await
+    }
+
+    fn abandon(&mut self, reason: &str) {
+        self.session
+            .closed
+            .get_or_insert_with(|| format!("authentication failed: {reason}"));
     }
 }
 

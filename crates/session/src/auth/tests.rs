@@ -11,6 +11,8 @@ use crate::credential::CredentialKind;
 struct Script {
     replies: VecDeque<SaslReply>,
     sent: Vec<String>,
+    /// What the driver gave as the reason to abandon the session, if it did.
+    abandoned: Option<String>,
     /// No initial response fits on the command line (an SMTP or POP3 line limit).
     too_long: bool,
 }
@@ -20,6 +22,7 @@ impl Script {
         Script {
             replies: replies.into_iter().collect(),
             sent: Vec::new(),
+            abandoned: None,
             too_long: false,
         }
     }
@@ -58,6 +61,10 @@ impl SaslChannel for Script {
     async fn cancel(&mut self) -> Result<SaslReply, Error> {
         self.sent.push("*".into());
         Ok(self.next())
+    }
+
+    fn abandon(&mut self, reason: &str) {
+        self.abandoned = Some(reason.to_owned());
     }
 }
 
@@ -212,6 +219,10 @@ async fn login_answers_two_prompts_and_one_refusal_is_final() {
     assert!(
         matches!(error, Error::AuthenticationFailed { .. }),
         "{error:?}"
+    );
+    assert!(
+        refused.abandoned.is_none(),
+        "a refusal is an answer, not a broken protocol"
     );
     assert_eq!(
         refused.sent.len(),
@@ -493,6 +504,10 @@ async fn a_success_before_the_one_message_was_sent_is_a_protocol_error() {
         let error = run(&mut script, mechanism, false).await.unwrap_err();
         assert_early_success(&error);
         assert_eq!(script.sent, [format!("START {}", mechanism.name())]);
+        assert!(
+            script.abandoned.is_some(),
+            "the channel is told to take no further command"
+        );
     }
     // The same when the initial response is too long for the line (SMTP XOAUTH2 tokens).
     for mechanism in [Mechanism::Plain, Mechanism::XOAuth2, Mechanism::OAuthBearer] {
