@@ -14,6 +14,7 @@ mod cli;
 mod cmd;
 mod config;
 mod exit;
+mod password_prompt;
 mod trace;
 
 use std::ffi::OsString;

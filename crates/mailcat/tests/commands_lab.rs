@@ -332,16 +332,24 @@ fn mailcat_codec_base64(bytes: &[u8]) -> String {
 
 #[test]
 fn without_a_password_source_it_asks_on_the_terminal_without_echo() {
-    // script(1) gives mailcat a terminal; the password is typed after the prompt appears.
-    // timeout(1) ends a mailcat that never prompts, so the reads below see the end instead
-    // of waiting for ever.
+    // script(1) gives mailcat a terminal. Something is typed ahead at once, long before the
+    // prompt (a delaying proxy makes the login, where the password is asked for, come a second
+    // or more later): it must be discarded, not taken as the password, as getpass(3) and sudo
+    // do. The password itself is typed once the prompt shows; echo must already be off then.
+    // timeout(1) ends a mailcat that never prompts, so the reads below see the end instead of
+    // waiting for ever.
     let _guard = MAILBOX.lock().unwrap_or_else(|e| e.into_inner());
     let lab = Lab::from_env();
+    let target = format!("{}:{}", lab.host, lab.imaps_port)
+        .parse()
+        .expect("lab address");
+    let proxy = mailcat_tests::proxy::Proxy::start_with_delay(target, Duration::from_millis(150));
     let command_line = format!(
-        "timeout 30 {} mailboxes --email '{}' --incoming {} --ca-file {}",
+        "timeout 30 {} mailboxes --email '{}' --incoming imaps://{}:{} --ca-file {}",
         env!("CARGO_BIN_EXE_mailcat"),
         lab.tricky_user,
-        imaps(&lab),
+        lab.tls_name,
+        proxy.port(),
         lab.ca_file.display()
     );
     let mut child = Command::new("script")
@@ -353,17 +361,18 @@ fn without_a_password_source_it_asks_on_the_terminal_without_echo() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("script(1) runs (bsdutils)");
+    let mut stdin = child.stdin.take().expect("stdin");
+    std::io::Write::write_all(&mut stdin, b"typed-ahead\r").expect("type ahead");
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
     let mut prompt = Vec::new();
-    // The prompt ends with ": " and no newline: read byte by byte until it is there.
-    while !String::from_utf8_lossy(&prompt).contains("Password for") {
+    // The prompt ends with ": " and no newline: read byte by byte until all of it is there.
+    let whole_prompt = format!("Password for {}: ", lab.tricky_user);
+    while !String::from_utf8_lossy(&prompt).contains(&whole_prompt) {
         let mut byte = [0u8; 1];
         let n = std::io::Read::read(&mut stdout, &mut byte).expect("read the terminal");
         assert!(n > 0, "no prompt: {}", String::from_utf8_lossy(&prompt));
         prompt.push(byte[0]);
     }
-    std::thread::sleep(Duration::from_millis(200));
-    let mut stdin = child.stdin.take().expect("stdin");
     std::io::Write::write_all(&mut stdin, format!("{}\r", lab.tricky_password).as_bytes())
         .expect("type the password");
     let mut rest = String::new();

@@ -146,8 +146,7 @@ pub fn credential(cli: &Cli, settings: &AccountSettings) -> Credential {
     }
     let prompt_login = login.clone();
     let prompt = move || {
-        // rpassword reads from the terminal (/dev/tty), not stdin: `send` keeps stdin for the message.
-        rpassword::prompt_password(format!("Password for {prompt_login}: "))
+        crate::password_prompt::ask(&format!("Password for {prompt_login}: "))
             .map(Secret::new)
             .map_err(|e| format!("no password: set MAILCAT_PASSWORD, use --password-cmd, or run on a terminal ({e})"))
     };
