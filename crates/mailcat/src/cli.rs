@@ -118,10 +118,11 @@ pub enum Command {
     /// --sendmail-cmd="mailcat send" works as well.
     ///
     /// One line per recipient on stderr (quiet with -q); exit 0 when every recipient was accepted
-    /// and the message sent; nothing is sent when any recipient is refused. Exit codes: 65 for a
-    /// malformed address or message (header section over 1 MiB), 69 for a permanent refusal or
-    /// an unreachable server, 75 for a temporary failure (4xx, network), 77 when the login is
-    /// refused.
+    /// and the message sent; nothing is sent when any recipient is refused, unless
+    /// --allow-partial. Exit codes: 65 for a malformed address or message (header section over
+    /// 1 MiB), 67 when --allow-partial sent to only some recipients, 69 for a permanent refusal
+    /// or an unreachable server, 75 for a temporary failure (4xx, network), 77 when the login
+    /// is refused.
     Send(SendArgs),
     /// Wait for new mail (IMAP IDLE) and print a line for each new message; reconnects after
     /// network loss.
@@ -212,6 +213,10 @@ pub struct SendArgs {
     /// Ignored sendmail flags (-m, -n, -U, -G).
     #[arg(short = 'm', short_aliases = ['n', 'U', 'G'], action = clap::ArgAction::Count, hide = true)]
     pub ignored_flag: u8,
+    /// When the server refuses some recipients, send to the ones it accepts (exit 67) instead
+    /// of sending to nobody (the default, exit 69 or 75).
+    #[arg(long)]
+    pub allow_partial: bool,
     /// The recipients (each may be a list: "Ann <a@example.org>, b@example.org").
     #[arg(value_name = "RCPT")]
     pub recipients: Vec<String>,

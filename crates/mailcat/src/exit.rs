@@ -6,6 +6,8 @@ pub const OK: u8 = 0;
 pub const USAGE: u8 = 64;
 /// The input data was malformed (a server stream that does not parse).
 pub const DATAERR: u8 = 65;
+/// Some recipients were refused (`send --allow-partial`: the others got the message).
+pub const NOUSER: u8 = 67;
 /// An I/O error on a local file or stream.
 pub const IOERR: u8 = 74;
 /// A service is unavailable: DNS, connection, TLS or protocol failure.

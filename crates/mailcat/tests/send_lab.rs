@@ -346,6 +346,35 @@ fn a_refused_recipient_sends_nothing_and_says_who() {
 }
 
 #[test]
+fn allow_partial_sends_to_the_accepted_recipients_and_exits_67() {
+    let _serial = serial();
+    let lab = Lab::from_env();
+    let token = unique("partial");
+    let output = send(
+        &lab,
+        &[
+            "--allow-partial",
+            "nobody@example.test",
+            "outbound@example.test",
+        ],
+        &message(&token, "outbound@example.test", "to whoever exists\r\n"),
+        Stdin::File,
+    );
+    let shown = stderr(&output);
+    assert_eq!(output.status.code(), Some(67), "{shown}");
+    assert!(
+        shown.contains("<nobody@example.test>: refused: 550"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("<outbound@example.test>: accepted\n"),
+        "{shown}"
+    );
+    assert!(shown.contains("sent to 1 of 2 recipients only"), "{shown}");
+    delivered(&token, 1);
+}
+
+#[test]
 fn dots_bare_line_feeds_and_8bit_arrive_intact_through_a_pipe() {
     let _serial = serial();
     let lab = Lab::from_env();

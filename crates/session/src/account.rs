@@ -143,12 +143,10 @@ impl Account {
         message: &mut (impl AsyncRead + Unpin),
         info: &MessageInfo,
     ) -> Result<SendReport, Error> {
-        let mut session = self.send_session().await?;
-        let report = session.send(envelope, message, info).await;
-        let quit = session.logout().await;
-        let report = report?;
-        quit?;
-        Ok(report)
+        self.send_session()
+            .await?
+            .send_and_quit(envelope, message, info)
+            .await
     }
 }
 

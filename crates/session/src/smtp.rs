@@ -389,6 +389,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
         result
     }
 
+    /// Sends one message, then QUIT: the whole life of a one-message session. The send's
+    /// failure is the one reported, not QUIT's.
+    pub async fn send_and_quit<R: AsyncRead + Unpin>(
+        mut self,
+        envelope: &Envelope,
+        message: &mut R,
+        info: &MessageInfo,
+    ) -> Result<SendReport, Error> {
+        let report = self.send(envelope, message, info).await;
+        let quit = self.logout().await;
+        let report = report?;
+        quit?;
+        Ok(report)
+    }
+
     /// RSET: abandons the current transaction, if any (RFC 5321 §4.1.1.5).
     pub async fn reset(&mut self) -> Result<(), Error> {
         self.simple_command(&Command::Rset).await

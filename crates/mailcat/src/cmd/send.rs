@@ -49,9 +49,11 @@
 //!   with a warning. `-r ADDR` is `-f ADDR`; `-v` is mailcat's own (the protocol trace, as
 //!   sendmail's verbose mode shows the SMTP dialogue). Another `-b` mode (`-bs`, `-bp` ...) and
 //!   any other option is a usage error (64).
-//! - **Results** on stderr, one line per recipient (`-q` keeps only failures). All or nothing:
-//!   when the server refuses any recipient nothing is sent; exit 69 (75 when every refusal was
-//!   temporary). Other failures: 75 temporary (4xx, network), 77 login refused, 69 permanent,
+//! - **Results** on stderr, one line per recipient (`-q` keeps only failures). All or nothing by
+//!   default: when the server refuses any recipient nothing is sent; exit 69 (75 when every
+//!   refusal was temporary). `--allow-partial` sends to the accepted ones and exits 67
+//!   (EX_NOUSER) when any was refused, never 75: a retry of the whole message would duplicate
+//!   it for the accepted ones. Other failures: 75 temporary (4xx, network), 77 login refused, 69 permanent,
 //!   65 malformed address or message, 64 usage, 74 local I/O, 78 configuration.
 
 mod address;
@@ -89,6 +91,15 @@ fn say(cli: &Cli, line: &str) {
     if !cli.quiet {
         eprintln!("mailcat send: {line}");
     }
+}
+
+/// One refused recipient, always shown (even with `-q`).
+fn say_refused(address: &impl std::fmt::Display, reply: &impl std::fmt::Display) {
+    eprintln!(
+        "mailcat send: <{}>: refused: {}",
+        terminal_safe(&address.to_string()),
+        terminal_safe(&reply.to_string())
+    );
 }
 
 fn fail_with(code: u8, message: &str) -> Exit {
@@ -193,16 +204,37 @@ fn send(cli: &Cli, args: &SendArgs) -> Result<(), Exit> {
             utf8_headers: head_info.utf8_headers,
         };
         let mut message = AsyncReadExt::chain(head.as_slice(), body);
-        match account.send(&envelope, &mut message, &info).await {
+        let sent = async {
+            let mut session = account.send_session().await?;
+            session.set_allow_partial(args.allow_partial);
+            session.send_and_quit(&envelope, &mut message, &info).await
+        };
+        match sent.await {
             Ok(report) => {
                 for accepted in &report.accepted {
                     say(cli, &format!("<{accepted}>: accepted"));
+                }
+                // Only with --allow-partial: else a refusal is RecipientsRefused below.
+                for (address, reply) in &report.refused {
+                    say_refused(address, reply);
                 }
                 say(
                     cli,
                     &format!("sent: {}", terminal_safe(&report.reply.to_string())),
                 );
-                Ok(())
+                if report.refused.is_empty() {
+                    return Ok(());
+                }
+                // Not 75 even when every refusal was temporary: sending the whole message
+                // again would give the accepted recipients a second copy.
+                Err(fail_with(
+                    exit::NOUSER,
+                    &format!(
+                        "sent to {} of {} recipients only (--allow-partial); send it again to the refused ones alone",
+                        report.accepted.len(),
+                        report.accepted.len() + report.refused.len(),
+                    ),
+                ))
             }
             Err(Error::RecipientsRefused {
                 host,
@@ -211,11 +243,7 @@ fn send(cli: &Cli, args: &SendArgs) -> Result<(), Exit> {
                 transient,
             }) => {
                 for (address, reply) in &refused {
-                    eprintln!(
-                        "mailcat send: <{}>: refused: {}",
-                        terminal_safe(address),
-                        terminal_safe(reply)
-                    );
+                    say_refused(address, reply);
                 }
                 for address in &accepted {
                     eprintln!(
@@ -234,7 +262,11 @@ fn send(cli: &Cli, args: &SendArgs) -> Result<(), Exit> {
                         terminal_safe(&host),
                         refused.len(),
                         refused.len() + accepted.len(),
-                        if transient { "; try again later" } else { "" }
+                        if transient {
+                            "; try again later"
+                        } else {
+                            "; fix or remove them, or send with --allow-partial to reach the others"
+                        }
                     ),
                 ))
             }
