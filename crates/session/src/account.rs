@@ -173,19 +173,34 @@ pub enum MessageId {
     },
     /// POP3: the unique-id (UIDL), and the message number in this session.
     Pop3 {
-        /// The UIDL, stable across sessions.
-        uidl: String,
+        /// The UIDL, stable across sessions. `None` when the server has no UIDL (it is
+        /// optional in RFC 1939): the message is then named by its number, good for this
+        /// session only: the next one may give the number to another message.
+        uidl: Option<String>,
         /// The number, valid in this session only.
         number: u32,
     },
 }
 
 impl MessageId {
-    /// The id as people and state files write it: the UID, or the UIDL.
+    /// The id as people and state files write it: the UID, or the UIDL (the message number
+    /// when the server has no UIDL).
     pub fn key(&self) -> String {
         match self {
             MessageId::Imap { uid, .. } => uid.to_string(),
-            MessageId::Pop3 { uidl, .. } => uidl.clone(),
+            MessageId::Pop3 {
+                uidl: Some(uidl), ..
+            } => uidl.clone(),
+            MessageId::Pop3 { number, .. } => number.to_string(),
+        }
+    }
+
+    /// Whether the id names the same message in a later session: false for an IMAP UID
+    /// without UIDVALIDITY and a POP3 message without UIDL.
+    pub fn is_stable(&self) -> bool {
+        match self {
+            MessageId::Imap { uid_validity, .. } => uid_validity.is_some(),
+            MessageId::Pop3 { uidl, .. } => uidl.is_some(),
         }
     }
 }
@@ -222,8 +237,8 @@ pub enum Incoming<S = TcpStream> {
     Pop3 {
         /// The session.
         session: Pop3Session<S>,
-        /// Message number → UIDL, from the last list.
-        numbers: HashMap<u32, String>,
+        /// Message number → UIDL (`None`: the server has no UIDL), from the last list.
+        numbers: HashMap<u32, Option<String>>,
     },
 }
 
@@ -374,33 +389,56 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
                         needed_for: "reading a mailbox other than INBOX (POP3 has only one)",
                     });
                 }
-                let ids = session.uidl().await?;
+                let uidls = match session.uidl().await {
+                    Ok(ids) => Some(ids),
+                    // UIDL is optional (RFC 1939 §7): a server that neither lists it in CAPA
+                    // nor accepts it is listed by message numbers (SECURITY.md #53).
+                    Err(Error::Rejected { reply, .. }) if !session.capabilities().has("UIDL") => {
+                        tracing::warn!(
+                            "the server has no UIDL ({reply}): messages are named by their numbers, valid in this session only"
+                        );
+                        None
+                    }
+                    Err(e) => return Err(e),
+                };
+                let listing = session.list().await?;
+                let ids: Vec<(u32, Option<String>)> = match uidls {
+                    Some(ids) => ids.into_iter().map(|u| (u.msg, Some(u.uid))).collect(),
+                    None => listing.iter().map(|s| (s.msg, None)).collect(),
+                };
                 // Sizes by number: one pass, not a search per message (a listing of 10^6
                 // lines would take hours matched pairwise, SECURITY.md #40).
-                let sizes: HashMap<u32, u64> = session
-                    .list()
-                    .await?
-                    .into_iter()
-                    .map(|s| (s.msg, s.octets))
-                    .collect();
-                *numbers = ids.iter().map(|u| (u.msg, u.uid.clone())).collect();
+                let sizes: HashMap<u32, u64> =
+                    listing.into_iter().map(|s| (s.msg, s.octets)).collect();
+                *numbers = ids.iter().cloned().collect();
+                let mut top = headers;
                 let mut out = Vec::with_capacity(ids.len());
-                for unique in ids {
-                    let size = sizes.get(&unique.msg).copied();
-                    let headers = if headers {
-                        let mut head = Vec::new();
-                        session.top(unique.msg, 0, &mut head).await?;
-                        summarize(&head)
-                    } else {
-                        HeaderSummary::default()
-                    };
+                for (number, uidl) in ids {
+                    let size = sizes.get(&number).copied();
+                    let mut head = Vec::new();
+                    if top {
+                        match session.top(number, 0, &mut head).await {
+                            Ok(_) => {}
+                            // TOP is optional too: without it the list has no headers.
+                            Err(Error::Rejected { reply, .. })
+                                if !session.capabilities().has("TOP") =>
+                            {
+                                tracing::warn!(
+                                    "the server has no TOP ({reply}): the list shows no headers"
+                                );
+                                top = false;
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
                     out.push(MessageSummary {
-                        id: MessageId::Pop3 {
-                            uidl: unique.uid,
-                            number: unique.msg,
-                        },
+                        id: MessageId::Pop3 { uidl, number },
                         size,
-                        headers,
+                        headers: if top {
+                            summarize(&head)
+                        } else {
+                            HeaderSummary::default()
+                        },
                     });
                 }
                 Ok(out)

@@ -1271,13 +1271,13 @@ fn incoming_of(
 ) {
     let ids: Vec<_> = (1..=3)
         .map(|n| mailcat_session::MessageId::Pop3 {
-            uidl: format!("u{n}"),
+            uidl: Some(format!("u{n}")),
             number: n,
         })
         .collect();
     let incoming = mailcat_session::Incoming::Pop3 {
         session,
-        numbers: (1..=3).map(|n| (n, format!("u{n}"))).collect(),
+        numbers: (1..=3).map(|n| (n, Some(format!("u{n}")))).collect(),
     };
     (incoming, ids)
 }
@@ -1387,7 +1387,7 @@ async fn fetch_many_and_fetch_start_check_every_id_before_sending_anything() {
     let (session, server) = logged_in(TX_CAPS_PIPELINING, vec![]).await;
     let (mut incoming, ids) = incoming_of(session);
     let stale = mailcat_session::MessageId::Pop3 {
-        uidl: "another".into(),
+        uidl: Some("another".into()),
         number: 2,
     };
     let mut requests = vec![(&ids[0], Sink::default()), (&stale, Sink::default())];
@@ -1458,4 +1458,74 @@ async fn a_session_with_retr_replies_unread_sends_no_quit() {
     assert!(session.quit().await.is_err());
     let sent = String::from_utf8_lossy(&server.received().await).into_owned();
     assert!(!sent.contains("QUIT"), "{sent}");
+}
+
+// ---- Incoming::list on servers without the optional UIDL and TOP (SECURITY.md #53) ----
+
+fn incoming(
+    session: mailcat_session::Pop3Session<tokio::io::DuplexStream>,
+) -> Incoming<tokio::io::DuplexStream> {
+    Incoming::Pop3 {
+        session,
+        numbers: Default::default(),
+    }
+}
+
+#[tokio::test]
+async fn a_server_without_uidl_is_listed_by_message_numbers_valid_in_the_session() {
+    let (session, server) = logged_in(
+        &["USER", "TOP"],
+        vec![
+            expect("UIDL"),
+            send("-ERR unknown command\r\n"),
+            expect("LIST"),
+            send("+OK\r\n1 10\r\n2 20\r\n.\r\n"),
+            expect("RETR 2"),
+            send("+OK\r\ntwo\r\n.\r\n"),
+        ],
+    )
+    .await;
+    let mut incoming = incoming(session);
+    let listed = incoming.list(None, false).await.unwrap();
+    let keys: Vec<_> = listed.iter().map(|m| (m.id.key(), m.size)).collect();
+    assert_eq!(
+        keys,
+        [("1".to_owned(), Some(10)), ("2".to_owned(), Some(20))]
+    );
+    assert!(listed.iter().all(|m| !m.id.is_stable()));
+    let mut sink = Sink::default();
+    incoming.fetch(&listed[1].id, &mut sink).await.unwrap();
+    assert_eq!(sink.bytes, b"two\r\n");
+    drop(incoming);
+    server.received().await;
+}
+
+#[tokio::test]
+async fn uidl_refused_by_a_server_that_announces_it_is_an_error() {
+    let (session, server) =
+        logged_in(TX_CAPS, vec![expect("UIDL"), send("-ERR not now\r\n")]).await;
+    let err = incoming(session).list(None, false).await.unwrap_err();
+    assert!(matches!(err, Error::Rejected { .. }), "{err}");
+    server.received().await;
+}
+
+#[tokio::test]
+async fn without_top_the_list_has_no_headers_and_tries_top_once() {
+    let (session, server) = logged_in(
+        &["USER", "UIDL"],
+        vec![
+            expect("UIDL"),
+            send("+OK\r\n1 a\r\n2 b\r\n.\r\n"),
+            expect("LIST"),
+            send("+OK\r\n1 10\r\n2 20\r\n.\r\n"),
+            expect("TOP 1 0"),
+            send("-ERR unknown command\r\n"),
+        ],
+    )
+    .await;
+    let listed = incoming(session).list(None, true).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(listed.iter().all(|m| m.headers.subject.is_none()));
+    assert!(listed.iter().all(|m| m.id.is_stable()));
+    server.received().await;
 }

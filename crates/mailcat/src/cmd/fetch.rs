@@ -53,7 +53,11 @@
 //!
 //! If an IMAP mailbox's UIDVALIDITY changed, its record is reset (the old UIDs may name other
 //! messages now): everything is fetched again, and nothing is deleted by an old UID (the
-//! session also checks UIDVALIDITY again when it selects the mailbox to delete).
+//! session also checks UIDVALIDITY again when it selects the mailbox to delete). A mailbox
+//! without UIDVALIDITY, or a POP3 server without UIDL (optional in RFC 1939), has no id that
+//! lasts from one run to the next, so neither "fetched before" nor a deletion could be trusted:
+//! the run is refused before anything is fetched (SECURITY.md #43, #53). A message whose size
+//! is not the listed one is stored as received and counted in the summary.
 //!
 //! A store that cannot be written (no space, a read-only place) stops the run with exit 74
 //! before anything more is deleted; POP3 then ends without QUIT, so no DELE takes effect.
@@ -186,6 +190,8 @@ struct Tally {
     recovered: u64,
     /// Listed, then deleted on the server by another client before we fetched it.
     gone: u64,
+    /// Fetched with another size than the server listed (Exchange's POP3 does this).
+    resized: u64,
 }
 
 /// The open store.
@@ -378,16 +384,21 @@ async fn run_session(
             ..
         } => Some(*v),
         Incoming::Imap {
-            session,
             selected: Some((name, None)),
+            ..
         } => {
-            return Err(Stop::Session(mailcat_session::Error::Protocol {
-                host: session.endpoint().host.clone(),
-                protocol: mailcat_transport::Protocol::Imap,
-                detail: format!(
-                    "the mailbox {name} has no UIDVALIDITY (RFC 3501 requires one), so new mail cannot be told from mail fetched before; nothing was fetched or deleted (`mailcat list` and `cat` still work)"
-                ),
-            }))
+            return Err(no_stable_ids(
+                incoming,
+                &format!("the mailbox {name} has no UIDVALIDITY (RFC 3501 requires one)"),
+            ))
+        }
+        // POP3 without UIDL (SECURITY.md #53): a message number may name another message on
+        // the next run, so the same holds.
+        Incoming::Pop3 { .. } if listed.iter().any(|m| !m.id.is_stable()) => {
+            return Err(no_stable_ids(
+                incoming,
+                "the server has no UIDL (it is optional in RFC 1939)",
+            ))
         }
         _ => None,
     };
@@ -447,6 +458,18 @@ async fn run_session(
     }
     progress.finish_and_clear();
     flush_deletes(incoming, &mut to_delete, tally, stop, 1).await
+}
+
+/// The refusal to fetch from a server whose ids do not last from one session to the next.
+fn no_stable_ids(incoming: &Incoming, why: &str) -> Stop {
+    let endpoint = incoming.endpoint();
+    Stop::Session(mailcat_session::Error::Protocol {
+        host: endpoint.host.clone(),
+        protocol: endpoint.protocol,
+        detail: format!(
+            "{why}, so new mail cannot be told from mail fetched before; nothing was fetched or deleted (`mailcat list` and `cat` still work)"
+        ),
+    })
 }
 
 /// How many of `messages` (at least one) the next batch takes: [`FETCH_BATCH`] messages, or
@@ -721,6 +744,11 @@ impl Saver<'_> {
                     .map_err(Stop::Store)?;
                 self.tally.fetched += 1;
                 self.tally.bytes += bytes;
+                // Stored as received all the same (SECURITY.md #53): the download ended at the
+                // protocol's end marker, and some servers list estimates, not sizes.
+                if message.size.is_some_and(|listed| listed != bytes) {
+                    self.tally.resized += 1;
+                }
             }
         }
         self.progress.inc(message.size.unwrap_or(0));
@@ -895,6 +923,12 @@ fn summary_line(target: &Target, tally: &Tally) -> String {
         line.push_str(&format!(
             "; {} deleted on the server by another client before they could be fetched",
             tally.gone
+        ));
+    }
+    if tally.resized > 0 {
+        line.push_str(&format!(
+            "; {} differed in size from the server's list and were stored as received",
+            tally.resized
         ));
     }
     line
