@@ -323,7 +323,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
         credential: &Credential,
         dangerous_allow_plaintext_auth: bool,
     ) -> Result<(), Error> {
-        self.usable()?;
+        self.ready().await?;
         let endpoint = self.endpoint().clone();
         if self.state != State::Authorization {
             return Err(Error::AuthenticationAlreadyAttempted {
@@ -469,7 +469,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
         lines: u32,
         sink: &mut (impl AsyncWrite + Unpin),
     ) -> Result<u64, Error> {
-        self.usable()?;
+        self.ready().await?;
         let command = Command::Top {
             message: msg,
             lines,
@@ -489,7 +489,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
         msg: u32,
         sink: &mut (impl AsyncWrite + Unpin),
     ) -> Result<u64, Error> {
-        self.usable()?;
+        self.ready().await?;
         self.send(&Command::Retr(msg).encode()?, Redaction::Normal)
             .await?;
         let result = self.body(sink).await?;
@@ -519,7 +519,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
         F: FnMut(u32) -> Fut,
         Fut: Future<Output = std::io::Result<W>>,
     {
-        self.usable()?;
+        self.ready().await?;
         // Encode all first: an invalid number (0) sends nothing.
         let commands = messages
             .iter()
@@ -568,7 +568,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
     /// unlike [`Pop3Session::retrieve_many`], the caller opens the next sink (and is done with
     /// the last one) between two replies.
     pub async fn retrieve_start(&mut self, messages: &[u32]) -> Result<Retrieval, Error> {
-        self.usable()?;
+        self.ready().await?;
         // Encode all first: an invalid number (0) sends nothing.
         let commands = messages
             .iter()
@@ -705,6 +705,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
         self.not_broken()
     }
 
+    /// [`Self::usable`], and nothing from the server that no command asked for: a late second
+    /// reply would otherwise be taken as the answer to the command about to go (SECURITY.md
+    /// #52). Called before each command that expects to be the only one in flight.
+    async fn ready(&mut self) -> Result<(), Error> {
+        self.usable()?;
+        match self.connection.unsolicited().await {
+            Ok(None) => Ok(()),
+            Ok(Some(line)) => Err(self.desync(&format!(
+                "nothing before the next command, but the server sent {line:?}"
+            ))),
+            Err(e) => {
+                self.broken = Some("the connection failed between commands".into());
+                Err(e.into())
+            }
+        }
+    }
+
     fn not_broken(&self) -> Result<(), Error> {
         match &self.broken {
             None => Ok(()),
@@ -790,7 +807,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
 
     /// One single-line command; `-ERR` is an error.
     async fn simple(&mut self, command: Command) -> Result<StatusLine<'static>, Error> {
-        self.usable()?;
+        self.ready().await?;
         self.send(&command.encode()?, Redaction::Normal).await?;
         let status = self.status(Expect::SingleLine).await?;
         self.no_extra_bytes()?;
@@ -817,7 +834,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
         limits: ListingLimits,
         mut each: impl FnMut(&[u8]) -> Result<(), DecodeError>,
     ) -> Result<StatusLine<'static>, Error> {
-        self.usable()?;
+        self.ready().await?;
         self.send(&command.encode()?, Redaction::Normal).await?;
         let status = self.status(Expect::MultiLine(Body::Lines)).await?;
         if status.is_ok() {

@@ -356,6 +356,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
             });
         }
         let secret = credential.secret().await?;
+        // After the secret is at hand (a prompt may have taken a while): a planted "235"
+        // waiting here would otherwise pass for the answer to AUTH.
+        self.nothing_unsolicited("AUTH").await?;
         // RFC 4954 §4: AUTH always allows an initial response; the driver sends it after the
         // `334 ` instead when the line would be too long.
         auth::authenticate(
@@ -523,6 +526,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
         // DATA joins the group only when its 354 cannot come at a moment the client wants to
         // back out: one recipient (no recipient, no 354), or partial sending allowed.
         let data_in_group = pipelined && (envelope.to.len() == 1 || self.allow_partial);
+        self.nothing_unsolicited("MAIL FROM").await?;
         if pipelined {
             let mut group = mail;
             for rcpt in &rcpts {
@@ -674,6 +678,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
     /// One command, one reply.
     async fn exchange(&mut self, command: &Command) -> Result<Reply<'static>, Error> {
         self.ensure_open()?;
+        if !matches!(command, Command::Quit) {
+            self.nothing_unsolicited(command.name()).await?;
+        }
         let line = command.encode()?;
         let redaction = if command.is_sensitive() {
             Redaction::Secret
@@ -684,6 +691,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
         let reply = self.read_reply().await?;
         self.no_extra_replies(command.name())?;
         Ok(reply)
+    }
+
+    /// Before a command when no reply is due: a reply that arrived after the last one was
+    /// read would be taken as the answer to this command (SECURITY.md #52, the late half of
+    /// [`Self::no_extra_replies`]). A 421 there is the server ending the session (an idle
+    /// timeout): the session closes with its text. Anything else ends it as out of step.
+    async fn nothing_unsolicited(&mut self, before: &str) -> Result<(), Error> {
+        let line = match self.connection.unsolicited().await {
+            Ok(None) => return Ok(()),
+            Ok(Some(line)) => line,
+            Err(e) => return Err(self.broken(e)),
+        };
+        if line.starts_with("421") {
+            // Read as a reply, it closes the session with the server's words.
+            self.read_reply().await?;
+        }
+        let detail =
+            format!("before {before}, the server sent {line:?}, which nothing asked for: replies out of step");
+        self.closed = Some(detail.clone());
+        Err(Error::Protocol {
+            host: self.connection.endpoint().host.clone(),
+            protocol: Protocol::Smtp,
+            detail,
+        })
     }
 
     /// After the last reply the client asked for, the server has nothing more to say: bytes

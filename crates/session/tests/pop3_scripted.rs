@@ -1529,3 +1529,29 @@ async fn without_top_the_list_has_no_headers_and_tries_top_once() {
     assert!(listed.iter().all(|m| m.id.is_stable()));
     server.received().await;
 }
+
+#[tokio::test]
+async fn a_late_second_reply_stops_the_session_before_the_next_command() {
+    // The planted reply comes in a packet of its own, after the real one was read.
+    let (mut session, server) = logged_in(
+        TX_CAPS,
+        vec![
+            expect("NOOP"),
+            send("+OK\r\n"),
+            Step::Silence(Duration::from_millis(50)),
+            send("+OK planted\r\n"),
+        ],
+    )
+    .await;
+    session.noop().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let err = session.noop().await.unwrap_err();
+    assert!(
+        matches!(err, Error::Protocol { ref detail, .. } if detail.contains("+OK planted")),
+        "{err}"
+    );
+    assert!(session.noop().await.is_err(), "the session is out of step");
+    drop(session);
+    let received = server.received_text().await;
+    assert_eq!(count(&received, "NOOP"), 1, "{received:?}");
+}

@@ -11,6 +11,7 @@ mod smtp_script;
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use base64::Engine;
 use mailcat_session::smtp::{Address, Envelope, MessageInfo};
@@ -1271,6 +1272,60 @@ async fn an_extra_reply_after_auth_or_noop_is_a_desync() {
     .await;
     assert!(matches!(session.noop().await, Err(Error::Protocol { .. })));
     assert!(matches!(session.noop().await, Err(Error::Closed { .. })));
+    drop(session);
+    assert_eq!(server.await.unwrap().count("NOOP"), 1);
+}
+
+#[tokio::test]
+async fn a_reply_that_comes_late_is_not_taken_as_the_answer_to_the_next_command() {
+    // The planted reply arrives in a packet of its own after the real one was read, so it is
+    // not in the buffer then; it is found before the next command goes.
+    let (mut session, server) = start(
+        &[],
+        vec![
+            expect("NOOP"),
+            send("250 Ok\r\n"),
+            Act::Pause(Duration::from_millis(50)),
+            send("250 planted\r\n"),
+            Act::Drain,
+        ],
+    )
+    .await;
+    session.noop().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let e = send_bytes(&mut session, &envelope(&["bob@example.test"]), HELLO)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Protocol { ref detail, .. } if detail.contains("250 planted")),
+        "{e:?}"
+    );
+    assert!(session.is_closed());
+    drop(session);
+    let received = server.await.unwrap().text();
+    assert_eq!(received, "NOOP\r\n", "nothing after the planted reply");
+}
+
+#[tokio::test]
+async fn a_421_while_idle_closes_the_session_with_its_text() {
+    let (mut session, server) = start(
+        &[],
+        vec![
+            expect("NOOP"),
+            send("250 Ok\r\n"),
+            Act::Pause(Duration::from_millis(50)),
+            send("421 4.4.2 smtp.test Error: timeout exceeded\r\n"),
+            Act::Drain,
+        ],
+    )
+    .await;
+    session.noop().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let e = session.noop().await.unwrap_err();
+    assert!(
+        matches!(e, Error::Closed { ref reply, .. } if reply.contains("timeout exceeded")),
+        "{e:?}"
+    );
     drop(session);
     assert_eq!(server.await.unwrap().count("NOOP"), 1);
 }

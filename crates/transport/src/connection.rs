@@ -186,6 +186,51 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
     }
 
+    /// What the server has sent that nothing asked for, if anything: call it only when no
+    /// reply is due, before a command that expects to be the only one in flight.
+    ///
+    /// A reply that comes after the one that was read (a desync, or a second reply planted to
+    /// answer the next command, SECURITY.md #52) may arrive in a later packet than the reply
+    /// before it, so it is not in the buffer when that reply is read. This takes in, without
+    /// waiting, whatever has arrived since; if anything is there, it returns its first line
+    /// (lossy UTF-8, without CRLF, at most 200 bytes) so the session can refuse to go on. The
+    /// bytes stay buffered. A connection the server has closed reports nothing here: the
+    /// command that follows finds out.
+    pub async fn unsolicited(&mut self) -> Result<Option<String>, Error> {
+        if self.buf.is_empty() && !self.eof {
+            // Let the runtime take note of a socket that became readable since it last looked.
+            tokio::task::yield_now().await;
+            if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
+                self.buf.reserve(READ_CHUNK);
+            }
+            // A zero timeout still polls the read once: only what is at hand is taken.
+            match timeout(Duration::ZERO, self.stream.read_buf(&mut self.buf)).await {
+                Ok(Ok(0)) => self.eof = true,
+                Ok(Ok(_)) | Err(_) => {}
+                Ok(Err(source)) if source.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    self.eof = true;
+                }
+                Ok(Err(source)) => {
+                    return Err(Error::Io {
+                        host: self.endpoint.host.clone(),
+                        step: Step::Response,
+                        source,
+                    })
+                }
+            }
+        }
+        if self.buf.is_empty() {
+            return Ok(None);
+        }
+        let line = self.buf[..]
+            .split(|&b| b == b'\n')
+            .next()
+            .unwrap_or_default();
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let shown = &line[..line.len().min(200)];
+        Ok(Some(String::from_utf8_lossy(shown).into_owned()))
+    }
+
     /// The throughput floor. While the window lasts: how much of it is left (`None` when the
     /// floor is off). When it is over: a new window if the server kept up
     /// [`Timeouts::min_rate`], else the timeout that says how little came.

@@ -145,3 +145,48 @@ async fn a_flood_of_capability_data_before_login_is_refused() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_reply_arriving_after_the_last_one_was_read_is_found_before_the_next_command() {
+    // Over real TCP, plaintext and TLS: the late line comes in a packet of its own, after CAPA's
+    // reply was read and the buffer was empty (SECURITY.md #52). `unsolicited` must see it
+    // without waiting for more, and see nothing when nothing came.
+    for tls in [false, true] {
+        let (client, server_config) = valid_pki();
+        let mut script = Vec::new();
+        if tls {
+            script.push(Act::StartTls(server_config));
+        }
+        script.extend([
+            send("+OK ready\r\n"),
+            expect("CAPA"),
+            send("+OK\r\nUSER\r\n.\r\n"),
+            Act::Sleep(std::time::Duration::from_millis(300)),
+            send("+OK late\r\n"),
+            Act::Sleep(std::time::Duration::from_millis(500)),
+        ]);
+        let server = Server::start(script).await;
+        let security = if tls {
+            Security::ImplicitTls
+        } else {
+            Security::DangerousPlaintext
+        };
+        let endpoint = server.endpoint(Protocol::Pop3, security, "127.0.0.1");
+        let opened = open(&endpoint, client).await.unwrap();
+        let (mut connection, _) = opened.connection.into_parts();
+        assert_eq!(connection.unsolicited().await.unwrap(), None, "tls: {tls}");
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        assert_eq!(
+            connection.unsolicited().await.unwrap().as_deref(),
+            Some("+OK late"),
+            "tls: {tls}"
+        );
+        assert_eq!(
+            connection.buffered(),
+            "+OK late\r\n".len(),
+            "kept for the caller"
+        );
+        drop(connection);
+        server.received().await;
+    }
+}

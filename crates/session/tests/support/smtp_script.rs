@@ -38,6 +38,8 @@ pub enum Act {
     Drain,
     /// Read at least this many bytes more, then close the connection (the script ends).
     CloseAfter(usize),
+    /// Wait this long before the next step.
+    Pause(Duration),
 }
 
 /// Send `bytes`.
@@ -185,6 +187,7 @@ async fn play(mut stream: DuplexStream, script: Vec<Act>) -> Received {
                 }
                 return Received(received);
             }
+            Act::Pause(pause) => tokio::time::sleep(pause).await,
             Act::Drain => {
                 received.append(&mut pending);
                 let mut buf = vec![0u8; 64 * 1024];
