@@ -61,6 +61,7 @@ async fn a_50_mb_attachment_round_trips_in_bounded_memory() {
         size: Some(size),
         eight_bit: false,
         utf8_headers: false,
+        longest_line: 0,
     };
     let started = Instant::now();
     sender

@@ -375,6 +375,27 @@ fn allow_partial_sends_to_the_accepted_recipients_and_exits_67() {
 }
 
 #[test]
+fn a_line_over_998_octets_is_sent_with_a_warning() {
+    let _serial = serial();
+    let lab = Lab::from_env();
+    let token = unique("long-line");
+    let long = "z".repeat(1500);
+    let output = send(
+        &lab,
+        &["outbound@example.test"],
+        &message(&token, "outbound@example.test", &format!("{long}\r\nshort\r\n")),
+        Stdin::Pipe,
+    );
+    let shown = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{shown}");
+    assert!(
+        shown.contains("warning: a line of the message is 1500 octets long"),
+        "{shown}"
+    );
+    delivered(&token, 1);
+}
+
+#[test]
 fn dots_bare_line_feeds_and_8bit_arrive_intact_through_a_pipe() {
     let _serial = serial();
     let lab = Lab::from_env();

@@ -95,7 +95,15 @@ pub struct MessageInfo {
     pub eight_bit: bool,
     /// Some byte above 127 is in the header section: the message needs `SMTPUTF8` (RFC 6531).
     pub utf8_headers: bool,
+    /// The longest line in octets as sent, without its CRLF, a dot added by dot-stuffing
+    /// included. Over [`MAX_LINE`] breaks RFC 5321 §4.5.3.1.6: servers may cut such a line,
+    /// which corrupts what it carries, or refuse the message. Sent as it is all the same (a
+    /// client cannot re-encode a body without breaking signatures): callers warn.
+    pub longest_line: u64,
 }
+
+/// The longest text line RFC 5321 §4.5.3.1.6 allows, without its CRLF.
+pub const MAX_LINE: u64 = 998;
 
 impl MessageInfo {
     /// Scans a whole message held in memory.
@@ -129,6 +137,8 @@ impl MessageInfo {
 #[derive(Debug)]
 struct Scanner {
     size: u64,
+    line: u64,
+    longest_line: u64,
     eight_bit: bool,
     utf8_headers: bool,
     in_headers: bool,
@@ -140,6 +150,8 @@ impl Default for Scanner {
     fn default() -> Self {
         Scanner {
             size: 0,
+            line: 0,
+            longest_line: 0,
             eight_bit: false,
             utf8_headers: false,
             in_headers: true,
@@ -162,9 +174,17 @@ impl Scanner {
                     }
                     self.at_line_start = true;
                     self.skip_lf = b == b'\r';
+                    self.line = 0;
                 }
                 _ => {
                     self.size += 1;
+                    // A leading dot goes out doubled.
+                    self.line += if b == b'.' && self.at_line_start {
+                        2
+                    } else {
+                        1
+                    };
+                    self.longest_line = self.longest_line.max(self.line);
                     if b >= 0x80 {
                         self.eight_bit = true;
                         self.utf8_headers |= self.in_headers;
@@ -182,6 +202,7 @@ impl Scanner {
             size: Some(self.size + final_crlf),
             eight_bit: self.eight_bit,
             utf8_headers: self.utf8_headers,
+            longest_line: self.longest_line,
         }
     }
 }

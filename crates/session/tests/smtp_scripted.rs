@@ -1169,6 +1169,28 @@ fn message_info_counts_crlf_and_finds_8bit_headers() {
     assert!(info.eight_bit && info.utf8_headers);
 }
 
+#[test]
+fn message_info_finds_the_longest_line_as_sent() {
+    let line = |n: usize, first: u8| {
+        let mut l = vec![first];
+        l.resize(n, b'x');
+        l
+    };
+    let mut message = b"Subject: x\r\n\r\n".to_vec();
+    message.extend(line(998, b'x'));
+    message.extend(b"\n");
+    message.extend(line(10, b'y'));
+    let info = MessageInfo::of_bytes(&message);
+    assert_eq!(info.longest_line, 998);
+    // Dot-stuffing makes a 998-octet line that starts with "." one octet too long.
+    let mut stuffed = b"Subject: x\r\n\r\n".to_vec();
+    stuffed.extend(line(998, b'.'));
+    assert_eq!(MessageInfo::of_bytes(&stuffed).longest_line, 999);
+    // Bare CR, bare LF and CRLF all end a line.
+    let info = MessageInfo::of_bytes(b"aaaa\rbbb\ncc\r\nd");
+    assert_eq!(info.longest_line, 4);
+}
+
 #[tokio::test]
 async fn message_info_scan_rewinds_a_file() {
     use tokio::io::AsyncReadExt;
