@@ -383,7 +383,11 @@ fn a_line_over_998_octets_is_sent_with_a_warning() {
     let output = send(
         &lab,
         &["outbound@example.test"],
-        &message(&token, "outbound@example.test", &format!("{long}\r\nshort\r\n")),
+        &message(
+            &token,
+            "outbound@example.test",
+            &format!("{long}\r\nshort\r\n"),
+        ),
         Stdin::Pipe,
     );
     let shown = stderr(&output);
