@@ -320,6 +320,72 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for Guarded<W> {
     }
 }
 
+/// The Date/From/Subject of each of `numbers`, by `TOP n 0`, pipelined (a window of commands in
+/// flight with PIPELINING). TOP is optional (RFC 1939 §7): a server that does not announce it
+/// is asked once, and if it refuses, the list has no headers. A message it refuses alone (gone
+/// meanwhile) has none either.
+async fn pop3_heads<S: AsyncRead + AsyncWrite + Unpin>(
+    session: &mut Pop3Session<S>,
+    numbers: &[u32],
+) -> Result<Vec<HeaderSummary>, Error> {
+    let mut out = Vec::with_capacity(numbers.len());
+    let mut rest = numbers;
+    if !session.capabilities().has("TOP") {
+        let Some((&first, after)) = numbers.split_first() else {
+            return Ok(out);
+        };
+        let mut head = HeadSink::default();
+        match session.top(first, 0, &mut head).await {
+            Ok(_) => out.push(summarize(&head.0)),
+            Err(Error::Rejected { reply, .. }) => {
+                tracing::warn!("the server has no TOP ({reply}): the list shows no headers");
+                return Ok(vec![HeaderSummary::default(); numbers.len()]);
+            }
+            Err(e) => return Err(e),
+        }
+        rest = after;
+    }
+    let mut tops = session.top_start(rest, 0).await?;
+    loop {
+        let mut head = HeadSink::default();
+        match session.retrieve_next(&mut tops, &mut head).await? {
+            None => break,
+            Some(Ok(_)) => out.push(summarize(&head.0)),
+            Some(Err(_)) => out.push(HeaderSummary::default()),
+        }
+    }
+    Ok(out)
+}
+
+/// How much of a header section [`pop3_heads`] keeps: plenty for Date, From and Subject, and a
+/// server that sends a gigabyte of header cannot make a list hold it.
+const MAX_HEAD: usize = 256 * 1024;
+
+/// A sink that keeps the first [`MAX_HEAD`] bytes written to it and drops the rest.
+#[derive(Default)]
+struct HeadSink(Vec<u8>);
+
+impl AsyncWrite for HeadSink {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let room = MAX_HEAD.saturating_sub(this.0.len());
+        this.0.extend_from_slice(&buf[..buf.len().min(room)]);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
 /// The fields a list shows.
 const LIST_FIELDS: [&str; 3] = ["Date", "From", "Subject"];
 
@@ -411,36 +477,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
                 let sizes: HashMap<u32, u64> =
                     listing.into_iter().map(|s| (s.msg, s.octets)).collect();
                 *numbers = ids.iter().cloned().collect();
-                let mut top = headers;
-                let mut out = Vec::with_capacity(ids.len());
-                for (number, uidl) in ids {
-                    let size = sizes.get(&number).copied();
-                    let mut head = Vec::new();
-                    if top {
-                        match session.top(number, 0, &mut head).await {
-                            Ok(_) => {}
-                            // TOP is optional too: without it the list has no headers.
-                            Err(Error::Rejected { reply, .. })
-                                if !session.capabilities().has("TOP") =>
-                            {
-                                tracing::warn!(
-                                    "the server has no TOP ({reply}): the list shows no headers"
-                                );
-                                top = false;
-                            }
-                            Err(e) => return Err(e),
-                        }
-                    }
-                    out.push(MessageSummary {
+                let heads = if headers {
+                    let in_order: Vec<u32> = ids.iter().map(|(number, _)| *number).collect();
+                    pop3_heads(session, &in_order).await?
+                } else {
+                    vec![HeaderSummary::default(); ids.len()]
+                };
+                let out = ids
+                    .into_iter()
+                    .zip(heads)
+                    .map(|((number, uidl), headers)| MessageSummary {
                         id: MessageId::Pop3 { uidl, number },
-                        size,
-                        headers: if top {
-                            summarize(&head)
-                        } else {
-                            HeaderSummary::default()
-                        },
-                    });
-                }
+                        size: sizes.get(&number).copied(),
+                        headers,
+                    })
+                    .collect();
                 Ok(out)
             }
         }

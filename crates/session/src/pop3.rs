@@ -155,6 +155,8 @@ pub struct Pop3Session<S> {
 /// no other command (their replies would be taken for ours); abandon it only with the session.
 #[derive(Debug)]
 pub struct Retrieval {
+    /// `RETR` or `TOP`, for a refusal's message.
+    command: &'static str,
     commands: Vec<Vec<u8>>,
     window: usize,
     sent: usize,
@@ -568,11 +570,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
     /// unlike [`Pop3Session::retrieve_many`], the caller opens the next sink (and is done with
     /// the last one) between two replies.
     pub async fn retrieve_start(&mut self, messages: &[u32]) -> Result<Retrieval, Error> {
-        self.ready().await?;
-        // Encode all first: an invalid number (0) sends nothing.
+        let commands = messages.iter().map(|&n| Command::Retr(n));
+        self.bodies_start("RETR", commands).await
+    }
+
+    /// [`Pop3Session::retrieve_start`] for `TOP n lines`: the header and the first `lines`
+    /// lines of each of `messages`, pipelined the same way (a list of many messages' headers
+    /// costs a round trip per window, not per message).
+    pub async fn top_start(&mut self, messages: &[u32], lines: u32) -> Result<Retrieval, Error> {
         let commands = messages
             .iter()
-            .map(|&n| Command::Retr(n).encode())
+            .map(|&message| Command::Top { message, lines });
+        self.bodies_start("TOP", commands).await
+    }
+
+    async fn bodies_start(
+        &mut self,
+        command: &'static str,
+        commands: impl Iterator<Item = Command>,
+    ) -> Result<Retrieval, Error> {
+        self.ready().await?;
+        // Encode all first: an invalid number (0) sends nothing.
+        let commands = commands
+            .map(|c| c.encode())
             .collect::<Result<Vec<_>, EncodeError>>()?;
         let window = if self.pipelining() {
             PIPELINE_WINDOW
@@ -580,6 +600,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
             1
         };
         let mut retrieval = Retrieval {
+            command,
             commands,
             window,
             sent: 0,
@@ -610,7 +631,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
             return Ok(None);
         }
         if !self.retrieving {
-            return Err(self.protocol_misuse("a RETR reply was asked for that is not pending"));
+            return Err(self.protocol_misuse("a reply was asked for that is not pending"));
         }
         self.not_broken()?;
         let status = self.status(Expect::MultiLine(Body::Chunks)).await?;
@@ -621,7 +642,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
             }
             Ok(octets)
         } else {
-            Err(self.refused("RETR", &status))
+            Err(self.refused(retrieval.command, &status))
         };
         retrieval.read += 1;
         if retrieval.sent < retrieval.commands.len() {
@@ -699,7 +720,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
     fn usable(&self) -> Result<(), Error> {
         if self.retrieving {
             return Err(self.protocol_misuse(
-                "pipelined RETR replies are still unread: read them with retrieve_next first",
+                "pipelined RETR or TOP replies are still unread: read them with retrieve_next first",
             ));
         }
         self.not_broken()

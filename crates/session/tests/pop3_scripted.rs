@@ -1555,3 +1555,36 @@ async fn a_late_second_reply_stops_the_session_before_the_next_command() {
     let received = server.received_text().await;
     assert_eq!(count(&received, "NOOP"), 1, "{received:?}");
 }
+
+#[tokio::test]
+async fn list_with_headers_pipelines_top_and_keeps_each_subject_with_its_message() {
+    let (session, server) = logged_in(
+        TX_CAPS_PIPELINING,
+        vec![
+            expect("UIDL"),
+            send("+OK\r\n1 a\r\n2 b\r\n3 c\r\n.\r\n"),
+            expect("LIST"),
+            send("+OK\r\n1 10\r\n2 20\r\n3 30\r\n.\r\n"),
+            expect("TOP 1 0"),
+            expect("TOP 2 0"),
+            expect("TOP 3 0"),
+            // All three are in before the first reply: pipelined. The second is gone.
+            send("+OK\r\nSubject: one\r\n\r\n.\r\n-ERR no such message\r\n+OK\r\nSubject: three\r\n\r\n.\r\n"),
+        ],
+    )
+    .await;
+    let listed = incoming(session).list(None, true).await.unwrap();
+    let subjects: Vec<_> = listed
+        .iter()
+        .map(|m| (m.id.key(), m.headers.subject.clone()))
+        .collect();
+    assert_eq!(
+        subjects,
+        [
+            ("a".to_owned(), Some("one".to_owned())),
+            ("b".to_owned(), None),
+            ("c".to_owned(), Some("three".to_owned())),
+        ]
+    );
+    server.received().await;
+}
