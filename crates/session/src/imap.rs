@@ -32,7 +32,7 @@ use mailcat_codec::imap::command::{
     self as cmd, Command, EncodeOptions, Fragment, ListPattern, Mailbox, SearchKey, StoreMode,
 };
 use mailcat_codec::imap::{
-    Code, Data, Envelope, Event, Fetch, Flag, NameAttribute, Response, ResponseDecoder,
+    Code, Data, Envelope, Event, Fetch, FetchItem, Flag, NameAttribute, Response, ResponseDecoder,
     SectionData, SequenceSet, StatusKind, Tag, TagGenerator,
 };
 use mailcat_codec::Limits;
@@ -210,7 +210,11 @@ struct Tagged {
 /// One decoded thing off the wire.
 enum Item {
     Response(Response<'static>),
-    BodyStart { whole: bool, seq: u32 },
+    BodyStart {
+        whole: bool,
+        seq: u32,
+        uid: Option<u32>,
+    },
     Chunk(Bytes),
     BodyEnd,
 }
@@ -238,6 +242,10 @@ pub struct ImapSession<S> {
     untagged_read: (usize, usize),
     idle_refresh: Duration,
     fetch_window: usize,
+    /// The server puts the UID first in its FETCH responses, so a streamed body can be routed
+    /// by it (learned from the bodies seen; until then, and if ever it does not, sequence
+    /// numbers are mapped to UIDs first).
+    uid_leads: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
@@ -260,6 +268,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             untagged_read: (0, 0),
             idle_refresh: DEFAULT_IDLE_REFRESH,
             fetch_window: DEFAULT_FETCH_WINDOW,
+            uid_leads: false,
         };
         session.set_capabilities(capabilities.items);
         session
@@ -661,8 +670,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
     /// Servers may run pipelined FETCH commands in parallel and answer them in any order
     /// (Dovecot does), so each body is routed by its message, never by its position: inline
     /// bodies by the UID in their response, streamed ones (which start before the UID may be
-    /// known) by their sequence number, learned first with one `UID FETCH set (UID)` (RFC 3501
-    /// §7.4.1: no EXPUNGE can renumber messages while FETCH commands are in progress). When a
+    /// known) by the UID when the response gives it before the body (`* 5 FETCH (UID 12 BODY[]
+    /// {…}`, as Dovecot, Gmail and Cyrus answer), else by their sequence number, learned first
+    /// with one `UID FETCH set (UID)` (RFC 3501 §7.4.1: no EXPUNGE can renumber messages while
+    /// FETCH commands are in progress). That costs a round trip, so it is done only until the
+    /// server has shown that its UIDs come first. When a
     /// sink fails, the remaining answers are still read (the session stays usable) and the
     /// first error is returned.
     pub async fn fetch_messages<W: AsyncWrite + Unpin>(
@@ -681,7 +693,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
         }
         // Sequence number → UID, for routing streamed bodies when several are in flight.
         let mut uid_of_seq: HashMap<u32, u32> = HashMap::new();
-        if self.fetch_window > 1 && requests.len() > 1 {
+        if self.fetch_window > 1 && requests.len() > 1 && !self.uid_leads {
             let set = SequenceSet::from_numbers(requests.iter().map(|(u, _)| *u))?;
             let command = Command::UidFetch {
                 set,
@@ -729,15 +741,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                 break;
             }
             match self.read_item().await? {
-                Item::BodyStart { whole: true, seq } if streaming.is_none() => {
+                Item::BodyStart {
+                    whole: true,
+                    seq,
+                    uid,
+                } if streaming.is_none() => {
                     let index = if pending.len() == 1 {
                         pending.values().next().copied()
                     } else {
-                        uid_of_seq
-                            .get(&seq)
-                            .and_then(|uid| index_of.get(uid))
+                        uid.or_else(|| uid_of_seq.get(&seq).copied())
+                            .and_then(|uid| index_of.get(&uid))
                             .copied()
                     };
+                    // Learned for the next call; a server that stops putting the UID first
+                    // gets the mapping again from then on.
+                    self.uid_leads = uid.is_some();
                     let Some(index) = index else {
                         return Err(self.protocol(format!(
                             "a message body for sequence number {seq}, which was not asked for"
@@ -772,6 +790,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                         self.record(Response::Data(Data::Fetch(f)));
                         continue;
                     };
+                    // Inline bodies too tell whether the server puts the UID first.
+                    self.uid_leads = matches!(f.items.first(), Some(FetchItem::Uid(_)));
                     let uid = f.uid().or_else(|| uid_of_seq.get(&f.seq).copied());
                     let index = match (&body, uid.and_then(|u| index_of.get(&u).copied())) {
                         (SectionData::Streamed { .. }, _) if pending.len() == 1 => {
@@ -1165,7 +1185,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
     async fn read_item(&mut self) -> Result<Item, Error> {
         enum Raw {
             Response(Response<'static>),
-            BodyStart { whole: bool, seq: u32 },
+            BodyStart {
+                whole: bool,
+                seq: u32,
+                uid: Option<u32>,
+            },
             Chunk(std::ops::Range<usize>),
             BodyEnd,
         }
@@ -1180,11 +1204,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                         Event::Response(r) => Raw::Response(r.into_owned()),
                         Event::BodyStart {
                             seq,
+                            uid,
                             section,
                             origin,
                             ..
                         } => Raw::BodyStart {
                             seq,
+                            uid,
                             whole: section.part.is_empty()
                                 && section.text.is_none()
                                 && origin.is_none(),
@@ -1208,7 +1234,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
         }
         Ok(match raw {
             Raw::Response(r) => Item::Response(r),
-            Raw::BodyStart { whole, seq } => Item::BodyStart { whole, seq },
+            Raw::BodyStart { whole, seq, uid } => Item::BodyStart { whole, seq, uid },
             Raw::Chunk(range) => Item::Chunk(bytes.slice(range)),
             Raw::BodyEnd => Item::BodyEnd,
         })

@@ -459,6 +459,97 @@ async fn pipelined_fetches_keep_a_window_and_route_bodies_answered_out_of_order(
     assert!(lines[3].starts_with("A0004 UID FETCH 11"), "{lines:?}");
 }
 
+/// A FETCH response with a streamed body, the UID before it (`first`) or after it.
+fn streamed_reply(seq: usize, uid: u32, b: &[u8], tag: &str, first: bool) -> Vec<u8> {
+    let mut r = if first {
+        format!("* {seq} FETCH (UID {uid} BODY[] {{{}}}\r\n", b.len())
+    } else {
+        format!("* {seq} FETCH (BODY[] {{{}}}\r\n", b.len())
+    }
+    .into_bytes();
+    r.extend_from_slice(b);
+    if !first {
+        r.extend_from_slice(format!(" UID {uid}").as_bytes());
+    }
+    r.extend_from_slice(format!(")\r\n{tag} OK Fetch completed.\r\n").as_bytes());
+    r
+}
+
+/// Two `fetch_messages` calls of two bodies each (streamed from `size` bytes on, inline below),
+/// answered out of order; the server puts the UID first or not. Returns the command lines the
+/// server received.
+async fn two_pipelined_fetches(uid_first: bool, size: usize) -> Vec<String> {
+    let bodies = [body(size), body(size + 1), body(size + 2), body(size + 3)];
+    let pair = |(seq1, uid1, b1, tag1), (seq2, uid2, b2, tag2)| {
+        let mut r = streamed_reply(seq2, uid2, b2, tag2, uid_first);
+        r.extend(streamed_reply(seq1, uid1, b1, tag1, uid_first));
+        r
+    };
+    let mut steps = vec![
+        cmd(
+            "UID FETCH 11,12 (UID)",
+            "* 1 FETCH (UID 11)\r\n* 2 FETCH (UID 12)\r\n{tag} OK\r\n",
+        ),
+        cmd("UID FETCH 11 (UID BODY.PEEK[])", ""),
+        cmd_bytes(
+            "UID FETCH 12 (UID BODY.PEEK[])",
+            pair((1, 11, &bodies[0], "A0004"), (2, 12, &bodies[1], "A0005")),
+        ),
+    ];
+    // The second call: the map again only when the server did not put the UID first.
+    let (first_tag, second_tag) = if uid_first {
+        ("A0006", "A0007")
+    } else {
+        steps.push(cmd(
+            "UID FETCH 13,14 (UID)",
+            "* 3 FETCH (UID 13)\r\n* 4 FETCH (UID 14)\r\n{tag} OK\r\n",
+        ));
+        ("A0007", "A0008")
+    };
+    steps.push(cmd("UID FETCH 13 (UID BODY.PEEK[])", ""));
+    steps.push(cmd_bytes(
+        "UID FETCH 14 (UID BODY.PEEK[])",
+        pair(
+            (3, 13, &bodies[2], first_tag),
+            (4, 14, &bodies[3], second_tag),
+        ),
+    ));
+    let (mut s, server, received) = logged_in("IMAP4rev1", steps).await;
+    s.set_fetch_window(2);
+    for call in [[11, 12], [13, 14]] {
+        let mut sinks: Vec<(u32, Vec<u8>)> = call.iter().map(|&u| (u, Vec::new())).collect();
+        let lens = s.fetch_messages(&mut sinks).await.unwrap();
+        for (i, (uid, sink)) in sinks.iter().enumerate() {
+            let expected = &bodies[(*uid - 11) as usize];
+            assert_eq!(lens[i], Some(expected.len() as u64));
+            assert!(sink == expected, "UID {uid} got another body");
+        }
+    }
+    drop(s);
+    server.await.unwrap();
+    let lines = received.lock().unwrap().clone();
+    lines
+}
+
+#[tokio::test]
+async fn once_the_server_puts_the_uid_first_no_sequence_map_costs_a_round_trip() {
+    // Streamed bodies, and inline ones (which tell it just the same).
+    for size in [70_000, 100] {
+        let lines = two_pipelined_fetches(true, size).await;
+        let maps = lines.iter().filter(|l| l.ends_with("(UID)")).count();
+        assert_eq!(maps, 1, "{size}: {lines:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_server_that_puts_the_uid_after_the_body_gets_the_map_every_time() {
+    for size in [70_000, 100] {
+        let lines = two_pipelined_fetches(false, size).await;
+        let maps = lines.iter().filter(|l| l.ends_with("(UID)")).count();
+        assert_eq!(maps, 2, "{size}: {lines:?}");
+    }
+}
+
 #[tokio::test]
 async fn an_unknown_tag_among_pipelined_fetches_is_a_protocol_error() {
     let (mut s, server, _) = logged_in(

@@ -32,6 +32,10 @@ pub enum Event<'a> {
     BodyStart {
         /// The message sequence number of the FETCH response.
         seq: u32,
+        /// The UID, when it is the response's first item (`* 5 FETCH (UID 12 BODY[] {…}`, as
+        /// servers answer `UID FETCH`): a client with several fetches in flight can route the
+        /// body at once, without first mapping sequence numbers to UIDs.
+        uid: Option<u32>,
         /// The section (its `name` is the item as sent, e.g. `BODY[]`).
         section: Section<'a>,
         /// `<origin>` of a partial fetch.
@@ -219,10 +223,12 @@ impl ResponseDecoder {
         }
         self.state = State::Streaming { remaining: len };
         let (seq, section, origin) = body_start(&self.skeleton, name_at, name_end, &ctx)?;
+        let uid = leading_uid(&self.skeleton[..name_at]);
         Ok((
             data,
             Event::BodyStart {
                 seq,
+                uid,
                 section,
                 origin,
                 len,
@@ -298,6 +304,17 @@ fn body_start<'a>(
     }
 }
 
+/// The UID of a FETCH response head (`* 5 FETCH (UID 12 `…) when it is the first item.
+fn leading_uid(head: &[u8]) -> Option<u32> {
+    let open = memchr::memchr(b'(', head)?;
+    let item = head.get(open + 1..open + 5)?;
+    if !item.eq_ignore_ascii_case(b"UID ") {
+        return None;
+    }
+    let (rest, uid) = number(&head[open + 5..]).ok()?;
+    (uid > 0 && rest.first() == Some(&b' ')).then_some(uid)
+}
+
 fn ctx(limits: &Limits) -> Ctx {
     Ctx {
         max_depth: limits.max_depth,
@@ -366,6 +383,7 @@ mod tests {
         Response(Response<'static>),
         BodyStart {
             seq: u32,
+            uid: Option<u32>,
             section: Section<'static>,
             origin: Option<u32>,
             len: u64,
@@ -379,11 +397,13 @@ mod tests {
             Event::Response(r) => Owned::Response(r.into_owned()),
             Event::BodyStart {
                 seq,
+                uid,
                 section,
                 origin,
                 len,
             } => Owned::BodyStart {
                 seq,
+                uid,
                 section: section.into_owned(),
                 origin,
                 len,
@@ -466,6 +486,30 @@ mod tests {
     }
 
     #[test]
+    fn the_uid_of_a_streamed_body_is_known_at_its_start_only_when_it_comes_first() {
+        let uid_at_start = |head: &str| {
+            let mut input = head.as_bytes().to_vec();
+            input.extend_from_slice(&[b'x'; 30]);
+            input.extend_from_slice(b")\r\n");
+            let (events, _) = drive(&input, &[], streaming_limits());
+            match &events[0] {
+                Owned::BodyStart { uid, .. } => *uid,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(uid_at_start("* 7 FETCH (UID 9 BODY[] {30}\r\n"), Some(9));
+        assert_eq!(uid_at_start("* 7 FETCH (uid 9 BODY[] {30}\r\n"), Some(9));
+        // After other items, or after the body: not known at the start.
+        assert_eq!(
+            uid_at_start("* 7 FETCH (FLAGS () UID 9 BODY[] {30}\r\n"),
+            None
+        );
+        assert_eq!(uid_at_start("* 7 FETCH (BODY[] {30}\r\n"), None);
+        // UID 0 is not a UID; neither is a number run into the next item.
+        assert_eq!(uid_at_start("* 7 FETCH (UID 0 BODY[] {30}\r\n"), None);
+    }
+
+    #[test]
     fn a_large_body_is_streamed_and_the_response_says_so() {
         let body = b"0123456789abcdefghijklmnopqrst";
         let mut input = b"* 7 FETCH (UID 9 BODY[]<0> {30}\r\n".to_vec();
@@ -476,6 +520,7 @@ mod tests {
         assert_eq!(events.len(), 5, "{events:?}");
         let Owned::BodyStart {
             seq,
+            uid,
             section,
             origin,
             len,
@@ -484,8 +529,8 @@ mod tests {
             panic!()
         };
         assert_eq!(
-            (*seq, &*section.name, *origin, *len),
-            (7, &b"BODY[]"[..], Some(0), 30)
+            (*seq, *uid, &*section.name, *origin, *len),
+            (7, Some(9), &b"BODY[]"[..], Some(0), 30)
         );
         assert_eq!(events[1], Owned::Body(body.to_vec()));
         assert_eq!(events[2], Owned::BodyEnd);
