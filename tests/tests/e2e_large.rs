@@ -56,6 +56,7 @@ async fn a_50_mb_attachment_round_trips_in_bounded_memory() {
     let envelope = Envelope {
         from: Some(lab.tricky_user.parse().expect("address")),
         to: vec![lab.tricky_user.parse().expect("address")],
+        ..Default::default()
     };
     let info = MessageInfo {
         size: Some(size),

@@ -88,6 +88,7 @@ async fn a_sent_message_comes_back_byte_for_byte_through_imap_and_pop3() {
     let envelope = Envelope {
         from: Some(lab.tricky_user.parse().expect("address")),
         to: vec![lab.tricky_user.parse().expect("address")],
+        ..Default::default()
     };
     let info = MessageInfo::of_bytes(&message);
     assert!(info.eight_bit);
@@ -144,6 +145,7 @@ async fn a_separate_outgoing_credential_is_used_for_sending_only() {
     let envelope = Envelope {
         from: Some(lab.user.parse().expect("address")),
         to: vec![lab.tricky_user.parse().expect("address")],
+        ..Default::default()
     };
     let body = b"Subject: x\r\n\r\nx\r\n";
     let error = account

@@ -112,8 +112,8 @@ pub enum Command {
     /// to an unnamed temporary file (mode 0600, deleted at once) so its size can be announced.
     ///
     /// Accepted and ignored for sendmail compatibility: -i, -oX (-oi, -oem, -odi ...), -B TYPE,
-    /// -F NAME, -bm, -m, -n, -U, -G, -L TAG, -O OPT=VALUE; -N and -R (DSN) are ignored with a
-    /// warning; -r ADDR is -f ADDR. Under the name `sendmail` (a symlink to mailcat) mailcat is
+    /// -F NAME, -bm, -m, -n, -U, -G, -L TAG, -O OPT=VALUE; -r ADDR is -f ADDR. -N and -R ask for
+    /// delivery status notifications (the server must offer DSN). Under the name `sendmail` (a symlink to mailcat) mailcat is
     /// `mailcat send`, for cron and git send-email's --smtp-server=/path/to/sendmail; git's
     /// --sendmail-cmd="mailcat send" works as well.
     ///
@@ -201,11 +201,12 @@ pub struct SendArgs {
     /// The sendmail mode: only -bm (deliver a message, the default) is supported.
     #[arg(short = 'b', value_name = "MODE", hide = true)]
     pub mode: Option<String>,
-    /// Ignored (DSN NOTIFY); a warning says so.
-    #[arg(short = 'N', value_name = "DSN", hide = true)]
+    /// Delivery status notifications: never, or any of success, failure, delay (comma
+    /// separated), reported to the envelope sender; the server must offer DSN.
+    #[arg(short = 'N', value_name = "WHEN")]
     pub dsn_notify: Option<String>,
-    /// Ignored (DSN RET); a warning says so.
-    #[arg(short = 'R', value_name = "RET", hide = true)]
+    /// What a delivery status notification returns: full (the message) or hdrs (its header).
+    #[arg(short = 'R', value_name = "full|hdrs")]
     pub dsn_return: Option<String>,
     /// Ignored sendmail option with a value (-L TAG, -O OPTION=VALUE).
     #[arg(short = 'L', short_alias = 'O', value_name = "VALUE", action = clap::ArgAction::Append, hide = true)]

@@ -400,6 +400,47 @@ fn a_line_over_998_octets_is_sent_with_a_warning() {
 }
 
 #[test]
+fn delivery_status_notifications_as_mutt_asks_for_them_come_back_to_the_sender() {
+    let _serial = serial();
+    let lab = Lab::from_env();
+    let token = unique("dsn");
+    // mutt with dsn_notify="success,failure" and dsn_return="hdrs"; the envelope sender is
+    // an outbound address, so the report lands where the test looks.
+    let output = send(
+        &lab,
+        &[
+            "-oem",
+            "-oi",
+            "-N",
+            "success,failure",
+            "-R",
+            "hdrs",
+            "-f",
+            "outbound+dsn@example.test",
+            "--",
+            "outbound@example.test",
+        ],
+        &message(&token, "outbound@example.test", "report back, please\r\n"),
+        Stdin::File,
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let copies = delivered(&token, 2);
+    let reports: Vec<String> = copies
+        .iter()
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .filter(|c| c.contains("Content-Type: message/delivery-status"))
+        .collect();
+    assert_eq!(reports.len(), 1, "one report and the message itself");
+    assert!(reports[0].contains("Successful Mail Delivery Report"));
+    // RET=HDRS: the report quotes the header, not the body.
+    assert!(
+        !reports[0].contains("report back, please"),
+        "{}",
+        reports[0]
+    );
+}
+
+#[test]
 fn dots_bare_line_feeds_and_8bit_arrive_intact_through_a_pipe() {
     let _serial = serial();
     let lab = Lab::from_env();

@@ -22,7 +22,7 @@ fn mailcat(args: &[&str]) -> (Option<i32>, String) {
 fn usage_errors_are_64_and_say_what_to_give() {
     // Port 1 on loopback: nothing listens, so a run that got as far as connecting would say so.
     let account = ["--email", "a@example.test"];
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 6] = [
         (
             &[
                 "fetch",
@@ -39,6 +39,28 @@ fn usage_errors_are_64_and_say_what_to_give() {
             "needs IMAP",
         ),
         (&["frobnicate"], "unrecognized subcommand"),
+        (
+            &[
+                "send",
+                "-N",
+                "sometimes",
+                "--outgoing",
+                "smtp://127.0.0.1:1",
+                "b@example.test",
+            ],
+            "any of success, failure and delay",
+        ),
+        (
+            &[
+                "send",
+                "-R",
+                "body",
+                "--outgoing",
+                "smtp://127.0.0.1:1",
+                "b@example.test",
+            ],
+            "full (the whole message in a report) or hdrs",
+        ),
     ];
     for (args, says) in cases {
         let mut all = args.to_vec();

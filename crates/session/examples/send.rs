@@ -38,6 +38,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let envelope = Envelope {
         from: Some(account.email.parse()?),
         to: vec![to.parse()?],
+        ..Default::default()
     };
     let report = account.send(&envelope, &mut file, &info).await?; // streamed, dot-stuffed
     println!(

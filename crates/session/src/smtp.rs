@@ -65,6 +65,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeek, AsyncSeekExt, AsyncWrite};
 use tokio::net::TcpStream;
 
 pub use mailcat_codec::smtp::address::Address;
+pub use mailcat_codec::smtp::command::{Notify, Ret};
 
 use crate::auth::{self, LoginMethod, Offer, SaslReply};
 use crate::{Credential, Error};
@@ -74,12 +75,35 @@ const CHUNK: usize = 64 * 1024;
 
 /// Who sends a message to whom: the SMTP envelope, independent of the `From:`/`To:` headers
 /// (Bcc recipients are in the envelope only).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Envelope {
     /// The reverse path (`MAIL FROM`), where bounces go; `None` is the null path `<>`.
     pub from: Option<Address>,
     /// The forward paths (`RCPT TO`), at least one.
     pub to: Vec<Address>,
+    /// The delivery status notifications asked for (none by default).
+    pub dsn: Dsn,
+}
+
+/// Delivery status notifications (RFC 3461), what `sendmail -N` and `-R` ask for: reports sent
+/// to the envelope sender. Asking for any needs the server's `DSN` extension; without it the
+/// message is refused before anything is sent, rather than sent without the reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dsn {
+    /// When to report, for every recipient (`NOTIFY=`); `None`: the server's default
+    /// (failures and delays).
+    pub notify: Option<Notify>,
+    /// How much of the message a report returns (`RET=`); `None`: the server's choice.
+    pub ret: Option<Ret>,
+    /// An envelope id the reports quote (`ENVID=`, printable ASCII, at most 100 characters).
+    pub envid: Option<String>,
+}
+
+impl Dsn {
+    /// True when nothing is asked for.
+    pub fn is_empty(&self) -> bool {
+        self.notify.is_none() && self.ret.is_none() && self.envid.is_none()
+    }
 }
 
 /// What the server must accept for a message to go through: its size and whether it holds
@@ -511,13 +535,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
                 info.size
             }
         };
+        if !envelope.dsn.is_empty() && !self.extensions.dsn() {
+            return Err(Error::MissingExtension {
+                host: host(),
+                extension: "DSN",
+                needed_for: "delivery status notifications (NOTIFY, RET, ENVID)",
+            });
+        }
         let mail = Command::MailFrom {
             reverse_path: envelope.from.clone(),
             parameters: MailParameters {
                 size,
                 body,
                 smtputf8,
-                ..MailParameters::default()
+                ret: envelope.dsn.ret,
+                envid: envelope.dsn.envid.clone(),
             },
         }
         .encode()?;
@@ -527,7 +559,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
             .map(|to| {
                 Command::RcptTo {
                     forward_path: to.clone(),
-                    parameters: RcptParameters::default(),
+                    parameters: RcptParameters {
+                        notify: envelope.dsn.notify,
+                        orcpt: None,
+                    },
                 }
                 .encode()
             })

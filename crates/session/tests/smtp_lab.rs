@@ -50,6 +50,7 @@ fn from_alice(to: &[&str]) -> Envelope {
     Envelope {
         from: Some(addr(&Lab::from_env().user)),
         to: to.iter().map(|t| addr(t)).collect(),
+        ..Default::default()
     }
 }
 

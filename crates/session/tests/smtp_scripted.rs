@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use base64::Engine;
-use mailcat_session::smtp::{Address, Envelope, MessageInfo};
+use mailcat_session::smtp::{Address, Dsn, Envelope, MessageInfo, Notify, Ret};
 use mailcat_session::{Credential, Error};
 use smtp_script::{data, expect, group, send, start, Act};
 use tokio::io::{AsyncRead, ReadBuf};
@@ -31,6 +31,7 @@ fn envelope(to: &[&str]) -> Envelope {
     Envelope {
         from: Some(addr("alice@example.test")),
         to: to.iter().map(|t| addr(t)).collect(),
+        ..Default::default()
     }
 }
 
@@ -846,6 +847,56 @@ async fn eight_bit_content_is_declared_or_refused() {
 }
 
 #[tokio::test]
+async fn delivery_status_notifications_are_asked_for_or_refused_without_dsn() {
+    let asked = Envelope {
+        dsn: Dsn {
+            notify: Some(Notify::On {
+                success: true,
+                failure: true,
+                delay: false,
+            }),
+            ret: Some(Ret::Headers),
+            envid: None,
+        },
+        ..envelope(&["bob@example.test"])
+    };
+    let (mut session, server) = start(
+        &["DSN"],
+        vec![
+            expect("MAIL FROM:<alice@example.test> RET=HDRS"),
+            send("250 2.1.0 Ok\r\n"),
+            expect("RCPT TO:<bob@example.test> NOTIFY=SUCCESS,FAILURE"),
+            send("250 2.1.5 Ok\r\n"),
+            expect("DATA"),
+            send("354 go\r\n"),
+            data([HELLO, b".\r\n"].concat()),
+            send("250 2.0.0 Ok\r\n"),
+            Act::Eof,
+        ],
+    )
+    .await;
+    send_bytes(&mut session, &asked, HELLO).await.unwrap();
+    drop(session);
+    server.await.unwrap();
+
+    // Without DSN: refused before anything is sent, not sent without the reports.
+    let (mut session, server) = start(&["PIPELINING"], vec![Act::Eof]).await;
+    let err = send_bytes(&mut session, &asked, HELLO).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::MissingExtension {
+                extension: "DSN",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    drop(session);
+    assert!(server.await.unwrap().0.is_empty());
+}
+
+#[tokio::test]
 async fn a_utf8_address_is_sent_with_smtputf8() {
     let (mut session, server) = start(
         &["PIPELINING", "8BITMIME", "SMTPUTF8"],
@@ -1107,6 +1158,7 @@ async fn two_messages_over_one_session_with_rset_between() {
     let bounce = Envelope {
         from: None,
         to: vec![addr("carol@example.test")],
+        ..Default::default()
     };
     let second = send_bytes(&mut session, &bounce, b"Subject: two\n\n.dot")
         .await

@@ -181,6 +181,7 @@ async fn send_test(account: &Account, printer: &mut Printer) -> Result<(), Error
     let envelope = Envelope {
         from: Some(address.clone()),
         to: vec![address],
+        ..Default::default()
     };
     account
         .send(

@@ -47,10 +47,14 @@
 //!   submission with STARTTLS): a 50 MB message in 0.67 s from a file and 0.74 s from a pipe,
 //!   peak RSS 6.8 and 6.6 MiB, the same as for a 300-byte message (6.7 MiB, 0.05 s).
 //! - **Ignored sendmail options**: `-i`, `-oX` (`-oi`, `-oem`, `-odi`, `-odb` ...), `-B TYPE`,
-//!   `-F NAME`, `-bm`, `-m`, `-n`, `-U`, `-G`, `-L TAG`, `-O OPT=VALUE`; `-N` and `-R` (DSN)
-//!   with a warning. `-r ADDR` is `-f ADDR`; `-v` is mailcat's own (the protocol trace, as
+//!   `-F NAME`, `-bm`, `-m`, `-n`, `-U`, `-G`, `-L TAG`, `-O OPT=VALUE`. `-r ADDR` is `-f ADDR`; `-v` is mailcat's own (the protocol trace, as
 //!   sendmail's verbose mode shows the SMTP dialogue). Another `-b` mode (`-bs`, `-bp` ...) and
 //!   any other option is a usage error (64).
+//! - **Delivery status notifications**: `-N never|success,failure,delay` and `-R full|hdrs` ask
+//!   the server for them (RFC 3461 NOTIFY and RET; the reports go to the envelope sender), as
+//!   mutt's `dsn_notify`/`dsn_return` pass them. A server without DSN refuses the message
+//!   before anything is sent (69), as msmtp does: sent without them, the reports the user
+//!   counts on would never come.
 //! - **Results** on stderr, one line per recipient (`-q` keeps only failures). All or nothing by
 //!   default: when the server refuses any recipient nothing is sent; exit 69 (75 when every
 //!   refusal was temporary). `--allow-partial` sends to the accepted ones and exits 67
@@ -67,7 +71,7 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use mailcat_session::smtp::{Address, Envelope, MessageInfo};
+use mailcat_session::smtp::{Address, Dsn, Envelope, MessageInfo, Notify, Ret};
 use mailcat_session::Error;
 use tokio::io::AsyncReadExt;
 
@@ -124,12 +128,7 @@ fn send(cli: &Cli, args: &SendArgs) -> Result<(), Exit> {
             &format!("-b{mode} is not supported: mailcat only sends a message (-bm)"),
         ));
     }
-    if args.dsn_notify.is_some() || args.dsn_return.is_some() {
-        say(
-            cli,
-            "warning: -N/-R (delivery status notifications) are not supported and are ignored",
-        );
-    }
+    let dsn = dsn(args)?;
     let settings = common::settings(cli, "send")?;
     let flag = args.from.as_deref().map(str::trim);
     let flag = match flag {
@@ -192,6 +191,7 @@ fn send(cli: &Cli, args: &SendArgs) -> Result<(), Exit> {
     let envelope = Envelope {
         from,
         to: recipients.list,
+        dsn,
     };
 
     common::runtime()?.block_on(async {
@@ -285,6 +285,53 @@ fn send(cli: &Cli, args: &SendArgs) -> Result<(), Exit> {
             }
             Err(error) => Err(common::fail("send", &error)),
         }
+    })
+}
+
+/// The delivery status notifications of `-N` and `-R`, as sendmail spells them: `-N never` or a
+/// comma list of `success`, `failure`, `delay`; `-R full` or `-R hdrs` (any case).
+fn dsn(args: &SendArgs) -> Result<Dsn, Exit> {
+    let usage = |message: &str| fail_with(exit::USAGE, message);
+    let notify = match args.dsn_notify.as_deref().map(str::to_ascii_lowercase) {
+        None => None,
+        Some(value) if value.trim() == "never" => Some(Notify::Never),
+        Some(value) => {
+            let (mut success, mut failure, mut delay) = (false, false, false);
+            for word in value.split(',').map(str::trim) {
+                match word {
+                    "success" => success = true,
+                    "failure" => failure = true,
+                    "delay" => delay = true,
+                    _ => {
+                        return Err(usage(&format!(
+                            "-N {}: say never, or any of success, failure and delay separated by commas (-N failure,delay)",
+                            terminal_safe(&value)
+                        )))
+                    }
+                }
+            }
+            Some(Notify::On {
+                success,
+                failure,
+                delay,
+            })
+        }
+    };
+    let ret = match args.dsn_return.as_deref().map(str::to_ascii_lowercase) {
+        None => None,
+        Some(value) if value == "full" => Some(Ret::Full),
+        Some(value) if value == "hdrs" => Some(Ret::Headers),
+        Some(value) => {
+            return Err(usage(&format!(
+                "-R {}: say full (the whole message in a report) or hdrs (its header only)",
+                terminal_safe(&value)
+            )))
+        }
+    };
+    Ok(Dsn {
+        notify,
+        ret,
+        envid: None,
     })
 }
 
