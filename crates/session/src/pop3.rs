@@ -325,7 +325,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
         credential: &Credential,
         dangerous_allow_plaintext_auth: bool,
     ) -> Result<(), Error> {
-        self.ready().await?;
+        self.usable()?;
         let endpoint = self.endpoint().clone();
         if self.state != State::Authorization {
             return Err(Error::AuthenticationAlreadyAttempted {
@@ -341,6 +341,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
             });
         }
         let secret = credential.secret().await?;
+        // After the secret is at hand (a prompt may have taken longer than the server waits:
+        // its "-ERR Disconnected for inactivity" must not pass for the answer to USER).
+        self.ready().await?;
         // From here on something may reach the server: this is the one attempt.
         self.state = State::LoginFailed;
         match method {

@@ -1588,3 +1588,27 @@ async fn list_with_headers_pipelines_top_and_keeps_each_subject_with_its_message
     );
     server.received().await;
 }
+
+#[tokio::test]
+async fn a_server_that_gave_up_waiting_for_the_password_is_not_sent_it() {
+    // The server's inactivity limit passed while the password was being typed: its parting
+    // words must not be taken for the answer to USER (a "wrong password").
+    let (mut session, server) = session(
+        Some(TX_CAPS),
+        vec![
+            Step::Silence(Duration::from_millis(50)),
+            send("-ERR Disconnected for inactivity.\r\n"),
+            Step::Close,
+        ],
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let err = session.login(&password(), true).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Protocol { ref detail, .. } if detail.contains("Disconnected for inactivity")),
+        "{err}"
+    );
+    drop(session);
+    let received = server.received_text().await;
+    assert_eq!(count(&received, "USER"), 0, "{received:?}");
+}
