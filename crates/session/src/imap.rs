@@ -370,6 +370,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
         };
         let method = auth::choose(&offer, credential.kind(), &endpoint)?;
         let secret = credential.secret().await?;
+        // A prompt may have outlasted the server's patience: its BYE is read now, and said,
+        // rather than found as a broken pipe when the credentials are sent.
+        self.take_in_untagged().await?;
         self.login_attempted = true;
         // Only capabilities sent with or after the login's answer count as post-login ones.
         self.capabilities_fresh = false;
@@ -1381,6 +1384,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             }
             _ => {}
         }
+    }
+
+    /// Between commands (nothing in flight): reads the untagged responses that have already
+    /// arrived (a BYE, an EXISTS ...) and records them; then fails if the server said BYE.
+    async fn take_in_untagged(&mut self) -> Result<(), Error> {
+        while self
+            .conn
+            .unsolicited()
+            .await
+            .map_err(|e| self.transport(e))?
+            .is_some()
+        {
+            match self.read_item().await {
+                Ok(Item::Response(response)) if response.tag().is_none() => {
+                    self.observe_and_record(response)
+                }
+                Ok(_) => {
+                    return Err(self.protocol("a response nothing asked for, between commands"))
+                }
+                // The server closed after its BYE: the BYE is the news.
+                Err(_) if self.bye.is_some() => break,
+                Err(e) => return Err(e),
+            }
+        }
+        self.usable()
     }
 
     fn observe_and_record(&mut self, response: Response<'static>) {

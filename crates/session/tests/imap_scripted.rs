@@ -1404,3 +1404,25 @@ async fn incoming_fetch_many_with_a_failing_sink_fails_that_message_only() {
     drop(incoming);
     server.await.unwrap();
 }
+
+#[tokio::test]
+async fn a_server_that_gave_up_waiting_for_the_password_says_so_not_wrong_password() {
+    let (mut s, server, received) = session(
+        "IMAP4rev1 SASL-IR AUTH=PLAIN",
+        vec![
+            Step::Send(b"* BYE Disconnected for inactivity.\r\n".to_vec()),
+            Step::Close,
+        ],
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let err = s.login(&alice(), true).await.unwrap_err();
+    assert!(!err.is_auth(), "{err}");
+    assert!(
+        err.to_string().contains("Disconnected for inactivity"),
+        "{err}"
+    );
+    drop(s);
+    server.await.unwrap();
+    assert_eq!(count(&received, "AUTHENTICATE"), 0);
+}
