@@ -254,7 +254,8 @@ impl Error {
             Error::DeliveryUnknown { .. } => Some(
                 "check whether the message arrived (the Sent folder, a recipient) before sending it again".into(),
             ),
-            Error::Transport(e) if e.is_tls() => {
+            // The other TLS errors say what to do in their own words (the CA, the port).
+            Error::Transport(mailcat_transport::Error::Tls { .. }) => {
                 Some("check the URL's scheme and port, and --ca-file for a private CA".into())
             }
             _ => None,
