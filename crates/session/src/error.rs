@@ -266,3 +266,27 @@ impl Error {
 fn hint_suffix(hint: &Option<String>) -> String {
     hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mailcat_transport::CertificateProblem;
+
+    #[test]
+    fn a_tls_error_gets_the_generic_hint_only_without_advice_of_its_own() {
+        let certificate = Error::Transport(mailcat_transport::Error::Certificate {
+            host: "mail.example".into(),
+            problem: CertificateProblem::UnknownIssuer,
+        });
+        assert!(
+            certificate.to_string().contains("--ca-file"),
+            "{certificate}"
+        );
+        assert_eq!(certificate.hint(), None);
+        let handshake = Error::Transport(mailcat_transport::Error::Tls {
+            host: "mail.example".into(),
+            source: rustls::Error::HandshakeNotComplete,
+        });
+        assert!(handshake.hint().is_some_and(|h| h.contains("--ca-file")));
+    }
+}
