@@ -152,29 +152,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 Some(left) => silence_ends.min(later(now, left)),
                 None => silence_ends,
             };
-            if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
-                self.buf.reserve(READ_CHUNK);
-            }
+            self.make_room();
             let read = timeout_at(until, self.stream.read_buf(&mut self.buf)).await;
             let after = Instant::now();
             self.window.waited += after.saturating_duration_since(now);
             match read {
-                Ok(Ok(0)) => self.eof = true,
-                Ok(Ok(n)) => {
-                    self.window.received = self.window.received.saturating_add(n as u64);
-                    quiet_since = after;
-                }
-                // A TLS peer that closes without close_notify: an end like any other. Mail
-                // responses are framed, so a cut response is still reported as incomplete.
-                Ok(Err(source)) if source.kind() == std::io::ErrorKind::UnexpectedEof => {
-                    self.eof = true;
-                }
-                Ok(Err(source)) => {
-                    return Err(Error::Io {
-                        host: self.endpoint.host.clone(),
-                        step,
-                        source,
-                    });
+                Ok(result) => {
+                    let n = self.took(result, step)?;
+                    if n > 0 {
+                        self.window.received = self.window.received.saturating_add(n as u64);
+                        quiet_since = after;
+                    }
                 }
                 // The silence limit; otherwise the window is over and is judged next round.
                 Err(_) if after >= silence_ends => {
@@ -200,23 +188,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         if self.buf.is_empty() && !self.eof {
             // Let the runtime take note of a socket that became readable since it last looked.
             tokio::task::yield_now().await;
-            if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
-                self.buf.reserve(READ_CHUNK);
-            }
+            self.make_room();
             // A zero timeout still polls the read once: only what is at hand is taken.
-            match timeout(Duration::ZERO, self.stream.read_buf(&mut self.buf)).await {
-                Ok(Ok(0)) => self.eof = true,
-                Ok(Ok(_)) | Err(_) => {}
-                Ok(Err(source)) if source.kind() == std::io::ErrorKind::UnexpectedEof => {
-                    self.eof = true;
-                }
-                Ok(Err(source)) => {
-                    return Err(Error::Io {
-                        host: self.endpoint.host.clone(),
-                        step: Step::Response,
-                        source,
-                    })
-                }
+            if let Ok(result) = timeout(Duration::ZERO, self.stream.read_buf(&mut self.buf)).await {
+                self.took(result, Step::Response)?;
             }
         }
         if self.buf.is_empty() {
@@ -229,6 +204,36 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let shown = &line[..line.len().min(200)];
         Ok(Some(String::from_utf8_lossy(shown).into_owned()))
+    }
+
+    /// Keeps room for at least a quarter of a read chunk at the end of the buffer.
+    fn make_room(&mut self) {
+        if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
+            self.buf.reserve(READ_CHUNK);
+        }
+    }
+
+    /// The outcome of one read into the buffer: the bytes it added, 0 at the end of the stream
+    /// (which sets `eof`), or the error, named with `step`.
+    fn took(&mut self, read: std::io::Result<usize>, step: Step) -> Result<usize, Error> {
+        match read {
+            Ok(0) => {
+                self.eof = true;
+                Ok(0)
+            }
+            Ok(n) => Ok(n),
+            // A TLS peer that closes without close_notify: an end like any other. Mail
+            // responses are framed, so a cut response is still reported as incomplete.
+            Err(source) if source.kind() == std::io::ErrorKind::UnexpectedEof => {
+                self.eof = true;
+                Ok(0)
+            }
+            Err(source) => Err(Error::Io {
+                host: self.endpoint.host.clone(),
+                step,
+                source,
+            }),
+        }
     }
 
     /// The throughput floor. While the window lasts: how much of it is left (`None` when the
