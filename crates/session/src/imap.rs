@@ -756,9 +756,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                             .and_then(|uid| index_of.get(&uid))
                             .copied()
                     };
-                    // Learned for the next call; a server that stops putting the UID first
-                    // gets the mapping again from then on.
-                    self.uid_leads = uid.is_some();
                     let Some(index) = index else {
                         return Err(self.protocol(format!(
                             "a message body for sequence number {seq}, which was not asked for"
@@ -793,7 +790,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                         self.record(Response::Data(Data::Fetch(f)));
                         continue;
                     };
-                    // Inline bodies too tell whether the server puts the UID first.
+                    // Every body's response (a streamed one's follows its body) tells whether
+                    // the server puts the UID first, for the next call; one that stops doing so
+                    // gets the sequence-number map again from then on.
                     self.uid_leads = matches!(f.items.first(), Some(FetchItem::Uid(_)));
                     let uid = f.uid().or_else(|| uid_of_seq.get(&f.seq).copied());
                     let index = match (&body, uid.and_then(|u| index_of.get(&u).copied())) {

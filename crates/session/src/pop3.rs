@@ -524,23 +524,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
         F: FnMut(u32) -> Fut,
         Fut: Future<Output = std::io::Result<W>>,
     {
-        self.ready().await?;
-        // Encode all first: an invalid number (0) sends nothing.
-        let commands = messages
-            .iter()
-            .map(|&n| Command::Retr(n).encode())
-            .collect::<Result<Vec<_>, EncodeError>>()?;
-        if commands.is_empty() {
-            return Ok(Vec::new());
-        }
-        let window = if self.pipelining() {
-            PIPELINE_WINDOW
-        } else {
-            1
-        };
-        let mut sent = commands.len().min(window);
-        self.send(&commands[..sent].concat(), Redaction::Normal)
-            .await?;
+        let mut retrieval = self.retrieve_start(messages).await?;
         let mut results = Vec::with_capacity(messages.len());
         for &msg in messages {
             // The sink is opened when the status line says a body follows.
@@ -558,12 +542,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
             } else {
                 results.push(Err(self.refused("RETR", &status)));
             }
-            if sent < commands.len() {
-                self.send(&commands[sent], Redaction::Normal).await?;
-                sent += 1;
-            }
+            self.reply_read(&mut retrieval).await?;
         }
-        self.no_extra_bytes()?;
         Ok(results)
     }
 
@@ -647,6 +627,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
         } else {
             Err(self.refused(retrieval.command, &status))
         };
+        self.reply_read(retrieval).await?;
+        Ok(Some(result))
+    }
+
+    /// One reply of `retrieval` was read: the next command of the window goes out, and after
+    /// the last reply the session takes other commands again (with nothing more buffered).
+    async fn reply_read(&mut self, retrieval: &mut Retrieval) -> Result<(), Error> {
         retrieval.read += 1;
         if retrieval.sent < retrieval.commands.len() {
             self.send(&retrieval.commands[retrieval.sent], Redaction::Normal)
@@ -657,7 +644,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
             self.retrieving = false;
             self.no_extra_bytes()?;
         }
-        Ok(Some(result))
+        Ok(())
     }
 
     /// `DELE n`: marks a message for deletion. Nothing is removed until [`Pop3Session::quit`];

@@ -763,14 +763,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
             // Read as a reply, it closes the session with the server's words.
             self.read_reply().await?;
         }
-        let detail =
-            format!("before {before}, the server sent {line:?}, which nothing asked for: replies out of step");
-        self.closed = Some(detail.clone());
-        Err(Error::Protocol {
-            host: self.connection.endpoint().host.clone(),
-            protocol: Protocol::Smtp,
-            detail,
-        })
+        Err(self.out_of_step(format!(
+            "before {before}, the server sent {line:?}, which nothing asked for: replies out of step"
+        )))
     }
 
     /// After the last reply the client asked for, the server has nothing more to say: bytes
@@ -783,16 +778,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
         if extra == 0 {
             return Ok(());
         }
-        let detail = format!(
+        Err(self.out_of_step(format!(
             "the server sent {extra} more bytes after its reply to {after}, which nothing asked \
              for: replies out of step"
-        );
+        )))
+    }
+
+    /// Replies nobody asked for: the session ends, nothing more is sent.
+    fn out_of_step(&mut self, detail: String) -> Error {
         self.closed = Some(detail.clone());
-        Err(Error::Protocol {
+        Error::Protocol {
             host: self.connection.endpoint().host.clone(),
             protocol: Protocol::Smtp,
             detail,
-        })
+        }
     }
 
     fn ensure_open(&self) -> Result<(), Error> {
