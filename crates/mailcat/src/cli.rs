@@ -113,9 +113,9 @@ pub enum Command {
     ///
     /// Accepted and ignored for sendmail compatibility: -i, -oX (-oi, -oem, -odi ...), -B TYPE,
     /// -F NAME, -bm, -m, -n, -U, -G, -L TAG, -O OPT=VALUE; -r ADDR is -f ADDR. -N and -R ask for
-    /// delivery status notifications (the server must offer DSN). Under the name `sendmail` (a symlink to mailcat) mailcat is
-    /// `mailcat send`, for cron and git send-email's --smtp-server=/path/to/sendmail; git's
-    /// --sendmail-cmd="mailcat send" works as well.
+    /// delivery status notifications (the server must offer DSN). Under the name `sendmail` (a
+    /// symlink to mailcat) mailcat is `mailcat send`, for cron and git send-email's
+    /// --smtp-server=/path/to/sendmail; git's --sendmail-cmd="mailcat send" works as well.
     ///
     /// One line per recipient on stderr (quiet with -q); exit 0 when every recipient was accepted
     /// and the message sent; nothing is sent when any recipient is refused, unless

@@ -34,10 +34,10 @@
 //! download that fails for one message alone (a full disk, an IMAP message gone) leaves the
 //! messages before it to be stored as usual.
 //!
-//! - Killed before the commit: Maildir leaves a file in `tmp/` (IMAP: the rest of the batch
-//!   too; invisible; the next fetch, holding the lock, removes them); an mbox the spool file (invisible), or, if killed during
-//!   the local append, a partial message after the last recorded length, which the next run
-//!   cuts off. The message is still on the server and is fetched again.
+//! - Killed before the commit: Maildir leaves a file in `tmp/` (IMAP: the rest of the batch too;
+//!   invisible; the next fetch, holding the lock, removes them); an mbox the spool file
+//!   (invisible), or, if killed during the local append, a partial message after the last recorded
+//!   length, which the next run cuts off. The message is still on the server and is fetched again.
 //! - Killed after the commit, before the record: the message is stored but the state does not
 //!   know. A Maildir file name carries a tag, 16 hex digits of SHA-256 of
 //!   `KEY/UIDVALIDITY/UID` (or `KEY/UIDL`), so the next run sees the tag in `new/` or `cur/`,
@@ -78,10 +78,11 @@
 //!
 //! `MAILCAT_FAULT=POINT` or `POINT@N` (the N-th time the point is reached; default the first)
 //! aborts the process there, as abruptly as SIGKILL: `after_retr` (message fetched, not yet
-//! committed; reached once per message, in list order, when its turn to be committed comes), `after_rename_before_state` (committed, not recorded), `between_dele_and_quit`
-//! (POP3, all DELEs sent). The store's own `after_write_before_rename` fires on the first
-//! message. `stall_after_retr[@N]` waits at `after_retr` for SIGINT or SIGTERM instead, so a
-//! test can signal a run at a known moment.
+//! committed; reached once per message, in list order, when its turn to be committed comes),
+//! `after_rename_before_state` (committed, not recorded), `between_dele_and_quit` (POP3, all DELEs
+//! sent). The store's own `after_write_before_rename` fires on the first message.
+//! `stall_after_retr[@N]` waits at `after_retr` for SIGINT or SIGTERM instead, so a test can signal
+//! a run at a known moment.
 
 use std::collections::HashSet;
 use std::io::{self, IsTerminal};

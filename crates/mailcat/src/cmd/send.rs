@@ -36,31 +36,31 @@
 //!   `<mailcat.SECS.NANOS.PID.RANDOM@domain-of-the-account>`. From is never added.
 //! - **stdin** is read to its end: a line of only `.` is data (`-i`/`-oi` are accepted and have
 //!   nothing to change). A leading mbox `From ` line is dropped. Empty input is refused (65).
-//! - **Memory**: only the header section is held (at most 1 MiB). The body is streamed from
-//!   stdin itself when stdin is a regular file (it is scanned once for the size and 8-bit
-//!   content, then rewound), else it is spooled to a temporary file first (in `$TMPDIR`, created
-//!   with mode 0600 and deleted at once, so it disappears with the process): the size can then
-//!   be announced with `SIZE=` (a too-large message is refused before it is sent) and 8-bit
-//!   content announced with `BODY=8BITMIME`. A line over 998 octets (RFC 5321 §4.5.3.1.6) is
-//!   sent unchanged with a warning (git send-email refuses it instead; refusing would lose
-//!   cron's mail, and mailcat cannot re-encode a body without breaking what signs it). Measured against the lab (release build,
-//!   submission with STARTTLS): a 50 MB message in 0.67 s from a file and 0.74 s from a pipe,
-//!   peak RSS 6.8 and 6.6 MiB, the same as for a 300-byte message (6.7 MiB, 0.05 s).
+//! - **Memory**: only the header section is held (at most 1 MiB). The body is streamed from stdin
+//!   itself when stdin is a regular file (it is scanned once for the size and 8-bit content, then
+//!   rewound), else it is spooled to a temporary file first (in `$TMPDIR`, created with mode 0600
+//!   and deleted at once, so it disappears with the process): the size can then be announced with
+//!   `SIZE=` (a too-large message is refused before it is sent) and 8-bit content announced with
+//!   `BODY=8BITMIME`. A line over 998 octets (RFC 5321 §4.5.3.1.6) is sent unchanged with a warning
+//!   (git send-email refuses it instead; refusing would lose cron's mail, and mailcat cannot
+//!   re-encode a body without breaking what signs it). Measured against the lab (release build,
+//!   submission with STARTTLS): a 50 MB message in 0.67 s from a file and 0.74 s from a pipe, peak
+//!   RSS 6.8 and 6.6 MiB, the same as for a 300-byte message (6.7 MiB, 0.05 s).
 //! - **Ignored sendmail options**: `-i`, `-oX` (`-oi`, `-oem`, `-odi`, `-odb` ...), `-B TYPE`,
-//!   `-F NAME`, `-bm`, `-m`, `-n`, `-U`, `-G`, `-L TAG`, `-O OPT=VALUE`. `-r ADDR` is `-f ADDR`; `-v` is mailcat's own (the protocol trace, as
-//!   sendmail's verbose mode shows the SMTP dialogue). Another `-b` mode (`-bs`, `-bp` ...) and
-//!   any other option is a usage error (64).
+//!   `-F NAME`, `-bm`, `-m`, `-n`, `-U`, `-G`, `-L TAG`, `-O OPT=VALUE`. `-r ADDR` is `-f ADDR`; `-v`
+//!   is mailcat's own (the protocol trace, as sendmail's verbose mode shows the SMTP dialogue).
+//!   Another `-b` mode (`-bs`, `-bp` ...) and any other option is a usage error (64).
 //! - **Delivery status notifications**: `-N never|success,failure,delay` and `-R full|hdrs` ask
 //!   the server for them (RFC 3461 NOTIFY and RET; the reports go to the envelope sender), as
 //!   mutt's `dsn_notify`/`dsn_return` pass them. A server without DSN refuses the message
 //!   before anything is sent (69), as msmtp does: sent without them, the reports the user
 //!   counts on would never come.
 //! - **Results** on stderr, one line per recipient (`-q` keeps only failures). All or nothing by
-//!   default: when the server refuses any recipient nothing is sent; exit 69 (75 when every
-//!   refusal was temporary). `--allow-partial` sends to the accepted ones and exits 67
-//!   (EX_NOUSER) when any was refused, never 75: a retry of the whole message would duplicate
-//!   it for the accepted ones. Other failures: 75 temporary (4xx, network), 77 login refused, 69 permanent,
-//!   65 malformed address or message, 64 usage, 74 local I/O, 78 configuration.
+//!   default: when the server refuses any recipient nothing is sent; exit 69 (75 when every refusal
+//!   was temporary). `--allow-partial` sends to the accepted ones and exits 67 (EX_NOUSER) when any
+//!   was refused, never 75: a retry of the whole message would duplicate it for the accepted ones.
+//!   Other failures: 75 temporary (4xx, network), 77 login refused, 69 permanent, 65 malformed
+//!   address or message, 64 usage, 74 local I/O, 78 configuration.
 
 mod address;
 mod header;
