@@ -775,6 +775,14 @@ async fn a_message_over_the_size_limit_is_refused_before_sending() {
     assert!(server.await.unwrap().0.is_empty());
 }
 
+/// `err` says the server lacks `extension`: the message was refused before anything was sent.
+fn assert_missing(err: &Error, extension: &str) {
+    assert!(
+        matches!(err, Error::MissingExtension { extension: e, .. } if *e == extension),
+        "{err:?}"
+    );
+}
+
 #[tokio::test]
 async fn eight_bit_content_is_declared_or_refused() {
     let message = "Subject: caf\u{e9}\r\n\r\nna\u{ef}ve\r\n".as_bytes();
@@ -806,42 +814,15 @@ async fn eight_bit_content_is_declared_or_refused() {
     let err = send_bytes(&mut session, &envelope(&["bob@example.test"]), body_only)
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::MissingExtension {
-                extension: "8BITMIME",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_missing(&err, "8BITMIME");
     let err = send_bytes(&mut session, &envelope(&["bob@example.test"]), message)
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::MissingExtension {
-                extension: "SMTPUTF8",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_missing(&err, "SMTPUTF8");
     let err = send_bytes(&mut session, &envelope(&["j\u{f6}rg@example.test"]), HELLO)
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::MissingExtension {
-                extension: "SMTPUTF8",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_missing(&err, "SMTPUTF8");
     drop(session);
     assert!(server.await.unwrap().0.is_empty());
 }
@@ -882,16 +863,7 @@ async fn delivery_status_notifications_are_asked_for_or_refused_without_dsn() {
     // Without DSN: refused before anything is sent, not sent without the reports.
     let (mut session, server) = start(&["PIPELINING"], vec![Act::Eof]).await;
     let err = send_bytes(&mut session, &asked, HELLO).await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::MissingExtension {
-                extension: "DSN",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_missing(&err, "DSN");
     drop(session);
     assert!(server.await.unwrap().0.is_empty());
 }
