@@ -337,7 +337,12 @@ fn without_a_password_source_it_asks_on_the_terminal_without_echo() {
     // or more later): it must be discarded, not taken as the password, as getpass(3) and sudo
     // do. The password itself is typed once the prompt shows; echo must already be off then.
     // timeout(1) ends a mailcat that never prompts, so the reads below see the end instead of
-    // waiting for ever.
+    // waiting for ever. It must keep mailcat in the terminal's foreground process group
+    // (`--foreground`): by default it makes a group of its own, and when script(1)'s shell does
+    // not exec it (dash, which script uses when SHELL is unset, as in CI) that group is in the
+    // background, so the terminal stops mailcat with SIGTTOU as soon as it turns echo off, as
+    // job control would stop any background job that asks for a password. SHELL is set to
+    // dash here so that the test runs the same way everywhere.
     let _guard = MAILBOX.lock().unwrap_or_else(|e| e.into_inner());
     let lab = Lab::from_env();
     let target = format!("{}:{}", lab.host, lab.imaps_port)
@@ -345,7 +350,7 @@ fn without_a_password_source_it_asks_on_the_terminal_without_echo() {
         .expect("lab address");
     let proxy = mailcat_tests::proxy::Proxy::start_with_delay(target, Duration::from_millis(150));
     let command_line = format!(
-        "timeout 30 {} mailboxes --email '{}' --incoming imaps://{}:{} --ca-file {}",
+        "timeout --foreground 30 {} mailboxes --email '{}' --incoming imaps://{}:{} --ca-file {}",
         env!("CARGO_BIN_EXE_mailcat"),
         lab.tricky_user,
         lab.tls_name,
@@ -356,6 +361,7 @@ fn without_a_password_source_it_asks_on_the_terminal_without_echo() {
         .args(["-qec", &command_line, "/dev/null"])
         .env_remove("MAILCAT_PASSWORD")
         .env_remove("XDG_CONFIG_HOME")
+        .env("SHELL", "/bin/sh")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
