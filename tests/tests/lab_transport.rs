@@ -186,7 +186,10 @@ async fn untrusted_ca_is_refused_before_any_command() {
         let (result, _) = open_url(&url, settings.clone()).await;
         match result {
             Err(Error::Certificate {
-                problem: CertificateProblem::UnknownIssuer,
+                problem:
+                    CertificateProblem::UnknownIssuer {
+                        fingerprint: Some(_),
+                    },
                 ..
             }) => {}
             other => panic!("{url}: {other:?}"),

@@ -33,8 +33,16 @@ pub struct Cli {
     pub outgoing: Option<String>,
 
     /// Also trust the certificate authorities in this PEM file (for servers with their own CA).
+    /// A server certificate in it (a self-signed one) is trusted exactly, as with
+    /// --tls-fingerprint.
     #[arg(long, global = true, value_name = "PEM")]
     pub ca_file: Option<std::path::PathBuf>,
+
+    /// Trust the server certificate with this SHA-256 fingerprint as it is, whatever its
+    /// issuer, names and dates: for a self-signed server. Compare it with what `openssl x509
+    /// -noout -fingerprint -sha256 -in CERT` prints on the server itself first.
+    #[arg(long, global = true, value_name = "SHA256")]
+    pub tls_fingerprint: Option<String>,
 
     /// The limit in seconds for each network step (connect, handshake, greeting, each reply).
     /// `check` defaults to 10 s, other commands to the library's defaults.

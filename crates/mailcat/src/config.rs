@@ -10,6 +10,7 @@
 //! outgoing = "smtp://smtp-mail.outlook.com:587"
 //! password_cmd = "pass show mail/work"     # or oauth2_token_cmd = "..."
 //! ca_file = "/etc/ssl/company-ca.pem"      # optional
+//! tls_fingerprint = "AB:CD:…"              # optional: a self-signed server's certificate
 //! timeout = 30                             # optional, seconds per network step
 //! ```
 //!
@@ -19,7 +20,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use mailcat_transport::Endpoint;
+use mailcat_transport::{Endpoint, Fingerprint};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -52,6 +53,8 @@ pub struct AccountConfig {
     pub oauth2_token_cmd: Option<Spanned<String>>,
     /// A PEM file of further CAs to trust.
     pub ca_file: Option<PathBuf>,
+    /// The SHA-256 fingerprint of a server certificate to trust exactly.
+    pub tls_fingerprint: Option<Spanned<String>>,
     /// Seconds per network step.
     pub timeout: Option<Spanned<f64>>,
 }
@@ -75,6 +78,8 @@ pub struct AccountSettings {
     pub oauth2_token_cmd: Option<String>,
     /// Extra CA file.
     pub ca_file: Option<PathBuf>,
+    /// A server certificate trusted exactly.
+    pub tls_fingerprint: Option<Fingerprint>,
     /// Seconds per network step.
     pub timeout: Option<f64>,
 }
@@ -215,6 +220,19 @@ impl Config {
                 ));
             }
         }
+        let tls_fingerprint = account
+            .tls_fingerprint
+            .as_ref()
+            .map(|value| {
+                value.get_ref().parse::<Fingerprint>().map_err(|e| {
+                    error(
+                        Some(line_of(text, value.span().start)),
+                        Some(format!("accounts.{name}.tls_fingerprint")),
+                        e.to_string(),
+                    )
+                })
+            })
+            .transpose()?;
         let email = account.email.get_ref().clone();
         check_email(&email).map_err(|problem| {
             error(
@@ -235,6 +253,7 @@ impl Config {
                 .as_ref()
                 .map(|s| s.get_ref().clone()),
             ca_file: account.ca_file.clone(),
+            tls_fingerprint,
             timeout: account.timeout.as_ref().map(|t| *t.get_ref()),
         })
     }
@@ -324,6 +343,30 @@ timeout = 20
     }
 
     #[test]
+    fn a_pinned_fingerprint_is_read_and_a_bad_one_located() {
+        let pin = "sha256:BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD";
+        let text = GOOD.replace(
+            "timeout = 20",
+            &format!("timeout = 20\ntls_fingerprint = \"{pin}\""),
+        );
+        let config = parse(&path(), &text).unwrap();
+        let home = config.account(Some("home"), &path(), &text).unwrap();
+        assert_eq!(home.tls_fingerprint, Some(pin.parse().unwrap()));
+        let text = text.replace(
+            pin,
+            "A9:99:3E:36:47:06:81:6A:BA:3E:25:71:78:50:C2:6C:9C:D0:D8:9D",
+        );
+        let config = parse(&path(), &text).unwrap();
+        let error = config.account(Some("home"), &path(), &text).unwrap_err();
+        assert_eq!(error.line, Some(16));
+        assert_eq!(
+            error.field.as_deref(),
+            Some("accounts.home.tls_fingerprint")
+        );
+        assert!(error.message.contains("SHA-1"), "{error}");
+    }
+
+    #[test]
     fn password_and_token_together_are_refused() {
         let text = GOOD.replace(
             "oauth2_token_cmd = \"oauth2-token alice\"",
@@ -352,6 +395,15 @@ fn check_email(email: &str) -> Result<(), String> {
 /// The account a command works with: from the command line when any of `--email`,
 /// `--incoming`, `--outgoing` is given, else from the configuration file.
 pub fn resolve(cli: &crate::cli::Cli) -> Result<AccountSettings, Resolved> {
+    let tls_fingerprint = cli
+        .tls_fingerprint
+        .as_deref()
+        .map(|value| {
+            value
+                .parse::<Fingerprint>()
+                .map_err(|e| Resolved::Usage(format!("--tls-fingerprint: {e}")))
+        })
+        .transpose()?;
     let ad_hoc = cli.email.is_some() || cli.incoming.is_some() || cli.outgoing.is_some();
     if ad_hoc && cli.account.is_none() {
         let url = |flag: &str, value: &Option<String>| -> Result<Option<Endpoint>, Resolved> {
@@ -377,6 +429,7 @@ pub fn resolve(cli: &crate::cli::Cli) -> Result<AccountSettings, Resolved> {
             password_cmd: None,
             oauth2_token_cmd: None,
             ca_file: cli.ca_file.clone(),
+            tls_fingerprint,
             timeout: cli.timeout,
         });
     }
@@ -405,6 +458,9 @@ pub fn resolve(cli: &crate::cli::Cli) -> Result<AccountSettings, Resolved> {
     // Flags given next to --account override the file.
     if cli.ca_file.is_some() {
         settings.ca_file = cli.ca_file.clone();
+    }
+    if tls_fingerprint.is_some() {
+        settings.tls_fingerprint = tls_fingerprint;
     }
     if cli.timeout.is_some() {
         settings.timeout = cli.timeout;

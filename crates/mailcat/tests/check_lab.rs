@@ -185,6 +185,78 @@ fn wrong_ca() {
     );
 }
 
+/// What `openssl x509 -noout -fingerprint -sha256` prints for the PEM file at `path`, as a
+/// person would copy it: `sha256 Fingerprint=AB:CD:…`.
+fn openssl_fingerprint(path: &std::path::Path) -> String {
+    let output = Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(path)
+        .output()
+        .expect("openssl runs");
+    assert!(output.status.success(), "{}", text(&output));
+    String::from_utf8(output.stdout)
+        .expect("UTF-8")
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn a_pinned_server_certificate_passes_without_its_ca() {
+    // A self-hosted server's owner pins its certificate by the fingerprint openssl shows on the
+    // server (SECURITY.md #19): check logs in over implicit TLS and STARTTLS alike, and says
+    // that the certificate is trusted by the pin and not by an authority.
+    let lab = Lab::from_env();
+    let tls_dir = lab.ca_file.parent().expect("the lab's tls directory");
+    let pin = openssl_fingerprint(&tls_dir.join("server.pem"));
+    let incoming = format!("imaps://{}:{}", lab.tls_name, lab.imaps_port);
+    let outgoing = format!("smtp://{}:{}", lab.tls_name, lab.submission_port);
+    let output = Command::new(env!("CARGO_BIN_EXE_mailcat"))
+        .args(["check", "--tls-fingerprint", &pin, "--email", &lab.user])
+        .args(["--incoming", &incoming, "--outgoing", &outgoing])
+        .env("MAILCAT_PASSWORD", &lab.password)
+        .output()
+        .expect("mailcat runs");
+    let shown = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{shown}");
+    assert_eq!(shown.matches("✓ login").count(), 2, "{shown}");
+    assert_eq!(
+        shown.matches("trusted because you pinned it").count(),
+        2,
+        "{shown}"
+    );
+
+    // Another certificate's fingerprint trusts nothing: the refusal shows the server's
+    // fingerprint, to compare with the server, and the two ways to trust it.
+    let other = openssl_fingerprint(&lab.ca_file);
+    let output = mailcat(&[
+        "check",
+        "--tls-fingerprint",
+        &other,
+        "--incoming",
+        &incoming,
+    ]);
+    let shown = text(&output);
+    assert_eq!(output.status.code(), Some(69), "{shown}");
+    let server = pin.rsplit_once('=').expect("openssl's label").1;
+    assert!(shown.contains(server), "{shown}");
+    assert!(!shown.contains("trusted because you pinned it"), "{shown}");
+
+    // A fingerprint that is not one is a usage error naming the flag.
+    let output = mailcat(&[
+        "check",
+        "--tls-fingerprint",
+        "AB:CD",
+        "--incoming",
+        &incoming,
+    ]);
+    let shown = text(&output);
+    assert_eq!(output.status.code(), Some(64), "{shown}");
+    assert!(
+        shown.contains("--tls-fingerprint") && shown.contains("4 hex digits"),
+        "{shown}"
+    );
+}
+
 #[test]
 fn trace_shows_the_dialogue_and_a_private_ehlo_name() {
     let lab = Lab::from_env();

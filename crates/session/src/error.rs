@@ -276,7 +276,7 @@ mod tests {
     fn a_tls_error_gets_the_generic_hint_only_without_advice_of_its_own() {
         let certificate = Error::Transport(mailcat_transport::Error::Certificate {
             host: "mail.example".into(),
-            problem: CertificateProblem::UnknownIssuer,
+            problem: CertificateProblem::UnknownIssuer { fingerprint: None },
         });
         assert!(
             certificate.to_string().contains("--ca-file"),

@@ -86,6 +86,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         self.stream.tls_description()
     }
 
+    /// The SHA-256 fingerprint of the certificate the server presented, if TLS is up.
+    pub fn peer_certificate(&self) -> Option<crate::Fingerprint> {
+        self.stream.peer_certificate()
+    }
+
     /// How many received bytes are waiting in the buffer, not yet decoded.
     pub fn buffered(&self) -> usize {
         self.buf.len()

@@ -8,6 +8,7 @@ use std::time::Duration;
 use mailcat_codec::DecodeError;
 
 use crate::endpoint::Protocol;
+use crate::fingerprint::Fingerprint;
 
 /// The step of a connection an error happened in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -77,9 +78,15 @@ pub enum CertificateProblem {
     /// It is not valid yet (or this machine's clock is wrong).
     NotYetValid,
     /// Signed by itself, not by a certificate authority.
-    SelfSigned,
+    SelfSigned {
+        /// Its SHA-256 fingerprint, to compare with the server's and pin.
+        fingerprint: Fingerprint,
+    },
     /// Signed by an authority this machine does not trust.
-    UnknownIssuer,
+    UnknownIssuer {
+        /// Its SHA-256 fingerprint, when known.
+        fingerprint: Option<Fingerprint>,
+    },
     /// Anything else the verifier refused.
     Other(String),
 }
@@ -101,9 +108,17 @@ impl fmt::Display for CertificateProblem {
             CertificateProblem::NotYetValid => {
                 f.write_str("the certificate is not valid yet (or this machine's clock is wrong)")
             }
-            CertificateProblem::SelfSigned => f.write_str("the certificate is self-signed"),
-            CertificateProblem::UnknownIssuer => {
-                f.write_str("the certificate is signed by an authority this machine does not trust")
+            CertificateProblem::SelfSigned { fingerprint } => {
+                write!(f, "the certificate is self-signed (SHA-256 {fingerprint})")
+            }
+            CertificateProblem::UnknownIssuer { fingerprint } => {
+                f.write_str(
+                    "the certificate is signed by an authority this machine does not trust",
+                )?;
+                match fingerprint {
+                    Some(fingerprint) => write!(f, " (SHA-256 {fingerprint})"),
+                    None => Ok(()),
+                }
             }
             CertificateProblem::Other(why) => write!(f, "the certificate was refused: {why}"),
         }
@@ -434,7 +449,13 @@ fn certificate_fix(problem: &CertificateProblem) -> &'static str {
         CertificateProblem::Expired | CertificateProblem::NotYetValid => {
             "; check this machine's date, or tell the server's administrator"
         }
-        CertificateProblem::SelfSigned | CertificateProblem::UnknownIssuer => {
+        CertificateProblem::SelfSigned { .. } => {
+            "; if this is your own server, check on it that its certificate has this fingerprint \
+             (openssl x509 -noout -fingerprint -sha256 -in CERT), then trust exactly that \
+             certificate with --tls-fingerprint or --ca-file CERT; otherwise do not connect \
+             (this may be an attack)"
+        }
+        CertificateProblem::UnknownIssuer { .. } => {
             "; if you run this server, trust its CA with --ca-file; otherwise do not connect (this may be an attack)"
         }
         CertificateProblem::Other(_) => "",

@@ -7,6 +7,7 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_rustls::client::TlsStream;
 
+use crate::fingerprint::Fingerprint;
 use crate::sniff::Sniffed;
 
 /// A byte stream to a mail server: plaintext (before STARTTLS, or by dangerous opt-in) or TLS.
@@ -24,6 +25,17 @@ impl<S> MailStream<S> {
     /// True once TLS protects the stream.
     pub fn is_tls(&self) -> bool {
         matches!(self, MailStream::Tls(_))
+    }
+
+    /// The fingerprint of the certificate the server presented, if TLS is up.
+    pub fn peer_certificate(&self) -> Option<Fingerprint> {
+        match self {
+            MailStream::Plain(_) => None,
+            MailStream::Tls(tls) => {
+                let (_, session) = tls.get_ref();
+                Some(Fingerprint::of(session.peer_certificates()?.first()?))
+            }
+        }
     }
 
     /// The negotiated TLS version and cipher suite, for display.

@@ -5,7 +5,11 @@
 //! more build time) and covers every cipher suite mail servers use with TLS 1.2 and 1.3.
 //! TLS 1.2 is the minimum (RFC 8996 retired 1.0 and 1.1; rustls has never had them).
 //! Certificates are always verified against the configured host name; there is no switch that
-//! turns verification off.
+//! turns verification off. The one exception is a certificate the user names exactly (SECURITY.md
+//! #19): by its SHA-256 fingerprint ([`TlsSettings::pinned`]), or by putting that very
+//! certificate in a CA file, as a self-signed server's owner does. Such a certificate is trusted
+//! as it is, whatever its issuer, names and dates (as msmtp's `tls_fingerprint` and mbsync's
+//! `CertificateFile` do): nobody without its private key can present it.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -22,6 +26,7 @@ use rustls::{
 };
 
 use crate::error::{CertificateProblem, Error};
+use crate::fingerprint::Fingerprint;
 
 /// Which certificate authorities to trust.
 #[derive(Debug, Clone)]
@@ -30,8 +35,13 @@ pub struct TlsSettings {
     pub webpki_roots: bool,
     /// Trust the operating system's roots too. Default: yes.
     pub native_roots: bool,
-    /// PEM files of further CAs to trust (a company CA, a test CA).
+    /// PEM files of further CAs to trust (a company CA, a test CA). A server certificate in
+    /// such a file (a self-signed one, typically) is trusted exactly, as if pinned.
     pub extra_ca_files: Vec<PathBuf>,
+    /// Server certificates trusted exactly, by SHA-256 fingerprint, whatever their issuer,
+    /// names and dates. For a self-signed server whose fingerprint the user has checked on
+    /// the server itself. Default: none.
+    pub pinned: Vec<Fingerprint>,
 }
 
 impl Default for TlsSettings {
@@ -40,6 +50,7 @@ impl Default for TlsSettings {
             webpki_roots: true,
             native_roots: true,
             extra_ca_files: Vec::new(),
+            pinned: Vec::new(),
         }
     }
 }
@@ -51,6 +62,7 @@ impl TlsSettings {
             webpki_roots: false,
             native_roots: false,
             extra_ca_files: vec![path.into()],
+            pinned: Vec::new(),
         }
     }
 
@@ -66,18 +78,20 @@ impl TlsSettings {
             let native = rustls_native_certs::load_native_certs();
             roots.add_parsable_certificates(native.certs);
         }
+        let mut pinned = self.pinned.clone();
         for path in &self.extra_ca_files {
-            add_ca_file(&mut roots, path)?;
+            add_ca_file(&mut roots, &mut pinned, path)?;
         }
-        let verifier = Verifier::new(Arc::new(roots), provider.clone())?;
+        let verifier = Verifier::new(Arc::new(roots), pinned, provider.clone())?;
         let config = ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
             .map_err(|e| Error::Tls {
                 host: String::new(),
                 source: e,
             })?
-            // Not a weakening: `Verifier` runs rustls' own WebPKI verification and only adds
-            // the diagnosis "self-signed" to a refusal; it never turns a failure into success.
+            // `Verifier` runs rustls' own WebPKI verification and adds the diagnosis
+            // "self-signed" to a refusal; the only certificates it accepts that WebPKI would
+            // refuse are those the user pinned exactly.
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(verifier))
             .with_no_client_auth();
@@ -85,7 +99,14 @@ impl TlsSettings {
     }
 }
 
-fn add_ca_file(roots: &mut RootCertStore, path: &Path) -> Result<(), Error> {
+/// Adds the certificates in the PEM file at `path` to `roots`, and pins each exactly: a
+/// self-signed server certificate made with `openssl req -x509` is marked as a CA, which WebPKI
+/// refuses to accept as a server's own certificate even when it is a trust anchor.
+fn add_ca_file(
+    roots: &mut RootCertStore,
+    pinned: &mut Vec<Fingerprint>,
+    path: &Path,
+) -> Result<(), Error> {
     let fail = |reason: String| Error::CaFile {
         path: path.display().to_string(),
         reason,
@@ -94,6 +115,7 @@ fn add_ca_file(roots: &mut RootCertStore, path: &Path) -> Result<(), Error> {
     let mut added = 0;
     for cert in iter {
         let cert = cert.map_err(|e| fail(format!("not a PEM certificate file: {e}")))?;
+        pinned.push(Fingerprint::of(&cert));
         roots
             .add(cert)
             .map_err(|e| fail(format!("a certificate in it is not usable as a CA: {e}")))?;
@@ -107,44 +129,77 @@ fn add_ca_file(roots: &mut RootCertStore, path: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// The certificate was signed by its own key.
+/// Why a certificate was refused, when the refusal is about whom to trust: signed by its own key
+/// or by an unknown authority. Carries the certificate's fingerprint, which the user can check
+/// on the server and pin.
 #[derive(Debug)]
-struct SelfSigned;
+struct Untrusted {
+    self_signed: bool,
+    fingerprint: Fingerprint,
+}
 
-impl fmt::Display for SelfSigned {
+impl fmt::Display for Untrusted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("self-signed certificate")
+        let what = if self.self_signed {
+            "self-signed certificate"
+        } else {
+            "certificate from an unknown issuer"
+        };
+        write!(f, "{what} (SHA-256 {})", self.fingerprint)
     }
 }
 
-impl std::error::Error for SelfSigned {}
+impl std::error::Error for Untrusted {}
 
-/// rustls' WebPKI verifier, plus one diagnosis: when the issuer is unknown, is the certificate
-/// self-signed? The answer only changes the error message.
+/// rustls' WebPKI verifier, plus the certificates the user pinned exactly, plus one diagnosis:
+/// when the issuer is unknown, is the certificate self-signed? (The answer only changes the
+/// error message.)
 #[derive(Debug)]
 struct Verifier {
-    inner: Arc<WebPkiServerVerifier>,
+    /// None when no authority is trusted at all, only pinned certificates.
+    inner: Option<Arc<WebPkiServerVerifier>>,
+    pinned: Vec<Fingerprint>,
     provider: Arc<CryptoProvider>,
 }
 
 impl Verifier {
-    fn new(roots: Arc<RootCertStore>, provider: Arc<CryptoProvider>) -> Result<Self, Error> {
-        let inner = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
-            .build()
-            .map_err(|e| Error::CaFile {
-                path: "(trusted roots)".into(),
-                reason: e.to_string(),
-            })?;
-        Ok(Verifier { inner, provider })
+    fn new(
+        roots: Arc<RootCertStore>,
+        pinned: Vec<Fingerprint>,
+        provider: Arc<CryptoProvider>,
+    ) -> Result<Self, Error> {
+        let inner = if roots.is_empty() && !pinned.is_empty() {
+            None
+        } else {
+            let verifier = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+                .build()
+                .map_err(|e| Error::CaFile {
+                    path: "(trusted roots)".into(),
+                    reason: e.to_string(),
+                })?;
+            Some(verifier)
+        };
+        Ok(Verifier {
+            inner,
+            pinned,
+            provider,
+        })
     }
 
-    /// True if `end_entity` verifies with itself as the only trust anchor.
+    /// True if `end_entity` names itself as its issuer and verifies with itself as the only
+    /// trust anchor (a certificate marked as a CA cannot be verified as a server's: for those,
+    /// naming itself is enough).
     fn is_self_signed(
         &self,
         end_entity: &CertificateDer<'_>,
         server_name: &ServerName<'_>,
         now: UnixTime,
     ) -> bool {
+        let self_issued = webpki::EndEntityCert::try_from(end_entity)
+            .is_ok_and(|cert| cert.subject() == cert.issuer());
+        if !self_issued {
+            return false;
+        }
         let mut roots = RootCertStore::empty();
         if roots.add(end_entity.clone().into_owned()).is_err() {
             return false;
@@ -166,6 +221,17 @@ impl Verifier {
     }
 }
 
+/// True for the refusals that mean "no trusted authority vouches for this certificate".
+fn is_untrusted_issuer(error: &CertificateError) -> bool {
+    match error {
+        CertificateError::UnknownIssuer => true,
+        CertificateError::Other(other) => {
+            other.0.downcast_ref::<webpki::Error>() == Some(&webpki::Error::CaUsedAsEndEntity)
+        }
+        _ => false,
+    }
+}
+
 impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
@@ -175,19 +241,32 @@ impl ServerCertVerifier for Verifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self.inner.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        ) {
-            Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer))
-                if intermediates.is_empty()
-                    && self.is_self_signed(end_entity, server_name, now) =>
-            {
+        let fingerprint = Fingerprint::of(end_entity);
+        if self.pinned.contains(&fingerprint) {
+            tracing::debug!(
+                target: crate::trace::TARGET,
+                "certificate SHA-256 {fingerprint} is pinned: trusted as it is, without \
+                 checking its issuer, names or dates"
+            );
+            return Ok(ServerCertVerified::assertion());
+        }
+        let verified = match &self.inner {
+            Some(inner) => {
+                inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+            }
+            None => Err(rustls::Error::InvalidCertificate(
+                CertificateError::UnknownIssuer,
+            )),
+        };
+        match verified {
+            Err(rustls::Error::InvalidCertificate(e)) if is_untrusted_issuer(&e) => {
+                let self_signed =
+                    intermediates.is_empty() && self.is_self_signed(end_entity, server_name, now);
                 Err(rustls::Error::InvalidCertificate(CertificateError::Other(
-                    OtherError(Arc::new(SelfSigned)),
+                    OtherError(Arc::new(Untrusted {
+                        self_signed,
+                        fingerprint,
+                    })),
                 )))
             }
             other => other,
@@ -200,7 +279,12 @@ impl ServerCertVerifier for Verifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -209,11 +293,18 @@ impl ServerCertVerifier for Verifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -292,10 +383,18 @@ pub(crate) fn classify_handshake_error(
             CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
                 CertificateProblem::NotYetValid
             }
-            CertificateError::UnknownIssuer => CertificateProblem::UnknownIssuer,
-            CertificateError::Other(other) if other.0.downcast_ref::<SelfSigned>().is_some() => {
-                CertificateProblem::SelfSigned
+            CertificateError::UnknownIssuer => {
+                CertificateProblem::UnknownIssuer { fingerprint: None }
             }
+            CertificateError::Other(other) => match other.0.downcast_ref::<Untrusted>() {
+                Some(untrusted) if untrusted.self_signed => CertificateProblem::SelfSigned {
+                    fingerprint: untrusted.fingerprint,
+                },
+                Some(untrusted) => CertificateProblem::UnknownIssuer {
+                    fingerprint: Some(untrusted.fingerprint),
+                },
+                None => CertificateProblem::Other(other.to_string()),
+            },
             other => CertificateProblem::Other(other.to_string()),
         }),
         rustls::Error::PeerIncompatible(

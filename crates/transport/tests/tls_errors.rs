@@ -6,7 +6,8 @@
 
 mod support;
 
-use mailcat_transport::{CertificateProblem, Error, Protocol, Security};
+use mailcat_transport::dialogue::Opened;
+use mailcat_transport::{CertificateProblem, Error, Fingerprint, Protocol, Security, TlsSettings};
 use support::*;
 
 /// Implicit-TLS IMAP: handshake with `leaf`, then greeting and CAPABILITY.
@@ -135,8 +136,15 @@ async fn unknown_issuer() {
     let other = Ca::new("someone else's CA");
     let leaf = other.leaf(&["localhost", "127.0.0.1"], Validity::Now);
     let (problem, text) = certificate_error(&trusted, &leaf, "127.0.0.1").await;
-    assert_eq!(problem, CertificateProblem::UnknownIssuer);
+    let fingerprint = Fingerprint::of(&leaf.cert);
+    assert_eq!(
+        problem,
+        CertificateProblem::UnknownIssuer {
+            fingerprint: Some(fingerprint)
+        }
+    );
     assert!(text.contains("does not trust"), "{text}");
+    assert!(text.contains(&fingerprint.to_string()), "{text}");
     assert!(text.contains("--ca-file"), "{text}");
 }
 
@@ -145,10 +153,98 @@ async fn self_signed_leaf() {
     let trusted = Ca::new("mailcat test CA");
     let leaf = Leaf::self_signed(&["localhost", "127.0.0.1"]);
     let (problem, text) = certificate_error(&trusted, &leaf, "127.0.0.1").await;
-    assert_eq!(problem, CertificateProblem::SelfSigned);
+    let fingerprint = Fingerprint::of(&leaf.cert);
+    assert_eq!(problem, CertificateProblem::SelfSigned { fingerprint });
     assert!(text.contains("self-signed"), "{text}");
+    // What the owner compares on the server, and the two ways to trust exactly this certificate.
+    assert!(text.contains(&fingerprint.to_string()), "{text}");
+    assert!(
+        text.contains("openssl x509 -noout -fingerprint -sha256"),
+        "{text}"
+    );
+    assert!(text.contains("--tls-fingerprint"), "{text}");
     assert!(text.contains("--ca-file"), "{text}");
     assert!(text.contains("may be an attack"), "{text}");
+}
+
+#[tokio::test]
+async fn self_signed_certificate_marked_as_a_ca_is_called_self_signed() {
+    // `openssl req -x509` marks what it makes as a CA (CA:TRUE), which WebPKI reports as "CA
+    // used as end entity". The person needs to hear "self-signed", with the fingerprint.
+    let trusted = Ca::new("mailcat test CA");
+    let leaf = Leaf::self_signed_with(&["localhost", "127.0.0.1"], Validity::Now, true);
+    let (problem, text) = certificate_error(&trusted, &leaf, "127.0.0.1").await;
+    assert_eq!(
+        problem,
+        CertificateProblem::SelfSigned {
+            fingerprint: Fingerprint::of(&leaf.cert)
+        },
+        "{text}"
+    );
+}
+
+/// Trusts nothing but `pinned` and the certificates in `ca_files`.
+fn trusting(pinned: Vec<Fingerprint>, ca_files: Vec<std::path::PathBuf>) -> TlsSettings {
+    TlsSettings {
+        webpki_roots: false,
+        native_roots: false,
+        extra_ca_files: ca_files,
+        pinned,
+    }
+}
+
+/// Opens an implicit-TLS IMAP connection to a server presenting `leaf`, as `host`.
+async fn open_as(leaf: &Leaf, host: &str, settings: &TlsSettings) -> Result<Opened, Error> {
+    let server = Server::start(imap_script(leaf.server_config())).await;
+    let endpoint = server.endpoint(Protocol::Imap, Security::ImplicitTls, host);
+    open(&endpoint, settings.client_config().unwrap()).await
+}
+
+#[tokio::test]
+async fn a_pinned_certificate_is_trusted_as_it_is() {
+    // SECURITY.md #19: pinned by its fingerprint, a self-signed certificate is trusted whatever
+    // it says: here it is for another name and long expired, marked as a CA, and still opens.
+    for marked_as_ca in [false, true] {
+        let leaf = Leaf::self_signed_with(&["mail.home.lan"], Validity::Expired, marked_as_ca);
+        let settings = trusting(vec![Fingerprint::of(&leaf.cert)], Vec::new());
+        let opened = open_as(&leaf, "127.0.0.1", &settings)
+            .await
+            .unwrap_or_else(|e| panic!("CA:TRUE {marked_as_ca}: {e}"));
+        assert_eq!(opened.greeting.text, "IMAP ready");
+        let presented = opened.connection.connection().peer_certificate();
+        assert_eq!(presented, Some(Fingerprint::of(&leaf.cert)));
+    }
+}
+
+#[tokio::test]
+async fn a_pin_trusts_that_certificate_only() {
+    let pinned = Leaf::self_signed(&["localhost", "127.0.0.1"]);
+    let other = Leaf::self_signed(&["localhost", "127.0.0.1"]);
+    let settings = trusting(vec![Fingerprint::of(&pinned.cert)], Vec::new());
+    match open_as(&other, "127.0.0.1", &settings).await {
+        Err(Error::Certificate {
+            problem: CertificateProblem::SelfSigned { fingerprint },
+            ..
+        }) => assert_eq!(fingerprint, Fingerprint::of(&other.cert)),
+        other => panic!(
+            "expected a refusal, got {other:?}",
+            other = other.map(|_| ())
+        ),
+    }
+}
+
+#[tokio::test]
+async fn a_self_signed_certificate_in_the_ca_file_is_trusted() {
+    // The owner of a self-signed server copies its certificate into a file, as mbsync's
+    // CertificateFile allows; `openssl req -x509` certificates (CA:TRUE) included.
+    for marked_as_ca in [false, true] {
+        let leaf = Leaf::self_signed_with(&["mail.home.lan"], Validity::Now, marked_as_ca);
+        let settings = trusting(Vec::new(), vec![write_pem(&leaf.pem)]);
+        let opened = open_as(&leaf, "127.0.0.1", &settings)
+            .await
+            .unwrap_or_else(|e| panic!("CA:TRUE {marked_as_ca}: {e}"));
+        assert_eq!(opened.greeting.text, "IMAP ready");
+    }
 }
 
 #[tokio::test]
@@ -160,7 +256,7 @@ async fn self_signed_leaf_for_another_name_is_still_refused() {
     assert!(
         matches!(
             problem,
-            CertificateProblem::UnknownIssuer | CertificateProblem::SelfSigned
+            CertificateProblem::UnknownIssuer { .. } | CertificateProblem::SelfSigned { .. }
         ),
         "{problem:?}"
     );

@@ -85,6 +85,13 @@ fn check(cli: &Cli, args: &CheckArgs) -> Result<u8, Exit> {
                 printer.step(&r, secured)
             })
             .await?;
+            let presented = opened.connection.connection().peer_certificate();
+            if presented.is_some_and(|p| account.tls.pinned.contains(&p)) {
+                printer.note(
+                    "the certificate is trusted because you pinned it (--tls-fingerprint), not \
+                     because an authority vouches for it: its names and dates are not checked",
+                );
+            }
             if !log_in {
                 opened.connection.close().await;
                 return Ok(());

@@ -38,10 +38,11 @@ pub fn timeouts(settings: &AccountSettings, default: Option<Duration>) -> Timeou
     }
 }
 
-/// The TLS roots: the public ones plus the account's CA file.
+/// The TLS roots: the public ones plus the account's CA file, and its pinned certificate.
 pub fn tls(settings: &AccountSettings) -> TlsSettings {
     let mut tls = TlsSettings::default();
     tls.extra_ca_files.extend(settings.ca_file.iter().cloned());
+    tls.pinned.extend(settings.tls_fingerprint);
     tls
 }
 

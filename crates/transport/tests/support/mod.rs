@@ -69,19 +69,12 @@ impl Ca {
     pub fn leaf(&self, names: &[&str], validity: Validity) -> Leaf {
         let (params, key) = leaf_params(names, validity);
         let cert = params.signed_by(&key, &self.issuer).unwrap();
-        Leaf::new(cert.der().clone(), &key)
+        Leaf::new(&cert, &key)
     }
 
     /// The CA certificate written to a fresh file under the target's temporary directory.
     pub fn write_pem(&self) -> PathBuf {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-            "mailcat-test-ca-{}-{}.pem",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::write(&path, &self.pem).unwrap();
-        path
+        write_pem(&self.pem)
     }
 
     /// A client configuration that trusts this CA only (through the crate's own verifier).
@@ -90,6 +83,18 @@ impl Ca {
             .client_config()
             .unwrap()
     }
+}
+
+/// `pem` written to a fresh file under the target's temporary directory.
+pub fn write_pem(pem: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "mailcat-test-cert-{}-{}.pem",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::write(&path, pem).unwrap();
+    path
 }
 
 fn leaf_params(names: &[&str], validity: Validity) -> (CertificateParams, KeyPair) {
@@ -118,22 +123,34 @@ fn leaf_params(names: &[&str], validity: Validity) -> (CertificateParams, KeyPai
 #[derive(Debug)]
 pub struct Leaf {
     pub cert: CertificateDer<'static>,
+    /// The certificate, PEM.
+    pub pem: String,
     key: Vec<u8>,
 }
 
 impl Leaf {
-    fn new(cert: CertificateDer<'static>, key: &KeyPair) -> Leaf {
+    fn new(cert: &rcgen::Certificate, key: &KeyPair) -> Leaf {
         Leaf {
-            cert,
+            cert: cert.der().clone(),
+            pem: cert.pem(),
             key: key.serialize_der(),
         }
     }
 
     /// A leaf signed by its own key (not a CA).
     pub fn self_signed(names: &[&str]) -> Leaf {
-        let (params, key) = leaf_params(names, Validity::Now);
+        Leaf::self_signed_with(names, Validity::Now, false)
+    }
+
+    /// A leaf signed by its own key, valid `validity`; `marked_as_ca` as `openssl req -x509`
+    /// marks the certificates it makes (basicConstraints CA:TRUE).
+    pub fn self_signed_with(names: &[&str], validity: Validity, marked_as_ca: bool) -> Leaf {
+        let (mut params, key) = leaf_params(names, validity);
+        if marked_as_ca {
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        }
         let cert = params.self_signed(&key).unwrap();
-        Leaf::new(cert.der().clone(), &key)
+        Leaf::new(&cert, &key)
     }
 
     /// A rustls server configuration presenting this certificate (TLS 1.2 and 1.3).
