@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 mod account;
+pub mod autoconfig;
 pub mod auth;
 mod credential;
 mod error;
