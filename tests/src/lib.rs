@@ -1,5 +1,7 @@
-//! Support code for the end-to-end tests: the mail-server lab, a proxy that plays network loss.
+//! Support code for the end-to-end tests: the mail-server lab, a proxy that plays network loss,
+//! a DNS server for autoconfiguration.
 
+pub mod dns_server;
 pub mod lab;
 pub mod proxy;
 pub mod roundtrip;
