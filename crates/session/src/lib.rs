@@ -3,8 +3,8 @@
 #![warn(missing_docs)]
 
 mod account;
-pub mod autoconfig;
 pub mod auth;
+pub mod autoconfig;
 mod credential;
 mod error;
 pub mod headers;
