@@ -1,5 +1,7 @@
-//! Support code for the end-to-end tests: the mail-server lab, a proxy that plays network loss.
+//! Support code for the end-to-end tests: the mail-server lab, a proxy that plays network loss,
+//! an HTTPS server for the autoconfig fetch.
 
+pub mod https_server;
 pub mod lab;
 pub mod proxy;
 pub mod roundtrip;
