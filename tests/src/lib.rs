@@ -1,7 +1,8 @@
 //! Support code for the end-to-end tests: the mail-server lab, a proxy that plays network loss,
-//! a DNS server for autoconfiguration.
+//! and a DNS server and an HTTPS server for autoconfiguration.
 
 pub mod dns_server;
+pub mod https_server;
 pub mod lab;
 pub mod proxy;
 pub mod roundtrip;
