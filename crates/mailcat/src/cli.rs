@@ -95,6 +95,12 @@ pub enum Command {
     /// Exit code 0 only if every step passes; 69 if a server cannot be reached or TLS fails,
     /// 75 if it may work later (timeouts, a server that is busy), 64 for bad arguments.
     Check(CheckArgs),
+    /// Find the servers for an e-mail address, and print them with the config-file lines that
+    /// use them: mailcat's provider table, the domain's autoconfig file (HTTPS), DNS SRV
+    /// records, a provider recognised by the MX hosts, then guessed names that answer.
+    ///
+    /// Exit code 0 when a server was found, 69 when none, 64 for a malformed address.
+    Autoconfig(AutoconfigArgs),
     /// List the mailboxes (IMAP), with their special use (Sent, Trash ...).
     Mailboxes,
     /// List the messages of a mailbox: id, size, date, from, subject (oldest first).
@@ -149,6 +155,14 @@ pub struct CheckArgs {
     /// Also log in, send a message to the account itself, and wait until it arrives.
     #[arg(long)]
     pub send_test: bool,
+}
+
+/// Arguments of `mailcat autoconfig`.
+#[derive(Debug, Args)]
+pub struct AutoconfigArgs {
+    /// The address (default: --email).
+    #[arg(value_name = "ADDR")]
+    pub address: Option<String>,
 }
 
 /// Arguments of `mailcat list`.

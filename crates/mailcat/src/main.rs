@@ -56,6 +56,7 @@ fn main() -> ExitCode {
     }
     let code = match &cli.command {
         cli::Command::Check(args) => cmd::check::run(&cli, args),
+        cli::Command::Autoconfig(args) => cmd::autoconfig::run(&cli, args),
         cli::Command::Mailboxes => cmd::mailboxes::run(&cli),
         cli::Command::List(args) => cmd::list::run(&cli, args),
         cli::Command::Cat(args) => cmd::cat::run(&cli, args),

@@ -842,7 +842,7 @@ pub async fn open(
     endpoint: &Endpoint,
     tls: Arc<ClientConfig>,
     timeouts: &Timeouts,
-    observer: &mut dyn FnMut(StepReport),
+    observer: &mut (dyn FnMut(StepReport) + Send),
 ) -> Result<Opened, Error> {
     let mut clock = Instant::now();
     let mut report = |step: Step, detail: String| {

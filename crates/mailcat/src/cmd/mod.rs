@@ -1,3 +1,4 @@
+pub mod autoconfig;
 pub mod cat;
 pub mod check;
 pub mod common;

@@ -1,0 +1,236 @@
+//! `mailcat autoconfig ADDR`: the servers for an address, where they were found, and the
+//! config-file lines that use them.
+//!
+//! Two environment variables point the search at other servers, for tests and for networks
+//! with their own: `MAILCAT_AUTOCONFIG_DNS` (`IP:PORT` of the DNS server for SRV and MX) and
+//! `MAILCAT_AUTOCONFIG_URL` (an `https://` base that serves the autoconfig files).
+
+use std::time::Duration;
+
+use mailcat_session::autoconfig::{self, Discovery, Found, Server};
+use serde_json::{json, Value};
+
+use crate::cli::{AutoconfigArgs, Cli};
+use crate::cmd::common::{self, terminal_safe, Exit};
+use crate::exit;
+
+/// Runs the command; returns the exit code.
+pub fn run(cli: &Cli, args: &AutoconfigArgs) -> u8 {
+    match autoconfig(cli, args) {
+        Ok(code) | Err(Exit(code)) => code,
+    }
+}
+
+fn autoconfig(cli: &Cli, args: &AutoconfigArgs) -> Result<u8, Exit> {
+    let usage = |message: String| {
+        eprintln!("mailcat autoconfig: {message}");
+        Exit(exit::USAGE)
+    };
+    let Some(address) = args.address.clone().or_else(|| cli.email.clone()) else {
+        return Err(usage(
+            "give the address to look up, e.g. mailcat autoconfig me@example.com".into(),
+        ));
+    };
+    let how = discovery(cli).map_err(usage)?;
+    let found = common::runtime()?
+        .block_on(autoconfig::discover(&address, &how))
+        .map_err(|e| match e {
+            autoconfig::AutoconfigError::BadAddress(_) => usage(e.to_string()),
+            other => {
+                eprintln!("mailcat autoconfig: {other}");
+                Exit(exit::CONFIG)
+            }
+        })?;
+    if cli.json {
+        outln!("{}", to_json(&found));
+    } else {
+        print_text(&found, cli.quiet);
+    }
+    if found.incoming.is_empty() && found.outgoing.is_empty() {
+        if !cli.json {
+            eprintln!(
+                "mailcat autoconfig: no server found for {}: ask the provider for its settings and give them with --incoming and --outgoing",
+                terminal_safe(&address)
+            );
+        }
+        return Ok(exit::UNAVAILABLE);
+    }
+    Ok(exit::OK)
+}
+
+/// The search settings: TLS trust from the flags, the stage limit from `--timeout`, and the
+/// environment's DNS server and autoconfig base.
+fn discovery(cli: &Cli) -> Result<Discovery, String> {
+    let mut how = Discovery::default();
+    how.tls.extra_ca_files.extend(cli.ca_file.iter().cloned());
+    if let Some(pin) = &cli.tls_fingerprint {
+        how.tls
+            .pinned
+            .push(pin.parse().map_err(|e| format!("--tls-fingerprint: {e}"))?);
+    }
+    if let Some(seconds) = cli.timeout {
+        if !(seconds.is_finite() && seconds > 0.0) {
+            return Err(format!(
+                "--timeout {seconds}: give a number of seconds above 0, e.g. --timeout 10"
+            ));
+        }
+        how.stage_timeout = Duration::from_secs_f64(seconds);
+    }
+    if let Ok(server) = std::env::var("MAILCAT_AUTOCONFIG_DNS") {
+        how.dns_server = Some(server.parse().map_err(|_| {
+            format!("MAILCAT_AUTOCONFIG_DNS={server:?}: give IP:PORT, e.g. 127.0.0.1:53")
+        })?);
+    }
+    if let Ok(base) = std::env::var("MAILCAT_AUTOCONFIG_URL") {
+        if !base.starts_with("https://") {
+            return Err(format!(
+                "MAILCAT_AUTOCONFIG_URL={base:?}: autoconfig files are fetched over https:// only"
+            ));
+        }
+        how.url_base = Some(base);
+    }
+    Ok(how)
+}
+
+fn print_text(found: &Found, quiet: bool) {
+    let title = match &found.provider {
+        Some(provider) => format!("{} ({})", found.email, provider),
+        None => found.email.clone(),
+    };
+    outln!("{}", terminal_safe(&title));
+    // One source for all (the table, one file): said once, not on every line.
+    let servers = || found.incoming.iter().chain(&found.outgoing);
+    let one_source = servers()
+        .next()
+        .map(|first| &first.source)
+        .filter(|first| servers().all(|s| &s.source == *first));
+    print_servers("incoming", &found.incoming, one_source.is_none());
+    print_servers("outgoing", &found.outgoing, one_source.is_none());
+    if let Some(source) = one_source {
+        outln!("  found in  {}", terminal_safe(&source.describe()));
+    }
+    let logins: Vec<&str> = found
+        .incoming
+        .iter()
+        .chain(&found.outgoing)
+        .filter_map(|s| s.login.as_deref())
+        .collect();
+    if let Some(login) = logins.first() {
+        outln!("  login     {}", terminal_safe(login));
+    }
+    if let Some(sign_in) = found.sign_in {
+        outln!("  sign in   {}", sign_in.advice());
+    }
+    for note in &found.notes {
+        outln!("  note      {}", terminal_safe(note));
+    }
+    if !quiet {
+        outln!("");
+        outln!("How they were found:");
+        for attempt in &found.attempts {
+            outln!(
+                "  {} {:<16} {:>9}  {}",
+                if attempt.found { '✓' } else { '✗' },
+                attempt.stage.describe(),
+                format!("{:.1} ms", attempt.elapsed.as_secs_f64() * 1000.0),
+                terminal_safe(&attempt.detail)
+            );
+        }
+    }
+    if !found.incoming.is_empty() || !found.outgoing.is_empty() {
+        outln!("");
+        outln!("To use them, add this to ~/.config/mailcat/config.toml, then run `mailcat check`:");
+        outln!("");
+        outln!("{}", config_lines(found).trim_end());
+    }
+}
+
+fn print_servers(role: &str, servers: &[Server], with_source: bool) {
+    if servers.is_empty() {
+        outln!("  {role:<9} none found");
+    }
+    for (i, server) in servers.iter().enumerate() {
+        let label = if i == 0 { role } else { "" };
+        let endpoint = &server.endpoint;
+        let source = if with_source {
+            format!("; from {}", server.source.describe())
+        } else {
+            String::new()
+        };
+        outln!(
+            "  {label:<9} {:<40} {}, {}{}",
+            endpoint.url(),
+            endpoint.protocol.name(),
+            endpoint.security.describe(),
+            terminal_safe(&source)
+        );
+    }
+}
+
+/// An `[accounts.NAME]` table with the preferred servers.
+fn config_lines(found: &Found) -> String {
+    // TOML escapes control characters; terminal_safe the rest (bidirectional overrides).
+    let quote = |text: &str| terminal_safe(&toml::Value::String(text.to_owned()).to_string());
+    let domain = found.email.rsplit_once('@').map_or("", |(_, d)| d);
+    let name = domain
+        .split('.')
+        .next()
+        .filter(|label| {
+            !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+        .unwrap_or("mail");
+    let mut lines = format!("[accounts.{name}]\nemail = {}\n", quote(&found.email));
+    let login = found
+        .incoming
+        .first()
+        .or(found.outgoing.first())
+        .and_then(|s| s.login.as_deref());
+    if let Some(login) = login {
+        lines.push_str(&format!("login = {}\n", quote(login)));
+    }
+    if let Some(server) = found.incoming.first() {
+        lines.push_str(&format!("incoming = {}\n", quote(&server.endpoint.url())));
+    }
+    if let Some(server) = found.outgoing.first() {
+        lines.push_str(&format!("outgoing = {}\n", quote(&server.endpoint.url())));
+    }
+    match found.sign_in {
+        Some(autoconfig::providers::SignIn::OAuth2Only) => {
+            lines.push_str("oauth2_token_cmd = \"…\"  # a command that prints an access token\n")
+        }
+        _ => lines.push_str("password_cmd = \"…\"  # a command that prints the password\n"),
+    }
+    lines
+}
+
+fn to_json(found: &Found) -> Value {
+    let servers = |list: &[Server]| -> Vec<Value> {
+        list.iter()
+            .map(|s| {
+                json!({
+                    "url": s.endpoint.url(),
+                    "protocol": s.endpoint.protocol.name(),
+                    "security": s.endpoint.security.describe(),
+                    "host": s.endpoint.host,
+                    "port": s.endpoint.port,
+                    "login": s.login,
+                    "source": s.source.describe(),
+                })
+            })
+            .collect()
+    };
+    json!({
+        "email": found.email,
+        "provider": found.provider,
+        "incoming": servers(&found.incoming),
+        "outgoing": servers(&found.outgoing),
+        "sign_in": found.sign_in.map(|s| s.advice()),
+        "notes": found.notes,
+        "stages": found.attempts.iter().map(|a| json!({
+            "stage": a.stage.describe(),
+            "found": a.found,
+            "detail": a.detail,
+            "ms": (a.elapsed.as_secs_f64() * 1000.0 * 10.0).round() / 10.0,
+        })).collect::<Vec<_>>(),
+    })
+}
