@@ -258,6 +258,72 @@ fn a_pinned_server_certificate_passes_without_its_ca() {
 }
 
 #[test]
+fn check_with_only_an_address_finds_the_servers_by_autoconfig_and_logs_in() {
+    // The mail client's setup: an address and a password, nothing else. The domain's SRV
+    // records (served by the test's DNS server) name the lab's IMAPS and submission ports.
+    use mailcat_tests::dns_server::{Answer, DnsServer};
+    let lab = Lab::from_env();
+    let record = |service: &str, port: u16| {
+        (
+            format!("{service}.example.test"),
+            Answer::Srv {
+                priority: 0,
+                weight: 0,
+                port,
+                target: lab.tls_name.clone(),
+            },
+        )
+    };
+    let dns = DnsServer::start(vec![
+        record("_imaps._tcp", lab.imaps_port),
+        record("_submission._tcp", lab.submission_port),
+    ]);
+    let output = Command::new(env!("CARGO_BIN_EXE_mailcat"))
+        .args(["check", "--email", &lab.user, "--ca-file"])
+        .arg(&lab.ca_file)
+        .env("MAILCAT_PASSWORD", &lab.password)
+        .env("MAILCAT_AUTOCONFIG_DNS", dns.addr().to_string())
+        // No autoconfig file anywhere: the HTTPS fetches must fail fast, not reach the network.
+        .env("MAILCAT_AUTOCONFIG_URL", "https://127.0.0.1:1")
+        .output()
+        .expect("mailcat runs");
+    let shown = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{shown}");
+    let imaps = format!("imaps://{}:{}", lab.tls_name, lab.imaps_port);
+    let submission = format!("smtp://{}:{}", lab.tls_name, lab.submission_port);
+    assert!(
+        shown.contains(&format!(
+            "Servers found by autoconfig: {imaps} and {submission}"
+        )),
+        "{shown}"
+    );
+    // DNS is not authenticated, and the records point outside example.test: the user is told.
+    assert!(shown.contains("not authenticated"), "{shown}");
+    assert_eq!(shown.matches("✓ login").count(), 2, "{shown}");
+
+    // Nothing to find: exit 69, and what to do instead.
+    let empty = DnsServer::start(Vec::new());
+    let output = Command::new(env!("CARGO_BIN_EXE_mailcat"))
+        .args([
+            "check",
+            "--timeout",
+            "2",
+            "--email",
+            "nobody@nothing-here.invalid",
+        ])
+        .env("MAILCAT_AUTOCONFIG_DNS", empty.addr().to_string())
+        .env("MAILCAT_AUTOCONFIG_URL", "https://127.0.0.1:1")
+        .output()
+        .expect("mailcat runs");
+    let shown = text(&output);
+    assert_eq!(output.status.code(), Some(69), "{shown}");
+    assert!(
+        shown.contains("autoconfig found none") && shown.contains("--incoming"),
+        "{shown}"
+    );
+}
+
+#[test]
 fn trace_shows_the_dialogue_and_a_private_ehlo_name() {
     let lab = Lab::from_env();
     let ca = lab.ca_file.to_str().expect("UTF-8 path");

@@ -60,7 +60,7 @@ fn autoconfig(cli: &Cli, args: &AutoconfigArgs) -> Result<u8, Exit> {
 
 /// The search settings: TLS trust from the flags, the stage limit from `--timeout`, and the
 /// environment's DNS server and autoconfig base.
-fn discovery(cli: &Cli) -> Result<Discovery, String> {
+pub fn discovery(cli: &Cli) -> Result<Discovery, String> {
     let mut how = Discovery::default();
     how.tls.extra_ca_files.extend(cli.ca_file.iter().cloned());
     if let Some(pin) = &cli.tls_fingerprint {

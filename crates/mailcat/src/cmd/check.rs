@@ -31,7 +31,10 @@ pub fn run(cli: &Cli, args: &CheckArgs) -> u8 {
 }
 
 fn check(cli: &Cli, args: &CheckArgs) -> Result<u8, Exit> {
-    let settings = common::settings(cli, "check")?;
+    let mut settings = common::settings(cli, "check")?;
+    if settings.incoming.is_none() && settings.outgoing.is_none() && !settings.email.is_empty() {
+        autoconfigure(cli, &mut settings)?;
+    }
     let servers = servers(&settings).map_err(|message| {
         eprintln!("mailcat check: {message}");
         Exit(exit::USAGE)
@@ -48,7 +51,6 @@ fn check(cli: &Cli, args: &CheckArgs) -> Result<u8, Exit> {
         return Err(Exit(exit::USAGE));
     }
     // Without a credential there is no login to name: the connection steps are checked alone.
-    let mut settings = settings;
     if !log_in && settings.login.is_empty() {
         settings.login = "(no login)".into();
     }
@@ -226,6 +228,50 @@ async fn send_test(account: &Account, printer: &mut Printer) -> Result<(), Error
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// Only an address was given: the servers come from autoconfig, as a mail client's setup does
+/// before it tests the settings. The preferred incoming and outgoing servers are checked.
+fn autoconfigure(cli: &Cli, settings: &mut AccountSettings) -> Result<(), Exit> {
+    let how = crate::cmd::autoconfig::discovery(cli).map_err(|message| {
+        eprintln!("mailcat check: {message}");
+        Exit(exit::USAGE)
+    })?;
+    let found = common::runtime()?
+        .block_on(mailcat_session::autoconfig::discover(&settings.email, &how))
+        .map_err(|e| {
+            eprintln!("mailcat check: {e}");
+            Exit(exit::USAGE)
+        })?;
+    let (Some(incoming), Some(outgoing)) = (found.incoming.first(), found.outgoing.first()) else {
+        eprintln!(
+            "mailcat check: no servers given, and autoconfig found {} for {} (see `mailcat autoconfig {}`): give --incoming URL and --outgoing URL",
+            if found.incoming.is_empty() && found.outgoing.is_empty() { "none" } else { "only some" },
+            terminal_safe(&settings.email),
+            terminal_safe(&settings.email)
+        );
+        return Err(Exit(exit::UNAVAILABLE));
+    };
+    if !cli.json && !cli.quiet {
+        outln!(
+            "Servers found by autoconfig: {} and {} (from {}); `mailcat autoconfig {}` prints the config lines that keep them",
+            incoming.endpoint.url(),
+            outgoing.endpoint.url(),
+            terminal_safe(&incoming.source.describe()),
+            terminal_safe(&settings.email)
+        );
+        for note in &found.notes {
+            outln!("  note: {}", terminal_safe(note));
+        }
+    }
+    if cli.user.is_none() {
+        if let Some(login) = incoming.login.as_ref().or(outgoing.login.as_ref()) {
+            settings.login = login.clone();
+        }
+    }
+    settings.incoming = Some(incoming.endpoint.clone());
+    settings.outgoing = Some(outgoing.endpoint.clone());
+    Ok(())
 }
 
 /// The servers to check: the account's incoming and outgoing servers.

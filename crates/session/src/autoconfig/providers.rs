@@ -95,7 +95,8 @@ pub fn by_mx(exchange: &str) -> Option<&'static Provider> {
     })
 }
 
-const OUTLOOK_NOTE: &str = "POP3 must be switched on in Outlook.com's settings (Mail → Forwarding and IMAP) before it can be used";
+const OUTLOOK_NOTE: &str =
+    "to use POP3, switch it on first in Outlook.com's settings (Mail → Forwarding and IMAP)";
 
 /// The table.
 pub static PROVIDERS: &[Provider] = &[
