@@ -31,11 +31,20 @@ fn autoconfig(cli: &Cli, args: &AutoconfigArgs) -> Result<u8, Exit> {
             "give the address to look up, e.g. mailcat autoconfig me@example.com".into(),
         ));
     };
-    let how = discovery(cli).map_err(usage)?;
+    let mut tls = mailcat_transport::TlsSettings::default();
+    tls.extra_ca_files.extend(cli.ca_file.iter().cloned());
+    if let Some(pin) = &cli.tls_fingerprint {
+        tls.pinned.push(
+            pin.parse()
+                .map_err(|e| usage(format!("--tls-fingerprint: {e}")))?,
+        );
+    }
+    let how = discovery(cli, tls).map_err(usage)?;
     let found = common::runtime()?
         .block_on(autoconfig::discover(&address, &how))
         .map_err(|e| match e {
-            autoconfig::AutoconfigError::BadAddress(_) => usage(e.to_string()),
+            autoconfig::AutoconfigError::BadAddress(_)
+            | autoconfig::AutoconfigError::NonAsciiDomain(_) => usage(e.to_string()),
             other => {
                 eprintln!("mailcat autoconfig: {other}");
                 Exit(exit::CONFIG)
@@ -58,16 +67,13 @@ fn autoconfig(cli: &Cli, args: &AutoconfigArgs) -> Result<u8, Exit> {
     Ok(exit::OK)
 }
 
-/// The search settings: TLS trust from the flags, the stage limit from `--timeout`, and the
+/// The search settings: the given TLS trust, the stage limit from `--timeout`, and the
 /// environment's DNS server and autoconfig base.
-pub fn discovery(cli: &Cli) -> Result<Discovery, String> {
-    let mut how = Discovery::default();
-    how.tls.extra_ca_files.extend(cli.ca_file.iter().cloned());
-    if let Some(pin) = &cli.tls_fingerprint {
-        how.tls
-            .pinned
-            .push(pin.parse().map_err(|e| format!("--tls-fingerprint: {e}"))?);
-    }
+pub fn discovery(cli: &Cli, tls: mailcat_transport::TlsSettings) -> Result<Discovery, String> {
+    let mut how = Discovery {
+        tls,
+        ..Discovery::default()
+    };
     if let Some(seconds) = cli.timeout {
         if !(seconds.is_finite() && seconds > 0.0) {
             return Err(format!(

@@ -233,7 +233,7 @@ async fn send_test(account: &Account, printer: &mut Printer) -> Result<(), Error
 /// Only an address was given: the servers come from autoconfig, as a mail client's setup does
 /// before it tests the settings. The preferred incoming and outgoing servers are checked.
 fn autoconfigure(cli: &Cli, settings: &mut AccountSettings) -> Result<(), Exit> {
-    let how = crate::cmd::autoconfig::discovery(cli).map_err(|message| {
+    let how = crate::cmd::autoconfig::discovery(cli, common::tls(settings)).map_err(|message| {
         eprintln!("mailcat check: {message}");
         Exit(exit::USAGE)
     })?;

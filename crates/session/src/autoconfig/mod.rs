@@ -183,6 +183,9 @@ pub enum AutoconfigError {
     /// The address is not one.
     #[error("{0:?} is not an e-mail address: write it as name@example.com")]
     BadAddress(String),
+    /// An internationalised domain: DNS and the autoconfig URLs need its ASCII form.
+    #[error("the domain {0:?} is not in ASCII: give its ASCII form (xn--…), as your provider writes it in the server names")]
+    NonAsciiDomain(String),
     /// The TLS settings cannot be used (an unreadable CA file).
     #[error(transparent)]
     Tls(#[from] mailcat_transport::Error),
@@ -201,6 +204,9 @@ struct Finding {
 /// Finds the servers for `email`.
 pub async fn discover(email: &str, how: &Discovery) -> Result<Found, AutoconfigError> {
     let email = email.trim();
+    if let Some((_, domain)) = email.rsplit_once('@').filter(|(_, d)| !d.is_ascii()) {
+        return Err(AutoconfigError::NonAsciiDomain(domain.to_owned()));
+    }
     let domain = match email.rsplit_once('@') {
         Some((local, domain))
             if !local.is_empty()
@@ -623,6 +629,10 @@ mod tests {
 
     #[tokio::test]
     async fn not_an_address_is_refused() {
+        assert!(matches!(
+            discover("me@müller.de", &Discovery::default()).await,
+            Err(AutoconfigError::NonAsciiDomain(_))
+        ));
         for bad in [
             "nobody",
             "@example.com",
