@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Writes the hand-made seed corpus of each fuzz target (fuzz/corpus/<target>/seed-*).
 
-The first byte of every input chooses where the fuzz body splits it (see mailcat_codec::fuzz);
-the rest is protocol bytes. Run from anywhere: python3 fuzz/seed.py
+For the codec's targets (SEEDS) the first byte of every input chooses where the fuzz body splits
+it (see mailcat_codec::fuzz); the rest is protocol bytes. The autoconfig targets (WHOLE, see
+mailcat_session::fuzz) take their inputs as written: dns_response's first byte chooses the query
+(0: SRV for _imaps._tcp.example.com, 1: MX for example.com) and the rest is the reply, whose id
+is the query's; autoconfig_xml's input is the whole file. Run from anywhere: python3 fuzz/seed.py
 """
-import hashlib, os
+import hashlib, os, struct
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -54,6 +57,251 @@ SEEDS = {
         b"user@example.com",
     ],
 }
+
+
+# DNS replies (RFC 1035 §4.1), built field by field.
+SRV, MX, CNAME, A, SOA = 33, 15, 5, 1, 6
+
+
+def name(text):
+    """A name in wire form, uncompressed: "example.com" -> \x07example\x03com\x00."""
+    out = b""
+    for label in text.split(".") if text else []:
+        out += bytes([len(label)]) + label.encode()
+    return out + b"\x00"
+
+
+def pointer(offset):
+    return struct.pack(">H", 0xC000 | offset)
+
+
+def header(msg_id, flags, qd=1, an=0, ns=0, ar=0):
+    return struct.pack(">HHHHHH", msg_id, flags, qd, an, ns, ar)
+
+
+def question(qname, qtype):
+    return name(qname) + struct.pack(">HH", qtype, 1)
+
+
+def rr(owner, rtype, rdata, ttl=3600):
+    return owner + struct.pack(">HHIH", rtype, 1, ttl, len(rdata)) + rdata
+
+
+def srv_data(priority, weight, port, target):
+    return struct.pack(">HHH", priority, weight, port) + target
+
+
+QUERY_SRV, QUERY_MX = b"\x00", b"\x01"
+OK = 0x8180  # QR RD RA, NOERROR
+IMAPS = "_imaps._tcp.example.com"
+# In a reply to the SRV query the question's name is at byte 12 and "example.com" at byte 24.
+AT_QNAME, AT_EXAMPLE_COM = 12, 24
+
+
+def srv_reply():
+    """Four answers as a real resolver writes them: owners and targets compressed, an A to skip,
+    and a target that points at an earlier target (two jumps)."""
+    m = header(0x1234, OK, an=4) + question(IMAPS, SRV)
+    assert len(m) == 41
+    at_imap = len(m) + 12 + 6  # owner pointer (2) + fixed fields (10) + priority/weight/port (6)
+    m += rr(pointer(AT_QNAME), SRV, srv_data(10, 5, 993, b"\x04IMAP" + pointer(AT_EXAMPLE_COM)))
+    m += rr(pointer(AT_QNAME), A, bytes([192, 0, 2, 1]))
+    m += rr(pointer(AT_QNAME), SRV, srv_data(20, 0, 993, b"\x06backup" + pointer(AT_EXAMPLE_COM)))
+    m += rr(pointer(AT_QNAME), SRV, srv_data(10, 50, 9993, b"\x01b" + pointer(at_imap)))
+    assert m[at_imap:at_imap + 5] == b"\x04IMAP"
+    return m
+
+
+def mx_reply():
+    """example.com is an alias: its CNAME's target has the MX records, one in capitals and one
+    with a label holding a byte a host name cannot (escaped by the parser), and an unrelated
+    name's MX that must be left out."""
+    m = header(0xBEEF, OK, an=4) + question("Example.COM", MX)
+    at_target = len(m) + 12
+    m += rr(pointer(AT_QNAME), CNAME, name("mail.example.net"))
+    m += rr(pointer(at_target), MX, struct.pack(">H", 20) + b"\x03MX2" + pointer(at_target))
+    m += rr(pointer(at_target), MX, struct.pack(">H", 10) + b"\x04m x1" + pointer(at_target))
+    m += rr(name("other.example"), MX, struct.pack(">H", 5) + b"\x02mx" + pointer(AT_QNAME))
+    return m
+
+
+def nxdomain_reply():
+    """No such name, with the zone's SOA in the authority section."""
+    soa = name("ns1.example.com") + name("hostmaster.example.com")
+    soa += struct.pack(">IIIII", 2024010101, 7200, 3600, 1209600, 300)
+    return header(0x5A5A, 0x8183, ns=1) + question(IMAPS, SRV) + rr(name("example.com"), SOA, soa)
+
+
+def truncated_reply():
+    """TC set and the datagram cut in the middle of a record: ask again over TCP."""
+    m = bytearray(srv_reply())
+    m[2] |= 0x02
+    return bytes(m[:70])
+
+
+def root_target_reply():
+    """The service is decidedly not offered here (RFC 2782: target ".")."""
+    return header(0x0001, OK, an=1) + question(IMAPS, SRV) + rr(
+        pointer(AT_QNAME), SRV, srv_data(0, 0, 0, b"\x00")
+    )
+
+
+def servfail_reply():
+    return header(0xFFFF, 0x8182) + question("example.com", MX)
+
+
+WHOLE = {
+    "dns_response": [
+        QUERY_SRV + srv_reply(),
+        QUERY_MX + mx_reply(),
+        QUERY_SRV + nxdomain_reply(),
+        QUERY_SRV + truncated_reply(),
+        QUERY_SRV + root_target_reply(),
+        QUERY_MX + servfail_reply(),
+    ],
+    "autoconfig_xml": [
+        # A full file in the style of Thunderbird's ISPDB: IMAP, POP3 and SMTP, with and
+        # without implicit TLS, and the elements mailcat ignores.
+        b"""<?xml version="1.0" encoding="UTF-8"?>
+<!-- Fictional provider, written like the ISPDB's files -->
+<clientConfig version="1.1">
+  <emailProvider id="example.com">
+    <domain>example.com</domain>
+    <domain>example.net</domain>
+    <displayName>Example Mail &amp; Co</displayName>
+    <displayShortName>Example</displayShortName>
+    <incomingServer type="imap">
+      <hostname>imap.example.com</hostname>
+      <port>993</port>
+      <socketType>SSL</socketType>
+      <authentication>OAuth2</authentication>
+      <authentication>password-cleartext</authentication>
+      <username>%EMAILADDRESS%</username>
+    </incomingServer>
+    <incomingServer type="pop3">
+      <hostname>pop.example.com</hostname>
+      <port>995</port>
+      <socketType>SSL</socketType>
+      <authentication>password-cleartext</authentication>
+      <username>%EMAILADDRESS%</username>
+      <pop3>
+        <leaveMessagesOnServer>true</leaveMessagesOnServer>
+        <downloadOnBiff>true</downloadOnBiff>
+      </pop3>
+    </incomingServer>
+    <incomingServer type="imap">
+      <hostname>imap.example.com</hostname>
+      <port>143</port>
+      <socketType>STARTTLS</socketType>
+      <authentication>password-cleartext</authentication>
+      <username>%EMAILLOCALPART%</username>
+    </incomingServer>
+    <outgoingServer type="smtp">
+      <hostname>smtp.example.com</hostname>
+      <port>465</port>
+      <socketType>SSL</socketType>
+      <authentication>OAuth2</authentication>
+      <authentication>password-cleartext</authentication>
+      <username>%EMAILADDRESS%</username>
+    </outgoingServer>
+    <outgoingServer type="smtp">
+      <hostname><![CDATA[smtp.example.com]]></hostname>
+      <port>587</port>
+      <socketType>STARTTLS</socketType>
+      <authentication>password-cleartext</authentication>
+      <username>%EMAILADDRESS%</username>
+    </outgoingServer>
+    <documentation url="https://example.com/help/imap">
+      <descr lang="en">Generic settings page</descr>
+      <descr lang="de">Allgemeine Beschreibung der Einstellungen</descr>
+    </documentation>
+  </emailProvider>
+  <oAuth2>
+    <issuer>login.example.com</issuer>
+    <scope>https://mail.example.com/</scope>
+    <authURL>https://login.example.com/oauth2/auth</authURL>
+    <tokenURL>https://login.example.com/oauth2/token</tokenURL>
+  </oAuth2>
+  <webMail>
+    <loginPage url="https://webmail.example.com/" />
+  </webMail>
+</clientConfig>
+""",
+        # Placeholders: the domain makes a host name, the address and local part do not.
+        b"""<clientConfig version="1.1"><emailProvider id="%EMAILDOMAIN%">
+<domain>%EMAILDOMAIN%</domain>
+<incomingServer type="imap"><hostname>imap.%EMAILDOMAIN%</hostname><port>993</port>
+<socketType>SSL</socketType><username>%EMAILLOCALPART%+mailcat@%EMAILDOMAIN%</username>
+</incomingServer>
+<incomingServer type="pop3"><hostname>%EMAILLOCALPART%.%EMAILDOMAIN%</hostname><port>995</port>
+<socketType>SSL</socketType><username>%EMAILADDRESS%</username></incomingServer>
+<outgoingServer type="smtp"><hostname>%EMAILDOMAIN%</hostname><port>465</port>
+<socketType>ssl</socketType><username>%EMAILADDRESS%%EMAILFOO%%</username></outgoingServer>
+<outgoingServer type="smtp"><hostname>%EMAILADDRESS%</hostname><port>587</port>
+<socketType>STARTTLS</socketType></outgoingServer>
+</emailProvider></clientConfig>""",
+        # Servers without TLS, of another type, or with a bad port: all left out.
+        b"""<?xml version="1.0"?>
+<clientConfig version="1.1"><emailProvider id="example.com">
+<incomingServer type="imap"><hostname>imap.example.com</hostname><port>143</port>
+<socketType>plain</socketType><authentication>password-cleartext</authentication></incomingServer>
+<incomingServer type="exchange"><hostname>outlook.example.com</hostname><port>443</port>
+<socketType>SSL</socketType></incomingServer>
+<incomingServer type="pop3"><hostname>pop.example.com</hostname><port>0</port>
+<socketType>SSL</socketType></incomingServer>
+<outgoingServer type="smtp"><hostname>smtp.example.com</hostname><port>25</port>
+<socketType>plain</socketType></outgoingServer>
+<outgoingServer type="smtp"><hostname>smtp.example.com</hostname><port>65536</port>
+<socketType>STARTTLS</socketType></outgoingServer>
+</emailProvider></clientConfig>""",
+        # A DOCTYPE defining entities (the billion laughs): refused before any is used.
+        b"""<?xml version="1.0"?>
+<!DOCTYPE clientConfig [
+  <!ENTITY lol "lol">
+  <!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+  <!ENTITY host SYSTEM "file:///etc/hostname">
+]>
+<clientConfig version="1.1"><emailProvider id="example.com">
+<displayName>&lol2;</displayName>
+<incomingServer type="imap"><hostname>&host;</hostname><port>993</port>
+<socketType>SSL</socketType></incomingServer>
+</emailProvider></clientConfig>""",
+        # A byte-order mark, namespaces, character references, a processing instruction, empty
+        # elements, a second provider (ignored) and unknown elements wherever.
+        b"\xef\xbb\xbf"
+        + """<?xml version="1.0" encoding="UTF-8"?>
+<?xml-stylesheet type="text/xsl" href="style.xsl"?>
+<cc:clientConfig xmlns:cc="http://example.com/ns" version="1.1">
+<cc:emailProvider id=" example.com ">
+<displayName>Bücher &#x26; Co&#46;</displayName><domain/>
+<incomingServer type="IMAP"><unknown><hostname>wrong.example.com</hostname></unknown>
+<hostname>&#x69;map.example.com.</hostname><port> 993 </port><socketType>SSL</socketType>
+<hostname>second.example.com</hostname><authentication/><username></username>
+</incomingServer>
+</cc:emailProvider>
+<emailProvider id="other.example"><incomingServer type="imap"><hostname>imap.other.example</hostname>
+<port>993</port><socketType>SSL</socketType></incomingServer></emailProvider>
+</cc:clientConfig>
+""".encode(),
+        # Not well-formed: a mismatched end tag in the middle of a server.
+        b"""<clientConfig><emailProvider id="example.com"><incomingServer type="imap">
+<hostname>imap.example.com</port><port>993</port><socketType>SSL</socketType>
+</incomingServer></emailProvider></clientConfig>""",
+        # The wrong root element: an Outlook-style autodiscover reply.
+        b"""<?xml version="1.0" encoding="utf-8"?>
+<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006">
+<Response><Account><Protocol><Type>IMAP</Type><Server>imap.example.com</Server><Port>993</Port>
+<SSL>on</SSL></Protocol></Account></Response></Autodiscover>""",
+    ],
+}
+
+for target, inputs in WHOLE.items():
+    directory = os.path.join(HERE, "corpus", target)
+    os.makedirs(directory, exist_ok=True)
+    for data in inputs:
+        filename = "seed-" + hashlib.sha1(data).hexdigest()[:16]
+        with open(os.path.join(directory, filename), "wb") as f:
+            f.write(data)
 
 for target, seeds in SEEDS.items():
     directory = os.path.join(HERE, "corpus", target)

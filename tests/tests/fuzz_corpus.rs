@@ -1,5 +1,6 @@
 //! Replays the committed fuzz corpus (`fuzz/corpus/<target>/*`) through the same bodies the fuzz
-//! targets run, so every input that once found a bug stays a regression test under `cargo test`.
+//! targets run (the codec's, and mailcat-session's for the autoconfig parsers), so every input that
+//! once found a bug stays a regression test under `cargo test`.
 
 use std::path::{Path, PathBuf};
 
@@ -63,4 +64,14 @@ fn command_encode() {
 #[test]
 fn imap_response() {
     replay("imap_response", fuzz::imap_response);
+}
+
+#[test]
+fn dns_response() {
+    replay("dns_response", mailcat_session::fuzz::dns_response);
+}
+
+#[test]
+fn autoconfig_xml() {
+    replay("autoconfig_xml", mailcat_session::fuzz::autoconfig_xml);
 }

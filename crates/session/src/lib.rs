@@ -7,6 +7,9 @@ pub mod auth;
 pub mod autoconfig;
 mod credential;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzz;
 pub mod headers;
 pub mod imap;
 pub mod pop3;
