@@ -64,7 +64,11 @@ if [ "$fuzz_seconds" -gt 0 ]; then
     # The grep only filters the output; a crash is caught through the artifacts below.
     (
       cd fuzz
-      cargo fuzz run -s none "$target" "$work" "corpus/$target" -- \
+      # A target with a dictionary (fuzz/dicts/TARGET.dict) gets it: format words help
+      # mutations past the syntax.
+      dict=()
+      if [ -f "dicts/$target.dict" ]; then dict=(-dict="dicts/$target.dict"); fi
+      cargo fuzz run -s none "$target" "$work" "corpus/$target" -- "${dict[@]}" \
         -max_total_time="$fuzz_seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 2>&1 |
         grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|==|SUMMARY|Done)' || true
     )
