@@ -7,8 +7,11 @@
 use std::io::{self, IsTerminal};
 use std::time::{Duration, Instant};
 
+use mailcat_session::autoconfig::providers::{self, SignIn};
 use mailcat_session::smtp::{Envelope, MessageInfo};
-use mailcat_session::{Account, Credential, Error, ImapSession, Pop3Session, SmtpSession};
+use mailcat_session::{
+    Account, Credential, CredentialKind, Error, ImapSession, Pop3Session, SmtpSession,
+};
 use mailcat_transport::dialogue::{self, StepReport};
 use mailcat_transport::{Endpoint, Protocol, Security, Step};
 use serde_json::{json, Value};
@@ -73,6 +76,9 @@ fn check(cli: &Cli, args: &CheckArgs) -> Result<u8, Exit> {
     let mut code = exit::OK;
     for (role, endpoint) in &servers {
         printer.server(role, endpoint);
+        if let Some(advice) = legacy_host_advice(endpoint) {
+            printer.note(&advice);
+        }
         let credential = if *role == "incoming" {
             account.credential.clone()
         } else {
@@ -131,7 +137,7 @@ fn check(cli: &Cli, args: &CheckArgs) -> Result<u8, Exit> {
             }
             Err(error) => {
                 let failure = common::exit_code(&error);
-                printer.failed(&error, endpoint);
+                printer.failed(&error, endpoint, credential.kind());
                 if code == exit::OK || failure == exit::UNAVAILABLE || failure == exit::NOPERM {
                     code = failure;
                 }
@@ -385,13 +391,13 @@ impl Printer {
         self.close_server(true, None);
     }
 
-    fn failed(&mut self, error: &Error, endpoint: &Endpoint) {
+    fn failed(&mut self, error: &Error, endpoint: &Endpoint, kind: CredentialKind) {
         let step = match error {
             Error::Transport(e) => e.step().map(|s| s.describe()).unwrap_or("setup"),
             _ => "login",
         };
         self.failed_named(step, error);
-        if let Some(advice) = extra_advice(error, endpoint) {
+        if let Some(advice) = extra_advice(error, endpoint, kind) {
             self.out(&format!("    {advice}"));
         }
     }
@@ -435,8 +441,39 @@ impl Printer {
 }
 
 /// Advice that depends on what the user configured, not only on what happened.
-fn extra_advice(error: &Error, endpoint: &Endpoint) -> Option<String> {
+/// Known provider's legacy host name: what to use today.
+fn legacy_host_advice(endpoint: &Endpoint) -> Option<String> {
+    let (provider, true) = providers::by_host(&endpoint.host)? else {
+        return None;
+    };
+    let today = if endpoint.protocol == Protocol::Smtp {
+        provider.outgoing()
+    } else {
+        provider.incoming()
+    }
+    .into_iter()
+    .find(|e| e.protocol == endpoint.protocol)?;
+    Some(format!(
+        "{} is an old name of {}'s servers; today's {} server is {}",
+        endpoint.host,
+        provider.name,
+        endpoint.protocol,
+        today.url()
+    ))
+}
+
+fn extra_advice(error: &Error, endpoint: &Endpoint, kind: CredentialKind) -> Option<String> {
     match error {
+        // A refused password at a provider that wants OAuth2 or an app password: say so (a
+        // refusal that already says "OAuth2", 535 5.7.139, needs no more).
+        e if e.is_auth()
+            && kind == CredentialKind::Password
+            && !matches!(e, Error::BasicAuthDisabled { .. }) =>
+        {
+            let (provider, _) = providers::by_host(&endpoint.host)?;
+            (provider.sign_in != SignIn::Password)
+                .then(|| format!("{} takes {}", provider.name, provider.sign_in.advice()))
+        }
         Error::Transport(mailcat_transport::Error::ConnectionRefused { .. }) => {
             match endpoint.protocol.security_of_port(endpoint.port) {
                 Some(s) if s != endpoint.security => Some(format!(
@@ -465,5 +502,62 @@ fn shorten(text: &str, max: usize) -> String {
         text.to_owned()
     } else {
         format!("{}…", text.chars().take(max).collect::<String>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(host: &str) -> Error {
+        Error::AuthenticationFailed {
+            host: host.into(),
+            login: "me@gmail.com".into(),
+            mechanism: "PLAIN",
+            reply: "[AUTHENTICATIONFAILED] Invalid credentials".into(),
+            hint: None,
+        }
+    }
+
+    #[test]
+    fn a_refused_password_at_a_known_provider_says_how_it_signs_in() {
+        let gmail = Endpoint::parse_url("imaps://imap.gmail.com").expect("URL");
+        let advice = extra_advice(&refused("imap.gmail.com"), &gmail, CredentialKind::Password)
+            .expect("advice");
+        assert!(advice.starts_with("Gmail takes OAuth2"), "{advice}");
+        assert!(advice.contains("app password"), "{advice}");
+        // Not for a token, and not for a server mailcat does not know.
+        assert_eq!(
+            extra_advice(
+                &refused("imap.gmail.com"),
+                &gmail,
+                CredentialKind::OAuth2Token
+            ),
+            None
+        );
+        let other = Endpoint::parse_url("imaps://mail.example.com").expect("URL");
+        assert_eq!(
+            extra_advice(
+                &refused("mail.example.com"),
+                &other,
+                CredentialKind::Password
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn a_legacy_host_name_gets_todays() {
+        let old = Endpoint::parse_url("pop3s://pop3.live.com").expect("URL");
+        assert_eq!(
+            legacy_host_advice(&old).as_deref(),
+            Some("pop3.live.com is an old name of Outlook.com's servers; today's POP3 server is pop3s://outlook.office365.com:995")
+        );
+        let old = Endpoint::parse_url("smtp://smtp.live.com:587").expect("URL");
+        assert!(legacy_host_advice(&old)
+            .expect("advice")
+            .ends_with("smtp://smtp-mail.outlook.com:587"));
+        let current = Endpoint::parse_url("imaps://outlook.office365.com").expect("URL");
+        assert_eq!(legacy_host_advice(&current), None);
     }
 }

@@ -48,6 +48,8 @@ pub struct Provider {
     pub incoming: &'static [&'static str],
     /// Outgoing servers, preferred first.
     pub outgoing: &'static [&'static str],
+    /// Host names of its servers that are no longer the ones to use.
+    pub legacy_hosts: &'static [&'static str],
     /// How to sign in.
     pub sign_in: SignIn,
     /// Anything else the user must know.
@@ -71,6 +73,22 @@ fn endpoints(urls: &[&str]) -> Vec<Endpoint> {
     urls.iter()
         .filter_map(|url| Endpoint::parse_url(url).ok())
         .collect()
+}
+
+/// The provider whose server `host` is, and whether the name is one of its legacy names.
+pub fn by_host(host: &str) -> Option<(&'static Provider, bool)> {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    PROVIDERS.iter().find_map(|p| {
+        if p.legacy_hosts.contains(&host.as_str()) {
+            return Some((p, true));
+        }
+        let current = p
+            .incoming()
+            .into_iter()
+            .chain(p.outgoing())
+            .any(|e| e.host == host);
+        current.then_some((p, false))
+    })
 }
 
 /// The provider serving addresses at `domain` (case-insensitive).
@@ -111,6 +129,12 @@ pub static PROVIDERS: &[Provider] = &[
         mx_suffixes: &["olc.protection.outlook.com"],
         incoming: &["imaps://outlook.office365.com", "pop3s://outlook.office365.com"],
         outgoing: &["smtp://smtp-mail.outlook.com:587"],
+        legacy_hosts: &[
+            "pop3.live.com",
+            "smtp.live.com",
+            "pop-mail.outlook.com",
+            "imap-mail.outlook.com",
+        ],
         sign_in: SignIn::OAuth2Only,
         note: Some(OUTLOOK_NOTE),
     },
@@ -120,6 +144,7 @@ pub static PROVIDERS: &[Provider] = &[
         mx_suffixes: &["mail.protection.outlook.com"],
         incoming: &["imaps://outlook.office365.com", "pop3s://outlook.office365.com"],
         outgoing: &["smtp://smtp.office365.com:587"],
+        legacy_hosts: &[],
         sign_in: SignIn::OAuth2Only,
         note: Some("the organisation's administrator may have switched IMAP, POP3 or SMTP AUTH off for the mailbox"),
     },
@@ -129,6 +154,7 @@ pub static PROVIDERS: &[Provider] = &[
         mx_suffixes: &["google.com", "googlemail.com"],
         incoming: &["imaps://imap.gmail.com", "pop3s://pop.gmail.com"],
         outgoing: &["smtps://smtp.gmail.com", "smtp://smtp.gmail.com:587"],
+        legacy_hosts: &[],
         sign_in: SignIn::OAuth2OrAppPassword,
         note: None,
     },
@@ -141,6 +167,7 @@ pub static PROVIDERS: &[Provider] = &[
         mx_suffixes: &["yahoodns.net"],
         incoming: &["imaps://imap.mail.yahoo.com", "pop3s://pop.mail.yahoo.com"],
         outgoing: &["smtps://smtp.mail.yahoo.com", "smtp://smtp.mail.yahoo.com:587"],
+        legacy_hosts: &[],
         sign_in: SignIn::OAuth2OrAppPassword,
         note: None,
     },
@@ -150,6 +177,7 @@ pub static PROVIDERS: &[Provider] = &[
         mx_suffixes: &[],
         incoming: &["imaps://imap.aol.com", "pop3s://pop.aol.com"],
         outgoing: &["smtps://smtp.aol.com"],
+        legacy_hosts: &[],
         sign_in: SignIn::AppPassword,
         note: None,
     },
@@ -159,6 +187,7 @@ pub static PROVIDERS: &[Provider] = &[
         mx_suffixes: &["mail.icloud.com"],
         incoming: &["imaps://imap.mail.me.com"],
         outgoing: &["smtp://smtp.mail.me.com:587"],
+        legacy_hosts: &[],
         sign_in: SignIn::AppPassword,
         note: Some("iCloud Mail has no POP3; the login is usually the part of the address before the @ (try the whole address if that is refused)"),
     },
@@ -168,6 +197,7 @@ pub static PROVIDERS: &[Provider] = &[
         mx_suffixes: &["messagingengine.com"],
         incoming: &["imaps://imap.fastmail.com", "pop3s://pop.fastmail.com"],
         outgoing: &["smtps://smtp.fastmail.com", "smtp://smtp.fastmail.com:587"],
+        legacy_hosts: &[],
         sign_in: SignIn::AppPassword,
         note: None,
     },
@@ -177,6 +207,7 @@ pub static PROVIDERS: &[Provider] = &[
         mx_suffixes: &["gmx.net"],
         incoming: &["imaps://imap.gmx.net", "pop3s://pop.gmx.net"],
         outgoing: &["smtp://mail.gmx.net:587", "smtps://mail.gmx.net"],
+        legacy_hosts: &[],
         sign_in: SignIn::Password,
         note: Some("POP3 and IMAP must be switched on in GMX's web settings first"),
     },
@@ -186,6 +217,7 @@ pub static PROVIDERS: &[Provider] = &[
         mx_suffixes: &["gmx.com"],
         incoming: &["imaps://imap.gmx.com", "pop3s://pop.gmx.com"],
         outgoing: &["smtp://mail.gmx.com:587", "smtps://mail.gmx.com"],
+        legacy_hosts: &[],
         sign_in: SignIn::Password,
         note: Some("POP3 and IMAP must be switched on in GMX's web settings first"),
     },
@@ -195,6 +227,7 @@ pub static PROVIDERS: &[Provider] = &[
         mx_suffixes: &["web.de"],
         incoming: &["imaps://imap.web.de", "pop3s://pop3.web.de"],
         outgoing: &["smtp://smtp.web.de:587"],
+        legacy_hosts: &[],
         sign_in: SignIn::Password,
         note: Some("POP3 and IMAP must be switched on in WEB.DE's web settings first"),
     },
@@ -204,6 +237,7 @@ pub static PROVIDERS: &[Provider] = &[
         mx_suffixes: &["zoho.com", "zohomail.com"],
         incoming: &["imaps://imap.zoho.com", "pop3s://pop.zoho.com"],
         outgoing: &["smtps://smtp.zoho.com", "smtp://smtp.zoho.com:587"],
+        legacy_hosts: &[],
         sign_in: SignIn::Password,
         note: Some("IMAP and POP access must be switched on in Zoho Mail's settings; with two-factor authentication, use an app-specific password"),
     },
@@ -213,6 +247,7 @@ pub static PROVIDERS: &[Provider] = &[
         mx_suffixes: &["zoho.eu", "zohomail.eu"],
         incoming: &["imaps://imap.zoho.eu", "pop3s://pop.zoho.eu"],
         outgoing: &["smtps://smtp.zoho.eu", "smtp://smtp.zoho.eu:587"],
+        legacy_hosts: &[],
         sign_in: SignIn::Password,
         note: Some("IMAP and POP access must be switched on in Zoho Mail's settings; with two-factor authentication, use an app-specific password"),
     },
@@ -222,6 +257,7 @@ pub static PROVIDERS: &[Provider] = &[
         mx_suffixes: &["yandex.net", "yandex.ru"],
         incoming: &["imaps://imap.yandex.com", "pop3s://pop.yandex.com"],
         outgoing: &["smtps://smtp.yandex.com"],
+        legacy_hosts: &[],
         sign_in: SignIn::AppPassword,
         note: Some("mail-client access must be switched on in Yandex Mail's settings"),
     },
@@ -231,6 +267,7 @@ pub static PROVIDERS: &[Provider] = &[
         mx_suffixes: &["mail.ru"],
         incoming: &["imaps://imap.mail.ru", "pop3s://pop.mail.ru"],
         outgoing: &["smtps://smtp.mail.ru"],
+        legacy_hosts: &[],
         sign_in: SignIn::AppPassword,
         note: None,
     },
@@ -240,6 +277,7 @@ pub static PROVIDERS: &[Provider] = &[
         mx_suffixes: &["mailbox.org"],
         incoming: &["imaps://imap.mailbox.org", "pop3s://pop3.mailbox.org"],
         outgoing: &["smtps://smtp.mailbox.org", "smtp://smtp.mailbox.org:587"],
+        legacy_hosts: &[],
         sign_in: SignIn::Password,
         note: None,
     },
@@ -249,6 +287,7 @@ pub static PROVIDERS: &[Provider] = &[
         mx_suffixes: &["posteo.de"],
         incoming: &["imaps://posteo.de", "pop3s://posteo.de"],
         outgoing: &["smtp://posteo.de:587"],
+        legacy_hosts: &[],
         sign_in: SignIn::Password,
         note: None,
     },
@@ -258,6 +297,7 @@ pub static PROVIDERS: &[Provider] = &[
         mx_suffixes: &["t-online.de"],
         incoming: &["imaps://secureimap.t-online.de", "pop3s://securepop.t-online.de"],
         outgoing: &["smtps://securesmtp.t-online.de"],
+        legacy_hosts: &[],
         sign_in: SignIn::Password,
         note: Some("use the e-mail password set in the Telekom customer centre, not the login password"),
     },
@@ -335,6 +375,28 @@ mod tests {
         assert_eq!(outlook.sign_in, SignIn::OAuth2Only);
         assert!(by_domain("sub.outlook.com").is_none());
         assert!(by_domain("example.com").is_none());
+    }
+
+    #[test]
+    fn a_server_name_tells_the_provider_and_whether_it_is_legacy() {
+        let (provider, legacy) = by_host("POP3.live.com").expect("known");
+        assert_eq!((provider.name, legacy), ("Outlook.com", true));
+        let (provider, legacy) = by_host("smtp.gmail.com.").expect("known");
+        assert_eq!((provider.name, legacy), ("Gmail", false));
+        assert!(by_host("mail.example.com").is_none());
+        // A legacy name is never also a current one.
+        for provider in PROVIDERS {
+            for legacy in provider.legacy_hosts {
+                assert!(
+                    !provider
+                        .incoming()
+                        .iter()
+                        .chain(&provider.outgoing())
+                        .any(|e| e.host == *legacy),
+                    "{legacy}"
+                );
+            }
+        }
     }
 
     #[test]
