@@ -86,6 +86,12 @@ fn check_incoming_and_outgoing_together_as_json() {
             "note"
         ]
     );
+    // The typed verdict, for apps that show results their own way.
+    assert_eq!(doc["servers"][0]["verdict"], "success");
+    let output = mailcat(&["check", "--json", "--incoming", &incoming]);
+    assert_eq!(output.status.code(), Some(69), "{}", text(&output));
+    let doc: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON document");
+    assert_eq!(doc["servers"][0]["verdict"], "certificate", "{doc}");
 }
 
 #[test]

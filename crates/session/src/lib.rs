@@ -5,6 +5,7 @@
 mod account;
 pub mod auth;
 pub mod autoconfig;
+pub mod check;
 mod credential;
 mod error;
 #[cfg(feature = "fuzzing")]
