@@ -8,6 +8,7 @@ use mailcat_tests::lab::Lab;
 fn mailcat(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mailcat"))
         .args(args)
+        .env_remove("MAILCAT_PASSWORD")
         .output()
         .expect("mailcat runs")
 }
@@ -41,6 +42,8 @@ fn check_passes_on_every_lab_endpoint() {
         };
         assert!(shown.contains(tls_step), "{url}:\n{shown}");
         assert!(!shown.contains('✗'), "{shown}");
+        // No password anywhere (and no terminal to ask on): the login is skipped, and said so.
+        assert!(shown.contains("login skipped"), "{url}:\n{shown}");
         // What came before TLS is marked (SECURITY.md row 10), and only that.
         let unverified = shown.matches("(before TLS, unverified)").count();
         assert_eq!(unverified, if implicit { 0 } else { 2 }, "{url}:\n{shown}");
