@@ -137,8 +137,10 @@ pub enum Progress<'a> {
         /// What it found.
         detail: String,
     },
-    /// Something the user should know: a pinned certificate, an old host name, a skipped login.
+    /// Something the user should know: a pinned certificate, an old host name.
     Note(String),
+    /// The connection steps passed; logging in was not asked for (no credential at hand).
+    LoginSkipped,
     /// The server (or the test message) passed.
     Passed,
     /// A step failed.
@@ -221,9 +223,7 @@ pub async fn check(
         match &outcome {
             Ok(()) => {
                 if !options.log_in {
-                    observer(Progress::Note(
-                        "login skipped: no password or token given (MAILCAT_PASSWORD, --password-cmd, --oauth2-token-cmd)".into(),
-                    ));
+                    observer(Progress::LoginSkipped);
                 }
                 observer(Progress::Passed);
             }

@@ -210,6 +210,10 @@ impl Printer {
                 detail,
             } => self.named(step, elapsed, &detail),
             Progress::Note(text) => self.note(&text),
+            Progress::LoginSkipped => self.note(
+                "login skipped: no password or token given \
+                 (MAILCAT_PASSWORD, --password-cmd, --oauth2-token-cmd)",
+            ),
             Progress::Passed => self.passed(),
             Progress::Failed {
                 step,
