@@ -275,7 +275,7 @@ async fn check_server(
     let presented = opened.connection.connection().peer_certificate();
     if presented.is_some_and(|p| account.tls.pinned.contains(&p)) {
         observer(Progress::Note(
-            "the certificate is trusted because you pinned it (--tls-fingerprint), not because \
+            "the certificate is trusted because you pinned it (by its fingerprint), not because \
              an authority vouches for it: its names and dates are not checked"
                 .into(),
         ));
