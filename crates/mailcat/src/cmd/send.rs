@@ -196,9 +196,19 @@ fn send(cli: &Cli, args: &SendArgs) -> Result<(), Exit> {
 
     common::runtime()?.block_on(async {
         let mut body = tokio::fs::File::from_std(body);
-        let body_info = MessageInfo::scan(&mut body)
-            .await
-            .map_err(|e| io_error("cannot read the message", &e))?;
+        // The scan (size and 8-bit content, for SIZE= and BODY=) reads the whole body once:
+        // it runs while the connection, TLS and login wait on the network.
+        let (body_info, session) =
+            tokio::join!(MessageInfo::scan(&mut body), account.send_session());
+        let body_info = match body_info {
+            Ok(info) => info,
+            Err(e) => {
+                if let Ok(session) = session {
+                    let _ = session.logout().await;
+                }
+                return Err(io_error("cannot read the message", &e));
+            }
+        };
         let head_info = MessageInfo::of_bytes(&head);
         let info = MessageInfo {
             size: head_info.size.zip(body_info.size).map(|(h, b)| h + b),
@@ -218,7 +228,7 @@ fn send(cli: &Cli, args: &SendArgs) -> Result<(), Exit> {
         }
         let mut message = AsyncReadExt::chain(head.as_slice(), body);
         let sent = async {
-            let mut session = account.send_session().await?;
+            let mut session = session?;
             session.set_allow_partial(args.allow_partial);
             session.send_and_quit(&envelope, &mut message, &info).await
         };
