@@ -57,23 +57,19 @@ impl FromStr for Fingerprint {
         let expected = "expected a SHA-256 fingerprint: 64 hex digits, with or without colons, \
                         as `openssl x509 -noout -fingerprint -sha256 -in CERT` prints it";
         let text = text.trim();
-        let digits = text
-            .rsplit_once('=')
-            .map(|(label, value)| (label.to_ascii_lowercase().starts_with("sha256"), value))
-            .or_else(|| {
-                text.split_once(':')
-                    .filter(|(label, _)| label.eq_ignore_ascii_case("sha256"))
-                    .map(|(_, value)| (true, value))
-            })
-            .map_or(Ok(text), |(sha256, value)| {
-                if sha256 {
-                    Ok(value)
-                } else {
-                    Err(FingerprintError(format!(
-                        "{text:?} is not SHA-256; {expected}"
-                    )))
-                }
-            })?;
+        // openssl's `sha256 Fingerprint=AB:…`, or `sha256:AB…`, or the digits alone.
+        let digits = match text.rsplit_once('=') {
+            Some((label, value)) if label.to_ascii_lowercase().starts_with("sha256") => value,
+            Some(_) => {
+                return Err(FingerprintError(format!(
+                    "{text:?} is not SHA-256; {expected}"
+                )))
+            }
+            None => match text.split_once(':') {
+                Some((label, value)) if label.eq_ignore_ascii_case("sha256") => value,
+                _ => text,
+            },
+        };
         let hex: Vec<u8> = digits.bytes().filter(|b| *b != b':').collect();
         if let Some(bad) = hex.iter().find(|b| !b.is_ascii_hexdigit()) {
             return Err(FingerprintError(format!(

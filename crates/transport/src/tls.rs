@@ -241,8 +241,11 @@ impl ServerCertVerifier for Verifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let fingerprint = Fingerprint::of(end_entity);
-        if self.pinned.contains(&fingerprint) {
+        // Hashed only when something is pinned: most configurations pin nothing.
+        let pinned = (!self.pinned.is_empty())
+            .then(|| Fingerprint::of(end_entity))
+            .filter(|fingerprint| self.pinned.contains(fingerprint));
+        if let Some(fingerprint) = pinned {
             tracing::debug!(
                 target: crate::trace::TARGET,
                 "certificate SHA-256 {fingerprint} is pinned: trusted as it is, without \
@@ -265,7 +268,7 @@ impl ServerCertVerifier for Verifier {
                 Err(rustls::Error::InvalidCertificate(CertificateError::Other(
                     OtherError(Arc::new(Untrusted {
                         self_signed,
-                        fingerprint,
+                        fingerprint: Fingerprint::of(end_entity),
                     })),
                 )))
             }
