@@ -167,7 +167,7 @@ fn not_ours(why: impl Into<String>) -> DnsError {
 }
 
 /// Checks `name` and returns its labels (without the trailing dot's empty one).
-fn validate_name(name: &str) -> Result<Vec<&str>, DnsError> {
+pub(crate) fn validate_name(name: &str) -> Result<Vec<&str>, DnsError> {
     let bad = |why: String| DnsError::BadName {
         name: name.to_owned(),
         why,

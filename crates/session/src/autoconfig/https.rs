@@ -462,8 +462,15 @@ fn request_target(target: &str) -> String {
     if !target.starts_with('/') {
         out.push('/');
     }
-    for b in target.bytes() {
-        if (0x21..=0x7e).contains(&b) {
+    out.push_str(&percent_encode(target, |b| (0x21..=0x7e).contains(&b)));
+    out
+}
+
+/// `text` with every byte `keep` refuses percent-encoded (`%2B`).
+pub(crate) fn percent_encode(text: &str, keep: impl Fn(u8) -> bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if keep(b) {
             out.push(char::from(b));
         } else {
             out.push_str(&format!("%{b:02X}"));

@@ -209,9 +209,7 @@ pub async fn discover(email: &str, how: &Discovery) -> Result<Found, AutoconfigE
     }
     let domain = match email.rsplit_once('@') {
         Some((local, domain))
-            if !local.is_empty()
-                && dns::encode_query(0, domain, 1).is_ok()
-                && domain.contains('.') =>
+            if !local.is_empty() && dns::validate_name(domain).is_ok() && domain.contains('.') =>
         {
             domain.trim_end_matches('.').to_ascii_lowercase()
         }
@@ -350,7 +348,9 @@ fn from_provider(provider: &Provider, source: Source) -> Finding {
 
 /// The two places a domain publishes its autoconfig file.
 fn autoconfig_urls(email: &str, domain: &str, base: Option<&str>) -> [String; 2] {
-    let query = format!("?emailaddress={}", percent_encode(email));
+    // Everything but RFC 3986's unreserved characters is encoded.
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || b"-._~".contains(&b);
+    let query = format!("?emailaddress={}", https::percent_encode(email, unreserved));
     match base {
         None => [
             format!("https://autoconfig.{domain}/mail/config-v1.1.xml{query}"),
@@ -364,18 +364,6 @@ fn autoconfig_urls(email: &str, domain: &str, base: Option<&str>) -> [String; 2]
             ]
         }
     }
-}
-
-/// Everything but RFC 3986's unreserved characters, percent-encoded.
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                char::from(b).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// The largest autoconfig file accepted.
