@@ -42,7 +42,7 @@ pub struct Cli {
     /// issuer, names and dates: for a self-signed server. Compare it with what `openssl x509
     /// -noout -fingerprint -sha256 -in CERT` prints on the server itself first.
     #[arg(long, global = true, value_name = "SHA256")]
-    pub tls_fingerprint: Option<String>,
+    pub tls_fingerprint: Option<mailcat_transport::Fingerprint>,
 
     /// The limit in seconds for each network step (connect, handshake, greeting, each reply).
     /// `check` defaults to 10 s, other commands to the library's defaults.

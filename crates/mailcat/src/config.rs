@@ -395,15 +395,7 @@ fn check_email(email: &str) -> Result<(), String> {
 /// The account a command works with: from the command line when any of `--email`,
 /// `--incoming`, `--outgoing` is given, else from the configuration file.
 pub fn resolve(cli: &crate::cli::Cli) -> Result<AccountSettings, Resolved> {
-    let tls_fingerprint = cli
-        .tls_fingerprint
-        .as_deref()
-        .map(|value| {
-            value
-                .parse::<Fingerprint>()
-                .map_err(|e| Resolved::Usage(format!("--tls-fingerprint: {e}")))
-        })
-        .transpose()?;
+    let tls_fingerprint = cli.tls_fingerprint;
     let ad_hoc = cli.email.is_some() || cli.incoming.is_some() || cli.outgoing.is_some();
     if ad_hoc && cli.account.is_none() {
         let url = |flag: &str, value: &Option<String>| -> Result<Option<Endpoint>, Resolved> {

@@ -33,12 +33,7 @@ fn autoconfig(cli: &Cli, args: &AutoconfigArgs) -> Result<u8, Exit> {
     };
     let mut tls = mailcat_transport::TlsSettings::default();
     tls.extra_ca_files.extend(cli.ca_file.iter().cloned());
-    if let Some(pin) = &cli.tls_fingerprint {
-        tls.pinned.push(
-            pin.parse()
-                .map_err(|e| usage(format!("--tls-fingerprint: {e}")))?,
-        );
-    }
+    tls.pinned.extend(cli.tls_fingerprint);
     let how = discovery(cli, tls).map_err(usage)?;
     let found = common::runtime()?
         .block_on(autoconfig::discover(&address, &how))
