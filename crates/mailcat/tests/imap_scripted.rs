@@ -4,11 +4,12 @@
 //! off mid-literal (`fetch --delete` stores nothing and deletes nothing), and message headers
 //! with terminal control sequences (`list` must not pass them to the terminal).
 
+mod support;
+use support::{scripted_server, Seen};
+
 use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread;
 
 /// How the scripted server answers the mailbox commands.
 #[derive(Clone, Copy)]
@@ -23,22 +24,8 @@ enum Script {
     NoUidValidity,
 }
 
-/// Every command line the server received, over all connections.
-type Seen = Arc<Mutex<Vec<String>>>;
-
 fn server(script: Script) -> (u16, Seen) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("address").port();
-    let seen: Seen = Arc::default();
-    let log = Arc::clone(&seen);
-    thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            let log = Arc::clone(&log);
-            thread::spawn(move || serve(stream, script, &log));
-        }
-    });
-    (port, seen)
+    scripted_server(script, serve)
 }
 
 const HOSTILE_HEADER: &str = "Subject: =?utf-8?q?=1B]0;owned=07=1B[2J?= plain \x1b[31mred\r\nFrom: \x1b[1mboss\x1b[0m <boss@example.test>\r\n\r\n";

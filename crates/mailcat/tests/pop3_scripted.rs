@@ -2,11 +2,12 @@
 //! `--allow-plaintext`) that bend RFC 1939 the ways Dovecot never does (SECURITY.md #53): no
 //! UIDL and no TOP (both optional), and a LIST size that is not the size RETR sends (Exchange).
 
+mod support;
+use support::{scripted_server, Seen};
+
 use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Command, Output};
-use std::sync::{Arc, Mutex};
-use std::thread;
 
 /// What the scripted server lacks or bends.
 #[derive(Clone, Copy)]
@@ -17,24 +18,10 @@ enum Script {
     ListSizeDiffers,
 }
 
-/// Every command line the server received, over all connections.
-type Seen = Arc<Mutex<Vec<String>>>;
-
 const MESSAGE: &[u8] = b"Subject: scripted\r\n\r\nthe body\r\n";
 
 fn server(script: Script) -> (u16, Seen) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("address").port();
-    let seen: Seen = Arc::default();
-    let log = Arc::clone(&seen);
-    thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            let log = Arc::clone(&log);
-            thread::spawn(move || serve(stream, script, &log));
-        }
-    });
-    (port, seen)
+    scripted_server(script, serve)
 }
 
 fn serve(stream: TcpStream, script: Script, seen: &Seen) {

@@ -1,8 +1,10 @@
-//! Running `mailcat decode` as a process, shared by the CLI tests.
+//! Shared by the CLI tests: running `mailcat decode` as a process, and scripted servers.
 #![allow(dead_code)] // each test binary uses its own share of these helpers
 
 use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::process::{ChildStdin, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -102,4 +104,27 @@ fn peak_rss_kib(pid: u32) -> u64 {
         .find_map(|line| line.strip_prefix("VmHWM:"))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// Every command line a scripted server received, over all connections.
+pub type Seen = Arc<Mutex<Vec<String>>>;
+
+/// A server on 127.0.0.1:0 that plays `script` on every connection, each on its own thread,
+/// through `serve`; returns its port and the log of what it received.
+pub fn scripted_server<S: Copy + Send + 'static>(
+    script: S,
+    serve: fn(TcpStream, S, &Seen),
+) -> (u16, Seen) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let seen: Seen = Arc::default();
+    let log = Arc::clone(&seen);
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let log = Arc::clone(&log);
+            thread::spawn(move || serve(stream, script, &log));
+        }
+    });
+    (port, seen)
 }
