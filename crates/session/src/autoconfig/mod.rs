@@ -204,17 +204,18 @@ struct Finding {
 /// Finds the servers for `email`.
 pub async fn discover(email: &str, how: &Discovery) -> Result<Found, AutoconfigError> {
     let email = email.trim();
-    if let Some((_, domain)) = email.rsplit_once('@').filter(|(_, d)| !d.is_ascii()) {
+    let bad = || AutoconfigError::BadAddress(email.to_owned());
+    let (_, domain) = email
+        .rsplit_once('@')
+        .filter(|(local, _)| !local.is_empty())
+        .ok_or_else(bad)?;
+    if !domain.is_ascii() {
         return Err(AutoconfigError::NonAsciiDomain(domain.to_owned()));
     }
-    let domain = match email.rsplit_once('@') {
-        Some((local, domain))
-            if !local.is_empty() && dns::validate_name(domain).is_ok() && domain.contains('.') =>
-        {
-            domain.trim_end_matches('.').to_ascii_lowercase()
-        }
-        _ => return Err(AutoconfigError::BadAddress(email.to_owned())),
-    };
+    if dns::validate_name(domain).is_err() || !domain.contains('.') {
+        return Err(bad());
+    }
+    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
     let mut found = Found {
         email: email.to_owned(),
         provider: None,
