@@ -7,6 +7,10 @@
 # The end-to-end tests run against the lab (tests/lab/lab.sh): real Dovecot + Postfix on loopback.
 # It is brought up before the tests, its MAILCAT_LAB_* variables are exported for them, and it is
 # brought down at the end -- unless it was already running, in which case it is left running.
+#
+# The interop suite (tests/interop/run.sh) then runs mailcat against Exim, Cyrus and Courier,
+# each unpacked from its Debian package (cached in /var/cache/mailcat-interop) and started in a
+# namespace of its own; a server that cannot start fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,6 +49,10 @@ if [ "$lab_started" = 1 ]; then
   "$lab" down
   trap - EXIT
 fi
+
+step "interop: mailcat against Exim, Cyrus IMAP and Courier (tests/interop/run.sh)"
+cargo build --quiet -p mailcat
+tests/interop/run.sh --mailcat target/debug/mailcat
 
 step "docs"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
