@@ -111,3 +111,153 @@ same_message() {
     if cmp -s "$1" <(lf "$2"); then return 0; fi
     fail_because "$1 differs from $2 (neither the same bytes nor the same with LF line ends): $(cmp "$1" "$2" 2>&1 | head -1)"
 }
+
+# ---------------------------------------------------------------------------- incoming (IMAP, POP3)
+# The account every incoming check uses: set by incoming_checks.
+IN_URL="" IN_USER="" IN_PW=""
+mc_in() {   # NAME ARGS... : mailcat with the incoming account, then ARGS (the command)
+    local name=$1
+    shift
+    MAILCAT_PASSWORD=$IN_PW mc "$name" --email "$IN_USER" --incoming "$IN_URL" --ca-file "$TLS/ca.pem" "$@"
+}
+
+# subjects_of JSONFILE : the subjects in a `list --json` array (or JSON lines), one a line.
+subjects_of() {
+    python3 - "$1" <<'PY'
+import json, sys
+text = open(sys.argv[1], encoding="utf-8").read().strip()
+items = json.loads(text) if text.startswith("[") else [json.loads(l) for l in text.splitlines() if l.strip()]
+for m in items:
+    print(m.get("subject", ""))
+PY
+}
+# id_of JSONFILE SUBJECT : the id of the message with SUBJECT in a `list --json` array.
+id_of() {
+    python3 - "$1" "$2" <<'PY'
+import json, sys
+for m in json.load(open(sys.argv[1], encoding="utf-8")):
+    if m.get("subject") == sys.argv[2]:
+        print(m.get("id", m.get("uid")))
+        break
+else:
+    sys.exit(1)
+PY
+}
+
+in_check_ok() {
+    mc_in check check
+    want_rc 0 && want_out 'All checks passed'
+}
+
+# in_list SUBJECT... : `list --json` shows exactly these subjects, in this order.
+in_list() {
+    mc_in list list --json
+    want_rc 0 || return 1
+    local got want
+    got=$(subjects_of "$MC_OUT") || fail_because "list --json is not a JSON array: $(head -c 200 "$MC_OUT")" || return 1
+    want=$(printf '%s\n' "$@")
+    [[ $got == "$want" ]] || fail_because "list shows [${got//$'\n'/, }], expected [${want//$'\n'/, }]"
+}
+
+# in_fetch DIR SEED... : fetch into a new Maildir DIR stores each SEED (byte-exact, CRLF or
+# LF line ends) and nothing else; a second fetch adds nothing.
+in_fetch() {
+    local dir=$1 seed f found
+    shift
+    mc_in fetch fetch --to "maildir:$dir"
+    want_rc 0 || return 1
+    local files; files=($(ls "$dir"/new/* "$dir"/cur/* 2>/dev/null))
+    (( ${#files[@]} == $# )) || fail_because "$dir holds ${#files[@]} messages, expected $#" || return 1
+    for seed in "$@"; do
+        found=""
+        for f in "${files[@]}"; do
+            if cmp -s "$f" "$seed" || cmp -s "$f" <(lf "$seed"); then found=$f; break; fi
+        done
+        [[ -n $found ]] || fail_because "no file in $dir has the bytes of $seed (nor with LF line ends)" || return 1
+    done
+    mc_in fetch-again fetch --to "maildir:$dir"
+    want_rc 0 || return 1
+    files=($(ls "$dir"/new/* "$dir"/cur/* 2>/dev/null))
+    (( ${#files[@]} == $# )) || fail_because "the second fetch stored $(( ${#files[@]} - $# )) more message(s) in $dir"
+}
+
+# in_cat SUBJECT SEED : `cat ID` prints SEED byte for byte (as the server stores it: CRLF).
+in_cat() {
+    local subject=$1 seed=$2 id
+    mc_in list-for-cat list --json
+    want_rc 0 || return 1
+    id=$(id_of "$MC_OUT" "$subject") || fail_because "no message '$subject' in list --json" || return 1
+    mc_in cat cat "$id"
+    want_rc 0 || return 1
+    cmp -s "$MC_OUT" "$seed" || fail_because "cat $id differs from $seed: $(cmp "$MC_OUT" "$seed" 2>&1 | head -1)"
+}
+
+in_mailboxes() {
+    mc_in mailboxes mailboxes
+    want_rc 0 && want_out '^INBOX'
+}
+
+in_wrong_password() {
+    local saved=$IN_PW
+    IN_PW=not-the-password
+    mc_in wrong-password list
+    IN_PW=$saved
+    want_rc 77
+}
+
+# in_watch APPEND-FUNCTION SEED SUBJECT : `watch --json` started on a mailbox with messages
+# prints nothing for them, then exactly one line for SEED once APPEND-FUNCTION SEED put it there.
+in_watch() {
+    local append=$1 seed=$2 subject=$3 pid i got
+    STEP=$((STEP + 1))
+    local p
+    p=$WORK/out/$(printf '%03d' "$STEP")-watch
+    MC_OUT=$p.out MC_ERR=$p.err
+    printf '$ mailcat -v --email %s --incoming %s --ca-file %s watch --json\n' "$IN_USER" "$IN_URL" "$TLS/ca.pem" >"$p.cmd"
+    MAILCAT_PASSWORD=$IN_PW timeout 60 "$MAILCAT" -v --email "$IN_USER" --incoming "$IN_URL" \
+        --ca-file "$TLS/ca.pem" watch --json </dev/null >"$MC_OUT" 2>"$MC_ERR" &
+    pid=$!
+    # Ready when it has sent IDLE (the trace shows it).
+    for i in $(seq 100); do grep -q 'IDLE' "$MC_ERR" && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if ! grep -q 'IDLE' "$MC_ERR"; then
+        kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
+        fail_because "watch did not reach IDLE within 10 s"; return 1
+    fi
+    sleep 0.5
+    "$append" "$seed" >"$p.append" 2>&1 || { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; fail_because "appending $seed failed: $(cat "$p.append")"; return 1; }
+    for i in $(seq 150); do grep -qF "$subject" "$MC_OUT" && break; sleep 0.1; done
+    sleep 0.5   # anything printed after the new message would show up now
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    got=$(subjects_of "$MC_OUT" 2>/dev/null) || fail_because "watch --json printed something other than JSON lines: $(head -c 300 "$MC_OUT")" || return 1
+    [[ $got == "$subject" ]] || fail_because "watch printed [${got//$'\n'/, }], expected only [$subject]"
+}
+
+# incoming_checks SERVER URL USER PASSWORD SEED... : the read-only checks on one endpoint.
+# The mailbox holds exactly the SEEDs (files, in order); their subjects are read from them.
+incoming_checks() {
+    local server=$1 label=$2
+    IN_URL=$3 IN_USER=$4 IN_PW=$5
+    shift 5
+    local subjects=() s
+    for s in "$@"; do subjects+=("$(sed -n 's/^Subject: //p' "$s" | head -1 | tr -d '\r')"); done
+    echo "  -- $IN_URL"
+    check "$server:$label:check" "mailcat check" in_check_ok
+    check "$server:$label:list" "list shows the ${#subjects[@]} messages" in_list "${subjects[@]}"
+    check "$server:$label:fetch" "fetch stores them byte-exact, again adds none" in_fetch "$WORK/$server/fetched-$label" "$@"
+    check "$server:$label:cat" "cat prints the dot/8-bit message byte for byte" in_cat "${subjects[1]}" "$2"
+    case $IN_URL in imap*) check "$server:$label:mailboxes" "mailboxes lists INBOX" in_mailboxes ;; esac
+}
+
+# in_fetch_delete DIR COUNT : fetch --delete stores COUNT messages in a new Maildir DIR and
+# leaves the mailbox empty (list shows nothing).
+in_fetch_delete() {
+    local dir=$1 count=$2 files
+    mc_in fetch-delete fetch --to "maildir:$dir" --delete
+    want_rc 0 || return 1
+    files=($(ls "$dir"/new/* "$dir"/cur/* 2>/dev/null))
+    (( ${#files[@]} == count )) || fail_because "$dir holds ${#files[@]} messages, expected $count" || return 1
+    mc_in list-after-delete list --json
+    want_rc 0 || return 1
+    [[ -z $(subjects_of "$MC_OUT") ]] || fail_because "messages remain on the server after fetch --delete: $(subjects_of "$MC_OUT" | tr '\n' ',')"
+}

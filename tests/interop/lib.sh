@@ -222,3 +222,15 @@ etc_overlay_dir() {
     mkdir -p "$1"
     cp /etc/passwd /etc/group "$1/"
 }
+
+# syslog_cmds DIR : the lines (for a namespace script) that start a syslog receiver writing
+# DIR/log/syslog and point the namespace's /dev/log at it, for daemons that log nowhere else.
+syslog_cmds() {
+    local d=$1
+    mkdir -p "$d/dev"
+    ln -sfn "$d/syslog.sock" "$d/dev/log"
+    printf '%s\n' \
+        "python3 '$HERE/syslog_sink.py' '$d/syslog.sock' '$d/log/syslog' &" \
+        "for i in \$(seq 50); do [[ -S '$d/syslog.sock' ]] && break; sleep 0.05; done" \
+        "$(overlay_cmd /dev "$d/dev")"
+}

@@ -33,6 +33,8 @@ source "$HERE/lib.sh"
 source "$HERE/checks.sh"
 # shellcheck source=tests/interop/exim.sh
 source "$HERE/exim.sh"
+# shellcheck source=tests/interop/cyrus.sh
+source "$HERE/cyrus.sh"
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 
@@ -46,7 +48,7 @@ while (( $# )); do
         *) usage >&2; die "unknown argument '$1'" ;;
     esac
 done
-ALL_SERVERS=(exim)
+ALL_SERVERS=(exim cyrus)
 (( ${#SERVERS[@]} )) || SERVERS=("${ALL_SERVERS[@]}")
 [[ $(id -u) -eq 0 ]] || die "run.sh must run as root (the daemons need it, and the mount namespaces)"
 for tool in apt-get dpkg unshare setsid openssl python3 flock ldd timeout; do
