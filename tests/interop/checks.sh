@@ -218,8 +218,8 @@ in_watch() {
         --ca-file "$TLS/ca.pem" watch --json </dev/null >"$MC_OUT" 2>"$MC_ERR" &
     pid=$!
     # Ready when it has sent IDLE (the trace shows it).
-    for i in $(seq 100); do grep -q 'IDLE' "$MC_ERR" && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    if ! grep -q 'IDLE' "$MC_ERR"; then
+    for i in $(seq 100); do grep -qs 'IDLE' "$MC_ERR" && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if ! grep -qs 'IDLE' "$MC_ERR"; then
         kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
         fail_because "watch did not reach IDLE within 10 s"; return 1
     fi
@@ -260,4 +260,13 @@ in_fetch_delete() {
     mc_in list-after-delete list --json
     want_rc 0 || return 1
     [[ -z $(subjects_of "$MC_OUT") ]] || fail_because "messages remain on the server after fetch --delete: $(subjects_of "$MC_OUT" | tr '\n' ',')"
+}
+
+# in_alert TEXT : the server sends an IMAP [ALERT] with TEXT at login; mailcat shows it to the
+# user (RFC 3501 7.1: MUST be presented), on stderr outside the -v trace (S:/C: lines).
+in_alert() {
+    mc_in alert list
+    want_rc 0 || return 1
+    grep -q "S: .*\[ALERT\].*$1" "$MC_ERR" || fail_because "the server sent no [ALERT] with '$1' (see the trace)" || return 1
+    grep -v '^[SC]: ' "$MC_ERR" | grep -qF "$1" || fail_because "the server's [ALERT] '$1' was not shown (only in the -v trace)"
 }
