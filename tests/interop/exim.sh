@@ -1,6 +1,7 @@
 # exim.sh -- Exim 4 (Debian's exim4-daemon-light) as a submission server: STARTTLS on
 # BASE+587 and implicit TLS on BASE+465, AUTH PLAIN/LOGIN only after TLS, delivery into
-# Maildirs under $WORK/exim/mail/LOCALPART/Maildir. Sourced by run.sh.
+# Maildirs under $WORK/exim/mail/LOCALPART/Maildir; BASE+588 (STARTTLS) offers only AUTH
+# CRAM-MD5, as old installations do. Sourced by run.sh.
 
 EXIM_PACKAGES=(exim4-daemon-light libidn12)
 
@@ -24,8 +25,8 @@ exim_up() {
     printf '%s:%s\n' "alice@$INTEROP_DOMAIN" "$ALICE_PW" "bob@$INTEROP_DOMAIN" "$BOB_PW" >"$d/passwd"
     chmod 0644 "$d/passwd"
 
-    pick_ports exim 465 587
-    EXIM_SUBMISSION_PORT=$((BASE + 587)) EXIM_SUBMISSIONS_PORT=$((BASE + 465))
+    pick_ports exim 465 587 588
+    EXIM_SUBMISSION_PORT=$((BASE + 587)) EXIM_SUBMISSIONS_PORT=$((BASE + 465)) EXIM_CRAM_PORT=$((BASE + 588))
     cat >"$d/exim.conf" <<EOF
 # mailcat interop: Exim as a submission server on loopback (tests/interop/exim.sh)
 primary_hostname = $INTEROP_TLS_NAME
@@ -35,7 +36,7 @@ never_users = root
 spool_directory = $d/spool
 log_file_path = $d/log/%slog
 local_interfaces = <; $INTEROP_HOST
-daemon_smtp_ports = $EXIM_SUBMISSION_PORT : $EXIM_SUBMISSIONS_PORT
+daemon_smtp_ports = $EXIM_SUBMISSION_PORT : $EXIM_SUBMISSIONS_PORT : $EXIM_CRAM_PORT
 tls_on_connect_ports = $EXIM_SUBMISSIONS_PORT
 tls_certificate = $TLS/server-chain.pem
 tls_privatekey = $TLS/server.key
@@ -88,12 +89,20 @@ plain:
   server_prompts = :
   server_condition = \${if eq{\$auth3}{\${lookup{\$auth2}lsearch{$d/passwd}{\$value}fail}}}
   server_set_id = \$auth2
+  server_advertise_condition = \${if eq{\$received_port}{$EXIM_CRAM_PORT}{no}{yes}}
 login:
   driver = plaintext
   public_name = LOGIN
   server_prompts = <| Username: | Password:
   server_condition = \${if eq{\$auth2}{\${lookup{\$auth1}lsearch{$d/passwd}{\$value}fail}}}
   server_set_id = \$auth1
+  server_advertise_condition = \${if eq{\$received_port}{$EXIM_CRAM_PORT}{no}{yes}}
+cram_md5:
+  driver = cram_md5
+  public_name = CRAM-MD5
+  server_secret = \${lookup{\$auth1}lsearch{$d/passwd}{\$value}fail}
+  server_set_id = \$auth1
+  server_advertise_condition = \${if eq{\$received_port}{$EXIM_CRAM_PORT}{yes}{no}}
 EOF
     chmod 0644 "$d/exim.conf"
     LD_LIBRARY_PATH=$(root_libpath "$root") unshare --mount --propagation private bash -c \
@@ -109,6 +118,7 @@ EOF
         wait"
     wait_tls_port exim "$EXIM_SUBMISSIONS_PORT"
     wait_tls_port exim "$EXIM_SUBMISSION_PORT" smtp
+    wait_tls_port exim "$EXIM_CRAM_PORT" smtp
     release_ports
 }
 
@@ -169,7 +179,8 @@ exim_bcc() {
 exim_checks() {
     local starttls=smtp://$INTEROP_TLS_NAME:$EXIM_SUBMISSION_PORT implicit=smtps://$INTEROP_TLS_NAME:$EXIM_SUBMISSIONS_PORT
     make_messages "$MSGS" exim
-    echo "Exim $EXIM_VERSION: $starttls (STARTTLS), $implicit (implicit TLS)"
+    sed 's/^Message-ID: <interop-exim-1@/Message-ID: <interop-exim-cram@/' "$MSGS/1.eml" >"$MSGS/cram.eml"
+    echo "Exim $EXIM_VERSION: $starttls (STARTTLS), $implicit (implicit TLS), port $EXIM_CRAM_PORT (CRAM-MD5 only)"
     check exim:check-starttls "mailcat check, submission with STARTTLS" exim_check_ok "$starttls"
     check exim:check-tls "mailcat check, submissions (implicit TLS)" exim_check_ok "$implicit"
     check exim:send-starttls "send through STARTTLS arrives intact" exim_send_one "$starttls" "$MSGS/1.eml"
@@ -177,4 +188,6 @@ exim_checks() {
     check exim:send-large "send a 300 KB message" exim_send_one "$starttls" "$MSGS/3.eml"
     check exim:send-bcc "send -t: Bcc recipient served, header removed" exim_bcc "<interop-bcc-$$@example.test>"
     check exim:wrong-password "a wrong password exits 77" exim_wrong_password "$starttls"
+    check exim:cram-md5:send "send where only AUTH CRAM-MD5 is offered" \
+        exim_send_one "smtp://$INTEROP_TLS_NAME:$EXIM_CRAM_PORT" "$MSGS/cram.eml"
 }

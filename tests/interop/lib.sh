@@ -38,8 +38,16 @@ fetch_debs() {
     done <<<"$uris"
     if (( ${#missing[@]} )); then
         log "downloading ${#missing[@]} package(s) into $debs"
-        (cd "$debs" && timeout 600 apt-get -q -o APT::Sandbox::User=root -o Acquire::Retries=3 download "$@" >&2) \
-            || die "apt-get download $* failed (see above)"
+        local get=(timeout 600 apt-get -q -o APT::Sandbox::User=root -o Acquire::Retries=3 download "$@")
+        if ! (cd "$debs" && "${get[@]}" >&2); then
+            # Stale lists name a version the mirror no longer has (a security update replaced it).
+            log "apt-get download failed; running apt-get update and trying once more"
+            timeout 300 apt-get -q -o Acquire::Retries=3 update >&2 || die "apt-get update failed"
+            (cd "$debs" && "${get[@]}" >&2) || die "apt-get download $* failed (see above)"
+            # The file names may have changed with the lists.
+            fetch_debs "$@"
+            return
+        fi
     fi
     (( ${#all[@]} == $# )) || die "apt-get download --print-uris $* named ${#all[@]} files for $# packages: $uris"
     printf '%s\n' "${all[@]}"

@@ -27,6 +27,7 @@ CHECKOUT=$(cd "$HERE/../.." && pwd -P)
 EXPECT_FIX_PENDING=(
     courier:imaps:watch     # Courier omits [UIDNEXT] on SELECT: watch prints every old message as new
     courier:imaps:alert     # IMAP [ALERT] texts are never shown (RFC 3501 7.1)
+    exim:cram-md5:send      # no CRAM-MD5: a server offering only it cannot be logged in to
 )
 
 # shellcheck source=tests/interop/lib.sh
