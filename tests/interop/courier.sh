@@ -4,18 +4,27 @@
 # Started by the packages' own start scripts with their config files, changed only where a
 # test needs it (appended to each file). Sourced by run.sh.
 
+# The libraries they need that are not installed are added by extract_root (missing_libs).
 COURIER_PACKAGES=(courier-imap courier-pop courier-base courier-authdaemon courier-authlib
-    courier-authlib-userdb libcourier-unicode4 libidn12 libgamin0 libltdl7 libpcre3 gamin)
+    courier-authlib-userdb gamin)
 
-courier_up() {
-    local d=$WORK/courier root etc c
+# courier_prepare : download and unpack the packages (cached), check the binaries' libraries.
+courier_prepare() {
+    local root
     root=$(extract_root courier "${COURIER_PACKAGES[@]}") || exit 1
     require_libs "$root" usr/sbin/couriertcpd usr/bin/couriertls usr/bin/imapd usr/lib/courier/courier/imaplogin \
         usr/lib/courier/courier/courierpop3d usr/lib/courier/courier/courierpop3login \
-        usr/lib/courier/courier-authlib/authdaemond usr/lib/courier/courier-authlib/makedatprog
+        usr/lib/courier/courier-authlib/authdaemond usr/lib/courier/courier-authlib/makedatprog \
+        usr/libexec/gam_server
     COURIER_ROOT=$root
     COURIER_VERSION=$(deb_version "$root" courier-imap)
     COURIER_POP_VERSION=$(deb_version "$root" courier-pop)
+}
+
+courier_up() {
+    local d=$WORK/courier root etc c
+    courier_prepare
+    root=$COURIER_ROOT
     mkdir -p "$d"/{log,home,etc.work,fam,usr/libexec}
     # Courier's imapd watches the Maildir through gamin, whose library runs
     # /usr/libexec/gam_server. In the namespace that is a link to $d/fam/gam_server, which

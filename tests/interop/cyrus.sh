@@ -3,14 +3,22 @@
 # no plaintext login before TLS; users in a sasldb (saslpasswd2 from sasl2-bin); the INBOX is
 # created at the first login (autocreate). Sourced by run.sh.
 
-CYRUS_PACKAGES=(cyrus-common cyrus-imapd cyrus-pop3d libpcre3 libical3 libxapian30 sasl2-bin)
+# The libraries they need that are not installed are added by extract_root (missing_libs);
+# libsasl2-modules (PLAIN, LOGIN) is only a Recommends of libsasl2-2, hence named here.
+CYRUS_PACKAGES=(cyrus-common cyrus-imapd cyrus-pop3d sasl2-bin libsasl2-modules)
+
+# cyrus_prepare : download and unpack the packages (cached), check the binaries' libraries.
+cyrus_prepare() {
+    CYRUS_ROOT=$(extract_root cyrus "${CYRUS_PACKAGES[@]}") || exit 1
+    require_libs "$CYRUS_ROOT" usr/lib/cyrus/bin/master usr/lib/cyrus/bin/imapd usr/lib/cyrus/bin/pop3d \
+        usr/lib/cyrus/bin/idled usr/lib/cyrus/bin/ctl_cyrusdb usr/sbin/saslpasswd2
+    CYRUS_VERSION=$(deb_version "$CYRUS_ROOT" cyrus-imapd)
+}
 
 cyrus_up() {
     local d=$WORK/cyrus root etc
-    root=$(extract_root cyrus "${CYRUS_PACKAGES[@]}") || exit 1
-    require_libs "$root" usr/lib/cyrus/bin/master usr/lib/cyrus/bin/imapd usr/lib/cyrus/bin/pop3d \
-        usr/lib/cyrus/bin/ctl_cyrusdb usr/sbin/saslpasswd2
-    CYRUS_VERSION=$(deb_version "$root" cyrus-imapd)
+    cyrus_prepare
+    root=$CYRUS_ROOT
     mkdir -p "$d"/{log,spool,run/proc,run/lock,run/socket,sieve} "$d"/lib/{db,socket,log,msg,user,quota,sync,ptclient}
     chmod 0755 "$d"
     # The binaries run as their compiled-in user "cyrus" (group "mail"): it exists in the

@@ -3,13 +3,20 @@
 # Maildirs under $WORK/exim/mail/LOCALPART/Maildir; BASE+588 (STARTTLS) offers only AUTH
 # CRAM-MD5, as old installations do. Sourced by run.sh.
 
-EXIM_PACKAGES=(exim4-daemon-light libidn12)
+# The libraries they need that are not installed are added by extract_root (missing_libs).
+EXIM_PACKAGES=(exim4-daemon-light)
+
+# exim_prepare : download and unpack the packages (cached), check the binary's libraries.
+exim_prepare() {
+    EXIM_ROOT=$(extract_root exim "${EXIM_PACKAGES[@]}") || exit 1
+    require_libs "$EXIM_ROOT" usr/sbin/exim4
+    EXIM_VERSION=$(deb_version "$EXIM_ROOT" exim4-daemon-light)
+}
 
 exim_up() {
     local d=$WORK/exim root etc
-    root=$(extract_root exim "${EXIM_PACKAGES[@]}") || exit 1
-    require_libs "$root" usr/sbin/exim4
-    EXIM_VERSION=$(deb_version "$root" exim4-daemon-light)
+    exim_prepare
+    root=$EXIM_ROOT
     mkdir -p "$d"/{log,spool,mail,etc/exim4}
     chmod 0755 "$d" "$d/mail"
     # The binary looks up its compiled-in user Debian-exim before reading any configuration,

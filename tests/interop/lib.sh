@@ -53,11 +53,41 @@ fetch_debs() {
     printf '%s\n' "${all[@]}"
 }
 
-# extract_root NAME PKG... : prints the directory where the packages are unpacked.
+# missing_libs PKG... : the shared-library packages (lib*) that PKG... need, directly or through
+# other library packages, and that are not installed here (first alternative of each Depends
+# or Pre-Depends). Only libraries: the servers' other dependencies (an MTA, cron, perl
+# modules, the init scripts' helpers) are not needed to run the daemons from the suite.
+missing_libs() {
+    local seen=" " queue=("$@") next=() p line alt skip installed
+    installed=" $(dpkg-query -W -f='${Package}=${Status}\n' 2>/dev/null | awk -F= '$2 == "install ok installed" {print $1}' | sed 's/:.*//' | tr '\n' ' ') "
+    while (( ${#queue[@]} )); do
+        next=()
+        for p in "${queue[@]}"; do seen+="$p "; done
+        while read -r line; do
+            skip=${alt:-0}
+            alt=0
+            [[ $line == \|* ]] && alt=1
+            (( skip )) && continue
+            [[ $line =~ ^\|?(Pre)?Depends:\ ([^ <]+)$ ]] || continue
+            p=${BASH_REMATCH[2]%%:*}
+            [[ $p == lib* && $seen != *" $p "* && $installed != *" $p "* ]] || continue
+            seen+="$p "
+            next+=("$p")
+            echo "$p"
+        done < <(apt-cache depends --no-recommends --no-suggests --no-conflicts --no-breaks \
+                    --no-replaces --no-enhances "${queue[@]}" 2>/dev/null | sed 's/^ *//')
+        queue=("${next[@]}")
+    done
+}
+
+# extract_root NAME PKG... : prints the directory where PKG... and the libraries they need
+# (missing_libs) are unpacked.
 extract_root() {
-    local name=$1 files root key f
+    local name=$1 files root key f libs
     shift
-    files=$(fetch_debs "$@") || exit 1
+    libs=$(missing_libs "$@")
+    # shellcheck disable=SC2046  # one package name a line
+    files=$(fetch_debs "$@" $libs) || exit 1
     key=$(sort <<<"$files" | sha256sum | cut -c1-12)
     root=$CACHE/roots/$name-$key
     if [[ ! -e $root/.complete ]]; then
@@ -194,13 +224,16 @@ start_in_namespace() {
     SERVER_PIDS[$name]=$!
 }
 server_alive() { local p=${SERVER_PIDS[$1]:-}; [[ -n $p ]] && kill -0 "$p" 2>/dev/null; }
-# stop_server NAME : ends the namespace (unshare --kill-child sends its child SIGKILL, and
-# the kernel then kills every process left in the PID namespace).
+# stop_server NAME : ends the namespace: SIGKILL to its first process (the kernel then kills
+# every process left in the PID namespace before unshare, which waits for it, can exit), so
+# when this returns no process of the server is left and its ports are free. Should this
+# script itself be killed, unshare --kill-child does the same.
 stop_server() {
-    local p=${SERVER_PIDS[$1]:-} i
+    local p=${SERVER_PIDS[$1]:-} init i
     [[ -n $p ]] || return 0
-    kill -TERM "$p" 2>/dev/null || true
-    for i in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    init=$(pgrep -P "$p" || true)
+    [[ -z $init ]] || kill -KILL $init 2>/dev/null || true
+    for i in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
     kill -KILL "$p" 2>/dev/null || true
     wait "$p" 2>/dev/null || true
     unset "SERVER_PIDS[$1]"

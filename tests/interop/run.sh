@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # run.sh -- mailcat against servers nobody here wrote: Exim, Cyrus IMAP, Courier-IMAP.
 #
-# Usage: tests/interop/run.sh [--mailcat BIN] [--keep] [SERVER...]
+# Usage: tests/interop/run.sh [--mailcat BIN] [--keep] [--prepare] [SERVER...]
 #
 #   SERVER     exim, cyrus, courier (default: all three, in that order)
 #   --mailcat  the mailcat binary to test (default: cargo build -p mailcat, target/debug/mailcat)
 #   --keep     keep the work directory (configs, logs, mailboxes, transcripts) even on success
+#   --prepare  only download and unpack the packages and check their libraries (CI does this
+#              first, so a missing package fails in seconds rather than after the other tests)
 #
 # Needs root and Debian 12 with apt's package lists. Each server's packages are downloaded with
 # `apt-get download` and unpacked with `dpkg -x` into a cache (never installed: they conflict
@@ -43,11 +45,12 @@ source "$HERE/courier.sh"
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 
-MAILCAT="" KEEP=0 SERVERS=()
+MAILCAT="" KEEP=0 PREPARE=0 SERVERS=()
 while (( $# )); do
     case $1 in
         --mailcat) MAILCAT=${2:?--mailcat needs a path}; shift 2 ;;
         --keep) KEEP=1; shift ;;
+        --prepare) PREPARE=1; shift ;;
         -h|--help) usage; exit 0 ;;
         exim|cyrus|courier) SERVERS+=("$1"); shift ;;
         *) usage >&2; die "unknown argument '$1'" ;;
@@ -63,6 +66,11 @@ done
 t_start=$(now_ms)
 CACHE=${MAILCAT_INTEROP_CACHE:-/var/cache/mailcat-interop}
 mkdir -p "$CACHE"
+if (( PREPARE )); then
+    for server in "${SERVERS[@]}"; do "${server}_prepare"; done
+    log "prepared ${SERVERS[*]} in $CACHE ($(( $(now_ms) - t_start )) ms)"
+    exit 0
+fi
 if [[ -z $MAILCAT ]]; then
     log "building mailcat (cargo build -p mailcat)"
     (cd "$CHECKOUT" && cargo build --quiet -p mailcat) || die "cargo build -p mailcat failed"
