@@ -25,15 +25,15 @@ courier_up() {
     local d=$WORK/courier root etc c
     courier_prepare
     root=$COURIER_ROOT
-    mkdir -p "$d"/{log,home,etc.work,fam,usr/libexec}
+    mkdir -p "$d"/{log,home,etc.rw,fam,usr/libexec}
     # Courier's imapd watches the Maildir through gamin, whose library runs
     # /usr/libexec/gam_server. In the namespace that is a link to $d/fam/gam_server, which
     # courier_fam adds (from the gamin package) or removes: without it Courier still works but
     # greets every login with an [ALERT] and each IMAP connection takes a second longer.
     ln -sfn "$d/fam/gam_server" "$d/usr/libexec/gam_server"
     chmod 0755 "$d" "$d/home"
-    # The namespace's /etc is an overlay with $d/etc as its writable upper layer: the start
-    # scripts read /etc/courier/* and write imapaccess.dat there.
+    # The namespace's /etc is an overlay with a copy of $d/etc as its writable upper layer: the
+    # start scripts read /etc/courier/* and write imapaccess.dat there.
     etc=$d/etc
     etc_overlay_dir "$etc"
     echo "courier:x:$(id -u mail):$(id -g mail):Courier (interop):/nonexistent:/usr/sbin/nologin" >>"$etc/passwd"
@@ -80,7 +80,12 @@ TLS_CACHEFILE=''"
     # (a tmpfs of the namespace's own).
     start_in_namespace courier "$d/log/daemon.out" "
         $(syslog_cmds "$d")
-        mount -t overlay overlay -o 'lowerdir=/etc,upperdir=$etc,workdir=$d/etc.work' /etc
+        # The writable layer lives on a tmpfs: overlayfs refuses an upper dir on overlayfs
+        # (a container's /tmp).
+        mount -t tmpfs -o mode=0755 tmpfs '$d/etc.rw'
+        mkdir '$d/etc.rw/work'
+        cp -a '$etc' '$d/etc.rw/upper'
+        mount -t overlay overlay -o 'lowerdir=/etc,upperdir=$d/etc.rw/upper,workdir=$d/etc.rw/work' /etc
         $(overlay_cmd /usr "$d/usr" "$root/usr")
         mount -t tmpfs -o mode=0755 tmpfs /run
         mkdir -p /run/courier/authdaemon
