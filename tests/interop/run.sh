@@ -115,6 +115,7 @@ done
 printf '\n=== interop: %d passed, %d failed, %d known (fix pending), in %d s ===\n' \
     "$PASSED" "$FAILED" "$WARNED" $(( ($(now_ms) - t_start) / 1000 ))
 for w in "${WARNINGS[@]}"; do printf 'WARNING (fix pending): %s\n' "$w"; done
+for w in "${NOW_PASSING[@]}"; do printf 'NOW PASSING: %s -- remove it from EXPECT_FIX_PENDING in tests/interop/run.sh\n' "$w"; done
 if (( FAILED )); then
     for f in "${FAILURES[@]}"; do printf 'FAILED: %s\n' "$f"; done
     die "$FAILED interop check(s) failed; transcripts in $WORK/out"
