@@ -163,7 +163,8 @@ in_fetch() {
     shift
     mc_in fetch fetch --to "maildir:$dir"
     want_rc 0 || return 1
-    local files; files=($(ls "$dir"/new/* "$dir"/cur/* 2>/dev/null))
+    local files=()
+    mapfile -t files < <(ls "$dir"/new/* "$dir"/cur/* 2>/dev/null)
     (( ${#files[@]} == $# )) || fail_because "$dir holds ${#files[@]} messages, expected $#" || return 1
     for seed in "$@"; do
         found=""
@@ -174,7 +175,7 @@ in_fetch() {
     done
     mc_in fetch-again fetch --to "maildir:$dir"
     want_rc 0 || return 1
-    files=($(ls "$dir"/new/* "$dir"/cur/* 2>/dev/null))
+    mapfile -t files < <(ls "$dir"/new/* "$dir"/cur/* 2>/dev/null)
     (( ${#files[@]} == $# )) || fail_because "the second fetch stored $(( ${#files[@]} - $# )) more message(s) in $dir"
 }
 
@@ -251,10 +252,10 @@ incoming_checks() {
 # in_fetch_delete DIR COUNT : fetch --delete stores COUNT messages in a new Maildir DIR and
 # leaves the mailbox empty (list shows nothing).
 in_fetch_delete() {
-    local dir=$1 count=$2 files
+    local dir=$1 count=$2 files=()
     mc_in fetch-delete fetch --to "maildir:$dir" --delete
     want_rc 0 || return 1
-    files=($(ls "$dir"/new/* "$dir"/cur/* 2>/dev/null))
+    mapfile -t files < <(ls "$dir"/new/* "$dir"/cur/* 2>/dev/null)
     (( ${#files[@]} == count )) || fail_because "$dir holds ${#files[@]} messages, expected $count" || return 1
     mc_in list-after-delete list --json
     want_rc 0 || return 1

@@ -83,11 +83,10 @@ missing_libs() {
 # extract_root NAME PKG... : prints the directory where PKG... and the libraries they need
 # (missing_libs) are unpacked.
 extract_root() {
-    local name=$1 files root key f libs
+    local name=$1 files root key f libs=()
     shift
-    libs=$(missing_libs "$@")
-    # shellcheck disable=SC2046  # one package name a line
-    files=$(fetch_debs "$@" $libs) || exit 1
+    mapfile -t libs < <(missing_libs "$@")
+    files=$(fetch_debs "$@" "${libs[@]}") || exit 1
     key=$(sort <<<"$files" | sha256sum | cut -c1-12)
     root=$CACHE/roots/$name-$key
     if [[ ! -e $root/.complete ]]; then
@@ -118,14 +117,14 @@ root_libpath() { printf '%s/usr/lib/x86_64-linux-gnu:%s/usr/lib' "$1" "$1"; }
 # require_libs ROOT BIN... : every shared library of every BIN resolves (from the system or
 # ROOT); otherwise name the missing ones (a package to add to the server's list).
 require_libs() {
-    local root=$1 bin out missing=""
+    local root=$1 bin out unresolved=""
     shift
     for bin in "$@"; do
         [[ -x $root/$bin ]] || die "$bin is not in $root (package list out of date?)"
         out=$(LD_LIBRARY_PATH=$(root_libpath "$root") ldd "$root/$bin" 2>&1) || die "ldd $root/$bin failed: $out"
-        missing+=$(grep 'not found' <<<"$out" | awk -v b="$bin" '{print "  " b ": " $1}' || true)
+        unresolved+=$(grep 'not found' <<<"$out" | awk -v b="$bin" '{print "  " b ": " $1}' || true)
     done
-    [[ -z $missing ]] || die "shared libraries missing (add their packages to the list):"$'\n'"$missing"
+    [[ -z $unresolved ]] || die "shared libraries missing (add their packages to the list):"$'\n'"$unresolved"
 }
 
 # deb_version ROOT PKG : the version of PKG as unpacked in ROOT (from the .deb file name).
@@ -232,7 +231,7 @@ stop_server() {
     local p=${SERVER_PIDS[$1]:-} init i
     [[ -n $p ]] || return 0
     init=$(pgrep -P "$p" || true)
-    [[ -z $init ]] || kill -KILL $init 2>/dev/null || true
+    [[ -z $init ]] || kill -KILL "$init" 2>/dev/null || true
     for i in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
     kill -KILL "$p" 2>/dev/null || true
     wait "$p" 2>/dev/null || true
