@@ -138,6 +138,9 @@ courier_checks() {
     make_messages "$MSGS/new" courier-new
     check courier:imaps:watch "watch prints only the message that arrives" \
         in_watch courier_append "$MSGS/new/1.eml" "interop courier-new plain"
+    check courier:imaps:fetch-delete "fetch --delete empties the mailbox" in_fetch_delete "$WORK/courier/deleted-imaps" 4
+    courier_append "$MSGS/new/2.eml" "$MSGS/new/3.eml" >"$WORK/out/courier-seed2.log" 2>&1 \
+        || { cat "$WORK/out/courier-seed2.log" >&2; die "courier: seeding alice's INBOX over IMAP failed (above)"; }
     IN_URL="pop3s://$h:$COURIER_POP3S_PORT"
-    check courier:pop3s:fetch-delete "fetch --delete empties the mailbox" in_fetch_delete "$WORK/courier/fetched-delete" 4
+    check courier:pop3s:fetch-delete "fetch --delete empties the mailbox" in_fetch_delete "$WORK/courier/deleted-pop3s" 2
 }

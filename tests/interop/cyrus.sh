@@ -126,6 +126,9 @@ cyrus_checks() {
     make_messages "$MSGS/new" cyrus-new
     check cyrus:imaps:watch "watch prints only the message that arrives" \
         in_watch cyrus_append "$MSGS/new/1.eml" "interop cyrus-new plain"
+    check cyrus:imaps:fetch-delete "fetch --delete empties the mailbox" in_fetch_delete "$WORK/cyrus/deleted-imaps" 4
+    cyrus_append "$MSGS/new/2.eml" "$MSGS/new/3.eml" >"$WORK/out/cyrus-seed2.log" 2>&1 \
+        || { cat "$WORK/out/cyrus-seed2.log" >&2; die "cyrus: seeding alice's INBOX over IMAP failed (above)"; }
     IN_URL="pop3s://$h:$CYRUS_POP3S_PORT"
-    check cyrus:pop3s:fetch-delete "fetch --delete empties the mailbox" in_fetch_delete "$WORK/cyrus/fetched-delete" 4
+    check cyrus:pop3s:fetch-delete "fetch --delete empties the mailbox" in_fetch_delete "$WORK/cyrus/deleted-pop3s" 2
 }
