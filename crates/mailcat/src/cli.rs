@@ -131,7 +131,8 @@ pub enum Command {
     /// symlink to mailcat) mailcat is `mailcat send`, for cron and git send-email's
     /// --smtp-server=/path/to/sendmail; git's --sendmail-cmd="mailcat send" works as well.
     ///
-    /// One line per recipient on stderr (quiet with -q); exit 0 when every recipient was accepted
+    /// Silent on success, as sendmail is (-v: each recipient and the server's reply); a refused
+    /// recipient is one line on stderr; exit 0 when every recipient was accepted
     /// and the message sent; nothing is sent when any recipient is refused, unless
     /// --allow-partial. Exit codes: 65 for a malformed address or message (header section over
     /// 1 MiB), 67 when --allow-partial sent to only some recipients, 69 for a permanent refusal

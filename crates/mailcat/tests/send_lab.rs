@@ -209,11 +209,9 @@ fn recipients_as_arguments_get_the_message_as_written() {
     let output = send(&lab, &["outbound@example.test"], &sent, Stdin::File);
     let shown = stderr(&output);
     assert_eq!(output.status.code(), Some(0), "{shown}");
-    assert!(
-        shown.contains("<outbound@example.test>: accepted"),
-        "{shown}"
-    );
-    assert!(shown.contains("sent: 250"), "{shown}");
+    // Silent on success, as sendmail: cron would mail anything printed to the job's owner.
+    assert_eq!(shown, "");
+    assert!(output.stdout.is_empty());
     let copies = delivered(&token, 1);
     assert!(
         as_stored(&copies[0]).ends_with(&as_stored(&sent)),
@@ -275,7 +273,7 @@ fn t_sends_to_to_cc_bcc_and_the_arguments_and_no_copy_shows_bcc() {
     );
     let output = send(
         &lab,
-        &["-t", "-i", "outbound+arg@example.test"],
+        &["-v", "-t", "-i", "outbound+arg@example.test"],
         sent.as_bytes(),
         Stdin::File,
     );

@@ -202,3 +202,32 @@ fn a_temporary_refusal_is_exit_75_and_nothing_is_sent() {
     );
     assert!(seen.data.is_empty());
 }
+
+#[test]
+fn a_successful_send_is_silent_and_v_shows_each_recipient_and_the_reply() {
+    let message = "Subject: s\nDate: Thu, 1 Jan 2026 00:00:00 +0000\nMessage-ID: <m@example.test>\n\nx\n";
+    let (port, quiet) = server(accept_all);
+    let output = send(port, &["a@example.test"], message.as_bytes());
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    // As sendmail and msmtp: nothing to say when all went well (cron mails any output).
+    // (But for the warning that --allow-plaintext, which this scripted server needs, always gives.)
+    let said: Vec<String> = stderr(&output)
+        .lines()
+        .filter(|line| !line.starts_with("mailcat: WARNING: --allow-plaintext"))
+        .map(str::to_owned)
+        .collect();
+    assert!(said.is_empty(), "{said:?}");
+    assert!(output.stdout.is_empty());
+    quiet.join().expect("server");
+
+    let (port, server) = server(accept_all);
+    let output = send(port, &["-v", "a@example.test"], message.as_bytes());
+    let shown = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{shown}");
+    assert!(shown.contains("<a@example.test>: accepted"), "{shown}");
+    assert!(
+        shown.contains("sent: 250 2.0.0 queued as SCRIPTED"),
+        "{shown}"
+    );
+    server.join().expect("server");
+}

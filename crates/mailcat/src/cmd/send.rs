@@ -55,7 +55,9 @@
 //!   mutt's `dsn_notify`/`dsn_return` pass them. A server without DSN refuses the message
 //!   before anything is sent (69), as msmtp does: sent without them, the reports the user
 //!   counts on would never come.
-//! - **Results** on stderr, one line per recipient (`-q` keeps only failures). All or nothing by
+//! - **Results**: nothing on success, as sendmail and msmtp (cron mails its owner whatever a job
+//!   prints); with `-v`, one line per accepted recipient and the server's final reply. Failures on
+//!   stderr, one line per recipient (`-q` keeps only those). All or nothing by
 //!   default: when the server refuses any recipient nothing is sent; exit 69 (75 when every refusal
 //!   was temporary). `--allow-partial` sends to the accepted ones and exits 67 (EX_NOUSER) when any
 //!   was refused, never 75: a retry of the whole message would duplicate it for the accepted ones.
@@ -234,18 +236,25 @@ fn send(cli: &Cli, args: &SendArgs) -> Result<(), Exit> {
         };
         match sent.await {
             Ok(report) => {
-                for accepted in &report.accepted {
-                    say(cli, &format!("<{accepted}>: accepted"));
+                // Silent when all went well, as sendmail and msmtp are (cron mails its owner
+                // whatever a job prints); the details with -v, or when some were refused.
+                let partial = !report.refused.is_empty();
+                if cli.verbose || partial {
+                    for accepted in &report.accepted {
+                        say(cli, &format!("<{accepted}>: accepted"));
+                    }
                 }
                 // Only with --allow-partial: else a refusal is RecipientsRefused below.
                 for (address, reply) in &report.refused {
                     say_refused(address, reply);
                 }
-                say(
-                    cli,
-                    &format!("sent: {}", terminal_safe(&report.reply.to_string())),
-                );
-                if report.refused.is_empty() {
+                if cli.verbose || partial {
+                    say(
+                        cli,
+                        &format!("sent: {}", terminal_safe(&report.reply.to_string())),
+                    );
+                }
+                if !partial {
                     return Ok(());
                 }
                 // Not 75 even when every refusal was temporary: sending the whole message
