@@ -205,7 +205,8 @@ fn a_temporary_refusal_is_exit_75_and_nothing_is_sent() {
 
 #[test]
 fn a_successful_send_is_silent_and_v_shows_each_recipient_and_the_reply() {
-    let message = "Subject: s\nDate: Thu, 1 Jan 2026 00:00:00 +0000\nMessage-ID: <m@example.test>\n\nx\n";
+    let message =
+        "Subject: s\nDate: Thu, 1 Jan 2026 00:00:00 +0000\nMessage-ID: <m@example.test>\n\nx\n";
     let (port, quiet) = server(accept_all);
     let output = send(port, &["a@example.test"], message.as_bytes());
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));

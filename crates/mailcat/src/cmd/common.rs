@@ -116,34 +116,32 @@ fn plaintext(endpoint: Endpoint) -> Endpoint {
     }
 }
 
-/// The credential: an OAuth2 token command, else MAILCAT_PASSWORD, else a password command,
-/// else a prompt on the terminal when the password is needed.
+/// The credential, from what the user said most directly: the command line (`--oauth2-token-cmd`,
+/// `--password-cmd`), else the environment (`MAILCAT_PASSWORD`), else the configuration file
+/// (`oauth2_token_cmd`, `password_cmd`), else a prompt on the terminal when the password is
+/// needed. A leftover `MAILCAT_PASSWORD` never overrides a flag just typed.
+///
+/// The credential is made once per run and shared by both servers: its password command runs
+/// (or the prompt asks) once, however many connections the command makes.
 pub fn credential(cli: &Cli, settings: &AccountSettings) -> Credential {
     let login = settings.login.clone();
-    if let Some(command) = cli
-        .oauth2_token_cmd
-        .clone()
-        .or_else(|| settings.oauth2_token_cmd.clone())
-    {
-        return Credential::new(
-            login,
-            CredentialKind::OAuth2Token,
-            SecretSource::Command(command),
-        );
+    let command = |kind: CredentialKind, command: &String| {
+        Credential::new(login.clone(), kind, SecretSource::Command(command.clone()))
+    };
+    if let Some(cmd) = &cli.oauth2_token_cmd {
+        return command(CredentialKind::OAuth2Token, cmd);
+    }
+    if let Some(cmd) = &cli.password_cmd {
+        return command(CredentialKind::Password, cmd);
     }
     if let Some(password) = std::env::var_os("MAILCAT_PASSWORD") {
         return Credential::password(login, password.into_encoded_bytes());
     }
-    if let Some(command) = cli
-        .password_cmd
-        .clone()
-        .or_else(|| settings.password_cmd.clone())
-    {
-        return Credential::new(
-            login,
-            CredentialKind::Password,
-            SecretSource::Command(command),
-        );
+    if let Some(cmd) = &settings.oauth2_token_cmd {
+        return command(CredentialKind::OAuth2Token, cmd);
+    }
+    if let Some(cmd) = &settings.password_cmd {
+        return command(CredentialKind::Password, cmd);
     }
     let prompt_login = login.clone();
     let prompt = move || {
