@@ -11,7 +11,7 @@ pub struct Cli {
     pub account: Option<String>,
 
     /// The configuration file (default: $XDG_CONFIG_HOME/mailcat/config.toml).
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE", value_parser = crate::tilde::path_arg)]
     pub config: Option<std::path::PathBuf>,
 
     /// The account's address (also the default login).
@@ -35,7 +35,7 @@ pub struct Cli {
     /// Also trust the certificate authorities in this PEM file (for servers with their own CA).
     /// A server certificate in it (a self-signed one) is trusted exactly, as with
     /// --tls-fingerprint.
-    #[arg(long, global = true, value_name = "PEM")]
+    #[arg(long, global = true, value_name = "PEM", value_parser = crate::tilde::path_arg)]
     pub ca_file: Option<std::path::PathBuf>,
 
     /// Trust the server certificate with this SHA-256 fingerprint as it is, whatever its
@@ -187,7 +187,8 @@ pub struct CatArgs {
 /// Arguments of `mailcat fetch`.
 #[derive(Debug, Args)]
 pub struct FetchArgs {
-    /// Where the messages go: maildir:DIR (created if needed) or mbox:FILE.
+    /// Where the messages go: maildir:DIR (created if needed) or mbox:FILE; a leading ~ or
+    /// ~USER is that home directory.
     #[arg(long, value_name = "maildir:DIR|mbox:FILE")]
     pub to: String,
     /// The mailbox (IMAP; default INBOX).

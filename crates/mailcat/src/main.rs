@@ -15,6 +15,7 @@ mod cmd;
 mod config;
 mod exit;
 mod password_prompt;
+mod tilde;
 mod trace;
 
 use std::ffi::OsString;

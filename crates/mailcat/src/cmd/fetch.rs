@@ -138,6 +138,14 @@ impl Target {
         }
     }
 
+    /// The same target with a leading `~` or `~USER` of its path expanded.
+    fn with_home_expanded(self) -> Result<Target, crate::tilde::TildeError> {
+        Ok(match self {
+            Target::Maildir(dir) => Target::Maildir(crate::tilde::expand(&dir)?),
+            Target::Mbox(file) => Target::Mbox(crate::tilde::expand(&file)?),
+        })
+    }
+
     fn path(&self) -> &Path {
         match self {
             Target::Maildir(p) | Target::Mbox(p) => p,
@@ -226,6 +234,10 @@ fn fetch(cli: &Cli, args: &FetchArgs) -> Result<(), Exit> {
         );
         return Err(Exit(exit::USAGE));
     };
+    let target = target.with_home_expanded().map_err(|e| {
+        eprintln!("mailcat fetch: --to {}: {e}", terminal_safe(&args.to));
+        Exit(exit::USAGE)
+    })?;
     let settings = common::settings(cli, "fetch")?;
     let account = common::account(cli, &settings, "fetch", true, false)?;
     let (state_path, lock_path) = target.state_and_lock();
