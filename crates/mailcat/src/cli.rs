@@ -127,9 +127,10 @@ pub enum Command {
     ///
     /// Accepted and ignored for sendmail compatibility: -i, -oX (-oi, -oem, -odi ...), -B TYPE,
     /// -F NAME, -bm, -m, -n, -U, -G, -L TAG, -O OPT=VALUE; -r ADDR is -f ADDR. -N and -R ask for
-    /// delivery status notifications (the server must offer DSN). Under the name `sendmail` (a
-    /// symlink to mailcat) mailcat is `mailcat send`, for cron and git send-email's
-    /// --smtp-server=/path/to/sendmail; git's --sendmail-cmd="mailcat send" works as well.
+    /// delivery status notifications (the server must offer DSN), which quote -V ENVID. Under
+    /// the name `sendmail` (a symlink to mailcat) mailcat is `mailcat send`, for cron and git
+    /// send-email's --smtp-server=/path/to/sendmail; git's --sendmail-cmd="mailcat send" works
+    /// as well.
     ///
     /// Silent on success, as sendmail is (-v: each recipient and the server's reply); a refused
     /// recipient is one line on stderr; exit 0 when every recipient was accepted
@@ -138,6 +139,8 @@ pub enum Command {
     /// 1 MiB), 67 when --allow-partial sent to only some recipients, 69 for a permanent refusal
     /// or an unreachable server, 75 for a temporary failure (4xx, network), 77 when the login
     /// is refused.
+    // -V is sendmail's envelope id here, not the version (`--version` still is).
+    #[command(disable_version_flag = true)]
     Send(SendArgs),
     /// Wait for new mail (IMAP IDLE) and print a line for each new message; reconnects after
     /// network loss.
@@ -232,6 +235,13 @@ pub struct SendArgs {
     /// What a delivery status notification returns: full (the message) or hdrs (its header).
     #[arg(short = 'R', value_name = "full|hdrs")]
     pub dsn_return: Option<String>,
+    /// The envelope id that delivery status notifications quote (sendmail -V; printable ASCII,
+    /// at most 100 characters). Sent when the server offers DSN, else left out (-v says so).
+    #[arg(short = 'V', value_name = "ENVID")]
+    pub envid: Option<String>,
+    /// Print the version.
+    #[arg(long, action = clap::ArgAction::Version)]
+    pub version: (),
     /// Ignored sendmail option with a value (-L TAG, -O OPTION=VALUE).
     #[arg(short = 'L', short_alias = 'O', value_name = "VALUE", action = clap::ArgAction::Append, hide = true)]
     pub ignored_value: Vec<String>,

@@ -402,6 +402,8 @@ fn delivery_status_notifications_as_mutt_asks_for_them_come_back_to_the_sender()
     let _serial = serial();
     let lab = Lab::from_env();
     let token = unique("dsn");
+    // sendmail -V: the envelope id the report quotes (Original-Envelope-Id, RFC 3464).
+    let envid = format!("ENV-{}", token.len() + std::process::id() as usize);
     // mutt with dsn_notify="success,failure" and dsn_return="hdrs"; the envelope sender is
     // an outbound address, so the report lands where the test looks.
     let output = send(
@@ -413,6 +415,8 @@ fn delivery_status_notifications_as_mutt_asks_for_them_come_back_to_the_sender()
             "success,failure",
             "-R",
             "hdrs",
+            "-V",
+            &envid,
             "-f",
             "outbound+dsn@example.test",
             "--",
@@ -430,6 +434,11 @@ fn delivery_status_notifications_as_mutt_asks_for_them_come_back_to_the_sender()
         .collect();
     assert_eq!(reports.len(), 1, "one report and the message itself");
     assert!(reports[0].contains("Successful Mail Delivery Report"));
+    assert!(
+        reports[0].contains(&format!("Original-Envelope-Id: {envid}")),
+        "{}",
+        reports[0]
+    );
     // RET=HDRS: the report quotes the header, not the body.
     assert!(
         !reports[0].contains("report back, please"),

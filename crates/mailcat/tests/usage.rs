@@ -22,7 +22,7 @@ fn mailcat(args: &[&str]) -> (Option<i32>, String) {
 fn usage_errors_are_64_and_say_what_to_give() {
     // Port 1 on loopback: nothing listens, so a run that got as far as connecting would say so.
     let account = ["--email", "a@example.test"];
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 7] = [
         (
             &[
                 "fetch",
@@ -39,6 +39,17 @@ fn usage_errors_are_64_and_say_what_to_give() {
             "needs IMAP",
         ),
         (&["frobnicate"], "unrecognized subcommand"),
+        (
+            &[
+                "send",
+                "-V",
+                "Grüße",
+                "--outgoing",
+                "smtp://127.0.0.1:1",
+                "b@example.test",
+            ],
+            "the envelope id is 1 to 100 printable ASCII characters",
+        ),
         (
             &[
                 "send",
@@ -73,6 +84,26 @@ fn usage_errors_are_64_and_say_what_to_give() {
             "{args:?} connected: {text}"
         );
     }
+}
+
+#[test]
+fn v_is_the_version_except_for_send_where_it_is_the_envelope_id() {
+    for args in [
+        &["-V"][..],
+        &["--version"],
+        &["list", "-V"],
+        &["send", "--version"],
+    ] {
+        let (code, text) = mailcat(args);
+        assert_eq!(code, Some(0), "{args:?}: {text}");
+        assert!(
+            text.starts_with("mailcat") && text.trim().ends_with(env!("CARGO_PKG_VERSION")),
+            "{args:?}: {text}"
+        );
+    }
+    // `send -V` takes a value, as sendmail's: alone it is a usage error, not the version.
+    let (code, text) = mailcat(&["send", "-V"]);
+    assert_eq!(code, Some(64), "{text}");
 }
 
 #[test]

@@ -86,8 +86,9 @@ pub struct Envelope {
 }
 
 /// Delivery status notifications (RFC 3461), what `sendmail -N` and `-R` ask for: reports sent
-/// to the envelope sender. Asking for any needs the server's `DSN` extension; without it the
-/// message is refused before anything is sent, rather than sent without the reports.
+/// to the envelope sender. Asking for reports (`NOTIFY`, `RET`) needs the server's `DSN`
+/// extension; without it the message is refused before anything is sent, rather than sent
+/// without the reports.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Dsn {
     /// When to report, for every recipient (`NOTIFY=`); `None`: the server's default
@@ -95,7 +96,9 @@ pub struct Dsn {
     pub notify: Option<Notify>,
     /// How much of the message a report returns (`RET=`); `None`: the server's choice.
     pub ret: Option<Ret>,
-    /// An envelope id the reports quote (`ENVID=`, printable ASCII, at most 100 characters).
+    /// An envelope id the reports quote (`ENVID=`, printable ASCII, at most 100 characters,
+    /// sent as xtext). It asks for no report itself: a server without DSN gets the message
+    /// without it, as sendmail sends it (`NOTIFY` or `RET` are refused there instead).
     pub envid: Option<String>,
 }
 
@@ -535,11 +538,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
                 info.size
             }
         };
-        if !envelope.dsn.is_empty() && !self.extensions.dsn() {
+        let dsn = self.extensions.dsn();
+        if (envelope.dsn.notify.is_some() || envelope.dsn.ret.is_some()) && !dsn {
             return Err(Error::MissingExtension {
                 host: host(),
                 extension: "DSN",
-                needed_for: "delivery status notifications (NOTIFY, RET, ENVID)",
+                needed_for: "delivery status notifications (NOTIFY, RET)",
             });
         }
         let mail = Command::MailFrom {
@@ -549,7 +553,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
                 body,
                 smtputf8,
                 ret: envelope.dsn.ret,
-                envid: envelope.dsn.envid.clone(),
+                // An envelope id alone asks for no report: without DSN it is left out, as
+                // sendmail does.
+                envid: envelope.dsn.envid.clone().filter(|_| dsn),
             },
         }
         .encode()?;

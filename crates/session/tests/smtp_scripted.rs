@@ -869,6 +869,45 @@ async fn delivery_status_notifications_are_asked_for_or_refused_without_dsn() {
 }
 
 #[tokio::test]
+async fn an_envelope_id_goes_as_xtext_with_dsn_and_is_left_out_without() {
+    let with_id = Envelope {
+        dsn: Dsn {
+            notify: None,
+            ret: None,
+            envid: Some("QQ314159 a+b".into()),
+        },
+        ..envelope(&["bob@example.test"])
+    };
+    for (offer, mail) in [
+        (
+            "DSN",
+            "MAIL FROM:<alice@example.test> ENVID=QQ314159+20a+2Bb",
+        ),
+        // sendmail sends it anyway, without the id: it asks for no report by itself.
+        ("8BITMIME", "MAIL FROM:<alice@example.test>"),
+    ] {
+        let (mut session, server) = start(
+            &[offer],
+            vec![
+                expect(mail),
+                send("250 2.1.0 Ok\r\n"),
+                expect("RCPT TO:<bob@example.test>"),
+                send("250 2.1.5 Ok\r\n"),
+                expect("DATA"),
+                send("354 go\r\n"),
+                data([HELLO, b".\r\n"].concat()),
+                send("250 2.0.0 Ok\r\n"),
+                Act::Eof,
+            ],
+        )
+        .await;
+        send_bytes(&mut session, &with_id, HELLO).await.unwrap();
+        drop(session);
+        server.await.unwrap();
+    }
+}
+
+#[tokio::test]
 async fn a_utf8_address_is_sent_with_smtputf8() {
     let (mut session, server) = start(
         &["PIPELINING", "8BITMIME", "SMTPUTF8"],

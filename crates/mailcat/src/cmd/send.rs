@@ -54,7 +54,9 @@
 //!   the server for them (RFC 3461 NOTIFY and RET; the reports go to the envelope sender), as
 //!   mutt's `dsn_notify`/`dsn_return` pass them. A server without DSN refuses the message
 //!   before anything is sent (69), as msmtp does: sent without them, the reports the user
-//!   counts on would never come.
+//!   counts on would never come. `-V ENVID` (sendmail's envelope id, RFC 3461 `ENVID=`, quoted by
+//!   the reports) asks for no report itself: without DSN it is left out, as sendmail does, and
+//!   `-v` says so. For `send`, `-V` is this id, not the version (`--version` still is).
 //! - **Results**: nothing on success, as sendmail and msmtp (cron mails its owner whatever a job
 //!   prints); with `-v`, one line per accepted recipient and the server's final reply. Failures on
 //!   stderr, one line per recipient (`-q` keeps only those). All or nothing by
@@ -73,6 +75,7 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use mailcat_codec::smtp::command::MAX_ENVID;
 use mailcat_session::smtp::{Address, Dsn, Envelope, MessageInfo, Notify, Ret};
 use mailcat_session::Error;
 use tokio::io::AsyncReadExt;
@@ -232,6 +235,12 @@ fn send(cli: &Cli, args: &SendArgs) -> Result<(), Exit> {
         let sent = async {
             let mut session = session?;
             session.set_allow_partial(args.allow_partial);
+            if cli.verbose && envelope.dsn.envid.is_some() && !session.extensions().dsn() {
+                say(
+                    cli,
+                    "the server does not offer DSN: the envelope id (-V) is left out, as sendmail does",
+                );
+            }
             session.send_and_quit(&envelope, &mut message, &info).await
         };
         match sent.await {
@@ -347,11 +356,20 @@ fn dsn(args: &SendArgs) -> Result<Dsn, Exit> {
             )))
         }
     };
-    Ok(Dsn {
-        notify,
-        ret,
-        envid: None,
-    })
+    let envid = match &args.envid {
+        None => None,
+        Some(envid) => {
+            let printable = envid.bytes().all(|b| (0x20..=0x7e).contains(&b));
+            if envid.is_empty() || envid.len() > MAX_ENVID || !printable {
+                return Err(usage(&format!(
+                    "-V {:?}: the envelope id is 1 to {MAX_ENVID} printable ASCII characters (RFC 3461)",
+                    terminal_safe(envid)
+                )));
+            }
+            Some(envid.clone())
+        }
+    };
+    Ok(Dsn { notify, ret, envid })
 }
 
 /// The fields -t reads recipients from: Resent-To/Cc/Bcc when the message has any of them (it
