@@ -248,6 +248,12 @@ pub struct SendArgs {
     /// Ignored sendmail flags (-m, -n, -U, -G).
     #[arg(short = 'm', short_aliases = ['n', 'U', 'G'], action = clap::ArgAction::Count, hide = true)]
     pub ignored_flag: u8,
+    /// When to declare SMTPUTF8 (RFC 6531). auto: only when an envelope address is not ASCII;
+    /// UTF-8 in the header section (a raw Subject) then travels as 8-bit content, as msmtp and
+    /// Postfix's sendmail send it, and is delivered past hops without SMTPUTF8. strict: also for
+    /// UTF-8 in the header section (RFC 6532), which such a hop bounces.
+    #[arg(long, value_name = "WHEN", default_value = "auto")]
+    pub smtputf8: SmtpUtf8,
     /// When the server refuses some recipients, send to the ones it accepts (exit 67) instead
     /// of sending to nobody (the default, exit 69 or 75).
     #[arg(long)]
@@ -255,6 +261,24 @@ pub struct SendArgs {
     /// The recipients (each may be a list: "Ann <a@example.org>, b@example.org").
     #[arg(value_name = "RCPT")]
     pub recipients: Vec<String>,
+}
+
+/// When `send` declares SMTPUTF8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SmtpUtf8 {
+    /// Only for an envelope address that is not ASCII (what gets the mail delivered).
+    Auto,
+    /// Also for UTF-8 in the header section (RFC 6532; hops without SMTPUTF8 bounce it).
+    Strict,
+}
+
+impl From<SmtpUtf8> for mailcat_session::smtp::SmtpUtf8 {
+    fn from(when: SmtpUtf8) -> Self {
+        match when {
+            SmtpUtf8::Auto => mailcat_session::smtp::SmtpUtf8::Auto,
+            SmtpUtf8::Strict => mailcat_session::smtp::SmtpUtf8::Strict,
+        }
+    }
 }
 
 /// Arguments of `mailcat watch`.

@@ -24,6 +24,11 @@
 //! ```
 //!
 //! Decisions, with what other sendmails do:
+//! - **SMTPUTF8** is declared when an envelope address is not ASCII (`--smtputf8 auto`, the
+//!   default); UTF-8 in the header section alone goes as 8-bit content (`BODY=8BITMIME`), as msmtp
+//!   and Postfix's sendmail send it, so it is delivered past hops without SMTPUTF8 (the lab's
+//!   Dovecot LMTP bounces a message declared SMTPUTF8). `--smtputf8 strict` declares it for such
+//!   headers too (RFC 6532).
 //! - **Recipients**: the arguments, each an address list (`"Ann <a@x.org>, b@y.org"`); with
 //!   `-t`, also the To, Cc and Bcc headers (or Resent-To/Cc/Bcc when the message has any, RFC
 //!   5322 §3.6.6). `-t` *adds* the arguments, as Postfix and msmtp do (classic sendmail and Exim
@@ -235,6 +240,7 @@ fn send(cli: &Cli, args: &SendArgs) -> Result<(), Exit> {
         let sent = async {
             let mut session = session?;
             session.set_allow_partial(args.allow_partial);
+            session.set_smtputf8(args.smtputf8.into());
             if cli.verbose && envelope.dsn.envid.is_some() && !session.extensions().dsn() {
                 say(
                     cli,
