@@ -111,7 +111,7 @@ pub enum Command {
     /// durably; with --delete, remove them from the server once they are stored.
     ///
     /// Exit code 0 when all went well; 74 if the store cannot be written (nothing more is
-    /// deleted on the server), 75 if another fetch holds the store, 130 on Ctrl-C or SIGTERM.
+    /// deleted on the server), 75 if another fetch holds the store, 130 on Ctrl-C, 143 on SIGTERM.
     Fetch(FetchArgs),
     /// Send an RFC 5322 message read from stdin, as sendmail does (`mailcat send` can be the
     /// sendmail of git send-email, mutt and cron).

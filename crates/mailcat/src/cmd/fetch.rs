@@ -62,8 +62,8 @@
 //! A store that cannot be written (no space, a read-only place) stops the run with exit 74
 //! before anything more is deleted; POP3 then ends without QUIT, so no DELE takes effect.
 //! SIGINT and SIGTERM stop the run the same way (the messages downloaded and not yet committed
-//! are removed) with exit 130. A second `mailcat fetch` on the same store fails at once with
-//! exit 75.
+//! are removed) with exit 130 (SIGINT) or 143 (SIGTERM). A second `mailcat fetch` on the same
+//! store fails at once with exit 75.
 //!
 //! An mbox is appended in place, so a crash during the local append (not during the
 //! download) can leave a truncated last message in view until the next run; and a message
@@ -368,7 +368,7 @@ fn fetch(cli: &Cli, args: &FetchArgs) -> Result<(), Exit> {
                 summary(cli, &target, &tally);
                 Ok(())
             }
-            Err(stop) => Err(report(cli, &target, &tally, stop, pop3)),
+            Err(reason) => Err(report(cli, &target, &tally, reason, stop.exit_code(), pop3)),
         }
     })
 }
@@ -844,7 +844,8 @@ fn session_or_store(error: mailcat_session::Error) -> Stop {
 struct StopSignal {
     interrupt: Signal,
     terminate: Signal,
-    stopped: bool,
+    /// The exit code of the signal that came: 130 (SIGINT) or 143 (SIGTERM).
+    stopped: Option<u8>,
 }
 
 impl StopSignal {
@@ -852,18 +853,23 @@ impl StopSignal {
         Ok(StopSignal {
             interrupt: signal(SignalKind::interrupt())?,
             terminate: signal(SignalKind::terminate())?,
-            stopped: false,
+            stopped: None,
         })
     }
 
     async fn wait(&mut self) {
-        if !self.stopped {
-            tokio::select! {
-                _ = self.interrupt.recv() => {}
-                _ = self.terminate.recv() => {}
-            }
-            self.stopped = true;
+        if self.stopped.is_none() {
+            let code = tokio::select! {
+                _ = self.interrupt.recv() => exit::INTERRUPTED,
+                _ = self.terminate.recv() => exit::TERMINATED,
+            };
+            self.stopped = Some(code);
         }
+    }
+
+    /// The exit code for a run this signal stopped.
+    fn exit_code(&self) -> u8 {
+        self.stopped.unwrap_or(exit::INTERRUPTED)
     }
 }
 
@@ -947,14 +953,22 @@ fn summary_line(target: &Target, tally: &Tally) -> String {
     line
 }
 
-/// Says why the run stopped and what it did before; returns the exit code.
-fn report(cli: &Cli, target: &Target, tally: &Tally, stop: Stop, pop3: bool) -> Exit {
+/// Says why the run stopped and what it did before; returns the exit code (`signalled`: the
+/// one for the signal, when one stopped it).
+fn report(
+    cli: &Cli,
+    target: &Target,
+    tally: &Tally,
+    stop: Stop,
+    signalled: u8,
+    pop3: bool,
+) -> Exit {
     let code = match &stop {
         Stop::Session(e) => common::fail("fetch", e).0,
         Stop::Store(e) => fail_store(target, "write to", e).0,
         Stop::Interrupted => {
             eprintln!("mailcat fetch: interrupted");
-            exit::INTERRUPTED
+            signalled
         }
     };
     if !cli.quiet {
