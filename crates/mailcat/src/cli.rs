@@ -145,6 +145,17 @@ pub enum Command {
     /// Wait for new mail (IMAP IDLE) and print a line for each new message; reconnects after
     /// network loss.
     Watch(WatchArgs),
+    /// Print the shell completions for bash, zsh, fish, elvish or powershell on stdout.
+    ///
+    /// bash: `mailcat completions bash > ~/.local/share/bash-completion/completions/mailcat`;
+    /// zsh: `mailcat completions zsh > ~/.zfunc/_mailcat` (with ~/.zfunc in $fpath);
+    /// fish: `mailcat completions fish > ~/.config/fish/completions/mailcat.fish`.
+    Completions(CompletionsArgs),
+    /// Print the manual page, mailcat(1), on stdout; with --dir, write it and one page per
+    /// command (mailcat-send(1) ...) into a directory.
+    ///
+    /// `mailcat man --dir ~/.local/share/man/man1`, then `man mailcat` or `man mailcat-send`.
+    Man(ManArgs),
     /// Read raw server bytes on stdin and print each response as one JSON line.
     ///
     /// Malformed input ends with a message on stderr naming the byte offset and what was
@@ -287,6 +298,22 @@ pub struct WatchArgs {
     /// The mailbox (default INBOX).
     #[arg(long, value_name = "M")]
     pub mailbox: Option<String>,
+}
+
+/// Arguments of `mailcat completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
+}
+
+/// Arguments of `mailcat man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write mailcat.1 and a page per command (mailcat-send.1 ...) into this directory (created
+    /// if needed) instead of printing mailcat.1.
+    #[arg(long, value_name = "DIR", value_parser = crate::tilde::path_arg)]
+    pub dir: Option<std::path::PathBuf>,
 }
 
 /// Arguments of `mailcat decode`.

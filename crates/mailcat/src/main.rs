@@ -65,6 +65,8 @@ fn main() -> ExitCode {
         cli::Command::Send(args) => cmd::send::run(&cli, args),
         cli::Command::Watch(args) => cmd::watch::run(&cli, args),
         cli::Command::Decode(args) => cmd::decode::run(args),
+        cli::Command::Completions(args) => cmd::completions::run(args),
+        cli::Command::Man(args) => cmd::man::run(args),
     };
     ExitCode::from(code)
 }

@@ -119,3 +119,42 @@ fn help_and_version_are_exit_0() {
         assert!(text.contains("mailcat"), "{text}");
     }
 }
+
+#[test]
+fn completions_for_bash_zsh_and_fish_know_the_commands_and_flags() {
+    for (shell, marker) in [
+        ("bash", "complete -F _mailcat"),
+        ("zsh", "#compdef mailcat"),
+        ("fish", "complete -c mailcat"),
+    ] {
+        let (code, text) = mailcat(&["completions", shell]);
+        assert_eq!(code, Some(0), "{shell}: {text}");
+        assert!(text.contains(marker), "{shell}: {text}");
+        for word in ["fetch", "send", "smtputf8", "password-cmd"] {
+            assert!(text.contains(word), "{shell} completions lack {word}");
+        }
+    }
+    let (code, text) = mailcat(&["completions", "tcsh"]);
+    assert_eq!(code, Some(64), "{text}");
+}
+
+#[test]
+fn man_prints_the_page_and_writes_one_per_command() {
+    let (code, text) = mailcat(&["man"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains(".TH mailcat 1"), "{text}");
+    assert!(text.contains("fetch"), "{text}");
+
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("man-pages");
+    let _ = std::fs::remove_dir_all(&dir);
+    let (code, text) = mailcat(&["man", "--dir", dir.to_str().expect("UTF-8 path")]);
+    assert_eq!(code, Some(0), "{text}");
+    let page = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+    assert!(page("mailcat.1").contains(".TH mailcat 1"));
+    let send = page("mailcat-send.1");
+    assert!(
+        send.contains(".TH mailcat-send 1") && send.contains("ENVID"),
+        "{send}"
+    );
+    assert!(page("mailcat-fetch.1").contains("maildir"));
+}

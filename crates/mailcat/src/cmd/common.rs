@@ -232,6 +232,21 @@ pub fn write_line(line: std::fmt::Arguments<'_>) {
     }
 }
 
+/// Writes bytes to stdout and flushes them; returns the exit code (0, or 74 when stdout cannot
+/// be written; a closed pipe is not an error).
+pub fn write_bytes(bytes: &[u8]) -> u8 {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Ok(()) => exit::OK,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit::OK,
+        Err(e) => {
+            eprintln!("mailcat: cannot write to stdout: {e}");
+            exit::IOERR
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::terminal_safe;
