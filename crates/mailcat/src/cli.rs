@@ -76,7 +76,8 @@ pub struct Cli {
     #[arg(short, long, global = true)]
     pub quiet: bool,
 
-    /// Print JSON instead of text (check, mailboxes, list, watch; fetch's summary).
+    /// Print JSON instead of text (check, autoconfig, mailboxes, list, watch; fetch's summary);
+    /// a failure is then also one {"error": {...}} object on stdout.
     #[arg(long, global = true)]
     pub json: bool,
 
@@ -162,6 +163,25 @@ pub enum Command {
     /// expected, and exit code 65. Message bodies are not printed, only their lengths, so a
     /// 1 GiB FETCH literal decodes in bounded memory.
     Decode(DecodeArgs),
+}
+
+impl Command {
+    /// The command's name, as typed.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Check(_) => "check",
+            Command::Autoconfig(_) => "autoconfig",
+            Command::Mailboxes => "mailboxes",
+            Command::List(_) => "list",
+            Command::Cat(_) => "cat",
+            Command::Fetch(_) => "fetch",
+            Command::Send(_) => "send",
+            Command::Watch(_) => "watch",
+            Command::Completions(_) => "completions",
+            Command::Man(_) => "man",
+            Command::Decode(_) => "decode",
+        }
+    }
 }
 
 /// Arguments of `mailcat check`.

@@ -22,3 +22,21 @@ pub const CONFIG: u8 = 78;
 pub const INTERRUPTED: u8 = 130;
 /// Stopped by SIGTERM (128 + 15, as a shell reports a program SIGTERM ended).
 pub const TERMINATED: u8 = 143;
+
+/// The name of an exit code in `--json` error objects (`"kind"`): what a script branches on.
+pub fn kind(code: u8) -> &'static str {
+    match code {
+        OK => "ok",
+        USAGE => "usage",
+        DATAERR => "data",
+        NOUSER => "recipients",
+        IOERR => "io",
+        UNAVAILABLE => "unavailable",
+        TEMPFAIL => "temporary",
+        NOPERM => "auth",
+        CONFIG => "config",
+        INTERRUPTED => "interrupted",
+        TERMINATED => "terminated",
+        _ => "failure",
+    }
+}

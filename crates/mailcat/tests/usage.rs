@@ -158,3 +158,97 @@ fn man_prints_the_page_and_writes_one_per_command() {
     );
     assert!(page("mailcat-fetch.1").contains("maildir"));
 }
+
+/// Runs mailcat with `--json`; returns the exit code, every JSON value on stdout, and stderr.
+fn mailcat_json(args: &[&str]) -> (Option<i32>, Vec<serde_json::Value>, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_mailcat"))
+        .args(args)
+        .env_remove("XDG_CONFIG_HOME")
+        .env("HOME", env!("CARGO_TARGET_TMPDIR"))
+        .env("MAILCAT_PASSWORD", "unused")
+        .output()
+        .expect("mailcat runs");
+    let stdout = String::from_utf8(output.stdout).expect("UTF-8");
+    let values = serde_json::Deserializer::from_str(&stdout)
+        .into_iter::<serde_json::Value>()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {stdout}"));
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.code(), values, stderr)
+}
+
+#[test]
+fn with_json_a_failure_is_one_error_object_on_stdout_and_text_on_stderr() {
+    let nobody = [
+        "--email",
+        "a@example.test",
+        "--incoming",
+        "imaps://127.0.0.1:1",
+    ];
+    let cases: [(&[&str], i32, &str, &str); 4] = [
+        // A usage error found by the command.
+        (
+            &["fetch", "--to", "/tmp/inbox"],
+            64,
+            "usage",
+            "maildir:DIR or mbox:FILE",
+        ),
+        // One found by the parser.
+        (&["list", "--frobnicate"], 64, "usage", "--frobnicate"),
+        // A server that cannot be reached: the session's message and its hint.
+        (&["list"], 69, "unavailable", "refused the connection"),
+        (&["mailboxes"], 69, "unavailable", "refused the connection"),
+    ];
+    for (args, code, kind, says) in cases {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        all.extend(nobody);
+        let (exit, values, stderr) = mailcat_json(&all);
+        assert_eq!(exit, Some(code), "{args:?}: {stderr}");
+        assert_eq!(values.len(), 1, "{args:?}: one object: {values:?}");
+        let error = &values[0]["error"];
+        assert_eq!(error["kind"], kind, "{args:?}: {error}");
+        assert_eq!(error["exit_code"], code, "{args:?}: {error}");
+        let message = error["message"].as_str().expect("a message");
+        assert!(message.contains(says), "{args:?}: {error}");
+        // The text stays on stderr for people and logs.
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+    // check's report carries its failures itself: one document, no error object after it.
+    let (exit, values, stderr) = mailcat_json(&[
+        "--json",
+        "check",
+        "--email",
+        "a@example.test",
+        "--incoming",
+        "imaps://127.0.0.1:1",
+    ]);
+    assert_eq!(exit, Some(69), "{stderr}");
+    assert_eq!(values.len(), 1, "{values:?}");
+    assert_eq!(values[0]["ok"], false);
+}
+
+#[test]
+fn with_json_a_configuration_error_is_an_error_object_too() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("json-config");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("config.toml");
+    std::fs::write(
+        &file,
+        "[accounts.a]\nemail = \"a@example.test\"\nincoming = \"imap.example.test\"\n",
+    )
+    .expect("write");
+    let (exit, values, stderr) =
+        mailcat_json(&["--json", "--config", file.to_str().expect("UTF-8"), "list"]);
+    assert_eq!(exit, Some(78), "{stderr}");
+    assert_eq!(values.len(), 1, "{values:?}");
+    let error = &values[0]["error"];
+    assert_eq!(error["kind"], "config");
+    assert_eq!(error["command"], "list");
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("config.toml:3")),
+        "{error}"
+    );
+}

@@ -9,7 +9,7 @@ use mailcat_transport::{Endpoint, Protocol, Security, Timeouts, TlsSettings};
 
 use crate::cli::Cli;
 use crate::config::{self, AccountSettings, Resolved};
-use crate::exit;
+use crate::{exit, failure};
 
 /// A command's failure: the exit code, after the message was printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,12 +19,11 @@ pub struct Exit(pub u8);
 pub fn settings(cli: &Cli, command: &str) -> Result<AccountSettings, Exit> {
     match config::resolve(cli) {
         Ok(settings) => Ok(settings),
-        Err(Resolved::Usage(message)) => {
-            eprintln!("mailcat {command}: {message}");
-            Err(Exit(exit::USAGE))
-        }
+        Err(Resolved::Usage(message)) => Err(failed(command, &message, exit::USAGE)),
         Err(Resolved::Config(error)) => {
+            // Without the command's name: the file is wrong whatever the command.
             eprintln!("mailcat: {error}");
+            failure::tell_json(command, &error.to_string(), None, exit::CONFIG);
             Err(Exit(exit::CONFIG))
         }
     }
@@ -56,8 +55,11 @@ pub fn account(
     need_outgoing: bool,
 ) -> Result<Account, Exit> {
     let missing = |what: &str, flag: &str, example: &str| {
-        eprintln!("mailcat {command}: no {what} server: give {flag} URL (e.g. {flag} {example}) or set it in the config file");
-        Exit(exit::USAGE)
+        failed(
+            command,
+            &format!("no {what} server: give {flag} URL (e.g. {flag} {example}) or set it in the config file"),
+            exit::USAGE,
+        )
     };
     let incoming = match (&settings.incoming, need_incoming) {
         (Some(e), _) => e.clone(),
@@ -82,10 +84,11 @@ pub fn account(
         (None, false) => Endpoint::new(Protocol::Smtp, "unused.invalid", Security::StartTls),
     };
     if settings.login.is_empty() {
-        eprintln!(
-            "mailcat {command}: no login: give --email ADDR (and --user LOGIN if it differs)"
-        );
-        return Err(Exit(exit::USAGE));
+        return Err(failed(
+            command,
+            "no login: give --email ADDR (and --user LOGIN if it differs)",
+            exit::USAGE,
+        ));
     }
     let (incoming, outgoing) = if cli.allow_plaintext {
         eprintln!("mailcat: WARNING: --allow-plaintext: the connection is not encrypted and the password may be sent in clear text");
@@ -161,10 +164,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| {
-            eprintln!("mailcat: cannot start: {e}");
-            Exit(exit::UNAVAILABLE)
-        })
+        .map_err(|e| failed("", &format!("cannot start: {e}"), exit::UNAVAILABLE))
 }
 
 /// The sysexits code for a session failure.
@@ -184,11 +184,17 @@ pub fn exit_code(error: &mailcat_session::Error) -> u8 {
 /// Prints a session failure (and its hint) and returns its exit code.
 pub fn fail(command: &str, error: &mailcat_session::Error) -> Exit {
     let message = error.to_string();
-    eprintln!("mailcat {command}: {}", terminal_safe(&message));
-    if let Some(hint) = error.hint().filter(|hint| !message.contains(hint.as_str())) {
-        eprintln!("  hint: {hint}");
-    }
-    Exit(exit_code(error))
+    let hint = error.hint().filter(|hint| !message.contains(hint.as_str()));
+    let code = exit_code(error);
+    failure::tell(command, &terminal_safe(&message), hint.as_deref(), code);
+    Exit(code)
+}
+
+/// Tells a failure (`mailcat COMMAND: MESSAGE`, and with --json the error object) and
+/// returns its exit code.
+pub fn failed(command: &str, message: &str, code: u8) -> Exit {
+    failure::tell(command, message, None, code);
+    Exit(code)
 }
 
 /// Server text made safe for a terminal: control characters (ESC, BEL, C1 ...) escaped as

@@ -219,24 +219,30 @@ enum Store {
 }
 
 fn fail_store(target: &Target, what: &str, error: &io::Error) -> Exit {
-    eprintln!(
-        "mailcat fetch: cannot {what} {}: {error}",
-        target.path().display()
-    );
-    Exit(exit::IOERR)
+    common::failed(
+        "fetch",
+        &format!("cannot {what} {}: {error}", target.path().display()),
+        exit::IOERR,
+    )
 }
 
 fn fetch(cli: &Cli, args: &FetchArgs) -> Result<(), Exit> {
     let Some(target) = Target::parse(&args.to) else {
-        eprintln!(
-            "mailcat fetch: --to {}: say maildir:DIR or mbox:FILE",
-            terminal_safe(&args.to)
-        );
-        return Err(Exit(exit::USAGE));
+        return Err(common::failed(
+            "fetch",
+            &format!(
+                "--to {}: say maildir:DIR or mbox:FILE",
+                terminal_safe(&args.to)
+            ),
+            exit::USAGE,
+        ));
     };
     let target = target.with_home_expanded().map_err(|e| {
-        eprintln!("mailcat fetch: --to {}: {e}", terminal_safe(&args.to));
-        Exit(exit::USAGE)
+        common::failed(
+            "fetch",
+            &format!("--to {}: {e}", terminal_safe(&args.to)),
+            exit::USAGE,
+        )
     })?;
     let settings = common::settings(cli, "fetch")?;
     let account = common::account(cli, &settings, "fetch", true, false)?;
@@ -246,8 +252,7 @@ fn fetch(cli: &Cli, args: &FetchArgs) -> Result<(), Exit> {
     }
     let _lock = StoreLock::try_acquire(&lock_path).map_err(|e| {
         if e.kind() == io::ErrorKind::WouldBlock {
-            eprintln!("mailcat fetch: {e}");
-            Exit(exit::TEMPFAIL)
+            common::failed("fetch", &e.to_string(), exit::TEMPFAIL)
         } else {
             fail_store(&target, "lock", &e)
         }
@@ -966,10 +971,7 @@ fn report(
     let code = match &stop {
         Stop::Session(e) => common::fail("fetch", e).0,
         Stop::Store(e) => fail_store(target, "write to", e).0,
-        Stop::Interrupted => {
-            eprintln!("mailcat fetch: interrupted");
-            signalled
-        }
+        Stop::Interrupted => common::failed("fetch", "interrupted", signalled).0,
     };
     if !cli.quiet {
         // POP3 deletes at QUIT, which a stopped run does not send: nothing was deleted.

@@ -119,8 +119,7 @@ fn say_refused(address: &impl std::fmt::Display, reply: &impl std::fmt::Display)
 }
 
 fn fail_with(code: u8, message: &str) -> Exit {
-    eprintln!("mailcat send: {message}");
-    Exit(code)
+    common::failed("send", message, code)
 }
 
 fn data_error(message: &str) -> Exit {
