@@ -3,8 +3,8 @@
 //!
 //! A credential and its clones fetch a password once: one `password_cmd` run or one prompt
 //! serves the incoming and the outgoing server and every reconnection of the run. An OAuth2
-//! token is reused for [`TOKEN_REUSE`] only, and fetched again after that: tokens expire, and
-//! the token command (oama, mailctl) is what refreshes them.
+//! token is reused for a minute only (`TOKEN_REUSE`), and fetched again after that: tokens
+//! expire, and the token command (oama, mailctl) is what refreshes them.
 //!
 //! Secrets are wrapped: `Debug`, logs and errors never show them.
 
@@ -89,7 +89,7 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long an OAuth2 token from a command or a callback is reused before it is fetched again:
 /// long enough for one command's servers (`check` logs in to both), short enough that a
 /// reconnection later in a long run (`watch`) gets a fresh token.
-pub const TOKEN_REUSE: Duration = Duration::from_secs(60);
+const TOKEN_REUSE: Duration = Duration::from_secs(60);
 
 impl Credential {
     /// A login with a password.
@@ -132,7 +132,7 @@ impl Credential {
 
     /// Fetches the secret: the value, the command's first output line, or the callback's answer.
     /// A password is fetched once for this credential and its clones; a token is reused for
-    /// [`TOKEN_REUSE`]. A failure is not kept: the next call tries again.
+    /// a minute (`TOKEN_REUSE`). A failure is not kept: the next call tries again.
     pub async fn secret(&self) -> Result<Secret, Error> {
         let fail = |reason: String| Error::Credential {
             what: self.kind.describe(),
