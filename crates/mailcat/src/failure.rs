@@ -54,10 +54,12 @@ pub fn tell(command: &str, message: &str, hint: Option<&str>, code: u8) {
 /// The JSON half of [`tell`], for a failure already printed on stderr.
 pub fn tell_json(command: &str, message: &str, hint: Option<&str>, code: u8) {
     if json() && !TOLD.swap(true, Ordering::Relaxed) {
-        crate::cmd::common::write_line(format_args!(
-            "{}",
-            error_object(command, message, hint, code)
-        ));
+        // Not `outln!`, which ends the run with 0 when stdout is closed: the failure's exit
+        // code must survive a reader that went away.
+        use std::io::Write;
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{}", error_object(command, message, hint, code))
+            .and_then(|()| stdout.flush());
     }
 }
 
