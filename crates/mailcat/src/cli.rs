@@ -11,7 +11,7 @@ pub struct Cli {
     pub account: Option<String>,
 
     /// The configuration file (default: $XDG_CONFIG_HOME/mailcat/config.toml).
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE", value_parser = crate::tilde::path_arg)]
     pub config: Option<std::path::PathBuf>,
 
     /// The account's address (also the default login).
@@ -35,7 +35,7 @@ pub struct Cli {
     /// Also trust the certificate authorities in this PEM file (for servers with their own CA).
     /// A server certificate in it (a self-signed one) is trusted exactly, as with
     /// --tls-fingerprint.
-    #[arg(long, global = true, value_name = "PEM")]
+    #[arg(long, global = true, value_name = "PEM", value_parser = crate::tilde::path_arg)]
     pub ca_file: Option<std::path::PathBuf>,
 
     /// Trust the server certificate with this SHA-256 fingerprint as it is, whatever its
@@ -76,7 +76,8 @@ pub struct Cli {
     #[arg(short, long, global = true)]
     pub quiet: bool,
 
-    /// Print JSON instead of text (check, mailboxes, list, watch; fetch's summary).
+    /// Print JSON instead of text (check, autoconfig, mailboxes, list, watch; fetch's summary);
+    /// a failure is then also one {"error": {...}} object on stdout.
     #[arg(long, global = true)]
     pub json: bool,
 
@@ -111,7 +112,7 @@ pub enum Command {
     /// durably; with --delete, remove them from the server once they are stored.
     ///
     /// Exit code 0 when all went well; 74 if the store cannot be written (nothing more is
-    /// deleted on the server), 75 if another fetch holds the store, 130 on Ctrl-C or SIGTERM.
+    /// deleted on the server), 75 if another fetch holds the store, 130 on Ctrl-C, 143 on SIGTERM.
     Fetch(FetchArgs),
     /// Send an RFC 5322 message read from stdin, as sendmail does (`mailcat send` can be the
     /// sendmail of git send-email, mutt and cron).
@@ -127,26 +128,60 @@ pub enum Command {
     ///
     /// Accepted and ignored for sendmail compatibility: -i, -oX (-oi, -oem, -odi ...), -B TYPE,
     /// -F NAME, -bm, -m, -n, -U, -G, -L TAG, -O OPT=VALUE; -r ADDR is -f ADDR. -N and -R ask for
-    /// delivery status notifications (the server must offer DSN). Under the name `sendmail` (a
-    /// symlink to mailcat) mailcat is `mailcat send`, for cron and git send-email's
-    /// --smtp-server=/path/to/sendmail; git's --sendmail-cmd="mailcat send" works as well.
+    /// delivery status notifications (the server must offer DSN), which quote -V ENVID. Under
+    /// the name `sendmail` (a symlink to mailcat) mailcat is `mailcat send`, for cron and git
+    /// send-email's --smtp-server=/path/to/sendmail; git's --sendmail-cmd="mailcat send" works
+    /// as well.
     ///
-    /// One line per recipient on stderr (quiet with -q); exit 0 when every recipient was accepted
+    /// Silent on success, as sendmail is (-v: each recipient and the server's reply); a refused
+    /// recipient is one line on stderr; exit 0 when every recipient was accepted
     /// and the message sent; nothing is sent when any recipient is refused, unless
     /// --allow-partial. Exit codes: 65 for a malformed address or message (header section over
     /// 1 MiB), 67 when --allow-partial sent to only some recipients, 69 for a permanent refusal
     /// or an unreachable server, 75 for a temporary failure (4xx, network), 77 when the login
     /// is refused.
+    // -V is sendmail's envelope id here, not the version (`--version` still is).
+    #[command(disable_version_flag = true)]
     Send(SendArgs),
     /// Wait for new mail (IMAP IDLE) and print a line for each new message; reconnects after
     /// network loss.
     Watch(WatchArgs),
+    /// Print the shell completions for bash, zsh, fish, elvish or powershell on stdout.
+    ///
+    /// bash: `mailcat completions bash > ~/.local/share/bash-completion/completions/mailcat`;
+    /// zsh: `mailcat completions zsh > ~/.zfunc/_mailcat` (with ~/.zfunc in $fpath);
+    /// fish: `mailcat completions fish > ~/.config/fish/completions/mailcat.fish`.
+    Completions(CompletionsArgs),
+    /// Print the manual page, mailcat(1), on stdout; with --dir, write it and one page per
+    /// command (mailcat-send(1) ...) into a directory.
+    ///
+    /// `mailcat man --dir ~/.local/share/man/man1`, then `man mailcat` or `man mailcat-send`.
+    Man(ManArgs),
     /// Read raw server bytes on stdin and print each response as one JSON line.
     ///
     /// Malformed input ends with a message on stderr naming the byte offset and what was
     /// expected, and exit code 65. Message bodies are not printed, only their lengths, so a
     /// 1 GiB FETCH literal decodes in bounded memory.
     Decode(DecodeArgs),
+}
+
+impl Command {
+    /// The command's name, as typed.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Check(_) => "check",
+            Command::Autoconfig(_) => "autoconfig",
+            Command::Mailboxes => "mailboxes",
+            Command::List(_) => "list",
+            Command::Cat(_) => "cat",
+            Command::Fetch(_) => "fetch",
+            Command::Send(_) => "send",
+            Command::Watch(_) => "watch",
+            Command::Completions(_) => "completions",
+            Command::Man(_) => "man",
+            Command::Decode(_) => "decode",
+        }
+    }
 }
 
 /// Arguments of `mailcat check`.
@@ -186,7 +221,8 @@ pub struct CatArgs {
 /// Arguments of `mailcat fetch`.
 #[derive(Debug, Args)]
 pub struct FetchArgs {
-    /// Where the messages go: maildir:DIR (created if needed) or mbox:FILE.
+    /// Where the messages go: maildir:DIR (created if needed) or mbox:FILE; a leading ~ or
+    /// ~USER is that home directory.
     #[arg(long, value_name = "maildir:DIR|mbox:FILE")]
     pub to: String,
     /// The mailbox (IMAP; default INBOX).
@@ -230,12 +266,25 @@ pub struct SendArgs {
     /// What a delivery status notification returns: full (the message) or hdrs (its header).
     #[arg(short = 'R', value_name = "full|hdrs")]
     pub dsn_return: Option<String>,
+    /// The envelope id that delivery status notifications quote (sendmail -V; printable ASCII,
+    /// at most 100 characters). Sent when the server offers DSN, else left out (-v says so).
+    #[arg(short = 'V', value_name = "ENVID")]
+    pub envid: Option<String>,
+    /// Print the version.
+    #[arg(long, action = clap::ArgAction::Version)]
+    pub version: (),
     /// Ignored sendmail option with a value (-L TAG, -O OPTION=VALUE).
     #[arg(short = 'L', short_alias = 'O', value_name = "VALUE", action = clap::ArgAction::Append, hide = true)]
     pub ignored_value: Vec<String>,
     /// Ignored sendmail flags (-m, -n, -U, -G).
     #[arg(short = 'm', short_aliases = ['n', 'U', 'G'], action = clap::ArgAction::Count, hide = true)]
     pub ignored_flag: u8,
+    /// When to declare SMTPUTF8 (RFC 6531). auto: only when an envelope address is not ASCII;
+    /// UTF-8 in the header section (a raw Subject) then travels as 8-bit content, as msmtp and
+    /// Postfix's sendmail send it, and is delivered past hops without SMTPUTF8. strict: also for
+    /// UTF-8 in the header section (RFC 6532), which such a hop bounces.
+    #[arg(long, value_name = "WHEN", default_value = "auto")]
+    pub smtputf8: SmtpUtf8,
     /// When the server refuses some recipients, send to the ones it accepts (exit 67) instead
     /// of sending to nobody (the default, exit 69 or 75).
     #[arg(long)]
@@ -245,12 +294,46 @@ pub struct SendArgs {
     pub recipients: Vec<String>,
 }
 
+/// When `send` declares SMTPUTF8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SmtpUtf8 {
+    /// Only for an envelope address that is not ASCII (what gets the mail delivered).
+    Auto,
+    /// Also for UTF-8 in the header section (RFC 6532; hops without SMTPUTF8 bounce it).
+    Strict,
+}
+
+impl From<SmtpUtf8> for mailcat_session::smtp::SmtpUtf8 {
+    fn from(when: SmtpUtf8) -> Self {
+        match when {
+            SmtpUtf8::Auto => mailcat_session::smtp::SmtpUtf8::Auto,
+            SmtpUtf8::Strict => mailcat_session::smtp::SmtpUtf8::Strict,
+        }
+    }
+}
+
 /// Arguments of `mailcat watch`.
 #[derive(Debug, Args)]
 pub struct WatchArgs {
     /// The mailbox (default INBOX).
     #[arg(long, value_name = "M")]
     pub mailbox: Option<String>,
+}
+
+/// Arguments of `mailcat completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
+}
+
+/// Arguments of `mailcat man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write mailcat.1 and a page per command (mailcat-send.1 ...) into this directory (created
+    /// if needed) instead of printing mailcat.1.
+    #[arg(long, value_name = "DIR", value_parser = crate::tilde::path_arg)]
+    pub dir: Option<std::path::PathBuf>,
 }
 
 /// Arguments of `mailcat decode`.

@@ -9,7 +9,7 @@
 //! incoming = "imaps://outlook.office365.com"
 //! outgoing = "smtp://smtp-mail.outlook.com:587"
 //! password_cmd = "pass show mail/work"     # or oauth2_token_cmd = "..."
-//! ca_file = "/etc/ssl/company-ca.pem"      # optional
+//! ca_file = "~/certs/company-ca.pem"       # optional; ~ and ~USER are home directories
 //! tls_fingerprint = "AB:CD:…"              # optional: a self-signed server's certificate
 //! timeout = 30                             # optional, seconds per network step
 //! ```
@@ -51,8 +51,8 @@ pub struct AccountConfig {
     pub password_cmd: Option<String>,
     /// A command that prints an OAuth2 access token.
     pub oauth2_token_cmd: Option<Spanned<String>>,
-    /// A PEM file of further CAs to trust.
-    pub ca_file: Option<PathBuf>,
+    /// A PEM file of further CAs to trust (`~` is the home directory).
+    pub ca_file: Option<Spanned<PathBuf>>,
     /// The SHA-256 fingerprint of a server certificate to trust exactly.
     pub tls_fingerprint: Option<Spanned<String>>,
     /// Seconds per network step.
@@ -233,6 +233,19 @@ impl Config {
                 })
             })
             .transpose()?;
+        let ca_file = account
+            .ca_file
+            .as_ref()
+            .map(|path| {
+                crate::tilde::expand(path.get_ref()).map_err(|e| {
+                    error(
+                        Some(line_of(text, path.span().start)),
+                        Some(format!("accounts.{name}.ca_file")),
+                        e.to_string(),
+                    )
+                })
+            })
+            .transpose()?;
         let email = account.email.get_ref().clone();
         check_email(&email).map_err(|problem| {
             error(
@@ -252,7 +265,7 @@ impl Config {
                 .oauth2_token_cmd
                 .as_ref()
                 .map(|s| s.get_ref().clone()),
-            ca_file: account.ca_file.clone(),
+            ca_file,
             tls_fingerprint,
             timeout: account.timeout.as_ref().map(|t| *t.get_ref()),
         })

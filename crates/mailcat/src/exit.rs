@@ -18,5 +18,25 @@ pub const TEMPFAIL: u8 = 75;
 pub const NOPERM: u8 = 77;
 /// Something is wrong in the configuration (a CA file that cannot be used ...).
 pub const CONFIG: u8 = 78;
-/// Stopped by SIGINT or SIGTERM (128 + SIGINT, as shells report Ctrl-C).
+/// Stopped by SIGINT, Ctrl-C (128 + 2, as a shell reports a program SIGINT ended).
 pub const INTERRUPTED: u8 = 130;
+/// Stopped by SIGTERM (128 + 15, as a shell reports a program SIGTERM ended).
+pub const TERMINATED: u8 = 143;
+
+/// The name of an exit code in `--json` error objects (`"kind"`): what a script branches on.
+pub fn kind(code: u8) -> &'static str {
+    match code {
+        OK => "ok",
+        USAGE => "usage",
+        DATAERR => "data",
+        NOUSER => "recipients",
+        IOERR => "io",
+        UNAVAILABLE => "unavailable",
+        TEMPFAIL => "temporary",
+        NOPERM => "auth",
+        CONFIG => "config",
+        INTERRUPTED => "interrupted",
+        TERMINATED => "terminated",
+        _ => "failure",
+    }
+}

@@ -14,7 +14,9 @@ mod cli;
 mod cmd;
 mod config;
 mod exit;
+mod failure;
 mod password_prompt;
+mod tilde;
 mod trace;
 
 use std::ffi::OsString;
@@ -39,7 +41,8 @@ fn arguments(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
 }
 
 fn main() -> ExitCode {
-    let cli = match cli::Cli::try_parse_from(arguments(std::env::args_os())) {
+    let args = arguments(std::env::args_os());
+    let cli = match cli::Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(err) => {
             let code = if err.use_stderr() {
@@ -48,12 +51,18 @@ fn main() -> ExitCode {
                 exit::OK
             };
             let _ = err.print();
+            // A mistyped flag next to --json is still answered in JSON.
+            if code != exit::OK && wants_json(&args) {
+                failure::use_json(true);
+                failure::tell_json("", &usage_message(&err), None, code);
+            }
             return ExitCode::from(code);
         }
     };
     if cli.verbose {
         trace::enable();
     }
+    failure::use_json(cli.json);
     let code = match &cli.command {
         cli::Command::Check(args) => cmd::check::run(&cli, args),
         cli::Command::Autoconfig(args) => cmd::autoconfig::run(&cli, args),
@@ -64,8 +73,26 @@ fn main() -> ExitCode {
         cli::Command::Send(args) => cmd::send::run(&cli, args),
         cli::Command::Watch(args) => cmd::watch::run(&cli, args),
         cli::Command::Decode(args) => cmd::decode::run(args),
+        cli::Command::Completions(args) => cmd::completions::run(args),
+        cli::Command::Man(args) => cmd::man::run(args),
     };
+    failure::at_exit(cli.command.name(), code);
     ExitCode::from(code)
+}
+
+/// True when `--json` is among the options (before a `--`).
+fn wants_json(args: &[OsString]) -> bool {
+    args.iter()
+        .skip(1)
+        .take_while(|arg| *arg != "--")
+        .any(|arg| arg == "--json")
+}
+
+/// clap's message without its `error: ` prefix and the usage lines that follow it.
+fn usage_message(err: &clap::Error) -> String {
+    let text = err.to_string();
+    let first = text.lines().next().unwrap_or_default();
+    first.strip_prefix("error: ").unwrap_or(first).to_owned()
 }
 
 #[cfg(test)]

@@ -234,6 +234,10 @@ fn watch_prints_a_line_when_a_message_arrives() {
         parsed["subject"], "seed message 777 (1500 bytes)",
         "{event}"
     );
+    // The JSON contract: "id" is what `cat` takes (a string, as `list` prints it), and IMAP
+    // messages also carry their "uid" as a number.
+    let uid = parsed["uid"].as_u64().expect("uid is a number");
+    assert_eq!(parsed["id"], uid.to_string(), "{event}");
 }
 
 /// Reads stdout lines on a thread, so a watch that never prints fails the test instead of

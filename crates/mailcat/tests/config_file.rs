@@ -102,3 +102,106 @@ fn an_email_that_is_no_address_is_refused_in_the_file_and_on_the_command_line() 
         "{stderr}"
     );
 }
+
+/// A fresh directory for one test.
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+#[test]
+fn tilde_is_the_home_directory_in_every_path_mailcat_takes() {
+    let home = fresh_dir("tilde-home");
+    let cwd = fresh_dir("tilde-cwd");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_mailcat"))
+            .args(args)
+            .current_dir(&cwd)
+            .env("HOME", &home)
+            .env_remove("XDG_CONFIG_HOME")
+            .env("MAILCAT_PASSWORD", "unused")
+            .output()
+            .expect("mailcat runs")
+    };
+    // The README's own example: the shell leaves `~` after `maildir:` alone. The Maildir is
+    // made before connecting (port 1: nothing listens), so it shows where it went.
+    let output = run(&[
+        "fetch",
+        "--to",
+        "maildir:~/Mail/inbox",
+        "--email",
+        "a@example.com",
+        "--incoming",
+        "imaps://127.0.0.1:1",
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(home.join("Mail/inbox").is_dir(), "{stderr}");
+    assert!(!cwd.join("~").exists(), "{stderr}");
+
+    // --config=~/… (no shell expands it after `=`), and ca_file = "~/…" in the file.
+    std::fs::write(
+        home.join("mailcat.toml"),
+        "[accounts.a]\nemail = \"a@example.com\"\nincoming = \"imaps://127.0.0.1:1\"\nca_file = \"~/no-such-ca.pem\"\n",
+    )
+    .expect("write config");
+    let output = run(&["check", "--config=~/mailcat.toml"]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(78), "{text}");
+    let ca = home.join("no-such-ca.pem");
+    assert!(text.contains(&ca.display().to_string()), "{text}");
+
+    // --ca-file=~/… on the command line.
+    let output = run(&[
+        "check",
+        "--ca-file=~/no-such-ca.pem",
+        "--email",
+        "a@example.com",
+        "--incoming",
+        "imaps://127.0.0.1:1",
+    ]);
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(78), "{text}");
+    assert!(text.contains(&ca.display().to_string()), "{text}");
+}
+
+#[test]
+fn tilde_user_of_a_user_that_does_not_exist_is_an_error_that_says_so() {
+    let missing = "~no-such-user-mailcat/ca.pem";
+    let output = Command::new(env!("CARGO_BIN_EXE_mailcat"))
+        .args([
+            "check",
+            "--ca-file",
+            missing,
+            "--incoming",
+            "imaps://127.0.0.1:1",
+        ])
+        .env_remove("XDG_CONFIG_HOME")
+        .output()
+        .expect("mailcat runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(64), "{stderr}");
+    assert!(
+        stderr.contains("~no-such-user-mailcat") && stderr.contains("there is no user"),
+        "{stderr}"
+    );
+
+    let xdg = write_config(
+        "tilde-user",
+        "[accounts.work]\nemail = \"a@example.com\"\nincoming = \"imaps://127.0.0.1:1\"\nca_file = \"~no-such-user-mailcat/ca.pem\"\n",
+    );
+    let output = check_with(&xdg, &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(78), "{stderr}");
+    assert!(
+        stderr.contains("config.toml:4: accounts.work.ca_file")
+            && stderr.contains("there is no user"),
+        "{stderr}"
+    );
+}

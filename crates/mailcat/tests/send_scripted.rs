@@ -15,19 +15,30 @@ struct Seen {
     data: Vec<u8>,
 }
 
+/// The EHLO reply of [`server`]: AUTH PLAIN, SIZE and 8BITMIME.
+const EHLO: &str = "250-scripted\r\n250-AUTH PLAIN\r\n250-SIZE 10000000\r\n250 8BITMIME\r\n";
+
 /// A one-connection SMTP server that offers AUTH PLAIN, SIZE and 8BITMIME, accepts any login,
 /// and answers each RCPT TO with `rcpt_reply(address)`.
 fn server(rcpt_reply: fn(&str) -> &'static str) -> (u16, JoinHandle<Seen>) {
+    server_with(EHLO, rcpt_reply)
+}
+
+/// [`server`] with another EHLO reply.
+fn server_with(
+    ehlo: &'static str,
+    rcpt_reply: fn(&str) -> &'static str,
+) -> (u16, JoinHandle<Seen>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("address").port();
     let handle = thread::spawn(move || {
         let (stream, _) = listener.accept().expect("mailcat connects");
-        serve(stream, rcpt_reply)
+        serve(stream, ehlo, rcpt_reply)
     });
     (port, handle)
 }
 
-fn serve(stream: TcpStream, rcpt_reply: fn(&str) -> &'static str) -> Seen {
+fn serve(stream: TcpStream, ehlo: &str, rcpt_reply: fn(&str) -> &'static str) -> Seen {
     let mut out = stream.try_clone().expect("clone");
     let mut input = BufReader::new(stream);
     let mut seen = Seen::default();
@@ -48,9 +59,7 @@ fn serve(stream: TcpStream, rcpt_reply: fn(&str) -> &'static str) -> Seen {
             .unwrap_or_default()
             .to_ascii_uppercase();
         match verb.as_str() {
-            "EHLO" => {
-                say("250-scripted\r\n250-AUTH PLAIN\r\n250-SIZE 10000000\r\n250 8BITMIME\r\n")
-            }
+            "EHLO" => say(ehlo),
             "AUTH" => say("235 2.7.0 ok\r\n"),
             "MAIL" | "RSET" | "NOOP" => say("250 2.0.0 ok\r\n"),
             "RCPT" => {
@@ -201,4 +210,74 @@ fn a_temporary_refusal_is_exit_75_and_nothing_is_sent() {
         seen.commands
     );
     assert!(seen.data.is_empty());
+}
+
+#[test]
+fn a_successful_send_is_silent_and_v_shows_each_recipient_and_the_reply() {
+    let message =
+        "Subject: s\nDate: Thu, 1 Jan 2026 00:00:00 +0000\nMessage-ID: <m@example.test>\n\nx\n";
+    let (port, quiet) = server(accept_all);
+    let output = send(port, &["a@example.test"], message.as_bytes());
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    // As sendmail and msmtp: nothing to say when all went well (cron mails any output).
+    // (But for the warning that --allow-plaintext, which this scripted server needs, always gives.)
+    let said: Vec<String> = stderr(&output)
+        .lines()
+        .filter(|line| !line.starts_with("mailcat: WARNING: --allow-plaintext"))
+        .map(str::to_owned)
+        .collect();
+    assert!(said.is_empty(), "{said:?}");
+    assert!(output.stdout.is_empty());
+    quiet.join().expect("server");
+
+    let (port, server) = server(accept_all);
+    let output = send(port, &["-v", "a@example.test"], message.as_bytes());
+    let shown = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{shown}");
+    assert!(shown.contains("<a@example.test>: accepted"), "{shown}");
+    assert!(
+        shown.contains("sent: 250 2.0.0 queued as SCRIPTED"),
+        "{shown}"
+    );
+    server.join().expect("server");
+}
+
+fn mail_from(seen: &Seen) -> &str {
+    seen.commands
+        .iter()
+        .find(|c| c.starts_with("MAIL FROM:"))
+        .expect("MAIL FROM")
+}
+
+#[test]
+fn v_envid_goes_to_a_server_with_dsn_xtext_encoded_and_is_not_the_version() {
+    const DSN: &str = "250-scripted\r\n250-AUTH PLAIN\r\n250-DSN\r\n250 8BITMIME\r\n";
+    let message = "Subject: s\n\nx\n";
+    let (port, with_dsn) = server_with(DSN, accept_all);
+    // sendmail's -V: the envelope id that delivery status notifications quote.
+    let output = send(
+        port,
+        &["-V", "QQ314159+a=b", "a@example.test"],
+        message.as_bytes(),
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(output.stdout.is_empty(), "printed the version?");
+    let seen = with_dsn.join().expect("server");
+    let mail = mail_from(&seen);
+    assert!(mail.ends_with(" ENVID=QQ314159+2Ba+3Db"), "{mail}");
+    assert!(!seen.data.is_empty(), "the message was sent");
+
+    // Without DSN on the server the message goes without the id (as sendmail does); -v says so.
+    let (port, server) = server(accept_all);
+    let output = send(
+        port,
+        &["-v", "-V", "QQ314159", "a@example.test"],
+        message.as_bytes(),
+    );
+    let shown = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{shown}");
+    assert!(shown.contains("does not offer DSN"), "{shown}");
+    let seen = server.join().expect("server");
+    assert!(!mail_from(&seen).contains("ENVID"), "{}", mail_from(&seen));
+    assert!(!seen.data.is_empty(), "the message was sent");
 }

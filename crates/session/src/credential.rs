@@ -1,12 +1,17 @@
 //! One credential: a login and a password or an OAuth2 access token, given directly, by a
 //! command (like msmtp's `passwordeval`) or by a callback, fetched only when needed.
 //!
+//! A credential and its clones fetch a password once: one `password_cmd` run or one prompt
+//! serves the incoming and the outgoing server and every reconnection of the run. An OAuth2
+//! token is reused for a minute only (`TOKEN_REUSE`), and fetched again after that: tokens
+//! expire, and the token command (oama, mailctl) is what refreshes them.
+//!
 //! Secrets are wrapped: `Debug`, logs and errors never show them.
 
 use std::fmt;
 use std::process::Stdio;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 pub use mailcat_codec::core::secret::Secret;
 use tokio::io::AsyncReadExt;
@@ -62,10 +67,29 @@ pub struct Credential {
     login: String,
     kind: CredentialKind,
     source: SecretSource,
+    /// The secret once fetched from a command or a callback, shared by the clones.
+    fetched: Arc<Mutex<Option<Fetched>>>,
+}
+
+/// A secret fetched from a command or a callback, and when.
+struct Fetched {
+    secret: Secret,
+    at: Instant,
+}
+
+impl fmt::Debug for Fetched {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Fetched(<redacted>)")
+    }
 }
 
 /// How long a password or token command may run.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long an OAuth2 token from a command or a callback is reused before it is fetched again:
+/// long enough for one command's servers (`check` logs in to both), short enough that a
+/// reconnection later in a long run (`watch`) gets a fresh token.
+const TOKEN_REUSE: Duration = Duration::from_secs(60);
 
 impl Credential {
     /// A login with a password.
@@ -92,6 +116,7 @@ impl Credential {
             login: login.into(),
             kind,
             source,
+            fetched: Arc::default(),
         }
     }
 
@@ -106,17 +131,43 @@ impl Credential {
     }
 
     /// Fetches the secret: the value, the command's first output line, or the callback's answer.
+    /// A password is fetched once for this credential and its clones; a token is reused for
+    /// a minute (`TOKEN_REUSE`). A failure is not kept: the next call tries again.
     pub async fn secret(&self) -> Result<Secret, Error> {
         let fail = |reason: String| Error::Credential {
             what: self.kind.describe(),
             login: self.login.clone(),
             reason,
         };
-        match &self.source {
-            SecretSource::Value(secret) => Ok(secret.clone()),
-            SecretSource::Callback(callback) => callback().map_err(fail),
-            SecretSource::Command(command) => run_command(command).await.map_err(fail),
+        if let SecretSource::Value(secret) = &self.source {
+            return Ok(secret.clone());
         }
+        if let Some(secret) = self.reusable(Instant::now()) {
+            return Ok(secret);
+        }
+        let secret = match &self.source {
+            SecretSource::Value(secret) => secret.clone(),
+            SecretSource::Callback(callback) => callback().map_err(fail)?,
+            SecretSource::Command(command) => run_command(command).await.map_err(fail)?,
+        };
+        if let Ok(mut fetched) = self.fetched.lock() {
+            *fetched = Some(Fetched {
+                secret: secret.clone(),
+                at: Instant::now(),
+            });
+        }
+        Ok(secret)
+    }
+
+    /// The secret fetched before, if it may still be used at `now`.
+    fn reusable(&self, now: Instant) -> Option<Secret> {
+        let fetched = self.fetched.lock().ok()?;
+        let fetched = fetched.as_ref()?;
+        let fresh = match self.kind {
+            CredentialKind::Password => true,
+            CredentialKind::OAuth2Token => now.saturating_duration_since(fetched.at) < TOKEN_REUSE,
+        };
+        fresh.then(|| fetched.secret.clone())
     }
 }
 
@@ -205,13 +256,78 @@ mod tests {
             .contains("printed nothing"));
     }
 
+    /// A credential whose callback counts how often it is asked.
+    fn counted(kind: CredentialKind) -> (Credential, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let asked = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&asked);
+        let callback = move || {
+            let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+            Ok(Secret::new(format!("secret{n}").into_bytes()))
+        };
+        let credential = Credential::new("a", kind, SecretSource::Callback(Arc::new(callback)));
+        (credential, asked)
+    }
+
     #[tokio::test]
-    async fn a_callback_is_asked_each_time() {
+    async fn a_password_is_fetched_once_for_the_credential_and_its_clones() {
+        let (credential, asked) = counted(CredentialKind::Password);
+        let clone = credential.clone();
+        assert_eq!(credential.secret().await.unwrap().expose(), b"secret1");
+        assert_eq!(clone.secret().await.unwrap().expose(), b"secret1");
+        assert_eq!(credential.secret().await.unwrap().expose(), b"secret1");
+        assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_password_command_runs_once() {
+        let dir = std::env::temp_dir().join(format!("mailcat-credential-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let counter = dir.join("runs");
+        let _ = std::fs::remove_file(&counter);
         let credential = Credential::new(
             "a",
-            CredentialKind::OAuth2Token,
-            SecretSource::Callback(Arc::new(|| Ok(Secret::new(&b"tok"[..])))),
+            CredentialKind::Password,
+            SecretSource::Command(format!("echo run >> '{}'; echo pw", counter.display())),
         );
-        assert_eq!(credential.secret().await.unwrap().expose(), b"tok");
+        for _ in 0..3 {
+            assert_eq!(credential.clone().secret().await.unwrap().expose(), b"pw");
+        }
+        assert_eq!(std::fs::read_to_string(&counter).unwrap(), "run\n");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_token_is_reused_for_a_while_then_fetched_again() {
+        let (credential, asked) = counted(CredentialKind::OAuth2Token);
+        assert_eq!(credential.secret().await.unwrap().expose(), b"secret1");
+        assert_eq!(credential.secret().await.unwrap().expose(), b"secret1");
+        assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // Tokens expire: a later connection (a reconnecting `watch`) asks again.
+        let later = Instant::now() + TOKEN_REUSE + Duration::from_secs(1);
+        assert!(credential.reusable(later).is_none());
+        let (password, _) = counted(CredentialKind::Password);
+        password.secret().await.unwrap();
+        assert!(password.reusable(later).is_some());
+    }
+
+    #[tokio::test]
+    async fn a_failure_is_not_kept() {
+        let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let once = Arc::clone(&failed);
+        let callback = move || {
+            if once.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                Ok(Secret::new(&b"pw"[..]))
+            } else {
+                Err("the keyring is locked".to_owned())
+            }
+        };
+        let credential = Credential::new(
+            "a",
+            CredentialKind::Password,
+            SecretSource::Callback(Arc::new(callback)),
+        );
+        assert!(credential.secret().await.is_err());
+        assert_eq!(credential.secret().await.unwrap().expose(), b"pw");
     }
 }

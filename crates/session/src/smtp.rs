@@ -21,7 +21,8 @@
 //!   (RFC 4954 §4). `235` logs in; `4xx` is temporary; `5xx` is a refusal (`535 5.7.139`:
 //!   basic authentication is disabled, use OAuth2).
 //! - **MAIL FROM** carries `SIZE=n` when the size is known and the server offers SIZE,
-//!   `BODY=8BITMIME` for 8-bit content, `SMTPUTF8` for a UTF-8 address or header. What the
+//!   `BODY=8BITMIME` for 8-bit content (UTF-8 headers included), `SMTPUTF8` for a UTF-8 address
+//!   (and for UTF-8 headers too with [`SmtpUtf8::Strict`], see there why not by default). What the
 //!   message needs is described by a [`MessageInfo`], computed by [`MessageInfo::scan`] (a file:
 //!   read once, then rewound) or [`MessageInfo::of_bytes`]. A need the server cannot meet is
 //!   refused before anything is sent (SECURITY.md #67): a message larger than the server's SIZE
@@ -85,9 +86,27 @@ pub struct Envelope {
     pub dsn: Dsn,
 }
 
+/// When `MAIL FROM` declares `SMTPUTF8` (RFC 6531).
+///
+/// An address that is not ASCII cannot travel without it. UTF-8 in the header section (a raw
+/// `Subject: Grüße`) can: declared `BODY=8BITMIME` only, it goes through every hop that takes
+/// 8-bit mail, as msmtp and Postfix's sendmail send it; declared `SMTPUTF8`, a later hop
+/// without SMTPUTF8 (Dovecot 2.3's LMTP, many relays) must bounce it (RFC 6531 §3.2).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SmtpUtf8 {
+    /// Only when an envelope address needs it (the default): the choice that gets the mail
+    /// delivered.
+    #[default]
+    Auto,
+    /// Also when the header section holds UTF-8 (RFC 6532 read strictly): a hop without
+    /// SMTPUTF8 then refuses the message instead of passing 8-bit headers on.
+    Strict,
+}
+
 /// Delivery status notifications (RFC 3461), what `sendmail -N` and `-R` ask for: reports sent
-/// to the envelope sender. Asking for any needs the server's `DSN` extension; without it the
-/// message is refused before anything is sent, rather than sent without the reports.
+/// to the envelope sender. Asking for reports (`NOTIFY`, `RET`) needs the server's `DSN`
+/// extension; without it the message is refused before anything is sent, rather than sent
+/// without the reports.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Dsn {
     /// When to report, for every recipient (`NOTIFY=`); `None`: the server's default
@@ -95,7 +114,9 @@ pub struct Dsn {
     pub notify: Option<Notify>,
     /// How much of the message a report returns (`RET=`); `None`: the server's choice.
     pub ret: Option<Ret>,
-    /// An envelope id the reports quote (`ENVID=`, printable ASCII, at most 100 characters).
+    /// An envelope id the reports quote (`ENVID=`, printable ASCII, at most 100 characters,
+    /// sent as xtext). It asks for no report itself: a server without DSN gets the message
+    /// without it, as sendmail sends it (`NOTIFY` or `RET` are refused there instead).
     pub envid: Option<String>,
 }
 
@@ -117,7 +138,8 @@ pub struct MessageInfo {
     pub size: Option<u64>,
     /// Some byte is above 127: the message needs `BODY=8BITMIME` (RFC 6152).
     pub eight_bit: bool,
-    /// Some byte above 127 is in the header section: the message needs `SMTPUTF8` (RFC 6531).
+    /// Some byte above 127 is in the header section: `SMTPUTF8` is declared for it with
+    /// [`SmtpUtf8::Strict`] (else it travels as 8-bit content).
     pub utf8_headers: bool,
     /// The longest line in octets as sent, without its CRLF, a dot added by dot-stuffing
     /// included. Over [`MAX_LINE`] breaks RFC 5321 §4.5.3.1.6: servers may cut such a line,
@@ -290,6 +312,7 @@ pub struct SmtpSession<S> {
     login_attempted: bool,
     allow_partial: bool,
     pipelining: bool,
+    smtputf8: SmtpUtf8,
     /// Why no further command may be sent (421, a broken connection, a message cut off).
     closed: Option<String>,
 }
@@ -320,6 +343,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
             login_attempted: false,
             allow_partial: false,
             pipelining: true,
+            smtputf8: SmtpUtf8::default(),
             closed: None,
         }
     }
@@ -350,6 +374,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
     /// out, SECURITY.md #62).
     pub fn set_allow_partial(&mut self, allow: bool) {
         self.allow_partial = allow;
+    }
+
+    /// When to declare SMTPUTF8 (default: [`SmtpUtf8::Auto`], for a non-ASCII address only).
+    pub fn set_smtputf8(&mut self, when: SmtpUtf8) {
+        self.smtputf8 = when;
     }
 
     /// Use PIPELINING when the server offers it (default: on). Off: one command, one reply.
@@ -493,7 +522,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
         }
         let utf8_address = envelope.from.as_ref().is_some_and(Address::needs_smtputf8)
             || envelope.to.iter().any(Address::needs_smtputf8);
-        let smtputf8 = utf8_address || info.utf8_headers;
+        let smtputf8 = utf8_address || (info.utf8_headers && self.smtputf8 == SmtpUtf8::Strict);
         if smtputf8 && !self.extensions.smtp_utf8() {
             return Err(Error::MissingExtension {
                 host: host(),
@@ -501,7 +530,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
                 needed_for: if utf8_address {
                     "an address that is not ASCII"
                 } else {
-                    "a message with UTF-8 in its headers"
+                    "a message with UTF-8 in its headers (declared strictly)"
                 },
             });
         }
@@ -535,11 +564,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
                 info.size
             }
         };
-        if !envelope.dsn.is_empty() && !self.extensions.dsn() {
+        let dsn = self.extensions.dsn();
+        if (envelope.dsn.notify.is_some() || envelope.dsn.ret.is_some()) && !dsn {
             return Err(Error::MissingExtension {
                 host: host(),
                 extension: "DSN",
-                needed_for: "delivery status notifications (NOTIFY, RET, ENVID)",
+                needed_for: "delivery status notifications (NOTIFY, RET)",
             });
         }
         let mail = Command::MailFrom {
@@ -549,7 +579,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
                 body,
                 smtputf8,
                 ret: envelope.dsn.ret,
-                envid: envelope.dsn.envid.clone(),
+                // An envelope id alone asks for no report: without DSN it is left out, as
+                // sendmail does.
+                envid: envelope.dsn.envid.clone().filter(|_| dsn),
             },
         }
         .encode()?;

@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use base64::Engine;
-use mailcat_session::smtp::{Address, Dsn, Envelope, MessageInfo, Notify, Ret};
+use mailcat_session::smtp::{Address, Dsn, Envelope, MessageInfo, Notify, Ret, SmtpUtf8};
 use mailcat_session::{Credential, Error};
 use smtp_script::{data, expect, group, send, start, Act};
 use tokio::io::{AsyncRead, ReadBuf};
@@ -787,27 +787,40 @@ fn assert_missing(err: &Error, extension: &str) {
 async fn eight_bit_content_is_declared_or_refused() {
     let message = "Subject: caf\u{e9}\r\n\r\nna\u{ef}ve\r\n".as_bytes();
     let body_only = "Subject: cafe\r\n\r\nna\u{ef}ve\r\n".as_bytes();
-    // 8BITMIME and SMTPUTF8 offered: both declared.
-    let (mut session, server) = start(
-        &["8BITMIME", "SMTPUTF8"],
-        vec![
-            expect("MAIL FROM:<alice@example.test> BODY=8BITMIME SMTPUTF8"),
-            send("250 2.1.0 Ok\r\n"),
-            expect("RCPT TO:<bob@example.test>"),
-            send("250 2.1.5 Ok\r\n"),
-            expect("DATA"),
-            send("354 go\r\n"),
-            data([message, b".\r\n"].concat()),
-            send("250 2.0.0 Ok\r\n"),
-            Act::Eof,
-        ],
-    )
-    .await;
-    send_bytes(&mut session, &envelope(&["bob@example.test"]), message)
-        .await
-        .unwrap();
-    drop(session);
-    server.await.unwrap();
+    // 8BITMIME and SMTPUTF8 offered: UTF-8 in a header is 8-bit content, declared SMTPUTF8 only
+    // when asked to be strict (a later hop without SMTPUTF8 would bounce it).
+    for (when, mail) in [
+        (
+            SmtpUtf8::Auto,
+            "MAIL FROM:<alice@example.test> BODY=8BITMIME",
+        ),
+        (
+            SmtpUtf8::Strict,
+            "MAIL FROM:<alice@example.test> BODY=8BITMIME SMTPUTF8",
+        ),
+    ] {
+        let (mut session, server) = start(
+            &["8BITMIME", "SMTPUTF8"],
+            vec![
+                expect(mail),
+                send("250 2.1.0 Ok\r\n"),
+                expect("RCPT TO:<bob@example.test>"),
+                send("250 2.1.5 Ok\r\n"),
+                expect("DATA"),
+                send("354 go\r\n"),
+                data([message, b".\r\n"].concat()),
+                send("250 2.0.0 Ok\r\n"),
+                Act::Eof,
+            ],
+        )
+        .await;
+        session.set_smtputf8(when);
+        send_bytes(&mut session, &envelope(&["bob@example.test"]), message)
+            .await
+            .unwrap();
+        drop(session);
+        server.await.unwrap();
+    }
 
     // Neither offered: refused before anything is sent.
     let (mut session, server) = start(&["PIPELINING"], vec![Act::Eof]).await;
@@ -818,8 +831,13 @@ async fn eight_bit_content_is_declared_or_refused() {
     let err = send_bytes(&mut session, &envelope(&["bob@example.test"]), message)
         .await
         .unwrap_err();
-    assert_missing(&err, "SMTPUTF8");
+    assert_missing(&err, "8BITMIME");
     let err = send_bytes(&mut session, &envelope(&["j\u{f6}rg@example.test"]), HELLO)
+        .await
+        .unwrap_err();
+    assert_missing(&err, "SMTPUTF8");
+    session.set_smtputf8(SmtpUtf8::Strict);
+    let err = send_bytes(&mut session, &envelope(&["bob@example.test"]), message)
         .await
         .unwrap_err();
     assert_missing(&err, "SMTPUTF8");
@@ -866,6 +884,45 @@ async fn delivery_status_notifications_are_asked_for_or_refused_without_dsn() {
     assert_missing(&err, "DSN");
     drop(session);
     assert!(server.await.unwrap().0.is_empty());
+}
+
+#[tokio::test]
+async fn an_envelope_id_goes_as_xtext_with_dsn_and_is_left_out_without() {
+    let with_id = Envelope {
+        dsn: Dsn {
+            notify: None,
+            ret: None,
+            envid: Some("QQ314159 a+b".into()),
+        },
+        ..envelope(&["bob@example.test"])
+    };
+    for (offer, mail) in [
+        (
+            "DSN",
+            "MAIL FROM:<alice@example.test> ENVID=QQ314159+20a+2Bb",
+        ),
+        // sendmail sends it anyway, without the id: it asks for no report by itself.
+        ("8BITMIME", "MAIL FROM:<alice@example.test>"),
+    ] {
+        let (mut session, server) = start(
+            &[offer],
+            vec![
+                expect(mail),
+                send("250 2.1.0 Ok\r\n"),
+                expect("RCPT TO:<bob@example.test>"),
+                send("250 2.1.5 Ok\r\n"),
+                expect("DATA"),
+                send("354 go\r\n"),
+                data([HELLO, b".\r\n"].concat()),
+                send("250 2.0.0 Ok\r\n"),
+                Act::Eof,
+            ],
+        )
+        .await;
+        send_bytes(&mut session, &with_id, HELLO).await.unwrap();
+        drop(session);
+        server.await.unwrap();
+    }
 }
 
 #[tokio::test]

@@ -22,10 +22,7 @@ pub fn run(cli: &Cli, args: &AutoconfigArgs) -> u8 {
 }
 
 fn autoconfig(cli: &Cli, args: &AutoconfigArgs) -> Result<u8, Exit> {
-    let usage = |message: String| {
-        eprintln!("mailcat autoconfig: {message}");
-        Exit(exit::USAGE)
-    };
+    let usage = |message: String| common::failed("autoconfig", &message, exit::USAGE);
     let Some(address) = args.address.clone().or_else(|| cli.email.clone()) else {
         return Err(usage(
             "give the address to look up, e.g. mailcat autoconfig me@example.com".into(),
@@ -40,13 +37,12 @@ fn autoconfig(cli: &Cli, args: &AutoconfigArgs) -> Result<u8, Exit> {
         .map_err(|e| match e {
             autoconfig::AutoconfigError::BadAddress(_)
             | autoconfig::AutoconfigError::NonAsciiDomain(_) => usage(e.to_string()),
-            other => {
-                eprintln!("mailcat autoconfig: {other}");
-                Exit(exit::CONFIG)
-            }
+            other => common::failed("autoconfig", &other.to_string(), exit::CONFIG),
         })?;
     if cli.json {
         outln!("{}", to_json(&found));
+        // Empty server lists say "nothing found" themselves: no error object follows.
+        crate::failure::answered();
     } else {
         print_text(&found, cli.quiet);
     }

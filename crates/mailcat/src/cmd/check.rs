@@ -36,20 +36,18 @@ fn check(cli: &Cli, args: &CheckArgs) -> Result<u8, Exit> {
     if settings.incoming.is_none() && settings.outgoing.is_none() && !settings.email.is_empty() {
         autoconfigure(cli, &mut settings)?;
     }
-    let servers = servers(&settings).map_err(|message| {
-        eprintln!("mailcat check: {message}");
-        Exit(exit::USAGE)
-    })?;
+    let servers =
+        servers(&settings).map_err(|message| common::failed("check", &message, exit::USAGE))?;
     if let Some(bad) = cli.timeout.filter(|s| !(s.is_finite() && *s > 0.0)) {
-        eprintln!(
-            "mailcat check: --timeout {bad}: give a number of seconds above 0, e.g. --timeout 10"
-        );
-        return Err(Exit(exit::USAGE));
+        return Err(common::failed(
+            "check",
+            &format!("--timeout {bad}: give a number of seconds above 0, e.g. --timeout 10"),
+            exit::USAGE,
+        ));
     }
     let log_in = has_credential(cli, &settings);
     if args.send_test && (!log_in || settings.incoming.is_none() || settings.outgoing.is_none()) {
-        eprintln!("mailcat check --send-test: needs the incoming and the outgoing server and a password or token (MAILCAT_PASSWORD, --password-cmd or --oauth2-token-cmd)");
-        return Err(Exit(exit::USAGE));
+        return Err(common::failed("check", "--send-test needs the incoming and the outgoing server and a password or token (MAILCAT_PASSWORD, --password-cmd or --oauth2-token-cmd)", exit::USAGE));
     }
     // Without a credential there is no login to name: the connection steps are checked alone.
     if !log_in && settings.login.is_empty() {
@@ -79,10 +77,7 @@ fn check(cli: &Cli, args: &CheckArgs) -> Result<u8, Exit> {
             &options,
             &mut |progress| printer.show(progress),
         ))
-        .map_err(|e| {
-            eprintln!("mailcat check: {e}");
-            Exit(exit::CONFIG)
-        })?;
+        .map_err(|e| common::failed("check", &e.to_string(), exit::CONFIG))?;
     // The most telling failure decides the exit code: unreachable (69) and refused login (77)
     // over temporary ones (75).
     let mut code = exit::OK;
@@ -115,24 +110,22 @@ fn has_credential(cli: &Cli, settings: &AccountSettings) -> bool {
 /// Only an address was given: the servers come from autoconfig, as a mail client's setup does
 /// before it tests the settings. The preferred incoming and outgoing servers are checked.
 fn autoconfigure(cli: &Cli, settings: &mut AccountSettings) -> Result<(), Exit> {
-    let how = crate::cmd::autoconfig::discovery(cli, common::tls(settings)).map_err(|message| {
-        eprintln!("mailcat check: {message}");
-        Exit(exit::USAGE)
-    })?;
+    let how = crate::cmd::autoconfig::discovery(cli, common::tls(settings))
+        .map_err(|message| common::failed("check", &message, exit::USAGE))?;
     let found = common::runtime()?
         .block_on(mailcat_session::autoconfig::discover(&settings.email, &how))
-        .map_err(|e| {
-            eprintln!("mailcat check: {e}");
-            Exit(exit::USAGE)
-        })?;
+        .map_err(|e| common::failed("check", &e.to_string(), exit::USAGE))?;
     let (Some(incoming), Some(outgoing)) = (found.incoming.first(), found.outgoing.first()) else {
-        eprintln!(
-            "mailcat check: no servers given, and autoconfig found {} for {} (see `mailcat autoconfig {}`): give --incoming URL and --outgoing URL",
+        return Err(common::failed(
+            "check",
+            &format!(
+            "no servers given, and autoconfig found {} for {} (see `mailcat autoconfig {}`): give --incoming URL and --outgoing URL",
             if found.incoming.is_empty() && found.outgoing.is_empty() { "none" } else { "only some" },
             terminal_safe(&settings.email),
             terminal_safe(&settings.email)
-        );
-        return Err(Exit(exit::UNAVAILABLE));
+        ),
+            exit::UNAVAILABLE,
+        ));
     };
     if !cli.json && !cli.quiet {
         outln!(
@@ -335,6 +328,8 @@ impl Printer {
     fn finish(&mut self, ok: bool) {
         if self.json {
             outln!("{}", json!({ "ok": ok, "servers": self.servers }));
+            // The report says what failed: no error object follows it.
+            crate::failure::answered();
         } else if ok {
             self.out("All checks passed.");
         } else {

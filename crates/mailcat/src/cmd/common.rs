@@ -9,7 +9,7 @@ use mailcat_transport::{Endpoint, Protocol, Security, Timeouts, TlsSettings};
 
 use crate::cli::Cli;
 use crate::config::{self, AccountSettings, Resolved};
-use crate::exit;
+use crate::{exit, failure};
 
 /// A command's failure: the exit code, after the message was printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,12 +19,11 @@ pub struct Exit(pub u8);
 pub fn settings(cli: &Cli, command: &str) -> Result<AccountSettings, Exit> {
     match config::resolve(cli) {
         Ok(settings) => Ok(settings),
-        Err(Resolved::Usage(message)) => {
-            eprintln!("mailcat {command}: {message}");
-            Err(Exit(exit::USAGE))
-        }
+        Err(Resolved::Usage(message)) => Err(failed(command, &message, exit::USAGE)),
         Err(Resolved::Config(error)) => {
+            // Without the command's name: the file is wrong whatever the command.
             eprintln!("mailcat: {error}");
+            failure::tell_json(command, &error.to_string(), None, exit::CONFIG);
             Err(Exit(exit::CONFIG))
         }
     }
@@ -56,8 +55,11 @@ pub fn account(
     need_outgoing: bool,
 ) -> Result<Account, Exit> {
     let missing = |what: &str, flag: &str, example: &str| {
-        eprintln!("mailcat {command}: no {what} server: give {flag} URL (e.g. {flag} {example}) or set it in the config file");
-        Exit(exit::USAGE)
+        failed(
+            command,
+            &format!("no {what} server: give {flag} URL (e.g. {flag} {example}) or set it in the config file"),
+            exit::USAGE,
+        )
     };
     let incoming = match (&settings.incoming, need_incoming) {
         (Some(e), _) => e.clone(),
@@ -82,10 +84,11 @@ pub fn account(
         (None, false) => Endpoint::new(Protocol::Smtp, "unused.invalid", Security::StartTls),
     };
     if settings.login.is_empty() {
-        eprintln!(
-            "mailcat {command}: no login: give --email ADDR (and --user LOGIN if it differs)"
-        );
-        return Err(Exit(exit::USAGE));
+        return Err(failed(
+            command,
+            "no login: give --email ADDR (and --user LOGIN if it differs)",
+            exit::USAGE,
+        ));
     }
     let (incoming, outgoing) = if cli.allow_plaintext {
         eprintln!("mailcat: WARNING: --allow-plaintext: the connection is not encrypted and the password may be sent in clear text");
@@ -116,34 +119,32 @@ fn plaintext(endpoint: Endpoint) -> Endpoint {
     }
 }
 
-/// The credential: an OAuth2 token command, else MAILCAT_PASSWORD, else a password command,
-/// else a prompt on the terminal when the password is needed.
+/// The credential, from what the user said most directly: the command line (`--oauth2-token-cmd`,
+/// `--password-cmd`), else the environment (`MAILCAT_PASSWORD`), else the configuration file
+/// (`oauth2_token_cmd`, `password_cmd`), else a prompt on the terminal when the password is
+/// needed. A leftover `MAILCAT_PASSWORD` never overrides a flag just typed.
+///
+/// The credential is made once per run and shared by both servers: its password command runs
+/// (or the prompt asks) once, however many connections the command makes.
 pub fn credential(cli: &Cli, settings: &AccountSettings) -> Credential {
     let login = settings.login.clone();
-    if let Some(command) = cli
-        .oauth2_token_cmd
-        .clone()
-        .or_else(|| settings.oauth2_token_cmd.clone())
-    {
-        return Credential::new(
-            login,
-            CredentialKind::OAuth2Token,
-            SecretSource::Command(command),
-        );
+    let command = |kind: CredentialKind, command: &String| {
+        Credential::new(login.clone(), kind, SecretSource::Command(command.clone()))
+    };
+    if let Some(cmd) = &cli.oauth2_token_cmd {
+        return command(CredentialKind::OAuth2Token, cmd);
+    }
+    if let Some(cmd) = &cli.password_cmd {
+        return command(CredentialKind::Password, cmd);
     }
     if let Some(password) = std::env::var_os("MAILCAT_PASSWORD") {
         return Credential::password(login, password.into_encoded_bytes());
     }
-    if let Some(command) = cli
-        .password_cmd
-        .clone()
-        .or_else(|| settings.password_cmd.clone())
-    {
-        return Credential::new(
-            login,
-            CredentialKind::Password,
-            SecretSource::Command(command),
-        );
+    if let Some(cmd) = &settings.oauth2_token_cmd {
+        return command(CredentialKind::OAuth2Token, cmd);
+    }
+    if let Some(cmd) = &settings.password_cmd {
+        return command(CredentialKind::Password, cmd);
     }
     let prompt_login = login.clone();
     let prompt = move || {
@@ -163,10 +164,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| {
-            eprintln!("mailcat: cannot start: {e}");
-            Exit(exit::UNAVAILABLE)
-        })
+        .map_err(|e| failed("", &format!("cannot start: {e}"), exit::UNAVAILABLE))
 }
 
 /// The sysexits code for a session failure.
@@ -186,11 +184,17 @@ pub fn exit_code(error: &mailcat_session::Error) -> u8 {
 /// Prints a session failure (and its hint) and returns its exit code.
 pub fn fail(command: &str, error: &mailcat_session::Error) -> Exit {
     let message = error.to_string();
-    eprintln!("mailcat {command}: {}", terminal_safe(&message));
-    if let Some(hint) = error.hint().filter(|hint| !message.contains(hint.as_str())) {
-        eprintln!("  hint: {hint}");
-    }
-    Exit(exit_code(error))
+    let hint = error.hint().filter(|hint| !message.contains(hint.as_str()));
+    let code = exit_code(error);
+    failure::tell(command, &terminal_safe(&message), hint.as_deref(), code);
+    Exit(code)
+}
+
+/// Tells a failure (`mailcat COMMAND: MESSAGE`, and with --json the error object) and
+/// returns its exit code.
+pub fn failed(command: &str, message: &str, code: u8) -> Exit {
+    failure::tell(command, message, None, code);
+    Exit(code)
 }
 
 /// Server text made safe for a terminal: control characters (ESC, BEL, C1 ...) escaped as
@@ -231,6 +235,21 @@ pub fn write_line(line: std::fmt::Arguments<'_>) {
         }
         eprintln!("mailcat: cannot write to stdout: {error}");
         std::process::exit(i32::from(exit::IOERR));
+    }
+}
+
+/// Writes bytes to stdout and flushes them; returns the exit code (0, or 74 when stdout cannot
+/// be written; a closed pipe is not an error).
+pub fn write_bytes(bytes: &[u8]) -> u8 {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Ok(()) => exit::OK,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit::OK,
+        Err(e) => {
+            eprintln!("mailcat: cannot write to stdout: {e}");
+            exit::IOERR
+        }
     }
 }
 

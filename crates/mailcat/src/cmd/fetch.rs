@@ -62,8 +62,8 @@
 //! A store that cannot be written (no space, a read-only place) stops the run with exit 74
 //! before anything more is deleted; POP3 then ends without QUIT, so no DELE takes effect.
 //! SIGINT and SIGTERM stop the run the same way (the messages downloaded and not yet committed
-//! are removed) with exit 130. A second `mailcat fetch` on the same store fails at once with
-//! exit 75.
+//! are removed) with exit 130 (SIGINT) or 143 (SIGTERM). A second `mailcat fetch` on the same
+//! store fails at once with exit 75.
 //!
 //! An mbox is appended in place, so a crash during the local append (not during the
 //! download) can leave a truncated last message in view until the next run; and a message
@@ -136,6 +136,14 @@ impl Target {
             "mbox" => Some(Target::Mbox(path.into())),
             _ => None,
         }
+    }
+
+    /// The same target with a leading `~` or `~USER` of its path expanded.
+    fn with_home_expanded(self) -> Result<Target, crate::tilde::TildeError> {
+        Ok(match self {
+            Target::Maildir(dir) => Target::Maildir(crate::tilde::expand(&dir)?),
+            Target::Mbox(file) => Target::Mbox(crate::tilde::expand(&file)?),
+        })
     }
 
     fn path(&self) -> &Path {
@@ -211,21 +219,31 @@ enum Store {
 }
 
 fn fail_store(target: &Target, what: &str, error: &io::Error) -> Exit {
-    eprintln!(
-        "mailcat fetch: cannot {what} {}: {error}",
-        target.path().display()
-    );
-    Exit(exit::IOERR)
+    common::failed(
+        "fetch",
+        &format!("cannot {what} {}: {error}", target.path().display()),
+        exit::IOERR,
+    )
 }
 
 fn fetch(cli: &Cli, args: &FetchArgs) -> Result<(), Exit> {
     let Some(target) = Target::parse(&args.to) else {
-        eprintln!(
-            "mailcat fetch: --to {}: say maildir:DIR or mbox:FILE",
-            terminal_safe(&args.to)
-        );
-        return Err(Exit(exit::USAGE));
+        return Err(common::failed(
+            "fetch",
+            &format!(
+                "--to {}: say maildir:DIR or mbox:FILE",
+                terminal_safe(&args.to)
+            ),
+            exit::USAGE,
+        ));
     };
+    let target = target.with_home_expanded().map_err(|e| {
+        common::failed(
+            "fetch",
+            &format!("--to {}: {e}", terminal_safe(&args.to)),
+            exit::USAGE,
+        )
+    })?;
     let settings = common::settings(cli, "fetch")?;
     let account = common::account(cli, &settings, "fetch", true, false)?;
     let (state_path, lock_path) = target.state_and_lock();
@@ -234,8 +252,7 @@ fn fetch(cli: &Cli, args: &FetchArgs) -> Result<(), Exit> {
     }
     let _lock = StoreLock::try_acquire(&lock_path).map_err(|e| {
         if e.kind() == io::ErrorKind::WouldBlock {
-            eprintln!("mailcat fetch: {e}");
-            Exit(exit::TEMPFAIL)
+            common::failed("fetch", &e.to_string(), exit::TEMPFAIL)
         } else {
             fail_store(&target, "lock", &e)
         }
@@ -356,7 +373,7 @@ fn fetch(cli: &Cli, args: &FetchArgs) -> Result<(), Exit> {
                 summary(cli, &target, &tally);
                 Ok(())
             }
-            Err(stop) => Err(report(cli, &target, &tally, stop, pop3)),
+            Err(reason) => Err(report(cli, &target, &tally, reason, stop.exit_code(), pop3)),
         }
     })
 }
@@ -832,7 +849,8 @@ fn session_or_store(error: mailcat_session::Error) -> Stop {
 struct StopSignal {
     interrupt: Signal,
     terminate: Signal,
-    stopped: bool,
+    /// The exit code of the signal that came: 130 (SIGINT) or 143 (SIGTERM).
+    stopped: Option<u8>,
 }
 
 impl StopSignal {
@@ -840,18 +858,23 @@ impl StopSignal {
         Ok(StopSignal {
             interrupt: signal(SignalKind::interrupt())?,
             terminate: signal(SignalKind::terminate())?,
-            stopped: false,
+            stopped: None,
         })
     }
 
     async fn wait(&mut self) {
-        if !self.stopped {
-            tokio::select! {
-                _ = self.interrupt.recv() => {}
-                _ = self.terminate.recv() => {}
-            }
-            self.stopped = true;
+        if self.stopped.is_none() {
+            let code = tokio::select! {
+                _ = self.interrupt.recv() => exit::INTERRUPTED,
+                _ = self.terminate.recv() => exit::TERMINATED,
+            };
+            self.stopped = Some(code);
         }
+    }
+
+    /// The exit code for a run this signal stopped.
+    fn exit_code(&self) -> u8 {
+        self.stopped.unwrap_or(exit::INTERRUPTED)
     }
 }
 
@@ -935,15 +958,20 @@ fn summary_line(target: &Target, tally: &Tally) -> String {
     line
 }
 
-/// Says why the run stopped and what it did before; returns the exit code.
-fn report(cli: &Cli, target: &Target, tally: &Tally, stop: Stop, pop3: bool) -> Exit {
+/// Says why the run stopped and what it did before; returns the exit code (`signalled`: the
+/// one for the signal, when one stopped it).
+fn report(
+    cli: &Cli,
+    target: &Target,
+    tally: &Tally,
+    stop: Stop,
+    signalled: u8,
+    pop3: bool,
+) -> Exit {
     let code = match &stop {
         Stop::Session(e) => common::fail("fetch", e).0,
         Stop::Store(e) => fail_store(target, "write to", e).0,
-        Stop::Interrupted => {
-            eprintln!("mailcat fetch: interrupted");
-            exit::INTERRUPTED
-        }
+        Stop::Interrupted => common::failed("fetch", "interrupted", signalled).0,
     };
     if !cli.quiet {
         // POP3 deletes at QUIT, which a stopped run does not send: nothing was deleted.

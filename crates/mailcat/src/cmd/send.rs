@@ -24,6 +24,11 @@
 //! ```
 //!
 //! Decisions, with what other sendmails do:
+//! - **SMTPUTF8** is declared when an envelope address is not ASCII (`--smtputf8 auto`, the
+//!   default); UTF-8 in the header section alone goes as 8-bit content (`BODY=8BITMIME`), as msmtp
+//!   and Postfix's sendmail send it, so it is delivered past hops without SMTPUTF8 (the lab's
+//!   Dovecot LMTP bounces a message declared SMTPUTF8). `--smtputf8 strict` declares it for such
+//!   headers too (RFC 6532).
 //! - **Recipients**: the arguments, each an address list (`"Ann <a@x.org>, b@y.org"`); with
 //!   `-t`, also the To, Cc and Bcc headers (or Resent-To/Cc/Bcc when the message has any, RFC
 //!   5322 §3.6.6). `-t` *adds* the arguments, as Postfix and msmtp do (classic sendmail and Exim
@@ -54,8 +59,12 @@
 //!   the server for them (RFC 3461 NOTIFY and RET; the reports go to the envelope sender), as
 //!   mutt's `dsn_notify`/`dsn_return` pass them. A server without DSN refuses the message
 //!   before anything is sent (69), as msmtp does: sent without them, the reports the user
-//!   counts on would never come.
-//! - **Results** on stderr, one line per recipient (`-q` keeps only failures). All or nothing by
+//!   counts on would never come. `-V ENVID` (sendmail's envelope id, RFC 3461 `ENVID=`, quoted by
+//!   the reports) asks for no report itself: without DSN it is left out, as sendmail does, and
+//!   `-v` says so. For `send`, `-V` is this id, not the version (`--version` still is).
+//! - **Results**: nothing on success, as sendmail and msmtp (cron mails its owner whatever a job
+//!   prints); with `-v`, one line per accepted recipient and the server's final reply. Failures on
+//!   stderr, one line per recipient (`-q` keeps only those). All or nothing by
 //!   default: when the server refuses any recipient nothing is sent; exit 69 (75 when every refusal
 //!   was temporary). `--allow-partial` sends to the accepted ones and exits 67 (EX_NOUSER) when any
 //!   was refused, never 75: a retry of the whole message would duplicate it for the accepted ones.
@@ -71,6 +80,7 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use mailcat_codec::smtp::command::MAX_ENVID;
 use mailcat_session::smtp::{Address, Dsn, Envelope, MessageInfo, Notify, Ret};
 use mailcat_session::Error;
 use tokio::io::AsyncReadExt;
@@ -109,8 +119,7 @@ fn say_refused(address: &impl std::fmt::Display, reply: &impl std::fmt::Display)
 }
 
 fn fail_with(code: u8, message: &str) -> Exit {
-    eprintln!("mailcat send: {message}");
-    Exit(code)
+    common::failed("send", message, code)
 }
 
 fn data_error(message: &str) -> Exit {
@@ -230,22 +239,36 @@ fn send(cli: &Cli, args: &SendArgs) -> Result<(), Exit> {
         let sent = async {
             let mut session = session?;
             session.set_allow_partial(args.allow_partial);
+            session.set_smtputf8(args.smtputf8.into());
+            if cli.verbose && envelope.dsn.envid.is_some() && !session.extensions().dsn() {
+                say(
+                    cli,
+                    "the server does not offer DSN: the envelope id (-V) is left out, as sendmail does",
+                );
+            }
             session.send_and_quit(&envelope, &mut message, &info).await
         };
         match sent.await {
             Ok(report) => {
-                for accepted in &report.accepted {
-                    say(cli, &format!("<{accepted}>: accepted"));
+                // Silent when all went well, as sendmail and msmtp are (cron mails its owner
+                // whatever a job prints); the details with -v, or when some were refused.
+                let partial = !report.refused.is_empty();
+                if cli.verbose || partial {
+                    for accepted in &report.accepted {
+                        say(cli, &format!("<{accepted}>: accepted"));
+                    }
                 }
                 // Only with --allow-partial: else a refusal is RecipientsRefused below.
                 for (address, reply) in &report.refused {
                     say_refused(address, reply);
                 }
-                say(
-                    cli,
-                    &format!("sent: {}", terminal_safe(&report.reply.to_string())),
-                );
-                if report.refused.is_empty() {
+                if cli.verbose || partial {
+                    say(
+                        cli,
+                        &format!("sent: {}", terminal_safe(&report.reply.to_string())),
+                    );
+                }
+                if !partial {
                     return Ok(());
                 }
                 // Not 75 even when every refusal was temporary: sending the whole message
@@ -338,11 +361,20 @@ fn dsn(args: &SendArgs) -> Result<Dsn, Exit> {
             )))
         }
     };
-    Ok(Dsn {
-        notify,
-        ret,
-        envid: None,
-    })
+    let envid = match &args.envid {
+        None => None,
+        Some(envid) => {
+            let printable = envid.bytes().all(|b| (0x20..=0x7e).contains(&b));
+            if envid.is_empty() || envid.len() > MAX_ENVID || !printable {
+                return Err(usage(&format!(
+                    "-V {:?}: the envelope id is 1 to {MAX_ENVID} printable ASCII characters (RFC 3461)",
+                    terminal_safe(envid)
+                )));
+            }
+            Some(envid.clone())
+        }
+    };
+    Ok(Dsn { notify, ret, envid })
 }
 
 /// The fields -t reads recipients from: Resent-To/Cc/Bcc when the message has any of them (it

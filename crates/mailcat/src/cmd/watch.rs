@@ -170,7 +170,8 @@ where
         if cli.json {
             outln!(
                 "{}",
-                json!({ "mailbox": mailbox, "uid": summary.uid, "size": summary.size, "date": headers.date,
+                json!({ "mailbox": mailbox, "id": summary.uid.to_string(), "uid": summary.uid,
+                        "size": summary.size, "date": headers.date,
                         "from": headers.from, "subject": headers.subject })
             );
         } else {
