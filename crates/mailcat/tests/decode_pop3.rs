@@ -258,3 +258,18 @@ fn large_retr_body_decodes_in_bounded_memory() {
     );
     assert_eq!(values[1], json!({"ok": true, "text": "bye", "lines": []}));
 }
+
+#[test]
+fn nul_in_a_status_line_is_refused_at_its_offset_but_not_in_a_message() {
+    let run = decode(b"+OK ready\r\n-ERR no\0pe\r\n");
+    assert_eq!(run.code, Some(65));
+    assert_eq!(run.values.len(), 1);
+    assert!(
+        run.stderr
+            .contains("at byte 18: expected no NUL byte in a status or listing line"),
+        "{}",
+        run.stderr
+    );
+    let run = decode(b"+OK ready\r\n+OK 5 octets\r\na\0b\r\n.\r\n");
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+}

@@ -182,3 +182,16 @@ fn empty_input_is_fine() {
     let run = decode(b"");
     assert_eq!((run.code, run.values.len()), (Some(0), 0));
 }
+
+#[test]
+fn nul_in_a_reply_is_refused_at_its_offset() {
+    let run = decode(b"220 mx ready\r\n250-mx\r\n250 X\0Y\r\n");
+    assert_eq!(run.code, Some(65));
+    assert_eq!(run.values.len(), 1);
+    assert!(
+        run.stderr
+            .contains("at byte 27: expected no NUL byte in a reply line"),
+        "{}",
+        run.stderr
+    );
+}

@@ -162,6 +162,13 @@ fn status_json(status: &StatusLine<'_>, greeting: bool) -> Map<String, Value> {
 fn block_follows(next: &[u8], eof: bool) -> Result<bool, DecodeError> {
     let mut probe = Pop3Decoder::new(Limits::pop3());
     probe.expect(Expect::SaslContinuation);
+    // A status line with a NUL in it is still a status line (refused as such, at its offset):
+    // judge it by what comes before the NUL (at least `+OK` or `-ER`).
+    let line_end = next.iter().position(|&b| b == b'\n').unwrap_or(next.len());
+    if let Some(nul) = next[..line_end].iter().position(|&b| b == 0) {
+        let status = nul >= 3 && matches!(probe.decode(&next[..nul]), Err(DecodeError::Incomplete));
+        return Ok(!status);
+    }
     match probe.decode(next) {
         Ok(_) => Ok(false),
         Err(DecodeError::Incomplete) if eof => Ok(false),
