@@ -173,3 +173,65 @@ fn one_gib_fetch_literal_decodes_in_bounded_memory() {
     );
     assert_eq!(run.values[2]["status"], "OK");
 }
+
+/// What real servers send where the RFCs say otherwise, in one capture: each decodes, and the
+/// JSON shows the facts a user looks for.
+#[test]
+fn real_server_quirks_decode_and_show_their_facts() {
+    let run = decode(
+        b"* OK [CAPABILITY IMAP4rev1 APPENDLIMIT=35651584 CONDSTORE] ready\r\n\
+*  CAPABILITY IMAP4rev1 APPENDLIMIT\r\n\
+* OK [HIGHESTMODSEQ 7]\r\n\
+* OK [HIGHESTMODSEQ 8]Highest\r\n\
+* OK [X-VENDOR a b] text\r\n\
+* STATUS INBOX (MESSAGES 2 APPENDLIMIT NIL HIGHESTMODSEQ 9)\r\n\
+* STATUS Sent (APPENDLIMIT 1000)\r\n\
+* FLAGS (\\Seen $Label[1] foo]bar)\r\n\
+* 1  FETCH (UID 5  FLAGS (\\Seen $X[y]) BODYSTRUCTURE (\"text\" NIL NIL NIL NIL \"7bit\" 12 1))\r\n\
+* 2 FETCH (BODYSTRUCTURE (\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 100 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) (NIL NIL NIL NIL NIL NIL 0 0) 5))\r\n\
+* 3 FETCH (BODYSTRUCTURE (\"mixed\" (\"boundary\" \"b\") NIL NIL))\r\n\
+A1  OK  [READ-WRITE]  done\r\n",
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let v = &run.values;
+    assert_eq!(v[0]["appendlimit"], 35651584);
+    assert_eq!(v[1]["appendlimit"], Value::Null);
+    assert!(v[1].get("appendlimit").is_some(), "{}", v[1]);
+    assert_eq!(
+        (&v[2]["code"], &v[2]["code_value"], &v[2]["text"]),
+        (&json!("HIGHESTMODSEQ"), &json!(7), &json!(""))
+    );
+    assert_eq!(
+        (&v[3]["code_value"], &v[3]["text"]),
+        (&json!(8), &json!("Highest"))
+    );
+    assert_eq!(
+        (&v[4]["code"], &v[4]["code_text"]),
+        (&json!("X-VENDOR"), &json!("a b"))
+    );
+    assert_eq!(
+        v[5]["items"],
+        json!({"MESSAGES": 2, "APPENDLIMIT": null, "HIGHESTMODSEQ": 9})
+    );
+    assert_eq!(v[6]["items"], json!({"APPENDLIMIT": 1000}));
+    assert_eq!(v[7]["flags"], json!(["\\Seen", "$Label[1]", "foo]bar"]));
+    assert_eq!(v[8]["uid"], 5);
+    assert_eq!(v[8]["flags"], json!(["\\Seen", "$X[y]"]));
+    assert_eq!(
+        v[8]["bodystructure"],
+        json!({"type": "text/", "size": 12, "lines": 1})
+    );
+    assert_eq!(
+        v[9]["bodystructure"],
+        json!({"type": "message/rfc822", "size": 100, "lines": 5,
+               "message": {"type": "/", "size": 0, "lines": 0}})
+    );
+    assert_eq!(
+        v[10]["bodystructure"],
+        json!({"type": "multipart/mixed", "parts": []})
+    );
+    assert_eq!(
+        (&v[11]["tag"], &v[11]["code"], &v[11]["text"]),
+        (&json!("A1"), &json!("READ-WRITE"), &json!("done"))
+    );
+}

@@ -9,6 +9,9 @@
 //! response-tagged = tag SP resp-cond-state CRLF
 //! ```
 //!
+//! Runs of spaces between tokens are one separator (Exchange, QQ Mail send `*  1 FETCH`,
+//! `A1  OK`).
+//!
 //! Keywords are matched case-insensitively everywhere (`* ok`, `* 3 fetch`): RFC 3501 §9 says
 //! so, and several servers (older Zimbra, mail.ru) use lower case.
 
@@ -25,7 +28,8 @@ use super::mailbox::{
     mailbox_list, mailbox_status, namespace, MailboxList, MailboxStatus, Namespace,
 };
 use super::primitive::{
-    atom, byte, keyword, nil, nstring, number, number64, own, skip_value, sp, spaces, string, Ctx,
+    atom, byte, keyword, nil, nstring, number, number64, own, skip_value, sp, sp1, spaces, string,
+    Ctx,
 };
 use super::sequence::{sequence_set, SequenceSet};
 use super::tag::{tag, Tag};
@@ -413,8 +417,7 @@ pub(crate) fn status_keyword(input: &[u8]) -> Option<(StatusKind, &[u8])> {
 
 /// The text of a status line: everything after the keyword (and one SP) up to the line's end.
 fn status_rest<'a>(line: &'a [u8], ctx: &Ctx) -> (Option<Code<'a>>, Cow<'a, [u8]>) {
-    let after = line.strip_prefix(b" ").unwrap_or(line);
-    let (code, text) = resp_text(after, ctx);
+    let (code, text) = resp_text(spaces(line), ctx);
     (code, Cow::Borrowed(text))
 }
 
@@ -448,12 +451,12 @@ pub(crate) fn response<'a>(frame: &'a [u8], ctx: &Ctx) -> PResult<'a, Response<'
             (&body[body.len()..], Response::Continuation { code, text })
         }
         Some(b'*') => {
-            let (rest, ()) = sp(&body[1..])?;
+            let (rest, ()) = sp1(&body[1..])?;
             untagged(rest, ctx)?
         }
         _ => {
             let (rest, t) = tag(body)?;
-            let (rest, ()) = sp(rest)?;
+            let (rest, ()) = sp1(rest)?;
             match status_keyword(rest) {
                 Some((kind @ (StatusKind::Ok | StatusKind::No | StatusKind::Bad), rest)) => {
                     let (code, text) = status_rest(rest, ctx);
@@ -496,7 +499,7 @@ fn untagged<'a>(input: &'a [u8], ctx: &Ctx) -> PResult<'a, Response<'a>> {
         // message-data / mailbox-data with a leading number. An overflowing number
         // (`* 4294967296 EXISTS`) is refused here.
         let (rest, n) = number(input)?;
-        let (rest, ()) = sp(rest)?;
+        let (rest, ()) = sp1(rest)?;
         let k = rest.iter().take_while(|b| b.is_ascii_alphabetic()).count();
         let word = &rest[..k];
         let after = &rest[k..];
@@ -508,7 +511,7 @@ fn untagged<'a>(input: &'a [u8], ctx: &Ctx) -> PResult<'a, Response<'a>> {
         } else if is("EXPUNGE") {
             Data::Expunge(n)
         } else if is("FETCH") {
-            let (r, ()) = sp(after)?;
+            let (r, ()) = sp1(after)?;
             let (r, f) = msg_att(r, n, ctx)?;
             return Ok((r, Response::Data(Data::Fetch(f))));
         } else if k > 0 {
@@ -774,6 +777,30 @@ mod tests {
         let r = parse(b"* OK [HIGHESTMODSEQ 13637]\r\n");
         assert!(
             matches!(r, Response::Status { code: Some(Code::HighestModSeq(13637)), ref text, .. } if text.is_empty())
+        );
+    }
+
+    #[test]
+    fn doubled_spaces_between_tokens() {
+        // Seen from Exchange and QQ Mail: extra spaces after `*`, the tag, the number, the
+        // status keyword.
+        assert!(matches!(data(b"*  1 FETCH (UID 5)\r\n"), Data::Fetch(f) if f.uid() == Some(5)));
+        assert!(matches!(data(b"* 1  FETCH  (UID 5)\r\n"), Data::Fetch(f) if f.uid() == Some(5)));
+        assert_eq!(data(b"* 3  EXISTS\r\n"), Data::Exists(3));
+        let r = parse(b"A1  OK  [READ-WRITE]  done\r\n");
+        assert!(
+            matches!(r, Response::Status { code: Some(Code::ReadWrite), ref text, .. } if text.as_ref() == b"done")
+        );
+        assert!(
+            matches!(data(b"*  CAPABILITY  IMAP4rev1\r\n"), Data::Capability(c) if c.len() == 1)
+        );
+    }
+
+    #[test]
+    fn code_followed_by_text_without_a_space() {
+        let r = parse(b"* OK [HIGHESTMODSEQ 42]Highest\r\n");
+        assert!(
+            matches!(r, Response::Status { code: Some(Code::HighestModSeq(42)), ref text, .. } if text.as_ref() == b"Highest")
         );
     }
 

@@ -4,12 +4,17 @@
 //! `type` (`"OK"`, `"FETCH"`, `"CAPABILITY"`, `"EXISTS"` …) and, for status responses, `status`,
 //! `code` (the response code's name, or null) and `text`. Data responses add their fields: FETCH
 //! `seq`, `uid`, `flags`, `rfc822_size`, `modseq`, `sections` (`name` and `len` of each body
-//! section — never its content, so a 1 GiB literal streams through in bounded memory);
-//! CAPABILITY and ENABLED `capabilities` (the atoms as sent); LIST/LSUB `attributes`,
+//! section — never its content, so a 1 GiB literal streams through in bounded memory),
+//! `bodystructure` (`type`, `size`, `lines`, `parts`, `message`); CAPABILITY and ENABLED
+//! `capabilities` (the atoms as sent) and `appendlimit` when listed; LIST/LSUB `attributes`,
 //! `delimiter`, `mailbox`; STATUS `mailbox`, `items`; EXISTS/RECENT `count`; EXPUNGE `seq`;
-//! SEARCH `numbers`; VANISHED `earlier`, `uids`; FLAGS `flags`.
+//! SEARCH `numbers`; VANISHED `earlier`, `uids`; FLAGS `flags`. A response code adds
+//! `code_value` (UIDVALIDITY, UIDNEXT, UNSEEN, HIGHESTMODSEQ) or, for a code this decoder does
+//! not know, `code_text` (its arguments as sent).
 
-use mailcat_codec::imap::{Code, Data, Event, Fetch, Response, ResponseDecoder, StatusItem};
+use mailcat_codec::imap::{
+    BodyStructure, Capability, Code, Data, Event, Fetch, Response, ResponseDecoder, StatusItem,
+};
 use mailcat_codec::{DecodeError, Limits};
 use serde_json::{json, Map, Value};
 
@@ -88,12 +93,7 @@ fn insert_code(object: &mut Map<String, Value>, code: Option<&Code<'_>>) {
         code.map_or(Value::Null, |c| c.name().into_owned().into()),
     );
     match code {
-        Some(Code::Capability(capabilities)) => {
-            object.insert(
-                "capabilities".into(),
-                capabilities.iter().map(|c| text(c.as_bytes())).collect(),
-            );
-        }
+        Some(Code::Capability(capabilities)) => insert_capabilities(object, capabilities),
         Some(Code::PermanentFlags(flags)) => {
             object.insert(
                 "flags".into(),
@@ -103,17 +103,49 @@ fn insert_code(object: &mut Map<String, Value>, code: Option<&Code<'_>>) {
         Some(Code::UidValidity(n) | Code::UidNext(n) | Code::Unseen(n)) => {
             object.insert("code_value".into(), (*n).into());
         }
+        Some(Code::HighestModSeq(n)) => {
+            object.insert("code_value".into(), (*n).into());
+        }
+        Some(Code::Other {
+            text: Some(words), ..
+        }) => {
+            object.insert("code_text".into(), text(words));
+        }
         _ => {}
+    }
+}
+
+/// `capabilities` as sent, and `appendlimit` when APPENDLIMIT is listed (RFC 7889): its number,
+/// or null when it names none (the limit then differs per mailbox: see STATUS).
+fn insert_capabilities(object: &mut Map<String, Value>, capabilities: &[Capability<'_>]) {
+    object.insert(
+        "capabilities".into(),
+        capabilities.iter().map(|c| text(c.as_bytes())).collect(),
+    );
+    for capability in capabilities {
+        let atom = capability.as_bytes();
+        let Some(name) = atom.get(..11) else { continue };
+        if !name.eq_ignore_ascii_case(b"APPENDLIMIT") {
+            continue;
+        }
+        let value = match &atom[11..] {
+            [] => Some(Value::Null),
+            [b'=', digits @ ..] => std::str::from_utf8(digits)
+                .ok()
+                .and_then(|d| d.parse::<u64>().ok())
+                .map(Value::from),
+            _ => None,
+        };
+        if let Some(value) = value {
+            object.insert("appendlimit".into(), value);
+        }
     }
 }
 
 fn insert_data(object: &mut Map<String, Value>, data: &Data<'_>) {
     match data {
         Data::Capability(capabilities) | Data::Enabled(capabilities) => {
-            object.insert(
-                "capabilities".into(),
-                capabilities.iter().map(|c| text(c.as_bytes())).collect(),
-            );
+            insert_capabilities(object, capabilities);
         }
         Data::List(list) | Data::Lsub(list) => {
             object.insert(
@@ -171,6 +203,7 @@ fn status_item(item: &StatusItem<'_>) -> (String, Value) {
         StatusItem::Deleted(n) => ("DELETED".into(), (*n).into()),
         StatusItem::Size(n) => ("SIZE".into(), (*n).into()),
         StatusItem::HighestModSeq(n) => ("HIGHESTMODSEQ".into(), (*n).into()),
+        StatusItem::AppendLimit(n) => ("APPENDLIMIT".into(), (*n).into()),
         StatusItem::Other { name, value } => {
             (String::from_utf8_lossy(name).into_owned(), (*value).into())
         }
@@ -193,6 +226,9 @@ fn insert_fetch(object: &mut Map<String, Value>, fetch: &Fetch<'_>) {
     if let Some(modseq) = fetch.modseq() {
         object.insert("modseq".into(), modseq.into());
     }
+    if let Some(structure) = fetch.body_structure() {
+        object.insert("bodystructure".into(), body_json(structure));
+    }
     let sections: Vec<Value> = fetch
         .sections()
         .map(|(section, origin, data)| {
@@ -204,4 +240,34 @@ fn insert_fetch(object: &mut Map<String, Value>, fetch: &Fetch<'_>) {
         })
         .collect();
     object.insert("sections".into(), sections.into());
+}
+
+/// A body structure as `type` (`media/subtype`, lower case), `size`, `lines` when sent,
+/// `parts` of a multipart and the `message` inside a message/rfc822 part.
+fn body_json(structure: &BodyStructure<'_>) -> Value {
+    let lower = |bytes: &[u8]| String::from_utf8_lossy(bytes).to_ascii_lowercase();
+    let mut object = Map::new();
+    match structure {
+        BodyStructure::Single(part) => {
+            object.insert(
+                "type".into(),
+                format!("{}/{}", lower(&part.media_type), lower(&part.media_subtype)).into(),
+            );
+            object.insert("size".into(), part.size.into());
+            if let Some(lines) = part.lines {
+                object.insert("lines".into(), lines.into());
+            }
+            if let Some(message) = &part.message {
+                object.insert("message".into(), body_json(&message.body));
+            }
+        }
+        BodyStructure::Multi(multi) => {
+            object.insert(
+                "type".into(),
+                format!("multipart/{}", lower(&multi.subtype)).into(),
+            );
+            object.insert("parts".into(), multi.parts.iter().map(body_json).collect());
+        }
+    }
+    Value::Object(object)
 }
