@@ -30,11 +30,19 @@ fn gmail_session_json() -> Vec<Value> {
     ];
     let mut ehlo_lines = vec!["smtp.gmail.com at your service, [198.51.100.7]"];
     ehlo_lines.extend(extensions);
+    let keywords: Vec<Value> = extensions
+        .iter()
+        .map(|line| {
+            let mut words = line.split(' ');
+            let keyword = words.next();
+            json!({"keyword": keyword, "params": words.collect::<Vec<_>>()})
+        })
+        .collect();
     vec![
         json!({"code": 220, "enhanced": null,
                "lines": [format!("smtp.gmail.com ESMTP {GMAIL_ID}")]}),
         json!({"code": 250, "enhanced": null, "lines": ehlo_lines, "extensions": extensions,
-               "size": 35882577,
+               "keywords": keywords, "size": 35882577,
                "auth": ["LOGIN", "PLAIN", "XOAUTH2", "PLAIN-CLIENTTOKEN", "OAUTHBEARER", "XOAUTH"]}),
         json!({"code": 235, "enhanced": "2.7.0", "lines": ["2.7.0 Accepted"]}),
         json!({"code": 250, "enhanced": "2.1.0", "lines": [format!("2.1.0 OK {GMAIL_ID}")]}),
@@ -194,4 +202,26 @@ fn nul_in_a_reply_is_refused_at_its_offset() {
         "{}",
         run.stderr
     );
+}
+
+#[test]
+fn vendor_ehlo_keywords_each_with_their_parameters() {
+    let run = decode(
+        b"250-mx.example.com Hello [198.51.100.7]\r\n250-X_LINK2STATE\r\n250-XEXCH50\r\n\
+250-X-EXPS  GSSAPI NTLM\r\n250-AUTH=LOGIN PLAIN\r\n250-SIZE 1000\r\n250 CHUNKING\r\n",
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(
+        run.values[0]["keywords"],
+        json!([
+            {"keyword": "X_LINK2STATE", "params": []},
+            {"keyword": "XEXCH50", "params": []},
+            {"keyword": "X-EXPS", "params": ["GSSAPI", "NTLM"]},
+            {"keyword": "AUTH", "params": ["LOGIN", "PLAIN"]},
+            {"keyword": "SIZE", "params": ["1000"]},
+            {"keyword": "CHUNKING", "params": []},
+        ])
+    );
+    assert_eq!(run.values[0]["size"], 1000);
+    assert_eq!(run.values[0]["auth"], json!(["LOGIN", "PLAIN"]));
 }

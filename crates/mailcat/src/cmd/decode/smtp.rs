@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! {"code": 250, "enhanced": "2.1.0" | null, "lines": ["...", ...]}
-//!   + "extensions": [...], "size": N | null, "auth": [...]     on an EHLO reply
+//!   + "extensions": [...], "keywords": [...], "size": N | null, "auth": [...]   on an EHLO reply
 //! ```
 //!
 //! - `code`: the reply code, a number.
@@ -18,11 +18,13 @@
 //! gets one) and also has:
 //! - `extensions`: every line after the first (which is the server's domain and greeting), as
 //!   sent: `["SIZE 35882577", "8BITMIME", "AUTH LOGIN PLAIN", ...]`;
+//! - `keywords`: the same lines split, `[{"keyword": "SIZE", "params": ["35882577"]}, ...]`,
+//!   vendor keywords (`X-EXPS`, `X_LINK2STATE`) included, `AUTH=LOGIN PLAIN` as `AUTH`;
 //! - `size`: when SIZE is listed, its limit as a number, or `null` when it names none;
 //! - `auth`: when AUTH is listed, the SASL mechanisms over all AUTH (and old-style `AUTH=`)
 //!   lines, duplicates dropped.
 
-use mailcat_codec::smtp::{self, parse_reply, Extensions, Reply, ReplyCode};
+use mailcat_codec::smtp::{self, parse_reply, Extension, Extensions, Reply, ReplyCode};
 use mailcat_codec::{DecodeError, Limits};
 use serde_json::{Map, Value};
 
@@ -99,6 +101,14 @@ fn add_extensions(object: &mut Map<String, Value>, extensions: &Extensions) {
         "extensions".into(),
         extensions.lines().skip(1).map(text).collect(),
     );
+    let keywords = extensions.lines().skip(1).map(|line| {
+        let (keyword, params) = Extension::split(line);
+        let mut entry = Map::new();
+        entry.insert("keyword".into(), text(keyword));
+        entry.insert("params".into(), params.into_iter().map(text).collect());
+        Value::Object(entry)
+    });
+    object.insert("keywords".into(), keywords.collect());
     if let Some(size) = extensions.size() {
         object.insert("size".into(), size.map_or(Value::Null, Value::from));
     }
