@@ -258,6 +258,12 @@ pub struct WatchArgs {
 pub struct DecodeArgs {
     /// The protocol the server bytes speak.
     pub protocol: Protocol,
+    /// A client command the bytes answer, e.g. STAT, "LIST", "EHLO me", "A1 NOOP" (IMAP: with
+    /// its tag); repeat it for each command, in order. Each reply is then checked against its
+    /// command, and one reply more or less is refused. The input may start with the greeting,
+    /// which answers no command.
+    #[arg(long, value_name = "CMD")]
+    pub after: Vec<String>,
 }
 
 /// A mail protocol.

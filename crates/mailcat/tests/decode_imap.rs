@@ -235,3 +235,44 @@ A1  OK  [READ-WRITE]  done\r\n",
         (&json!("A1"), &json!("READ-WRITE"), &json!("done"))
     );
 }
+
+fn after(commands: &[&str], input: &[u8]) -> support::Run {
+    let mut args = vec!["imap"];
+    for command in commands {
+        args.extend(["--after", command]);
+    }
+    support::decode_with(&args, input)
+}
+
+#[test]
+fn after_a_tag_never_sent_or_already_completed_is_refused() {
+    let greeting = b"* OK ready\r\n";
+    let run = after(
+        &["A1 NOOP", "A2 CAPABILITY"],
+        b"* OK ready\r\n* CAPABILITY IMAP4rev1\r\nA2 OK done\r\nA1 OK done\r\n",
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    for input in [
+        [&greeting[..], b"A9 OK done\r\n"].concat(),
+        [&greeting[..], b"A1 OK done\r\nA1 OK again\r\n"].concat(),
+    ] {
+        let run = after(&["A1 NOOP"], &input);
+        assert_eq!(run.code, Some(65));
+        assert!(
+            run.stderr
+                .contains("expected the tag of a command named by --after"),
+            "{}",
+            run.stderr
+        );
+    }
+    let run = after(&["A1 NOOP"], greeting);
+    assert_eq!(run.code, Some(65));
+    assert!(
+        run.stderr.contains("a tagged response to every command"),
+        "{}",
+        run.stderr
+    );
+    let run = after(&["NOOP"], b"");
+    assert_eq!(run.code, Some(64));
+    assert!(run.stderr.contains("starts with its tag"), "{}", run.stderr);
+}

@@ -225,3 +225,44 @@ fn vendor_ehlo_keywords_each_with_their_parameters() {
     assert_eq!(run.values[0]["size"], 1000);
     assert_eq!(run.values[0]["auth"], json!(["LOGIN", "PLAIN"]));
 }
+
+fn after(commands: &[&str], input: &[u8]) -> Run {
+    let mut args = vec!["smtp"];
+    for command in commands {
+        args.extend(["--after", command]);
+    }
+    support::decode_with(&args, input)
+}
+
+#[test]
+fn after_each_reply_must_fit_its_command() {
+    let session =
+        b"220 mx ESMTP\r\n250-mx\r\n250 PIPELINING\r\n334 VXNlcm5hbWU6\r\n235 2.7.0 ok\r\n\
+250 2.1.0 ok\r\n354 go on\r\n250 2.0.0 queued\r\n221 bye\r\n";
+    let commands = [
+        "EHLO me",
+        "AUTH LOGIN",
+        "MAIL FROM:<a@example.org>",
+        "DATA",
+        "QUIT",
+    ];
+    let run = after(&commands, session);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.values.len(), 8);
+    // The same replies without the greeting.
+    let run = after(&commands, &session[14..]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    // A 220 answering EHLO.
+    let run = after(&["NOOP", "EHLO me"], b"250 ok\r\n220 mx ESMTP\r\n");
+    assert_eq!(run.code, Some(65));
+    assert!(
+        run.stderr
+            .contains("at byte 8: expected 250, 4xx or 5xx answering EHLO or HELO"),
+        "{}",
+        run.stderr
+    );
+    // A reply too many.
+    let run = after(&["NOOP"], b"220 mx\r\n250 ok\r\n250 ok\r\n");
+    assert_eq!(run.code, Some(65));
+    assert!(run.stderr.contains("at byte 16:"), "{}", run.stderr);
+}

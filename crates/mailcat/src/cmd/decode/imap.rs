@@ -8,7 +8,12 @@
 //! `bodystructure` (`type`, `size`, `lines`, `parts`, `message`); CAPABILITY and ENABLED
 //! `capabilities` (the atoms as sent) and `appendlimit` when listed; LIST/LSUB `attributes`,
 //! `delimiter`, `mailbox`; STATUS `mailbox`, `items`; EXISTS/RECENT `count`; EXPUNGE `seq`;
-//! SEARCH `numbers`; VANISHED `earlier`, `uids`; FLAGS `flags`. A response code adds
+//! SEARCH `numbers`; VANISHED `earlier`, `uids`; FLAGS `flags`.
+//!
+//! With `--after "A1 NOOP"` (repeatable), a tagged response must carry the tag of one of these
+//! commands, once each, and every one of them must be completed by the end of the input.
+//!
+//! A response code adds
 //! `code_value` (UIDVALIDITY, UIDNEXT, UNSEEN, HIGHESTMODSEQ) or, for a code this decoder does
 //! not know, `code_text` (its arguments as sent).
 
@@ -23,6 +28,8 @@ use super::{text, JsonDecoder};
 /// The IMAP side of `mailcat decode`.
 pub struct Decoder {
     inner: ResponseDecoder,
+    /// With `--after`: the tags of the commands not yet completed; `None` without.
+    pending: Option<Vec<Vec<u8>>>,
 }
 
 impl Decoder {
@@ -30,15 +37,67 @@ impl Decoder {
     pub fn new() -> Self {
         Decoder {
             inner: ResponseDecoder::new(Limits::imap()),
+            pending: None,
         }
     }
+
+    /// A decoder of the responses to `commands` (`"A1 NOOP"`: each starts with its tag), which
+    /// refuses a tagged response whose tag none of them had, or that was already completed.
+    pub fn after(commands: &[String]) -> Result<Self, String> {
+        let mut tags = Vec::new();
+        for command in commands {
+            let mut words = command.split_whitespace();
+            match (words.next(), words.next()) {
+                (Some(tag), Some(_)) if tag.bytes().all(is_tag_char) => {
+                    tags.push(tag.as_bytes().to_vec())
+                }
+                _ => {
+                    return Err(format!(
+                        "--after {command:?}: an IMAP command starts with its tag, \
+                         as in --after \"A1 NOOP\""
+                    ))
+                }
+            }
+        }
+        Ok(Decoder {
+            inner: ResponseDecoder::new(Limits::imap()),
+            pending: Some(tags),
+        })
+    }
+}
+
+/// With `--after`: takes a tagged response's tag off the `pending` ones, or refuses it.
+fn complete(
+    pending: &mut Option<Vec<Vec<u8>>>,
+    response: &Response<'_>,
+) -> Result<(), DecodeError> {
+    let (Some(pending), Some(tag)) = (pending.as_mut(), response.tag()) else {
+        return Ok(());
+    };
+    match pending.iter().position(|t| t.as_slice() == tag.as_bytes()) {
+        Some(index) => {
+            pending.remove(index);
+            Ok(())
+        }
+        None => Err(DecodeError::Invalid {
+            offset: 0,
+            expected: "the tag of a command named by --after and not yet completed",
+        }),
+    }
+}
+
+/// `tag = 1*<any ASTRING-CHAR except "+">`, as a client sends it.
+fn is_tag_char(b: u8) -> bool {
+    b.is_ascii_graphic() && !b"(){%*\"\\+]".contains(&b)
 }
 
 impl JsonDecoder for Decoder {
     fn decode(&mut self, buf: &[u8], out: &mut Vec<Value>) -> Result<usize, DecodeError> {
         let (used, event) = self.inner.decode(buf)?;
         if let Event::Response(response) = event {
-            out.push(response_json(&response));
+            let json = response_json(&response);
+            complete(&mut self.pending, &response)?;
+            out.push(json);
         }
         // BodyStart / BodyChunk / BodyEnd: the body's bytes are not printed; its length is in
         // the FETCH response that follows.
@@ -46,11 +105,16 @@ impl JsonDecoder for Decoder {
     }
 
     fn finish(&mut self, rest: &[u8], _out: &mut Vec<Value>) -> Result<(), DecodeError> {
-        if rest.is_empty() && !self.inner.is_streaming() {
-            Ok(())
-        } else {
-            Err(self.inner.end_of_input(rest))
+        if !rest.is_empty() || self.inner.is_streaming() {
+            return Err(self.inner.end_of_input(rest));
         }
+        if self.pending.as_ref().is_some_and(|tags| !tags.is_empty()) {
+            return Err(DecodeError::Invalid {
+                offset: 0,
+                expected: "a tagged response to every command named by --after",
+            });
+        }
+        Ok(())
     }
 }
 
