@@ -1,6 +1,6 @@
 //! The command line: flags and subcommands, as in DESIGN.md's CLI contract.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 /// Fetch and send mail over POP3, IMAP and SMTP, safely.
 #[derive(Debug, Parser)]
@@ -83,6 +83,26 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// Parses the command line as `Parser::try_parse_from` does, except that `decode --help`
+    /// lists only decode's own options: the global account and connection options, which do
+    /// not apply to it, are hidden there (still accepted, and ignored).
+    pub fn parse_args(
+        args: impl IntoIterator<Item = std::ffi::OsString>,
+    ) -> Result<Cli, clap::Error> {
+        let mut command = Cli::command();
+        let globals: Vec<clap::Arg> = command
+            .get_arguments()
+            .filter(|arg| arg.is_global_set())
+            .map(|arg| arg.clone().hide(true))
+            .collect();
+        // clap does not propagate a global option to a subcommand that has one of that name.
+        command = command.mut_subcommand("decode", |decode| decode.args(globals));
+        let matches = command.try_get_matches_from_mut(args)?;
+        Cli::from_arg_matches(&matches).map_err(|err| err.format(&mut command))
+    }
 }
 
 /// The subcommands.

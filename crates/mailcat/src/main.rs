@@ -21,8 +21,6 @@ use std::ffi::OsString;
 use std::path::Path;
 use std::process::ExitCode;
 
-use clap::Parser;
-
 /// The arguments, with `send` put first when mailcat runs under the name `sendmail` (a symlink
 /// `/usr/sbin/sendmail -> mailcat`), so cron, mail(1) and friends can use it unchanged.
 fn arguments(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
@@ -39,7 +37,7 @@ fn arguments(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
 }
 
 fn main() -> ExitCode {
-    let cli = match cli::Cli::try_parse_from(arguments(std::env::args_os())) {
+    let cli = match cli::Cli::parse_args(arguments(std::env::args_os())) {
         Ok(cli) => cli,
         Err(err) => {
             let code = if err.use_stderr() {
