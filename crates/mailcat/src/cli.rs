@@ -80,6 +80,12 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub json: bool,
 
+    /// Write the exact bytes each server sends to FILE.imap, FILE.pop3 or FILE.smtp (mode
+    /// 0600), to replay them with `mailcat decode PROTO < FILE.PROTO`. A secret the client sent
+    /// is replaced by a marker where a server echoes it.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub capture: Option<std::path::PathBuf>,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

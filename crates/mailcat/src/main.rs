@@ -52,6 +52,9 @@ fn main() -> ExitCode {
     if cli.verbose {
         trace::enable();
     }
+    if let Some(path) = &cli.capture {
+        mailcat_transport::capture::start(path);
+    }
     let code = match &cli.command {
         cli::Command::Check(args) => cmd::check::run(&cli, args),
         cli::Command::Autoconfig(args) => cmd::autoconfig::run(&cli, args),
@@ -63,6 +66,12 @@ fn main() -> ExitCode {
         cli::Command::Watch(args) => cmd::watch::run(&cli, args),
         cli::Command::Decode(args) => cmd::decode::run(args),
     };
+    if let Err((path, err)) = mailcat_transport::capture::finish() {
+        eprintln!(
+            "mailcat: the capture {} is incomplete: {err}",
+            path.display()
+        );
+    }
     ExitCode::from(code)
 }
 
