@@ -276,3 +276,37 @@ fn after_a_tag_never_sent_or_already_completed_is_refused() {
     assert_eq!(run.code, Some(64));
     assert!(run.stderr.contains("starts with its tag"), "{}", run.stderr);
 }
+
+#[test]
+fn after_utf8_accept_strings_must_be_utf8() {
+    // Before ENABLED, 8-bit names are tolerated (163.com sends them unasked).
+    let run = decode(b"* LIST () \"/\" \"caf\xe9\"\r\n");
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let run = decode(
+        "* ENABLED UTF8=ACCEPT\r\n* LIST () \"/\" \"café\"\r\n* 1 FETCH (ENVELOPE (NIL \"Grüße\" NIL NIL NIL NIL NIL NIL NIL NIL))\r\n"
+            .as_bytes(),
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.values[1]["mailbox"], "café");
+    for (input, offset) in [
+        (&b"* ENABLED UTF8=ACCEPT\r\n* LIST () \"/\" \"caf\xe9\"\r\n"[..], 41),
+        (b"* ENABLED UTF8=ACCEPT\r\n* STATUS \"\xff\" (MESSAGES 1)\r\n", 33),
+        (
+            b"* ENABLED UTF8=ACCEPT\r\n* 1 FETCH (ENVELOPE (NIL \"Gr\xfc\xdfe\" NIL NIL NIL NIL NIL NIL NIL NIL))\r\n",
+            51,
+        ),
+    ] {
+        let run = decode(input);
+        assert_eq!(run.code, Some(65), "{input:?}");
+        assert!(
+            run.stderr.contains(&format!(
+                "at byte {offset}: expected UTF-8 in a string once UTF8=ACCEPT is enabled"
+            )),
+            "{}",
+            run.stderr
+        );
+    }
+    // A message body may carry any octet.
+    let run = decode(b"* ENABLED UTF8=ACCEPT\r\n* 1 FETCH (BODY[] {2}\r\n\xff\xfe)\r\n");
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+}

@@ -578,6 +578,20 @@ fn untagged<'a>(input: &'a [u8], ctx: &Ctx) -> PResult<'a, Response<'a>> {
         (r, Data::Namespace(n))
     } else {
         let raw = after.strip_prefix(b" ").unwrap_or(after);
+        // `* x EXISTS`, `* 1x FETCH`: a count or sequence number that is not a number.
+        let next = spaces(raw);
+        let k = next.iter().take_while(|b| b.is_ascii_alphabetic()).count();
+        let counted = ["EXISTS", "RECENT", "EXPUNGE", "FETCH"];
+        if after.first() == Some(&b' ')
+            && counted
+                .iter()
+                .any(|w| next[..k].eq_ignore_ascii_case(w.as_bytes()))
+        {
+            return failure(
+                input,
+                Problem::Expected("a number before EXISTS, RECENT, EXPUNGE or FETCH"),
+            );
+        }
         (
             &after[after.len()..],
             Data::Other {
@@ -840,6 +854,13 @@ mod tests {
     fn numbers_overflow_is_refused() {
         assert!(response(b"* 4294967296 EXISTS\r\n", &CTX).is_err());
         assert!(response(b"* -1 EXISTS\r\n", &CTX).is_err());
+        for bad in [
+            &b"* x EXISTS\r\n"[..],
+            b"* two  recent\r\n",
+            b"* n FETCH (UID 1)\r\n",
+        ] {
+            assert!(response(bad, &CTX).is_err(), "{bad:?}");
+        }
         assert_eq!(data(b"* 4294967295 EXISTS\r\n"), Data::Exists(u32::MAX));
     }
 

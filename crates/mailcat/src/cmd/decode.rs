@@ -5,6 +5,7 @@ mod greeting;
 mod imap;
 mod pop3;
 mod smtp;
+mod utf8;
 
 use std::io::{self, BufWriter, Read, Write};
 

@@ -10,6 +10,9 @@
 //! `delimiter`, `mailbox`; STATUS `mailbox`, `items`; EXISTS/RECENT `count`; EXPUNGE `seq`;
 //! SEARCH `numbers`; VANISHED `earlier`, `uids`; FLAGS `flags`.
 //!
+//! After `* ENABLED UTF8=ACCEPT`, a mailbox name, envelope field or ID parameter that is not
+//! UTF-8 is refused (see [`super::utf8`]).
+//!
 //! With `--after "A1 NOOP"` (repeatable), a tagged response must carry the tag of one of these
 //! commands, once each, and every one of them must be completed by the end of the input.
 //!
@@ -23,13 +26,15 @@ use mailcat_codec::imap::{
 use mailcat_codec::{DecodeError, Limits};
 use serde_json::{json, Map, Value};
 
-use super::{text, JsonDecoder};
+use super::{text, utf8, JsonDecoder};
 
 /// The IMAP side of `mailcat decode`.
 pub struct Decoder {
     inner: ResponseDecoder,
     /// With `--after`: the tags of the commands not yet completed; `None` without.
     pending: Option<Vec<Vec<u8>>>,
+    /// The server said `ENABLED UTF8=ACCEPT`: its strings must be UTF-8 from then on.
+    utf8: bool,
 }
 
 impl Decoder {
@@ -38,6 +43,7 @@ impl Decoder {
         Decoder {
             inner: ResponseDecoder::new(Limits::imap()),
             pending: None,
+            utf8: false,
         }
     }
 
@@ -62,6 +68,7 @@ impl Decoder {
         Ok(Decoder {
             inner: ResponseDecoder::new(Limits::imap()),
             pending: Some(tags),
+            utf8: false,
         })
     }
 }
@@ -95,6 +102,12 @@ impl JsonDecoder for Decoder {
     fn decode(&mut self, buf: &[u8], out: &mut Vec<Value>) -> Result<usize, DecodeError> {
         let (used, event) = self.inner.decode(buf)?;
         if let Event::Response(response) = event {
+            if self.utf8 {
+                utf8::check(&response, buf)?;
+            }
+            if let Response::Data(Data::Enabled(capabilities)) = &response {
+                self.utf8 |= utf8::enables(capabilities);
+            }
             let json = response_json(&response);
             complete(&mut self.pending, &response)?;
             out.push(json);
