@@ -167,11 +167,13 @@ pub enum Command {
     /// Wait for new mail (IMAP IDLE) and print a line for each new message; reconnects after
     /// network loss.
     Watch(WatchArgs),
-    /// Read raw server bytes on stdin and print each response as one JSON line.
+    /// Read raw server bytes on stdin (e.g. a --capture file) and print each response as one
+    /// JSON line.
     ///
     /// Malformed input ends with a message on stderr naming the byte offset and what was
     /// expected, and exit code 65. Message bodies are not printed, only their lengths, so a
-    /// 1 GiB FETCH literal decodes in bounded memory.
+    /// 1 GiB FETCH literal decodes in bounded memory. With --after, each reply is checked
+    /// against the client command it answers.
     Decode(DecodeArgs),
 }
 
