@@ -369,4 +369,8 @@ fn after_auth_challenges_belong_to_auth_and_nowhere_else() {
     assert_eq!(run.values[1]["continuation"], true);
     let run = after(&["USER alice"], b"+OK ready\r\n+ \r\n");
     assert_eq!(run.code, Some(65));
+    // AUTH without a mechanism lists them.
+    let run = after(&["AUTH"], b"+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n");
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.values[0]["lines"], json!(["PLAIN", "LOGIN"]));
 }

@@ -95,7 +95,7 @@ pub enum Command {
     },
     /// RETR or TOP: a message (its lines are never printed).
     Message,
-    /// CAPA: capability lines.
+    /// CAPA (and AUTH without a mechanism): lines of capabilities or mechanisms.
     Capa,
     /// AUTH: `+ ` challenges, then `+OK` or `-ERR`.
     Auth,
@@ -123,7 +123,8 @@ impl Command {
             Command::Uidl { one }
         } else if is("RETR") || is("TOP") {
             Command::Message
-        } else if is("CAPA") {
+        } else if is("CAPA") || (is("AUTH") && !one) {
+            // AUTH alone lists the mechanisms, one a line (RFC 1734 servers).
             Command::Capa
         } else if is("AUTH") && one {
             Command::Auth
