@@ -315,6 +315,14 @@ fn after_list_a_negative_size_is_refused_at_its_offset() {
     );
     assert_eq!(run.code, Some(65));
     assert!(run.stderr.contains("at byte 32:"), "{}", run.stderr);
+    // A NUL in a listing line (known as one from --after) is refused too.
+    let run = after(&["LIST"], b"+OK\r\n1 2\0\r\n.\r\n");
+    assert_eq!(run.code, Some(65));
+    assert!(
+        run.stderr.contains("at byte 8: expected no NUL byte"),
+        "{}",
+        run.stderr
+    );
     let run = after(
         &["LIST", "UIDL 2"],
         b"+OK 2 msgs\r\n1 120\r\n2 5\r\n.\r\n+OK 2 QQ5x\r\n",
