@@ -310,3 +310,18 @@ fn after_utf8_accept_strings_must_be_utf8() {
     let run = decode(b"* ENABLED UTF8=ACCEPT\r\n* 1 FETCH (BODY[] {2}\r\n\xff\xfe)\r\n");
     assert_eq!(run.code, Some(0), "{}", run.stderr);
 }
+
+#[test]
+fn nul_outside_a_literal_is_refused_at_its_offset_but_not_inside_one() {
+    let run = decode(b"* OK hi\r\n* OK a\0b\r\n");
+    assert_eq!(run.code, Some(65));
+    assert!(
+        run.stderr
+            .contains("at byte 15: expected no NUL byte outside a literal"),
+        "{}",
+        run.stderr
+    );
+    let run = decode(b"* 1 FETCH (BODY[] {3}\r\na\0b)\r\n");
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.values[0]["sections"][0]["len"], 3);
+}
