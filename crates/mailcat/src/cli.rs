@@ -1,6 +1,6 @@
 //! The command line: flags and subcommands, as in DESIGN.md's CLI contract.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 /// Fetch and send mail over POP3, IMAP and SMTP, safely.
 #[derive(Debug, Parser)]
@@ -81,9 +81,35 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub json: bool,
 
+    /// Write the exact bytes each server sends to FILE.imap, FILE.pop3 or FILE.smtp (mode
+    /// 0600), to replay them with `mailcat decode PROTO < FILE.PROTO`. A secret the client sent
+    /// is replaced by a marker where a server echoes it.
+    #[arg(long, global = true, value_name = "FILE", value_parser = crate::tilde::path_arg)]
+    pub capture: Option<std::path::PathBuf>,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// Parses the command line as `Parser::try_parse_from` does, except that `decode --help`
+    /// lists only decode's own options: the global account and connection options, which do
+    /// not apply to it, are hidden there (still accepted, and ignored).
+    pub fn parse_args(
+        args: impl IntoIterator<Item = std::ffi::OsString>,
+    ) -> Result<Cli, clap::Error> {
+        let mut command = Cli::command();
+        let globals: Vec<clap::Arg> = command
+            .get_arguments()
+            .filter(|arg| arg.is_global_set())
+            .map(|arg| arg.clone().hide(true))
+            .collect();
+        // clap does not propagate a global option to a subcommand that has one of that name.
+        command = command.mut_subcommand("decode", |decode| decode.args(globals));
+        let matches = command.try_get_matches_from_mut(args)?;
+        Cli::from_arg_matches(&matches).map_err(|err| err.format(&mut command))
+    }
 }
 
 /// The subcommands.
@@ -157,11 +183,13 @@ pub enum Command {
     ///
     /// `mailcat man --dir ~/.local/share/man/man1`, then `man mailcat` or `man mailcat-send`.
     Man(ManArgs),
-    /// Read raw server bytes on stdin and print each response as one JSON line.
+    /// Read raw server bytes on stdin (e.g. a --capture file) and print each response as one
+    /// JSON line.
     ///
     /// Malformed input ends with a message on stderr naming the byte offset and what was
     /// expected, and exit code 65. Message bodies are not printed, only their lengths, so a
-    /// 1 GiB FETCH literal decodes in bounded memory.
+    /// 1 GiB FETCH literal decodes in bounded memory. With --after, each reply is checked
+    /// against the client command it answers.
     Decode(DecodeArgs),
 }
 
@@ -341,6 +369,12 @@ pub struct ManArgs {
 pub struct DecodeArgs {
     /// The protocol the server bytes speak.
     pub protocol: Protocol,
+    /// A client command the bytes answer, e.g. STAT, "LIST", "EHLO me", "A1 NOOP" (IMAP: with
+    /// its tag); repeat it for each command, in order. Each reply is then checked against its
+    /// command, and one reply more or less is refused. The input may start with the greeting,
+    /// which answers no command.
+    #[arg(long, value_name = "CMD")]
+    pub after: Vec<String>,
 }
 
 /// A mail protocol.

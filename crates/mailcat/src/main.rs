@@ -23,8 +23,6 @@ use std::ffi::OsString;
 use std::path::Path;
 use std::process::ExitCode;
 
-use clap::Parser;
-
 /// The arguments, with `send` put first when mailcat runs under the name `sendmail` (a symlink
 /// `/usr/sbin/sendmail -> mailcat`), so cron, mail(1) and friends can use it unchanged.
 fn arguments(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
@@ -42,7 +40,7 @@ fn arguments(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
 
 fn main() -> ExitCode {
     let args = arguments(std::env::args_os());
-    let cli = match cli::Cli::try_parse_from(&args) {
+    let cli = match cli::Cli::parse_args(args.iter().cloned()) {
         Ok(cli) => cli,
         Err(err) => {
             let code = if err.use_stderr() {
@@ -63,6 +61,9 @@ fn main() -> ExitCode {
         trace::enable();
     }
     failure::use_json(cli.json);
+    if let Some(path) = &cli.capture {
+        mailcat_transport::capture::start(path);
+    }
     let code = match &cli.command {
         cli::Command::Check(args) => cmd::check::run(&cli, args),
         cli::Command::Autoconfig(args) => cmd::autoconfig::run(&cli, args),
@@ -76,6 +77,12 @@ fn main() -> ExitCode {
         cli::Command::Completions(args) => cmd::completions::run(args),
         cli::Command::Man(args) => cmd::man::run(args),
     };
+    if let Err((path, err)) = mailcat_transport::capture::finish() {
+        eprintln!(
+            "mailcat: the capture {} is incomplete: {err}",
+            path.display()
+        );
+    }
     failure::at_exit(cli.command.name(), code);
     ExitCode::from(code)
 }

@@ -173,3 +173,155 @@ fn one_gib_fetch_literal_decodes_in_bounded_memory() {
     );
     assert_eq!(run.values[2]["status"], "OK");
 }
+
+/// What real servers send where the RFCs say otherwise, in one capture: each decodes, and the
+/// JSON shows the facts a user looks for.
+#[test]
+fn real_server_quirks_decode_and_show_their_facts() {
+    let run = decode(
+        b"* OK [CAPABILITY IMAP4rev1 APPENDLIMIT=35651584 CONDSTORE] ready\r\n\
+*  CAPABILITY IMAP4rev1 APPENDLIMIT\r\n\
+* OK [HIGHESTMODSEQ 7]\r\n\
+* OK [HIGHESTMODSEQ 8]Highest\r\n\
+* OK [X-VENDOR a b] text\r\n\
+* STATUS INBOX (MESSAGES 2 APPENDLIMIT NIL HIGHESTMODSEQ 9)\r\n\
+* STATUS Sent (APPENDLIMIT 1000)\r\n\
+* FLAGS (\\Seen $Label[1] foo]bar)\r\n\
+* 1  FETCH (UID 5  FLAGS (\\Seen $X[y]) BODYSTRUCTURE (\"text\" NIL NIL NIL NIL \"7bit\" 12 1))\r\n\
+* 2 FETCH (BODYSTRUCTURE (\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 100 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) (NIL NIL NIL NIL NIL NIL 0 0) 5))\r\n\
+* 3 FETCH (BODYSTRUCTURE (\"mixed\" (\"boundary\" \"b\") NIL NIL))\r\n\
+A1  OK  [READ-WRITE]  done\r\n",
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let v = &run.values;
+    assert_eq!(v[0]["appendlimit"], 35651584);
+    assert_eq!(v[1]["appendlimit"], Value::Null);
+    assert!(v[1].get("appendlimit").is_some(), "{}", v[1]);
+    assert_eq!(
+        (&v[2]["code"], &v[2]["code_value"], &v[2]["text"]),
+        (&json!("HIGHESTMODSEQ"), &json!(7), &json!(""))
+    );
+    assert_eq!(
+        (&v[3]["code_value"], &v[3]["text"]),
+        (&json!(8), &json!("Highest"))
+    );
+    assert_eq!(
+        (&v[4]["code"], &v[4]["code_text"]),
+        (&json!("X-VENDOR"), &json!("a b"))
+    );
+    assert_eq!(
+        v[5]["items"],
+        json!({"MESSAGES": 2, "APPENDLIMIT": null, "HIGHESTMODSEQ": 9})
+    );
+    assert_eq!(v[6]["items"], json!({"APPENDLIMIT": 1000}));
+    assert_eq!(v[7]["flags"], json!(["\\Seen", "$Label[1]", "foo]bar"]));
+    assert_eq!(v[8]["uid"], 5);
+    assert_eq!(v[8]["flags"], json!(["\\Seen", "$X[y]"]));
+    assert_eq!(
+        v[8]["bodystructure"],
+        json!({"type": "text/", "size": 12, "lines": 1})
+    );
+    assert_eq!(
+        v[9]["bodystructure"],
+        json!({"type": "message/rfc822", "size": 100, "lines": 5,
+               "message": {"type": "/", "size": 0, "lines": 0}})
+    );
+    assert_eq!(
+        v[10]["bodystructure"],
+        json!({"type": "multipart/mixed", "parts": []})
+    );
+    assert_eq!(
+        (&v[11]["tag"], &v[11]["code"], &v[11]["text"]),
+        (&json!("A1"), &json!("READ-WRITE"), &json!("done"))
+    );
+}
+
+fn after(commands: &[&str], input: &[u8]) -> support::Run {
+    let mut args = vec!["imap"];
+    for command in commands {
+        args.extend(["--after", command]);
+    }
+    support::decode_with(&args, input)
+}
+
+#[test]
+fn after_a_tag_never_sent_or_already_completed_is_refused() {
+    let greeting = b"* OK ready\r\n";
+    let run = after(
+        &["A1 NOOP", "A2 CAPABILITY"],
+        b"* OK ready\r\n* CAPABILITY IMAP4rev1\r\nA2 OK done\r\nA1 OK done\r\n",
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    for input in [
+        [&greeting[..], b"A9 OK done\r\n"].concat(),
+        [&greeting[..], b"A1 OK done\r\nA1 OK again\r\n"].concat(),
+    ] {
+        let run = after(&["A1 NOOP"], &input);
+        assert_eq!(run.code, Some(65));
+        assert!(
+            run.stderr
+                .contains("expected the tag of a command named by --after"),
+            "{}",
+            run.stderr
+        );
+    }
+    let run = after(&["A1 NOOP"], greeting);
+    assert_eq!(run.code, Some(65));
+    assert!(
+        run.stderr.contains("a tagged response to every command"),
+        "{}",
+        run.stderr
+    );
+    let run = after(&["NOOP"], b"");
+    assert_eq!(run.code, Some(64));
+    assert!(run.stderr.contains("starts with its tag"), "{}", run.stderr);
+}
+
+#[test]
+fn after_utf8_accept_strings_must_be_utf8() {
+    // Before ENABLED, 8-bit names are tolerated (163.com sends them unasked).
+    let run = decode(b"* LIST () \"/\" \"caf\xe9\"\r\n");
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let run = decode(
+        "* ENABLED UTF8=ACCEPT\r\n* LIST () \"/\" \"café\"\r\n* 1 FETCH (ENVELOPE (NIL \"Grüße\" NIL NIL NIL NIL NIL NIL NIL NIL))\r\n"
+            .as_bytes(),
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.values[1]["mailbox"], "café");
+    for (input, offset) in [
+        (&b"* ENABLED UTF8=ACCEPT\r\n* LIST () \"/\" \"caf\xe9\"\r\n"[..], 41),
+        (b"* ENABLED UTF8=ACCEPT\r\n* STATUS \"\xff\" (MESSAGES 1)\r\n", 33),
+        (
+            b"* ENABLED UTF8=ACCEPT\r\n* 1 FETCH (ENVELOPE (NIL \"Gr\xfc\xdfe\" NIL NIL NIL NIL NIL NIL NIL NIL))\r\n",
+            51,
+        ),
+    ] {
+        let run = decode(input);
+        assert_eq!(run.code, Some(65), "{input:?}");
+        assert!(
+            run.stderr.contains(&format!(
+                "at byte {offset}: expected UTF-8 in a string once UTF8=ACCEPT is enabled"
+            )),
+            "{}",
+            run.stderr
+        );
+    }
+    // A message body may carry any octet.
+    let run = decode(b"* ENABLED UTF8=ACCEPT\r\n* 1 FETCH (BODY[] {2}\r\n\xff\xfe)\r\n");
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+}
+
+#[test]
+fn nul_outside_a_literal_is_refused_at_its_offset_but_not_inside_one() {
+    let run = decode(b"* OK hi\r\n* OK a\0b\r\n");
+    assert_eq!(run.code, Some(65));
+    assert!(
+        run.stderr
+            .contains("at byte 15: expected no NUL byte outside a literal"),
+        "{}",
+        run.stderr
+    );
+    let run = decode(b"* 1 FETCH (BODY[] {3}\r\na\0b)\r\n");
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.values[0]["sections"][0]["len"], 3);
+}

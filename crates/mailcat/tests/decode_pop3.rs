@@ -37,9 +37,7 @@ SASL PLAIN LOGIN\r\n";
                "octets": 14, "line_count": 2}),
         json!({"ok": true, "text": "", "lines": ["1 000000013c4bd4e1", "2 000000023c4bd4e1"],
                "octets": 40, "line_count": 2}),
-        json!({"ok": true, "text": "120 octets",
-               "lines": ["Return-Path: <alice@example.org>", "From: Alice <alice@example.org>",
-                         "Subject: dots", "", ".x", ".", "end"],
+        json!({"ok": true, "text": "120 octets", "lines": [], "message": true,
                "octets": retr_body.len(), "line_count": 7}),
         json!({"ok": true, "text": "Marked to be deleted.", "lines": []}),
         json!({"ok": true, "text": "Logging out, messages deleted.", "lines": []}),
@@ -257,4 +255,130 @@ fn large_retr_body_decodes_in_bounded_memory() {
         ".a line that starts with a dot once unstuffed"
     );
     assert_eq!(values[1], json!({"ok": true, "text": "bye", "lines": []}));
+}
+
+#[test]
+fn nul_in_a_status_line_is_refused_at_its_offset_but_not_in_a_message() {
+    let run = decode(b"+OK ready\r\n-ERR no\0pe\r\n");
+    assert_eq!(run.code, Some(65));
+    assert_eq!(run.values.len(), 1);
+    assert!(
+        run.stderr
+            .contains("at byte 18: expected no NUL byte in a status or listing line"),
+        "{}",
+        run.stderr
+    );
+    let run = decode(b"+OK ready\r\n+OK 5 octets\r\na\0b\r\n.\r\n");
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+}
+
+fn after(commands: &[&str], input: &[u8]) -> Run {
+    let mut args = vec!["pop3"];
+    for command in commands {
+        args.extend(["--after", command]);
+    }
+    support::decode_with(&args, input)
+}
+
+#[test]
+fn after_stat_the_reply_must_be_two_numbers() {
+    // Without the greeting, and with it (a capture from the connection).
+    for input in [
+        &b"+OK 2 320\r\n"[..],
+        b"+OK Dovecot ready.\r\n+OK 2 320\r\n",
+    ] {
+        let run = after(&["STAT"], input);
+        assert_eq!(run.code, Some(0), "{}", run.stderr);
+        let stat = run.values.last().expect("a reply");
+        assert_eq!((&stat["count"], &stat["octets"]), (&json!(2), &json!(320)));
+    }
+    for (input, offset) in [
+        (&b"+OK ready\r\n+OK two 320\r\n"[..], 15),
+        (b"+OK ready\r\n+OK -2 320\r\n", 15),
+        (b"+OK ready\r\n+OK 2\r\n", 16),
+    ] {
+        let run = after(&["STAT"], input);
+        assert_eq!(run.code, Some(65), "{input:?}");
+        assert!(
+            run.stderr.contains(&format!("at byte {offset}:")),
+            "{input:?}: {}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn after_list_a_negative_size_is_refused_at_its_offset() {
+    let run = after(
+        &["LIST"],
+        b"+OK ready\r\n+OK 2 msgs\r\n1 120\r\n2 -5\r\n.\r\n",
+    );
+    assert_eq!(run.code, Some(65));
+    assert!(run.stderr.contains("at byte 32:"), "{}", run.stderr);
+    // A NUL in a listing line (known as one from --after) is refused too.
+    let run = after(&["LIST"], b"+OK\r\n1 2\0\r\n.\r\n");
+    assert_eq!(run.code, Some(65));
+    assert!(
+        run.stderr.contains("at byte 8: expected no NUL byte"),
+        "{}",
+        run.stderr
+    );
+    let run = after(
+        &["LIST", "UIDL 2"],
+        b"+OK 2 msgs\r\n1 120\r\n2 5\r\n.\r\n+OK 2 QQ5x\r\n",
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.values[0]["lines"], json!(["1 120", "2 5"]));
+    assert_eq!(
+        (&run.values[1]["msg"], &run.values[1]["unique_id"]),
+        (&json!(2), &json!("QQ5x"))
+    );
+}
+
+#[test]
+fn message_bodies_are_never_printed_only_their_lengths() {
+    let message = b"+OK 31 octets\r\nSubject: x\r\n\r\nsecret text\r\n.\r\n";
+    for run in [decode(message), after(&["RETR 1"], message)] {
+        assert_eq!(run.code, Some(0), "{}", run.stderr);
+        assert_eq!(
+            run.values[0],
+            json!({"ok": true, "text": "31 octets", "lines": [], "message": true,
+                   "octets": 27, "line_count": 3})
+        );
+    }
+    // Named by --after, even a body without a header section is a message.
+    let run = after(&["TOP 1 0"], b"+OK\r\nplain line\r\n.\r\n");
+    assert_eq!(run.values[0]["lines"], json!([]));
+    assert_eq!(run.values[0]["message"], true);
+}
+
+#[test]
+fn after_one_reply_more_or_less_than_the_commands_is_refused() {
+    let run = after(&["NOOP"], b"+OK ready\r\n+OK\r\n+OK\r\n");
+    assert_eq!(run.code, Some(65));
+    assert!(run.stderr.contains("no more replies"), "{}", run.stderr);
+    let run = after(&["STAT", "NOOP"], b"+OK 1 2\r\n");
+    assert_eq!(run.code, Some(65));
+    assert!(
+        run.stderr
+            .contains("a reply to every command named by --after"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn after_auth_challenges_belong_to_auth_and_nowhere_else() {
+    let run = after(
+        &["AUTH PLAIN", "STAT"],
+        b"+OK ready\r\n+ \r\n+OK Logged in.\r\n+OK 0 0\r\n",
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.values[1]["continuation"], true);
+    let run = after(&["USER alice"], b"+OK ready\r\n+ \r\n");
+    assert_eq!(run.code, Some(65));
+    // AUTH without a mechanism lists them.
+    let run = after(&["AUTH"], b"+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n");
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.values[0]["lines"], json!(["PLAIN", "LOGIN"]));
 }

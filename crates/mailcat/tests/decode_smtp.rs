@@ -30,11 +30,19 @@ fn gmail_session_json() -> Vec<Value> {
     ];
     let mut ehlo_lines = vec!["smtp.gmail.com at your service, [198.51.100.7]"];
     ehlo_lines.extend(extensions);
+    let keywords: Vec<Value> = extensions
+        .iter()
+        .map(|line| {
+            let mut words = line.split(' ');
+            let keyword = words.next();
+            json!({"keyword": keyword, "params": words.collect::<Vec<_>>()})
+        })
+        .collect();
     vec![
         json!({"code": 220, "enhanced": null,
                "lines": [format!("smtp.gmail.com ESMTP {GMAIL_ID}")]}),
         json!({"code": 250, "enhanced": null, "lines": ehlo_lines, "extensions": extensions,
-               "size": 35882577,
+               "keywords": keywords, "size": 35882577,
                "auth": ["LOGIN", "PLAIN", "XOAUTH2", "PLAIN-CLIENTTOKEN", "OAUTHBEARER", "XOAUTH"]}),
         json!({"code": 235, "enhanced": "2.7.0", "lines": ["2.7.0 Accepted"]}),
         json!({"code": 250, "enhanced": "2.1.0", "lines": [format!("2.1.0 OK {GMAIL_ID}")]}),
@@ -181,4 +189,80 @@ fn overlong_line_is_malformed() {
 fn empty_input_is_fine() {
     let run = decode(b"");
     assert_eq!((run.code, run.values.len()), (Some(0), 0));
+}
+
+#[test]
+fn nul_in_a_reply_is_refused_at_its_offset() {
+    let run = decode(b"220 mx ready\r\n250-mx\r\n250 X\0Y\r\n");
+    assert_eq!(run.code, Some(65));
+    assert_eq!(run.values.len(), 1);
+    assert!(
+        run.stderr
+            .contains("at byte 27: expected no NUL byte in a reply line"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn vendor_ehlo_keywords_each_with_their_parameters() {
+    let run = decode(
+        b"250-mx.example.com Hello [198.51.100.7]\r\n250-X_LINK2STATE\r\n250-XEXCH50\r\n\
+250-X-EXPS  GSSAPI NTLM\r\n250-AUTH=LOGIN PLAIN\r\n250-SIZE 1000\r\n250 CHUNKING\r\n",
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(
+        run.values[0]["keywords"],
+        json!([
+            {"keyword": "X_LINK2STATE", "params": []},
+            {"keyword": "XEXCH50", "params": []},
+            {"keyword": "X-EXPS", "params": ["GSSAPI", "NTLM"]},
+            {"keyword": "AUTH", "params": ["LOGIN", "PLAIN"]},
+            {"keyword": "SIZE", "params": ["1000"]},
+            {"keyword": "CHUNKING", "params": []},
+        ])
+    );
+    assert_eq!(run.values[0]["size"], 1000);
+    assert_eq!(run.values[0]["auth"], json!(["LOGIN", "PLAIN"]));
+}
+
+fn after(commands: &[&str], input: &[u8]) -> Run {
+    let mut args = vec!["smtp"];
+    for command in commands {
+        args.extend(["--after", command]);
+    }
+    support::decode_with(&args, input)
+}
+
+#[test]
+fn after_each_reply_must_fit_its_command() {
+    let session =
+        b"220 mx ESMTP\r\n250-mx\r\n250 PIPELINING\r\n334 VXNlcm5hbWU6\r\n235 2.7.0 ok\r\n\
+250 2.1.0 ok\r\n354 go on\r\n250 2.0.0 queued\r\n221 bye\r\n";
+    let commands = [
+        "EHLO me",
+        "AUTH LOGIN",
+        "MAIL FROM:<a@example.org>",
+        "DATA",
+        "QUIT",
+    ];
+    let run = after(&commands, session);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.values.len(), 8);
+    // The same replies without the greeting.
+    let run = after(&commands, &session[14..]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    // A 220 answering EHLO.
+    let run = after(&["NOOP", "EHLO me"], b"250 ok\r\n220 mx ESMTP\r\n");
+    assert_eq!(run.code, Some(65));
+    assert!(
+        run.stderr
+            .contains("at byte 8: expected 250, 4xx or 5xx answering EHLO or HELO"),
+        "{}",
+        run.stderr
+    );
+    // A reply too many.
+    let run = after(&["NOOP"], b"220 mx\r\n250 ok\r\n250 ok\r\n");
+    assert_eq!(run.code, Some(65));
+    assert!(run.stderr.contains("at byte 16:"), "{}", run.stderr);
 }

@@ -9,6 +9,7 @@ use mailcat_codec::DecodeError;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{timeout, timeout_at, Instant};
 
+use crate::capture;
 use crate::connect::timeout_error;
 use crate::error::{Error, Step, TooSlow};
 use crate::stream::MailStream;
@@ -164,6 +165,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             match read {
                 Ok(result) => {
                     let n = self.took(result, step)?;
+                    capture::server(self.endpoint.protocol, &self.buf[self.buf.len() - n..]);
                     if n > 0 {
                         self.window.received = self.window.received.saturating_add(n as u64);
                         quiet_since = after;
@@ -196,7 +198,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             self.make_room();
             // A zero timeout still polls the read once: only what is at hand is taken.
             if let Ok(result) = timeout(Duration::ZERO, self.stream.read_buf(&mut self.buf)).await {
-                self.took(result, Step::Response)?;
+                let n = self.took(result, Step::Response)?;
+                capture::server(self.endpoint.protocol, &self.buf[self.buf.len() - n..]);
             }
         }
         if self.buf.is_empty() {
@@ -279,6 +282,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     pub async fn send(&mut self, bytes: &[u8], redaction: Redaction) -> Result<(), Error> {
         self.window = Window::default();
         trace::client(bytes, redaction);
+        capture::client(bytes, redaction);
         let write = async {
             self.stream.write_all(bytes).await?;
             self.stream.flush().await

@@ -11,8 +11,10 @@
 //! - [`dialogue`]: greeting, capabilities and the single audited STARTTLS upgrade, for IMAP,
 //!   POP3 and SMTP alike; [`dialogue::open`] runs the steps an account check shows.
 //! - [`trace`]: the `C:`/`S:` protocol trace, credentials always redacted.
+//! - [`capture`]: the exact bytes each server sends, to files `mailcat decode` reads back.
 #![warn(missing_docs)]
 
+pub mod capture;
 pub mod connect;
 mod connection;
 pub mod dialogue;

@@ -11,6 +11,10 @@
 //! - a negative line count (`-1`, Exchange and Dovecot behind it: go-imap #534, MailKit #823)
 //!   → rectified to 0, with [`SinglePart::rectified`] set so a caller can tell.
 //! - extension data in the non-extensible `BODY` item (Yahoo) → parsed like BODYSTRUCTURE.
+//! - `NIL` as the media type, subtype or a parameter name (an attached message whose structure
+//!   the server could not read, inside `message/rfc822` too) → an empty string.
+//! - a multipart with no parts (an empty `multipart/mixed`): the subtype alone → no parts.
+//! - runs of spaces between fields (Exchange, QQ Mail) → one separator.
 //! - a disposition sent as a bare string (`NIL "inline" NIL`, Exchange, MailKit #919), or any
 //!   extension data that does not follow the grammar → the extension is kept raw only.
 
@@ -20,7 +24,7 @@ use crate::core::parse::{expected, failure, PResult, Problem};
 
 use super::envelope::{envelope, Envelope};
 use super::primitive::{
-    byte, nil, nstring, own, own_opt, paren_list, skip_value, sp, spaces, string, string_or_nil,
+    byte, nil, nstring, own, own_opt, paren_list, skip_value, sp1, spaces, string, string_or_nil,
     Ctx,
 };
 
@@ -194,8 +198,8 @@ fn params<'a>(input: &'a [u8], ctx: &Ctx) -> PResult<'a, BodyParams<'a>> {
         if let Some(r) = rest.strip_prefix(b")") {
             return Ok((r, list));
         }
-        let (r, key) = string(rest, ctx)?;
-        let (r, ()) = sp(r)?;
+        let (r, key) = string_or_nil(rest, ctx)?;
+        let (r, ()) = sp1(r)?;
         let (r, value) = string_or_nil(r, ctx)?;
         list.push((key, value));
         rest = r;
@@ -226,7 +230,20 @@ pub(crate) fn body<'a>(input: &'a [u8], ctx: &Ctx, depth: usize) -> PResult<'a, 
     let (rest, b) = if inner.first() == Some(&b'(') {
         multipart(inner, ctx, depth + 1)?
     } else {
-        single_part(inner, ctx, depth + 1)?
+        // A multipart with no parts starts with its subtype, as a single part starts with its
+        // media type: a single part unless only a multipart fits.
+        match single_part(inner, ctx, depth + 1) {
+            Ok(parsed) => parsed,
+            Err(single_err) => {
+                let (after_subtype, _) = string(inner, ctx).map_err(|_| single_err.clone())?;
+                let ext = spaces(after_subtype);
+                // body-ext-mpart starts with body-fld-param: a list or NIL.
+                if !(ext.starts_with(b")") || ext.starts_with(b"(") || nil(ext).is_ok()) {
+                    return Err(single_err);
+                }
+                multipart(inner, ctx, depth + 1).map_err(|_| single_err)?
+            }
+        }
     };
     let (rest, ()) = byte(spaces(rest), b')', "\")\" after a body structure")?;
     Ok((rest, b))
@@ -242,7 +259,7 @@ fn multipart<'a>(input: &'a [u8], ctx: &Ctx, depth: usize) -> PResult<'a, BodySt
         parts.push(part);
         rest = spaces(r);
     }
-    let (rest, subtype) = string(rest, ctx)?;
+    let (rest, subtype) = string_or_nil(rest, ctx)?;
     let (rest, extension) = extension(rest, ctx, true)?;
     Ok((
         rest,
@@ -256,19 +273,19 @@ fn multipart<'a>(input: &'a [u8], ctx: &Ctx, depth: usize) -> PResult<'a, BodySt
 
 /// `body-type-1part = (body-type-basic / body-type-msg / body-type-text) [SP body-ext-1part]`.
 fn single_part<'a>(input: &'a [u8], ctx: &Ctx, depth: usize) -> PResult<'a, BodyStructure<'a>> {
-    let (rest, media_type) = string(input, ctx)?;
-    let (rest, ()) = sp(rest)?;
-    let (rest, media_subtype) = string(rest, ctx)?;
-    let (rest, ()) = sp(rest)?;
+    let (rest, media_type) = string_or_nil(input, ctx)?;
+    let (rest, ()) = sp1(rest)?;
+    let (rest, media_subtype) = string_or_nil(rest, ctx)?;
+    let (rest, ()) = sp1(rest)?;
     // body-fields = body-fld-param SP body-fld-id SP body-fld-desc SP body-fld-enc SP body-fld-octets
     let (rest, params) = params(rest, ctx)?;
-    let (rest, ()) = sp(rest)?;
+    let (rest, ()) = sp1(rest)?;
     let (rest, id) = nstring(rest, ctx)?;
-    let (rest, ()) = sp(rest)?;
+    let (rest, ()) = sp1(rest)?;
     let (rest, description) = nstring(rest, ctx)?;
-    let (rest, ()) = sp(rest)?;
+    let (rest, ()) = sp1(rest)?;
     let (rest, encoding) = nstring(rest, ctx)?;
-    let (rest, ()) = sp(rest)?;
+    let (rest, ()) = sp1(rest)?;
     let mut rectified = false;
     let (mut rest, size) = lenient_number(rest, &mut rectified)?;
 
@@ -278,12 +295,13 @@ fn single_part<'a>(input: &'a [u8], ctx: &Ctx, depth: usize) -> PResult<'a, Body
             || media_subtype.eq_ignore_ascii_case(b"GLOBAL"));
     let mut message = None;
     let mut lines = None;
-    if is_message && rest.starts_with(b" (") {
+    let after_spaces = spaces(rest);
+    if is_message && after_spaces.len() < rest.len() && after_spaces.first() == Some(&b'(') {
         // body-type-msg = media-message SP body-fields SP envelope SP body SP body-fld-lines
-        let (r, env) = envelope(&rest[1..], ctx)?;
-        let (r, ()) = sp(r)?;
+        let (r, env) = envelope(after_spaces, ctx)?;
+        let (r, ()) = sp1(r)?;
         let (r, inner) = body(r, ctx, depth)?;
-        let (r, ()) = sp(r)?;
+        let (r, ()) = sp1(r)?;
         let (r, n) = lenient_number(r, &mut rectified)?;
         message = Some(Box::new(EncapsulatedMessage {
             envelope: env,
@@ -292,11 +310,12 @@ fn single_part<'a>(input: &'a [u8], ctx: &Ctx, depth: usize) -> PResult<'a, Body
         lines = Some(n);
         rest = r;
     } else if is_text {
-        let (r, ()) = sp(rest)?;
+        let (r, ()) = sp1(rest)?;
         let (r, n) = lenient_number(r, &mut rectified)?;
         lines = Some(n);
         rest = r;
-    } else if let Some(r) = rest.strip_prefix(b" ") {
+    } else if after_spaces.len() < rest.len() {
+        let r = after_spaces;
         // Lenient: a line count on a part that is not text (`"multipart" "appledouble" ...
         // "7BIT" -1`, Exchange, MailKit #823).
         if matches!(r.first(), Some(b'-') | Some(b'0'..=b'9')) {
@@ -396,7 +415,7 @@ fn structured_extension<'a>(
     } else {
         let (r, ()) = byte(rest, b'(', "a disposition")?;
         let (r, kind) = string(r, ctx)?;
-        let (r, ()) = sp(r)?;
+        let (r, ()) = sp1(r)?;
         let (r, p) = params(r, ctx)?;
         let (r, ()) = byte(r, b')', "\")\"")?;
         ext.disposition = Some(Disposition { kind, params: p });
@@ -558,6 +577,56 @@ mod tests {
     }
 
     #[test]
+    fn nil_where_a_string_is_due() {
+        // NIL media type and subtype, NIL parameter name (seen from Cyrus on broken MIME, and
+        // from pymap): read as empty strings.
+        let b = parse(r#"(NIL NIL (NIL "x") NIL NIL "7bit" 12 1)"#);
+        let p = single(&b);
+        assert_eq!((&*p.media_type, &*p.media_subtype), (&b""[..], &b""[..]));
+        assert_eq!(p.params[0].0, Cow::Borrowed(&b""[..]));
+        let b = parse(r#"("text" NIL ("charset" "us-ascii") NIL NIL "7bit" 12 1)"#);
+        assert_eq!(single(&b).lines, Some(1));
+    }
+
+    #[test]
+    fn nil_media_type_inside_message_rfc822() {
+        // An attached message whose own structure the server could not read.
+        let b = parse(
+            r#"("message" "rfc822" NIL NIL NIL "7bit" 100 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) (NIL NIL NIL NIL NIL NIL 0 0) 5)"#,
+        );
+        let inner = &single(&b).message.as_ref().unwrap().body;
+        assert_eq!(single(inner).media_type, Cow::Borrowed(&b""[..]));
+        assert_eq!(single(&b).lines, Some(5));
+    }
+
+    #[test]
+    fn empty_multipart() {
+        // A multipart with no parts (an empty `multipart/mixed` message): Dovecot and Cyrus
+        // send the subtype alone, with or without extension data.
+        for wire in [
+            r#"("mixed")"#,
+            r#"("mixed" ("boundary" "b") NIL NIL)"#,
+            r#"( "alternative" NIL)"#,
+        ] {
+            let b = parse(wire);
+            let BodyStructure::Multi(m) = &b else {
+                panic!("{wire}: {b:?}")
+            };
+            assert!(m.parts.is_empty(), "{wire}");
+        }
+    }
+
+    #[test]
+    fn doubled_spaces_between_fields() {
+        let b = parse(r#"("text"  "plain"  ("charset"  "utf-8")  NIL NIL  "7bit"  12  1 )"#);
+        let p = single(&b);
+        assert_eq!((p.size, p.lines), (12, Some(1)));
+        assert_eq!(p.params[0].1, Cow::Borrowed(&b"utf-8"[..]));
+        let b = parse(r#"(("text" "plain" NIL NIL NIL "7bit" 1 1)  "mixed"  ("boundary" "x"))"#);
+        assert!(b.is_multipart());
+    }
+
+    #[test]
     fn deep_nesting_is_refused_before_recursing() {
         let deep = vec![b'('; 100_000];
         match body(&deep, &CTX, 0) {
@@ -581,7 +650,8 @@ mod tests {
     fn garbage_is_an_error_not_a_panic() {
         for bad in [
             "(",
-            "(\"text\")",
+            "(\"text\" \"plain\")",
+            "(\"mixed\" \"x\")",
             "((\"text\" \"plain\" NIL NIL NIL \"7bit\" x 1) \"mixed\")",
             "()",
         ] {

@@ -253,14 +253,14 @@ fn closing_bracket(input: &[u8]) -> Option<usize> {
 /// `resp-text = ["[" resp-text-code "]" SP] text`, on the rest of a line after the status
 /// keyword's space (or at the end of the line).
 ///
-/// Lenient where servers are: no SP and no text after the code (Gmail: `* OK [HIGHESTMODSEQ
+/// Lenient where servers are: several spaces, or none, between the code and the text; no SP
+/// and no text after the code (Gmail: `* OK [HIGHESTMODSEQ
 /// 13637]`), no text at all (iCloud: `* BYE`; ppops.net: `A6 OK`), 8-bit text.
 pub(crate) fn resp_text<'a>(input: &'a [u8], ctx: &Ctx) -> (Option<Code<'a>>, &'a [u8]) {
     if input.first() == Some(&b'[') {
         if let Some(end) = closing_bracket(input) {
             let code = resp_text_code(&input[1..end], ctx);
-            let rest = &input[end + 1..];
-            let text = rest.strip_prefix(b" ").unwrap_or(rest);
+            let text = spaces(&input[end + 1..]);
             return (Some(code), text);
         }
     }

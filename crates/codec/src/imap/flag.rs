@@ -114,11 +114,13 @@ pub(crate) fn flag(input: &[u8]) -> PResult<'_, Flag<'_>> {
     if backslash && input.get(1) == Some(&b'*') {
         return Ok((&input[2..], Flag::MayCreate));
     }
-    // Lenient: keywords with 8-bit bytes exist in the wild (localised labels); CTLs and
-    // specials still end the flag.
+    // Lenient: keywords with 8-bit bytes exist in the wild (localised labels), and with `]`
+    // (labels such as `$Label[1]`; a PERMANENTFLAGS code is cut at its balanced `]` before
+    // this runs); CTLs and other specials still end the flag. The command encoder refuses
+    // such a keyword, so it is never sent back.
     let n = input[start..]
         .iter()
-        .take_while(|&&b| is_atom_char(b) || b >= 0x80)
+        .take_while(|&&b| is_atom_char(b) || b >= 0x80 || b == b']')
         .count();
     if n == 0 {
         return expected(input, "a flag");
@@ -175,6 +177,16 @@ mod tests {
                 Flag::MayCreate,
             ]
         );
+    }
+
+    #[test]
+    fn brackets_inside_keywords() {
+        // Labels mapped to keywords keep their brackets (`$Label[1]`, `[Gmail]/Sent`-derived
+        // keywords, `foo]bar` from Kerio): kept as sent; the encoder refuses to send them back.
+        let (rest, flags) = flag_list(b"(\\Seen $Label[1] foo]bar \\X[y])").unwrap();
+        assert!(rest.is_empty());
+        let names: Vec<&[u8]> = flags.iter().map(Flag::as_bytes).collect();
+        assert_eq!(names, [&b"\\Seen"[..], b"$Label[1]", b"foo]bar", b"\\X[y]"]);
     }
 
     #[test]

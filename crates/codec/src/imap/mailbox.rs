@@ -309,6 +309,8 @@ pub enum StatusItem<'a> {
     Size(u64),
     /// `HIGHESTMODSEQ` (RFC 7162).
     HighestModSeq(u64),
+    /// `APPENDLIMIT` (RFC 7889): the largest message APPEND takes, or `None` for NIL (no limit).
+    AppendLimit(Option<u64>),
     /// Any other item with a number value, as sent.
     Other {
         /// The item name.
@@ -348,6 +350,7 @@ impl MailboxStatus<'_> {
                     StatusItem::Deleted(n) => StatusItem::Deleted(n),
                     StatusItem::Size(n) => StatusItem::Size(n),
                     StatusItem::HighestModSeq(n) => StatusItem::HighestModSeq(n),
+                    StatusItem::AppendLimit(n) => StatusItem::AppendLimit(n),
                 })
                 .collect(),
         }
@@ -380,6 +383,11 @@ fn status_item(input: &[u8]) -> PResult<'_, StatusItem<'_>> {
         number64(rest).map(|(r, v)| (r, StatusItem::Size(v)))
     } else if is("HIGHESTMODSEQ") {
         number64(rest).map(|(r, v)| (r, StatusItem::HighestModSeq(v)))
+    } else if is("APPENDLIMIT") {
+        match nil(rest) {
+            Ok((r, ())) => Ok((r, StatusItem::AppendLimit(None))),
+            Err(_) => number64(rest).map(|(r, v)| (r, StatusItem::AppendLimit(Some(v)))),
+        }
     } else {
         number64(rest).map(|(r, value)| {
             (

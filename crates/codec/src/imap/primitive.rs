@@ -53,6 +53,12 @@ pub(crate) fn sp(input: &[u8]) -> PResult<'_, ()> {
     }
 }
 
+/// `SP` where real servers send one or more (Exchange, QQ Mail): at least one space, all skipped.
+pub(crate) fn sp1(input: &[u8]) -> PResult<'_, ()> {
+    let (rest, ()) = sp(input)?;
+    Ok((spaces(rest), ()))
+}
+
 /// Skips any number of spaces (lenient separators: Exchange, QQ and GreenMail send extra ones).
 pub(crate) fn spaces(input: &[u8]) -> &[u8] {
     let n = input.iter().take_while(|&&b| b == b' ').count();

@@ -9,6 +9,9 @@
 //! response-tagged = tag SP resp-cond-state CRLF
 //! ```
 //!
+//! Runs of spaces between tokens are one separator (Exchange, QQ Mail send `*  1 FETCH`,
+//! `A1  OK`).
+//!
 //! Keywords are matched case-insensitively everywhere (`* ok`, `* 3 fetch`): RFC 3501 §9 says
 //! so, and several servers (older Zimbra, mail.ru) use lower case.
 
@@ -25,7 +28,8 @@ use super::mailbox::{
     mailbox_list, mailbox_status, namespace, MailboxList, MailboxStatus, Namespace,
 };
 use super::primitive::{
-    atom, byte, keyword, nil, nstring, number, number64, own, skip_value, sp, spaces, string, Ctx,
+    atom, byte, keyword, nil, nstring, number, number64, own, skip_value, sp, sp1, spaces, string,
+    Ctx,
 };
 use super::sequence::{sequence_set, SequenceSet};
 use super::tag::{tag, Tag};
@@ -413,8 +417,7 @@ pub(crate) fn status_keyword(input: &[u8]) -> Option<(StatusKind, &[u8])> {
 
 /// The text of a status line: everything after the keyword (and one SP) up to the line's end.
 fn status_rest<'a>(line: &'a [u8], ctx: &Ctx) -> (Option<Code<'a>>, Cow<'a, [u8]>) {
-    let after = line.strip_prefix(b" ").unwrap_or(line);
-    let (code, text) = resp_text(after, ctx);
+    let (code, text) = resp_text(spaces(line), ctx);
     (code, Cow::Borrowed(text))
 }
 
@@ -448,12 +451,12 @@ pub(crate) fn response<'a>(frame: &'a [u8], ctx: &Ctx) -> PResult<'a, Response<'
             (&body[body.len()..], Response::Continuation { code, text })
         }
         Some(b'*') => {
-            let (rest, ()) = sp(&body[1..])?;
+            let (rest, ()) = sp1(&body[1..])?;
             untagged(rest, ctx)?
         }
         _ => {
             let (rest, t) = tag(body)?;
-            let (rest, ()) = sp(rest)?;
+            let (rest, ()) = sp1(rest)?;
             match status_keyword(rest) {
                 Some((kind @ (StatusKind::Ok | StatusKind::No | StatusKind::Bad), rest)) => {
                     let (code, text) = status_rest(rest, ctx);
@@ -496,7 +499,7 @@ fn untagged<'a>(input: &'a [u8], ctx: &Ctx) -> PResult<'a, Response<'a>> {
         // message-data / mailbox-data with a leading number. An overflowing number
         // (`* 4294967296 EXISTS`) is refused here.
         let (rest, n) = number(input)?;
-        let (rest, ()) = sp(rest)?;
+        let (rest, ()) = sp1(rest)?;
         let k = rest.iter().take_while(|b| b.is_ascii_alphabetic()).count();
         let word = &rest[..k];
         let after = &rest[k..];
@@ -508,7 +511,7 @@ fn untagged<'a>(input: &'a [u8], ctx: &Ctx) -> PResult<'a, Response<'a>> {
         } else if is("EXPUNGE") {
             Data::Expunge(n)
         } else if is("FETCH") {
-            let (r, ()) = sp(after)?;
+            let (r, ()) = sp1(after)?;
             let (r, f) = msg_att(r, n, ctx)?;
             return Ok((r, Response::Data(Data::Fetch(f))));
         } else if k > 0 {
@@ -575,6 +578,20 @@ fn untagged<'a>(input: &'a [u8], ctx: &Ctx) -> PResult<'a, Response<'a>> {
         (r, Data::Namespace(n))
     } else {
         let raw = after.strip_prefix(b" ").unwrap_or(after);
+        // `* x EXISTS`, `* 1x FETCH`: a count or sequence number that is not a number.
+        let next = spaces(raw);
+        let k = next.iter().take_while(|b| b.is_ascii_alphabetic()).count();
+        let counted = ["EXISTS", "RECENT", "EXPUNGE", "FETCH"];
+        if after.first() == Some(&b' ')
+            && counted
+                .iter()
+                .any(|w| next[..k].eq_ignore_ascii_case(w.as_bytes()))
+        {
+            return failure(
+                input,
+                Problem::Expected("a number before EXISTS, RECENT, EXPUNGE or FETCH"),
+            );
+        }
         (
             &after[after.len()..],
             Data::Other {
@@ -778,6 +795,30 @@ mod tests {
     }
 
     #[test]
+    fn doubled_spaces_between_tokens() {
+        // Seen from Exchange and QQ Mail: extra spaces after `*`, the tag, the number, the
+        // status keyword.
+        assert!(matches!(data(b"*  1 FETCH (UID 5)\r\n"), Data::Fetch(f) if f.uid() == Some(5)));
+        assert!(matches!(data(b"* 1  FETCH  (UID 5)\r\n"), Data::Fetch(f) if f.uid() == Some(5)));
+        assert_eq!(data(b"* 3  EXISTS\r\n"), Data::Exists(3));
+        let r = parse(b"A1  OK  [READ-WRITE]  done\r\n");
+        assert!(
+            matches!(r, Response::Status { code: Some(Code::ReadWrite), ref text, .. } if text.as_ref() == b"done")
+        );
+        assert!(
+            matches!(data(b"*  CAPABILITY  IMAP4rev1\r\n"), Data::Capability(c) if c.len() == 1)
+        );
+    }
+
+    #[test]
+    fn code_followed_by_text_without_a_space() {
+        let r = parse(b"* OK [HIGHESTMODSEQ 42]Highest\r\n");
+        assert!(
+            matches!(r, Response::Status { code: Some(Code::HighestModSeq(42)), ref text, .. } if text.as_ref() == b"Highest")
+        );
+    }
+
+    #[test]
     fn continuation_forms() {
         // mail.ru: `+ ` before the XOAUTH2 response (MailKit #345); a bare `+` too.
         for line in [&b"+ \r\n"[..], b"+\r\n"] {
@@ -813,6 +854,13 @@ mod tests {
     fn numbers_overflow_is_refused() {
         assert!(response(b"* 4294967296 EXISTS\r\n", &CTX).is_err());
         assert!(response(b"* -1 EXISTS\r\n", &CTX).is_err());
+        for bad in [
+            &b"* x EXISTS\r\n"[..],
+            b"* two  recent\r\n",
+            b"* n FETCH (UID 1)\r\n",
+        ] {
+            assert!(response(bad, &CTX).is_err(), "{bad:?}");
+        }
         assert_eq!(data(b"* 4294967295 EXISTS\r\n"), Data::Exists(u32::MAX));
     }
 

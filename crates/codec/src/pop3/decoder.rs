@@ -122,8 +122,8 @@ impl Decoder {
     /// Decodes the next event from `buf` (all unread bytes): `(consumed, event)`.
     ///
     /// Errors other than [`DecodeError::Incomplete`] are final: a status line that is not
-    /// `+OK`/`-ERR` (or `+` during AUTH), a line over `max_line`, a bare LF in a status or
-    /// listing line, more than `max_lines` listing lines ([`DecodeError::TooManyLines`]), or
+    /// `+OK`/`-ERR` (or `+` during AUTH), a line over `max_line`, a NUL byte or a bare LF in a
+    /// status or listing line, more than `max_lines` listing lines ([`DecodeError::TooManyLines`]), or
     /// a body over `max_message` bytes ([`DecodeError::LiteralTooLarge`]).
     pub fn decode<'a>(&mut self, buf: &'a [u8]) -> Result<(usize, Event<'a>), DecodeError> {
         match self.state {
@@ -155,11 +155,13 @@ impl Decoder {
         let (line, consumed) = match split_line(buf, self.limits.max_line) {
             Ok(found) => found,
             Err(DecodeError::Incomplete) => {
+                no_nul(buf)?;
                 status_prefix(buf, sasl)?;
                 return Err(DecodeError::Incomplete);
             }
             Err(e) => return Err(e),
         };
+        no_nul(line)?;
         let event = match status_line(line, sasl)? {
             Reply::Continuation(text) => Event::Continuation(text),
             Reply::Status(status) => {
@@ -212,6 +214,7 @@ impl Decoder {
         lines: usize,
     ) -> Result<(usize, Event<'a>), DecodeError> {
         let (line, consumed) = split_line(buf, self.limits.max_line)?;
+        no_nul(line)?;
         if line == b"." {
             self.state = State::Status;
             return Ok((consumed, Event::End));
@@ -225,6 +228,18 @@ impl Decoder {
         self.state = State::Lines { lines: lines + 1 };
         let line = line.strip_prefix(b".").unwrap_or(line);
         Ok((consumed, Event::Line(line)))
+    }
+}
+
+/// Refuses a NUL byte in a status or listing line: it is no text a server means, and a C client
+/// would cut the line there. Message bodies (RETR, TOP) may carry any octet and are not checked.
+fn no_nul(line: &[u8]) -> Result<(), DecodeError> {
+    match memchr::memchr(0, line) {
+        Some(offset) => Err(DecodeError::Invalid {
+            offset,
+            expected: "no NUL byte in a status or listing line",
+        }),
+        None => Ok(()),
     }
 }
 
@@ -452,6 +467,28 @@ mod tests {
         ));
         let mut d = Decoder::new(Limits::pop3());
         assert_eq!(d.decode(b"+O"), Err(DecodeError::Incomplete));
+    }
+
+    #[test]
+    fn nul_in_status_and_listing_lines_is_refused_but_not_in_bodies() {
+        let nul = |offset| {
+            Err(DecodeError::Invalid {
+                offset,
+                expected: "no NUL byte in a status or listing line",
+            })
+        };
+        let mut d = Decoder::new(Limits::pop3());
+        assert_eq!(d.decode(b"+OK hi\0\r\n"), nul(6));
+        // Seen before the CRLF arrives.
+        let mut d = Decoder::new(Limits::pop3());
+        assert_eq!(d.decode(b"+OK\0"), nul(3));
+        let mut d = Decoder::new(Limits::pop3());
+        d.expect(LIST);
+        assert!(d.decode(b"+OK\r\n").is_ok());
+        assert_eq!(d.decode(b"1 2\0\r\n"), nul(3));
+        // A message may carry any octet.
+        let seen = run(Limits::pop3(), &[RETR], b"+OK\r\na\0b\r\n.\r\n", &[]).unwrap();
+        assert_eq!(seen[1], Seen::Body(b"a\0b\r\n".to_vec()));
     }
 
     #[test]

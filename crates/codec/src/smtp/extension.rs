@@ -59,22 +59,7 @@ impl<'a> Extension<'a> {
     /// Parses one `ehlo-line` (the text after `250-`/`250 `). Never fails: what is not
     /// recognised is [`Extension::Other`].
     pub fn parse(line: &'a [u8]) -> Extension<'a> {
-        let mut words = line
-            .split(|&b| b == b' ' || b == b'\t')
-            .filter(|w| !w.is_empty());
-        let first = words.next().unwrap_or_default();
-        let mut params: Vec<&'a [u8]> = words.collect();
-        // Exchange, older Outlook and Postfix (`broken_sasl_auth_clients`) send
-        // `AUTH=LOGIN PLAIN` for clients written before RFC 2554 was final.
-        let keyword = match first.iter().position(|&b| b == b'=') {
-            Some(eq) if first[..eq].eq_ignore_ascii_case(b"AUTH") => {
-                if eq + 1 < first.len() {
-                    params.insert(0, &first[eq + 1..]);
-                }
-                &first[..eq]
-            }
-            _ => first,
-        };
+        let (keyword, params) = Extension::split(line);
         let is = |name: &str| keyword.eq_ignore_ascii_case(name.as_bytes());
         let bare = params.is_empty();
         match () {
@@ -103,6 +88,31 @@ impl<'a> Extension<'a> {
             _ if is("REQUIRETLS") && bare => Extension::RequireTls,
             _ => Extension::Other { keyword, params },
         }
+    }
+}
+
+impl<'a> Extension<'a> {
+    /// Splits one `ehlo-line` into its keyword and parameters, as sent. Lenient: any keyword
+    /// (vendor ones such as `X-EXPS`, `X_LINK2STATE`, `XEXCH50`), runs of spaces or tabs, and
+    /// the pre-RFC `AUTH=LOGIN PLAIN`, split as `AUTH` with `LOGIN`, `PLAIN`.
+    pub fn split(line: &'a [u8]) -> (&'a [u8], Vec<&'a [u8]>) {
+        let mut words = line
+            .split(|&b| b == b' ' || b == b'\t')
+            .filter(|w| !w.is_empty());
+        let first = words.next().unwrap_or_default();
+        let mut params: Vec<&'a [u8]> = words.collect();
+        // Exchange, older Outlook and Postfix (`broken_sasl_auth_clients`) send
+        // `AUTH=LOGIN PLAIN` for clients written before RFC 2554 was final.
+        let keyword = match first.iter().position(|&b| b == b'=') {
+            Some(eq) if first[..eq].eq_ignore_ascii_case(b"AUTH") => {
+                if eq + 1 < first.len() {
+                    params.insert(0, &first[eq + 1..]);
+                }
+                &first[..eq]
+            }
+            _ => first,
+        };
+        (keyword, params)
     }
 }
 

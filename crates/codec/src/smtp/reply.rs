@@ -148,7 +148,7 @@ impl<'a> Reply<'a> {
 /// Refused, with the offset of the offending byte: a code that is not three digits with the
 /// first 2–5 and the second 0–5 (`2x0`, `25`, `600`, `099`); anything but SP, `-` or CRLF after
 /// the code; a continuation line whose code differs from the first line's (SECURITY.md #66);
-/// a bare LF; a line longer than `limits.max_line` (CRLF included; RFC 5321 §4.5.3.1.5 sets
+/// a NUL byte; a bare LF; a line longer than `limits.max_line` (CRLF included; RFC 5321 §4.5.3.1.5 sets
 /// 512); more than `limits.max_lines` lines; more than `limits.max_response` bytes. Syntax
 /// errors in a line not yet complete are reported at once, without waiting for its CRLF.
 pub fn parse_reply<'a>(buf: &'a [u8], limits: &Limits) -> Result<(usize, Reply<'a>), DecodeError> {
@@ -165,6 +165,7 @@ pub fn parse_reply<'a>(buf: &'a [u8], limits: &Limits) -> Result<(usize, Reply<'
         let end = match find_line_end(buf, pos, limits.max_line) {
             Ok(end) => end,
             Err(DecodeError::Incomplete) => {
+                no_nul(&buf[pos..]).map_err(|e| e.shifted(pos))?;
                 reply_code(&buf[pos..], code).map_err(|e| e.shifted(pos))?;
                 return Err(size_check(buf.len(), limits).unwrap_or(DecodeError::Incomplete));
             }
@@ -174,6 +175,7 @@ pub fn parse_reply<'a>(buf: &'a [u8], limits: &Limits) -> Result<(usize, Reply<'
             return Err(err);
         }
         let line = &buf[pos..end - 2];
+        no_nul(line).map_err(|e| e.shifted(pos))?;
         let (line_code, last, text) = reply_line(line, code).map_err(|e| e.shifted(pos))?;
         code = Some(line_code);
         lines.push(Cow::Borrowed(text));
@@ -207,6 +209,18 @@ pub fn end_of_input(unread: &[u8]) -> Result<(), DecodeError> {
             offset: 0,
             inside: "an SMTP reply",
         })
+    }
+}
+
+/// A NUL byte is no text a server means (RFC 5321 §4.2: `textstring` is printable ASCII, SP
+/// and HT); a C client would cut the line there, so two clients would read different replies.
+fn no_nul(line: &[u8]) -> Result<(), DecodeError> {
+    match memchr::memchr(0, line) {
+        Some(offset) => Err(DecodeError::Invalid {
+            offset,
+            expected: "no NUL byte in a reply line",
+        }),
+        None => Ok(()),
     }
 }
 
@@ -475,6 +489,23 @@ mod tests {
     fn bare_lf_is_refused() {
         assert!(matches!(
             parse(b"250 ok\n"),
+            Err(DecodeError::Invalid { offset: 6, .. })
+        ));
+    }
+
+    #[test]
+    fn nul_byte_is_refused_with_its_offset() {
+        // A NUL in a reply line is no text a server means; C clients truncate there.
+        assert_eq!(
+            parse(b"250-mx.example\r\n250-X\0Y\r\n250 SIZE 10\r\n"),
+            Err(DecodeError::Invalid {
+                offset: 21,
+                expected: "no NUL byte in a reply line"
+            })
+        );
+        // Seen before the CRLF arrives.
+        assert!(matches!(
+            parse(b"220 hi\0"),
             Err(DecodeError::Invalid { offset: 6, .. })
         ));
     }

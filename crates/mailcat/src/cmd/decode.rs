@@ -1,8 +1,11 @@
-//! `mailcat decode imap|pop3|smtp`: raw server bytes on stdin, one JSON object per response.
+//! `mailcat decode imap|pop3|smtp [--after CMD]...`: raw server bytes on stdin, one JSON object
+//! per response; with `--after`, each reply is checked against the client command it answers.
 
+mod greeting;
 mod imap;
 mod pop3;
 mod smtp;
+mod utf8;
 
 use std::io::{self, BufWriter, Read, Write};
 
@@ -19,14 +22,60 @@ trait JsonDecoder {
 
     /// The input ended with `rest` still unused (possibly empty): flush or explain.
     fn finish(&mut self, rest: &[u8], out: &mut Vec<Value>) -> Result<(), DecodeError>;
+
+    /// The stream offset the last error's offset counts from, when it is not the start of the
+    /// buffer given (an error about bytes already let go).
+    fn error_base(&self) -> Option<usize> {
+        None
+    }
+}
+
+/// The decoder for `args`: with `--after`, one that checks each reply against its command,
+/// reading the input both with and without a greeting first where the two can differ.
+fn decoder(args: &DecodeArgs) -> Result<Box<dyn JsonDecoder>, String> {
+    if args.after.is_empty() {
+        return Ok(match args.protocol {
+            Protocol::Imap => Box::new(imap::Decoder::new()),
+            Protocol::Pop3 => Box::new(pop3::Decoder::new()),
+            Protocol::Smtp => Box::new(smtp::Decoder::new()),
+        });
+    }
+    Ok(match args.protocol {
+        Protocol::Imap => Box::new(imap::Decoder::after(&args.after)?),
+        Protocol::Pop3 => {
+            let commands = args
+                .after
+                .iter()
+                .map(|line| pop3::Command::parse(line))
+                .collect::<Result<Vec<_>, _>>()?;
+            Box::new(greeting::Readings::new(
+                Box::new(pop3::Decoder::after(&commands, true)),
+                Box::new(pop3::Decoder::after(&commands, false)),
+            ))
+        }
+        Protocol::Smtp => {
+            let commands: Vec<_> = args.after.iter().map(|l| smtp::Command::parse(l)).collect();
+            Box::new(greeting::Readings::new(
+                Box::new(smtp::Decoder::after(&commands, true)),
+                Box::new(smtp::Decoder::after(&commands, false)),
+            ))
+        }
+    })
 }
 
 /// Runs the command; returns the exit code.
 pub fn run(args: &DecodeArgs) -> u8 {
-    let (name, mut decoder): (&str, Box<dyn JsonDecoder>) = match args.protocol {
-        Protocol::Imap => ("IMAP", Box::new(imap::Decoder::new())),
-        Protocol::Pop3 => ("POP3", Box::new(pop3::Decoder::new())),
-        Protocol::Smtp => ("SMTP", Box::new(smtp::Decoder::new())),
+    let name = match args.protocol {
+        Protocol::Imap => "IMAP",
+        Protocol::Pop3 => "POP3",
+        Protocol::Smtp => "SMTP",
+    };
+    let mut decoder = match decoder(args) {
+        Ok(decoder) => decoder,
+        Err(problem) => {
+            eprintln!("mailcat: {problem}");
+            return exit::USAGE;
+        }
     };
     let stdout = io::stdout();
     let mut sink = BufWriter::with_capacity(64 * 1024, stdout.lock());
@@ -91,7 +140,8 @@ fn pump(
             Err(DecodeError::Incomplete) if eof => {
                 let finished = decoder.finish(&buf[start..], &mut out);
                 print(&mut out, sink)?;
-                return finished.map_err(|err| Failure::Decode(err.shifted(stream_offset)));
+                let base = decoder.error_base().unwrap_or(stream_offset);
+                return finished.map_err(|err| Failure::Decode(err.shifted(base)));
             }
             Err(DecodeError::Incomplete) => {
                 sink.flush().map_err(|err| Failure::Io("stdout", err))?;
@@ -115,7 +165,8 @@ fn pump(
             }
             Err(err) => {
                 print(&mut out, sink)?;
-                return Err(Failure::Decode(err.shifted(stream_offset)));
+                let base = decoder.error_base().unwrap_or(stream_offset);
+                return Err(Failure::Decode(err.shifted(base)));
             }
         }
     }

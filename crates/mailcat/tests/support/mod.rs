@@ -52,8 +52,25 @@ pub fn decode_streamed(
     protocol: &str,
     write: impl FnOnce(&mut ChildStdin) + Send + 'static,
 ) -> Run {
+    decode_streamed_with(&[protocol], write)
+}
+
+/// Runs `mailcat decode <args>` (the protocol, then options such as `--after STAT`) on `input`.
+pub fn decode_with(args: &[&str], input: &[u8]) -> Run {
+    let input = input.to_vec();
+    decode_streamed_with(args, move |stdin| {
+        stdin.write_all(&input).expect("mailcat reads stdin")
+    })
+}
+
+/// [`decode_streamed`] with `args` after `decode`.
+pub fn decode_streamed_with(
+    args: &[&str],
+    write: impl FnOnce(&mut ChildStdin) + Send + 'static,
+) -> Run {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mailcat"))
-        .args(["decode", protocol])
+        .arg("decode")
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

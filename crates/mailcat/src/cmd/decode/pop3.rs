@@ -10,6 +10,9 @@
 //!   + "apop": "<1.2@host>"      the APOP timestamp, on the greeting (first response) only
 //!   + "octets": N, "line_count": N          on a multi-line response only
 //!   + "truncated": true         when "lines" does not hold the whole block
+//!   + "message": true           when the block is a message: its lines are never printed
+//!   + "count", "octets"         with --after STAT; "msg", "octets" with --after "LIST n";
+//!                               "msg", "unique_id" with --after "UIDL n"
 //! ```
 //!
 //! `text` is the text after the status and after the response code. A single-line response
@@ -23,7 +26,19 @@
 //!
 //! A SASL continuation (RFC 5034): `{"continuation": true, "text": "<base64 as sent>"}`.
 //!
-//! # Which `+OK` starts a block
+//! A message (RETR, TOP) is never printed, only its lengths, as for IMAP: with `--after` the
+//! command says which blocks are messages; without, a block whose first line is a header field
+//! (`Name: value`) is taken for one.
+//!
+//! # With `--after`
+//!
+//! `--after CMD` (repeatable, in order) names the commands the replies answer; each reply is
+//! then read and checked as its command says: STAT's `+OK` holds two numbers, each line of
+//! LIST (or LIST n's `+OK`) a message number and a size, each line of UIDL a message number and
+//! a unique-id; `+ ` challenges answer AUTH only; one reply more or less than the commands is
+//! refused. The input may start with the greeting, which answers no command.
+//!
+//! # Which `+OK` starts a block, without `--after`
 //!
 //! The reply does not say; the command the client sent does, and stdin carries no commands. So a
 //! `+OK` starts a block exactly when the line after it is not itself a status line (`+OK`,
@@ -32,7 +47,11 @@
 //! as a single-line `+OK` followed by more responses; real listings, CAPA and message headers
 //! do not start that way.
 
-use mailcat_codec::pop3::{Body, Decoder as Pop3Decoder, Event, Expect, StatusLine};
+use std::collections::VecDeque;
+
+use mailcat_codec::pop3::{
+    Body, Decoder as Pop3Decoder, Event, Expect, ScanListing, Stat, StatusLine, UniqueIdListing,
+};
 use mailcat_codec::{DecodeError, Limits};
 use serde_json::{Map, Value};
 
@@ -55,6 +74,133 @@ pub struct Decoder {
     block: Option<Block>,
     /// Nothing has been printed yet: the next status line is the greeting.
     greeting: bool,
+    /// With `--after`: the commands not yet answered, in order; `None` without.
+    commands: Option<VecDeque<Command>>,
+}
+
+/// What a client command makes of its reply, by its verb (`--after STAT`, `--after "LIST 1"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// STAT: `+OK count octets`.
+    Stat,
+    /// LIST: a scan listing per line; LIST n (`one`): one in the `+OK` line.
+    List {
+        /// A message number was given.
+        one: bool,
+    },
+    /// UIDL: a unique-id listing per line; UIDL n (`one`): one in the `+OK` line.
+    Uidl {
+        /// A message number was given.
+        one: bool,
+    },
+    /// RETR or TOP: a message (its lines are never printed).
+    Message,
+    /// CAPA (and AUTH without a mechanism): lines of capabilities or mechanisms.
+    Capa,
+    /// AUTH: `+ ` challenges, then `+OK` or `-ERR`.
+    Auth,
+    /// Any other command: one status line.
+    Other,
+}
+
+impl Command {
+    /// The command named by an `--after` value.
+    pub fn parse(line: &str) -> Result<Command, String> {
+        let mut words = line.split_whitespace();
+        let Some(verb) = words.next() else {
+            return Err(
+                "--after \"\" names no command: give the command line sent, e.g. --after STAT"
+                    .into(),
+            );
+        };
+        let one = words.next().is_some();
+        let is = |name: &str| verb.eq_ignore_ascii_case(name);
+        Ok(if is("STAT") {
+            Command::Stat
+        } else if is("LIST") {
+            Command::List { one }
+        } else if is("UIDL") {
+            Command::Uidl { one }
+        } else if is("RETR") || is("TOP") {
+            Command::Message
+        } else if is("CAPA") || (is("AUTH") && !one) {
+            // AUTH alone lists the mechanisms, one a line (RFC 1734 servers).
+            Command::Capa
+        } else if is("AUTH") && one {
+            Command::Auth
+        } else {
+            Command::Other
+        })
+    }
+
+    /// What the codec should expect of the reply.
+    fn expect(self) -> Expect {
+        match self {
+            Command::List { one: false } | Command::Uidl { one: false } | Command::Capa => {
+                Expect::MultiLine(Body::Lines)
+            }
+            Command::Message => Expect::MultiLine(Body::Chunks),
+            Command::Auth => Expect::SaslContinuation,
+            _ => Expect::SingleLine,
+        }
+    }
+
+    /// Checks the text of a `+OK` line answering this command (`at`: where the text starts in
+    /// the buffer) and adds what it says to `head`.
+    fn check_ok(
+        self,
+        status_text: &[u8],
+        at: usize,
+        head: &mut Map<String, Value>,
+    ) -> Result<(), DecodeError> {
+        let shift = |err: DecodeError| err.shifted(at);
+        match self {
+            Command::Stat => {
+                let stat = Stat::parse(status_text).map_err(shift)?;
+                head.insert("count".into(), stat.count.into());
+                head.insert("octets".into(), stat.octets.into());
+            }
+            Command::List { one: true } | Command::Uidl { one: true } => {
+                self.check_line(status_text, at, Some(head))?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Checks one line of a listing (or the `+OK` text of LIST n / UIDL n); with `into`, adds
+    /// its fields there.
+    fn check_line(
+        self,
+        line: &[u8],
+        at: usize,
+        into: Option<&mut Map<String, Value>>,
+    ) -> Result<(), DecodeError> {
+        let shift = |err: DecodeError| err.shifted(at);
+        let fields = match self {
+            Command::List { .. } => {
+                let scan = ScanListing::parse(line).map_err(shift)?;
+                [
+                    ("msg", Value::from(scan.msg)),
+                    ("octets", scan.octets.into()),
+                ]
+            }
+            Command::Uidl { .. } => {
+                let listing = UniqueIdListing::parse(line).map_err(shift)?;
+                [
+                    ("msg", Value::from(listing.msg)),
+                    ("unique_id", text(&listing.unique_id)),
+                ]
+            }
+            _ => return Ok(()),
+        };
+        if let Some(object) = into {
+            for (key, value) in fields {
+                object.insert(key.into(), value);
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Decoder {
@@ -64,6 +210,17 @@ impl Decoder {
             codec: Pop3Decoder::new(Limits::pop3()),
             block: None,
             greeting: true,
+            commands: None,
+        }
+    }
+
+    /// A decoder of the replies to `commands`, after the greeting when `greeting` is set.
+    pub fn after(commands: &[Command], greeting: bool) -> Self {
+        Decoder {
+            codec: Pop3Decoder::new(Limits::pop3()),
+            block: None,
+            greeting,
+            commands: Some(commands.iter().copied().collect()),
         }
     }
 
@@ -87,15 +244,26 @@ impl Decoder {
             let (used, event) = self.codec.decode(buf)?;
             match event {
                 Event::BodyChunk(data) => block.feed(data),
+                Event::Line(line) => {
+                    if let Some(command) = block.listing {
+                        // The line, unstuffed, ends just before the CRLF.
+                        command.check_line(line, used - 2 - line.len(), None)?;
+                    }
+                    block.feed(line);
+                    block.feed(b"\r\n");
+                }
                 Event::End => {
                     if let Some(block) = self.block.take() {
                         out.push(block.into_json());
                     }
                 }
-                // Inside a block the codec hands out chunks and the end only.
-                Event::Status(_) | Event::Continuation(_) | Event::Line(_) => {}
+                // Inside a block the codec hands out lines or chunks, and the end.
+                Event::Status(_) | Event::Continuation(_) => {}
             }
             return Ok(used);
+        }
+        if self.commands.is_some() {
+            return self.step_after(buf, out);
         }
         // Every status position may hold a SASL continuation: stdin does not say when AUTH ran.
         self.codec.expect(Expect::SaslContinuation);
@@ -110,7 +278,7 @@ impl Decoder {
                     // The same line again, now telling the codec that a block follows.
                     let (again, _) = self.codec.decode(buf)?;
                     debug_assert_eq!(again, used);
-                    self.block = Some(Block::new(head));
+                    self.block = Some(Block::new(head, None));
                     return Ok(again);
                 }
                 Value::Object(head)
@@ -129,6 +297,63 @@ impl Decoder {
         if !value.is_null() {
             out.push(value);
         }
+        Ok(used)
+    }
+}
+
+impl Decoder {
+    /// [`Decoder::step`] with `--after`: the reply is read and checked as its command says.
+    fn step_after(&mut self, buf: &[u8], out: &mut Vec<Value>) -> Result<usize, DecodeError> {
+        let command = match self.commands.as_ref().and_then(|c| c.front()) {
+            _ if self.greeting => None,
+            Some(&command) => Some(command),
+            None if buf.is_empty() => return Err(DecodeError::Incomplete),
+            None => {
+                return Err(DecodeError::Invalid {
+                    offset: 0,
+                    expected: "no more replies: every command named by --after has its reply",
+                })
+            }
+        };
+        self.codec
+            .expect(command.map_or(Expect::SingleLine, Command::expect));
+        let (used, event) = self.codec.decode(buf)?;
+        let status = match event {
+            Event::Status(status) => status,
+            Event::Continuation(challenge) => {
+                // AUTH goes on: the command stays first in line.
+                let mut object = Map::new();
+                object.insert("continuation".into(), Value::Bool(true));
+                object.insert("text".into(), text(challenge));
+                out.push(Value::Object(object));
+                return Ok(used);
+            }
+            // Not in a block: the codec hands out status lines and continuations only.
+            Event::BodyChunk(_) | Event::Line(_) | Event::End => return Ok(used),
+        };
+        let mut head = status_json(&status, self.greeting);
+        self.greeting = false;
+        if let Some(command) = command {
+            if let Some(commands) = self.commands.as_mut() {
+                commands.pop_front();
+            }
+            if status.is_ok() {
+                // The text runs to the end of the line, before its CRLF.
+                let at = used - 2 - status.text.len();
+                command.check_ok(&status.text, at, &mut head)?;
+            }
+            if self.codec.is_in_body() {
+                let listing = match command {
+                    Command::List { .. } | Command::Uidl { .. } => Some(command),
+                    _ => None,
+                };
+                let mut block = Block::new(head, listing);
+                block.message = Some(command == Command::Message);
+                self.block = Some(block);
+                return Ok(used);
+            }
+        }
+        out.push(Value::Object(head));
         Ok(used)
     }
 }
@@ -162,6 +387,13 @@ fn status_json(status: &StatusLine<'_>, greeting: bool) -> Map<String, Value> {
 fn block_follows(next: &[u8], eof: bool) -> Result<bool, DecodeError> {
     let mut probe = Pop3Decoder::new(Limits::pop3());
     probe.expect(Expect::SaslContinuation);
+    // A status line with a NUL in it is still a status line (refused as such, at its offset):
+    // judge it by what comes before the NUL (at least `+OK` or `-ER`).
+    let line_end = next.iter().position(|&b| b == b'\n').unwrap_or(next.len());
+    if let Some(nul) = next[..line_end].iter().position(|&b| b == 0) {
+        let status = nul >= 3 && matches!(probe.decode(&next[..nul]), Err(DecodeError::Incomplete));
+        return Ok(!status);
+    }
     match probe.decode(next) {
         Ok(_) => Ok(false),
         Err(DecodeError::Incomplete) if eof => Ok(false),
@@ -184,15 +416,29 @@ impl JsonDecoder for Decoder {
         };
         self.codec
             .end_of_input(&rest[used..])
-            .map_err(|err| err.shifted(used))
+            .map_err(|err| err.shifted(used))?;
+        let unanswered = self.commands.as_ref().is_some_and(|c| !c.is_empty());
+        if unanswered || (self.commands.is_some() && self.greeting) {
+            return Err(DecodeError::Invalid {
+                offset: rest.len(),
+                expected: "a reply to every command named by --after",
+            });
+        }
+        Ok(())
     }
 }
 
-/// A multi-line block being read: counts of everything, the first lines kept.
+/// A multi-line block being read: counts of everything, the first lines kept unless it is a
+/// message.
 #[derive(Debug)]
 struct Block {
     /// The status line's keys.
     head: Map<String, Value>,
+    /// With `--after`, LIST or UIDL: each line is checked as a listing.
+    listing: Option<Command>,
+    /// Whether the block is a message, whose lines are never kept: known from `--after`,
+    /// else guessed from the first line (a header field starts a message).
+    message: Option<bool>,
     /// Unstuffed bytes so far, CRLFs included.
     octets: u64,
     /// CRLF-ended lines so far.
@@ -211,9 +457,11 @@ struct Block {
 }
 
 impl Block {
-    fn new(head: Map<String, Value>) -> Self {
+    fn new(head: Map<String, Value>, listing: Option<Command>) -> Self {
         Block {
             head,
+            listing,
+            message: None,
             octets: 0,
             line_count: 0,
             kept: Vec::new(),
@@ -252,7 +500,7 @@ impl Block {
     /// Adds bytes to the current line, keeping only its start.
     fn keep(&mut self, bytes: &[u8]) {
         self.current_len = self.current_len.saturating_add(bytes.len());
-        if self.kept.len() < MAX_KEPT_LINES {
+        if self.message != Some(true) && self.kept.len() < MAX_KEPT_LINES {
             let room = (MAX_KEPT_LINE_BYTES + 1).saturating_sub(self.current.len());
             self.current
                 .extend_from_slice(&bytes[..bytes.len().min(room)]);
@@ -262,7 +510,20 @@ impl Block {
     /// The current line ended (its CR is in it, its LF is not).
     fn end_line(&mut self) {
         self.line_count += 1;
-        if self.kept.len() < MAX_KEPT_LINES {
+        if self.message.is_none() {
+            let header_field = self
+                .current
+                .iter()
+                .position(|&b| b == b':')
+                .is_some_and(|colon| {
+                    colon > 0
+                        && self.current[..colon]
+                            .iter()
+                            .all(|b| (0x21..=0x7e).contains(b))
+                });
+            self.message = Some(header_field);
+        }
+        if self.message != Some(true) && self.kept.len() < MAX_KEPT_LINES {
             let len = self.current_len.saturating_sub(1);
             if len <= MAX_KEPT_LINE_BYTES {
                 self.current.truncate(len);
@@ -284,7 +545,9 @@ impl Block {
         object.insert("lines".into(), Value::Array(self.kept));
         object.insert("octets".into(), self.octets.into());
         object.insert("line_count".into(), self.line_count.into());
-        if truncated {
+        if self.message == Some(true) {
+            object.insert("message".into(), Value::Bool(true));
+        } else if truncated {
             object.insert("truncated".into(), Value::Bool(true));
         }
         Value::Object(object)
@@ -306,7 +569,8 @@ mod tests {
     use super::*;
 
     fn block(chunks: &[&[u8]]) -> Value {
-        let mut block = Block::new(Map::new());
+        let mut block = Block::new(Map::new(), None);
+        block.message = Some(false);
         for chunk in chunks {
             block.feed(chunk);
         }

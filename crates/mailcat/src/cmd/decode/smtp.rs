@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! {"code": 250, "enhanced": "2.1.0" | null, "lines": ["...", ...]}
-//!   + "extensions": [...], "size": N | null, "auth": [...]     on an EHLO reply
+//!   + "extensions": [...], "keywords": [...], "size": N | null, "auth": [...]   on an EHLO reply
 //! ```
 //!
 //! - `code`: the reply code, a number.
@@ -14,15 +14,25 @@
 //!   CRLF excluded, enhanced code included: `535 5.7.139 Authentication unsuccessful` gives
 //!   `"5.7.139 Authentication unsuccessful"`.
 //!
+//! With `--after CMD` (in order, e.g. `--after "EHLO me" --after "MAIL FROM:<a@b>"`) each reply
+//! is checked against the command it answers: 250 for EHLO/HELO, 220 for STARTTLS, 334 then 235
+//! for AUTH, 354 then the message's reply for DATA, 221 for QUIT, 2xx (not 220/221) for the
+//! others, a 4xx or 5xx for any; one reply more or less than the commands is refused. The input
+//! may start with the greeting (220, 421 or 554), which answers no command.
+//!
 //! A 250 reply of more than one line is taken as the answer to EHLO (nothing else a client sends
 //! gets one) and also has:
 //! - `extensions`: every line after the first (which is the server's domain and greeting), as
 //!   sent: `["SIZE 35882577", "8BITMIME", "AUTH LOGIN PLAIN", ...]`;
+//! - `keywords`: the same lines split, `[{"keyword": "SIZE", "params": ["35882577"]}, ...]`,
+//!   vendor keywords (`X-EXPS`, `X_LINK2STATE`) included, `AUTH=LOGIN PLAIN` as `AUTH`;
 //! - `size`: when SIZE is listed, its limit as a number, or `null` when it names none;
 //! - `auth`: when AUTH is listed, the SASL mechanisms over all AUTH (and old-style `AUTH=`)
 //!   lines, duplicates dropped.
 
-use mailcat_codec::smtp::{self, parse_reply, Extensions, Reply, ReplyCode};
+use std::collections::VecDeque;
+
+use mailcat_codec::smtp::{self, parse_reply, Extension, Extensions, Reply, ReplyCode};
 use mailcat_codec::{DecodeError, Limits};
 use serde_json::{Map, Value};
 
@@ -33,14 +43,115 @@ use super::{text, JsonDecoder};
 pub struct Decoder {
     /// SMTP's limits: 512-byte lines, 1,000 lines a reply.
     limits: Limits,
+    /// With `--after`: the greeting is still due.
+    greeting: bool,
+    /// With `--after`: the commands not yet (fully) answered, in order; `None` without.
+    commands: Option<VecDeque<Command>>,
+}
+
+/// What a client command allows as its reply, by its verb (`--after "EHLO me"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// EHLO or HELO: 250 (or a refusal).
+    Hello,
+    /// STARTTLS: 220 (or a refusal).
+    StartTls,
+    /// AUTH: 334 challenges, then 235 (or a refusal).
+    Auth,
+    /// DATA: 354, then the reply to the message once it is sent (or a refusal at once).
+    Data,
+    /// The message after DATA's 354: 250 (or a refusal).
+    EndOfData,
+    /// QUIT: 221 (or a refusal).
+    Quit,
+    /// MAIL, RCPT, RSET, NOOP, VRFY, BDAT, HELP and others: any 2xx but 220 and 221, or a
+    /// refusal.
+    Other,
+}
+
+impl Command {
+    /// The command named by an `--after` value (its first word, in any case).
+    pub fn parse(line: &str) -> Command {
+        let verb = line.split_whitespace().next().unwrap_or_default();
+        let is = |name: &str| verb.eq_ignore_ascii_case(name);
+        if is("EHLO") || is("HELO") || is("LHLO") {
+            Command::Hello
+        } else if is("STARTTLS") {
+            Command::StartTls
+        } else if is("AUTH") {
+            Command::Auth
+        } else if is("DATA") {
+            Command::Data
+        } else if is("QUIT") {
+            Command::Quit
+        } else {
+            Command::Other
+        }
+    }
+
+    /// Checks `code` as this command's reply: `Ok(Some(next))` when more replies answer the
+    /// same command (AUTH's 334, DATA's 354), `Ok(None)` when it is answered.
+    fn answer(self, code: u16) -> Result<Option<Command>, &'static str> {
+        let refusal = matches!(code / 100, 4 | 5);
+        let fits = |ok: bool, what| if ok || refusal { Ok(None) } else { Err(what) };
+        match self {
+            Command::Hello => fits(code == 250, "250, 4xx or 5xx answering EHLO or HELO"),
+            Command::StartTls => fits(code == 220, "220, 4xx or 5xx answering STARTTLS"),
+            Command::Auth if code == 334 => Ok(Some(Command::Auth)),
+            Command::Auth => fits(code == 235, "334, 235, 4xx or 5xx answering AUTH"),
+            Command::Data if code == 354 => Ok(Some(Command::EndOfData)),
+            Command::Data => fits(false, "354, 4xx or 5xx answering DATA"),
+            Command::EndOfData => fits(code == 250, "250, 4xx or 5xx answering the message"),
+            Command::Quit => fits(code == 221, "221, 4xx or 5xx answering QUIT"),
+            Command::Other => fits(
+                code / 100 == 2 && code != 220 && code != 221,
+                "2xx (not 220 or 221), 4xx or 5xx answering the command",
+            ),
+        }
+    }
 }
 
 impl Decoder {
-    /// A decoder at the start of a session.
+    /// A decoder at the start of a session, with nothing known of the commands sent.
     pub fn new() -> Self {
         Decoder {
             limits: Limits::smtp(),
+            greeting: false,
+            commands: None,
         }
+    }
+
+    /// A decoder of the replies to `commands`, after the greeting when `greeting` is set.
+    pub fn after(commands: &[Command], greeting: bool) -> Self {
+        Decoder {
+            limits: Limits::smtp(),
+            greeting,
+            commands: Some(commands.iter().copied().collect()),
+        }
+    }
+
+    /// Checks a reply against what it answers, with `--after`.
+    fn check(&mut self, code: u16) -> Result<(), DecodeError> {
+        let Some(commands) = self.commands.as_mut() else {
+            return Ok(());
+        };
+        let invalid = |expected| DecodeError::Invalid {
+            offset: 0,
+            expected,
+        };
+        if std::mem::take(&mut self.greeting) {
+            return match code {
+                220 | 421 | 554 => Ok(()),
+                _ => Err(invalid("a greeting: 220, 421 or 554")),
+            };
+        }
+        let command = commands.pop_front().ok_or(invalid(
+            "no more replies: every command named by --after has its reply",
+        ))?;
+        if let Some(next) = command.answer(code).map_err(invalid)? {
+            commands.push_front(next);
+        }
+        Ok(())
     }
 }
 
@@ -56,6 +167,8 @@ impl JsonDecoder for Decoder {
         loop {
             match parse_reply(&buf[pos..], &self.limits) {
                 Ok((used, reply)) => {
+                    self.check(reply.code.get())
+                        .map_err(|err| err.shifted(pos))?;
                     out.push(reply_json(&reply));
                     pos += used;
                 }
@@ -67,7 +180,15 @@ impl JsonDecoder for Decoder {
 
     fn finish(&mut self, rest: &[u8], _out: &mut Vec<Value>) -> Result<(), DecodeError> {
         // `decode` has taken every complete reply: anything left is a reply cut off.
-        smtp::end_of_input(rest)
+        smtp::end_of_input(rest)?;
+        let unanswered = self.greeting || self.commands.as_ref().is_some_and(|c| !c.is_empty());
+        if unanswered {
+            return Err(DecodeError::Invalid {
+                offset: rest.len(),
+                expected: "a reply to every command named by --after",
+            });
+        }
+        Ok(())
     }
 }
 
@@ -99,6 +220,14 @@ fn add_extensions(object: &mut Map<String, Value>, extensions: &Extensions) {
         "extensions".into(),
         extensions.lines().skip(1).map(text).collect(),
     );
+    let keywords = extensions.lines().skip(1).map(|line| {
+        let (keyword, params) = Extension::split(line);
+        let mut entry = Map::new();
+        entry.insert("keyword".into(), text(keyword));
+        entry.insert("params".into(), params.into_iter().map(text).collect());
+        Value::Object(entry)
+    });
+    object.insert("keywords".into(), keywords.collect());
     if let Some(size) = extensions.size() {
         object.insert("size".into(), size.map_or(Value::Null, Value::from));
     }
