@@ -32,6 +32,7 @@ use mailcat_transport::{Endpoint, Protocol, Timeouts, TlsSettings};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
+use crate::auth;
 use crate::headers::{summarize, HeaderSummary};
 use crate::imap::{ImapSession, SummaryRequest};
 use crate::pop3::Pop3Session;
@@ -92,9 +93,13 @@ impl Account {
             Protocol::Imap => {
                 let mut session =
                     crate::imap::connect(&self.incoming, &self.tls, &self.timeouts).await?;
-                session
+                if let Err(error) = session
                     .login(&self.credential, self.dangerous_allow_plaintext_auth)
-                    .await?;
+                    .await
+                {
+                    auth::goodbye_after_failed_login(&error, session.logout()).await;
+                    return Err(error);
+                }
                 Ok(Incoming::Imap {
                     session,
                     selected: None,
@@ -103,9 +108,13 @@ impl Account {
             Protocol::Pop3 => {
                 let mut session =
                     crate::pop3::connect(&self.incoming, &self.tls, &self.timeouts).await?;
-                session
+                if let Err(error) = session
                     .login(&self.credential, self.dangerous_allow_plaintext_auth)
-                    .await?;
+                    .await
+                {
+                    auth::goodbye_after_failed_login(&error, session.quit()).await;
+                    return Err(error);
+                }
                 Ok(Incoming::Pop3 {
                     session,
                     numbers: HashMap::new(),
@@ -127,12 +136,16 @@ impl Account {
             ));
         }
         let mut session = crate::smtp::connect(&self.outgoing, &self.tls, &self.timeouts).await?;
-        session
+        if let Err(error) = session
             .login(
                 self.outgoing_credential(),
                 self.dangerous_allow_plaintext_auth,
             )
-            .await?;
+            .await
+        {
+            auth::goodbye_after_failed_login(&error, session.logout()).await;
+            return Err(error);
+        }
         Ok(session)
     }
 

@@ -230,13 +230,14 @@ impl Error {
     }
 
     /// True when the credentials were refused or cannot be used (exit code 77 in the CLI).
+    /// A server that offers no login method mailcat can use ([`Error::NoUsableMechanism`]) is
+    /// not: the credentials were never tried.
     pub fn is_auth(&self) -> bool {
         matches!(
             self,
             Error::AuthenticationFailed { .. }
                 | Error::BasicAuthDisabled { .. }
                 | Error::OAuth2Rejected { .. }
-                | Error::NoUsableMechanism { .. }
                 | Error::PlaintextAuthRefused { .. }
                 | Error::Credential { .. }
         )

@@ -367,6 +367,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                 })
                 .collect(),
             plain_command: !self.has_capability("LOGINDISABLED"),
+            tls: self.conn.is_tls(),
         };
         let method = auth::choose(&offer, credential.kind(), &endpoint)?;
         let secret = credential.secret().await?;
