@@ -1196,6 +1196,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             Chunk(std::ops::Range<usize>),
             BodyEnd,
         }
+        let bare_lf_lines = self.decoder.bare_lf_lines();
         let result = self
             .conn
             .read_frame(
@@ -1230,6 +1231,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             )
             .await;
         let (raw, bytes) = result.map_err(|e| self.transport(e))?;
+        if self.decoder.bare_lf_lines() != bare_lf_lines {
+            tracing::debug!(
+                target: mailcat_transport::trace::TARGET,
+                "S: (that line ended with a bare LF, not CRLF: accepted, as it is one line \
+                 without a literal or an open quoted string)"
+            );
+        }
         if let Raw::Response(response) = &raw {
             if !matches!(response, Response::Status { tag: Some(_), .. }) {
                 self.count_untagged(bytes.len())?;

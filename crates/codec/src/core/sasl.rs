@@ -136,12 +136,11 @@ pub fn cram_md5(user: &str, password: &[u8], challenge: &[u8]) -> Result<Payload
         });
     }
     non_empty("password", password)?;
-    let mut mac = hmac::Hmac::<md5::Md5>::new_from_slice(password).map_err(|_| {
-        EncodeError::Invalid {
+    let mut mac =
+        hmac::Hmac::<md5::Md5>::new_from_slice(password).map_err(|_| EncodeError::Invalid {
             field: "password",
             reason: "HMAC-MD5 cannot take it as a key",
-        }
-    })?;
+        })?;
     mac.update(challenge);
     let digest = mac.finalize().into_bytes();
     let mut out = Vec::with_capacity(user.len() + 1 + 2 * digest.len());
