@@ -19,6 +19,8 @@ enum Server {
     Courier,
     /// GNU Mailutils: UIDNEXT given, `UID SEARCH` answered empty.
     Mailutils,
+    /// An `[ALERT]` (with a terminal escape) with the login's answer, and one on LIST's.
+    Alerting,
 }
 
 const HEADER: &str =
@@ -46,8 +48,16 @@ fn serve(stream: TcpStream, server: Server, seen: &Seen) {
             say("* CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR IDLE\r\n");
             say(&ok("CAPABILITY"));
         } else if upper.starts_with("AUTHENTICATE") {
+            if server == Server::Alerting {
+                say("* OK [ALERT] Quota: 95% of 1 GiB used\x1b[2J\r\n");
+            }
             say(&format!(
                 "{tag} OK [CAPABILITY IMAP4rev1 IDLE] logged in\r\n"
+            ));
+        } else if upper.starts_with("LIST") && server == Server::Alerting {
+            say("* LIST () \"/\" INBOX\r\n");
+            say(&format!(
+                "{tag} OK [ALERT] IDLE is off: the mail store is on NFS\r\n"
             ));
         } else if upper.starts_with("SELECT") {
             say(&format!(
@@ -192,4 +202,23 @@ fn watch_finds_new_mail_where_uid_search_answers_empty() {
     let line = line.expect("watch printed the new message");
     assert!(line.starts_with("4\t"), "{line:?}; the server saw {seen:?}");
     assert!(!seen.iter().any(|l| l.contains("SEARCH")), "{seen:?}");
+}
+
+#[test]
+fn alerts_are_shown_on_stderr_escaped_in_every_command() {
+    let (port, _) = scripted_server(Server::Alerting, serve);
+    let output = mailcat(port, &["mailboxes"])
+        .output()
+        .expect("mailcat runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("mailcat: server alert: Quota: 95% of 1 GiB used\\x1b[2J"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("mailcat: server alert: IDLE is off: the mail store is on NFS"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains('\x1b'), "{stderr}");
 }

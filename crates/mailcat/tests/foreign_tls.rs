@@ -319,3 +319,35 @@ fn pop3_refused_login_says_quit_and_closes_tls_cleanly() {
     assert_eq!(output.status.code(), Some(77), "{}", stderr(&output));
     assert!(clean, "no TLS close_notify after QUIT");
 }
+
+#[test]
+fn check_shows_an_alert_sent_with_the_login() {
+    let server = TlsLineServer::start(|conn| {
+        conn.send("* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN] scripted\r\n");
+        while let Some(line) = conn.line() {
+            let (tag, command) = line.split_once(' ').unwrap();
+            if command.starts_with("AUTHENTICATE PLAIN") {
+                conn.send("* OK [ALERT] Your password expires in 3 days\x07\r\n");
+                conn.send(&format!("{tag} OK [CAPABILITY IMAP4rev1] Logged in\r\n"));
+            } else if command == "LOGOUT" {
+                conn.send(&format!(
+                    "* BYE Logging out\r\n{tag} OK Logout completed.\r\n"
+                ));
+                return;
+            } else {
+                conn.send(&format!(
+                    "* CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN\r\n{tag} OK done\r\n"
+                ));
+            }
+        }
+    });
+    let url = format!("imaps://localhost:{}", server.port());
+    let output = mailcat(&server, &["check"], &url).output().unwrap();
+    server.finish();
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("mailcat: server alert: Your password expires in 3 days\\x07"),
+        "{text}"
+    );
+}

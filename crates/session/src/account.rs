@@ -37,7 +37,7 @@ use crate::headers::{summarize, HeaderSummary};
 use crate::imap::{ImapSession, SummaryRequest};
 use crate::pop3::Pop3Session;
 use crate::smtp::{Envelope, MessageInfo, SendReport, SmtpSession};
-use crate::{Credential, Error};
+use crate::{AlertSink, Credential, Error};
 
 /// An account.
 #[derive(Debug, Clone)]
@@ -58,6 +58,9 @@ pub struct Account {
     pub timeouts: Timeouts,
     /// Send passwords over connections without TLS. Only for test servers on loopback.
     pub dangerous_allow_plaintext_auth: bool,
+    /// Where IMAP `[ALERT]` texts go (RFC 3501 §7.1: they must reach the user); `None`: they
+    /// are only kept with the other unsolicited responses.
+    pub alerts: Option<AlertSink>,
 }
 
 impl Account {
@@ -77,6 +80,7 @@ impl Account {
             tls: TlsSettings::default(),
             timeouts: Timeouts::default(),
             dangerous_allow_plaintext_auth: false,
+            alerts: None,
         }
     }
 
@@ -93,6 +97,7 @@ impl Account {
             Protocol::Imap => {
                 let mut session =
                     crate::imap::connect(&self.incoming, &self.tls, &self.timeouts).await?;
+                session.set_alert_sink(self.alerts.clone());
                 if let Err(error) = session
                     .login(&self.credential, self.dangerous_allow_plaintext_auth)
                     .await

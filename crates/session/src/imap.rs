@@ -43,7 +43,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::auth::{self, LoginMethod, Offer, SaslChannel, SaslReply};
-use crate::{Credential, Error};
+use crate::{AlertSink, Credential, Error};
 
 /// How often IDLE is ended and started again when nothing happens: 25 minutes.
 ///
@@ -243,6 +243,8 @@ pub struct ImapSession<S> {
     idle_refresh: Duration,
     /// Refresh IDLE after this long without a byte from the server, if set.
     idle_quiet_refresh: Option<Duration>,
+    /// Where `[ALERT]` texts are shown as they arrive.
+    alerts: Option<AlertSink>,
     fetch_window: usize,
     /// The server puts the UID first in its FETCH responses, so a streamed body can be routed
     /// by it (learned from the bodies seen; until then, and if ever it does not, sequence
@@ -270,6 +272,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             untagged_read: (0, 0),
             idle_refresh: DEFAULT_IDLE_REFRESH,
             idle_quiet_refresh: None,
+            alerts: None,
             fetch_window: DEFAULT_FETCH_WINDOW,
             uid_leads: false,
         };
@@ -307,6 +310,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
     /// Sets how often [`ImapSession::idle`] re-issues IDLE (default [`DEFAULT_IDLE_REFRESH`]).
     pub fn set_idle_refresh(&mut self, every: Duration) {
         self.idle_refresh = every.max(Duration::from_secs(1));
+    }
+
+    /// Shows every `[ALERT]` (tagged or untagged, during any command) through `sink` as it
+    /// arrives; it is also kept with the unsolicited responses as before.
+    pub fn set_alert_sink(&mut self, sink: Option<AlertSink>) {
+        self.alerts = sink;
     }
 
     /// Makes [`ImapSession::idle`] also re-issue IDLE when the server has sent nothing at all
@@ -1285,6 +1294,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             )
             .await;
         let (raw, bytes) = result.map_err(|e| self.transport(e))?;
+        if let (
+            Raw::Response(Response::Status {
+                code: Some(Code::Alert),
+                text,
+                ..
+            }),
+            Some(sink),
+        ) = (&raw, &self.alerts)
+        {
+            sink.alert(&self.endpoint().host, &escape_bytes(text));
+        }
         if self.decoder.bare_lf_lines() != bare_lf_lines {
             tracing::debug!(
                 target: mailcat_transport::trace::TARGET,
