@@ -21,6 +21,8 @@ enum Server {
     Mailutils,
     /// An `[ALERT]` (with a terminal escape) with the login's answer, and one on LIST's.
     Alerting,
+    /// SELECT answered `[READ-ONLY]`: another session holds the mailbox.
+    ReadOnly,
 }
 
 const HEADER: &str =
@@ -59,14 +61,21 @@ fn serve(stream: TcpStream, server: Server, seen: &Seen) {
             say(&format!(
                 "{tag} OK [ALERT] IDLE is off: the mail store is on NFS\r\n"
             ));
-        } else if upper.starts_with("SELECT") {
+        } else if upper.starts_with("SELECT") || upper.starts_with("EXAMINE") {
             say(&format!(
                 "* {exists} EXISTS\r\n* 0 RECENT\r\n* OK [UIDVALIDITY 42] ok\r\n"
             ));
             if server != Server::Courier {
                 say(&format!("* OK [UIDNEXT {}] ok\r\n", exists + 1));
             }
-            say(&format!("{tag} OK [READ-WRITE] SELECT completed\r\n"));
+            let read_only = upper.starts_with("EXAMINE") || server == Server::ReadOnly;
+            let mode = if read_only { "READ-ONLY" } else { "READ-WRITE" };
+            say(&format!("{tag} OK [{mode}] completed\r\n"));
+        } else if upper.starts_with("UID STORE") || upper.starts_with("UID EXPUNGE") {
+            // What Dovecot says to STORE on a mailbox opened read-only.
+            say(&format!(
+                "{tag} BAD Error in IMAP command UID STORE: Failed to parse message set\r\n"
+            ));
         } else if upper.starts_with("UID SEARCH") {
             if server == Server::Mailutils {
                 say("* SEARCH\r\n");
@@ -221,4 +230,30 @@ fn alerts_are_shown_on_stderr_escaped_in_every_command() {
         "{stderr}"
     );
     assert!(!stderr.contains('\x1b'), "{stderr}");
+}
+
+#[test]
+fn fetch_delete_on_a_mailbox_opened_read_only_says_so_and_deletes_nothing() {
+    let (port, seen) = scripted_server(Server::ReadOnly, serve);
+    let dir = std::env::temp_dir().join(format!(
+        "mailcat-foreign-read-only-{}-{port}",
+        std::process::id()
+    ));
+    let to = format!("maildir:{}", dir.display());
+    let output = mailcat(port, &["fetch", "--delete", "--to", &to])
+        .output()
+        .expect("mailcat runs");
+    let _ = std::fs::remove_dir_all(&dir);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(output.status.code(), Some(75), "{stderr}");
+    assert!(stderr.contains("opened INBOX read-only"), "{stderr}");
+    assert!(stderr.contains("nothing was deleted"), "{stderr}");
+    assert!(!stderr.contains("Failed to parse"), "{stderr}");
+    assert!(
+        !seen
+            .iter()
+            .any(|l| l.contains("STORE") || l.contains("EXPUNGE")),
+        "{seen:?}"
+    );
 }

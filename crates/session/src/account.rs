@@ -705,6 +705,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
     /// does not name one message for sure (a server may give a UID that once named a message
     /// already fetched to a new one), and deleting by it could delete mail never fetched
     /// (SECURITY.md #43).
+    ///
+    /// IMAP refuses too when SELECT opens the mailbox `[READ-ONLY]` (another session holds it):
+    /// [`Error::MailboxReadOnly`], transient; the STORE would only be refused.
     pub async fn delete(&mut self, ids: &[MessageId]) -> Result<(), Error> {
         match self {
             Incoming::Imap { session, selected } => {
@@ -750,6 +753,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
                 // Deleting needs the mailbox selected read-write (list used EXAMINE).
                 if let Some((name, _)) = selected.clone() {
                     let state = session.select(&Mailbox::new(name.as_str())?).await?;
+                    if state.read_only {
+                        // STORE would be refused, some servers with a misleading "BAD".
+                        return Err(Error::MailboxReadOnly {
+                            host: session.endpoint().host.clone(),
+                            mailbox: mailcat_codec::core::text::escape_bytes(name.as_bytes()),
+                        });
+                    }
                     if state.uid_validity != Some(uid_validity) {
                         return Err(stale(
                             session.endpoint(),

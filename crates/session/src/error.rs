@@ -139,6 +139,17 @@ pub enum Error {
         id: String,
     },
 
+    /// The mailbox opened read-only where messages were to be deleted (IMAP `[READ-ONLY]` on
+    /// SELECT: another session may hold it, or the user may not delete there). Nothing was
+    /// deleted; what was stored stays recorded, so a later run deletes it.
+    #[error("{host} opened {mailbox} read-only (another session may be holding it): nothing was deleted; run again later to delete what was fetched")]
+    MailboxReadOnly {
+        /// The server.
+        host: String,
+        /// The mailbox, escaped.
+        mailbox: String,
+    },
+
     /// The server ended the session (IMAP BYE, SMTP 421).
     #[error("{host} closed the session: {reply}")]
     Closed {
@@ -223,6 +234,7 @@ impl Error {
             Error::Transport(e) => e.is_transient(),
             Error::AuthenticationUnavailable { .. }
             | Error::Temporary { .. }
+            | Error::MailboxReadOnly { .. }
             | Error::Closed { .. } => true,
             Error::RecipientsRefused { transient, .. } => *transient,
             _ => false,
