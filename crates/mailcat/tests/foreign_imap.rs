@@ -17,7 +17,8 @@ enum Server {
     /// Courier: SELECT without UIDNEXT. Both scripts hold three messages (UIDs 1 to 3) and a
     /// fourth arrives during IDLE.
     Courier,
-    /// GNU Mailutils: UIDNEXT given, `UID SEARCH` answered empty.
+    /// GNU Mailutils: the reply to AUTHENTICATE ends with a bare LF, UIDNEXT given, `UID
+    /// SEARCH` answered empty.
     Mailutils,
     /// An `[ALERT]` (with a terminal escape) with the login's answer, and one on LIST's.
     Alerting,
@@ -53,8 +54,14 @@ fn serve(stream: TcpStream, server: Server, seen: &Seen) {
             if server == Server::Alerting {
                 say("* OK [ALERT] Quota: 95% of 1 GiB used\x1b[2J\r\n");
             }
+            // GNU Mailutils ends this line with a bare LF.
+            let end = if server == Server::Mailutils {
+                "\n"
+            } else {
+                "\r\n"
+            };
             say(&format!(
-                "{tag} OK [CAPABILITY IMAP4rev1 IDLE] logged in\r\n"
+                "{tag} OK [CAPABILITY IMAP4rev1 IDLE] logged in{end}"
             ));
         } else if upper.starts_with("LIST") && server == Server::Alerting {
             say("* LIST () \"/\" INBOX\r\n");
@@ -255,5 +262,19 @@ fn fetch_delete_on_a_mailbox_opened_read_only_says_so_and_deletes_nothing() {
             .iter()
             .any(|l| l.contains("STORE") || l.contains("EXPUNGE")),
         "{seen:?}"
+    );
+}
+
+#[test]
+fn mailutils_bare_lf_after_authenticate_logs_in_and_the_trace_says_so() {
+    let (port, _) = scripted_server(Server::Mailutils, serve);
+    let output = mailcat(port, &["mailboxes", "-v"])
+        .output()
+        .expect("mailcat runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("that line ended with a bare LF, not CRLF: accepted"),
+        "{stderr}"
     );
 }
