@@ -250,7 +250,7 @@ fn reason(status: u16) -> &'static str {
 
 /// A fresh CA's certificate (PEM) and a server configuration with a certificate from it for
 /// `localhost` and `127.0.0.1`.
-fn test_pki() -> (String, Arc<ServerConfig>) {
+pub(crate) fn test_pki() -> (String, Arc<ServerConfig>) {
     let ca_key = KeyPair::generate().expect("CA key");
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
     ca_params
@@ -288,7 +288,7 @@ fn test_pki() -> (String, Arc<ServerConfig>) {
 }
 
 /// Writes the CA certificate to a file of its own under the temporary directory.
-fn write_ca(pem: &str, port: u16) -> PathBuf {
+pub(crate) fn write_ca(pem: &str, port: u16) -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
     let path = std::env::temp_dir().join(format!(
         "mailcat-https-test-ca-{}-{}-{}.pem",

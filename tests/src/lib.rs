@@ -1,11 +1,13 @@
 //! Support code for the end-to-end tests: the mail-server lab, a proxy that plays network loss,
-//! and a DNS server and an HTTPS server for autoconfiguration.
+//! a DNS server and an HTTPS server for autoconfiguration, and a line-based mail server over
+//! implicit TLS played by a closure.
 
 pub mod dns_server;
 pub mod https_server;
 pub mod lab;
 pub mod proxy;
 pub mod roundtrip;
+pub mod tls_line_server;
 
 /// The README's code blocks, compiled and run as doctests so the README stays true.
 #[cfg(doctest)]

@@ -32,11 +32,12 @@ use mailcat_transport::{Endpoint, Protocol, Timeouts, TlsSettings};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
+use crate::auth;
 use crate::headers::{summarize, HeaderSummary};
 use crate::imap::{ImapSession, SummaryRequest};
 use crate::pop3::Pop3Session;
 use crate::smtp::{Envelope, MessageInfo, SendReport, SmtpSession};
-use crate::{Credential, Error};
+use crate::{AlertSink, Credential, Error};
 
 /// An account.
 #[derive(Debug, Clone)]
@@ -57,6 +58,9 @@ pub struct Account {
     pub timeouts: Timeouts,
     /// Send passwords over connections without TLS. Only for test servers on loopback.
     pub dangerous_allow_plaintext_auth: bool,
+    /// Where IMAP `[ALERT]` texts go (RFC 3501 §7.1: they must reach the user); `None`: they
+    /// are only kept with the other unsolicited responses.
+    pub alerts: Option<AlertSink>,
 }
 
 impl Account {
@@ -76,6 +80,7 @@ impl Account {
             tls: TlsSettings::default(),
             timeouts: Timeouts::default(),
             dangerous_allow_plaintext_auth: false,
+            alerts: None,
         }
     }
 
@@ -92,9 +97,14 @@ impl Account {
             Protocol::Imap => {
                 let mut session =
                     crate::imap::connect(&self.incoming, &self.tls, &self.timeouts).await?;
-                session
+                session.set_alert_sink(self.alerts.clone());
+                if let Err(error) = session
                     .login(&self.credential, self.dangerous_allow_plaintext_auth)
-                    .await?;
+                    .await
+                {
+                    auth::goodbye_after_failed_login(&error, session.logout()).await;
+                    return Err(error);
+                }
                 Ok(Incoming::Imap {
                     session,
                     selected: None,
@@ -103,9 +113,13 @@ impl Account {
             Protocol::Pop3 => {
                 let mut session =
                     crate::pop3::connect(&self.incoming, &self.tls, &self.timeouts).await?;
-                session
+                if let Err(error) = session
                     .login(&self.credential, self.dangerous_allow_plaintext_auth)
-                    .await?;
+                    .await
+                {
+                    auth::goodbye_after_failed_login(&error, session.quit()).await;
+                    return Err(error);
+                }
                 Ok(Incoming::Pop3 {
                     session,
                     numbers: HashMap::new(),
@@ -127,12 +141,16 @@ impl Account {
             ));
         }
         let mut session = crate::smtp::connect(&self.outgoing, &self.tls, &self.timeouts).await?;
-        session
+        if let Err(error) = session
             .login(
                 self.outgoing_credential(),
                 self.dangerous_allow_plaintext_auth,
             )
-            .await?;
+            .await
+        {
+            auth::goodbye_after_failed_login(&error, session.logout()).await;
+            return Err(error);
+        }
         Ok(session)
     }
 
@@ -687,6 +705,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
     /// does not name one message for sure (a server may give a UID that once named a message
     /// already fetched to a new one), and deleting by it could delete mail never fetched
     /// (SECURITY.md #43).
+    ///
+    /// IMAP refuses too when SELECT opens the mailbox `[READ-ONLY]` (another session holds it):
+    /// [`Error::MailboxReadOnly`], transient; the STORE would only be refused.
     pub async fn delete(&mut self, ids: &[MessageId]) -> Result<(), Error> {
         match self {
             Incoming::Imap { session, selected } => {
@@ -732,6 +753,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
                 // Deleting needs the mailbox selected read-write (list used EXAMINE).
                 if let Some((name, _)) = selected.clone() {
                     let state = session.select(&Mailbox::new(name.as_str())?).await?;
+                    if state.read_only {
+                        // STORE would be refused, some servers with a misleading "BAD".
+                        return Err(Error::MailboxReadOnly {
+                            host: session.endpoint().host.clone(),
+                            mailbox: mailcat_codec::core::text::escape_bytes(name.as_bytes()),
+                        });
+                    }
                     if state.uid_validity != Some(uid_validity) {
                         return Err(stale(
                             session.endpoint(),

@@ -1,7 +1,9 @@
 //! Choosing how to log in, and the SASL exchange itself, for the three protocols alike.
 //!
 //! - Passwords: SCRAM-SHA-256 (RFC 7677) > PLAIN (RFC 4616) > LOGIN; then the protocol's own
-//!   plaintext command (IMAP `LOGIN` unless `LOGINDISABLED`, POP3 `USER`/`PASS`).
+//!   plaintext command (IMAP `LOGIN` unless `LOGINDISABLED`, POP3 `USER`/`PASS`); CRAM-MD5
+//!   (RFC 2195) only as the last resort and only over TLS: it proves nothing about the server
+//!   and makes it store the password in clear, but some servers offer nothing else.
 //! - OAuth2 tokens: XOAUTH2 (what Microsoft and Google document) > OAUTHBEARER (RFC 7628).
 //! - SASL-IR (RFC 4959) when offered; Microsoft's POP3 wants `AUTH XOAUTH2`, a `+ ` from the
 //!   server, then the token on its own line: sessions pass `initial_response: false` there.
@@ -43,6 +45,9 @@ pub enum Mechanism {
     XOAuth2,
     /// OAUTHBEARER: the standard form of the same (RFC 7628).
     OAuthBearer,
+    /// CRAM-MD5 (RFC 2195): an HMAC-MD5 of the server's challenge keyed by the password. Only
+    /// over TLS, and only when the server offers nothing better.
+    CramMd5,
 }
 
 impl Mechanism {
@@ -54,6 +59,7 @@ impl Mechanism {
             Mechanism::Login => "LOGIN",
             Mechanism::XOAuth2 => "XOAUTH2",
             Mechanism::OAuthBearer => "OAUTHBEARER",
+            Mechanism::CramMd5 => "CRAM-MD5",
         }
     }
 
@@ -96,6 +102,8 @@ pub struct Offer {
     /// The protocol's own password command is allowed (IMAP without `LOGINDISABLED`; POP3
     /// with `USER` in CAPA, or a server without CAPA).
     pub plain_command: bool,
+    /// The connection is TLS-protected (CRAM-MD5 is used only then; the hints depend on it).
+    pub tls: bool,
 }
 
 /// Picks the best way in for a credential of `kind`.
@@ -114,15 +122,25 @@ pub fn choose(
     {
         return Ok(LoginMethod::PlainCommand);
     }
+    if kind == CredentialKind::Password && offer.tls && offered(Mechanism::CramMd5) {
+        return Ok(LoginMethod::Sasl(Mechanism::CramMd5));
+    }
     let hint = match kind {
-        CredentialKind::Password if offer.sasl.iter().any(|s| s.eq_ignore_ascii_case("XOAUTH2") || s.eq_ignore_ascii_case("OAUTHBEARER")) => {
+        CredentialKind::Password
+            if offer.sasl.iter().any(|s| {
+                s.eq_ignore_ascii_case("XOAUTH2") || s.eq_ignore_ascii_case("OAUTHBEARER")
+            }) =>
+        {
             Some("this server takes OAuth2 tokens: use --oauth2-token-cmd".to_owned())
         }
         CredentialKind::OAuth2Token if !offer.sasl.is_empty() || offer.plain_command => {
             Some("this server takes passwords, not OAuth2 tokens".to_owned())
         }
+        CredentialKind::Password if offered(Mechanism::CramMd5) => Some(
+            "mailcat uses CRAM-MD5 only over TLS: use the server's TLS port or STARTTLS".to_owned(),
+        ),
         _ if offer.sasl.is_empty() && !offer.plain_command => {
-            Some("the server allows no login on this connection: is TLS on (LOGINDISABLED before STARTTLS)?".to_owned())
+            Some(nothing_offered(endpoint.protocol, offer.tls).to_owned())
         }
         _ => None,
     };
@@ -139,6 +157,29 @@ pub fn choose(
         offered,
         hint,
     })
+}
+
+/// Why a server may offer no login method at all, by protocol and by whether TLS is on.
+fn nothing_offered(protocol: Protocol, tls: bool) -> &'static str {
+    match (protocol, tls) {
+        (Protocol::Imap, false) => {
+            "the server allows no login without TLS (LOGINDISABLED): use imaps:// or STARTTLS"
+        }
+        (Protocol::Pop3, false) => "the server offers no login without TLS: use pop3s:// or STLS",
+        (Protocol::Smtp, false) => "the server offers AUTH only over TLS: use smtps:// or STARTTLS",
+        (Protocol::Imap, true) => {
+            "the server refuses every login even over TLS (LOGINDISABLED): ask its administrator"
+        }
+        (Protocol::Pop3, true) => {
+            "the server offers no login method even over TLS (neither SASL nor USER in CAPA): \
+             ask its administrator"
+        }
+        (Protocol::Smtp, true) => {
+            "the server announces no AUTH at all, even over TLS: it does not take logins on \
+             this port (it may be a relay that needs none, or a port for incoming mail); ask \
+             its administrator for the submission port"
+        }
+    }
 }
 
 /// The server's answer to one step of a SASL exchange.
@@ -353,6 +394,30 @@ async fn exchange<C: SaslChannel>(
         Mechanism::ScramSha256 => {
             scram::exchange(channel, &context, secret, initial_response).await
         }
+        Mechanism::CramMd5 => cram_md5(channel, &context, secret).await,
+    }
+}
+
+/// CRAM-MD5 (RFC 2195): server-first, so no initial response; one challenge, one answer.
+async fn cram_md5<C: SaslChannel>(
+    channel: &mut C,
+    context: &Context<'_>,
+    secret: &Secret,
+) -> Result<(), Error> {
+    let challenge = match channel.start(Mechanism::CramMd5.name(), None).await? {
+        SaslReply::Challenge(challenge) => challenge,
+        SaslReply::Success => return Err(context.early_success("before the credentials were sent")),
+        refusal => return context.finish(refusal),
+    };
+    let answer = sasl::cram_md5(context.login, secret.expose(), &challenge)?;
+    match channel.respond(answer.as_bytes(), true).await? {
+        SaslReply::Challenge(_) => {
+            let reply = channel.cancel().await?;
+            context
+                .finish(reply)
+                .and(Err(context.protocol("a challenge after the last message")))
+        }
+        other => context.finish(other),
     }
 }
 
@@ -496,6 +561,34 @@ pub fn refusal(
         mechanism,
         reply,
         hint,
+    }
+}
+
+/// How long a goodbye after a failed login may take (LOGOUT or QUIT, its answer, TLS close).
+pub const GOODBYE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// After a login that failed on a connection that still works (credentials refused, no usable
+/// mechanism, the server busy, no secret at hand): `logout` (the session's LOGOUT or QUIT, then
+/// TLS close_notify) within [`GOODBYE_TIMEOUT`], so the server logs an orderly end instead of a
+/// dropped connection. Its outcome is not reported: the login's failure is. After a protocol
+/// error nothing more is sent (the exchange may still be open, SECURITY.md #41), and a broken
+/// connection is not waited on.
+pub async fn goodbye_after_failed_login<F>(error: &Error, logout: F)
+where
+    F: std::future::Future<Output = Result<(), Error>>,
+{
+    let orderly = matches!(
+        error,
+        Error::AuthenticationFailed { .. }
+            | Error::BasicAuthDisabled { .. }
+            | Error::OAuth2Rejected { .. }
+            | Error::NoUsableMechanism { .. }
+            | Error::PlaintextAuthRefused { .. }
+            | Error::AuthenticationUnavailable { .. }
+            | Error::Credential { .. }
+    );
+    if orderly {
+        let _ = tokio::time::timeout(GOODBYE_TIMEOUT, logout).await;
     }
 }
 

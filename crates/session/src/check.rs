@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use mailcat_transport::dialogue::{self, StepReport};
 use mailcat_transport::{Endpoint, Protocol, Security, Step};
 
+use crate::auth;
 use crate::autoconfig::providers::{self, SignIn};
 use crate::smtp::{Envelope, MessageInfo};
 use crate::{Account, Credential, CredentialKind, Error, ImapSession, Pop3Session, SmtpSession};
@@ -296,20 +297,30 @@ async fn check_server(
     match endpoint.protocol {
         Protocol::Imap => {
             let mut session = ImapSession::new(opened.connection, opened.capabilities);
-            session.login(credential, plaintext).await?;
+            session.set_alert_sink(account.alerts.clone());
+            if let Err(error) = session.login(credential, plaintext).await {
+                auth::goodbye_after_failed_login(&error, session.logout()).await;
+                return Err(error);
+            }
             logged_in(observer);
             session.logout().await
         }
         Protocol::Pop3 => {
             let mut session = Pop3Session::new(opened.connection, opened.capabilities);
             session.set_greeting(&opened.greeting);
-            session.login(credential, plaintext).await?;
+            if let Err(error) = session.login(credential, plaintext).await {
+                auth::goodbye_after_failed_login(&error, session.quit()).await;
+                return Err(error);
+            }
             logged_in(observer);
             session.quit().await
         }
         Protocol::Smtp => {
             let mut session = SmtpSession::new(opened.connection, opened.capabilities);
-            session.login(credential, plaintext).await?;
+            if let Err(error) = session.login(credential, plaintext).await {
+                auth::goodbye_after_failed_login(&error, session.logout()).await;
+                return Err(error);
+            }
             logged_in(observer);
             session.logout().await
         }

@@ -139,6 +139,17 @@ pub enum Error {
         id: String,
     },
 
+    /// The mailbox opened read-only where messages were to be deleted (IMAP `[READ-ONLY]` on
+    /// SELECT: another session may hold it, or the user may not delete there). Nothing was
+    /// deleted; what was stored stays recorded, so a later run deletes it.
+    #[error("{host} opened {mailbox} read-only (another session may be holding it): nothing was deleted; run again later to delete what was fetched")]
+    MailboxReadOnly {
+        /// The server.
+        host: String,
+        /// The mailbox, escaped.
+        mailbox: String,
+    },
+
     /// The server ended the session (IMAP BYE, SMTP 421).
     #[error("{host} closed the session: {reply}")]
     Closed {
@@ -223,6 +234,7 @@ impl Error {
             Error::Transport(e) => e.is_transient(),
             Error::AuthenticationUnavailable { .. }
             | Error::Temporary { .. }
+            | Error::MailboxReadOnly { .. }
             | Error::Closed { .. } => true,
             Error::RecipientsRefused { transient, .. } => *transient,
             _ => false,
@@ -230,13 +242,14 @@ impl Error {
     }
 
     /// True when the credentials were refused or cannot be used (exit code 77 in the CLI).
+    /// A server that offers no login method mailcat can use ([`Error::NoUsableMechanism`]) is
+    /// not: the credentials were never tried.
     pub fn is_auth(&self) -> bool {
         matches!(
             self,
             Error::AuthenticationFailed { .. }
                 | Error::BasicAuthDisabled { .. }
                 | Error::OAuth2Rejected { .. }
-                | Error::NoUsableMechanism { .. }
                 | Error::PlaintextAuthRefused { .. }
                 | Error::Credential { .. }
         )

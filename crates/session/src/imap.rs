@@ -43,7 +43,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::auth::{self, LoginMethod, Offer, SaslChannel, SaslReply};
-use crate::{Credential, Error};
+use crate::{AlertSink, Credential, Error};
 
 /// How often IDLE is ended and started again when nothing happens: 25 minutes.
 ///
@@ -241,6 +241,10 @@ pub struct ImapSession<S> {
     /// Untagged responses (count, bytes) read since the last command was sent.
     untagged_read: (usize, usize),
     idle_refresh: Duration,
+    /// Refresh IDLE after this long without a byte from the server, if set.
+    idle_quiet_refresh: Option<Duration>,
+    /// Where `[ALERT]` texts are shown as they arrive.
+    alerts: Option<AlertSink>,
     fetch_window: usize,
     /// The server puts the UID first in its FETCH responses, so a streamed body can be routed
     /// by it (learned from the bodies seen; until then, and if ever it does not, sequence
@@ -267,6 +271,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             unsolicited: VecDeque::new(),
             untagged_read: (0, 0),
             idle_refresh: DEFAULT_IDLE_REFRESH,
+            idle_quiet_refresh: None,
+            alerts: None,
             fetch_window: DEFAULT_FETCH_WINDOW,
             uid_leads: false,
         };
@@ -304,6 +310,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
     /// Sets how often [`ImapSession::idle`] re-issues IDLE (default [`DEFAULT_IDLE_REFRESH`]).
     pub fn set_idle_refresh(&mut self, every: Duration) {
         self.idle_refresh = every.max(Duration::from_secs(1));
+    }
+
+    /// Shows every `[ALERT]` (tagged or untagged, during any command) through `sink` as it
+    /// arrives; it is also kept with the unsolicited responses as before.
+    pub fn set_alert_sink(&mut self, sink: Option<AlertSink>) {
+        self.alerts = sink;
+    }
+
+    /// Makes [`ImapSession::idle`] also re-issue IDLE when the server has sent nothing at all
+    /// for `quiet` (off by default). Some servers (GNU Mailutils imap4d) report new mail only
+    /// when IDLE ends; servers that push news, or send keep-alives (Dovecot's `* OK Still
+    /// here` every 2 minutes), are not affected as long as they send something within `quiet`.
+    pub fn set_idle_quiet_refresh(&mut self, quiet: Option<Duration>) {
+        self.idle_quiet_refresh = quiet.map(|q| q.max(Duration::from_secs(1)));
     }
 
     /// Sets how many whole-message fetches [`ImapSession::fetch_messages`] keeps in flight
@@ -367,6 +387,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                 })
                 .collect(),
             plain_command: !self.has_capability("LOGINDISABLED"),
+            tls: self.conn.is_tls(),
         };
         let method = auth::choose(&offer, credential.kind(), &endpoint)?;
         let secret = credential.secret().await?;
@@ -606,6 +627,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             .flat_map(|r| match r {
                 Response::Data(Data::Search { numbers, .. }) => numbers,
                 _ => Vec::new(),
+            })
+            .collect())
+    }
+
+    /// `UID FETCH set (UID)`: the UIDs of the messages in `set`, in the order sent.
+    ///
+    /// `n:*` always names the highest message, even when its UID is below n (RFC 3501 §6.4.8):
+    /// the caller filters. `*` alone gives the highest UID in use. Used where `UID SEARCH UID
+    /// n:*` is not trusted: GNU Mailutils answers that empty although the message exists.
+    pub async fn uid_fetch_uids(&mut self, set: &SequenceSet) -> Result<Vec<u32>, Error> {
+        let command = Command::UidFetch {
+            set: set.clone(),
+            items: vec![cmd::FetchItem::Uid],
+            changed_since: None,
+        };
+        let (kept, tagged) = self
+            .exchange(&command, |r| {
+                // The answer carries the UID only; a FETCH with flags is another client's
+                // change, reported as unsolicited.
+                matches!(r, Response::Data(Data::Fetch(f)) if f.uid().is_some() && f.flags().is_none())
+            })
+            .await?;
+        self.expect_ok("UID FETCH", tagged)?;
+        Ok(kept
+            .into_iter()
+            .filter_map(|r| match r {
+                Response::Data(Data::Fetch(f)) => f.uid(),
+                _ => None,
             })
             .collect())
     }
@@ -987,22 +1036,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                     _ => {}
                 }
             }
-            let until = deadline.min(tokio::time::Instant::now() + self.idle_refresh);
+            let refresh_at = deadline.min(tokio::time::Instant::now() + self.idle_refresh);
+            let mut until = self.quiet_until(refresh_at);
             while events.is_empty() {
                 tokio::select! {
-                    item = self.read_item() => match item {
-                        Ok(Item::Response(r @ Response::Status { tag: Some(_), .. })) => {
-                            let got = r.tag().map(|t| t.as_str().to_owned()).unwrap_or_default();
-                            return Err(self.wrong_tag(&got, tag.as_str()));
+                    item = self.read_item() => {
+                        if item.is_ok() {
+                            until = self.quiet_until(refresh_at);
                         }
-                        Ok(Item::Response(Response::Continuation { .. })) => {}
-                        Ok(Item::Response(r)) => self.idle_event(r, &mut events)?,
-                        Ok(_) => {}
-                        // Silence longer than the read timeout is what IDLE is for.
-                        Err(Error::Transport(mailcat_transport::Error::Timeout { .. }))
-                            if self.conn.buffered() == 0 => {}
-                        Err(e) => return Err(e),
-                    },
+                        match item {
+                            Ok(Item::Response(r @ Response::Status { tag: Some(_), .. })) => {
+                                let got = r.tag().map(|t| t.as_str().to_owned()).unwrap_or_default();
+                                return Err(self.wrong_tag(&got, tag.as_str()));
+                            }
+                            Ok(Item::Response(Response::Continuation { .. })) => {}
+                            Ok(Item::Response(r)) => self.idle_event(r, &mut events)?,
+                            Ok(_) => {}
+                            // Silence longer than the read timeout is what IDLE is for.
+                            Err(Error::Transport(mailcat_transport::Error::Timeout { .. }))
+                                if self.conn.buffered() == 0 => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
                     _ = tokio::time::sleep_until(until) => break,
                 }
             }
@@ -1024,6 +1079,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             if !events.is_empty() || tokio::time::Instant::now() >= deadline {
                 return Ok(events);
             }
+        }
+    }
+
+    /// When IDLE must end at the latest: at `refresh_at`, or sooner after the quiet interval
+    /// from now ([`ImapSession::set_idle_quiet_refresh`]).
+    fn quiet_until(&self, refresh_at: tokio::time::Instant) -> tokio::time::Instant {
+        match self.idle_quiet_refresh {
+            Some(quiet) => refresh_at.min(tokio::time::Instant::now() + quiet),
+            None => refresh_at,
         }
     }
 
@@ -1195,6 +1259,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             Chunk(std::ops::Range<usize>),
             BodyEnd,
         }
+        let bare_lf_lines = self.decoder.bare_lf_lines();
         let result = self
             .conn
             .read_frame(
@@ -1229,6 +1294,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             )
             .await;
         let (raw, bytes) = result.map_err(|e| self.transport(e))?;
+        if let (
+            Raw::Response(Response::Status {
+                code: Some(Code::Alert),
+                text,
+                ..
+            }),
+            Some(sink),
+        ) = (&raw, &self.alerts)
+        {
+            sink.alert(&self.endpoint().host, &escape_bytes(text));
+        }
+        if self.decoder.bare_lf_lines() != bare_lf_lines {
+            tracing::debug!(
+                target: mailcat_transport::trace::TARGET,
+                "S: (that line ended with a bare LF, not CRLF: accepted, as it is one line \
+                 without a literal or an open quoted string)"
+            );
+        }
         if let Raw::Response(response) = &raw {
             if !matches!(response, Response::Status { tag: Some(_), .. }) {
                 self.count_untagged(bytes.len())?;

@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 mod account;
+mod alert;
 pub mod auth;
 pub mod autoconfig;
 pub mod check;
@@ -19,6 +20,7 @@ pub mod store;
 pub mod utc;
 
 pub use account::{Account, Fetching, Incoming, MessageId, MessageSummary};
+pub use alert::AlertSink;
 pub use credential::{Credential, CredentialKind, Secret, SecretCallback, SecretSource};
 pub use error::Error;
 pub use imap::ImapSession;

@@ -307,6 +307,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
         Offer {
             sasl,
             plain_command: self.capabilities.items.is_empty() || self.capabilities.has("USER"),
+            tls: self.connection.is_tls(),
         }
     }
 

@@ -417,6 +417,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
                 .map(|m| String::from_utf8_lossy(m).into_owned())
                 .collect(),
             plain_command: false,
+            tls: self.connection.is_tls(),
         };
         let LoginMethod::Sasl(mechanism) = auth::choose(&offer, credential.kind(), &endpoint)?
         else {

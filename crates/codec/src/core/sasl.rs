@@ -1,4 +1,5 @@
-//! SASL payloads: PLAIN (RFC 4616), LOGIN, XOAUTH2 and OAUTHBEARER (RFC 7628), and the base64
+//! SASL payloads: PLAIN (RFC 4616), LOGIN, CRAM-MD5 (RFC 2195), XOAUTH2 and OAUTHBEARER
+//! (RFC 7628), and the base64
 //! wire form the three protocols share (RFC 4954 for SMTP, RFC 5034 for POP3, RFC 3501 / 4959
 //! for IMAP).
 //!
@@ -115,6 +116,40 @@ pub fn login_password(password: &[u8]) -> Result<Payload, EncodeError> {
     non_empty("password", password)?;
     refuse_nul("password", password)?;
     Ok(Payload(password.to_vec()))
+}
+
+/// CRAM-MD5 (RFC 2195), the single client response to the server's challenge:
+/// `user SP hex(HMAC-MD5(password, challenge))`, the digest in lower-case hex.
+///
+/// The password never crosses the wire, but the server must store it in clear and the
+/// mechanism proves nothing about the server: the sessions use it only over TLS, and only when
+/// the server offers nothing better. A space or a control character in the user name would
+/// move the boundary and is refused.
+pub fn cram_md5(user: &str, password: &[u8], challenge: &[u8]) -> Result<Payload, EncodeError> {
+    use hmac::{KeyInit, Mac};
+    non_empty("login", user.as_bytes())?;
+    if let Some(position) = user.bytes().position(|b| b == b' ' || b.is_ascii_control()) {
+        return Err(EncodeError::ForbiddenByte {
+            field: "login",
+            byte: user.as_bytes()[position],
+            position,
+        });
+    }
+    non_empty("password", password)?;
+    let mut mac =
+        hmac::Hmac::<md5::Md5>::new_from_slice(password).map_err(|_| EncodeError::Invalid {
+            field: "password",
+            reason: "HMAC-MD5 cannot take it as a key",
+        })?;
+    mac.update(challenge);
+    let digest = mac.finalize().into_bytes();
+    let mut out = Vec::with_capacity(user.len() + 1 + 2 * digest.len());
+    out.extend_from_slice(user.as_bytes());
+    out.push(b' ');
+    for b in digest.iter() {
+        out.extend_from_slice(format!("{b:02x}").as_bytes());
+    }
+    Ok(Payload(out))
 }
 
 /// XOAUTH2 (Google, Microsoft): `user=U ^A auth=Bearer T ^A ^A`.
@@ -307,6 +342,29 @@ mod tests {
         assert_eq!(login_username("tim").unwrap().to_base64(), "dGlt");
         assert_eq!(login_password(b"secret").unwrap().to_base64(), "c2VjcmV0");
         assert!(login_password(b"").is_err());
+    }
+
+    #[test]
+    fn cram_md5_matches_rfc2195_example() {
+        let p = cram_md5(
+            "tim",
+            b"tanstaaftanstaaf",
+            b"<1896.697170952@postoffice.reston.mci.net>",
+        )
+        .unwrap();
+        assert_eq!(p.as_bytes(), b"tim b913a602c7eda7a495b4e6e7334d3890");
+        assert_eq!(
+            p.to_base64(),
+            "dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw"
+        );
+    }
+
+    #[test]
+    fn cram_md5_refuses_a_user_that_would_move_the_boundary() {
+        for user in ["ti m", "tim\r", ""] {
+            assert!(cram_md5(user, b"pw", b"<1@x>").is_err(), "{user:?}");
+        }
+        assert!(cram_md5("tim", b"", b"<1@x>").is_err());
     }
 
     #[test]

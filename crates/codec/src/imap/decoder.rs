@@ -77,6 +77,9 @@ pub struct ResponseDecoder {
     skeleton: Vec<u8>,
     /// The framer's progress in the current response.
     frame: FrameState,
+    /// How many responses so far ended with a bare LF instead of CRLF (accepted where nothing
+    /// can be misread: see [`ResponseDecoder::bare_lf_lines`]).
+    bare_lf_lines: u64,
 }
 
 impl ResponseDecoder {
@@ -87,7 +90,16 @@ impl ResponseDecoder {
             state: State::Idle,
             skeleton: Vec::new(),
             frame: FrameState::default(),
+            bare_lf_lines: 0,
         }
+    }
+
+    /// How many responses so far ended with a bare LF instead of CRLF. RFC 3501 wants CRLF, but
+    /// GNU Mailutils imap4d ends its tagged reply to AUTHENTICATE with a bare LF; it is accepted
+    /// in a response of one line (no literal), outside a quoted string, and refused everywhere
+    /// else. A connection notes each one in its trace.
+    pub fn bare_lf_lines(&self) -> u64 {
+        self.bare_lf_lines
     }
 
     /// The limits in force.
@@ -128,8 +140,20 @@ impl ResponseDecoder {
                         Err(e)
                     }
                     Ok(Framed::Complete(end)) => {
+                        let bare_lf = self.frame.bare_lf();
                         self.frame = FrameState::default();
                         let ctx = self.ctx();
+                        if bare_lf {
+                            // One line ended by a bare LF (GNU Mailutils): parse a copy with
+                            // CRLF, so the parsers keep their one rule.
+                            self.bare_lf_lines += 1;
+                            self.skeleton.extend_from_slice(&buf[..end - 1]);
+                            self.skeleton.extend_from_slice(b"\r\n");
+                            return match response(&self.skeleton, &ctx) {
+                                Ok((_, r)) => Ok((end, Event::Response(r))),
+                                Err(e) => Err(to_decode_error(&self.skeleton, e)),
+                            };
+                        }
                         let frame = &buf[..end];
                         match response(frame, &ctx) {
                             Ok((_, r)) => Ok((end, Event::Response(r))),
@@ -358,7 +382,15 @@ fn parse_framed<'a, T>(
     what: &'static str,
     parse: impl FnOnce(&'a [u8], &Ctx) -> PResult<'a, T>,
 ) -> Result<(usize, T), DecodeError> {
-    let end = match frame(buf, &mut FrameState::default(), &stateless_limits(limits))? {
+    let mut st = FrameState::default();
+    let end = match frame(buf, &mut st, &stateless_limits(limits))? {
+        // Only a connection's decoder takes a bare LF (it parses a copy with CRLF).
+        Framed::Complete(end) if st.bare_lf() => {
+            return Err(DecodeError::Invalid {
+                offset: end - 1,
+                expected: "CR before LF (bare LF line ending)",
+            })
+        }
         Framed::Complete(end) => end,
         Framed::Stream { .. } => {
             return Err(DecodeError::Invalid {

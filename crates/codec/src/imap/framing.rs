@@ -12,6 +12,12 @@
 //! section about to be streamed, `max_message`), a line against `max_line`, the whole response
 //! against `max_response`. A NUL byte outside a literal is refused (RFC 3501: `CHAR8` and
 //! `TEXT-CHAR` exclude it), which also keeps a server from forging the streamed-literal marker.
+//!
+//! A bare LF (no CR before it) ends a line only where nothing can be smuggled or misread: in a
+//! response that is one line (no literal before it, none announced on it), outside a quoted
+//! string. GNU Mailutils imap4d ends its tagged reply to AUTHENTICATE that way; every other bare
+//! LF is refused, as RFC 3501 wants. [`FrameState::bare_lf`] tells the decoder, which parses a
+//! copy of the line with CRLF and lets the caller say so in the trace.
 
 use crate::DecodeError;
 
@@ -33,6 +39,8 @@ pub(crate) struct FrameState {
     fetch: bool,
     /// Offset of the first byte of the last literal jumped over.
     literal_data: usize,
+    /// The response is one line that ended with a bare LF (accepted, see the module docs).
+    bare_lf: bool,
 }
 
 impl FrameState {
@@ -48,6 +56,11 @@ impl FrameState {
     /// Where the current (unfinished) line starts.
     pub(crate) fn line_start(&self) -> usize {
         self.line_start
+    }
+
+    /// The complete response just framed is one line ended by a bare LF, not CRLF.
+    pub(crate) fn bare_lf(&self) -> bool {
+        self.bare_lf
     }
 }
 
@@ -123,11 +136,9 @@ pub(crate) fn frame(
                 expected: "no NUL byte outside a literal",
             });
         }
-        if p == start || buf[p - 1] != b'\r' {
-            return Err(DecodeError::Invalid {
-                offset: p,
-                expected: "CR before LF (bare LF line ending)",
-            });
+        let bare_lf = p == start || buf[p - 1] != b'\r';
+        if bare_lf {
+            bare_lf_allowed(buf, start, p, st, lim)?;
         }
         let line_end = p + 1;
         if lim.base.saturating_add(line_end) > lim.max_response {
@@ -136,18 +147,26 @@ pub(crate) fn frame(
                 limit: lim.max_response,
             });
         }
-        let line = &buf[start..p - 1];
+        let line = &buf[start..if bare_lf { p } else { p - 1 }];
         if !st.classified {
             st.classified = true;
             st.status = is_status_line(line);
             st.fetch = !st.status && is_fetch_line(line);
         }
         if st.status {
+            st.bare_lf = bare_lf;
             return Ok(Framed::Complete(line_end));
         }
         let Some((at, len)) = literal_announcement(line) else {
+            st.bare_lf = bare_lf;
             return Ok(Framed::Complete(line_end));
         };
+        if bare_lf {
+            return Err(DecodeError::Invalid {
+                offset: p,
+                expected: "CR before LF after a literal announcement (bare LF line ending)",
+            });
+        }
         let literal = start + at;
         if let Some((threshold, max_message)) = lim.stream {
             if st.fetch && len > threshold {
@@ -188,6 +207,47 @@ pub(crate) fn frame(
         st.line_start = next;
         st.scanned = next;
     }
+}
+
+/// Whether the bare LF at `lf` may end the line that starts at `start`: only in a response of
+/// one line (not after a literal, not in the rest of a streamed FETCH) and outside a quoted
+/// string. Whether the line announces a literal is checked by the caller, once it knows.
+fn bare_lf_allowed(
+    buf: &[u8],
+    start: usize,
+    lf: usize,
+    st: &FrameState,
+    lim: &FrameLimits,
+) -> Result<(), DecodeError> {
+    let refuse = |expected| {
+        Err(DecodeError::Invalid {
+            offset: lf,
+            expected,
+        })
+    };
+    if start != 0 || lim.base != 0 || (st.classified && st.fetch) {
+        return refuse("CR before LF after a literal (bare LF line ending)");
+    }
+    if open_quote(&buf[start..lf]).is_some() {
+        return refuse("CR before LF (a bare LF inside a quoted string)");
+    }
+    Ok(())
+}
+
+/// The offset of a quoted string left open at the end of `line`, if any.
+fn open_quote(line: &[u8]) -> Option<usize> {
+    let mut open: Option<usize> = None;
+    let mut i = 0;
+    while i < line.len() {
+        match (line[i], open) {
+            (b'"', None) => open = Some(i),
+            (b'"', Some(_)) => open = None,
+            (b'\\', Some(_)) => i += 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    open
 }
 
 /// `+ ...`, `tag OK|NO|BAD ...`, `* OK|NO|BAD|BYE|PREAUTH ...` (keywords case-insensitive).
@@ -297,19 +357,7 @@ pub(crate) fn truncated(buf: &[u8], mut st: FrameState, lim: &FrameLimits) -> De
         };
     }
     // An odd number of unescaped quotes on the partial line: inside a quoted string.
-    let line = &buf[start..];
-    let mut open: Option<usize> = None;
-    let mut i = 0;
-    while i < line.len() {
-        match (line[i], open) {
-            (b'"', None) => open = Some(i),
-            (b'"', Some(_)) => open = None,
-            (b'\\', Some(_)) => i += 1,
-            _ => {}
-        }
-        i += 1;
-    }
-    match open {
+    match open_quote(&buf[start..]) {
         Some(q) => DecodeError::Truncated {
             offset: start + q,
             inside: "a quoted string",
@@ -419,9 +467,10 @@ mod tests {
             run(b"* OK a\0b\r\n", &LIM),
             Err(DecodeError::Invalid { offset: 6, .. })
         ));
+        // A bare LF inside a quoted string is refused; see `bare_lf_*` for where it ends a line.
         assert!(matches!(
-            run(b"* OK a\nb\r\n", &LIM),
-            Err(DecodeError::Invalid { offset: 6, .. })
+            run(b"* 1 LIST () \"/\" \"a\nb\"\r\n", &LIM),
+            Err(DecodeError::Invalid { offset: 18, .. })
         ));
         assert_eq!(
             run(&[b'x'; 100], &LIM),
@@ -432,6 +481,55 @@ mod tests {
         );
         // A NUL inside a literal is data.
         assert!(run(b"* 1 FETCH (BODY[] {1}\r\n\0)\r\n", &LIM).is_ok());
+    }
+
+    #[test]
+    fn bare_lf_ends_a_one_line_response() {
+        // GNU Mailutils imap4d: the tagged reply to AUTHENTICATE.
+        let buf = b"A0002 OK AUTHENTICATE Completed\nA0003";
+        let mut st = FrameState::default();
+        assert_eq!(frame(buf, &mut st, &LIM), Ok(Framed::Complete(32)));
+        assert!(st.bare_lf());
+        let mut st = FrameState::default();
+        assert_eq!(
+            frame(b"* 3 EXISTS\n", &mut st, &LIM),
+            Ok(Framed::Complete(11))
+        );
+        assert!(st.bare_lf());
+        let mut st = FrameState::default();
+        assert_eq!(
+            frame(b"* 3 EXISTS\r\n", &mut st, &LIM),
+            Ok(Framed::Complete(12))
+        );
+        assert!(!st.bare_lf());
+        // An empty line that is only LF is accepted as one (and the parser refuses it).
+        assert_eq!(run(b"\n", &LIM), Ok(Framed::Complete(1)));
+    }
+
+    #[test]
+    fn bare_lf_is_refused_where_it_could_be_misread() {
+        let refused = |buf: &[u8], offset: usize| {
+            assert!(
+                matches!(run(buf, &LIM), Err(DecodeError::Invalid { offset: o, .. }) if o == offset),
+                "{:?}: {:?}",
+                String::from_utf8_lossy(buf),
+                run(buf, &LIM)
+            );
+        };
+        // Inside a quoted string: the rest could pose as a response of its own.
+        refused(b"* 1 FETCH (ENVELOPE (\"x\nA1 OK hi\" NIL))\r\n", 23);
+        // On a line that announces a literal: where does the literal start?
+        refused(b"* 1 FETCH (BODY[] {5}\nhello)\r\n", 21);
+        // After a literal.
+        refused(b"* 1 FETCH (BODY[] {5}\r\nhello)\n", 29);
+        // The rest of a streamed FETCH.
+        let lim = FrameLimits { base: 40, ..LIM };
+        assert!(matches!(
+            frame(b" UID 3)\n", &mut FrameState::fetch_continuation(), &lim),
+            Err(DecodeError::Invalid { offset: 7, .. })
+        ));
+        // A literal's bytes may hold any LF: they are jumped over.
+        assert!(run(b"* 1 FETCH (BODY[] {3}\r\na\nb)\r\n", &LIM).is_ok());
     }
 
     #[test]

@@ -105,7 +105,14 @@ pub fn account(
     account.tls = tls(settings);
     account.timeouts = timeouts(settings, None);
     account.dangerous_allow_plaintext_auth = cli.allow_plaintext;
+    account.alerts = Some(mailcat_session::AlertSink::new(show_alert));
     Ok(account)
+}
+
+/// Shows an IMAP `[ALERT]` on stderr, in every command and even with `-q`: RFC 3501 §7.1 says
+/// it must reach the user. The text is the server's, escaped for the terminal.
+fn show_alert(_host: &str, text: &str) {
+    eprintln!("mailcat: server alert: {}", terminal_safe(text));
 }
 
 /// With --allow-plaintext, STARTTLS URLs go without TLS at all (implicit TLS stays TLS).

@@ -3,7 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use mailcat_codec::imap::command::{Mailbox, SearchKey, SequenceSet};
+use mailcat_codec::imap::command::Mailbox;
+use mailcat_codec::imap::{SeqNumber, SeqRange, SequenceSet};
 use mailcat_session::imap::{SummaryRequest, Unsolicited};
 use mailcat_session::{Account, Error, Incoming};
 use serde_json::json;
@@ -20,6 +21,11 @@ const STABLE: Duration = Duration::from_secs(60);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// One IDLE round; the session re-issues IDLE within it as RFC 2177 asks.
 const IDLE_ROUND: Duration = Duration::from_secs(29 * 60);
+/// IDLE is also re-issued after this long without a byte from the server: GNU Mailutils
+/// reports new mail only when IDLE ends, so it is seen within this time. Servers that push news
+/// or send keep-alives (Dovecot: every 2 minutes) mostly never reach it; for the others it
+/// costs one DONE/IDLE round trip per interval.
+const IDLE_QUIET_REFRESH: Duration = Duration::from_secs(2 * 60);
 
 /// Runs the command until interrupted; returns the exit code.
 pub fn run(cli: &Cli, args: &WatchArgs) -> u8 {
@@ -93,10 +99,20 @@ async fn watch_once(
     // From now on (or from where the last connection stopped, if the UIDs still hold).
     let mut highest = match *seen {
         Some((validity, highest)) if validity == uid_validity => highest,
-        _ => state.uid_next.unwrap_or(1).saturating_sub(1),
+        _ => match state.uid_next {
+            Some(next) => next.saturating_sub(1),
+            // Courier sends no UIDNEXT (RFC 3501 allows it): start after the highest UID in
+            // use, or every message there would be reported as new.
+            None if state.exists == 0 => 0,
+            None => match highest_uid(&mut session).await {
+                Ok(highest) => highest,
+                Err(e) => return e,
+            },
+        },
     };
     *seen = Some((uid_validity, highest));
     *watching_since = Some(Instant::now());
+    session.set_idle_quiet_refresh(Some(IDLE_QUIET_REFRESH));
     if !cli.quiet {
         eprintln!(
             "mailcat watch: watching {} on {} (Ctrl-C to stop)",
@@ -131,6 +147,20 @@ async fn watch_once(
     }
 }
 
+/// The highest UID in the mailbox (`UID FETCH * (UID)`), 0 if it is empty.
+async fn highest_uid<S>(session: &mut mailcat_session::imap::ImapSession<S>) -> Result<u32, Error>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
+    let last = SequenceSet::from_ranges(vec![SeqRange::single(SeqNumber::Largest)])?;
+    Ok(session
+        .uid_fetch_uids(&last)
+        .await?
+        .into_iter()
+        .max()
+        .unwrap_or(0))
+}
+
 /// Prints a line for each message with a UID above `highest`; returns the new highest UID.
 async fn report_new<S>(
     cli: &Cli,
@@ -144,9 +174,10 @@ where
     let Ok(newer) = SequenceSet::from(highest.saturating_add(1)) else {
         return Ok(highest);
     };
+    // `UID FETCH N:* (UID)`, not `UID SEARCH UID N:*`, which GNU Mailutils answers empty.
     // `N:*` also matches the highest message when N is above it: keep only the new ones.
     let uids: Vec<u32> = session
-        .uid_search(&SearchKey::Uid(newer))
+        .uid_fetch_uids(&newer)
         .await?
         .into_iter()
         .filter(|&u| u > highest)

@@ -88,6 +88,7 @@ fn offer(sasl: &[&str], plain_command: bool) -> Offer {
     Offer {
         sasl: sasl.iter().map(|s| s.to_string()).collect(),
         plain_command,
+        tls: true,
     }
 }
 
@@ -139,11 +140,20 @@ fn no_way_in_says_why() {
     let e = endpoint();
     // Outlook.com-like: only OAuth2 offered, a password configured.
     let error = choose(&offer(&["XOAUTH2"], false), CredentialKind::Password, &e).unwrap_err();
-    assert!(error.is_auth());
+    assert!(!error.is_auth(), "the password was never tried: {error:?}");
     assert!(error.to_string().contains("OAuth2 tokens"), "{error}");
     // LOGINDISABLED before STARTTLS: nothing at all.
-    let error = choose(&offer(&[], false), CredentialKind::Password, &e).unwrap_err();
-    assert!(error.to_string().contains("is TLS on"), "{error}");
+    let clear = Offer {
+        tls: false,
+        ..offer(&[], false)
+    };
+    let error = choose(&clear, CredentialKind::Password, &e).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("no login without TLS (LOGINDISABLED)"),
+        "{error}"
+    );
     // A token where only passwords are taken; SMTP has no plain command.
     let smtp = Endpoint::new(
         Protocol::Smtp,
@@ -617,4 +627,164 @@ async fn scram_refuses_a_forged_signature_even_when_the_server_then_says_ok() {
     .unwrap_err();
     assert!(error.to_string().contains("signature is wrong"), "{error}");
     assert_eq!(script.sent.last().map(String::as_str), Some("*"));
+}
+
+#[test]
+fn nothing_offered_over_tls_is_said_plainly_per_protocol() {
+    // aiosmtpd on implicit TLS without AUTH, a POP3 server with neither SASL nor USER: TLS is
+    // on, so STARTTLS and LOGINDISABLED are not the explanation.
+    for protocol in [Protocol::Imap, Protocol::Pop3, Protocol::Smtp] {
+        let e = Endpoint::new(
+            protocol,
+            "mail.example.com",
+            mailcat_transport::Security::ImplicitTls,
+        );
+        let error = choose(&offer(&[], false), CredentialKind::Password, &e).unwrap_err();
+        let text = error.to_string();
+        assert!(
+            matches!(error, Error::NoUsableMechanism { .. }),
+            "{error:?}"
+        );
+        assert!(text.contains("even over TLS"), "{protocol:?}: {text}");
+        assert!(!text.contains("STARTTLS"), "{protocol:?}: {text}");
+    }
+    let smtp = Endpoint::new(
+        Protocol::Smtp,
+        "mx.example.com",
+        mailcat_transport::Security::ImplicitTls,
+    );
+    let text = choose(&offer(&[], false), CredentialKind::Password, &smtp)
+        .unwrap_err()
+        .to_string();
+    assert!(text.contains("announces no AUTH at all"), "{text}");
+    let pop3 = Endpoint::new(
+        Protocol::Pop3,
+        "pop.example.com",
+        mailcat_transport::Security::ImplicitTls,
+    );
+    let text = choose(&offer(&[], false), CredentialKind::Password, &pop3)
+        .unwrap_err()
+        .to_string();
+    assert!(!text.contains("LOGINDISABLED"), "{text}");
+}
+
+#[test]
+fn cram_md5_is_the_last_resort_and_only_over_tls() {
+    let e = endpoint();
+    let cram = |m: &[&str], plain_command: bool, tls: bool| {
+        choose(
+            &Offer {
+                tls,
+                ..offer(m, plain_command)
+            },
+            CredentialKind::Password,
+            &e,
+        )
+    };
+    for better in ["SCRAM-SHA-256", "PLAIN", "LOGIN"] {
+        assert_ne!(
+            cram(&["CRAM-MD5", better], false, true).unwrap(),
+            LoginMethod::Sasl(Mechanism::CramMd5),
+            "{better}"
+        );
+    }
+    assert_eq!(
+        cram(&["CRAM-MD5"], true, true).unwrap(),
+        LoginMethod::PlainCommand
+    );
+    assert_eq!(
+        cram(&["cram-md5"], false, true).unwrap(),
+        LoginMethod::Sasl(Mechanism::CramMd5)
+    );
+    let error = cram(&["CRAM-MD5"], false, false).unwrap_err();
+    assert!(
+        error.to_string().contains("CRAM-MD5 only over TLS"),
+        "{error}"
+    );
+    // Never for a token.
+    assert!(choose(
+        &offer(&["CRAM-MD5"], false),
+        CredentialKind::OAuth2Token,
+        &e
+    )
+    .is_err());
+}
+
+#[tokio::test]
+async fn cram_md5_answers_the_challenge_with_the_rfc2195_digest() {
+    let mut script = Script::new([
+        challenge("<1896.697170952@postoffice.reston.mci.net>"),
+        SaslReply::Success,
+    ]);
+    authenticate(
+        &mut script,
+        Mechanism::CramMd5,
+        "tim",
+        &Secret::new(&b"tanstaaftanstaaf"[..]),
+        true,
+        &endpoint(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        script.sent,
+        ["START CRAM-MD5", "tim b913a602c7eda7a495b4e6e7334d3890"]
+    );
+}
+
+#[tokio::test]
+async fn cram_md5_success_before_the_answer_or_a_second_challenge_is_refused() {
+    let mut early = Script::new([SaslReply::Success]);
+    let error = authenticate(
+        &mut early,
+        Mechanism::CramMd5,
+        "tim",
+        &password(),
+        true,
+        &endpoint(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(error, Error::Protocol { .. }), "{error:?}");
+    assert!(early.abandoned.is_some());
+
+    let mut again = Script::new([
+        challenge("<1@x>"),
+        challenge("<2@x>"),
+        SaslReply::Failure("no".into()),
+    ]);
+    let error = authenticate(
+        &mut again,
+        Mechanism::CramMd5,
+        "tim",
+        &password(),
+        true,
+        &endpoint(),
+    )
+    .await
+    .unwrap_err();
+    assert!(error.is_auth(), "{error:?}");
+    assert_eq!(again.sent.last().map(String::as_str), Some("*"));
+
+    let mut refused = Script::new([challenge("<1@x>"), SaslReply::Failure("wrong".into())]);
+    let error = authenticate(
+        &mut refused,
+        Mechanism::CramMd5,
+        "tim",
+        &password(),
+        true,
+        &endpoint(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::AuthenticationFailed {
+                mechanism: "CRAM-MD5",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
 }
