@@ -449,7 +449,8 @@ fn signalled_mid_fetch(lab: &Lab, signal: &str) {
     .stderr(Stdio::piped())
     .spawn()
     .expect("mailcat starts");
-    // The first message stored (and DELE sent), the second written into tmp/, not committed.
+    // The first message stored, the second written into tmp/, not committed (and no DELE sent:
+    // deletions wait for the end of the run).
     wait_for("the second message in tmp/", &mut child, || {
         store.messages().len() == 1 && store.tmp_files() == 1
     });
@@ -472,7 +473,7 @@ fn signalled_mid_fetch(lab: &Lab, signal: &str) {
     );
     assert!(
         stderr(&output).contains("interrupted")
-            && stderr(&output).contains("no QUIT, so the server deleted nothing"),
+            && stderr(&output).contains("nothing was deleted on the server"),
         "{}",
         text(&output)
     );
@@ -480,11 +481,7 @@ fn signalled_mid_fetch(lab: &Lab, signal: &str) {
     let stored = store.messages();
     assert_eq!(stored.len(), 1);
     assert!(original.contains(&stored[0]));
-    assert_eq!(
-        server(lab, &bob),
-        original,
-        "the DELE sent was not committed"
-    );
+    assert_eq!(server(lab, &bob), original, "nothing deleted");
 
     let output = fetch(lab, &bob, &store, &["--delete"], None);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
@@ -493,22 +490,26 @@ fn signalled_mid_fetch(lab: &Lab, signal: &str) {
     std::fs::remove_dir_all(dir).expect("clean up");
 }
 
-/// A tmpfs of 256 KiB, unmounted when dropped.
+/// A tmpfs of 256 KiB (or `size`), unmounted when dropped.
 struct SmallDisk(PathBuf);
 
 impl SmallDisk {
     fn mount(name: &str) -> SmallDisk {
+        SmallDisk::mount_sized(name, "256k")
+    }
+
+    fn mount_sized(name: &str, size: &str) -> SmallDisk {
         let dir =
             std::env::temp_dir().join(format!("mailcat-fetch-disk-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("mount point");
         let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
             .arg(&dir)
             .status()
             .expect("mount runs");
         assert!(
             status.success(),
-            "this test needs root to mount a 256 KiB tmpfs (the full disk) on {}",
+            "this test needs root to mount a {size} tmpfs (the full disk) on {}",
             dir.display()
         );
         SmallDisk(dir)
@@ -561,6 +562,63 @@ fn a_full_disk_stops_the_fetch_with_74_and_nothing_is_deleted() {
         }
         assert_eq!(store.tmp_files(), 0, "{what}: nothing left in tmp/");
         assert_eq!(server(&lab, &account), original, "{what}: nothing deleted");
+    }
+}
+
+/// The ids on the server (`list --json`), without fetching the messages.
+fn server_ids(lab: &Lab, account: &Account) -> Vec<String> {
+    let output = mailcat(lab, account, &["list", "--json"], None);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let rows: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let mut ids: Vec<String> = rows
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|row| row["id"].as_str().expect("id").to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// Exit 74 means nothing was deleted in that run (README, exit codes): not the messages an
+/// earlier run stored, nor those this run stored before the disk filled up (more than an IMAP
+/// delete batch of them).
+#[test]
+fn a_write_failure_deletes_nothing_in_that_run_not_even_what_was_stored() {
+    let _guard = lock();
+    let lab = Lab::from_env();
+    for account in [carol(&lab), bob(&lab)] {
+        let what = account.url.clone();
+        let disk = SmallDisk::mount_sized("no-delete", "1m");
+        let store = Store::Maildir(disk.0.join("Mail"));
+        seed(&lab, &account, 3, 800, true, 1);
+        let output = fetch(&lab, &account, &store, &[], None);
+        assert_eq!(output.status.code(), Some(0), "{what}: {}", text(&output));
+        // 70 small messages fit, then the 300 kB ones fill the 1 MiB disk.
+        lab.seed(&account.user, 70, 800, false, false, 10);
+        lab.seed(&account.user, 4, 300_000, false, false, 100);
+        let before = server_ids(&lab, &account);
+        assert_eq!(before.len(), 77, "{what}");
+
+        let output = fetch(&lab, &account, &store, &["--delete"], None);
+        assert_eq!(output.status.code(), Some(74), "{what}: {}", text(&output));
+        assert!(
+            stderr(&output).contains("No space left on device")
+                && stderr(&output).contains("nothing was deleted on the server"),
+            "{what}: {}",
+            text(&output)
+        );
+        assert!(
+            store.messages().len() > 3 + 64,
+            "{what}: more than 4 IMAP delete batches were stored: {}",
+            store.messages().len()
+        );
+        assert_eq!(
+            server_ids(&lab, &account),
+            before,
+            "{what}: nothing deleted"
+        );
+        drop(disk);
     }
 }
 

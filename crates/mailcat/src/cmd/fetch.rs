@@ -18,9 +18,10 @@
 //! For each new message: fetch into the store (Maildir: a file in `tmp/`; mbox: a spool file
 //! `FILE.mailcat-spool[.N]`, then appended after the last complete message, a local copy of
 //! milliseconds), commit (fsync; Maildir: rename into `new/` and fsync `new/`),
-//! record it in the state (one fsynced log line), and only then — with `--delete` — delete it
-//! on the server (IMAP: `\Deleted` + UID EXPUNGE per batch of stored messages; POP3: DELE,
-//! which the server carries out only at the QUIT sent after everything succeeded).
+//! record it in the state (one fsynced log line). Only when every new message is stored and
+//! the state saved does `--delete` delete what is stored on the server (IMAP: `\Deleted` +
+//! UID EXPUNGE per batch; POP3: DELE, carried out by the server at the QUIT that follows), so a
+//! run that fails to write (exit 74) deletes nothing at all.
 //!
 //! Downloads are pipelined, in batches of up to 16 messages or 4 MiB of listed size, so a
 //! server far away costs a round trip per window of messages, not per message. IMAP: a sink
@@ -28,8 +29,7 @@
 //! downloaded with a window of `UID FETCH` commands in flight, then each committed and
 //! recorded in list order. POP3: the batch's `RETR` commands go out ahead (a window of them,
 //! when the server announces PIPELINING), and each message is committed and recorded as soon
-//! as it is in, before the next one's file is even opened; the DELEs follow the batch (no
-//! command may go between pipelined replies, and a DELE waits for QUIT anyway). The order of
+//! as it is in, before the next one's file is even opened. The order of
 //! commit, record and delete for each message is the one above, whatever the batching; a
 //! download that fails for one message alone (a full disk, an IMAP message gone) leaves the
 //! messages before it to be stored as usual.
@@ -60,7 +60,7 @@
 //! is not the listed one is stored as received and counted in the summary.
 //!
 //! A store that cannot be written (no space, a read-only place) stops the run with exit 74
-//! before anything more is deleted; POP3 then ends without QUIT, so no DELE takes effect.
+//! before anything is deleted (not even the messages stored before the failure).
 //! SIGINT and SIGTERM stop the run the same way (the messages downloaded and not yet committed
 //! are removed) with exit 130. A second `mailcat fetch` on the same store fails at once with
 //! exit 75.
@@ -101,8 +101,9 @@ use crate::cli::{Cli, FetchArgs};
 use crate::cmd::common::{self, terminal_safe, Exit};
 use crate::exit;
 
-/// IMAP deletes stored messages in batches of this many (one STORE + EXPUNGE each).
-const DELETE_BATCH: usize = 50;
+/// Stored messages are deleted, at the end of the run, in batches of this many (IMAP: one
+/// STORE + EXPUNGE each).
+const DELETE_BATCH: usize = 500;
 
 /// Messages are downloaded in batches of at most this many ...
 const FETCH_BATCH: usize = 16;
@@ -187,6 +188,8 @@ struct Tally {
     fetched: u64,
     bytes: u64,
     deleted: u64,
+    /// POP3: DELEs sent in a run that stopped before QUIT (the server carried none out).
+    dropped: u64,
     /// Found already stored (a crash came between the commit and the record).
     recovered: u64,
     /// Listed, then deleted on the server by another client before we fetched it.
@@ -322,6 +325,22 @@ fn fetch(cli: &Cli, args: &FetchArgs) -> Result<(), Exit> {
             &mut tally,
         )
         .await;
+        // Nothing is deleted before everything is written: the messages, then the state.
+        let result = match result {
+            Ok(to_delete) => match state.save() {
+                Ok(()) => {
+                    delete_stored(
+                        incoming.as_mut().expect("still there"),
+                        &to_delete,
+                        &mut tally,
+                        &mut stop,
+                    )
+                    .await
+                }
+                Err(e) => Err(Stop::Store(e)),
+            },
+            Err(stop) => Err(stop),
+        };
         let incoming = incoming.take().expect("still there");
         let result = match result {
             Ok(()) => {
@@ -338,7 +357,7 @@ fn fetch(cli: &Cli, args: &FetchArgs) -> Result<(), Exit> {
                 // POP3: no QUIT, so no DELE of this session takes effect.
                 incoming.abort().await;
                 if pop3 {
-                    tally.deleted = 0;
+                    tally.dropped = std::mem::take(&mut tally.deleted);
                 }
                 Err(stop)
             }
@@ -350,9 +369,6 @@ fn fetch(cli: &Cli, args: &FetchArgs) -> Result<(), Exit> {
         }
         match result {
             Ok(()) => {
-                state
-                    .save()
-                    .map_err(|e| fail_store(&target, "save the state of", &e))?;
                 summary(cli, &target, &tally);
                 Ok(())
             }
@@ -361,7 +377,9 @@ fn fetch(cli: &Cli, args: &FetchArgs) -> Result<(), Exit> {
     })
 }
 
-/// The fetch itself, on a logged-in session.
+/// The fetch itself, on a logged-in session: stores what is new and returns what may be
+/// deleted (with `--delete`: every listed message that is stored), for [`delete_stored`] once
+/// nothing more is written.
 #[allow(clippy::too_many_arguments)]
 async fn run_session(
     cli: &Cli,
@@ -372,7 +390,7 @@ async fn run_session(
     stop: &mut StopSignal,
     incoming: &mut Incoming,
     tally: &mut Tally,
-) -> Result<(), Stop> {
+) -> Result<Vec<MessageId>, Stop> {
     let listed = until_stopped(stop, incoming.list(args.mailbox.as_deref(), false))
         .await
         .ok_or(Stop::Interrupted)??;
@@ -426,17 +444,9 @@ async fn run_session(
     if args.delete {
         // Stored by an earlier run that did not get as far as deleting them.
         to_delete.extend(known.into_iter().map(|m| m.id));
-        flush_deletes(incoming, &mut to_delete, tally, stop, 1).await?;
     }
 
     let progress = progress_bar(cli, new.iter().map(|m| m.size.unwrap_or(0)).sum());
-    // POP3: DELE after each batch (it takes effect at QUIT; none may be sent while RETR
-    // replies are pending); IMAP: in batches of DELETE_BATCH.
-    let delete_at = if uidvalidity.is_some() {
-        DELETE_BATCH
-    } else {
-        1
-    };
     let mut saver = Saver {
         key,
         uidvalidity,
@@ -455,10 +465,9 @@ async fn run_session(
             Incoming::Imap { .. } => saver.imap_batch(incoming, stop, batch).await?,
             Incoming::Pop3 { .. } => saver.pop3_batch(incoming, stop, batch).await?,
         }
-        flush_deletes(incoming, saver.to_delete, saver.tally, stop, delete_at).await?;
     }
     progress.finish_and_clear();
-    flush_deletes(incoming, &mut to_delete, tally, stop, 1).await
+    Ok(to_delete)
 }
 
 /// The refusal to fetch from a server whose ids do not last from one session to the next.
@@ -778,22 +787,21 @@ fn spool_path(spool: &Path, slot: usize) -> PathBuf {
     }
 }
 
-/// Deletes the stored messages in `pending` once there are `at_least` of them.
-async fn flush_deletes(
+/// Deletes the stored messages `ids` on the server, in batches of [`DELETE_BATCH`]. Called
+/// only after every message of the run is stored and the state saved: a run that cannot write
+/// its store (exit 74) deletes nothing, not even what it stored before the failure.
+async fn delete_stored(
     incoming: &mut Incoming,
-    pending: &mut Vec<MessageId>,
+    ids: &[MessageId],
     tally: &mut Tally,
     stop: &mut StopSignal,
-    at_least: usize,
 ) -> Result<(), Stop> {
-    if pending.is_empty() || pending.len() < at_least {
-        return Ok(());
+    for batch in ids.chunks(DELETE_BATCH) {
+        until_stopped(stop, incoming.delete(batch))
+            .await
+            .ok_or(Stop::Interrupted)??;
+        tally.deleted += batch.len() as u64;
     }
-    until_stopped(stop, incoming.delete(pending))
-        .await
-        .ok_or(Stop::Interrupted)??;
-    tally.deleted += pending.len() as u64;
-    pending.clear();
     Ok(())
 }
 
@@ -936,6 +944,8 @@ fn summary_line(target: &Target, tally: &Tally) -> String {
 }
 
 /// Says why the run stopped and what it did before; returns the exit code.
+/// Deletions wait for the end of the run (see [`delete_stored`]), so a store that cannot be
+/// written (exit 74) always ends with "nothing was deleted on the server".
 fn report(cli: &Cli, target: &Target, tally: &Tally, stop: Stop, pop3: bool) -> Exit {
     let code = match &stop {
         Stop::Session(e) => common::fail("fetch", e).0,
@@ -946,14 +956,18 @@ fn report(cli: &Cli, target: &Target, tally: &Tally, stop: Stop, pop3: bool) -> 
         }
     };
     if !cli.quiet {
-        // POP3 deletes at QUIT, which a stopped run does not send: nothing was deleted.
         let shown = Tally {
-            delete: tally.delete && !pop3,
+            delete: false,
             ..*tally
         };
         let mut line = format!("stopped: {}", summary_line(target, &shown));
-        if pop3 && tally.delete {
-            line.push_str(" (POP3: no QUIT, so the server deleted nothing)");
+        if tally.delete && tally.deleted == 0 {
+            line.push_str("; nothing was deleted on the server");
+        } else if tally.delete {
+            line.push_str(&format!("; deleted {} on the server", tally.deleted));
+        }
+        if pop3 && tally.dropped > 0 {
+            line.push_str(" (POP3: no QUIT, so the DELEs sent were not carried out)");
         }
         eprintln!("{line}");
     }
