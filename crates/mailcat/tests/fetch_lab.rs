@@ -174,6 +174,8 @@ impl Store {
     }
 }
 
+/// The messages of a Maildir, LF back to CRLF (the lab's messages are all CRLF): the files
+/// have LF line ends, as mail readers expect, and no CR at all.
 fn maildir_messages(dir: &Path) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     for sub in ["new", "cur"] {
@@ -181,7 +183,21 @@ fn maildir_messages(dir: &Path) -> Vec<Vec<u8>> {
             continue;
         };
         for entry in entries {
-            out.push(std::fs::read(entry.expect("entry").path()).expect("read"));
+            let path = entry.expect("entry").path();
+            let bytes = std::fs::read(&path).expect("read");
+            assert!(
+                !bytes.contains(&b'\r'),
+                "{}: CRLF in a Maildir (mutt shows ^M)",
+                path.display()
+            );
+            let mut crlf = Vec::with_capacity(bytes.len() + bytes.len() / 32);
+            for b in bytes {
+                if b == b'\n' {
+                    crlf.push(b'\r');
+                }
+                crlf.push(b);
+            }
+            out.push(crlf);
         }
     }
     out

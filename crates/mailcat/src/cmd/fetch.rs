@@ -506,7 +506,7 @@ enum Sink {
 }
 
 impl Sink {
-    fn writer(&mut self) -> &mut tokio::fs::File {
+    fn writer(&mut self) -> &mut (dyn tokio::io::AsyncWrite + Unpin) {
         match self {
             Sink::Maildir(message) => message.writer(),
             Sink::Spool(file) => file,
@@ -569,7 +569,7 @@ impl Saver<'_> {
                 }
             }
         }
-        let mut requests: Vec<(&MessageId, &mut tokio::fs::File)> = batch
+        let mut requests: Vec<(&MessageId, &mut (dyn tokio::io::AsyncWrite + Unpin))> = batch
             .iter()
             .zip(sinks.iter_mut())
             .filter_map(|(m, sink)| Some((&m.id, sink.as_mut()?.writer())))
@@ -637,7 +637,9 @@ impl Saver<'_> {
                         "the store changed under the run",
                     )));
                 };
-                match until_stopped(stop, incoming.fetch_next(&mut fetching, sink.writer())).await {
+                match until_stopped(stop, incoming.fetch_next(&mut fetching, &mut sink.writer()))
+                    .await
+                {
                     Some(Ok(Some(result))) => Got::Fetched(sink, result),
                     Some(Ok(None)) => {
                         sink.abort().await;

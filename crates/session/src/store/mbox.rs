@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use tokio::fs::{File, OpenOptions};
 use tokio::io::AsyncWriteExt;
 
+use super::eol::CrlfToLf;
+
 /// An mbox file.
 #[derive(Debug, Clone)]
 pub struct Mbox {
@@ -135,8 +137,8 @@ pub struct MboxMessage {
     line_start: bool,
     /// Bytes at a line start that may still turn out to be `>*From `: held back until decided.
     run: Vec<u8>,
-    /// A CR whose LF may come in the next chunk.
-    pending_cr: bool,
+    /// CRLF to LF, across chunks.
+    eol: CrlfToLf,
     /// The last byte written, to end the message with a newline.
     last: Option<u8>,
 }
@@ -148,23 +150,18 @@ impl MboxMessage {
             start,
             line_start: true,
             run: Vec::new(),
-            pending_cr: false,
+            eol: CrlfToLf::default(),
             last: None,
         }
     }
 
     /// Appends message bytes (any chunking): CRLF becomes LF, `From ` lines are quoted.
     pub async fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
-        let mut out = Vec::with_capacity(chunk.len() + 16);
-        for &b in chunk {
-            if std::mem::take(&mut self.pending_cr) && b != b'\n' {
-                self.push(&mut out, b'\r');
-            }
-            if b == b'\r' {
-                self.pending_cr = true;
-            } else {
-                self.push(&mut out, b);
-            }
+        let mut lf = Vec::with_capacity(chunk.len());
+        self.eol.convert(chunk, &mut lf);
+        let mut out = Vec::with_capacity(lf.len() + 16);
+        for b in lf {
+            self.push(&mut out, b);
         }
         self.emit(out).await
     }
@@ -199,9 +196,11 @@ impl MboxMessage {
     /// Ends the message with a blank line and makes it durable; returns the file's new length,
     /// to be recorded as the committed length.
     pub async fn commit(mut self) -> io::Result<u64> {
+        let mut cr = Vec::new();
+        self.eol.finish(&mut cr);
         let mut tail = Vec::new();
-        if std::mem::take(&mut self.pending_cr) {
-            tail.push(b'\r');
+        for b in cr {
+            self.push(&mut tail, b);
         }
         tail.append(&mut self.run);
         let last = tail.last().copied().or(self.last);

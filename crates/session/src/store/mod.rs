@@ -7,11 +7,13 @@
 //! directory `fsync`ed, before the caller is told it is stored. A crash at any moment leaves
 //! either no trace or a complete message, never a partial one in view.
 
+mod eol;
 mod lock;
 mod maildir;
 mod mbox;
 mod state;
 
+pub use eol::LfWriter;
 pub use lock::StoreLock;
 pub use maildir::{Maildir, MaildirMessage};
 pub use mbox::{Mbox, MboxMessage};
