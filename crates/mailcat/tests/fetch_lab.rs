@@ -892,3 +892,87 @@ fn killed_in_a_later_batch_then_rerun_every_message_is_there_once() {
         std::fs::remove_dir_all(dir).expect("clean up");
     }
 }
+
+/// The names in `dir` that a mail reader's folder list shows (no dot first).
+fn visible_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.starts_with('.'))
+        .collect();
+    names.sort();
+    names
+}
+
+/// mutt's dot-lock on the mbox (an empty `FILE.lock`, as mutt's dotlock leaves it): the fetch
+/// waits for it before appending; and only the mbox itself is in view beside it.
+#[test]
+fn an_mbox_waits_for_a_mail_readers_dot_lock_and_its_own_files_are_hidden() {
+    let _guard = lock();
+    let lab = Lab::from_env();
+    let bob = bob(&lab);
+    let (store, dir) = Store::fresh("mbox", "mutt-lock");
+    let Store::Mbox(file) = &store else {
+        unreachable!("an mbox")
+    };
+    let original = seed(&lab, &bob, 2, 1000, true, 1);
+    let dotlock = dir.join("inbox.mbox.lock");
+    std::fs::write(&dotlock, b"").expect("dot-lock");
+    let to = store.arg();
+    let mut child = command(&lab, &bob, &["fetch", "--to", &to], None)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mailcat starts");
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        child.try_wait().expect("try_wait").is_none(),
+        "the fetch waits for the lock"
+    );
+    assert_eq!(
+        std::fs::metadata(file).map_or(0, |m| m.len()),
+        0,
+        "nothing appended under another's lock"
+    );
+    std::fs::remove_file(&dotlock).expect("let go");
+    let output = child.wait_with_output().expect("mailcat ends");
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(store.messages(), original);
+    assert!(!dotlock.exists(), "its own dot-lock is gone");
+    assert_eq!(visible_files(&dir), ["inbox.mbox"], "state and lock hidden");
+    std::fs::remove_dir_all(dir).expect("clean up");
+}
+
+/// An older mailcat kept an mbox's state beside it in view: the next run moves it to the
+/// hidden name and goes on from it (nothing fetched twice), and the old files are gone.
+#[test]
+fn an_mbox_state_where_an_older_mailcat_kept_it_is_moved_and_used() {
+    let _guard = lock();
+    let lab = Lab::from_env();
+    let bob = bob(&lab);
+    let (store, dir) = Store::fresh("mbox", "migrate");
+    seed(&lab, &bob, 2, 1000, true, 1);
+    let output = fetch(&lab, &bob, &store, &[], None);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    std::fs::rename(
+        dir.join(".inbox.mbox.mailcat-state.json"),
+        dir.join("inbox.mbox.mailcat-state.json"),
+    )
+    .expect("the state where an older mailcat kept it");
+    std::fs::write(dir.join("inbox.mbox.mailcat.lock"), b"").expect("old lock");
+    std::fs::write(dir.join("inbox.mbox.mailcat-spool"), b"debris").expect("old spool");
+
+    let now = seed(&lab, &bob, 1, 1000, false, 10);
+    let output = fetch(&lab, &bob, &store, &[], None);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(
+        stderr(&output).contains("moved") && stderr(&output).contains("fetched 1 new message"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(store.messages(), now, "nothing twice");
+    assert_eq!(visible_files(&dir), ["inbox.mbox"]);
+    assert!(dir.join(".inbox.mbox.mailcat-state.json").exists());
+    std::fs::remove_dir_all(dir).expect("clean up");
+}

@@ -3,20 +3,26 @@
 //!
 //! # Where things live
 //!
-//! | store | state (what was fetched) | lock |
+//! | store | state (what was fetched) | one run at a time |
 //! |---|---|---|
 //! | `maildir:DIR` | `DIR/.mailcat-state.json` (+ `.log`) | `DIR/.mailcat.lock` |
-//! | `mbox:FILE` | `FILE.mailcat-state.json` (+ `.log`) | `FILE.mailcat.lock` |
+//! | `mbox:DIR/FILE` | `DIR/.FILE.mailcat-state.json` (+ `.log`) | `DIR/.FILE.mailcat.lock` |
 //!
-//! (Not `FILE.lock`: that is the dot-lock name mutt and procmail use, and a file that exists
-//! there would look like a lock held forever.) In the state, each source has its own record
+//! An mbox's files are hidden (a dot first), so mail readers do not list them as folders (mutt's
+//! default `$mask` is `!^\.[^.]`), and sit beside it rather than under `$XDG_STATE_HOME`: they
+//! go where the mbox goes, on its file system (the spool copy stays local), whatever path or
+//! symlink names it. mailcat before this kept them visible (`FILE.mailcat-state.json`,
+//! `FILE.mailcat.lock`): the first run moves the state to the hidden name. While a message is
+//! appended, the mbox also carries the locks mutt and procmail honour: the dot-lock
+//! `FILE.lock` and a `fcntl` lock (a minute's wait for a mail reader holding them, then exit
+//! 75). In the state, each source has its own record
 //! keyed `imap://LOGIN@HOST/MAILBOX` or `pop3://LOGIN@HOST`, so two accounts, or two mailboxes,
 //! can share one store. IMAP messages are recorded by UIDVALIDITY and UID, POP3 ones by UIDL.
 //!
 //! # The order of things, and why a crash anywhere is harmless
 //!
 //! For each new message: fetch into the store (Maildir: a file in `tmp/`; mbox: a spool file
-//! `FILE.mailcat-spool[.N]`, then appended after the last complete message, a local copy of
+//! `.FILE.mailcat-spool[.N]`, then appended after the last complete message, a local copy of
 //! milliseconds), commit (fsync; Maildir: rename into `new/` and fsync `new/`),
 //! record it in the state (one fsynced log line). Only when every new message is stored and
 //! the state saved does `--delete` delete what is stored on the server (IMAP: `\Deleted` +
@@ -150,11 +156,88 @@ impl Target {
         match self {
             Target::Maildir(dir) => (dir.join(".mailcat-state.json"), dir.join(".mailcat.lock")),
             Target::Mbox(file) => (
-                with_suffix(file, ".mailcat-state.json"),
-                with_suffix(file, ".mailcat.lock"),
+                hidden_beside(file, ".mailcat-state.json"),
+                hidden_beside(file, ".mailcat.lock"),
             ),
         }
     }
+}
+
+/// `DIR/.FILE<suffix>` for the mbox `DIR/FILE`: beside it, hidden from mail readers' folder lists.
+fn hidden_beside(file: &Path, suffix: &str) -> PathBuf {
+    match file.file_name() {
+        Some(name) => {
+            let mut hidden = std::ffi::OsString::from(".");
+            hidden.push(name);
+            hidden.push(suffix);
+            file.with_file_name(hidden)
+        }
+        // `mbox:/` or `mbox:..`: no file to open anyway; opening it says so.
+        None => with_suffix(file, suffix),
+    }
+}
+
+/// Moves an mbox's state from where mailcat kept it before (`FILE.mailcat-state.json`, visible
+/// in mail readers) to its hidden place, and removes the old lock and spool files. Runs under
+/// the store lock; an older mailcat still fetching holds the old lock: exit 75, as for a run
+/// of this one.
+fn migrate_visible_files(cli: &Cli, target: &Target, state_path: &Path) -> Result<(), Exit> {
+    let Target::Mbox(file) = target else {
+        return Ok(());
+    };
+    let old_state = with_suffix(file, ".mailcat-state.json");
+    let old_log = with_suffix(&old_state, ".log");
+    let old_lock = with_suffix(file, ".mailcat.lock");
+    if !old_state.exists() && !old_log.exists() && !old_lock.exists() {
+        return Ok(());
+    }
+    let fail = |e: io::Error| fail_store(target, "move the state of", &e);
+    let _old = match StoreLock::try_acquire(&old_lock) {
+        Ok(lock) => lock,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            eprintln!("mailcat fetch: {e}");
+            return Err(Exit(exit::TEMPFAIL));
+        }
+        Err(e) => return Err(fail(e)),
+    };
+    let new_log = with_suffix(state_path, ".log");
+    if old_state.exists() || old_log.exists() {
+        if state_path.exists() || new_log.exists() {
+            eprintln!(
+                "mailcat fetch: {} is left from an older mailcat; {} is used (remove the old one)",
+                old_state.display(),
+                state_path.display()
+            );
+        } else {
+            for (old, new) in [(&old_state, state_path), (&old_log, new_log.as_path())] {
+                match std::fs::rename(old, new) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(fail(e)),
+                    _ => {}
+                }
+            }
+            let dir = match state_path.parent() {
+                Some(dir) if !dir.as_os_str().is_empty() => dir,
+                _ => Path::new("."),
+            };
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(fail)?;
+            if !cli.quiet {
+                eprintln!(
+                    "mailcat fetch: moved {} to {}, where mail readers do not list it",
+                    old_state.display(),
+                    state_path.display()
+                );
+            }
+        }
+    }
+    // The debris of a killed older run, then its lock (held: nobody is using it).
+    let old_spool = with_suffix(file, ".mailcat-spool");
+    for slot in 0..FETCH_BATCH {
+        let _ = std::fs::remove_file(spool_path(&old_spool, slot));
+    }
+    let _ = std::fs::remove_file(&old_lock);
+    Ok(())
 }
 
 fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
@@ -207,13 +290,18 @@ enum Store {
     },
     Mbox {
         mbox: Mbox,
-        /// `FILE.mailcat-spool`: each message is downloaded here first, so the mbox only ever
+        /// `.FILE.mailcat-spool`: each message is downloaded here first, so the mbox only ever
         /// sees a fast local copy, never a download in progress.
         spool: PathBuf,
     },
 }
 
 fn fail_store(target: &Target, what: &str, error: &io::Error) -> Exit {
+    if error.kind() == io::ErrorKind::WouldBlock {
+        // A mail reader holds the mbox's locks: not a write failure, try later.
+        eprintln!("mailcat fetch: {error}");
+        return Exit(exit::TEMPFAIL);
+    }
     eprintln!(
         "mailcat fetch: cannot {what} {}: {error}",
         target.path().display()
@@ -243,6 +331,7 @@ fn fetch(cli: &Cli, args: &FetchArgs) -> Result<(), Exit> {
             fail_store(&target, "lock", &e)
         }
     })?;
+    migrate_visible_files(cli, &target, &state_path)?;
     let mut state = FetchState::load(&state_path).map_err(|e| {
         eprintln!("mailcat fetch: {e}");
         Exit(if e.kind() == io::ErrorKind::InvalidData {
@@ -290,7 +379,7 @@ fn fetch(cli: &Cli, args: &FetchArgs) -> Result<(), Exit> {
                 }
                 Store::Mbox {
                     mbox,
-                    spool: with_suffix(file, ".mailcat-spool"),
+                    spool: hidden_beside(file, ".mailcat-spool"),
                 }
             }
         };
@@ -780,7 +869,7 @@ fn missing_result(incoming: &Incoming) -> mailcat_session::Error {
     }
 }
 
-/// The spool file of the `slot`-th message of a batch: `FILE.mailcat-spool`, then `…-spool.1`…
+/// The spool file of the `slot`-th message of a batch: `.FILE.mailcat-spool`, then `…-spool.1`…
 fn spool_path(spool: &Path, slot: usize) -> PathBuf {
     if slot == 0 {
         spool.to_owned()
@@ -1037,10 +1126,12 @@ mod tests {
     }
 
     #[test]
-    fn state_and_lock_sit_beside_the_store_but_not_at_the_dot_lock_name() {
+    fn state_and_lock_sit_hidden_beside_an_mbox_and_not_at_the_dot_lock_name() {
         let (state, lock) = Target::Mbox("/mail/inbox".into()).state_and_lock();
-        assert_eq!(state, Path::new("/mail/inbox.mailcat-state.json"));
-        assert_eq!(lock, Path::new("/mail/inbox.mailcat.lock"));
+        assert_eq!(state, Path::new("/mail/.inbox.mailcat-state.json"));
+        assert_eq!(lock, Path::new("/mail/.inbox.mailcat.lock"));
+        let (state, _) = Target::Mbox("inbox".into()).state_and_lock();
+        assert_eq!(state, Path::new(".inbox.mailcat-state.json"));
         let (state, lock) = Target::Maildir("/mail/md".into()).state_and_lock();
         assert_eq!(state, Path::new("/mail/md/.mailcat-state.json"));
         assert_eq!(lock, Path::new("/mail/md/.mailcat.lock"));

@@ -223,11 +223,10 @@ fn tag_of(name: &str) -> Option<&str> {
 }
 
 fn hostname() -> String {
-    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .unwrap_or_else(|_| "localhost".into());
     // The specification: `/` as \057 and `:` as \072.
-    name.trim().replace('/', "\\057").replace(':', "\\072")
+    super::hostname()
+        .replace('/', "\\057")
+        .replace(':', "\\072")
 }
 
 trait PrivateMode {

@@ -11,6 +11,7 @@ mod eol;
 mod lock;
 mod maildir;
 mod mbox;
+mod mbox_lock;
 mod state;
 
 pub use eol::LfWriter;
@@ -21,6 +22,14 @@ pub use state::{FetchState, MailboxState};
 
 use std::io;
 use std::path::Path;
+
+/// This machine's name (for unique file names, and to tell whose lock a dot-lock is).
+pub(crate) fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|name| name.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into())
+}
 
 /// `fsync` a directory, so a rename or a new file in it survives a crash.
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
