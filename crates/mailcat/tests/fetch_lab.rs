@@ -976,3 +976,96 @@ fn an_mbox_state_where_an_older_mailcat_kept_it_is_moved_and_used() {
     assert!(dir.join(".inbox.mbox.mailcat-state.json").exists());
     std::fs::remove_dir_all(dir).expect("clean up");
 }
+
+/// `account` reached under another host name.
+fn respelled(account: &Account, host: &str) -> Account {
+    let (scheme, rest) = account.url.split_once("://").expect("a URL");
+    let (_, port) = rest.rsplit_once(':').expect("a port");
+    Account {
+        user: account.user.clone(),
+        password: account.password.clone(),
+        url: format!("{scheme}://{host}:{port}"),
+        pop3: account.pop3,
+    }
+}
+
+/// `localhost` → `127.0.0.1` is the same server: nothing is fetched again. A mailbox that
+/// is another one under a new name (its UIDVALIDITY changed meanwhile) gets its own record.
+#[test]
+fn another_name_of_the_same_server_fetches_nothing_twice_and_another_mailbox_is_told() {
+    let _guard = lock();
+    let lab = Lab::from_env();
+    for account in [carol(&lab), bob(&lab)] {
+        let what = account.url.clone();
+        let (store, dir) = Store::fresh("maildir", "respelled");
+        seed(&lab, &account, 2, 900, true, 1);
+        let output = fetch(&lab, &account, &store, &[], None);
+        assert_eq!(output.status.code(), Some(0), "{what}: {}", text(&output));
+
+        let numeric = respelled(&account, "127.0.0.1");
+        let now = seed(&lab, &account, 1, 900, false, 10);
+        let output = fetch(&lab, &numeric, &store, &[], None);
+        assert_eq!(output.status.code(), Some(0), "{what}: {}", text(&output));
+        assert!(
+            stderr(&output).contains("127.0.0.1 is another name of localhost")
+                && stderr(&output).contains("fetched 1 new message "),
+            "{what}: {}",
+            text(&output)
+        );
+        assert_eq!(store.messages(), now, "{what}: nothing twice");
+        // And the record remembers the name: no note the next time.
+        let output = fetch(&lab, &numeric, &store, &[], None);
+        assert!(
+            !stderr(&output).contains("another name") && stderr(&output).contains("fetched 0"),
+            "{what}: {}",
+            text(&output)
+        );
+        std::fs::remove_dir_all(dir).expect("clean up");
+    }
+
+    // IMAP: the mailbox recreated (a new UIDVALIDITY) and reached under a third name.
+    let carol = carol(&lab);
+    let (store, dir) = Store::fresh("maildir", "respelled-other");
+    let original = seed(&lab, &carol, 2, 900, true, 1);
+    let output = fetch(&lab, &carol, &store, &[], None);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let status = doveadm(&[
+        "mailbox",
+        "status",
+        "-u",
+        &carol.user,
+        "uidvalidity",
+        "INBOX",
+    ]);
+    let old: u32 = status
+        .trim()
+        .rsplit('=')
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("doveadm said {status:?}"));
+    let new = (old % 1_000_000_000 + 7).to_string();
+    doveadm(&[
+        "mailbox",
+        "update",
+        "-u",
+        &carol.user,
+        "--uid-validity",
+        &new,
+        "INBOX",
+    ]);
+    let output = fetch(&lab, &respelled(&carol, "127.0.0.2"), &store, &[], None);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(
+        stderr(&output).contains("127.0.0.2 is not the mailbox fetched from before as localhost")
+            && stderr(&output).contains("fetched 2 new messages"),
+        "{}",
+        text(&output)
+    );
+    let mut twice: Vec<Vec<u8>> = original
+        .iter()
+        .flat_map(|m| [m.clone(), m.clone()])
+        .collect();
+    twice.sort();
+    assert_eq!(store.messages(), twice, "a record of its own");
+    std::fs::remove_dir_all(dir).expect("clean up");
+}

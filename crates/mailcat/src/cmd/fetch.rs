@@ -18,6 +18,9 @@
 //! 75). In the state, each source has its own record
 //! keyed `imap://LOGIN@HOST/MAILBOX` or `pop3://LOGIN@HOST`, so two accounts, or two mailboxes,
 //! can share one store. IMAP messages are recorded by UIDVALIDITY and UID, POP3 ones by UIDL.
+//! Another name of the same server (`127.0.0.1` for `localhost`) goes on with the record made
+//! under the first name when the server shows it is the same mailbox (UIDVALIDITY; the UIDLs
+//! recorded are listed), and gets a record of its own otherwise (`FetchState::resolve`).
 //!
 //! # The order of things, and why a crash anywhere is harmless
 //!
@@ -96,7 +99,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use mailcat_session::store::{FetchState, Maildir, MaildirMessage, Mbox, StoreLock};
+use mailcat_session::store::{
+    FetchState, Identity, Maildir, MaildirMessage, Mbox, Resolved, Source, StoreLock,
+};
 use mailcat_session::{Incoming, MessageId, MessageSummary};
 use mailcat_transport::Protocol;
 use serde_json::json;
@@ -340,14 +345,13 @@ fn fetch(cli: &Cli, args: &FetchArgs) -> Result<(), Exit> {
             exit::IOERR
         })
     })?;
-    let key = match account.incoming.protocol {
-        Protocol::Pop3 => format!("pop3://{}@{}", settings.login, account.incoming.host),
-        _ => format!(
-            "imap://{}@{}/{}",
-            settings.login,
-            account.incoming.host,
-            args.mailbox.as_deref().unwrap_or("INBOX")
-        ),
+    let source = Source {
+        login: &settings.login,
+        host: &account.incoming.host,
+        mailbox: match account.incoming.protocol {
+            Protocol::Pop3 => None,
+            _ => Some(args.mailbox.as_deref().unwrap_or("INBOX")),
+        },
     };
     let runtime = common::runtime()?;
     runtime.block_on(async {
@@ -406,7 +410,7 @@ fn fetch(cli: &Cli, args: &FetchArgs) -> Result<(), Exit> {
         let result = run_session(
             cli,
             args,
-            &key,
+            &source,
             &mut store,
             &mut state,
             &mut stop,
@@ -473,7 +477,7 @@ fn fetch(cli: &Cli, args: &FetchArgs) -> Result<(), Exit> {
 async fn run_session(
     cli: &Cli,
     args: &FetchArgs,
-    key: &str,
+    source: &Source<'_>,
     store: &mut Store,
     state: &mut FetchState,
     stop: &mut StopSignal,
@@ -510,6 +514,7 @@ async fn run_session(
         }
         _ => None,
     };
+    let key = &resolve_record(cli, state, source, uidvalidity, &listed)?;
     if let Some(recorded) = state.mailbox(key) {
         if recorded.uidvalidity != uidvalidity {
             if !cli.quiet {
@@ -557,6 +562,53 @@ async fn run_session(
     }
     progress.finish_and_clear();
     Ok(to_delete)
+}
+
+/// The key of the record for `source` (see [`FetchState::resolve`]): under another host name
+/// of the same server, the record made under that name; says so when it adopts one, or when
+/// records under other names are of another mailbox.
+fn resolve_record(
+    cli: &Cli,
+    state: &mut FetchState,
+    source: &Source<'_>,
+    uidvalidity: Option<u32>,
+    listed: &[MessageSummary],
+) -> Result<String, Stop> {
+    let ids = std::cell::OnceCell::new();
+    let listed_id = |id: &str| {
+        ids.get_or_init(|| listed.iter().map(|m| m.id.key()).collect::<HashSet<_>>())
+            .contains(id)
+    };
+    let identity = match uidvalidity {
+        Some(v) => Identity::Imap(v),
+        None => Identity::Pop3(&listed_id),
+    };
+    let resolved = state.resolve(source, &identity).map_err(Stop::Store)?;
+    if !cli.quiet {
+        let host = terminal_safe(source.host);
+        let (same, other) = match uidvalidity {
+            Some(v) => (
+                format!("the same UIDVALIDITY {v}"),
+                format!("its UIDVALIDITY {v} is another"),
+            ),
+            None => (
+                "the messages fetched from there are listed".to_owned(),
+                "few of the messages fetched from there are listed".to_owned(),
+            ),
+        };
+        match &resolved {
+            Resolved::Adopted { host: before, .. } => eprintln!(
+                "mailcat fetch: {host} is another name of {} ({same}): going on from what was fetched from there",
+                terminal_safe(before)
+            ),
+            Resolved::Unrelated { hosts, .. } => eprintln!(
+                "mailcat fetch: {host} is not the mailbox fetched from before as {} ({other}): it gets a record of its own, and all its mail counts as new",
+                hosts.iter().map(|h| terminal_safe(h)).collect::<Vec<_>>().join(", ")
+            ),
+            Resolved::Known(_) | Resolved::New(_) => {}
+        }
+    }
+    Ok(resolved.key().to_owned())
 }
 
 /// The refusal to fetch from a server whose ids do not last from one session to the next.

@@ -18,7 +18,7 @@ pub use eol::LfWriter;
 pub use lock::StoreLock;
 pub use maildir::{Maildir, MaildirMessage};
 pub use mbox::{Mbox, MboxMessage};
-pub use state::{FetchState, MailboxState};
+pub use state::{FetchState, Identity, MailboxState, Resolved, Source};
 
 use std::io;
 use std::path::Path;
