@@ -263,7 +263,7 @@ fn imap_and_pop3_into_maildir_and_mbox_byte_exact_then_only_what_is_new() {
             assert!(output.stdout.is_empty(), "nothing on stdout without --json");
             assert!(
                 stderr(&output).contains(&format!(
-                    "fetched 3 new messages (7500 bytes) into {}\n",
+                    "fetched 3 new messages (7.32 KiB) into {}\n",
                     match &store {
                         Store::Maildir(p) | Store::Mbox(p) => p.display(),
                     }
@@ -308,7 +308,7 @@ fn delete_empties_the_server_of_what_was_stored() {
         let output = fetch(&lab, &account, &store, &["--delete"], None);
         assert_eq!(output.status.code(), Some(0), "{}", text(&output));
         assert!(
-            stderr(&output).contains("fetched 4 new messages (6000 bytes)")
+            stderr(&output).contains("fetched 4 new messages (5.86 KiB)")
                 && stderr(&output).contains("deleted 4 on the server"),
             "{}",
             text(&output)

@@ -98,7 +98,7 @@ use std::io::{self, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{HumanBytes, HumanDuration, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mailcat_session::store::{
     FetchState, Identity, Maildir, MaildirMessage, Mbox, Resolved, Source, StoreLock,
 };
@@ -540,7 +540,11 @@ async fn run_session(
         to_delete.extend(known.into_iter().map(|m| m.id));
     }
 
-    let progress = progress_bar(cli, new.iter().map(|m| m.size.unwrap_or(0)).sum());
+    let progress = Progress::new(
+        cli,
+        new.len() as u64,
+        new.iter().map(|m| m.size.unwrap_or(0)).sum(),
+    );
     let mut saver = Saver {
         key,
         uidvalidity,
@@ -560,7 +564,7 @@ async fn run_session(
             Incoming::Pop3 { .. } => saver.pop3_batch(incoming, stop, batch).await?,
         }
     }
-    progress.finish_and_clear();
+    progress.finish();
     Ok(to_delete)
 }
 
@@ -686,7 +690,7 @@ struct Saver<'a> {
     store: &'a mut Store,
     state: &'a mut FetchState,
     tally: &'a mut Tally,
-    progress: &'a ProgressBar,
+    progress: &'a Progress,
     to_delete: &'a mut Vec<MessageId>,
     delete: bool,
 }
@@ -866,7 +870,7 @@ impl Saver<'_> {
             Got::Fetched(sink, Err(mailcat_session::Error::MessageGone { .. })) => {
                 sink.abort().await;
                 self.tally.gone += 1;
-                self.progress.inc(message.size.unwrap_or(0));
+                self.progress.done(message.size.unwrap_or(0));
                 return Ok(());
             }
             Got::Fetched(sink, Err(e)) => {
@@ -904,7 +908,7 @@ impl Saver<'_> {
                 }
             }
         }
-        self.progress.inc(message.size.unwrap_or(0));
+        self.progress.done(message.size.unwrap_or(0));
         if self.delete {
             self.to_delete.push(message.id.clone());
         }
@@ -1018,17 +1022,121 @@ async fn until_stopped<F: std::future::Future>(
     }
 }
 
-fn progress_bar(cli: &Cli, total: u64) -> ProgressBar {
-    if cli.quiet || !io::stderr().is_terminal() || total == 0 {
-        return ProgressBar::hidden();
+/// The progress line on a terminal (stderr): a bar of the listed bytes, then "message 12 of
+/// 3000", the bytes, the speed and the time left, in as much of the line as the terminal has
+/// (the text is cut at its end, never wrapped; the layout follows a resize at the next message).
+struct Progress {
+    bar: ProgressBar,
+    messages: u64,
+    done: std::cell::Cell<u64>,
+    /// The terminal's width now, and as the layout was made for.
+    screen_width: fn() -> u16,
+    width: std::cell::Cell<u16>,
+}
+
+impl Progress {
+    fn new(cli: &Cli, messages: u64, bytes: u64) -> Progress {
+        let bar = if cli.quiet || !io::stderr().is_terminal() || messages == 0 {
+            ProgressBar::hidden()
+        } else {
+            ProgressBar::with_draw_target(Some(bytes), ProgressDrawTarget::stderr())
+        };
+        Progress::with_bar(bar, messages, terminal_width)
     }
-    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template(
-        "{spinner} fetching [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
+
+    fn with_bar(bar: ProgressBar, messages: u64, screen_width: fn() -> u16) -> Progress {
+        let progress = Progress {
+            bar,
+            messages,
+            done: std::cell::Cell::new(0),
+            screen_width,
+            width: std::cell::Cell::new(0),
+        };
+        progress.fit((progress.screen_width)());
+        progress.bar.set_message(progress.text());
+        progress
     }
-    bar
+
+    /// One more message is done (stored, found stored, or gone).
+    fn done(&self, size: u64) {
+        self.done.set(self.done.get() + 1);
+        self.bar.inc(size);
+        if !self.bar.is_hidden() {
+            self.fit((self.screen_width)());
+        }
+        self.bar.set_message(self.text());
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+
+    /// The layout for a terminal `width` columns wide, if it changed.
+    fn fit(&self, width: u16) {
+        if self.width.replace(width) == width {
+            return;
+        }
+        let template = match Progress::bar_width(width) {
+            0 => "{wide_msg}",
+            12 => "{spinner} [{bar:12}] {wide_msg}",
+            _ => "{spinner} [{bar:30}] {wide_msg}",
+        };
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            self.bar.set_style(style.progress_chars("=> "));
+        }
+    }
+
+    /// The bar's width on a terminal `width` columns wide (0: no bar).
+    fn bar_width(width: u16) -> u16 {
+        match width {
+            100.. => 30,
+            50.. => 12,
+            _ => 0,
+        }
+    }
+
+    /// What is shown beside the bar: as many of its parts as fit, the most useful first.
+    fn text(&self) -> String {
+        let done = self.done.get();
+        let next = (done + 1).min(self.messages);
+        let mut parts = vec![
+            format!("message {next} of {}", self.messages),
+            format!(
+                "{} of {}",
+                HumanBytes(self.bar.position()),
+                HumanBytes(self.bar.length().unwrap_or(0))
+            ),
+        ];
+        if done > 0 {
+            parts.push(format!("{}/s", HumanBytes(self.bar.per_sec() as u64)));
+            parts.push(format!("{} left", HumanDuration(self.bar.eta())));
+        }
+        let bar = Progress::bar_width(self.width.get());
+        // The spinner, a space, the bracketed bar and a space come first.
+        let room = usize::from(self.width.get()).saturating_sub(match bar {
+            0 => 0,
+            n => usize::from(n) + 5,
+        });
+        let mut text = String::new();
+        for part in parts {
+            let sep = if text.is_empty() { "" } else { ", " };
+            if !text.is_empty() && text.len() + sep.len() + part.len() > room {
+                break;
+            }
+            text.push_str(sep);
+            text.push_str(&part);
+        }
+        text
+    }
+}
+
+/// The width of the terminal on stderr (80 if it cannot be told).
+fn terminal_width() -> u16 {
+    rustix::termios::tcgetwinsize(io::stderr())
+        .ok()
+        .map(|size| size.ws_col)
+        .filter(|&cols| cols > 0)
+        .unwrap_or(80)
 }
 
 fn summary(cli: &Cli, target: &Target, tally: &Tally) {
@@ -1057,9 +1165,9 @@ fn target_text(target: &Target) -> String {
 fn summary_line(target: &Target, tally: &Tally) -> String {
     let plural = if tally.fetched == 1 { "" } else { "s" };
     let mut line = format!(
-        "fetched {} new message{plural} ({} bytes) into {}",
+        "fetched {} new message{plural} ({}) into {}",
         tally.fetched,
-        tally.bytes,
+        HumanBytes(tally.bytes),
         target_text(target),
     );
     if tally.delete {
@@ -1164,6 +1272,108 @@ fn reached(point: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A terminal `width` columns wide that keeps what is drawn on it.
+    #[derive(Debug, Clone)]
+    struct Screen {
+        width: u16,
+        drawn: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    }
+
+    impl indicatif::TermLike for Screen {
+        fn width(&self) -> u16 {
+            self.width
+        }
+        fn move_cursor_up(&self, _: usize) -> io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_down(&self, _: usize) -> io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_right(&self, _: usize) -> io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_left(&self, _: usize) -> io::Result<()> {
+            Ok(())
+        }
+        fn write_line(&self, line: &str) -> io::Result<()> {
+            self.write_str(line)
+        }
+        fn write_str(&self, text: &str) -> io::Result<()> {
+            if !text.is_empty() {
+                self.drawn.lock().unwrap().push(text.to_owned());
+            }
+            Ok(())
+        }
+        fn clear_line(&self) -> io::Result<()> {
+            Ok(())
+        }
+        fn flush(&self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_progress_line_counts_messages_and_fits_any_terminal_width() {
+        let widths: [(u16, fn() -> u16); 5] = [
+            (24, || 24),
+            (40, || 40),
+            (60, || 60),
+            (80, || 80),
+            (132, || 132),
+        ];
+        for (width, screen_width) in widths {
+            let screen = Screen {
+                width,
+                drawn: Default::default(),
+            };
+            let bar = ProgressBar::with_draw_target(
+                Some(3_000 * 70_000),
+                ProgressDrawTarget::term_like(Box::new(screen.clone())),
+            );
+            let progress = Progress::with_bar(bar, 3_000, screen_width);
+            for _ in 0..11 {
+                progress.done(70_000);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            progress.bar.tick();
+            let drawn = screen
+                .drawn
+                .lock()
+                .unwrap()
+                .iter()
+                .rfind(|line| line.contains("message"))
+                .cloned()
+                .unwrap();
+            assert!(
+                drawn.chars().count() <= usize::from(width),
+                "{width} columns: {drawn:?}"
+            );
+            assert!(
+                drawn.contains("message 12 of 3000"),
+                "{width} columns: {drawn:?}"
+            );
+            if width >= 80 {
+                assert!(
+                    drawn.contains("] message 12 of 3000, 751.95 KiB of 200.27 MiB, "),
+                    "{width} columns: {drawn:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_summary_gives_sizes_for_people() {
+        let tally = Tally {
+            fetched: 3,
+            bytes: 7_500,
+            ..Tally::default()
+        };
+        assert_eq!(
+            summary_line(&Target::Maildir("/m".into()), &tally),
+            "fetched 3 new messages (7.32 KiB) into /m"
+        );
+    }
 
     #[test]
     fn targets_parse() {
