@@ -1069,3 +1069,58 @@ fn another_name_of_the_same_server_fetches_nothing_twice_and_another_mailbox_is_
     assert_eq!(store.messages(), twice, "a record of its own");
     std::fs::remove_dir_all(dir).expect("clean up");
 }
+
+/// `fetch --json` names what it wrote, for indexers (notmuch): each Maildir file's path, or
+/// each message's offset and length in the mbox; with the message's `id` (and IMAP `uid`).
+#[test]
+fn fetch_json_lists_each_file_or_mbox_range_it_wrote() {
+    let _guard = lock();
+    let lab = Lab::from_env();
+    for (account, kind) in [(carol(&lab), "maildir"), (bob(&lab), "mbox")] {
+        let what = format!("{} into {kind}", account.url);
+        let (store, dir) = Store::fresh(kind, "json-files");
+        seed(&lab, &account, 3, 1100, true, 1);
+        let output = fetch(&lab, &account, &store, &["--json"], None);
+        assert_eq!(output.status.code(), Some(0), "{what}: {}", text(&output));
+        let summary: serde_json::Value =
+            serde_json::from_slice(&output.stdout).expect("one JSON document");
+        assert_eq!(summary["store"], kind, "{summary}");
+        let messages = summary["messages"].as_array().expect("messages");
+        assert_eq!(messages.len(), 3, "{summary}");
+        let mut covered = 0;
+        for m in messages {
+            let id = m["id"].as_str().expect("id is a string");
+            assert_eq!(m["size"], 1100, "{m}");
+            match &store {
+                Store::Maildir(root) => {
+                    assert_eq!(
+                        m["uid"].as_u64().map(|u| u.to_string()).as_deref(),
+                        Some(id)
+                    );
+                    let path = PathBuf::from(m["path"].as_str().expect("path"));
+                    assert!(path.starts_with(root.join("new")), "{m}");
+                    assert!(path.is_file(), "{m}");
+                }
+                Store::Mbox(file) => {
+                    assert!(m.get("uid").is_none(), "POP3 has no UID: {m}");
+                    let text = std::fs::read(file).expect("mbox");
+                    let (offset, length) = (
+                        m["offset"].as_u64().expect("offset") as usize,
+                        m["length"].as_u64().expect("length") as usize,
+                    );
+                    assert!(text[offset..].starts_with(b"From "), "{m}");
+                    assert!(text[offset..offset + length].ends_with(b"\n\n"), "{m}");
+                    covered += length;
+                }
+            }
+        }
+        if let Store::Mbox(file) = &store {
+            assert_eq!(covered as u64, std::fs::metadata(file).expect("mbox").len());
+        }
+        // Nothing new: an empty list.
+        let output = fetch(&lab, &account, &store, &["--json"], None);
+        let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+        assert_eq!(summary["messages"], serde_json::json!([]), "{summary}");
+        std::fs::remove_dir_all(dir).expect("clean up");
+    }
+}

@@ -406,6 +406,7 @@ fn fetch(cli: &Cli, args: &FetchArgs) -> Result<(), Exit> {
             }
         };
         let pop3 = matches!(incoming, Incoming::Pop3 { .. });
+        let mut written = Written::new(cli.json);
         let mut incoming = Some(incoming);
         let result = run_session(
             cli,
@@ -416,6 +417,7 @@ fn fetch(cli: &Cli, args: &FetchArgs) -> Result<(), Exit> {
             &mut stop,
             incoming.as_mut().expect("just set"),
             &mut tally,
+            &mut written,
         )
         .await;
         // Nothing is deleted before everything is written: the messages, then the state.
@@ -462,7 +464,7 @@ fn fetch(cli: &Cli, args: &FetchArgs) -> Result<(), Exit> {
         }
         match result {
             Ok(()) => {
-                summary(cli, &target, &tally);
+                summary(cli, &target, &tally, &written);
                 Ok(())
             }
             Err(stop) => Err(report(cli, &target, &tally, stop, pop3)),
@@ -483,6 +485,7 @@ async fn run_session(
     stop: &mut StopSignal,
     incoming: &mut Incoming,
     tally: &mut Tally,
+    written: &mut Written,
 ) -> Result<Vec<MessageId>, Stop> {
     let listed = until_stopped(stop, incoming.list(args.mailbox.as_deref(), false))
         .await
@@ -554,6 +557,7 @@ async fn run_session(
         progress: &progress,
         to_delete: &mut to_delete,
         delete: args.delete,
+        written,
     };
     let mut rest = &new[..];
     while !rest.is_empty() {
@@ -693,6 +697,7 @@ struct Saver<'a> {
     progress: &'a Progress,
     to_delete: &'a mut Vec<MessageId>,
     delete: bool,
+    written: &'a mut Written,
 }
 
 impl Saver<'_> {
@@ -883,18 +888,24 @@ impl Saver<'_> {
                     sink.abort().await;
                     return Err(Stop::Interrupted);
                 }
-                let mbox_len = match (sink, &*self.store) {
+                let (mbox_len, place) = match (sink, &*self.store) {
                     (Sink::Maildir(file), _) => {
-                        file.commit().await.map_err(Stop::Store)?;
-                        None
+                        let path = file.commit().await.map_err(Stop::Store)?;
+                        (None, json!({ "path": path.display().to_string() }))
                     }
                     (Sink::Spool(mut file), Store::Mbox { mbox, .. }) => {
-                        Some(append_to_mbox(mbox, &mut file).await.map_err(Stop::Store)?)
+                        let (offset, end) =
+                            append_to_mbox(mbox, &mut file).await.map_err(Stop::Store)?;
+                        (
+                            Some(end),
+                            json!({ "offset": offset, "length": end - offset }),
+                        )
                     }
                     (Sink::Spool(_), Store::Maildir { .. }) => {
                         unreachable!("a spool only for an mbox")
                     }
                 };
+                self.written.add(&message.id, bytes, place);
                 fault("after_rename_before_state");
                 self.state
                     .record(self.key, self.uidvalidity, &id, mbox_len)
@@ -952,9 +963,10 @@ async fn delete_stored(
     Ok(())
 }
 
-/// Appends the spooled message to the mbox and commits it; returns the mbox's new length.
-/// On an error the mbox is cut back to where it was.
-async fn append_to_mbox(mbox: &Mbox, spool: &mut tokio::fs::File) -> io::Result<u64> {
+/// Appends the spooled message to the mbox and commits it; returns where the message starts
+/// (its `From ` line) and the mbox's new length. On an error the mbox is cut back to where it
+/// was.
+async fn append_to_mbox(mbox: &Mbox, spool: &mut tokio::fs::File) -> io::Result<(u64, u64)> {
     use tokio::io::AsyncSeekExt;
     spool.flush().await?;
     spool.rewind().await?;
@@ -971,7 +983,8 @@ async fn append_to_mbox(mbox: &Mbox, spool: &mut tokio::fs::File) -> io::Result<
             return Err(e);
         }
     }
-    entry.commit().await
+    let offset = entry.offset();
+    Ok((offset, entry.commit().await?))
 }
 
 /// A failure inside a fetch: local I/O (the sink) is the store's, the rest the session's.
@@ -1139,19 +1152,55 @@ fn terminal_width() -> u16 {
         .unwrap_or(80)
 }
 
-fn summary(cli: &Cli, target: &Target, tally: &Tally) {
+/// The messages a run wrote into the store, for `--json` (kept only then), each as its JSON
+/// text: a million of them are a few hundred bytes each, not a tree of values.
+struct Written {
+    keep: bool,
+    messages: Vec<Box<str>>,
+}
+
+impl Written {
+    fn new(keep: bool) -> Written {
+        Written {
+            keep,
+            messages: Vec::new(),
+        }
+    }
+
+    /// `id` is stored, `size` bytes as the server sent it, at `place` (`path`, or `offset` and
+    /// `length` in an mbox).
+    fn add(&mut self, id: &MessageId, size: u64, mut place: serde_json::Value) {
+        if !self.keep {
+            return;
+        }
+        place["id"] = json!(id.key());
+        if let MessageId::Imap { uid, .. } = id {
+            place["uid"] = json!(uid);
+        }
+        place["size"] = json!(size);
+        self.messages.push(place.to_string().into());
+    }
+}
+
+fn summary(cli: &Cli, target: &Target, tally: &Tally, written: &Written) {
     if cli.json {
-        outln!(
-            "{}",
-            json!({
-                "fetched": tally.fetched,
-                "bytes": tally.bytes,
-                "deleted": tally.deleted,
-                "recovered": tally.recovered,
-                "gone": tally.gone,
-                "to": target_text(target),
-            })
-        );
+        let head = json!({
+            "fetched": tally.fetched,
+            "bytes": tally.bytes,
+            "deleted": tally.deleted,
+            "recovered": tally.recovered,
+            "gone": tally.gone,
+            "resized": tally.resized,
+            "to": target_text(target),
+            "store": match target {
+                Target::Maildir(_) => "maildir",
+                Target::Mbox(_) => "mbox",
+            },
+        })
+        .to_string();
+        // The object with one more member, "messages", spliced in as text.
+        let head = head.strip_suffix('}').unwrap_or(&head);
+        outln!("{head},\"messages\":[{}]}}", written.messages.join(","));
     }
     if !cli.quiet {
         eprintln!("{}", summary_line(target, tally));

@@ -99,6 +99,7 @@ impl Mbox {
             _ => b"\n\n",
         };
         let mut message = MboxMessage::new(File::from_std(file), dotlock, start);
+        message.offset = start + pad.len() as u64;
         let written = async {
             message.file.write_all(pad).await?;
             message.file.write_all(line.as_bytes()).await
@@ -168,6 +169,8 @@ pub struct MboxMessage {
     /// Let go after the file (dropped in this order): the `fcntl` lock goes with the file.
     _dotlock: DotLock,
     start: u64,
+    /// Where the message's `From ` line starts (after the newlines that end the one before).
+    offset: u64,
     /// At the start of a line (where a `From ` must be quoted).
     line_start: bool,
     /// Bytes at a line start that may still turn out to be `>*From `: held back until decided.
@@ -184,6 +187,7 @@ impl MboxMessage {
             file,
             _dotlock: dotlock,
             start,
+            offset: start,
             line_start: true,
             run: Vec::new(),
             eol: CrlfToLf::default(),
@@ -227,6 +231,12 @@ impl MboxMessage {
             self.last = Some(last);
         }
         self.file.write_all(&out).await
+    }
+
+    /// Where the message starts in the file: the byte offset of its `From ` line. It ends at
+    /// the length [`MboxMessage::commit`] returns.
+    pub fn offset(&self) -> u64 {
+        self.offset
     }
 
     /// Ends the message with a blank line and makes it durable; returns the file's new length,
@@ -276,10 +286,18 @@ mod tests {
 
     async fn append(mbox: &Mbox, chunks: &[&[u8]]) -> u64 {
         let mut message = mbox.begin(Some("alice@example.com")).await.unwrap();
+        let offset = message.offset();
         for chunk in chunks {
             message.write(chunk).await.unwrap();
         }
-        message.commit().await.unwrap()
+        let end = message.commit().await.unwrap();
+        let text = std::fs::read(mbox.path()).unwrap();
+        assert_eq!(text.len() as u64, end);
+        assert!(
+            text[offset as usize..].starts_with(b"From alice@example.com "),
+            "the offset is where the message starts"
+        );
+        end
     }
 
     /// The messages: each after its `From ` line, before the blank line that ends it.
