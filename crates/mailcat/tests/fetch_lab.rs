@@ -941,6 +941,32 @@ fn an_mbox_waits_for_a_mail_readers_dot_lock_and_its_own_files_are_hidden() {
     assert_eq!(store.messages(), original);
     assert!(!dotlock.exists(), "its own dot-lock is gone");
     assert_eq!(visible_files(&dir), ["inbox.mbox"], "state and lock hidden");
+
+    // Ctrl-C while waiting for the lock stops the run at once, with nothing appended.
+    let now = seed(&lab, &bob, 1, 1000, false, 10);
+    let before = std::fs::read(file).expect("mbox");
+    std::fs::write(&dotlock, b"").expect("dot-lock");
+    let child = command(&lab, &bob, &["fetch", "--to", &to], None)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mailcat starts");
+    std::thread::sleep(Duration::from_secs(2));
+    send_signal("-INT", &child);
+    let sent = Instant::now();
+    let output = child.wait_with_output().expect("mailcat ends");
+    assert!(sent.elapsed() < Duration::from_secs(5), "stopped at once");
+    assert_eq!(output.status.code(), Some(130), "{}", text(&output));
+    assert_eq!(
+        std::fs::read(file).expect("mbox"),
+        before,
+        "nothing appended"
+    );
+    std::fs::remove_file(&dotlock).expect("let go");
+    let output = fetch(&lab, &bob, &store, &[], None);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(store.messages(), now);
     std::fs::remove_dir_all(dir).expect("clean up");
 }
 

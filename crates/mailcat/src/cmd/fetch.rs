@@ -100,7 +100,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use indicatif::{HumanBytes, HumanDuration, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mailcat_session::store::{
-    FetchState, Identity, Maildir, MaildirMessage, Mbox, Resolved, Source, StoreLock,
+    FetchState, Identity, Maildir, MaildirMessage, Mbox, MboxMessage, Resolved, Source, StoreLock,
 };
 use mailcat_session::{Incoming, MessageId, MessageSummary};
 use mailcat_transport::Protocol;
@@ -894,8 +894,15 @@ impl Saver<'_> {
                         (None, json!({ "path": path.display().to_string() }))
                     }
                     (Sink::Spool(mut file), Store::Mbox { mbox, .. }) => {
-                        let (offset, end) =
-                            append_to_mbox(mbox, &mut file).await.map_err(Stop::Store)?;
+                        // Waiting for a mail reader's lock can be interrupted; the local
+                        // copy that follows is quick.
+                        let entry = until_stopped(stop, mbox.begin(None))
+                            .await
+                            .ok_or(Stop::Interrupted)?
+                            .map_err(Stop::Store)?;
+                        let (offset, end) = append_to_mbox(entry, &mut file)
+                            .await
+                            .map_err(Stop::Store)?;
                         (
                             Some(end),
                             json!({ "offset": offset, "length": end - offset }),
@@ -963,14 +970,23 @@ async fn delete_stored(
     Ok(())
 }
 
-/// Appends the spooled message to the mbox and commits it; returns where the message starts
+/// Appends the spooled message to the mbox as `entry` and commits it; returns where it starts
 /// (its `From ` line) and the mbox's new length. On an error the mbox is cut back to where it
 /// was.
-async fn append_to_mbox(mbox: &Mbox, spool: &mut tokio::fs::File) -> io::Result<(u64, u64)> {
+async fn append_to_mbox(
+    mut entry: MboxMessage,
+    spool: &mut tokio::fs::File,
+) -> io::Result<(u64, u64)> {
     use tokio::io::AsyncSeekExt;
-    spool.flush().await?;
-    spool.rewind().await?;
-    let mut entry = mbox.begin(None).await?;
+    if let Err(e) = async {
+        spool.flush().await?;
+        spool.rewind().await
+    }
+    .await
+    {
+        let _ = entry.abort().await;
+        return Err(e);
+    }
     let mut buf = vec![0; 64 * 1024];
     loop {
         let read = match spool.read(&mut buf).await {

@@ -167,7 +167,7 @@ fn is_one_partial_message(file: &std::fs::File, mut offset: u64) -> io::Result<b
 pub struct MboxMessage {
     file: File,
     /// Let go after the file (dropped in this order): the `fcntl` lock goes with the file.
-    _dotlock: DotLock,
+    dotlock: DotLock,
     start: u64,
     /// Where the message's `From ` line starts (after the newlines that end the one before).
     offset: u64,
@@ -185,7 +185,7 @@ impl MboxMessage {
     fn new(file: File, dotlock: DotLock, start: u64) -> Self {
         MboxMessage {
             file,
-            _dotlock: dotlock,
+            dotlock,
             start,
             offset: start,
             line_start: true,
@@ -197,6 +197,7 @@ impl MboxMessage {
 
     /// Appends message bytes (any chunking): CRLF becomes LF, `From ` lines are quoted.
     pub async fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
+        self.dotlock.keep_fresh();
         let mut lf = Vec::with_capacity(chunk.len());
         self.eol.convert(chunk, &mut lf);
         let mut out = Vec::with_capacity(lf.len() + 16);

@@ -3,10 +3,11 @@
 //!
 //! The dot-lock is created atomically in the way that also holds over NFS (liblockfile, mutt's
 //! dotlock): a uniquely named file is written, hard-linked to `FILE.lock`, and the lock is ours
-//! when that file's link count is then 2. It holds our process id, as liblockfile writes it. A
-//! dot-lock is stale, and removed, when the process it names is gone (a `PID` or Dovecot's
-//! `PID:HOST` naming this host), or when it is older than [`STALE_AFTER`] by the file system's
-//! own clock (liblockfile's rule; mutt's dotlock writes no process id).
+//! when that file's link count is then 2. It holds our process id, as liblockfile writes it, and
+//! its time is renewed every minute while held. A dot-lock is stale, and removed, when the
+//! process it names is gone (a `PID` or Dovecot's `PID:HOST` naming this host), or, naming no
+//! process of this host, when it is older than [`STALE_AFTER`] by the file system's own clock
+//! (liblockfile's rules; mutt's dotlock writes no process id).
 //!
 //! Both are tried without blocking and let go together when either is busy, so mailcat never
 //! holds one while waiting for the other (a reader taking them in the other order would
@@ -41,6 +42,25 @@ pub(crate) struct MboxLock {
 #[derive(Debug)]
 pub(crate) struct DotLock {
     path: PathBuf,
+    touched: Instant,
+}
+
+impl DotLock {
+    /// Keeps a lock held a long time (a big message) from looking stale to others: its time
+    /// is renewed every minute (liblockfile's `lockfile_touch`).
+    pub(crate) fn keep_fresh(&mut self) {
+        if self.touched.elapsed() < Duration::from_secs(60) {
+            return;
+        }
+        self.touched = Instant::now();
+        let touched = OpenOptions::new()
+            .write(true)
+            .open(&self.path)
+            .and_then(|file| file.set_modified(SystemTime::now()));
+        if let Err(e) = touched {
+            tracing::warn!("cannot renew the dot-lock {}: {e}", self.path.display());
+        }
+    }
 }
 
 impl Drop for DotLock {
@@ -137,7 +157,10 @@ fn try_dotlock(mbox: &Path) -> io::Result<Result<DotLock, String>> {
     });
     let _ = std::fs::remove_file(&unique);
     if got? {
-        return Ok(Ok(DotLock { path: lock }));
+        return Ok(Ok(DotLock {
+            path: lock,
+            touched: Instant::now(),
+        }));
     }
     let Some(why) = stale(&lock, now.unwrap_or_else(|_| SystemTime::now())) else {
         return Ok(Err(format!("its dot-lock {}", lock.display())));
@@ -152,15 +175,25 @@ fn try_dotlock(mbox: &Path) -> io::Result<Result<DotLock, String>> {
     }
 }
 
-/// Why the dot-lock at `lock` is stale, if it is; `now` is the file system's time.
+/// Why the dot-lock at `lock` is stale, if it is; `now` is the file system's time. A lock that
+/// names a process of this machine is stale exactly when that process is gone; any other by
+/// its age (liblockfile's rules).
 fn stale(lock: &Path, now: SystemTime) -> Option<String> {
     let metadata = std::fs::metadata(lock).ok()?;
+    if let Some(pid) = local_pid(lock) {
+        return match rustix::process::test_kill_process(pid) {
+            Err(rustix::io::Errno::SRCH) => Some(format!("process {pid} is gone")),
+            _ => None,
+        };
+    }
     let age = now
         .duration_since(metadata.modified().ok()?)
         .unwrap_or_default();
-    if age > STALE_AFTER {
-        return Some(format!("{} s old", age.as_secs()));
-    }
+    (age > STALE_AFTER).then(|| format!("{} s old", age.as_secs()))
+}
+
+/// The process a dot-lock names (`PID`, or Dovecot's `PID:HOST`), if it is of this machine.
+fn local_pid(lock: &Path) -> Option<rustix::process::Pid> {
     let text = std::fs::read_to_string(lock).ok()?;
     let (pid, host) = match text.trim().split_once(':') {
         Some((pid, host)) => (pid, Some(host)),
@@ -169,11 +202,7 @@ fn stale(lock: &Path, now: SystemTime) -> Option<String> {
     if host.is_some_and(|h| h != super::hostname()) {
         return None;
     }
-    let pid = rustix::process::Pid::from_raw(pid.parse().ok()?)?;
-    match rustix::process::test_kill_process(pid) {
-        Err(rustix::io::Errno::SRCH) => Some(format!("process {pid} is gone")),
-        _ => None,
-    }
+    rustix::process::Pid::from_raw(pid.parse().ok()?)
 }
 
 #[cfg(test)]
@@ -226,6 +255,15 @@ mod tests {
         // Dovecot's form, naming another host: its process cannot be checked from here.
         std::fs::write(dotlock_path(&mbox), "999999999:elsewhere.example\n").unwrap();
         assert!(lock(&mbox, Duration::ZERO).await.is_err());
+        // A live process's lock is not stale however old (it may be appending a big message).
+        std::fs::write(dotlock_path(&mbox), "1\n").unwrap();
+        File::options()
+            .write(true)
+            .open(dotlock_path(&mbox))
+            .unwrap()
+            .set_modified(SystemTime::now() - 2 * STALE_AFTER)
+            .unwrap();
+        assert!(lock(&mbox, Duration::ZERO).await.is_err());
     }
 
     #[tokio::test]
@@ -244,6 +282,30 @@ mod tests {
         drop(file);
         drop(lock(&mbox, Duration::from_secs(2)).await.unwrap());
         assert_eq!(entries(&mbox), ["inbox"]);
+    }
+
+    #[tokio::test]
+    async fn a_lock_held_long_is_renewed_so_it_never_looks_stale() {
+        let mbox = temp("renewed");
+        let mut lock = lock(&mbox, Duration::ZERO).await.unwrap();
+        let old = SystemTime::now() - STALE_AFTER;
+        File::options()
+            .write(true)
+            .open(dotlock_path(&mbox))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let modified = || {
+            std::fs::metadata(dotlock_path(&mbox))
+                .unwrap()
+                .modified()
+                .unwrap()
+        };
+        lock.dotlock.keep_fresh();
+        assert_eq!(modified(), old, "renewed once a minute, not at every write");
+        lock.dotlock.touched -= Duration::from_secs(61);
+        lock.dotlock.keep_fresh();
+        assert!(modified() > old + STALE_AFTER / 2, "renewed");
     }
 
     #[tokio::test]
