@@ -53,10 +53,11 @@ impl CrlfToLf {
     }
 }
 
-/// A writer that stores what it is given with LF line ends (see [`CrlfToLf`]). Each write
-/// reports the bytes it was given as written, so a caller counts the message as the server
-/// sent it. Call [`LfWriter::finish`] before the final flush: a CR at the very end is held back
-/// until then.
+/// A writer that stores what it is given with LF line ends: each CRLF becomes LF, across
+/// writes, and every other byte stays. Each write reports the bytes it was given as written,
+/// so a caller counts the message as the server sent it. A CR at the very end is held back
+/// (its LF may come next) until the store finishes the message
+/// ([`super::MaildirMessage::commit`]).
 #[derive(Debug)]
 pub struct LfWriter<W> {
     inner: W,
