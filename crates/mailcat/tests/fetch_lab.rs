@@ -638,6 +638,39 @@ fn a_write_failure_deletes_nothing_in_that_run_not_even_what_was_stored() {
     }
 }
 
+/// The state saved at the end of the run fails (as on a full disk): exit 74, and nothing was
+/// deleted, since deletions come only after it; the next run deletes once all is stored.
+#[test]
+fn a_state_that_cannot_be_saved_is_exit_74_and_nothing_is_deleted() {
+    let _guard = lock();
+    let lab = Lab::from_env();
+    for account in [carol(&lab), bob(&lab)] {
+        let what = account.url.clone();
+        let (store, dir) = Store::fresh("maildir", "save-fails");
+        let original = seed(&lab, &account, 3, 700, true, 1);
+        let output = fetch(
+            &lab,
+            &account,
+            &store,
+            &["--delete"],
+            Some("fail_save_state"),
+        );
+        assert_eq!(output.status.code(), Some(74), "{what}: {}", text(&output));
+        assert!(
+            stderr(&output).contains("nothing was deleted on the server"),
+            "{what}: {}",
+            text(&output)
+        );
+        assert_eq!(store.messages(), original, "{what}: stored");
+        assert_eq!(server(&lab, &account), original, "{what}: nothing deleted");
+        let output = fetch(&lab, &account, &store, &["--delete"], None);
+        assert_eq!(output.status.code(), Some(0), "{what}: {}", text(&output));
+        assert_eq!(store.messages(), original, "{what}: once");
+        assert!(server(&lab, &account).is_empty(), "{what}");
+        std::fs::remove_dir_all(dir).expect("clean up");
+    }
+}
+
 #[test]
 fn an_unwritable_place_is_exit_74_and_nothing_is_deleted() {
     let _guard = lock();

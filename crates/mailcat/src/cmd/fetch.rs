@@ -91,7 +91,8 @@
 //! `after_rename_before_state` (committed, not recorded), `between_dele_and_quit` (POP3, all DELEs
 //! sent). The store's own `after_write_before_rename` fires on the first message.
 //! `stall_after_retr[@N]` waits at `after_retr` for SIGINT or SIGTERM instead, so a test can signal
-//! a run at a known moment.
+//! a run at a known moment. `fail_save_state` makes the state's save at the end of the run fail
+//! as a full disk would (exit 74).
 
 use std::collections::HashSet;
 use std::io::{self, IsTerminal};
@@ -422,7 +423,7 @@ fn fetch(cli: &Cli, args: &FetchArgs) -> Result<(), Exit> {
         .await;
         // Nothing is deleted before everything is written: the messages, then the state.
         let result = match result {
-            Ok(to_delete) => match state.save() {
+            Ok(to_delete) => match save_state(&mut state) {
                 Ok(()) => {
                     delete_stored(
                         incoming.as_mut().expect("still there"),
@@ -1288,6 +1289,18 @@ fn report(cli: &Cli, target: &Target, tally: &Tally, stop: Stop, pop3: bool) -> 
         eprintln!("{line}");
     }
     Exit(code)
+}
+
+/// Saves the state at the end of a run (`MAILCAT_FAULT=fail_save_state`: fails as a full disk
+/// would, for the tests).
+fn save_state(state: &mut FetchState) -> io::Result<()> {
+    if reached("fail_save_state") {
+        return Err(io::Error::new(
+            io::ErrorKind::StorageFull,
+            "No space left on device (MAILCAT_FAULT=fail_save_state)",
+        ));
+    }
+    state.save()
 }
 
 /// The test hook: `MAILCAT_FAULT=POINT[@N]` aborts the N-th time `point` is reached.
