@@ -1091,9 +1091,10 @@ impl Progress {
     fn done(&self, size: u64) {
         self.done.set(self.done.get() + 1);
         self.bar.inc(size);
-        if !self.bar.is_hidden() {
-            self.fit((self.screen_width)());
+        if self.bar.is_hidden() {
+            return; // cron, -q: no text to make for each message
         }
+        self.fit((self.screen_width)());
         self.bar.set_message(self.text());
     }
 
