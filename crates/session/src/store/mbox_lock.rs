@@ -147,7 +147,8 @@ fn try_dotlock(mbox: &Path) -> io::Result<Result<DotLock, String>> {
                 ),
             )
         })?;
-    let written = writeln!(file, "{}", std::process::id()).and_then(|()| file.sync_all());
+    // No fsync: a lock needs no durability (a crash ends its holder, which makes it stale).
+    let written = writeln!(file, "{}", std::process::id());
     let now = file.metadata().and_then(|m| m.modified());
     drop(file);
     let got = written.and_then(|()| {
