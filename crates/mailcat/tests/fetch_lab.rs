@@ -174,6 +174,8 @@ impl Store {
     }
 }
 
+/// The messages of a Maildir, LF back to CRLF (the lab's messages are all CRLF): the files
+/// have LF line ends, as mail readers expect, and no CR at all.
 fn maildir_messages(dir: &Path) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     for sub in ["new", "cur"] {
@@ -181,7 +183,21 @@ fn maildir_messages(dir: &Path) -> Vec<Vec<u8>> {
             continue;
         };
         for entry in entries {
-            out.push(std::fs::read(entry.expect("entry").path()).expect("read"));
+            let path = entry.expect("entry").path();
+            let bytes = std::fs::read(&path).expect("read");
+            assert!(
+                !bytes.contains(&b'\r'),
+                "{}: CRLF in a Maildir (mutt shows ^M)",
+                path.display()
+            );
+            let mut crlf = Vec::with_capacity(bytes.len() + bytes.len() / 32);
+            for b in bytes {
+                if b == b'\n' {
+                    crlf.push(b'\r');
+                }
+                crlf.push(b);
+            }
+            out.push(crlf);
         }
     }
     out
@@ -247,7 +263,7 @@ fn imap_and_pop3_into_maildir_and_mbox_byte_exact_then_only_what_is_new() {
             assert!(output.stdout.is_empty(), "nothing on stdout without --json");
             assert!(
                 stderr(&output).contains(&format!(
-                    "fetched 3 new messages (7500 bytes) into {}\n",
+                    "fetched 3 new messages (7.32 KiB) into {}\n",
                     match &store {
                         Store::Maildir(p) | Store::Mbox(p) => p.display(),
                     }
@@ -292,7 +308,7 @@ fn delete_empties_the_server_of_what_was_stored() {
         let output = fetch(&lab, &account, &store, &["--delete"], None);
         assert_eq!(output.status.code(), Some(0), "{}", text(&output));
         assert!(
-            stderr(&output).contains("fetched 4 new messages (6000 bytes)")
+            stderr(&output).contains("fetched 4 new messages (5.86 KiB)")
                 && stderr(&output).contains("deleted 4 on the server"),
             "{}",
             text(&output)
@@ -449,7 +465,8 @@ fn signalled_mid_fetch(lab: &Lab, signal: &str) {
     .stderr(Stdio::piped())
     .spawn()
     .expect("mailcat starts");
-    // The first message stored (and DELE sent), the second written into tmp/, not committed.
+    // The first message stored, the second written into tmp/, not committed (and no DELE sent:
+    // deletions wait for the end of the run).
     wait_for("the second message in tmp/", &mut child, || {
         store.messages().len() == 1 && store.tmp_files() == 1
     });
@@ -474,7 +491,7 @@ fn signalled_mid_fetch(lab: &Lab, signal: &str) {
     );
     assert!(
         stderr(&output).contains("interrupted")
-            && stderr(&output).contains("no QUIT, so the server deleted nothing"),
+            && stderr(&output).contains("nothing was deleted on the server"),
         "{}",
         text(&output)
     );
@@ -482,11 +499,7 @@ fn signalled_mid_fetch(lab: &Lab, signal: &str) {
     let stored = store.messages();
     assert_eq!(stored.len(), 1);
     assert!(original.contains(&stored[0]));
-    assert_eq!(
-        server(lab, &bob),
-        original,
-        "the DELE sent was not committed"
-    );
+    assert_eq!(server(lab, &bob), original, "nothing deleted");
 
     let output = fetch(lab, &bob, &store, &["--delete"], None);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
@@ -495,22 +508,26 @@ fn signalled_mid_fetch(lab: &Lab, signal: &str) {
     std::fs::remove_dir_all(dir).expect("clean up");
 }
 
-/// A tmpfs of 256 KiB, unmounted when dropped.
+/// A tmpfs of 256 KiB (or `size`), unmounted when dropped.
 struct SmallDisk(PathBuf);
 
 impl SmallDisk {
     fn mount(name: &str) -> SmallDisk {
+        SmallDisk::mount_sized(name, "256k")
+    }
+
+    fn mount_sized(name: &str, size: &str) -> SmallDisk {
         let dir =
             std::env::temp_dir().join(format!("mailcat-fetch-disk-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("mount point");
         let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
             .arg(&dir)
             .status()
             .expect("mount runs");
         assert!(
             status.success(),
-            "this test needs root to mount a 256 KiB tmpfs (the full disk) on {}",
+            "this test needs root to mount a {size} tmpfs (the full disk) on {}",
             dir.display()
         );
         SmallDisk(dir)
@@ -563,6 +580,96 @@ fn a_full_disk_stops_the_fetch_with_74_and_nothing_is_deleted() {
         }
         assert_eq!(store.tmp_files(), 0, "{what}: nothing left in tmp/");
         assert_eq!(server(&lab, &account), original, "{what}: nothing deleted");
+    }
+}
+
+/// The ids on the server (`list --json`), without fetching the messages.
+fn server_ids(lab: &Lab, account: &Account) -> Vec<String> {
+    let output = mailcat(lab, account, &["list", "--json"], None);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let rows: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let mut ids: Vec<String> = rows
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|row| row["id"].as_str().expect("id").to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// Exit 74 means nothing was deleted in that run (README, exit codes): not the messages an
+/// earlier run stored, nor those this run stored before the disk filled up (more than an IMAP
+/// delete batch of them).
+#[test]
+fn a_write_failure_deletes_nothing_in_that_run_not_even_what_was_stored() {
+    let _guard = lock();
+    let lab = Lab::from_env();
+    for account in [carol(&lab), bob(&lab)] {
+        let what = account.url.clone();
+        let disk = SmallDisk::mount_sized("no-delete", "1m");
+        let store = Store::Maildir(disk.0.join("Mail"));
+        seed(&lab, &account, 3, 800, true, 1);
+        let output = fetch(&lab, &account, &store, &[], None);
+        assert_eq!(output.status.code(), Some(0), "{what}: {}", text(&output));
+        // 70 small messages fit, then the 300 kB ones fill the 1 MiB disk.
+        lab.seed(&account.user, 70, 800, false, false, 10);
+        lab.seed(&account.user, 4, 300_000, false, false, 100);
+        let before = server_ids(&lab, &account);
+        assert_eq!(before.len(), 77, "{what}");
+
+        let output = fetch(&lab, &account, &store, &["--delete"], None);
+        assert_eq!(output.status.code(), Some(74), "{what}: {}", text(&output));
+        assert!(
+            stderr(&output).contains("No space left on device")
+                && stderr(&output).contains("nothing was deleted on the server"),
+            "{what}: {}",
+            text(&output)
+        );
+        assert!(
+            store.messages().len() > 3 + 64,
+            "{what}: more than 4 IMAP delete batches were stored: {}",
+            store.messages().len()
+        );
+        assert_eq!(
+            server_ids(&lab, &account),
+            before,
+            "{what}: nothing deleted"
+        );
+        drop(disk);
+    }
+}
+
+/// The state saved at the end of the run fails (as on a full disk): exit 74, and nothing was
+/// deleted, since deletions come only after it; the next run deletes once all is stored.
+#[test]
+fn a_state_that_cannot_be_saved_is_exit_74_and_nothing_is_deleted() {
+    let _guard = lock();
+    let lab = Lab::from_env();
+    for account in [carol(&lab), bob(&lab)] {
+        let what = account.url.clone();
+        let (store, dir) = Store::fresh("maildir", "save-fails");
+        let original = seed(&lab, &account, 3, 700, true, 1);
+        let output = fetch(
+            &lab,
+            &account,
+            &store,
+            &["--delete"],
+            Some("fail_save_state"),
+        );
+        assert_eq!(output.status.code(), Some(74), "{what}: {}", text(&output));
+        assert!(
+            stderr(&output).contains("nothing was deleted on the server"),
+            "{what}: {}",
+            text(&output)
+        );
+        assert_eq!(store.messages(), original, "{what}: stored");
+        assert_eq!(server(&lab, &account), original, "{what}: nothing deleted");
+        let output = fetch(&lab, &account, &store, &["--delete"], None);
+        assert_eq!(output.status.code(), Some(0), "{what}: {}", text(&output));
+        assert_eq!(store.messages(), original, "{what}: once");
+        assert!(server(&lab, &account).is_empty(), "{what}");
+        std::fs::remove_dir_all(dir).expect("clean up");
     }
 }
 
@@ -817,6 +924,264 @@ fn killed_in_a_later_batch_then_rerun_every_message_is_there_once() {
         assert_eq!(store.messages(), original, "{what}: every message once");
         assert!(server(&lab, account).is_empty(), "{what}");
         assert_eq!(store.tmp_files(), 0, "{what}");
+        std::fs::remove_dir_all(dir).expect("clean up");
+    }
+}
+
+/// The names in `dir` that a mail reader's folder list shows (no dot first).
+fn visible_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.starts_with('.'))
+        .collect();
+    names.sort();
+    names
+}
+
+/// mutt's dot-lock on the mbox (an empty `FILE.lock`, as mutt's dotlock leaves it): the fetch
+/// waits for it before appending; and only the mbox itself is in view beside it.
+#[test]
+fn an_mbox_waits_for_a_mail_readers_dot_lock_and_its_own_files_are_hidden() {
+    let _guard = lock();
+    let lab = Lab::from_env();
+    let bob = bob(&lab);
+    let (store, dir) = Store::fresh("mbox", "mutt-lock");
+    let Store::Mbox(file) = &store else {
+        unreachable!("an mbox")
+    };
+    let original = seed(&lab, &bob, 2, 1000, true, 1);
+    let dotlock = dir.join("inbox.mbox.lock");
+    std::fs::write(&dotlock, b"").expect("dot-lock");
+    let to = store.arg();
+    let mut child = command(&lab, &bob, &["fetch", "--to", &to], None)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mailcat starts");
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        child.try_wait().expect("try_wait").is_none(),
+        "the fetch waits for the lock"
+    );
+    assert_eq!(
+        std::fs::metadata(file).map_or(0, |m| m.len()),
+        0,
+        "nothing appended under another's lock"
+    );
+    std::fs::remove_file(&dotlock).expect("let go");
+    let output = child.wait_with_output().expect("mailcat ends");
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(store.messages(), original);
+    assert!(!dotlock.exists(), "its own dot-lock is gone");
+    assert_eq!(visible_files(&dir), ["inbox.mbox"], "state and lock hidden");
+
+    // Ctrl-C while waiting for the lock stops the run at once, with nothing appended.
+    let now = seed(&lab, &bob, 1, 1000, false, 10);
+    let before = std::fs::read(file).expect("mbox");
+    std::fs::write(&dotlock, b"").expect("dot-lock");
+    let child = command(&lab, &bob, &["fetch", "--to", &to], None)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mailcat starts");
+    std::thread::sleep(Duration::from_secs(2));
+    send_signal("-INT", &child);
+    let sent = Instant::now();
+    let output = child.wait_with_output().expect("mailcat ends");
+    assert!(sent.elapsed() < Duration::from_secs(5), "stopped at once");
+    assert_eq!(output.status.code(), Some(130), "{}", text(&output));
+    assert_eq!(
+        std::fs::read(file).expect("mbox"),
+        before,
+        "nothing appended"
+    );
+    std::fs::remove_file(&dotlock).expect("let go");
+    let output = fetch(&lab, &bob, &store, &[], None);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(store.messages(), now);
+    std::fs::remove_dir_all(dir).expect("clean up");
+}
+
+/// An older mailcat kept an mbox's state beside it in view: the next run moves it to the
+/// hidden name and goes on from it (nothing fetched twice), and the old files are gone.
+#[test]
+fn an_mbox_state_where_an_older_mailcat_kept_it_is_moved_and_used() {
+    let _guard = lock();
+    let lab = Lab::from_env();
+    let bob = bob(&lab);
+    let (store, dir) = Store::fresh("mbox", "migrate");
+    seed(&lab, &bob, 2, 1000, true, 1);
+    let output = fetch(&lab, &bob, &store, &[], None);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    std::fs::rename(
+        dir.join(".inbox.mbox.mailcat-state.json"),
+        dir.join("inbox.mbox.mailcat-state.json"),
+    )
+    .expect("the state where an older mailcat kept it");
+    std::fs::write(dir.join("inbox.mbox.mailcat.lock"), b"").expect("old lock");
+    std::fs::write(dir.join("inbox.mbox.mailcat-spool"), b"debris").expect("old spool");
+
+    let now = seed(&lab, &bob, 1, 1000, false, 10);
+    let output = fetch(&lab, &bob, &store, &[], None);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(
+        stderr(&output).contains("moved") && stderr(&output).contains("fetched 1 new message"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(store.messages(), now, "nothing twice");
+    assert_eq!(visible_files(&dir), ["inbox.mbox"]);
+    assert!(dir.join(".inbox.mbox.mailcat-state.json").exists());
+    std::fs::remove_dir_all(dir).expect("clean up");
+}
+
+/// `account` reached under another host name.
+fn respelled(account: &Account, host: &str) -> Account {
+    let (scheme, rest) = account.url.split_once("://").expect("a URL");
+    let (_, port) = rest.rsplit_once(':').expect("a port");
+    Account {
+        user: account.user.clone(),
+        password: account.password.clone(),
+        url: format!("{scheme}://{host}:{port}"),
+        pop3: account.pop3,
+    }
+}
+
+/// `localhost` → `127.0.0.1` is the same server: nothing is fetched again. A mailbox that
+/// is another one under a new name (its UIDVALIDITY changed meanwhile) gets its own record.
+#[test]
+fn another_name_of_the_same_server_fetches_nothing_twice_and_another_mailbox_is_told() {
+    let _guard = lock();
+    let lab = Lab::from_env();
+    for account in [carol(&lab), bob(&lab)] {
+        let what = account.url.clone();
+        let (store, dir) = Store::fresh("maildir", "respelled");
+        seed(&lab, &account, 2, 900, true, 1);
+        let output = fetch(&lab, &account, &store, &[], None);
+        assert_eq!(output.status.code(), Some(0), "{what}: {}", text(&output));
+
+        let numeric = respelled(&account, "127.0.0.1");
+        let now = seed(&lab, &account, 1, 900, false, 10);
+        let output = fetch(&lab, &numeric, &store, &[], None);
+        assert_eq!(output.status.code(), Some(0), "{what}: {}", text(&output));
+        assert!(
+            stderr(&output).contains("127.0.0.1 is another name of localhost")
+                && stderr(&output).contains("fetched 1 new message "),
+            "{what}: {}",
+            text(&output)
+        );
+        assert_eq!(store.messages(), now, "{what}: nothing twice");
+        // And the record remembers the name: no note the next time.
+        let output = fetch(&lab, &numeric, &store, &[], None);
+        assert!(
+            !stderr(&output).contains("another name") && stderr(&output).contains("fetched 0"),
+            "{what}: {}",
+            text(&output)
+        );
+        std::fs::remove_dir_all(dir).expect("clean up");
+    }
+
+    // IMAP: the mailbox recreated (a new UIDVALIDITY) and reached under a third name.
+    let carol = carol(&lab);
+    let (store, dir) = Store::fresh("maildir", "respelled-other");
+    let original = seed(&lab, &carol, 2, 900, true, 1);
+    let output = fetch(&lab, &carol, &store, &[], None);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let status = doveadm(&[
+        "mailbox",
+        "status",
+        "-u",
+        &carol.user,
+        "uidvalidity",
+        "INBOX",
+    ]);
+    let old: u32 = status
+        .trim()
+        .rsplit('=')
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("doveadm said {status:?}"));
+    let new = (old % 1_000_000_000 + 7).to_string();
+    doveadm(&[
+        "mailbox",
+        "update",
+        "-u",
+        &carol.user,
+        "--uid-validity",
+        &new,
+        "INBOX",
+    ]);
+    let output = fetch(&lab, &respelled(&carol, "127.0.0.2"), &store, &[], None);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(
+        stderr(&output).contains("127.0.0.2 is not the mailbox fetched from before as localhost")
+            && stderr(&output).contains("fetched 2 new messages"),
+        "{}",
+        text(&output)
+    );
+    let mut twice: Vec<Vec<u8>> = original
+        .iter()
+        .flat_map(|m| [m.clone(), m.clone()])
+        .collect();
+    twice.sort();
+    assert_eq!(store.messages(), twice, "a record of its own");
+    std::fs::remove_dir_all(dir).expect("clean up");
+}
+
+/// `fetch --json` names what it wrote, for indexers (notmuch): each Maildir file's path, or
+/// each message's offset and length in the mbox; with the message's `id` (and IMAP `uid`).
+#[test]
+fn fetch_json_lists_each_file_or_mbox_range_it_wrote() {
+    let _guard = lock();
+    let lab = Lab::from_env();
+    for (account, kind) in [(carol(&lab), "maildir"), (bob(&lab), "mbox")] {
+        let what = format!("{} into {kind}", account.url);
+        let (store, dir) = Store::fresh(kind, "json-files");
+        seed(&lab, &account, 3, 1100, true, 1);
+        let output = fetch(&lab, &account, &store, &["--json"], None);
+        assert_eq!(output.status.code(), Some(0), "{what}: {}", text(&output));
+        let summary: serde_json::Value =
+            serde_json::from_slice(&output.stdout).expect("one JSON document");
+        assert_eq!(summary["store"], kind, "{summary}");
+        let messages = summary["messages"].as_array().expect("messages");
+        assert_eq!(messages.len(), 3, "{summary}");
+        let mut covered = 0;
+        for m in messages {
+            let id = m["id"].as_str().expect("id is a string");
+            assert_eq!(m["size"], 1100, "{m}");
+            match &store {
+                Store::Maildir(root) => {
+                    assert_eq!(
+                        m["uid"].as_u64().map(|u| u.to_string()).as_deref(),
+                        Some(id)
+                    );
+                    let path = PathBuf::from(m["path"].as_str().expect("path"));
+                    assert!(path.starts_with(root.join("new")), "{m}");
+                    assert!(path.is_file(), "{m}");
+                }
+                Store::Mbox(file) => {
+                    assert!(m.get("uid").is_none(), "POP3 has no UID: {m}");
+                    let text = std::fs::read(file).expect("mbox");
+                    let (offset, length) = (
+                        m["offset"].as_u64().expect("offset") as usize,
+                        m["length"].as_u64().expect("length") as usize,
+                    );
+                    assert!(text[offset..].starts_with(b"From "), "{m}");
+                    assert!(text[offset..offset + length].ends_with(b"\n\n"), "{m}");
+                    covered += length;
+                }
+            }
+        }
+        if let Store::Mbox(file) = &store {
+            assert_eq!(covered as u64, std::fs::metadata(file).expect("mbox").len());
+        }
+        // Nothing new: an empty list.
+        let output = fetch(&lab, &account, &store, &["--json"], None);
+        let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+        assert_eq!(summary["messages"], serde_json::json!([]), "{summary}");
         std::fs::remove_dir_all(dir).expect("clean up");
     }
 }

@@ -3,24 +3,34 @@
 //!
 //! # Where things live
 //!
-//! | store | state (what was fetched) | lock |
+//! | store | state (what was fetched) | one run at a time |
 //! |---|---|---|
 //! | `maildir:DIR` | `DIR/.mailcat-state.json` (+ `.log`) | `DIR/.mailcat.lock` |
-//! | `mbox:FILE` | `FILE.mailcat-state.json` (+ `.log`) | `FILE.mailcat.lock` |
+//! | `mbox:DIR/FILE` | `DIR/.FILE.mailcat-state.json` (+ `.log`) | `DIR/.FILE.mailcat.lock` |
 //!
-//! (Not `FILE.lock`: that is the dot-lock name mutt and procmail use, and a file that exists
-//! there would look like a lock held forever.) In the state, each source has its own record
+//! An mbox's files are hidden (a dot first), so mail readers do not list them as folders (mutt's
+//! default `$mask` is `!^\.[^.]`), and sit beside it rather than under `$XDG_STATE_HOME`: they
+//! go where the mbox goes, on its file system (the spool copy stays local), whatever path or
+//! symlink names it. mailcat before this kept them visible (`FILE.mailcat-state.json`,
+//! `FILE.mailcat.lock`): the first run moves the state to the hidden name. While a message is
+//! appended, the mbox also carries the locks mutt and procmail honour: the dot-lock
+//! `FILE.lock` and a `fcntl` lock (a minute's wait for a mail reader holding them, then exit
+//! 75). In the state, each source has its own record
 //! keyed `imap://LOGIN@HOST/MAILBOX` or `pop3://LOGIN@HOST`, so two accounts, or two mailboxes,
 //! can share one store. IMAP messages are recorded by UIDVALIDITY and UID, POP3 ones by UIDL.
+//! Another name of the same server (`127.0.0.1` for `localhost`) goes on with the record made
+//! under the first name when the server shows it is the same mailbox (UIDVALIDITY; the UIDLs
+//! recorded are listed), and gets a record of its own otherwise (`FetchState::resolve`).
 //!
 //! # The order of things, and why a crash anywhere is harmless
 //!
 //! For each new message: fetch into the store (Maildir: a file in `tmp/`; mbox: a spool file
-//! `FILE.mailcat-spool[.N]`, then appended after the last complete message, a local copy of
+//! `.FILE.mailcat-spool[.N]`, then appended after the last complete message, a local copy of
 //! milliseconds), commit (fsync; Maildir: rename into `new/` and fsync `new/`),
-//! record it in the state (one fsynced log line), and only then — with `--delete` — delete it
-//! on the server (IMAP: `\Deleted` + UID EXPUNGE per batch of stored messages; POP3: DELE,
-//! which the server carries out only at the QUIT sent after everything succeeded).
+//! record it in the state (one fsynced log line). Only when every new message is stored and
+//! the state saved does `--delete` delete what is stored on the server (IMAP: `\Deleted` +
+//! UID EXPUNGE per batch; POP3: DELE, carried out by the server at the QUIT that follows), so a
+//! run that fails to write (exit 74) deletes nothing at all.
 //!
 //! Downloads are pipelined, in batches of up to 16 messages or 4 MiB of listed size, so a
 //! server far away costs a round trip per window of messages, not per message. IMAP: a sink
@@ -28,8 +38,7 @@
 //! downloaded with a window of `UID FETCH` commands in flight, then each committed and
 //! recorded in list order. POP3: the batch's `RETR` commands go out ahead (a window of them,
 //! when the server announces PIPELINING), and each message is committed and recorded as soon
-//! as it is in, before the next one's file is even opened; the DELEs follow the batch (no
-//! command may go between pipelined replies, and a DELE waits for QUIT anyway). The order of
+//! as it is in, before the next one's file is even opened. The order of
 //! commit, record and delete for each message is the one above, whatever the batching; a
 //! download that fails for one message alone (a full disk, an IMAP message gone) leaves the
 //! messages before it to be stored as usual.
@@ -60,7 +69,7 @@
 //! is not the listed one is stored as received and counted in the summary.
 //!
 //! A store that cannot be written (no space, a read-only place) stops the run with exit 74
-//! before anything more is deleted; POP3 then ends without QUIT, so no DELE takes effect.
+//! before anything is deleted (not even the messages stored before the failure).
 //! SIGINT and SIGTERM stop the run the same way (the messages downloaded and not yet committed
 //! are removed) with exit 130 (SIGINT) or 143 (SIGTERM). A second `mailcat fetch` on the same
 //! store fails at once with exit 75.
@@ -82,15 +91,18 @@
 //! `after_rename_before_state` (committed, not recorded), `between_dele_and_quit` (POP3, all DELEs
 //! sent). The store's own `after_write_before_rename` fires on the first message.
 //! `stall_after_retr[@N]` waits at `after_retr` for SIGINT or SIGTERM instead, so a test can signal
-//! a run at a known moment.
+//! a run at a known moment. `fail_save_state` makes the state's save at the end of the run fail
+//! as a full disk would (exit 74).
 
 use std::collections::HashSet;
 use std::io::{self, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use mailcat_session::store::{FetchState, Maildir, MaildirMessage, Mbox, StoreLock};
+use indicatif::{HumanBytes, HumanDuration, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use mailcat_session::store::{
+    FetchState, Identity, Maildir, MaildirMessage, Mbox, MboxMessage, Resolved, Source, StoreLock,
+};
 use mailcat_session::{Incoming, MessageId, MessageSummary};
 use mailcat_transport::Protocol;
 use serde_json::json;
@@ -101,8 +113,9 @@ use crate::cli::{Cli, FetchArgs};
 use crate::cmd::common::{self, terminal_safe, Exit};
 use crate::exit;
 
-/// IMAP deletes stored messages in batches of this many (one STORE + EXPUNGE each).
-const DELETE_BATCH: usize = 50;
+/// Stored messages are deleted, at the end of the run, in batches of this many (IMAP: one
+/// STORE + EXPUNGE each).
+const DELETE_BATCH: usize = 500;
 
 /// Messages are downloaded in batches of at most this many ...
 const FETCH_BATCH: usize = 16;
@@ -157,11 +170,88 @@ impl Target {
         match self {
             Target::Maildir(dir) => (dir.join(".mailcat-state.json"), dir.join(".mailcat.lock")),
             Target::Mbox(file) => (
-                with_suffix(file, ".mailcat-state.json"),
-                with_suffix(file, ".mailcat.lock"),
+                hidden_beside(file, ".mailcat-state.json"),
+                hidden_beside(file, ".mailcat.lock"),
             ),
         }
     }
+}
+
+/// `DIR/.FILE<suffix>` for the mbox `DIR/FILE`: beside it, hidden from mail readers' folder lists.
+fn hidden_beside(file: &Path, suffix: &str) -> PathBuf {
+    match file.file_name() {
+        Some(name) => {
+            let mut hidden = std::ffi::OsString::from(".");
+            hidden.push(name);
+            hidden.push(suffix);
+            file.with_file_name(hidden)
+        }
+        // `mbox:/` or `mbox:..`: no file to open anyway; opening it says so.
+        None => with_suffix(file, suffix),
+    }
+}
+
+/// Moves an mbox's state from where mailcat kept it before (`FILE.mailcat-state.json`, visible
+/// in mail readers) to its hidden place, and removes the old lock and spool files. Runs under
+/// the store lock; an older mailcat still fetching holds the old lock: exit 75, as for a run
+/// of this one.
+fn migrate_visible_files(cli: &Cli, target: &Target, state_path: &Path) -> Result<(), Exit> {
+    let Target::Mbox(file) = target else {
+        return Ok(());
+    };
+    let old_state = with_suffix(file, ".mailcat-state.json");
+    let old_log = with_suffix(&old_state, ".log");
+    let old_lock = with_suffix(file, ".mailcat.lock");
+    if !old_state.exists() && !old_log.exists() && !old_lock.exists() {
+        return Ok(());
+    }
+    let fail = |e: io::Error| fail_store(target, "move the state of", &e);
+    let _old = match StoreLock::try_acquire(&old_lock) {
+        Ok(lock) => lock,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            eprintln!("mailcat fetch: {e}");
+            return Err(Exit(exit::TEMPFAIL));
+        }
+        Err(e) => return Err(fail(e)),
+    };
+    let new_log = with_suffix(state_path, ".log");
+    if old_state.exists() || old_log.exists() {
+        if state_path.exists() || new_log.exists() {
+            eprintln!(
+                "mailcat fetch: {} is left from an older mailcat; {} is used (remove the old one)",
+                old_state.display(),
+                state_path.display()
+            );
+        } else {
+            for (old, new) in [(&old_state, state_path), (&old_log, new_log.as_path())] {
+                match std::fs::rename(old, new) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(fail(e)),
+                    _ => {}
+                }
+            }
+            let dir = match state_path.parent() {
+                Some(dir) if !dir.as_os_str().is_empty() => dir,
+                _ => Path::new("."),
+            };
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(fail)?;
+            if !cli.quiet {
+                eprintln!(
+                    "mailcat fetch: moved {} to {}, where mail readers do not list it",
+                    old_state.display(),
+                    state_path.display()
+                );
+            }
+        }
+    }
+    // The debris of a killed older run, then its lock (held: nobody is using it).
+    let old_spool = with_suffix(file, ".mailcat-spool");
+    for slot in 0..FETCH_BATCH {
+        let _ = std::fs::remove_file(spool_path(&old_spool, slot));
+    }
+    let _ = std::fs::remove_file(&old_lock);
+    Ok(())
 }
 
 fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
@@ -195,6 +285,8 @@ struct Tally {
     fetched: u64,
     bytes: u64,
     deleted: u64,
+    /// POP3: DELEs sent in a run that stopped before QUIT (the server carried none out).
+    dropped: u64,
     /// Found already stored (a crash came between the commit and the record).
     recovered: u64,
     /// Listed, then deleted on the server by another client before we fetched it.
@@ -212,13 +304,17 @@ enum Store {
     },
     Mbox {
         mbox: Mbox,
-        /// `FILE.mailcat-spool`: each message is downloaded here first, so the mbox only ever
+        /// `.FILE.mailcat-spool`: each message is downloaded here first, so the mbox only ever
         /// sees a fast local copy, never a download in progress.
         spool: PathBuf,
     },
 }
 
 fn fail_store(target: &Target, what: &str, error: &io::Error) -> Exit {
+    if error.kind() == io::ErrorKind::WouldBlock {
+        // A mail reader holds the mbox's locks: not a write failure, try later.
+        return common::failed("fetch", &error.to_string(), exit::TEMPFAIL);
+    }
     common::failed(
         "fetch",
         &format!("cannot {what} {}: {error}", target.path().display()),
@@ -257,6 +353,7 @@ fn fetch(cli: &Cli, args: &FetchArgs) -> Result<(), Exit> {
             fail_store(&target, "lock", &e)
         }
     })?;
+    migrate_visible_files(cli, &target, &state_path)?;
     let mut state = FetchState::load(&state_path).map_err(|e| {
         eprintln!("mailcat fetch: {e}");
         Exit(if e.kind() == io::ErrorKind::InvalidData {
@@ -265,14 +362,13 @@ fn fetch(cli: &Cli, args: &FetchArgs) -> Result<(), Exit> {
             exit::IOERR
         })
     })?;
-    let key = match account.incoming.protocol {
-        Protocol::Pop3 => format!("pop3://{}@{}", settings.login, account.incoming.host),
-        _ => format!(
-            "imap://{}@{}/{}",
-            settings.login,
-            account.incoming.host,
-            args.mailbox.as_deref().unwrap_or("INBOX")
-        ),
+    let source = Source {
+        login: &settings.login,
+        host: &account.incoming.host,
+        mailbox: match account.incoming.protocol {
+            Protocol::Pop3 => None,
+            _ => Some(args.mailbox.as_deref().unwrap_or("INBOX")),
+        },
     };
     let runtime = common::runtime()?;
     runtime.block_on(async {
@@ -304,7 +400,7 @@ fn fetch(cli: &Cli, args: &FetchArgs) -> Result<(), Exit> {
                 }
                 Store::Mbox {
                     mbox,
-                    spool: with_suffix(file, ".mailcat-spool"),
+                    spool: hidden_beside(file, ".mailcat-spool"),
                 }
             }
         };
@@ -327,18 +423,36 @@ fn fetch(cli: &Cli, args: &FetchArgs) -> Result<(), Exit> {
             }
         };
         let pop3 = matches!(incoming, Incoming::Pop3 { .. });
+        let mut written = Written::new(cli.json);
         let mut incoming = Some(incoming);
         let result = run_session(
             cli,
             args,
-            &key,
+            &source,
             &mut store,
             &mut state,
             &mut stop,
             incoming.as_mut().expect("just set"),
             &mut tally,
+            &mut written,
         )
         .await;
+        // Nothing is deleted before everything is written: the messages, then the state.
+        let result = match result {
+            Ok(to_delete) => match save_state(&mut state) {
+                Ok(()) => {
+                    delete_stored(
+                        incoming.as_mut().expect("still there"),
+                        &to_delete,
+                        &mut tally,
+                        &mut stop,
+                    )
+                    .await
+                }
+                Err(e) => Err(Stop::Store(e)),
+            },
+            Err(stop) => Err(stop),
+        };
         let incoming = incoming.take().expect("still there");
         let result = match result {
             Ok(()) => {
@@ -355,7 +469,7 @@ fn fetch(cli: &Cli, args: &FetchArgs) -> Result<(), Exit> {
                 // POP3: no QUIT, so no DELE of this session takes effect.
                 incoming.abort().await;
                 if pop3 {
-                    tally.deleted = 0;
+                    tally.dropped = std::mem::take(&mut tally.deleted);
                 }
                 Err(stop)
             }
@@ -367,10 +481,7 @@ fn fetch(cli: &Cli, args: &FetchArgs) -> Result<(), Exit> {
         }
         match result {
             Ok(()) => {
-                state
-                    .save()
-                    .map_err(|e| fail_store(&target, "save the state of", &e))?;
-                summary(cli, &target, &tally);
+                summary(cli, &target, &tally, &written);
                 Ok(())
             }
             Err(reason) => Err(report(cli, &target, &tally, reason, stop.exit_code(), pop3)),
@@ -378,18 +489,21 @@ fn fetch(cli: &Cli, args: &FetchArgs) -> Result<(), Exit> {
     })
 }
 
-/// The fetch itself, on a logged-in session.
+/// The fetch itself, on a logged-in session: stores what is new and returns what may be
+/// deleted (with `--delete`: every listed message that is stored), for [`delete_stored`] once
+/// nothing more is written.
 #[allow(clippy::too_many_arguments)]
 async fn run_session(
     cli: &Cli,
     args: &FetchArgs,
-    key: &str,
+    source: &Source<'_>,
     store: &mut Store,
     state: &mut FetchState,
     stop: &mut StopSignal,
     incoming: &mut Incoming,
     tally: &mut Tally,
-) -> Result<(), Stop> {
+    written: &mut Written,
+) -> Result<Vec<MessageId>, Stop> {
     let listed = until_stopped(stop, incoming.list(args.mailbox.as_deref(), false))
         .await
         .ok_or(Stop::Interrupted)??;
@@ -420,6 +534,7 @@ async fn run_session(
         }
         _ => None,
     };
+    let key = &resolve_record(cli, state, source, uidvalidity, &listed)?;
     if let Some(recorded) = state.mailbox(key) {
         if recorded.uidvalidity != uidvalidity {
             if !cli.quiet {
@@ -443,17 +558,13 @@ async fn run_session(
     if args.delete {
         // Stored by an earlier run that did not get as far as deleting them.
         to_delete.extend(known.into_iter().map(|m| m.id));
-        flush_deletes(incoming, &mut to_delete, tally, stop, 1).await?;
     }
 
-    let progress = progress_bar(cli, new.iter().map(|m| m.size.unwrap_or(0)).sum());
-    // POP3: DELE after each batch (it takes effect at QUIT; none may be sent while RETR
-    // replies are pending); IMAP: in batches of DELETE_BATCH.
-    let delete_at = if uidvalidity.is_some() {
-        DELETE_BATCH
-    } else {
-        1
-    };
+    let progress = Progress::new(
+        cli,
+        new.len() as u64,
+        new.iter().map(|m| m.size.unwrap_or(0)).sum(),
+    );
     let mut saver = Saver {
         key,
         uidvalidity,
@@ -463,6 +574,7 @@ async fn run_session(
         progress: &progress,
         to_delete: &mut to_delete,
         delete: args.delete,
+        written,
     };
     let mut rest = &new[..];
     while !rest.is_empty() {
@@ -472,10 +584,56 @@ async fn run_session(
             Incoming::Imap { .. } => saver.imap_batch(incoming, stop, batch).await?,
             Incoming::Pop3 { .. } => saver.pop3_batch(incoming, stop, batch).await?,
         }
-        flush_deletes(incoming, saver.to_delete, saver.tally, stop, delete_at).await?;
     }
-    progress.finish_and_clear();
-    flush_deletes(incoming, &mut to_delete, tally, stop, 1).await
+    progress.finish();
+    Ok(to_delete)
+}
+
+/// The key of the record for `source` (see [`FetchState::resolve`]): under another host name
+/// of the same server, the record made under that name; says so when it adopts one, or when
+/// records under other names are of another mailbox.
+fn resolve_record(
+    cli: &Cli,
+    state: &mut FetchState,
+    source: &Source<'_>,
+    uidvalidity: Option<u32>,
+    listed: &[MessageSummary],
+) -> Result<String, Stop> {
+    let ids = std::cell::OnceCell::new();
+    let listed_id = |id: &str| {
+        ids.get_or_init(|| listed.iter().map(|m| m.id.key()).collect::<HashSet<_>>())
+            .contains(id)
+    };
+    let identity = match uidvalidity {
+        Some(v) => Identity::Imap(v),
+        None => Identity::Pop3(&listed_id),
+    };
+    let resolved = state.resolve(source, &identity).map_err(Stop::Store)?;
+    if !cli.quiet {
+        let host = terminal_safe(source.host);
+        let (same, other) = match uidvalidity {
+            Some(v) => (
+                format!("the same UIDVALIDITY {v}"),
+                format!("its UIDVALIDITY {v} is another"),
+            ),
+            None => (
+                "the messages fetched from there are listed".to_owned(),
+                "few of the messages fetched from there are listed".to_owned(),
+            ),
+        };
+        match &resolved {
+            Resolved::Adopted { host: before, .. } => eprintln!(
+                "mailcat fetch: {host} is another name of {} ({same}): going on from what was fetched from there",
+                terminal_safe(before)
+            ),
+            Resolved::Unrelated { hosts, .. } => eprintln!(
+                "mailcat fetch: {host} is not the mailbox fetched from before as {} ({other}): it gets a record of its own, and all its mail counts as new",
+                hosts.iter().map(|h| terminal_safe(h)).collect::<Vec<_>>().join(", ")
+            ),
+            Resolved::Known(_) | Resolved::New(_) => {}
+        }
+    }
+    Ok(resolved.key().to_owned())
 }
 
 /// The refusal to fetch from a server whose ids do not last from one session to the next.
@@ -514,7 +672,7 @@ enum Sink {
 }
 
 impl Sink {
-    fn writer(&mut self) -> &mut tokio::fs::File {
+    fn writer(&mut self) -> &mut (dyn tokio::io::AsyncWrite + Unpin) {
         match self {
             Sink::Maildir(message) => message.writer(),
             Sink::Spool(file) => file,
@@ -553,9 +711,10 @@ struct Saver<'a> {
     store: &'a mut Store,
     state: &'a mut FetchState,
     tally: &'a mut Tally,
-    progress: &'a ProgressBar,
+    progress: &'a Progress,
     to_delete: &'a mut Vec<MessageId>,
     delete: bool,
+    written: &'a mut Written,
 }
 
 impl Saver<'_> {
@@ -577,7 +736,7 @@ impl Saver<'_> {
                 }
             }
         }
-        let mut requests: Vec<(&MessageId, &mut tokio::fs::File)> = batch
+        let mut requests: Vec<(&MessageId, &mut (dyn tokio::io::AsyncWrite + Unpin))> = batch
             .iter()
             .zip(sinks.iter_mut())
             .filter_map(|(m, sink)| Some((&m.id, sink.as_mut()?.writer())))
@@ -645,7 +804,9 @@ impl Saver<'_> {
                         "the store changed under the run",
                     )));
                 };
-                match until_stopped(stop, incoming.fetch_next(&mut fetching, sink.writer())).await {
+                match until_stopped(stop, incoming.fetch_next(&mut fetching, &mut sink.writer()))
+                    .await
+                {
                     Some(Ok(Some(result))) => Got::Fetched(sink, result),
                     Some(Ok(None)) => {
                         sink.abort().await;
@@ -731,7 +892,7 @@ impl Saver<'_> {
             Got::Fetched(sink, Err(mailcat_session::Error::MessageGone { .. })) => {
                 sink.abort().await;
                 self.tally.gone += 1;
-                self.progress.inc(message.size.unwrap_or(0));
+                self.progress.done(message.size.unwrap_or(0));
                 return Ok(());
             }
             Got::Fetched(sink, Err(e)) => {
@@ -744,18 +905,31 @@ impl Saver<'_> {
                     sink.abort().await;
                     return Err(Stop::Interrupted);
                 }
-                let mbox_len = match (sink, &*self.store) {
+                let (mbox_len, place) = match (sink, &*self.store) {
                     (Sink::Maildir(file), _) => {
-                        file.commit().await.map_err(Stop::Store)?;
-                        None
+                        let path = file.commit().await.map_err(Stop::Store)?;
+                        (None, json!({ "path": path.display().to_string() }))
                     }
                     (Sink::Spool(mut file), Store::Mbox { mbox, .. }) => {
-                        Some(append_to_mbox(mbox, &mut file).await.map_err(Stop::Store)?)
+                        // Waiting for a mail reader's lock can be interrupted; the local
+                        // copy that follows is quick.
+                        let entry = until_stopped(stop, mbox.begin(None))
+                            .await
+                            .ok_or(Stop::Interrupted)?
+                            .map_err(Stop::Store)?;
+                        let (offset, end) = append_to_mbox(entry, &mut file)
+                            .await
+                            .map_err(Stop::Store)?;
+                        (
+                            Some(end),
+                            json!({ "offset": offset, "length": end - offset }),
+                        )
                     }
                     (Sink::Spool(_), Store::Maildir { .. }) => {
                         unreachable!("a spool only for an mbox")
                     }
                 };
+                self.written.add(&message.id, bytes, place);
                 fault("after_rename_before_state");
                 self.state
                     .record(self.key, self.uidvalidity, &id, mbox_len)
@@ -769,7 +943,7 @@ impl Saver<'_> {
                 }
             }
         }
-        self.progress.inc(message.size.unwrap_or(0));
+        self.progress.done(message.size.unwrap_or(0));
         if self.delete {
             self.to_delete.push(message.id.clone());
         }
@@ -786,7 +960,7 @@ fn missing_result(incoming: &Incoming) -> mailcat_session::Error {
     }
 }
 
-/// The spool file of the `slot`-th message of a batch: `FILE.mailcat-spool`, then `…-spool.1`…
+/// The spool file of the `slot`-th message of a batch: `.FILE.mailcat-spool`, then `…-spool.1`…
 fn spool_path(spool: &Path, slot: usize) -> PathBuf {
     if slot == 0 {
         spool.to_owned()
@@ -795,32 +969,41 @@ fn spool_path(spool: &Path, slot: usize) -> PathBuf {
     }
 }
 
-/// Deletes the stored messages in `pending` once there are `at_least` of them.
-async fn flush_deletes(
+/// Deletes the stored messages `ids` on the server, in batches of [`DELETE_BATCH`]. Called
+/// only after every message of the run is stored and the state saved: a run that cannot write
+/// its store (exit 74) deletes nothing, not even what it stored before the failure.
+async fn delete_stored(
     incoming: &mut Incoming,
-    pending: &mut Vec<MessageId>,
+    ids: &[MessageId],
     tally: &mut Tally,
     stop: &mut StopSignal,
-    at_least: usize,
 ) -> Result<(), Stop> {
-    if pending.is_empty() || pending.len() < at_least {
-        return Ok(());
+    for batch in ids.chunks(DELETE_BATCH) {
+        until_stopped(stop, incoming.delete(batch))
+            .await
+            .ok_or(Stop::Interrupted)??;
+        tally.deleted += batch.len() as u64;
     }
-    until_stopped(stop, incoming.delete(pending))
-        .await
-        .ok_or(Stop::Interrupted)??;
-    tally.deleted += pending.len() as u64;
-    pending.clear();
     Ok(())
 }
 
-/// Appends the spooled message to the mbox and commits it; returns the mbox's new length.
-/// On an error the mbox is cut back to where it was.
-async fn append_to_mbox(mbox: &Mbox, spool: &mut tokio::fs::File) -> io::Result<u64> {
+/// Appends the spooled message to the mbox as `entry` and commits it; returns where it starts
+/// (its `From ` line) and the mbox's new length. On an error the mbox is cut back to where it
+/// was.
+async fn append_to_mbox(
+    mut entry: MboxMessage,
+    spool: &mut tokio::fs::File,
+) -> io::Result<(u64, u64)> {
     use tokio::io::AsyncSeekExt;
-    spool.flush().await?;
-    spool.rewind().await?;
-    let mut entry = mbox.begin(None).await?;
+    if let Err(e) = async {
+        spool.flush().await?;
+        spool.rewind().await
+    }
+    .await
+    {
+        let _ = entry.abort().await;
+        return Err(e);
+    }
     let mut buf = vec![0; 64 * 1024];
     loop {
         let read = match spool.read(&mut buf).await {
@@ -833,7 +1016,8 @@ async fn append_to_mbox(mbox: &Mbox, spool: &mut tokio::fs::File) -> io::Result<
             return Err(e);
         }
     }
-    entry.commit().await
+    let offset = entry.offset();
+    Ok((offset, entry.commit().await?))
 }
 
 /// A failure inside a fetch: local I/O (the sink) is the store's, the rest the session's.
@@ -890,32 +1074,173 @@ async fn until_stopped<F: std::future::Future>(
     }
 }
 
-fn progress_bar(cli: &Cli, total: u64) -> ProgressBar {
-    if cli.quiet || !io::stderr().is_terminal() || total == 0 {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template(
-        "{spinner} fetching [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar
+/// The progress line on a terminal (stderr): a bar of the listed bytes, then "message 12 of
+/// 3000", the bytes, the speed and the time left, in as much of the line as the terminal has
+/// (the text is cut at its end, never wrapped; the layout follows a resize at the next message).
+struct Progress {
+    bar: ProgressBar,
+    messages: u64,
+    done: std::cell::Cell<u64>,
+    /// The terminal's width now, and as the layout was made for.
+    screen_width: fn() -> u16,
+    width: std::cell::Cell<u16>,
 }
 
-fn summary(cli: &Cli, target: &Target, tally: &Tally) {
+impl Progress {
+    fn new(cli: &Cli, messages: u64, bytes: u64) -> Progress {
+        let bar = if cli.quiet || !io::stderr().is_terminal() || messages == 0 {
+            ProgressBar::hidden()
+        } else {
+            ProgressBar::with_draw_target(Some(bytes), ProgressDrawTarget::stderr())
+        };
+        Progress::with_bar(bar, messages, terminal_width)
+    }
+
+    fn with_bar(bar: ProgressBar, messages: u64, screen_width: fn() -> u16) -> Progress {
+        let progress = Progress {
+            bar,
+            messages,
+            done: std::cell::Cell::new(0),
+            screen_width,
+            width: std::cell::Cell::new(0),
+        };
+        progress.fit((progress.screen_width)());
+        progress.bar.set_message(progress.text());
+        progress
+    }
+
+    /// One more message is done (stored, found stored, or gone).
+    fn done(&self, size: u64) {
+        self.done.set(self.done.get() + 1);
+        self.bar.inc(size);
+        if self.bar.is_hidden() {
+            return; // cron, -q: no text to make for each message
+        }
+        self.fit((self.screen_width)());
+        self.bar.set_message(self.text());
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+
+    /// The layout for a terminal `width` columns wide, if it changed.
+    fn fit(&self, width: u16) {
+        if self.width.replace(width) == width {
+            return;
+        }
+        let template = match Progress::bar_width(width) {
+            0 => "{wide_msg}",
+            12 => "{spinner} [{bar:12}] {wide_msg}",
+            _ => "{spinner} [{bar:30}] {wide_msg}",
+        };
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            self.bar.set_style(style.progress_chars("=> "));
+        }
+    }
+
+    /// The bar's width on a terminal `width` columns wide (0: no bar).
+    fn bar_width(width: u16) -> u16 {
+        match width {
+            100.. => 30,
+            50.. => 12,
+            _ => 0,
+        }
+    }
+
+    /// What is shown beside the bar: as many of its parts as fit, the most useful first.
+    fn text(&self) -> String {
+        let done = self.done.get();
+        let next = (done + 1).min(self.messages);
+        let mut parts = vec![
+            format!("message {next} of {}", self.messages),
+            format!(
+                "{} of {}",
+                HumanBytes(self.bar.position()),
+                HumanBytes(self.bar.length().unwrap_or(0))
+            ),
+        ];
+        if done > 0 {
+            parts.push(format!("{}/s", HumanBytes(self.bar.per_sec() as u64)));
+            parts.push(format!("{} left", HumanDuration(self.bar.eta())));
+        }
+        let bar = Progress::bar_width(self.width.get());
+        // The spinner, a space, the bracketed bar and a space come first.
+        let room = usize::from(self.width.get()).saturating_sub(match bar {
+            0 => 0,
+            n => usize::from(n) + 5,
+        });
+        let mut text = String::new();
+        for part in parts {
+            let sep = if text.is_empty() { "" } else { ", " };
+            if !text.is_empty() && text.len() + sep.len() + part.len() > room {
+                break;
+            }
+            text.push_str(sep);
+            text.push_str(&part);
+        }
+        text
+    }
+}
+
+/// The width of the terminal on stderr (80 if it cannot be told).
+fn terminal_width() -> u16 {
+    rustix::termios::tcgetwinsize(io::stderr())
+        .ok()
+        .map(|size| size.ws_col)
+        .filter(|&cols| cols > 0)
+        .unwrap_or(80)
+}
+
+/// The messages a run wrote into the store, for `--json` (kept only then), each as its JSON
+/// text: a million of them are a few hundred bytes each, not a tree of values.
+struct Written {
+    keep: bool,
+    messages: Vec<Box<str>>,
+}
+
+impl Written {
+    fn new(keep: bool) -> Written {
+        Written {
+            keep,
+            messages: Vec::new(),
+        }
+    }
+
+    /// `id` is stored, `size` bytes as the server sent it, at `place` (`path`, or `offset` and
+    /// `length` in an mbox).
+    fn add(&mut self, id: &MessageId, size: u64, mut place: serde_json::Value) {
+        if !self.keep {
+            return;
+        }
+        place["id"] = json!(id.key());
+        if let MessageId::Imap { uid, .. } = id {
+            place["uid"] = json!(uid);
+        }
+        place["size"] = json!(size);
+        self.messages.push(place.to_string().into());
+    }
+}
+
+fn summary(cli: &Cli, target: &Target, tally: &Tally, written: &Written) {
     if cli.json {
-        outln!(
-            "{}",
-            json!({
-                "fetched": tally.fetched,
-                "bytes": tally.bytes,
-                "deleted": tally.deleted,
-                "recovered": tally.recovered,
-                "gone": tally.gone,
-                "to": target_text(target),
-            })
-        );
+        let head = json!({
+            "fetched": tally.fetched,
+            "bytes": tally.bytes,
+            "deleted": tally.deleted,
+            "recovered": tally.recovered,
+            "gone": tally.gone,
+            "resized": tally.resized,
+            "to": target_text(target),
+            "store": match target {
+                Target::Maildir(_) => "maildir",
+                Target::Mbox(_) => "mbox",
+            },
+        })
+        .to_string();
+        // The object with one more member, "messages", spliced in as text.
+        let head = head.strip_suffix('}').unwrap_or(&head);
+        outln!("{head},\"messages\":[{}]}}", written.messages.join(","));
     }
     if !cli.quiet {
         eprintln!("{}", summary_line(target, tally));
@@ -929,9 +1254,9 @@ fn target_text(target: &Target) -> String {
 fn summary_line(target: &Target, tally: &Tally) -> String {
     let plural = if tally.fetched == 1 { "" } else { "s" };
     let mut line = format!(
-        "fetched {} new message{plural} ({} bytes) into {}",
+        "fetched {} new message{plural} ({}) into {}",
         tally.fetched,
-        tally.bytes,
+        HumanBytes(tally.bytes),
         target_text(target),
     );
     if tally.delete {
@@ -959,7 +1284,9 @@ fn summary_line(target: &Target, tally: &Tally) -> String {
 }
 
 /// Says why the run stopped and what it did before; returns the exit code (`signalled`: the
-/// one for the signal, when one stopped it).
+/// one for the signal, when one stopped it). Deletions wait for the end of the run (see
+/// [`delete_stored`]), so a store that cannot be written (exit 74) always ends with "nothing
+/// was deleted on the server".
 fn report(
     cli: &Cli,
     target: &Target,
@@ -974,18 +1301,34 @@ fn report(
         Stop::Interrupted => common::failed("fetch", "interrupted", signalled).0,
     };
     if !cli.quiet {
-        // POP3 deletes at QUIT, which a stopped run does not send: nothing was deleted.
         let shown = Tally {
-            delete: tally.delete && !pop3,
+            delete: false,
             ..*tally
         };
         let mut line = format!("stopped: {}", summary_line(target, &shown));
-        if pop3 && tally.delete {
-            line.push_str(" (POP3: no QUIT, so the server deleted nothing)");
+        if tally.delete && tally.deleted == 0 {
+            line.push_str("; nothing was deleted on the server");
+        } else if tally.delete {
+            line.push_str(&format!("; deleted {} on the server", tally.deleted));
+        }
+        if pop3 && tally.dropped > 0 {
+            line.push_str(" (POP3: no QUIT, so the DELEs sent were not carried out)");
         }
         eprintln!("{line}");
     }
     Exit(code)
+}
+
+/// Saves the state at the end of a run (`MAILCAT_FAULT=fail_save_state`: fails as a full disk
+/// would, for the tests).
+fn save_state(state: &mut FetchState) -> io::Result<()> {
+    if reached("fail_save_state") {
+        return Err(io::Error::new(
+            io::ErrorKind::StorageFull,
+            "No space left on device (MAILCAT_FAULT=fail_save_state)",
+        ));
+    }
+    state.save()
 }
 
 /// The test hook: `MAILCAT_FAULT=POINT[@N]` aborts the N-th time `point` is reached.
@@ -1036,6 +1379,108 @@ fn reached(point: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// A terminal `width` columns wide that keeps what is drawn on it.
+    #[derive(Debug, Clone)]
+    struct Screen {
+        width: u16,
+        drawn: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    }
+
+    impl indicatif::TermLike for Screen {
+        fn width(&self) -> u16 {
+            self.width
+        }
+        fn move_cursor_up(&self, _: usize) -> io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_down(&self, _: usize) -> io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_right(&self, _: usize) -> io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_left(&self, _: usize) -> io::Result<()> {
+            Ok(())
+        }
+        fn write_line(&self, line: &str) -> io::Result<()> {
+            self.write_str(line)
+        }
+        fn write_str(&self, text: &str) -> io::Result<()> {
+            if !text.is_empty() {
+                self.drawn.lock().unwrap().push(text.to_owned());
+            }
+            Ok(())
+        }
+        fn clear_line(&self) -> io::Result<()> {
+            Ok(())
+        }
+        fn flush(&self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_progress_line_counts_messages_and_fits_any_terminal_width() {
+        let widths: [(u16, fn() -> u16); 5] = [
+            (24, || 24),
+            (40, || 40),
+            (60, || 60),
+            (80, || 80),
+            (132, || 132),
+        ];
+        for (width, screen_width) in widths {
+            let screen = Screen {
+                width,
+                drawn: Default::default(),
+            };
+            let bar = ProgressBar::with_draw_target(
+                Some(3_000 * 70_000),
+                ProgressDrawTarget::term_like(Box::new(screen.clone())),
+            );
+            let progress = Progress::with_bar(bar, 3_000, screen_width);
+            for _ in 0..11 {
+                progress.done(70_000);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            progress.bar.tick();
+            let drawn = screen
+                .drawn
+                .lock()
+                .unwrap()
+                .iter()
+                .rfind(|line| line.contains("message"))
+                .cloned()
+                .unwrap();
+            assert!(
+                drawn.chars().count() <= usize::from(width),
+                "{width} columns: {drawn:?}"
+            );
+            assert!(
+                drawn.contains("message 12 of 3000"),
+                "{width} columns: {drawn:?}"
+            );
+            if width >= 80 {
+                assert!(
+                    drawn.contains("] message 12 of 3000, 751.95 KiB of 200.27 MiB, "),
+                    "{width} columns: {drawn:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_summary_gives_sizes_for_people() {
+        let tally = Tally {
+            fetched: 3,
+            bytes: 7_500,
+            ..Tally::default()
+        };
+        assert_eq!(
+            summary_line(&Target::Maildir("/m".into()), &tally),
+            "fetched 3 new messages (7.32 KiB) into /m"
+        );
+    }
+
     #[test]
     fn targets_parse() {
         assert_eq!(
@@ -1049,10 +1494,12 @@ mod tests {
     }
 
     #[test]
-    fn state_and_lock_sit_beside_the_store_but_not_at_the_dot_lock_name() {
+    fn state_and_lock_sit_hidden_beside_an_mbox_and_not_at_the_dot_lock_name() {
         let (state, lock) = Target::Mbox("/mail/inbox".into()).state_and_lock();
-        assert_eq!(state, Path::new("/mail/inbox.mailcat-state.json"));
-        assert_eq!(lock, Path::new("/mail/inbox.mailcat.lock"));
+        assert_eq!(state, Path::new("/mail/.inbox.mailcat-state.json"));
+        assert_eq!(lock, Path::new("/mail/.inbox.mailcat.lock"));
+        let (state, _) = Target::Mbox("inbox".into()).state_and_lock();
+        assert_eq!(state, Path::new(".inbox.mailcat-state.json"));
         let (state, lock) = Target::Maildir("/mail/md".into()).state_and_lock();
         assert_eq!(state, Path::new("/mail/md/.mailcat-state.json"));
         assert_eq!(lock, Path::new("/mail/md/.mailcat.lock"));

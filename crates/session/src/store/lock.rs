@@ -1,4 +1,7 @@
-//! One run per store: an exclusive lock on `<store>.lock` (or `<maildir>/.mailcat.lock`).
+//! One run per store: an exclusive `flock` on a file of its own (the CLI's are
+//! `<maildir>/.mailcat.lock` and `.<mbox>.mailcat.lock` beside an mbox). It is not the mbox's
+//! dot-lock `<mbox>.lock` that mail readers honour, which is held only while a message is
+//! appended (`mbox_lock`).
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io;

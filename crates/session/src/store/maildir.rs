@@ -1,5 +1,7 @@
 //! Maildir (cr.yp.to/proto/maildir.html): each message a file, written in `tmp/`, `fsync`ed,
 //! then renamed into `new/`; the rename is atomic, so `new/` only ever holds whole messages.
+//! Files have LF line ends, as Dovecot, getmail, fetchmail and mbsync write them and mail
+//! readers expect (mutt shows a CR as `^M`); every other byte is the server's.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -9,6 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::fs::File;
 use tokio::io::AsyncWriteExt;
 
+use super::eol::LfWriter;
 use super::sync_dir;
 
 /// A Maildir folder.
@@ -128,7 +131,7 @@ impl Maildir {
             .open(&tmp)
             .await?;
         Ok(MaildirMessage {
-            file: Some(file),
+            file: Some(LfWriter::new(file)),
             tmp,
             new: self.root.join("new").join(&name),
             new_dir: self.root.join("new"),
@@ -141,15 +144,16 @@ impl Maildir {
 /// or the stale-file sweep removes it.
 #[derive(Debug)]
 pub struct MaildirMessage {
-    file: Option<File>,
+    file: Option<LfWriter<File>>,
     tmp: PathBuf,
     new: PathBuf,
     new_dir: PathBuf,
 }
 
 impl MaildirMessage {
-    /// The file being written, as a sink for a fetch.
-    pub fn writer(&mut self) -> &mut File {
+    /// The file being written, as a sink for a fetch: give it the message as the server sends
+    /// it (CRLF); it stores LF.
+    pub fn writer(&mut self) -> &mut LfWriter<File> {
         self.file
             .as_mut()
             .expect("the file is there until commit or abort")
@@ -159,8 +163,9 @@ impl MaildirMessage {
     /// `fsync` `new/`. Returns its final path. Only after this may the server copy go.
     pub async fn commit(mut self) -> io::Result<PathBuf> {
         let mut file = self.file.take().expect("commit runs once");
+        file.finish().await?;
         file.flush().await?;
-        file.sync_all().await?;
+        file.get_mut().sync_all().await?;
         drop(file);
         if let Ok(fault) = std::env::var("MAILCAT_FAULT") {
             fault_point(&fault, "after_write_before_rename");
@@ -218,11 +223,10 @@ fn tag_of(name: &str) -> Option<&str> {
 }
 
 fn hostname() -> String {
-    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .unwrap_or_else(|_| "localhost".into());
     // The specification: `/` as \057 and `:` as \072.
-    name.trim().replace('/', "\\057").replace(':', "\\072")
+    super::hostname()
+        .replace('/', "\\057")
+        .replace(':', "\\072")
 }
 
 trait PrivateMode {
@@ -263,15 +267,25 @@ mod tests {
             "invisible before commit"
         );
         let path = message.commit().await.unwrap();
-        assert_eq!(
-            std::fs::read(&path).unwrap(),
-            b"Subject: hi\r\n\r\nbody\r\n"
-        );
+        assert_eq!(std::fs::read(&path).unwrap(), b"Subject: hi\n\nbody\n");
         assert!(path.starts_with(root.join("new")));
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "mail is readable by its owner only");
         assert_eq!(std::fs::read_dir(root.join("tmp")).unwrap().count(), 0);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[tokio::test]
+    async fn crlf_is_stored_as_lf_across_writes_and_a_bare_cr_stays() {
+        let root = temp("lf");
+        let maildir = Maildir::open(&root).unwrap();
+        let mut message = maildir.begin().await.unwrap();
+        for chunk in [&b"Subject: x\r"[..], b"\n\r\nA\rB\r\n", b"last\r"] {
+            message.writer().write_all(chunk).await.unwrap();
+        }
+        let path = message.commit().await.unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"Subject: x\n\nA\rB\nlast\r");
         std::fs::remove_dir_all(&root).unwrap();
     }
 

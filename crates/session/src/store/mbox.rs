@@ -2,22 +2,29 @@
 //! starts with `From ` (after any number of `>`) gets one more `>`, so readers can undo it.
 //! Line endings become LF, as mbox files on Unix have them.
 //!
-//! A message is appended, then `fsync`ed; if anything fails the file is cut back to its
+//! A message is appended under the locks mutt and procmail honour (a dot-lock `FILE.lock` and a
+//! `fcntl` lock, see `mbox_lock`), then `fsync`ed; if anything fails the file is cut back to its
 //! length before the message. [`Mbox::open`] cuts back a file longer than the length recorded
 //! after the last complete message (the debris of a crash) — but only when what lies beyond
 //! looks like one message of ours (a `From ` line right there, and no other): a mail reader
 //! that rewrote the file (adding `Status:` headers makes it longer) must not lose its mail.
 
 use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use tokio::fs::{File, OpenOptions};
 use tokio::io::AsyncWriteExt;
+
+use super::eol::CrlfToLf;
+use super::mbox_lock::{self, DotLock, MboxLock};
 
 /// An mbox file.
 #[derive(Debug, Clone)]
 pub struct Mbox {
     path: PathBuf,
+    lock_wait: Duration,
 }
 
 impl Mbox {
@@ -25,27 +32,39 @@ impl Mbox {
     /// last complete message (from the fetch state); anything beyond it is cut off.
     pub async fn open(path: impl Into<PathBuf>, committed_len: Option<u64>) -> io::Result<Mbox> {
         let path = path.into();
-        let file = OpenOptions::new()
+        OpenOptions::new()
             .create(true)
             .append(true)
             .mode(0o600)
             .open(&path)
             .await?;
+        let mbox = Mbox {
+            path,
+            lock_wait: mbox_lock::DEFAULT_WAIT,
+        };
         if let Some(len) = committed_len {
-            let actual = file.metadata().await?.len();
-            if actual > len {
-                if is_one_partial_message(&path, len).await? {
-                    file.set_len(len).await?;
-                    file.sync_all().await?;
-                } else {
+            if tokio::fs::metadata(&mbox.path).await?.len() > len {
+                let lock = mbox.lock().await?;
+                let actual = lock.file.metadata()?.len();
+                if actual > len && is_one_partial_message(&lock.file, len)? {
+                    lock.file.set_len(len)?;
+                    lock.file.sync_all()?;
+                } else if actual > len {
                     tracing::warn!(
                         "{} changed since the last fetch (length {actual}, recorded {len}); left as it is",
-                        path.display()
+                        mbox.path.display()
                     );
                 }
             }
         }
-        Ok(Mbox { path })
+        Ok(mbox)
+    }
+
+    /// How long to wait for a mail reader's lock on the file before giving up
+    /// ([`io::ErrorKind::WouldBlock`]); a minute unless set.
+    pub fn lock_wait(mut self, wait: Duration) -> Mbox {
+        self.lock_wait = wait;
+        self
     }
 
     /// The file.
@@ -53,36 +72,55 @@ impl Mbox {
         &self.path
     }
 
-    /// Starts appending a message from `sender` (for the `From ` line; `MAILER-DAEMON` if unknown).
+    /// The dot-lock file mail readers look for (`FILE.lock`), held while a message is appended.
+    pub fn dotlock_path(&self) -> PathBuf {
+        mbox_lock::dotlock_path(&self.path)
+    }
+
+    async fn lock(&self) -> io::Result<MboxLock> {
+        mbox_lock::lock(&self.path, self.lock_wait).await
+    }
+
+    /// Starts appending a message from `sender` (for the `From ` line; `MAILER-DAEMON` if
+    /// unknown). The file is locked (dot-lock and `fcntl`, as mutt and procmail expect) until
+    /// the message is committed or aborted.
     pub async fn begin(&self, sender: Option<&str>) -> io::Result<MboxMessage> {
-        let mut file = OpenOptions::new().append(true).open(&self.path).await?;
-        let start = file.metadata().await?.len();
+        let MboxLock { file, dotlock } = self.lock().await?;
+        let start = file.metadata()?.len();
         let sender = sender
             .filter(|s| !s.is_empty() && !s.contains(char::is_whitespace))
             .unwrap_or("MAILER-DAEMON");
         let line = format!("From {sender} {}\n", crate::utc::UtcTime::now().asctime());
         // A file that does not end with a blank line gets one (only as many newlines as it
         // lacks: one more would become part of the message before), so `From ` starts a line.
-        let pad: &[u8] = match last_two_bytes(&self.path, start).await? {
+        let pad: &[u8] = match last_two_bytes(&file, start)? {
             [_, b'\n', b'\n'] | [0, _, _] => b"",
             [_, _, b'\n'] => b"\n",
             _ => b"\n\n",
         };
-        file.write_all(pad).await?;
-        file.write_all(line.as_bytes()).await?;
-        Ok(MboxMessage::new(file, start))
+        let mut message = MboxMessage::new(File::from_std(file), dotlock, start);
+        message.offset = start + pad.len() as u64;
+        let written = async {
+            message.file.write_all(pad).await?;
+            message.file.write_all(line.as_bytes()).await
+        }
+        .await;
+        match written {
+            Ok(()) => Ok(message),
+            Err(e) => {
+                let _ = message.abort().await;
+                Err(e)
+            }
+        }
     }
 }
 
 /// The file's last two bytes before `len` as `[n, a, b]`: `n` how many there are (0 to 2).
-async fn last_two_bytes(path: &Path, len: u64) -> io::Result<[u8; 3]> {
-    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+fn last_two_bytes(file: &std::fs::File, len: u64) -> io::Result<[u8; 3]> {
     let n = len.min(2);
     let mut out = [n as u8, 0, 0];
     if n > 0 {
-        let mut file = File::open(path).await?;
-        file.seek(io::SeekFrom::Start(len - n)).await?;
-        file.read_exact(&mut out[3 - n as usize..]).await?;
+        file.read_exact_at(&mut out[3 - n as usize..], len - n)?;
     }
     Ok(out)
 }
@@ -90,19 +128,17 @@ async fn last_two_bytes(path: &Path, len: u64) -> io::Result<[u8; 3]> {
 /// True if the bytes from `offset` on are what [`Mbox::begin`] and writes leave: at most two
 /// newlines (the blank line that ends the message before), `From ` or a prefix of it, and no
 /// other `From ` line (message lines starting with `From ` are quoted).
-async fn is_one_partial_message(path: &Path, offset: u64) -> io::Result<bool> {
-    use tokio::io::{AsyncReadExt, AsyncSeekExt};
-    let mut file = File::open(path).await?;
-    file.seek(io::SeekFrom::Start(offset)).await?;
+fn is_one_partial_message(file: &std::fs::File, mut offset: u64) -> io::Result<bool> {
     let mut buf = vec![0; 64 * 1024];
     let (mut newlines, mut matched, mut started) = (0, 0, false);
     // The last bytes seen, so a `\nFrom ` across two reads is found.
     let mut carry: Vec<u8> = Vec::new();
     loop {
-        let n = file.read(&mut buf).await?;
+        let n = file.read_at(&mut buf, offset)?;
         if n == 0 {
             return Ok(true);
         }
+        offset += n as u64;
         let mut rest = &buf[..n];
         while !started {
             let Some((&b, tail)) = rest.split_first() else {
@@ -130,41 +166,43 @@ async fn is_one_partial_message(path: &Path, offset: u64) -> io::Result<bool> {
 #[derive(Debug)]
 pub struct MboxMessage {
     file: File,
+    /// Let go after the file (dropped in this order): the `fcntl` lock goes with the file.
+    dotlock: DotLock,
     start: u64,
+    /// Where the message's `From ` line starts (after the newlines that end the one before).
+    offset: u64,
     /// At the start of a line (where a `From ` must be quoted).
     line_start: bool,
     /// Bytes at a line start that may still turn out to be `>*From `: held back until decided.
     run: Vec<u8>,
-    /// A CR whose LF may come in the next chunk.
-    pending_cr: bool,
+    /// CRLF to LF, across chunks.
+    eol: CrlfToLf,
     /// The last byte written, to end the message with a newline.
     last: Option<u8>,
 }
 
 impl MboxMessage {
-    fn new(file: File, start: u64) -> Self {
+    fn new(file: File, dotlock: DotLock, start: u64) -> Self {
         MboxMessage {
             file,
+            dotlock,
             start,
+            offset: start,
             line_start: true,
             run: Vec::new(),
-            pending_cr: false,
+            eol: CrlfToLf::default(),
             last: None,
         }
     }
 
     /// Appends message bytes (any chunking): CRLF becomes LF, `From ` lines are quoted.
     pub async fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
-        let mut out = Vec::with_capacity(chunk.len() + 16);
-        for &b in chunk {
-            if std::mem::take(&mut self.pending_cr) && b != b'\n' {
-                self.push(&mut out, b'\r');
-            }
-            if b == b'\r' {
-                self.pending_cr = true;
-            } else {
-                self.push(&mut out, b);
-            }
+        self.dotlock.keep_fresh();
+        let mut lf = Vec::with_capacity(chunk.len());
+        self.eol.convert(chunk, &mut lf);
+        let mut out = Vec::with_capacity(lf.len() + 16);
+        for b in lf {
+            self.push(&mut out, b);
         }
         self.emit(out).await
     }
@@ -196,12 +234,20 @@ impl MboxMessage {
         self.file.write_all(&out).await
     }
 
+    /// Where the message starts in the file: the byte offset of its `From ` line. It ends at
+    /// the length [`MboxMessage::commit`] returns.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
     /// Ends the message with a blank line and makes it durable; returns the file's new length,
     /// to be recorded as the committed length.
     pub async fn commit(mut self) -> io::Result<u64> {
+        let mut cr = Vec::new();
+        self.eol.finish(&mut cr);
         let mut tail = Vec::new();
-        if std::mem::take(&mut self.pending_cr) {
-            tail.push(b'\r');
+        for b in cr {
+            self.push(&mut tail, b);
         }
         tail.append(&mut self.run);
         let last = tail.last().copied().or(self.last);
@@ -241,10 +287,18 @@ mod tests {
 
     async fn append(mbox: &Mbox, chunks: &[&[u8]]) -> u64 {
         let mut message = mbox.begin(Some("alice@example.com")).await.unwrap();
+        let offset = message.offset();
         for chunk in chunks {
             message.write(chunk).await.unwrap();
         }
-        message.commit().await.unwrap()
+        let end = message.commit().await.unwrap();
+        let text = std::fs::read(mbox.path()).unwrap();
+        assert_eq!(text.len() as u64, end);
+        assert!(
+            text[offset as usize..].starts_with(b"From alice@example.com "),
+            "the offset is where the message starts"
+        );
+        end
     }
 
     /// The messages: each after its `From ` line, before the blank line that ends it.
@@ -378,6 +432,47 @@ mod tests {
         message.write(b"b\r\n").await.unwrap();
         message.abort().await.unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().len(), len);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    /// True if another process can take a `fcntl` lock on `path` now (Python's lockf is
+    /// fcntl, as mutt's lock).
+    fn fcntl_free(path: &Path) -> bool {
+        std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import fcntl,sys; fcntl.lockf(open(sys.argv[1],'a'), fcntl.LOCK_EX | fcntl.LOCK_NB)",
+            ])
+            .arg(path)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("python3 runs")
+            .success()
+    }
+
+    #[tokio::test]
+    async fn appending_holds_the_dot_lock_and_the_fcntl_lock_mutt_honours() {
+        let path = temp("locked");
+        let mbox = Mbox::open(&path, None).await.unwrap();
+        assert!(fcntl_free(&path));
+        let mut message = mbox.begin(None).await.unwrap();
+        message.write(b"a\r\n").await.unwrap();
+        assert!(mbox.dotlock_path().exists(), "the dot-lock while appending");
+        assert!(!fcntl_free(&path), "the fcntl lock while appending");
+        message.commit().await.unwrap();
+        assert!(!mbox.dotlock_path().exists());
+        assert!(fcntl_free(&path));
+
+        // A mail reader's dot-lock is waited for.
+        std::fs::write(mbox.dotlock_path(), b"1\n").unwrap();
+        let error = mbox
+            .clone()
+            .lock_wait(Duration::from_millis(100))
+            .begin(None)
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::WouldBlock, "{error}");
+        std::fs::remove_file(mbox.dotlock_path()).unwrap();
         std::fs::remove_file(&path).unwrap();
     }
 

@@ -4,6 +4,15 @@
 //! old UIDs mean nothing any more, so the record is forgotten (and nothing may be deleted by
 //! them). POP3 messages are known by their UIDL.
 //!
+//! A record is keyed by where it was made (`imap://LOGIN@HOST/MAILBOX`, `pop3://LOGIN@HOST`),
+//! but one server has many names (`localhost` and `127.0.0.1`; `pop3.live.com` and
+//! `outlook.office365.com`). A source under a host name not seen before adopts the record of
+//! the same login (and mailbox) under another host name only when the server shows it is the
+//! same mailbox ([`Identity`]): the same UIDVALIDITY, or most of the recorded UIDLs listed. The
+//! new name is remembered (`spellings` in the file) and the record keeps its key, so the
+//! Maildir tags made from it stay the same. Otherwise the source gets a record of its own:
+//! two servers' records are never mixed.
+//!
 //! Durability: `state.json` is replaced atomically (write a temporary file, `fsync`, rename,
 //! `fsync` the directory). Between two such snapshots every stored message is recorded at once
 //! in `state.json.log`, one line per message, `fsync`ed: cheap enough for every message, and a
@@ -33,6 +42,8 @@ pub struct MailboxState {
 pub struct FetchState {
     path: PathBuf,
     mailboxes: BTreeMap<String, MailboxState>,
+    /// Keys under other host names → the record they were found to be.
+    spellings: BTreeMap<String, String>,
     /// The mbox length after the last complete message, whichever mailbox it came from.
     mbox_len: Option<u64>,
     log: Option<std::fs::File>,
@@ -44,6 +55,10 @@ struct Snapshot {
     mailboxes: BTreeMap<String, MailboxState>,
     #[serde(default)]
     mbox_len: Option<u64>,
+    /// Keys under other host names → the record they were found to be (absent in files
+    /// written before host names were told apart).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    spellings: BTreeMap<String, String>,
 }
 
 /// One line of the log.
@@ -53,20 +68,133 @@ struct Entry {
     uidvalidity: Option<u32>,
     id: Option<String>,
     mbox_len: Option<u64>,
+    /// `key` is another name of the record `same_as` (nothing else in the entry counts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    same_as: Option<String>,
+}
+
+/// Where fetched messages come from, as the record names it.
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'a> {
+    /// The login.
+    pub login: &'a str,
+    /// The server's host name, as it was given.
+    pub host: &'a str,
+    /// The IMAP mailbox; `None` for POP3.
+    pub mailbox: Option<&'a str>,
+}
+
+impl Source<'_> {
+    /// `imap://LOGIN@HOST/MAILBOX` or `pop3://LOGIN@HOST`.
+    pub fn key(&self) -> String {
+        self.key_for(self.host)
+    }
+
+    fn key_for(&self, host: &str) -> String {
+        match self.mailbox {
+            Some(mailbox) => format!("imap://{}@{host}/{mailbox}", self.login),
+            None => format!("pop3://{}@{host}", self.login),
+        }
+    }
+
+    /// The host of `key` if it is this login's (and mailbox's) record under another host name.
+    fn other_host<'k>(&self, key: &'k str) -> Option<&'k str> {
+        let prefix = self.key_for("");
+        let (start, end) = match self.mailbox {
+            Some(mailbox) => (
+                prefix.strip_suffix(&format!("/{mailbox}"))?.to_owned(),
+                format!("/{mailbox}"),
+            ),
+            None => (prefix, String::new()),
+        };
+        let host = key
+            .strip_prefix(start.as_str())?
+            .strip_suffix(end.as_str())?;
+        (!host.is_empty() && host != self.host && !host.contains(['/', '@'])).then_some(host)
+    }
+}
+
+/// What the server shows of itself, to tell whether a record made under another of its host
+/// names is this mailbox's.
+pub enum Identity<'a> {
+    /// IMAP: the mailbox's UIDVALIDITY (a record with the same one is the same mailbox).
+    Imap(u32),
+    /// POP3: whether the server lists a UIDL now (a record most of whose UIDLs are listed is
+    /// the same mailbox).
+    Pop3(&'a dyn Fn(&str) -> bool),
+}
+
+impl std::fmt::Debug for Identity<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Identity::Imap(uidvalidity) => write!(f, "Imap({uidvalidity})"),
+            Identity::Pop3(_) => f.write_str("Pop3(..)"),
+        }
+    }
+}
+
+impl Identity<'_> {
+    fn matches(&self, record: &MailboxState) -> bool {
+        match self {
+            Identity::Imap(uidvalidity) => record.uidvalidity == Some(*uidvalidity),
+            Identity::Pop3(listed) => {
+                let found = record.fetched.iter().filter(|id| listed(id)).count();
+                found > 0 && found * 2 >= record.fetched.len()
+            }
+        }
+    }
+}
+
+/// How [`FetchState::resolve`] found the record of a source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolved {
+    /// The record made under this host name (or adopted by it before).
+    Known(String),
+    /// No record yet, under any host name.
+    New(String),
+    /// The record made under another host name of the same server: adopted.
+    Adopted {
+        /// The record's key.
+        key: String,
+        /// The host name it was made under.
+        host: String,
+    },
+    /// Records of this login under other host names are of another server (or mailbox): this
+    /// one gets its own.
+    Unrelated {
+        /// The new record's key.
+        key: String,
+        /// The other host names.
+        hosts: Vec<String>,
+    },
+}
+
+impl Resolved {
+    /// The key of the record to use.
+    pub fn key(&self) -> &str {
+        match self {
+            Resolved::Known(key)
+            | Resolved::New(key)
+            | Resolved::Adopted { key, .. }
+            | Resolved::Unrelated { key, .. } => key,
+        }
+    }
 }
 
 impl FetchState {
     /// Reads the record at `path` (and its log); a missing file is an empty record.
     pub fn load(path: impl Into<PathBuf>) -> io::Result<FetchState> {
         let path = path.into();
-        let (mut mailboxes, mut mbox_len) = match std::fs::read(&path) {
+        let (mut mailboxes, mut mbox_len, mut spellings) = match std::fs::read(&path) {
             Ok(bytes) => {
                 let snapshot: Snapshot = serde_json::from_slice(&bytes).map_err(|e| {
                     io::Error::new(io::ErrorKind::InvalidData, format!("{} is damaged ({e}); move it away to start afresh (messages fetched before may then be fetched again)", path.display()))
                 })?;
-                (snapshot.mailboxes, snapshot.mbox_len)
+                (snapshot.mailboxes, snapshot.mbox_len, snapshot.spellings)
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => (BTreeMap::new(), None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                (BTreeMap::new(), None, BTreeMap::new())
+            }
             Err(e) => return Err(e),
         };
         if let Ok(log) = std::fs::read(log_path(&path)) {
@@ -76,6 +204,10 @@ impl FetchState {
                 .filter(|l| l.ends_with(b"\n"))
             {
                 if let Ok(entry) = serde_json::from_slice::<Entry>(line) {
+                    if let Some(record) = entry.same_as {
+                        spellings.insert(entry.key, record);
+                        continue;
+                    }
                     mbox_len = entry.mbox_len.or(mbox_len);
                     apply(&mut mailboxes, entry);
                 }
@@ -84,6 +216,7 @@ impl FetchState {
         Ok(FetchState {
             path,
             mailboxes,
+            spellings,
             mbox_len,
             log: None,
         })
@@ -107,10 +240,63 @@ impl FetchState {
             uidvalidity: None,
             id: None,
             mbox_len: Some(len),
+            same_as: None,
         };
         self.append(&entry)?;
         self.mbox_len = Some(len);
         Ok(())
+    }
+
+    /// Finds the record of `source`: the one made under its host name, or one made under
+    /// another host name of the same login (and mailbox) that `identity` shows to be the same
+    /// mailbox — adopted then, and the new name remembered (the first such record, in key
+    /// order). Use the returned key for everything else.
+    pub fn resolve(
+        &mut self,
+        source: &Source<'_>,
+        identity: &Identity<'_>,
+    ) -> io::Result<Resolved> {
+        let key = source.key();
+        if self.mailboxes.contains_key(&key) {
+            return Ok(Resolved::Known(key));
+        }
+        if let Some(record) = self.spellings.get(&key) {
+            // Trusted once adopted, unless IMAP says outright that it is another mailbox now
+            // (the name points elsewhere): then the record stays the other name's alone.
+            let contradicted =
+                |r: &MailboxState| matches!(identity, Identity::Imap(_)) && !identity.matches(r);
+            if self.mailboxes.get(record).is_some_and(|r| !contradicted(r)) {
+                return Ok(Resolved::Known(record.clone()));
+            }
+        }
+        let mut hosts = Vec::new();
+        let mut adopt = None;
+        for (other, record) in &self.mailboxes {
+            let Some(host) = source.other_host(other) else {
+                continue;
+            };
+            if identity.matches(record) {
+                adopt = Some((other.clone(), host.to_owned()));
+                break;
+            }
+            hosts.push(host.to_owned());
+        }
+        if let Some((record, host)) = adopt {
+            self.append(&Entry {
+                key: key.clone(),
+                uidvalidity: None,
+                id: None,
+                mbox_len: None,
+                same_as: Some(record.clone()),
+            })?;
+            self.spellings.insert(key, record.clone());
+            return Ok(Resolved::Adopted { key: record, host });
+        }
+        Ok(if hosts.is_empty() {
+            Resolved::New(key)
+        } else {
+            Resolved::Unrelated { key, hosts }
+        })
     }
 
     /// The record of one mailbox.
@@ -139,6 +325,7 @@ impl FetchState {
             uidvalidity,
             id: Some(id.to_owned()),
             mbox_len,
+            same_as: None,
         };
         self.append(&entry)?;
         self.mbox_len = entry.mbox_len.or(self.mbox_len);
@@ -153,6 +340,7 @@ impl FetchState {
             uidvalidity,
             id: None,
             mbox_len: None,
+            same_as: None,
         };
         self.append(&entry)?;
         apply(&mut self.mailboxes, entry);
@@ -172,6 +360,7 @@ impl FetchState {
             version: 1,
             mailboxes: self.mailboxes.clone(),
             mbox_len: self.mbox_len,
+            spellings: self.spellings.clone(),
         };
         let bytes = serde_json::to_vec_pretty(&snapshot).map_err(io::Error::other)?;
         let tmp = self.path.with_extension("json.tmp");
@@ -339,6 +528,150 @@ mod tests {
         assert!(state.mailbox("").is_none());
         state.save().unwrap();
         assert_eq!(FetchState::load(&path).unwrap().mbox_len(), Some(42));
+    }
+
+    const ALICE: Source<'static> = Source {
+        login: "alice",
+        host: "localhost",
+        mailbox: Some("INBOX"),
+    };
+
+    fn respelled<'a>(source: Source<'a>, host: &'a str) -> Source<'a> {
+        Source { host, ..source }
+    }
+
+    #[test]
+    fn another_name_of_the_same_imap_mailbox_adopts_its_record_and_is_remembered() {
+        let path = temp("respelled-imap");
+        let mut state = FetchState::load(&path).unwrap();
+        let key = ALICE.key();
+        assert_eq!(key, "imap://alice@localhost/INBOX");
+        assert_eq!(
+            state.resolve(&ALICE, &Identity::Imap(7)).unwrap(),
+            Resolved::New(key.clone())
+        );
+        state.record(&key, Some(7), "1", None).unwrap();
+        let numeric = respelled(ALICE, "127.0.0.1");
+        let adopted = Resolved::Adopted {
+            key: key.clone(),
+            host: "localhost".into(),
+        };
+        assert_eq!(
+            state.resolve(&numeric, &Identity::Imap(7)).unwrap(),
+            adopted
+        );
+        assert!(state.is_fetched(adopted.key(), Some(7), "1"));
+        drop(state); // the adoption is in the log
+        let mut state = FetchState::load(&path).unwrap();
+        assert_eq!(
+            state.resolve(&numeric, &Identity::Imap(7)).unwrap(),
+            Resolved::Known(key.clone())
+        );
+        state.save().unwrap(); // and in the snapshot
+        let mut state = FetchState::load(&path).unwrap();
+        assert_eq!(
+            state.resolve(&numeric, &Identity::Imap(7)).unwrap(),
+            Resolved::Known(key.clone())
+        );
+        // The name points at another server now: the record stays localhost's alone.
+        assert_eq!(
+            state.resolve(&numeric, &Identity::Imap(9)).unwrap(),
+            Resolved::Unrelated {
+                key: numeric.key(),
+                hosts: vec!["localhost".into()]
+            }
+        );
+    }
+
+    #[test]
+    fn another_server_under_a_new_name_gets_a_record_of_its_own() {
+        let path = temp("other-server");
+        let mut state = FetchState::load(&path).unwrap();
+        state.record(&ALICE.key(), Some(7), "1", None).unwrap();
+        let other = respelled(ALICE, "mail.example.org");
+        assert_eq!(
+            state.resolve(&other, &Identity::Imap(8)).unwrap(),
+            Resolved::Unrelated {
+                key: "imap://alice@mail.example.org/INBOX".into(),
+                hosts: vec!["localhost".into()]
+            }
+        );
+        // Another login or mailbox is no candidate at all.
+        let bob = Source {
+            login: "bob",
+            ..other
+        };
+        let sent = Source {
+            mailbox: Some("Sent"),
+            ..other
+        };
+        for source in [bob, sent] {
+            assert_eq!(
+                state.resolve(&source, &Identity::Imap(7)).unwrap(),
+                Resolved::New(source.key())
+            );
+        }
+        assert!(state.mailbox(&ALICE.key()).unwrap().fetched.contains("1"));
+    }
+
+    #[test]
+    fn a_pop3_record_is_adopted_when_most_of_its_uidls_are_listed() {
+        let path = temp("respelled-pop3");
+        let mut state = FetchState::load(&path).unwrap();
+        let pop3 = Source {
+            login: "bob",
+            host: "pop3.live.com",
+            mailbox: None,
+        };
+        assert_eq!(pop3.key(), "pop3://bob@pop3.live.com");
+        for id in ["a", "b", "c"] {
+            state.record(&pop3.key(), None, id, None).unwrap();
+        }
+        let today = respelled(pop3, "outlook.office365.com");
+        let listed = |id: &str| ["b", "c", "d"].contains(&id);
+        assert_eq!(
+            state.resolve(&today, &Identity::Pop3(&listed)).unwrap(),
+            Resolved::Adopted {
+                key: pop3.key(),
+                host: "pop3.live.com".into()
+            }
+        );
+        let elsewhere = respelled(pop3, "pop.example.org");
+        let listed = |id: &str| id == "c";
+        assert_eq!(
+            state.resolve(&elsewhere, &Identity::Pop3(&listed)).unwrap(),
+            Resolved::Unrelated {
+                key: elsewhere.key(),
+                hosts: vec!["pop3.live.com".into()]
+            },
+            "one UIDL of three is no proof"
+        );
+    }
+
+    #[test]
+    fn a_state_file_from_before_host_names_were_told_apart_is_read() {
+        let path = temp("version-1");
+        std::fs::write(
+            &path,
+            br#"{"version":1,"mailboxes":{"imap://alice@localhost/INBOX":{"uidvalidity":7,"fetched":["1","2"],"mbox_len":null}},"mbox_len":null}"#,
+        )
+        .unwrap();
+        let mut state = FetchState::load(&path).unwrap();
+        assert_eq!(
+            state.resolve(&ALICE, &Identity::Imap(7)).unwrap(),
+            Resolved::Known(ALICE.key())
+        );
+        assert_eq!(
+            state
+                .resolve(&respelled(ALICE, "127.0.0.1"), &Identity::Imap(7))
+                .unwrap()
+                .key(),
+            ALICE.key()
+        );
+        state.save().unwrap();
+        assert!(FetchState::load(&path)
+            .unwrap()
+            .is_fetched(&ALICE.key(), Some(7), "2"));
     }
 
     #[test]
