@@ -184,7 +184,7 @@ pub enum Error {
 
     /// SMTP: the server refused some or all recipients, and the message was not sent (RSET);
     /// with partial sending allowed, only when it refused them all.
-    #[error("{host} refused {} of {} recipients, so the message was not sent: {}", refused.len(), refused.len() + accepted.len(), refused.iter().map(|(a, r)| format!("<{a}>: {r}")).collect::<Vec<_>>().join("; "))]
+    #[error("{host} refused {}, so the message was not sent: {}", refused_recipients(refused.len(), refused.len() + accepted.len()), refused.iter().map(|(a, r)| format!("<{a}>: {r}")).collect::<Vec<_>>().join("; "))]
     RecipientsRefused {
         /// The server.
         host: String,
@@ -260,6 +260,17 @@ impl Error {
             }
             _ => None,
         }
+    }
+}
+
+/// How many of the recipients were refused, in words: "the only recipient", "both recipients",
+/// "all 3 recipients", "1 of 2 recipients".
+pub fn refused_recipients(refused: usize, total: usize) -> String {
+    match (refused, total) {
+        (1, 1) => "the only recipient".to_owned(),
+        (2, 2) => "both recipients".to_owned(),
+        (r, t) if r == t => format!("all {t} recipients"),
+        (r, t) => format!("{r} of {t} recipients"),
     }
 }
 

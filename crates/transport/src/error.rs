@@ -204,7 +204,7 @@ pub enum Error {
         tls_port: u16,
     },
     /// The server at this port speaks another mail protocol (the IMAP port in a POP3 URL ...).
-    #[error("{host} port {port} is {found}, not {expected} (it sent {greeting:?}): use the {expected} server's port ({}), or a {} URL for this one", expected.default_port(crate::Security::ImplicitTls), scheme_of(*found))]
+    #[error("{host} port {port} is {found}, not {expected} (it sent {greeting:?}): use the {expected} server's port ({}), or {} URL for this one", expected.default_port(crate::Security::ImplicitTls), with_article(scheme_of(*found)))]
     WrongProtocol {
         /// The host.
         host: String,
@@ -421,6 +421,16 @@ fn scheme_of(protocol: Protocol) -> &'static str {
     }
 }
 
+/// "an imaps://", "a pop3s://", "an smtp://": the article as the scheme is read aloud.
+fn with_article(scheme: &str) -> String {
+    let article = if scheme.starts_with(['i', 's']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {scheme}")
+}
+
 fn typo_suffix(host: &str, hint: &Option<String>) -> String {
     match hint {
         Some(fixed) => {
@@ -459,5 +469,26 @@ fn certificate_fix(problem: &CertificateProblem) -> &'static str {
             "; if you run this server, trust its CA with --ca-file; otherwise do not connect (this may be an attack)"
         }
         CertificateProblem::Other(_) => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scheme_gets_the_article_it_is_read_with() {
+        let wrong = |found| Error::WrongProtocol {
+            host: "mail.example".into(),
+            port: 995,
+            expected: Protocol::Pop3,
+            found,
+            greeting: "x".into(),
+        };
+        let imap = wrong(Protocol::Imap).to_string();
+        assert!(imap.contains("or an imaps:// URL"), "{imap}");
+        let smtp = wrong(Protocol::Smtp).to_string();
+        assert!(smtp.contains("or an smtp:// URL"), "{smtp}");
+        assert_eq!(with_article("pop3s://"), "a pop3s://");
     }
 }
