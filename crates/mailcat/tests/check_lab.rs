@@ -109,7 +109,7 @@ fn wrong_port_for_the_protocol() {
         "--incoming",
         &format!("pop3s://{}:{}", lab.tls_name, lab.imaps_port),
     ]);
-    assert_eq!(output.status.code(), Some(69), "{}", text(&output));
+    assert_eq!(output.status.code(), Some(78), "{}", text(&output));
     assert!(
         text(&output).contains("is IMAP, not POP3"),
         "{}",
@@ -142,28 +142,54 @@ fn wrong_tls_mode() {
         "--incoming",
         &format!("imaps://{}:{}", lab.tls_name, lab.imap_port),
     ]);
-    assert_eq!(output.status.code(), Some(69), "{}", text(&output));
+    // A configuration mistake: EX_CONFIG, never "try again later".
+    assert_eq!(output.status.code(), Some(78), "{}", text(&output));
     let shown = text(&output);
     assert!(
         shown.contains("speaks plaintext IMAP") && shown.contains("use STARTTLS on this port"),
         "{shown}"
     );
+}
 
-    let output = mailcat(&[
-        "check",
-        "--timeout",
-        "1",
-        "--ca-file",
-        ca,
-        "--incoming",
-        &format!("pop3://{}:{}", lab.tls_name, lab.pop3s_port),
-    ]);
-    assert_eq!(output.status.code(), Some(75), "{}", text(&output));
-    let shown = text(&output);
-    assert!(
-        shown.contains("timed out") && shown.contains("implicit TLS"),
-        "{shown}"
-    );
+#[test]
+fn a_starttls_url_on_an_implicit_tls_port_is_found_out_at_once() {
+    // Dovecot and Postfix on their implicit-TLS ports wait, silent, for a ClientHello. With the
+    // default 10 s timeout `check` says within two seconds which URL to use, and exits 78
+    // (a configuration mistake), not 75 (which makes cron retry forever).
+    let lab = Lab::from_env();
+    let ca = lab.ca_file.to_str().expect("UTF-8 path");
+    for (flag, url, want) in [
+        (
+            "--incoming",
+            format!("imap://{}:{}", lab.tls_name, lab.imaps_port),
+            format!("imaps://{}:{}", lab.tls_name, lab.imaps_port),
+        ),
+        (
+            "--incoming",
+            format!("pop3://{}:{}", lab.tls_name, lab.pop3s_port),
+            format!("pop3s://{}:{}", lab.tls_name, lab.pop3s_port),
+        ),
+        (
+            "--outgoing",
+            format!("smtp://{}:{}", lab.tls_name, lab.submissions_port),
+            format!("smtps://{}:{}", lab.tls_name, lab.submissions_port),
+        ),
+    ] {
+        let started = std::time::Instant::now();
+        let output = mailcat(&["check", "--ca-file", ca, flag, &url]);
+        let elapsed = started.elapsed();
+        let shown = text(&output);
+        assert_eq!(output.status.code(), Some(78), "{url}:\n{shown}");
+        assert!(
+            elapsed < std::time::Duration::from_secs(3),
+            "{url}: took {elapsed:?}:\n{shown}"
+        );
+        assert!(
+            shown.contains("expects TLS from the first byte") && shown.contains(&want),
+            "{url}:\n{shown}"
+        );
+        assert!(shown.contains("✗ server greeting"), "{url}:\n{shown}");
+    }
 }
 
 #[test]

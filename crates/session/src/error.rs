@@ -229,6 +229,12 @@ impl Error {
         }
     }
 
+    /// True when the settings are wrong (the URL's scheme or port does not match the server, a
+    /// CA file cannot be used): trying again later will not help; the configuration must change.
+    pub fn is_config(&self) -> bool {
+        matches!(self, Error::Transport(e) if e.is_config())
+    }
+
     /// True when the credentials were refused or cannot be used (exit code 77 in the CLI).
     pub fn is_auth(&self) -> bool {
         matches!(

@@ -218,6 +218,38 @@ where
     }
 }
 
+/// True if the server at `addr` answers a TLS ClientHello with TLS: a handshake on a connection
+/// of its own, within `limit`. Whether the certificate is good does not matter here (a refused
+/// certificate still came in a TLS record); nothing but the ClientHello is sent, and the
+/// connection is closed at once. How a silent server on a plaintext connection is found to be
+/// an implicit-TLS port.
+pub(crate) async fn answers_tls(
+    addr: SocketAddr,
+    endpoint: &Endpoint,
+    config: Arc<ClientConfig>,
+    limit: std::time::Duration,
+) -> bool {
+    let Ok(name) = ServerName::try_from(endpoint.host.clone()) else {
+        return false;
+    };
+    let probe = async {
+        let tcp = TcpStream::connect(addr).await.ok()?;
+        let _ = tcp.set_nodelay(true);
+        let handshake = TlsConnector::from(config)
+            .connect(name, Sniffed::new(tcp))
+            .into_fallible()
+            .await;
+        Some(match handshake {
+            Ok(mut tls) => {
+                let _ = tokio::io::AsyncWriteExt::shutdown(&mut tls).await;
+                true
+            }
+            Err((_, stream)) => is_tls_record(stream.first_bytes()),
+        })
+    };
+    matches!(timeout(limit, probe).await, Ok(Some(true)))
+}
+
 pub(crate) fn timeout_error(
     endpoint: &Endpoint,
     step: Step,

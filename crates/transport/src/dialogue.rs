@@ -15,7 +15,9 @@ use rustls::ClientConfig;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
-use crate::connect::{connect_tcp_to, resolve, tls_handshake, tls_handshake_after_starttls};
+use crate::connect::{
+    answers_tls, connect_tcp_to, resolve, tls_handshake, tls_handshake_after_starttls,
+};
 use crate::error::{Error, Step};
 use crate::sniff::{is_tls_record, plaintext_greeting};
 use crate::stream::MailStream;
@@ -811,6 +813,70 @@ fn add_greeting_timeout_hint(error: Error, endpoint: &Endpoint) -> Error {
     }
 }
 
+/// How long a plaintext connection may wait for its greeting before mailcat asks, on a second
+/// connection, whether the port expects TLS from the first byte (an implicit-TLS server waits,
+/// silent, for the client's TLS hello; mail servers greet within milliseconds).
+const TLS_PROBE_AFTER: Duration = Duration::from_secs(1);
+
+/// Reads the greeting of a plaintext connection; if the server stays silent for a while, finds
+/// out whether the port expects implicit TLS (a STARTTLS URL on port 993 ...) by a TLS
+/// handshake on a second connection, and if so fails at once with the URL to use instead of
+/// waiting for the greeting timeout. A server that merely greets late (a greet pause, a slow
+/// reverse lookup) does not answer in TLS, and its greeting is still awaited.
+///
+/// Not on the ports a protocol uses for STARTTLS (143, 110, 587, 25), where a server that
+/// pauses before greeting may take a client that talks first for a spammer (Postfix's
+/// postscreen), and where a TLS server would be a surprise anyway.
+async fn greeting_or_tls(
+    connection: &mut MailConnection<TcpStream>,
+    peer: Option<std::net::SocketAddr>,
+    tls: Arc<ClientConfig>,
+    timeouts: &Timeouts,
+) -> Result<Greeting, Error> {
+    let endpoint = connection.endpoint().clone();
+    let probe_wait = TLS_PROBE_AFTER.min(timeouts.greeting / 2);
+    let may_probe = endpoint.security != Security::ImplicitTls
+        && endpoint.protocol.security_of_port(endpoint.port) != Some(Security::StartTls);
+    let (Some(peer), true) = (peer, may_probe) else {
+        return connection.greeting().await;
+    };
+    let greeting = connection.greeting();
+    tokio::pin!(greeting);
+    tokio::select! {
+        result = &mut greeting => return result,
+        () = tokio::time::sleep(probe_wait) => {}
+    }
+    let probe = answers_tls(peer, &endpoint, tls, timeouts.tls_handshake);
+    tokio::select! {
+        result = &mut greeting => result,
+        true = probe => Err(Error::TlsServerOnPlaintextConnection {
+            host: endpoint.host.clone(),
+            port: endpoint.port,
+            tls_url: implicit_tls_url(&endpoint),
+        }),
+    }
+}
+
+/// The implicit-TLS URL to use instead of `endpoint`: the same port, unless it is another
+/// protocol's implicit-TLS port (`pop3://host:993`), then the protocol's own.
+fn implicit_tls_url(endpoint: &Endpoint) -> String {
+    let port = endpoint.port;
+    let others_port = [Protocol::Imap, Protocol::Pop3, Protocol::Smtp]
+        .into_iter()
+        .any(|p| p != endpoint.protocol && p.default_port(Security::ImplicitTls) == port);
+    let implicit = Endpoint {
+        security: Security::ImplicitTls,
+        ..endpoint.clone()
+    };
+    if others_port {
+        implicit
+            .with_port(endpoint.protocol.default_port(Security::ImplicitTls))
+            .url()
+    } else {
+        implicit.url()
+    }
+}
+
 /// One step of [`open`], as it finished.
 #[derive(Debug, Clone)]
 pub struct StepReport {
@@ -868,9 +934,10 @@ pub async fn open(
         .local_addr()
         .map(|a| a.ip())
         .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+    let peer = tcp.peer_addr().ok();
     report(
         Step::Connect,
-        tcp.peer_addr().map(|a| a.to_string()).unwrap_or_default(),
+        peer.map(|a| a.to_string()).unwrap_or_default(),
     );
 
     let stream = match endpoint.security {
@@ -889,7 +956,7 @@ pub async fn open(
         Connection::new(stream, endpoint.clone(), *timeouts),
         ClientId::from(local),
     );
-    let greeting = connection.greeting().await?;
+    let greeting = greeting_or_tls(&mut connection, peer, tls.clone(), timeouts).await?;
     report(Step::Greeting, greeting.text.clone());
     if endpoint.security == Security::StartTls && greeting.preauth {
         // SECURITY.md #6: PREAUTH in clear text leaves no way to start TLS.

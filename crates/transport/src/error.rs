@@ -349,6 +349,19 @@ impl Error {
         )
     }
 
+    /// True when the settings are wrong, not the network or the server: the URL's scheme or
+    /// port does not match what the server speaks (a STARTTLS URL on an implicit-TLS port, the
+    /// IMAP port in a POP3 URL ...), or a CA file cannot be used. Trying again will not help.
+    pub fn is_config(&self) -> bool {
+        matches!(
+            self,
+            Error::PlaintextServerOnTlsConnection { .. }
+                | Error::TlsServerOnPlaintextConnection { .. }
+                | Error::WrongProtocol { .. }
+                | Error::CaFile { .. }
+        )
+    }
+
     /// True for certificate and TLS failures.
     pub fn is_tls(&self) -> bool {
         matches!(

@@ -173,7 +173,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
 pub fn exit_code(error: &mailcat_session::Error) -> u8 {
     use mailcat_session::Error as E;
     match error {
-        E::Transport(mailcat_transport::Error::CaFile { .. }) => exit::CONFIG,
+        e if e.is_config() => exit::CONFIG,
         E::Credential { .. } => exit::CONFIG,
         e if e.is_auth() => exit::NOPERM,
         e if e.is_transient() => exit::TEMPFAIL,
