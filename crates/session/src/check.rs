@@ -70,7 +70,9 @@ impl Verdict {
         use mailcat_transport::Error as T;
         match error {
             Error::Transport(T::Certificate { .. }) => Verdict::Certificate,
-            Error::Transport(T::StartTlsNotOffered { .. }) => Verdict::MissingCapability,
+            Error::Transport(T::StartTlsNotOffered { .. } | T::PreauthBeforeTls { .. }) => {
+                Verdict::MissingCapability
+            }
             Error::Transport(T::Protocol { .. } | T::Refused { .. } | T::OutOfStep { .. }) => {
                 Verdict::ServerError
             }

@@ -957,12 +957,10 @@ pub async fn open(
         ClientId::from(local),
     );
     let greeting = greeting_or_tls(&mut connection, peer, tls.clone(), timeouts).await?;
-    report(Step::Greeting, greeting.text.clone());
     if endpoint.security == Security::StartTls && greeting.preauth {
         // SECURITY.md #6: PREAUTH in clear text leaves no way to start TLS.
-        return Err(Error::StartTlsNotOffered {
+        return Err(Error::PreauthBeforeTls {
             host: endpoint.host.clone(),
-            command: endpoint.protocol.starttls_command(),
             tls_url: Endpoint {
                 security: Security::ImplicitTls,
                 ..endpoint.clone()
@@ -971,6 +969,7 @@ pub async fn open(
             .url(),
         });
     }
+    report(Step::Greeting, greeting.text.clone());
     let mut capabilities = connection.capabilities().await?;
     report(Step::Capabilities, capabilities.items.join(" "));
 

@@ -327,6 +327,17 @@ pub enum Error {
         /// How many bytes were waiting.
         buffered: usize,
     },
+    /// TLS is required, but the IMAP server greeted with `PREAUTH` in clear text: it declared
+    /// the connection logged in without authentication, where no STARTTLS is possible any more
+    /// (RFC 3501 §6.2.1; CVE-2020-12398 class). A misconfigured server, or someone on the path
+    /// who wants the client to go on unencrypted.
+    #[error("{host} greeted with PREAUTH in clear text: it logged this connection in without authentication and before any encryption, so TLS can no longer be started; refused, nothing was sent (a misconfigured server, or an attack by someone on the path). Use implicit TLS ({tls_url}), or ask the server's administrator")]
+    PreauthBeforeTls {
+        /// The host.
+        host: String,
+        /// The URL for implicit TLS.
+        tls_url: String,
+    },
     /// Bytes arrived after the server's STARTTLS go-ahead and before the TLS handshake: someone
     /// on the path is injecting responses (CVE-2021-22947 and friends).
     #[error("{host} sent {buffered} unexpected bytes after the {command} response: possible response injection by an attacker; connection closed")]
@@ -372,6 +383,7 @@ impl Error {
                 | Error::PlaintextServerOnTlsConnection { .. }
                 | Error::TlsServerOnPlaintextConnection { .. }
                 | Error::StartTlsNotOffered { .. }
+                | Error::PreauthBeforeTls { .. }
                 | Error::StartTlsInjection { .. }
         )
     }
@@ -391,9 +403,9 @@ impl Error {
                 Some(Step::TlsHandshake)
             }
             Error::PlaintextServerOnTlsConnection { .. } => Some(Step::TlsHandshake),
-            Error::TlsServerOnPlaintextConnection { .. } | Error::WrongProtocol { .. } => {
-                Some(Step::Greeting)
-            }
+            Error::TlsServerOnPlaintextConnection { .. }
+            | Error::WrongProtocol { .. }
+            | Error::PreauthBeforeTls { .. } => Some(Step::Greeting),
             Error::StartTlsNotOffered { .. } | Error::StartTlsInjection { .. } => {
                 Some(Step::StartTls)
             }
