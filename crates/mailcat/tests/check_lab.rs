@@ -275,6 +275,13 @@ fn a_pinned_server_certificate_passes_without_its_ca() {
     let server = pin.rsplit_once('=').expect("openssl's label").1;
     assert!(shown.contains(server), "{shown}");
     assert!(!shown.contains("trusted because you pinned it"), "{shown}");
+    // Not "an authority this machine does not trust": the certificate is not the pinned one.
+    // Both fingerprints, and no advice to pin the new one blindly.
+    let pinned = other.rsplit_once('=').expect("openssl's label").1;
+    assert!(shown.contains("certificate changed"), "{shown}");
+    assert!(shown.contains(pinned), "{shown}");
+    assert!(!shown.contains("does not trust"), "{shown}");
+    assert!(!shown.contains("--tls-fingerprint"), "{shown}");
 
     // A fingerprint that is not one is a usage error naming the flag.
     let output = mailcat(&[

@@ -190,6 +190,9 @@ pub fn fail(command: &str, error: &mailcat_session::Error) -> Exit {
     if let Some(hint) = error.hint().filter(|hint| !message.contains(hint.as_str())) {
         eprintln!("  hint: {hint}");
     }
+    if let Some(hint) = crate::cmd::trust::words(error) {
+        eprintln!("  hint: {hint}");
+    }
     Exit(exit_code(error))
 }
 

@@ -7,4 +7,5 @@ pub mod fetch;
 pub mod list;
 pub mod mailboxes;
 pub mod send;
+pub mod trust;
 pub mod watch;
