@@ -115,6 +115,19 @@ fn wrong_port_for_the_protocol() {
         "{}",
         text(&output)
     );
+    // imaps:// on Postfix's submission port: SMTP is named, and no imap:// URL to that port.
+    let output = mailcat(&[
+        "check",
+        "--ca-file",
+        ca,
+        "--incoming",
+        &format!("imaps://{}:{}", lab.tls_name, lab.submission_port),
+    ]);
+    let shown = text(&output);
+    assert_eq!(output.status.code(), Some(78), "{shown}");
+    assert!(shown.contains("is SMTP, not IMAP"), "{shown}");
+    assert!(shown.contains("an smtp:// URL"), "{shown}");
+    assert!(!shown.contains("imap://"), "{shown}");
     // Nothing listens: refused.
     let output = mailcat(&[
         "check",

@@ -376,10 +376,21 @@ pub(crate) fn classify_handshake_error(
     first_bytes: &[u8],
 ) -> Error {
     if let Some(greeting) = crate::sniff::plaintext_greeting(first_bytes) {
+        // Another protocol's server (imaps:// on the SMTP port): STARTTLS on this port would
+        // not help; its protocol and the right port would.
+        if let Some(found) = greeting.protocol.filter(|&found| found != protocol) {
+            return Error::WrongProtocol {
+                host: host.to_owned(),
+                port,
+                expected: protocol,
+                found,
+                greeting: greeting.text,
+            };
+        }
         return Error::PlaintextServerOnTlsConnection {
             host: host.to_owned(),
             port,
-            protocol: greeting.protocol.unwrap_or(protocol),
+            protocol,
             greeting: greeting.text,
             starttls_url: crate::Endpoint {
                 protocol,

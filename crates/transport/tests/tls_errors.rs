@@ -410,6 +410,27 @@ async fn plaintext_server_on_an_implicit_tls_connection() {
 }
 
 #[tokio::test]
+async fn another_protocols_plaintext_server_on_an_implicit_tls_connection() {
+    // imaps:// on the SMTP port: not "use STARTTLS on this port (imap://…:587)", which would
+    // be IMAP to an SMTP server again, but the protocol that is there and the port to use.
+    let server = Server::start(vec![send("220 mx.example ESMTP\r\n")]).await;
+    let endpoint = server.endpoint(Protocol::Imap, Security::ImplicitTls, "127.0.0.1");
+    let error = err(open(&endpoint, any_client_config()).await);
+    drop(server);
+    match &error {
+        Error::WrongProtocol {
+            expected, found, ..
+        } => assert_eq!((*expected, *found), (Protocol::Imap, Protocol::Smtp)),
+        other => panic!("expected WrongProtocol, got {other:?}"),
+    }
+    let text = error.to_string();
+    assert!(text.contains("is SMTP, not IMAP"), "{text}");
+    assert!(text.contains("(993)"), "{text}");
+    assert!(!text.contains("imap://"), "{text}");
+    assert!(error.is_config(), "{error:?}");
+}
+
+#[tokio::test]
 async fn garbage_instead_of_a_server_hello_is_a_tls_error() {
     let server = Server::start(vec![Act::ReadAny, send("HTTP/1.1 400 Bad Request\r\n\r\n")]).await;
     let endpoint = server.endpoint(Protocol::Imap, Security::ImplicitTls, "127.0.0.1");
