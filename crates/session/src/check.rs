@@ -221,7 +221,18 @@ pub async fn check(
             Role::Incoming => &account.credential,
             Role::Outgoing => account.outgoing_credential(),
         };
-        let outcome = check_server(account, endpoint, &tls, credential, options, observer).await;
+        // The step after the connection steps, once they passed: `login`, then `logout`.
+        let mut after_open = None;
+        let outcome = check_server(
+            account,
+            endpoint,
+            &tls,
+            credential,
+            options,
+            &mut after_open,
+            observer,
+        )
+        .await;
         match &outcome {
             Ok(()) => {
                 if !options.log_in {
@@ -230,7 +241,7 @@ pub async fn check(
                 observer(Progress::Passed);
             }
             Err(error) => observer(Progress::Failed {
-                step: failed_step(error),
+                step: after_open.unwrap_or_else(|| failed_step(error)),
                 error,
                 advice: advice(error, endpoint, credential.kind()),
             }),
@@ -263,6 +274,7 @@ async fn check_server(
     tls: &std::sync::Arc<rustls::ClientConfig>,
     credential: &Credential,
     options: &Options,
+    after_open: &mut Option<&'static str>,
     observer: &mut (dyn FnMut(Progress<'_>) + Send),
 ) -> Result<(), Error> {
     let mut secured = endpoint.security == Security::ImplicitTls;
@@ -288,37 +300,41 @@ async fn check_server(
     }
     let started = Instant::now();
     let plaintext = account.dangerous_allow_plaintext_auth;
-    let logged_in = |observer: &mut (dyn FnMut(Progress<'_>) + Send)| {
+    // Whatever fails from here on (a refusal, or a server silent after AUTH) fails the login.
+    *after_open = Some("login");
+    let logged_in = |observer: &mut (dyn FnMut(Progress<'_>) + Send),
+                     after_open: &mut Option<&'static str>| {
         observer(Progress::Done {
             step: "login",
             elapsed: started.elapsed(),
             detail: describe(credential),
-        })
+        });
+        *after_open = Some("logout");
     };
     match endpoint.protocol {
         Protocol::Imap => {
             let mut session = ImapSession::new(opened.connection, opened.capabilities);
             session.login(credential, plaintext).await?;
-            logged_in(observer);
+            logged_in(observer, after_open);
             session.logout().await
         }
         Protocol::Pop3 => {
             let mut session = Pop3Session::new(opened.connection, opened.capabilities);
             session.set_greeting(&opened.greeting);
             session.login(credential, plaintext).await?;
-            logged_in(observer);
+            logged_in(observer, after_open);
             session.quit().await
         }
         Protocol::Smtp => {
             let mut session = SmtpSession::new(opened.connection, opened.capabilities);
             session.login(credential, plaintext).await?;
-            logged_in(observer);
+            logged_in(observer, after_open);
             session.logout().await
         }
     }
 }
 
-/// The step a failure happened in, for people.
+/// The step a failure of the connection steps happened in, for people.
 fn failed_step(error: &Error) -> &'static str {
     match error {
         Error::Transport(e) => e.step().map(|s| s.describe()).unwrap_or("setup"),

@@ -269,7 +269,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
         let protocol = self.endpoint().protocol;
         match protocol {
             Protocol::Imap => {
-                let (untagged, tagged) = self.imap_exchange(ImapCommand::Capability).await?;
+                let (untagged, tagged) = self
+                    .imap_exchange(ImapCommand::Capability, Step::Capabilities)
+                    .await?;
                 self.imap_expect_ok(&tagged, Step::Capabilities)?;
                 let mut items = Vec::new();
                 for response in &untagged {
@@ -291,7 +293,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
             }
             Protocol::Pop3 => {
                 let (ok, _, lines) = self
-                    .pop3_exchange(&pop3::command::Command::Capa, true)
+                    .pop3_exchange(&pop3::command::Command::Capa, true, Step::Capabilities)
                     .await?;
                 self.lock_step(Step::Capabilities)?;
                 Ok(Capabilities {
@@ -323,7 +325,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
     /// Sends one IMAP command and reads until its tagged completion. Untagged responses before
     /// it are returned (and, before TLS, must be ignored by the caller). A tagged response with
     /// another tag, or a continuation request, is a protocol error (SECURITY.md #3, #41).
-    async fn imap_exchange(&mut self, command: ImapCommand) -> Result<ImapExchange, Error> {
+    async fn imap_exchange(
+        &mut self,
+        command: ImapCommand,
+        step: Step,
+    ) -> Result<ImapExchange, Error> {
         let Codec::Imap { tags, options, .. } = &mut self.codec else {
             unreachable_codec()
         };
@@ -344,7 +350,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
             let (response, _) = self
                 .connection
                 .read_frame(
-                    Step::Response,
+                    step,
                     decoder,
                     |decoder, buf| {
                         let (used, event) = decoder.decode(buf)?;
@@ -369,7 +375,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
                     if got.as_bytes() != tag.as_bytes() {
                         return Err(protocol_error(
                             self.endpoint(),
-                            Step::Response,
+                            step,
                             "the tag of the command sent",
                         ));
                     }
@@ -386,7 +392,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
                 Some(Response::Continuation { .. }) => {
                     return Err(protocol_error(
                         self.endpoint(),
-                        Step::Response,
+                        step,
                         "a tagged response, not a continuation",
                     ));
                 }
@@ -395,7 +401,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
                     if untagged.len() > MAX_DIALOGUE_ITEMS {
                         return Err(protocol_error(
                             self.endpoint(),
-                            Step::Response,
+                            step,
                             "at most 1,000 untagged responses to one command",
                         ));
                     }
@@ -428,6 +434,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
         &mut self,
         command: &pop3::command::Command,
         multi_line: bool,
+        step: Step,
     ) -> Result<(bool, String, Vec<String>), Error> {
         let bytes = command
             .encode()
@@ -440,6 +447,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
         } else {
             pop3::Expect::SingleLine
         });
+        // Bytes waiting before the command came after the previous reply.
         self.lock_step(Step::Response)?;
         self.connection.send(&bytes, Redaction::Normal).await?;
         let mut status = None;
@@ -451,7 +459,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
             let (event, _) = self
                 .connection
                 .read_frame(
-                    Step::Response,
+                    step,
                     decoder,
                     |decoder, buf| {
                         let (used, event) = decoder.decode(buf)?;
@@ -487,18 +495,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
                     if lines.len() > MAX_DIALOGUE_ITEMS {
                         return Err(protocol_error(
                             self.endpoint(),
-                            Step::Response,
+                            step,
                             "at most 1,000 lines in a capability listing",
                         ));
                     }
                 }
                 Pop3Item::End => return Ok((true, status.unwrap_or_default(), lines)),
                 Pop3Item::Unexpected => {
-                    return Err(protocol_error(
-                        self.endpoint(),
-                        Step::Response,
-                        "+OK or -ERR",
-                    ));
+                    return Err(protocol_error(self.endpoint(), step, "+OK or -ERR"));
                 }
             }
         }
@@ -513,6 +517,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
         let bytes = command
             .encode()
             .map_err(|e| self.refused(Step::Write, e.to_string()))?;
+        // Bytes waiting before the command came after the previous reply.
         self.lock_step(Step::Response)?;
         self.connection.send(&bytes, Redaction::Normal).await?;
         let Codec::Smtp { limits, .. } = &self.codec else {
@@ -549,12 +554,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
         match endpoint.protocol {
             Protocol::Imap => {
                 // Untagged responses before the OK are discarded: they came before TLS.
-                let (_, tagged) = self.imap_exchange(ImapCommand::StartTls).await?;
+                let (_, tagged) = self
+                    .imap_exchange(ImapCommand::StartTls, Step::StartTls)
+                    .await?;
                 self.imap_expect_ok(&tagged, Step::StartTls)?;
             }
             Protocol::Pop3 => {
                 let (ok, text, _) = self
-                    .pop3_exchange(&pop3::command::Command::Stls, false)
+                    .pop3_exchange(&pop3::command::Command::Stls, false, Step::StartTls)
                     .await?;
                 if !ok {
                     return Err(self.refused(Step::StartTls, format!("-ERR {text}")));
