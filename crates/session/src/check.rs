@@ -73,9 +73,12 @@ impl Verdict {
             Error::Transport(T::StartTlsNotOffered { .. } | T::PreauthBeforeTls { .. }) => {
                 Verdict::MissingCapability
             }
-            Error::Transport(T::Protocol { .. } | T::Refused { .. } | T::OutOfStep { .. }) => {
-                Verdict::ServerError
-            }
+            Error::Transport(
+                T::Protocol { .. }
+                | T::Refused { .. }
+                | T::OutOfStep { .. }
+                | T::TlsAbortedByServer { .. },
+            ) => Verdict::ServerError,
             Error::Transport(_) => Verdict::Network,
             e if e.is_auth() => Verdict::Authentication,
             Error::Credential { .. } => Verdict::Authentication,
@@ -561,5 +564,11 @@ mod tests {
             needed_for: "delivery status notifications",
         };
         assert_eq!(Verdict::of(&missing), Verdict::MissingCapability);
+        // A server whose own TLS set-up fails is the server's error, not the network.
+        let aborted = Error::Transport(mailcat_transport::Error::TlsAbortedByServer {
+            host: "x".into(),
+            alert: Some("internal error".into()),
+        });
+        assert_eq!(Verdict::of(&aborted), Verdict::ServerError);
     }
 }

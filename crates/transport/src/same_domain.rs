@@ -57,12 +57,14 @@ pub(crate) fn registrable_domain(host: &str) -> Option<String> {
 }
 
 /// The first of `names` (a certificate's names) that is obviously another spelling of `host`:
-/// in the same registrable domain. Never for an IP address typed or named.
+/// in the same registrable domain. Never for an IP address typed or named, and never a
+/// wildcard (`*.example.com` is no name to connect to).
 pub(crate) fn respelling(host: &str, names: &[String]) -> Option<String> {
     let domain = registrable_domain(host)?;
     names
         .iter()
-        .find(|name| registrable_domain(name.trim_start_matches("*.")).as_ref() == Some(&domain))
+        .filter(|name| !name.contains('*'))
+        .find(|name| registrable_domain(name).as_ref() == Some(&domain))
         .cloned()
 }
 
@@ -104,10 +106,7 @@ mod tests {
             .as_deref(),
             Some("mail.example.com")
         );
-        assert_eq!(
-            respelling("example.com", &names(&["*.example.com"])).as_deref(),
-            Some("*.example.com")
-        );
+        assert_eq!(respelling("example.com", &names(&["*.example.com"])), None);
         // Another domain, a sibling under a public suffix, an IP address: never.
         for (host, cert) in [
             ("imap.example.com", "other.example.org"),
