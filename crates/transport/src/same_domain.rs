@@ -6,9 +6,10 @@
 //! fix. Anyone can get a valid certificate for a host of their own, so only a name in the very
 //! domain the user typed is offered; everything else is reported as a possible attack.
 //!
-//! `public_suffixes.txt` is the ICANN section of the Public Suffix List (publicsuffix.org,
-//! Debian package `publicsuffix`, 2023-02-09), one rule a line, IDN labels in their `xn--` form,
-//! as `tlds.txt` is.
+//! `public_suffixes.txt` is the Public Suffix List (publicsuffix.org, Debian package
+//! `publicsuffix`, 2023-02-09), one rule a line, IDN labels in their `xn--` form, as `tlds.txt`
+//! is. Both sections: the ICANN one, and the private one, where anyone can get a name (and a
+//! valid certificate) under `github.io` or `blogspot.com`.
 
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -114,6 +115,8 @@ mod tests {
             ("127.0.0.1", "localhost"),
             ("localhost", "127.0.0.1"),
             ("mail.example.com", "example.com.evil.net"),
+            // Private suffixes: anyone can have a name under them.
+            ("alice.github.io", "mallory.github.io"),
         ] {
             assert_eq!(respelling(host, &names(&[cert])), None, "{host} vs {cert}");
         }
