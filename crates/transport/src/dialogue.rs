@@ -325,6 +325,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
     /// Sends one IMAP command and reads until its tagged completion. Untagged responses before
     /// it are returned (and, before TLS, must be ignored by the caller). A tagged response with
     /// another tag, or a continuation request, is a protocol error (SECURITY.md #3, #41).
+    /// Errors name `step` (the capability query, STARTTLS), as the account check shows it.
     async fn imap_exchange(
         &mut self,
         command: ImapCommand,
@@ -429,7 +430,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
     }
 
     /// Sends one POP3 command; returns `+OK`?, the status text and, for a multi-line reply, its
-    /// lines (listings are small here: CAPA).
+    /// lines (listings are small here: CAPA). Errors name `step`.
     async fn pop3_exchange(
         &mut self,
         command: &pop3::command::Command,
