@@ -203,6 +203,15 @@ fn a_starttls_url_on_an_implicit_tls_port_is_found_out_at_once() {
         );
         assert!(shown.contains("✗ server greeting"), "{url}:\n{shown}");
     }
+    // Another protocol's implicit-TLS port: the greeting over TLS tells which.
+    let url = format!("pop3://{}:{}", lab.tls_name, lab.imaps_port);
+    let output = mailcat(&["check", "--ca-file", ca, "--incoming", &url]);
+    let shown = text(&output);
+    assert_eq!(output.status.code(), Some(78), "{shown}");
+    assert!(
+        shown.contains("is IMAP, not POP3") && shown.contains("an imaps:// URL"),
+        "{shown}"
+    );
 }
 
 #[test]

@@ -19,7 +19,7 @@ use crate::connect::{
     answers_tls, connect_tcp_to, resolve, tls_handshake, tls_handshake_after_starttls,
 };
 use crate::error::{Error, Step};
-use crate::sniff::{is_tls_record, plaintext_greeting};
+use crate::sniff::{is_tls_record, plaintext_greeting, PlaintextGreeting};
 use crate::stream::MailStream;
 use crate::trace::Redaction;
 use crate::{Connection, Endpoint, Protocol, Security, Timeouts};
@@ -242,6 +242,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
                 .url(),
             }),
             Ok((First::Foreign(found, greeting), _)) => Err(Error::WrongProtocol {
+                tls: self.connection.is_tls(),
                 host: endpoint.host.clone(),
                 port: endpoint.port,
                 expected: protocol,
@@ -857,10 +858,24 @@ async fn greeting_or_tls(
     let probe = answers_tls(peer, &endpoint, tls, timeouts.tls_handshake);
     tokio::select! {
         result = &mut greeting => result,
-        true = probe => Err(Error::TlsServerOnPlaintextConnection {
-            host: endpoint.host.clone(),
-            port: endpoint.port,
-            tls_url: implicit_tls_url(&endpoint),
+        Some(answer) = probe => Err(match answer.greeting {
+            // Another protocol's TLS port (a POP3 URL on the IMAPS port).
+            Some(PlaintextGreeting {
+                protocol: Some(found),
+                text,
+            }) if found != endpoint.protocol => Error::WrongProtocol {
+                host: endpoint.host.clone(),
+                port: endpoint.port,
+                expected: endpoint.protocol,
+                found,
+                greeting: text,
+                tls: true,
+            },
+            _ => Error::TlsServerOnPlaintextConnection {
+                host: endpoint.host.clone(),
+                port: endpoint.port,
+                tls_url: implicit_tls_url(&endpoint),
+            },
         }),
     }
 }

@@ -241,7 +241,7 @@ pub enum Error {
         tls_port: u16,
     },
     /// The server at this port speaks another mail protocol (the IMAP port in a POP3 URL ...).
-    #[error("{host} port {port} is {found}, not {expected} (it sent {greeting:?}): use the {expected} server's port ({}), or {} URL for this one", expected.default_port(crate::Security::ImplicitTls), with_article(scheme_of(*found)))]
+    #[error("{host} port {port} is {found}, not {expected} (it sent {greeting:?}): use the {expected} server's port ({}), or {} URL for this one", expected.default_port(crate::Security::ImplicitTls), with_article(scheme_of(*found, *tls)))]
     WrongProtocol {
         /// The host.
         host: String,
@@ -253,6 +253,9 @@ pub enum Error {
         found: Protocol,
         /// The greeting's first line, escaped.
         greeting: String,
+        /// Whether the greeting came over TLS (the port is then `found`'s implicit-TLS one,
+        /// else its STARTTLS one).
+        tls: bool,
     },
     /// Plaintext (or STARTTLS) was configured, but the server speaks TLS from the first byte.
     #[error("{host} port {port} expects TLS from the first byte: use implicit TLS ({tls_url})")]
@@ -503,11 +506,15 @@ fn hint_suffix(hint: &Option<String>) -> String {
     hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default()
 }
 
-fn scheme_of(protocol: Protocol) -> &'static str {
-    match protocol {
-        Protocol::Imap => "imaps://",
-        Protocol::Pop3 => "pop3s://",
-        Protocol::Smtp => "smtp://",
+/// The scheme of a URL for `protocol`, with implicit TLS or with STARTTLS.
+fn scheme_of(protocol: Protocol, tls: bool) -> &'static str {
+    match (protocol, tls) {
+        (Protocol::Imap, true) => "imaps://",
+        (Protocol::Imap, false) => "imap://",
+        (Protocol::Pop3, true) => "pop3s://",
+        (Protocol::Pop3, false) => "pop3://",
+        (Protocol::Smtp, true) => "smtps://",
+        (Protocol::Smtp, false) => "smtp://",
     }
 }
 
@@ -595,17 +602,21 @@ mod tests {
 
     #[test]
     fn a_scheme_gets_the_article_it_is_read_with() {
-        let wrong = |found| Error::WrongProtocol {
+        let wrong = |found, tls| Error::WrongProtocol {
             host: "mail.example".into(),
             port: 995,
             expected: Protocol::Pop3,
             found,
             greeting: "x".into(),
+            tls,
         };
-        let imap = wrong(Protocol::Imap).to_string();
+        let imap = wrong(Protocol::Imap, true).to_string();
         assert!(imap.contains("or an imaps:// URL"), "{imap}");
-        let smtp = wrong(Protocol::Smtp).to_string();
+        let smtp = wrong(Protocol::Smtp, false).to_string();
         assert!(smtp.contains("or an smtp:// URL"), "{smtp}");
+        // Found in plaintext: its STARTTLS URL, not its implicit-TLS one.
+        let plain = wrong(Protocol::Imap, false).to_string();
+        assert!(plain.contains("or an imap:// URL"), "{plain}");
         assert_eq!(with_article("pop3s://"), "a pop3s://");
     }
 }

@@ -385,6 +385,7 @@ pub(crate) fn classify_handshake_error(
                 expected: protocol,
                 found,
                 greeting: greeting.text,
+                tls: false,
             };
         }
         return Error::PlaintextServerOnTlsConnection {
