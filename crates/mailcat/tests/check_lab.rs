@@ -109,12 +109,25 @@ fn wrong_port_for_the_protocol() {
         "--incoming",
         &format!("pop3s://{}:{}", lab.tls_name, lab.imaps_port),
     ]);
-    assert_eq!(output.status.code(), Some(69), "{}", text(&output));
+    assert_eq!(output.status.code(), Some(78), "{}", text(&output));
     assert!(
         text(&output).contains("is IMAP, not POP3"),
         "{}",
         text(&output)
     );
+    // imaps:// on Postfix's submission port: SMTP is named, and no imap:// URL to that port.
+    let output = mailcat(&[
+        "check",
+        "--ca-file",
+        ca,
+        "--incoming",
+        &format!("imaps://{}:{}", lab.tls_name, lab.submission_port),
+    ]);
+    let shown = text(&output);
+    assert_eq!(output.status.code(), Some(78), "{shown}");
+    assert!(shown.contains("is SMTP, not IMAP"), "{shown}");
+    assert!(shown.contains("an smtp:// URL"), "{shown}");
+    assert!(!shown.contains("imap://"), "{shown}");
     // Nothing listens: refused.
     let output = mailcat(&[
         "check",
@@ -142,26 +155,61 @@ fn wrong_tls_mode() {
         "--incoming",
         &format!("imaps://{}:{}", lab.tls_name, lab.imap_port),
     ]);
-    assert_eq!(output.status.code(), Some(69), "{}", text(&output));
+    // A configuration mistake: EX_CONFIG, never "try again later".
+    assert_eq!(output.status.code(), Some(78), "{}", text(&output));
     let shown = text(&output);
     assert!(
         shown.contains("speaks plaintext IMAP") && shown.contains("use STARTTLS on this port"),
         "{shown}"
     );
+}
 
-    let output = mailcat(&[
-        "check",
-        "--timeout",
-        "1",
-        "--ca-file",
-        ca,
-        "--incoming",
-        &format!("pop3://{}:{}", lab.tls_name, lab.pop3s_port),
-    ]);
-    assert_eq!(output.status.code(), Some(75), "{}", text(&output));
+#[test]
+fn a_starttls_url_on_an_implicit_tls_port_is_found_out_at_once() {
+    // Dovecot and Postfix on their implicit-TLS ports wait, silent, for a ClientHello. With the
+    // default 10 s timeout `check` says within two seconds which URL to use, and exits 78
+    // (a configuration mistake), not 75 (which makes cron retry forever).
+    let lab = Lab::from_env();
+    let ca = lab.ca_file.to_str().expect("UTF-8 path");
+    for (flag, url, want) in [
+        (
+            "--incoming",
+            format!("imap://{}:{}", lab.tls_name, lab.imaps_port),
+            format!("imaps://{}:{}", lab.tls_name, lab.imaps_port),
+        ),
+        (
+            "--incoming",
+            format!("pop3://{}:{}", lab.tls_name, lab.pop3s_port),
+            format!("pop3s://{}:{}", lab.tls_name, lab.pop3s_port),
+        ),
+        (
+            "--outgoing",
+            format!("smtp://{}:{}", lab.tls_name, lab.submissions_port),
+            format!("smtps://{}:{}", lab.tls_name, lab.submissions_port),
+        ),
+    ] {
+        let started = std::time::Instant::now();
+        let output = mailcat(&["check", "--ca-file", ca, flag, &url]);
+        let elapsed = started.elapsed();
+        let shown = text(&output);
+        assert_eq!(output.status.code(), Some(78), "{url}:\n{shown}");
+        assert!(
+            elapsed < std::time::Duration::from_secs(3),
+            "{url}: took {elapsed:?}:\n{shown}"
+        );
+        assert!(
+            shown.contains("expects TLS from the first byte") && shown.contains(&want),
+            "{url}:\n{shown}"
+        );
+        assert!(shown.contains("✗ server greeting"), "{url}:\n{shown}");
+    }
+    // Another protocol's implicit-TLS port: the greeting over TLS tells which.
+    let url = format!("pop3://{}:{}", lab.tls_name, lab.imaps_port);
+    let output = mailcat(&["check", "--ca-file", ca, "--incoming", &url]);
     let shown = text(&output);
+    assert_eq!(output.status.code(), Some(78), "{shown}");
     assert!(
-        shown.contains("timed out") && shown.contains("implicit TLS"),
+        shown.contains("is IMAP, not POP3") && shown.contains("an imaps:// URL"),
         "{shown}"
     );
 }
@@ -249,6 +297,13 @@ fn a_pinned_server_certificate_passes_without_its_ca() {
     let server = pin.rsplit_once('=').expect("openssl's label").1;
     assert!(shown.contains(server), "{shown}");
     assert!(!shown.contains("trusted because you pinned it"), "{shown}");
+    // Not "an authority this machine does not trust": the certificate is not the pinned one.
+    // Both fingerprints, and no advice to pin the new one blindly.
+    let pinned = other.rsplit_once('=').expect("openssl's label").1;
+    assert!(shown.contains("certificate changed"), "{shown}");
+    assert!(shown.contains(pinned), "{shown}");
+    assert!(!shown.contains("does not trust"), "{shown}");
+    assert!(!shown.contains("--tls-fingerprint"), "{shown}");
 
     // A fingerprint that is not one is a usage error naming the flag.
     let output = mailcat(&[
@@ -382,4 +437,42 @@ fn check_uses_the_account_from_the_config_file() {
         "{}",
         text(&output)
     );
+}
+
+/// A one-connection plaintext IMAP server (for `--allow-plaintext`): greets, then reads
+/// without answering, so the capability query times out.
+fn stalling_imap_server() -> (u16, std::thread::JoinHandle<()>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let handle = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("mailcat connects");
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .expect("timeout");
+        stream.write_all(b"* OK ready\r\n").expect("greeting");
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+            line.clear();
+        }
+    });
+    (port, handle)
+}
+
+#[test]
+fn a_failing_step_is_named_not_called_server_response() {
+    // The login step is covered by the session's check_scripted.rs.
+    let (port, server) = stalling_imap_server();
+    let output = Command::new(env!("CARGO_BIN_EXE_mailcat"))
+        .args(["check", "--allow-plaintext", "--timeout", "1"])
+        .args(["--email", "alice@example.test"])
+        .args(["--incoming", &format!("imap://127.0.0.1:{port}")])
+        .env("MAILCAT_PASSWORD", "pw")
+        .output()
+        .expect("mailcat runs");
+    let shown = text(&output);
+    assert!(shown.contains("✗ capability query"), "{shown}");
+    assert!(!shown.contains("server response"), "{shown}");
+    server.join().expect("server");
 }

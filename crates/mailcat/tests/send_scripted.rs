@@ -281,3 +281,58 @@ fn v_envid_goes_to_a_server_with_dsn_xtext_encoded_and_is_not_the_version() {
     assert!(!mail_from(&seen).contains("ENVID"), "{}", mail_from(&seen));
     assert!(!seen.data.is_empty(), "the message was sent");
 }
+
+#[test]
+fn a_refused_only_recipient_is_named_in_the_singular_and_partial_sending_is_not_offered() {
+    fn refuse(_: &str) -> &'static str {
+        "550 5.1.1 no such user\r\n"
+    }
+    let (port, seen) = server(refuse);
+    let output = send(port, &["nobody@example.test"], b"Subject: s\n\nx\n");
+    let shown = stderr(&output);
+    assert_eq!(output.status.code(), Some(69), "{shown}");
+    assert!(
+        shown.contains("refused the only recipient"),
+        "no plural for one recipient:\n{shown}"
+    );
+    assert!(!shown.contains("1 of 1"), "{shown}");
+    // With nobody accepted, sending to "the others" is no way out.
+    assert!(!shown.contains("others"), "{shown}");
+    assert!(!shown.contains("--allow-partial"), "{shown}");
+    seen.join().expect("server");
+
+    fn refuse_both(_: &str) -> &'static str {
+        "550 5.1.1 no such user\r\n"
+    }
+    let (port, seen) = server(refuse_both);
+    let output = send(
+        port,
+        &["a@example.test", "b@example.test"],
+        b"Subject: s\n\nx\n",
+    );
+    let shown = stderr(&output);
+    assert!(shown.contains("refused both recipients"), "{shown}");
+    assert!(!shown.contains("others"), "{shown}");
+    seen.join().expect("server");
+
+    fn refuse_one(address: &str) -> &'static str {
+        if address.starts_with("nobody") {
+            "550 5.1.1 no such user\r\n"
+        } else {
+            "250 2.1.5 ok\r\n"
+        }
+    }
+    let (port, seen) = server(refuse_one);
+    let output = send(
+        port,
+        &["ok@example.test", "nobody@example.test"],
+        b"Subject: s\n\nx\n",
+    );
+    let shown = stderr(&output);
+    assert!(shown.contains("refused 1 of 2 recipients"), "{shown}");
+    assert!(
+        shown.contains("--allow-partial to reach the other one"),
+        "{shown}"
+    );
+    seen.join().expect("server");
+}

@@ -71,10 +71,15 @@ impl Verdict {
         use mailcat_transport::Error as T;
         match error {
             Error::Transport(T::Certificate { .. }) => Verdict::Certificate,
-            Error::Transport(T::StartTlsNotOffered { .. }) => Verdict::MissingCapability,
-            Error::Transport(T::Protocol { .. } | T::Refused { .. } | T::OutOfStep { .. }) => {
-                Verdict::ServerError
+            Error::Transport(T::StartTlsNotOffered { .. } | T::PreauthBeforeTls { .. }) => {
+                Verdict::MissingCapability
             }
+            Error::Transport(
+                T::Protocol { .. }
+                | T::Refused { .. }
+                | T::OutOfStep { .. }
+                | T::TlsAbortedByServer { .. },
+            ) => Verdict::ServerError,
             Error::Transport(_) => Verdict::Network,
             e if e.is_auth() => Verdict::Authentication,
             Error::Credential { .. } => Verdict::Authentication,
@@ -220,7 +225,18 @@ pub async fn check(
             Role::Incoming => &account.credential,
             Role::Outgoing => account.outgoing_credential(),
         };
-        let outcome = check_server(account, endpoint, &tls, credential, options, observer).await;
+        // The step after the connection steps, once they passed: `login`, then `logout`.
+        let mut after_open = None;
+        let outcome = check_server(
+            account,
+            endpoint,
+            &tls,
+            credential,
+            options,
+            &mut after_open,
+            observer,
+        )
+        .await;
         match &outcome {
             Ok(()) => {
                 if !options.log_in {
@@ -229,7 +245,7 @@ pub async fn check(
                 observer(Progress::Passed);
             }
             Err(error) => observer(Progress::Failed {
-                step: failed_step(error),
+                step: after_open.unwrap_or_else(|| failed_step(error)),
                 error,
                 advice: advice(error, endpoint, credential.kind()),
             }),
@@ -262,6 +278,7 @@ async fn check_server(
     tls: &std::sync::Arc<rustls::ClientConfig>,
     credential: &Credential,
     options: &Options,
+    after_open: &mut Option<&'static str>,
     observer: &mut (dyn FnMut(Progress<'_>) + Send),
 ) -> Result<(), Error> {
     let mut secured = endpoint.security == Security::ImplicitTls;
@@ -287,12 +304,16 @@ async fn check_server(
     }
     let started = Instant::now();
     let plaintext = account.dangerous_allow_plaintext_auth;
-    let logged_in = |observer: &mut (dyn FnMut(Progress<'_>) + Send)| {
+    // Whatever fails from here on (a refusal, or a server silent after AUTH) fails the login.
+    *after_open = Some("login");
+    let logged_in = |observer: &mut (dyn FnMut(Progress<'_>) + Send),
+                     after_open: &mut Option<&'static str>| {
         observer(Progress::Done {
             step: "login",
             elapsed: started.elapsed(),
             detail: describe(credential),
-        })
+        });
+        *after_open = Some("logout");
     };
     match endpoint.protocol {
         Protocol::Imap => {
@@ -302,7 +323,7 @@ async fn check_server(
                 auth::goodbye_after_failed_login(&error, session.logout()).await;
                 return Err(error);
             }
-            logged_in(observer);
+            logged_in(observer, after_open);
             session.logout().await
         }
         Protocol::Pop3 => {
@@ -312,7 +333,7 @@ async fn check_server(
                 auth::goodbye_after_failed_login(&error, session.quit()).await;
                 return Err(error);
             }
-            logged_in(observer);
+            logged_in(observer, after_open);
             session.quit().await
         }
         Protocol::Smtp => {
@@ -321,13 +342,13 @@ async fn check_server(
                 auth::goodbye_after_failed_login(&error, session.logout()).await;
                 return Err(error);
             }
-            logged_in(observer);
+            logged_in(observer, after_open);
             session.logout().await
         }
     }
 }
 
-/// The step a failure happened in, for people.
+/// The step a failure of the connection steps happened in, for people.
 fn failed_step(error: &Error) -> &'static str {
     match error {
         Error::Transport(e) => e.step().map(|s| s.describe()).unwrap_or("setup"),
@@ -554,5 +575,11 @@ mod tests {
             needed_for: "delivery status notifications",
         };
         assert_eq!(Verdict::of(&missing), Verdict::MissingCapability);
+        // A server whose own TLS set-up fails is the server's error, not the network.
+        let aborted = Error::Transport(mailcat_transport::Error::TlsAbortedByServer {
+            host: "x".into(),
+            alert: Some("internal error".into()),
+        });
+        assert_eq!(Verdict::of(&aborted), Verdict::ServerError);
     }
 }

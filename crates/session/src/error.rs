@@ -2,13 +2,16 @@
 
 use mailcat_transport::Protocol;
 
+use crate::autoconfig::providers;
+
 /// A session failure.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// Connecting, TLS, reading or writing failed (see the transport error for the step).
+    /// Converted with what the provider table knows (see [`From`]).
     #[error(transparent)]
-    Transport(#[from] mailcat_transport::Error),
+    Transport(mailcat_transport::Error),
 
     /// The server refused the credentials.
     #[error(
@@ -195,7 +198,7 @@ pub enum Error {
 
     /// SMTP: the server refused some or all recipients, and the message was not sent (RSET);
     /// with partial sending allowed, only when it refused them all.
-    #[error("{host} refused {} of {} recipients, so the message was not sent: {}", refused.len(), refused.len() + accepted.len(), refused.iter().map(|(a, r)| format!("<{a}>: {r}")).collect::<Vec<_>>().join("; "))]
+    #[error("{host} refused {}, so the message was not sent: {}", refused_recipients(refused.len(), refused.len() + accepted.len()), refused.iter().map(|(a, r)| format!("<{a}>: {r}")).collect::<Vec<_>>().join("; "))]
     RecipientsRefused {
         /// The server.
         host: String,
@@ -241,6 +244,12 @@ impl Error {
         }
     }
 
+    /// True when the settings are wrong (the URL's scheme or port does not match the server, a
+    /// CA file cannot be used): trying again later will not help; the configuration must change.
+    pub fn is_config(&self) -> bool {
+        matches!(self, Error::Transport(e) if e.is_config())
+    }
+
     /// True when the credentials were refused or cannot be used (exit code 77 in the CLI).
     /// A server that offers no login method mailcat can use ([`Error::NoUsableMechanism`]) is
     /// not: the credentials were never tried.
@@ -267,12 +276,119 @@ impl Error {
             Error::DeliveryUnknown { .. } => Some(
                 "check whether the message arrived (the Sent folder, a recipient) before sending it again".into(),
             ),
-            // The other TLS errors say what to do in their own words (the CA, the port).
+            // The other TLS errors say what to do in their own words (the CA, the port); a
+            // server that aborted the handshake is the server's problem.
             Error::Transport(mailcat_transport::Error::Tls { .. }) => {
-                Some("check the URL's scheme and port, and --ca-file for a private CA".into())
+                Some("check the URL's scheme and port".into())
+            }
+            Error::Transport(mailcat_transport::Error::HostNotFound {
+                host,
+                hint: Some(today),
+            }) => {
+                let typo_fixed = mailcat_transport::suggest_host(host)?;
+                let (provider, true) = providers::by_host(&typo_fixed)? else {
+                    return None;
+                };
+                Some(format!(
+                    "{typo_fixed} is an old name of {}'s servers; today's is {today}",
+                    provider.name
+                ))
             }
             _ => None,
         }
+    }
+
+    /// How the user could trust a refused certificate, if that is the user's call (their own
+    /// server's self-signed certificate or private CA), for the application to word.
+    pub fn trust_hint(&self) -> Option<mailcat_transport::TrustHint> {
+        match self {
+            Error::Transport(e) => e.trust_hint(),
+            _ => None,
+        }
+    }
+}
+
+/// A transport error, with what the provider table knows added: a typo's correction that is
+/// itself a retired name becomes today's name; a provider's own server that DNS cannot find
+/// means no network rather than a misspelling; a certificate for another name of the same
+/// provider is that provider's server.
+impl From<mailcat_transport::Error> for Error {
+    fn from(error: mailcat_transport::Error) -> Self {
+        use mailcat_transport::{CertificateProblem, Error as T};
+        Error::Transport(match error {
+            T::HostNotFound {
+                host,
+                hint: Some(fixed),
+            } => T::HostNotFound {
+                hint: Some(todays_host(&fixed).unwrap_or(fixed)),
+                host,
+            },
+            T::HostNotFound { host, hint: None } => match providers::by_host(&host) {
+                Some((provider, _)) => T::Resolve {
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        format!(
+                            "DNS found no such name, yet it is one of {}'s servers, so the \
+                             name is right and this machine is probably offline or its DNS \
+                             is not working",
+                            provider.name
+                        ),
+                    ),
+                    host,
+                },
+                None => T::HostNotFound { host, hint: None },
+            },
+            T::Certificate {
+                host,
+                problem:
+                    CertificateProblem::NameMismatch {
+                        valid_for,
+                        respelling: None,
+                    },
+            } => T::Certificate {
+                problem: CertificateProblem::NameMismatch {
+                    respelling: same_provider(&host, &valid_for),
+                    valid_for,
+                },
+                host,
+            },
+            other => other,
+        })
+    }
+}
+
+/// Today's name for a provider's retired host name: the provider's first outgoing server for
+/// a retired SMTP name, else its first incoming server.
+fn todays_host(host: &str) -> Option<String> {
+    let (provider, true) = providers::by_host(host)? else {
+        return None;
+    };
+    let servers = if host.to_ascii_lowercase().contains("smtp") {
+        provider.outgoing()
+    } else {
+        provider.incoming()
+    };
+    servers.into_iter().next().map(|e| e.host)
+}
+
+/// The first of a certificate's names that belongs to the same provider as `host`, when both
+/// are in the provider table.
+fn same_provider(host: &str, names: &[String]) -> Option<String> {
+    let (provider, _) = providers::by_host(host)?;
+    names
+        .iter()
+        .find(|name| providers::by_host(name).is_some_and(|(other, _)| other.name == provider.name))
+        .cloned()
+}
+
+/// How many of the recipients were refused, in words: "the only recipient", "both recipients",
+/// "all 3 recipients", "1 of 2 recipients".
+pub fn refused_recipients(refused: usize, total: usize) -> String {
+    match (refused, total) {
+        (1, 1) => "the only recipient".to_owned(),
+        (2, 2) => "both recipients".to_owned(),
+        (r, t) if r == t => format!("all {t} recipients"),
+        (r, t) => format!("{r} of {t} recipients"),
     }
 }
 
@@ -292,14 +408,94 @@ mod tests {
             problem: CertificateProblem::UnknownIssuer { fingerprint: None },
         });
         assert!(
-            certificate.to_string().contains("--ca-file"),
+            certificate.to_string().contains("trust its CA"),
             "{certificate}"
         );
         assert_eq!(certificate.hint(), None);
+        assert_eq!(
+            certificate.trust_hint(),
+            Some(mailcat_transport::TrustHint::TrustCa)
+        );
         let handshake = Error::Transport(mailcat_transport::Error::Tls {
             host: "mail.example".into(),
             source: rustls::Error::HandshakeNotComplete,
         });
-        assert!(handshake.hint().is_some_and(|h| h.contains("--ca-file")));
+        // A library names no CLI option.
+        let hint = handshake.hint().expect("a hint");
+        assert!(
+            hint.contains("scheme and port") && !hint.contains("--"),
+            "{hint}"
+        );
+    }
+
+    #[test]
+    fn a_typo_of_a_retired_name_suggests_todays_name_at_once() {
+        let error = Error::from(mailcat_transport::Error::HostNotFound {
+            host: "pop3.live.vom".into(),
+            hint: mailcat_transport::suggest_host("pop3.live.vom"),
+        });
+        let text = error.to_string();
+        assert!(
+            text.contains("did you mean outlook.office365.com?"),
+            "{text}"
+        );
+        assert!(!text.contains("pop3.live.com"), "{text}");
+        let hint = error.hint().expect("why not pop3.live.com");
+        assert!(hint.contains("pop3.live.com is an old name"), "{hint}");
+        let smtp = Error::from(mailcat_transport::Error::HostNotFound {
+            host: "smtp.live.vom".into(),
+            hint: mailcat_transport::suggest_host("smtp.live.vom"),
+        });
+        assert!(smtp.to_string().contains("smtp-mail.outlook.com"), "{smtp}");
+        // A typo of a name nobody retired is corrected as it is.
+        let other = Error::from(mailcat_transport::Error::HostNotFound {
+            host: "mail.example.vom".into(),
+            hint: mailcat_transport::suggest_host("mail.example.vom"),
+        });
+        assert!(other.to_string().contains("did you mean mail.example.com?"));
+        assert_eq!(other.hint(), None);
+    }
+
+    #[test]
+    fn a_known_providers_server_not_in_dns_means_offline_not_a_typo() {
+        let error = Error::from(mailcat_transport::Error::HostNotFound {
+            host: "outlook.office365.com".into(),
+            hint: None,
+        });
+        let text = error.to_string();
+        assert!(!text.contains("spelling"), "{text}");
+        assert!(text.contains("offline"), "{text}");
+        assert!(text.contains("check the network connection"), "{text}");
+        assert!(error.is_transient(), "offline: trying later may work");
+        // Not for a host mailcat knows nothing about.
+        let unknown = Error::from(mailcat_transport::Error::HostNotFound {
+            host: "mail.example.com".into(),
+            hint: None,
+        });
+        assert!(
+            unknown.to_string().contains("check the spelling"),
+            "{unknown}"
+        );
+    }
+
+    #[test]
+    fn a_certificate_for_another_name_of_the_same_provider_is_that_provider() {
+        let mismatch = |host: &str, name: &str| {
+            Error::from(mailcat_transport::Error::Certificate {
+                host: host.into(),
+                problem: CertificateProblem::NameMismatch {
+                    valid_for: vec![name.into()],
+                    respelling: None,
+                },
+            })
+            .to_string()
+        };
+        let known = mismatch("imap-mail.outlook.com", "outlook.office365.com");
+        assert!(known.contains("use that name instead"), "{known}");
+        // A provider's host typed, another's name presented: a possible attack.
+        let foreign = mismatch("imap.gmail.com", "outlook.office365.com");
+        assert!(foreign.contains("may be an attack"), "{foreign}");
+        let attacker = mismatch("imap.gmail.com", "mail.attacker.example");
+        assert!(attacker.contains("may be an attack"), "{attacker}");
     }
 }

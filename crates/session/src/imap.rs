@@ -1346,13 +1346,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
         } else {
             Redaction::Data
         };
+        // What follows a literal of a LOGIN (the password, or its literal's length) is as secret
+        // as the literal: the trace redacts only the line that names the command.
+        let mut text_redaction = Redaction::Normal;
         // Consecutive pieces that need no wait go out in one write.
         let mut out = Vec::new();
         for fragment in encoded.into_fragments() {
             match fragment {
                 Fragment::Line(line) => out.extend_from_slice(&line),
                 Fragment::Literal { data, sync } => {
-                    self.send(&out, Redaction::Normal).await?;
+                    self.send(&out, text_redaction).await?;
                     out.clear();
                     if sync {
                         if let Some(answer) = self.await_continuation(&tag).await? {
@@ -1368,10 +1371,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                         }
                     }
                     self.send(&data, literal_redaction).await?;
+                    if command.is_sensitive() {
+                        text_redaction = Redaction::Secret;
+                    }
                 }
             }
         }
-        self.send(&out, Redaction::Normal).await?;
+        self.send(&out, text_redaction).await?;
         Ok((tag, None))
     }
 

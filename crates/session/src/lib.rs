@@ -22,7 +22,7 @@ pub mod utc;
 pub use account::{Account, Fetching, Incoming, MessageId, MessageSummary};
 pub use alert::AlertSink;
 pub use credential::{Credential, CredentialKind, Secret, SecretCallback, SecretSource};
-pub use error::Error;
+pub use error::{refused_recipients, Error};
 pub use imap::ImapSession;
 pub use pop3::Pop3Session;
 pub use smtp::SmtpSession;

@@ -7,14 +7,14 @@ use std::sync::Arc;
 
 use rustls::pki_types::ServerName;
 use rustls::ClientConfig;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
 use crate::error::{Error, Step};
-use crate::sniff::{is_tls_record, Sniffed};
+use crate::sniff::{is_tls_record, plaintext_greeting, PlaintextGreeting, Sniffed};
 use crate::{dns_hint, Endpoint, Security, Timeouts};
 
 /// Resolves the endpoint's host name; IP addresses are used as they are.
@@ -216,6 +216,54 @@ where
             ))
         }
     }
+}
+
+/// How long a TLS probe waits for the greeting once its handshake succeeded.
+const PROBE_GREETING_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// What [`answers_tls`] found: the server speaks TLS, and (when the certificate checked out
+/// and the server greeted in time) the greeting that came over it.
+#[derive(Debug)]
+pub(crate) struct TlsAnswer {
+    /// The greeting read over TLS, if any.
+    pub greeting: Option<PlaintextGreeting>,
+}
+
+/// Whether the server at `addr` answers a TLS ClientHello with TLS: a handshake on a
+/// connection of its own, within `limit`. A refused certificate still came in a TLS record, so
+/// it counts; when the handshake succeeds, the greeting that follows tells which protocol
+/// the port serves. Nothing is sent but the ClientHello, and the connection is closed at once.
+/// How a silent server on a plaintext connection is found to be an implicit-TLS port.
+pub(crate) async fn answers_tls(
+    addr: SocketAddr,
+    endpoint: &Endpoint,
+    config: Arc<ClientConfig>,
+    limit: std::time::Duration,
+) -> Option<TlsAnswer> {
+    let name = ServerName::try_from(endpoint.host.clone()).ok()?;
+    let probe = async {
+        let tcp = TcpStream::connect(addr).await.ok()?;
+        let _ = tcp.set_nodelay(true);
+        let handshake = TlsConnector::from(config)
+            .connect(name, Sniffed::new(tcp))
+            .into_fallible()
+            .await;
+        match handshake {
+            Ok(mut tls) => {
+                let mut buf = [0u8; 128];
+                let greeting = match timeout(PROBE_GREETING_WAIT, tls.read(&mut buf)).await {
+                    Ok(Ok(n)) => plaintext_greeting(&buf[..n]),
+                    _ => None,
+                };
+                let _ = tls.shutdown().await;
+                Some(TlsAnswer { greeting })
+            }
+            Err((_, stream)) => {
+                is_tls_record(stream.first_bytes()).then_some(TlsAnswer { greeting: None })
+            }
+        }
+    };
+    timeout(limit, probe).await.ok().flatten()
 }
 
 pub(crate) fn timeout_error(

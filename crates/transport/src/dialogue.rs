@@ -15,9 +15,11 @@ use rustls::ClientConfig;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
-use crate::connect::{connect_tcp_to, resolve, tls_handshake, tls_handshake_after_starttls};
+use crate::connect::{
+    answers_tls, connect_tcp_to, resolve, tls_handshake, tls_handshake_after_starttls,
+};
 use crate::error::{Error, Step};
-use crate::sniff::{is_tls_record, plaintext_greeting};
+use crate::sniff::{is_tls_record, plaintext_greeting, PlaintextGreeting};
 use crate::stream::MailStream;
 use crate::trace::Redaction;
 use crate::{Connection, Endpoint, Protocol, Security, Timeouts};
@@ -240,6 +242,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
                 .url(),
             }),
             Ok((First::Foreign(found, greeting), _)) => Err(Error::WrongProtocol {
+                tls: self.connection.is_tls(),
                 host: endpoint.host.clone(),
                 port: endpoint.port,
                 expected: protocol,
@@ -267,7 +270,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
         let protocol = self.endpoint().protocol;
         match protocol {
             Protocol::Imap => {
-                let (untagged, tagged) = self.imap_exchange(ImapCommand::Capability).await?;
+                let (untagged, tagged) = self
+                    .imap_exchange(ImapCommand::Capability, Step::Capabilities)
+                    .await?;
                 self.imap_expect_ok(&tagged, Step::Capabilities)?;
                 let mut items = Vec::new();
                 for response in &untagged {
@@ -289,7 +294,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
             }
             Protocol::Pop3 => {
                 let (ok, _, lines) = self
-                    .pop3_exchange(&pop3::command::Command::Capa, true)
+                    .pop3_exchange(&pop3::command::Command::Capa, true, Step::Capabilities)
                     .await?;
                 self.lock_step(Step::Capabilities)?;
                 Ok(Capabilities {
@@ -321,7 +326,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
     /// Sends one IMAP command and reads until its tagged completion. Untagged responses before
     /// it are returned (and, before TLS, must be ignored by the caller). A tagged response with
     /// another tag, or a continuation request, is a protocol error (SECURITY.md #3, #41).
-    async fn imap_exchange(&mut self, command: ImapCommand) -> Result<ImapExchange, Error> {
+    /// Errors name `step` (the capability query, STARTTLS), as the account check shows it.
+    async fn imap_exchange(
+        &mut self,
+        command: ImapCommand,
+        step: Step,
+    ) -> Result<ImapExchange, Error> {
         let Codec::Imap { tags, options, .. } = &mut self.codec else {
             unreachable_codec()
         };
@@ -342,7 +352,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
             let (response, _) = self
                 .connection
                 .read_frame(
-                    Step::Response,
+                    step,
                     decoder,
                     |decoder, buf| {
                         let (used, event) = decoder.decode(buf)?;
@@ -367,7 +377,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
                     if got.as_bytes() != tag.as_bytes() {
                         return Err(protocol_error(
                             self.endpoint(),
-                            Step::Response,
+                            step,
                             "the tag of the command sent",
                         ));
                     }
@@ -384,7 +394,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
                 Some(Response::Continuation { .. }) => {
                     return Err(protocol_error(
                         self.endpoint(),
-                        Step::Response,
+                        step,
                         "a tagged response, not a continuation",
                     ));
                 }
@@ -393,7 +403,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
                     if untagged.len() > MAX_DIALOGUE_ITEMS {
                         return Err(protocol_error(
                             self.endpoint(),
-                            Step::Response,
+                            step,
                             "at most 1,000 untagged responses to one command",
                         ));
                     }
@@ -421,11 +431,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
     }
 
     /// Sends one POP3 command; returns `+OK`?, the status text and, for a multi-line reply, its
-    /// lines (listings are small here: CAPA).
+    /// lines (listings are small here: CAPA). Errors name `step`.
     async fn pop3_exchange(
         &mut self,
         command: &pop3::command::Command,
         multi_line: bool,
+        step: Step,
     ) -> Result<(bool, String, Vec<String>), Error> {
         let bytes = command
             .encode()
@@ -438,6 +449,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
         } else {
             pop3::Expect::SingleLine
         });
+        // Bytes waiting before the command came after the previous reply.
         self.lock_step(Step::Response)?;
         self.connection.send(&bytes, Redaction::Normal).await?;
         let mut status = None;
@@ -449,7 +461,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
             let (event, _) = self
                 .connection
                 .read_frame(
-                    Step::Response,
+                    step,
                     decoder,
                     |decoder, buf| {
                         let (used, event) = decoder.decode(buf)?;
@@ -485,18 +497,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
                     if lines.len() > MAX_DIALOGUE_ITEMS {
                         return Err(protocol_error(
                             self.endpoint(),
-                            Step::Response,
+                            step,
                             "at most 1,000 lines in a capability listing",
                         ));
                     }
                 }
                 Pop3Item::End => return Ok((true, status.unwrap_or_default(), lines)),
                 Pop3Item::Unexpected => {
-                    return Err(protocol_error(
-                        self.endpoint(),
-                        Step::Response,
-                        "+OK or -ERR",
-                    ));
+                    return Err(protocol_error(self.endpoint(), step, "+OK or -ERR"));
                 }
             }
         }
@@ -511,6 +519,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
         let bytes = command
             .encode()
             .map_err(|e| self.refused(Step::Write, e.to_string()))?;
+        // Bytes waiting before the command came after the previous reply.
         self.lock_step(Step::Response)?;
         self.connection.send(&bytes, Redaction::Normal).await?;
         let Codec::Smtp { limits, .. } = &self.codec else {
@@ -547,12 +556,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
         match endpoint.protocol {
             Protocol::Imap => {
                 // Untagged responses before the OK are discarded: they came before TLS.
-                let (_, tagged) = self.imap_exchange(ImapCommand::StartTls).await?;
+                let (_, tagged) = self
+                    .imap_exchange(ImapCommand::StartTls, Step::StartTls)
+                    .await?;
                 self.imap_expect_ok(&tagged, Step::StartTls)?;
             }
             Protocol::Pop3 => {
                 let (ok, text, _) = self
-                    .pop3_exchange(&pop3::command::Command::Stls, false)
+                    .pop3_exchange(&pop3::command::Command::Stls, false, Step::StartTls)
                     .await?;
                 if !ok {
                     return Err(self.refused(Step::StartTls, format!("-ERR {text}")));
@@ -811,6 +822,84 @@ fn add_greeting_timeout_hint(error: Error, endpoint: &Endpoint) -> Error {
     }
 }
 
+/// How long a plaintext connection may wait for its greeting before mailcat asks, on a second
+/// connection, whether the port expects TLS from the first byte (an implicit-TLS server waits,
+/// silent, for the client's TLS hello; mail servers greet within milliseconds).
+const TLS_PROBE_AFTER: Duration = Duration::from_secs(1);
+
+/// Reads the greeting of a plaintext connection; if the server stays silent for a while, finds
+/// out whether the port expects implicit TLS (a STARTTLS URL on port 993 ...) by a TLS
+/// handshake on a second connection, and if so fails at once with the URL to use instead of
+/// waiting for the greeting timeout. A server that merely greets late (a greet pause, a slow
+/// reverse lookup) does not answer in TLS, and its greeting is still awaited.
+///
+/// Not on the ports a protocol uses for STARTTLS (143, 110, 587, 25), where a server that
+/// pauses before greeting may take a client that talks first for a spammer (Postfix's
+/// postscreen), and where a TLS server would be a surprise anyway.
+async fn greeting_or_tls(
+    connection: &mut MailConnection<TcpStream>,
+    peer: Option<std::net::SocketAddr>,
+    tls: Arc<ClientConfig>,
+    timeouts: &Timeouts,
+) -> Result<Greeting, Error> {
+    let endpoint = connection.endpoint().clone();
+    let probe_wait = TLS_PROBE_AFTER.min(timeouts.greeting / 2);
+    let may_probe = endpoint.security != Security::ImplicitTls
+        && endpoint.protocol.security_of_port(endpoint.port) != Some(Security::StartTls);
+    let (Some(peer), true) = (peer, may_probe) else {
+        return connection.greeting().await;
+    };
+    let greeting = connection.greeting();
+    tokio::pin!(greeting);
+    tokio::select! {
+        result = &mut greeting => return result,
+        () = tokio::time::sleep(probe_wait) => {}
+    }
+    let probe = answers_tls(peer, &endpoint, tls, timeouts.tls_handshake);
+    tokio::select! {
+        result = &mut greeting => result,
+        Some(answer) = probe => Err(match answer.greeting {
+            // Another protocol's TLS port (a POP3 URL on the IMAPS port).
+            Some(PlaintextGreeting {
+                protocol: Some(found),
+                text,
+            }) if found != endpoint.protocol => Error::WrongProtocol {
+                host: endpoint.host.clone(),
+                port: endpoint.port,
+                expected: endpoint.protocol,
+                found,
+                greeting: text,
+                tls: true,
+            },
+            _ => Error::TlsServerOnPlaintextConnection {
+                host: endpoint.host.clone(),
+                port: endpoint.port,
+                tls_url: implicit_tls_url(&endpoint),
+            },
+        }),
+    }
+}
+
+/// The implicit-TLS URL to use instead of `endpoint`: the same port, unless it is another
+/// protocol's implicit-TLS port (`pop3://host:993`), then the protocol's own.
+fn implicit_tls_url(endpoint: &Endpoint) -> String {
+    let port = endpoint.port;
+    let others_port = [Protocol::Imap, Protocol::Pop3, Protocol::Smtp]
+        .into_iter()
+        .any(|p| p != endpoint.protocol && p.default_port(Security::ImplicitTls) == port);
+    let implicit = Endpoint {
+        security: Security::ImplicitTls,
+        ..endpoint.clone()
+    };
+    if others_port {
+        implicit
+            .with_port(endpoint.protocol.default_port(Security::ImplicitTls))
+            .url()
+    } else {
+        implicit.url()
+    }
+}
+
 /// One step of [`open`], as it finished.
 #[derive(Debug, Clone)]
 pub struct StepReport {
@@ -868,9 +957,10 @@ pub async fn open(
         .local_addr()
         .map(|a| a.ip())
         .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+    let peer = tcp.peer_addr().ok();
     report(
         Step::Connect,
-        tcp.peer_addr().map(|a| a.to_string()).unwrap_or_default(),
+        peer.map(|a| a.to_string()).unwrap_or_default(),
     );
 
     let stream = match endpoint.security {
@@ -889,13 +979,11 @@ pub async fn open(
         Connection::new(stream, endpoint.clone(), *timeouts),
         ClientId::from(local),
     );
-    let greeting = connection.greeting().await?;
-    report(Step::Greeting, greeting.text.clone());
+    let greeting = greeting_or_tls(&mut connection, peer, tls.clone(), timeouts).await?;
     if endpoint.security == Security::StartTls && greeting.preauth {
         // SECURITY.md #6: PREAUTH in clear text leaves no way to start TLS.
-        return Err(Error::StartTlsNotOffered {
+        return Err(Error::PreauthBeforeTls {
             host: endpoint.host.clone(),
-            command: endpoint.protocol.starttls_command(),
             tls_url: Endpoint {
                 security: Security::ImplicitTls,
                 ..endpoint.clone()
@@ -904,6 +992,7 @@ pub async fn open(
             .url(),
         });
     }
+    report(Step::Greeting, greeting.text.clone());
     let mut capabilities = connection.capabilities().await?;
     report(Step::Capabilities, capabilities.items.join(" "));
 

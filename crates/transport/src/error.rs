@@ -68,10 +68,24 @@ pub struct TooSlow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CertificateProblem {
-    /// The certificate is for other names.
+    /// The certificate is for other names. Anyone can have a valid certificate for a host of
+    /// their own, so these names are never the fix unless one is obviously another spelling of
+    /// the host asked for ([`CertificateProblem::NameMismatch::respelling`]).
     NameMismatch {
         /// The names (and IP addresses) it is valid for.
         valid_for: Vec<String>,
+        /// One of them that is obviously the same server under another name: in the same
+        /// registrable domain as the host asked for, or (set by the session) another name of
+        /// the same provider. `None`: possibly an attack.
+        respelling: Option<String>,
+    },
+    /// The certificate is not the one pinned by its fingerprint (and no trusted authority
+    /// vouches for it): it changed since it was pinned.
+    PinMismatch {
+        /// The fingerprint of the certificate the server presented.
+        presented: Fingerprint,
+        /// The fingerprints pinned.
+        pinned: Vec<Fingerprint>,
     },
     /// It expired.
     Expired,
@@ -94,16 +108,39 @@ pub enum CertificateProblem {
 impl fmt::Display for CertificateProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CertificateProblem::NameMismatch { valid_for } if valid_for.is_empty() => {
-                f.write_str("the certificate is not valid for this name (it names no host)")
-            }
-            CertificateProblem::NameMismatch { valid_for } => {
-                write!(
-                    f,
-                    "the certificate is not valid for this name; it is valid for: {}",
-                    valid_for.join(", ")
-                )
-            }
+            CertificateProblem::NameMismatch { valid_for, .. } if valid_for.is_empty() => f
+                .write_str(
+                    "the certificate is not valid for this name (it names no host), so nothing \
+                     shows that this is the server asked for",
+                ),
+            CertificateProblem::NameMismatch {
+                valid_for,
+                respelling: Some(name),
+            } => write!(
+                f,
+                "the certificate is not valid for this name; it is valid for: {}. {name} is \
+                 the same server under another name, so use that name instead",
+                valid_for.join(", ")
+            ),
+            CertificateProblem::NameMismatch {
+                valid_for,
+                respelling: None,
+            } => write!(
+                f,
+                "the certificate is not valid for this name (it was issued for: {}), and \
+                 nothing shows that those names belong to the server asked for",
+                valid_for.join(", ")
+            ),
+            CertificateProblem::PinMismatch { presented, pinned } => write!(
+                f,
+                "the certificate changed: the server presented SHA-256 {presented}, but the \
+                 pinned certificate is SHA-256 {}",
+                pinned
+                    .iter()
+                    .map(Fingerprint::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            ),
             CertificateProblem::Expired => f.write_str("the certificate has expired"),
             CertificateProblem::NotYetValid => {
                 f.write_str("the certificate is not valid yet (or this machine's clock is wrong)")
@@ -204,7 +241,7 @@ pub enum Error {
         tls_port: u16,
     },
     /// The server at this port speaks another mail protocol (the IMAP port in a POP3 URL ...).
-    #[error("{host} port {port} is {found}, not {expected} (it sent {greeting:?}): use the {expected} server's port ({}), or a {} URL for this one", expected.default_port(crate::Security::ImplicitTls), scheme_of(*found))]
+    #[error("{host} port {port} is {found}, not {expected} (it sent {greeting:?}): use the {expected} server's port ({}), or {} URL for this one", expected.default_port(crate::Security::ImplicitTls), with_article(scheme_of(*found, *tls)))]
     WrongProtocol {
         /// The host.
         host: String,
@@ -216,6 +253,9 @@ pub enum Error {
         found: Protocol,
         /// The greeting's first line, escaped.
         greeting: String,
+        /// Whether the greeting came over TLS (the port is then `found`'s implicit-TLS one,
+        /// else its STARTTLS one).
+        tls: bool,
     },
     /// Plaintext (or STARTTLS) was configured, but the server speaks TLS from the first byte.
     #[error("{host} port {port} expects TLS from the first byte: use implicit TLS ({tls_url})")]
@@ -240,6 +280,17 @@ pub enum Error {
     TlsVersionTooOld {
         /// The host.
         host: String,
+    },
+    /// The server gave up the TLS handshake: it sent an alert (`internal_error`,
+    /// `handshake_failure` ...) or closed the connection. The fault is on the server's side (its
+    /// TLS set-up: OpenSMTPD under OpenSSL 3 does this), not in the client's settings or the
+    /// certificate check, which never ran.
+    #[error("{host} aborted the TLS handshake ({}): the failure is on the server's side (its TLS set-up), not in the certificate check or mailcat's settings; tell the server's administrator", alert.as_deref().map(|a| format!("alert: {a}")).unwrap_or_else(|| "it closed the connection".to_owned()))]
+    TlsAbortedByServer {
+        /// The host.
+        host: String,
+        /// The alert it sent, if any.
+        alert: Option<String>,
     },
     /// The TLS handshake failed for another reason.
     #[error("TLS handshake with {host} failed: {source}")]
@@ -327,6 +378,17 @@ pub enum Error {
         /// How many bytes were waiting.
         buffered: usize,
     },
+    /// TLS is required, but the IMAP server greeted with `PREAUTH` in clear text: it declared
+    /// the connection logged in without authentication, where no STARTTLS is possible any more
+    /// (RFC 3501 §6.2.1; CVE-2020-12398 class). A misconfigured server, or someone on the path
+    /// who wants the client to go on unencrypted.
+    #[error("{host} greeted with PREAUTH in clear text: it logged this connection in without authentication and before any encryption, so TLS can no longer be started; refused, nothing was sent (a misconfigured server, or an attack by someone on the path). Use implicit TLS ({tls_url}), or ask the server's administrator")]
+    PreauthBeforeTls {
+        /// The host.
+        host: String,
+        /// The URL for implicit TLS.
+        tls_url: String,
+    },
     /// Bytes arrived after the server's STARTTLS go-ahead and before the TLS handshake: someone
     /// on the path is injecting responses (CVE-2021-22947 and friends).
     #[error("{host} sent {buffered} unexpected bytes after the {command} response: possible response injection by an attacker; connection closed")]
@@ -349,6 +411,34 @@ impl Error {
         )
     }
 
+    /// True when the settings are wrong, not the network or the server: the URL's scheme or
+    /// port does not match what the server speaks (a STARTTLS URL on an implicit-TLS port, the
+    /// IMAP port in a POP3 URL ...), or a CA file cannot be used. Trying again will not help.
+    pub fn is_config(&self) -> bool {
+        matches!(
+            self,
+            Error::PlaintextServerOnTlsConnection { .. }
+                | Error::TlsServerOnPlaintextConnection { .. }
+                | Error::WrongProtocol { .. }
+                | Error::CaFile { .. }
+        )
+    }
+
+    /// How the user could trust the certificate refused, if this is a refusal where that is
+    /// the user's call (a self-signed certificate or a private CA on their own server).
+    pub fn trust_hint(&self) -> Option<TrustHint> {
+        match self {
+            Error::Certificate { problem, .. } => match problem {
+                CertificateProblem::SelfSigned { fingerprint } => {
+                    Some(TrustHint::PinCertificate(*fingerprint))
+                }
+                CertificateProblem::UnknownIssuer { .. } => Some(TrustHint::TrustCa),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// True for certificate and TLS failures.
     pub fn is_tls(&self) -> bool {
         matches!(
@@ -356,9 +446,11 @@ impl Error {
             Error::Certificate { .. }
                 | Error::TlsVersionTooOld { .. }
                 | Error::Tls { .. }
+                | Error::TlsAbortedByServer { .. }
                 | Error::PlaintextServerOnTlsConnection { .. }
                 | Error::TlsServerOnPlaintextConnection { .. }
                 | Error::StartTlsNotOffered { .. }
+                | Error::PreauthBeforeTls { .. }
                 | Error::StartTlsInjection { .. }
         )
     }
@@ -374,13 +466,14 @@ impl Error {
             | Error::Protocol { step, .. }
             | Error::OutOfStep { step, .. }
             | Error::Refused { step, .. } => Some(*step),
-            Error::Certificate { .. } | Error::TlsVersionTooOld { .. } | Error::Tls { .. } => {
-                Some(Step::TlsHandshake)
-            }
+            Error::Certificate { .. }
+            | Error::TlsVersionTooOld { .. }
+            | Error::Tls { .. }
+            | Error::TlsAbortedByServer { .. } => Some(Step::TlsHandshake),
             Error::PlaintextServerOnTlsConnection { .. } => Some(Step::TlsHandshake),
-            Error::TlsServerOnPlaintextConnection { .. } | Error::WrongProtocol { .. } => {
-                Some(Step::Greeting)
-            }
+            Error::TlsServerOnPlaintextConnection { .. }
+            | Error::WrongProtocol { .. }
+            | Error::PreauthBeforeTls { .. } => Some(Step::Greeting),
             Error::StartTlsNotOffered { .. } | Error::StartTlsInjection { .. } => {
                 Some(Step::StartTls)
             }
@@ -413,12 +506,26 @@ fn hint_suffix(hint: &Option<String>) -> String {
     hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default()
 }
 
-fn scheme_of(protocol: Protocol) -> &'static str {
-    match protocol {
-        Protocol::Imap => "imaps://",
-        Protocol::Pop3 => "pop3s://",
-        Protocol::Smtp => "smtp://",
+/// The scheme of a URL for `protocol`, with implicit TLS or with STARTTLS.
+fn scheme_of(protocol: Protocol, tls: bool) -> &'static str {
+    match (protocol, tls) {
+        (Protocol::Imap, true) => "imaps://",
+        (Protocol::Imap, false) => "imap://",
+        (Protocol::Pop3, true) => "pop3s://",
+        (Protocol::Pop3, false) => "pop3://",
+        (Protocol::Smtp, true) => "smtps://",
+        (Protocol::Smtp, false) => "smtp://",
     }
+}
+
+/// "an imaps://", "a pop3s://", "an smtp://": the article as the scheme is read aloud.
+fn with_article(scheme: &str) -> String {
+    let article = if scheme.starts_with(['i', 's']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {scheme}")
 }
 
 fn typo_suffix(host: &str, hint: &Option<String>) -> String {
@@ -445,19 +552,71 @@ fn closed_detail(detail: &Option<DecodeError>) -> String {
 
 fn certificate_fix(problem: &CertificateProblem) -> &'static str {
     match problem {
-        CertificateProblem::NameMismatch { .. } => "; connect to one of those names instead",
+        CertificateProblem::NameMismatch {
+            respelling: Some(_),
+            ..
+        } => "",
+        CertificateProblem::NameMismatch {
+            respelling: None, ..
+        } => {
+            "; this may be an attack (someone intercepting the connection with a certificate for \
+             a host of their own) or a misconfigured server. Do not connect, and do not switch \
+             to the certificate's names: ask the provider or the server's administrator for the \
+             right host name"
+        }
+        CertificateProblem::PinMismatch { .. } => {
+            "; that happens after a renewal on the server, or when someone is intercepting the \
+             connection (an attack). Do not connect until you have checked on the server itself which \
+             certificate it now uses (openssl x509 -noout -fingerprint -sha256 -in CERT)"
+        }
         CertificateProblem::Expired | CertificateProblem::NotYetValid => {
             "; check this machine's date, or tell the server's administrator"
         }
         CertificateProblem::SelfSigned { .. } => {
             "; if this is your own server, check on it that its certificate has this fingerprint \
              (openssl x509 -noout -fingerprint -sha256 -in CERT), then trust exactly that \
-             certificate with --tls-fingerprint or --ca-file CERT; otherwise do not connect \
-             (this may be an attack)"
+             certificate; otherwise do not connect (this may be an attack)"
         }
         CertificateProblem::UnknownIssuer { .. } => {
-            "; if you run this server, trust its CA with --ca-file; otherwise do not connect (this may be an attack)"
+            "; if you run this server, trust its CA; otherwise do not connect (this may be an attack)"
         }
         CertificateProblem::Other(_) => "",
+    }
+}
+
+/// A way to trust a refused certificate, for the application to word in its own terms (the
+/// CLI names its options): offered only where the user can check the certificate on a server
+/// of their own, never for a certificate that changed or is for other names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TrustHint {
+    /// Trust the private CA that signed the server's certificate.
+    TrustCa,
+    /// Trust exactly this certificate, after checking its fingerprint on the server.
+    PinCertificate(Fingerprint),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scheme_gets_the_article_it_is_read_with() {
+        let wrong = |found, tls| Error::WrongProtocol {
+            host: "mail.example".into(),
+            port: 995,
+            expected: Protocol::Pop3,
+            found,
+            greeting: "x".into(),
+            tls,
+        };
+        let imap = wrong(Protocol::Imap, true).to_string();
+        assert!(imap.contains("or an imaps:// URL"), "{imap}");
+        let smtp = wrong(Protocol::Smtp, false).to_string();
+        assert!(smtp.contains("or an smtp:// URL"), "{smtp}");
+        // Found in plaintext: its STARTTLS URL, not its implicit-TLS one.
+        let plain = wrong(Protocol::Imap, false).to_string();
+        assert!(plain.contains("or an imap:// URL"), "{plain}");
+        assert_eq!(with_article("pop3s://"), "a pop3s://");
     }
 }

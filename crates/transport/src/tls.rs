@@ -82,7 +82,12 @@ impl TlsSettings {
         for path in &self.extra_ca_files {
             add_ca_file(&mut roots, &mut pinned, path)?;
         }
-        let verifier = Verifier::new(Arc::new(roots), pinned, provider.clone())?;
+        let verifier = Verifier::new(
+            Arc::new(roots),
+            pinned,
+            self.pinned.clone(),
+            provider.clone(),
+        )?;
         let config = ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
             .map_err(|e| Error::Tls {
@@ -151,6 +156,22 @@ impl fmt::Display for Untrusted {
 
 impl std::error::Error for Untrusted {}
 
+/// Why a certificate was refused when the user pinned one by its fingerprint: it is not that
+/// one (and no trusted authority vouches for it).
+#[derive(Debug)]
+struct PinChanged {
+    presented: Fingerprint,
+    pinned: Vec<Fingerprint>,
+}
+
+impl fmt::Display for PinChanged {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "not the pinned certificate (SHA-256 {})", self.presented)
+    }
+}
+
+impl std::error::Error for PinChanged {}
+
 /// rustls' WebPKI verifier, plus the certificates the user pinned exactly, plus one diagnosis:
 /// when the issuer is unknown, is the certificate self-signed? (The answer only changes the
 /// error message.)
@@ -158,7 +179,10 @@ impl std::error::Error for Untrusted {}
 struct Verifier {
     /// None when no authority is trusted at all, only pinned certificates.
     inner: Option<Arc<WebPkiServerVerifier>>,
+    /// Certificates trusted exactly: pinned by the user, or in a CA file.
     pinned: Vec<Fingerprint>,
+    /// The ones the user pinned by fingerprint: a refusal then means "not that certificate".
+    user_pinned: Vec<Fingerprint>,
     provider: Arc<CryptoProvider>,
 }
 
@@ -166,6 +190,7 @@ impl Verifier {
     fn new(
         roots: Arc<RootCertStore>,
         pinned: Vec<Fingerprint>,
+        user_pinned: Vec<Fingerprint>,
         provider: Arc<CryptoProvider>,
     ) -> Result<Self, Error> {
         let inner = if roots.is_empty() && !pinned.is_empty() {
@@ -182,6 +207,7 @@ impl Verifier {
         Ok(Verifier {
             inner,
             pinned,
+            user_pinned,
             provider,
         })
     }
@@ -262,6 +288,15 @@ impl ServerCertVerifier for Verifier {
             )),
         };
         match verified {
+            // The user named the certificate to trust, and this is another one.
+            Err(rustls::Error::InvalidCertificate(_)) if !self.user_pinned.is_empty() => {
+                Err(rustls::Error::InvalidCertificate(CertificateError::Other(
+                    OtherError(Arc::new(PinChanged {
+                        presented: Fingerprint::of(end_entity),
+                        pinned: self.user_pinned.clone(),
+                    })),
+                )))
+            }
             Err(rustls::Error::InvalidCertificate(e)) if is_untrusted_issuer(&e) => {
                 let self_signed =
                     intermediates.is_empty() && self.is_self_signed(end_entity, server_name, now);
@@ -341,10 +376,22 @@ pub(crate) fn classify_handshake_error(
     first_bytes: &[u8],
 ) -> Error {
     if let Some(greeting) = crate::sniff::plaintext_greeting(first_bytes) {
+        // Another protocol's server (imaps:// on the SMTP port): STARTTLS on this port would
+        // not help; its protocol and the right port would.
+        if let Some(found) = greeting.protocol.filter(|&found| found != protocol) {
+            return Error::WrongProtocol {
+                host: host.to_owned(),
+                port,
+                expected: protocol,
+                found,
+                greeting: greeting.text,
+                tls: false,
+            };
+        }
         return Error::PlaintextServerOnTlsConnection {
             host: host.to_owned(),
             port,
-            protocol: greeting.protocol.unwrap_or(protocol),
+            protocol,
             greeting: greeting.text,
             starttls_url: crate::Endpoint {
                 protocol,
@@ -360,6 +407,17 @@ pub(crate) fn classify_handshake_error(
         .get_ref()
         .and_then(|e| e.downcast_ref::<rustls::Error>())
     else {
+        // Closed in the middle of the handshake, with no plaintext greeting: the server's TLS
+        // set-up failed on its side.
+        if matches!(
+            error.kind(),
+            std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+        ) {
+            return Error::TlsAbortedByServer {
+                host: host.to_owned(),
+                alert: None,
+            };
+        }
         return Error::Io {
             host: host.to_owned(),
             step: crate::Step::TlsHandshake,
@@ -373,12 +431,16 @@ pub(crate) fn classify_handshake_error(
     match tls {
         rustls::Error::InvalidCertificate(e) => certificate(match e {
             CertificateError::NotValidForNameContext { presented, .. } => {
+                let valid_for: Vec<String> =
+                    presented.iter().filter_map(|p| presented_name(p)).collect();
                 CertificateProblem::NameMismatch {
-                    valid_for: presented.iter().filter_map(|p| presented_name(p)).collect(),
+                    respelling: crate::same_domain::respelling(host, &valid_for),
+                    valid_for,
                 }
             }
             CertificateError::NotValidForName => CertificateProblem::NameMismatch {
                 valid_for: Vec::new(),
+                respelling: None,
             },
             CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
                 CertificateProblem::Expired
@@ -389,15 +451,26 @@ pub(crate) fn classify_handshake_error(
             CertificateError::UnknownIssuer => {
                 CertificateProblem::UnknownIssuer { fingerprint: None }
             }
-            CertificateError::Other(other) => match other.0.downcast_ref::<Untrusted>() {
-                Some(untrusted) if untrusted.self_signed => CertificateProblem::SelfSigned {
-                    fingerprint: untrusted.fingerprint,
-                },
-                Some(untrusted) => CertificateProblem::UnknownIssuer {
-                    fingerprint: Some(untrusted.fingerprint),
-                },
-                None => CertificateProblem::Other(other.to_string()),
-            },
+            CertificateError::Other(other) => {
+                if let Some(changed) = other.0.downcast_ref::<PinChanged>() {
+                    CertificateProblem::PinMismatch {
+                        presented: changed.presented,
+                        pinned: changed.pinned.clone(),
+                    }
+                } else {
+                    match other.0.downcast_ref::<Untrusted>() {
+                        Some(untrusted) if untrusted.self_signed => {
+                            CertificateProblem::SelfSigned {
+                                fingerprint: untrusted.fingerprint,
+                            }
+                        }
+                        Some(untrusted) => CertificateProblem::UnknownIssuer {
+                            fingerprint: Some(untrusted.fingerprint),
+                        },
+                        None => CertificateProblem::Other(other.to_string()),
+                    }
+                }
+            }
             other => CertificateProblem::Other(other.to_string()),
         }),
         rustls::Error::PeerIncompatible(
@@ -408,9 +481,28 @@ pub(crate) fn classify_handshake_error(
                 host: host.to_owned(),
             }
         }
+        // The server gave up: its own failure, reported by an alert before any certificate
+        // check here could refuse anything.
+        rustls::Error::AlertReceived(alert) => Error::TlsAbortedByServer {
+            host: host.to_owned(),
+            alert: Some(alert_name(*alert)),
+        },
         other => Error::Tls {
             host: host.to_owned(),
             source: other.clone(),
         },
     }
+}
+
+/// An alert as TLS names it: `InternalError` → `internal error`.
+fn alert_name(alert: rustls::AlertDescription) -> String {
+    let debug = format!("{alert:?}");
+    let mut name = String::with_capacity(debug.len() + 4);
+    for (i, c) in debug.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            name.push(' ');
+        }
+        name.push(c.to_ascii_lowercase());
+    }
+    name
 }

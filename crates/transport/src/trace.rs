@@ -18,7 +18,8 @@ const SHOWN: usize = 512;
 pub enum Redaction {
     /// A command without secrets (commands that carry credentials are still caught).
     Normal,
-    /// A secret in full (a SASL response, a password literal): only its length is shown.
+    /// A secret in full (a SASL response, a password literal): nothing of it is shown, not even
+    /// its length (which narrows the search for a password).
     Secret,
     /// Message data: only its length is shown (not secret, but not useful in a trace).
     Data,
@@ -30,9 +31,7 @@ pub(crate) fn client(bytes: &[u8], redaction: Redaction) {
         return;
     }
     match redaction {
-        Redaction::Secret => {
-            tracing::debug!(target: TARGET, "C: <redacted, {} bytes>", bytes.len())
-        }
+        Redaction::Secret => tracing::debug!(target: TARGET, "C: <redacted>"),
         Redaction::Data => {
             tracing::debug!(target: TARGET, "C: <{} bytes of message data>", bytes.len())
         }

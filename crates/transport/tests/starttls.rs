@@ -328,11 +328,29 @@ async fn preauth_greeting_with_starttls_required_is_refused() {
         "* PREAUTH [CAPABILITY IMAP4rev1 STARTTLS] hi\r\n",
     )])
     .await;
-    let error = err(open(&IMAP.endpoint(&server), any_client_config()).await);
-    assert!(
-        matches!(error, Error::StartTlsNotOffered { .. }),
-        "{error:?}"
-    );
+    let mut steps = Vec::new();
+    let error = err(tokio::time::timeout(
+        std::time::Duration::from_secs(8),
+        mailcat_transport::dialogue::open(
+            &IMAP.endpoint(&server),
+            any_client_config(),
+            &quick(),
+            &mut |report| steps.push(report.step),
+        ),
+    )
+    .await
+    .expect("no hang"));
+    // Named for what it is, not "does not offer STARTTLS"; and the greeting is not shown as a
+    // step that passed.
+    assert!(matches!(error, Error::PreauthBeforeTls { .. }), "{error:?}");
+    assert_eq!(error.step(), Some(Step::Greeting));
+    assert!(!steps.contains(&Step::Greeting), "{steps:?}");
+    let text = error.to_string();
+    assert!(text.contains("PREAUTH"), "{text}");
+    assert!(text.contains("without authentication"), "{text}");
+    assert!(text.contains("attack"), "{text}");
+    assert!(text.contains("imaps://127.0.0.1:993"), "{text}");
+    assert!(!text.contains("does not offer"), "{text}");
     assert!(server.received().await.bytes.is_empty());
 }
 

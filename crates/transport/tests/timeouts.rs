@@ -145,7 +145,7 @@ async fn drip_feeding_server_during_a_response() {
         matches!(
             error,
             Error::Timeout {
-                step: Step::Response,
+                step: Step::Capabilities,
                 ..
             }
         ),
@@ -196,7 +196,7 @@ async fn server_that_closes_after_the_greeting() {
         matches!(
             error,
             Error::Closed {
-                step: Step::Response,
+                step: Step::Capabilities,
                 detail: None,
                 ..
             }

@@ -7,7 +7,9 @@
 mod support;
 
 use mailcat_transport::dialogue::Opened;
-use mailcat_transport::{CertificateProblem, Error, Fingerprint, Protocol, Security, TlsSettings};
+use mailcat_transport::{
+    CertificateProblem, Error, Fingerprint, Protocol, Security, TlsSettings, TrustHint,
+};
 use support::*;
 
 /// Implicit-TLS IMAP: handshake with `leaf`, then greeting and CAPABILITY.
@@ -64,7 +66,9 @@ async fn valid_certificate_opens_the_connection() {
 }
 
 #[tokio::test]
-async fn name_mismatch_lists_the_names_the_certificate_is_for() {
+async fn a_certificate_for_another_name_is_a_possible_attack_not_a_suggestion() {
+    // An attacker with a valid certificate for a host of their own must not get mailcat to
+    // recommend connecting to that host: the names are shown as facts, with a warning.
     let ca = Ca::new("mailcat test CA");
     let leaf = ca.leaf(&["other.example.org"], Validity::Now);
     for host in ["127.0.0.1", "localhost"] {
@@ -72,14 +76,33 @@ async fn name_mismatch_lists_the_names_the_certificate_is_for() {
         assert_eq!(
             problem,
             CertificateProblem::NameMismatch {
-                valid_for: vec!["other.example.org".into()]
+                valid_for: vec!["other.example.org".into()],
+                respelling: None,
             },
             "{host}"
         );
         assert!(text.contains("not valid for this name"), "{text}");
         assert!(text.contains("other.example.org"), "{text}");
-        assert!(text.contains("connect to one of those names"), "{text}");
+        assert!(text.contains("may be an attack"), "{text}");
+        assert!(text.contains("do not switch"), "{text}");
+        assert!(!text.contains("connect to one of those names"), "{text}");
+        assert!(!text.contains("use that name"), "{text}");
     }
+}
+
+#[test]
+fn a_certificate_for_the_same_domain_is_named_as_the_fix() {
+    // The other side: a name in the very domain typed is obviously the same server.
+    let error = Error::Certificate {
+        host: "imap.example.com".into(),
+        problem: CertificateProblem::NameMismatch {
+            valid_for: vec!["mail.example.com".into()],
+            respelling: Some("mail.example.com".into()),
+        },
+    };
+    let text = error.to_string();
+    assert!(text.contains("use that name instead"), "{text}");
+    assert!(!text.contains("attack"), "{text}");
 }
 
 #[tokio::test]
@@ -91,10 +114,11 @@ async fn ip_only_certificate_does_not_cover_a_host_name() {
     assert_eq!(
         problem,
         CertificateProblem::NameMismatch {
-            valid_for: vec!["127.0.0.1".into()]
+            valid_for: vec!["127.0.0.1".into()],
+            respelling: None,
         }
     );
-    assert!(text.contains("valid for: 127.0.0.1"), "{text}");
+    assert!(text.contains("issued for: 127.0.0.1"), "{text}");
 }
 
 #[tokio::test]
@@ -105,7 +129,8 @@ async fn dns_only_certificate_does_not_cover_an_ip_address() {
     assert_eq!(
         problem,
         CertificateProblem::NameMismatch {
-            valid_for: vec!["localhost".into()]
+            valid_for: vec!["localhost".into()],
+            respelling: None,
         }
     );
 }
@@ -145,7 +170,14 @@ async fn unknown_issuer() {
     );
     assert!(text.contains("does not trust"), "{text}");
     assert!(text.contains(&fingerprint.to_string()), "{text}");
-    assert!(text.contains("--ca-file"), "{text}");
+    assert!(text.contains("trust its CA"), "{text}");
+    // A library names no CLI option; it says what can be done, typed, for the app to word.
+    assert!(!text.contains("--"), "{text}");
+    let error = Error::Certificate {
+        host: "127.0.0.1".into(),
+        problem,
+    };
+    assert_eq!(error.trust_hint(), Some(TrustHint::TrustCa));
 }
 
 #[tokio::test]
@@ -162,9 +194,16 @@ async fn self_signed_leaf() {
         text.contains("openssl x509 -noout -fingerprint -sha256"),
         "{text}"
     );
-    assert!(text.contains("--tls-fingerprint"), "{text}");
-    assert!(text.contains("--ca-file"), "{text}");
+    assert!(!text.contains("--"), "{text}");
     assert!(text.contains("may be an attack"), "{text}");
+    let error = Error::Certificate {
+        host: "127.0.0.1".into(),
+        problem,
+    };
+    assert_eq!(
+        error.trust_hint(),
+        Some(TrustHint::PinCertificate(fingerprint))
+    );
 }
 
 #[tokio::test]
@@ -217,19 +256,65 @@ async fn a_pinned_certificate_is_trusted_as_it_is() {
 }
 
 #[tokio::test]
-async fn a_pin_trusts_that_certificate_only() {
+async fn a_pin_trusts_that_certificate_only_and_a_changed_one_is_called_changed() {
+    // Not "an untrusted authority": the certificate is not the pinned one. Both fingerprints
+    // are shown, and re-pinning is not offered (it may be an attack).
     let pinned = Leaf::self_signed(&["localhost", "127.0.0.1"]);
     let other = Leaf::self_signed(&["localhost", "127.0.0.1"]);
     let settings = trusting(vec![Fingerprint::of(&pinned.cert)], Vec::new());
-    match open_as(&other, "127.0.0.1", &settings).await {
-        Err(Error::Certificate {
-            problem: CertificateProblem::SelfSigned { fingerprint },
+    let error = err(open_as(&other, "127.0.0.1", &settings).await);
+    let text = error.to_string();
+    match &error {
+        Error::Certificate {
+            problem:
+                CertificateProblem::PinMismatch {
+                    presented,
+                    pinned: pins,
+                },
             ..
-        }) => assert_eq!(fingerprint, Fingerprint::of(&other.cert)),
-        other => panic!(
-            "expected a refusal, got {other:?}",
-            other = other.map(|_| ())
+        } => {
+            assert_eq!(*presented, Fingerprint::of(&other.cert));
+            assert_eq!(*pins, vec![Fingerprint::of(&pinned.cert)]);
+        }
+        other => panic!("expected PinMismatch, got {other:?}"),
+    }
+    assert!(text.contains("certificate changed"), "{text}");
+    assert!(
+        text.contains(&Fingerprint::of(&other.cert).to_string()),
+        "{text}"
+    );
+    assert!(
+        text.contains(&Fingerprint::of(&pinned.cert).to_string()),
+        "{text}"
+    );
+    assert!(text.contains("attack"), "{text}");
+    assert!(!text.contains("does not trust"), "{text}");
+    assert_eq!(error.trust_hint(), None);
+}
+
+#[tokio::test]
+async fn a_server_that_aborts_the_handshake_is_named_as_the_one_failing() {
+    // OpenSMTPD under OpenSSL 3: the ClientHello is answered with a fatal internal_error alert,
+    // or the connection is closed. The server's fault, not a certificate or settings problem.
+    for (answer, said) in [
+        (
+            vec![Act::ReadAny, send(b"\x15\x03\x03\x00\x02\x02\x50")],
+            "alert: internal error",
         ),
+        (vec![Act::ReadAny, Act::Close], "it closed the connection"),
+    ] {
+        let server = Server::start(answer).await;
+        let endpoint = server.endpoint(Protocol::Smtp, Security::ImplicitTls, "127.0.0.1");
+        let error = err(open(&endpoint, any_client_config()).await);
+        drop(server);
+        assert!(
+            matches!(error, Error::TlsAbortedByServer { .. }),
+            "{error:?}"
+        );
+        let text = error.to_string();
+        assert!(text.contains(said), "{text}");
+        assert!(text.contains("on the server's side"), "{text}");
+        assert!(!text.contains("--"), "{text}");
     }
 }
 
@@ -322,6 +407,27 @@ async fn plaintext_server_on_an_implicit_tls_connection() {
         assert!(text.contains("use STARTTLS"), "{text}");
         assert!(text.contains(scheme), "{text}");
     }
+}
+
+#[tokio::test]
+async fn another_protocols_plaintext_server_on_an_implicit_tls_connection() {
+    // imaps:// on the SMTP port: not "use STARTTLS on this port (imap://…:587)", which would
+    // be IMAP to an SMTP server again, but the protocol that is there and the port to use.
+    let server = Server::start(vec![send("220 mx.example ESMTP\r\n")]).await;
+    let endpoint = server.endpoint(Protocol::Imap, Security::ImplicitTls, "127.0.0.1");
+    let error = err(open(&endpoint, any_client_config()).await);
+    drop(server);
+    match &error {
+        Error::WrongProtocol {
+            expected, found, ..
+        } => assert_eq!((*expected, *found), (Protocol::Imap, Protocol::Smtp)),
+        other => panic!("expected WrongProtocol, got {other:?}"),
+    }
+    let text = error.to_string();
+    assert!(text.contains("is SMTP, not IMAP"), "{text}");
+    assert!(text.contains("(993)"), "{text}");
+    assert!(!text.contains("imap://"), "{text}");
+    assert!(error.is_config(), "{error:?}");
 }
 
 #[tokio::test]

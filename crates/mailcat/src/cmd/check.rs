@@ -301,6 +301,9 @@ impl Printer {
         {
             self.out(&format!("    hint: {hint}"));
         }
+        if let Some(hint) = crate::cmd::trust::words(error) {
+            self.out(&format!("    hint: {hint}"));
+        }
         self.close_server(false, Some(error.to_string()));
         self.set("verdict", check::Verdict::of(error).name().into());
     }

@@ -178,7 +178,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
 pub fn exit_code(error: &mailcat_session::Error) -> u8 {
     use mailcat_session::Error as E;
     match error {
-        E::Transport(mailcat_transport::Error::CaFile { .. }) => exit::CONFIG,
+        e if e.is_config() => exit::CONFIG,
         E::Credential { .. } => exit::CONFIG,
         e if e.is_auth() => exit::NOPERM,
         e if e.is_transient() => exit::TEMPFAIL,
@@ -191,7 +191,14 @@ pub fn exit_code(error: &mailcat_session::Error) -> u8 {
 /// Prints a session failure (and its hint) and returns its exit code.
 pub fn fail(command: &str, error: &mailcat_session::Error) -> Exit {
     let message = error.to_string();
-    let hint = error.hint().filter(|hint| !message.contains(hint.as_str()));
+    // The library's advice, then the CLI's wording of a certificate the user could trust.
+    let hints: Vec<String> = error
+        .hint()
+        .filter(|hint| !message.contains(hint.as_str()))
+        .into_iter()
+        .chain(crate::cmd::trust::words(error))
+        .collect();
+    let hint = (!hints.is_empty()).then(|| hints.join("\n  hint: "));
     let code = exit_code(error);
     failure::tell(command, &terminal_safe(&message), hint.as_deref(), code);
     Exit(code)

@@ -9,4 +9,5 @@ pub mod list;
 pub mod mailboxes;
 pub mod man;
 pub mod send;
+pub mod trust;
 pub mod watch;

@@ -118,6 +118,22 @@ fn say_refused(address: &impl std::fmt::Display, reply: &impl std::fmt::Display)
     );
 }
 
+/// What to do when recipients were refused and nothing was sent: only a permanent refusal with
+/// someone accepted leaves `--allow-partial` as a way out.
+fn refused_advice(transient: bool, refused: usize, accepted: usize) -> String {
+    let them = if refused == 1 { "it" } else { "them" };
+    match (transient, accepted) {
+        (true, _) => "; try again later".to_owned(),
+        (false, 0) => format!("; fix {them} and send again"),
+        (false, 1) => {
+            format!("; fix or remove {them}, or send with --allow-partial to reach the other one")
+        }
+        (false, n) => {
+            format!("; fix or remove {them}, or send with --allow-partial to reach the other {n}")
+        }
+    }
+}
+
 fn fail_with(code: u8, message: &str) -> Exit {
     common::failed("send", message, code)
 }
@@ -304,15 +320,13 @@ fn send(cli: &Cli, args: &SendArgs) -> Result<(), Exit> {
                         exit::UNAVAILABLE
                     },
                     &format!(
-                        "the message was not sent: {} refused {} of {} recipients{}",
+                        "the message was not sent: {} refused {}{}",
                         terminal_safe(&host),
-                        refused.len(),
-                        refused.len() + accepted.len(),
-                        if transient {
-                            "; try again later"
-                        } else {
-                            "; fix or remove them, or send with --allow-partial to reach the others"
-                        }
+                        mailcat_session::refused_recipients(
+                            refused.len(),
+                            refused.len() + accepted.len()
+                        ),
+                        refused_advice(transient, refused.len(), accepted.len()),
                     ),
                 ))
             }
