@@ -13,8 +13,8 @@
 # `apt-get download` and unpacked with `dpkg -x` into a cache (never installed: they conflict
 # with the lab's Dovecot and Postfix); each daemon runs in a PID + mount namespace of its own,
 # with its own configuration, TLS certificate, directory and free ports on 127.0.0.1.
-# Every server must start: one that cannot fails the run. Exit 0 only when every check passed
-# (checks listed in EXPECT_FIX_PENDING below warn instead). All servers are stopped on exit.
+# Every server must start: one that cannot fails the run. Exit 0 only when every check passed.
+# All servers are stopped on exit.
 #
 # Environment: MAILCAT_INTEROP_CACHE (default /var/cache/mailcat-interop: .debs and unpacked
 #   roots), MAILCAT_INTEROP_READY_TIMEOUT (s, 30), MAILCAT_INTEROP_COMMAND_TIMEOUT (s, 120).
@@ -22,15 +22,6 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 CHECKOUT=$(cd "$HERE/../.." && pwd -P)
-
-# Checks that fail today only because of mailcat fixes being made in parallel (issue 9): each
-# warns loudly instead of failing. Remove an id once its fix is merged; the suite says when a
-# listed check passes. Ids as printed by the checks (SERVER:ENDPOINT:CHECK).
-EXPECT_FIX_PENDING=(
-    courier:imaps:watch     # Courier omits [UIDNEXT] on SELECT: watch prints every old message as new
-    courier:imaps:alert     # IMAP [ALERT] texts are never shown (RFC 3501 7.1)
-    exim:cram-md5:send      # no CRAM-MD5: a server offering only it cannot be logged in to
-)
 
 # shellcheck source=tests/interop/lib.sh
 source "$HERE/lib.sh"
@@ -112,10 +103,8 @@ for server in "${SERVERS[@]}"; do
     stop_server "$server"
 done
 
-printf '\n=== interop: %d passed, %d failed, %d known (fix pending), in %d s ===\n' \
-    "$PASSED" "$FAILED" "$WARNED" $(( ($(now_ms) - t_start) / 1000 ))
-for w in "${WARNINGS[@]}"; do printf 'WARNING (fix pending): %s\n' "$w"; done
-for w in "${NOW_PASSING[@]}"; do printf 'NOW PASSING: %s -- remove it from EXPECT_FIX_PENDING in tests/interop/run.sh\n' "$w"; done
+printf '\n=== interop: %d passed, %d failed, in %d s ===\n' \
+    "$PASSED" "$FAILED" $(( ($(now_ms) - t_start) / 1000 ))
 if (( FAILED )); then
     for f in "${FAILURES[@]}"; do printf 'FAILED: %s\n' "$f"; done
     die "$FAILED interop check(s) failed; transcripts in $WORK/out"
