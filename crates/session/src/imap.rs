@@ -32,8 +32,8 @@ use mailcat_codec::imap::command::{
     self as cmd, Command, EncodeOptions, Fragment, ListPattern, Mailbox, SearchKey, StoreMode,
 };
 use mailcat_codec::imap::{
-    Code, Data, Envelope, Event, Fetch, FetchItem, Flag, NameAttribute, Response, ResponseDecoder,
-    SectionData, SequenceSet, StatusKind, Tag, TagGenerator,
+    Code, Data, ESearch, ESearchItem, Envelope, Event, Fetch, FetchItem, Flag, NameAttribute,
+    Response, ResponseDecoder, SectionData, SequenceSet, StatusKind, Tag, TagGenerator, UidSet,
 };
 use mailcat_codec::Limits;
 use mailcat_transport::dialogue::{self, Capabilities, MailConnection};
@@ -610,6 +610,54 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             .collect())
     }
 
+    /// `UID SEARCH key` as a [`UidSet`], for mailboxes of any size: with ESEARCH (RFC 4731, or
+    /// IMAP4rev2) `UID SEARCH RETURN (ALL) key`, whose answer gives the UIDs as ranges; else
+    /// plain `UID SEARCH`, whose answer is one line with every UID.
+    ///
+    /// `expected` is how many messages the answer may name (the mailbox's EXISTS): the line
+    /// limit for this one answer grows with it ([`search_line_limit`]), so a million-message
+    /// mailbox is read whole, and a server cannot make the client hold more than that.
+    pub async fn uid_search_set(
+        &mut self,
+        key: &SearchKey,
+        expected: u32,
+    ) -> Result<UidSet, Error> {
+        let esearch = self.has_capability("ESEARCH") || self.has_capability("IMAP4rev2");
+        let command = if esearch {
+            Command::UidSearchReturnAll(key.clone())
+        } else {
+            Command::UidSearch(key.clone())
+        };
+        self.decoder.set_max_line(search_line_limit(expected));
+        let answer = self
+            .exchange(&command, |r| {
+                matches!(
+                    r,
+                    Response::Data(Data::Search { .. } | Data::ESearch(ESearch { uid: true, .. }))
+                )
+            })
+            .await;
+        self.decoder.set_max_line(Limits::imap().max_line);
+        let (kept, tagged) = answer?;
+        self.expect_ok("UID SEARCH", tagged)?;
+        let mut uids = UidSet::new();
+        for r in kept {
+            match r {
+                Response::Data(Data::Search { numbers, .. }) => uids.extend(numbers),
+                Response::Data(Data::ESearch(e)) => {
+                    for item in e.items {
+                        if let ESearchItem::All(set) = item {
+                            // A UID search never answers `*` (RFC 4731 §3.1): read as nothing.
+                            uids.insert_set(&UidSet::from_sequence_set(&set, 0));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(uids)
+    }
+
     /// Summaries of many messages in one `UID FETCH`: UID, flags, `RFC822.SIZE`,
     /// `INTERNALDATE`, and what `request` adds (ENVELOPE, header fields). Messages that no
     /// longer exist are simply missing from the result.
@@ -634,12 +682,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             items,
             changed_since: None,
         };
+        // Each response is matched by a binary search over the ranges asked for, not a scan
+        // of them: a batch of 50,000 scattered UIDs stays linear.
+        let wanted = UidSet::from_sequence_set(uids, u32::MAX);
         let (kept, tagged) = self
             .exchange(&command, |r| match r {
                 // An answer carries the UID asked for and the size; a FETCH with flags only is
                 // another client's change, reported as unsolicited.
                 Response::Data(Data::Fetch(f)) => {
-                    f.uid().is_some_and(|u| uids.contains(u, u32::MAX)) && f.rfc822_size().is_some()
+                    f.uid().is_some_and(|u| wanted.contains(u)) && f.rfc822_size().is_some()
                 }
                 _ => false,
             })
@@ -1444,6 +1495,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             }),
         }
     }
+}
+
+/// The longest `* SEARCH` line accepted for a search that may name `expected` messages:
+/// 11 bytes a UID (10 digits and a space) plus 64 KiB for messages arriving meanwhile and
+/// the response's own words. A `Limits::imap()` line (64 KiB) holds only ~9,000 six-digit
+/// UIDs; a million-message mailbox needs ~11 MB, and the codec's `max_response` (64 MiB)
+/// caps it whatever a server announces.
+pub fn search_line_limit(expected: u32) -> usize {
+    let per_uid = 11usize;
+    (expected as usize)
+        .saturating_mul(per_uid)
+        .saturating_add(Limits::imap().max_line)
 }
 
 /// Most unsolicited responses kept between two [`ImapSession::take_unsolicited`] calls; beyond,

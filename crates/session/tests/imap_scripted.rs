@@ -269,6 +269,73 @@ async fn select_examine_and_their_refusals() {
     server.await.unwrap();
 }
 
+/// `* SEARCH` with every UID of a 100,000-message mailbox but a few: one line of ~600 KB.
+fn search_line(count: u32, gaps: &[u32]) -> String {
+    let numbers: Vec<String> = (1..=count)
+        .filter(|n| !gaps.contains(n))
+        .map(|n| n.to_string())
+        .collect();
+    format!(
+        "* SEARCH {}\r\n{{tag}} OK Search done\r\n",
+        numbers.join(" ")
+    )
+}
+
+#[tokio::test]
+async fn a_search_answer_longer_than_a_line_limit_is_read_as_ranges() {
+    let (mut s, server, _) = logged_in(
+        "IMAP4rev1",
+        vec![cmd("UID SEARCH ALL", &search_line(100_000, &[5, 70_000]))],
+    )
+    .await;
+    let uids = s.uid_search_set(&SearchKey::All, 100_000).await.unwrap();
+    assert_eq!(uids.to_string(), "1:4,6:69999,70001:100000");
+    drop(s);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_search_answer_far_longer_than_the_mailbox_is_refused() {
+    // 10 messages announced, 100,000 UIDs sent: the line limit scales with what was asked.
+    let (mut s, server, _) = logged_in(
+        "IMAP4rev1",
+        vec![cmd("UID SEARCH ALL", &search_line(100_000, &[]))],
+    )
+    .await;
+    let e = s.uid_search_set(&SearchKey::All, 10).await.unwrap_err();
+    assert!(e.to_string().contains("longer than the limit"), "{e}");
+    drop(s);
+    let _ = server.await;
+}
+
+#[tokio::test]
+async fn esearch_is_used_when_offered_and_its_ranges_kept() {
+    let (mut s, server, _) = logged_in(
+        "IMAP4rev1 ESEARCH",
+        vec![
+            cmd(
+                "UID SEARCH RETURN (ALL) ALL",
+                "* ESEARCH (TAG \"{tag}\") UID ALL 1:400000,400002:1000001\r\n{tag} OK done\r\n",
+            ),
+            // No match: ESEARCH without ALL.
+            cmd(
+                "UID SEARCH RETURN (ALL) UNSEEN",
+                "* ESEARCH (TAG \"{tag}\") UID\r\n{tag} OK done\r\n",
+            ),
+        ],
+    )
+    .await;
+    let uids = s.uid_search_set(&SearchKey::All, 1_000_000).await.unwrap();
+    assert_eq!(uids.ranges(), &[(1, 400_000), (400_002, 1_000_001)]);
+    assert!(s
+        .uid_search_set(&SearchKey::Unseen, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    drop(s);
+    server.await.unwrap();
+}
+
 #[tokio::test]
 async fn uid_search_keeps_unsolicited_news_apart() {
     let (mut s, server, _) = logged_in(

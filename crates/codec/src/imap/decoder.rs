@@ -95,6 +95,14 @@ impl ResponseDecoder {
         &self.limits
     }
 
+    /// Sets the longest line accepted from now on (CRLF included), for a command whose answer
+    /// is legitimately one long line: `UID SEARCH` of a large mailbox writes every UID on one
+    /// `* SEARCH` line (about 8 bytes a message). The caller scales it by what it asked for
+    /// and puts [`Limits::imap`]'s back afterwards. It never exceeds `max_response`.
+    pub fn set_max_line(&mut self, max_line: usize) {
+        self.limits.max_line = max_line.min(self.limits.max_response);
+    }
+
     /// True between a [`Event::BodyStart`] and the [`Event::Response`] that closes it.
     pub fn is_streaming(&self) -> bool {
         self.state != State::Idle
@@ -457,6 +465,26 @@ mod tests {
             Owned::Response(Response::Data(Data::Fetch(f))) => f,
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_long_search_line_passes_once_the_line_limit_is_raised() {
+        let numbers: Vec<String> = (1..=20_000).map(|n| n.to_string()).collect();
+        let wire = format!("* SEARCH {}\r\n", numbers.join(" "));
+        let mut d = ResponseDecoder::new(Limits::imap());
+        assert!(matches!(
+            d.decode(wire.as_bytes()),
+            Err(DecodeError::LineTooLong { .. })
+        ));
+        d.set_max_line(wire.len());
+        let (n, event) = d.decode(wire.as_bytes()).unwrap();
+        assert_eq!(n, wire.len());
+        let Event::Response(Response::Data(Data::Search { numbers, .. })) = event else {
+            panic!("{event:?}")
+        };
+        assert_eq!(numbers.len(), 20_000);
+        d.set_max_line(usize::MAX);
+        assert_eq!(d.limits().max_line, Limits::imap().max_response);
     }
 
     #[test]

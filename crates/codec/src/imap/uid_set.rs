@@ -75,6 +75,13 @@ impl UidSet {
         self.ranges.splice(first..end, [merged]);
     }
 
+    /// Adds every number of `other`.
+    pub fn insert_set(&mut self, other: &UidSet) {
+        for &(a, b) in &other.ranges {
+            self.insert_range(a, b);
+        }
+    }
+
     /// True if `n` is in the set: a binary search.
     pub fn contains(&self, n: u32) -> bool {
         let i = self.ranges.partition_point(|r| r.1 < n);
@@ -203,6 +210,14 @@ impl UidSet {
     /// The set as a [`SequenceSet`] (`None` when empty: IMAP has no empty set).
     pub fn to_sequence_set(&self) -> Option<SequenceSet> {
         self.to_string().parse().ok()
+    }
+}
+
+impl Extend<u32> for UidSet {
+    fn extend<I: IntoIterator<Item = u32>>(&mut self, iter: I) {
+        for n in iter {
+            self.insert(n);
+        }
     }
 }
 
