@@ -18,7 +18,7 @@ pub mod smtp;
 pub mod store;
 pub mod utc;
 
-pub use account::{Account, Fetching, Incoming, MessageId, MessageSummary};
+pub use account::{Account, Fetching, Incoming, Listing, MessageId, MessageSummary};
 pub use credential::{Credential, CredentialKind, Secret, SecretCallback, SecretSource};
 pub use error::Error;
 pub use imap::ImapSession;

@@ -19,8 +19,8 @@ pub struct UidSet {
 
 impl UidSet {
     /// The empty set.
-    pub fn new() -> Self {
-        UidSet::default()
+    pub const fn new() -> Self {
+        UidSet { ranges: Vec::new() }
     }
 
     /// The numbers of `set`, with `*` taken as `largest`; 0 (only possible as `*` in an empty
@@ -148,6 +148,28 @@ impl UidSet {
     /// The numbers in both `self` and `other`.
     pub fn intersection(&self, other: &UidSet) -> UidSet {
         self.difference(&self.difference(other))
+    }
+
+    /// The `n` smallest numbers.
+    pub fn first(&self, n: u64) -> UidSet {
+        let mut left = n;
+        let mut ranges = Vec::new();
+        for &(a, b) in &self.ranges {
+            if left == 0 {
+                break;
+            }
+            let size = u64::from(b - a) + 1;
+            if size <= left {
+                ranges.push((a, b));
+                left -= size;
+            } else {
+                // left < size ≤ u32::MAX, and a + left - 1 < b.
+                let take = u32::try_from(left).unwrap_or(u32::MAX);
+                ranges.push((a, a + take - 1));
+                left = 0;
+            }
+        }
+        UidSet { ranges }
     }
 
     /// The `n` largest numbers.
@@ -332,6 +354,8 @@ mod tests {
                 ta.intersection(&tb).copied().collect::<Vec<_>>()
             );
             let last: Vec<u32> = ta.iter().rev().take(n as usize).rev().copied().collect();
+            let first: Vec<u32> = ta.iter().take(n as usize).copied().collect();
+            prop_assert_eq!(sa.first(n).iter().collect::<Vec<_>>(), first);
             prop_assert_eq!(sa.last(n).iter().collect::<Vec<_>>(), last);
             for x in 0..201 {
                 prop_assert_eq!(sa.contains(x), ta.contains(&x));
