@@ -325,10 +325,17 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for Guarded<W> {
 /// flight with PIPELINING). TOP is optional (RFC 1939 §7): a server that does not announce it
 /// is asked once, and if it refuses, the list has no headers. A message it refuses alone (gone
 /// meanwhile) has none either.
+///
+/// `top_refused` carries the refusal from one batch of a listing to the next: TOP is asked
+/// once per listing, not once per batch.
 async fn pop3_heads<S: AsyncRead + AsyncWrite + Unpin>(
     session: &mut Pop3Session<S>,
     numbers: &[u32],
+    top_refused: &mut bool,
 ) -> Result<Vec<HeaderSummary>, Error> {
+    if *top_refused {
+        return Ok(vec![HeaderSummary::default(); numbers.len()]);
+    }
     let mut out = Vec::with_capacity(numbers.len());
     let mut rest = numbers;
     if !session.capabilities().has("TOP") {
@@ -340,6 +347,7 @@ async fn pop3_heads<S: AsyncRead + AsyncWrite + Unpin>(
             Ok(_) => out.push(summarize(&head.0)),
             Err(Error::Rejected { reply, .. }) => {
                 tracing::warn!("the server has no TOP ({reply}): the list shows no headers");
+                *top_refused = true;
                 return Ok(vec![HeaderSummary::default(); numbers.len()]);
             }
             Err(e) => return Err(e),
@@ -421,6 +429,8 @@ enum ListedIds {
         entries: std::collections::VecDeque<(u32, Option<String>)>,
         /// Listed size by message number.
         sizes: HashMap<u32, u64>,
+        /// The server refused TOP (it has none): the other batches do not ask again.
+        top_refused: bool,
     },
 }
 
@@ -571,7 +581,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
                         needed_for: "reading a mailbox other than INBOX (POP3 has only one)",
                     });
                 }
-                let uidls = match session.uidl().await {
+                // STAT first: the listings' limits scale with the count it gives.
+                let count = session.stat().await?.count;
+                let uidls = match session.uidl_expecting(count).await {
                     Ok(ids) => Some(ids),
                     // UIDL is optional (RFC 1939 §7): a server that neither lists it in CAPA
                     // nor accepts it is listed by message numbers (SECURITY.md #53).
@@ -583,7 +595,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
                     }
                     Err(e) => return Err(e),
                 };
-                let listing = session.list().await?;
+                let listing = session.list_expecting(count).await?;
                 let entries: std::collections::VecDeque<(u32, Option<String>)> = match uidls {
                     Some(ids) => ids.into_iter().map(|u| (u.msg, Some(u.uid))).collect(),
                     None => listing.iter().map(|s| (s.msg, None)).collect(),
@@ -593,7 +605,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
                 let sizes: HashMap<u32, u64> =
                     listing.into_iter().map(|s| (s.msg, s.octets)).collect();
                 *numbers = entries.iter().cloned().collect();
-                ListedIds::Pop3 { entries, sizes }
+                ListedIds::Pop3 {
+                    entries,
+                    sizes,
+                    top_refused: false,
+                }
             }
         };
         let mut listing = Listing {
@@ -661,12 +677,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
                         .collect(),
                 ))
             }
-            (Incoming::Pop3 { session, .. }, ListedIds::Pop3 { entries, sizes }) => {
+            (
+                Incoming::Pop3 { session, .. },
+                ListedIds::Pop3 {
+                    entries,
+                    sizes,
+                    top_refused,
+                },
+            ) => {
                 let take = usize::try_from(n).unwrap_or(usize::MAX).min(entries.len());
                 let batch: Vec<(u32, Option<String>)> = entries.drain(..take).collect();
                 let heads = if headers {
                     let in_order: Vec<u32> = batch.iter().map(|(number, _)| *number).collect();
-                    pop3_heads(session, &in_order).await?
+                    pop3_heads(session, &in_order, top_refused).await?
                 } else {
                     vec![HeaderSummary::default(); batch.len()]
                 };

@@ -504,7 +504,7 @@ async fn pipelined_fetches_keep_a_window_and_route_bodies_answered_out_of_order(
             "IMAP4rev1",
             vec![
             cmd(
-                "UID FETCH 11,12,13 (UID)",
+                "UID FETCH 11:13 (UID)",
                 "* 1 FETCH (UID 11)\r\n* 2 FETCH (UID 12)\r\n* 3 FETCH (UID 13)\r\n{tag} OK\r\n",
             ),
             cmd("UID FETCH 11 (UID BODY.PEEK[])", ""),
@@ -554,7 +554,7 @@ async fn maps_in_two_pipelined_fetches(uid_first: bool, size: usize) -> usize {
     };
     let mut steps = vec![
         cmd(
-            "UID FETCH 11,12 (UID)",
+            "UID FETCH 11:12 (UID)",
             "* 1 FETCH (UID 11)\r\n* 2 FETCH (UID 12)\r\n{tag} OK\r\n",
         ),
         cmd("UID FETCH 11 (UID BODY.PEEK[])", ""),
@@ -568,7 +568,7 @@ async fn maps_in_two_pipelined_fetches(uid_first: bool, size: usize) -> usize {
         ("A0006", "A0007")
     } else {
         steps.push(cmd(
-            "UID FETCH 13,14 (UID)",
+            "UID FETCH 13:14 (UID)",
             "* 3 FETCH (UID 13)\r\n* 4 FETCH (UID 14)\r\n{tag} OK\r\n",
         ));
         ("A0007", "A0008")
@@ -1105,7 +1105,7 @@ async fn list_fetch_delete_without_uidvalidity(validity: &str) {
             ),
             cmd("UID SEARCH ALL", "* SEARCH 1 2\r\n{tag} OK Search done\r\n"),
             cmd(
-                "UID FETCH 1,2 (UID FLAGS RFC822.SIZE INTERNALDATE)",
+                "UID FETCH 1:2 (UID FLAGS RFC822.SIZE INTERNALDATE)",
                 "* 1 FETCH (UID 1 FLAGS () RFC822.SIZE 5 INTERNALDATE \"17-Jul-2024 02:44:25 +0000\")\r\n\
                  * 2 FETCH (UID 2 FLAGS () RFC822.SIZE 5 INTERNALDATE \"17-Jul-2024 02:44:26 +0000\")\r\n\
                  {tag} OK Fetch completed.\r\n",
@@ -1364,7 +1364,7 @@ async fn incoming_fetch_many_routes_bodies_byte_exact_and_a_gone_uid_is_message_
         vec![
             // UID 12 was expunged by another client after the list.
             cmd(
-                "UID FETCH 11,12,13 (UID)",
+                "UID FETCH 11:13 (UID)",
                 "* 1 FETCH (UID 11)\r\n* 2 FETCH (UID 13)\r\n{tag} OK\r\n",
             ),
             cmd_bytes(
@@ -1413,7 +1413,7 @@ async fn incoming_fetch_many_routes_bodies_byte_exact_and_a_gone_uid_is_message_
     server.await.unwrap();
     let lines = received.lock().unwrap().clone();
     assert!(
-        lines[2].starts_with("A0003 UID FETCH 11,12,13 (UID)"),
+        lines[2].starts_with("A0003 UID FETCH 11:13 (UID)"),
         "the stale request sent nothing: {lines:?}"
     );
 }
@@ -1425,7 +1425,7 @@ async fn incoming_fetch_many_with_a_failing_sink_fails_that_message_only() {
         "IMAP4rev1",
         vec![
             cmd(
-                "UID FETCH 1,2 (UID)",
+                "UID FETCH 1:2 (UID)",
                 "* 1 FETCH (UID 1)\r\n* 2 FETCH (UID 2)\r\n{tag} OK\r\n",
             ),
             cmd_bytes(
