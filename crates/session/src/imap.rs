@@ -217,6 +217,8 @@ enum Item {
     },
     Chunk(Bytes),
     BodyEnd,
+    /// Numbers of a `* SEARCH` line too long to hold whole, passed on in pieces.
+    SearchNumbers(Vec<u32>),
 }
 
 /// An authenticated (or about to be) IMAP connection.
@@ -246,6 +248,9 @@ pub struct ImapSession<S> {
     /// by it (learned from the bodies seen; until then, and if ever it does not, sequence
     /// numbers are mapped to UIDs first).
     uid_leads: bool,
+    /// During [`ImapSession::uid_search_set`]: where the numbers of a long `* SEARCH` line go,
+    /// and how many it may name.
+    search_sink: Option<(UidSet, u64)>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
@@ -269,6 +274,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             idle_refresh: DEFAULT_IDLE_REFRESH,
             fetch_window: DEFAULT_FETCH_WINDOW,
             uid_leads: false,
+            search_sink: None,
         };
         session.set_capabilities(capabilities.items);
         session
@@ -614,9 +620,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
     /// IMAP4rev2) `UID SEARCH RETURN (ALL) key`, whose answer gives the UIDs as ranges; else
     /// plain `UID SEARCH`, whose answer is one line with every UID.
     ///
-    /// `expected` is how many messages the answer may name (the mailbox's EXISTS): the line
-    /// limit for this one answer grows with it ([`search_line_limit`]), so a million-message
-    /// mailbox is read whole, and a server cannot make the client hold more than that.
+    /// `expected` is how many messages the answer may name (the mailbox's EXISTS). A long
+    /// `* SEARCH` line is read in pieces (never held whole) and may name up to
+    /// [`search_count_limit`] messages; an ESEARCH line's limit grows with it
+    /// ([`search_line_limit`]). Either way a million-message mailbox is read, and a server
+    /// cannot make the client hold much more than the mailbox it announced.
     pub async fn uid_search_set(
         &mut self,
         key: &SearchKey,
@@ -628,7 +636,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
         } else {
             Command::UidSearch(key.clone())
         };
-        self.decoder.set_max_line(search_line_limit(expected));
+        if esearch {
+            // ESEARCH ranges come on one line, scattered UIDs make it long.
+            self.decoder.set_max_line(search_line_limit(expected));
+        } else {
+            // A long `* SEARCH` line is passed on in pieces: never held whole.
+            self.search_sink = Some((UidSet::new(), search_count_limit(expected)));
+        }
         let answer = self
             .exchange(&command, |r| {
                 matches!(
@@ -638,9 +652,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             })
             .await;
         self.decoder.set_max_line(Limits::imap().max_line);
+        let streamed = self.search_sink.take().map(|(uids, _)| uids);
         let (kept, tagged) = answer?;
         self.expect_ok("UID SEARCH", tagged)?;
-        let mut uids = UidSet::new();
+        let mut uids = streamed.unwrap_or_default();
         for r in kept {
             match r {
                 Response::Data(Data::Search { numbers, .. }) => uids.extend(numbers),
@@ -830,6 +845,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                     }
                 }
                 Item::BodyEnd => discarding = false,
+                Item::SearchNumbers(numbers) => self.take_search_numbers(numbers)?,
                 Item::Response(Response::Data(Data::Fetch(f))) => {
                     let body = f
                         .sections()
@@ -1245,6 +1261,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             },
             Chunk(std::ops::Range<usize>),
             BodyEnd,
+            SearchNumbers(Vec<u32>),
         }
         let result = self
             .conn
@@ -1273,6 +1290,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                             Raw::Chunk(start..start + chunk.len())
                         }
                         Event::BodyEnd => Raw::BodyEnd,
+                        Event::SearchNumbers(numbers) => Raw::SearchNumbers(numbers),
                     };
                     Ok((used, raw))
                 },
@@ -1280,16 +1298,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             )
             .await;
         let (raw, bytes) = result.map_err(|e| self.transport(e))?;
-        if let Raw::Response(response) = &raw {
-            if !matches!(response, Response::Status { tag: Some(_), .. }) {
-                self.count_untagged(bytes.len())?;
+        match &raw {
+            Raw::Response(response)
+                if !matches!(response, Response::Status { tag: Some(_), .. }) =>
+            {
+                self.count_untagged(bytes.len())?
             }
+            Raw::SearchNumbers(_) => self.count_untagged(bytes.len())?,
+            _ => {}
         }
         Ok(match raw {
             Raw::Response(r) => Item::Response(r),
             Raw::BodyStart { whole, seq, uid } => Item::BodyStart { whole, seq, uid },
             Raw::Chunk(range) => Item::Chunk(bytes.slice(range)),
             Raw::BodyEnd => Item::BodyEnd,
+            Raw::SearchNumbers(numbers) => Item::SearchNumbers(numbers),
         })
     }
 
@@ -1409,10 +1432,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                         self.record(r);
                     }
                 }
+                Item::SearchNumbers(numbers) => self.take_search_numbers(numbers)?,
                 // A body nobody asked for (an unsolicited FETCH with a large literal): dropped.
                 _ => {}
             }
         }
+    }
+
+    /// Adds the numbers of a long `* SEARCH` line to the search under way, within its bound;
+    /// without one (a search that expects a short answer), the line is too long.
+    fn take_search_numbers(&mut self, numbers: Vec<u32>) -> Result<(), Error> {
+        let Some((uids, most)) = &mut self.search_sink else {
+            return Err(self.protocol(format!(
+                "a SEARCH response line longer than the limit of {} bytes",
+                Limits::imap().max_line
+            )));
+        };
+        uids.extend(numbers);
+        if uids.len() > *most {
+            let most = *most;
+            return Err(self.protocol(format!(
+                "the answer to UID SEARCH names more than {most} messages, far more than the \
+                 mailbox holds: it is longer than the limit for this search"
+            )));
+        }
+        Ok(())
     }
 
     /// What every untagged response tells the session itself: BYE, new capabilities.
@@ -1507,6 +1551,12 @@ pub fn search_line_limit(expected: u32) -> usize {
     (expected as usize)
         .saturating_mul(per_uid)
         .saturating_add(Limits::imap().max_line)
+}
+
+/// Most UIDs a `UID SEARCH` of a mailbox of `expected` messages may name: all of them, and
+/// 100,000 more for mail arriving meanwhile.
+pub fn search_count_limit(expected: u32) -> u64 {
+    u64::from(expected) + 100_000
 }
 
 /// Most unsolicited responses kept between two [`ImapSession::take_unsolicited`] calls; beyond,
