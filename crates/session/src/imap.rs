@@ -1575,9 +1575,10 @@ pub const MAX_UNSOLICITED: usize = 10_000;
 /// A response is counted whether it is kept as the answer (LIST, SEARCH, FETCH ...) or as
 /// unsolicited news, so a server can neither grow the answer without bound nor keep a command
 /// from ever completing. The limit is per command, not per mailbox: a `UID FETCH` of summaries
-/// has one response per message asked for, and [`crate::Incoming::list`] asks in batches of
-/// 50,000, so mailboxes of any size (Gmail's All Mail holds ~100,000 messages for many users)
-/// list fine; callers of [`ImapSession::fetch_summaries`] should batch alike. LIST has one
+/// has one response per message asked for, and [`crate::Incoming::list_next`] asks in batches
+/// of at most 20,000, so mailboxes of any size (Gmail's All Mail holds ~100,000 messages for
+/// many users) list fine; callers of [`ImapSession::fetch_summaries`] should batch alike. A
+/// long `* SEARCH` line passed on in pieces counts once per piece. LIST has one
 /// response per mailbox (thousands at most on real servers); SEARCH sends one; `UID EXPUNGE`
 /// one per message expunged. A kept response costs a few hundred bytes of memory, so the
 /// answer stays under ~100 MB.
