@@ -9,8 +9,8 @@
 //! It builds mailcat (`cargo build --release -p mailcat`) and runs the release binary. The
 //! mailbox is seeded through the Maildir (`tests/lab/lab.sh seed --via maildir`, root as
 //! `seed` needs): first one message, which a real `mailcat fetch` stores, then the other
-//! N - 1 under the same UIDVALIDITY. The fetch record then says UID 1 was fetched; the bench
-//! widens it to `1:N`, which is exactly what a first fetch of all N messages leaves (a first
+//! N - 1 under the same UIDVALIDITY. The fetch record then says the first UID was fetched; the
+//! bench widens it to all N, which is exactly what a first fetch of all N messages leaves (a first
 //! fetch of a million messages would take the better part of an hour of fsyncs), so the next
 //! `fetch` has nothing new to do. Each job runs once (the mailbox is too big to repeat
 //! cheaply); every run is checked (exit status, what it printed). Peak RSS needs
@@ -208,16 +208,18 @@ fn main_inner() -> Result<()> {
     let state_path = store.join(".mailcat-state.json");
     let state =
         fs::read_to_string(&state_path).map_err(|e| format!("{}: {e}", state_path.display()))?;
+    // The first UID is where the mailbox's earlier UIDs ended (`--reset` keeps UIDNEXT).
+    let key = "\"fetched_uids\": \"";
+    let first: u64 = state
+        .split(key)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .and_then(|uid| uid.parse().ok())
+        .ok_or_else(|| format!("no single fetched UID in {}: {state}", state_path.display()))?;
     let widened = state.replace(
-        "\"fetched_uids\": \"1\"",
-        &format!("\"fetched_uids\": \"1:{count}\""),
+        &format!("{key}{first}\""),
+        &format!("{key}{first}:{}\"", first + count - 1),
     );
-    if widened == state {
-        return Err(format!(
-            "no \"fetched_uids\": \"1\" in {}: {state}",
-            state_path.display()
-        ));
-    }
     fs::write(&state_path, widened).map_err(|e| format!("{}: {e}", state_path.display()))?;
 
     let mut rows = Vec::new();
