@@ -309,6 +309,38 @@ async fn a_search_answer_far_longer_than_the_mailbox_is_refused() {
 }
 
 #[tokio::test]
+async fn summaries_of_100k_scattered_uids_are_matched_in_linear_time() {
+    // Every other UID: 100,000 single-number ranges. Matching each response by a scan of the
+    // ranges asked for took O(n²): about a minute here in a debug build.
+    let (mut s, server, _) = logged_in(
+        "IMAP4rev1",
+        vec![cmd_fn(|_| {
+            let mut reply = String::new();
+            for (i, uid) in (1..=200_000u32).step_by(2).enumerate() {
+                reply.push_str(&format!("* {} FETCH (UID {uid} RFC822.SIZE 10)\r\n", i + 1));
+            }
+            reply.push_str("{tag} OK done\r\n");
+            reply
+        })],
+    )
+    .await;
+    let set = SequenceSet::from_numbers((1..=200_000).step_by(2)).unwrap();
+    let started = std::time::Instant::now();
+    let summaries = s
+        .fetch_summaries(&set, &SummaryRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(summaries.len(), 100_000);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(s);
+    server.await.unwrap();
+}
+
+#[tokio::test]
 async fn esearch_is_used_when_offered_and_its_ranges_kept() {
     let (mut s, server, _) = logged_in(
         "IMAP4rev1 ESEARCH",
