@@ -554,7 +554,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
     }
 
     async fn open_mailbox(&mut self, command: Command, name: &str) -> Result<MailboxState, Error> {
-        let (kept, tagged) = self
+        // FLAGS and PERMANENTFLAGS list every keyword ever used in the mailbox, on one line.
+        self.decoder.set_max_line(MAX_FLAGS_LINE);
+        let answer = self
             .exchange(&command, |r| match r {
                 Response::Data(Data::Flags(_) | Data::Exists(_) | Data::Recent(_)) => true,
                 Response::Status {
@@ -572,7 +574,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                 ),
                 _ => false,
             })
-            .await?;
+            .await;
+        self.decoder.set_max_line(Limits::imap().max_line);
+        let (kept, tagged) = answer?;
         let tagged = self.expect_ok(name, tagged)?;
         let mut state = MailboxState {
             read_only: matches!(tagged.code, Some(Code::ReadOnly)),
@@ -1552,6 +1556,11 @@ pub fn search_line_limit(expected: u32) -> usize {
         .saturating_mul(per_uid)
         .saturating_add(Limits::imap().max_line)
 }
+
+/// The longest line of an answer to SELECT or EXAMINE: 4 MiB. Its FLAGS and PERMANENTFLAGS
+/// name every keyword used in the mailbox on one line; mail filters that tag by keyword leave
+/// thousands (Thunderbird and Gmail labels), past `Limits::imap()`'s 64 KiB.
+pub const MAX_FLAGS_LINE: usize = 4 * 1024 * 1024;
 
 /// Most UIDs a `UID SEARCH` of a mailbox of `expected` messages may name: all of them, and
 /// 100,000 more for mail arriving meanwhile.

@@ -341,6 +341,25 @@ async fn summaries_of_100k_scattered_uids_are_matched_in_linear_time() {
 }
 
 #[tokio::test]
+async fn a_mailbox_with_thousands_of_keywords_can_be_opened() {
+    // FLAGS and PERMANENTFLAGS name every keyword on one line each: ~100 KB here.
+    fn reply(_: &str) -> String {
+        let keywords: Vec<String> = (0..8_000).map(|i| format!("$label{i}")).collect();
+        let keywords = keywords.join(" ");
+        format!(
+            "* FLAGS (\\Seen {keywords})\r\n* OK [PERMANENTFLAGS (\\Seen {keywords} \\*)] ok\r\n\
+             * 3 EXISTS\r\n* OK [UIDVALIDITY 9] ok\r\n{{tag}} OK [READ-ONLY] done\r\n"
+        )
+    }
+    let (mut s, server, _) = logged_in("IMAP4rev1", vec![cmd_fn(reply)]).await;
+    let state = s.examine(&Mailbox::new("INBOX").unwrap()).await.unwrap();
+    assert_eq!(state.flags.len(), 8_001);
+    assert_eq!(state.exists, 3);
+    drop(s);
+    server.await.unwrap();
+}
+
+#[tokio::test]
 async fn esearch_is_used_when_offered_and_its_ranges_kept() {
     let (mut s, server, _) = logged_in(
         "IMAP4rev1 ESEARCH",
