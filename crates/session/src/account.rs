@@ -573,7 +573,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
                 };
                 ListedIds::Imap { uids, uid_validity }
             }
-            Incoming::Pop3 { session, numbers } => {
+            Incoming::Pop3 { session, .. } => {
                 if mailbox.is_some_and(|m| !m.eq_ignore_ascii_case("INBOX")) {
                     return Err(Error::MissingExtension {
                         host: session.endpoint().host.clone(),
@@ -604,7 +604,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
                 // lines would take hours matched pairwise, SECURITY.md #40).
                 let sizes: HashMap<u32, u64> =
                     listing.into_iter().map(|s| (s.msg, s.octets)).collect();
-                *numbers = entries.iter().cloned().collect();
                 ListedIds::Pop3 {
                     entries,
                     sizes,
@@ -624,8 +623,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
                         .len()
                         .saturating_sub(usize::try_from(n).unwrap_or(usize::MAX));
                     entries.drain(..skip);
+                    entries.shrink_to_fit();
                 }
             }
+        }
+        // POP3: what may be fetched and deleted on this session is what was listed.
+        if let (Incoming::Pop3 { numbers, .. }, ListedIds::Pop3 { entries, sizes, .. }) =
+            (&mut *self, &mut listing.ids)
+        {
+            *numbers = entries.iter().cloned().collect();
+            sizes.retain(|number, _| numbers.contains_key(number));
         }
         Ok(listing)
     }
