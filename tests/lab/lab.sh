@@ -547,11 +547,14 @@ service pop3-login {
   service_count = 0
   process_min_avail = 1
 }
+# vsz_limit: indexing bench1m@'s million messages takes more than the default 256 MB.
 service imap {
   process_limit = 500
+  vsz_limit = 2G
 }
 service pop3 {
   process_limit = 500
+  vsz_limit = 2G
 }
 service lmtp {
   unix_listener lmtp {      # Postfix's lmtp client (user postfix) delivers here

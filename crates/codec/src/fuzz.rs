@@ -153,6 +153,9 @@ pub fn imap_response(data: &[u8]) {
     let run = |cut: usize| {
         let mut decoder = imap::ResponseDecoder::new(small_limits(Limits::imap()));
         let decoder = std::cell::RefCell::new(&mut decoder);
+        // The pieces of a long SEARCH line are cut where the bytes happened to end: what
+        // counts is all its numbers, merged into the response that closes the line.
+        let search = std::cell::RefCell::new(Vec::new());
         drive(
             input,
             cut,
@@ -161,8 +164,16 @@ pub fn imap_response(data: &[u8]) {
                 let (used, event) = decoder.decode(buf)?;
                 match event {
                     imap::Event::BodyChunk(chunk) => push_chunk(events, chunk),
+                    imap::Event::SearchNumbers(numbers) => search.borrow_mut().extend(numbers),
                     imap::Event::Response(response) => {
-                        events.push(format!("{:?}", response.into_owned()))
+                        let mut response = response.into_owned();
+                        let mut pieces = search.borrow_mut();
+                        if let imap::Response::Data(imap::Data::Search { numbers, .. }) =
+                            &mut response
+                        {
+                            numbers.splice(0..0, pieces.drain(..));
+                        }
+                        events.push(format!("{response:?}"))
                     }
                     other => events.push(format!("{other:?}")),
                 }

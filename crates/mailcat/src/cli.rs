@@ -130,7 +130,13 @@ pub enum Command {
     Autoconfig(AutoconfigArgs),
     /// List the mailboxes (IMAP), with their special use (Sent, Trash ...).
     Mailboxes,
-    /// List the messages of a mailbox: id, size, date, from, subject (oldest first).
+    /// List the messages of a mailbox: id, size, date, from, subject, one line a message,
+    /// oldest first (with --limit N: the newest N, still oldest first, as `tail -n N`).
+    ///
+    /// Lines are printed as they arrive, in batches, so the first ones of a huge mailbox show
+    /// at once. With --json: one array, written element by element; each message has "id"
+    /// (a string: what `mailcat cat` takes, the IMAP UID in decimal or the POP3 UIDL), for
+    /// IMAP "uid" (the UID as a number), "size", "date", "from" and "subject".
     List(ListArgs),
     /// Print one message, byte for byte, to stdout.
     Cat(CatArgs),
@@ -234,6 +240,9 @@ pub struct ListArgs {
     /// The mailbox (IMAP; default INBOX).
     #[arg(long, value_name = "M")]
     pub mailbox: Option<String>,
+    /// Only the newest N messages (printed oldest first).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
 }
 
 /// Arguments of `mailcat cat`.

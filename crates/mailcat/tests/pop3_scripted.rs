@@ -48,6 +48,8 @@ fn serve(stream: TcpStream, script: Script, seen: &Seen) {
             "CAPA" if full => say(b"+OK\r\nUSER\r\nUIDL\r\nTOP\r\n.\r\n"),
             "CAPA" => say(b"+OK\r\nUSER\r\n.\r\n"),
             "USER" | "PASS" | "DELE" | "NOOP" | "RSET" => say(b"+OK\r\n"),
+            "STAT" if full => say(b"+OK 1 500\r\n"),
+            "STAT" => say(b"+OK 2 76\r\n"),
             "UIDL" if full => say(b"+OK\r\n1 first\r\n.\r\n"),
             "LIST" if full => say(b"+OK\r\n1 500\r\n.\r\n"),
             "LIST" => say(b"+OK\r\n1 38\r\n2 38\r\n.\r\n"),

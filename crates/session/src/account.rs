@@ -28,6 +28,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use mailcat_codec::imap::command::{Mailbox, SearchKey, SequenceSet};
+use mailcat_codec::imap::UidSet;
 use mailcat_transport::{Endpoint, Protocol, Timeouts, TlsSettings};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -342,10 +343,17 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for Guarded<W> {
 /// flight with PIPELINING). TOP is optional (RFC 1939 §7): a server that does not announce it
 /// is asked once, and if it refuses, the list has no headers. A message it refuses alone (gone
 /// meanwhile) has none either.
+///
+/// `top_refused` carries the refusal from one batch of a listing to the next: TOP is asked
+/// once per listing, not once per batch.
 async fn pop3_heads<S: AsyncRead + AsyncWrite + Unpin>(
     session: &mut Pop3Session<S>,
     numbers: &[u32],
+    top_refused: &mut bool,
 ) -> Result<Vec<HeaderSummary>, Error> {
+    if *top_refused {
+        return Ok(vec![HeaderSummary::default(); numbers.len()]);
+    }
     let mut out = Vec::with_capacity(numbers.len());
     let mut rest = numbers;
     if !session.capabilities().has("TOP") {
@@ -357,6 +365,7 @@ async fn pop3_heads<S: AsyncRead + AsyncWrite + Unpin>(
             Ok(_) => out.push(summarize(&head.0)),
             Err(Error::Rejected { reply, .. }) => {
                 tracing::warn!("the server has no TOP ({reply}): the list shows no headers");
+                *top_refused = true;
                 return Ok(vec![HeaderSummary::default(); numbers.len()]);
             }
             Err(e) => return Err(e),
@@ -407,15 +416,139 @@ impl AsyncWrite for HeadSink {
 /// The fields a list shows.
 const LIST_FIELDS: [&str; 3] = ["Date", "From", "Subject"];
 
-/// How many messages one IMAP `UID FETCH` of [`Incoming::list`] asks about: a mailbox of any
+/// How many messages the first batch of a listing holds: small, so the first lines of a huge
+/// mailbox are out at once. Each later batch is twice as big, up to [`LIST_BATCH`].
+const FIRST_LIST_BATCH: u64 = 500;
+
+/// Most messages one IMAP `UID FETCH` of [`Incoming::list_next`] asks about: a mailbox of any
 /// size is listed in batches, each well inside the session's per-command limits
 /// ([`crate::imap::MAX_UNTAGGED_PER_COMMAND`]).
-const LIST_BATCH: usize = 50_000;
+const LIST_BATCH: u64 = 20_000;
+
+/// A listing begun with [`Incoming::list_start`]: which messages it covers (IMAP: their UIDs,
+/// kept as ranges; POP3: numbers and UIDLs), to be read in batches of summaries with
+/// [`Incoming::list_next`], oldest first.
+#[derive(Debug, Clone)]
+pub struct Listing {
+    ids: ListedIds,
+    /// How many messages the next batch takes.
+    batch: u64,
+}
+
+#[derive(Debug, Clone)]
+enum ListedIds {
+    Imap {
+        /// The UIDs not listed yet.
+        uids: UidSet,
+        uid_validity: Option<u32>,
+    },
+    Pop3 {
+        /// (number, UIDL) of the messages not listed yet, oldest first.
+        entries: std::collections::VecDeque<(u32, Option<String>)>,
+        /// Listed size by message number.
+        sizes: HashMap<u32, u64>,
+        /// The server refused TOP (it has none): the other batches do not ask again.
+        top_refused: bool,
+    },
+}
+
+impl Listing {
+    /// How many messages are still to be listed.
+    pub fn len(&self) -> u64 {
+        match &self.ids {
+            ListedIds::Imap { uids, .. } => uids.len(),
+            ListedIds::Pop3 { entries, .. } => entries.len() as u64,
+        }
+    }
+
+    /// True when nothing is left to list.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// IMAP: the UIDs still to be listed, as ranges (`None` for POP3).
+    pub fn uids(&self) -> Option<&UidSet> {
+        match &self.ids {
+            ListedIds::Imap { uids, .. } => Some(uids),
+            ListedIds::Pop3 { .. } => None,
+        }
+    }
+
+    /// IMAP: keeps only the UIDs also in `keep` (a fetch drops those fetched before without
+    /// looking at each message). No effect on POP3.
+    pub fn keep_uids(&mut self, keep: &UidSet) {
+        if let ListedIds::Imap { uids, .. } = &mut self.ids {
+            *uids = uids.intersection(keep);
+        }
+    }
+
+    /// Keeps only the messages for which `keep` says yes.
+    pub fn retain(&mut self, mut keep: impl FnMut(&MessageId) -> bool) {
+        match &mut self.ids {
+            ListedIds::Imap { uids, uid_validity } => {
+                let uid_validity = *uid_validity;
+                *uids = uids
+                    .iter()
+                    .filter(|&uid| keep(&MessageId::Imap { uid_validity, uid }))
+                    .collect();
+            }
+            ListedIds::Pop3 { entries, .. } => entries.retain(|(number, uidl)| {
+                keep(&MessageId::Pop3 {
+                    uidl: uidl.clone(),
+                    number: *number,
+                })
+            }),
+        }
+    }
+
+    /// Every id still to be listed, oldest first, lazily.
+    pub fn ids(&self) -> Box<dyn Iterator<Item = MessageId> + '_> {
+        match &self.ids {
+            ListedIds::Imap { uids, uid_validity } => {
+                let uid_validity = *uid_validity;
+                Box::new(
+                    uids.iter()
+                        .map(move |uid| MessageId::Imap { uid_validity, uid }),
+                )
+            }
+            ListedIds::Pop3 { entries, .. } => {
+                Box::new(entries.iter().map(|(number, uidl)| MessageId::Pop3 {
+                    uidl: uidl.clone(),
+                    number: *number,
+                }))
+            }
+        }
+    }
+
+    /// The message that `key` names as [`MessageId::key`] writes it (a UID in decimal, a UIDL),
+    /// if it is in the listing.
+    pub fn find(&self, key: &str) -> Option<MessageId> {
+        match &self.ids {
+            ListedIds::Imap { uids, uid_validity } => key
+                .parse::<u32>()
+                .ok()
+                .filter(|uid| key == uid.to_string() && uids.contains(*uid))
+                .map(|uid| MessageId::Imap {
+                    uid_validity: *uid_validity,
+                    uid,
+                }),
+            ListedIds::Pop3 { .. } => self.ids().find(|id| id.key() == key),
+        }
+    }
+
+    /// The size of the next batch, and doubles the one after (up to [`LIST_BATCH`]).
+    fn next_batch(&mut self) -> u64 {
+        let n = self.batch;
+        self.batch = (self.batch * 2).min(LIST_BATCH);
+        n
+    }
+}
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
     /// The messages in `mailbox` (IMAP; `None` is INBOX; POP3 has only the one mailbox),
     /// oldest first. With `headers`, Date/From/Subject too (IMAP in the same FETCH; POP3 by
-    /// `TOP n 0` per message).
+    /// `TOP n 0` per message). Collects [`Incoming::list_start`] and [`Incoming::list_next`]:
+    /// for a large mailbox, use those to handle each batch as it arrives.
     ///
     /// IMAP: a mailbox without a valid UIDVALIDITY is listed, but its ids carry `None` and
     /// cannot be deleted (see [`MessageId::Imap`]).
@@ -424,48 +557,41 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
         mailbox: Option<&str>,
         headers: bool,
     ) -> Result<Vec<MessageSummary>, Error> {
-        match self {
+        let mut listing = self.list_start(mailbox, None).await?;
+        let mut out = Vec::new();
+        while let Some(batch) = self.list_next(&mut listing, headers).await? {
+            out.extend(batch);
+        }
+        Ok(out)
+    }
+
+    /// Starts listing `mailbox` (`None` is INBOX; POP3 has only the one), or only its `newest`
+    /// messages: learns which messages there are, without a summary of any. IMAP: `EXAMINE`
+    /// and one `UID SEARCH ALL` (ESEARCH when offered: a million consecutive UIDs arrive as
+    /// one range, see [`ImapSession::uid_search_set`]). POP3: `UIDL` and `LIST`. Afterwards
+    /// the messages can be fetched ([`Incoming::fetch`]) and deleted by their ids.
+    pub async fn list_start(
+        &mut self,
+        mailbox: Option<&str>,
+        newest: Option<u64>,
+    ) -> Result<Listing, Error> {
+        let ids = match self {
             Incoming::Imap { session, selected } => {
                 let name = mailbox.unwrap_or("INBOX");
                 let state = session.examine(&Mailbox::new(name)?).await?;
                 // The session already reads UIDVALIDITY 0 as none.
                 let uid_validity = state.uid_validity;
                 *selected = Some((name.to_owned(), uid_validity));
-                if state.exists == 0 {
-                    return Ok(Vec::new());
-                }
-                let mut uids = session.uid_search(&SearchKey::All).await?;
-                uids.sort_unstable();
-                uids.dedup();
-                let request = SummaryRequest {
-                    envelope: false,
-                    header_fields: if headers {
-                        LIST_FIELDS.iter().map(|s| s.to_string()).collect()
-                    } else {
-                        Vec::new()
-                    },
+                let uids = if state.exists == 0 {
+                    UidSet::new()
+                } else {
+                    session
+                        .uid_search_set(&SearchKey::All, state.exists)
+                        .await?
                 };
-                let mut summaries = Vec::with_capacity(uids.len());
-                for batch in uids.chunks(LIST_BATCH) {
-                    let Ok(set) = SequenceSet::from_numbers(batch.iter().copied()) else {
-                        continue;
-                    };
-                    summaries.extend(session.fetch_summaries(&set, &request).await?);
-                }
-                summaries.sort_by_key(|s| s.uid);
-                Ok(summaries
-                    .into_iter()
-                    .map(|s| MessageSummary {
-                        id: MessageId::Imap {
-                            uid_validity,
-                            uid: s.uid,
-                        },
-                        size: s.size,
-                        headers: s.headers.as_deref().map(summarize).unwrap_or_default(),
-                    })
-                    .collect())
+                ListedIds::Imap { uids, uid_validity }
             }
-            Incoming::Pop3 { session, numbers } => {
+            Incoming::Pop3 { session, .. } => {
                 if mailbox.is_some_and(|m| !m.eq_ignore_ascii_case("INBOX")) {
                     return Err(Error::MissingExtension {
                         host: session.endpoint().host.clone(),
@@ -473,7 +599,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
                         needed_for: "reading a mailbox other than INBOX (POP3 has only one)",
                     });
                 }
-                let uidls = match session.uidl().await {
+                // STAT first: the listings' limits scale with the count it gives.
+                let count = session.stat().await?.count;
+                let uidls = match session.uidl_expecting(count).await {
                     Ok(ids) => Some(ids),
                     // UIDL is optional (RFC 1939 §7): a server that neither lists it in CAPA
                     // nor accepts it is listed by message numbers (SECURITY.md #53).
@@ -485,8 +613,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
                     }
                     Err(e) => return Err(e),
                 };
-                let listing = session.list().await?;
-                let ids: Vec<(u32, Option<String>)> = match uidls {
+                let listing = session.list_expecting(count).await?;
+                let entries: std::collections::VecDeque<(u32, Option<String>)> = match uidls {
                     Some(ids) => ids.into_iter().map(|u| (u.msg, Some(u.uid))).collect(),
                     None => listing.iter().map(|s| (s.msg, None)).collect(),
                 };
@@ -494,24 +622,118 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
                 // lines would take hours matched pairwise, SECURITY.md #40).
                 let sizes: HashMap<u32, u64> =
                     listing.into_iter().map(|s| (s.msg, s.octets)).collect();
-                *numbers = ids.iter().cloned().collect();
-                let heads = if headers {
-                    let in_order: Vec<u32> = ids.iter().map(|(number, _)| *number).collect();
-                    pop3_heads(session, &in_order).await?
-                } else {
-                    vec![HeaderSummary::default(); ids.len()]
-                };
-                let out = ids
-                    .into_iter()
-                    .zip(heads)
-                    .map(|((number, uidl), headers)| MessageSummary {
-                        id: MessageId::Pop3 { uidl, number },
-                        size: sizes.get(&number).copied(),
-                        headers,
-                    })
-                    .collect();
-                Ok(out)
+                ListedIds::Pop3 {
+                    entries,
+                    sizes,
+                    top_refused: false,
+                }
             }
+        };
+        let mut listing = Listing {
+            ids,
+            batch: FIRST_LIST_BATCH,
+        };
+        if let Some(n) = newest {
+            match &mut listing.ids {
+                ListedIds::Imap { uids, .. } => *uids = uids.last(n),
+                ListedIds::Pop3 { entries, .. } => {
+                    let skip = entries
+                        .len()
+                        .saturating_sub(usize::try_from(n).unwrap_or(usize::MAX));
+                    entries.drain(..skip);
+                    entries.shrink_to_fit();
+                }
+            }
+        }
+        // POP3: what may be fetched and deleted on this session is what was listed.
+        if let (Incoming::Pop3 { numbers, .. }, ListedIds::Pop3 { entries, sizes, .. }) =
+            (&mut *self, &mut listing.ids)
+        {
+            *numbers = entries.iter().cloned().collect();
+            sizes.retain(|number, _| numbers.contains_key(number));
+        }
+        Ok(listing)
+    }
+
+    /// The next batch of `listing`'s summaries, oldest first (`None` once all were given):
+    /// sizes, and with `headers` Date/From/Subject too (IMAP in one `UID FETCH` per batch;
+    /// POP3 by `TOP n 0` per message). The first batch is small so a caller can show it at
+    /// once; later ones grow up to 20,000 messages. A message deleted meanwhile by
+    /// another client is left out (IMAP).
+    pub async fn list_next(
+        &mut self,
+        listing: &mut Listing,
+        headers: bool,
+    ) -> Result<Option<Vec<MessageSummary>>, Error> {
+        if listing.is_empty() {
+            return Ok(None);
+        }
+        let n = listing.next_batch();
+        match (self, &mut listing.ids) {
+            (Incoming::Imap { session, .. }, ListedIds::Imap { uids, uid_validity }) => {
+                let batch = uids.first(n);
+                *uids = uids.difference(&batch);
+                let request = SummaryRequest {
+                    envelope: false,
+                    header_fields: if headers {
+                        LIST_FIELDS.iter().map(|s| s.to_string()).collect()
+                    } else {
+                        Vec::new()
+                    },
+                };
+                let mut summaries = Vec::new();
+                if let Some(set) = batch.to_sequence_set() {
+                    summaries = session.fetch_summaries(&set, &request).await?;
+                }
+                summaries.sort_by_key(|s| s.uid);
+                summaries.dedup_by_key(|s| s.uid);
+                let uid_validity = *uid_validity;
+                Ok(Some(
+                    summaries
+                        .into_iter()
+                        .map(|s| MessageSummary {
+                            id: MessageId::Imap {
+                                uid_validity,
+                                uid: s.uid,
+                            },
+                            size: s.size,
+                            headers: s.headers.as_deref().map(summarize).unwrap_or_default(),
+                        })
+                        .collect(),
+                ))
+            }
+            (
+                Incoming::Pop3 { session, .. },
+                ListedIds::Pop3 {
+                    entries,
+                    sizes,
+                    top_refused,
+                },
+            ) => {
+                let take = usize::try_from(n).unwrap_or(usize::MAX).min(entries.len());
+                let batch: Vec<(u32, Option<String>)> = entries.drain(..take).collect();
+                let heads = if headers {
+                    let in_order: Vec<u32> = batch.iter().map(|(number, _)| *number).collect();
+                    pop3_heads(session, &in_order, top_refused).await?
+                } else {
+                    vec![HeaderSummary::default(); batch.len()]
+                };
+                Ok(Some(
+                    batch
+                        .into_iter()
+                        .zip(heads)
+                        .map(|((number, uidl), headers)| MessageSummary {
+                            id: MessageId::Pop3 { uidl, number },
+                            size: sizes.get(&number).copied(),
+                            headers,
+                        })
+                        .collect(),
+                ))
+            }
+            (incoming, _) => Err(stale(
+                incoming.endpoint(),
+                "the listing belongs to the other protocol",
+            )),
         }
     }
 

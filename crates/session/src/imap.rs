@@ -32,8 +32,8 @@ use mailcat_codec::imap::command::{
     self as cmd, Command, EncodeOptions, Fragment, ListPattern, Mailbox, SearchKey, StoreMode,
 };
 use mailcat_codec::imap::{
-    Code, Data, Envelope, Event, Fetch, FetchItem, Flag, NameAttribute, Response, ResponseDecoder,
-    SectionData, SequenceSet, StatusKind, Tag, TagGenerator,
+    Code, Data, ESearch, ESearchItem, Envelope, Event, Fetch, FetchItem, Flag, NameAttribute,
+    Response, ResponseDecoder, SectionData, SequenceSet, StatusKind, Tag, TagGenerator, UidSet,
 };
 use mailcat_codec::Limits;
 use mailcat_transport::dialogue::{self, Capabilities, MailConnection};
@@ -217,6 +217,8 @@ enum Item {
     },
     Chunk(Bytes),
     BodyEnd,
+    /// Numbers of a `* SEARCH` line too long to hold whole, passed on in pieces.
+    SearchNumbers(Vec<u32>),
 }
 
 /// An authenticated (or about to be) IMAP connection.
@@ -250,6 +252,9 @@ pub struct ImapSession<S> {
     /// by it (learned from the bodies seen; until then, and if ever it does not, sequence
     /// numbers are mapped to UIDs first).
     uid_leads: bool,
+    /// During [`ImapSession::uid_search_set`]: where the numbers of a long `* SEARCH` line go,
+    /// and how many it may name.
+    search_sink: Option<(UidSet, u64)>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
@@ -275,6 +280,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             alerts: None,
             fetch_window: DEFAULT_FETCH_WINDOW,
             uid_leads: false,
+            search_sink: None,
         };
         session.set_capabilities(capabilities.items);
         session
@@ -569,7 +575,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
     }
 
     async fn open_mailbox(&mut self, command: Command, name: &str) -> Result<MailboxState, Error> {
-        let (kept, tagged) = self
+        // FLAGS and PERMANENTFLAGS list every keyword ever used in the mailbox, on one line.
+        self.decoder.set_max_line(MAX_FLAGS_LINE);
+        let answer = self
             .exchange(&command, |r| match r {
                 Response::Data(Data::Flags(_) | Data::Exists(_) | Data::Recent(_)) => true,
                 Response::Status {
@@ -587,7 +595,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                 ),
                 _ => false,
             })
-            .await?;
+            .await;
+        self.decoder.set_max_line(Limits::imap().max_line);
+        let (kept, tagged) = answer?;
         let tagged = self.expect_ok(name, tagged)?;
         let mut state = MailboxState {
             read_only: matches!(tagged.code, Some(Code::ReadOnly)),
@@ -659,6 +669,63 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             .collect())
     }
 
+    /// `UID SEARCH key` as a [`UidSet`], for mailboxes of any size: with ESEARCH (RFC 4731, or
+    /// IMAP4rev2) `UID SEARCH RETURN (ALL) key`, whose answer gives the UIDs as ranges; else
+    /// plain `UID SEARCH`, whose answer is one line with every UID.
+    ///
+    /// `expected` is how many messages the answer may name (the mailbox's EXISTS). A long
+    /// `* SEARCH` line is read in pieces (never held whole) and may name up to
+    /// [`search_count_limit`] messages; an ESEARCH line's limit grows with it
+    /// ([`search_line_limit`]). Either way a million-message mailbox is read, and a server
+    /// cannot make the client hold much more than the mailbox it announced.
+    pub async fn uid_search_set(
+        &mut self,
+        key: &SearchKey,
+        expected: u32,
+    ) -> Result<UidSet, Error> {
+        let esearch = self.has_capability("ESEARCH") || self.has_capability("IMAP4rev2");
+        let command = if esearch {
+            Command::UidSearchReturnAll(key.clone())
+        } else {
+            Command::UidSearch(key.clone())
+        };
+        if esearch {
+            // ESEARCH ranges come on one line, scattered UIDs make it long.
+            self.decoder.set_max_line(search_line_limit(expected));
+        } else {
+            // A long `* SEARCH` line is passed on in pieces: never held whole.
+            self.search_sink = Some((UidSet::new(), search_count_limit(expected)));
+        }
+        let answer = self
+            .exchange(&command, |r| {
+                matches!(
+                    r,
+                    Response::Data(Data::Search { .. } | Data::ESearch(ESearch { uid: true, .. }))
+                )
+            })
+            .await;
+        self.decoder.set_max_line(Limits::imap().max_line);
+        let streamed = self.search_sink.take().map(|(uids, _)| uids);
+        let (kept, tagged) = answer?;
+        self.expect_ok("UID SEARCH", tagged)?;
+        let mut uids = streamed.unwrap_or_default();
+        for r in kept {
+            match r {
+                Response::Data(Data::Search { numbers, .. }) => uids.extend(numbers),
+                Response::Data(Data::ESearch(e)) => {
+                    for item in e.items {
+                        if let ESearchItem::All(set) = item {
+                            // A UID search never answers `*` (RFC 4731 §3.1): read as nothing.
+                            uids.insert_set(&UidSet::from_sequence_set(&set, 0));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(uids)
+    }
+
     /// Summaries of many messages in one `UID FETCH`: UID, flags, `RFC822.SIZE`,
     /// `INTERNALDATE`, and what `request` adds (ENVELOPE, header fields). Messages that no
     /// longer exist are simply missing from the result.
@@ -683,12 +750,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             items,
             changed_since: None,
         };
+        // Each response is matched by a binary search over the ranges asked for, not a scan
+        // of them: a batch of 50,000 scattered UIDs stays linear.
+        let wanted = UidSet::from_sequence_set(uids, u32::MAX);
         let (kept, tagged) = self
             .exchange(&command, |r| match r {
                 // An answer carries the UID asked for and the size; a FETCH with flags only is
                 // another client's change, reported as unsolicited.
                 Response::Data(Data::Fetch(f)) => {
-                    f.uid().is_some_and(|u| uids.contains(u, u32::MAX)) && f.rfc822_size().is_some()
+                    f.uid().is_some_and(|u| wanted.contains(u)) && f.rfc822_size().is_some()
                 }
                 _ => false,
             })
@@ -828,6 +898,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                     }
                 }
                 Item::BodyEnd => discarding = false,
+                Item::SearchNumbers(numbers) => self.take_search_numbers(numbers)?,
                 Item::Response(Response::Data(Data::Fetch(f))) => {
                     let body = f
                         .sections()
@@ -1258,6 +1329,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             },
             Chunk(std::ops::Range<usize>),
             BodyEnd,
+            SearchNumbers(Vec<u32>),
         }
         let bare_lf_lines = self.decoder.bare_lf_lines();
         let result = self
@@ -1287,6 +1359,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                             Raw::Chunk(start..start + chunk.len())
                         }
                         Event::BodyEnd => Raw::BodyEnd,
+                        Event::SearchNumbers(numbers) => Raw::SearchNumbers(numbers),
                     };
                     Ok((used, raw))
                 },
@@ -1312,16 +1385,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                  without a literal or an open quoted string)"
             );
         }
-        if let Raw::Response(response) = &raw {
-            if !matches!(response, Response::Status { tag: Some(_), .. }) {
-                self.count_untagged(bytes.len())?;
+        match &raw {
+            Raw::Response(response)
+                if !matches!(response, Response::Status { tag: Some(_), .. }) =>
+            {
+                self.count_untagged(bytes.len())?
             }
+            Raw::SearchNumbers(_) => self.count_untagged(bytes.len())?,
+            _ => {}
         }
         Ok(match raw {
             Raw::Response(r) => Item::Response(r),
             Raw::BodyStart { whole, seq, uid } => Item::BodyStart { whole, seq, uid },
             Raw::Chunk(range) => Item::Chunk(bytes.slice(range)),
             Raw::BodyEnd => Item::BodyEnd,
+            Raw::SearchNumbers(numbers) => Item::SearchNumbers(numbers),
         })
     }
 
@@ -1447,10 +1525,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                         self.record(r);
                     }
                 }
+                Item::SearchNumbers(numbers) => self.take_search_numbers(numbers)?,
                 // A body nobody asked for (an unsolicited FETCH with a large literal): dropped.
                 _ => {}
             }
         }
+    }
+
+    /// Adds the numbers of a long `* SEARCH` line to the search under way, within its bound;
+    /// without one (a search that expects a short answer), the line is too long.
+    fn take_search_numbers(&mut self, numbers: Vec<u32>) -> Result<(), Error> {
+        let Some((uids, most)) = &mut self.search_sink else {
+            return Err(self.protocol(format!(
+                "a SEARCH response line longer than the limit of {} bytes",
+                Limits::imap().max_line
+            )));
+        };
+        uids.extend(numbers);
+        if uids.len() > *most {
+            let most = *most;
+            return Err(self.protocol(format!(
+                "the answer to UID SEARCH names more than {most} messages, far more than the \
+                 mailbox holds: it is longer than the limit for this search"
+            )));
+        }
+        Ok(())
     }
 
     /// What every untagged response tells the session itself: BYE, new capabilities.
@@ -1535,6 +1634,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
     }
 }
 
+/// The longest `* SEARCH` line accepted for a search that may name `expected` messages:
+/// 11 bytes a UID (10 digits and a space) plus 64 KiB for messages arriving meanwhile and
+/// the response's own words. A `Limits::imap()` line (64 KiB) holds only ~9,000 six-digit
+/// UIDs; a million-message mailbox needs ~11 MB, and the codec's `max_response` (64 MiB)
+/// caps it whatever a server announces.
+pub fn search_line_limit(expected: u32) -> usize {
+    let per_uid = 11usize;
+    (expected as usize)
+        .saturating_mul(per_uid)
+        .saturating_add(Limits::imap().max_line)
+}
+
+/// The longest line of an answer to SELECT or EXAMINE: 4 MiB. Its FLAGS and PERMANENTFLAGS
+/// name every keyword used in the mailbox on one line; mail filters that tag by keyword leave
+/// thousands (Thunderbird and Gmail labels), past `Limits::imap()`'s 64 KiB.
+pub const MAX_FLAGS_LINE: usize = 4 * 1024 * 1024;
+
+/// Most UIDs a `UID SEARCH` of a mailbox of `expected` messages may name: all of them, and
+/// 100,000 more for mail arriving meanwhile.
+pub fn search_count_limit(expected: u32) -> u64 {
+    u64::from(expected) + 100_000
+}
+
 /// Most unsolicited responses kept between two [`ImapSession::take_unsolicited`] calls; beyond,
 /// the oldest are dropped.
 ///
@@ -1551,9 +1673,10 @@ pub const MAX_UNSOLICITED: usize = 10_000;
 /// A response is counted whether it is kept as the answer (LIST, SEARCH, FETCH ...) or as
 /// unsolicited news, so a server can neither grow the answer without bound nor keep a command
 /// from ever completing. The limit is per command, not per mailbox: a `UID FETCH` of summaries
-/// has one response per message asked for, and [`crate::Incoming::list`] asks in batches of
-/// 50,000, so mailboxes of any size (Gmail's All Mail holds ~100,000 messages for many users)
-/// list fine; callers of [`ImapSession::fetch_summaries`] should batch alike. LIST has one
+/// has one response per message asked for, and [`crate::Incoming::list_next`] asks in batches
+/// of at most 20,000, so mailboxes of any size (Gmail's All Mail holds ~100,000 messages for
+/// many users) list fine; callers of [`ImapSession::fetch_summaries`] should batch alike. A
+/// long `* SEARCH` line passed on in pieces counts once per piece. LIST has one
 /// response per mailbox (thousands at most on real servers); SEARCH sends one; `UID EXPUNGE`
 /// one per message expunged. A kept response costs a few hundred bytes of memory, so the
 /// answer stays under ~100 MB.

@@ -19,7 +19,7 @@ pub mod smtp;
 pub mod store;
 pub mod utc;
 
-pub use account::{Account, Fetching, Incoming, MessageId, MessageSummary};
+pub use account::{Account, Fetching, Incoming, Listing, MessageId, MessageSummary};
 pub use alert::AlertSink;
 pub use credential::{Credential, CredentialKind, Secret, SecretCallback, SecretSource};
 pub use error::{refused_recipients, Error};

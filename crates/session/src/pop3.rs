@@ -95,11 +95,35 @@ const LISTING: ListingLimits = ListingLimits {
     bytes: MAX_LISTING_BYTES,
 };
 
+/// The limits of a `LIST` or `UIDL` of a maildrop that STAT says holds `count` messages: one
+/// line a message, plus 1,000 for a server that does not lock the maildrop (RFC 1939 §8 says
+/// it should) and gets new mail meanwhile; 82 bytes a line (a `UIDL` line is at most 81: a
+/// 10-digit number, a space, a 70-character unique-id). A million messages: ~80 MiB at most.
+fn listing_limits_for(count: u32) -> (usize, usize) {
+    let lines = (count as usize).saturating_add(1_000);
+    (lines, lines.saturating_mul(82))
+}
+
+fn listing_limits(count: u32) -> ListingLimits {
+    let (lines, bytes) = listing_limits_for(count);
+    ListingLimits { lines, bytes }
+}
+
 /// `CAPA`.
 const CAPA: ListingLimits = ListingLimits {
     lines: MAX_CAPA_LINES,
     bytes: MAX_CAPA_BYTES,
 };
+
+/// The codec's limits, with as many listing lines as a maildrop can have messages (2^32 - 1):
+/// every listing is bounded by the session instead, by what the command expects (`CAPA`: a
+/// thousand lines; `LIST`/`UIDL`: what STAT announced, [`listing_limits_for`]), where a fixed
+/// million lines would refuse the listing of a larger mailbox.
+fn decoder_limits() -> Limits {
+    let mut limits = Limits::pop3();
+    limits.max_lines = usize::try_from(u32::MAX).unwrap_or(usize::MAX);
+    limits
+}
 
 /// One line of `UIDL`: a message number and its unique-id (printable ASCII, stable across
 /// sessions).
@@ -240,7 +264,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
         });
         Pop3Session {
             connection,
-            decoder: Decoder::new(Limits::pop3()),
+            decoder: Decoder::new(decoder_limits()),
             capabilities,
             apop_timestamp: None,
             state: State::Authorization,
@@ -429,9 +453,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
     /// `LIST`: each message's number and size. Read line by line; at most
     /// `Limits::pop3().max_lines` (10^6) lines and [`MAX_LISTING_BYTES`] are accepted.
     pub async fn list(&mut self) -> Result<Vec<ScanListing>, Error> {
+        self.list_within(LISTING).await
+    }
+
+    /// `LIST` of a maildrop that [`Pop3Session::stat`] said holds `count` messages: the
+    /// limits scale with it (one line a message and 1,000 more, 82 bytes a line), so a
+    /// mailbox of any size is read, and a server cannot send much more than it announced.
+    pub async fn list_expecting(&mut self, count: u32) -> Result<Vec<ScanListing>, Error> {
+        self.list_within(listing_limits(count)).await
+    }
+
+    async fn list_within(&mut self, limits: ListingLimits) -> Result<Vec<ScanListing>, Error> {
         let mut out = Vec::new();
         let status = self
-            .lines(Command::List(None), LISTING, |line| {
+            .lines(Command::List(None), limits, |line| {
                 out.push(ScanListing::parse(line)?);
                 Ok(())
             })
@@ -448,9 +483,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
 
     /// `UIDL`: each message's unique-id (RFC 1939 §7). Read line by line, as [`Pop3Session::list`].
     pub async fn uidl(&mut self) -> Result<Vec<UniqueId>, Error> {
+        self.uidl_within(LISTING).await
+    }
+
+    /// `UIDL` of a maildrop that [`Pop3Session::stat`] said holds `count` messages, with
+    /// limits scaled as [`Pop3Session::list_expecting`]'s.
+    pub async fn uidl_expecting(&mut self, count: u32) -> Result<Vec<UniqueId>, Error> {
+        self.uidl_within(listing_limits(count)).await
+    }
+
+    async fn uidl_within(&mut self, limits: ListingLimits) -> Result<Vec<UniqueId>, Error> {
         let mut out = Vec::new();
         let status = self
-            .lines(Command::Uidl(None), LISTING, |line| {
+            .lines(Command::Uidl(None), limits, |line| {
                 out.push(unique_id(UniqueIdListing::parse(line)?));
                 Ok(())
             })

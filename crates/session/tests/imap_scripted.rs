@@ -269,6 +269,124 @@ async fn select_examine_and_their_refusals() {
     server.await.unwrap();
 }
 
+/// `* SEARCH` with every UID of a 100,000-message mailbox but a few: one line of ~600 KB.
+fn search_line(count: u32, gaps: &[u32]) -> String {
+    let numbers: Vec<String> = (1..=count)
+        .filter(|n| !gaps.contains(n))
+        .map(|n| n.to_string())
+        .collect();
+    format!(
+        "* SEARCH {}\r\n{{tag}} OK Search done\r\n",
+        numbers.join(" ")
+    )
+}
+
+#[tokio::test]
+async fn a_search_answer_longer_than_a_line_limit_is_read_as_ranges() {
+    let (mut s, server, _) = logged_in(
+        "IMAP4rev1",
+        vec![cmd("UID SEARCH ALL", &search_line(100_000, &[5, 70_000]))],
+    )
+    .await;
+    let uids = s.uid_search_set(&SearchKey::All, 100_000).await.unwrap();
+    assert_eq!(uids.to_string(), "1:4,6:69999,70001:100000");
+    drop(s);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_search_answer_far_longer_than_the_mailbox_is_refused() {
+    // 10 messages announced, 250,000 UIDs sent: the bound scales with what was asked.
+    let (mut s, server, _) = logged_in(
+        "IMAP4rev1",
+        vec![cmd("UID SEARCH ALL", &search_line(250_000, &[]))],
+    )
+    .await;
+    let e = s.uid_search_set(&SearchKey::All, 10).await.unwrap_err();
+    assert!(e.to_string().contains("longer than the limit"), "{e}");
+    drop(s);
+    let _ = server.await;
+}
+
+#[tokio::test]
+async fn summaries_of_100k_scattered_uids_are_matched_in_linear_time() {
+    // Every other UID: 100,000 single-number ranges. Matching each response by a scan of the
+    // ranges asked for took O(n²): about a minute here in a debug build.
+    let (mut s, server, _) = logged_in(
+        "IMAP4rev1",
+        vec![cmd_fn(|_| {
+            let mut reply = String::new();
+            for (i, uid) in (1..=200_000u32).step_by(2).enumerate() {
+                reply.push_str(&format!("* {} FETCH (UID {uid} RFC822.SIZE 10)\r\n", i + 1));
+            }
+            reply.push_str("{tag} OK done\r\n");
+            reply
+        })],
+    )
+    .await;
+    let set = SequenceSet::from_numbers((1..=200_000).step_by(2)).unwrap();
+    let started = std::time::Instant::now();
+    let summaries = s
+        .fetch_summaries(&set, &SummaryRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(summaries.len(), 100_000);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(s);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_mailbox_with_thousands_of_keywords_can_be_opened() {
+    // FLAGS and PERMANENTFLAGS name every keyword on one line each: ~100 KB here.
+    fn reply(_: &str) -> String {
+        let keywords: Vec<String> = (0..8_000).map(|i| format!("$label{i}")).collect();
+        let keywords = keywords.join(" ");
+        format!(
+            "* FLAGS (\\Seen {keywords})\r\n* OK [PERMANENTFLAGS (\\Seen {keywords} \\*)] ok\r\n\
+             * 3 EXISTS\r\n* OK [UIDVALIDITY 9] ok\r\n{{tag}} OK [READ-ONLY] done\r\n"
+        )
+    }
+    let (mut s, server, _) = logged_in("IMAP4rev1", vec![cmd_fn(reply)]).await;
+    let state = s.examine(&Mailbox::new("INBOX").unwrap()).await.unwrap();
+    assert_eq!(state.flags.len(), 8_001);
+    assert_eq!(state.exists, 3);
+    drop(s);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn esearch_is_used_when_offered_and_its_ranges_kept() {
+    let (mut s, server, _) = logged_in(
+        "IMAP4rev1 ESEARCH",
+        vec![
+            cmd(
+                "UID SEARCH RETURN (ALL) ALL",
+                "* ESEARCH (TAG \"{tag}\") UID ALL 1:400000,400002:1000001\r\n{tag} OK done\r\n",
+            ),
+            // No match: ESEARCH without ALL.
+            cmd(
+                "UID SEARCH RETURN (ALL) UNSEEN",
+                "* ESEARCH (TAG \"{tag}\") UID\r\n{tag} OK done\r\n",
+            ),
+        ],
+    )
+    .await;
+    let uids = s.uid_search_set(&SearchKey::All, 1_000_000).await.unwrap();
+    assert_eq!(uids.ranges(), &[(1, 400_000), (400_002, 1_000_001)]);
+    assert!(s
+        .uid_search_set(&SearchKey::Unseen, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    drop(s);
+    server.await.unwrap();
+}
+
 #[tokio::test]
 async fn uid_search_keeps_unsolicited_news_apart() {
     let (mut s, server, _) = logged_in(
@@ -437,7 +555,7 @@ async fn pipelined_fetches_keep_a_window_and_route_bodies_answered_out_of_order(
             "IMAP4rev1",
             vec![
             cmd(
-                "UID FETCH 11,12,13 (UID)",
+                "UID FETCH 11:13 (UID)",
                 "* 1 FETCH (UID 11)\r\n* 2 FETCH (UID 12)\r\n* 3 FETCH (UID 13)\r\n{tag} OK\r\n",
             ),
             cmd("UID FETCH 11 (UID BODY.PEEK[])", ""),
@@ -487,7 +605,7 @@ async fn maps_in_two_pipelined_fetches(uid_first: bool, size: usize) -> usize {
     };
     let mut steps = vec![
         cmd(
-            "UID FETCH 11,12 (UID)",
+            "UID FETCH 11:12 (UID)",
             "* 1 FETCH (UID 11)\r\n* 2 FETCH (UID 12)\r\n{tag} OK\r\n",
         ),
         cmd("UID FETCH 11 (UID BODY.PEEK[])", ""),
@@ -501,7 +619,7 @@ async fn maps_in_two_pipelined_fetches(uid_first: bool, size: usize) -> usize {
         ("A0006", "A0007")
     } else {
         steps.push(cmd(
-            "UID FETCH 13,14 (UID)",
+            "UID FETCH 13:14 (UID)",
             "* 3 FETCH (UID 13)\r\n* 4 FETCH (UID 14)\r\n{tag} OK\r\n",
         ));
         ("A0007", "A0008")
@@ -1038,7 +1156,7 @@ async fn list_fetch_delete_without_uidvalidity(validity: &str) {
             ),
             cmd("UID SEARCH ALL", "* SEARCH 1 2\r\n{tag} OK Search done\r\n"),
             cmd(
-                "UID FETCH 1,2 (UID FLAGS RFC822.SIZE INTERNALDATE)",
+                "UID FETCH 1:2 (UID FLAGS RFC822.SIZE INTERNALDATE)",
                 "* 1 FETCH (UID 1 FLAGS () RFC822.SIZE 5 INTERNALDATE \"17-Jul-2024 02:44:25 +0000\")\r\n\
                  * 2 FETCH (UID 2 FLAGS () RFC822.SIZE 5 INTERNALDATE \"17-Jul-2024 02:44:26 +0000\")\r\n\
                  {tag} OK Fetch completed.\r\n",
@@ -1297,7 +1415,7 @@ async fn incoming_fetch_many_routes_bodies_byte_exact_and_a_gone_uid_is_message_
         vec![
             // UID 12 was expunged by another client after the list.
             cmd(
-                "UID FETCH 11,12,13 (UID)",
+                "UID FETCH 11:13 (UID)",
                 "* 1 FETCH (UID 11)\r\n* 2 FETCH (UID 13)\r\n{tag} OK\r\n",
             ),
             cmd_bytes(
@@ -1346,7 +1464,7 @@ async fn incoming_fetch_many_routes_bodies_byte_exact_and_a_gone_uid_is_message_
     server.await.unwrap();
     let lines = received.lock().unwrap().clone();
     assert!(
-        lines[2].starts_with("A0003 UID FETCH 11,12,13 (UID)"),
+        lines[2].starts_with("A0003 UID FETCH 11:13 (UID)"),
         "the stale request sent nothing: {lines:?}"
     );
 }
@@ -1358,7 +1476,7 @@ async fn incoming_fetch_many_with_a_failing_sink_fails_that_message_only() {
         "IMAP4rev1",
         vec![
             cmd(
-                "UID FETCH 1,2 (UID)",
+                "UID FETCH 1:2 (UID)",
                 "* 1 FETCH (UID 1)\r\n* 2 FETCH (UID 2)\r\n{tag} OK\r\n",
             ),
             cmd_bytes(

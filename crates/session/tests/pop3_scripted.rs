@@ -963,6 +963,8 @@ async fn incoming_list_matches_200k_sizes_and_ids_in_linear_time() {
     let (session, server) = logged_in(
         TX_CAPS,
         vec![
+            expect("STAT"),
+            send("+OK 200000 0\r\n"),
             expect("UIDL"),
             send("+OK\r\n"),
             Step::Lines {
@@ -1476,6 +1478,8 @@ async fn a_server_without_uidl_is_listed_by_message_numbers_valid_in_the_session
     let (session, server) = logged_in(
         &["USER", "TOP"],
         vec![
+            expect("STAT"),
+            send("+OK 2 30\r\n"),
             expect("UIDL"),
             send("-ERR unknown command\r\n"),
             expect("LIST"),
@@ -1502,8 +1506,16 @@ async fn a_server_without_uidl_is_listed_by_message_numbers_valid_in_the_session
 
 #[tokio::test]
 async fn uidl_refused_by_a_server_that_announces_it_is_an_error() {
-    let (session, server) =
-        logged_in(TX_CAPS, vec![expect("UIDL"), send("-ERR not now\r\n")]).await;
+    let (session, server) = logged_in(
+        TX_CAPS,
+        vec![
+            expect("STAT"),
+            send("+OK 1 10\r\n"),
+            expect("UIDL"),
+            send("-ERR not now\r\n"),
+        ],
+    )
+    .await;
     let err = incoming(session).list(None, false).await.unwrap_err();
     assert!(matches!(err, Error::Rejected { .. }), "{err}");
     server.received().await;
@@ -1514,6 +1526,8 @@ async fn without_top_the_list_has_no_headers_and_tries_top_once() {
     let (session, server) = logged_in(
         &["USER", "UIDL"],
         vec![
+            expect("STAT"),
+            send("+OK 2 30\r\n"),
             expect("UIDL"),
             send("+OK\r\n1 a\r\n2 b\r\n.\r\n"),
             expect("LIST"),
@@ -1561,6 +1575,8 @@ async fn list_with_headers_pipelines_top_and_keeps_each_subject_with_its_message
     let (session, server) = logged_in(
         TX_CAPS_PIPELINING,
         vec![
+            expect("STAT"),
+            send("+OK 3 60\r\n"),
             expect("UIDL"),
             send("+OK\r\n1 a\r\n2 b\r\n3 c\r\n.\r\n"),
             expect("LIST"),
@@ -1611,4 +1627,74 @@ async fn a_server_that_gave_up_waiting_for_the_password_is_not_sent_it() {
     drop(session);
     let received = server.received_text().await;
     assert_eq!(count(&received, "USER"), 0, "{received:?}");
+}
+
+#[tokio::test]
+async fn incoming_lists_more_than_a_million_messages_as_stat_announced() {
+    // A fixed limit of 10^6 listing lines refused the UIDL of a larger maildrop.
+    const N: usize = 1_000_500;
+    let (session, server) = logged_in(
+        TX_CAPS,
+        vec![
+            expect("STAT"),
+            send("+OK 1000500 600300000\r\n"),
+            expect("UIDL"),
+            send("+OK\r\n"),
+            Step::Lines {
+                count: N,
+                line: |i| format!("{} u{i}\r\n", i + 1),
+            },
+            send(".\r\n"),
+            expect("LIST"),
+            send("+OK\r\n"),
+            Step::Lines {
+                count: N,
+                line: |i| format!("{} 600\r\n", i + 1),
+            },
+            send(".\r\n"),
+        ],
+    )
+    .await;
+    let mut incoming = incoming(session);
+    let mut listing = incoming.list_start(None, Some(2)).await.unwrap();
+    assert_eq!(listing.len(), 2, "the newest two");
+    let batch = incoming
+        .list_next(&mut listing, false)
+        .await
+        .unwrap()
+        .unwrap();
+    let keys: Vec<_> = batch.iter().map(|m| m.id.key()).collect();
+    assert_eq!(keys, ["u1000498", "u1000499"]);
+    assert!(incoming
+        .list_next(&mut listing, false)
+        .await
+        .unwrap()
+        .is_none());
+    drop(incoming);
+    server.received().await;
+}
+
+#[tokio::test]
+async fn a_listing_far_longer_than_stat_announced_is_refused() {
+    let (session, server) = logged_in(
+        TX_CAPS,
+        vec![
+            expect("STAT"),
+            send("+OK 2 20\r\n"),
+            expect("UIDL"),
+            send("+OK\r\n"),
+            Step::Lines {
+                count: 5_000,
+                line: |i| format!("{} u{i}\r\n", i + 1),
+            },
+            send(".\r\n"),
+        ],
+    )
+    .await;
+    let err = incoming(session).list(None, false).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Protocol { ref detail, .. } if detail.contains("1002 lines")),
+        "{err}"
+    );
+    drop(server);
 }

@@ -21,7 +21,7 @@ use crate::{DecodeError, Limits};
 use super::fetch::{section_name, Section};
 use super::framing::{frame, truncated, FrameLimits, FrameState, Framed};
 use super::primitive::{number, Ctx, STREAMED_MARKER};
-use super::response::{greeting, response, Greeting, Response};
+use super::response::{greeting, response, search, Data, Greeting, Response};
 
 /// What [`ResponseDecoder::decode`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +48,12 @@ pub enum Event<'a> {
     BodyChunk(&'a [u8]),
     /// The body section is complete.
     BodyEnd,
+    /// Some numbers of a `* SEARCH` line too long for `max_line` (a `UID SEARCH ALL` of a big
+    /// mailbox names every message on one line): the line is passed on in chunks of at most
+    /// `max_line` bytes, so it is never held whole. The last numbers (and a `MODSEQ`) come
+    /// in the [`Event::Response`] (`Data::Search`) that ends the line. A caller that cannot
+    /// take numbers this way treats the event as the line being too long.
+    SearchNumbers(Vec<u32>),
 }
 
 /// Where the decoder is between calls.
@@ -59,6 +65,8 @@ enum State {
     Streaming { remaining: u64 },
     /// After a streamed literal, framing the rest of its FETCH response into the skeleton.
     AfterBody,
+    /// Inside a `* SEARCH` line longer than `max_line`, passing its numbers on in chunks.
+    SearchNumbers,
 }
 
 /// The IMAP response decoder for one connection.
@@ -107,6 +115,14 @@ impl ResponseDecoder {
         &self.limits
     }
 
+    /// Sets the longest line accepted from now on (CRLF included), for a command whose answer
+    /// is legitimately one long line: `UID SEARCH` of a large mailbox writes every UID on one
+    /// `* SEARCH` line (about 8 bytes a message). The caller scales it by what it asked for
+    /// and puts [`Limits::imap`]'s back afterwards. It never exceeds `max_response`.
+    pub fn set_max_line(&mut self, max_line: usize) {
+        self.limits.max_line = max_line.min(self.limits.max_response);
+    }
+
     /// True between a [`Event::BodyStart`] and the [`Event::Response`] that closes it.
     pub fn is_streaming(&self) -> bool {
         self.state != State::Idle
@@ -135,6 +151,18 @@ impl ResponseDecoder {
                 let lim = self.frame_limits(0);
                 match frame(buf, &mut self.frame, &lim) {
                     Err(DecodeError::Incomplete) => Err(DecodeError::Incomplete),
+                    Err(DecodeError::LineTooLong { offset: 0, .. }) if is_search_head(buf) => {
+                        self.frame = FrameState::default();
+                        self.state = State::SearchNumbers;
+                        // The chunks start at the space before the first number.
+                        match self.search_chunk(buf, SEARCH_HEAD.len()) {
+                            // Less than a window after the head: the head is done with.
+                            Err(DecodeError::Incomplete) => {
+                                Ok((SEARCH_HEAD.len(), Event::SearchNumbers(Vec::new())))
+                            }
+                            other => other,
+                        }
+                    }
                     Err(e) => {
                         self.frame = FrameState::default();
                         Err(e)
@@ -171,6 +199,7 @@ impl ResponseDecoder {
                     }
                 }
             }
+            State::SearchNumbers => self.search_chunk(buf, 0),
             State::Streaming { remaining } => {
                 if remaining == 0 {
                     self.state = State::AfterBody;
@@ -260,6 +289,79 @@ impl ResponseDecoder {
         ))
     }
 
+    /// The next piece of a long `* SEARCH` line from `buf[from..]` (which starts with a space
+    /// or ends the line): its numbers up to the last space within `max_line` bytes, or, once
+    /// the line's end is in reach, the rest as the closing `Data::Search` response.
+    fn search_chunk<'a>(
+        &mut self,
+        buf: &'a [u8],
+        from: usize,
+    ) -> Result<(usize, Event<'a>), DecodeError> {
+        let window_end = buf.len().min(from.saturating_add(self.limits.max_line));
+        let window = &buf[from..window_end];
+        let invalid = |at: usize, expected: &'static str| DecodeError::Invalid {
+            offset: from + at,
+            expected,
+        };
+        let numbers = |chunk: &[u8], at: usize| match search(chunk) {
+            Ok(([], Data::Search { numbers, modseq })) => Ok((numbers, modseq)),
+            _ => Err(invalid(
+                at,
+                "numbers separated by spaces in a SEARCH response",
+            )),
+        };
+        if let Some(lf) = memchr::memchr2(b'\n', 0, window) {
+            let result = if window[lf] == 0 {
+                Err(invalid(lf, "no NUL byte outside a literal"))
+            } else if lf == 0 || window[lf - 1] != b'\r' {
+                Err(invalid(lf, "CR before LF (bare LF line ending)"))
+            } else {
+                numbers(&window[..lf - 1], 0).map(|(numbers, modseq)| {
+                    (
+                        from + lf + 1,
+                        Event::Response(Response::Data(Data::Search { numbers, modseq })),
+                    )
+                })
+            };
+            self.reset();
+            return result;
+        }
+        if window.len() < self.limits.max_line {
+            return Err(DecodeError::Incomplete);
+        }
+        // Cut before the last token, which may go on past the window; a `(MODSEQ n)` is
+        // never cut apart, it ends the line.
+        let mut cut = memchr::memrchr(b' ', window).unwrap_or(0);
+        if window[cut..].starts_with(b" (") || window[..cut].ends_with(b"(MODSEQ") {
+            cut = memchr::memrchr(b' ', &window[..cut]).unwrap_or(0);
+            while window[..cut].ends_with(b"(MODSEQ") {
+                cut = memchr::memrchr(b' ', &window[..cut]).unwrap_or(0);
+            }
+        }
+        if cut == 0 {
+            self.reset();
+            return Err(DecodeError::LineTooLong {
+                offset: from,
+                limit: self.limits.max_line,
+            });
+        }
+        if let Some(nul) = memchr::memchr(0, &window[..cut]) {
+            self.reset();
+            return Err(invalid(nul, "no NUL byte outside a literal"));
+        }
+        match numbers(&window[..cut], 0) {
+            Ok((numbers, None)) => Ok((from + cut, Event::SearchNumbers(numbers))),
+            Ok((_, Some(_))) => {
+                self.reset();
+                Err(invalid(0, "MODSEQ only at the end of a SEARCH response"))
+            }
+            Err(e) => {
+                self.reset();
+                Err(e)
+            }
+        }
+    }
+
     fn reset(&mut self) {
         self.state = State::Idle;
         self.frame = FrameState::default();
@@ -289,8 +391,22 @@ impl ResponseDecoder {
                 )
             }
             State::Idle => truncated(remaining, FrameState::default(), &self.frame_limits(0)),
+            State::SearchNumbers => DecodeError::Truncated {
+                offset: 0,
+                inside: "a response line (a long SEARCH response)",
+            },
         }
     }
+}
+
+/// The start of a SEARCH response whose numbers may be passed on in chunks.
+const SEARCH_HEAD: &[u8] = b"* SEARCH";
+
+/// `* SEARCH ` (the keyword case-insensitive) at the start of `buf`.
+fn is_search_head(buf: &[u8]) -> bool {
+    buf.len() > SEARCH_HEAD.len()
+        && buf[..SEARCH_HEAD.len()].eq_ignore_ascii_case(SEARCH_HEAD)
+        && buf[SEARCH_HEAD.len()] == b' '
 }
 
 /// Maps an error offset in the skeleton to one in the current buffer (0 if it lies in an
@@ -422,6 +538,7 @@ mod tests {
         },
         Body(Vec<u8>),
         BodyEnd,
+        SearchNumbers(Vec<u32>),
     }
 
     fn own(e: Event<'_>) -> Owned {
@@ -442,6 +559,7 @@ mod tests {
             },
             Event::BodyChunk(c) => Owned::Body(c.to_vec()),
             Event::BodyEnd => Owned::BodyEnd,
+            Event::SearchNumbers(n) => Owned::SearchNumbers(n),
         }
     }
 
@@ -489,6 +607,120 @@ mod tests {
             Owned::Response(Response::Data(Data::Fetch(f))) => f,
             other => panic!("{other:?}"),
         }
+    }
+
+    fn small_lines() -> Limits {
+        Limits {
+            max_line: 64,
+            ..Limits::imap()
+        }
+    }
+
+    /// The numbers of the SEARCH events in `events`, the MODSEQ, and what came after.
+    fn search_numbers(events: &[Owned]) -> (Vec<u32>, Option<u64>, usize) {
+        let mut all = Vec::new();
+        for (i, e) in events.iter().enumerate() {
+            match e {
+                Owned::SearchNumbers(n) => all.extend(n),
+                Owned::Response(Response::Data(Data::Search { numbers, modseq })) => {
+                    all.extend(numbers);
+                    return (all, *modseq, events.len() - i - 1);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        panic!("no closing SEARCH response: {events:?}")
+    }
+
+    #[test]
+    fn a_search_line_longer_than_max_line_comes_in_chunks() {
+        let numbers: Vec<String> = (1..=500).map(|n| n.to_string()).collect();
+        for tail in ["", " (MODSEQ 77)", " (modseq 77) "] {
+            let wire = format!("* search {}{tail}\r\n* OK next\r\n", numbers.join(" "));
+            for cuts in [
+                vec![],
+                vec![3, 70, 71, 200, 1000],
+                (0..wire.len()).step_by(7).collect(),
+            ] {
+                let (events, end) = drive(wire.as_bytes(), &cuts, small_lines());
+                assert_eq!(end, None, "{tail:?} {cuts:?}");
+                let (got, modseq, after) = search_numbers(&events);
+                assert_eq!(got, (1..=500).collect::<Vec<u32>>(), "{tail:?} {cuts:?}");
+                assert_eq!(modseq, (!tail.is_empty()).then_some(77));
+                assert_eq!(after, 1, "the next response is read as usual");
+                assert!(events.len() > 10, "in chunks of at most 64 bytes");
+            }
+        }
+        // A short SEARCH is one response, as before.
+        let (events, _) = drive(b"* SEARCH 1 2\r\n", &[], small_lines());
+        assert_eq!(search_numbers(&events), (vec![1, 2], None, 0));
+    }
+
+    #[test]
+    fn a_long_search_line_is_still_checked() {
+        let long = |middle: &str| {
+            let numbers: Vec<String> = (1..=40).map(|n| n.to_string()).collect();
+            format!(
+                "* SEARCH {} {middle} {}\r\n",
+                numbers.join(" "),
+                numbers.join(" ")
+            )
+        };
+        for (bad, what) in [
+            (long("x"), "numbers"),
+            (long("4294967296"), "numbers"),
+            (long("1\x002"), "NUL"),
+            (long("1\n2"), "bare LF"),
+            (long("(MODSEQ 5) 3"), "MODSEQ at the end"),
+        ] {
+            let (_, end) = drive(bad.as_bytes(), &[], small_lines());
+            assert!(
+                matches!(end, Some(DecodeError::Invalid { .. })),
+                "{what}: {end:?}"
+            );
+        }
+        // One token longer than a line: refused, not cut.
+        let wire = format!("* SEARCH 1 {}\r\n", "9".repeat(100));
+        let (_, end) = drive(wire.as_bytes(), &[], small_lines());
+        assert!(
+            matches!(end, Some(DecodeError::LineTooLong { .. })),
+            "{end:?}"
+        );
+        // Only SEARCH is streamed: another long line is too long, as before.
+        let wire = format!("* SEARCHES {}\r\n", "1 ".repeat(100));
+        let (_, end) = drive(wire.as_bytes(), &[], small_lines());
+        assert!(
+            matches!(end, Some(DecodeError::LineTooLong { .. })),
+            "{end:?}"
+        );
+        // Cut off in the middle.
+        let numbers: Vec<String> = (1..=100).map(|n| n.to_string()).collect();
+        let wire = format!("* SEARCH {}", numbers.join(" "));
+        let (_, end) = drive(wire.as_bytes(), &[], small_lines());
+        assert!(
+            matches!(end, Some(DecodeError::Truncated { .. })),
+            "{end:?}"
+        );
+    }
+
+    #[test]
+    fn a_long_search_line_passes_once_the_line_limit_is_raised() {
+        let numbers: Vec<String> = (1..=20_000).map(|n| n.to_string()).collect();
+        let wire = format!("* ESEARCH (TAG \"a\") UID ALL {}\r\n", numbers.join(","));
+        let mut d = ResponseDecoder::new(Limits::imap());
+        assert!(matches!(
+            d.decode(wire.as_bytes()),
+            Err(DecodeError::LineTooLong { .. })
+        ));
+        d.set_max_line(wire.len());
+        let (n, event) = d.decode(wire.as_bytes()).unwrap();
+        assert_eq!(n, wire.len());
+        let Event::Response(Response::Data(Data::ESearch(e))) = event else {
+            panic!("{event:?}")
+        };
+        assert_eq!(e.items.len(), 1);
+        d.set_max_line(usize::MAX);
+        assert_eq!(d.limits().max_line, Limits::imap().max_response);
     }
 
     #[test]
@@ -592,6 +824,7 @@ mod tests {
                 Owned::Body(_) => "chunk",
                 Owned::BodyEnd => "end",
                 Owned::Response(_) => "response",
+                Owned::SearchNumbers(_) => "search",
             })
             .collect();
         assert_eq!(

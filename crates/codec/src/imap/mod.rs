@@ -32,6 +32,7 @@ mod primitive;
 mod response;
 mod sequence;
 mod tag;
+mod uid_set;
 
 pub use body::{
     BodyExtension, BodyParams, BodyStructure, Disposition, EncapsulatedMessage, MultiPart,
@@ -51,3 +52,4 @@ pub use response::{
 };
 pub use sequence::{SeqNumber, SeqRange, SequenceSet};
 pub use tag::{Tag, TagGenerator};
+pub use uid_set::UidSet;

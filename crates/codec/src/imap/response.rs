@@ -605,7 +605,7 @@ fn untagged<'a>(input: &'a [u8], ctx: &Ctx) -> PResult<'a, Response<'a>> {
 
 /// `"SEARCH" *(SP nz-number) [SP "(" "MODSEQ" SP mod-sequence-value ")"]`, tolerating a
 /// trailing space (Exchange, GreenMail: `* SEARCH ` with no results).
-fn search(input: &[u8]) -> PResult<'_, Data<'_>> {
+pub(crate) fn search(input: &[u8]) -> PResult<'_, Data<'_>> {
     let mut numbers = Vec::new();
     let mut modseq = None;
     let mut rest = spaces(input);

@@ -153,12 +153,26 @@ impl SequenceSet {
         Ok(SequenceSet(ranges))
     }
 
-    /// A set of single numbers (`3,5,9`), in the given order; empty or 0 is refused.
+    /// The set of `numbers`, in increasing order with runs written as ranges (`1:2000,2005`,
+    /// never `1,2,…,2000,2005`): a command naming a million UIDs stays a few bytes long when
+    /// they are consecutive. Duplicates are dropped; empty or 0 is refused.
     pub fn from_numbers(numbers: impl IntoIterator<Item = u32>) -> Result<Self, EncodeError> {
-        let ranges = numbers
-            .into_iter()
-            .map(|n| SeqNumber::new(n).map(SeqRange::single))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut numbers: Vec<u32> = numbers.into_iter().collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        if numbers.first() == Some(&0) {
+            return Err(ZERO);
+        }
+        let mut ranges: Vec<SeqRange> = Vec::new();
+        for n in numbers {
+            let n = SeqNumber::new(n)?;
+            match ranges.last_mut() {
+                Some(last) if last.end.resolve(0).checked_add(1) == Some(n.resolve(0)) => {
+                    last.end = n
+                }
+                _ => ranges.push(SeqRange::single(n)),
+            }
+        }
         Self::from_ranges(ranges)
     }
 
@@ -317,6 +331,18 @@ mod tests {
             SequenceSet::from_numbers([3, 5, 9]).unwrap().to_string(),
             "3,5,9"
         );
+        // Runs are ranges, in increasing order, whatever order the numbers came in.
+        assert_eq!(
+            SequenceSet::from_numbers(1..=2000).unwrap().to_string(),
+            "1:2000"
+        );
+        assert_eq!(
+            SequenceSet::from_numbers([9, 2, 3, 4, 7, 8, 3, u32::MAX])
+                .unwrap()
+                .to_string(),
+            "2:4,7:9,4294967295"
+        );
+        assert_eq!(SequenceSet::from_numbers([5, 0]), Err(ZERO));
         let mut set = SequenceSet::range(3, 7).unwrap();
         set.push(SeqRange::new(n(9), n(9)));
         assert_eq!(set.to_string(), "3:7,9");

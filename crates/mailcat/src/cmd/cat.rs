@@ -19,11 +19,12 @@ fn cat(cli: &Cli, args: &CatArgs) -> Result<(), Exit> {
     let account = common::account(cli, &settings, "cat", true, false)?;
     common::runtime()?.block_on(async {
         let mut incoming = common::receive("cat", &account).await?;
-        let messages = incoming
-            .list(args.mailbox.as_deref(), false)
+        // Only which messages there are (IMAP: one SEARCH), not a summary of each.
+        let listing = incoming
+            .list_start(args.mailbox.as_deref(), None)
             .await
             .map_err(|e| common::fail("cat", &e))?;
-        let Some(message) = messages.iter().find(|m| m.id.key() == args.id) else {
+        let Some(id) = listing.find(&args.id) else {
             eprintln!(
                 "mailcat cat: no message {} in {}; `mailcat list` shows the ids",
                 terminal_safe(&args.id),
@@ -33,7 +34,7 @@ fn cat(cli: &Cli, args: &CatArgs) -> Result<(), Exit> {
             return Err(Exit(exit::DATAERR));
         };
         let mut stdout = tokio::io::stdout();
-        let result = incoming.fetch(&message.id, &mut stdout).await;
+        let result = incoming.fetch(&id, &mut stdout).await;
         let flushed = stdout.flush().await;
         match (result, flushed) {
             (Ok(_), Ok(())) => incoming.close().await.map_err(|e| common::fail("cat", &e)),

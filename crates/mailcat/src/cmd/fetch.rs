@@ -103,7 +103,7 @@ use indicatif::{HumanBytes, HumanDuration, ProgressBar, ProgressDrawTarget, Prog
 use mailcat_session::store::{
     FetchState, Identity, Maildir, MaildirMessage, Mbox, MboxMessage, Resolved, Source, StoreLock,
 };
-use mailcat_session::{Incoming, MessageId, MessageSummary};
+use mailcat_session::{Incoming, Listing, MessageId, MessageSummary};
 use mailcat_transport::Protocol;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -504,10 +504,11 @@ async fn run_session(
     tally: &mut Tally,
     written: &mut Written,
 ) -> Result<Vec<MessageId>, Stop> {
-    let listed = until_stopped(stop, incoming.list(args.mailbox.as_deref(), false))
+    // Which messages there are (IMAP: UIDs as ranges), without a summary of any: a mailbox
+    // of a million messages with nothing new is done after one SEARCH.
+    let mut listing = until_stopped(stop, incoming.list_start(args.mailbox.as_deref(), None))
         .await
         .ok_or(Stop::Interrupted)??;
-    pause("after_list").await;
     // IMAP without a valid UIDVALIDITY (SECURITY.md #43): a UID may then name another
     // message on the next run, so neither "already fetched" nor a deletion can be trusted.
     let uidvalidity = match &*incoming {
@@ -526,7 +527,7 @@ async fn run_session(
         }
         // POP3 without UIDL (SECURITY.md #53): a message number may name another message on
         // the next run, so the same holds.
-        Incoming::Pop3 { .. } if listed.iter().any(|m| !m.id.is_stable()) => {
+        Incoming::Pop3 { .. } if listing.ids().any(|id| !id.is_stable()) => {
             return Err(no_stable_ids(
                 incoming,
                 "the server has no UIDL (it is optional in RFC 1939)",
@@ -534,7 +535,7 @@ async fn run_session(
         }
         _ => None,
     };
-    let key = &resolve_record(cli, state, source, uidvalidity, &listed)?;
+    let key = &resolve_record(cli, state, source, uidvalidity, &listing)?;
     if let Some(recorded) = state.mailbox(key) {
         if recorded.uidvalidity != uidvalidity {
             if !cli.quiet {
@@ -548,16 +549,28 @@ async fn run_session(
         }
     }
     // Forget what the server no longer has, so the record does not grow for ever.
-    let present: HashSet<String> = listed.iter().map(|m| m.id.key()).collect();
-    state.retain(key, |id| present.contains(id));
+    match listing.uids() {
+        Some(present) => state.retain_uids(key, present),
+        None => {
+            let present: HashSet<String> = listing.ids().map(|id| id.key()).collect();
+            state.retain(key, |id| present.contains(id));
+        }
+    }
+    let known = split_known(&mut listing, state, key, uidvalidity, args.delete);
+    // Summaries (sizes) of the new messages only.
+    let mut new: Vec<MessageSummary> = Vec::new();
+    while let Some(batch) = until_stopped(stop, incoming.list_next(&mut listing, false))
+        .await
+        .ok_or(Stop::Interrupted)??
+    {
+        new.extend(batch);
+    }
+    pause("after_list").await;
 
-    let (known, new): (Vec<_>, Vec<_>) = listed
-        .into_iter()
-        .partition(|m| state.is_fetched(key, uidvalidity, &m.id.key()));
     let mut to_delete: Vec<MessageId> = Vec::new();
     if args.delete {
         // Stored by an earlier run that did not get as far as deleting them.
-        to_delete.extend(known.into_iter().map(|m| m.id));
+        to_delete.extend(known);
     }
 
     let progress = Progress::new(
@@ -597,11 +610,11 @@ fn resolve_record(
     state: &mut FetchState,
     source: &Source<'_>,
     uidvalidity: Option<u32>,
-    listed: &[MessageSummary],
+    listing: &Listing,
 ) -> Result<String, Stop> {
     let ids = std::cell::OnceCell::new();
     let listed_id = |id: &str| {
-        ids.get_or_init(|| listed.iter().map(|m| m.id.key()).collect::<HashSet<_>>())
+        ids.get_or_init(|| listing.ids().map(|id| id.key()).collect::<HashSet<_>>())
             .contains(id)
     };
     let identity = match uidvalidity {
@@ -634,6 +647,44 @@ fn resolve_record(
         }
     }
     Ok(resolved.key().to_owned())
+}
+
+/// Leaves in `listing` only the messages not fetched before, and returns the ids of those that
+/// were (when `want_known`: `fetch --delete` deletes them). IMAP: two range lists subtracted,
+/// never a look at each message, so a million messages with nothing new cost microseconds.
+fn split_known(
+    listing: &mut Listing,
+    state: &FetchState,
+    key: &str,
+    uidvalidity: Option<u32>,
+    want_known: bool,
+) -> Vec<MessageId> {
+    if let Some(all) = listing.uids() {
+        let fetched = state.fetched_uids(key, uidvalidity);
+        let new = all.difference(fetched);
+        let known = if want_known {
+            all.intersection(fetched)
+                .iter()
+                .map(|uid| MessageId::Imap {
+                    uid_validity: uidvalidity,
+                    uid,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        listing.keep_uids(&new);
+        return known;
+    }
+    let mut known = Vec::new();
+    listing.retain(|id| {
+        let fetched = state.is_fetched(key, uidvalidity, &id.key());
+        if fetched && want_known {
+            known.push(id.clone());
+        }
+        !fetched
+    });
+    known
 }
 
 /// The refusal to fetch from a server whose ids do not last from one session to the next.

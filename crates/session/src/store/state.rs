@@ -13,6 +13,13 @@
 //! Maildir tags made from it stay the same. Otherwise the source gets a record of its own:
 //! two servers' records are never mixed.
 //!
+//! IMAP UIDs are kept as ranges (`"fetched_uids": "1:1000000"`), so the record of a
+//! million-message mailbox is a few bytes, read in microseconds, and "what is new" is a
+//! difference of two range lists. Files written before kept them in `fetched` as strings
+//! (`["1","2",…]`); those are still read, and moved to `fetched_uids` when the file is next
+//! written. (An older mailcat reading a newer file sees no IMAP UID fetched and would fetch
+//! those messages again: duplicates, never a loss.)
+//!
 //! Durability: `state.json` is replaced atomically (write a temporary file, `fsync`, rename,
 //! `fsync` the directory). Between two such snapshots every stored message is recorded at once
 //! in `state.json.log`, one line per message, `fsync`ed: cheap enough for every message, and a
@@ -22,6 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use mailcat_codec::imap::UidSet;
 use serde::{Deserialize, Serialize};
 
 use super::sync_dir;
@@ -31,8 +39,11 @@ use super::sync_dir;
 pub struct MailboxState {
     /// IMAP UIDVALIDITY the ids belong to; `None` for POP3.
     pub uidvalidity: Option<u32>,
-    /// Ids of the messages stored: IMAP UIDs in decimal, or POP3 UIDLs.
+    /// Ids of the messages stored: POP3 UIDLs (IMAP UIDs are in `fetched_uids`).
     pub fetched: BTreeSet<String>,
+    /// IMAP: the UIDs of the messages stored, as ranges (`"1:5000,5002"`).
+    #[serde(default, with = "uid_ranges", skip_serializing_if = "UidSet::is_empty")]
+    pub fetched_uids: UidSet,
     /// For an mbox store: its length after the last complete message.
     pub mbox_len: Option<u64>,
 }
@@ -47,6 +58,59 @@ pub struct FetchState {
     /// The mbox length after the last complete message, whichever mailbox it came from.
     mbox_len: Option<u64>,
     log: Option<std::fs::File>,
+}
+
+/// `fetched_uids` as one string of ranges.
+mod uid_ranges {
+    use mailcat_codec::imap::UidSet;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(set: &UidSet, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(set)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<UidSet, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl MailboxState {
+    /// Records `id` as stored: an IMAP UID (a mailbox with a UIDVALIDITY, an id in canonical
+    /// decimal) in the ranges, anything else as a string.
+    fn insert(&mut self, id: String) {
+        match self.imap_uid(&id) {
+            Some(uid) => self.fetched_uids.insert(uid),
+            None => {
+                self.fetched.insert(id);
+            }
+        }
+    }
+
+    fn contains(&self, id: &str) -> bool {
+        match self.imap_uid(id) {
+            Some(uid) => self.fetched_uids.contains(uid),
+            None => self.fetched.contains(id),
+        }
+    }
+
+    fn imap_uid(&self, id: &str) -> Option<u32> {
+        self.uidvalidity?;
+        id.parse::<u32>()
+            .ok()
+            .filter(|uid| *uid > 0 && id.len() == uid.to_string().len() && !id.starts_with('+'))
+    }
+
+    /// Moves IMAP UIDs written as strings (files from before `fetched_uids`) to the ranges.
+    fn normalize(&mut self) {
+        if self.uidvalidity.is_none() {
+            return;
+        }
+        let strings = std::mem::take(&mut self.fetched);
+        for id in strings {
+            self.insert(id);
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -190,7 +254,9 @@ impl FetchState {
                 let snapshot: Snapshot = serde_json::from_slice(&bytes).map_err(|e| {
                     io::Error::new(io::ErrorKind::InvalidData, format!("{} is damaged ({e}); move it away to start afresh (messages fetched before may then be fetched again)", path.display()))
                 })?;
-                (snapshot.mailboxes, snapshot.mbox_len, snapshot.spellings)
+                let mut mailboxes = snapshot.mailboxes;
+                mailboxes.values_mut().for_each(MailboxState::normalize);
+                (mailboxes, snapshot.mbox_len, snapshot.spellings)
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 (BTreeMap::new(), None, BTreeMap::new())
@@ -308,7 +374,17 @@ impl FetchState {
     pub fn is_fetched(&self, key: &str, uidvalidity: Option<u32>, id: &str) -> bool {
         self.mailboxes
             .get(key)
-            .is_some_and(|m| m.uidvalidity == uidvalidity && m.fetched.contains(id))
+            .is_some_and(|m| m.uidvalidity == uidvalidity && m.contains(id))
+    }
+
+    /// IMAP: the UIDs of mailbox `key` stored under `uidvalidity` (empty if none, or if the
+    /// record is for another UIDVALIDITY).
+    pub fn fetched_uids(&self, key: &str, uidvalidity: Option<u32>) -> &UidSet {
+        static NONE: UidSet = UidSet::new();
+        match self.mailboxes.get(key) {
+            Some(m) if m.uidvalidity == uidvalidity => &m.fetched_uids,
+            _ => &NONE,
+        }
     }
 
     /// Records that a message is durably stored (call right after the store's commit).
@@ -351,6 +427,21 @@ impl FetchState {
     pub fn retain(&mut self, key: &str, keep: impl Fn(&str) -> bool) {
         if let Some(mailbox) = self.mailboxes.get_mut(key) {
             mailbox.fetched.retain(|id| keep(id));
+            if !mailbox.fetched_uids.is_empty() {
+                mailbox.fetched_uids = mailbox
+                    .fetched_uids
+                    .iter()
+                    .filter(|uid| keep(&uid.to_string()))
+                    .collect();
+            }
+        }
+    }
+
+    /// IMAP: forgets the UIDs of mailbox `key` that are not in `present` (the mailbox's UIDs
+    /// now), in one pass over the ranges.
+    pub fn retain_uids(&mut self, key: &str, present: &UidSet) {
+        if let Some(mailbox) = self.mailboxes.get_mut(key) {
+            mailbox.fetched_uids = mailbox.fetched_uids.intersection(present);
         }
     }
 
@@ -412,7 +503,7 @@ fn apply(mailboxes: &mut BTreeMap<String, MailboxState>, entry: Entry) {
         };
     }
     if let Some(id) = entry.id {
-        mailbox.fetched.insert(id);
+        mailbox.insert(id);
     }
     if entry.mbox_len.is_some() {
         mailbox.mbox_len = entry.mbox_len;
@@ -469,7 +560,8 @@ mod tests {
         let mut state = FetchState::load(&path).unwrap();
         state.record("imap://h/INBOX", Some(1), "5", None).unwrap();
         state.reset("imap://h/INBOX", Some(2)).unwrap();
-        assert!(state.mailbox("imap://h/INBOX").unwrap().fetched.is_empty());
+        let mailbox = state.mailbox("imap://h/INBOX").unwrap();
+        assert!(mailbox.fetched.is_empty() && mailbox.fetched_uids.is_empty());
         state.save().unwrap();
         let state = FetchState::load(&path).unwrap();
         assert_eq!(
@@ -493,7 +585,7 @@ mod tests {
             .unwrap();
         let state = FetchState::load(&path).unwrap();
         let mailbox = state.mailbox("imap://h/INBOX").unwrap();
-        assert_eq!(mailbox.fetched.len(), 2);
+        assert_eq!(mailbox.fetched_uids.len(), 2);
         assert_eq!(mailbox.mbox_len, Some(240));
     }
 
@@ -611,7 +703,7 @@ mod tests {
                 Resolved::New(source.key())
             );
         }
-        assert!(state.mailbox(&ALICE.key()).unwrap().fetched.contains("1"));
+        assert!(state.is_fetched(&ALICE.key(), Some(7), "1"));
     }
 
     #[test]
@@ -672,6 +764,54 @@ mod tests {
         assert!(FetchState::load(&path)
             .unwrap()
             .is_fetched(&ALICE.key(), Some(7), "2"));
+    }
+
+    #[test]
+    fn imap_uids_are_kept_as_ranges_and_old_files_are_still_read() {
+        let path = temp("ranges");
+        // As written before `fetched_uids`: every UID a string.
+        std::fs::write(
+            &path,
+            br#"{"version":1,"mailboxes":{"imap://h/INBOX":{"uidvalidity":7,"fetched":["1","2","3","5"],"mbox_len":null},"pop3://a@h":{"uidvalidity":null,"fetched":["17","x"],"mbox_len":null}}}"#,
+        )
+        .unwrap();
+        let mut state = FetchState::load(&path).unwrap();
+        assert!(state.is_fetched("imap://h/INBOX", Some(7), "2"));
+        assert!(!state.is_fetched("imap://h/INBOX", Some(7), "4"));
+        assert!(!state.is_fetched("imap://h/INBOX", Some(7), "02"));
+        assert!(
+            state.is_fetched("pop3://a@h", None, "17"),
+            "a UIDL stays a string"
+        );
+        assert_eq!(
+            state.fetched_uids("imap://h/INBOX", Some(7)).to_string(),
+            "1:3,5"
+        );
+        assert!(state.fetched_uids("imap://h/INBOX", Some(8)).is_empty());
+        for uid in 6..=1_000_000 {
+            // What a first fetch of a million messages leaves (without a log line each).
+            state
+                .mailboxes
+                .get_mut("imap://h/INBOX")
+                .unwrap()
+                .insert(uid.to_string());
+        }
+        state.record("imap://h/INBOX", Some(7), "4", None).unwrap();
+        state.save().unwrap();
+        let written = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            written.contains(r#""fetched_uids": "1:1000000""#),
+            "{written}"
+        );
+        assert!(written.len() < 1000, "a million UIDs in a few bytes");
+        let mut state = FetchState::load(&path).unwrap();
+        assert!(state.is_fetched("imap://h/INBOX", Some(7), "999999"));
+        assert!(state.is_fetched("pop3://a@h", None, "x"));
+        state.retain_uids("imap://h/INBOX", &"10:20".parse().unwrap());
+        assert_eq!(
+            state.fetched_uids("imap://h/INBOX", Some(7)).to_string(),
+            "10:20"
+        );
     }
 
     #[test]

@@ -291,6 +291,9 @@ pub enum Command {
     /// `UID SEARCH [CHARSET UTF-8] key` (the charset added when a string is not ASCII and
     /// `UTF8=ACCEPT` is off)
     UidSearch(SearchKey),
+    /// `UID SEARCH RETURN (ALL) key` (ESEARCH, RFC 4731): the answer is one `* ESEARCH` with
+    /// the UIDs as ranges (`ALL 1:1000000`), not every number
+    UidSearchReturnAll(SearchKey),
     /// `UID FETCH set (items) [(CHANGEDSINCE modseq)]`
     UidFetch {
         /// Which messages, by UID.
@@ -352,7 +355,7 @@ impl Command {
             Command::Unselect => "UNSELECT",
             Command::Expunge => "EXPUNGE",
             Command::UidExpunge(_) => "UID EXPUNGE",
-            Command::UidSearch(_) => "UID SEARCH",
+            Command::UidSearch(_) | Command::UidSearchReturnAll(_) => "UID SEARCH",
             Command::UidFetch { .. } => "UID FETCH",
             Command::UidStore { .. } => "UID STORE",
             Command::UidCopy { .. } => "UID COPY",
@@ -535,8 +538,12 @@ impl Command {
                 w.literal(message);
             }
             Command::UidExpunge(set) => w.display(format_args!(" {set}")),
-            Command::UidSearch(key) => {
+            Command::UidSearch(key) | Command::UidSearchReturnAll(key) => {
                 w.sp();
+                if matches!(self, Command::UidSearchReturnAll(_)) {
+                    // RFC 4731 §3: the return options come before CHARSET.
+                    w.raw(b"RETURN (ALL) ");
+                }
                 if !w.options().utf8_accept && key.has_non_ascii(0) {
                     // RFC 3501 §6.4.4: strings in another charset than US-ASCII need CHARSET.
                     // With UTF8=ACCEPT, RFC 6855 §3 makes UTF-8 the default instead.

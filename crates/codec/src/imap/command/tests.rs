@@ -592,6 +592,26 @@ fn uid_search() {
         .unwrap()
     };
     assert_eq!(search(SearchKey::All, &plain()), "A1 UID SEARCH ALL\r\n");
+    let esearch = |key: SearchKey| {
+        String::from_utf8(
+            Command::UidSearchReturnAll(key)
+                .encode(&tag(), &plain())
+                .unwrap()
+                .to_bytes(),
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        esearch(SearchKey::All),
+        "A1 UID SEARCH RETURN (ALL) ALL\r\n"
+    );
+    assert_eq!(
+        esearch(SearchKey::Header {
+            field: "Subject".into(),
+            value: "é".into()
+        }),
+        "A1 UID SEARCH RETURN (ALL) CHARSET UTF-8 HEADER Subject {2}\r\né\r\n"
+    );
     assert_eq!(
         search(
             SearchKey::And(vec![

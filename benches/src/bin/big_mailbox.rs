@@ -1,0 +1,285 @@
+//! Big-mailbox bench: `mailcat list` and a `mailcat fetch` that finds nothing new, on a
+//! mailbox of a million messages in the lab (`bench1m@`), with wall time and peak RSS.
+//!
+//! ```sh
+//! eval "$(tests/lab/lab.sh env)"
+//! cargo run --release -p mailcat-benches --bin big_mailbox -- [--count N]
+//! ```
+//!
+//! It builds mailcat (`cargo build --release -p mailcat`) and runs the release binary. The
+//! mailbox is seeded through the Maildir (`tests/lab/lab.sh seed --via maildir`, root as
+//! `seed` needs): first one message, which a real `mailcat fetch` stores, then the other
+//! N - 1 under the same UIDVALIDITY. The fetch record then says the first UID was fetched; the
+//! bench widens it to all N, which is exactly what a first fetch of all N messages leaves (a first
+//! fetch of a million messages would take the better part of an hour of fsyncs), so the next
+//! `fetch` has nothing new to do. Each job runs once (the mailbox is too big to repeat
+//! cheaply); every run is checked (exit status, what it printed). Peak RSS needs
+//! `/usr/bin/time` (Debian package `time`). This is a benchmark, not a test: nothing here
+//! asserts a speed.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const USER: &str = "bench1m@example.test";
+const SIZE: u64 = 600;
+const TIME: &str = "/usr/bin/time";
+
+type Result<T> = std::result::Result<T, String>;
+
+fn var(name: &str) -> Result<String> {
+    std::env::var(name).map_err(|_| {
+        format!(
+            "{name} is not set: bring the lab up (`tests/lab/lab.sh up`, as root) and run \
+             `eval \"$(tests/lab/lab.sh env)\"` in this shell"
+        )
+    })
+}
+
+/// The workspace root (this package is `benches/` in it).
+fn workspace() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
+}
+
+fn build_mailcat() -> Result<PathBuf> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--release", "-p", "mailcat"])
+        .current_dir(workspace())
+        .status()
+        .map_err(|e| format!("cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!("cargo build --release -p mailcat: {status}"));
+    }
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| "target".into(), PathBuf::from);
+    Ok(workspace().join(target).join("release/mailcat"))
+}
+
+/// `tests/lab/lab.sh seed --user bench1m@ --count N --size 600 --via maildir ...`.
+fn seed(count: u64, extra: &[&str]) -> Result<Duration> {
+    let script = workspace().join("tests/lab/lab.sh");
+    let count = count.to_string();
+    let size = SIZE.to_string();
+    let mut args = vec![
+        "seed", "--user", USER, "--count", &count, "--size", &size, "--via", "maildir",
+    ];
+    args.extend_from_slice(extra);
+    let started = Instant::now();
+    let out = Command::new(&script)
+        .args(&args)
+        .stdout(Stdio::null())
+        .output()
+        .map_err(|e| format!("{}: {e}", script.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "lab.sh {} failed ({}):\n{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(started.elapsed())
+}
+
+/// One measured run.
+struct Run {
+    time: Duration,
+    rss_kib: Option<u64>,
+    stdout: Vec<u8>,
+    stderr: String,
+}
+
+struct Bench {
+    mailcat: PathBuf,
+    ca: String,
+    imaps: String,
+    pop3s: String,
+    host: String,
+    password: String,
+    scratch: PathBuf,
+}
+
+impl Bench {
+    /// Runs mailcat with `args` (then the account options), under `/usr/bin/time` when it is
+    /// there; fails unless it exits 0.
+    fn run(&self, pop3: bool, args: &[&str]) -> Result<Run> {
+        let url = if pop3 {
+            format!("pop3s://{}:{}", self.host, self.pop3s)
+        } else {
+            format!("imaps://{}:{}", self.host, self.imaps)
+        };
+        let rss_file = self.scratch.join("rss");
+        let time = Path::new(TIME).exists();
+        let mut command = if time {
+            let mut c = Command::new(TIME);
+            c.args(["-f", "%M", "-o"]).arg(&rss_file).arg(&self.mailcat);
+            c
+        } else {
+            Command::new(&self.mailcat)
+        };
+        command
+            .args(args)
+            .args(["--email", USER, "--incoming", &url, "--ca-file", &self.ca])
+            .env("MAILCAT_PASSWORD", &self.password)
+            .env_remove("XDG_CONFIG_HOME")
+            .stdin(Stdio::null());
+        let started = Instant::now();
+        let out = command
+            .output()
+            .map_err(|e| format!("{}: {e}", self.mailcat.display()))?;
+        let time_taken = started.elapsed();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        if !out.status.success() {
+            return Err(format!(
+                "mailcat {}: {}\n{stderr}",
+                args.join(" "),
+                out.status
+            ));
+        }
+        let rss_kib = fs::read_to_string(&rss_file)
+            .ok()
+            .and_then(|s| s.lines().last().and_then(|l| l.trim().parse().ok()));
+        Ok(Run {
+            time: time_taken,
+            rss_kib,
+            stdout: out.stdout,
+            stderr,
+        })
+    }
+}
+
+fn row(job: &str, run: &Run) -> String {
+    let rss = run
+        .rss_kib
+        .map_or("n/a".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0));
+    format!("| {job} | {:.2} s | {rss} |", run.time.as_secs_f64())
+}
+
+fn parse_count() -> Result<u64> {
+    let usage = "usage: big_mailbox [--count N]   (N >= 2, default 1000000)";
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        [] => Ok(1_000_000),
+        ["--count", n] => n
+            .parse()
+            .ok()
+            .filter(|&n| n >= 2)
+            .ok_or_else(|| usage.to_string()),
+        _ => Err(usage.to_string()),
+    }
+}
+
+fn main_inner() -> Result<()> {
+    let count = parse_count()?;
+    let mailcat = build_mailcat()?;
+    let scratch = std::env::temp_dir().join(format!("mailcat-big-bench-{}", std::process::id()));
+    fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
+    let bench = Bench {
+        mailcat,
+        ca: var("MAILCAT_LAB_CA_FILE")?,
+        imaps: var("MAILCAT_LAB_IMAPS_PORT")?,
+        pop3s: var("MAILCAT_LAB_POP3S_PORT")?,
+        host: var("MAILCAT_LAB_TLS_NAME")?,
+        password: var("MAILCAT_LAB_BENCH_PASSWORD")?,
+        scratch: scratch.clone(),
+    };
+    let store = scratch.join("Mail");
+    let to = format!("maildir:{}", store.display());
+
+    // One message, fetched for real: the record has the mailbox's key and UIDVALIDITY.
+    seed(1, &["--reset"])?;
+    let first = bench.run(false, &["fetch", "--to", &to])?;
+    if !first.stderr.contains("fetched 1 new message")
+        && !String::from_utf8_lossy(&first.stdout).contains("fetched 1 new message")
+    {
+        return Err(format!(
+            "the first fetch did not store one message: {}",
+            first.stderr
+        ));
+    }
+    let seeding = seed(count - 1, &["--start-index", "2"])?;
+    eprintln!(
+        "big_mailbox: seeded {count} messages in {:.1} s",
+        seeding.as_secs_f64()
+    );
+    let state_path = store.join(".mailcat-state.json");
+    let state =
+        fs::read_to_string(&state_path).map_err(|e| format!("{}: {e}", state_path.display()))?;
+    // The first UID is where the mailbox's earlier UIDs ended (`--reset` keeps UIDNEXT).
+    let key = "\"fetched_uids\": \"";
+    let first: u64 = state
+        .split(key)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .and_then(|uid| uid.parse().ok())
+        .ok_or_else(|| format!("no single fetched UID in {}: {state}", state_path.display()))?;
+    let widened = state.replace(
+        &format!("{key}{first}\""),
+        &format!("{key}{first}:{}\"", first + count - 1),
+    );
+    fs::write(&state_path, widened).map_err(|e| format!("{}: {e}", state_path.display()))?;
+
+    let mut rows = Vec::new();
+    // The first list after seeding also makes Dovecot index the mailbox: not mailcat's time.
+    let warm = bench.run(false, &["list", "--limit", "1"])?;
+    eprintln!(
+        "big_mailbox: Dovecot indexed the mailbox in {:.1} s",
+        warm.time.as_secs_f64()
+    );
+
+    let list = bench.run(false, &["list"])?;
+    let lines = list.stdout.iter().filter(|&&b| b == b'\n').count() as u64;
+    if lines != count {
+        return Err(format!(
+            "list printed {lines} lines, not {count}: {}",
+            list.stderr
+        ));
+    }
+    rows.push(row(
+        &format!("IMAPS `list` ({count} lines, with Date/From/Subject)"),
+        &list,
+    ));
+
+    let limited = bench.run(false, &["list", "--limit", "20"])?;
+    rows.push(row("IMAPS `list --limit 20`", &limited));
+
+    let nothing = bench.run(false, &["fetch", "--to", &to])?;
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&nothing.stdout),
+        nothing.stderr
+    );
+    if !said.contains("fetched 0 new messages") {
+        return Err(format!("the fetch found something new: {said}"));
+    }
+    rows.push(row("IMAPS `fetch`, nothing new", &nothing));
+
+    let pop3_limited = bench.run(true, &["list", "--limit", "20"])?;
+    rows.push(row(
+        "POP3S `list --limit 20` (UIDL + LIST of every message)",
+        &pop3_limited,
+    ));
+
+    println!("| job ({count} messages of {SIZE} B) | time | peak RSS |");
+    println!("|---|---|---|");
+    for r in rows {
+        println!("{r}");
+    }
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "\nOne run each, release build, lab Dovecot on loopback, {cpus} CPUs. Reproduce: \
+         `eval \"$(tests/lab/lab.sh env)\" && cargo run --release -p mailcat-benches --bin big_mailbox -- --count {count}`"
+    );
+    let _ = fs::remove_dir_all(&scratch);
+    Ok(())
+}
+
+fn main() {
+    if let Err(e) = main_inner() {
+        eprintln!("big_mailbox: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,369 @@
+//! A set of UIDs (or message numbers) kept as sorted, disjoint ranges: the mailbox's UIDs as
+//! ESEARCH reports them (`1:1000000` is one range), the UIDs already fetched, the difference
+//! of the two. Membership is a binary search, set arithmetic a linear merge of ranges, and a
+//! million consecutive UIDs cost one pair of numbers.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::EncodeError;
+
+use super::sequence::SequenceSet;
+
+/// Sorted, disjoint, non-adjacent inclusive ranges of numbers from 1 to `u32::MAX`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct UidSet {
+    /// `(first, last)`, increasing; ranges never touch (`1:3,4:5` is kept as `1:5`).
+    ranges: Vec<(u32, u32)>,
+}
+
+impl UidSet {
+    /// The empty set.
+    pub const fn new() -> Self {
+        UidSet { ranges: Vec::new() }
+    }
+
+    /// The numbers of `set`, with `*` taken as `largest`; 0 (only possible as `*` in an empty
+    /// mailbox) is left out.
+    pub fn from_sequence_set(set: &SequenceSet, largest: u32) -> Self {
+        let mut out = UidSet::new();
+        for range in set.ranges() {
+            let (a, b) = range.bounds(largest);
+            if b > 0 {
+                out.insert_range(a.max(1), b);
+            }
+        }
+        out
+    }
+
+    /// Adds `n` (0 is ignored). Adding in increasing order is O(1).
+    pub fn insert(&mut self, n: u32) {
+        self.insert_range(n, n);
+    }
+
+    /// Adds `a..=b` (in either order; 0 is ignored).
+    pub fn insert_range(&mut self, a: u32, b: u32) {
+        let (a, b) = (a.min(b).max(1), a.max(b));
+        if b == 0 {
+            return;
+        }
+        // Fast path: appending after the last range.
+        match self.ranges.last_mut() {
+            None => {
+                self.ranges.push((a, b));
+                return;
+            }
+            Some(last) if a > last.1 => {
+                if a - last.1 == 1 {
+                    last.1 = b;
+                } else {
+                    self.ranges.push((a, b));
+                }
+                return;
+            }
+            _ => {}
+        }
+        // The first range that ends at or after a - 1 (it may touch or overlap the new one) ...
+        let first = self.ranges.partition_point(|r| r.1.saturating_add(1) < a);
+        // ... and the first that starts after b + 1 (it stays apart).
+        let end = self.ranges.partition_point(|r| r.0 <= b.saturating_add(1));
+        if first == end {
+            self.ranges.insert(first, (a, b));
+            return;
+        }
+        let merged = (a.min(self.ranges[first].0), b.max(self.ranges[end - 1].1));
+        self.ranges.splice(first..end, [merged]);
+    }
+
+    /// Adds every number of `other`.
+    pub fn insert_set(&mut self, other: &UidSet) {
+        for &(a, b) in &other.ranges {
+            self.insert_range(a, b);
+        }
+    }
+
+    /// True if `n` is in the set: a binary search.
+    pub fn contains(&self, n: u32) -> bool {
+        let i = self.ranges.partition_point(|r| r.1 < n);
+        self.ranges.get(i).is_some_and(|r| r.0 <= n)
+    }
+
+    /// How many numbers the set holds.
+    pub fn len(&self) -> u64 {
+        self.ranges.iter().map(|&(a, b)| u64::from(b - a) + 1).sum()
+    }
+
+    /// True if the set holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
+    /// The largest number, if any.
+    pub fn max(&self) -> Option<u32> {
+        self.ranges.last().map(|r| r.1)
+    }
+
+    /// The ranges, `(first, last)` inclusive, in increasing order.
+    pub fn ranges(&self) -> &[(u32, u32)] {
+        &self.ranges
+    }
+
+    /// Every number, in increasing order, lazily.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = u32> + '_ {
+        self.ranges.iter().flat_map(|&(a, b)| a..=b)
+    }
+
+    /// The numbers of `self` that are not in `other`: a linear merge of the two range lists.
+    pub fn difference(&self, other: &UidSet) -> UidSet {
+        let mut out = UidSet::new();
+        let mut j = 0;
+        for &(a, b) in &self.ranges {
+            let mut from = a;
+            while j < other.ranges.len() && other.ranges[j].1 < from {
+                j += 1;
+            }
+            let mut k = j;
+            while from <= b {
+                match other.ranges.get(k) {
+                    Some(&(oa, ob)) if oa <= b => {
+                        if oa > from {
+                            out.insert_range(from, oa - 1);
+                        }
+                        match ob.checked_add(1) {
+                            Some(next) => from = next.max(from),
+                            None => break,
+                        }
+                        k += 1;
+                    }
+                    _ => {
+                        out.insert_range(from, b);
+                        break;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The numbers in both `self` and `other`.
+    pub fn intersection(&self, other: &UidSet) -> UidSet {
+        self.difference(&self.difference(other))
+    }
+
+    /// The `n` smallest numbers.
+    pub fn first(&self, n: u64) -> UidSet {
+        let mut left = n;
+        let mut ranges = Vec::new();
+        for &(a, b) in &self.ranges {
+            if left == 0 {
+                break;
+            }
+            let size = u64::from(b - a) + 1;
+            if size <= left {
+                ranges.push((a, b));
+                left -= size;
+            } else {
+                // left < size ≤ u32::MAX, and a + left - 1 < b.
+                let take = u32::try_from(left).unwrap_or(u32::MAX);
+                ranges.push((a, a + take - 1));
+                left = 0;
+            }
+        }
+        UidSet { ranges }
+    }
+
+    /// The `n` largest numbers.
+    pub fn last(&self, n: u64) -> UidSet {
+        let mut left = n;
+        let mut ranges = Vec::new();
+        for &(a, b) in self.ranges.iter().rev() {
+            if left == 0 {
+                break;
+            }
+            let size = u64::from(b - a) + 1;
+            if size <= left {
+                ranges.push((a, b));
+                left -= size;
+            } else {
+                // left < size ≤ u32::MAX, and b - left + 1 > a.
+                let take = u32::try_from(left).unwrap_or(u32::MAX);
+                ranges.push((b - take + 1, b));
+                left = 0;
+            }
+        }
+        ranges.reverse();
+        UidSet { ranges }
+    }
+
+    /// The set cut into pieces of at most `max` numbers each (at least 1), in increasing
+    /// order, each as a [`SequenceSet`] of ranges ready to send.
+    pub fn chunks(&self, max: u64) -> Vec<SequenceSet> {
+        let max = max.max(1);
+        let mut out = Vec::new();
+        let mut current = UidSet::new();
+        let mut room = max;
+        for &(a, b) in &self.ranges {
+            let mut from = a;
+            loop {
+                let size = u64::from(b - from) + 1;
+                if size <= room {
+                    current.insert_range(from, b);
+                    room -= size;
+                    break;
+                }
+                // room < size, so from + room - 1 < b.
+                let to = from + u32::try_from(room).unwrap_or(u32::MAX) - 1;
+                current.insert_range(from, to);
+                out.extend(current.to_sequence_set());
+                current = UidSet::new();
+                room = max;
+                from = to + 1;
+            }
+            if room == 0 {
+                out.extend(current.to_sequence_set());
+                current = UidSet::new();
+                room = max;
+            }
+        }
+        out.extend(current.to_sequence_set());
+        out
+    }
+
+    /// The set as a [`SequenceSet`] (`None` when empty: IMAP has no empty set).
+    pub fn to_sequence_set(&self) -> Option<SequenceSet> {
+        self.to_string().parse().ok()
+    }
+}
+
+impl Extend<u32> for UidSet {
+    fn extend<I: IntoIterator<Item = u32>>(&mut self, iter: I) {
+        for n in iter {
+            self.insert(n);
+        }
+    }
+}
+
+impl FromIterator<u32> for UidSet {
+    fn from_iter<I: IntoIterator<Item = u32>>(iter: I) -> Self {
+        let mut set = UidSet::new();
+        for n in iter {
+            set.insert(n);
+        }
+        set
+    }
+}
+
+/// As IMAP writes a set: `1:5,7,9:12`; the empty set is the empty string.
+impl fmt::Display for UidSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, &(a, b)) in self.ranges.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            if a == b {
+                write!(f, "{a}")?;
+            } else {
+                write!(f, "{a}:{b}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for UidSet {
+    type Err = EncodeError;
+
+    /// Reads what [`fmt::Display`] writes (the empty string is the empty set); `*` is refused.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.is_empty() {
+            return Ok(UidSet::new());
+        }
+        if s.contains('*') {
+            return Err(EncodeError::Invalid {
+                field: "UID set",
+                reason: "'*' names no number by itself",
+            });
+        }
+        let set: SequenceSet = s.parse()?;
+        Ok(UidSet::from_sequence_set(&set, 0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    fn set(s: &str) -> UidSet {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn keeps_runs_as_ranges_in_any_insertion_order() {
+        let s: UidSet = [5, 1, 2, 3, 9, 4, 10, 7].into_iter().collect();
+        assert_eq!(s.to_string(), "1:5,7,9:10");
+        assert_eq!(s.len(), 8);
+        assert!(s.contains(4) && s.contains(7) && !s.contains(6) && !s.contains(11));
+        let big: UidSet = (1..=1_000_000).collect();
+        assert_eq!(big.ranges(), &[(1, 1_000_000)]);
+        assert_eq!(set("").len(), 0);
+        assert!(set("3:1").contains(2));
+        assert!("1:*".parse::<UidSet>().is_err());
+    }
+
+    #[test]
+    fn difference_last_and_chunks() {
+        assert_eq!(set("1:100").difference(&set("1:99")).to_string(), "100");
+        assert_eq!(
+            set("1:10,20:30").difference(&set("3,5:21,29")).to_string(),
+            "1:2,4,22:28,30"
+        );
+        assert!(set("1:4294967295")
+            .difference(&set("1:4294967295"))
+            .is_empty());
+        assert_eq!(set("1:5,8:9").last(3).to_string(), "5,8:9");
+        assert_eq!(set("1:5").last(9).to_string(), "1:5");
+        let chunks: Vec<String> = set("1:5,8:9,11")
+            .chunks(3)
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(chunks, ["1:3", "4:5,8", "9,11"]);
+        assert_eq!(set("1:6").chunks(3).len(), 2);
+        assert!(UidSet::new().chunks(3).is_empty());
+    }
+
+    proptest! {
+        #[test]
+        fn behaves_like_a_btreeset(
+            a in proptest::collection::vec(1u32..200, 0..80),
+            b in proptest::collection::vec(1u32..200, 0..80),
+            n in 0u64..100,
+        ) {
+            let (sa, sb): (UidSet, UidSet) = (a.iter().copied().collect(), b.iter().copied().collect());
+            let (ta, tb): (BTreeSet<u32>, BTreeSet<u32>) = (a.into_iter().collect(), b.into_iter().collect());
+            prop_assert_eq!(sa.iter().collect::<Vec<_>>(), ta.iter().copied().collect::<Vec<_>>());
+            prop_assert_eq!(sa.len(), ta.len() as u64);
+            prop_assert_eq!(
+                sa.difference(&sb).iter().collect::<Vec<_>>(),
+                ta.difference(&tb).copied().collect::<Vec<_>>()
+            );
+            prop_assert_eq!(
+                sa.intersection(&sb).iter().collect::<Vec<_>>(),
+                ta.intersection(&tb).copied().collect::<Vec<_>>()
+            );
+            let last: Vec<u32> = ta.iter().rev().take(n as usize).rev().copied().collect();
+            let first: Vec<u32> = ta.iter().take(n as usize).copied().collect();
+            prop_assert_eq!(sa.first(n).iter().collect::<Vec<_>>(), first);
+            prop_assert_eq!(sa.last(n).iter().collect::<Vec<_>>(), last);
+            for x in 0..201 {
+                prop_assert_eq!(sa.contains(x), ta.contains(&x));
+            }
+            let chunked: Vec<u32> = sa.chunks(7).iter().flat_map(|c| c.iter(0).collect::<Vec<_>>()).collect();
+            prop_assert_eq!(chunked, ta.iter().copied().collect::<Vec<_>>());
+            prop_assert!(sa.chunks(7).iter().all(|c| c.count(0) <= 7));
+            prop_assert_eq!(sa.to_string().parse::<UidSet>().unwrap(), sa);
+        }
+    }
+}
