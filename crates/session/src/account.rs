@@ -242,6 +242,9 @@ pub struct MessageSummary {
 }
 
 /// A logged-in incoming session, IMAP or POP3, behind one small API.
+// One value per connection, held for its life: the IMAP variant being larger costs a few
+// hundred bytes once, where a Box would cost an indirection on every call.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Incoming<S = TcpStream> {
     /// IMAP.
