@@ -1,4 +1,30 @@
-//! Inputs shared by the benchmarks: realistic server byte streams, built deterministically.
+//! Inputs shared by the benchmarks: realistic server byte streams, built deterministically; and
+//! the end-to-end benches' way to a release build of mailcat.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The workspace root (this package is `benches/` in it).
+pub fn workspace() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
+}
+
+/// Builds mailcat in release mode and returns its path.
+pub fn build_mailcat() -> Result<PathBuf, String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--release", "-p", "mailcat"])
+        .current_dir(workspace())
+        .status()
+        .map_err(|e| format!("cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!("cargo build --release -p mailcat: {status}"));
+    }
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| "target".into(), PathBuf::from);
+    Ok(workspace().join(target).join("release/mailcat"))
+}
 
 /// `count` FETCH responses, each with a `literal_len`-byte BODY[] literal, as Dovecot sends them.
 pub fn fetch_stream(count: u32, literal_len: usize) -> Vec<u8> {

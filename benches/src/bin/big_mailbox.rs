@@ -17,6 +17,7 @@
 //! `/usr/bin/time` (Debian package `time`). This is a benchmark, not a test: nothing here
 //! asserts a speed.
 
+use mailcat_benches::{build_mailcat, workspace};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -35,27 +36,6 @@ fn var(name: &str) -> Result<String> {
              `eval \"$(tests/lab/lab.sh env)\"` in this shell"
         )
     })
-}
-
-/// The workspace root (this package is `benches/` in it).
-fn workspace() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().unwrap_or(manifest).to_path_buf()
-}
-
-fn build_mailcat() -> Result<PathBuf> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--release", "-p", "mailcat"])
-        .current_dir(workspace())
-        .status()
-        .map_err(|e| format!("cargo: {e}"))?;
-    if !status.success() {
-        return Err(format!("cargo build --release -p mailcat: {status}"));
-    }
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| "target".into(), PathBuf::from);
-    Ok(workspace().join(target).join("release/mailcat"))
 }
 
 /// `tests/lab/lab.sh seed --user bench1m@ --count N --size 600 --via maildir ...`.

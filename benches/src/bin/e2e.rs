@@ -21,6 +21,7 @@
 //! messages written or delivered); a failed run aborts the bench with the client's stderr.
 //! This is a benchmark, not a test: nothing here asserts a speed.
 
+use mailcat_benches::{build_mailcat, workspace};
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::fs;
@@ -461,28 +462,6 @@ impl Bench {
 fn median<T: Ord + Copy>(mut samples: Vec<T>) -> T {
     samples.sort_unstable();
     samples[samples.len() / 2]
-}
-
-/// The workspace root (this package is `benches/` in it).
-fn workspace() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().unwrap_or(manifest).to_path_buf()
-}
-
-/// Builds mailcat in release mode and returns its path.
-fn build_mailcat() -> Result<PathBuf> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--release", "-p", "mailcat"])
-        .current_dir(workspace())
-        .status()
-        .map_err(|e| format!("cargo: {e}"))?;
-    if !status.success() {
-        return Err(format!("cargo build --release -p mailcat: {status}"));
-    }
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| "target".into(), PathBuf::from);
-    Ok(workspace().join(target).join("release/mailcat"))
 }
 
 /// The messages in `dir`: a Maildir's `new/` and `cur/`, else the directory's files (none
