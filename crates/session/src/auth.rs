@@ -410,7 +410,18 @@ async fn cram_md5<C: SaslChannel>(
         refusal => return context.finish(refusal),
     };
     let answer = sasl::cram_md5(context.login, secret.expose(), &challenge)?;
-    match channel.respond(answer.as_bytes(), true).await? {
+    let reply = channel.respond(answer.as_bytes(), true).await?;
+    after_last_message(channel, context, reply).await
+}
+
+/// The end of a mechanism whose client has nothing more to say: a success or a refusal; a
+/// further challenge is cancelled and is a protocol error.
+async fn after_last_message<C: SaslChannel>(
+    channel: &mut C,
+    context: &Context<'_>,
+    reply: SaslReply,
+) -> Result<(), Error> {
+    match reply {
         SaslReply::Challenge(_) => {
             let reply = channel.cancel().await?;
             context
@@ -458,15 +469,8 @@ async fn one_message<C: SaslChannel>(
     payload: &[u8],
     initial_response: bool,
 ) -> Result<(), Error> {
-    match first_message(channel, context, payload, initial_response, true).await? {
-        SaslReply::Challenge(_) => {
-            let reply = channel.cancel().await?;
-            context
-                .finish(reply)
-                .and(Err(context.protocol("a challenge after the last message")))
-        }
-        other => context.finish(other),
-    }
+    let reply = first_message(channel, context, payload, initial_response, true).await?;
+    after_last_message(channel, context, reply).await
 }
 
 /// Who is logging in where, for error messages.
