@@ -320,6 +320,49 @@ fn pop3_refused_login_says_quit_and_closes_tls_cleanly() {
     assert!(clean, "no TLS close_notify after QUIT");
 }
 
+/// A server whose greeting (over implicit TLS) carries an `[ALERT]`, then answers a login and
+/// an empty INBOX.
+fn greeting_alert_server() -> TlsLineServer<()> {
+    TlsLineServer::start(|conn| {
+        conn.send("* OK [ALERT] Maintenance tonight at 22:00\x1b[2J\r\n");
+        while let Some(line) = conn.line() {
+            let (tag, command) = line.split_once(' ').unwrap();
+            if command == "LOGOUT" {
+                conn.send(&format!(
+                    "* BYE Logging out\r\n{tag} OK Logout completed.\r\n"
+                ));
+                return;
+            } else if command.starts_with("SELECT") || command.starts_with("EXAMINE") {
+                conn.send(&format!(
+                    "* 0 EXISTS\r\n* OK [UIDVALIDITY 7] v\r\n* OK [UIDNEXT 1] n\r\n{tag} OK [READ-WRITE] done\r\n"
+                ));
+            } else if command.starts_with("UID SEARCH") {
+                conn.send(&format!("* SEARCH\r\n{tag} OK done\r\n"));
+            } else {
+                conn.send(&format!(
+                    "* CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN\r\n{tag} OK done\r\n"
+                ));
+            }
+        }
+    })
+}
+
+#[test]
+fn an_alert_in_the_greeting_over_tls_is_shown_by_check_and_list() {
+    for command in ["check", "list"] {
+        let server = greeting_alert_server();
+        let url = format!("imaps://localhost:{}", server.port());
+        let output = mailcat(&server, &[command], &url).output().unwrap();
+        server.finish();
+        let text = stderr(&output);
+        assert_eq!(output.status.code(), Some(0), "{command}: {text}");
+        assert!(
+            text.contains("mailcat: server alert: Maintenance tonight at 22:00\\x1b[2J"),
+            "{command}: {text}"
+        );
+    }
+}
+
 #[test]
 fn check_shows_an_alert_sent_with_the_login() {
     let server = TlsLineServer::start(|conn| {

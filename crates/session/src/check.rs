@@ -318,6 +318,7 @@ async fn check_server(
     match endpoint.protocol {
         Protocol::Imap => {
             let mut session = ImapSession::new(opened.connection, opened.capabilities);
+            session.set_greeting_alert(opened.greeting.alert);
             session.set_alert_sink(account.alerts.clone());
             if let Err(error) = session.login(credential, plaintext).await {
                 auth::goodbye_after_failed_login(&error, session.logout()).await;

@@ -247,6 +247,8 @@ pub struct ImapSession<S> {
     idle_quiet_refresh: Option<Duration>,
     /// Where `[ALERT]` texts are shown as they arrive.
     alerts: Option<AlertSink>,
+    /// The greeting's `[ALERT]`, until an alert sink is set to show it.
+    greeting_alert: Option<String>,
     fetch_window: usize,
     /// The server puts the UID first in its FETCH responses, so a streamed body can be routed
     /// by it (learned from the bodies seen; until then, and if ever it does not, sequence
@@ -278,6 +280,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             idle_refresh: DEFAULT_IDLE_REFRESH,
             idle_quiet_refresh: None,
             alerts: None,
+            greeting_alert: None,
             fetch_window: DEFAULT_FETCH_WINDOW,
             uid_leads: false,
             search_sink: None,
@@ -320,8 +323,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
 
     /// Shows every `[ALERT]` (tagged or untagged, during any command) through `sink` as it
     /// arrives; it is also kept with the unsolicited responses as before.
+    /// An alert the greeting carried (see [`set_greeting_alert`](Self::set_greeting_alert)) is
+    /// shown at once.
     pub fn set_alert_sink(&mut self, sink: Option<AlertSink>) {
+        if let (Some(sink), Some(text)) = (&sink, self.greeting_alert.take()) {
+            sink.alert(&self.endpoint().host, &text);
+        }
         self.alerts = sink;
+    }
+
+    /// Keeps the `[ALERT]` of the greeting (`Greeting::alert`: only one received over TLS) for
+    /// the alert sink, which is set after the connection is open.
+    pub fn set_greeting_alert(&mut self, text: Option<String>) {
+        match (&self.alerts, text) {
+            (Some(sink), Some(text)) => sink.alert(&self.endpoint().host, &text),
+            (_, text) => self.greeting_alert = text,
+        }
     }
 
     /// Makes [`ImapSession::idle`] also re-issue IDLE when the server has sent nothing at all
@@ -1861,5 +1878,6 @@ pub async fn connect(
     let opened = dialogue::open(endpoint, config, timeouts, &mut |_| {}).await?;
     let mut session = ImapSession::new(opened.connection, opened.capabilities);
     session.preauthenticated = opened.greeting.preauth;
+    session.set_greeting_alert(opened.greeting.alert);
     Ok(session)
 }

@@ -33,6 +33,10 @@ pub struct Greeting {
     pub preauth: bool,
     /// Capabilities announced in the greeting itself (IMAP `[CAPABILITY …]`), if any.
     pub capabilities: Option<Capabilities>,
+    /// The text of an IMAP greeting's `[ALERT]`, escaped, to be shown to the user (RFC 3501
+    /// §7.1). Only a greeting that came over implicit TLS keeps it: one before STARTTLS could
+    /// have been written by anyone on the path, and a message planted there is a phishing tool.
+    pub alert: Option<String>,
 }
 
 /// What the server says it can do: IMAP capability atoms, POP3 CAPA lines or SMTP EHLO
@@ -179,6 +183,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
                                             text,
                                             preauth: false,
                                             capabilities: None,
+                                            alert: None,
                                         })
                                     } else {
                                         Err(format!("-ERR {text}"))
@@ -212,6 +217,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
                                     text,
                                     preauth: false,
                                     capabilities: None,
+                                    alert: None,
                                 })
                             } else {
                                 Err(format!("{} {text}", reply.code.get()))
@@ -735,6 +741,7 @@ fn imap_greeting(event: imap::Event<'_>) -> Result<Result<Greeting, String>, Dec
                 StatusKind::Ok | StatusKind::PreAuth => Ok(Greeting {
                     preauth: kind == StatusKind::PreAuth,
                     capabilities: imap_capabilities(code.as_ref()),
+                    alert: matches!(code, Some(Code::Alert)).then(|| text.clone()),
                     text,
                 }),
                 _ => Err(format!("{} {text}", kind.as_str())),
@@ -979,7 +986,10 @@ pub async fn open(
         Connection::new(stream, endpoint.clone(), *timeouts),
         ClientId::from(local),
     );
-    let greeting = greeting_or_tls(&mut connection, peer, tls.clone(), timeouts).await?;
+    let mut greeting = greeting_or_tls(&mut connection, peer, tls.clone(), timeouts).await?;
+    if endpoint.security != Security::ImplicitTls {
+        greeting.alert = None;
+    }
     if endpoint.security == Security::StartTls && greeting.preauth {
         // SECURITY.md #6: PREAUTH in clear text leaves no way to start TLS.
         return Err(Error::PreauthBeforeTls {

@@ -424,3 +424,31 @@ async fn failing_capability_query_is_never_read_as_no_tls() {
         assert_eq!(received.text(), format!("{}\r\n", d.caps_command));
     }
 }
+
+#[tokio::test]
+async fn an_alert_in_a_greeting_before_starttls_is_not_kept_for_the_user() {
+    // RFC 3501 §7.1 wants ALERT texts shown, but before TLS anyone on the path can write one
+    // ("your mailbox is full, sign in at …"): only a greeting over TLS may reach the user.
+    let (client, server_config) = valid_pki();
+    let mut script = vec![
+        send("* OK [ALERT] Your account is locked: sign in at https://evil.example\r\n"),
+        expect(IMAP.caps_command),
+        send(IMAP.caps(true)),
+        expect(IMAP.starttls_command),
+    ];
+    script.extend([
+        send(IMAP.go_ahead),
+        Act::StartTls(server_config),
+        expect(IMAP.post_caps_command),
+        send(IMAP.post_caps_reply),
+    ]);
+    let server = Server::start(script).await;
+    let opened = open(&IMAP.endpoint(&server), client).await.unwrap();
+    assert!(
+        opened.greeting.text.contains("locked"),
+        "the greeting was read"
+    );
+    assert_eq!(opened.greeting.alert, None);
+    drop(opened);
+    server.received().await;
+}
