@@ -152,45 +152,16 @@ impl UidSet {
 
     /// The `n` smallest numbers.
     pub fn first(&self, n: u64) -> UidSet {
-        let mut left = n;
-        let mut ranges = Vec::new();
-        for &(a, b) in &self.ranges {
-            if left == 0 {
-                break;
-            }
-            let size = u64::from(b - a) + 1;
-            if size <= left {
-                ranges.push((a, b));
-                left -= size;
-            } else {
-                // left < size ≤ u32::MAX, and a + left - 1 < b.
-                let take = u32::try_from(left).unwrap_or(u32::MAX);
-                ranges.push((a, a + take - 1));
-                left = 0;
-            }
+        UidSet {
+            ranges: take(self.ranges.iter().copied(), n, |(a, _), k| (a, a + k - 1)),
         }
-        UidSet { ranges }
     }
 
     /// The `n` largest numbers.
     pub fn last(&self, n: u64) -> UidSet {
-        let mut left = n;
-        let mut ranges = Vec::new();
-        for &(a, b) in self.ranges.iter().rev() {
-            if left == 0 {
-                break;
-            }
-            let size = u64::from(b - a) + 1;
-            if size <= left {
-                ranges.push((a, b));
-                left -= size;
-            } else {
-                // left < size ≤ u32::MAX, and b - left + 1 > a.
-                let take = u32::try_from(left).unwrap_or(u32::MAX);
-                ranges.push((b - take + 1, b));
-                left = 0;
-            }
-        }
+        let mut ranges = take(self.ranges.iter().rev().copied(), n, |(_, b), k| {
+            (b - k + 1, b)
+        });
         ranges.reverse();
         UidSet { ranges }
     }
@@ -287,6 +258,32 @@ impl FromStr for UidSet {
         let set: SequenceSet = s.parse()?;
         Ok(UidSet::from_sequence_set(&set, 0))
     }
+}
+
+/// Whole ranges from `ranges` until `n` numbers are taken; the range that holds more than are
+/// left is cut to `k` numbers by `cut(range, k)` (0 < k < its size).
+fn take(
+    ranges: impl Iterator<Item = (u32, u32)>,
+    n: u64,
+    cut: impl Fn((u32, u32), u32) -> (u32, u32),
+) -> Vec<(u32, u32)> {
+    let mut left = n;
+    let mut out = Vec::new();
+    for (a, b) in ranges {
+        if left == 0 {
+            break;
+        }
+        let size = u64::from(b - a) + 1;
+        if size <= left {
+            out.push((a, b));
+            left -= size;
+        } else {
+            // left < size <= u32::MAX + 1, so it fits and the cut stays inside (a, b).
+            out.push(cut((a, b), u32::try_from(left).unwrap_or(u32::MAX)));
+            left = 0;
+        }
+    }
+    out
 }
 
 #[cfg(test)]
