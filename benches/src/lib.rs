@@ -10,6 +10,21 @@ pub fn workspace() -> PathBuf {
     manifest.parent().unwrap_or(manifest).to_path_buf()
 }
 
+/// The value of the one optional `--FLAG N` a bench takes (`default` without it); `N` must be
+/// at least `min`. Anything else is the `usage` line as an error.
+pub fn numeric_flag(flag: &str, default: u64, min: u64, usage: &str) -> Result<u64, String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        [] => Ok(default),
+        [given, n] if given == flag => n
+            .parse()
+            .ok()
+            .filter(|&n| n >= min)
+            .ok_or_else(|| usage.to_string()),
+        _ => Err(usage.to_string()),
+    }
+}
+
 /// Builds mailcat in release mode and returns its path.
 pub fn build_mailcat() -> Result<PathBuf, String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());

@@ -17,7 +17,7 @@
 //! `/usr/bin/time` (Debian package `time`). This is a benchmark, not a test: nothing here
 //! asserts a speed.
 
-use mailcat_benches::{build_mailcat, workspace};
+use mailcat_benches::{build_mailcat, numeric_flag, workspace};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -139,17 +139,13 @@ fn row(job: &str, run: &Run) -> String {
 }
 
 fn parse_count() -> Result<u64> {
-    let usage = "usage: big_mailbox [--count N]   (N >= 2, default 1000000)";
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
-        [] => Ok(1_000_000),
-        ["--count", n] => n
-            .parse()
-            .ok()
-            .filter(|&n| n >= 2)
-            .ok_or_else(|| usage.to_string()),
-        _ => Err(usage.to_string()),
-    }
+    let n = numeric_flag(
+        "--count",
+        1_000_000,
+        2,
+        "usage: big_mailbox [--count N]   (N >= 2, default 1000000)",
+    )?;
+    Ok(n)
 }
 
 fn main_inner() -> Result<()> {

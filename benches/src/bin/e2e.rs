@@ -21,7 +21,7 @@
 //! messages written or delivered); a failed run aborts the bench with the client's stderr.
 //! This is a benchmark, not a test: nothing here asserts a speed.
 
-use mailcat_benches::{build_mailcat, workspace};
+use mailcat_benches::{build_mailcat, numeric_flag, workspace};
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::fs;
@@ -613,17 +613,13 @@ fn table(bench: &Bench, rows: &[Row]) -> String {
 }
 
 fn parse_runs() -> Result<usize> {
-    let usage = "usage: e2e [--runs N]   (N >= 1, default 5)";
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
-        [] => Ok(5),
-        ["--runs", n] => n
-            .parse()
-            .ok()
-            .filter(|&n| n >= 1)
-            .ok_or_else(|| usage.to_string()),
-        _ => Err(usage.to_string()),
-    }
+    let n = numeric_flag(
+        "--runs",
+        5,
+        1,
+        "usage: e2e [--runs N]   (N >= 1, default 5)",
+    )?;
+    usize::try_from(n).map_err(|e| e.to_string())
 }
 
 fn main_inner() -> Result<()> {
