@@ -723,6 +723,28 @@ fn doveadm(args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// Gives `user`'s INBOX a new UIDVALIDITY (the old one plus `step`), as a server does when it
+/// recreates a mailbox.
+fn bump_uidvalidity(user: &str, step: u32) {
+    let status = doveadm(&["mailbox", "status", "-u", user, "uidvalidity", "INBOX"]);
+    let old: u32 = status
+        .trim()
+        .rsplit('=')
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("doveadm said {status:?}"));
+    let new = (old % 1_000_000_000 + step).to_string();
+    doveadm(&[
+        "mailbox",
+        "update",
+        "-u",
+        user,
+        "--uid-validity",
+        &new,
+        "INBOX",
+    ]);
+}
+
 #[test]
 fn a_new_uidvalidity_fetches_everything_again_and_deletes_nothing_by_old_uids() {
     let _guard = lock();
@@ -733,30 +755,7 @@ fn a_new_uidvalidity_fetches_everything_again_and_deletes_nothing_by_old_uids() 
     let output = fetch(&lab, &carol, &store, &[], None);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
 
-    let status = doveadm(&[
-        "mailbox",
-        "status",
-        "-u",
-        &carol.user,
-        "uidvalidity",
-        "INBOX",
-    ]);
-    let old: u32 = status
-        .trim()
-        .rsplit('=')
-        .next()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("doveadm said {status:?}"));
-    let new = (old % 1_000_000_000 + 1).to_string();
-    doveadm(&[
-        "mailbox",
-        "update",
-        "-u",
-        &carol.user,
-        "--uid-validity",
-        &new,
-        "INBOX",
-    ]);
+    bump_uidvalidity(&carol.user, 1);
 
     // Killed at the first message: the recorded UIDs must not have been used to delete.
     let output = fetch(&lab, &carol, &store, &["--delete"], Some("after_retr@1"));
@@ -1090,30 +1089,7 @@ fn another_name_of_the_same_server_fetches_nothing_twice_and_another_mailbox_is_
     let original = seed(&lab, &carol, 2, 900, true, 1);
     let output = fetch(&lab, &carol, &store, &[], None);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
-    let status = doveadm(&[
-        "mailbox",
-        "status",
-        "-u",
-        &carol.user,
-        "uidvalidity",
-        "INBOX",
-    ]);
-    let old: u32 = status
-        .trim()
-        .rsplit('=')
-        .next()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("doveadm said {status:?}"));
-    let new = (old % 1_000_000_000 + 7).to_string();
-    doveadm(&[
-        "mailbox",
-        "update",
-        "-u",
-        &carol.user,
-        "--uid-validity",
-        &new,
-        "INBOX",
-    ]);
+    bump_uidvalidity(&carol.user, 7);
     let output = fetch(&lab, &respelled(&carol, "127.0.0.2"), &store, &[], None);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert!(
