@@ -43,6 +43,18 @@ pub enum Error {
         reply: String,
     },
 
+    /// The OAuth2 sign-in could not give a token: none is stored, the provider refused to
+    /// renew it, or its endpoints failed. [`crate::oauth2::OAuth2Error::needs_sign_in`] tells
+    /// whether signing in again is the fix.
+    #[error("OAuth2 sign-in of {login}: {source}")]
+    OAuth2SignIn {
+        /// The login name.
+        login: String,
+        /// What failed.
+        #[source]
+        source: crate::oauth2::OAuth2Error,
+    },
+
     /// The server refused an OAuth2 token; its JSON reason, decoded.
     #[error("{host} refused the OAuth2 token for {login}: status {status}{}{}", scope.as_ref().map(|s| format!(", scope needed: {s}")).unwrap_or_default(), if status.starts_with("401") || status == "invalid_token" { "; the token is invalid or expired: get a fresh one" } else { "" })]
     OAuth2Rejected {
@@ -240,6 +252,7 @@ impl Error {
             | Error::MailboxReadOnly { .. }
             | Error::Closed { .. } => true,
             Error::RecipientsRefused { transient, .. } => *transient,
+            Error::OAuth2SignIn { source, .. } => source.is_temporary(),
             _ => false,
         }
     }
@@ -247,7 +260,11 @@ impl Error {
     /// True when the settings are wrong (the URL's scheme or port does not match the server, a
     /// CA file cannot be used): trying again later will not help; the configuration must change.
     pub fn is_config(&self) -> bool {
-        matches!(self, Error::Transport(e) if e.is_config())
+        match self {
+            Error::Transport(e) => e.is_config(),
+            Error::OAuth2SignIn { source, .. } => source.is_config(),
+            _ => false,
+        }
     }
 
     /// True when the credentials were refused or cannot be used (exit code 77 in the CLI).
@@ -261,6 +278,15 @@ impl Error {
                 | Error::OAuth2Rejected { .. }
                 | Error::PlaintextAuthRefused { .. }
                 | Error::Credential { .. }
+        ) || matches!(self, Error::OAuth2SignIn { source, .. } if source.needs_sign_in())
+    }
+
+    /// True when a server refused a login in a way an expired or revoked OAuth2 token
+    /// explains: a fresh token is worth one more attempt.
+    pub fn is_token_refusal(&self) -> bool {
+        matches!(
+            self,
+            Error::OAuth2Rejected { .. } | Error::AuthenticationFailed { .. }
         )
     }
 
