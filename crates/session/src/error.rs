@@ -33,7 +33,7 @@ pub enum Error {
 
     /// The server refused a password because it accepts only OAuth2 for this account
     /// (Outlook.com since September 2024: `535 5.7.139`).
-    #[error("{host} does not accept passwords for {login} (basic authentication is disabled: {reply}); sign in with OAuth2 instead (--oauth2-token-cmd)")]
+    #[error("{host} does not accept passwords for {login} (basic authentication is disabled: {reply}); sign in with OAuth2 instead")]
     BasicAuthDisabled {
         /// The server.
         host: String,
@@ -296,9 +296,9 @@ impl Error {
             Error::AuthenticationFailed { hint, .. } | Error::NoUsableMechanism { hint, .. } => {
                 hint.clone()
             }
-            Error::BasicAuthDisabled { .. } => Some(
-                "create an OAuth2 token for the account and pass it with --oauth2-token-cmd".into(),
-            ),
+            Error::BasicAuthDisabled { .. } => {
+                Some("the account needs an OAuth2 sign-in instead of a password".into())
+            }
             Error::DeliveryUnknown { .. } => Some(
                 "check whether the message arrived (the Sent folder, a recipient) before sending it again".into(),
             ),

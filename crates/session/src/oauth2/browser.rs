@@ -44,7 +44,7 @@ impl BrowserSignIn {
         &self.url
     }
 
-    /// Where the provider sends the browser back: `http://127.0.0.1:<port>/`.
+    /// Where the provider sends the browser back: `http://127.0.0.1:<port>` (or `localhost`).
     pub fn redirect_uri(&self) -> &str {
         &self.redirect_uri
     }
@@ -58,12 +58,13 @@ impl OAuth2 {
             .await
             .map_err(OAuth2Error::Listen)?;
         let port = listener.local_addr().map_err(OAuth2Error::Listen)?.port();
-        // RFC 8252 §7.3: the loopback IP literal, not "localhost" (which may resolve elsewhere).
-        let redirect_uri = format!("http://127.0.0.1:{port}/");
+        // RFC 8252 §7.3; the provider says whether it wants the IP literal or "localhost"
+        // (Microsoft's portal registers only the latter). The listener is on 127.0.0.1 either way.
+        let redirect_uri = self.provider.redirect_uri(port);
         let state = random_token()?;
         let pkce = Pkce::new()?;
         let provider = &self.provider;
-        let scope = provider.scopes.join(" ");
+        let scope = provider.scope_param();
         let mut query = form_urlencoded::Serializer::new(String::new());
         query
             .append_pair("response_type", "code")
@@ -269,7 +270,10 @@ mod tests {
     }
 
     fn wait() -> (Instant, Duration) {
-        (Instant::now() + Duration::from_secs(10), Duration::from_secs(10))
+        (
+            Instant::now() + Duration::from_secs(10),
+            Duration::from_secs(10),
+        )
     }
 
     #[tokio::test]
@@ -278,13 +282,17 @@ mod tests {
         let (deadline, wait) = wait();
         let server = tokio::spawn(receive_redirect(listener, "s1".into(), deadline, wait));
         // An idle pre-connection does not hold up the redirect.
-        let _idle = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let _idle = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
         assert!(get(port, "/favicon.ico").await.contains("404"));
         let answer = get(port, "/?code=abc%2B1&state=s1").await;
         assert!(answer.contains("200 OK"), "{answer}");
         assert!(answer.contains("Signed in"), "{answer}");
         assert_eq!(server.await.unwrap().unwrap(), "abc+1");
-        assert!(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err());
+        assert!(tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err());
     }
 
     #[tokio::test]
@@ -305,7 +313,11 @@ mod tests {
         let (listener, port) = listen().await;
         let (deadline, wait) = wait();
         let server = tokio::spawn(receive_redirect(listener, "s".into(), deadline, wait));
-        get(port, "/?error=access_denied&error_description=The+user+said+no%1B%5B2J&state=s").await;
+        get(
+            port,
+            "/?error=access_denied&error_description=The+user+said+no%1B%5B2J&state=s",
+        )
+        .await;
         match server.await.unwrap() {
             Err(OAuth2Error::Declined { code, description }) => {
                 assert_eq!(code, "access_denied");

@@ -154,15 +154,15 @@ impl OAuth2 {
                 .await;
             match poll {
                 Ok(granted) => return self.signed_in(granted),
-                Err(OAuth2Error::Refused { code, description, .. }) => {
+                Err(OAuth2Error::Refused {
+                    code, description, ..
+                }) => {
                     failures = 0;
                     match code.as_str() {
                         "authorization_pending" => {}
                         "slow_down" => interval += SLOW_DOWN_STEP,
                         "expired_token" => return Err(OAuth2Error::DeviceCodeExpired),
-                        "access_denied" => {
-                            return Err(OAuth2Error::Declined { code, description })
-                        }
+                        "access_denied" => return Err(OAuth2Error::Declined { code, description }),
                         _ => {
                             return Err(OAuth2Error::Refused {
                                 what: "token endpoint",

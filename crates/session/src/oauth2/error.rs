@@ -62,7 +62,7 @@ pub enum OAuth2Error {
 
     /// The stored sign-in can no longer be used: there is none, it was revoked or it expired
     /// (`invalid_grant`), or it was made for another client ID. Signing in again fixes it.
-    #[error("{reason}; sign in again")]
+    #[error("{reason}")]
     SignInRequired {
         /// Why.
         reason: String,

@@ -167,7 +167,10 @@ impl OAuth2 {
             (None, _) => Revocation::NothingStored,
             (Some(_), None) => Revocation::NotOffered,
             (Some(tokens), Some(url)) => {
-                let token = tokens.refresh_token.as_ref().unwrap_or(&tokens.access_token);
+                let token = tokens
+                    .refresh_token
+                    .as_ref()
+                    .unwrap_or(&tokens.access_token);
                 let hint = if tokens.refresh_token.is_some() {
                     "refresh_token"
                 } else {
@@ -218,12 +221,18 @@ impl OAuth2 {
 
     /// The stored tokens, or why a sign-in is needed.
     fn stored(&self) -> Result<TokenSet, OAuth2Error> {
-        let tokens = self.store.load()?.ok_or_else(|| OAuth2Error::SignInRequired {
-            reason: format!("no OAuth2 sign-in is stored ({})", self.store.location()),
-        })?;
+        let tokens = self
+            .store
+            .load()?
+            .ok_or_else(|| OAuth2Error::SignInRequired {
+                reason: format!(
+                    "not signed in: no OAuth2 tokens are stored ({})",
+                    self.store.location()
+                ),
+            })?;
         if tokens.client_id != self.provider.client_id {
             return Err(OAuth2Error::SignInRequired {
-                reason: "the stored sign-in was made with another client ID".into(),
+                reason: "the stored sign-in was made with another client ID: sign in again".into(),
             });
         }
         Ok(tokens)
@@ -233,7 +242,9 @@ impl OAuth2 {
     async fn refresh(&self, tokens: TokenSet) -> Result<TokenSet, OAuth2Error> {
         let Some(refresh_token) = &tokens.refresh_token else {
             return Err(OAuth2Error::SignInRequired {
-                reason: "the access token expired and the provider gave no refresh token".into(),
+                reason:
+                    "the access token expired and the provider gave no refresh token: sign in again"
+                        .into(),
             });
         };
         let refresh_token = String::from_utf8_lossy(refresh_token.expose()).into_owned();
@@ -248,7 +259,7 @@ impl OAuth2 {
                 OAuth2Error::Refused { code, description, .. } if code == "invalid_grant" => {
                     OAuth2Error::SignInRequired {
                         reason: format!(
-                            "the provider no longer accepts the stored sign-in (invalid_grant{}): it was revoked, expired or the password changed",
+                            "the provider no longer accepts the stored sign-in (invalid_grant{}): it was revoked or expired, or the password changed; sign in again",
                             description.map(|d| format!(": {d}")).unwrap_or_default()
                         ),
                     }

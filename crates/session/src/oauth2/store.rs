@@ -103,9 +103,9 @@ impl TokenStore for FileTokenStore {
             )));
         }
         if meta.uid() != rustix::process::geteuid().as_raw() {
-            return Err(self.fail(
-                "belongs to another user; delete it and sign in again".to_owned(),
-            ));
+            return Err(
+                self.fail("belongs to another user; delete it and sign in again".to_owned())
+            );
         }
         if meta.len() > 1024 * 1024 {
             return Err(self.fail("is larger than 1 MiB: not a token file"));
@@ -180,7 +180,8 @@ mod tests {
     }
 
     fn dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("mailcat-tokens-{name}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("mailcat-tokens-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         dir
     }
@@ -193,7 +194,11 @@ mod tests {
         store.save(&tokens()).unwrap();
         let mode = fs::metadata(store.path()).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        let dmode = fs::metadata(dir.join("oauth2")).unwrap().permissions().mode() & 0o777;
+        let dmode = fs::metadata(dir.join("oauth2"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(dmode, 0o700);
         assert_eq!(store.load().unwrap(), Some(tokens()));
         // Replaced whole; no temporary file left behind.

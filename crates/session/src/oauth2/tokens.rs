@@ -88,19 +88,25 @@ impl TokenSet {
                 Some(_) => Err(format!("{key:?} is not a string")),
             }
         };
-        let required =
-            |key: &str| string(key)?.ok_or_else(|| format!("{key:?} is missing"));
+        let required = |key: &str| string(key)?.ok_or_else(|| format!("{key:?} is missing"));
         let scopes = match map.get("scopes") {
             None => Vec::new(),
             Some(Value::Array(items)) => items
                 .iter()
-                .map(|v| v.as_str().map(str::to_owned).ok_or("a scope is not a string"))
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_owned)
+                        .ok_or("a scope is not a string")
+                })
                 .collect::<Result<_, _>>()?,
             Some(_) => return Err("\"scopes\" is not a list".into()),
         };
         let expires_at = match map.get("expires_at") {
             None | Some(Value::Null) => None,
-            Some(v) => Some(v.as_u64().ok_or("\"expires_at\" is not a number of seconds")?),
+            Some(v) => Some(
+                v.as_u64()
+                    .ok_or("\"expires_at\" is not a number of seconds")?,
+            ),
         };
         Ok(TokenSet {
             provider: required("provider")?,
@@ -206,7 +212,11 @@ pub(crate) fn granted(
     };
     let access_token = match map.get("access_token") {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        Some(_) => return Err(malformed("\"access_token\" is not a non-empty string".into())),
+        Some(_) => {
+            return Err(malformed(
+                "\"access_token\" is not a non-empty string".into(),
+            ))
+        }
         None => return Err(malformed("no \"access_token\"".into())),
     };
     // A token goes into a SASL message between ^A separators: refuse what would break it.
@@ -332,7 +342,11 @@ mod tests {
         }
         for (content_type, body, needle) in [
             ("text/html", "<html>login</html>", "an HTML page"),
-            ("application/octet-stream", "\u{1}\u{2}garbage", "bytes that are not JSON"),
+            (
+                "application/octet-stream",
+                "\u{1}\u{2}garbage",
+                "bytes that are not JSON",
+            ),
             ("application/json", "", "an empty body"),
             ("application/json", "[1]", "JSON that is not an object"),
         ] {
@@ -359,9 +373,14 @@ mod tests {
             expires_at: Some(1_800_000_000),
             refresh_token: Some(Secret::new("rt")),
         };
-        assert_eq!(TokenSet::from_json(tokens.to_json().as_bytes()).unwrap(), tokens);
+        assert_eq!(
+            TokenSet::from_json(tokens.to_json().as_bytes()).unwrap(),
+            tokens
+        );
         assert!(!format!("{tokens:?}").contains("rt\""));
-        assert!(TokenSet::from_json(b"{").unwrap_err().contains("not valid JSON"));
+        assert!(TokenSet::from_json(b"{")
+            .unwrap_err()
+            .contains("not valid JSON"));
         assert!(TokenSet::from_json(br#"{"provider":"x","client_id":"c"}"#)
             .unwrap_err()
             .contains("access_token"));
