@@ -14,6 +14,7 @@ mod error;
 pub mod fuzz;
 pub mod headers;
 pub mod imap;
+pub mod oauth2;
 pub mod pop3;
 pub mod smtp;
 pub mod store;
