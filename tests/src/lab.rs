@@ -37,7 +37,8 @@ pub struct Lab {
     pub tricky_password: String,
 }
 
-fn var(name: &str) -> String {
+/// The variable `name`; panics with the command that starts the lab when it is not set.
+pub(crate) fn var(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!(
             "{name} is not set: this test needs the mail-server lab. Start it with \

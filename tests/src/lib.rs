@@ -1,10 +1,11 @@
 //! Support code for the end-to-end tests: the mail-server lab, a proxy that plays network loss,
-//! a DNS server and an HTTPS server for autoconfiguration, and a line-based mail server over
-//! implicit TLS played by a closure.
+//! a DNS server and an HTTPS server for autoconfiguration, a line-based mail server over
+//! implicit TLS played by a closure, and a mock OAuth2 authorization server.
 
 pub mod dns_server;
 pub mod https_server;
 pub mod lab;
+pub mod oauth_server;
 pub mod proxy;
 pub mod roundtrip;
 pub mod tls_line_server;
