@@ -28,10 +28,10 @@ impl SignIn {
     pub fn advice(self) -> &'static str {
         match self {
             SignIn::OAuth2Only => {
-                "OAuth2 only (passwords are refused): register a client ID, then `mailcat oauth2 login` (README.md#oauth2-sign-in); or give a token command with --oauth2-token-cmd"
+                "OAuth2 only (passwords are refused): register a client ID and run `mailcat oauth2 login` (README.md#oauth2-sign-in), or give a token command with --oauth2-token-cmd"
             }
             SignIn::OAuth2OrAppPassword => {
-                "OAuth2 (register a client ID, then `mailcat oauth2 login`: README.md#oauth2-sign-in), or an app password made in the account's security settings"
+                "OAuth2 (with a client ID you register: README.md#oauth2-sign-in), or an app password made in the account's security settings"
             }
             SignIn::AppPassword => "an app password made in the account's security settings",
             SignIn::Password => "the account's password",
