@@ -162,7 +162,11 @@ impl OAuth2 {
                         "authorization_pending" => {}
                         "slow_down" => interval += SLOW_DOWN_STEP,
                         "expired_token" => return Err(OAuth2Error::DeviceCodeExpired),
-                        "access_denied" => return Err(OAuth2Error::Declined { code, description }),
+                        // Microsoft says authorization_declined where RFC 8628 says
+                        // access_denied.
+                        "access_denied" | "authorization_declined" => {
+                            return Err(OAuth2Error::Declined { code, description })
+                        }
                         _ => {
                             return Err(OAuth2Error::Refused {
                                 what: "token endpoint",

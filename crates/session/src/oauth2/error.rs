@@ -137,11 +137,14 @@ impl OAuth2Error {
     /// Whether trying again later may work (network, timeouts, the provider's 5xx).
     pub fn is_temporary(&self) -> bool {
         match self {
-            OAuth2Error::Http { source, .. } => !matches!(
+            // The network, not what the endpoint answered: a malformed or oversized answer
+            // will be the same next time.
+            OAuth2Error::Http { source, .. } => matches!(
                 source,
-                HttpsError::NotHttps { .. }
-                    | HttpsError::BadUrl { .. }
-                    | HttpsError::Certificate { .. }
+                HttpsError::Resolve { .. }
+                    | HttpsError::Connect { .. }
+                    | HttpsError::Io { .. }
+                    | HttpsError::Timeout { .. }
             ),
             OAuth2Error::Refused { code, .. } => code == "temporarily_unavailable",
             _ => false,
