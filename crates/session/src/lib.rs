@@ -13,6 +13,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod headers;
+pub mod http;
 pub mod imap;
 pub mod pop3;
 pub mod smtp;
