@@ -12,8 +12,8 @@ use rustls::pki_types::ServerName;
 
 use super::HttpsError;
 
-/// The longest URL accepted: far more than any autoconfig or OAuth2 endpoint needs, and short
-/// enough that the encoded request target stays within what an HTTP request line may hold.
+/// The longest URL accepted, percent-encoded as it is sent: far more than any autoconfig or
+/// OAuth2 endpoint needs, and well within what an HTTP request line may hold.
 pub const MAX_URL_LEN: usize = 8 * 1024;
 
 /// An `https://` URL, taken apart: lowercase host, port, and the request target as sent.
@@ -48,9 +48,6 @@ impl Url {
                 })
             }
         };
-        if url.len() > MAX_URL_LEN {
-            return Err(bad(&format!("longer than {MAX_URL_LEN} bytes")));
-        }
         let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
         let end = rest.find(['/', '?']).unwrap_or(rest.len());
         let (authority, target) = rest.split_at(end);
@@ -91,11 +88,19 @@ impl Url {
         if ServerName::try_from(host).is_err() {
             return Err(bad("the host is not a valid DNS name or IPv4 address"));
         }
-        Ok(Url {
+        let parsed = Url {
             host: host.to_ascii_lowercase(),
             port,
             target: request_target(target),
-        })
+        };
+        // Measured as sent, percent-encoding included, so that a URL accepted once is accepted
+        // again when read back.
+        if parsed.to_string().len() > MAX_URL_LEN {
+            return Err(bad(&format!(
+                "longer than {MAX_URL_LEN} bytes (percent-encoded)"
+            )));
+        }
+        Ok(parsed)
     }
 
     /// The host: a lowercase DNS name or an IPv4 address.
@@ -262,6 +267,8 @@ mod tests {
             );
         }
         let long = format!("https://h.example/{}", "a".repeat(MAX_URL_LEN));
+        // Short enough as written, too long once encoded.
+        let encoded_long = format!("https://h.example/{}", "<".repeat(MAX_URL_LEN / 2));
         for bad in [
             "https://user:pw@h.example/",
             "https://h.example@evil.example/",
@@ -277,6 +284,7 @@ mod tests {
             "https://-h.example/",
             "https://h-.example/",
             &long,
+            &encoded_long,
         ] {
             assert!(
                 matches!(Url::parse(bad), Err(HttpsError::BadUrl { .. })),
