@@ -13,6 +13,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod headers;
+pub mod http;
 pub mod imap;
 pub mod oauth2;
 pub mod pop3;

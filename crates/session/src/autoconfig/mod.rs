@@ -18,7 +18,6 @@
 //! with a note saying so (RFC 6186 §6).
 
 pub mod dns;
-pub mod https;
 pub mod probe;
 pub mod providers;
 pub mod xml;
@@ -31,6 +30,7 @@ use mailcat_transport::{Endpoint, Protocol, Security, Timeouts, TlsSettings};
 use rustls::ClientConfig;
 
 use self::providers::{OAuth2Preset, Provider, SignIn};
+use crate::http::{self, HttpClient};
 
 /// How to look: which TLS roots, which DNS server, where autoconfig files are, how long.
 #[derive(Debug, Clone)]
@@ -360,7 +360,7 @@ fn from_provider(provider: &Provider, source: Source) -> Finding {
 fn autoconfig_urls(email: &str, domain: &str, base: Option<&str>) -> [String; 2] {
     // Everything but RFC 3986's unreserved characters is encoded.
     let unreserved = |b: u8| b.is_ascii_alphanumeric() || b"-._~".contains(&b);
-    let query = format!("?emailaddress={}", https::percent_encode(email, unreserved));
+    let query = format!("?emailaddress={}", http::percent_encode(email, unreserved));
     match base {
         None => [
             format!("https://autoconfig.{domain}/mail/config-v1.1.xml{query}"),
@@ -379,6 +379,14 @@ fn autoconfig_urls(email: &str, domain: &str, base: Option<&str>) -> [String; 2]
 /// The largest autoconfig file accepted.
 const MAX_FILE: usize = 256 * 1024;
 
+/// The body of a 200 answer: anything else is an error here.
+async fn fetch_file(client: &HttpClient, url: &str) -> Result<Vec<u8>, http::HttpsError> {
+    let response = client
+        .get_accepting(url, "application/xml, text/xml")
+        .await?;
+    Ok(response.require_ok()?.body)
+}
+
 async fn from_file(
     email: &str,
     domain: &str,
@@ -386,12 +394,12 @@ async fn from_file(
     tls: &Arc<ClientConfig>,
 ) -> (bool, String, Finding) {
     let [first, second] = autoconfig_urls(email, domain, how.url_base.as_deref());
-    let (a, b) = tokio::join!(
-        https::get(&first, Arc::clone(tls), how.stage_timeout, MAX_FILE),
-        https::get(&second, Arc::clone(tls), how.stage_timeout, MAX_FILE),
-    );
+    let client = HttpClient::new(Arc::clone(tls))
+        .with_timeout(how.stage_timeout)
+        .with_max_body(MAX_FILE);
+    let (a, b) = tokio::join!(fetch_file(&client, &first), fetch_file(&client, &second));
     let mut details = Vec::new();
-    for (url, fetched) in [(first, a), (second, b)] {
+    for (url, fetched) in [(&first, a), (&second, b)] {
         let body = match fetched {
             Ok(body) => body,
             Err(error) => {
