@@ -13,6 +13,10 @@ use mailcat_transport::{Protocol, Security, TlsSettings};
 const TIMEOUT: Duration = Duration::from_secs(10);
 const MAX: usize = 64 * 1024;
 
+/// How late a timeout may come on a busy 2-core machine: far less than the 10 s a server in
+/// these tests waits before it gives up on an idle client.
+const SLACK: Duration = Duration::from_secs(2);
+
 fn trusting(server: &HttpsServer) -> Arc<rustls::ClientConfig> {
     TlsSettings::only_ca_file(server.ca_file())
         .client_config()
@@ -245,7 +249,7 @@ async fn a_large_content_length_is_refused_before_the_body_is_read() {
         "{result:?}"
     );
     assert!(
-        started.elapsed() < Duration::from_secs(3),
+        started.elapsed() < Duration::from_secs(5),
         "waited for the body"
     );
 }
@@ -263,7 +267,7 @@ async fn an_endless_body_is_cut_off_at_the_limit() {
         "{result:?}"
     );
     assert!(
-        started.elapsed() < Duration::from_secs(3),
+        started.elapsed() < Duration::from_secs(5),
         "read past the limit"
     );
 }
@@ -282,7 +286,7 @@ async fn a_silent_server_times_out_within_the_deadline() {
     assert!(matches!(err, HttpsError::Timeout { .. }), "{err:?}");
     assert!(err.to_string().contains("0.5 s"), "{err}");
     assert!(
-        elapsed >= timeout && elapsed < timeout + Duration::from_millis(500),
+        elapsed >= timeout && elapsed < timeout + SLACK,
         "{elapsed:?}"
     );
 }
@@ -315,10 +319,7 @@ async fn the_deadline_covers_the_tls_handshake_and_the_body() {
             matches!(result, Err(HttpsError::Timeout { .. })),
             "{url}: {result:?}"
         );
-        assert!(
-            elapsed < timeout + Duration::from_millis(500),
-            "{url}: {elapsed:?}"
-        );
+        assert!(elapsed < timeout + SLACK, "{url}: {elapsed:?}");
     }
     drop(listener);
 }
