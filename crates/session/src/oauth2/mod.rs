@@ -311,12 +311,14 @@ impl OAuth2 {
             Some(scope) => scope.split_ascii_whitespace().map(str::to_owned).collect(),
             None => self.provider.scopes.clone(),
         };
+        let now = unix_now();
         TokenSet {
             provider: self.provider.kind.to_string(),
             client_id: self.provider.client_id.clone(),
             scopes,
             access_token: Secret::new(granted.access_token),
-            expires_at: granted.expires_in.map(|s| unix_now() + s),
+            expires_at: granted.expires_in.map(|s| now + s),
+            obtained_at: Some(now),
             refresh_token: granted.refresh_token.map(Secret::new).or(previous_refresh),
         }
     }

@@ -175,6 +175,7 @@ mod tests {
             scopes: vec!["https://mail.google.com/".into()],
             access_token: Secret::new("at"),
             expires_at: Some(5),
+            obtained_at: None,
             refresh_token: Some(Secret::new("rt")),
         }
     }

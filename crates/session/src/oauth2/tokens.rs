@@ -27,6 +27,9 @@ pub struct TokenSet {
     pub access_token: Secret,
     /// When the access token expires, in seconds since the Unix epoch; `None`: not said.
     pub expires_at: Option<u64>,
+    /// When the access token was obtained (seconds since the epoch), if known: a short-lived
+    /// token is renewed a quarter of its lifetime before it expires, not [`RENEW_BEFORE`].
+    pub obtained_at: Option<u64>,
     /// The refresh token, if the provider gave one.
     pub refresh_token: Option<Secret>,
 }
@@ -45,10 +48,15 @@ impl fmt::Debug for TokenSet {
 
 impl TokenSet {
     /// Whether the access token can still be used at `now` (seconds since the epoch), with
-    /// [`RENEW_BEFORE`] to spare. A token without an expiry is used until a server refuses it.
+    /// [`RENEW_BEFORE`] to spare (a quarter of the lifetime, for a token that lives less than
+    /// eight minutes). A token without an expiry is used until a server refuses it.
     pub fn is_fresh(&self, now: u64) -> bool {
-        self.expires_at
-            .is_none_or(|at| now + RENEW_BEFORE.as_secs() < at)
+        let Some(at) = self.expires_at else {
+            return true;
+        };
+        let quarter = self.obtained_at.map(|from| at.saturating_sub(from) / 4);
+        let margin = quarter.map_or(RENEW_BEFORE.as_secs(), |q| q.min(RENEW_BEFORE.as_secs()));
+        now + margin < at
     }
 
     /// The stored form: JSON with the secrets as strings. Only the token store writes it.
@@ -64,6 +72,9 @@ impl TokenSet {
         );
         if let Some(at) = self.expires_at {
             map.insert("expires_at".into(), Value::from(at));
+        }
+        if let Some(at) = self.obtained_at {
+            map.insert("obtained_at".into(), Value::from(at));
         }
         if let Some(refresh) = &self.refresh_token {
             map.insert(
@@ -101,19 +112,24 @@ impl TokenSet {
                 .collect::<Result<_, _>>()?,
             Some(_) => return Err("\"scopes\" is not a list".into()),
         };
-        let expires_at = match map.get("expires_at") {
-            None | Some(Value::Null) => None,
-            Some(v) => Some(
-                v.as_u64()
-                    .ok_or("\"expires_at\" is not a number of seconds")?,
-            ),
+        let seconds = |key: &str| -> Result<Option<u64>, String> {
+            match map.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(v) => v
+                    .as_u64()
+                    .map(Some)
+                    .ok_or_else(|| format!("{key:?} is not a number of seconds")),
+            }
         };
+        let expires_at = seconds("expires_at")?;
+        let obtained_at = seconds("obtained_at")?;
         Ok(TokenSet {
             provider: required("provider")?,
             client_id: required("client_id")?,
             scopes,
             access_token: Secret::new(required("access_token")?),
             expires_at,
+            obtained_at,
             refresh_token: string("refresh_token")?.map(Secret::new),
         })
     }
@@ -274,6 +290,7 @@ mod tests {
     fn response(status: u16, content_type: &str, body: &str) -> Response {
         Response {
             status,
+            reason: String::new(),
             content_type: Some(content_type.to_owned()),
             body: body.as_bytes().to_vec(),
             url: "https://login.example/token?x=1".into(),
@@ -371,6 +388,7 @@ mod tests {
             scopes: vec!["a".into(), "offline_access".into()],
             access_token: Secret::new("at"),
             expires_at: Some(1_800_000_000),
+            obtained_at: Some(1_799_996_400),
             refresh_token: Some(Secret::new("rt")),
         };
         assert_eq!(
@@ -394,6 +412,10 @@ mod tests {
         .unwrap();
         assert!(tokens.is_fresh(1000 - RENEW_BEFORE.as_secs() - 1));
         assert!(!tokens.is_fresh(1000 - RENEW_BEFORE.as_secs()));
+        // A 4 s token is used until 1 s before it expires, not renewed at once.
+        tokens.obtained_at = Some(996);
+        assert!(tokens.is_fresh(998));
+        assert!(!tokens.is_fresh(999));
         tokens.expires_at = None;
         assert!(tokens.is_fresh(u64::MAX / 2));
     }
