@@ -11,8 +11,8 @@
 //! password_cmd = "pass show mail/work"     # or oauth2_token_cmd = "..."
 //! ca_file = "~/certs/company-ca.pem"       # optional; ~ and ~USER are home directories
 //! tls_fingerprint = "AB:CD:…"              # optional: a self-signed server's certificate
-//! timeout = 30                             # optional, seconds per network step
 //! auth = "oauthbearer"                     # optional: this SASL mechanism only (default: auto)
+//! timeout = 30                             # optional, seconds per network step
 //! ```
 //!
 //! A bad file gets a message naming the file, the line and the field (exit 78).
@@ -52,14 +52,14 @@ pub struct AccountConfig {
     pub password_cmd: Option<String>,
     /// A command that prints an OAuth2 access token.
     pub oauth2_token_cmd: Option<Spanned<String>>,
+    /// The SASL mechanism to log in with (`oauthbearer` ...), or `auto`.
+    pub auth: Option<Spanned<String>>,
     /// A PEM file of further CAs to trust (`~` is the home directory).
     pub ca_file: Option<Spanned<PathBuf>>,
     /// The SHA-256 fingerprint of a server certificate to trust exactly.
     pub tls_fingerprint: Option<Spanned<String>>,
     /// Seconds per network step.
     pub timeout: Option<Spanned<f64>>,
-    /// The SASL mechanism to log in with (`oauthbearer` ...), or `auto`.
-    pub auth: Option<Spanned<String>>,
 }
 
 /// A validated account, ready to use.
@@ -79,14 +79,14 @@ pub struct AccountSettings {
     pub password_cmd: Option<String>,
     /// A command that prints an OAuth2 token.
     pub oauth2_token_cmd: Option<String>,
+    /// The SASL mechanism to log in with; `None`: the best the server offers.
+    pub auth: Option<mailcat_session::Mechanism>,
     /// Extra CA file.
     pub ca_file: Option<PathBuf>,
     /// A server certificate trusted exactly.
     pub tls_fingerprint: Option<Fingerprint>,
     /// Seconds per network step.
     pub timeout: Option<f64>,
-    /// The SASL mechanism to log in with; `None`: the best the server offers.
-    pub auth: Option<mailcat_session::Mechanism>,
 }
 
 /// A configuration problem: the file, the line and the field, and what is wrong.
@@ -280,10 +280,10 @@ impl Config {
                 .oauth2_token_cmd
                 .as_ref()
                 .map(|s| s.get_ref().clone()),
+            auth,
             ca_file,
             tls_fingerprint,
             timeout: account.timeout.as_ref().map(|t| *t.get_ref()),
-            auth,
         })
     }
 }
@@ -504,10 +504,10 @@ pub fn resolve(cli: &crate::cli::Cli) -> Result<AccountSettings, Resolved> {
             outgoing: url("--outgoing", &cli.outgoing)?,
             password_cmd: None,
             oauth2_token_cmd: None,
+            auth: cli.auth.and_then(crate::cli::Auth::mechanism),
             ca_file: cli.ca_file.clone(),
             tls_fingerprint,
             timeout: cli.timeout,
-            auth: cli.auth.and_then(crate::cli::Auth::mechanism),
         });
     }
     let path = match cli.config.clone().or_else(default_path) {

@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 pub use mailcat_codec::core::secret::Secret;
 use tokio::io::AsyncReadExt;
 
-use crate::auth::Mechanism;
 use crate::Error;
 
 /// What kind of secret a credential holds.
@@ -69,7 +68,7 @@ pub struct Credential {
     kind: CredentialKind,
     source: SecretSource,
     /// The SASL mechanism to log in with instead of the automatic choice; one that fits `kind`.
-    mechanism: Option<Mechanism>,
+    mechanism: Option<crate::auth::Mechanism>,
     /// The secret once fetched from a command or a callback, shared by the clones.
     fetched: Arc<Mutex<Option<Fetched>>>,
 }
@@ -132,7 +131,7 @@ impl Credential {
     ///
     /// A mechanism that cannot present this kind of secret (PLAIN with an OAuth2 token, XOAUTH2
     /// with a password) is an [`Error::MechanismUnfit`] here, before anything connects.
-    pub fn with_mechanism(mut self, mechanism: Mechanism) -> Result<Self, Error> {
+    pub fn with_mechanism(mut self, mechanism: crate::auth::Mechanism) -> Result<Self, Error> {
         if mechanism.credential_kind() != self.kind {
             return Err(Error::MechanismUnfit {
                 mechanism,
@@ -144,7 +143,7 @@ impl Credential {
     }
 
     /// The mechanism chosen with [`Credential::with_mechanism`]; `None`: the best one offered.
-    pub fn mechanism(&self) -> Option<Mechanism> {
+    pub fn mechanism(&self) -> Option<crate::auth::Mechanism> {
         self.mechanism
     }
 

@@ -300,9 +300,9 @@ impl Error {
     /// A short suggestion of what to do, when there is one beyond the message itself.
     pub fn hint(&self) -> Option<String> {
         match self {
-            Error::AuthenticationFailed { hint, .. }
-            | Error::NoUsableMechanism { hint, .. }
-            | Error::MechanismNotOffered { hint, .. } => hint.clone(),
+            Error::AuthenticationFailed { hint, .. } | Error::NoUsableMechanism { hint, .. } => {
+                hint.clone()
+            }
             Error::BasicAuthDisabled { .. } => Some(
                 "create an OAuth2 token for the account and pass it with --oauth2-token-cmd".into(),
             ),
@@ -327,6 +327,7 @@ impl Error {
                     provider.name
                 ))
             }
+            Error::MechanismNotOffered { hint, .. } => hint.clone(),
             _ => None,
         }
     }

@@ -98,7 +98,7 @@ pub fn account(
     };
     let mut account = Account::new(
         settings.email.clone(),
-        with_mechanism(cli, settings, command, credential(cli, settings))?,
+        credential(cli, settings),
         incoming,
         outgoing,
     );
@@ -106,6 +106,7 @@ pub fn account(
     account.timeouts = timeouts(settings, None);
     account.dangerous_allow_plaintext_auth = cli.allow_plaintext;
     account.alerts = Some(mailcat_session::AlertSink::new(show_alert));
+    account.credential = with_mechanism(cli, settings, command, account.credential)?;
     Ok(account)
 }
 
