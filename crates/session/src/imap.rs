@@ -423,7 +423,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
     // ----- login -----
 
     /// Logs in with `credential`: the best SASL mechanism offered (SASL-IR when the server has
-    /// it), or the `LOGIN` command when none fits a password and `LOGINDISABLED` is absent.
+    /// it), or the `LOGIN` command when none fits a password and `LOGINDISABLED` is absent;
+    /// only the mechanism the credential names, if it names one
+    /// ([`crate::Credential::with_mechanism`]).
     /// Exactly one attempt: a second call errs without sending anything.
     ///
     /// Afterwards: the capabilities are asked again (or taken from the `[CAPABILITY]` code of
@@ -471,7 +473,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             plain_command: !self.has_capability("LOGINDISABLED"),
             tls: self.conn.is_tls(),
         };
-        let method = auth::choose(&offer, credential.kind(), &endpoint)?;
+        let method = auth::choose(&offer, credential.kind(), credential.mechanism(), &endpoint)?;
         let secret = credential.secret().await?;
         // A prompt may have outlasted the server's patience: its BYE is read now, and said,
         // rather than found as a broken pipe when the credentials are sent.
