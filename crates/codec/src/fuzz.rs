@@ -153,9 +153,12 @@ pub fn imap_response(data: &[u8]) {
     let run = |cut: usize| {
         let mut decoder = imap::ResponseDecoder::new(small_limits(Limits::imap()));
         let decoder = std::cell::RefCell::new(&mut decoder);
-        // The pieces of a long SEARCH line are cut where the bytes happened to end: what
-        // counts is all its numbers, merged into the response that closes the line.
+        // The pieces of a long SEARCH or ESEARCH line: what counts is all its numbers (or
+        // ranges), merged into the response that closes the line; each ESEARCH piece must
+        // carry the line's correlator and UID flag.
         let search = std::cell::RefCell::new(Vec::new());
+        let ranges = std::cell::RefCell::new(Vec::new());
+        let heads = std::cell::RefCell::new(Vec::new());
         drive(
             input,
             cut,
@@ -165,6 +168,10 @@ pub fn imap_response(data: &[u8]) {
                 match event {
                     imap::Event::BodyChunk(chunk) => push_chunk(events, chunk),
                     imap::Event::SearchNumbers(numbers) => search.borrow_mut().extend(numbers),
+                    imap::Event::ESearchRanges { tag, uid, set } => {
+                        heads.borrow_mut().push((tag.map(<[u8]>::to_vec), uid));
+                        ranges.borrow_mut().extend_from_slice(set.ranges());
+                    }
                     imap::Event::Response(response) => {
                         let mut response = response.into_owned();
                         let mut pieces = search.borrow_mut();
@@ -173,6 +180,23 @@ pub fn imap_response(data: &[u8]) {
                         {
                             numbers.splice(0..0, pieces.drain(..));
                         }
+                        let mut pieces = ranges.borrow_mut();
+                        if let imap::Response::Data(imap::Data::ESearch(e)) = &mut response {
+                            for (tag, uid) in heads.borrow_mut().drain(..) {
+                                assert_eq!(tag.as_deref(), e.tag.as_deref(), "piece correlator");
+                                assert_eq!(uid, e.uid, "piece UID flag");
+                            }
+                            if let Some(imap::ESearchItem::All(set)) = e
+                                .items
+                                .iter_mut()
+                                .find(|i| matches!(i, imap::ESearchItem::All(_)))
+                            {
+                                pieces.extend_from_slice(set.ranges());
+                                *set = imap::SequenceSet::from_ranges(std::mem::take(&mut *pieces))
+                                    .expect("an ALL set has ranges");
+                            }
+                        }
+                        assert!(pieces.is_empty(), "ESEARCH pieces without their line's end");
                         events.push(format!("{response:?}"))
                     }
                     other => events.push(format!("{other:?}")),

@@ -63,6 +63,12 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "CMD")]
     pub oauth2_token_cmd: Option<String>,
 
+    /// The SASL mechanism to log in with, instead of the best one the server offers (like
+    /// msmtp's `auth`; `auth` in the config file), in any case. A server that does not offer it
+    /// is an error (exit 78): no other mechanism is tried. Without TLS nothing is sent, as ever.
+    #[arg(long, global = true, value_name = "MECH", ignore_case = true)]
+    pub auth: Option<Auth>,
+
     /// DANGEROUS: imap://, pop3:// and smtp:// URLs connect without TLS and may send the
     /// password in clear text. Only for test servers on this machine.
     #[arg(long, global = true)]
@@ -339,6 +345,42 @@ pub struct SendArgs {
     /// The recipients (each may be a list: "Ann <a@example.org>, b@example.org").
     #[arg(value_name = "RCPT")]
     pub recipients: Vec<String>,
+}
+
+/// How to log in (`--auth`, the config file's `auth`): a SASL mechanism, or mailcat's choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Auth {
+    /// The best the server offers for the password or token (the default).
+    Auto,
+    /// SCRAM-SHA-256, with a password that never crosses the wire.
+    #[value(name = "scram-sha-256")]
+    ScramSha256,
+    /// PLAIN, with a password.
+    Plain,
+    /// SASL LOGIN, with a password (not IMAP's LOGIN command or POP3's USER/PASS).
+    Login,
+    /// CRAM-MD5, with a password.
+    CramMd5,
+    /// XOAUTH2, with an OAuth2 token (Microsoft's and Google's form).
+    Xoauth2,
+    /// OAUTHBEARER, with an OAuth2 token (RFC 7628's form).
+    Oauthbearer,
+}
+
+impl Auth {
+    /// The mechanism asked for; `None` for the automatic choice.
+    pub fn mechanism(self) -> Option<mailcat_session::Mechanism> {
+        use mailcat_session::Mechanism as M;
+        match self {
+            Auth::Auto => None,
+            Auth::ScramSha256 => Some(M::ScramSha256),
+            Auth::Plain => Some(M::Plain),
+            Auth::Login => Some(M::Login),
+            Auth::CramMd5 => Some(M::CramMd5),
+            Auth::Xoauth2 => Some(M::XOAuth2),
+            Auth::Oauthbearer => Some(M::OAuthBearer),
+        }
+    }
 }
 
 /// When `send` declares SMTPUTF8.

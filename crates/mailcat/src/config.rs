@@ -11,6 +11,7 @@
 //! password_cmd = "pass show mail/work"     # or oauth2_token_cmd = "...", or [accounts.work.oauth2]
 //! ca_file = "~/certs/company-ca.pem"       # optional; ~ and ~USER are home directories
 //! tls_fingerprint = "AB:CD:…"              # optional: a self-signed server's certificate
+//! auth = "oauthbearer"                     # optional: this SASL mechanism only (default: auto)
 //! timeout = 30                             # optional, seconds per network step
 //!
 //! [accounts.home.oauth2]                   # OAuth2 sign-in (`mailcat oauth2 login`)
@@ -58,6 +59,8 @@ pub struct AccountConfig {
     pub password_cmd: Option<String>,
     /// A command that prints an OAuth2 access token.
     pub oauth2_token_cmd: Option<Spanned<String>>,
+    /// The SASL mechanism to log in with (`oauthbearer` ...), or `auto`.
+    pub auth: Option<Spanned<String>>,
     /// A PEM file of further CAs to trust (`~` is the home directory).
     pub ca_file: Option<Spanned<PathBuf>>,
     /// The SHA-256 fingerprint of a server certificate to trust exactly.
@@ -110,6 +113,8 @@ pub struct AccountSettings {
     pub password_cmd: Option<String>,
     /// A command that prints an OAuth2 token.
     pub oauth2_token_cmd: Option<String>,
+    /// The SASL mechanism to log in with; `None`: the best the server offers.
+    pub auth: Option<mailcat_session::Mechanism>,
     /// Extra CA file.
     pub ca_file: Option<PathBuf>,
     /// A server certificate trusted exactly.
@@ -305,6 +310,16 @@ impl Config {
                 })
             })
             .transpose()?;
+        let auth = match &account.auth {
+            None => None,
+            Some(value) => parse_auth(value.get_ref()).map_err(|problem| {
+                error(
+                    Some(line_of(text, value.span().start)),
+                    Some(format!("accounts.{name}.auth")),
+                    problem,
+                )
+            })?,
+        };
         let email = account.email.get_ref().clone();
         check_email(&email).map_err(|problem| {
             error(
@@ -324,6 +339,7 @@ impl Config {
                 .oauth2_token_cmd
                 .as_ref()
                 .map(|s| s.get_ref().clone()),
+            auth,
             ca_file,
             tls_fingerprint,
             timeout: account.timeout.as_ref().map(|t| *t.get_ref()),
@@ -487,6 +503,44 @@ timeout = 20
     }
 
     #[test]
+    fn auth_names_a_mechanism_in_any_case_or_auto_and_a_bad_one_is_located() {
+        use mailcat_session::Mechanism;
+        let config = parse(&path(), GOOD).unwrap();
+        assert_eq!(
+            config.account(Some("work"), &path(), GOOD).unwrap().auth,
+            None
+        );
+        for (value, mechanism) in [
+            ("oauthbearer", Some(Mechanism::OAuthBearer)),
+            ("XOAUTH2", Some(Mechanism::XOAuth2)),
+            ("Scram-SHA-256", Some(Mechanism::ScramSha256)),
+            ("cram-md5", Some(Mechanism::CramMd5)),
+            ("plain", Some(Mechanism::Plain)),
+            ("login", Some(Mechanism::Login)),
+            ("auto", None),
+            ("AUTO", None),
+        ] {
+            let text = GOOD.replace(
+                "oauth2_token_cmd = \"oauth2-token alice\"",
+                &format!("oauth2_token_cmd = \"oauth2-token alice\"\nauth = {value:?}"),
+            );
+            let config = parse(&path(), &text).unwrap();
+            let work = config.account(Some("work"), &path(), &text).unwrap();
+            assert_eq!(work.auth, mechanism, "{value}");
+        }
+        let text = GOOD.replace("timeout = 20", "timeout = 20\nauth = \"digest-md5\"");
+        let config = parse(&path(), &text).unwrap();
+        let error = config.account(Some("home"), &path(), &text).unwrap_err();
+        assert_eq!(error.line, Some(16));
+        assert_eq!(error.field.as_deref(), Some("accounts.home.auth"));
+        assert_eq!(
+            error.message,
+            "unknown login mechanism \"digest-md5\": use one of auto, scram-sha-256, plain, \
+             login, cram-md5, xoauth2, oauthbearer"
+        );
+    }
+
+    #[test]
     fn password_and_token_together_are_refused() {
         let text = GOOD.replace(
             "oauth2_token_cmd = \"oauth2-token alice\"",
@@ -508,6 +562,23 @@ fn check_email(email: &str) -> Result<(), String> {
             format!(
                 "{:?} is not an e-mail address ({e}); write it as name@example.com",
                 email
+            )
+        })
+}
+
+/// The `auth` field: a mechanism name as `--auth` takes it, in any case; `auto` is `None`.
+fn parse_auth(value: &str) -> Result<Option<mailcat_session::Mechanism>, String> {
+    use clap::ValueEnum;
+    crate::cli::Auth::from_str(value.trim(), true)
+        .map(crate::cli::Auth::mechanism)
+        .map_err(|_| {
+            let names: Vec<String> = crate::cli::Auth::value_variants()
+                .iter()
+                .filter_map(|v| v.to_possible_value().map(|p| p.get_name().to_owned()))
+                .collect();
+            format!(
+                "unknown login mechanism {value:?}: use one of {}",
+                names.join(", ")
             )
         })
 }
@@ -540,6 +611,7 @@ pub fn resolve(cli: &crate::cli::Cli) -> Result<AccountSettings, Resolved> {
             outgoing: url("--outgoing", &cli.outgoing)?,
             password_cmd: None,
             oauth2_token_cmd: None,
+            auth: cli.auth.and_then(crate::cli::Auth::mechanism),
             ca_file: cli.ca_file.clone(),
             tls_fingerprint,
             timeout: cli.timeout,
@@ -580,6 +652,9 @@ pub fn resolve(cli: &crate::cli::Cli) -> Result<AccountSettings, Resolved> {
     }
     if let Some(user) = &cli.user {
         settings.login = user.clone();
+    }
+    if let Some(auth) = cli.auth {
+        settings.auth = auth.mechanism();
     }
     Ok(settings)
 }

@@ -1,8 +1,9 @@
 //! The IMAP commands of the CLI against a scripted server on the loopback (plain TCP, with
 //! `--allow-plaintext`), for what a well-behaved Dovecot never does: a server that drops every
 //! connection right after SELECT (`watch` must back off, not log in every second), a body cut
-//! off mid-literal (`fetch --delete` stores nothing and deletes nothing), and message headers
-//! with terminal control sequences (`list` must not pass them to the terminal).
+//! off mid-literal (`fetch --delete` stores nothing and deletes nothing), message headers
+//! with terminal control sequences (`list` must not pass them to the terminal), and an ESEARCH
+//! answer far longer than a line limit (`list` must read it in pieces).
 
 mod support;
 use support::{scripted_server, Seen};
@@ -10,6 +11,8 @@ use support::{scripted_server, Seen};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
+
+use mailcat_codec::imap::SequenceSet;
 
 /// How the scripted server answers the mailbox commands.
 #[derive(Clone, Copy)]
@@ -22,6 +25,14 @@ enum Script {
     HostileHeaders,
     /// Like `CutMidLiteral`, but SELECT/EXAMINE report no UIDVALIDITY.
     NoUidValidity,
+    /// ESEARCH offered; SELECT says 2 messages, then 30,000 have arrived by the search: every
+    /// other UID from 1 to 59,999, on one `* ESEARCH` line of ~170 KB.
+    ScatteredESearch,
+}
+
+/// The UIDs of [`Script::ScatteredESearch`]'s mailbox.
+fn scattered_uids() -> impl Iterator<Item = u32> {
+    (1..60_000).step_by(2)
 }
 
 fn server(script: Script) -> (u16, Seen) {
@@ -36,7 +47,11 @@ fn serve(stream: TcpStream, script: Script, seen: &Seen) {
     let mut say = |text: &[u8]| {
         let _ = out.write_all(text);
     };
-    say(b"* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN UIDPLUS] scripted\r\n");
+    let caps = match script {
+        Script::ScatteredESearch => "IMAP4rev1 SASL-IR AUTH=PLAIN UIDPLUS ESEARCH",
+        _ => "IMAP4rev1 SASL-IR AUTH=PLAIN UIDPLUS",
+    };
+    say(format!("* OK [CAPABILITY {caps}] scripted\r\n").as_bytes());
     let mut selected = false;
     loop {
         let mut line = String::new();
@@ -49,7 +64,7 @@ fn serve(stream: TcpStream, script: Script, seen: &Seen) {
         let upper = command.to_ascii_uppercase();
         let ok = |what: &str| format!("{tag} OK {what} done\r\n");
         if upper.starts_with("CAPABILITY") {
-            say(b"* CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN UIDPLUS\r\n");
+            say(format!("* CAPABILITY {caps}\r\n").as_bytes());
             say(ok("CAPABILITY").as_bytes());
         } else if upper.starts_with("AUTHENTICATE") || upper.starts_with("ID") {
             say(ok("it").as_bytes());
@@ -64,7 +79,7 @@ fn serve(stream: TcpStream, script: Script, seen: &Seen) {
             selected = true;
             let exists = match script {
                 Script::ByeAfterSelect => 0,
-                Script::CutMidLiteral | Script::NoUidValidity => 2,
+                Script::CutMidLiteral | Script::NoUidValidity | Script::ScatteredESearch => 2,
                 Script::HostileHeaders => 1,
             };
             say(format!("* {exists} EXISTS\r\n").as_bytes());
@@ -73,11 +88,41 @@ fn serve(stream: TcpStream, script: Script, seen: &Seen) {
             }
             say(format!("* OK [UIDNEXT {}] ok\r\n", exists + 1).as_bytes());
             say(ok("SELECT").as_bytes());
+        } else if matches!(script, Script::ScatteredESearch) && upper.starts_with("UID SEARCH") {
+            assert_eq!(upper, "UID SEARCH RETURN (ALL) ALL");
+            let all: Vec<String> = scattered_uids().map(|uid| uid.to_string()).collect();
+            say(b"* 30000 EXISTS\r\n");
+            say(format!("* ESEARCH (TAG \"{tag}\") UID ALL {}\r\n", all.join(",")).as_bytes());
+            say(ok("SEARCH").as_bytes());
+        } else if matches!(script, Script::ScatteredESearch) && upper.starts_with("UID FETCH") {
+            // A summary of each UID asked for, with the header fields asked for.
+            let set: SequenceSet = command
+                .split(' ')
+                .nth(2)
+                .expect("a set")
+                .parse()
+                .expect("set");
+            let mut reply = String::new();
+            for uid in set.iter(u32::MAX) {
+                let header = format!("Subject: message {uid}\r\n\r\n");
+                reply.push_str(&format!(
+                    "* {} FETCH (UID {uid} FLAGS () RFC822.SIZE 100 INTERNALDATE \"26-Nov-2026 06:00:00 +0000\"",
+                    uid.div_ceil(2)
+                ));
+                if let Some(start) = command.find("BODY.PEEK[HEADER.FIELDS") {
+                    let section = &command[start + "BODY.PEEK".len()..];
+                    let section = &section[..section.find(']').expect("section end") + 1];
+                    reply.push_str(&format!(" BODY{section} {{{}}}\r\n{header}", header.len()));
+                }
+                reply.push_str(")\r\n");
+            }
+            say(reply.as_bytes());
+            say(ok("FETCH").as_bytes());
         } else if upper.starts_with("UID SEARCH") {
             let uids = match script {
                 Script::CutMidLiteral | Script::NoUidValidity => " 1 2",
                 Script::HostileHeaders => " 1",
-                Script::ByeAfterSelect => "",
+                Script::ByeAfterSelect | Script::ScatteredESearch => "",
             };
             say(format!("* SEARCH{uids}\r\n").as_bytes());
             say(ok("SEARCH").as_bytes());
@@ -243,4 +288,44 @@ fn fetch_refuses_a_mailbox_without_uidvalidity_and_deletes_nothing() {
         "nothing fetched or deleted: {commands:?}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn list_reads_an_esearch_answer_far_longer_than_a_line_in_pieces() {
+    // The answer names 30,000 scattered UIDs where SELECT announced 2: a line of ~170 KB, read
+    // whole with a limit scaled by the 2 messages announced, it was refused as too long.
+    let (port, seen) = server(Script::ScatteredESearch);
+    let output = mailcat(port, &["list"]).output().expect("list runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let listed: Vec<u32> = stdout
+        .lines()
+        .map(|line| {
+            line.split('\t')
+                .next()
+                .unwrap_or("")
+                .parse()
+                .expect("a UID")
+        })
+        .collect();
+    assert_eq!(listed, scattered_uids().collect::<Vec<_>>(), "{stderr}");
+    assert!(stdout.contains("message 59999"), "{stdout}");
+    // The newest three, asked for as one set.
+    let output = mailcat(port, &["list", "--limit", "3"])
+        .output()
+        .expect("list runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let listed: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.split('\t').next())
+        .collect();
+    assert_eq!(listed, ["59995", "59997", "59999"], "{stdout}");
+    let commands = seen.lock().expect("log").clone();
+    assert!(
+        commands
+            .iter()
+            .any(|c| c.contains("UID FETCH 59995,59997,59999 ")),
+        "{commands:?}"
+    );
 }

@@ -5,6 +5,10 @@
 //!   (RFC 2195) only as the last resort and only over TLS: it proves nothing about the server
 //!   and makes it store the password in clear, but some servers offer nothing else.
 //! - OAuth2 tokens: XOAUTH2 (what Microsoft and Google document) > OAUTHBEARER (RFC 7628).
+//! - A mechanism chosen for the credential ([`Credential::with_mechanism`], msmtp's `auth`,
+//!   mutt's `imap_authenticators`) replaces that order: exactly that one, or an error naming it
+//!   and what the server offers; never another (the user asked for this one, maybe to keep a
+//!   weaker one from being used). Plaintext stays refused without TLS whatever is chosen.
 //! - SASL-IR (RFC 4959) when offered; Microsoft's POP3 wants `AUTH XOAUTH2`, a `+ ` from the
 //!   server, then the token on its own line: sessions pass `initial_response: false` there.
 //! - Exactly one attempt with a given secret: no retry, no second mechanism after a refusal
@@ -30,6 +34,8 @@ use mailcat_codec::core::secret::Secret;
 use mailcat_transport::{Endpoint, Protocol};
 
 use crate::credential::CredentialKind;
+#[cfg(doc)]
+use crate::Credential;
 use crate::Error;
 
 /// A SASL mechanism mailcat can use.
@@ -63,6 +69,26 @@ impl Mechanism {
         }
     }
 
+    /// Every mechanism mailcat has, for lists in messages.
+    pub const ALL: [Mechanism; 6] = [
+        Mechanism::ScramSha256,
+        Mechanism::Plain,
+        Mechanism::Login,
+        Mechanism::CramMd5,
+        Mechanism::XOAuth2,
+        Mechanism::OAuthBearer,
+    ];
+
+    /// The kind of secret the mechanism presents: a chosen mechanism must fit the credential.
+    pub fn credential_kind(self) -> CredentialKind {
+        match self {
+            Mechanism::ScramSha256 | Mechanism::Plain | Mechanism::Login | Mechanism::CramMd5 => {
+                CredentialKind::Password
+            }
+            Mechanism::XOAuth2 | Mechanism::OAuthBearer => CredentialKind::OAuth2Token,
+        }
+    }
+
     fn for_kind(kind: CredentialKind) -> &'static [Mechanism] {
         match kind {
             CredentialKind::Password => {
@@ -71,6 +97,37 @@ impl Mechanism {
             CredentialKind::OAuth2Token => &[Mechanism::XOAuth2, Mechanism::OAuthBearer],
         }
     }
+}
+
+impl std::fmt::Display for Mechanism {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The SASL name in any case (`oauthbearer`, `SCRAM-SHA-256`), as configuration files give it.
+impl std::str::FromStr for Mechanism {
+    type Err = UnknownMechanism;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Mechanism::ALL
+            .into_iter()
+            .find(|m| m.name().eq_ignore_ascii_case(name.trim()))
+            .ok_or_else(|| UnknownMechanism {
+                name: name.to_owned(),
+            })
+    }
+}
+
+/// A mechanism name mailcat does not have (DIGEST-MD5, GSSAPI, a typo).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown SASL mechanism {name:?}: mailcat has {} (in any case)",
+    Mechanism::ALL.map(Mechanism::name).join(", ")
+)]
+pub struct UnknownMechanism {
+    /// The name as given.
+    pub name: String,
 }
 
 /// How a session will log in.
@@ -106,13 +163,35 @@ pub struct Offer {
     pub tls: bool,
 }
 
-/// Picks the best way in for a credential of `kind`.
+/// Picks the way in for a credential of `kind`: `chosen` when the credential names a
+/// mechanism ([`Credential::mechanism`]), else the best one offered.
+///
+/// A chosen mechanism is used only when offered ([`Error::MechanismNotOffered`] otherwise, and
+/// no other is tried) and only with a credential it fits ([`Error::MechanismUnfit`]). Chosen,
+/// CRAM-MD5 is used without TLS too: the automatic choice avoids it there, but whether anything
+/// is sent without TLS is the sessions' plaintext rule, which applies to every mechanism.
 pub fn choose(
     offer: &Offer,
     kind: CredentialKind,
+    chosen: Option<Mechanism>,
     endpoint: &Endpoint,
 ) -> Result<LoginMethod, Error> {
     let offered = |m: Mechanism| offer.sasl.iter().any(|s| s.eq_ignore_ascii_case(m.name()));
+    if let Some(mechanism) = chosen {
+        if mechanism.credential_kind() != kind {
+            return Err(Error::MechanismUnfit { mechanism, kind });
+        }
+        if offered(mechanism) {
+            return Ok(LoginMethod::Sasl(mechanism));
+        }
+        return Err(Error::MechanismNotOffered {
+            host: endpoint.host.clone(),
+            mechanism,
+            offered: offered_names(offer, endpoint.protocol),
+            hint: (offer.sasl.is_empty() && !offer.plain_command)
+                .then(|| nothing_offered(endpoint.protocol, offer.tls).to_owned()),
+        });
+    }
     if let Some(&m) = Mechanism::for_kind(kind).iter().find(|&&m| offered(m)) {
         return Ok(LoginMethod::Sasl(m));
     }
@@ -147,19 +226,24 @@ pub fn choose(
         }
         _ => None,
     };
-    let mut offered = offer.sasl.clone();
-    if offer.plain_command {
-        offered.push(LoginMethod::PlainCommand.name(endpoint.protocol).to_owned());
-    }
     Err(Error::NoUsableMechanism {
         host: endpoint.host.clone(),
         credential: match kind {
             CredentialKind::Password => "a password",
             CredentialKind::OAuth2Token => "an OAuth2 token",
         },
-        offered,
+        offered: offered_names(offer, endpoint.protocol),
         hint,
     })
+}
+
+/// What a server offers, for messages: its SASL mechanisms, then its plain command.
+fn offered_names(offer: &Offer, protocol: Protocol) -> Vec<String> {
+    let mut offered = offer.sasl.clone();
+    if offer.plain_command {
+        offered.push(LoginMethod::PlainCommand.name(protocol).to_owned());
+    }
+    offered
 }
 
 /// Why a server may offer no login method at all, by protocol and by whether TLS is on.
@@ -590,6 +674,8 @@ where
             | Error::BasicAuthDisabled { .. }
             | Error::OAuth2Rejected { .. }
             | Error::NoUsableMechanism { .. }
+            | Error::MechanismNotOffered { .. }
+            | Error::MechanismUnfit { .. }
             | Error::PlaintextAuthRefused { .. }
             | Error::AuthenticationUnavailable { .. }
             | Error::Credential { .. }

@@ -82,9 +82,10 @@ impl Verdict {
             ) => Verdict::ServerError,
             Error::Transport(_) => Verdict::Network,
             e if e.is_auth() => Verdict::Authentication,
-            Error::Credential { .. } => Verdict::Authentication,
+            Error::Credential { .. } | Error::MechanismUnfit { .. } => Verdict::Authentication,
             Error::AuthenticationUnavailable { .. }
             | Error::NoUsableMechanism { .. }
+            | Error::MechanismNotOffered { .. }
             | Error::PlaintextAuthRefused { .. }
             | Error::MissingExtension { .. } => Verdict::MissingCapability,
             Error::Closed { .. } | Error::Io(_) => Verdict::Network,

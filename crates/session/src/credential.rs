@@ -75,6 +75,8 @@ pub struct Credential {
     login: String,
     kind: CredentialKind,
     source: SecretSource,
+    /// The SASL mechanism to log in with instead of the automatic choice; one that fits `kind`.
+    mechanism: Option<crate::auth::Mechanism>,
     /// The secret once fetched from a command or a callback, shared by the clones.
     fetched: Arc<Mutex<Option<Fetched>>>,
 }
@@ -142,8 +144,33 @@ impl Credential {
             login: login.into(),
             kind,
             source,
+            mechanism: None,
             fetched: Arc::default(),
         }
+    }
+
+    /// Logs in with `mechanism` only, instead of the best one the server offers (msmtp's
+    /// `auth`, mutt's `imap_authenticators`): a server that does not offer it is an
+    /// [`Error::MechanismNotOffered`], and no other mechanism is tried. The choice is the
+    /// credential's because it is about how this secret is presented, and so it also holds
+    /// for an account whose outgoing server has a credential of its own.
+    ///
+    /// A mechanism that cannot present this kind of secret (PLAIN with an OAuth2 token, XOAUTH2
+    /// with a password) is an [`Error::MechanismUnfit`] here, before anything connects.
+    pub fn with_mechanism(mut self, mechanism: crate::auth::Mechanism) -> Result<Self, Error> {
+        if mechanism.credential_kind() != self.kind {
+            return Err(Error::MechanismUnfit {
+                mechanism,
+                kind: self.kind,
+            });
+        }
+        self.mechanism = Some(mechanism);
+        Ok(self)
+    }
+
+    /// The mechanism chosen with [`Credential::with_mechanism`]; `None`: the best one offered.
+    pub fn mechanism(&self) -> Option<crate::auth::Mechanism> {
+        self.mechanism
     }
 
     /// The login name.

@@ -102,6 +102,33 @@ pub enum Error {
         hint: Option<String>,
     },
 
+    /// The mechanism chosen for the credential is not among those the server offers. No other
+    /// is tried: the choice was the user's (as msmtp's `auth`), perhaps to keep a weaker one
+    /// from being used.
+    #[error("{host} does not offer {mechanism}, the login mechanism asked for (it offers: {}); no other is tried: ask for one it offers, or let mailcat choose{}", if offered.is_empty() { "nothing".to_owned() } else { offered.join(", ") }, hint_suffix(hint))]
+    MechanismNotOffered {
+        /// The server.
+        host: String,
+        /// The mechanism asked for.
+        mechanism: crate::auth::Mechanism,
+        /// What the server offered (its SASL mechanisms, and its plain command).
+        offered: Vec<String>,
+        /// What probably helps (when the server offers nothing at all).
+        hint: Option<String>,
+    },
+
+    /// The mechanism chosen cannot present this kind of credential (PLAIN with an OAuth2 token,
+    /// XOAUTH2 with a password). Found before connecting, by [`Credential::with_mechanism`].
+    ///
+    /// [`Credential::with_mechanism`]: crate::Credential::with_mechanism
+    #[error("{mechanism} cannot log in with {} {}: it takes {} {}", article(kind.describe()), kind.describe(), article(mechanism.credential_kind().describe()), mechanism.credential_kind().describe())]
+    MechanismUnfit {
+        /// The mechanism asked for.
+        mechanism: crate::auth::Mechanism,
+        /// The kind of credential at hand.
+        kind: crate::CredentialKind,
+    },
+
     /// A password would travel in clear text and that was not explicitly allowed.
     #[error("refusing to send the password for {login} to {host} without TLS; use imaps://, pop3s://, smtps:// or STARTTLS")]
     PlaintextAuthRefused {
@@ -258,11 +285,14 @@ impl Error {
     }
 
     /// True when the settings are wrong (the URL's scheme or port does not match the server, a
-    /// CA file cannot be used): trying again later will not help; the configuration must change.
+    /// CA file cannot be used, a login mechanism was chosen that the server does not offer or
+    /// the credential cannot use): trying again later will not help; the configuration must
+    /// change.
     pub fn is_config(&self) -> bool {
         match self {
             Error::Transport(e) => e.is_config(),
             Error::OAuth2SignIn { source, .. } => source.is_config(),
+            Error::MechanismNotOffered { .. } | Error::MechanismUnfit { .. } => true,
             _ => false,
         }
     }
@@ -320,6 +350,7 @@ impl Error {
                     provider.name
                 ))
             }
+            Error::MechanismNotOffered { hint, .. } => hint.clone(),
             _ => None,
         }
     }
@@ -415,6 +446,15 @@ pub fn refused_recipients(refused: usize, total: usize) -> String {
         (2, 2) => "both recipients".to_owned(),
         (r, t) if r == t => format!("all {t} recipients"),
         (r, t) => format!("{r} of {t} recipients"),
+    }
+}
+
+/// "a" or "an" before a word, for messages.
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u', 'A', 'E', 'I', 'O', 'U']) {
+        "an"
+    } else {
+        "a"
     }
 }
 

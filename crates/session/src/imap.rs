@@ -217,8 +217,67 @@ enum Item {
     },
     Chunk(Bytes),
     BodyEnd,
-    /// Numbers of a `* SEARCH` line too long to hold whole, passed on in pieces.
-    SearchNumbers(Vec<u32>),
+    /// A piece of a search answer too long to hold as one line.
+    SearchPiece(SearchPiece),
+}
+
+/// A piece of a `* SEARCH` or `* ESEARCH` line too long to hold whole, as the decoder passes it
+/// on ([`Event::SearchNumbers`], [`Event::ESearchRanges`]).
+enum SearchPiece {
+    Numbers(Vec<u32>),
+    Ranges {
+        tag: Option<Vec<u8>>,
+        uid: bool,
+        set: SequenceSet,
+    },
+}
+
+/// Where the UIDs of a `UID SEARCH` answer go while it is read ([`ImapSession::uid_search_set`]),
+/// and how many it may name.
+#[derive(Debug)]
+struct SearchSink {
+    uids: UidSet,
+    /// How many UIDs the answer named so far (a number sent twice counts twice, so a line that
+    /// repeats itself forever is stopped too).
+    named: u64,
+    /// The mailbox's EXISTS when the search was sent.
+    expected: u32,
+}
+
+impl SearchSink {
+    fn new(expected: u32) -> Self {
+        SearchSink {
+            uids: UidSet::new(),
+            named: 0,
+            expected,
+        }
+    }
+
+    /// Adds `uids`, which the answer wrote as `named` numbers; refuses more than
+    /// [`search_count_limit`] in all.
+    fn add(&mut self, uids: &UidSet, named: u64) -> Result<(), String> {
+        self.named = self.named.saturating_add(named);
+        let most = search_count_limit(self.expected);
+        if self.named > most {
+            return Err(format!(
+                "the answer to UID SEARCH names more than {most} messages, far more than the \
+                 {} the mailbox holds: it is longer than the limit for this search",
+                self.expected
+            ));
+        }
+        self.uids.insert_set(uids);
+        Ok(())
+    }
+
+    fn add_numbers(&mut self, numbers: Vec<u32>) -> Result<(), String> {
+        let named = numbers.len() as u64;
+        self.add(&numbers.into_iter().collect(), named)
+    }
+
+    /// `*`, which a UID search never answers (RFC 4731 §3.1), is taken as 0.
+    fn add_set(&mut self, set: &SequenceSet) -> Result<(), String> {
+        self.add(&UidSet::from_sequence_set(set, 0), set.count(0))
+    }
 }
 
 /// An authenticated (or about to be) IMAP connection.
@@ -254,9 +313,9 @@ pub struct ImapSession<S> {
     /// by it (learned from the bodies seen; until then, and if ever it does not, sequence
     /// numbers are mapped to UIDs first).
     uid_leads: bool,
-    /// During [`ImapSession::uid_search_set`]: where the numbers of a long `* SEARCH` line go,
-    /// and how many it may name.
-    search_sink: Option<(UidSet, u64)>,
+    /// During [`ImapSession::uid_search_set`]: where the pieces of a long `* SEARCH` or
+    /// `* ESEARCH` line go.
+    search_sink: Option<SearchSink>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
@@ -364,7 +423,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
     // ----- login -----
 
     /// Logs in with `credential`: the best SASL mechanism offered (SASL-IR when the server has
-    /// it), or the `LOGIN` command when none fits a password and `LOGINDISABLED` is absent.
+    /// it), or the `LOGIN` command when none fits a password and `LOGINDISABLED` is absent;
+    /// only the mechanism the credential names, if it names one
+    /// ([`crate::Credential::with_mechanism`]).
     /// Exactly one attempt: a second call errs without sending anything.
     ///
     /// Afterwards: the capabilities are asked again (or taken from the `[CAPABILITY]` code of
@@ -412,7 +473,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             plain_command: !self.has_capability("LOGINDISABLED"),
             tls: self.conn.is_tls(),
         };
-        let method = auth::choose(&offer, credential.kind(), &endpoint)?;
+        let method = auth::choose(&offer, credential.kind(), credential.mechanism(), &endpoint)?;
         let secret = credential.secret().await?;
         // A prompt may have outlasted the server's patience: its BYE is read now, and said,
         // rather than found as a broken pipe when the credentials are sent.
@@ -690,11 +751,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
     /// IMAP4rev2) `UID SEARCH RETURN (ALL) key`, whose answer gives the UIDs as ranges; else
     /// plain `UID SEARCH`, whose answer is one line with every UID.
     ///
-    /// `expected` is how many messages the answer may name (the mailbox's EXISTS). A long
-    /// `* SEARCH` line is read in pieces (never held whole) and may name up to
-    /// [`search_count_limit`] messages; an ESEARCH line's limit grows with it
-    /// ([`search_line_limit`]). Either way a million-message mailbox is read, and a server
-    /// cannot make the client hold much more than the mailbox it announced.
+    /// `expected` is how many messages the answer may name (the mailbox's EXISTS). Either
+    /// answer is one line, as long as the mailbox is big and its UIDs scattered (~7 MB for a
+    /// million messages with every other UID deleted): a line longer than the codec's line
+    /// limit is read in pieces, merged into the set as they come, never held whole. The answer
+    /// may name up to [`search_count_limit`] messages; past that it is refused, so a server
+    /// cannot make the client hold or read much more than the mailbox it announced.
     pub async fn uid_search_set(
         &mut self,
         key: &SearchKey,
@@ -706,13 +768,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
         } else {
             Command::UidSearch(key.clone())
         };
-        if esearch {
-            // ESEARCH ranges come on one line, scattered UIDs make it long.
-            self.decoder.set_max_line(search_line_limit(expected));
-        } else {
-            // A long `* SEARCH` line is passed on in pieces: never held whole.
-            self.search_sink = Some((UidSet::new(), search_count_limit(expected)));
-        }
+        self.search_sink = Some(SearchSink::new(expected));
         let answer = self
             .exchange(&command, |r| {
                 matches!(
@@ -721,26 +777,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                 )
             })
             .await;
-        self.decoder.set_max_line(Limits::imap().max_line);
-        let streamed = self.search_sink.take().map(|(uids, _)| uids);
+        let sink = self.search_sink.take();
         let (kept, tagged) = answer?;
         self.expect_ok("UID SEARCH", tagged)?;
-        let mut uids = streamed.unwrap_or_default();
+        let mut sink = sink.unwrap_or_else(|| SearchSink::new(expected));
         for r in kept {
-            match r {
-                Response::Data(Data::Search { numbers, .. }) => uids.extend(numbers),
+            let added = match r {
+                Response::Data(Data::Search { numbers, .. }) => sink.add_numbers(numbers),
                 Response::Data(Data::ESearch(e)) => {
-                    for item in e.items {
-                        if let ESearchItem::All(set) = item {
-                            // A UID search never answers `*` (RFC 4731 §3.1): read as nothing.
-                            uids.insert_set(&UidSet::from_sequence_set(&set, 0));
-                        }
-                    }
+                    e.items.iter().try_for_each(|item| match item {
+                        ESearchItem::All(set) => sink.add_set(set),
+                        _ => Ok(()),
+                    })
                 }
-                _ => {}
-            }
+                _ => Ok(()),
+            };
+            added.map_err(|detail| self.protocol(detail))?;
         }
-        Ok(uids)
+        Ok(sink.uids)
     }
 
     /// Summaries of many messages in one `UID FETCH`: UID, flags, `RFC822.SIZE`,
@@ -915,7 +969,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                     }
                 }
                 Item::BodyEnd => discarding = false,
-                Item::SearchNumbers(numbers) => self.take_search_numbers(numbers)?,
+                Item::SearchPiece(piece) => return Err(self.search_line_too_long(&piece)),
                 Item::Response(Response::Data(Data::Fetch(f))) => {
                     let body = f
                         .sections()
@@ -1346,7 +1400,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             },
             Chunk(std::ops::Range<usize>),
             BodyEnd,
-            SearchNumbers(Vec<u32>),
+            SearchPiece(SearchPiece),
         }
         let bare_lf_lines = self.decoder.bare_lf_lines();
         let result = self
@@ -1376,7 +1430,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                             Raw::Chunk(start..start + chunk.len())
                         }
                         Event::BodyEnd => Raw::BodyEnd,
-                        Event::SearchNumbers(numbers) => Raw::SearchNumbers(numbers),
+                        Event::SearchNumbers(numbers) => {
+                            Raw::SearchPiece(SearchPiece::Numbers(numbers))
+                        }
+                        Event::ESearchRanges { tag, uid, set } => {
+                            Raw::SearchPiece(SearchPiece::Ranges {
+                                tag: tag.map(<[u8]>::to_vec),
+                                uid,
+                                set,
+                            })
+                        }
                     };
                     Ok((used, raw))
                 },
@@ -1408,7 +1471,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             {
                 self.count_untagged(bytes.len())?
             }
-            Raw::SearchNumbers(_) => self.count_untagged(bytes.len())?,
+            Raw::SearchPiece(_) => self.count_untagged(bytes.len())?,
             _ => {}
         }
         Ok(match raw {
@@ -1416,7 +1479,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             Raw::BodyStart { whole, seq, uid } => Item::BodyStart { whole, seq, uid },
             Raw::Chunk(range) => Item::Chunk(bytes.slice(range)),
             Raw::BodyEnd => Item::BodyEnd,
-            Raw::SearchNumbers(numbers) => Item::SearchNumbers(numbers),
+            Raw::SearchPiece(piece) => Item::SearchPiece(piece),
         })
     }
 
@@ -1536,37 +1599,54 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                 }
                 Item::Response(r) => {
                     self.observe(&r);
-                    if keep(&r) {
+                    if keep(&r) && !answers_another_command(&r, &tag) {
                         kept.push(r);
                     } else {
                         self.record(r);
                     }
                 }
-                Item::SearchNumbers(numbers) => self.take_search_numbers(numbers)?,
+                Item::SearchPiece(piece) => self.take_search_piece(piece, &tag)?,
                 // A body nobody asked for (an unsolicited FETCH with a large literal): dropped.
                 _ => {}
             }
         }
     }
 
-    /// Adds the numbers of a long `* SEARCH` line to the search under way, within its bound;
-    /// without one (a search that expects a short answer), the line is too long.
-    fn take_search_numbers(&mut self, numbers: Vec<u32>) -> Result<(), Error> {
-        let Some((uids, most)) = &mut self.search_sink else {
-            return Err(self.protocol(format!(
-                "a SEARCH response line longer than the limit of {} bytes",
-                Limits::imap().max_line
-            )));
+    /// Adds a piece of a long `* SEARCH` or `* ESEARCH` line to the search under way (the
+    /// command tagged `tag`), within its bound. Without a search under way (a command that
+    /// expects a short answer), the line is too long; an ESEARCH piece must also answer this
+    /// command and give UIDs.
+    fn take_search_piece(&mut self, piece: SearchPiece, tag: &Tag<'_>) -> Result<(), Error> {
+        let Some(sink) = self.search_sink.as_mut() else {
+            return Err(self.search_line_too_long(&piece));
         };
-        uids.extend(numbers);
-        if uids.len() > *most {
-            let most = *most;
-            return Err(self.protocol(format!(
-                "the answer to UID SEARCH names more than {most} messages, far more than the \
-                 mailbox holds: it is longer than the limit for this search"
-            )));
-        }
-        Ok(())
+        let added = match piece {
+            SearchPiece::Numbers(numbers) => sink.add_numbers(numbers),
+            SearchPiece::Ranges {
+                tag: Some(other), ..
+            } if other != tag.as_bytes() => Err(format!(
+                "an ESEARCH response for another command (TAG \"{}\") during UID SEARCH {tag}",
+                escape_bytes(&other)
+            )),
+            SearchPiece::Ranges { uid: false, .. } => Err(
+                "an ESEARCH response with message numbers (no UID indicator) to UID SEARCH"
+                    .to_owned(),
+            ),
+            SearchPiece::Ranges { set, .. } => sink.add_set(&set),
+        };
+        added.map_err(|detail| self.protocol(detail))
+    }
+
+    /// The error for a piece of a long search answer where no search is under way.
+    fn search_line_too_long(&mut self, piece: &SearchPiece) -> Error {
+        let name = match piece {
+            SearchPiece::Numbers(_) => "SEARCH",
+            SearchPiece::Ranges { .. } => "ESEARCH",
+        };
+        self.protocol(format!(
+            "a {name} response line longer than the limit of {} bytes",
+            self.decoder.limits().max_line
+        ))
     }
 
     /// What every untagged response tells the session itself: BYE, new capabilities.
@@ -1651,16 +1731,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
     }
 }
 
-/// The longest `* SEARCH` line accepted for a search that may name `expected` messages:
-/// 11 bytes a UID (10 digits and a space) plus 64 KiB for messages arriving meanwhile and
-/// the response's own words. A `Limits::imap()` line (64 KiB) holds only ~9,000 six-digit
-/// UIDs; a million-message mailbox needs ~11 MB, and the codec's `max_response` (64 MiB)
-/// caps it whatever a server announces.
-pub fn search_line_limit(expected: u32) -> usize {
-    let per_uid = 11usize;
-    (expected as usize)
-        .saturating_mul(per_uid)
-        .saturating_add(Limits::imap().max_line)
+/// True for an ESEARCH response whose correlator (`(TAG "…")`, RFC 4466's search-correlator)
+/// names another command than the one tagged `tag`: whatever it says, it is not that command's
+/// answer.
+fn answers_another_command(response: &Response<'_>, tag: &Tag<'_>) -> bool {
+    matches!(
+        response,
+        Response::Data(Data::ESearch(ESearch { tag: Some(t), .. })) if t.as_ref() != tag.as_bytes()
+    )
 }
 
 /// The longest line of an answer to SELECT or EXAMINE: 4 MiB. Its FLAGS and PERMANENTFLAGS
@@ -1669,7 +1747,9 @@ pub fn search_line_limit(expected: u32) -> usize {
 pub const MAX_FLAGS_LINE: usize = 4 * 1024 * 1024;
 
 /// Most UIDs a `UID SEARCH` of a mailbox of `expected` messages may name: all of them, and
-/// 100,000 more for mail arriving meanwhile.
+/// 100,000 more for mail arriving meanwhile. A `* SEARCH` number or an ESEARCH range names at
+/// least one, so this also bounds how much of the answer's line is read (22 bytes a UID at
+/// most, `4294967295:4294967295,`).
 pub fn search_count_limit(expected: u32) -> u64 {
     u64::from(expected) + 100_000
 }
@@ -1693,7 +1773,7 @@ pub const MAX_UNSOLICITED: usize = 10_000;
 /// has one response per message asked for, and [`crate::Incoming::list_next`] asks in batches
 /// of at most 20,000, so mailboxes of any size (Gmail's All Mail holds ~100,000 messages for
 /// many users) list fine; callers of [`ImapSession::fetch_summaries`] should batch alike. A
-/// long `* SEARCH` line passed on in pieces counts once per piece. LIST has one
+/// long `* SEARCH` or `* ESEARCH` line passed on in pieces counts once per piece. LIST has one
 /// response per mailbox (thousands at most on real servers); SEARCH sends one; `UID EXPUNGE`
 /// one per message expunged. A kept response costs a few hundred bytes of memory, so the
 /// answer stays under ~100 MB.

@@ -23,6 +23,7 @@ pub mod utc;
 
 pub use account::{Account, Fetching, Incoming, Listing, MessageId, MessageSummary};
 pub use alert::AlertSink;
+pub use auth::Mechanism;
 pub use credential::{Credential, CredentialKind, Secret, SecretCallback, SecretSource};
 pub use error::{refused_recipients, Error};
 pub use imap::ImapSession;

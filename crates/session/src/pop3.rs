@@ -336,7 +336,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
     }
 
     /// Logs in, once: SASL `AUTH` with the best mechanism offered for the credential (XOAUTH2 in
-    /// Microsoft's two-line form), else `USER`/`PASS` for a password.
+    /// Microsoft's two-line form), else `USER`/`PASS` for a password; with only the mechanism
+    /// the credential names, if it names one ([`crate::Credential::with_mechanism`]).
     ///
     /// Exactly one attempt per session: a second call fails without sending anything, whatever
     /// the first one's outcome. Without TLS, nothing secret is sent unless
@@ -358,7 +359,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
                 login: credential.login().to_owned(),
             });
         }
-        let method = auth::choose(&self.offer(), credential.kind(), &endpoint)?;
+        let method = auth::choose(
+            &self.offer(),
+            credential.kind(),
+            credential.mechanism(),
+            &endpoint,
+        )?;
         if !self.connection.is_tls() && !dangerous_allow_plaintext_auth {
             return Err(Error::PlaintextAuthRefused {
                 host: endpoint.host,

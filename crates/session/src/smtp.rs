@@ -15,7 +15,8 @@
 //!   HELO fallback: `open` refuses a server that refuses EHLO. That is required when TLS is
 //!   required (SECURITY.md #5: HELO has no STARTTLS), and submission always wants EHLO (AUTH
 //!   is an EHLO extension); a plaintext relay that only speaks HELO is not supported.
-//! - **AUTH**: the best mechanism for the credential ([`crate::auth::choose`]), one attempt per
+//! - **AUTH**: the best mechanism for the credential, or the one it names
+//!   ([`crate::auth::choose`]), one attempt per
 //!   session, never without TLS unless `dangerous_allow_plaintext_auth`. The initial response
 //!   goes on the AUTH line when the line fits in 512 octets, else in answer to the empty `334`
 //!   (RFC 4954 §4). `235` logs in; `4xx` is temporary; `5xx` is a refusal (`535 5.7.139`:
@@ -419,7 +420,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
             plain_command: false,
             tls: self.connection.is_tls(),
         };
-        let LoginMethod::Sasl(mechanism) = auth::choose(&offer, credential.kind(), &endpoint)?
+        let LoginMethod::Sasl(mechanism) =
+            auth::choose(&offer, credential.kind(), credential.mechanism(), &endpoint)?
         else {
             // `choose` never picks a plain command for SMTP, which has none.
             return Err(self.protocol_error("a SASL mechanism for AUTH"));

@@ -1,6 +1,7 @@
 //! ImapSession against the lab's Dovecot, as carol: IMAPS and IMAP+STARTTLS logins, LIST with
 //! special-use folders, a seeded INBOX searched, summarised in one FETCH, a message fetched
-//! byte for byte against its Maildir file, STORE, MOVE, and IDLE seeing an LMTP delivery.
+//! byte for byte against its Maildir file, STORE, MOVE, and IDLE seeing an LMTP delivery; a
+//! big INBOX with every other message deleted, whose ESEARCH answer is read in pieces.
 //! Needs the lab: `tests/lab/lab.sh up && eval "$(tests/lab/lab.sh env)"`.
 #![allow(clippy::unwrap_used)]
 
@@ -9,7 +10,7 @@ use std::process::Command as Process;
 use std::time::{Duration, Instant};
 
 use mailcat_codec::imap::command::{Mailbox, SearchKey, StoreMode};
-use mailcat_codec::imap::{Flag, NameAttribute, SequenceSet};
+use mailcat_codec::imap::{Flag, NameAttribute, SequenceSet, UidSet};
 use mailcat_session::imap::{connect, SummaryRequest, Unsolicited};
 use mailcat_session::{Credential, ImapSession};
 use mailcat_tests::lab::Lab;
@@ -21,6 +22,9 @@ fn var(name: &str) -> String {
         panic!("{name} is not set: start the lab (tests/lab/lab.sh up; eval \"$(tests/lab/lab.sh env)\")")
     })
 }
+
+/// Held by each test that reseeds carol's INBOX, so two never run at once.
+static CAROL_INBOX: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn carol() -> Credential {
     Credential::password(var("MAILCAT_LAB_USER3"), var("MAILCAT_LAB_PASSWORD3"))
@@ -117,6 +121,7 @@ async fn starttls_login_and_list_show_inbox_and_special_use_folders() {
 
 #[tokio::test]
 async fn imaps_seeded_inbox_search_summaries_fetch_store_move_idle() {
+    let _inbox = CAROL_INBOX.lock().await;
     let lab = Lab::from_env();
     seed(&["--count", "50", "--size", "4096", "--reset"]);
     let mut s = open(&lab, Security::ImplicitTls).await;
@@ -241,5 +246,48 @@ async fn imaps_seeded_inbox_search_summaries_fetch_store_move_idle() {
         "{events:?}"
     );
     eprintln!("IDLE reported the LMTP delivery after {idle_time:?} (delivery started at 500 ms)");
+    s.logout().await.unwrap();
+}
+
+#[tokio::test]
+async fn esearch_of_a_big_inbox_with_scattered_uids_is_read_in_pieces() {
+    let _inbox = CAROL_INBOX.lock().await;
+    let lab = Lab::from_env();
+    seed(&["--count", "30000", "--size", "100", "--reset"]);
+    let mut s = open(&lab, Security::ImplicitTls).await;
+    assert!(s.has_capability("ESEARCH"), "{:?}", s.capabilities());
+    let state = s.select(&Mailbox::inbox()).await.unwrap();
+    assert_eq!(state.exists, 30_000);
+    let all = s
+        .uid_search_set(&SearchKey::All, state.exists)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 30_000);
+    // Every other message deleted: 15,000 scattered UIDs, an ESEARCH line of ~90 KB.
+    let deleted: UidSet = all.iter().step_by(2).collect();
+    for chunk in deleted.chunks(2_000) {
+        s.store_flags(&chunk, StoreMode::Add, &[Flag::Deleted])
+            .await
+            .unwrap();
+        s.expunge(&chunk).await.unwrap();
+    }
+    let kept = all.difference(&deleted);
+    assert!(
+        kept.to_string().len() > 65_536,
+        "longer than a line: {}",
+        kept.to_string().len()
+    );
+    let state = s.select(&Mailbox::inbox()).await.unwrap();
+    assert_eq!(state.exists, 15_000);
+    let t = Instant::now();
+    let got = s
+        .uid_search_set(&SearchKey::All, state.exists)
+        .await
+        .unwrap();
+    eprintln!(
+        "lab timings: ESEARCH of 15,000 scattered UIDs {:?}",
+        t.elapsed()
+    );
+    assert_eq!(got, kept);
     s.logout().await.unwrap();
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use imap_script::{cmd, cmd_bytes, cmd_fn, line, line_fn, send, session, session_with, Step};
 use mailcat_codec::imap::command::{Mailbox, SearchKey, StoreMode};
-use mailcat_codec::imap::{Flag, NameAttribute, SequenceSet};
+use mailcat_codec::imap::{Flag, NameAttribute, SequenceSet, UidSet};
 use mailcat_session::imap::{SummaryRequest, Unsolicited};
 use mailcat_session::{Credential, Error};
 use mailcat_transport::Timeouts;
@@ -385,6 +385,153 @@ async fn esearch_is_used_when_offered_and_its_ranges_kept() {
         .is_empty());
     drop(s);
     server.await.unwrap();
+}
+
+/// The answer to `UID SEARCH RETURN (ALL) ALL` naming `uids`, with other items around `ALL`.
+fn esearch_answer(uids: &UidSet) -> String {
+    format!(
+        "* ESEARCH (TAG \"{{tag}}\") UID MIN {} ALL {uids} COUNT {}\r\n{{tag}} OK done\r\n",
+        uids.iter().next().unwrap_or(1),
+        uids.len()
+    )
+}
+
+#[tokio::test]
+async fn a_long_esearch_answer_of_scattered_uids_is_read_in_pieces() {
+    // SELECT said 1,000 messages and 60,001 had arrived when the search ran (EXISTS + 100,000
+    // are allowed, as for SEARCH). Every other UID, then a run: a line of ~320 KB, five times
+    // the line limit. It was read whole with a limit of 11 bytes a message announced (76 KB
+    // here), and refused.
+    let uids: UidSet = (1..=100_000).step_by(2).chain(200_000..=210_000).collect();
+    let answer = format!("* 60001 EXISTS\r\n{}", esearch_answer(&uids));
+    let (mut s, server, received) = logged_in(
+        "IMAP4rev1 ESEARCH",
+        vec![cmd("UID SEARCH RETURN (ALL) ALL", &answer)],
+    )
+    .await;
+    let got = s.uid_search_set(&SearchKey::All, 1_000).await.unwrap();
+    assert_eq!(got, uids);
+    assert_eq!(got.ranges().len(), 50_001);
+    assert_eq!(s.take_unsolicited(), vec![Unsolicited::Exists(60_001)]);
+    drop(s);
+    server.await.unwrap();
+    assert_eq!(count(&received, "UID"), 1);
+}
+
+#[tokio::test]
+async fn a_million_scattered_uids_in_one_esearch_line() {
+    // A million messages with every other UID deleted: one line of ~7.9 MB.
+    let uids: UidSet = (1..=2_000_000).step_by(2).collect();
+    let (mut s, server, _) = logged_in(
+        "IMAP4rev1 ESEARCH",
+        vec![cmd("UID SEARCH RETURN (ALL) ALL", &esearch_answer(&uids))],
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let got = s.uid_search_set(&SearchKey::All, 1_000_000).await.unwrap();
+    assert_eq!(got.ranges().len(), 1_000_000);
+    assert_eq!(got, uids);
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(s);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn an_endless_esearch_line_is_stopped_at_the_limit_for_the_mailbox() {
+    // Ten messages announced; the server goes on naming UIDs (new ones, or the same range
+    // again) and never ends the line. The client stops at EXISTS + 100,000 UIDs named.
+    let endless: [fn(usize) -> String; 2] = [|i| format!(",{}", 2 * i + 3), |_| ",1:2".into()];
+    for line in endless {
+        let (mut s, server, _) = logged_in(
+            "IMAP4rev1 ESEARCH",
+            vec![
+                cmd(
+                    "UID SEARCH RETURN (ALL) ALL",
+                    "* ESEARCH (TAG \"{tag}\") UID ALL 1",
+                ),
+                Step::Lines {
+                    count: usize::MAX,
+                    line,
+                },
+            ],
+        )
+        .await;
+        let e = s.uid_search_set(&SearchKey::All, 10).await.unwrap_err();
+        assert!(matches!(e, Error::Protocol { .. }), "{e:?}");
+        assert!(
+            e.to_string().contains("names more than 100010 messages"),
+            "{e}"
+        );
+        drop(s);
+        server.await.unwrap();
+    }
+    // A short line can name four billion UIDs: refused alike.
+    let (mut s, server, _) = logged_in(
+        "IMAP4rev1 ESEARCH",
+        vec![cmd(
+            "UID SEARCH RETURN (ALL) ALL",
+            "* ESEARCH (TAG \"{tag}\") UID ALL 1:4294967295\r\n{tag} OK done\r\n",
+        )],
+    )
+    .await;
+    let e = s.uid_search_set(&SearchKey::All, 10).await.unwrap_err();
+    assert!(e.to_string().contains("names more than 100010"), "{e}");
+    drop(s);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn an_esearch_answer_must_answer_this_command_with_uids() {
+    // A short ESEARCH naming another command's tag is not the answer.
+    let (mut s, server, _) = logged_in(
+        "IMAP4rev1 ESEARCH",
+        vec![cmd(
+            "UID SEARCH RETURN (ALL) ALL",
+            "* ESEARCH (TAG \"A0001\") UID ALL 1:5\r\n* ESEARCH (TAG \"{tag}\") UID ALL 7\r\n\
+             {tag} OK done\r\n",
+        )],
+    )
+    .await;
+    let got = s.uid_search_set(&SearchKey::All, 10).await.unwrap();
+    assert_eq!(got.to_string(), "7");
+    drop(s);
+    server.await.unwrap();
+    // A long one is refused as soon as it shows it is not: another tag, no UID indicator, or
+    // no search under way.
+    let scattered: UidSet = (1..=40_000).step_by(2).collect();
+    for (command, head, why) in [
+        (
+            "UID SEARCH RETURN (ALL) ALL",
+            "(TAG \"A0001\") UID",
+            "for another command",
+        ),
+        (
+            "UID SEARCH RETURN (ALL) ALL",
+            "(TAG \"{tag}\")",
+            "no UID indicator",
+        ),
+        (
+            "NOOP",
+            "UID",
+            "ESEARCH response line longer than the limit of 65536 bytes",
+        ),
+    ] {
+        let answer = format!("* ESEARCH {head} ALL {scattered}\r\n{{tag}} OK done\r\n");
+        let (mut s, server, _) = logged_in("IMAP4rev1 ESEARCH", vec![cmd(command, &answer)]).await;
+        let e = if command == "NOOP" {
+            s.noop().await.unwrap_err()
+        } else {
+            s.uid_search_set(&SearchKey::All, 30_000).await.unwrap_err()
+        };
+        assert!(matches!(e, Error::Protocol { .. }), "{e:?}");
+        assert!(e.to_string().contains(why), "{why}: {e}");
+        drop(s);
+        let _ = server.await;
+    }
 }
 
 #[tokio::test]

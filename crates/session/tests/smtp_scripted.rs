@@ -1,7 +1,8 @@
 //! SmtpSession against scripted servers: AUTH (PLAIN with and without an initial response,
-//! LOGIN, the XOAUTH2 failure, basic auth disabled, one attempt only, no password without TLS),
-//! pipelining, per-recipient results, 4xx/5xx/421, SIZE/8BITMIME/SMTPUTF8 checks before sending,
-//! dot-stuffing and CRLF normalisation, a lost connection after the final dot, reuse.
+//! LOGIN, the XOAUTH2 failure, basic auth disabled, one attempt only, no password without TLS,
+//! a chosen mechanism: that one or none), pipelining, per-recipient results, 4xx/5xx/421,
+//! SIZE/8BITMIME/SMTPUTF8 checks before sending, dot-stuffing and CRLF normalisation, a lost
+//! connection after the final dot, reuse.
 #![allow(clippy::unwrap_used)]
 
 #[path = "support/scram_server.rs"]
@@ -15,7 +16,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use mailcat_session::smtp::{Address, Dsn, Envelope, MessageInfo, Notify, Ret, SmtpUtf8};
-use mailcat_session::{Credential, Error};
+use mailcat_session::{Credential, Error, Mechanism};
 use smtp_script::{data, expect, group, send, start, Act};
 use tokio::io::{AsyncRead, ReadBuf};
 
@@ -228,6 +229,74 @@ async fn a_server_without_a_usable_mechanism_gets_nothing() {
     let (mut session, server) = start(&["AUTH XOAUTH2"], vec![Act::Eof]).await;
     let err = session.login(&alice(), true).await.unwrap_err();
     assert!(matches!(err, Error::NoUsableMechanism { .. }), "{err:?}");
+    drop(session);
+    assert!(server.await.unwrap().0.is_empty());
+}
+
+// ---- AUTH with the mechanism the credential names (msmtp's `auth`) ----
+
+#[tokio::test]
+async fn a_chosen_oauthbearer_is_used_where_xoauth2_would_be_picked() {
+    let token = "ya29.token";
+    let port = mailcat_transport::Endpoint::new(
+        mailcat_transport::Protocol::Smtp,
+        smtp_script::HOST,
+        mailcat_transport::Security::DangerousPlaintext,
+    )
+    .port;
+    let ir = b64(format!(
+        "n,a=alice@example.test,\x01host={}\x01port={port}\x01auth=Bearer {token}\x01\x01",
+        smtp_script::HOST
+    )
+    .as_bytes());
+    let (mut session, server) = start(
+        &["AUTH PLAIN LOGIN XOAUTH2 OAUTHBEARER"],
+        vec![
+            expect(&format!("AUTH OAUTHBEARER {ir}")),
+            send("235 2.7.0 Authentication successful\r\n"),
+            Act::Eof,
+        ],
+    )
+    .await;
+    let credential = Credential::oauth2("alice@example.test", token)
+        .with_mechanism(Mechanism::OAuthBearer)
+        .unwrap();
+    session.login(&credential, true).await.unwrap();
+    drop(session);
+    assert_eq!(server.await.unwrap().count("AUTH"), 1);
+}
+
+#[tokio::test]
+async fn a_chosen_mechanism_the_server_lacks_sends_nothing_and_no_other_is_tried() {
+    // SCRAM-SHA-256 asked for, so that the password itself never crosses the wire; the server
+    // offers PLAIN and LOGIN, which the automatic choice would take (SECURITY.md #21).
+    let (mut session, server) = start(&["AUTH PLAIN LOGIN"], vec![Act::Eof]).await;
+    let credential = alice().with_mechanism(Mechanism::ScramSha256).unwrap();
+    let err = session.login(&credential, true).await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::MechanismNotOffered { mechanism: Mechanism::ScramSha256, offered, .. }
+                if offered == &["PLAIN", "LOGIN"]
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("smtp.test does not offer SCRAM-SHA-256, the login mechanism asked for (it offers: PLAIN, LOGIN)"),
+        "{err}"
+    );
+    assert!(!err.is_auth() && err.is_config(), "{err:?}");
+    drop(session);
+    assert!(server.await.unwrap().0.is_empty());
+}
+
+#[tokio::test]
+async fn a_chosen_plain_is_still_not_sent_without_tls_unless_allowed() {
+    let (mut session, server) = start(&["AUTH PLAIN LOGIN"], vec![Act::Eof]).await;
+    let credential = alice().with_mechanism(Mechanism::Plain).unwrap();
+    let err = session.login(&credential, false).await.unwrap_err();
+    assert!(matches!(err, Error::PlaintextAuthRefused { .. }), "{err:?}");
     drop(session);
     assert!(server.await.unwrap().0.is_empty());
 }

@@ -14,6 +14,12 @@
 //! When a body literal is streamed, the response around it (the "skeleton") is copied into the
 //! decoder with the literal replaced by a marker, so the final [`Event::Response`] says
 //! [`SectionData::Streamed`] for that item instead of carrying its bytes.
+//!
+//! Two kinds of line are legitimately longer than any fixed limit: the answer to a search of a
+//! big mailbox names every match on one line. A `* SEARCH` line longer than `max_line` comes
+//! out as [`Event::SearchNumbers`] pieces, a `* ESEARCH` line as [`Event::ESearchRanges`]
+//! pieces of its `ALL` set; each ends with the [`Event::Response`] that closes the line. The
+//! caller bounds the total by what it asked for.
 
 use crate::core::parse::{to_decode_error, PResult};
 use crate::{DecodeError, Limits};
@@ -21,7 +27,8 @@ use crate::{DecodeError, Limits};
 use super::fetch::{section_name, Section};
 use super::framing::{frame, truncated, FrameLimits, FrameState, Framed};
 use super::primitive::{number, Ctx, STREAMED_MARKER};
-use super::response::{greeting, response, search, Data, Greeting, Response};
+use super::response::{esearch_all_start, greeting, response, search, Data, Greeting, Response};
+use super::sequence::{sequence_set, SequenceSet};
 
 /// What [`ResponseDecoder::decode`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +61,23 @@ pub enum Event<'a> {
     /// in the [`Event::Response`] (`Data::Search`) that ends the line. A caller that cannot
     /// take numbers this way treats the event as the line being too long.
     SearchNumbers(Vec<u32>),
+    /// Some ranges of the `ALL` set of a `* ESEARCH` line too long for `max_line` (the answer
+    /// to `UID SEARCH RETURN (ALL)` in a big mailbox whose UIDs are scattered: a million
+    /// messages with every other UID deleted make a line of ~7 MB). The line is passed on in
+    /// pieces cut between two ranges, each at most `max_line` bytes, so it is never held whole.
+    /// The rest of the set and the other items (`MIN`, `COUNT`, `MODSEQ` ...) come in the
+    /// [`Event::Response`] (`Data::ESearch`) that ends the line; its `ALL` item holds only the
+    /// last ranges. A caller that cannot take ranges this way treats the event as the line
+    /// being too long.
+    ESearchRanges {
+        /// The correlator (`(TAG "A5")`): the tag of the command answered, if the server
+        /// named it.
+        tag: Option<&'a [u8]>,
+        /// True if the numbers are UIDs (the `UID` indicator).
+        uid: bool,
+        /// The ranges of this piece, as sent.
+        set: SequenceSet,
+    },
 }
 
 /// Where the decoder is between calls.
@@ -67,6 +91,10 @@ enum State {
     AfterBody,
     /// Inside a `* SEARCH` line longer than `max_line`, passing its numbers on in chunks.
     SearchNumbers,
+    /// Inside the `ALL` set of a `* ESEARCH` line longer than `max_line`, passing its ranges on
+    /// in pieces; the line's start up to the set is in the skeleton. The first `skip` bytes of
+    /// the buffer are that start, not yet consumed.
+    ESearchAll { skip: usize },
 }
 
 /// The IMAP response decoder for one connection.
@@ -81,8 +109,11 @@ enum State {
 pub struct ResponseDecoder {
     limits: Limits,
     state: State,
-    /// The FETCH response around streamed literals.
+    /// The FETCH response around streamed literals; in a long ESEARCH line, its start.
     skeleton: Vec<u8>,
+    /// The correlator and UID indicator of the long ESEARCH line being passed on.
+    esearch_tag: Option<Vec<u8>>,
+    esearch_uid: bool,
     /// The framer's progress in the current response.
     frame: FrameState,
     /// How many responses so far ended with a bare LF instead of CRLF (accepted where nothing
@@ -97,6 +128,8 @@ impl ResponseDecoder {
             limits,
             state: State::Idle,
             skeleton: Vec::new(),
+            esearch_tag: None,
+            esearch_uid: false,
             frame: FrameState::default(),
             bare_lf_lines: 0,
         }
@@ -116,14 +149,15 @@ impl ResponseDecoder {
     }
 
     /// Sets the longest line accepted from now on (CRLF included), for a command whose answer
-    /// is legitimately one long line: `UID SEARCH` of a large mailbox writes every UID on one
-    /// `* SEARCH` line (about 8 bytes a message). The caller scales it by what it asked for
-    /// and puts [`Limits::imap`]'s back afterwards. It never exceeds `max_response`.
+    /// is legitimately one long line that is not passed on in pieces: SELECT's `* FLAGS` names
+    /// every keyword in use. The caller scales it by what it asked for and puts
+    /// [`Limits::imap`]'s back afterwards. It never exceeds `max_response`.
     pub fn set_max_line(&mut self, max_line: usize) {
         self.limits.max_line = max_line.min(self.limits.max_response);
     }
 
-    /// True between a [`Event::BodyStart`] and the [`Event::Response`] that closes it.
+    /// True while a response is only partly decoded: between a [`Event::BodyStart`] and the
+    /// [`Event::Response`] that closes it, or inside a long SEARCH or ESEARCH line.
     pub fn is_streaming(&self) -> bool {
         self.state != State::Idle
     }
@@ -163,6 +197,13 @@ impl ResponseDecoder {
                             other => other,
                         }
                     }
+                    Err(e @ DecodeError::LineTooLong { offset: 0, .. }) => {
+                        self.frame = FrameState::default();
+                        match self.start_esearch(buf) {
+                            Some(skip) => self.esearch_chunk(buf, skip),
+                            None => Err(e),
+                        }
+                    }
                     Err(e) => {
                         self.frame = FrameState::default();
                         Err(e)
@@ -200,6 +241,7 @@ impl ResponseDecoder {
                 }
             }
             State::SearchNumbers => self.search_chunk(buf, 0),
+            State::ESearchAll { skip } => self.esearch_chunk(buf, skip),
             State::Streaming { remaining } => {
                 if remaining == 0 {
                     self.state = State::AfterBody;
@@ -362,6 +404,127 @@ impl ResponseDecoder {
         }
     }
 
+    /// At the start of a line longer than `max_line`: if it is a `* ESEARCH` line whose items
+    /// up to `ALL` fit in a line, keeps that start and goes on to pass the `ALL` set on in
+    /// pieces. Returns the length of the start.
+    fn start_esearch(&mut self, buf: &[u8]) -> Option<usize> {
+        let ctx = self.ctx();
+        let line = &buf[..buf.len().min(self.limits.max_line)];
+        let (start, (tag, uid)) = esearch_all_start(line, &ctx)?;
+        self.esearch_tag = tag.map(|t| t.into_owned());
+        self.esearch_uid = uid;
+        self.skeleton.clear();
+        self.skeleton.extend_from_slice(&buf[..start]);
+        self.state = State::ESearchAll { skip: start };
+        Some(start)
+    }
+
+    /// The next piece of a long ESEARCH line's `ALL` set from `buf[from..]` (which starts with a
+    /// range, or ends the set): its ranges up to the last comma within `max_line` bytes, or,
+    /// once the line's end is in reach, the rest as the closing `Data::ESearch` response, parsed
+    /// with the line's start. A range is never cut apart; a piece's comma is consumed with it.
+    fn esearch_chunk<'a>(
+        &'a mut self,
+        buf: &'a [u8],
+        from: usize,
+    ) -> Result<(usize, Event<'a>), DecodeError> {
+        let max_line = self.limits.max_line;
+        let window = &buf[from..buf.len().min(from.saturating_add(max_line))];
+        let invalid = |at: usize, expected: &'static str| DecodeError::Invalid {
+            offset: from + at,
+            expected,
+        };
+        if let Some(at) = memchr::memchr2(b'\n', 0, window) {
+            if window[at] == 0 {
+                self.reset();
+                return Err(invalid(at, "no NUL byte outside a literal"));
+            }
+            if at == 0 || window[at - 1] != b'\r' {
+                self.reset();
+                return Err(invalid(at, "CR before LF (bare LF line ending)"));
+            }
+            let head = self.skeleton.len();
+            self.skeleton.extend_from_slice(&window[..=at]);
+            let ctx = self.ctx();
+            // Check first, then borrow for the event: the error path must be able to reset.
+            if let Err(e) = response(&self.skeleton, &ctx) {
+                let e = to_decode_error(&self.skeleton, e);
+                self.reset();
+                return Err(match skeleton_offset_to_buf(e, head) {
+                    DecodeError::Invalid { offset, expected } => invalid(offset, expected),
+                    other => other,
+                });
+            }
+            // Idle clears the skeleton before the next response.
+            self.state = State::Idle;
+            self.frame = FrameState::default();
+            let (_, r) =
+                response(&self.skeleton, &ctx).map_err(|e| to_decode_error(&self.skeleton, e))?;
+            return Ok((from + at + 1, Event::Response(r)));
+        }
+        if window.len() < max_line {
+            return Err(DecodeError::Incomplete);
+        }
+        // Cut at the last comma before the set ends: the last range may go on past the window,
+        // and what follows the set (more items) must reach the line's end in one window.
+        let set_len = window
+            .iter()
+            .position(|&b| !(b.is_ascii_digit() || matches!(b, b':' | b',' | b'*')))
+            .unwrap_or(window.len());
+        if set_len == 0 {
+            self.reset();
+            return Err(invalid(0, "a number or a range in an ESEARCH ALL set"));
+        }
+        if window
+            .get(set_len)
+            .is_some_and(|&b| b != b' ' && b != b'\r')
+        {
+            self.reset();
+            return Err(invalid(
+                set_len,
+                "a comma, a space or CRLF after a range in an ESEARCH ALL set",
+            ));
+        }
+        let cut = match memchr::memrchr(b',', &window[..set_len]) {
+            Some(cut) => cut,
+            None => {
+                self.reset();
+                return Err(DecodeError::LineTooLong {
+                    offset: from,
+                    limit: max_line,
+                });
+            }
+        };
+        let set = match sequence_set(&window[..cut]) {
+            Ok(([], set)) => set,
+            Ok((rest, _)) => {
+                let at = cut - rest.len();
+                self.reset();
+                return Err(invalid(
+                    at,
+                    "a comma between the ranges of an ESEARCH ALL set",
+                ));
+            }
+            Err(e) => {
+                let e = to_decode_error(window, e);
+                self.reset();
+                return Err(match e {
+                    DecodeError::Invalid { offset, expected } => invalid(offset, expected),
+                    other => other,
+                });
+            }
+        };
+        self.state = State::ESearchAll { skip: 0 };
+        Ok((
+            from + cut + 1,
+            Event::ESearchRanges {
+                tag: self.esearch_tag.as_deref(),
+                uid: self.esearch_uid,
+                set,
+            },
+        ))
+    }
+
     fn reset(&mut self) {
         self.state = State::Idle;
         self.frame = FrameState::default();
@@ -394,6 +557,10 @@ impl ResponseDecoder {
             State::SearchNumbers => DecodeError::Truncated {
                 offset: 0,
                 inside: "a response line (a long SEARCH response)",
+            },
+            State::ESearchAll { .. } => DecodeError::Truncated {
+                offset: 0,
+                inside: "a response line (a long ESEARCH response)",
             },
         }
     }
@@ -522,7 +689,9 @@ fn parse_framed<'a, T>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::imap::{Code, Data, FetchItem, Flag, SectionData, StatusKind};
+    use crate::imap::{
+        Code, Data, ESearch, ESearchItem, FetchItem, Flag, SectionData, StatusKind, UidSet,
+    };
     use proptest::prelude::*;
 
     /// An event that owns its bytes, for comparing runs.
@@ -539,6 +708,11 @@ mod tests {
         Body(Vec<u8>),
         BodyEnd,
         SearchNumbers(Vec<u32>),
+        ESearchRanges {
+            tag: Option<Vec<u8>>,
+            uid: bool,
+            set: SequenceSet,
+        },
     }
 
     fn own(e: Event<'_>) -> Owned {
@@ -560,6 +734,11 @@ mod tests {
             Event::BodyChunk(c) => Owned::Body(c.to_vec()),
             Event::BodyEnd => Owned::BodyEnd,
             Event::SearchNumbers(n) => Owned::SearchNumbers(n),
+            Event::ESearchRanges { tag, uid, set } => Owned::ESearchRanges {
+                tag: tag.map(<[u8]>::to_vec),
+                uid,
+                set,
+            },
         }
     }
 
@@ -703,10 +882,226 @@ mod tests {
         );
     }
 
+    /// What the events of one long ESEARCH line say: every UID of its pieces and of the
+    /// closing response's `ALL`, how many pieces there were, the closing response, and how
+    /// many events came after it. Each piece must carry the line's correlator and UID flag.
+    fn esearch_read(events: &[Owned]) -> (UidSet, usize, ESearch<'static>, usize) {
+        let mut set = UidSet::new();
+        for (i, e) in events.iter().enumerate() {
+            match e {
+                Owned::ESearchRanges { .. } => {}
+                Owned::Response(Response::Data(Data::ESearch(closing))) => {
+                    for piece in &events[..i] {
+                        let Owned::ESearchRanges { tag, uid, set: s } = piece else {
+                            unreachable!()
+                        };
+                        assert_eq!(tag.as_deref(), closing.tag.as_deref());
+                        assert_eq!(*uid, closing.uid);
+                        set.insert_set(&UidSet::from_sequence_set(s, 0));
+                    }
+                    for item in &closing.items {
+                        if let ESearchItem::All(s) = item {
+                            set.insert_set(&UidSet::from_sequence_set(s, 0));
+                        }
+                    }
+                    return (set, i, closing.clone(), events.len() - i - 1);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        panic!("no closing ESEARCH response: {events:?}")
+    }
+
+    /// The items of an ESEARCH response other than `ALL`.
+    fn other_items(e: &ESearch<'static>) -> Vec<ESearchItem<'static>> {
+        e.items
+            .iter()
+            .filter(|i| !matches!(i, ESearchItem::All(_)))
+            .cloned()
+            .collect()
+    }
+
     #[test]
-    fn a_long_search_line_passes_once_the_line_limit_is_raised() {
-        let numbers: Vec<String> = (1..=20_000).map(|n| n.to_string()).collect();
-        let wire = format!("* ESEARCH (TAG \"a\") UID ALL {}\r\n", numbers.join(","));
+    fn a_long_esearch_line_comes_in_pieces() {
+        // Scattered UIDs (every other one) and one run: ~2.5 KB of ranges, lines of 64 bytes.
+        let uids: UidSet = (3..=1001).step_by(2).chain(2000..=2100).collect();
+        for (head, tail) in [
+            ("(TAG \"A7\") UID MIN 3 ALL ", " COUNT 601 MODSEQ 9"),
+            ("uid all ", ""),
+            ("(tag \"x y\")  ALL ", " X-VENDOR (a \"b\")"),
+        ] {
+            let wire = format!("* ESEARCH {head}{uids}{tail}\r\n* OK next\r\n");
+            for cuts in [
+                vec![],
+                vec![3, 70, 71, 200, 1000],
+                (0..wire.len()).step_by(7).collect(),
+            ] {
+                let (events, end) = drive(wire.as_bytes(), &cuts, small_lines());
+                assert_eq!(end, None, "{head:?} {cuts:?}");
+                let (got, pieces, closing, after) = esearch_read(&events);
+                assert_eq!(got, uids, "{head:?} {cuts:?}");
+                assert!(pieces > 10, "in pieces of at most 64 bytes: {pieces}");
+                assert_eq!(after, 1, "the next response is read as usual");
+                // The correlator, UID flag and other items are what a short line gives.
+                let short = format!("* ESEARCH {head}1{tail}\r\n");
+                let (_, short) = parse_response(short.as_bytes(), &Limits::imap()).unwrap();
+                let Response::Data(Data::ESearch(short)) = short.into_owned() else {
+                    panic!()
+                };
+                assert_eq!(closing.tag, short.tag);
+                assert_eq!(closing.uid, short.uid);
+                assert_eq!(other_items(&closing), other_items(&short));
+            }
+        }
+        // A short ESEARCH is one response, as before.
+        let (events, _) = drive(
+            b"* ESEARCH (TAG \"A1\") UID ALL 1:3,7 COUNT 4\r\n",
+            &[],
+            small_lines(),
+        );
+        let (got, pieces, closing, _) = esearch_read(&events);
+        assert_eq!((got.to_string().as_str(), pieces), ("1:3,7", 0));
+        assert_eq!(other_items(&closing), [ESearchItem::Count(4)]);
+    }
+
+    #[test]
+    fn an_esearch_line_read_in_two_parts_cut_anywhere_gives_the_same_set() {
+        // Lines of 32 bytes: the line is passed on in pieces, and a read may end inside the
+        // head, a number, a range, the items after the set or the CRLF.
+        let limits = Limits {
+            max_line: 32,
+            ..Limits::imap()
+        };
+        let wire: &[u8] = b"* ESEARCH (TAG \"T1\") UID ALL 1,3:4,60,79:70,100000,100002:100004,\
+              4294967295,7 COUNT 21\r\nT1 OK done\r\n";
+        let whole = Limits {
+            max_line: 1024,
+            ..Limits::imap()
+        };
+        let (events, _) = drive(wire, &[], whole);
+        let (expected, pieces, _, _) = esearch_read(&events);
+        assert_eq!(pieces, 0);
+        assert_eq!(
+            expected.to_string(),
+            "1,3:4,7,60,70:79,100000,100002:100004,4294967295"
+        );
+        let (events, end) = drive(wire, &[], limits);
+        assert_eq!(end, None);
+        let reference = events.clone();
+        assert!(esearch_read(&events).1 >= 2, "{events:?}");
+        for cut in 0..=wire.len() {
+            let (events, end) = drive(wire, &[cut], limits);
+            assert_eq!(end, None, "cut at {cut}");
+            assert_eq!(events, reference, "cut at {cut}");
+            assert_eq!(esearch_read(&events).0, expected, "cut at {cut}");
+        }
+        let every_byte: Vec<usize> = (0..wire.len()).collect();
+        assert_eq!(drive(wire, &every_byte, limits), (reference, None));
+    }
+
+    #[test]
+    fn a_long_esearch_line_is_still_checked() {
+        let ranges: Vec<String> = (1..=60).map(|n| (2 * n).to_string()).collect();
+        let ranges = ranges.join(",");
+        let long =
+            |middle: &str| format!("* ESEARCH (TAG \"a\") UID ALL {ranges},{middle},{ranges}\r\n");
+        for (bad, what) in [
+            (long("x"), "a letter"),
+            (long("0"), "zero"),
+            (long("4294967296"), "an overflow"),
+            (long("1:2:3"), "two colons"),
+            (long(""), "an empty range"),
+            (long("7x"), "a letter after a number"),
+            (long("1\x002"), "NUL"),
+            (long("1\n2"), "bare LF"),
+            (
+                format!("* ESEARCH UID ALL {ranges},{ranges},0\r\n"),
+                "zero at the end",
+            ),
+            (
+                format!("* ESEARCH UID ALL {ranges},{ranges} COUNT x\r\n"),
+                "a bad item after",
+            ),
+            (
+                format!("* ESEARCH UID ALL {ranges},{ranges} X-A {{5}}\r\nabcde\r\n"),
+                "a literal after the set",
+            ),
+        ] {
+            let (_, end) = drive(bad.as_bytes(), &[], small_lines());
+            assert!(
+                matches!(end, Some(DecodeError::Invalid { .. })),
+                "{what}: {end:?}"
+            );
+        }
+        let too_long = [
+            // One range longer than a line: refused, not cut.
+            format!("* ESEARCH UID ALL 1,{}\r\n", "9".repeat(100)),
+            // What follows the set does not reach the line's end within a line.
+            format!(
+                "* ESEARCH UID ALL {ranges} X-LONG ({})\r\n",
+                "a ".repeat(50)
+            ),
+            // The items before ALL do not fit in a line.
+            format!(
+                "* ESEARCH UID X-LONG ({}) ALL {ranges}\r\n",
+                "a ".repeat(50)
+            ),
+            // No ALL: only its set is passed on in pieces.
+            format!("* ESEARCH UID X-LONG ({})\r\n", "1 ".repeat(100)),
+            format!("* ESEARCHES ALL {ranges}\r\n"),
+        ];
+        for wire in too_long {
+            let (_, end) = drive(wire.as_bytes(), &[], small_lines());
+            assert!(
+                matches!(end, Some(DecodeError::LineTooLong { .. })),
+                "{wire}: {end:?}"
+            );
+        }
+        // Cut off in the middle.
+        let wire = format!("* ESEARCH UID ALL {ranges},{ranges}");
+        let (_, end) = drive(wire.as_bytes(), &[], small_lines());
+        assert!(
+            matches!(end, Some(DecodeError::Truncated { inside, .. }) if inside.contains("ESEARCH")),
+            "{end:?}"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn an_esearch_line_in_pieces_gives_the_set_the_whole_line_gives(
+            ranges in proptest::collection::vec((1u32..=u32::MAX, 0u32..3000), 1..300),
+            cuts in proptest::collection::vec(0usize..6000, 0..12),
+        ) {
+            // Ranges as a server may write them: unsorted, overlapping, high end first.
+            let written: Vec<String> = ranges
+                .iter()
+                .map(|&(a, span)| match span {
+                    0 => a.to_string(),
+                    s if s % 2 == 0 => format!("{a}:{}", a.saturating_sub(s).max(1)),
+                    s => format!("{a}:{}", a.saturating_add(s)),
+                })
+                .collect();
+            let wire = format!(
+                "* ESEARCH (TAG \"A1\") UID ALL {} COUNT 3\r\nA1 OK\r\n",
+                written.join(",")
+            );
+            let whole = Limits { max_line: 8192, ..Limits::imap() };
+            let (events, end) = drive(wire.as_bytes(), &[], whole);
+            prop_assert_eq!(end, None);
+            let (expected, _, _, _) = esearch_read(&events);
+            let (events, end) = drive(wire.as_bytes(), &cuts, small_lines());
+            prop_assert_eq!(end, None);
+            let (got, _, closing, after) = esearch_read(&events);
+            prop_assert_eq!(got, expected);
+            prop_assert_eq!(after, 1);
+            prop_assert_eq!(other_items(&closing), [ESearchItem::Count(3)]);
+        }
+    }
+
+    #[test]
+    fn a_long_flags_line_passes_once_the_line_limit_is_raised() {
+        let keywords: Vec<String> = (1..=20_000).map(|n| format!("$k{n}")).collect();
+        let wire = format!("* FLAGS (\\Seen {})\r\n", keywords.join(" "));
         let mut d = ResponseDecoder::new(Limits::imap());
         assert!(matches!(
             d.decode(wire.as_bytes()),
@@ -715,10 +1110,10 @@ mod tests {
         d.set_max_line(wire.len());
         let (n, event) = d.decode(wire.as_bytes()).unwrap();
         assert_eq!(n, wire.len());
-        let Event::Response(Response::Data(Data::ESearch(e))) = event else {
+        let Event::Response(Response::Data(Data::Flags(flags))) = event else {
             panic!("{event:?}")
         };
-        assert_eq!(e.items.len(), 1);
+        assert_eq!(flags.len(), 20_001);
         d.set_max_line(usize::MAX);
         assert_eq!(d.limits().max_line, Limits::imap().max_response);
     }
@@ -824,7 +1219,7 @@ mod tests {
                 Owned::Body(_) => "chunk",
                 Owned::BodyEnd => "end",
                 Owned::Response(_) => "response",
-                Owned::SearchNumbers(_) => "search",
+                Owned::SearchNumbers(_) | Owned::ESearchRanges { .. } => "search",
             })
             .collect();
         assert_eq!(

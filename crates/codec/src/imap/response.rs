@@ -631,10 +631,28 @@ pub(crate) fn search(input: &[u8]) -> PResult<'_, Data<'_>> {
 
 /// `esearch-response = "ESEARCH" [search-correlator] [SP "UID"] *(SP search-return-data)`.
 fn esearch<'a>(input: &'a [u8], ctx: &Ctx) -> PResult<'a, Data<'a>> {
+    let (mut rest, (tag, uid)) = esearch_correlator(input, ctx)?;
+    let mut items = Vec::new();
+    while !rest.is_empty() {
+        let (r, item) = search_return_data(rest, ctx)?;
+        items.push(item);
+        if !matches!(r.first(), None | Some(b' ')) {
+            return expected(r, "a space");
+        }
+        rest = spaces(r);
+    }
+    Ok((rest, Data::ESearch(ESearch { tag, uid, items })))
+}
+
+/// An ESEARCH response's correlator (the tag it answers) and whether it gives UIDs.
+type ESearchHead<'a> = (Option<Cow<'a, [u8]>>, bool);
+
+/// What follows `"ESEARCH"` up to the return data: `[search-correlator] [SP "UID"]`, with
+/// `search-correlator = SP "(" "TAG" SP tag-string ")"`.
+fn esearch_correlator<'a>(input: &'a [u8], ctx: &Ctx) -> PResult<'a, ESearchHead<'a>> {
     let mut rest = spaces(input);
     let mut tag = None;
     if rest.first() == Some(&b'(') {
-        // search-correlator = SP "(" "TAG" SP tag-string ")"
         let (r, ()) = keyword(&rest[1..], "TAG")?;
         let (r, ()) = sp(r)?;
         let (r, t) = string(r, ctx)?;
@@ -650,38 +668,57 @@ fn esearch<'a>(input: &'a [u8], ctx: &Ctx) -> PResult<'a, Data<'a>> {
         uid = true;
         rest = spaces(&rest[3..]);
     }
-    let mut items = Vec::new();
-    while !rest.is_empty() {
-        let (r, name) = atom(rest)?;
-        let (r, ()) = sp(r)?;
-        let is = |w: &str| name.eq_ignore_ascii_case(w.as_bytes());
-        let (r, item) = if is("MIN") {
-            number(r).map(|(r, n)| (r, ESearchItem::Min(n)))?
-        } else if is("MAX") {
-            number(r).map(|(r, n)| (r, ESearchItem::Max(n)))?
-        } else if is("COUNT") {
-            number(r).map(|(r, n)| (r, ESearchItem::Count(n)))?
-        } else if is("ALL") {
-            sequence_set(r).map(|(r, s)| (r, ESearchItem::All(s)))?
-        } else if is("MODSEQ") {
-            number64(r).map(|(r, n)| (r, ESearchItem::ModSeq(n)))?
-        } else {
-            let (r, v) = skip_value(r, ctx)?;
-            (
-                r,
-                ESearchItem::Other {
-                    name: Cow::Borrowed(name),
-                    value: Cow::Borrowed(v),
-                },
-            )
-        };
-        items.push(item);
-        if !matches!(r.first(), None | Some(b' ')) {
-            return expected(r, "a space");
+    Ok((rest, (tag, uid)))
+}
+
+/// `search-return-data = search-modifier-name SP search-return-value`: one ESEARCH item.
+fn search_return_data<'a>(input: &'a [u8], ctx: &Ctx) -> PResult<'a, ESearchItem<'a>> {
+    let (r, name) = atom(input)?;
+    let (r, ()) = sp(r)?;
+    let is = |w: &str| name.eq_ignore_ascii_case(w.as_bytes());
+    if is("MIN") {
+        number(r).map(|(r, n)| (r, ESearchItem::Min(n)))
+    } else if is("MAX") {
+        number(r).map(|(r, n)| (r, ESearchItem::Max(n)))
+    } else if is("COUNT") {
+        number(r).map(|(r, n)| (r, ESearchItem::Count(n)))
+    } else if is("ALL") {
+        sequence_set(r).map(|(r, s)| (r, ESearchItem::All(s)))
+    } else if is("MODSEQ") {
+        number64(r).map(|(r, n)| (r, ESearchItem::ModSeq(n)))
+    } else {
+        let (r, v) = skip_value(r, ctx)?;
+        Ok((
+            r,
+            ESearchItem::Other {
+                name: Cow::Borrowed(name),
+                value: Cow::Borrowed(v),
+            },
+        ))
+    }
+}
+
+/// The start of an ESEARCH line too long to hold whole, whose `ALL` set is to be read in
+/// pieces: `line` is its first bytes (no line end among them). Returns the offset of the set's
+/// first byte, the correlator and the UID indicator, if `line` starts with `* ESEARCH`, and the
+/// correlator and every item before `ALL` are whole within it; `None` otherwise (the line is
+/// then simply too long).
+pub(crate) fn esearch_all_start<'a>(line: &'a [u8], ctx: &Ctx) -> Option<(usize, ESearchHead<'a>)> {
+    const HEAD: &[u8] = b"* ESEARCH ";
+    if !line.get(..HEAD.len())?.eq_ignore_ascii_case(HEAD) {
+        return None;
+    }
+    let (mut rest, head) = esearch_correlator(&line[HEAD.len() - 1..], ctx).ok()?;
+    loop {
+        let (r, name) = atom(rest).ok()?;
+        if name.eq_ignore_ascii_case(b"ALL") {
+            let (r, ()) = sp(r).ok()?;
+            return Some((line.len() - r.len(), head));
         }
+        let (r, _) = search_return_data(rest, ctx).ok()?;
+        let (r, ()) = sp(r).ok()?;
         rest = spaces(r);
     }
-    Ok((rest, Data::ESearch(ESearch { tag, uid, items })))
 }
 
 /// `id-response = "ID" SP id-params-list`;

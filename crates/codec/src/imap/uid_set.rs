@@ -2,6 +2,11 @@
 //! ESEARCH reports them (`1:1000000` is one range), the UIDs already fetched, the difference
 //! of the two. Membership is a binary search, set arithmetic a linear merge of ranges, and a
 //! million consecutive UIDs cost one pair of numbers.
+//!
+//! Building a set is linear in increasing order and O(n log n) in any other: numbers that
+//! arrive out of order are sorted and merged in once, never inserted one by one into the
+//! middle of a long list of ranges (a server answering a search in decreasing order would
+//! otherwise cost a quadratic number of moves).
 
 use std::fmt;
 use std::str::FromStr;
@@ -26,14 +31,30 @@ impl UidSet {
     /// The numbers of `set`, with `*` taken as `largest`; 0 (only possible as `*` in an empty
     /// mailbox) is left out.
     pub fn from_sequence_set(set: &SequenceSet, largest: u32) -> Self {
+        Self::from_unsorted(set.ranges().iter().map(|r| r.bounds(largest)).collect())
+    }
+
+    /// The set of inclusive ranges in any order (each in either order; 0 left out): sorted
+    /// once, then coalesced.
+    fn from_unsorted(mut ranges: Vec<(u32, u32)>) -> Self {
+        for r in &mut ranges {
+            *r = (r.0.min(r.1).max(1), r.0.max(r.1));
+        }
+        ranges.retain(|&(_, b)| b > 0);
+        ranges.sort_unstable();
         let mut out = UidSet::new();
-        for range in set.ranges() {
-            let (a, b) = range.bounds(largest);
-            if b > 0 {
-                out.insert_range(a.max(1), b);
-            }
+        for (a, b) in ranges {
+            out.push_coalescing(a, b);
         }
         out
+    }
+
+    /// Appends `a..=b` (`a >= 1`), which starts at or after the last range's start.
+    fn push_coalescing(&mut self, a: u32, b: u32) {
+        match self.ranges.last_mut() {
+            Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
+            _ => self.ranges.push((a, b)),
+        }
     }
 
     /// Adds `n` (0 is ignored). Adding in increasing order is O(1).
@@ -75,10 +96,31 @@ impl UidSet {
         self.ranges.splice(first..end, [merged]);
     }
 
-    /// Adds every number of `other`.
+    /// Adds every number of `other`: appended if it lies after `self`, else merged in one pass
+    /// over both (linear, however the two interleave).
     pub fn insert_set(&mut self, other: &UidSet) {
-        for &(a, b) in &other.ranges {
-            self.insert_range(a, b);
+        let Some(&(first, _)) = other.ranges.first() else {
+            return;
+        };
+        if self.ranges.last().is_none_or(|&(_, last)| first > last) || other.ranges.len() == 1 {
+            for &(a, b) in &other.ranges {
+                self.insert_range(a, b);
+            }
+            return;
+        }
+        let mine = std::mem::take(&mut self.ranges);
+        self.ranges.reserve(mine.len() + other.ranges.len());
+        let (mut i, mut j) = (0, 0);
+        while i < mine.len() || j < other.ranges.len() {
+            let next =
+                if j == other.ranges.len() || (i < mine.len() && mine[i].0 <= other.ranges[j].0) {
+                    i += 1;
+                    mine[i - 1]
+                } else {
+                    j += 1;
+                    other.ranges[j - 1]
+                };
+            self.push_coalescing(next.0, next.1);
         }
     }
 
@@ -206,20 +248,25 @@ impl UidSet {
     }
 }
 
+/// Numbers in increasing order are appended as they come; the others are set aside, sorted
+/// and merged in at the end (0 is ignored).
 impl Extend<u32> for UidSet {
     fn extend<I: IntoIterator<Item = u32>>(&mut self, iter: I) {
+        let mut late = Vec::new();
         for n in iter {
-            self.insert(n);
+            match self.ranges.last() {
+                Some(&(_, last)) if n <= last => late.push((n, n)),
+                _ => self.insert(n),
+            }
         }
+        self.insert_set(&UidSet::from_unsorted(late));
     }
 }
 
 impl FromIterator<u32> for UidSet {
     fn from_iter<I: IntoIterator<Item = u32>>(iter: I) -> Self {
         let mut set = UidSet::new();
-        for n in iter {
-            set.insert(n);
-        }
+        set.extend(iter);
         set
     }
 }
@@ -331,6 +378,36 @@ mod tests {
         assert!(UidSet::new().chunks(3).is_empty());
     }
 
+    #[test]
+    fn building_in_decreasing_order_is_not_quadratic() {
+        // 500,000 scattered numbers, largest first, as a hostile server may answer a search;
+        // inserted one by one into the front of the ranges this took minutes.
+        let started = std::time::Instant::now();
+        let down: UidSet = (1..=1_000_000u32).rev().step_by(2).collect();
+        assert_eq!(down.ranges().len(), 500_000);
+        assert_eq!(down, (2..=1_000_000u32).step_by(2).collect::<UidSet>());
+        let mut merged = UidSet::new();
+        for piece in down.ranges().chunks(10_000).rev() {
+            let piece: UidSet = piece.iter().map(|&(a, _)| a).collect();
+            merged.insert_set(&piece);
+        }
+        assert_eq!(merged, down);
+        let set: SequenceSet = down
+            .iter()
+            .rev()
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+            .parse()
+            .unwrap();
+        assert_eq!(UidSet::from_sequence_set(&set, 0), down);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
     proptest! {
         #[test]
         fn behaves_like_a_btreeset(
@@ -339,9 +416,18 @@ mod tests {
             n in 0u64..100,
         ) {
             let (sa, sb): (UidSet, UidSet) = (a.iter().copied().collect(), b.iter().copied().collect());
-            let (ta, tb): (BTreeSet<u32>, BTreeSet<u32>) = (a.into_iter().collect(), b.into_iter().collect());
+            let (ta, tb): (BTreeSet<u32>, BTreeSet<u32>) = (a.into_iter().collect(), b.iter().copied().collect());
             prop_assert_eq!(sa.iter().collect::<Vec<_>>(), ta.iter().copied().collect::<Vec<_>>());
             prop_assert_eq!(sa.len(), ta.len() as u64);
+            let mut union = sa.clone();
+            union.insert_set(&sb);
+            prop_assert_eq!(
+                union.iter().collect::<Vec<_>>(),
+                ta.union(&tb).copied().collect::<Vec<_>>()
+            );
+            let mut extended = sa.clone();
+            extended.extend(b.iter().copied());
+            prop_assert_eq!(&extended, &union);
             prop_assert_eq!(
                 sa.difference(&sb).iter().collect::<Vec<_>>(),
                 ta.difference(&tb).copied().collect::<Vec<_>>()

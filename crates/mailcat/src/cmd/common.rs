@@ -112,6 +112,7 @@ pub fn account(
     account.timeouts = timeouts(settings, None);
     account.dangerous_allow_plaintext_auth = cli.allow_plaintext;
     account.alerts = Some(mailcat_session::AlertSink::new(show_alert));
+    account.credential = with_mechanism(cli, settings, command, account.credential)?;
     Ok(account)
 }
 
@@ -236,6 +237,33 @@ fn shell_word(word: &str) -> String {
     } else {
         format!("'{}'", word.replace('\'', "'\\''"))
     }
+}
+
+/// The credential with the mechanism `--auth` or the file's `auth` asks for, or a usage (flag)
+/// or configuration (file) error when that mechanism cannot present this kind of secret: said
+/// before anything connects.
+fn with_mechanism(
+    cli: &Cli,
+    settings: &AccountSettings,
+    command: &str,
+    credential: Credential,
+) -> Result<Credential, Exit> {
+    let Some(mechanism) = settings.auth else {
+        return Ok(credential);
+    };
+    credential.with_mechanism(mechanism).map_err(|error| {
+        let hint = match mechanism.credential_kind() {
+            CredentialKind::OAuth2Token => "give the token with --oauth2-token-cmd CMD (or oauth2_token_cmd in the config file), or ask for a password mechanism: --auth scram-sha-256, plain, login or cram-md5 (or auto)",
+            CredentialKind::Password => "give a password (MAILCAT_PASSWORD, --password-cmd CMD or password_cmd in the config file), or ask for a token mechanism: --auth xoauth2 or oauthbearer (or auto)",
+        };
+        let code = if cli.auth.is_some() {
+            exit::USAGE
+        } else {
+            exit::CONFIG
+        };
+        failure::tell(command, &error.to_string(), Some(hint), code);
+        Exit(code)
+    })
 }
 
 /// A current-thread runtime for one command.

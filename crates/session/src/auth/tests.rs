@@ -100,34 +100,36 @@ fn the_best_mechanism_for_each_credential() {
         true,
     );
     assert_eq!(
-        choose(&all, CredentialKind::Password, &e).unwrap(),
+        choose(&all, CredentialKind::Password, None, &e).unwrap(),
         LoginMethod::Sasl(Mechanism::ScramSha256)
     );
     assert_eq!(
-        choose(&all, CredentialKind::OAuth2Token, &e).unwrap(),
+        choose(&all, CredentialKind::OAuth2Token, None, &e).unwrap(),
         LoginMethod::Sasl(Mechanism::XOAuth2)
     );
     assert_eq!(
         choose(
             &offer(&["login", "plain"], true),
             CredentialKind::Password,
+            None,
             &e
         )
         .unwrap(),
         LoginMethod::Sasl(Mechanism::Plain)
     );
     assert_eq!(
-        choose(&offer(&["LOGIN"], true), CredentialKind::Password, &e).unwrap(),
+        choose(&offer(&["LOGIN"], true), CredentialKind::Password, None, &e).unwrap(),
         LoginMethod::Sasl(Mechanism::Login)
     );
     assert_eq!(
-        choose(&offer(&[], true), CredentialKind::Password, &e).unwrap(),
+        choose(&offer(&[], true), CredentialKind::Password, None, &e).unwrap(),
         LoginMethod::PlainCommand
     );
     assert_eq!(
         choose(
             &offer(&["OAUTHBEARER"], false),
             CredentialKind::OAuth2Token,
+            None,
             &e
         )
         .unwrap(),
@@ -139,7 +141,13 @@ fn the_best_mechanism_for_each_credential() {
 fn no_way_in_says_why() {
     let e = endpoint();
     // Outlook.com-like: only OAuth2 offered, a password configured.
-    let error = choose(&offer(&["XOAUTH2"], false), CredentialKind::Password, &e).unwrap_err();
+    let error = choose(
+        &offer(&["XOAUTH2"], false),
+        CredentialKind::Password,
+        None,
+        &e,
+    )
+    .unwrap_err();
     assert!(!error.is_auth(), "the password was never tried: {error:?}");
     assert!(error.to_string().contains("OAuth2 tokens"), "{error}");
     // LOGINDISABLED before STARTTLS: nothing at all.
@@ -147,7 +155,7 @@ fn no_way_in_says_why() {
         tls: false,
         ..offer(&[], false)
     };
-    let error = choose(&clear, CredentialKind::Password, &e).unwrap_err();
+    let error = choose(&clear, CredentialKind::Password, None, &e).unwrap_err();
     assert!(
         error
             .to_string()
@@ -160,7 +168,13 @@ fn no_way_in_says_why() {
         "smtp.example.com",
         mailcat_transport::Security::StartTls,
     );
-    assert!(choose(&offer(&["PLAIN"], true), CredentialKind::OAuth2Token, &smtp).is_err());
+    assert!(choose(
+        &offer(&["PLAIN"], true),
+        CredentialKind::OAuth2Token,
+        None,
+        &smtp
+    )
+    .is_err());
 }
 
 #[tokio::test]
@@ -639,7 +653,7 @@ fn nothing_offered_over_tls_is_said_plainly_per_protocol() {
             "mail.example.com",
             mailcat_transport::Security::ImplicitTls,
         );
-        let error = choose(&offer(&[], false), CredentialKind::Password, &e).unwrap_err();
+        let error = choose(&offer(&[], false), CredentialKind::Password, None, &e).unwrap_err();
         let text = error.to_string();
         assert!(
             matches!(error, Error::NoUsableMechanism { .. }),
@@ -653,7 +667,7 @@ fn nothing_offered_over_tls_is_said_plainly_per_protocol() {
         "mx.example.com",
         mailcat_transport::Security::ImplicitTls,
     );
-    let text = choose(&offer(&[], false), CredentialKind::Password, &smtp)
+    let text = choose(&offer(&[], false), CredentialKind::Password, None, &smtp)
         .unwrap_err()
         .to_string();
     assert!(text.contains("announces no AUTH at all"), "{text}");
@@ -662,7 +676,7 @@ fn nothing_offered_over_tls_is_said_plainly_per_protocol() {
         "pop.example.com",
         mailcat_transport::Security::ImplicitTls,
     );
-    let text = choose(&offer(&[], false), CredentialKind::Password, &pop3)
+    let text = choose(&offer(&[], false), CredentialKind::Password, None, &pop3)
         .unwrap_err()
         .to_string();
     assert!(!text.contains("LOGINDISABLED"), "{text}");
@@ -678,6 +692,7 @@ fn cram_md5_is_the_last_resort_and_only_over_tls() {
                 ..offer(m, plain_command)
             },
             CredentialKind::Password,
+            None,
             &e,
         )
     };
@@ -705,6 +720,7 @@ fn cram_md5_is_the_last_resort_and_only_over_tls() {
     assert!(choose(
         &offer(&["CRAM-MD5"], false),
         CredentialKind::OAuth2Token,
+        None,
         &e
     )
     .is_err());
@@ -786,5 +802,207 @@ async fn cram_md5_success_before_the_answer_or_a_second_challenge_is_refused() {
             }
         ),
         "{error:?}"
+    );
+}
+
+// ---- a mechanism chosen for the credential (msmtp's `auth`) ----
+
+/// Every mechanism mailcat has, offered in lower case.
+fn everything() -> Offer {
+    offer(
+        &[
+            "scram-sha-256",
+            "plain",
+            "login",
+            "cram-md5",
+            "xoauth2",
+            "oauthbearer",
+        ],
+        true,
+    )
+}
+
+#[test]
+fn a_chosen_mechanism_is_used_when_offered_whatever_the_automatic_choice_would_be() {
+    let e = endpoint();
+    for mechanism in Mechanism::ALL {
+        assert_eq!(
+            choose(
+                &everything(),
+                mechanism.credential_kind(),
+                Some(mechanism),
+                &e
+            )
+            .unwrap(),
+            LoginMethod::Sasl(mechanism),
+            "{mechanism}"
+        );
+    }
+    // Chosen, CRAM-MD5 is not kept for TLS: whether anything goes out without TLS is the
+    // sessions' plaintext rule.
+    let clear = Offer {
+        tls: false,
+        ..offer(&["CRAM-MD5", "PLAIN"], false)
+    };
+    assert_eq!(
+        choose(
+            &clear,
+            CredentialKind::Password,
+            Some(Mechanism::CramMd5),
+            &e
+        )
+        .unwrap(),
+        LoginMethod::Sasl(Mechanism::CramMd5)
+    );
+}
+
+#[test]
+fn a_chosen_mechanism_not_offered_is_an_error_naming_both_and_nothing_else_is_tried() {
+    let e = endpoint();
+    // The automatic choice would take XOAUTH2; the user asked for OAUTHBEARER.
+    let error = choose(
+        &offer(&["PLAIN", "XOAUTH2"], true),
+        CredentialKind::OAuth2Token,
+        Some(Mechanism::OAuthBearer),
+        &e,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            Error::MechanismNotOffered { mechanism: Mechanism::OAuthBearer, offered, .. }
+                if offered == &["PLAIN", "XOAUTH2", "LOGIN command"]
+        ),
+        "{error:?}"
+    );
+    let text = error.to_string();
+    assert!(
+        text.contains("mail.example.com does not offer OAUTHBEARER"),
+        "{text}"
+    );
+    assert!(
+        text.contains("it offers: PLAIN, XOAUTH2, LOGIN command"),
+        "{text}"
+    );
+    assert!(!error.is_auth(), "the token was never tried: {error:?}");
+    assert!(error.is_config(), "{error:?}");
+    // No downgrade (SECURITY.md #21): SCRAM asked for, PLAIN and the LOGIN command offered.
+    // No fallback to the protocol's own command either.
+    for (mechanism, offered) in [
+        (Mechanism::ScramSha256, &["PLAIN", "LOGIN"][..]),
+        (Mechanism::Plain, &[][..]),
+        (Mechanism::CramMd5, &["SCRAM-SHA-256"][..]),
+    ] {
+        let error = choose(
+            &offer(offered, true),
+            CredentialKind::Password,
+            Some(mechanism),
+            &e,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(error, Error::MechanismNotOffered { mechanism: m, .. } if m == mechanism),
+            "{mechanism}: {error:?}"
+        );
+    }
+    // A server that offers nothing before TLS: the usual hint comes along.
+    let clear = Offer {
+        tls: false,
+        ..offer(&[], false)
+    };
+    let error = choose(&clear, CredentialKind::Password, Some(Mechanism::Plain), &e).unwrap_err();
+    assert!(error.to_string().contains("it offers: nothing"), "{error}");
+    assert!(
+        error.hint().is_some_and(|h| h.contains("LOGINDISABLED")),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn a_chosen_mechanism_must_fit_the_kind_of_credential() {
+    let e = endpoint();
+    for mechanism in Mechanism::ALL {
+        for kind in [CredentialKind::Password, CredentialKind::OAuth2Token] {
+            if mechanism.credential_kind() == kind {
+                continue;
+            }
+            // Even when the server offers it: the secret would be presented wrongly.
+            let error = choose(&everything(), kind, Some(mechanism), &e).unwrap_err();
+            assert!(
+                matches!(error, Error::MechanismUnfit { mechanism: m, kind: k } if m == mechanism && k == kind),
+                "{mechanism} {kind:?}: {error:?}"
+            );
+            assert!(error.is_config() && !error.is_auth(), "{error:?}");
+        }
+    }
+    let error = choose(
+        &everything(),
+        CredentialKind::OAuth2Token,
+        Some(Mechanism::Plain),
+        &e,
+    )
+    .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "PLAIN cannot log in with an OAuth2 token: it takes a password"
+    );
+}
+
+#[test]
+fn a_credential_takes_only_a_mechanism_that_fits_it() {
+    use crate::Credential;
+    let password = Credential::password("alice@example.com", "pw");
+    assert_eq!(password.mechanism(), None);
+    let chosen = password.clone().with_mechanism(Mechanism::Login).unwrap();
+    assert_eq!(chosen.mechanism(), Some(Mechanism::Login));
+    let error = password.with_mechanism(Mechanism::XOAuth2).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "XOAUTH2 cannot log in with a password: it takes an OAuth2 token"
+    );
+    let token = Credential::oauth2("alice@example.com", "ya29.token");
+    assert_eq!(
+        token
+            .clone()
+            .with_mechanism(Mechanism::OAuthBearer)
+            .unwrap()
+            .mechanism(),
+        Some(Mechanism::OAuthBearer)
+    );
+    for mechanism in [
+        Mechanism::ScramSha256,
+        Mechanism::Plain,
+        Mechanism::Login,
+        Mechanism::CramMd5,
+    ] {
+        assert!(
+            matches!(
+                token.clone().with_mechanism(mechanism),
+                Err(Error::MechanismUnfit { .. })
+            ),
+            "{mechanism}"
+        );
+    }
+}
+
+#[test]
+fn mechanism_names_are_read_in_any_case() {
+    for mechanism in Mechanism::ALL {
+        assert_eq!(mechanism.name().parse::<Mechanism>(), Ok(mechanism));
+        let lower = mechanism.name().to_ascii_lowercase();
+        assert_eq!(lower.parse::<Mechanism>(), Ok(mechanism));
+        assert_eq!(mechanism.to_string(), mechanism.name());
+    }
+    assert_eq!("OAuthBearer".parse(), Ok(Mechanism::OAuthBearer));
+    let error = "digest-md5".parse::<Mechanism>().unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "unknown SASL mechanism \"digest-md5\": mailcat has SCRAM-SHA-256, PLAIN, LOGIN, \
+         CRAM-MD5, XOAUTH2, OAUTHBEARER (in any case)"
+    );
+    assert!("".parse::<Mechanism>().is_err());
+    assert!(
+        "PLAIN ".parse::<Mechanism>().is_ok(),
+        "surrounding blanks are no part of a name"
     );
 }
