@@ -1,7 +1,7 @@
 //! `mailcat oauth2` end to end, as a user meets it: sign in through the browser (a fake one,
 //! `$BROWSER`) or with a device code against the mock authorization server, whose access
 //! tokens the lab's Dovecot and Postfix accept; then `check` logs in to IMAP, POP3 and SMTP
-//! with the stored token, an expired token is renewed by `list`, a token the server refuses is
+//! with the stored token (XOAUTH2, and OAUTHBEARER with `--auth`), an expired token is renewed by `list`, a token the server refuses is
 //! renewed once, and `logout` ends it all. Also the messages of what goes wrong: a declined
 //! sign-in, a revoked refresh token, a token file others can read, an http:// token URL.
 //!
@@ -125,6 +125,16 @@ fn sign_in_check_renew_and_sign_out() {
     assert_eq!(check.status.code(), Some(0), "{shown}");
     assert_eq!(shown.matches("✓ login").count(), 2, "{shown}");
     assert!(shown.contains("OAuth2 sign-in (custom"), "{shown}");
+    // The same stored token over OAUTHBEARER (RFC 7628) instead of XOAUTH2.
+    let check = home.run("imap", &["-v", "check", "--auth", "oauthbearer"], None);
+    let shown = text(&check);
+    assert_eq!(check.status.code(), Some(0), "{shown}");
+    assert!(shown.contains("AUTHENTICATE OAUTHBEARER"), "{shown}");
+    assert!(shown.contains("AUTH OAUTHBEARER"), "{shown}");
+    assert!(
+        !shown.contains("AUTHENTICATE XOAUTH2") && !shown.contains("AUTH XOAUTH2"),
+        "{shown}"
+    );
 
     // POP3: another account, its own sign-in (providers rotate refresh tokens: two accounts
     // cannot share one).
