@@ -211,6 +211,13 @@ fn a_declined_or_failed_sign_in_says_why_and_stores_nothing() {
     let server = lab_server();
     let home = Home::new("declined", &lab, &server, &server.token_url());
     let browser = server.fake_browser();
+    // Before any sign-in, check says which command signs in.
+    let check = home.run("imap", &["check"], None);
+    let shown = text(&check);
+    assert_eq!(check.status.code(), Some(77), "{shown}");
+    assert!(shown.contains("not signed in"), "{shown}");
+    assert!(shown.contains("hint: sign in: mailcat --account imap oauth2 login"), "{shown}");
+
     server.set_authorize(AuthorizeBehaviour::Deny);
     let login = home.run(
         "imap",
