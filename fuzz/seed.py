@@ -2,10 +2,11 @@
 """Writes the hand-made seed corpus of each fuzz target (fuzz/corpus/<target>/seed-*).
 
 For the codec's targets (SEEDS) the first byte of every input chooses where the fuzz body splits
-it (see mailcat_codec::fuzz); the rest is protocol bytes. The autoconfig targets (WHOLE, see
+it (see mailcat_codec::fuzz); the rest is protocol bytes. The session's targets (WHOLE, see
 mailcat_session::fuzz) take their inputs as written: dns_response's first byte chooses the query
 (0: SRV for _imaps._tcp.example.com, 1: MX for example.com) and the rest is the reply, whose id
-is the query's; autoconfig_xml's input is the whole file. Run from anywhere: python3 fuzz/seed.py
+is the query's; autoconfig_xml's input is the whole file; http_url's is a URL, a newline, and a
+redirect's Location read on it. Run from anywhere: python3 fuzz/seed.py
 """
 import hashlib, os, struct
 
@@ -151,6 +152,26 @@ def servfail_reply():
 
 
 WHOLE = {
+    "http_url": [
+        # Autoconfig's URLs, and redirects of every kind.
+        b"https://autoconfig.example.com/mail/config-v1.1.xml?emailaddress=alice%2Btag%40example.com\n"
+        b"https://example.com/.well-known/autoconfig/mail/config-v1.1.xml",
+        b"HTTPS://Login.MicrosoftOnline.com:443/consumers/oauth2/v2.0/token#frag\n../common/x?y=1#z",
+        b"https://127.0.0.1:8443/dir/page.xml?x=1\n?y=2",
+        b"https://h.example/a b\r\nX: y/{\"j\"}<>`\xc3\xa9\n//o.example:1/p q",
+        b"https://h.example.\nnext.xml",
+        # Refused: http, user info, IPv6, bad ports and hosts; redirects to other schemes.
+        b"http://h.example/\nhttps://h.example/",
+        b"https://user:pw@h.example/\n",
+        b"https://[::1]:443/\n",
+        b"https://h.example:0/\n",
+        b"https://h.example:65536/x\n",
+        b"https://-h.example/\n",
+        b"https://h..example/\n",
+        b"https://h.example/\nhttp://o.example/",
+        b"https://h.example/\njavascript:alert(1)",
+        b"https://h.example/\nHTTPS:o.example",
+    ],
     "dns_response": [
         QUERY_SRV + srv_reply(),
         QUERY_MX + mx_reply(),

@@ -1,7 +1,10 @@
-//! A small HTTPS server on loopback for tests of the autoconfig fetch: fixed routes, a
-//! certificate from a fresh test CA, the request lines it received. It runs on std threads
-//! (rustls' blocking [`StreamOwned`]), so async tests and CLI subprocess tests can both use it;
-//! its threads end with the test process.
+//! A small HTTPS server on loopback for tests of mailcat's HTTPS client (autoconfig files,
+//! OAuth2 endpoints): fixed routes, a certificate from a fresh test CA, the requests it
+//! received (heads and bodies). It runs on std threads (rustls' blocking [`StreamOwned`]), so
+//! async tests and CLI subprocess tests can both use it; its threads end with the test process.
+//!
+//! Routes can also misbehave on purpose: stall ([`End::Hang`]), send a body without end
+//! ([`End::Endless`]), or write bytes that are not HTTP at all ([`Route::raw`]).
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -9,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
@@ -24,6 +27,24 @@ const IDLE: Duration = Duration::from_secs(10);
 /// The most of a request the server reads.
 const MAX_REQUEST: usize = 64 * 1024;
 
+/// How long an [`End::Endless`] body goes on if the client does not leave first.
+const ENDLESS: Duration = Duration::from_secs(30);
+
+/// How the server ends an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum End {
+    /// TLS close_notify and close, right after the answer.
+    #[default]
+    Close,
+    /// Not another byte after the answer (for a chunked body, not even its last chunk), the
+    /// connection kept open until the client leaves: a server that stalls mid-body, or after
+    /// announcing a large one.
+    Hang,
+    /// After the body, more chunks (the route must be chunked), until the client leaves or 30 s
+    /// pass: a body without end.
+    Endless,
+}
+
 /// What the server answers to one path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
@@ -37,6 +58,11 @@ pub struct Route {
     pub body: Vec<u8>,
     /// Send the body with `Transfer-Encoding: chunked`.
     pub chunked: bool,
+    /// How the answer ends.
+    pub end: End,
+    /// Write `body` as the whole answer, as it is (status line and headers included; `status`,
+    /// `headers` and `chunked` are not used): answers that are not HTTP.
+    pub raw: bool,
 }
 
 impl Route {
@@ -48,6 +74,26 @@ impl Route {
             headers: vec![("Content-Type".into(), "application/xml".into())],
             body: body.into(),
             chunked: false,
+            end: End::Close,
+            raw: false,
+        }
+    }
+
+    /// `status` with `body` as `application/json`, as OAuth2 endpoints answer.
+    pub fn json(path: &str, status: u16, body: impl Into<Vec<u8>>) -> Route {
+        Route {
+            status,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            ..Route::ok(path, body)
+        }
+    }
+
+    /// `bytes` as the whole answer, written as they are.
+    pub fn raw(path: &str, bytes: impl Into<Vec<u8>>) -> Route {
+        Route {
+            raw: true,
+            headers: Vec::new(),
+            ..Route::ok(path, bytes)
         }
     }
 
@@ -59,12 +105,26 @@ impl Route {
             headers: vec![("Location".into(), location.to_owned())],
             body: Vec::new(),
             chunked: false,
+            end: End::Close,
+            raw: false,
         }
     }
 
     /// The same route with its body sent chunked.
     pub fn chunked(mut self) -> Route {
         self.chunked = true;
+        self
+    }
+
+    /// The same route with another header.
+    pub fn header(mut self, name: &str, value: &str) -> Route {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// The same route ending as `end` says.
+    pub fn ending(mut self, end: End) -> Route {
+        self.end = end;
         self
     }
 
@@ -76,12 +136,35 @@ impl Route {
     }
 }
 
+/// One request as the server received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    /// `GET`, `POST` …
+    pub method: String,
+    /// Path and query.
+    pub target: String,
+    /// The headers, names as sent.
+    pub headers: Vec<(String, String)>,
+    /// The body (`Content-Length` bytes; none without it).
+    pub body: Vec<u8>,
+}
+
+impl Received {
+    /// The value of the first header called `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// A running test HTTPS server.
 #[derive(Debug)]
 pub struct HttpsServer {
     port: u16,
     ca_file: PathBuf,
-    requests: Arc<Mutex<Vec<String>>>,
+    requests: Arc<Mutex<Vec<Received>>>,
 }
 
 impl HttpsServer {
@@ -106,8 +189,16 @@ impl HttpsServer {
         self.ca_file.clone()
     }
 
-    /// The request lines received so far (`GET /path HTTP/1.1`).
+    /// The request lines received so far, as `GET /path HTTP/1.1`.
     pub fn requests(&self) -> Vec<String> {
+        self.received()
+            .iter()
+            .map(|r| format!("{} {} HTTP/1.1", r.method, r.target))
+            .collect()
+    }
+
+    /// The requests received so far, heads and bodies.
+    pub fn received(&self) -> Vec<Received> {
         self.requests
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -148,7 +239,7 @@ fn serve(
     tcp: TcpStream,
     config: Arc<ServerConfig>,
     routes: Option<&[Route]>,
-    seen: &Mutex<Vec<String>>,
+    seen: &Mutex<Vec<Received>>,
 ) -> std::io::Result<()> {
     tcp.set_read_timeout(Some(IDLE))?;
     tcp.set_write_timeout(Some(IDLE))?;
@@ -161,46 +252,97 @@ fn serve(
         return Ok(());
     };
     let request = read_request(&mut tls)?;
-    let request_line = request.lines().next().unwrap_or_default().to_owned();
-    seen.lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(request_line.clone());
-    let target = request_line.split(' ').nth(1).unwrap_or_default();
+    let target = request.target.clone();
+    seen.lock().unwrap_or_else(|e| e.into_inner()).push(request);
     let not_found = Route {
-        path: target.to_owned(),
         status: 404,
         headers: vec![("Content-Type".into(), "text/plain".into())],
-        body: b"not found\n".to_vec(),
-        chunked: false,
+        ..Route::ok(&target, "not found\n")
     };
     let route = routes
         .iter()
-        .find(|r| r.matches(target))
+        .find(|r| r.matches(&target))
         .unwrap_or(&not_found);
     tls.write_all(&response(route))?;
     tls.flush()?;
-    tls.conn.send_close_notify();
-    tls.flush()?;
-    let _ = tls.sock.shutdown(Shutdown::Write);
+    match route.end {
+        End::Close => {
+            tls.conn.send_close_notify();
+            tls.flush()?;
+            let _ = tls.sock.shutdown(Shutdown::Write);
+        }
+        End::Hang => {
+            // Until the client leaves (or the idle timeout).
+            let mut sink = [0u8; 4096];
+            while tls.read(&mut sink)? > 0 {}
+        }
+        End::Endless => {
+            let chunk = [b"0123456789abcdef\r\n".as_slice(); 1024].concat();
+            let mut framed = format!("{:x}\r\n", chunk.len()).into_bytes();
+            framed.extend_from_slice(&chunk);
+            framed.extend_from_slice(b"\r\n");
+            let started = Instant::now();
+            // Until a write fails: the client left.
+            while started.elapsed() < ENDLESS {
+                tls.write_all(&framed)?;
+            }
+        }
+    }
     Ok(())
 }
 
-/// Reads up to the blank line that ends a request's head.
-fn read_request(tls: &mut impl Read) -> std::io::Result<String> {
-    let mut request = Vec::new();
+/// Reads a request: its head, up to the blank line, and as much body as its `Content-Length`
+/// says (at most [`MAX_REQUEST`] bytes in all).
+fn read_request(tls: &mut impl Read) -> std::io::Result<Received> {
+    let mut bytes = Vec::new();
     let mut chunk = [0u8; 4096];
-    while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < MAX_REQUEST {
+    let head_end = loop {
+        if let Some(i) = bytes.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = tls.read(&mut chunk)?;
+        if n == 0 || bytes.len() > MAX_REQUEST {
+            break bytes.len();
+        }
+        bytes.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&bytes[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let mut request_line = lines.next().unwrap_or_default().split(' ');
+    let method = request_line.next().unwrap_or_default().to_owned();
+    let target = request_line.next().unwrap_or_default().to_owned();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.to_owned(), value.trim().to_owned()))
+        .collect();
+    let length = headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, value)| value.parse::<usize>().ok())
+        .unwrap_or(0)
+        .min(MAX_REQUEST);
+    let mut body = bytes[head_end..].to_vec();
+    while body.len() < length {
         let n = tls.read(&mut chunk)?;
         if n == 0 {
             break;
         }
-        request.extend_from_slice(&chunk[..n]);
+        body.extend_from_slice(&chunk[..n]);
     }
-    Ok(String::from_utf8_lossy(&request).into_owned())
+    body.truncate(length);
+    Ok(Received {
+        method,
+        target,
+        headers,
+        body,
+    })
 }
 
 /// The bytes of `route`'s answer.
 fn response(route: &Route) -> Vec<u8> {
+    if route.raw {
+        return route.body.clone();
+    }
     let mut out = format!("HTTP/1.1 {} {}\r\n", route.status, reason(route.status)).into_bytes();
     for (name, value) in &route.headers {
         out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
@@ -227,7 +369,9 @@ fn response(route: &Route) -> Vec<u8> {
             rest = tail;
             size = size % 97 + 13;
         }
-        out.extend_from_slice(b"0\r\n\r\n");
+        if route.end == End::Close {
+            out.extend_from_slice(b"0\r\n\r\n");
+        }
     } else {
         out.extend_from_slice(&route.body);
     }
@@ -242,6 +386,7 @@ fn reason(status: u16) -> &'static str {
         303 => "See Other",
         307 => "Temporary Redirect",
         308 => "Permanent Redirect",
+        400 => "Bad Request",
         404 => "Not Found",
         500 => "Internal Server Error",
         _ => "Whatever",

@@ -1,6 +1,6 @@
 //! Replays the committed fuzz corpus (`fuzz/corpus/<target>/*`) through the same bodies the fuzz
-//! targets run (the codec's, and mailcat-session's for the autoconfig parsers), so every input that
-//! once found a bug stays a regression test under `cargo test`.
+//! targets run (the codec's, and mailcat-session's for autoconfig and the HTTPS client's URLs),
+//! so every input that once found a bug stays a regression test under `cargo test`.
 
 use std::path::{Path, PathBuf};
 
@@ -74,4 +74,9 @@ fn dns_response() {
 #[test]
 fn autoconfig_xml() {
     replay("autoconfig_xml", mailcat_session::fuzz::autoconfig_xml);
+}
+
+#[test]
+fn http_url() {
+    replay("http_url", mailcat_session::fuzz::http_url);
 }

@@ -184,6 +184,13 @@ pub enum Command {
     /// Wait for new mail (IMAP IDLE) and print a line for each new message; reconnects after
     /// network loss.
     Watch(WatchArgs),
+    /// Sign in with OAuth2 (Outlook.com, Microsoft 365, Gmail, or a provider whose endpoints
+    /// the account's [accounts.NAME.oauth2] table gives), see the stored sign-in, or sign out.
+    ///
+    /// Every command that logs in then uses the stored token, renewed as needed. Tokens are kept
+    /// in $XDG_STATE_HOME/mailcat/oauth2/NAME.json (else ~/.local/state/...), mode 0600.
+    #[command(subcommand, name = "oauth2")]
+    OAuth2(OAuth2Command),
     /// Print the shell completions for bash, zsh, fish, elvish or powershell on stdout.
     ///
     /// bash: `mailcat completions bash > ~/.local/share/bash-completion/completions/mailcat`;
@@ -217,6 +224,9 @@ impl Command {
             Command::Fetch(_) => "fetch",
             Command::Send(_) => "send",
             Command::Watch(_) => "watch",
+            Command::OAuth2(OAuth2Command::Login(_)) => "oauth2 login",
+            Command::OAuth2(OAuth2Command::Status) => "oauth2 status",
+            Command::OAuth2(OAuth2Command::Logout) => "oauth2 logout",
             Command::Completions(_) => "completions",
             Command::Man(_) => "man",
             Command::Decode(_) => "decode",
@@ -397,6 +407,37 @@ pub struct WatchArgs {
     /// The mailbox (default INBOX).
     #[arg(long, value_name = "M")]
     pub mailbox: Option<String>,
+}
+
+/// The `mailcat oauth2` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum OAuth2Command {
+    /// Sign in and store the tokens. By default in a browser: `$BROWSER URL` when BROWSER is
+    /// set, else the desktop's opener; the URL is always printed too. Where no browser can be
+    /// opened (no desktop, an SSH session), with a code to enter on any device (--device).
+    ///
+    /// Exit code 0 when signed in; 77 if the sign-in was declined, 75 if it timed out or the
+    /// provider could not be reached, 78 for a configuration the provider refuses.
+    Login(OAuth2LoginArgs),
+    /// Show the account's sign-in: provider, client ID, scopes, when the access token expires,
+    /// whether a refresh token is stored, and where. Never a token. Exit code 77 when there is
+    /// no sign-in.
+    Status,
+    /// Delete the stored tokens, after asking the provider to revoke them where it offers that
+    /// (Google does; Microsoft has no revocation endpoint: its tokens are revoked in the
+    /// account's security settings).
+    Logout,
+}
+
+/// Arguments of `mailcat oauth2 login`.
+#[derive(Debug, Args)]
+pub struct OAuth2LoginArgs {
+    /// Sign in with a code entered on any device (RFC 8628), instead of a browser here.
+    #[arg(long, conflicts_with = "browser")]
+    pub device: bool,
+    /// Sign in in a browser on this machine, even without a desktop (open the printed URL).
+    #[arg(long)]
+    pub browser: bool,
 }
 
 /// Arguments of `mailcat completions`.

@@ -8,11 +8,16 @@
 //! login = "alice"                          # optional; the address by default
 //! incoming = "imaps://outlook.office365.com"
 //! outgoing = "smtp://smtp-mail.outlook.com:587"
-//! password_cmd = "pass show mail/work"     # or oauth2_token_cmd = "..."
+//! password_cmd = "pass show mail/work"     # or oauth2_token_cmd = "...", or [accounts.work.oauth2]
 //! ca_file = "~/certs/company-ca.pem"       # optional; ~ and ~USER are home directories
 //! tls_fingerprint = "AB:CD:…"              # optional: a self-signed server's certificate
 //! auth = "oauthbearer"                     # optional: this SASL mechanism only (default: auto)
 //! timeout = 30                             # optional, seconds per network step
+//!
+//! [accounts.home.oauth2]                   # OAuth2 sign-in (`mailcat oauth2 login`)
+//! provider = "microsoft"                   # microsoft | google | custom
+//! client_id = "…"                          # registered by the user (README: OAuth2 sign-in)
+//! # client_secret, tenant, authorize_url, token_url, device_url, revoke_url, scopes
 //! ```
 //!
 //! A bad file gets a message naming the file, the line and the field (exit 78).
@@ -21,6 +26,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use mailcat_session::oauth2::provider::ProviderError;
+use mailcat_session::oauth2::{Provider, ProviderKind, ProviderSettings};
 use mailcat_transport::{Endpoint, Fingerprint};
 use serde::Deserialize;
 use toml::Spanned;
@@ -60,6 +67,33 @@ pub struct AccountConfig {
     pub tls_fingerprint: Option<Spanned<String>>,
     /// Seconds per network step.
     pub timeout: Option<Spanned<f64>>,
+    /// OAuth2 sign-in settings.
+    pub oauth2: Option<Spanned<OAuth2Config>>,
+}
+
+/// One `[accounts.NAME.oauth2]` table, as written: which provider, the client ID the user
+/// registered, and overrides of the preset's endpoints.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth2Config {
+    /// `microsoft`, `google` or `custom`.
+    pub provider: Spanned<String>,
+    /// The client (application) ID.
+    pub client_id: Spanned<String>,
+    /// The client secret, for providers that issue one to desktop apps (Google).
+    pub client_secret: Option<String>,
+    /// Microsoft: `consumers`, `organizations`, `common` or a tenant ID.
+    pub tenant: Option<Spanned<String>>,
+    /// The authorization endpoint.
+    pub authorize_url: Option<Spanned<String>>,
+    /// The token endpoint.
+    pub token_url: Option<Spanned<String>>,
+    /// The device authorization endpoint.
+    pub device_url: Option<Spanned<String>>,
+    /// The revocation endpoint.
+    pub revoke_url: Option<Spanned<String>>,
+    /// The scopes to ask for.
+    pub scopes: Option<Vec<String>>,
 }
 
 /// A validated account, ready to use.
@@ -87,6 +121,8 @@ pub struct AccountSettings {
     pub tls_fingerprint: Option<Fingerprint>,
     /// Seconds per network step.
     pub timeout: Option<f64>,
+    /// The OAuth2 provider, endpoints checked, when the account signs in with OAuth2.
+    pub oauth2: Option<Provider>,
 }
 
 /// A configuration problem: the file, the line and the field, and what is wrong.
@@ -216,6 +252,29 @@ impl Config {
                 "an account has either password_cmd or oauth2_token_cmd, not both".into(),
             ));
         }
+        if let (Some(table), true) = (
+            &account.oauth2,
+            account.password_cmd.is_some() || account.oauth2_token_cmd.is_some(),
+        ) {
+            return Err(error(
+                Some(line_of(text, table.span().start)),
+                Some(format!("accounts.{name}.oauth2")),
+                "an account signs in with [oauth2], password_cmd or oauth2_token_cmd: keep one"
+                    .into(),
+            ));
+        }
+        let oauth2 = account
+            .oauth2
+            .as_ref()
+            .map(|table| oauth2_provider(table.get_ref(), account.email.get_ref()))
+            .transpose()
+            .map_err(|(span, field, message)| {
+                error(
+                    Some(line_of(text, span.start)),
+                    Some(format!("accounts.{name}.oauth2.{field}")),
+                    message,
+                )
+            })?;
         if let Some(timeout) = &account.timeout {
             if !(timeout.get_ref().is_finite() && *timeout.get_ref() > 0.0) {
                 return Err(error(
@@ -284,8 +343,56 @@ impl Config {
             ca_file,
             tls_fingerprint,
             timeout: account.timeout.as_ref().map(|t| *t.get_ref()),
+            oauth2,
         })
     }
+}
+
+/// The provider an `[oauth2]` table describes, or the span and field of what is wrong.
+fn oauth2_provider(
+    table: &OAuth2Config,
+    email: &str,
+) -> Result<Provider, (std::ops::Range<usize>, &'static str, String)> {
+    let kind: ProviderKind = table
+        .provider
+        .get_ref()
+        .parse()
+        .map_err(|e: ProviderError| (table.provider.span(), "provider", e.to_string()))?;
+    let url = |value: &Option<Spanned<String>>| value.as_ref().map(|v| v.get_ref().clone());
+    let tenant = url(&table.tenant).or_else(|| {
+        (kind == ProviderKind::Microsoft)
+            .then(|| ProviderSettings::default_tenant_for(email).to_owned())
+    });
+    let settings = ProviderSettings {
+        kind,
+        client_id: table.client_id.get_ref().trim().to_owned(),
+        client_secret: table.client_secret.clone(),
+        tenant,
+        authorize_url: url(&table.authorize_url),
+        token_url: url(&table.token_url),
+        device_url: url(&table.device_url),
+        revoke_url: url(&table.revoke_url),
+        scopes: table.scopes.clone(),
+    };
+    settings.resolve().map_err(|e| {
+        // Point at the field the problem is in, when it is one of the URLs.
+        let (span, field) = match &e {
+            ProviderError::InsecureEndpoint { field, .. } | ProviderError::BadUrl { field, .. } => {
+                let value = match *field {
+                    "authorize_url" => &table.authorize_url,
+                    "token_url" => &table.token_url,
+                    "device_url" => &table.device_url,
+                    _ => &table.revoke_url,
+                };
+                (
+                    value.as_ref().map_or(table.provider.span(), |v| v.span()),
+                    *field,
+                )
+            }
+            _ => (table.provider.span(), "provider"),
+        };
+        (span, field, e.to_string())
+    })
 }
 
 #[cfg(test)]
@@ -508,6 +615,7 @@ pub fn resolve(cli: &crate::cli::Cli) -> Result<AccountSettings, Resolved> {
             ca_file: cli.ca_file.clone(),
             tls_fingerprint,
             timeout: cli.timeout,
+            oauth2: None,
         });
     }
     let path = match cli.config.clone().or_else(default_path) {

@@ -74,6 +74,7 @@ fn main() -> ExitCode {
         cli::Command::Send(args) => cmd::send::run(&cli, args),
         cli::Command::Watch(args) => cmd::watch::run(&cli, args),
         cli::Command::Decode(args) => cmd::decode::run(args),
+        cli::Command::OAuth2(command) => cmd::oauth2::run(&cli, command),
         cli::Command::Completions(args) => cmd::completions::run(args),
         cli::Command::Man(args) => cmd::man::run(args),
     };

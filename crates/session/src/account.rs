@@ -92,8 +92,18 @@ impl Account {
             .unwrap_or(&self.credential)
     }
 
-    /// Connects to the incoming server and logs in.
+    /// Connects to the incoming server and logs in. An OAuth2 token the server refuses is
+    /// renewed, and the login tried once more on a new connection.
     pub async fn receive(&self) -> Result<Incoming, Error> {
+        match self.receive_once().await {
+            Err(e) if e.is_token_refusal() && self.credential.renew_refused_token().await? => {
+                self.receive_once().await
+            }
+            result => result,
+        }
+    }
+
+    async fn receive_once(&self) -> Result<Incoming, Error> {
         match self.incoming.protocol {
             Protocol::Imap => {
                 let mut session =
@@ -133,8 +143,21 @@ impl Account {
         }
     }
 
-    /// Connects to the outgoing server and logs in with the outgoing credential.
+    /// Connects to the outgoing server and logs in with the outgoing credential; a refused
+    /// OAuth2 token is renewed once, as for [`Account::receive`].
     pub async fn send_session(&self) -> Result<SmtpSession<TcpStream>, Error> {
+        match self.send_session_once().await {
+            Err(e)
+                if e.is_token_refusal()
+                    && self.outgoing_credential().renew_refused_token().await? =>
+            {
+                self.send_session_once().await
+            }
+            result => result,
+        }
+    }
+
+    async fn send_session_once(&self) -> Result<SmtpSession<TcpStream>, Error> {
         if self.outgoing.protocol != Protocol::Smtp {
             return Err(wrong_protocol(
                 &self.outgoing,

@@ -210,7 +210,10 @@ pub fn choose(
                 s.eq_ignore_ascii_case("XOAUTH2") || s.eq_ignore_ascii_case("OAUTHBEARER")
             }) =>
         {
-            Some("this server takes OAuth2 tokens: use --oauth2-token-cmd".to_owned())
+            Some(
+                "this server takes OAuth2 tokens: sign in with OAuth2 instead of a password"
+                    .to_owned(),
+            )
         }
         CredentialKind::OAuth2Token if !offer.sasl.is_empty() || offer.plain_command => {
             Some("this server takes passwords, not OAuth2 tokens".to_owned())
@@ -637,7 +640,7 @@ pub fn refusal(
     }
     let microsoft = lower.contains("authenticate failed") || lower.contains("logondenied");
     let hint = if microsoft && kind == CredentialKind::Password {
-        Some("check the password; Outlook.com and Microsoft 365 accept only OAuth2 since September 2024 (--oauth2-token-cmd)".to_owned())
+        Some("check the password; Outlook.com and Microsoft 365 accept only OAuth2 since September 2024: sign in with OAuth2".to_owned())
     } else if kind == CredentialKind::Password {
         Some("check the login and password; some providers need an app password when two-step verification is on".to_owned())
     } else {

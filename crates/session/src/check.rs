@@ -358,8 +358,16 @@ fn failed_step(error: &Error) -> &'static str {
     }
 }
 
-/// "as alice@example.com with a password".
+/// "as alice@example.com with a password", or which OAuth2 sign-in gave the token.
 fn describe(credential: &Credential) -> String {
+    if let Some(oauth) = credential.oauth2_sign_in() {
+        return format!(
+            "as {} with the OAuth2 sign-in ({}, tokens in {})",
+            credential.login(),
+            oauth.provider().kind,
+            oauth.store().location()
+        );
+    }
     let kind = credential.kind().describe();
     let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u', 'A', 'E', 'I', 'O', 'U']) {
         "an"

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 pub use mailcat_codec::core::secret::Secret;
 use tokio::io::AsyncReadExt;
 
+use crate::oauth2::OAuth2;
 use crate::Error;
 
 /// What kind of secret a credential holds.
@@ -49,6 +50,9 @@ pub enum SecretSource {
     Command(String),
     /// A function that yields it.
     Callback(SecretCallback),
+    /// An OAuth2 sign-in: its stored access token, renewed when it is about to expire or a
+    /// server refused it.
+    OAuth2(Arc<OAuth2>),
 }
 
 impl fmt::Debug for SecretSource {
@@ -57,6 +61,10 @@ impl fmt::Debug for SecretSource {
             SecretSource::Value(_) => f.write_str("Value(<redacted>)"),
             SecretSource::Command(command) => f.debug_tuple("Command").field(command).finish(),
             SecretSource::Callback(_) => f.write_str("Callback(..)"),
+            SecretSource::OAuth2(oauth) => f
+                .debug_tuple("OAuth2")
+                .field(&oauth.provider().kind)
+                .finish(),
         }
     }
 }
@@ -110,6 +118,24 @@ impl Credential {
             CredentialKind::OAuth2Token,
             SecretSource::Value(Secret::new(token)),
         )
+    }
+
+    /// A login with the tokens of an OAuth2 sign-in ([`OAuth2::browser_finish`],
+    /// [`OAuth2::device_finish`]), renewed as needed.
+    pub fn oauth2_signed_in(login: impl Into<String>, oauth: Arc<OAuth2>) -> Self {
+        Self::new(
+            login,
+            CredentialKind::OAuth2Token,
+            SecretSource::OAuth2(oauth),
+        )
+    }
+
+    /// The OAuth2 sign-in behind this credential, if it is one.
+    pub fn oauth2_sign_in(&self) -> Option<&Arc<OAuth2>> {
+        match &self.source {
+            SecretSource::OAuth2(oauth) => Some(oauth),
+            _ => None,
+        }
     }
 
     /// A login whose secret comes from `source` when needed.
@@ -166,24 +192,72 @@ impl Credential {
             login: self.login.clone(),
             reason,
         };
-        if let SecretSource::Value(secret) = &self.source {
-            return Ok(secret.clone());
-        }
-        if let Some(secret) = self.reusable(Instant::now()) {
-            return Ok(secret);
-        }
         let secret = match &self.source {
-            SecretSource::Value(secret) => secret.clone(),
-            SecretSource::Callback(callback) => callback().map_err(fail)?,
-            SecretSource::Command(command) => run_command(command).await.map_err(fail)?,
+            SecretSource::Value(secret) => return Ok(secret.clone()),
+            SecretSource::OAuth2(oauth) => {
+                // The sign-in knows when its token expires: no reuse window here.
+                oauth
+                    .access_token()
+                    .await
+                    .map_err(|source| Error::OAuth2SignIn {
+                        login: self.login.clone(),
+                        source,
+                    })?
+            }
+            SecretSource::Callback(callback) => match self.reusable(Instant::now()) {
+                Some(secret) => return Ok(secret),
+                None => callback().map_err(fail)?,
+            },
+            SecretSource::Command(command) => match self.reusable(Instant::now()) {
+                Some(secret) => return Ok(secret),
+                None => run_command(command).await.map_err(fail)?,
+            },
         };
+        self.remember(&secret);
+        Ok(secret)
+    }
+
+    fn remember(&self, secret: &Secret) {
         if let Ok(mut fetched) = self.fetched.lock() {
             *fetched = Some(Fetched {
                 secret: secret.clone(),
                 at: Instant::now(),
             });
         }
-        Ok(secret)
+    }
+
+    /// After a server refused the OAuth2 token this credential gave: gets a fresh one (the
+    /// sign-in renews it; a token command runs again). `Ok(true)`: one more login is worth
+    /// trying; `Ok(false)`: nothing would change (a password, a fixed token).
+    pub async fn renew_refused_token(&self) -> Result<bool, Error> {
+        if self.kind != CredentialKind::OAuth2Token {
+            return Ok(false);
+        }
+        let refused = self
+            .fetched
+            .lock()
+            .ok()
+            .and_then(|mut fetched| fetched.take())
+            .map(|f| f.secret);
+        match &self.source {
+            SecretSource::OAuth2(oauth) => {
+                let Some(refused) = refused else {
+                    return Ok(false);
+                };
+                tracing::info!("the server refused the OAuth2 token; renewing it once");
+                let token = oauth
+                    .renew(&refused)
+                    .await
+                    .map_err(|source| Error::OAuth2SignIn {
+                        login: self.login.clone(),
+                        source,
+                    })?;
+                self.remember(&token);
+                Ok(true)
+            }
+            SecretSource::Command(_) | SecretSource::Callback(_) => Ok(refused.is_some()),
+            SecretSource::Value(_) => Ok(false),
+        }
     }
 
     /// The secret fetched before, if it may still be used at `now`.

@@ -33,7 +33,7 @@ pub enum Error {
 
     /// The server refused a password because it accepts only OAuth2 for this account
     /// (Outlook.com since September 2024: `535 5.7.139`).
-    #[error("{host} does not accept passwords for {login} (basic authentication is disabled: {reply}); sign in with OAuth2 instead (--oauth2-token-cmd)")]
+    #[error("{host} does not accept passwords for {login} (basic authentication is disabled: {reply}); sign in with OAuth2 instead")]
     BasicAuthDisabled {
         /// The server.
         host: String,
@@ -41,6 +41,18 @@ pub enum Error {
         login: String,
         /// The server's words.
         reply: String,
+    },
+
+    /// The OAuth2 sign-in could not give a token: none is stored, the provider refused to
+    /// renew it, or its endpoints failed. [`crate::oauth2::OAuth2Error::needs_sign_in`] tells
+    /// whether signing in again is the fix.
+    #[error("OAuth2 sign-in of {login}: {source}")]
+    OAuth2SignIn {
+        /// The login name.
+        login: String,
+        /// What failed.
+        #[source]
+        source: crate::oauth2::OAuth2Error,
     },
 
     /// The server refused an OAuth2 token; its JSON reason, decoded.
@@ -267,6 +279,7 @@ impl Error {
             | Error::MailboxReadOnly { .. }
             | Error::Closed { .. } => true,
             Error::RecipientsRefused { transient, .. } => *transient,
+            Error::OAuth2SignIn { source, .. } => source.is_temporary(),
             _ => false,
         }
     }
@@ -278,6 +291,7 @@ impl Error {
     pub fn is_config(&self) -> bool {
         match self {
             Error::Transport(e) => e.is_config(),
+            Error::OAuth2SignIn { source, .. } => source.is_config(),
             Error::MechanismNotOffered { .. } | Error::MechanismUnfit { .. } => true,
             _ => false,
         }
@@ -294,6 +308,15 @@ impl Error {
                 | Error::OAuth2Rejected { .. }
                 | Error::PlaintextAuthRefused { .. }
                 | Error::Credential { .. }
+        ) || matches!(self, Error::OAuth2SignIn { source, .. } if source.needs_sign_in())
+    }
+
+    /// True when a server refused a login in a way an expired or revoked OAuth2 token
+    /// explains: a fresh token is worth one more attempt.
+    pub fn is_token_refusal(&self) -> bool {
+        matches!(
+            self,
+            Error::OAuth2Rejected { .. } | Error::AuthenticationFailed { .. }
         )
     }
 
@@ -303,9 +326,9 @@ impl Error {
             Error::AuthenticationFailed { hint, .. } | Error::NoUsableMechanism { hint, .. } => {
                 hint.clone()
             }
-            Error::BasicAuthDisabled { .. } => Some(
-                "create an OAuth2 token for the account and pass it with --oauth2-token-cmd".into(),
-            ),
+            Error::BasicAuthDisabled { .. } => {
+                Some("the account needs an OAuth2 sign-in instead of a password".into())
+            }
             Error::DeliveryUnknown { .. } => Some(
                 "check whether the message arrived (the Sent folder, a recipient) before sending it again".into(),
             ),

@@ -1,15 +1,18 @@
-//! Bodies of the fuzz targets for the autoconfig parsers, shared by `fuzz/` and the corpus
-//! replay test in `tests/`.
+//! Bodies of the fuzz targets for the hand-written parsers of this crate (autoconfig's DNS
+//! replies and files, the HTTPS client's URLs), shared by `fuzz/` and the corpus replay test in
+//! `tests/`.
 //!
-//! Both parsers read bytes from the network (a DNS reply, an autoconfig file fetched from a
-//! domain that may be hostile), so besides never panicking they must never hand back anything
-//! the rest of autoconfiguration would trust wrongly: each body checks what the result promises.
+//! Each reads what others wrote (a DNS reply, an autoconfig file fetched from a domain that may
+//! be hostile, a URL from a configuration file or a redirect), so besides never panicking it
+//! must never hand back anything the rest of mailcat would trust wrongly: each body checks what
+//! the result promises.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use mailcat_transport::{Protocol, Security};
 
 use crate::autoconfig::dns::{self, DnsError};
 use crate::autoconfig::xml;
+use crate::http::{self, HttpsError, Url};
 
 /// The address every autoconfig file is read for: `%EMAILDOMAIN%` makes a good host name,
 /// `%EMAILADDRESS%` and `%EMAILLOCALPART%` (with `+`) must not get through as one.
@@ -134,4 +137,93 @@ pub fn autoconfig_xml(data: &[u8]) {
         };
         assert!(expected, "a server in the wrong list: {server:?}");
     }
+}
+
+/// An `https://` URL and a redirect's `Location` read on it: the input up to the first newline
+/// is the URL, the rest the location (lossy UTF-8, as both arrive as text).
+///
+/// Only `https://` is ever accepted, and what is accepted makes a valid request: a host TLS can
+/// verify, a port that is not zero, a request target hyper sends as it is (nothing that could end
+/// the request line or add a header), a `Host` header; and it reads back as itself.
+pub fn http_url(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let (first, location) = text.split_once('\n').unwrap_or((&text, ""));
+    let url = match Url::parse(first) {
+        Ok(url) => url,
+        Err(error) => {
+            assert!(
+                matches!(
+                    error,
+                    HttpsError::NotHttps { .. } | HttpsError::BadUrl { .. }
+                ),
+                "{error:?}"
+            );
+            let _ = error.to_string();
+            return;
+        }
+    };
+    assert!(
+        first
+            .get(..8)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://")),
+        "accepted without https://: {first:?}"
+    );
+    assert_request_ready(&url);
+    match url.join(location) {
+        Ok(joined) => assert_request_ready(&joined),
+        Err(error) => {
+            assert!(
+                matches!(
+                    error,
+                    HttpsError::RedirectNotHttps { .. } | HttpsError::BadUrl { .. }
+                ),
+                "{error:?}"
+            );
+            let _ = error.to_string();
+        }
+    }
+}
+
+/// Everything a request to `url` needs is valid, and `url` reads back as itself.
+fn assert_request_ready(url: &Url) {
+    let host = url.host();
+    assert!(
+        !host.is_empty()
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.'),
+        "host {host:?}"
+    );
+    assert!(
+        rustls::pki_types::ServerName::try_from(host).is_ok(),
+        "no TLS server name: {host:?}"
+    );
+    assert_ne!(url.port(), 0);
+    let target = url.target();
+    assert!(
+        target.starts_with('/')
+            && target
+                .bytes()
+                .all(|b| (0x21..=0x7e).contains(&b) && b != b'#'),
+        "target {target:?}"
+    );
+    let request = http::build_request(
+        hyper::Method::GET,
+        url,
+        hyper::header::HeaderValue::from_static("*/*"),
+        None,
+    )
+    .expect("a request hyper takes");
+    assert_eq!(
+        request.uri().path_and_query().map(|p| p.as_str()),
+        Some(target),
+        "the request target changed"
+    );
+    let shown = url.to_string();
+    assert_eq!(
+        Url::parse(&shown).ok().as_ref(),
+        Some(url),
+        "{shown:?} reads back otherwise"
+    );
+    assert!(shown.starts_with(&url.without_query()));
 }

@@ -13,7 +13,9 @@ mod error;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod headers;
+pub mod http;
 pub mod imap;
+pub mod oauth2;
 pub mod pop3;
 pub mod smtp;
 pub mod store;

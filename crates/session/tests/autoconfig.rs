@@ -65,12 +65,11 @@ fn discovery(dns: &DnsServer, web: &HttpsServer) -> Discovery {
 #[tokio::test]
 async fn the_domains_own_file_wins_over_dns() {
     let web = HttpsServer::start(vec![Route {
-        path: "/autoconfig.example.test/mail/config-v1.1.xml?emailaddress=alice%40example.test"
-            .into(),
-        status: 200,
         headers: vec![("Content-Type".into(), "text/xml".into())],
-        body: EXAMPLE_CONFIG.as_bytes().to_vec(),
-        chunked: false,
+        ..Route::ok(
+            "/autoconfig.example.test/mail/config-v1.1.xml?emailaddress=alice%40example.test",
+            EXAMPLE_CONFIG,
+        )
     }]);
     let dns = DnsServer::start(vec![(
         "_imaps._tcp.example.test".into(),

@@ -589,7 +589,8 @@ fn is_loopback(uri: &str) -> bool {
         return false;
     };
     let (port, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    port.parse::<u16>().is_ok_and(|p| p != 0) && path.starts_with('/')
+    // `http://127.0.0.1:PORT` without a path is what Microsoft and Google register.
+    port.parse::<u16>().is_ok_and(|p| p != 0) && (path.is_empty() || path.starts_with('/'))
 }
 
 /// A PKCE code verifier or S256 challenge: 43 to 128 characters of `[A-Za-z0-9-._~]`

@@ -7,7 +7,9 @@
 
 use std::time::Duration;
 
+use mailcat_session::autoconfig::providers::SignIn;
 use mailcat_session::autoconfig::{self, Discovery, Found, Server};
+use mailcat_session::oauth2::provider::{ProviderKind, README_SECTION};
 use serde_json::{json, Value};
 
 use crate::cli::{AutoconfigArgs, Cli};
@@ -136,7 +138,19 @@ fn print_text(found: &Found, quiet: bool) {
     }
     if !found.incoming.is_empty() || !found.outgoing.is_empty() {
         outln!("");
-        outln!("To use them, add this to ~/.config/mailcat/config.toml, then run `mailcat check`:");
+        if uses_oauth2(found) {
+            outln!(
+                "To use them, register a client ID with the provider ({README_SECTION} says how),"
+            );
+            outln!(
+                "add this to ~/.config/mailcat/config.toml with the client ID filled in, then run"
+            );
+            outln!("`mailcat oauth2 login` and `mailcat check`:");
+        } else {
+            outln!(
+                "To use them, add this to ~/.config/mailcat/config.toml, then run `mailcat check`:"
+            );
+        }
         outln!("");
         outln!("{}", config_lines(found).trim_end());
     }
@@ -191,11 +205,56 @@ fn config_lines(found: &Found) -> String {
     if let Some(server) = found.outgoing.first() {
         lines.push_str(&format!("outgoing = {}\n", quote(&server.endpoint.url())));
     }
-    match found.sign_in {
-        Some(autoconfig::providers::SignIn::OAuth2Only) => {
-            lines.push_str("oauth2_token_cmd = \"…\"  # a command that prints an access token\n")
+    if uses_oauth2(found) {
+        if found.sign_in == Some(SignIn::OAuth2OrAppPassword) {
+            lines.push_str(&format!(
+                "# password_cmd = \"…\"  # or an app password, instead of [accounts.{name}.oauth2]\n"
+            ));
         }
-        _ => lines.push_str("password_cmd = \"…\"  # a command that prints the password\n"),
+        lines.push('\n');
+        lines.push_str(&oauth2_lines(found, name));
+    } else {
+        lines.push_str("password_cmd = \"…\"  # a command that prints the password\n");
+    }
+    lines
+}
+
+/// Whether the lines to paste sign in with mailcat's own OAuth2: for a provider that takes
+/// only OAuth2, and for one that prefers it and has a preset (Gmail, where an app password is
+/// the other way).
+fn uses_oauth2(found: &Found) -> bool {
+    match found.sign_in {
+        Some(SignIn::OAuth2Only) => true,
+        Some(SignIn::OAuth2OrAppPassword) => found.oauth2.is_some(),
+        _ => false,
+    }
+}
+
+/// The `[accounts.NAME.oauth2]` table: the preset with a client ID to fill in, or, for a
+/// provider without a preset, a custom provider whose endpoints the provider must give.
+fn oauth2_lines(found: &Found, name: &str) -> String {
+    let client_id = format!("client_id = \"<your client id>\"  # register one: {README_SECTION}\n");
+    let mut lines = format!("[accounts.{name}.oauth2]\n");
+    match found.oauth2 {
+        Some(preset) => {
+            lines.push_str(&format!("provider = \"{}\"\n", preset.kind));
+            lines.push_str(&client_id);
+            if preset.kind == ProviderKind::Google {
+                lines.push_str(
+                    "client_secret = \"<your client secret>\"  # Google gives one with the client ID\n",
+                );
+            }
+            if let Some(tenant) = preset.tenant {
+                lines.push_str(&format!("tenant = \"{tenant}\"\n"));
+            }
+        }
+        None => {
+            lines.push_str("provider = \"custom\"\n");
+            lines.push_str(&client_id);
+            lines.push_str("authorize_url = \"https://…\"  # ask the provider for these\n");
+            lines.push_str("token_url = \"https://…\"\n");
+            lines.push_str("scopes = [\"…\"]\n");
+        }
     }
     lines
 }
@@ -222,6 +281,11 @@ fn to_json(found: &Found) -> Value {
         "incoming": servers(&found.incoming),
         "outgoing": servers(&found.outgoing),
         "sign_in": found.sign_in.map(|s| s.advice()),
+        "oauth2": uses_oauth2(found).then(|| json!({
+            "provider": found.oauth2.map_or("custom", |preset| preset.kind.as_str()),
+            "tenant": found.oauth2.and_then(|preset| preset.tenant),
+            "how_to_register": README_SECTION,
+        })),
         "notes": found.notes,
         "stages": found.attempts.iter().map(|a| json!({
             "stage": a.stage.describe(),

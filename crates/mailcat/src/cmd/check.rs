@@ -104,6 +104,7 @@ fn has_credential(cli: &Cli, settings: &AccountSettings) -> bool {
         || cli.oauth2_token_cmd.is_some()
         || settings.password_cmd.is_some()
         || settings.oauth2_token_cmd.is_some()
+        || settings.oauth2.is_some()
         || (io::stdin().is_terminal() && io::stderr().is_terminal())
 }
 
@@ -302,6 +303,9 @@ impl Printer {
             self.out(&format!("    hint: {hint}"));
         }
         if let Some(hint) = crate::cmd::trust::words(error) {
+            self.out(&format!("    hint: {hint}"));
+        }
+        if let Some(hint) = common::oauth2_words(error) {
             self.out(&format!("    hint: {hint}"));
         }
         self.close_server(false, Some(error.to_string()));

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use mailcat_session::oauth2::{FileTokenStore, OAuth2};
 use mailcat_session::{Account, Credential, CredentialKind, Secret, SecretSource};
 use mailcat_transport::{Endpoint, Protocol, Security, Timeouts, TlsSettings};
 
@@ -18,7 +19,12 @@ pub struct Exit(pub u8);
 /// The account settings from flags or the configuration file, or the exit code after saying why.
 pub fn settings(cli: &Cli, command: &str) -> Result<AccountSettings, Exit> {
     match config::resolve(cli) {
-        Ok(settings) => Ok(settings),
+        Ok(settings) => {
+            if settings.oauth2.is_some() {
+                let _ = ACCOUNT.set(settings.name.clone());
+            }
+            Ok(settings)
+        }
         Err(Resolved::Usage(message)) => Err(failed(command, &message, exit::USAGE)),
         Err(Resolved::Config(error)) => {
             // Without the command's name: the file is wrong whatever the command.
@@ -98,7 +104,7 @@ pub fn account(
     };
     let mut account = Account::new(
         settings.email.clone(),
-        credential(cli, settings),
+        credential(cli, settings, command)?,
         incoming,
         outgoing,
     );
@@ -128,31 +134,41 @@ fn plaintext(endpoint: Endpoint) -> Endpoint {
 }
 
 /// The credential, from what the user said most directly: the command line (`--oauth2-token-cmd`,
-/// `--password-cmd`), else the environment (`MAILCAT_PASSWORD`), else the configuration file
-/// (`oauth2_token_cmd`, `password_cmd`), else a prompt on the terminal when the password is
-/// needed. A leftover `MAILCAT_PASSWORD` never overrides a flag just typed.
+/// `--password-cmd`), else the account's OAuth2 sign-in (`[accounts.NAME.oauth2]`), else the
+/// environment (`MAILCAT_PASSWORD`), else the configuration file (`oauth2_token_cmd`,
+/// `password_cmd`), else a prompt on the terminal when the password is needed. A leftover
+/// `MAILCAT_PASSWORD` never overrides a flag just typed, nor an account that signs in with
+/// OAuth2 (its servers would refuse the password).
 ///
 /// The credential is made once per run and shared by both servers: its password command runs
 /// (or the prompt asks) once, however many connections the command makes.
-pub fn credential(cli: &Cli, settings: &AccountSettings) -> Credential {
+pub fn credential(
+    cli: &Cli,
+    settings: &AccountSettings,
+    command: &str,
+) -> Result<Credential, Exit> {
     let login = settings.login.clone();
-    let command = |kind: CredentialKind, command: &String| {
+    let run = |kind: CredentialKind, command: &String| {
         Credential::new(login.clone(), kind, SecretSource::Command(command.clone()))
     };
     if let Some(cmd) = &cli.oauth2_token_cmd {
-        return command(CredentialKind::OAuth2Token, cmd);
+        return Ok(run(CredentialKind::OAuth2Token, cmd));
     }
     if let Some(cmd) = &cli.password_cmd {
-        return command(CredentialKind::Password, cmd);
+        return Ok(run(CredentialKind::Password, cmd));
+    }
+    if settings.oauth2.is_some() {
+        let oauth = oauth2_sign_in(settings, command)?;
+        return Ok(Credential::oauth2_signed_in(login, Arc::new(oauth)));
     }
     if let Some(password) = std::env::var_os("MAILCAT_PASSWORD") {
-        return Credential::password(login, password.into_encoded_bytes());
+        return Ok(Credential::password(login, password.into_encoded_bytes()));
     }
     if let Some(cmd) = &settings.oauth2_token_cmd {
-        return command(CredentialKind::OAuth2Token, cmd);
+        return Ok(run(CredentialKind::OAuth2Token, cmd));
     }
     if let Some(cmd) = &settings.password_cmd {
-        return command(CredentialKind::Password, cmd);
+        return Ok(run(CredentialKind::Password, cmd));
     }
     let prompt_login = login.clone();
     let prompt = move || {
@@ -160,11 +176,67 @@ pub fn credential(cli: &Cli, settings: &AccountSettings) -> Credential {
             .map(Secret::new)
             .map_err(|e| format!("no password: set MAILCAT_PASSWORD, use --password-cmd, or run on a terminal ({e})"))
     };
-    Credential::new(
+    Ok(Credential::new(
         login,
         CredentialKind::Password,
         SecretSource::Callback(Arc::new(prompt)),
-    )
+    ))
+}
+
+/// The account's OAuth2 sign-in: its provider, its token file
+/// (`$XDG_STATE_HOME/mailcat/oauth2/NAME.json`) and the account's trust settings for the
+/// provider's endpoints. For accounts with an `[oauth2]` table only.
+pub fn oauth2_sign_in(settings: &AccountSettings, command: &str) -> Result<OAuth2, Exit> {
+    let Some(provider) = &settings.oauth2 else {
+        return Err(failed(
+            command,
+            &format!(
+                "the account {:?} has no [accounts.{}.oauth2] table: add one with the provider and your client ID (README: \"OAuth2 sign-in\")",
+                settings.name, settings.name
+            ),
+            exit::CONFIG,
+        ));
+    };
+    let tls = tls(settings)
+        .client_config()
+        .map_err(|e| failed(command, &terminal_safe(&e.to_string()), exit::CONFIG))?;
+    let path = FileTokenStore::default_path(&settings.name).ok_or_else(|| {
+        failed(
+            command,
+            "no place to keep the OAuth2 tokens: set HOME or XDG_STATE_HOME",
+            exit::CONFIG,
+        )
+    })?;
+    let mut oauth = OAuth2::new(provider.clone(), tls, Arc::new(FileTokenStore::new(path)))
+        .with_login_hint(settings.email.clone());
+    if let Some(seconds) = settings.timeout {
+        oauth = oauth.with_http_timeout(Duration::from_secs_f64(seconds));
+    }
+    Ok(oauth)
+}
+
+/// The command that signs the current account in again, for hints.
+pub fn sign_in_command() -> String {
+    match ACCOUNT.get() {
+        Some(name) => format!("mailcat --account {} oauth2 login", shell_word(name)),
+        None => "mailcat oauth2 login".into(),
+    }
+}
+
+/// The account this run works with, once known: hints name it in the commands they suggest.
+static ACCOUNT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// `word` as one shell word: as is when it is plain, else in single quotes.
+fn shell_word(word: &str) -> String {
+    if !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b))
+    {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }
 
 /// The credential with the mechanism `--auth` or the file's `auth` asks for, or a usage (flag)
@@ -225,11 +297,27 @@ pub fn fail(command: &str, error: &mailcat_session::Error) -> Exit {
         .filter(|hint| !message.contains(hint.as_str()))
         .into_iter()
         .chain(crate::cmd::trust::words(error))
+        .chain(oauth2_words(error))
         .collect();
     let hint = (!hints.is_empty()).then(|| hints.join("\n  hint: "));
     let code = exit_code(error);
     failure::tell(command, &terminal_safe(&message), hint.as_deref(), code);
     Exit(code)
+}
+
+/// What the CLI adds to an OAuth2 failure: the command that signs in again, or how to set
+/// up the sign-in for an account whose server refuses passwords.
+pub fn oauth2_words(error: &mailcat_session::Error) -> Option<String> {
+    use mailcat_session::Error as E;
+    match error {
+        E::OAuth2SignIn { source, .. } if source.needs_sign_in() => {
+            Some(format!("sign in: {}", sign_in_command()))
+        }
+        E::BasicAuthDisabled { .. } if ACCOUNT.get().is_none() => Some(
+            "add an [accounts.NAME.oauth2] table to the configuration (README: \"OAuth2 sign-in\"), then run: mailcat --account NAME oauth2 login".into(),
+        ),
+        _ => None,
+    }
 }
 
 /// Tells a failure (`mailcat COMMAND: MESSAGE`, and with --json the error object) and

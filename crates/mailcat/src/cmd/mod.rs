@@ -8,6 +8,7 @@ pub mod fetch;
 pub mod list;
 pub mod mailboxes;
 pub mod man;
+pub mod oauth2;
 pub mod send;
 pub mod trust;
 pub mod watch;

@@ -18,7 +18,6 @@
 //! with a note saying so (RFC 6186 §6).
 
 pub mod dns;
-pub mod https;
 pub mod probe;
 pub mod providers;
 pub mod xml;
@@ -30,7 +29,8 @@ use std::time::{Duration, Instant};
 use mailcat_transport::{Endpoint, Protocol, Security, Timeouts, TlsSettings};
 use rustls::ClientConfig;
 
-use self::providers::{Provider, SignIn};
+use self::providers::{OAuth2Preset, Provider, SignIn};
+use crate::http::{self, HttpClient};
 
 /// How to look: which TLS roots, which DNS server, where autoconfig files are, how long.
 #[derive(Debug, Clone)]
@@ -163,6 +163,9 @@ pub struct Found {
     pub outgoing: Vec<Server>,
     /// How to sign in, when known.
     pub sign_in: Option<SignIn>,
+    /// The OAuth2 preset for mailcat's own sign-in, when the provider is one of the table's
+    /// that has one (Outlook.com, Microsoft 365, Gmail).
+    pub oauth2: Option<OAuth2Preset>,
     /// What the user must know (a setting to switch on, an unauthenticated DNS answer …).
     pub notes: Vec<String>,
     /// What each stage did, in order.
@@ -198,6 +201,7 @@ struct Finding {
     incoming: Vec<Server>,
     outgoing: Vec<Server>,
     sign_in: Option<SignIn>,
+    oauth2: Option<OAuth2Preset>,
     notes: Vec<String>,
 }
 
@@ -222,6 +226,7 @@ pub async fn discover(email: &str, how: &Discovery) -> Result<Found, AutoconfigE
         incoming: Vec::new(),
         outgoing: Vec::new(),
         sign_in: None,
+        oauth2: None,
         notes: Vec::new(),
         attempts: Vec::new(),
     };
@@ -296,6 +301,9 @@ fn adopt(found: &mut Found, finding: Finding) {
     if found.sign_in.is_none() {
         found.sign_in = finding.sign_in;
     }
+    if found.oauth2.is_none() {
+        found.oauth2 = finding.oauth2;
+    }
     for note in finding.notes {
         if !found.notes.contains(&note) {
             found.notes.push(note);
@@ -343,6 +351,7 @@ fn from_provider(provider: &Provider, source: Source) -> Finding {
         incoming: servers(provider.incoming()),
         outgoing: servers(provider.outgoing()),
         sign_in: Some(provider.sign_in),
+        oauth2: provider.oauth2,
         notes: provider.note.map(str::to_owned).into_iter().collect(),
     }
 }
@@ -351,7 +360,7 @@ fn from_provider(provider: &Provider, source: Source) -> Finding {
 fn autoconfig_urls(email: &str, domain: &str, base: Option<&str>) -> [String; 2] {
     // Everything but RFC 3986's unreserved characters is encoded.
     let unreserved = |b: u8| b.is_ascii_alphanumeric() || b"-._~".contains(&b);
-    let query = format!("?emailaddress={}", https::percent_encode(email, unreserved));
+    let query = format!("?emailaddress={}", http::percent_encode(email, unreserved));
     match base {
         None => [
             format!("https://autoconfig.{domain}/mail/config-v1.1.xml{query}"),
@@ -370,6 +379,14 @@ fn autoconfig_urls(email: &str, domain: &str, base: Option<&str>) -> [String; 2]
 /// The largest autoconfig file accepted.
 const MAX_FILE: usize = 256 * 1024;
 
+/// The body of a 200 answer: anything else is an error here.
+async fn fetch_file(client: &HttpClient, url: &str) -> Result<Vec<u8>, http::HttpsError> {
+    let response = client
+        .get_accepting(url, "application/xml, text/xml")
+        .await?;
+    Ok(response.require_ok()?.body)
+}
+
 async fn from_file(
     email: &str,
     domain: &str,
@@ -377,12 +394,12 @@ async fn from_file(
     tls: &Arc<ClientConfig>,
 ) -> (bool, String, Finding) {
     let [first, second] = autoconfig_urls(email, domain, how.url_base.as_deref());
-    let (a, b) = tokio::join!(
-        https::get(&first, Arc::clone(tls), how.stage_timeout, MAX_FILE),
-        https::get(&second, Arc::clone(tls), how.stage_timeout, MAX_FILE),
-    );
+    let client = HttpClient::new(Arc::clone(tls))
+        .with_timeout(how.stage_timeout)
+        .with_max_body(MAX_FILE);
+    let (a, b) = tokio::join!(fetch_file(&client, &first), fetch_file(&client, &second));
     let mut details = Vec::new();
-    for (url, fetched) in [(first, a), (second, b)] {
+    for (url, fetched) in [(&first, a), (&second, b)] {
         let body = match fetched {
             Ok(body) => body,
             Err(error) => {
@@ -423,6 +440,7 @@ async fn from_file(
             incoming,
             outgoing,
             sign_in: only_oauth2.then_some(SignIn::OAuth2Only),
+            oauth2: None,
             notes: config.skipped.clone(),
         };
         return (true, details.join("; "), finding);
@@ -613,6 +631,14 @@ mod tests {
         assert_eq!(found.incoming[0].endpoint.host, "outlook.office365.com");
         assert_eq!(found.incoming[0].source, Source::ProviderTable);
         assert_eq!(found.sign_in, Some(SignIn::OAuth2Only));
+        let preset = found.oauth2.expect("Outlook.com has an OAuth2 preset");
+        assert_eq!(
+            (preset.kind, preset.tenant),
+            (
+                crate::oauth2::provider::ProviderKind::Microsoft,
+                Some("consumers")
+            )
+        );
         assert_eq!(found.attempts.len(), 1);
     }
 

@@ -5,6 +5,8 @@
 
 use mailcat_transport::Endpoint;
 
+use crate::oauth2::provider::ProviderKind;
+
 /// How a provider lets mail clients sign in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignIn {
@@ -20,19 +22,31 @@ pub enum SignIn {
 }
 
 impl SignIn {
-    /// What to tell the user.
+    /// What to tell the user. For OAuth2 it points to
+    /// [`README_SECTION`](crate::oauth2::provider::README_SECTION), where the user learns
+    /// to register the client ID that mailcat's own sign-in needs (`mailcat oauth2 login`).
     pub fn advice(self) -> &'static str {
         match self {
             SignIn::OAuth2Only => {
-                "OAuth2 only (passwords are refused): give a token command with --oauth2-token-cmd"
+                "OAuth2 only (passwords are refused): register a client ID and run `mailcat oauth2 login` (README.md#oauth2-sign-in), or give a token command with --oauth2-token-cmd"
             }
             SignIn::OAuth2OrAppPassword => {
-                "OAuth2 (--oauth2-token-cmd), or an app password made in the account's security settings"
+                "OAuth2 (with a client ID you register: README.md#oauth2-sign-in), or an app password made in the account's security settings"
             }
             SignIn::AppPassword => "an app password made in the account's security settings",
             SignIn::Password => "the account's password",
         }
     }
+}
+
+/// The OAuth2 preset that signs in to a provider of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OAuth2Preset {
+    /// The preset.
+    pub kind: ProviderKind,
+    /// The Microsoft tenant that suits the provider's accounts (`consumers` for Outlook.com,
+    /// `organizations` for Microsoft 365).
+    pub tenant: Option<&'static str>,
 }
 
 /// One provider.
@@ -52,6 +66,8 @@ pub struct Provider {
     pub legacy_hosts: &'static [&'static str],
     /// How to sign in.
     pub sign_in: SignIn,
+    /// The OAuth2 preset for mailcat's own sign-in, when there is one.
+    pub oauth2: Option<OAuth2Preset>,
     /// Anything else the user must know.
     pub note: Option<&'static str>,
 }
@@ -136,6 +152,10 @@ pub static PROVIDERS: &[Provider] = &[
             "imap-mail.outlook.com",
         ],
         sign_in: SignIn::OAuth2Only,
+        oauth2: Some(OAuth2Preset {
+            kind: ProviderKind::Microsoft,
+            tenant: Some("consumers"),
+        }),
         note: Some(OUTLOOK_NOTE),
     },
     Provider {
@@ -146,6 +166,10 @@ pub static PROVIDERS: &[Provider] = &[
         outgoing: &["smtp://smtp.office365.com:587"],
         legacy_hosts: &[],
         sign_in: SignIn::OAuth2Only,
+        oauth2: Some(OAuth2Preset {
+            kind: ProviderKind::Microsoft,
+            tenant: Some("organizations"),
+        }),
         note: Some("the organisation's administrator may have switched IMAP, POP3 or SMTP AUTH off for the mailbox"),
     },
     Provider {
@@ -156,6 +180,10 @@ pub static PROVIDERS: &[Provider] = &[
         outgoing: &["smtps://smtp.gmail.com", "smtp://smtp.gmail.com:587"],
         legacy_hosts: &[],
         sign_in: SignIn::OAuth2OrAppPassword,
+        oauth2: Some(OAuth2Preset {
+            kind: ProviderKind::Google,
+            tenant: None,
+        }),
         note: None,
     },
     Provider {
@@ -169,6 +197,7 @@ pub static PROVIDERS: &[Provider] = &[
         outgoing: &["smtps://smtp.mail.yahoo.com", "smtp://smtp.mail.yahoo.com:587"],
         legacy_hosts: &[],
         sign_in: SignIn::OAuth2OrAppPassword,
+        oauth2: None,
         note: None,
     },
     Provider {
@@ -179,6 +208,7 @@ pub static PROVIDERS: &[Provider] = &[
         outgoing: &["smtps://smtp.aol.com"],
         legacy_hosts: &[],
         sign_in: SignIn::AppPassword,
+        oauth2: None,
         note: None,
     },
     Provider {
@@ -189,6 +219,7 @@ pub static PROVIDERS: &[Provider] = &[
         outgoing: &["smtp://smtp.mail.me.com:587"],
         legacy_hosts: &[],
         sign_in: SignIn::AppPassword,
+        oauth2: None,
         note: Some("iCloud Mail has no POP3; the login is usually the part of the address before the @ (try the whole address if that is refused)"),
     },
     Provider {
@@ -199,6 +230,7 @@ pub static PROVIDERS: &[Provider] = &[
         outgoing: &["smtps://smtp.fastmail.com", "smtp://smtp.fastmail.com:587"],
         legacy_hosts: &[],
         sign_in: SignIn::AppPassword,
+        oauth2: None,
         note: None,
     },
     Provider {
@@ -209,6 +241,7 @@ pub static PROVIDERS: &[Provider] = &[
         outgoing: &["smtp://mail.gmx.net:587", "smtps://mail.gmx.net"],
         legacy_hosts: &[],
         sign_in: SignIn::Password,
+        oauth2: None,
         note: Some("POP3 and IMAP must be switched on in GMX's web settings first"),
     },
     Provider {
@@ -219,6 +252,7 @@ pub static PROVIDERS: &[Provider] = &[
         outgoing: &["smtp://mail.gmx.com:587", "smtps://mail.gmx.com"],
         legacy_hosts: &[],
         sign_in: SignIn::Password,
+        oauth2: None,
         note: Some("POP3 and IMAP must be switched on in GMX's web settings first"),
     },
     Provider {
@@ -229,6 +263,7 @@ pub static PROVIDERS: &[Provider] = &[
         outgoing: &["smtp://smtp.web.de:587"],
         legacy_hosts: &[],
         sign_in: SignIn::Password,
+        oauth2: None,
         note: Some("POP3 and IMAP must be switched on in WEB.DE's web settings first"),
     },
     Provider {
@@ -239,6 +274,7 @@ pub static PROVIDERS: &[Provider] = &[
         outgoing: &["smtps://smtp.zoho.com", "smtp://smtp.zoho.com:587"],
         legacy_hosts: &[],
         sign_in: SignIn::Password,
+        oauth2: None,
         note: Some("IMAP and POP access must be switched on in Zoho Mail's settings; with two-factor authentication, use an app-specific password"),
     },
     Provider {
@@ -249,6 +285,7 @@ pub static PROVIDERS: &[Provider] = &[
         outgoing: &["smtps://smtp.zoho.eu", "smtp://smtp.zoho.eu:587"],
         legacy_hosts: &[],
         sign_in: SignIn::Password,
+        oauth2: None,
         note: Some("IMAP and POP access must be switched on in Zoho Mail's settings; with two-factor authentication, use an app-specific password"),
     },
     Provider {
@@ -259,6 +296,7 @@ pub static PROVIDERS: &[Provider] = &[
         outgoing: &["smtps://smtp.yandex.com"],
         legacy_hosts: &[],
         sign_in: SignIn::AppPassword,
+        oauth2: None,
         note: Some("mail-client access must be switched on in Yandex Mail's settings"),
     },
     Provider {
@@ -269,6 +307,7 @@ pub static PROVIDERS: &[Provider] = &[
         outgoing: &["smtps://smtp.mail.ru"],
         legacy_hosts: &[],
         sign_in: SignIn::AppPassword,
+        oauth2: None,
         note: None,
     },
     Provider {
@@ -279,6 +318,7 @@ pub static PROVIDERS: &[Provider] = &[
         outgoing: &["smtps://smtp.mailbox.org", "smtp://smtp.mailbox.org:587"],
         legacy_hosts: &[],
         sign_in: SignIn::Password,
+        oauth2: None,
         note: None,
     },
     Provider {
@@ -289,6 +329,7 @@ pub static PROVIDERS: &[Provider] = &[
         outgoing: &["smtp://posteo.de:587"],
         legacy_hosts: &[],
         sign_in: SignIn::Password,
+        oauth2: None,
         note: None,
     },
     Provider {
@@ -299,6 +340,7 @@ pub static PROVIDERS: &[Provider] = &[
         outgoing: &["smtps://securesmtp.t-online.de"],
         legacy_hosts: &[],
         sign_in: SignIn::Password,
+        oauth2: None,
         note: Some("use the e-mail password set in the Telekom customer centre, not the login password"),
     },
 ];
@@ -344,6 +386,50 @@ mod tests {
                 .chain(&provider.outgoing())
                 .all(|e| e.security != Security::DangerousPlaintext));
         }
+    }
+
+    #[test]
+    fn oauth2_advice_points_to_the_readme_and_the_presets_fit() {
+        use crate::oauth2::provider::README_SECTION;
+        for sign_in in [SignIn::OAuth2Only, SignIn::OAuth2OrAppPassword] {
+            assert!(sign_in.advice().contains(README_SECTION), "{sign_in:?}");
+            assert!(sign_in.advice().starts_with("OAuth2"), "{sign_in:?}");
+        }
+        for provider in PROVIDERS {
+            // A provider that takes only OAuth2 has a preset, and only a Microsoft preset
+            // names a tenant.
+            if provider.sign_in == SignIn::OAuth2Only {
+                assert!(provider.oauth2.is_some(), "{}", provider.name);
+            }
+            if let Some(preset) = provider.oauth2 {
+                assert_ne!(preset.kind, ProviderKind::Custom, "{}", provider.name);
+                assert_eq!(
+                    preset.tenant.is_some(),
+                    preset.kind == ProviderKind::Microsoft,
+                    "{}",
+                    provider.name
+                );
+            }
+        }
+        let preset = |domain: &str| by_domain(domain).and_then(|p| p.oauth2);
+        assert_eq!(
+            preset("hotmail.com"),
+            Some(OAuth2Preset {
+                kind: ProviderKind::Microsoft,
+                tenant: Some("consumers")
+            })
+        );
+        assert_eq!(
+            preset("gmail.com").map(|p| p.kind),
+            Some(ProviderKind::Google)
+        );
+        assert_eq!(
+            by_mx("contoso-com.mail.protection.outlook.com")
+                .and_then(|p| p.oauth2)
+                .and_then(|p| p.tenant),
+            Some("organizations")
+        );
+        assert_eq!(preset("yahoo.com"), None);
     }
 
     #[test]
