@@ -20,6 +20,11 @@
 //! cheaply); every run is checked (exit status, what it printed). Peak RSS needs
 //! `/usr/bin/time` (Debian package `time`). This is a benchmark, not a test: nothing here
 //! asserts a speed.
+//!
+//! `MAILCAT_BENCH_BASELINE=PATH` also runs the quick jobs (all but the full `list`) with the
+//! mailcat binary at PATH (an older build, copied aside), each right after this build's run,
+//! on the same seeded mailbox: a before/after comparison without seeding a million messages
+//! twice.
 
 use mailcat_benches::{build_mailcat, numeric_flag, workspace};
 use std::fs;
@@ -90,6 +95,11 @@ impl Bench {
     /// Runs mailcat with `args` (then the account options), under `/usr/bin/time` when it is
     /// there; fails unless it exits 0.
     fn run(&self, pop3: bool, args: &[&str]) -> Result<Run> {
+        self.run_binary(&self.mailcat, pop3, args)
+    }
+
+    /// [`Bench::run`] with the mailcat binary at `mailcat`.
+    fn run_binary(&self, mailcat: &Path, pop3: bool, args: &[&str]) -> Result<Run> {
         let url = if pop3 {
             format!("pop3s://{}:{}", self.host, self.pop3s)
         } else {
@@ -99,10 +109,10 @@ impl Bench {
         let time = Path::new(TIME).exists();
         let mut command = if time {
             let mut c = Command::new(TIME);
-            c.args(["-f", "%M", "-o"]).arg(&rss_file).arg(&self.mailcat);
+            c.args(["-f", "%M", "-o"]).arg(&rss_file).arg(mailcat);
             c
         } else {
-            Command::new(&self.mailcat)
+            Command::new(mailcat)
         };
         command
             .args(args)
@@ -113,7 +123,7 @@ impl Bench {
         let started = Instant::now();
         let out = command
             .output()
-            .map_err(|e| format!("{}: {e}", self.mailcat.display()))?;
+            .map_err(|e| format!("{}: {e}", mailcat.display()))?;
         let time_taken = started.elapsed();
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         if !out.status.success() {
@@ -234,40 +244,63 @@ fn main_inner() -> Result<()> {
         &list,
     ));
 
-    let limited = bench.run(false, &["list", "--limit", "20"])?;
-    rows.push(row("IMAPS `list --limit 20`", &limited));
-
-    let nothing = bench.run(false, &["fetch", "--to", &to])?;
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&nothing.stdout),
-        nothing.stderr
-    );
-    if !said.contains("fetched 0 new messages") {
-        return Err(format!("the fetch found something new: {said}"));
+    let baseline = std::env::var_os("MAILCAT_BENCH_BASELINE").map(PathBuf::from);
+    let nothing_new = |run: &Run| {
+        let said = format!("{}{}", String::from_utf8_lossy(&run.stdout), run.stderr);
+        if said.contains("fetched 0 new messages") {
+            Ok(())
+        } else {
+            Err(format!("the fetch found something new: {said}"))
+        }
+    };
+    let twenty_lines = |run: &Run| {
+        let lines = run.stdout.iter().filter(|&&b| b == b'\n').count();
+        if lines == 20 {
+            Ok(())
+        } else {
+            Err(format!(
+                "list --limit 20 printed {lines} lines: {}",
+                run.stderr
+            ))
+        }
+    };
+    type Check<'a> = &'a dyn Fn(&Run) -> Result<()>;
+    let jobs: [(&str, bool, Vec<&str>, Check<'_>); 4] = [
+        (
+            "IMAPS `list --limit 20`",
+            false,
+            vec!["list", "--limit", "20"],
+            &twenty_lines,
+        ),
+        (
+            "IMAPS `fetch`, nothing new",
+            false,
+            vec!["fetch", "--to", &to],
+            &nothing_new,
+        ),
+        (
+            "POP3S `list --limit 20`",
+            true,
+            vec!["list", "--limit", "20"],
+            &twenty_lines,
+        ),
+        (
+            "POP3S `fetch`, nothing new",
+            true,
+            vec!["fetch", "--to", &pop3_to],
+            &nothing_new,
+        ),
+    ];
+    for (job, pop3, args, check) in jobs {
+        let run = bench.run(pop3, &args)?;
+        check(&run)?;
+        rows.push(row(job, &run));
+        if let Some(binary) = &baseline {
+            let run = bench.run_binary(binary, pop3, &args)?;
+            check(&run)?;
+            rows.push(row(&format!("{job} — baseline build"), &run));
+        }
     }
-    rows.push(row("IMAPS `fetch`, nothing new", &nothing));
-
-    let pop3_limited = bench.run(true, &["list", "--limit", "20"])?;
-    let lines = pop3_limited.stdout.iter().filter(|&&b| b == b'\n').count();
-    if lines != 20 {
-        return Err(format!(
-            "POP3 list --limit 20 printed {lines} lines: {}",
-            pop3_limited.stderr
-        ));
-    }
-    rows.push(row("POP3S `list --limit 20`", &pop3_limited));
-
-    let pop3_nothing = bench.run(true, &["fetch", "--to", &pop3_to])?;
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&pop3_nothing.stdout),
-        pop3_nothing.stderr
-    );
-    if !said.contains("fetched 0 new messages") {
-        return Err(format!("the POP3 fetch found something new: {said}"));
-    }
-    rows.push(row("POP3S `fetch`, nothing new", &pop3_nothing));
 
     println!("| job ({count} messages of {SIZE} B) | time | peak RSS |");
     println!("|---|---|---|");
