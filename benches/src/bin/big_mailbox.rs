@@ -1,5 +1,6 @@
-//! Big-mailbox bench: `mailcat list` and a `mailcat fetch` that finds nothing new, on a
-//! mailbox of a million messages in the lab (`bench1m@`), with wall time and peak RSS.
+//! Big-mailbox bench: `mailcat list` and a `mailcat fetch` that finds nothing new, over IMAPS
+//! and POP3S, on a mailbox of a million messages in the lab (`bench1m@`), with wall time and
+//! peak RSS.
 //!
 //! ```sh
 //! eval "$(tests/lab/lab.sh env)"
@@ -12,10 +13,18 @@
 //! N - 1 under the same UIDVALIDITY. The fetch record then says the first UID was fetched; the
 //! bench widens it to all N, which is exactly what a first fetch of all N messages leaves (a first
 //! fetch of a million messages would take the better part of an hour of fsyncs), so the next
-//! `fetch` has nothing new to do. Each job runs once (the mailbox is too big to repeat
+//! `fetch` has nothing new to do. POP3 the same, in a store of its own: the first message is
+//! fetched over POP3S, and its record widened to the UIDLs of all N (the lab's Dovecot makes
+//! them from UID and UIDVALIDITY, `pop3_uidl_format = %08Xu%08Xv`; the one fetched for real
+//! checks the format). Each job runs once (the mailbox is too big to repeat
 //! cheaply); every run is checked (exit status, what it printed). Peak RSS needs
 //! `/usr/bin/time` (Debian package `time`). This is a benchmark, not a test: nothing here
 //! asserts a speed.
+//!
+//! `MAILCAT_BENCH_BASELINE=PATH` also runs the quick jobs (all but the full `list`) with the
+//! mailcat binary at PATH (an older build, copied aside), each right after this build's run,
+//! on the same seeded mailbox: a before/after comparison without seeding a million messages
+//! twice.
 
 use mailcat_benches::{build_mailcat, numeric_flag, workspace};
 use std::fs;
@@ -86,6 +95,11 @@ impl Bench {
     /// Runs mailcat with `args` (then the account options), under `/usr/bin/time` when it is
     /// there; fails unless it exits 0.
     fn run(&self, pop3: bool, args: &[&str]) -> Result<Run> {
+        self.run_binary(&self.mailcat, pop3, args)
+    }
+
+    /// [`Bench::run`] with the mailcat binary at `mailcat`.
+    fn run_binary(&self, mailcat: &Path, pop3: bool, args: &[&str]) -> Result<Run> {
         let url = if pop3 {
             format!("pop3s://{}:{}", self.host, self.pop3s)
         } else {
@@ -95,10 +109,10 @@ impl Bench {
         let time = Path::new(TIME).exists();
         let mut command = if time {
             let mut c = Command::new(TIME);
-            c.args(["-f", "%M", "-o"]).arg(&rss_file).arg(&self.mailcat);
+            c.args(["-f", "%M", "-o"]).arg(&rss_file).arg(mailcat);
             c
         } else {
-            Command::new(&self.mailcat)
+            Command::new(mailcat)
         };
         command
             .args(args)
@@ -109,7 +123,7 @@ impl Bench {
         let started = Instant::now();
         let out = command
             .output()
-            .map_err(|e| format!("{}: {e}", self.mailcat.display()))?;
+            .map_err(|e| format!("{}: {e}", mailcat.display()))?;
         let time_taken = started.elapsed();
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         if !out.status.success() {
@@ -164,17 +178,21 @@ fn main_inner() -> Result<()> {
     };
     let store = scratch.join("Mail");
     let to = format!("maildir:{}", store.display());
+    let pop3_store = scratch.join("Mail-pop3");
+    let pop3_to = format!("maildir:{}", pop3_store.display());
 
     // One message, fetched for real: the record has the mailbox's key and UIDVALIDITY.
     seed(1, &["--reset"])?;
-    let first = bench.run(false, &["fetch", "--to", &to])?;
-    if !first.stderr.contains("fetched 1 new message")
-        && !String::from_utf8_lossy(&first.stdout).contains("fetched 1 new message")
-    {
-        return Err(format!(
-            "the first fetch did not store one message: {}",
-            first.stderr
-        ));
+    for (pop3, to) in [(false, &to), (true, &pop3_to)] {
+        let first = bench.run(pop3, &["fetch", "--to", to])?;
+        if !first.stderr.contains("fetched 1 new message")
+            && !String::from_utf8_lossy(&first.stdout).contains("fetched 1 new message")
+        {
+            return Err(format!(
+                "the first fetch did not store one message: {}",
+                first.stderr
+            ));
+        }
     }
     let seeding = seed(count - 1, &["--start-index", "2"])?;
     eprintln!(
@@ -197,6 +215,13 @@ fn main_inner() -> Result<()> {
         &format!("{key}{first}:{}\"", first + count - 1),
     );
     fs::write(&state_path, widened).map_err(|e| format!("{}: {e}", state_path.display()))?;
+    let uidvalidity: u32 = state
+        .split("\"uidvalidity\": ")
+        .nth(1)
+        .and_then(|rest| rest.split([',', '\n']).next())
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| format!("no UIDVALIDITY in {}: {state}", state_path.display()))?;
+    widen_pop3_record(&pop3_store, first, count, uidvalidity)?;
 
     let mut rows = Vec::new();
     // The first list after seeding also makes Dovecot index the mailbox: not mailcat's time.
@@ -219,25 +244,63 @@ fn main_inner() -> Result<()> {
         &list,
     ));
 
-    let limited = bench.run(false, &["list", "--limit", "20"])?;
-    rows.push(row("IMAPS `list --limit 20`", &limited));
-
-    let nothing = bench.run(false, &["fetch", "--to", &to])?;
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&nothing.stdout),
-        nothing.stderr
-    );
-    if !said.contains("fetched 0 new messages") {
-        return Err(format!("the fetch found something new: {said}"));
+    let baseline = std::env::var_os("MAILCAT_BENCH_BASELINE").map(PathBuf::from);
+    let nothing_new = |run: &Run| {
+        let said = format!("{}{}", String::from_utf8_lossy(&run.stdout), run.stderr);
+        if said.contains("fetched 0 new messages") {
+            Ok(())
+        } else {
+            Err(format!("the fetch found something new: {said}"))
+        }
+    };
+    let twenty_lines = |run: &Run| {
+        let lines = run.stdout.iter().filter(|&&b| b == b'\n').count();
+        if lines == 20 {
+            Ok(())
+        } else {
+            Err(format!(
+                "list --limit 20 printed {lines} lines: {}",
+                run.stderr
+            ))
+        }
+    };
+    type Check<'a> = &'a dyn Fn(&Run) -> Result<()>;
+    let jobs: [(&str, bool, Vec<&str>, Check<'_>); 4] = [
+        (
+            "IMAPS `list --limit 20`",
+            false,
+            vec!["list", "--limit", "20"],
+            &twenty_lines,
+        ),
+        (
+            "IMAPS `fetch`, nothing new",
+            false,
+            vec!["fetch", "--to", &to],
+            &nothing_new,
+        ),
+        (
+            "POP3S `list --limit 20`",
+            true,
+            vec!["list", "--limit", "20"],
+            &twenty_lines,
+        ),
+        (
+            "POP3S `fetch`, nothing new",
+            true,
+            vec!["fetch", "--to", &pop3_to],
+            &nothing_new,
+        ),
+    ];
+    for (job, pop3, args, check) in jobs {
+        let run = bench.run(pop3, &args)?;
+        check(&run)?;
+        rows.push(row(job, &run));
+        if let Some(binary) = &baseline {
+            let run = bench.run_binary(binary, pop3, &args)?;
+            check(&run)?;
+            rows.push(row(&format!("{job} — baseline build"), &run));
+        }
     }
-    rows.push(row("IMAPS `fetch`, nothing new", &nothing));
-
-    let pop3_limited = bench.run(true, &["list", "--limit", "20"])?;
-    rows.push(row(
-        "POP3S `list --limit 20` (UIDL + LIST of every message)",
-        &pop3_limited,
-    ));
 
     println!("| job ({count} messages of {SIZE} B) | time | peak RSS |");
     println!("|---|---|---|");
@@ -251,6 +314,50 @@ fn main_inner() -> Result<()> {
     );
     let _ = fs::remove_dir_all(&scratch);
     Ok(())
+}
+
+/// Widens the POP3 record of the store at `store` from the one UIDL fetched for real (UID
+/// `first`) to the UIDLs of all `count` messages, as the lab's Dovecot makes them
+/// (`%08Xu%08Xv`): what a first fetch of every message leaves.
+fn widen_pop3_record(store: &Path, first: u64, count: u64, uidvalidity: u32) -> Result<()> {
+    let path = store.join(".mailcat-state.json");
+    let state = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let key = "\"fetched\": [";
+    let start = state
+        .find(key)
+        .map(|at| at + key.len())
+        .ok_or_else(|| format!("no POP3 record in {}: {state}", path.display()))?;
+    let end = start
+        + state[start..]
+            .find(']')
+            .ok_or_else(|| format!("{} is cut short", path.display()))?;
+    let recorded = state[start..end].trim();
+    // Dovecot writes `%X` in lower case; either case is taken, as long as it is this UIDL.
+    let lower = recorded == format!("\"{first:08x}{uidvalidity:08x}\"");
+    if !lower && recorded != format!("\"{first:08X}{uidvalidity:08X}\"") {
+        return Err(format!(
+            "the POP3 record holds {recorded}, not the one UIDL {first:08x}{uidvalidity:08x} \
+             expected from pop3_uidl_format = %08Xu%08Xv"
+        ));
+    }
+    let uidl = |uid: u64| {
+        if lower {
+            format!("{uid:08x}{uidvalidity:08x}")
+        } else {
+            format!("{uid:08X}{uidvalidity:08X}")
+        }
+    };
+    let mut all = String::with_capacity(count as usize * 20);
+    for uid in first..first + count {
+        if uid > first {
+            all.push(',');
+        }
+        all.push('"');
+        all.push_str(&uidl(uid));
+        all.push('"');
+    }
+    let widened = format!("{}{all}{}", &state[..start], &state[end..]);
+    fs::write(&path, widened).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn main() {

@@ -2,7 +2,8 @@
 //! over IMAP and POP3: `list` streams its lines (the first is out while the rest is still being
 //! listed), `list --limit N` gives the newest N, `list --json` keeps the JSON contract, the
 //! first `fetch` stores every message, and a second `fetch` that finds nothing new asks the
-//! server for no summary at all (IMAP: one SEARCH) and records the UIDs as ranges.
+//! server for no summary at all (IMAP: one SEARCH, and the UIDs recorded as ranges; POP3: one
+//! UIDL checked line by line against the record, no LIST) and leaves the state file alone.
 //!
 //! Before issue 9, the IMAP `UID SEARCH ALL` answer (one line) broke the 64 KiB line limit
 //! at ~9,300 messages, and `list` printed nothing before it had every summary.
@@ -187,13 +188,28 @@ fn fetch_all_then_nothing_new(lab: &Lab, pop3: bool) {
     let stored = std::fs::read_dir(store.join("new")).expect("new/").count();
     assert_eq!(stored, COUNT as usize);
 
+    let state_path = store.join(".mailcat-state.json");
+    let state_before = state_identity(&state_path);
     let started = Instant::now();
     let output = run(lab, pop3, &["-v", "fetch", "--to", &to]);
     let elapsed = started.elapsed();
     let said = String::from_utf8_lossy(&output.stdout).into_owned()
         + &String::from_utf8_lossy(&output.stderr);
     assert!(said.contains("fetched 0 new messages"), "{said}");
-    if !pop3 {
+    assert_eq!(
+        state_identity(&state_path),
+        state_before,
+        "nothing changed: the state file is not written again"
+    );
+    if pop3 {
+        // The UIDLs are checked against the record as they stream in: nothing is held, so
+        // no size is needed and no LIST sent.
+        assert!(said.contains("C: UIDL"), "the trace shows the commands");
+        for command in ["C: LIST", "C: TOP", "C: RETR"] {
+            assert!(!said.contains(command), "{command} sent");
+        }
+        assert!(elapsed < Duration::from_secs(20), "{elapsed:?}");
+    } else {
         assert!(
             !said.contains("UID FETCH"),
             "nothing new needs no summary of any message"
@@ -213,6 +229,14 @@ fn fetch_all_then_nothing_new(lab: &Lab, pop3: bool) {
         assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
     }
     std::fs::remove_dir_all(&dir).expect("clean up");
+}
+
+/// The state file's inode and modification time: a rewrite (a new file renamed over it) changes
+/// both.
+fn state_identity(path: &std::path::Path) -> (u64, i64, i64) {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).expect("the state file");
+    (meta.ino(), meta.mtime(), meta.mtime_nsec())
 }
 
 fn everything(pop3: bool) {

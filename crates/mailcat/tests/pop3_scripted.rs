@@ -161,3 +161,52 @@ fn a_message_of_another_size_than_listed_is_stored_as_received_and_reported() {
     assert_eq!(commands(&seen, "DELE 1"), 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_fetch_with_nothing_new_sends_no_list_and_leaves_the_state_file_alone() {
+    use std::os::unix::fs::MetadataExt;
+    let (port, seen) = server(Script::ListSizeDiffers);
+    let dir = fresh_dir("nothing-new");
+    let to = format!("maildir:{}", dir.display());
+    let output = mailcat(port, &["fetch", "--to", &to]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let state = dir.join(".mailcat-state.json");
+    let written = std::fs::metadata(&state).expect("state written");
+    assert_eq!((commands(&seen, "LIST"), commands(&seen, "RETR")), (1, 1));
+
+    let output = mailcat(port, &["fetch", "--to", &to]);
+    let shown = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{shown}");
+    assert!(shown.contains("fetched 0 new messages"), "{shown}");
+    // UIDL said all is known: no LIST (no size of anything is needed), no RETR...
+    assert_eq!(commands(&seen, "UIDL"), 2);
+    assert_eq!((commands(&seen, "LIST"), commands(&seen, "RETR")), (1, 1));
+    // ...and nothing changed, so the state file was not written again.
+    let after = std::fs::metadata(&state).expect("state");
+    assert_eq!(
+        (after.ino(), after.mtime(), after.mtime_nsec()),
+        (written.ino(), written.mtime(), written.mtime_nsec())
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn without_uidl_a_record_of_numbers_does_not_pass_for_nothing_new() {
+    // A record whose UIDLs look like message numbers, from a server that has lost its UIDL:
+    // every number "is known", but a number names nothing from one session to the next.
+    let (port, seen) = server(Script::NoUidlNoTop);
+    let dir = fresh_dir("no-uidl-record");
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(
+        dir.join(".mailcat-state.json"),
+        br#"{"version":1,"mailboxes":{"pop3://alice@example.test@127.0.0.1":{"uidvalidity":null,"fetched":["1","2"],"mbox_len":null}},"mbox_len":null}"#,
+    )
+    .expect("state");
+    let to = format!("maildir:{}", dir.display());
+    let output = mailcat(port, &["fetch", "--to", &to]);
+    let shown = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(69), "{shown}");
+    assert!(shown.contains("has no UIDL"), "{shown}");
+    assert_eq!(commands(&seen, "RETR"), 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}

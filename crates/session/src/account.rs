@@ -22,13 +22,15 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 use std::fmt;
+use std::fmt::Write as _;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use mailcat_codec::imap::command::{Mailbox, SearchKey, SequenceSet};
 use mailcat_codec::imap::UidSet;
+use mailcat_codec::DecodeError;
 use mailcat_transport::{Endpoint, Protocol, Timeouts, TlsSettings};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -36,6 +38,7 @@ use tokio::net::TcpStream;
 use crate::auth;
 use crate::headers::{summarize, HeaderSummary};
 use crate::imap::{ImapSession, SummaryRequest};
+use crate::maildrop::{Maildrop, MaildropBuilder};
 use crate::pop3::Pop3Session;
 use crate::smtp::{Envelope, MessageInfo, SendReport, SmtpSession};
 use crate::{AlertSink, Credential, Error};
@@ -133,7 +136,7 @@ impl Account {
                 }
                 Ok(Incoming::Pop3 {
                     session,
-                    numbers: HashMap::new(),
+                    numbers: Maildrop::default(),
                 })
             }
             Protocol::Smtp => Err(wrong_protocol(
@@ -282,8 +285,10 @@ pub enum Incoming<S = TcpStream> {
     Pop3 {
         /// The session.
         session: Pop3Session<S>,
-        /// Message number → UIDL (`None`: the server has no UIDL), from the last list.
-        numbers: HashMap<u32, Option<String>>,
+        /// Message number → UIDL (`None`: the server has no UIDL) of what the last list kept:
+        /// what may be fetched and deleted on this session. Shared with that [`Listing`], not
+        /// a copy of it.
+        numbers: Maildrop,
     },
 }
 
@@ -469,10 +474,12 @@ enum ListedIds {
         uid_validity: Option<u32>,
     },
     Pop3 {
-        /// (number, UIDL) of the messages not listed yet, oldest first.
-        entries: std::collections::VecDeque<(u32, Option<String>)>,
-        /// Listed size by message number.
-        sizes: HashMap<u32, u64>,
+        /// The messages listed (number, UIDL, size), oldest first.
+        messages: Maildrop,
+        /// The first of `messages` not given by [`Incoming::list_next`] yet.
+        next: usize,
+        /// The server gave UIDLs (else messages are named by their numbers).
+        by_uidl: bool,
         /// The server refused TOP (it has none): the other batches do not ask again.
         top_refused: bool,
     },
@@ -483,7 +490,7 @@ impl Listing {
     pub fn len(&self) -> u64 {
         match &self.ids {
             ListedIds::Imap { uids, .. } => uids.len(),
-            ListedIds::Pop3 { entries, .. } => entries.len() as u64,
+            ListedIds::Pop3 { messages, next, .. } => (messages.len() - next) as u64,
         }
     }
 
@@ -518,12 +525,15 @@ impl Listing {
                     .filter(|&uid| keep(&MessageId::Imap { uid_validity, uid }))
                     .collect();
             }
-            ListedIds::Pop3 { entries, .. } => entries.retain(|(number, uidl)| {
-                keep(&MessageId::Pop3 {
-                    uidl: uidl.clone(),
-                    number: *number,
-                })
-            }),
+            ListedIds::Pop3 { messages, next, .. } => {
+                let kept: Vec<usize> = (*next..messages.len())
+                    .filter(|&i| keep(&pop3_id(messages, i)))
+                    .collect();
+                if kept.len() < messages.len() - *next {
+                    *messages = messages.subset(kept);
+                    *next = 0;
+                }
+            }
         }
     }
 
@@ -537,12 +547,35 @@ impl Listing {
                         .map(move |uid| MessageId::Imap { uid_validity, uid }),
                 )
             }
-            ListedIds::Pop3 { entries, .. } => {
-                Box::new(entries.iter().map(|(number, uidl)| MessageId::Pop3 {
-                    uidl: uidl.clone(),
-                    number: *number,
+            ListedIds::Pop3 { messages, next, .. } => {
+                Box::new((*next..messages.len()).map(|i| pop3_id(messages, i)))
+            }
+        }
+    }
+
+    /// The key ([`MessageId::key`]) of every message still to be listed, oldest first, lazily:
+    /// POP3 UIDLs borrowed from the listing, not a `String` apiece.
+    pub fn keys(&self) -> Box<dyn Iterator<Item = Cow<'_, str>> + '_> {
+        match &self.ids {
+            ListedIds::Imap { uids, .. } => {
+                Box::new(uids.iter().map(|uid| Cow::Owned(uid.to_string())))
+            }
+            ListedIds::Pop3 { messages, next, .. } => {
+                Box::new((*next..messages.len()).map(|i| match messages.uidl(i) {
+                    Some(uidl) => Cow::Borrowed(uidl),
+                    None => Cow::Owned(messages.number(i).to_string()),
                 }))
             }
+        }
+    }
+
+    /// POP3: true when the server gave UIDLs (one without UIDL names messages by their
+    /// numbers, good for this session only), whether or not any message was kept. True for
+    /// IMAP.
+    pub fn stable_ids(&self) -> bool {
+        match &self.ids {
+            ListedIds::Imap { .. } => true,
+            ListedIds::Pop3 { by_uidl, .. } => *by_uidl,
         }
     }
 
@@ -558,7 +591,12 @@ impl Listing {
                     uid_validity: *uid_validity,
                     uid,
                 }),
-            ListedIds::Pop3 { .. } => self.ids().find(|id| id.key() == key),
+            ListedIds::Pop3 { messages, next, .. } => (*next..messages.len())
+                .find(|&i| match messages.uidl(i) {
+                    Some(uidl) => uidl == key,
+                    None => messages.number(i).to_string() == key,
+                })
+                .map(|i| pop3_id(messages, i)),
         }
     }
 
@@ -567,6 +605,14 @@ impl Listing {
         let n = self.batch;
         self.batch = (self.batch * 2).min(LIST_BATCH);
         n
+    }
+}
+
+/// The id of entry `index` of a POP3 listing.
+fn pop3_id(messages: &Maildrop, index: usize) -> MessageId {
+    MessageId::Pop3 {
+        uidl: messages.uidl(index).map(str::to_owned),
+        number: messages.number(index),
     }
 }
 
@@ -594,12 +640,41 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
     /// Starts listing `mailbox` (`None` is INBOX; POP3 has only the one), or only its `newest`
     /// messages: learns which messages there are, without a summary of any. IMAP: `EXAMINE`
     /// and one `UID SEARCH ALL` (ESEARCH when offered: a million consecutive UIDs arrive as
-    /// one range, see [`ImapSession::uid_search_set`]). POP3: `UIDL` and `LIST`. Afterwards
-    /// the messages can be fetched ([`Incoming::fetch`]) and deleted by their ids.
+    /// one range, see [`ImapSession::uid_search_set`]). POP3: `UIDL` and `LIST`, read line by
+    /// line into flat arrays ([`Maildrop`]), keeping only the newest `newest` while they stream
+    /// (a ring: `list --limit 20` of a million messages holds a few dozen). Afterwards the
+    /// messages can be fetched ([`Incoming::fetch`]) and deleted by their ids.
     pub async fn list_start(
         &mut self,
         mailbox: Option<&str>,
         newest: Option<u64>,
+    ) -> Result<Listing, Error> {
+        self.list_start_inner(mailbox, newest, None).await
+    }
+
+    /// [`Incoming::list_start`] of only the messages for which `keep` says yes, given each
+    /// one's key as [`MessageId::key`] writes it (the UID in decimal, the UIDL, the number of a
+    /// POP3 message without UIDL); then the `newest` of those. POP3 asks `keep` as each `UIDL`
+    /// line arrives and holds nothing of what it refuses: a fetch that finds nothing new in a
+    /// million messages holds none of them, and skips `LIST` altogether when nothing is kept.
+    /// A message `keep` refused cannot be fetched or deleted on this session (POP3) or is only
+    /// left out of the listing (IMAP, where [`Listing::keep_uids`] does the same on ranges,
+    /// without a call per message).
+    pub async fn list_start_filtered(
+        &mut self,
+        mailbox: Option<&str>,
+        newest: Option<u64>,
+        mut keep: impl FnMut(&str) -> bool,
+    ) -> Result<Listing, Error> {
+        self.list_start_inner(mailbox, newest, Some(&mut keep))
+            .await
+    }
+
+    async fn list_start_inner(
+        &mut self,
+        mailbox: Option<&str>,
+        newest: Option<u64>,
+        mut keep: Option<&mut dyn FnMut(&str) -> bool>,
     ) -> Result<Listing, Error> {
         let ids = match self {
             Incoming::Imap { session, selected } => {
@@ -608,16 +683,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
                 // The session already reads UIDVALIDITY 0 as none.
                 let uid_validity = state.uid_validity;
                 *selected = Some((name.to_owned(), uid_validity));
-                let uids = if state.exists == 0 {
+                let mut uids = if state.exists == 0 {
                     UidSet::new()
                 } else {
                     session
                         .uid_search_set(&SearchKey::All, state.exists)
                         .await?
                 };
+                if let Some(keep) = keep {
+                    uids = uids.iter().filter(|uid| keep(&uid.to_string())).collect();
+                }
+                if let Some(n) = newest {
+                    uids = uids.last(n);
+                }
                 ListedIds::Imap { uids, uid_validity }
             }
-            Incoming::Pop3 { session, .. } => {
+            Incoming::Pop3 { session, numbers } => {
                 if mailbox.is_some_and(|m| !m.eq_ignore_ascii_case("INBOX")) {
                     return Err(Error::MissingExtension {
                         host: session.endpoint().host.clone(),
@@ -627,58 +708,71 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
                 }
                 // STAT first: the listings' limits scale with the count it gives.
                 let count = session.stat().await?.count;
-                let uidls = match session.uidl_expecting(count).await {
-                    Ok(ids) => Some(ids),
+                let mut held = MaildropBuilder::new(newest);
+                let uidl = session
+                    .uidl_each(count, |line| {
+                        // The parser accepts only printable ASCII.
+                        let uidl = std::str::from_utf8(&line.unique_id).map_err(|_| {
+                            DecodeError::Invalid {
+                                offset: 0,
+                                expected: "a unique-id of printable ASCII",
+                            }
+                        })?;
+                        if keep.as_mut().is_none_or(|keep| keep(uidl)) {
+                            held.push(line.msg, Some(uidl), None)?;
+                        }
+                        Ok(())
+                    })
+                    .await;
+                let by_uidl = uidl.is_ok();
+                match uidl {
+                    // Sizes of what is held, looked up as LIST streams; with nothing held (a
+                    // fetch with nothing new), no LIST at all.
+                    Ok(()) if held.is_empty() => {}
+                    Ok(()) => {
+                        let mut hint = 0;
+                        session
+                            .list_each(count, |listing| {
+                                held.set_size(listing.msg, listing.octets, &mut hint);
+                                Ok(())
+                            })
+                            .await?;
+                    }
                     // UIDL is optional (RFC 1939 §7): a server that neither lists it in CAPA
                     // nor accepts it is listed by message numbers (SECURITY.md #53).
                     Err(Error::Rejected { reply, .. }) if !session.capabilities().has("UIDL") => {
                         tracing::warn!(
                             "the server has no UIDL ({reply}): messages are named by their numbers, valid in this session only"
                         );
-                        None
+                        let mut key = String::new();
+                        session
+                            .list_each(count, |listing| {
+                                key.clear();
+                                let _ = write!(key, "{}", listing.msg);
+                                if keep.as_mut().is_none_or(|keep| keep(&key)) {
+                                    held.push(listing.msg, None, Some(listing.octets))?;
+                                }
+                                Ok(())
+                            })
+                            .await?;
                     }
                     Err(e) => return Err(e),
-                };
-                let listing = session.list_expecting(count).await?;
-                let entries: std::collections::VecDeque<(u32, Option<String>)> = match uidls {
-                    Some(ids) => ids.into_iter().map(|u| (u.msg, Some(u.uid))).collect(),
-                    None => listing.iter().map(|s| (s.msg, None)).collect(),
-                };
-                // Sizes by number: one pass, not a search per message (a listing of 10^6
-                // lines would take hours matched pairwise, SECURITY.md #40).
-                let sizes: HashMap<u32, u64> =
-                    listing.into_iter().map(|s| (s.msg, s.octets)).collect();
+                }
+                let messages = held.finish();
+                // What may be fetched and deleted on this session is what was listed.
+                *numbers = messages.clone();
                 ListedIds::Pop3 {
-                    entries,
-                    sizes,
+                    messages,
+                    next: 0,
+                    by_uidl,
                     top_refused: false,
                 }
             }
         };
-        let mut listing = Listing {
+        Ok(Listing {
             ids,
             batch: FIRST_LIST_BATCH,
-        };
-        if let Some(n) = newest {
-            match &mut listing.ids {
-                ListedIds::Imap { uids, .. } => *uids = uids.last(n),
-                ListedIds::Pop3 { entries, .. } => {
-                    let skip = entries
-                        .len()
-                        .saturating_sub(usize::try_from(n).unwrap_or(usize::MAX));
-                    entries.drain(..skip);
-                    entries.shrink_to_fit();
-                }
-            }
-        }
-        // POP3: what may be fetched and deleted on this session is what was listed.
-        if let (Incoming::Pop3 { numbers, .. }, ListedIds::Pop3 { entries, sizes, .. }) =
-            (&mut *self, &mut listing.ids)
-        {
-            *numbers = entries.iter().cloned().collect();
-            sizes.retain(|number, _| numbers.contains_key(number));
-        }
-        Ok(listing)
+        })
     }
 
     /// The next batch of `listing`'s summaries, oldest first (`None` once all were given):
@@ -731,26 +825,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
             (
                 Incoming::Pop3 { session, .. },
                 ListedIds::Pop3 {
-                    entries,
-                    sizes,
+                    messages,
+                    next,
                     top_refused,
+                    ..
                 },
             ) => {
-                let take = usize::try_from(n).unwrap_or(usize::MAX).min(entries.len());
-                let batch: Vec<(u32, Option<String>)> = entries.drain(..take).collect();
+                let take = usize::try_from(n)
+                    .unwrap_or(usize::MAX)
+                    .min(messages.len() - *next);
+                let batch = *next..*next + take;
+                *next += take;
                 let heads = if headers {
-                    let in_order: Vec<u32> = batch.iter().map(|(number, _)| *number).collect();
+                    let in_order: Vec<u32> = batch.clone().map(|i| messages.number(i)).collect();
                     pop3_heads(session, &in_order, top_refused).await?
                 } else {
-                    vec![HeaderSummary::default(); batch.len()]
+                    vec![HeaderSummary::default(); take]
                 };
                 Ok(Some(
                     batch
-                        .into_iter()
                         .zip(heads)
-                        .map(|((number, uidl), headers)| MessageSummary {
-                            id: MessageId::Pop3 { uidl, number },
-                            size: sizes.get(&number).copied(),
+                        .map(|(i, headers)| MessageSummary {
+                            id: pop3_id(messages, i),
+                            size: messages.size(i),
                             headers,
                         })
                         .collect(),
@@ -930,7 +1027,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
                 }
             }
             (Incoming::Pop3 { session, numbers }, MessageId::Pop3 { uidl, number }) => {
-                if numbers.get(number) != Some(uidl) {
+                if !numbers.names(*number, uidl.as_deref()) {
                     return Err(stale(
                         session.endpoint(),
                         "the message is not in this session's list; list again",
@@ -1029,7 +1126,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
                     let MessageId::Pop3 { uidl, number } = id else {
                         return Err(stale(session.endpoint(), "an IMAP id given to POP3"));
                     };
-                    if numbers.get(number) != Some(uidl) {
+                    if !numbers.names(*number, uidl.as_deref()) {
                         return Err(stale(
                             session.endpoint(),
                             "the message is not in this session's list",

@@ -98,10 +98,15 @@ const LISTING: ListingLimits = ListingLimits {
 /// The limits of a `LIST` or `UIDL` of a maildrop that STAT says holds `count` messages: one
 /// line a message, plus 1,000 for a server that does not lock the maildrop (RFC 1939 §8 says
 /// it should) and gets new mail meanwhile; 82 bytes a line (a `UIDL` line is at most 81: a
-/// 10-digit number, a space, a 70-character unique-id). A million messages: ~80 MiB at most.
+/// 10-digit number, a space, a 70-character unique-id), and 4 GiB at most whatever the count
+/// (some 50 million RFC-sized lines: the UIDLs a listing keeps are then addressed with 32-bit
+/// offsets). A million messages: ~80 MiB at most.
 fn listing_limits_for(count: u32) -> (usize, usize) {
     let lines = (count as usize).saturating_add(1_000);
-    (lines, lines.saturating_mul(82))
+    let bytes = lines
+        .saturating_mul(82)
+        .min(usize::try_from(u32::MAX).unwrap_or(usize::MAX));
+    (lines, bytes)
 }
 
 fn listing_limits(count: u32) -> ListingLimits {
@@ -471,14 +476,37 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
 
     async fn list_within(&mut self, limits: ListingLimits) -> Result<Vec<ScanListing>, Error> {
         let mut out = Vec::new();
+        self.list_each_within(limits, |listing| {
+            out.push(listing);
+            Ok(())
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// `LIST` of a maildrop that [`Pop3Session::stat`] said holds `count` messages (limits as
+    /// [`Pop3Session::list_expecting`]'s), each line handed to `each` as it is read and nothing
+    /// collected: what a caller keeps of a million lines is up to it. An error from `each`
+    /// ends the listing as a malformed answer (the session is then unusable).
+    pub async fn list_each(
+        &mut self,
+        count: u32,
+        each: impl FnMut(ScanListing) -> Result<(), DecodeError>,
+    ) -> Result<(), Error> {
+        self.list_each_within(listing_limits(count), each).await
+    }
+
+    async fn list_each_within(
+        &mut self,
+        limits: ListingLimits,
+        mut each: impl FnMut(ScanListing) -> Result<(), DecodeError>,
+    ) -> Result<(), Error> {
         let status = self
             .lines(Command::List(None), limits, |line| {
-                out.push(ScanListing::parse(line)?);
-                Ok(())
+                each(ScanListing::parse(line)?)
             })
             .await?;
-        self.multi_line_ok("LIST", &status)?;
-        Ok(out)
+        self.multi_line_ok("LIST", &status)
     }
 
     /// `LIST n`: one message's size.
@@ -500,14 +528,38 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
 
     async fn uidl_within(&mut self, limits: ListingLimits) -> Result<Vec<UniqueId>, Error> {
         let mut out = Vec::new();
+        self.uidl_each_within(limits, |listing| {
+            out.push(unique_id(listing));
+            Ok(())
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// `UIDL` of a maildrop that [`Pop3Session::stat`] said holds `count` messages (limits as
+    /// [`Pop3Session::list_expecting`]'s), each line handed to `each` as it is read and nothing
+    /// collected: a caller can keep the newest few, or only what it has not seen before,
+    /// without a `String` per message. An error from `each` ends the listing as a malformed
+    /// answer (the session is then unusable).
+    pub async fn uidl_each(
+        &mut self,
+        count: u32,
+        each: impl FnMut(UniqueIdListing<'_>) -> Result<(), DecodeError>,
+    ) -> Result<(), Error> {
+        self.uidl_each_within(listing_limits(count), each).await
+    }
+
+    async fn uidl_each_within(
+        &mut self,
+        limits: ListingLimits,
+        mut each: impl FnMut(UniqueIdListing<'_>) -> Result<(), DecodeError>,
+    ) -> Result<(), Error> {
         let status = self
             .lines(Command::Uidl(None), limits, |line| {
-                out.push(unique_id(UniqueIdListing::parse(line)?));
-                Ok(())
+                each(UniqueIdListing::parse(line)?)
             })
             .await?;
-        self.multi_line_ok("UIDL", &status)?;
-        Ok(out)
+        self.multi_line_ok("UIDL", &status)
     }
 
     /// `UIDL n`: one message's unique-id.

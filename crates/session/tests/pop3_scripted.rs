@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use mailcat_session::auth::base64;
-use mailcat_session::{Credential, Error, Incoming};
+use mailcat_session::{Credential, Error, Incoming, MessageId};
 use pop3_script::*;
 use tokio::io::AsyncWrite;
 
@@ -1658,19 +1658,181 @@ async fn incoming_lists_more_than_a_million_messages_as_stat_announced() {
     let mut incoming = incoming(session);
     let mut listing = incoming.list_start(None, Some(2)).await.unwrap();
     assert_eq!(listing.len(), 2, "the newest two");
+    // Only those two were held, not the million before them (a ring of the last lines).
+    let Incoming::Pop3 { numbers, .. } = &incoming else {
+        unreachable!()
+    };
+    assert_eq!(numbers.len(), 2);
+    assert!(numbers.heap_bytes() < 100, "{} bytes", numbers.heap_bytes());
     let batch = incoming
         .list_next(&mut listing, false)
         .await
         .unwrap()
         .unwrap();
-    let keys: Vec<_> = batch.iter().map(|m| m.id.key()).collect();
-    assert_eq!(keys, ["u1000498", "u1000499"]);
+    let keys: Vec<_> = batch.iter().map(|m| (m.id.key(), m.size)).collect();
+    assert_eq!(
+        keys,
+        [
+            ("u1000498".to_owned(), Some(600)),
+            ("u1000499".to_owned(), Some(600))
+        ]
+    );
     assert!(incoming
         .list_next(&mut listing, false)
         .await
         .unwrap()
         .is_none());
+    // An older message was not listed on this session: it is neither fetched nor deleted.
+    let older = MessageId::Pop3 {
+        uidl: Some("u0".into()),
+        number: 1,
+    };
+    let err = incoming
+        .fetch(&older, &mut Sink::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Protocol { ref detail, .. } if detail.contains("not in this session's list")),
+        "{err}"
+    );
+    assert!(incoming.delete(&[older]).await.is_err());
     drop(incoming);
+    let received = server.received_text().await;
+    assert!(
+        !received.contains("RETR") && !received.contains("DELE"),
+        "{received}"
+    );
+}
+
+#[tokio::test]
+async fn a_filtered_listing_holds_only_what_is_kept_and_needs_no_list_when_that_is_nothing() {
+    let (session, server) = logged_in(
+        TX_CAPS,
+        vec![
+            expect("STAT"),
+            send("+OK 5 150\r\n"),
+            expect("UIDL"),
+            send("+OK\r\n1 a\r\n2 b\r\n3 c\r\n4 d\r\n5 e\r\n.\r\n"),
+            expect("LIST"),
+            send("+OK\r\n1 10\r\n2 20\r\n3 30\r\n4 40\r\n5 50\r\n.\r\n"),
+            expect("DELE 4"),
+            send("+OK\r\n"),
+            // The second listing: every UIDL refused, so no LIST.
+            expect("STAT"),
+            send("+OK 4 110\r\n"),
+            expect("UIDL"),
+            send("+OK\r\n1 a\r\n2 b\r\n3 c\r\n5 e\r\n.\r\n"),
+            expect("NOOP"),
+            send("+OK\r\n"),
+        ],
+    )
+    .await;
+    let mut incoming = incoming(session);
+    let mut asked = Vec::new();
+    let mut listing = incoming
+        .list_start_filtered(None, None, |uidl| {
+            asked.push(uidl.to_owned());
+            uidl == "b" || uidl == "d"
+        })
+        .await
+        .unwrap();
+    assert_eq!(asked, ["a", "b", "c", "d", "e"], "each UIDL, as it came");
+    assert!(listing.stable_ids());
+    let listed = incoming
+        .list_next(&mut listing, false)
+        .await
+        .unwrap()
+        .unwrap();
+    let keys: Vec<_> = listed.iter().map(|m| (m.id.key(), m.size)).collect();
+    assert_eq!(
+        keys,
+        [("b".to_owned(), Some(20)), ("d".to_owned(), Some(40))]
+    );
+    // What was left out cannot be fetched or deleted on the session; what was kept can.
+    let left_out = MessageId::Pop3 {
+        uidl: Some("a".into()),
+        number: 1,
+    };
+    assert!(incoming.delete(&[left_out]).await.is_err());
+    incoming.delete(&[listed[1].id.clone()]).await.unwrap();
+
+    let listing = incoming
+        .list_start_filtered(None, None, |_| false)
+        .await
+        .unwrap();
+    assert!(listing.is_empty());
+    assert!(
+        listing.stable_ids(),
+        "the server has UIDL, nothing was kept"
+    );
+    let Incoming::Pop3 { session, numbers } = &mut incoming else {
+        unreachable!()
+    };
+    assert!(numbers.is_empty());
+    // In step: the next command gets its own answer (LIST was not sent).
+    session.noop().await.unwrap();
+    drop(incoming);
+    let received = server.received_text().await;
+    assert_eq!(count(&received, "LIST"), 1, "{received}");
+    assert_eq!(count(&received, "DELE"), 1, "{received}");
+}
+
+#[tokio::test]
+async fn a_filtered_listing_without_uidl_still_says_its_ids_are_not_stable() {
+    let (session, server) = logged_in(
+        &["USER", "TOP"],
+        vec![
+            expect("STAT"),
+            send("+OK 2 30\r\n"),
+            expect("UIDL"),
+            send("-ERR unknown command\r\n"),
+            expect("LIST"),
+            send("+OK\r\n1 10\r\n2 20\r\n.\r\n"),
+        ],
+    )
+    .await;
+    let mut incoming = incoming(session);
+    let mut asked = Vec::new();
+    let listing = incoming
+        .list_start_filtered(None, None, |key| {
+            asked.push(key.to_owned());
+            false
+        })
+        .await
+        .unwrap();
+    assert_eq!(asked, ["1", "2"], "the numbers, as keys");
+    assert!(listing.is_empty());
+    // A caller that checks before trusting "nothing new" is told, even with nothing kept.
+    assert!(!listing.stable_ids());
+    drop(incoming);
+    server.received().await;
+}
+
+#[tokio::test]
+async fn a_server_listing_out_of_order_gets_each_size_to_its_message() {
+    let (session, server) = logged_in(
+        TX_CAPS,
+        vec![
+            expect("STAT"),
+            send("+OK 3 60\r\n"),
+            expect("UIDL"),
+            send("+OK\r\n3 c\r\n1 a\r\n2 b\r\n.\r\n"),
+            expect("LIST"),
+            send("+OK\r\n2 20\r\n3 30\r\n1 10\r\n.\r\n"),
+        ],
+    )
+    .await;
+    let listed = incoming(session).list(None, false).await.unwrap();
+    let keys: Vec<_> = listed.iter().map(|m| (m.id.key(), m.size)).collect();
+    assert_eq!(
+        keys,
+        [
+            ("a".to_owned(), Some(10)),
+            ("b".to_owned(), Some(20)),
+            ("c".to_owned(), Some(30))
+        ],
+        "by message number, oldest first"
+    );
     server.received().await;
 }
 

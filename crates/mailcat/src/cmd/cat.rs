@@ -1,5 +1,6 @@
 //! `mailcat cat ID`: one message, byte for byte, to stdout (streamed, whatever its size).
 
+use mailcat_session::Incoming;
 use tokio::io::AsyncWriteExt;
 
 use crate::cli::{CatArgs, Cli};
@@ -19,11 +20,19 @@ fn cat(cli: &Cli, args: &CatArgs) -> Result<(), Exit> {
     let account = common::account(cli, &settings, "cat", true, false)?;
     common::runtime()?.block_on(async {
         let mut incoming = common::receive("cat", &account).await?;
-        // Only which messages there are (IMAP: one SEARCH), not a summary of each.
-        let listing = incoming
-            .list_start(args.mailbox.as_deref(), None)
-            .await
-            .map_err(|e| common::fail("cat", &e))?;
+        // Only which messages there are (IMAP: one SEARCH), not a summary of each. POP3
+        // keeps only the one asked for as UIDL streams in: a maildrop of a million messages
+        // costs no memory for the others (and no LIST when it is not there).
+        let mailbox = args.mailbox.as_deref();
+        let listing = match incoming {
+            Incoming::Pop3 { .. } => {
+                incoming
+                    .list_start_filtered(mailbox, None, |key| key == args.id)
+                    .await
+            }
+            Incoming::Imap { .. } => incoming.list_start(mailbox, None).await,
+        }
+        .map_err(|e| common::fail("cat", &e))?;
         let Some(id) = listing.find(&args.id) else {
             eprintln!(
                 "mailcat cat: no message {} in {}; `mailcat list` shows the ids",

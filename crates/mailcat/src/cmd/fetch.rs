@@ -94,6 +94,7 @@
 //! a run at a known moment. `fail_save_state` makes the state's save at the end of the run fail
 //! as a full disk would (exit 74).
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::io::{self, IsTerminal};
 use std::path::{Path, PathBuf};
@@ -504,11 +505,34 @@ async fn run_session(
     tally: &mut Tally,
     written: &mut Written,
 ) -> Result<Vec<MessageId>, Stop> {
-    // Which messages there are (IMAP: UIDs as ranges), without a summary of any: a mailbox
-    // of a million messages with nothing new is done after one SEARCH.
-    let mut listing = until_stopped(stop, incoming.list_start(args.mailbox.as_deref(), None))
-        .await
-        .ok_or(Stop::Interrupted)??;
+    // POP3 with a record already (the usual run): each UIDL is looked up in the record as
+    // the listing streams in, marked there if found, and held only if new (or to be deleted):
+    // a maildrop of a million messages with nothing new holds none of them, nor a set of its
+    // UIDLs, and needs no LIST.
+    let streamed_key = match incoming {
+        Incoming::Pop3 { .. } => state.known_key(source).filter(|key| {
+            state
+                .mailbox(key)
+                .is_some_and(|record| record.uidvalidity.is_none())
+        }),
+        Incoming::Imap { .. } => None,
+    };
+    let recorded = streamed_key
+        .as_deref()
+        .and_then(|key| state.mailbox(key))
+        .map(|record| &record.fetched);
+    let mut marks = recorded.map(|fetched| fetched.marks());
+    let listing = match (recorded, marks.as_mut()) {
+        (Some(fetched), Some(marks)) => {
+            let keep = |uidl: &str| !fetched.check(uidl, marks) || args.delete;
+            let listing = incoming.list_start_filtered(args.mailbox.as_deref(), None, keep);
+            until_stopped(stop, listing).await
+        }
+        // Which messages there are (IMAP: UIDs as ranges), without a summary of any: a
+        // mailbox of a million messages with nothing new is done after one SEARCH.
+        _ => until_stopped(stop, incoming.list_start(args.mailbox.as_deref(), None)).await,
+    };
+    let mut listing = listing.ok_or(Stop::Interrupted)??;
     // IMAP without a valid UIDVALIDITY (SECURITY.md #43): a UID may then name another
     // message on the next run, so neither "already fetched" nor a deletion can be trusted.
     let uidvalidity = match &*incoming {
@@ -527,7 +551,7 @@ async fn run_session(
         }
         // POP3 without UIDL (SECURITY.md #53): a message number may name another message on
         // the next run, so the same holds.
-        Incoming::Pop3 { .. } if listing.ids().any(|id| !id.is_stable()) => {
+        Incoming::Pop3 { .. } if !listing.stable_ids() => {
             return Err(no_stable_ids(
                 incoming,
                 "the server has no UIDL (it is optional in RFC 1939)",
@@ -535,7 +559,11 @@ async fn run_session(
         }
         _ => None,
     };
-    let key = &resolve_record(cli, state, source, uidvalidity, &listing)?;
+    // The record the listing was checked against is the one `resolve_record` would find.
+    let key = &match streamed_key {
+        Some(key) => key,
+        None => resolve_record(cli, state, source, uidvalidity, &listing)?,
+    };
     if let Some(recorded) = state.mailbox(key) {
         if recorded.uidvalidity != uidvalidity {
             if !cli.quiet {
@@ -549,10 +577,12 @@ async fn run_session(
         }
     }
     // Forget what the server no longer has, so the record does not grow for ever.
-    match listing.uids() {
-        Some(present) => state.retain_uids(key, present),
-        None => {
-            let present: HashSet<String> = listing.ids().map(|id| id.key()).collect();
+    match (listing.uids(), marks) {
+        (Some(present), _) => state.retain_uids(key, present),
+        // Checked as the listing streamed in.
+        (None, Some(marks)) => state.retain_marked(key, &marks),
+        (None, _) => {
+            let present: HashSet<Cow<'_, str>> = listing.keys().collect();
             state.retain(key, |id| present.contains(id));
         }
     }
@@ -614,7 +644,7 @@ fn resolve_record(
 ) -> Result<String, Stop> {
     let ids = std::cell::OnceCell::new();
     let listed_id = |id: &str| {
-        ids.get_or_init(|| listing.ids().map(|id| id.key()).collect::<HashSet<_>>())
+        ids.get_or_init(|| listing.keys().collect::<HashSet<_>>())
             .contains(id)
     };
     let identity = match uidvalidity {

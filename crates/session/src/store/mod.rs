@@ -13,12 +13,14 @@ mod maildir;
 mod mbox;
 mod mbox_lock;
 mod state;
+mod uidl_set;
 
 pub use eol::LfWriter;
 pub use lock::StoreLock;
 pub use maildir::{Maildir, MaildirMessage};
 pub use mbox::{Mbox, MboxMessage};
 pub use state::{FetchState, Identity, MailboxState, Resolved, Source};
+pub use uidl_set::{Marks, UidlSet};
 
 use std::io;
 use std::path::Path;

@@ -20,19 +20,29 @@
 //! written. (An older mailcat reading a newer file sees no IMAP UID fetched and would fetch
 //! those messages again: duplicates, never a loss.)
 //!
+//! POP3 UIDLs have no order to make ranges of: they are kept in one sorted arena
+//! ([`UidlSet`], ~20 bytes a 16-character UIDL), read from the file string by string without a
+//! `String` apiece, and written as the same JSON array of strings as ever. The server's
+//! `UIDL` is checked against them line by line as it streams in ([`UidlSet::check`]), so "what
+//! is new" of a million messages holds neither the listing nor a second set.
+//!
+//! The snapshot is read and written as a stream, never whole in memory, and written only when
+//! something changed: a fetch that finds nothing new writes nothing.
+//!
 //! Durability: `state.json` is replaced atomically (write a temporary file, `fsync`, rename,
 //! `fsync` the directory). Between two such snapshots every stored message is recorded at once
 //! in `state.json.log`, one line per message, `fsync`ed: cheap enough for every message, and a
 //! line torn by a crash (no newline) is ignored when the state is read back.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::{self, Write};
+use std::collections::BTreeMap;
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use mailcat_codec::imap::UidSet;
 use serde::{Deserialize, Serialize};
 
 use super::sync_dir;
+use super::uidl_set::{Marks, UidlSet};
 
 /// The record for one mailbox (IMAP) or one POP3 account.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,7 +50,7 @@ pub struct MailboxState {
     /// IMAP UIDVALIDITY the ids belong to; `None` for POP3.
     pub uidvalidity: Option<u32>,
     /// Ids of the messages stored: POP3 UIDLs (IMAP UIDs are in `fetched_uids`).
-    pub fetched: BTreeSet<String>,
+    pub fetched: UidlSet,
     /// IMAP: the UIDs of the messages stored, as ranges (`"1:5000,5002"`).
     #[serde(default, with = "uid_ranges", skip_serializing_if = "UidSet::is_empty")]
     pub fetched_uids: UidSet,
@@ -58,6 +68,8 @@ pub struct FetchState {
     /// The mbox length after the last complete message, whichever mailbox it came from.
     mbox_len: Option<u64>,
     log: Option<std::fs::File>,
+    /// Something changed since the snapshot was read: [`FetchState::save`] has work to do.
+    dirty: bool,
 }
 
 /// `fetched_uids` as one string of ranges.
@@ -78,8 +90,8 @@ mod uid_ranges {
 impl MailboxState {
     /// Records `id` as stored: an IMAP UID (a mailbox with a UIDVALIDITY, an id in canonical
     /// decimal) in the ranges, anything else as a string.
-    fn insert(&mut self, id: String) {
-        match self.imap_uid(&id) {
+    fn insert(&mut self, id: &str) {
+        match self.imap_uid(id) {
             Some(uid) => self.fetched_uids.insert(uid),
             None => {
                 self.fetched.insert(id);
@@ -102,27 +114,44 @@ impl MailboxState {
     }
 
     /// Moves IMAP UIDs written as strings (files from before `fetched_uids`) to the ranges.
-    fn normalize(&mut self) {
-        if self.uidvalidity.is_none() {
-            return;
+    /// Returns whether there were any.
+    fn normalize(&mut self) -> bool {
+        if self.uidvalidity.is_none() || self.fetched.is_empty() {
+            return false;
         }
         let strings = std::mem::take(&mut self.fetched);
-        for id in strings {
+        for id in strings.iter() {
             self.insert(id);
         }
+        true
     }
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct Snapshot {
+    #[allow(dead_code)] // read to check it is there, as the file has always had it
     version: u32,
     mailboxes: BTreeMap<String, MailboxState>,
     #[serde(default)]
     mbox_len: Option<u64>,
     /// Keys under other host names → the record they were found to be (absent in files
     /// written before host names were told apart).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default)]
     spellings: BTreeMap<String, String>,
+}
+
+/// [`Snapshot`] as written: borrowed from the state, not a copy of a million ids.
+#[derive(Serialize)]
+struct SnapshotRef<'a> {
+    version: u32,
+    mailboxes: &'a BTreeMap<String, MailboxState>,
+    mbox_len: Option<u64>,
+    #[serde(skip_serializing_if = "no_spellings")]
+    spellings: &'a BTreeMap<String, String>,
+}
+
+fn no_spellings(spellings: &&BTreeMap<String, String>) -> bool {
+    spellings.is_empty()
 }
 
 /// One line of the log.
@@ -246,16 +275,24 @@ impl Resolved {
 }
 
 impl FetchState {
-    /// Reads the record at `path` (and its log); a missing file is an empty record.
+    /// Reads the record at `path` (and its log); a missing file is an empty record. Both are
+    /// read as streams: the record of a million POP3 messages costs its compact form in memory
+    /// (~20 bytes a UIDL), not the file's text besides.
     pub fn load(path: impl Into<PathBuf>) -> io::Result<FetchState> {
         let path = path.into();
-        let (mut mailboxes, mut mbox_len, mut spellings) = match std::fs::read(&path) {
-            Ok(bytes) => {
-                let snapshot: Snapshot = serde_json::from_slice(&bytes).map_err(|e| {
+        let mut dirty = false;
+        let (mut mailboxes, mut mbox_len, mut spellings) = match std::fs::File::open(&path) {
+            Ok(file) => {
+                let snapshot: Snapshot = serde_json::from_reader(BufReader::new(file)).map_err(|e| {
+                    if e.is_io() {
+                        return io::Error::new(e.io_error_kind().unwrap_or(io::ErrorKind::Other), format!("{}: {e}", path.display()));
+                    }
                     io::Error::new(io::ErrorKind::InvalidData, format!("{} is damaged ({e}); move it away to start afresh (messages fetched before may then be fetched again)", path.display()))
                 })?;
                 let mut mailboxes = snapshot.mailboxes;
-                mailboxes.values_mut().for_each(MailboxState::normalize);
+                for mailbox in mailboxes.values_mut() {
+                    dirty |= mailbox.normalize();
+                }
                 (mailboxes, snapshot.mbox_len, snapshot.spellings)
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -263,13 +300,20 @@ impl FetchState {
             }
             Err(e) => return Err(e),
         };
-        if let Ok(log) = std::fs::read(log_path(&path)) {
-            // Only whole lines: the last may have been torn by a crash.
-            for line in log
-                .split_inclusive(|&b| b == b'\n')
-                .filter(|l| l.ends_with(b"\n"))
-            {
-                if let Ok(entry) = serde_json::from_slice::<Entry>(line) {
+        if let Ok(log) = std::fs::File::open(log_path(&path)) {
+            // The log goes into the snapshot at the next save, which removes it.
+            dirty = true;
+            let mut log = BufReader::new(log);
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                match log.read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => break,
+                    // Only whole lines: the last may have been torn by a crash.
+                    Ok(_) if !line.ends_with(b"\n") => break,
+                    Ok(_) => {}
+                }
+                if let Ok(entry) = serde_json::from_slice::<Entry>(&line) {
                     if let Some(record) = entry.same_as {
                         spellings.insert(entry.key, record);
                         continue;
@@ -285,6 +329,7 @@ impl FetchState {
             spellings,
             mbox_len,
             log: None,
+            dirty,
         })
     }
 
@@ -311,6 +356,26 @@ impl FetchState {
         self.append(&entry)?;
         self.mbox_len = Some(len);
         Ok(())
+    }
+
+    /// The key of the record a POP3 `source` already has, known without asking the server:
+    /// the one made under its host name, or the one an earlier run found this host name to be
+    /// another name of — what [`FetchState::resolve`] would find first, whatever the server
+    /// shows. `None` for an IMAP source (its other names are checked against the UIDVALIDITY
+    /// each time) and when only [`FetchState::resolve`] can tell. With it, the record's UIDLs
+    /// can be checked while the server's listing streams in.
+    pub fn known_key(&self, source: &Source<'_>) -> Option<String> {
+        if source.mailbox.is_some() {
+            return None;
+        }
+        let key = source.key();
+        if self.mailboxes.contains_key(&key) {
+            return Some(key);
+        }
+        self.spellings
+            .get(&key)
+            .filter(|record| self.mailboxes.contains_key(*record))
+            .cloned()
     }
 
     /// Finds the record of `source`: the one made under its host name, or one made under
@@ -426,6 +491,7 @@ impl FetchState {
     /// Forgets ids the server no longer has (after deleting them), keeping the record small.
     pub fn retain(&mut self, key: &str, keep: impl Fn(&str) -> bool) {
         if let Some(mailbox) = self.mailboxes.get_mut(key) {
+            let before = (mailbox.fetched.len(), mailbox.fetched_uids.len());
             mailbox.fetched.retain(|id| keep(id));
             if !mailbox.fetched_uids.is_empty() {
                 mailbox.fetched_uids = mailbox
@@ -434,6 +500,16 @@ impl FetchState {
                     .filter(|uid| keep(&uid.to_string()))
                     .collect();
             }
+            self.dirty |= before != (mailbox.fetched.len(), mailbox.fetched_uids.len());
+        }
+    }
+
+    /// POP3: forgets the UIDLs of record `key` that `marks` did not mark (made from the
+    /// record's [`MailboxState::fetched`] with [`UidlSet::marks`] and filled by
+    /// [`UidlSet::check`] as the server's `UIDL` streamed in): those the server no longer has.
+    pub fn retain_marked(&mut self, key: &str, marks: &Marks) {
+        if let Some(mailbox) = self.mailboxes.get_mut(key) {
+            self.dirty |= mailbox.fetched.retain_marked(marks);
         }
     }
 
@@ -441,23 +517,30 @@ impl FetchState {
     /// now), in one pass over the ranges.
     pub fn retain_uids(&mut self, key: &str, present: &UidSet) {
         if let Some(mailbox) = self.mailboxes.get_mut(key) {
+            let before = mailbox.fetched_uids.len();
             mailbox.fetched_uids = mailbox.fetched_uids.intersection(present);
+            self.dirty |= mailbox.fetched_uids.len() != before;
         }
     }
 
-    /// Writes a snapshot atomically and empties the log.
+    /// Writes a snapshot atomically and empties the log; nothing at all when nothing changed
+    /// since the snapshot was read (a fetch that found nothing new). The snapshot is written
+    /// as it is serialized, never held whole.
     pub fn save(&mut self) -> io::Result<()> {
-        let snapshot = Snapshot {
+        if !self.dirty {
+            return Ok(());
+        }
+        let snapshot = SnapshotRef {
             version: 1,
-            mailboxes: self.mailboxes.clone(),
+            mailboxes: &self.mailboxes,
             mbox_len: self.mbox_len,
-            spellings: self.spellings.clone(),
+            spellings: &self.spellings,
         };
-        let bytes = serde_json::to_vec_pretty(&snapshot).map_err(io::Error::other)?;
         let tmp = self.path.with_extension("json.tmp");
         {
-            let mut file = std::fs::File::create(&tmp)?;
-            file.write_all(&bytes)?;
+            let mut file = BufWriter::new(std::fs::File::create(&tmp)?);
+            serde_json::to_writer_pretty(&mut file, &snapshot).map_err(io::Error::other)?;
+            let file = file.into_inner().map_err(io::IntoInnerError::into_error)?;
             file.sync_all()?;
         }
         std::fs::rename(&tmp, &self.path)?;
@@ -466,10 +549,13 @@ impl FetchState {
         match std::fs::remove_file(log_path(&self.path)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
-        }
+        }?;
+        self.dirty = false;
+        Ok(())
     }
 
     fn append(&mut self, entry: &Entry) -> io::Result<()> {
+        self.dirty = true;
         if self.log.is_none() {
             let log = std::fs::OpenOptions::new()
                 .create(true)
@@ -503,7 +589,7 @@ fn apply(mailboxes: &mut BTreeMap<String, MailboxState>, entry: Entry) {
         };
     }
     if let Some(id) = entry.id {
-        mailbox.insert(id);
+        mailbox.insert(&id);
     }
     if entry.mbox_len.is_some() {
         mailbox.mbox_len = entry.mbox_len;
@@ -794,7 +880,7 @@ mod tests {
                 .mailboxes
                 .get_mut("imap://h/INBOX")
                 .unwrap()
-                .insert(uid.to_string());
+                .insert(&uid.to_string());
         }
         state.record("imap://h/INBOX", Some(7), "4", None).unwrap();
         state.save().unwrap();
@@ -812,6 +898,60 @@ mod tests {
             state.fetched_uids("imap://h/INBOX", Some(7)).to_string(),
             "10:20"
         );
+    }
+
+    #[test]
+    fn a_pop3_record_is_checked_against_the_listing_as_it_streams_and_keeps_its_format() {
+        let path = temp("pop3-marks");
+        // As every mailcat wrote it: the UIDLs as a JSON array of strings.
+        std::fs::write(
+            &path,
+            br#"{"version":1,"mailboxes":{"pop3://bob@h":{"uidvalidity":null,"fetched":["u1","u2","u3"],"mbox_len":null}},"mbox_len":null,"spellings":{"pop3://bob@h2":"pop3://bob@h"}}"#,
+        )
+        .unwrap();
+        let mut state = FetchState::load(&path).unwrap();
+        let bob = Source {
+            login: "bob",
+            host: "h",
+            mailbox: None,
+        };
+        assert_eq!(state.known_key(&bob).as_deref(), Some("pop3://bob@h"));
+        let adopted = respelled(bob, "h2");
+        assert_eq!(state.known_key(&adopted).as_deref(), Some("pop3://bob@h"));
+        assert_eq!(
+            state.known_key(&respelled(bob, "h3")),
+            None,
+            "only resolve can tell"
+        );
+        assert_eq!(
+            state.known_key(&ALICE),
+            None,
+            "IMAP: resolve checks UIDVALIDITY"
+        );
+        // Nothing changed: nothing is written (the file keeps its one line).
+        state.save().unwrap();
+        assert!(!std::fs::read_to_string(&path).unwrap().contains('\n'));
+
+        let fetched = &state.mailbox("pop3://bob@h").unwrap().fetched;
+        let mut marks = fetched.marks();
+        let new: Vec<&str> = ["u2", "u3", "u4"]
+            .into_iter()
+            .filter(|uidl| !fetched.check(uidl, &mut marks))
+            .collect();
+        assert_eq!(new, ["u4"]);
+        state.retain_marked("pop3://bob@h", &marks);
+        state.save().unwrap();
+        let written = std::fs::read_to_string(&path).unwrap();
+        let snapshot: serde_json::Value = serde_json::from_str(&written).unwrap();
+        assert_eq!(
+            snapshot["mailboxes"]["pop3://bob@h"]["fetched"],
+            serde_json::json!(["u2", "u3"]),
+            "u1 is no longer listed: forgotten; {written}"
+        );
+        assert_eq!(snapshot["spellings"]["pop3://bob@h2"], "pop3://bob@h");
+        let state = FetchState::load(&path).unwrap();
+        assert!(state.is_fetched("pop3://bob@h", None, "u3"));
+        assert!(!state.is_fetched("pop3://bob@h", None, "u1"));
     }
 
     #[test]
