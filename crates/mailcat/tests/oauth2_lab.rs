@@ -216,7 +216,10 @@ fn a_declined_or_failed_sign_in_says_why_and_stores_nothing() {
     let shown = text(&check);
     assert_eq!(check.status.code(), Some(77), "{shown}");
     assert!(shown.contains("not signed in"), "{shown}");
-    assert!(shown.contains("hint: sign in: mailcat --account imap oauth2 login"), "{shown}");
+    assert!(
+        shown.contains("hint: sign in: mailcat --account imap oauth2 login"),
+        "{shown}"
+    );
 
     server.set_authorize(AuthorizeBehaviour::Deny);
     let login = home.run(
