@@ -367,7 +367,8 @@ fn authorize_refuses_what_a_client_must_not_send() {
         ("client_id=mailcat-test-client", "client_id=someone-else"),
         ("127.0.0.1%3A54321", "localhost%3A54321"),
         ("http%3A%2F%2F127.0.0.1", "https%3A%2F%2F127.0.0.1"),
-        ("127.0.0.1%3A54321%2Fcallback", "127.0.0.1%3A54321"),
+        ("127.0.0.1%3A54321%2Fcallback", "127.0.0.1%3A0%2Fcallback"),
+        ("127.0.0.1%3A54321%2Fcallback", "127.0.0.1%3A54321callback"),
     ] {
         assert!(good.contains(from), "{good}");
         let answer = client.get(&good.replace(from, to));
