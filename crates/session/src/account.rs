@@ -664,7 +664,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
         &mut self,
         mailbox: Option<&str>,
         newest: Option<u64>,
-        mut keep: impl FnMut(&str) -> bool,
+        mut keep: impl FnMut(&str) -> bool + Send,
     ) -> Result<Listing, Error> {
         self.list_start_inner(mailbox, newest, Some(&mut keep))
             .await
@@ -674,7 +674,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
         &mut self,
         mailbox: Option<&str>,
         newest: Option<u64>,
-        mut keep: Option<&mut dyn FnMut(&str) -> bool>,
+        mut keep: Option<&mut (dyn FnMut(&str) -> bool + Send)>,
     ) -> Result<Listing, Error> {
         let ids = match self {
             Incoming::Imap { session, selected } => {

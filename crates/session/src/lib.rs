@@ -18,6 +18,8 @@ pub mod imap;
 mod maildrop;
 pub mod oauth2;
 pub mod pop3;
+#[cfg(test)]
+mod send_futures;
 pub mod smtp;
 pub mod store;
 pub mod utc;
