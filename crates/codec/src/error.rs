@@ -77,6 +77,22 @@ impl DecodeError {
         matches!(self, DecodeError::Incomplete)
     }
 
+    /// Where in the input the problem is (the start of the line, literal or response it
+    /// concerns), or `None` for [`DecodeError::Incomplete`], which has no place.
+    pub fn offset(&self) -> Option<usize> {
+        use DecodeError::*;
+        match *self {
+            Incomplete => None,
+            Invalid { offset, .. }
+            | LineTooLong { offset, .. }
+            | LiteralTooLarge { offset, .. }
+            | TooDeep { offset, .. }
+            | TooManyLines { offset, .. }
+            | ResponseTooLarge { offset, .. }
+            | Truncated { offset, .. } => Some(offset),
+        }
+    }
+
     /// The same error with every offset moved by `delta` (for parsers that work on a sub-slice).
     pub fn shifted(self, delta: usize) -> Self {
         use DecodeError::*;

@@ -21,8 +21,10 @@
 //! pieces of its `ALL` set; each ends with the [`Event::Response`] that closes the line. The
 //! caller bounds the total by what it asked for.
 
+use std::ops::Range;
+
 use crate::core::parse::{to_decode_error, PResult};
-use crate::{DecodeError, Limits};
+use crate::{Decode, DecodeError, Decoded, Limits};
 
 use super::fetch::{section_name, Section};
 use super::framing::{frame, truncated, FrameLimits, FrameState, Framed};
@@ -30,9 +32,13 @@ use super::primitive::{number, Ctx, STREAMED_MARKER};
 use super::response::{esearch_all_start, greeting, response, search, Data, Greeting, Response};
 use super::sequence::{sequence_set, SequenceSet};
 
-/// What [`ResponseDecoder::decode`] found.
+/// What [`ResponseDecoder`] found: one step of decoding.
+///
+/// `B` is how a body chunk points at its bytes: through the [`Decode`] trait, a range of the
+/// input (`Event<'a, Range<usize>>`); through the older [`ResponseDecoder::decode`], a slice of it
+/// (`Event<'a>`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event<'a> {
+pub enum Event<'a, B = &'a [u8]> {
     /// One whole response.
     Response(Response<'a>),
     /// A large body section starts; its bytes follow as [`Event::BodyChunk`]s.
@@ -50,9 +56,10 @@ pub enum Event<'a> {
         /// The literal's length: the number of bytes the chunks will add up to.
         len: u64,
     },
-    /// Some bytes of the body, a slice of the buffer given to `decode` (no copy). The caller
-    /// must drop them from its buffer (the `consumed` count says so) before calling again.
-    BodyChunk(&'a [u8]),
+    /// Some bytes of the body, within the `consumed` bytes of the input: their range (or, from
+    /// [`ResponseDecoder::decode`], the slice itself). No copy is made; the caller routes them
+    /// and drops the consumed bytes from its buffer before calling again.
+    BodyChunk(B),
     /// The body section is complete.
     BodyEnd,
     /// Some numbers of a `* SEARCH` line too long for `max_line` (a `UID SEARCH ALL` of a big
@@ -78,6 +85,33 @@ pub enum Event<'a> {
         /// The ranges of this piece, as sent.
         set: SequenceSet,
     },
+}
+
+impl<'a> Event<'a, Range<usize>> {
+    /// The same event with a body chunk's range resolved to its bytes in `input` (the input
+    /// the event was decoded from).
+    fn with_slices(self, input: &'a [u8]) -> Event<'a> {
+        match self {
+            Event::Response(r) => Event::Response(r),
+            Event::BodyStart {
+                seq,
+                uid,
+                section,
+                origin,
+                len,
+            } => Event::BodyStart {
+                seq,
+                uid,
+                section,
+                origin,
+                len,
+            },
+            Event::BodyChunk(range) => Event::BodyChunk(&input[range]),
+            Event::BodyEnd => Event::BodyEnd,
+            Event::SearchNumbers(numbers) => Event::SearchNumbers(numbers),
+            Event::ESearchRanges { tag, uid, set } => Event::ESearchRanges { tag, uid, set },
+        }
+    }
 }
 
 /// Where the decoder is between calls.
@@ -178,120 +212,161 @@ impl ResponseDecoder {
 
     /// Decodes the next event from `buf`: `Ok((consumed, event))`, or
     /// [`DecodeError::Incomplete`], or a final error with an offset into `buf`.
+    ///
+    /// The older form of [`Decode::decode`] and a thin wrapper over it: body chunks come as
+    /// slices of `buf` instead of ranges, and the bound of an incomplete response is dropped.
+    /// (Through the trait, call it as `Decode::decode(&mut decoder, buf)`.)
     pub fn decode<'a>(&'a mut self, buf: &'a [u8]) -> Result<(usize, Event<'a>), DecodeError> {
+        self.next_event(buf)
+            .into_result()
+            .map(|(consumed, event)| (consumed, event.with_slices(buf)))
+    }
+
+    /// [`Decode::decode`]: one step in whichever state the decoder is.
+    fn next_event<'a>(&'a mut self, buf: &'a [u8]) -> Decoded<Event<'a, Range<usize>>> {
+        let max_line = self.limits.max_line;
         match self.state {
-            State::Idle => {
-                self.skeleton.clear();
-                let lim = self.frame_limits(0);
-                match frame(buf, &mut self.frame, &lim) {
-                    Err(DecodeError::Incomplete) => Err(DecodeError::Incomplete),
-                    Err(DecodeError::LineTooLong { offset: 0, .. }) if is_search_head(buf) => {
-                        self.frame = FrameState::default();
-                        self.state = State::SearchNumbers;
-                        // The chunks start at the space before the first number.
-                        match self.search_chunk(buf, SEARCH_HEAD.len()) {
-                            // Less than a window after the head: the head is done with.
-                            Err(DecodeError::Incomplete) => {
-                                Ok((SEARCH_HEAD.len(), Event::SearchNumbers(Vec::new())))
-                            }
-                            other => other,
-                        }
-                    }
-                    Err(e @ DecodeError::LineTooLong { offset: 0, .. }) => {
-                        self.frame = FrameState::default();
-                        match self.start_esearch(buf) {
-                            Some(skip) => self.esearch_chunk(buf, skip),
-                            None => Err(e),
-                        }
-                    }
-                    Err(e) => {
-                        self.frame = FrameState::default();
-                        Err(e)
-                    }
-                    Ok(Framed::Complete(end)) => {
-                        let bare_lf = self.frame.bare_lf();
-                        self.frame = FrameState::default();
-                        let ctx = self.ctx();
-                        if bare_lf {
-                            // One line ended by a bare LF (GNU Mailutils): parse a copy with
-                            // CRLF, so the parsers keep their one rule.
-                            self.bare_lf_lines += 1;
-                            self.skeleton.extend_from_slice(&buf[..end - 1]);
-                            self.skeleton.extend_from_slice(b"\r\n");
-                            return match response(&self.skeleton, &ctx) {
-                                Ok((_, r)) => Ok((end, Event::Response(r))),
-                                Err(e) => Err(to_decode_error(&self.skeleton, e)),
-                            };
-                        }
-                        let frame = &buf[..end];
-                        match response(frame, &ctx) {
-                            Ok((_, r)) => Ok((end, Event::Response(r))),
-                            Err(e) => Err(to_decode_error(buf, e)),
-                        }
-                    }
-                    Ok(Framed::Stream {
-                        name,
-                        literal,
-                        data,
-                        len,
-                    }) => {
-                        self.frame = FrameState::default();
-                        self.start_stream(&buf[..literal], name, data, len)
-                    }
-                }
+            State::Idle => self.idle(buf),
+            // A piece ends within `max_line` bytes of where the line's rest starts.
+            State::SearchNumbers => Decoded::from_result(self.search_chunk(buf, 0), max_line),
+            State::ESearchAll { skip } => {
+                Decoded::from_result(self.esearch_chunk(buf, skip), skip.saturating_add(max_line))
             }
-            State::SearchNumbers => self.search_chunk(buf, 0),
-            State::ESearchAll { skip } => self.esearch_chunk(buf, skip),
             State::Streaming { remaining } => {
                 if remaining == 0 {
                     self.state = State::AfterBody;
                     self.frame = FrameState::fetch_continuation();
-                    return Ok((0, Event::BodyEnd));
+                    return Decoded::Event {
+                        consumed: 0,
+                        event: Event::BodyEnd,
+                    };
                 }
                 if buf.is_empty() {
-                    return Err(DecodeError::Incomplete);
+                    // Any byte is a chunk.
+                    return Decoded::Incomplete { bound: 1 };
                 }
                 let n = usize::try_from(remaining).map_or(buf.len(), |r| r.min(buf.len()));
                 self.state = State::Streaming {
                     remaining: remaining - n as u64,
                 };
-                Ok((n, Event::BodyChunk(&buf[..n])))
+                Decoded::Event {
+                    consumed: n,
+                    event: Event::BodyChunk(0..n),
+                }
             }
-            State::AfterBody => {
-                let before = self.skeleton.len();
-                let lim = self.frame_limits(before);
-                match frame(buf, &mut self.frame, &lim) {
-                    Err(DecodeError::Incomplete) => Err(DecodeError::Incomplete),
-                    Err(e) => {
-                        self.reset();
-                        Err(e)
+            State::AfterBody => self.after_body(buf),
+        }
+    }
+
+    /// At the start of a response: frames it, and parses it once it is all there.
+    fn idle<'a>(&'a mut self, buf: &'a [u8]) -> Decoded<Event<'a, Range<usize>>> {
+        self.skeleton.clear();
+        let lim = self.frame_limits(0);
+        let framed = frame(buf, &mut self.frame, &lim);
+        // The line in progress ends within `max_line` bytes of its start (or is too long);
+        // a literal before it has its length announced.
+        let bound = self.frame.line_start().saturating_add(self.limits.max_line);
+        let result = match framed {
+            Err(DecodeError::Incomplete) => Err(DecodeError::Incomplete),
+            Err(DecodeError::LineTooLong { offset: 0, .. }) if is_search_head(buf) => {
+                self.frame = FrameState::default();
+                self.state = State::SearchNumbers;
+                // The chunks start at the space before the first number.
+                match self.search_chunk(buf, SEARCH_HEAD.len()) {
+                    // Less than a window after the head: the head is done with.
+                    Err(DecodeError::Incomplete) => {
+                        Ok((SEARCH_HEAD.len(), Event::SearchNumbers(Vec::new())))
                     }
-                    Ok(Framed::Complete(end)) => {
-                        self.skeleton.extend_from_slice(&buf[..end]);
-                        self.state = State::Idle;
-                        self.frame = FrameState::default();
-                        let ctx = self.ctx();
-                        if let Err(e) = response(&self.skeleton, &ctx) {
-                            let e = to_decode_error(&self.skeleton, e);
-                            self.reset();
-                            return Err(skeleton_offset_to_buf(e, before));
-                        }
-                        let (_, r) = response(&self.skeleton, &ctx)
-                            .map_err(|e| to_decode_error(&self.skeleton, e))?;
-                        Ok((end, Event::Response(r)))
+                    other => other,
+                }
+            }
+            Err(e @ DecodeError::LineTooLong { offset: 0, .. }) => {
+                self.frame = FrameState::default();
+                let max_line = self.limits.max_line;
+                return match self.start_esearch(buf) {
+                    Some(skip) => Decoded::from_result(
+                        self.esearch_chunk(buf, skip),
+                        skip.saturating_add(max_line),
+                    ),
+                    None => Decoded::Invalid(e),
+                };
+            }
+            Err(e) => {
+                self.frame = FrameState::default();
+                Err(e)
+            }
+            Ok(Framed::Complete(end)) => {
+                let bare_lf = self.frame.bare_lf();
+                self.frame = FrameState::default();
+                let ctx = self.ctx();
+                if bare_lf {
+                    // One line ended by a bare LF (GNU Mailutils): parse a copy with
+                    // CRLF, so the parsers keep their one rule.
+                    self.bare_lf_lines += 1;
+                    self.skeleton.extend_from_slice(&buf[..end - 1]);
+                    self.skeleton.extend_from_slice(b"\r\n");
+                    match response(&self.skeleton, &ctx) {
+                        Ok((_, r)) => Ok((end, Event::Response(r))),
+                        Err(e) => Err(to_decode_error(&self.skeleton, e)),
                     }
-                    Ok(Framed::Stream {
-                        name,
-                        literal,
-                        data,
-                        len,
-                    }) => {
-                        self.frame = FrameState::default();
-                        self.start_stream(&buf[..literal], name, data, len)
+                } else {
+                    let frame = &buf[..end];
+                    match response(frame, &ctx) {
+                        Ok((_, r)) => Ok((end, Event::Response(r))),
+                        Err(e) => Err(to_decode_error(buf, e)),
                     }
                 }
             }
-        }
+            Ok(Framed::Stream {
+                name,
+                literal,
+                data,
+                len,
+            }) => {
+                self.frame = FrameState::default();
+                self.start_stream(&buf[..literal], name, data, len)
+            }
+        };
+        Decoded::from_result(result, bound)
+    }
+
+    /// After a streamed literal: frames the rest of its FETCH response into the skeleton.
+    fn after_body<'a>(&'a mut self, buf: &'a [u8]) -> Decoded<Event<'a, Range<usize>>> {
+        let before = self.skeleton.len();
+        let lim = self.frame_limits(before);
+        let framed = frame(buf, &mut self.frame, &lim);
+        let bound = self.frame.line_start().saturating_add(self.limits.max_line);
+        let result = match framed {
+            Err(DecodeError::Incomplete) => Err(DecodeError::Incomplete),
+            Err(e) => {
+                self.reset();
+                Err(e)
+            }
+            Ok(Framed::Complete(end)) => {
+                self.skeleton.extend_from_slice(&buf[..end]);
+                self.state = State::Idle;
+                self.frame = FrameState::default();
+                let ctx = self.ctx();
+                if let Err(e) = response(&self.skeleton, &ctx) {
+                    let e = to_decode_error(&self.skeleton, e);
+                    self.reset();
+                    return Decoded::Invalid(skeleton_offset_to_buf(e, before));
+                }
+                response(&self.skeleton, &ctx)
+                    .map(|(_, r)| (end, Event::Response(r)))
+                    .map_err(|e| to_decode_error(&self.skeleton, e))
+            }
+            Ok(Framed::Stream {
+                name,
+                literal,
+                data,
+                len,
+            }) => {
+                self.frame = FrameState::default();
+                self.start_stream(&buf[..literal], name, data, len)
+            }
+        };
+        Decoded::from_result(result, bound)
     }
 
     /// Appends `head` (the response up to a body literal's `{`) and the marker to the skeleton,
@@ -302,7 +377,7 @@ impl ResponseDecoder {
         name: usize,
         data: usize,
         len: u64,
-    ) -> Result<(usize, Event<'_>), DecodeError> {
+    ) -> Result<(usize, Event<'_, Range<usize>>), DecodeError> {
         let base = self.skeleton.len();
         self.skeleton.extend_from_slice(head);
         let name_at = base + name;
@@ -338,7 +413,7 @@ impl ResponseDecoder {
         &mut self,
         buf: &'a [u8],
         from: usize,
-    ) -> Result<(usize, Event<'a>), DecodeError> {
+    ) -> Result<(usize, Event<'a, Range<usize>>), DecodeError> {
         let window_end = buf.len().min(from.saturating_add(self.limits.max_line));
         let window = &buf[from..window_end];
         let invalid = |at: usize, expected: &'static str| DecodeError::Invalid {
@@ -427,7 +502,7 @@ impl ResponseDecoder {
         &'a mut self,
         buf: &'a [u8],
         from: usize,
-    ) -> Result<(usize, Event<'a>), DecodeError> {
+    ) -> Result<(usize, Event<'a, Range<usize>>), DecodeError> {
         let max_line = self.limits.max_line;
         let window = &buf[from..buf.len().min(from.saturating_add(max_line))];
         let invalid = |at: usize, expected: &'static str| DecodeError::Invalid {
@@ -534,7 +609,15 @@ impl ResponseDecoder {
     /// What to report when the stream ends with `remaining` bytes not consumed (or in the
     /// middle of a streamed body): [`DecodeError::Truncated`] naming what was unfinished —
     /// "a literal", "a quoted string", "a response line" — with its offset in `remaining`.
+    ///
+    /// The older form of [`Decode::end_of_input`], for a caller that already knows the stream
+    /// was cut (`remaining` is not empty, or [`ResponseDecoder::is_streaming`]); the trait's says
+    /// whether it was.
     pub fn end_of_input(&self, remaining: &[u8]) -> DecodeError {
+        self.truncation(remaining)
+    }
+
+    fn truncation(&self, remaining: &[u8]) -> DecodeError {
         match self.state {
             State::Streaming { .. } => DecodeError::Truncated {
                 offset: 0,
@@ -562,6 +645,25 @@ impl ResponseDecoder {
                 offset: 0,
                 inside: "a response line (a long ESEARCH response)",
             },
+        }
+    }
+}
+
+/// The decode contract. An incomplete response's bound is where its current line must end (a
+/// literal announced before it included); in a streamed body, one byte; in a long SEARCH or
+/// ESEARCH line, the end of the next piece.
+impl Decode for ResponseDecoder {
+    type Event<'a> = Event<'a, Range<usize>>;
+
+    fn decode<'a>(&'a mut self, input: &'a [u8]) -> Decoded<Self::Event<'a>> {
+        self.next_event(input)
+    }
+
+    fn end_of_input(&self, unread: &[u8]) -> Result<(), DecodeError> {
+        if unread.is_empty() && !self.is_streaming() {
+            Ok(())
+        } else {
+            Err(self.truncation(unread))
         }
     }
 }
