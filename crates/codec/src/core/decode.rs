@@ -59,6 +59,10 @@
 
 use crate::DecodeError;
 
+#[cfg(test)]
+pub(crate) mod check;
+#[cfg(test)]
+mod tests;
 
 /// What a decoder found in the bytes it was given: the answer of [`Decode::decode`].
 #[derive(Debug, Clone, PartialEq, Eq)]
