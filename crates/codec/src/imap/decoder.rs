@@ -350,7 +350,7 @@ impl ResponseDecoder {
                 if let Err(e) = response(&self.skeleton, &ctx) {
                     let e = to_decode_error(&self.skeleton, e);
                     self.reset();
-                    return Decoded::Invalid(skeleton_offset_to_buf(e, before));
+                    return Decoded::Invalid(skeleton_offset_to_buf(e, before, 0));
                 }
                 response(&self.skeleton, &ctx)
                     .map(|(_, r)| (end, Event::Response(r)))
@@ -389,7 +389,7 @@ impl ResponseDecoder {
         // Check first, then borrow for the event: the error path must be able to reset.
         if let Err(e) = body_start(&self.skeleton, name_at, name_end, &ctx) {
             self.reset();
-            return Err(skeleton_offset_to_buf(e, base));
+            return Err(skeleton_offset_to_buf(e, base, 0));
         }
         self.state = State::Streaming { remaining: len };
         let (seq, section, origin) = body_start(&self.skeleton, name_at, name_end, &ctx)?;
@@ -525,10 +525,7 @@ impl ResponseDecoder {
             if let Err(e) = response(&self.skeleton, &ctx) {
                 let e = to_decode_error(&self.skeleton, e);
                 self.reset();
-                return Err(match skeleton_offset_to_buf(e, head) {
-                    DecodeError::Invalid { offset, expected } => invalid(offset, expected),
-                    other => other,
-                });
+                return Err(skeleton_offset_to_buf(e, head, from));
             }
             // Idle clears the skeleton before the next response.
             self.state = State::Idle;
@@ -583,10 +580,7 @@ impl ResponseDecoder {
             Err(e) => {
                 let e = to_decode_error(window, e);
                 self.reset();
-                return Err(match e {
-                    DecodeError::Invalid { offset, expected } => invalid(offset, expected),
-                    other => other,
-                });
+                return Err(e.shifted(from));
             }
         };
         self.state = State::ESearchAll { skip: 0 };
@@ -678,16 +672,13 @@ fn is_search_head(buf: &[u8]) -> bool {
         && buf[SEARCH_HEAD.len()] == b' '
 }
 
-/// Maps an error offset in the skeleton to one in the current buffer (0 if it lies in an
-/// earlier part, whose bytes the caller has already dropped).
-fn skeleton_offset_to_buf(e: DecodeError, tail_start: usize) -> DecodeError {
-    match e {
-        DecodeError::Invalid { offset, expected } => DecodeError::Invalid {
-            offset: offset.saturating_sub(tail_start),
-            expected,
-        },
-        other => other,
-    }
+/// Maps an error's offset in the skeleton to one in the current buffer, whatever the error:
+/// the skeleton from `tail_start` on holds the bytes of the buffer from `tail_at` on. An offset
+/// before `tail_start` lies in an earlier part: if that part is still at the buffer's start (a
+/// long ESEARCH line's head, `tail_at` bytes long) the offset stands, otherwise its bytes were
+/// dropped already and the offset is 0.
+fn skeleton_offset_to_buf(e: DecodeError, tail_start: usize, tail_at: usize) -> DecodeError {
+    e.map_offset(|offset| offset.saturating_add(tail_at).saturating_sub(tail_start))
 }
 
 /// Parses the sequence number and the streamed item's name out of the skeleton.
@@ -1376,6 +1367,28 @@ mod tests {
         d.decode(b"* 1 FETCH (BODY[] {20}\r\n").unwrap();
         assert_eq!(d.decode(b""), Err(DecodeError::Incomplete));
         assert!(d.is_streaming());
+    }
+
+    #[test]
+    fn an_error_in_the_part_before_a_streamed_body_points_into_the_buffer_given() {
+        // The literal length before the body is only parsed once the response is whole, in
+        // the skeleton; its bytes were consumed long ago. The error must not point past the
+        // three bytes of the last call (found by the fuzzer: the offset was the skeleton's).
+        let mut d = ResponseDecoder::new(streaming_limits());
+        let mut input = b"* 1 FETCH (X-A {99999999999999999999 BODY[] {20}\r\n".to_vec();
+        input.extend_from_slice(&[b'x'; 20]);
+        let mut at = 0;
+        while let Ok((n, e)) = d.decode(&input[at..]) {
+            assert!(!matches!(e, Event::Response(_)), "{e:?}");
+            at += n;
+        }
+        assert_eq!(at, input.len());
+        let err = d.decode(b")\r\n").unwrap_err();
+        assert!(
+            matches!(err, DecodeError::LiteralTooLarge { .. }),
+            "{err:?}"
+        );
+        assert_eq!(err.offset(), Some(0));
     }
 
     #[test]
