@@ -59,7 +59,7 @@
 
 use crate::DecodeError;
 
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) mod check;
 #[cfg(test)]
 mod tests;
