@@ -54,20 +54,6 @@ pub enum Event<'a, B = &'a [u8]> {
     End,
 }
 
-impl<'a> Event<'a, Range<usize>> {
-    /// The same event with its range resolved to the bytes in `input` (the input the event was
-    /// decoded from).
-    fn with_slices(self, input: &'a [u8]) -> Event<'a> {
-        match self {
-            Event::Status(status) => Event::Status(status),
-            Event::Continuation(range) => Event::Continuation(&input[range]),
-            Event::BodyChunk(range) => Event::BodyChunk(&input[range]),
-            Event::Line(range) => Event::Line(&input[range]),
-            Event::End => Event::End,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// Waiting for a status line.
@@ -151,9 +137,7 @@ impl Decoder {
     /// slices of `buf` instead of ranges, and the bound of an incomplete reply is dropped.
     /// (Through the trait, call it as `Decode::decode(&mut decoder, buf)`.)
     pub fn decode<'a>(&mut self, buf: &'a [u8]) -> Result<(usize, Event<'a>), DecodeError> {
-        self.next_event(buf)
-            .into_result()
-            .map(|(consumed, event)| (consumed, event.with_slices(buf)))
+        self.step(buf, |range| &buf[range])
     }
 
     /// Call when the stream ended with `unread` bytes still buffered. Ending between replies is
@@ -175,25 +159,37 @@ impl Decoder {
         }
     }
 
-    /// [`Decode::decode`]: one step in whichever state the decoder is.
-    fn next_event<'a>(&mut self, buf: &'a [u8]) -> Decoded<Event<'a, Range<usize>>> {
+    /// One step in whichever state the decoder is, with the bytes an event passes on given as
+    /// `bytes` makes them from their range in `buf`: the range itself for [`Decode::decode`],
+    /// the slice for [`Decoder::decode`] (each gets its own copy of the code, with no
+    /// conversion between them on the way out).
+    fn step<'a, B>(
+        &mut self,
+        buf: &'a [u8],
+        bytes: impl FnOnce(Range<usize>) -> B,
+    ) -> Result<(usize, Event<'a, B>), DecodeError> {
         match self.state {
-            // A status or listing line ends within `max_line` bytes, or is too long.
-            State::Status => Decoded::from_result(self.decode_status(buf), self.limits.max_line),
-            // `.` CRLF is the longest thing the unstuffer waits for.
-            State::Chunks { unstuffer, octets } => {
-                Decoded::from_result(self.decode_chunk(buf, unstuffer, octets), 3)
-            }
-            State::Lines { lines } => {
-                Decoded::from_result(self.decode_line(buf, lines), self.limits.max_line)
-            }
+            State::Status => self.decode_status(buf, bytes),
+            State::Chunks { unstuffer, octets } => self.decode_chunk(buf, unstuffer, octets, bytes),
+            State::Lines { lines } => self.decode_line(buf, lines, bytes),
         }
     }
 
-    fn decode_status<'a>(
+    /// How many bytes the item in progress can take: a status or listing line ends within
+    /// `max_line` bytes (or is too long); in a body, `.` CRLF is the longest thing the
+    /// unstuffer waits for.
+    fn bound(&self) -> usize {
+        match self.state {
+            State::Status | State::Lines { .. } => self.limits.max_line,
+            State::Chunks { .. } => 3,
+        }
+    }
+
+    fn decode_status<'a, B>(
         &mut self,
         buf: &'a [u8],
-    ) -> Result<(usize, Event<'a, Range<usize>>), DecodeError> {
+        bytes: impl FnOnce(Range<usize>) -> B,
+    ) -> Result<(usize, Event<'a, B>), DecodeError> {
         let sasl = self.next == Expect::SaslContinuation;
         let (line, consumed) = match split_line(buf, self.limits.max_line) {
             Ok(found) => found,
@@ -207,7 +203,9 @@ impl Decoder {
         no_nul(line)?;
         let event = match status_line(line, sasl)? {
             // The challenge runs to the end of the line.
-            Reply::Continuation(text) => Event::Continuation(line.len() - text.len()..line.len()),
+            Reply::Continuation(text) => {
+                Event::Continuation(bytes(line.len() - text.len()..line.len()))
+            }
             Reply::Status(status) => {
                 if let (true, Expect::MultiLine(body)) = (status.is_ok(), self.next) {
                     self.state = match body {
@@ -225,12 +223,13 @@ impl Decoder {
         Ok((consumed, event))
     }
 
-    fn decode_chunk<'a>(
+    fn decode_chunk<'a, B>(
         &mut self,
         buf: &[u8],
         mut unstuffer: DotUnstuffer,
         octets: u64,
-    ) -> Result<(usize, Event<'a, Range<usize>>), DecodeError> {
+        bytes: impl FnOnce(Range<usize>) -> B,
+    ) -> Result<(usize, Event<'a, B>), DecodeError> {
         match unstuffer.decode_range(buf)? {
             (consumed, Some(data)) => {
                 let octets = octets.saturating_add(data.len() as u64);
@@ -242,7 +241,7 @@ impl Decoder {
                     });
                 }
                 self.state = State::Chunks { unstuffer, octets };
-                Ok((consumed, Event::BodyChunk(data)))
+                Ok((consumed, Event::BodyChunk(bytes(data))))
             }
             (consumed, None) => {
                 self.state = State::Status;
@@ -251,11 +250,12 @@ impl Decoder {
         }
     }
 
-    fn decode_line<'a>(
+    fn decode_line<'a, B>(
         &mut self,
         buf: &[u8],
         lines: usize,
-    ) -> Result<(usize, Event<'a, Range<usize>>), DecodeError> {
+        bytes: impl FnOnce(Range<usize>) -> B,
+    ) -> Result<(usize, Event<'a, B>), DecodeError> {
         let (line, consumed) = split_line(buf, self.limits.max_line)?;
         no_nul(line)?;
         if line == b"." {
@@ -271,7 +271,7 @@ impl Decoder {
         self.state = State::Lines { lines: lines + 1 };
         // Unstuffed: a leading dot is dropped.
         let start = usize::from(line.first() == Some(&b'.'));
-        Ok((consumed, Event::Line(start..line.len())))
+        Ok((consumed, Event::Line(bytes(start..line.len()))))
     }
 }
 
@@ -281,7 +281,14 @@ impl Decode for Decoder {
     type Event<'a> = Event<'a, Range<usize>>;
 
     fn decode<'a>(&'a mut self, input: &'a [u8]) -> Decoded<Self::Event<'a>> {
-        self.next_event(input)
+        match self.step(input, |range| range) {
+            Ok((consumed, event)) => Decoded::Event { consumed, event },
+            // An incomplete step leaves the state as it was: the bound is the state's.
+            Err(DecodeError::Incomplete) => Decoded::Incomplete {
+                bound: self.bound(),
+            },
+            Err(error) => Decoded::Invalid(error),
+        }
     }
 
     fn end_of_input(&self, unread: &[u8]) -> Result<(), DecodeError> {
