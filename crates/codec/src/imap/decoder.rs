@@ -87,33 +87,6 @@ pub enum Event<'a, B = &'a [u8]> {
     },
 }
 
-impl<'a> Event<'a, Range<usize>> {
-    /// The same event with a body chunk's range resolved to its bytes in `input` (the input
-    /// the event was decoded from).
-    fn with_slices(self, input: &'a [u8]) -> Event<'a> {
-        match self {
-            Event::Response(r) => Event::Response(r),
-            Event::BodyStart {
-                seq,
-                uid,
-                section,
-                origin,
-                len,
-            } => Event::BodyStart {
-                seq,
-                uid,
-                section,
-                origin,
-                len,
-            },
-            Event::BodyChunk(range) => Event::BodyChunk(&input[range]),
-            Event::BodyEnd => Event::BodyEnd,
-            Event::SearchNumbers(numbers) => Event::SearchNumbers(numbers),
-            Event::ESearchRanges { tag, uid, set } => Event::ESearchRanges { tag, uid, set },
-        }
-    }
-}
-
 /// Where the decoder is between calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -217,13 +190,18 @@ impl ResponseDecoder {
     /// slices of `buf` instead of ranges, and the bound of an incomplete response is dropped.
     /// (Through the trait, call it as `Decode::decode(&mut decoder, buf)`.)
     pub fn decode<'a>(&'a mut self, buf: &'a [u8]) -> Result<(usize, Event<'a>), DecodeError> {
-        self.next_event(buf)
-            .into_result()
-            .map(|(consumed, event)| (consumed, event.with_slices(buf)))
+        self.next_event(buf, |range| &buf[range]).into_result()
     }
 
-    /// [`Decode::decode`]: one step in whichever state the decoder is.
-    fn next_event<'a>(&'a mut self, buf: &'a [u8]) -> Decoded<Event<'a, Range<usize>>> {
+    /// One step in whichever state the decoder is, with a body chunk given as `bytes` makes it
+    /// from its range in `buf`: the range itself for [`Decode::decode`], the slice for
+    /// [`ResponseDecoder::decode`] (each gets its own copy of the code, with no conversion of
+    /// the event on the way out).
+    fn next_event<'a, B>(
+        &'a mut self,
+        buf: &'a [u8],
+        bytes: impl FnOnce(Range<usize>) -> B,
+    ) -> Decoded<Event<'a, B>> {
         let max_line = self.limits.max_line;
         match self.state {
             State::Idle => self.idle(buf),
@@ -251,7 +229,7 @@ impl ResponseDecoder {
                 };
                 Decoded::Event {
                     consumed: n,
-                    event: Event::BodyChunk(0..n),
+                    event: Event::BodyChunk(bytes(0..n)),
                 }
             }
             State::AfterBody => self.after_body(buf),
@@ -259,7 +237,7 @@ impl ResponseDecoder {
     }
 
     /// At the start of a response: frames it, and parses it once it is all there.
-    fn idle<'a>(&'a mut self, buf: &'a [u8]) -> Decoded<Event<'a, Range<usize>>> {
+    fn idle<'a, B>(&'a mut self, buf: &'a [u8]) -> Decoded<Event<'a, B>> {
         self.skeleton.clear();
         let lim = self.frame_limits(0);
         let framed = frame(buf, &mut self.frame, &lim);
@@ -331,7 +309,7 @@ impl ResponseDecoder {
     }
 
     /// After a streamed literal: frames the rest of its FETCH response into the skeleton.
-    fn after_body<'a>(&'a mut self, buf: &'a [u8]) -> Decoded<Event<'a, Range<usize>>> {
+    fn after_body<'a, B>(&'a mut self, buf: &'a [u8]) -> Decoded<Event<'a, B>> {
         let before = self.skeleton.len();
         let lim = self.frame_limits(before);
         let framed = frame(buf, &mut self.frame, &lim);
@@ -371,13 +349,13 @@ impl ResponseDecoder {
 
     /// Appends `head` (the response up to a body literal's `{`) and the marker to the skeleton,
     /// and returns the [`Event::BodyStart`]. `name` is the item name's offset in `head`.
-    fn start_stream(
+    fn start_stream<B>(
         &mut self,
         head: &[u8],
         name: usize,
         data: usize,
         len: u64,
-    ) -> Result<(usize, Event<'_, Range<usize>>), DecodeError> {
+    ) -> Result<(usize, Event<'_, B>), DecodeError> {
         let base = self.skeleton.len();
         self.skeleton.extend_from_slice(head);
         let name_at = base + name;
@@ -409,11 +387,11 @@ impl ResponseDecoder {
     /// The next piece of a long `* SEARCH` line from `buf[from..]` (which starts with a space
     /// or ends the line): its numbers up to the last space within `max_line` bytes, or, once
     /// the line's end is in reach, the rest as the closing `Data::Search` response.
-    fn search_chunk<'a>(
+    fn search_chunk<'a, B>(
         &mut self,
         buf: &'a [u8],
         from: usize,
-    ) -> Result<(usize, Event<'a, Range<usize>>), DecodeError> {
+    ) -> Result<(usize, Event<'a, B>), DecodeError> {
         let window_end = buf.len().min(from.saturating_add(self.limits.max_line));
         let window = &buf[from..window_end];
         let invalid = |at: usize, expected: &'static str| DecodeError::Invalid {
@@ -498,11 +476,11 @@ impl ResponseDecoder {
     /// range, or ends the set): its ranges up to the last comma within `max_line` bytes, or,
     /// once the line's end is in reach, the rest as the closing `Data::ESearch` response, parsed
     /// with the line's start. A range is never cut apart; a piece's comma is consumed with it.
-    fn esearch_chunk<'a>(
+    fn esearch_chunk<'a, B>(
         &'a mut self,
         buf: &'a [u8],
         from: usize,
-    ) -> Result<(usize, Event<'a, Range<usize>>), DecodeError> {
+    ) -> Result<(usize, Event<'a, B>), DecodeError> {
         let max_line = self.limits.max_line;
         let window = &buf[from..buf.len().min(from.saturating_add(max_line))];
         let invalid = |at: usize, expected: &'static str| DecodeError::Invalid {
@@ -650,7 +628,7 @@ impl Decode for ResponseDecoder {
     type Event<'a> = Event<'a, Range<usize>>;
 
     fn decode<'a>(&'a mut self, input: &'a [u8]) -> Decoded<Self::Event<'a>> {
-        self.next_event(input)
+        self.next_event(input, |range| range)
     }
 
     fn end_of_input(&self, unread: &[u8]) -> Result<(), DecodeError> {
