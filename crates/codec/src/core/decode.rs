@@ -35,16 +35,16 @@
 //! error such as [`DecodeError::LineTooLong`] — as far as it knows now (an IMAP literal
 //! announced further on moves it). It is always larger than the input given. A driver sizes its
 //! buffer by it instead of guessing, and can refuse at once an item that its own memory budget
-//! cannot hold: a line that can never complete within the limits is refused without reading it.
+//! cannot hold, rather than read on until the decoder's limit says the line can never complete.
 //!
 //! # Why the trait is not object-safe
 //!
 //! [`Decode::Event`] is a generic associated type: an event borrows the input buffer (and the
 //! IMAP decoder's own copy of a response it re-assembled around a streamed body), so its type
 //! depends on the lifetime of one call. That makes the trait unusable as `dyn Decode`. The
-//! alternatives cost more than they give: owned events allocate for every response (the codec
-//! benches decode a 1,000-message FETCH stream with borrowed responses), and a type-erased
-//! event pushes a downcast into every driver. The driver is generic instead (`D: Decode`,
+//! alternatives cost more than they give: owned events allocate for every response (what
+//! borrowing from the buffer avoids), and a type-erased event pushes a downcast into every
+//! driver. The driver is generic instead (`D: Decode`,
 //! compiled once per protocol from one source); a program that must choose the protocol at run
 //! time, as `mailcat decode` does, wraps each decoder in its own object-safe trait that maps
 //! events to what it needs.
@@ -53,9 +53,10 @@
 //!
 //! Before this contract each decoder had its own calling convention
 //! (`Result<(usize, Event), DecodeError>` with [`DecodeError::Incomplete`], body chunks as
-//! slices, three shapes of end-of-input). Those methods remain, as thin wrappers over
-//! [`Decode`], until every caller reads through the trait; [`Decoded::into_result`] converts
-//! to the old shape.
+//! slices, three shapes of end-of-input). Those methods remain until every caller reads
+//! through the trait, as thin wrappers over the same step as [`Decode::decode`] (the IMAP and
+//! POP3 steps are compiled once for ranges and once for slices, so neither path converts
+//! events); [`Decoded::into_result`] gives a trait answer the old shape.
 
 use crate::DecodeError;
 

@@ -186,9 +186,10 @@ impl ResponseDecoder {
     /// Decodes the next event from `buf`: `Ok((consumed, event))`, or
     /// [`DecodeError::Incomplete`], or a final error with an offset into `buf`.
     ///
-    /// The older form of [`Decode::decode`] and a thin wrapper over it: body chunks come as
-    /// slices of `buf` instead of ranges, and the bound of an incomplete response is dropped.
-    /// (Through the trait, call it as `Decode::decode(&mut decoder, buf)`.)
+    /// The older form of [`Decode::decode`], kept for callers not yet on the contract: a thin
+    /// wrapper over the same step, compiled to give body chunks as slices of `buf` instead of
+    /// ranges; the bound of an incomplete response is dropped. (With the trait in scope this
+    /// method still wins: call the trait's as `Decode::decode(&mut decoder, buf)`.)
     pub fn decode<'a>(&'a mut self, buf: &'a [u8]) -> Result<(usize, Event<'a>), DecodeError> {
         self.next_event(buf, |range| &buf[range]).into_result()
     }

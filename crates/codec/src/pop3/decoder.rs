@@ -133,9 +133,10 @@ impl Decoder {
     /// status or listing line, more than `max_lines` listing lines ([`DecodeError::TooManyLines`]), or
     /// a body over `max_message` bytes ([`DecodeError::LiteralTooLarge`]).
     ///
-    /// The older form of [`Decode::decode`] and a thin wrapper over it: bytes passed on come as
-    /// slices of `buf` instead of ranges, and the bound of an incomplete reply is dropped.
-    /// (Through the trait, call it as `Decode::decode(&mut decoder, buf)`.)
+    /// The older form of [`Decode::decode`], kept for callers not yet on the contract: a thin
+    /// wrapper over the same step, compiled to give the bytes passed on as slices of `buf`
+    /// instead of ranges; the bound of an incomplete reply is dropped. (With the trait in scope
+    /// this method still wins: call the trait's as `Decode::decode(&mut decoder, buf)`.)
     pub fn decode<'a>(&mut self, buf: &'a [u8]) -> Result<(usize, Event<'a>), DecodeError> {
         self.step(buf, |range| &buf[range])
     }
