@@ -77,38 +77,59 @@ impl DecodeError {
         matches!(self, DecodeError::Incomplete)
     }
 
+    /// Where in the input the problem is (the start of the line, literal or response it
+    /// concerns), or `None` for [`DecodeError::Incomplete`], which has no place.
+    pub fn offset(&self) -> Option<usize> {
+        use DecodeError::*;
+        match *self {
+            Incomplete => None,
+            Invalid { offset, .. }
+            | LineTooLong { offset, .. }
+            | LiteralTooLarge { offset, .. }
+            | TooDeep { offset, .. }
+            | TooManyLines { offset, .. }
+            | ResponseTooLarge { offset, .. }
+            | Truncated { offset, .. } => Some(offset),
+        }
+    }
+
     /// The same error with every offset moved by `delta` (for parsers that work on a sub-slice).
     pub fn shifted(self, delta: usize) -> Self {
+        self.map_offset(|offset| offset + delta)
+    }
+
+    /// The same error with its offset (whichever variant holds it) mapped by `f`.
+    pub(crate) fn map_offset(self, f: impl FnOnce(usize) -> usize) -> Self {
         use DecodeError::*;
         match self {
             Incomplete => Incomplete,
             Invalid { offset, expected } => Invalid {
-                offset: offset + delta,
+                offset: f(offset),
                 expected,
             },
             LineTooLong { offset, limit } => LineTooLong {
-                offset: offset + delta,
+                offset: f(offset),
                 limit,
             },
             LiteralTooLarge { offset, len, limit } => LiteralTooLarge {
-                offset: offset + delta,
+                offset: f(offset),
                 len,
                 limit,
             },
             TooDeep { offset, limit } => TooDeep {
-                offset: offset + delta,
+                offset: f(offset),
                 limit,
             },
             TooManyLines { offset, limit } => TooManyLines {
-                offset: offset + delta,
+                offset: f(offset),
                 limit,
             },
             ResponseTooLarge { offset, limit } => ResponseTooLarge {
-                offset: offset + delta,
+                offset: f(offset),
                 limit,
             },
             Truncated { offset, inside } => Truncated {
-                offset: offset + delta,
+                offset: f(offset),
                 inside,
             },
         }

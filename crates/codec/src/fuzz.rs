@@ -1,12 +1,19 @@
 //! Bodies of the fuzz targets, shared by `fuzz/` and the corpus replay test in `tests/`.
 //!
 //! Each body checks properties, not only the absence of panics: a decoder fed the same bytes in
-//! two pieces says the same thing as when fed them at once, a stuffed body unstuffs back to the
-//! original, an encoded command is read by a server as exactly one command.
+//! two pieces says the same thing as when fed them at once, and keeps the [`crate::Decode`]
+//! contract at every step (the decoders are driven through it, by the loop the split tests
+//! use); a stuffed body unstuffs back to the original; an encoded command is read by a server
+//! as exactly one command.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use crate::core::dot::{self, DotStuffer, DotUnstuffer, Unstuffed};
-use crate::{imap, pop3, smtp, DecodeError, Limits};
+use std::ops::Range;
+
+use crate::core::decode::check::{
+    feed, ImapSession, Pop3Session, Run, Script, Seen, Session, SmtpSession, Transcript,
+};
+use crate::core::dot::{self, DotStuffer, DotUnstuffer};
+use crate::{imap, pop3, smtp, Decode, DecodeError, Decoded, Limits};
 
 /// Small limits so the fuzzer reaches the limit checks quickly.
 fn small_limits(base: Limits) -> Limits {
@@ -31,47 +38,28 @@ fn split_input(data: &[u8]) -> Option<(u8, &[u8], usize)> {
     Some((first, input, cut))
 }
 
-/// Drives a stateful decoder over `input` delivered in pieces (the first `cut` bytes, then the
-/// rest), the way a transport does; returns the transcript of events and whether it ended well.
+/// Feeds `input` through the session's decoder in two pieces (the first `cut` bytes, then the
+/// rest) and whole, through the [`crate::Decode`] contract (whose promises [`feed`] checks at
+/// every step), and asserts both runs say the same.
 ///
-/// Only success is compared between two runs, not which error: a decoder may notice one of two
-/// problems first depending on how much it has seen (a bad first byte before a bare LF), and
-/// either report is right.
-fn drive<D>(
+/// Only success is compared between the two runs, not which error: a decoder may notice one of
+/// two problems first depending on how much it has seen (a bad first byte before a bare LF),
+/// and either report is right.
+fn same_in_two_pieces<S: Session + Clone>(
+    session: &S,
     input: &[u8],
     cut: usize,
-    mut step: D,
-    mut finish: impl FnMut(&[u8]) -> Result<(), DecodeError>,
-) -> (Vec<String>, bool)
-where
-    D: FnMut(&[u8], &mut Vec<String>) -> Result<usize, DecodeError>,
-{
-    let mut events = Vec::new();
-    let mut available = cut.min(input.len());
-    let mut start = 0;
-    loop {
-        match step(&input[start..available], &mut events) {
-            Ok(used) => {
-                assert!(
-                    used <= available - start,
-                    "decoder claims more bytes than it was given"
-                );
-                start += used;
-            }
-            Err(DecodeError::Incomplete) if available < input.len() => available = input.len(),
-            Err(DecodeError::Incomplete) => return (events, finish(&input[start..]).is_ok()),
-            Err(_) => return (events, false),
-        }
-    }
-}
-
-/// Adjacent body chunks may be cut differently depending on how bytes arrived: merge them.
-fn push_chunk(events: &mut Vec<String>, chunk: &[u8]) {
-    let text = format!("chunk:{}", crate::core::text::escape_bytes(chunk));
-    match events.last_mut() {
-        Some(last) if last.starts_with("chunk:") => last.push_str(&text["chunk:".len()..]),
-        _ => events.push(text),
-    }
+    what: &str,
+) -> Run {
+    let outcome = |run: &Run| (run.transcript.clone(), run.end.is_ok());
+    let whole = feed(&mut session.clone(), input, &[]);
+    let split = feed(&mut session.clone(), input, &[cut]);
+    assert_eq!(
+        outcome(&whole),
+        outcome(&split),
+        "{what} decoding depends on how the bytes arrived"
+    );
+    whole
 }
 
 /// POP3: a whole session's replies, with the expectation for each reply chosen from the input.
@@ -79,41 +67,8 @@ pub fn pop3_response(data: &[u8]) {
     let Some((first, input, cut)) = split_input(data) else {
         return;
     };
-    let run = |cut: usize| {
-        let mut decoder = pop3::Decoder::new(small_limits(Limits::pop3()));
-        let mut replies = 0u32;
-        let decoder = std::cell::RefCell::new(&mut decoder);
-        drive(
-            input,
-            cut,
-            |buf, events| {
-                let mut decoder = decoder.borrow_mut();
-                let (used, event) = decoder.decode(buf)?;
-                match event {
-                    pop3::Event::BodyChunk(chunk) => push_chunk(events, chunk),
-                    other => events.push(format!("{other:?}")),
-                }
-                if !decoder.is_in_body() {
-                    // Choose what the next command expects, as a session would.
-                    replies += 1;
-                    let expect = match (u32::from(first) >> (replies % 8)) & 3 {
-                        0 => pop3::Expect::SingleLine,
-                        1 => pop3::Expect::MultiLine(pop3::Body::Chunks),
-                        2 => pop3::Expect::MultiLine(pop3::Body::Lines),
-                        _ => pop3::Expect::SaslContinuation,
-                    };
-                    decoder.expect(expect);
-                }
-                Ok(used)
-            },
-            |rest| decoder.borrow().end_of_input(rest),
-        )
-    };
-    assert_eq!(
-        run(input.len()),
-        run(cut),
-        "POP3 decoding depends on how the bytes arrived"
-    );
+    let session = Pop3Session::new(small_limits(Limits::pop3()), Script::Seeded(first));
+    same_in_two_pieces(&session, input, cut, "POP3");
 }
 
 /// SMTP: replies one after the other; a prefix of a reply is never anything but Incomplete.
@@ -121,28 +76,8 @@ pub fn smtp_reply(data: &[u8]) {
     let Some((_, input, cut)) = split_input(data) else {
         return;
     };
-    let limits = small_limits(Limits::smtp());
-    let run = |cut: usize| {
-        drive(
-            input,
-            cut,
-            |buf, events| {
-                let (used, reply) = smtp::parse_reply(buf, &limits)?;
-                assert!(used > 0);
-                if let Ok(extensions) = smtp::Extensions::from_reply(&reply) {
-                    let _ = (extensions.size(), extensions.auth_mechanisms().len());
-                }
-                events.push(format!("{:?}", reply.into_owned()));
-                Ok(used)
-            },
-            smtp::end_of_input,
-        )
-    };
-    assert_eq!(
-        run(input.len()),
-        run(cut),
-        "SMTP decoding depends on how the bytes arrived"
-    );
+    let session = SmtpSession::new(small_limits(Limits::smtp()));
+    same_in_two_pieces(&session, input, cut, "SMTP");
 }
 
 /// IMAP: responses one after the other through the streaming decoder.
@@ -150,74 +85,42 @@ pub fn imap_response(data: &[u8]) {
     let Some((_, input, cut)) = split_input(data) else {
         return;
     };
-    let run = |cut: usize| {
-        let mut decoder = imap::ResponseDecoder::new(small_limits(Limits::imap()));
-        let decoder = std::cell::RefCell::new(&mut decoder);
-        // The pieces of a long SEARCH or ESEARCH line: what counts is all its numbers (or
-        // ranges), merged into the response that closes the line; each ESEARCH piece must
-        // carry the line's correlator and UID flag.
-        let search = std::cell::RefCell::new(Vec::new());
-        let ranges = std::cell::RefCell::new(Vec::new());
-        let heads = std::cell::RefCell::new(Vec::new());
-        drive(
-            input,
-            cut,
-            |buf, events| {
-                let mut decoder = decoder.borrow_mut();
-                let (used, event) = decoder.decode(buf)?;
-                match event {
-                    imap::Event::BodyChunk(chunk) => push_chunk(events, chunk),
-                    imap::Event::SearchNumbers(numbers) => search.borrow_mut().extend(numbers),
-                    imap::Event::ESearchRanges { tag, uid, set } => {
-                        heads.borrow_mut().push((tag.map(<[u8]>::to_vec), uid));
-                        ranges.borrow_mut().extend_from_slice(set.ranges());
-                    }
-                    imap::Event::Response(response) => {
-                        let mut response = response.into_owned();
-                        let mut pieces = search.borrow_mut();
-                        if let imap::Response::Data(imap::Data::Search { numbers, .. }) =
-                            &mut response
-                        {
-                            numbers.splice(0..0, pieces.drain(..));
-                        }
-                        let mut pieces = ranges.borrow_mut();
-                        if let imap::Response::Data(imap::Data::ESearch(e)) = &mut response {
-                            for (tag, uid) in heads.borrow_mut().drain(..) {
-                                assert_eq!(tag.as_deref(), e.tag.as_deref(), "piece correlator");
-                                assert_eq!(uid, e.uid, "piece UID flag");
-                            }
-                            if let Some(imap::ESearchItem::All(set)) = e
-                                .items
-                                .iter_mut()
-                                .find(|i| matches!(i, imap::ESearchItem::All(_)))
-                            {
-                                pieces.extend_from_slice(set.ranges());
-                                *set = imap::SequenceSet::from_ranges(std::mem::take(&mut *pieces))
-                                    .expect("an ALL set has ranges");
-                            }
-                        }
-                        assert!(pieces.is_empty(), "ESEARCH pieces without their line's end");
-                        events.push(format!("{response:?}"))
-                    }
-                    other => events.push(format!("{other:?}")),
-                }
-                Ok(used)
-            },
-            |rest| {
-                let decoder = decoder.borrow();
-                if rest.is_empty() && !decoder.is_streaming() {
-                    Ok(())
-                } else {
-                    Err(decoder.end_of_input(rest))
-                }
-            },
-        )
-    };
-    assert_eq!(
-        run(input.len()),
-        run(cut),
-        "IMAP decoding depends on how the bytes arrived"
-    );
+    let session = ImapSession::new(small_limits(Limits::imap()));
+    same_in_two_pieces(&session, input, cut, "IMAP");
+}
+
+/// The dot-unstuffer seen through the decode contract, so its fuzz target runs the same loop
+/// as the protocol decoders'. It lives inside a body: input that ends is always cut short.
+#[derive(Debug, Clone, Default)]
+struct Unstuff(DotUnstuffer);
+
+impl Decode for Unstuff {
+    /// The range of some body bytes, or `None` for the terminator.
+    type Event<'a> = Option<Range<usize>>;
+
+    fn decode<'a>(&'a mut self, input: &'a [u8]) -> Decoded<Option<Range<usize>>> {
+        // `.` CRLF is the longest thing it waits for.
+        Decoded::from_result(self.0.decode_range(input), 3)
+    }
+
+    fn end_of_input(&self, _unread: &[u8]) -> Result<(), DecodeError> {
+        Err(self.0.end_of_input())
+    }
+}
+
+impl Session for Unstuff {
+    type Decoder = Unstuff;
+
+    fn decoder(&self) -> Unstuff {
+        Unstuff::default()
+    }
+
+    fn record(&mut self, event: Option<Range<usize>>, consumed: &[u8], out: &mut Transcript) {
+        match event {
+            Some(range) => out.bytes(&consumed[range]),
+            None => out.item("end"),
+        }
+    }
 }
 
 /// Dot-unstuffing: streaming in two pieces gives what one buffer gives.
@@ -225,42 +128,14 @@ pub fn dot_unstuff(data: &[u8]) {
     let Some((_, input, cut)) = split_input(data) else {
         return;
     };
-    let run = |cut: usize| {
-        let mut unstuffer = DotUnstuffer::new();
-        let unstuffer = std::cell::RefCell::new(&mut unstuffer);
-        drive(
-            input,
-            cut,
-            |buf, events| {
-                let (used, piece) = unstuffer.borrow_mut().decode(buf)?;
-                match piece {
-                    Unstuffed::Data(chunk) => push_chunk(events, chunk),
-                    Unstuffed::End => events.push("end".to_owned()),
-                }
-                Ok(used)
-            },
-            |_| Err(unstuffer.borrow().end_of_input()),
-        )
-    };
-    let whole = run(input.len());
-    assert_eq!(
-        whole,
-        run(cut),
-        "unstuffing depends on how the bytes arrived"
-    );
+    let whole = same_in_two_pieces(&Unstuff::default(), input, cut, "unstuffing");
     // The convenience function agrees with the streaming decoder.
     if let Ok((body, _)) = dot::unstuff_all(input) {
-        let streamed: Vec<u8> = whole
-            .0
-            .iter()
-            .take_while(|e| *e != "end")
-            .filter_map(|e| e.strip_prefix("chunk:"))
-            .collect::<String>()
-            .into_bytes();
-        assert_eq!(
-            crate::core::text::escape_bytes(&body).into_bytes(),
-            streamed
-        );
+        let streamed = match whole.transcript.seen.first() {
+            Some(Seen::Bytes(bytes)) => bytes.clone(),
+            _ => Vec::new(),
+        };
+        assert_eq!(body, streamed);
     }
 }
 

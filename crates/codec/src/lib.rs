@@ -1,9 +1,11 @@
 //! Sans-I/O parsers and encoders for POP3, IMAP and SMTP.
 //!
 //! Bytes in, values out: nothing here does I/O or knows about tokio. One decode contract serves
-//! the three protocols: a decoder takes the bytes received so far and returns either a response
-//! and the number of bytes it used, or [`DecodeError::Incomplete`] (read more, call again with the
-//! whole buffer), or a final error naming the offset and what was expected.
+//! the three protocols, the [`Decode`] trait: a decoder takes the bytes received so far and
+//! answers with an event and the number of bytes it used, or "incomplete" (read more, call
+//! again with the whole buffer; with the most bytes the item can take), or a final error naming
+//! the offset and what was expected. Body bytes come out as ranges of the input, so a driver
+//! passes them to a sink without copying.
 //!
 //! - [`imap`]: RFC 3501 / 9051 responses (and the extensions a client session uses), commands.
 //! - [`pop3`]: RFC 1939 / 2449 / 2595 / 5034 responses, multi-line bodies, commands.
@@ -25,5 +27,6 @@ pub mod smtp;
 #[doc(hidden)]
 pub mod fuzz;
 
+pub use crate::core::decode::{Decode, Decoded};
 pub use error::{DecodeError, EncodeError};
 pub use limits::Limits;

@@ -35,7 +35,7 @@ use mailcat_codec::imap::{
     Code, Data, ESearch, ESearchItem, Envelope, Event, Fetch, FetchItem, Flag, NameAttribute,
     Response, ResponseDecoder, SectionData, SequenceSet, StatusKind, Tag, TagGenerator, UidSet,
 };
-use mailcat_codec::Limits;
+use mailcat_codec::{Decode, Limits};
 use mailcat_transport::dialogue::{self, Capabilities, MailConnection};
 use mailcat_transport::trace::Redaction;
 use mailcat_transport::{Connection, Endpoint, Protocol, Step, Timeouts, TlsSettings};
@@ -1409,7 +1409,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                 Step::Response,
                 &mut self.decoder,
                 |decoder, buf| {
-                    let (used, event) = decoder.decode(buf)?;
+                    let (used, event) = Decode::decode(decoder, buf).into_result()?;
                     let raw = match event {
                         Event::Response(r) => Raw::Response(r.into_owned()),
                         Event::BodyStart {
@@ -1425,10 +1425,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                                 && section.text.is_none()
                                 && origin.is_none(),
                         },
-                        Event::BodyChunk(chunk) => {
-                            let start = chunk.as_ptr() as usize - buf.as_ptr() as usize;
-                            Raw::Chunk(start..start + chunk.len())
-                        }
+                        Event::BodyChunk(range) => Raw::Chunk(range),
                         Event::BodyEnd => Raw::BodyEnd,
                         Event::SearchNumbers(numbers) => {
                             Raw::SearchPiece(SearchPiece::Numbers(numbers))

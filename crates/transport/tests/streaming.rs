@@ -6,7 +6,7 @@ use std::ops::Range;
 use std::time::Duration;
 
 use mailcat_codec::imap::{Event, Response, ResponseDecoder};
-use mailcat_codec::{DecodeError, Limits};
+use mailcat_codec::{Decode, DecodeError, Limits};
 use mailcat_transport::{
     Connection, Endpoint, Error, MailStream, Protocol, Security, Step, Timeouts,
 };
@@ -29,12 +29,9 @@ fn connection(client: DuplexStream) -> Connection<DuplexStream> {
 }
 
 fn decode(decoder: &mut ResponseDecoder, buf: &[u8]) -> Result<(usize, Item), DecodeError> {
-    let (used, event) = decoder.decode(buf)?;
+    let (used, event) = Decode::decode(decoder, buf).into_result()?;
     let item = match event {
-        Event::BodyChunk(chunk) => {
-            let start = chunk.as_ptr() as usize - buf.as_ptr() as usize;
-            Item::Chunk(start..start + chunk.len())
-        }
+        Event::BodyChunk(range) => Item::Chunk(range),
         Event::Response(response) => Item::Response(response.into_owned()),
         _ => Item::Other,
     };

@@ -16,6 +16,8 @@
 //! - [`DotUnstuffer`] only recognises CRLF as a line end: `\n.\n` or `\r.\r` are body bytes.
 //! - [`DotStuffer`] turns every bare CR and bare LF into CRLF, so it never emits one.
 
+use std::ops::Range;
+
 use crate::DecodeError;
 
 /// One step of [`DotUnstuffer::decode`].
@@ -72,6 +74,19 @@ impl DotUnstuffer {
     /// Unlike other decoders, the consumed bytes must be dropped before the next call: the state
     /// remembers what they were. After [`Unstuffed::End`] the decoder is ready for a new body.
     pub fn decode<'a>(&mut self, buf: &'a [u8]) -> Result<(usize, Unstuffed<'a>), DecodeError> {
+        let (consumed, data) = self.decode_range(buf)?;
+        Ok((
+            consumed,
+            data.map_or(Unstuffed::End, |range| Unstuffed::Data(&buf[range])),
+        ))
+    }
+
+    /// [`DotUnstuffer::decode`] with the body bytes given as their range in `buf` (`None` for
+    /// the end), for decoders that pass ranges on.
+    pub(crate) fn decode_range(
+        &mut self,
+        buf: &[u8],
+    ) -> Result<(usize, Option<Range<usize>>), DecodeError> {
         if buf.is_empty() {
             return Err(DecodeError::Incomplete);
         }
@@ -80,7 +95,7 @@ impl DotUnstuffer {
             match buf.get(1..3) {
                 Some(b"\r\n") => {
                     *self = DotUnstuffer::new();
-                    return Ok((3, Unstuffed::End));
+                    return Ok((3, None));
                 }
                 // `.` or `.\r` alone: it may still become the terminator.
                 _ if buf.len() < 2 || (buf.len() < 3 && buf[1] == b'\r') => {
@@ -117,7 +132,7 @@ impl DotUnstuffer {
         // `data` is never empty: with start == 1, buf[1] exists.
         self.at_line_start = ends_line(initial_prev_cr, data);
         self.after_cr = data.last() == Some(&b'\r');
-        Ok((end, Unstuffed::Data(data)))
+        Ok((end, Some(start..end)))
     }
 
     /// Call when the stream ended: a body not yet terminated is [`DecodeError::Truncated`].

@@ -21,8 +21,10 @@
 //! pieces of its `ALL` set; each ends with the [`Event::Response`] that closes the line. The
 //! caller bounds the total by what it asked for.
 
+use std::ops::Range;
+
 use crate::core::parse::{to_decode_error, PResult};
-use crate::{DecodeError, Limits};
+use crate::{Decode, DecodeError, Decoded, Limits};
 
 use super::fetch::{section_name, Section};
 use super::framing::{frame, truncated, FrameLimits, FrameState, Framed};
@@ -30,9 +32,13 @@ use super::primitive::{number, Ctx, STREAMED_MARKER};
 use super::response::{esearch_all_start, greeting, response, search, Data, Greeting, Response};
 use super::sequence::{sequence_set, SequenceSet};
 
-/// What [`ResponseDecoder::decode`] found.
+/// What [`ResponseDecoder`] found: one step of decoding.
+///
+/// `B` is how a body chunk points at its bytes: through the [`Decode`] trait, a range of the
+/// input (`Event<'a, Range<usize>>`); through the older [`ResponseDecoder::decode`], a slice of it
+/// (`Event<'a>`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event<'a> {
+pub enum Event<'a, B = &'a [u8]> {
     /// One whole response.
     Response(Response<'a>),
     /// A large body section starts; its bytes follow as [`Event::BodyChunk`]s.
@@ -50,9 +56,10 @@ pub enum Event<'a> {
         /// The literal's length: the number of bytes the chunks will add up to.
         len: u64,
     },
-    /// Some bytes of the body, a slice of the buffer given to `decode` (no copy). The caller
-    /// must drop them from its buffer (the `consumed` count says so) before calling again.
-    BodyChunk(&'a [u8]),
+    /// Some bytes of the body, within the `consumed` bytes of the input: their range (or, from
+    /// [`ResponseDecoder::decode`], the slice itself). No copy is made; the caller routes them
+    /// and drops the consumed bytes from its buffer before calling again.
+    BodyChunk(B),
     /// The body section is complete.
     BodyEnd,
     /// Some numbers of a `* SEARCH` line too long for `max_line` (a `UID SEARCH ALL` of a big
@@ -178,131 +185,178 @@ impl ResponseDecoder {
 
     /// Decodes the next event from `buf`: `Ok((consumed, event))`, or
     /// [`DecodeError::Incomplete`], or a final error with an offset into `buf`.
+    ///
+    /// The older form of [`Decode::decode`], kept for callers not yet on the contract: a thin
+    /// wrapper over the same step, compiled to give body chunks as slices of `buf` instead of
+    /// ranges; the bound of an incomplete response is dropped. (With the trait in scope this
+    /// method still wins: call the trait's as `Decode::decode(&mut decoder, buf)`.)
     pub fn decode<'a>(&'a mut self, buf: &'a [u8]) -> Result<(usize, Event<'a>), DecodeError> {
+        self.next_event(buf, |range| &buf[range]).into_result()
+    }
+
+    /// One step in whichever state the decoder is, with a body chunk given as `bytes` makes it
+    /// from its range in `buf`: the range itself for [`Decode::decode`], the slice for
+    /// [`ResponseDecoder::decode`] (each gets its own copy of the code, with no conversion of
+    /// the event on the way out).
+    fn next_event<'a, B>(
+        &'a mut self,
+        buf: &'a [u8],
+        bytes: impl FnOnce(Range<usize>) -> B,
+    ) -> Decoded<Event<'a, B>> {
+        let max_line = self.limits.max_line;
         match self.state {
-            State::Idle => {
-                self.skeleton.clear();
-                let lim = self.frame_limits(0);
-                match frame(buf, &mut self.frame, &lim) {
-                    Err(DecodeError::Incomplete) => Err(DecodeError::Incomplete),
-                    Err(DecodeError::LineTooLong { offset: 0, .. }) if is_search_head(buf) => {
-                        self.frame = FrameState::default();
-                        self.state = State::SearchNumbers;
-                        // The chunks start at the space before the first number.
-                        match self.search_chunk(buf, SEARCH_HEAD.len()) {
-                            // Less than a window after the head: the head is done with.
-                            Err(DecodeError::Incomplete) => {
-                                Ok((SEARCH_HEAD.len(), Event::SearchNumbers(Vec::new())))
-                            }
-                            other => other,
-                        }
-                    }
-                    Err(e @ DecodeError::LineTooLong { offset: 0, .. }) => {
-                        self.frame = FrameState::default();
-                        match self.start_esearch(buf) {
-                            Some(skip) => self.esearch_chunk(buf, skip),
-                            None => Err(e),
-                        }
-                    }
-                    Err(e) => {
-                        self.frame = FrameState::default();
-                        Err(e)
-                    }
-                    Ok(Framed::Complete(end)) => {
-                        let bare_lf = self.frame.bare_lf();
-                        self.frame = FrameState::default();
-                        let ctx = self.ctx();
-                        if bare_lf {
-                            // One line ended by a bare LF (GNU Mailutils): parse a copy with
-                            // CRLF, so the parsers keep their one rule.
-                            self.bare_lf_lines += 1;
-                            self.skeleton.extend_from_slice(&buf[..end - 1]);
-                            self.skeleton.extend_from_slice(b"\r\n");
-                            return match response(&self.skeleton, &ctx) {
-                                Ok((_, r)) => Ok((end, Event::Response(r))),
-                                Err(e) => Err(to_decode_error(&self.skeleton, e)),
-                            };
-                        }
-                        let frame = &buf[..end];
-                        match response(frame, &ctx) {
-                            Ok((_, r)) => Ok((end, Event::Response(r))),
-                            Err(e) => Err(to_decode_error(buf, e)),
-                        }
-                    }
-                    Ok(Framed::Stream {
-                        name,
-                        literal,
-                        data,
-                        len,
-                    }) => {
-                        self.frame = FrameState::default();
-                        self.start_stream(&buf[..literal], name, data, len)
-                    }
-                }
+            State::Idle => self.idle(buf),
+            // A piece ends within `max_line` bytes of where the line's rest starts.
+            State::SearchNumbers => Decoded::from_result(self.search_chunk(buf, 0), max_line),
+            State::ESearchAll { skip } => {
+                Decoded::from_result(self.esearch_chunk(buf, skip), skip.saturating_add(max_line))
             }
-            State::SearchNumbers => self.search_chunk(buf, 0),
-            State::ESearchAll { skip } => self.esearch_chunk(buf, skip),
             State::Streaming { remaining } => {
                 if remaining == 0 {
                     self.state = State::AfterBody;
                     self.frame = FrameState::fetch_continuation();
-                    return Ok((0, Event::BodyEnd));
+                    return Decoded::Event {
+                        consumed: 0,
+                        event: Event::BodyEnd,
+                    };
                 }
                 if buf.is_empty() {
-                    return Err(DecodeError::Incomplete);
+                    // Any byte is a chunk.
+                    return Decoded::Incomplete { bound: 1 };
                 }
                 let n = usize::try_from(remaining).map_or(buf.len(), |r| r.min(buf.len()));
                 self.state = State::Streaming {
                     remaining: remaining - n as u64,
                 };
-                Ok((n, Event::BodyChunk(&buf[..n])))
+                Decoded::Event {
+                    consumed: n,
+                    event: Event::BodyChunk(bytes(0..n)),
+                }
             }
-            State::AfterBody => {
-                let before = self.skeleton.len();
-                let lim = self.frame_limits(before);
-                match frame(buf, &mut self.frame, &lim) {
-                    Err(DecodeError::Incomplete) => Err(DecodeError::Incomplete),
-                    Err(e) => {
-                        self.reset();
-                        Err(e)
+            State::AfterBody => self.after_body(buf),
+        }
+    }
+
+    /// At the start of a response: frames it, and parses it once it is all there.
+    fn idle<'a, B>(&'a mut self, buf: &'a [u8]) -> Decoded<Event<'a, B>> {
+        self.skeleton.clear();
+        let lim = self.frame_limits(0);
+        let framed = frame(buf, &mut self.frame, &lim);
+        // The line in progress ends within `max_line` bytes of its start (or is too long);
+        // a literal before it has its length announced.
+        let bound = self.frame.line_start().saturating_add(self.limits.max_line);
+        let result = match framed {
+            Err(DecodeError::Incomplete) => Err(DecodeError::Incomplete),
+            Err(DecodeError::LineTooLong { offset: 0, .. }) if is_search_head(buf) => {
+                self.frame = FrameState::default();
+                self.state = State::SearchNumbers;
+                // The chunks start at the space before the first number.
+                match self.search_chunk(buf, SEARCH_HEAD.len()) {
+                    // Less than a window after the head: the head is done with.
+                    Err(DecodeError::Incomplete) => {
+                        Ok((SEARCH_HEAD.len(), Event::SearchNumbers(Vec::new())))
                     }
-                    Ok(Framed::Complete(end)) => {
-                        self.skeleton.extend_from_slice(&buf[..end]);
-                        self.state = State::Idle;
-                        self.frame = FrameState::default();
-                        let ctx = self.ctx();
-                        if let Err(e) = response(&self.skeleton, &ctx) {
-                            let e = to_decode_error(&self.skeleton, e);
-                            self.reset();
-                            return Err(skeleton_offset_to_buf(e, before));
-                        }
-                        let (_, r) = response(&self.skeleton, &ctx)
-                            .map_err(|e| to_decode_error(&self.skeleton, e))?;
-                        Ok((end, Event::Response(r)))
+                    other => other,
+                }
+            }
+            Err(e @ DecodeError::LineTooLong { offset: 0, .. }) => {
+                self.frame = FrameState::default();
+                let max_line = self.limits.max_line;
+                return match self.start_esearch(buf) {
+                    Some(skip) => Decoded::from_result(
+                        self.esearch_chunk(buf, skip),
+                        skip.saturating_add(max_line),
+                    ),
+                    None => Decoded::Invalid(e),
+                };
+            }
+            Err(e) => {
+                self.frame = FrameState::default();
+                Err(e)
+            }
+            Ok(Framed::Complete(end)) => {
+                let bare_lf = self.frame.bare_lf();
+                self.frame = FrameState::default();
+                let ctx = self.ctx();
+                if bare_lf {
+                    // One line ended by a bare LF (GNU Mailutils): parse a copy with
+                    // CRLF, so the parsers keep their one rule.
+                    self.bare_lf_lines += 1;
+                    self.skeleton.extend_from_slice(&buf[..end - 1]);
+                    self.skeleton.extend_from_slice(b"\r\n");
+                    match response(&self.skeleton, &ctx) {
+                        Ok((_, r)) => Ok((end, Event::Response(r))),
+                        Err(e) => Err(to_decode_error(&self.skeleton, e)),
                     }
-                    Ok(Framed::Stream {
-                        name,
-                        literal,
-                        data,
-                        len,
-                    }) => {
-                        self.frame = FrameState::default();
-                        self.start_stream(&buf[..literal], name, data, len)
+                } else {
+                    let frame = &buf[..end];
+                    match response(frame, &ctx) {
+                        Ok((_, r)) => Ok((end, Event::Response(r))),
+                        Err(e) => Err(to_decode_error(buf, e)),
                     }
                 }
             }
-        }
+            Ok(Framed::Stream {
+                name,
+                literal,
+                data,
+                len,
+            }) => {
+                self.frame = FrameState::default();
+                self.start_stream(&buf[..literal], name, data, len)
+            }
+        };
+        Decoded::from_result(result, bound)
+    }
+
+    /// After a streamed literal: frames the rest of its FETCH response into the skeleton.
+    fn after_body<'a, B>(&'a mut self, buf: &'a [u8]) -> Decoded<Event<'a, B>> {
+        let before = self.skeleton.len();
+        let lim = self.frame_limits(before);
+        let framed = frame(buf, &mut self.frame, &lim);
+        let bound = self.frame.line_start().saturating_add(self.limits.max_line);
+        let result = match framed {
+            Err(DecodeError::Incomplete) => Err(DecodeError::Incomplete),
+            Err(e) => {
+                self.reset();
+                Err(e)
+            }
+            Ok(Framed::Complete(end)) => {
+                self.skeleton.extend_from_slice(&buf[..end]);
+                self.state = State::Idle;
+                self.frame = FrameState::default();
+                let ctx = self.ctx();
+                if let Err(e) = response(&self.skeleton, &ctx) {
+                    let e = to_decode_error(&self.skeleton, e);
+                    self.reset();
+                    return Decoded::Invalid(skeleton_offset_to_buf(e, before, 0));
+                }
+                response(&self.skeleton, &ctx)
+                    .map(|(_, r)| (end, Event::Response(r)))
+                    .map_err(|e| to_decode_error(&self.skeleton, e))
+            }
+            Ok(Framed::Stream {
+                name,
+                literal,
+                data,
+                len,
+            }) => {
+                self.frame = FrameState::default();
+                self.start_stream(&buf[..literal], name, data, len)
+            }
+        };
+        Decoded::from_result(result, bound)
     }
 
     /// Appends `head` (the response up to a body literal's `{`) and the marker to the skeleton,
     /// and returns the [`Event::BodyStart`]. `name` is the item name's offset in `head`.
-    fn start_stream(
+    fn start_stream<B>(
         &mut self,
         head: &[u8],
         name: usize,
         data: usize,
         len: u64,
-    ) -> Result<(usize, Event<'_>), DecodeError> {
+    ) -> Result<(usize, Event<'_, B>), DecodeError> {
         let base = self.skeleton.len();
         self.skeleton.extend_from_slice(head);
         let name_at = base + name;
@@ -314,7 +368,7 @@ impl ResponseDecoder {
         // Check first, then borrow for the event: the error path must be able to reset.
         if let Err(e) = body_start(&self.skeleton, name_at, name_end, &ctx) {
             self.reset();
-            return Err(skeleton_offset_to_buf(e, base));
+            return Err(skeleton_offset_to_buf(e, base, 0));
         }
         self.state = State::Streaming { remaining: len };
         let (seq, section, origin) = body_start(&self.skeleton, name_at, name_end, &ctx)?;
@@ -334,11 +388,11 @@ impl ResponseDecoder {
     /// The next piece of a long `* SEARCH` line from `buf[from..]` (which starts with a space
     /// or ends the line): its numbers up to the last space within `max_line` bytes, or, once
     /// the line's end is in reach, the rest as the closing `Data::Search` response.
-    fn search_chunk<'a>(
+    fn search_chunk<'a, B>(
         &mut self,
         buf: &'a [u8],
         from: usize,
-    ) -> Result<(usize, Event<'a>), DecodeError> {
+    ) -> Result<(usize, Event<'a, B>), DecodeError> {
         let window_end = buf.len().min(from.saturating_add(self.limits.max_line));
         let window = &buf[from..window_end];
         let invalid = |at: usize, expected: &'static str| DecodeError::Invalid {
@@ -423,11 +477,11 @@ impl ResponseDecoder {
     /// range, or ends the set): its ranges up to the last comma within `max_line` bytes, or,
     /// once the line's end is in reach, the rest as the closing `Data::ESearch` response, parsed
     /// with the line's start. A range is never cut apart; a piece's comma is consumed with it.
-    fn esearch_chunk<'a>(
+    fn esearch_chunk<'a, B>(
         &'a mut self,
         buf: &'a [u8],
         from: usize,
-    ) -> Result<(usize, Event<'a>), DecodeError> {
+    ) -> Result<(usize, Event<'a, B>), DecodeError> {
         let max_line = self.limits.max_line;
         let window = &buf[from..buf.len().min(from.saturating_add(max_line))];
         let invalid = |at: usize, expected: &'static str| DecodeError::Invalid {
@@ -450,10 +504,7 @@ impl ResponseDecoder {
             if let Err(e) = response(&self.skeleton, &ctx) {
                 let e = to_decode_error(&self.skeleton, e);
                 self.reset();
-                return Err(match skeleton_offset_to_buf(e, head) {
-                    DecodeError::Invalid { offset, expected } => invalid(offset, expected),
-                    other => other,
-                });
+                return Err(skeleton_offset_to_buf(e, head, from));
             }
             // Idle clears the skeleton before the next response.
             self.state = State::Idle;
@@ -508,10 +559,7 @@ impl ResponseDecoder {
             Err(e) => {
                 let e = to_decode_error(window, e);
                 self.reset();
-                return Err(match e {
-                    DecodeError::Invalid { offset, expected } => invalid(offset, expected),
-                    other => other,
-                });
+                return Err(e.shifted(from));
             }
         };
         self.state = State::ESearchAll { skip: 0 };
@@ -534,7 +582,15 @@ impl ResponseDecoder {
     /// What to report when the stream ends with `remaining` bytes not consumed (or in the
     /// middle of a streamed body): [`DecodeError::Truncated`] naming what was unfinished —
     /// "a literal", "a quoted string", "a response line" — with its offset in `remaining`.
+    ///
+    /// The older form of [`Decode::end_of_input`], for a caller that already knows the stream
+    /// was cut (`remaining` is not empty, or [`ResponseDecoder::is_streaming`]); the trait's says
+    /// whether it was.
     pub fn end_of_input(&self, remaining: &[u8]) -> DecodeError {
+        self.truncation(remaining)
+    }
+
+    fn truncation(&self, remaining: &[u8]) -> DecodeError {
         match self.state {
             State::Streaming { .. } => DecodeError::Truncated {
                 offset: 0,
@@ -566,6 +622,25 @@ impl ResponseDecoder {
     }
 }
 
+/// The decode contract. An incomplete response's bound is where its current line must end (a
+/// literal announced before it included); in a streamed body, one byte; in a long SEARCH or
+/// ESEARCH line, the end of the next piece.
+impl Decode for ResponseDecoder {
+    type Event<'a> = Event<'a, Range<usize>>;
+
+    fn decode<'a>(&'a mut self, input: &'a [u8]) -> Decoded<Self::Event<'a>> {
+        self.next_event(input, |range| range)
+    }
+
+    fn end_of_input(&self, unread: &[u8]) -> Result<(), DecodeError> {
+        if unread.is_empty() && !self.is_streaming() {
+            Ok(())
+        } else {
+            Err(self.truncation(unread))
+        }
+    }
+}
+
 /// The start of a SEARCH response whose numbers may be passed on in chunks.
 const SEARCH_HEAD: &[u8] = b"* SEARCH";
 
@@ -576,16 +651,13 @@ fn is_search_head(buf: &[u8]) -> bool {
         && buf[SEARCH_HEAD.len()] == b' '
 }
 
-/// Maps an error offset in the skeleton to one in the current buffer (0 if it lies in an
-/// earlier part, whose bytes the caller has already dropped).
-fn skeleton_offset_to_buf(e: DecodeError, tail_start: usize) -> DecodeError {
-    match e {
-        DecodeError::Invalid { offset, expected } => DecodeError::Invalid {
-            offset: offset.saturating_sub(tail_start),
-            expected,
-        },
-        other => other,
-    }
+/// Maps an error's offset in the skeleton to one in the current buffer, whatever the error:
+/// the skeleton from `tail_start` on holds the bytes of the buffer from `tail_at` on. An offset
+/// before `tail_start` lies in an earlier part: if that part is still at the buffer's start (a
+/// long ESEARCH line's head, `tail_at` bytes long) the offset stands, otherwise its bytes were
+/// dropped already and the offset is 0.
+fn skeleton_offset_to_buf(e: DecodeError, tail_start: usize, tail_at: usize) -> DecodeError {
+    e.map_offset(|offset| offset.saturating_add(tail_at).saturating_sub(tail_start))
 }
 
 /// Parses the sequence number and the streamed item's name out of the skeleton.
@@ -1274,6 +1346,28 @@ mod tests {
         d.decode(b"* 1 FETCH (BODY[] {20}\r\n").unwrap();
         assert_eq!(d.decode(b""), Err(DecodeError::Incomplete));
         assert!(d.is_streaming());
+    }
+
+    #[test]
+    fn an_error_in_the_part_before_a_streamed_body_points_into_the_buffer_given() {
+        // The literal length before the body is only parsed once the response is whole, in
+        // the skeleton; its bytes were consumed long ago. The error must not point past the
+        // three bytes of the last call (found by the fuzzer: the offset was the skeleton's).
+        let mut d = ResponseDecoder::new(streaming_limits());
+        let mut input = b"* 1 FETCH (X-A {99999999999999999999 BODY[] {20}\r\n".to_vec();
+        input.extend_from_slice(&[b'x'; 20]);
+        let mut at = 0;
+        while let Ok((n, e)) = d.decode(&input[at..]) {
+            assert!(!matches!(e, Event::Response(_)), "{e:?}");
+            at += n;
+        }
+        assert_eq!(at, input.len());
+        let err = d.decode(b")\r\n").unwrap_err();
+        assert!(
+            matches!(err, DecodeError::LiteralTooLarge { .. }),
+            "{err:?}"
+        );
+        assert_eq!(err.offset(), Some(0));
     }
 
     #[test]

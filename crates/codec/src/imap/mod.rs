@@ -4,7 +4,7 @@
 //! response ends (lines, and literals jumped over by length), then complete parsers read it.
 //! [`ResponseDecoder`] adds streaming: a message body literal larger than
 //! [`crate::Limits::stream_threshold`] comes out as [`Event::BodyChunk`]s instead of being
-//! buffered.
+//! buffered. A connection reads through it with the [`crate::Decode`] contract.
 //!
 //! ```text
 //!  server bytes ─► framing ─► response / greeting parsers ─► Response<'buf>

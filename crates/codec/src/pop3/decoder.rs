@@ -4,10 +4,12 @@
 //! POP3 replies do not say whether a body follows: the session knows from the command it sent
 //! and tells the decoder with [`Decoder::expect`] before the reply is read (RFC 1939 §3).
 
-use crate::core::dot::{DotUnstuffer, Unstuffed};
+use std::ops::Range;
+
+use crate::core::dot::DotUnstuffer;
 use crate::core::line::split_line;
 use crate::pop3::response::{status_line, status_prefix, Reply, StatusLine};
-use crate::{DecodeError, Limits};
+use crate::{Decode, DecodeError, Decoded, Limits};
 
 /// What the next reply is, as the command that asked for it decides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,16 +35,21 @@ pub enum Body {
 }
 
 /// One step of decoding.
+///
+/// `B` is how an event points at the bytes it passes on (a challenge, a body chunk, a listing
+/// line): through the [`Decode`] trait, a range of the input (`Event<'a, Range<usize>>`),
+/// always within the `consumed` bytes; through the older [`Decoder::decode`], a slice of it
+/// (`Event<'a>`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event<'a> {
+pub enum Event<'a, B = &'a [u8]> {
     /// A `+OK`/`-ERR` line. After `+OK` to an [`Expect::MultiLine`] command a body follows.
     Status(StatusLine<'a>),
     /// A SASL challenge: the base64 text after `+ ` (may be empty).
-    Continuation(&'a [u8]),
+    Continuation(B),
     /// Unstuffed body bytes (in [`Body::Chunks`] mode).
-    BodyChunk(&'a [u8]),
+    BodyChunk(B),
     /// One unstuffed body line without its CRLF (in [`Body::Lines`] mode).
-    Line(&'a [u8]),
+    Line(B),
     /// The body's terminating `.` line was read: the reply is complete.
     End,
 }
@@ -125,16 +132,19 @@ impl Decoder {
     /// `+OK`/`-ERR` (or `+` during AUTH), a line over `max_line`, a NUL byte or a bare LF in a
     /// status or listing line, more than `max_lines` listing lines ([`DecodeError::TooManyLines`]), or
     /// a body over `max_message` bytes ([`DecodeError::LiteralTooLarge`]).
+    ///
+    /// The older form of [`Decode::decode`], kept for callers not yet on the contract: a thin
+    /// wrapper over the same step, compiled to give the bytes passed on as slices of `buf`
+    /// instead of ranges; the bound of an incomplete reply is dropped. (With the trait in scope
+    /// this method still wins: call the trait's as `Decode::decode(&mut decoder, buf)`.)
     pub fn decode<'a>(&mut self, buf: &'a [u8]) -> Result<(usize, Event<'a>), DecodeError> {
-        match self.state {
-            State::Status => self.decode_status(buf),
-            State::Chunks { unstuffer, octets } => self.decode_chunk(buf, unstuffer, octets),
-            State::Lines { lines } => self.decode_line(buf, lines),
-        }
+        self.step(buf, |range| &buf[range])
     }
 
     /// Call when the stream ended with `unread` bytes still buffered. Ending between replies is
     /// fine; inside a status line or a body it is [`DecodeError::Truncated`].
+    ///
+    /// The same as [`Decode::end_of_input`].
     pub fn end_of_input(&self, unread: &[u8]) -> Result<(), DecodeError> {
         match self.state {
             State::Status if unread.is_empty() => Ok(()),
@@ -150,7 +160,37 @@ impl Decoder {
         }
     }
 
-    fn decode_status<'a>(&mut self, buf: &'a [u8]) -> Result<(usize, Event<'a>), DecodeError> {
+    /// One step in whichever state the decoder is, with the bytes an event passes on given as
+    /// `bytes` makes them from their range in `buf`: the range itself for [`Decode::decode`],
+    /// the slice for [`Decoder::decode`] (each gets its own copy of the code, with no
+    /// conversion between them on the way out).
+    fn step<'a, B>(
+        &mut self,
+        buf: &'a [u8],
+        bytes: impl FnOnce(Range<usize>) -> B,
+    ) -> Result<(usize, Event<'a, B>), DecodeError> {
+        match self.state {
+            State::Status => self.decode_status(buf, bytes),
+            State::Chunks { unstuffer, octets } => self.decode_chunk(buf, unstuffer, octets, bytes),
+            State::Lines { lines } => self.decode_line(buf, lines, bytes),
+        }
+    }
+
+    /// How many bytes the item in progress can take: a status or listing line ends within
+    /// `max_line` bytes (or is too long); in a body, `.` CRLF is the longest thing the
+    /// unstuffer waits for.
+    fn bound(&self) -> usize {
+        match self.state {
+            State::Status | State::Lines { .. } => self.limits.max_line,
+            State::Chunks { .. } => 3,
+        }
+    }
+
+    fn decode_status<'a, B>(
+        &mut self,
+        buf: &'a [u8],
+        bytes: impl FnOnce(Range<usize>) -> B,
+    ) -> Result<(usize, Event<'a, B>), DecodeError> {
         let sasl = self.next == Expect::SaslContinuation;
         let (line, consumed) = match split_line(buf, self.limits.max_line) {
             Ok(found) => found,
@@ -163,7 +203,10 @@ impl Decoder {
         };
         no_nul(line)?;
         let event = match status_line(line, sasl)? {
-            Reply::Continuation(text) => Event::Continuation(text),
+            // The challenge runs to the end of the line.
+            Reply::Continuation(text) => {
+                Event::Continuation(bytes(line.len() - text.len()..line.len()))
+            }
             Reply::Status(status) => {
                 if let (true, Expect::MultiLine(body)) = (status.is_ok(), self.next) {
                     self.state = match body {
@@ -181,15 +224,15 @@ impl Decoder {
         Ok((consumed, event))
     }
 
-    fn decode_chunk<'a>(
+    fn decode_chunk<'a, B>(
         &mut self,
-        buf: &'a [u8],
+        buf: &[u8],
         mut unstuffer: DotUnstuffer,
         octets: u64,
-    ) -> Result<(usize, Event<'a>), DecodeError> {
-        let (consumed, step) = unstuffer.decode(buf)?;
-        match step {
-            Unstuffed::Data(data) => {
+        bytes: impl FnOnce(Range<usize>) -> B,
+    ) -> Result<(usize, Event<'a, B>), DecodeError> {
+        match unstuffer.decode_range(buf)? {
+            (consumed, Some(data)) => {
                 let octets = octets.saturating_add(data.len() as u64);
                 if octets > self.limits.max_message {
                     return Err(DecodeError::LiteralTooLarge {
@@ -199,20 +242,21 @@ impl Decoder {
                     });
                 }
                 self.state = State::Chunks { unstuffer, octets };
-                Ok((consumed, Event::BodyChunk(data)))
+                Ok((consumed, Event::BodyChunk(bytes(data))))
             }
-            Unstuffed::End => {
+            (consumed, None) => {
                 self.state = State::Status;
                 Ok((consumed, Event::End))
             }
         }
     }
 
-    fn decode_line<'a>(
+    fn decode_line<'a, B>(
         &mut self,
-        buf: &'a [u8],
+        buf: &[u8],
         lines: usize,
-    ) -> Result<(usize, Event<'a>), DecodeError> {
+        bytes: impl FnOnce(Range<usize>) -> B,
+    ) -> Result<(usize, Event<'a, B>), DecodeError> {
         let (line, consumed) = split_line(buf, self.limits.max_line)?;
         no_nul(line)?;
         if line == b"." {
@@ -226,8 +270,30 @@ impl Decoder {
             });
         }
         self.state = State::Lines { lines: lines + 1 };
-        let line = line.strip_prefix(b".").unwrap_or(line);
-        Ok((consumed, Event::Line(line)))
+        // Unstuffed: a leading dot is dropped.
+        let start = usize::from(line.first() == Some(&b'.'));
+        Ok((consumed, Event::Line(bytes(start..line.len()))))
+    }
+}
+
+/// The decode contract. An incomplete reply's bound is `max_line` for a status or listing line,
+/// and 3 (a `.` CRLF line) in a body.
+impl Decode for Decoder {
+    type Event<'a> = Event<'a, Range<usize>>;
+
+    fn decode<'a>(&'a mut self, input: &'a [u8]) -> Decoded<Self::Event<'a>> {
+        match self.step(input, |range| range) {
+            Ok((consumed, event)) => Decoded::Event { consumed, event },
+            // An incomplete step leaves the state as it was: the bound is the state's.
+            Err(DecodeError::Incomplete) => Decoded::Incomplete {
+                bound: self.bound(),
+            },
+            Err(error) => Decoded::Invalid(error),
+        }
+    }
+
+    fn end_of_input(&self, unread: &[u8]) -> Result<(), DecodeError> {
+        Decoder::end_of_input(self, unread)
     }
 }
 
@@ -616,12 +682,15 @@ mod tests {
         let (n1, _) = d.decode(wire).unwrap();
         d.expect(LIST); // pipelined LIST, announced while the RETR body is still being read
         let (n2, e) = d.decode(&wire[n1..]).unwrap();
-        assert_eq!(e, Event::BodyChunk(b"x\r\n"));
+        assert_eq!(e, Event::BodyChunk(&b"x\r\n"[..]));
         let (n3, e) = d.decode(&wire[n1 + n2..]).unwrap();
         assert_eq!(e, Event::End);
         let at = n1 + n2 + n3;
         let (n4, _) = d.decode(&wire[at..]).unwrap();
-        assert_eq!(d.decode(&wire[at + n4..]), Ok((5, Event::Line(b"1 2"))));
+        assert_eq!(
+            d.decode(&wire[at + n4..]),
+            Ok((5, Event::Line(&b"1 2"[..])))
+        );
     }
 
     proptest! {

@@ -3,7 +3,8 @@
 //!
 //! Every reply starts with a status line, `+OK` or `-ERR`; some commands' `+OK` is followed by
 //! a body ending with a `.` line, and the reply itself does not say so: the session tells the
-//! [`Decoder`] what it expects before each reply ([`Expect`]).
+//! [`Decoder`] what it expects before each reply ([`Expect`]). A connection reads through the
+//! decoder with the [`crate::Decode`] contract.
 //!
 //! ```text
 //!  connect ─▶ +OK greeting [<apop timestamp>]                        AUTHORIZATION

@@ -3,8 +3,9 @@
 //! SMTPUTF8 (RFC 6531), CHUNKING (RFC 3030) and DSN (RFC 3461).
 //!
 //! Every server message is a [`Reply`]: the greeting, the answer to each command, the 334 SASL
-//! challenges and the final reply after DATA. The session reads one with [`parse_reply`] per
-//! command (PIPELINING: one per command sent, in order).
+//! challenges and the final reply after DATA. A connection reads them with a [`ReplyDecoder`]
+//! (the [`crate::Decode`] contract), one per command (PIPELINING: one per command sent, in
+//! order); [`parse_reply`] is the same for a single buffer.
 //!
 //! ```text
 //!  connect ─▶ 220 greeting ─▶ EHLO ─▶ 250 extensions ─▶ [STARTTLS ─▶ 220 ─▶ TLS ─▶ EHLO ─▶ 250]
@@ -20,4 +21,4 @@ pub mod extension;
 pub mod reply;
 
 pub use extension::{Extension, Extensions};
-pub use reply::{end_of_input, parse_reply, EnhancedCode, Reply, ReplyCode};
+pub use reply::{end_of_input, parse_reply, EnhancedCode, Reply, ReplyCode, ReplyDecoder};

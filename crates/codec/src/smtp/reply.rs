@@ -14,7 +14,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use crate::core::line::find_line_end;
-use crate::{DecodeError, Limits};
+use crate::{Decode, DecodeError, Decoded, Limits};
 
 /// A three-digit reply code: first digit 2–5, second 0–5, third 0–9 (RFC 5321 §4.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -151,13 +151,78 @@ impl<'a> Reply<'a> {
 /// a NUL byte; a bare LF; a line longer than `limits.max_line` (CRLF included; RFC 5321 §4.5.3.1.5 sets
 /// 512); more than `limits.max_lines` lines; more than `limits.max_response` bytes. Syntax
 /// errors in a line not yet complete are reported at once, without waiting for its CRLF.
+///
+/// The older form of [`ReplyDecoder`]'s [`Decode::decode`] and a thin wrapper over it (the bound
+/// of an incomplete reply is dropped).
 pub fn parse_reply<'a>(buf: &'a [u8], limits: &Limits) -> Result<(usize, Reply<'a>), DecodeError> {
+    decode_reply(buf, limits).into_result()
+}
+
+/// Call when the stream ended with `unread` bytes still buffered: a reply cut off mid-line or
+/// between continuation lines is [`DecodeError::Truncated`]; nothing buffered is fine.
+///
+/// The same as [`ReplyDecoder`]'s [`Decode::end_of_input`].
+pub fn end_of_input(unread: &[u8]) -> Result<(), DecodeError> {
+    if unread.is_empty() {
+        Ok(())
+    } else {
+        Err(DecodeError::Truncated {
+            offset: 0,
+            inside: "an SMTP reply",
+        })
+    }
+}
+
+/// The SMTP reply decoder for one connection: the [`Decode`] contract over [`parse_reply`]'s
+/// rules, one [`Reply`] per event (a multi-line reply such as EHLO's is one event).
+///
+/// SMTP replies carry no body and every reply frames itself, so the decoder keeps nothing
+/// between replies but its [`Limits`]. An incomplete reply's bound is where its current line
+/// must end (`max_line` after the line's start), at most one byte past `max_response`.
+#[derive(Debug, Clone)]
+pub struct ReplyDecoder {
+    limits: Limits,
+}
+
+impl ReplyDecoder {
+    /// A decoder enforcing `limits` (usually [`Limits::smtp`]).
+    pub fn new(limits: Limits) -> Self {
+        ReplyDecoder { limits }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+}
+
+impl Decode for ReplyDecoder {
+    type Event<'a> = Reply<'a>;
+
+    fn decode<'a>(&'a mut self, input: &'a [u8]) -> Decoded<Reply<'a>> {
+        decode_reply(input, &self.limits)
+    }
+
+    fn end_of_input(&self, unread: &[u8]) -> Result<(), DecodeError> {
+        end_of_input(unread)
+    }
+}
+
+/// [`ReplyDecoder`]'s step: one whole reply, or how far an incomplete one may go.
+fn decode_reply<'a>(buf: &'a [u8], limits: &Limits) -> Decoded<Reply<'a>> {
+    // The line in progress ends within `max_line` bytes of its start, and the reply stays
+    // within `max_response` bytes: past either, it is refused.
+    let bound = |line_start: usize| {
+        line_start
+            .saturating_add(limits.max_line)
+            .min(limits.max_response.saturating_add(1))
+    };
     let mut pos = 0;
     let mut code = None;
     let mut lines = Vec::new();
     loop {
         if lines.len() >= limits.max_lines {
-            return Err(DecodeError::TooManyLines {
+            return Decoded::Invalid(DecodeError::TooManyLines {
                 offset: 0,
                 limit: limits.max_lines,
             });
@@ -165,18 +230,30 @@ pub fn parse_reply<'a>(buf: &'a [u8], limits: &Limits) -> Result<(usize, Reply<'
         let end = match find_line_end(buf, pos, limits.max_line) {
             Ok(end) => end,
             Err(DecodeError::Incomplete) => {
-                no_nul(&buf[pos..]).map_err(|e| e.shifted(pos))?;
-                reply_code(&buf[pos..], code).map_err(|e| e.shifted(pos))?;
-                return Err(size_check(buf.len(), limits).unwrap_or(DecodeError::Incomplete));
+                let partial = no_nul(&buf[pos..])
+                    .and_then(|()| reply_code(&buf[pos..], code))
+                    .map_err(|e| e.shifted(pos));
+                return match partial {
+                    Err(e) => Decoded::Invalid(e),
+                    Ok(_) => match size_check(buf.len(), limits) {
+                        Some(e) => Decoded::Invalid(e),
+                        None => Decoded::Incomplete { bound: bound(pos) },
+                    },
+                };
             }
-            Err(e) => return Err(e),
+            Err(e) => return Decoded::Invalid(e),
         };
         if let Some(err) = size_check(end, limits) {
-            return Err(err);
+            return Decoded::Invalid(err);
         }
         let line = &buf[pos..end - 2];
-        no_nul(line).map_err(|e| e.shifted(pos))?;
-        let (line_code, last, text) = reply_line(line, code).map_err(|e| e.shifted(pos))?;
+        let parsed = no_nul(line)
+            .and_then(|()| reply_line(line, code))
+            .map_err(|e| e.shifted(pos));
+        let (line_code, last, text) = match parsed {
+            Ok(parsed) => parsed,
+            Err(e) => return Decoded::Invalid(e),
+        };
         code = Some(line_code);
         lines.push(Cow::Borrowed(text));
         pos = end;
@@ -189,26 +266,13 @@ pub fn parse_reply<'a>(buf: &'a [u8], limits: &Limits) -> Result<(usize, Reply<'
     let enhanced = lines
         .iter()
         .find_map(|line| status_code(line, code.class()).map(|(c, _)| c));
-    Ok((
-        pos,
-        Reply {
+    Decoded::Event {
+        consumed: pos,
+        event: Reply {
             code,
             enhanced,
             lines,
         },
-    ))
-}
-
-/// Call when the stream ended with `unread` bytes still buffered: a reply cut off mid-line or
-/// between continuation lines is [`DecodeError::Truncated`]; nothing buffered is fine.
-pub fn end_of_input(unread: &[u8]) -> Result<(), DecodeError> {
-    if unread.is_empty() {
-        Ok(())
-    } else {
-        Err(DecodeError::Truncated {
-            offset: 0,
-            inside: "an SMTP reply",
-        })
     }
 }
 

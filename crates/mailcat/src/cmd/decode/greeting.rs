@@ -47,20 +47,6 @@ struct Refusal {
     held: Vec<Value>,
 }
 
-/// Where `error` is, counting from the start of what the decoder was given.
-fn offset(error: &DecodeError) -> usize {
-    match error {
-        DecodeError::Invalid { offset, .. }
-        | DecodeError::LineTooLong { offset, .. }
-        | DecodeError::LiteralTooLarge { offset, .. }
-        | DecodeError::TooDeep { offset, .. }
-        | DecodeError::TooManyLines { offset, .. }
-        | DecodeError::ResponseTooLarge { offset, .. }
-        | DecodeError::Truncated { offset, .. } => *offset,
-        _ => 0,
-    }
-}
-
 impl Readings {
     /// Readings of the same input with a greeting first and without one.
     pub fn new(with_greeting: Box<dyn JsonDecoder>, without: Box<dyn JsonDecoder>) -> Self {
@@ -80,7 +66,7 @@ impl Readings {
     /// Records a refused reading (`base`: the stream offset its error counts from), keeping the
     /// most telling refusal: a reply that does not fit over a missing one, then the furthest.
     fn refuse(&mut self, reading: Reading, base: usize, error: DecodeError, at_end: bool) {
-        let at = base + offset(&error);
+        let at = base + error.offset().unwrap_or(0);
         let better = match &self.refused {
             None => true,
             Some(old) if old.at_end != at_end => old.at_end,

@@ -52,7 +52,7 @@ use std::collections::VecDeque;
 use mailcat_codec::pop3::{
     Body, Decoder as Pop3Decoder, Event, Expect, ScanListing, Stat, StatusLine, UniqueIdListing,
 };
-use mailcat_codec::{DecodeError, Limits};
+use mailcat_codec::{Decode, DecodeError, Limits};
 use serde_json::{Map, Value};
 
 use super::{text, JsonDecoder};
@@ -241,13 +241,13 @@ impl Decoder {
     /// Decodes one event from the front of `buf`; always uses at least one byte when it succeeds.
     fn step(&mut self, buf: &[u8], out: &mut Vec<Value>, eof: bool) -> Result<usize, DecodeError> {
         if let Some(block) = self.block.as_mut() {
-            let (used, event) = self.codec.decode(buf)?;
+            let (used, event) = Decode::decode(&mut self.codec, buf).into_result()?;
             match event {
-                Event::BodyChunk(data) => block.feed(data),
-                Event::Line(line) => {
+                Event::BodyChunk(data) => block.feed(&buf[data]),
+                Event::Line(range) => {
+                    let line = &buf[range.clone()];
                     if let Some(command) = block.listing {
-                        // The line, unstuffed, ends just before the CRLF.
-                        command.check_line(line, used - 2 - line.len(), None)?;
+                        command.check_line(line, range.start, None)?;
                     }
                     block.feed(line);
                     block.feed(b"\r\n");
