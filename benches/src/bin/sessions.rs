@@ -127,7 +127,7 @@ async fn pop3_retrieve_job(lab: &Lab) -> Result<Duration> {
         .await
         .map_err(fail)?;
     let elapsed = started.elapsed();
-    if let Some(Err(e)) = results.into_iter().find(Result::is_err) {
+    if let Some(Err(e)) = results.into_iter().find(|r| r.is_err()) {
         return Err(e.to_string());
     }
     session.quit().await.map_err(fail)?;
