@@ -188,9 +188,18 @@ fn main_inner() -> Result<()> {
         "POP3S: 500 × LIST n, one at a time",
         "IMAPS: 500 × 4 KiB, fetch_messages",
     ];
+    // MAILCAT_BENCH_JOBS=0,3 runs only those jobs (by their place in the table).
+    let only: Option<Vec<usize>> = std::env::var("MAILCAT_BENCH_JOBS").ok().map(|list| {
+        list.split(',')
+            .filter_map(|n| n.trim().parse().ok())
+            .collect()
+    });
     let mut samples = vec![Vec::new(); jobs.len()];
     for _ in 0..runs {
         for (i, sample) in samples.iter_mut().enumerate() {
+            if only.as_ref().is_some_and(|only| !only.contains(&i)) {
+                continue;
+            }
             let took = runtime.block_on(async {
                 match i {
                     0 => smtp_job(&lab).await,
@@ -205,6 +214,9 @@ fn main_inner() -> Result<()> {
     println!("{runs} runs each; times after login");
     println!("{:<40} {:>10} {:>10}", "job", "median ms", "min ms");
     for (job, mut sample) in jobs.iter().zip(samples) {
+        if sample.is_empty() {
+            continue;
+        }
         sample.sort();
         let median = sample[sample.len() / 2];
         println!(
