@@ -12,8 +12,9 @@
 //!   protocol error (SECURITY.md #41); untagged responses a command did not ask for (EXISTS,
 //!   EXPUNGE, FETCH FLAGS, `[ALERT]` ...) are kept in a queue, [`ImapSession::take_unsolicited`],
 //!   never taken for answers.
-//! - **One login attempt** per session (SECURITY.md #22): a second [`ImapSession::login`] is an
-//!   error, whatever the first one gave. No password or token leaves without TLS unless the
+//! - **One login attempt** per session (SECURITY.md #22): after a [`ImapSession::login`] that
+//!   sent anything, a second one is an error, whatever the first one gave (the login preamble
+//!   the three sessions share, in [`crate::auth`]). No password or token leaves without TLS unless the
 //!   caller opted in (SECURITY.md #20); `LOGIN` is used only when no SASL mechanism fits and the
 //!   server does not say `LOGINDISABLED`.
 //! - **Bodies stream.** A whole message goes to a sink as its bytes arrive: literals larger than
