@@ -34,9 +34,7 @@ use mailcat_codec::core::secret::Secret;
 use mailcat_transport::{Endpoint, Protocol};
 
 use crate::credential::CredentialKind;
-#[cfg(doc)]
-use crate::Credential;
-use crate::Error;
+use crate::{Credential, Error};
 
 /// A SASL mechanism mailcat can use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -267,6 +265,79 @@ fn nothing_offered(protocol: Protocol, tls: bool) -> &'static str {
              its administrator for the submission port"
         }
     }
+}
+
+/// A protocol session as the login preamble ([`login`]) sees it: what differs between IMAP,
+/// POP3 and SMTP. Everything else about logging in is the preamble's.
+#[allow(async_fn_in_trait)] // used through generics only
+pub(crate) trait LoginSession {
+    /// The server.
+    fn login_endpoint(&self) -> &Endpoint;
+    /// Fails when the session takes no more commands (poisoned, or the server ended it).
+    fn login_usable(&self) -> Result<(), Error>;
+    /// What the server offers for logging in, from its capabilities, and whether TLS is on.
+    fn login_offer(&self) -> Offer;
+    /// True once the session's one login attempt was spent.
+    fn attempted(&self) -> bool;
+    /// Spends the one attempt.
+    fn spend_attempt(&mut self);
+    /// Bytes sent on the connection so far ([`mailcat_transport::Connection::written`]).
+    fn written(&self) -> u64;
+    /// "Nothing unsolicited before a command", as the protocol applies it; fails when the
+    /// session cannot go on.
+    async fn before_login(&mut self) -> Result<(), Error>;
+    /// The protocol's exchange: `method` with `credential`'s login and `secret`.
+    async fn log_in(
+        &mut self,
+        method: LoginMethod,
+        credential: &Credential,
+        secret: Secret,
+    ) -> Result<(), Error>;
+}
+
+/// The login preamble, once for the three protocols: the rules every `login` follows before
+/// its protocol's exchange ([`LoginSession::log_in`]).
+///
+/// 1. A session that takes no more commands sends nothing.
+/// 2. One attempt per session (SECURITY.md #22): a second call after one that sent anything
+///    fails with [`Error::AuthenticationAlreadyAttempted`], whatever the first one's outcome.
+///    A refusal that sent nothing (plaintext refused, no usable mechanism, a secret that could
+///    not be had or encoded) does not use the attempt up.
+/// 3. The mechanism: [`choose`], with the one the credential names if it names one.
+/// 4. The plaintext policy: without TLS nothing is sent unless
+///    `dangerous_allow_plaintext_auth` (SECURITY.md #20), whatever the mechanism.
+/// 5. The secret is fetched only then (a prompt, a command), and after it what the server sent
+///    meanwhile is looked at (a prompt may outlast the server's patience: its goodbye must not
+///    pass for the answer to the login).
+pub(crate) async fn login<S: LoginSession>(
+    session: &mut S,
+    credential: &Credential,
+    dangerous_allow_plaintext_auth: bool,
+) -> Result<(), Error> {
+    session.login_usable()?;
+    let endpoint = session.login_endpoint().clone();
+    if session.attempted() {
+        return Err(Error::AuthenticationAlreadyAttempted {
+            host: endpoint.host,
+            login: credential.login().to_owned(),
+        });
+    }
+    let offer = session.login_offer();
+    let method = choose(&offer, credential.kind(), credential.mechanism(), &endpoint)?;
+    if !offer.tls && !dangerous_allow_plaintext_auth {
+        return Err(Error::PlaintextAuthRefused {
+            host: endpoint.host,
+            login: credential.login().to_owned(),
+        });
+    }
+    let secret = credential.secret().await?;
+    session.before_login().await?;
+    let written = session.written();
+    let result = session.log_in(method, credential, secret).await;
+    if result.is_ok() || session.written() != written {
+        session.spend_attempt();
+    }
+    result
 }
 
 /// The server's answer to one step of a SASL exchange.

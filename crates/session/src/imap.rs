@@ -12,8 +12,9 @@
 //!   protocol error (SECURITY.md #41); untagged responses a command did not ask for (EXISTS,
 //!   EXPUNGE, FETCH FLAGS, `[ALERT]` ...) are kept in a queue, [`ImapSession::take_unsolicited`],
 //!   never taken for answers.
-//! - **One login attempt** per session (SECURITY.md #22): a second [`ImapSession::login`] is an
-//!   error, whatever the first one gave. No password or token leaves without TLS unless the
+//! - **One login attempt** per session (SECURITY.md #22): after a [`ImapSession::login`] that
+//!   sent anything, a second one is an error, whatever the first one gave (the login preamble
+//!   the three sessions share, in [`crate::auth`]). No password or token leaves without TLS unless the
 //!   caller opted in (SECURITY.md #20); `LOGIN` is used only when no SASL mechanism fits and the
 //!   server does not say `LOGINDISABLED`.
 //! - **Bodies stream.** A whole message goes to a sink as its bytes arrive: literals larger than
@@ -43,6 +44,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::auth::{self, LoginMethod, Offer, SaslChannel, SaslReply};
+use crate::poison::Poison;
 use crate::{AlertSink, Credential, Error};
 
 /// How often IDLE is ended and started again when nothing happens: 25 minutes.
@@ -293,11 +295,9 @@ pub struct ImapSession<S> {
     preauthenticated: bool,
     /// Capabilities learned after login (from a code or an untagged CAPABILITY).
     capabilities_fresh: bool,
-    /// The BYE text once the server said goodbye: no more commands.
-    bye: Option<String>,
-    /// What went wrong once the server broke the protocol (a wrong tag, a completion before
-    /// the command was fully sent ...): the conversation is out of step, no more commands.
-    broken: Option<String>,
+    /// Set once the server said BYE, or broke the protocol (a wrong tag, a completion before
+    /// the command was fully sent ...): no more commands.
+    poison: Poison,
     unsolicited: VecDeque<Unsolicited>,
     /// Untagged responses (count, bytes) read since the last command was sent.
     untagged_read: (usize, usize),
@@ -332,8 +332,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             login_attempted: false,
             preauthenticated: false,
             capabilities_fresh: false,
-            bye: None,
-            broken: None,
+            poison: Poison::default(),
             unsolicited: VecDeque::new(),
             untagged_read: (0, 0),
             idle_refresh: DEFAULT_IDLE_REFRESH,
@@ -426,7 +425,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
     /// it), or the `LOGIN` command when none fits a password and `LOGINDISABLED` is absent;
     /// only the mechanism the credential names, if it names one
     /// ([`crate::Credential::with_mechanism`]).
-    /// Exactly one attempt: a second call errs without sending anything.
+    /// Exactly one attempt: once a call has sent anything, a second one errs without sending
+    /// anything; a refusal that sent nothing (plaintext refused, no usable mechanism) leaves
+    /// the attempt for a later call.
     ///
     /// Afterwards: the capabilities are asked again (or taken from the `[CAPABILITY]` code of
     /// the OK), `ID` is sent when the server has it, and `UTF8=ACCEPT` is enabled when offered.
@@ -442,90 +443,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
         dangerous_allow_plaintext_auth: bool,
     ) -> Result<(), Error> {
         self.usable()?;
-        let endpoint = self.endpoint().clone();
         if self.preauthenticated {
             // RFC 3501 §7.1.4: no LOGIN or AUTHENTICATE in the authenticated state; the
             // credential is not sent. (`dialogue::open` refuses PREAUTH before STARTTLS.)
             return Ok(());
         }
-        if self.login_attempted {
-            return Err(Error::AuthenticationAlreadyAttempted {
-                host: endpoint.host,
-                login: credential.login().to_owned(),
-            });
-        }
-        if !self.conn.is_tls() && !dangerous_allow_plaintext_auth {
-            return Err(Error::PlaintextAuthRefused {
-                host: endpoint.host,
-                login: credential.login().to_owned(),
-            });
-        }
-        let offer = Offer {
-            sasl: self
-                .capabilities
-                .iter()
-                .filter_map(|c| {
-                    let (prefix, mechanism) = (c.get(..5)?, c.get(5..)?);
-                    (prefix.eq_ignore_ascii_case("AUTH=") && !mechanism.is_empty())
-                        .then_some(mechanism.to_owned())
-                })
-                .collect(),
-            plain_command: !self.has_capability("LOGINDISABLED"),
-            tls: self.conn.is_tls(),
-        };
-        let method = auth::choose(&offer, credential.kind(), credential.mechanism(), &endpoint)?;
-        let secret = credential.secret().await?;
-        // A prompt may have outlasted the server's patience: its BYE is read now, and said,
-        // rather than found as a broken pipe when the credentials are sent.
-        self.take_in_untagged().await?;
-        self.login_attempted = true;
-        // Only capabilities sent with or after the login's answer count as post-login ones.
-        self.capabilities_fresh = false;
-        match method {
-            LoginMethod::Sasl(mechanism) => {
-                let initial_response = self.has_capability("SASL-IR");
-                let mut channel = ImapSasl {
-                    session: self,
-                    tag: None,
-                };
-                auth::authenticate(
-                    &mut channel,
-                    mechanism,
-                    credential.login(),
-                    &secret,
-                    initial_response,
-                    &endpoint,
-                )
-                .await?;
-            }
-            LoginMethod::PlainCommand => {
-                let command = Command::Login {
-                    username: credential.login().to_owned(),
-                    password: secret,
-                };
-                let (_, tagged) = self.exchange(&command, |_| false).await?;
-                self.note_capability_code(&tagged);
-                match tagged.kind {
-                    StatusKind::Ok => {}
-                    _ if temporary(tagged.code.as_ref()) => {
-                        return Err(Error::AuthenticationUnavailable {
-                            host: endpoint.host,
-                            login: credential.login().to_owned(),
-                            reply: tagged.text,
-                        })
-                    }
-                    _ => {
-                        return Err(auth::refusal(
-                            &endpoint,
-                            credential.login(),
-                            "LOGIN command",
-                            credential.kind(),
-                            tagged.text,
-                        ))
-                    }
-                }
-            }
-        }
+        auth::login(self, credential, dangerous_allow_plaintext_auth).await?;
         self.after_login().await
     }
 
@@ -585,6 +508,103 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                 .collect();
             self.set_capabilities(items);
             self.capabilities_fresh = true;
+        }
+    }
+}
+
+/// IMAP's part of the login preamble (`auth::login`).
+impl<S: AsyncRead + AsyncWrite + Unpin> auth::LoginSession for ImapSession<S> {
+    fn login_endpoint(&self) -> &Endpoint {
+        self.conn.endpoint()
+    }
+
+    fn login_usable(&self) -> Result<(), Error> {
+        self.usable()
+    }
+
+    fn login_offer(&self) -> Offer {
+        Offer {
+            sasl: self
+                .capabilities
+                .iter()
+                .filter_map(|c| {
+                    let (prefix, mechanism) = (c.get(..5)?, c.get(5..)?);
+                    (prefix.eq_ignore_ascii_case("AUTH=") && !mechanism.is_empty())
+                        .then_some(mechanism.to_owned())
+                })
+                .collect(),
+            plain_command: !self.has_capability("LOGINDISABLED"),
+            tls: self.conn.is_tls(),
+        }
+    }
+
+    fn attempted(&self) -> bool {
+        self.login_attempted
+    }
+
+    fn spend_attempt(&mut self) {
+        self.login_attempted = true;
+    }
+
+    fn written(&self) -> u64 {
+        self.conn.written()
+    }
+
+    async fn before_login(&mut self) -> Result<(), Error> {
+        // A BYE that came while the secret was fetched is read now, and said, rather than found
+        // as a broken pipe when the credentials are sent.
+        self.take_in_untagged().await
+    }
+
+    async fn log_in(
+        &mut self,
+        method: LoginMethod,
+        credential: &Credential,
+        secret: crate::Secret,
+    ) -> Result<(), Error> {
+        let endpoint = self.endpoint().clone();
+        // Only capabilities sent with or after the login's answer count as post-login ones.
+        self.capabilities_fresh = false;
+        match method {
+            LoginMethod::Sasl(mechanism) => {
+                let initial_response = self.has_capability("SASL-IR");
+                let mut channel = ImapSasl {
+                    session: self,
+                    tag: None,
+                };
+                auth::authenticate(
+                    &mut channel,
+                    mechanism,
+                    credential.login(),
+                    &secret,
+                    initial_response,
+                    &endpoint,
+                )
+                .await
+            }
+            LoginMethod::PlainCommand => {
+                let command = Command::Login {
+                    username: credential.login().to_owned(),
+                    password: secret,
+                };
+                let (_, tagged) = self.exchange(&command, |_| false).await?;
+                self.note_capability_code(&tagged);
+                match tagged.kind {
+                    StatusKind::Ok => Ok(()),
+                    _ if temporary(tagged.code.as_ref()) => Err(Error::AuthenticationUnavailable {
+                        host: endpoint.host,
+                        login: credential.login().to_owned(),
+                        reply: tagged.text,
+                    }),
+                    _ => Err(auth::refusal(
+                        &endpoint,
+                        credential.login(),
+                        "LOGIN command",
+                        credential.kind(),
+                        tagged.text,
+                    )),
+                }
+            }
         }
     }
 }
@@ -1244,7 +1264,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
         if let Some(event) = unsolicited(response) {
             events.push(event);
         }
-        if self.bye.is_some() {
+        if self.poison.closed_by_server().is_some() {
             self.unsolicited.extend(events.drain(..));
             return self.usable();
         }
@@ -1253,7 +1273,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
 
     /// `LOGOUT`, then closes the connection. A BYE is the expected answer.
     pub async fn logout(mut self) -> Result<(), Error> {
-        if self.bye.is_none() {
+        if self.poison.closed_by_server().is_none() {
             let result = self.logout_exchange().await;
             self.conn.shutdown().await;
             return result;
@@ -1277,7 +1297,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                 Ok(Item::Response(r)) => self.observe_and_record(r),
                 Ok(_) => {}
                 // Closing right after BYE, before the tagged OK, is common and harmless.
-                Err(_) if self.bye.is_some() => return Ok(()),
+                Err(_) if self.poison.closed_by_server().is_some() => return Ok(()),
                 Err(e) => return Err(e),
             }
         }
@@ -1290,34 +1310,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
     /// Fails with [`Error::Closed`] once the server said BYE, and with [`Error::Protocol`] once
     /// it broke the protocol.
     fn usable(&self) -> Result<(), Error> {
-        if let Some(text) = &self.bye {
-            return Err(Error::Closed {
-                host: self.endpoint().host.clone(),
-                reply: text.clone(),
-            });
-        }
-        if let Some(why) = &self.broken {
-            return Err(Error::Protocol {
-                host: self.endpoint().host.clone(),
-                protocol: Protocol::Imap,
-                detail: format!(
-                    "the session cannot be used any more after an earlier protocol error ({why})"
-                ),
-            });
-        }
-        Ok(())
+        self.poison.check(self.endpoint())
     }
 
     /// A protocol violation: the client and the server no longer agree on where the
     /// conversation is, so the session refuses every further command (SECURITY.md #41).
     fn protocol(&mut self, detail: impl Into<String>) -> Error {
-        let detail = detail.into();
-        self.broken.get_or_insert_with(|| detail.clone());
-        Error::Protocol {
-            host: self.endpoint().host.clone(),
-            protocol: Protocol::Imap,
-            detail,
-        }
+        self.poison.desync(self.conn.endpoint(), detail)
     }
 
     /// The tagged completion `status` of the command tagged `expected`; another tag is a
@@ -1353,10 +1352,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
 
     /// A transport error; after a BYE, the connection closing is the session's end.
     fn transport(&self, error: mailcat_transport::Error) -> Error {
-        match (&self.bye, &error) {
+        match (self.poison.closed_by_server(), &error) {
             (Some(text), mailcat_transport::Error::Closed { .. }) => Error::Closed {
                 host: self.endpoint().host.clone(),
-                reply: text.clone(),
+                reply: text.to_owned(),
             },
             _ => Error::Transport(error),
         }
@@ -1654,7 +1653,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                 kind: StatusKind::Bye,
                 text,
                 ..
-            } => self.bye = Some(escape_bytes(text)),
+            } => self.poison.closed(escape_bytes(text)),
             Response::Data(Data::Capability(caps)) => {
                 let items = caps
                     .iter()
@@ -1685,7 +1684,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                     return Err(self.protocol("a response nothing asked for, between commands"))
                 }
                 // The server closed after its BYE: the BYE is the news.
-                Err(_) if self.bye.is_some() => break,
+                Err(_) if self.poison.closed_by_server().is_some() => break,
                 Err(e) => return Err(e),
             }
         }
@@ -1933,7 +1932,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SaslChannel for ImapSasl<'_, S> {
     }
 
     fn abandon(&mut self, reason: &str) {
-        self.session.broken.get_or_insert_with(|| reason.to_owned());
+        self.session.poison.out_of_step(reason);
     }
 }
 

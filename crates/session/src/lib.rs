@@ -17,6 +17,7 @@ pub mod http;
 pub mod imap;
 mod maildrop;
 pub mod oauth2;
+mod poison;
 pub mod pop3;
 #[cfg(test)]
 mod send_futures;

@@ -60,6 +60,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::auth::{self, LoginMethod, Mechanism, Offer, SaslReply};
+use crate::poison::Poison;
 use crate::{Credential, CredentialKind, Error};
 
 pub use mailcat_codec::pop3::{ScanListing, Stat};
@@ -173,8 +174,8 @@ pub struct Pop3Session<S> {
     capabilities: Capabilities,
     apop_timestamp: Option<String>,
     state: State,
-    /// Why the session can no longer be used, if it cannot (a reply was left half read).
-    broken: Option<String>,
+    /// Set once the session can no longer be used (a desync, a reply left half read).
+    poison: Poison,
     /// A [`Retrieval`] has replies still unread: only [`Pop3Session::retrieve_next`] may run.
     retrieving: bool,
 }
@@ -261,19 +262,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
     /// multi-line greeting, a desynchronised reply) make every command fail.
     pub fn new(connection: MailConnection<S>, capabilities: Capabilities) -> Self {
         let (connection, _) = connection.into_parts();
-        let broken = (connection.buffered() > 0).then(|| {
-            format!(
+        let mut poison = Poison::default();
+        if connection.buffered() > 0 {
+            poison.out_of_step(format!(
                 "the server sent {} bytes nobody asked for before login (SECURITY.md #52)",
                 connection.buffered()
-            )
-        });
+            ));
+        }
         Pop3Session {
             connection,
             decoder: Decoder::new(decoder_limits()),
             capabilities,
             apop_timestamp: None,
             state: State::Authorization,
-            broken,
+            poison,
             retrieving: false,
         }
     }
@@ -344,8 +346,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
     /// Microsoft's two-line form), else `USER`/`PASS` for a password; with only the mechanism
     /// the credential names, if it names one ([`crate::Credential::with_mechanism`]).
     ///
-    /// Exactly one attempt per session: a second call fails without sending anything, whatever
-    /// the first one's outcome. Without TLS, nothing secret is sent unless
+    /// Exactly one attempt per session: once a call has sent anything, a second one fails
+    /// without sending anything, whatever the first one's outcome (a refusal that sent nothing
+    /// leaves the attempt). Without TLS, nothing secret is sent unless
     /// `dangerous_allow_plaintext_auth` ([`Error::PlaintextAuthRefused`]). `-ERR [IN-USE]`,
     /// `[LOGIN-DELAY]` and `[SYS/TEMP]` give [`Error::AuthenticationUnavailable`]; other
     /// refusals (`[AUTH]` or none) an authentication failure. A `+OK` before the SASL exchange
@@ -356,53 +359,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
         credential: &Credential,
         dangerous_allow_plaintext_auth: bool,
     ) -> Result<(), Error> {
-        self.usable()?;
-        let endpoint = self.endpoint().clone();
-        if self.state != State::Authorization {
-            return Err(Error::AuthenticationAlreadyAttempted {
-                host: endpoint.host,
-                login: credential.login().to_owned(),
-            });
-        }
-        let method = auth::choose(
-            &self.offer(),
-            credential.kind(),
-            credential.mechanism(),
-            &endpoint,
-        )?;
-        if !self.connection.is_tls() && !dangerous_allow_plaintext_auth {
-            return Err(Error::PlaintextAuthRefused {
-                host: endpoint.host,
-                login: credential.login().to_owned(),
-            });
-        }
-        let secret = credential.secret().await?;
-        // After the secret is at hand (a prompt may have taken longer than the server waits:
-        // its "-ERR Disconnected for inactivity" must not pass for the answer to USER).
-        self.ready().await?;
-        // From here on something may reach the server: this is the one attempt.
-        self.state = State::LoginFailed;
-        match method {
-            LoginMethod::PlainCommand => {
-                self.user_pass(credential.login(), secret).await?;
-            }
-            LoginMethod::Sasl(mechanism) => {
-                // RFC 5034 allows an initial response; Microsoft's POP3 wants XOAUTH2's token on
-                // its own line after `+ `.
-                let initial_response = mechanism != Mechanism::XOAuth2;
-                let mut channel = Channel { session: self };
-                auth::authenticate(
-                    &mut channel,
-                    mechanism,
-                    credential.login(),
-                    &secret,
-                    initial_response,
-                    &endpoint,
-                )
-                .await?;
-            }
-        }
-        self.state = State::Transaction;
+        auth::login(self, credential, dangerous_allow_plaintext_auth).await?;
         // RFC 2449 §5: capabilities may change after login (PIPELINING, EXPIRE ...).
         if !self.capabilities.items.is_empty() {
             let mut items = Vec::new();
@@ -831,34 +788,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
                 "nothing before the next command, but the server sent {line:?}"
             ))),
             Err(e) => {
-                self.broken = Some("the connection failed between commands".into());
+                self.poison
+                    .out_of_step("the connection failed between commands");
                 Err(e.into())
             }
         }
     }
 
     fn not_broken(&self) -> Result<(), Error> {
-        match &self.broken {
-            None => Ok(()),
-            Some(why) => Err(Error::Protocol {
-                host: self.endpoint().host.clone(),
-                protocol: Protocol::Pop3,
-                detail: format!(
-                    "the session cannot be used any more ({why}); drop it: nothing was committed"
-                ),
-            }),
-        }
+        self.poison.check(self.endpoint())
     }
 
     /// Marks the session unusable after a local I/O failure in the middle of a reply.
     fn break_with(&mut self, e: std::io::Error) -> Error {
-        self.broken = Some(format!("a reply was left half read: {e}"));
+        self.poison
+            .out_of_step(format!("a reply was left half read: {e}"));
         Error::Io(e)
     }
 
     async fn send(&mut self, bytes: &[u8], redaction: Redaction) -> Result<(), Error> {
         if let Err(e) = self.connection.send(bytes, redaction).await {
-            self.broken = Some("a command could not be sent".into());
+            self.poison.out_of_step("a command could not be sent");
             return Err(e.into());
         }
         Ok(())
@@ -873,7 +823,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
         {
             Ok(frame) => Ok(frame),
             Err(e) => {
-                self.broken = Some("the connection failed in the middle of a reply".into());
+                self.poison
+                    .out_of_step("the connection failed in the middle of a reply");
                 Err(e.into())
             }
         }
@@ -899,13 +850,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
     }
 
     fn desync(&mut self, expected: &str) -> Error {
-        let detail = format!("expected {expected}");
-        self.broken = Some(format!("replies out of step: {detail}"));
-        Error::Protocol {
-            host: self.endpoint().host.clone(),
-            protocol: Protocol::Pop3,
-            detail,
-        }
+        self.poison
+            .desync(self.connection.endpoint(), format!("expected {expected}"))
     }
 
     fn bad_reply(&self, command: &str, e: DecodeError) -> Error {
@@ -960,7 +906,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
                         lines += 1;
                         bytes = bytes.saturating_add(range.len());
                         if lines > limits.lines || bytes > limits.bytes {
-                            self.broken = Some("a listing was left half read".into());
+                            self.poison.out_of_step("a listing was left half read");
                             return Err(Error::Protocol {
                                 host: self.endpoint().host.clone(),
                                 protocol: Protocol::Pop3,
@@ -974,7 +920,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
                             });
                         }
                         if let Err(e) = each(&raw[range]) {
-                            self.broken = Some("a listing was left half read".into());
+                            self.poison.out_of_step("a listing was left half read");
                             return Err(self.bad_reply(command.name(), e));
                         }
                     }
@@ -1023,6 +969,69 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
             return Err(Error::Io(e));
         }
         Ok(octets)
+    }
+}
+
+/// POP3's part of the login preamble (`auth::login`).
+impl<S: AsyncRead + AsyncWrite + Unpin> auth::LoginSession for Pop3Session<S> {
+    fn login_endpoint(&self) -> &Endpoint {
+        self.connection.endpoint()
+    }
+
+    fn login_usable(&self) -> Result<(), Error> {
+        self.usable()
+    }
+
+    fn login_offer(&self) -> Offer {
+        self.offer()
+    }
+
+    fn attempted(&self) -> bool {
+        self.state != State::Authorization
+    }
+
+    fn spend_attempt(&mut self) {
+        if self.state == State::Authorization {
+            self.state = State::LoginFailed;
+        }
+    }
+
+    fn written(&self) -> u64 {
+        self.connection.written()
+    }
+
+    async fn before_login(&mut self) -> Result<(), Error> {
+        // A prompt may have taken longer than the server waits: its "-ERR Disconnected for
+        // inactivity" must not pass for the answer to USER.
+        self.ready().await
+    }
+
+    async fn log_in(
+        &mut self,
+        method: LoginMethod,
+        credential: &Credential,
+        secret: crate::Secret,
+    ) -> Result<(), Error> {
+        let endpoint = self.endpoint().clone();
+        match method {
+            LoginMethod::PlainCommand => self.user_pass(credential.login(), secret).await?,
+            LoginMethod::Sasl(mechanism) => {
+                // RFC 5034 allows an initial response; Microsoft's POP3 wants XOAUTH2's token on
+                // its own line after `+ `.
+                let initial_response = mechanism != Mechanism::XOAuth2;
+                auth::authenticate(
+                    &mut Channel { session: self },
+                    mechanism,
+                    credential.login(),
+                    &secret,
+                    initial_response,
+                    &endpoint,
+                )
+                .await?;
+            }
+        }
+        self.state = State::Transaction;
+        Ok(())
     }
 }
 
@@ -1102,7 +1111,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> auth::AuthLines for Channel<'_, S> {
 
     fn abandon(&mut self, reason: &str) {
         self.session
-            .broken
-            .get_or_insert_with(|| format!("authentication failed: {reason}"));
+            .poison
+            .out_of_step(format!("authentication failed: {reason}"));
     }
 }

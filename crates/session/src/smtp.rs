@@ -70,6 +70,7 @@ pub use mailcat_codec::smtp::address::Address;
 pub use mailcat_codec::smtp::command::{Notify, Ret};
 
 use crate::auth::{self, LoginMethod, Offer, SaslReply};
+use crate::poison::Poison;
 use crate::{Credential, Error};
 
 /// How much message data is read, stuffed and written at a time.
@@ -314,8 +315,9 @@ pub struct SmtpSession<S> {
     allow_partial: bool,
     pipelining: bool,
     smtputf8: SmtpUtf8,
-    /// Why no further command may be sent (421, a broken connection, a message cut off).
-    closed: Option<String>,
+    /// Set once no further command may be sent (421, a desync, a broken connection, a
+    /// message cut off).
+    poison: Poison,
 }
 
 /// Connects to an SMTP `endpoint` (`smtps://` or `smtp://` with STARTTLS) and reads the greeting
@@ -345,7 +347,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
             allow_partial: false,
             pipelining: true,
             smtputf8: SmtpUtf8::default(),
-            closed: None,
+            poison: Poison::default(),
         }
     }
 
@@ -367,7 +369,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
     /// True once the server ended the session (421) or the connection broke: every further
     /// operation fails with [`Error::Closed`].
     pub fn is_closed(&self) -> bool {
-        self.closed.is_some()
+        self.poison.is_poisoned()
     }
 
     /// Partial sending: when some recipients are refused, send to the accepted ones and report
@@ -387,8 +389,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
         self.pipelining = pipelining;
     }
 
-    /// Logs in with `credential`, once per session: a second call fails with
-    /// [`Error::AuthenticationAlreadyAttempted`], whatever the first one's outcome.
+    /// Logs in with `credential`, once per session: once a call has sent anything, a second
+    /// one fails with [`Error::AuthenticationAlreadyAttempted`], whatever the first one's
+    /// outcome. A refusal that sent nothing (plaintext refused, no usable mechanism) leaves the
+    /// attempt for a later call.
     ///
     /// Without TLS nothing is sent unless `dangerous_allow_plaintext_auth` (the password or token
     /// would cross the network readable): [`Error::PlaintextAuthRefused`].
@@ -401,52 +405,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
         credential: &Credential,
         dangerous_allow_plaintext_auth: bool,
     ) -> Result<(), Error> {
-        let endpoint = self.connection.endpoint().clone();
-        if self.login_attempted {
-            return Err(Error::AuthenticationAlreadyAttempted {
-                host: endpoint.host,
-                login: credential.login().to_owned(),
-            });
-        }
-        self.login_attempted = true;
-        self.ensure_open()?;
-        let offer = Offer {
-            sasl: self
-                .extensions
-                .auth_mechanisms()
-                .iter()
-                .map(|m| String::from_utf8_lossy(m).into_owned())
-                .collect(),
-            plain_command: false,
-            tls: self.connection.is_tls(),
-        };
-        let LoginMethod::Sasl(mechanism) =
-            auth::choose(&offer, credential.kind(), credential.mechanism(), &endpoint)?
-        else {
-            // `choose` never picks a plain command for SMTP, which has none.
-            return Err(self.protocol_error("a SASL mechanism for AUTH"));
-        };
-        if !self.connection.is_tls() && !dangerous_allow_plaintext_auth {
-            return Err(Error::PlaintextAuthRefused {
-                host: endpoint.host,
-                login: credential.login().to_owned(),
-            });
-        }
-        let secret = credential.secret().await?;
-        // After the secret is at hand (a prompt may have taken a while): a planted "235"
-        // waiting here would otherwise pass for the answer to AUTH.
-        self.nothing_unsolicited("AUTH").await?;
-        // RFC 4954 §4: AUTH always allows an initial response; the driver sends it after the
-        // `334 ` instead when the line would be too long.
-        auth::authenticate(
-            &mut SmtpSasl { session: self },
-            mechanism,
-            credential.login(),
-            &secret,
-            true,
-            &endpoint,
-        )
-        .await
+        auth::login(self, credential, dangerous_allow_plaintext_auth).await
     }
 
     /// Sends one message: MAIL FROM, RCPT TO for each recipient, DATA and the message streamed
@@ -461,7 +420,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
         self.ensure_open()?;
         let (mail, rcpts) = self.prepare(envelope, info)?;
         let result = self.transaction(envelope, mail, rcpts, message).await;
-        if result.is_err() && self.closed.is_none() {
+        if result.is_err() && !self.poison.is_poisoned() {
             // The server may hold a half-done transaction: clear it, so the session can send
             // the next message. Its failure is not the one to report.
             let _ = self.reset().await;
@@ -496,7 +455,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
 
     /// QUIT and close. After a 421 or a broken connection only the close.
     pub async fn logout(mut self) -> Result<(), Error> {
-        let result = if self.closed.is_none() {
+        let result = if !self.poison.is_poisoned() {
             match self.exchange(&Command::Quit).await {
                 Ok(reply) if reply.is_positive() => Ok(()),
                 Ok(reply) => Err(self.refusal("QUIT", &reply)),
@@ -734,7 +693,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
                     // Part of the message is out: ending it with the terminator would deliver
                     // a truncated message. Send nothing more; closing the connection makes the
                     // server drop the transaction.
-                    self.closed = Some(format!("reading the message failed mid-DATA: {e}"));
+                    self.poison
+                        .out_of_step(format!("reading the message failed mid-DATA: {e}"));
                     return Err(Error::Io(e));
                 }
             };
@@ -821,22 +781,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
 
     /// Replies nobody asked for: the session ends, nothing more is sent.
     fn out_of_step(&mut self, detail: String) -> Error {
-        self.closed = Some(detail.clone());
-        Error::Protocol {
-            host: self.connection.endpoint().host.clone(),
-            protocol: Protocol::Smtp,
-            detail,
-        }
+        self.poison.desync(self.connection.endpoint(), detail)
     }
 
     fn ensure_open(&self) -> Result<(), Error> {
-        match &self.closed {
-            None => Ok(()),
-            Some(reason) => Err(Error::Closed {
-                host: self.connection.endpoint().host.clone(),
-                reply: reason.clone(),
-            }),
-        }
+        self.poison.check(self.connection.endpoint())
     }
 
     async fn write(&mut self, bytes: &[u8], redaction: Redaction) -> Result<(), Error> {
@@ -866,7 +815,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
             .map_err(|e| self.broken(e))?;
         if reply.is_closing() {
             let text = ServerReply::from_reply(&reply).to_string();
-            self.closed = Some(text.clone());
+            self.poison.closed(text.clone());
             return Err(Error::Closed {
                 host: self.connection.endpoint().host.clone(),
                 reply: text,
@@ -877,7 +826,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
 
     /// A transport failure ends the session: the conversation is out of step.
     fn broken(&mut self, error: mailcat_transport::Error) -> Error {
-        self.closed = Some(error.to_string());
+        self.poison.out_of_step(error.to_string());
         Error::Transport(error)
     }
 
@@ -967,8 +916,73 @@ impl<S: AsyncRead + AsyncWrite + Unpin> auth::AuthLines for SmtpSasl<'_, S> {
 
     fn abandon(&mut self, reason: &str) {
         self.session
-            .closed
-            .get_or_insert_with(|| format!("authentication failed: {reason}"));
+            .poison
+            .out_of_step(format!("authentication failed: {reason}"));
+    }
+}
+
+/// SMTP's part of the login preamble (`auth::login`).
+impl<S: AsyncRead + AsyncWrite + Unpin> auth::LoginSession for SmtpSession<S> {
+    fn login_endpoint(&self) -> &Endpoint {
+        self.connection.endpoint()
+    }
+
+    fn login_usable(&self) -> Result<(), Error> {
+        self.ensure_open()
+    }
+
+    fn login_offer(&self) -> Offer {
+        Offer {
+            sasl: self
+                .extensions
+                .auth_mechanisms()
+                .iter()
+                .map(|m| String::from_utf8_lossy(m).into_owned())
+                .collect(),
+            plain_command: false,
+            tls: self.connection.is_tls(),
+        }
+    }
+
+    fn attempted(&self) -> bool {
+        self.login_attempted
+    }
+
+    fn spend_attempt(&mut self) {
+        self.login_attempted = true;
+    }
+
+    fn written(&self) -> u64 {
+        self.connection.written()
+    }
+
+    async fn before_login(&mut self) -> Result<(), Error> {
+        // A planted "235" waiting here would otherwise pass for the answer to AUTH.
+        self.nothing_unsolicited("AUTH").await
+    }
+
+    async fn log_in(
+        &mut self,
+        method: LoginMethod,
+        credential: &Credential,
+        secret: crate::Secret,
+    ) -> Result<(), Error> {
+        let LoginMethod::Sasl(mechanism) = method else {
+            // `choose` never picks a plain command for SMTP, which has none.
+            return Err(self.protocol_error("a SASL mechanism for AUTH"));
+        };
+        let endpoint = self.connection.endpoint().clone();
+        // RFC 4954 §4: AUTH always allows an initial response; the driver sends it after the
+        // `334 ` instead when the line would be too long.
+        auth::authenticate(
+            &mut SmtpSasl { session: self },
+            mechanism,
+            credential.login(),
+            &secret,
+            true,
+            &endpoint,
+        )
+        .await
     }
 }
 

@@ -103,6 +103,30 @@ async fn without_sasl_ir_plain_waits_for_the_continuation_and_asks_capabilities_
 }
 
 #[tokio::test]
+async fn a_login_that_sent_nothing_leaves_the_one_attempt() {
+    // A password PLAIN cannot carry (a NUL) is refused before anything goes out: the one
+    // attempt is still there for the right credential (the login preamble's rule, the same for
+    // IMAP, POP3 and SMTP).
+    let (mut s, server, received) = session(
+        "IMAP4rev1 SASL-IR AUTH=PLAIN",
+        vec![cmd(
+            PLAIN_IR,
+            "{tag} OK [CAPABILITY IMAP4rev1] Logged in\r\n",
+        )],
+    )
+    .await;
+    let e = s
+        .login(&Credential::password("alice", "s3\0cret"), true)
+        .await
+        .unwrap_err();
+    assert!(!e.is_auth(), "{e:?}");
+    s.login(&alice(), true).await.unwrap();
+    drop(s);
+    server.await.unwrap();
+    assert_eq!(count(&received, "AUTHENTICATE"), 1);
+}
+
+#[tokio::test]
 async fn a_refused_login_is_one_attempt_only() {
     let (mut s, server, received) = session(
         "IMAP4rev1 SASL-IR AUTH=PLAIN AUTH=LOGIN",

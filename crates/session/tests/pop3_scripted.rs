@@ -72,6 +72,35 @@ async fn user_pass_is_not_used_when_capa_does_not_offer_it() {
 }
 
 #[tokio::test]
+async fn a_login_that_sent_nothing_leaves_the_one_attempt() {
+    // A password PASS cannot carry (a NUL) is refused before anything goes out: the one
+    // attempt is still there for the right credential (the login preamble's rule, the same for
+    // IMAP, POP3 and SMTP).
+    let (mut session, server) = session(
+        None,
+        vec![
+            expect("USER bob"),
+            send("+OK\r\n"),
+            expect(&format!("PASS {PASSWORD}")),
+            send("+OK\r\n"),
+        ],
+    )
+    .await;
+    let err = session
+        .login(&Credential::password("bob", "s3\0cret"), true)
+        .await
+        .unwrap_err();
+    assert!(!err.is_auth(), "{err:?}");
+    session.login(&password(), true).await.unwrap();
+    assert!(session.is_logged_in());
+    drop(session);
+    assert_eq!(
+        server.received_text().await,
+        format!("CAPA\r\nUSER bob\r\nPASS {PASSWORD}\r\n")
+    );
+}
+
+#[tokio::test]
 async fn wrong_password_is_one_attempt_only() {
     let (mut session, server) = session(
         Some(TX_CAPS),

@@ -225,6 +225,48 @@ async fn no_password_is_sent_without_tls_unless_allowed() {
 }
 
 #[tokio::test]
+async fn a_plaintext_refusal_sends_nothing_and_leaves_the_one_attempt() {
+    // The login preamble's rule, the same for IMAP, POP3 and SMTP: only a login that sent
+    // something uses up the one attempt. (SMTP used to spend it on this refusal.)
+    let ir = b64(b"\0alice@example.test\0s3cret");
+    let (mut session, server) = start(
+        &["AUTH PLAIN LOGIN"],
+        vec![
+            expect(&format!("AUTH PLAIN {ir}")),
+            send("235 2.7.0 Authentication successful\r\n"),
+            Act::Eof,
+        ],
+    )
+    .await;
+    let err = session.login(&alice(), false).await.unwrap_err();
+    assert!(matches!(err, Error::PlaintextAuthRefused { .. }), "{err:?}");
+    session.login(&alice(), true).await.unwrap();
+    drop(session);
+    assert_eq!(server.await.unwrap().count("AUTH"), 1);
+}
+
+#[tokio::test]
+async fn a_login_that_sent_nothing_leaves_the_one_attempt() {
+    // A password PLAIN cannot carry (a NUL) is refused before anything goes out.
+    let ir = b64(b"\0alice@example.test\0s3cret");
+    let (mut session, server) = start(
+        &["AUTH PLAIN LOGIN"],
+        vec![
+            expect(&format!("AUTH PLAIN {ir}")),
+            send("235 2.7.0 Authentication successful\r\n"),
+            Act::Eof,
+        ],
+    )
+    .await;
+    let nul = Credential::password("alice@example.test", "s3\0cret");
+    let err = session.login(&nul, true).await.unwrap_err();
+    assert!(!err.is_auth(), "{err:?}");
+    session.login(&alice(), true).await.unwrap();
+    drop(session);
+    assert_eq!(server.await.unwrap().count("AUTH"), 1);
+}
+
+#[tokio::test]
 async fn a_server_without_a_usable_mechanism_gets_nothing() {
     let (mut session, server) = start(&["AUTH XOAUTH2"], vec![Act::Eof]).await;
     let err = session.login(&alice(), true).await.unwrap_err();
@@ -322,7 +364,8 @@ async fn assert_claimed_success_and_unusable(
     )
     .await
     .unwrap_err();
-    assert!(matches!(again, Error::Closed { .. }), "{again:?}");
+    // Poisoned after a desync, as IMAP and POP3 are: a protocol error, not the server's close.
+    assert!(matches!(again, Error::Protocol { .. }), "{again:?}");
 }
 
 #[tokio::test]
@@ -460,7 +503,7 @@ async fn scram_with_a_forged_server_signature_is_refused_and_the_session_unusabl
     let again = send_bytes(&mut session, &envelope(&["bob@example.test"]), HELLO)
         .await
         .unwrap_err();
-    assert!(matches!(again, Error::Closed { .. }), "{again:?}");
+    assert!(matches!(again, Error::Protocol { .. }), "{again:?}");
     drop(session);
     assert_eq!(server.await.unwrap().count("MAIL"), 0);
 }
@@ -1443,7 +1486,12 @@ async fn an_extra_reply_after_auth_or_noop_is_a_desync() {
     )
     .await;
     assert!(matches!(session.noop().await, Err(Error::Protocol { .. })));
-    assert!(matches!(session.noop().await, Err(Error::Closed { .. })));
+    // Poisoned: the reason again, and nothing sent.
+    let again = session.noop().await.unwrap_err();
+    assert!(
+        matches!(&again, Error::Protocol { detail, .. } if detail.contains("cannot be used any more")),
+        "{again:?}"
+    );
     drop(session);
     assert_eq!(server.await.unwrap().count("NOOP"), 1);
 }

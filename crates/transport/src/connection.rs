@@ -2,6 +2,8 @@
 //! by a codec decoder, writes with timeouts, a silence limit for every read and a throughput
 //! floor for every command's responses.
 
+use std::future::Future;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -45,6 +47,8 @@ pub struct Connection<S> {
     timeouts: Timeouts,
     eof: bool,
     window: Window,
+    /// Bytes handed to the stream so far.
+    written: u64,
 }
 
 /// The current progress window: time spent waiting for the server, and what came meanwhile.
@@ -64,6 +68,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             timeouts,
             eof: false,
             window: Window::default(),
+            written: 0,
         }
     }
 
@@ -90,6 +95,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// The SHA-256 fingerprint of the certificate the server presented, if TLS is up.
     pub fn peer_certificate(&self) -> Option<crate::Fingerprint> {
         self.stream.peer_certificate()
+    }
+
+    /// How many bytes were handed to the stream so far, whether or not they all reached the
+    /// server: while it stays the same, nothing was sent (a login that failed before its
+    /// first byte did not use up the session's one attempt).
+    pub fn written(&self) -> u64 {
+        self.written
     }
 
     /// How many received bytes are waiting in the buffer, not yet decoded.
@@ -182,22 +194,38 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 
     /// What the server has sent that nothing asked for, if anything: call it only when no
-    /// reply is due, before a command that expects to be the only one in flight.
+    /// reply is due, before a command that expects to be the only one in flight. This is the
+    /// one place the rule "nothing unsolicited before a command" looks at the wire; the
+    /// sessions and [`crate::dialogue`] decide what a finding means for their protocol.
     ///
     /// A reply that comes after the one that was read (a desync, or a second reply planted to
     /// answer the next command, SECURITY.md #52) may arrive in a later packet than the reply
-    /// before it, so it is not in the buffer when that reply is read. This takes in, without
-    /// waiting, whatever has arrived since; if anything is there, it returns its first line
-    /// (lossy UTF-8, without CRLF, at most 200 bytes) so the session can refuse to go on. The
-    /// bytes stay buffered. A connection the server has closed reports nothing here: the
-    /// command that follows finds out.
+    /// before it, so it is not in the buffer when that reply is read. So besides the bytes
+    /// already buffered, this polls the stream's read exactly once and takes what it gives
+    /// at once (bytes the kernel already holds, for a socket the runtime knows to be
+    /// readable); a read that would wait counts as nothing. It never waits and never parks on
+    /// a timer: a zero-length timeout costs a timer tick (about 1 ms) per command. Bytes
+    /// still in flight cannot be seen by any such check; they are found as replies nobody
+    /// asked for after the next reply ([`Connection::buffered`]).
+    ///
+    /// If anything is there, it returns its first line (lossy UTF-8, without CRLF, at most 200
+    /// bytes) so the session can refuse to go on. The bytes stay buffered. A connection the
+    /// server has closed reports nothing here: the command that follows finds out.
     pub async fn unsolicited(&mut self) -> Result<Option<String>, Error> {
         if self.buf.is_empty() && !self.eof {
-            // Let the runtime take note of a socket that became readable since it last looked.
+            // Let the runtime take note of a socket that became readable since it last looked
+            // (a scheduler round, no timer).
             tokio::task::yield_now().await;
             self.make_room();
-            // A zero timeout still polls the read once: only what is at hand is taken.
-            if let Ok(result) = timeout(Duration::ZERO, self.stream.read_buf(&mut self.buf)).await {
+            let read = {
+                let mut read = std::pin::pin!(self.stream.read_buf(&mut self.buf));
+                std::future::poll_fn(|cx| match read.as_mut().poll(cx) {
+                    Poll::Ready(result) => Poll::Ready(Some(result)),
+                    Poll::Pending => Poll::Ready(None),
+                })
+                .await
+            };
+            if let Some(result) = read {
                 let n = self.took(result, Step::Response)?;
                 capture::server(self.endpoint.protocol, &self.buf[self.buf.len() - n..]);
             }
@@ -281,6 +309,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// Starts a new progress window: the server's answer to this command is judged on its own.
     pub async fn send(&mut self, bytes: &[u8], redaction: Redaction) -> Result<(), Error> {
         self.window = Window::default();
+        self.written = self.written.saturating_add(bytes.len() as u64);
         trace::client(bytes, redaction);
         capture::client(bytes, redaction);
         let write = async {

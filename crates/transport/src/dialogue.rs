@@ -456,7 +456,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
             pop3::Expect::SingleLine
         });
         // Bytes waiting before the command came after the previous reply.
-        self.lock_step(Step::Response)?;
+        self.nothing_unsolicited().await?;
         self.connection.send(&bytes, Redaction::Normal).await?;
         let mut status = None;
         let mut lines = Vec::new();
@@ -526,7 +526,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
             .encode()
             .map_err(|e| self.refused(Step::Write, e.to_string()))?;
         // Bytes waiting before the command came after the previous reply.
-        self.lock_step(Step::Response)?;
+        self.nothing_unsolicited().await?;
         self.connection.send(&bytes, Redaction::Normal).await?;
         let Codec::Smtp { limits, .. } = &self.codec else {
             unreachable_codec()
@@ -639,6 +639,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
             step,
             buffered,
         })
+    }
+
+    /// Before a POP3 or SMTP command: the lock-step rule of [`Self::lock_step`], with what
+    /// arrived since the last reply was read taken in first ([`Connection::unsolicited`], the
+    /// one check of "nothing unsolicited before a command", which never waits).
+    async fn nothing_unsolicited(&mut self) -> Result<(), Error> {
+        if self.endpoint().protocol != Protocol::Imap {
+            self.connection.unsolicited().await?;
+        }
+        self.lock_step(Step::Response)
     }
 
     fn refused(&self, step: Step, reply: String) -> Error {
