@@ -5,7 +5,8 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use mailcat_session::oauth2::{OAuth2, OAuth2Error, Revocation, TokenSet};
+use mailcat_session::oauth2::provider::DeviceFlowSupport;
+use mailcat_session::oauth2::{OAuth2, OAuth2Error, Provider, Revocation, TokenSet};
 use mailcat_session::utc::UtcTime;
 use serde_json::json;
 use tokio::runtime::Runtime;
@@ -74,8 +75,7 @@ fn login(
     oauth: &OAuth2,
     args: &OAuth2LoginArgs,
 ) -> Result<u8, OAuth2Error> {
-    let device = args.device
-        || (!args.browser && !can_open_browser() && oauth.provider().device_url.is_some());
+    let device = use_device_flow(args, oauth.provider(), can_open_browser());
     let tokens = if device {
         runtime.block_on(async {
             let sign_in = oauth.device_start().await?;
@@ -262,6 +262,15 @@ fn minutes(seconds: u64) -> String {
     }
 }
 
+/// The device flow when asked for, or by default where no browser can be opened and the
+/// provider allows it for mail (Google does not: there the URL is printed for a browser
+/// elsewhere, whose redirect reaches this machine through `ssh -L`).
+fn use_device_flow(args: &OAuth2LoginArgs, provider: &Provider, can_open_browser: bool) -> bool {
+    let device_allowed = provider.device_url.is_some()
+        && matches!(provider.device_flow, DeviceFlowSupport::Supported);
+    args.device || (!args.browser && !can_open_browser && device_allowed)
+}
+
 /// Whether a browser can be opened here: `$BROWSER`, or a desktop session.
 fn can_open_browser() -> bool {
     std::env::var_os("BROWSER").is_some_and(|b| !b.is_empty())
@@ -307,4 +316,35 @@ fn open_browser(url: &str) -> Option<String> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mailcat_session::oauth2::{ProviderKind, ProviderSettings};
+
+    fn provider(kind: ProviderKind) -> Provider {
+        let mut settings = ProviderSettings::new(kind, "00001111-aaaa-2222-bbbb-3333cccc4444");
+        if kind == ProviderKind::Google {
+            settings.client_secret = Some("GOCSPX-secret".into());
+        }
+        settings.resolve().expect("a preset")
+    }
+
+    fn args(device: bool, browser: bool) -> OAuth2LoginArgs {
+        OAuth2LoginArgs { device, browser }
+    }
+
+    #[test]
+    fn without_a_browser_the_device_flow_is_the_default_where_the_provider_allows_it() {
+        let microsoft = provider(ProviderKind::Microsoft);
+        let google = provider(ProviderKind::Google);
+        assert!(use_device_flow(&args(false, false), &microsoft, false));
+        assert!(!use_device_flow(&args(false, false), &microsoft, true));
+        assert!(!use_device_flow(&args(false, true), &microsoft, false));
+        // Google refuses the mail scope in the device flow: the browser flow, URL printed.
+        assert!(!use_device_flow(&args(false, false), &google, false));
+        // What the user asks for wins (and Google's refusal is then explained).
+        assert!(use_device_flow(&args(true, false), &google, true));
+    }
 }
