@@ -74,15 +74,8 @@ impl OAuth2 {
                 "this provider has no device authorization endpoint (device_url): sign in with the browser instead".into(),
             ));
         };
-        let scope = provider.scopes.join(" ");
-        let mut form = vec![
-            ("client_id", provider.client_id.as_str()),
-            ("scope", scope.as_str()),
-        ];
-        if let Some(secret) = &provider.client_secret {
-            form.push(("client_secret", secret));
-        }
-        let response = self.post(WHAT, url, &form).await?;
+        let scope = provider.scope_param();
+        let response = self.post(WHAT, url, &[("scope", &scope)]).await?;
         let map = match read_json(WHAT, &response)? {
             Answer::Ok(map) => map,
             Answer::Error { code, description } => {

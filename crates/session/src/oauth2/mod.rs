@@ -192,14 +192,7 @@ impl OAuth2 {
     async fn revoke(&self, url: &str, token: &Secret, hint: &str) -> Result<(), OAuth2Error> {
         const WHAT: &str = "revocation endpoint";
         let token = String::from_utf8_lossy(token.expose()).into_owned();
-        let mut form = vec![
-            ("token", token.as_str()),
-            ("token_type_hint", hint),
-            ("client_id", self.provider.client_id.as_str()),
-        ];
-        if let Some(secret) = &self.provider.client_secret {
-            form.push(("client_secret", secret.as_str()));
-        }
+        let form = [("token", token.as_str()), ("token_type_hint", hint)];
         let response = self.post(WHAT, url, &form).await?;
         // RFC 7009 §2.2: 200 whether or not the token was valid; an error is JSON.
         if response.status == 200 {
@@ -271,17 +264,12 @@ impl OAuth2 {
         Ok(renewed)
     }
 
-    /// POSTs `grant` to the token endpoint, with the client's credentials, and reads the
+    /// POSTs `grant` to the token endpoint and reads the
     /// answer (RFC 6749 §4.1.3, §6; RFC 8628 §3.4).
     async fn token_request(&self, grant: &[(&str, &str)]) -> Result<tokens::Granted, OAuth2Error> {
         const WHAT: &str = "token endpoint";
-        let mut form: Vec<(&str, &str)> = grant.to_vec();
-        form.push(("client_id", &self.provider.client_id));
-        if let Some(secret) = &self.provider.client_secret {
-            form.push(("client_secret", secret));
-        }
         let url = &self.provider.token_url;
-        let response = self.post(WHAT, url, &form).await?;
+        let response = self.post(WHAT, url, grant).await?;
         match read_json(WHAT, &response)? {
             Answer::Ok(map) => granted(WHAT, url, &map),
             Answer::Error { code, description } => Err(OAuth2Error::Refused {
@@ -292,14 +280,21 @@ impl OAuth2 {
         }
     }
 
+    /// POSTs `form` to one of the provider's endpoints with the client's credentials in the
+    /// body (RFC 6749 §2.3.1), as every endpoint here takes them.
     async fn post(
         &self,
         what: &'static str,
         url: &str,
         form: &[(&str, &str)],
     ) -> Result<Response, OAuth2Error> {
+        let mut form = form.to_vec();
+        form.push(("client_id", &self.provider.client_id));
+        if let Some(secret) = &self.provider.client_secret {
+            form.push(("client_secret", secret));
+        }
         self.http
-            .post_form(url, form)
+            .post_form(url, &form)
             .await
             .map_err(|source| OAuth2Error::Http { what, source })
     }
