@@ -7,7 +7,9 @@ mod alert;
 pub mod auth;
 pub mod autoconfig;
 pub mod check;
+mod core;
 mod credential;
+mod driver;
 mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -17,7 +19,6 @@ pub mod http;
 pub mod imap;
 mod maildrop;
 pub mod oauth2;
-mod poison;
 pub mod pop3;
 #[cfg(test)]
 mod send_futures;

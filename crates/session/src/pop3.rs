@@ -60,7 +60,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::auth::{self, LoginMethod, Mechanism, Offer, SaslReply};
-use crate::poison::Poison;
+use crate::core::Poison;
 use crate::{Credential, CredentialKind, Error};
 
 pub use mailcat_codec::pop3::{ScanListing, Stat};

@@ -70,7 +70,7 @@ pub use mailcat_codec::smtp::address::Address;
 pub use mailcat_codec::smtp::command::{Notify, Ret};
 
 use crate::auth::{self, LoginMethod, Offer, SaslReply};
-use crate::poison::Poison;
+use crate::core::Poison;
 use crate::{Credential, Error};
 
 /// How much message data is read, stuffed and written at a time.

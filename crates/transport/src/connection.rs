@@ -113,11 +113,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     ///
     /// `decode` gets the decoder `state` and every byte buffered so far, and answers `Ok((used, value))`,
     /// `Err(DecodeError::Incomplete)` or a final error. Returns the value and the consumed bytes
-    /// (zero-copy: a body chunk the value points into can be sliced out of them). The silence
-    /// between two reads is limited by the read timeout (the greeting timeout for
-    /// [`Step::Greeting`]); the progress window (see [`Connection`]) limits a server that is
-    /// not silent but sends too little, across frames. Both end in [`Error::Timeout`]. When the
-    /// server closes the connection mid-frame, `end_of_input` explains what was cut off.
+    /// (zero-copy: a body chunk the value points into can be sliced out of them). Timeouts as
+    /// [`Connection::fill`]. When the server closes the connection mid-frame, `end_of_input`
+    /// explains what was cut off.
     ///
     /// Cancel-safe: a read abandoned (in a `select!`) loses no bytes and leaves the window as it was.
     pub async fn read_frame<D, T>(
@@ -127,21 +125,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         mut decode: impl FnMut(&mut D, &[u8]) -> Result<(usize, T), DecodeError>,
         end_of_input: impl FnOnce(&D, &[u8]) -> DecodeError,
     ) -> Result<(T, Bytes), Error> {
-        let silence = if step == Step::Greeting {
-            self.timeouts.greeting
-        } else {
-            self.timeouts.read
-        };
-        // Silence is measured from the call, then from the last byte received.
-        let mut quiet_since = Instant::now();
         loop {
             if !self.buf.is_empty() {
                 match decode(state, &self.buf) {
-                    Ok((used, value)) => {
-                        let raw = self.buf.split_to(used).freeze();
-                        trace::server(&raw);
-                        return Ok((value, raw));
-                    }
+                    Ok((used, value)) => return Ok((value, self.consume(used))),
                     Err(DecodeError::Incomplete) => {}
                     Err(source) => {
                         trace::server(&self.buf);
@@ -156,16 +143,64 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             }
             if self.eof {
                 let detail = (!self.buf.is_empty()).then(|| end_of_input(state, &self.buf));
-                return Err(Error::Closed {
-                    host: self.endpoint.host.clone(),
-                    step,
-                    detail,
-                });
+                return Err(self.closed(step, detail));
             }
+            self.fill(step).await?;
+        }
+    }
+
+    /// The bytes received and not yet consumed: what a decoder looks at.
+    pub fn input(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// True once the server closed its side: nothing more will be added to [`Connection::input`].
+    pub fn at_end(&self) -> bool {
+        self.eof
+    }
+
+    /// Takes the first `used` bytes of the input (a decoded item), zero-copy, and traces them.
+    ///
+    /// # Panics
+    /// If `used` is more than is buffered: a decoder never reports more than it was given.
+    pub fn consume(&mut self, used: usize) -> Bytes {
+        let raw = self.buf.split_to(used).freeze();
+        trace::server(&raw);
+        raw
+    }
+
+    /// The error for a server that closed the connection during `step`, with `detail` saying
+    /// what was cut off (None when it closed between items).
+    pub fn closed(&self, step: Step, detail: Option<DecodeError>) -> Error {
+        Error::Closed {
+            host: self.endpoint.host.clone(),
+            step,
+            detail,
+        }
+    }
+
+    /// Reads more of the server's bytes into [`Connection::input`]: returns once at least one
+    /// byte came, or the server closed its side ([`Connection::at_end`]).
+    ///
+    /// The silence before the first byte is limited by the read timeout (the greeting timeout
+    /// for [`Step::Greeting`]); the progress window (see [`Connection`]) limits a server that
+    /// is not silent but sends too little, across calls. Both end in [`Error::Timeout`].
+    ///
+    /// Cancel-safe: a read abandoned (in a `select!`) loses no bytes and leaves the window as it was.
+    pub async fn fill(&mut self, step: Step) -> Result<(), Error> {
+        if self.eof {
+            return Ok(());
+        }
+        let silence = if step == Step::Greeting {
+            self.timeouts.greeting
+        } else {
+            self.timeouts.read
+        };
+        let silence_ends = later(Instant::now(), silence);
+        loop {
             // Still waiting for the server: judge the window if it is over.
             let window_left = self.judge_window(step)?;
             let now = Instant::now();
-            let silence_ends = later(quiet_since, silence);
             let until = match window_left {
                 Some(left) => silence_ends.min(later(now, left)),
                 None => silence_ends,
@@ -178,10 +213,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 Ok(result) => {
                     let n = self.took(result, step)?;
                     capture::server(self.endpoint.protocol, &self.buf[self.buf.len() - n..]);
-                    if n > 0 {
-                        self.window.received = self.window.received.saturating_add(n as u64);
-                        quiet_since = after;
-                    }
+                    self.window.received = self.window.received.saturating_add(n as u64);
+                    return Ok(());
                 }
                 // The silence limit; otherwise the window is over and is judged next round.
                 Err(_) if after >= silence_ends => {
@@ -191,6 +224,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 Err(_) => {}
             }
         }
+    }
+
+    /// Takes in what the server has already sent without waiting for anything: bytes the
+    /// kernel already holds, for a socket the runtime knows to be readable, join
+    /// [`Connection::input`]. One poll of the stream's read, no timer (a zero-length timeout
+    /// costs a timer tick, about 1 ms, per command). For the rule "nothing unsolicited before
+    /// a command": the protocol core looks at the input afterwards.
+    pub async fn take_arrived(&mut self) -> Result<(), Error> {
+        if !self.buf.is_empty() || self.eof {
+            return Ok(());
+        }
+        // Let the runtime take note of a socket that became readable since it last looked
+        // (a scheduler round, no timer).
+        tokio::task::yield_now().await;
+        self.make_room();
+        let read = {
+            let mut read = std::pin::pin!(self.stream.read_buf(&mut self.buf));
+            std::future::poll_fn(|cx| match read.as_mut().poll(cx) {
+                Poll::Ready(result) => Poll::Ready(Some(result)),
+                Poll::Pending => Poll::Ready(None),
+            })
+            .await
+        };
+        if let Some(result) = read {
+            let n = self.took(result, Step::Response)?;
+            capture::server(self.endpoint.protocol, &self.buf[self.buf.len() - n..]);
+        }
+        Ok(())
     }
 
     /// What the server has sent that nothing asked for, if anything: call it only when no
@@ -212,24 +273,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// bytes) so the session can refuse to go on. The bytes stay buffered. A connection the
     /// server has closed reports nothing here: the command that follows finds out.
     pub async fn unsolicited(&mut self) -> Result<Option<String>, Error> {
-        if self.buf.is_empty() && !self.eof {
-            // Let the runtime take note of a socket that became readable since it last looked
-            // (a scheduler round, no timer).
-            tokio::task::yield_now().await;
-            self.make_room();
-            let read = {
-                let mut read = std::pin::pin!(self.stream.read_buf(&mut self.buf));
-                std::future::poll_fn(|cx| match read.as_mut().poll(cx) {
-                    Poll::Ready(result) => Poll::Ready(Some(result)),
-                    Poll::Pending => Poll::Ready(None),
-                })
-                .await
-            };
-            if let Some(result) = read {
-                let n = self.took(result, Step::Response)?;
-                capture::server(self.endpoint.protocol, &self.buf[self.buf.len() - n..]);
-            }
-        }
+        self.take_arrived().await?;
         if self.buf.is_empty() {
             return Ok(None);
         }

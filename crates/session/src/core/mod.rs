@@ -1,0 +1,185 @@
+//! The protocol cores: the IMAP, POP3 and SMTP conversations as state machines with no I/O.
+//!
+//! A core holds everything a conversation decides: what to send, what each reply means, which
+//! replies are still due, whether the session is still in step. It never touches a socket, a
+//! runtime or a clock, so each rule is tested with byte transcripts and nothing else (see the
+//! `tests` modules), and the same core can be driven by any I/O layer. The one async layer that
+//! drives them is [`crate::driver::Driver`].
+//!
+//! The contract between a core and its driver ([`Core`]):
+//! 1. the caller asks the core for a command; the core checks that the session may take it
+//!    (not poisoned, nothing else in the way), encodes it and queues the bytes;
+//! 2. the driver writes what [`Core::poll_transmit`] gives, in order;
+//! 3. the driver hands every byte buffered so far to [`Core::handle_input`], which answers one
+//!    event and how many bytes it used, or that it needs more; the event's byte ranges point
+//!    into the bytes it used, which the driver hands back to the caller with the event;
+//! 4. when the connection fails or the server closes it, the core is told
+//!    ([`Core::handle_failure`], [`Core::handle_end`]) and poisons itself.
+//!
+//! Dropping a driver call between two of these steps leaves the core knowing exactly which
+//! replies are still due: it is in step, or poisoned with the reason.
+
+// Used by the protocol ports as they land (issue 11); removed when the last one is in.
+#![allow(dead_code)]
+
+mod poison;
+mod window;
+
+pub(crate) use poison::Poison;
+#[allow(unused_imports)]
+pub(crate) use window::InOrder;
+
+use mailcat_transport::trace::Redaction;
+use mailcat_transport::{Endpoint, Step};
+
+use crate::Error;
+
+/// Bytes a core wants written, and what the trace may show of them.
+#[derive(Debug)]
+pub(crate) struct Transmit {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) redaction: Redaction,
+}
+
+/// Commands waiting to be written. Consecutive commands that the trace may show are written
+/// together (one write for a pipelined window); a secret always goes alone, so the trace can
+/// redact exactly it.
+#[derive(Debug, Default)]
+pub(crate) struct Outbox {
+    queued: std::collections::VecDeque<Transmit>,
+}
+
+impl Outbox {
+    /// Queues `bytes`.
+    pub(crate) fn push(&mut self, bytes: Vec<u8>, redaction: Redaction) {
+        if let (Some(last), Redaction::Normal) = (self.queued.back_mut(), redaction) {
+            if last.redaction == Redaction::Normal {
+                last.bytes.extend_from_slice(&bytes);
+                return;
+            }
+        }
+        self.queued.push_back(Transmit { bytes, redaction });
+    }
+
+    /// The next bytes to write.
+    pub(crate) fn pop(&mut self) -> Option<Transmit> {
+        self.queued.pop_front()
+    }
+
+    /// True when nothing waits to be written.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.queued.is_empty()
+    }
+}
+
+/// What a core made of the bytes buffered so far.
+#[derive(Debug)]
+pub(crate) enum Progress<E> {
+    /// One event, having used the first `consumed` bytes of the input. Byte ranges inside the
+    /// event are offsets into those bytes.
+    Event { consumed: usize, event: E },
+    /// The item in progress needs more bytes.
+    NeedInput,
+}
+
+/// A sans-I/O protocol core, as the driver sees it.
+pub(crate) trait Core {
+    /// What one step of a reply is: a status, a listing line, a body chunk, a completion.
+    type Event;
+
+    /// The next bytes to write, if a command is queued.
+    fn poll_transmit(&mut self) -> Option<Transmit>;
+
+    /// Decodes the front of `input` (every byte buffered and not yet used). An error poisons
+    /// the core: the conversation is out of step.
+    fn handle_input(&mut self, input: &[u8]) -> Result<Progress<Self::Event>, Error>;
+
+    /// The server closed the connection with `unread` bytes buffered (maybe none): the error
+    /// for the reply that was due, and the core is poisoned.
+    fn handle_end(&mut self, unread: &[u8]) -> Error;
+
+    /// The connection failed (I/O, a timeout) while `doing`: the core is poisoned, and the
+    /// error is returned as the session reports it.
+    fn handle_failure(&mut self, error: mailcat_transport::Error, doing: &str) -> Error;
+
+    /// The transport step a read is for, which picks its silence limit.
+    fn read_step(&self) -> Step {
+        Step::Response
+    }
+}
+
+/// The rule "nothing unsolicited before a command", for the lock-step protocols (POP3, SMTP)
+/// and for any command that must be alone in flight: once every reply asked for was read,
+/// the server has nothing to say, so bytes already buffered were sent unasked. They would be
+/// read as the answer to the next command: a desync or an injection (SECURITY.md #52). The
+/// session is poisoned and the error shows the first line of what came.
+pub(crate) fn nothing_unsolicited(
+    poison: &mut Poison,
+    endpoint: &Endpoint,
+    buffered: &[u8],
+) -> Result<(), Error> {
+    if buffered.is_empty() {
+        return Ok(());
+    }
+    Err(poison.desync(
+        endpoint,
+        format!(
+            "nothing before the next command, but the server sent {:?}",
+            first_line(buffered)
+        ),
+    ))
+}
+
+/// The first line of `bytes` as people read it: lossy UTF-8 without CRLF, at most 200 bytes.
+pub(crate) fn first_line(bytes: &[u8]) -> String {
+    let line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    String::from_utf8_lossy(&line[..line.len().min(200)]).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mailcat_transport::{Protocol, Security};
+
+    fn endpoint() -> Endpoint {
+        Endpoint::new(Protocol::Pop3, "mail.example.com", Security::ImplicitTls)
+    }
+
+    #[test]
+    fn bytes_waiting_before_a_command_poison_the_session_and_are_shown() {
+        let mut poison = Poison::default();
+        assert!(nothing_unsolicited(&mut poison, &endpoint(), b"").is_ok());
+        assert!(!poison.is_poisoned());
+        let err = nothing_unsolicited(&mut poison, &endpoint(), b"+OK planted\r\n+OK more\r\n")
+            .expect_err("unsolicited bytes");
+        assert!(err.to_string().contains("\"+OK planted\""), "{err}");
+        assert!(poison.is_poisoned());
+        assert!(poison.check(&endpoint()).is_err());
+    }
+
+    #[test]
+    fn commands_go_out_together_but_a_secret_goes_alone() {
+        let mut outbox = Outbox::default();
+        outbox.push(b"RETR 1\r\n".to_vec(), Redaction::Normal);
+        outbox.push(b"RETR 2\r\n".to_vec(), Redaction::Normal);
+        outbox.push(b"PASS x\r\n".to_vec(), Redaction::Secret);
+        outbox.push(b"STAT\r\n".to_vec(), Redaction::Normal);
+        let first = outbox.pop().expect("queued");
+        assert_eq!(first.bytes, b"RETR 1\r\nRETR 2\r\n");
+        let secret = outbox.pop().expect("queued");
+        assert_eq!(
+            (secret.bytes.as_slice(), secret.redaction),
+            (&b"PASS x\r\n"[..], Redaction::Secret)
+        );
+        assert_eq!(outbox.pop().expect("queued").bytes, b"STAT\r\n");
+        assert!(outbox.is_empty());
+    }
+
+    #[test]
+    fn the_first_line_is_cut_at_200_bytes() {
+        let long = vec![b'a'; 500];
+        assert_eq!(first_line(&long).len(), 200);
+        assert_eq!(first_line(b"one\r\ntwo"), "one");
+    }
+}
