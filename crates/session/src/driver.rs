@@ -49,6 +49,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 return Err(core.handle_failure(e, "a command could not be sent"));
             }
         }
+        core.transmitted();
         Ok(())
     }
 

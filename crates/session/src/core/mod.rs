@@ -47,6 +47,9 @@ pub(crate) struct Transmit {
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
     queued: std::collections::VecDeque<Transmit>,
+    /// Bytes were handed to the driver and it has not said they were written: if the call
+    /// that writes them is dropped, the server may have part of a command.
+    writing: bool,
 }
 
 impl Outbox {
@@ -61,9 +64,23 @@ impl Outbox {
         self.queued.push_back(Transmit { bytes, redaction });
     }
 
-    /// The next bytes to write.
+    /// The next bytes to write. Until [`Outbox::written`] is called, they count as being
+    /// written ([`Outbox::cut_off`]).
     pub(crate) fn pop(&mut self) -> Option<Transmit> {
-        self.queued.pop_front()
+        let next = self.queued.pop_front();
+        self.writing |= next.is_some();
+        next
+    }
+
+    /// The driver wrote everything [`Outbox::pop`] gave.
+    pub(crate) fn written(&mut self) {
+        self.writing = false;
+    }
+
+    /// True when a write was started and never finished (its call was dropped, or failed):
+    /// the server may hold part of a command, so the conversation is out of step.
+    pub(crate) fn cut_off(&self) -> bool {
+        self.writing
     }
 
     /// True when nothing waits to be written.
@@ -89,6 +106,9 @@ pub(crate) trait Core {
 
     /// The next bytes to write, if a command is queued.
     fn poll_transmit(&mut self) -> Option<Transmit>;
+
+    /// The driver wrote everything [`Core::poll_transmit`] gave so far ([`Outbox::written`]).
+    fn transmitted(&mut self) {}
 
     /// Decodes the front of `input` (every byte buffered and not yet used). An error poisons
     /// the core: the conversation is out of step.
@@ -174,6 +194,9 @@ mod tests {
         );
         assert_eq!(outbox.pop().expect("queued").bytes, b"STAT\r\n");
         assert!(outbox.is_empty());
+        assert!(outbox.cut_off(), "popped, never said written");
+        outbox.written();
+        assert!(!outbox.cut_off());
     }
 
     #[test]
