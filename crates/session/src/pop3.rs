@@ -17,6 +17,22 @@
 //! sink that failed, a connection error, unsolicited data) the session refuses every further
 //! command, `QUIT` included, for the same reason.
 //!
+//! # The core and the driver
+//!
+//! Every decision (what may be sent now, what each reply means, the limits, when the session
+//! is out of step) is made by the sans-I/O core in `core/pop3.rs`; this module only drives it
+//! over the connection and routes message bytes to sinks.
+//!
+//! # Cancellation
+//!
+//! Every method may be dropped (in a `select!`, on a timeout) at any await. The session stays
+//! usable: replies the dropped call left unread are read and discarded before the next
+//! command, and a message whose `RETR` was dropped is left incomplete in its sink, which is
+//! never shut down (see [`Pop3Session::retrieve_many`]). A `DELE` whose reply was discarded
+//! may or may not be marked; `RSET` unmarks everything. Only a command cut off in the middle
+//! of being written leaves the session unusable (it says so at the next command). A
+//! [`Retrieval`] must be read to its end, or the session dropped.
+//!
 //! # Pipelining
 //!
 //! When the server announces `PIPELINING` (RFC 2449 §6.6), [`Pop3Session::retrieve_many`]
@@ -43,113 +59,36 @@
 //! ```
 
 use std::future::Future;
-use std::ops::Range;
 
 use base64::Engine;
 use bytes::Bytes;
-use mailcat_codec::core::text::escape_bytes;
 use mailcat_codec::pop3::command::Command;
-use mailcat_codec::pop3::{
-    Body, Decoder, Event, Expect, ResponseCodeKind, Status, StatusLine, UniqueIdListing,
-};
-use mailcat_codec::{DecodeError, EncodeError, Limits};
+use mailcat_codec::pop3::{Status, StatusLine, UniqueIdListing};
+use mailcat_codec::{DecodeError, EncodeError};
 use mailcat_transport::dialogue::{self, Capabilities, Greeting, MailConnection};
 use mailcat_transport::trace::Redaction;
-use mailcat_transport::{Connection, Endpoint, Protocol, Step, Timeouts, TlsSettings};
+use mailcat_transport::{Endpoint, Timeouts, TlsSettings};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::auth::{self, LoginMethod, Mechanism, Offer, SaslReply};
-use crate::core::Poison;
+use crate::core::pop3::{
+    is_temporary, reply_text, Due, ListingLimits, LoginState, Pop3Core, Pop3Event,
+};
+use crate::driver::Driver;
 use crate::{Credential, CredentialKind, Error};
 
+pub use crate::core::pop3::{MAX_CAPA_BYTES, MAX_CAPA_LINES, MAX_LISTING_BYTES, PIPELINE_WINDOW};
 pub use mailcat_codec::pop3::{ScanListing, Stat};
-
-/// How many `RETR` commands [`Pop3Session::retrieve_many`] keeps in flight with PIPELINING.
-pub const PIPELINE_WINDOW: usize = 8;
-
-/// Most bytes of listing lines (CRLF not counted) one `LIST` or `UIDL` may send: 128 MiB.
-///
-/// With the codec's 1,000,000 lines ([`Limits::pop3`]) this bounds what a listing costs in
-/// memory (SECURITY.md #40): without it, 10^6 lines of 8 KiB each would be 8 GB. Real listings
-/// are far inside: a `UIDL` line is at most 81 bytes (a 10-digit number, a space and RFC 1939's
-/// 70-character unique-id), so 10^6 RFC-sized lines are ~80 MiB; mailboxes served over POP3
-/// hold up to some 100,000 messages.
-pub const MAX_LISTING_BYTES: usize = 128 * 1024 * 1024;
-
-/// Most lines of a `CAPA` answer: 1,000. Servers send 10 to 20.
-pub const MAX_CAPA_LINES: usize = 1_000;
-
-/// Most bytes of a `CAPA` answer's lines: 64 KiB. Servers send under 1 KiB.
-pub const MAX_CAPA_BYTES: usize = 64 * 1024;
-
-/// The limits of one listing: lines and bytes.
-#[derive(Debug, Clone, Copy)]
-struct ListingLimits {
-    lines: usize,
-    bytes: usize,
-}
-
-/// `LIST` and `UIDL`.
-const LISTING: ListingLimits = ListingLimits {
-    lines: Limits::pop3().max_lines,
-    bytes: MAX_LISTING_BYTES,
-};
-
-/// The limits of a `LIST` or `UIDL` of a maildrop that STAT says holds `count` messages: one
-/// line a message, plus 1,000 for a server that does not lock the maildrop (RFC 1939 §8 says
-/// it should) and gets new mail meanwhile; 82 bytes a line (a `UIDL` line is at most 81: a
-/// 10-digit number, a space, a 70-character unique-id), and 4 GiB at most whatever the count
-/// (some 50 million RFC-sized lines: the UIDLs a listing keeps are then addressed with 32-bit
-/// offsets). A million messages: ~80 MiB at most.
-fn listing_limits_for(count: u32) -> (usize, usize) {
-    let lines = (count as usize).saturating_add(1_000);
-    let bytes = lines
-        .saturating_mul(82)
-        .min(usize::try_from(u32::MAX).unwrap_or(usize::MAX));
-    (lines, bytes)
-}
-
-fn listing_limits(count: u32) -> ListingLimits {
-    let (lines, bytes) = listing_limits_for(count);
-    ListingLimits { lines, bytes }
-}
-
-/// `CAPA`.
-const CAPA: ListingLimits = ListingLimits {
-    lines: MAX_CAPA_LINES,
-    bytes: MAX_CAPA_BYTES,
-};
-
-/// The codec's limits, with as many listing lines as a maildrop can have messages (2^32 - 1):
-/// every listing is bounded by the session instead, by what the command expects (`CAPA`: a
-/// thousand lines; `LIST`/`UIDL`: what STAT announced, [`listing_limits_for`]), where a fixed
-/// million lines would refuse the listing of a larger mailbox.
-fn decoder_limits() -> Limits {
-    let mut limits = Limits::pop3();
-    limits.max_lines = usize::try_from(u32::MAX).unwrap_or(usize::MAX);
-    limits
-}
 
 /// One line of `UIDL`: a message number and its unique-id (printable ASCII, stable across
 /// sessions).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UniqueId {
-    /// The message number, from 1 (valid for this session only).
+    /// The message number in this session.
     pub msg: u32,
     /// The unique-id.
     pub uid: String,
-}
-
-/// Where the session is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    /// Before login (RFC 1939 AUTHORIZATION).
-    Authorization,
-    /// The one login attempt was made and failed.
-    LoginFailed,
-    /// Logged in (TRANSACTION).
-    Transaction,
 }
 
 /// Connects to a POP3 server and gets it ready for [`Pop3Session::login`]: implicit TLS or
@@ -169,15 +108,10 @@ pub async fn connect(
 /// An authenticated POP3 session (RFC 1939) over any stream.
 #[derive(Debug)]
 pub struct Pop3Session<S> {
-    connection: Connection<S>,
-    decoder: Decoder,
+    driver: Driver<S>,
+    core: Pop3Core,
     capabilities: Capabilities,
     apop_timestamp: Option<String>,
-    state: State,
-    /// Set once the session can no longer be used (a desync, a reply left half read).
-    poison: Poison,
-    /// A [`Retrieval`] has replies still unread: only [`Pop3Session::retrieve_next`] may run.
-    retrieving: bool,
 }
 
 /// Pipelined `RETR` commands in progress, from [`Pop3Session::retrieve_start`]: read each reply,
@@ -187,73 +121,15 @@ pub struct Pop3Session<S> {
 pub struct Retrieval {
     /// `RETR` or `TOP`, for a refusal's message.
     command: &'static str,
-    commands: Vec<Vec<u8>>,
-    window: usize,
-    sent: usize,
+    total: usize,
     read: usize,
 }
 
 impl Retrieval {
     /// How many replies are still to be read.
     pub fn remaining(&self) -> usize {
-        self.commands.len() - self.read
+        self.total - self.read
     }
-}
-
-/// What one frame of a reply was; body bytes and lines are given as their place in the frame.
-enum Item {
-    Status(StatusLine<'static>),
-    Continuation(Range<usize>),
-    Chunk(Range<usize>),
-    Line(Range<usize>),
-    End,
-}
-
-fn place(part: &[u8], frame: &[u8]) -> Range<usize> {
-    let start = part.as_ptr() as usize - frame.as_ptr() as usize;
-    start..start + part.len()
-}
-
-fn decode_item(decoder: &mut Decoder, buf: &[u8]) -> Result<(usize, Item), DecodeError> {
-    let (used, event) = decoder.decode(buf)?;
-    let item = match event {
-        Event::Status(status) => Item::Status(status.into_owned()),
-        Event::Continuation(text) => Item::Continuation(place(text, buf)),
-        Event::BodyChunk(data) => Item::Chunk(place(data, buf)),
-        Event::Line(line) => Item::Line(place(line, buf)),
-        Event::End => Item::End,
-    };
-    Ok((used, item))
-}
-
-fn end_of_input(decoder: &Decoder, rest: &[u8]) -> DecodeError {
-    decoder
-        .end_of_input(rest)
-        .err()
-        .unwrap_or(DecodeError::Truncated {
-            offset: 0,
-            inside: "a POP3 reply",
-        })
-}
-
-/// A status line as people read it: `[CODE] text`, escaped.
-fn reply_text(status: &StatusLine<'_>) -> String {
-    match &status.code {
-        Some(code) => format!(
-            "[{}] {}",
-            escape_bytes(code.as_bytes()),
-            escape_bytes(&status.text)
-        ),
-        None => escape_bytes(&status.text),
-    }
-}
-
-/// `-ERR [IN-USE]`, `[LOGIN-DELAY]` and `[SYS/TEMP]` mean "later" (RFC 2449 §8, RFC 3206).
-fn is_temporary(status: &StatusLine<'_>) -> bool {
-    matches!(
-        status.code.as_ref().map(|c| c.kind()),
-        Some(ResponseCodeKind::InUse | ResponseCodeKind::LoginDelay | ResponseCodeKind::SysTemp)
-    )
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
@@ -262,21 +138,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
     /// multi-line greeting, a desynchronised reply) make every command fail.
     pub fn new(connection: MailConnection<S>, capabilities: Capabilities) -> Self {
         let (connection, _) = connection.into_parts();
-        let mut poison = Poison::default();
-        if connection.buffered() > 0 {
-            poison.out_of_step(format!(
-                "the server sent {} bytes nobody asked for before login (SECURITY.md #52)",
-                connection.buffered()
-            ));
-        }
+        let core = Pop3Core::new(
+            connection.endpoint().clone(),
+            capabilities.has("PIPELINING"),
+            connection.input().len(),
+        );
         Pop3Session {
-            connection,
-            decoder: Decoder::new(decoder_limits()),
+            driver: Driver::new(connection),
+            core,
             capabilities,
             apop_timestamp: None,
-            state: State::Authorization,
-            poison,
-            retrieving: false,
         }
     }
 
@@ -311,12 +182,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
 
     /// The server's endpoint.
     pub fn endpoint(&self) -> &Endpoint {
-        self.connection.endpoint()
+        self.core.endpoint()
     }
 
     /// True once [`Pop3Session::login`] succeeded.
     pub fn is_logged_in(&self) -> bool {
-        self.state == State::Transaction
+        self.core.login_state() == LoginState::Transaction
     }
 
     /// What the server offers for logging in: its `SASL` mechanisms, and `USER`/`PASS` when
@@ -338,10 +209,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
         Offer {
             sasl,
             plain_command: self.capabilities.items.is_empty() || self.capabilities.has("USER"),
-            tls: self.connection.is_tls(),
+            tls: self.driver.connection().is_tls(),
         }
     }
-
     /// Logs in, once: SASL `AUTH` with the best mechanism offered for the credential (XOAUTH2 in
     /// Microsoft's two-line form), else `USER`/`PASS` for a password; with only the mechanism
     /// the credential names, if it names one ([`crate::Credential::with_mechanism`]).
@@ -364,13 +234,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
         if !self.capabilities.items.is_empty() {
             let mut items = Vec::new();
             let status = self
-                .lines(Command::Capa, CAPA, |line| {
+                .lines(Command::Capa, ListingLimits::CAPA, |line| {
                     items.push(String::from_utf8_lossy(line).into_owned());
                     Ok(())
                 })
                 .await?;
             if status.is_ok() {
                 self.capabilities.items = items;
+                self.core
+                    .set_pipelining(self.capabilities.has("PIPELINING"));
             }
         }
         Ok(())
@@ -399,36 +271,35 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
                 )
             }
         };
-        self.send(&user, Redaction::Normal).await?;
-        let status = self.status(Expect::SingleLine).await?;
-        if !status.is_ok() {
-            return Err(refused(&status));
-        }
-        self.send(&pass, Redaction::Secret).await?;
-        let status = self.status(Expect::SingleLine).await?;
-        if !status.is_ok() {
-            return Err(refused(&status));
+        for (line, redaction, name) in [
+            (user, Redaction::Normal, "USER"),
+            (pass, Redaction::Secret, "PASS"),
+        ] {
+            self.core.queue(line, redaction, Some(Due::Status(name)))?;
+            let status = self.status().await?;
+            if !status.is_ok() {
+                return Err(refused(&status));
+            }
         }
         Ok(())
     }
-
     /// `STAT`: the number of messages and their total size.
     pub async fn stat(&mut self) -> Result<Stat, Error> {
         let status = self.simple(Command::Stat).await?;
-        Stat::parse(&status.text).map_err(|e| self.bad_reply("STAT", e))
+        Stat::parse(&status.text).map_err(|e| self.core.bad_reply("STAT", e))
     }
 
     /// `LIST`: each message's number and size. Read line by line; at most
     /// `Limits::pop3().max_lines` (10^6) lines and [`MAX_LISTING_BYTES`] are accepted.
     pub async fn list(&mut self) -> Result<Vec<ScanListing>, Error> {
-        self.list_within(LISTING).await
+        self.list_within(ListingLimits::LISTING).await
     }
 
     /// `LIST` of a maildrop that [`Pop3Session::stat`] said holds `count` messages: the
     /// limits scale with it (one line a message and 1,000 more, 82 bytes a line), so a
     /// mailbox of any size is read, and a server cannot send much more than it announced.
     pub async fn list_expecting(&mut self, count: u32) -> Result<Vec<ScanListing>, Error> {
-        self.list_within(listing_limits(count)).await
+        self.list_within(ListingLimits::for_count(count)).await
     }
 
     async fn list_within(&mut self, limits: ListingLimits) -> Result<Vec<ScanListing>, Error> {
@@ -450,7 +321,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
         count: u32,
         each: impl FnMut(ScanListing) -> Result<(), DecodeError>,
     ) -> Result<(), Error> {
-        self.list_each_within(listing_limits(count), each).await
+        self.list_each_within(ListingLimits::for_count(count), each)
+            .await
     }
 
     async fn list_each_within(
@@ -469,18 +341,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
     /// `LIST n`: one message's size.
     pub async fn list_one(&mut self, msg: u32) -> Result<ScanListing, Error> {
         let status = self.simple(Command::List(Some(msg))).await?;
-        ScanListing::parse(&status.text).map_err(|e| self.bad_reply("LIST", e))
+        ScanListing::parse(&status.text).map_err(|e| self.core.bad_reply("LIST", e))
     }
 
     /// `UIDL`: each message's unique-id (RFC 1939 §7). Read line by line, as [`Pop3Session::list`].
     pub async fn uidl(&mut self) -> Result<Vec<UniqueId>, Error> {
-        self.uidl_within(LISTING).await
+        self.uidl_within(ListingLimits::LISTING).await
     }
 
     /// `UIDL` of a maildrop that [`Pop3Session::stat`] said holds `count` messages, with
     /// limits scaled as [`Pop3Session::list_expecting`]'s.
     pub async fn uidl_expecting(&mut self, count: u32) -> Result<Vec<UniqueId>, Error> {
-        self.uidl_within(listing_limits(count)).await
+        self.uidl_within(ListingLimits::for_count(count)).await
     }
 
     async fn uidl_within(&mut self, limits: ListingLimits) -> Result<Vec<UniqueId>, Error> {
@@ -503,7 +375,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
         count: u32,
         each: impl FnMut(UniqueIdListing<'_>) -> Result<(), DecodeError>,
     ) -> Result<(), Error> {
-        self.uidl_each_within(listing_limits(count), each).await
+        self.uidl_each_within(ListingLimits::for_count(count), each)
+            .await
     }
 
     async fn uidl_each_within(
@@ -524,7 +397,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
         let status = self.simple(Command::Uidl(Some(msg))).await?;
         UniqueIdListing::parse(&status.text)
             .map(unique_id)
-            .map_err(|e| self.bad_reply("UIDL", e))
+            .map_err(|e| self.core.bad_reply("UIDL", e))
     }
 
     /// `TOP n lines`: the header and the first `lines` body lines, unstuffed, streamed to
@@ -535,15 +408,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
         lines: u32,
         sink: &mut (impl AsyncWrite + Unpin),
     ) -> Result<u64, Error> {
-        self.ready().await?;
         let command = Command::Top {
             message: msg,
             lines,
         };
-        self.send(&command.encode()?, Redaction::Normal).await?;
-        let result = self.body(sink).await?;
-        self.no_extra_bytes()?;
-        result.map_err(|status| self.refused("TOP", &status))
+        self.body(command, "TOP", sink).await
     }
 
     /// `RETR n`: the whole message, dot-unstuffed byte for byte, streamed to `sink` as it
@@ -555,12 +424,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
         msg: u32,
         sink: &mut (impl AsyncWrite + Unpin),
     ) -> Result<u64, Error> {
-        self.ready().await?;
-        self.send(&Command::Retr(msg).encode()?, Redaction::Normal)
-            .await?;
-        let result = self.body(sink).await?;
-        self.no_extra_bytes()?;
-        result.map_err(|status| self.refused("RETR", &status))
+        self.body(Command::Retr(msg), "RETR", sink).await
     }
 
     /// `RETR` for each message of `messages`, in order, each streamed to a sink that
@@ -585,25 +449,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
         F: FnMut(u32) -> Fut,
         Fut: Future<Output = std::io::Result<W>>,
     {
-        let mut retrieval = self.retrieve_start(messages).await?;
+        let commands = messages.iter().map(|&n| Command::Retr(n));
+        // Not held: if this call is dropped, the replies due are abandoned and discarded.
+        let mut retrieval = self.bodies_start("RETR", commands, false).await?;
         let mut results = Vec::with_capacity(messages.len());
         for &msg in messages {
             // The sink is opened when the status line says a body follows.
-            let status = self.status(Expect::MultiLine(Body::Chunks)).await?;
+            let status = self.status().await?;
             if status.is_ok() {
                 let mut sink = match sink_for(msg).await {
                     Ok(sink) => sink,
-                    Err(e) => return Err(self.break_with(e)),
+                    Err(e) => return Err(self.core.sink_failed(e)),
                 };
                 let octets = self.body_after_status(&mut sink).await?;
+                retrieval.read += 1;
                 if let Err(e) = sink.shutdown().await {
-                    return Err(self.break_with(e));
+                    return Err(self.core.sink_failed(e));
                 }
                 results.push(Ok(octets));
             } else {
-                results.push(Err(self.refused("RETR", &status)));
+                retrieval.read += 1;
+                results.push(Err(self.core.refused(retrieval.command, &status)));
             }
-            self.reply_read(&mut retrieval).await?;
         }
         Ok(results)
     }
@@ -615,7 +482,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
     /// the last one) between two replies.
     pub async fn retrieve_start(&mut self, messages: &[u32]) -> Result<Retrieval, Error> {
         let commands = messages.iter().map(|&n| Command::Retr(n));
-        self.bodies_start("RETR", commands).await
+        self.bodies_start("RETR", commands, true).await
     }
 
     /// [`Pop3Session::retrieve_start`] for `TOP n lines`: the header and the first `lines`
@@ -625,87 +492,66 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
         let commands = messages
             .iter()
             .map(|&message| Command::Top { message, lines });
-        self.bodies_start("TOP", commands).await
+        self.bodies_start("TOP", commands, true).await
     }
 
     async fn bodies_start(
         &mut self,
         command: &'static str,
         commands: impl Iterator<Item = Command>,
+        held: bool,
     ) -> Result<Retrieval, Error> {
         self.ready().await?;
-        // Encode all first: an invalid number (0) sends nothing.
-        let commands = commands
-            .map(|c| c.encode())
-            .collect::<Result<Vec<_>, EncodeError>>()?;
-        let window = if self.pipelining() {
-            PIPELINE_WINDOW
-        } else {
-            1
-        };
-        let mut retrieval = Retrieval {
+        let total = self.core.start_bodies(command, commands, held)?;
+        self.driver.flush(&mut self.core).await?;
+        Ok(Retrieval {
             command,
-            commands,
-            window,
-            sent: 0,
+            total,
             read: 0,
-        };
-        if retrieval.remaining() > 0 {
-            retrieval.sent = retrieval.commands.len().min(retrieval.window);
-            self.retrieving = true;
-            self.send(
-                &retrieval.commands[..retrieval.sent].concat(),
-                Redaction::Normal,
-            )
-            .await?;
-        }
-        Ok(retrieval)
+        })
     }
 
     /// The next reply of `retrieval`: the message streamed, dot-unstuffed, into `sink` (flushed),
     /// `Some(Ok(octets))`; the server's refusal of that one, `Some(Err(_))` (nothing written);
     /// `None` when every reply was read. A transport failure or a failing sink ends the call with
     /// an error and leaves the session unusable (nothing is committed).
+    ///
+    /// Dropping this call in the middle of a message skips that message: its sink is left
+    /// incomplete (never flushed), and the next call reads the rest of it away and returns the
+    /// next message.
     pub async fn retrieve_next(
         &mut self,
         retrieval: &mut Retrieval,
         sink: &mut (impl AsyncWrite + Unpin),
     ) -> Result<Option<Result<u64, Error>>, Error> {
+        if self.core.in_reply() && retrieval.remaining() > 0 {
+            // An earlier call was dropped in the middle of this message.
+            self.body_after_status(&mut tokio::io::sink()).await?;
+            retrieval.read += 1;
+        }
         if retrieval.remaining() == 0 {
             return Ok(None);
         }
-        if !self.retrieving {
-            return Err(self.protocol_misuse("a reply was asked for that is not pending"));
+        if self.core.replies_due() == 0 {
+            return Err(self
+                .core
+                .misuse("a reply was asked for that is not pending"));
         }
-        self.not_broken()?;
-        let status = self.status(Expect::MultiLine(Body::Chunks)).await?;
+        let status = self.status().await?;
         let result = if status.is_ok() {
             let octets = self.body_after_status(sink).await?;
+            retrieval.read += 1;
             if let Err(e) = sink.flush().await {
-                return Err(self.break_with(e));
+                return Err(self.core.sink_failed(e));
             }
             Ok(octets)
         } else {
-            Err(self.refused(retrieval.command, &status))
+            retrieval.read += 1;
+            Err(self.core.refused(retrieval.command, &status))
         };
-        self.reply_read(retrieval).await?;
+        // The next command of the window goes out now, not when the caller asks again.
+        self.driver.flush(&mut self.core).await?;
         Ok(Some(result))
-    }
-
-    /// One reply of `retrieval` was read: the next command of the window goes out, and after
-    /// the last reply the session takes other commands again (with nothing more buffered).
-    async fn reply_read(&mut self, retrieval: &mut Retrieval) -> Result<(), Error> {
-        retrieval.read += 1;
-        if retrieval.sent < retrieval.commands.len() {
-            self.send(&retrieval.commands[retrieval.sent], Redaction::Normal)
-                .await?;
-            retrieval.sent += 1;
-        }
-        if retrieval.remaining() == 0 {
-            self.retrieving = false;
-            self.no_extra_bytes()?;
-        }
-        Ok(())
     }
 
     /// `DELE n`: marks a message for deletion. Nothing is removed until [`Pop3Session::quit`];
@@ -729,19 +575,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
     /// [`Error::Rejected`]. A session that was left unusable by an earlier error does not send
     /// `QUIT`: it closes and the server keeps everything.
     pub async fn quit(mut self) -> Result<(), Error> {
-        if let Err(e) = self.usable() {
-            self.connection.shutdown().await;
+        let sent = match self.core.usable() {
+            Ok(()) => self.discard_abandoned().await,
+            Err(e) => Err(e),
+        }
+        .and_then(|()| self.core.command(&Command::Quit, Due::Status("QUIT")));
+        if let Err(e) = sent {
+            self.driver.shutdown().await;
             return Err(e);
         }
-        self.send(&Command::Quit.encode()?, Redaction::Normal)
-            .await?;
-        let status = self.status(Expect::SingleLine).await?;
+        let status = self.status().await?;
         let result = if status.is_ok() {
             Ok(())
         } else {
-            Err(self.refused("QUIT", &status))
+            Err(self.core.refused("QUIT", &status))
         };
-        self.connection.shutdown().await;
+        self.driver.shutdown().await;
         result
     }
 
@@ -755,127 +604,52 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
     /// removes nothing, whatever was marked with `DELE` (RFC 1939 §6). Dropping the session
     /// does the same, without the orderly TLS close.
     pub async fn abort(self) {
-        self.connection.shutdown().await;
+        self.driver.shutdown().await;
     }
 
-    // ---- plumbing ----
+    // ---- driving the core ----
 
-    fn protocol_misuse(&self, detail: &str) -> Error {
-        Error::Protocol {
-            host: self.endpoint().host.clone(),
-            protocol: Protocol::Pop3,
-            detail: detail.to_owned(),
+    /// Reads and discards the replies of calls that were dropped before they read them.
+    async fn discard_abandoned(&mut self) -> Result<(), Error> {
+        self.core.forget_unsent();
+        while self.core.abandoned() {
+            self.driver.next(&mut self.core).await?;
         }
+        Ok(())
     }
 
-    fn usable(&self) -> Result<(), Error> {
-        if self.retrieving {
-            return Err(self.protocol_misuse(
-                "pipelined RETR or TOP replies are still unread: read them with retrieve_next first",
-            ));
-        }
-        self.not_broken()
-    }
-
-    /// [`Self::usable`], and nothing from the server that no command asked for: a late second
-    /// reply would otherwise be taken as the answer to the command about to go (SECURITY.md
-    /// #52). Called before each command that expects to be the only one in flight.
+    /// Before a command that expects to be the only one in flight: the session is usable,
+    /// the replies of dropped calls are read, and the server sent nothing unasked.
     async fn ready(&mut self) -> Result<(), Error> {
-        self.usable()?;
-        match self.connection.unsolicited().await {
-            Ok(None) => Ok(()),
-            Ok(Some(line)) => Err(self.desync(&format!(
-                "nothing before the next command, but the server sent {line:?}"
-            ))),
-            Err(e) => {
-                self.poison
-                    .out_of_step("the connection failed between commands");
-                Err(e.into())
-            }
+        self.core.usable()?;
+        self.discard_abandoned().await?;
+        let buffered = self.driver.arrived(&mut self.core).await?;
+        self.core.may_start(buffered)
+    }
+
+    /// The next event of the reply due.
+    async fn event(&mut self) -> Result<(Pop3Event, Bytes), Error> {
+        self.driver.next(&mut self.core).await
+    }
+
+    /// Reads a status line (after writing what is queued).
+    async fn status(&mut self) -> Result<StatusLine<'static>, Error> {
+        match self.event().await? {
+            (Pop3Event::Status(status), _) => Ok(status),
+            _ => Err(self.core.desync("a +OK or -ERR status line")),
         }
-    }
-
-    fn not_broken(&self) -> Result<(), Error> {
-        self.poison.check(self.endpoint())
-    }
-
-    /// Marks the session unusable after a local I/O failure in the middle of a reply.
-    fn break_with(&mut self, e: std::io::Error) -> Error {
-        self.poison
-            .out_of_step(format!("a reply was left half read: {e}"));
-        Error::Io(e)
-    }
-
-    async fn send(&mut self, bytes: &[u8], redaction: Redaction) -> Result<(), Error> {
-        if let Err(e) = self.connection.send(bytes, redaction).await {
-            self.poison.out_of_step("a command could not be sent");
-            return Err(e.into());
-        }
-        Ok(())
-    }
-
-    /// Reads one frame; a failure leaves the session unusable.
-    async fn frame(&mut self) -> Result<(Item, Bytes), Error> {
-        match self
-            .connection
-            .read_frame(Step::Response, &mut self.decoder, decode_item, end_of_input)
-            .await
-        {
-            Ok(frame) => Ok(frame),
-            Err(e) => {
-                self.poison
-                    .out_of_step("the connection failed in the middle of a reply");
-                Err(e.into())
-            }
-        }
-    }
-
-    /// Reads a status line, having told the decoder what it answers.
-    async fn status(&mut self, expect: Expect) -> Result<StatusLine<'static>, Error> {
-        self.decoder.expect(expect);
-        match self.frame().await? {
-            (Item::Status(status), _) => Ok(status),
-            _ => Err(self.desync("a +OK or -ERR status line")),
-        }
-    }
-
-    /// After a complete reply and with nothing more asked, the server has nothing to say: bytes
-    /// already buffered were sent unasked, and would be taken as the next reply (SECURITY.md
-    /// #52).
-    fn no_extra_bytes(&mut self) -> Result<(), Error> {
-        if self.connection.buffered() > 0 {
-            return Err(self.desync("nothing (the server sent more than the reply)"));
-        }
-        Ok(())
-    }
-
-    fn desync(&mut self, expected: &str) -> Error {
-        self.poison
-            .desync(self.connection.endpoint(), format!("expected {expected}"))
-    }
-
-    fn bad_reply(&self, command: &str, e: DecodeError) -> Error {
-        Error::Protocol {
-            host: self.endpoint().host.clone(),
-            protocol: Protocol::Pop3,
-            detail: format!("a malformed answer to {command}: {e}"),
-        }
-    }
-
-    fn refused(&self, command: &str, status: &StatusLine<'_>) -> Error {
-        self_refused(self.endpoint(), command, status)
     }
 
     /// One single-line command; `-ERR` is an error.
     async fn simple(&mut self, command: Command) -> Result<StatusLine<'static>, Error> {
         self.ready().await?;
-        self.send(&command.encode()?, Redaction::Normal).await?;
-        let status = self.status(Expect::SingleLine).await?;
-        self.no_extra_bytes()?;
+        let name = command.name();
+        self.core.command(&command, Due::Status(name))?;
+        let status = self.status().await?;
         if status.is_ok() {
             Ok(status)
         } else {
-            Err(self.refused(command.name(), &status))
+            Err(self.core.refused(name, &status))
         }
     }
 
@@ -883,7 +657,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
         if status.is_ok() {
             Ok(())
         } else {
-            Err(self.refused(command, status))
+            Err(self.core.refused(command, status))
         }
     }
 
@@ -896,53 +670,50 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
         mut each: impl FnMut(&[u8]) -> Result<(), DecodeError>,
     ) -> Result<StatusLine<'static>, Error> {
         self.ready().await?;
-        self.send(&command.encode()?, Redaction::Normal).await?;
-        let status = self.status(Expect::MultiLine(Body::Lines)).await?;
+        let name = command.name();
+        let due = Due::Listing {
+            command: name,
+            limits,
+            lines: 0,
+            bytes: 0,
+        };
+        self.core.command(&command, due)?;
+        let status = self.status().await?;
         if status.is_ok() {
-            let (mut lines, mut bytes) = (0usize, 0usize);
             loop {
-                match self.frame().await? {
-                    (Item::Line(range), raw) => {
-                        lines += 1;
-                        bytes = bytes.saturating_add(range.len());
-                        if lines > limits.lines || bytes > limits.bytes {
-                            self.poison.out_of_step("a listing was left half read");
-                            return Err(Error::Protocol {
-                                host: self.endpoint().host.clone(),
-                                protocol: Protocol::Pop3,
-                                detail: format!(
-                                    "the answer to {} is longer than the limit of {} lines and \
-                                     {} KiB (SECURITY.md #40)",
-                                    command.name(),
-                                    limits.lines,
-                                    limits.bytes >> 10
-                                ),
-                            });
-                        }
+                match self.event().await? {
+                    (Pop3Event::Line(range), raw) => {
                         if let Err(e) = each(&raw[range]) {
-                            self.poison.out_of_step("a listing was left half read");
-                            return Err(self.bad_reply(command.name(), e));
+                            return Err(self.core.listing_failed(name, e));
                         }
                     }
-                    (Item::End, _) => break,
-                    _ => return Err(self.desync("a listing line")),
+                    (Pop3Event::End, _) => break,
+                    _ => return Err(self.core.desync("a listing line")),
                 }
             }
         }
-        self.no_extra_bytes()?;
         Ok(status)
     }
 
-    /// Reads a RETR/TOP reply: `Err(status)` for `-ERR`, else the body streamed to `sink`.
+    /// A RETR/TOP command alone in flight, its body streamed to `sink`.
     async fn body(
         &mut self,
+        command: Command,
+        name: &'static str,
         sink: &mut (impl AsyncWrite + Unpin),
-    ) -> Result<Result<u64, StatusLine<'static>>, Error> {
-        let status = self.status(Expect::MultiLine(Body::Chunks)).await?;
+    ) -> Result<u64, Error> {
+        self.ready().await?;
+        self.core.command(&command, Due::Body(name))?;
+        let status = self.status().await?;
         if !status.is_ok() {
-            return Ok(Err(status));
+            return Err(self.core.refused(name, &status));
         }
-        self.body_after_status(sink).await.map(Ok)
+        let octets = self.body_after_status(sink).await?;
+        if let Err(e) = sink.flush().await {
+            // The reply was read whole: the session is still in step.
+            return Err(Error::Io(e));
+        }
+        Ok(octets)
     }
 
     /// Streams a body to `sink` up to its `.` line, zero-copy from the read buffer.
@@ -952,21 +723,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
     ) -> Result<u64, Error> {
         let mut octets = 0u64;
         loop {
-            match self.frame().await? {
-                (Item::Chunk(range), raw) => {
+            match self.event().await? {
+                (Pop3Event::Chunk(range), raw) => {
                     let chunk = raw.slice(range);
                     if let Err(e) = sink.write_all(&chunk).await {
-                        return Err(self.break_with(e));
+                        return Err(self.core.sink_failed(e));
                     }
                     octets += chunk.len() as u64;
                 }
-                (Item::End, _) => break,
-                _ => return Err(self.desync("message data")),
+                (Pop3Event::End, _) => break,
+                _ => return Err(self.core.desync("message data")),
             }
-        }
-        if let Err(e) = sink.flush().await {
-            // The reply was read whole: the session is still in step.
-            return Err(Error::Io(e));
         }
         Ok(octets)
     }
@@ -975,11 +742,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
 /// POP3's part of the login preamble (`auth::login`).
 impl<S: AsyncRead + AsyncWrite + Unpin> auth::LoginSession for Pop3Session<S> {
     fn login_endpoint(&self) -> &Endpoint {
-        self.connection.endpoint()
+        self.core.endpoint()
     }
 
     fn login_usable(&self) -> Result<(), Error> {
-        self.usable()
+        self.core.usable()
     }
 
     fn login_offer(&self) -> Offer {
@@ -987,17 +754,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> auth::LoginSession for Pop3Session<S> {
     }
 
     fn attempted(&self) -> bool {
-        self.state != State::Authorization
+        self.core.login_state() != LoginState::Authorization
     }
 
     fn spend_attempt(&mut self) {
-        if self.state == State::Authorization {
-            self.state = State::LoginFailed;
-        }
+        self.core.logged_in(false);
     }
 
     fn written(&self) -> u64 {
-        self.connection.written()
+        self.driver.connection().written()
     }
 
     async fn before_login(&mut self) -> Result<(), Error> {
@@ -1020,7 +785,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> auth::LoginSession for Pop3Session<S> {
                 // its own line after `+ `.
                 let initial_response = mechanism != Mechanism::XOAuth2;
                 auth::authenticate(
-                    &mut Channel { session: self },
+                    &mut Channel {
+                        session: self,
+                        started: false,
+                    },
                     mechanism,
                     credential.login(),
                     &secret,
@@ -1030,7 +798,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> auth::LoginSession for Pop3Session<S> {
                 .await?;
             }
         }
-        self.state = State::Transaction;
+        self.core.logged_in(true);
         Ok(())
     }
 }
@@ -1043,52 +811,31 @@ fn unique_id(listing: UniqueIdListing<'_>) -> UniqueId {
     }
 }
 
-fn self_refused(endpoint: &Endpoint, command: &str, status: &StatusLine<'_>) -> Error {
-    let reply = reply_text(status);
-    if is_temporary(status) {
-        Error::Temporary {
-            host: endpoint.host.clone(),
-            command: command.to_owned(),
-            reply,
-        }
-    } else {
-        Error::Rejected {
-            host: endpoint.host.clone(),
-            command: command.to_owned(),
-            reply,
-        }
-    }
-}
-
 /// POP3's framing of SASL (RFC 5034): `AUTH mechanism [initial-response]`, `+ base64`
 /// challenges answered by base64 lines, `*` to cancel, `+OK`/`-ERR` at the end.
 struct Channel<'a, S> {
     session: &'a mut Pop3Session<S>,
+    /// The `AUTH` line was written.
+    started: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Channel<'_, S> {
     async fn reply(&mut self) -> Result<SaslReply, Error> {
         let session = &mut *self.session;
-        session.decoder.expect(Expect::SaslContinuation);
-        let reply = match session.frame().await? {
-            (Item::Continuation(range), raw) => {
-                let text = &raw[range];
+        Ok(match session.event().await? {
+            (Pop3Event::Challenge(range), raw) => {
                 let challenge = base64::engine::general_purpose::STANDARD
-                    .decode(text.trim_ascii())
-                    .map_err(|_| session.desync("a base64 challenge"))?;
+                    .decode(raw[range].trim_ascii())
+                    .map_err(|_| session.core.desync("a base64 challenge"))?;
                 SaslReply::Challenge(challenge)
             }
-            (Item::Status(status), _) if status.is_ok() => SaslReply::Success,
-            (Item::Status(status), _) if is_temporary(&status) => {
+            (Pop3Event::Status(status), _) if status.is_ok() => SaslReply::Success,
+            (Pop3Event::Status(status), _) if is_temporary(&status) => {
                 SaslReply::Unavailable(reply_text(&status))
             }
-            (Item::Status(status), _) => SaslReply::Failure(reply_text(&status)),
-            _ => return Err(session.desync("a SASL challenge or a status line")),
-        };
-        if !matches!(reply, SaslReply::Challenge(_)) {
-            session.no_extra_bytes()?;
-        }
-        Ok(reply)
+            (Pop3Event::Status(status), _) => SaslReply::Failure(reply_text(&status)),
+            _ => return Err(session.core.desync("a SASL challenge or a status line")),
+        })
     }
 }
 
@@ -1102,7 +849,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> auth::AuthLines for Channel<'_, S> {
     }
 
     async fn write_line(&mut self, line: &[u8], redaction: Redaction) -> Result<(), Error> {
-        self.session.send(line, redaction).await
+        // The first line (AUTH) starts the exchange's one reply; the responses continue it.
+        let due = (!self.started).then_some(Due::Sasl);
+        self.started = true;
+        let session = &mut *self.session;
+        session.core.queue(line.to_vec(), redaction, due)?;
+        session.driver.flush(&mut session.core).await
     }
 
     async fn sasl_reply(&mut self) -> Result<SaslReply, Error> {
@@ -1110,8 +862,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> auth::AuthLines for Channel<'_, S> {
     }
 
     fn abandon(&mut self, reason: &str) {
-        self.session
-            .poison
-            .out_of_step(format!("authentication failed: {reason}"));
+        self.session.core.abandon(reason);
     }
 }

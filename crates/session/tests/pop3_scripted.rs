@@ -1889,3 +1889,71 @@ async fn a_listing_far_longer_than_stat_announced_is_refused() {
     );
     drop(server);
 }
+
+/// Cancel safety: a `retrieve` dropped in the middle of its message (a `select!` that chose a
+/// timeout) leaves the session in step. The rest of the reply is read and discarded before the
+/// next command, whose answer is its own.
+#[tokio::test]
+async fn a_retrieve_dropped_halfway_leaves_the_session_in_step() {
+    let (mut session, server) = logged_in(
+        TX_CAPS,
+        vec![
+            expect("RETR 1"),
+            send("+OK\r\nSubject: first half\r\n"),
+            Step::Silence(Duration::from_millis(300)),
+            send("second half\r\n.\r\n"),
+            expect("STAT"),
+            send("+OK 1 44\r\n"),
+        ],
+    )
+    .await;
+    let mut out = Vec::new();
+    tokio::select! {
+        _ = session.retrieve(1, &mut out) => panic!("the message is not complete yet"),
+        () = tokio::time::sleep(Duration::from_millis(100)) => {}
+    }
+    assert_eq!(out, b"Subject: first half\r\n", "what came before the drop");
+    let stat = session.stat().await.expect("the session is still usable");
+    assert_eq!((stat.count, stat.octets), (1, 44));
+    drop(session);
+    server.received().await;
+}
+
+/// Cancel safety of pipelining: a `retrieve_many` dropped in its second message sends no
+/// further `RETR` (the ninth went out when the first reply completed); the replies already due
+/// are read and discarded, and the next command gets its own answer.
+#[tokio::test]
+async fn a_retrieve_many_dropped_sends_nothing_more_and_stays_in_step() {
+    let mut script: Vec<Step> = (1..=8).map(|n| expect(&format!("RETR {n}"))).collect();
+    script.extend([
+        send("+OK\r\none\r\n.\r\n+OK\r\ntwo, half"),
+        expect("RETR 9"),
+        Step::Silence(Duration::from_millis(300)),
+        send(" two\r\n.\r\n"),
+    ]);
+    script.extend((3..=9).map(|n| send(format!("+OK\r\nmessage {n}\r\n.\r\n"))));
+    // RETR 10 and on are never sent: NOOP comes next.
+    script.extend([expect("NOOP"), send("+OK\r\n")]);
+    let (mut session, server) = logged_in(TX_CAPS_PIPELINING, script).await;
+    let recorder = Recorder::default();
+    let r = recorder.clone();
+    let messages: Vec<u32> = (1..=20).collect();
+    tokio::select! {
+        _ = session.retrieve_many(&messages, move |msg| {
+            let sink = r.open(msg);
+            async move { Ok(sink) }
+        }) => panic!("message 2 is not complete yet"),
+        () = tokio::time::sleep(Duration::from_millis(100)) => {}
+    }
+    assert_eq!(
+        recorder.take(),
+        [
+            (1, b"one\r\n".to_vec(), true),
+            (2, b"two, half".to_vec(), false)
+        ],
+        "the message cut by the drop was never shut down"
+    );
+    session.noop().await.expect("in step");
+    drop(session);
+    server.received().await;
+}
