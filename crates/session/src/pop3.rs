@@ -53,7 +53,6 @@ use mailcat_codec::pop3::{
     Body, Decoder, Event, Expect, ResponseCodeKind, Status, StatusLine, UniqueIdListing,
 };
 use mailcat_codec::{DecodeError, EncodeError, Limits};
-use mailcat_transport::dialogue::{self, Capabilities, Greeting, MailConnection};
 use mailcat_transport::trace::Redaction;
 use mailcat_transport::{Connection, Endpoint, Protocol, Step, Timeouts, TlsSettings};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -61,6 +60,7 @@ use tokio::net::TcpStream;
 
 use crate::auth::{self, LoginMethod, Mechanism, Offer, SaslReply};
 use crate::core::Poison;
+use crate::open::{self as dialogue, Capabilities, Greeting, MailConnection};
 use crate::{Credential, CredentialKind, Error};
 
 pub use mailcat_codec::pop3::{ScanListing, Stat};
