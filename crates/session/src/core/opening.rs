@@ -914,3 +914,715 @@ fn add_greeting_timeout_hint(error: TransportError, endpoint: &Endpoint) -> Tran
         other => other,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Byte transcripts, one per rule: bytes in, bytes out and events, no runtime.
+
+    use std::net::Ipv4Addr;
+    use std::time::Duration;
+
+    use super::*;
+
+    const HOST: &str = "mail.test";
+
+    fn opening(protocol: Protocol, security: Security) -> Opening {
+        Opening::new(
+            Endpoint::new(protocol, HOST, security),
+            security == Security::ImplicitTls,
+            ClientId::Ipv4(Ipv4Addr::LOCALHOST),
+        )
+    }
+
+    /// Feeds `input` as the driver does (every byte not yet used) until an event other than
+    /// [`Event::Part`]; returns it and how many bytes were used in all.
+    fn feed(core: &mut Opening, input: &[u8]) -> Result<(Event, usize), TransportError> {
+        let mut at = 0;
+        loop {
+            match core.input(&input[at..])? {
+                Progress::Event { consumed, event } => {
+                    at += consumed;
+                    if event != Event::Part {
+                        return Ok((event, at));
+                    }
+                }
+                Progress::NeedInput => panic!("more input needed after {at} bytes"),
+            }
+        }
+    }
+
+    /// Everything the core queued, as the driver would write it.
+    fn sent(core: &mut Opening) -> String {
+        let mut bytes = Vec::new();
+        while let Some(transmit) = core.poll_transmit() {
+            bytes.extend_from_slice(&transmit.bytes);
+        }
+        String::from_utf8(bytes).unwrap_or_default()
+    }
+
+    /// A core past its greeting.
+    fn greeted(protocol: Protocol, security: Security) -> Opening {
+        let mut core = opening(protocol, security);
+        let greeting: &[u8] = match protocol {
+            Protocol::Imap => b"* OK ready\r\n",
+            Protocol::Pop3 => b"+OK ready\r\n",
+            Protocol::Smtp => b"220 mx.test ESMTP\r\n",
+        };
+        assert!(matches!(
+            feed(&mut core, greeting),
+            Ok((Event::Greeting(_), _))
+        ));
+        core
+    }
+
+    /// A core that asked for the capabilities, and got `reply`.
+    fn capabilities(
+        protocol: Protocol,
+        security: Security,
+        reply: &[u8],
+    ) -> (Opening, Result<(Event, usize), TransportError>) {
+        let mut core = greeted(protocol, security);
+        core.ask_capabilities(b"").expect("may ask");
+        sent(&mut core);
+        let result = feed(&mut core, reply);
+        (core, result)
+    }
+
+    fn items(event: Event) -> Vec<String> {
+        match event {
+            Event::Capabilities(c) => c.items,
+            other => panic!("expected capabilities, got {other:?}"),
+        }
+    }
+
+    // -- greeting -------------------------------------------------------------------------
+
+    #[test]
+    fn each_protocols_greeting_is_accepted_and_nothing_is_sent_before_it() {
+        for (protocol, greeting, text) in [
+            (
+                Protocol::Imap,
+                &b"* OK Dovecot ready.\r\n"[..],
+                "Dovecot ready.",
+            ),
+            (Protocol::Pop3, b"+OK Dovecot ready.\r\n", "Dovecot ready."),
+            (
+                Protocol::Smtp,
+                b"220-mx.test ESMTP\r\n220 hello\r\n",
+                "mx.test ESMTP / hello",
+            ),
+        ] {
+            let mut core = opening(protocol, Security::ImplicitTls);
+            assert_eq!(core.read_step(), Step::Greeting);
+            assert_eq!(sent(&mut core), "");
+            let (event, used) = feed(&mut core, greeting).unwrap();
+            assert_eq!(used, greeting.len());
+            let Event::Greeting(g) = event else {
+                panic!("{protocol}: {event:?}")
+            };
+            assert_eq!(g.text, text);
+        }
+    }
+
+    #[test]
+    fn a_greeting_split_anywhere_gives_the_same_result() {
+        let greeting = b"* OK [CAPABILITY IMAP4rev1 IDLE] ready\r\n";
+        let whole = feed(
+            &mut opening(Protocol::Imap, Security::ImplicitTls),
+            greeting,
+        )
+        .unwrap();
+        for split in 1..greeting.len() {
+            let mut core = opening(Protocol::Imap, Security::ImplicitTls);
+            assert!(
+                matches!(core.input(&greeting[..split]), Ok(Progress::NeedInput)),
+                "split at {split}"
+            );
+            assert_eq!(
+                feed(&mut core, greeting).unwrap(),
+                whole,
+                "split at {split}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_tls_record_where_the_greeting_was_due_means_implicit_tls() {
+        for protocol in [Protocol::Imap, Protocol::Pop3, Protocol::Smtp] {
+            let mut core = opening(protocol, Security::StartTls);
+            // Two bytes cannot tell yet.
+            assert!(matches!(core.input(b"\x16\x03"), Ok(Progress::NeedInput)));
+            let error = feed(&mut core, b"\x16\x03\x03\x00\x2a\x02\x00").unwrap_err();
+            assert!(
+                matches!(&error, TransportError::TlsServerOnPlaintextConnection { tls_url, .. } if tls_url.starts_with(&format!("{}s://", protocol.to_string().to_lowercase()))),
+                "{protocol}: {error:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn another_protocols_greeting_names_that_protocol() {
+        for (protocol, greeting, found) in [
+            (
+                Protocol::Pop3,
+                &b"* OK IMAP4rev1 ready\r\n"[..],
+                Protocol::Imap,
+            ),
+            (Protocol::Imap, b"+OK POP3 ready\r\n", Protocol::Pop3),
+            (Protocol::Imap, b"220 mx.test ESMTP\r\n", Protocol::Smtp),
+        ] {
+            let mut core = opening(protocol, Security::StartTls);
+            let error = feed(&mut core, greeting).unwrap_err();
+            assert!(
+                matches!(&error, TransportError::WrongProtocol { found: f, tls: false, expected, .. } if *f == found && *expected == protocol),
+                "{protocol}: {error:?}"
+            );
+        }
+        // Over implicit TLS, the finding says so (the port is the other's TLS port).
+        let mut core = opening(Protocol::Pop3, Security::ImplicitTls);
+        let error = feed(&mut core, b"* OK IMAP ready\r\n").unwrap_err();
+        assert!(
+            matches!(error, TransportError::WrongProtocol { tls: true, .. }),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn a_refusing_greeting_is_an_error_with_the_servers_words() {
+        for (protocol, greeting, words) in [
+            (
+                Protocol::Imap,
+                &b"* BYE too many connections\r\n"[..],
+                "BYE too many connections",
+            ),
+            (Protocol::Pop3, b"-ERR busy\r\n", "-ERR busy"),
+            (Protocol::Smtp, b"554 no service\r\n", "554 no service"),
+        ] {
+            let mut core = opening(protocol, Security::ImplicitTls);
+            let error = feed(&mut core, greeting).unwrap_err();
+            assert!(
+                matches!(&error, TransportError::Refused { step: Step::Greeting, reply, .. } if reply == words),
+                "{protocol}: {error:?}"
+            );
+            assert!(core.ask_capabilities(b"").is_err(), "poisoned");
+            assert_eq!(sent(&mut core), "");
+        }
+    }
+
+    #[test]
+    fn garbage_instead_of_a_greeting_is_a_protocol_error() {
+        let mut core = opening(Protocol::Imap, Security::ImplicitTls);
+        let error = feed(&mut core, b"HELLO there\r\n").unwrap_err();
+        assert!(
+            matches!(
+                error,
+                TransportError::Protocol {
+                    step: Step::Greeting,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn preauth_is_refused_before_starttls_and_kept_over_implicit_tls() {
+        let greeting = b"* PREAUTH [CAPABILITY IMAP4rev1] logged in\r\n";
+        let mut core = opening(Protocol::Imap, Security::StartTls);
+        let error = feed(&mut core, greeting).unwrap_err();
+        assert!(
+            matches!(&error, TransportError::PreauthBeforeTls { tls_url, .. } if tls_url == "imaps://mail.test:993"),
+            "{error:?}"
+        );
+        let mut core = opening(Protocol::Imap, Security::ImplicitTls);
+        let (Event::Greeting(g), _) = feed(&mut core, greeting).unwrap() else {
+            panic!("a greeting")
+        };
+        assert!(g.preauth);
+        assert_eq!(
+            g.capabilities.map(|c| c.items),
+            Some(vec!["IMAP4rev1".to_owned()])
+        );
+    }
+
+    #[test]
+    fn an_alert_is_kept_only_from_a_greeting_over_implicit_tls() {
+        let greeting = b"* OK [ALERT] Password expires tomorrow\r\n";
+        for (security, kept) in [
+            (Security::ImplicitTls, true),
+            (Security::StartTls, false),
+            (Security::DangerousPlaintext, false),
+        ] {
+            let mut core = opening(Protocol::Imap, security);
+            let (Event::Greeting(g), _) = feed(&mut core, greeting).unwrap() else {
+                panic!("a greeting")
+            };
+            assert_eq!(
+                g.alert.as_deref(),
+                kept.then_some("Password expires tomorrow"),
+                "{security:?}"
+            );
+        }
+    }
+
+    // -- lock-step and the unsolicited rule ----------------------------------------------
+
+    #[test]
+    fn a_second_greeting_line_is_out_of_step_for_pop3_and_smtp_but_not_imap() {
+        for (protocol, greeting, extra) in [
+            (Protocol::Pop3, &b"+OK a\r\n"[..], &b"+OK b\r\n"[..]),
+            (Protocol::Smtp, b"220 mx ESMTP\r\n", b"250 planted\r\n"),
+        ] {
+            let mut core = opening(protocol, Security::StartTls);
+            let error = feed(&mut core, &[greeting, extra].concat()).unwrap_err();
+            assert!(
+                matches!(error, TransportError::OutOfStep { step: Step::Greeting, buffered, .. } if buffered == extra.len()),
+                "{protocol}: {error:?}"
+            );
+            assert!(core.ask_capabilities(b"").is_err(), "poisoned");
+        }
+        let mut core = opening(Protocol::Imap, Security::StartTls);
+        let (event, used) = feed(&mut core, b"* OK a\r\n* OK [ALERT] b\r\n").unwrap();
+        assert!(matches!(event, Event::Greeting(_)));
+        assert_eq!(used, 8, "the untagged line stays for what follows");
+    }
+
+    #[test]
+    fn bytes_waiting_before_a_command_are_refused_for_pop3_and_smtp_and_nothing_is_sent() {
+        for protocol in [Protocol::Pop3, Protocol::Smtp] {
+            let mut core = greeted(protocol, Security::StartTls);
+            let error = core.ask_capabilities(b"+OK planted\r\n").unwrap_err();
+            assert!(
+                matches!(
+                    error,
+                    TransportError::OutOfStep {
+                        step: Step::Response,
+                        buffered: 13,
+                        ..
+                    }
+                ),
+                "{protocol}: {error:?}"
+            );
+            assert_eq!(sent(&mut core), "", "{protocol}");
+            assert!(core.ask_capabilities(b"").is_err(), "poisoned");
+        }
+        // IMAP: untagged data may come at any time.
+        let mut core = greeted(Protocol::Imap, Security::StartTls);
+        core.ask_capabilities(b"* 3 EXISTS\r\n").unwrap();
+        assert_eq!(sent(&mut core), "A0001 CAPABILITY\r\n");
+    }
+
+    #[test]
+    fn a_second_reply_to_the_capability_query_is_out_of_step() {
+        for (protocol, reply, extra) in [
+            (
+                Protocol::Pop3,
+                &b"+OK\r\nSTLS\r\n.\r\n"[..],
+                &b"+OK Begin TLS\r\n"[..],
+            ),
+            (
+                Protocol::Smtp,
+                b"250-mx\r\n250 STARTTLS\r\n",
+                b"220 go ahead\r\n",
+            ),
+        ] {
+            let (_, result) = capabilities(protocol, Security::StartTls, &[reply, extra].concat());
+            let error = result.unwrap_err();
+            assert!(
+                matches!(error, TransportError::OutOfStep { step: Step::Capabilities, buffered, .. } if buffered == extra.len()),
+                "{protocol}: {error:?}"
+            );
+        }
+    }
+
+    // -- capabilities ---------------------------------------------------------------------
+
+    #[test]
+    fn imap_capabilities_come_from_untagged_data_or_the_tagged_code() {
+        let mut core = greeted(Protocol::Imap, Security::ImplicitTls);
+        core.ask_capabilities(b"").unwrap();
+        assert_eq!(core.read_step(), Step::Capabilities);
+        assert_eq!(sent(&mut core), "A0001 CAPABILITY\r\n");
+        let (event, _) = feed(
+            &mut core,
+            b"* CAPABILITY IMAP4rev1 IDLE\r\n* 2 EXISTS\r\nA0001 OK done\r\n",
+        )
+        .unwrap();
+        assert_eq!(items(event), ["IMAP4rev1", "IDLE"]);
+        // Tags keep counting up for the session that takes over.
+        core.goodbye();
+        assert_eq!(sent(&mut core), "A0002 LOGOUT\r\n");
+
+        let (_, result) = capabilities(
+            Protocol::Imap,
+            Security::ImplicitTls,
+            b"A0001 OK [CAPABILITY IMAP4rev1 MOVE] done\r\n",
+        );
+        assert_eq!(items(result.unwrap().0), ["IMAP4rev1", "MOVE"]);
+    }
+
+    #[test]
+    fn a_wrong_tag_or_a_continuation_in_answer_is_a_protocol_error() {
+        for reply in [&b"A0002 OK done\r\n"[..], b"+ go on\r\n"] {
+            let (mut core, result) = capabilities(Protocol::Imap, Security::ImplicitTls, reply);
+            let error = result.unwrap_err();
+            assert!(
+                matches!(
+                    error,
+                    TransportError::Protocol {
+                        step: Step::Capabilities,
+                        ..
+                    }
+                ),
+                "{error:?}"
+            );
+            core.goodbye();
+            assert_eq!(sent(&mut core), "", "a poisoned core says nothing more");
+        }
+    }
+
+    #[test]
+    fn pop3_capa_refused_means_no_capabilities_but_other_failures_are_errors() {
+        let (_, result) = capabilities(
+            Protocol::Pop3,
+            Security::ImplicitTls,
+            b"+OK list\r\nUSER\r\nSASL PLAIN\r\n.\r\n",
+        );
+        assert_eq!(items(result.unwrap().0), ["USER", "SASL PLAIN"]);
+        // RFC 1939 servers have no CAPA.
+        let (_, result) = capabilities(
+            Protocol::Pop3,
+            Security::ImplicitTls,
+            b"-ERR unknown command\r\n",
+        );
+        assert_eq!(items(result.unwrap().0), Vec::<String>::new());
+    }
+
+    #[test]
+    fn no_answer_to_the_capability_query_is_an_error_not_no_starttls() {
+        // CVE-2021-22946: a failed capability query must not read as "STARTTLS not offered,
+        // carry on in plaintext".
+        for (protocol, reply) in [
+            (Protocol::Imap, &b"A0001 BAD not now\r\n"[..]),
+            (Protocol::Smtp, b"421 shutting down\r\n"),
+        ] {
+            let (_, result) = capabilities(protocol, Security::StartTls, reply);
+            let error = result.unwrap_err();
+            assert!(
+                matches!(
+                    error,
+                    TransportError::Refused {
+                        step: Step::Capabilities,
+                        ..
+                    }
+                ),
+                "{protocol}: {error:?}"
+            );
+        }
+        // The connection closed before the answer (or in the middle of it).
+        for (protocol, partial) in [
+            (Protocol::Imap, &b""[..]),
+            (Protocol::Pop3, b"+OK\r\nUSER\r\n"),
+            (Protocol::Smtp, b"250-mx\r\n"),
+        ] {
+            let mut core = greeted(protocol, Security::StartTls);
+            core.ask_capabilities(b"").unwrap();
+            let mut at = 0;
+            while let Ok(Progress::Event { consumed, .. }) = core.input(&partial[at..]) {
+                at += consumed;
+            }
+            let error = core.end(&partial[at..]);
+            assert!(
+                matches!(
+                    error,
+                    TransportError::Closed {
+                        step: Step::Capabilities,
+                        ..
+                    }
+                ),
+                "{protocol}: {error:?}"
+            );
+            assert!(core.ask_starttls(b"").is_err(), "{protocol}: poisoned");
+        }
+    }
+
+    #[test]
+    fn smtp_ehlo_gives_the_extension_lines_and_only_250_is_success() {
+        let mut core = greeted(Protocol::Smtp, Security::ImplicitTls);
+        core.ask_capabilities(b"").unwrap();
+        assert_eq!(sent(&mut core), "EHLO [127.0.0.1]\r\n");
+        let (event, _) = feed(
+            &mut core,
+            b"250-mx.test greets you\r\n250-SIZE 1000\r\n250 STARTTLS\r\n",
+        )
+        .unwrap();
+        assert_eq!(items(event), ["SIZE 1000", "STARTTLS"]);
+        // A go-ahead is no answer to EHLO.
+        let (_, result) = capabilities(Protocol::Smtp, Security::StartTls, b"220 ready\r\n");
+        assert!(
+            matches!(result, Err(TransportError::Refused { .. })),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn a_flood_of_capability_data_is_refused_at_1000_items() {
+        let imap: Vec<u8> = (0..1_001)
+            .flat_map(|i| format!("* CAPABILITY X{i}\r\n").into_bytes())
+            .chain(b"A0001 OK done\r\n".iter().copied())
+            .collect();
+        let pop3: Vec<u8> = b"+OK\r\n"
+            .iter()
+            .copied()
+            .chain((0..1_001).flat_map(|i| format!("X-CAP{i}\r\n").into_bytes()))
+            .chain(b".\r\n".iter().copied())
+            .collect();
+        for (protocol, reply) in [(Protocol::Imap, imap), (Protocol::Pop3, pop3)] {
+            let (_, result) = capabilities(protocol, Security::ImplicitTls, &reply);
+            let error = result.unwrap_err();
+            assert!(
+                matches!(&error, TransportError::Protocol { .. })
+                    && error.to_string().contains("at most 1,000"),
+                "{protocol}: {error}"
+            );
+        }
+        // 1,000 is fine.
+        let reply: Vec<u8> = b"+OK\r\n"
+            .iter()
+            .copied()
+            .chain((0..1_000).flat_map(|i| format!("X-CAP{i}\r\n").into_bytes()))
+            .chain(b".\r\n".iter().copied())
+            .collect();
+        let (_, result) = capabilities(Protocol::Pop3, Security::ImplicitTls, &reply);
+        assert_eq!(items(result.unwrap().0).len(), 1_000);
+    }
+
+    // -- STARTTLS ---------------------------------------------------------------------------
+
+    fn caps(protocol: Protocol, items: &[&str]) -> Capabilities {
+        Capabilities {
+            protocol,
+            items: items.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn starttls_is_required_with_starttls_security_and_only_then() {
+        let core = greeted(Protocol::Pop3, Security::StartTls);
+        assert!(core
+            .needs_starttls(&caps(Protocol::Pop3, &["USER", "STLS"]))
+            .unwrap());
+        let error = core
+            .needs_starttls(&caps(Protocol::Pop3, &["USER"]))
+            .unwrap_err();
+        assert!(
+            matches!(&error, TransportError::StartTlsNotOffered { command: "STLS", tls_url, .. } if tls_url == "pop3s://mail.test:995"),
+            "{error:?}"
+        );
+        for security in [Security::ImplicitTls, Security::DangerousPlaintext] {
+            let core = greeted(Protocol::Imap, security);
+            assert!(!core
+                .needs_starttls(&caps(Protocol::Imap, &["STARTTLS"]))
+                .unwrap());
+        }
+        // After the upgrade, never again.
+        let core = Opening::after_starttls(
+            Endpoint::new(Protocol::Smtp, HOST, Security::StartTls),
+            ClientId::Ipv4(Ipv4Addr::LOCALHOST),
+        );
+        assert!(!core.needs_starttls(&caps(Protocol::Smtp, &[])).unwrap());
+    }
+
+    /// A core that asked for STARTTLS after its capabilities, and got `reply`.
+    fn starttls(
+        protocol: Protocol,
+        reply: &[u8],
+    ) -> (Opening, Result<(Event, usize), TransportError>) {
+        let caps_reply: &[u8] = match protocol {
+            Protocol::Imap => b"* CAPABILITY IMAP4rev1 STARTTLS\r\nA0001 OK done\r\n",
+            Protocol::Pop3 => b"+OK\r\nSTLS\r\n.\r\n",
+            Protocol::Smtp => b"250-mx\r\n250 STARTTLS\r\n",
+        };
+        let (mut core, result) = capabilities(protocol, Security::StartTls, caps_reply);
+        let (Event::Capabilities(offered), _) = result.unwrap() else {
+            panic!("capabilities")
+        };
+        assert!(core.needs_starttls(&offered).unwrap());
+        core.ask_starttls(b"").unwrap();
+        assert_eq!(core.read_step(), Step::StartTls);
+        let command = sent(&mut core);
+        let expected = match protocol {
+            Protocol::Imap => "A0002 STARTTLS\r\n",
+            Protocol::Pop3 => "STLS\r\n",
+            Protocol::Smtp => "STARTTLS\r\n",
+        };
+        assert_eq!(command, expected);
+        let result = feed(&mut core, reply);
+        (core, result)
+    }
+
+    #[test]
+    fn the_go_ahead_alone_lets_the_handshake_start() {
+        for (protocol, reply) in [
+            (
+                Protocol::Imap,
+                &b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] discarded\r\nA0002 OK go\r\n"[..],
+            ),
+            (Protocol::Pop3, b"+OK Begin TLS negotiation\r\n"),
+            (Protocol::Smtp, b"220 2.0.0 Ready to start TLS\r\n"),
+        ] {
+            let (_, result) = starttls(protocol, reply);
+            assert_eq!(
+                result.unwrap(),
+                (Event::StartTls, reply.len()),
+                "{protocol}"
+            );
+        }
+    }
+
+    #[test]
+    fn bytes_after_the_go_ahead_are_an_injection() {
+        // CVE-2021-22947: a reply planted after the go-ahead, in the same write, would be read
+        // as the first answer over TLS.
+        for (protocol, go_ahead, injected) in [
+            (
+                Protocol::Imap,
+                &b"A0002 OK go\r\n"[..],
+                &b"* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n"[..],
+            ),
+            (Protocol::Pop3, b"+OK go\r\n", b"+OK\r\nUSER\r\n.\r\n"),
+            (
+                Protocol::Smtp,
+                b"220 go\r\n",
+                b"250-mx\r\n250 AUTH PLAIN\r\n",
+            ),
+        ] {
+            let (mut core, result) = starttls(protocol, &[go_ahead, injected].concat());
+            let error = result.unwrap_err();
+            assert!(
+                matches!(error, TransportError::StartTlsInjection { buffered, .. } if buffered == injected.len()),
+                "{protocol}: {error:?}"
+            );
+            assert!(core.ask_capabilities(b"").is_err(), "poisoned");
+            assert_eq!(sent(&mut core), "");
+        }
+    }
+
+    #[test]
+    fn a_refused_starttls_is_an_error_never_a_plaintext_fallback() {
+        for (protocol, reply, words) in [
+            (Protocol::Imap, &b"A0002 NO not now\r\n"[..], "NO not now"),
+            (Protocol::Imap, b"A0002 BAD what\r\n", "BAD what"),
+            (Protocol::Pop3, b"-ERR not now\r\n", "-ERR not now"),
+            (
+                Protocol::Smtp,
+                b"454 TLS not available\r\n",
+                "454 TLS not available",
+            ),
+            // Not the go-ahead: only 220 is.
+            (Protocol::Smtp, b"250 ok\r\n", "250 ok"),
+        ] {
+            let (mut core, result) = starttls(protocol, reply);
+            let error = result.unwrap_err();
+            assert!(
+                matches!(&error, TransportError::Refused { step: Step::StartTls, reply, .. } if reply == words),
+                "{protocol}: {error:?}"
+            );
+            assert!(core.ask_capabilities(b"").is_err(), "poisoned");
+        }
+    }
+
+    #[test]
+    fn after_starttls_no_greeting_is_due_and_tags_start_again() {
+        let mut core = Opening::after_starttls(
+            Endpoint::new(Protocol::Imap, HOST, Security::StartTls),
+            ClientId::Ipv4(Ipv4Addr::LOCALHOST),
+        );
+        core.ask_capabilities(b"").unwrap();
+        assert_eq!(sent(&mut core), "A0001 CAPABILITY\r\n");
+    }
+
+    // -- cancellation, failures, goodbye ----------------------------------------------------
+
+    #[test]
+    fn a_call_dropped_halfway_leaves_the_reply_due_and_a_new_command_is_refused() {
+        let mut core = greeted(Protocol::Pop3, Security::ImplicitTls);
+        core.ask_capabilities(b"").unwrap();
+        assert_eq!(sent(&mut core), "CAPA\r\n");
+        // Part of the reply came, then the caller gave up.
+        assert!(matches!(
+            core.input(b"+OK\r\nUSER\r\n"),
+            Ok(Progress::Event {
+                event: Event::Part,
+                ..
+            })
+        ));
+        assert_eq!(core.read_step(), Step::Capabilities, "still due");
+        assert!(core.ask_starttls(b"").is_err());
+        assert_eq!(sent(&mut core), "", "nothing is sent out of step");
+        assert!(core.ask_capabilities(b"").is_err(), "poisoned");
+    }
+
+    #[test]
+    fn a_silent_server_gets_the_implicit_tls_hint_one_that_spoke_does_not() {
+        let timeout = || TransportError::Timeout {
+            host: HOST.into(),
+            port: 993,
+            step: Step::Greeting,
+            after: Duration::from_secs(1),
+            hint: None,
+            too_slow: None,
+        };
+        let mut core = Opening::new(
+            Endpoint::new(Protocol::Imap, HOST, Security::StartTls).with_port(993),
+            false,
+            ClientId::Ipv4(Ipv4Addr::LOCALHOST),
+        );
+        assert!(matches!(core.input(b""), Ok(Progress::NeedInput)));
+        let error = core.failure(timeout());
+        assert!(
+            matches!(&error, TransportError::Timeout { hint: Some(h), .. } if h.contains("imaps://mail.test:993")),
+            "{error:?}"
+        );
+        let mut core = opening(Protocol::Imap, Security::StartTls);
+        assert!(matches!(core.input(b"* OK"), Ok(Progress::NeedInput)));
+        let error = core.failure(timeout());
+        assert!(
+            matches!(error, TransportError::Timeout { hint: None, .. }),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn a_greeting_cut_off_says_what_was_unfinished() {
+        let mut core = opening(Protocol::Smtp, Security::ImplicitTls);
+        assert!(matches!(core.input(b"220-mx\r\n"), Ok(Progress::NeedInput)));
+        let error = core.end(b"220-mx\r\n");
+        assert!(
+            matches!(
+                error,
+                TransportError::Closed {
+                    step: Step::Greeting,
+                    detail: Some(_),
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn goodbye_is_quit_or_logout_and_said_once() {
+        for (protocol, bye) in [
+            (Protocol::Pop3, "QUIT\r\n"),
+            (Protocol::Smtp, "QUIT\r\n"),
+            (Protocol::Imap, "A0001 LOGOUT\r\n"),
+        ] {
+            let mut core = greeted(protocol, Security::ImplicitTls);
+            core.goodbye();
+            core.goodbye();
+            assert_eq!(sent(&mut core), bye, "{protocol}");
+            assert!(core.ask_capabilities(b"").is_err(), "{protocol}: gone");
+        }
+    }
+}
