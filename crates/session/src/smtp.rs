@@ -10,7 +10,7 @@
 //!  logout:         QUIT ─▶ 221
 //! ```
 //!
-//! - **Greeting, EHLO, STARTTLS** are done by [`mailcat_transport::dialogue::open`], with an
+//! - **Greeting, EHLO, STARTTLS** are done by [`crate::open`], with an
 //!   address literal as the EHLO name (never a user or file name, SECURITY.md #32). There is no
 //!   HELO fallback: `open` refuses a server that refuses EHLO. That is required when TLS is
 //!   required (SECURITY.md #5: HELO has no STARTTLS), and submission always wants EHLO (AUTH

@@ -270,13 +270,15 @@ impl Opening {
     /// Checks that a command may be sent now, and queues it.
     fn ask(&mut self, step: Step, arrived: &[u8]) -> Result<(), TransportError> {
         if self.poison.is_poisoned() || !matches!(self.due, Due::Nothing) {
-            // A reply is still due (a call dropped halfway), or the conversation is over.
-            self.poison
-                .out_of_step("a command while another reply was due");
-            return Err(self.error(
-                step,
-                "no command before the reply due (the opening is out of step after an earlier error)",
-            ));
+            // The conversation failed or is over, or a reply is still due (a call was dropped
+            // halfway): a command now would be out of step. Nothing is sent.
+            let expected = if self.poison.is_poisoned() || matches!(self.due, Due::Gone) {
+                "nothing more: the opening failed or ended earlier"
+            } else {
+                "the reply to an earlier command first (a call was dropped halfway)"
+            };
+            self.poison.out_of_step(expected);
+            return Err(self.error(step, expected));
         }
         // POP3 and SMTP: bytes waiting before the command came after the previous reply.
         self.lock_step(Step::Response, arrived.len())?;
