@@ -272,7 +272,9 @@ impl Opening {
         if self.poison.is_poisoned() || !matches!(self.due, Due::Nothing) {
             // The conversation failed or is over, or a reply is still due (a call was dropped
             // halfway): a command now would be out of step. Nothing is sent.
-            let expected = if self.poison.is_poisoned() || matches!(self.due, Due::Gone) {
+            let expected = if self.outbox.cut_off() {
+                "nothing more: a command was cut off while it was being written"
+            } else if self.poison.is_poisoned() || matches!(self.due, Due::Gone) {
                 "nothing more: the opening failed or ended earlier"
             } else {
                 "the reply to an earlier command first (a call was dropped halfway)"
@@ -628,6 +630,10 @@ impl Core for Opening {
         self.outbox.pop()
     }
 
+    fn transmitted(&mut self) {
+        self.outbox.written();
+    }
+
     fn handle_input(&mut self, input: &[u8]) -> Result<Progress<Event>, Error> {
         self.input(input).map_err(Error::Transport)
     }
@@ -959,6 +965,7 @@ mod tests {
         while let Some(transmit) = core.poll_transmit() {
             bytes.extend_from_slice(&transmit.bytes);
         }
+        core.transmitted();
         String::from_utf8(bytes).unwrap_or_default()
     }
 
@@ -1560,9 +1567,27 @@ mod tests {
             })
         ));
         assert_eq!(core.read_step(), Step::Capabilities, "still due");
-        assert!(core.ask_starttls(b"").is_err());
+        let error = core.ask_starttls(b"").unwrap_err();
+        assert!(error.to_string().contains("dropped halfway"), "{error}");
         assert_eq!(sent(&mut core), "", "nothing is sent out of step");
         assert!(core.ask_capabilities(b"").is_err(), "poisoned");
+    }
+
+    #[test]
+    fn a_write_cut_off_halfway_is_out_of_step() {
+        let mut core = greeted(Protocol::Smtp, Security::ImplicitTls);
+        core.ask_capabilities(b"").unwrap();
+        // The driver took the bytes and its call was dropped before it said they were written.
+        assert!(core.poll_transmit().is_some());
+        let error = core.ask_starttls(b"").unwrap_err();
+        assert!(error.to_string().contains("cut off"), "{error}");
+        // Written in full: the reply is merely due.
+        let mut core = greeted(Protocol::Smtp, Security::ImplicitTls);
+        core.ask_capabilities(b"").unwrap();
+        assert!(core.poll_transmit().is_some());
+        core.transmitted();
+        let error = core.ask_starttls(b"").unwrap_err();
+        assert!(error.to_string().contains("dropped halfway"), "{error}");
     }
 
     #[test]
