@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
+use mailcat_session::{open, Opened};
 use mailcat_tests::lab::Lab;
-use mailcat_transport::dialogue::{open, Opened};
 use mailcat_transport::{
     CertificateProblem, Endpoint, Error, Security, Step, Timeouts, TlsSettings,
 };

@@ -7,13 +7,14 @@
 
 use std::time::{Duration, Instant};
 
-use mailcat_transport::dialogue::{self, StepReport};
 use mailcat_transport::{Endpoint, Protocol, Security, Step};
 
 use crate::auth;
 use crate::autoconfig::providers::{self, SignIn};
 use crate::smtp::{Envelope, MessageInfo};
-use crate::{Account, Credential, CredentialKind, Error, ImapSession, Pop3Session, SmtpSession};
+use crate::{
+    Account, Credential, CredentialKind, Error, ImapSession, Pop3Session, SmtpSession, StepReport,
+};
 
 /// Which server of the account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -283,7 +284,7 @@ async fn check_server(
     observer: &mut (dyn FnMut(Progress<'_>) + Send),
 ) -> Result<(), Error> {
     let mut secured = endpoint.security == Security::ImplicitTls;
-    let opened = dialogue::open(endpoint, tls.clone(), &account.timeouts, &mut |report| {
+    let opened = crate::open(endpoint, tls.clone(), &account.timeouts, &mut |report| {
         secured |= report.step == Step::StartTls;
         observer(Progress::Step {
             report: &report,

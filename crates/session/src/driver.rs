@@ -85,6 +85,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         Ok(self.connection.input())
     }
 
+    /// Gives the connection back: for the TLS upgrade after STARTTLS, or to the session that
+    /// takes it over.
+    pub(crate) fn into_connection(self) -> Connection<S> {
+        self.connection
+    }
+
+    /// After a protocol error: traces the bytes still buffered (they broke the conversation,
+    /// and `-v` shows them as the server sent them) and drops them, since nothing will read
+    /// them any more.
+    pub(crate) fn trace_unread(&mut self) {
+        let unread = self.connection.input().len();
+        self.connection.consume(unread);
+    }
+
     /// Closes the connection (TLS close_notify, then TCP FIN), within the write timeout.
     pub(crate) async fn shutdown(self) {
         self.connection.shutdown().await;

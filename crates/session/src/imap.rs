@@ -37,7 +37,6 @@ use mailcat_codec::imap::{
     Response, ResponseDecoder, SectionData, SequenceSet, StatusKind, Tag, TagGenerator, UidSet,
 };
 use mailcat_codec::{Decode, Limits};
-use mailcat_transport::dialogue::{self, Capabilities, MailConnection};
 use mailcat_transport::trace::Redaction;
 use mailcat_transport::{Connection, Endpoint, Protocol, Step, Timeouts, TlsSettings};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -45,6 +44,7 @@ use tokio::net::TcpStream;
 
 use crate::auth::{self, LoginMethod, Offer, SaslChannel, SaslReply};
 use crate::core::Poison;
+use crate::open::{self as dialogue, Capabilities, MailConnection};
 use crate::{AlertSink, Credential, Error};
 
 /// How often IDLE is ended and started again when nothing happens: 25 minutes.

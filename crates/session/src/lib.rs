@@ -19,6 +19,7 @@ pub mod http;
 pub mod imap;
 mod maildrop;
 pub mod oauth2;
+mod open;
 pub mod pop3;
 #[cfg(test)]
 mod send_futures;
@@ -33,5 +34,6 @@ pub use credential::{Credential, CredentialKind, Secret, SecretCallback, SecretS
 pub use error::{refused_recipients, Error};
 pub use imap::ImapSession;
 pub use maildrop::Maildrop;
+pub use open::{open, Capabilities, Greeting, MailConnection, Opened, StepReport};
 pub use pop3::Pop3Session;
 pub use smtp::SmtpSession;

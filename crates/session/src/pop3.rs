@@ -65,7 +65,6 @@ use bytes::Bytes;
 use mailcat_codec::pop3::command::Command;
 use mailcat_codec::pop3::{Status, StatusLine, UniqueIdListing};
 use mailcat_codec::{DecodeError, EncodeError};
-use mailcat_transport::dialogue::{self, Capabilities, Greeting, MailConnection};
 use mailcat_transport::trace::Redaction;
 use mailcat_transport::{Endpoint, Timeouts, TlsSettings};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -76,6 +75,7 @@ use crate::core::pop3::{
     is_temporary, reply_text, Due, ListingLimits, LoginState, Pop3Core, Pop3Event,
 };
 use crate::driver::Driver;
+use crate::open::{self as dialogue, Capabilities, Greeting, MailConnection};
 use crate::{Credential, CredentialKind, Error};
 
 pub use crate::core::pop3::{MAX_CAPA_BYTES, MAX_CAPA_LINES, MAX_LISTING_BYTES, PIPELINE_WINDOW};

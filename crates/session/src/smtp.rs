@@ -10,7 +10,7 @@
 //!  logout:         QUIT ─▶ 221
 //! ```
 //!
-//! - **Greeting, EHLO, STARTTLS** are done by [`mailcat_transport::dialogue::open`], with an
+//! - **Greeting, EHLO, STARTTLS** are done by [`crate::open`], with an
 //!   address literal as the EHLO name (never a user or file name, SECURITY.md #32). There is no
 //!   HELO fallback: `open` refuses a server that refuses EHLO. That is required when TLS is
 //!   required (SECURITY.md #5: HELO has no STARTTLS), and submission always wants EHLO (AUTH
@@ -60,7 +60,6 @@ use mailcat_codec::core::text::escape_bytes;
 use mailcat_codec::smtp::command::{Body, Command, MailParameters, RcptParameters};
 use mailcat_codec::smtp::{self, EnhancedCode, Extensions, Reply, ReplyCode};
 use mailcat_codec::{DecodeError, EncodeError, Limits};
-use mailcat_transport::dialogue::{self, Capabilities, MailConnection};
 use mailcat_transport::trace::Redaction;
 use mailcat_transport::{Connection, Endpoint, Protocol, Step, Timeouts, TlsSettings};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeek, AsyncSeekExt, AsyncWrite};
@@ -71,6 +70,7 @@ pub use mailcat_codec::smtp::command::{Notify, Ret};
 
 use crate::auth::{self, LoginMethod, Offer, SaslReply};
 use crate::core::Poison;
+use crate::open::{self as dialogue, Capabilities, MailConnection};
 use crate::{Credential, Error};
 
 /// How much message data is read, stuffed and written at a time.

@@ -224,7 +224,7 @@ const PROBE_GREETING_WAIT: std::time::Duration = std::time::Duration::from_milli
 /// What [`answers_tls`] found: the server speaks TLS, and (when the certificate checked out
 /// and the server greeted in time) the greeting that came over it.
 #[derive(Debug)]
-pub(crate) struct TlsAnswer {
+pub struct TlsAnswer {
     /// The greeting read over TLS, if any.
     pub greeting: Option<PlaintextGreeting>,
 }
@@ -234,7 +234,9 @@ pub(crate) struct TlsAnswer {
 /// it counts; when the handshake succeeds, the greeting that follows tells which protocol
 /// the port serves. Nothing is sent but the ClientHello, and the connection is closed at once.
 /// How a silent server on a plaintext connection is found to be an implicit-TLS port.
-pub(crate) async fn answers_tls(
+///
+/// `None`: no TLS answer within `limit` (or the host is no valid TLS name).
+pub async fn answers_tls(
     addr: SocketAddr,
     endpoint: &Endpoint,
     config: Arc<ClientConfig>,

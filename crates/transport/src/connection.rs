@@ -3,16 +3,18 @@
 //! floor for every command's responses.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use mailcat_codec::DecodeError;
+use rustls::ClientConfig;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{timeout, timeout_at, Instant};
 
 use crate::capture;
-use crate::connect::timeout_error;
+use crate::connect::{timeout_error, tls_handshake_after_starttls};
 use crate::error::{Error, Step, TooSlow};
 use crate::stream::MailStream;
 use crate::trace::{self, Redaction};
@@ -25,7 +27,7 @@ const READ_CHUNK: usize = 64 * 1024;
 ///
 /// Bytes are never dropped between calls: whatever the server sent beyond one response stays
 /// in the buffer for the next [`Connection::read_frame`]. Only STARTTLS refuses to carry buffered
-/// bytes over (see [`crate::dialogue::MailConnection::starttls`]).
+/// bytes over (see [`Connection::upgrade_to_tls`]).
 ///
 /// # The slow-drip defence (SECURITY.md #37)
 ///
@@ -257,7 +259,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// What the server has sent that nothing asked for, if anything: call it only when no
     /// reply is due, before a command that expects to be the only one in flight. This is the
     /// one place the rule "nothing unsolicited before a command" looks at the wire; the
-    /// sessions and [`crate::dialogue`] decide what a finding means for their protocol.
+    /// sessions' protocol cores decide what a finding means for their protocol.
     ///
     /// A reply that comes after the one that was read (a desync, or a second reply planted to
     /// answer the next command, SECURITY.md #52) may arrive in a later packet than the reply
@@ -381,9 +383,50 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let _ = timeout(self.timeouts.write, self.stream.shutdown()).await;
     }
 
-    /// Takes the connection apart: the stream and whatever is still buffered.
-    pub(crate) fn into_parts(self) -> (MailStream<S>, BytesMut, Endpoint, Timeouts) {
-        (self.stream, self.buf, self.endpoint, self.timeouts)
+    /// The mechanics of STARTTLS (STLS), once the protocol core has read the server's
+    /// go-ahead: the one place a connection goes from plaintext to TLS.
+    ///
+    /// 1. If any byte is buffered, the upgrade is refused: after the go-ahead the server has
+    ///    nothing to say until the handshake, so those bytes were injected by someone on the
+    ///    path and would be taken for the first response over TLS (CVE-2021-22947).
+    /// 2. The handshake verifies the certificate for the configured host; anything but a TLS
+    ///    record in answer to the ClientHello is plaintext injected on the path too.
+    /// 3. The result is a fresh connection: an empty buffer and a fresh progress window; the
+    ///    caller forgets everything learned before and asks for the capabilities again
+    ///    (RFC 3207 §4.2, RFC 2595 §3.1).
+    pub async fn upgrade_to_tls(self, config: Arc<ClientConfig>) -> Result<Connection<S>, Error> {
+        let Connection {
+            stream,
+            buf,
+            endpoint,
+            timeouts,
+            ..
+        } = self;
+        if !buf.is_empty() {
+            trace::server(&buf);
+            return Err(Error::StartTlsInjection {
+                host: endpoint.host.clone(),
+                command: endpoint.protocol.starttls_command(),
+                buffered: buf.len(),
+            });
+        }
+        let MailStream::Plain(plain) = stream else {
+            return Err(Error::Protocol {
+                host: endpoint.host.clone(),
+                protocol: endpoint.protocol,
+                step: Step::StartTls,
+                source: DecodeError::Invalid {
+                    offset: 0,
+                    expected: "a plaintext connection (TLS is already on)",
+                },
+            });
+        };
+        let tls = tls_handshake_after_starttls(plain, &endpoint, config, &timeouts).await?;
+        Ok(Connection::new(
+            MailStream::Tls(Box::new(tls)),
+            endpoint,
+            timeouts,
+        ))
     }
 }
 

@@ -1,4 +1,4 @@
-//! TCP and TLS for mail clients, driven by [`mailcat_codec`].
+//! TCP and TLS for mail clients, driven by [`mailcat_codec`]: I/O only.
 //!
 //! - [`Endpoint`]: protocol, host, port and [`Security`] (implicit TLS, STARTTLS, or an
 //!   explicitly dangerous plaintext).
@@ -8,8 +8,12 @@
 //! - [`Connection`]: one stream and one read buffer for its whole life; reads until the codec has
 //!   a whole response, with a timeout on every read and write and a throughput floor for the
 //!   responses to each command (a server that drips cannot hold the client).
-//! - [`dialogue`]: greeting, capabilities and the single audited STARTTLS upgrade, for IMAP,
-//!   POP3 and SMTP alike; [`dialogue::open`] runs the steps an account check shows.
+//! - [`Connection::upgrade_to_tls`]: the mechanics of STARTTLS, refusing any byte buffered
+//!   before the handshake. What is said on the wire (the greeting, the capabilities, the
+//!   STARTTLS command and its answer) is the protocol cores' business, in `mailcat-session`:
+//!   this crate is I/O only.
+//! - [`sniff`]: a TLS record where a greeting was due, or a greeting where TLS was, recognised
+//!   for diagnosis.
 //! - [`trace`]: the `C:`/`S:` protocol trace, credentials always redacted.
 //! - [`capture`]: the exact bytes each server sends, to files `mailcat decode` reads back.
 #![warn(missing_docs)]
@@ -17,7 +21,6 @@
 pub mod capture;
 pub mod connect;
 mod connection;
-pub mod dialogue;
 mod dns_hint;
 mod endpoint;
 mod error;

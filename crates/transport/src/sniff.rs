@@ -1,5 +1,8 @@
 //! Recognising the wrong kind of server from its first bytes: a plaintext greeting (`* OK`,
 //! `+OK`, `220 `) where a TLS record was due, or a TLS record where a greeting was due.
+//!
+//! Pure functions over bytes, for diagnosis only: the protocol cores (in `mailcat-session`) use
+//! them on a greeting's first bytes, the handshakes here on what came instead of a ServerHello.
 
 use std::io;
 use std::pin::Pin;
@@ -76,9 +79,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Sniffed<S> {
     }
 }
 
-/// A plaintext greeting recognised in bytes that should have been TLS.
+/// A plaintext greeting recognised in bytes that should have been TLS (or, at the start of a
+/// plaintext connection, another protocol's greeting).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct PlaintextGreeting {
+pub struct PlaintextGreeting {
     /// The protocol it belongs to, when the greeting says (`* OK` is IMAP, `+OK` POP3, `220` SMTP).
     pub protocol: Option<Protocol>,
     /// The greeting's first line, escaped for display.
@@ -86,7 +90,7 @@ pub(crate) struct PlaintextGreeting {
 }
 
 /// Recognises a plaintext mail greeting at the start of `bytes`.
-pub(crate) fn plaintext_greeting(bytes: &[u8]) -> Option<PlaintextGreeting> {
+pub fn plaintext_greeting(bytes: &[u8]) -> Option<PlaintextGreeting> {
     let protocol = if bytes.starts_with(b"* OK")
         || bytes.starts_with(b"* PREAUTH")
         || bytes.starts_with(b"* BYE")
@@ -116,7 +120,7 @@ pub(crate) fn plaintext_greeting(bytes: &[u8]) -> Option<PlaintextGreeting> {
 }
 
 /// True if `bytes` start like a TLS record (handshake or alert, TLS 1.0 to 1.3 record version).
-pub(crate) fn is_tls_record(bytes: &[u8]) -> bool {
+pub fn is_tls_record(bytes: &[u8]) -> bool {
     bytes.len() >= 3 && matches!(bytes[0], 0x15 | 0x16) && bytes[1] == 0x03 && bytes[2] <= 0x04
 }
 

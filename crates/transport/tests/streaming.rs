@@ -1,5 +1,6 @@
 //! Large bodies stream through a [`Connection`] in chunks: the read buffer stays small whatever
-//! the message size, chunks are handed out without copying, and the codec's limits hold.
+//! the message size, chunks are handed out without copying, and the codec's limits hold. And
+//! the one buffer never carries a byte across the TLS upgrade.
 #![allow(clippy::unwrap_used)]
 
 use std::ops::Range;
@@ -8,9 +9,9 @@ use std::time::Duration;
 use mailcat_codec::imap::{Event, Response, ResponseDecoder};
 use mailcat_codec::{Decode, DecodeError, Limits};
 use mailcat_transport::{
-    Connection, Endpoint, Error, MailStream, Protocol, Security, Step, Timeouts,
+    Connection, Endpoint, Error, MailStream, Protocol, Security, Step, Timeouts, TlsSettings,
 };
-use tokio::io::{AsyncWriteExt, DuplexStream};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 
 /// What one frame was, with a body chunk given as its place in the frame's bytes.
 enum Item {
@@ -161,4 +162,32 @@ async fn a_connection_closed_mid_literal_says_so() {
         Err(other) => panic!("{other:?}"),
         Ok(_) => panic!("accepted"),
     }
+}
+
+#[tokio::test]
+async fn the_tls_upgrade_refuses_bytes_buffered_before_it() {
+    // After the STARTTLS go-ahead the server says nothing until the handshake: bytes already
+    // buffered were injected on the path, to be read as the first answer over TLS
+    // (CVE-2021-22947). The upgrade refuses them before a ClientHello goes out.
+    let (client, mut server) = tokio::io::duplex(1024);
+    let mut connection = connection(client);
+    server
+        .write_all(b"A0002 OK go ahead\r\n* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n")
+        .await
+        .unwrap();
+    while !connection.input().ends_with(b"PLAIN\r\n") {
+        connection.fill(Step::StartTls).await.unwrap();
+    }
+    let go_ahead = connection.input().iter().position(|&b| b == b'\n').unwrap() + 1;
+    connection.consume(go_ahead);
+    let planted = connection.buffered();
+    let config = TlsSettings::default().client_config().unwrap();
+    let error = connection.upgrade_to_tls(config).await.unwrap_err();
+    assert!(
+        matches!(error, Error::StartTlsInjection { command: "STARTTLS", buffered, .. } if buffered == planted),
+        "{error:?}"
+    );
+    let mut sent = Vec::new();
+    server.read_to_end(&mut sent).await.unwrap();
+    assert!(sent.is_empty(), "no ClientHello: {sent:?}");
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use mailcat_session::check::{self, Progress, Role};
 use mailcat_session::Error;
-use mailcat_transport::dialogue::StepReport;
+use mailcat_session::StepReport;
 use mailcat_transport::{Endpoint, Protocol, Step};
 use serde_json::{json, Value};
 

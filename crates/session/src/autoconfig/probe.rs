@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mailcat_transport::{dialogue, Endpoint, Protocol, Security, Timeouts};
+use mailcat_transport::{Endpoint, Protocol, Security, Timeouts};
 use rustls::ClientConfig;
 use tokio::task::JoinSet;
 
@@ -50,7 +50,7 @@ pub async fn confirm(
         let tls = Arc::clone(&tls);
         let timeouts = *timeouts;
         probes.spawn(async move {
-            let outcome = match dialogue::open(&candidate, tls, &timeouts, &mut |_| {}).await {
+            let outcome = match crate::open(&candidate, tls, &timeouts, &mut |_| {}).await {
                 Ok(opened) => {
                     opened.connection.close().await;
                     Ok(())

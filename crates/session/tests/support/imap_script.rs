@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use mailcat_codec::smtp::command::ClientId;
 use mailcat_session::ImapSession;
-use mailcat_transport::dialogue::MailConnection;
+use mailcat_session::MailConnection;
 use mailcat_transport::{Connection, Endpoint, MailStream, Protocol, Security, Timeouts};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream};
 use tokio::task::JoinHandle;

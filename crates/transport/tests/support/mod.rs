@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use mailcat_transport::dialogue::{self, Opened};
 use mailcat_transport::{Endpoint, Error, Protocol, Security, Timeouts, TlsSettings};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
@@ -375,25 +374,6 @@ pub fn quick() -> Timeouts {
     let mut t = Timeouts::uniform(Duration::from_secs(1));
     t.response = Duration::from_secs(2);
     t
-}
-
-/// Runs [`dialogue::open`] with `config` and [`quick`] timeouts, inside a hard wall-clock limit.
-pub async fn open(endpoint: &Endpoint, config: Arc<ClientConfig>) -> Result<Opened, Error> {
-    open_with(endpoint, config, &quick()).await
-}
-
-/// [`open`] with other timeouts (still under a hard 8 s limit).
-pub async fn open_with(
-    endpoint: &Endpoint,
-    config: Arc<ClientConfig>,
-    timeouts: &Timeouts,
-) -> Result<Opened, Error> {
-    timeout(
-        Duration::from_secs(8),
-        dialogue::open(endpoint, config, timeouts, &mut |_| {}),
-    )
-    .await
-    .expect("dialogue::open did not return within the hard 8 s limit")
 }
 
 /// A client configuration for tests where TLS is never reached or where the CA does not matter.

@@ -2,15 +2,11 @@
 //! certificate, an old TLS version and a plaintext server give their own error, which says what
 //! is wrong and what to do (SECURITY.md #12–#17).
 
-#![allow(clippy::unwrap_used)]
-
-mod support;
-
-use mailcat_transport::dialogue::Opened;
+use crate::support::*;
+use mailcat_session::Opened;
 use mailcat_transport::{
     CertificateProblem, Error, Fingerprint, Protocol, Security, TlsSettings, TrustHint,
 };
-use support::*;
 
 /// Implicit-TLS IMAP: handshake with `leaf`, then greeting and CAPABILITY.
 fn imap_script(server: std::sync::Arc<rustls::ServerConfig>) -> Vec<Act> {

@@ -2,12 +2,8 @@
 //! line, a second reply to CAPA or EHLO) would be taken for the answer to the next command, so
 //! the connection is refused instead (SECURITY.md #52). IMAP's untagged data stays legal.
 
-#![allow(clippy::unwrap_used)]
-
-mod support;
-
+use crate::support::*;
 use mailcat_transport::{Error, Protocol, Security, Step};
-use support::*;
 
 /// `open` must fail with [`Error::OutOfStep`] for `step`, `extra` bytes having been waiting.
 fn assert_out_of_step(error: &Error, step: Step, extra: &str) {

@@ -2,14 +2,10 @@
 //! path, stripping, refusal, response injection (same and second write), PREAUTH, wrong tags
 //! and continuations (SECURITY.md #1–#9, #11, #41).
 
-#![allow(clippy::unwrap_used)]
-
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use mailcat_transport::{CertificateProblem, Error, Protocol, Security, Step};
-use support::*;
 
 /// One protocol's side of a STARTTLS dialogue.
 struct Dialogue {
@@ -331,7 +327,7 @@ async fn preauth_greeting_with_starttls_required_is_refused() {
     let mut steps = Vec::new();
     let error = err(tokio::time::timeout(
         std::time::Duration::from_secs(8),
-        mailcat_transport::dialogue::open(
+        mailcat_session::open(
             &IMAP.endpoint(&server),
             any_client_config(),
             &quick(),

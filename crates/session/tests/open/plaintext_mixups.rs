@@ -2,12 +2,8 @@
 //! implicit-TLS port). The opposite mix-up, plaintext on an implicit-TLS connection, is in
 //! `tls_errors.rs`; a silent server on a STARTTLS connection in `timeouts.rs`.
 
-#![allow(clippy::unwrap_used)]
-
-mod support;
-
+use crate::support::*;
 use mailcat_transport::{Error, Protocol, Security, Step};
-use support::*;
 
 /// A TLS alert record (handshake_failure), as a TLS server sends when it gets no ClientHello.
 const TLS_ALERT: &[u8] = b"\x15\x03\x03\x00\x02\x02\x28";
