@@ -23,6 +23,7 @@
 #![allow(dead_code)]
 
 mod poison;
+pub(crate) mod smtp;
 mod window;
 
 pub(crate) use poison::Poison;
