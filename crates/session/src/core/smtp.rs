@@ -790,3 +790,511 @@ fn base64_decode(text: &[u8]) -> Option<Vec<u8>> {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.decode(text).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    //! Byte transcripts: commands out, replies in, no runtime.
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use mailcat_codec::smtp::parse_reply;
+    use mailcat_transport::Security;
+
+    /// A core for a server whose EHLO listed `extensions`.
+    fn core(extensions: &[&str]) -> SmtpCore {
+        let mut ehlo = String::from("250-smtp.test\r\n");
+        for ext in extensions {
+            ehlo.push_str(&format!("250-{ext}\r\n"));
+        }
+        ehlo.push_str("250 ENHANCEDSTATUSCODES\r\n");
+        let (_, reply) = parse_reply(ehlo.as_bytes(), &Limits::smtp()).unwrap();
+        let endpoint = Endpoint::new(Protocol::Smtp, "smtp.test", Security::ImplicitTls);
+        SmtpCore::new(endpoint, Extensions::from_reply(&reply).unwrap())
+    }
+
+    fn envelope(to: &[&str]) -> Envelope {
+        Envelope {
+            from: Some(Address::new("alice@example.test").unwrap()),
+            to: to.iter().map(|t| Address::new(t).unwrap()).collect(),
+            ..Default::default()
+        }
+    }
+
+    /// Every write the core queued, one string per write.
+    fn writes(core: &mut SmtpCore) -> Vec<String> {
+        std::iter::from_fn(|| core.poll_transmit())
+            .map(|t| String::from_utf8_lossy(&t.bytes).into_owned())
+            .collect()
+    }
+
+    /// Feeds `bytes` as the server's and returns every event the core makes of them while
+    /// replies are due (as the driver asks), and how much was left unused; stops at the first
+    /// error.
+    fn replies(core: &mut SmtpCore, bytes: &[u8]) -> (Vec<Result<Event, Error>>, usize) {
+        let mut input = bytes;
+        let mut events = Vec::new();
+        while !core.window.is_empty() {
+            match core.handle_input(input) {
+                Ok(Progress::Event { consumed, event }) => {
+                    input = &input[consumed..];
+                    events.push(Ok(event));
+                }
+                Ok(Progress::NeedInput) => return (events, input.len()),
+                Err(e) => {
+                    events.push(Err(e));
+                    return (events, input.len());
+                }
+            }
+        }
+        (events, input.len())
+    }
+
+    fn start(core: &mut SmtpCore, to: &[&str]) {
+        let t = core
+            .prepare(&envelope(to), &MessageInfo::default())
+            .unwrap();
+        core.begin(t, b"").unwrap();
+    }
+
+    fn kinds(events: &[Result<Event, Error>]) -> Vec<&'static str> {
+        events
+            .iter()
+            .map(|e| match e {
+                Ok(Event::Continue) => "continue",
+                Ok(Event::SendBody) => "body",
+                Ok(Event::Sent(Ok(_))) => "sent",
+                Ok(Event::Sent(Err(_))) => "not sent",
+                Ok(Event::Done(Ok(()))) => "done",
+                Ok(Event::Done(Err(_))) => "refused",
+                Ok(Event::Sasl(_)) => "sasl",
+                Err(_) => "error",
+            })
+            .collect()
+    }
+
+    #[test]
+    fn with_pipelining_the_envelope_goes_out_in_one_write() {
+        let mut core = core(&["PIPELINING"]);
+        start(&mut core, &["bob@example.test"]);
+        assert_eq!(
+            writes(&mut core),
+            ["MAIL FROM:<alice@example.test>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n"]
+        );
+        let (events, _) = replies(&mut core, b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go\r\n");
+        assert_eq!(kinds(&events), ["continue", "continue", "body"]);
+        core.body_push(b".hidden\n");
+        core.body_end();
+        assert_eq!(writes(&mut core), ["..hidden\r\n.\r\n"]);
+        let (events, _) = replies(&mut core, b"250 2.0.0 Ok: queued\r\n");
+        let Some(Ok(Event::Sent(Ok(report)))) = events.into_iter().next() else {
+            panic!("no report")
+        };
+        assert_eq!(report.reply.to_string(), "250 2.0.0 Ok: queued");
+        assert_eq!(report.accepted.len(), 1);
+        assert!(writes(&mut core).is_empty());
+        assert_eq!(core.state, State::Idle);
+    }
+
+    #[test]
+    fn without_pipelining_one_command_goes_at_a_time() {
+        for mut core in [core(&[]), {
+            let mut c = core(&["PIPELINING"]);
+            c.set_pipelining(false);
+            c
+        }] {
+            start(&mut core, &["bob@example.test", "carol@example.test"]);
+            assert_eq!(writes(&mut core), ["MAIL FROM:<alice@example.test>\r\n"]);
+            assert_eq!(kinds(&replies(&mut core, b"250 Ok\r\n").0), ["continue"]);
+            assert_eq!(writes(&mut core), ["RCPT TO:<bob@example.test>\r\n"]);
+            assert_eq!(kinds(&replies(&mut core, b"250 Ok\r\n").0), ["continue"]);
+            assert_eq!(writes(&mut core), ["RCPT TO:<carol@example.test>\r\n"]);
+            assert_eq!(kinds(&replies(&mut core, b"250 Ok\r\n").0), ["continue"]);
+            assert_eq!(writes(&mut core), ["DATA\r\n"]);
+            assert_eq!(kinds(&replies(&mut core, b"354 go\r\n").0), ["body"]);
+        }
+    }
+
+    #[test]
+    fn without_pipelining_a_second_reply_is_not_taken_for_the_next_commands() {
+        let mut core = core(&[]);
+        start(&mut core, &["bob@example.test"]);
+        writes(&mut core);
+        let (events, _) = replies(&mut core, b"250 Ok\r\n250 planted for RCPT\r\n");
+        let Some(Err(Error::Protocol { detail, .. })) = events.last() else {
+            panic!("{events:?}")
+        };
+        assert!(detail.contains("after its reply to MAIL FROM"), "{detail}");
+        assert!(writes(&mut core).is_empty(), "no RCPT after the desync");
+        assert!(core.is_poisoned());
+    }
+
+    #[test]
+    fn replies_are_matched_to_the_commands_in_order() {
+        let mut core = core(&["PIPELINING"]);
+        core.set_allow_partial(true);
+        start(&mut core, &["bob@example.test", "carol@example.test"]);
+        assert_eq!(writes(&mut core).len(), 1, "one write, DATA included");
+        // Handed over in one piece: the first reply is not the last one due.
+        let (events, left) = replies(
+            &mut core,
+            b"250 Ok\r\n550 5.1.1 <bob@example.test>: unknown\r\n250 Ok\r\n354 go\r\n",
+        );
+        assert_eq!(kinds(&events), ["continue", "continue", "continue", "body"]);
+        assert_eq!(left, 0);
+        core.body_end();
+        writes(&mut core);
+        let (events, _) = replies(&mut core, b"250 queued\r\n");
+        let Some(Ok(Event::Sent(Ok(report)))) = events.into_iter().next() else {
+            panic!("no report")
+        };
+        assert_eq!(report.accepted[0].as_str(), "carol@example.test");
+        assert_eq!(report.refused[0].0.as_str(), "bob@example.test");
+        assert_eq!(report.refused[0].1.code, 550);
+    }
+
+    #[test]
+    fn a_partly_refused_recipient_list_sends_no_message() {
+        let mut core = core(&["PIPELINING"]);
+        start(&mut core, &["bob@example.test", "carol@example.test"]);
+        assert_eq!(
+            writes(&mut core),
+            [
+                "MAIL FROM:<alice@example.test>\r\nRCPT TO:<bob@example.test>\r\n\
+              RCPT TO:<carol@example.test>\r\n"
+            ],
+            "DATA waits for the recipients' replies"
+        );
+        let (mut events, _) = replies(&mut core, b"250 Ok\r\n250 Ok\r\n452 4.2.2 full\r\n");
+        let Some(Ok(Event::Sent(Err(Error::RecipientsRefused {
+            refused,
+            accepted,
+            transient,
+            ..
+        })))) = events.pop()
+        else {
+            panic!("{events:?}")
+        };
+        assert_eq!(refused[0].0, "carol@example.test");
+        assert_eq!(accepted, ["bob@example.test"]);
+        assert!(transient);
+        assert!(writes(&mut core).is_empty(), "no DATA");
+        assert!(
+            !core.is_poisoned(),
+            "in step: the session may RSET and go on"
+        );
+        core.command(&Command::Rset, b"").unwrap();
+        assert_eq!(writes(&mut core), ["RSET\r\n"]);
+    }
+
+    #[test]
+    fn an_unwanted_354_gets_a_lone_dot() {
+        let mut core = core(&["PIPELINING"]);
+        start(&mut core, &["bob@example.test"]);
+        writes(&mut core);
+        let (events, _) = replies(&mut core, b"250 Ok\r\n550 no such user\r\n354 go\r\n");
+        assert_eq!(kinds(&events), ["continue", "continue", "continue"]);
+        assert_eq!(writes(&mut core), [".\r\n"]);
+        let (mut events, _) = replies(&mut core, b"554 no valid recipients\r\n");
+        assert!(
+            matches!(
+                events.pop(),
+                Some(Ok(Event::Sent(Err(Error::RecipientsRefused { .. }))))
+            ),
+            "{events:?}"
+        );
+    }
+
+    #[test]
+    fn a_refused_mail_from_stops_the_envelope_without_pipelining() {
+        let mut core = core(&[]);
+        start(&mut core, &["bob@example.test"]);
+        writes(&mut core);
+        let (mut events, _) = replies(&mut core, b"451 4.3.0 try later\r\n");
+        assert!(
+            matches!(
+                events.pop(),
+                Some(Ok(Event::Sent(Err(Error::Temporary { ref command, .. })))) if command == "MAIL FROM"
+            ),
+            "{events:?}"
+        );
+        assert!(writes(&mut core).is_empty());
+    }
+
+    #[test]
+    fn bytes_waiting_before_mail_from_poison_and_nothing_is_queued() {
+        let mut core = core(&["PIPELINING"]);
+        let t = core
+            .prepare(&envelope(&["bob@example.test"]), &MessageInfo::default())
+            .unwrap();
+        let e = core.begin(t, b"250 planted\r\n").unwrap_err();
+        assert!(
+            matches!(&e, Error::Protocol { detail, .. } if detail.contains("250 planted")),
+            "{e:?}"
+        );
+        assert!(core.is_poisoned());
+        assert!(writes(&mut core).is_empty());
+    }
+
+    #[test]
+    fn a_421_waiting_before_a_command_closes_with_its_words() {
+        let mut core = core(&[]);
+        let e = core
+            .command(&Command::Noop, b"421 4.4.2 timeout exceeded\r\n")
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::Closed { reply, .. } if reply == "421 4.4.2 timeout exceeded"),
+            "{e:?}"
+        );
+        assert!(writes(&mut core).is_empty());
+        assert!(matches!(core.check(), Err(Error::Closed { .. })));
+    }
+
+    #[test]
+    fn an_extra_reply_after_the_last_one_due_poisons() {
+        // After DATA's 354, the end of a pipelined group.
+        let mut core = core(&["PIPELINING"]);
+        start(&mut core, &["bob@example.test"]);
+        writes(&mut core);
+        let (events, _) = replies(&mut core, b"250 Ok\r\n250 Ok\r\n354 go\r\n250 fake\r\n");
+        let Some(Err(Error::Protocol { detail, .. })) = events.last() else {
+            panic!("{events:?}")
+        };
+        assert!(detail.contains("after its reply to DATA"), "{detail}");
+        assert!(core.is_poisoned());
+
+        // After the final reply to the message.
+        let mut core = self::core(&["PIPELINING"]);
+        start(&mut core, &["bob@example.test"]);
+        writes(&mut core);
+        replies(&mut core, b"250 Ok\r\n250 Ok\r\n354 go\r\n");
+        core.body_end();
+        writes(&mut core);
+        let (events, _) = replies(&mut core, b"250 queued\r\n250 planted\r\n");
+        let Some(Err(Error::Protocol { detail, .. })) = events.last() else {
+            panic!("{events:?}")
+        };
+        assert!(detail.contains("the end of the message"), "{detail}");
+        assert!(core.is_poisoned());
+    }
+
+    #[test]
+    fn a_421_mid_transaction_closes_with_the_servers_words() {
+        let mut core = core(&["PIPELINING"]);
+        start(&mut core, &["bob@example.test"]);
+        writes(&mut core);
+        let (events, _) = replies(&mut core, b"250 Ok\r\n421 4.3.2 shutting down\r\n");
+        assert_eq!(kinds(&events), ["continue", "error"]);
+        let Some(Err(Error::Closed { reply, .. })) = events.last() else {
+            panic!("{events:?}")
+        };
+        assert_eq!(reply, "421 4.3.2 shutting down");
+        let again = core.check().unwrap_err();
+        assert!(
+            matches!(&again, Error::Closed { reply, .. } if reply.contains("shutting down")),
+            "{again:?}"
+        );
+    }
+
+    #[test]
+    fn a_poisoned_core_refuses_every_command_and_queues_nothing() {
+        let mut core = core(&["PIPELINING", "AUTH PLAIN"]);
+        core.out_of_step("a test");
+        assert!(core.command(&Command::Noop, b"").is_err());
+        assert!(core.command(&Command::Quit, b"").is_err());
+        assert!(core
+            .prepare(&envelope(&["bob@example.test"]), &MessageInfo::default())
+            .is_err());
+        assert!(core
+            .sasl_line(b"AUTH PLAIN\r\n", Redaction::Normal)
+            .is_err());
+        assert!(writes(&mut core).is_empty());
+    }
+
+    #[test]
+    fn a_call_dropped_with_replies_due_poisons_the_next_command() {
+        let mut core = core(&["PIPELINING"]);
+        start(&mut core, &["bob@example.test"]);
+        writes(&mut core);
+        // Only MAIL's reply was read when the send was dropped: RCPT's and DATA's are due.
+        replies(&mut core, b"250 Ok\r\n");
+        let e = core
+            .prepare(&envelope(&["carol@example.test"]), &MessageInfo::default())
+            .and_then(|t| core.begin(t, b""))
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::Protocol { detail, .. } if detail.contains("abandoned")),
+            "{e:?}"
+        );
+        assert!(writes(&mut core).is_empty());
+        assert!(core.is_poisoned());
+
+        // Dropped mid-body: the server is still in DATA.
+        let mut core = self::core(&["PIPELINING"]);
+        start(&mut core, &["bob@example.test"]);
+        writes(&mut core);
+        replies(&mut core, b"250 Ok\r\n250 Ok\r\n354 go\r\n");
+        core.body_push(b"half a message");
+        assert!(core.command(&Command::Noop, b"").is_err());
+        assert!(writes(&mut core).is_empty());
+        assert!(core.is_poisoned());
+    }
+
+    #[test]
+    fn a_connection_lost_after_the_terminator_leaves_the_outcome_unknown() {
+        let mut core = core(&["PIPELINING"]);
+        start(&mut core, &["bob@example.test"]);
+        writes(&mut core);
+        replies(&mut core, b"250 Ok\r\n250 Ok\r\n354 go\r\n");
+        core.body_push(b"Hello");
+        // The write of the end fails ...
+        core.body_end();
+        assert!(core.poll_transmit().is_some());
+        let io = || mailcat_transport::Error::Closed {
+            host: "smtp.test".into(),
+            step: Step::Write,
+            detail: None,
+        };
+        let e = core.handle_failure(io(), "writing");
+        assert!(
+            matches!(&e, Error::DeliveryUnknown { reason, .. } if reason.contains("sending the end")),
+            "{e:?}"
+        );
+        assert!(core.is_poisoned());
+
+        // ... or the server goes before its final reply.
+        let mut core = self::core(&["PIPELINING"]);
+        start(&mut core, &["bob@example.test"]);
+        writes(&mut core);
+        replies(&mut core, b"250 Ok\r\n250 Ok\r\n354 go\r\n");
+        core.body_end();
+        writes(&mut core);
+        replies(&mut core, b"");
+        let e = core.handle_end(b"250 que");
+        assert!(
+            matches!(&e, Error::DeliveryUnknown { reason, .. } if reason.contains("no reply")),
+            "{e:?}"
+        );
+
+        // Before the terminator, a lost connection is a transport error.
+        let mut core = self::core(&["PIPELINING"]);
+        start(&mut core, &["bob@example.test"]);
+        writes(&mut core);
+        replies(&mut core, b"250 Ok\r\n");
+        assert!(matches!(core.handle_end(b""), Error::Transport(_)));
+    }
+
+    #[test]
+    fn a_large_envelope_is_pipelined_within_the_window() {
+        let mut core = core(&["PIPELINING"]);
+        core.set_allow_partial(true);
+        let to: Vec<String> = (0..150).map(|i| format!("r{i}@example.test")).collect();
+        let to: Vec<&str> = to.iter().map(String::as_str).collect();
+        start(&mut core, &to);
+        let first = writes(&mut core);
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].matches("\r\n").count(), PIPELINE_WINDOW);
+        assert_eq!(kinds(&replies(&mut core, b"250 Ok\r\n").0), ["continue"]);
+        assert_eq!(writes(&mut core), ["RCPT TO:<r99@example.test>\r\n"]);
+        let rest = "250 Ok\r\n".repeat(PIPELINE_WINDOW + 50);
+        let (events, _) = replies(&mut core, rest.as_bytes());
+        assert_eq!(events.len(), PIPELINE_WINDOW + 50);
+        assert!(matches!(events.last(), Some(Ok(Event::Continue))));
+        let refilled: usize = writes(&mut core)
+            .iter()
+            .map(|w| w.matches("\r\n").count())
+            .sum();
+        assert_eq!(refilled, 51, "the rest of the RCPTs, then DATA");
+    }
+
+    #[test]
+    fn auth_lines_and_what_each_reply_means() {
+        assert_eq!(
+            SmtpCore::auth_line("PLAIN", Some(b"\0a\0b")).unwrap(),
+            b"AUTH PLAIN AGEAYg==\r\n"
+        );
+        assert!(matches!(
+            SmtpCore::auth_line("PLAIN", Some(&[b'x'; 600])),
+            Err(EncodeError::TooLong { .. })
+        ));
+        let mut core = core(&["AUTH PLAIN LOGIN"]);
+        core.sasl_line(b"AUTH LOGIN\r\n", Redaction::Normal)
+            .unwrap();
+        assert_eq!(writes(&mut core), ["AUTH LOGIN\r\n"]);
+        let (events, _) = replies(&mut core, b"334 VXNlcm5hbWU6\r\n");
+        assert!(
+            matches!(&events[..], [Ok(Event::Sasl(Ok(SaslReply::Challenge(c))))] if c == b"Username:"),
+            "{events:?}"
+        );
+        // Between two steps of the exchange the next line may go.
+        core.sasl_line(b"YQ==\r\n", Redaction::Secret).unwrap();
+        let (events, _) = replies(&mut core, b"535 5.7.8 Authentication failed\r\n");
+        assert!(
+            matches!(&events[..], [Ok(Event::Sasl(Ok(SaslReply::Failure(t))))] if t.contains("5.7.8")),
+            "{events:?}"
+        );
+        assert_eq!(core.state, State::Idle);
+
+        for (reply, want) in [
+            (&b"235 2.7.0 ok\r\n"[..], "success"),
+            (b"454 4.7.0 later\r\n", "unavailable"),
+            (b"334 not*base64\r\n", "error"),
+        ] {
+            let mut core = self::core(&["AUTH PLAIN"]);
+            core.sasl_line(b"AUTH PLAIN\r\n", Redaction::Normal)
+                .unwrap();
+            let (mut events, _) = replies(&mut core, reply);
+            let got = match events.pop() {
+                Some(Ok(Event::Sasl(Ok(SaslReply::Success)))) => "success",
+                Some(Ok(Event::Sasl(Ok(SaslReply::Unavailable(_))))) => "unavailable",
+                Some(Ok(Event::Sasl(Err(Error::Protocol { .. })))) => "error",
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn rset_noop_quit_are_one_command_one_reply() {
+        let mut core = core(&[]);
+        core.command(&Command::Noop, b"").unwrap();
+        assert_eq!(writes(&mut core), ["NOOP\r\n"]);
+        assert_eq!(kinds(&replies(&mut core, b"250 Ok\r\n").0), ["done"]);
+        core.command(&Command::Rset, b"").unwrap();
+        assert_eq!(writes(&mut core), ["RSET\r\n"]);
+        assert_eq!(kinds(&replies(&mut core, b"502 no\r\n").0), ["refused"]);
+        // QUIT goes whatever is waiting: the session ends anyway.
+        core.command(&Command::Quit, b"250 late\r\n").unwrap();
+        assert_eq!(writes(&mut core), ["QUIT\r\n"]);
+    }
+
+    #[test]
+    fn what_the_server_lacks_is_refused_before_anything_is_queued() {
+        let core = core(&["SIZE 1000"]);
+        let big = MessageInfo {
+            size: Some(2000),
+            ..Default::default()
+        };
+        assert!(matches!(
+            core.prepare(&envelope(&["bob@example.test"]), &big),
+            Err(Error::MessageTooLarge { .. })
+        ));
+        let eight = MessageInfo {
+            eight_bit: true,
+            ..Default::default()
+        };
+        assert!(matches!(
+            core.prepare(&envelope(&["bob@example.test"]), &eight),
+            Err(Error::MissingExtension {
+                extension: "8BITMIME",
+                ..
+            })
+        ));
+        assert!(matches!(
+            core.prepare(&envelope(&["bøb@example.test"]), &MessageInfo::default()),
+            Err(Error::MissingExtension {
+                extension: "SMTPUTF8",
+                ..
+            })
+        ));
+    }
+}
