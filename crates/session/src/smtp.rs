@@ -308,9 +308,9 @@ pub struct SendReport {
 /// An SMTP submission session, after greeting, EHLO and STARTTLS: AUTH, then any number of
 /// messages, then QUIT.
 ///
-/// A thin layer over the SMTP core ([`crate::core::smtp`]), which decides everything about the
-/// conversation, and the driver, which moves its bytes; the session reads the caller's message
-/// and hands it to the core.
+/// A thin layer over the SMTP core (`core::smtp`, crate-private), which decides everything
+/// about the conversation, and the driver, which moves its bytes; the session reads the
+/// caller's message and hands it to the core.
 #[derive(Debug)]
 pub struct SmtpSession<S> {
     driver: Driver<S>,
