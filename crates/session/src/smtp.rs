@@ -38,7 +38,8 @@
 //!   CRLF when missing, then the `.` terminator; nothing in the body can end the DATA phase early
 //!   (SMTP smuggling, SECURITY.md #60, #61). Memory stays bounded whatever the message size.
 //! - **PIPELINING**: when offered, MAIL, every RCPT and DATA go in one write (RFC 2920 §3.1: DATA
-//!   last in the group), and the replies are read in order. With several recipients and partial
+//!   last in the group), and the replies are read in order. At most 100 commands are in flight:
+//!   a longer envelope is topped up as the replies come. With several recipients and partial
 //!   sending not allowed, DATA waits for the RCPT replies: a `354` would leave no way to back out
 //!   but dropping the connection. One group per message does not run into the lab's "gotcha 23"
 //!   (the final `250` held by the server's Nagle until the client's delayed ACK, about 40 ms a
@@ -51,6 +52,12 @@
 //!   deliver twice (RFC 5321 §4.1.1.4, SECURITY.md #65).
 //! - **Reuse**: one session sends any number of messages; after a failed transaction the session
 //!   sends RSET itself, and [`SmtpSession::reset`] is there for callers.
+//! - **Cancellation**: a call dropped halfway (a `select!`, a timeout around it) leaves replies
+//!   due or a message half sent; the next call then fails with [`Error::Protocol`] and the
+//!   session sends nothing more, rather than take a late reply for the answer to a new command.
+//!
+//! Every rule above lives in the session's sans-I/O core (`core::smtp`, tested with byte
+//! transcripts); the session reads the caller's message and moves bytes.
 
 use std::borrow::Cow;
 use std::fmt;

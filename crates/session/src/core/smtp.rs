@@ -271,10 +271,11 @@ impl SmtpCore {
             Command::Noop => Due::Noop,
             Command::Quit => Due::Quit,
             other => {
-                return Err(self.protocol_error(format!(
-                    "{} is not a command the session sends on its own",
-                    other.name()
-                )))
+                return Err(Error::Protocol {
+                    host: self.endpoint.host.clone(),
+                    protocol: Protocol::Smtp,
+                    detail: format!("{} is not a command that goes on its own", other.name()),
+                })
             }
         };
         if due != Due::Quit {
