@@ -38,7 +38,8 @@
 //!   CRLF when missing, then the `.` terminator; nothing in the body can end the DATA phase early
 //!   (SMTP smuggling, SECURITY.md #60, #61). Memory stays bounded whatever the message size.
 //! - **PIPELINING**: when offered, MAIL, every RCPT and DATA go in one write (RFC 2920 §3.1: DATA
-//!   last in the group), and the replies are read in order. With several recipients and partial
+//!   last in the group), and the replies are read in order. At most 100 commands are in flight:
+//!   a longer envelope is topped up as the replies come. With several recipients and partial
 //!   sending not allowed, DATA waits for the RCPT replies: a `354` would leave no way to back out
 //!   but dropping the connection. One group per message does not run into the lab's "gotcha 23"
 //!   (the final `250` held by the server's Nagle until the client's delayed ACK, about 40 ms a
@@ -51,17 +52,24 @@
 //!   deliver twice (RFC 5321 §4.1.1.4, SECURITY.md #65).
 //! - **Reuse**: one session sends any number of messages; after a failed transaction the session
 //!   sends RSET itself, and [`SmtpSession::reset`] is there for callers.
+//! - **Cancellation**: a call dropped halfway (a `select!`, a timeout around it) leaves replies
+//!   due or a message half sent; the next call then fails with [`Error::Protocol`] and the
+//!   session sends nothing more, rather than take a late reply for the answer to a new command.
+//!
+//! Every rule above lives in the session's sans-I/O core (`core::smtp`, tested with byte
+//! transcripts); the session reads the caller's message and moves bytes.
 
 use std::borrow::Cow;
 use std::fmt;
 
+#[cfg(doc)]
 use mailcat_codec::core::dot::DotStuffer;
 use mailcat_codec::core::text::escape_bytes;
-use mailcat_codec::smtp::command::{Body, Command, MailParameters, RcptParameters};
-use mailcat_codec::smtp::{self, EnhancedCode, Extensions, Reply, ReplyCode};
-use mailcat_codec::{DecodeError, EncodeError, Limits};
+use mailcat_codec::smtp::command::Command;
+use mailcat_codec::smtp::{EnhancedCode, Extensions, Reply, ReplyCode};
+use mailcat_codec::EncodeError;
 use mailcat_transport::trace::Redaction;
-use mailcat_transport::{Connection, Endpoint, Protocol, Step, Timeouts, TlsSettings};
+use mailcat_transport::{Endpoint, Timeouts, TlsSettings};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeek, AsyncSeekExt, AsyncWrite};
 use tokio::net::TcpStream;
 
@@ -69,7 +77,8 @@ pub use mailcat_codec::smtp::address::Address;
 pub use mailcat_codec::smtp::command::{Notify, Ret};
 
 use crate::auth::{self, LoginMethod, Offer, SaslReply};
-use crate::core::Poison;
+use crate::core::smtp::{Event, SmtpCore, Transaction};
+use crate::driver::Driver;
 use crate::open::{self as dialogue, Capabilities, MailConnection};
 use crate::{Credential, Error};
 
@@ -267,7 +276,7 @@ pub struct ServerReply {
 }
 
 impl ServerReply {
-    fn from_reply(reply: &Reply<'_>) -> ServerReply {
+    pub(crate) fn from_reply(reply: &Reply<'_>) -> ServerReply {
         ServerReply {
             code: reply.code.get(),
             enhanced: reply.enhanced,
@@ -305,19 +314,16 @@ pub struct SendReport {
 
 /// An SMTP submission session, after greeting, EHLO and STARTTLS: AUTH, then any number of
 /// messages, then QUIT.
+///
+/// A thin layer over the SMTP core (`core::smtp`, crate-private), which decides everything
+/// about the conversation, and the driver, which moves its bytes; the session reads the
+/// caller's message and hands it to the core.
 #[derive(Debug)]
 pub struct SmtpSession<S> {
-    connection: Connection<S>,
+    driver: Driver<S>,
+    core: SmtpCore,
     capabilities: Capabilities,
-    extensions: Extensions,
-    limits: Limits,
     login_attempted: bool,
-    allow_partial: bool,
-    pipelining: bool,
-    smtputf8: SmtpUtf8,
-    /// Set once no further command may be sent (421, a desync, a broken connection, a
-    /// message cut off).
-    poison: Poison,
 }
 
 /// Connects to an SMTP `endpoint` (`smtps://` or `smtp://` with STARTTLS) and reads the greeting
@@ -337,17 +343,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
     /// [`dialogue::open`] or by a test; `capabilities` are the EHLO lines (after TLS).
     pub fn new(connection: MailConnection<S>, capabilities: Capabilities) -> Self {
         let (connection, _) = connection.into_parts();
-        let extensions = extensions_of(&capabilities);
+        let core = SmtpCore::new(connection.endpoint().clone(), extensions_of(&capabilities));
         SmtpSession {
-            connection,
+            driver: Driver::new(connection),
+            core,
             capabilities,
-            extensions,
-            limits: Limits::smtp(),
             login_attempted: false,
-            allow_partial: false,
-            pipelining: true,
-            smtputf8: SmtpUtf8::default(),
-            poison: Poison::default(),
         }
     }
 
@@ -358,35 +359,35 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
 
     /// The EHLO extensions, parsed.
     pub fn extensions(&self) -> &Extensions {
-        &self.extensions
+        self.core.extensions()
     }
 
     /// The server.
     pub fn endpoint(&self) -> &Endpoint {
-        self.connection.endpoint()
+        self.driver.connection().endpoint()
     }
 
     /// True once the server ended the session (421) or the connection broke: every further
     /// operation fails with [`Error::Closed`].
     pub fn is_closed(&self) -> bool {
-        self.poison.is_poisoned()
+        self.core.is_poisoned()
     }
 
     /// Partial sending: when some recipients are refused, send to the accepted ones and report
     /// the refused ones in the [`SendReport`] (default: off, the send fails and nothing goes
     /// out, SECURITY.md #62).
     pub fn set_allow_partial(&mut self, allow: bool) {
-        self.allow_partial = allow;
+        self.core.set_allow_partial(allow);
     }
 
     /// When to declare SMTPUTF8 (default: [`SmtpUtf8::Auto`], for a non-ASCII address only).
     pub fn set_smtputf8(&mut self, when: SmtpUtf8) {
-        self.smtputf8 = when;
+        self.core.set_smtputf8(when);
     }
 
     /// Use PIPELINING when the server offers it (default: on). Off: one command, one reply.
     pub fn set_pipelining(&mut self, pipelining: bool) {
-        self.pipelining = pipelining;
+        self.core.set_pipelining(pipelining);
     }
 
     /// Logs in with `credential`, once per session: once a call has sent anything, a second
@@ -417,10 +418,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
         message: &mut R,
         info: &MessageInfo,
     ) -> Result<SendReport, Error> {
-        self.ensure_open()?;
-        let (mail, rcpts) = self.prepare(envelope, info)?;
-        let result = self.transaction(envelope, mail, rcpts, message).await;
-        if result.is_err() && !self.poison.is_poisoned() {
+        let transaction = self.core.prepare(envelope, info)?;
+        let result = self.transaction(transaction, message).await;
+        if result.is_err() && !self.core.is_poisoned() {
             // The server may hold a half-done transaction: clear it, so the session can send
             // the next message. Its failure is not the one to report.
             let _ = self.reset().await;
@@ -445,247 +445,47 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
 
     /// RSET: abandons the current transaction, if any (RFC 5321 §4.1.1.5).
     pub async fn reset(&mut self) -> Result<(), Error> {
-        self.simple_command(&Command::Rset).await
+        self.command(&Command::Rset).await
     }
 
     /// NOOP: checks that the server still answers.
     pub async fn noop(&mut self) -> Result<(), Error> {
-        self.simple_command(&Command::Noop).await
+        self.command(&Command::Noop).await
     }
 
     /// QUIT and close. After a 421 or a broken connection only the close.
     pub async fn logout(mut self) -> Result<(), Error> {
-        let result = if !self.poison.is_poisoned() {
-            match self.exchange(&Command::Quit).await {
-                Ok(reply) if reply.is_positive() => Ok(()),
-                Ok(reply) => Err(self.refusal("QUIT", &reply)),
-                Err(e) => Err(e),
-            }
+        let result = if !self.core.is_poisoned() {
+            self.command(&Command::Quit).await
         } else {
             Ok(())
         };
-        self.connection.shutdown().await;
+        self.driver.shutdown().await;
         result
     }
 
-    /// Checks the message against the server's extensions and encodes every command, so that
-    /// nothing is sent when one of them cannot be.
-    fn prepare(
-        &self,
-        envelope: &Envelope,
-        info: &MessageInfo,
-    ) -> Result<(Vec<u8>, Vec<Vec<u8>>), Error> {
-        let host = || self.connection.endpoint().host.clone();
-        if envelope.to.is_empty() {
-            return Err(EncodeError::Empty {
-                field: "recipient list",
-            }
-            .into());
-        }
-        let utf8_address = envelope.from.as_ref().is_some_and(Address::needs_smtputf8)
-            || envelope.to.iter().any(Address::needs_smtputf8);
-        let smtputf8 = utf8_address || (info.utf8_headers && self.smtputf8 == SmtpUtf8::Strict);
-        if smtputf8 && !self.extensions.smtp_utf8() {
-            return Err(Error::MissingExtension {
-                host: host(),
-                extension: "SMTPUTF8",
-                needed_for: if utf8_address {
-                    "an address that is not ASCII"
-                } else {
-                    "a message with UTF-8 in its headers (declared strictly)"
-                },
-            });
-        }
-        let body = if info.eight_bit || smtputf8 {
-            if self.extensions.eight_bit_mime() {
-                Some(Body::EightBitMime)
-            } else if info.eight_bit {
-                return Err(Error::MissingExtension {
-                    host: host(),
-                    extension: "8BITMIME",
-                    needed_for: "a message with 8-bit content",
-                });
-            } else {
-                None
-            }
-        } else {
-            None
-        };
-        let size = match self.extensions.size() {
-            None => None,
-            Some(limit) => {
-                if let (Some(size), Some(limit)) = (info.size, limit) {
-                    if size > limit {
-                        return Err(Error::MessageTooLarge {
-                            host: host(),
-                            size,
-                            limit,
-                        });
-                    }
-                }
-                info.size
-            }
-        };
-        let dsn = self.extensions.dsn();
-        if (envelope.dsn.notify.is_some() || envelope.dsn.ret.is_some()) && !dsn {
-            return Err(Error::MissingExtension {
-                host: host(),
-                extension: "DSN",
-                needed_for: "delivery status notifications (NOTIFY, RET)",
-            });
-        }
-        let mail = Command::MailFrom {
-            reverse_path: envelope.from.clone(),
-            parameters: MailParameters {
-                size,
-                body,
-                smtputf8,
-                ret: envelope.dsn.ret,
-                // An envelope id alone asks for no report: without DSN it is left out, as
-                // sendmail does.
-                envid: envelope.dsn.envid.clone().filter(|_| dsn),
-            },
-        }
-        .encode()?;
-        let rcpts = envelope
-            .to
-            .iter()
-            .map(|to| {
-                Command::RcptTo {
-                    forward_path: to.clone(),
-                    parameters: RcptParameters {
-                        notify: envelope.dsn.notify,
-                        orcpt: None,
-                    },
-                }
-                .encode()
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((mail, rcpts))
-    }
-
+    /// The envelope, then the message once the server said `354`.
     async fn transaction<R: AsyncRead + Unpin>(
         &mut self,
-        envelope: &Envelope,
-        mail: Vec<u8>,
-        rcpts: Vec<Vec<u8>>,
+        transaction: Transaction,
         message: &mut R,
     ) -> Result<SendReport, Error> {
-        let data = b"DATA\r\n";
-        let pipelined = self.pipelining && self.extensions.pipelining();
-        // DATA joins the group only when its 354 cannot come at a moment the client wants to
-        // back out: one recipient (no recipient, no 354), or partial sending allowed.
-        let data_in_group = pipelined && (envelope.to.len() == 1 || self.allow_partial);
-        self.nothing_unsolicited("MAIL FROM").await?;
-        if pipelined {
-            let mut group = mail;
-            for rcpt in &rcpts {
-                group.extend_from_slice(rcpt);
-            }
-            if data_in_group {
-                group.extend_from_slice(data);
-            }
-            self.write(&group, Redaction::Normal).await?;
-        } else {
-            self.write(&mail, Redaction::Normal).await?;
-        }
-        let mail_reply = self.read_reply().await?;
-        if !pipelined {
-            self.no_extra_replies("MAIL FROM")?;
-        }
-        if !mail_reply.is_positive() && !pipelined {
-            return Err(self.refusal("MAIL FROM", &mail_reply));
-        }
-        let mut accepted = Vec::new();
-        let mut refused = Vec::new();
-        for (i, (to, rcpt)) in envelope.to.iter().zip(&rcpts).enumerate() {
-            if !pipelined {
-                self.write(rcpt, Redaction::Normal).await?;
-            }
-            let reply = self.read_reply().await?;
-            // The last reply of a pipelined group, or of a single command.
-            if !pipelined || (i + 1 == rcpts.len() && !data_in_group) {
-                self.no_extra_replies("RCPT TO")?;
-            }
-            if reply.is_positive() {
-                accepted.push(to.clone());
-            } else {
-                refused.push((to.clone(), ServerReply::from_reply(&reply)));
+        let buffered = self.driver.arrived(&mut self.core).await?;
+        self.core.begin(transaction, buffered)?;
+        loop {
+            match self.driver.next(&mut self.core).await?.0 {
+                Event::Continue => {}
+                Event::SendBody => self.stream_body(message).await?,
+                Event::Sent(result) => return result,
+                other => return Err(self.unexpected(&other)),
             }
         }
-        let data_reply = if data_in_group {
-            let reply = self.read_reply().await?;
-            self.no_extra_replies("DATA")?;
-            Some(reply)
-        } else {
-            None
-        };
-        let go = mail_reply.is_positive()
-            && !accepted.is_empty()
-            && (refused.is_empty() || self.allow_partial);
-        if !go {
-            if data_reply
-                .as_ref()
-                .is_some_and(|r| r.code == ReplyCode::START_MAIL_INPUT)
-            {
-                // A server that accepted DATA without a valid recipient (it should have said
-                // 503 or 554): RFC 2920 §3.1 says to send a lone dot, which delivers nothing.
-                self.write(b".\r\n", Redaction::Normal).await?;
-                self.read_reply().await?;
-                self.no_extra_replies("the end of an empty message")?;
-            }
-            if !mail_reply.is_positive() {
-                return Err(self.refusal("MAIL FROM", &mail_reply));
-            }
-            return Err(Error::RecipientsRefused {
-                host: self.connection.endpoint().host.clone(),
-                transient: refused.iter().all(|(_, r)| r.code / 100 == 4),
-                refused: refused
-                    .iter()
-                    .map(|(a, r)| (a.as_str().to_owned(), r.to_string()))
-                    .collect(),
-                accepted: accepted.iter().map(|a| a.as_str().to_owned()).collect(),
-            });
-        }
-        let data_reply = match data_reply {
-            Some(reply) => reply,
-            None => {
-                self.write(data, Redaction::Normal).await?;
-                let reply = self.read_reply().await?;
-                self.no_extra_replies("DATA")?;
-                reply
-            }
-        };
-        if data_reply.code != ReplyCode::START_MAIL_INPUT {
-            return Err(self.refusal("DATA", &data_reply));
-        }
-        self.stream_body(message).await?;
-        let reply = match self.read_reply().await {
-            Ok(reply) => reply,
-            Err(Error::Transport(e)) => {
-                return Err(Error::DeliveryUnknown {
-                    host: self.connection.endpoint().host.clone(),
-                    reason: format!("no reply after the end of the message: {e}"),
-                })
-            }
-            Err(e) => return Err(e),
-        };
-        self.no_extra_replies("the end of the message")?;
-        if !reply.is_positive() {
-            return Err(self.refusal("the message (after DATA)", &reply));
-        }
-        Ok(SendReport {
-            accepted,
-            refused,
-            reply: ServerReply::from_reply(&reply),
-        })
     }
 
-    /// Streams the message through the dot-stuffer, the terminator with the last chunk.
+    /// Reads the message and hands it to the core, which stuffs it and ends it; writes as the
+    /// core asks.
     async fn stream_body<R: AsyncRead + Unpin>(&mut self, message: &mut R) -> Result<(), Error> {
-        let mut stuffer = DotStuffer::new();
         let mut input = vec![0u8; CHUNK];
-        let mut out = Vec::with_capacity(CHUNK + CHUNK / 16);
         loop {
             let n = match message.read(&mut input).await {
                 Ok(n) => n,
@@ -693,230 +493,69 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
                     // Part of the message is out: ending it with the terminator would deliver
                     // a truncated message. Send nothing more; closing the connection makes the
                     // server drop the transaction.
-                    self.poison
+                    self.core
                         .out_of_step(format!("reading the message failed mid-DATA: {e}"));
                     return Err(Error::Io(e));
                 }
             };
             if n == 0 {
-                stuffer.finish(&mut out);
-                return match self.write(&out, Redaction::Data).await {
-                    Ok(()) => Ok(()),
-                    Err(Error::Transport(e)) => Err(Error::DeliveryUnknown {
-                        host: self.connection.endpoint().host.clone(),
-                        reason: format!("sending the end of the message failed: {e}"),
-                    }),
-                    Err(e) => Err(e),
-                };
+                self.core.body_end();
+                return self.driver.flush(&mut self.core).await;
             }
-            stuffer.push(&input[..n], &mut out);
-            if out.len() >= CHUNK {
-                self.write(&out, Redaction::Data).await?;
-                out.clear();
-            }
+            self.core.body_push(&input[..n]);
+            self.driver.flush(&mut self.core).await?;
         }
     }
 
-    async fn simple_command(&mut self, command: &Command) -> Result<(), Error> {
-        let reply = self.exchange(command).await?;
-        if reply.is_positive() {
-            Ok(())
-        } else {
-            Err(self.refusal(command.name(), &reply))
+    /// RSET, NOOP or QUIT: one command, one reply.
+    async fn command(&mut self, command: &Command) -> Result<(), Error> {
+        self.core.check()?;
+        let buffered = self.driver.arrived(&mut self.core).await?;
+        self.core.command(command, buffered)?;
+        match self.driver.next(&mut self.core).await?.0 {
+            Event::Done(result) => result,
+            other => Err(self.unexpected(&other)),
         }
     }
 
-    /// One command, one reply.
-    async fn exchange(&mut self, command: &Command) -> Result<Reply<'static>, Error> {
-        self.ensure_open()?;
-        if !matches!(command, Command::Quit) {
-            self.nothing_unsolicited(command.name()).await?;
-        }
-        let line = command.encode()?;
-        let redaction = if command.is_sensitive() {
-            Redaction::Secret
-        } else {
-            Redaction::Normal
-        };
-        self.write(&line, redaction).await?;
-        let reply = self.read_reply().await?;
-        self.no_extra_replies(command.name())?;
-        Ok(reply)
-    }
-
-    /// Before a command when no reply is due: a reply that arrived after the last one was
-    /// read would be taken as the answer to this command (SECURITY.md #52, the late half of
-    /// [`Self::no_extra_replies`]). A 421 there is the server ending the session (an idle
-    /// timeout): the session closes with its text. Anything else ends it as out of step.
-    async fn nothing_unsolicited(&mut self, before: &str) -> Result<(), Error> {
-        let line = match self.connection.unsolicited().await {
-            Ok(None) => return Ok(()),
-            Ok(Some(line)) => line,
-            Err(e) => return Err(self.broken(e)),
-        };
-        if line.starts_with("421") {
-            // Read as a reply, it closes the session with the server's words.
-            self.read_reply().await?;
-        }
-        Err(self.out_of_step(format!(
-            "before {before}, the server sent {line:?}, which nothing asked for: replies out of step"
-        )))
-    }
-
-    /// After the last reply the client asked for, the server has nothing more to say: bytes
-    /// already buffered are replies nobody asked for, which would be taken as the answers to
-    /// the next commands (a desync, or an injection planted before TLS). The session ends
-    /// and nothing more is sent, as POP3 does (SECURITY.md #52). Inside a pipelined group the
-    /// replies still due are expected, so this is called only after the group's last one.
-    fn no_extra_replies(&mut self, after: &str) -> Result<(), Error> {
-        let extra = self.connection.buffered();
-        if extra == 0 {
-            return Ok(());
-        }
-        Err(self.out_of_step(format!(
-            "the server sent {extra} more bytes after its reply to {after}, which nothing asked \
-             for: replies out of step"
-        )))
-    }
-
-    /// Replies nobody asked for: the session ends, nothing more is sent.
-    fn out_of_step(&mut self, detail: String) -> Error {
-        self.poison.desync(self.connection.endpoint(), detail)
-    }
-
-    fn ensure_open(&self) -> Result<(), Error> {
-        self.poison.check(self.connection.endpoint())
-    }
-
-    async fn write(&mut self, bytes: &[u8], redaction: Redaction) -> Result<(), Error> {
-        self.ensure_open()?;
-        self.connection
-            .send(bytes, redaction)
-            .await
-            .map_err(|e| self.broken(e))
-    }
-
-    /// Reads one reply; a 421 closes the session.
-    async fn read_reply(&mut self) -> Result<Reply<'static>, Error> {
-        let limits = self.limits;
-        let (reply, _) = self
-            .connection
-            .read_frame(
-                Step::Response,
-                &mut (),
-                |_, buf| smtp::parse_reply(buf, &limits).map(|(n, r)| (n, r.into_owned())),
-                |_, rest| {
-                    smtp::end_of_input(rest)
-                        .err()
-                        .unwrap_or(DecodeError::Incomplete)
-                },
-            )
-            .await
-            .map_err(|e| self.broken(e))?;
-        if reply.is_closing() {
-            let text = ServerReply::from_reply(&reply).to_string();
-            self.poison.closed(text.clone());
-            return Err(Error::Closed {
-                host: self.connection.endpoint().host.clone(),
-                reply: text,
-            });
-        }
-        Ok(reply)
-    }
-
-    /// A transport failure ends the session: the conversation is out of step.
-    fn broken(&mut self, error: mailcat_transport::Error) -> Error {
-        self.poison.out_of_step(error.to_string());
-        Error::Transport(error)
-    }
-
-    /// The error for a reply that is not the success expected: 4xx temporary, 5xx permanent.
-    fn refusal(&self, command: &str, reply: &Reply<'_>) -> Error {
-        let host = self.connection.endpoint().host.clone();
-        let text = ServerReply::from_reply(reply).to_string();
-        match reply.code.class() {
-            4 => Error::Temporary {
-                host,
-                command: command.to_owned(),
-                reply: text,
-            },
-            5 => Error::Rejected {
-                host,
-                command: command.to_owned(),
-                reply: text,
-            },
-            _ => Error::Protocol {
-                host,
-                protocol: Protocol::Smtp,
-                detail: format!("unexpected reply to {command}: {text}"),
-            },
-        }
-    }
-
-    fn protocol_error(&self, expected: &str) -> Error {
-        Error::Protocol {
-            host: self.connection.endpoint().host.clone(),
-            protocol: Protocol::Smtp,
-            detail: format!("expected {expected}"),
-        }
+    /// An event the step in progress does not have (a session bug): nothing more is sent.
+    fn unexpected(&mut self, event: &Event) -> Error {
+        self.core
+            .out_of_step(format!("the SMTP core answered {event:?} out of turn"));
+        self.core
+            .protocol_error("the reply the command in progress waits for".into())
     }
 }
 
 /// The SMTP framing of a SASL exchange: `AUTH mech [ir]`, `334 base64` challenges, base64
-/// response lines, `*` to cancel; `235` success.
+/// response lines, `*` to cancel; `235` success. The core encodes and interprets; this moves
+/// the lines.
 struct SmtpSasl<'a, S> {
     session: &'a mut SmtpSession<S>,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSasl<'_, S> {
-    async fn reply(&mut self) -> Result<SaslReply, Error> {
-        let reply = self.session.read_reply().await?;
-        self.session.no_extra_replies("AUTH")?;
-        let text = || ServerReply::from_reply(&reply).to_string();
-        match reply.code.get() {
-            334 => {
-                let encoded: Vec<u8> = reply
-                    .lines
-                    .first()
-                    .map(|l| {
-                        l.iter()
-                            .copied()
-                            .filter(|b| !b.is_ascii_whitespace())
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                base64_decode(&encoded)
-                    .map(SaslReply::Challenge)
-                    .ok_or_else(|| self.session.protocol_error("a base64 challenge after 334"))
-            }
-            235 => Ok(SaslReply::Success),
-            400..=499 => Ok(SaslReply::Unavailable(text())),
-            500..=599 => Ok(SaslReply::Failure(text())),
-            _ => Err(self.session.refusal("AUTH", &reply)),
-        }
-    }
-}
-
 impl<S: AsyncRead + AsyncWrite + Unpin> auth::AuthLines for SmtpSasl<'_, S> {
     fn auth_line(&self, mechanism: &str, initial: Option<&[u8]>) -> Result<Vec<u8>, EncodeError> {
-        Command::Auth {
-            mechanism: mechanism.to_owned(),
-            initial_response: initial.map(crate::Secret::new),
-        }
-        .encode()
+        SmtpCore::auth_line(mechanism, initial)
     }
 
     async fn write_line(&mut self, line: &[u8], redaction: Redaction) -> Result<(), Error> {
-        self.session.write(line, redaction).await
+        let session = &mut *self.session;
+        session.core.sasl_line(line, redaction)?;
+        session.driver.flush(&mut session.core).await
     }
 
     async fn sasl_reply(&mut self) -> Result<SaslReply, Error> {
-        self.reply().await
+        let session = &mut *self.session;
+        match session.driver.next(&mut session.core).await?.0 {
+            Event::Sasl(reply) => reply,
+            other => Err(session.unexpected(&other)),
+        }
     }
 
     fn abandon(&mut self, reason: &str) {
         self.session
-            .poison
+            .core
             .out_of_step(format!("authentication failed: {reason}"));
     }
 }
@@ -924,23 +563,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> auth::AuthLines for SmtpSasl<'_, S> {
 /// SMTP's part of the login preamble (`auth::login`).
 impl<S: AsyncRead + AsyncWrite + Unpin> auth::LoginSession for SmtpSession<S> {
     fn login_endpoint(&self) -> &Endpoint {
-        self.connection.endpoint()
+        self.core.endpoint()
     }
 
     fn login_usable(&self) -> Result<(), Error> {
-        self.ensure_open()
+        self.core.check()
     }
 
     fn login_offer(&self) -> Offer {
         Offer {
             sasl: self
-                .extensions
+                .core
+                .extensions()
                 .auth_mechanisms()
                 .iter()
                 .map(|m| String::from_utf8_lossy(m).into_owned())
                 .collect(),
             plain_command: false,
-            tls: self.connection.is_tls(),
+            tls: self.driver.connection().is_tls(),
         }
     }
 
@@ -953,12 +593,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> auth::LoginSession for SmtpSession<S> {
     }
 
     fn written(&self) -> u64 {
-        self.connection.written()
+        self.driver.connection().written()
     }
 
     async fn before_login(&mut self) -> Result<(), Error> {
         // A planted "235" waiting here would otherwise pass for the answer to AUTH.
-        self.nothing_unsolicited("AUTH").await
+        let buffered = self.driver.arrived(&mut self.core).await?;
+        self.core.nothing_unsolicited(buffered)
     }
 
     async fn log_in(
@@ -969,9 +610,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> auth::LoginSession for SmtpSession<S> {
     ) -> Result<(), Error> {
         let LoginMethod::Sasl(mechanism) = method else {
             // `choose` never picks a plain command for SMTP, which has none.
-            return Err(self.protocol_error("a SASL mechanism for AUTH"));
+            return Err(self.core.protocol_error("a SASL mechanism for AUTH".into()));
         };
-        let endpoint = self.connection.endpoint().clone();
+        let endpoint = self.core.endpoint().clone();
         // RFC 4954 §4: AUTH always allows an initial response; the driver sends it after the
         // `334 ` instead when the line would be too long.
         auth::authenticate(
@@ -984,11 +625,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> auth::LoginSession for SmtpSession<S> {
         )
         .await
     }
-}
-
-fn base64_decode(text: &[u8]) -> Option<Vec<u8>> {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.decode(text).ok()
 }
 
 /// The parsed extensions of the EHLO lines a [`Capabilities`] holds.

@@ -1549,3 +1549,42 @@ async fn a_421_while_idle_closes_the_session_with_its_text() {
     drop(session);
     assert_eq!(server.await.unwrap().count("NOOP"), 1);
 }
+
+#[tokio::test]
+async fn a_send_dropped_with_replies_due_leaves_the_session_refusing_not_desynchronised() {
+    let (mut session, server) = start(
+        &["PIPELINING"],
+        vec![
+            group(&[
+                "MAIL FROM:<alice@example.test>",
+                "RCPT TO:<bob@example.test>",
+                "DATA",
+            ]),
+            // Only MAIL's reply before the caller gives up; the rest comes late.
+            send("250 Ok\r\n"),
+            Act::Pause(Duration::from_millis(300)),
+            send("250 Ok\r\n354 go\r\n"),
+            Act::Drain,
+        ],
+    )
+    .await;
+    let dropped = tokio::time::timeout(
+        Duration::from_millis(100),
+        send_bytes(&mut session, &envelope(&["bob@example.test"]), HELLO),
+    )
+    .await;
+    assert!(dropped.is_err(), "the send was still waiting: {dropped:?}");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // The late "250 Ok" and "354" must not pass for the answers to this message's MAIL and RCPT.
+    let e = send_bytes(&mut session, &envelope(&["carol@example.test"]), HELLO)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Protocol { ref detail, .. } if detail.contains("abandoned")),
+        "{e:?}"
+    );
+    assert!(session.is_closed());
+    drop(session);
+    let received = server.await.unwrap().text();
+    assert!(!received.contains("carol"), "{received:?}");
+}

@@ -25,6 +25,7 @@
 pub(crate) mod opening;
 mod poison;
 pub(crate) mod pop3;
+pub(crate) mod smtp;
 mod window;
 
 pub(crate) use poison::Poison;
