@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The full test suite, as CI runs it. Run from anywhere, as root (the mail-server lab needs it);
-# installs what it needs (the lab's Debian packages, cargo-fuzz).
+# installs what it needs (the lab's Debian packages, cargo-deny, cargo-fuzz).
 #   FUZZ_SECONDS=30  seconds of fuzzing per target (0 skips the fuzz smoke run, e.g. while iterating)
 #   MAILCAT_LAB_DIR  where the lab lives (default: a fixed directory per checkout, see tests/lab/lab.sh)
 #
@@ -21,6 +21,14 @@ cargo fmt --all -- --check
 
 step "clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+
+step "dependencies: cargo deny check bans licenses sources (deny.toml)"
+# Licenses, banned crates (OpenSSL, native-tls) and sources (crates.io only), from Cargo.lock;
+# drop --hide-inclusion-graph to see which dependency pulls a crate in. Advisories need the
+# RustSec database from GitHub, out of CI's reach: run `cargo deny check advisories` by hand
+# before a release.
+command -v cargo-deny >/dev/null || cargo install --locked cargo-deny
+cargo deny --color never check --hide-inclusion-graph bans licenses sources
 
 step "mail-server lab: install, up, check"
 lab=tests/lab/lab.sh
