@@ -22,6 +22,7 @@
 // Used by the protocol ports as they land (issue 11); removed when the last one is in.
 #![allow(dead_code)]
 
+pub(crate) mod imap;
 mod poison;
 mod window;
 
