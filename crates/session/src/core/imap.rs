@@ -1460,3 +1460,459 @@ fn unsolicited(response: Response<'static>) -> Option<Unsolicited> {
         other => Unsolicited::Other(other),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    //! Byte transcripts: bytes in, bytes out, events; no runtime.
+    use super::*;
+    use mailcat_transport::{Protocol, Security};
+
+    fn core(capabilities: &[&str]) -> ImapCore {
+        ImapCore::new(
+            Endpoint::new(Protocol::Imap, "mail.test", Security::ImplicitTls),
+            TagGenerator::new(),
+            capabilities.iter().map(|c| (*c).to_owned()).collect(),
+        )
+    }
+
+    /// Everything queued, as the driver writes it (then handed input, as the driver does).
+    fn sent(core: &mut ImapCore) -> Vec<u8> {
+        let mut out = Vec::new();
+        while let Some(t) = core.poll_transmit() {
+            out.extend_from_slice(&t.bytes);
+        }
+        out
+    }
+
+    /// What the core made of `bytes`, fed in pieces of `split` bytes: each event with the
+    /// bytes it was decoded from.
+    fn feed(
+        core: &mut ImapCore,
+        bytes: &[u8],
+        split: usize,
+    ) -> Result<Vec<(ImapEvent, Vec<u8>)>, Error> {
+        let mut events = Vec::new();
+        let mut buffered: Vec<u8> = Vec::new();
+        for piece in bytes.chunks(split.max(1)) {
+            buffered.extend_from_slice(piece);
+            while let Progress::Event { consumed, event } = core.handle_input(&buffered)? {
+                events.push((event, buffered.drain(..consumed).collect()));
+            }
+        }
+        assert!(buffered.is_empty(), "left undecoded: {buffered:?}");
+        Ok(events)
+    }
+
+    fn feed_all(core: &mut ImapCore, bytes: &[u8]) -> Result<Vec<ImapEvent>, Error> {
+        Ok(feed(core, bytes, usize::MAX)?
+            .into_iter()
+            .map(|(e, _)| e)
+            .collect())
+    }
+
+    fn done(events: Vec<ImapEvent>) -> Vec<Done> {
+        events
+            .into_iter()
+            .filter_map(|e| match e {
+                ImapEvent::Done(done) => Some(done),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn protocol_detail(error: &Error) -> &str {
+        match error {
+            Error::Protocol { detail, .. } => detail,
+            other => panic!("not a protocol error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn completions_match_their_tag_and_a_wrong_tag_poisons() {
+        let mut core = core(&[]);
+        let tag = core.start(&Command::Noop, Kind::Plain).expect("start");
+        assert_eq!(sent(&mut core), b"A0001 NOOP\r\n");
+        let answer = done(feed_all(&mut core, b"A0001 OK NOOP done\r\n").expect("ok"));
+        assert_eq!(answer.len(), 1);
+        assert_eq!(answer[0].tag, tag);
+        assert_eq!(answer[0].tagged.kind, StatusKind::Ok);
+        assert!(!core.has_in_flight());
+
+        core.start(&Command::Noop, Kind::Plain).expect("start");
+        assert_eq!(sent(&mut core), b"A0002 NOOP\r\n");
+        let err = feed_all(&mut core, b"A0009 OK planted\r\n").expect_err("wrong tag");
+        assert!(protocol_detail(&err).contains("\"A0002\""), "{err}");
+        assert!(core.is_poisoned());
+        assert!(core.start(&Command::Noop, Kind::Plain).is_err());
+        assert!(sent(&mut core).is_empty(), "nothing is sent once poisoned");
+    }
+
+    #[test]
+    fn untagged_data_between_commands_is_news_not_a_desync() {
+        let mut core = core(&[]);
+        let events = feed_all(
+            &mut core,
+            b"* 3 EXISTS\r\n* OK [ALERT] maintenance\r\n* OK hi\r\n",
+        )
+        .expect("taken in");
+        assert!(events.iter().all(|e| matches!(e, ImapEvent::Quiet)));
+        assert!(!core.is_poisoned());
+        assert_eq!(
+            core.take_unsolicited(),
+            [
+                Unsolicited::Exists(3),
+                Unsolicited::Alert("maintenance".into())
+            ]
+        );
+        // A command's answer goes to it; the rest stays news.
+        core.start(&Command::Noop, Kind::List).expect("start");
+        sent(&mut core);
+        let answer = done(
+            feed_all(
+                &mut core,
+                b"* LIST () \"/\" INBOX\r\n* 4 EXISTS\r\nA0001 OK\r\n",
+            )
+            .expect("answer"),
+        );
+        assert_eq!(
+            mailboxes(answer.into_iter().next().expect("done").kept).len(),
+            1
+        );
+        assert_eq!(core.take_unsolicited(), [Unsolicited::Exists(4)]);
+        // But a tagged response (or a `+`) with nothing in flight answers nothing.
+        let err = feed_all(&mut core, b"A0002 OK early\r\n").expect_err("unasked");
+        assert!(protocol_detail(&err).contains("between commands"), "{err}");
+        assert!(core.is_poisoned());
+    }
+
+    #[test]
+    fn bye_in_the_middle_of_a_command_closes_with_the_servers_words() {
+        let mut core = core(&[]);
+        core.start(&Command::Noop, Kind::Plain).expect("start");
+        sent(&mut core);
+        feed_all(&mut core, b"* BYE going down\r\n").expect("taken in");
+        assert_eq!(core.closed_by_server(), Some("going down"));
+        match core.handle_end(b"") {
+            Error::Closed { reply, .. } => assert_eq!(reply, "going down"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(core.usable(), Err(Error::Closed { reply, .. }) if reply == "going down"));
+        assert!(core.start(&Command::Noop, Kind::Plain).is_err());
+    }
+
+    #[test]
+    fn a_long_esearch_answer_comes_in_pieces_into_the_set() {
+        let mut core = core(&["ESEARCH"]);
+        let key = cmd::SearchKey::All;
+        core.start(
+            &Command::UidSearchReturnAll(key.clone()),
+            Kind::SearchSet(SearchSink::new(100_000)),
+        )
+        .expect("start");
+        assert!(sent(&mut core).ends_with(b"RETURN (ALL) ALL\r\n"));
+        // 100,000 scattered UIDs: a line of ~700 KB, past the 64 KiB line limit.
+        let uids: Vec<u32> = (0..100_000).map(|i| 1 + i * 3).collect();
+        let set = uids
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let answer = format!("* ESEARCH (TAG \"A0001\") UID ALL {set}\r\nA0001 OK done\r\n");
+        assert!(answer.len() > 4 * Limits::imap().max_line);
+        let events = feed(&mut core, answer.as_bytes(), 10_000).expect("read in pieces");
+        assert!(events.len() > 4, "pieces: {}", events.len());
+        let done = done(events.into_iter().map(|(e, _)| e).collect())
+            .pop()
+            .expect("done");
+        let Kind::SearchSet(sink) = done.kind else {
+            panic!("kind")
+        };
+        let got = sink.finish(done.kept).expect("within the bound");
+        assert_eq!(got.len(), 100_000);
+        assert!(got.contains(1) && got.contains(299_998) && !got.contains(2));
+
+        // The same answer to a mailbox announced 100 times smaller is refused.
+        let mut small = self::core(&["ESEARCH"]);
+        small
+            .start(
+                &Command::UidSearchReturnAll(key),
+                Kind::SearchSet(SearchSink::new(0)),
+            )
+            .expect("start");
+        let many: String = (0..150_000).map(|i| format!("{},", 1 + i * 2)).collect();
+        let answer = format!("* ESEARCH (TAG \"A0001\") UID ALL {many}1\r\nA0001 OK\r\n");
+        let Err(err) = feed(&mut small, answer.as_bytes(), 100_000) else {
+            panic!("too many UIDs were taken");
+        };
+        assert!(
+            protocol_detail(&err).contains("names more than 100000"),
+            "{err}"
+        );
+        assert!(small.is_poisoned());
+    }
+
+    #[test]
+    fn a_body_literal_split_across_inputs_comes_as_ranges_of_them() {
+        let mut core = core(&[]);
+        core.begin_bodies(vec![7], HashMap::new());
+        assert!(core.send_bodies().expect("sent"));
+        assert_eq!(sent(&mut core), b"A0001 UID FETCH 7 (UID BODY.PEEK[])\r\n");
+        let body: Vec<u8> = (0..200_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        let mut reply = format!("* 1 FETCH (UID 7 BODY[] {{{}}}\r\n", body.len()).into_bytes();
+        reply.extend_from_slice(&body);
+        reply.extend_from_slice(b")\r\nA0001 OK done\r\n");
+        let mut got = Vec::new();
+        let mut completed = false;
+        for (event, bytes) in feed(&mut core, &reply, 7_001).expect("streamed") {
+            match event {
+                ImapEvent::BodyChunk { index: 0, range } => got.extend_from_slice(&bytes[range]),
+                ImapEvent::Done(Done {
+                    kind: Kind::Body(0),
+                    ..
+                }) => completed = true,
+                ImapEvent::Quiet => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(completed);
+        assert!(got == body, "byte exact");
+        assert!(!core.send_bodies().expect("nothing left"));
+        assert_eq!(core.end_bodies(), [Some(body.len() as u64)]);
+
+        // A small body comes inside its response.
+        core.begin_bodies(vec![8], HashMap::new());
+        core.send_bodies().expect("sent");
+        sent(&mut core);
+        let events = feed_all(
+            &mut core,
+            b"* 2 FETCH (UID 8 BODY[] {5}\r\nhello)\r\nA0002 OK\r\n",
+        )
+        .expect("inline");
+        assert!(
+            matches!(&events[0], ImapEvent::InlineBody { index: 0, bytes } if bytes == b"hello")
+        );
+    }
+
+    #[test]
+    fn a_literal_waits_for_the_continuation_and_a_completion_instead_is_refusal_or_desync() {
+        let append = Command::Append {
+            mailbox: cmd::Mailbox::inbox(),
+            flags: Vec::new(),
+            date: None,
+            message: b"hello".to_vec(),
+        };
+        let mut core = core(&[]);
+        core.start(&append, Kind::Plain).expect("start");
+        assert_eq!(sent(&mut core), b"A0001 APPEND INBOX {5}\r\n");
+        let events = feed_all(&mut core, b"+ go ahead\r\n").expect("continued");
+        assert!(matches!(events[..], [ImapEvent::Quiet]));
+        assert_eq!(sent(&mut core), b"hello\r\n");
+        assert_eq!(
+            done(feed_all(&mut core, b"A0001 OK APPEND done\r\n").expect("ok")).len(),
+            1
+        );
+
+        // NO instead of `+`: the command is refused, its literal never sent.
+        core.start(&append, Kind::Plain).expect("start");
+        sent(&mut core);
+        let refused = done(feed_all(&mut core, b"A0002 NO [OVERQUOTA] full\r\n").expect("no"));
+        assert_eq!(refused[0].tagged.kind, StatusKind::No);
+        assert!(sent(&mut core).is_empty());
+        assert!(!core.is_poisoned());
+
+        // OK instead of `+`: the literal would be read as a command of its own.
+        core.start(&append, Kind::Plain).expect("start");
+        sent(&mut core);
+        let err = feed_all(&mut core, b"A0003 OK\r\n").expect_err("desync");
+        assert!(
+            protocol_detail(&err).contains("before its literal"),
+            "{err}"
+        );
+        assert!(sent(&mut core).is_empty());
+        assert!(core.is_poisoned());
+    }
+
+    #[test]
+    fn idle_starts_on_the_continuation_keeps_news_and_ends_with_done() {
+        let mut core = core(&["IDLE"]);
+        let tag = core.start(&Command::Idle, Kind::Idle).expect("start");
+        assert_eq!(sent(&mut core), b"A0001 IDLE\r\n");
+        let events = feed_all(&mut core, b"+ idling\r\n").expect("started");
+        assert!(matches!(events[..], [ImapEvent::IdleStarted]));
+        feed_all(&mut core, b"* 4 EXISTS\r\n* OK Still here\r\n").expect("news");
+        assert!(core.has_unsolicited());
+        core.idle_done();
+        assert_eq!(sent(&mut core), b"DONE\r\n");
+        let answer =
+            done(feed_all(&mut core, b"* 1 EXPUNGE\r\nA0001 OK IDLE done\r\n").expect("ok"));
+        assert_eq!(answer[0].tag, tag);
+        assert_eq!(
+            core.take_unsolicited(),
+            [Unsolicited::Exists(4), Unsolicited::Expunge(1)]
+        );
+        // The server may not end IDLE before DONE.
+        core.start(&Command::Idle, Kind::Idle).expect("start");
+        feed_all(&mut core, b"+ idling\r\n").expect("started");
+        let err = feed_all(&mut core, b"A0002 OK\r\n").expect_err("early");
+        assert!(protocol_detail(&err).contains("SECURITY.md #41"), "{err}");
+    }
+
+    #[test]
+    fn sasl_challenges_are_passed_on_and_responses_go_out() {
+        let mut core = core(&[]);
+        let auth = Command::Authenticate {
+            mechanism: "PLAIN".into(),
+            initial_response: None,
+        };
+        core.start(&auth, Kind::Authenticate).expect("start");
+        assert_eq!(sent(&mut core), b"A0001 AUTHENTICATE PLAIN\r\n");
+        let events = feed_all(&mut core, b"+ aGk=\r\n").expect("challenge");
+        assert!(matches!(&events[..], [ImapEvent::Challenge(c)] if c == b"hi"));
+        core.sasl_send(cmd::sasl_response(b"x"), Redaction::Secret)
+            .expect("respond");
+        let out = core.poll_transmit().expect("queued");
+        assert_eq!(
+            (out.bytes.as_slice(), out.redaction),
+            (&b"eA==\r\n"[..], Redaction::Secret)
+        );
+        assert_eq!(
+            done(feed_all(&mut core, b"A0001 OK\r\n").expect("ok")).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn untagged_responses_to_one_command_are_limited() {
+        let mut core = core(&[]);
+        core.start(&Command::Noop, Kind::List).expect("start");
+        sent(&mut core);
+        let line = b"* LIST () \"/\" x\r\n";
+        for _ in 0..MAX_UNTAGGED_PER_COMMAND {
+            core.handle_input(line).expect("within the limit");
+        }
+        let err = core.handle_input(line).expect_err("one too many");
+        assert!(
+            protocol_detail(&err).contains("MAX_UNTAGGED_PER_COMMAND"),
+            "{err}"
+        );
+        assert!(core.is_poisoned());
+        // The count starts again with each command.
+        let mut core = self::core(&[]);
+        for _ in 0..2 {
+            core.start(&Command::Noop, Kind::Plain).expect("start");
+            sent(&mut core);
+            for _ in 0..MAX_UNTAGGED_PER_COMMAND / 2 + 1 {
+                core.handle_input(b"* OK hi\r\n").expect("within the limit");
+            }
+            let tag = format!(
+                "A000{} OK\r\n",
+                if core.in_flight[0].tag.as_str() == "A0001" {
+                    1
+                } else {
+                    2
+                }
+            );
+            feed_all(&mut core, tag.as_bytes()).expect("completed");
+        }
+    }
+
+    #[test]
+    fn a_dropped_command_is_read_to_its_end_and_discarded_with_news_kept() {
+        let mut core = core(&["IDLE"]);
+        core.start(&Command::Noop, Kind::Plain).expect("start");
+        sent(&mut core);
+        // The call is dropped before the answer; the next command finds it in flight.
+        core.abandon().expect("can be finished");
+        let events = feed_all(&mut core, b"* 2 EXPUNGE\r\nA0001 OK\r\n").expect("late answer");
+        assert!(
+            events.iter().all(|e| matches!(e, ImapEvent::Quiet)),
+            "discarded"
+        );
+        assert!(!core.has_in_flight());
+        assert_eq!(core.take_unsolicited(), [Unsolicited::Expunge(2)]);
+        core.start(&Command::Noop, Kind::Plain).expect("in step");
+        sent(&mut core);
+        feed_all(&mut core, b"A0002 OK\r\n").expect("ok");
+
+        // A dropped IDLE gets its DONE; what came meanwhile stays news.
+        core.start(&Command::Idle, Kind::Idle).expect("start");
+        sent(&mut core);
+        feed_all(&mut core, b"+ idling\r\n* 9 EXISTS\r\n").expect("started");
+        assert!(
+            core.start(&Command::Noop, Kind::Plain).is_err(),
+            "IDLE is in the way"
+        );
+        let mut core = {
+            // (that refusal poisoned; replay on a fresh core)
+            let mut core = self::core(&["IDLE"]);
+            core.start(&Command::Idle, Kind::Idle).expect("start");
+            sent(&mut core);
+            feed_all(&mut core, b"+ idling\r\n* 9 EXISTS\r\n").expect("started");
+            core
+        };
+        core.abandon().expect("ends IDLE");
+        assert_eq!(sent(&mut core), b"DONE\r\n");
+        feed_all(&mut core, b"* 10 EXISTS\r\nA0001 OK IDLE terminated\r\n").expect("done");
+        assert_eq!(
+            core.take_unsolicited(),
+            [Unsolicited::Exists(9), Unsolicited::Exists(10)]
+        );
+        assert!(!core.has_in_flight() && !core.is_poisoned());
+
+        // Dropped before the server's `+`: DONE goes when it comes.
+        core.start(&Command::Idle, Kind::Idle).expect("start");
+        sent(&mut core);
+        core.abandon().expect("ends IDLE");
+        assert!(sent(&mut core).is_empty());
+        feed_all(&mut core, b"+ idling\r\n").expect("started");
+        assert_eq!(sent(&mut core), b"DONE\r\n");
+        feed_all(&mut core, b"A0002 OK\r\n").expect("done");
+        assert!(!core.has_in_flight());
+
+        // A dropped fetch: its body is read and dropped.
+        core.begin_bodies(vec![5], HashMap::new());
+        core.send_bodies().expect("sent");
+        sent(&mut core);
+        core.abandon().expect("can be finished");
+        let mut reply = b"* 1 FETCH (UID 5 BODY[] {70000}\r\n".to_vec();
+        reply.extend_from_slice(&[b'x'; 70_000]);
+        reply.extend_from_slice(b")\r\nA0003 OK\r\n");
+        let events = feed(&mut core, &reply, 9_000).expect("discarded");
+        assert!(events.iter().all(|(e, _)| matches!(e, ImapEvent::Quiet)));
+        assert!(!core.has_unsolicited() && !core.has_in_flight());
+    }
+
+    #[test]
+    fn a_dropped_command_that_cannot_be_finished_poisons() {
+        // A literal still waiting for the server's `+`.
+        let mut core = core(&[]);
+        let login = Command::Login {
+            username: "alice".into(),
+            password: cmd::Secret::new(b"pa\"ss\xe9\x01".to_vec()),
+        };
+        core.start(&login, Kind::Plain).expect("start");
+        let first = sent(&mut core);
+        assert!(first.ends_with(b"}\r\n"), "{first:?}");
+        let err = core.abandon().expect_err("cannot be finished");
+        assert!(protocol_detail(&err).contains("`+`"), "{err}");
+        assert!(core.usable().is_err());
+
+        // A write cut short: the server may take what comes next as its rest.
+        let mut core = self::core(&[]);
+        core.start(&Command::Noop, Kind::Plain).expect("start");
+        let _ = core.poll_transmit().expect("being written");
+        assert!(core.abandon().is_err());
+        assert!(core.is_poisoned());
+
+        // An AUTHENTICATE exchange: its state was the dropped call's.
+        let mut core = self::core(&[]);
+        let auth = Command::Authenticate {
+            mechanism: "PLAIN".into(),
+            initial_response: None,
+        };
+        core.start(&auth, Kind::Authenticate).expect("start");
+        sent(&mut core);
+        assert!(core.abandon().is_err());
+        assert!(core.is_poisoned());
+    }
+}
