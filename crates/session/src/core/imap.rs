@@ -857,7 +857,8 @@ impl ImapCore {
         Ok(event)
     }
 
-    fn untagged(&mut self, response: Response<'static>) -> Result<ImapEvent, Error> {
+    /// Shows an `[ALERT]` (tagged or untagged, during any command) as it arrives.
+    fn show_alert(&self, response: &Response<'static>) {
         if let (
             Response::Status {
                 code: Some(Code::Alert),
@@ -865,10 +866,13 @@ impl ImapCore {
                 ..
             },
             Some(sink),
-        ) = (&response, &self.alerts)
+        ) = (response, &self.alerts)
         {
             sink.alert(&self.endpoint.host, &escape_bytes(text));
         }
+    }
+
+    fn untagged(&mut self, response: Response<'static>) -> Result<ImapEvent, Error> {
         self.observe(&response);
         if let Response::Data(Data::Fetch(f)) = response {
             if self.bodies.is_some() {
@@ -1157,6 +1161,9 @@ impl Core for ImapCore {
                 "S: (that line ended with a bare LF, not CRLF: accepted, as it is one line \
                  without a literal or an open quoted string)"
             );
+        }
+        if let Item::Response(response) = &item {
+            self.show_alert(response);
         }
         let event = match item {
             Item::Response(Response::Status {
@@ -1583,6 +1590,24 @@ mod tests {
         let err = feed_all(&mut core, b"A0002 OK early\r\n").expect_err("unasked");
         assert!(protocol_detail(&err).contains("between commands"), "{err}");
         assert!(core.is_poisoned());
+    }
+
+    #[test]
+    fn alerts_tagged_or_not_are_shown_as_they_arrive() {
+        let shown = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let mut core = core(&[]);
+        let into = shown.clone();
+        core.set_alert_sink(Some(AlertSink::new(move |_, text| {
+            into.lock().expect("lock").push(text.to_owned())
+        })));
+        core.start(&Command::Noop, Kind::Plain).expect("start");
+        sent(&mut core);
+        feed_all(
+            &mut core,
+            b"* OK [ALERT] one\x1b[2J\r\nA0001 OK [ALERT] two\r\n",
+        )
+        .expect("ok");
+        assert_eq!(*shown.lock().expect("lock"), ["one\\x1b[2J", "two"]);
     }
 
     #[test]
