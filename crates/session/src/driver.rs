@@ -13,8 +13,6 @@
 //! stay in the connection's buffer until an event consumes them. What a dropped call means for
 //! the conversation is the core's business: it knows which replies are still due.
 
-#![allow(dead_code)] // until the protocol ports use every method (issue 11)
-
 use bytes::Bytes;
 use mailcat_transport::Connection;
 use tokio::io::{AsyncRead, AsyncWrite};

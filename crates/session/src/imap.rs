@@ -24,26 +24,26 @@
 //! - **IDLE** is refreshed (DONE, IDLE again) every [`DEFAULT_IDLE_REFRESH`] (configurable); the
 //!   server's answer to DONE must come within the read timeout, which notices a dead connection.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use mailcat_codec::core::text::escape_bytes;
 use mailcat_codec::imap::command::{
-    self as cmd, Command, EncodeOptions, Fragment, ListPattern, Mailbox, SearchKey, StoreMode,
+    self as cmd, Command, ListPattern, Mailbox, SearchKey, StoreMode,
 };
 use mailcat_codec::imap::{
-    Code, Data, ESearch, ESearchItem, Envelope, Event, Fetch, FetchItem, Flag, NameAttribute,
-    Response, ResponseDecoder, SectionData, SequenceSet, StatusKind, Tag, TagGenerator, UidSet,
+    Envelope, Flag, NameAttribute, Response, SequenceSet, StatusKind, Tag, UidSet,
 };
-use mailcat_codec::{Decode, Limits};
 use mailcat_transport::trace::Redaction;
-use mailcat_transport::{Connection, Endpoint, Protocol, Step, Timeouts, TlsSettings};
+use mailcat_transport::{Endpoint, Protocol, Timeouts, TlsSettings};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::auth::{self, LoginMethod, Offer, SaslChannel, SaslReply};
-use crate::core::Poison;
+use crate::core::imap::{
+    copy_uid, expect_ok, temporary, Done, ImapCore, ImapEvent, Kind, SearchSink,
+};
+use crate::driver::Driver;
 use crate::open::{self as dialogue, Capabilities, MailConnection};
 use crate::{AlertSink, Credential, Error};
 
@@ -202,120 +202,21 @@ pub struct CopyUid {
     pub target: SequenceSet,
 }
 
-/// A tagged completion.
-struct Tagged {
-    kind: StatusKind,
-    code: Option<Code<'static>>,
-    text: String,
-}
-
-/// One decoded thing off the wire.
-enum Item {
-    Response(Response<'static>),
-    BodyStart {
-        whole: bool,
-        seq: u32,
-        uid: Option<u32>,
-    },
-    Chunk(Bytes),
-    BodyEnd,
-    /// A piece of a search answer too long to hold as one line.
-    SearchPiece(SearchPiece),
-}
-
-/// A piece of a `* SEARCH` or `* ESEARCH` line too long to hold whole, as the decoder passes it
-/// on ([`Event::SearchNumbers`], [`Event::ESearchRanges`]).
-enum SearchPiece {
-    Numbers(Vec<u32>),
-    Ranges {
-        tag: Option<Vec<u8>>,
-        uid: bool,
-        set: SequenceSet,
-    },
-}
-
-/// Where the UIDs of a `UID SEARCH` answer go while it is read ([`ImapSession::uid_search_set`]),
-/// and how many it may name.
-#[derive(Debug)]
-struct SearchSink {
-    uids: UidSet,
-    /// How many UIDs the answer named so far (a number sent twice counts twice, so a line that
-    /// repeats itself forever is stopped too).
-    named: u64,
-    /// The mailbox's EXISTS when the search was sent.
-    expected: u32,
-}
-
-impl SearchSink {
-    fn new(expected: u32) -> Self {
-        SearchSink {
-            uids: UidSet::new(),
-            named: 0,
-            expected,
-        }
-    }
-
-    /// Adds `uids`, which the answer wrote as `named` numbers; refuses more than
-    /// [`search_count_limit`] in all.
-    fn add(&mut self, uids: &UidSet, named: u64) -> Result<(), String> {
-        self.named = self.named.saturating_add(named);
-        let most = search_count_limit(self.expected);
-        if self.named > most {
-            return Err(format!(
-                "the answer to UID SEARCH names more than {most} messages, far more than the \
-                 {} the mailbox holds: it is longer than the limit for this search",
-                self.expected
-            ));
-        }
-        self.uids.insert_set(uids);
-        Ok(())
-    }
-
-    fn add_numbers(&mut self, numbers: Vec<u32>) -> Result<(), String> {
-        let named = numbers.len() as u64;
-        self.add(&numbers.into_iter().collect(), named)
-    }
-
-    /// `*`, which a UID search never answers (RFC 4731 §3.1), is taken as 0.
-    fn add_set(&mut self, set: &SequenceSet) -> Result<(), String> {
-        self.add(&UidSet::from_sequence_set(set, 0), set.count(0))
-    }
-}
-
 /// An authenticated (or about to be) IMAP connection.
 #[derive(Debug)]
 pub struct ImapSession<S> {
-    conn: Connection<S>,
-    decoder: ResponseDecoder,
-    tags: TagGenerator,
-    capabilities: Vec<String>,
-    options: EncodeOptions,
+    /// Every protocol decision: tags, routing, limits, poisoning.
+    core: ImapCore,
+    /// The connection, and the loop that feeds the core.
+    driver: Driver<S>,
     login_attempted: bool,
     /// The server greeted with PREAUTH: the connection is authenticated already.
     preauthenticated: bool,
-    /// Capabilities learned after login (from a code or an untagged CAPABILITY).
-    capabilities_fresh: bool,
-    /// Set once the server said BYE, or broke the protocol (a wrong tag, a completion before
-    /// the command was fully sent ...): no more commands.
-    poison: Poison,
-    unsolicited: VecDeque<Unsolicited>,
-    /// Untagged responses (count, bytes) read since the last command was sent.
-    untagged_read: (usize, usize),
     idle_refresh: Duration,
     /// Refresh IDLE after this long without a byte from the server, if set.
     idle_quiet_refresh: Option<Duration>,
-    /// Where `[ALERT]` texts are shown as they arrive.
-    alerts: Option<AlertSink>,
     /// The greeting's `[ALERT]`, until an alert sink is set to show it.
     greeting_alert: Option<String>,
-    fetch_window: usize,
-    /// The server puts the UID first in its FETCH responses, so a streamed body can be routed
-    /// by it (learned from the bodies seen; until then, and if ever it does not, sequence
-    /// numbers are mapped to UIDs first).
-    uid_leads: bool,
-    /// During [`ImapSession::uid_search_set`]: where the pieces of a long `* SEARCH` or
-    /// `* ESEARCH` line go.
-    search_sink: Option<SearchSink>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
@@ -323,55 +224,45 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
     /// [`dialogue::open`] or a test leaves it.
     pub fn new(connection: MailConnection<S>, capabilities: Capabilities) -> Self {
         let (conn, tags) = connection.into_parts();
-        let mut session = ImapSession {
-            conn,
-            decoder: ResponseDecoder::new(Limits::imap()),
-            tags: tags.unwrap_or_default(),
-            capabilities: Vec::new(),
-            options: EncodeOptions::default(),
+        let core = ImapCore::new(
+            conn.endpoint().clone(),
+            tags.unwrap_or_default(),
+            capabilities.items,
+        );
+        ImapSession {
+            core,
+            driver: Driver::new(conn),
             login_attempted: false,
             preauthenticated: false,
-            capabilities_fresh: false,
-            poison: Poison::default(),
-            unsolicited: VecDeque::new(),
-            untagged_read: (0, 0),
             idle_refresh: DEFAULT_IDLE_REFRESH,
             idle_quiet_refresh: None,
-            alerts: None,
             greeting_alert: None,
-            fetch_window: DEFAULT_FETCH_WINDOW,
-            uid_leads: false,
-            search_sink: None,
-        };
-        session.set_capabilities(capabilities.items);
-        session
+        }
     }
 
     /// The server's current capabilities (refreshed after login).
     pub fn capabilities(&self) -> &[String] {
-        &self.capabilities
+        self.core.capabilities()
     }
 
     /// True if the server announced `name` (case-insensitive; `AUTH=PLAIN` works too).
     pub fn has_capability(&self, name: &str) -> bool {
-        self.capabilities
-            .iter()
-            .any(|c| c.eq_ignore_ascii_case(name))
+        self.core.has_capability(name)
     }
 
     /// The server.
     pub fn endpoint(&self) -> &Endpoint {
-        self.conn.endpoint()
+        self.driver.connection().endpoint()
     }
 
     /// True once the connection is protected by TLS.
     pub fn is_tls(&self) -> bool {
-        self.conn.is_tls()
+        self.driver.connection().is_tls()
     }
 
     /// The untagged responses no command asked for, since the last call, oldest first.
     pub fn take_unsolicited(&mut self) -> Vec<Unsolicited> {
-        self.unsolicited.drain(..).collect()
+        self.core.take_unsolicited()
     }
 
     /// Sets how often [`ImapSession::idle`] re-issues IDLE (default [`DEFAULT_IDLE_REFRESH`]).
@@ -387,13 +278,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
         if let (Some(sink), Some(text)) = (&sink, self.greeting_alert.take()) {
             sink.alert(&self.endpoint().host, &text);
         }
-        self.alerts = sink;
+        self.core.set_alert_sink(sink);
     }
 
     /// Keeps the `[ALERT]` of the greeting (`Greeting::alert`: only one received over TLS) for
     /// the alert sink, which is set after the connection is open.
     pub fn set_greeting_alert(&mut self, text: Option<String>) {
-        match (&self.alerts, text) {
+        match (self.core.alert_sink(), text) {
             (Some(sink), Some(text)) => sink.alert(&self.endpoint().host, &text),
             (_, text) => self.greeting_alert = text,
         }
@@ -410,13 +301,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
     /// Sets how many whole-message fetches [`ImapSession::fetch_messages`] keeps in flight
     /// (default [`DEFAULT_FETCH_WINDOW`]; 1 means one at a time).
     pub fn set_fetch_window(&mut self, window: usize) {
-        self.fetch_window = window.max(1);
-    }
-
-    fn set_capabilities(&mut self, items: Vec<String>) {
-        self.capabilities = items;
-        self.options.literal_plus = self.has_capability("LITERAL+");
-        self.options.literal_minus = self.has_capability("LITERAL-");
+        self.core.set_fetch_window(window);
     }
 
     // ----- login -----
@@ -437,12 +322,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
     /// An `OK` before the SASL exchange is complete (before the credentials were sent, or
     /// without SCRAM's verified server-final message) is an [`Error::Protocol`], not a login;
     /// after any protocol error here the session refuses every further command.
+    ///
+    /// Dropping the call in the middle of an AUTHENTICATE exchange (or while a literal waits
+    /// for the server's `+`) leaves the session poisoned: the next command fails with
+    /// [`Error::Protocol`] saying so.
     pub async fn login(
         &mut self,
         credential: &Credential,
         dangerous_allow_plaintext_auth: bool,
     ) -> Result<(), Error> {
-        self.usable()?;
+        self.core.usable()?;
         if self.preauthenticated {
             // RFC 3501 §7.1.4: no LOGIN or AUTHENTICATE in the authenticated state; the
             // credential is not sent. (`dialogue::open` refuses PREAUTH before STARTTLS.)
@@ -454,23 +343,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
 
     /// Capabilities, ID and ENABLE after a successful login.
     async fn after_login(&mut self) -> Result<(), Error> {
-        if !self.capabilities_fresh {
-            let (untagged, tagged) = self
-                .exchange(&Command::Capability, |r| {
-                    matches!(r, Response::Data(Data::Capability(_)))
-                })
+        if !self.core.capabilities_fresh() {
+            let done = self
+                .exchange(&Command::Capability, Kind::Capability)
                 .await?;
-            self.expect_ok("CAPABILITY", tagged)?;
-            let mut items = Vec::new();
-            for r in untagged {
-                if let Response::Data(Data::Capability(caps)) = r {
-                    items.extend(
-                        caps.iter()
-                            .map(|c| String::from_utf8_lossy(c.as_bytes()).into_owned()),
-                    );
-                }
-            }
-            self.set_capabilities(items);
+            let done = self.ok("CAPABILITY", done)?;
+            self.core
+                .set_capabilities(crate::core::imap::capabilities(done.kept));
         }
         if self.has_capability("ID") {
             let id = Command::Id(Some(vec![
@@ -481,51 +360,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                 ),
             ]));
             // Harmless either way: the answer is informational and a NO changes nothing.
-            let _ = self
-                .exchange(&id, |r| matches!(r, Response::Data(Data::Id(_))))
-                .await?;
+            let _ = self.exchange(&id, Kind::Id).await?;
         }
         if self.has_capability("ENABLE") && self.has_capability("UTF8=ACCEPT") {
-            let (untagged, tagged) = self
-                .exchange(&Command::Enable(vec!["UTF8=ACCEPT".into()]), |r| {
-                    matches!(r, Response::Data(Data::Enabled(_)))
-                })
+            let done = self
+                .exchange(&Command::Enable(vec!["UTF8=ACCEPT".into()]), Kind::Enable)
                 .await?;
-            let enabled = untagged.iter().any(|r| {
-                matches!(r, Response::Data(Data::Enabled(caps)) if caps.iter().any(|c| c.is("UTF8=ACCEPT")))
-            });
-            self.options.utf8_accept = tagged.kind == StatusKind::Ok && enabled;
+            self.core
+                .set_utf8_accept(crate::core::imap::utf8_enabled(&done));
         }
         Ok(())
-    }
-
-    /// Takes the capabilities from a `[CAPABILITY ...]` code, if there is one.
-    fn note_capability_code(&mut self, tagged: &Tagged) {
-        if let Some(Code::Capability(caps)) = &tagged.code {
-            let items = caps
-                .iter()
-                .map(|c| String::from_utf8_lossy(c.as_bytes()).into_owned())
-                .collect();
-            self.set_capabilities(items);
-            self.capabilities_fresh = true;
-        }
     }
 }
 
 /// IMAP's part of the login preamble (`auth::login`).
 impl<S: AsyncRead + AsyncWrite + Unpin> auth::LoginSession for ImapSession<S> {
     fn login_endpoint(&self) -> &Endpoint {
-        self.conn.endpoint()
+        self.endpoint()
     }
 
     fn login_usable(&self) -> Result<(), Error> {
-        self.usable()
+        self.core.usable()
     }
 
     fn login_offer(&self) -> Offer {
         Offer {
             sasl: self
-                .capabilities
+                .capabilities()
                 .iter()
                 .filter_map(|c| {
                     let (prefix, mechanism) = (c.get(..5)?, c.get(5..)?);
@@ -534,7 +395,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> auth::LoginSession for ImapSession<S> {
                 })
                 .collect(),
             plain_command: !self.has_capability("LOGINDISABLED"),
-            tls: self.conn.is_tls(),
+            tls: self.is_tls(),
         }
     }
 
@@ -547,13 +408,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> auth::LoginSession for ImapSession<S> {
     }
 
     fn written(&self) -> u64 {
-        self.conn.written()
+        self.driver.connection().written()
     }
 
     async fn before_login(&mut self) -> Result<(), Error> {
         // A BYE that came while the secret was fetched is read now, and said, rather than found
         // as a broken pipe when the credentials are sent.
-        self.take_in_untagged().await
+        self.settle().await
     }
 
     async fn log_in(
@@ -564,7 +425,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> auth::LoginSession for ImapSession<S> {
     ) -> Result<(), Error> {
         let endpoint = self.endpoint().clone();
         // Only capabilities sent with or after the login's answer count as post-login ones.
-        self.capabilities_fresh = false;
+        self.core.forget_fresh_capabilities();
         match method {
             LoginMethod::Sasl(mechanism) => {
                 let initial_response = self.has_capability("SASL-IR");
@@ -587,8 +448,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> auth::LoginSession for ImapSession<S> {
                     username: credential.login().to_owned(),
                     password: secret,
                 };
-                let (_, tagged) = self.exchange(&command, |_| false).await?;
-                self.note_capability_code(&tagged);
+                let tagged = self.exchange(&command, Kind::Plain).await?.tagged;
                 match tagged.kind {
                     StatusKind::Ok => Ok(()),
                     _ if temporary(tagged.code.as_ref()) => Err(Error::AuthenticationUnavailable {
@@ -615,8 +475,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
     /// `NOOP`: lets the server report news (kept in [`ImapSession::take_unsolicited`]) and
     /// shows the connection is alive.
     pub async fn noop(&mut self) -> Result<(), Error> {
-        let (_, tagged) = self.exchange(&Command::Noop, |_| false).await?;
-        self.expect_ok("NOOP", tagged).map(drop)
+        let done = self.exchange(&Command::Noop, Kind::Plain).await?;
+        self.ok("NOOP", done).map(drop)
     }
 
     /// Every mailbox (`LIST "" "*"`, with `RETURN (SPECIAL-USE)` when the server has
@@ -627,22 +487,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             pattern: ListPattern::new("*")?,
             special_use: self.has_capability("SPECIAL-USE") && self.has_capability("LIST-EXTENDED"),
         };
-        let (kept, tagged) = self
-            .exchange(&command, |r| matches!(r, Response::Data(Data::List(_))))
-            .await?;
-        self.expect_ok("LIST", tagged)?;
-        Ok(kept
-            .into_iter()
-            .filter_map(|r| match r {
-                Response::Data(Data::List(l)) => Some(MailboxInfo {
-                    name: l.mailbox.display().into_owned(),
-                    raw: l.mailbox.raw.to_vec(),
-                    delimiter: l.delimiter.map(char::from),
-                    attributes: l.attributes,
-                }),
-                _ => None,
-            })
-            .collect())
+        let done = self.exchange(&command, Kind::List).await?;
+        let done = self.ok("LIST", done)?;
+        Ok(crate::core::imap::mailboxes(done.kept))
     }
 
     /// `SELECT`: opens `mailbox` read-write (the server may still say `[READ-ONLY]`).
@@ -673,70 +520,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
     }
 
     async fn open_mailbox(&mut self, command: Command, name: &str) -> Result<MailboxState, Error> {
-        // FLAGS and PERMANENTFLAGS list every keyword ever used in the mailbox, on one line.
-        self.decoder.set_max_line(MAX_FLAGS_LINE);
-        let answer = self
-            .exchange(&command, |r| match r {
-                Response::Data(Data::Flags(_) | Data::Exists(_) | Data::Recent(_)) => true,
-                Response::Status {
-                    tag: None,
-                    kind: StatusKind::Ok,
-                    code: Some(code),
-                    ..
-                } => matches!(
-                    code,
-                    Code::UidValidity(_)
-                        | Code::UidNext(_)
-                        | Code::PermanentFlags(_)
-                        | Code::Unseen(_)
-                        | Code::HighestModSeq(_)
-                ),
-                _ => false,
-            })
-            .await;
-        self.decoder.set_max_line(Limits::imap().max_line);
-        let (kept, tagged) = answer?;
-        let tagged = self.expect_ok(name, tagged)?;
-        let mut state = MailboxState {
-            read_only: matches!(tagged.code, Some(Code::ReadOnly)),
-            ..MailboxState::default()
-        };
-        for r in kept {
-            match r {
-                Response::Data(Data::Flags(f)) => state.flags = f,
-                Response::Data(Data::Exists(n)) => state.exists = n,
-                Response::Data(Data::Recent(n)) => state.recent = Some(n),
-                Response::Status { code: Some(c), .. } => match c {
-                    // RFC 3501 §2.3.1.1: a non-zero number. 0 is no UIDVALIDITY at all, never a
-                    // value to key UIDs by (SECURITY.md #43).
-                    Code::UidValidity(n) => state.uid_validity = (n != 0).then_some(n),
-                    Code::UidNext(n) => state.uid_next = Some(n),
-                    Code::PermanentFlags(f) => state.permanent_flags = f,
-                    Code::Unseen(n) => state.first_unseen = Some(n),
-                    Code::HighestModSeq(n) => state.highest_modseq = Some(n),
-                    _ => {}
-                },
-                _ => {}
-            }
-        }
-        Ok(state)
+        let done = self.exchange(&command, Kind::Open).await?;
+        let done = self.ok(name, done)?;
+        Ok(crate::core::imap::mailbox_state(done.kept, &done.tagged))
     }
 
     /// `UID SEARCH key`: the matching UIDs, in the order the server sent them.
     pub async fn uid_search(&mut self, key: &SearchKey) -> Result<Vec<u32>, Error> {
-        let (kept, tagged) = self
-            .exchange(&Command::UidSearch(key.clone()), |r| {
-                matches!(r, Response::Data(Data::Search { .. }))
-            })
+        let done = self
+            .exchange(&Command::UidSearch(key.clone()), Kind::Search)
             .await?;
-        self.expect_ok("UID SEARCH", tagged)?;
-        Ok(kept
-            .into_iter()
-            .flat_map(|r| match r {
-                Response::Data(Data::Search { numbers, .. }) => numbers,
-                _ => Vec::new(),
-            })
-            .collect())
+        let done = self.ok("UID SEARCH", done)?;
+        Ok(crate::core::imap::search_numbers(done.kept))
     }
 
     /// `UID FETCH set (UID)`: the UIDs of the messages in `set`, in the order sent.
@@ -750,21 +545,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             items: vec![cmd::FetchItem::Uid],
             changed_since: None,
         };
-        let (kept, tagged) = self
-            .exchange(&command, |r| {
-                // The answer carries the UID only; a FETCH with flags is another client's
-                // change, reported as unsolicited.
-                matches!(r, Response::Data(Data::Fetch(f)) if f.uid().is_some() && f.flags().is_none())
-            })
-            .await?;
-        self.expect_ok("UID FETCH", tagged)?;
-        Ok(kept
-            .into_iter()
-            .filter_map(|r| match r {
-                Response::Data(Data::Fetch(f)) => f.uid(),
-                _ => None,
-            })
-            .collect())
+        let done = self.exchange(&command, Kind::Uids).await?;
+        let done = self.ok("UID FETCH", done)?;
+        Ok(crate::core::imap::fetched_uids(done.kept))
     }
 
     /// `UID SEARCH key` as a [`UidSet`], for mailboxes of any size: with ESEARCH (RFC 4731, or
@@ -788,33 +571,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
         } else {
             Command::UidSearch(key.clone())
         };
-        self.search_sink = Some(SearchSink::new(expected));
-        let answer = self
-            .exchange(&command, |r| {
-                matches!(
-                    r,
-                    Response::Data(Data::Search { .. } | Data::ESearch(ESearch { uid: true, .. }))
-                )
-            })
-            .await;
-        let sink = self.search_sink.take();
-        let (kept, tagged) = answer?;
-        self.expect_ok("UID SEARCH", tagged)?;
-        let mut sink = sink.unwrap_or_else(|| SearchSink::new(expected));
-        for r in kept {
-            let added = match r {
-                Response::Data(Data::Search { numbers, .. }) => sink.add_numbers(numbers),
-                Response::Data(Data::ESearch(e)) => {
-                    e.items.iter().try_for_each(|item| match item {
-                        ESearchItem::All(set) => sink.add_set(set),
-                        _ => Ok(()),
-                    })
-                }
-                _ => Ok(()),
-            };
-            added.map_err(|detail| self.protocol(detail))?;
-        }
-        Ok(sink.uids)
+        let done = self
+            .exchange(&command, Kind::SearchSet(SearchSink::new(expected)))
+            .await?;
+        let done = self.ok("UID SEARCH", done)?;
+        let Kind::SearchSet(sink) = done.kind else {
+            return Err(self.core.protocol("a search answer without its set"));
+        };
+        sink.finish(done.kept)
+            .map_err(|detail| self.core.protocol(detail))
     }
 
     /// Summaries of many messages in one `UID FETCH`: UID, flags, `RFC822.SIZE`,
@@ -841,31 +606,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             items,
             changed_since: None,
         };
-        // Each response is matched by a binary search over the ranges asked for, not a scan
-        // of them: a batch of 50,000 scattered UIDs stays linear.
         let wanted = UidSet::from_sequence_set(uids, u32::MAX);
-        let (kept, tagged) = self
-            .exchange(&command, |r| match r {
-                // An answer carries the UID asked for and the size; a FETCH with flags only is
-                // another client's change, reported as unsolicited.
-                Response::Data(Data::Fetch(f)) => {
-                    f.uid().is_some_and(|u| wanted.contains(u)) && f.rfc822_size().is_some()
-                }
-                _ => false,
-            })
-            .await?;
-        self.expect_ok("UID FETCH", tagged)?;
-        Ok(kept
-            .into_iter()
-            .filter_map(|r| match r {
-                Response::Data(Data::Fetch(f)) => Some(summary(f)),
-                _ => None,
-            })
-            .collect())
+        let done = self.exchange(&command, Kind::Summaries(wanted)).await?;
+        let done = self.ok("UID FETCH", done)?;
+        Ok(crate::core::imap::summaries(done.kept))
     }
 
     /// Streams the whole message with `uid` (`BODY.PEEK[]`: `\Seen` is not set) to `sink`, byte
     /// for byte. Returns its length, or `None` if the mailbox has no such UID.
+    ///
+    /// Dropping the call: as [`ImapSession::fetch_messages`].
     pub async fn fetch_message<W: AsyncWrite + Unpin>(
         &mut self,
         uid: u32,
@@ -890,11 +640,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
     /// server has shown that its UIDs come first. When a
     /// sink fails, the remaining answers are still read (the session stays usable) and the
     /// first error is returned.
+    ///
+    /// Dropping the call (or an error return) leaves the fetches still in flight to the next
+    /// command, which reads their answers and discards them (news is kept); the sinks may
+    /// then hold part of a message.
     pub async fn fetch_messages<W: AsyncWrite + Unpin>(
         &mut self,
         requests: &mut [(u32, W)],
     ) -> Result<Vec<Option<u64>>, Error> {
-        self.usable()?;
+        self.settle().await?;
         let mut index_of: HashMap<u32, usize> = HashMap::new();
         for (i, (uid, _)) in requests.iter().enumerate() {
             if index_of.insert(*uid, i).is_some() {
@@ -904,181 +658,48 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                 )));
             }
         }
+        let uids: Vec<u32> = requests.iter().map(|(u, _)| *u).collect();
         // Sequence number → UID, for routing streamed bodies when several are in flight.
-        let mut uid_of_seq: HashMap<u32, u32> = HashMap::new();
-        if self.fetch_window > 1 && requests.len() > 1 && !self.uid_leads {
-            let set = SequenceSet::from_numbers(requests.iter().map(|(u, _)| *u))?;
+        let mut uid_of_seq = HashMap::new();
+        if self.core.fetch_window() > 1 && requests.len() > 1 && !self.core.uid_leads() {
+            let set = SequenceSet::from_numbers(uids.iter().copied())?;
             let command = Command::UidFetch {
                 set,
                 items: vec![cmd::FetchItem::Uid],
                 changed_since: None,
             };
-            let (kept, tagged) = self
-                .exchange(&command, |r| {
-                    matches!(r, Response::Data(Data::Fetch(f)) if f.uid().is_some_and(|u| index_of.contains_key(&u)))
-                })
-                .await?;
-            self.expect_ok("UID FETCH", tagged)?;
-            for r in kept {
-                if let Response::Data(Data::Fetch(f)) = r {
-                    uid_of_seq.insert(f.seq, f.uid().unwrap_or_default());
-                }
-            }
+            let wanted = uids.iter().copied().collect();
+            let done = self.exchange(&command, Kind::SeqMap(wanted)).await?;
+            let done = self.ok("UID FETCH", done)?;
+            uid_of_seq = crate::core::imap::sequence_map(done.kept);
         }
-        let mut lens: Vec<Option<u64>> = vec![None; requests.len()];
-        let mut pending: HashMap<String, usize> = HashMap::new();
-        let mut next = 0;
+        self.core.begin_bodies(uids, uid_of_seq);
         let mut sink_error: Option<std::io::Error> = None;
-        // The message whose body is streaming now, and the bytes written so far.
-        let mut streaming: Option<(usize, u64)> = None;
-        // A streamed literal that is not a whole message: read and dropped.
-        let mut discarding = false;
-        loop {
-            while next < requests.len() && pending.len() < self.fetch_window {
-                let command = Command::UidFetch {
-                    set: SequenceSet::single(requests[next].0)?,
-                    items: vec![
-                        cmd::FetchItem::Uid,
-                        cmd::FetchItem::BodyPeek {
-                            section: cmd::Section::full(),
-                            partial: None,
-                        },
-                    ],
-                    changed_since: None,
-                };
-                let tag = self.send_simple(&command).await?;
-                pending.insert(tag.as_str().to_owned(), next);
-                next += 1;
-            }
-            if pending.is_empty() {
-                break;
-            }
-            match self.read_item().await? {
-                Item::BodyStart {
-                    whole: true,
-                    seq,
-                    uid,
-                } if streaming.is_none() => {
-                    let index = if pending.len() == 1 {
-                        pending.values().next().copied()
-                    } else {
-                        uid.or_else(|| uid_of_seq.get(&seq).copied())
-                            .and_then(|uid| index_of.get(&uid))
-                            .copied()
-                    };
-                    let Some(index) = index else {
-                        return Err(self.protocol(format!(
-                            "a message body for sequence number {seq}, which was not asked for"
-                        )));
-                    };
-                    if lens[index].is_some() {
-                        let uid = requests[index].0;
-                        return Err(self.protocol(format!("a second body for UID {uid}")));
-                    }
-                    streaming = Some((index, 0));
-                }
-                Item::BodyStart { .. } => discarding = true,
-                Item::Chunk(bytes) => {
-                    if let (Some((index, written)), false) = (streaming.as_mut(), discarding) {
-                        *written += bytes.len() as u64;
+        while self.core.send_bodies()? {
+            let (event, bytes) = self.driver.next(&mut self.core).await?;
+            let (index, data) = match event {
+                ImapEvent::BodyChunk { index, range } => (index, bytes.slice(range)),
+                ImapEvent::InlineBody { index, bytes } => (index, Bytes::from(bytes)),
+                ImapEvent::Done(done) => {
+                    if let Kind::Body(index) = done.kind {
+                        self.ok("UID FETCH", done)?;
                         if sink_error.is_none() {
-                            if let Err(e) = requests[*index].1.write_all(&bytes).await {
+                            if let Err(e) = requests[index].1.flush().await {
                                 sink_error = Some(e);
                             }
                         }
                     }
+                    continue;
                 }
-                Item::BodyEnd => discarding = false,
-                Item::SearchPiece(piece) => return Err(self.search_line_too_long(&piece)),
-                Item::Response(Response::Data(Data::Fetch(f))) => {
-                    let body = f
-                        .sections()
-                        .find(|(s, origin, _)| {
-                            s.part.is_empty() && s.text.is_none() && origin.is_none()
-                        })
-                        .map(|(_, _, d)| d.clone());
-                    let Some(body) = body else {
-                        self.record(Response::Data(Data::Fetch(f)));
-                        continue;
-                    };
-                    // Every body's response (a streamed one's follows its body) tells whether
-                    // the server puts the UID first, for the next call; one that stops doing so
-                    // gets the sequence-number map again from then on.
-                    self.uid_leads = matches!(f.items.first(), Some(FetchItem::Uid(_)));
-                    let uid = f.uid().or_else(|| uid_of_seq.get(&f.seq).copied());
-                    let index = match (&body, uid.and_then(|u| index_of.get(&u).copied())) {
-                        (SectionData::Streamed { .. }, _) if pending.len() == 1 => {
-                            streaming.map(|(i, _)| i)
-                        }
-                        (_, Some(index)) => Some(index),
-                        (_, None) if pending.len() == 1 => pending.values().next().copied(),
-                        _ => None,
-                    };
-                    let Some(index) = index else {
-                        return Err(self.protocol(format!(
-                            "a message body for UID {}, which was not asked for",
-                            uid.unwrap_or_default()
-                        )));
-                    };
-                    match body {
-                        SectionData::Streamed { len } => {
-                            if streaming != Some((index, len)) {
-                                return Err(self.protocol(format!(
-                                    "the streamed body of UID {} does not match its response",
-                                    requests[index].0
-                                )));
-                            }
-                            lens[index] = Some(len);
-                        }
-                        SectionData::Inline(bytes) => {
-                            if lens[index].is_some() || streaming.is_some() {
-                                let uid = requests[index].0;
-                                return Err(self.protocol(format!("a second body for UID {uid}")));
-                            }
-                            if sink_error.is_none() {
-                                if let Err(e) = requests[index].1.write_all(&bytes).await {
-                                    sink_error = Some(e);
-                                }
-                            }
-                            lens[index] = Some(bytes.len() as u64);
-                        }
-                        SectionData::Nil => {}
-                    }
-                    streaming = None;
+                _ => continue,
+            };
+            if sink_error.is_none() {
+                if let Err(e) = requests[index].1.write_all(&data).await {
+                    sink_error = Some(e);
                 }
-                Item::Response(Response::Status {
-                    tag: Some(got),
-                    kind,
-                    code,
-                    text,
-                }) => {
-                    let Some(index) = pending.remove(got.as_str()) else {
-                        let expected = pending.keys().cloned().collect::<Vec<_>>().join(" or ");
-                        return Err(self.wrong_tag(got.as_str(), &expected));
-                    };
-                    if streaming.is_some_and(|(i, _)| i == index) {
-                        return Err(self.protocol("a FETCH completed inside its message body"));
-                    }
-                    self.expect_ok(
-                        "UID FETCH",
-                        Tagged {
-                            kind,
-                            code,
-                            text: escape_bytes(&text),
-                        },
-                    )?;
-                    if sink_error.is_none() {
-                        if let Err(e) = requests[index].1.flush().await {
-                            sink_error = Some(e);
-                        }
-                    }
-                }
-                Item::Response(Response::Continuation { .. }) => {
-                    return Err(self.protocol("a continuation request during UID FETCH"));
-                }
-                Item::Response(other) => self.observe_and_record(other),
             }
         }
+        let lens = self.core.end_bodies();
         match sink_error {
             Some(e) => Err(Error::Io(e)),
             None => Ok(lens),
@@ -1098,8 +719,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             silent: true,
             flags: flags.to_vec(),
         };
-        let (_, tagged) = self.exchange(&command, |_| false).await?;
-        self.expect_ok("UID STORE", tagged).map(drop)
+        let done = self.exchange(&command, Kind::Plain).await?;
+        self.ok("UID STORE", done).map(drop)
     }
 
     /// Removes the messages with these UIDs that are marked `\Deleted`: `UID EXPUNGE` with
@@ -1112,8 +733,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
         } else {
             (Command::Expunge, "EXPUNGE")
         };
-        let (_, tagged) = self.exchange(&command, |_| false).await?;
-        self.expect_ok(name, tagged).map(drop)
+        let done = self.exchange(&command, Kind::Plain).await?;
+        self.ok(name, done).map(drop)
     }
 
     /// Moves messages to `target`: `UID MOVE` with MOVE; without it `UID COPY`, `UID STORE
@@ -1124,43 +745,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
         uids: &SequenceSet,
         target: &Mailbox,
     ) -> Result<Option<CopyUid>, Error> {
-        let is_copyuid = |r: &Response<'static>| {
-            matches!(
-                r,
-                Response::Status {
-                    tag: None,
-                    kind: StatusKind::Ok,
-                    code: Some(Code::CopyUid { .. }),
-                    ..
-                }
-            )
-        };
         if self.has_capability("MOVE") {
             let command = Command::UidMove {
                 set: uids.clone(),
                 mailbox: target.clone(),
             };
-            let (kept, tagged) = self.exchange(&command, is_copyuid).await?;
-            let tagged = self.expect_ok("UID MOVE", tagged)?;
-            let code = kept
-                .into_iter()
-                .find_map(|r| match r {
-                    Response::Status { code, .. } => code,
-                    _ => None,
-                })
-                .or(tagged.code);
-            return Ok(copy_uid(code));
+            let done = self.exchange(&command, Kind::Move).await?;
+            let done = self.ok("UID MOVE", done)?;
+            return Ok(crate::core::imap::moved(done));
         }
         let command = Command::UidCopy {
             set: uids.clone(),
             mailbox: target.clone(),
         };
-        let (_, tagged) = self.exchange(&command, |_| false).await?;
-        let tagged = self.expect_ok("UID COPY", tagged)?;
+        let done = self.exchange(&command, Kind::Plain).await?;
+        let done = self.ok("UID COPY", done)?;
         self.store_flags(uids, StoreMode::Add, &[Flag::Deleted])
             .await?;
         self.expunge(uids).await?;
-        Ok(copy_uid(tagged.code))
+        Ok(copy_uid(done.tagged.code))
     }
 
     /// Waits for news with IDLE, for at most `wait`: returns as soon as the server reports
@@ -1168,8 +771,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
     /// ended (DONE) before returning and re-issued every [`ImapSession::set_idle_refresh`]
     /// interval; the server must answer DONE within the read timeout, so a dead connection is
     /// noticed at the latest at the next refresh.
+    ///
+    /// The caller may end the wait early by dropping the call (in a `tokio::select!` with its
+    /// own events): IDLE then stays on until the next call of the session, which sends DONE,
+    /// reads the server's completion and goes on; the news that came meanwhile is kept, in
+    /// [`ImapSession::take_unsolicited`] (and a next `idle` returns it at once).
     pub async fn idle(&mut self, wait: Duration) -> Result<Vec<Unsolicited>, Error> {
-        self.usable()?;
+        self.settle().await?;
         if !self.has_capability("IDLE") {
             return Err(Error::MissingExtension {
                 host: self.endpoint().host.clone(),
@@ -1179,67 +787,52 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
         }
         let deadline = tokio::time::Instant::now() + wait;
         // Anything already queued is news: no need to wait.
-        let mut events: Vec<Unsolicited> = self.unsolicited.drain(..).collect();
-        if !events.is_empty() {
-            return Ok(events);
+        if self.core.has_unsolicited() {
+            return Ok(self.core.take_unsolicited());
         }
         loop {
-            let tag = self.send_simple(&Command::Idle).await?;
+            let tag = self.core.start(&Command::Idle, Kind::Idle)?;
             // The server's `+` (or a refusal).
             loop {
-                match self.read_item().await? {
-                    Item::Response(Response::Continuation { .. }) => break,
-                    Item::Response(status @ Response::Status { tag: Some(_), .. }) => {
-                        let tagged = self.completion(tag.as_str(), status)?;
-                        self.expect_ok("IDLE", tagged)?;
-                        return Err(self.protocol("IDLE completed without a continuation"));
+                match self.next_event().await? {
+                    ImapEvent::IdleStarted => break,
+                    ImapEvent::Done(done) => {
+                        self.ok("IDLE", done)?;
+                        return Err(self.core.protocol("IDLE completed without a continuation"));
                     }
-                    Item::Response(r) => self.idle_event(r, &mut events)?,
-                    _ => {}
+                    _ => self.core.usable()?,
                 }
             }
             let refresh_at = deadline.min(tokio::time::Instant::now() + self.idle_refresh);
             let mut until = self.quiet_until(refresh_at);
-            while events.is_empty() {
+            while !self.core.has_unsolicited() {
                 tokio::select! {
-                    item = self.read_item() => {
-                        if item.is_ok() {
+                    event = self.driver.next(&mut self.core) => match event {
+                        Ok(_) => {
                             until = self.quiet_until(refresh_at);
+                            self.core.usable()?;
                         }
-                        match item {
-                            Ok(Item::Response(r @ Response::Status { tag: Some(_), .. })) => {
-                                let got = r.tag().map(|t| t.as_str().to_owned()).unwrap_or_default();
-                                return Err(self.wrong_tag(&got, tag.as_str()));
-                            }
-                            Ok(Item::Response(Response::Continuation { .. })) => {}
-                            Ok(Item::Response(r)) => self.idle_event(r, &mut events)?,
-                            Ok(_) => {}
-                            // Silence longer than the read timeout is what IDLE is for.
-                            Err(Error::Transport(mailcat_transport::Error::Timeout { .. }))
-                                if self.conn.buffered() == 0 => {}
-                            Err(e) => return Err(e),
-                        }
-                    }
+                        // Silence longer than the read timeout is what IDLE is for (the core
+                        // says so by not poisoning itself).
+                        Err(Error::Transport(mailcat_transport::Error::Timeout { .. }))
+                            if !self.core.is_poisoned() => {}
+                        Err(e) => return Err(e),
+                    },
                     _ = tokio::time::sleep_until(until) => break,
                 }
             }
-            self.send(cmd::idle_done(), Redaction::Normal).await?;
+            self.core.idle_done();
             loop {
-                match self.read_item().await? {
-                    Item::Response(status @ Response::Status { tag: Some(_), .. }) => {
-                        let tagged = self.completion(tag.as_str(), status)?;
-                        self.expect_ok("IDLE", tagged)?;
+                match self.next_event().await? {
+                    ImapEvent::Done(done) if done.tag == tag => {
+                        self.ok("IDLE", done)?;
                         break;
                     }
-                    Item::Response(Response::Continuation { .. }) => {
-                        return Err(self.protocol("a continuation request after DONE"));
-                    }
-                    Item::Response(r) => self.idle_event(r, &mut events)?,
-                    _ => {}
+                    _ => self.core.usable()?,
                 }
             }
-            if !events.is_empty() || tokio::time::Instant::now() >= deadline {
-                return Ok(events);
+            if self.core.has_unsolicited() || tokio::time::Instant::now() >= deadline {
+                return Ok(self.core.take_unsolicited());
             }
         }
     }
@@ -1253,488 +846,110 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
         }
     }
 
-    /// An untagged response during IDLE: news for the caller; BYE ends the session (the news
-    /// so far stays in the unsolicited queue).
-    fn idle_event(
-        &mut self,
-        response: Response<'static>,
-        events: &mut Vec<Unsolicited>,
-    ) -> Result<(), Error> {
-        self.observe(&response);
-        if let Some(event) = unsolicited(response) {
-            events.push(event);
-        }
-        if self.poison.closed_by_server().is_some() {
-            self.unsolicited.extend(events.drain(..));
-            return self.usable();
-        }
-        Ok(())
-    }
-
     /// `LOGOUT`, then closes the connection. A BYE is the expected answer.
     pub async fn logout(mut self) -> Result<(), Error> {
-        if self.poison.closed_by_server().is_none() {
+        if self.core.closed_by_server().is_none() {
             let result = self.logout_exchange().await;
-            self.conn.shutdown().await;
+            self.driver.shutdown().await;
             return result;
         }
-        self.conn.shutdown().await;
+        self.driver.shutdown().await;
         Ok(())
     }
 
     async fn logout_exchange(&mut self) -> Result<(), Error> {
-        let tag = self.send_simple(&Command::Logout).await?;
-        loop {
-            match self.read_item().await {
-                Ok(Item::Response(Response::Status { tag: Some(got), .. }))
-                    if got.as_str() == tag.as_str() =>
-                {
-                    return Ok(())
+        let answer = async {
+            let tag = self.start(&Command::Logout, Kind::Logout).await?;
+            loop {
+                if let ImapEvent::Done(done) = self.next_event().await? {
+                    if done.tag == tag {
+                        return Ok(());
+                    }
                 }
-                Ok(Item::Response(Response::Status { tag: Some(got), .. })) => {
-                    return Err(self.wrong_tag(got.as_str(), tag.as_str()))
-                }
-                Ok(Item::Response(r)) => self.observe_and_record(r),
-                Ok(_) => {}
-                // Closing right after BYE, before the tagged OK, is common and harmless.
-                Err(_) if self.poison.closed_by_server().is_some() => return Ok(()),
-                Err(e) => return Err(e),
             }
+        };
+        match answer.await {
+            // Closing right after BYE, before the tagged OK, is common and harmless.
+            Err(_) if self.core.closed_by_server().is_some() => Ok(()),
+            other => other,
         }
     }
 }
 
-// ----- the wire -----
+// ----- driving the core -----
 
 impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
-    /// Fails with [`Error::Closed`] once the server said BYE, and with [`Error::Protocol`] once
-    /// it broke the protocol.
-    fn usable(&self) -> Result<(), Error> {
-        self.poison.check(self.endpoint())
-    }
-
-    /// A protocol violation: the client and the server no longer agree on where the
-    /// conversation is, so the session refuses every further command (SECURITY.md #41).
-    fn protocol(&mut self, detail: impl Into<String>) -> Error {
-        self.poison.desync(self.conn.endpoint(), detail)
-    }
-
-    /// The tagged completion `status` of the command tagged `expected`; another tag is a
-    /// protocol error (SECURITY.md #41).
-    fn completion(&mut self, expected: &str, status: Response<'static>) -> Result<Tagged, Error> {
-        match status {
-            Response::Status {
-                tag: Some(got),
-                kind,
-                code,
-                text,
-            } if got.as_str() == expected => Ok(Tagged {
-                kind,
-                code,
-                text: escape_bytes(&text),
-            }),
-            other => {
-                let got = other
-                    .tag()
-                    .map(|t| t.as_str().to_owned())
-                    .unwrap_or_default();
-                Err(self.wrong_tag(&got, expected))
+    /// Before a command: finishes what a dropped call left in flight (IDLE ended with DONE,
+    /// late answers read and discarded, or the session poisoned when that cannot be done),
+    /// then takes in the untagged responses that have already arrived (news, a BYE) without
+    /// waiting. Fails if the session is poisoned or the server said BYE.
+    async fn settle(&mut self) -> Result<(), Error> {
+        self.core.usable()?;
+        if self.core.has_in_flight() {
+            self.core.abandon()?;
+            while self.core.has_in_flight() {
+                self.next_event().await?;
             }
         }
-    }
-
-    fn wrong_tag(&mut self, got: &str, expected: &str) -> Error {
-        self.protocol(format!(
-            "a response tagged {:?} where {expected:?} was due (SECURITY.md #41)",
-            escape_bytes(got.as_bytes())
-        ))
-    }
-
-    /// A transport error; after a BYE, the connection closing is the session's end.
-    fn transport(&self, error: mailcat_transport::Error) -> Error {
-        match (self.poison.closed_by_server(), &error) {
-            (Some(text), mailcat_transport::Error::Closed { .. }) => Error::Closed {
-                host: self.endpoint().host.clone(),
-                reply: text.to_owned(),
-            },
-            _ => Error::Transport(error),
-        }
-    }
-
-    /// Counts an untagged response of `len` bytes against the current command's limits.
-    fn count_untagged(&mut self, len: usize) -> Result<(), Error> {
-        let (count, bytes) = &mut self.untagged_read;
-        *count += 1;
-        *bytes = bytes.saturating_add(len);
-        let (count, bytes) = (*count, *bytes);
-        if count > MAX_UNTAGGED_PER_COMMAND {
-            return Err(self.protocol(format!(
-                "more than {MAX_UNTAGGED_PER_COMMAND} untagged responses to one command \
-                 (the limit, MAX_UNTAGGED_PER_COMMAND; SECURITY.md #40)"
-            )));
-        }
-        if bytes > MAX_UNTAGGED_BYTES_PER_COMMAND {
-            return Err(self.protocol(format!(
-                "more than {} MiB of untagged responses to one command (the limit, \
-                 MAX_UNTAGGED_BYTES_PER_COMMAND; SECURITY.md #40)",
-                MAX_UNTAGGED_BYTES_PER_COMMAND >> 20
-            )));
-        }
-        Ok(())
-    }
-
-    async fn send(&mut self, bytes: &[u8], redaction: Redaction) -> Result<(), Error> {
-        let result = self.conn.send(bytes, redaction).await;
-        result.map_err(|e| self.transport(e))
-    }
-
-    /// Reads one decoded item: a response, or a piece of a streamed body (zero-copy).
-    async fn read_item(&mut self) -> Result<Item, Error> {
-        enum Raw {
-            Response(Response<'static>),
-            BodyStart {
-                whole: bool,
-                seq: u32,
-                uid: Option<u32>,
-            },
-            Chunk(std::ops::Range<usize>),
-            BodyEnd,
-            SearchPiece(SearchPiece),
-        }
-        let bare_lf_lines = self.decoder.bare_lf_lines();
-        let result = self
-            .conn
-            .read_frame(
-                Step::Response,
-                &mut self.decoder,
-                |decoder, buf| {
-                    let (used, event) = Decode::decode(decoder, buf).into_result()?;
-                    let raw = match event {
-                        Event::Response(r) => Raw::Response(r.into_owned()),
-                        Event::BodyStart {
-                            seq,
-                            uid,
-                            section,
-                            origin,
-                            ..
-                        } => Raw::BodyStart {
-                            seq,
-                            uid,
-                            whole: section.part.is_empty()
-                                && section.text.is_none()
-                                && origin.is_none(),
-                        },
-                        Event::BodyChunk(range) => Raw::Chunk(range),
-                        Event::BodyEnd => Raw::BodyEnd,
-                        Event::SearchNumbers(numbers) => {
-                            Raw::SearchPiece(SearchPiece::Numbers(numbers))
-                        }
-                        Event::ESearchRanges { tag, uid, set } => {
-                            Raw::SearchPiece(SearchPiece::Ranges {
-                                tag: tag.map(<[u8]>::to_vec),
-                                uid,
-                                set,
-                            })
-                        }
-                    };
-                    Ok((used, raw))
-                },
-                |decoder, rest| decoder.end_of_input(rest),
-            )
-            .await;
-        let (raw, bytes) = result.map_err(|e| self.transport(e))?;
-        if let (
-            Raw::Response(Response::Status {
-                code: Some(Code::Alert),
-                text,
-                ..
-            }),
-            Some(sink),
-        ) = (&raw, &self.alerts)
-        {
-            sink.alert(&self.endpoint().host, &escape_bytes(text));
-        }
-        if self.decoder.bare_lf_lines() != bare_lf_lines {
-            tracing::debug!(
-                target: mailcat_transport::trace::TARGET,
-                "S: (that line ended with a bare LF, not CRLF: accepted, as it is one line \
-                 without a literal or an open quoted string)"
-            );
-        }
-        match &raw {
-            Raw::Response(response)
-                if !matches!(response, Response::Status { tag: Some(_), .. }) =>
-            {
-                self.count_untagged(bytes.len())?
-            }
-            Raw::SearchPiece(_) => self.count_untagged(bytes.len())?,
-            _ => {}
-        }
-        Ok(match raw {
-            Raw::Response(r) => Item::Response(r),
-            Raw::BodyStart { whole, seq, uid } => Item::BodyStart { whole, seq, uid },
-            Raw::Chunk(range) => Item::Chunk(bytes.slice(range)),
-            Raw::BodyEnd => Item::BodyEnd,
-            Raw::SearchPiece(piece) => Item::SearchPiece(piece),
-        })
-    }
-
-    /// Sends a command; a synchronising literal waits for the server's `+`. Returns the tag,
-    /// and the tagged response if the server refused the command (NO or BAD) before its
-    /// literal.
-    ///
-    /// A tagged OK instead of `+` completes a command the client has not finished sending: the
-    /// server either answered something else or wants the literal's bytes (a password, a
-    /// message) to be read as a command of their own. It is a protocol error and the session is
-    /// done (SECURITY.md #41); the literal is never sent.
-    async fn send_command(
-        &mut self,
-        command: &Command,
-    ) -> Result<(Tag<'static>, Option<Tagged>), Error> {
-        self.usable()?;
-        let tag = self.tags.next_tag();
-        let encoded = command.encode(&tag, &self.options)?;
-        self.untagged_read = (0, 0);
-        let literal_redaction = if command.is_sensitive() {
-            Redaction::Secret
-        } else {
-            Redaction::Data
-        };
-        // What follows a literal of a LOGIN (the password, or its literal's length) is as secret
-        // as the literal: the trace redacts only the line that names the command.
-        let mut text_redaction = Redaction::Normal;
-        // Consecutive pieces that need no wait go out in one write.
-        let mut out = Vec::new();
-        for fragment in encoded.into_fragments() {
-            match fragment {
-                Fragment::Line(line) => out.extend_from_slice(&line),
-                Fragment::Literal { data, sync } => {
-                    self.send(&out, text_redaction).await?;
-                    out.clear();
-                    if sync {
-                        if let Some(answer) = self.await_continuation(&tag).await? {
-                            if !matches!(answer.kind, StatusKind::No | StatusKind::Bad) {
-                                return Err(self.protocol(format!(
-                                    "{} {} before its literal was sent: the command was not \
-                                     complete (SECURITY.md #41)",
-                                    command.name(),
-                                    answer.kind.as_str()
-                                )));
-                            }
-                            return Ok((tag, Some(answer)));
-                        }
-                    }
-                    self.send(&data, literal_redaction).await?;
-                    if command.is_sensitive() {
-                        text_redaction = Redaction::Secret;
-                    }
-                }
-            }
-        }
-        self.send(&out, text_redaction).await?;
-        Ok((tag, None))
-    }
-
-    /// Sends a command that has no synchronising literal (FETCH, IDLE, LOGOUT ...).
-    async fn send_simple(&mut self, command: &Command) -> Result<Tag<'static>, Error> {
-        match self.send_command(command).await? {
-            (tag, None) => Ok(tag),
-            (_, Some(_)) => Err(self.protocol("a refusal before a literal that was not sent")),
-        }
-    }
-
-    /// Waits for `+`; a tagged answer instead is the command's refusal.
-    async fn await_continuation(&mut self, tag: &Tag<'_>) -> Result<Option<Tagged>, Error> {
         loop {
-            match self.read_item().await? {
-                Item::Response(Response::Continuation { .. }) => return Ok(None),
-                Item::Response(Response::Status {
-                    tag: Some(got),
-                    kind,
-                    code,
-                    text,
-                }) => {
-                    if got.as_str() != tag.as_str() {
-                        return Err(self.wrong_tag(got.as_str(), tag.as_str()));
-                    }
-                    return Ok(Some(Tagged {
-                        kind,
-                        code,
-                        text: escape_bytes(&text),
-                    }));
-                }
-                Item::Response(r) => self.observe_and_record(r),
-                _ => {}
+            match self.driver.arrived(&mut self.core).await {
+                Ok([]) => break,
+                Ok(_) => {}
+                Err(_) if self.core.closed_by_server().is_some() => break,
+                Err(e) => return Err(e),
             }
-        }
-    }
-
-    /// Sends `command` and reads until its tagged completion. Untagged responses for which
-    /// `keep` says yes are returned; the others are recorded as unsolicited.
-    async fn exchange(
-        &mut self,
-        command: &Command,
-        keep: impl Fn(&Response<'static>) -> bool,
-    ) -> Result<(Vec<Response<'static>>, Tagged), Error> {
-        let (tag, early) = self.send_command(command).await?;
-        if let Some(tagged) = early {
-            return Ok((Vec::new(), tagged));
-        }
-        let mut kept = Vec::new();
-        loop {
-            match self.read_item().await? {
-                Item::Response(status @ Response::Status { tag: Some(_), .. }) => {
-                    let tagged = self.completion(tag.as_str(), status)?;
-                    self.note_capability_code(&tagged);
-                    return Ok((kept, tagged));
-                }
-                Item::Response(Response::Continuation { .. }) => {
-                    return Err(
-                        self.protocol(format!("a continuation request during {}", command.name()))
-                    );
-                }
-                Item::Response(r) => {
-                    self.observe(&r);
-                    if keep(&r) && !answers_another_command(&r, &tag) {
-                        kept.push(r);
-                    } else {
-                        self.record(r);
-                    }
-                }
-                Item::SearchPiece(piece) => self.take_search_piece(piece, &tag)?,
-                // A body nobody asked for (an unsolicited FETCH with a large literal): dropped.
-                _ => {}
-            }
-        }
-    }
-
-    /// Adds a piece of a long `* SEARCH` or `* ESEARCH` line to the search under way (the
-    /// command tagged `tag`), within its bound. Without a search under way (a command that
-    /// expects a short answer), the line is too long; an ESEARCH piece must also answer this
-    /// command and give UIDs.
-    fn take_search_piece(&mut self, piece: SearchPiece, tag: &Tag<'_>) -> Result<(), Error> {
-        let Some(sink) = self.search_sink.as_mut() else {
-            return Err(self.search_line_too_long(&piece));
-        };
-        let added = match piece {
-            SearchPiece::Numbers(numbers) => sink.add_numbers(numbers),
-            SearchPiece::Ranges {
-                tag: Some(other), ..
-            } if other != tag.as_bytes() => Err(format!(
-                "an ESEARCH response for another command (TAG \"{}\") during UID SEARCH {tag}",
-                escape_bytes(&other)
-            )),
-            SearchPiece::Ranges { uid: false, .. } => Err(
-                "an ESEARCH response with message numbers (no UID indicator) to UID SEARCH"
-                    .to_owned(),
-            ),
-            SearchPiece::Ranges { set, .. } => sink.add_set(&set),
-        };
-        added.map_err(|detail| self.protocol(detail))
-    }
-
-    /// The error for a piece of a long search answer where no search is under way.
-    fn search_line_too_long(&mut self, piece: &SearchPiece) -> Error {
-        let name = match piece {
-            SearchPiece::Numbers(_) => "SEARCH",
-            SearchPiece::Ranges { .. } => "ESEARCH",
-        };
-        self.protocol(format!(
-            "a {name} response line longer than the limit of {} bytes",
-            self.decoder.limits().max_line
-        ))
-    }
-
-    /// What every untagged response tells the session itself: BYE, new capabilities.
-    fn observe(&mut self, response: &Response<'static>) {
-        match response {
-            Response::Status {
-                tag: None,
-                kind: StatusKind::Bye,
-                text,
-                ..
-            } => self.poison.closed(escape_bytes(text)),
-            Response::Data(Data::Capability(caps)) => {
-                let items = caps
-                    .iter()
-                    .map(|c| String::from_utf8_lossy(c.as_bytes()).into_owned())
-                    .collect();
-                self.set_capabilities(items);
-                self.capabilities_fresh = true;
-            }
-            _ => {}
-        }
-    }
-
-    /// Between commands (nothing in flight): reads the untagged responses that have already
-    /// arrived (a BYE, an EXISTS ...) and records them; then fails if the server said BYE.
-    async fn take_in_untagged(&mut self) -> Result<(), Error> {
-        while self
-            .conn
-            .unsolicited()
-            .await
-            .map_err(|e| self.transport(e))?
-            .is_some()
-        {
-            match self.read_item().await {
-                Ok(Item::Response(response)) if response.tag().is_none() => {
-                    self.observe_and_record(response)
-                }
-                Ok(_) => {
-                    return Err(self.protocol("a response nothing asked for, between commands"))
-                }
+            match self.driver.next(&mut self.core).await {
+                Ok(_) => {}
                 // The server closed after its BYE: the BYE is the news.
-                Err(_) if self.poison.closed_by_server().is_some() => break,
+                Err(_) if self.core.closed_by_server().is_some() => break,
                 Err(e) => return Err(e),
             }
         }
-        self.usable()
+        self.core.usable()
     }
 
-    fn observe_and_record(&mut self, response: Response<'static>) {
-        self.observe(&response);
-        self.record(response);
+    /// Settles the session and starts `command`: its bytes are queued, the tag returned.
+    async fn start(&mut self, command: &Command, kind: Kind) -> Result<Tag<'static>, Error> {
+        self.settle().await?;
+        self.core.start(command, kind)
     }
 
-    /// Keeps an untagged response for [`ImapSession::take_unsolicited`]. The queue holds at
-    /// most [`MAX_UNSOLICITED`] entries: beyond, the oldest are dropped.
-    fn record(&mut self, response: Response<'static>) {
-        if let Some(event) = unsolicited(response) {
-            if self.unsolicited.len() >= MAX_UNSOLICITED {
-                self.unsolicited.pop_front();
+    /// Writes what the core queued, then reads until its next event.
+    async fn next_event(&mut self) -> Result<ImapEvent, Error> {
+        Ok(self.driver.next(&mut self.core).await?.0)
+    }
+
+    /// Sends `command` and reads until its tagged completion: its answer.
+    ///
+    /// Dropping it leaves the command in flight; the next command reads its answer and
+    /// discards it ([`ImapSession::settle`]).
+    async fn exchange(&mut self, command: &Command, kind: Kind) -> Result<Done, Error> {
+        let tag = self.start(command, kind).await?;
+        loop {
+            if let ImapEvent::Done(done) = self.next_event().await? {
+                if done.tag == tag {
+                    return Ok(done);
+                }
             }
-            self.unsolicited.push_back(event);
         }
     }
 
-    /// OK passes; NO with `[UNAVAILABLE]`/`[INUSE]` is temporary; other NO and BAD are
-    /// refusals.
-    fn expect_ok(&self, command: &str, tagged: Tagged) -> Result<Tagged, Error> {
-        let host = self.endpoint().host.clone();
-        match tagged.kind {
-            StatusKind::Ok => Ok(tagged),
-            StatusKind::No if temporary(tagged.code.as_ref()) => Err(Error::Temporary {
-                host,
-                command: command.to_owned(),
-                reply: format!("NO {}", tagged.text),
-            }),
-            kind => Err(Error::Rejected {
-                host,
-                command: command.to_owned(),
-                reply: format!("{} {}", kind.as_str(), tagged.text),
-            }),
-        }
+    /// The answer if its completion is OK; the refusal otherwise.
+    fn ok(&self, command: &str, done: Done) -> Result<Done, Error> {
+        let Done {
+            tag,
+            kind,
+            kept,
+            tagged,
+        } = done;
+        let tagged = expect_ok(self.endpoint(), command, tagged)?;
+        Ok(Done {
+            tag,
+            kind,
+            kept,
+            tagged,
+        })
     }
-}
-
-/// True for an ESEARCH response whose correlator (`(TAG "…")`, RFC 4466's search-correlator)
-/// names another command than the one tagged `tag`: whatever it says, it is not that command's
-/// answer.
-fn answers_another_command(response: &Response<'_>, tag: &Tag<'_>) -> bool {
-    matches!(
-        response,
-        Response::Data(Data::ESearch(ESearch { tag: Some(t), .. })) if t.as_ref() != tag.as_bytes()
-    )
 }
 
 /// The longest line of an answer to SELECT or EXAMINE: 4 MiB. Its FLAGS and PERMANENTFLAGS
@@ -1783,85 +998,6 @@ pub const MAX_UNTAGGED_PER_COMMAND: usize = 200_000;
 /// are ~15 MiB.
 pub const MAX_UNTAGGED_BYTES_PER_COMMAND: usize = 128 * 1024 * 1024;
 
-/// `[UNAVAILABLE]` and `[INUSE]` (RFC 5530) say "try again later".
-fn temporary(code: Option<&Code<'_>>) -> bool {
-    matches!(code, Some(Code::Unavailable | Code::InUse))
-}
-
-fn copy_uid(code: Option<Code<'static>>) -> Option<CopyUid> {
-    match code {
-        Some(Code::CopyUid {
-            uid_validity,
-            source,
-            target,
-        }) => Some(CopyUid {
-            uid_validity,
-            source,
-            target,
-        }),
-        _ => None,
-    }
-}
-
-/// The caller's view of an untagged response; `None` for what the session consumed itself
-/// (capabilities) and plain `* OK` chatter.
-fn unsolicited(response: Response<'static>) -> Option<Unsolicited> {
-    Some(match response {
-        Response::Data(Data::Exists(n)) => Unsolicited::Exists(n),
-        Response::Data(Data::Recent(n)) => Unsolicited::Recent(n),
-        Response::Data(Data::Expunge(n)) => Unsolicited::Expunge(n),
-        Response::Data(Data::Vanished { earlier, uids }) => Unsolicited::Vanished { earlier, uids },
-        Response::Data(Data::Fetch(f)) => Unsolicited::Fetch {
-            seq: f.seq,
-            uid: f.uid(),
-            flags: f.flags().map(<[_]>::to_vec),
-        },
-        Response::Data(Data::Flags(flags)) => Unsolicited::Flags(flags),
-        Response::Data(Data::Capability(_)) => return None,
-        Response::Status {
-            tag: None,
-            kind: StatusKind::Bye,
-            text,
-            ..
-        } => Unsolicited::Bye(escape_bytes(&text)),
-        Response::Status {
-            code: Some(Code::Alert),
-            text,
-            ..
-        } => Unsolicited::Alert(escape_bytes(&text)),
-        Response::Status {
-            tag: None,
-            kind: StatusKind::Ok,
-            code: None,
-            ..
-        } => return None,
-        other => Unsolicited::Other(other),
-    })
-}
-
-fn summary(f: Fetch<'static>) -> Summary {
-    let headers = f
-        .sections()
-        .find(|(s, _, _)| {
-            matches!(
-                s.text,
-                Some(mailcat_codec::imap::SectionText::HeaderFields(_))
-            )
-        })
-        .and_then(|(_, _, d)| d.bytes().map(<[u8]>::to_vec));
-    Summary {
-        uid: f.uid().unwrap_or_default(),
-        seq: f.seq,
-        flags: f.flags().map(<[_]>::to_vec).unwrap_or_default(),
-        size: f.rfc822_size(),
-        internal_date: f
-            .internal_date()
-            .map(|d| String::from_utf8_lossy(d).into_owned()),
-        envelope: f.envelope().cloned(),
-        headers,
-    }
-}
-
 // ----- SASL over AUTHENTICATE -----
 
 /// `AUTHENTICATE` and `+` continuations (RFC 3501 §6.2.2, SASL-IR RFC 4959).
@@ -1873,29 +1009,22 @@ struct ImapSasl<'a, S> {
 impl<S: AsyncRead + AsyncWrite + Unpin> ImapSasl<'_, S> {
     async fn reply(&mut self) -> Result<SaslReply, Error> {
         let Some(tag) = self.tag.clone() else {
-            return Err(self.session.protocol("a SASL step before AUTHENTICATE"));
+            return Err(self
+                .session
+                .core
+                .protocol("a SASL step before AUTHENTICATE"));
         };
         loop {
-            match self.session.read_item().await? {
-                Item::Response(Response::Continuation { text, .. }) => {
-                    // A challenge is base64 (RFC 3501 §7.5); a few servers put text there for
-                    // an empty challenge.
-                    use base64::Engine;
-                    let challenge = base64::engine::general_purpose::STANDARD
-                        .decode(text.trim_ascii())
-                        .unwrap_or_default();
-                    return Ok(SaslReply::Challenge(challenge));
-                }
-                Item::Response(status @ Response::Status { tag: Some(_), .. }) => {
-                    let tagged = self.session.completion(tag.as_str(), status)?;
-                    self.session.note_capability_code(&tagged);
+            match self.session.next_event().await? {
+                ImapEvent::Challenge(challenge) => return Ok(SaslReply::Challenge(challenge)),
+                ImapEvent::Done(done) if done.tag == tag => {
+                    let tagged = done.tagged;
                     return Ok(match tagged.kind {
                         StatusKind::Ok => SaslReply::Success,
                         _ if temporary(tagged.code.as_ref()) => SaslReply::Unavailable(tagged.text),
                         _ => SaslReply::Failure(tagged.text),
                     });
                 }
-                Item::Response(r) => self.session.observe_and_record(r),
                 _ => {}
             }
         }
@@ -1908,31 +1037,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SaslChannel for ImapSasl<'_, S> {
             mechanism: mechanism.to_owned(),
             initial_response: initial.map(cmd::Secret::new),
         };
-        let tag = self.session.send_simple(&command).await?;
+        let tag = self.session.start(&command, Kind::Authenticate).await?;
         self.tag = Some(tag);
         self.reply().await
     }
 
     async fn respond(&mut self, payload: &[u8], secret: bool) -> Result<SaslReply, Error> {
-        let line = cmd::sasl_response(payload);
         let redaction = if secret {
             Redaction::Secret
         } else {
             Redaction::Normal
         };
-        self.session.send(&line, redaction).await?;
+        self.session
+            .core
+            .sasl_send(cmd::sasl_response(payload), redaction)?;
         self.reply().await
     }
 
     async fn cancel(&mut self) -> Result<SaslReply, Error> {
         self.session
-            .send(cmd::sasl_cancel(), Redaction::Normal)
-            .await?;
+            .core
+            .sasl_send(cmd::sasl_cancel().to_vec(), Redaction::Normal)?;
         self.reply().await
     }
 
     fn abandon(&mut self, reason: &str) {
-        self.session.poison.out_of_step(reason);
+        self.session.core.out_of_step(reason);
     }
 }
 

@@ -1712,3 +1712,66 @@ async fn a_server_that_gave_up_waiting_for_the_password_says_so_not_wrong_passwo
     server.await.unwrap();
     assert_eq!(count(&received, "AUTHENTICATE"), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn idle_dropped_in_a_select_is_ended_by_the_next_call_and_its_news_kept() {
+    let (mut s, server, received) = logged_in(
+        idle_caps(),
+        vec![
+            cmd("IDLE", "+ idling\r\n"),
+            // News that comes after the caller stopped waiting, before the next call.
+            Step::Sleep(Duration::from_secs(20)),
+            send("* 6 EXISTS\r\n"),
+            line("DONE", "* 7 EXISTS\r\n{tag} OK Idle completed.\r\n"),
+            cmd("NOOP", "* 8 EXISTS\r\n{tag} OK NOOP completed.\r\n"),
+        ],
+    )
+    .await;
+    // The caller's own event ends the wait: the idle() future is dropped mid-IDLE.
+    tokio::select! {
+        r = s.idle(Duration::from_secs(3600)) => panic!("nothing came: {r:?}"),
+        () = tokio::time::sleep(Duration::from_secs(10)) => {}
+    }
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    // The next idle() ends the old IDLE (DONE) and returns what came, without a new IDLE.
+    let events = s.idle(Duration::from_secs(3600)).await.unwrap();
+    assert_eq!(events, [Unsolicited::Exists(6), Unsolicited::Exists(7)]);
+    // And the session is in step: the next command is answered.
+    s.noop().await.unwrap();
+    assert_eq!(s.take_unsolicited(), [Unsolicited::Exists(8)]);
+    drop(s);
+    server.await.unwrap();
+    let lines = received.lock().unwrap().clone();
+    assert_eq!(lines.iter().filter(|l| l.ends_with(" IDLE")).count(), 1);
+    assert_eq!(lines.iter().filter(|l| *l == "DONE").count(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fetch_dropped_mid_body_is_read_to_its_end_by_the_next_command() {
+    let body = body(200_000);
+    let mut head = format!("* 1 FETCH (UID 5 BODY[] {{{}}}\r\n", body.len()).into_bytes();
+    head.extend_from_slice(&body[..100_000]);
+    let mut rest = body[100_000..].to_vec();
+    // The tags: CAPABILITY A0001, AUTHENTICATE A0002, this fetch A0003.
+    rest.extend_from_slice(b")\r\n* 3 EXPUNGE\r\nA0003 OK Fetch completed.\r\n");
+    let (mut s, server, _) = logged_in(
+        "IMAP4rev1",
+        vec![
+            cmd_bytes("UID FETCH 5 (UID BODY.PEEK[])", head),
+            Step::Sleep(Duration::from_secs(3)),
+            Step::Send(rest),
+            cmd("NOOP", "{tag} OK NOOP completed.\r\n"),
+        ],
+    )
+    .await;
+    let mut sink = Vec::new();
+    tokio::select! {
+        r = s.fetch_message(5, &mut sink) => panic!("the body is not complete: {r:?}"),
+        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+    }
+    assert!(sink.len() <= 100_000 && body.starts_with(&sink));
+    s.noop().await.unwrap();
+    assert_eq!(s.take_unsolicited(), [Unsolicited::Expunge(3)]);
+    drop(s);
+    server.await.unwrap();
+}

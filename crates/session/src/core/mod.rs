@@ -19,9 +19,7 @@
 //! Dropping a driver call between two of these steps leaves the core knowing exactly which
 //! replies are still due: it is in step, or poisoned with the reason.
 
-// Used by the protocol ports as they land (issue 11); removed when the last one is in.
-#![allow(dead_code)]
-
+pub(crate) mod imap;
 pub(crate) mod opening;
 mod poison;
 pub(crate) mod pop3;
@@ -84,11 +82,6 @@ impl Outbox {
     /// the server may hold part of a command, so the conversation is out of step.
     pub(crate) fn cut_off(&self) -> bool {
         self.writing
-    }
-
-    /// True when nothing waits to be written.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.queued.is_empty()
     }
 }
 
@@ -196,7 +189,7 @@ mod tests {
             (&b"PASS x\r\n"[..], Redaction::Secret)
         );
         assert_eq!(outbox.pop().expect("queued").bytes, b"STAT\r\n");
-        assert!(outbox.is_empty());
+        assert!(outbox.queued.is_empty());
         assert!(outbox.cut_off(), "popped, never said written");
         outbox.written();
         assert!(!outbox.cut_off());

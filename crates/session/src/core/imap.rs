@@ -1,0 +1,1939 @@
+//! The IMAP conversation as a state machine with no I/O (RFC 3501, RFC 9051).
+//!
+//! IMAP answers by tag, not by position: every command gets a tag from the core's generator,
+//! and its tagged completion may come after other commands' (pipelined fetches complete in any
+//! order on Dovecot). So this core does not use [`super::InOrder`]: it keeps the commands in
+//! flight by tag, and routes what the server sends.
+//!
+//! - **A tagged completion** must carry a tag in flight; any other tag poisons the session
+//!   (SECURITY.md #41). A completion before a synchronising literal was sent is a refusal
+//!   (NO, BAD) or a desync (OK: the literal's bytes would be read as a command).
+//! - **Untagged data** goes to the command in flight that asked for it (a LIST line to LIST,
+//!   EXISTS and FLAGS to SELECT ...), everything else to the unsolicited queue
+//!   ([`ImapCore::take_unsolicited`]). BYE poisons the session as closed, with the server's
+//!   words; CAPABILITY updates the capabilities; `[ALERT]` is shown through the alert sink.
+//!   Untagged responses are counted against [`crate::imap::MAX_UNTAGGED_PER_COMMAND`] and
+//!   [`crate::imap::MAX_UNTAGGED_BYTES_PER_COMMAND`].
+//! - **Between commands** (nothing in flight) untagged data is taken in and recorded, never
+//!   a desync: IMAP servers send news at any time. A tagged response or a `+` then is one.
+//! - **Continuation requests** release the rest of a command after a synchronising literal
+//!   (LOGIN, APPEND), start IDLE, or carry a SASL challenge to AUTHENTICATE.
+//! - **Long SEARCH and ESEARCH lines** come in pieces, merged into the search's [`UidSet`]
+//!   within its bound; **message bodies** come as byte ranges of the input, routed to the
+//!   fetch they answer by UID (or sequence number), never by position, with at most the fetch
+//!   window of `UID FETCH` commands in flight.
+//!
+//! # Cancellation
+//!
+//! The core changes only inside its own (synchronous) methods, so whatever call of the async
+//! session is dropped, the core still knows which tags are due. [`ImapCore::abandon`] is what
+//! the next command calls when it finds commands still in flight: a running IDLE gets its
+//! `DONE`, the late answers are read and discarded (untagged news is kept), and a command that
+//! cannot be finished (an AUTHENTICATE exchange, a literal waiting for `+`, a write cut short)
+//! poisons the session instead.
+
+use std::collections::{HashMap, VecDeque};
+use std::ops::Range;
+
+use mailcat_codec::core::text::escape_bytes;
+use mailcat_codec::imap::command::{self as cmd, Command, EncodeOptions, Fragment};
+use mailcat_codec::imap::{
+    Code, Data, ESearch, ESearchItem, Event, Fetch, FetchItem, Response, ResponseDecoder,
+    SectionData, SequenceSet, StatusKind, Tag, TagGenerator, UidSet,
+};
+use mailcat_codec::{Decode, Decoded, Limits};
+use mailcat_transport::trace::Redaction;
+use mailcat_transport::{Endpoint, Step};
+
+use super::{Core, Outbox, Poison, Progress, Transmit};
+use crate::imap::{
+    CopyUid, MailboxInfo, MailboxState, Summary, Unsolicited, DEFAULT_FETCH_WINDOW, MAX_FLAGS_LINE,
+    MAX_UNSOLICITED, MAX_UNTAGGED_BYTES_PER_COMMAND, MAX_UNTAGGED_PER_COMMAND,
+};
+use crate::{AlertSink, Error};
+
+/// A tagged completion.
+#[derive(Debug, Clone)]
+pub(crate) struct Tagged {
+    pub(crate) kind: StatusKind,
+    pub(crate) code: Option<Code<'static>>,
+    pub(crate) text: String,
+}
+
+/// What a command is, as far as its answer goes: which untagged responses are its answer.
+#[derive(Debug)]
+pub(crate) enum Kind {
+    /// Nothing untagged is its answer (NOOP, STORE, EXPUNGE, LOGIN ...).
+    Plain,
+    /// `* CAPABILITY`.
+    Capability,
+    /// `* ID`.
+    Id,
+    /// `* ENABLED`.
+    Enable,
+    /// `* LIST`.
+    List,
+    /// SELECT or EXAMINE: FLAGS, EXISTS, RECENT and the `* OK [...]` codes. Its lines may be
+    /// long (every keyword of the mailbox): the line limit is raised while it is in flight.
+    Open,
+    /// `UID SEARCH`: `* SEARCH`.
+    Search,
+    /// `UID SEARCH` into a set, pieces of long lines included.
+    SearchSet(SearchSink),
+    /// `UID FETCH set (UID)`: FETCH with a UID and no flags (those are another client's news).
+    Uids,
+    /// The sequence numbers of these UIDs, before pipelined body fetches.
+    SeqMap(UidSet),
+    /// Summaries of these UIDs: FETCH with one of them and a size.
+    Summaries(UidSet),
+    /// `UID MOVE`: the untagged `OK [COPYUID ...]`.
+    Move,
+    /// One whole-message `UID FETCH` of [`ImapCore::begin_bodies`], for request `index`.
+    Body(usize),
+    /// IDLE.
+    Idle,
+    /// AUTHENTICATE: each `+` is a challenge.
+    Authenticate,
+    /// LOGOUT.
+    Logout,
+}
+
+impl Kind {
+    /// True if `response` (untagged) answers this command.
+    fn keeps(&self, response: &Response<'static>) -> bool {
+        match self {
+            Kind::Capability => matches!(response, Response::Data(Data::Capability(_))),
+            Kind::Id => matches!(response, Response::Data(Data::Id(_))),
+            Kind::Enable => matches!(response, Response::Data(Data::Enabled(_))),
+            Kind::List => matches!(response, Response::Data(Data::List(_))),
+            Kind::Open => match response {
+                Response::Data(Data::Flags(_) | Data::Exists(_) | Data::Recent(_)) => true,
+                Response::Status {
+                    tag: None,
+                    kind: StatusKind::Ok,
+                    code: Some(code),
+                    ..
+                } => matches!(
+                    code,
+                    Code::UidValidity(_)
+                        | Code::UidNext(_)
+                        | Code::PermanentFlags(_)
+                        | Code::Unseen(_)
+                        | Code::HighestModSeq(_)
+                ),
+                _ => false,
+            },
+            Kind::Search => matches!(response, Response::Data(Data::Search { .. })),
+            Kind::SearchSet(_) => matches!(
+                response,
+                Response::Data(Data::Search { .. } | Data::ESearch(ESearch { uid: true, .. }))
+            ),
+            // The answer carries the UID only; a FETCH with flags is another client's change.
+            Kind::Uids => {
+                matches!(response, Response::Data(Data::Fetch(f)) if f.uid().is_some() && f.flags().is_none())
+            }
+            Kind::SeqMap(wanted) => {
+                matches!(response, Response::Data(Data::Fetch(f)) if f.uid().is_some_and(|u| wanted.contains(u)))
+            }
+            // An answer carries the UID asked for and the size; a FETCH with flags only is
+            // another client's change. Matched by a binary search over the ranges asked for:
+            // a batch of 50,000 scattered UIDs stays linear.
+            Kind::Summaries(wanted) => match response {
+                Response::Data(Data::Fetch(f)) => {
+                    f.uid().is_some_and(|u| wanted.contains(u)) && f.rfc822_size().is_some()
+                }
+                _ => false,
+            },
+            Kind::Move => matches!(
+                response,
+                Response::Status {
+                    tag: None,
+                    kind: StatusKind::Ok,
+                    code: Some(Code::CopyUid { .. }),
+                    ..
+                }
+            ),
+            Kind::Plain | Kind::Body(_) | Kind::Idle | Kind::Authenticate | Kind::Logout => false,
+        }
+    }
+}
+
+/// A command's answer: its untagged responses and its completion.
+#[derive(Debug)]
+pub(crate) struct Done {
+    pub(crate) tag: Tag<'static>,
+    pub(crate) kind: Kind,
+    pub(crate) kept: Vec<Response<'static>>,
+    pub(crate) tagged: Tagged,
+}
+
+/// What one step of the server's bytes was, for the session.
+#[derive(Debug)]
+pub(crate) enum ImapEvent {
+    /// Taken in by the core (news recorded, a literal released, a late answer discarded):
+    /// nothing for the caller.
+    Quiet,
+    /// A SASL challenge (the `+` line's text, base64-decoded) for AUTHENTICATE.
+    Challenge(Vec<u8>),
+    /// The server accepted IDLE (`+`).
+    IdleStarted,
+    /// A command completed.
+    Done(Done),
+    /// Bytes of the body of request `index`: this range of the event's input.
+    BodyChunk { index: usize, range: Range<usize> },
+    /// The whole body of request `index`, sent inside its FETCH response.
+    InlineBody { index: usize, bytes: Vec<u8> },
+}
+
+/// Where a command in flight is.
+#[derive(Debug)]
+enum Stage {
+    /// Sent up to a synchronising literal; the rest waits for `+`.
+    Literal {
+        rest: VecDeque<Fragment>,
+        literal: Redaction,
+        text: Redaction,
+        sensitive: bool,
+    },
+    /// Sent whole; its completion is due.
+    Sent,
+    /// IDLE sent, `+` due.
+    IdleStarting,
+    /// IDLE running: news comes until DONE.
+    Idling,
+    /// DONE sent: the completion is due.
+    IdleDone,
+    /// AUTHENTICATE: challenges and then the completion.
+    Sasl,
+}
+
+#[derive(Debug)]
+struct InFlight {
+    tag: Tag<'static>,
+    name: &'static str,
+    kind: Kind,
+    stage: Stage,
+    kept: Vec<Response<'static>>,
+    /// Its call was dropped: the answer is read and discarded (news kept).
+    orphan: bool,
+}
+
+/// Where the UIDs of a `UID SEARCH` answer go while it is read, and how many it may name.
+#[derive(Debug)]
+pub(crate) struct SearchSink {
+    pub(crate) uids: UidSet,
+    /// How many UIDs the answer named so far (a number sent twice counts twice, so a line that
+    /// repeats itself forever is stopped too).
+    named: u64,
+    /// The mailbox's EXISTS when the search was sent.
+    expected: u32,
+}
+
+impl SearchSink {
+    pub(crate) fn new(expected: u32) -> Self {
+        SearchSink {
+            uids: UidSet::new(),
+            named: 0,
+            expected,
+        }
+    }
+
+    /// Adds `uids`, which the answer wrote as `named` numbers; refuses more than
+    /// [`crate::imap::search_count_limit`] in all.
+    fn add(&mut self, uids: &UidSet, named: u64) -> Result<(), String> {
+        self.named = self.named.saturating_add(named);
+        let most = crate::imap::search_count_limit(self.expected);
+        if self.named > most {
+            return Err(format!(
+                "the answer to UID SEARCH names more than {most} messages, far more than the \
+                 {} the mailbox holds: it is longer than the limit for this search",
+                self.expected
+            ));
+        }
+        self.uids.insert_set(uids);
+        Ok(())
+    }
+
+    fn add_numbers(&mut self, numbers: Vec<u32>) -> Result<(), String> {
+        let named = numbers.len() as u64;
+        self.add(&numbers.into_iter().collect(), named)
+    }
+
+    /// `*`, which a UID search never answers (RFC 4731 §3.1), is taken as 0.
+    fn add_set(&mut self, set: &SequenceSet) -> Result<(), String> {
+        self.add(&UidSet::from_sequence_set(set, 0), set.count(0))
+    }
+
+    /// The set, with what the completed answer's responses add.
+    pub(crate) fn finish(mut self, kept: Vec<Response<'static>>) -> Result<UidSet, String> {
+        for r in kept {
+            match r {
+                Response::Data(Data::Search { numbers, .. }) => self.add_numbers(numbers)?,
+                Response::Data(Data::ESearch(e)) => {
+                    e.items.iter().try_for_each(|item| match item {
+                        ESearchItem::All(set) => self.add_set(set),
+                        _ => Ok(()),
+                    })?
+                }
+                _ => {}
+            }
+        }
+        Ok(self.uids)
+    }
+}
+
+/// The whole-message fetches of one [`ImapCore::begin_bodies`].
+#[derive(Debug)]
+struct Bodies {
+    uids: Vec<u32>,
+    index_of: HashMap<u32, usize>,
+    /// Sequence number → UID, for routing streamed bodies when several are in flight.
+    uid_of_seq: HashMap<u32, u32>,
+    /// Requests in flight (by tag).
+    pending: HashMap<String, usize>,
+    /// The next request to send.
+    next: usize,
+    lens: Vec<Option<u64>>,
+    /// The message whose body is streaming now, and the bytes passed on so far.
+    streaming: Option<(usize, u64)>,
+    /// A streamed literal that is not a whole message asked for: read and dropped.
+    discarding: bool,
+}
+
+/// The IMAP core of one connection.
+#[derive(Debug)]
+pub(crate) struct ImapCore {
+    endpoint: Endpoint,
+    decoder: ResponseDecoder,
+    tags: TagGenerator,
+    capabilities: Vec<String>,
+    options: EncodeOptions,
+    /// Capabilities learned after login (from a code or an untagged CAPABILITY).
+    capabilities_fresh: bool,
+    poison: Poison,
+    outbox: Outbox,
+    /// Commands sent whose completion is due, oldest first.
+    in_flight: Vec<InFlight>,
+    unsolicited: VecDeque<Unsolicited>,
+    /// Untagged responses (count, bytes) read since the last command was sent.
+    untagged_read: (usize, usize),
+    alerts: Option<AlertSink>,
+    fetch_window: usize,
+    /// The server puts the UID first in its FETCH responses, so a streamed body can be routed
+    /// by it (learned from the bodies seen).
+    uid_leads: bool,
+    bodies: Option<Bodies>,
+    /// The last input ended inside an item.
+    partial: bool,
+    /// Bytes were handed out to write and the writer has not come back for more: if a
+    /// command starts now, that write was cut short.
+    writing: bool,
+}
+
+impl ImapCore {
+    pub(crate) fn new(endpoint: Endpoint, tags: TagGenerator, capabilities: Vec<String>) -> Self {
+        let mut core = ImapCore {
+            endpoint,
+            decoder: ResponseDecoder::new(Limits::imap()),
+            tags,
+            capabilities: Vec::new(),
+            options: EncodeOptions::default(),
+            capabilities_fresh: false,
+            poison: Poison::default(),
+            outbox: Outbox::default(),
+            in_flight: Vec::new(),
+            unsolicited: VecDeque::new(),
+            untagged_read: (0, 0),
+            alerts: None,
+            fetch_window: DEFAULT_FETCH_WINDOW,
+            uid_leads: false,
+            bodies: None,
+            partial: false,
+            writing: false,
+        };
+        core.set_capabilities(capabilities);
+        core
+    }
+
+    // ----- state the session reads -----
+
+    pub(crate) fn capabilities(&self) -> &[String] {
+        &self.capabilities
+    }
+
+    pub(crate) fn has_capability(&self, name: &str) -> bool {
+        self.capabilities
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(name))
+    }
+
+    pub(crate) fn set_capabilities(&mut self, items: Vec<String>) {
+        self.capabilities = items;
+        self.options.literal_plus = self.has_capability("LITERAL+");
+        self.options.literal_minus = self.has_capability("LITERAL-");
+    }
+
+    pub(crate) fn capabilities_fresh(&self) -> bool {
+        self.capabilities_fresh
+    }
+
+    /// Only capabilities sent with or after the login's answer count as post-login ones.
+    pub(crate) fn forget_fresh_capabilities(&mut self) {
+        self.capabilities_fresh = false;
+    }
+
+    /// `UTF8=ACCEPT` was enabled: names go out in UTF-8.
+    pub(crate) fn set_utf8_accept(&mut self, on: bool) {
+        self.options.utf8_accept = on;
+    }
+
+    pub(crate) fn set_alert_sink(&mut self, sink: Option<AlertSink>) {
+        self.alerts = sink;
+    }
+
+    pub(crate) fn alert_sink(&self) -> Option<&AlertSink> {
+        self.alerts.as_ref()
+    }
+
+    pub(crate) fn set_fetch_window(&mut self, window: usize) {
+        self.fetch_window = window.max(1);
+    }
+
+    pub(crate) fn fetch_window(&self) -> usize {
+        self.fetch_window
+    }
+
+    pub(crate) fn uid_leads(&self) -> bool {
+        self.uid_leads
+    }
+
+    /// The untagged responses no command asked for, oldest first.
+    pub(crate) fn take_unsolicited(&mut self) -> Vec<Unsolicited> {
+        self.unsolicited.drain(..).collect()
+    }
+
+    pub(crate) fn has_unsolicited(&self) -> bool {
+        !self.unsolicited.is_empty()
+    }
+
+    /// Fails with [`Error::Closed`] once the server said BYE, and with [`Error::Protocol`] once
+    /// the conversation is out of step.
+    pub(crate) fn usable(&self) -> Result<(), Error> {
+        self.poison.check(&self.endpoint)
+    }
+
+    pub(crate) fn is_poisoned(&self) -> bool {
+        self.poison.is_poisoned()
+    }
+
+    pub(crate) fn closed_by_server(&self) -> Option<&str> {
+        self.poison.closed_by_server()
+    }
+
+    /// A protocol violation: the session refuses every further command (SECURITY.md #41).
+    pub(crate) fn protocol(&mut self, detail: impl Into<String>) -> Error {
+        self.poison.desync(&self.endpoint, detail)
+    }
+
+    /// Poisons the session with `why`, without an error for anyone (an abandoned SASL
+    /// exchange).
+    pub(crate) fn out_of_step(&mut self, why: &str) {
+        self.poison.out_of_step(why);
+    }
+
+    /// True while commands are in flight.
+    pub(crate) fn has_in_flight(&self) -> bool {
+        !self.in_flight.is_empty()
+    }
+
+    // ----- commands -----
+
+    /// Starts `command`: checks the session may take it, gives it a tag, encodes it and queues
+    /// its bytes up to its first synchronising literal (the rest goes when the server's `+`
+    /// comes). Returns the tag.
+    pub(crate) fn start(&mut self, command: &Command, kind: Kind) -> Result<Tag<'static>, Error> {
+        self.usable()?;
+        if let Some(busy) = self
+            .in_flight
+            .iter()
+            .find(|c| c.orphan || !matches!((&c.stage, &c.kind), (Stage::Sent, Kind::Body(_))))
+        {
+            // The session finishes what a dropped call left first (`abandon`); only body
+            // fetches are pipelined.
+            let detail = format!(
+                "{} while {} {} is in progress",
+                command.name(),
+                busy.name,
+                busy.tag.as_str()
+            );
+            return Err(self.protocol(detail));
+        }
+        let tag = self.tags.next_tag();
+        let encoded = command.encode(&tag, &self.options)?;
+        self.untagged_read = (0, 0);
+        let sensitive = command.is_sensitive();
+        let literal = if sensitive {
+            Redaction::Secret
+        } else {
+            Redaction::Data
+        };
+        if matches!(kind, Kind::Open) {
+            // FLAGS and PERMANENTFLAGS list every keyword ever used in the mailbox, on one line.
+            self.decoder.set_max_line(MAX_FLAGS_LINE);
+        }
+        let stage = match kind {
+            Kind::Idle => Stage::IdleStarting,
+            Kind::Authenticate => Stage::Sasl,
+            _ => Stage::Sent,
+        };
+        let mut entry = InFlight {
+            tag: tag.clone(),
+            name: command.name(),
+            kind,
+            stage: Stage::Literal {
+                rest: encoded.into_fragments().into(),
+                literal,
+                text: Redaction::Normal,
+                sensitive,
+            },
+            kept: Vec::new(),
+            orphan: false,
+        };
+        if self.release(&mut entry) {
+            entry.stage = stage;
+        }
+        self.in_flight.push(entry);
+        Ok(tag)
+    }
+
+    /// Queues the fragments of `entry` up to its next synchronising literal (the literal
+    /// itself was released by a `+`, or there is none); true when all of it is queued.
+    fn release(&mut self, entry: &mut InFlight) -> bool {
+        let Stage::Literal {
+            rest,
+            literal,
+            text,
+            sensitive,
+        } = &mut entry.stage
+        else {
+            return true;
+        };
+        // Consecutive pieces that need no wait go out in one write.
+        let mut out = Vec::new();
+        let mut first = true;
+        while let Some(fragment) = rest.pop_front() {
+            match fragment {
+                Fragment::Line(line) => out.extend_from_slice(&line),
+                Fragment::Literal { data, sync } => {
+                    if sync && !first {
+                        rest.push_front(Fragment::Literal { data, sync });
+                        push(&mut self.outbox, out, *text);
+                        return false;
+                    }
+                    push(&mut self.outbox, std::mem::take(&mut out), *text);
+                    push(&mut self.outbox, data, *literal);
+                    // What follows a literal of a LOGIN (the password, or its literal's
+                    // length) is as secret as the literal.
+                    if *sensitive {
+                        *text = Redaction::Secret;
+                    }
+                }
+            }
+            first = false;
+        }
+        push(&mut self.outbox, out, *text);
+        true
+    }
+
+    /// A SASL response (or cancel) line for the AUTHENTICATE in flight.
+    pub(crate) fn sasl_send(&mut self, line: Vec<u8>, redaction: Redaction) -> Result<(), Error> {
+        self.usable()?;
+        if !self
+            .in_flight
+            .iter()
+            .any(|c| matches!(c.stage, Stage::Sasl) && !c.orphan)
+        {
+            return Err(self.protocol("a SASL step before AUTHENTICATE"));
+        }
+        self.outbox.push(line, redaction);
+        Ok(())
+    }
+
+    /// Ends IDLE: queues DONE. The completion follows.
+    pub(crate) fn idle_done(&mut self) {
+        if let Some(idle) = self
+            .in_flight
+            .iter_mut()
+            .find(|c| matches!(c.stage, Stage::Idling))
+        {
+            idle.stage = Stage::IdleDone;
+            self.outbox
+                .push(cmd::idle_done().to_vec(), Redaction::Normal);
+        }
+    }
+
+    /// The calls that sent the commands in flight are gone (dropped, or returned early): their
+    /// answers are read and discarded from now on, news kept. IDLE is ended. A command that
+    /// cannot be finished poisons the session: a write cut short, a literal still waiting for
+    /// the server's `+` (the caller gave it up), an AUTHENTICATE exchange (its state was the
+    /// dropped call's). Returns the poison's error then.
+    pub(crate) fn abandon(&mut self) -> Result<(), Error> {
+        self.bodies = None;
+        if self.writing {
+            return Err(self.protocol(
+                "a command was only partly written when its call was dropped: the server may \
+                 take what comes next as the rest of it",
+            ));
+        }
+        let mut unfinishable = None;
+        for command in &mut self.in_flight {
+            command.orphan = true;
+            match command.stage {
+                Stage::Literal { .. } => {
+                    unfinishable = Some(format!(
+                        "{} {} was given up waiting for the server's `+` before its literal",
+                        command.name,
+                        command.tag.as_str()
+                    ))
+                }
+                Stage::Sasl => {
+                    unfinishable = Some(format!(
+                        "the AUTHENTICATE exchange {} was given up in the middle",
+                        command.tag.as_str()
+                    ))
+                }
+                Stage::Idling => {
+                    command.stage = Stage::IdleDone;
+                    self.outbox
+                        .push(cmd::idle_done().to_vec(), Redaction::Normal);
+                }
+                Stage::Sent | Stage::IdleStarting | Stage::IdleDone => {}
+            }
+        }
+        match unfinishable {
+            Some(why) => Err(self.protocol(why)),
+            None => Ok(()),
+        }
+    }
+
+    // ----- whole-message fetches -----
+
+    /// Starts streaming the whole messages `uids` (distinct), with the map from sequence
+    /// numbers to UIDs if one was fetched. [`ImapCore::send_bodies`] sends the commands.
+    pub(crate) fn begin_bodies(&mut self, uids: Vec<u32>, uid_of_seq: HashMap<u32, u32>) {
+        let index_of = uids.iter().enumerate().map(|(i, u)| (*u, i)).collect();
+        self.bodies = Some(Bodies {
+            lens: vec![None; uids.len()],
+            uids,
+            index_of,
+            uid_of_seq,
+            pending: HashMap::new(),
+            next: 0,
+            streaming: None,
+            discarding: false,
+        });
+    }
+
+    /// Queues fetches up to the window. Returns false once every fetch completed.
+    pub(crate) fn send_bodies(&mut self) -> Result<bool, Error> {
+        loop {
+            let Some(bodies) = &self.bodies else {
+                return Ok(false);
+            };
+            if bodies.next >= bodies.uids.len() || bodies.pending.len() >= self.fetch_window {
+                return Ok(!bodies.pending.is_empty());
+            }
+            let (index, uid) = (bodies.next, bodies.uids[bodies.next]);
+            let command = Command::UidFetch {
+                set: SequenceSet::single(uid)?,
+                items: vec![
+                    cmd::FetchItem::Uid,
+                    cmd::FetchItem::BodyPeek {
+                        section: cmd::Section::full(),
+                        partial: None,
+                    },
+                ],
+                changed_since: None,
+            };
+            let tag = self.start(&command, Kind::Body(index))?;
+            if let Some(bodies) = &mut self.bodies {
+                bodies.pending.insert(tag.as_str().to_owned(), index);
+                bodies.next += 1;
+            }
+        }
+    }
+
+    /// The length of each message fetched (`None`: no such UID), once done.
+    pub(crate) fn end_bodies(&mut self) -> Vec<Option<u64>> {
+        self.bodies.take().map(|b| b.lens).unwrap_or_default()
+    }
+
+    // ----- the server's bytes -----
+
+    /// An untagged response or a search piece of `len` bytes, against the command's limits.
+    fn count_untagged(&mut self, len: usize) -> Result<(), Error> {
+        let (count, bytes) = &mut self.untagged_read;
+        *count += 1;
+        *bytes = bytes.saturating_add(len);
+        let (count, bytes) = (*count, *bytes);
+        if count > MAX_UNTAGGED_PER_COMMAND {
+            return Err(self.protocol(format!(
+                "more than {MAX_UNTAGGED_PER_COMMAND} untagged responses to one command \
+                 (the limit, MAX_UNTAGGED_PER_COMMAND; SECURITY.md #40)"
+            )));
+        }
+        if bytes > MAX_UNTAGGED_BYTES_PER_COMMAND {
+            return Err(self.protocol(format!(
+                "more than {} MiB of untagged responses to one command (the limit, \
+                 MAX_UNTAGGED_BYTES_PER_COMMAND; SECURITY.md #40)",
+                MAX_UNTAGGED_BYTES_PER_COMMAND >> 20
+            )));
+        }
+        Ok(())
+    }
+
+    /// What every untagged response tells the session itself: BYE, new capabilities.
+    fn observe(&mut self, response: &Response<'static>) {
+        match response {
+            Response::Status {
+                tag: None,
+                kind: StatusKind::Bye,
+                text,
+                ..
+            } => self.poison.closed(escape_bytes(text)),
+            Response::Data(Data::Capability(caps)) => {
+                let items = caps
+                    .iter()
+                    .map(|c| String::from_utf8_lossy(c.as_bytes()).into_owned())
+                    .collect();
+                self.set_capabilities(items);
+                self.capabilities_fresh = true;
+            }
+            _ => {}
+        }
+    }
+
+    /// Keeps an untagged response for the caller. The queue holds at most
+    /// [`MAX_UNSOLICITED`] entries: beyond, the oldest are dropped.
+    fn record(&mut self, response: Response<'static>) {
+        if let Some(event) = unsolicited(response) {
+            if self.unsolicited.len() >= MAX_UNSOLICITED {
+                self.unsolicited.pop_front();
+            }
+            self.unsolicited.push_back(event);
+        }
+    }
+
+    /// Takes the capabilities from a `[CAPABILITY ...]` code, if there is one.
+    fn note_capability_code(&mut self, tagged: &Tagged) {
+        if let Some(Code::Capability(caps)) = &tagged.code {
+            let items = caps
+                .iter()
+                .map(|c| String::from_utf8_lossy(c.as_bytes()).into_owned())
+                .collect();
+            self.set_capabilities(items);
+            self.capabilities_fresh = true;
+        }
+    }
+
+    fn wrong_tag(&mut self, got: &[u8]) -> Error {
+        if self.in_flight.is_empty() {
+            return self.protocol(format!(
+                "a response nothing asked for, between commands (tagged {:?})",
+                escape_bytes(got)
+            ));
+        }
+        let expected = self
+            .in_flight
+            .iter()
+            .map(|c| c.tag.as_str())
+            .collect::<Vec<_>>()
+            .join(" or ");
+        self.protocol(format!(
+            "a response tagged {:?} where {expected:?} was due (SECURITY.md #41)",
+            escape_bytes(got)
+        ))
+    }
+
+    fn tagged(&mut self, tag: Tag<'static>, tagged: Tagged) -> Result<ImapEvent, Error> {
+        let Some(at) = self.in_flight.iter().position(|c| c.tag == tag) else {
+            return Err(self.wrong_tag(tag.as_bytes()));
+        };
+        let command = &self.in_flight[at];
+        match (&command.stage, tagged.kind) {
+            (Stage::Literal { .. }, StatusKind::No | StatusKind::Bad) => {}
+            (Stage::Literal { .. }, kind) => {
+                let detail = format!(
+                    "{} {} before its literal was sent: the command was not complete \
+                     (SECURITY.md #41)",
+                    command.name,
+                    kind.as_str()
+                );
+                return Err(self.protocol(detail));
+            }
+            // The server ends IDLE only when DONE came.
+            (Stage::Idling, _) => return Err(self.wrong_tag(tag.as_bytes())),
+            (Stage::IdleStarting, StatusKind::Ok) if !command.orphan => {
+                return Err(self.protocol("IDLE completed without a continuation"));
+            }
+            _ => {}
+        }
+        if let (Kind::Body(index), Some(bodies)) = (&command.kind, &mut self.bodies) {
+            if bodies.streaming.is_some_and(|(i, _)| i == *index) {
+                return Err(self.protocol("a FETCH completed inside its message body"));
+            }
+            bodies.pending.remove(tag.as_str());
+        }
+        let command = self.in_flight.remove(at);
+        if matches!(command.kind, Kind::Open) {
+            self.decoder.set_max_line(Limits::imap().max_line);
+        }
+        self.note_capability_code(&tagged);
+        if command.orphan {
+            return Ok(ImapEvent::Quiet);
+        }
+        Ok(ImapEvent::Done(Done {
+            tag,
+            kind: command.kind,
+            kept: command.kept,
+            tagged,
+        }))
+    }
+
+    fn continuation(&mut self, text: &[u8]) -> Result<ImapEvent, Error> {
+        let Some(at) = self.in_flight.iter().position(|c| {
+            matches!(
+                c.stage,
+                Stage::Literal { .. } | Stage::IdleStarting | Stage::Idling | Stage::Sasl
+            )
+        }) else {
+            let during = match self.in_flight.first() {
+                Some(c) if matches!(c.stage, Stage::IdleDone) => "after DONE".to_owned(),
+                Some(c) => format!("during {}", c.name),
+                None => "between commands".to_owned(),
+            };
+            return Err(self.protocol(format!("a continuation request {during}")));
+        };
+        let mut command = self.in_flight.remove(at);
+        let event = match command.stage {
+            Stage::Literal { .. } => {
+                if self.release(&mut command) {
+                    command.stage = match command.kind {
+                        Kind::Idle => Stage::IdleStarting,
+                        Kind::Authenticate => Stage::Sasl,
+                        _ => Stage::Sent,
+                    };
+                }
+                ImapEvent::Quiet
+            }
+            Stage::IdleStarting if command.orphan => {
+                command.stage = Stage::IdleDone;
+                self.outbox
+                    .push(cmd::idle_done().to_vec(), Redaction::Normal);
+                ImapEvent::Quiet
+            }
+            Stage::IdleStarting => {
+                command.stage = Stage::Idling;
+                ImapEvent::IdleStarted
+            }
+            Stage::Sasl => {
+                // A challenge is base64 (RFC 3501 §7.5); a few servers put text there for an
+                // empty challenge.
+                use base64::Engine;
+                ImapEvent::Challenge(
+                    base64::engine::general_purpose::STANDARD
+                        .decode(text.trim_ascii())
+                        .unwrap_or_default(),
+                )
+            }
+            // Servers may say `+ idling` again; nothing to do.
+            _ => ImapEvent::Quiet,
+        };
+        self.in_flight.insert(at, command);
+        Ok(event)
+    }
+
+    /// Shows an `[ALERT]` (tagged or untagged, during any command) as it arrives.
+    fn show_alert(&self, response: &Response<'static>) {
+        if let (
+            Response::Status {
+                code: Some(Code::Alert),
+                text,
+                ..
+            },
+            Some(sink),
+        ) = (response, &self.alerts)
+        {
+            sink.alert(&self.endpoint.host, &escape_bytes(text));
+        }
+    }
+
+    fn untagged(&mut self, response: Response<'static>) -> Result<ImapEvent, Error> {
+        self.observe(&response);
+        if let Response::Data(Data::Fetch(f)) = response {
+            if self.bodies.is_some() {
+                return self.body_response(f);
+            }
+            if self
+                .in_flight
+                .iter()
+                .all(|c| c.orphan && matches!(c.kind, Kind::Body(_)))
+                && !self.in_flight.is_empty()
+                && whole_body(&f).is_some()
+            {
+                // The late answer of a dropped fetch: its body was the caller's, now gone.
+                return Ok(ImapEvent::Quiet);
+            }
+            return Ok(self.route(Response::Data(Data::Fetch(f))));
+        }
+        Ok(self.route(response))
+    }
+
+    /// An untagged response: the answer of the command that asked for it, or news.
+    fn route(&mut self, response: Response<'static>) -> ImapEvent {
+        let owner = self.in_flight.iter_mut().find(|c| {
+            !c.orphan && c.kind.keeps(&response) && !answers_another_command(&response, &c.tag)
+        });
+        match owner {
+            Some(command) => command.kept.push(response),
+            None => self.record(response),
+        }
+        ImapEvent::Quiet
+    }
+
+    fn search_piece(&mut self, piece: SearchPiece) -> Result<ImapEvent, Error> {
+        let Some(command) = self
+            .in_flight
+            .iter_mut()
+            .find(|c| matches!(c.kind, Kind::SearchSet(_)))
+        else {
+            let name = match piece {
+                SearchPiece::Numbers(_) => "SEARCH",
+                SearchPiece::Ranges { .. } => "ESEARCH",
+            };
+            let detail = format!(
+                "a {name} response line longer than the limit of {} bytes",
+                self.decoder.limits().max_line
+            );
+            return Err(self.protocol(detail));
+        };
+        let Kind::SearchSet(sink) = &mut command.kind else {
+            unreachable!("found by kind")
+        };
+        let added = match piece {
+            SearchPiece::Numbers(numbers) => sink.add_numbers(numbers),
+            SearchPiece::Ranges {
+                tag: Some(other), ..
+            } if other != command.tag.as_bytes() => Err(format!(
+                "an ESEARCH response for another command (TAG \"{}\") during UID SEARCH {}",
+                escape_bytes(&other),
+                command.tag.as_str()
+            )),
+            SearchPiece::Ranges { uid: false, .. } => Err(
+                "an ESEARCH response with message numbers (no UID indicator) to UID SEARCH"
+                    .to_owned(),
+            ),
+            SearchPiece::Ranges { set, .. } => sink.add_set(&set),
+        };
+        added
+            .map(|()| ImapEvent::Quiet)
+            .map_err(|detail| self.protocol(detail))
+    }
+
+    fn body_start(&mut self, whole: bool, seq: u32, uid: Option<u32>) -> Result<ImapEvent, Error> {
+        let Some(bodies) = &mut self.bodies else {
+            // A body nobody asked for (an unsolicited FETCH with a large literal): dropped.
+            return Ok(ImapEvent::Quiet);
+        };
+        if !whole || bodies.streaming.is_some() {
+            bodies.discarding = true;
+            return Ok(ImapEvent::Quiet);
+        }
+        let index = if bodies.pending.len() == 1 {
+            bodies.pending.values().next().copied()
+        } else {
+            uid.or_else(|| bodies.uid_of_seq.get(&seq).copied())
+                .and_then(|uid| bodies.index_of.get(&uid))
+                .copied()
+        };
+        let Some(index) = index else {
+            return Err(self.protocol(format!(
+                "a message body for sequence number {seq}, which was not asked for"
+            )));
+        };
+        if bodies.lens[index].is_some() {
+            let uid = bodies.uids[index];
+            return Err(self.protocol(format!("a second body for UID {uid}")));
+        }
+        bodies.streaming = Some((index, 0));
+        Ok(ImapEvent::Quiet)
+    }
+
+    fn body_chunk(&mut self, range: Range<usize>) -> ImapEvent {
+        match &mut self.bodies {
+            Some(Bodies {
+                streaming: Some((index, written)),
+                discarding: false,
+                ..
+            }) => {
+                *written += range.len() as u64;
+                ImapEvent::BodyChunk {
+                    index: *index,
+                    range,
+                }
+            }
+            _ => ImapEvent::Quiet,
+        }
+    }
+
+    fn body_end(&mut self) -> ImapEvent {
+        if let Some(bodies) = &mut self.bodies {
+            bodies.discarding = false;
+        }
+        ImapEvent::Quiet
+    }
+
+    /// A FETCH response while whole messages are fetched: the response of a body (a streamed
+    /// one's follows its body), or news.
+    fn body_response(&mut self, f: Fetch<'static>) -> Result<ImapEvent, Error> {
+        let Some(body) = whole_body(&f) else {
+            self.record(Response::Data(Data::Fetch(f)));
+            return Ok(ImapEvent::Quiet);
+        };
+        let Some(bodies) = &mut self.bodies else {
+            return Ok(ImapEvent::Quiet);
+        };
+        // Every body's response tells whether the server puts the UID first, for the next
+        // call; one that stops doing so gets the sequence-number map again from then on.
+        self.uid_leads = matches!(f.items.first(), Some(FetchItem::Uid(_)));
+        let uid = f.uid().or_else(|| bodies.uid_of_seq.get(&f.seq).copied());
+        let single = bodies.pending.len() == 1;
+        let index = match (&body, uid.and_then(|u| bodies.index_of.get(&u).copied())) {
+            (SectionData::Streamed { .. }, _) if single => bodies.streaming.map(|(i, _)| i),
+            (_, Some(index)) => Some(index),
+            (_, None) if single => bodies.pending.values().next().copied(),
+            _ => None,
+        };
+        let Some(index) = index else {
+            return Err(self.protocol(format!(
+                "a message body for UID {}, which was not asked for",
+                uid.unwrap_or_default()
+            )));
+        };
+        let streaming = bodies.streaming.take();
+        let event = match body {
+            SectionData::Streamed { len } => {
+                if streaming != Some((index, len)) {
+                    let uid = bodies.uids[index];
+                    return Err(self.protocol(format!(
+                        "the streamed body of UID {uid} does not match its response"
+                    )));
+                }
+                bodies.lens[index] = Some(len);
+                ImapEvent::Quiet
+            }
+            SectionData::Inline(bytes) => {
+                if bodies.lens[index].is_some() || streaming.is_some() {
+                    let uid = bodies.uids[index];
+                    return Err(self.protocol(format!("a second body for UID {uid}")));
+                }
+                bodies.lens[index] = Some(bytes.len() as u64);
+                ImapEvent::InlineBody {
+                    index,
+                    bytes: bytes.into_owned(),
+                }
+            }
+            SectionData::Nil => ImapEvent::Quiet,
+        };
+        Ok(event)
+    }
+
+    /// The error for a decoder's refusal: the bytes do not follow IMAP.
+    fn invalid(&mut self, source: mailcat_codec::DecodeError) -> Error {
+        self.poison.out_of_step(format!(
+            "the server sent an invalid IMAP response: {source}"
+        ));
+        Error::Transport(mailcat_transport::Error::Protocol {
+            host: self.endpoint.host.clone(),
+            protocol: self.endpoint.protocol,
+            step: Step::Response,
+            source,
+        })
+    }
+}
+
+/// Queues `bytes` unless empty.
+fn push(outbox: &mut Outbox, bytes: Vec<u8>, redaction: Redaction) {
+    if !bytes.is_empty() {
+        outbox.push(bytes, redaction);
+    }
+}
+
+/// The whole-message section of a FETCH response, if it has one.
+fn whole_body(f: &Fetch<'static>) -> Option<SectionData<'static>> {
+    f.sections()
+        .find(|(s, origin, _)| s.part.is_empty() && s.text.is_none() && origin.is_none())
+        .map(|(_, _, d)| d.clone())
+}
+
+/// A piece of a `* SEARCH` or `* ESEARCH` line too long to hold whole.
+enum SearchPiece {
+    Numbers(Vec<u32>),
+    Ranges {
+        tag: Option<Vec<u8>>,
+        uid: bool,
+        set: SequenceSet,
+    },
+}
+
+/// One decoded item, owned, with the decoder's borrow released.
+enum Item {
+    Response(Response<'static>),
+    BodyStart {
+        whole: bool,
+        seq: u32,
+        uid: Option<u32>,
+    },
+    Chunk(Range<usize>),
+    BodyEnd,
+    SearchPiece(SearchPiece),
+}
+
+impl Core for ImapCore {
+    type Event = ImapEvent;
+
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        let next = self.outbox.pop();
+        self.writing = next.is_some();
+        next
+    }
+
+    fn handle_input(&mut self, input: &[u8]) -> Result<Progress<ImapEvent>, Error> {
+        // Handed input: the writer is done with what it took.
+        self.writing = false;
+        let bare_lf_lines = self.decoder.bare_lf_lines();
+        let (consumed, item) = match Decode::decode(&mut self.decoder, input) {
+            Decoded::Event { consumed, event } => (
+                consumed,
+                match event {
+                    Event::Response(r) => Item::Response(r.into_owned()),
+                    Event::BodyStart {
+                        seq,
+                        uid,
+                        section,
+                        origin,
+                        ..
+                    } => Item::BodyStart {
+                        seq,
+                        uid,
+                        whole: section.part.is_empty()
+                            && section.text.is_none()
+                            && origin.is_none(),
+                    },
+                    Event::BodyChunk(range) => Item::Chunk(range),
+                    Event::BodyEnd => Item::BodyEnd,
+                    Event::SearchNumbers(numbers) => {
+                        Item::SearchPiece(SearchPiece::Numbers(numbers))
+                    }
+                    Event::ESearchRanges { tag, uid, set } => {
+                        Item::SearchPiece(SearchPiece::Ranges {
+                            tag: tag.map(<[u8]>::to_vec),
+                            uid,
+                            set,
+                        })
+                    }
+                },
+            ),
+            Decoded::Incomplete { .. } => {
+                self.partial = !input.is_empty() || self.decoder.is_streaming();
+                return Ok(Progress::NeedInput);
+            }
+            Decoded::Invalid(source) => return Err(self.invalid(source)),
+        };
+        self.partial = self.decoder.is_streaming();
+        if self.decoder.bare_lf_lines() != bare_lf_lines {
+            tracing::debug!(
+                target: mailcat_transport::trace::TARGET,
+                "S: (that line ended with a bare LF, not CRLF: accepted, as it is one line \
+                 without a literal or an open quoted string)"
+            );
+        }
+        if let Item::Response(response) = &item {
+            self.show_alert(response);
+        }
+        let event = match item {
+            Item::Response(Response::Status {
+                tag: Some(tag),
+                kind,
+                code,
+                text,
+            }) => self.tagged(
+                tag,
+                Tagged {
+                    kind,
+                    code,
+                    text: escape_bytes(&text),
+                },
+            )?,
+            Item::Response(Response::Continuation { text, .. }) => {
+                self.count_untagged(consumed)?;
+                self.continuation(&text)?
+            }
+            Item::Response(response) => {
+                self.count_untagged(consumed)?;
+                self.untagged(response)?
+            }
+            Item::SearchPiece(piece) => {
+                self.count_untagged(consumed)?;
+                self.search_piece(piece)?
+            }
+            Item::BodyStart { whole, seq, uid } => self.body_start(whole, seq, uid)?,
+            Item::Chunk(range) => self.body_chunk(range),
+            Item::BodyEnd => self.body_end(),
+        };
+        Ok(Progress::Event { consumed, event })
+    }
+
+    fn handle_end(&mut self, unread: &[u8]) -> Error {
+        let detail = Decode::end_of_input(&self.decoder, unread).err();
+        if let Some(words) = self.poison.closed_by_server() {
+            return Error::Closed {
+                host: self.endpoint.host.clone(),
+                reply: words.to_owned(),
+            };
+        }
+        let error = mailcat_transport::Error::Closed {
+            host: self.endpoint.host.clone(),
+            step: Step::Response,
+            detail,
+        };
+        self.poison.out_of_step(error.to_string());
+        Error::Transport(error)
+    }
+
+    fn handle_failure(&mut self, error: mailcat_transport::Error, doing: &str) -> Error {
+        // Silence longer than the read timeout is what IDLE is for: nothing is out of step.
+        let idling = self
+            .in_flight
+            .iter()
+            .any(|c| matches!(c.stage, Stage::Idling) && !c.orphan);
+        if idling && !self.partial && matches!(error, mailcat_transport::Error::Timeout { .. }) {
+            return Error::Transport(error);
+        }
+        if let (Some(words), mailcat_transport::Error::Closed { .. }) =
+            (self.poison.closed_by_server(), &error)
+        {
+            return Error::Closed {
+                host: self.endpoint.host.clone(),
+                reply: words.to_owned(),
+            };
+        }
+        self.poison.out_of_step(format!("{doing}: {error}"));
+        Error::Transport(error)
+    }
+}
+
+// ----- what the answers mean -----
+
+/// True for an ESEARCH response whose correlator (`(TAG "…")`, RFC 4466's search-correlator)
+/// names another command than the one tagged `tag`: whatever it says, it is not that command's
+/// answer.
+fn answers_another_command(response: &Response<'_>, tag: &Tag<'_>) -> bool {
+    matches!(
+        response,
+        Response::Data(Data::ESearch(ESearch { tag: Some(t), .. })) if t.as_ref() != tag.as_bytes()
+    )
+}
+
+/// `[UNAVAILABLE]` and `[INUSE]` (RFC 5530) say "try again later".
+pub(crate) fn temporary(code: Option<&Code<'_>>) -> bool {
+    matches!(code, Some(Code::Unavailable | Code::InUse))
+}
+
+/// OK passes; NO with `[UNAVAILABLE]`/`[INUSE]` is temporary; other NO and BAD are
+/// refusals.
+pub(crate) fn expect_ok(
+    endpoint: &Endpoint,
+    command: &str,
+    tagged: Tagged,
+) -> Result<Tagged, Error> {
+    let host = endpoint.host.clone();
+    match tagged.kind {
+        StatusKind::Ok => Ok(tagged),
+        StatusKind::No if temporary(tagged.code.as_ref()) => Err(Error::Temporary {
+            host,
+            command: command.to_owned(),
+            reply: format!("NO {}", tagged.text),
+        }),
+        kind => Err(Error::Rejected {
+            host,
+            command: command.to_owned(),
+            reply: format!("{} {}", kind.as_str(), tagged.text),
+        }),
+    }
+}
+
+pub(crate) fn copy_uid(code: Option<Code<'static>>) -> Option<CopyUid> {
+    match code {
+        Some(Code::CopyUid {
+            uid_validity,
+            source,
+            target,
+        }) => Some(CopyUid {
+            uid_validity,
+            source,
+            target,
+        }),
+        _ => None,
+    }
+}
+
+/// The capabilities an answer to CAPABILITY lists.
+pub(crate) fn capabilities(kept: Vec<Response<'static>>) -> Vec<String> {
+    let mut items = Vec::new();
+    for r in kept {
+        if let Response::Data(Data::Capability(caps)) = r {
+            items.extend(
+                caps.iter()
+                    .map(|c| String::from_utf8_lossy(c.as_bytes()).into_owned()),
+            );
+        }
+    }
+    items
+}
+
+/// True if an answer to `ENABLE UTF8=ACCEPT` enabled it.
+pub(crate) fn utf8_enabled(done: &Done) -> bool {
+    done.tagged.kind == StatusKind::Ok
+        && done.kept.iter().any(|r| {
+            matches!(r, Response::Data(Data::Enabled(caps)) if caps.iter().any(|c| c.is("UTF8=ACCEPT")))
+        })
+}
+
+/// The mailboxes of a LIST answer.
+pub(crate) fn mailboxes(kept: Vec<Response<'static>>) -> Vec<MailboxInfo> {
+    kept.into_iter()
+        .filter_map(|r| match r {
+            Response::Data(Data::List(l)) => Some(MailboxInfo {
+                name: l.mailbox.display().into_owned(),
+                raw: l.mailbox.raw.to_vec(),
+                delimiter: l.delimiter.map(char::from),
+                attributes: l.attributes,
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The state a SELECT or EXAMINE answer reports.
+pub(crate) fn mailbox_state(kept: Vec<Response<'static>>, tagged: &Tagged) -> MailboxState {
+    let mut state = MailboxState {
+        read_only: matches!(tagged.code, Some(Code::ReadOnly)),
+        ..MailboxState::default()
+    };
+    for r in kept {
+        match r {
+            Response::Data(Data::Flags(f)) => state.flags = f,
+            Response::Data(Data::Exists(n)) => state.exists = n,
+            Response::Data(Data::Recent(n)) => state.recent = Some(n),
+            Response::Status { code: Some(c), .. } => match c {
+                // RFC 3501 §2.3.1.1: a non-zero number. 0 is no UIDVALIDITY at all, never a
+                // value to key UIDs by (SECURITY.md #43).
+                Code::UidValidity(n) => state.uid_validity = (n != 0).then_some(n),
+                Code::UidNext(n) => state.uid_next = Some(n),
+                Code::PermanentFlags(f) => state.permanent_flags = f,
+                Code::Unseen(n) => state.first_unseen = Some(n),
+                Code::HighestModSeq(n) => state.highest_modseq = Some(n),
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+    state
+}
+
+/// The numbers of a `* SEARCH` answer, in the order sent.
+pub(crate) fn search_numbers(kept: Vec<Response<'static>>) -> Vec<u32> {
+    kept.into_iter()
+        .flat_map(|r| match r {
+            Response::Data(Data::Search { numbers, .. }) => numbers,
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+/// The UIDs of FETCH responses, in the order sent.
+pub(crate) fn fetched_uids(kept: Vec<Response<'static>>) -> Vec<u32> {
+    kept.into_iter()
+        .filter_map(|r| match r {
+            Response::Data(Data::Fetch(f)) => f.uid(),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Sequence number → UID, from FETCH responses.
+pub(crate) fn sequence_map(kept: Vec<Response<'static>>) -> HashMap<u32, u32> {
+    kept.into_iter()
+        .filter_map(|r| match r {
+            Response::Data(Data::Fetch(f)) => Some((f.seq, f.uid().unwrap_or_default())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The COPYUID of a MOVE answer (untagged, or in the completion).
+pub(crate) fn moved(done: Done) -> Option<CopyUid> {
+    let code = done
+        .kept
+        .into_iter()
+        .find_map(|r| match r {
+            Response::Status { code, .. } => code,
+            _ => None,
+        })
+        .or(done.tagged.code);
+    copy_uid(code)
+}
+
+/// The summaries of a FETCH answer.
+pub(crate) fn summaries(kept: Vec<Response<'static>>) -> Vec<Summary> {
+    kept.into_iter()
+        .filter_map(|r| match r {
+            Response::Data(Data::Fetch(f)) => Some(summary(f)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn summary(f: Fetch<'static>) -> Summary {
+    let headers = f
+        .sections()
+        .find(|(s, _, _)| {
+            matches!(
+                s.text,
+                Some(mailcat_codec::imap::SectionText::HeaderFields(_))
+            )
+        })
+        .and_then(|(_, _, d)| d.bytes().map(<[u8]>::to_vec));
+    Summary {
+        uid: f.uid().unwrap_or_default(),
+        seq: f.seq,
+        flags: f.flags().map(<[_]>::to_vec).unwrap_or_default(),
+        size: f.rfc822_size(),
+        internal_date: f
+            .internal_date()
+            .map(|d| String::from_utf8_lossy(d).into_owned()),
+        envelope: f.envelope().cloned(),
+        headers,
+    }
+}
+
+/// The caller's view of an untagged response; `None` for what the session consumed itself
+/// (capabilities) and plain `* OK` chatter.
+fn unsolicited(response: Response<'static>) -> Option<Unsolicited> {
+    Some(match response {
+        Response::Data(Data::Exists(n)) => Unsolicited::Exists(n),
+        Response::Data(Data::Recent(n)) => Unsolicited::Recent(n),
+        Response::Data(Data::Expunge(n)) => Unsolicited::Expunge(n),
+        Response::Data(Data::Vanished { earlier, uids }) => Unsolicited::Vanished { earlier, uids },
+        Response::Data(Data::Fetch(f)) => Unsolicited::Fetch {
+            seq: f.seq,
+            uid: f.uid(),
+            flags: f.flags().map(<[_]>::to_vec),
+        },
+        Response::Data(Data::Flags(flags)) => Unsolicited::Flags(flags),
+        Response::Data(Data::Capability(_)) => return None,
+        Response::Status {
+            tag: None,
+            kind: StatusKind::Bye,
+            text,
+            ..
+        } => Unsolicited::Bye(escape_bytes(&text)),
+        Response::Status {
+            code: Some(Code::Alert),
+            text,
+            ..
+        } => Unsolicited::Alert(escape_bytes(&text)),
+        Response::Status {
+            tag: None,
+            kind: StatusKind::Ok,
+            code: None,
+            ..
+        } => return None,
+        other => Unsolicited::Other(other),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    //! Byte transcripts: bytes in, bytes out, events; no runtime.
+    use super::*;
+    use mailcat_transport::{Protocol, Security};
+
+    fn core(capabilities: &[&str]) -> ImapCore {
+        ImapCore::new(
+            Endpoint::new(Protocol::Imap, "mail.test", Security::ImplicitTls),
+            TagGenerator::new(),
+            capabilities.iter().map(|c| (*c).to_owned()).collect(),
+        )
+    }
+
+    /// Everything queued, as the driver writes it (then handed input, as the driver does).
+    fn sent(core: &mut ImapCore) -> Vec<u8> {
+        let mut out = Vec::new();
+        while let Some(t) = core.poll_transmit() {
+            out.extend_from_slice(&t.bytes);
+        }
+        out
+    }
+
+    /// What the core made of `bytes`, fed in pieces of `split` bytes: each event with the
+    /// bytes it was decoded from.
+    fn feed(
+        core: &mut ImapCore,
+        bytes: &[u8],
+        split: usize,
+    ) -> Result<Vec<(ImapEvent, Vec<u8>)>, Error> {
+        let mut events = Vec::new();
+        let mut buffered: Vec<u8> = Vec::new();
+        for piece in bytes.chunks(split.max(1)) {
+            buffered.extend_from_slice(piece);
+            while let Progress::Event { consumed, event } = core.handle_input(&buffered)? {
+                events.push((event, buffered.drain(..consumed).collect()));
+            }
+        }
+        assert!(buffered.is_empty(), "left undecoded: {buffered:?}");
+        Ok(events)
+    }
+
+    fn feed_all(core: &mut ImapCore, bytes: &[u8]) -> Result<Vec<ImapEvent>, Error> {
+        Ok(feed(core, bytes, usize::MAX)?
+            .into_iter()
+            .map(|(e, _)| e)
+            .collect())
+    }
+
+    fn done(events: Vec<ImapEvent>) -> Vec<Done> {
+        events
+            .into_iter()
+            .filter_map(|e| match e {
+                ImapEvent::Done(done) => Some(done),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn protocol_detail(error: &Error) -> &str {
+        match error {
+            Error::Protocol { detail, .. } => detail,
+            other => panic!("not a protocol error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn completions_match_their_tag_and_a_wrong_tag_poisons() {
+        let mut core = core(&[]);
+        let tag = core.start(&Command::Noop, Kind::Plain).expect("start");
+        assert_eq!(sent(&mut core), b"A0001 NOOP\r\n");
+        let answer = done(feed_all(&mut core, b"A0001 OK NOOP done\r\n").expect("ok"));
+        assert_eq!(answer.len(), 1);
+        assert_eq!(answer[0].tag, tag);
+        assert_eq!(answer[0].tagged.kind, StatusKind::Ok);
+        assert!(!core.has_in_flight());
+
+        core.start(&Command::Noop, Kind::Plain).expect("start");
+        assert_eq!(sent(&mut core), b"A0002 NOOP\r\n");
+        let err = feed_all(&mut core, b"A0009 OK planted\r\n").expect_err("wrong tag");
+        assert!(protocol_detail(&err).contains("\"A0002\""), "{err}");
+        assert!(core.is_poisoned());
+        assert!(core.start(&Command::Noop, Kind::Plain).is_err());
+        assert!(sent(&mut core).is_empty(), "nothing is sent once poisoned");
+    }
+
+    #[test]
+    fn untagged_data_between_commands_is_news_not_a_desync() {
+        let mut core = core(&[]);
+        let events = feed_all(
+            &mut core,
+            b"* 3 EXISTS\r\n* OK [ALERT] maintenance\r\n* OK hi\r\n",
+        )
+        .expect("taken in");
+        assert!(events.iter().all(|e| matches!(e, ImapEvent::Quiet)));
+        assert!(!core.is_poisoned());
+        assert_eq!(
+            core.take_unsolicited(),
+            [
+                Unsolicited::Exists(3),
+                Unsolicited::Alert("maintenance".into())
+            ]
+        );
+        // A command's answer goes to it; the rest stays news.
+        core.start(&Command::Noop, Kind::List).expect("start");
+        sent(&mut core);
+        let answer = done(
+            feed_all(
+                &mut core,
+                b"* LIST () \"/\" INBOX\r\n* 4 EXISTS\r\nA0001 OK\r\n",
+            )
+            .expect("answer"),
+        );
+        assert_eq!(
+            mailboxes(answer.into_iter().next().expect("done").kept).len(),
+            1
+        );
+        assert_eq!(core.take_unsolicited(), [Unsolicited::Exists(4)]);
+        // But a tagged response (or a `+`) with nothing in flight answers nothing.
+        let err = feed_all(&mut core, b"A0002 OK early\r\n").expect_err("unasked");
+        assert!(protocol_detail(&err).contains("between commands"), "{err}");
+        assert!(core.is_poisoned());
+    }
+
+    #[test]
+    fn alerts_tagged_or_not_are_shown_as_they_arrive() {
+        let shown = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let mut core = core(&[]);
+        let into = shown.clone();
+        core.set_alert_sink(Some(AlertSink::new(move |_, text| {
+            into.lock().expect("lock").push(text.to_owned())
+        })));
+        core.start(&Command::Noop, Kind::Plain).expect("start");
+        sent(&mut core);
+        feed_all(
+            &mut core,
+            b"* OK [ALERT] one\x1b[2J\r\nA0001 OK [ALERT] two\r\n",
+        )
+        .expect("ok");
+        assert_eq!(*shown.lock().expect("lock"), ["one\\x1b[2J", "two"]);
+    }
+
+    #[test]
+    fn bye_in_the_middle_of_a_command_closes_with_the_servers_words() {
+        let mut core = core(&[]);
+        core.start(&Command::Noop, Kind::Plain).expect("start");
+        sent(&mut core);
+        feed_all(&mut core, b"* BYE going down\r\n").expect("taken in");
+        assert_eq!(core.closed_by_server(), Some("going down"));
+        match core.handle_end(b"") {
+            Error::Closed { reply, .. } => assert_eq!(reply, "going down"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(core.usable(), Err(Error::Closed { reply, .. }) if reply == "going down"));
+        assert!(core.start(&Command::Noop, Kind::Plain).is_err());
+    }
+
+    #[test]
+    fn a_long_esearch_answer_comes_in_pieces_into_the_set() {
+        let mut core = core(&["ESEARCH"]);
+        let key = cmd::SearchKey::All;
+        core.start(
+            &Command::UidSearchReturnAll(key.clone()),
+            Kind::SearchSet(SearchSink::new(100_000)),
+        )
+        .expect("start");
+        assert!(sent(&mut core).ends_with(b"RETURN (ALL) ALL\r\n"));
+        // 100,000 scattered UIDs: a line of ~700 KB, past the 64 KiB line limit.
+        let uids: Vec<u32> = (0..100_000).map(|i| 1 + i * 3).collect();
+        let set = uids
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let answer = format!("* ESEARCH (TAG \"A0001\") UID ALL {set}\r\nA0001 OK done\r\n");
+        assert!(answer.len() > 4 * Limits::imap().max_line);
+        let events = feed(&mut core, answer.as_bytes(), 10_000).expect("read in pieces");
+        assert!(events.len() > 4, "pieces: {}", events.len());
+        let done = done(events.into_iter().map(|(e, _)| e).collect())
+            .pop()
+            .expect("done");
+        let Kind::SearchSet(sink) = done.kind else {
+            panic!("kind")
+        };
+        let got = sink.finish(done.kept).expect("within the bound");
+        assert_eq!(got.len(), 100_000);
+        assert!(got.contains(1) && got.contains(299_998) && !got.contains(2));
+
+        // The same answer to a mailbox announced 100 times smaller is refused.
+        let mut small = self::core(&["ESEARCH"]);
+        small
+            .start(
+                &Command::UidSearchReturnAll(key),
+                Kind::SearchSet(SearchSink::new(0)),
+            )
+            .expect("start");
+        let many: String = (0..150_000).map(|i| format!("{},", 1 + i * 2)).collect();
+        let answer = format!("* ESEARCH (TAG \"A0001\") UID ALL {many}1\r\nA0001 OK\r\n");
+        let Err(err) = feed(&mut small, answer.as_bytes(), 100_000) else {
+            panic!("too many UIDs were taken");
+        };
+        assert!(
+            protocol_detail(&err).contains("names more than 100000"),
+            "{err}"
+        );
+        assert!(small.is_poisoned());
+    }
+
+    #[test]
+    fn a_body_literal_split_across_inputs_comes_as_ranges_of_them() {
+        let mut core = core(&[]);
+        core.begin_bodies(vec![7], HashMap::new());
+        assert!(core.send_bodies().expect("sent"));
+        assert_eq!(sent(&mut core), b"A0001 UID FETCH 7 (UID BODY.PEEK[])\r\n");
+        let body: Vec<u8> = (0..200_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        let mut reply = format!("* 1 FETCH (UID 7 BODY[] {{{}}}\r\n", body.len()).into_bytes();
+        reply.extend_from_slice(&body);
+        reply.extend_from_slice(b")\r\nA0001 OK done\r\n");
+        let mut got = Vec::new();
+        let mut completed = false;
+        for (event, bytes) in feed(&mut core, &reply, 7_001).expect("streamed") {
+            match event {
+                ImapEvent::BodyChunk { index: 0, range } => got.extend_from_slice(&bytes[range]),
+                ImapEvent::Done(Done {
+                    kind: Kind::Body(0),
+                    ..
+                }) => completed = true,
+                ImapEvent::Quiet => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(completed);
+        assert!(got == body, "byte exact");
+        assert!(!core.send_bodies().expect("nothing left"));
+        assert_eq!(core.end_bodies(), [Some(body.len() as u64)]);
+
+        // A small body comes inside its response.
+        core.begin_bodies(vec![8], HashMap::new());
+        core.send_bodies().expect("sent");
+        sent(&mut core);
+        let events = feed_all(
+            &mut core,
+            b"* 2 FETCH (UID 8 BODY[] {5}\r\nhello)\r\nA0002 OK\r\n",
+        )
+        .expect("inline");
+        assert!(
+            matches!(&events[0], ImapEvent::InlineBody { index: 0, bytes } if bytes == b"hello")
+        );
+    }
+
+    #[test]
+    fn a_literal_waits_for_the_continuation_and_a_completion_instead_is_refusal_or_desync() {
+        let append = Command::Append {
+            mailbox: cmd::Mailbox::inbox(),
+            flags: Vec::new(),
+            date: None,
+            message: b"hello".to_vec(),
+        };
+        let mut core = core(&[]);
+        core.start(&append, Kind::Plain).expect("start");
+        assert_eq!(sent(&mut core), b"A0001 APPEND INBOX {5}\r\n");
+        let events = feed_all(&mut core, b"+ go ahead\r\n").expect("continued");
+        assert!(matches!(events[..], [ImapEvent::Quiet]));
+        assert_eq!(sent(&mut core), b"hello\r\n");
+        assert_eq!(
+            done(feed_all(&mut core, b"A0001 OK APPEND done\r\n").expect("ok")).len(),
+            1
+        );
+
+        // NO instead of `+`: the command is refused, its literal never sent.
+        core.start(&append, Kind::Plain).expect("start");
+        sent(&mut core);
+        let refused = done(feed_all(&mut core, b"A0002 NO [OVERQUOTA] full\r\n").expect("no"));
+        assert_eq!(refused[0].tagged.kind, StatusKind::No);
+        assert!(sent(&mut core).is_empty());
+        assert!(!core.is_poisoned());
+
+        // OK instead of `+`: the literal would be read as a command of its own.
+        core.start(&append, Kind::Plain).expect("start");
+        sent(&mut core);
+        let err = feed_all(&mut core, b"A0003 OK\r\n").expect_err("desync");
+        assert!(
+            protocol_detail(&err).contains("before its literal"),
+            "{err}"
+        );
+        assert!(sent(&mut core).is_empty());
+        assert!(core.is_poisoned());
+    }
+
+    #[test]
+    fn idle_starts_on_the_continuation_keeps_news_and_ends_with_done() {
+        let mut core = core(&["IDLE"]);
+        let tag = core.start(&Command::Idle, Kind::Idle).expect("start");
+        assert_eq!(sent(&mut core), b"A0001 IDLE\r\n");
+        let events = feed_all(&mut core, b"+ idling\r\n").expect("started");
+        assert!(matches!(events[..], [ImapEvent::IdleStarted]));
+        feed_all(&mut core, b"* 4 EXISTS\r\n* OK Still here\r\n").expect("news");
+        assert!(core.has_unsolicited());
+        core.idle_done();
+        assert_eq!(sent(&mut core), b"DONE\r\n");
+        let answer =
+            done(feed_all(&mut core, b"* 1 EXPUNGE\r\nA0001 OK IDLE done\r\n").expect("ok"));
+        assert_eq!(answer[0].tag, tag);
+        assert_eq!(
+            core.take_unsolicited(),
+            [Unsolicited::Exists(4), Unsolicited::Expunge(1)]
+        );
+        // The server may not end IDLE before DONE.
+        core.start(&Command::Idle, Kind::Idle).expect("start");
+        feed_all(&mut core, b"+ idling\r\n").expect("started");
+        let err = feed_all(&mut core, b"A0002 OK\r\n").expect_err("early");
+        assert!(protocol_detail(&err).contains("SECURITY.md #41"), "{err}");
+    }
+
+    #[test]
+    fn sasl_challenges_are_passed_on_and_responses_go_out() {
+        let mut core = core(&[]);
+        let auth = Command::Authenticate {
+            mechanism: "PLAIN".into(),
+            initial_response: None,
+        };
+        core.start(&auth, Kind::Authenticate).expect("start");
+        assert_eq!(sent(&mut core), b"A0001 AUTHENTICATE PLAIN\r\n");
+        let events = feed_all(&mut core, b"+ aGk=\r\n").expect("challenge");
+        assert!(matches!(&events[..], [ImapEvent::Challenge(c)] if c == b"hi"));
+        core.sasl_send(cmd::sasl_response(b"x"), Redaction::Secret)
+            .expect("respond");
+        let out = core.poll_transmit().expect("queued");
+        assert_eq!(
+            (out.bytes.as_slice(), out.redaction),
+            (&b"eA==\r\n"[..], Redaction::Secret)
+        );
+        assert_eq!(
+            done(feed_all(&mut core, b"A0001 OK\r\n").expect("ok")).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn untagged_responses_to_one_command_are_limited() {
+        let mut core = core(&[]);
+        core.start(&Command::Noop, Kind::List).expect("start");
+        sent(&mut core);
+        let line = b"* LIST () \"/\" x\r\n";
+        for _ in 0..MAX_UNTAGGED_PER_COMMAND {
+            core.handle_input(line).expect("within the limit");
+        }
+        let err = core.handle_input(line).expect_err("one too many");
+        assert!(
+            protocol_detail(&err).contains("MAX_UNTAGGED_PER_COMMAND"),
+            "{err}"
+        );
+        assert!(core.is_poisoned());
+        // The count starts again with each command.
+        let mut core = self::core(&[]);
+        for _ in 0..2 {
+            core.start(&Command::Noop, Kind::Plain).expect("start");
+            sent(&mut core);
+            for _ in 0..MAX_UNTAGGED_PER_COMMAND / 2 + 1 {
+                core.handle_input(b"* OK hi\r\n").expect("within the limit");
+            }
+            let tag = format!(
+                "A000{} OK\r\n",
+                if core.in_flight[0].tag.as_str() == "A0001" {
+                    1
+                } else {
+                    2
+                }
+            );
+            feed_all(&mut core, tag.as_bytes()).expect("completed");
+        }
+    }
+
+    #[test]
+    fn a_dropped_command_is_read_to_its_end_and_discarded_with_news_kept() {
+        let mut core = core(&["IDLE"]);
+        core.start(&Command::Noop, Kind::Plain).expect("start");
+        sent(&mut core);
+        // The call is dropped before the answer; the next command finds it in flight.
+        core.abandon().expect("can be finished");
+        let events = feed_all(&mut core, b"* 2 EXPUNGE\r\nA0001 OK\r\n").expect("late answer");
+        assert!(
+            events.iter().all(|e| matches!(e, ImapEvent::Quiet)),
+            "discarded"
+        );
+        assert!(!core.has_in_flight());
+        assert_eq!(core.take_unsolicited(), [Unsolicited::Expunge(2)]);
+        core.start(&Command::Noop, Kind::Plain).expect("in step");
+        sent(&mut core);
+        feed_all(&mut core, b"A0002 OK\r\n").expect("ok");
+
+        // A dropped IDLE gets its DONE; what came meanwhile stays news.
+        core.start(&Command::Idle, Kind::Idle).expect("start");
+        sent(&mut core);
+        feed_all(&mut core, b"+ idling\r\n* 9 EXISTS\r\n").expect("started");
+        assert!(
+            core.start(&Command::Noop, Kind::Plain).is_err(),
+            "IDLE is in the way"
+        );
+        let mut core = {
+            // (that refusal poisoned; replay on a fresh core)
+            let mut core = self::core(&["IDLE"]);
+            core.start(&Command::Idle, Kind::Idle).expect("start");
+            sent(&mut core);
+            feed_all(&mut core, b"+ idling\r\n* 9 EXISTS\r\n").expect("started");
+            core
+        };
+        core.abandon().expect("ends IDLE");
+        assert_eq!(sent(&mut core), b"DONE\r\n");
+        feed_all(&mut core, b"* 10 EXISTS\r\nA0001 OK IDLE terminated\r\n").expect("done");
+        assert_eq!(
+            core.take_unsolicited(),
+            [Unsolicited::Exists(9), Unsolicited::Exists(10)]
+        );
+        assert!(!core.has_in_flight() && !core.is_poisoned());
+
+        // Dropped before the server's `+`: DONE goes when it comes.
+        core.start(&Command::Idle, Kind::Idle).expect("start");
+        sent(&mut core);
+        core.abandon().expect("ends IDLE");
+        assert!(sent(&mut core).is_empty());
+        feed_all(&mut core, b"+ idling\r\n").expect("started");
+        assert_eq!(sent(&mut core), b"DONE\r\n");
+        feed_all(&mut core, b"A0002 OK\r\n").expect("done");
+        assert!(!core.has_in_flight());
+
+        // A dropped fetch: its body is read and dropped.
+        core.begin_bodies(vec![5], HashMap::new());
+        core.send_bodies().expect("sent");
+        sent(&mut core);
+        core.abandon().expect("can be finished");
+        let mut reply = b"* 1 FETCH (UID 5 BODY[] {70000}\r\n".to_vec();
+        reply.extend_from_slice(&[b'x'; 70_000]);
+        reply.extend_from_slice(b")\r\nA0003 OK\r\n");
+        let events = feed(&mut core, &reply, 9_000).expect("discarded");
+        assert!(events.iter().all(|(e, _)| matches!(e, ImapEvent::Quiet)));
+        assert!(!core.has_unsolicited() && !core.has_in_flight());
+    }
+
+    #[test]
+    fn a_dropped_command_that_cannot_be_finished_poisons() {
+        // A literal still waiting for the server's `+`.
+        let mut core = core(&[]);
+        let login = Command::Login {
+            username: "alice".into(),
+            password: cmd::Secret::new(b"pa\"ss\xe9\x01".to_vec()),
+        };
+        core.start(&login, Kind::Plain).expect("start");
+        let first = sent(&mut core);
+        assert!(first.ends_with(b"}\r\n"), "{first:?}");
+        let err = core.abandon().expect_err("cannot be finished");
+        assert!(protocol_detail(&err).contains("`+`"), "{err}");
+        assert!(core.usable().is_err());
+
+        // A write cut short: the server may take what comes next as its rest.
+        let mut core = self::core(&[]);
+        core.start(&Command::Noop, Kind::Plain).expect("start");
+        let _ = core.poll_transmit().expect("being written");
+        assert!(core.abandon().is_err());
+        assert!(core.is_poisoned());
+
+        // An AUTHENTICATE exchange: its state was the dropped call's.
+        let mut core = self::core(&[]);
+        let auth = Command::Authenticate {
+            mechanism: "PLAIN".into(),
+            initial_response: None,
+        };
+        core.start(&auth, Kind::Authenticate).expect("start");
+        sent(&mut core);
+        assert!(core.abandon().is_err());
+        assert!(core.is_poisoned());
+    }
+}
