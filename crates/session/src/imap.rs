@@ -594,7 +594,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> auth::LoginSession for ImapSession<S> {
                     _ if temporary(tagged.code.as_ref()) => Err(Error::AuthenticationUnavailable {
                         host: endpoint.host,
                         login: credential.login().to_owned(),
-                        reply: tagged.text,
+                        reply: tagged.text.into(),
                     }),
                     _ => Err(auth::refusal(
                         &endpoint,
@@ -1716,12 +1716,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             StatusKind::No if temporary(tagged.code.as_ref()) => Err(Error::Temporary {
                 host,
                 command: command.to_owned(),
-                reply: format!("NO {}", tagged.text),
+                reply: format!("NO {}", tagged.text).into(),
             }),
             kind => Err(Error::Rejected {
                 host,
                 command: command.to_owned(),
-                reply: format!("{} {}", kind.as_str(), tagged.text),
+                reply: format!("{} {}", kind.as_str(), tagged.text).into(),
             }),
         }
     }
@@ -1891,8 +1891,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSasl<'_, S> {
                     self.session.note_capability_code(&tagged);
                     return Ok(match tagged.kind {
                         StatusKind::Ok => SaslReply::Success,
-                        _ if temporary(tagged.code.as_ref()) => SaslReply::Unavailable(tagged.text),
-                        _ => SaslReply::Failure(tagged.text),
+                        _ if temporary(tagged.code.as_ref()) => SaslReply::Unavailable(tagged.text.into()),
+                        _ => SaslReply::Failure(tagged.text.into()),
                     });
                 }
                 Item::Response(r) => self.session.observe_and_record(r),

@@ -32,6 +32,7 @@ pub use alert::AlertSink;
 pub use auth::Mechanism;
 pub use credential::{Credential, CredentialKind, Secret, SecretCallback, SecretSource};
 pub use error::{refused_recipients, Error};
+pub use mailcat_transport::{ImapReply, Pop3Reply, Reply, SmtpReply};
 pub use imap::ImapSession;
 pub use maildrop::Maildrop;
 pub use open::{open, Capabilities, Greeting, MailConnection, Opened, StepReport};

@@ -286,7 +286,7 @@ async fn select_examine_and_their_refusals() {
     assert!(matches!(e, Error::Temporary { .. }), "{e:?}");
     let e = s.select(&Mailbox::new("Bad").unwrap()).await.unwrap_err();
     assert!(
-        matches!(e, Error::Rejected { ref reply, .. } if reply.starts_with("BAD")),
+        matches!(e, Error::Rejected { .. }) && e.to_string().contains(": BAD "),
         "{e:?}"
     );
     drop(s);

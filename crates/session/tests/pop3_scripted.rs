@@ -1423,9 +1423,9 @@ async fn fetch_many_and_fetch_start_check_every_id_before_sending_anything() {
     };
     let mut requests = vec![(&ids[0], Sink::default()), (&stale, Sink::default())];
     let e = incoming.fetch_many(&mut requests).await.unwrap_err();
-    assert!(matches!(e, Error::Protocol { .. }), "{e:?}");
+    assert!(matches!(e, Error::Misuse { .. }), "{e:?}");
     let e = incoming.fetch_start(&[&ids[0], &stale]).await.unwrap_err();
-    assert!(matches!(e, Error::Protocol { .. }), "{e:?}");
+    assert!(matches!(e, Error::Misuse { .. }), "{e:?}");
     drop(incoming);
     let sent = String::from_utf8_lossy(&server.received().await).into_owned();
     assert!(!sent.contains("RETR"), "{sent}");
@@ -1459,7 +1459,10 @@ async fn fetch_start_lets_each_sink_be_opened_between_replies_and_blocks_other_c
     assert_eq!(first.bytes, b"one\r\n");
     // A reply is still unread: a DELE now would take it for its own. Refused, nothing sent.
     let e = incoming.delete(&ids[..1]).await.unwrap_err();
-    assert!(matches!(e, Error::Protocol { .. }), "{e:?}");
+    assert!(
+        matches!(e, Error::Misuse { .. }),
+        "the caller's mistake, not the server's: {e:?}"
+    );
     let mut third = Sink::default();
     assert_eq!(
         incoming
@@ -1721,7 +1724,7 @@ async fn incoming_lists_more_than_a_million_messages_as_stat_announced() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, Error::Protocol { ref detail, .. } if detail.contains("not in this session's list")),
+        matches!(err, Error::Misuse { ref what, .. } if what.contains("not in this session's list")),
         "{err}"
     );
     assert!(incoming.delete(&[older]).await.is_err());
