@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use mailcat_codec::pop3::ResponseCodeKind;
 use mailcat_session::auth::base64;
 use mailcat_session::{Credential, Error, Incoming, MessageId};
 use pop3_script::*;
@@ -318,6 +319,14 @@ async fn temporary_login_refusals() {
             matches!(err, Error::AuthenticationUnavailable { .. }),
             "{code}: {err}"
         );
+        // The response code is typed: no words to match on.
+        let reply = err.reply().expect("the server's reply");
+        assert_eq!(
+            reply.pop3_code().map(|c| c.as_bytes()),
+            Some(code.as_bytes()),
+            "{reply:?}"
+        );
+        assert_eq!(reply.to_string(), format!("[{code}] try later"));
         assert!(err.is_transient());
         drop(session);
         server.received().await;
@@ -341,6 +350,11 @@ async fn temporary_sasl_refusal() {
     assert!(
         matches!(err, Error::AuthenticationUnavailable { .. }),
         "{err}"
+    );
+    assert_eq!(
+        err.reply().and_then(|r| r.pop3_code_kind()),
+        Some(ResponseCodeKind::InUse),
+        "{err:?}"
     );
     drop(session);
     server.received().await;
@@ -467,10 +481,18 @@ async fn dele_rset_noop_quit() {
     .await;
     session.dele(1).await.unwrap();
     assert!(matches!(session.dele(1).await, Err(Error::Rejected { .. })));
-    assert!(matches!(
-        session.dele(2).await,
-        Err(Error::Temporary { .. })
-    ));
+    let temporary = session.dele(2).await.unwrap_err();
+    assert!(matches!(temporary, Error::Temporary { .. }), "{temporary:?}");
+    assert_eq!(
+        temporary.reply().and_then(|r| r.pop3_code_kind()),
+        Some(ResponseCodeKind::SysTemp),
+        "the response code of a Temporary is typed: {temporary:?}"
+    );
+    assert_eq!(
+        temporary.to_string(),
+        "pop.test.invalid temporarily refused DELE: [SYS/TEMP] try again",
+        "the message reads as it always did"
+    );
     session.rset().await.unwrap();
     session.noop().await.unwrap();
     session.quit().await.unwrap();
