@@ -697,7 +697,9 @@ pub fn refusal(
 ) -> Error {
     let reply = reply.into();
     let lower = reply.to_string().to_ascii_lowercase();
-    let basic_disabled = reply.enhanced_code().is_some_and(|c| c.to_string() == "5.7.139")
+    let basic_disabled = reply
+        .enhanced_code()
+        .is_some_and(|c| c.to_string() == "5.7.139")
         || lower.contains("5.7.139")
         || lower.contains("basic authentication is disabled");
     if kind == CredentialKind::Password

@@ -1891,7 +1891,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSasl<'_, S> {
                     self.session.note_capability_code(&tagged);
                     return Ok(match tagged.kind {
                         StatusKind::Ok => SaslReply::Success,
-                        _ if temporary(tagged.code.as_ref()) => SaslReply::Unavailable(tagged.text.into()),
+                        _ if temporary(tagged.code.as_ref()) => {
+                            SaslReply::Unavailable(tagged.text.into())
+                        }
                         _ => SaslReply::Failure(tagged.text.into()),
                     });
                 }

@@ -59,7 +59,6 @@
 //! Every rule above lives in the session's sans-I/O core (`core::smtp`, tested with byte
 //! transcripts); the session reads the caller's message and moves bytes.
 
-
 #[cfg(doc)]
 use mailcat_codec::core::dot::DotStuffer;
 use mailcat_codec::smtp::command::Command;

@@ -482,7 +482,10 @@ async fn dele_rset_noop_quit() {
     session.dele(1).await.unwrap();
     assert!(matches!(session.dele(1).await, Err(Error::Rejected { .. })));
     let temporary = session.dele(2).await.unwrap_err();
-    assert!(matches!(temporary, Error::Temporary { .. }), "{temporary:?}");
+    assert!(
+        matches!(temporary, Error::Temporary { .. }),
+        "{temporary:?}"
+    );
     assert_eq!(
         temporary.reply().and_then(|r| r.pop3_code_kind()),
         Some(ResponseCodeKind::SysTemp),

@@ -1590,8 +1590,8 @@ async fn a_send_dropped_with_replies_due_leaves_the_session_refusing_not_desynch
         .await
         .unwrap_err();
     assert!(
-        matches!(e, Error::Protocol { ref detail, .. } if detail.contains("abandoned")),
-        "{e:?}"
+        matches!(e, Error::Misuse { ref what, .. } if what.contains("abandoned")),
+        "the dropped call is the caller's doing, not the server's: {e:?}"
     );
     assert!(session.is_closed());
     drop(session);

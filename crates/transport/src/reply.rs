@@ -209,7 +209,9 @@ impl Pop3Reply {
     pub fn is_temporary(&self) -> bool {
         matches!(
             self.code.as_ref().map(ResponseCode::kind),
-            Some(ResponseCodeKind::InUse | ResponseCodeKind::LoginDelay | ResponseCodeKind::SysTemp)
+            Some(
+                ResponseCodeKind::InUse | ResponseCodeKind::LoginDelay | ResponseCodeKind::SysTemp
+            )
         )
     }
 
@@ -280,7 +282,10 @@ mod tests {
             "550 5.1.1 no such user / 5.1.1 try another"
         );
         assert_eq!(smtp.smtp_code(), Some(550));
-        assert_eq!(smtp.enhanced_code().map(|c| c.to_string()).as_deref(), Some("5.1.1"));
+        assert_eq!(
+            smtp.enhanced_code().map(|c| c.to_string()).as_deref(),
+            Some("5.1.1")
+        );
 
         let mut decoder = mailcat_codec::pop3::Decoder::new(Limits::pop3());
         let (_, event) = decoder.decode(b"-ERR [IN-USE] locked\x1b\r\n").unwrap();

@@ -96,7 +96,11 @@ impl Capabilities {
             }
             Protocol::Smtp => {
                 let mut lines = vec![std::borrow::Cow::Borrowed(&b"server"[..])];
-                lines.extend(items.iter().map(|i| std::borrow::Cow::Borrowed(i.as_bytes())));
+                lines.extend(
+                    items
+                        .iter()
+                        .map(|i| std::borrow::Cow::Borrowed(i.as_bytes())),
+                );
                 let reply = smtp::Reply {
                     code: smtp::ReplyCode::OK,
                     enhanced: None,
@@ -807,20 +811,18 @@ fn imap_greeting(event: imap::Event<'_>) -> Result<Result<Greeting, Reply>, Deco
             kind,
             code,
             text,
-        }) => {
-            Ok(match kind {
-                StatusKind::Ok | StatusKind::PreAuth => {
-                    let text = escape_bytes(&text);
-                    Ok(Greeting {
-                        preauth: kind == StatusKind::PreAuth,
-                        capabilities: imap_capabilities(code.as_ref()),
-                        alert: matches!(code, Some(Code::Alert)).then(|| text.clone()),
-                        text,
-                    })
-                }
-                _ => Err(ImapReply::new(kind, code.map(own_code), &text).into()),
-            })
-        }
+        }) => Ok(match kind {
+            StatusKind::Ok | StatusKind::PreAuth => {
+                let text = escape_bytes(&text);
+                Ok(Greeting {
+                    preauth: kind == StatusKind::PreAuth,
+                    capabilities: imap_capabilities(code.as_ref()),
+                    alert: matches!(code, Some(Code::Alert)).then(|| text.clone()),
+                    text,
+                })
+            }
+            _ => Err(ImapReply::new(kind, code.map(own_code), &text).into()),
+        }),
         imap::Event::Response(Response::Status { tag: Some(_), .. }) => Err(DecodeError::Invalid {
             offset: 0,
             expected: "an untagged greeting (* OK), not a tagged response",

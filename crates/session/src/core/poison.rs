@@ -115,7 +115,10 @@ mod tests {
         poison.out_of_step("a reply nobody asked for");
         poison.closed("Shutting down");
         assert_eq!(
-            poison.closed_by_server().map(ToString::to_string).as_deref(),
+            poison
+                .closed_by_server()
+                .map(ToString::to_string)
+                .as_deref(),
             Some("Shutting down")
         );
         let later = poison.check(&endpoint()).unwrap_err();

@@ -272,9 +272,10 @@ impl SmtpCore {
             Command::Noop => Due::Noop,
             Command::Quit => Due::Quit,
             other => {
-                return Err(
-                    self.misuse(format!("{} is not a command that goes on its own", other.name()))
-                )
+                return Err(self.misuse(format!(
+                    "{} is not a command that goes on its own",
+                    other.name()
+                )))
             }
         };
         if due != Due::Quit {
@@ -986,7 +987,10 @@ mod tests {
         // Typed: the code and the enhanced code, not words to match on.
         assert_eq!(refused[0].1.code, 452);
         assert_eq!(
-            refused[0].1.enhanced.map(|c| (c.class, c.subject, c.detail)),
+            refused[0]
+                .1
+                .enhanced
+                .map(|c| (c.class, c.subject, c.detail)),
             Some((4, 2, 2))
         );
         assert_eq!(accepted, ["bob@example.test"]);

@@ -4,8 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use mailcat_transport::{Endpoint, Error, Protocol, Security, Step};
 use mailcat_codec::imap::StatusKind;
+use mailcat_transport::{Endpoint, Error, Protocol, Security, Step};
 
 use crate::support::*;
 
@@ -213,8 +213,15 @@ async fn bye_greeting_is_refused_with_the_servers_words() {
             reply,
             ..
         } => {
-            assert!(reply.to_string().contains("too many connections"), "{reply}");
-            assert_eq!(reply.imap_status(), Some(StatusKind::Bye), "typed: {reply:?}");
+            assert!(
+                reply.to_string().contains("too many connections"),
+                "{reply}"
+            );
+            assert_eq!(
+                reply.imap_status(),
+                Some(StatusKind::Bye),
+                "typed: {reply:?}"
+            );
         }
         other => panic!("expected Refused, got {other:?}"),
     }
