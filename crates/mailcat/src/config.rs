@@ -238,7 +238,7 @@ impl Config {
                     error(
                         Some(line_of(text, url.span().start)),
                         Some(format!("accounts.{name}.{field}")),
-                        e.to_string(),
+                        url_error(&e),
                     )
                 }),
             }
@@ -393,6 +393,17 @@ fn oauth2_provider(
         };
         (span, field, e.to_string())
     })
+}
+
+/// A URL's error in the CLI's words: where the user goes instead names the option.
+fn url_error(error: &mailcat_transport::UrlError) -> String {
+    match error {
+        mailcat_transport::UrlError::Unsupported => {
+            "only scheme://host[:port] is supported; give the user with --user, not in the URL"
+                .to_owned()
+        }
+        other => other.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -594,7 +605,7 @@ pub fn resolve(cli: &crate::cli::Cli) -> Result<AccountSettings, Resolved> {
                 .as_deref()
                 .map(|url| {
                     Endpoint::parse_url(url)
-                        .map_err(|e| Resolved::Usage(format!("{flag} {url}: {e}")))
+                        .map_err(|e| Resolved::Usage(format!("{flag} {url}: {}", url_error(&e))))
                 })
                 .transpose()
         };

@@ -853,7 +853,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
                         .collect(),
                 ))
             }
-            (incoming, _) => Err(stale(
+            (incoming, _) => Err(misuse(
                 incoming.endpoint(),
                 "the listing belongs to the other protocol",
             )),
@@ -883,7 +883,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
             (Incoming::Pop3 { session, .. }, MessageId::Pop3 { number, .. }) => {
                 session.retrieve(*number, sink).await
             }
-            (incoming, _) => Err(stale(
+            (incoming, _) => Err(misuse(
                 incoming.endpoint(),
                 "the id belongs to the other protocol",
             )),
@@ -1028,14 +1028,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
             }
             (Incoming::Pop3 { session, numbers }, MessageId::Pop3 { uidl, number }) => {
                 if !numbers.names(*number, uidl.as_deref()) {
-                    return Err(stale(
+                    return Err(misuse(
                         session.endpoint(),
                         "the message is not in this session's list; list again",
                     ));
                 }
                 Ok(())
             }
-            (incoming, _) => Err(stale(
+            (incoming, _) => Err(misuse(
                 incoming.endpoint(),
                 "the id belongs to the other protocol",
             )),
@@ -1070,7 +1070,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
                         ))
                     }
                     None => {
-                        return Err(stale(
+                        return Err(misuse(
                             session.endpoint(),
                             "nothing was listed on this session: nothing was deleted",
                         ))
@@ -1124,10 +1124,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
             Incoming::Pop3 { session, numbers } => {
                 for id in ids {
                     let MessageId::Pop3 { uidl, number } = id else {
-                        return Err(stale(session.endpoint(), "an IMAP id given to POP3"));
+                        return Err(misuse(session.endpoint(), "an IMAP id given to POP3"));
                     };
                     if !numbers.names(*number, uidl.as_deref()) {
-                        return Err(stale(
+                        return Err(misuse(
                             session.endpoint(),
                             "the message is not in this session's list",
                         ));
@@ -1164,7 +1164,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
     }
 }
 
-/// An id that does not (or no longer) name a message on this session: nothing is done.
+/// An id or listing the caller took from elsewhere (the other protocol, another session, no
+/// listing at all): the caller's mistake; nothing is done.
+fn misuse(endpoint: &Endpoint, what: &str) -> Error {
+    Error::Misuse {
+        host: endpoint.host.clone(),
+        protocol: endpoint.protocol,
+        what: what.to_owned(),
+    }
+}
+
+/// An id that no longer names a message on this session: nothing is done.
 fn stale(endpoint: &Endpoint, detail: &str) -> Error {
     Error::Protocol {
         host: endpoint.host.clone(),

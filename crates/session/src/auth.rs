@@ -34,7 +34,7 @@ use mailcat_codec::core::secret::Secret;
 use mailcat_transport::{Endpoint, Protocol};
 
 use crate::credential::CredentialKind;
-use crate::{Credential, Error};
+use crate::{Credential, Error, Reply};
 
 /// A SASL mechanism mailcat can use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -347,10 +347,10 @@ pub enum SaslReply {
     Challenge(Vec<u8>),
     /// Logged in.
     Success,
-    /// Refused for good (wrong credentials ...); the server's words, escaped.
-    Failure(String),
-    /// Refused for now (server busy, mailbox in use, login delay); the server's words, escaped.
-    Unavailable(String),
+    /// Refused for good (wrong credentials ...); the server's reply.
+    Failure(Reply),
+    /// Refused for now (server busy, mailbox in use, login delay); the server's reply.
+    Unavailable(Reply),
 }
 
 /// One protocol's framing of a SASL exchange.
@@ -693,11 +693,15 @@ pub fn refusal(
     login: &str,
     mechanism: &'static str,
     kind: CredentialKind,
-    reply: String,
+    reply: impl Into<Reply>,
 ) -> Error {
-    let lower = reply.to_ascii_lowercase();
-    let basic_disabled =
-        lower.contains("5.7.139") || lower.contains("basic authentication is disabled");
+    let reply = reply.into();
+    let lower = reply.to_string().to_ascii_lowercase();
+    let basic_disabled = reply
+        .enhanced_code()
+        .is_some_and(|c| c.to_string() == "5.7.139")
+        || lower.contains("5.7.139")
+        || lower.contains("basic authentication is disabled");
     if kind == CredentialKind::Password
         && basic_disabled
         && mechanism != "XOAUTH2"

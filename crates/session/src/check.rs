@@ -447,7 +447,8 @@ async fn send_test(
                 reply: format!(
                     "did not arrive within {} s; check the provider's spam folder and forwarding rules",
                     arrival_timeout.as_secs()
-                ),
+                )
+                .into(),
             });
         }
         tokio::time::sleep(Duration::from_millis(500)).await;

@@ -1,6 +1,6 @@
 //! The session's errors: typed, with `is_transient()`, `is_auth()` and a hint for people.
 
-use mailcat_transport::Protocol;
+use mailcat_transport::{Protocol, Reply};
 
 use crate::autoconfig::providers;
 
@@ -25,8 +25,8 @@ pub enum Error {
         login: String,
         /// The mechanism or command used (`PLAIN`, `LOGIN command`, `USER/PASS` ...).
         mechanism: &'static str,
-        /// The server's words, escaped.
-        reply: String,
+        /// The server's reply (see [`Error::reply`]).
+        reply: Reply,
         /// What probably helps.
         hint: Option<String>,
     },
@@ -39,8 +39,8 @@ pub enum Error {
         host: String,
         /// The login name.
         login: String,
-        /// The server's words.
-        reply: String,
+        /// The server's reply (see [`Error::reply`]).
+        reply: Reply,
     },
 
     /// The OAuth2 sign-in could not give a token: none is stored, the provider refused to
@@ -75,8 +75,8 @@ pub enum Error {
         host: String,
         /// The login name.
         login: String,
-        /// The server's words.
-        reply: String,
+        /// The server's reply (see [`Error::reply`]).
+        reply: Reply,
     },
 
     /// `login` was called a second time on one session. One attempt per connection with a
@@ -151,25 +151,25 @@ pub enum Error {
 
     /// The server refused a command, for now (IMAP NO with a temporary code, POP3 `[SYS/TEMP]`,
     /// SMTP 4xx).
-    #[error("{host} temporarily refused {command}: {reply}")]
+    #[error("{host} temporarily refused {command}: {}", refusal_words(reply))]
     Temporary {
         /// The server.
         host: String,
         /// The command.
         command: String,
-        /// The server's words, escaped.
-        reply: String,
+        /// The server's reply (see [`Error::reply`]).
+        reply: Reply,
     },
 
     /// The server refused a command for good (IMAP NO/BAD, POP3 `-ERR`, SMTP 5xx).
-    #[error("{host} refused {command}: {reply}")]
+    #[error("{host} refused {command}: {}", refusal_words(reply))]
     Rejected {
         /// The server.
         host: String,
         /// The command.
         command: String,
-        /// The server's words, escaped.
-        reply: String,
+        /// The server's reply (see [`Error::reply`]).
+        reply: Reply,
     },
 
     /// The message is no longer on the server: another client deleted it after it was listed.
@@ -197,8 +197,8 @@ pub enum Error {
     Closed {
         /// The server.
         host: String,
-        /// The server's words.
-        reply: String,
+        /// The server's goodbye (see [`Error::reply`]).
+        reply: Reply,
     },
 
     /// The server broke the protocol in a way the codec could not see (a reply to the wrong
@@ -211,6 +211,20 @@ pub enum Error {
         protocol: Protocol,
         /// What was wrong.
         detail: String,
+    },
+
+    /// The application called the session in a way its rules forbid now: a command while
+    /// replies are still unread, a retrieval still pending, a session left busy by a call that
+    /// was dropped halfway. The caller's mistake, neither the server's nor the network's: the
+    /// session says what to do instead, and may be poisoned as before.
+    #[error("the {protocol} session with {host} was used out of turn: {what}")]
+    Misuse {
+        /// The server.
+        host: String,
+        /// The protocol.
+        protocol: Protocol,
+        /// What was wrong, and what to do instead.
+        what: String,
     },
 
     /// A message is larger than the server accepts (its SMTP SIZE).
@@ -241,8 +255,8 @@ pub enum Error {
     RecipientsRefused {
         /// The server.
         host: String,
-        /// Each refused recipient with the server's reply (code, enhanced code, text; escaped).
-        refused: Vec<(String, String)>,
+        /// Each refused recipient with the server's reply (code, enhanced code, text).
+        refused: Vec<(String, mailcat_transport::SmtpReply)>,
         /// The recipients the server accepted.
         accepted: Vec<String>,
         /// Every refusal was temporary (4xx): the same send may work later.
@@ -318,6 +332,29 @@ impl Error {
             self,
             Error::OAuth2Rejected { .. } | Error::AuthenticationFailed { .. }
         )
+    }
+
+    /// The server's reply the error carries, typed: match on its codes rather than on the
+    /// message (`err.reply().and_then(Reply::smtp_code) == Some(550)`, POP3
+    /// [`Reply::pop3_code_kind`], IMAP [`Reply::imap_code`]). For a refusal of the opening
+    /// ([`mailcat_transport::Error::Refused`]) too. Not for [`Error::RecipientsRefused`],
+    /// which holds one reply per recipient.
+    pub fn reply(&self) -> Option<&Reply> {
+        match self {
+            Error::AuthenticationFailed { reply, .. }
+            | Error::BasicAuthDisabled { reply, .. }
+            | Error::AuthenticationUnavailable { reply, .. }
+            | Error::Temporary { reply, .. }
+            | Error::Rejected { reply, .. }
+            | Error::Closed { reply, .. } => Some(reply),
+            Error::Transport(error) => error.reply(),
+            _ => None,
+        }
+    }
+
+    /// True when the application misused the session ([`Error::Misuse`]).
+    pub fn is_misuse(&self) -> bool {
+        matches!(self, Error::Misuse { .. })
     }
 
     /// A short suggestion of what to do, when there is one beyond the message itself.
@@ -455,6 +492,15 @@ fn article(word: &str) -> &'static str {
         "an"
     } else {
         "a"
+    }
+}
+
+/// A refusal's reply as the messages show it: IMAP's with its status (`NO text`), the others
+/// as they render.
+fn refusal_words(reply: &Reply) -> String {
+    match reply {
+        Reply::Imap(_) => reply.with_status(),
+        other => other.to_string(),
     }
 }
 

@@ -449,19 +449,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> auth::LoginSession for ImapSession<S> {
                     password: secret,
                 };
                 let tagged = self.exchange(&command, Kind::Plain).await?.tagged;
-                match tagged.kind {
+                match tagged.status {
                     StatusKind::Ok => Ok(()),
                     _ if temporary(tagged.code.as_ref()) => Err(Error::AuthenticationUnavailable {
                         host: endpoint.host,
                         login: credential.login().to_owned(),
-                        reply: tagged.text,
+                        reply: tagged.into(),
                     }),
                     _ => Err(auth::refusal(
                         &endpoint,
                         credential.login(),
                         "LOGIN command",
                         credential.kind(),
-                        tagged.text,
+                        tagged,
                     )),
                 }
             }
@@ -1019,10 +1019,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSasl<'_, S> {
                 ImapEvent::Challenge(challenge) => return Ok(SaslReply::Challenge(challenge)),
                 ImapEvent::Done(done) if done.tag == tag => {
                     let tagged = done.tagged;
-                    return Ok(match tagged.kind {
+                    return Ok(match tagged.status {
                         StatusKind::Ok => SaslReply::Success,
-                        _ if temporary(tagged.code.as_ref()) => SaslReply::Unavailable(tagged.text),
-                        _ => SaslReply::Failure(tagged.text),
+                        _ if temporary(tagged.code.as_ref()) => {
+                            SaslReply::Unavailable(tagged.into())
+                        }
+                        _ => SaslReply::Failure(tagged.into()),
                     });
                 }
                 _ => {}

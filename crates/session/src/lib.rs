@@ -33,6 +33,7 @@ pub use auth::Mechanism;
 pub use credential::{Credential, CredentialKind, Secret, SecretCallback, SecretSource};
 pub use error::{refused_recipients, Error};
 pub use imap::ImapSession;
+pub use mailcat_transport::{ImapReply, Pop3Reply, Reply, SmtpReply};
 pub use maildrop::Maildrop;
 pub use open::{open, Capabilities, Greeting, MailConnection, Opened, StepReport};
 pub use pop3::Pop3Session;

@@ -72,7 +72,7 @@ use tokio::net::TcpStream;
 
 use crate::auth::{self, LoginMethod, Mechanism, Offer, SaslReply};
 use crate::core::pop3::{
-    is_temporary, reply_text, Due, ListingLimits, LoginState, Pop3Core, Pop3Event,
+    is_temporary, server_reply, Due, ListingLimits, LoginState, Pop3Core, Pop3Event,
 };
 use crate::driver::Driver;
 use crate::open::{self as dialogue, Capabilities, Greeting, MailConnection};
@@ -193,19 +193,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
     /// What the server offers for logging in: its `SASL` mechanisms, and `USER`/`PASS` when
     /// CAPA lists `USER` or the server has no CAPA at all (RFC 1939 servers).
     pub fn offer(&self) -> Offer {
-        let sasl = self
-            .capabilities
-            .items
-            .iter()
-            .filter_map(|item| {
-                let mut words = item.split_ascii_whitespace();
-                words
-                    .next()
-                    .filter(|w| w.eq_ignore_ascii_case("SASL"))
-                    .map(|_| words.map(str::to_owned).collect::<Vec<_>>())
-            })
-            .flatten()
-            .collect();
+        let sasl = match self.capabilities.pop3() {
+            Some(capa) => capa
+                .sasl_mechanisms()
+                .into_iter()
+                .map(|m| String::from_utf8_lossy(m).into_owned())
+                .collect(),
+            None => Vec::new(),
+        };
         Offer {
             sasl,
             plain_command: self.capabilities.items.is_empty() || self.capabilities.has("USER"),
@@ -232,15 +227,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
         auth::login(self, credential, dangerous_allow_plaintext_auth).await?;
         // RFC 2449 §5: capabilities may change after login (PIPELINING, EXPIRE ...).
         if !self.capabilities.items.is_empty() {
-            let mut items = Vec::new();
+            let mut capa = mailcat_codec::pop3::Capabilities::new();
             let status = self
                 .lines(Command::Capa, ListingLimits::CAPA, |line| {
-                    items.push(String::from_utf8_lossy(line).into_owned());
+                    capa.push_line(line);
                     Ok(())
                 })
                 .await?;
             if status.is_ok() {
-                self.capabilities.items = items;
+                self.capabilities = Capabilities::from_pop3(capa);
                 self.core
                     .set_pipelining(self.capabilities.has("PIPELINING"));
             }
@@ -254,7 +249,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
         let user = Command::User(login.to_owned()).encode()?;
         let pass = Command::Pass(password).encode()?;
         let refused = |status: &StatusLine<'_>| {
-            let reply = reply_text(status);
+            let reply = server_reply(status);
             if is_temporary(status) {
                 Error::AuthenticationUnavailable {
                     host: endpoint.host.clone(),
@@ -831,9 +826,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Channel<'_, S> {
             }
             (Pop3Event::Status(status), _) if status.is_ok() => SaslReply::Success,
             (Pop3Event::Status(status), _) if is_temporary(&status) => {
-                SaslReply::Unavailable(reply_text(&status))
+                SaslReply::Unavailable(server_reply(&status))
             }
-            (Pop3Event::Status(status), _) => SaslReply::Failure(reply_text(&status)),
+            (Pop3Event::Status(status), _) => SaslReply::Failure(server_reply(&status)),
             _ => return Err(session.core.desync("a SASL challenge or a status line")),
         })
     }

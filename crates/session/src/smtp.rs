@@ -59,14 +59,10 @@
 //! Every rule above lives in the session's sans-I/O core (`core::smtp`, tested with byte
 //! transcripts); the session reads the caller's message and moves bytes.
 
-use std::borrow::Cow;
-use std::fmt;
-
 #[cfg(doc)]
 use mailcat_codec::core::dot::DotStuffer;
-use mailcat_codec::core::text::escape_bytes;
 use mailcat_codec::smtp::command::Command;
-use mailcat_codec::smtp::{EnhancedCode, Extensions, Reply, ReplyCode};
+use mailcat_codec::smtp::Extensions;
 use mailcat_codec::EncodeError;
 use mailcat_transport::trace::Redaction;
 use mailcat_transport::{Endpoint, Timeouts, TlsSettings};
@@ -264,41 +260,8 @@ impl Scanner {
     }
 }
 
-/// A server reply, owned and escaped for display.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServerReply {
-    /// The reply code (`250`, `550` ...).
-    pub code: u16,
-    /// The enhanced status code, if the server sent one (RFC 3463).
-    pub enhanced: Option<EnhancedCode>,
-    /// The text of every line (enhanced code included), escaped, joined with a space.
-    pub text: String,
-}
-
-impl ServerReply {
-    pub(crate) fn from_reply(reply: &Reply<'_>) -> ServerReply {
-        ServerReply {
-            code: reply.code.get(),
-            enhanced: reply.enhanced,
-            text: reply
-                .lines
-                .iter()
-                .map(|line| escape_bytes(line))
-                .collect::<Vec<_>>()
-                .join(" "),
-        }
-    }
-}
-
-impl fmt::Display for ServerReply {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.text.is_empty() {
-            write!(f, "{}", self.code)
-        } else {
-            write!(f, "{} {}", self.code, self.text)
-        }
-    }
-}
+/// A server reply, owned and escaped for display: the SMTP form of [`crate::Reply`].
+pub use mailcat_transport::SmtpReply as ServerReply;
 
 /// What happened to a message the server accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -343,7 +306,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
     /// [`dialogue::open`] or by a test; `capabilities` are the EHLO lines (after TLS).
     pub fn new(connection: MailConnection<S>, capabilities: Capabilities) -> Self {
         let (connection, _) = connection.into_parts();
-        let core = SmtpCore::new(connection.endpoint().clone(), extensions_of(&capabilities));
+        let core = SmtpCore::new(
+            connection.endpoint().clone(),
+            capabilities.smtp_extensions(),
+        );
         SmtpSession {
             driver: Driver::new(connection),
             core,
@@ -624,25 +590,5 @@ impl<S: AsyncRead + AsyncWrite + Unpin> auth::LoginSession for SmtpSession<S> {
             &endpoint,
         )
         .await
-    }
-}
-
-/// The parsed extensions of the EHLO lines a [`Capabilities`] holds.
-fn extensions_of(capabilities: &Capabilities) -> Extensions {
-    let mut lines: Vec<Cow<'_, [u8]>> = vec![Cow::Borrowed(b"server")];
-    lines.extend(
-        capabilities
-            .items
-            .iter()
-            .map(|item| Cow::Borrowed(item.as_bytes())),
-    );
-    let reply = Reply {
-        code: ReplyCode::OK,
-        enhanced: None,
-        lines,
-    };
-    match Extensions::from_reply(&reply) {
-        Ok(extensions) => extensions,
-        Err(_) => unreachable!("a 250 reply always lists extensions"),
     }
 }

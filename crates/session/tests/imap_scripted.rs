@@ -284,11 +284,19 @@ async fn select_examine_and_their_refusals() {
     assert!(matches!(e, Error::Rejected { .. }), "{e:?}");
     let e = s.select(&Mailbox::new("Busy").unwrap()).await.unwrap_err();
     assert!(matches!(e, Error::Temporary { .. }), "{e:?}");
+    assert_eq!(
+        e.reply().and_then(|r| r.imap_code()),
+        Some(&mailcat_codec::imap::Code::InUse),
+        "the code of a temporary refusal is typed: {e:?}"
+    );
     let e = s.select(&Mailbox::new("Bad").unwrap()).await.unwrap_err();
-    assert!(
-        matches!(e, Error::Rejected { ref reply, .. } if reply.starts_with("BAD")),
+    assert!(matches!(e, Error::Rejected { .. }), "{e:?}");
+    assert_eq!(
+        e.reply().and_then(|r| r.imap_status()),
+        Some(mailcat_codec::imap::StatusKind::Bad),
         "{e:?}"
     );
+    assert!(e.to_string().contains(": BAD "), "{e}");
     drop(s);
     server.await.unwrap();
 }

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use mailcat_codec::pop3::ResponseCodeKind;
 use mailcat_session::auth::base64;
 use mailcat_session::{Credential, Error, Incoming, MessageId};
 use pop3_script::*;
@@ -318,6 +319,14 @@ async fn temporary_login_refusals() {
             matches!(err, Error::AuthenticationUnavailable { .. }),
             "{code}: {err}"
         );
+        // The response code is typed: no words to match on.
+        let reply = err.reply().expect("the server's reply");
+        assert_eq!(
+            reply.pop3_code().map(|c| c.as_bytes()),
+            Some(code.as_bytes()),
+            "{reply:?}"
+        );
+        assert_eq!(reply.to_string(), format!("[{code}] try later"));
         assert!(err.is_transient());
         drop(session);
         server.received().await;
@@ -341,6 +350,11 @@ async fn temporary_sasl_refusal() {
     assert!(
         matches!(err, Error::AuthenticationUnavailable { .. }),
         "{err}"
+    );
+    assert_eq!(
+        err.reply().and_then(|r| r.pop3_code_kind()),
+        Some(ResponseCodeKind::InUse),
+        "{err:?}"
     );
     drop(session);
     server.received().await;
@@ -467,10 +481,21 @@ async fn dele_rset_noop_quit() {
     .await;
     session.dele(1).await.unwrap();
     assert!(matches!(session.dele(1).await, Err(Error::Rejected { .. })));
-    assert!(matches!(
-        session.dele(2).await,
-        Err(Error::Temporary { .. })
-    ));
+    let temporary = session.dele(2).await.unwrap_err();
+    assert!(
+        matches!(temporary, Error::Temporary { .. }),
+        "{temporary:?}"
+    );
+    assert_eq!(
+        temporary.reply().and_then(|r| r.pop3_code_kind()),
+        Some(ResponseCodeKind::SysTemp),
+        "the response code of a Temporary is typed: {temporary:?}"
+    );
+    assert_eq!(
+        temporary.to_string(),
+        "pop.test.invalid temporarily refused DELE: [SYS/TEMP] try again",
+        "the message reads as it always did"
+    );
     session.rset().await.unwrap();
     session.noop().await.unwrap();
     session.quit().await.unwrap();
@@ -1423,9 +1448,9 @@ async fn fetch_many_and_fetch_start_check_every_id_before_sending_anything() {
     };
     let mut requests = vec![(&ids[0], Sink::default()), (&stale, Sink::default())];
     let e = incoming.fetch_many(&mut requests).await.unwrap_err();
-    assert!(matches!(e, Error::Protocol { .. }), "{e:?}");
+    assert!(matches!(e, Error::Misuse { .. }), "{e:?}");
     let e = incoming.fetch_start(&[&ids[0], &stale]).await.unwrap_err();
-    assert!(matches!(e, Error::Protocol { .. }), "{e:?}");
+    assert!(matches!(e, Error::Misuse { .. }), "{e:?}");
     drop(incoming);
     let sent = String::from_utf8_lossy(&server.received().await).into_owned();
     assert!(!sent.contains("RETR"), "{sent}");
@@ -1459,7 +1484,10 @@ async fn fetch_start_lets_each_sink_be_opened_between_replies_and_blocks_other_c
     assert_eq!(first.bytes, b"one\r\n");
     // A reply is still unread: a DELE now would take it for its own. Refused, nothing sent.
     let e = incoming.delete(&ids[..1]).await.unwrap_err();
-    assert!(matches!(e, Error::Protocol { .. }), "{e:?}");
+    assert!(
+        matches!(e, Error::Misuse { .. }),
+        "the caller's mistake, not the server's: {e:?}"
+    );
     let mut third = Sink::default();
     assert_eq!(
         incoming
@@ -1721,7 +1749,7 @@ async fn incoming_lists_more_than_a_million_messages_as_stat_announced() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, Error::Protocol { ref detail, .. } if detail.contains("not in this session's list")),
+        matches!(err, Error::Misuse { ref what, .. } if what.contains("not in this session's list")),
         "{err}"
     );
     assert!(incoming.delete(&[older]).await.is_err());

@@ -216,8 +216,9 @@ pub enum UrlError {
     /// A port that is not a number from 1 to 65535.
     #[error("port {0:?} is not a number from 1 to 65535")]
     BadPort(String),
-    /// A user, path, query or fragment.
-    #[error("only scheme://host[:port] is supported; give the user with --user, not in the URL")]
+    /// A user, path, query or fragment. (The application says where the user goes instead:
+    /// the library names none of its options.)
+    #[error("only scheme://host[:port] is supported; give the user separately, not in the URL")]
     Unsupported,
 }
 

@@ -9,6 +9,7 @@ use mailcat_codec::DecodeError;
 
 use crate::endpoint::Protocol;
 use crate::fingerprint::Fingerprint;
+use crate::reply::Reply;
 
 /// The step of a connection an error happened in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -344,14 +345,14 @@ pub enum Error {
         source: DecodeError,
     },
     /// The server refused to talk (a BYE / -ERR / 554 greeting) or refused a command.
-    #[error("{host} refused the {step}: {reply}")]
+    #[error("{host} refused the {step}: {}", reply.with_status())]
     Refused {
         /// The host.
         host: String,
         /// The step.
         step: Step,
-        /// The server's words, escaped.
-        reply: String,
+        /// The server's reply: match on [`Reply::smtp_code`], [`Reply::pop3_code`] ...
+        reply: Reply,
     },
     /// STARTTLS is required but the server does not offer it (possibly stripped by an attacker).
     #[error("{host} does not offer {command}, so the connection cannot be encrypted; use implicit TLS ({tls_url}) instead")]
@@ -453,6 +454,14 @@ impl Error {
                 | Error::PreauthBeforeTls { .. }
                 | Error::StartTlsInjection { .. }
         )
+    }
+
+    /// The server's reply, when the error is its refusal ([`Error::Refused`]).
+    pub fn reply(&self) -> Option<&Reply> {
+        match self {
+            Error::Refused { reply, .. } => Some(reply),
+            _ => None,
+        }
     }
 
     /// The step the error happened in, where there is one.

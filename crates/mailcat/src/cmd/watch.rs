@@ -137,7 +137,7 @@ async fn watch_once(
             {
                 return Error::Closed {
                     host: account.incoming.host.clone(),
-                    reply: text.clone(),
+                    reply: text.clone().into(),
                 };
             }
             if events.iter().any(|e| matches!(e, Unsolicited::Exists(_))) {

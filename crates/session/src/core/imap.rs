@@ -43,7 +43,7 @@ use mailcat_codec::imap::{
 };
 use mailcat_codec::{Decode, Decoded, Limits};
 use mailcat_transport::trace::Redaction;
-use mailcat_transport::{Endpoint, Step};
+use mailcat_transport::{Endpoint, ImapReply, Reply, Step};
 
 use super::{Core, Outbox, Poison, Progress, Transmit};
 use crate::imap::{
@@ -52,13 +52,8 @@ use crate::imap::{
 };
 use crate::{AlertSink, Error};
 
-/// A tagged completion.
-#[derive(Debug, Clone)]
-pub(crate) struct Tagged {
-    pub(crate) kind: StatusKind,
-    pub(crate) code: Option<Code<'static>>,
-    pub(crate) text: String,
-}
+/// A tagged completion, typed as errors carry it: status, response code, escaped text.
+pub(crate) type Tagged = ImapReply;
 
 /// What a command is, as far as its answer goes: which untagged responses are its answer.
 #[derive(Debug)]
@@ -426,7 +421,7 @@ impl ImapCore {
         self.poison.is_poisoned()
     }
 
-    pub(crate) fn closed_by_server(&self) -> Option<&str> {
+    pub(crate) fn closed_by_server(&self) -> Option<&Reply> {
         self.poison.closed_by_server()
     }
 
@@ -698,9 +693,11 @@ impl ImapCore {
             Response::Status {
                 tag: None,
                 kind: StatusKind::Bye,
+                code,
                 text,
-                ..
-            } => self.poison.closed(escape_bytes(text)),
+            } => self
+                .poison
+                .closed(ImapReply::new(StatusKind::Bye, code.clone(), text)),
             Response::Data(Data::Capability(caps)) => {
                 let items = caps
                     .iter()
@@ -760,7 +757,7 @@ impl ImapCore {
             return Err(self.wrong_tag(tag.as_bytes()));
         };
         let command = &self.in_flight[at];
-        match (&command.stage, tagged.kind) {
+        match (&command.stage, tagged.status) {
             (Stage::Literal { .. }, StatusKind::No | StatusKind::Bad) => {}
             (Stage::Literal { .. }, kind) => {
                 let detail = format!(
@@ -1167,14 +1164,7 @@ impl Core for ImapCore {
                 kind,
                 code,
                 text,
-            }) => self.tagged(
-                tag,
-                Tagged {
-                    kind,
-                    code,
-                    text: escape_bytes(&text),
-                },
-            )?,
+            }) => self.tagged(tag, ImapReply::new(kind, code, &text))?,
             Item::Response(Response::Continuation { text, .. }) => {
                 self.count_untagged(consumed)?;
                 self.continuation(&text)?
@@ -1199,7 +1189,7 @@ impl Core for ImapCore {
         if let Some(words) = self.poison.closed_by_server() {
             return Error::Closed {
                 host: self.endpoint.host.clone(),
-                reply: words.to_owned(),
+                reply: words.clone(),
             };
         }
         let error = mailcat_transport::Error::Closed {
@@ -1225,7 +1215,7 @@ impl Core for ImapCore {
         {
             return Error::Closed {
                 host: self.endpoint.host.clone(),
-                reply: words.to_owned(),
+                reply: words.clone(),
             };
         }
         self.poison.out_of_step(format!("{doing}: {error}"));
@@ -1258,17 +1248,17 @@ pub(crate) fn expect_ok(
     tagged: Tagged,
 ) -> Result<Tagged, Error> {
     let host = endpoint.host.clone();
-    match tagged.kind {
+    match tagged.status {
         StatusKind::Ok => Ok(tagged),
         StatusKind::No if temporary(tagged.code.as_ref()) => Err(Error::Temporary {
             host,
             command: command.to_owned(),
-            reply: format!("NO {}", tagged.text),
+            reply: tagged.into(),
         }),
-        kind => Err(Error::Rejected {
+        _ => Err(Error::Rejected {
             host,
             command: command.to_owned(),
-            reply: format!("{} {}", kind.as_str(), tagged.text),
+            reply: tagged.into(),
         }),
     }
 }
@@ -1304,7 +1294,7 @@ pub(crate) fn capabilities(kept: Vec<Response<'static>>) -> Vec<String> {
 
 /// True if an answer to `ENABLE UTF8=ACCEPT` enabled it.
 pub(crate) fn utf8_enabled(done: &Done) -> bool {
-    done.tagged.kind == StatusKind::Ok
+    done.tagged.status == StatusKind::Ok
         && done.kept.iter().any(|r| {
             matches!(r, Response::Data(Data::Enabled(caps)) if caps.iter().any(|c| c.is("UTF8=ACCEPT")))
         })
@@ -1538,7 +1528,7 @@ mod tests {
         let answer = done(feed_all(&mut core, b"A0001 OK NOOP done\r\n").expect("ok"));
         assert_eq!(answer.len(), 1);
         assert_eq!(answer[0].tag, tag);
-        assert_eq!(answer[0].tagged.kind, StatusKind::Ok);
+        assert_eq!(answer[0].tagged.status, StatusKind::Ok);
         assert!(!core.has_in_flight());
 
         core.start(&Command::Noop, Kind::Plain).expect("start");
@@ -1612,12 +1602,17 @@ mod tests {
         core.start(&Command::Noop, Kind::Plain).expect("start");
         sent(&mut core);
         feed_all(&mut core, b"* BYE going down\r\n").expect("taken in");
-        assert_eq!(core.closed_by_server(), Some("going down"));
+        assert_eq!(
+            core.closed_by_server().map(ToString::to_string).as_deref(),
+            Some("going down")
+        );
         match core.handle_end(b"") {
-            Error::Closed { reply, .. } => assert_eq!(reply, "going down"),
+            Error::Closed { reply, .. } => assert_eq!(reply.to_string(), "going down"),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(core.usable(), Err(Error::Closed { reply, .. }) if reply == "going down"));
+        assert!(
+            matches!(core.usable(), Err(Error::Closed { reply, .. }) if reply.imap_status() == Some(StatusKind::Bye) && reply.to_string() == "going down")
+        );
         assert!(core.start(&Command::Noop, Kind::Plain).is_err());
     }
 
@@ -1737,7 +1732,7 @@ mod tests {
         core.start(&append, Kind::Plain).expect("start");
         sent(&mut core);
         let refused = done(feed_all(&mut core, b"A0002 NO [OVERQUOTA] full\r\n").expect("no"));
-        assert_eq!(refused[0].tagged.kind, StatusKind::No);
+        assert_eq!(refused[0].tagged.status, StatusKind::No);
         assert!(sent(&mut core).is_empty());
         assert!(!core.is_poisoned());
 

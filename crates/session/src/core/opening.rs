@@ -35,7 +35,10 @@ use mailcat_codec::smtp::command::{ClientId, Command as SmtpCommand};
 use mailcat_codec::{pop3, smtp, DecodeError, Limits};
 use mailcat_transport::sniff::{is_tls_record, plaintext_greeting};
 use mailcat_transport::trace::Redaction;
-use mailcat_transport::{Endpoint, Error as TransportError, Protocol, Security, Step};
+use mailcat_transport::{
+    Endpoint, Error as TransportError, ImapReply, Pop3Reply, Protocol, Reply, Security, SmtpReply,
+    Step,
+};
 
 use super::{Core, Outbox, Poison, Progress, Transmit};
 use crate::Error;
@@ -56,23 +59,130 @@ pub struct Greeting {
 }
 
 /// What the server says it can do: IMAP capability atoms, POP3 CAPA lines or SMTP EHLO
-/// extension lines, as the server sent them.
+/// extension lines, as the server sent them, and for POP3 and SMTP the codec's typed form of
+/// the same lines ([`Capabilities::pop3`], [`Capabilities::smtp`]), parsed once where they were
+/// read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Capabilities {
     /// The protocol they belong to.
     pub protocol: Protocol,
-    /// One entry per atom (IMAP) or line (POP3, SMTP), as sent.
+    /// One entry per atom (IMAP) or line (POP3, SMTP), as sent (for display).
     pub items: Vec<String>,
+    typed: Typed,
+}
+
+/// The codec's form of the capabilities.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Typed {
+    /// IMAP: the atoms are the form.
+    Imap,
+    Pop3(pop3::Capabilities),
+    Smtp(smtp::Extensions),
 }
 
 impl Capabilities {
+    /// Capabilities of `protocol` from their entries as text (IMAP atoms, POP3 CAPA lines, SMTP
+    /// EHLO lines after the first), parsed into the typed form. The sessions build them from
+    /// the bytes read instead.
+    pub fn new(protocol: Protocol, items: Vec<String>) -> Self {
+        let typed = match protocol {
+            Protocol::Imap => Typed::Imap,
+            Protocol::Pop3 => {
+                let mut capa = pop3::Capabilities::new();
+                for item in &items {
+                    capa.push_line(item.as_bytes());
+                }
+                Typed::Pop3(capa)
+            }
+            Protocol::Smtp => {
+                let mut lines = vec![std::borrow::Cow::Borrowed(&b"server"[..])];
+                lines.extend(
+                    items
+                        .iter()
+                        .map(|i| std::borrow::Cow::Borrowed(i.as_bytes())),
+                );
+                let reply = smtp::Reply {
+                    code: smtp::ReplyCode::OK,
+                    enhanced: None,
+                    lines,
+                };
+                match smtp::Extensions::from_reply(&reply) {
+                    Ok(extensions) => Typed::Smtp(extensions),
+                    Err(_) => unreachable!("a 250 reply always lists extensions"),
+                }
+            }
+        };
+        Capabilities {
+            protocol,
+            items,
+            typed,
+        }
+    }
+
+    /// POP3 capabilities from the CAPA lines as the codec holds them.
+    pub(crate) fn from_pop3(capa: pop3::Capabilities) -> Self {
+        Capabilities {
+            protocol: Protocol::Pop3,
+            items: capa
+                .lines()
+                .map(|l| String::from_utf8_lossy(l).into_owned())
+                .collect(),
+            typed: Typed::Pop3(capa),
+        }
+    }
+
+    /// SMTP capabilities from the reply to EHLO, as the codec holds it.
+    pub(crate) fn from_smtp(extensions: smtp::Extensions) -> Self {
+        Capabilities {
+            protocol: Protocol::Smtp,
+            items: extensions
+                .lines()
+                .skip(1)
+                .map(|l| String::from_utf8_lossy(l).trim().to_owned())
+                .collect(),
+            typed: Typed::Smtp(extensions),
+        }
+    }
+
+    /// The POP3 CAPA lines, typed (`sasl_mechanisms`, `user`, `pipelining` ...).
+    pub fn pop3(&self) -> Option<&pop3::Capabilities> {
+        match &self.typed {
+            Typed::Pop3(capa) => Some(capa),
+            _ => None,
+        }
+    }
+
+    /// The SMTP EHLO extensions, typed (`size`, `auth_mechanisms`, `pipelining` ...).
+    pub fn smtp(&self) -> Option<&smtp::Extensions> {
+        match &self.typed {
+            Typed::Smtp(extensions) => Some(extensions),
+            _ => None,
+        }
+    }
+
+    /// The SMTP extensions: parsed when the EHLO reply was read, or from the entries for
+    /// capabilities of another protocol.
+    pub(crate) fn smtp_extensions(&self) -> smtp::Extensions {
+        match &self.typed {
+            Typed::Smtp(extensions) => extensions.clone(),
+            _ => match Capabilities::new(Protocol::Smtp, self.items.clone()).typed {
+                Typed::Smtp(extensions) => extensions,
+                _ => unreachable!("SMTP capabilities are typed as SMTP"),
+            },
+        }
+    }
+
     /// True if the first word of an entry is `name` (case-insensitive): `has("IDLE")`,
     /// `has("SIZE")`, `has("STLS")`.
     pub fn has(&self, name: &str) -> bool {
-        self.items.iter().any(|item| {
-            let word = item.split([' ', '=']).next().unwrap_or_default();
-            word.eq_ignore_ascii_case(name)
-        })
+        match &self.typed {
+            Typed::Pop3(capa) => capa.has(name),
+            Typed::Smtp(extensions) => extensions.has(name),
+            Typed::Imap => self.items.iter().any(|item| {
+                let word = item.split([' ', '=']).next().unwrap_or_default();
+                word.eq_ignore_ascii_case(name)
+            }),
+        }
     }
 
     /// True if the server offers to start TLS (`STARTTLS`, or `STLS` for POP3).
@@ -135,10 +245,12 @@ struct Exchange {
     step: Step,
     /// The IMAP tag the command was sent with.
     tag: Option<String>,
-    /// IMAP untagged responses so far.
+    /// IMAP untagged responses, or POP3 listing lines, so far.
     untagged: usize,
-    /// IMAP capability atoms from untagged `CAPABILITY`, or POP3 listing lines.
+    /// IMAP capability atoms from untagged `CAPABILITY`.
     items: Vec<String>,
+    /// POP3 listing lines, as the codec holds them.
+    capa: pop3::Capabilities,
     /// The POP3 `+OK` text of a multi-line reply, once read.
     status: Option<String>,
 }
@@ -317,7 +429,7 @@ impl Opening {
         let (bytes, tag) = bytes.map_err(|e| TransportError::Refused {
             host: self.endpoint.host.clone(),
             step: Step::Write,
-            reply: e.to_string(),
+            reply: Reply::Text(e.to_string()),
         })?;
         self.outbox.push(bytes, Redaction::Normal);
         self.due = Due::Reply(Exchange {
@@ -325,6 +437,7 @@ impl Opening {
             tag,
             untagged: 0,
             items: Vec::new(),
+            capa: pop3::Capabilities::new(),
             status: None,
         });
         Ok(())
@@ -392,24 +505,22 @@ impl Opening {
                         expected: "+OK or -ERR",
                     });
                 };
-                let text = escape_bytes(&status.text);
                 Ok((
                     used,
                     if status.is_ok() {
-                        Ok(plain_greeting(text))
+                        Ok(plain_greeting(escape_bytes(&status.text)))
                     } else {
-                        Err(format!("-ERR {text}"))
+                        Err(Pop3Reply::from_status(&status).into())
                     },
                 ))
             }),
             Codec::Smtp { limits } => smtp::parse_reply(input, limits).map(|(used, reply)| {
-                let text = smtp_text(&reply);
                 (
                     used,
                     if reply.code.get() == 220 {
-                        Ok(plain_greeting(text))
+                        Ok(plain_greeting(smtp_text(&reply)))
                     } else {
-                        Err(format!("{} {text}", reply.code.get()))
+                        Err(SmtpReply::from_reply(&reply).into())
                     },
                 )
             }),
@@ -467,7 +578,7 @@ impl Opening {
         let protocol = self.endpoint.protocol;
         if step == Step::StartTls {
             if !ok {
-                return Err(self.refused(step, reply.text));
+                return Err(self.refused(step, reply.reply));
             }
             if unread > 0 {
                 // After the go-ahead the server says nothing until the handshake: these bytes
@@ -480,38 +591,35 @@ impl Opening {
             }
             return Ok(Some((used, Event::StartTls)));
         }
-        let items = match protocol {
+        let capabilities = match protocol {
             Protocol::Imap => {
                 if !ok {
-                    return Err(self.refused(step, reply.text));
+                    return Err(self.refused(step, reply.reply));
                 }
-                if exchange.items.is_empty() {
+                imap_list(if exchange.items.is_empty() {
                     reply.items
                 } else {
                     exchange.items
-                }
+                })
             }
             // RFC 1939 servers have no CAPA: `-ERR` is an empty list, not a failure.
             Protocol::Pop3 => {
                 self.lock_step(step, unread)?;
-                if ok {
-                    exchange.items
+                Capabilities::from_pop3(if ok {
+                    exchange.capa
                 } else {
-                    Vec::new()
-                }
+                    pop3::Capabilities::new()
+                })
             }
             Protocol::Smtp => {
                 self.lock_step(step, unread)?;
-                if !ok {
-                    return Err(self.refused(step, reply.text));
+                match reply.extensions {
+                    Some(extensions) if ok => Capabilities::from_smtp(extensions),
+                    _ => return Err(self.refused(step, reply.reply)),
                 }
-                reply.items
             }
         };
-        Ok(Some((
-            used,
-            Event::Capabilities(Capabilities { protocol, items }),
-        )))
+        Ok(Some((used, Event::Capabilities(capabilities))))
     }
 
     /// POP3 and SMTP are lock-step: the server speaks once after connecting and once per
@@ -571,7 +679,8 @@ impl Opening {
         )
     }
 
-    fn refused(&self, step: Step, reply: String) -> TransportError {
+    fn refused(&self, step: Step, reply: Option<Reply>) -> TransportError {
+        let reply = reply.unwrap_or_else(|| Reply::Text(String::new()));
         TransportError::Refused {
             host: self.endpoint.host.clone(),
             step,
@@ -695,25 +804,25 @@ fn first_bytes(buf: &[u8], expected: Protocol) -> First {
 }
 
 /// An IMAP greeting: `* OK`, `* PREAUTH` (accepted) or `* BYE` (a refusal).
-fn imap_greeting(event: imap::Event<'_>) -> Result<Result<Greeting, String>, DecodeError> {
+fn imap_greeting(event: imap::Event<'_>) -> Result<Result<Greeting, Reply>, DecodeError> {
     match event {
         imap::Event::Response(Response::Status {
             tag: None,
             kind,
             code,
             text,
-        }) => {
-            let text = escape_bytes(&text);
-            Ok(match kind {
-                StatusKind::Ok | StatusKind::PreAuth => Ok(Greeting {
+        }) => Ok(match kind {
+            StatusKind::Ok | StatusKind::PreAuth => {
+                let text = escape_bytes(&text);
+                Ok(Greeting {
                     preauth: kind == StatusKind::PreAuth,
                     capabilities: imap_capabilities(code.as_ref()),
                     alert: matches!(code, Some(Code::Alert)).then(|| text.clone()),
                     text,
-                }),
-                _ => Err(format!("{} {text}", kind.as_str())),
-            })
-        }
+                })
+            }
+            _ => Err(ImapReply::new(kind, code.map(own_code), &text).into()),
+        }),
         imap::Event::Response(Response::Status { tag: Some(_), .. }) => Err(DecodeError::Invalid {
             offset: 0,
             expected: "an untagged greeting (* OK), not a tagged response",
@@ -727,15 +836,27 @@ fn imap_greeting(event: imap::Event<'_>) -> Result<Result<Greeting, String>, Dec
 
 fn imap_capabilities(code: Option<&Code<'_>>) -> Option<Capabilities> {
     match code {
-        Some(Code::Capability(caps)) => Some(Capabilities {
-            protocol: Protocol::Imap,
-            items: caps
-                .iter()
+        Some(Code::Capability(caps)) => Some(imap_list(
+            caps.iter()
                 .map(|c| String::from_utf8_lossy(c.as_bytes()).into_owned())
                 .collect(),
-        }),
+        )),
         _ => None,
     }
+}
+
+/// IMAP capabilities: the atoms are their typed form.
+fn imap_list(items: Vec<String>) -> Capabilities {
+    Capabilities {
+        protocol: Protocol::Imap,
+        items,
+        typed: Typed::Imap,
+    }
+}
+
+/// An owned copy of an IMAP response code.
+fn own_code(code: Code<'_>) -> Code<'static> {
+    code.into_owned()
 }
 
 fn smtp_text(reply: &smtp::Reply<'_>) -> String {
@@ -760,10 +881,12 @@ enum Item {
 /// What the completing item of a reply said.
 #[derive(Default)]
 struct Final {
-    /// The status as the server worded it, for a refusal (`NO …`, `-ERR …`, `454 …`).
-    text: String,
-    /// IMAP: the capabilities of a tagged `[CAPABILITY …]` code; SMTP: the EHLO lines.
+    /// The reply, for a refusal (`NO …`, `-ERR …`, `454 …`).
+    reply: Option<Reply>,
+    /// IMAP: the capabilities of a tagged `[CAPABILITY …]` code.
     items: Vec<String>,
+    /// SMTP: the reply to EHLO, typed.
+    extensions: Option<smtp::Extensions>,
 }
 
 /// One IMAP response to CAPABILITY or STARTTLS: untagged ones are counted (capabilities kept),
@@ -791,10 +914,11 @@ fn imap_item(
                 Item::Done {
                     ok: kind == StatusKind::Ok,
                     reply: Final {
-                        text: format!("{} {}", kind.as_str(), escape_bytes(&text)),
                         items: imap_capabilities(code.as_ref())
                             .map(|c| c.items)
                             .unwrap_or_default(),
+                        reply: Some(ImapReply::new(kind, code.map(own_code), &text).into()),
+                        extensions: None,
                     },
                 }
             }
@@ -830,17 +954,16 @@ fn pop3_item(
     let (used, event) = decoder.decode(input)?;
     let item = match event {
         pop3::Event::Status(status) => {
-            let text = escape_bytes(&status.text);
             if !status.is_ok() {
                 Item::Done {
                     ok: false,
                     reply: Final {
-                        text: format!("-ERR {text}"),
-                        items: Vec::new(),
+                        reply: Some(Pop3Reply::from_status(&status).into()),
+                        ..Final::default()
                     },
                 }
             } else if decoder.is_in_body() {
-                exchange.status = Some(text);
+                exchange.status = Some(escape_bytes(&status.text));
                 Item::Part
             } else {
                 Item::Done {
@@ -850,10 +973,9 @@ fn pop3_item(
             }
         }
         pop3::Event::Line(line) => {
-            exchange
-                .items
-                .push(String::from_utf8_lossy(line).into_owned());
-            if exchange.items.len() > MAX_ITEMS {
+            exchange.capa.push_line(line);
+            exchange.untagged += 1;
+            if exchange.untagged > MAX_ITEMS {
                 Item::Invalid("at most 1,000 lines in a capability listing")
             } else {
                 Item::Part
@@ -879,13 +1001,9 @@ fn smtp_item(limits: &Limits, input: &[u8], step: Step) -> Result<(usize, Item),
         Item::Done {
             ok: code == success,
             reply: Final {
-                text: format!("{code} {}", smtp_text(&reply)),
-                items: reply
-                    .lines
-                    .iter()
-                    .skip(1)
-                    .map(|l| String::from_utf8_lossy(l).trim().to_owned())
-                    .collect(),
+                extensions: smtp::Extensions::from_reply(&reply).ok(),
+                reply: Some(SmtpReply::from_reply(&reply).into()),
+                items: Vec::new(),
             },
         },
     ))
@@ -1110,7 +1228,7 @@ mod tests {
             let mut core = opening(protocol, Security::ImplicitTls);
             let error = feed(&mut core, greeting).unwrap_err();
             assert!(
-                matches!(&error, TransportError::Refused { step: Step::Greeting, reply, .. } if reply == words),
+                matches!(&error, TransportError::Refused { step: Step::Greeting, reply, .. } if reply.with_status() == words),
                 "{protocol}: {error:?}"
             );
             assert!(core.ask_capabilities(b"").is_err(), "poisoned");
@@ -1409,10 +1527,7 @@ mod tests {
     // -- STARTTLS ---------------------------------------------------------------------------
 
     fn caps(protocol: Protocol, items: &[&str]) -> Capabilities {
-        Capabilities {
-            protocol,
-            items: items.iter().map(|s| (*s).to_owned()).collect(),
-        }
+        Capabilities::new(protocol, items.iter().map(|s| (*s).to_owned()).collect())
     }
 
     #[test]
@@ -1534,7 +1649,7 @@ mod tests {
             let (mut core, result) = starttls(protocol, reply);
             let error = result.unwrap_err();
             assert!(
-                matches!(&error, TransportError::Refused { step: Step::StartTls, reply, .. } if reply == words),
+                matches!(&error, TransportError::Refused { step: Step::StartTls, reply, .. } if reply.with_status() == words),
                 "{protocol}: {error:?}"
             );
             assert!(core.ask_capabilities(b"").is_err(), "poisoned");

@@ -10,13 +10,13 @@
 
 use mailcat_transport::Endpoint;
 
-use crate::Error;
+use crate::{Error, Reply};
 
 /// Why a session takes no more commands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Poisoned {
-    /// The server ended the session (IMAP `BYE`, SMTP `421`): its words, escaped.
-    Closed(String),
+    /// The server ended the session (IMAP `BYE`, SMTP `421`): its reply.
+    Closed(Reply),
     /// The conversation is out of step, or may be: what went wrong.
     OutOfStep(String),
 }
@@ -47,7 +47,7 @@ impl Poison {
 
     /// The server ended the session with `words`. Its goodbye is the news even after a desync,
     /// so it replaces an earlier reason.
-    pub(crate) fn closed(&mut self, words: impl Into<String>) {
+    pub(crate) fn closed(&mut self, words: impl Into<Reply>) {
         self.0 = Some(Poisoned::Closed(words.into()));
     }
 
@@ -57,7 +57,7 @@ impl Poison {
     }
 
     /// The server's goodbye, if it ended the session.
-    pub(crate) fn closed_by_server(&self) -> Option<&str> {
+    pub(crate) fn closed_by_server(&self) -> Option<&Reply> {
         match &self.0 {
             Some(Poisoned::Closed(words)) => Some(words),
             _ => None,
@@ -114,10 +114,16 @@ mod tests {
         let mut poison = Poison::default();
         poison.out_of_step("a reply nobody asked for");
         poison.closed("Shutting down");
-        assert_eq!(poison.closed_by_server(), Some("Shutting down"));
+        assert_eq!(
+            poison
+                .closed_by_server()
+                .map(ToString::to_string)
+                .as_deref(),
+            Some("Shutting down")
+        );
         let later = poison.check(&endpoint()).unwrap_err();
         assert!(
-            matches!(&later, Error::Closed { reply, .. } if reply == "Shutting down"),
+            matches!(&later, Error::Closed { reply, .. } if reply.to_string() == "Shutting down"),
             "{later:?}"
         );
     }

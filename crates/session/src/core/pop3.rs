@@ -21,7 +21,6 @@
 use std::collections::VecDeque;
 use std::ops::Range;
 
-use mailcat_codec::core::text::escape_bytes;
 use mailcat_codec::pop3::command::Command;
 use mailcat_codec::pop3::{Body, Decoder, Event, Expect, ResponseCodeKind, StatusLine};
 use mailcat_codec::{Decode, DecodeError, Decoded, EncodeError, Limits};
@@ -374,7 +373,7 @@ impl Pop3Core {
 
     /// The server's `-ERR` to `command`: temporary or not, with its words.
     pub(crate) fn refused(&self, command: &str, status: &StatusLine<'_>) -> Error {
-        let reply = reply_text(status);
+        let reply = server_reply(status);
         if is_temporary(status) {
             Error::Temporary {
                 host: self.endpoint.host.clone(),
@@ -391,11 +390,11 @@ impl Pop3Core {
     }
 
     /// A call the session's own rules forbid now (the caller's mistake, not the server's).
-    pub(crate) fn misuse(&self, detail: &str) -> Error {
-        Error::Protocol {
+    pub(crate) fn misuse(&self, what: &str) -> Error {
+        Error::Misuse {
             host: self.endpoint.host.clone(),
             protocol: Protocol::Pop3,
-            detail: detail.to_owned(),
+            what: what.to_owned(),
         }
     }
 
@@ -527,15 +526,8 @@ impl Core for Pop3Core {
 }
 
 /// A status line as people read it: `[CODE] text`, escaped.
-pub(crate) fn reply_text(status: &StatusLine<'_>) -> String {
-    match &status.code {
-        Some(code) => format!(
-            "[{}] {}",
-            escape_bytes(code.as_bytes()),
-            escape_bytes(&status.text)
-        ),
-        None => escape_bytes(&status.text),
-    }
+pub(crate) fn server_reply(status: &StatusLine<'_>) -> crate::Reply {
+    crate::Pop3Reply::from_status(status).into()
 }
 
 /// `-ERR [IN-USE]`, `[LOGIN-DELAY]` and `[SYS/TEMP]` mean "later" (RFC 2449 §8, RFC 3206).

@@ -225,14 +225,15 @@ impl SmtpCore {
         match busy {
             None => Ok(()),
             Some(what) => {
+                // The caller's doing (a call dropped halfway), not the server's: a misuse, and
+                // the session is poisoned as for any desync.
                 let due = self.window.len();
-                Err(self.poison.desync(
-                    &self.endpoint,
-                    format!(
-                        "{what} was abandoned halfway ({due} replies still due): the server \
-                         may still be answering it"
-                    ),
-                ))
+                let what = format!(
+                    "{what} was abandoned halfway ({due} replies still due): the server \
+                     may still be answering it"
+                );
+                self.poison.out_of_step(what.clone());
+                Err(self.misuse(what))
             }
         }
     }
@@ -242,9 +243,9 @@ impl SmtpCore {
     /// timeout): closed with its words.
     pub(crate) fn nothing_unsolicited(&mut self, buffered: &[u8]) -> Result<(), Error> {
         if buffered.starts_with(b"421") {
-            let words = match self.decoder.decode(buffered) {
-                Decoded::Event { event, .. } => ServerReply::from_reply(&event).to_string(),
-                _ => first_line(buffered),
+            let words: crate::Reply = match self.decoder.decode(buffered) {
+                Decoded::Event { event, .. } => ServerReply::from_reply(&event).into(),
+                _ => first_line(buffered).into(),
             };
             return Err(self.closed(words));
         }
@@ -252,7 +253,7 @@ impl SmtpCore {
     }
 
     /// The server ended the session with `words`.
-    fn closed(&mut self, words: String) -> Error {
+    fn closed(&mut self, words: crate::Reply) -> Error {
         self.poison.closed(words.clone());
         Error::Closed {
             host: self.endpoint.host.clone(),
@@ -271,11 +272,10 @@ impl SmtpCore {
             Command::Noop => Due::Noop,
             Command::Quit => Due::Quit,
             other => {
-                return Err(Error::Protocol {
-                    host: self.endpoint.host.clone(),
-                    protocol: Protocol::Smtp,
-                    detail: format!("{} is not a command that goes on its own", other.name()),
-                })
+                return Err(self.misuse(format!(
+                    "{} is not a command that goes on its own",
+                    other.name()
+                )))
             }
         };
         if due != Due::Quit {
@@ -621,7 +621,7 @@ impl SmtpCore {
             refused: t
                 .refused
                 .iter()
-                .map(|(a, r)| (a.as_str().to_owned(), r.to_string()))
+                .map(|(a, r)| (a.as_str().to_owned(), r.clone()))
                 .collect(),
             accepted: t.accepted.iter().map(|a| a.as_str().to_owned()).collect(),
         }
@@ -635,7 +635,7 @@ impl SmtpCore {
 
     /// What a reply to an AUTH step means for the SASL driver.
     fn sasl_reply(&mut self, reply: &Reply<'_>) -> Result<SaslReply, Error> {
-        let text = || ServerReply::from_reply(reply).to_string();
+        let text = || ServerReply::from_reply(reply).into();
         if reply.code != ReplyCode::AUTH_CHALLENGE {
             self.state = State::Idle;
         }
@@ -669,23 +669,31 @@ impl SmtpCore {
 
     fn refusal_of(&self, command: &str, reply: &ServerReply) -> Error {
         let host = self.endpoint.host.clone();
-        let text = reply.to_string();
         match reply.code / 100 {
             4 => Error::Temporary {
                 host,
                 command: command.to_owned(),
-                reply: text,
+                reply: reply.clone().into(),
             },
             5 => Error::Rejected {
                 host,
                 command: command.to_owned(),
-                reply: text,
+                reply: reply.clone().into(),
             },
             _ => Error::Protocol {
                 host,
                 protocol: Protocol::Smtp,
-                detail: format!("unexpected reply to {command}: {text}"),
+                detail: format!("unexpected reply to {command}: {reply}"),
             },
+        }
+    }
+
+    /// A call the session's rules forbid now: the caller's mistake, not the server's.
+    pub(crate) fn misuse(&self, what: impl Into<String>) -> Error {
+        Error::Misuse {
+            host: self.endpoint.host.clone(),
+            protocol: Protocol::Smtp,
+            what: what.into(),
         }
     }
 
@@ -747,7 +755,7 @@ impl Core for SmtpCore {
             }
         };
         if reply.is_closing() {
-            let words = ServerReply::from_reply(&reply).to_string();
+            let words = ServerReply::from_reply(&reply).into();
             return Err(self.closed(words));
         }
         let reply = reply.into_owned();
@@ -976,6 +984,15 @@ mod tests {
             panic!("{events:?}")
         };
         assert_eq!(refused[0].0, "carol@example.test");
+        // Typed: the code and the enhanced code, not words to match on.
+        assert_eq!(refused[0].1.code, 452);
+        assert_eq!(
+            refused[0]
+                .1
+                .enhanced
+                .map(|c| (c.class, c.subject, c.detail)),
+            Some((4, 2, 2))
+        );
         assert_eq!(accepted, ["bob@example.test"]);
         assert!(transient);
         assert!(writes(&mut core).is_empty(), "no DATA");
@@ -1043,9 +1060,10 @@ mod tests {
             .command(&Command::Noop, b"421 4.4.2 timeout exceeded\r\n")
             .unwrap_err();
         assert!(
-            matches!(&e, Error::Closed { reply, .. } if reply == "421 4.4.2 timeout exceeded"),
+            matches!(&e, Error::Closed { reply, .. } if reply.to_string() == "421 4.4.2 timeout exceeded"),
             "{e:?}"
         );
+        assert_eq!(e.reply().and_then(crate::Reply::smtp_code), Some(421));
         assert!(writes(&mut core).is_empty());
         assert!(matches!(core.check(), Err(Error::Closed { .. })));
     }
@@ -1088,11 +1106,12 @@ mod tests {
         let Some(Err(Error::Closed { reply, .. })) = events.last() else {
             panic!("{events:?}")
         };
-        assert_eq!(reply, "421 4.3.2 shutting down");
+        assert_eq!(reply.to_string(), "421 4.3.2 shutting down");
+        assert_eq!(reply.smtp_code(), Some(421));
         let again = core.check().unwrap_err();
         assert!(
-            matches!(&again, Error::Closed { reply, .. } if reply.contains("shutting down")),
-            "{again:?}"
+            matches!(&again, Error::Closed { reply, .. } if reply.smtp_code() == Some(421)),
+            "the goodbye stays typed in the poison: {again:?}"
         );
     }
 
@@ -1123,11 +1142,17 @@ mod tests {
             .and_then(|t| core.begin(t, b""))
             .unwrap_err();
         assert!(
-            matches!(&e, Error::Protocol { detail, .. } if detail.contains("abandoned")),
-            "{e:?}"
+            matches!(&e, Error::Misuse { what, .. } if what.contains("abandoned")),
+            "the caller's dropped call is a misuse, not the server's fault: {e:?}"
         );
         assert!(writes(&mut core).is_empty());
         assert!(core.is_poisoned());
+        // Poisoned as before: the next command fails at its start, blaming the earlier error.
+        let later = core.command(&Command::Noop, b"").unwrap_err();
+        assert!(
+            matches!(&later, Error::Protocol { detail, .. } if detail.contains("abandoned")),
+            "{later:?}"
+        );
 
         // Dropped mid-body: the server is still in DATA.
         let mut core = self::core(&["PIPELINING"]);
@@ -1135,7 +1160,10 @@ mod tests {
         writes(&mut core);
         replies(&mut core, b"250 Ok\r\n250 Ok\r\n354 go\r\n");
         core.body_push(b"half a message");
-        assert!(core.command(&Command::Noop, b"").is_err());
+        assert!(matches!(
+            core.command(&Command::Noop, b""),
+            Err(Error::Misuse { .. })
+        ));
         assert!(writes(&mut core).is_empty());
         assert!(core.is_poisoned());
     }
@@ -1230,7 +1258,7 @@ mod tests {
         core.sasl_line(b"YQ==\r\n", Redaction::Secret).unwrap();
         let (events, _) = replies(&mut core, b"535 5.7.8 Authentication failed\r\n");
         assert!(
-            matches!(&events[..], [Ok(Event::Sasl(Ok(SaslReply::Failure(t))))] if t.contains("5.7.8")),
+            matches!(&events[..], [Ok(Event::Sasl(Ok(SaslReply::Failure(t))))] if t.enhanced_code().is_some_and(|c| c.to_string() == "5.7.8")),
             "{events:?}"
         );
         assert_eq!(core.state, State::Idle);

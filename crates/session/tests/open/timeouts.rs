@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use mailcat_codec::imap::StatusKind;
 use mailcat_transport::{Endpoint, Error, Protocol, Security, Step};
 
 use crate::support::*;
@@ -211,7 +212,17 @@ async fn bye_greeting_is_refused_with_the_servers_words() {
             step: Step::Greeting,
             reply,
             ..
-        } => assert!(reply.contains("too many connections"), "{reply}"),
+        } => {
+            assert!(
+                reply.to_string().contains("too many connections"),
+                "{reply}"
+            );
+            assert_eq!(
+                reply.imap_status(),
+                Some(StatusKind::Bye),
+                "typed: {reply:?}"
+            );
+        }
         other => panic!("expected Refused, got {other:?}"),
     }
     assert!(server.received().await.bytes.is_empty(), "nothing sent");
@@ -257,7 +268,17 @@ async fn every_refusing_greeting_is_refused_before_anything_is_sent() {
                 step: Step::Greeting,
                 reply,
                 ..
-            } => assert!(reply.contains(words), "{greeting:?}: {reply}"),
+            } => {
+                assert!(reply.with_status().contains(words), "{greeting:?}: {reply}");
+                // Typed: the status or code, whichever the protocol has.
+                let typed = match protocol {
+                    Protocol::Imap => reply.imap_status().map(|s| s.as_str().to_owned()),
+                    Protocol::Pop3 => reply.as_pop3().map(|r| format!("{:?}", r.status)),
+                    Protocol::Smtp => reply.smtp_code().map(|c| c.to_string()),
+                };
+                let expected = words.split(' ').next().unwrap().replace("-ERR", "Err");
+                assert_eq!(typed.as_deref(), Some(&*expected), "{reply:?}");
+            }
             other => panic!("{greeting:?}: expected Refused, got {other:?}"),
         }
         assert!(server.received().await.bytes.is_empty(), "{greeting:?}");
