@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use mailcat_codec::imap::TagGenerator;
 use mailcat_codec::smtp::command::ClientId;
-use mailcat_transport::connect::{answers_tls, connect_tcp_to, resolve, tls_handshake};
+use mailcat_transport::connect::{
+    ack_promptly, answers_tls, connect_tcp_to, resolve, tls_handshake,
+};
 use mailcat_transport::sniff::PlaintextGreeting;
 use mailcat_transport::{
     Connection, Endpoint, Error, MailStream, Protocol, Security, Step, Timeouts,
@@ -81,12 +83,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
     /// A POP3 server without CAPA (RFC 1939 only) answers `-ERR`: that is an empty list. Any
     /// other failure is an error: never "no answer, so no STARTTLS, carry on" (CVE-2021-22946).
     pub async fn capabilities(&mut self) -> Result<Capabilities, Error> {
+        self.capabilities_then(|_| {}).await
+    }
+
+    /// [`MailConnection::capabilities`], calling `sent` once the request is written, before
+    /// the reply is awaited.
+    async fn capabilities_then(
+        &mut self,
+        sent: impl FnOnce(&Connection<S>),
+    ) -> Result<Capabilities, Error> {
         let arrived = self
             .driver
             .arrived(&mut self.core)
             .await
             .map_err(transport)?;
         self.core.ask_capabilities(arrived)?;
+        self.driver.flush(&mut self.core).await.map_err(transport)?;
+        sent(self.driver.connection());
         match self.complete().await? {
             Event::Capabilities(capabilities) => Ok(capabilities),
             _ => Err(self.out_of_step(Step::Capabilities)),
@@ -321,6 +334,8 @@ pub async fn open(
         Security::ImplicitTls => {
             let tls = tls_handshake(tcp, endpoint, tls.clone(), timeouts).await?;
             let stream = MailStream::Tls(Box::new(tls));
+            // The greeting may come behind the server's session tickets.
+            ack_promptly(stream.get_ref());
             report(
                 Step::TlsHandshake,
                 stream.tls_description().unwrap_or_default(),
@@ -347,7 +362,10 @@ pub async fn open(
                 .tls_description()
                 .unwrap_or_default(),
         );
-        capabilities = connection.capabilities().await?;
+        // The reply may come behind the server's session tickets.
+        capabilities = connection
+            .capabilities_then(|sent| ack_promptly(sent.stream().get_ref()))
+            .await?;
         report(Step::Capabilities, capabilities.items.join(" "));
     }
     Ok(Opened {

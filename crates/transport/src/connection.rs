@@ -94,6 +94,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         self.stream.tls_description()
     }
 
+    /// The stream, plaintext or TLS: to tune its socket ([`crate::connect::ack_promptly`]).
+    pub fn stream(&self) -> &MailStream<S> {
+        &self.stream
+    }
+
     /// The SHA-256 fingerprint of the certificate the server presented, if TLS is up.
     pub fn peer_certificate(&self) -> Option<crate::Fingerprint> {
         self.stream.peer_certificate()

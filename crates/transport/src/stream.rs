@@ -27,6 +27,15 @@ impl<S> MailStream<S> {
         matches!(self, MailStream::Tls(_))
     }
 
+    /// The underlying stream (the TCP socket), under TLS if TLS is up: to tune the socket, never
+    /// to read or write past the TLS layer.
+    pub fn get_ref(&self) -> &S {
+        match self {
+            MailStream::Plain(s) => s,
+            MailStream::Tls(tls) => tls.get_ref().0.get_ref(),
+        }
+    }
+
     /// The fingerprint of the certificate the server presented, if TLS is up.
     pub fn peer_certificate(&self) -> Option<Fingerprint> {
         match self {

@@ -12,8 +12,9 @@
 //! `CertificateFile` do): nobody without its private key can present it.
 
 use std::fmt;
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
@@ -66,21 +67,58 @@ impl TlsSettings {
         }
     }
 
-    /// Builds the rustls client configuration.
+    /// The rustls client configuration for these settings: built once per process and shared
+    /// by every connection made with the same settings (the same roots, the same CA files with
+    /// the same contents, the same pins), so its root store, its verifier and its TLS session
+    /// cache (session resumption on reconnect) are not rebuilt for every connection.
+    ///
+    /// A CA file is read again at every call: when its contents change, the next connection
+    /// gets a configuration that trusts the new contents.
     pub fn client_config(&self) -> Result<Arc<ClientConfig>, Error> {
+        let mut ca_files = Vec::with_capacity(self.extra_ca_files.len());
+        for path in &self.extra_ca_files {
+            match read_ca_file(path) {
+                Ok(pem) => ca_files.push((path.clone(), pem)),
+                Err(unreadable) => {
+                    // A bad file before this one is the error, as it always was.
+                    self.build(&ca_files)?;
+                    return Err(unreadable);
+                }
+            }
+        }
+        let key = ConfigKey {
+            webpki_roots: self.webpki_roots,
+            native_roots: self.native_roots,
+            ca_files,
+            pinned: self.pinned.clone(),
+        };
+        let mut cache = CONFIGS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((_, config)) = cache.iter().find(|(cached, _)| *cached == key) {
+            return Ok(config.clone());
+        }
+        let config = self.build(&key.ca_files)?;
+        if cache.len() == MAX_CONFIGS {
+            cache.remove(0);
+        }
+        cache.push((key, config.clone()));
+        Ok(config)
+    }
+
+    /// Builds a rustls client configuration, with the CA files' contents as read.
+    fn build(&self, ca_files: &[(PathBuf, Vec<u8>)]) -> Result<Arc<ClientConfig>, Error> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut roots = RootCertStore::empty();
         if self.webpki_roots {
             roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         }
         if self.native_roots {
-            // Unreadable system certificates are skipped: the other roots still apply.
-            let native = rustls_native_certs::load_native_certs();
-            roots.add_parsable_certificates(native.certs);
+            roots.add_parsable_certificates(native_roots().iter().cloned());
         }
         let mut pinned = self.pinned.clone();
-        for path in &self.extra_ca_files {
-            add_ca_file(&mut roots, &mut pinned, path)?;
+        for (path, pem) in ca_files {
+            add_ca_pem(&mut roots, &mut pinned, path, pem)?;
         }
         let verifier = Verifier::new(
             Arc::new(roots),
@@ -100,25 +138,66 @@ impl TlsSettings {
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(verifier))
             .with_no_client_auth();
+        // The default resumption store (in memory, per configuration) stays: shared with the
+        // configuration, it lets a reconnection to the same server resume its TLS session.
         Ok(Arc::new(config))
     }
 }
 
-/// Adds the certificates in the PEM file at `path` to `roots`, and pins each exactly: a
-/// self-signed server certificate made with `openssl req -x509` is marked as a CA, which WebPKI
-/// refuses to accept as a server's own certificate even when it is a trust anchor.
-fn add_ca_file(
+/// What makes two [`TlsSettings`] give the same configuration: the CA files by contents.
+#[derive(PartialEq, Eq)]
+struct ConfigKey {
+    webpki_roots: bool,
+    native_roots: bool,
+    ca_files: Vec<(PathBuf, Vec<u8>)>,
+    pinned: Vec<Fingerprint>,
+}
+
+/// How many configurations the process keeps (a program uses one or two; past this, the
+/// oldest is forgotten, and rebuilt if asked for again).
+const MAX_CONFIGS: usize = 16;
+
+/// The configurations built so far, oldest first.
+static CONFIGS: Mutex<Vec<(ConfigKey, Arc<ClientConfig>)>> = Mutex::new(Vec::new());
+
+/// The operating system's trusted roots, loaded once per process: reading and parsing the
+/// system store is the most expensive part of building a configuration. Unreadable system
+/// certificates are skipped: the other roots still apply.
+fn native_roots() -> &'static [CertificateDer<'static>] {
+    static NATIVE: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
+    NATIVE.get_or_init(|| rustls_native_certs::load_native_certs().certs)
+}
+
+/// The contents of the CA file at `path`.
+fn read_ca_file(path: &Path) -> Result<Vec<u8>, Error> {
+    let fail = |reason: String| Error::CaFile {
+        path: path.display().to_string(),
+        reason,
+    };
+    let io = |e| rustls::pki_types::pem::Error::Io(e).to_string();
+    let mut file = std::fs::File::open(path).map_err(|e| fail(io(e)))?;
+    let mut pem = Vec::new();
+    file.read_to_end(&mut pem)
+        .map_err(|e| fail(format!("not a PEM certificate file: {}", io(e))))?;
+    Ok(pem)
+}
+
+/// Adds the certificates in `pem`, the contents of the CA file at `path`, to `roots`, and pins
+/// each exactly: a self-signed server certificate made with `openssl req -x509` is marked as a
+/// CA, which WebPKI refuses to accept as a server's own certificate even when it is a trust
+/// anchor.
+fn add_ca_pem(
     roots: &mut RootCertStore,
     pinned: &mut Vec<Fingerprint>,
     path: &Path,
+    pem: &[u8],
 ) -> Result<(), Error> {
     let fail = |reason: String| Error::CaFile {
         path: path.display().to_string(),
         reason,
     };
-    let iter = CertificateDer::pem_file_iter(path).map_err(|e| fail(e.to_string()))?;
     let mut added = 0;
-    for cert in iter {
+    for cert in CertificateDer::pem_slice_iter(pem) {
         let cert = cert.map_err(|e| fail(format!("not a PEM certificate file: {e}")))?;
         pinned.push(Fingerprint::of(&cert));
         roots
@@ -505,4 +584,79 @@ fn alert_name(alert: rustls::AlertDescription) -> String {
         name.push(c.to_ascii_lowercase());
     }
     name
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// A fresh self-signed CA certificate, PEM.
+    fn ca_pem(name: &str) -> String {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let key = rcgen::KeyPair::generate().unwrap();
+        params.self_signed(&key).unwrap().pem()
+    }
+
+    /// `pem` written to a file of this test's own.
+    fn ca_file(test: &str, pem: &str) -> PathBuf {
+        let path =
+            std::env::temp_dir().join(format!("mailcat-tls-{test}-{}.pem", std::process::id()));
+        std::fs::write(&path, pem).unwrap();
+        path
+    }
+
+    #[test]
+    fn the_same_settings_share_one_configuration_and_others_do_not() {
+        let public = TlsSettings::default().client_config().unwrap();
+        assert!(Arc::ptr_eq(
+            &public,
+            &TlsSettings::default().client_config().unwrap()
+        ));
+
+        let path = ca_file("share", &ca_pem("share"));
+        let private = TlsSettings::only_ca_file(&path).client_config().unwrap();
+        assert!(Arc::ptr_eq(
+            &private,
+            &TlsSettings::only_ca_file(&path).client_config().unwrap()
+        ));
+        assert!(!Arc::ptr_eq(&public, &private));
+
+        let public_and_private = TlsSettings {
+            extra_ca_files: vec![path.clone()],
+            ..TlsSettings::default()
+        }
+        .client_config()
+        .unwrap();
+        assert!(!Arc::ptr_eq(&public, &public_and_private));
+        assert!(!Arc::ptr_eq(&private, &public_and_private));
+
+        let pinned = TlsSettings {
+            pinned: vec![Fingerprint::of(b"a certificate")],
+            ..TlsSettings::only_ca_file(&path)
+        }
+        .client_config()
+        .unwrap();
+        assert!(!Arc::ptr_eq(&private, &pinned));
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn a_ca_file_with_new_contents_gets_a_new_configuration() {
+        let path = ca_file("renewed", &ca_pem("old"));
+        let old = TlsSettings::only_ca_file(&path).client_config().unwrap();
+        std::fs::write(&path, ca_pem("new")).unwrap();
+        let new = TlsSettings::only_ca_file(&path).client_config().unwrap();
+        assert!(!Arc::ptr_eq(&old, &new));
+        assert!(Arc::ptr_eq(
+            &new,
+            &TlsSettings::only_ca_file(&path).client_config().unwrap()
+        ));
+        std::fs::remove_file(path).unwrap();
+    }
 }

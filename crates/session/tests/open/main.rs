@@ -11,6 +11,9 @@ mod support;
 
 mod lock_step;
 mod plaintext_mixups;
+// Delayed ACKs and TCP_QUICKACK as Linux has them.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod prompt_acks;
 mod starttls;
 mod timeouts;
 mod tls_errors;
