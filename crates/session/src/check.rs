@@ -396,7 +396,7 @@ async fn send_test(
     let address: crate::smtp::Address = account.email.parse()?;
     let message = format!(
         "From: {address}\r\nTo: {address}\r\nSubject: mailcat account check {token}\r\nMessage-ID: <{token}@mailcat.invalid>\r\n\r\n\
-         This message was sent by `mailcat check --send-test` to see that mail arrives. It is removed again.\r\n"
+         This message was sent by mailcat's account check to see that mail arrives. It is removed again.\r\n"
     );
     let started = Instant::now();
     let envelope = Envelope {

@@ -118,7 +118,7 @@ fn print_text(found: &Found, quiet: bool) {
         outln!("  login     {}", terminal_safe(login));
     }
     if let Some(sign_in) = found.sign_in {
-        outln!("  sign in   {}", sign_in.advice());
+        outln!("  sign in   {}", sign_in_words(sign_in));
     }
     for note in &found.notes {
         outln!("  note      {}", terminal_safe(note));
@@ -280,7 +280,7 @@ fn to_json(found: &Found) -> Value {
         "provider": found.provider,
         "incoming": servers(&found.incoming),
         "outgoing": servers(&found.outgoing),
-        "sign_in": found.sign_in.map(|s| s.advice()),
+        "sign_in": found.sign_in.map(sign_in_words),
         "oauth2": uses_oauth2(found).then(|| json!({
             "provider": found.oauth2.map_or("custom", |preset| preset.kind.as_str()),
             "tenant": found.oauth2.and_then(|preset| preset.tenant),
@@ -294,4 +294,15 @@ fn to_json(found: &Found) -> Value {
             "ms": (a.elapsed.as_secs_f64() * 1000.0 * 10.0).round() / 10.0,
         })).collect::<Vec<_>>(),
     })
+}
+
+/// How a provider signs in, in the CLI's words: the library's advice, with mailcat's own
+/// commands where the library can only describe them.
+fn sign_in_words(sign_in: SignIn) -> &'static str {
+    match sign_in {
+        SignIn::OAuth2Only => {
+            "OAuth2 only (passwords are refused): register a client ID and run `mailcat oauth2 login` (README.md#oauth2-sign-in), or give a token command with --oauth2-token-cmd"
+        }
+        other => other.advice(),
+    }
 }

@@ -22,13 +22,14 @@ pub enum SignIn {
 }
 
 impl SignIn {
-    /// What to tell the user. For OAuth2 it points to
+    /// What to tell the user, in the library's words (a program words it with its own
+    /// commands when it knows better). For OAuth2 it points to
     /// [`README_SECTION`](crate::oauth2::provider::README_SECTION), where the user learns
-    /// to register the client ID that mailcat's own sign-in needs (`mailcat oauth2 login`).
+    /// to register the client ID that mailcat's own sign-in needs.
     pub fn advice(self) -> &'static str {
         match self {
             SignIn::OAuth2Only => {
-                "OAuth2 only (passwords are refused): register a client ID and run `mailcat oauth2 login` (README.md#oauth2-sign-in), or give a token command with --oauth2-token-cmd"
+                "OAuth2 only (passwords are refused): register a client ID and sign in with OAuth2 (README.md#oauth2-sign-in), or give a command that prints a token"
             }
             SignIn::OAuth2OrAppPassword => {
                 "OAuth2 (with a client ID you register: README.md#oauth2-sign-in), or an app password made in the account's security settings"
