@@ -55,7 +55,8 @@ use crate::{AlertSink, Credential, Error};
 /// mappings that expire sooner need a shorter interval: [`ImapSession::set_idle_refresh`].
 pub const DEFAULT_IDLE_REFRESH: Duration = Duration::from_secs(25 * 60);
 
-/// How many whole-message fetches [`ImapSession::fetch_messages`] keeps in flight by default.
+/// How many whole-message `UID FETCH` commands [`ImapSession::fetch_messages`] keeps in flight
+/// by default (each asks for up to 1,000 messages by UID ranges).
 pub const DEFAULT_FETCH_WINDOW: usize = 8;
 
 /// An untagged response that no command asked for, kept for the caller.
@@ -298,8 +299,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
         self.idle_quiet_refresh = quiet.map(|q| q.max(Duration::from_secs(1)));
     }
 
-    /// Sets how many whole-message fetches [`ImapSession::fetch_messages`] keeps in flight
-    /// (default [`DEFAULT_FETCH_WINDOW`]; 1 means one at a time).
+    /// Sets how many whole-message `UID FETCH` commands [`ImapSession::fetch_messages`] keeps
+    /// in flight (default [`DEFAULT_FETCH_WINDOW`]; 1 means one at a time). Each command asks
+    /// for up to 1,000 messages, so this matters only for calls with more.
     pub fn set_fetch_window(&mut self, window: usize) {
         self.core.set_fetch_window(window);
     }
@@ -626,12 +628,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
         Ok(lens.pop().flatten())
     }
 
-    /// Streams several whole messages, each to its own sink, with up to the fetch window
-    /// ([`ImapSession::set_fetch_window`]) of `UID FETCH` commands in flight. Returns each
-    /// message's length (`None`: no such UID). The UIDs must be distinct.
+    /// Streams several whole messages, each to its own sink. The UIDs asked for go out as
+    /// ranges, `UID FETCH 11:13,20 (UID BODY.PEEK[])`, one command for up to 1,000 messages
+    /// (and 500 ranges), with up to the fetch window ([`ImapSession::set_fetch_window`]) of such
+    /// commands in flight. Returns each message's length (`None`: no such UID: the server
+    /// sends nothing for it). The UIDs must be distinct.
     ///
-    /// Servers may run pipelined FETCH commands in parallel and answer them in any order
-    /// (Dovecot does), so each body is routed by its message, never by its position: inline
+    /// A server answers a range in any order it likes, and may run pipelined FETCH commands
+    /// in parallel (Dovecot does), so each body is routed by its message, never by its
+    /// position: inline
     /// bodies by the UID in their response, streamed ones (which start before the UID may be
     /// known) by the UID when the response gives it before the body (`* 5 FETCH (UID 12 BODY[]
     /// {…}`, as Dovecot, Gmail and Cyrus answer), else by their sequence number, learned first
@@ -661,7 +666,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
         let uids: Vec<u32> = requests.iter().map(|(u, _)| *u).collect();
         // Sequence number → UID, for routing streamed bodies when several are in flight.
         let mut uid_of_seq = HashMap::new();
-        if self.core.fetch_window() > 1 && requests.len() > 1 && !self.core.uid_leads() {
+        if requests.len() > 1 && !self.core.uid_leads() {
             let set = SequenceSet::from_numbers(uids.iter().copied())?;
             let command = Command::UidFetch {
                 set,
@@ -681,11 +686,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                 ImapEvent::BodyChunk { index, range } => (index, bytes.slice(range)),
                 ImapEvent::InlineBody { index, bytes } => (index, Bytes::from(bytes)),
                 ImapEvent::Done(done) => {
-                    if let Kind::Body(index) = done.kind {
+                    if let Kind::Bodies(covered) = &done.kind {
+                        let covered = covered.clone();
                         self.ok("UID FETCH", done)?;
-                        if sink_error.is_none() {
-                            if let Err(e) = requests[index].1.flush().await {
-                                sink_error = Some(e);
+                        for index in covered {
+                            if sink_error.is_none() {
+                                if let Err(e) = requests[index].1.flush().await {
+                                    sink_error = Some(e);
+                                }
                             }
                         }
                     }
@@ -992,9 +1000,9 @@ pub const MAX_UNTAGGED_PER_COMMAND: usize = 200_000;
 
 /// Most bytes of untagged responses read for one command: 128 MiB, twice the largest single
 /// response the codec accepts (`Limits::imap().max_response`, 64 MiB). With
-/// [`MAX_UNTAGGED_PER_COMMAND`] it bounds the memory an answer takes. Message bodies streamed
-/// to a sink ([`ImapSession::fetch_messages`]) do not count; small bodies inside a FETCH
-/// response do. A summary with Date, From and Subject is a few hundred bytes: 50,000 of them
+/// [`MAX_UNTAGGED_PER_COMMAND`] it bounds the memory an answer takes. Message bodies passed on
+/// to a sink ([`ImapSession::fetch_messages`]), streamed or inside their FETCH response, do
+/// not count (the rest of their response does); bodies kept in an answer do. A summary with Date, From and Subject is a few hundred bytes: 50,000 of them
 /// are ~15 MiB.
 pub const MAX_UNTAGGED_BYTES_PER_COMMAND: usize = 128 * 1024 * 1024;
 

@@ -716,48 +716,59 @@ async fn whole_messages_stream_byte_exact_small_and_over_64_kib_with_news_in_bet
 }
 
 #[tokio::test]
-async fn pipelined_fetches_keep_a_window_and_route_bodies_answered_out_of_order() {
-    let bodies = [body(100), body(70_000), body(50)];
-    let reply = |seq: usize, uid: u32, b: &[u8], tag: &str| {
-        let mut r = format!("* {seq} FETCH (UID {uid} BODY[] {{{}}}\r\n", b.len()).into_bytes();
-        r.extend_from_slice(b);
-        r.extend_from_slice(format!(")\r\n{tag} OK Fetch completed.\r\n").as_bytes());
-        r
-    };
+async fn one_range_fetch_routes_bodies_answered_in_any_order_to_their_sinks() {
+    let bodies = [body(100), body(70_000), body(50), body(80_000)];
     // Tags: A0001 CAPABILITY, A0002 AUTHENTICATE, A0003 the UID → sequence number map,
-    // A0004..A0006 the fetches. The server says nothing until two fetches are in (the window
-    // is 2), then answers the second (a streamed body) before the first, as Dovecot may.
-    let mut out_of_order = reply(2, 12, &bodies[1], "A0005");
-    out_of_order.extend(reply(1, 11, &bodies[0], "A0004"));
-    let (mut s, server, received) =
-        logged_in(
-            "IMAP4rev1",
-            vec![
+    // A0004 the one fetch of all four. The server answers in its own order, the UID before
+    // the body or after it (a streamed body is then routed by its sequence number); UID 15
+    // does not exist and gets no response.
+    let mut answer = streamed_item(2, 12, &bodies[1], false);
+    answer.extend(streamed_item(4, 20, &bodies[3], true));
+    answer.extend(streamed_item(1, 11, &bodies[0], false));
+    answer.extend(b"* 9 EXISTS\r\n");
+    answer.extend(streamed_item(3, 13, &bodies[2], true));
+    answer.extend(b"{tag} OK Fetch completed.\r\n");
+    let (mut s, server, received) = logged_in(
+        "IMAP4rev1",
+        vec![
             cmd(
-                "UID FETCH 11:13 (UID)",
-                "* 1 FETCH (UID 11)\r\n* 2 FETCH (UID 12)\r\n* 3 FETCH (UID 13)\r\n{tag} OK\r\n",
+                "UID FETCH 11:13,15,20 (UID)",
+                "* 1 FETCH (UID 11)\r\n* 2 FETCH (UID 12)\r\n* 3 FETCH (UID 13)\r\n\
+                 * 4 FETCH (UID 20)\r\n{tag} OK\r\n",
             ),
-            cmd("UID FETCH 11 (UID BODY.PEEK[])", ""),
-            cmd_bytes("UID FETCH 12 (UID BODY.PEEK[])", out_of_order),
-            cmd_bytes("UID FETCH 13 (UID BODY.PEEK[])", reply(3, 13, &bodies[2], "{tag}")),
+            cmd_bytes("UID FETCH 11:13,15,20 (UID BODY.PEEK[])", answer),
         ],
-        )
-        .await;
-    s.set_fetch_window(2);
-    let mut sinks: Vec<(u32, Vec<u8>)> = vec![(11, Vec::new()), (12, Vec::new()), (13, Vec::new())];
+    )
+    .await;
+    let mut sinks: Vec<(u32, Vec<u8>)> = [13, 20, 11, 15, 12]
+        .iter()
+        .map(|&u| (u, Vec::new()))
+        .collect();
     let lens = s.fetch_messages(&mut sinks).await.unwrap();
-    assert_eq!(lens, vec![Some(100), Some(70_000), Some(50)]);
-    for (i, (_, sink)) in sinks.iter().enumerate() {
-        assert!(*sink == bodies[i], "message {i} differs");
+    assert_eq!(
+        lens,
+        vec![Some(50), Some(80_000), Some(100), None, Some(70_000)]
+    );
+    for (uid, sink) in &sinks {
+        let expected: &[u8] = match uid {
+            11 => &bodies[0],
+            12 => &bodies[1],
+            13 => &bodies[2],
+            20 => &bodies[3],
+            _ => b"",
+        };
+        assert!(sink == expected, "UID {uid} got another body");
     }
+    assert_eq!(s.take_unsolicited(), vec![Unsolicited::Exists(9)]);
     drop(s);
     server.await.unwrap();
     let lines = received.lock().unwrap().clone();
-    assert!(lines[3].starts_with("A0004 UID FETCH 11"), "{lines:?}");
+    let fetches = lines.iter().filter(|l| l.contains("BODY.PEEK[]")).count();
+    assert_eq!(fetches, 1, "one command for all: {lines:?}");
 }
 
 /// A FETCH response with a streamed body, the UID before it (`first`) or after it.
-fn streamed_reply(seq: usize, uid: u32, b: &[u8], tag: &str, first: bool) -> Vec<u8> {
+fn streamed_item(seq: usize, uid: u32, b: &[u8], first: bool) -> Vec<u8> {
     let mut r = if first {
         format!("* {seq} FETCH (UID {uid} BODY[] {{{}}}\r\n", b.len())
     } else {
@@ -768,7 +779,7 @@ fn streamed_reply(seq: usize, uid: u32, b: &[u8], tag: &str, first: bool) -> Vec
     if !first {
         r.extend_from_slice(format!(" UID {uid}").as_bytes());
     }
-    r.extend_from_slice(format!(")\r\n{tag} OK Fetch completed.\r\n").as_bytes());
+    r.extend_from_slice(b")\r\n");
     r
 }
 
@@ -777,9 +788,10 @@ fn streamed_reply(seq: usize, uid: u32, b: &[u8], tag: &str, first: bool) -> Vec
 /// maps (`UID FETCH set (UID)`) the client asked for.
 async fn maps_in_two_pipelined_fetches(uid_first: bool, size: usize) -> usize {
     let bodies = [body(size), body(size + 1), body(size + 2), body(size + 3)];
-    let pair = |(seq1, uid1, b1, tag1), (seq2, uid2, b2, tag2)| {
-        let mut r = streamed_reply(seq2, uid2, b2, tag2, uid_first);
-        r.extend(streamed_reply(seq1, uid1, b1, tag1, uid_first));
+    let pair = |(seq1, uid1, b1), (seq2, uid2, b2)| {
+        let mut r = streamed_item(seq2, uid2, b2, uid_first);
+        r.extend(streamed_item(seq1, uid1, b1, uid_first));
+        r.extend(b"{tag} OK Fetch completed.\r\n");
         r
     };
     let mut steps = vec![
@@ -787,32 +799,23 @@ async fn maps_in_two_pipelined_fetches(uid_first: bool, size: usize) -> usize {
             "UID FETCH 11:12 (UID)",
             "* 1 FETCH (UID 11)\r\n* 2 FETCH (UID 12)\r\n{tag} OK\r\n",
         ),
-        cmd("UID FETCH 11 (UID BODY.PEEK[])", ""),
         cmd_bytes(
-            "UID FETCH 12 (UID BODY.PEEK[])",
-            pair((1, 11, &bodies[0], "A0004"), (2, 12, &bodies[1], "A0005")),
+            "UID FETCH 11:12 (UID BODY.PEEK[])",
+            pair((1, 11, &bodies[0]), (2, 12, &bodies[1])),
         ),
     ];
     // The second call: the map again only when the server did not put the UID first.
-    let (first_tag, second_tag) = if uid_first {
-        ("A0006", "A0007")
-    } else {
+    if !uid_first {
         steps.push(cmd(
             "UID FETCH 13:14 (UID)",
             "* 3 FETCH (UID 13)\r\n* 4 FETCH (UID 14)\r\n{tag} OK\r\n",
         ));
-        ("A0007", "A0008")
-    };
-    steps.push(cmd("UID FETCH 13 (UID BODY.PEEK[])", ""));
+    }
     steps.push(cmd_bytes(
-        "UID FETCH 14 (UID BODY.PEEK[])",
-        pair(
-            (3, 13, &bodies[2], first_tag),
-            (4, 14, &bodies[3], second_tag),
-        ),
+        "UID FETCH 13:14 (UID BODY.PEEK[])",
+        pair((3, 13, &bodies[2]), (4, 14, &bodies[3])),
     ));
     let (mut s, server, received) = logged_in("IMAP4rev1", steps).await;
-    s.set_fetch_window(2);
     for call in [[11, 12], [13, 14]] {
         let mut sinks: Vec<(u32, Vec<u8>)> = call.iter().map(|&u| (u, Vec::new())).collect();
         let lens = s.fetch_messages(&mut sinks).await.unwrap();
@@ -1575,10 +1578,18 @@ impl tokio::io::AsyncWrite for Sink {
     }
 }
 
-fn body_reply(seq: usize, uid: u32, b: &[u8]) -> Vec<u8> {
+/// One message's FETCH response.
+fn body_item(seq: usize, uid: u32, b: &[u8]) -> Vec<u8> {
     let mut r = format!("* {seq} FETCH (UID {uid} BODY[] {{{}}}\r\n", b.len()).into_bytes();
     r.extend_from_slice(b);
-    r.extend_from_slice(b")\r\n{tag} OK Fetch completed.\r\n");
+    r.extend_from_slice(b")\r\n");
+    r
+}
+
+/// One message's FETCH response and the completion.
+fn body_reply(seq: usize, uid: u32, b: &[u8]) -> Vec<u8> {
+    let mut r = body_item(seq, uid, b);
+    r.extend_from_slice(b"{tag} OK Fetch completed.\r\n");
     r
 }
 
@@ -1598,16 +1609,8 @@ async fn incoming_fetch_many_routes_bodies_byte_exact_and_a_gone_uid_is_message_
                 "* 1 FETCH (UID 11)\r\n* 2 FETCH (UID 13)\r\n{tag} OK\r\n",
             ),
             cmd_bytes(
-                "UID FETCH 11 (UID BODY.PEEK[])",
-                body_reply(1, 11, &bodies[0]),
-            ),
-            cmd(
-                "UID FETCH 12 (UID BODY.PEEK[])",
-                "{tag} OK Fetch completed.\r\n",
-            ),
-            cmd_bytes(
-                "UID FETCH 13 (UID BODY.PEEK[])",
-                body_reply(2, 13, &bodies[1]),
+                "UID FETCH 11:13 (UID BODY.PEEK[])",
+                [body_item(1, 11, &bodies[0]), body_reply(2, 13, &bodies[1])].concat(),
             ),
         ],
     )
@@ -1659,12 +1662,8 @@ async fn incoming_fetch_many_with_a_failing_sink_fails_that_message_only() {
                 "* 1 FETCH (UID 1)\r\n* 2 FETCH (UID 2)\r\n{tag} OK\r\n",
             ),
             cmd_bytes(
-                "UID FETCH 1 (UID BODY.PEEK[])",
-                body_reply(1, 1, &bodies[0]),
-            ),
-            cmd_bytes(
-                "UID FETCH 2 (UID BODY.PEEK[])",
-                body_reply(2, 2, &bodies[1]),
+                "UID FETCH 1:2 (UID BODY.PEEK[])",
+                [body_item(1, 1, &bodies[0]), body_reply(2, 2, &bodies[1])].concat(),
             ),
             cmd("NOOP", "{tag} OK\r\n"),
         ],
