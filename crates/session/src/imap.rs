@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use mailcat_codec::imap::command::{
-    self as cmd, Command, ListPattern, Mailbox, SearchKey, StoreMode,
+    self as cmd, Command, DateTime, ListPattern, Mailbox, SearchKey, StoreMode,
 };
 use mailcat_codec::imap::{
     Envelope, Flag, NameAttribute, Response, SequenceSet, StatusKind, Tag, UidSet,
@@ -201,6 +201,29 @@ pub struct CopyUid {
     pub source: SequenceSet,
     /// Their UIDs in the target, in the same order.
     pub target: SequenceSet,
+}
+
+/// `APPENDUID` (RFC 4315): where an appended message went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendUid {
+    /// The target mailbox's UIDVALIDITY.
+    pub uid_validity: u32,
+    /// The message's UID there.
+    pub uid: u32,
+}
+
+/// What [`ImapSession::status`] tells of a mailbox without opening it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MailboxCounts {
+    /// `MESSAGES`: how many messages it holds.
+    pub messages: u32,
+    /// `UNSEEN`: how many of them are not `\Seen`.
+    pub unseen: u32,
+    /// `UIDNEXT`: the UID the next message will get (at least), if the server said.
+    pub uid_next: Option<u32>,
+    /// `UIDVALIDITY`, if the server said (0, not a valid value, is none).
+    pub uid_validity: Option<u32>,
 }
 
 /// An authenticated (or about to be) IMAP connection.
@@ -772,6 +795,104 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             .await?;
         self.expunge(uids).await?;
         Ok(copy_uid(done.tagged.code))
+    }
+
+    /// `UID COPY`: copies messages to `target`. Returns the `COPYUID` if the server sent one
+    /// (UIDPLUS). A target that does not exist is refused (the server may say `[TRYCREATE]`:
+    /// [`ImapSession::create`] it first).
+    pub async fn copy_messages(
+        &mut self,
+        uids: &SequenceSet,
+        target: &Mailbox,
+    ) -> Result<Option<CopyUid>, Error> {
+        let command = Command::UidCopy {
+            set: uids.clone(),
+            mailbox: target.clone(),
+        };
+        let done = self.exchange(&command, Kind::Plain).await?;
+        let done = self.ok("UID COPY", done)?;
+        Ok(copy_uid(done.tagged.code))
+    }
+
+    /// `APPEND`: stores `message` (RFC 5322, CRLF line endings, no NUL) in `mailbox`, with
+    /// `flags` set (none when empty) and `internal_date` as its INTERNALDATE (the server's
+    /// clock when `None`). The message goes as a literal the server has to accept first (`+`),
+    /// or at once when it announced LITERAL+ (LITERAL- for up to 4 KiB). Returns where the
+    /// message went when the server says (UIDPLUS's `APPENDUID`).
+    ///
+    /// Dropping the call while the server has not yet accepted the literal leaves the session
+    /// poisoned (the server waits for bytes that will not come); after that, the next command
+    /// reads the late answer and discards it.
+    pub async fn append(
+        &mut self,
+        mailbox: &Mailbox,
+        message: &[u8],
+        flags: &[Flag<'static>],
+        internal_date: Option<&DateTime>,
+    ) -> Result<Option<AppendUid>, Error> {
+        let command = crate::core::imap::append(mailbox, message, flags, internal_date);
+        let done = self.exchange(&command, Kind::Plain).await?;
+        let done = self.ok("APPEND", done)?;
+        Ok(crate::core::imap::appended(&done.tagged))
+    }
+
+    /// `CREATE`: makes a new mailbox.
+    pub async fn create(&mut self, mailbox: &Mailbox) -> Result<(), Error> {
+        let done = self
+            .exchange(&Command::Create(mailbox.clone()), Kind::Plain)
+            .await?;
+        self.ok("CREATE", done).map(drop)
+    }
+
+    /// `DELETE`: removes a mailbox and its messages.
+    pub async fn delete(&mut self, mailbox: &Mailbox) -> Result<(), Error> {
+        let done = self
+            .exchange(&Command::Delete(mailbox.clone()), Kind::Plain)
+            .await?;
+        self.ok("DELETE", done).map(drop)
+    }
+
+    /// `RENAME`: gives mailbox `from` the name `to` (renaming INBOX moves its messages to a
+    /// new mailbox and leaves INBOX empty, RFC 3501 §6.3.5).
+    pub async fn rename(&mut self, from: &Mailbox, to: &Mailbox) -> Result<(), Error> {
+        let command = Command::Rename {
+            from: from.clone(),
+            to: to.clone(),
+        };
+        let done = self.exchange(&command, Kind::Plain).await?;
+        self.ok("RENAME", done).map(drop)
+    }
+
+    /// `STATUS mailbox (MESSAGES UNSEEN UIDNEXT UIDVALIDITY)`: counts of a mailbox, without
+    /// opening it (RFC 3501 advises against asking it of the mailbox selected: SELECT tells).
+    pub async fn status(&mut self, mailbox: &Mailbox) -> Result<MailboxCounts, Error> {
+        let command = Command::Status {
+            mailbox: mailbox.clone(),
+            items: crate::core::imap::COUNTS.to_vec(),
+        };
+        let done = self.exchange(&command, Kind::Status).await?;
+        let done = self.ok("STATUS", done)?;
+        crate::core::imap::mailbox_counts(done.kept, mailbox)
+            .map_err(|detail| self.core.protocol(detail))
+    }
+
+    /// The mailbox with the special use `role` (RFC 6154: [`NameAttribute::Sent`],
+    /// [`NameAttribute::Trash`] ...) as [`ImapSession::list`] shows it; without one, the
+    /// selectable mailbox named `fallback` (case-insensitively), if given and there.
+    pub async fn special_use_mailbox(
+        &mut self,
+        role: &NameAttribute<'static>,
+        fallback: Option<&str>,
+    ) -> Result<Option<MailboxInfo>, Error> {
+        let mailboxes = self.list().await?;
+        Ok(crate::core::imap::special_use(mailboxes, role, fallback))
+    }
+
+    /// The mailbox for sent mail: the one marked `\Sent` (SPECIAL-USE), else one named
+    /// `Sent`; `None` if there is neither.
+    pub async fn sent_mailbox(&mut self) -> Result<Option<MailboxInfo>, Error> {
+        self.special_use_mailbox(&NameAttribute::Sent, Some("Sent"))
+            .await
     }
 
     /// Waits for news with IDLE, for at most `wait`: returns as soon as the server reports

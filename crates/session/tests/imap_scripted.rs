@@ -11,9 +11,9 @@ mod scram_server;
 use std::time::Duration;
 
 use imap_script::{cmd, cmd_bytes, cmd_fn, line, line_fn, send, session, session_with, Step};
-use mailcat_codec::imap::command::{Mailbox, SearchKey, StoreMode};
+use mailcat_codec::imap::command::{Date, DateTime, Mailbox, SearchKey, StoreMode};
 use mailcat_codec::imap::{Flag, NameAttribute, SequenceSet, UidSet};
-use mailcat_session::imap::{SummaryRequest, Unsolicited};
+use mailcat_session::imap::{AppendUid, SummaryRequest, Unsolicited};
 use mailcat_session::{Credential, Error};
 use mailcat_transport::Timeouts;
 
@@ -1779,6 +1779,267 @@ async fn a_fetch_dropped_mid_body_is_read_to_its_end_by_the_next_command() {
     assert!(sink.len() <= 100_000 && body.starts_with(&sink));
     s.noop().await.unwrap();
     assert_eq!(s.take_unsolicited(), [Unsolicited::Expunge(3)]);
+    drop(s);
+    server.await.unwrap();
+}
+
+fn mailbox(name: &str) -> Mailbox {
+    Mailbox::new(name).unwrap()
+}
+
+/// A message of three lines on the wire: `Subject: t`, an empty line, `hi`.
+const LITTLE: &[u8] = b"Subject: t\r\n\r\nhi";
+
+#[tokio::test]
+async fn append_waits_for_the_continuation_and_returns_the_appenduid() {
+    let date = DateTime::new(Date::new(2026, 3, 5).unwrap(), 10, 0, 0, 60).unwrap();
+    let (mut s, server, received) = logged_in(
+        "IMAP4rev1 UIDPLUS",
+        vec![
+            cmd(
+                "APPEND Work (\\Seen $Done) \" 5-Mar-2026 10:00:00 +0100\" {16}",
+                "+ Ready for literal data\r\n",
+            ),
+            line("Subject: t", ""),
+            line("", ""),
+            line(
+                "hi",
+                "* 3 EXISTS\r\n{tag} OK [APPENDUID 38505 3955] APPEND completed\r\n",
+            ),
+            // No APPENDUID (a server without UIDPLUS): nothing to say where it went.
+            cmd("APPEND Work {16}", "+ go\r\n"),
+            line("Subject: t", ""),
+            line("", ""),
+            line("hi", "{tag} OK APPEND completed\r\n"),
+            // Refused before the literal: it is never sent, the session stays in step.
+            cmd(
+                "APPEND Nowhere {16}",
+                "{tag} NO [TRYCREATE] Mailbox doesn't exist\r\n",
+            ),
+            cmd("NOOP", "{tag} OK\r\n"),
+        ],
+    )
+    .await;
+    let flags = [
+        Flag::Seen,
+        Flag::Keyword(mailcat_codec::imap::Keyword::new("$Done").unwrap()),
+    ];
+    let at = s
+        .append(&mailbox("Work"), LITTLE, &flags, Some(&date))
+        .await
+        .unwrap();
+    assert_eq!(
+        at,
+        Some(AppendUid {
+            uid_validity: 38505,
+            uid: 3955
+        })
+    );
+    assert_eq!(
+        s.append(&mailbox("Work"), LITTLE, &[], None).await.unwrap(),
+        None
+    );
+    let e = s
+        .append(&mailbox("Nowhere"), LITTLE, &[], None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Rejected { .. }), "{e:?}");
+    s.noop().await.unwrap();
+    assert_eq!(s.take_unsolicited(), vec![Unsolicited::Exists(3)]);
+    drop(s);
+    server.await.unwrap();
+    assert!(!received.lock().unwrap().iter().any(|l| l.contains("{16+}")));
+}
+
+#[tokio::test]
+async fn append_with_literal_plus_sends_the_message_without_waiting() {
+    let (mut s, server, _) = logged_in(
+        "IMAP4rev1 LITERAL+",
+        vec![
+            cmd("APPEND Work {16+}", ""),
+            line("Subject: t", ""),
+            line("", ""),
+            line("hi", "{tag} OK APPEND completed\r\n"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        s.append(&mailbox("Work"), LITTLE, &[], None).await.unwrap(),
+        None
+    );
+    drop(s);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn create_rename_delete_status_copy_and_flags() {
+    let (mut s, server, _) = logged_in(
+        "IMAP4rev1 UIDPLUS",
+        vec![
+            cmd("CREATE Work/2026", "{tag} OK CREATE completed\r\n"),
+            cmd(
+                "CREATE Work/2026",
+                "{tag} NO [ALREADYEXISTS] Mailbox already exists\r\n",
+            ),
+            cmd(
+                "STATUS Work/2026 (MESSAGES UNSEEN UIDNEXT UIDVALIDITY)",
+                "* STATUS INBOX (MESSAGES 9 UNSEEN 9)\r\n\
+                 * STATUS \"Work/2026\" (MESSAGES 2 UNSEEN 1 UIDNEXT 4 UIDVALIDITY 77)\r\n\
+                 {tag} OK STATUS completed\r\n",
+            ),
+            cmd(
+                "STATUS INBOX (MESSAGES UNSEEN UIDNEXT UIDVALIDITY)",
+                "* STATUS inbox (MESSAGES 5 UNSEEN 0 UIDVALIDITY 0)\r\n{tag} OK\r\n",
+            ),
+            // An answer without the counts asked for is the server's fault.
+            cmd(
+                "STATUS Work (MESSAGES UNSEEN UIDNEXT UIDVALIDITY)",
+                "* STATUS Work (UIDNEXT 4)\r\n{tag} OK\r\n",
+            ),
+        ],
+    )
+    .await;
+    let work = mailbox("Work/2026");
+    s.create(&work).await.unwrap();
+    let e = s.create(&work).await.unwrap_err();
+    assert!(matches!(e, Error::Rejected { .. }), "{e:?}");
+    let counts = s.status(&work).await.unwrap();
+    assert_eq!(
+        (
+            counts.messages,
+            counts.unseen,
+            counts.uid_next,
+            counts.uid_validity
+        ),
+        (2, 1, Some(4), Some(77))
+    );
+    let inbox = s.status(&mailbox("inbox")).await.unwrap();
+    assert_eq!(
+        (
+            inbox.messages,
+            inbox.unseen,
+            inbox.uid_next,
+            inbox.uid_validity
+        ),
+        (5, 0, None, None)
+    );
+    let e = s.status(&mailbox("Work")).await.unwrap_err();
+    assert!(
+        matches!(&e, Error::Protocol { detail, .. } if detail.contains("MESSAGES")),
+        "{e:?}"
+    );
+    drop(s);
+    server.await.unwrap();
+
+    let (mut s, server, _) = logged_in(
+        "IMAP4rev1 UIDPLUS",
+        vec![
+            cmd(
+                "UID COPY 3:4,9 Archive",
+                "{tag} OK [COPYUID 12 3:4,9 100:102] Copy completed\r\n",
+            ),
+            cmd("UID COPY 5 Archive", "{tag} OK Copy completed\r\n"),
+            cmd(
+                "UID COPY 6 Nowhere",
+                "{tag} NO [TRYCREATE] Mailbox doesn't exist\r\n",
+            ),
+            cmd(
+                "UID STORE 3:4 FLAGS.SILENT (\\Answered $Label)",
+                "{tag} OK Store completed\r\n",
+            ),
+            cmd(
+                "UID STORE 3:4 -FLAGS.SILENT (\\Flagged)",
+                "{tag} OK Store completed\r\n",
+            ),
+            cmd("RENAME Work/2026 Play", "{tag} OK RENAME completed\r\n"),
+            cmd("DELETE Play", "{tag} OK DELETE completed\r\n"),
+            cmd("DELETE Play", "{tag} NO [NONEXISTENT] No such mailbox\r\n"),
+        ],
+    )
+    .await;
+    let set = |text: &str| text.parse::<SequenceSet>().unwrap();
+    let copied = s
+        .copy_messages(&set("3:4,9"), &mailbox("Archive"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (copied.uid_validity, copied.source, copied.target),
+        (12, set("3:4,9"), set("100:102"))
+    );
+    assert_eq!(
+        s.copy_messages(&set("5"), &mailbox("Archive"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(matches!(
+        s.copy_messages(&set("6"), &mailbox("Nowhere")).await,
+        Err(Error::Rejected { .. })
+    ));
+    s.store_flags(
+        &set("3:4"),
+        StoreMode::Replace,
+        &[
+            Flag::Answered,
+            Flag::Keyword(mailcat_codec::imap::Keyword::new("$Label").unwrap()),
+        ],
+    )
+    .await
+    .unwrap();
+    s.store_flags(&set("3:4"), StoreMode::Remove, &[Flag::Flagged])
+        .await
+        .unwrap();
+    s.rename(&work, &mailbox("Play")).await.unwrap();
+    s.delete(&mailbox("Play")).await.unwrap();
+    assert!(matches!(
+        s.delete(&mailbox("Play")).await,
+        Err(Error::Rejected { .. })
+    ));
+    drop(s);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn the_sent_mailbox_is_found_by_special_use_else_by_name() {
+    let (mut s, server, _) = logged_in(
+        "IMAP4rev1",
+        vec![
+            cmd(
+                "LIST \"\" *",
+                "* LIST (\\HasNoChildren) \"/\" INBOX\r\n\
+                 * LIST (\\HasNoChildren) \"/\" Sent\r\n\
+                 * LIST (\\HasNoChildren \\Sent) \"/\" \"Sent Messages\"\r\n{tag} OK\r\n",
+            ),
+            cmd(
+                "LIST \"\" *",
+                "* LIST (\\HasNoChildren) \"/\" INBOX\r\n\
+                 * LIST (\\Noselect) \"/\" SENT\r\n\
+                 * LIST (\\HasNoChildren) \"/\" sent\r\n{tag} OK\r\n",
+            ),
+            cmd(
+                "LIST \"\" *",
+                "* LIST (\\HasNoChildren) \"/\" INBOX\r\n{tag} OK\r\n",
+            ),
+            cmd(
+                "LIST \"\" *",
+                "* LIST (\\HasNoChildren \\Trash) \"/\" Bin\r\n{tag} OK\r\n",
+            ),
+        ],
+    )
+    .await;
+    let sent = s.sent_mailbox().await.unwrap().unwrap();
+    assert_eq!(sent.name, "Sent Messages");
+    // Without SPECIAL-USE: the selectable one named Sent, in any case.
+    let sent = s.sent_mailbox().await.unwrap().unwrap();
+    assert_eq!(sent.name, "sent");
+    assert_eq!(s.sent_mailbox().await.unwrap(), None);
+    let trash = s
+        .special_use_mailbox(&NameAttribute::Trash, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(trash.name, "Bin");
     drop(s);
     server.await.unwrap();
 }

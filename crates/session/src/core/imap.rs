@@ -38,8 +38,8 @@ use std::ops::Range;
 use mailcat_codec::core::text::escape_bytes;
 use mailcat_codec::imap::command::{self as cmd, Command, EncodeOptions, Fragment};
 use mailcat_codec::imap::{
-    Code, Data, ESearch, ESearchItem, Event, Fetch, FetchItem, Response, ResponseDecoder,
-    SectionData, SequenceSet, StatusKind, Tag, TagGenerator, UidSet,
+    Code, Data, ESearch, ESearchItem, Event, Fetch, FetchItem, NameAttribute, Response,
+    ResponseDecoder, SectionData, SequenceSet, StatusKind, Tag, TagGenerator, UidSet,
 };
 use mailcat_codec::{Decode, Decoded, Limits};
 use mailcat_transport::trace::Redaction;
@@ -47,8 +47,9 @@ use mailcat_transport::{Endpoint, ImapReply, Reply, Step};
 
 use super::{Core, Outbox, Poison, Progress, Transmit};
 use crate::imap::{
-    CopyUid, MailboxInfo, MailboxState, Summary, Unsolicited, DEFAULT_FETCH_WINDOW, MAX_FLAGS_LINE,
-    MAX_UNSOLICITED, MAX_UNTAGGED_BYTES_PER_COMMAND, MAX_UNTAGGED_PER_COMMAND,
+    AppendUid, CopyUid, MailboxCounts, MailboxInfo, MailboxState, Summary, Unsolicited,
+    DEFAULT_FETCH_WINDOW, MAX_FLAGS_LINE, MAX_UNSOLICITED, MAX_UNTAGGED_BYTES_PER_COMMAND,
+    MAX_UNTAGGED_PER_COMMAND,
 };
 use crate::{AlertSink, Error};
 
@@ -83,6 +84,8 @@ pub(crate) enum Kind {
     Summaries(UidSet),
     /// `UID MOVE`: the untagged `OK [COPYUID ...]`.
     Move,
+    /// `STATUS`: `* STATUS`.
+    Status,
     /// One whole-message `UID FETCH` of [`ImapCore::begin_bodies`], over a set of UIDs: the
     /// indices of the requests it covers.
     Bodies(Vec<usize>),
@@ -120,6 +123,7 @@ impl Kind {
                 _ => false,
             },
             Kind::Search => matches!(response, Response::Data(Data::Search { .. })),
+            Kind::Status => matches!(response, Response::Data(Data::Status(_))),
             Kind::SearchSet(_) => matches!(
                 response,
                 Response::Data(Data::Search { .. } | Data::ESearch(ESearch { uid: true, .. }))
@@ -1331,6 +1335,106 @@ pub(crate) fn copy_uid(code: Option<Code<'static>>) -> Option<CopyUid> {
         }),
         _ => None,
     }
+}
+
+/// The STATUS items [`mailbox_counts`] reads.
+pub(crate) const COUNTS: [cmd::StatusItem; 4] = [
+    cmd::StatusItem::Messages,
+    cmd::StatusItem::Unseen,
+    cmd::StatusItem::UidNext,
+    cmd::StatusItem::UidValidity,
+];
+
+/// `APPEND mailbox [(flags)] [date] {n}` with the message as its literal: non-synchronising
+/// when the server has LITERAL+ (or LITERAL- and at most 4 KiB), else sent when the server's
+/// `+` comes ([`ImapCore::start`] holds it back).
+pub(crate) fn append(
+    mailbox: &cmd::Mailbox,
+    message: &[u8],
+    flags: &[mailcat_codec::imap::Flag<'static>],
+    internal_date: Option<&cmd::DateTime>,
+) -> Command {
+    Command::Append {
+        mailbox: mailbox.clone(),
+        flags: flags.to_vec(),
+        date: internal_date.cloned(),
+        message: message.to_vec(),
+    }
+}
+
+/// The `[APPENDUID uidvalidity uid]` of an APPEND's completion (UIDPLUS, RFC 4315 §3), if
+/// it has one naming one message. A UIDVALIDITY of 0 is none (SECURITY.md #43).
+pub(crate) fn appended(tagged: &Tagged) -> Option<AppendUid> {
+    match &tagged.code {
+        Some(Code::AppendUid { uid_validity, uids }) if *uid_validity != 0 => {
+            let mut all = uids.iter(0);
+            match (all.next(), all.next()) {
+                (Some(uid), None) if uid != 0 => Some(AppendUid {
+                    uid_validity: *uid_validity,
+                    uid,
+                }),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The counts of a STATUS answer for `mailbox` (INBOX in any case). Errs with what is
+/// missing: an answer for another mailbox, or without MESSAGES or UNSEEN.
+pub(crate) fn mailbox_counts(
+    kept: Vec<Response<'static>>,
+    mailbox: &cmd::Mailbox,
+) -> Result<MailboxCounts, String> {
+    let wanted = mailbox.as_str();
+    let is_wanted = |name: &str| {
+        name == wanted
+            || (name.eq_ignore_ascii_case("INBOX") && wanted.eq_ignore_ascii_case("INBOX"))
+    };
+    let status = kept
+        .into_iter()
+        .find_map(|r| match r {
+            Response::Data(Data::Status(s)) if is_wanted(&s.mailbox.display()) => Some(s),
+            _ => None,
+        })
+        .ok_or_else(|| format!("no STATUS response for mailbox {wanted:?}"))?;
+    let (mut messages, mut unseen) = (None, None);
+    let mut counts = MailboxCounts::default();
+    for item in status.items {
+        match item {
+            mailcat_codec::imap::StatusItem::Messages(n) => messages = Some(n),
+            mailcat_codec::imap::StatusItem::Unseen(n) => unseen = Some(n),
+            mailcat_codec::imap::StatusItem::UidNext(n) => counts.uid_next = Some(n),
+            // 0 is no UIDVALIDITY at all (SECURITY.md #43).
+            mailcat_codec::imap::StatusItem::UidValidity(n) => {
+                counts.uid_validity = (n != 0).then_some(n)
+            }
+            _ => {}
+        }
+    }
+    counts.messages = messages.ok_or("a STATUS response without MESSAGES")?;
+    counts.unseen = unseen.ok_or("a STATUS response without UNSEEN")?;
+    Ok(counts)
+}
+
+/// The mailbox LIST marks with the special use `role` (RFC 6154), the first if several; or
+/// else the selectable one named `fallback` (case-insensitively, as servers without
+/// SPECIAL-USE name them), if given.
+pub(crate) fn special_use(
+    mailboxes: Vec<MailboxInfo>,
+    role: &NameAttribute<'static>,
+    fallback: Option<&str>,
+) -> Option<MailboxInfo> {
+    let by_role = mailboxes
+        .iter()
+        .position(|m| m.attributes.contains(role) && m.is_selectable());
+    let at = by_role.or_else(|| {
+        let name = fallback?;
+        mailboxes
+            .iter()
+            .position(|m| m.name.eq_ignore_ascii_case(name) && m.is_selectable())
+    })?;
+    mailboxes.into_iter().nth(at)
 }
 
 /// The capabilities an answer to CAPABILITY lists.
