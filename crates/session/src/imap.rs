@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use mailcat_codec::imap::command::{
-    self as cmd, Command, ListPattern, Mailbox, SearchKey, StoreMode,
+    self as cmd, Command, DateTime, ListPattern, Mailbox, SearchKey, StoreMode,
 };
 use mailcat_codec::imap::{
     Envelope, Flag, NameAttribute, Response, SequenceSet, StatusKind, Tag, UidSet,
@@ -55,7 +55,8 @@ use crate::{AlertSink, Credential, Error};
 /// mappings that expire sooner need a shorter interval: [`ImapSession::set_idle_refresh`].
 pub const DEFAULT_IDLE_REFRESH: Duration = Duration::from_secs(25 * 60);
 
-/// How many whole-message fetches [`ImapSession::fetch_messages`] keeps in flight by default.
+/// How many whole-message `UID FETCH` commands [`ImapSession::fetch_messages`] keeps in flight
+/// by default (each asks for up to 1,000 messages by UID ranges).
 pub const DEFAULT_FETCH_WINDOW: usize = 8;
 
 /// An untagged response that no command asked for, kept for the caller.
@@ -202,6 +203,29 @@ pub struct CopyUid {
     pub target: SequenceSet,
 }
 
+/// `APPENDUID` (RFC 4315): where an appended message went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendUid {
+    /// The target mailbox's UIDVALIDITY.
+    pub uid_validity: u32,
+    /// The message's UID there.
+    pub uid: u32,
+}
+
+/// What [`ImapSession::status`] tells of a mailbox without opening it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MailboxCounts {
+    /// `MESSAGES`: how many messages it holds.
+    pub messages: u32,
+    /// `UNSEEN`: how many of them are not `\Seen`.
+    pub unseen: u32,
+    /// `UIDNEXT`: the UID the next message will get (at least), if the server said.
+    pub uid_next: Option<u32>,
+    /// `UIDVALIDITY`, if the server said (0, not a valid value, is none).
+    pub uid_validity: Option<u32>,
+}
+
 /// An authenticated (or about to be) IMAP connection.
 #[derive(Debug)]
 pub struct ImapSession<S> {
@@ -298,8 +322,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
         self.idle_quiet_refresh = quiet.map(|q| q.max(Duration::from_secs(1)));
     }
 
-    /// Sets how many whole-message fetches [`ImapSession::fetch_messages`] keeps in flight
-    /// (default [`DEFAULT_FETCH_WINDOW`]; 1 means one at a time).
+    /// Sets how many whole-message `UID FETCH` commands [`ImapSession::fetch_messages`] keeps
+    /// in flight (default [`DEFAULT_FETCH_WINDOW`]; 1 means one at a time). Each command asks
+    /// for up to 1,000 messages, so this matters only for calls with more.
     pub fn set_fetch_window(&mut self, window: usize) {
         self.core.set_fetch_window(window);
     }
@@ -626,12 +651,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
         Ok(lens.pop().flatten())
     }
 
-    /// Streams several whole messages, each to its own sink, with up to the fetch window
-    /// ([`ImapSession::set_fetch_window`]) of `UID FETCH` commands in flight. Returns each
-    /// message's length (`None`: no such UID). The UIDs must be distinct.
+    /// Streams several whole messages, each to its own sink. The UIDs asked for go out as
+    /// ranges, `UID FETCH 11:13,20 (UID BODY.PEEK[])`, one command for up to 1,000 messages
+    /// (and 500 ranges), with up to the fetch window ([`ImapSession::set_fetch_window`]) of such
+    /// commands in flight. Returns each message's length (`None`: no such UID: the server
+    /// sends nothing for it). The UIDs must be distinct.
     ///
-    /// Servers may run pipelined FETCH commands in parallel and answer them in any order
-    /// (Dovecot does), so each body is routed by its message, never by its position: inline
+    /// A server answers a range in any order it likes, and may run pipelined FETCH commands
+    /// in parallel (Dovecot does), so each body is routed by its message, never by its
+    /// position: inline
     /// bodies by the UID in their response, streamed ones (which start before the UID may be
     /// known) by the UID when the response gives it before the body (`* 5 FETCH (UID 12 BODY[]
     /// {…}`, as Dovecot, Gmail and Cyrus answer), else by their sequence number, learned first
@@ -661,7 +689,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
         let uids: Vec<u32> = requests.iter().map(|(u, _)| *u).collect();
         // Sequence number → UID, for routing streamed bodies when several are in flight.
         let mut uid_of_seq = HashMap::new();
-        if self.core.fetch_window() > 1 && requests.len() > 1 && !self.core.uid_leads() {
+        if requests.len() > 1 && !self.core.uid_leads() {
             let set = SequenceSet::from_numbers(uids.iter().copied())?;
             let command = Command::UidFetch {
                 set,
@@ -681,11 +709,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                 ImapEvent::BodyChunk { index, range } => (index, bytes.slice(range)),
                 ImapEvent::InlineBody { index, bytes } => (index, Bytes::from(bytes)),
                 ImapEvent::Done(done) => {
-                    if let Kind::Body(index) = done.kind {
+                    if let Kind::Bodies(covered) = &done.kind {
+                        let covered = covered.clone();
                         self.ok("UID FETCH", done)?;
-                        if sink_error.is_none() {
-                            if let Err(e) = requests[index].1.flush().await {
-                                sink_error = Some(e);
+                        for index in covered {
+                            if sink_error.is_none() {
+                                if let Err(e) = requests[index].1.flush().await {
+                                    sink_error = Some(e);
+                                }
                             }
                         }
                     }
@@ -764,6 +795,104 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             .await?;
         self.expunge(uids).await?;
         Ok(copy_uid(done.tagged.code))
+    }
+
+    /// `UID COPY`: copies messages to `target`. Returns the `COPYUID` if the server sent one
+    /// (UIDPLUS). A target that does not exist is refused (the server may say `[TRYCREATE]`:
+    /// [`ImapSession::create`] it first).
+    pub async fn copy_messages(
+        &mut self,
+        uids: &SequenceSet,
+        target: &Mailbox,
+    ) -> Result<Option<CopyUid>, Error> {
+        let command = Command::UidCopy {
+            set: uids.clone(),
+            mailbox: target.clone(),
+        };
+        let done = self.exchange(&command, Kind::Plain).await?;
+        let done = self.ok("UID COPY", done)?;
+        Ok(copy_uid(done.tagged.code))
+    }
+
+    /// `APPEND`: stores `message` (RFC 5322, CRLF line endings, no NUL) in `mailbox`, with
+    /// `flags` set (none when empty) and `internal_date` as its INTERNALDATE (the server's
+    /// clock when `None`). The message goes as a literal the server has to accept first (`+`),
+    /// or at once when it announced LITERAL+ (LITERAL- for up to 4 KiB). Returns where the
+    /// message went when the server says (UIDPLUS's `APPENDUID`).
+    ///
+    /// Dropping the call while the server has not yet accepted the literal leaves the session
+    /// poisoned (the server waits for bytes that will not come); after that, the next command
+    /// reads the late answer and discards it.
+    pub async fn append(
+        &mut self,
+        mailbox: &Mailbox,
+        message: &[u8],
+        flags: &[Flag<'static>],
+        internal_date: Option<&DateTime>,
+    ) -> Result<Option<AppendUid>, Error> {
+        let command = crate::core::imap::append(mailbox, message, flags, internal_date);
+        let done = self.exchange(&command, Kind::Plain).await?;
+        let done = self.ok("APPEND", done)?;
+        Ok(crate::core::imap::appended(&done.tagged))
+    }
+
+    /// `CREATE`: makes a new mailbox.
+    pub async fn create(&mut self, mailbox: &Mailbox) -> Result<(), Error> {
+        let done = self
+            .exchange(&Command::Create(mailbox.clone()), Kind::Plain)
+            .await?;
+        self.ok("CREATE", done).map(drop)
+    }
+
+    /// `DELETE`: removes a mailbox and its messages.
+    pub async fn delete(&mut self, mailbox: &Mailbox) -> Result<(), Error> {
+        let done = self
+            .exchange(&Command::Delete(mailbox.clone()), Kind::Plain)
+            .await?;
+        self.ok("DELETE", done).map(drop)
+    }
+
+    /// `RENAME`: gives mailbox `from` the name `to` (renaming INBOX moves its messages to a
+    /// new mailbox and leaves INBOX empty, RFC 3501 §6.3.5).
+    pub async fn rename(&mut self, from: &Mailbox, to: &Mailbox) -> Result<(), Error> {
+        let command = Command::Rename {
+            from: from.clone(),
+            to: to.clone(),
+        };
+        let done = self.exchange(&command, Kind::Plain).await?;
+        self.ok("RENAME", done).map(drop)
+    }
+
+    /// `STATUS mailbox (MESSAGES UNSEEN UIDNEXT UIDVALIDITY)`: counts of a mailbox, without
+    /// opening it (RFC 3501 advises against asking it of the mailbox selected: SELECT tells).
+    pub async fn status(&mut self, mailbox: &Mailbox) -> Result<MailboxCounts, Error> {
+        let command = Command::Status {
+            mailbox: mailbox.clone(),
+            items: crate::core::imap::COUNTS.to_vec(),
+        };
+        let done = self.exchange(&command, Kind::Status).await?;
+        let done = self.ok("STATUS", done)?;
+        crate::core::imap::mailbox_counts(done.kept, mailbox)
+            .map_err(|detail| self.core.protocol(detail))
+    }
+
+    /// The mailbox with the special use `role` (RFC 6154: [`NameAttribute::Sent`],
+    /// [`NameAttribute::Trash`] ...) as [`ImapSession::list`] shows it; without one, the
+    /// selectable mailbox named `fallback` (case-insensitively), if given and there.
+    pub async fn special_use_mailbox(
+        &mut self,
+        role: &NameAttribute<'static>,
+        fallback: Option<&str>,
+    ) -> Result<Option<MailboxInfo>, Error> {
+        let mailboxes = self.list().await?;
+        Ok(crate::core::imap::special_use(mailboxes, role, fallback))
+    }
+
+    /// The mailbox for sent mail: the one marked `\Sent` (SPECIAL-USE), else one named
+    /// `Sent`; `None` if there is neither.
+    pub async fn sent_mailbox(&mut self) -> Result<Option<MailboxInfo>, Error> {
+        self.special_use_mailbox(&NameAttribute::Sent, Some("Sent"))
+            .await
     }
 
     /// Waits for news with IDLE, for at most `wait`: returns as soon as the server reports
@@ -992,9 +1121,9 @@ pub const MAX_UNTAGGED_PER_COMMAND: usize = 200_000;
 
 /// Most bytes of untagged responses read for one command: 128 MiB, twice the largest single
 /// response the codec accepts (`Limits::imap().max_response`, 64 MiB). With
-/// [`MAX_UNTAGGED_PER_COMMAND`] it bounds the memory an answer takes. Message bodies streamed
-/// to a sink ([`ImapSession::fetch_messages`]) do not count; small bodies inside a FETCH
-/// response do. A summary with Date, From and Subject is a few hundred bytes: 50,000 of them
+/// [`MAX_UNTAGGED_PER_COMMAND`] it bounds the memory an answer takes. Message bodies passed on
+/// to a sink ([`ImapSession::fetch_messages`]), streamed or inside their FETCH response, do
+/// not count (the rest of their response does); bodies kept in an answer do. A summary with Date, From and Subject is a few hundred bytes: 50,000 of them
 /// are ~15 MiB.
 pub const MAX_UNTAGGED_BYTES_PER_COMMAND: usize = 128 * 1024 * 1024;
 

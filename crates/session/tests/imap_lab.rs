@@ -1,7 +1,9 @@
 //! ImapSession against the lab's Dovecot, as carol: IMAPS and IMAP+STARTTLS logins, LIST with
 //! special-use folders, a seeded INBOX searched, summarised in one FETCH, a message fetched
 //! byte for byte against its Maildir file, STORE, MOVE, and IDLE seeing an LMTP delivery; a
-//! big INBOX with every other message deleted, whose ESEARCH answer is read in pieces.
+//! big INBOX with every other message deleted, whose ESEARCH answer is read in pieces; the
+//! mailbox operations (APPEND, STATUS, COPY, MOVE, STORE, RENAME, DELETE) on mailboxes of
+//! their own.
 //! Needs the lab: `tests/lab/lab.sh up && eval "$(tests/lab/lab.sh env)"`.
 #![allow(clippy::unwrap_used)]
 
@@ -11,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use mailcat_codec::imap::command::{Mailbox, SearchKey, StoreMode};
 use mailcat_codec::imap::{Flag, NameAttribute, SequenceSet, UidSet};
-use mailcat_session::imap::{connect, SummaryRequest, Unsolicited};
+use mailcat_session::imap::{connect, AppendUid, SummaryRequest, Unsolicited};
 use mailcat_session::{Credential, ImapSession};
 use mailcat_tests::lab::Lab;
 use mailcat_transport::{Endpoint, Protocol, Security, Timeouts, TlsSettings};
@@ -289,5 +291,146 @@ async fn esearch_of_a_big_inbox_with_scattered_uids_is_read_in_pieces() {
         t.elapsed()
     );
     assert_eq!(got, kept);
+    s.logout().await.unwrap();
+}
+
+/// A message for APPEND, CRLF line endings, told apart by `n`.
+fn appendable(n: usize) -> Vec<u8> {
+    let mut m = format!(
+        "From: carol@example.test\r\nTo: carol@example.test\r\nSubject: ops {n}\r\n\
+         Message-ID: <ops-{n}@example.test>\r\n\r\n"
+    )
+    .into_bytes();
+    m.extend(std::iter::repeat_n(b"line of the body\r\n".as_slice(), 10 + n).flatten());
+    m
+}
+
+#[tokio::test]
+async fn mailbox_operations_append_status_copy_move_flags_rename_delete() {
+    // Mailboxes of this run only: carol's INBOX and folders are other tests'.
+    let lab = Lab::from_env();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let unique = format!("mailcat-ops-{now}-{}", std::process::id());
+    let (a, b, renamed) = (
+        Mailbox::new(format!("{unique}-a")).unwrap(),
+        Mailbox::new(format!("{unique}-b")).unwrap(),
+        Mailbox::new(format!("{unique}-c")).unwrap(),
+    );
+    let mut s = open(&lab, Security::ImplicitTls).await;
+    // What a failed run left, an hour old or more, goes.
+    for m in s.list().await.unwrap() {
+        let started = m
+            .name
+            .strip_prefix("mailcat-ops-")
+            .and_then(|rest| rest.split('-').next()?.parse::<u64>().ok());
+        if started.is_some_and(|t| t + 3600 < now) {
+            s.delete(&m.mailbox().unwrap()).await.unwrap();
+        }
+    }
+    assert_eq!(s.sent_mailbox().await.unwrap().unwrap().name, "Sent");
+    s.create(&a).await.unwrap();
+    s.create(&b).await.unwrap();
+    assert!(s.create(&a).await.is_err(), "it exists");
+
+    let messages: Vec<Vec<u8>> = (0..3).map(appendable).collect();
+    let date = mailcat_codec::imap::command::DateTime::new(
+        mailcat_codec::imap::command::Date::new(2026, 3, 5).unwrap(),
+        10,
+        0,
+        0,
+        60,
+    )
+    .unwrap();
+    let mut appended: Vec<AppendUid> = Vec::new();
+    for (i, m) in messages.iter().enumerate() {
+        let flags = if i == 0 { vec![Flag::Seen] } else { Vec::new() };
+        let date = (i == 0).then_some(&date);
+        appended.push(
+            s.append(&a, m, &flags, date)
+                .await
+                .unwrap()
+                .expect("APPENDUID"),
+        );
+    }
+    let counts = s.status(&a).await.unwrap();
+    assert_eq!((counts.messages, counts.unseen), (3, 2));
+    assert_eq!(counts.uid_validity, Some(appended[0].uid_validity));
+    assert_eq!(counts.uid_next, Some(appended[2].uid + 1));
+
+    let state = s.select(&a).await.unwrap();
+    assert_eq!(state.exists, 3);
+    let uids: Vec<u32> = appended.iter().map(|x| x.uid).collect();
+    // The bodies, in one range FETCH, byte for byte; the first kept its internal date.
+    let mut sinks: Vec<(u32, Vec<u8>)> = uids.iter().rev().map(|&u| (u, Vec::new())).collect();
+    let lens = s.fetch_messages(&mut sinks).await.unwrap();
+    for (i, (uid, sink)) in sinks.iter().enumerate() {
+        let n = uids.iter().position(|u| u == uid).unwrap();
+        assert!(*sink == messages[n], "UID {uid} differs");
+        assert_eq!(lens[i], Some(messages[n].len() as u64));
+    }
+    let all = SequenceSet::from_numbers(uids.iter().copied()).unwrap();
+    let summaries = s
+        .fetch_summaries(&all, &SummaryRequest::default())
+        .await
+        .unwrap();
+    let first = summaries.iter().find(|x| x.uid == uids[0]).unwrap();
+    // The same instant (Dovecot gives it in UTC).
+    assert_eq!(
+        first.internal_date.as_deref(),
+        Some("05-Mar-2026 09:00:00 +0000")
+    );
+    let kept = |flags: &[Flag<'static>]| -> Vec<Flag<'static>> {
+        flags
+            .iter()
+            .filter(|f| **f != Flag::Recent)
+            .cloned()
+            .collect()
+    };
+    assert_eq!(kept(&first.flags), vec![Flag::Seen]);
+
+    let one = |uid: u32| SequenceSet::single(uid).unwrap();
+    let copied = s.copy_messages(&one(uids[0]), &b).await.unwrap().unwrap();
+    assert_eq!(copied.source, one(uids[0]));
+    let moved = s.move_messages(&one(uids[1]), &b).await.unwrap().unwrap();
+    assert_eq!(moved.uid_validity, copied.uid_validity);
+    s.store_flags(&one(uids[2]), StoreMode::Add, &[Flag::Flagged, Flag::Seen])
+        .await
+        .unwrap();
+    s.store_flags(&one(uids[2]), StoreMode::Remove, &[Flag::Seen])
+        .await
+        .unwrap();
+    let left = s
+        .fetch_summaries(&all, &SummaryRequest::default())
+        .await
+        .unwrap();
+    let flags: Vec<(u32, Vec<Flag<'static>>)> =
+        left.into_iter().map(|x| (x.uid, kept(&x.flags))).collect();
+    assert_eq!(
+        flags,
+        vec![(uids[0], vec![Flag::Seen]), (uids[2], vec![Flag::Flagged])]
+    );
+    let in_b = s.status(&b).await.unwrap();
+    assert_eq!((in_b.messages, in_b.unseen), (2, 1));
+
+    // Renamed and deleted while another mailbox is selected.
+    s.examine(&b).await.unwrap();
+    s.rename(&a, &renamed).await.unwrap();
+    assert!(s.status(&a).await.is_err(), "renamed away");
+    assert_eq!(s.status(&renamed).await.unwrap().messages, 2);
+    s.delete(&renamed).await.unwrap();
+    s.logout().await.unwrap();
+    let mut s = open(&lab, Security::ImplicitTls).await;
+    s.delete(&b).await.unwrap();
+    let names: Vec<String> = s
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
+    assert!(!names.iter().any(|n| n.starts_with(&unique)), "{names:?}");
     s.logout().await.unwrap();
 }

@@ -11,9 +11,9 @@ mod scram_server;
 use std::time::Duration;
 
 use imap_script::{cmd, cmd_bytes, cmd_fn, line, line_fn, send, session, session_with, Step};
-use mailcat_codec::imap::command::{Mailbox, SearchKey, StoreMode};
+use mailcat_codec::imap::command::{Date, DateTime, Mailbox, SearchKey, StoreMode};
 use mailcat_codec::imap::{Flag, NameAttribute, SequenceSet, UidSet};
-use mailcat_session::imap::{SummaryRequest, Unsolicited};
+use mailcat_session::imap::{AppendUid, SummaryRequest, Unsolicited};
 use mailcat_session::{Credential, Error};
 use mailcat_transport::Timeouts;
 
@@ -716,48 +716,59 @@ async fn whole_messages_stream_byte_exact_small_and_over_64_kib_with_news_in_bet
 }
 
 #[tokio::test]
-async fn pipelined_fetches_keep_a_window_and_route_bodies_answered_out_of_order() {
-    let bodies = [body(100), body(70_000), body(50)];
-    let reply = |seq: usize, uid: u32, b: &[u8], tag: &str| {
-        let mut r = format!("* {seq} FETCH (UID {uid} BODY[] {{{}}}\r\n", b.len()).into_bytes();
-        r.extend_from_slice(b);
-        r.extend_from_slice(format!(")\r\n{tag} OK Fetch completed.\r\n").as_bytes());
-        r
-    };
+async fn one_range_fetch_routes_bodies_answered_in_any_order_to_their_sinks() {
+    let bodies = [body(100), body(70_000), body(50), body(80_000)];
     // Tags: A0001 CAPABILITY, A0002 AUTHENTICATE, A0003 the UID → sequence number map,
-    // A0004..A0006 the fetches. The server says nothing until two fetches are in (the window
-    // is 2), then answers the second (a streamed body) before the first, as Dovecot may.
-    let mut out_of_order = reply(2, 12, &bodies[1], "A0005");
-    out_of_order.extend(reply(1, 11, &bodies[0], "A0004"));
-    let (mut s, server, received) =
-        logged_in(
-            "IMAP4rev1",
-            vec![
+    // A0004 the one fetch of all four. The server answers in its own order, the UID before
+    // the body or after it (a streamed body is then routed by its sequence number); UID 15
+    // does not exist and gets no response.
+    let mut answer = streamed_item(2, 12, &bodies[1], false);
+    answer.extend(streamed_item(4, 20, &bodies[3], true));
+    answer.extend(streamed_item(1, 11, &bodies[0], false));
+    answer.extend(b"* 9 EXISTS\r\n");
+    answer.extend(streamed_item(3, 13, &bodies[2], true));
+    answer.extend(b"{tag} OK Fetch completed.\r\n");
+    let (mut s, server, received) = logged_in(
+        "IMAP4rev1",
+        vec![
             cmd(
-                "UID FETCH 11:13 (UID)",
-                "* 1 FETCH (UID 11)\r\n* 2 FETCH (UID 12)\r\n* 3 FETCH (UID 13)\r\n{tag} OK\r\n",
+                "UID FETCH 11:13,15,20 (UID)",
+                "* 1 FETCH (UID 11)\r\n* 2 FETCH (UID 12)\r\n* 3 FETCH (UID 13)\r\n\
+                 * 4 FETCH (UID 20)\r\n{tag} OK\r\n",
             ),
-            cmd("UID FETCH 11 (UID BODY.PEEK[])", ""),
-            cmd_bytes("UID FETCH 12 (UID BODY.PEEK[])", out_of_order),
-            cmd_bytes("UID FETCH 13 (UID BODY.PEEK[])", reply(3, 13, &bodies[2], "{tag}")),
+            cmd_bytes("UID FETCH 11:13,15,20 (UID BODY.PEEK[])", answer),
         ],
-        )
-        .await;
-    s.set_fetch_window(2);
-    let mut sinks: Vec<(u32, Vec<u8>)> = vec![(11, Vec::new()), (12, Vec::new()), (13, Vec::new())];
+    )
+    .await;
+    let mut sinks: Vec<(u32, Vec<u8>)> = [13, 20, 11, 15, 12]
+        .iter()
+        .map(|&u| (u, Vec::new()))
+        .collect();
     let lens = s.fetch_messages(&mut sinks).await.unwrap();
-    assert_eq!(lens, vec![Some(100), Some(70_000), Some(50)]);
-    for (i, (_, sink)) in sinks.iter().enumerate() {
-        assert!(*sink == bodies[i], "message {i} differs");
+    assert_eq!(
+        lens,
+        vec![Some(50), Some(80_000), Some(100), None, Some(70_000)]
+    );
+    for (uid, sink) in &sinks {
+        let expected: &[u8] = match uid {
+            11 => &bodies[0],
+            12 => &bodies[1],
+            13 => &bodies[2],
+            20 => &bodies[3],
+            _ => b"",
+        };
+        assert!(sink == expected, "UID {uid} got another body");
     }
+    assert_eq!(s.take_unsolicited(), vec![Unsolicited::Exists(9)]);
     drop(s);
     server.await.unwrap();
     let lines = received.lock().unwrap().clone();
-    assert!(lines[3].starts_with("A0004 UID FETCH 11"), "{lines:?}");
+    let fetches = lines.iter().filter(|l| l.contains("BODY.PEEK[]")).count();
+    assert_eq!(fetches, 1, "one command for all: {lines:?}");
 }
 
 /// A FETCH response with a streamed body, the UID before it (`first`) or after it.
-fn streamed_reply(seq: usize, uid: u32, b: &[u8], tag: &str, first: bool) -> Vec<u8> {
+fn streamed_item(seq: usize, uid: u32, b: &[u8], first: bool) -> Vec<u8> {
     let mut r = if first {
         format!("* {seq} FETCH (UID {uid} BODY[] {{{}}}\r\n", b.len())
     } else {
@@ -768,7 +779,7 @@ fn streamed_reply(seq: usize, uid: u32, b: &[u8], tag: &str, first: bool) -> Vec
     if !first {
         r.extend_from_slice(format!(" UID {uid}").as_bytes());
     }
-    r.extend_from_slice(format!(")\r\n{tag} OK Fetch completed.\r\n").as_bytes());
+    r.extend_from_slice(b")\r\n");
     r
 }
 
@@ -777,9 +788,10 @@ fn streamed_reply(seq: usize, uid: u32, b: &[u8], tag: &str, first: bool) -> Vec
 /// maps (`UID FETCH set (UID)`) the client asked for.
 async fn maps_in_two_pipelined_fetches(uid_first: bool, size: usize) -> usize {
     let bodies = [body(size), body(size + 1), body(size + 2), body(size + 3)];
-    let pair = |(seq1, uid1, b1, tag1), (seq2, uid2, b2, tag2)| {
-        let mut r = streamed_reply(seq2, uid2, b2, tag2, uid_first);
-        r.extend(streamed_reply(seq1, uid1, b1, tag1, uid_first));
+    let pair = |(seq1, uid1, b1), (seq2, uid2, b2)| {
+        let mut r = streamed_item(seq2, uid2, b2, uid_first);
+        r.extend(streamed_item(seq1, uid1, b1, uid_first));
+        r.extend(b"{tag} OK Fetch completed.\r\n");
         r
     };
     let mut steps = vec![
@@ -787,32 +799,23 @@ async fn maps_in_two_pipelined_fetches(uid_first: bool, size: usize) -> usize {
             "UID FETCH 11:12 (UID)",
             "* 1 FETCH (UID 11)\r\n* 2 FETCH (UID 12)\r\n{tag} OK\r\n",
         ),
-        cmd("UID FETCH 11 (UID BODY.PEEK[])", ""),
         cmd_bytes(
-            "UID FETCH 12 (UID BODY.PEEK[])",
-            pair((1, 11, &bodies[0], "A0004"), (2, 12, &bodies[1], "A0005")),
+            "UID FETCH 11:12 (UID BODY.PEEK[])",
+            pair((1, 11, &bodies[0]), (2, 12, &bodies[1])),
         ),
     ];
     // The second call: the map again only when the server did not put the UID first.
-    let (first_tag, second_tag) = if uid_first {
-        ("A0006", "A0007")
-    } else {
+    if !uid_first {
         steps.push(cmd(
             "UID FETCH 13:14 (UID)",
             "* 3 FETCH (UID 13)\r\n* 4 FETCH (UID 14)\r\n{tag} OK\r\n",
         ));
-        ("A0007", "A0008")
-    };
-    steps.push(cmd("UID FETCH 13 (UID BODY.PEEK[])", ""));
+    }
     steps.push(cmd_bytes(
-        "UID FETCH 14 (UID BODY.PEEK[])",
-        pair(
-            (3, 13, &bodies[2], first_tag),
-            (4, 14, &bodies[3], second_tag),
-        ),
+        "UID FETCH 13:14 (UID BODY.PEEK[])",
+        pair((3, 13, &bodies[2]), (4, 14, &bodies[3])),
     ));
     let (mut s, server, received) = logged_in("IMAP4rev1", steps).await;
-    s.set_fetch_window(2);
     for call in [[11, 12], [13, 14]] {
         let mut sinks: Vec<(u32, Vec<u8>)> = call.iter().map(|&u| (u, Vec::new())).collect();
         let lens = s.fetch_messages(&mut sinks).await.unwrap();
@@ -1575,10 +1578,18 @@ impl tokio::io::AsyncWrite for Sink {
     }
 }
 
-fn body_reply(seq: usize, uid: u32, b: &[u8]) -> Vec<u8> {
+/// One message's FETCH response.
+fn body_item(seq: usize, uid: u32, b: &[u8]) -> Vec<u8> {
     let mut r = format!("* {seq} FETCH (UID {uid} BODY[] {{{}}}\r\n", b.len()).into_bytes();
     r.extend_from_slice(b);
-    r.extend_from_slice(b")\r\n{tag} OK Fetch completed.\r\n");
+    r.extend_from_slice(b")\r\n");
+    r
+}
+
+/// One message's FETCH response and the completion.
+fn body_reply(seq: usize, uid: u32, b: &[u8]) -> Vec<u8> {
+    let mut r = body_item(seq, uid, b);
+    r.extend_from_slice(b"{tag} OK Fetch completed.\r\n");
     r
 }
 
@@ -1598,16 +1609,8 @@ async fn incoming_fetch_many_routes_bodies_byte_exact_and_a_gone_uid_is_message_
                 "* 1 FETCH (UID 11)\r\n* 2 FETCH (UID 13)\r\n{tag} OK\r\n",
             ),
             cmd_bytes(
-                "UID FETCH 11 (UID BODY.PEEK[])",
-                body_reply(1, 11, &bodies[0]),
-            ),
-            cmd(
-                "UID FETCH 12 (UID BODY.PEEK[])",
-                "{tag} OK Fetch completed.\r\n",
-            ),
-            cmd_bytes(
-                "UID FETCH 13 (UID BODY.PEEK[])",
-                body_reply(2, 13, &bodies[1]),
+                "UID FETCH 11:13 (UID BODY.PEEK[])",
+                [body_item(1, 11, &bodies[0]), body_reply(2, 13, &bodies[1])].concat(),
             ),
         ],
     )
@@ -1659,12 +1662,8 @@ async fn incoming_fetch_many_with_a_failing_sink_fails_that_message_only() {
                 "* 1 FETCH (UID 1)\r\n* 2 FETCH (UID 2)\r\n{tag} OK\r\n",
             ),
             cmd_bytes(
-                "UID FETCH 1 (UID BODY.PEEK[])",
-                body_reply(1, 1, &bodies[0]),
-            ),
-            cmd_bytes(
-                "UID FETCH 2 (UID BODY.PEEK[])",
-                body_reply(2, 2, &bodies[1]),
+                "UID FETCH 1:2 (UID BODY.PEEK[])",
+                [body_item(1, 1, &bodies[0]), body_reply(2, 2, &bodies[1])].concat(),
             ),
             cmd("NOOP", "{tag} OK\r\n"),
         ],
@@ -1780,6 +1779,267 @@ async fn a_fetch_dropped_mid_body_is_read_to_its_end_by_the_next_command() {
     assert!(sink.len() <= 100_000 && body.starts_with(&sink));
     s.noop().await.unwrap();
     assert_eq!(s.take_unsolicited(), [Unsolicited::Expunge(3)]);
+    drop(s);
+    server.await.unwrap();
+}
+
+fn mailbox(name: &str) -> Mailbox {
+    Mailbox::new(name).unwrap()
+}
+
+/// A message of three lines on the wire: `Subject: t`, an empty line, `hi`.
+const LITTLE: &[u8] = b"Subject: t\r\n\r\nhi";
+
+#[tokio::test]
+async fn append_waits_for_the_continuation_and_returns_the_appenduid() {
+    let date = DateTime::new(Date::new(2026, 3, 5).unwrap(), 10, 0, 0, 60).unwrap();
+    let (mut s, server, received) = logged_in(
+        "IMAP4rev1 UIDPLUS",
+        vec![
+            cmd(
+                "APPEND Work (\\Seen $Done) \" 5-Mar-2026 10:00:00 +0100\" {16}",
+                "+ Ready for literal data\r\n",
+            ),
+            line("Subject: t", ""),
+            line("", ""),
+            line(
+                "hi",
+                "* 3 EXISTS\r\n{tag} OK [APPENDUID 38505 3955] APPEND completed\r\n",
+            ),
+            // No APPENDUID (a server without UIDPLUS): nothing to say where it went.
+            cmd("APPEND Work {16}", "+ go\r\n"),
+            line("Subject: t", ""),
+            line("", ""),
+            line("hi", "{tag} OK APPEND completed\r\n"),
+            // Refused before the literal: it is never sent, the session stays in step.
+            cmd(
+                "APPEND Nowhere {16}",
+                "{tag} NO [TRYCREATE] Mailbox doesn't exist\r\n",
+            ),
+            cmd("NOOP", "{tag} OK\r\n"),
+        ],
+    )
+    .await;
+    let flags = [
+        Flag::Seen,
+        Flag::Keyword(mailcat_codec::imap::Keyword::new("$Done").unwrap()),
+    ];
+    let at = s
+        .append(&mailbox("Work"), LITTLE, &flags, Some(&date))
+        .await
+        .unwrap();
+    assert_eq!(
+        at,
+        Some(AppendUid {
+            uid_validity: 38505,
+            uid: 3955
+        })
+    );
+    assert_eq!(
+        s.append(&mailbox("Work"), LITTLE, &[], None).await.unwrap(),
+        None
+    );
+    let e = s
+        .append(&mailbox("Nowhere"), LITTLE, &[], None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Rejected { .. }), "{e:?}");
+    s.noop().await.unwrap();
+    assert_eq!(s.take_unsolicited(), vec![Unsolicited::Exists(3)]);
+    drop(s);
+    server.await.unwrap();
+    assert!(!received.lock().unwrap().iter().any(|l| l.contains("{16+}")));
+}
+
+#[tokio::test]
+async fn append_with_literal_plus_sends_the_message_without_waiting() {
+    let (mut s, server, _) = logged_in(
+        "IMAP4rev1 LITERAL+",
+        vec![
+            cmd("APPEND Work {16+}", ""),
+            line("Subject: t", ""),
+            line("", ""),
+            line("hi", "{tag} OK APPEND completed\r\n"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        s.append(&mailbox("Work"), LITTLE, &[], None).await.unwrap(),
+        None
+    );
+    drop(s);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn create_rename_delete_status_copy_and_flags() {
+    let (mut s, server, _) = logged_in(
+        "IMAP4rev1 UIDPLUS",
+        vec![
+            cmd("CREATE Work/2026", "{tag} OK CREATE completed\r\n"),
+            cmd(
+                "CREATE Work/2026",
+                "{tag} NO [ALREADYEXISTS] Mailbox already exists\r\n",
+            ),
+            cmd(
+                "STATUS Work/2026 (MESSAGES UNSEEN UIDNEXT UIDVALIDITY)",
+                "* STATUS INBOX (MESSAGES 9 UNSEEN 9)\r\n\
+                 * STATUS \"Work/2026\" (MESSAGES 2 UNSEEN 1 UIDNEXT 4 UIDVALIDITY 77)\r\n\
+                 {tag} OK STATUS completed\r\n",
+            ),
+            cmd(
+                "STATUS INBOX (MESSAGES UNSEEN UIDNEXT UIDVALIDITY)",
+                "* STATUS inbox (MESSAGES 5 UNSEEN 0 UIDVALIDITY 0)\r\n{tag} OK\r\n",
+            ),
+            // An answer without the counts asked for is the server's fault.
+            cmd(
+                "STATUS Work (MESSAGES UNSEEN UIDNEXT UIDVALIDITY)",
+                "* STATUS Work (UIDNEXT 4)\r\n{tag} OK\r\n",
+            ),
+        ],
+    )
+    .await;
+    let work = mailbox("Work/2026");
+    s.create(&work).await.unwrap();
+    let e = s.create(&work).await.unwrap_err();
+    assert!(matches!(e, Error::Rejected { .. }), "{e:?}");
+    let counts = s.status(&work).await.unwrap();
+    assert_eq!(
+        (
+            counts.messages,
+            counts.unseen,
+            counts.uid_next,
+            counts.uid_validity
+        ),
+        (2, 1, Some(4), Some(77))
+    );
+    let inbox = s.status(&mailbox("inbox")).await.unwrap();
+    assert_eq!(
+        (
+            inbox.messages,
+            inbox.unseen,
+            inbox.uid_next,
+            inbox.uid_validity
+        ),
+        (5, 0, None, None)
+    );
+    let e = s.status(&mailbox("Work")).await.unwrap_err();
+    assert!(
+        matches!(&e, Error::Protocol { detail, .. } if detail.contains("MESSAGES")),
+        "{e:?}"
+    );
+    drop(s);
+    server.await.unwrap();
+
+    let (mut s, server, _) = logged_in(
+        "IMAP4rev1 UIDPLUS",
+        vec![
+            cmd(
+                "UID COPY 3:4,9 Archive",
+                "{tag} OK [COPYUID 12 3:4,9 100:102] Copy completed\r\n",
+            ),
+            cmd("UID COPY 5 Archive", "{tag} OK Copy completed\r\n"),
+            cmd(
+                "UID COPY 6 Nowhere",
+                "{tag} NO [TRYCREATE] Mailbox doesn't exist\r\n",
+            ),
+            cmd(
+                "UID STORE 3:4 FLAGS.SILENT (\\Answered $Label)",
+                "{tag} OK Store completed\r\n",
+            ),
+            cmd(
+                "UID STORE 3:4 -FLAGS.SILENT (\\Flagged)",
+                "{tag} OK Store completed\r\n",
+            ),
+            cmd("RENAME Work/2026 Play", "{tag} OK RENAME completed\r\n"),
+            cmd("DELETE Play", "{tag} OK DELETE completed\r\n"),
+            cmd("DELETE Play", "{tag} NO [NONEXISTENT] No such mailbox\r\n"),
+        ],
+    )
+    .await;
+    let set = |text: &str| text.parse::<SequenceSet>().unwrap();
+    let copied = s
+        .copy_messages(&set("3:4,9"), &mailbox("Archive"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (copied.uid_validity, copied.source, copied.target),
+        (12, set("3:4,9"), set("100:102"))
+    );
+    assert_eq!(
+        s.copy_messages(&set("5"), &mailbox("Archive"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(matches!(
+        s.copy_messages(&set("6"), &mailbox("Nowhere")).await,
+        Err(Error::Rejected { .. })
+    ));
+    s.store_flags(
+        &set("3:4"),
+        StoreMode::Replace,
+        &[
+            Flag::Answered,
+            Flag::Keyword(mailcat_codec::imap::Keyword::new("$Label").unwrap()),
+        ],
+    )
+    .await
+    .unwrap();
+    s.store_flags(&set("3:4"), StoreMode::Remove, &[Flag::Flagged])
+        .await
+        .unwrap();
+    s.rename(&work, &mailbox("Play")).await.unwrap();
+    s.delete(&mailbox("Play")).await.unwrap();
+    assert!(matches!(
+        s.delete(&mailbox("Play")).await,
+        Err(Error::Rejected { .. })
+    ));
+    drop(s);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn the_sent_mailbox_is_found_by_special_use_else_by_name() {
+    let (mut s, server, _) = logged_in(
+        "IMAP4rev1",
+        vec![
+            cmd(
+                "LIST \"\" *",
+                "* LIST (\\HasNoChildren) \"/\" INBOX\r\n\
+                 * LIST (\\HasNoChildren) \"/\" Sent\r\n\
+                 * LIST (\\HasNoChildren \\Sent) \"/\" \"Sent Messages\"\r\n{tag} OK\r\n",
+            ),
+            cmd(
+                "LIST \"\" *",
+                "* LIST (\\HasNoChildren) \"/\" INBOX\r\n\
+                 * LIST (\\Noselect) \"/\" SENT\r\n\
+                 * LIST (\\HasNoChildren) \"/\" sent\r\n{tag} OK\r\n",
+            ),
+            cmd(
+                "LIST \"\" *",
+                "* LIST (\\HasNoChildren) \"/\" INBOX\r\n{tag} OK\r\n",
+            ),
+            cmd(
+                "LIST \"\" *",
+                "* LIST (\\HasNoChildren \\Trash) \"/\" Bin\r\n{tag} OK\r\n",
+            ),
+        ],
+    )
+    .await;
+    let sent = s.sent_mailbox().await.unwrap().unwrap();
+    assert_eq!(sent.name, "Sent Messages");
+    // Without SPECIAL-USE: the selectable one named Sent, in any case.
+    let sent = s.sent_mailbox().await.unwrap().unwrap();
+    assert_eq!(sent.name, "sent");
+    assert_eq!(s.sent_mailbox().await.unwrap(), None);
+    let trash = s
+        .special_use_mailbox(&NameAttribute::Trash, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(trash.name, "Bin");
     drop(s);
     server.await.unwrap();
 }

@@ -38,8 +38,8 @@ use std::ops::Range;
 use mailcat_codec::core::text::escape_bytes;
 use mailcat_codec::imap::command::{self as cmd, Command, EncodeOptions, Fragment};
 use mailcat_codec::imap::{
-    Code, Data, ESearch, ESearchItem, Event, Fetch, FetchItem, Response, ResponseDecoder,
-    SectionData, SequenceSet, StatusKind, Tag, TagGenerator, UidSet,
+    Code, Data, ESearch, ESearchItem, Event, Fetch, FetchItem, NameAttribute, Response,
+    ResponseDecoder, SectionData, SequenceSet, StatusKind, Tag, TagGenerator, UidSet,
 };
 use mailcat_codec::{Decode, Decoded, Limits};
 use mailcat_transport::trace::Redaction;
@@ -47,8 +47,9 @@ use mailcat_transport::{Endpoint, ImapReply, Reply, Step};
 
 use super::{Core, Outbox, Poison, Progress, Transmit};
 use crate::imap::{
-    CopyUid, MailboxInfo, MailboxState, Summary, Unsolicited, DEFAULT_FETCH_WINDOW, MAX_FLAGS_LINE,
-    MAX_UNSOLICITED, MAX_UNTAGGED_BYTES_PER_COMMAND, MAX_UNTAGGED_PER_COMMAND,
+    AppendUid, CopyUid, MailboxCounts, MailboxInfo, MailboxState, Summary, Unsolicited,
+    DEFAULT_FETCH_WINDOW, MAX_FLAGS_LINE, MAX_UNSOLICITED, MAX_UNTAGGED_BYTES_PER_COMMAND,
+    MAX_UNTAGGED_PER_COMMAND,
 };
 use crate::{AlertSink, Error};
 
@@ -83,8 +84,11 @@ pub(crate) enum Kind {
     Summaries(UidSet),
     /// `UID MOVE`: the untagged `OK [COPYUID ...]`.
     Move,
-    /// One whole-message `UID FETCH` of [`ImapCore::begin_bodies`], for request `index`.
-    Body(usize),
+    /// `STATUS`: `* STATUS`.
+    Status,
+    /// One whole-message `UID FETCH` of [`ImapCore::begin_bodies`], over a set of UIDs: the
+    /// indices of the requests it covers.
+    Bodies(Vec<usize>),
     /// IDLE.
     Idle,
     /// AUTHENTICATE: each `+` is a challenge.
@@ -119,6 +123,7 @@ impl Kind {
                 _ => false,
             },
             Kind::Search => matches!(response, Response::Data(Data::Search { .. })),
+            Kind::Status => matches!(response, Response::Data(Data::Status(_))),
             Kind::SearchSet(_) => matches!(
                 response,
                 Response::Data(Data::Search { .. } | Data::ESearch(ESearch { uid: true, .. }))
@@ -148,7 +153,7 @@ impl Kind {
                     ..
                 }
             ),
-            Kind::Plain | Kind::Body(_) | Kind::Idle | Kind::Authenticate | Kind::Logout => false,
+            Kind::Plain | Kind::Bodies(_) | Kind::Idle | Kind::Authenticate | Kind::Logout => false,
         }
     }
 }
@@ -277,6 +282,15 @@ impl SearchSink {
     }
 }
 
+/// Most messages one whole-message `UID FETCH` asks for. Its answer is one FETCH response per
+/// message, counted against [`MAX_UNTAGGED_PER_COMMAND`]; a longer list of requests is cut
+/// into several commands, pipelined within the fetch window.
+pub(crate) const MAX_BODIES_PER_FETCH: usize = 1_000;
+
+/// Most ranges in the set of one whole-message `UID FETCH`: scattered UIDs make a long command
+/// line (`4294967290:4294967295,` is 22 bytes), and servers cap it (Dovecot at 64 KiB).
+pub(crate) const MAX_RANGES_PER_FETCH: usize = 500;
+
 /// The whole-message fetches of one [`ImapCore::begin_bodies`].
 #[derive(Debug)]
 struct Bodies {
@@ -284,9 +298,11 @@ struct Bodies {
     index_of: HashMap<u32, usize>,
     /// Sequence number → UID, for routing streamed bodies when several are in flight.
     uid_of_seq: HashMap<u32, u32>,
-    /// Requests in flight (by tag).
-    pending: HashMap<String, usize>,
-    /// The next request to send.
+    /// The requests' indices in UID order: the commands cover runs of it.
+    order: Vec<usize>,
+    /// Commands in flight (by tag): the requests each covers.
+    pending: HashMap<String, Vec<usize>>,
+    /// The next request to send, as a position in `order`.
     next: usize,
     lens: Vec<Option<u64>>,
     /// The message whose body is streaming now, and the bytes passed on so far.
@@ -394,10 +410,6 @@ impl ImapCore {
         self.fetch_window = window.max(1);
     }
 
-    pub(crate) fn fetch_window(&self) -> usize {
-        self.fetch_window
-    }
-
     pub(crate) fn uid_leads(&self) -> bool {
         self.uid_leads
     }
@@ -451,7 +463,7 @@ impl ImapCore {
         if let Some(busy) = self
             .in_flight
             .iter()
-            .find(|c| c.orphan || !matches!((&c.stage, &c.kind), (Stage::Sent, Kind::Body(_))))
+            .find(|c| c.orphan || !matches!((&c.stage, &c.kind), (Stage::Sent, Kind::Bodies(_))))
         {
             // The session finishes what a dropped call left first (`abandon`); only body
             // fetches are pipelined.
@@ -617,11 +629,14 @@ impl ImapCore {
     /// numbers to UIDs if one was fetched. [`ImapCore::send_bodies`] sends the commands.
     pub(crate) fn begin_bodies(&mut self, uids: Vec<u32>, uid_of_seq: HashMap<u32, u32>) {
         let index_of = uids.iter().enumerate().map(|(i, u)| (*u, i)).collect();
+        let mut order: Vec<usize> = (0..uids.len()).collect();
+        order.sort_unstable_by_key(|&i| uids[i]);
         self.bodies = Some(Bodies {
             lens: vec![None; uids.len()],
             uids,
             index_of,
             uid_of_seq,
+            order,
             pending: HashMap::new(),
             next: 0,
             streaming: None,
@@ -629,18 +644,21 @@ impl ImapCore {
         });
     }
 
-    /// Queues fetches up to the window. Returns false once every fetch completed.
+    /// Queues fetches up to the window: each `UID FETCH` asks for the next run of the requested
+    /// UIDs (in UID order, as ranges: `UID FETCH 1:500,502 (UID BODY.PEEK[])`), at most
+    /// [`MAX_BODIES_PER_FETCH`] messages and [`MAX_RANGES_PER_FETCH`] ranges. A UID that does
+    /// not exist gets no response. Returns false once every fetch completed.
     pub(crate) fn send_bodies(&mut self) -> Result<bool, Error> {
         loop {
             let Some(bodies) = &self.bodies else {
                 return Ok(false);
             };
-            if bodies.next >= bodies.uids.len() || bodies.pending.len() >= self.fetch_window {
+            if bodies.next >= bodies.order.len() || bodies.pending.len() >= self.fetch_window {
                 return Ok(!bodies.pending.is_empty());
             }
-            let (index, uid) = (bodies.next, bodies.uids[bodies.next]);
+            let (covered, set) = next_run(bodies)?;
             let command = Command::UidFetch {
-                set: SequenceSet::single(uid)?,
+                set,
                 items: vec![
                     cmd::FetchItem::Uid,
                     cmd::FetchItem::BodyPeek {
@@ -650,10 +668,10 @@ impl ImapCore {
                 ],
                 changed_since: None,
             };
-            let tag = self.start(&command, Kind::Body(index))?;
+            let tag = self.start(&command, Kind::Bodies(covered.clone()))?;
             if let Some(bodies) = &mut self.bodies {
-                bodies.pending.insert(tag.as_str().to_owned(), index);
-                bodies.next += 1;
+                bodies.next += covered.len();
+                bodies.pending.insert(tag.as_str().to_owned(), covered);
             }
         }
     }
@@ -775,8 +793,8 @@ impl ImapCore {
             }
             _ => {}
         }
-        if let (Kind::Body(index), Some(bodies)) = (&command.kind, &mut self.bodies) {
-            if bodies.streaming.is_some_and(|(i, _)| i == *index) {
+        if let (Kind::Bodies(covered), Some(bodies)) = (&command.kind, &mut self.bodies) {
+            if bodies.streaming.is_some_and(|(i, _)| covered.contains(&i)) {
                 return Err(self.protocol("a FETCH completed inside its message body"));
             }
             bodies.pending.remove(tag.as_str());
@@ -874,7 +892,7 @@ impl ImapCore {
             if self
                 .in_flight
                 .iter()
-                .all(|c| c.orphan && matches!(c.kind, Kind::Body(_)))
+                .all(|c| c.orphan && matches!(c.kind, Kind::Bodies(_)))
                 && !self.in_flight.is_empty()
                 && whole_body(&f).is_some()
             {
@@ -946,8 +964,8 @@ impl ImapCore {
             bodies.discarding = true;
             return Ok(ImapEvent::Quiet);
         }
-        let index = if bodies.pending.len() == 1 {
-            bodies.pending.values().next().copied()
+        let index = if let Some(only) = bodies.only() {
+            Some(only)
         } else {
             uid.or_else(|| bodies.uid_of_seq.get(&seq).copied())
                 .and_then(|uid| bodies.index_of.get(&uid))
@@ -1004,12 +1022,11 @@ impl ImapCore {
         // call; one that stops doing so gets the sequence-number map again from then on.
         self.uid_leads = matches!(f.items.first(), Some(FetchItem::Uid(_)));
         let uid = f.uid().or_else(|| bodies.uid_of_seq.get(&f.seq).copied());
-        let single = bodies.pending.len() == 1;
+        let only = bodies.only();
         let index = match (&body, uid.and_then(|u| bodies.index_of.get(&u).copied())) {
-            (SectionData::Streamed { .. }, _) if single => bodies.streaming.map(|(i, _)| i),
+            (SectionData::Streamed { .. }, _) if only.is_some() => bodies.streaming.map(|(i, _)| i),
             (_, Some(index)) => Some(index),
-            (_, None) if single => bodies.pending.values().next().copied(),
-            _ => None,
+            (_, None) => only,
         };
         let Some(index) = index else {
             return Err(self.protocol(format!(
@@ -1057,6 +1074,42 @@ impl ImapCore {
             source,
         })
     }
+}
+
+impl Bodies {
+    /// The one request in flight, when a single command for a single message is: its body
+    /// needs no UID to be routed.
+    fn only(&self) -> Option<usize> {
+        match self.pending.values().next() {
+            Some(covered) if self.pending.len() == 1 && covered.len() == 1 => Some(covered[0]),
+            _ => None,
+        }
+    }
+}
+
+/// The next run of requests for one `UID FETCH`, from `bodies.next` on in UID order, and its
+/// set: at most [`MAX_BODIES_PER_FETCH`] messages in [`MAX_RANGES_PER_FETCH`] ranges.
+fn next_run(bodies: &Bodies) -> Result<(Vec<usize>, SequenceSet), Error> {
+    let mut covered = Vec::new();
+    let mut ranges = 0;
+    let mut last: Option<u32> = None;
+    for &index in &bodies.order[bodies.next..] {
+        let uid = bodies.uids[index];
+        let extends = last.is_some_and(|l| l.checked_add(1) == Some(uid));
+        if !extends {
+            if ranges == MAX_RANGES_PER_FETCH {
+                break;
+            }
+            ranges += 1;
+        }
+        covered.push(index);
+        last = Some(uid);
+        if covered.len() == MAX_BODIES_PER_FETCH {
+            break;
+        }
+    }
+    let set = SequenceSet::from_numbers(covered.iter().map(|&i| bodies.uids[i]))?;
+    Ok((covered, set))
 }
 
 /// Queues `bytes` unless empty.
@@ -1171,7 +1224,13 @@ impl Core for ImapCore {
             }
             Item::Response(response) => {
                 self.count_untagged(consumed)?;
-                self.untagged(response)?
+                let event = self.untagged(response)?;
+                if let ImapEvent::InlineBody { bytes, .. } = &event {
+                    // A body passed on to its sink is not held: like a streamed one, it does
+                    // not count against the bytes of untagged responses (its response does).
+                    self.untagged_read.1 = self.untagged_read.1.saturating_sub(bytes.len());
+                }
+                event
             }
             Item::SearchPiece(piece) => {
                 self.count_untagged(consumed)?;
@@ -1276,6 +1335,106 @@ pub(crate) fn copy_uid(code: Option<Code<'static>>) -> Option<CopyUid> {
         }),
         _ => None,
     }
+}
+
+/// The STATUS items [`mailbox_counts`] reads.
+pub(crate) const COUNTS: [cmd::StatusItem; 4] = [
+    cmd::StatusItem::Messages,
+    cmd::StatusItem::Unseen,
+    cmd::StatusItem::UidNext,
+    cmd::StatusItem::UidValidity,
+];
+
+/// `APPEND mailbox [(flags)] [date] {n}` with the message as its literal: non-synchronising
+/// when the server has LITERAL+ (or LITERAL- and at most 4 KiB), else sent when the server's
+/// `+` comes ([`ImapCore::start`] holds it back).
+pub(crate) fn append(
+    mailbox: &cmd::Mailbox,
+    message: &[u8],
+    flags: &[mailcat_codec::imap::Flag<'static>],
+    internal_date: Option<&cmd::DateTime>,
+) -> Command {
+    Command::Append {
+        mailbox: mailbox.clone(),
+        flags: flags.to_vec(),
+        date: internal_date.cloned(),
+        message: message.to_vec(),
+    }
+}
+
+/// The `[APPENDUID uidvalidity uid]` of an APPEND's completion (UIDPLUS, RFC 4315 §3), if
+/// it has one naming one message. A UIDVALIDITY of 0 is none (SECURITY.md #43).
+pub(crate) fn appended(tagged: &Tagged) -> Option<AppendUid> {
+    match &tagged.code {
+        Some(Code::AppendUid { uid_validity, uids }) if *uid_validity != 0 => {
+            let mut all = uids.iter(0);
+            match (all.next(), all.next()) {
+                (Some(uid), None) if uid != 0 => Some(AppendUid {
+                    uid_validity: *uid_validity,
+                    uid,
+                }),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The counts of a STATUS answer for `mailbox` (INBOX in any case). Errs with what is
+/// missing: an answer for another mailbox, or without MESSAGES or UNSEEN.
+pub(crate) fn mailbox_counts(
+    kept: Vec<Response<'static>>,
+    mailbox: &cmd::Mailbox,
+) -> Result<MailboxCounts, String> {
+    let wanted = mailbox.as_str();
+    let is_wanted = |name: &str| {
+        name == wanted
+            || (name.eq_ignore_ascii_case("INBOX") && wanted.eq_ignore_ascii_case("INBOX"))
+    };
+    let status = kept
+        .into_iter()
+        .find_map(|r| match r {
+            Response::Data(Data::Status(s)) if is_wanted(&s.mailbox.display()) => Some(s),
+            _ => None,
+        })
+        .ok_or_else(|| format!("no STATUS response for mailbox {wanted:?}"))?;
+    let (mut messages, mut unseen) = (None, None);
+    let mut counts = MailboxCounts::default();
+    for item in status.items {
+        match item {
+            mailcat_codec::imap::StatusItem::Messages(n) => messages = Some(n),
+            mailcat_codec::imap::StatusItem::Unseen(n) => unseen = Some(n),
+            mailcat_codec::imap::StatusItem::UidNext(n) => counts.uid_next = Some(n),
+            // 0 is no UIDVALIDITY at all (SECURITY.md #43).
+            mailcat_codec::imap::StatusItem::UidValidity(n) => {
+                counts.uid_validity = (n != 0).then_some(n)
+            }
+            _ => {}
+        }
+    }
+    counts.messages = messages.ok_or("a STATUS response without MESSAGES")?;
+    counts.unseen = unseen.ok_or("a STATUS response without UNSEEN")?;
+    Ok(counts)
+}
+
+/// The mailbox LIST marks with the special use `role` (RFC 6154), the first if several; or
+/// else the selectable one named `fallback` (case-insensitively, as servers without
+/// SPECIAL-USE name them), if given.
+pub(crate) fn special_use(
+    mailboxes: Vec<MailboxInfo>,
+    role: &NameAttribute<'static>,
+    fallback: Option<&str>,
+) -> Option<MailboxInfo> {
+    let by_role = mailboxes
+        .iter()
+        .position(|m| m.attributes.contains(role) && m.is_selectable());
+    let at = by_role.or_else(|| {
+        let name = fallback?;
+        mailboxes
+            .iter()
+            .position(|m| m.name.eq_ignore_ascii_case(name) && m.is_selectable())
+    })?;
+    mailboxes.into_iter().nth(at)
 }
 
 /// The capabilities an answer to CAPABILITY lists.
@@ -1683,7 +1842,7 @@ mod tests {
             match event {
                 ImapEvent::BodyChunk { index: 0, range } => got.extend_from_slice(&bytes[range]),
                 ImapEvent::Done(Done {
-                    kind: Kind::Body(0),
+                    kind: Kind::Bodies(_),
                     ..
                 }) => completed = true,
                 ImapEvent::Quiet => {}
@@ -1707,6 +1866,91 @@ mod tests {
         assert!(
             matches!(&events[0], ImapEvent::InlineBody { index: 0, bytes } if bytes == b"hello")
         );
+    }
+
+    #[test]
+    fn bodies_are_asked_for_by_uid_ranges_cut_into_commands_within_the_window() {
+        let mut core = core(&[]);
+        core.set_fetch_window(2);
+        // 2,100 contiguous UIDs (asked for in reverse), then 600 scattered ones.
+        let mut uids: Vec<u32> = (1..=2_100).rev().collect();
+        uids.extend((0..600).map(|i| 5_000 + 2 * i));
+        core.begin_bodies(uids.clone(), HashMap::new());
+        assert!(core.send_bodies().expect("sent"));
+        // Two commands (the window) of 1,000 messages each, in UID order.
+        assert_eq!(
+            sent(&mut core),
+            b"A0001 UID FETCH 1:1000 (UID BODY.PEEK[])\r\n\
+              A0002 UID FETCH 1001:2000 (UID BODY.PEEK[])\r\n"
+        );
+        // Answers in any order: each body goes to its request; a UID without a response gets
+        // none. The first command's completion lets the third go.
+        let events = feed_all(
+            &mut core,
+            b"* 1500 FETCH (UID 1500 BODY[] {2}\r\nhi)\r\n\
+              * 7 FETCH (UID 7 BODY[] {3}\r\nbye)\r\nA0001 OK\r\n",
+        )
+        .expect("routed");
+        let index = |uid: u32| uids.iter().position(|&u| u == uid).expect("asked for");
+        assert!(
+            matches!(&events[0], ImapEvent::InlineBody { index: i, bytes } if *i == index(1500) && bytes == b"hi")
+        );
+        assert!(
+            matches!(&events[1], ImapEvent::InlineBody { index: i, bytes } if *i == index(7) && bytes == b"bye")
+        );
+        assert!(
+            matches!(&events[2], ImapEvent::Done(Done { kind: Kind::Bodies(c), .. }) if c.len() == 1_000)
+        );
+        assert!(core.send_bodies().expect("sent"));
+        // The rest of the contiguous run and the first scattered UIDs, up to 500 ranges.
+        let third = String::from_utf8(sent(&mut core)).expect("ascii");
+        assert!(
+            third.starts_with("A0003 UID FETCH 2001:2100,5000,5002,"),
+            "{third}"
+        );
+        assert_eq!(third.matches(',').count(), 499, "{third}");
+        feed_all(&mut core, b"A0002 OK\r\n").expect("done");
+        assert!(core.send_bodies().expect("sent"));
+        let fourth = String::from_utf8(sent(&mut core)).expect("ascii");
+        assert!(fourth.starts_with("A0004 UID FETCH 5998,6000,"), "{fourth}");
+        feed_all(&mut core, b"A0003 OK\r\nA0004 OK\r\n").expect("done");
+        assert!(!core.send_bodies().expect("all done"));
+        let lens = core.end_bodies();
+        assert_eq!(lens.iter().filter(|l| l.is_some()).count(), 2);
+        assert_eq!((lens[index(1500)], lens[index(7)]), (Some(2), Some(3)));
+    }
+
+    #[test]
+    fn a_streamed_body_with_its_uid_after_it_is_routed_by_its_sequence_number() {
+        let mut core = core(&[]);
+        core.begin_bodies(vec![12, 11], HashMap::from([(1, 11), (2, 12)]));
+        core.send_bodies().expect("sent");
+        assert_eq!(
+            sent(&mut core),
+            b"A0001 UID FETCH 11:12 (UID BODY.PEEK[])\r\n"
+        );
+        let big = vec![b'x'; 70_000];
+        let mut reply = b"* 1 FETCH (BODY[] {70000}\r\n".to_vec();
+        reply.extend_from_slice(&big);
+        reply.extend_from_slice(b" UID 11)\r\nA0001 OK\r\n");
+        let mut got = 0;
+        for (event, _) in feed(&mut core, &reply, 8_192).expect("routed") {
+            match event {
+                ImapEvent::BodyChunk { index: 1, range } => got += range.len(),
+                ImapEvent::BodyChunk { index, .. } => panic!("to request {index}"),
+                _ => {}
+            }
+        }
+        assert_eq!(got, 70_000);
+        assert_eq!(core.end_bodies(), [None, Some(70_000)]);
+        assert!(!core.uid_leads());
+
+        // Without the map, a body of a range that names no UID before it cannot be routed.
+        core.begin_bodies(vec![12, 11], HashMap::new());
+        core.send_bodies().expect("sent");
+        sent(&mut core);
+        let err = feed_all(&mut core, &reply).expect_err("unroutable");
+        assert!(protocol_detail(&err).contains("not asked for"), "{err}");
     }
 
     #[test]

@@ -269,6 +269,15 @@ pub enum Command {
     },
     /// `CREATE mailbox`
     Create(Mailbox),
+    /// `DELETE mailbox`
+    Delete(Mailbox),
+    /// `RENAME mailbox new-name`
+    Rename {
+        /// The mailbox to rename.
+        from: Mailbox,
+        /// Its new name.
+        to: Mailbox,
+    },
     /// `APPEND mailbox [(flags)] [date-time] literal`
     Append {
         /// Where to store the message.
@@ -350,6 +359,8 @@ impl Command {
             Command::Select { .. } => "SELECT",
             Command::Examine { .. } => "EXAMINE",
             Command::Create(_) => "CREATE",
+            Command::Delete(_) => "DELETE",
+            Command::Rename { .. } => "RENAME",
             Command::Append { .. } => "APPEND",
             Command::Close => "CLOSE",
             Command::Unselect => "UNSELECT",
@@ -505,9 +516,15 @@ impl Command {
                     }
                 }
             }
-            Command::Create(mailbox) => {
+            Command::Create(mailbox) | Command::Delete(mailbox) => {
                 w.sp();
                 w.mailbox(mailbox)?;
+            }
+            Command::Rename { from, to } => {
+                w.sp();
+                w.mailbox(from)?;
+                w.sp();
+                w.mailbox(to)?;
             }
             Command::Append {
                 mailbox,

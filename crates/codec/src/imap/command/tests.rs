@@ -352,6 +352,17 @@ fn select_and_examine() {
         text(Command::Create(mailbox("Archive/2024"))),
         "A1 CREATE Archive/2024\r\n"
     );
+    assert_eq!(
+        text(Command::Delete(mailbox("Old mail"))),
+        "A1 DELETE \"Old mail\"\r\n"
+    );
+    assert_eq!(
+        text(Command::Rename {
+            from: mailbox("Drafts"),
+            to: mailbox("Entwürfe")
+        }),
+        "A1 RENAME Drafts Entw&APw-rfe\r\n"
+    );
 }
 
 #[test]
