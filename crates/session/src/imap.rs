@@ -32,7 +32,7 @@ use mailcat_codec::imap::command::{
     self as cmd, Command, DateTime, ListPattern, Mailbox, SearchKey, StoreMode,
 };
 use mailcat_codec::imap::{
-    Envelope, Flag, NameAttribute, Response, SequenceSet, StatusKind, Tag, UidSet,
+    Capability, Envelope, Flag, NameAttribute, Response, SequenceSet, StatusKind, Tag, UidSet,
 };
 use mailcat_transport::trace::Redaction;
 use mailcat_transport::{Endpoint, Protocol, Timeouts, TlsSettings};
@@ -251,7 +251,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
         let core = ImapCore::new(
             conn.endpoint().clone(),
             tags.unwrap_or_default(),
-            capabilities.items,
+            capabilities.imap().map(<[_]>::to_vec).unwrap_or_default(),
         );
         ImapSession {
             core,
@@ -264,8 +264,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
         }
     }
 
-    /// The server's current capabilities (refreshed after login).
-    pub fn capabilities(&self) -> &[String] {
+    /// The server's current capabilities (refreshed after login), as the codec holds them
+    /// (`is("IDLE")`, `auth_mechanism()`).
+    pub fn capabilities(&self) -> &[Capability<'static>] {
         self.core.capabilities()
     }
 
@@ -413,11 +414,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> auth::LoginSession for ImapSession<S> {
             sasl: self
                 .capabilities()
                 .iter()
-                .filter_map(|c| {
-                    let (prefix, mechanism) = (c.get(..5)?, c.get(5..)?);
-                    (prefix.eq_ignore_ascii_case("AUTH=") && !mechanism.is_empty())
-                        .then_some(mechanism.to_owned())
-                })
+                .filter_map(|c| c.auth_mechanism())
+                .map(|mechanism| String::from_utf8_lossy(mechanism).into_owned())
                 .collect(),
             plain_command: !self.has_capability("LOGINDISABLED"),
             tls: self.is_tls(),

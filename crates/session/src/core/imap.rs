@@ -38,7 +38,7 @@ use std::ops::Range;
 use mailcat_codec::core::text::escape_bytes;
 use mailcat_codec::imap::command::{self as cmd, Command, EncodeOptions, Fragment};
 use mailcat_codec::imap::{
-    Code, Data, ESearch, ESearchItem, Event, Fetch, FetchItem, NameAttribute, Response,
+    Capability, Code, Data, ESearch, ESearchItem, Event, Fetch, FetchItem, NameAttribute, Response,
     ResponseDecoder, SectionData, SequenceSet, StatusKind, Tag, TagGenerator, UidSet,
 };
 use mailcat_codec::{Decode, Decoded, Limits};
@@ -317,7 +317,7 @@ pub(crate) struct ImapCore {
     endpoint: Endpoint,
     decoder: ResponseDecoder,
     tags: TagGenerator,
-    capabilities: Vec<String>,
+    capabilities: Vec<Capability<'static>>,
     options: EncodeOptions,
     /// Capabilities learned after login (from a code or an untagged CAPABILITY).
     capabilities_fresh: bool,
@@ -342,7 +342,11 @@ pub(crate) struct ImapCore {
 }
 
 impl ImapCore {
-    pub(crate) fn new(endpoint: Endpoint, tags: TagGenerator, capabilities: Vec<String>) -> Self {
+    pub(crate) fn new(
+        endpoint: Endpoint,
+        tags: TagGenerator,
+        capabilities: Vec<Capability<'static>>,
+    ) -> Self {
         let mut core = ImapCore {
             endpoint,
             decoder: ResponseDecoder::new(Limits::imap()),
@@ -368,17 +372,15 @@ impl ImapCore {
 
     // ----- state the session reads -----
 
-    pub(crate) fn capabilities(&self) -> &[String] {
+    pub(crate) fn capabilities(&self) -> &[Capability<'static>] {
         &self.capabilities
     }
 
     pub(crate) fn has_capability(&self, name: &str) -> bool {
-        self.capabilities
-            .iter()
-            .any(|c| c.eq_ignore_ascii_case(name))
+        self.capabilities.iter().any(|c| c.is(name))
     }
 
-    pub(crate) fn set_capabilities(&mut self, items: Vec<String>) {
+    pub(crate) fn set_capabilities(&mut self, items: Vec<Capability<'static>>) {
         self.capabilities = items;
         self.options.literal_plus = self.has_capability("LITERAL+");
         self.options.literal_minus = self.has_capability("LITERAL-");
@@ -717,11 +719,7 @@ impl ImapCore {
                 .poison
                 .closed(ImapReply::new(StatusKind::Bye, code.clone(), text)),
             Response::Data(Data::Capability(caps)) => {
-                let items = caps
-                    .iter()
-                    .map(|c| String::from_utf8_lossy(c.as_bytes()).into_owned())
-                    .collect();
-                self.set_capabilities(items);
+                self.set_capabilities(caps.clone());
                 self.capabilities_fresh = true;
             }
             _ => {}
@@ -742,11 +740,7 @@ impl ImapCore {
     /// Takes the capabilities from a `[CAPABILITY ...]` code, if there is one.
     fn note_capability_code(&mut self, tagged: &Tagged) {
         if let Some(Code::Capability(caps)) = &tagged.code {
-            let items = caps
-                .iter()
-                .map(|c| String::from_utf8_lossy(c.as_bytes()).into_owned())
-                .collect();
-            self.set_capabilities(items);
+            self.set_capabilities(caps.clone());
             self.capabilities_fresh = true;
         }
     }
@@ -1438,14 +1432,11 @@ pub(crate) fn special_use(
 }
 
 /// The capabilities an answer to CAPABILITY lists.
-pub(crate) fn capabilities(kept: Vec<Response<'static>>) -> Vec<String> {
+pub(crate) fn capabilities(kept: Vec<Response<'static>>) -> Vec<Capability<'static>> {
     let mut items = Vec::new();
     for r in kept {
         if let Response::Data(Data::Capability(caps)) = r {
-            items.extend(
-                caps.iter()
-                    .map(|c| String::from_utf8_lossy(c.as_bytes()).into_owned()),
-            );
+            items.extend(caps);
         }
     }
     items
@@ -1623,7 +1614,10 @@ mod tests {
         ImapCore::new(
             Endpoint::new(Protocol::Imap, "mail.test", Security::ImplicitTls),
             TagGenerator::new(),
-            capabilities.iter().map(|c| (*c).to_owned()).collect(),
+            capabilities
+                .iter()
+                .map(|c| Capability(c.as_bytes().to_vec().into()))
+                .collect(),
         )
     }
 

@@ -28,9 +28,11 @@
 //! Its errors are the transport's ([`TransportError`]), as the account check has always shown
 //! them; through [`Core`] they come wrapped in [`Error::Transport`].
 
+use std::borrow::Cow;
+
 use mailcat_codec::core::text::escape_bytes;
 use mailcat_codec::imap::command::{Command as ImapCommand, EncodeOptions};
-use mailcat_codec::imap::{self, Code, Data, Response, StatusKind, TagGenerator};
+use mailcat_codec::imap::{self, Capability, Code, Data, Response, StatusKind, TagGenerator};
 use mailcat_codec::smtp::command::{ClientId, Command as SmtpCommand};
 use mailcat_codec::{pop3, smtp, DecodeError, Limits};
 use mailcat_transport::sniff::{is_tls_record, plaintext_greeting};
@@ -74,8 +76,8 @@ pub struct Capabilities {
 /// The codec's form of the capabilities.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Typed {
-    /// IMAP: the atoms are the form.
-    Imap,
+    /// IMAP: the atoms as the codec holds them (`is`, `auth_mechanism`).
+    Imap(Vec<Capability<'static>>),
     Pop3(pop3::Capabilities),
     Smtp(smtp::Extensions),
 }
@@ -86,7 +88,12 @@ impl Capabilities {
     /// the bytes read instead.
     pub fn new(protocol: Protocol, items: Vec<String>) -> Self {
         let typed = match protocol {
-            Protocol::Imap => Typed::Imap,
+            Protocol::Imap => Typed::Imap(
+                items
+                    .iter()
+                    .map(|item| Capability(Cow::Owned(item.as_bytes().to_vec())))
+                    .collect(),
+            ),
             Protocol::Pop3 => {
                 let mut capa = pop3::Capabilities::new();
                 for item in &items {
@@ -144,6 +151,26 @@ impl Capabilities {
         }
     }
 
+    /// IMAP capabilities from the atoms as the codec holds them.
+    pub(crate) fn from_imap(atoms: Vec<Capability<'static>>) -> Self {
+        Capabilities {
+            protocol: Protocol::Imap,
+            items: atoms
+                .iter()
+                .map(|c| String::from_utf8_lossy(c.as_bytes()).into_owned())
+                .collect(),
+            typed: Typed::Imap(atoms),
+        }
+    }
+
+    /// The IMAP capability atoms, typed (`is`, `auth_mechanism`).
+    pub fn imap(&self) -> Option<&[Capability<'static>]> {
+        match &self.typed {
+            Typed::Imap(atoms) => Some(atoms),
+            _ => None,
+        }
+    }
+
     /// The POP3 CAPA lines, typed (`sasl_mechanisms`, `user`, `pipelining` ...).
     pub fn pop3(&self) -> Option<&pop3::Capabilities> {
         match &self.typed {
@@ -178,9 +205,10 @@ impl Capabilities {
         match &self.typed {
             Typed::Pop3(capa) => capa.has(name),
             Typed::Smtp(extensions) => extensions.has(name),
-            Typed::Imap => self.items.iter().any(|item| {
-                let word = item.split([' ', '=']).next().unwrap_or_default();
-                word.eq_ignore_ascii_case(name)
+            Typed::Imap(atoms) => atoms.iter().any(|atom| {
+                let bytes = atom.as_bytes();
+                let word = bytes.split(|&b| b == b'=').next().unwrap_or_default();
+                word.eq_ignore_ascii_case(name.as_bytes())
             }),
         }
     }
@@ -248,7 +276,7 @@ struct Exchange {
     /// IMAP untagged responses, or POP3 listing lines, so far.
     untagged: usize,
     /// IMAP capability atoms from untagged `CAPABILITY`.
-    items: Vec<String>,
+    items: Vec<Capability<'static>>,
     /// POP3 listing lines, as the codec holds them.
     capa: pop3::Capabilities,
     /// The POP3 `+OK` text of a multi-line reply, once read.
@@ -596,7 +624,7 @@ impl Opening {
                 if !ok {
                     return Err(self.refused(step, reply.reply));
                 }
-                imap_list(if exchange.items.is_empty() {
+                Capabilities::from_imap(if exchange.items.is_empty() {
                     reply.items
                 } else {
                     exchange.items
@@ -836,21 +864,10 @@ fn imap_greeting(event: imap::Event<'_>) -> Result<Result<Greeting, Reply>, Deco
 
 fn imap_capabilities(code: Option<&Code<'_>>) -> Option<Capabilities> {
     match code {
-        Some(Code::Capability(caps)) => Some(imap_list(
-            caps.iter()
-                .map(|c| String::from_utf8_lossy(c.as_bytes()).into_owned())
-                .collect(),
+        Some(Code::Capability(caps)) => Some(Capabilities::from_imap(
+            caps.iter().cloned().map(Capability::into_owned).collect(),
         )),
         _ => None,
-    }
-}
-
-/// IMAP capabilities: the atoms are their typed form.
-fn imap_list(items: Vec<String>) -> Capabilities {
-    Capabilities {
-        protocol: Protocol::Imap,
-        items,
-        typed: Typed::Imap,
     }
 }
 
@@ -884,7 +901,7 @@ struct Final {
     /// The reply, for a refusal (`NO …`, `-ERR …`, `454 …`).
     reply: Option<Reply>,
     /// IMAP: the capabilities of a tagged `[CAPABILITY …]` code.
-    items: Vec<String>,
+    items: Vec<Capability<'static>>,
     /// SMTP: the reply to EHLO, typed.
     extensions: Option<smtp::Extensions>,
 }
@@ -914,9 +931,12 @@ fn imap_item(
                 Item::Done {
                     ok: kind == StatusKind::Ok,
                     reply: Final {
-                        items: imap_capabilities(code.as_ref())
-                            .map(|c| c.items)
-                            .unwrap_or_default(),
+                        items: match &code {
+                            Some(Code::Capability(caps)) => {
+                                caps.iter().cloned().map(Capability::into_owned).collect()
+                            }
+                            _ => Vec::new(),
+                        },
                         reply: Some(ImapReply::new(kind, code.map(own_code), &text).into()),
                         extensions: None,
                     },
@@ -933,10 +953,9 @@ fn imap_item(
                 if let (Step::Capabilities, Response::Data(Data::Capability(caps))) =
                     (exchange.step, &other)
                 {
-                    exchange.items.extend(
-                        caps.iter()
-                            .map(|c| String::from_utf8_lossy(c.as_bytes()).into_owned()),
-                    );
+                    exchange
+                        .items
+                        .extend(caps.iter().cloned().map(Capability::into_owned));
                 }
                 Item::Part
             }
