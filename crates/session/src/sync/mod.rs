@@ -795,9 +795,17 @@ impl<S: Store> Saver<'_, '_, S> {
             .await
             .ok_or(StopReason::Cancelled)?
             .map_err(StopReason::Session)?;
+        // A store that commits one message at a time (an mbox) gets each message committed
+        // and recorded as soon as it is in, before the next one's file is even opened: one
+        // spool file, not a batch of them, on the disk at a time.
+        let eager = self.store.group_limit() <= 1;
         let mut got: Vec<Got<S::Message>> = Vec::with_capacity(batch.len());
         let mut failed: Option<StopReason> = None;
         for (i, message) in batch.iter().enumerate() {
+            if eager && !got.is_empty() {
+                let one = std::mem::take(&mut got);
+                self.settle(cancel, &batch[i - 1..i], one).await?;
+            }
             if failed.is_some() {
                 got.push(Got::Skipped);
                 continue;
@@ -807,7 +815,8 @@ impl<S: Store> Saver<'_, '_, S> {
                 continue;
             }
             let id = self.full_id(message);
-            let mut sink = match self.store.begin(i, &id).await {
+            let slot = if eager { 0 } else { i };
+            let mut sink = match self.store.begin(slot, &id).await {
                 Ok(sink) => sink,
                 Err(e) => {
                     failed = Some(StopReason::Store(e));
@@ -832,10 +841,16 @@ impl<S: Store> Saver<'_, '_, S> {
                 }
             }
         }
+        // What is left to settle: the whole batch, or (eager) its last message.
+        let rest = &batch[batch.len() - got.len()..];
         if let Some(stop) = failed {
             // The messages before the failure are settled, then the sync stops.
-            self.settle(cancel, batch, got).await?;
+            self.settle(cancel, rest, got).await?;
             return Err(stop);
+        }
+        if eager {
+            self.settle(cancel, rest, got).await?;
+            return Ok(Vec::new());
         }
         Ok(got)
     }
