@@ -73,6 +73,7 @@ fn command(lab: &Lab, account: &Account, args: &[&str], fault: Option<&str>) -> 
 
 /// The fault points are compiled into the binary only with the `fault-injection` feature: a
 /// test that needs one fails here, loudly, rather than pass or skip without it.
+#[allow(clippy::assertions_on_constants)]
 fn needs_fault_injection(fault: &str) -> &str {
     assert!(
         cfg!(feature = "fault-injection"),

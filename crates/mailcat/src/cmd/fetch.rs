@@ -476,14 +476,12 @@ fn on_event(
                 _ => {}
             }
         }
-        Event::UidValidityChanged { before, now } => {
-            if !cli.quiet {
-                eprintln!(
+        Event::UidValidityChanged { before, now } if !cli.quiet => {
+            eprintln!(
                     "mailcat fetch: the mailbox's UIDVALIDITY changed ({} → {}): what was fetched before cannot be told apart from new mail, so everything is fetched again",
                     before.map(|v| v.to_string()).unwrap_or_else(|| "none".into()),
                     now.map(|v| v.to_string()).unwrap_or_else(|| "none".into()),
                 );
-            }
         }
         Event::Listed { messages, bytes } => *progress = Some(Progress::new(cli, messages, bytes)),
         Event::Stored { id, bytes, place } => {

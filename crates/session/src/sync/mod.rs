@@ -663,6 +663,10 @@ enum Got<M> {
     Skipped,
 }
 
+/// A group to commit, in list order: each message, with its download and bytes (`None`: found
+/// stored already).
+type Group<'m, M> = Vec<(&'m MessageSummary, Option<(M, u64)>)>;
+
 /// Stores and records downloaded messages, in list order.
 struct Saver<'s, 'a, S> {
     key: &'s str,
@@ -869,7 +873,7 @@ impl<S: Store> Saver<'_, '_, S> {
         let limit = self.store.group_limit().max(1);
         // (message, its bytes) of the group to commit, with the messages in that group found
         // stored or gone (to tell in list order after the commit).
-        let mut group: Vec<(&MessageSummary, Option<(S::Message, u64)>)> = Vec::new();
+        let mut group: Group<'_, S::Message> = Vec::new();
         let mut got = got.into_iter();
         let mut failure = None;
         for message in batch {
@@ -928,7 +932,7 @@ impl<S: Store> Saver<'_, '_, S> {
     async fn commit_group(
         &mut self,
         cancel: &mut Cancel<'_, impl Future<Output = ()>>,
-        group: &mut Vec<(&MessageSummary, Option<(S::Message, u64)>)>,
+        group: &mut Group<'_, S::Message>,
     ) -> Result<(), StopReason> {
         if group.is_empty() {
             return Ok(());
