@@ -47,7 +47,9 @@ eval "$lab_env"
 "$lab" check
 
 step "tests"
-cargo test --workspace
+# The kill tests (crates/mailcat/tests/fetch_lab.rs) need the CLI built with its fault points
+# (MAILCAT_FAULT); without the feature they fail, saying so.
+cargo test --workspace --features mailcat/fault-injection
 
 step "the README's first command: tests/lab/lab.sh demo (check, send, list, fetch)"
 "$lab" demo

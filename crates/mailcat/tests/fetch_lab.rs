@@ -66,9 +66,20 @@ fn command(lab: &Lab, account: &Account, args: &[&str], fault: Option<&str>) -> 
         .env_remove("XDG_CONFIG_HOME")
         .env_remove("MAILCAT_FAULT");
     if let Some(fault) = fault {
-        command.env("MAILCAT_FAULT", fault);
+        command.env("MAILCAT_FAULT", needs_fault_injection(fault));
     }
     command
+}
+
+/// The fault points are compiled into the binary only with the `fault-injection` feature: a
+/// test that needs one fails here, loudly, rather than pass or skip without it.
+#[allow(clippy::assertions_on_constants)]
+fn needs_fault_injection(fault: &str) -> &str {
+    assert!(
+        cfg!(feature = "fault-injection"),
+        "MAILCAT_FAULT={fault} needs the fault points: run `cargo test -p mailcat --features fault-injection` (scripts/test-all.sh does)"
+    );
+    fault
 }
 
 fn mailcat(lab: &Lab, account: &Account, args: &[&str], fault: Option<&str>) -> Output {
@@ -392,8 +403,10 @@ fn crash_then_rerun(lab: &Lab, account: &Account, kind: &str, fault: &str) {
     );
     assert_eq!(store.tmp_files(), 0, "{what}: the debris in tmp/ is swept");
     if fault.starts_with("after_rename_before_state") && kind == "maildir" {
+        // A Maildir commits a batch as a group (one fsync of new/), then records it: killed
+        // before the record, all 4 are in new/, and their tags tell.
         assert!(
-            stderr(&output).contains("1 found already stored by an interrupted run"),
+            stderr(&output).contains("4 found already stored by an interrupted run"),
             "{what}: the tag in the file name told: {}",
             text(&output)
         );
@@ -452,23 +465,25 @@ fn sigterm_or_ctrl_c_mid_fetch_stops_cleanly_and_a_second_run_meanwhile_is_refus
 fn signalled_mid_fetch(lab: &Lab, signal: &str) {
     let bob = bob(lab);
     let (store, dir) = Store::fresh("maildir", &format!("signal{signal}"));
-    let original = seed(lab, &bob, 3, 2000, true, 1);
+    // 17 messages: a Maildir commits a batch (16) as a group, so the first batch is stored and
+    // the 17th waits in tmp/ when the signal comes.
+    let original = seed(lab, &bob, 17, 2000, true, 1);
     let to = store.arg();
     let mut child = command(
         lab,
         &bob,
         &["fetch", "--delete", "--to", &to],
-        Some("stall_after_retr@2"),
+        Some("stall_after_retr@17"),
     )
     .stdin(Stdio::null())
     .stdout(Stdio::piped())
     .stderr(Stdio::piped())
     .spawn()
     .expect("mailcat starts");
-    // The first message stored, the second written into tmp/, not committed (and no DELE sent:
-    // deletions wait for the end of the run).
-    wait_for("the second message in tmp/", &mut child, || {
-        store.messages().len() == 1 && store.tmp_files() == 1
+    // The first batch stored, the 17th message written into tmp/, not committed (and no DELE
+    // sent: deletions wait for the end of the run).
+    wait_for("the 17th message in tmp/", &mut child, || {
+        store.messages().len() == 16 && store.tmp_files() == 1
     });
 
     let second = fetch(lab, &bob, &store, &[], None);
@@ -497,8 +512,8 @@ fn signalled_mid_fetch(lab: &Lab, signal: &str) {
     );
     assert_eq!(store.tmp_files(), 0, "the message in progress is removed");
     let stored = store.messages();
-    assert_eq!(stored.len(), 1);
-    assert!(original.contains(&stored[0]));
+    assert_eq!(stored.len(), 16);
+    assert!(stored.iter().all(|m| original.contains(m)));
     assert_eq!(server(lab, &bob), original, "nothing deleted");
 
     let output = fetch(lab, &bob, &store, &["--delete"], None);
@@ -798,7 +813,7 @@ fn a_message_deleted_by_another_client_after_the_list_is_skipped_not_fatal() {
     let original = seed(&lab, &carol, 3, 1200, true, 1);
     let to = store.arg();
     let mut child = command(&lab, &carol, &["fetch", "--delete", "--to", &to], None)
-        .env("MAILCAT_FAULT", "pause_after_list")
+        .env("MAILCAT_FAULT", needs_fault_injection("pause_after_list"))
         .stderr(Stdio::piped())
         .spawn()
         .expect("mailcat runs");
@@ -842,29 +857,32 @@ fn a_message_deleted_by_another_client_after_the_list_is_skipped_not_fatal() {
 }
 
 /// IMAP downloads a whole batch before committing any of it: a signal while the second
-/// message waits to be committed removes the third one's file too, and deletes nothing.
+/// message of the second batch waits to be committed removes the third one's file too, keeps
+/// the first batch, and deletes nothing.
 #[test]
 fn imap_signalled_mid_batch_removes_every_downloaded_file_and_deletes_nothing() {
     let _guard = lock();
     let lab = Lab::from_env();
     let carol = carol(&lab);
     let (store, dir) = Store::fresh("maildir", "imap-signal");
-    let original = seed(&lab, &carol, 3, 2000, true, 1);
+    let original = seed(&lab, &carol, 19, 2000, true, 1);
     let to = store.arg();
     let mut child = command(
         &lab,
         &carol,
         &["fetch", "--delete", "--to", &to],
-        Some("stall_after_retr@2"),
+        Some("stall_after_retr@18"),
     )
     .stdin(Stdio::null())
     .stdout(Stdio::piped())
     .stderr(Stdio::piped())
     .spawn()
     .expect("mailcat starts");
-    wait_for("the first stored, two more in tmp/", &mut child, || {
-        store.messages().len() == 1 && store.tmp_files() == 2
-    });
+    wait_for(
+        "the first batch stored, three more in tmp/",
+        &mut child,
+        || store.messages().len() == 16 && store.tmp_files() == 3,
+    );
     send_signal("-INT", &child);
     let output = child.wait_with_output().expect("mailcat ends");
     assert_eq!(output.status.code(), Some(130), "{}", text(&output));
@@ -874,8 +892,8 @@ fn imap_signalled_mid_batch_removes_every_downloaded_file_and_deletes_nothing() 
         "every uncommitted download is removed"
     );
     let stored = store.messages();
-    assert_eq!(stored.len(), 1);
-    assert!(original.contains(&stored[0]));
+    assert_eq!(stored.len(), 16);
+    assert!(stored.iter().all(|m| original.contains(m)));
     assert_eq!(server(&lab, &carol), original, "nothing deleted");
 
     let output = fetch(&lab, &carol, &store, &["--delete"], None);

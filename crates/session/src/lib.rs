@@ -25,6 +25,7 @@ pub mod pop3;
 mod send_futures;
 pub mod smtp;
 pub mod store;
+pub mod sync;
 pub mod utc;
 
 pub use account::{Account, Fetching, Incoming, Listing, MessageId, MessageSummary};

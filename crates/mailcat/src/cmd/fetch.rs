@@ -24,6 +24,11 @@
 //!
 //! # The order of things, and why a crash anywhere is harmless
 //!
+//! The engine is the library's ([`mailcat_session::sync`], where the order, group commit and
+//! crash windows are documented in full); this command keeps the arguments, the target, the
+//! store's lock and state files, the signals (SIGINT and SIGTERM are the sync's cancellation),
+//! the progress bar, the summary and the exit codes. In short:
+//!
 //! For each new message: fetch into the store (Maildir: a file in `tmp/`; mbox: a spool file
 //! `.FILE.mailcat-spool[.N]`, then appended after the last complete message, a local copy of
 //! milliseconds), commit (fsync; Maildir: rename into `new/` and fsync `new/`),
@@ -85,44 +90,30 @@
 //!
 //! # Fault injection (for the crash tests)
 //!
-//! `MAILCAT_FAULT=POINT` or `POINT@N` (the N-th time the point is reached; default the first)
-//! aborts the process there, as abruptly as SIGKILL: `after_retr` (message fetched, not yet
-//! committed; reached once per message, in list order, when its turn to be committed comes),
-//! `after_rename_before_state` (committed, not recorded), `between_dele_and_quit` (POP3, all DELEs
-//! sent). The store's own `after_write_before_rename` fires on the first message.
-//! `stall_after_retr[@N]` waits at `after_retr` for SIGINT or SIGTERM instead, so a test can signal
-//! a run at a known moment. `fail_save_state` makes the state's save at the end of the run fail
-//! as a full disk would (exit 74).
+//! Built with the `fault-injection` feature only (`cargo test --features
+//! mailcat/fault-injection`): `MAILCAT_FAULT=POINT[@N]` aborts the process at a point of the
+//! sync; see `mailcat_session::sync::fault` for the points. Without the feature the variable
+//! does nothing.
 
-use std::borrow::Cow;
-use std::collections::HashSet;
 use std::io::{self, IsTerminal};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use indicatif::{HumanBytes, HumanDuration, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use mailcat_session::store::{
-    FetchState, Identity, Maildir, MaildirMessage, Mbox, MboxMessage, Resolved, Source, StoreLock,
+use mailcat_session::store::{FetchState, Maildir, Mbox, Resolved, Source, StoreLock};
+use mailcat_session::sync::{
+    Event, MaildirStore, MboxStore, Place, StopReason, Stopped, Sync, SyncReport,
 };
-use mailcat_session::{Incoming, Listing, MessageId, MessageSummary};
+use mailcat_session::MessageId;
 use mailcat_transport::Protocol;
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use crate::cli::{Cli, FetchArgs};
 use crate::cmd::common::{self, terminal_safe, Exit};
 use crate::exit;
 
-/// Stored messages are deleted, at the end of the run, in batches of this many (IMAP: one
-/// STORE + EXPUNGE each).
-const DELETE_BATCH: usize = 500;
-
-/// Messages are downloaded in batches of at most this many ...
-const FETCH_BATCH: usize = 16;
-
-/// ... and at most this many bytes of listed size (one message may be bigger).
-const FETCH_BATCH_BYTES: u64 = 4 * 1024 * 1024;
+/// Spool files an older mailcat may have left beside an mbox (one per message of a batch).
+const OLD_SPOOL_SLOTS: usize = 16;
 
 /// Runs the command; returns the exit code.
 pub fn run(cli: &Cli, args: &FetchArgs) -> u8 {
@@ -248,8 +239,8 @@ fn migrate_visible_files(cli: &Cli, target: &Target, state_path: &Path) -> Resul
     }
     // The debris of a killed older run, then its lock (held: nobody is using it).
     let old_spool = with_suffix(file, ".mailcat-spool");
-    for slot in 0..FETCH_BATCH {
-        let _ = std::fs::remove_file(spool_path(&old_spool, slot));
+    for slot in 0..OLD_SPOOL_SLOTS {
+        let _ = std::fs::remove_file(MboxStore::spool_path(&old_spool, slot));
     }
     let _ = std::fs::remove_file(&old_lock);
     Ok(())
@@ -261,24 +252,7 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// How a run ended early.
-#[derive(Debug)]
-enum Stop {
-    /// The server or the session failed.
-    Session(mailcat_session::Error),
-    /// The store could not be written.
-    Store(io::Error),
-    /// SIGINT or SIGTERM.
-    Interrupted,
-}
-
-impl From<mailcat_session::Error> for Stop {
-    fn from(e: mailcat_session::Error) -> Self {
-        Stop::Session(e)
-    }
-}
-
-/// What a run did.
+/// What a run did, as the summary tells it.
 #[derive(Debug, Default, Clone, Copy)]
 struct Tally {
     /// `--delete` was given: the summary says what was deleted.
@@ -296,19 +270,19 @@ struct Tally {
     resized: u64,
 }
 
-/// The open store.
-enum Store {
-    Maildir {
-        maildir: Maildir,
-        /// Tags of the messages present, read when first needed.
-        tags: Option<HashSet<String>>,
-    },
-    Mbox {
-        mbox: Mbox,
-        /// `.FILE.mailcat-spool`: each message is downloaded here first, so the mbox only ever
-        /// sees a fast local copy, never a download in progress.
-        spool: PathBuf,
-    },
+impl Tally {
+    fn new(delete: bool, report: &SyncReport) -> Tally {
+        Tally {
+            delete,
+            fetched: report.stored,
+            bytes: report.bytes,
+            deleted: report.deleted,
+            dropped: report.deletes_dropped,
+            recovered: report.recovered,
+            gone: report.gone,
+            resized: report.resized,
+        }
+    }
 }
 
 fn fail_store(target: &Target, what: &str, error: &io::Error) -> Exit {
@@ -373,17 +347,16 @@ fn fetch(cli: &Cli, args: &FetchArgs) -> Result<(), Exit> {
     };
     let runtime = common::runtime()?;
     runtime.block_on(async {
-        let mut store = match &target {
+        let mut maildir_store = None;
+        let mut mbox_store = None;
+        match &target {
             Target::Maildir(dir) => {
                 let maildir = Maildir::open(dir).map_err(|e| fail_store(&target, "open", &e))?;
                 // What a killed fetch left in tmp/ (we hold the lock: nobody is writing it).
                 maildir
                     .remove_tagged_tmp()
                     .map_err(|e| fail_store(&target, "clean tmp/ of", &e))?;
-                Store::Maildir {
-                    maildir,
-                    tags: None,
-                }
+                maildir_store = Some(MaildirStore::new(maildir));
             }
             Target::Mbox(file) => {
                 let mbox = Mbox::open(file, state.mbox_len())
@@ -399,16 +372,9 @@ fn fetch(cli: &Cli, args: &FetchArgs) -> Result<(), Exit> {
                         .record_mbox_len(len)
                         .map_err(|e| fail_store(&target, "record the length of", &e))?;
                 }
-                Store::Mbox {
-                    mbox,
-                    spool: hidden_beside(file, ".mailcat-spool"),
-                }
+                mbox_store = Some(MboxStore::new(mbox, hidden_beside(file, ".mailcat-spool")));
             }
-        };
-        let mut tally = Tally {
-            delete: args.delete,
-            ..Tally::default()
-        };
+        }
         // Until the login is done, Ctrl-C kills as usual (nothing is written yet, and a
         // password prompt cannot be interrupted by a caught signal).
         let incoming = account
@@ -423,689 +389,115 @@ fn fetch(cli: &Cli, args: &FetchArgs) -> Result<(), Exit> {
                 return Err(Exit(exit::IOERR));
             }
         };
-        let pop3 = matches!(incoming, Incoming::Pop3 { .. });
+        let pop3 = matches!(incoming, mailcat_session::Incoming::Pop3 { .. });
         let mut written = Written::new(cli.json);
-        let mut incoming = Some(incoming);
-        let result = run_session(
-            cli,
-            args,
-            &source,
-            &mut store,
-            &mut state,
-            &mut stop,
-            incoming.as_mut().expect("just set"),
-            &mut tally,
-            &mut written,
-        )
-        .await;
-        // Nothing is deleted before everything is written: the messages, then the state.
-        let result = match result {
-            Ok(to_delete) => match save_state(&mut state) {
-                Ok(()) => {
-                    delete_stored(
-                        incoming.as_mut().expect("still there"),
-                        &to_delete,
-                        &mut tally,
-                        &mut stop,
-                    )
-                    .await
-                }
-                Err(e) => Err(Stop::Store(e)),
-            },
-            Err(stop) => Err(stop),
-        };
-        let incoming = incoming.take().expect("still there");
-        let result = match result {
-            Ok(()) => {
-                if pop3 && args.delete && tally.deleted > 0 {
-                    fault("between_dele_and_quit");
-                }
-                match until_stopped(&mut stop, incoming.close()).await {
-                    None => Err(Stop::Interrupted),
-                    Some(Err(e)) => Err(Stop::Session(e)),
-                    Some(Ok(())) => Ok(()),
-                }
+        let mut progress: Option<Progress> = None;
+        let on_event =
+            |event: Event<'_>| on_event(cli, &source, &mut progress, &mut written, event);
+        let result = match (&mut maildir_store, &mut mbox_store) {
+            (Some(store), _) => {
+                let sync = Sync::new(store, &mut state, source).mailbox(args.mailbox.as_deref());
+                let sync = if args.delete {
+                    sync.delete_stored()
+                } else {
+                    sync
+                };
+                sync.on_event(on_event).run(incoming, stop.wait()).await
             }
-            Err(stop) => {
-                // POP3: no QUIT, so no DELE of this session takes effect.
-                incoming.abort().await;
-                if pop3 {
-                    tally.dropped = std::mem::take(&mut tally.deleted);
-                }
-                Err(stop)
+            (_, Some(store)) => {
+                let sync = Sync::new(store, &mut state, source).mailbox(args.mailbox.as_deref());
+                let sync = if args.delete {
+                    sync.delete_stored()
+                } else {
+                    sync
+                };
+                sync.on_event(on_event).run(incoming, stop.wait()).await
             }
+            (None, None) => unreachable!("one store is open"),
         };
-        if let Store::Mbox { spool, .. } = &store {
-            for slot in 0..FETCH_BATCH {
-                let _ = std::fs::remove_file(spool_path(spool, slot));
+        if let Some(progress) = progress.take() {
+            if result.is_ok() {
+                progress.finish();
             }
         }
         match result {
-            Ok(()) => {
-                summary(cli, &target, &tally, &written);
+            Ok(report) => {
+                summary(cli, &target, &Tally::new(args.delete, &report), &written);
                 Ok(())
             }
-            Err(reason) => Err(report(cli, &target, &tally, reason, stop.exit_code(), pop3)),
+            Err(Stopped { report, reason }) => Err(self::report(
+                cli,
+                &target,
+                &Tally::new(args.delete, &report),
+                reason,
+                stop.exit_code(),
+                pop3,
+            )),
         }
     })
 }
 
-/// The fetch itself, on a logged-in session: stores what is new and returns what may be
-/// deleted (with `--delete`: every listed message that is stored), for [`delete_stored`] once
-/// nothing more is written.
-#[allow(clippy::too_many_arguments)]
-async fn run_session(
+/// What the sync tells as it goes: notices on stderr, the progress bar, the JSON list.
+fn on_event(
     cli: &Cli,
-    args: &FetchArgs,
     source: &Source<'_>,
-    store: &mut Store,
-    state: &mut FetchState,
-    stop: &mut StopSignal,
-    incoming: &mut Incoming,
-    tally: &mut Tally,
+    progress: &mut Option<Progress>,
     written: &mut Written,
-) -> Result<Vec<MessageId>, Stop> {
-    // POP3 with a record already (the usual run): each UIDL is looked up in the record as
-    // the listing streams in, marked there if found, and held only if new (or to be deleted):
-    // a maildrop of a million messages with nothing new holds none of them, nor a set of its
-    // UIDLs, and needs no LIST.
-    let streamed_key = match incoming {
-        Incoming::Pop3 { .. } => state.known_key(source).filter(|key| {
-            state
-                .mailbox(key)
-                .is_some_and(|record| record.uidvalidity.is_none())
-        }),
-        Incoming::Imap { .. } => None,
-    };
-    let recorded = streamed_key
-        .as_deref()
-        .and_then(|key| state.mailbox(key))
-        .map(|record| &record.fetched);
-    let mut marks = recorded.map(|fetched| fetched.marks());
-    let listing = match (recorded, marks.as_mut()) {
-        (Some(fetched), Some(marks)) => {
-            let keep = |uidl: &str| !fetched.check(uidl, marks) || args.delete;
-            let listing = incoming.list_start_filtered(args.mailbox.as_deref(), None, keep);
-            until_stopped(stop, listing).await
-        }
-        // Which messages there are (IMAP: UIDs as ranges), without a summary of any: a
-        // mailbox of a million messages with nothing new is done after one SEARCH.
-        _ => until_stopped(stop, incoming.list_start(args.mailbox.as_deref(), None)).await,
-    };
-    let mut listing = listing.ok_or(Stop::Interrupted)??;
-    // IMAP without a valid UIDVALIDITY (SECURITY.md #43): a UID may then name another
-    // message on the next run, so neither "already fetched" nor a deletion can be trusted.
-    let uidvalidity = match &*incoming {
-        Incoming::Imap {
-            selected: Some((_, Some(v))),
-            ..
-        } => Some(*v),
-        Incoming::Imap {
-            selected: Some((name, None)),
-            ..
+    event: Event<'_>,
+) {
+    match event {
+        Event::Resolved {
+            resolved,
+            uidvalidity,
         } => {
-            return Err(no_stable_ids(
-                incoming,
-                &format!("the mailbox {name} has no UIDVALIDITY (RFC 3501 requires one)"),
-            ))
+            if cli.quiet {
+                return;
+            }
+            let host = terminal_safe(source.host);
+            let (same, other) = match uidvalidity {
+                Some(v) => (
+                    format!("the same UIDVALIDITY {v}"),
+                    format!("its UIDVALIDITY {v} is another"),
+                ),
+                None => (
+                    "the messages fetched from there are listed".to_owned(),
+                    "few of the messages fetched from there are listed".to_owned(),
+                ),
+            };
+            match resolved {
+                Resolved::Adopted { host: before, .. } => eprintln!(
+                    "mailcat fetch: {host} is another name of {} ({same}): going on from what was fetched from there",
+                    terminal_safe(before)
+                ),
+                Resolved::Unrelated { hosts, .. } => eprintln!(
+                    "mailcat fetch: {host} is not the mailbox fetched from before as {} ({other}): it gets a record of its own, and all its mail counts as new",
+                    hosts.iter().map(|h| terminal_safe(h)).collect::<Vec<_>>().join(", ")
+                ),
+                _ => {}
+            }
         }
-        // POP3 without UIDL (SECURITY.md #53): a message number may name another message on
-        // the next run, so the same holds.
-        Incoming::Pop3 { .. } if !listing.stable_ids() => {
-            return Err(no_stable_ids(
-                incoming,
-                "the server has no UIDL (it is optional in RFC 1939)",
-            ))
-        }
-        _ => None,
-    };
-    // The record the listing was checked against is the one `resolve_record` would find.
-    let key = &match streamed_key {
-        Some(key) => key,
-        None => resolve_record(cli, state, source, uidvalidity, &listing)?,
-    };
-    if let Some(recorded) = state.mailbox(key) {
-        if recorded.uidvalidity != uidvalidity {
-            if !cli.quiet {
-                eprintln!(
+        Event::UidValidityChanged { before, now } if !cli.quiet => {
+            eprintln!(
                     "mailcat fetch: the mailbox's UIDVALIDITY changed ({} → {}): what was fetched before cannot be told apart from new mail, so everything is fetched again",
-                    recorded.uidvalidity.map(|v| v.to_string()).unwrap_or_else(|| "none".into()),
-                    uidvalidity.map(|v| v.to_string()).unwrap_or_else(|| "none".into()),
+                    before.map(|v| v.to_string()).unwrap_or_else(|| "none".into()),
+                    now.map(|v| v.to_string()).unwrap_or_else(|| "none".into()),
                 );
-            }
-            state.reset(key, uidvalidity).map_err(Stop::Store)?;
         }
-    }
-    // Forget what the server no longer has, so the record does not grow for ever.
-    match (listing.uids(), marks) {
-        (Some(present), _) => state.retain_uids(key, present),
-        // Checked as the listing streamed in.
-        (None, Some(marks)) => state.retain_marked(key, &marks),
-        (None, _) => {
-            let present: HashSet<Cow<'_, str>> = listing.keys().collect();
-            state.retain(key, |id| present.contains(id));
-        }
-    }
-    let known = split_known(&mut listing, state, key, uidvalidity, args.delete);
-    // Summaries (sizes) of the new messages only.
-    let mut new: Vec<MessageSummary> = Vec::new();
-    while let Some(batch) = until_stopped(stop, incoming.list_next(&mut listing, false))
-        .await
-        .ok_or(Stop::Interrupted)??
-    {
-        new.extend(batch);
-    }
-    pause("after_list").await;
-
-    let mut to_delete: Vec<MessageId> = Vec::new();
-    if args.delete {
-        // Stored by an earlier run that did not get as far as deleting them.
-        to_delete.extend(known);
-    }
-
-    let progress = Progress::new(
-        cli,
-        new.len() as u64,
-        new.iter().map(|m| m.size.unwrap_or(0)).sum(),
-    );
-    let mut saver = Saver {
-        key,
-        uidvalidity,
-        store,
-        state,
-        tally,
-        progress: &progress,
-        to_delete: &mut to_delete,
-        delete: args.delete,
-        written,
-    };
-    let mut rest = &new[..];
-    while !rest.is_empty() {
-        let batch = &rest[..batch_len(rest)];
-        rest = &rest[batch.len()..];
-        match incoming {
-            Incoming::Imap { .. } => saver.imap_batch(incoming, stop, batch).await?,
-            Incoming::Pop3 { .. } => saver.pop3_batch(incoming, stop, batch).await?,
-        }
-    }
-    progress.finish();
-    Ok(to_delete)
-}
-
-/// The key of the record for `source` (see [`FetchState::resolve`]): under another host name
-/// of the same server, the record made under that name; says so when it adopts one, or when
-/// records under other names are of another mailbox.
-fn resolve_record(
-    cli: &Cli,
-    state: &mut FetchState,
-    source: &Source<'_>,
-    uidvalidity: Option<u32>,
-    listing: &Listing,
-) -> Result<String, Stop> {
-    let ids = std::cell::OnceCell::new();
-    let listed_id = |id: &str| {
-        ids.get_or_init(|| listing.keys().collect::<HashSet<_>>())
-            .contains(id)
-    };
-    let identity = match uidvalidity {
-        Some(v) => Identity::Imap(v),
-        None => Identity::Pop3(&listed_id),
-    };
-    let resolved = state.resolve(source, &identity).map_err(Stop::Store)?;
-    if !cli.quiet {
-        let host = terminal_safe(source.host);
-        let (same, other) = match uidvalidity {
-            Some(v) => (
-                format!("the same UIDVALIDITY {v}"),
-                format!("its UIDVALIDITY {v} is another"),
-            ),
-            None => (
-                "the messages fetched from there are listed".to_owned(),
-                "few of the messages fetched from there are listed".to_owned(),
-            ),
-        };
-        match &resolved {
-            Resolved::Adopted { host: before, .. } => eprintln!(
-                "mailcat fetch: {host} is another name of {} ({same}): going on from what was fetched from there",
-                terminal_safe(before)
-            ),
-            Resolved::Unrelated { hosts, .. } => eprintln!(
-                "mailcat fetch: {host} is not the mailbox fetched from before as {} ({other}): it gets a record of its own, and all its mail counts as new",
-                hosts.iter().map(|h| terminal_safe(h)).collect::<Vec<_>>().join(", ")
-            ),
-            Resolved::Known(_) | Resolved::New(_) => {}
-        }
-    }
-    Ok(resolved.key().to_owned())
-}
-
-/// Leaves in `listing` only the messages not fetched before, and returns the ids of those that
-/// were (when `want_known`: `fetch --delete` deletes them). IMAP: two range lists subtracted,
-/// never a look at each message, so a million messages with nothing new cost microseconds.
-fn split_known(
-    listing: &mut Listing,
-    state: &FetchState,
-    key: &str,
-    uidvalidity: Option<u32>,
-    want_known: bool,
-) -> Vec<MessageId> {
-    if let Some(all) = listing.uids() {
-        let fetched = state.fetched_uids(key, uidvalidity);
-        let new = all.difference(fetched);
-        let known = if want_known {
-            all.intersection(fetched)
-                .iter()
-                .map(|uid| MessageId::Imap {
-                    uid_validity: uidvalidity,
-                    uid,
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
-        listing.keep_uids(&new);
-        return known;
-    }
-    let mut known = Vec::new();
-    listing.retain(|id| {
-        let fetched = state.is_fetched(key, uidvalidity, &id.key());
-        if fetched && want_known {
-            known.push(id.clone());
-        }
-        !fetched
-    });
-    known
-}
-
-/// The refusal to fetch from a server whose ids do not last from one session to the next.
-fn no_stable_ids(incoming: &Incoming, why: &str) -> Stop {
-    let endpoint = incoming.endpoint();
-    Stop::Session(mailcat_session::Error::Protocol {
-        host: endpoint.host.clone(),
-        protocol: endpoint.protocol,
-        detail: format!(
-            "{why}, so new mail cannot be told from mail fetched before; nothing was fetched or deleted (`mailcat list` and `cat` still work)"
-        ),
-    })
-}
-
-/// How many of `messages` (at least one) the next batch takes: [`FETCH_BATCH`] messages, or
-/// fewer when their listed sizes add up to more than [`FETCH_BATCH_BYTES`].
-fn batch_len(messages: &[MessageSummary]) -> usize {
-    let mut bytes = 0;
-    let mut n = 0;
-    for message in messages.iter().take(FETCH_BATCH) {
-        bytes += message.size.unwrap_or(0);
-        if n > 0 && bytes > FETCH_BATCH_BYTES {
-            break;
-        }
-        n += 1;
-    }
-    n
-}
-
-/// Where one message is downloaded to, until it is committed.
-enum Sink {
-    /// A tagged file in the Maildir's `tmp/`.
-    Maildir(MaildirMessage),
-    /// A spool file beside the mbox, appended to it once whole.
-    Spool(tokio::fs::File),
-}
-
-impl Sink {
-    fn writer(&mut self) -> &mut (dyn tokio::io::AsyncWrite + Unpin) {
-        match self {
-            Sink::Maildir(message) => message.writer(),
-            Sink::Spool(file) => file,
-        }
-    }
-
-    /// Gives up on the message (a Maildir file leaves `tmp/`; a spool file is reused or
-    /// removed at the end of the run).
-    async fn abort(self) {
-        if let Sink::Maildir(message) = self {
-            let _ = message.abort().await;
-        }
-    }
-}
-
-/// Gives up on every sink still open (the run stops): nothing half-done stays in `tmp/`.
-async fn abort_all(sinks: &mut [Option<Sink>]) {
-    for sink in sinks.iter_mut().filter_map(Option::take) {
-        sink.abort().await;
-    }
-}
-
-/// What became of one message of a batch (short-lived, one at a time: its size is no matter).
-#[allow(clippy::large_enum_variant)]
-enum Got {
-    /// Already in the Maildir (a run killed after the commit, before the record).
-    Stored,
-    /// Downloaded (or not) into this sink.
-    Fetched(Sink, Result<u64, mailcat_session::Error>),
-}
-
-/// Stores and records downloaded messages, one at a time, in list order.
-struct Saver<'a> {
-    key: &'a str,
-    uidvalidity: Option<u32>,
-    store: &'a mut Store,
-    state: &'a mut FetchState,
-    tally: &'a mut Tally,
-    progress: &'a Progress,
-    to_delete: &'a mut Vec<MessageId>,
-    delete: bool,
-    written: &'a mut Written,
-}
-
-impl Saver<'_> {
-    /// IMAP: a sink for each message, all downloaded with a window of `UID FETCH` commands in
-    /// flight, then each committed and recorded in list order.
-    async fn imap_batch(
-        &mut self,
-        incoming: &mut Incoming,
-        stop: &mut StopSignal,
-        batch: &[MessageSummary],
-    ) -> Result<(), Stop> {
-        let mut sinks: Vec<Option<Sink>> = Vec::with_capacity(batch.len());
-        for (i, message) in batch.iter().enumerate() {
-            match self.open(i, message).await {
-                Ok(sink) => sinks.push(sink),
-                Err(stop) => {
-                    abort_all(&mut sinks).await;
-                    return Err(stop);
-                }
-            }
-        }
-        let mut requests: Vec<(&MessageId, &mut (dyn tokio::io::AsyncWrite + Unpin))> = batch
-            .iter()
-            .zip(sinks.iter_mut())
-            .filter_map(|(m, sink)| Some((&m.id, sink.as_mut()?.writer())))
-            .collect();
-        let fetched = until_stopped(stop, incoming.fetch_many(&mut requests)).await;
-        drop(requests);
-        let mut results = match fetched {
-            Some(Ok(results)) => results.into_iter(),
-            Some(Err(e)) => {
-                abort_all(&mut sinks).await;
-                return Err(session_or_store(e));
-            }
-            None => {
-                abort_all(&mut sinks).await;
-                return Err(Stop::Interrupted);
-            }
-        };
-        for i in 0..batch.len() {
-            let got = match sinks[i].take() {
-                None => Got::Stored,
-                Some(sink) => match results.next() {
-                    Some(result) => Got::Fetched(sink, result),
-                    None => {
-                        sink.abort().await;
-                        abort_all(&mut sinks).await;
-                        return Err(Stop::Session(missing_result(incoming)));
-                    }
-                },
+        Event::Listed { messages, bytes } => *progress = Some(Progress::new(cli, messages, bytes)),
+        Event::Stored { id, bytes, place } => {
+            let place = match place {
+                Place::File(path) => json!({ "path": path.display().to_string() }),
+                Place::Range { offset, length } => json!({ "offset": offset, "length": length }),
+                _ => json!({}),
             };
-            if let Err(e) = self.settle(stop, &batch[i], got).await {
-                abort_all(&mut sinks).await;
-                return Err(e);
+            written.add(id, bytes, place);
+        }
+        Event::Done { size } => {
+            if let Some(progress) = progress {
+                progress.done(size);
             }
         }
-        Ok(())
-    }
-
-    /// POP3: `RETR` for the whole batch sent ahead (a window of them with PIPELINING), each
-    /// message committed and recorded as soon as it is in, before the next sink is opened.
-    async fn pop3_batch(
-        &mut self,
-        incoming: &mut Incoming,
-        stop: &mut StopSignal,
-        batch: &[MessageSummary],
-    ) -> Result<(), Stop> {
-        let mut stored = Vec::with_capacity(batch.len());
-        for message in batch {
-            stored.push(self.is_stored(message)?);
-        }
-        let ids: Vec<&MessageId> = batch
-            .iter()
-            .zip(&stored)
-            .filter(|(_, stored)| !**stored)
-            .map(|(m, _)| &m.id)
-            .collect();
-        let mut fetching = until_stopped(stop, incoming.fetch_start(&ids))
-            .await
-            .ok_or(Stop::Interrupted)??;
-        for (i, message) in batch.iter().enumerate() {
-            let got = if stored[i] {
-                Got::Stored
-            } else {
-                let Some(mut sink) = self.open(0, message).await? else {
-                    return Err(Stop::Store(io::Error::other(
-                        "the store changed under the run",
-                    )));
-                };
-                match until_stopped(stop, incoming.fetch_next(&mut fetching, &mut sink.writer()))
-                    .await
-                {
-                    Some(Ok(Some(result))) => Got::Fetched(sink, result),
-                    Some(Ok(None)) => {
-                        sink.abort().await;
-                        return Err(Stop::Session(missing_result(incoming)));
-                    }
-                    Some(Err(e)) => {
-                        sink.abort().await;
-                        return Err(session_or_store(e));
-                    }
-                    None => {
-                        sink.abort().await;
-                        return Err(Stop::Interrupted);
-                    }
-                }
-            };
-            self.settle(stop, message, got).await?;
-        }
-        Ok(())
-    }
-
-    /// The id under which the state and the Maildir tag know `message`.
-    fn full_id(&self, message: &MessageSummary) -> String {
-        let id = message.id.key();
-        match self.uidvalidity {
-            Some(v) => format!("{}/{v}/{id}", self.key),
-            None => format!("{}/{id}", self.key),
-        }
-    }
-
-    /// True if `message` is in the Maildir already (its tag is in `new/` or `cur/`).
-    fn is_stored(&mut self, message: &MessageSummary) -> Result<bool, Stop> {
-        let tag = Maildir::tag_for(&self.full_id(message));
-        let Store::Maildir { maildir, tags } = &mut *self.store else {
-            return Ok(false);
-        };
-        if tags.is_none() {
-            *tags = Some(maildir.tags().map_err(Stop::Store)?);
-        }
-        Ok(tags.as_ref().is_some_and(|t| t.contains(&tag)))
-    }
-
-    /// A sink for `message` (the `slot`-th of its batch), or `None` if it is stored already.
-    async fn open(&mut self, slot: usize, message: &MessageSummary) -> Result<Option<Sink>, Stop> {
-        if self.is_stored(message)? {
-            return Ok(None);
-        }
-        let tag = Maildir::tag_for(&self.full_id(message));
-        match &*self.store {
-            Store::Maildir { maildir, .. } => Ok(Some(Sink::Maildir(
-                maildir.begin_tagged(&tag).await.map_err(Stop::Store)?,
-            ))),
-            Store::Mbox { spool, .. } => {
-                let file = tokio::fs::OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    .mode(0o600)
-                    .open(spool_path(spool, slot))
-                    .await
-                    .map_err(Stop::Store)?;
-                Ok(Some(Sink::Spool(file)))
-            }
-        }
-    }
-
-    /// One message, in list order: committed (or found stored, or gone), recorded, and queued
-    /// for deletion. Only a committed or found message is recorded or deleted.
-    async fn settle(
-        &mut self,
-        stop: &mut StopSignal,
-        message: &MessageSummary,
-        got: Got,
-    ) -> Result<(), Stop> {
-        let id = message.id.key();
-        match got {
-            Got::Stored => {
-                self.state
-                    .record(self.key, self.uidvalidity, &id, None)
-                    .map_err(Stop::Store)?;
-                self.tally.recovered += 1;
-            }
-            Got::Fetched(sink, Err(mailcat_session::Error::MessageGone { .. })) => {
-                sink.abort().await;
-                self.tally.gone += 1;
-                self.progress.done(message.size.unwrap_or(0));
-                return Ok(());
-            }
-            Got::Fetched(sink, Err(e)) => {
-                sink.abort().await;
-                return Err(session_or_store(e));
-            }
-            Got::Fetched(sink, Ok(bytes)) => {
-                fault("after_retr");
-                if stall(stop, "after_retr").await {
-                    sink.abort().await;
-                    return Err(Stop::Interrupted);
-                }
-                let (mbox_len, place) = match (sink, &*self.store) {
-                    (Sink::Maildir(file), _) => {
-                        let path = file.commit().await.map_err(Stop::Store)?;
-                        (None, json!({ "path": path.display().to_string() }))
-                    }
-                    (Sink::Spool(mut file), Store::Mbox { mbox, .. }) => {
-                        // Waiting for a mail reader's lock can be interrupted; the local
-                        // copy that follows is quick.
-                        let entry = until_stopped(stop, mbox.begin(None))
-                            .await
-                            .ok_or(Stop::Interrupted)?
-                            .map_err(Stop::Store)?;
-                        let (offset, end) = append_to_mbox(entry, &mut file)
-                            .await
-                            .map_err(Stop::Store)?;
-                        (
-                            Some(end),
-                            json!({ "offset": offset, "length": end - offset }),
-                        )
-                    }
-                    (Sink::Spool(_), Store::Maildir { .. }) => {
-                        unreachable!("a spool only for an mbox")
-                    }
-                };
-                self.written.add(&message.id, bytes, place);
-                fault("after_rename_before_state");
-                self.state
-                    .record(self.key, self.uidvalidity, &id, mbox_len)
-                    .map_err(Stop::Store)?;
-                self.tally.fetched += 1;
-                self.tally.bytes += bytes;
-                // Stored as received all the same (SECURITY.md #53): the download ended at the
-                // protocol's end marker, and some servers list estimates, not sizes.
-                if message.size.is_some_and(|listed| listed != bytes) {
-                    self.tally.resized += 1;
-                }
-            }
-        }
-        self.progress.done(message.size.unwrap_or(0));
-        if self.delete {
-            self.to_delete.push(message.id.clone());
-        }
-        Ok(())
-    }
-}
-
-/// A session that answered fewer messages than were asked for (a bug, not the server's).
-fn missing_result(incoming: &Incoming) -> mailcat_session::Error {
-    mailcat_session::Error::Protocol {
-        host: incoming.endpoint().host.clone(),
-        protocol: incoming.endpoint().protocol,
-        detail: "fewer messages came back than were asked for; nothing more was stored".into(),
-    }
-}
-
-/// The spool file of the `slot`-th message of a batch: `.FILE.mailcat-spool`, then `…-spool.1`…
-fn spool_path(spool: &Path, slot: usize) -> PathBuf {
-    if slot == 0 {
-        spool.to_owned()
-    } else {
-        with_suffix(spool, &format!(".{slot}"))
-    }
-}
-
-/// Deletes the stored messages `ids` on the server, in batches of [`DELETE_BATCH`]. Called
-/// only after every message of the run is stored and the state saved: a run that cannot write
-/// its store (exit 74) deletes nothing, not even what it stored before the failure.
-async fn delete_stored(
-    incoming: &mut Incoming,
-    ids: &[MessageId],
-    tally: &mut Tally,
-    stop: &mut StopSignal,
-) -> Result<(), Stop> {
-    for batch in ids.chunks(DELETE_BATCH) {
-        until_stopped(stop, incoming.delete(batch))
-            .await
-            .ok_or(Stop::Interrupted)??;
-        tally.deleted += batch.len() as u64;
-    }
-    Ok(())
-}
-
-/// Appends the spooled message to the mbox as `entry` and commits it; returns where it starts
-/// (its `From ` line) and the mbox's new length. On an error the mbox is cut back to where it
-/// was.
-async fn append_to_mbox(
-    mut entry: MboxMessage,
-    spool: &mut tokio::fs::File,
-) -> io::Result<(u64, u64)> {
-    use tokio::io::AsyncSeekExt;
-    if let Err(e) = async {
-        spool.flush().await?;
-        spool.rewind().await
-    }
-    .await
-    {
-        let _ = entry.abort().await;
-        return Err(e);
-    }
-    let mut buf = vec![0; 64 * 1024];
-    loop {
-        let read = match spool.read(&mut buf).await {
-            Ok(0) => break,
-            Ok(n) => entry.write(&buf[..n]).await.map(|()| n),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = read {
-            let _ = entry.abort().await;
-            return Err(e);
-        }
-    }
-    let offset = entry.offset();
-    Ok((offset, entry.commit().await?))
-}
-
-/// A failure inside a fetch: local I/O (the sink) is the store's, the rest the session's.
-fn session_or_store(error: mailcat_session::Error) -> Stop {
-    match error {
-        mailcat_session::Error::Io(e) => Stop::Store(e),
-        e => Stop::Session(e),
+        _ => {}
     }
 }
 
@@ -1140,18 +532,6 @@ impl StopSignal {
     /// The exit code for a run this signal stopped.
     fn exit_code(&self) -> u8 {
         self.stopped.unwrap_or(exit::INTERRUPTED)
-    }
-}
-
-/// Runs `work` unless SIGINT or SIGTERM comes first (`None` then: `work` is dropped).
-async fn until_stopped<F: std::future::Future>(
-    stop: &mut StopSignal,
-    work: F,
-) -> Option<F::Output> {
-    tokio::select! {
-        biased;
-        () = stop.wait() => None,
-        output = work => Some(output),
     }
 }
 
@@ -1366,20 +746,20 @@ fn summary_line(target: &Target, tally: &Tally) -> String {
 
 /// Says why the run stopped and what it did before; returns the exit code (`signalled`: the
 /// one for the signal, when one stopped it). Deletions wait for the end of the run (see
-/// [`delete_stored`]), so a store that cannot be written (exit 74) always ends with "nothing
+/// `mailcat_session::sync`), so a store that cannot be written (exit 74) always ends with "nothing
 /// was deleted on the server".
 fn report(
     cli: &Cli,
     target: &Target,
     tally: &Tally,
-    stop: Stop,
+    stop: StopReason,
     signalled: u8,
     pop3: bool,
 ) -> Exit {
     let code = match &stop {
-        Stop::Session(e) => common::fail("fetch", e).0,
-        Stop::Store(e) => fail_store(target, "write to", e).0,
-        Stop::Interrupted => common::failed("fetch", "interrupted", signalled).0,
+        StopReason::Session(e) => common::fail("fetch", e).0,
+        StopReason::Store(e) => fail_store(target, "write to", e).0,
+        _ => common::failed("fetch", "interrupted", signalled).0,
     };
     if !cli.quiet {
         let shown = Tally {
@@ -1398,62 +778,6 @@ fn report(
         eprintln!("{line}");
     }
     Exit(code)
-}
-
-/// Saves the state at the end of a run (`MAILCAT_FAULT=fail_save_state`: fails as a full disk
-/// would, for the tests).
-fn save_state(state: &mut FetchState) -> io::Result<()> {
-    if reached("fail_save_state") {
-        return Err(io::Error::new(
-            io::ErrorKind::StorageFull,
-            "No space left on device (MAILCAT_FAULT=fail_save_state)",
-        ));
-    }
-    state.save()
-}
-
-/// The test hook: `MAILCAT_FAULT=POINT[@N]` aborts the N-th time `point` is reached.
-fn fault(point: &str) {
-    if reached(point) {
-        std::process::abort();
-    }
-}
-
-/// The test hook: `MAILCAT_FAULT=stall_POINT[@N]` waits there, the N-th time, for SIGINT or
-/// SIGTERM (true then), so a test can signal a run at a known moment.
-async fn stall(stop: &mut StopSignal, point: &str) -> bool {
-    if reached(&format!("stall_{point}")) {
-        stop.wait().await;
-        return true;
-    }
-    false
-}
-
-/// The test hook: `MAILCAT_FAULT=pause_POINT` says so on stderr and waits there for SIGUSR1,
-/// so a test can change the server under a run (delete a listed message) at a known moment.
-async fn pause(point: &str) {
-    if !reached(&format!("pause_{point}")) {
-        return;
-    }
-    use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut resume) = signal(SignalKind::user_defined1()) else {
-        return;
-    };
-    eprintln!("mailcat fetch: paused at {point} (test hook); SIGUSR1 resumes");
-    resume.recv().await;
-}
-
-/// True the N-th time `point` is reached, when `MAILCAT_FAULT=POINT[@N]` names it.
-fn reached(point: &str) -> bool {
-    static REACHED: AtomicU32 = AtomicU32::new(0);
-    let Ok(configured) = std::env::var("MAILCAT_FAULT") else {
-        return false;
-    };
-    let (name, nth) = match configured.split_once('@') {
-        Some((name, n)) => (name, n.parse().unwrap_or(1)),
-        None => (configured.as_str(), 1),
-    };
-    name == point && REACHED.fetch_add(1, Ordering::Relaxed) + 1 == nth
 }
 
 #[cfg(test)]

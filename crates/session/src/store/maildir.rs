@@ -167,15 +167,56 @@ impl MaildirMessage {
         file.flush().await?;
         file.get_mut().sync_all().await?;
         drop(file);
-        if let Ok(fault) = std::env::var("MAILCAT_FAULT") {
-            fault_point(&fault, "after_write_before_rename");
-        }
+        crate::sync::fault::abort_at("after_write_before_rename");
         tokio::fs::rename(&self.tmp, &self.new).await?;
         let dir = self.new_dir.clone();
         tokio::task::spawn_blocking(move || sync_dir(&dir))
             .await
             .map_err(io::Error::other)??;
         Ok(self.new.clone())
+    }
+
+    /// Group commit: makes every message of `messages` durable and visible with one `fsync`
+    /// of `new/` for them all: each file flushed and `fdatasync`ed (its data and length), each
+    /// renamed into `new/`, then `new/` `fsync`ed once. Returns their final paths, in order.
+    /// Only after this returns may the server copies go.
+    ///
+    /// The guarantee is [`MaildirMessage::commit`]'s: a message is in view only once its file
+    /// is whole and synced (the rename comes after the `fdatasync`), and the call returns only
+    /// once the renames are durable too. On an error, the files not yet renamed are removed
+    /// from `tmp/`; those renamed are whole but may not be durable, and the caller records
+    /// none of them.
+    pub async fn commit_all(messages: Vec<MaildirMessage>) -> io::Result<Vec<PathBuf>> {
+        let mut messages = messages.into_iter();
+        let mut done = Vec::with_capacity(messages.len());
+        let mut dir = None;
+        while let Some(mut message) = messages.next() {
+            let result = async {
+                let mut file = message.file.take().expect("commit runs once");
+                file.finish().await?;
+                file.flush().await?;
+                file.get_mut().sync_data().await?;
+                drop(file);
+                crate::sync::fault::abort_at("after_write_before_rename");
+                tokio::fs::rename(&message.tmp, &message.new).await
+            }
+            .await;
+            if let Err(e) = result {
+                let _ = tokio::fs::remove_file(&message.tmp).await;
+                for rest in messages {
+                    let _ = rest.abort().await;
+                }
+                return Err(e);
+            }
+            dir.get_or_insert_with(|| message.new_dir.clone());
+            done.push(message.new.clone());
+        }
+        if let Some(dir) = dir {
+            tokio::task::spawn_blocking(move || sync_dir(&dir))
+                .await
+                .map_err(io::Error::other)??;
+        }
+        Ok(done)
     }
 
     /// Gives up on the message: its file in `tmp/` is removed.
@@ -185,11 +226,28 @@ impl MaildirMessage {
     }
 }
 
-/// Test hook for crash tests (SECURITY.md #56): `MAILCAT_FAULT=<point>` kills the process
-/// with SIGKILL-like abruptness at that point.
-pub(crate) fn fault_point(configured: &str, here: &str) {
-    if configured == here {
-        std::process::abort();
+/// The message's file as a sink (as [`MaildirMessage::writer`]): CRLF in, LF stored.
+impl tokio::io::AsyncWrite for MaildirMessage {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::pin::Pin::new(self.writer()).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(self.writer()).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(self.writer()).poll_shutdown(cx)
     }
 }
 

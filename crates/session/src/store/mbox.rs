@@ -234,6 +234,11 @@ impl MboxMessage {
         self.file.write_all(&out).await
     }
 
+    /// The file's length before this message (what an abort cuts it back to).
+    pub(crate) fn start(&self) -> u64 {
+        self.start
+    }
+
     /// Where the message starts in the file: the byte offset of its `From ` line. It ends at
     /// the length [`MboxMessage::commit`] returns.
     pub fn offset(&self) -> u64 {

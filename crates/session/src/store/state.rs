@@ -474,6 +474,38 @@ impl FetchState {
         Ok(())
     }
 
+    /// Records a group of messages durably stored (call right after the store's commit of the
+    /// group): `(id, mbox_len)` each, in order, as [`FetchState::record`] would, with one
+    /// `fdatasync` of the log for them all. Either the whole group's lines are synced when this
+    /// returns `Ok`, or the call failed (some may then be recorded, each whole: a line cut short
+    /// by a crash is ignored when the log is read).
+    pub fn record_many<'i>(
+        &mut self,
+        key: &str,
+        uidvalidity: Option<u32>,
+        ids: impl IntoIterator<Item = (&'i str, Option<u64>)>,
+    ) -> io::Result<()> {
+        let entries: Vec<Entry> = ids
+            .into_iter()
+            .map(|(id, mbox_len)| Entry {
+                key: key.to_owned(),
+                uidvalidity,
+                id: Some(id.to_owned()),
+                mbox_len,
+                same_as: None,
+            })
+            .collect();
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.append_all(&entries)?;
+        for entry in entries {
+            self.mbox_len = entry.mbox_len.or(self.mbox_len);
+            apply(&mut self.mailboxes, entry);
+        }
+        Ok(())
+    }
+
     /// Starts the record of `key` afresh for a new UIDVALIDITY (the old UIDs are meaningless).
     pub fn reset(&mut self, key: &str, uidvalidity: Option<u32>) -> io::Result<()> {
         let entry = Entry {
@@ -555,6 +587,11 @@ impl FetchState {
     }
 
     fn append(&mut self, entry: &Entry) -> io::Result<()> {
+        self.append_all(std::slice::from_ref(entry))
+    }
+
+    /// Appends `entries` to the log, one line each, with one `fdatasync` for them all.
+    fn append_all(&mut self, entries: &[Entry]) -> io::Result<()> {
         self.dirty = true;
         if self.log.is_none() {
             let log = std::fs::OpenOptions::new()
@@ -564,9 +601,12 @@ impl FetchState {
             self.log = Some(log);
         }
         let log = self.log.as_mut().expect("opened above");
-        let mut line = serde_json::to_vec(entry).map_err(io::Error::other)?;
-        line.push(b'\n');
-        log.write_all(&line)?;
+        let mut lines = Vec::new();
+        for entry in entries {
+            serde_json::to_writer(&mut lines, entry).map_err(io::Error::other)?;
+            lines.push(b'\n');
+        }
+        log.write_all(&lines)?;
         log.sync_data()
     }
 }
