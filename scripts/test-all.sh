@@ -20,7 +20,7 @@ step "rustfmt"
 cargo fmt --all -- --check
 
 step "clippy"
-cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --workspace --all-targets --features mailcat/fault-injection -- -D warnings
 
 step "dependencies: cargo deny check bans licenses sources (deny.toml)"
 # Licenses, banned crates (OpenSSL, native-tls) and sources (crates.io only), from Cargo.lock;

@@ -8,7 +8,6 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use mailcat_session::store::{FetchState, Source};
 use mailcat_session::sync::{Committed, Event, MaildirStore, StopReason, Store, Sync, SyncReport};
@@ -16,7 +15,7 @@ use mailcat_session::{Account, Credential, Incoming};
 use mailcat_tests::lab::Lab;
 use mailcat_transport::{Endpoint, Protocol, Security, TlsSettings};
 
-static MAILBOXES: Mutex<()> = Mutex::new(());
+static MAILBOXES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn var(name: &str) -> String {
     std::env::var(name)
@@ -95,7 +94,7 @@ async fn sync_into<S: Store>(
 
 #[tokio::test]
 async fn every_message_is_stored_once_then_nothing_and_deleted_only_once_stored() {
-    let _guard = MAILBOXES.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = MAILBOXES.lock().await;
     let lab = Lab::from_env();
     for pop3 in [false, true] {
         let (account, user) = account(&lab, pop3);
@@ -160,7 +159,7 @@ impl Store for Counting {
 
 #[tokio::test]
 async fn a_batch_is_committed_and_recorded_as_one_group_and_a_failed_commit_deletes_nothing() {
-    let _guard = MAILBOXES.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = MAILBOXES.lock().await;
     let lab = Lab::from_env();
     for pop3 in [false, true] {
         let (account, user) = account(&lab, pop3);
@@ -205,7 +204,7 @@ async fn a_batch_is_committed_and_recorded_as_one_group_and_a_failed_commit_dele
 
 #[tokio::test]
 async fn a_cancelled_sync_reports_what_it_stored_and_leaves_no_partial_file() {
-    let _guard = MAILBOXES.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = MAILBOXES.lock().await;
     let lab = Lab::from_env();
     for pop3 in [false, true] {
         let (account, user) = account(&lab, pop3);
