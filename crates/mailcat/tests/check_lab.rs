@@ -44,7 +44,7 @@ fn check_passes_on_every_lab_endpoint() {
         assert!(!shown.contains('✗'), "{shown}");
         // No password anywhere (and no terminal to ask on): the login is skipped, and said so.
         assert!(shown.contains("login skipped"), "{url}:\n{shown}");
-        // What came before TLS is marked (SECURITY.md row 10), and only that.
+        // What came before TLS is marked (threat model #10), and only that.
         let unverified = shown.matches("(before TLS, unverified)").count();
         assert_eq!(unverified, if implicit { 0 } else { 2 }, "{url}:\n{shown}");
     }
@@ -260,7 +260,7 @@ fn openssl_fingerprint(path: &std::path::Path) -> String {
 #[test]
 fn a_pinned_server_certificate_passes_without_its_ca() {
     // A self-hosted server's owner pins its certificate by the fingerprint openssl shows on the
-    // server (SECURITY.md #19): check logs in over implicit TLS and STARTTLS alike, and says
+    // server (threat model #19): check logs in over implicit TLS and STARTTLS alike, and says
     // that the certificate is trusted by the pin and not by an authority.
     let lab = Lab::from_env();
     let tls_dir = lab.ca_file.parent().expect("the lab's tls directory");

@@ -1,5 +1,5 @@
 //! `mailcat list` and `fetch` against scripted POP3 servers on the loopback (plain TCP, with
-//! `--allow-plaintext`) that bend RFC 1939 the ways Dovecot never does (SECURITY.md #53): no
+//! `--allow-plaintext`) that bend RFC 1939 the ways Dovecot never does (threat model #53): no
 //! UIDL and no TOP (both optional), and a LIST size that is not the size RETR sends (Exchange).
 
 mod support;

@@ -211,7 +211,7 @@ pub enum MessageId {
         /// The mailbox's UIDVALIDITY: the UID means nothing under another value. `None` when
         /// the server did not say (or said 0, which RFC 3501 does not allow): the UID is then
         /// good for this session only, may name another message in the next one, and
-        /// [`Incoming::delete`] refuses it (SECURITY.md #43).
+        /// [`Incoming::delete`] refuses it (threat model #43).
         uid_validity: Option<u32>,
         /// The UID.
         uid: u32,
@@ -739,7 +739,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
                             .await?;
                     }
                     // UIDL is optional (RFC 1939 §7): a server that neither lists it in CAPA
-                    // nor accepts it is listed by message numbers (SECURITY.md #53).
+                    // nor accepts it is listed by message numbers (threat model #53).
                     Err(Error::Rejected { reply, .. }) if !session.capabilities().has("UIDL") => {
                         tracing::warn!(
                             "the server has no UIDL ({reply}): messages are named by their numbers, valid in this session only"
@@ -1049,7 +1049,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
     /// IMAP refuses, sending nothing, when the mailbox has no valid UIDVALIDITY: a UID then
     /// does not name one message for sure (a server may give a UID that once named a message
     /// already fetched to a new one), and deleting by it could delete mail never fetched
-    /// (SECURITY.md #43).
+    /// (threat model #43).
     ///
     /// IMAP refuses too when SELECT opens the mailbox `[READ-ONLY]` (another session holds it):
     /// [`Error::MailboxReadOnly`], transient; the STORE would only be refused.
@@ -1062,12 +1062,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
                 let uid_validity = match selected {
                     Some((_, Some(v))) => *v,
                     Some((_, None)) => {
+                        // threat model #43
                         return Err(stale(
                             session.endpoint(),
                             "the mailbox has no valid UIDVALIDITY, so a UID may name a \
-                             message other than the one meant: nothing was deleted \
-                             (SECURITY.md #43)",
-                        ))
+                             message other than the one meant: nothing was deleted",
+                        ));
                     }
                     None => {
                         return Err(misuse(

@@ -14,13 +14,13 @@
 //! - Exactly one attempt with a given secret: no retry, no second mechanism after a refusal
 //!   (account lockouts). A protocol session calls [`authenticate`] once.
 //! - Each mechanism has a fixed number of steps; a server that challenges once more is
-//!   cancelled (`*`) and refused, so endless challenge loops cannot happen (SECURITY.md #24).
+//!   cancelled (`*`) and refused, so endless challenge loops cannot happen (threat model #24).
 //! - A success counts only once the mechanism's exchange is complete: PLAIN, XOAUTH2 and
 //!   OAUTHBEARER after their one message was sent (as initial response or after the `+`), LOGIN
 //!   after the user name *and* the password, SCRAM-SHA-256 after the server-final message was
 //!   received and its signature verified. A success before that is a protocol error (a broken or
 //!   hostile server), never a login: the same class as an IMAP `OK` where `+` was due
-//!   (SECURITY.md #41). The sessions then refuse every further command.
+//!   (threat model #41). The sessions then refuse every further command.
 //! - None of the three protocols carries SASL "additional data with success" (RFC 4422 §5): IMAP
 //!   (RFC 9051 §6.2.2), POP3 (RFC 5034) and SMTP (RFC 4954 §4) servers send SCRAM's server-final
 //!   message as one more challenge, which the client answers with an empty response.
@@ -299,13 +299,13 @@ pub(crate) trait LoginSession {
 /// its protocol's exchange ([`LoginSession::log_in`]).
 ///
 /// 1. A session that takes no more commands sends nothing.
-/// 2. One attempt per session (SECURITY.md #22): a second call after one that sent anything
+/// 2. One attempt per session (threat model #22): a second call after one that sent anything
 ///    fails with [`Error::AuthenticationAlreadyAttempted`], whatever the first one's outcome.
 ///    A refusal that sent nothing (plaintext refused, no usable mechanism, a secret that could
 ///    not be had or encoded) does not use the attempt up.
 /// 3. The mechanism: [`choose`], with the one the credential names if it names one.
 /// 4. The plaintext policy: without TLS nothing is sent unless
-///    `dangerous_allow_plaintext_auth` (SECURITY.md #20), whatever the mechanism.
+///    `dangerous_allow_plaintext_auth` (threat model #20), whatever the mechanism.
 /// 5. The secret is fetched only then (a prompt, a command), and after it what the server sent
 ///    meanwhile is looked at (a prompt may outlast the server's patience: its goodbye must not
 ///    pass for the answer to the login).
@@ -371,7 +371,7 @@ pub trait SaslChannel {
     async fn cancel(&mut self) -> Result<SaslReply, Error>;
     /// The exchange broke the protocol (a success before it was complete, a challenge too
     /// many, a forged SCRAM signature): the server may think the client is logged in and the
-    /// command may still be open, so the session must take no further command (SECURITY.md
+    /// command may still be open, so the session must take no further command (threat model
     /// #41). Called by [`authenticate`] with what went wrong.
     fn abandon(&mut self, reason: &str);
 }
@@ -668,7 +668,7 @@ impl Context<'_> {
     }
 
     /// A success reply before the exchange was complete: the server claims the client is
-    /// logged in when the mechanism says it cannot be (SECURITY.md #41's class).
+    /// logged in when the mechanism says it cannot be (threat model #41's class).
     fn early_success(&self, when: &str) -> Error {
         self.protocol(&format!(
             "the server claimed success {when}: authentication had not finished, so this is a \
@@ -737,7 +737,7 @@ pub const GOODBYE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 /// mechanism, the server busy, no secret at hand): `logout` (the session's LOGOUT or QUIT, then
 /// TLS close_notify) within [`GOODBYE_TIMEOUT`], so the server logs an orderly end instead of a
 /// dropped connection. Its outcome is not reported: the login's failure is. After a protocol
-/// error nothing more is sent (the exchange may still be open, SECURITY.md #41), and a broken
+/// error nothing more is sent (the exchange may still be open, threat model #41), and a broken
 /// connection is not waited on.
 pub async fn goodbye_after_failed_login<F>(error: &Error, logout: F)
 where

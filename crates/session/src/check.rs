@@ -129,7 +129,7 @@ pub enum Progress<'a> {
         endpoint: &'a Endpoint,
     },
     /// A connection step finished. `secured` is false for what a server said before TLS was
-    /// up (SECURITY.md row 10: anyone on the path could have written it).
+    /// up (threat model #10: anyone on the path could have written it).
     Step {
         /// The step, its time and what it found.
         report: &'a StepReport,

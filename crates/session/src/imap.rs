@@ -9,13 +9,13 @@
 //! ```
 //!
 //! - **Every answer is checked against its tag.** A tagged response with another tag is a
-//!   protocol error (SECURITY.md #41); untagged responses a command did not ask for (EXISTS,
+//!   protocol error (threat model #41); untagged responses a command did not ask for (EXISTS,
 //!   EXPUNGE, FETCH FLAGS, `[ALERT]` ...) are kept in a queue, [`ImapSession::take_unsolicited`],
 //!   never taken for answers.
-//! - **One login attempt** per session (SECURITY.md #22): after a [`ImapSession::login`] that
+//! - **One login attempt** per session (threat model #22): after a [`ImapSession::login`] that
 //!   sent anything, a second one is an error, whatever the first one gave (the login preamble
 //!   the three sessions share, in [`crate::auth`]). No password or token leaves without TLS unless the
-//!   caller opted in (SECURITY.md #20); `LOGIN` is used only when no SASL mechanism fits and the
+//!   caller opted in (threat model #20); `LOGIN` is used only when no SASL mechanism fits and the
 //!   server does not say `LOGINDISABLED`.
 //! - **Bodies stream.** A whole message goes to a sink as its bytes arrive: literals larger than
 //!   the codec's streaming threshold (64 KiB) come as chunks sliced out of the read buffer
@@ -1103,7 +1103,7 @@ pub fn search_count_limit(expected: u32) -> u64 {
 pub const MAX_UNSOLICITED: usize = 10_000;
 
 /// Most untagged responses (and continuation requests) read for one command before it
-/// completes: 200,000; more is a protocol error naming this limit (SECURITY.md #40).
+/// completes: 200,000; more is a protocol error naming this limit (threat model #40).
 ///
 /// A response is counted whether it is kept as the answer (LIST, SEARCH, FETCH ...) or as
 /// unsolicited news, so a server can neither grow the answer without bound nor keep a command

@@ -13,7 +13,7 @@
 //! same) is therefore the **only** way a deletion takes effect. To end a session without
 //! committing anything — a save failed, the process is shutting down — call
 //! [`Pop3Session::abort`] or simply drop the session: the connection closes without `QUIT`,
-//! and the server keeps every message (SECURITY.md #54, #55). After an interrupted reply (a
+//! and the server keeps every message (threat model #54, #55). After an interrupted reply (a
 //! sink that failed, a connection error, unsolicited data) the session refuses every further
 //! command, `QUIT` included, for the same reason.
 //!

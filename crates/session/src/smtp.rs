@@ -11,9 +11,9 @@
 //! ```
 //!
 //! - **Greeting, EHLO, STARTTLS** are done by [`crate::open`], with an
-//!   address literal as the EHLO name (never a user or file name, SECURITY.md #32). There is no
+//!   address literal as the EHLO name (never a user or file name, threat model #32). There is no
 //!   HELO fallback: `open` refuses a server that refuses EHLO. That is required when TLS is
-//!   required (SECURITY.md #5: HELO has no STARTTLS), and submission always wants EHLO (AUTH
+//!   required (threat model #5: HELO has no STARTTLS), and submission always wants EHLO (AUTH
 //!   is an EHLO extension); a plaintext relay that only speaks HELO is not supported.
 //! - **AUTH**: the best mechanism for the credential, or the one it names
 //!   ([`crate::auth::choose`]), one attempt per
@@ -26,17 +26,17 @@
 //!   (and for UTF-8 headers too with [`SmtpUtf8::Strict`], see there why not by default). What the
 //!   message needs is described by a [`MessageInfo`], computed by [`MessageInfo::scan`] (a file:
 //!   read once, then rewound) or [`MessageInfo::of_bytes`]. A need the server cannot meet is
-//!   refused before anything is sent (SECURITY.md #67): a message larger than the server's SIZE
+//!   refused before anything is sent (threat model #67): a message larger than the server's SIZE
 //!   ([`Error::MessageTooLarge`]), 8-bit content without 8BITMIME, UTF-8 without SMTPUTF8
 //!   ([`Error::MissingExtension`]).
 //! - **RCPT TO**: a result per recipient. By default, if any recipient is refused the message is
-//!   not sent at all (RSET) and [`Error::RecipientsRefused`] lists each one (SECURITY.md #62);
+//!   not sent at all (RSET) and [`Error::RecipientsRefused`] lists each one (threat model #62);
 //!   [`SmtpSession::set_allow_partial`] sends to the accepted ones and reports the refused ones
 //!   in the [`SendReport`].
 //! - **DATA** streams the message from a reader in 64 KiB chunks through the codec's
 //!   [`DotStuffer`]: CRLF normalisation (bare CR and bare LF become CRLF), dot-stuffing, a final
 //!   CRLF when missing, then the `.` terminator; nothing in the body can end the DATA phase early
-//!   (SMTP smuggling, SECURITY.md #60, #61). Memory stays bounded whatever the message size.
+//!   (SMTP smuggling, threat model #60, #61). Memory stays bounded whatever the message size.
 //! - **PIPELINING**: when offered, MAIL, every RCPT and DATA go in one write (RFC 2920 §3.1: DATA
 //!   last in the group), and the replies are read in order. At most 100 commands are in flight:
 //!   a longer envelope is topped up as the replies come. With several recipients and partial
@@ -49,7 +49,7 @@
 //! - **Replies**: `4xx` is [`Error::Temporary`], `5xx` [`Error::Rejected`]; a `421` at any point is
 //!   [`Error::Closed`] and no further command is sent (RFC 5321 §3.8). A connection lost after the
 //!   terminator but before the final reply is [`Error::DeliveryUnknown`]: sending again may
-//!   deliver twice (RFC 5321 §4.1.1.4, SECURITY.md #65).
+//!   deliver twice (RFC 5321 §4.1.1.4, threat model #65).
 //! - **Reuse**: one session sends any number of messages; after a failed transaction the session
 //!   sends RSET itself, and [`SmtpSession::reset`] is there for callers.
 //! - **Cancellation**: a call dropped halfway (a `select!`, a timeout around it) leaves replies
@@ -341,7 +341,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
 
     /// Partial sending: when some recipients are refused, send to the accepted ones and report
     /// the refused ones in the [`SendReport`] (default: off, the send fails and nothing goes
-    /// out, SECURITY.md #62).
+    /// out, threat model #62).
     pub fn set_allow_partial(&mut self, allow: bool) {
         self.core.set_allow_partial(allow);
     }

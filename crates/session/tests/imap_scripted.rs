@@ -1123,7 +1123,7 @@ async fn short_timeouts_do_not_break_a_normal_exchange() {
     server.await.unwrap();
 }
 
-// ----- hostile servers (SECURITY.md #26, #40, #41, #43) -----
+// ----- hostile servers (threat model #26, #40, #41, #43) -----
 
 /// `LOGIN alice {n}` with a password that needs a synchronising literal (no LITERAL+): the
 /// server answers OK instead of `+`. The command was not complete: a protocol error, the
@@ -1397,7 +1397,7 @@ async fn uidvalidity_zero_is_no_uidvalidity() {
     list_fetch_delete_without_uidvalidity("* OK [UIDVALIDITY 0] UIDs valid\r\n").await;
 }
 
-// ----- SASL: success only once the exchange is complete (SECURITY.md #41's class) -----
+// ----- SASL: success only once the exchange is complete (threat model #41's class) -----
 
 /// The login failed with "the server claimed success ..." and the session refuses NOOP.
 async fn assert_claimed_success_and_unusable(

@@ -1,6 +1,6 @@
 //! Pop3Session against scripted servers: every command's happy path and refusals, byte-exact
 //! dot-unstuffing, terminator edge cases, pipelining order and window, one-attempt login, the
-//! two-line XOAUTH2, plaintext refusal, and the no-data-loss rules (SECURITY.md #20-27, #50-55).
+//! two-line XOAUTH2, plaintext refusal, and the no-data-loss rules (threat model #20-27, #50-55).
 #![allow(clippy::unwrap_used)]
 
 #[path = "support/pop3_script.rs"]
@@ -540,7 +540,7 @@ async fn message_number_zero_sends_nothing() {
     );
 }
 
-// ---- RETR: byte-exact unstuffing and terminators (SECURITY.md #50, #51) ----
+// ---- RETR: byte-exact unstuffing and terminators (threat model #50, #51) ----
 
 const STUFFED: &[u8] = b"Subject: dots\r\n\r\n..x\r\n..\r\n...\r\n\r\n..\r\nend .\r\n";
 const UNSTUFFED: &[u8] = b"Subject: dots\r\n\r\n.x\r\n.\r\n..\r\n\r\n.\r\nend .\r\n";
@@ -829,7 +829,7 @@ async fn without_pipelining_one_command_at_a_time() {
     server.received().await;
 }
 
-// ---- no data loss (SECURITY.md #52, #54, #55) ----
+// ---- no data loss (threat model #52, #54, #55) ----
 
 #[tokio::test]
 async fn abort_after_dele_sends_no_quit() {
@@ -925,7 +925,7 @@ async fn a_continuation_outside_auth_is_a_protocol_error() {
     server.received().await;
 }
 
-// ---- huge listings (SECURITY.md #40) ----
+// ---- huge listings (threat model #40) ----
 
 #[tokio::test]
 async fn a_listing_over_a_million_lines_is_refused() {
@@ -1128,7 +1128,7 @@ async fn a_50_mb_message_streams_in_chunks() {
     server.received().await;
 }
 
-// ---- SASL: success only once the exchange is complete (SECURITY.md #41's class) ----
+// ---- SASL: success only once the exchange is complete (threat model #41's class) ----
 
 /// The login failed with "the server claimed success ..." and the session refuses STAT.
 async fn assert_claimed_success_and_unusable(
@@ -1519,7 +1519,7 @@ async fn a_session_with_retr_replies_unread_sends_no_quit() {
     assert!(!sent.contains("QUIT"), "{sent}");
 }
 
-// ---- Incoming::list on servers without the optional UIDL and TOP (SECURITY.md #53) ----
+// ---- Incoming::list on servers without the optional UIDL and TOP (threat model #53) ----
 
 fn incoming(
     session: mailcat_session::Pop3Session<tokio::io::DuplexStream>,

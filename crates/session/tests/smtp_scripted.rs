@@ -311,7 +311,7 @@ async fn a_chosen_oauthbearer_is_used_where_xoauth2_would_be_picked() {
 #[tokio::test]
 async fn a_chosen_mechanism_the_server_lacks_sends_nothing_and_no_other_is_tried() {
     // SCRAM-SHA-256 asked for, so that the password itself never crosses the wire; the server
-    // offers PLAIN and LOGIN, which the automatic choice would take (SECURITY.md #21).
+    // offers PLAIN and LOGIN, which the automatic choice would take (threat model #21).
     let (mut session, server) = start(&["AUTH PLAIN LOGIN"], vec![Act::Eof]).await;
     let credential = alice().with_mechanism(Mechanism::ScramSha256).unwrap();
     let err = session.login(&credential, true).await.unwrap_err();
@@ -343,7 +343,7 @@ async fn a_chosen_plain_is_still_not_sent_without_tls_unless_allowed() {
     assert!(server.await.unwrap().0.is_empty());
 }
 
-// ---- AUTH: success only once the exchange is complete (SECURITY.md #41's class) ----
+// ---- AUTH: success only once the exchange is complete (threat model #41's class) ----
 
 /// The login failed with "the server claimed success ..." and the session sends no message.
 async fn assert_claimed_success_and_unusable(
@@ -1157,7 +1157,7 @@ async fn a_connection_lost_after_the_final_dot_leaves_the_outcome_unknown() {
 
 #[tokio::test]
 async fn a_server_silent_after_the_final_dot_leaves_the_outcome_unknown() {
-    // SECURITY.md row 39: no reply after the terminator (within the read timeout) is as
+    // threat model #39: no reply after the terminator (within the read timeout) is as
     // ambiguous as a lost connection: the message may or may not have been queued.
     let (mut session, server) = start(
         &["PIPELINING"],

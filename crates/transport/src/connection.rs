@@ -29,7 +29,7 @@ const READ_CHUNK: usize = 64 * 1024;
 /// in the buffer for the next [`Connection::read_frame`]. Only STARTTLS refuses to carry buffered
 /// bytes over (see [`Connection::upgrade_to_tls`]).
 ///
-/// # The slow-drip defence (SECURITY.md #37)
+/// # The slow-drip defence (threat model #37)
 ///
 /// Every read waits at most [`Timeouts::read`] for the next byte. That alone lets a server hold
 /// the client forever by sending a byte just before each limit, and a streamed body or a
@@ -267,7 +267,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// sessions' protocol cores decide what a finding means for their protocol.
     ///
     /// A reply that comes after the one that was read (a desync, or a second reply planted to
-    /// answer the next command, SECURITY.md #52) may arrive in a later packet than the reply
+    /// answer the next command, threat model #52) may arrive in a later packet than the reply
     /// before it, so it is not in the buffer when that reply is read. So besides the bytes
     /// already buffered, this polls the stream's read exactly once and takes what it gives
     /// at once (bytes the kernel already holds, for a socket the runtime knows to be

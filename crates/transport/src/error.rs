@@ -222,7 +222,7 @@ pub enum Error {
         /// What probably causes it, when the step says (a TLS port spoken to in plaintext...).
         hint: Option<String>,
         /// Set when the server was not silent but sent less than the throughput floor
-        /// ([`crate::Timeouts::min_rate`]) during a whole progress window (SECURITY.md #37).
+        /// ([`crate::Timeouts::min_rate`]) during a whole progress window (threat model #37).
         too_slow: Option<TooSlow>,
     },
     /// Implicit TLS was configured, but the server greeted in plaintext.
@@ -367,7 +367,7 @@ pub enum Error {
     /// A POP3 or SMTP server sent more than the one reply the client asked for (a second
     /// greeting line, a reply before the command was sent ...). These protocols answer one
     /// command at a time, so every later reply would be taken for the answer to the wrong
-    /// command (SECURITY.md #52): a confused server, or replies injected by someone on the path.
+    /// command (threat model #52): a confused server, or replies injected by someone on the path.
     #[error("{host} sent {buffered} unrequested bytes after the {step}: {protocol} answers one command at a time, so they would be taken for the reply to the next command (a broken server, or replies injected on the way); connection closed")]
     OutOfStep {
         /// The host.

@@ -5,7 +5,7 @@
 //! most replies and 10 minutes after the end of DATA. Every wait has a limit: silence between two
 //! reads is limited by [`Timeouts::read`], and a server that does send, but too little, is
 //! stopped by a throughput floor ([`Timeouts::min_rate`] over windows of [`Timeouts::response`]),
-//! so a server that drips a byte every few seconds cannot hold the client (SECURITY.md #37).
+//! so a server that drips a byte every few seconds cannot hold the client (threat model #37).
 
 use std::time::Duration;
 
@@ -28,7 +28,7 @@ pub struct Timeouts {
     pub read: Duration,
     /// One write of a command or body chunk.
     pub write: Duration,
-    /// The length of a progress window, the slow-drip defence (SECURITY.md #37).
+    /// The length of a progress window, the slow-drip defence (threat model #37).
     ///
     /// A window starts when the connection is made (for the greeting) and again with every
     /// command sent, and counts only the time spent waiting for the server (time the caller

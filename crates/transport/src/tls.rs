@@ -5,7 +5,7 @@
 //! more build time) and covers every cipher suite mail servers use with TLS 1.2 and 1.3.
 //! TLS 1.2 is the minimum (RFC 8996 retired 1.0 and 1.1; rustls has never had them).
 //! Certificates are always verified against the configured host name; there is no switch that
-//! turns verification off. The one exception is a certificate the user names exactly (SECURITY.md
+//! turns verification off. The one exception is a certificate the user names exactly (threat model
 //! #19): by its SHA-256 fingerprint ([`TlsSettings::pinned`]), or by putting that very
 //! certificate in a CA file, as a self-signed server's owner does. Such a certificate is trusted
 //! as it is, whatever its issuer, names and dates (as msmtp's `tls_fingerprint` and mbsync's

@@ -1,4 +1,4 @@
-//! Servers that drip: the throughput floor of a connection (SECURITY.md #37). The timeouts of
+//! Servers that drip: the throughput floor of a connection (threat model #37). The timeouts of
 //! opening a connection (connect, DNS, greeting, handshake) are tested with the opening itself,
 //! in `mailcat-session` (tests/open).
 
@@ -15,7 +15,7 @@ use support::*;
 use tokio::net::TcpStream;
 
 // ---------------------------------------------------------------------------------------------
-// The throughput floor (SECURITY.md #37): a response that is many frames (a streamed body, a
+// The throughput floor (threat model #37): a response that is many frames (a streamed body, a
 // listing) is judged as a whole, from the command on, window by window.
 
 /// A plaintext connection with [`quick`] timeouts (1 s of silence, 2 s windows, the default

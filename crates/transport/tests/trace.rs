@@ -1,5 +1,5 @@
 //! The protocol trace: `C:`/`S:` lines through `tracing`, credentials never shown, server text
-//! escaped (SECURITY.md #25, #48).
+//! escaped (threat model #25, #48).
 
 #![allow(clippy::unwrap_used)]
 

@@ -345,7 +345,7 @@ mod tests {
 
     #[test]
     fn bare_lf_terminator_is_body_data() {
-        // SECURITY.md #51: only CRLF . CRLF ends the body.
+        // threat model #51: only CRLF . CRLF ends the body.
         assert_eq!(
             unstuff_all(b"a\n.\nb\r\n"),
             Err(DecodeError::Incomplete),
@@ -411,7 +411,7 @@ mod tests {
 
     #[test]
     fn stuffer_doubles_leading_dots_everywhere() {
-        // SECURITY.md #60: first line, lines after blank lines, after a double CRLF.
+        // threat model #60: first line, lines after blank lines, after a double CRLF.
         assert_eq!(stuff_all(b".a\r\n"), b"..a\r\n.\r\n");
         assert_eq!(stuff_all(b"a\r\n\r\n.b\r\n"), b"a\r\n\r\n..b\r\n.\r\n");
         assert_eq!(stuff_all(b"a\r\n.\r\nb"), b"a\r\n..\r\nb\r\n.\r\n");
@@ -420,7 +420,7 @@ mod tests {
 
     #[test]
     fn stuffer_normalises_bare_cr_and_lf() {
-        // SECURITY.md #61, SMTP smuggling.
+        // threat model #61, SMTP smuggling.
         assert_eq!(stuff_all(b"a\n.\nb"), b"a\r\n..\r\nb\r\n.\r\n");
         assert_eq!(stuff_all(b"a\r.\rb"), b"a\r\n..\r\nb\r\n.\r\n");
         assert_eq!(stuff_all(b"a\r\r\nb"), b"a\r\n\r\nb\r\n.\r\n");

@@ -333,7 +333,7 @@ mod tests {
             plain("", "u", b""),
             Err(EncodeError::Empty { field: "password" })
         );
-        // CR/LF are fine: base64 carries them (SECURITY.md #27).
+        // CR/LF are fine: base64 carries them (threat model #27).
         assert!(plain("", "u", b"pw\r\nA2 DELETE INBOX").is_ok());
     }
 

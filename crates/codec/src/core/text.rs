@@ -1,7 +1,7 @@
 //! Validated text: values that are safe to put on a command line.
 //!
 //! A [`Text`] never contains CR, LF or NUL, so it cannot end a command early and smuggle a second
-//! one (SECURITY.md #27-#29). Protocol encoders take `Text` (or stricter types built on it), so
+//! one (threat model #27-#29). Protocol encoders take `Text` (or stricter types built on it), so
 //! an invalid command cannot be built.
 
 use std::borrow::Cow;
@@ -64,7 +64,7 @@ pub fn check_line_safe(field: &'static str, value: &[u8]) -> Result<(), EncodeEr
 
 /// Escapes bytes for a terminal or a log: printable ASCII as is, `\r`, `\n`, `\t`, `\\`, and
 /// `\xNN` for every other byte (control characters, ESC, 8-bit). Server text goes through this
-/// before it is shown, so it cannot move the cursor or recolour the screen (SECURITY.md #48).
+/// before it is shown, so it cannot move the cursor or recolour the screen (threat model #48).
 pub fn escape_bytes(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
     for &b in bytes {

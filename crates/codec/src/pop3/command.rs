@@ -2,7 +2,7 @@
 //!
 //! POP3 has no literals and no quoting: an argument runs to the next space or the end of the
 //! line. So a CR, LF or NUL in a user value cannot be carried at all and is refused
-//! (SECURITY.md #27), and so is anything that would change how the server splits the line:
+//! (threat model #27), and so is anything that would change how the server splits the line:
 //!
 //! - `USER name`: no spaces at all (the name is one argument).
 //! - `PASS string`: inner spaces are allowed — RFC 1939 §7: "a POP3 server may treat spaces in
@@ -331,7 +331,7 @@ mod tests {
 
     #[test]
     fn injection_is_refused() {
-        // SECURITY.md #27: CRLF cannot be carried in POP3 at all.
+        // threat model #27: CRLF cannot be carried in POP3 at all.
         assert_eq!(
             Command::Pass(Secret::new(&b"pw\r\nDELE 1"[..])).encode(),
             Err(EncodeError::ForbiddenByte {

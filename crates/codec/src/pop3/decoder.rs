@@ -573,7 +573,7 @@ mod tests {
 
     #[test]
     fn eof_inside_a_body_is_truncated() {
-        // SECURITY.md #51: EOF before the terminator is an error, not a message.
+        // threat model #51: EOF before the terminator is an error, not a message.
         for (expect, wire) in [
             (RETR, &b"+OK\r\npartial message\r\n"[..]),
             (RETR, b"+OK\r\nbody\r\n.\r"),
@@ -638,7 +638,7 @@ mod tests {
 
     #[test]
     fn ten_million_line_listing_streams_in_bounded_memory() {
-        // SECURITY.md #40: lines are handed out one by one; nothing accumulates.
+        // threat model #40: lines are handed out one by one; nothing accumulates.
         let mut limits = Limits::pop3();
         limits.max_lines = usize::MAX;
         let mut d = Decoder::new(limits);

@@ -10,7 +10,7 @@
 //! ```
 //!
 //! An [`Address`] is checked once, when it is built, so that a `MAIL FROM` or `RCPT TO` can never
-//! carry a second command or an extra parameter (SECURITY.md #29, #31): CR, LF and NUL, `<` and
+//! carry a second command or an extra parameter (threat model #29, #31): CR, LF and NUL, `<` and
 //! `>`, spaces outside quotes, a leading `-` (which tools that pass addresses to a sendmail-like
 //! program would take for an option) and over-long parts are refused with a message saying what
 //! is wrong. UTF-8 is accepted (RFC 6531), and [`Address::needs_smtputf8`] says when the session
@@ -313,7 +313,7 @@ mod tests {
 
     #[test]
     fn refuses_injection() {
-        // SECURITY.md #29.
+        // threat model #29.
         assert!(matches!(
             Address::new("a@b>\r\nRCPT TO:<x@evil>").unwrap_err(),
             EncodeError::ForbiddenByte {

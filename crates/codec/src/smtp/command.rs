@@ -3,7 +3,7 @@
 //!
 //! Every command is one line, built only from checked values: an [`Address`] for the paths, a
 //! [`ClientId`] for EHLO/HELO, typed parameters. A line longer than RFC 5321 allows is refused
-//! with [`EncodeError::TooLong`] before anything is sent (SECURITY.md #31):
+//! with [`EncodeError::TooLong`] before anything is sent (threat model #31):
 //!
 //! > RFC 5321 §4.5.3.1.4: "The maximum total length of a command line including the command word
 //! > and the `<CRLF>` is 512 octets. SMTP extensions may be used to increase this limit."
@@ -32,7 +32,7 @@ pub const MAX_ENVID: usize = 100;
 pub const MAX_ORCPT: usize = 500;
 
 /// What the client calls itself in EHLO / HELO: its domain name or an address literal. Never a
-/// user name or a file name (SECURITY.md #32): the session passes the configured host name or
+/// user name or a file name (threat model #32): the session passes the configured host name or
 /// the local IP address.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ClientId {
@@ -552,7 +552,7 @@ mod tests {
         assert!(Command::Helo(ClientId::Ipv4(Ipv4Addr::LOCALHOST))
             .encode()
             .is_err());
-        // SECURITY.md #32: never a path or a user name.
+        // threat model #32: never a path or a user name.
         for bad in [
             "mail.txt/../x",
             "/home/alice/mail.txt",
@@ -723,7 +723,7 @@ mod tests {
 
     #[test]
     fn injection_is_refused_by_the_address() {
-        // SECURITY.md #29: these never become a command.
+        // threat model #29: these never become a command.
         for bad in [
             "a@b>\r\nRCPT TO:<x@evil>",
             "a@b> NOTIFY=NEVER",

@@ -147,7 +147,7 @@ impl<'a> Reply<'a> {
 ///
 /// Refused, with the offset of the offending byte: a code that is not three digits with the
 /// first 2–5 and the second 0–5 (`2x0`, `25`, `600`, `099`); anything but SP, `-` or CRLF after
-/// the code; a continuation line whose code differs from the first line's (SECURITY.md #66);
+/// the code; a continuation line whose code differs from the first line's (threat model #66);
 /// a NUL byte; a bare LF; a line longer than `limits.max_line` (CRLF included; RFC 5321 §4.5.3.1.5 sets
 /// 512); more than `limits.max_lines` lines; more than `limits.max_response` bytes. Syntax
 /// errors in a line not yet complete are reported at once, without waiting for its CRLF.
@@ -465,7 +465,7 @@ mod tests {
 
     #[test]
     fn refuses_malformed_codes() {
-        // SECURITY.md #66.
+        // threat model #66.
         for (wire, offset) in [
             (&b"2x0 OK\r\n"[..], 1),
             (b"25\r\n", 2),
@@ -488,7 +488,7 @@ mod tests {
 
     #[test]
     fn refuses_a_code_change_across_lines() {
-        // SECURITY.md #66: 250- then 550 must not be read as one reply.
+        // threat model #66: 250- then 550 must not be read as one reply.
         assert_eq!(
             parse(b"250-ok\r\n550 no\r\n"),
             Err(DecodeError::Invalid {

@@ -328,7 +328,7 @@ pub fn failed(command: &str, message: &str, code: u8) -> Exit {
 }
 
 /// Server text made safe for a terminal: control characters (ESC, BEL, C1 ...) escaped as
-/// `\xNN`, everything printable kept, UTF-8 included (SECURITY.md #48).
+/// `\xNN`, everything printable kept, UTF-8 included (threat model #48).
 pub fn terminal_safe(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {

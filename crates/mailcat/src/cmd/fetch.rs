@@ -70,7 +70,7 @@
 //! session also checks UIDVALIDITY again when it selects the mailbox to delete). A mailbox
 //! without UIDVALIDITY, or a POP3 server without UIDL (optional in RFC 1939), has no id that
 //! lasts from one run to the next, so neither "fetched before" nor a deletion could be trusted:
-//! the run is refused before anything is fetched (SECURITY.md #43, #53). A message whose size
+//! the run is refused before anything is fetched (threat model #43, #53). A message whose size
 //! is not the listed one is stored as received and counted in the summary.
 //!
 //! A store that cannot be written (no space, a read-only place) stops the run with exit 74

@@ -499,7 +499,7 @@ fn scram_checks_the_server_first_message() {
     assert_eq!(scram::saslname("a,b=c"), "a=2Cb=3Dc");
 }
 
-// ----- a success counts only once the exchange is complete (SECURITY.md #41's class) -----
+// ----- a success counts only once the exchange is complete (threat model #41's class) -----
 
 fn assert_early_success(error: &Error) {
     assert!(
@@ -886,7 +886,7 @@ fn a_chosen_mechanism_not_offered_is_an_error_naming_both_and_nothing_else_is_tr
     );
     assert!(!error.is_auth(), "the token was never tried: {error:?}");
     assert!(error.is_config(), "{error:?}");
-    // No downgrade (SECURITY.md #21): SCRAM asked for, PLAIN and the LOGIN command offered.
+    // No downgrade (threat model #21): SCRAM asked for, PLAIN and the LOGIN command offered.
     // No fallback to the protocol's own command either.
     for (mechanism, offered) in [
         (Mechanism::ScramSha256, &["PLAIN", "LOGIN"][..]),

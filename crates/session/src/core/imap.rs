@@ -6,7 +6,7 @@
 //! flight by tag, and routes what the server sends.
 //!
 //! - **A tagged completion** must carry a tag in flight; any other tag poisons the session
-//!   (SECURITY.md #41). A completion before a synchronising literal was sent is a refusal
+//!   (threat model #41). A completion before a synchronising literal was sent is a refusal
 //!   (NO, BAD) or a desync (OK: the literal's bytes would be read as a command).
 //! - **Untagged data** goes to the command in flight that asked for it (a LIST line to LIST,
 //!   EXISTS and FLAGS to SELECT ...), everything else to the unsolicited queue
@@ -439,7 +439,7 @@ impl ImapCore {
         self.poison.closed_by_server()
     }
 
-    /// A protocol violation: the session refuses every further command (SECURITY.md #41).
+    /// A protocol violation: the session refuses every further command (threat model #41).
     pub(crate) fn protocol(&mut self, detail: impl Into<String>) -> Error {
         self.poison.desync(&self.endpoint, detail)
     }
@@ -691,16 +691,17 @@ impl ImapCore {
         *count += 1;
         *bytes = bytes.saturating_add(len);
         let (count, bytes) = (*count, *bytes);
+        // The limits on one command's answer: threat model #40.
         if count > MAX_UNTAGGED_PER_COMMAND {
             return Err(self.protocol(format!(
                 "more than {MAX_UNTAGGED_PER_COMMAND} untagged responses to one command \
-                 (the limit, MAX_UNTAGGED_PER_COMMAND; SECURITY.md #40)"
+                 (the limit, MAX_UNTAGGED_PER_COMMAND)"
             )));
         }
         if bytes > MAX_UNTAGGED_BYTES_PER_COMMAND {
             return Err(self.protocol(format!(
                 "more than {} MiB of untagged responses to one command (the limit, \
-                 MAX_UNTAGGED_BYTES_PER_COMMAND; SECURITY.md #40)",
+                 MAX_UNTAGGED_BYTES_PER_COMMAND)",
                 MAX_UNTAGGED_BYTES_PER_COMMAND >> 20
             )));
         }
@@ -758,8 +759,9 @@ impl ImapCore {
             .map(|c| c.tag.as_str())
             .collect::<Vec<_>>()
             .join(" or ");
+        // threat model #41
         self.protocol(format!(
-            "a response tagged {:?} where {expected:?} was due (SECURITY.md #41)",
+            "a response tagged {:?} where {expected:?} was due",
             escape_bytes(got)
         ))
     }
@@ -772,9 +774,9 @@ impl ImapCore {
         match (&command.stage, tagged.status) {
             (Stage::Literal { .. }, StatusKind::No | StatusKind::Bad) => {}
             (Stage::Literal { .. }, kind) => {
+                // threat model #41
                 let detail = format!(
-                    "{} {} before its literal was sent: the command was not complete \
-                     (SECURITY.md #41)",
+                    "{} {} before its literal was sent: the command was not complete",
                     command.name,
                     kind.as_str()
                 );
@@ -1357,7 +1359,7 @@ pub(crate) fn append(
 }
 
 /// The `[APPENDUID uidvalidity uid]` of an APPEND's completion (UIDPLUS, RFC 4315 §3), if
-/// it has one naming one message. A UIDVALIDITY of 0 is none (SECURITY.md #43).
+/// it has one naming one message. A UIDVALIDITY of 0 is none (threat model #43).
 pub(crate) fn appended(tagged: &Tagged) -> Option<AppendUid> {
     match &tagged.code {
         Some(Code::AppendUid { uid_validity, uids }) if *uid_validity != 0 => {
@@ -1399,7 +1401,7 @@ pub(crate) fn mailbox_counts(
             mailcat_codec::imap::StatusItem::Messages(n) => messages = Some(n),
             mailcat_codec::imap::StatusItem::Unseen(n) => unseen = Some(n),
             mailcat_codec::imap::StatusItem::UidNext(n) => counts.uid_next = Some(n),
-            // 0 is no UIDVALIDITY at all (SECURITY.md #43).
+            // 0 is no UIDVALIDITY at all (threat model #43).
             mailcat_codec::imap::StatusItem::UidValidity(n) => {
                 counts.uid_validity = (n != 0).then_some(n)
             }
@@ -1478,7 +1480,7 @@ pub(crate) fn mailbox_state(kept: Vec<Response<'static>>, tagged: &Tagged) -> Ma
             Response::Data(Data::Recent(n)) => state.recent = Some(n),
             Response::Status { code: Some(c), .. } => match c {
                 // RFC 3501 §2.3.1.1: a non-zero number. 0 is no UIDVALIDITY at all, never a
-                // value to key UIDs by (SECURITY.md #43).
+                // value to key UIDs by (threat model #43).
                 Code::UidValidity(n) => state.uid_validity = (n != 0).then_some(n),
                 Code::UidNext(n) => state.uid_next = Some(n),
                 Code::PermanentFlags(f) => state.permanent_flags = f,
@@ -2008,7 +2010,7 @@ mod tests {
         core.start(&Command::Idle, Kind::Idle).expect("start");
         feed_all(&mut core, b"+ idling\r\n").expect("started");
         let err = feed_all(&mut core, b"A0002 OK\r\n").expect_err("early");
-        assert!(protocol_detail(&err).contains("SECURITY.md #41"), "{err}");
+        assert!(protocol_detail(&err).contains("was due"), "{err}");
     }
 
     #[test]

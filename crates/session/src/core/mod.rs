@@ -127,7 +127,7 @@ pub(crate) trait Core {
 /// The rule "nothing unsolicited before a command", for the lock-step protocols (POP3, SMTP)
 /// and for any command that must be alone in flight: once every reply asked for was read,
 /// the server has nothing to say, so bytes already buffered were sent unasked. They would be
-/// read as the answer to the next command: a desync or an injection (SECURITY.md #52). The
+/// read as the answer to the next command: a desync or an injection (threat model #52). The
 /// session is poisoned and the error shows the first line of what came.
 pub(crate) fn nothing_unsolicited(
     poison: &mut Poison,

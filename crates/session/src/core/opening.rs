@@ -20,10 +20,10 @@
 //! - STARTTLS is required with [`Security::StartTls`]: not offered is
 //!   [`TransportError::StartTlsNotOffered`], refused is an error, never a plaintext fallback;
 //!   a byte after the go-ahead is an injection (CVE-2021-22947);
-//! - POP3 and SMTP are lock-step: a reply nobody asked for is refused (SECURITY.md #52); IMAP's
+//! - POP3 and SMTP are lock-step: a reply nobody asked for is refused (threat model #52); IMAP's
 //!   untagged data may come at any time;
 //! - at most 1,000 untagged responses or listing lines to one command before any login
-//!   (SECURITY.md row 40).
+//!   (threat model #40).
 //!
 //! Its errors are the transport's ([`TransportError`]), as the account check has always shown
 //! them; through [`Core`] they come wrapped in [`Error::Transport`].
@@ -221,7 +221,7 @@ impl Capabilities {
 
 /// The most untagged responses or listing lines one command of the opening (CAPABILITY, CAPA,
 /// STARTTLS) may bring: real servers send one response or a few dozen lines; a server that
-/// sends more, before any login, is trying to exhaust memory (SECURITY.md row 40).
+/// sends more, before any login, is trying to exhaust memory (threat model #40).
 const MAX_ITEMS: usize = 1_000;
 
 /// What the opening core made of some input.
@@ -568,7 +568,7 @@ impl Opening {
             greeting.alert = None;
         }
         if self.endpoint.security == Security::StartTls && greeting.preauth && !self.tls {
-            // SECURITY.md #6: PREAUTH in clear text leaves no way to start TLS.
+            // threat model #6: PREAUTH in clear text leaves no way to start TLS.
             return Err(TransportError::PreauthBeforeTls {
                 host: self.endpoint.host.clone(),
                 tls_url: self.own_implicit_tls_url(),
@@ -653,7 +653,7 @@ impl Opening {
     /// POP3 and SMTP are lock-step: the server speaks once after connecting and once per
     /// command. Bytes waiting once a reply is complete (or before a command is sent) were not
     /// asked for, and would be read as the answer to the next command: a desync or an
-    /// injection (SECURITY.md #52). PIPELINING changes nothing here, since the opening sends
+    /// injection (threat model #52). PIPELINING changes nothing here, since the opening sends
     /// one command at a time. IMAP is exempt: untagged data may come at any time.
     fn lock_step(&mut self, step: Step, buffered: usize) -> Result<(), TransportError> {
         if buffered == 0 || self.endpoint.protocol == Protocol::Imap {
@@ -908,7 +908,7 @@ struct Final {
 
 /// One IMAP response to CAPABILITY or STARTTLS: untagged ones are counted (capabilities kept),
 /// the tagged one must carry the command's tag; a continuation request is a protocol error
-/// (SECURITY.md #3, #41).
+/// (threat model #3, #41).
 fn imap_item(
     decoder: &mut imap::ResponseDecoder,
     input: &[u8],

@@ -3,7 +3,7 @@
 //! When the client and the server no longer agree on where the conversation is (a reply
 //! nobody asked for, a wrong tag, a success before a SASL exchange was complete, a reply left
 //! half read, a connection that failed mid-command), the next bytes read would be taken for the
-//! answer to the wrong command (SECURITY.md #41, #52). So the session is poisoned: it records
+//! answer to the wrong command (threat model #41, #52). So the session is poisoned: it records
 //! why, sends nothing more, and every later command fails at its start with that reason. The
 //! same holds once the server ended the session (IMAP `BYE`, SMTP `421`). Each session holds
 //! one [`Poison`], sets it on every desync path and checks it before every command.

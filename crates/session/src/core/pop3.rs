@@ -36,7 +36,7 @@ pub const PIPELINE_WINDOW: usize = 8;
 /// Most bytes of listing lines (CRLF not counted) one `LIST` or `UIDL` may send: 128 MiB.
 ///
 /// With the codec's 1,000,000 lines ([`Limits::pop3`]) this bounds what a listing costs in
-/// memory (SECURITY.md #40): without it, 10^6 lines of 8 KiB each would be 8 GB. Real listings
+/// memory (threat model #40): without it, 10^6 lines of 8 KiB each would be 8 GB. Real listings
 /// are far inside: a `UIDL` line is at most 81 bytes (a 10-digit number, a space and RFC 1939's
 /// 70-character unique-id), so 10^6 RFC-sized lines are ~80 MiB; mailboxes served over POP3
 /// hold up to some 100,000 messages.
@@ -181,8 +181,9 @@ impl Pop3Core {
     pub(crate) fn new(endpoint: Endpoint, pipelining: bool, unread: usize) -> Self {
         let mut poison = Poison::default();
         if unread > 0 {
+            // threat model #52
             poison.out_of_step(format!(
-                "the server sent {unread} bytes nobody asked for before login (SECURITY.md #52)"
+                "the server sent {unread} bytes nobody asked for before login"
             ));
         }
         Pop3Core {
@@ -266,7 +267,7 @@ impl Pop3Core {
 
     /// Before a command that must be the only one in flight: [`Pop3Core::usable`], no reply
     /// due, and nothing `buffered` (a late second reply would be taken as the answer to the
-    /// command about to go, SECURITY.md #52).
+    /// command about to go, threat model #52).
     pub(crate) fn may_start(&mut self, buffered: &[u8]) -> Result<(), Error> {
         self.usable()?;
         if !self.window.is_empty() {
@@ -472,10 +473,10 @@ impl Core for Pop3Core {
                 };
                 *lines += 1;
                 *bytes = bytes.saturating_add(len);
+                // threat model #40
                 if *lines > limits.lines || *bytes > limits.bytes {
                     let detail = format!(
-                        "the answer to {} is longer than the limit of {} lines and {} KiB \
-                         (SECURITY.md #40)",
+                        "the answer to {} is longer than the limit of {} lines and {} KiB",
                         command,
                         limits.lines,
                         limits.bytes >> 10

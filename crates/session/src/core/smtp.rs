@@ -19,8 +19,8 @@
 //!   only reads the caller's message and hands it over.
 //! - **Every reply**: matched to the command it answers, in order; a `421` closes the session;
 //!   bytes after the last reply due are replies nobody asked for and poison the session
-//!   (SECURITY.md #52); a connection lost once the terminator is out leaves the outcome unknown
-//!   ([`Error::DeliveryUnknown`], SECURITY.md #65).
+//!   (threat model #52); a connection lost once the terminator is out leaves the outcome unknown
+//!   ([`Error::DeliveryUnknown`], threat model #65).
 //! - **AUTH**: the `AUTH` line, and what `334`/`235`/`4xx`/`5xx` mean for the SASL driver
 //!   ([`crate::auth::authenticate`]).
 //! - **RSET, NOOP, QUIT**: one command, one reply.

@@ -5,7 +5,7 @@
 //! commands in flight. The window bounds that queue (a server that announced pipelining still
 //! has finite buffers, and a client that writes without reading can deadlock with one that
 //! does the same), and it enforces lock-step once the queue is empty: a reply that arrives
-//! when nothing is in flight was not asked for (SECURITY.md #52). IMAP does not use it: tagged
+//! when nothing is in flight was not asked for (threat model #52). IMAP does not use it: tagged
 //! replies complete out of order there.
 
 use std::collections::VecDeque;

@@ -374,7 +374,7 @@ impl<'a, S: Store> Sync<'a, S> {
         let mut listing = listing
             .ok_or(StopReason::Cancelled)?
             .map_err(StopReason::Session)?;
-        // IMAP without a valid UIDVALIDITY (SECURITY.md #43): a UID may then name another
+        // IMAP without a valid UIDVALIDITY (threat model #43): a UID may then name another
         // message on the next run, so neither "already fetched" nor a deletion can be trusted.
         let uidvalidity = match &*incoming {
             Incoming::Imap {
@@ -390,7 +390,7 @@ impl<'a, S: Store> Sync<'a, S> {
                     &format!("the mailbox {name} has no UIDVALIDITY (RFC 3501 requires one)"),
                 ))
             }
-            // POP3 without UIDL (SECURITY.md #53): a message number may name another message
+            // POP3 without UIDL (threat model #53): a message number may name another message
             // on the next run, so the same holds.
             Incoming::Pop3 { .. } if !listing.stable_ids() => {
                 return Err(no_stable_ids(
@@ -1000,7 +1000,7 @@ impl<S: Store> Saver<'_, '_, S> {
                 Some((bytes, committed)) => {
                     self.report.stored += 1;
                     self.report.bytes += bytes;
-                    // Stored as received all the same (SECURITY.md #53): the download ended
+                    // Stored as received all the same (threat model #53): the download ended
                     // at the protocol's end marker, and some servers list estimates, not sizes.
                     if message.size.is_some_and(|listed| listed != bytes) {
                         self.report.resized += 1;

@@ -1,6 +1,6 @@
 //! POP3 and SMTP answer one command at a time: a reply nobody asked for (a second greeting
 //! line, a second reply to CAPA or EHLO) would be taken for the answer to the next command, so
-//! the connection is refused instead (SECURITY.md #52). IMAP's untagged data stays legal.
+//! the connection is refused instead (threat model #52). IMAP's untagged data stays legal.
 
 use crate::support::*;
 use mailcat_transport::{Error, Protocol, Security, Step};
@@ -110,7 +110,7 @@ async fn untagged_imap_data_after_the_greeting_is_still_legal() {
 
 #[tokio::test]
 async fn a_flood_of_capability_data_before_login_is_refused() {
-    // SECURITY.md row 40, before any login: a CAPABILITY answered with endless untagged
+    // threat model #40, before any login: a CAPABILITY answered with endless untagged
     // responses, a CAPA listing without end. Real servers send one response, a few dozen lines.
     let imap_flood: String = (0..1_200)
         .map(|i| format!("* CAPABILITY IMAP4rev1 X{i}\r\n"))
@@ -145,7 +145,7 @@ async fn a_flood_of_capability_data_before_login_is_refused() {
 #[tokio::test]
 async fn a_reply_arriving_after_the_last_one_was_read_is_found_before_the_next_command() {
     // Over real TCP, plaintext and TLS: the late line comes in a packet of its own, after CAPA's
-    // reply was read and the buffer was empty (SECURITY.md #52). `unsolicited` must see it
+    // reply was read and the buffer was empty (threat model #52). `unsolicited` must see it
     // without waiting for more, and see nothing when nothing came.
     for tls in [false, true] {
         let (client, server_config) = valid_pki();

@@ -1,6 +1,6 @@
 //! The audited STARTTLS upgrade for IMAP, POP3 and SMTP against scripted servers: the happy
 //! path, stripping, refusal, response injection (same and second write), PREAUTH, wrong tags
-//! and continuations (SECURITY.md #1–#9, #11, #41).
+//! and continuations (threat model #1–#9, #11, #41).
 
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ struct Dialogue {
     tls_entry: &'static str,
     starttls_command: &'static str,
     go_ahead: &'static str,
-    /// Every way the server may refuse STARTTLS (SECURITY.md #2).
+    /// Every way the server may refuse STARTTLS (threat model #2).
     refusals: &'static [&'static str],
     /// A plaintext line an attacker injects after the go-ahead.
     injected: &'static str,
@@ -124,7 +124,7 @@ async fn starttls_upgrades_and_uses_only_the_post_tls_capabilities() {
         let opened = open(&d.endpoint(&server), client)
             .await
             .unwrap_or_else(|e| panic!("{}: {e}", d.protocol));
-        // SECURITY.md #9: what was learned before TLS is forgotten.
+        // threat model #9: what was learned before TLS is forgotten.
         assert_eq!(opened.capabilities.items, d.post_caps, "{}", d.protocol);
         assert!(!opened.capabilities.offers_starttls());
         assert!(opened.connection.connection().is_tls());
@@ -145,7 +145,7 @@ async fn starttls_upgrades_and_uses_only_the_post_tls_capabilities() {
 
 #[tokio::test]
 async fn untagged_responses_before_the_starttls_ok_are_discarded() {
-    // SECURITY.md #8: they come before TLS and change nothing.
+    // threat model #8: they come before TLS and change nothing.
     let (client, server_config) = valid_pki();
     let mut script = IMAP.until_starttls();
     script.extend([
@@ -163,7 +163,7 @@ async fn untagged_responses_before_the_starttls_ok_are_discarded() {
 
 #[tokio::test]
 async fn starttls_not_offered_is_refused_before_anything_else() {
-    // SECURITY.md #1: stripping.
+    // threat model #1: stripping.
     for d in ALL {
         let server = Server::start(vec![
             send(d.greeting),
@@ -191,7 +191,7 @@ async fn starttls_not_offered_is_refused_before_anything_else() {
 
 #[tokio::test]
 async fn starttls_refused_is_an_error_without_a_plaintext_fallback() {
-    // SECURITY.md #2.
+    // threat model #2.
     for d in ALL {
         for refusal in d.refusals {
             let mut script = d.until_starttls();
@@ -222,7 +222,7 @@ async fn starttls_refused_is_an_error_without_a_plaintext_fallback() {
 
 #[tokio::test]
 async fn response_injected_in_the_same_write_as_the_go_ahead() {
-    // SECURITY.md #7: the bytes after the go-ahead are never fed to TLS or to the protocol.
+    // threat model #7: the bytes after the go-ahead are never fed to TLS or to the protocol.
     for d in ALL {
         let mut script = d.until_starttls();
         script.push(send(format!("{}{}", d.go_ahead, d.injected)));
@@ -286,7 +286,7 @@ async fn tagged_imap_line_injected_in_a_second_write() {
 
 #[tokio::test]
 async fn garbage_instead_of_a_server_hello_after_the_go_ahead() {
-    // SECURITY.md #11: a TLS error, never plaintext.
+    // threat model #11: a TLS error, never plaintext.
     for d in ALL {
         let mut script = d.until_starttls();
         script.extend([send(d.go_ahead), Act::ReadAny, send("hello there\r\n")]);
@@ -322,7 +322,7 @@ async fn certificate_is_verified_for_the_configured_name_after_starttls() {
 
 #[tokio::test]
 async fn preauth_greeting_with_starttls_required_is_refused() {
-    // SECURITY.md #6: nothing is sent after a cleartext PREAUTH.
+    // threat model #6: nothing is sent after a cleartext PREAUTH.
     let server = Server::start(vec![send(
         "* PREAUTH [CAPABILITY IMAP4rev1 STARTTLS] hi\r\n",
     )])
@@ -355,7 +355,7 @@ async fn preauth_greeting_with_starttls_required_is_refused() {
 
 #[tokio::test]
 async fn continuation_or_wrong_tag_in_answer_to_starttls_is_a_protocol_error() {
-    // SECURITY.md #3, #41: never taken as the go-ahead.
+    // threat model #3, #41: never taken as the go-ahead.
     for answer in [
         "+ go ahead\r\n",
         "A0009 OK Begin TLS\r\n",
@@ -376,7 +376,7 @@ async fn continuation_or_wrong_tag_in_answer_to_starttls_is_a_protocol_error() {
 
 #[tokio::test]
 async fn smtp_intermediate_or_closing_reply_to_starttls_aborts() {
-    // SECURITY.md #3: 354 and 221 are not a go-ahead.
+    // threat model #3: 354 and 221 are not a go-ahead.
     for answer in ["354 go on\r\n", "221 bye\r\n", "502 5.5.1 unknown\r\n"] {
         let mut script = SMTP.until_starttls();
         script.push(send(answer));
@@ -399,7 +399,7 @@ async fn smtp_intermediate_or_closing_reply_to_starttls_aborts() {
 
 #[tokio::test]
 async fn failing_capability_query_is_never_read_as_no_tls() {
-    // SECURITY.md #4, #5: abort; no HELO fallback, no STARTTLS guess.
+    // threat model #4, #5: abort; no HELO fallback, no STARTTLS guess.
     let cases: [(&Dialogue, &str); 2] = [
         (&IMAP, "A0001 BAD unknown command\r\n"),
         (&SMTP, "502 5.5.2 EHLO not supported\r\n"),

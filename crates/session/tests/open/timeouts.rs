@@ -1,5 +1,5 @@
 //! Servers that are silent, slow or gone while a connection opens: every wait ends with an
-//! error naming the step (SECURITY.md #18, #38, #45), and connect/DNS failures say what to
+//! error naming the step (threat model #18, #38, #45), and connect/DNS failures say what to
 //! check.
 
 use std::time::{Duration, Instant};
@@ -63,7 +63,7 @@ async fn silent_server_after_the_tls_handshake_times_out_in_the_greeting() {
 
 #[tokio::test]
 async fn tls_handshake_that_never_completes_times_out() {
-    // TCP accepted, ClientHello read, nothing answered (SECURITY.md #18).
+    // TCP accepted, ClientHello read, nothing answered (threat model #18).
     let server = Server::start(vec![]).await;
     let endpoint = server.endpoint(Protocol::Smtp, Security::ImplicitTls, "127.0.0.1");
     let started = Instant::now();
@@ -92,7 +92,7 @@ async fn tls_handshake_that_never_completes_times_out() {
 #[tokio::test]
 async fn drip_feeding_server_hits_the_response_deadline() {
     // One byte every 300 ms, well under the 1 s silence limit: only the 2 s deadline for the
-    // whole response stops it (SECURITY.md #37).
+    // whole response stops it (threat model #37).
     let mut greeting = b"* OK ".to_vec();
     greeting.extend_from_slice(&[b'x'; 200]);
     greeting.extend_from_slice(b"\r\n");
@@ -230,7 +230,7 @@ async fn bye_greeting_is_refused_with_the_servers_words() {
 
 #[tokio::test]
 async fn every_refusing_greeting_is_refused_before_anything_is_sent() {
-    // SECURITY.md #46 (NO / BAD greetings) and the POP3 and SMTP equivalents: an error with the
+    // threat model #46 (NO / BAD greetings) and the POP3 and SMTP equivalents: an error with the
     // server's words, no capability query, no authentication.
     let cases = [
         (
@@ -287,7 +287,7 @@ async fn every_refusing_greeting_is_refused_before_anything_is_sent() {
 
 #[tokio::test]
 async fn garbage_greeting_is_a_protocol_error() {
-    // SECURITY.md #46.
+    // threat model #46.
     let server = Server::start(vec![send("1Gdo00V4 wFaIW2WP\r\n")]).await;
     let endpoint = server.endpoint(Protocol::Imap, Security::StartTls, "127.0.0.1");
     let error = err(open(&endpoint, any_client_config()).await);

@@ -1,6 +1,6 @@
 //! Implicit TLS against in-process rustls servers: a valid certificate works; every kind of bad
 //! certificate, an old TLS version and a plaintext server give their own error, which says what
-//! is wrong and what to do (SECURITY.md #12–#17).
+//! is wrong and what to do (threat model #12–#17).
 
 use crate::support::*;
 use mailcat_session::Opened;
@@ -103,7 +103,7 @@ fn a_certificate_for_the_same_domain_is_named_as_the_fix() {
 
 #[tokio::test]
 async fn ip_only_certificate_does_not_cover_a_host_name() {
-    // SECURITY.md #15: the configured name is verified, and an IP SAN is not a DNS name.
+    // threat model #15: the configured name is verified, and an IP SAN is not a DNS name.
     let ca = Ca::new("mailcat test CA");
     let leaf = ca.leaf(&["127.0.0.1"], Validity::Now);
     let (problem, text) = certificate_error(&ca, &leaf, "localhost").await;
@@ -237,7 +237,7 @@ async fn open_as(leaf: &Leaf, host: &str, settings: &TlsSettings) -> Result<Open
 
 #[tokio::test]
 async fn a_pinned_certificate_is_trusted_as_it_is() {
-    // SECURITY.md #19: pinned by its fingerprint, a self-signed certificate is trusted whatever
+    // threat model #19: pinned by its fingerprint, a self-signed certificate is trusted whatever
     // it says: here it is for another name and long expired, marked as a CA, and still opens.
     for marked_as_ca in [false, true] {
         let leaf = Leaf::self_signed_with(&["mail.home.lan"], Validity::Expired, marked_as_ca);
@@ -346,7 +346,7 @@ async fn self_signed_leaf_for_another_name_is_still_refused() {
 #[tokio::test]
 async fn tls_version_too_old() {
     // A server that only speaks TLS 1.0/1.1 answers a 1.2+ ClientHello with a protocol_version
-    // alert (SECURITY.md #17).
+    // alert (threat model #17).
     let server = Server::start(vec![Act::ReadAny, send(b"\x15\x03\x01\x00\x02\x02\x46")]).await;
     let endpoint = server.endpoint(Protocol::Imap, Security::ImplicitTls, "127.0.0.1");
     let error = err(open(&endpoint, any_client_config()).await);
@@ -367,7 +367,7 @@ async fn tls_version_too_old() {
 
 #[tokio::test]
 async fn plaintext_server_on_an_implicit_tls_connection() {
-    // SECURITY.md #12: the plaintext greeting is recognised and named, never used.
+    // threat model #12: the plaintext greeting is recognised and named, never used.
     let cases = [
         (Protocol::Imap, "* OK IMAP ready\r\n", "imap://", 993),
         (Protocol::Pop3, "+OK POP3 ready\r\n", "pop3://", 995),

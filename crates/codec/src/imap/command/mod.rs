@@ -16,7 +16,7 @@
 //! S: A1 OK LOGIN completed
 //! ```
 //!
-//! User values cannot inject a second command (SECURITY.md #27, #28): every value is an atom, a
+//! User values cannot inject a second command (threat model #27, #28): every value is an atom, a
 //! quoted string or a literal as its bytes demand, CR, LF and NUL are refused with an [`EncodeError`] naming the field, and on error nothing is
 //! produced. Per field:
 //!

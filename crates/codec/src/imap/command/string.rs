@@ -232,7 +232,7 @@ fn check_name(field: &'static str, name: &str) -> Result<(), EncodeError> {
 
 /// A mailbox name, as the user sees it (Unicode). CR, LF, NUL and other control characters are
 /// refused when it is built: no server takes them in a name, and they are how a second command
-/// would be smuggled in (SECURITY.md #28).
+/// would be smuggled in (threat model #28).
 ///
 /// On the wire it is modified UTF-7 (RFC 3501 §5.1.3) or, with `UTF8=ACCEPT` on, UTF-8
 /// (RFC 6855 §3). `INBOX` is case-insensitive (RFC 3501 §5.1) and always sent as `INBOX`.

@@ -111,7 +111,7 @@ fn login_forms() {
 
 #[test]
 fn password_injection_becomes_a_literal() {
-    // SECURITY.md #27: the server reads 19 bytes of password, then the end of LOGIN.
+    // threat model #27: the server reads 19 bytes of password, then the end of LOGIN.
     let encoded = login("alice", b"pw\r\nA2 DELETE INBOX")
         .encode(&tag(), &plain())
         .unwrap();
@@ -691,7 +691,7 @@ fn uid_search() {
 
 #[test]
 fn mailbox_injection_is_refused_before_anything_is_built() {
-    // SECURITY.md #28: a CR/LF in a mailbox name never reaches a command.
+    // threat model #28: a CR/LF in a mailbox name never reaches a command.
     assert!(Mailbox::new("INBOX\r\nA3 DELETE Sent").is_err());
     assert!(ListPattern::new("*\r\nA3 DELETE Sent").is_err());
 }
