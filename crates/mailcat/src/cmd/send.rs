@@ -864,6 +864,36 @@ To: body@not.test\r\n";
     }
 
     #[test]
+    fn the_copy_is_the_message_as_data_delivers_it_in_any_chunks() {
+        use mailcat_codec::core::dot::{stuff_all, unstuff_all};
+        let samples: [&[u8]; 7] = [
+            b"",
+            b"a",
+            b"a\nb\r\nc\rd\r\re\n\nf",
+            b".dot\n..two\r\n.\r\nend\r\n",
+            b"\r",
+            b"x\r\n\r\n\n\r\r\n",
+            "Gr\u{fc}\u{df}e\nno final newline".as_bytes(),
+        ];
+        for sample in samples {
+            let delivered = unstuff_all(&stuff_all(sample)).expect("terminated").0;
+            // Every split into head and body chunks, a CR and its LF apart included.
+            for cut in 0..=sample.len() {
+                for chunk in 1..=sample.len().max(1) {
+                    let mut crlf = Crlf::default();
+                    let mut out = Vec::new();
+                    crlf.push(&sample[..cut], &mut out);
+                    for piece in sample[cut..].chunks(chunk) {
+                        crlf.push(piece, &mut out);
+                    }
+                    crlf.finish(&mut out);
+                    assert_eq!(out, delivered, "{sample:?} cut at {cut}, chunks of {chunk}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn message_ids_are_unique_and_in_the_accounts_domain() {
         let a = message_id("alice@example.test");
         let b = message_id("alice@example.test");
