@@ -119,6 +119,8 @@ impl Cli {
 }
 
 /// The subcommands.
+// Parsed once per run: `send`'s many sendmail flags making the enum larger costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Test the account settings step by step, like a mail client's "Test Account Settings":

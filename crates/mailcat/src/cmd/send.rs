@@ -70,6 +70,14 @@
 //!   was refused, never 75: a retry of the whole message would duplicate it for the accepted ones.
 //!   Other failures: 75 temporary (4xx, network), 77 login refused, 69 permanent, 65 malformed
 //!   address or message, 64 usage, 74 local I/O, 78 configuration.
+//! - **`--save-copy[=MAILBOX]`** (opt-in: Gmail and Outlook.com keep sent mail themselves)
+//!   appends the message as the server received it (CRLF, Bcc removed, Date/Message-ID as
+//!   added), `\Seen`, to the `\Sent` mailbox (SPECIAL-USE, else "Sent") or MAILBOX over the
+//!   account's IMAP server, on a new connection after the send (not alongside it: two logins
+//!   renewing one OAuth2 token at once could spend a rotating refresh token twice). A POP3
+//!   account is refused (64) before anything is sent. A failed copy is a warning, even with
+//!   `-q`, and the exit code stays the send's (0, or 67): the message went out, and a failure
+//!   code would invite a resend that duplicates it for every recipient.
 
 mod address;
 mod header;
