@@ -119,6 +119,8 @@ impl Cli {
 }
 
 /// The subcommands.
+// Parsed once per run: `send`'s many sendmail flags making the enum larger costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Test the account settings step by step, like a mail client's "Test Account Settings":
@@ -178,6 +180,11 @@ pub enum Command {
     /// 1 MiB), 67 when --allow-partial sent to only some recipients, 69 for a permanent refusal
     /// or an unreachable server, 75 for a temporary failure (4xx, network), 77 when the login
     /// is refused.
+    ///
+    /// --save-copy also stores the message in the Sent mailbox over IMAP (one line on stderr:
+    /// "saved a copy to Sent"), for providers that do not: Gmail and Outlook.com do it
+    /// themselves. A copy that cannot be saved is a warning on stderr, not a failure: the
+    /// message was sent, so the exit code is the send's (0), and sending again would duplicate it.
     // -V is sendmail's envelope id here, not the version (`--version` still is).
     #[command(disable_version_flag = true)]
     Send(SendArgs),
@@ -342,6 +349,20 @@ pub struct SendArgs {
     /// of sending to nobody (the default, exit 69 or 75).
     #[arg(long)]
     pub allow_partial: bool,
+    /// After sending, append the message as sent (with Date and Message-ID if mailcat added
+    /// them), marked \Seen, to the account's Sent mailbox over IMAP: the one marked \Sent
+    /// (SPECIAL-USE), else the one named "Sent", or MAILBOX when given (--save-copy=MAILBOX).
+    /// For providers that do not keep a copy themselves: Gmail and Outlook.com save sent mail
+    /// on their own (a second copy would be a duplicate). Needs an IMAP incoming server (a POP3
+    /// one is refused before sending). A copy that cannot be saved is a warning: the message
+    /// was sent, and the exit code stays that of the send.
+    #[arg(
+        long,
+        value_name = "MAILBOX",
+        num_args = 0..=1,
+        require_equals = true
+    )]
+    pub save_copy: Option<Option<String>>,
     /// The recipients (each may be a list: "Ann <a@example.org>, b@example.org").
     #[arg(value_name = "RCPT")]
     pub recipients: Vec<String>,

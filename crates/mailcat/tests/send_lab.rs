@@ -795,3 +795,224 @@ fn an_unreachable_server_is_69_or_75_and_no_recipients_is_a_usage_error() {
     let output = send(&lab, &["-bs"], &sent, Stdin::File);
     assert_eq!(output.status.code(), Some(64), "{}", stderr(&output));
 }
+
+// ----- --save-copy: the message as sent, appended to alice's Sent mailbox over IMAP -----
+
+fn imaps(lab: &Lab) -> String {
+    format!("imaps://{}:{}", lab.strict_host, lab.imaps_port)
+}
+
+/// Runs `f` on a session logged in as alice on the lab's IMAP server.
+fn with_alice<T>(
+    lab: &Lab,
+    f: impl AsyncFnOnce(&mut mailcat_session::ImapSession<tokio::net::TcpStream>) -> T,
+) -> T {
+    use mailcat_transport::{Endpoint, Protocol, Security, Timeouts, TlsSettings};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let endpoint = Endpoint::new(Protocol::Imap, lab.host.clone(), Security::ImplicitTls)
+            .with_port(lab.imaps_port);
+        let tls = TlsSettings::only_ca_file(&lab.ca_file);
+        let mut session = mailcat_session::imap::connect(
+            &endpoint,
+            &tls,
+            &Timeouts::uniform(Duration::from_secs(10)),
+        )
+        .await
+        .expect("IMAP connects");
+        let credential =
+            mailcat_session::Credential::password(lab.user.as_str(), lab.password.as_str());
+        session
+            .login(&credential, false)
+            .await
+            .expect("alice logs in");
+        let out = f(&mut session).await;
+        let _ = session.logout().await;
+        out
+    })
+}
+
+/// The messages in alice's Sent whose Subject holds `token`, byte for byte as IMAP serves
+/// them, with their flags (\Recent left out); they are deleted from Sent once read.
+fn take_from_sent(
+    lab: &Lab,
+    token: &str,
+) -> Vec<(Vec<u8>, Vec<mailcat_codec::imap::Flag<'static>>)> {
+    use mailcat_codec::imap::command::{Mailbox, SearchKey, StoreMode};
+    use mailcat_codec::imap::{Flag, SequenceSet};
+    with_alice(lab, async |s| {
+        s.select(&Mailbox::new("Sent").expect("a name"))
+            .await
+            .expect("alice has Sent");
+        let uids = s
+            .uid_search(&SearchKey::Header {
+                field: "Subject".into(),
+                value: token.into(),
+            })
+            .await
+            .expect("SEARCH");
+        if uids.is_empty() {
+            return Vec::new();
+        }
+        let set = SequenceSet::from_numbers(uids.iter().copied()).expect("UIDs");
+        let summaries = s
+            .fetch_summaries(&set, &mailcat_session::imap::SummaryRequest::default())
+            .await
+            .expect("FETCH FLAGS");
+        let mut sinks: Vec<(u32, Vec<u8>)> = uids.iter().map(|&u| (u, Vec::new())).collect();
+        s.fetch_messages(&mut sinks).await.expect("FETCH BODY[]");
+        s.store_flags(&set, StoreMode::Add, &[Flag::Deleted])
+            .await
+            .expect("STORE");
+        s.expunge(&set).await.expect("UID EXPUNGE");
+        sinks
+            .into_iter()
+            .map(|(uid, bytes)| {
+                let flags = summaries
+                    .iter()
+                    .find(|x| x.uid == uid)
+                    .map(|x| {
+                        x.flags
+                            .iter()
+                            .filter(|f| **f != Flag::Recent)
+                            .cloned()
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                (bytes, flags)
+            })
+            .collect()
+    })
+}
+
+#[test]
+fn save_copy_appends_the_message_as_sent_to_sent_marked_seen() {
+    use mailcat_codec::imap::Flag;
+    let _serial = serial();
+    let lab = Lab::from_env();
+    let token = unique("savecopy");
+    // Bare LFs, a leading dot, 8-bit text, no Date or Message-ID (mailcat adds them) and a
+    // Bcc (removed): the copy must be what the recipients got, not what was on stdin.
+    let written = format!(
+        "From: alice@example.test\nTo: outbound@example.test\nBcc: hidden@example.test\n\
+         Subject: {token}\n\nDear Bob,\n.a line with a dot\nGr\u{fc}\u{df}e\nno final newline"
+    );
+    let incoming = imaps(&lab);
+    let output = send(
+        &lab,
+        &[
+            "--incoming",
+            &incoming,
+            "--save-copy",
+            "outbound@example.test",
+        ],
+        written.as_bytes(),
+        Stdin::Pipe,
+    );
+    let shown = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{shown}");
+    assert_eq!(shown, "mailcat send: saved a copy to Sent\n");
+    let delivered = delivered(&token, 1).remove(0);
+    let copies = take_from_sent(&lab, &token);
+    assert_eq!(copies.len(), 1, "one copy in Sent");
+    let (copy, flags) = &copies[0];
+    assert_eq!(flags, &vec![Flag::Seen]);
+    let text = String::from_utf8_lossy(copy);
+    // CRLF throughout (no bare CR or LF), ending with one: as it went through DATA.
+    assert!(
+        !copy.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r'),
+        "{text}"
+    );
+    assert!(copy.ends_with(b"no final newline\r\n"), "{text}");
+    // What the recipient got, byte for byte (Postfix adds Return-Path and Received in front
+    // and Dovecot stores LF).
+    assert!(
+        delivered.ends_with(&as_stored(copy)),
+        "the copy in Sent is the delivered message:\n{text}\n---\n{}",
+        String::from_utf8_lossy(&delivered)
+    );
+    // Which is the message written, without Bcc, with mailcat's Date and Message-ID.
+    let lines: Vec<&str> = text.split("\r\n").collect();
+    let mailcat_added =
+        |l: &&str| l.starts_with("Date: ") || l.starts_with("Message-ID: <mailcat.");
+    assert_eq!(
+        lines.iter().filter(|l| mailcat_added(l)).count(),
+        2,
+        "{text}"
+    );
+    let rest: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| !mailcat_added(l))
+        .collect();
+    let expected: Vec<&str> = written
+        .split('\n')
+        .filter(|l| !l.starts_with("Bcc:"))
+        .chain([""])
+        .collect();
+    assert_eq!(rest, expected);
+}
+
+#[test]
+fn save_copy_with_a_pop3_account_is_refused_before_sending() {
+    let _serial = serial();
+    let lab = Lab::from_env();
+    let token = unique("savecopy-pop3");
+    let incoming = format!("pop3s://{}:{}", lab.strict_host, lab.pop3s_port);
+    let output = send(
+        &lab,
+        &[
+            "--incoming",
+            &incoming,
+            "--save-copy",
+            "outbound@example.test",
+        ],
+        &message(&token, "outbound@example.test", "x\r\n"),
+        Stdin::File,
+    );
+    let shown = stderr(&output);
+    assert_eq!(output.status.code(), Some(64), "{shown}");
+    assert!(
+        shown.contains("is POP3, which cannot store mail"),
+        "{shown}"
+    );
+    assert!(shown.contains("--incoming imaps://"), "{shown}");
+    assert!(shown.contains("nothing was sent"), "{shown}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(copies_with(&token).is_empty());
+}
+
+#[test]
+fn a_copy_that_cannot_be_saved_is_a_warning_and_the_send_still_succeeds() {
+    let _serial = serial();
+    let lab = Lab::from_env();
+    let token = unique("savecopy-missing");
+    // A name of this run: no other test creates it, and Dovecot refuses APPEND to a mailbox
+    // that does not exist (NO [TRYCREATE]).
+    let missing = format!("--save-copy=NoSuchMailbox-{token}");
+    let incoming = imaps(&lab);
+    let output = send(
+        &lab,
+        &["--incoming", &incoming, &missing, "outbound@example.test"],
+        &message(&token, "outbound@example.test", "x\r\n"),
+        Stdin::File,
+    );
+    let shown = stderr(&output);
+    // Exit 0: the message went out, and an exit code that invites a retry would duplicate it.
+    assert_eq!(output.status.code(), Some(0), "{shown}");
+    assert!(
+        shown.starts_with(&format!(
+            "mailcat send: sent, but the copy could not be saved to NoSuchMailbox-{token}: "
+        )),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("refused APPEND: NO ") && shown.contains("doesn't exist"),
+        "{shown}"
+    );
+    assert_eq!(shown.lines().count(), 1, "{shown}");
+    delivered(&token, 1);
+}

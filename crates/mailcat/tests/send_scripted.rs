@@ -336,3 +336,64 @@ fn a_refused_only_recipient_is_named_in_the_singular_and_partial_sending_is_not_
     );
     seen.join().expect("server");
 }
+
+#[test]
+fn save_copy_usage_errors_come_before_anything_is_sent() {
+    // No server listens: a usage error (64) is told before any connection (69 or 75).
+    let closed = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = closed.local_addr().expect("address").port();
+    drop(closed);
+    let message = b"Subject: x\r\n\r\nbody\r\n";
+    let output = send(port, &["--save-copy", "bob@example.test"], message);
+    let shown = stderr(&output);
+    assert_eq!(output.status.code(), Some(64), "{shown}");
+    assert!(
+        shown.contains("the account has no incoming server"),
+        "{shown}"
+    );
+    assert!(shown.contains("--incoming imaps://"), "{shown}");
+    let output = send(
+        port,
+        &[
+            "--incoming",
+            "imap://127.0.0.1:1",
+            "--save-copy=",
+            "bob@example.test",
+        ],
+        message,
+    );
+    let shown = stderr(&output);
+    assert_eq!(output.status.code(), Some(64), "{shown}");
+    assert!(shown.contains("--save-copy=: "), "{shown}");
+}
+
+#[test]
+fn a_copy_that_cannot_be_saved_leaves_the_send_a_success_with_a_warning() {
+    let (port, server) = server(accept_all);
+    // Nothing listens on the incoming port: the copy fails after the message went out.
+    let closed = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let imap = format!(
+        "imap://127.0.0.1:{}",
+        closed.local_addr().expect("address").port()
+    );
+    drop(closed);
+    let output = send(
+        port,
+        &["--incoming", &imap, "-q", "--save-copy", "bob@example.test"],
+        b"Subject: x\r\n\r\nbody\r\n",
+    );
+    let seen = server.join().expect("server");
+    let shown = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{shown}");
+    assert!(seen.data.ends_with(b"body\r\n"), "{seen:?}");
+    // Even with -q: the copy the user asked for is not there.
+    let warning = shown
+        .lines()
+        .filter(|l| !l.contains("--allow-plaintext"))
+        .collect::<Vec<_>>();
+    assert_eq!(warning.len(), 1, "{shown}");
+    assert!(
+        warning[0].starts_with("mailcat send: sent, but the copy could not be saved to Sent: "),
+        "{shown}"
+    );
+}

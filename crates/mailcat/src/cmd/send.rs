@@ -70,6 +70,14 @@
 //!   was refused, never 75: a retry of the whole message would duplicate it for the accepted ones.
 //!   Other failures: 75 temporary (4xx, network), 77 login refused, 69 permanent, 65 malformed
 //!   address or message, 64 usage, 74 local I/O, 78 configuration.
+//! - **`--save-copy[=MAILBOX]`** (opt-in: Gmail and Outlook.com keep sent mail themselves)
+//!   appends the message as the server received it (CRLF, Bcc removed, Date/Message-ID as
+//!   added), `\Seen`, to the `\Sent` mailbox (SPECIAL-USE, else "Sent") or MAILBOX over the
+//!   account's IMAP server, on a new connection after the send (not alongside it: two logins
+//!   renewing one OAuth2 token at once could spend a rotating refresh token twice). A POP3
+//!   account is refused (64) before anything is sent. A failed copy is a warning, even with
+//!   `-q`, and the exit code stays the send's (0, or 67): the message went out, and a failure
+//!   code would invite a resend that duplicates it for every recipient.
 
 mod address;
 mod header;
@@ -80,10 +88,13 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use mailcat_codec::imap::command::Mailbox;
+use mailcat_codec::imap::Flag;
 use mailcat_codec::smtp::command::MAX_ENVID;
 use mailcat_session::smtp::{Address, Dsn, Envelope, MessageInfo, Notify, Ret};
-use mailcat_session::Error;
-use tokio::io::AsyncReadExt;
+use mailcat_session::{Account, Error, Incoming};
+use mailcat_transport::Protocol;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::cli::{Cli, SendArgs};
 use crate::cmd::common::{self, terminal_safe, Exit};
@@ -182,7 +193,8 @@ fn send(cli: &Cli, args: &SendArgs) -> Result<(), Exit> {
             "no recipients: give them as arguments (mailcat send a@example.com < message) or use -t to read them from the To, Cc and Bcc headers",
         ));
     }
-    let account = common::account(cli, &settings, "send", false, true)?;
+    let save = save_copy_target(args, &settings)?;
+    let account = common::account(cli, &settings, "send", save.is_some(), true)?;
 
     let (header, body) = read_message()?;
     if header.is_empty_input() {
@@ -219,6 +231,10 @@ fn send(cli: &Cli, args: &SendArgs) -> Result<(), Exit> {
         dsn,
     };
 
+    let mut body = body;
+    let body_start = body
+        .stream_position()
+        .map_err(|e| io_error("cannot read stdin", &e))?;
     common::runtime()?.block_on(async {
         let mut body = tokio::fs::File::from_std(body);
         // The scan (size and 8-bit content, for SIZE= and BODY=) reads the whole body once:
@@ -264,7 +280,8 @@ fn send(cli: &Cli, args: &SendArgs) -> Result<(), Exit> {
             }
             session.send_and_quit(&envelope, &mut message, &info).await
         };
-        match sent.await {
+        let sent = sent.await;
+        match sent {
             Ok(report) => {
                 // Silent when all went well, as sendmail and msmtp are (cron mails its owner
                 // whatever a job prints); the details with -v, or when some were refused.
@@ -283,6 +300,12 @@ fn send(cli: &Cli, args: &SendArgs) -> Result<(), Exit> {
                         cli,
                         &format!("sent: {}", terminal_safe(&report.reply.to_string())),
                     );
+                }
+                if let Some(save) = &save {
+                    // Sent (to some at least, with --allow-partial): whatever happens to the
+                    // copy, the exit code is the send's, so nobody sends it again.
+                    let (_, body) = message.into_inner();
+                    save_copy(cli, &account, save, &head, body, body_start).await;
                 }
                 if !partial {
                     return Ok(());
@@ -333,6 +356,200 @@ fn send(cli: &Cli, args: &SendArgs) -> Result<(), Exit> {
             Err(error) => Err(common::fail("send", &error)),
         }
     })
+}
+
+/// Where `--save-copy` puts the copy: the mailbox given, else the Sent one the server names.
+#[derive(Debug)]
+struct SaveCopy {
+    mailbox: Option<Mailbox>,
+}
+
+/// Checks `--save-copy` before anything is sent: the copy goes over IMAP, so the account's
+/// incoming server must be IMAP (POP3 cannot store mail), and a mailbox given must be a name.
+fn save_copy_target(
+    args: &SendArgs,
+    settings: &crate::config::AccountSettings,
+) -> Result<Option<SaveCopy>, Exit> {
+    let Some(given) = &args.save_copy else {
+        return Ok(None);
+    };
+    let usage = |message: &str| fail_with(exit::USAGE, message);
+    let mailbox = match given {
+        None => None,
+        Some(name) => Some(Mailbox::new(name.as_str()).map_err(|e| {
+            usage(&format!(
+                "--save-copy={}: {}; name a mailbox (--save-copy=Sent), or leave the name out for the server's Sent mailbox",
+                terminal_safe(name),
+                terminal_safe(&e.to_string())
+            ))
+        })?),
+    };
+    match &settings.incoming {
+        None => Err(usage(
+            "--save-copy stores the copy over IMAP, and the account has no incoming server: give --incoming imaps://imap.example.com (or set incoming in the config file), or send without --save-copy",
+        )),
+        Some(incoming) if incoming.protocol != Protocol::Imap => Err(usage(&format!(
+            "--save-copy stores the copy over IMAP, and the account's incoming server {} is {}, which cannot store mail: set the incoming server to the provider's IMAP server (--incoming imaps://…, or incoming in the config file), or send without --save-copy; nothing was sent",
+            terminal_safe(&incoming.url()),
+            incoming.protocol
+        ))),
+        Some(_) => Ok(Some(SaveCopy { mailbox })),
+    }
+}
+
+/// `--save-copy`, after a send: appends the message as it was sent, `\Seen`, and tells how it
+/// went in one line on stderr. A failure is a warning: the message was sent.
+async fn save_copy(
+    cli: &Cli,
+    account: &Account,
+    save: &SaveCopy,
+    head: &[u8],
+    body: tokio::fs::File,
+    body_start: u64,
+) {
+    match store_copy(account, save, head, body, body_start).await {
+        Ok(mailbox) => say(cli, &format!("saved a copy to {}", terminal_safe(&mailbox))),
+        // Even with -q: the user asked for the copy and must learn it is not there.
+        Err((mailbox, why)) => eprintln!(
+            "mailcat send: sent, but the copy could not be saved to {}: {why}",
+            terminal_safe(&mailbox)
+        ),
+    }
+}
+
+/// Appends the copy; returns the mailbox's name, or it and why the copy is not there (text
+/// already terminal-safe).
+async fn store_copy(
+    account: &Account,
+    save: &SaveCopy,
+    head: &[u8],
+    mut body: tokio::fs::File,
+    body_start: u64,
+) -> Result<String, (String, String)> {
+    let mut mailbox = save
+        .mailbox
+        .as_ref()
+        .map_or_else(|| "Sent".to_owned(), Mailbox::to_string);
+    let why = |e: &Error| {
+        let mut text = terminal_safe(&e.to_string());
+        if let Some(hint) = e.hint().filter(|hint| !text.contains(hint.as_str())) {
+            text.push_str(&format!(" ({})", terminal_safe(&hint)));
+        }
+        text
+    };
+    let message = async {
+        body.seek(SeekFrom::Start(body_start)).await?;
+        as_sent(head, &mut body).await
+    }
+    .await
+    .map_err(|e| {
+        (
+            mailbox.clone(),
+            format!("cannot read the message again: {e}"),
+        )
+    })?;
+    let incoming = account
+        .receive()
+        .await
+        .map_err(|e| (mailbox.clone(), why(&e)))?;
+    let mut session = match incoming {
+        Incoming::Imap { session, .. } => session,
+        // Checked before sending; a library change would land here, not in a panic.
+        other => {
+            other.abort().await;
+            return Err((mailbox, "the incoming server is not IMAP".to_owned()));
+        }
+    };
+    let result = async {
+        let target = match &save.mailbox {
+            Some(target) => target.clone(),
+            None => match session.sent_mailbox().await.map_err(|e| why(&e))? {
+                Some(info) => {
+                    mailbox.clone_from(&info.name);
+                    info.mailbox().map_err(|e| why(&e))?
+                }
+                None => {
+                    return Err(
+                        "the server has no mailbox marked \\Sent (SPECIAL-USE) and none named Sent: name one with --save-copy=MAILBOX"
+                            .to_owned(),
+                    )
+                }
+            },
+        };
+        session
+            .append(&target, &message, &[Flag::Seen], None)
+            .await
+            .map_err(|e| why(&e))
+    }
+    .await;
+    // The copy is stored or refused by now: a failed LOGOUT changes nothing.
+    let _ = session.logout().await;
+    match result {
+        Ok(_) => Ok(mailbox),
+        Err(why) => Err((mailbox, why)),
+    }
+}
+
+/// The message as the server received it: `head` then the body, every bare CR and bare LF made
+/// CRLF and a CRLF at the end when it has none, as the DATA phase's dot-stuffer sends it (and
+/// the server unstuffs it). What APPEND stores, so the copy is the message as sent, byte for
+/// byte.
+async fn as_sent(
+    head: &[u8],
+    body: &mut (impl tokio::io::AsyncRead + Unpin),
+) -> io::Result<Vec<u8>> {
+    let mut crlf = Crlf::default();
+    let mut out = Vec::with_capacity(head.len() + CHUNK);
+    crlf.push(head, &mut out);
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = body.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        crlf.push(&buf[..n], &mut out);
+    }
+    crlf.finish(&mut out);
+    Ok(out)
+}
+
+/// CRLF normalisation over chunks, with [`mailcat_codec::core::dot::DotStuffer`]'s rules and
+/// without its dot-stuffing and terminator.
+#[derive(Debug)]
+struct Crlf {
+    at_line_start: bool,
+    /// The last byte was a CR, already written as CRLF: an LF now is part of it.
+    skip_lf: bool,
+}
+
+impl Default for Crlf {
+    fn default() -> Self {
+        Crlf {
+            at_line_start: true,
+            skip_lf: false,
+        }
+    }
+}
+
+impl Crlf {
+    fn push(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        out.reserve(input.len());
+        for &b in input {
+            match b {
+                b'\n' if self.skip_lf => {}
+                b'\n' | b'\r' => out.extend_from_slice(b"\r\n"),
+                _ => out.push(b),
+            }
+            self.skip_lf = b == b'\r';
+            self.at_line_start = b == b'\r' || b == b'\n';
+        }
+    }
+
+    fn finish(self, out: &mut Vec<u8>) {
+        if !self.at_line_start {
+            out.extend_from_slice(b"\r\n");
+        }
+    }
 }
 
 /// The delivery status notifications of `-N` and `-R`, as sendmail spells them: `-N never` or a
@@ -652,6 +869,36 @@ To: body@not.test\r\n";
             recipient_fields(&resent),
             ["Resent-To", "Resent-Cc", "Resent-Bcc"]
         );
+    }
+
+    #[test]
+    fn the_copy_is_the_message_as_data_delivers_it_in_any_chunks() {
+        use mailcat_codec::core::dot::{stuff_all, unstuff_all};
+        let samples: [&[u8]; 7] = [
+            b"",
+            b"a",
+            b"a\nb\r\nc\rd\r\re\n\nf",
+            b".dot\n..two\r\n.\r\nend\r\n",
+            b"\r",
+            b"x\r\n\r\n\n\r\r\n",
+            "Gr\u{fc}\u{df}e\nno final newline".as_bytes(),
+        ];
+        for sample in samples {
+            let delivered = unstuff_all(&stuff_all(sample)).expect("terminated").0;
+            // Every split into head and body chunks, a CR and its LF apart included.
+            for cut in 0..=sample.len() {
+                for chunk in 1..=sample.len().max(1) {
+                    let mut crlf = Crlf::default();
+                    let mut out = Vec::new();
+                    crlf.push(&sample[..cut], &mut out);
+                    for piece in sample[cut..].chunks(chunk) {
+                        crlf.push(piece, &mut out);
+                    }
+                    crlf.finish(&mut out);
+                    assert_eq!(out, delivered, "{sample:?} cut at {cut}, chunks of {chunk}");
+                }
+            }
+        }
     }
 
     #[test]
