@@ -37,6 +37,7 @@ FETCH_COUNT, FETCH_SIZE = 2000, 4096
 SMTP_COUNT, SMTP_SIZE = 500, 4096
 PROCESS_COUNT = 20                       # messages per run, one process each
 TMPFS = "/dev/shm"
+TIME = "/usr/bin/time"                   # GNU time (Debian package `time`), for the peak RSS
 DISK = os.environ.get("MAILCAT_PEERS_DISK_DIR", "/tmp")
 
 
@@ -74,13 +75,20 @@ class Lab:
 
 
 def measure(argv, environ, stdin_path=None):
-    """Runs argv; returns (wall s, cpu s, maxrss KiB, stdout, stderr, status)."""
+    """Runs argv; returns (wall s, cpu s, maxrss KiB, stdout, stderr, status).
+
+    The client runs under GNU time, whose %M is the client's peak RSS: a process forked from
+    this interpreter would inherit its high-water mark (Linux keeps the larger of the old and
+    the new image's at exec), and GNU time's own is about 1.1 MiB, under every client's. The
+    CPU time is wait4's rusage of GNU time, which includes the client it waited for."""
     out_path = os.path.join(SCRATCH, "stdout")
     err_path = os.path.join(SCRATCH, "stderr")
+    rss_path = os.path.join(SCRATCH, "rss")
     with open(out_path, "wb") as out, open(err_path, "wb") as err, \
             open(stdin_path or os.devnull, "rb") as stdin:
         start = time.perf_counter()
-        proc = subprocess.Popen(argv, stdin=stdin, stdout=out, stderr=err, env=environ)
+        proc = subprocess.Popen([TIME, "-f", "%M", "-o", rss_path, *argv], stdin=stdin,
+                                stdout=out, stderr=err, env=environ)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -88,8 +96,10 @@ def measure(argv, environ, stdin_path=None):
         stdout = f.read().decode(errors="replace")
     with open(err_path, "rb") as f:
         stderr = f.read().decode(errors="replace")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, stdout, stderr, \
-        proc.returncode
+    with open(rss_path) as f:
+        last = f.read().strip().splitlines()[-1:]
+    rss = int(last[0]) if last and last[0].isdigit() else 0
+    return wall, usage.ru_utime + usage.ru_stime, rss, stdout, stderr, proc.returncode
 
 
 def reported(stdout):
@@ -400,8 +410,10 @@ benches/run-peers.sh                   # builds in release mode, runs, rewrites 
 
 How it measures (benches/peers/run.py): every client is a process of its own, the library
 rows included (small binaries in benches/src/bin/peer_*.rs doing the same job over rustls);
-**wall** is spawn to exit, **CPU** is that process's user + sys time and **RSS** its peak
-resident set, both from wait4(2). A row's clients take turns run after run; figures are
+**wall** is spawn to exit, **CPU** is that process's user + sys time (wait4(2)) and **RSS**
+its peak resident set (GNU time's `%M`; the client runs under `/usr/bin/time`, which adds
+about 1 ms of wall and under 1 ms of CPU to every client alike, and whose own 1.1 MiB is
+under every client's). A row's clients take turns run after run; figures are
 medians. "× best peer" divides by the best figure among the peers (not mailcat, not the
 floor), each column on its own. Every run is verified or the bench stops: the library
 clients report the messages and bytes they received (2,000 messages and the bytes
@@ -474,7 +486,7 @@ Command: `{args.command}`{'' if args.runs == 5 else f' (--runs {args.runs})'}
 
 Machine: {machine()}.
 Clients: {version([bench.mailcat, '--version'])}; {version(['curl', '--version'])};
-Python {platform.python_version() if PYTHON == sys.executable else version([PYTHON, '--version'])}
+{version([PYTHON, '--version'])}
 (`{PYTHON}`); async-imap 0.12, async-pop 1.1, lettre 0.11 (rustls, ring), the floor
 (`peer_raw`, rustls, blocking). Medians of {args.runs} interleaved runs; files on tmpfs
 (`{TMPFS}`) and ext4 (`{DISK}`), `sync` before each run.
