@@ -16,11 +16,12 @@ cd "$ROOT"
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 PY=/usr/bin/python3
 [[ -x $PY ]] || PY=python3
-given="$*" args=() write=1
+given="" args=() write=1
 while (($#)); do
     case $1 in
         --no-write) write=0 ;;
-        --runs|--rows|--note) args+=("$1" "$2"); shift ;;
+        --runs|--rows) args+=("$1" "$2"); given+="${given:+ }$1 $2"; shift ;;
+        --note) args+=("$1" "$2"); shift ;;
         *) echo "usage: benches/run-peers.sh [--runs N] [--rows KEY,...] [--no-write] [--note TEXT]" >&2; exit 2 ;;
     esac
     shift

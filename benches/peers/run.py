@@ -435,6 +435,10 @@ Notes:
   curl's per-process SMTP row is one invocation per message.
 - async-pop has no pipelining: its POP3 row is one RETR per round trip. The floor pipelines
   every RETR in one write.
+- lettre's one-connection row is slow for a reason of its own: `SmtpConnection` writes the
+  message and then the final `CRLF.CRLF` in a second write, on a socket without TCP_NODELAY
+  (lettre 0.11 sets none and exposes none), so Nagle holds the terminator until the server's
+  delayed ACK, about 40 ms a message. It stays the best peer on CPU.
 - mailcat `fetch` keeps its guarantee (fsync per message and the state record); the Python
   scripts and curl do not sync.
 """
@@ -482,7 +486,7 @@ def main():
     full, summary = table(all_rows)
     report = f"""## Run of {started:%Y-%m-%d %H:%M} UTC
 
-Command: `{args.command}`{'' if args.runs == 5 else f' (--runs {args.runs})'}
+Command: `{args.command}`{' (with `--note` for the line in bold above)' if args.note else ''}
 
 Machine: {machine()}.
 Clients: {version([bench.mailcat, '--version'])}; {version(['curl', '--version'])};

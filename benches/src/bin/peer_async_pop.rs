@@ -41,8 +41,8 @@ async fn job(lab: &Lab, user: &str) -> Result<(usize, u64)> {
 /// The size of the message as sent: async-pop's RETR returns the text before the final
 /// `CRLF.CRLF` (so the last CRLF is not in it) and leaves the dot-stuffing in.
 fn message_size(body: &[u8]) -> u64 {
-    let stuffed = usize::from(body.starts_with(b".."))
-        + body.windows(4).filter(|w| w == b"\r\n..").count();
+    let stuffed =
+        usize::from(body.starts_with(b"..")) + body.windows(4).filter(|w| w == b"\r\n..").count();
     (body.len() + 2 - stuffed) as u64
 }
 

@@ -8,7 +8,9 @@
 
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{Certificate, CertificateStore, SmtpConnection, TlsParameters};
+use lettre::transport::smtp::client::{
+    Certificate, CertificateStore, SmtpConnection, TlsParameters,
+};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::Address;
 use mailcat_benches::peer::{args, exit_on_error, report, Lab};

@@ -56,7 +56,9 @@ async fn pop3_job(lab: &Lab, tls: &TlsSettings, user: &str) -> Result<(usize, u6
         .await
         .map_err(fail)?;
     session.quit().await.map_err(fail)?;
-    let sizes = results.into_iter().collect::<std::result::Result<Vec<u64>, _>>();
+    let sizes = results
+        .into_iter()
+        .collect::<std::result::Result<Vec<u64>, _>>();
     let sizes = sizes.map_err(fail)?;
     Ok((sizes.len(), sizes.iter().sum()))
 }
