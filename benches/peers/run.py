@@ -196,6 +196,11 @@ class Bench:
         os.makedirs(out)
         try:
             # Nothing left for the disk to write: no client pays for the one before.
+            token = f"{os.getpid()}-{row.key}-{client.name}-{run}"
+            if client.check == "delivered":
+                # The recipient is shared (the sessions bench sends to it too): only the
+                # messages carrying this run's token count.
+                self.write_smtp_files(token)
             subprocess.run(["sync"], check=True)
             wall = cpu = 0.0
             rss = 0
@@ -213,7 +218,7 @@ class Bench:
                 elif client.check == "files":
                     check_files(out, row.count, row.total)
                 elif client.check == "delivered":
-                    self.wait_delivered(count, row.size)
+                    self.wait_delivered(count, row.size, token)
             except Failed as e:
                 raise Failed(f"{row.title}: {client.name} run {run}: {e}") from None
         finally:
@@ -222,18 +227,38 @@ class Bench:
             wall, cpu = wall / client.processes, cpu / client.processes
         return wall, cpu, rss
 
-    def wait_delivered(self, count, size, limit=180):
-        """Waits until count messages are in the SMTP user's Maildir, checks their size,
-        then empties the mailbox."""
+    def write_smtp_files(self, token):
+        """The message every SMTP client sends, and curl's numbered copies, with token."""
+        message = os.path.join(SCRATCH, "message.eml")
+        write_message(message, SMTP_SIZE, token)
+        for i in range(1, SMTP_COUNT + 1):
+            shutil.copyfile(message, os.path.join(SCRATCH, f"m{i}.eml"))
+
+    def wait_delivered(self, count, size, token, limit=180):
+        """Waits until count messages with token are in the SMTP user's Maildir, checks
+        their size, then empties the mailbox."""
         maildir = self.lab.maildir(SMTP_USER)
+        mark = f"X-Peers-Run: {token}\n".encode()
+
+        def ours():
+            found = []
+            for path in files_in(maildir):
+                try:
+                    with open(path, "rb") as f:
+                        if mark in f.read().replace(b"\r\n", b"\n"):
+                            found.append(path)
+                except FileNotFoundError:
+                    pass
+            return found
+
         deadline = time.monotonic() + limit
         while True:
-            found = files_in(maildir)
+            found = ours()
             if len(found) >= count or time.monotonic() > deadline:
                 break
-            time.sleep(0.05)
+            time.sleep(0.2)
         time.sleep(0.2)   # anything more than expected would show now
-        found = files_in(maildir)
+        found = ours()
         small = [p for p in found if crlf_size(p) < size]
         self.lab.seed(SMTP_USER, 0, 1)
         if len(found) != count or small:
@@ -241,8 +266,9 @@ class Bench:
                          f"expected {count}")
 
 
-def write_message(path, size):
+def write_message(path, size, token="none"):
     head = (f"From: <{SMTP_USER}>\r\nTo: <{SMTP_USER}>\r\nSubject: mailcat peers bench\r\n"
+            f"X-Peers-Run: {token}\r\n"
             "Date: Thu, 01 Jan 2026 00:00:00 +0000\r\nMessage-ID: <peers@example.test>\r\n"
             "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n")
     body = bytearray()
@@ -305,11 +331,9 @@ def rows(bench):
                                         "-o", "#1.eml"), "files"),
         ], n, FETCH_SIZE, fs))
 
+    # Rewritten before each run with the run's token (Bench.write_smtp_files); curl sends
+    # its numbered copies on one connection through upload globbing.
     message = os.path.join(SCRATCH, "message.eml")
-    write_message(message, SMTP_SIZE)
-    # curl sends several files on one connection through upload globbing.
-    for i in range(1, SMTP_COUNT + 1):
-        shutil.copyfile(message, os.path.join(SCRATCH, f"m{i}.eml"))
     s = SMTP_COUNT
     out.append(Row("smtp-one", f"SMTP {s} × 4 KiB, one connection", [
         Client("mailcat", "library: SmtpSession::send each",
@@ -419,7 +443,8 @@ floor), each column on its own. Every run is verified or the bench stops: the li
 clients report the messages and bytes they received (2,000 messages and the bytes
 seeded: 8,192,027, the seeder makes 27 of them 4,097 bytes), the CLI clients'
 files are counted and measured (CRLF size), and every SMTP message is awaited in the
-recipient's Maildir (count, and no message under the size sent), which is then emptied.
+recipient's Maildir (the messages carrying the run's `X-Peers-Run` token: their count, and
+none under the size sent), which is then emptied.
 Seeded users: `bench4k@` (2,000 × 4 KiB, `lab.sh seed --reset`) and `benchsmtp@`; no test
 uses them.
 
