@@ -446,7 +446,8 @@ files are counted and measured (CRLF size), and every SMTP message is awaited in
 recipient's Maildir (the messages carrying the run's `X-Peers-Run` token: their count, and
 none under the size sent), which is then emptied.
 Seeded users: `bench4k@` (2,000 × 4 KiB, `lab.sh seed --reset`) and `benchsmtp@`; no test
-uses them.
+uses them, but the `e2e` and `sessions` benches do: do not run them at the same time (the
+SMTP rows ignore messages without their token, the fetch rows would fail).
 
 Rows not measured yet (issue 12 lists them): IMAP and POP3 20 × 1 MiB; one 200 MiB message
 (`mailcat cat`); 1,000 idle IMAP sessions in one process; a 1,000,000-message mailbox
