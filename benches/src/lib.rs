@@ -109,3 +109,98 @@ pub fn pop3_retr(len: usize) -> Vec<u8> {
     out.extend_from_slice(b".\r\n");
     out
 }
+
+/// What the peer benches (`peer_*` binaries, run by `benches/run-peers.sh`) share: the lab's
+/// address, account and CA from `tests/lab/lab.sh env`, a rustls configuration that trusts
+/// only the lab's CA, and the one line each prints for the harness to verify.
+pub mod peer {
+    use std::sync::Arc;
+
+    /// The lab as the peer benches reach it, from the `MAILCAT_LAB_*` variables.
+    #[derive(Debug, Clone)]
+    pub struct Lab {
+        /// The address to connect to.
+        pub host: String,
+        /// The name the lab's certificates are issued to.
+        pub tls_name: String,
+        /// The lab's CA certificate (PEM).
+        pub ca_file: String,
+        /// The password of the bench users.
+        pub password: String,
+        /// IMAP over implicit TLS.
+        pub imaps: u16,
+        /// POP3 over implicit TLS.
+        pub pop3s: u16,
+        /// SMTP submission over implicit TLS.
+        pub submissions: u16,
+    }
+
+    fn var(name: &str) -> Result<String, String> {
+        std::env::var(name)
+            .map_err(|_| format!("{name} is not set: eval \"$(tests/lab/lab.sh env)\""))
+    }
+
+    fn port(name: &str) -> Result<u16, String> {
+        var(name)?
+            .parse()
+            .map_err(|_| format!("{name} is not a port"))
+    }
+
+    impl Lab {
+        /// Reads the lab from the environment.
+        pub fn from_env() -> Result<Self, String> {
+            Ok(Self {
+                host: var("MAILCAT_LAB_HOST")?,
+                tls_name: var("MAILCAT_LAB_TLS_NAME")?,
+                ca_file: var("MAILCAT_LAB_CA_FILE")?,
+                password: var("MAILCAT_LAB_BENCH_PASSWORD")?,
+                imaps: port("MAILCAT_LAB_IMAPS_PORT")?,
+                pop3s: port("MAILCAT_LAB_POP3S_PORT")?,
+                submissions: port("MAILCAT_LAB_SUBMISSIONS_PORT")?,
+            })
+        }
+
+        /// A rustls client configuration (ring) trusting the lab's CA only.
+        pub fn rustls_config(&self) -> Result<Arc<rustls::ClientConfig>, String> {
+            use rustls_pki_types::pem::PemObject;
+            use rustls_pki_types::CertificateDer;
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_file_iter(&self.ca_file)
+                .map_err(|e| format!("{}: {e}", self.ca_file))?
+            {
+                let cert = cert.map_err(|e| format!("{}: {e}", self.ca_file))?;
+                roots.add(cert).map_err(|e| e.to_string())?;
+            }
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map_err(|e| e.to_string())?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            Ok(Arc::new(config))
+        }
+
+        /// The server name the certificates carry.
+        pub fn server_name(&self) -> Result<rustls_pki_types::ServerName<'static>, String> {
+            rustls_pki_types::ServerName::try_from(self.tls_name.clone()).map_err(|e| e.to_string())
+        }
+    }
+
+    /// The arguments after the program name.
+    pub fn args() -> Vec<String> {
+        std::env::args().skip(1).collect()
+    }
+
+    /// The line the harness reads: how many messages and how many message bytes moved.
+    pub fn report(messages: usize, bytes: u64) {
+        println!("messages={messages} bytes={bytes}");
+    }
+
+    /// Runs `main` and exits 1 with its error on stderr.
+    pub fn exit_on_error(name: &str, result: Result<(), String>) {
+        if let Err(e) = result {
+            eprintln!("{name}: {e}");
+            std::process::exit(1);
+        }
+    }
+}
