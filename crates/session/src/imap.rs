@@ -678,10 +678,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
         let mut index_of: HashMap<u32, usize> = HashMap::new();
         for (i, (uid, _)) in requests.iter().enumerate() {
             if index_of.insert(*uid, i).is_some() {
-                return Err(Error::Io(std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    format!("UID {uid} is asked for twice"),
-                )));
+                // The caller's mistake, found before anything is sent.
+                return Err(Error::Misuse {
+                    host: self.endpoint().host.clone(),
+                    protocol: mailcat_transport::Protocol::Imap,
+                    what: format!("UID {uid} is asked for twice: ask for each message once"),
+                });
             }
         }
         let uids: Vec<u32> = requests.iter().map(|(u, _)| *u).collect();

@@ -959,6 +959,25 @@ async fn bye_mid_command_closes_the_session_and_nothing_more_is_sent() {
     assert_eq!(count(&received, "LOGOUT"), 0);
 }
 
+/// A caller's mistake is its own error, found before anything is sent, and the session
+/// stays usable: the NOOP after it is the next command the server sees.
+#[tokio::test]
+async fn a_uid_asked_for_twice_is_misuse_and_sends_nothing() {
+    let (mut s, server, received) = logged_in(
+        "IMAP4rev1",
+        vec![cmd("NOOP", "{tag} OK NOOP completed.\r\n")],
+    )
+    .await;
+    let mut requests = [(7, Vec::new()), (9, Vec::new()), (7, Vec::new())];
+    let e = s.fetch_messages(&mut requests).await.unwrap_err();
+    assert!(e.is_misuse(), "{e:?}");
+    assert!(e.to_string().contains("UID 7 is asked for twice"), "{e}");
+    s.noop().await.expect("still usable");
+    drop(s);
+    server.await.unwrap();
+    assert_eq!(count(&received, "FETCH"), 0);
+}
+
 #[tokio::test]
 async fn a_wrong_tag_is_a_protocol_error() {
     let (mut s, server, _) = logged_in(
