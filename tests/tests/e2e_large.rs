@@ -3,6 +3,7 @@
 //! (its peak resident set grows by far less than the message). Alone in its test binary so the
 //! peak belongs to this test only.
 
+use mailcat_session::ListDetail;
 use std::time::{Duration, Instant};
 
 use mailcat_session::smtp::{Envelope, MessageInfo};
@@ -85,7 +86,10 @@ async fn a_50_mb_attachment_round_trips_in_bounded_memory() {
         let mut incoming = account(url.clone()).receive().await.expect("log in");
         let deadline = Instant::now() + Duration::from_secs(60);
         let found = loop {
-            let listed = incoming.list(None, true).await.expect("list");
+            let listed = incoming
+                .list(None, ListDetail::Headers)
+                .await
+                .expect("list");
             if let Some(m) = listed
                 .into_iter()
                 .find(|m| m.headers.subject.as_deref() == Some(token.as_str()))

@@ -5,6 +5,7 @@
 //!
 //! The account is the lab's `tricky` user, whose password has quotes, a backslash and spaces.
 
+use mailcat_session::ListDetail;
 use std::time::{Duration, Instant};
 
 use mailcat_session::smtp::{Envelope, MessageInfo};
@@ -57,7 +58,7 @@ fn tricky_message(token: &str) -> Vec<u8> {
 async fn find(incoming: &mut Incoming, token: &str) -> Result<MessageSummary, Error> {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let listed = incoming.list(None, true).await?;
+        let listed = incoming.list(None, ListDetail::Headers).await?;
         if let Some(found) = listed.into_iter().find(|m| {
             m.headers
                 .subject

@@ -16,6 +16,7 @@
 //! with whatever else uses the lab: keep N well below it. Linux only (RSS from `/proc`).
 //! This is a benchmark, not a test: nothing here asserts a size.
 
+use mailcat_session::Plaintext;
 use std::time::Duration;
 
 use mailcat_codec::imap::command::Mailbox;
@@ -85,7 +86,10 @@ async fn idle_session(lab: &Lab) -> Result<ImapSession<TcpStream>> {
         .await
         .map_err(fail)?;
     let credential = Credential::password(USER, lab.password.as_bytes());
-    session.login(&credential, false).await.map_err(fail)?;
+    session
+        .login(&credential, Plaintext::Refuse)
+        .await
+        .map_err(fail)?;
     session.select(&Mailbox::inbox()).await.map_err(fail)?;
     Ok(session)
 }

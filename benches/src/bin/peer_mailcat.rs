@@ -7,6 +7,7 @@
 //! peer_mailcat smtp USER RCPT COUNT FILE  # COUNT × send of FILE on one connection
 //! ```
 
+use mailcat_session::Plaintext;
 use std::time::Duration;
 
 use mailcat_benches::peer::{args, exit_on_error, report, Lab};
@@ -31,7 +32,10 @@ async fn imap_job(lab: &Lab, tls: &TlsSettings, user: &str) -> Result<(usize, u6
         .await
         .map_err(fail)?;
     let credential = Credential::password(user, lab.password.as_bytes());
-    session.login(&credential, false).await.map_err(fail)?;
+    session
+        .login(&credential, Plaintext::Refuse)
+        .await
+        .map_err(fail)?;
     session.examine(&Mailbox::inbox()).await.map_err(fail)?;
     let uids = session.uid_search(&SearchKey::All).await.map_err(fail)?;
     let mut requests: Vec<(u32, tokio::io::Sink)> =
@@ -48,7 +52,10 @@ async fn pop3_job(lab: &Lab, tls: &TlsSettings, user: &str) -> Result<(usize, u6
         .await
         .map_err(fail)?;
     let credential = Credential::password(user, lab.password.as_bytes());
-    session.login(&credential, false).await.map_err(fail)?;
+    session
+        .login(&credential, Plaintext::Refuse)
+        .await
+        .map_err(fail)?;
     let stat = session.stat().await.map_err(fail)?;
     let numbers: Vec<u32> = (1..=stat.count).collect();
     let results = session
@@ -77,7 +84,10 @@ async fn smtp_job(
         .await
         .map_err(fail)?;
     let credential = Credential::password(user, lab.password.as_bytes());
-    session.login(&credential, false).await.map_err(fail)?;
+    session
+        .login(&credential, Plaintext::Refuse)
+        .await
+        .map_err(fail)?;
     let envelope = Envelope {
         from: Some(Address::new(user).map_err(fail)?),
         to: vec![Address::new(rcpt).map_err(fail)?],

@@ -13,6 +13,7 @@
 //! same 500 fetched whole. Nothing is deleted. The table gives the median and the fastest run.
 //! This is a benchmark, not a test: nothing here asserts a speed.
 
+use mailcat_session::Plaintext;
 use std::time::{Duration, Instant};
 
 use mailcat_benches::numeric_flag;
@@ -81,7 +82,10 @@ async fn smtp_job(lab: &Lab) -> Result<Duration> {
         .await
         .map_err(fail)?;
     let credential = Credential::password(&lab.user, lab.password.as_bytes());
-    session.login(&credential, false).await.map_err(fail)?;
+    session
+        .login(&credential, Plaintext::Refuse)
+        .await
+        .map_err(fail)?;
     let envelope = Envelope {
         from: Some(Address::new(&lab.user).map_err(fail)?),
         to: vec![Address::new(SMTP_RECIPIENT).map_err(fail)?],
@@ -110,7 +114,10 @@ async fn pop3_session(lab: &Lab) -> Result<pop3::Pop3Session<tokio::net::TcpStre
         .await
         .map_err(fail)?;
     let credential = Credential::password(FETCH_USER, lab.bench_password.as_bytes());
-    session.login(&credential, false).await.map_err(fail)?;
+    session
+        .login(&credential, Plaintext::Refuse)
+        .await
+        .map_err(fail)?;
     Ok(session)
 }
 
@@ -151,7 +158,10 @@ async fn imap_job(lab: &Lab) -> Result<Duration> {
         .await
         .map_err(fail)?;
     let credential = Credential::password(FETCH_USER, lab.bench_password.as_bytes());
-    session.login(&credential, false).await.map_err(fail)?;
+    session
+        .login(&credential, Plaintext::Refuse)
+        .await
+        .map_err(fail)?;
     session.examine(&Mailbox::inbox()).await.map_err(fail)?;
     let uids = session.uid_search(&SearchKey::All).await.map_err(fail)?;
     if uids.len() < MESSAGES {

@@ -7,6 +7,7 @@
 //!
 //! Needs the lab: `tests/lab/lab.sh up && eval "$(tests/lab/lab.sh env)"`.
 
+use mailcat_session::Plaintext;
 use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
@@ -826,7 +827,7 @@ fn with_alice<T>(
         let credential =
             mailcat_session::Credential::password(lab.user.as_str(), lab.password.as_str());
         session
-            .login(&credential, false)
+            .login(&credential, Plaintext::Refuse)
             .await
             .expect("alice logs in");
         let out = f(&mut session).await;

@@ -2,12 +2,12 @@
 //!
 //! ```sh
 //! MAILCAT_EMAIL=alice@example.com MAILCAT_PASSWORD=... \
-//! MAILCAT_INCOMING=imaps://imap.example.com MAILCAT_OUTGOING=smtp://smtp.example.com:587 \
+//! MAILCAT_INCOMING=imaps://imap.example.com \
 //!   cargo run -p mailcat-session --example receive -- newest.eml
 //! ```
 //! (`MAILCAT_CA_FILE` trusts a private CA, e.g. the lab's.)
 
-use mailcat_session::{Account, Credential};
+use mailcat_session::{Account, Credential, ListDetail};
 use mailcat_transport::{Endpoint, TlsSettings};
 
 fn env(name: &str) -> String {
@@ -19,21 +19,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let output = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "newest.eml".into());
-    let mut account = Account::new(
+    // Receive-only: the account needs no outgoing server.
+    let mut builder = Account::builder(
         env("MAILCAT_EMAIL"),
         Credential::password(env("MAILCAT_EMAIL"), env("MAILCAT_PASSWORD")),
-        Endpoint::parse_url(&env("MAILCAT_INCOMING"))?,
-        Endpoint::parse_url(&env("MAILCAT_OUTGOING"))?,
-    );
+    )
+    .incoming(Endpoint::parse_url(&env("MAILCAT_INCOMING"))?);
     if let Ok(ca) = std::env::var("MAILCAT_CA_FILE") {
-        account.tls = TlsSettings {
+        builder = builder.tls(TlsSettings {
             extra_ca_files: vec![ca.into()],
             ..TlsSettings::default()
-        };
+        });
     }
+    let account = builder.build()?;
 
     let mut inbox = account.receive().await?; // connect, TLS, log in
-    let messages = inbox.list(None, true).await?;
+    let messages = inbox.list(None, ListDetail::Headers).await?;
     for message in &messages {
         println!(
             "{:>8} {:>9} {}",

@@ -2,7 +2,7 @@
 //!
 //! ```sh
 //! MAILCAT_EMAIL=alice@example.com MAILCAT_PASSWORD=... \
-//! MAILCAT_INCOMING=imaps://imap.example.com MAILCAT_OUTGOING=smtp://smtp.example.com:587 \
+//! MAILCAT_OUTGOING=smtp://smtp.example.com:587 \
 //!   cargo run -p mailcat-session --example send -- message.eml bob@example.org
 //! ```
 
@@ -20,18 +20,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (Some(path), Some(to)) = (args.next(), args.next()) else {
         return Err("usage: send MESSAGE-FILE RECIPIENT".into());
     };
-    let mut account = Account::new(
+    // Send-only: the account needs no incoming server.
+    let mut builder = Account::builder(
         env("MAILCAT_EMAIL"),
         Credential::password(env("MAILCAT_EMAIL"), env("MAILCAT_PASSWORD")),
-        Endpoint::parse_url(&env("MAILCAT_INCOMING"))?,
-        Endpoint::parse_url(&env("MAILCAT_OUTGOING"))?,
-    );
+    )
+    .outgoing(Endpoint::parse_url(&env("MAILCAT_OUTGOING"))?);
     if let Ok(ca) = std::env::var("MAILCAT_CA_FILE") {
-        account.tls = TlsSettings {
+        builder = builder.tls(TlsSettings {
             extra_ca_files: vec![ca.into()],
             ..TlsSettings::default()
-        };
+        });
     }
+    let account = builder.build()?;
 
     let mut file = tokio::fs::File::open(&path).await?;
     let info = MessageInfo::scan(&mut file).await?; // size and 8-bit, for SIZE and BODY=8BITMIME

@@ -5,17 +5,18 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), mailcat_session::Error> {
-//! use mailcat_session::{Account, Credential};
+//! use mailcat_session::{Account, Credential, ListDetail};
 //! use mailcat_transport::Endpoint;
 //!
-//! let account = Account::new(
+//! let account = Account::builder(
 //!     "alice@example.com",
 //!     Credential::password("alice@example.com", "app-password"),
-//!     Endpoint::parse_url("imaps://imap.example.com").expect("URL"),
-//!     Endpoint::parse_url("smtp://smtp.example.com:587").expect("URL"),
-//! );
+//! )
+//! .incoming(Endpoint::parse_url("imaps://imap.example.com").expect("URL"))
+//! .outgoing(Endpoint::parse_url("smtp://smtp.example.com:587").expect("URL"))
+//! .build()?;
 //! let mut inbox = account.receive().await?;            // connect, TLS, log in
-//! for message in inbox.list(None, true).await? {
+//! for message in inbox.list(None, ListDetail::Headers).await? {
 //!     println!("{} {} {:?}", message.id, message.size.unwrap_or(0), message.headers.subject);
 //! }
 //! inbox.close().await?;
@@ -41,7 +42,7 @@ use crate::imap::{ImapSession, SummaryRequest};
 use crate::maildrop::{Maildrop, MaildropBuilder};
 use crate::pop3::Pop3Session;
 use crate::smtp::{Envelope, MessageInfo, SendReport, SmtpSession};
-use crate::{AlertSink, Credential, Error};
+use crate::{AlertSink, Credential, Error, Plaintext};
 
 /// An account.
 #[derive(Debug, Clone)]
@@ -50,25 +51,29 @@ pub struct Account {
     pub email: String,
     /// The credential for the incoming server (and the outgoing one, unless set apart).
     pub credential: Credential,
-    /// Where mail is read: an IMAP or POP3 endpoint.
-    pub incoming: Endpoint,
-    /// Where mail is sent: an SMTP endpoint.
-    pub outgoing: Endpoint,
+    /// Where mail is read: an IMAP or POP3 endpoint; `None`: a send-only account, whose
+    /// [`Account::receive`] fails with [`Error::Misuse`].
+    pub incoming: Option<Endpoint>,
+    /// Where mail is sent: an SMTP endpoint; `None`: a receive-only account, whose
+    /// [`Account::send`] and [`Account::send_session`] fail with [`Error::Misuse`].
+    pub outgoing: Option<Endpoint>,
     /// A separate credential for the outgoing server; `None`: the incoming one.
     pub outgoing_credential: Option<Credential>,
     /// Which certificate authorities to trust.
     pub tls: TlsSettings,
     /// How long each network step may take.
     pub timeouts: Timeouts,
-    /// Send passwords over connections without TLS. Only for test servers on loopback.
-    pub dangerous_allow_plaintext_auth: bool,
+    /// Whether passwords and tokens may go over connections without TLS
+    /// ([`Plaintext::Refuse`] unless set; the other is only for test servers on loopback).
+    pub plaintext: Plaintext,
     /// Where IMAP `[ALERT]` texts go (RFC 3501 §7.1: they must reach the user); `None`: they
     /// are only kept with the other unsolicited responses.
     pub alerts: Option<AlertSink>,
 }
 
 impl Account {
-    /// An account with the default TLS roots and timeouts, one credential for both servers.
+    /// An account with both servers, the default TLS roots and timeouts, one credential for
+    /// both servers. For a receive-only or send-only account, see [`Account::builder`].
     pub fn new(
         email: impl Into<String>,
         credential: Credential,
@@ -78,14 +83,68 @@ impl Account {
         Account {
             email: email.into(),
             credential,
-            incoming,
-            outgoing,
+            incoming: Some(incoming),
+            outgoing: Some(outgoing),
             outgoing_credential: None,
             tls: TlsSettings::default(),
             timeouts: Timeouts::default(),
-            dangerous_allow_plaintext_auth: false,
+            plaintext: Plaintext::Refuse,
             alerts: None,
         }
+    }
+
+    /// Starts an account for `email` with `credential`: give it an incoming server, an
+    /// outgoing one or both, then [`AccountBuilder::build`]. The rest defaults as in
+    /// [`Account::new`].
+    ///
+    /// ```
+    /// # fn demo() -> Result<(), mailcat_session::Error> {
+    /// use mailcat_session::{Account, Credential};
+    /// use mailcat_transport::Endpoint;
+    ///
+    /// // Receive-only: send() fails with Error::Misuse, without touching the network.
+    /// let account = Account::builder("alice@example.com", Credential::password("alice", "pw"))
+    ///     .incoming(Endpoint::parse_url("imaps://imap.example.com").expect("URL"))
+    ///     .build()?;
+    /// assert!(account.outgoing.is_none());
+    /// # Ok(()) }
+    /// ```
+    pub fn builder(email: impl Into<String>, credential: Credential) -> AccountBuilder {
+        AccountBuilder {
+            account: Account {
+                email: email.into(),
+                credential,
+                incoming: None,
+                outgoing: None,
+                outgoing_credential: None,
+                tls: TlsSettings::default(),
+                timeouts: Timeouts::default(),
+                plaintext: Plaintext::Refuse,
+                alerts: None,
+            },
+        }
+    }
+
+    /// The incoming server, or [`Error::Misuse`] naming what to configure.
+    fn incoming_endpoint(&self) -> Result<&Endpoint, Error> {
+        self.incoming.as_ref().ok_or_else(|| Error::Misuse {
+            host: self.email.clone(),
+            protocol: Protocol::Imap,
+            what: "the account has no incoming server, so it cannot receive: give it one with \
+                   AccountBuilder::incoming (an imap://, imaps:// or pop3s:// endpoint)"
+                .to_owned(),
+        })
+    }
+
+    /// The outgoing server, or [`Error::Misuse`] naming what to configure.
+    fn outgoing_endpoint(&self) -> Result<&Endpoint, Error> {
+        self.outgoing.as_ref().ok_or_else(|| Error::Misuse {
+            host: self.email.clone(),
+            protocol: Protocol::Smtp,
+            what: "the account has no outgoing server, so it cannot send: give it one with \
+                   AccountBuilder::outgoing (an smtp:// or smtps:// endpoint)"
+                .to_owned(),
+        })
     }
 
     /// The credential used for sending.
@@ -96,8 +155,10 @@ impl Account {
     }
 
     /// Connects to the incoming server and logs in. An OAuth2 token the server refuses is
-    /// renewed, and the login tried once more on a new connection.
+    /// renewed, and the login tried once more on a new connection. An account without an
+    /// incoming server fails with [`Error::Misuse`] before any connection.
     pub async fn receive(&self) -> Result<Incoming, Error> {
+        self.incoming_endpoint()?;
         match self.receive_once().await {
             Err(e) if e.is_token_refusal() && self.credential.renew_refused_token().await? => {
                 self.receive_once().await
@@ -107,15 +168,12 @@ impl Account {
     }
 
     async fn receive_once(&self) -> Result<Incoming, Error> {
-        match self.incoming.protocol {
+        let incoming = self.incoming_endpoint()?;
+        match incoming.protocol {
             Protocol::Imap => {
-                let mut session =
-                    crate::imap::connect(&self.incoming, &self.tls, &self.timeouts).await?;
+                let mut session = crate::imap::connect(incoming, &self.tls, &self.timeouts).await?;
                 session.set_alert_sink(self.alerts.clone());
-                if let Err(error) = session
-                    .login(&self.credential, self.dangerous_allow_plaintext_auth)
-                    .await
-                {
+                if let Err(error) = session.login(&self.credential, self.plaintext).await {
                     auth::goodbye_after_failed_login(&error, session.logout()).await;
                     return Err(error);
                 }
@@ -125,12 +183,8 @@ impl Account {
                 })
             }
             Protocol::Pop3 => {
-                let mut session =
-                    crate::pop3::connect(&self.incoming, &self.tls, &self.timeouts).await?;
-                if let Err(error) = session
-                    .login(&self.credential, self.dangerous_allow_plaintext_auth)
-                    .await
-                {
+                let mut session = crate::pop3::connect(incoming, &self.tls, &self.timeouts).await?;
+                if let Err(error) = session.login(&self.credential, self.plaintext).await {
                     auth::goodbye_after_failed_login(&error, session.quit()).await;
                     return Err(error);
                 }
@@ -140,15 +194,17 @@ impl Account {
                 })
             }
             Protocol::Smtp => Err(wrong_protocol(
-                &self.incoming,
+                incoming,
                 "the incoming server must be IMAP or POP3",
             )),
         }
     }
 
     /// Connects to the outgoing server and logs in with the outgoing credential; a refused
-    /// OAuth2 token is renewed once, as for [`Account::receive`].
+    /// OAuth2 token is renewed once, as for [`Account::receive`]. An account without an
+    /// outgoing server fails with [`Error::Misuse`] before any connection.
     pub async fn send_session(&self) -> Result<SmtpSession<TcpStream>, Error> {
+        self.outgoing_endpoint()?;
         match self.send_session_once().await {
             Err(e)
                 if e.is_token_refusal()
@@ -161,18 +217,13 @@ impl Account {
     }
 
     async fn send_session_once(&self) -> Result<SmtpSession<TcpStream>, Error> {
-        if self.outgoing.protocol != Protocol::Smtp {
-            return Err(wrong_protocol(
-                &self.outgoing,
-                "the outgoing server must be SMTP",
-            ));
+        let outgoing = self.outgoing_endpoint()?;
+        if outgoing.protocol != Protocol::Smtp {
+            return Err(wrong_protocol(outgoing, "the outgoing server must be SMTP"));
         }
-        let mut session = crate::smtp::connect(&self.outgoing, &self.tls, &self.timeouts).await?;
+        let mut session = crate::smtp::connect(outgoing, &self.tls, &self.timeouts).await?;
         if let Err(error) = session
-            .login(
-                self.outgoing_credential(),
-                self.dangerous_allow_plaintext_auth,
-            )
+            .login(self.outgoing_credential(), self.plaintext)
             .await
         {
             auth::goodbye_after_failed_login(&error, session.logout()).await;
@@ -181,7 +232,8 @@ impl Account {
         Ok(session)
     }
 
-    /// Sends one message read from `message`: connect, log in, send, quit.
+    /// Sends one message read from `message`: connect, log in, send, quit. An account without
+    /// an outgoing server fails with [`Error::Misuse`] before any connection.
     pub async fn send(
         &self,
         envelope: &Envelope,
@@ -193,6 +245,83 @@ impl Account {
             .send_and_quit(envelope, message, info)
             .await
     }
+}
+
+/// Builds an [`Account`] with an incoming server, an outgoing one or both: from
+/// [`Account::builder`].
+#[derive(Debug, Clone)]
+#[must_use = "an AccountBuilder does nothing until build() is called"]
+pub struct AccountBuilder {
+    account: Account,
+}
+
+impl AccountBuilder {
+    /// Where mail is read: an IMAP or POP3 endpoint.
+    pub fn incoming(mut self, endpoint: Endpoint) -> Self {
+        self.account.incoming = Some(endpoint);
+        self
+    }
+
+    /// Where mail is sent: an SMTP endpoint.
+    pub fn outgoing(mut self, endpoint: Endpoint) -> Self {
+        self.account.outgoing = Some(endpoint);
+        self
+    }
+
+    /// A separate credential for the outgoing server (without one: the account's credential).
+    pub fn outgoing_credential(mut self, credential: Credential) -> Self {
+        self.account.outgoing_credential = Some(credential);
+        self
+    }
+
+    /// Which certificate authorities to trust (default: the platform's and Mozilla's roots).
+    pub fn tls(mut self, tls: TlsSettings) -> Self {
+        self.account.tls = tls;
+        self
+    }
+
+    /// How long each network step may take.
+    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.account.timeouts = timeouts;
+        self
+    }
+
+    /// Whether passwords and tokens may go over connections without TLS (default:
+    /// [`Plaintext::Refuse`]).
+    pub fn plaintext(mut self, plaintext: Plaintext) -> Self {
+        self.account.plaintext = plaintext;
+        self
+    }
+
+    /// Where IMAP `[ALERT]` texts go.
+    pub fn alerts(mut self, alerts: AlertSink) -> Self {
+        self.account.alerts = Some(alerts);
+        self
+    }
+
+    /// The account; [`Error::Misuse`] when it has neither an incoming nor an outgoing server.
+    pub fn build(self) -> Result<Account, Error> {
+        if self.account.incoming.is_none() && self.account.outgoing.is_none() {
+            return Err(Error::Misuse {
+                host: self.account.email,
+                protocol: Protocol::Imap,
+                what: "an account needs a server: give it AccountBuilder::incoming to receive, \
+                       AccountBuilder::outgoing to send, or both"
+                    .to_owned(),
+            });
+        }
+        Ok(self.account)
+    }
+}
+
+/// How much of each message a listing gives ([`Incoming::list`], [`Incoming::list_next`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListDetail {
+    /// The id and the size only: one round trip per batch, on either protocol.
+    Sizes,
+    /// Also Date, From and Subject ([`MessageSummary::headers`]): IMAP in the same `UID FETCH`,
+    /// POP3 by one `TOP n 0` per message.
+    Headers,
 }
 
 fn wrong_protocol(endpoint: &Endpoint, detail: &str) -> Error {
@@ -618,8 +747,8 @@ fn pop3_id(messages: &Maildrop, index: usize) -> MessageId {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
     /// The messages in `mailbox` (IMAP; `None` is INBOX; POP3 has only the one mailbox),
-    /// oldest first. With `headers`, Date/From/Subject too (IMAP in the same FETCH; POP3 by
-    /// `TOP n 0` per message). Collects [`Incoming::list_start`] and [`Incoming::list_next`]:
+    /// oldest first. With [`ListDetail::Headers`], Date/From/Subject too (IMAP in the same
+    /// FETCH; POP3 by `TOP n 0` per message). Collects [`Incoming::list_start`] and [`Incoming::list_next`]:
     /// for a large mailbox, use those to handle each batch as it arrives.
     ///
     /// IMAP: a mailbox without a valid UIDVALIDITY is listed, but its ids carry `None` and
@@ -627,11 +756,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
     pub async fn list(
         &mut self,
         mailbox: Option<&str>,
-        headers: bool,
+        detail: ListDetail,
     ) -> Result<Vec<MessageSummary>, Error> {
         let mut listing = self.list_start(mailbox, None).await?;
         let mut out = Vec::new();
-        while let Some(batch) = self.list_next(&mut listing, headers).await? {
+        while let Some(batch) = self.list_next(&mut listing, detail).await? {
             out.extend(batch);
         }
         Ok(out)
@@ -776,15 +905,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
     }
 
     /// The next batch of `listing`'s summaries, oldest first (`None` once all were given):
-    /// sizes, and with `headers` Date/From/Subject too (IMAP in one `UID FETCH` per batch;
+    /// sizes, and with [`ListDetail::Headers`] Date/From/Subject too (IMAP in one `UID FETCH` per batch;
     /// POP3 by `TOP n 0` per message). The first batch is small so a caller can show it at
     /// once; later ones grow up to 20,000 messages. A message deleted meanwhile by
     /// another client is left out (IMAP).
     pub async fn list_next(
         &mut self,
         listing: &mut Listing,
-        headers: bool,
+        detail: ListDetail,
     ) -> Result<Option<Vec<MessageSummary>>, Error> {
+        let headers = detail == ListDetail::Headers;
         if listing.is_empty() {
             return Ok(None);
         }
@@ -1180,5 +1310,97 @@ fn stale(endpoint: &Endpoint, detail: &str) -> Error {
         host: endpoint.host.clone(),
         protocol: endpoint.protocol,
         detail: detail.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn credential() -> Credential {
+        Credential::password("alice", "pw")
+    }
+
+    // Endpoints no lookup can resolve: were any of these tried, the error would be a
+    // connection error, not Misuse.
+    fn imap() -> Endpoint {
+        Endpoint::parse_url("imaps://imap.unresolvable.invalid").expect("URL")
+    }
+
+    fn smtp() -> Endpoint {
+        Endpoint::parse_url("smtp://smtp.unresolvable.invalid:587").expect("URL")
+    }
+
+    fn misuse(result: Result<impl fmt::Debug, Error>, names: &str) {
+        match result {
+            Err(Error::Misuse { what, .. }) => assert!(what.contains(names), "{what}"),
+            other => panic!("expected Error::Misuse naming {names}, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_receive_only_account_builds_and_refuses_to_send_before_connecting() {
+        let account = Account::builder("alice@example.com", credential())
+            .incoming(imap())
+            .build()
+            .expect("an incoming server is enough");
+        assert_eq!(account.incoming, Some(imap()));
+        assert_eq!(account.outgoing, None);
+        let envelope = Envelope {
+            from: None,
+            to: vec!["bob@example.com".parse().expect("address")],
+            ..Envelope::default()
+        };
+        let info = MessageInfo::default();
+        misuse(
+            account
+                .send(&envelope, &mut tokio::io::empty(), &info)
+                .await,
+            "AccountBuilder::outgoing",
+        );
+        misuse(account.send_session().await, "AccountBuilder::outgoing");
+    }
+
+    #[tokio::test]
+    async fn a_send_only_account_builds_and_refuses_to_receive_before_connecting() {
+        let account = Account::builder("alice@example.com", credential())
+            .outgoing(smtp())
+            .build()
+            .expect("an outgoing server is enough");
+        assert_eq!(account.incoming, None);
+        misuse(
+            account.receive().await.map(|_| ()),
+            "AccountBuilder::incoming",
+        );
+    }
+
+    #[test]
+    fn an_account_without_any_server_is_refused() {
+        misuse(
+            Account::builder("alice@example.com", credential()).build(),
+            "AccountBuilder::incoming",
+        );
+    }
+
+    #[test]
+    fn the_builder_sets_what_new_sets_and_more() {
+        let built = Account::builder("alice@example.com", credential())
+            .incoming(imap())
+            .outgoing(smtp())
+            .outgoing_credential(Credential::password("alice-smtp", "pw2"))
+            .plaintext(Plaintext::DangerouslyAllow)
+            .build()
+            .expect("both servers");
+        let new = Account::new("alice@example.com", credential(), imap(), smtp());
+        assert_eq!(
+            (built.incoming, built.outgoing),
+            (new.incoming, new.outgoing)
+        );
+        assert_eq!(new.plaintext, Plaintext::Refuse);
+        assert_eq!(built.plaintext, Plaintext::DangerouslyAllow);
+        assert_eq!(
+            built.outgoing_credential.expect("set").login(),
+            "alice-smtp"
+        );
     }
 }

@@ -295,6 +295,20 @@ pub(crate) trait LoginSession {
     ) -> Result<(), Error>;
 }
 
+/// The plaintext policy of a login: may a password or token go over a connection without TLS?
+/// Two states on purpose, with the dangerous one spelled out at every call site (threat model
+/// #20): a login over TLS is unaffected by either.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Plaintext {
+    /// Without TLS nothing is sent: the login fails with [`Error::PlaintextAuthRefused`]
+    /// before the secret is even fetched. The default.
+    #[default]
+    Refuse,
+    /// Send the secret even without TLS, readable by anyone on the path. Only for test
+    /// servers on loopback (the CLI's `--allow-plaintext`).
+    DangerouslyAllow,
+}
+
 /// The login preamble, once for the three protocols: the rules every `login` follows before
 /// its protocol's exchange ([`LoginSession::log_in`]).
 ///
@@ -305,14 +319,14 @@ pub(crate) trait LoginSession {
 ///    not be had or encoded) does not use the attempt up.
 /// 3. The mechanism: [`choose`], with the one the credential names if it names one.
 /// 4. The plaintext policy: without TLS nothing is sent unless
-///    `dangerous_allow_plaintext_auth` (threat model #20), whatever the mechanism.
+///    [`Plaintext::DangerouslyAllow`] (threat model #20), whatever the mechanism.
 /// 5. The secret is fetched only then (a prompt, a command), and after it what the server sent
 ///    meanwhile is looked at (a prompt may outlast the server's patience: its goodbye must not
 ///    pass for the answer to the login).
 pub(crate) async fn login<S: LoginSession>(
     session: &mut S,
     credential: &Credential,
-    dangerous_allow_plaintext_auth: bool,
+    plaintext: Plaintext,
 ) -> Result<(), Error> {
     session.login_usable()?;
     let endpoint = session.login_endpoint().clone();
@@ -324,7 +338,7 @@ pub(crate) async fn login<S: LoginSession>(
     }
     let offer = session.login_offer();
     let method = choose(&offer, credential.kind(), credential.mechanism(), &endpoint)?;
-    if !offer.tls && !dangerous_allow_plaintext_auth {
+    if !offer.tls && plaintext == Plaintext::Refuse {
         return Err(Error::PlaintextAuthRefused {
             host: endpoint.host,
             login: credential.login().to_owned(),

@@ -305,7 +305,7 @@ async fn check_server(
         return Ok(());
     }
     let started = Instant::now();
-    let plaintext = account.dangerous_allow_plaintext_auth;
+    let plaintext = account.plaintext;
     // Whatever fails from here on (a refusal, or a server silent after AUTH) fails the login.
     *after_open = Some("login");
     let logged_in = |observer: &mut (dyn FnMut(Progress<'_>) + Send),
@@ -422,7 +422,10 @@ async fn send_test(
         // The test message is among the newest: a mailbox of a million is not listed whole.
         let mut listing = incoming.list_start(None, Some(ARRIVAL_WINDOW)).await?;
         let mut listed = Vec::new();
-        while let Some(batch) = incoming.list_next(&mut listing, true).await? {
+        while let Some(batch) = incoming
+            .list_next(&mut listing, crate::ListDetail::Headers)
+            .await?
+        {
             listed.extend(batch);
         }
         if let Some(found) = listed.into_iter().find(|m| {
@@ -440,9 +443,10 @@ async fn send_test(
             return incoming.close().await;
         }
         if started.elapsed() > arrival_timeout {
+            let host = incoming.endpoint().host.clone();
             incoming.abort().await;
             return Err(Error::Rejected {
-                host: account.incoming.host.clone(),
+                host,
                 command: "the test message".into(),
                 reply: format!(
                     "did not arrive within {} s; check the provider's spam folder and forwarding rules",

@@ -355,7 +355,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
     pub async fn login(
         &mut self,
         credential: &Credential,
-        dangerous_allow_plaintext_auth: bool,
+        plaintext: crate::Plaintext,
     ) -> Result<(), Error> {
         self.core.usable()?;
         if self.preauthenticated {
@@ -363,7 +363,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             // credential is not sent. (`dialogue::open` refuses PREAUTH before STARTTLS.)
             return Ok(());
         }
-        auth::login(self, credential, dangerous_allow_plaintext_auth).await?;
+        auth::login(self, credential, plaintext).await?;
         self.after_login().await
     }
 

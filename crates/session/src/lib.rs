@@ -28,9 +28,11 @@ pub mod store;
 pub mod sync;
 pub mod utc;
 
-pub use account::{Account, Fetching, Incoming, Listing, MessageId, MessageSummary};
+pub use account::{
+    Account, AccountBuilder, Fetching, Incoming, ListDetail, Listing, MessageId, MessageSummary,
+};
 pub use alert::AlertSink;
-pub use auth::Mechanism;
+pub use auth::{Mechanism, Plaintext};
 pub use credential::{Credential, CredentialKind, Secret, SecretCallback, SecretSource};
 pub use error::{refused_recipients, Error};
 pub use imap::ImapSession;

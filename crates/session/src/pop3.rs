@@ -41,13 +41,13 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), mailcat_session::Error> {
-//! use mailcat_session::{pop3, Credential};
+//! use mailcat_session::{pop3, Credential, Plaintext};
 //! use mailcat_transport::{Endpoint, TlsSettings, Timeouts};
 //!
 //! let endpoint = Endpoint::parse_url("pop3s://pop.example.com").expect("a valid URL");
 //! let mut session =
 //!     pop3::connect(&endpoint, &TlsSettings::default(), &Timeouts::default()).await?;
-//! session.login(&Credential::password("me@example.com", "secret"), false).await?;
+//! session.login(&Credential::password("me@example.com", "secret"), Plaintext::Refuse).await?;
 //! let stat = session.stat().await?;
 //! if stat.count > 0 {
 //!     let mut file = tokio::fs::File::create("message-1.eml").await?;
@@ -214,7 +214,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
     /// Exactly one attempt per session: once a call has sent anything, a second one fails
     /// without sending anything, whatever the first one's outcome (a refusal that sent nothing
     /// leaves the attempt). Without TLS, nothing secret is sent unless
-    /// `dangerous_allow_plaintext_auth` ([`Error::PlaintextAuthRefused`]). `-ERR [IN-USE]`,
+    /// [`crate::Plaintext::DangerouslyAllow`] ([`Error::PlaintextAuthRefused`]). `-ERR [IN-USE]`,
     /// `[LOGIN-DELAY]` and `[SYS/TEMP]` give [`Error::AuthenticationUnavailable`]; other
     /// refusals (`[AUTH]` or none) an authentication failure. A `+OK` before the SASL exchange
     /// is complete (before the credentials were sent, or without SCRAM's verified server-final
@@ -222,9 +222,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
     pub async fn login(
         &mut self,
         credential: &Credential,
-        dangerous_allow_plaintext_auth: bool,
+        plaintext: crate::Plaintext,
     ) -> Result<(), Error> {
-        auth::login(self, credential, dangerous_allow_plaintext_auth).await?;
+        auth::login(self, credential, plaintext).await?;
         // RFC 2449 §5: capabilities may change after login (PIPELINING, EXPIRE ...).
         if !self.capabilities.items.is_empty() {
             let mut capa = mailcat_codec::pop3::Capabilities::new();

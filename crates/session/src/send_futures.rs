@@ -35,9 +35,9 @@ async fn futures(
     send(account.receive());
     send(account.send_session());
     send(account.send(envelope, &mut message, info));
-    send(incoming.list(None, true));
+    send(incoming.list(None, crate::ListDetail::Headers));
     send(incoming.list_start(None, Some(20)));
-    send(incoming.list_next(listing, true));
+    send(incoming.list_next(listing, crate::ListDetail::Headers));
     send(incoming.fetch(id, &mut sink));
     send(incoming.delete(std::slice::from_ref(id)));
     send(imap.noop());

@@ -16,11 +16,11 @@
 //!   required (threat model #5: HELO has no STARTTLS), and submission always wants EHLO (AUTH
 //!   is an EHLO extension); a plaintext relay that only speaks HELO is not supported.
 //! - **AUTH**: the best mechanism for the credential, or the one it names
-//!   ([`crate::auth::choose`]), one attempt per
-//!   session, never without TLS unless `dangerous_allow_plaintext_auth`. The initial response
-//!   goes on the AUTH line when the line fits in 512 octets, else in answer to the empty `334`
-//!   (RFC 4954 §4). `235` logs in; `4xx` is temporary; `5xx` is a refusal (`535 5.7.139`:
-//!   basic authentication is disabled, use OAuth2).
+//!   ([`crate::auth::choose`]), one attempt per session, never without TLS unless
+//!   [`crate::Plaintext::DangerouslyAllow`]. The initial response goes on the AUTH line when
+//!   the line fits in 512 octets, else in answer to the empty `334` (RFC 4954 §4). `235` logs
+//!   in; `4xx` is temporary; `5xx` is a refusal (`535 5.7.139`: basic authentication is
+//!   disabled, use OAuth2).
 //! - **MAIL FROM** carries `SIZE=n` when the size is known and the server offers SIZE,
 //!   `BODY=8BITMIME` for 8-bit content (UTF-8 headers included), `SMTPUTF8` for a UTF-8 address
 //!   (and for UTF-8 headers too with [`SmtpUtf8::Strict`], see there why not by default). What the
@@ -361,8 +361,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
     /// outcome. A refusal that sent nothing (plaintext refused, no usable mechanism) leaves the
     /// attempt for a later call.
     ///
-    /// Without TLS nothing is sent unless `dangerous_allow_plaintext_auth` (the password or token
-    /// would cross the network readable): [`Error::PlaintextAuthRefused`].
+    /// Without TLS nothing is sent unless [`crate::Plaintext::DangerouslyAllow`] (the password
+    /// or token would cross the network readable): [`Error::PlaintextAuthRefused`].
     ///
     /// A `235` before the SASL exchange is complete (before the credentials were sent, or
     /// without SCRAM's verified server-final message) is an [`Error::Protocol`], not a login;
@@ -370,9 +370,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
     pub async fn login(
         &mut self,
         credential: &Credential,
-        dangerous_allow_plaintext_auth: bool,
+        plaintext: crate::Plaintext,
     ) -> Result<(), Error> {
-        auth::login(self, credential, dangerous_allow_plaintext_auth).await
+        auth::login(self, credential, plaintext).await
     }
 
     /// Sends one message: MAIL FROM, RCPT TO for each recipient, DATA and the message streamed

@@ -2,6 +2,7 @@
 //! (capability query, login), never the catch-all "server response".
 #![allow(clippy::unwrap_used)]
 
+use mailcat_session::Plaintext;
 use std::time::Duration;
 
 use mailcat_session::check::{self, Options, Progress, Role};
@@ -47,7 +48,7 @@ async fn failed_step(capability: bool) -> String {
         incoming.clone(),
         outgoing,
     );
-    account.dangerous_allow_plaintext_auth = true;
+    account.plaintext = Plaintext::DangerouslyAllow;
     account.timeouts = Timeouts::uniform(Duration::from_millis(500));
     let mut failed = Vec::new();
     let servers = [(Role::Incoming, incoming)];

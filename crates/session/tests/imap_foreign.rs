@@ -7,6 +7,7 @@
 #[path = "support/imap_script.rs"]
 mod imap_script;
 
+use mailcat_session::Plaintext;
 use std::time::Duration;
 
 use imap_script::{cmd, line, send, session};
@@ -38,7 +39,9 @@ async fn mailutils_bare_lf_after_authenticate_is_a_login() {
         ],
     )
     .await;
-    s.login(&alice(), true).await.unwrap();
+    s.login(&alice(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap();
     s.logout().await.unwrap();
     server.await.unwrap();
 }
@@ -56,7 +59,10 @@ async fn a_bare_lf_inside_a_quoted_string_is_still_refused() {
         ],
     )
     .await;
-    let error = s.login(&alice(), true).await.unwrap_err();
+    let error = s
+        .login(&alice(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap_err();
     assert!(error.to_string().contains("bare LF"), "{error}");
     drop(s);
     server.await.unwrap();
@@ -82,7 +88,9 @@ async fn idle_is_refreshed_after_a_quiet_spell_when_asked_and_a_keepalive_defers
         ],
     )
     .await;
-    s.login(&alice(), true).await.unwrap();
+    s.login(&alice(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap();
     s.set_idle_quiet_refresh(Some(Duration::from_secs(120)));
     let start = tokio::time::Instant::now();
     let events = s.idle(Duration::from_secs(3600)).await.unwrap();

@@ -7,6 +7,7 @@
 //! Needs the lab: `tests/lab/lab.sh up && eval "$(tests/lab/lab.sh env)"`.
 #![allow(clippy::unwrap_used)]
 
+use mailcat_session::Plaintext;
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 use std::time::{Duration, Instant};
@@ -61,7 +62,7 @@ async fn open(lab: &Lab, security: Security) -> ImapSession<TcpStream> {
         .await
         .unwrap();
     assert!(session.is_tls());
-    session.login(&carol(), false).await.unwrap();
+    session.login(&carol(), Plaintext::Refuse).await.unwrap();
     session
 }
 

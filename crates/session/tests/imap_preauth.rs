@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+use mailcat_session::{ListDetail, Plaintext};
 use std::sync::{Arc, Mutex};
 
 use mailcat_session::{Account, Credential};
@@ -55,9 +56,13 @@ async fn a_preauth_greeting_skips_the_login_and_the_session_works() {
         incoming,
         outgoing,
     );
-    account.dangerous_allow_plaintext_auth = true;
+    account.plaintext = Plaintext::DangerouslyAllow;
     let mut inbox = account.receive().await.unwrap();
-    assert!(inbox.list(None, false).await.unwrap().is_empty());
+    assert!(inbox
+        .list(None, ListDetail::Sizes)
+        .await
+        .unwrap()
+        .is_empty());
     inbox.close().await.unwrap();
 
     let commands = seen.lock().unwrap().clone();

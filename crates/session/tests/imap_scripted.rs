@@ -8,6 +8,7 @@ mod imap_script;
 #[path = "support/scram_server.rs"]
 mod scram_server;
 
+use mailcat_session::{ListDetail, Plaintext};
 use std::time::Duration;
 
 use imap_script::{cmd, cmd_bytes, cmd_fn, line, line_fn, send, session, session_with, Step};
@@ -48,7 +49,9 @@ async fn logged_in(
     )];
     all.extend(steps);
     let (mut s, server, received) = session("IMAP4rev1 SASL-IR AUTH=PLAIN", all).await;
-    s.login(&alice(), true).await.unwrap();
+    s.login(&alice(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap();
     (s, server, received)
 }
 
@@ -67,7 +70,9 @@ async fn sasl_ir_login_takes_capabilities_from_the_ok_then_id_and_enable() {
         ],
     )
     .await;
-    s.login(&alice(), true).await.unwrap();
+    s.login(&alice(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap();
     assert!(s.has_capability("IDLE") && s.has_capability("MOVE"));
     assert!(
         !s.has_capability("AUTH=PLAIN"),
@@ -95,7 +100,9 @@ async fn without_sasl_ir_plain_waits_for_the_continuation_and_asks_capabilities_
         ],
     )
     .await;
-    s.login(&alice(), true).await.unwrap();
+    s.login(&alice(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap();
     assert!(s.has_capability("IDLE"));
     drop(s);
     server.await.unwrap();
@@ -116,11 +123,16 @@ async fn a_login_that_sent_nothing_leaves_the_one_attempt() {
     )
     .await;
     let e = s
-        .login(&Credential::password("alice", "s3\0cret"), true)
+        .login(
+            &Credential::password("alice", "s3\0cret"),
+            Plaintext::DangerouslyAllow,
+        )
         .await
         .unwrap_err();
     assert!(!e.is_auth(), "{e:?}");
-    s.login(&alice(), true).await.unwrap();
+    s.login(&alice(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap();
     drop(s);
     server.await.unwrap();
     assert_eq!(count(&received, "AUTHENTICATE"), 1);
@@ -136,10 +148,16 @@ async fn a_refused_login_is_one_attempt_only() {
         )],
     )
     .await;
-    let e = s.login(&alice(), true).await.unwrap_err();
+    let e = s
+        .login(&alice(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::AuthenticationFailed { .. }), "{e:?}");
     assert!(e.is_auth());
-    let again = s.login(&alice(), true).await.unwrap_err();
+    let again = s
+        .login(&alice(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap_err();
     assert!(
         matches!(again, Error::AuthenticationAlreadyAttempted { .. }),
         "{again:?}"
@@ -160,7 +178,10 @@ async fn login_command_only_without_sasl_and_refusal_counted_once() {
         )],
     )
     .await;
-    let e = s.login(&alice(), true).await.unwrap_err();
+    let e = s
+        .login(&alice(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap_err();
     assert!(
         matches!(
             e,
@@ -171,7 +192,10 @@ async fn login_command_only_without_sasl_and_refusal_counted_once() {
         ),
         "{e:?}"
     );
-    assert!(s.login(&alice(), true).await.is_err());
+    assert!(s
+        .login(&alice(), Plaintext::DangerouslyAllow)
+        .await
+        .is_err());
     drop(s);
     server.await.unwrap();
     assert_eq!(count(&received, "LOGIN"), 1);
@@ -180,7 +204,10 @@ async fn login_command_only_without_sasl_and_refusal_counted_once() {
 #[tokio::test]
 async fn logindisabled_sends_nothing() {
     let (mut s, server, received) = session("IMAP4rev1 STARTTLS LOGINDISABLED", vec![]).await;
-    let e = s.login(&alice(), true).await.unwrap_err();
+    let e = s
+        .login(&alice(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::NoUsableMechanism { .. }), "{e:?}");
     drop(s);
     server.await.unwrap();
@@ -194,7 +221,7 @@ async fn logindisabled_sends_nothing() {
 #[tokio::test]
 async fn plaintext_auth_is_refused_before_anything_is_sent() {
     let (mut s, server, received) = session("IMAP4rev1 SASL-IR AUTH=PLAIN", vec![]).await;
-    let e = s.login(&alice(), false).await.unwrap_err();
+    let e = s.login(&alice(), Plaintext::Refuse).await.unwrap_err();
     assert!(matches!(e, Error::PlaintextAuthRefused { .. }), "{e:?}");
     drop(s);
     server.await.unwrap();
@@ -208,7 +235,10 @@ async fn unavailable_login_is_temporary() {
         vec![cmd(PLAIN_IR, "{tag} NO [UNAVAILABLE] Try later\r\n")],
     )
     .await;
-    let e = s.login(&alice(), true).await.unwrap_err();
+    let e = s
+        .login(&alice(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap_err();
     assert!(
         matches!(e, Error::AuthenticationUnavailable { .. }),
         "{e:?}"
@@ -1137,7 +1167,9 @@ async fn short_timeouts_do_not_break_a_normal_exchange() {
         Timeouts::uniform(Duration::from_secs(1)),
     )
     .await;
-    s.login(&alice(), true).await.unwrap();
+    s.login(&alice(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap();
     drop(s);
     server.await.unwrap();
 }
@@ -1157,7 +1189,10 @@ async fn literal_password_answered_ok_early(password: &str, literal_len: usize) 
     )
     .await;
     let e = s
-        .login(&Credential::password("alice", password), true)
+        .login(
+            &Credential::password("alice", password),
+            Plaintext::DangerouslyAllow,
+        )
         .await
         .unwrap_err();
     assert!(
@@ -1199,9 +1234,12 @@ async fn a_login_literal_is_sent_after_the_continuation_and_a_no_instead_is_a_re
         ],
     )
     .await;
-    s.login(&Credential::password("alice", "pw\r\nx"), true)
-        .await
-        .unwrap();
+    s.login(
+        &Credential::password("alice", "pw\r\nx"),
+        Plaintext::DangerouslyAllow,
+    )
+    .await
+    .unwrap();
     drop(s);
     server.await.unwrap();
     assert_eq!(received.lock().unwrap().len(), 4);
@@ -1215,7 +1253,10 @@ async fn a_login_literal_is_sent_after_the_continuation_and_a_no_instead_is_a_re
     )
     .await;
     let e = s
-        .login(&Credential::password("alice", "pw\r\nx"), true)
+        .login(
+            &Credential::password("alice", "pw\r\nx"),
+            Plaintext::DangerouslyAllow,
+        )
         .await
         .unwrap_err();
     assert!(matches!(e, Error::AuthenticationFailed { .. }), "{e:?}");
@@ -1237,9 +1278,15 @@ async fn a_referral_is_not_followed_and_the_login_is_one_attempt() {
         )],
     )
     .await;
-    let e = s.login(&alice(), true).await.unwrap_err();
+    let e = s
+        .login(&alice(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap_err();
     assert!(e.is_auth(), "{e:?}");
-    let again = s.login(&alice(), true).await.unwrap_err();
+    let again = s
+        .login(&alice(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap_err();
     assert!(
         matches!(again, Error::AuthenticationAlreadyAttempted { .. }),
         "{again:?}"
@@ -1373,7 +1420,7 @@ async fn list_fetch_delete_without_uidvalidity(validity: &str) {
         session: s,
         selected: None,
     };
-    let listed = incoming.list(None, false).await.unwrap();
+    let listed = incoming.list(None, ListDetail::Sizes).await.unwrap();
     assert_eq!(listed.len(), 2);
     assert_eq!(
         listed[0].id,
@@ -1440,7 +1487,7 @@ async fn plain_without_sasl_ir_answered_ok_instead_of_continuation_is_not_a_logi
         vec![cmd("AUTHENTICATE PLAIN", "{tag} OK Logged in\r\n")],
     )
     .await;
-    let result = s.login(&alice(), true).await;
+    let result = s.login(&alice(), Plaintext::DangerouslyAllow).await;
     assert_claimed_success_and_unusable(result, &mut s).await;
     drop(s);
     server.await.unwrap();
@@ -1459,7 +1506,10 @@ async fn xoauth2_without_sasl_ir_answered_ok_before_the_token_is_not_a_login() {
     )
     .await;
     let result = s
-        .login(&Credential::oauth2("alice", "ya29.tok"), true)
+        .login(
+            &Credential::oauth2("alice", "ya29.tok"),
+            Plaintext::DangerouslyAllow,
+        )
         .await;
     assert_claimed_success_and_unusable(result, &mut s).await;
     drop(s);
@@ -1477,7 +1527,7 @@ async fn login_mechanism_answered_ok_after_the_user_name_is_not_a_login() {
         ],
     )
     .await;
-    let result = s.login(&alice(), true).await;
+    let result = s.login(&alice(), Plaintext::DangerouslyAllow).await;
     assert_claimed_success_and_unusable(result, &mut s).await;
     drop(s);
     server.await.unwrap();
@@ -1513,7 +1563,7 @@ async fn scram_answered_ok_without_the_server_final_message_is_not_a_login() {
         ],
     )
     .await;
-    let result = s.login(&scram_user(), true).await;
+    let result = s.login(&scram_user(), Plaintext::DangerouslyAllow).await;
     assert_claimed_success_and_unusable(result, &mut s).await;
     drop(s);
     server.await.unwrap();
@@ -1531,7 +1581,10 @@ async fn scram_with_a_forged_server_signature_is_refused_and_the_session_unusabl
         ],
     )
     .await;
-    let e = s.login(&scram_user(), true).await.unwrap_err();
+    let e = s
+        .login(&scram_user(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap_err();
     assert!(
         matches!(e, Error::Protocol { ref detail, .. } if detail.contains("signature is wrong")),
         "{e:?}"
@@ -1555,7 +1608,9 @@ async fn scram_with_the_right_server_final_message_logs_in() {
         ],
     )
     .await;
-    s.login(&scram_user(), true).await.unwrap();
+    s.login(&scram_user(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap();
     s.noop().await.unwrap();
     drop(s);
     server.await.unwrap();
@@ -1728,7 +1783,10 @@ async fn a_server_that_gave_up_waiting_for_the_password_says_so_not_wrong_passwo
     )
     .await;
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    let err = s.login(&alice(), true).await.unwrap_err();
+    let err = s
+        .login(&alice(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap_err();
     assert!(!err.is_auth(), "{err}");
     assert!(
         err.to_string().contains("Disconnected for inactivity"),

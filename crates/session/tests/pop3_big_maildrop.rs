@@ -13,6 +13,7 @@
 mod pop3_script;
 
 use mailcat_session::Incoming;
+use mailcat_session::ListDetail;
 use pop3_script::*;
 
 const N: usize = 500_000;
@@ -75,7 +76,7 @@ async fn half_a_million_messages_are_listed_in_memory_that_does_not_grow_with_th
 
     let mut listing = incoming.list_start(None, Some(20)).await.unwrap();
     let newest = incoming
-        .list_next(&mut listing, false)
+        .list_next(&mut listing, ListDetail::Sizes)
         .await
         .unwrap()
         .unwrap();

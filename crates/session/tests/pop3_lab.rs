@@ -6,6 +6,7 @@
 //! without it. The tests reseed bob's mailbox and take turns on it.
 #![allow(clippy::unwrap_used)]
 
+use mailcat_session::Plaintext;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::OnceLock;
@@ -149,7 +150,7 @@ async fn open(host: &str, port: u16, security: Security) -> Pop3Session<TcpStrea
     )
     .await
     .unwrap();
-    session.login(&bob(), false).await.unwrap();
+    session.login(&bob(), Plaintext::Refuse).await.unwrap();
     session
 }
 
@@ -279,10 +280,13 @@ async fn no_login_before_stls_on_the_strict_host() {
         .unwrap();
     // Dovecot offers neither USER nor SASL in clear text to a remote client; even with
     // plaintext allowed, nothing is sent.
-    let err = session.login(&bob(), true).await.unwrap_err();
+    let err = session
+        .login(&bob(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::NoUsableMechanism { .. }), "{err}");
     // And without the opt-in, refused too (nothing to use is said before the missing TLS).
-    let err = session.login(&bob(), false).await.unwrap_err();
+    let err = session.login(&bob(), Plaintext::Refuse).await.unwrap_err();
     assert!(
         matches!(
             err,
@@ -308,7 +312,7 @@ async fn wrong_password_over_pop3s_is_an_auth_failure() {
     let err = session
         .login(
             &Credential::password(var("MAILCAT_LAB_USER2"), "not-the-password"),
-            false,
+            Plaintext::Refuse,
         )
         .await
         .unwrap_err();

@@ -8,6 +8,7 @@ mod pop3_script;
 #[path = "support/scram_server.rs"]
 mod scram_server;
 
+use mailcat_session::{ListDetail, Plaintext};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -57,7 +58,10 @@ async fn user_pass_is_used_by_a_server_without_capa() {
         ],
     )
     .await;
-    session.login(&password(), true).await.unwrap();
+    session
+        .login(&password(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap();
     drop(session);
     // No CAPA after login: the server has none.
     assert_eq!(count(&server.received_text().await, "CAPA"), 1);
@@ -66,7 +70,10 @@ async fn user_pass_is_used_by_a_server_without_capa() {
 #[tokio::test]
 async fn user_pass_is_not_used_when_capa_does_not_offer_it() {
     let (mut session, server) = session(Some(&["TOP", "SASL XOAUTH2"]), vec![]).await;
-    let err = session.login(&password(), true).await.unwrap_err();
+    let err = session
+        .login(&password(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::NoUsableMechanism { .. }), "{err}");
     drop(session);
     assert_eq!(server.received_text().await, "CAPA\r\n");
@@ -88,11 +95,17 @@ async fn a_login_that_sent_nothing_leaves_the_one_attempt() {
     )
     .await;
     let err = session
-        .login(&Credential::password("bob", "s3\0cret"), true)
+        .login(
+            &Credential::password("bob", "s3\0cret"),
+            Plaintext::DangerouslyAllow,
+        )
         .await
         .unwrap_err();
     assert!(!err.is_auth(), "{err:?}");
-    session.login(&password(), true).await.unwrap();
+    session
+        .login(&password(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap();
     assert!(session.is_logged_in());
     drop(session);
     assert_eq!(
@@ -113,12 +126,18 @@ async fn wrong_password_is_one_attempt_only() {
         ],
     )
     .await;
-    let err = session.login(&password(), true).await.unwrap_err();
+    let err = session
+        .login(&password(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap_err();
     assert!(err.is_auth(), "{err}");
     assert!(matches!(err, Error::AuthenticationFailed { .. }), "{err}");
     assert!(err.to_string().contains("[AUTH] Authentication failed."));
     // A second call sends nothing.
-    let again = session.login(&password(), true).await.unwrap_err();
+    let again = session
+        .login(&password(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap_err();
     assert!(
         matches!(again, Error::AuthenticationAlreadyAttempted { .. }),
         "{again}"
@@ -142,7 +161,10 @@ async fn sasl_failure_is_one_attempt_only() {
         ],
     )
     .await;
-    let err = session.login(&password(), true).await.unwrap_err();
+    let err = session
+        .login(&password(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap_err();
     assert!(
         matches!(
             err,
@@ -153,7 +175,10 @@ async fn sasl_failure_is_one_attempt_only() {
         ),
         "{err}"
     );
-    let again = session.login(&password(), true).await.unwrap_err();
+    let again = session
+        .login(&password(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap_err();
     assert!(
         matches!(again, Error::AuthenticationAlreadyAttempted { .. }),
         "{again}"
@@ -171,7 +196,10 @@ async fn sasl_failure_is_one_attempt_only() {
 #[tokio::test]
 async fn a_second_login_after_success_fails_without_sending() {
     let (mut session, server) = logged_in(TX_CAPS, vec![]).await;
-    assert!(session.login(&password(), true).await.is_err());
+    assert!(session
+        .login(&password(), Plaintext::DangerouslyAllow)
+        .await
+        .is_err());
     drop(session);
     assert_eq!(count(&server.received_text().await, "USER"), 1);
 }
@@ -191,7 +219,10 @@ async fn sasl_plain_with_initial_response() {
         ],
     )
     .await;
-    session.login(&password(), true).await.unwrap();
+    session
+        .login(&password(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap();
     assert_eq!(session.capabilities().items, ["TOP", "UIDL"]);
     drop(session);
     server.received().await;
@@ -215,7 +246,10 @@ async fn a_long_initial_response_goes_after_an_empty_challenge() {
     )
     .await;
     session
-        .login(&Credential::password("bob", long.as_bytes()), true)
+        .login(
+            &Credential::password("bob", long.as_bytes()),
+            Plaintext::DangerouslyAllow,
+        )
         .await
         .unwrap();
     drop(session);
@@ -238,7 +272,10 @@ async fn xoauth2_is_sent_in_microsofts_two_line_form() {
     )
     .await;
     session
-        .login(&Credential::oauth2("bob@example.test", "tok3n"), true)
+        .login(
+            &Credential::oauth2("bob@example.test", "tok3n"),
+            Plaintext::DangerouslyAllow,
+        )
         .await
         .unwrap();
     drop(session);
@@ -266,7 +303,10 @@ async fn xoauth2_failure_json_is_decoded() {
     )
     .await;
     let err = session
-        .login(&Credential::oauth2("bob", "old"), true)
+        .login(
+            &Credential::oauth2("bob", "old"),
+            Plaintext::DangerouslyAllow,
+        )
         .await
         .unwrap_err();
     match &err {
@@ -283,7 +323,10 @@ async fn xoauth2_failure_json_is_decoded() {
 #[tokio::test]
 async fn plaintext_auth_is_refused_before_anything_is_sent() {
     let (mut session, server) = session(Some(CAPS), vec![]).await;
-    let err = session.login(&password(), false).await.unwrap_err();
+    let err = session
+        .login(&password(), Plaintext::Refuse)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::PlaintextAuthRefused { .. }), "{err}");
     drop(session);
     assert_eq!(server.received_text().await, "CAPA\r\n");
@@ -293,7 +336,10 @@ async fn plaintext_auth_is_refused_before_anything_is_sent() {
 async fn a_password_with_crlf_sends_nothing() {
     let (mut session, server) = session(Some(&["USER"]), vec![]).await;
     let err = session
-        .login(&Credential::password("bob", "pw\r\nDELE 1"), true)
+        .login(
+            &Credential::password("bob", "pw\r\nDELE 1"),
+            Plaintext::DangerouslyAllow,
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Encode(_)), "{err}");
@@ -314,7 +360,10 @@ async fn temporary_login_refusals() {
             ],
         )
         .await;
-        let err = session.login(&password(), true).await.unwrap_err();
+        let err = session
+            .login(&password(), Plaintext::DangerouslyAllow)
+            .await
+            .unwrap_err();
         assert!(
             matches!(err, Error::AuthenticationUnavailable { .. }),
             "{code}: {err}"
@@ -346,7 +395,10 @@ async fn temporary_sasl_refusal() {
         ],
     )
     .await;
-    let err = session.login(&password(), true).await.unwrap_err();
+    let err = session
+        .login(&password(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, Error::AuthenticationUnavailable { .. }),
         "{err}"
@@ -1001,7 +1053,10 @@ async fn a_capa_of_endless_lines_after_login_is_refused() {
         ],
     )
     .await;
-    let err = session.login(&password(), true).await.unwrap_err();
+    let err = session
+        .login(&password(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, Error::Protocol { ref detail, .. } if detail.contains("1000 lines")),
         "{err}"
@@ -1042,7 +1097,7 @@ async fn incoming_list_matches_200k_sizes_and_ids_in_linear_time() {
         numbers: Default::default(),
     };
     let started = std::time::Instant::now();
-    let listed = incoming.list(None, false).await.unwrap();
+    let listed = incoming.list(None, ListDetail::Sizes).await.unwrap();
     // A generous bound: ~2 s here in a debug build, ~85 s with the quadratic matching.
     assert!(
         started.elapsed() < Duration::from_secs(30),
@@ -1110,7 +1165,10 @@ async fn a_50_mb_message_streams_in_chunks() {
         256 * 1024,
     )
     .await;
-    session.login(&password(), true).await.unwrap();
+    session
+        .login(&password(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap();
     let mut meter = Meter::default();
     let n = session.retrieve(1, &mut meter).await.unwrap();
     assert_eq!(n, (lines * 1023) as u64);
@@ -1157,7 +1215,10 @@ async fn xoauth2_two_line_form_answered_ok_before_the_token_is_not_a_login() {
     )
     .await;
     let result = session
-        .login(&Credential::oauth2("bob@example.test", "tok3n"), true)
+        .login(
+            &Credential::oauth2("bob@example.test", "tok3n"),
+            Plaintext::DangerouslyAllow,
+        )
         .await;
     assert_claimed_success_and_unusable(result, &mut session).await;
     drop(session);
@@ -1173,7 +1234,10 @@ async fn plain_too_long_for_an_initial_response_answered_ok_instead_of_plus_is_n
     )
     .await;
     let result = session
-        .login(&Credential::password("bob", long.as_bytes()), true)
+        .login(
+            &Credential::password("bob", long.as_bytes()),
+            Plaintext::DangerouslyAllow,
+        )
         .await;
     assert_claimed_success_and_unusable(result, &mut session).await;
     drop(session);
@@ -1192,7 +1256,9 @@ async fn login_mechanism_answered_ok_after_the_user_name_is_not_a_login() {
         ],
     )
     .await;
-    let result = session.login(&password(), true).await;
+    let result = session
+        .login(&password(), Plaintext::DangerouslyAllow)
+        .await;
     assert_claimed_success_and_unusable(result, &mut session).await;
     drop(session);
     assert_eq!(
@@ -1226,7 +1292,9 @@ async fn scram_answered_ok_without_the_server_final_message_is_not_a_login() {
         ],
     )
     .await;
-    let result = session.login(&scram_user(), true).await;
+    let result = session
+        .login(&scram_user(), Plaintext::DangerouslyAllow)
+        .await;
     assert_claimed_success_and_unusable(result, &mut session).await;
     drop(session);
     assert_eq!(count(&server.received_text().await, "STAT"), 0);
@@ -1245,7 +1313,10 @@ async fn scram_with_a_forged_server_signature_is_refused_and_the_session_unusabl
         ],
     )
     .await;
-    let e = session.login(&scram_user(), true).await.unwrap_err();
+    let e = session
+        .login(&scram_user(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap_err();
     assert!(
         matches!(e, Error::Protocol { ref detail, .. } if detail.contains("signature is wrong")),
         "{e:?}"
@@ -1273,7 +1344,10 @@ async fn scram_with_the_right_server_final_message_logs_in() {
         ],
     )
     .await;
-    session.login(&scram_user(), true).await.unwrap();
+    session
+        .login(&scram_user(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap();
     assert!(session.is_logged_in());
     session.stat().await.unwrap();
     drop(session);
@@ -1547,7 +1621,7 @@ async fn a_server_without_uidl_is_listed_by_message_numbers_valid_in_the_session
     )
     .await;
     let mut incoming = incoming(session);
-    let listed = incoming.list(None, false).await.unwrap();
+    let listed = incoming.list(None, ListDetail::Sizes).await.unwrap();
     let keys: Vec<_> = listed.iter().map(|m| (m.id.key(), m.size)).collect();
     assert_eq!(
         keys,
@@ -1573,7 +1647,10 @@ async fn uidl_refused_by_a_server_that_announces_it_is_an_error() {
         ],
     )
     .await;
-    let err = incoming(session).list(None, false).await.unwrap_err();
+    let err = incoming(session)
+        .list(None, ListDetail::Sizes)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Rejected { .. }), "{err}");
     server.received().await;
 }
@@ -1594,7 +1671,10 @@ async fn without_top_the_list_has_no_headers_and_tries_top_once() {
         ],
     )
     .await;
-    let listed = incoming(session).list(None, true).await.unwrap();
+    let listed = incoming(session)
+        .list(None, ListDetail::Headers)
+        .await
+        .unwrap();
     assert_eq!(listed.len(), 2);
     assert!(listed.iter().all(|m| m.headers.subject.is_none()));
     assert!(listed.iter().all(|m| m.id.is_stable()));
@@ -1646,7 +1726,10 @@ async fn list_with_headers_pipelines_top_and_keeps_each_subject_with_its_message
         ],
     )
     .await;
-    let listed = incoming(session).list(None, true).await.unwrap();
+    let listed = incoming(session)
+        .list(None, ListDetail::Headers)
+        .await
+        .unwrap();
     let subjects: Vec<_> = listed
         .iter()
         .map(|m| (m.id.key(), m.headers.subject.clone()))
@@ -1676,7 +1759,10 @@ async fn a_server_that_gave_up_waiting_for_the_password_is_not_sent_it() {
     )
     .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let err = session.login(&password(), true).await.unwrap_err();
+    let err = session
+        .login(&password(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, Error::Protocol { ref detail, .. } if detail.contains("Disconnected for inactivity")),
         "{err}"
@@ -1722,7 +1808,7 @@ async fn incoming_lists_more_than_a_million_messages_as_stat_announced() {
     assert_eq!(numbers.len(), 2);
     assert!(numbers.heap_bytes() < 100, "{} bytes", numbers.heap_bytes());
     let batch = incoming
-        .list_next(&mut listing, false)
+        .list_next(&mut listing, ListDetail::Sizes)
         .await
         .unwrap()
         .unwrap();
@@ -1735,7 +1821,7 @@ async fn incoming_lists_more_than_a_million_messages_as_stat_announced() {
         ]
     );
     assert!(incoming
-        .list_next(&mut listing, false)
+        .list_next(&mut listing, ListDetail::Sizes)
         .await
         .unwrap()
         .is_none());
@@ -1796,7 +1882,7 @@ async fn a_filtered_listing_holds_only_what_is_kept_and_needs_no_list_when_that_
     assert_eq!(asked, ["a", "b", "c", "d", "e"], "each UIDL, as it came");
     assert!(listing.stable_ids());
     let listed = incoming
-        .list_next(&mut listing, false)
+        .list_next(&mut listing, ListDetail::Sizes)
         .await
         .unwrap()
         .unwrap();
@@ -1879,7 +1965,10 @@ async fn a_server_listing_out_of_order_gets_each_size_to_its_message() {
         ],
     )
     .await;
-    let listed = incoming(session).list(None, false).await.unwrap();
+    let listed = incoming(session)
+        .list(None, ListDetail::Sizes)
+        .await
+        .unwrap();
     let keys: Vec<_> = listed.iter().map(|m| (m.id.key(), m.size)).collect();
     assert_eq!(
         keys,
@@ -1910,7 +1999,10 @@ async fn a_listing_far_longer_than_stat_announced_is_refused() {
         ],
     )
     .await;
-    let err = incoming(session).list(None, false).await.unwrap_err();
+    let err = incoming(session)
+        .list(None, ListDetail::Sizes)
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, Error::Protocol { ref detail, .. } if detail.contains("1002 lines")),
         "{err}"

@@ -7,6 +7,7 @@
 //! Needs the lab: `tests/lab/lab.sh up && eval "$(tests/lab/lab.sh env)"`.
 #![allow(clippy::unwrap_used)]
 
+use mailcat_session::Plaintext;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -42,7 +43,7 @@ async fn alice(implicit_tls: bool) -> SmtpSession<TcpStream> {
         .await
         .unwrap();
     let credential = Credential::password(&lab.user, lab.password.as_bytes());
-    session.login(&credential, false).await.unwrap();
+    session.login(&credential, Plaintext::Refuse).await.unwrap();
     session
 }
 
@@ -307,7 +308,7 @@ async fn an_oauth2_token_logs_in_with_xoauth2_and_a_bad_one_is_refused_once() {
     session
         .login(
             &Credential::oauth2(&user, env("MAILCAT_LAB_OAUTH2_TOKEN")),
-            false,
+            Plaintext::Refuse,
         )
         .await
         .unwrap();
@@ -315,11 +316,11 @@ async fn an_oauth2_token_logs_in_with_xoauth2_and_a_bad_one_is_refused_once() {
 
     let mut session = connect_submission().await;
     let bad = Credential::oauth2(&user, "not-a-valid-token");
-    let err = session.login(&bad, false).await.unwrap_err();
+    let err = session.login(&bad, Plaintext::Refuse).await.unwrap_err();
     println!("bad token: {err}");
     assert!(err.is_auth(), "{err:?}");
     assert!(matches!(
-        session.login(&bad, false).await.unwrap_err(),
+        session.login(&bad, Plaintext::Refuse).await.unwrap_err(),
         Error::AuthenticationAlreadyAttempted { .. }
     ));
     // The session is still usable for QUIT after the refusal.
@@ -331,7 +332,10 @@ async fn a_wrong_password_is_refused_as_an_auth_error() {
     let lab = Lab::from_env();
     let mut session = connect_submission().await;
     let err = session
-        .login(&Credential::password(&lab.user, "wrong password"), false)
+        .login(
+            &Credential::password(&lab.user, "wrong password"),
+            Plaintext::Refuse,
+        )
         .await
         .unwrap_err();
     println!("wrong password: {err}");

@@ -10,6 +10,7 @@ mod scram_server;
 #[path = "support/smtp_script.rs"]
 mod smtp_script;
 
+use mailcat_session::Plaintext;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -64,8 +65,14 @@ async fn auth_plain_goes_as_an_initial_response_and_only_once() {
         ],
     )
     .await;
-    session.login(&alice(), true).await.unwrap();
-    let again = session.login(&alice(), true).await.unwrap_err();
+    session
+        .login(&alice(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap();
+    let again = session
+        .login(&alice(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap_err();
     assert!(
         matches!(again, Error::AuthenticationAlreadyAttempted { .. }),
         "{again:?}"
@@ -90,7 +97,10 @@ async fn auth_plain_answers_the_empty_challenge_when_the_line_would_be_too_long(
     )
     .await;
     let credential = Credential::password("alice@example.test", password);
-    session.login(&credential, true).await.unwrap();
+    session
+        .login(&credential, Plaintext::DangerouslyAllow)
+        .await
+        .unwrap();
     drop(session);
     assert_eq!(server.await.unwrap().count("AUTH"), 1);
 }
@@ -110,7 +120,10 @@ async fn auth_login_answers_two_prompts() {
         ],
     )
     .await;
-    session.login(&alice(), true).await.unwrap();
+    session
+        .login(&alice(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap();
     drop(session);
     server.await.unwrap();
 }
@@ -132,7 +145,10 @@ async fn a_refused_xoauth2_token_reports_the_decoded_json_after_one_attempt() {
     )
     .await;
     let credential = Credential::oauth2("alice@example.test", token);
-    let err = session.login(&credential, true).await.unwrap_err();
+    let err = session
+        .login(&credential, Plaintext::DangerouslyAllow)
+        .await
+        .unwrap_err();
     match &err {
         Error::OAuth2Rejected { status, scope, .. } => {
             assert_eq!(status, "401");
@@ -141,7 +157,10 @@ async fn a_refused_xoauth2_token_reports_the_decoded_json_after_one_attempt() {
         other => panic!("{other:?}"),
     }
     assert!(err.is_auth());
-    let again = session.login(&credential, true).await.unwrap_err();
+    let again = session
+        .login(&credential, Plaintext::DangerouslyAllow)
+        .await
+        .unwrap_err();
     assert!(matches!(
         again,
         Error::AuthenticationAlreadyAttempted { .. }
@@ -162,7 +181,10 @@ async fn reply_535_5_7_139_says_basic_authentication_is_disabled() {
         ],
     )
     .await;
-    let err = session.login(&alice(), true).await.unwrap_err();
+    let err = session
+        .login(&alice(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::BasicAuthDisabled { .. }), "{err:?}");
     assert!(err.to_string().contains("OAuth2"), "{err}");
     drop(session);
@@ -181,12 +203,18 @@ async fn a_wrong_password_is_one_attempt_and_an_auth_error() {
         ],
     )
     .await;
-    let err = session.login(&alice(), true).await.unwrap_err();
+    let err = session
+        .login(&alice(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::AuthenticationFailed { .. }), "{err:?}");
     assert!(err.to_string().contains("535 5.7.8"), "{err}");
     // Not LOGIN next with the same password: the session refuses a second attempt.
     assert!(matches!(
-        session.login(&alice(), true).await.unwrap_err(),
+        session
+            .login(&alice(), Plaintext::DangerouslyAllow)
+            .await
+            .unwrap_err(),
         Error::AuthenticationAlreadyAttempted { .. }
     ));
     drop(session);
@@ -205,7 +233,10 @@ async fn reply_454_is_a_temporary_authentication_failure() {
         ],
     )
     .await;
-    let err = session.login(&alice(), true).await.unwrap_err();
+    let err = session
+        .login(&alice(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, Error::AuthenticationUnavailable { .. }),
         "{err:?}"
@@ -218,7 +249,10 @@ async fn reply_454_is_a_temporary_authentication_failure() {
 #[tokio::test]
 async fn no_password_is_sent_without_tls_unless_allowed() {
     let (mut session, server) = start(&["AUTH PLAIN LOGIN"], vec![Act::Eof]).await;
-    let err = session.login(&alice(), false).await.unwrap_err();
+    let err = session
+        .login(&alice(), Plaintext::Refuse)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::PlaintextAuthRefused { .. }), "{err:?}");
     drop(session);
     assert!(server.await.unwrap().0.is_empty());
@@ -238,9 +272,15 @@ async fn a_plaintext_refusal_sends_nothing_and_leaves_the_one_attempt() {
         ],
     )
     .await;
-    let err = session.login(&alice(), false).await.unwrap_err();
+    let err = session
+        .login(&alice(), Plaintext::Refuse)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::PlaintextAuthRefused { .. }), "{err:?}");
-    session.login(&alice(), true).await.unwrap();
+    session
+        .login(&alice(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap();
     drop(session);
     assert_eq!(server.await.unwrap().count("AUTH"), 1);
 }
@@ -259,9 +299,15 @@ async fn a_login_that_sent_nothing_leaves_the_one_attempt() {
     )
     .await;
     let nul = Credential::password("alice@example.test", "s3\0cret");
-    let err = session.login(&nul, true).await.unwrap_err();
+    let err = session
+        .login(&nul, Plaintext::DangerouslyAllow)
+        .await
+        .unwrap_err();
     assert!(!err.is_auth(), "{err:?}");
-    session.login(&alice(), true).await.unwrap();
+    session
+        .login(&alice(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap();
     drop(session);
     assert_eq!(server.await.unwrap().count("AUTH"), 1);
 }
@@ -269,7 +315,10 @@ async fn a_login_that_sent_nothing_leaves_the_one_attempt() {
 #[tokio::test]
 async fn a_server_without_a_usable_mechanism_gets_nothing() {
     let (mut session, server) = start(&["AUTH XOAUTH2"], vec![Act::Eof]).await;
-    let err = session.login(&alice(), true).await.unwrap_err();
+    let err = session
+        .login(&alice(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::NoUsableMechanism { .. }), "{err:?}");
     drop(session);
     assert!(server.await.unwrap().0.is_empty());
@@ -303,7 +352,10 @@ async fn a_chosen_oauthbearer_is_used_where_xoauth2_would_be_picked() {
     let credential = Credential::oauth2("alice@example.test", token)
         .with_mechanism(Mechanism::OAuthBearer)
         .unwrap();
-    session.login(&credential, true).await.unwrap();
+    session
+        .login(&credential, Plaintext::DangerouslyAllow)
+        .await
+        .unwrap();
     drop(session);
     assert_eq!(server.await.unwrap().count("AUTH"), 1);
 }
@@ -314,7 +366,10 @@ async fn a_chosen_mechanism_the_server_lacks_sends_nothing_and_no_other_is_tried
     // offers PLAIN and LOGIN, which the automatic choice would take (threat model #21).
     let (mut session, server) = start(&["AUTH PLAIN LOGIN"], vec![Act::Eof]).await;
     let credential = alice().with_mechanism(Mechanism::ScramSha256).unwrap();
-    let err = session.login(&credential, true).await.unwrap_err();
+    let err = session
+        .login(&credential, Plaintext::DangerouslyAllow)
+        .await
+        .unwrap_err();
     assert!(
         matches!(
             &err,
@@ -337,7 +392,10 @@ async fn a_chosen_mechanism_the_server_lacks_sends_nothing_and_no_other_is_tried
 async fn a_chosen_plain_is_still_not_sent_without_tls_unless_allowed() {
     let (mut session, server) = start(&["AUTH PLAIN LOGIN"], vec![Act::Eof]).await;
     let credential = alice().with_mechanism(Mechanism::Plain).unwrap();
-    let err = session.login(&credential, false).await.unwrap_err();
+    let err = session
+        .login(&credential, Plaintext::Refuse)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::PlaintextAuthRefused { .. }), "{err:?}");
     drop(session);
     assert!(server.await.unwrap().0.is_empty());
@@ -382,7 +440,10 @@ async fn xoauth2_too_long_for_an_initial_response_answered_235_before_the_token_
     )
     .await;
     let result = session
-        .login(&Credential::oauth2("alice@example.test", token), true)
+        .login(
+            &Credential::oauth2("alice@example.test", token),
+            Plaintext::DangerouslyAllow,
+        )
         .await;
     assert_claimed_success_and_unusable(result, &mut session).await;
     drop(session);
@@ -405,7 +466,10 @@ async fn a_long_xoauth2_token_goes_after_the_empty_challenge() {
     )
     .await;
     session
-        .login(&Credential::oauth2("alice@example.test", token), true)
+        .login(
+            &Credential::oauth2("alice@example.test", token),
+            Plaintext::DangerouslyAllow,
+        )
         .await
         .unwrap();
     drop(session);
@@ -421,7 +485,10 @@ async fn plain_too_long_for_an_initial_response_answered_235_instead_of_334_is_n
     )
     .await;
     let result = session
-        .login(&Credential::password("alice@example.test", password), true)
+        .login(
+            &Credential::password("alice@example.test", password),
+            Plaintext::DangerouslyAllow,
+        )
         .await;
     assert_claimed_success_and_unusable(result, &mut session).await;
     drop(session);
@@ -441,7 +508,7 @@ async fn auth_login_answered_235_after_the_user_name_is_not_a_login() {
         ],
     )
     .await;
-    let result = session.login(&alice(), true).await;
+    let result = session.login(&alice(), Plaintext::DangerouslyAllow).await;
     assert_claimed_success_and_unusable(result, &mut session).await;
     drop(session);
     assert_eq!(
@@ -474,7 +541,9 @@ async fn scram_answered_235_without_the_server_final_message_is_not_a_login() {
         ],
     )
     .await;
-    let result = session.login(&scram_user(), true).await;
+    let result = session
+        .login(&scram_user(), Plaintext::DangerouslyAllow)
+        .await;
     assert_claimed_success_and_unusable(result, &mut session).await;
     drop(session);
     assert_eq!(server.await.unwrap().count("MAIL"), 0);
@@ -494,7 +563,10 @@ async fn scram_with_a_forged_server_signature_is_refused_and_the_session_unusabl
         ],
     )
     .await;
-    let e = session.login(&scram_user(), true).await.unwrap_err();
+    let e = session
+        .login(&scram_user(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap_err();
     assert!(
         matches!(e, Error::Protocol { ref detail, .. } if detail.contains("signature is wrong")),
         "{e:?}"
@@ -521,7 +593,10 @@ async fn scram_with_the_right_server_final_message_logs_in() {
         ],
     )
     .await;
-    session.login(&scram_user(), true).await.unwrap();
+    session
+        .login(&scram_user(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap();
     assert!(!session.is_closed());
     drop(session);
     server.await.unwrap();
@@ -1476,7 +1551,10 @@ async fn an_extra_reply_after_auth_or_noop_is_a_desync() {
         ],
     )
     .await;
-    let e = session.login(&alice(), true).await.unwrap_err();
+    let e = session
+        .login(&alice(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::Protocol { .. }), "{e:?}");
     drop(session);
     assert_eq!(server.await.unwrap().count("AUTH"), 1);

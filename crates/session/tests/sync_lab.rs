@@ -6,6 +6,7 @@
 //! bob's and carol's mailboxes with crates/mailcat/tests/fetch_lab.rs: run one at a time.
 #![allow(clippy::unwrap_used)]
 
+use mailcat_session::ListDetail;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -64,7 +65,7 @@ fn count(dir: &Path) -> usize {
 
 async fn on_server(account: &Account) -> usize {
     let mut incoming = account.receive().await.unwrap();
-    let n = incoming.list(None, false).await.unwrap().len();
+    let n = incoming.list(None, ListDetail::Sizes).await.unwrap().len();
     incoming.close().await.unwrap();
     n
 }
@@ -81,7 +82,7 @@ async fn sync_into<S: Store>(
     let incoming = account.receive().await.unwrap();
     let source = Source {
         login: user,
-        host: &account.incoming.host,
+        host: &account.incoming.as_ref().expect("an incoming server").host,
         mailbox: match incoming {
             Incoming::Imap { .. } => Some("INBOX"),
             Incoming::Pop3 { .. } => None,
@@ -216,7 +217,7 @@ async fn a_cancelled_sync_reports_what_it_stored_and_leaves_no_partial_file() {
         let incoming = account.receive().await.unwrap();
         let source = Source {
             login: &user,
-            host: &account.incoming.host,
+            host: &account.incoming.as_ref().expect("an incoming server").host,
             mailbox: (!pop3).then_some("INBOX"),
         };
         // Cancelled as soon as the first message is stored (the first batch's group).

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mailcat_session::oauth2::{FileTokenStore, OAuth2};
-use mailcat_session::{Account, Credential, CredentialKind, Secret, SecretSource};
-use mailcat_transport::{Endpoint, Protocol, Security, Timeouts, TlsSettings};
+use mailcat_session::{Account, Credential, CredentialKind, Plaintext, Secret, SecretSource};
+use mailcat_transport::{Endpoint, Security, Timeouts, TlsSettings};
 
 use crate::cli::Cli;
 use crate::config::{self, AccountSettings, Resolved};
@@ -67,28 +67,20 @@ pub fn account(
             exit::USAGE,
         )
     };
-    let incoming = match (&settings.incoming, need_incoming) {
-        (Some(e), _) => e.clone(),
-        (None, true) => {
-            return Err(missing(
-                "incoming",
-                "--incoming",
-                "imaps://imap.example.com",
-            ))
-        }
-        (None, false) => Endpoint::new(Protocol::Imap, "unused.invalid", Security::ImplicitTls),
-    };
-    let outgoing = match (&settings.outgoing, need_outgoing) {
-        (Some(e), _) => e.clone(),
-        (None, true) => {
-            return Err(missing(
-                "outgoing",
-                "--outgoing",
-                "smtp://smtp.example.com:587",
-            ))
-        }
-        (None, false) => Endpoint::new(Protocol::Smtp, "unused.invalid", Security::StartTls),
-    };
+    if need_incoming && settings.incoming.is_none() {
+        return Err(missing(
+            "incoming",
+            "--incoming",
+            "imaps://imap.example.com",
+        ));
+    }
+    if need_outgoing && settings.outgoing.is_none() {
+        return Err(missing(
+            "outgoing",
+            "--outgoing",
+            "smtp://smtp.example.com:587",
+        ));
+    }
     if settings.login.is_empty() {
         return Err(failed(
             command,
@@ -96,24 +88,43 @@ pub fn account(
             exit::USAGE,
         ));
     }
-    let (incoming, outgoing) = if cli.allow_plaintext {
+    let policy = if cli.allow_plaintext {
         eprintln!("mailcat: WARNING: --allow-plaintext: the connection is not encrypted and the password may be sent in clear text");
-        (plaintext(incoming), plaintext(outgoing))
+        Plaintext::DangerouslyAllow
     } else {
-        (incoming, outgoing)
+        Plaintext::Refuse
     };
-    let mut account = Account::new(
+    let endpoint = |endpoint: &Endpoint| match policy {
+        Plaintext::DangerouslyAllow => plaintext(endpoint.clone()),
+        Plaintext::Refuse => endpoint.clone(),
+    };
+    let mut builder = Account::builder(
         settings.email.clone(),
-        credential(cli, settings, command)?,
-        incoming,
-        outgoing,
-    );
-    account.tls = tls(settings);
-    account.timeouts = timeouts(settings, None);
-    account.dangerous_allow_plaintext_auth = cli.allow_plaintext;
-    account.alerts = Some(mailcat_session::AlertSink::new(show_alert));
-    account.credential = with_mechanism(cli, settings, command, account.credential)?;
+        with_mechanism(cli, settings, command, credential(cli, settings, command)?)?,
+    )
+    .tls(tls(settings))
+    .timeouts(timeouts(settings, None))
+    .plaintext(policy)
+    .alerts(mailcat_session::AlertSink::new(show_alert));
+    if let Some(incoming) = &settings.incoming {
+        builder = builder.incoming(endpoint(incoming));
+    }
+    if let Some(outgoing) = &settings.outgoing {
+        builder = builder.outgoing(endpoint(outgoing));
+    }
+    // Every command either needs a server or has checked that it has one (`check`).
+    let account = builder
+        .build()
+        .map_err(|error| failed(command, &error.to_string(), exit::USAGE))?;
     Ok(account)
+}
+
+/// The incoming server of an account made by [`account`] for a command that needs one.
+pub fn incoming(account: &Account) -> &Endpoint {
+    account
+        .incoming
+        .as_ref()
+        .expect("account() refuses a command that needs an incoming server without one")
 }
 
 /// Shows an IMAP `[ALERT]` on stderr, in every command and even with `-q`: RFC 3501 §7.1 says

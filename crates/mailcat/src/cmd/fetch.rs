@@ -339,8 +339,8 @@ fn fetch(cli: &Cli, args: &FetchArgs) -> Result<(), Exit> {
     })?;
     let source = Source {
         login: &settings.login,
-        host: &account.incoming.host,
-        mailbox: match account.incoming.protocol {
+        host: &common::incoming(&account).host,
+        mailbox: match common::incoming(&account).protocol {
             Protocol::Pop3 => None,
             _ => Some(args.mailbox.as_deref().unwrap_or("INBOX")),
         },

@@ -1,6 +1,7 @@
 //! `mailcat list`: one line a message: id, size, date, from, subject (oldest first), printed
 //! batch by batch as the summaries arrive, so a huge mailbox shows its first lines at once.
 
+use mailcat_session::ListDetail;
 use mailcat_session::{MessageId, MessageSummary};
 use serde_json::json;
 
@@ -28,7 +29,7 @@ fn list(cli: &Cli, args: &ListArgs) -> Result<(), Exit> {
         let mut out = Output::new(cli.json);
         loop {
             let batch = incoming
-                .list_next(&mut listing, true)
+                .list_next(&mut listing, ListDetail::Headers)
                 .await
                 .map_err(|e| common::fail("list", &e))?;
             let Some(batch) = batch else { break };

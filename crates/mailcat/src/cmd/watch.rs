@@ -38,10 +38,10 @@ pub fn run(cli: &Cli, args: &WatchArgs) -> u8 {
 fn watch(cli: &Cli, args: &WatchArgs) -> Result<(), Exit> {
     let settings = common::settings(cli, "watch")?;
     let account = common::account(cli, &settings, "watch", true, false)?;
-    if account.incoming.protocol != mailcat_transport::Protocol::Imap {
+    if common::incoming(&account).protocol != mailcat_transport::Protocol::Imap {
         eprintln!(
             "mailcat watch: waiting for new mail needs IMAP (IDLE); {} is POP3",
-            account.incoming
+            common::incoming(&account)
         );
         return Err(Exit(exit::USAGE));
     }
@@ -117,7 +117,7 @@ async fn watch_once(
         eprintln!(
             "mailcat watch: watching {} on {} (Ctrl-C to stop)",
             terminal_safe(mailbox),
-            account.incoming.host
+            common::incoming(account).host
         );
     }
     loop {
@@ -136,7 +136,7 @@ async fn watch_once(
                 events.iter().find(|e| matches!(e, Unsolicited::Bye(_)))
             {
                 return Error::Closed {
-                    host: account.incoming.host.clone(),
+                    host: common::incoming(account).host.clone(),
                     reply: text.clone().into(),
                 };
             }

@@ -430,7 +430,7 @@ impl<'a, S: Store> Sync<'a, S> {
         // Summaries (sizes) of the new messages only.
         let mut new: Vec<MessageSummary> = Vec::new();
         while let Some(batch) = cancel
-            .until(incoming.list_next(&mut listing, false))
+            .until(incoming.list_next(&mut listing, crate::ListDetail::Sizes))
             .await
             .ok_or(StopReason::Cancelled)?
             .map_err(StopReason::Session)?

@@ -278,7 +278,7 @@ pub async fn logged_in(caps: &[&str], script: Vec<Step>) -> (Pop3Session<DuplexS
     session
         .login(
             &mailcat_session::Credential::password("bob", PASSWORD),
-            true,
+            mailcat_session::Plaintext::DangerouslyAllow,
         )
         .await
         .unwrap();
