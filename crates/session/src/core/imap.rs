@@ -336,9 +336,6 @@ pub(crate) struct ImapCore {
     bodies: Option<Bodies>,
     /// The last input ended inside an item.
     partial: bool,
-    /// Bytes were handed out to write and the writer has not come back for more: if a
-    /// command starts now, that write was cut short.
-    writing: bool,
 }
 
 impl ImapCore {
@@ -364,7 +361,6 @@ impl ImapCore {
             uid_leads: false,
             bodies: None,
             partial: false,
-            writing: false,
         };
         core.set_capabilities(capabilities);
         core
@@ -588,7 +584,7 @@ impl ImapCore {
     /// dropped call's). Returns the poison's error then.
     pub(crate) fn abandon(&mut self) -> Result<(), Error> {
         self.bodies = None;
-        if self.writing {
+        if self.outbox.cut_off() {
             return Err(self.protocol(
                 "a command was only partly written when its call was dropped: the server may \
                  take what comes next as the rest of it",
@@ -1149,14 +1145,14 @@ impl Core for ImapCore {
     type Event = ImapEvent;
 
     fn poll_transmit(&mut self) -> Option<Transmit> {
-        let next = self.outbox.pop();
-        self.writing = next.is_some();
-        next
+        self.outbox.pop()
+    }
+
+    fn transmitted(&mut self) {
+        self.outbox.written();
     }
 
     fn handle_input(&mut self, input: &[u8]) -> Result<Progress<ImapEvent>, Error> {
-        // Handed input: the writer is done with what it took.
-        self.writing = false;
         let bare_lf_lines = self.decoder.bare_lf_lines();
         let (consumed, item) = match Decode::decode(&mut self.decoder, input) {
             Decoded::Event { consumed, event } => (
@@ -1623,12 +1619,13 @@ mod tests {
         )
     }
 
-    /// Everything queued, as the driver writes it (then handed input, as the driver does).
+    /// Everything queued, as the driver writes it (and then says it was written).
     fn sent(core: &mut ImapCore) -> Vec<u8> {
         let mut out = Vec::new();
         while let Some(t) = core.poll_transmit() {
             out.extend_from_slice(&t.bytes);
         }
+        core.transmitted();
         out
     }
 

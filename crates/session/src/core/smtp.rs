@@ -146,9 +146,6 @@ pub(crate) struct SmtpCore {
     transaction: Option<Transaction>,
     stuffer: DotStuffer,
     body: Vec<u8>,
-    /// Bytes were handed to the driver to write since the last input: a failure now is the
-    /// write's.
-    writing: bool,
     allow_partial: bool,
     pipelining: bool,
     smtputf8: SmtpUtf8,
@@ -168,7 +165,6 @@ impl SmtpCore {
             transaction: None,
             stuffer: DotStuffer::new(),
             body: Vec::new(),
-            writing: false,
             allow_partial: false,
             pipelining: true,
             smtputf8: SmtpUtf8::default(),
@@ -728,13 +724,14 @@ impl Core for SmtpCore {
     type Event = Event;
 
     fn poll_transmit(&mut self) -> Option<Transmit> {
-        let transmit = self.outbox.pop()?;
-        self.writing = true;
-        Some(transmit)
+        self.outbox.pop()
+    }
+
+    fn transmitted(&mut self) {
+        self.outbox.written();
     }
 
     fn handle_input(&mut self, input: &[u8]) -> Result<Progress<Event>, Error> {
-        self.writing = false;
         let Some(&due) = self.window.due() else {
             return Err(self.poison.desync(
                 &self.endpoint,
@@ -790,7 +787,8 @@ impl Core for SmtpCore {
     }
 
     fn handle_failure(&mut self, error: mailcat_transport::Error, _doing: &str) -> Error {
-        let writing = std::mem::take(&mut self.writing);
+        // A failure while bytes were out and not yet all written is the write's.
+        let writing = self.outbox.cut_off();
         self.broken(error, writing)
     }
 }
@@ -831,9 +829,12 @@ mod tests {
 
     /// Every write the core queued, one string per write.
     fn writes(core: &mut SmtpCore) -> Vec<String> {
-        std::iter::from_fn(|| core.poll_transmit())
+        let written = std::iter::from_fn(|| core.poll_transmit())
             .map(|t| String::from_utf8_lossy(&t.bytes).into_owned())
-            .collect()
+            .collect();
+        // As the driver does once everything went out.
+        core.transmitted();
+        written
     }
 
     /// Feeds `bytes` as the server's and returns every event the core makes of them while
@@ -1189,6 +1190,19 @@ mod tests {
             "{e:?}"
         );
         assert!(core.is_poisoned());
+
+        // ... or the end went out and the connection fails while the reply is awaited ...
+        let mut core = self::core(&["PIPELINING"]);
+        start(&mut core, &["bob@example.test"]);
+        writes(&mut core);
+        replies(&mut core, b"250 Ok\r\n250 Ok\r\n354 go\r\n");
+        core.body_end();
+        writes(&mut core);
+        let e = core.handle_failure(io(), "reading");
+        assert!(
+            matches!(&e, Error::DeliveryUnknown { reason, .. } if reason.contains("no reply after")),
+            "{e:?}"
+        );
 
         // ... or the server goes before its final reply.
         let mut core = self::core(&["PIPELINING"]);
