@@ -9,6 +9,8 @@
 //! Secrets are wrapped: `Debug`, logs and errors never show them.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -38,8 +40,14 @@ impl CredentialKind {
     }
 }
 
-/// A callback that yields a secret when one is needed (a keyring, a token refresher).
-pub type SecretCallback = Arc<dyn Fn() -> Result<Secret, String> + Send + Sync>;
+/// What a [`SecretCallback`] returns: the secret, or why there is none (shown to the user).
+pub type SecretFuture = Pin<Box<dyn Future<Output = Result<Secret, String>> + Send>>;
+
+/// A callback that yields a secret when one is needed: a keyring, a prompt, a token refresher.
+/// It is async because a refresher needs the network; make one with [`Credential::callback`].
+/// A callback that blocks (a terminal prompt) should hand its work to
+/// `tokio::task::spawn_blocking`.
+pub type SecretCallback = Arc<dyn Fn() -> SecretFuture + Send + Sync>;
 
 /// Where the secret comes from.
 #[derive(Clone)]
@@ -79,6 +87,9 @@ pub struct Credential {
     mechanism: Option<crate::auth::Mechanism>,
     /// The secret once fetched from a command or a callback, shared by the clones.
     fetched: Arc<Mutex<Option<Fetched>>>,
+    /// Held while a command or callback runs, so that clones asking at the same time (`check`
+    /// logs in to both servers at once) run it once: one prompt, one refresh.
+    fetching: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// A secret fetched from a command or a callback, and when.
@@ -146,7 +157,29 @@ impl Credential {
             source,
             mechanism: None,
             fetched: Arc::default(),
+            fetching: Arc::default(),
         }
+    }
+
+    /// A login whose secret an async function yields when needed: a keyring lookup, a prompt,
+    /// or a token refresher that asks an identity provider. Its answer is kept as
+    /// [`Credential::secret`] says; an `Err` is the reason shown to the user.
+    ///
+    /// ```
+    /// use mailcat_session::{Credential, CredentialKind, Secret};
+    /// let credential = Credential::callback("me@example.com", CredentialKind::OAuth2Token, || async {
+    ///     // e.g. POST a refresh token to the provider, then:
+    ///     Ok(Secret::new(&b"access-token"[..]))
+    /// });
+    /// assert_eq!(credential.login(), "me@example.com");
+    /// ```
+    pub fn callback<F, Fut>(login: impl Into<String>, kind: CredentialKind, callback: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Secret, String>> + Send + 'static,
+    {
+        let callback: SecretCallback = Arc::new(move || Box::pin(callback()));
+        Self::new(login, kind, SecretSource::Callback(callback))
     }
 
     /// Logs in with `mechanism` only, instead of the best one the server offers (msmtp's
@@ -204,14 +237,21 @@ impl Credential {
                         source,
                     })?
             }
-            SecretSource::Callback(callback) => match self.reusable(Instant::now()) {
-                Some(secret) => return Ok(secret),
-                None => callback().map_err(fail)?,
-            },
-            SecretSource::Command(command) => match self.reusable(Instant::now()) {
-                Some(secret) => return Ok(secret),
-                None => run_command(command).await.map_err(fail)?,
-            },
+            SecretSource::Callback(_) | SecretSource::Command(_) => {
+                if let Some(secret) = self.reusable(Instant::now()) {
+                    return Ok(secret);
+                }
+                let _one_at_a_time = self.fetching.lock().await;
+                // A clone may have fetched it while this call waited.
+                if let Some(secret) = self.reusable(Instant::now()) {
+                    return Ok(secret);
+                }
+                match &self.source {
+                    SecretSource::Callback(callback) => callback().await.map_err(fail)?,
+                    SecretSource::Command(command) => run_command(command).await.map_err(fail)?,
+                    SecretSource::Value(_) | SecretSource::OAuth2(_) => unreachable!(),
+                }
+            }
         };
         self.remember(&secret);
         Ok(secret)
@@ -364,9 +404,13 @@ mod tests {
         let counter = Arc::clone(&asked);
         let callback = move || {
             let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
-            Ok(Secret::new(format!("secret{n}").into_bytes()))
+            async move {
+                // A refresher waits on the network: let a concurrent caller run meanwhile.
+                tokio::task::yield_now().await;
+                Ok(Secret::new(format!("secret{n}").into_bytes()))
+            }
         };
-        let credential = Credential::new("a", kind, SecretSource::Callback(Arc::new(callback)));
+        let credential = Credential::callback("a", kind, callback);
         (credential, asked)
     }
 
@@ -377,6 +421,16 @@ mod tests {
         assert_eq!(credential.secret().await.unwrap().expose(), b"secret1");
         assert_eq!(clone.secret().await.unwrap().expose(), b"secret1");
         assert_eq!(credential.secret().await.unwrap().expose(), b"secret1");
+        assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn clones_asking_at_once_run_the_callback_once() {
+        let (credential, asked) = counted(CredentialKind::Password);
+        let clone = credential.clone();
+        let (a, b) = tokio::join!(credential.secret(), clone.secret());
+        assert_eq!(a.unwrap().expose(), b"secret1");
+        assert_eq!(b.unwrap().expose(), b"secret1");
         assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
@@ -417,17 +471,14 @@ mod tests {
         let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let once = Arc::clone(&failed);
         let callback = move || {
-            if once.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            let answer = if once.swap(true, std::sync::atomic::Ordering::SeqCst) {
                 Ok(Secret::new(&b"pw"[..]))
             } else {
                 Err("the keyring is locked".to_owned())
-            }
+            };
+            std::future::ready(answer)
         };
-        let credential = Credential::new(
-            "a",
-            CredentialKind::Password,
-            SecretSource::Callback(Arc::new(callback)),
-        );
+        let credential = Credential::callback("a", CredentialKind::Password, callback);
         assert!(credential.secret().await.is_err());
         assert_eq!(credential.secret().await.unwrap().expose(), b"pw");
     }

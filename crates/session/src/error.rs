@@ -278,6 +278,11 @@ pub enum Error {
     #[error(transparent)]
     Encode(#[from] mailcat_codec::EncodeError),
 
+    /// The message to send has a header section the library cannot take (over 1 MiB):
+    /// nothing was sent.
+    #[error("{0}")]
+    MessageHeader(crate::message::HeaderError),
+
     /// Reading the message or writing where it goes failed (local I/O).
     #[error("local I/O failed: {0}")]
     Io(#[from] std::io::Error),

@@ -18,6 +18,7 @@ pub mod headers;
 pub mod http;
 pub mod imap;
 mod maildrop;
+pub mod message;
 pub mod oauth2;
 mod open;
 pub mod pop3;
@@ -33,7 +34,9 @@ pub use account::{
 };
 pub use alert::AlertSink;
 pub use auth::{Mechanism, Plaintext};
-pub use credential::{Credential, CredentialKind, Secret, SecretCallback, SecretSource};
+pub use credential::{
+    Credential, CredentialKind, Secret, SecretCallback, SecretFuture, SecretSource,
+};
 pub use error::{refused_recipients, Error};
 pub use imap::ImapSession;
 pub use mailcat_transport::{ImapReply, Pop3Reply, Reply, SmtpReply};

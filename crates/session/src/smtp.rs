@@ -31,7 +31,7 @@
 //!   ([`Error::MissingExtension`]).
 //! - **RCPT TO**: a result per recipient. By default, if any recipient is refused the message is
 //!   not sent at all (RSET) and [`Error::RecipientsRefused`] lists each one (threat model #62);
-//!   [`SmtpSession::set_allow_partial`] sends to the accepted ones and reports the refused ones
+//!   [`SmtpSession::set_partial_delivery`] sends to the accepted ones and reports the refused ones
 //!   in the [`SendReport`].
 //! - **DATA** streams the message from a reader in 64 KiB chunks through the codec's
 //!   [`DotStuffer`]: CRLF normalisation (bare CR and bare LF become CRLF), dot-stuffing, a final
@@ -76,7 +76,7 @@ use crate::auth::{self, LoginMethod, Offer, SaslReply};
 use crate::core::smtp::{Event, SmtpCore, Transaction};
 use crate::driver::Driver;
 use crate::open::{self as dialogue, Capabilities, MailConnection};
-use crate::{Credential, Error};
+use crate::{message, Credential, Error};
 
 /// How much message data is read, stuffed and written at a time.
 const CHUNK: usize = 64 * 1024;
@@ -186,6 +186,14 @@ impl MessageInfo {
     }
 }
 
+/// The size of `bytes` as sent: line endings as CRLF, before dot-stuffing (no final CRLF
+/// added). Whole lines add up: the size of a message is the sum of its lines' sizes.
+pub(crate) fn size_as_sent(bytes: &[u8]) -> u64 {
+    let mut scanner = Scanner::default();
+    scanner.push(bytes);
+    scanner.size
+}
+
 /// Computes [`MessageInfo`] over chunks, with the line-ending rules of [`DotStuffer`].
 #[derive(Debug)]
 struct Scanner {
@@ -287,6 +295,42 @@ pub struct SmtpSession<S> {
     core: SmtpCore,
     capabilities: Capabilities,
     login_attempted: bool,
+    headers: HeaderCompletion,
+}
+
+/// What happens when the server refuses some of a message's recipients and accepts others.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PartialDelivery {
+    /// The send fails and nothing goes out (the default, threat model #62): the sender decides
+    /// what to do with a message that would reach only some of its recipients.
+    #[default]
+    AllOrNothing,
+    /// Send to the accepted recipients and report the refused ones in the [`SendReport`].
+    ToAccepted,
+}
+
+/// Whether commands are pipelined (RFC 2920) when the server offers PIPELINING.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Pipelining {
+    /// When offered (the default): MAIL, RCPT and DATA in one write.
+    #[default]
+    WhenOffered,
+    /// Never: one command, one reply (for a server that advertises it and breaks it).
+    Off,
+}
+
+/// What [`SmtpSession::send`] does with a message's header section.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HeaderCompletion {
+    /// Remove Bcc and Resent-Bcc, add `Date` and `Message-ID` when missing (the default), as
+    /// [`HeaderSection::completed`](crate::message::HeaderSection::completed) does.
+    #[default]
+    Complete,
+    /// Send the bytes as given (a message already complete, or a test of the data path).
+    AsGiven,
 }
 
 /// Connects to an SMTP `endpoint` (`smtps://` or `smtp://` with STARTTLS) and reads the greeting
@@ -315,6 +359,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
             core,
             capabilities,
             login_attempted: false,
+            headers: HeaderCompletion::default(),
         }
     }
 
@@ -339,11 +384,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
         self.core.is_poisoned()
     }
 
-    /// Partial sending: when some recipients are refused, send to the accepted ones and report
-    /// the refused ones in the [`SendReport`] (default: off, the send fails and nothing goes
-    /// out, threat model #62).
-    pub fn set_allow_partial(&mut self, allow: bool) {
-        self.core.set_allow_partial(allow);
+    /// What to do when some recipients are refused (default: [`PartialDelivery::AllOrNothing`],
+    /// threat model #62).
+    pub fn set_partial_delivery(&mut self, partial: PartialDelivery) {
+        self.core
+            .set_allow_partial(partial == PartialDelivery::ToAccepted);
+    }
+
+    /// What [`SmtpSession::send`] does with the header section (default:
+    /// [`HeaderCompletion::Complete`]).
+    pub fn set_header_completion(&mut self, headers: HeaderCompletion) {
+        self.headers = headers;
     }
 
     /// When to declare SMTPUTF8 (default: [`SmtpUtf8::Auto`], for a non-ASCII address only).
@@ -351,9 +402,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
         self.core.set_smtputf8(when);
     }
 
-    /// Use PIPELINING when the server offers it (default: on). Off: one command, one reply.
-    pub fn set_pipelining(&mut self, pipelining: bool) {
-        self.core.set_pipelining(pipelining);
+    /// Whether to pipeline when the server offers PIPELINING (default:
+    /// [`Pipelining::WhenOffered`]).
+    pub fn set_pipelining(&mut self, pipelining: Pipelining) {
+        self.core
+            .set_pipelining(pipelining == Pipelining::WhenOffered);
     }
 
     /// Logs in with `credential`, once per session: once a call has sent anything, a second
@@ -378,7 +431,42 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
     /// Sends one message: MAIL FROM, RCPT TO for each recipient, DATA and the message streamed
     /// from `message` (see the module documentation for what is checked first and how replies
     /// are treated). `info` tells what the message needs (size, 8-bit, UTF-8 headers).
+    ///
+    /// The header section is completed first, as `mailcat send` does
+    /// ([`HeaderSection::completed`](crate::message::HeaderSection::completed)): Bcc and
+    /// Resent-Bcc are removed, and `Date` and `Message-ID` (in the envelope sender's domain) are
+    /// added when missing; `info.size` is adjusted to match. A header section over
+    /// [`message::MAX_HEADER`] is an [`Error::MessageHeader`] and nothing is sent.
     pub async fn send<R: AsyncRead + Unpin>(
+        &mut self,
+        envelope: &Envelope,
+        message: &mut R,
+        info: &MessageInfo,
+    ) -> Result<SendReport, Error> {
+        if self.headers == HeaderCompletion::AsGiven {
+            return self.send_as_given(envelope, message, info).await;
+        }
+        let mut message = tokio::io::BufReader::with_capacity(CHUNK, message);
+        let header = message::read_async(&mut message)
+            .await
+            .map_err(|e| match e {
+                message::HeaderError::Io(e) => Error::Io(e),
+                other => Error::MessageHeader(other),
+            })?;
+        let sender = envelope.from.as_ref().map(ToString::to_string);
+        let head = header.completed(sender.as_deref().unwrap_or_default());
+        let info = MessageInfo {
+            size: info
+                .size
+                .map(|size| size.saturating_sub(header.consumed_as_sent()) + size_as_sent(&head)),
+            ..*info
+        };
+        let mut message = std::io::Cursor::new(head).chain(message);
+        self.send_as_given(envelope, &mut message, &info).await
+    }
+
+    /// [`SmtpSession::send`] of the bytes as they are.
+    async fn send_as_given<R: AsyncRead + Unpin>(
         &mut self,
         envelope: &Envelope,
         message: &mut R,

@@ -11,7 +11,9 @@ use mailcat_session::Plaintext;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use mailcat_session::smtp::{self, Address, Envelope, MessageInfo, SmtpSession};
+use mailcat_session::smtp::{
+    self, Address, Envelope, MessageInfo, PartialDelivery, Pipelining, SmtpSession,
+};
 use mailcat_session::{Credential, Error};
 use mailcat_tests::lab::Lab;
 use mailcat_tests::roundtrip::as_stored;
@@ -192,7 +194,7 @@ async fn a_refused_recipient_stops_the_send_and_partial_sending_delivers_to_the_
     }
     println!("refused: {err}");
     // The same session goes on, now sending to the accepted recipient.
-    session.set_allow_partial(true);
+    session.set_partial_delivery(PartialDelivery::ToAccepted);
     let report = session
         .send(&envelope, &mut &message[..], &info)
         .await
@@ -250,7 +252,11 @@ async fn many(count: usize, pipelining: bool) -> (String, f64) {
         "many-lockstep"
     });
     let mut session = alice(false).await;
-    session.set_pipelining(pipelining);
+    session.set_pipelining(if pipelining {
+        Pipelining::WhenOffered
+    } else {
+        Pipelining::Off
+    });
     let envelope = from_alice(&["outbound@example.test"]);
     let started = Instant::now();
     for i in 0..count {

@@ -16,7 +16,10 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use base64::Engine;
-use mailcat_session::smtp::{Address, Dsn, Envelope, MessageInfo, Notify, Ret, SmtpUtf8};
+use mailcat_session::smtp::{
+    Address, Dsn, Envelope, HeaderCompletion, MessageInfo, Notify, PartialDelivery, Pipelining,
+    Ret, SmtpUtf8,
+};
 use mailcat_session::{Credential, Error, Mechanism};
 use smtp_script::{data, expect, group, send, start, Act};
 use tokio::io::{AsyncRead, ReadBuf};
@@ -624,7 +627,7 @@ async fn pipelining_sends_mail_rcpt_rcpt_data_in_one_write() {
         ],
     )
     .await;
-    session.set_allow_partial(true);
+    session.set_partial_delivery(PartialDelivery::ToAccepted);
     let report = send_bytes(
         &mut session,
         &envelope(&["bob@example.test", "carol@example.test"]),
@@ -743,7 +746,7 @@ async fn partial_sending_reports_the_refused_recipient() {
         ],
     )
     .await;
-    session.set_allow_partial(true);
+    session.set_partial_delivery(PartialDelivery::ToAccepted);
     let report = send_bytes(
         &mut session,
         &envelope(&["bob@example.test", "nobody@example.test"]),
@@ -776,7 +779,7 @@ async fn all_recipients_refused_with_partial_sending_sends_nothing() {
         ],
     )
     .await;
-    session.set_allow_partial(true);
+    session.set_partial_delivery(PartialDelivery::ToAccepted);
     let err = send_bytes(&mut session, &envelope(&["nobody@example.test"]), HELLO)
         .await
         .unwrap_err();
@@ -1200,6 +1203,57 @@ async fn smuggling_attempts_in_the_body_are_stuffed() {
 }
 
 #[tokio::test]
+async fn by_default_bcc_goes_and_date_and_message_id_come_with_the_size_to_match() {
+    let (mut session, server) = start(
+        &["SIZE 100000"],
+        vec![
+            Act::Respond(|mail| {
+                // SIZE= is the completed message's: 25 bytes less Bcc, plus Date and Message-ID.
+                let size: u64 = mail.rsplit_once("SIZE=").unwrap().1.parse().unwrap();
+                assert!((120..200).contains(&size), "{mail}");
+                "250 Ok\r\n".into()
+            }),
+            expect("RCPT TO:<bob@example.test>"),
+            send("250 Ok\r\n"),
+            expect("DATA"),
+            send("354 go\r\n"),
+            Act::DataWith(|wire| {
+                let text = String::from_utf8_lossy(wire);
+                assert!(text.starts_with("To: bob@example.test\r\nDate: "), "{text}");
+                assert!(text.contains("\r\nMessage-ID: <mailcat."), "{text}");
+                assert!(text.contains("@example.test>\r\n\r\nhi\r\n.\r\n"), "{text}");
+                assert!(!text.contains("hidden"), "{text}");
+            }),
+            send("250 Ok: queued\r\n"),
+            Act::Eof,
+        ],
+    )
+    .await;
+    session.set_header_completion(HeaderCompletion::Complete);
+    let message = b"To: bob@example.test\nBcc: hidden@example.test\n\nhi\n";
+    send_bytes(&mut session, &envelope(&["bob@example.test"]), message)
+        .await
+        .unwrap();
+    drop(session);
+    let received = server.await.unwrap().text();
+    let size: usize = received
+        .split("SIZE=")
+        .nth(1)
+        .and_then(|rest| rest.split("\r\n").next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let sent = received
+        .split_once("DATA\r\n")
+        .unwrap()
+        .1
+        .strip_suffix(".\r\n")
+        .unwrap()
+        .len();
+    assert_eq!(size, sent, "SIZE= announced what was sent: {received}");
+}
+
+#[tokio::test]
 async fn an_empty_message_is_just_the_terminator() {
     wire_of(b"", b".\r\n").await;
 }
@@ -1408,7 +1462,7 @@ async fn without_pipelining_commands_go_one_at_a_time() {
         ],
     )
     .await;
-    session.set_pipelining(false);
+    session.set_pipelining(Pipelining::Off);
     send_bytes(
         &mut session,
         &envelope(&["bob@example.test", "carol@example.test"]),

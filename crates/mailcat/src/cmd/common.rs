@@ -183,14 +183,20 @@ pub fn credential(
     }
     let prompt_login = login.clone();
     let prompt = move || {
-        crate::password_prompt::ask(&format!("Password for {prompt_login}: "))
-            .map(Secret::new)
-            .map_err(|e| format!("no password: set MAILCAT_PASSWORD, use --password-cmd, or run on a terminal ({e})"))
+        let question = format!("Password for {prompt_login}: ");
+        async move {
+            // The prompt blocks on the terminal: off the runtime's thread.
+            tokio::task::spawn_blocking(move || crate::password_prompt::ask(&question))
+                .await
+                .map_err(|e| format!("the password prompt failed: {e}"))?
+                .map(Secret::new)
+                .map_err(|e| format!("no password: set MAILCAT_PASSWORD, use --password-cmd, or run on a terminal ({e})"))
+        }
     };
-    Ok(Credential::new(
+    Ok(Credential::callback(
         login,
         CredentialKind::Password,
-        SecretSource::Callback(Arc::new(prompt)),
+        prompt,
     ))
 }
 

@@ -80,10 +80,9 @@
 //!   code would invite a resend that duplicates it for every recipient.
 
 mod address;
-mod header;
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::io::{self, BufReader, Seek, SeekFrom};
 use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -91,7 +90,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use mailcat_codec::imap::command::Mailbox;
 use mailcat_codec::imap::Flag;
 use mailcat_codec::smtp::command::MAX_ENVID;
-use mailcat_session::smtp::{Address, Dsn, Envelope, MessageInfo, Notify, Ret};
+use mailcat_session::message as header;
+use mailcat_session::smtp::{Address, Dsn, Envelope, MessageInfo, Notify, PartialDelivery, Ret};
 use mailcat_session::{Account, Error, Incoming};
 use mailcat_transport::Protocol;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
@@ -102,9 +102,6 @@ use crate::exit;
 
 /// How much of stdin is read at a time.
 const CHUNK: usize = 64 * 1024;
-
-/// The headers that are never sent.
-const REMOVED: [&str; 2] = ["Bcc", "Resent-Bcc"];
 
 /// Runs the command; returns the exit code.
 pub fn run(cli: &Cli, args: &SendArgs) -> u8 {
@@ -214,17 +211,9 @@ fn send(cli: &Cli, args: &SendArgs) -> Result<(), Exit> {
             )));
         }
     }
-    let mut added = Vec::new();
-    if !header.has("Date") {
-        added.push(format!(
-            "Date: {}",
-            mailcat_session::utc::UtcTime::from_unix(now().0).rfc5322()
-        ));
-    }
-    if !header.has("Message-ID") {
-        added.push(format!("Message-ID: {}", message_id(&settings.email)));
-    }
-    let head = header.rewrite(&REMOVED, &added);
+    // Bcc removed, Date and Message-ID added when missing: what the library sends, kept here
+    // as bytes for --save-copy.
+    let head = header.completed(&settings.email);
     let envelope = Envelope {
         from,
         to: recipients.list,
@@ -270,7 +259,11 @@ fn send(cli: &Cli, args: &SendArgs) -> Result<(), Exit> {
         let mut message = AsyncReadExt::chain(head.as_slice(), body);
         let sent = async {
             let mut session = session?;
-            session.set_allow_partial(args.allow_partial);
+            session.set_partial_delivery(if args.allow_partial {
+                PartialDelivery::ToAccepted
+            } else {
+                PartialDelivery::AllOrNothing
+            });
             session.set_smtputf8(args.smtputf8.into());
             if cli.verbose && envelope.dsn.envid.is_some() && !session.extensions().dsn() {
                 say(
@@ -610,7 +603,7 @@ fn dsn(args: &SendArgs) -> Result<Dsn, Exit> {
 
 /// The fields -t reads recipients from: Resent-To/Cc/Bcc when the message has any of them (it
 /// is being resent, RFC 5322 §3.6.6: the original recipients already had it), else To/Cc/Bcc.
-fn recipient_fields(header: &header::Header) -> [&'static str; 3] {
+fn recipient_fields(header: &header::HeaderSection) -> [&'static str; 3] {
     const RESENT: [&str; 3] = ["Resent-To", "Resent-Cc", "Resent-Bcc"];
     if RESENT.iter().any(|name| header.has(name)) {
         RESENT
@@ -682,7 +675,7 @@ impl Recipients {
 
 /// Reads the header section from stdin; returns it with a file positioned at the body: stdin
 /// itself when it is a regular file, else a spool file holding the rest of stdin.
-fn read_message() -> Result<(header::Header, File), Exit> {
+fn read_message() -> Result<(header::HeaderSection, File), Exit> {
     let stdin = io::stdin()
         .as_fd()
         .try_clone_to_owned()
@@ -697,15 +690,12 @@ fn read_message() -> Result<(header::Header, File), Exit> {
     };
     let mut reader = BufReader::with_capacity(CHUNK, file);
     let header = header::read(&mut reader).map_err(|e| match e {
-        header::HeaderError::TooLarge => data_error(&format!(
-            "the message's header section is larger than {} KiB (no empty line ends it): is it a message?",
-            header::MAX_HEADER / 1024
-        )),
         header::HeaderError::Io(e) => io_error("cannot read the message from stdin", &e),
+        too_large => data_error(&too_large.to_string()),
     })?;
     let body = if seekable {
         let mut file = reader.into_inner();
-        file.seek(SeekFrom::Start(start + header.consumed))
+        file.seek(SeekFrom::Start(start + header.consumed()))
             .map_err(|e| io_error("cannot read stdin", &e))?;
         file
     } else {
@@ -767,43 +757,10 @@ fn now() -> (u64, u32) {
     (since.as_secs(), since.subsec_nanos())
 }
 
-/// A new, unique Message-ID in the domain of the account's address.
-fn message_id(email: &str) -> String {
-    let domain = email
-        .rsplit_once('@')
-        .map(|(_, d)| d.trim())
-        // Letters, digits, dots and hyphens only: nothing else may reach a header line.
-        .filter(|d| {
-            !d.is_empty()
-                && d.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
-        })
-        .unwrap_or("mailcat.invalid");
-    let (secs, nanos) = now();
-    format!(
-        "<mailcat.{secs}.{nanos:09}.{}.{:016x}@{domain}>",
-        std::process::id(),
-        random_u64()
-    )
-}
-
-fn random_u64() -> u64 {
-    let mut bytes = [0u8; 8];
-    if File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .is_ok()
-    {
-        return u64::from_le_bytes(bytes);
-    }
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u32(now().1);
-    hasher.finish()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mailcat_session::message::REMOVED;
 
     fn recipients_of(message: &[u8]) -> Result<Vec<String>, String> {
         let header = header::read(&mut &message[..]).map_err(|e| format!("{e:?}"))?;
@@ -899,23 +856,6 @@ To: body@not.test\r\n";
                 }
             }
         }
-    }
-
-    #[test]
-    fn message_ids_are_unique_and_in_the_accounts_domain() {
-        let a = message_id("alice@example.test");
-        let b = message_id("alice@example.test");
-        assert_ne!(a, b);
-        assert!(
-            a.starts_with("<mailcat.") && a.ends_with("@example.test>"),
-            "{a}"
-        );
-        assert!(message_id("").ends_with("@mailcat.invalid>"));
-        let injected = message_id("a@b.org\r\nX-Evil: 1");
-        assert!(
-            injected.ends_with("@mailcat.invalid>") && !injected.contains(['\r', '\n']),
-            "{injected}"
-        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use mailcat_codec::smtp::command::ClientId;
+use mailcat_session::smtp::HeaderCompletion;
 use mailcat_session::smtp::SmtpSession;
 use mailcat_session::MailConnection;
 use mailcat_transport::{Connection, Endpoint, MailStream, Protocol, Security, Timeouts};
@@ -32,6 +33,9 @@ pub enum Act {
     Group(Vec<String>),
     /// The bytes up to and including the `.` CRLF terminator must be these.
     Data(Vec<u8>),
+    /// The bytes up to and including the `.` CRLF terminator are handed to this check (for
+    /// data with a part the client makes up, such as a Message-ID).
+    DataWith(fn(&[u8])),
     /// The client sends nothing more and closes.
     Eof,
     /// Whatever the client sends until it closes is only recorded.
@@ -112,7 +116,10 @@ pub async fn start(
     let mut connection = MailConnection::new(connection, ClientId::Ipv4(Ipv4Addr::LOCALHOST));
     connection.greeting().await.expect("greeting");
     let capabilities = connection.capabilities().await.expect("EHLO");
-    (SmtpSession::new(connection, capabilities), handle)
+    let mut session = SmtpSession::new(connection, capabilities);
+    // The scripts check the data path byte for byte: no Date or Message-ID added.
+    session.set_header_completion(HeaderCompletion::AsGiven);
+    (session, handle)
 }
 
 async fn play(mut stream: DuplexStream, script: Vec<Act>) -> Received {
@@ -161,7 +168,7 @@ async fn play(mut stream: DuplexStream, script: Vec<Act>) -> Received {
                     "the pipelined group, in one read"
                 );
             }
-            Act::Data(wire) => {
+            Act::Data(_) | Act::DataWith(_) => {
                 let got = read_until(&mut stream, &mut pending, &mut received, |p| {
                     if p.starts_with(b".\r\n") {
                         Some(3)
@@ -170,6 +177,14 @@ async fn play(mut stream: DuplexStream, script: Vec<Act>) -> Received {
                     }
                 })
                 .await;
+                let wire = match act {
+                    Act::DataWith(check) => {
+                        check(&got);
+                        continue;
+                    }
+                    Act::Data(wire) => wire,
+                    _ => unreachable!(),
+                };
                 assert_eq!(
                     String::from_utf8_lossy(&got),
                     String::from_utf8_lossy(&wire),
