@@ -316,6 +316,7 @@ impl AccountBuilder {
 
 /// How much of each message a listing gives ([`Incoming::list`], [`Incoming::list_next`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ListDetail {
     /// The id and the size only: one round trip per batch, on either protocol.
     Sizes,

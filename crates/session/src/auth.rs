@@ -38,6 +38,7 @@ use crate::{Credential, Error, Reply};
 
 /// A SASL mechanism mailcat can use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Mechanism {
     /// SCRAM-SHA-256: the password never crosses the wire, and the server proves it knows it.
     ScramSha256,
@@ -130,7 +131,7 @@ pub struct UnknownMechanism {
 
 /// How a session will log in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LoginMethod {
+pub(crate) enum LoginMethod {
     /// A SASL mechanism (IMAP AUTHENTICATE, POP3 AUTH, SMTP AUTH).
     Sasl(Mechanism),
     /// The protocol's own password command: IMAP `LOGIN`, POP3 `USER`/`PASS`.
@@ -139,7 +140,7 @@ pub enum LoginMethod {
 
 impl LoginMethod {
     /// A name for messages.
-    pub fn name(self, protocol: Protocol) -> &'static str {
+    pub(crate) fn name(self, protocol: Protocol) -> &'static str {
         match (self, protocol) {
             (LoginMethod::Sasl(m), _) => m.name(),
             (LoginMethod::PlainCommand, Protocol::Imap) => "LOGIN command",
@@ -168,7 +169,7 @@ pub struct Offer {
 /// no other is tried) and only with a credential it fits ([`Error::MechanismUnfit`]). Chosen,
 /// CRAM-MD5 is used without TLS too: the automatic choice avoids it there, but whether anything
 /// is sent without TLS is the sessions' plaintext rule, which applies to every mechanism.
-pub fn choose(
+pub(crate) fn choose(
     offer: &Offer,
     kind: CredentialKind,
     chosen: Option<Mechanism>,
@@ -356,7 +357,7 @@ pub(crate) async fn login<S: LoginSession>(
 
 /// The server's answer to one step of a SASL exchange.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SaslReply {
+pub(crate) enum SaslReply {
     /// A challenge (already base64-decoded), to be answered.
     Challenge(Vec<u8>),
     /// Logged in.
@@ -369,7 +370,7 @@ pub enum SaslReply {
 
 /// One protocol's framing of a SASL exchange.
 #[allow(async_fn_in_trait)] // used through generics only; the futures need not be Send here
-pub trait SaslChannel {
+pub(crate) trait SaslChannel {
     /// Whether `mechanism` with this initial response fits on the command line. When it does
     /// not, the initial response goes as the answer to the server's first challenge instead
     /// (RFC 4954 §4, RFC 5034 §4). IMAP has no such limit.
@@ -394,7 +395,7 @@ pub trait SaslChannel {
 /// [initial-response]`, one base64 line per answer, `*` to cancel. A protocol session provides
 /// these three pieces and gets a [`SaslChannel`].
 #[allow(async_fn_in_trait)] // used through generics only
-pub trait AuthLines {
+pub(crate) trait AuthLines {
     /// The encoded `AUTH` line; `EncodeError::TooLong` when the initial response does not fit.
     fn auth_line(
         &self,
@@ -461,7 +462,7 @@ impl<T: AuthLines> SaslChannel for T {
 ///
 /// `Ok` only when the mechanism's exchange is complete and the server said success; a success
 /// any earlier is an [`Error::Protocol`] that says so.
-pub async fn authenticate<C: SaslChannel>(
+pub(crate) async fn authenticate<C: SaslChannel>(
     channel: &mut C,
     mechanism: Mechanism,
     login: &str,
@@ -702,7 +703,7 @@ impl Context<'_> {
 /// The error for a refused login, recognising "basic authentication is disabled" (Outlook.com:
 /// `535 5.7.139 Authentication unsuccessful, basic authentication is disabled`, IMAP/POP3
 /// `AUTHENTICATE failed.` after a password).
-pub fn refusal(
+pub(crate) fn refusal(
     endpoint: &Endpoint,
     login: &str,
     mechanism: &'static str,
@@ -745,7 +746,7 @@ pub fn refusal(
 }
 
 /// How long a goodbye after a failed login may take (LOGOUT or QUIT, its answer, TLS close).
-pub const GOODBYE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+pub(crate) const GOODBYE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// After a login that failed on a connection that still works (credentials refused, no usable
 /// mechanism, the server busy, no secret at hand): `logout` (the session's LOGOUT or QUIT, then
@@ -753,7 +754,7 @@ pub const GOODBYE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 /// dropped connection. Its outcome is not reported: the login's failure is. After a protocol
 /// error nothing more is sent (the exchange may still be open, threat model #41), and a broken
 /// connection is not waited on.
-pub async fn goodbye_after_failed_login<F>(error: &Error, logout: F)
+pub(crate) async fn goodbye_after_failed_login<F>(error: &Error, logout: F)
 where
     F: std::future::Future<Output = Result<(), Error>>,
 {
@@ -775,7 +776,7 @@ where
 }
 
 /// Base64 for the wire, shared by the protocol sessions.
-pub fn base64(bytes: &[u8]) -> String {
+pub(crate) fn base64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 

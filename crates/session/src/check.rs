@@ -18,6 +18,7 @@ use crate::{
 
 /// Which server of the account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Role {
     /// The IMAP or POP3 server.
     Incoming,
@@ -37,6 +38,7 @@ impl Role {
 
 /// What kind of problem a failure is, for an app to show in its own way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Verdict {
     /// Everything worked.
     Success,

@@ -51,6 +51,7 @@ pub type SecretCallback = Arc<dyn Fn() -> SecretFuture + Send + Sync>;
 
 /// Where the secret comes from.
 #[derive(Clone)]
+#[non_exhaustive]
 pub enum SecretSource {
     /// The secret itself.
     Value(Secret),

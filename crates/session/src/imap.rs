@@ -14,7 +14,7 @@
 //!   never taken for answers.
 //! - **One login attempt** per session (threat model #22): after a [`ImapSession::login`] that
 //!   sent anything, a second one is an error, whatever the first one gave (the login preamble
-//!   the three sessions share, in [`crate::auth`]). No password or token leaves without TLS unless the
+//!   the three sessions share, in the crate-private `auth` module). No password or token leaves without TLS unless the
 //!   caller opted in (threat model #20); `LOGIN` is used only when no SASL mechanism fits and the
 //!   server does not say `LOGINDISABLED`.
 //! - **Bodies stream.** A whole message goes to a sink as its bytes arrive: literals larger than
@@ -28,15 +28,18 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use mailcat_codec::imap::command::{
-    self as cmd, Command, DateTime, ListPattern, Mailbox, SearchKey, StoreMode,
-};
-use mailcat_codec::imap::{
-    Capability, Envelope, Flag, NameAttribute, Response, SequenceSet, StatusKind, Tag, UidSet,
-};
+use mailcat_codec::imap::command::{self as cmd, Command, ListPattern};
+use mailcat_codec::imap::{Response, StatusKind, Tag};
 use mailcat_transport::trace::Redaction;
 use mailcat_transport::{Endpoint, Protocol, Timeouts, TlsSettings};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+
+// The codec's IMAP types this module's signatures use, so that an app needs no other crate.
+pub use mailcat_codec::imap::command::{Date, DateTime, Mailbox, SearchKey, StoreMode};
+pub use mailcat_codec::imap::{
+    Address as EnvelopeAddress, Capability, Flag, ImapEnvelope, Keyword, NameAttribute,
+    SequenceSet, UidSet,
+};
 use tokio::net::TcpStream;
 
 use crate::auth::{self, LoginMethod, Offer, SaslChannel, SaslReply};
@@ -44,7 +47,7 @@ use crate::core::imap::{
     copy_uid, expect_ok, temporary, Done, ImapCore, ImapEvent, Kind, SearchSink,
 };
 use crate::driver::Driver;
-use crate::open::{self as dialogue, Capabilities, MailConnection};
+use crate::open::{self as dialogue, MailConnection, ServerCapabilities};
 use crate::{AlertSink, Credential, Error};
 
 /// How often IDLE is ended and started again when nothing happens: 25 minutes.
@@ -142,7 +145,7 @@ impl MailboxInfo {
 
 /// What SELECT or EXAMINE reported about the mailbox.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MailboxState {
+pub struct SelectedMailbox {
     /// The number of messages.
     pub exists: u32,
     /// `RECENT` (IMAP4rev1 only).
@@ -187,7 +190,7 @@ pub struct Summary {
     /// `INTERNALDATE`, as sent (`17-Jul-1996 02:44:25 -0700`).
     pub internal_date: Option<String>,
     /// The envelope, if asked for.
-    pub envelope: Option<Envelope<'static>>,
+    pub envelope: Option<ImapEnvelope<'static>>,
     /// The requested header fields, raw (CRLF line endings, ending in an empty line).
     pub headers: Option<Vec<u8>>,
 }
@@ -246,7 +249,7 @@ pub struct ImapSession<S> {
 impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
     /// Takes over a connection after greeting and capabilities (and STARTTLS), as
     /// [`dialogue::open`] or a test leaves it.
-    pub fn new(connection: MailConnection<S>, capabilities: Capabilities) -> Self {
+    pub fn new(connection: MailConnection<S>, capabilities: ServerCapabilities) -> Self {
         let (conn, tags) = connection.into_parts();
         let core = ImapCore::new(
             conn.endpoint().clone(),
@@ -367,7 +370,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
         self.after_login().await
     }
 
-    /// Capabilities, ID and ENABLE after a successful login.
+    /// ServerCapabilities, ID and ENABLE after a successful login.
     async fn after_login(&mut self) -> Result<(), Error> {
         if !self.core.capabilities_fresh() {
             let done = self
@@ -516,7 +519,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
     }
 
     /// `SELECT`: opens `mailbox` read-write (the server may still say `[READ-ONLY]`).
-    pub async fn select(&mut self, mailbox: &Mailbox) -> Result<MailboxState, Error> {
+    pub async fn select(&mut self, mailbox: &Mailbox) -> Result<SelectedMailbox, Error> {
         self.open_mailbox(
             Command::Select {
                 mailbox: mailbox.clone(),
@@ -528,7 +531,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
     }
 
     /// `EXAMINE`: opens `mailbox` read-only.
-    pub async fn examine(&mut self, mailbox: &Mailbox) -> Result<MailboxState, Error> {
+    pub async fn examine(&mut self, mailbox: &Mailbox) -> Result<SelectedMailbox, Error> {
         let mut state = self
             .open_mailbox(
                 Command::Examine {
@@ -542,7 +545,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
         Ok(state)
     }
 
-    async fn open_mailbox(&mut self, command: Command, name: &str) -> Result<MailboxState, Error> {
+    async fn open_mailbox(
+        &mut self,
+        command: Command,
+        name: &str,
+    ) -> Result<SelectedMailbox, Error> {
         let done = self.exchange(&command, Kind::Open).await?;
         let done = self.ok(name, done)?;
         Ok(crate::core::imap::mailbox_state(done.kept, &done.tagged))
@@ -565,7 +572,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
     pub async fn uid_fetch_uids(&mut self, set: &SequenceSet) -> Result<Vec<u32>, Error> {
         let command = Command::UidFetch {
             set: set.clone(),
-            items: vec![cmd::FetchItem::Uid],
+            items: vec![cmd::FetchAttribute::Uid],
             changed_since: None,
         };
         let done = self.exchange(&command, Kind::Uids).await?;
@@ -613,7 +620,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
         uids: &SequenceSet,
         request: &SummaryRequest,
     ) -> Result<Vec<Summary>, Error> {
-        use cmd::FetchItem as I;
+        use cmd::FetchAttribute as I;
         let mut items = vec![I::Uid, I::Flags, I::Rfc822Size, I::InternalDate];
         if request.envelope {
             items.push(I::Envelope);
@@ -693,7 +700,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             let set = SequenceSet::from_numbers(uids.iter().copied())?;
             let command = Command::UidFetch {
                 set,
-                items: vec![cmd::FetchItem::Uid],
+                items: vec![cmd::FetchAttribute::Uid],
                 changed_since: None,
             };
             let wanted = uids.iter().copied().collect();

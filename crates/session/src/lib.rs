@@ -1,10 +1,10 @@
 //! Authenticated mail sessions: receive over IMAP or POP3, send over SMTP, with one account and
 //! one credential.
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub, unnameable_types)]
 
 mod account;
 mod alert;
-pub mod auth;
+mod auth;
 pub mod autoconfig;
 pub mod check;
 mod core;
@@ -14,8 +14,8 @@ mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzz;
-pub mod headers;
-pub mod http;
+mod headers;
+mod http;
 pub mod imap;
 mod maildrop;
 pub mod message;
@@ -27,20 +27,25 @@ mod send_futures;
 pub mod smtp;
 pub mod store;
 pub mod sync;
-pub mod utc;
+mod utc;
 
 pub use account::{
     Account, AccountBuilder, Fetching, Incoming, ListDetail, Listing, MessageId, MessageSummary,
 };
 pub use alert::AlertSink;
-pub use auth::{Mechanism, Plaintext};
+pub use auth::{Mechanism, Offer, Plaintext, UnknownMechanism};
 pub use credential::{
     Credential, CredentialKind, Secret, SecretCallback, SecretFuture, SecretSource,
 };
 pub use error::{refused_recipients, Error};
 pub use imap::ImapSession;
 pub use mailcat_transport::{ImapReply, Pop3Reply, Reply, SmtpReply};
+// The transport types this crate's signatures use, so that an app depends on this crate only.
+pub use mailcat_transport::{
+    CertificateProblem, Endpoint, Error as TransportError, Fingerprint, FingerprintError, Protocol,
+    Security, Step, Timeouts, TlsSettings, TooSlow, TrustHint, UrlError,
+};
 pub use maildrop::Maildrop;
-pub use open::{open, Capabilities, Greeting, MailConnection, Opened, StepReport};
+pub use open::{open, Greeting, MailConnection, Opened, ServerCapabilities, StepReport};
 pub use pop3::Pop3Session;
 pub use smtp::SmtpSession;

@@ -23,6 +23,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt};
 
+pub use crate::headers::{decode_words, summarize, HeaderSummary};
 use crate::utc::UtcTime;
 
 /// The largest header section read into memory: 1 MiB. A larger one is refused.

@@ -27,7 +27,7 @@ use tokio::net::TcpStream;
 use crate::core::opening::{Event, Opening};
 use crate::driver::Driver;
 
-pub use crate::core::opening::{Capabilities, Greeting};
+pub use crate::core::opening::{Greeting, ServerCapabilities};
 
 /// A connection with the opening conversation around it (decoders, IMAP tags, the EHLO name),
 /// until a protocol session takes it over with [`MailConnection::into_parts`].
@@ -82,7 +82,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
     ///
     /// A POP3 server without CAPA (RFC 1939 only) answers `-ERR`: that is an empty list. Any
     /// other failure is an error: never "no answer, so no STARTTLS, carry on" (CVE-2021-22946).
-    pub async fn capabilities(&mut self) -> Result<Capabilities, Error> {
+    pub async fn capabilities(&mut self) -> Result<ServerCapabilities, Error> {
         self.capabilities_then(|_| {}).await
     }
 
@@ -91,7 +91,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
     async fn capabilities_then(
         &mut self,
         sent: impl FnOnce(&Connection<S>),
-    ) -> Result<Capabilities, Error> {
+    ) -> Result<ServerCapabilities, Error> {
         let arrived = self
             .driver
             .arrived(&mut self.core)
@@ -101,7 +101,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
         self.driver.flush(&mut self.core).await.map_err(transport)?;
         sent(self.driver.connection());
         match self.complete().await? {
-            Event::Capabilities(capabilities) => Ok(capabilities),
+            Event::ServerCapabilities(capabilities) => Ok(capabilities),
             _ => Err(self.out_of_step(Step::Capabilities)),
         }
     }
@@ -286,7 +286,7 @@ pub struct Opened {
     /// The greeting (before STARTTLS, if that was used: not to be trusted).
     pub greeting: Greeting,
     /// The capabilities, asked over TLS.
-    pub capabilities: Capabilities,
+    pub capabilities: ServerCapabilities,
 }
 
 /// Connects to `endpoint` and gets it ready for login: resolve, connect, implicit TLS or

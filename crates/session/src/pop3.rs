@@ -75,7 +75,7 @@ use crate::core::pop3::{
     is_temporary, server_reply, Due, ListingLimits, LoginState, Pop3Core, Pop3Event,
 };
 use crate::driver::Driver;
-use crate::open::{self as dialogue, Capabilities, Greeting, MailConnection};
+use crate::open::{self as dialogue, Greeting, MailConnection, ServerCapabilities};
 use crate::{Credential, CredentialKind, Error};
 
 pub use crate::core::pop3::{MAX_CAPA_BYTES, MAX_CAPA_LINES, MAX_LISTING_BYTES, PIPELINE_WINDOW};
@@ -110,7 +110,7 @@ pub async fn connect(
 pub struct Pop3Session<S> {
     driver: Driver<S>,
     core: Pop3Core,
-    capabilities: Capabilities,
+    capabilities: ServerCapabilities,
     apop_timestamp: Option<String>,
 }
 
@@ -136,7 +136,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
     /// Takes over a connection after greeting and capabilities (and STLS) were done by
     /// [`dialogue::open`] or by a test. Bytes the server sent unasked before this point (a
     /// multi-line greeting, a desynchronised reply) make every command fail.
-    pub fn new(connection: MailConnection<S>, capabilities: Capabilities) -> Self {
+    pub fn new(connection: MailConnection<S>, capabilities: ServerCapabilities) -> Self {
         let (connection, _) = connection.into_parts();
         let core = Pop3Core::new(
             connection.endpoint().clone(),
@@ -171,7 +171,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
     }
 
     /// The capabilities (`CAPA` lines), as asked over TLS, refreshed after login.
-    pub fn capabilities(&self) -> &Capabilities {
+    pub fn capabilities(&self) -> &ServerCapabilities {
         &self.capabilities
     }
 
@@ -235,7 +235,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
                 })
                 .await?;
             if status.is_ok() {
-                self.capabilities = Capabilities::from_pop3(capa);
+                self.capabilities = ServerCapabilities::from_pop3(capa);
                 self.core
                     .set_pipelining(self.capabilities.has("PIPELINING"));
             }

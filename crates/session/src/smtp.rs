@@ -16,7 +16,7 @@
 //!   required (threat model #5: HELO has no STARTTLS), and submission always wants EHLO (AUTH
 //!   is an EHLO extension); a plaintext relay that only speaks HELO is not supported.
 //! - **AUTH**: the best mechanism for the credential, or the one it names
-//!   ([`crate::auth::choose`]), one attempt per session, never without TLS unless
+//!   (`auth::choose`, crate-private), one attempt per session, never without TLS unless
 //!   [`crate::Plaintext::DangerouslyAllow`]. The initial response goes on the AUTH line when
 //!   the line fits in 512 octets, else in answer to the empty `334` (RFC 4954 §4). `235` logs
 //!   in; `4xx` is temporary; `5xx` is a refusal (`535 5.7.139`: basic authentication is
@@ -75,7 +75,7 @@ pub use mailcat_codec::smtp::command::{Notify, Ret};
 use crate::auth::{self, LoginMethod, Offer, SaslReply};
 use crate::core::smtp::{Event, SmtpCore, Transaction};
 use crate::driver::Driver;
-use crate::open::{self as dialogue, Capabilities, MailConnection};
+use crate::open::{self as dialogue, MailConnection, ServerCapabilities};
 use crate::{message, Credential, Error};
 
 /// How much message data is read, stuffed and written at a time.
@@ -100,6 +100,7 @@ pub struct Envelope {
 /// 8-bit mail, as msmtp and Postfix's sendmail send it; declared `SMTPUTF8`, a later hop
 /// without SMTPUTF8 (Dovecot 2.3's LMTP, many relays) must bounce it (RFC 6531 §3.2).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SmtpUtf8 {
     /// Only when an envelope address needs it (the default): the choice that gets the mail
     /// delivered.
@@ -268,8 +269,7 @@ impl Scanner {
     }
 }
 
-/// A server reply, owned and escaped for display: the SMTP form of [`crate::Reply`].
-pub use mailcat_transport::SmtpReply as ServerReply;
+use mailcat_transport::SmtpReply;
 
 /// What happened to a message the server accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -278,9 +278,9 @@ pub struct SendReport {
     pub accepted: Vec<Address>,
     /// The recipients it refused, with its reply (only with partial sending allowed: else any
     /// refusal fails the send with [`Error::RecipientsRefused`]).
-    pub refused: Vec<(Address, ServerReply)>,
+    pub refused: Vec<(Address, SmtpReply)>,
     /// The final reply after the message (`250 2.0.0 Ok: queued as ...`).
-    pub reply: ServerReply,
+    pub reply: SmtpReply,
 }
 
 /// An SMTP submission session, after greeting, EHLO and STARTTLS: AUTH, then any number of
@@ -293,7 +293,7 @@ pub struct SendReport {
 pub struct SmtpSession<S> {
     driver: Driver<S>,
     core: SmtpCore,
-    capabilities: Capabilities,
+    capabilities: ServerCapabilities,
     login_attempted: bool,
     headers: HeaderCompletion,
 }
@@ -348,7 +348,7 @@ pub async fn connect(
 impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
     /// Takes over a connection after greeting and EHLO (and STARTTLS), done by
     /// [`dialogue::open`] or by a test; `capabilities` are the EHLO lines (after TLS).
-    pub fn new(connection: MailConnection<S>, capabilities: Capabilities) -> Self {
+    pub fn new(connection: MailConnection<S>, capabilities: ServerCapabilities) -> Self {
         let (connection, _) = connection.into_parts();
         let core = SmtpCore::new(
             connection.endpoint().clone(),
@@ -364,7 +364,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
     }
 
     /// The EHLO extensions as the server listed them.
-    pub fn capabilities(&self) -> &Capabilities {
+    pub fn capabilities(&self) -> &ServerCapabilities {
         &self.capabilities
     }
 

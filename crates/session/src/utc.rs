@@ -3,7 +3,7 @@
 
 /// A moment in UTC, broken into calendar fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UtcTime {
+pub(crate) struct UtcTime {
     /// The year, e.g. 2026.
     pub year: u64,
     /// 1 to 12.
@@ -27,7 +27,7 @@ const MONTHS: [&str; 12] = [
 
 impl UtcTime {
     /// The moment `secs` seconds after 1970-01-01 00:00:00 UTC.
-    pub fn from_unix(secs: u64) -> UtcTime {
+    pub(crate) fn from_unix(secs: u64) -> UtcTime {
         let days = secs / 86_400;
         let rest = secs % 86_400;
         // Howard Hinnant's civil_from_days, for days since the epoch (never negative here).
@@ -51,7 +51,7 @@ impl UtcTime {
     }
 
     /// Now (the epoch if the clock is set before it).
-    pub fn now() -> UtcTime {
+    pub(crate) fn now() -> UtcTime {
         let secs = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -68,7 +68,7 @@ impl UtcTime {
     }
 
     /// RFC 5322 §3.3: `Thu, 26 Nov 2026 05:55:59 +0000`.
-    pub fn rfc5322(&self) -> String {
+    pub(crate) fn rfc5322(&self) -> String {
         format!(
             "{}, {} {} {} {:02}:{:02}:{:02} +0000",
             self.weekday(),
@@ -82,7 +82,7 @@ impl UtcTime {
     }
 
     /// C's asctime, as mbox `From ` lines write it: `Thu Nov 26 05:02:21 2026`.
-    pub fn asctime(&self) -> String {
+    pub(crate) fn asctime(&self) -> String {
         format!(
             "{} {} {:2} {:02}:{:02}:{:02} {}",
             self.weekday(),

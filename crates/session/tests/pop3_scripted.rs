@@ -15,7 +15,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use mailcat_codec::pop3::ResponseCodeKind;
-use mailcat_session::auth::base64;
 use mailcat_session::{Credential, Error, Incoming, MessageId};
 use pop3_script::*;
 use tokio::io::AsyncWrite;
@@ -2076,4 +2075,10 @@ async fn a_retrieve_many_dropped_sends_nothing_more_and_stays_in_step() {
     session.noop().await.expect("in step");
     drop(session);
     server.received().await;
+}
+
+/// Standard base64, as SASL sends it.
+fn base64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }

@@ -13,6 +13,7 @@ use crate::reply::Reply;
 
 /// The step of a connection an error happened in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Step {
     /// Looking up the host name.
     Resolve,

@@ -15,6 +15,7 @@ const SHOWN: usize = 512;
 
 /// How much of a client write the trace may show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Redaction {
     /// A command without secrets (commands that carry credentials are still caught).
     Normal,

@@ -22,7 +22,7 @@ use std::borrow::Cow;
 
 use crate::core::parse::{expected, failure, PResult, Problem};
 
-use super::envelope::{envelope, Envelope};
+use super::envelope::{envelope, ImapEnvelope};
 use super::primitive::{
     byte, nil, nstring, own, own_opt, paren_list, skip_value, sp1, spaces, string, string_or_nil,
     Ctx,
@@ -74,7 +74,7 @@ pub struct SinglePart<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EncapsulatedMessage<'a> {
     /// Its envelope.
-    pub envelope: Envelope<'a>,
+    pub envelope: ImapEnvelope<'a>,
     /// Its body structure.
     pub body: BodyStructure<'a>,
 }

@@ -36,7 +36,7 @@ impl Address<'_> {
 
 /// The parsed envelope. NIL address lists are empty vectors.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Envelope<'a> {
+pub struct ImapEnvelope<'a> {
     /// `Date:`.
     pub date: Option<Cow<'a, [u8]>>,
     /// `Subject:`.
@@ -59,11 +59,11 @@ pub struct Envelope<'a> {
     pub message_id: Option<Cow<'a, [u8]>>,
 }
 
-impl Envelope<'_> {
+impl ImapEnvelope<'_> {
     /// An owned copy.
-    pub fn into_owned(self) -> Envelope<'static> {
+    pub fn into_owned(self) -> ImapEnvelope<'static> {
         let own_list = |l: Vec<Address<'_>>| l.into_iter().map(Address::into_owned).collect();
-        Envelope {
+        ImapEnvelope {
             date: own_opt(self.date),
             subject: own_opt(self.subject),
             from: own_list(self.from),
@@ -121,7 +121,7 @@ fn address_list<'a>(input: &'a [u8], ctx: &Ctx) -> PResult<'a, Vec<Address<'a>>>
 
 /// `envelope = "(" env-date SP env-subject SP env-from SP env-sender SP env-reply-to SP env-to
 /// SP env-cc SP env-bcc SP env-in-reply-to SP env-message-id ")"`.
-pub(crate) fn envelope<'a>(input: &'a [u8], ctx: &Ctx) -> PResult<'a, Envelope<'a>> {
+pub(crate) fn envelope<'a>(input: &'a [u8], ctx: &Ctx) -> PResult<'a, ImapEnvelope<'a>> {
     let (rest, ()) = byte(input, b'(', "an envelope")?;
     let (rest, date) = nstring(rest, ctx)?;
     let (rest, ()) = sp(rest)?;
@@ -142,7 +142,7 @@ pub(crate) fn envelope<'a>(input: &'a [u8], ctx: &Ctx) -> PResult<'a, Envelope<'
     let [from, sender, reply_to, to, cc, bcc] = lists;
     Ok((
         rest,
-        Envelope {
+        ImapEnvelope {
             date,
             subject,
             from,

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use crate::core::parse::{expected, failure, PResult, Problem};
 
 use super::body::{body, BodyStructure};
-use super::envelope::{envelope, Envelope};
+use super::envelope::{envelope, ImapEnvelope};
 use super::flag::{flag_list, own_flags, Flag};
 use super::primitive::{
     astring, byte, literal, nstring, number, number64, own, paren_list, quoted, skip_value, sp,
@@ -136,7 +136,7 @@ pub enum FetchItem<'a> {
     /// `RFC822.SIZE` (64-bit as RFC 9051 allows).
     Rfc822Size(u64),
     /// `ENVELOPE`.
-    Envelope(Box<Envelope<'a>>),
+    Envelope(Box<ImapEnvelope<'a>>),
     /// `BODYSTRUCTURE`.
     BodyStructure(BodyStructure<'a>),
     /// `BODY` (the non-extensible form; Yahoo sends extension data anyway).
@@ -258,7 +258,7 @@ impl<'a> Fetch<'a> {
     }
 
     /// The envelope, if sent.
-    pub fn envelope(&self) -> Option<&Envelope<'a>> {
+    pub fn envelope(&self) -> Option<&ImapEnvelope<'a>> {
         self.items.iter().find_map(|i| match i {
             FetchItem::Envelope(e) => Some(&**e),
             _ => None,

@@ -40,7 +40,7 @@ pub use body::{
 };
 pub use code::Code;
 pub use decoder::{parse_greeting, parse_response, Event, ResponseDecoder};
-pub use envelope::{Address, Envelope};
+pub use envelope::{Address, ImapEnvelope};
 pub use fetch::{Fetch, FetchItem, Section, SectionData, SectionKind, SectionText};
 pub use flag::{Flag, Keyword};
 pub use mailbox::{

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use mailcat_session::oauth2::provider::DeviceFlowSupport;
 use mailcat_session::oauth2::{OAuth2, OAuth2Error, Provider, Revocation, TokenSet};
-use mailcat_session::utc::UtcTime;
 use serde_json::json;
 use tokio::runtime::Runtime;
 
@@ -235,15 +234,10 @@ fn status_json(
 
 /// When the access token expires, in UTC and from now.
 fn expiry(tokens: &TokenSet) -> String {
-    let Some(at) = tokens.expires_at else {
+    let (Some(at), Some(when)) = (tokens.expires_at, tokens.expiry_utc()) else {
         return "not said by the provider".into();
     };
-    let t = UtcTime::from_unix(at);
     let now = mailcat_session::oauth2::unix_now();
-    let when = format!(
-        "{}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
-        t.year, t.month, t.day, t.hour, t.minute, t.second
-    );
     if at > now {
         format!("{when} (in {})", minutes(at - now))
     } else {

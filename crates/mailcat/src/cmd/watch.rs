@@ -196,7 +196,7 @@ where
         let headers = summary
             .headers
             .as_deref()
-            .map(mailcat_session::headers::summarize)
+            .map(mailcat_session::message::summarize)
             .unwrap_or_default();
         if cli.json {
             outln!(

@@ -16,9 +16,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
 /// The record type of SRV (RFC 2782).
-pub const TYPE_SRV: u16 = 33;
+pub(crate) const TYPE_SRV: u16 = 33;
 /// The record type of MX (RFC 1035).
-pub const TYPE_MX: u16 = 15;
+pub(crate) const TYPE_MX: u16 = 15;
 const TYPE_CNAME: u16 = 5;
 const CLASS_IN: u16 = 1;
 
@@ -43,7 +43,7 @@ const FLAG_RD: u16 = 0x0100;
 
 /// An SRV record (RFC 2782).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Srv {
+pub(crate) struct Srv {
     /// Lower is tried first.
     pub priority: u16,
     /// Among records of one priority, a higher weight is chosen more often.
@@ -57,7 +57,7 @@ pub struct Srv {
 
 /// An MX record.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mx {
+pub(crate) struct Mx {
     /// Lower is preferred.
     pub preference: u16,
     /// The mail exchanger's host, lowercase, without the trailing dot.
@@ -66,7 +66,7 @@ pub struct Mx {
 
 /// What a reply says, once checked against its query.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Response {
+pub(crate) struct Response {
     /// The TC bit: the reply did not fit in a datagram; ask again over TCP. The records of a
     /// truncated reply are not read (they may be incomplete), so `srv` and `mx` are empty.
     pub truncated: bool,
@@ -82,7 +82,7 @@ pub struct Response {
 /// Why a lookup failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum DnsError {
+pub(crate) enum DnsError {
     /// The name cannot be looked up as given.
     #[error("{name:?} is not a name that can be looked up in the DNS: {why}")]
     BadName {
@@ -217,7 +217,7 @@ fn normalize(name: &str) -> String {
 /// `name` is made of ASCII letters, digits, `-` and `_`, in dot-separated labels of 1 to 63
 /// bytes, at most 253 bytes in all; a trailing dot is allowed. Anything else is
 /// [`DnsError::BadName`], with the reason.
-pub fn encode_query(id: u16, name: &str, qtype: u16) -> Result<Vec<u8>, DnsError> {
+pub(crate) fn encode_query(id: u16, name: &str, qtype: u16) -> Result<Vec<u8>, DnsError> {
     let labels = validate_name(name)?;
     let mut query = Vec::with_capacity(HEADER_LEN + name.len() + 6);
     query.extend_from_slice(&id.to_be_bytes());
@@ -342,7 +342,12 @@ fn read_name(msg: &[u8], start: usize) -> Result<(String, usize), DnsError> {
 /// Records of other types (CNAME, ...) are skipped; records of the question's type count when
 /// their owner is the question's name or, through the reply's CNAMEs, an alias of it. The
 /// records of a reply with an error code or the TC bit are not read.
-pub fn parse_response(bytes: &[u8], id: u16, name: &str, qtype: u16) -> Result<Response, DnsError> {
+pub(crate) fn parse_response(
+    bytes: &[u8],
+    id: u16,
+    name: &str,
+    qtype: u16,
+) -> Result<Response, DnsError> {
     if bytes.len() < HEADER_LEN {
         return Err(malformed(format!(
             "it is {} bytes long, shorter than the {HEADER_LEN}-byte header",
@@ -481,7 +486,7 @@ pub fn parse_response(bytes: &[u8], id: u16, name: &str, qtype: u16) -> Result<R
 
 /// Where queries go, and how long to wait.
 #[derive(Debug, Clone)]
-pub struct Resolver {
+pub(crate) struct Resolver {
     servers: Vec<SocketAddr>,
     timeout: Duration,
 }
@@ -489,7 +494,7 @@ pub struct Resolver {
 impl Resolver {
     /// The name servers of /etc/resolv.conf (`nameserver` lines, port 53, at most 3, IPv4 and
     /// IPv6), else 127.0.0.1:53. Each server gets at most `timeout`.
-    pub fn system(timeout: Duration) -> Resolver {
+    pub(crate) fn system(timeout: Duration) -> Resolver {
         let mut servers = match std::fs::read_to_string("/etc/resolv.conf") {
             Ok(text) => parse_resolv_conf(&text),
             Err(error) => {
@@ -504,7 +509,7 @@ impl Resolver {
     }
 
     /// One given server (tests, or a user who points mailcat at a resolver).
-    pub fn with_server(server: SocketAddr, timeout: Duration) -> Resolver {
+    pub(crate) fn with_server(server: SocketAddr, timeout: Duration) -> Resolver {
         Resolver {
             servers: vec![server],
             timeout,
@@ -513,12 +518,12 @@ impl Resolver {
 
     /// SRV records of `name`, sorted by priority ascending, then weight descending. NXDOMAIN or
     /// no records → `Ok` of an empty list.
-    pub async fn srv(&self, name: &str) -> Result<Vec<Srv>, DnsError> {
+    pub(crate) async fn srv(&self, name: &str) -> Result<Vec<Srv>, DnsError> {
         Ok(self.lookup(name, TYPE_SRV).await?.srv)
     }
 
     /// MX records of `domain`, sorted by preference. NXDOMAIN or none → `Ok` of an empty list.
-    pub async fn mx(&self, domain: &str) -> Result<Vec<Mx>, DnsError> {
+    pub(crate) async fn mx(&self, domain: &str) -> Result<Vec<Mx>, DnsError> {
         Ok(self.lookup(domain, TYPE_MX).await?.mx)
     }
 
@@ -1090,3 +1095,8 @@ mod tests {
         assert_eq!(silent.queries(), 0);
     }
 }
+
+/// The client against a DNS server on loopback.
+#[cfg(test)]
+#[path = "dns_server_tests.rs"]
+mod server_tests;

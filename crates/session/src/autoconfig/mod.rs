@@ -17,7 +17,7 @@
 //! not authenticated (no DNSSEC here): servers they name outside the address's domain come
 //! with a note saying so (RFC 6186 §6).
 
-pub mod dns;
+pub(crate) mod dns;
 pub mod probe;
 pub mod providers;
 pub mod xml;
@@ -63,6 +63,7 @@ impl Default for Discovery {
 
 /// A stage of the search.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Stage {
     /// mailcat's table of providers.
     ProviderTable,
@@ -104,6 +105,7 @@ pub struct Attempt {
 
 /// Where a server was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Source {
     /// mailcat's provider table.
     ProviderTable,

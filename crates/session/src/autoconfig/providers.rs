@@ -9,6 +9,7 @@ use crate::oauth2::provider::ProviderKind;
 
 /// How a provider lets mail clients sign in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SignIn {
     /// Only OAuth2 (XOAUTH2/OAUTHBEARER): passwords are refused.
     OAuth2Only,

@@ -49,6 +49,7 @@ pub struct ProviderConfig {
 
 /// Why a file could not be read; Display says what is wrong (and where, if known).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum XmlError {
     /// The bytes are not UTF-8.
     #[error("the autoconfig file is not UTF-8 (invalid byte at offset {position})")]

@@ -47,7 +47,7 @@ use mailcat_transport::{Endpoint, ImapReply, Reply, Step};
 
 use super::{Core, Outbox, Poison, Progress, Transmit};
 use crate::imap::{
-    AppendUid, CopyUid, MailboxCounts, MailboxInfo, MailboxState, Summary, Unsolicited,
+    AppendUid, CopyUid, MailboxCounts, MailboxInfo, SelectedMailbox, Summary, Unsolicited,
     DEFAULT_FETCH_WINDOW, MAX_FLAGS_LINE, MAX_UNSOLICITED, MAX_UNTAGGED_BYTES_PER_COMMAND,
     MAX_UNTAGGED_PER_COMMAND,
 };
@@ -658,8 +658,8 @@ impl ImapCore {
             let command = Command::UidFetch {
                 set,
                 items: vec![
-                    cmd::FetchItem::Uid,
-                    cmd::FetchItem::BodyPeek {
+                    cmd::FetchAttribute::Uid,
+                    cmd::FetchAttribute::BodyPeek {
                         section: cmd::Section::full(),
                         partial: None,
                     },
@@ -1464,10 +1464,10 @@ pub(crate) fn mailboxes(kept: Vec<Response<'static>>) -> Vec<MailboxInfo> {
 }
 
 /// The state a SELECT or EXAMINE answer reports.
-pub(crate) fn mailbox_state(kept: Vec<Response<'static>>, tagged: &Tagged) -> MailboxState {
-    let mut state = MailboxState {
+pub(crate) fn mailbox_state(kept: Vec<Response<'static>>, tagged: &Tagged) -> SelectedMailbox {
+    let mut state = SelectedMailbox {
         read_only: matches!(tagged.code, Some(Code::ReadOnly)),
-        ..MailboxState::default()
+        ..SelectedMailbox::default()
     };
     for r in kept {
         match r {

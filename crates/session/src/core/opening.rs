@@ -53,7 +53,7 @@ pub struct Greeting {
     /// IMAP `PREAUTH`: the server logged the client in already.
     pub preauth: bool,
     /// Capabilities announced in the greeting itself (IMAP `[CAPABILITY …]`), if any.
-    pub capabilities: Option<Capabilities>,
+    pub capabilities: Option<ServerCapabilities>,
     /// The text of an IMAP greeting's `[ALERT]`, escaped, to be shown to the user (RFC 3501
     /// §7.1). Only a greeting that came over implicit TLS keeps it: one before STARTTLS could
     /// have been written by anyone on the path, and a message planted there is a phishing tool.
@@ -62,10 +62,10 @@ pub struct Greeting {
 
 /// What the server says it can do: IMAP capability atoms, POP3 CAPA lines or SMTP EHLO
 /// extension lines, as the server sent them, and for POP3 and SMTP the codec's typed form of
-/// the same lines ([`Capabilities::pop3`], [`Capabilities::smtp`]), parsed once where they were
+/// the same lines ([`ServerCapabilities::pop3`], [`ServerCapabilities::smtp`]), parsed once where they were
 /// read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Capabilities {
+pub struct ServerCapabilities {
     /// The protocol they belong to.
     pub protocol: Protocol,
     /// One entry per atom (IMAP) or line (POP3, SMTP), as sent (for display).
@@ -82,8 +82,8 @@ enum Typed {
     Smtp(smtp::Extensions),
 }
 
-impl Capabilities {
-    /// Capabilities of `protocol` from their entries as text (IMAP atoms, POP3 CAPA lines, SMTP
+impl ServerCapabilities {
+    /// The capabilities of `protocol` from their entries as text (IMAP atoms, POP3 CAPA lines, SMTP
     /// EHLO lines after the first), parsed into the typed form. The sessions build them from
     /// the bytes read instead.
     pub fn new(protocol: Protocol, items: Vec<String>) -> Self {
@@ -119,7 +119,7 @@ impl Capabilities {
                 }
             }
         };
-        Capabilities {
+        ServerCapabilities {
             protocol,
             items,
             typed,
@@ -128,7 +128,7 @@ impl Capabilities {
 
     /// POP3 capabilities from the CAPA lines as the codec holds them.
     pub(crate) fn from_pop3(capa: pop3::Capabilities) -> Self {
-        Capabilities {
+        ServerCapabilities {
             protocol: Protocol::Pop3,
             items: capa
                 .lines()
@@ -140,7 +140,7 @@ impl Capabilities {
 
     /// SMTP capabilities from the reply to EHLO, as the codec holds it.
     pub(crate) fn from_smtp(extensions: smtp::Extensions) -> Self {
-        Capabilities {
+        ServerCapabilities {
             protocol: Protocol::Smtp,
             items: extensions
                 .lines()
@@ -153,7 +153,7 @@ impl Capabilities {
 
     /// IMAP capabilities from the atoms as the codec holds them.
     pub(crate) fn from_imap(atoms: Vec<Capability<'static>>) -> Self {
-        Capabilities {
+        ServerCapabilities {
             protocol: Protocol::Imap,
             items: atoms
                 .iter()
@@ -192,7 +192,7 @@ impl Capabilities {
     pub(crate) fn smtp_extensions(&self) -> smtp::Extensions {
         match &self.typed {
             Typed::Smtp(extensions) => extensions.clone(),
-            _ => match Capabilities::new(Protocol::Smtp, self.items.clone()).typed {
+            _ => match ServerCapabilities::new(Protocol::Smtp, self.items.clone()).typed {
                 Typed::Smtp(extensions) => extensions,
                 _ => unreachable!("SMTP capabilities are typed as SMTP"),
             },
@@ -232,7 +232,7 @@ pub(crate) enum Event {
     /// The greeting, accepted.
     Greeting(Greeting),
     /// The answer to the capability query.
-    Capabilities(Capabilities),
+    ServerCapabilities(ServerCapabilities),
     /// The server's go-ahead for TLS, with nothing after it: the handshake may start.
     StartTls,
 }
@@ -367,7 +367,7 @@ impl Opening {
     /// (the offer may have been stripped by someone on the path).
     pub(crate) fn needs_starttls(
         &self,
-        capabilities: &Capabilities,
+        capabilities: &ServerCapabilities,
     ) -> Result<bool, TransportError> {
         if self.endpoint.security != Security::StartTls || self.tls {
             return Ok(false);
@@ -624,7 +624,7 @@ impl Opening {
                 if !ok {
                     return Err(self.refused(step, reply.reply));
                 }
-                Capabilities::from_imap(if exchange.items.is_empty() {
+                ServerCapabilities::from_imap(if exchange.items.is_empty() {
                     reply.items
                 } else {
                     exchange.items
@@ -633,7 +633,7 @@ impl Opening {
             // RFC 1939 servers have no CAPA: `-ERR` is an empty list, not a failure.
             Protocol::Pop3 => {
                 self.lock_step(step, unread)?;
-                Capabilities::from_pop3(if ok {
+                ServerCapabilities::from_pop3(if ok {
                     exchange.capa
                 } else {
                     pop3::Capabilities::new()
@@ -642,12 +642,12 @@ impl Opening {
             Protocol::Smtp => {
                 self.lock_step(step, unread)?;
                 match reply.extensions {
-                    Some(extensions) if ok => Capabilities::from_smtp(extensions),
+                    Some(extensions) if ok => ServerCapabilities::from_smtp(extensions),
                     _ => return Err(self.refused(step, reply.reply)),
                 }
             }
         };
-        Ok(Some((used, Event::Capabilities(capabilities))))
+        Ok(Some((used, Event::ServerCapabilities(capabilities))))
     }
 
     /// POP3 and SMTP are lock-step: the server speaks once after connecting and once per
@@ -862,9 +862,9 @@ fn imap_greeting(event: imap::Event<'_>) -> Result<Result<Greeting, Reply>, Deco
     }
 }
 
-fn imap_capabilities(code: Option<&Code<'_>>) -> Option<Capabilities> {
+fn imap_capabilities(code: Option<&Code<'_>>) -> Option<ServerCapabilities> {
     match code {
-        Some(Code::Capability(caps)) => Some(Capabilities::from_imap(
+        Some(Code::Capability(caps)) => Some(ServerCapabilities::from_imap(
             caps.iter().cloned().map(Capability::into_owned).collect(),
         )),
         _ => None,
@@ -1136,7 +1136,7 @@ mod tests {
 
     fn items(event: Event) -> Vec<String> {
         match event {
-            Event::Capabilities(c) => c.items,
+            Event::ServerCapabilities(c) => c.items,
             other => panic!("expected capabilities, got {other:?}"),
         }
     }
@@ -1545,8 +1545,8 @@ mod tests {
 
     // -- STARTTLS ---------------------------------------------------------------------------
 
-    fn caps(protocol: Protocol, items: &[&str]) -> Capabilities {
-        Capabilities::new(protocol, items.iter().map(|s| (*s).to_owned()).collect())
+    fn caps(protocol: Protocol, items: &[&str]) -> ServerCapabilities {
+        ServerCapabilities::new(protocol, items.iter().map(|s| (*s).to_owned()).collect())
     }
 
     #[test]
@@ -1587,7 +1587,7 @@ mod tests {
             Protocol::Smtp => b"250-mx\r\n250 STARTTLS\r\n",
         };
         let (mut core, result) = capabilities(protocol, Security::StartTls, caps_reply);
-        let (Event::Capabilities(offered), _) = result.unwrap() else {
+        let (Event::ServerCapabilities(offered), _) = result.unwrap() else {
             panic!("capabilities")
         };
         assert!(core.needs_starttls(&offered).unwrap());

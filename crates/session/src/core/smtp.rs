@@ -41,8 +41,9 @@ use mailcat_transport::{Endpoint, Protocol, Step};
 
 use super::{first_line, nothing_unsolicited, Core, InOrder, Outbox, Poison, Progress, Transmit};
 use crate::auth::SaslReply;
-use crate::smtp::{Address, Envelope, MessageInfo, SendReport, ServerReply, SmtpUtf8};
+use crate::smtp::{Address, Envelope, MessageInfo, SendReport, SmtpUtf8};
 use crate::Error;
+use mailcat_transport::SmtpReply;
 
 /// How many commands may be in flight with PIPELINING: an envelope with more recipients goes
 /// out in several writes, topped up as replies come (a server's buffers are finite, and a
@@ -125,10 +126,10 @@ pub(crate) struct Transaction {
     to: Vec<Address>,
     /// DATA waits for the envelope's replies (it is not in `pending`).
     data_after_replies: bool,
-    mail: Option<(bool, ServerReply)>,
+    mail: Option<(bool, SmtpReply)>,
     accepted: Vec<Address>,
-    refused: Vec<(Address, ServerReply)>,
-    data: Option<ServerReply>,
+    refused: Vec<(Address, SmtpReply)>,
+    data: Option<SmtpReply>,
     /// Why the message is not sent, once a lone dot went after an unwanted `354`.
     abandoned: Option<Error>,
 }
@@ -240,7 +241,7 @@ impl SmtpCore {
     pub(crate) fn nothing_unsolicited(&mut self, buffered: &[u8]) -> Result<(), Error> {
         if buffered.starts_with(b"421") {
             let words: crate::Reply = match self.decoder.decode(buffered) {
-                Decoded::Event { event, .. } => ServerReply::from_reply(&event).into(),
+                Decoded::Event { event, .. } => SmtpReply::from_reply(&event).into(),
                 _ => first_line(buffered).into(),
             };
             return Err(self.closed(words));
@@ -509,17 +510,17 @@ impl SmtpCore {
                             // Nothing more of the envelope goes.
                             t.pending.clear();
                         }
-                        t.mail = Some((reply.is_positive(), ServerReply::from_reply(&reply)));
+                        t.mail = Some((reply.is_positive(), SmtpReply::from_reply(&reply)));
                     }
                     Due::Rcpt(i) => {
                         let to = t.to[i].clone();
                         if reply.is_positive() {
                             t.accepted.push(to);
                         } else {
-                            t.refused.push((to, ServerReply::from_reply(&reply)));
+                            t.refused.push((to, SmtpReply::from_reply(&reply)));
                         }
                     }
-                    _ => t.data = Some(ServerReply::from_reply(&reply)),
+                    _ => t.data = Some(SmtpReply::from_reply(&reply)),
                 }
                 self.top_up();
                 if self.window.is_empty() {
@@ -544,7 +545,7 @@ impl SmtpCore {
                     Ok(SendReport {
                         accepted,
                         refused,
-                        reply: ServerReply::from_reply(&reply),
+                        reply: SmtpReply::from_reply(&reply),
                     })
                 } else {
                     Err(self.refusal("the message (after DATA)", &reply))
@@ -631,7 +632,7 @@ impl SmtpCore {
 
     /// What a reply to an AUTH step means for the SASL driver.
     fn sasl_reply(&mut self, reply: &Reply<'_>) -> Result<SaslReply, Error> {
-        let text = || ServerReply::from_reply(reply).into();
+        let text = || SmtpReply::from_reply(reply).into();
         if reply.code != ReplyCode::AUTH_CHALLENGE {
             self.state = State::Idle;
         }
@@ -660,10 +661,10 @@ impl SmtpCore {
 
     /// The error for a reply that is not the success expected: 4xx temporary, 5xx permanent.
     fn refusal(&self, command: &str, reply: &Reply<'_>) -> Error {
-        self.refusal_of(command, &ServerReply::from_reply(reply))
+        self.refusal_of(command, &SmtpReply::from_reply(reply))
     }
 
-    fn refusal_of(&self, command: &str, reply: &ServerReply) -> Error {
+    fn refusal_of(&self, command: &str, reply: &SmtpReply) -> Error {
         let host = self.endpoint.host.clone();
         match reply.code / 100 {
             4 => Error::Temporary {
@@ -752,7 +753,7 @@ impl Core for SmtpCore {
             }
         };
         if reply.is_closing() {
-            let words = ServerReply::from_reply(&reply).into();
+            let words = SmtpReply::from_reply(&reply).into();
             return Err(self.closed(words));
         }
         let reply = reply.into_owned();

@@ -80,7 +80,7 @@ pub enum HttpsError {
         after: Duration,
     },
     /// The answer was not the one asked for: not 200 where only 200 will do
-    /// ([`Response::require_ok`](super::Response::require_ok)).
+    /// (`Response::require_ok`).
     #[error(
         "{url}: the server answered with status {status}{}",
         reason_suffix(reason)
@@ -109,7 +109,7 @@ pub enum HttpsError {
         /// What is wrong.
         reason: String,
     },
-    /// More than [`MAX_REDIRECTS`](super::MAX_REDIRECTS) redirects.
+    /// More than `MAX_REDIRECTS` (3) redirects.
     #[error("{url}: more than {limit} redirects")]
     TooManyRedirects {
         /// The URL first asked for.

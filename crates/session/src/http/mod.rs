@@ -44,24 +44,24 @@ use tokio::time::Instant;
 
 pub use self::error::HttpsError;
 pub(crate) use self::url::percent_encode;
-pub use self::url::{Url, MAX_URL_LEN};
+pub(crate) use self::url::Url;
 
 /// How many redirects a GET follows before giving up.
-pub const MAX_REDIRECTS: usize = 3;
+pub(crate) const MAX_REDIRECTS: usize = 3;
 
 /// The most the status line and headers of a response may take (hyper's `max_buf_size`, which
 /// also bounds each read of the body).
-pub const MAX_HEAD: usize = 16 * 1024;
+pub(crate) const MAX_HEAD: usize = 16 * 1024;
 
 /// The most header lines a response may have.
-pub const MAX_HEADERS: usize = 100;
+pub(crate) const MAX_HEADERS: usize = 100;
 
 /// The deadline of a request unless [`HttpClient::with_timeout`] says otherwise.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The largest body accepted unless [`HttpClient::with_max_body`] says otherwise: far more
 /// than an autoconfig file or a token response takes.
-pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+pub(crate) const DEFAULT_MAX_BODY: usize = 1024 * 1024;
 
 /// The `Content-Type` of [`HttpClient::post_form`].
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -69,7 +69,7 @@ const FORM: &str = "application/x-www-form-urlencoded";
 /// An HTTPS client: a TLS configuration, a deadline per request and a body limit. Cheap to
 /// clone; holds no connection between requests.
 #[derive(Clone)]
-pub struct HttpClient {
+pub(crate) struct HttpClient {
     /// The caller's configuration with ALPN set to `http/1.1`.
     tls: Arc<rustls::ClientConfig>,
     timeout: Duration,
@@ -90,7 +90,7 @@ impl HttpClient {
     /// connections), with a deadline of [`DEFAULT_TIMEOUT`] and a body limit of
     /// [`DEFAULT_MAX_BODY`]. The configuration is copied to offer ALPN `http/1.1`; the
     /// caller's is left as it is.
-    pub fn new(tls: Arc<rustls::ClientConfig>) -> Self {
+    pub(crate) fn new(tls: Arc<rustls::ClientConfig>) -> Self {
         let mut config = rustls::ClientConfig::clone(&tls);
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         HttpClient {
@@ -101,31 +101,22 @@ impl HttpClient {
     }
 
     /// The deadline of each request, everything included (redirects too).
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+    pub(crate) fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
     /// The largest body accepted, in bytes.
-    pub fn with_max_body(mut self, max_body: usize) -> Self {
+    pub(crate) fn with_max_body(mut self, max_body: usize) -> Self {
         self.max_body = max_body;
         self
-    }
-
-    /// The deadline of each request.
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
-    /// The largest body accepted.
-    pub fn max_body(&self) -> usize {
-        self.max_body
     }
 
     /// GETs `url` (`Accept: */*`), following up to [`MAX_REDIRECTS`] redirects (301, 302,
     /// 303, 307, 308), to `https://` only. Returns the final response whatever its status;
     /// [`Response::require_ok`] turns anything but 200 into an error.
-    pub async fn get(&self, url: &str) -> Result<Response, HttpsError> {
+    #[cfg(test)]
+    pub(crate) async fn get(&self, url: &str) -> Result<Response, HttpsError> {
         self.get_accepting(url, "*/*").await
     }
 
@@ -134,7 +125,7 @@ impl HttpClient {
     /// # Panics
     /// If `accept` is not a valid header value (visible ASCII and spaces): it is meant to be a
     /// constant of the caller's.
-    pub async fn get_accepting(
+    pub(crate) async fn get_accepting(
         &self,
         url: &str,
         accept: &'static str,
@@ -151,7 +142,7 @@ impl HttpClient {
     /// does any other status (an OAuth2 error is a 400 with a JSON body).
     ///
     /// The form values are sent and nowhere else: not traced, not in any error.
-    pub async fn post_form(
+    pub(crate) async fn post_form(
         &self,
         url: &str,
         form: &[(&str, &str)],
@@ -303,7 +294,7 @@ impl HttpClient {
 ///
 /// Its `Debug` shows the body's length only: a token endpoint's body is a secret.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Response {
+pub(crate) struct Response {
     /// The status code.
     pub status: u16,
     /// The reason phrase as sent, or the standard one for the status when the server sent
@@ -320,7 +311,7 @@ pub struct Response {
 impl Response {
     /// The response if its status is 200, else [`HttpsError::Status`]: for callers that have
     /// no use for any other answer (autoconfig files).
-    pub fn require_ok(self) -> Result<Response, HttpsError> {
+    pub(crate) fn require_ok(self) -> Result<Response, HttpsError> {
         if self.status == 200 {
             Ok(self)
         } else {
@@ -334,7 +325,8 @@ impl Response {
 
     /// Whether the `Content-Type` is JSON (`application/json`, parameters aside), as an OAuth2
     /// endpoint's answers must be (RFC 6749 §5.1).
-    pub fn is_json(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_json(&self) -> bool {
         self.content_type.as_deref().is_some_and(|t| {
             t.split(';')
                 .next()
@@ -617,3 +609,7 @@ mod tests {
         );
     }
 }
+
+/// The client against a real TLS server on loopback.
+#[cfg(test)]
+mod server_tests;

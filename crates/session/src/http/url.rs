@@ -14,11 +14,11 @@ use super::HttpsError;
 
 /// The longest URL accepted, percent-encoded as it is sent: far more than any autoconfig or
 /// OAuth2 endpoint needs, and well within what an HTTP request line may hold.
-pub const MAX_URL_LEN: usize = 8 * 1024;
+pub(crate) const MAX_URL_LEN: usize = 8 * 1024;
 
 /// An `https://` URL, taken apart: lowercase host, port, and the request target as sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Url {
+pub(crate) struct Url {
     /// Lowercase DNS name or IPv4 address.
     host: String,
     port: u16,
@@ -35,7 +35,7 @@ impl Url {
     /// 65535 is [`HttpsError::BadUrl`]. Bytes that may not stand in a request target (spaces,
     /// control characters, non-ASCII …) are percent-encoded, so nothing in a URL can end the
     /// request line or add a header.
-    pub fn parse(url: &str) -> Result<Url, HttpsError> {
+    pub(crate) fn parse(url: &str) -> Result<Url, HttpsError> {
         let bad = |reason: &str| HttpsError::BadUrl {
             url: url.to_owned(),
             reason: reason.to_owned(),
@@ -104,22 +104,22 @@ impl Url {
     }
 
     /// The host: a lowercase DNS name or an IPv4 address.
-    pub fn host(&self) -> &str {
+    pub(crate) fn host(&self) -> &str {
         &self.host
     }
 
     /// The port (443 unless the URL says otherwise).
-    pub fn port(&self) -> u16 {
+    pub(crate) fn port(&self) -> u16 {
         self.port
     }
 
     /// Path and query as sent in the request line: starts with `/`, visible ASCII only.
-    pub fn target(&self) -> &str {
+    pub(crate) fn target(&self) -> &str {
         &self.target
     }
 
     /// `host` or `host:port`, as the `Host` header carries it.
-    pub fn authority(&self) -> String {
+    pub(crate) fn authority(&self) -> String {
         if self.port == 443 {
             self.host.clone()
         } else {
@@ -129,7 +129,7 @@ impl Url {
 
     /// The URL without its query: what traces show, since a query may carry what is nobody
     /// else's business.
-    pub fn without_query(&self) -> String {
+    pub(crate) fn without_query(&self) -> String {
         let path = self.target.split('?').next().unwrap_or("/");
         format!("https://{}{}", self.authority(), path)
     }
@@ -137,7 +137,7 @@ impl Url {
     /// The URL that `location` (absolute, scheme-relative, absolute-path or relative) names
     /// when read on this URL's page, as a redirect's `Location` is read. Anything that is not
     /// `https://` is [`HttpsError::RedirectNotHttps`].
-    pub fn join(&self, location: &str) -> Result<Url, HttpsError> {
+    pub(crate) fn join(&self, location: &str) -> Result<Url, HttpsError> {
         let location = location.trim();
         let scheme_end = location.find(':');
         let path_start = location.find(['/', '?', '#']);

@@ -9,6 +9,7 @@ use super::provider::ProviderError;
 
 /// An OAuth2 failure.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum OAuth2Error {
     /// The provider settings are incomplete or unsafe.
     #[error(transparent)]

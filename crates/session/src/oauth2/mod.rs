@@ -29,6 +29,8 @@ mod tokens;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Why an HTTPS request to the identity provider failed (in [`OAuth2Error`]).
+pub use crate::http::HttpsError;
 pub use browser::BrowserSignIn;
 pub use device::DeviceSignIn;
 pub use error::OAuth2Error;

@@ -94,6 +94,7 @@ const CUSTOM_NO_DEVICE_URL: &str =
 
 /// Which preset, if any.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ProviderKind {
     /// Outlook.com, Hotmail, Live and MSN personal accounts, and Microsoft 365 (Exchange
     /// Online) work or school accounts: the Microsoft identity platform.
@@ -142,6 +143,7 @@ impl FromStr for ProviderKind {
 
 /// Whether a provider lets mail be signed in to with the device flow (RFC 8628).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DeviceFlowSupport {
     /// It does (Microsoft needs "Allow public client flows" switched on in the app
     /// registration).

@@ -47,6 +47,16 @@ impl fmt::Debug for TokenSet {
 }
 
 impl TokenSet {
+    /// When the access token expires, as `YYYY-MM-DD HH:MM:SS UTC`; `None` when the provider
+    /// did not say.
+    pub fn expiry_utc(&self) -> Option<String> {
+        let t = crate::utc::UtcTime::from_unix(self.expires_at?);
+        Some(format!(
+            "{}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+            t.year, t.month, t.day, t.hour, t.minute, t.second
+        ))
+    }
+
     /// Whether the access token can still be used at `now` (seconds since the epoch), with
     /// [`RENEW_BEFORE`] to spare (a quarter of the lifetime, for a token that lives less than
     /// eight minutes). A token without an expiry is used until a server refuses it.

@@ -21,10 +21,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 /// A dot-lock older than this is left over by a program that died (liblockfile's 5 minutes).
-pub const STALE_AFTER: Duration = Duration::from_secs(300);
+pub(super) const STALE_AFTER: Duration = Duration::from_secs(300);
 
 /// How long a writer waits for a mail reader to let go of the mbox by default.
-pub const DEFAULT_WAIT: Duration = Duration::from_secs(60);
+pub(super) const DEFAULT_WAIT: Duration = Duration::from_secs(60);
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 

@@ -77,11 +77,11 @@ mod uid_ranges {
     use mailcat_codec::imap::UidSet;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(set: &UidSet, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(set: &UidSet, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(set)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<UidSet, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<UidSet, D::Error> {
         let text = String::deserialize(d)?;
         text.parse().map_err(serde::de::Error::custom)
     }

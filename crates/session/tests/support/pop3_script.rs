@@ -223,7 +223,7 @@ pub async fn session_with_buffer(
     (session, server)
 }
 
-/// Capabilities of a modern server after TLS.
+/// ServerCapabilities of a modern server after TLS.
 pub const CAPS: &[&str] = &[
     "TOP",
     "UIDL",
@@ -243,7 +243,7 @@ pub const CAPS_PIPELINING: &[&str] = &[
     "SASL PLAIN",
 ];
 
-/// Capabilities for transaction tests: USER/PASS only.
+/// ServerCapabilities for transaction tests: USER/PASS only.
 pub const TX_CAPS: &[&str] = &["USER", "TOP", "UIDL", "RESP-CODES"];
 
 /// The same with PIPELINING.

@@ -12,7 +12,7 @@ use crate::EncodeError;
 
 /// A data item to fetch.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FetchItem {
+pub enum FetchAttribute {
     /// `UID`
     Uid,
     /// `FLAGS`
@@ -169,22 +169,22 @@ fn write_partial(w: &mut Writer<'_>, partial: &Option<Partial>) {
     }
 }
 
-impl FetchItem {
+impl FetchAttribute {
     pub(crate) fn write(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
         match self {
-            FetchItem::Uid => w.raw(b"UID"),
-            FetchItem::Flags => w.raw(b"FLAGS"),
-            FetchItem::InternalDate => w.raw(b"INTERNALDATE"),
-            FetchItem::Rfc822Size => w.raw(b"RFC822.SIZE"),
-            FetchItem::Envelope => w.raw(b"ENVELOPE"),
-            FetchItem::BodyStructure => w.raw(b"BODYSTRUCTURE"),
-            FetchItem::ModSeq => w.raw(b"MODSEQ"),
-            FetchItem::BodyPeek { section, partial } => {
+            FetchAttribute::Uid => w.raw(b"UID"),
+            FetchAttribute::Flags => w.raw(b"FLAGS"),
+            FetchAttribute::InternalDate => w.raw(b"INTERNALDATE"),
+            FetchAttribute::Rfc822Size => w.raw(b"RFC822.SIZE"),
+            FetchAttribute::Envelope => w.raw(b"ENVELOPE"),
+            FetchAttribute::BodyStructure => w.raw(b"BODYSTRUCTURE"),
+            FetchAttribute::ModSeq => w.raw(b"MODSEQ"),
+            FetchAttribute::BodyPeek { section, partial } => {
                 w.raw(b"BODY.PEEK");
                 section.write(w)?;
                 write_partial(w, partial);
             }
-            FetchItem::BinaryPeek { part, partial } => {
+            FetchAttribute::BinaryPeek { part, partial } => {
                 w.raw(b"BINARY.PEEK[");
                 write_part(w, part);
                 w.raw(b"]");

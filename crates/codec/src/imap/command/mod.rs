@@ -43,7 +43,7 @@ pub use crate::core::secret::Secret;
 pub(crate) use crate::core::secret::{
     check_mechanism, push_initial_response, response_line, CANCEL_LINE,
 };
-pub use fetch::{FetchItem, Partial, Section, SectionText};
+pub use fetch::{FetchAttribute, Partial, Section, SectionText};
 pub use search::{Date, DateTime, SearchKey, MAX_SEARCH_DEPTH};
 pub use string::{ListPattern, Mailbox, LITERAL_MINUS_MAX};
 
@@ -308,7 +308,7 @@ pub enum Command {
         /// Which messages, by UID.
         set: SequenceSet,
         /// What to fetch; at least one item.
-        items: Vec<FetchItem>,
+        items: Vec<FetchAttribute>,
         /// Only messages changed since this mod-sequence (RFC 7162 §3.1.4.1).
         changed_since: Option<NonZeroU64>,
     },

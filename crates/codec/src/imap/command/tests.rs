@@ -501,13 +501,13 @@ fn uid_fetch() {
     assert_eq!(
         text(fetch(
             vec![
-                FetchItem::Uid,
-                FetchItem::Flags,
-                FetchItem::InternalDate,
-                FetchItem::Rfc822Size,
-                FetchItem::Envelope,
-                FetchItem::BodyStructure,
-                FetchItem::ModSeq,
+                FetchAttribute::Uid,
+                FetchAttribute::Flags,
+                FetchAttribute::InternalDate,
+                FetchAttribute::Rfc822Size,
+                FetchAttribute::Envelope,
+                FetchAttribute::BodyStructure,
+                FetchAttribute::ModSeq,
             ],
             NonZeroU64::new(12345)
         )),
@@ -518,15 +518,15 @@ fn uid_fetch() {
     assert_eq!(
         text(fetch(
             vec![
-                FetchItem::BodyPeek {
+                FetchAttribute::BodyPeek {
                     section: Section::full(),
                     partial: None
                 },
-                FetchItem::BodyPeek {
+                FetchAttribute::BodyPeek {
                     section: Section::header_fields(["From", "Subject", "Message-ID"]),
                     partial: None
                 },
-                FetchItem::BodyPeek {
+                FetchAttribute::BodyPeek {
                     section: Section::text(),
                     partial: Some(Partial {
                         offset: 0,
@@ -541,25 +541,25 @@ fn uid_fetch() {
     assert_eq!(
         text(fetch(
             vec![
-                FetchItem::BodyPeek {
+                FetchAttribute::BodyPeek {
                     section: Section {
                         part: vec![one, two],
                         text: Some(SectionText::Mime)
                     },
                     partial: None
                 },
-                FetchItem::BodyPeek {
+                FetchAttribute::BodyPeek {
                     section: Section {
                         part: vec![two],
                         text: Some(SectionText::HeaderFieldsNot(vec!["Received".into()]))
                     },
                     partial: None
                 },
-                FetchItem::BodyPeek {
+                FetchAttribute::BodyPeek {
                     section: Section::header(),
                     partial: None
                 },
-                FetchItem::BinaryPeek {
+                FetchAttribute::BinaryPeek {
                     part: vec![one, two],
                     partial: Some(Partial {
                         offset: 10,
@@ -574,7 +574,7 @@ fn uid_fetch() {
     assert!(fetch(vec![], None).encode(&tag(), &plain()).is_err());
     let bad_section = |text| {
         fetch(
-            vec![FetchItem::BodyPeek {
+            vec![FetchAttribute::BodyPeek {
                 section: Section {
                     part: vec![],
                     text: Some(text),

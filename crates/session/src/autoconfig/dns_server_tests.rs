@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use mailcat_session::autoconfig::dns::{DnsError, Mx, Resolver, Srv};
+use crate::autoconfig::dns::{DnsError, Mx, Resolver, Srv};
 use mailcat_tests::dns_server::{Answer, DnsServer};
 
 const TIMEOUT: Duration = Duration::from_secs(5);

@@ -5,8 +5,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mailcat_session::autoconfig::xml;
-use mailcat_session::http::{HttpClient, HttpsError, Response};
+use crate::autoconfig::xml;
+use crate::http::{HttpClient, HttpsError, Response};
 use mailcat_tests::https_server::{End, HttpsServer, Route};
 use mailcat_transport::{Protocol, Security, TlsSettings};
 
