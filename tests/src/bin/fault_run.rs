@@ -80,7 +80,11 @@ fn parse_args() -> Result<Args, String> {
     while let Some(arg) = it.next() {
         let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
         match arg.as_str() {
-            "--seed" => args.seed = value("--seed")?.parse().map_err(|e| format!("--seed: {e}"))?,
+            "--seed" => {
+                args.seed = value("--seed")?
+                    .parse()
+                    .map_err(|e| format!("--seed: {e}"))?
+            }
             "--faults" => {
                 args.faults = value("--faults")?
                     .parse()
@@ -274,15 +278,10 @@ fn body_digest(message: &[u8]) -> Option<String> {
         body = rest;
     }
     let digest = ring::digest::digest(&ring::digest::SHA256, body);
-    Some(
-        digest
-            .as_ref()
-            .iter()
-            .fold(String::new(), |mut s, b| {
-                let _ = write!(s, "{b:02x}");
-                s
-            }),
-    )
+    Some(digest.as_ref().iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    }))
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -428,9 +427,8 @@ impl Env {
     fn new() -> Result<Env, String> {
         let lab = Lab::from_env();
         let var = |name: &str| {
-            std::env::var(name).map_err(|_| {
-                format!("{name} is not set: eval \"$(tests/lab/lab.sh env)\" first")
-            })
+            std::env::var(name)
+                .map_err(|_| format!("{name} is not set: eval \"$(tests/lab/lab.sh env)\" first"))
         };
         let dir = PathBuf::from(var("MAILCAT_LAB_DIR")?);
         let domain = var("MAILCAT_LAB_DOMAIN")?;
@@ -938,8 +936,10 @@ impl Runner {
                 return result;
             }
         } else if let Err(e) = self.env.clear(&self.env.maildir).and_then(|()| {
-            self.env
-                .seed(&plan.messages, &format!("{}_{}", self.args.seed, plan.index))
+            self.env.seed(
+                &plan.messages,
+                &format!("{}_{}", self.args.seed, plan.index),
+            )
         }) {
             v.push(format!("cannot seed the server's Maildir: {e}"));
             return result;
@@ -990,8 +990,7 @@ impl Runner {
                 tail(&faulted.stderr)
             )),
             Some(code) => {
-                let must_succeed =
-                    !result.injected || matches!(plan.fault, Fault::Drip { .. });
+                let must_succeed = !result.injected || matches!(plan.fault, Fault::Drip { .. });
                 if must_succeed && code != 0 {
                     v.push(format!(
                         "exit code {code} where the run had to succeed ({}): {}",
@@ -1003,18 +1002,27 @@ impl Runner {
                         tail(&faulted.stderr)
                     ));
                 }
+                // SMTP: a send whose outcome is unknown is never reported as sent, says so,
+                // and exits 69, not 75 (a retry may deliver twice; threat model #65).
+                let unknown = faulted.stderr.contains("outcome of sending");
                 if matches!(plan.fault, Fault::CloseAfterDot { .. }) && result.injected {
                     if code == 0 {
                         v.push(
                             "reported as sent, though the server's reply to the final dot never came"
                                 .into(),
                         );
-                    } else if !faulted.stderr.contains("unknown") {
+                    } else if !unknown {
                         v.push(format!(
                             "the outcome of the send is unknown, and the error does not say so: {}",
                             tail(&faulted.stderr)
                         ));
                     }
+                }
+                if unknown && code != 69 {
+                    v.push(format!(
+                        "an unknown outcome exits {code}, where 69 is documented: {}",
+                        tail(&faulted.stderr)
+                    ));
                 }
             }
         }
@@ -1060,8 +1068,7 @@ impl Runner {
             ));
         }
         if send {
-            let injected_dot =
-                matches!(plan.fault, Fault::CloseAfterDot { .. }) && result.injected;
+            let injected_dot = matches!(plan.fault, Fault::CloseAfterDot { .. }) && result.injected;
             let m = &plan.messages[0];
             sends.push(SendCheck {
                 index: plan.index,
@@ -1070,7 +1077,13 @@ impl Runner {
                 min: usize::from(clean.exit == Some(0))
                     + usize::from(faulted.exit == Some(0))
                     + usize::from(injected_dot),
-                max: 2,
+                // A failure that does not say the outcome is unknown says the message was not
+                // accepted: then only the clean re-run's copy may arrive.
+                max: if faulted.exit != Some(0) && !faulted.stderr.contains("outcome of sending") {
+                    1
+                } else {
+                    2
+                },
             });
         } else {
             // Every message exactly once, as it was; on the server: all or (--delete) none.
@@ -1081,9 +1094,7 @@ impl Runner {
                     None | Some([]) => v.push(format!("{} is missing from the store", m.id)),
                     Some([digest]) if *digest == m.digest => {}
                     Some([_]) => v.push(format!("{} is stored with another body", m.id)),
-                    Some(copies) => {
-                        v.push(format!("{} is stored {} times", m.id, copies.len()))
-                    }
+                    Some(copies) => v.push(format!("{} is stored {} times", m.id, copies.len())),
                 }
                 let left = server.get(&m.id).map_or(0, Vec::len);
                 if delete && clean.exit == Some(0) && left != 0 {
@@ -1129,13 +1140,21 @@ async fn check_sends(env: &Env, sends: &[SendCheck]) -> Vec<(u64, String)> {
             if copies.len() > s.max {
                 violations.push((
                     s.index,
-                    format!("{} arrived {} times, at most {} expected", s.id, copies.len(), s.max),
+                    format!(
+                        "{} arrived {} times, at most {} expected (a failed send that did not say its outcome was unknown must not have been accepted)",
+                        s.id,
+                        copies.len(),
+                        s.max
+                    ),
                 ));
             }
             if copies.iter().any(|d| *d != s.digest) {
                 violations.push((
                     s.index,
-                    format!("{} arrived with another body (a cut message delivered?)", s.id),
+                    format!(
+                        "{} arrived with another body (a cut message delivered?)",
+                        s.id
+                    ),
                 ));
             }
         }
@@ -1190,7 +1209,8 @@ async fn run(args: Args) -> Result<usize, String> {
         "mailcat-fault-run-{}.lock",
         env.maildir.display().to_string().replace('/', "_")
     ));
-    let lock = std::fs::File::create(&lock_path).map_err(|e| format!("{}: {e}", lock_path.display()))?;
+    let lock =
+        std::fs::File::create(&lock_path).map_err(|e| format!("{}: {e}", lock_path.display()))?;
     if lock.try_lock().is_err() {
         eprintln!("fault_run: another fault run uses this lab; waiting for it");
         lock.lock().map_err(|e| e.to_string())?;
@@ -1318,7 +1338,11 @@ async fn run(args: Args) -> Result<usize, String> {
     let injected: u64 = kinds.values().map(|t| t.injected).sum();
     println!();
     println!("=== fault run summary ===");
-    println!("seed {}, {:.0} s", args.seed, started.elapsed().as_secs_f64());
+    println!(
+        "seed {}, {:.0} s",
+        args.seed,
+        started.elapsed().as_secs_f64()
+    );
     println!(
         "faults planned {}, injected {} (the rest fell past the end of their stream: the run must then succeed)",
         args.faults, injected

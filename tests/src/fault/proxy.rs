@@ -56,7 +56,11 @@ pub enum Fault {
     Stall { dir: Direction, offset: u64 },
     /// From `offset` on, forward `len` bytes one byte per write, then as usual. Not a failure:
     /// the client must succeed.
-    Drip { dir: Direction, offset: u64, len: u64 },
+    Drip {
+        dir: Direction,
+        offset: u64,
+        len: u64,
+    },
     /// The bytes of the chunk read at `offset`, from there to its end, are forwarded twice.
     Duplicate { dir: Direction, offset: u64 },
     /// The chunk read at `offset` (from there on) is held and forwarded after the next one;
@@ -273,7 +277,9 @@ async fn forward(client: TcpStream, server: TcpStream, fault: Option<Fault>, sha
         if let Some((drip_dir, left)) = drip.filter(|(d, left)| *d == dir && *left > 0) {
             let take = (n as u64).min(left) as usize;
             drip = Some((drip_dir, left - take as u64));
-            if drip_bytes(&mut sides[to].write, &chunk[..take]).await.is_err()
+            if drip_bytes(&mut sides[to].write, &chunk[..take])
+                .await
+                .is_err()
                 || sides[to].write.write_all(&chunk[take..]).await.is_err()
             {
                 break;
