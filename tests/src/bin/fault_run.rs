@@ -417,6 +417,8 @@ struct Env {
     sink_maildir: PathBuf,
     /// The owner of the lab's mail (Dovecot's `mail` user).
     owner: (u32, u32),
+    /// Dovecot's configuration, for `doveadm`.
+    dovecot_conf: String,
 }
 
 fn env_or(name: &str, default: String) -> String {
@@ -435,6 +437,18 @@ impl Env {
         let user = env_or("MAILCAT_LAB_FAULTS_USER", format!("faults@{domain}"));
         let sink = env_or("MAILCAT_LAB_FAULTS_SINK", format!("faultsink@{domain}"));
         let password = env_or("MAILCAT_LAB_FAULTS_PASSWORD", "faults-pw".to_owned());
+        // A lab started before these users were added to tests/lab/lab.sh lacks them;
+        // `lab.sh up` on the running lab adds them (it reloads the servers).
+        let users = std::fs::read_to_string(dir.join("dovecot/users")).unwrap_or_default();
+        for address in [&user, &sink] {
+            if !users.lines().any(|l| l.starts_with(&format!("{address}:"))) {
+                return Err(format!(
+                    "the lab in {} has no user {address}: run tests/lab/lab.sh up (on a running \
+                     lab it adds the users and reloads the servers)",
+                    dir.display()
+                ));
+            }
+        }
         let mail = dir.join("mail");
         let meta = std::fs::metadata(&mail).map_err(|e| format!("{}: {e}", mail.display()))?;
         use std::os::unix::fs::MetadataExt;
@@ -451,6 +465,7 @@ impl Env {
             sink,
             password,
             owner,
+            dovecot_conf: var("MAILCAT_LAB_DOVECOT_CONF")?,
         })
     }
 
@@ -468,8 +483,28 @@ impl Env {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
     }
 
-    /// Empties a server Maildir (its new/, cur/ and tmp/).
-    fn clear(&self, maildir: &Path) -> std::io::Result<()> {
+    /// Empties the INBOX of `user`, whose server Maildir is `maildir`: through Dovecot
+    /// (`doveadm expunge`), so that its index never lists a file removed behind its back (a
+    /// POP3 session would then answer `-ERR Message 1 expunged`), then whatever is left.
+    fn clear(&self, user: &str, maildir: &Path) -> std::io::Result<()> {
+        let status = std::process::Command::new("doveadm")
+            .args([
+                "-c",
+                &self.dovecot_conf,
+                "expunge",
+                "-u",
+                user,
+                "mailbox",
+                "INBOX",
+                "all",
+            ])
+            .stderr(Stdio::null())
+            .status()?;
+        if !status.success() && maildir.join("cur").is_dir() {
+            return Err(std::io::Error::other(format!(
+                "doveadm expunge -u {user} failed ({status})"
+            )));
+        }
         for sub in ["new", "cur", "tmp"] {
             let dir = maildir.join(sub);
             self.make_owned(&dir)?;
@@ -935,12 +970,16 @@ impl Runner {
                 v.push(format!("cannot write the message: {e}"));
                 return result;
             }
-        } else if let Err(e) = self.env.clear(&self.env.maildir).and_then(|()| {
-            self.env.seed(
-                &plan.messages,
-                &format!("{}_{}", self.args.seed, plan.index),
-            )
-        }) {
+        } else if let Err(e) = self
+            .env
+            .clear(&self.env.user, &self.env.maildir)
+            .and_then(|()| {
+                self.env.seed(
+                    &plan.messages,
+                    &format!("{}_{}", self.args.seed, plan.index),
+                )
+            })
+        {
             v.push(format!("cannot seed the server's Maildir: {e}"));
             return result;
         }
@@ -1221,7 +1260,7 @@ async fn run(args: Args) -> Result<usize, String> {
     };
     let xdg = work.join("xdg");
     std::fs::create_dir_all(&xdg).map_err(|e| format!("{}: {e}", xdg.display()))?;
-    env.clear(&env.sink_maildir)
+    env.clear(&env.sink, &env.sink_maildir)
         .map_err(|e| format!("cannot empty {}: {e}", env.sink_maildir.display()))?;
     let proxies = Proxies::start(&env.lab)
         .await

@@ -215,8 +215,13 @@ impl Side {
         }
     }
 
-    fn reset(&self) {
-        let _ = self.write.as_ref().set_zero_linger();
+    /// Closes the socket with a RST: `SO_LINGER` 0, and no shutdown first (dropping a write
+    /// half would send a FIN ahead of the RST, which reads as a plain end of stream).
+    fn reset(self) {
+        if let Ok(stream) = self.read.reunite(self.write) {
+            let _ = stream.set_zero_linger();
+            drop(stream);
+        }
     }
 }
 
@@ -224,6 +229,7 @@ impl Side {
 enum Next {
     Go,
     Close,
+    Reset,
 }
 
 async fn forward(client: TcpStream, server: TcpStream, fault: Option<Fault>, shared: &Shared) {
@@ -307,9 +313,7 @@ async fn forward(client: TcpStream, server: TcpStream, fault: Option<Fault>, sha
         let next = match f {
             Fault::Reset { .. } => {
                 shared.report().injected_at = Some(now);
-                sides[0].reset();
-                sides[1].reset();
-                Next::Close
+                Next::Reset
             }
             Fault::Truncate { .. } => {
                 shared.report().injected_at = Some(now);
@@ -377,8 +381,15 @@ async fn forward(client: TcpStream, server: TcpStream, fault: Option<Fault>, sha
                 }
             }
         };
-        if let Next::Close = next {
-            break;
+        match next {
+            Next::Go => {}
+            Next::Close => break,
+            Next::Reset => {
+                let [client, server] = sides;
+                client.reset();
+                server.reset();
+                return;
+            }
         }
     }
     if withholding && shared.report().injected_at.is_none() {
@@ -412,4 +423,148 @@ async fn stall(client: &mut Side) {
         }
     })
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    /// A server that sends `bytes` and then reads until the client goes; and a proxy to it
+    /// with `fault` armed. Returns what the client read, and how its read ended.
+    async fn through(fault: Option<Fault>, bytes: Vec<u8>) -> (Vec<u8>, std::io::Result<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let target = listener.local_addr().expect("address");
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.expect("accept");
+            // Two writes with a pause between: two chunks for the proxy to read.
+            let mid = bytes.len() / 2;
+            let _ = stream.write_all(&bytes[..mid]).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let _ = stream.write_all(&bytes[mid..]).await;
+            let _ = stream.shutdown().await;
+            let mut sink = Vec::new();
+            let _ = stream.read_to_end(&mut sink).await;
+        });
+        let proxy = FaultProxy::start(target).await.expect("proxy");
+        proxy.arm(fault);
+        let mut client = TcpStream::connect(("127.0.0.1", proxy.port()))
+            .await
+            .expect("connect");
+        let mut got = Vec::new();
+        let mut buffer = [0u8; 4096];
+        let ended = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                match client.read(&mut buffer).await {
+                    Ok(0) => return Ok(()),
+                    Ok(n) => got.extend_from_slice(&buffer[..n]),
+                    Err(e) => return Err(e),
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()));
+        (got, ended)
+    }
+
+    fn data() -> Vec<u8> {
+        (0..200u8).collect()
+    }
+
+    fn s2c(offset: u64) -> (Direction, u64) {
+        (Direction::ToClient, offset)
+    }
+
+    #[tokio::test]
+    async fn without_a_fault_every_byte_arrives_once_in_order() {
+        let (got, ended) = through(None, data()).await;
+        assert_eq!(got, data());
+        assert!(ended.is_ok(), "{ended:?}");
+    }
+
+    #[tokio::test]
+    async fn a_truncation_ends_the_stream_at_the_offset() {
+        let (dir, offset) = s2c(150);
+        let (got, ended) = through(Some(Fault::Truncate { dir, offset }), data()).await;
+        assert_eq!(got, data()[..150]);
+        assert!(ended.is_ok(), "a plain end of stream, not {ended:?}");
+    }
+
+    #[tokio::test]
+    async fn a_reset_is_a_connection_reset() {
+        let (dir, offset) = s2c(50);
+        let (got, ended) = through(Some(Fault::Reset { dir, offset }), data()).await;
+        assert!(got.len() <= 50, "{} bytes", got.len());
+        let kind = ended.as_ref().map_err(std::io::Error::kind);
+        assert_eq!(kind, Err(std::io::ErrorKind::ConnectionReset), "{ended:?}");
+    }
+
+    #[tokio::test]
+    async fn a_stall_forwards_nothing_more() {
+        let (dir, offset) = s2c(30);
+        let (got, ended) = through(Some(Fault::Stall { dir, offset }), data()).await;
+        assert_eq!(got, data()[..30]);
+        let kind = ended.as_ref().map_err(std::io::Error::kind);
+        assert_eq!(kind, Err(std::io::ErrorKind::TimedOut), "{ended:?}");
+    }
+
+    #[tokio::test]
+    async fn a_drip_delivers_everything() {
+        let (dir, offset) = s2c(10);
+        let fault = Fault::Drip {
+            dir,
+            offset,
+            len: 150,
+        };
+        let (got, ended) = through(Some(fault), data()).await;
+        assert_eq!(got, data());
+        assert!(ended.is_ok(), "{ended:?}");
+    }
+
+    #[tokio::test]
+    async fn a_duplicate_repeats_the_rest_of_the_chunk() {
+        let (dir, offset) = s2c(60);
+        let (got, _) = through(Some(Fault::Duplicate { dir, offset }), data()).await;
+        let mut want = data()[..100].to_vec();
+        want.extend_from_slice(&data()[60..100]);
+        want.extend_from_slice(&data()[100..]);
+        assert_eq!(got, want);
+    }
+
+    #[tokio::test]
+    async fn a_reorder_swaps_two_chunks() {
+        let (dir, offset) = s2c(60);
+        let (got, _) = through(Some(Fault::Reorder { dir, offset }), data()).await;
+        let mut want = data()[..60].to_vec();
+        want.extend_from_slice(&data()[100..]);
+        want.extend_from_slice(&data()[60..100]);
+        assert_eq!(got, want);
+    }
+
+    #[tokio::test]
+    async fn the_report_says_when_the_fault_struck_and_counts_bytes() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let target = listener.local_addr().expect("address");
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.expect("accept");
+            let _ = stream.write_all(b"hello").await;
+        });
+        let proxy = FaultProxy::start(target).await.expect("proxy");
+        proxy.arm(Some(Fault::Truncate {
+            dir: Direction::ToClient,
+            offset: 1000,
+        }));
+        let mut client = TcpStream::connect(("127.0.0.1", proxy.port()))
+            .await
+            .expect("connect");
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).await.expect("read");
+        drop(client);
+        assert!(proxy.wait_idle(Duration::from_secs(5)).await);
+        let report = proxy.report();
+        assert_eq!(got, b"hello");
+        assert_eq!(report.injected_at, None, "past the end: never struck");
+        assert_eq!(report.bytes, [0, 5]);
+        assert_eq!(report.connections, 1);
+    }
 }
