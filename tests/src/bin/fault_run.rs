@@ -1357,7 +1357,7 @@ async fn run(args: Args) -> Result<usize, String> {
             println!("  VIOLATION: {violation}");
             violations.push((plan.index, violation));
         }
-        if !args.verbose && (index + 1 - args.start) % 50 == 0 {
+        if !args.verbose && (index + 1 - args.start).is_multiple_of(50) {
             println!(
                 "  ... {} faults, {} violations, {:.0} s",
                 index + 1 - args.start,
