@@ -49,6 +49,8 @@ struct Args {
     timeout: f64,
     work: Option<PathBuf>,
     verbose: bool,
+    /// Run the faulted mailcat with `-v` and print its stderr (the protocol trace).
+    trace: bool,
 }
 
 const USAGE: &str = "usage: fault_run [--seed N] [--faults N] [--start I] [--timeout SECS] \
@@ -59,7 +61,8 @@ const USAGE: &str = "usage: fault_run [--seed N] [--faults N] [--start I] [--tim
   --timeout S    mailcat's --timeout for the faulted runs (default 2)
   --mailcat P    the mailcat binary (default: beside this one; build it first)
   --work DIR     scratch directory (default: a new one under $TMPDIR)
-  -v             one line per fault";
+  -v             one line per fault
+  --trace        mailcat -v in the faulted runs, its trace printed (to replay one fault)";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -75,6 +78,7 @@ fn parse_args() -> Result<Args, String> {
         timeout: 2.0,
         work: None,
         verbose: false,
+        trace: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -103,6 +107,7 @@ fn parse_args() -> Result<Args, String> {
             "--mailcat" => args.mailcat = PathBuf::from(value("--mailcat")?),
             "--work" => args.work = Some(PathBuf::from(value("--work")?)),
             "-v" | "--verbose" => args.verbose = true,
+            "--trace" => args.trace = true,
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -389,7 +394,7 @@ fn plan(rng: &mut Rng, index: u64, nonce: &str) -> Plan {
         _ => None,
     };
     let place = match bulk {
-        None => "handshake/commands",
+        None => "handshake/commands/replies",
         Some(_) if matches!(fault, Fault::CloseAfterDot { .. }) => "after the final dot",
         Some(_) if offset < 4_000 => "handshake/commands",
         Some(total) if offset > total => "after the bodies",
@@ -713,14 +718,17 @@ impl Runner {
     }
 
     fn common_args(&self, timeout: f64) -> Vec<String> {
-        vec![
+        let trace = self.args.trace && timeout != CLEAN_TIMEOUT;
+        let mut args: Vec<String> = if trace { vec!["-v".into()] } else { vec![] };
+        args.extend([
             "--email".into(),
             self.env.user.clone(),
             "--ca-file".into(),
             self.env.lab.ca_file.display().to_string(),
             "--timeout".into(),
             timeout.to_string(),
-        ]
+        ]);
+        args
     }
 
     /// One run of the scenario (faulted or clean) into the store at `store`.
@@ -935,6 +943,8 @@ struct Result1 {
     exit: Option<i32>,
     /// The first line of the faulted run's stderr.
     said: String,
+    /// The bytes of the clean re-run, client to server and server to client.
+    clean_bytes: [u64; 2],
     violations: Vec<String>,
 }
 
@@ -995,6 +1005,9 @@ impl Runner {
         result.injected = report.injected_at.is_some();
         result.exit = faulted.exit;
         result.said = faulted.stderr.lines().next().unwrap_or("").to_owned();
+        if self.args.trace {
+            println!("--- the faulted run's stderr:\n{}---", faulted.stderr);
+        }
         result.latency = report
             .injected_at
             .map(|at| faulted.ended.saturating_duration_since(at));
@@ -1098,6 +1111,7 @@ impl Runner {
         proxy.arm(None);
         let clean = self.run(plan, &dir, CLEAN_TIMEOUT).await;
         proxy.wait_idle(Duration::from_secs(10)).await;
+        result.clean_bytes = proxy.report().bytes;
         if clean.exit != Some(0) {
             v.push(format!(
                 "the clean re-run failed (exit {:?}{}): {}",
@@ -1157,9 +1171,12 @@ impl Runner {
     }
 }
 
-/// Waits (up to a minute) for every send to reach the sink, and checks the copies.
+/// Waits (up to a minute) for every send to reach the sink, and checks the copies: once
+/// every message has its least number of copies, after a few seconds more for the deliveries
+/// still under way (a copy too many arrives after the least number).
 async fn check_sends(env: &Env, sends: &[SendCheck]) -> Vec<(u64, String)> {
     let deadline = Instant::now() + Duration::from_secs(60);
+    let mut settled = false;
     loop {
         let sink = maildir_contents(&env.sink_maildir);
         let mut violations = Vec::new();
@@ -1197,10 +1214,15 @@ async fn check_sends(env: &Env, sends: &[SendCheck]) -> Vec<(u64, String)> {
                 ));
             }
         }
-        if violations.is_empty() || Instant::now() >= deadline {
+        if settled || Instant::now() >= deadline {
             return violations;
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        if violations.is_empty() {
+            settled = true;
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        } else {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     }
 }
 
@@ -1352,6 +1374,10 @@ async fn run(args: Args) -> Result<usize, String> {
             if !result.said.is_empty() {
                 println!("    {}", result.said);
             }
+            println!(
+                "    clean re-run: {} bytes c2s, {} s2c",
+                result.clean_bytes[0], result.clean_bytes[1]
+            );
         }
         for violation in result.violations {
             println!("  VIOLATION: {violation}");
