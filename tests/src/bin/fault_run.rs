@@ -1430,7 +1430,7 @@ async fn run(args: Args) -> Result<usize, String> {
     for (place, n) in &places {
         println!("  {place:<32} {n:>5}");
     }
-    println!("exit codes of the faulted runs:");
+    println!("exit codes of the faulted runs (every planned fault, reached or not):");
     for (exit, n) in &exits {
         println!("  {exit:<28} {n:>5}");
     }
