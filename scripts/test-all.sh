@@ -51,6 +51,13 @@ step "tests"
 # (MAILCAT_FAULT); without the feature they fail, saying so.
 cargo test --workspace --features mailcat/fault-injection
 
+step "fault run: 80 seeded faults between mailcat and the lab (docs/fault-run.md)"
+# Resets, truncations mid-literal and mid-DATA, stalls, drips, duplicated and reordered chunks,
+# an SMTP reply withheld after the final dot: each followed by a clean re-run, every invariant
+# checked; any violation fails. The full run is `--faults 1100` (see docs/fault-run.md).
+cargo build --quiet -p mailcat --features mailcat/fault-injection
+cargo run --quiet -p mailcat-tests --bin fault_run -- --seed 1 --faults 80
+
 step "the README's first command: tests/lab/lab.sh demo (check, send, list, fetch)"
 "$lab" demo
 

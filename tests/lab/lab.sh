@@ -85,6 +85,8 @@ USERS=(
     "bench4k@$DOMAIN:bench-pw"            # benchmark mailboxes (lab.sh seed)
     "bench1m@$DOMAIN:bench-pw"
     "benchsmtp@$DOMAIN:bench-pw"
+    "faults@$DOMAIN:faults-pw"            # the fault run (tests/src/bin/fault_run.rs): its mailbox
+    "faultsink@$DOMAIN:faults-pw"         # ... and where its `send` faults deliver
 )
 OAUTH_USER=oauth@$DOMAIN
 
@@ -935,6 +937,7 @@ write_env() {
             "TRICKY_USER=tricky@$DOMAIN" "TRICKY_PASSWORD=$TRICKY_PASSWORD" \
             "OUTBOUND_USER=outbound@$DOMAIN" "OUTBOUND_PASSWORD=$(user_pw "outbound@$DOMAIN")" \
             "BENCH_PASSWORD=$(user_pw "bench4k@$DOMAIN")" \
+            "FAULTS_USER=faults@$DOMAIN" "FAULTS_SINK=faultsink@$DOMAIN" "FAULTS_PASSWORD=$(user_pw "faults@$DOMAIN")" \
             "OAUTH2_USER=$OAUTH_USER" "OAUTH2_TOKEN=$token" "OAUTH2_HS256_KEY=$(cat "$OAUTH2_KEY")" \
             "DOVECOT_CONF=$DV_CONF" "POSTFIX_CONFIG=$PF" "LOG_DIR=$LOGS"; do
             printf 'export MAILCAT_LAB_%s=%s\n' "${v%%=*}" "$(q "${v#*=}")"

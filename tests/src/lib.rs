@@ -1,8 +1,10 @@
 //! Support code for the end-to-end tests: the mail-server lab, a proxy that plays network loss,
 //! a DNS server and an HTTPS server for autoconfiguration, a line-based mail server over
-//! implicit TLS played by a closure, and a mock OAuth2 authorization server.
+//! implicit TLS played by a closure, a mock OAuth2 authorization server, and the fault
+//! injection of the fault run (`fault_run`).
 
 pub mod dns_server;
+pub mod fault;
 pub mod https_server;
 pub mod lab;
 pub mod oauth_server;

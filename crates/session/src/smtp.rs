@@ -483,7 +483,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
     }
 
     /// Sends one message, then QUIT: the whole life of a one-message session. The send's
-    /// failure is the one reported, not QUIT's.
+    /// failure is the one reported, not QUIT's; and once the server has accepted the message
+    /// (its `250` after the final dot: RFC 5321 §6.1, the message is its responsibility now),
+    /// a QUIT that fails changes nothing: reporting it as a failure would have the caller send
+    /// the message again, and deliver it twice.
     pub async fn send_and_quit<R: AsyncRead + Unpin>(
         mut self,
         envelope: &Envelope,
@@ -491,10 +494,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
         info: &MessageInfo,
     ) -> Result<SendReport, Error> {
         let report = self.send(envelope, message, info).await;
-        let quit = self.logout().await;
-        let report = report?;
-        quit?;
-        Ok(report)
+        if let Err(quit) = self.logout().await {
+            tracing::debug!("QUIT after the send failed, which changes nothing: {quit}");
+        }
+        report
     }
 
     /// RSET: abandons the current transaction, if any (RFC 5321 §4.1.1.5).
@@ -678,5 +681,84 @@ impl<S: AsyncRead + AsyncWrite + Unpin> auth::LoginSession for SmtpSession<S> {
             &endpoint,
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+    use std::time::Duration;
+
+    use mailcat_codec::smtp::command::ClientId;
+    use mailcat_transport::{Connection, MailStream, Protocol, Security};
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    use super::*;
+
+    /// A server that accepts one message and then, at QUIT, drops the connection without a
+    /// reply (a connection lost after the `250`, as the fault run found it).
+    async fn accept_then_lose_the_connection_at_quit(
+        server: tokio::io::DuplexStream,
+    ) -> std::io::Result<bool> {
+        let mut server = BufReader::new(server);
+        server.write_all(b"220 smtp.test ESMTP\r\n").await?;
+        let mut line = String::new();
+        let mut in_data = false;
+        let mut accepted = false;
+        loop {
+            line.clear();
+            if server.read_line(&mut line).await? == 0 {
+                return Ok(accepted);
+            }
+            let reply: &[u8] = if in_data {
+                if line != ".\r\n" {
+                    continue;
+                }
+                in_data = false;
+                accepted = true;
+                b"250 2.0.0 Ok: queued as 1A2B3C\r\n"
+            } else if line.starts_with("QUIT") {
+                return Ok(accepted);
+            } else if line.starts_with("DATA") {
+                in_data = true;
+                b"354 End data with <CR><LF>.<CR><LF>\r\n"
+            } else if line.starts_with("EHLO") {
+                b"250 smtp.test\r\n"
+            } else {
+                b"250 2.1.0 Ok\r\n"
+            };
+            server.write_all(reply).await?;
+            server.flush().await?;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_quit_lost_after_the_message_was_accepted_is_still_a_success() {
+        let (client, server) = tokio::io::duplex(1 << 16);
+        let server = tokio::spawn(accept_then_lose_the_connection_at_quit(server));
+        let endpoint = Endpoint::new(Protocol::Smtp, "smtp.test", Security::DangerousPlaintext);
+        let timeouts = Timeouts::uniform(Duration::from_secs(5));
+        let connection = Connection::new(MailStream::Plain(client), endpoint, timeouts);
+        let mut connection = MailConnection::new(connection, ClientId::Ipv4(Ipv4Addr::LOCALHOST));
+        connection.greeting().await.expect("greeting");
+        let capabilities = connection.capabilities().await.expect("EHLO");
+        let session = SmtpSession::new(connection, capabilities);
+        let envelope = Envelope {
+            from: Some(Address::new("alice@example.test").expect("address")),
+            to: vec![Address::new("bob@example.test").expect("address")],
+            ..Default::default()
+        };
+        let message = b"Subject: hi\r\n\r\nhello\r\n";
+        let sent = session
+            .send_and_quit(
+                &envelope,
+                &mut &message[..],
+                &MessageInfo::of_bytes(message),
+            )
+            .await;
+        let accepted = server.await.expect("server task").expect("server I/O");
+        assert!(accepted, "the server never got the final dot");
+        let report = sent.expect("accepted by the server, so sent: a lost QUIT changes nothing");
+        assert_eq!(report.accepted.len(), 1, "{report:?}");
     }
 }
