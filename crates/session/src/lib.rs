@@ -1,5 +1,4 @@
-//! Authenticated mail sessions: receive over IMAP or POP3, send over SMTP, with one account and
-//! one credential.
+#![doc = include_str!("../README.md")]
 #![warn(missing_docs, unreachable_pub, unnameable_types)]
 
 mod account;
@@ -49,3 +48,29 @@ pub use maildrop::Maildrop;
 pub use open::{open, Greeting, MailConnection, Opened, ServerCapabilities, StepReport};
 pub use pop3::Pop3Session;
 pub use smtp::SmtpSession;
+
+#[cfg(test)]
+mod front_page {
+    /// The top README's library section and this crate's front page are one text: an app
+    /// developer reads the same thing on either, and both are doctested.
+    #[test]
+    fn is_the_readmes_library_section() {
+        let readme = include_str!("../../../README.md");
+        let start = readme
+            .find("## The engine as a library\n")
+            .expect("README.md has its library section");
+        let end = readme[start..]
+            .find("\n## ")
+            .map_or(readme.len(), |i| start + i + 1);
+        let section = &readme[start + "## The engine as a library".len()..end];
+        let page = include_str!("../README.md");
+        let page = page
+            .strip_prefix("# mailcat-session")
+            .expect("the front page starts with its title");
+        assert_eq!(
+            page.trim_end(),
+            section.trim_end(),
+            "crates/session/README.md differs from README.md's \"The engine as a library\": copy one onto the other"
+        );
+    }
+}
