@@ -67,19 +67,19 @@ impl DnsServer {
     /// Serves `records` (name, answer) over UDP on 127.0.0.1:0, and TCP on the same port
     /// number; names compared case-insensitively; a name with no entry → NOERROR with no
     /// answers (or NXDOMAIN if an entry says so).
-    pub fn start(records: Vec<(String, Answer)>) -> DnsServer {
-        DnsServer::spawn(records, Mode::Normal)
+    pub fn start(records: Vec<(String, Answer)>) -> Self {
+        Self::spawn(records, Mode::Normal)
     }
 
     /// A server that receives queries and never answers (for timeout tests).
-    pub fn silent() -> DnsServer {
-        DnsServer::spawn(Vec::new(), Mode::Silent)
+    pub fn silent() -> Self {
+        Self::spawn(Vec::new(), Mode::Silent)
     }
 
     /// A server that answers every UDP query with TC set and no answers, and serves the records
     /// properly over TCP (tests the TCP fallback).
-    pub fn truncating(records: Vec<(String, Answer)>) -> DnsServer {
-        DnsServer::spawn(records, Mode::Truncating)
+    pub fn truncating(records: Vec<(String, Answer)>) -> Self {
+        Self::spawn(records, Mode::Truncating)
     }
 
     /// The address, for UDP and TCP alike.
@@ -92,7 +92,7 @@ impl DnsServer {
         self.queries.load(Ordering::SeqCst)
     }
 
-    fn spawn(records: Vec<(String, Answer)>, mode: Mode) -> DnsServer {
+    fn spawn(records: Vec<(String, Answer)>, mode: Mode) -> Self {
         let (udp, tcp) = bind_pair();
         let addr = udp.local_addr().expect("the UDP socket's address");
         let queries = Arc::new(AtomicUsize::new(0));
@@ -110,7 +110,7 @@ impl DnsServer {
                 thread::spawn(move || serve_tcp(stream, &shared));
             }
         });
-        DnsServer { addr, queries }
+        Self { addr, queries }
     }
 }
 
@@ -188,7 +188,7 @@ struct Query<'a> {
 
 impl<'a> Query<'a> {
     /// A query with one question whose name is uncompressed (as every client writes it).
-    fn parse(message: &'a [u8]) -> Option<Query<'a>> {
+    fn parse(message: &'a [u8]) -> Option<Self> {
         let header = message.get(..12)?;
         let mut pos = 12;
         let mut labels = Vec::new();

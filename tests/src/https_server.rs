@@ -67,8 +67,8 @@ pub struct Route {
 
 impl Route {
     /// 200 with `body` as `application/xml`.
-    pub fn ok(path: &str, body: impl Into<Vec<u8>>) -> Route {
-        Route {
+    pub fn ok(path: &str, body: impl Into<Vec<u8>>) -> Self {
+        Self {
             path: path.to_owned(),
             status: 200,
             headers: vec![("Content-Type".into(), "application/xml".into())],
@@ -80,26 +80,26 @@ impl Route {
     }
 
     /// `status` with `body` as `application/json`, as OAuth2 endpoints answer.
-    pub fn json(path: &str, status: u16, body: impl Into<Vec<u8>>) -> Route {
-        Route {
+    pub fn json(path: &str, status: u16, body: impl Into<Vec<u8>>) -> Self {
+        Self {
             status,
             headers: vec![("Content-Type".into(), "application/json".into())],
-            ..Route::ok(path, body)
+            ..Self::ok(path, body)
         }
     }
 
     /// `bytes` as the whole answer, written as they are.
-    pub fn raw(path: &str, bytes: impl Into<Vec<u8>>) -> Route {
-        Route {
+    pub fn raw(path: &str, bytes: impl Into<Vec<u8>>) -> Self {
+        Self {
             raw: true,
             headers: Vec::new(),
-            ..Route::ok(path, bytes)
+            ..Self::ok(path, bytes)
         }
     }
 
     /// A redirect (`status` 301, 302, 303, 307 or 308) to `location`.
-    pub fn redirect(path: &str, status: u16, location: &str) -> Route {
-        Route {
+    pub fn redirect(path: &str, status: u16, location: &str) -> Self {
+        Self {
             path: path.to_owned(),
             status,
             headers: vec![("Location".into(), location.to_owned())],
@@ -111,19 +111,22 @@ impl Route {
     }
 
     /// The same route with its body sent chunked.
-    pub fn chunked(mut self) -> Route {
+    #[must_use]
+    pub fn chunked(mut self) -> Self {
         self.chunked = true;
         self
     }
 
     /// The same route with another header.
-    pub fn header(mut self, name: &str, value: &str) -> Route {
+    #[must_use]
+    pub fn header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.to_owned(), value.to_owned()));
         self
     }
 
     /// The same route ending as `end` says.
-    pub fn ending(mut self, end: End) -> Route {
+    #[must_use]
+    pub fn ending(mut self, end: End) -> Self {
         self.end = end;
         self
     }
@@ -170,13 +173,13 @@ pub struct HttpsServer {
 impl HttpsServer {
     /// HTTPS on 127.0.0.1:0 with a certificate for `localhost` and `127.0.0.1` from a fresh
     /// test CA (rcgen); unknown paths → 404.
-    pub fn start(routes: Vec<Route>) -> HttpsServer {
-        HttpsServer::spawn(Some(Arc::new(routes)))
+    pub fn start(routes: Vec<Route>) -> Self {
+        Self::spawn(Some(Arc::new(routes)))
     }
 
     /// Accepts TCP and TLS, then never answers (timeout tests).
-    pub fn silent() -> HttpsServer {
-        HttpsServer::spawn(None)
+    pub fn silent() -> Self {
+        Self::spawn(None)
     }
 
     /// The port on 127.0.0.1.
@@ -205,7 +208,7 @@ impl HttpsServer {
             .clone()
     }
 
-    fn spawn(routes: Option<Arc<Vec<Route>>>) -> HttpsServer {
+    fn spawn(routes: Option<Arc<Vec<Route>>>) -> Self {
         let (ca_pem, config) = test_pki();
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         let port = listener.local_addr().expect("local address").port();
@@ -225,7 +228,7 @@ impl HttpsServer {
                 });
             }
         });
-        HttpsServer {
+        Self {
             port,
             ca_file,
             requests,

@@ -57,8 +57,8 @@ fn port(name: &str) -> u16 {
 
 impl Lab {
     /// Reads the lab from the environment; panics with instructions when it is not there.
-    pub fn from_env() -> Lab {
-        let lab = Lab {
+    pub fn from_env() -> Self {
+        let lab = Self {
             host: var("MAILCAT_LAB_HOST"),
             strict_host: var("MAILCAT_LAB_STRICT_HOST"),
             tls_name: var("MAILCAT_LAB_TLS_NAME"),

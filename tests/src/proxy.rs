@@ -27,14 +27,14 @@ struct Shared {
 
 impl Proxy {
     /// Listens on an ephemeral port of 127.0.0.1 and forwards each connection to `target`.
-    pub fn start(target: SocketAddr) -> Proxy {
-        Proxy::start_with_delay(target, Duration::ZERO)
+    pub fn start(target: SocketAddr) -> Self {
+        Self::start_with_delay(target, Duration::ZERO)
     }
 
     /// The same, with every byte held back `delay` in each direction before it is forwarded
     /// (so a round trip takes some `2 × delay` more). The delay is latency, not a rate limit:
     /// bytes that follow each other closely are forwarded as closely, each `delay` late.
-    pub fn start_with_delay(target: SocketAddr, delay: Duration) -> Proxy {
+    pub fn start_with_delay(target: SocketAddr, delay: Duration) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         let port = listener.local_addr().expect("local address").port();
         let shared = Arc::new(Shared::default());
@@ -64,7 +64,7 @@ impl Proxy {
                 pump(&server, &client, delay);
             }
         });
-        Proxy { port, shared }
+        Self { port, shared }
     }
 
     /// The port to connect to.

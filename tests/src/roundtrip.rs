@@ -63,7 +63,7 @@ pub struct GeneratedMessage {
 impl GeneratedMessage {
     /// A message with `header` (ending with the blank line) and `lines` body lines.
     pub fn new(header: Vec<u8>, lines: u64) -> Self {
-        GeneratedMessage {
+        Self {
             header,
             lines,
             produced_header: 0,
@@ -142,7 +142,7 @@ pub struct HashSink {
 impl HashSink {
     /// A sink that remembers the last `keep_tail` bytes.
     pub fn new(keep_tail: usize) -> Self {
-        HashSink {
+        Self {
             digest: ring::digest::Context::new(&ring::digest::SHA256),
             len: 0,
             tail: Vec::new(),
@@ -216,7 +216,7 @@ pub struct HashFrom {
 impl HashFrom {
     /// Starts hashing at the line that begins with `marker`.
     pub fn new(marker: &[u8]) -> Self {
-        HashFrom {
+        Self {
             marker: marker.to_vec(),
             head: Vec::new(),
             found: false,

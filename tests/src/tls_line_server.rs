@@ -81,7 +81,7 @@ pub struct TlsLineServer<T> {
 
 impl<T: Send + 'static> TlsLineServer<T> {
     /// Listens on 127.0.0.1:0 and plays `script` on the first connection, after the handshake.
-    pub fn start(script: impl FnOnce(&mut LineConn) -> T + Send + 'static) -> TlsLineServer<T> {
+    pub fn start(script: impl FnOnce(&mut LineConn) -> T + Send + 'static) -> Self {
         let (ca_pem, config) = crate::https_server::test_pki();
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         let port = listener.local_addr().expect("local address").port();
@@ -108,7 +108,7 @@ impl<T: Send + 'static> TlsLineServer<T> {
             let _ = tls.sock.shutdown(Shutdown::Both);
             result
         });
-        TlsLineServer {
+        Self {
             port,
             ca_file,
             handle,

@@ -50,8 +50,8 @@ fn port(name: &str) -> Result<u16> {
 }
 
 impl Lab {
-    fn from_env() -> Result<Lab> {
-        Ok(Lab {
+    fn from_env() -> Result<Self> {
+        Ok(Self {
             host: var("MAILCAT_LAB_HOST")?,
             tls: TlsSettings::only_ca_file(var("MAILCAT_LAB_CA_FILE")?),
             user: var("MAILCAT_LAB_USER")?,

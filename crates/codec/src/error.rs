@@ -74,7 +74,7 @@ pub enum DecodeError {
 impl DecodeError {
     /// True for [`DecodeError::Incomplete`]: read more and try again.
     pub fn is_incomplete(&self) -> bool {
-        matches!(self, DecodeError::Incomplete)
+        matches!(self, Self::Incomplete)
     }
 
     /// Where in the input the problem is (the start of the line, literal or response it
@@ -94,6 +94,7 @@ impl DecodeError {
     }
 
     /// The same error with every offset moved by `delta` (for parsers that work on a sub-slice).
+    #[must_use]
     pub fn shifted(self, delta: usize) -> Self {
         self.map_offset(|offset| offset + delta)
     }

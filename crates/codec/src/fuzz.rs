@@ -109,10 +109,10 @@ impl Decode for Unstuff {
 }
 
 impl Session for Unstuff {
-    type Decoder = Unstuff;
+    type Decoder = Self;
 
-    fn decoder(&self) -> Unstuff {
-        Unstuff::default()
+    fn decoder(&self) -> Self {
+        Self::default()
     }
 
     fn record(&mut self, event: Option<Range<usize>>, consumed: &[u8], out: &mut Transcript) {

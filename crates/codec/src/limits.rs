@@ -29,7 +29,7 @@ const MIB: usize = 1024 * 1024;
 impl Limits {
     /// IMAP: 64 KiB lines, 16 MiB in-memory literals, bodies over 64 KiB streamed, up to 4 GiB.
     pub const fn imap() -> Self {
-        Limits {
+        Self {
             max_line: 64 * KIB,
             max_literal: 16 * MIB as u64,
             stream_threshold: 64 * KIB as u64,
@@ -44,7 +44,7 @@ impl Limits {
     ///
     /// Lines inside a message body are not bounded by `max_line`: they are streamed.
     pub const fn pop3() -> Self {
-        Limits {
+        Self {
             max_line: 8 * KIB,
             max_literal: 0,
             stream_threshold: 0,
@@ -57,7 +57,7 @@ impl Limits {
 
     /// SMTP: 512-byte reply lines (RFC 5321 §4.5.3.1.5) and at most 1,000 lines a reply.
     pub const fn smtp() -> Self {
-        Limits {
+        Self {
             max_line: 512,
             max_literal: 0,
             stream_threshold: 0,
@@ -71,7 +71,7 @@ impl Limits {
     /// No limit at all. A hostile server can then make the client allocate without bound:
     /// use only on trusted input.
     pub const fn dangerous_unlimited() -> Self {
-        Limits {
+        Self {
             max_line: usize::MAX,
             max_literal: u64::MAX,
             stream_threshold: u64::MAX,

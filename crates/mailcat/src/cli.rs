@@ -5,7 +5,7 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 /// Fetch and send mail over POP3, IMAP and SMTP, safely.
 #[derive(Debug, Parser)]
 #[command(name = "mailcat", version, about, propagate_version = true)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Use this account from the configuration file (default: its default_account).
     #[arg(long, global = true, value_name = "NAME", conflicts_with_all = ["email", "incoming", "outgoing"])]
     pub account: Option<String>,
@@ -102,10 +102,10 @@ impl Cli {
     /// Parses the command line as `Parser::try_parse_from` does, except that `decode --help`
     /// lists only decode's own options: the global account and connection options, which do
     /// not apply to it, are hidden there (still accepted, and ignored).
-    pub fn parse_args(
+    pub(crate) fn parse_args(
         args: impl IntoIterator<Item = std::ffi::OsString>,
-    ) -> Result<Cli, clap::Error> {
-        let mut command = Cli::command();
+    ) -> Result<Self, clap::Error> {
+        let mut command = Self::command();
         let globals: Vec<clap::Arg> = command
             .get_arguments()
             .filter(|arg| arg.is_global_set())
@@ -114,7 +114,7 @@ impl Cli {
         // clap does not propagate a global option to a subcommand that has one of that name.
         command = command.mut_subcommand("decode", |decode| decode.args(globals));
         let matches = command.try_get_matches_from_mut(args)?;
-        Cli::from_arg_matches(&matches).map_err(|err| err.format(&mut command))
+        Self::from_arg_matches(&matches).map_err(|err| err.format(&mut command))
     }
 }
 
@@ -122,7 +122,7 @@ impl Cli {
 // Parsed once per run: `send`'s many sendmail flags making the enum larger costs nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Test the account settings step by step, like a mail client's "Test Account Settings":
     /// DNS, TCP, TLS or STARTTLS, greeting and capabilities of the incoming and the outgoing
     /// server, each with its time and, on failure, the reason and the fix.
@@ -221,29 +221,29 @@ pub enum Command {
 
 impl Command {
     /// The command's name, as typed.
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
-            Command::Check(_) => "check",
-            Command::Autoconfig(_) => "autoconfig",
-            Command::Mailboxes => "mailboxes",
-            Command::List(_) => "list",
-            Command::Cat(_) => "cat",
-            Command::Fetch(_) => "fetch",
-            Command::Send(_) => "send",
-            Command::Watch(_) => "watch",
-            Command::OAuth2(OAuth2Command::Login(_)) => "oauth2 login",
-            Command::OAuth2(OAuth2Command::Status) => "oauth2 status",
-            Command::OAuth2(OAuth2Command::Logout) => "oauth2 logout",
-            Command::Completions(_) => "completions",
-            Command::Man(_) => "man",
-            Command::Decode(_) => "decode",
+            Self::Check(_) => "check",
+            Self::Autoconfig(_) => "autoconfig",
+            Self::Mailboxes => "mailboxes",
+            Self::List(_) => "list",
+            Self::Cat(_) => "cat",
+            Self::Fetch(_) => "fetch",
+            Self::Send(_) => "send",
+            Self::Watch(_) => "watch",
+            Self::OAuth2(OAuth2Command::Login(_)) => "oauth2 login",
+            Self::OAuth2(OAuth2Command::Status) => "oauth2 status",
+            Self::OAuth2(OAuth2Command::Logout) => "oauth2 logout",
+            Self::Completions(_) => "completions",
+            Self::Man(_) => "man",
+            Self::Decode(_) => "decode",
         }
     }
 }
 
 /// Arguments of `mailcat check`.
 #[derive(Debug, Args)]
-pub struct CheckArgs {
+pub(crate) struct CheckArgs {
     /// Also log in, send a message to the account itself, and wait until it arrives.
     #[arg(long)]
     pub send_test: bool,
@@ -251,7 +251,7 @@ pub struct CheckArgs {
 
 /// Arguments of `mailcat autoconfig`.
 #[derive(Debug, Args)]
-pub struct AutoconfigArgs {
+pub(crate) struct AutoconfigArgs {
     /// The address (default: --email).
     #[arg(value_name = "ADDR")]
     pub address: Option<String>,
@@ -259,7 +259,7 @@ pub struct AutoconfigArgs {
 
 /// Arguments of `mailcat list`.
 #[derive(Debug, Args)]
-pub struct ListArgs {
+pub(crate) struct ListArgs {
     /// The mailbox (IMAP; default INBOX).
     #[arg(long, value_name = "M")]
     pub mailbox: Option<String>,
@@ -270,7 +270,7 @@ pub struct ListArgs {
 
 /// Arguments of `mailcat cat`.
 #[derive(Debug, Args)]
-pub struct CatArgs {
+pub(crate) struct CatArgs {
     /// The message: its UID (IMAP) or UIDL (POP3), as `list` shows.
     pub id: String,
     /// The mailbox (IMAP; default INBOX).
@@ -280,7 +280,7 @@ pub struct CatArgs {
 
 /// Arguments of `mailcat fetch`.
 #[derive(Debug, Args)]
-pub struct FetchArgs {
+pub(crate) struct FetchArgs {
     /// Where the messages go: maildir:DIR (created if needed) or mbox:FILE; a leading ~ or
     /// ~USER is that home directory.
     #[arg(long, value_name = "maildir:DIR|mbox:FILE")]
@@ -296,7 +296,7 @@ pub struct FetchArgs {
 
 /// Arguments of `mailcat send`: its own flags plus the sendmail flags it accepts and ignores.
 #[derive(Debug, Args)]
-pub struct SendArgs {
+pub(crate) struct SendArgs {
     /// Also read recipients from the To, Cc and Bcc headers (sendmail -t).
     #[arg(short = 't', long = "read-recipients")]
     pub read_recipients: bool,
@@ -370,7 +370,7 @@ pub struct SendArgs {
 
 /// How to log in (`--auth`, the config file's `auth`): a SASL mechanism, or mailcat's choice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Auth {
+pub(crate) enum Auth {
     /// The best the server offers for the password or token (the default).
     Auto,
     /// SCRAM-SHA-256, with a password that never crosses the wire.
@@ -390,23 +390,23 @@ pub enum Auth {
 
 impl Auth {
     /// The mechanism asked for; `None` for the automatic choice.
-    pub fn mechanism(self) -> Option<mailcat_session::Mechanism> {
+    pub(crate) fn mechanism(self) -> Option<mailcat_session::Mechanism> {
         use mailcat_session::Mechanism as M;
         match self {
-            Auth::Auto => None,
-            Auth::ScramSha256 => Some(M::ScramSha256),
-            Auth::Plain => Some(M::Plain),
-            Auth::Login => Some(M::Login),
-            Auth::CramMd5 => Some(M::CramMd5),
-            Auth::Xoauth2 => Some(M::XOAuth2),
-            Auth::Oauthbearer => Some(M::OAuthBearer),
+            Self::Auto => None,
+            Self::ScramSha256 => Some(M::ScramSha256),
+            Self::Plain => Some(M::Plain),
+            Self::Login => Some(M::Login),
+            Self::CramMd5 => Some(M::CramMd5),
+            Self::Xoauth2 => Some(M::XOAuth2),
+            Self::Oauthbearer => Some(M::OAuthBearer),
         }
     }
 }
 
 /// When `send` declares SMTPUTF8.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SmtpUtf8 {
+pub(crate) enum SmtpUtf8 {
     /// Only for an envelope address that is not ASCII (what gets the mail delivered).
     Auto,
     /// Also for UTF-8 in the header section (RFC 6532; hops without SMTPUTF8 bounce it).
@@ -416,15 +416,15 @@ pub enum SmtpUtf8 {
 impl From<SmtpUtf8> for mailcat_session::smtp::SmtpUtf8 {
     fn from(when: SmtpUtf8) -> Self {
         match when {
-            SmtpUtf8::Auto => mailcat_session::smtp::SmtpUtf8::Auto,
-            SmtpUtf8::Strict => mailcat_session::smtp::SmtpUtf8::Strict,
+            SmtpUtf8::Auto => Self::Auto,
+            SmtpUtf8::Strict => Self::Strict,
         }
     }
 }
 
 /// Arguments of `mailcat watch`.
 #[derive(Debug, Args)]
-pub struct WatchArgs {
+pub(crate) struct WatchArgs {
     /// The mailbox (default INBOX).
     #[arg(long, value_name = "M")]
     pub mailbox: Option<String>,
@@ -432,7 +432,7 @@ pub struct WatchArgs {
 
 /// The `mailcat oauth2` subcommands.
 #[derive(Debug, Subcommand)]
-pub enum OAuth2Command {
+pub(crate) enum OAuth2Command {
     /// Sign in and store the tokens. By default in a browser: `$BROWSER URL` when BROWSER is
     /// set, else the desktop's opener; the URL is always printed too. Where no browser can be
     /// opened (no desktop, an SSH session), with a code to enter on any device (--device).
@@ -452,7 +452,7 @@ pub enum OAuth2Command {
 
 /// Arguments of `mailcat oauth2 login`.
 #[derive(Debug, Args)]
-pub struct OAuth2LoginArgs {
+pub(crate) struct OAuth2LoginArgs {
     /// Sign in with a code entered on any device (RFC 8628), instead of a browser here.
     #[arg(long, conflicts_with = "browser")]
     pub device: bool,
@@ -463,14 +463,14 @@ pub struct OAuth2LoginArgs {
 
 /// Arguments of `mailcat completions`.
 #[derive(Debug, Args)]
-pub struct CompletionsArgs {
+pub(crate) struct CompletionsArgs {
     /// The shell.
     pub shell: clap_complete::Shell,
 }
 
 /// Arguments of `mailcat man`.
 #[derive(Debug, Args)]
-pub struct ManArgs {
+pub(crate) struct ManArgs {
     /// Write mailcat.1 and a page per command (mailcat-send.1 ...) into this directory (created
     /// if needed) instead of printing mailcat.1.
     #[arg(long, value_name = "DIR", value_parser = crate::tilde::path_arg)]
@@ -479,7 +479,7 @@ pub struct ManArgs {
 
 /// Arguments of `mailcat decode`.
 #[derive(Debug, Args)]
-pub struct DecodeArgs {
+pub(crate) struct DecodeArgs {
     /// The protocol the server bytes speak.
     pub protocol: Protocol,
     /// A client command the bytes answer, e.g. STAT, "LIST", "EHLO me", "A1 NOOP" (IMAP: with
@@ -492,7 +492,7 @@ pub struct DecodeArgs {
 
 /// A mail protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Protocol {
+pub(crate) enum Protocol {
     /// IMAP4rev1 / IMAP4rev2 (RFC 3501, RFC 9051).
     Imap,
     /// POP3 (RFC 1939).

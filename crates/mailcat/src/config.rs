@@ -35,7 +35,7 @@ use toml::Spanned;
 /// The whole file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
+pub(crate) struct Config {
     /// The account used when `--account` is not given.
     pub default_account: Option<Spanned<String>>,
     /// The accounts by name.
@@ -46,7 +46,7 @@ pub struct Config {
 /// One `[accounts.NAME]` table, as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct AccountConfig {
+pub(crate) struct AccountConfig {
     /// The address.
     pub email: Spanned<String>,
     /// The login name, if not the address.
@@ -75,7 +75,7 @@ pub struct AccountConfig {
 /// registered, and overrides of the preset's endpoints.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct OAuth2Config {
+pub(crate) struct OAuth2Config {
     /// `microsoft`, `google` or `custom`.
     pub provider: Spanned<String>,
     /// The client (application) ID.
@@ -98,7 +98,7 @@ pub struct OAuth2Config {
 
 /// A validated account, ready to use.
 #[derive(Debug, Clone)]
-pub struct AccountSettings {
+pub(crate) struct AccountSettings {
     /// The account's name in the file (or "command line").
     pub name: String,
     /// The address.
@@ -127,7 +127,7 @@ pub struct AccountSettings {
 
 /// A configuration problem: the file, the line and the field, and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
+pub(crate) struct ConfigError {
     /// The file.
     pub path: PathBuf,
     /// 1-based line, when known.
@@ -152,7 +152,7 @@ impl fmt::Display for ConfigError {
 }
 
 /// Where the file is: `$XDG_CONFIG_HOME/mailcat/config.toml`, else `~/.config/mailcat/config.toml`.
-pub fn default_path() -> Option<PathBuf> {
+pub(crate) fn default_path() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CONFIG_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
@@ -161,7 +161,7 @@ pub fn default_path() -> Option<PathBuf> {
 }
 
 /// Parses the text of a file.
-pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+pub(crate) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     toml::from_str(text).map_err(|e| ConfigError {
         path: path.to_owned(),
         line: e.span().map(|span| line_of(text, span.start)),
@@ -180,7 +180,7 @@ fn line_of(text: &str, offset: usize) -> usize {
 
 impl Config {
     /// The account called `name`, or the default one (`default_account`, or the only one).
-    pub fn account(
+    pub(crate) fn account(
         &self,
         name: Option<&str>,
         path: &Path,
@@ -596,7 +596,7 @@ fn parse_auth(value: &str) -> Result<Option<mailcat_session::Mechanism>, String>
 
 /// The account a command works with: from the command line when any of `--email`,
 /// `--incoming`, `--outgoing` is given, else from the configuration file.
-pub fn resolve(cli: &crate::cli::Cli) -> Result<AccountSettings, Resolved> {
+pub(crate) fn resolve(cli: &crate::cli::Cli) -> Result<AccountSettings, Resolved> {
     let tls_fingerprint = cli.tls_fingerprint;
     let ad_hoc = cli.email.is_some() || cli.incoming.is_some() || cli.outgoing.is_some();
     if ad_hoc && cli.account.is_none() {
@@ -629,9 +629,8 @@ pub fn resolve(cli: &crate::cli::Cli) -> Result<AccountSettings, Resolved> {
             oauth2: None,
         });
     }
-    let path = match cli.config.clone().or_else(default_path) {
-        Some(path) => path,
-        None => return Err(Resolved::Usage("no account: give --email and --incoming/--outgoing, or write a config file (set HOME or XDG_CONFIG_HOME)".into())),
+    let Some(path) = cli.config.clone().or_else(default_path) else {
+        return Err(Resolved::Usage("no account: give --email and --incoming/--outgoing, or write a config file (set HOME or XDG_CONFIG_HOME)".into()));
     };
     if cli.config.is_none() && !path.exists() {
         return Err(Resolved::Usage(format!(
@@ -672,7 +671,7 @@ pub fn resolve(cli: &crate::cli::Cli) -> Result<AccountSettings, Resolved> {
 
 /// Why no account could be settled on.
 #[derive(Debug)]
-pub enum Resolved {
+pub(crate) enum Resolved {
     /// The command line is wrong (exit 64).
     Usage(String),
     /// The configuration file is wrong (exit 78).

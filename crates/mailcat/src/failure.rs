@@ -27,19 +27,19 @@ static JSON: AtomicBool = AtomicBool::new(false);
 static TOLD: AtomicBool = AtomicBool::new(false);
 
 /// Says whether failures are also told as JSON on stdout (`--json`).
-pub fn use_json(json: bool) {
+pub(crate) fn use_json(json: bool) {
     JSON.store(json, Ordering::Relaxed);
 }
 
 /// True with `--json`.
-pub fn json() -> bool {
+pub(crate) fn json() -> bool {
     JSON.load(Ordering::Relaxed)
 }
 
 /// Tells a failure: `mailcat COMMAND: MESSAGE` (`mailcat: MESSAGE` when `command` is empty) and
 /// the hint on stderr, and with `--json` the error object on stdout. `message` and `hint` are
 /// printed as given: make server text terminal-safe first.
-pub fn tell(command: &str, message: &str, hint: Option<&str>, code: u8) {
+pub(crate) fn tell(command: &str, message: &str, hint: Option<&str>, code: u8) {
     if command.is_empty() {
         eprintln!("mailcat: {message}");
     } else {
@@ -52,7 +52,7 @@ pub fn tell(command: &str, message: &str, hint: Option<&str>, code: u8) {
 }
 
 /// The JSON half of [`tell`], for a failure already printed on stderr.
-pub fn tell_json(command: &str, message: &str, hint: Option<&str>, code: u8) {
+pub(crate) fn tell_json(command: &str, message: &str, hint: Option<&str>, code: u8) {
     if json() && !TOLD.swap(true, Ordering::Relaxed) {
         // Not `outln!`, which ends the run with 0 when stdout is closed: the failure's exit
         // code must survive a reader that went away.
@@ -65,13 +65,13 @@ pub fn tell_json(command: &str, message: &str, hint: Option<&str>, code: u8) {
 
 /// The command's JSON answer carries its failure itself (`check`'s report, `autoconfig` with
 /// nothing found): no error object follows it.
-pub fn answered() {
+pub(crate) fn answered() {
     TOLD.store(true, Ordering::Relaxed);
 }
 
 /// At the end of a run that exits with `code`: a failure nothing told as JSON yet gets its
 /// object now (its reason is on stderr).
-pub fn at_exit(command: &str, code: u8) {
+pub(crate) fn at_exit(command: &str, code: u8) {
     if code != exit::OK {
         tell_json(
             command,

@@ -14,7 +14,7 @@ use rustix::termios::{self, LocalModes, OptionalActions, SpecialCodeIndex, Termi
 /// Asks for a password on the controlling terminal, without echo.
 ///
 /// Ctrl-C puts the terminal back and raises SIGINT, as if echo had never been off.
-pub fn ask(prompt: &str) -> io::Result<Vec<u8>> {
+pub(crate) fn ask(prompt: &str) -> io::Result<Vec<u8>> {
     let tty = OpenOptions::new().read(true).write(true).open("/dev/tty")?;
     let original = termios::tcgetattr(&tty)?;
     let mut quiet = original.clone();

@@ -24,7 +24,7 @@ const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a `~` could not be expanded.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TildeError {
+pub(crate) struct TildeError {
     /// The `~` or `~name` as written.
     pub prefix: String,
     /// What went wrong.
@@ -40,7 +40,7 @@ impl fmt::Display for TildeError {
 impl std::error::Error for TildeError {}
 
 /// `path` with a leading `~` or `~name` replaced by that home directory.
-pub fn expand(path: &Path) -> Result<PathBuf, TildeError> {
+pub(crate) fn expand(path: &Path) -> Result<PathBuf, TildeError> {
     let bytes = path.as_os_str().as_bytes();
     let Some(rest) = bytes.strip_prefix(b"~") else {
         return Ok(path.to_owned());
@@ -62,7 +62,7 @@ pub fn expand(path: &Path) -> Result<PathBuf, TildeError> {
 }
 
 /// For clap: a path argument with `~` expanded.
-pub fn path_arg(value: &str) -> Result<PathBuf, TildeError> {
+pub(crate) fn path_arg(value: &str) -> Result<PathBuf, TildeError> {
     expand(Path::new(value))
 }
 

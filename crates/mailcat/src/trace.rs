@@ -5,7 +5,7 @@ use tracing_subscriber::prelude::*;
 
 /// Prints the transport's `C:`/`S:` trace (target `mailcat::trace`) on stderr. Credentials are
 /// redacted and control characters escaped by the transport before they get here.
-pub fn enable() {
+pub(crate) fn enable() {
     let filter =
         Targets::new().with_target(mailcat_transport::trace::TARGET, tracing::Level::DEBUG);
     let layer = tracing_subscriber::fmt::layer()

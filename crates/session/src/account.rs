@@ -80,7 +80,7 @@ impl Account {
         incoming: Endpoint,
         outgoing: Endpoint,
     ) -> Self {
-        Account {
+        Self {
             email: email.into(),
             credential,
             incoming: Some(incoming),
@@ -111,7 +111,7 @@ impl Account {
     /// ```
     pub fn builder(email: impl Into<String>, credential: Credential) -> AccountBuilder {
         AccountBuilder {
-            account: Account {
+            account: Self {
                 email: email.into(),
                 credential,
                 incoming: None,
@@ -362,11 +362,11 @@ impl MessageId {
     /// when the server has no UIDL).
     pub fn key(&self) -> String {
         match self {
-            MessageId::Imap { uid, .. } => uid.to_string(),
-            MessageId::Pop3 {
+            Self::Imap { uid, .. } => uid.to_string(),
+            Self::Pop3 {
                 uidl: Some(uidl), ..
             } => uidl.clone(),
-            MessageId::Pop3 { number, .. } => number.to_string(),
+            Self::Pop3 { number, .. } => number.to_string(),
         }
     }
 
@@ -374,8 +374,8 @@ impl MessageId {
     /// without UIDVALIDITY and a POP3 message without UIDL.
     pub fn is_stable(&self) -> bool {
         match self {
-            MessageId::Imap { uid_validity, .. } => uid_validity.is_some(),
-            MessageId::Pop3 { uidl, .. } => uidl.is_some(),
+            Self::Imap { uid_validity, .. } => uid_validity.is_some(),
+            Self::Pop3 { uidl, .. } => uidl.is_some(),
         }
     }
 }
@@ -448,7 +448,7 @@ struct Guarded<W> {
 
 impl<W> Guarded<W> {
     fn new(inner: W) -> Self {
-        Guarded { inner, error: None }
+        Self { inner, error: None }
     }
 }
 
@@ -807,7 +807,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
         mut keep: Option<&mut (dyn FnMut(&str) -> bool + Send)>,
     ) -> Result<Listing, Error> {
         let ids = match self {
-            Incoming::Imap { session, selected } => {
+            Self::Imap { session, selected } => {
                 let name = mailbox.unwrap_or("INBOX");
                 let state = session.examine(&Mailbox::new(name)?).await?;
                 // The session already reads UIDVALIDITY 0 as none.
@@ -828,7 +828,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
                 }
                 ListedIds::Imap { uids, uid_validity }
             }
-            Incoming::Pop3 { session, numbers } => {
+            Self::Pop3 { session, numbers } => {
                 if mailbox.is_some_and(|m| !m.eq_ignore_ascii_case("INBOX")) {
                     return Err(Error::MissingExtension {
                         host: session.endpoint().host.clone(),
@@ -921,7 +921,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
         }
         let n = listing.next_batch();
         match (self, &mut listing.ids) {
-            (Incoming::Imap { session, .. }, ListedIds::Imap { uids, uid_validity }) => {
+            (Self::Imap { session, .. }, ListedIds::Imap { uids, uid_validity }) => {
                 let batch = uids.first(n);
                 *uids = uids.difference(&batch);
                 let request = SummaryRequest {
@@ -954,7 +954,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
                 ))
             }
             (
-                Incoming::Pop3 { session, .. },
+                Self::Pop3 { session, .. },
                 ListedIds::Pop3 {
                     messages,
                     next,
@@ -1001,7 +1001,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
     ) -> Result<u64, Error> {
         self.check_fetchable(id)?;
         match (self, id) {
-            (Incoming::Imap { session, .. }, MessageId::Imap { uid, .. }) => {
+            (Self::Imap { session, .. }, MessageId::Imap { uid, .. }) => {
                 let host = session.endpoint().host.clone();
                 session
                     .fetch_message(*uid, sink)
@@ -1011,7 +1011,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
                         id: uid.to_string(),
                     })
             }
-            (Incoming::Pop3 { session, .. }, MessageId::Pop3 { number, .. }) => {
+            (Self::Pop3 { session, .. }, MessageId::Pop3 { number, .. }) => {
                 session.retrieve(*number, sink).await
             }
             (incoming, _) => Err(misuse(
@@ -1041,7 +1041,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
             self.check_fetchable(id)?;
         }
         match self {
-            Incoming::Imap { session, .. } => {
+            Self::Imap { session, .. } => {
                 let host = session.endpoint().host.clone();
                 let mut uids: Vec<(u32, Guarded<&mut W>)> = requests
                     .iter_mut()
@@ -1064,7 +1064,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
                     })
                     .collect())
             }
-            Incoming::Pop3 { .. } => {
+            Self::Pop3 { .. } => {
                 let ids: Vec<&MessageId> = requests.iter().map(|(id, _)| *id).collect();
                 let mut pending = self.fetch_start(&ids).await?;
                 let mut out = Vec::with_capacity(requests.len());
@@ -1092,12 +1092,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
         }
         let ids: Vec<MessageId> = ids.iter().map(|id| (*id).clone()).collect();
         match self {
-            Incoming::Imap { .. } => Ok(Fetching {
+            Self::Imap { .. } => Ok(Fetching {
                 ids,
                 next: 0,
                 retrieval: None,
             }),
-            Incoming::Pop3 { session, .. } => {
+            Self::Pop3 { session, .. } => {
                 let numbers: Vec<u32> = ids
                     .iter()
                     .map(|id| match id {
@@ -1130,7 +1130,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
         fetching.next += 1;
         let mut sink = Guarded::new(sink);
         let result = match (self, fetching.retrieval.as_mut()) {
-            (Incoming::Pop3 { session, .. }, Some(retrieval)) => {
+            (Self::Pop3 { session, .. }, Some(retrieval)) => {
                 session.retrieve_next(retrieval, &mut sink).await?
             }
             (incoming, _) => match incoming.fetch(&id, &mut sink).await {
@@ -1148,7 +1148,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
     /// Whether `id` can be fetched on this session: listed here, under the current UIDVALIDITY.
     fn check_fetchable(&self, id: &MessageId) -> Result<(), Error> {
         match (self, id) {
-            (Incoming::Imap { session, selected }, MessageId::Imap { uid_validity, .. }) => {
+            (Self::Imap { session, selected }, MessageId::Imap { uid_validity, .. }) => {
                 match selected {
                     Some((_, current)) if current == uid_validity => Ok(()),
                     _ => Err(stale(
@@ -1157,7 +1157,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
                     )),
                 }
             }
-            (Incoming::Pop3 { session, numbers }, MessageId::Pop3 { uidl, number }) => {
+            (Self::Pop3 { session, numbers }, MessageId::Pop3 { uidl, number }) => {
                 if !numbers.names(*number, uidl.as_deref()) {
                     return Err(misuse(
                         session.endpoint(),
@@ -1186,7 +1186,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
     /// [`Error::MailboxReadOnly`], transient; the STORE would only be refused.
     pub async fn delete(&mut self, ids: &[MessageId]) -> Result<(), Error> {
         match self {
-            Incoming::Imap { session, selected } => {
+            Self::Imap { session, selected } => {
                 if ids.is_empty() {
                     return Ok(());
                 }
@@ -1252,7 +1252,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
                     .await?;
                 session.expunge(&set).await
             }
-            Incoming::Pop3 { session, numbers } => {
+            Self::Pop3 { session, numbers } => {
                 for id in ids {
                     let MessageId::Pop3 { uidl, number } = id else {
                         return Err(misuse(session.endpoint(), "an IMAP id given to POP3"));
@@ -1273,24 +1273,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
     /// Logs out (IMAP LOGOUT; POP3 QUIT, which commits deletions).
     pub async fn close(self) -> Result<(), Error> {
         match self {
-            Incoming::Imap { session, .. } => session.logout().await,
-            Incoming::Pop3 { session, .. } => session.quit().await,
+            Self::Imap { session, .. } => session.logout().await,
+            Self::Pop3 { session, .. } => session.quit().await,
         }
     }
 
     /// Ends the session without committing anything (POP3: no QUIT, so no DELE takes effect).
     pub async fn abort(self) {
         match self {
-            Incoming::Imap { session, .. } => drop(session),
-            Incoming::Pop3 { session, .. } => session.abort().await,
+            Self::Imap { session, .. } => drop(session),
+            Self::Pop3 { session, .. } => session.abort().await,
         }
     }
 
     /// The server.
     pub fn endpoint(&self) -> &Endpoint {
         match self {
-            Incoming::Imap { session, .. } => session.endpoint(),
-            Incoming::Pop3 { session, .. } => session.endpoint(),
+            Self::Imap { session, .. } => session.endpoint(),
+            Self::Pop3 { session, .. } => session.endpoint(),
         }
     }
 }

@@ -16,7 +16,7 @@ type ShowAlert = dyn Fn(&str, &str) + Send + Sync;
 impl AlertSink {
     /// A sink that calls `show(host, text)` for each alert.
     pub fn new(show: impl Fn(&str, &str) + Send + Sync + 'static) -> Self {
-        AlertSink(Arc::new(show))
+        Self(Arc::new(show))
     }
 
     /// Shows one alert.

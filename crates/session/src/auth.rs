@@ -59,41 +59,39 @@ impl Mechanism {
     /// The SASL name.
     pub fn name(self) -> &'static str {
         match self {
-            Mechanism::ScramSha256 => "SCRAM-SHA-256",
-            Mechanism::Plain => "PLAIN",
-            Mechanism::Login => "LOGIN",
-            Mechanism::XOAuth2 => "XOAUTH2",
-            Mechanism::OAuthBearer => "OAUTHBEARER",
-            Mechanism::CramMd5 => "CRAM-MD5",
+            Self::ScramSha256 => "SCRAM-SHA-256",
+            Self::Plain => "PLAIN",
+            Self::Login => "LOGIN",
+            Self::XOAuth2 => "XOAUTH2",
+            Self::OAuthBearer => "OAUTHBEARER",
+            Self::CramMd5 => "CRAM-MD5",
         }
     }
 
     /// Every mechanism mailcat has, for lists in messages.
-    pub const ALL: [Mechanism; 6] = [
-        Mechanism::ScramSha256,
-        Mechanism::Plain,
-        Mechanism::Login,
-        Mechanism::CramMd5,
-        Mechanism::XOAuth2,
-        Mechanism::OAuthBearer,
+    pub const ALL: [Self; 6] = [
+        Self::ScramSha256,
+        Self::Plain,
+        Self::Login,
+        Self::CramMd5,
+        Self::XOAuth2,
+        Self::OAuthBearer,
     ];
 
     /// The kind of secret the mechanism presents: a chosen mechanism must fit the credential.
     pub fn credential_kind(self) -> CredentialKind {
         match self {
-            Mechanism::ScramSha256 | Mechanism::Plain | Mechanism::Login | Mechanism::CramMd5 => {
+            Self::ScramSha256 | Self::Plain | Self::Login | Self::CramMd5 => {
                 CredentialKind::Password
             }
-            Mechanism::XOAuth2 | Mechanism::OAuthBearer => CredentialKind::OAuth2Token,
+            Self::XOAuth2 | Self::OAuthBearer => CredentialKind::OAuth2Token,
         }
     }
 
-    fn for_kind(kind: CredentialKind) -> &'static [Mechanism] {
+    fn for_kind(kind: CredentialKind) -> &'static [Self] {
         match kind {
-            CredentialKind::Password => {
-                &[Mechanism::ScramSha256, Mechanism::Plain, Mechanism::Login]
-            }
-            CredentialKind::OAuth2Token => &[Mechanism::XOAuth2, Mechanism::OAuthBearer],
+            CredentialKind::Password => &[Self::ScramSha256, Self::Plain, Self::Login],
+            CredentialKind::OAuth2Token => &[Self::XOAuth2, Self::OAuthBearer],
         }
     }
 }
@@ -109,7 +107,7 @@ impl std::str::FromStr for Mechanism {
     type Err = UnknownMechanism;
 
     fn from_str(name: &str) -> Result<Self, Self::Err> {
-        Mechanism::ALL
+        Self::ALL
             .into_iter()
             .find(|m| m.name().eq_ignore_ascii_case(name.trim()))
             .ok_or_else(|| UnknownMechanism {
@@ -142,10 +140,10 @@ impl LoginMethod {
     /// A name for messages.
     pub(crate) fn name(self, protocol: Protocol) -> &'static str {
         match (self, protocol) {
-            (LoginMethod::Sasl(m), _) => m.name(),
-            (LoginMethod::PlainCommand, Protocol::Imap) => "LOGIN command",
-            (LoginMethod::PlainCommand, Protocol::Pop3) => "USER/PASS",
-            (LoginMethod::PlainCommand, Protocol::Smtp) => "none",
+            (Self::Sasl(m), _) => m.name(),
+            (Self::PlainCommand, Protocol::Imap) => "LOGIN command",
+            (Self::PlainCommand, Protocol::Pop3) => "USER/PASS",
+            (Self::PlainCommand, Protocol::Smtp) => "none",
         }
     }
 }
@@ -513,7 +511,7 @@ async fn exchange<C: SaslChannel>(
             for (i, answer) in answers.iter().enumerate() {
                 match reply {
                     SaslReply::Challenge(_) => {
-                        reply = channel.respond(answer.as_bytes(), i == 1).await?
+                        reply = channel.respond(answer.as_bytes(), i == 1).await?;
                     }
                     SaslReply::Success => {
                         return Err(context.early_success(if i == 0 {

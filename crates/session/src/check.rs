@@ -30,8 +30,8 @@ impl Role {
     /// `incoming` or `outgoing`.
     pub fn describe(self) -> &'static str {
         match self {
-            Role::Incoming => "incoming",
-            Role::Outgoing => "outgoing",
+            Self::Incoming => "incoming",
+            Self::Outgoing => "outgoing",
         }
     }
 }
@@ -60,39 +60,39 @@ impl Verdict {
     /// `missing_capability`, `server_error`.
     pub fn name(self) -> &'static str {
         match self {
-            Verdict::Success => "success",
-            Verdict::Network => "network",
-            Verdict::Certificate => "certificate",
-            Verdict::Authentication => "authentication",
-            Verdict::MissingCapability => "missing_capability",
-            Verdict::ServerError => "server_error",
+            Self::Success => "success",
+            Self::Network => "network",
+            Self::Certificate => "certificate",
+            Self::Authentication => "authentication",
+            Self::MissingCapability => "missing_capability",
+            Self::ServerError => "server_error",
         }
     }
 
     /// The verdict for a failure.
-    pub fn of(error: &Error) -> Verdict {
+    pub fn of(error: &Error) -> Self {
         use mailcat_transport::Error as T;
         match error {
-            Error::Transport(T::Certificate { .. }) => Verdict::Certificate,
+            Error::Transport(T::Certificate { .. }) => Self::Certificate,
             Error::Transport(T::StartTlsNotOffered { .. } | T::PreauthBeforeTls { .. }) => {
-                Verdict::MissingCapability
+                Self::MissingCapability
             }
             Error::Transport(
                 T::Protocol { .. }
                 | T::Refused { .. }
                 | T::OutOfStep { .. }
                 | T::TlsAbortedByServer { .. },
-            ) => Verdict::ServerError,
-            Error::Transport(_) => Verdict::Network,
-            e if e.is_auth() => Verdict::Authentication,
-            Error::Credential { .. } | Error::MechanismUnfit { .. } => Verdict::Authentication,
+            ) => Self::ServerError,
+            Error::Transport(_) => Self::Network,
+            e if e.is_auth() => Self::Authentication,
+            Error::Credential { .. } | Error::MechanismUnfit { .. } => Self::Authentication,
             Error::AuthenticationUnavailable { .. }
             | Error::NoUsableMechanism { .. }
             | Error::MechanismNotOffered { .. }
             | Error::PlaintextAuthRefused { .. }
-            | Error::MissingExtension { .. } => Verdict::MissingCapability,
-            Error::Closed { .. } | Error::Io(_) => Verdict::Network,
-            _ => Verdict::ServerError,
+            | Error::MissingExtension { .. } => Self::MissingCapability,
+            Error::Closed { .. } | Error::Io(_) => Self::Network,
+            _ => Self::ServerError,
         }
     }
 }
@@ -111,7 +111,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options {
+        Self {
             log_in: true,
             send_test: false,
             arrival_timeout: Duration::from_secs(120),
@@ -291,7 +291,7 @@ async fn check_server(
         observer(Progress::Step {
             report: &report,
             secured,
-        })
+        });
     })
     .await?;
     let presented = opened.connection.connection().peer_certificate();

@@ -34,8 +34,8 @@ impl CredentialKind {
     /// How the kind is named in messages.
     pub fn describe(self) -> &'static str {
         match self {
-            CredentialKind::Password => "password",
-            CredentialKind::OAuth2Token => "OAuth2 token",
+            Self::Password => "password",
+            Self::OAuth2Token => "OAuth2 token",
         }
     }
 }
@@ -67,10 +67,10 @@ pub enum SecretSource {
 impl fmt::Debug for SecretSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SecretSource::Value(_) => f.write_str("Value(<redacted>)"),
-            SecretSource::Command(command) => f.debug_tuple("Command").field(command).finish(),
-            SecretSource::Callback(_) => f.write_str("Callback(..)"),
-            SecretSource::OAuth2(oauth) => f
+            Self::Value(_) => f.write_str("Value(<redacted>)"),
+            Self::Command(command) => f.debug_tuple("Command").field(command).finish(),
+            Self::Callback(_) => f.write_str("Callback(..)"),
+            Self::OAuth2(oauth) => f
                 .debug_tuple("OAuth2")
                 .field(&oauth.provider().kind)
                 .finish(),
@@ -152,7 +152,7 @@ impl Credential {
 
     /// A login whose secret comes from `source` when needed.
     pub fn new(login: impl Into<String>, kind: CredentialKind, source: SecretSource) -> Self {
-        Credential {
+        Self {
             login: login.into(),
             kind,
             source,

@@ -28,7 +28,7 @@ pub(crate) struct Driver<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     pub(crate) fn new(connection: Connection<S>) -> Self {
-        Driver { connection }
+        Self { connection }
     }
 
     /// The connection (endpoint, TLS state, bytes written).

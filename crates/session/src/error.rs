@@ -292,13 +292,13 @@ impl Error {
     /// True when the same operation may work later (network trouble, timeouts, 4xx, busy).
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Transport(e) => e.is_transient(),
-            Error::AuthenticationUnavailable { .. }
-            | Error::Temporary { .. }
-            | Error::MailboxReadOnly { .. }
-            | Error::Closed { .. } => true,
-            Error::RecipientsRefused { transient, .. } => *transient,
-            Error::OAuth2SignIn { source, .. } => source.is_temporary(),
+            Self::Transport(e) => e.is_transient(),
+            Self::AuthenticationUnavailable { .. }
+            | Self::Temporary { .. }
+            | Self::MailboxReadOnly { .. }
+            | Self::Closed { .. } => true,
+            Self::RecipientsRefused { transient, .. } => *transient,
+            Self::OAuth2SignIn { source, .. } => source.is_temporary(),
             _ => false,
         }
     }
@@ -309,9 +309,9 @@ impl Error {
     /// change.
     pub fn is_config(&self) -> bool {
         match self {
-            Error::Transport(e) => e.is_config(),
-            Error::OAuth2SignIn { source, .. } => source.is_config(),
-            Error::MechanismNotOffered { .. } | Error::MechanismUnfit { .. } => true,
+            Self::Transport(e) => e.is_config(),
+            Self::OAuth2SignIn { source, .. } => source.is_config(),
+            Self::MechanismNotOffered { .. } | Self::MechanismUnfit { .. } => true,
             _ => false,
         }
     }
@@ -322,12 +322,12 @@ impl Error {
     pub fn is_auth(&self) -> bool {
         matches!(
             self,
-            Error::AuthenticationFailed { .. }
-                | Error::BasicAuthDisabled { .. }
-                | Error::OAuth2Rejected { .. }
-                | Error::PlaintextAuthRefused { .. }
-                | Error::Credential { .. }
-        ) || matches!(self, Error::OAuth2SignIn { source, .. } if source.needs_sign_in())
+            Self::AuthenticationFailed { .. }
+                | Self::BasicAuthDisabled { .. }
+                | Self::OAuth2Rejected { .. }
+                | Self::PlaintextAuthRefused { .. }
+                | Self::Credential { .. }
+        ) || matches!(self, Self::OAuth2SignIn { source, .. } if source.needs_sign_in())
     }
 
     /// True when a server refused a login in a way an expired or revoked OAuth2 token
@@ -335,7 +335,7 @@ impl Error {
     pub fn is_token_refusal(&self) -> bool {
         matches!(
             self,
-            Error::OAuth2Rejected { .. } | Error::AuthenticationFailed { .. }
+            Self::OAuth2Rejected { .. } | Self::AuthenticationFailed { .. }
         )
     }
 
@@ -346,40 +346,40 @@ impl Error {
     /// which holds one reply per recipient.
     pub fn reply(&self) -> Option<&Reply> {
         match self {
-            Error::AuthenticationFailed { reply, .. }
-            | Error::BasicAuthDisabled { reply, .. }
-            | Error::AuthenticationUnavailable { reply, .. }
-            | Error::Temporary { reply, .. }
-            | Error::Rejected { reply, .. }
-            | Error::Closed { reply, .. } => Some(reply),
-            Error::Transport(error) => error.reply(),
+            Self::AuthenticationFailed { reply, .. }
+            | Self::BasicAuthDisabled { reply, .. }
+            | Self::AuthenticationUnavailable { reply, .. }
+            | Self::Temporary { reply, .. }
+            | Self::Rejected { reply, .. }
+            | Self::Closed { reply, .. } => Some(reply),
+            Self::Transport(error) => error.reply(),
             _ => None,
         }
     }
 
     /// True when the application misused the session ([`Error::Misuse`]).
     pub fn is_misuse(&self) -> bool {
-        matches!(self, Error::Misuse { .. })
+        matches!(self, Self::Misuse { .. })
     }
 
     /// A short suggestion of what to do, when there is one beyond the message itself.
     pub fn hint(&self) -> Option<String> {
         match self {
-            Error::AuthenticationFailed { hint, .. } | Error::NoUsableMechanism { hint, .. } => {
+            Self::AuthenticationFailed { hint, .. } | Self::NoUsableMechanism { hint, .. } => {
                 hint.clone()
             }
-            Error::BasicAuthDisabled { .. } => {
+            Self::BasicAuthDisabled { .. } => {
                 Some("the account needs an OAuth2 sign-in instead of a password".into())
             }
-            Error::DeliveryUnknown { .. } => Some(
+            Self::DeliveryUnknown { .. } => Some(
                 "check whether the message arrived (the Sent folder, a recipient) before sending it again".into(),
             ),
             // The other TLS errors say what to do in their own words (the CA, the port); a
             // server that aborted the handshake is the server's problem.
-            Error::Transport(mailcat_transport::Error::Tls { .. }) => {
+            Self::Transport(mailcat_transport::Error::Tls { .. }) => {
                 Some("check the URL's scheme and port".into())
             }
-            Error::Transport(mailcat_transport::Error::HostNotFound {
+            Self::Transport(mailcat_transport::Error::HostNotFound {
                 host,
                 hint: Some(today),
             }) => {
@@ -392,7 +392,7 @@ impl Error {
                     provider.name
                 ))
             }
-            Error::MechanismNotOffered { hint, .. } => hint.clone(),
+            Self::MechanismNotOffered { hint, .. } => hint.clone(),
             _ => None,
         }
     }
@@ -401,7 +401,7 @@ impl Error {
     /// server's self-signed certificate or private CA), for the application to word.
     pub fn trust_hint(&self) -> Option<mailcat_transport::TrustHint> {
         match self {
-            Error::Transport(e) => e.trust_hint(),
+            Self::Transport(e) => e.trust_hint(),
             _ => None,
         }
     }
@@ -414,7 +414,7 @@ impl Error {
 impl From<mailcat_transport::Error> for Error {
     fn from(error: mailcat_transport::Error) -> Self {
         use mailcat_transport::{CertificateProblem, Error as T};
-        Error::Transport(match error {
+        Self::Transport(match error {
             T::HostNotFound {
                 host,
                 hint: Some(fixed),

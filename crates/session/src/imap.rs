@@ -256,7 +256,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
             tags.unwrap_or_default(),
             capabilities.imap().map(<[_]>::to_vec).unwrap_or_default(),
         );
-        ImapSession {
+        Self {
             core,
             driver: Driver::new(conn),
             login_attempted: false,
@@ -688,7 +688,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                 // The caller's mistake, found before anything is sent.
                 return Err(Error::Misuse {
                     host: self.endpoint().host.clone(),
-                    protocol: mailcat_transport::Protocol::Imap,
+                    protocol: Protocol::Imap,
                     what: format!("UID {uid} is asked for twice: ask for each message once"),
                 });
             }

@@ -1,5 +1,5 @@
 #![doc = include_str!("../README.md")]
-#![warn(missing_docs, unreachable_pub, unnameable_types)]
+#![warn(missing_docs)]
 
 mod account;
 mod alert;

@@ -89,7 +89,7 @@ impl Maildrop {
     }
 
     /// A maildrop of the entries `indices` (increasing) of this one.
-    pub(crate) fn subset(&self, indices: impl IntoIterator<Item = usize>) -> Maildrop {
+    pub(crate) fn subset(&self, indices: impl IntoIterator<Item = usize>) -> Self {
         let mut builder = MaildropBuilder::new(None);
         for index in indices {
             // The entries come from a table whose UIDLs fit.
@@ -155,7 +155,7 @@ impl fmt::Debug for Table {
 impl MaildropBuilder {
     /// A builder that keeps every entry pushed, or only the last `newest`.
     pub(crate) fn new(newest: Option<u64>) -> Self {
-        MaildropBuilder {
+        Self {
             table: Table::default(),
             newest: newest.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
             ascending: true,

@@ -45,12 +45,12 @@ pub enum HeaderError {
 impl std::fmt::Display for HeaderError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            HeaderError::TooLarge => write!(
+            Self::TooLarge => write!(
                 f,
                 "the message's header section is larger than {} KiB (no empty line ends it): is it a message?",
                 MAX_HEADER / 1024
             ),
-            HeaderError::Io(e) => write!(f, "cannot read the message: {e}"),
+            Self::Io(e) => write!(f, "cannot read the message: {e}"),
         }
     }
 }
@@ -58,8 +58,8 @@ impl std::fmt::Display for HeaderError {
 impl std::error::Error for HeaderError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            HeaderError::TooLarge => None,
-            HeaderError::Io(e) => Some(e),
+            Self::TooLarge => None,
+            Self::Io(e) => Some(e),
         }
     }
 }

@@ -46,7 +46,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
             connection.is_tls(),
             client_id,
         );
-        MailConnection {
+        Self {
             driver: Driver::new(connection),
             core,
         }
@@ -129,7 +129,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MailConnection<S> {
         let client_id = self.core.client_id().clone();
         let connection = self.driver.into_connection().upgrade_to_tls(config).await?;
         let core = Opening::after_starttls(connection.endpoint().clone(), client_id);
-        Ok(MailConnection {
+        Ok(Self {
             driver: Driver::new(connection),
             core,
         })

@@ -143,7 +143,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
             capabilities.has("PIPELINING"),
             connection.input().len(),
         );
-        Pop3Session {
+        Self {
             driver: Driver::new(connection),
             core,
             capabilities,

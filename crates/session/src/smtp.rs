@@ -161,7 +161,7 @@ pub const MAX_LINE: u64 = 998;
 
 impl MessageInfo {
     /// Scans a whole message held in memory.
-    pub fn of_bytes(message: &[u8]) -> MessageInfo {
+    pub fn of_bytes(message: &[u8]) -> Self {
         let mut scanner = Scanner::default();
         scanner.push(message);
         scanner.finish()
@@ -169,9 +169,7 @@ impl MessageInfo {
 
     /// Reads `reader` to its end, then seeks back to where it was: one pass over a file before
     /// sending it, with bounded memory.
-    pub async fn scan<R: AsyncRead + AsyncSeek + Unpin>(
-        reader: &mut R,
-    ) -> std::io::Result<MessageInfo> {
+    pub async fn scan<R: AsyncRead + AsyncSeek + Unpin>(reader: &mut R) -> std::io::Result<Self> {
         let start = reader.stream_position().await?;
         let mut scanner = Scanner::default();
         let mut buf = vec![0u8; CHUNK];
@@ -210,7 +208,7 @@ struct Scanner {
 
 impl Default for Scanner {
     fn default() -> Self {
-        Scanner {
+        Self {
             size: 0,
             line: 0,
             longest_line: 0,
@@ -354,7 +352,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpSession<S> {
             connection.endpoint().clone(),
             capabilities.smtp_extensions(),
         );
-        SmtpSession {
+        Self {
             driver: Driver::new(connection),
             core,
             capabilities,

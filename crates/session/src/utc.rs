@@ -27,7 +27,7 @@ const MONTHS: [&str; 12] = [
 
 impl UtcTime {
     /// The moment `secs` seconds after 1970-01-01 00:00:00 UTC.
-    pub(crate) fn from_unix(secs: u64) -> UtcTime {
+    pub(crate) fn from_unix(secs: u64) -> Self {
         let days = secs / 86_400;
         let rest = secs % 86_400;
         // Howard Hinnant's civil_from_days, for days since the epoch (never negative here).
@@ -39,7 +39,7 @@ impl UtcTime {
         let mp = (5 * doy + 2) / 153;
         let day = doy - (153 * mp + 2) / 5 + 1;
         let month = if mp < 10 { mp + 3 } else { mp - 9 };
-        UtcTime {
+        Self {
             year: yoe + era * 400 + u64::from(month <= 2),
             month,
             day,
@@ -51,12 +51,12 @@ impl UtcTime {
     }
 
     /// Now (the epoch if the clock is set before it).
-    pub(crate) fn now() -> UtcTime {
+    pub(crate) fn now() -> Self {
         let secs = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        UtcTime::from_unix(secs)
+        Self::from_unix(secs)
     }
 
     fn weekday(&self) -> &'static str {

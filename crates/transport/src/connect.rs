@@ -99,7 +99,7 @@ pub async fn connect_tcp_to(
                     Step::Connect,
                     timeouts.connect,
                     None,
-                ))
+                ));
             }
         }
     }

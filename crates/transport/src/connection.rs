@@ -63,7 +63,7 @@ struct Window {
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// A connection over an established stream.
     pub fn new(stream: MailStream<S>, endpoint: Endpoint, timeouts: Timeouts) -> Self {
-        Connection {
+        Self {
             stream,
             buf: BytesMut::with_capacity(READ_CHUNK),
             endpoint,
@@ -399,8 +399,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// 3. The result is a fresh connection: an empty buffer and a fresh progress window; the
     ///    caller forgets everything learned before and asks for the capabilities again
     ///    (RFC 3207 §4.2, RFC 2595 §3.1).
-    pub async fn upgrade_to_tls(self, config: Arc<ClientConfig>) -> Result<Connection<S>, Error> {
-        let Connection {
+    pub async fn upgrade_to_tls(self, config: Arc<ClientConfig>) -> Result<Self, Error> {
+        let Self {
             stream,
             buf,
             endpoint,
@@ -427,7 +427,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             });
         };
         let tls = tls_handshake_after_starttls(plain, &endpoint, config, &timeouts).await?;
-        Ok(Connection::new(
+        Ok(Self::new(
             MailStream::Tls(Box::new(tls)),
             endpoint,
             timeouts,

@@ -15,7 +15,7 @@ const POPULAR: &[&str] = &[
 ];
 
 /// True if `tld` (lower case, ASCII or `xn--`) is a delegated top-level domain.
-pub fn is_known_tld(tld: &str) -> bool {
+pub(crate) fn is_known_tld(tld: &str) -> bool {
     TLDS.lines().any(|known| known == tld)
 }
 

@@ -18,21 +18,21 @@ impl Protocol {
     /// The protocol's name as people write it.
     pub fn name(self) -> &'static str {
         match self {
-            Protocol::Imap => "IMAP",
-            Protocol::Pop3 => "POP3",
-            Protocol::Smtp => "SMTP",
+            Self::Imap => "IMAP",
+            Self::Pop3 => "POP3",
+            Self::Smtp => "SMTP",
         }
     }
 
     /// The standard port for a security mode (RFC 8314: 993, 995, 465; STARTTLS: 143, 110, 587).
     pub fn default_port(self, security: Security) -> u16 {
         match (self, security) {
-            (Protocol::Imap, Security::ImplicitTls) => 993,
-            (Protocol::Imap, _) => 143,
-            (Protocol::Pop3, Security::ImplicitTls) => 995,
-            (Protocol::Pop3, _) => 110,
-            (Protocol::Smtp, Security::ImplicitTls) => 465,
-            (Protocol::Smtp, _) => 587,
+            (Self::Imap, Security::ImplicitTls) => 993,
+            (Self::Imap, _) => 143,
+            (Self::Pop3, Security::ImplicitTls) => 995,
+            (Self::Pop3, _) => 110,
+            (Self::Smtp, Security::ImplicitTls) => 465,
+            (Self::Smtp, _) => 587,
         }
     }
 
@@ -42,7 +42,7 @@ impl Protocol {
             .into_iter()
             .find(|&security| self.default_port(security) == port)
             .or(match (self, port) {
-                (Protocol::Smtp, 25) => Some(Security::StartTls),
+                (Self::Smtp, 25) => Some(Security::StartTls),
                 _ => None,
             })
     }
@@ -50,7 +50,7 @@ impl Protocol {
     /// The word that starts TLS on a plaintext connection: `STARTTLS` or, for POP3, `STLS`.
     pub fn starttls_command(self) -> &'static str {
         match self {
-            Protocol::Pop3 => "STLS",
+            Self::Pop3 => "STLS",
             _ => "STARTTLS",
         }
     }
@@ -80,9 +80,9 @@ impl Security {
     /// How the mode is described to people.
     pub fn describe(self) -> &'static str {
         match self {
-            Security::ImplicitTls => "implicit TLS",
-            Security::StartTls => "STARTTLS",
-            Security::DangerousPlaintext => "plaintext (no TLS)",
+            Self::ImplicitTls => "implicit TLS",
+            Self::StartTls => "STARTTLS",
+            Self::DangerousPlaintext => "plaintext (no TLS)",
         }
     }
 }
@@ -103,7 +103,7 @@ pub struct Endpoint {
 impl Endpoint {
     /// An endpoint on the protocol's standard port for `security`.
     pub fn new(protocol: Protocol, host: impl Into<String>, security: Security) -> Self {
-        Endpoint {
+        Self {
             protocol,
             host: host.into(),
             port: protocol.default_port(security),
@@ -112,6 +112,7 @@ impl Endpoint {
     }
 
     /// The same endpoint on another port.
+    #[must_use]
     pub fn with_port(mut self, port: u16) -> Self {
         self.port = port;
         self
@@ -148,7 +149,7 @@ impl Endpoint {
                 .ok_or_else(|| UrlError::BadPort(p.to_owned()))?,
             None => protocol.default_port(security),
         };
-        Ok(Endpoint {
+        Ok(Self {
             protocol,
             host: host.to_owned(),
             port,

@@ -37,14 +37,14 @@ impl Step {
     /// The step as people say it.
     pub fn describe(self) -> &'static str {
         match self {
-            Step::Resolve => "DNS lookup",
-            Step::Connect => "TCP connect",
-            Step::TlsHandshake => "TLS handshake",
-            Step::Greeting => "server greeting",
-            Step::Capabilities => "capability query",
-            Step::StartTls => "STARTTLS",
-            Step::Response => "server response",
-            Step::Write => "sending",
+            Self::Resolve => "DNS lookup",
+            Self::Connect => "TCP connect",
+            Self::TlsHandshake => "TLS handshake",
+            Self::Greeting => "server greeting",
+            Self::Capabilities => "capability query",
+            Self::StartTls => "STARTTLS",
+            Self::Response => "server response",
+            Self::Write => "sending",
         }
     }
 }
@@ -110,12 +110,11 @@ pub enum CertificateProblem {
 impl fmt::Display for CertificateProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CertificateProblem::NameMismatch { valid_for, .. } if valid_for.is_empty() => f
-                .write_str(
-                    "the certificate is not valid for this name (it names no host), so nothing \
+            Self::NameMismatch { valid_for, .. } if valid_for.is_empty() => f.write_str(
+                "the certificate is not valid for this name (it names no host), so nothing \
                      shows that this is the server asked for",
-                ),
-            CertificateProblem::NameMismatch {
+            ),
+            Self::NameMismatch {
                 valid_for,
                 respelling: Some(name),
             } => write!(
@@ -124,7 +123,7 @@ impl fmt::Display for CertificateProblem {
                  the same server under another name, so use that name instead",
                 valid_for.join(", ")
             ),
-            CertificateProblem::NameMismatch {
+            Self::NameMismatch {
                 valid_for,
                 respelling: None,
             } => write!(
@@ -133,7 +132,7 @@ impl fmt::Display for CertificateProblem {
                  nothing shows that those names belong to the server asked for",
                 valid_for.join(", ")
             ),
-            CertificateProblem::PinMismatch { presented, pinned } => write!(
+            Self::PinMismatch { presented, pinned } => write!(
                 f,
                 "the certificate changed: the server presented SHA-256 {presented}, but the \
                  pinned certificate is SHA-256 {}",
@@ -143,14 +142,14 @@ impl fmt::Display for CertificateProblem {
                     .collect::<Vec<_>>()
                     .join(" or ")
             ),
-            CertificateProblem::Expired => f.write_str("the certificate has expired"),
-            CertificateProblem::NotYetValid => {
+            Self::Expired => f.write_str("the certificate has expired"),
+            Self::NotYetValid => {
                 f.write_str("the certificate is not valid yet (or this machine's clock is wrong)")
             }
-            CertificateProblem::SelfSigned { fingerprint } => {
+            Self::SelfSigned { fingerprint } => {
                 write!(f, "the certificate is self-signed (SHA-256 {fingerprint})")
             }
-            CertificateProblem::UnknownIssuer { fingerprint } => {
+            Self::UnknownIssuer { fingerprint } => {
                 f.write_str(
                     "the certificate is signed by an authority this machine does not trust",
                 )?;
@@ -159,7 +158,7 @@ impl fmt::Display for CertificateProblem {
                     None => Ok(()),
                 }
             }
-            CertificateProblem::Other(why) => write!(f, "the certificate was refused: {why}"),
+            Self::Other(why) => write!(f, "the certificate was refused: {why}"),
         }
     }
 }
@@ -409,7 +408,7 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            Error::Timeout { .. } | Error::Resolve { .. } | Error::Io { .. } | Error::Closed { .. }
+            Self::Timeout { .. } | Self::Resolve { .. } | Self::Io { .. } | Self::Closed { .. }
         )
     }
 
@@ -419,10 +418,10 @@ impl Error {
     pub fn is_config(&self) -> bool {
         matches!(
             self,
-            Error::PlaintextServerOnTlsConnection { .. }
-                | Error::TlsServerOnPlaintextConnection { .. }
-                | Error::WrongProtocol { .. }
-                | Error::CaFile { .. }
+            Self::PlaintextServerOnTlsConnection { .. }
+                | Self::TlsServerOnPlaintextConnection { .. }
+                | Self::WrongProtocol { .. }
+                | Self::CaFile { .. }
         )
     }
 
@@ -430,7 +429,7 @@ impl Error {
     /// the user's call (a self-signed certificate or a private CA on their own server).
     pub fn trust_hint(&self) -> Option<TrustHint> {
         match self {
-            Error::Certificate { problem, .. } => match problem {
+            Self::Certificate { problem, .. } => match problem {
                 CertificateProblem::SelfSigned { fingerprint } => {
                     Some(TrustHint::PinCertificate(*fingerprint))
                 }
@@ -445,22 +444,22 @@ impl Error {
     pub fn is_tls(&self) -> bool {
         matches!(
             self,
-            Error::Certificate { .. }
-                | Error::TlsVersionTooOld { .. }
-                | Error::Tls { .. }
-                | Error::TlsAbortedByServer { .. }
-                | Error::PlaintextServerOnTlsConnection { .. }
-                | Error::TlsServerOnPlaintextConnection { .. }
-                | Error::StartTlsNotOffered { .. }
-                | Error::PreauthBeforeTls { .. }
-                | Error::StartTlsInjection { .. }
+            Self::Certificate { .. }
+                | Self::TlsVersionTooOld { .. }
+                | Self::Tls { .. }
+                | Self::TlsAbortedByServer { .. }
+                | Self::PlaintextServerOnTlsConnection { .. }
+                | Self::TlsServerOnPlaintextConnection { .. }
+                | Self::StartTlsNotOffered { .. }
+                | Self::PreauthBeforeTls { .. }
+                | Self::StartTlsInjection { .. }
         )
     }
 
     /// The server's reply, when the error is its refusal ([`Error::Refused`]).
     pub fn reply(&self) -> Option<&Reply> {
         match self {
-            Error::Refused { reply, .. } => Some(reply),
+            Self::Refused { reply, .. } => Some(reply),
             _ => None,
         }
     }
@@ -468,26 +467,26 @@ impl Error {
     /// The step the error happened in, where there is one.
     pub fn step(&self) -> Option<Step> {
         match self {
-            Error::HostNotFound { .. } | Error::Resolve { .. } => Some(Step::Resolve),
-            Error::ConnectionRefused { .. } | Error::Connect { .. } => Some(Step::Connect),
-            Error::Timeout { step, .. }
-            | Error::Io { step, .. }
-            | Error::Closed { step, .. }
-            | Error::Protocol { step, .. }
-            | Error::OutOfStep { step, .. }
-            | Error::Refused { step, .. } => Some(*step),
-            Error::Certificate { .. }
-            | Error::TlsVersionTooOld { .. }
-            | Error::Tls { .. }
-            | Error::TlsAbortedByServer { .. } => Some(Step::TlsHandshake),
-            Error::PlaintextServerOnTlsConnection { .. } => Some(Step::TlsHandshake),
-            Error::TlsServerOnPlaintextConnection { .. }
-            | Error::WrongProtocol { .. }
-            | Error::PreauthBeforeTls { .. } => Some(Step::Greeting),
-            Error::StartTlsNotOffered { .. } | Error::StartTlsInjection { .. } => {
+            Self::HostNotFound { .. } | Self::Resolve { .. } => Some(Step::Resolve),
+            Self::ConnectionRefused { .. } | Self::Connect { .. } => Some(Step::Connect),
+            Self::Timeout { step, .. }
+            | Self::Io { step, .. }
+            | Self::Closed { step, .. }
+            | Self::Protocol { step, .. }
+            | Self::OutOfStep { step, .. }
+            | Self::Refused { step, .. } => Some(*step),
+            Self::Certificate { .. }
+            | Self::TlsVersionTooOld { .. }
+            | Self::Tls { .. }
+            | Self::TlsAbortedByServer { .. } => Some(Step::TlsHandshake),
+            Self::PlaintextServerOnTlsConnection { .. } => Some(Step::TlsHandshake),
+            Self::TlsServerOnPlaintextConnection { .. }
+            | Self::WrongProtocol { .. }
+            | Self::PreauthBeforeTls { .. } => Some(Step::Greeting),
+            Self::StartTlsNotOffered { .. } | Self::StartTlsInjection { .. } => {
                 Some(Step::StartTls)
             }
-            Error::CaFile { .. } => None,
+            Self::CaFile { .. } => None,
         }
     }
 }

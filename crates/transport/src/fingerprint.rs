@@ -12,11 +12,11 @@ pub struct Fingerprint([u8; 32]);
 
 impl Fingerprint {
     /// The fingerprint of a DER-encoded certificate.
-    pub fn of(der: &[u8]) -> Fingerprint {
+    pub fn of(der: &[u8]) -> Self {
         let digest = ring::digest::digest(&ring::digest::SHA256, der);
         let mut bytes = [0u8; 32];
         bytes.copy_from_slice(digest.as_ref());
-        Fingerprint(bytes)
+        Self(bytes)
     }
 
     /// The 32 bytes of the digest.
@@ -53,7 +53,7 @@ impl FromStr for Fingerprint {
 
     /// Reads 64 hex digits, with or without `:` between the pairs, in either case, optionally
     /// after `sha256:` or openssl's `sha256 Fingerprint=`.
-    fn from_str(text: &str) -> Result<Fingerprint, FingerprintError> {
+    fn from_str(text: &str) -> Result<Self, FingerprintError> {
         let expected = "expected a SHA-256 fingerprint: 64 hex digits, with or without colons, \
                         as `openssl x509 -noout -fingerprint -sha256 -in CERT` prints it";
         let text = text.trim();
@@ -92,7 +92,7 @@ impl FromStr for Fingerprint {
         for (byte, pair) in bytes.iter_mut().zip(hex.chunks_exact(2)) {
             *byte = (hex_value(pair[0]) << 4) | hex_value(pair[1]);
         }
-        Ok(Fingerprint(bytes))
+        Ok(Self(bytes))
     }
 }
 

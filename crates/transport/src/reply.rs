@@ -59,7 +59,7 @@ impl Reply {
     /// The SMTP reply, if this is one.
     pub fn as_smtp(&self) -> Option<&SmtpReply> {
         match self {
-            Reply::Smtp(reply) => Some(reply),
+            Self::Smtp(reply) => Some(reply),
             _ => None,
         }
     }
@@ -67,7 +67,7 @@ impl Reply {
     /// The POP3 reply, if this is one.
     pub fn as_pop3(&self) -> Option<&Pop3Reply> {
         match self {
-            Reply::Pop3(reply) => Some(reply),
+            Self::Pop3(reply) => Some(reply),
             _ => None,
         }
     }
@@ -75,7 +75,7 @@ impl Reply {
     /// The IMAP reply, if this is one.
     pub fn as_imap(&self) -> Option<&ImapReply> {
         match self {
-            Reply::Imap(reply) => Some(reply),
+            Self::Imap(reply) => Some(reply),
             _ => None,
         }
     }
@@ -85,13 +85,13 @@ impl Reply {
     /// (greeting, capabilities, STARTTLS) shows.
     pub fn with_status(&self) -> String {
         match self {
-            Reply::Smtp(reply) => {
+            Self::Smtp(reply) => {
                 let lines = reply.lines.join(" / ");
                 format!("{} {lines}", reply.code)
             }
-            Reply::Pop3(reply) => format!("{} {}", reply.status_word(), reply.text),
-            Reply::Imap(reply) => format!("{} {}", reply.status.as_str(), reply.text),
-            Reply::Text(text) => text.clone(),
+            Self::Pop3(reply) => format!("{} {}", reply.status_word(), reply.text),
+            Self::Imap(reply) => format!("{} {}", reply.status.as_str(), reply.text),
+            Self::Text(text) => text.clone(),
         }
     }
 }
@@ -101,10 +101,10 @@ impl Reply {
 impl fmt::Display for Reply {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Reply::Smtp(reply) => reply.fmt(f),
-            Reply::Pop3(reply) => reply.fmt(f),
-            Reply::Imap(reply) => reply.fmt(f),
-            Reply::Text(text) => f.write_str(text),
+            Self::Smtp(reply) => reply.fmt(f),
+            Self::Pop3(reply) => reply.fmt(f),
+            Self::Imap(reply) => reply.fmt(f),
+            Self::Text(text) => f.write_str(text),
         }
     }
 }
@@ -112,31 +112,31 @@ impl fmt::Display for Reply {
 /// Words with no typed form (see [`Reply::Text`]).
 impl From<String> for Reply {
     fn from(text: String) -> Self {
-        Reply::Text(text)
+        Self::Text(text)
     }
 }
 
 impl From<&str> for Reply {
     fn from(text: &str) -> Self {
-        Reply::Text(text.to_owned())
+        Self::Text(text.to_owned())
     }
 }
 
 impl From<SmtpReply> for Reply {
     fn from(reply: SmtpReply) -> Self {
-        Reply::Smtp(Box::new(reply))
+        Self::Smtp(Box::new(reply))
     }
 }
 
 impl From<Pop3Reply> for Reply {
     fn from(reply: Pop3Reply) -> Self {
-        Reply::Pop3(Box::new(reply))
+        Self::Pop3(Box::new(reply))
     }
 }
 
 impl From<ImapReply> for Reply {
     fn from(reply: ImapReply) -> Self {
-        Reply::Imap(Box::new(reply))
+        Self::Imap(Box::new(reply))
     }
 }
 
@@ -156,9 +156,9 @@ pub struct SmtpReply {
 
 impl SmtpReply {
     /// The owned, escaped form of a decoded reply.
-    pub fn from_reply(reply: &smtp::Reply<'_>) -> SmtpReply {
+    pub fn from_reply(reply: &smtp::Reply<'_>) -> Self {
         let lines: Vec<String> = reply.lines.iter().map(|line| escape_bytes(line)).collect();
-        SmtpReply {
+        Self {
             code: reply.code.get(),
             enhanced: reply.enhanced,
             text: lines.join(" "),
@@ -197,8 +197,8 @@ pub struct Pop3Reply {
 
 impl Pop3Reply {
     /// The owned, escaped form of a decoded status line.
-    pub fn from_status(status: &StatusLine<'_>) -> Pop3Reply {
-        Pop3Reply {
+    pub fn from_status(status: &StatusLine<'_>) -> Self {
+        Self {
             status: status.status,
             code: status.code.clone().map(ResponseCode::into_owned),
             text: escape_bytes(&status.text),
@@ -247,8 +247,8 @@ pub struct ImapReply {
 
 impl ImapReply {
     /// A status response of `status`, with `code`, and `text` (raw: escaped here).
-    pub fn new(status: StatusKind, code: Option<Code<'static>>, text: &[u8]) -> ImapReply {
-        ImapReply {
+    pub fn new(status: StatusKind, code: Option<Code<'static>>, text: &[u8]) -> Self {
+        Self {
             status,
             code,
             text: escape_bytes(text),

@@ -26,7 +26,7 @@ pub struct Sniffed<S> {
 impl<S> Sniffed<S> {
     /// Wraps a stream.
     pub fn new(inner: S) -> Self {
-        Sniffed {
+        Self {
             inner,
             first: Vec::new(),
         }

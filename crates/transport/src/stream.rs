@@ -24,23 +24,23 @@ pub enum MailStream<S> {
 impl<S> MailStream<S> {
     /// True once TLS protects the stream.
     pub fn is_tls(&self) -> bool {
-        matches!(self, MailStream::Tls(_))
+        matches!(self, Self::Tls(_))
     }
 
     /// The underlying stream (the TCP socket), under TLS if TLS is up: to tune the socket, never
     /// to read or write past the TLS layer.
     pub fn get_ref(&self) -> &S {
         match self {
-            MailStream::Plain(s) => s,
-            MailStream::Tls(tls) => tls.get_ref().0.get_ref(),
+            Self::Plain(s) => s,
+            Self::Tls(tls) => tls.get_ref().0.get_ref(),
         }
     }
 
     /// The fingerprint of the certificate the server presented, if TLS is up.
     pub fn peer_certificate(&self) -> Option<Fingerprint> {
         match self {
-            MailStream::Plain(_) => None,
-            MailStream::Tls(tls) => {
+            Self::Plain(_) => None,
+            Self::Tls(tls) => {
                 let (_, session) = tls.get_ref();
                 Some(Fingerprint::of(session.peer_certificates()?.first()?))
             }
@@ -50,8 +50,8 @@ impl<S> MailStream<S> {
     /// The negotiated TLS version and cipher suite, for display.
     pub fn tls_description(&self) -> Option<String> {
         match self {
-            MailStream::Plain(_) => None,
-            MailStream::Tls(tls) => {
+            Self::Plain(_) => None,
+            Self::Tls(tls) => {
                 let (_, session) = tls.get_ref();
                 let version = session
                     .protocol_version()
@@ -78,8 +78,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for MailStream<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            MailStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            MailStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Self::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -91,22 +91,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for MailStream<S> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            MailStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            MailStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Self::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            MailStream::Plain(s) => Pin::new(s).poll_flush(cx),
-            MailStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Self::Plain(s) => Pin::new(s).poll_flush(cx),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            MailStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            MailStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Self::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }

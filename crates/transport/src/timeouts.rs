@@ -55,7 +55,7 @@ pub struct Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Timeouts {
+        Self {
             resolve: Duration::from_secs(30),
             connect: Duration::from_secs(30),
             tls_handshake: Duration::from_secs(30),
@@ -72,7 +72,7 @@ impl Timeouts {
     /// Every step limited to `limit` (the progress window to six times that, the throughput
     /// floor at its default), as `mailcat --timeout` sets them.
     pub fn uniform(limit: Duration) -> Self {
-        Timeouts {
+        Self {
             resolve: limit,
             connect: limit,
             tls_handshake: limit,

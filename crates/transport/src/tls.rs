@@ -47,7 +47,7 @@ pub struct TlsSettings {
 
 impl Default for TlsSettings {
     fn default() -> Self {
-        TlsSettings {
+        Self {
             webpki_roots: true,
             native_roots: true,
             extra_ca_files: Vec::new(),
@@ -59,7 +59,7 @@ impl Default for TlsSettings {
 impl TlsSettings {
     /// Trust only the CAs in `path` (no public roots): for test servers with their own CA.
     pub fn only_ca_file(path: impl Into<PathBuf>) -> Self {
-        TlsSettings {
+        Self {
             webpki_roots: false,
             native_roots: false,
             extra_ca_files: vec![path.into()],
@@ -283,7 +283,7 @@ impl Verifier {
                 })?;
             Some(verifier)
         };
-        Ok(Verifier {
+        Ok(Self {
             inner,
             pinned,
             user_pinned,

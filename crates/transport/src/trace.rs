@@ -34,7 +34,7 @@ pub(crate) fn client(bytes: &[u8], redaction: Redaction) {
     match redaction {
         Redaction::Secret => tracing::debug!(target: TARGET, "C: <redacted>"),
         Redaction::Data => {
-            tracing::debug!(target: TARGET, "C: <{} bytes of message data>", bytes.len())
+            tracing::debug!(target: TARGET, "C: <{} bytes of message data>", bytes.len());
         }
         Redaction::Normal => {
             for line in lines(bytes) {

@@ -87,22 +87,22 @@ fn parse_args() -> Result<Args, String> {
             "--seed" => {
                 args.seed = value("--seed")?
                     .parse()
-                    .map_err(|e| format!("--seed: {e}"))?
+                    .map_err(|e| format!("--seed: {e}"))?;
             }
             "--faults" => {
                 args.faults = value("--faults")?
                     .parse()
-                    .map_err(|e| format!("--faults: {e}"))?
+                    .map_err(|e| format!("--faults: {e}"))?;
             }
             "--start" => {
                 args.start = value("--start")?
                     .parse()
-                    .map_err(|e| format!("--start: {e}"))?
+                    .map_err(|e| format!("--start: {e}"))?;
             }
             "--timeout" => {
                 args.timeout = value("--timeout")?
                     .parse()
-                    .map_err(|e| format!("--timeout: {e}"))?
+                    .map_err(|e| format!("--timeout: {e}"))?;
             }
             "--mailcat" => args.mailcat = PathBuf::from(value("--mailcat")?),
             "--work" => args.work = Some(PathBuf::from(value("--work")?)),
@@ -170,7 +170,7 @@ impl Scenario {
             Proto::Pop3 => "pop3",
         };
         match self {
-            Scenario::Fetch {
+            Self::Fetch {
                 proto: p,
                 tls: t,
                 store: s,
@@ -182,7 +182,7 @@ impl Scenario {
                 store(s),
                 if *delete { " --delete" } else { "" }
             ),
-            Scenario::Sync {
+            Self::Sync {
                 proto: p,
                 store: s,
                 delete,
@@ -192,26 +192,26 @@ impl Scenario {
                 store(s),
                 if *delete { " delete" } else { "" }
             ),
-            Scenario::Send { tls: t } => format!("send {}", tls(t)),
+            Self::Send { tls: t } => format!("send {}", tls(t)),
         }
     }
 
     /// The short name the summary groups by.
     fn group(&self) -> &'static str {
         match self {
-            Scenario::Fetch {
+            Self::Fetch {
                 proto: Proto::Imap, ..
             } => "fetch imap",
-            Scenario::Fetch {
+            Self::Fetch {
                 proto: Proto::Pop3, ..
             } => "fetch pop3",
-            Scenario::Sync {
+            Self::Sync {
                 proto: Proto::Imap, ..
             } => "sync imap (library)",
-            Scenario::Sync {
+            Self::Sync {
                 proto: Proto::Pop3, ..
             } => "sync pop3 (library)",
-            Scenario::Send { .. } => "send",
+            Self::Send { .. } => "send",
         }
     }
 }
@@ -431,7 +431,7 @@ fn env_or(name: &str, default: String) -> String {
 }
 
 impl Env {
-    fn new() -> Result<Env, String> {
+    fn new() -> Result<Self, String> {
         let lab = Lab::from_env();
         let var = |name: &str| {
             std::env::var(name)
@@ -462,7 +462,7 @@ impl Env {
             let (local, domain) = address.split_once('@').unwrap_or((address, ""));
             mail.join(domain).join(local).join("Maildir")
         };
-        Ok(Env {
+        Ok(Self {
             maildir: maildir_of(&user),
             sink_maildir: maildir_of(&sink),
             lab,
@@ -615,12 +615,12 @@ struct Proxies {
 }
 
 impl Proxies {
-    async fn start(lab: &Lab) -> std::io::Result<Proxies> {
+    async fn start(lab: &Lab) -> std::io::Result<Self> {
         let at = |host: &str, port: u16| -> SocketAddr {
             format!("{host}:{port}").parse().expect("an IP address")
         };
         // STARTTLS through the strict host: no login before TLS there, as on a real server.
-        Ok(Proxies {
+        Ok(Self {
             imaps: FaultProxy::start(at(&lab.host, lab.imaps_port)).await?,
             imap: FaultProxy::start(at(&lab.strict_host, lab.imap_port)).await?,
             pop3s: FaultProxy::start(at(&lab.host, lab.pop3s_port)).await?,

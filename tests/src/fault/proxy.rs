@@ -30,16 +30,16 @@ pub enum Direction {
 impl Direction {
     fn index(self) -> usize {
         match self {
-            Direction::ToServer => 0,
-            Direction::ToClient => 1,
+            Self::ToServer => 0,
+            Self::ToClient => 1,
         }
     }
 
     /// `c2s` or `s2c`.
     pub fn short(self) -> &'static str {
         match self {
-            Direction::ToServer => "c2s",
-            Direction::ToClient => "s2c",
+            Self::ToServer => "c2s",
+            Self::ToClient => "s2c",
         }
     }
 }
@@ -77,26 +77,26 @@ impl Fault {
     /// The kind's name, as the summary counts it.
     pub fn kind(&self) -> &'static str {
         match self {
-            Fault::Reset { .. } => "reset",
-            Fault::Truncate { .. } => "truncate",
-            Fault::Stall { .. } => "stall",
-            Fault::Drip { .. } => "drip",
-            Fault::Duplicate { .. } => "duplicate",
-            Fault::Reorder { .. } => "reorder",
-            Fault::CloseAfterDot { .. } => "close-after-dot",
+            Self::Reset { .. } => "reset",
+            Self::Truncate { .. } => "truncate",
+            Self::Stall { .. } => "stall",
+            Self::Drip { .. } => "drip",
+            Self::Duplicate { .. } => "duplicate",
+            Self::Reorder { .. } => "reorder",
+            Self::CloseAfterDot { .. } => "close-after-dot",
         }
     }
 
     /// The direction and offset the fault waits for.
     pub fn trigger(&self) -> (Direction, u64) {
         match *self {
-            Fault::Reset { dir, offset }
-            | Fault::Truncate { dir, offset }
-            | Fault::Stall { dir, offset }
-            | Fault::Drip { dir, offset, .. }
-            | Fault::Duplicate { dir, offset }
-            | Fault::Reorder { dir, offset } => (dir, offset),
-            Fault::CloseAfterDot { body } => (Direction::ToServer, body),
+            Self::Reset { dir, offset }
+            | Self::Truncate { dir, offset }
+            | Self::Stall { dir, offset }
+            | Self::Drip { dir, offset, .. }
+            | Self::Duplicate { dir, offset }
+            | Self::Reorder { dir, offset } => (dir, offset),
+            Self::CloseAfterDot { body } => (Direction::ToServer, body),
         }
     }
 }
@@ -137,7 +137,7 @@ pub struct FaultProxy {
 
 impl FaultProxy {
     /// Starts the proxy on the current tokio runtime.
-    pub async fn start(target: SocketAddr) -> std::io::Result<FaultProxy> {
+    pub async fn start(target: SocketAddr) -> std::io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let port = listener.local_addr()?.port();
         let shared = Arc::new(Shared::default());
@@ -163,7 +163,7 @@ impl FaultProxy {
                 });
             }
         });
-        Ok(FaultProxy { port, shared })
+        Ok(Self { port, shared })
     }
 
     /// The port to connect to.
@@ -205,10 +205,10 @@ struct Side {
 }
 
 impl Side {
-    fn new(stream: TcpStream) -> Side {
+    fn new(stream: TcpStream) -> Self {
         let _ = stream.set_nodelay(true);
         let (read, write) = stream.into_split();
-        Side {
+        Self {
             read,
             write,
             done: false,

@@ -10,8 +10,8 @@ pub struct Rng {
 
 impl Rng {
     /// A generator started from `seed`.
-    pub fn new(seed: u64) -> Rng {
-        Rng { state: seed }
+    pub fn new(seed: u64) -> Self {
+        Self { state: seed }
     }
 
     /// The next 64 random bits.
@@ -52,8 +52,9 @@ impl Rng {
 
     /// A generator of its own for one part of the run, so that what one part draws does not
     /// shift what the others get.
-    pub fn fork(&mut self) -> Rng {
-        Rng::new(self.next_u64())
+    #[must_use]
+    pub fn fork(&mut self) -> Self {
+        Self::new(self.next_u64())
     }
 }
 

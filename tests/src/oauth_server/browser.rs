@@ -24,7 +24,7 @@ pub struct FakeBrowser {
 
 impl FakeBrowser {
     /// Writes the script; it trusts the CA certificate in `ca_file`.
-    pub fn new(ca_file: &Path) -> FakeBrowser {
+    pub fn new(ca_file: &Path) -> Self {
         static N: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "mailcat-fake-browser-{}-{}",
@@ -54,7 +54,7 @@ impl FakeBrowser {
         std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o755))
             .expect("make the fake browser executable");
         std::fs::rename(&partial, &script).expect("install the fake browser");
-        FakeBrowser { dir, script, log }
+        Self { dir, script, log }
     }
 
     /// The script, for `BROWSER`.

@@ -90,8 +90,8 @@ fn refuse(status: u16, error: &str, description: &str) -> Refusal {
 }
 
 impl State {
-    pub(crate) fn new(config: Config, base_url: String) -> State {
-        State {
+    pub(crate) fn new(config: Config, base_url: String) -> Self {
+        Self {
             config,
             base_url,
             random: SystemRandom::new(),
@@ -198,7 +198,7 @@ impl State {
         if scope.trim().is_empty() {
             return error("invalid_scope", "scope is missing");
         }
-        let issue_code = |this: &mut State| {
+        let issue_code = |this: &mut Self| {
             let code = this.random_token("code");
             this.codes.insert(
                 code.clone(),

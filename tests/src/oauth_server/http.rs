@@ -73,8 +73,8 @@ pub(crate) enum ReadError {
 }
 
 impl From<io::Error> for ReadError {
-    fn from(e: io::Error) -> ReadError {
-        ReadError::Io(e)
+    fn from(e: io::Error) -> Self {
+        Self::Io(e)
     }
 }
 
@@ -236,8 +236,8 @@ pub(crate) struct Response {
 
 impl Response {
     /// `status` with a JSON body, not to be cached (RFC 6749 §5.1).
-    pub(crate) fn json(status: u16, value: &serde_json::Value) -> Response {
-        Response {
+    pub(crate) fn json(status: u16, value: &serde_json::Value) -> Self {
+        Self {
             status,
             headers: vec![
                 ("Content-Type", "application/json;charset=UTF-8".to_owned()),
@@ -249,16 +249,16 @@ impl Response {
     }
 
     /// An OAuth2 error answer (RFC 6749 §5.2): `{"error", "error_description"}`.
-    pub(crate) fn error(status: u16, error: &str, description: &str) -> Response {
-        Response::json(
+    pub(crate) fn error(status: u16, error: &str, description: &str) -> Self {
+        Self::json(
             status,
             &serde_json::json!({"error": error, "error_description": description}),
         )
     }
 
     /// `status` with an HTML page.
-    pub(crate) fn html(status: u16, body: &str) -> Response {
-        Response {
+    pub(crate) fn html(status: u16, body: &str) -> Self {
+        Self {
             status,
             headers: vec![("Content-Type", "text/html;charset=UTF-8".to_owned())],
             body: body.as_bytes().to_vec(),
@@ -266,8 +266,8 @@ impl Response {
     }
 
     /// `302 Found` to `location`.
-    pub(crate) fn redirect(location: String) -> Response {
-        Response {
+    pub(crate) fn redirect(location: String) -> Self {
+        Self {
             status: 302,
             headers: vec![("Location", location)],
             body: Vec::new(),

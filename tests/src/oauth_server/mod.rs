@@ -112,11 +112,11 @@ impl Config {
     /// No lab needed: a fresh test CA and leaf for `localhost` and `127.0.0.1`, a random
     /// signing key, `sub` = `user@example.test`, client `mailcat-test-client` without a
     /// secret, 3 s access tokens, a 1 s device interval with 1 s slow-down steps.
-    pub fn standalone() -> Config {
+    pub fn standalone() -> Self {
         let mut key = vec![0u8; 32];
         ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut key)
             .expect("random signing key");
-        Config {
+        Self {
             client_id: "mailcat-test-client".to_owned(),
             client_secret: None,
             subject: "user@example.test".to_owned(),
@@ -135,10 +135,10 @@ impl Config {
     /// the lab's server certificate for `localhost` (`$MAILCAT_LAB_DIR/tls`), tokens for
     /// `$MAILCAT_LAB_OAUTH2_USER` signed with `$MAILCAT_LAB_OAUTH2_HS256_KEY`, so Dovecot and
     /// Postfix accept them. Otherwise as [`Config::standalone`].
-    pub fn lab() -> Config {
+    pub fn lab() -> Self {
         let dir = PathBuf::from(crate::lab::var("MAILCAT_LAB_DIR"));
         let key = crate::lab::var("MAILCAT_LAB_OAUTH2_HS256_KEY");
-        Config {
+        Self {
             subject: crate::lab::var("MAILCAT_LAB_OAUTH2_USER"),
             signing_key: STANDARD
                 .decode(key.trim())
@@ -148,7 +148,7 @@ impl Config {
                 key: dir.join("tls/server.key"),
                 ca_file: PathBuf::from(crate::lab::var("MAILCAT_LAB_CA_FILE")),
             },
-            ..Config::standalone()
+            ..Self::standalone()
         }
     }
 }
@@ -291,7 +291,7 @@ pub struct OAuthServer {
 impl OAuthServer {
     /// Starts the server on `127.0.0.1` at a free port. Panics if `config` is unusable (a
     /// lifetime that is not whole seconds, certificate files that do not load).
-    pub fn start(config: Config) -> OAuthServer {
+    pub fn start(config: Config) -> Self {
         for (name, value) in [
             ("access_token_ttl", config.access_token_ttl),
             ("device_interval", config.device_interval),
@@ -336,7 +336,7 @@ impl OAuthServer {
                 });
             }
         });
-        OAuthServer {
+        Self {
             port,
             ca_file,
             state,

@@ -95,12 +95,12 @@ impl<E> Decoded<E> {
     /// The same answer with the event mapped by `f`.
     pub fn map<F>(self, f: impl FnOnce(E) -> F) -> Decoded<F> {
         match self {
-            Decoded::Event { consumed, event } => Decoded::Event {
+            Self::Event { consumed, event } => Decoded::Event {
                 consumed,
                 event: f(event),
             },
-            Decoded::Incomplete { bound } => Decoded::Incomplete { bound },
-            Decoded::Invalid(error) => Decoded::Invalid(error),
+            Self::Incomplete { bound } => Decoded::Incomplete { bound },
+            Self::Invalid(error) => Decoded::Invalid(error),
         }
     }
 
@@ -108,18 +108,18 @@ impl<E> Decoded<E> {
     /// `Err(DecodeError::Incomplete)` (the bound is dropped), or the final error.
     pub fn into_result(self) -> Result<(usize, E), DecodeError> {
         match self {
-            Decoded::Event { consumed, event } => Ok((consumed, event)),
-            Decoded::Incomplete { .. } => Err(DecodeError::Incomplete),
-            Decoded::Invalid(error) => Err(error),
+            Self::Event { consumed, event } => Ok((consumed, event)),
+            Self::Incomplete { .. } => Err(DecodeError::Incomplete),
+            Self::Invalid(error) => Err(error),
         }
     }
 
     /// `Incomplete` with `bound` for [`DecodeError::Incomplete`], `Invalid` for any other error.
     pub(crate) fn from_result(result: Result<(usize, E), DecodeError>, bound: usize) -> Self {
         match result {
-            Ok((consumed, event)) => Decoded::Event { consumed, event },
-            Err(DecodeError::Incomplete) => Decoded::Incomplete { bound },
-            Err(error) => Decoded::Invalid(error),
+            Ok((consumed, event)) => Self::Event { consumed, event },
+            Err(DecodeError::Incomplete) => Self::Incomplete { bound },
+            Err(error) => Self::Invalid(error),
         }
     }
 }

@@ -60,7 +60,7 @@ impl Default for DotUnstuffer {
 impl DotUnstuffer {
     /// A decoder positioned at the start of a body (just after the status line's CRLF).
     pub const fn new() -> Self {
-        DotUnstuffer {
+        Self {
             at_line_start: true,
             after_cr: false,
         }
@@ -94,7 +94,7 @@ impl DotUnstuffer {
         if self.at_line_start && buf[0] == b'.' {
             match buf.get(1..3) {
                 Some(b"\r\n") => {
-                    *self = DotUnstuffer::new();
+                    *self = Self::new();
                     return Ok((3, None));
                 }
                 // `.` or `.\r` alone: it may still become the terminator.
@@ -200,7 +200,7 @@ impl Default for DotStuffer {
 impl DotStuffer {
     /// A stuffer at the start of a body.
     pub const fn new() -> Self {
-        DotStuffer {
+        Self {
             at_line_start: true,
             skip_lf: false,
         }

@@ -232,9 +232,9 @@ impl OAuthFailure {
     ///
     /// Never fails: if the text is not base64 or the bytes not a JSON object, every field is
     /// `None` and [`OAuthFailure::raw`] holds what there was. Unknown fields are ignored.
-    pub fn from_challenge(wire: &[u8]) -> OAuthFailure {
+    pub fn from_challenge(wire: &[u8]) -> Self {
         let raw = decode(wire).unwrap_or_else(|_| wire.to_vec());
-        let mut failure = OAuthFailure {
+        let mut failure = Self {
             status: None,
             schemes: None,
             scope: None,

@@ -19,7 +19,7 @@ pub struct Secret(Vec<u8>);
 impl Secret {
     /// Wraps secret bytes.
     pub fn new(value: impl Into<Vec<u8>>) -> Self {
-        Secret(value.into())
+        Self(value.into())
     }
 
     /// The secret bytes, for the encoder (and nothing that prints).

@@ -131,7 +131,7 @@ pub struct ResponseDecoder {
 impl ResponseDecoder {
     /// A decoder enforcing `limits` (usually [`Limits::imap`]).
     pub fn new(limits: Limits) -> Self {
-        ResponseDecoder {
+        Self {
             limits,
             state: State::Idle,
             skeleton: Vec::new(),
@@ -536,15 +536,12 @@ impl ResponseDecoder {
                 "a comma, a space or CRLF after a range in an ESEARCH ALL set",
             ));
         }
-        let cut = match memchr::memrchr(b',', &window[..set_len]) {
-            Some(cut) => cut,
-            None => {
-                self.reset();
-                return Err(DecodeError::LineTooLong {
-                    offset: from,
-                    limit: max_line,
-                });
-            }
+        let Some(cut) = memchr::memrchr(b',', &window[..set_len]) else {
+            self.reset();
+            return Err(DecodeError::LineTooLong {
+                offset: from,
+                limit: max_line,
+            });
         };
         let set = match sequence_set(&window[..cut]) {
             Ok(([], set)) => set,

@@ -46,10 +46,10 @@ pub(crate) struct FrameState {
 impl FrameState {
     /// The state for the rest of a FETCH response after a streamed literal.
     pub(crate) fn fetch_continuation() -> Self {
-        FrameState {
+        Self {
             classified: true,
             fetch: true,
-            ..FrameState::default()
+            ..Self::default()
         }
     }
 

@@ -53,11 +53,11 @@ impl StatusKind {
     /// The keyword (`OK`, `NO` ...).
     pub fn as_str(&self) -> &'static str {
         match self {
-            StatusKind::Ok => "OK",
-            StatusKind::No => "NO",
-            StatusKind::Bad => "BAD",
-            StatusKind::Bye => "BYE",
-            StatusKind::PreAuth => "PREAUTH",
+            Self::Ok => "OK",
+            Self::No => "NO",
+            Self::Bad => "BAD",
+            Self::Bye => "BYE",
+            Self::PreAuth => "PREAUTH",
         }
     }
 }

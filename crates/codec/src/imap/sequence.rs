@@ -44,8 +44,8 @@ impl SeqNumber {
     /// The number, with `*` taken as `largest`.
     pub fn resolve(self, largest: u32) -> u32 {
         match self {
-            SeqNumber::Value(n) => n.get(),
-            SeqNumber::Largest => largest,
+            Self::Value(n) => n.get(),
+            Self::Largest => largest,
         }
     }
 }
@@ -53,8 +53,8 @@ impl SeqNumber {
 impl fmt::Display for SeqNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SeqNumber::Value(n) => write!(f, "{n}"),
-            SeqNumber::Largest => f.write_str("*"),
+            Self::Value(n) => write!(f, "{n}"),
+            Self::Largest => f.write_str("*"),
         }
     }
 }
@@ -69,7 +69,7 @@ pub struct SeqRange {
 impl SeqRange {
     /// A range in either order, kept with the lower end first.
     pub fn new(a: SeqNumber, b: SeqNumber) -> Self {
-        SeqRange {
+        Self {
             start: a.min(b),
             end: a.max(b),
         }
@@ -77,7 +77,7 @@ impl SeqRange {
 
     /// A single number.
     pub fn single(n: SeqNumber) -> Self {
-        SeqRange { start: n, end: n }
+        Self { start: n, end: n }
     }
 
     /// The first end: the lower one for a range built here, the first one sent for a parsed
@@ -116,12 +116,12 @@ pub struct SequenceSet(Vec<SeqRange>);
 impl SequenceSet {
     /// One number (`5`).
     pub fn single(n: u32) -> Result<Self, EncodeError> {
-        Ok(SequenceSet(vec![SeqRange::single(SeqNumber::new(n)?)]))
+        Ok(Self(vec![SeqRange::single(SeqNumber::new(n)?)]))
     }
 
     /// `a:b`, in either order.
     pub fn range(a: u32, b: u32) -> Result<Self, EncodeError> {
-        Ok(SequenceSet(vec![SeqRange::new(
+        Ok(Self(vec![SeqRange::new(
             SeqNumber::new(a)?,
             SeqNumber::new(b)?,
         )]))
@@ -129,7 +129,7 @@ impl SequenceSet {
 
     /// `a:*`: from `a` to the last message.
     pub fn from(a: u32) -> Result<Self, EncodeError> {
-        Ok(SequenceSet(vec![SeqRange::new(
+        Ok(Self(vec![SeqRange::new(
             SeqNumber::new(a)?,
             SeqNumber::Largest,
         )]))
@@ -137,7 +137,7 @@ impl SequenceSet {
 
     /// `1:*`: every message.
     pub fn all() -> Self {
-        SequenceSet(vec![SeqRange::new(
+        Self(vec![SeqRange::new(
             SeqNumber::Value(NonZeroU32::MIN),
             SeqNumber::Largest,
         )])
@@ -150,7 +150,7 @@ impl SequenceSet {
                 field: "sequence set",
             });
         }
-        Ok(SequenceSet(ranges))
+        Ok(Self(ranges))
     }
 
     /// The set of `numbers`, in increasing order with runs written as ranges (`1:2000,2005`,
@@ -168,7 +168,7 @@ impl SequenceSet {
             let n = SeqNumber::new(n)?;
             match ranges.last_mut() {
                 Some(last) if last.end.resolve(0).checked_add(1) == Some(n.resolve(0)) => {
-                    last.end = n
+                    last.end = n;
                 }
                 _ => ranges.push(SeqRange::single(n)),
             }
@@ -234,7 +234,7 @@ impl FromStr for SequenceSet {
     /// refuses 0, empty parts and anything else.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match sequence_set(s.as_bytes()) {
-            Ok(([], set)) => Ok(SequenceSet(
+            Ok(([], set)) => Ok(Self(
                 set.0
                     .iter()
                     .map(|r| SeqRange::new(r.start, r.end))

@@ -70,7 +70,7 @@ pub struct TagGenerator {
 impl TagGenerator {
     /// Tags `A0001`, `A0002`, ...
     pub fn new() -> Self {
-        TagGenerator {
+        Self {
             prefix: "A".to_owned(),
             next: 1,
         }
@@ -85,7 +85,7 @@ impl TagGenerator {
                 reason: "use one or more ASCII letters",
             });
         }
-        Ok(TagGenerator {
+        Ok(Self {
             prefix: prefix.to_owned(),
             next: 1,
         })

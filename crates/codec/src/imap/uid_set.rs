@@ -25,7 +25,7 @@ pub struct UidSet {
 impl UidSet {
     /// The empty set.
     pub const fn new() -> Self {
-        UidSet { ranges: Vec::new() }
+        Self { ranges: Vec::new() }
     }
 
     /// The numbers of `set`, with `*` taken as `largest`; 0 (only possible as `*` in an empty
@@ -42,7 +42,7 @@ impl UidSet {
         }
         ranges.retain(|&(_, b)| b > 0);
         ranges.sort_unstable();
-        let mut out = UidSet::new();
+        let mut out = Self::new();
         for (a, b) in ranges {
             out.push_coalescing(a, b);
         }
@@ -98,7 +98,7 @@ impl UidSet {
 
     /// Adds every number of `other`: appended if it lies after `self`, else merged in one pass
     /// over both (linear, however the two interleave).
-    pub fn insert_set(&mut self, other: &UidSet) {
+    pub fn insert_set(&mut self, other: &Self) {
         let Some(&(first, _)) = other.ranges.first() else {
             return;
         };
@@ -156,8 +156,9 @@ impl UidSet {
     }
 
     /// The numbers of `self` that are not in `other`: a linear merge of the two range lists.
-    pub fn difference(&self, other: &UidSet) -> UidSet {
-        let mut out = UidSet::new();
+    #[must_use]
+    pub fn difference(&self, other: &Self) -> Self {
+        let mut out = Self::new();
         let mut j = 0;
         for &(a, b) in &self.ranges {
             let mut from = a;
@@ -188,24 +189,27 @@ impl UidSet {
     }
 
     /// The numbers in both `self` and `other`.
-    pub fn intersection(&self, other: &UidSet) -> UidSet {
+    #[must_use]
+    pub fn intersection(&self, other: &Self) -> Self {
         self.difference(&self.difference(other))
     }
 
     /// The `n` smallest numbers.
-    pub fn first(&self, n: u64) -> UidSet {
-        UidSet {
+    #[must_use]
+    pub fn first(&self, n: u64) -> Self {
+        Self {
             ranges: take(self.ranges.iter().copied(), n, |(a, _), k| (a, a + k - 1)),
         }
     }
 
     /// The `n` largest numbers.
-    pub fn last(&self, n: u64) -> UidSet {
+    #[must_use]
+    pub fn last(&self, n: u64) -> Self {
         let mut ranges = take(self.ranges.iter().rev().copied(), n, |(_, b), k| {
             (b - k + 1, b)
         });
         ranges.reverse();
-        UidSet { ranges }
+        Self { ranges }
     }
 
     /// The set cut into pieces of at most `max` numbers each (at least 1), in increasing
@@ -213,7 +217,7 @@ impl UidSet {
     pub fn chunks(&self, max: u64) -> Vec<SequenceSet> {
         let max = max.max(1);
         let mut out = Vec::new();
-        let mut current = UidSet::new();
+        let mut current = Self::new();
         let mut room = max;
         for &(a, b) in &self.ranges {
             let mut from = a;
@@ -228,13 +232,13 @@ impl UidSet {
                 let to = from + u32::try_from(room).unwrap_or(u32::MAX) - 1;
                 current.insert_range(from, to);
                 out.extend(current.to_sequence_set());
-                current = UidSet::new();
+                current = Self::new();
                 room = max;
                 from = to + 1;
             }
             if room == 0 {
                 out.extend(current.to_sequence_set());
-                current = UidSet::new();
+                current = Self::new();
                 room = max;
             }
         }
@@ -259,13 +263,13 @@ impl Extend<u32> for UidSet {
                 _ => self.insert(n),
             }
         }
-        self.insert_set(&UidSet::from_unsorted(late));
+        self.insert_set(&Self::from_unsorted(late));
     }
 }
 
 impl FromIterator<u32> for UidSet {
     fn from_iter<I: IntoIterator<Item = u32>>(iter: I) -> Self {
-        let mut set = UidSet::new();
+        let mut set = Self::new();
         set.extend(iter);
         set
     }
@@ -294,7 +298,7 @@ impl FromStr for UidSet {
     /// Reads what [`fmt::Display`] writes (the empty string is the empty set); `*` is refused.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if s.is_empty() {
-            return Ok(UidSet::new());
+            return Ok(Self::new());
         }
         if s.contains('*') {
             return Err(EncodeError::Invalid {
@@ -303,7 +307,7 @@ impl FromStr for UidSet {
             });
         }
         let set: SequenceSet = s.parse()?;
-        Ok(UidSet::from_sequence_set(&set, 0))
+        Ok(Self::from_sequence_set(&set, 0))
     }
 }
 

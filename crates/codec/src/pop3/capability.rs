@@ -76,7 +76,7 @@ pub enum Capability<'a> {
 
 impl<'a> Capability<'a> {
     /// Parses one CAPA line (without CRLF). Never fails: see [`Capability::Other`].
-    pub fn parse(line: &'a [u8]) -> Capability<'a> {
+    pub fn parse(line: &'a [u8]) -> Self {
         let mut words = line.split(|&b| b == b' ').filter(|w| !w.is_empty());
         let tag = words.next().unwrap_or_default();
         let params: Vec<&'a [u8]> = words.collect();
@@ -155,7 +155,7 @@ pub struct Capabilities {
 impl Capabilities {
     /// No capabilities: the state before CAPA, or of a server without CAPA.
     pub fn new() -> Self {
-        Capabilities::default()
+        Self::default()
     }
 
     /// Adds one line, as [`crate::pop3::Event::Line`] hands it out. The decoder bounds the
@@ -276,7 +276,7 @@ impl Capabilities {
 
 impl<'l> FromIterator<&'l [u8]> for Capabilities {
     fn from_iter<I: IntoIterator<Item = &'l [u8]>>(lines: I) -> Self {
-        Capabilities {
+        Self {
             lines: lines.into_iter().map(<[u8]>::to_vec).collect(),
         }
     }

@@ -109,30 +109,27 @@ impl Command {
     /// The command keyword, for traces and errors.
     pub fn name(&self) -> &'static str {
         match self {
-            Command::User(_) => "USER",
-            Command::Pass(_) => "PASS",
-            Command::Apop { .. } => "APOP",
-            Command::Auth { .. } => "AUTH",
-            Command::Capa => "CAPA",
-            Command::Stls => "STLS",
-            Command::Stat => "STAT",
-            Command::List(_) => "LIST",
-            Command::Uidl(_) => "UIDL",
-            Command::Retr(_) => "RETR",
-            Command::Top { .. } => "TOP",
-            Command::Dele(_) => "DELE",
-            Command::Rset => "RSET",
-            Command::Noop => "NOOP",
-            Command::Quit => "QUIT",
+            Self::User(_) => "USER",
+            Self::Pass(_) => "PASS",
+            Self::Apop { .. } => "APOP",
+            Self::Auth { .. } => "AUTH",
+            Self::Capa => "CAPA",
+            Self::Stls => "STLS",
+            Self::Stat => "STAT",
+            Self::List(_) => "LIST",
+            Self::Uidl(_) => "UIDL",
+            Self::Retr(_) => "RETR",
+            Self::Top { .. } => "TOP",
+            Self::Dele(_) => "DELE",
+            Self::Rset => "RSET",
+            Self::Noop => "NOOP",
+            Self::Quit => "QUIT",
         }
     }
 
     /// True when the line carries a credential: a trace must redact it.
     pub fn is_sensitive(&self) -> bool {
-        matches!(
-            self,
-            Command::Pass(_) | Command::Apop { .. } | Command::Auth { .. }
-        )
+        matches!(self, Self::Pass(_) | Self::Apop { .. } | Self::Auth { .. })
     }
 
     /// True when the server answers with a multi-line response (RFC 1939, RFC 2449): the
@@ -140,11 +137,7 @@ impl Command {
     pub fn expects_multiline(&self) -> bool {
         matches!(
             self,
-            Command::Capa
-                | Command::List(None)
-                | Command::Uidl(None)
-                | Command::Retr(_)
-                | Command::Top { .. }
+            Self::Capa | Self::List(None) | Self::Uidl(None) | Self::Retr(_) | Self::Top { .. }
         )
     }
 
@@ -152,17 +145,17 @@ impl Command {
     pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
         let mut line = self.name().as_bytes().to_vec();
         match self {
-            Command::User(name) => {
+            Self::User(name) => {
                 argument("user name", name.as_bytes(), false)?;
                 line.push(b' ');
                 line.extend_from_slice(name.as_bytes());
             }
-            Command::Pass(password) => {
+            Self::Pass(password) => {
                 argument("password", password.expose(), true)?;
                 line.push(b' ');
                 line.extend_from_slice(password.expose());
             }
-            Command::Apop { name, digest } => {
+            Self::Apop { name, digest } => {
                 argument("user name", name.as_bytes(), false)?;
                 let digest = digest.expose();
                 if digest.len() != 32
@@ -180,7 +173,7 @@ impl Command {
                 line.push(b' ');
                 line.extend_from_slice(digest);
             }
-            Command::Auth {
+            Self::Auth {
                 mechanism,
                 initial_response,
             } => {
@@ -195,25 +188,25 @@ impl Command {
                     push_initial_response(&mut line, response.expose());
                 }
             }
-            Command::List(Some(n)) | Command::Uidl(Some(n)) => {
+            Self::List(Some(n)) | Self::Uidl(Some(n)) => {
                 line.extend_from_slice(format!(" {}", message_number(*n)?).as_bytes());
             }
-            Command::Retr(n) | Command::Dele(n) => {
+            Self::Retr(n) | Self::Dele(n) => {
                 line.extend_from_slice(format!(" {}", message_number(*n)?).as_bytes());
             }
-            Command::Top { message, lines } => {
+            Self::Top { message, lines } => {
                 line.extend_from_slice(
                     format!(" {} {lines}", message_number(*message)?).as_bytes(),
                 );
             }
-            Command::Capa
-            | Command::Stls
-            | Command::Stat
-            | Command::List(None)
-            | Command::Uidl(None)
-            | Command::Rset
-            | Command::Noop
-            | Command::Quit => {}
+            Self::Capa
+            | Self::Stls
+            | Self::Stat
+            | Self::List(None)
+            | Self::Uidl(None)
+            | Self::Rset
+            | Self::Noop
+            | Self::Quit => {}
         }
         line.extend_from_slice(b"\r\n");
         if line.len() > MAX_COMMAND_LINE {

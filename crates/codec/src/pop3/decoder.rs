@@ -108,7 +108,7 @@ pub struct Decoder {
 impl Decoder {
     /// A decoder waiting for the greeting.
     pub fn new(limits: Limits) -> Self {
-        Decoder {
+        Self {
             limits,
             next: Expect::SingleLine,
             state: State::Status,
@@ -293,7 +293,7 @@ impl Decode for Decoder {
     }
 
     fn end_of_input(&self, unread: &[u8]) -> Result<(), DecodeError> {
-        Decoder::end_of_input(self, unread)
+        Self::end_of_input(self, unread)
     }
 }
 

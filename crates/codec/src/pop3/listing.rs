@@ -35,11 +35,11 @@ pub struct Stat {
 
 impl Stat {
     /// Parses the text of STAT's `+OK` line (after `+OK `).
-    pub fn parse(text: &[u8]) -> Result<Stat, DecodeError> {
+    pub fn parse(text: &[u8]) -> Result<Self, DecodeError> {
         let mut parser = (space0, count, separator, octets, trailing_text);
         parser
             .parse(text)
-            .map(|(_, (_, count, _, octets, _))| Stat { count, octets })
+            .map(|(_, (_, count, _, octets, _))| Self { count, octets })
             .map_err(|e| to_decode_error(text, e))
     }
 }
@@ -55,11 +55,11 @@ pub struct ScanListing {
 
 impl ScanListing {
     /// Parses `msg-number SP octets`, from a LIST body line or the text after `+OK `.
-    pub fn parse(line: &[u8]) -> Result<ScanListing, DecodeError> {
+    pub fn parse(line: &[u8]) -> Result<Self, DecodeError> {
         let mut parser = (space0, msg_number, separator, octets, trailing_text);
         parser
             .parse(line)
-            .map(|(_, (_, msg, _, octets, _))| ScanListing { msg, octets })
+            .map(|(_, (_, msg, _, octets, _))| Self { msg, octets })
             .map_err(|e| to_decode_error(line, e))
     }
 }
@@ -75,7 +75,7 @@ pub struct UniqueIdListing<'a> {
 
 impl<'a> UniqueIdListing<'a> {
     /// Parses `msg-number SP unique-id`, from a UIDL body line or the text after `+OK `.
-    pub fn parse(line: &'a [u8]) -> Result<UniqueIdListing<'a>, DecodeError> {
+    pub fn parse(line: &'a [u8]) -> Result<Self, DecodeError> {
         let mut parser = (space0, msg_number, separator, unique_id, space0, end);
         parser
             .parse(line)

@@ -107,7 +107,7 @@ impl Address {
                 limit: MAX_PATH,
             });
         }
-        Ok(Address {
+        Ok(Self {
             address: address.to_owned(),
             at,
         })
@@ -145,7 +145,7 @@ impl std::str::FromStr for Address {
     type Err = EncodeError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Address::new(s)
+        Self::new(s)
     }
 }
 

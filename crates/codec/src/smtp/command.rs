@@ -66,7 +66,7 @@ impl ClientId {
             });
         }
         check_domain_name(name, FIELD)?;
-        Ok(ClientId::Domain(name.to_owned()))
+        Ok(Self::Domain(name.to_owned()))
     }
 
     /// A domain, or an address literal written `[192.0.2.1]` or `[IPv6:2001:db8::1]`.
@@ -90,8 +90,8 @@ impl ClientId {
 impl From<std::net::IpAddr> for ClientId {
     fn from(ip: std::net::IpAddr) -> Self {
         match ip {
-            std::net::IpAddr::V4(v4) => ClientId::Ipv4(v4),
-            std::net::IpAddr::V6(v6) => ClientId::Ipv6(v6),
+            std::net::IpAddr::V4(v4) => Self::Ipv4(v4),
+            std::net::IpAddr::V6(v6) => Self::Ipv6(v6),
         }
     }
 }
@@ -99,9 +99,9 @@ impl From<std::net::IpAddr> for ClientId {
 impl fmt::Display for ClientId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ClientId::Domain(d) => f.write_str(d),
-            ClientId::Ipv4(ip) => write!(f, "[{ip}]"),
-            ClientId::Ipv6(ip) => write!(f, "[IPv6:{ip}]"),
+            Self::Domain(d) => f.write_str(d),
+            Self::Ipv4(ip) => write!(f, "[{ip}]"),
+            Self::Ipv6(ip) => write!(f, "[IPv6:{ip}]"),
         }
     }
 }
@@ -218,33 +218,33 @@ impl Command {
     /// The command word, for traces and errors.
     pub fn name(&self) -> &'static str {
         match self {
-            Command::Ehlo(_) => "EHLO",
-            Command::Helo(_) => "HELO",
-            Command::StartTls => "STARTTLS",
-            Command::Auth { .. } => "AUTH",
-            Command::MailFrom { .. } => "MAIL",
-            Command::RcptTo { .. } => "RCPT",
-            Command::Data => "DATA",
-            Command::Bdat { .. } => "BDAT",
-            Command::Rset => "RSET",
-            Command::Noop => "NOOP",
-            Command::Quit => "QUIT",
+            Self::Ehlo(_) => "EHLO",
+            Self::Helo(_) => "HELO",
+            Self::StartTls => "STARTTLS",
+            Self::Auth { .. } => "AUTH",
+            Self::MailFrom { .. } => "MAIL",
+            Self::RcptTo { .. } => "RCPT",
+            Self::Data => "DATA",
+            Self::Bdat { .. } => "BDAT",
+            Self::Rset => "RSET",
+            Self::Noop => "NOOP",
+            Self::Quit => "QUIT",
         }
     }
 
     /// True when the line carries a credential: a trace must redact it.
     pub fn is_sensitive(&self) -> bool {
-        matches!(self, Command::Auth { .. })
+        matches!(self, Self::Auth { .. })
     }
 
     /// True when an address in the command is not ASCII: the transaction needs SMTPUTF8, and
     /// must not be attempted with a server that lacks it (RFC 6531 §3.4).
     pub fn needs_smtputf8(&self) -> bool {
         match self {
-            Command::MailFrom { reverse_path, .. } => {
+            Self::MailFrom { reverse_path, .. } => {
                 reverse_path.as_ref().is_some_and(Address::needs_smtputf8)
             }
-            Command::RcptTo {
+            Self::RcptTo {
                 forward_path,
                 parameters,
             } => {
@@ -264,8 +264,8 @@ impl Command {
         let mut limit = MAX_COMMAND_LINE;
         let mut exempt = 0;
         match self {
-            Command::Ehlo(id) => line.push_str(&format!("EHLO {id}")),
-            Command::Helo(id) => {
+            Self::Ehlo(id) => line.push_str(&format!("EHLO {id}")),
+            Self::Helo(id) => {
                 if !matches!(id, ClientId::Domain(_)) {
                     return Err(EncodeError::Invalid {
                         field: "HELO domain",
@@ -275,8 +275,8 @@ impl Command {
                 }
                 line.push_str(&format!("HELO {id}"));
             }
-            Command::StartTls => line.push_str("STARTTLS"),
-            Command::Auth {
+            Self::StartTls => line.push_str("STARTTLS"),
+            Self::Auth {
                 mechanism,
                 initial_response,
             } => {
@@ -291,7 +291,7 @@ impl Command {
                 // parameter" — TooLong tells the session to send AUTH without it.
                 return finish(out, MAX_COMMAND_LINE, 0);
             }
-            Command::MailFrom {
+            Self::MailFrom {
                 reverse_path,
                 parameters,
             } => {
@@ -338,7 +338,7 @@ impl Command {
                     line.push_str(&envid);
                 }
             }
-            Command::RcptTo {
+            Self::RcptTo {
                 forward_path,
                 parameters,
             } => {
@@ -358,16 +358,16 @@ impl Command {
                     limit += 10;
                 }
             }
-            Command::Data => line.push_str("DATA"),
-            Command::Bdat { size, last } => {
+            Self::Data => line.push_str("DATA"),
+            Self::Bdat { size, last } => {
                 line.push_str(&format!("BDAT {size}"));
                 if *last {
                     line.push_str(" LAST");
                 }
             }
-            Command::Rset => line.push_str("RSET"),
-            Command::Noop => line.push_str("NOOP"),
-            Command::Quit => line.push_str("QUIT"),
+            Self::Rset => line.push_str("RSET"),
+            Self::Noop => line.push_str("NOOP"),
+            Self::Quit => line.push_str("QUIT"),
         }
         finish(line.into_bytes(), limit, exempt)
     }

@@ -58,7 +58,7 @@ pub enum Extension<'a> {
 impl<'a> Extension<'a> {
     /// Parses one `ehlo-line` (the text after `250-`/`250 `). Never fails: what is not
     /// recognised is [`Extension::Other`].
-    pub fn parse(line: &'a [u8]) -> Extension<'a> {
+    pub fn parse(line: &'a [u8]) -> Self {
         let (keyword, params) = Extension::split(line);
         let is = |name: &str| keyword.eq_ignore_ascii_case(name.as_bytes());
         let bare = params.is_empty();
@@ -137,14 +137,14 @@ pub struct Extensions {
 impl Extensions {
     /// Takes the extensions from a reply to EHLO. Only a 250 reply lists extensions; any other
     /// code is [`DecodeError::Invalid`] (the caller decides whether to fall back to HELO).
-    pub fn from_reply(reply: &Reply<'_>) -> Result<Extensions, DecodeError> {
+    pub fn from_reply(reply: &Reply<'_>) -> Result<Self, DecodeError> {
         if reply.code != ReplyCode::OK {
             return Err(DecodeError::Invalid {
                 offset: 0,
                 expected: "a 250 reply to EHLO",
             });
         }
-        Ok(Extensions {
+        Ok(Self {
             lines: reply.lines.iter().map(|line| line.to_vec()).collect(),
         })
     }

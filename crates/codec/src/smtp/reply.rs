@@ -22,23 +22,23 @@ pub struct ReplyCode(u16);
 
 impl ReplyCode {
     /// `250 OK`.
-    pub const OK: ReplyCode = ReplyCode(250);
+    pub const OK: Self = Self(250);
     /// `220` service ready (the greeting).
-    pub const SERVICE_READY: ReplyCode = ReplyCode(220);
+    pub const SERVICE_READY: Self = Self(220);
     /// `354` start mail input (after DATA).
-    pub const START_MAIL_INPUT: ReplyCode = ReplyCode(354);
+    pub const START_MAIL_INPUT: Self = Self(354);
     /// `334` SASL challenge (RFC 4954).
-    pub const AUTH_CHALLENGE: ReplyCode = ReplyCode(334);
+    pub const AUTH_CHALLENGE: Self = Self(334);
     /// `421` service not available, closing the channel.
-    pub const SERVICE_NOT_AVAILABLE: ReplyCode = ReplyCode(421);
+    pub const SERVICE_NOT_AVAILABLE: Self = Self(421);
     /// `554` transaction failed; as a greeting: no SMTP service here.
-    pub const TRANSACTION_FAILED: ReplyCode = ReplyCode(554);
+    pub const TRANSACTION_FAILED: Self = Self(554);
 
     /// The code if `value` is a valid reply code.
-    pub const fn new(value: u16) -> Option<ReplyCode> {
+    pub const fn new(value: u16) -> Option<Self> {
         let (first, second) = (value / 100, value / 10 % 10);
         if first >= 2 && first <= 5 && second <= 5 {
-            Some(ReplyCode(value))
+            Some(Self(value))
         } else {
             None
         }
@@ -187,7 +187,7 @@ pub struct ReplyDecoder {
 impl ReplyDecoder {
     /// A decoder enforcing `limits` (usually [`Limits::smtp`]).
     pub fn new(limits: Limits) -> Self {
-        ReplyDecoder { limits }
+        Self { limits }
     }
 
     /// The limits in force.

@@ -17,7 +17,7 @@ use crate::cmd::common::{self, terminal_safe, Exit};
 use crate::exit;
 
 /// Runs the command; returns the exit code.
-pub fn run(cli: &Cli, args: &AutoconfigArgs) -> u8 {
+pub(crate) fn run(cli: &Cli, args: &AutoconfigArgs) -> u8 {
     match autoconfig(cli, args) {
         Ok(code) | Err(Exit(code)) => code,
     }
@@ -62,7 +62,10 @@ fn autoconfig(cli: &Cli, args: &AutoconfigArgs) -> Result<u8, Exit> {
 
 /// The search settings: the given TLS trust, the stage limit from `--timeout`, and the
 /// environment's DNS server and autoconfig base.
-pub fn discovery(cli: &Cli, tls: mailcat_transport::TlsSettings) -> Result<Discovery, String> {
+pub(crate) fn discovery(
+    cli: &Cli,
+    tls: mailcat_transport::TlsSettings,
+) -> Result<Discovery, String> {
     let mut how = Discovery {
         tls,
         ..Discovery::default()

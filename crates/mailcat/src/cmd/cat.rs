@@ -8,7 +8,7 @@ use crate::cmd::common::{self, terminal_safe, Exit};
 use crate::exit;
 
 /// Runs the command; returns the exit code.
-pub fn run(cli: &Cli, args: &CatArgs) -> u8 {
+pub(crate) fn run(cli: &Cli, args: &CatArgs) -> u8 {
     match cat(cli, args) {
         Ok(()) => exit::OK,
         Err(Exit(code)) => code,

@@ -25,7 +25,7 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 const ARRIVAL_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Runs the command; returns the exit code.
-pub fn run(cli: &Cli, args: &CheckArgs) -> u8 {
+pub(crate) fn run(cli: &Cli, args: &CheckArgs) -> u8 {
     match check(cli, args) {
         Ok(code) | Err(Exit(code)) => code,
     }
@@ -185,7 +185,7 @@ struct Printer {
 
 impl Printer {
     fn new(json: bool, quiet: bool) -> Self {
-        Printer {
+        Self {
             json,
             quiet,
             servers: Vec::new(),

@@ -14,10 +14,10 @@ use crate::{exit, failure};
 
 /// A command's failure: the exit code, after the message was printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Exit(pub u8);
+pub(crate) struct Exit(pub u8);
 
 /// The account settings from flags or the configuration file, or the exit code after saying why.
-pub fn settings(cli: &Cli, command: &str) -> Result<AccountSettings, Exit> {
+pub(crate) fn settings(cli: &Cli, command: &str) -> Result<AccountSettings, Exit> {
     match config::resolve(cli) {
         Ok(settings) => {
             if settings.oauth2.is_some() {
@@ -36,7 +36,7 @@ pub fn settings(cli: &Cli, command: &str) -> Result<AccountSettings, Exit> {
 }
 
 /// The timeouts: `--timeout`/the account's for each step, else `default`, else the library's.
-pub fn timeouts(settings: &AccountSettings, default: Option<Duration>) -> Timeouts {
+pub(crate) fn timeouts(settings: &AccountSettings, default: Option<Duration>) -> Timeouts {
     match settings.timeout.map(Duration::from_secs_f64).or(default) {
         Some(limit) => Timeouts::uniform(limit),
         None => Timeouts::default(),
@@ -44,7 +44,7 @@ pub fn timeouts(settings: &AccountSettings, default: Option<Duration>) -> Timeou
 }
 
 /// The TLS roots: the public ones plus the account's CA file, and its pinned certificate.
-pub fn tls(settings: &AccountSettings) -> TlsSettings {
+pub(crate) fn tls(settings: &AccountSettings) -> TlsSettings {
     let mut tls = TlsSettings::default();
     tls.extra_ca_files.extend(settings.ca_file.iter().cloned());
     tls.pinned.extend(settings.tls_fingerprint);
@@ -53,7 +53,7 @@ pub fn tls(settings: &AccountSettings) -> TlsSettings {
 
 /// The account for the session library. `need_incoming`/`need_outgoing` say which servers the
 /// command uses; a missing one is a usage error naming the flag.
-pub fn account(
+pub(crate) fn account(
     cli: &Cli,
     settings: &AccountSettings,
     command: &str,
@@ -120,7 +120,7 @@ pub fn account(
 }
 
 /// The incoming server of an account made by [`account`] for a command that needs one.
-pub fn incoming(account: &Account) -> &Endpoint {
+pub(crate) fn incoming(account: &Account) -> &Endpoint {
     account
         .incoming
         .as_ref()
@@ -153,7 +153,7 @@ fn plaintext(endpoint: Endpoint) -> Endpoint {
 ///
 /// The credential is made once per run and shared by both servers: its password command runs
 /// (or the prompt asks) once, however many connections the command makes.
-pub fn credential(
+pub(crate) fn credential(
     cli: &Cli,
     settings: &AccountSettings,
     command: &str,
@@ -203,7 +203,7 @@ pub fn credential(
 /// The account's OAuth2 sign-in: its provider, its token file
 /// (`$XDG_STATE_HOME/mailcat/oauth2/NAME.json`) and the account's trust settings for the
 /// provider's endpoints. For accounts with an `[oauth2]` table only.
-pub fn oauth2_sign_in(settings: &AccountSettings, command: &str) -> Result<OAuth2, Exit> {
+pub(crate) fn oauth2_sign_in(settings: &AccountSettings, command: &str) -> Result<OAuth2, Exit> {
     let Some(provider) = &settings.oauth2 else {
         return Err(failed(
             command,
@@ -233,7 +233,7 @@ pub fn oauth2_sign_in(settings: &AccountSettings, command: &str) -> Result<OAuth
 }
 
 /// The command that signs the current account in again, for hints.
-pub fn sign_in_command() -> String {
+pub(crate) fn sign_in_command() -> String {
     match ACCOUNT.get() {
         Some(name) => format!("mailcat --account {} oauth2 login", shell_word(name)),
         None => "mailcat oauth2 login".into(),
@@ -284,7 +284,7 @@ fn with_mechanism(
 }
 
 /// A current-thread runtime for one command.
-pub fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -292,7 +292,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
 }
 
 /// The sysexits code for a session failure.
-pub fn exit_code(error: &mailcat_session::Error) -> u8 {
+pub(crate) fn exit_code(error: &mailcat_session::Error) -> u8 {
     use mailcat_session::Error as E;
     match error {
         e if e.is_config() => exit::CONFIG,
@@ -306,7 +306,7 @@ pub fn exit_code(error: &mailcat_session::Error) -> u8 {
 }
 
 /// Prints a session failure (and its hint) and returns its exit code.
-pub fn fail(command: &str, error: &mailcat_session::Error) -> Exit {
+pub(crate) fn fail(command: &str, error: &mailcat_session::Error) -> Exit {
     let message = error.to_string();
     // The library's advice, then the CLI's wording of a certificate the user could trust.
     let hints: Vec<String> = error
@@ -324,7 +324,7 @@ pub fn fail(command: &str, error: &mailcat_session::Error) -> Exit {
 
 /// What the CLI adds to an OAuth2 failure: the command that signs in again, or how to set
 /// up the sign-in for an account whose server refuses passwords.
-pub fn oauth2_words(error: &mailcat_session::Error) -> Option<String> {
+pub(crate) fn oauth2_words(error: &mailcat_session::Error) -> Option<String> {
     use mailcat_session::Error as E;
     match error {
         E::OAuth2SignIn { source, .. } if source.needs_sign_in() => {
@@ -339,14 +339,14 @@ pub fn oauth2_words(error: &mailcat_session::Error) -> Option<String> {
 
 /// Tells a failure (`mailcat COMMAND: MESSAGE`, and with --json the error object) and
 /// returns its exit code.
-pub fn failed(command: &str, message: &str, code: u8) -> Exit {
+pub(crate) fn failed(command: &str, message: &str, code: u8) -> Exit {
     failure::tell(command, message, None, code);
     Exit(code)
 }
 
 /// Server text made safe for a terminal: control characters (ESC, BEL, C1 ...) escaped as
 /// `\xNN`, everything printable kept, UTF-8 included (threat model #48).
-pub fn terminal_safe(text: &str) -> String {
+pub(crate) fn terminal_safe(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         // C0, DEL and C1 controls (ESC, CSI ...), and the bidirectional overrides that can
@@ -362,15 +362,15 @@ pub fn terminal_safe(text: &str) -> String {
 }
 
 /// Connects to the incoming server and logs in, or says why not.
-pub async fn receive(
+pub(crate) async fn receive(
     command: &str,
-    account: &mailcat_session::Account,
+    account: &Account,
 ) -> Result<mailcat_session::Incoming, Exit> {
     account.receive().await.map_err(|e| fail(command, &e))
 }
 
 /// Writes one line to stdout; see `outln!`.
-pub fn write_line(line: std::fmt::Arguments<'_>) {
+pub(crate) fn write_line(line: std::fmt::Arguments<'_>) {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
     if let Err(error) = stdout
@@ -387,7 +387,7 @@ pub fn write_line(line: std::fmt::Arguments<'_>) {
 
 /// Writes bytes to stdout and flushes them; returns the exit code (0, or 74 when stdout cannot
 /// be written; a closed pipe is not an error).
-pub fn write_bytes(bytes: &[u8]) -> u8 {
+pub(crate) fn write_bytes(bytes: &[u8]) -> u8 {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(bytes).and_then(|()| stdout.flush()) {

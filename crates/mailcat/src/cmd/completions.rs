@@ -6,7 +6,7 @@ use clap::CommandFactory;
 use crate::cli::{Cli, CompletionsArgs};
 
 /// Prints the completions for the shell on stdout; returns the exit code.
-pub fn run(args: &CompletionsArgs) -> u8 {
+pub(crate) fn run(args: &CompletionsArgs) -> u8 {
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut Cli::command(), "mailcat", &mut script);
     crate::cmd::common::write_bytes(&script)

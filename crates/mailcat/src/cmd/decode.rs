@@ -64,7 +64,7 @@ fn decoder(args: &DecodeArgs) -> Result<Box<dyn JsonDecoder>, String> {
 }
 
 /// Runs the command; returns the exit code.
-pub fn run(args: &DecodeArgs) -> u8 {
+pub(crate) fn run(args: &DecodeArgs) -> u8 {
     let name = match args.protocol {
         Protocol::Imap => "IMAP",
         Protocol::Pop3 => "POP3",

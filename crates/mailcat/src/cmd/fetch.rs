@@ -116,7 +116,7 @@ use crate::exit;
 const OLD_SPOOL_SLOTS: usize = 16;
 
 /// Runs the command; returns the exit code.
-pub fn run(cli: &Cli, args: &FetchArgs) -> u8 {
+pub(crate) fn run(cli: &Cli, args: &FetchArgs) -> u8 {
     match fetch(cli, args) {
         Ok(()) => exit::OK,
         Err(Exit(code)) => code,
@@ -131,37 +131,37 @@ enum Target {
 }
 
 impl Target {
-    fn parse(to: &str) -> Option<Target> {
+    fn parse(to: &str) -> Option<Self> {
         let (kind, path) = to.split_once(':')?;
         if path.is_empty() {
             return None;
         }
         match kind {
-            "maildir" => Some(Target::Maildir(path.into())),
-            "mbox" => Some(Target::Mbox(path.into())),
+            "maildir" => Some(Self::Maildir(path.into())),
+            "mbox" => Some(Self::Mbox(path.into())),
             _ => None,
         }
     }
 
     /// The same target with a leading `~` or `~USER` of its path expanded.
-    fn with_home_expanded(self) -> Result<Target, crate::tilde::TildeError> {
+    fn with_home_expanded(self) -> Result<Self, crate::tilde::TildeError> {
         Ok(match self {
-            Target::Maildir(dir) => Target::Maildir(crate::tilde::expand(&dir)?),
-            Target::Mbox(file) => Target::Mbox(crate::tilde::expand(&file)?),
+            Self::Maildir(dir) => Self::Maildir(crate::tilde::expand(&dir)?),
+            Self::Mbox(file) => Self::Mbox(crate::tilde::expand(&file)?),
         })
     }
 
     fn path(&self) -> &Path {
         match self {
-            Target::Maildir(p) | Target::Mbox(p) => p,
+            Self::Maildir(p) | Self::Mbox(p) => p,
         }
     }
 
     /// The state file and the lock file.
     fn state_and_lock(&self) -> (PathBuf, PathBuf) {
         match self {
-            Target::Maildir(dir) => (dir.join(".mailcat-state.json"), dir.join(".mailcat.lock")),
-            Target::Mbox(file) => (
+            Self::Maildir(dir) => (dir.join(".mailcat-state.json"), dir.join(".mailcat.lock")),
+            Self::Mbox(file) => (
                 hidden_beside(file, ".mailcat-state.json"),
                 hidden_beside(file, ".mailcat.lock"),
             ),
@@ -271,8 +271,8 @@ struct Tally {
 }
 
 impl Tally {
-    fn new(delete: bool, report: &SyncReport) -> Tally {
-        Tally {
+    fn new(delete: bool, report: &SyncReport) -> Self {
+        Self {
             delete,
             fetched: report.stored,
             bytes: report.bytes,
@@ -511,8 +511,8 @@ struct StopSignal {
 }
 
 impl StopSignal {
-    fn new() -> io::Result<StopSignal> {
-        Ok(StopSignal {
+    fn new() -> io::Result<Self> {
+        Ok(Self {
             interrupt: signal(SignalKind::interrupt())?,
             terminate: signal(SignalKind::terminate())?,
             stopped: None,
@@ -548,17 +548,17 @@ struct Progress {
 }
 
 impl Progress {
-    fn new(cli: &Cli, messages: u64, bytes: u64) -> Progress {
+    fn new(cli: &Cli, messages: u64, bytes: u64) -> Self {
         let bar = if cli.quiet || !io::stderr().is_terminal() || messages == 0 {
             ProgressBar::hidden()
         } else {
             ProgressBar::with_draw_target(Some(bytes), ProgressDrawTarget::stderr())
         };
-        Progress::with_bar(bar, messages, terminal_width)
+        Self::with_bar(bar, messages, terminal_width)
     }
 
-    fn with_bar(bar: ProgressBar, messages: u64, screen_width: fn() -> u16) -> Progress {
-        let progress = Progress {
+    fn with_bar(bar: ProgressBar, messages: u64, screen_width: fn() -> u16) -> Self {
+        let progress = Self {
             bar,
             messages,
             done: std::cell::Cell::new(0),
@@ -590,7 +590,7 @@ impl Progress {
         if self.width.replace(width) == width {
             return;
         }
-        let template = match Progress::bar_width(width) {
+        let template = match Self::bar_width(width) {
             0 => "{wide_msg}",
             12 => "{spinner} [{bar:12}] {wide_msg}",
             _ => "{spinner} [{bar:30}] {wide_msg}",
@@ -625,7 +625,7 @@ impl Progress {
             parts.push(format!("{}/s", HumanBytes(self.bar.per_sec() as u64)));
             parts.push(format!("{} left", HumanDuration(self.bar.eta())));
         }
-        let bar = Progress::bar_width(self.width.get());
+        let bar = Self::bar_width(self.width.get());
         // The spinner, a space, the bracketed bar and a space come first.
         let room = usize::from(self.width.get()).saturating_sub(match bar {
             0 => 0,
@@ -661,8 +661,8 @@ struct Written {
 }
 
 impl Written {
-    fn new(keep: bool) -> Written {
-        Written {
+    fn new(keep: bool) -> Self {
+        Self {
             keep,
             messages: Vec::new(),
         }

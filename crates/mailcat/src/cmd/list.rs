@@ -10,7 +10,7 @@ use crate::cmd::common::{self, terminal_safe, Exit};
 use crate::exit;
 
 /// Runs the command; returns the exit code.
-pub fn run(cli: &Cli, args: &ListArgs) -> u8 {
+pub(crate) fn run(cli: &Cli, args: &ListArgs) -> u8 {
     match list(cli, args) {
         Ok(()) => exit::OK,
         Err(Exit(code)) => code,
@@ -53,7 +53,7 @@ struct Output {
 
 impl Output {
     fn new(json: bool) -> Self {
-        Output {
+        Self {
             json,
             opened: false,
             pending: None,

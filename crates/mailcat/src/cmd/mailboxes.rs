@@ -7,7 +7,7 @@ use crate::cmd::common::{self, terminal_safe, Exit};
 use crate::exit;
 
 /// Runs the command; returns the exit code.
-pub fn run(cli: &Cli) -> u8 {
+pub(crate) fn run(cli: &Cli) -> u8 {
     match mailboxes(cli) {
         Ok(()) => exit::OK,
         Err(Exit(code)) => code,

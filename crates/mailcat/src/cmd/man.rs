@@ -10,7 +10,7 @@ use crate::cli::{Cli, ManArgs};
 use crate::exit;
 
 /// Prints mailcat(1), or writes every page into `--dir`; returns the exit code.
-pub fn run(args: &ManArgs) -> u8 {
+pub(crate) fn run(args: &ManArgs) -> u8 {
     let mut command = Cli::command();
     // Global flags are copied into the commands only when the command is built.
     command.build();

@@ -19,7 +19,7 @@ use crate::exit;
 const BROWSER_WAIT: Duration = Duration::from_secs(300);
 
 /// Runs the command; returns the exit code.
-pub fn run(cli: &Cli, command: &OAuth2Command) -> u8 {
+pub(crate) fn run(cli: &Cli, command: &OAuth2Command) -> u8 {
     let name = match command {
         OAuth2Command::Login(_) => "oauth2 login",
         OAuth2Command::Status => "oauth2 status",

@@ -104,7 +104,7 @@ use crate::exit;
 const CHUNK: usize = 64 * 1024;
 
 /// Runs the command; returns the exit code.
-pub fn run(cli: &Cli, args: &SendArgs) -> u8 {
+pub(crate) fn run(cli: &Cli, args: &SendArgs) -> u8 {
     match send(cli, args) {
         Ok(()) => exit::OK,
         Err(Exit(code)) => code,
@@ -517,7 +517,7 @@ struct Crlf {
 
 impl Default for Crlf {
     fn default() -> Self {
-        Crlf {
+        Self {
             at_line_start: true,
             skip_lf: false,
         }

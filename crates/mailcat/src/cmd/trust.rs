@@ -4,7 +4,7 @@
 use mailcat_transport::TrustHint;
 
 /// The hint line for a failure whose certificate the user could choose to trust, if any.
-pub fn words(error: &mailcat_session::Error) -> Option<String> {
+pub(crate) fn words(error: &mailcat_session::Error) -> Option<String> {
     Some(match error.trust_hint()? {
         TrustHint::TrustCa => {
             "to trust a private CA, give its certificate with --ca-file CA.pem".to_owned()

@@ -28,7 +28,7 @@ const IDLE_ROUND: Duration = Duration::from_secs(29 * 60);
 const IDLE_QUIET_REFRESH: Duration = Duration::from_secs(2 * 60);
 
 /// Runs the command until interrupted; returns the exit code.
-pub fn run(cli: &Cli, args: &WatchArgs) -> u8 {
+pub(crate) fn run(cli: &Cli, args: &WatchArgs) -> u8 {
     match watch(cli, args) {
         Ok(()) => exit::OK,
         Err(Exit(code)) => code,

@@ -494,7 +494,7 @@ pub(crate) struct Resolver {
 impl Resolver {
     /// The name servers of /etc/resolv.conf (`nameserver` lines, port 53, at most 3, IPv4 and
     /// IPv6), else 127.0.0.1:53. Each server gets at most `timeout`.
-    pub(crate) fn system(timeout: Duration) -> Resolver {
+    pub(crate) fn system(timeout: Duration) -> Self {
         let mut servers = match std::fs::read_to_string("/etc/resolv.conf") {
             Ok(text) => parse_resolv_conf(&text),
             Err(error) => {
@@ -505,12 +505,12 @@ impl Resolver {
         if servers.is_empty() {
             servers.push(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 53));
         }
-        Resolver { servers, timeout }
+        Self { servers, timeout }
     }
 
     /// One given server (tests, or a user who points mailcat at a resolver).
-    pub(crate) fn with_server(server: SocketAddr, timeout: Duration) -> Resolver {
-        Resolver {
+    pub(crate) fn with_server(server: SocketAddr, timeout: Duration) -> Self {
+        Self {
             servers: vec![server],
             timeout,
         }

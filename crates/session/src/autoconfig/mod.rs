@@ -51,7 +51,7 @@ pub struct Discovery {
 
 impl Default for Discovery {
     fn default() -> Self {
-        Discovery {
+        Self {
             tls: TlsSettings::default(),
             dns_server: None,
             url_base: None,
@@ -81,11 +81,11 @@ impl Stage {
     /// The stage, for people.
     pub fn describe(self) -> &'static str {
         match self {
-            Stage::ProviderTable => "provider table",
-            Stage::AutoconfigFile => "autoconfig file",
-            Stage::Srv => "DNS SRV records",
-            Stage::MxMatch => "MX hosts",
-            Stage::Guess => "guessed names",
+            Self::ProviderTable => "provider table",
+            Self::AutoconfigFile => "autoconfig file",
+            Self::Srv => "DNS SRV records",
+            Self::MxMatch => "MX hosts",
+            Self::Guess => "guessed names",
         }
     }
 }
@@ -132,11 +132,11 @@ impl Source {
     /// The source, for people.
     pub fn describe(&self) -> String {
         match self {
-            Source::ProviderTable => "mailcat's provider table".into(),
-            Source::AutoconfigFile { url } => format!("the autoconfig file {url}"),
-            Source::Srv { name } => format!("the DNS SRV record {name}"),
-            Source::MxMatch { exchange } => format!("the provider of the MX host {exchange}"),
-            Source::Guess => "a guessed name that answered".into(),
+            Self::ProviderTable => "mailcat's provider table".into(),
+            Self::AutoconfigFile { url } => format!("the autoconfig file {url}"),
+            Self::Srv { name } => format!("the DNS SRV record {name}"),
+            Self::MxMatch { exchange } => format!("the provider of the MX host {exchange}"),
+            Self::Guess => "a guessed name that answered".into(),
         }
     }
 }

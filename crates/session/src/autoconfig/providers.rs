@@ -29,14 +29,14 @@ impl SignIn {
     /// to register the client ID that mailcat's own sign-in needs.
     pub fn advice(self) -> &'static str {
         match self {
-            SignIn::OAuth2Only => {
+            Self::OAuth2Only => {
                 "OAuth2 only (passwords are refused): register a client ID and sign in with OAuth2 (README.md#oauth2-sign-in), or give a command that prints a token"
             }
-            SignIn::OAuth2OrAppPassword => {
+            Self::OAuth2OrAppPassword => {
                 "OAuth2 (with a client ID you register: README.md#oauth2-sign-in), or an app password made in the account's security settings"
             }
-            SignIn::AppPassword => "an app password made in the account's security settings",
-            SignIn::Password => "the account's password",
+            Self::AppPassword => "an app password made in the account's security settings",
+            Self::Password => "the account's password",
         }
     }
 }

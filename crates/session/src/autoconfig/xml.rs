@@ -482,9 +482,9 @@ struct Placeholders {
 }
 
 impl Placeholders {
-    fn new(email: &str) -> Placeholders {
+    fn new(email: &str) -> Self {
         let (local_part, domain) = email.rsplit_once('@').unwrap_or((email, ""));
-        Placeholders {
+        Self {
             address: email.to_owned(),
             local_part: local_part.to_owned(),
             domain: domain.to_owned(),

@@ -101,11 +101,11 @@ impl Kind {
     /// True if `response` (untagged) answers this command.
     fn keeps(&self, response: &Response<'static>) -> bool {
         match self {
-            Kind::Capability => matches!(response, Response::Data(Data::Capability(_))),
-            Kind::Id => matches!(response, Response::Data(Data::Id(_))),
-            Kind::Enable => matches!(response, Response::Data(Data::Enabled(_))),
-            Kind::List => matches!(response, Response::Data(Data::List(_))),
-            Kind::Open => match response {
+            Self::Capability => matches!(response, Response::Data(Data::Capability(_))),
+            Self::Id => matches!(response, Response::Data(Data::Id(_))),
+            Self::Enable => matches!(response, Response::Data(Data::Enabled(_))),
+            Self::List => matches!(response, Response::Data(Data::List(_))),
+            Self::Open => match response {
                 Response::Data(Data::Flags(_) | Data::Exists(_) | Data::Recent(_)) => true,
                 Response::Status {
                     tag: None,
@@ -122,29 +122,29 @@ impl Kind {
                 ),
                 _ => false,
             },
-            Kind::Search => matches!(response, Response::Data(Data::Search { .. })),
-            Kind::Status => matches!(response, Response::Data(Data::Status(_))),
-            Kind::SearchSet(_) => matches!(
+            Self::Search => matches!(response, Response::Data(Data::Search { .. })),
+            Self::Status => matches!(response, Response::Data(Data::Status(_))),
+            Self::SearchSet(_) => matches!(
                 response,
                 Response::Data(Data::Search { .. } | Data::ESearch(ESearch { uid: true, .. }))
             ),
             // The answer carries the UID only; a FETCH with flags is another client's change.
-            Kind::Uids => {
+            Self::Uids => {
                 matches!(response, Response::Data(Data::Fetch(f)) if f.uid().is_some() && f.flags().is_none())
             }
-            Kind::SeqMap(wanted) => {
+            Self::SeqMap(wanted) => {
                 matches!(response, Response::Data(Data::Fetch(f)) if f.uid().is_some_and(|u| wanted.contains(u)))
             }
             // An answer carries the UID asked for and the size; a FETCH with flags only is
             // another client's change. Matched by a binary search over the ranges asked for:
             // a batch of 50,000 scattered UIDs stays linear.
-            Kind::Summaries(wanted) => match response {
+            Self::Summaries(wanted) => match response {
                 Response::Data(Data::Fetch(f)) => {
                     f.uid().is_some_and(|u| wanted.contains(u)) && f.rfc822_size().is_some()
                 }
                 _ => false,
             },
-            Kind::Move => matches!(
+            Self::Move => matches!(
                 response,
                 Response::Status {
                     tag: None,
@@ -153,7 +153,7 @@ impl Kind {
                     ..
                 }
             ),
-            Kind::Plain | Kind::Bodies(_) | Kind::Idle | Kind::Authenticate | Kind::Logout => false,
+            Self::Plain | Self::Bodies(_) | Self::Idle | Self::Authenticate | Self::Logout => false,
         }
     }
 }
@@ -231,7 +231,7 @@ pub(crate) struct SearchSink {
 
 impl SearchSink {
     pub(crate) fn new(expected: u32) -> Self {
-        SearchSink {
+        Self {
             uids: UidSet::new(),
             named: 0,
             expected,
@@ -273,7 +273,7 @@ impl SearchSink {
                     e.items.iter().try_for_each(|item| match item {
                         ESearchItem::All(set) => self.add_set(set),
                         _ => Ok(()),
-                    })?
+                    })?;
                 }
                 _ => {}
             }
@@ -344,7 +344,7 @@ impl ImapCore {
         tags: TagGenerator,
         capabilities: Vec<Capability<'static>>,
     ) -> Self {
-        let mut core = ImapCore {
+        let mut core = Self {
             endpoint,
             decoder: ResponseDecoder::new(Limits::imap()),
             tags,
@@ -599,13 +599,13 @@ impl ImapCore {
                         "{} {} was given up waiting for the server's `+` before its literal",
                         command.name,
                         command.tag.as_str()
-                    ))
+                    ));
                 }
                 Stage::Sasl => {
                     unfinishable = Some(format!(
                         "the AUTHENTICATE exchange {} was given up in the middle",
                         command.tag.as_str()
-                    ))
+                    ));
                 }
                 Stage::Idling => {
                     command.stage = Stage::IdleDone;
@@ -1349,7 +1349,7 @@ pub(crate) fn append(
     Command::Append {
         mailbox: mailbox.clone(),
         flags: flags.to_vec(),
-        date: internal_date.cloned(),
+        date: internal_date.copied(),
         message: message.to_vec(),
     }
 }
@@ -1399,7 +1399,7 @@ pub(crate) fn mailbox_counts(
             mailcat_codec::imap::StatusItem::UidNext(n) => counts.uid_next = Some(n),
             // 0 is no UIDVALIDITY at all (threat model #43).
             mailcat_codec::imap::StatusItem::UidValidity(n) => {
-                counts.uid_validity = (n != 0).then_some(n)
+                counts.uid_validity = (n != 0).then_some(n);
             }
             _ => {}
         }

@@ -102,12 +102,8 @@ impl ServerCapabilities {
                 Typed::Pop3(capa)
             }
             Protocol::Smtp => {
-                let mut lines = vec![std::borrow::Cow::Borrowed(&b"server"[..])];
-                lines.extend(
-                    items
-                        .iter()
-                        .map(|i| std::borrow::Cow::Borrowed(i.as_bytes())),
-                );
+                let mut lines = vec![Cow::Borrowed(&b"server"[..])];
+                lines.extend(items.iter().map(|i| Cow::Borrowed(i.as_bytes())));
                 let reply = smtp::Reply {
                     code: smtp::ReplyCode::OK,
                     enhanced: None,
@@ -119,7 +115,7 @@ impl ServerCapabilities {
                 }
             }
         };
-        ServerCapabilities {
+        Self {
             protocol,
             items,
             typed,
@@ -128,7 +124,7 @@ impl ServerCapabilities {
 
     /// POP3 capabilities from the CAPA lines as the codec holds them.
     pub(crate) fn from_pop3(capa: pop3::Capabilities) -> Self {
-        ServerCapabilities {
+        Self {
             protocol: Protocol::Pop3,
             items: capa
                 .lines()
@@ -140,7 +136,7 @@ impl ServerCapabilities {
 
     /// SMTP capabilities from the reply to EHLO, as the codec holds it.
     pub(crate) fn from_smtp(extensions: smtp::Extensions) -> Self {
-        ServerCapabilities {
+        Self {
             protocol: Protocol::Smtp,
             items: extensions
                 .lines()
@@ -153,7 +149,7 @@ impl ServerCapabilities {
 
     /// IMAP capabilities from the atoms as the codec holds them.
     pub(crate) fn from_imap(atoms: Vec<Capability<'static>>) -> Self {
-        ServerCapabilities {
+        Self {
             protocol: Protocol::Imap,
             items: atoms
                 .iter()
@@ -192,7 +188,7 @@ impl ServerCapabilities {
     pub(crate) fn smtp_extensions(&self) -> smtp::Extensions {
         match &self.typed {
             Typed::Smtp(extensions) => extensions.clone(),
-            _ => match ServerCapabilities::new(Protocol::Smtp, self.items.clone()).typed {
+            _ => match Self::new(Protocol::Smtp, self.items.clone()).typed {
                 Typed::Smtp(extensions) => extensions,
                 _ => unreachable!("SMTP capabilities are typed as SMTP"),
             },
@@ -316,7 +312,7 @@ impl Opening {
                 limits: Limits::smtp(),
             },
         };
-        Opening {
+        Self {
             endpoint,
             tls,
             codec,
@@ -332,7 +328,7 @@ impl Opening {
     /// again, and nothing from before the upgrade is kept (fresh decoders, IMAP tags from the
     /// start), RFC 3207 §4.2, RFC 2595 §3.1.
     pub(crate) fn after_starttls(endpoint: Endpoint, client_id: ClientId) -> Self {
-        let mut opening = Opening::new(endpoint, true, client_id);
+        let mut opening = Self::new(endpoint, true, client_id);
         opening.due = Due::Nothing;
         opening
     }

@@ -57,13 +57,13 @@ pub(crate) struct ListingLimits {
 
 impl ListingLimits {
     /// `LIST` and `UIDL` of a maildrop of unknown size.
-    pub(crate) const LISTING: ListingLimits = ListingLimits {
+    pub(crate) const LISTING: Self = Self {
         lines: Limits::pop3().max_lines,
         bytes: MAX_LISTING_BYTES,
     };
 
     /// `CAPA`.
-    pub(crate) const CAPA: ListingLimits = ListingLimits {
+    pub(crate) const CAPA: Self = Self {
         lines: MAX_CAPA_LINES,
         bytes: MAX_CAPA_BYTES,
     };
@@ -74,12 +74,12 @@ impl ListingLimits {
     /// 10-digit number, a space, a 70-character unique-id), and 4 GiB at most whatever the
     /// count (some 50 million RFC-sized lines: the UIDLs a listing keeps are then addressed
     /// with 32-bit offsets). A million messages: ~80 MiB at most.
-    pub(crate) fn for_count(count: u32) -> ListingLimits {
+    pub(crate) fn for_count(count: u32) -> Self {
         let lines = (count as usize).saturating_add(1_000);
         let bytes = lines
             .saturating_mul(82)
             .min(usize::try_from(u32::MAX).unwrap_or(usize::MAX));
-        ListingLimits { lines, bytes }
+        Self { lines, bytes }
     }
 }
 
@@ -114,18 +114,18 @@ pub(crate) enum Due {
 impl Due {
     fn expect(&self) -> Expect {
         match self {
-            Due::Status(_) => Expect::SingleLine,
-            Due::Listing { .. } => Expect::MultiLine(Body::Lines),
-            Due::Body(_) => Expect::MultiLine(Body::Chunks),
-            Due::Sasl => Expect::SaslContinuation,
+            Self::Status(_) => Expect::SingleLine,
+            Self::Listing { .. } => Expect::MultiLine(Body::Lines),
+            Self::Body(_) => Expect::MultiLine(Body::Chunks),
+            Self::Sasl => Expect::SaslContinuation,
         }
     }
 
     fn command(&self) -> &'static str {
         match self {
-            Due::Status(command) | Due::Body(command) => command,
-            Due::Listing { command, .. } => command,
-            Due::Sasl => "AUTH",
+            Self::Status(command) | Self::Body(command) => command,
+            Self::Listing { command, .. } => command,
+            Self::Sasl => "AUTH",
         }
     }
 }
@@ -186,7 +186,7 @@ impl Pop3Core {
                 "the server sent {unread} bytes nobody asked for before login"
             ));
         }
-        Pop3Core {
+        Self {
             endpoint,
             decoder: Decoder::new(decoder_limits()),
             window: InOrder::new(1),

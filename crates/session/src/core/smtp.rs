@@ -73,15 +73,15 @@ impl Due {
     /// The command, as messages name it.
     fn name(self) -> &'static str {
         match self {
-            Due::Mail => "MAIL FROM",
-            Due::Rcpt(_) => "RCPT TO",
-            Due::Data => "DATA",
-            Due::EndOfData => "the end of the message",
-            Due::LoneDot => "the end of an empty message",
-            Due::Auth => "AUTH",
-            Due::Rset => "RSET",
-            Due::Noop => "NOOP",
-            Due::Quit => "QUIT",
+            Self::Mail => "MAIL FROM",
+            Self::Rcpt(_) => "RCPT TO",
+            Self::Data => "DATA",
+            Self::EndOfData => "the end of the message",
+            Self::LoneDot => "the end of an empty message",
+            Self::Auth => "AUTH",
+            Self::Rset => "RSET",
+            Self::Noop => "NOOP",
+            Self::Quit => "QUIT",
         }
     }
 }
@@ -155,7 +155,7 @@ pub(crate) struct SmtpCore {
 impl SmtpCore {
     /// The core for a session with `endpoint`, whose EHLO listed `extensions`.
     pub(crate) fn new(endpoint: Endpoint, extensions: Extensions) -> Self {
-        SmtpCore {
+        Self {
             endpoint,
             extensions,
             decoder: ReplyDecoder::new(Limits::smtp()),

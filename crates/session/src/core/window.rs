@@ -27,7 +27,7 @@ pub(crate) struct Unasked {
 impl<T> InOrder<T> {
     /// A window of at most `limit` commands in flight (1: lock-step, no pipelining).
     pub(crate) fn new(limit: usize) -> Self {
-        InOrder {
+        Self {
             in_flight: VecDeque::new(),
             limit: limit.max(1),
         }

@@ -93,7 +93,7 @@ impl HttpClient {
     pub(crate) fn new(tls: Arc<rustls::ClientConfig>) -> Self {
         let mut config = rustls::ClientConfig::clone(&tls);
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        HttpClient {
+        Self {
             tls: Arc::new(config),
             timeout: DEFAULT_TIMEOUT,
             max_body: DEFAULT_MAX_BODY,
@@ -311,7 +311,7 @@ pub(crate) struct Response {
 impl Response {
     /// The response if its status is 200, else [`HttpsError::Status`]: for callers that have
     /// no use for any other answer (autoconfig files).
-    pub(crate) fn require_ok(self) -> Result<Response, HttpsError> {
+    pub(crate) fn require_ok(self) -> Result<Self, HttpsError> {
         if self.status == 200 {
             Ok(self)
         } else {
@@ -402,13 +402,13 @@ enum Failure {
 
 impl From<hyper::Error> for Failure {
     fn from(error: hyper::Error) -> Self {
-        Failure::Hyper(error)
+        Self::Hyper(error)
     }
 }
 
 impl From<String> for Failure {
     fn from(reason: String) -> Self {
-        Failure::Malformed(reason)
+        Self::Malformed(reason)
     }
 }
 

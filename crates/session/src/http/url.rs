@@ -35,7 +35,7 @@ impl Url {
     /// 65535 is [`HttpsError::BadUrl`]. Bytes that may not stand in a request target (spaces,
     /// control characters, non-ASCII …) are percent-encoded, so nothing in a URL can end the
     /// request line or add a header.
-    pub(crate) fn parse(url: &str) -> Result<Url, HttpsError> {
+    pub(crate) fn parse(url: &str) -> Result<Self, HttpsError> {
         let bad = |reason: &str| HttpsError::BadUrl {
             url: url.to_owned(),
             reason: reason.to_owned(),
@@ -88,7 +88,7 @@ impl Url {
         if ServerName::try_from(host).is_err() {
             return Err(bad("the host is not a valid DNS name or IPv4 address"));
         }
-        let parsed = Url {
+        let parsed = Self {
             host: host.to_ascii_lowercase(),
             port,
             target: request_target(target),
@@ -137,7 +137,7 @@ impl Url {
     /// The URL that `location` (absolute, scheme-relative, absolute-path or relative) names
     /// when read on this URL's page, as a redirect's `Location` is read. Anything that is not
     /// `https://` is [`HttpsError::RedirectNotHttps`].
-    pub(crate) fn join(&self, location: &str) -> Result<Url, HttpsError> {
+    pub(crate) fn join(&self, location: &str) -> Result<Self, HttpsError> {
         let location = location.trim();
         let scheme_end = location.find(':');
         let path_start = location.find(['/', '?', '#']);
@@ -167,7 +167,7 @@ impl Url {
             };
             format!("https://{}{}", self.authority(), target)
         };
-        Url::parse(&absolute).map_err(|e| match e {
+        Self::parse(&absolute).map_err(|e| match e {
             HttpsError::NotHttps { .. } => HttpsError::RedirectNotHttps {
                 url: self.to_string(),
                 location: location.to_owned(),

@@ -120,7 +120,7 @@ pub enum OAuth2Error {
 impl OAuth2Error {
     /// Whether signing in again (`oauth2 login`) is the fix.
     pub fn needs_sign_in(&self) -> bool {
-        matches!(self, OAuth2Error::SignInRequired { .. })
+        matches!(self, Self::SignInRequired { .. })
     }
 
     /// Whether the cause is the configuration (provider settings, token file permissions),
@@ -128,11 +128,11 @@ impl OAuth2Error {
     pub fn is_config(&self) -> bool {
         matches!(
             self,
-            OAuth2Error::Provider(_)
-                | OAuth2Error::Store { .. }
-                | OAuth2Error::DeviceFlowUnsupported(_)
-                | OAuth2Error::NotJson { .. }
-        ) || matches!(self, OAuth2Error::Refused { code, .. } if code == "invalid_client" || code == "unauthorized_client" || code == "invalid_scope")
+            Self::Provider(_)
+                | Self::Store { .. }
+                | Self::DeviceFlowUnsupported(_)
+                | Self::NotJson { .. }
+        ) || matches!(self, Self::Refused { code, .. } if code == "invalid_client" || code == "unauthorized_client" || code == "invalid_scope")
     }
 
     /// Whether trying again later may work (network, timeouts, the provider's 5xx).
@@ -140,14 +140,14 @@ impl OAuth2Error {
         match self {
             // The network, not what the endpoint answered: a malformed or oversized answer
             // will be the same next time.
-            OAuth2Error::Http { source, .. } => matches!(
+            Self::Http { source, .. } => matches!(
                 source,
                 HttpsError::Resolve { .. }
                     | HttpsError::Connect { .. }
                     | HttpsError::Io { .. }
                     | HttpsError::Timeout { .. }
             ),
-            OAuth2Error::Refused { code, .. } => code == "temporarily_unavailable",
+            Self::Refused { code, .. } => code == "temporarily_unavailable",
             _ => false,
         }
     }

@@ -91,7 +91,7 @@ impl OAuth2 {
         tls: Arc<rustls::ClientConfig>,
         store: Arc<dyn TokenStore>,
     ) -> Self {
-        OAuth2 {
+        Self {
             provider,
             http: HttpClient::new(tls)
                 .with_timeout(HTTP_TIMEOUT)
@@ -103,12 +103,14 @@ impl OAuth2 {
     }
 
     /// Suggests the account to sign in to (`login_hint`), so the provider's page starts there.
+    #[must_use]
     pub fn with_login_hint(mut self, email: impl Into<String>) -> Self {
         self.login_hint = Some(email.into());
         self
     }
 
     /// Limits each request to an endpoint to `timeout` instead of [`HTTP_TIMEOUT`].
+    #[must_use]
     pub fn with_http_timeout(mut self, timeout: Duration) -> Self {
         self.http = self.http.with_timeout(timeout);
         self

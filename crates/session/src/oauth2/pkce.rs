@@ -35,7 +35,7 @@ impl Pkce {
     /// The pair for a given verifier (tests, and the mock server's check).
     pub fn from_verifier(verifier: String) -> Self {
         let challenge = s256(&verifier);
-        Pkce {
+        Self {
             verifier,
             challenge,
         }

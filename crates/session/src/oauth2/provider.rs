@@ -107,18 +107,14 @@ pub enum ProviderKind {
 
 impl ProviderKind {
     /// Every kind, in the order messages list them.
-    pub const ALL: [ProviderKind; 3] = [
-        ProviderKind::Microsoft,
-        ProviderKind::Google,
-        ProviderKind::Custom,
-    ];
+    pub const ALL: [Self; 3] = [Self::Microsoft, Self::Google, Self::Custom];
 
     /// The name in a configuration file (`microsoft`, `google`, `custom`).
     pub fn as_str(self) -> &'static str {
         match self {
-            ProviderKind::Microsoft => "microsoft",
-            ProviderKind::Google => "google",
-            ProviderKind::Custom => "custom",
+            Self::Microsoft => "microsoft",
+            Self::Google => "google",
+            Self::Custom => "custom",
         }
     }
 }
@@ -134,7 +130,7 @@ impl FromStr for ProviderKind {
 
     /// `microsoft`, `google` or `custom`, in any case.
     fn from_str(name: &str) -> Result<Self, Self::Err> {
-        ProviderKind::ALL
+        Self::ALL
             .into_iter()
             .find(|kind| kind.as_str().eq_ignore_ascii_case(name.trim()))
             .ok_or_else(|| ProviderError::UnknownKind(name.to_owned()))
@@ -210,7 +206,7 @@ impl fmt::Debug for Redacted {
 impl ProviderSettings {
     /// A preset with a client ID and no overrides.
     pub fn new(kind: ProviderKind, client_id: impl Into<String>) -> Self {
-        ProviderSettings {
+        Self {
             kind,
             client_id: client_id.into(),
             client_secret: None,

@@ -32,7 +32,7 @@ pub struct FileTokenStore {
 impl FileTokenStore {
     /// A store in `path`.
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        FileTokenStore { path: path.into() }
+        Self { path: path.into() }
     }
 
     /// `$XDG_STATE_HOME/mailcat/oauth2/<account>.json`, else under `~/.local/state`; `None`

@@ -133,7 +133,7 @@ impl TokenSet {
         };
         let expires_at = seconds("expires_at")?;
         let obtained_at = seconds("obtained_at")?;
-        Ok(TokenSet {
+        Ok(Self {
             provider: required("provider")?,
             client_id: required("client_id")?,
             scopes,

@@ -69,7 +69,7 @@ pub struct LfWriter<W> {
 
 impl<W: AsyncWrite + Unpin> LfWriter<W> {
     pub(crate) fn new(inner: W) -> Self {
-        LfWriter {
+        Self {
             inner,
             eol: CrlfToLf::default(),
             buf: Vec::new(),

@@ -17,14 +17,14 @@ pub struct StoreLock {
 
 impl StoreLock {
     /// Takes the lock at `path`, or fails at once if another process holds it.
-    pub fn try_acquire(path: &Path) -> io::Result<StoreLock> {
+    pub fn try_acquire(path: &Path) -> io::Result<Self> {
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(path)?;
         match file.try_lock() {
-            Ok(()) => Ok(StoreLock {
+            Ok(()) => Ok(Self {
                 _file: file,
                 path: path.to_owned(),
             }),

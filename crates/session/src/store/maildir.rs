@@ -29,7 +29,7 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 impl Maildir {
     /// Opens the folder, creating `tmp/`, `new/` and `cur/` (mode 0700) if needed, and clears
     /// stale debris from `tmp/`.
-    pub fn open(root: impl Into<PathBuf>) -> io::Result<Maildir> {
+    pub fn open(root: impl Into<PathBuf>) -> io::Result<Self> {
         let root = root.into();
         for sub in ["tmp", "new", "cur"] {
             let dir = root.join(sub);
@@ -40,7 +40,7 @@ impl Maildir {
                     .create(&dir)?;
             }
         }
-        let maildir = Maildir { root };
+        let maildir = Self { root };
         maildir.remove_stale_tmp(STALE_TMP)?;
         Ok(maildir)
     }
@@ -186,7 +186,7 @@ impl MaildirMessage {
     /// once the renames are durable too. On an error, the files not yet renamed are removed
     /// from `tmp/`; those renamed are whole but may not be durable, and the caller records
     /// none of them.
-    pub async fn commit_all(messages: Vec<MaildirMessage>) -> io::Result<Vec<PathBuf>> {
+    pub async fn commit_all(messages: Vec<Self>) -> io::Result<Vec<PathBuf>> {
         let mut messages = messages.into_iter();
         let mut done = Vec::with_capacity(messages.len());
         let mut dir = None;

@@ -30,7 +30,7 @@ pub struct Mbox {
 impl Mbox {
     /// Opens (or creates, mode 0600) the file. `committed_len` is the length recorded after the
     /// last complete message (from the fetch state); anything beyond it is cut off.
-    pub async fn open(path: impl Into<PathBuf>, committed_len: Option<u64>) -> io::Result<Mbox> {
+    pub async fn open(path: impl Into<PathBuf>, committed_len: Option<u64>) -> io::Result<Self> {
         let path = path.into();
         OpenOptions::new()
             .create(true)
@@ -38,7 +38,7 @@ impl Mbox {
             .mode(0o600)
             .open(&path)
             .await?;
-        let mbox = Mbox {
+        let mbox = Self {
             path,
             lock_wait: mbox_lock::DEFAULT_WAIT,
         };
@@ -62,7 +62,8 @@ impl Mbox {
 
     /// How long to wait for a mail reader's lock on the file before giving up
     /// ([`io::ErrorKind::WouldBlock`]); a minute unless set.
-    pub fn lock_wait(mut self, wait: Duration) -> Mbox {
+    #[must_use]
+    pub fn lock_wait(mut self, wait: Duration) -> Self {
         self.lock_wait = wait;
         self
     }
@@ -183,7 +184,7 @@ pub struct MboxMessage {
 
 impl MboxMessage {
     fn new(file: File, dotlock: DotLock, start: u64) -> Self {
-        MboxMessage {
+        Self {
             file,
             dotlock,
             start,

@@ -266,10 +266,10 @@ impl Resolved {
     /// The key of the record to use.
     pub fn key(&self) -> &str {
         match self {
-            Resolved::Known(key)
-            | Resolved::New(key)
-            | Resolved::Adopted { key, .. }
-            | Resolved::Unrelated { key, .. } => key,
+            Self::Known(key)
+            | Self::New(key)
+            | Self::Adopted { key, .. }
+            | Self::Unrelated { key, .. } => key,
         }
     }
 }
@@ -278,7 +278,7 @@ impl FetchState {
     /// Reads the record at `path` (and its log); a missing file is an empty record. Both are
     /// read as streams: the record of a million POP3 messages costs its compact form in memory
     /// (~20 bytes a UIDL), not the file's text besides.
-    pub fn load(path: impl Into<PathBuf>) -> io::Result<FetchState> {
+    pub fn load(path: impl Into<PathBuf>) -> io::Result<Self> {
         let path = path.into();
         let mut dirty = false;
         let (mut mailboxes, mut mbox_len, mut spellings) = match std::fs::File::open(&path) {
@@ -323,7 +323,7 @@ impl FetchState {
                 }
             }
         }
-        Ok(FetchState {
+        Ok(Self {
             path,
             mailboxes,
             spellings,

@@ -140,10 +140,10 @@ impl UidlSet {
 
     /// Rebuilds the arena from the ids `ids` yields (sorted, distinct); what would pass 4 GiB
     /// stays in the side set.
-    fn rebuild<'a>(&self, ids: impl Iterator<Item = &'a str>) -> UidlSet {
-        let mut out = UidlSet {
+    fn rebuild<'a>(&self, ids: impl Iterator<Item = &'a str>) -> Self {
+        let mut out = Self {
             generation: self.generation + 1,
-            ..UidlSet::default()
+            ..Self::default()
         };
         for id in ids {
             if !out.added.is_empty() || !out.append(id) {
@@ -203,9 +203,9 @@ impl UidlSet {
         if marks.generation != self.generation || marks.count() == marks.len {
             return false;
         }
-        let mut arena = UidlSet {
+        let mut arena = Self {
             generation: self.generation + 1,
-            ..UidlSet::default()
+            ..Self::default()
         };
         for index in (0..self.ends.len()).filter(|&i| i >= marks.len || marks.get(i)) {
             arena.append(self.get(index));
@@ -265,7 +265,7 @@ impl fmt::Debug for UidlSet {
 
 impl<'a> FromIterator<&'a str> for UidlSet {
     fn from_iter<I: IntoIterator<Item = &'a str>>(iter: I) -> Self {
-        let mut set = UidlSet::new();
+        let mut set = Self::new();
         for id in iter {
             set.insert(id);
         }

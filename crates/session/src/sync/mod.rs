@@ -263,6 +263,7 @@ impl<'a, S: Store> Sync<'a, S> {
     }
 
     /// The IMAP mailbox to select (`None`: the session's default, `INBOX`).
+    #[must_use]
     pub fn mailbox(mut self, mailbox: Option<&'a str>) -> Self {
         self.mailbox = mailbox;
         self
@@ -270,6 +271,7 @@ impl<'a, S: Store> Sync<'a, S> {
 
     /// Deletes on the server every listed message that is stored (this sync's, and those of
     /// earlier syncs), once everything new is stored and the state saved.
+    #[must_use]
     pub fn delete_stored(mut self) -> Self {
         self.delete = true;
         self
@@ -277,6 +279,7 @@ impl<'a, S: Store> Sync<'a, S> {
 
     /// Calls `f` as the sync goes: progress ([`Event::Listed`], [`Event::Done`]), each message
     /// stored, and what is worth telling a user.
+    #[must_use]
     pub fn on_event(mut self, f: impl FnMut(Event<'_>) + 'a) -> Self {
         self.on_event = Box::new(f);
         self

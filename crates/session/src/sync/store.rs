@@ -37,8 +37,8 @@ pub struct Committed {
 
 impl Committed {
     /// A message at `place`, with no length to record.
-    pub fn at(place: Place) -> Committed {
-        Committed {
+    pub fn at(place: Place) -> Self {
+        Self {
             place,
             store_len: None,
         }
@@ -116,15 +116,15 @@ pub struct MaildirStore {
 impl MaildirStore {
     /// Opens the folder (creating it), and removes what a killed sync left in `tmp/`. Hold the
     /// store's lock first.
-    pub fn open(dir: impl Into<PathBuf>) -> io::Result<MaildirStore> {
+    pub fn open(dir: impl Into<PathBuf>) -> io::Result<Self> {
         let maildir = Maildir::open(dir)?;
         maildir.remove_tagged_tmp()?;
-        Ok(MaildirStore::new(maildir))
+        Ok(Self::new(maildir))
     }
 
     /// A store over a folder already opened (and cleaned with [`Maildir::remove_tagged_tmp`]).
-    pub fn new(maildir: Maildir) -> MaildirStore {
-        MaildirStore {
+    pub fn new(maildir: Maildir) -> Self {
+        Self {
             maildir,
             tags: None,
         }
@@ -206,8 +206,8 @@ impl AsyncWrite for Spooled {
 impl MboxStore {
     /// A store over `mbox` (opened with the state's recorded length, and that length recorded
     /// if the file is not as long), spooling to `spool`, `spool.1`, … (one per slot).
-    pub fn new(mbox: Mbox, spool: impl Into<PathBuf>) -> MboxStore {
-        MboxStore {
+    pub fn new(mbox: Mbox, spool: impl Into<PathBuf>) -> Self {
+        Self {
             mbox,
             spool: spool.into(),
         }
@@ -235,7 +235,7 @@ impl Store for MboxStore {
             .create(true)
             .truncate(true)
             .mode(0o600)
-            .open(MboxStore::spool_path(&self.spool, slot))
+            .open(Self::spool_path(&self.spool, slot))
             .await?;
         Ok(Spooled { file })
     }
@@ -268,7 +268,7 @@ impl Store for MboxStore {
 
     fn finish(&mut self) {
         for slot in 0..crate::sync::FETCH_BATCH {
-            let _ = std::fs::remove_file(MboxStore::spool_path(&self.spool, slot));
+            let _ = std::fs::remove_file(Self::spool_path(&self.spool, slot));
         }
     }
 }

@@ -51,12 +51,12 @@ pub(crate) struct Transcript {
 
 impl Transcript {
     /// Notes an event.
-    pub fn item(&mut self, text: impl Into<String>) {
+    pub(crate) fn item(&mut self, text: impl Into<String>) {
         self.seen.push(Seen::Item(text.into()));
     }
 
     /// Notes bytes passed on, merged with the bytes just before.
-    pub fn bytes(&mut self, bytes: &[u8]) {
+    pub(crate) fn bytes(&mut self, bytes: &[u8]) {
         match self.seen.last_mut() {
             Some(Seen::Bytes(before)) => before.extend_from_slice(bytes),
             _ => self.seen.push(Seen::Bytes(bytes.to_vec())),
@@ -174,10 +174,10 @@ pub(crate) struct ImapSession {
 
 impl ImapSession {
     /// A session whose decoder enforces `limits`.
-    pub fn new(limits: crate::Limits) -> Self {
-        ImapSession {
+    pub(crate) fn new(limits: crate::Limits) -> Self {
+        Self {
             limits: Some(limits),
-            ..ImapSession::default()
+            ..Self::default()
         }
     }
 }
@@ -259,8 +259,8 @@ pub(crate) struct Pop3Session {
 
 impl Pop3Session {
     /// A session whose decoder enforces `limits` and expects replies as `script` says.
-    pub fn new(limits: crate::Limits, script: Script) -> Self {
-        Pop3Session {
+    pub(crate) fn new(limits: crate::Limits, script: Script) -> Self {
+        Self {
             limits,
             script,
             replies: 0,
@@ -332,8 +332,8 @@ pub(crate) struct SmtpSession {
 
 impl SmtpSession {
     /// A session whose decoder enforces `limits`.
-    pub fn new(limits: crate::Limits) -> Self {
-        SmtpSession { limits }
+    pub(crate) fn new(limits: crate::Limits) -> Self {
+        Self { limits }
     }
 }
 

@@ -79,12 +79,12 @@ pub enum SectionText {
 impl Section {
     /// The whole message (`[]`).
     pub fn full() -> Self {
-        Section::default()
+        Self::default()
     }
 
     /// The message header (`[HEADER]`).
     pub fn header() -> Self {
-        Section {
+        Self {
             part: Vec::new(),
             text: Some(SectionText::Header),
         }
@@ -92,7 +92,7 @@ impl Section {
 
     /// Some header fields (`[HEADER.FIELDS (From Subject)]`).
     pub fn header_fields<S: Into<String>>(names: impl IntoIterator<Item = S>) -> Self {
-        Section {
+        Self {
             part: Vec::new(),
             text: Some(SectionText::HeaderFields(
                 names.into_iter().map(Into::into).collect(),
@@ -102,7 +102,7 @@ impl Section {
 
     /// The body without the header (`[TEXT]`).
     pub fn text() -> Self {
-        Section {
+        Self {
             part: Vec::new(),
             text: Some(SectionText::Text),
         }
@@ -125,7 +125,7 @@ impl Section {
                             reason: "MIME needs a part number (RFC 3501 §6.4.5)",
                         });
                     }
-                    w.raw(b"MIME")
+                    w.raw(b"MIME");
                 }
                 SectionText::HeaderFields(names) | SectionText::HeaderFieldsNot(names) => {
                     if names.is_empty() {
@@ -172,19 +172,19 @@ fn write_partial(w: &mut Writer<'_>, partial: &Option<Partial>) {
 impl FetchAttribute {
     pub(crate) fn write(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
         match self {
-            FetchAttribute::Uid => w.raw(b"UID"),
-            FetchAttribute::Flags => w.raw(b"FLAGS"),
-            FetchAttribute::InternalDate => w.raw(b"INTERNALDATE"),
-            FetchAttribute::Rfc822Size => w.raw(b"RFC822.SIZE"),
-            FetchAttribute::Envelope => w.raw(b"ENVELOPE"),
-            FetchAttribute::BodyStructure => w.raw(b"BODYSTRUCTURE"),
-            FetchAttribute::ModSeq => w.raw(b"MODSEQ"),
-            FetchAttribute::BodyPeek { section, partial } => {
+            Self::Uid => w.raw(b"UID"),
+            Self::Flags => w.raw(b"FLAGS"),
+            Self::InternalDate => w.raw(b"INTERNALDATE"),
+            Self::Rfc822Size => w.raw(b"RFC822.SIZE"),
+            Self::Envelope => w.raw(b"ENVELOPE"),
+            Self::BodyStructure => w.raw(b"BODYSTRUCTURE"),
+            Self::ModSeq => w.raw(b"MODSEQ"),
+            Self::BodyPeek { section, partial } => {
                 w.raw(b"BODY.PEEK");
                 section.write(w)?;
                 write_partial(w, partial);
             }
-            FetchAttribute::BinaryPeek { part, partial } => {
+            Self::BinaryPeek { part, partial } => {
                 w.raw(b"BINARY.PEEK[");
                 write_part(w, part);
                 w.raw(b"]");

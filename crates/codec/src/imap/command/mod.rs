@@ -83,8 +83,8 @@ impl fmt::Debug for Fragment {
     /// Lengths only: a fragment may hold a password.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Fragment::Line(line) => write!(f, "Line({} bytes)", line.len()),
-            Fragment::Literal { data, sync } => {
+            Self::Line(line) => write!(f, "Line({} bytes)", line.len()),
+            Self::Literal { data, sync } => {
                 write!(f, "Literal {{ {} bytes, sync: {sync} }}", data.len())
             }
         }
@@ -152,14 +152,14 @@ pub enum StatusItem {
 impl StatusItem {
     fn name(self) -> &'static str {
         match self {
-            StatusItem::Messages => "MESSAGES",
-            StatusItem::Recent => "RECENT",
-            StatusItem::UidNext => "UIDNEXT",
-            StatusItem::UidValidity => "UIDVALIDITY",
-            StatusItem::Unseen => "UNSEEN",
-            StatusItem::Size => "SIZE",
-            StatusItem::Deleted => "DELETED",
-            StatusItem::HighestModSeq => "HIGHESTMODSEQ",
+            Self::Messages => "MESSAGES",
+            Self::Recent => "RECENT",
+            Self::UidNext => "UIDNEXT",
+            Self::UidValidity => "UIDVALIDITY",
+            Self::Unseen => "UNSEEN",
+            Self::Size => "SIZE",
+            Self::Deleted => "DELETED",
+            Self::HighestModSeq => "HIGHESTMODSEQ",
         }
     }
 }
@@ -345,39 +345,39 @@ impl Command {
     /// The command word(s), for traces and errors.
     pub fn name(&self) -> &'static str {
         match self {
-            Command::Capability => "CAPABILITY",
-            Command::Noop => "NOOP",
-            Command::Logout => "LOGOUT",
-            Command::StartTls => "STARTTLS",
-            Command::Login { .. } => "LOGIN",
-            Command::Authenticate { .. } => "AUTHENTICATE",
-            Command::Id(_) => "ID",
-            Command::Enable(_) => "ENABLE",
-            Command::List { .. } => "LIST",
-            Command::Lsub { .. } => "LSUB",
-            Command::Status { .. } => "STATUS",
-            Command::Select { .. } => "SELECT",
-            Command::Examine { .. } => "EXAMINE",
-            Command::Create(_) => "CREATE",
-            Command::Delete(_) => "DELETE",
-            Command::Rename { .. } => "RENAME",
-            Command::Append { .. } => "APPEND",
-            Command::Close => "CLOSE",
-            Command::Unselect => "UNSELECT",
-            Command::Expunge => "EXPUNGE",
-            Command::UidExpunge(_) => "UID EXPUNGE",
-            Command::UidSearch(_) | Command::UidSearchReturnAll(_) => "UID SEARCH",
-            Command::UidFetch { .. } => "UID FETCH",
-            Command::UidStore { .. } => "UID STORE",
-            Command::UidCopy { .. } => "UID COPY",
-            Command::UidMove { .. } => "UID MOVE",
-            Command::Idle => "IDLE",
+            Self::Capability => "CAPABILITY",
+            Self::Noop => "NOOP",
+            Self::Logout => "LOGOUT",
+            Self::StartTls => "STARTTLS",
+            Self::Login { .. } => "LOGIN",
+            Self::Authenticate { .. } => "AUTHENTICATE",
+            Self::Id(_) => "ID",
+            Self::Enable(_) => "ENABLE",
+            Self::List { .. } => "LIST",
+            Self::Lsub { .. } => "LSUB",
+            Self::Status { .. } => "STATUS",
+            Self::Select { .. } => "SELECT",
+            Self::Examine { .. } => "EXAMINE",
+            Self::Create(_) => "CREATE",
+            Self::Delete(_) => "DELETE",
+            Self::Rename { .. } => "RENAME",
+            Self::Append { .. } => "APPEND",
+            Self::Close => "CLOSE",
+            Self::Unselect => "UNSELECT",
+            Self::Expunge => "EXPUNGE",
+            Self::UidExpunge(_) => "UID EXPUNGE",
+            Self::UidSearch(_) | Self::UidSearchReturnAll(_) => "UID SEARCH",
+            Self::UidFetch { .. } => "UID FETCH",
+            Self::UidStore { .. } => "UID STORE",
+            Self::UidCopy { .. } => "UID COPY",
+            Self::UidMove { .. } => "UID MOVE",
+            Self::Idle => "IDLE",
         }
     }
 
     /// True when the encoded command carries a credential: a trace must redact its arguments.
     pub fn is_sensitive(&self) -> bool {
-        matches!(self, Command::Login { .. } | Command::Authenticate { .. })
+        matches!(self, Self::Login { .. } | Self::Authenticate { .. })
     }
 
     /// Encodes the command with `tag`. On error nothing is produced.
@@ -392,15 +392,15 @@ impl Command {
 
     fn write_arguments(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
         match self {
-            Command::Capability
-            | Command::Noop
-            | Command::Logout
-            | Command::StartTls
-            | Command::Close
-            | Command::Unselect
-            | Command::Expunge
-            | Command::Idle => {}
-            Command::Login { username, password } => {
+            Self::Capability
+            | Self::Noop
+            | Self::Logout
+            | Self::StartTls
+            | Self::Close
+            | Self::Unselect
+            | Self::Expunge
+            | Self::Idle => {}
+            Self::Login { username, password } => {
                 if username.is_empty() {
                     return Err(EncodeError::Empty { field: "login" });
                 }
@@ -409,7 +409,7 @@ impl Command {
                 w.sp();
                 w.astring("password", password.expose(), LineBreaks::AsLiteral)?;
             }
-            Command::Authenticate {
+            Self::Authenticate {
                 mechanism,
                 initial_response,
             } => {
@@ -423,8 +423,8 @@ impl Command {
                     w.raw(&encoded);
                 }
             }
-            Command::Id(None) => w.raw(b" NIL"),
-            Command::Id(Some(pairs)) => {
+            Self::Id(None) => w.raw(b" NIL"),
+            Self::Id(Some(pairs)) => {
                 if pairs.len() > ID_MAX_PAIRS {
                     return Err(EncodeError::TooLong {
                         field: "ID parameter list",
@@ -455,7 +455,7 @@ impl Command {
                 }
                 w.raw(b")");
             }
-            Command::Enable(capabilities) => {
+            Self::Enable(capabilities) => {
                 if capabilities.is_empty() {
                     return Err(EncodeError::Empty {
                         field: "ENABLE capability list",
@@ -467,7 +467,7 @@ impl Command {
                     w.raw(capability.as_bytes());
                 }
             }
-            Command::List {
+            Self::List {
                 reference,
                 pattern,
                 special_use,
@@ -480,13 +480,13 @@ impl Command {
                     w.raw(b" RETURN (SPECIAL-USE)");
                 }
             }
-            Command::Lsub { reference, pattern } => {
+            Self::Lsub { reference, pattern } => {
                 w.sp();
                 w.reference(reference)?;
                 w.sp();
                 w.list_mailbox(pattern)?;
             }
-            Command::Status { mailbox, items } => {
+            Self::Status { mailbox, items } => {
                 if items.is_empty() {
                     return Err(EncodeError::Empty {
                         field: "STATUS item list",
@@ -497,7 +497,7 @@ impl Command {
                 let names: Vec<&str> = items.iter().map(|i| i.name()).collect();
                 w.display(format_args!(" ({})", names.join(" ")));
             }
-            Command::Select { mailbox, params } | Command::Examine { mailbox, params } => {
+            Self::Select { mailbox, params } | Self::Examine { mailbox, params } => {
                 w.sp();
                 w.mailbox(mailbox)?;
                 match params {
@@ -516,17 +516,17 @@ impl Command {
                     }
                 }
             }
-            Command::Create(mailbox) | Command::Delete(mailbox) => {
+            Self::Create(mailbox) | Self::Delete(mailbox) => {
                 w.sp();
                 w.mailbox(mailbox)?;
             }
-            Command::Rename { from, to } => {
+            Self::Rename { from, to } => {
                 w.sp();
                 w.mailbox(from)?;
                 w.sp();
                 w.mailbox(to)?;
             }
-            Command::Append {
+            Self::Append {
                 mailbox,
                 flags,
                 date,
@@ -554,10 +554,10 @@ impl Command {
                 w.sp();
                 w.literal(message);
             }
-            Command::UidExpunge(set) => w.display(format_args!(" {set}")),
-            Command::UidSearch(key) | Command::UidSearchReturnAll(key) => {
+            Self::UidExpunge(set) => w.display(format_args!(" {set}")),
+            Self::UidSearch(key) | Self::UidSearchReturnAll(key) => {
                 w.sp();
-                if matches!(self, Command::UidSearchReturnAll(_)) {
+                if matches!(self, Self::UidSearchReturnAll(_)) {
                     // RFC 4731 §3: the return options come before CHARSET.
                     w.raw(b"RETURN (ALL) ");
                 }
@@ -568,7 +568,7 @@ impl Command {
                 }
                 key.write(w, 0)?;
             }
-            Command::UidFetch {
+            Self::UidFetch {
                 set,
                 items,
                 changed_since,
@@ -590,7 +590,7 @@ impl Command {
                     w.display(format_args!(" (CHANGEDSINCE {mod_seq})"));
                 }
             }
-            Command::UidStore {
+            Self::UidStore {
                 set,
                 mode,
                 silent,
@@ -605,7 +605,7 @@ impl Command {
                 w.display(format_args!(" {set} {sign}FLAGS{silent} "));
                 flag::write_flag_list(w, flags)?;
             }
-            Command::UidCopy { set, mailbox } | Command::UidMove { set, mailbox } => {
+            Self::UidCopy { set, mailbox } | Self::UidMove { set, mailbox } => {
                 w.display(format_args!(" {set} "));
                 w.mailbox(mailbox)?;
             }

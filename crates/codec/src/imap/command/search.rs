@@ -40,7 +40,7 @@ impl Date {
                 reason: "no such calendar date",
             });
         }
-        Ok(Date { year, month, day })
+        Ok(Self { year, month, day })
     }
 
     fn month_name(&self) -> &'static str {
@@ -83,7 +83,7 @@ impl DateTime {
                 reason: "time or zone out of range",
             });
         }
-        Ok(DateTime {
+        Ok(Self {
             date,
             hour,
             minute,
@@ -141,11 +141,11 @@ pub enum SearchKey {
     /// `SMALLER n`: RFC 822 size below n octets.
     Smaller(u32),
     /// `NOT key`
-    Not(Box<SearchKey>),
+    Not(Box<Self>),
     /// `OR key key`
-    Or(Box<SearchKey>, Box<SearchKey>),
+    Or(Box<Self>, Box<Self>),
     /// Every key must match: written side by side, in parentheses when nested.
-    And(Vec<SearchKey>),
+    And(Vec<Self>),
 }
 
 /// How deep NOT/OR/AND may nest; deeper is refused rather than recursed into.
@@ -159,10 +159,10 @@ impl SearchKey {
             return false;
         }
         match self {
-            SearchKey::Header { field, value } => !field.is_ascii() || !value.is_ascii(),
-            SearchKey::Not(k) => k.has_non_ascii(depth + 1),
-            SearchKey::Or(a, b) => a.has_non_ascii(depth + 1) || b.has_non_ascii(depth + 1),
-            SearchKey::And(keys) => keys.iter().any(|k| k.has_non_ascii(depth + 1)),
+            Self::Header { field, value } => !field.is_ascii() || !value.is_ascii(),
+            Self::Not(k) => k.has_non_ascii(depth + 1),
+            Self::Or(a, b) => a.has_non_ascii(depth + 1) || b.has_non_ascii(depth + 1),
+            Self::And(keys) => keys.iter().any(|k| k.has_non_ascii(depth + 1)),
             _ => false,
         }
     }
@@ -176,32 +176,32 @@ impl SearchKey {
             });
         }
         match self {
-            SearchKey::All => w.raw(b"ALL"),
-            SearchKey::Seen => w.raw(b"SEEN"),
-            SearchKey::Unseen => w.raw(b"UNSEEN"),
-            SearchKey::Uid(set) => w.display(format_args!("UID {set}")),
-            SearchKey::Since(date) => w.display(format_args!("SINCE {date}")),
-            SearchKey::Before(date) => w.display(format_args!("BEFORE {date}")),
-            SearchKey::Header { field, value } => {
+            Self::All => w.raw(b"ALL"),
+            Self::Seen => w.raw(b"SEEN"),
+            Self::Unseen => w.raw(b"UNSEEN"),
+            Self::Uid(set) => w.display(format_args!("UID {set}")),
+            Self::Since(date) => w.display(format_args!("SINCE {date}")),
+            Self::Before(date) => w.display(format_args!("BEFORE {date}")),
+            Self::Header { field, value } => {
                 check_header_field_name(field)?;
                 w.raw(b"HEADER ");
                 w.astring("header field name", field.as_bytes(), LineBreaks::Refuse)?;
                 w.sp();
                 w.astring("header search value", value.as_bytes(), LineBreaks::Refuse)?;
             }
-            SearchKey::Larger(n) => w.display(format_args!("LARGER {n}")),
-            SearchKey::Smaller(n) => w.display(format_args!("SMALLER {n}")),
-            SearchKey::Not(key) => {
+            Self::Larger(n) => w.display(format_args!("LARGER {n}")),
+            Self::Smaller(n) => w.display(format_args!("SMALLER {n}")),
+            Self::Not(key) => {
                 w.raw(b"NOT ");
                 key.write(w, depth + 1)?;
             }
-            SearchKey::Or(a, b) => {
+            Self::Or(a, b) => {
                 w.raw(b"OR ");
                 a.write(w, depth + 1)?;
                 w.sp();
                 b.write(w, depth + 1)?;
             }
-            SearchKey::And(keys) => {
+            Self::And(keys) => {
                 if keys.is_empty() {
                     return Err(EncodeError::Empty {
                         field: "search criteria",

@@ -249,12 +249,12 @@ impl Mailbox {
             });
         }
         check_name("mailbox name", &name)?;
-        Ok(Mailbox(name))
+        Ok(Self(name))
     }
 
     /// The mailbox `INBOX`.
     pub fn inbox() -> Self {
-        Mailbox("INBOX".to_owned())
+        Self("INBOX".to_owned())
     }
 
     /// Decodes a name as a server sends it in modified UTF-7 (LIST responses without
@@ -305,7 +305,7 @@ impl ListPattern {
     pub fn new(pattern: impl Into<String>) -> Result<Self, EncodeError> {
         let pattern = pattern.into();
         check_name("mailbox pattern", &pattern)?;
-        Ok(ListPattern(pattern))
+        Ok(Self(pattern))
     }
 
     /// The pattern as given.

@@ -23,7 +23,7 @@ struct Reading {
 }
 
 /// Runs a reading that starts with the greeting and one that does not, over the same bytes.
-pub struct Readings {
+pub(super) struct Readings {
     /// Alive readings; the one with the greeting first.
     alive: Vec<Reading>,
     /// The stream offset of the buffer the pump gives (bytes every alive reading has used).
@@ -49,13 +49,13 @@ struct Refusal {
 
 impl Readings {
     /// Readings of the same input with a greeting first and without one.
-    pub fn new(with_greeting: Box<dyn JsonDecoder>, without: Box<dyn JsonDecoder>) -> Self {
+    pub(super) fn new(with_greeting: Box<dyn JsonDecoder>, without: Box<dyn JsonDecoder>) -> Self {
         let reading = |decoder| Reading {
             decoder,
             used: 0,
             held: Vec::new(),
         };
-        Readings {
+        Self {
             alive: vec![reading(with_greeting), reading(without)],
             base: 0,
             refused: None,

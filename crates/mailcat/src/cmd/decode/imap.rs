@@ -29,7 +29,7 @@ use serde_json::{json, Map, Value};
 use super::{text, utf8, JsonDecoder};
 
 /// The IMAP side of `mailcat decode`.
-pub struct Decoder {
+pub(super) struct Decoder {
     inner: ResponseDecoder,
     /// With `--after`: the tags of the commands not yet completed; `None` without.
     pending: Option<Vec<Vec<u8>>>,
@@ -39,8 +39,8 @@ pub struct Decoder {
 
 impl Decoder {
     /// A decoder with the library's default IMAP limits (large bodies streamed).
-    pub fn new() -> Self {
-        Decoder {
+    pub(super) fn new() -> Self {
+        Self {
             inner: ResponseDecoder::new(Limits::imap()),
             pending: None,
             utf8: false,
@@ -49,13 +49,13 @@ impl Decoder {
 
     /// A decoder of the responses to `commands` (`"A1 NOOP"`: each starts with its tag), which
     /// refuses a tagged response whose tag none of them had, or that was already completed.
-    pub fn after(commands: &[String]) -> Result<Self, String> {
+    pub(super) fn after(commands: &[String]) -> Result<Self, String> {
         let mut tags = Vec::new();
         for command in commands {
             let mut words = command.split_whitespace();
             match (words.next(), words.next()) {
                 (Some(tag), Some(_)) if tag.bytes().all(is_tag_char) => {
-                    tags.push(tag.as_bytes().to_vec())
+                    tags.push(tag.as_bytes().to_vec());
                 }
                 _ => {
                     return Err(format!(
@@ -65,7 +65,7 @@ impl Decoder {
                 }
             }
         }
-        Ok(Decoder {
+        Ok(Self {
             inner: ResponseDecoder::new(Limits::imap()),
             pending: Some(tags),
             utf8: false,

@@ -66,7 +66,7 @@ const MAX_KEPT_LINE_BYTES: usize = 1000;
 /// Turns POP3 server bytes into JSON objects, guessing the multi-line replies from the line that
 /// follows each `+OK` (see the module documentation).
 #[derive(Debug)]
-pub struct Decoder {
+pub(super) struct Decoder {
     /// The codec's decoder; it expects a status line (or a SASL continuation) unless a block is
     /// being read.
     codec: Pop3Decoder,
@@ -80,7 +80,7 @@ pub struct Decoder {
 
 /// What a client command makes of its reply, by its verb (`--after STAT`, `--after "LIST 1"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Command {
+pub(super) enum Command {
     /// STAT: `+OK count octets`.
     Stat,
     /// LIST: a scan listing per line; LIST n (`one`): one in the `+OK` line.
@@ -105,7 +105,7 @@ pub enum Command {
 
 impl Command {
     /// The command named by an `--after` value.
-    pub fn parse(line: &str) -> Result<Command, String> {
+    pub(super) fn parse(line: &str) -> Result<Self, String> {
         let mut words = line.split_whitespace();
         let Some(verb) = words.next() else {
             return Err(
@@ -116,31 +116,31 @@ impl Command {
         let one = words.next().is_some();
         let is = |name: &str| verb.eq_ignore_ascii_case(name);
         Ok(if is("STAT") {
-            Command::Stat
+            Self::Stat
         } else if is("LIST") {
-            Command::List { one }
+            Self::List { one }
         } else if is("UIDL") {
-            Command::Uidl { one }
+            Self::Uidl { one }
         } else if is("RETR") || is("TOP") {
-            Command::Message
+            Self::Message
         } else if is("CAPA") || (is("AUTH") && !one) {
             // AUTH alone lists the mechanisms, one a line (RFC 1734 servers).
-            Command::Capa
+            Self::Capa
         } else if is("AUTH") && one {
-            Command::Auth
+            Self::Auth
         } else {
-            Command::Other
+            Self::Other
         })
     }
 
     /// What the codec should expect of the reply.
     fn expect(self) -> Expect {
         match self {
-            Command::List { one: false } | Command::Uidl { one: false } | Command::Capa => {
+            Self::List { one: false } | Self::Uidl { one: false } | Self::Capa => {
                 Expect::MultiLine(Body::Lines)
             }
-            Command::Message => Expect::MultiLine(Body::Chunks),
-            Command::Auth => Expect::SaslContinuation,
+            Self::Message => Expect::MultiLine(Body::Chunks),
+            Self::Auth => Expect::SaslContinuation,
             _ => Expect::SingleLine,
         }
     }
@@ -155,12 +155,12 @@ impl Command {
     ) -> Result<(), DecodeError> {
         let shift = |err: DecodeError| err.shifted(at);
         match self {
-            Command::Stat => {
+            Self::Stat => {
                 let stat = Stat::parse(status_text).map_err(shift)?;
                 head.insert("count".into(), stat.count.into());
                 head.insert("octets".into(), stat.octets.into());
             }
-            Command::List { one: true } | Command::Uidl { one: true } => {
+            Self::List { one: true } | Self::Uidl { one: true } => {
                 self.check_line(status_text, at, Some(head))?;
             }
             _ => {}
@@ -178,14 +178,14 @@ impl Command {
     ) -> Result<(), DecodeError> {
         let shift = |err: DecodeError| err.shifted(at);
         let fields = match self {
-            Command::List { .. } => {
+            Self::List { .. } => {
                 let scan = ScanListing::parse(line).map_err(shift)?;
                 [
                     ("msg", Value::from(scan.msg)),
                     ("octets", scan.octets.into()),
                 ]
             }
-            Command::Uidl { .. } => {
+            Self::Uidl { .. } => {
                 let listing = UniqueIdListing::parse(line).map_err(shift)?;
                 [
                     ("msg", Value::from(listing.msg)),
@@ -205,8 +205,8 @@ impl Command {
 
 impl Decoder {
     /// A decoder waiting for the greeting.
-    pub fn new() -> Self {
-        Decoder {
+    pub(super) fn new() -> Self {
+        Self {
             codec: Pop3Decoder::new(Limits::pop3()),
             block: None,
             greeting: true,
@@ -215,8 +215,8 @@ impl Decoder {
     }
 
     /// A decoder of the replies to `commands`, after the greeting when `greeting` is set.
-    pub fn after(commands: &[Command], greeting: bool) -> Self {
-        Decoder {
+    pub(super) fn after(commands: &[Command], greeting: bool) -> Self {
+        Self {
             codec: Pop3Decoder::new(Limits::pop3()),
             block: None,
             greeting,
@@ -458,7 +458,7 @@ struct Block {
 
 impl Block {
     fn new(head: Map<String, Value>, listing: Option<Command>) -> Self {
-        Block {
+        Self {
             head,
             listing,
             message: None,

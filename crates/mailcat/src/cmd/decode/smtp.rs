@@ -40,7 +40,7 @@ use super::{text, JsonDecoder};
 
 /// Turns SMTP server bytes into JSON objects, one per reply.
 #[derive(Debug)]
-pub struct Decoder {
+pub(super) struct Decoder {
     /// SMTP's limits: 512-byte lines, 1,000 lines a reply.
     limits: Limits,
     /// With `--after`: the greeting is still due.
@@ -51,7 +51,7 @@ pub struct Decoder {
 
 /// What a client command allows as its reply, by its verb (`--after "EHLO me"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Command {
+pub(super) enum Command {
     /// EHLO or HELO: 250 (or a refusal).
     Hello,
     /// STARTTLS: 220 (or a refusal).
@@ -71,39 +71,39 @@ pub enum Command {
 
 impl Command {
     /// The command named by an `--after` value (its first word, in any case).
-    pub fn parse(line: &str) -> Command {
+    pub(super) fn parse(line: &str) -> Self {
         let verb = line.split_whitespace().next().unwrap_or_default();
         let is = |name: &str| verb.eq_ignore_ascii_case(name);
         if is("EHLO") || is("HELO") || is("LHLO") {
-            Command::Hello
+            Self::Hello
         } else if is("STARTTLS") {
-            Command::StartTls
+            Self::StartTls
         } else if is("AUTH") {
-            Command::Auth
+            Self::Auth
         } else if is("DATA") {
-            Command::Data
+            Self::Data
         } else if is("QUIT") {
-            Command::Quit
+            Self::Quit
         } else {
-            Command::Other
+            Self::Other
         }
     }
 
     /// Checks `code` as this command's reply: `Ok(Some(next))` when more replies answer the
     /// same command (AUTH's 334, DATA's 354), `Ok(None)` when it is answered.
-    fn answer(self, code: u16) -> Result<Option<Command>, &'static str> {
+    fn answer(self, code: u16) -> Result<Option<Self>, &'static str> {
         let refusal = matches!(code / 100, 4 | 5);
         let fits = |ok: bool, what| if ok || refusal { Ok(None) } else { Err(what) };
         match self {
-            Command::Hello => fits(code == 250, "250, 4xx or 5xx answering EHLO or HELO"),
-            Command::StartTls => fits(code == 220, "220, 4xx or 5xx answering STARTTLS"),
-            Command::Auth if code == 334 => Ok(Some(Command::Auth)),
-            Command::Auth => fits(code == 235, "334, 235, 4xx or 5xx answering AUTH"),
-            Command::Data if code == 354 => Ok(Some(Command::EndOfData)),
-            Command::Data => fits(false, "354, 4xx or 5xx answering DATA"),
-            Command::EndOfData => fits(code == 250, "250, 4xx or 5xx answering the message"),
-            Command::Quit => fits(code == 221, "221, 4xx or 5xx answering QUIT"),
-            Command::Other => fits(
+            Self::Hello => fits(code == 250, "250, 4xx or 5xx answering EHLO or HELO"),
+            Self::StartTls => fits(code == 220, "220, 4xx or 5xx answering STARTTLS"),
+            Self::Auth if code == 334 => Ok(Some(Self::Auth)),
+            Self::Auth => fits(code == 235, "334, 235, 4xx or 5xx answering AUTH"),
+            Self::Data if code == 354 => Ok(Some(Self::EndOfData)),
+            Self::Data => fits(false, "354, 4xx or 5xx answering DATA"),
+            Self::EndOfData => fits(code == 250, "250, 4xx or 5xx answering the message"),
+            Self::Quit => fits(code == 221, "221, 4xx or 5xx answering QUIT"),
+            Self::Other => fits(
                 code / 100 == 2 && code != 220 && code != 221,
                 "2xx (not 220 or 221), 4xx or 5xx answering the command",
             ),
@@ -113,8 +113,8 @@ impl Command {
 
 impl Decoder {
     /// A decoder at the start of a session, with nothing known of the commands sent.
-    pub fn new() -> Self {
-        Decoder {
+    pub(super) fn new() -> Self {
+        Self {
             limits: Limits::smtp(),
             greeting: false,
             commands: None,
@@ -122,8 +122,8 @@ impl Decoder {
     }
 
     /// A decoder of the replies to `commands`, after the greeting when `greeting` is set.
-    pub fn after(commands: &[Command], greeting: bool) -> Self {
-        Decoder {
+    pub(super) fn after(commands: &[Command], greeting: bool) -> Self {
+        Self {
             limits: Limits::smtp(),
             greeting,
             commands: Some(commands.iter().copied().collect()),

@@ -7,7 +7,7 @@ use mailcat_codec::imap::{Address, Capability, Data, Response};
 use mailcat_codec::DecodeError;
 
 /// Whether an ENABLED response turns UTF-8 mode on.
-pub fn enables(capabilities: &[Capability<'_>]) -> bool {
+pub(super) fn enables(capabilities: &[Capability<'_>]) -> bool {
     capabilities
         .iter()
         .any(|c| c.is("UTF8=ACCEPT") || c.is("UTF8=ONLY"))
@@ -15,7 +15,7 @@ pub fn enables(capabilities: &[Capability<'_>]) -> bool {
 
 /// Refuses a string of `response` that is not UTF-8. `frame` is the buffer the response was
 /// decoded from: the offset is the bad byte's there when the string points into it, else 0.
-pub fn check(response: &Response<'_>, frame: &[u8]) -> Result<(), DecodeError> {
+pub(super) fn check(response: &Response<'_>, frame: &[u8]) -> Result<(), DecodeError> {
     let Response::Data(data) = response else {
         return Ok(());
     };

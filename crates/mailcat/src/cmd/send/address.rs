@@ -21,7 +21,7 @@ use std::fmt;
 
 /// Why an address list could not be read: what and where, for a message to people.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AddressError {
+pub(super) struct AddressError {
     /// The element (or the rest of the text) that is wrong, as written.
     pub near: String,
     /// What is wrong.
@@ -49,8 +49,8 @@ enum Token {
 impl Token {
     fn text(&self) -> String {
         match self {
-            Token::Atom(s) | Token::Quoted(s) | Token::Literal(s) => s.clone(),
-            Token::Special(c) => c.to_string(),
+            Self::Atom(s) | Self::Quoted(s) | Self::Literal(s) => s.clone(),
+            Self::Special(c) => c.to_string(),
         }
     }
 }
@@ -148,7 +148,7 @@ fn tokenize(text: &str) -> Result<Vec<Token>, AddressError> {
 }
 
 /// The bare addresses (`local@domain`) of an address list, in order.
-pub fn parse_list(text: &str) -> Result<Vec<String>, AddressError> {
+pub(super) fn parse_list(text: &str) -> Result<Vec<String>, AddressError> {
     let tokens = tokenize(text)?;
     let mut addresses = Vec::new();
     let mut item: Vec<Token> = Vec::new();
