@@ -8,7 +8,7 @@
 //! (`MAILCAT_CA_FILE` trusts a private CA, e.g. the lab's.)
 
 use mailcat_session::{Account, Credential, ListDetail};
-use mailcat_transport::{Endpoint, TlsSettings};
+use mailcat_session::{Endpoint, TlsSettings};
 
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("set {name}"))

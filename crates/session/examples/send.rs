@@ -8,7 +8,7 @@
 
 use mailcat_session::smtp::{Envelope, MessageInfo};
 use mailcat_session::{Account, Credential};
-use mailcat_transport::{Endpoint, TlsSettings};
+use mailcat_session::{Endpoint, TlsSettings};
 
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("set {name}"))

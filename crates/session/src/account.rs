@@ -44,8 +44,10 @@ use crate::pop3::Pop3Session;
 use crate::smtp::{Envelope, MessageInfo, SendReport, SmtpSession};
 use crate::{AlertSink, Credential, Error, Plaintext};
 
-/// An account.
+/// An account. Made with [`Account::new`] or [`Account::builder`]; its fields may be read and
+/// changed, and new ones may come in a later version (`#[non_exhaustive]`).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Account {
     /// The address.
     pub email: String,
