@@ -117,21 +117,21 @@ impl StderrTap {
         let reader = std::thread::spawn(move || {
             let mut buf = [0; 4096];
             while let Ok(n @ 1..) = std::io::Read::read(&mut stderr, &mut buf) {
-                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+                sink.lock().expect("stderr").extend_from_slice(&buf[..n]);
             }
         });
         StderrTap { said, reader }
     }
 
     fn contains(&self, text: &str) -> bool {
-        String::from_utf8_lossy(&self.said.lock().unwrap()).contains(text)
+        String::from_utf8_lossy(&self.said.lock().expect("stderr")).contains(text)
     }
 
     /// The child's output, its stderr as read.
     fn wait(self, child: std::process::Child) -> Output {
         let mut output = child.wait_with_output().expect("mailcat ends");
         self.reader.join().expect("stderr read");
-        output.stderr = std::mem::take(&mut *self.said.lock().unwrap());
+        output.stderr = std::mem::take(&mut *self.said.lock().expect("stderr"));
         output
     }
 }

@@ -218,7 +218,8 @@ impl MaildirMessage {
     /// is whole and synced (the rename comes after the `fdatasync`), and the call returns only
     /// once the renames are durable too. On an error, the files not yet renamed are removed
     /// from `tmp/`; those renamed are whole but may not be durable, and the caller records
-    /// none of them. Dropped while the blocking pool works on it (a cancellation), the
+    /// none of them. A message that cannot be written (a full disk) does not stop the ones
+    /// before it: they are committed, and the call still fails. Dropped while the blocking pool works on it (a cancellation), the
     /// commit goes on there to its end, so each message is left whole in `new/` or in `tmp/`.
     pub async fn commit_all(messages: Vec<MaildirMessage>) -> io::Result<Vec<PathBuf>> {
         let Some(dir) = messages.first().map(|m| m.new_dir.clone()) else {
@@ -349,8 +350,11 @@ fn commit_blocking(mut jobs: Vec<ToCommit>, dir: &Path) -> io::Result<Vec<PathBu
         Err(e)
     };
     let mut files = Vec::with_capacity(jobs.len());
-    for i in 0..jobs.len() {
-        let job = &mut jobs[i];
+    // A file that cannot be written (a full disk) ends the group there: the ones before it
+    // are still committed (and the call fails all the same, so none is recorded: the next
+    // sync finds them by their tags), as they would be had each been committed alone.
+    let mut failed = None;
+    for job in jobs.iter_mut() {
         let written = match job.file.take() {
             Some(file) => Ok(file),
             None => create(&job.tmp),
@@ -363,12 +367,21 @@ fn commit_blocking(mut jobs: Vec<ToCommit>, dir: &Path) -> io::Result<Vec<PathBu
         });
         match written {
             Ok(file) => files.push(file),
-            Err(e) => return fail(&jobs, e),
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
         }
+    }
+    if failed.is_some() {
+        for job in &jobs[files.len()..] {
+            remove_tmp(job);
+        }
+        jobs.truncate(files.len());
     }
     for file in &files {
         if let Err(e) = file.sync_data() {
-            return fail(&jobs, e);
+            return fail(&jobs, failed.unwrap_or(e));
         }
     }
     drop(files);
@@ -376,12 +389,17 @@ fn commit_blocking(mut jobs: Vec<ToCommit>, dir: &Path) -> io::Result<Vec<PathBu
     for (i, job) in jobs.iter().enumerate() {
         crate::sync::fault::abort_at("after_write_before_rename");
         if let Err(e) = std::fs::rename(&job.tmp, &job.new) {
-            return fail(&jobs[i..], e);
+            return fail(&jobs[i..], failed.unwrap_or(e));
         }
         done.push(job.new.clone());
     }
-    sync_dir(dir)?;
-    Ok(done)
+    if !done.is_empty() {
+        sync_dir(dir)?;
+    }
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(done),
+    }
 }
 
 /// The message's sink: CRLF in, LF stored. Each write takes all it is given (and reports it
