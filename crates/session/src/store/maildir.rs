@@ -162,7 +162,7 @@ type Spill = (io::Result<std::fs::File>, Vec<u8>);
 /// A message being written. Write to it (it is an `AsyncWrite`: the message as the server
 /// sends it, CRLF; it stores LF), then [`MaildirMessage::commit`] (or
 /// [`MaildirMessage::commit_all`] for a group). Its file in `tmp/` is created when the first
-/// [`SPILL`] bytes go to it, else by the commit; dropped without commit, a file already
+/// 256 KiB go to it, else by the commit; dropped without commit, a file already
 /// created stays in `tmp/` (invisible) until [`Maildir::remove_tagged_tmp`] or the stale-file
 /// sweep removes it, and [`MaildirMessage::abort`] removes it at once.
 ///
