@@ -41,6 +41,7 @@ PROCESS_COUNT = 20                       # messages per run, one process each
 TMPFS = "/dev/shm"
 TIME = "/usr/bin/time"                   # GNU time (Debian package `time`), for the peak RSS
 DISK = os.environ.get("MAILCAT_PEERS_DISK_DIR", "/tmp")
+STDOUT_SIZE = 0                          # the bytes the last client measured wrote to stdout
 
 
 class Failed(Exception):
