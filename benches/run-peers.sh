@@ -8,7 +8,8 @@
 # turns, N runs each (default 5); the table of medians (wall, client CPU, peak RSS) and ratios
 # to the best peer is printed and written to BENCHMARKS.md at the root (unless --no-write).
 # Needs the lab's environment (eval "$(tests/lab/lab.sh env DIR)"), root (lab.sh seed) and curl.
-# Row keys: imap-lib imap-cli-tmpfs imap-cli-ext4 pop3-lib pop3-cli-tmpfs pop3-cli-ext4
+# Row keys: imap-lib imap-cli-tmpfs imap-cli-ext4 pop3-lib pop3-cli-tmpfs pop3-cli-ext4 (2,000 x 4 KiB),
+#           the same with -1m (20 x 1 MiB), cat-200m (one 200 MiB message),
 #           smtp-one smtp-process
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)

@@ -42,6 +42,13 @@ class Verification(unittest.TestCase):
         with self.assertRaises(run.Failed):
             run.check_reported("nothing\n", 2000, 8192027)
 
+    def test_stdout_must_be_the_whole_message(self):
+        run.STDOUT_SIZE = 209715200
+        run.check_stdout(209715200)
+        run.STDOUT_SIZE = 209715199
+        with self.assertRaises(run.Failed):
+            run.check_stdout(209715200)  # a byte missing
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -519,9 +519,11 @@ lmtp_save_to_detail_mailbox = no
 postmaster_address = postmaster@$DOMAIN
 hostname = $TLS_NAME
 
-# Parallel tests open many sessions for one user from one IP (default limit: 10).
+# Parallel tests open many sessions for one user from one IP (default limit: 10), and the
+# idle-sessions bench (benches/src/bin/idle_sessions.rs) holds 1,000 IMAP sessions of one
+# bench user at once, plus the tests running meanwhile.
 protocol imap {
-  mail_max_userip_connections = 500
+  mail_max_userip_connections = 1500
 }
 protocol pop3 {
   mail_max_userip_connections = 500
@@ -550,8 +552,11 @@ service pop3-login {
   process_min_avail = 1
 }
 # vsz_limit: indexing bench1m@'s million messages takes more than the default 256 MB.
+# imap: one process per session (client_limit 1), so 1,500 processes for the sessions above;
+# the login processes' client_limit (default_client_limit, 1,000) is raised to match.
+default_client_limit = 2000
 service imap {
-  process_limit = 500
+  process_limit = 1500
   vsz_limit = 2G
 }
 service pop3 {

@@ -102,6 +102,40 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// A running child's stderr, read as it comes (on a thread of its own), put back into its
+/// `Output` at the end.
+struct StderrTap {
+    said: std::sync::Arc<Mutex<Vec<u8>>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl StderrTap {
+    fn new(child: &mut std::process::Child) -> StderrTap {
+        let mut stderr = child.stderr.take().expect("stderr piped");
+        let said = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let sink = said.clone();
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0; 4096];
+            while let Ok(n @ 1..) = std::io::Read::read(&mut stderr, &mut buf) {
+                sink.lock().expect("stderr").extend_from_slice(&buf[..n]);
+            }
+        });
+        StderrTap { said, reader }
+    }
+
+    fn contains(&self, text: &str) -> bool {
+        String::from_utf8_lossy(&self.said.lock().expect("stderr")).contains(text)
+    }
+
+    /// The child's output, its stderr as read.
+    fn wait(self, child: std::process::Child) -> Output {
+        let mut output = child.wait_with_output().expect("mailcat ends");
+        self.reader.join().expect("stderr read");
+        output.stderr = std::mem::take(&mut *self.said.lock().expect("stderr"));
+        output
+    }
+}
+
 /// The messages on the server, as `mailcat cat` serves them, sorted.
 fn server(lab: &Lab, account: &Account) -> Vec<Vec<u8>> {
     let output = mailcat(lab, account, &["list", "--json"], None);
@@ -480,10 +514,11 @@ fn signalled_mid_fetch(lab: &Lab, signal: &str) {
     .stderr(Stdio::piped())
     .spawn()
     .expect("mailcat starts");
-    // The first batch stored, the 17th message written into tmp/, not committed (and no DELE
-    // sent: deletions wait for the end of the run).
-    wait_for("the 17th message in tmp/", &mut child, || {
-        store.messages().len() == 16 && store.tmp_files() == 1
+    // The first batch stored, the 17th message downloaded, not committed (held in memory, so
+    // no file in tmp/ yet; and no DELE sent: deletions wait for the end of the run).
+    let tap = StderrTap::new(&mut child);
+    wait_for("the 17th message downloaded", &mut child, || {
+        tap.contains("stalled at after_retr") && store.messages().len() == 16
     });
 
     let second = fetch(lab, &bob, &store, &[], None);
@@ -495,7 +530,7 @@ fn signalled_mid_fetch(lab: &Lab, signal: &str) {
     );
 
     send_signal(signal, &child);
-    let output = child.wait_with_output().expect("mailcat ends");
+    let output = tap.wait(child);
     // 128 + the signal's number, as a shell reports a program the signal ended.
     let expected = if signal == "-TERM" { 143 } else { 130 };
     assert_eq!(
@@ -857,8 +892,8 @@ fn a_message_deleted_by_another_client_after_the_list_is_skipped_not_fatal() {
 }
 
 /// IMAP downloads a whole batch before committing any of it: a signal while the second
-/// message of the second batch waits to be committed removes the third one's file too, keeps
-/// the first batch, and deletes nothing.
+/// message of the second batch waits to be committed gives up on the third one too (nothing
+/// of them is left in tmp/), keeps the first batch, and deletes nothing.
 #[test]
 fn imap_signalled_mid_batch_removes_every_downloaded_file_and_deletes_nothing() {
     let _guard = lock();
@@ -878,13 +913,14 @@ fn imap_signalled_mid_batch_removes_every_downloaded_file_and_deletes_nothing() 
     .stderr(Stdio::piped())
     .spawn()
     .expect("mailcat starts");
+    let tap = StderrTap::new(&mut child);
     wait_for(
-        "the first batch stored, three more in tmp/",
+        "the first batch stored, three more downloaded",
         &mut child,
-        || store.messages().len() == 16 && store.tmp_files() == 3,
+        || tap.contains("stalled at after_retr") && store.messages().len() == 16,
     );
     send_signal("-INT", &child);
-    let output = child.wait_with_output().expect("mailcat ends");
+    let output = tap.wait(child);
     assert_eq!(output.status.code(), Some(130), "{}", text(&output));
     assert_eq!(
         store.tmp_files(),

@@ -39,11 +39,13 @@
 //!
 //! Downloads are pipelined, in batches of up to 16 messages or 4 MiB of listed size, so a
 //! server far away costs a round trip per window of messages, not per message. IMAP: a sink
-//! for each message of the batch (Maildir: its file in `tmp/`; mbox: its spool file), all
+//! for each message of the batch (Maildir: held in memory, written into its file in `tmp/` by
+//! the commit, or as it comes for a message over 256 KiB; mbox: its spool file), all
 //! downloaded with a window of `UID FETCH` commands in flight, then each committed and
-//! recorded in list order. POP3: the batch's `RETR` commands go out ahead (a window of them,
-//! when the server announces PIPELINING), and each message is committed and recorded as soon
-//! as it is in, before the next one's file is even opened. The order of
+//! recorded in list order. POP3: the `RETR` commands of every new message go out through one
+//! window (when the server announces PIPELINING), across batches, so the server keeps sending
+//! while a batch is committed; a Maildir commits each batch as a group, an mbox each message as
+//! soon as it is in, before the next one's spool file is even opened. The order of
 //! commit, record and delete for each message is the one above, whatever the batching; a
 //! download that fails for one message alone (a full disk, an IMAP message gone) leaves the
 //! messages before it to be stored as usual.

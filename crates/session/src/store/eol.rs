@@ -57,7 +57,7 @@ impl CrlfToLf {
 /// writes, and every other byte stays. Each write reports the bytes it was given as written,
 /// so a caller counts the message as the server sent it. A CR at the very end is held back
 /// (its LF may come next) until the store finishes the message
-/// ([`super::MaildirMessage::commit`]).
+/// ([`LfWriter::finish`]).
 #[derive(Debug)]
 pub struct LfWriter<W> {
     inner: W,
@@ -68,8 +68,9 @@ pub struct LfWriter<W> {
 }
 
 impl<W: AsyncWrite + Unpin> LfWriter<W> {
-    pub(crate) fn new(inner: W) -> Self {
-        Self {
+    /// A writer storing into `inner`.
+    pub fn new(inner: W) -> Self {
+        LfWriter {
             inner,
             eol: CrlfToLf::default(),
             buf: Vec::new(),
@@ -78,7 +79,7 @@ impl<W: AsyncWrite + Unpin> LfWriter<W> {
     }
 
     /// Writes out what is held back: the message is complete.
-    pub(crate) async fn finish(&mut self) -> io::Result<()> {
+    pub async fn finish(&mut self) -> io::Result<()> {
         let mut tail = Vec::new();
         self.eol.finish(&mut tail);
         if !tail.is_empty() {
@@ -90,7 +91,7 @@ impl<W: AsyncWrite + Unpin> LfWriter<W> {
     }
 
     /// The writer underneath.
-    pub(crate) fn get_mut(&mut self) -> &mut W {
+    pub fn get_mut(&mut self) -> &mut W {
         &mut self.inner
     }
 

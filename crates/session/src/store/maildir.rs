@@ -2,17 +2,32 @@
 //! then renamed into `new/`; the rename is atomic, so `new/` only ever holds whole messages.
 //! Files have LF line ends, as Dovecot, getmail, fetchmail and mbsync write them and mail
 //! readers expect (mutt shows a CR as `^M`); every other byte is the server's.
+//!
+//! A message is written with `std::fs`, not through an async file: it is held in memory (LF
+//! already) up to [`SPILL`] bytes, and a bigger one goes to its file in chunks of that size,
+//! each written on tokio's blocking pool while the download goes on. A commit is one trip to
+//! the blocking pool for a whole group: each file created (if no chunk made it yet), written,
+//! `fdatasync`ed and renamed, then `new/` `fsync`ed once. A message of a few KiB thus costs
+//! its file's system calls and nothing more, where an async file costs a hop to the blocking
+//! pool for every chunk and every operation.
 
-use std::io;
+use std::future::Future;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::task::{ready, Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::fs::File;
-use tokio::io::AsyncWriteExt;
+use tokio::task::JoinHandle;
 
-use super::eol::LfWriter;
+use super::eol::CrlfToLf;
 use super::sync_dir;
+
+/// A message holds this many bytes in memory before they go to its file: a message this size
+/// or smaller is written by its commit alone. Also the size of each write of a bigger one.
+const SPILL: usize = 256 * 1024;
 
 /// A Maildir folder.
 #[derive(Debug, Clone)]
@@ -84,26 +99,30 @@ impl Maildir {
         Ok(removed)
     }
 
-    /// Starts a message: a new file in `tmp/` with a unique name.
+    /// Starts a message: a new file in `tmp/` with a unique name (created when the first
+    /// bytes go to it, at the latest by the commit).
     pub async fn begin(&self) -> io::Result<MaildirMessage> {
-        self.begin_named(unique_name("")).await
+        Ok(self.begin_named(unique_name("")))
     }
 
     /// Starts a message that carries `tag` in its name (see [`Maildir::tag_for`]), so a later
     /// run can tell that it is already here with [`Maildir::tags`], even after the message was
     /// moved to `cur/` and given flags by a mail reader.
     pub async fn begin_tagged(&self, tag: &str) -> io::Result<MaildirMessage> {
-        self.begin_named(unique_name(tag)).await
+        Ok(self.begin_named(unique_name(tag)))
     }
 
     /// The tag for a message known by `id` (any string naming it for good, such as
     /// `imap://user@host/INBOX/<uidvalidity>/<uid>`): 16 hex digits of its SHA-256.
     pub fn tag_for(id: &str) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
         let digest = ring::digest::digest(&ring::digest::SHA256, id.as_bytes());
-        digest.as_ref()[..8]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        let mut tag = String::with_capacity(16);
+        for b in &digest.as_ref()[..8] {
+            tag.push(HEX[usize::from(b >> 4)].into());
+            tag.push(HEX[usize::from(b & 15)].into());
+        }
+        tag
     }
 
     /// The tags of the messages in `new/` and `cur/` (those written by
@@ -121,154 +140,318 @@ impl Maildir {
         Ok(tags)
     }
 
-    async fn begin_named(&self, name: String) -> io::Result<MaildirMessage> {
-        let tmp = self.root.join("tmp").join(&name);
-        // Mail is private: 0600, like the 0700 directories (procmail and Dovecot do the same).
-        let file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .await?;
-        Ok(MaildirMessage {
-            file: Some(LfWriter::new(file)),
-            tmp,
+    fn begin_named(&self, name: String) -> MaildirMessage {
+        MaildirMessage {
+            eol: CrlfToLf::default(),
+            buf: Vec::new(),
+            spare: Vec::new(),
+            file: None,
+            spilling: None,
+            failed: None,
+            tmp: self.root.join("tmp").join(&name),
             new: self.root.join("new").join(&name),
             new_dir: self.root.join("new"),
-        })
+        }
     }
 }
 
-/// A message being written. Write to it (it is an `AsyncWrite`), then [`MaildirMessage::commit`];
-/// dropped without commit, its file stays in `tmp/` (invisible) until [`MaildirMessage::abort`]
-/// or the stale-file sweep removes it.
+/// What a chunk written on the blocking pool gives back: the file (created by the first
+/// chunk), and the buffer, emptied, for the next chunk.
+type Spill = (io::Result<std::fs::File>, Vec<u8>);
+
+/// A message being written. Write to it (it is an `AsyncWrite`: the message as the server
+/// sends it, CRLF; it stores LF), then [`MaildirMessage::commit`] (or
+/// [`MaildirMessage::commit_all`] for a group). Its file in `tmp/` is created when the first
+/// 256 KiB go to it, else by the commit; dropped without commit, a file already
+/// created stays in `tmp/` (invisible) until [`Maildir::remove_tagged_tmp`] or the stale-file
+/// sweep removes it, and [`MaildirMessage::abort`] removes it at once.
+///
+/// Flushing it does not write what it holds to the file: only the commit makes the message
+/// anything more than a download in progress.
 #[derive(Debug)]
 pub struct MaildirMessage {
-    file: Option<LfWriter<File>>,
+    eol: CrlfToLf,
+    /// Converted bytes not yet written to the file.
+    buf: Vec<u8>,
+    /// The buffer of the chunk written before, emptied, for the next one.
+    spare: Vec<u8>,
+    /// The file, once a chunk created it (away while a chunk is being written).
+    file: Option<std::fs::File>,
+    /// The chunk being written on the blocking pool.
+    spilling: Option<JoinHandle<Spill>>,
+    /// A chunk that could not be written: the message is lost, every later call says so.
+    failed: Option<io::ErrorKind>,
     tmp: PathBuf,
     new: PathBuf,
     new_dir: PathBuf,
 }
 
+/// A message handed to the blocking pool by a commit.
+struct ToCommit {
+    file: Option<std::fs::File>,
+    buf: Vec<u8>,
+    tmp: PathBuf,
+    new: PathBuf,
+}
+
 impl MaildirMessage {
-    /// The file being written, as a sink for a fetch: give it the message as the server sends
-    /// it (CRLF); it stores LF.
-    pub fn writer(&mut self) -> &mut LfWriter<File> {
-        self.file
-            .as_mut()
-            .expect("the file is there until commit or abort")
+    /// The message itself, as a sink for a fetch: give it the message as the server sends it
+    /// (CRLF); it stores LF.
+    pub fn writer(&mut self) -> &mut MaildirMessage {
+        self
     }
 
-    /// Makes the message durable and visible: flush, `fsync` the file, rename it into `new/`,
-    /// `fsync` `new/`. Returns its final path. Only after this may the server copy go.
-    pub async fn commit(mut self) -> io::Result<PathBuf> {
-        let mut file = self.file.take().expect("commit runs once");
-        file.finish().await?;
-        file.flush().await?;
-        file.get_mut().sync_all().await?;
-        drop(file);
-        crate::sync::fault::abort_at("after_write_before_rename");
-        tokio::fs::rename(&self.tmp, &self.new).await?;
-        let dir = self.new_dir.clone();
-        tokio::task::spawn_blocking(move || sync_dir(&dir))
-            .await
-            .map_err(io::Error::other)??;
-        Ok(self.new.clone())
+    /// Makes the message durable and visible: its file written and `fsync`ed, renamed into
+    /// `new/`, `new/` `fsync`ed. Returns its final path. Only after this may the server copy
+    /// go.
+    pub async fn commit(self) -> io::Result<PathBuf> {
+        let mut paths = MaildirMessage::commit_all(vec![self]).await?;
+        Ok(paths.pop().expect("one message committed"))
     }
 
     /// Group commit: makes every message of `messages` durable and visible with one `fsync`
-    /// of `new/` for them all: each file flushed and `fdatasync`ed (its data and length), each
-    /// renamed into `new/`, then `new/` `fsync`ed once. Returns their final paths, in order.
-    /// Only after this returns may the server copies go.
+    /// of `new/` for them all: each file written and `fdatasync`ed (its data and length), each
+    /// renamed into `new/`, then `new/` `fsync`ed once, all in one trip to the blocking pool.
+    /// Returns their final paths, in order. Only after this returns may the server copies go.
     ///
     /// The guarantee is [`MaildirMessage::commit`]'s: a message is in view only once its file
     /// is whole and synced (the rename comes after the `fdatasync`), and the call returns only
     /// once the renames are durable too. On an error, the files not yet renamed are removed
     /// from `tmp/`; those renamed are whole but may not be durable, and the caller records
-    /// none of them.
-    pub async fn commit_all(messages: Vec<Self>) -> io::Result<Vec<PathBuf>> {
+    /// none of them. A message that cannot be written (a full disk) does not stop the ones
+    /// before it: they are committed, and the call still fails. Dropped while the blocking pool works on it (a cancellation), the
+    /// commit goes on there to its end, so each message is left whole in `new/` or in `tmp/`.
+    pub async fn commit_all(messages: Vec<MaildirMessage>) -> io::Result<Vec<PathBuf>> {
+        let Some(dir) = messages.first().map(|m| m.new_dir.clone()) else {
+            return Ok(Vec::new());
+        };
+        let mut jobs = Vec::with_capacity(messages.len());
         let mut messages = messages.into_iter();
-        let mut done = Vec::with_capacity(messages.len());
-        let mut dir = None;
         while let Some(mut message) = messages.next() {
-            let result = async {
-                let mut file = message.file.take().expect("commit runs once");
-                file.finish().await?;
-                file.flush().await?;
-                file.get_mut().sync_data().await?;
-                drop(file);
-                crate::sync::fault::abort_at("after_write_before_rename");
-                tokio::fs::rename(&message.tmp, &message.new).await
-            }
-            .await;
-            if let Err(e) = result {
-                let _ = tokio::fs::remove_file(&message.tmp).await;
+            if let Err(e) = std::future::poll_fn(|cx| message.poll_spilled(cx)).await {
+                let _ = message.abort().await;
                 for rest in messages {
                     let _ = rest.abort().await;
                 }
+                for job in jobs {
+                    remove_tmp(&job);
+                }
                 return Err(e);
             }
-            dir.get_or_insert_with(|| message.new_dir.clone());
-            done.push(message.new.clone());
+            message.eol.finish(&mut message.buf);
+            jobs.push(ToCommit {
+                file: message.file.take(),
+                buf: std::mem::take(&mut message.buf),
+                tmp: std::mem::take(&mut message.tmp),
+                new: std::mem::take(&mut message.new),
+            });
         }
-        if let Some(dir) = dir {
-            tokio::task::spawn_blocking(move || sync_dir(&dir))
-                .await
-                .map_err(io::Error::other)??;
-        }
-        Ok(done)
+        tokio::task::spawn_blocking(move || commit_blocking(jobs, &dir))
+            .await
+            .map_err(io::Error::other)?
     }
 
-    /// Gives up on the message: its file in `tmp/` is removed.
+    /// Gives up on the message: its file in `tmp/`, if it has one yet, is removed.
     pub async fn abort(mut self) -> io::Result<()> {
-        self.file.take();
-        tokio::fs::remove_file(&self.tmp).await
+        let spilled = std::future::poll_fn(|cx| self.poll_spilled(cx)).await;
+        let had_file = self.file.take().is_some() || spilled.is_err();
+        match std::fs::remove_file(&self.tmp) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !had_file => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Waits for the chunk being written, if any; then starts on the next one if the buffer
+    /// is full.
+    fn poll_spilled(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Some(kind) = self.failed {
+            return Poll::Ready(Err(io::Error::new(
+                kind,
+                "an earlier write of this message failed",
+            )));
+        }
+        if let Some(spilling) = self.spilling.as_mut() {
+            let (file, spare) = match ready!(Pin::new(spilling).poll(cx)) {
+                Ok(spill) => spill,
+                Err(e) => (Err(io::Error::other(e)), Vec::new()),
+            };
+            self.spilling = None;
+            match file {
+                Ok(file) => {
+                    self.file = Some(file);
+                    self.spare = spare;
+                }
+                Err(e) => {
+                    self.failed = Some(e.kind());
+                    return Poll::Ready(Err(e));
+                }
+            }
+        }
+        if self.buf.len() >= SPILL {
+            self.spill();
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Writes the buffer to the file (creating it) on the blocking pool.
+    fn spill(&mut self) {
+        let mut chunk = std::mem::replace(&mut self.buf, std::mem::take(&mut self.spare));
+        let file = self.file.take();
+        let tmp = self.tmp.clone();
+        self.spilling = Some(tokio::task::spawn_blocking(move || {
+            let written = match file {
+                Some(file) => Ok(file),
+                None => create(&tmp),
+            }
+            .and_then(|mut file| file.write_all(&chunk).map(|()| file));
+            chunk.clear();
+            (written, chunk)
+        }));
     }
 }
 
-/// The message's file as a sink (as [`MaildirMessage::writer`]): CRLF in, LF stored.
+impl Drop for MaildirMessage {
+    fn drop(&mut self) {
+        // A chunk being written goes on to its end; its file stays in `tmp/` (see the type).
+        self.spilling.take();
+    }
+}
+
+/// Creates a message's file in `tmp/`: new, private (0600, like the 0700 directories, as
+/// procmail and Dovecot do).
+fn create(tmp: &Path) -> io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(tmp)
+}
+
+fn remove_tmp(job: &ToCommit) {
+    let _ = std::fs::remove_file(&job.tmp);
+}
+
+/// The blocking half of [`MaildirMessage::commit_all`], in phases, so that a file system with
+/// a journal commits it once for the group rather than once per message: every file written
+/// (and its write-back started), then each `fdatasync`ed, then each renamed, then `new/`
+/// `fsync`ed once. Each rename still comes after its file's `fdatasync`.
+///
+/// On ext4, `fdatasync` of a file whose blocks are not yet allocated (delayed allocation)
+/// allocates them and commits the journal for it: one commit per message when each is synced
+/// in turn. Started write-back (`POSIX_FADV_DONTNEED` starts it, as `sync_file_range` would)
+/// allocates every file's blocks in the running transaction, so the first `fdatasync` commits
+/// them all and the others only wait for their data.
+fn commit_blocking(mut jobs: Vec<ToCommit>, dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let fail = |jobs: &[ToCommit], e: io::Error| {
+        for job in jobs {
+            remove_tmp(job);
+        }
+        Err(e)
+    };
+    let mut files = Vec::with_capacity(jobs.len());
+    // A file that cannot be written (a full disk) ends the group there: the ones before it
+    // are still committed (and the call fails all the same, so none is recorded: the next
+    // sync finds them by their tags), as they would be had each been committed alone.
+    let mut failed = None;
+    for job in jobs.iter_mut() {
+        let written = match job.file.take() {
+            Some(file) => Ok(file),
+            None => create(&job.tmp),
+        }
+        .and_then(|mut file| {
+            file.write_all(&job.buf)?;
+            // Only a hint: a file system without write-back (tmpfs) ignores it.
+            let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed);
+            Ok(file)
+        });
+        match written {
+            Ok(file) => files.push(file),
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+    }
+    if failed.is_some() {
+        for job in &jobs[files.len()..] {
+            remove_tmp(job);
+        }
+        jobs.truncate(files.len());
+    }
+    for file in &files {
+        if let Err(e) = file.sync_data() {
+            return fail(&jobs, failed.unwrap_or(e));
+        }
+    }
+    drop(files);
+    let mut done = Vec::with_capacity(jobs.len());
+    for (i, job) in jobs.iter().enumerate() {
+        crate::sync::fault::abort_at("after_write_before_rename");
+        if let Err(e) = std::fs::rename(&job.tmp, &job.new) {
+            return fail(&jobs[i..], failed.unwrap_or(e));
+        }
+        done.push(job.new.clone());
+    }
+    if !done.is_empty() {
+        sync_dir(dir)?;
+    }
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(done),
+    }
+}
+
+/// The message's sink: CRLF in, LF stored. Each write takes all it is given (and reports it
+/// all, so a caller counts the message as the server sent it), unless the buffer is full and
+/// the chunk before is still being written.
 impl tokio::io::AsyncWrite for MaildirMessage {
     fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<io::Result<usize>> {
-        std::pin::Pin::new(self.writer()).poll_write(cx, buf)
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.buf.len() >= SPILL || this.failed.is_some() {
+            ready!(this.poll_spilled(cx))?;
+        }
+        this.eol.convert(data, &mut this.buf);
+        if this.buf.len() >= SPILL && this.spilling.is_none() {
+            this.spill();
+        }
+        Poll::Ready(Ok(data.len()))
     }
 
-    fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<io::Result<()>> {
-        std::pin::Pin::new(self.writer()).poll_flush(cx)
+    /// Waits for the chunk being written, if any (what is held stays held: see the type).
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.spilling.is_some() || this.failed.is_some() {
+            ready!(this.poll_spilled(cx))?;
+        }
+        Poll::Ready(Ok(()))
     }
 
-    fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<io::Result<()>> {
-        std::pin::Pin::new(self.writer()).poll_shutdown(cx)
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_flush(cx)
     }
 }
 
 /// `time.M<micros>P<pid>Q<counter>[X<tag>].<host>`: unique across processes and hosts.
 fn unique_name(tag: &str) -> String {
+    // The host name read once (a file read per message otherwise); the pid asked each time
+    // (a process may fork).
+    static HOST: OnceLock<String> = OnceLock::new();
+    let host = HOST.get_or_init(hostname);
+    let pid = std::process::id();
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     let count = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let tag = if tag.is_empty() {
-        String::new()
-    } else {
-        format!("X{tag}")
-    };
+    let x = if tag.is_empty() { "" } else { "X" };
     format!(
-        "{}.M{}P{}Q{}{tag}.{}",
+        "{}.M{}P{pid}Q{count}{x}{tag}.{host}",
         now.as_secs(),
         now.subsec_micros(),
-        std::process::id(),
-        count,
-        hostname()
     )
 }
 
@@ -301,6 +484,7 @@ impl PrivateMode for std::fs::DirBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::AsyncWriteExt;
 
     fn temp(name: &str) -> PathBuf {
         let dir =
@@ -392,8 +576,14 @@ mod tests {
     async fn tagged_debris_in_tmp_is_swept_and_other_files_stay() {
         let root = temp("tagged-debris");
         let maildir = Maildir::open(&root).unwrap();
-        drop(maildir.begin_tagged(&Maildir::tag_for("x")).await.unwrap());
-        drop(maildir.begin().await.unwrap());
+        // A killed fetch leaves files with a tag (a commit cut short, or the first chunk of
+        // a big message); other programs' files have none.
+        std::fs::write(
+            root.join("tmp").join(unique_name(&Maildir::tag_for("x"))),
+            b"x",
+        )
+        .unwrap();
+        std::fs::write(root.join("tmp").join(unique_name("")), b"x").unwrap();
         assert_eq!(maildir.remove_tagged_tmp().unwrap(), 1);
         assert_eq!(std::fs::read_dir(root.join("tmp")).unwrap().count(), 1);
         std::fs::remove_dir_all(&root).unwrap();
@@ -410,6 +600,73 @@ mod tests {
             "fresh files stay"
         );
         assert_eq!(maildir.remove_stale_tmp(Duration::ZERO).unwrap(), 1);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// A message of `lines` lines of 100 bytes (CRLF), and the same with LF.
+    fn big(lines: usize) -> (Vec<u8>, Vec<u8>) {
+        let mut crlf = Vec::new();
+        let mut lf = Vec::new();
+        for i in 0..lines {
+            let line = format!("{i:097}");
+            crlf.extend_from_slice(line.as_bytes());
+            crlf.extend_from_slice(b"\r\n");
+            lf.extend_from_slice(line.as_bytes());
+            lf.push(b'\n');
+        }
+        (crlf, lf)
+    }
+
+    #[tokio::test]
+    async fn a_big_message_goes_to_its_file_in_chunks_and_is_whole_after_commit() {
+        let root = temp("big");
+        let maildir = Maildir::open(&root).unwrap();
+        let (crlf, lf) = big(3 * SPILL / 100 + 77);
+        let mut message = maildir.begin_tagged("0123456789abcdef").await.unwrap();
+        // Chunks of an odd size, so line ends are split between them.
+        for chunk in crlf.chunks(4093) {
+            assert_eq!(message.write(chunk).await.unwrap(), chunk.len());
+        }
+        message.flush().await.unwrap();
+        assert_eq!(
+            std::fs::read_dir(root.join("tmp")).unwrap().count(),
+            1,
+            "the first chunks are in tmp/, out of view"
+        );
+        assert_eq!(std::fs::read_dir(root.join("new")).unwrap().count(), 0);
+        let path = message.commit().await.unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), lf);
+        assert_eq!(std::fs::read_dir(root.join("tmp")).unwrap().count(), 0);
+        // Given up on after its first chunks: nothing is left.
+        let mut message = maildir.begin().await.unwrap();
+        message.write_all(&crlf).await.unwrap();
+        message.flush().await.unwrap();
+        message.abort().await.unwrap();
+        assert_eq!(std::fs::read_dir(root.join("tmp")).unwrap().count(), 0);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_group_is_committed_in_order_and_a_small_message_touches_no_file_before() {
+        let root = temp("group");
+        let maildir = Maildir::open(&root).unwrap();
+        let mut messages = Vec::new();
+        for i in 0..5 {
+            let mut message = maildir.begin().await.unwrap();
+            let body = format!("Subject: {i}\r\n\r\n{}\r\n", "x".repeat(i * 1000));
+            message.write_all(body.as_bytes()).await.unwrap();
+            message.flush().await.unwrap();
+            messages.push(message);
+        }
+        assert_eq!(std::fs::read_dir(root.join("tmp")).unwrap().count(), 0);
+        let paths = MaildirMessage::commit_all(messages).await.unwrap();
+        assert_eq!(paths.len(), 5);
+        for (i, path) in paths.iter().enumerate() {
+            let want = format!("Subject: {i}\n\n{}\n", "x".repeat(i * 1000));
+            assert_eq!(std::fs::read(path).unwrap(), want.as_bytes());
+        }
+        assert_eq!(std::fs::read_dir(root.join("new")).unwrap().count(), 5);
+        assert_eq!(std::fs::read_dir(root.join("tmp")).unwrap().count(), 0);
         std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -33,8 +33,9 @@
 //! # The order of things, and why a crash anywhere is harmless
 //!
 //! Messages are downloaded in batches of up to 16 messages or 4 MiB of listed size (IMAP: a
-//! window of `UID FETCH` commands in flight; POP3: the batch's `RETR`s sent ahead, pipelined
-//! when the server allows), each into a writer of the store ([`Store::begin`]). Then the
+//! window of `UID FETCH` commands in flight; POP3: the `RETR`s of every new message sent
+//! through one window, pipelined when the server allows, so the server goes on sending the
+//! next batch while one is committed), each into a writer of the store ([`Store::begin`]). Then the
 //! batch is settled in list order, in groups of [`Store::group_limit`] messages (a whole batch
 //! for a Maildir, one message for an mbox):
 //!
@@ -461,14 +462,43 @@ impl<'a, S: Store> Sync<'a, S> {
             to_delete: &mut to_delete,
             delete: self.delete,
         };
-        let mut rest = &new[..];
-        while !rest.is_empty() {
+        // POP3: one `RETR` for each new message not found stored, all sent ahead through one
+        // window (with PIPELINING), so the window never drains while a batch is committed:
+        // the server goes on sending the next batch's messages meanwhile.
+        let mut pop3 = None;
+        if let Incoming::Pop3 { .. } = incoming {
+            let mut stored = Vec::with_capacity(new.len());
+            for message in &new {
+                let id = saver.full_id(message);
+                stored.push(saver.store.contains(&id).map_err(StopReason::Store)?);
+            }
+            let ids: Vec<&MessageId> = new
+                .iter()
+                .zip(&stored)
+                .filter(|(_, stored)| !**stored)
+                .map(|(m, _)| &m.id)
+                .collect();
+            let fetching = cancel
+                .until(incoming.fetch_start(&ids))
+                .await
+                .ok_or(StopReason::Cancelled)?
+                .map_err(StopReason::Session)?;
+            pop3 = Some((fetching, stored));
+        }
+        let mut done = 0;
+        while done < new.len() {
+            let rest = &new[done..];
             let batch = &rest[..batch_len(rest)];
-            rest = &rest[batch.len()..];
-            let got = match incoming {
-                Incoming::Imap { .. } => saver.imap_batch(incoming, cancel, batch).await?,
-                Incoming::Pop3 { .. } => saver.pop3_batch(incoming, cancel, batch).await?,
+            let got = match (&*incoming, pop3.as_mut()) {
+                (Incoming::Pop3 { .. }, Some((fetching, stored))) => {
+                    let stored = &stored[done..done + batch.len()];
+                    saver
+                        .pop3_batch(incoming, cancel, batch, stored, fetching)
+                        .await?
+                }
+                _ => saver.imap_batch(incoming, cancel, batch).await?,
             };
+            done += batch.len();
             saver.settle(cancel, batch, got).await?;
         }
         Ok(to_delete)
@@ -777,31 +807,18 @@ impl<S: Store> Saver<'_, '_, S> {
         Ok(got)
     }
 
-    /// POP3: `RETR` for the whole batch sent ahead (a window of them with PIPELINING), each
-    /// message read into its own message of the store. A download that fails ends the batch
-    /// there: the messages before it are still settled.
+    /// POP3: the batch's messages read from `fetching` (the `RETR`s of the whole sync, sent
+    /// ahead), each into its own message of the store; `stored` says which were found stored
+    /// (no `RETR` was sent for them). A download that fails ends the batch there: the
+    /// messages before it are still settled.
     async fn pop3_batch<T: AsyncRead + AsyncWrite + Unpin>(
         &mut self,
         incoming: &mut Incoming<T>,
         cancel: &mut Cancel<'_, impl Future<Output = ()>>,
         batch: &[MessageSummary],
+        stored: &[bool],
+        fetching: &mut crate::Fetching,
     ) -> Result<Vec<Got<S::Message>>, StopReason> {
-        let mut stored = Vec::with_capacity(batch.len());
-        for message in batch {
-            let id = self.full_id(message);
-            stored.push(self.store.contains(&id).map_err(StopReason::Store)?);
-        }
-        let ids: Vec<&MessageId> = batch
-            .iter()
-            .zip(&stored)
-            .filter(|(_, stored)| !**stored)
-            .map(|(m, _)| &m.id)
-            .collect();
-        let mut fetching = cancel
-            .until(incoming.fetch_start(&ids))
-            .await
-            .ok_or(StopReason::Cancelled)?
-            .map_err(StopReason::Session)?;
         // A store that commits one message at a time (an mbox) gets each message committed
         // and recorded as soon as it is in, before the next one's file is even opened: one
         // spool file, not a batch of them, on the disk at a time.
@@ -831,10 +848,7 @@ impl<S: Store> Saver<'_, '_, S> {
                     continue;
                 }
             };
-            match cancel
-                .until(incoming.fetch_next(&mut fetching, &mut sink))
-                .await
-            {
+            match cancel.until(incoming.fetch_next(fetching, &mut sink)).await {
                 Some(Ok(Some(result))) => got.push(Got::Fetched(sink, result)),
                 outcome => {
                     self.store.abort(sink).await;
@@ -944,6 +958,9 @@ impl<S: Store> Saver<'_, '_, S> {
             if fetched.is_some() {
                 fault::abort_at("after_retr");
                 if fault::reached("stall_after_retr") {
+                    // Said, for a test to know the downloads wait here (held in memory: a
+                    // small message has no file before its commit).
+                    eprintln!("mailcat fetch: stalled at after_retr (test hook)");
                     cancel.wait().await;
                     return Err(StopReason::Cancelled);
                 }
