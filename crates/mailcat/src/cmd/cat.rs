@@ -74,8 +74,8 @@ struct Stdout {
 }
 
 impl Stdout {
-    fn new() -> Stdout {
-        Stdout {
+    fn new() -> Self {
+        Self {
             out: std::io::stdout(),
             buf: Vec::with_capacity(CHUNK),
         }

@@ -70,7 +70,7 @@ pub struct LfWriter<W> {
 impl<W: AsyncWrite + Unpin> LfWriter<W> {
     /// A writer storing into `inner`.
     pub fn new(inner: W) -> Self {
-        LfWriter {
+        Self {
             inner,
             eol: CrlfToLf::default(),
             buf: Vec::new(),

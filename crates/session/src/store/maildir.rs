@@ -197,7 +197,7 @@ struct ToCommit {
 impl MaildirMessage {
     /// The message itself, as a sink for a fetch: give it the message as the server sends it
     /// (CRLF); it stores LF.
-    pub fn writer(&mut self) -> &mut MaildirMessage {
+    pub fn writer(&mut self) -> &mut Self {
         self
     }
 
@@ -205,7 +205,7 @@ impl MaildirMessage {
     /// `new/`, `new/` `fsync`ed. Returns its final path. Only after this may the server copy
     /// go.
     pub async fn commit(self) -> io::Result<PathBuf> {
-        let mut paths = MaildirMessage::commit_all(vec![self]).await?;
+        let mut paths = Self::commit_all(vec![self]).await?;
         Ok(paths.pop().expect("one message committed"))
     }
 
@@ -221,7 +221,7 @@ impl MaildirMessage {
     /// none of them. A message that cannot be written (a full disk) does not stop the ones
     /// before it: they are committed, and the call still fails. Dropped while the blocking pool works on it (a cancellation), the
     /// commit goes on there to its end, so each message is left whole in `new/` or in `tmp/`.
-    pub async fn commit_all(messages: Vec<MaildirMessage>) -> io::Result<Vec<PathBuf>> {
+    pub async fn commit_all(messages: Vec<Self>) -> io::Result<Vec<PathBuf>> {
         let Some(dir) = messages.first().map(|m| m.new_dir.clone()) else {
             return Ok(Vec::new());
         };
