@@ -84,9 +84,7 @@ async fn the_domains_own_file_wins_over_dns() {
     let imap = &found.incoming[0];
     assert_eq!(imap.endpoint.url(), "imaps://imap.example.test:993");
     assert_eq!(imap.login.as_deref(), Some("alice"));
-    assert!(
-        matches!(&imap.source, Source::AutoconfigFile { url } if url.contains("autoconfig.example.test"))
-    );
+    mailcat_tests::assert_matches!(&imap.source, Source::AutoconfigFile { url } if url.contains("autoconfig.example.test"));
     assert_eq!(
         found.outgoing[0].endpoint.url(),
         "smtp://smtp.example.test:587"
@@ -184,10 +182,7 @@ async fn a_custom_domain_at_microsoft_365_is_known_by_its_mx() {
     assert_eq!(found.incoming[0].endpoint.host, "outlook.office365.com");
     assert_eq!(found.outgoing[0].endpoint.host, "smtp.office365.com");
     assert_eq!(found.sign_in, Some(SignIn::OAuth2Only));
-    assert!(matches!(
-        &found.incoming[0].source,
-        Source::MxMatch { exchange } if exchange == "contoso-test.mail.protection.outlook.com"
-    ));
+    mailcat_tests::assert_matches!(&found.incoming[0].source, Source::MxMatch { exchange } if exchange == "contoso-test.mail.protection.outlook.com");
 }
 
 #[tokio::test]

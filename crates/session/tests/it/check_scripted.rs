@@ -7,33 +7,21 @@ use std::time::Duration;
 
 use mailcat_session::check::{self, Options, Progress, Role};
 use mailcat_session::{Account, Credential};
+use mailcat_tests::script::{cmd, send, serve_tcp, Step};
 use mailcat_transport::{Endpoint, Protocol, Security, Timeouts};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
 
 /// A plaintext IMAP server for one connection: greets, answers CAPABILITY if `capability`,
 /// and then reads without answering, so the next step times out.
 async fn stalling_imap_server(capability: bool) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        let Ok((stream, _)) = listener.accept().await else {
-            return;
-        };
-        let (read, mut write) = stream.into_split();
-        write.write_all(b"* OK ready\r\n").await.unwrap();
-        let mut lines = BufReader::new(read).lines();
-        while let Ok(Ok(Some(line))) =
-            tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await
-        {
-            let tag = line.split(' ').next().unwrap_or_default().to_owned();
-            if capability && line.contains("CAPABILITY") {
-                let reply = format!("* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n{tag} OK done\r\n");
-                write.write_all(reply.as_bytes()).await.unwrap();
-            }
-        }
-    });
-    port
+    let mut script = vec![send("* OK ready\r\n")];
+    if capability {
+        script.push(cmd(
+            "CAPABILITY",
+            "* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n{tag} OK done\r\n",
+        ));
+    }
+    script.push(Step::Hang);
+    serve_tcp(script).await.port()
 }
 
 /// The name of the step the check reports as failed.

@@ -5,47 +5,31 @@
 #![allow(clippy::unwrap_used)]
 
 use mailcat_session::{ListDetail, Plaintext};
-use std::sync::{Arc, Mutex};
 
 use mailcat_session::{Account, Credential};
+use mailcat_tests::script::{send, serve, serve_tcp, Answer};
 use mailcat_transport::{Endpoint, Security};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
 
 #[tokio::test]
 async fn a_preauth_greeting_skips_the_login_and_the_session_works() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
-    let log = Arc::clone(&seen);
-    tokio::spawn(async move {
-        let (stream, _) = listener.accept().await.unwrap();
-        let (read, mut write) = stream.into_split();
-        let mut lines = BufReader::new(read).lines();
-        write
-            .write_all(b"* PREAUTH [CAPABILITY IMAP4rev1 AUTH=PLAIN] welcome, trusted client\r\n")
-            .await
-            .unwrap();
-        while let Ok(Some(line)) = lines.next_line().await {
-            log.lock().unwrap().push(line.clone());
-            let (tag, command) = line.split_once(' ').unwrap_or((&line, ""));
-            let reply = match command
-                .split(' ')
-                .next()
-                .unwrap_or("")
-                .to_ascii_uppercase()
-                .as_str()
-            {
+    let server = serve_tcp(vec![
+        send("* PREAUTH [CAPABILITY IMAP4rev1 AUTH=PLAIN] welcome, trusted client\r\n"),
+        serve(|line| {
+            let (tag, command) = line.split_once(' ').unwrap_or((line, ""));
+            let verb = command.split(' ').next().unwrap_or("").to_ascii_uppercase();
+            Answer::reply(match verb.as_str() {
                 "LOGIN" | "AUTHENTICATE" => format!("{tag} BAD already authenticated\r\n"),
                 "EXAMINE" | "SELECT" => format!(
                     "* 0 EXISTS\r\n* OK [UIDVALIDITY 9] ok\r\n{tag} OK [READ-ONLY] done\r\n"
                 ),
                 "LOGOUT" => format!("* BYE bye\r\n{tag} OK done\r\n"),
                 _ => format!("{tag} OK done\r\n"),
-            };
-            write.write_all(reply.as_bytes()).await.unwrap();
-        }
-    });
+            })
+        }),
+    ])
+    .await;
+    let port = server.port();
+    let seen = server.live();
 
     let mut incoming = Endpoint::parse_url(&format!("imap://127.0.0.1:{port}")).unwrap();
     incoming.security = Security::DangerousPlaintext;

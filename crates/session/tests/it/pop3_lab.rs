@@ -204,10 +204,10 @@ async fn pop3s_listings_agree_and_every_message_is_byte_exact() {
     let mut header = Vec::new();
     session.top(1, 0, &mut header).await.unwrap();
     assert!(header.ends_with(b"\r\n\r\n") && header.len() < 1024);
-    assert!(matches!(
+    mailcat_tests::assert_matches!(
         session.retrieve(999, &mut Vec::new()).await,
         Err(Error::Rejected { .. })
-    ));
+    );
     session.quit().await.unwrap();
 }
 

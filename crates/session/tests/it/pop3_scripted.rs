@@ -456,21 +456,15 @@ async fn stat_list_uidl() {
         session.uidl_one(1).await.unwrap().uid,
         "whqtswO00WBw418f9t5JxYwZ"
     );
-    assert!(matches!(
-        session.list_one(9).await,
-        Err(Error::Rejected { .. })
-    ));
-    assert!(matches!(
-        session.uidl_one(9).await,
-        Err(Error::Rejected { .. })
-    ));
+    mailcat_tests::assert_matches!(session.list_one(9).await, Err(Error::Rejected { .. }));
+    mailcat_tests::assert_matches!(session.uidl_one(9).await, Err(Error::Rejected { .. }));
     let busy = session.list().await.unwrap_err();
     assert!(
         matches!(busy, Error::Temporary { .. }) && busy.is_transient(),
         "{busy}"
     );
-    assert!(matches!(session.stat().await, Err(Error::Rejected { .. })));
-    assert!(matches!(session.uidl().await, Err(Error::Temporary { .. })));
+    mailcat_tests::assert_matches!(session.stat().await, Err(Error::Rejected { .. }));
+    mailcat_tests::assert_matches!(session.uidl().await, Err(Error::Temporary { .. }));
     drop(session);
     server.received().await;
 }
@@ -479,7 +473,7 @@ async fn stat_list_uidl() {
 async fn a_malformed_stat_is_a_protocol_error() {
     let (mut session, server) =
         logged_in(TX_CAPS, vec![expect("STAT"), send("+OK lots\r\n")]).await;
-    assert!(matches!(session.stat().await, Err(Error::Protocol { .. })));
+    mailcat_tests::assert_matches!(session.stat().await, Err(Error::Protocol { .. }));
     drop(session);
     server.received().await;
 }
@@ -500,10 +494,10 @@ async fn top_streams_the_header() {
     assert_eq!(session.top(1, 0, &mut out).await.unwrap(), 27);
     assert_eq!(out, b"Subject: hi\r\n.hidden: x\r\n\r\n");
     let mut none = Vec::new();
-    assert!(matches!(
+    mailcat_tests::assert_matches!(
         session.top(7, 3, &mut none).await,
         Err(Error::Rejected { .. })
-    ));
+    );
     assert!(none.is_empty());
     drop(session);
     server.received().await;
@@ -530,7 +524,7 @@ async fn dele_rset_noop_quit() {
     )
     .await;
     session.dele(1).await.unwrap();
-    assert!(matches!(session.dele(1).await, Err(Error::Rejected { .. })));
+    mailcat_tests::assert_matches!(session.dele(1).await, Err(Error::Rejected { .. }));
     let temporary = session.dele(2).await.unwrap_err();
     assert!(
         matches!(temporary, Error::Temporary { .. }),
@@ -566,22 +560,22 @@ async fn rset_noop_and_quit_refusals() {
         ],
     )
     .await;
-    assert!(matches!(session.rset().await, Err(Error::Rejected { .. })));
-    assert!(matches!(session.noop().await, Err(Error::Temporary { .. })));
-    assert!(matches!(session.quit().await, Err(Error::Rejected { .. })));
+    mailcat_tests::assert_matches!(session.rset().await, Err(Error::Rejected { .. }));
+    mailcat_tests::assert_matches!(session.noop().await, Err(Error::Temporary { .. }));
+    mailcat_tests::assert_matches!(session.quit().await, Err(Error::Rejected { .. }));
     server.received().await;
 }
 
 #[tokio::test]
 async fn message_number_zero_sends_nothing() {
     let (mut session, server) = logged_in(TX_CAPS, vec![]).await;
-    assert!(matches!(session.dele(0).await, Err(Error::Encode(_))));
-    assert!(matches!(
+    mailcat_tests::assert_matches!(session.dele(0).await, Err(Error::Encode(_)));
+    mailcat_tests::assert_matches!(
         session
             .retrieve_many(&[1, 0], |_| async { Ok(Vec::new()) })
             .await,
         Err(Error::Encode(_))
-    ));
+    );
     drop(session);
     let received = server.received_text().await;
     assert!(
@@ -623,7 +617,7 @@ async fn retr_split_byte_by_byte() {
         TX_CAPS,
         vec![
             expect("RETR 1"),
-            Step::SendByteByByte(retr_reply(STUFFED)),
+            Step::Drip(retr_reply(STUFFED), Duration::ZERO),
             expect("NOOP"),
             send("+OK\r\n"),
         ],
@@ -679,7 +673,7 @@ async fn eof_before_the_terminator_is_an_error() {
         vec![
             expect("RETR 1"),
             send("+OK\r\npartial message\r\n.\r"),
-            Step::Close,
+            Step::CloseWrite,
         ],
     )
     .await;
@@ -751,7 +745,7 @@ async fn eof_mid_pipeline_reports_nothing_incomplete_as_complete() {
             expect("RETR 1"),
             expect("RETR 2"),
             send("+OK\r\none\r\n.\r\n+OK\r\ntwo, cut"),
-            Step::Close,
+            Step::CloseWrite,
         ],
     )
     .await;
@@ -804,7 +798,7 @@ async fn pipelined_retrs_are_all_sent_before_the_first_reply() {
         .unwrap();
     assert_eq!(results.len(), 3);
     assert_eq!(results[0].as_ref().unwrap(), &7);
-    assert!(matches!(results[1], Err(Error::Temporary { .. })));
+    mailcat_tests::assert_matches!(results[1], Err(Error::Temporary { .. }));
     assert_eq!(results[2].as_ref().unwrap(), &6);
     assert_eq!(
         recorder.take(),
@@ -818,7 +812,7 @@ async fn pipelined_retrs_are_all_sent_before_the_first_reply() {
     server.received().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_pipeline_window_is_bounded() {
     let count = 12u32;
     let mut script = Vec::new();
@@ -853,7 +847,7 @@ async fn the_pipeline_window_is_bounded() {
     server.received().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn without_pipelining_one_command_at_a_time() {
     let (mut session, server) = logged_in(
         TX_CAPS,
@@ -947,7 +941,7 @@ async fn a_failing_sink_leaves_the_session_unusable_and_quit_unsent() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Io(_)), "{err}");
-    assert!(matches!(session.dele(1).await, Err(Error::Protocol { .. })));
+    mailcat_tests::assert_matches!(session.dele(1).await, Err(Error::Protocol { .. }));
     assert!(session.quit().await.is_err());
     let received = server.received_text().await;
     assert!(!received.contains("QUIT"), "{received}");
@@ -961,7 +955,7 @@ async fn unsolicited_lines_after_a_reply_stop_the_session() {
         vec![expect("NOOP"), send("+OK\r\n+OK injected\r\n")],
     )
     .await;
-    assert!(matches!(session.noop().await, Err(Error::Protocol { .. })));
+    mailcat_tests::assert_matches!(session.noop().await, Err(Error::Protocol { .. }));
     assert!(session.dele(1).await.is_err());
     drop(session);
     assert!(!server.received_text().await.contains("DELE"));
@@ -970,7 +964,7 @@ async fn unsolicited_lines_after_a_reply_stop_the_session() {
 #[tokio::test]
 async fn a_continuation_outside_auth_is_a_protocol_error() {
     let (mut session, server) = logged_in(TX_CAPS, vec![expect("STAT"), send("+ abc\r\n")]).await;
-    assert!(matches!(session.stat().await, Err(Error::Transport(_))));
+    mailcat_tests::assert_matches!(session.stat().await, Err(Error::Transport(_)));
     drop(session);
     server.received().await;
 }
@@ -1282,8 +1276,8 @@ async fn scram_answered_ok_without_the_server_final_message_is_not_a_login() {
     let (mut session, server) = session(
         Some(SCRAM_CAPS),
         vec![
-            Step::Respond(pop3_server_first),
-            Step::Respond(|l| {
+            respond(pop3_server_first),
+            respond(|l| {
                 scram_server::server_final(l);
                 "+OK Logged in.\r\n".into()
             }),
@@ -1303,8 +1297,8 @@ async fn scram_with_a_forged_server_signature_is_refused_and_the_session_unusabl
     let (mut session, server) = session(
         Some(SCRAM_CAPS),
         vec![
-            Step::Respond(pop3_server_first),
-            Step::Respond(|l| format!("+ {}\r\n", scram_server::forged_final(l))),
+            respond(pop3_server_first),
+            respond(|l| format!("+ {}\r\n", scram_server::forged_final(l))),
             // The client cancels; the hostile server says +OK all the same.
             expect("*"),
             send("+OK Logged in.\r\n"),
@@ -1331,8 +1325,8 @@ async fn scram_with_the_right_server_final_message_logs_in() {
     let (mut session, server) = session(
         Some(SCRAM_CAPS),
         vec![
-            Step::Respond(pop3_server_first),
-            Step::Respond(|l| format!("+ {}\r\n", scram_server::server_final(l))),
+            respond(pop3_server_first),
+            respond(|l| format!("+ {}\r\n", scram_server::server_final(l))),
             expect(""),
             send("+OK Logged in.\r\n"),
             expect("CAPA"),
@@ -1679,7 +1673,7 @@ async fn without_top_the_list_has_no_headers_and_tries_top_once() {
     server.received().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_late_second_reply_stops_the_session_before_the_next_command() {
     // The planted reply comes in a packet of its own, after the real one was read.
     let (mut session, server) = logged_in(
@@ -1743,7 +1737,7 @@ async fn list_with_headers_pipelines_top_and_keeps_each_subject_with_its_message
     server.received().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_server_that_gave_up_waiting_for_the_password_is_not_sent_it() {
     // The server's inactivity limit passed while the password was being typed: its parting
     // words must not be taken for the answer to USER (a "wrong password").
@@ -1752,7 +1746,7 @@ async fn a_server_that_gave_up_waiting_for_the_password_is_not_sent_it() {
         vec![
             Step::Silence(Duration::from_millis(50)),
             send("-ERR Disconnected for inactivity.\r\n"),
-            Step::Close,
+            Step::CloseWrite,
         ],
     )
     .await;
@@ -2011,7 +2005,7 @@ async fn a_listing_far_longer_than_stat_announced_is_refused() {
 /// Cancel safety: a `retrieve` dropped in the middle of its message (a `select!` that chose a
 /// timeout) leaves the session in step. The rest of the reply is read and discarded before the
 /// next command, whose answer is its own.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_retrieve_dropped_halfway_leaves_the_session_in_step() {
     let (mut session, server) = logged_in(
         TX_CAPS,
@@ -2040,7 +2034,7 @@ async fn a_retrieve_dropped_halfway_leaves_the_session_in_step() {
 /// Cancel safety of pipelining: a `retrieve_many` dropped in its second message sends no
 /// further `RETR` (the ninth went out when the first reply completed); the replies already due
 /// are read and discarded, and the next command gets its own answer.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_retrieve_many_dropped_sends_nothing_more_and_stays_in_step() {
     let mut script: Vec<Step> = (1..=8).map(|n| expect(&format!("RETR {n}"))).collect();
     script.extend([

@@ -319,10 +319,10 @@ async fn an_oauth2_token_logs_in_with_xoauth2_and_a_bad_one_is_refused_once() {
     let err = session.login(&bad, Plaintext::Refuse).await.unwrap_err();
     println!("bad token: {err}");
     assert!(err.is_auth(), "{err:?}");
-    assert!(matches!(
+    mailcat_tests::assert_matches!(
         session.login(&bad, Plaintext::Refuse).await.unwrap_err(),
         Error::AuthenticationAlreadyAttempted { .. }
-    ));
+    );
     // The session is still usable for QUIT after the refusal.
     session.logout().await.unwrap();
 }

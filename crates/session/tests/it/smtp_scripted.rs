@@ -16,7 +16,7 @@ use std::time::Duration;
 use base64::Engine;
 use mailcat_session::smtp::{Address, Dsn, Envelope, MessageInfo, Notify, Ret, SmtpUtf8};
 use mailcat_session::{Credential, Error, Mechanism};
-use smtp_script::{data, expect, group, send, start, Act};
+use smtp_script::{data, expect, group, respond, send, start, Act};
 use tokio::io::{AsyncRead, ReadBuf};
 
 fn b64(bytes: &[u8]) -> String {
@@ -159,10 +159,7 @@ async fn a_refused_xoauth2_token_reports_the_decoded_json_after_one_attempt() {
         .login(&credential, Plaintext::DangerouslyAllow)
         .await
         .unwrap_err();
-    assert!(matches!(
-        again,
-        Error::AuthenticationAlreadyAttempted { .. }
-    ));
+    mailcat_tests::assert_matches!(again, Error::AuthenticationAlreadyAttempted { .. });
     drop(session);
     assert_eq!(server.await.unwrap().count("AUTH"), 1);
 }
@@ -208,13 +205,13 @@ async fn a_wrong_password_is_one_attempt_and_an_auth_error() {
     assert!(matches!(err, Error::AuthenticationFailed { .. }), "{err:?}");
     assert!(err.to_string().contains("535 5.7.8"), "{err}");
     // Not LOGIN next with the same password: the session refuses a second attempt.
-    assert!(matches!(
+    mailcat_tests::assert_matches!(
         session
             .login(&alice(), Plaintext::DangerouslyAllow)
             .await
             .unwrap_err(),
         Error::AuthenticationAlreadyAttempted { .. }
-    ));
+    );
     drop(session);
     assert_eq!(server.await.unwrap().count("AUTH"), 1);
 }
@@ -530,8 +527,8 @@ async fn scram_answered_235_without_the_server_final_message_is_not_a_login() {
     let (mut session, server) = start(
         &["AUTH SCRAM-SHA-256 PLAIN"],
         vec![
-            Act::Respond(smtp_server_first),
-            Act::Respond(|l| {
+            respond(smtp_server_first),
+            respond(|l| {
                 scram_server::server_final(l);
                 "235 2.7.0 ok\r\n".into()
             }),
@@ -552,8 +549,8 @@ async fn scram_with_a_forged_server_signature_is_refused_and_the_session_unusabl
     let (mut session, server) = start(
         &["AUTH SCRAM-SHA-256 PLAIN"],
         vec![
-            Act::Respond(smtp_server_first),
-            Act::Respond(|l| format!("334 {}\r\n", scram_server::forged_final(l))),
+            respond(smtp_server_first),
+            respond(|l| format!("334 {}\r\n", scram_server::forged_final(l))),
             // The client cancels; the hostile server says 235 all the same.
             expect("*"),
             send("235 2.7.0 ok\r\n"),
@@ -583,8 +580,8 @@ async fn scram_with_the_right_server_final_message_logs_in() {
     let (mut session, server) = start(
         &["AUTH SCRAM-SHA-256 PLAIN"],
         vec![
-            Act::Respond(smtp_server_first),
-            Act::Respond(|l| format!("334 {}\r\n", scram_server::server_final(l))),
+            respond(smtp_server_first),
+            respond(|l| format!("334 {}\r\n", scram_server::server_final(l))),
             expect(""),
             send("235 2.7.0 Authentication successful\r\n"),
             Act::Eof,
@@ -899,10 +896,7 @@ async fn reply_421_mid_transaction_closes_the_session_and_nothing_more_is_sent()
     assert!(session.is_closed());
     let again = send_bytes(&mut session, &env, HELLO).await.unwrap_err();
     assert!(matches!(again, Error::Closed { .. }), "{again:?}");
-    assert!(matches!(
-        session.noop().await.unwrap_err(),
-        Error::Closed { .. }
-    ));
+    mailcat_tests::assert_matches!(session.noop().await.unwrap_err(), Error::Closed { .. });
     session.logout().await.unwrap(); // no QUIT after 421: the script's Eof checks it
     server.await.unwrap();
 }
@@ -1566,7 +1560,7 @@ async fn an_extra_reply_after_auth_or_noop_is_a_desync() {
         ],
     )
     .await;
-    assert!(matches!(session.noop().await, Err(Error::Protocol { .. })));
+    mailcat_tests::assert_matches!(session.noop().await, Err(Error::Protocol { .. }));
     // Poisoned: the reason again, and nothing sent.
     let again = session.noop().await.unwrap_err();
     assert!(
@@ -1577,7 +1571,7 @@ async fn an_extra_reply_after_auth_or_noop_is_a_desync() {
     assert_eq!(server.await.unwrap().count("NOOP"), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_reply_that_comes_late_is_not_taken_as_the_answer_to_the_next_command() {
     // The planted reply arrives in a packet of its own after the real one was read, so it is
     // not in the buffer then; it is found before the next command goes.
@@ -1586,7 +1580,7 @@ async fn a_reply_that_comes_late_is_not_taken_as_the_answer_to_the_next_command(
         vec![
             expect("NOOP"),
             send("250 Ok\r\n"),
-            Act::Pause(Duration::from_millis(50)),
+            Act::Sleep(Duration::from_millis(50)),
             send("250 planted\r\n"),
             Act::Drain,
         ],
@@ -1607,14 +1601,14 @@ async fn a_reply_that_comes_late_is_not_taken_as_the_answer_to_the_next_command(
     assert_eq!(received, "NOOP\r\n", "nothing after the planted reply");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_421_while_idle_closes_the_session_with_its_text() {
     let (mut session, server) = start(
         &[],
         vec![
             expect("NOOP"),
             send("250 Ok\r\n"),
-            Act::Pause(Duration::from_millis(50)),
+            Act::Sleep(Duration::from_millis(50)),
             send("421 4.4.2 smtp.test Error: timeout exceeded\r\n"),
             Act::Drain,
         ],
@@ -1636,7 +1630,7 @@ async fn a_421_while_idle_closes_the_session_with_its_text() {
     assert_eq!(server.await.unwrap().count("NOOP"), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_send_dropped_with_replies_due_leaves_the_session_refusing_not_desynchronised() {
     let (mut session, server) = start(
         &["PIPELINING"],
@@ -1648,7 +1642,7 @@ async fn a_send_dropped_with_replies_due_leaves_the_session_refusing_not_desynch
             ]),
             // Only MAIL's reply before the caller gives up; the rest comes late.
             send("250 Ok\r\n"),
-            Act::Pause(Duration::from_millis(300)),
+            Act::Sleep(Duration::from_millis(300)),
             send("250 Ok\r\n354 go\r\n"),
             Act::Drain,
         ],

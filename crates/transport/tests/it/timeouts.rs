@@ -1,16 +1,23 @@
 //! Servers that drip: the throughput floor of a connection (threat model #37). The timeouts of
 //! opening a connection (connect, DNS, greeting, handshake) are tested with the opening itself,
-//! in `mailcat-session` (tests/open).
+//! in `mailcat-session` (tests/it/open).
+//!
+//! The server plays its script over an in-memory stream on a paused clock: the seconds of
+//! dripping and waiting pass at once, in the same order as on a wall clock.
 
 #![allow(clippy::unwrap_used)]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::*;
 use mailcat_codec::{imap, pop3, DecodeError, Limits};
+use mailcat_tests::script::{serve_duplex, Server};
 use mailcat_transport::trace::Redaction;
-use mailcat_transport::{Connection, Error, MailStream, Protocol, Security, Step, TooSlow};
-use tokio::net::TcpStream;
+use mailcat_transport::{
+    Connection, Endpoint, Error, MailStream, Protocol, Security, Step, TooSlow,
+};
+use tokio::io::DuplexStream;
+use tokio::time::Instant;
 
 // ---------------------------------------------------------------------------------------------
 // The throughput floor (threat model #37): a response that is many frames (a streamed body, a
@@ -19,7 +26,7 @@ use tokio::net::TcpStream;
 /// A plaintext connection with [`quick`] timeouts (1 s of silence, 2 s windows, the default
 /// floor of 1024 bytes/s) to a server that greets, then plays `script`. The greeting is read
 /// as one line: this crate is I/O only, the protocol is not its business.
-async fn opened(protocol: Protocol, script: Vec<Act>) -> (Connection<TcpStream>, Server) {
+async fn opened(protocol: Protocol, script: Vec<Act>) -> (Connection<DuplexStream>, Server) {
     let greeting = match protocol {
         Protocol::Imap => "* OK ready\r\n",
         Protocol::Pop3 => "+OK ready\r\n",
@@ -27,10 +34,9 @@ async fn opened(protocol: Protocol, script: Vec<Act>) -> (Connection<TcpStream>,
     };
     let mut full = vec![send(greeting)];
     full.extend(script);
-    let server = Server::start(full).await;
-    let endpoint = server.endpoint(protocol, Security::DangerousPlaintext, "127.0.0.1");
-    let tcp = TcpStream::connect(server.addr).await.unwrap();
-    let mut connection = Connection::new(MailStream::Plain(tcp), endpoint, quick());
+    let (client, server) = serve_duplex(full);
+    let endpoint = Endpoint::new(protocol, "127.0.0.1", Security::DangerousPlaintext);
+    let mut connection = Connection::new(MailStream::Plain(client), endpoint, quick());
     assert_eq!(connection.timeouts().min_rate, 1024);
     connection
         .read_frame(
@@ -52,7 +58,7 @@ async fn opened(protocol: Protocol, script: Vec<Act>) -> (Connection<TcpStream>,
 
 /// Sends `command`, then reads an IMAP response, streamed body chunks and all, until the
 /// tagged completion (returning the body's length) or an error, within a hard 8 s limit.
-async fn imap_fetch(conn: &mut Connection<TcpStream>, command: &str) -> Result<u64, Error> {
+async fn imap_fetch(conn: &mut Connection<DuplexStream>, command: &str) -> Result<u64, Error> {
     conn.send(command.as_bytes(), Redaction::Normal).await?;
     let mut decoder = imap::ResponseDecoder::new(Limits::imap());
     let read = async {
@@ -92,7 +98,7 @@ async fn imap_fetch(conn: &mut Connection<TcpStream>, command: &str) -> Result<u
 
 /// Sends `command`, then reads a POP3 multi-line response until its end or an error, within a
 /// hard 8 s limit; returns the number of lines.
-async fn pop3_listing(conn: &mut Connection<TcpStream>, command: &str) -> Result<usize, Error> {
+async fn pop3_listing(conn: &mut Connection<DuplexStream>, command: &str) -> Result<usize, Error> {
     conn.send(command.as_bytes(), Redaction::Normal).await?;
     let mut decoder = pop3::Decoder::new(Limits::pop3());
     decoder.expect(pop3::Expect::MultiLine(pop3::Body::Lines));
@@ -170,7 +176,7 @@ fn too_slow(result: Result<impl std::fmt::Debug, Error>) -> TooSlow {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn server_dripping_a_large_literal_body_is_stopped_by_the_throughput_floor() {
     // Every byte of the 200,000 is a body chunk, a frame of its own, well inside the 1 s
     // silence limit: a deadline per frame would wait 5.5 hours.
@@ -188,10 +194,10 @@ async fn server_dripping_a_large_literal_body_is_stopped_by_the_throughput_floor
     assert!(started.elapsed() < Duration::from_secs(5), "{slow:?}");
     assert!(slow.received > 0, "the server was not silent: {slow:?}");
     drop(conn);
-    server.received().await;
+    server.finish().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn server_dripping_a_listing_line_by_line_is_stopped_by_the_throughput_floor() {
     // Short complete lines every 100 ms: every frame ends quickly, the listing never does.
     let mut script = vec![expect("UIDL"), send("+OK\r\n")];
@@ -206,10 +212,10 @@ async fn server_dripping_a_listing_line_by_line_is_stopped_by_the_throughput_flo
     assert!(started.elapsed() < Duration::from_secs(5), "{slow:?}");
     assert!(slow.received > 100, "lines did arrive: {slow:?}");
     drop(conn);
-    server.received().await;
+    server.finish().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn large_body_at_a_normal_pace_outlasts_many_windows() {
     // 200,000 bytes in 4 KiB writes every 60 ms (about 68 KB/s): some 3 s, more than one 2 s
     // window, in about 50 frames. A slow link, not a drip: it must finish.
@@ -237,10 +243,10 @@ async fn large_body_at_a_normal_pace_outlasts_many_windows() {
         started.elapsed()
     );
     drop(conn);
-    server.received().await;
+    server.finish().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn slow_mobile_link_passes_the_floor() {
     // 2 KiB/s, twice the floor, for about 3.5 s: 7 KiB of listing in 64-byte lines.
     let mut script = vec![expect("LIST"), send("+OK\r\n")];
@@ -260,10 +266,10 @@ async fn slow_mobile_link_passes_the_floor() {
         started.elapsed()
     );
     drop(conn);
-    server.received().await;
+    server.finish().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn waiting_on_after_a_timeout_starts_a_fresh_window() {
     // IMAP IDLE: the client waits for news as long as it likes and ignores timeouts while
     // nothing is buffered; keepalives (`* OK still here`) are legitimate, if far below the
@@ -322,5 +328,5 @@ async fn waiting_on_after_a_timeout_starts_a_fresh_window() {
         "one timeout per window, not per read: {timeouts}"
     );
     drop(conn);
-    server.received().await;
+    server.finish().await;
 }

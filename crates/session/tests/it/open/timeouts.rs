@@ -158,7 +158,7 @@ async fn server_that_closes_mid_response() {
         (Protocol::Smtp, "220-first line\r\n220 sec"),
     ];
     for (protocol, partial) in cases {
-        let server = Server::start(vec![send(partial), Act::Close]).await;
+        let server = Server::start(vec![send(partial), Act::CloseWrite]).await;
         let endpoint = server.endpoint(protocol, Security::StartTls, "127.0.0.1");
         let error = err(open(&endpoint, any_client_config()).await);
         match &error {
@@ -183,7 +183,7 @@ async fn server_that_closes_after_the_greeting() {
     let server = Server::start(vec![
         send("* OK ready\r\n"),
         expect("A0001 CAPABILITY"),
-        Act::Close,
+        Act::CloseWrite,
     ])
     .await;
     let endpoint = server.endpoint(Protocol::Imap, Security::StartTls, "127.0.0.1");

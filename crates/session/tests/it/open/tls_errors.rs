@@ -297,7 +297,10 @@ async fn a_server_that_aborts_the_handshake_is_named_as_the_one_failing() {
             vec![Act::ReadAny, send(b"\x15\x03\x03\x00\x02\x02\x50")],
             "alert: internal error",
         ),
-        (vec![Act::ReadAny, Act::Close], "it closed the connection"),
+        (
+            vec![Act::ReadAny, Act::CloseWrite],
+            "it closed the connection",
+        ),
     ] {
         let server = Server::start(answer).await;
         let endpoint = server.endpoint(Protocol::Smtp, Security::ImplicitTls, "127.0.0.1");

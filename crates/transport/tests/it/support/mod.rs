@@ -1,6 +1,6 @@
-//! Test support: certificates made with rcgen, and a scripted TCP server on 127.0.0.1:0 that
-//! accepts one connection and plays a script (send, drip, expect a line, sleep, close, start
-//! TLS), recording everything it received.
+//! Test support: certificates made with rcgen, and the scripted server of every test
+//! (`mailcat_tests::script`) on 127.0.0.1:0, accepting one connection and playing a script
+//! (send, drip, expect a line, sleep, close, start TLS), recording everything it received.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::net::SocketAddr;
@@ -16,13 +16,6 @@ use rcgen::{
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::{ClientConfig, ServerConfig};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
-use tokio::time::timeout;
-
-/// How long the server waits for any one client action before giving up.
-const SERVER_WAIT: Duration = Duration::from_secs(4);
 
 // ---------------------------------------------------------------------------------------------
 // Certificates
@@ -177,80 +170,25 @@ pub fn valid_pki() -> (Arc<ClientConfig>, Arc<ServerConfig>) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The scripted server
+// The scripted server: the one harness of every test (mailcat_tests::script), on 127.0.0.1:0
 
-/// One action of a server script.
-#[derive(Clone)]
-pub enum Act {
-    /// Write these bytes in one write.
-    Send(Vec<u8>),
-    /// Write these bytes one at a time, pausing between them.
-    Drip(Vec<u8>, Duration),
-    /// Read one line (up to LF) and require it to equal this text (CRLF not included).
-    Expect(String),
-    /// Read whatever arrives next (at least one byte), e.g. a ClientHello.
-    ReadAny,
-    /// Pause.
-    Sleep(Duration),
-    /// Shut down the write side (TLS close_notify, then FIN); keep recording what arrives.
-    Close,
-    /// Run the server side of a TLS handshake.
-    StartTls(Arc<ServerConfig>),
-}
-
-/// Shorthand for [`Act::Send`].
-pub fn send(bytes: impl AsRef<[u8]>) -> Act {
-    Act::Send(bytes.as_ref().to_vec())
-}
-
-/// Shorthand for [`Act::Expect`].
-pub fn expect(line: &str) -> Act {
-    Act::Expect(line.to_owned())
-}
-
-/// What the server received, in order, and how its script ended.
-#[derive(Debug, Default)]
-pub struct Received {
-    /// Every byte read, plaintext and (after a handshake) decrypted alike; the TLS handshake
-    /// bytes themselves are not included, but bytes read by [`Act::ReadAny`] are.
-    pub bytes: Vec<u8>,
-    /// Bytes read before any TLS handshake started.
-    pub before_tls: Vec<u8>,
-    /// True if a TLS handshake completed.
-    pub tls: bool,
-    /// The server-side error of a failed handshake.
-    pub tls_error: Option<String>,
-}
-
-impl Received {
-    /// Everything received, lossily as text.
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.bytes).into_owned()
-    }
-}
-
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+pub use mailcat_tests::script::{expect, send, Received, Step as Act};
 
 /// A running scripted server.
 pub struct Server {
     /// Where it listens.
     pub addr: SocketAddr,
-    handle: JoinHandle<Received>,
+    inner: mailcat_tests::script::Server,
 }
 
 impl Server {
     /// Binds 127.0.0.1:0 and plays `script` to the first connection.
     pub async fn start(script: Vec<Act>) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let handle = tokio::spawn(async move {
-            let Ok(Ok((tcp, _))) = timeout(SERVER_WAIT, listener.accept()).await else {
-                return Received::default();
-            };
-            play(Box::new(tcp), script).await
-        });
-        Server { addr, handle }
+        let inner = mailcat_tests::script::serve_tcp(script).await;
+        Server {
+            addr: inner.addr.expect("a TCP server"),
+            inner,
+        }
     }
 
     /// The endpoint for this server: `host` (which must resolve to 127.0.0.1) and its port.
@@ -259,110 +197,10 @@ impl Server {
     }
 
     /// Waits for the script to finish (the client must have closed or dropped its side) and
-    /// returns what was received. A panic in the script (a line that was not expected) fails
-    /// the test here.
+    /// returns what was received. A line that was not expected fails the test here, with the
+    /// transcript so far.
     pub async fn received(self) -> Received {
-        match self.handle.await {
-            Ok(received) => received,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => panic!("server task failed: {e}"),
-        }
-    }
-}
-
-async fn play(mut stream: Box<dyn Io>, script: Vec<Act>) -> Received {
-    let mut got = Received::default();
-    for act in script {
-        match act {
-            Act::Send(bytes) => {
-                if stream.write_all(&bytes).await.is_err() || stream.flush().await.is_err() {
-                    return got;
-                }
-            }
-            Act::Drip(bytes, pause) => {
-                for b in bytes {
-                    if stream.write_all(&[b]).await.is_err() || stream.flush().await.is_err() {
-                        return got;
-                    }
-                    tokio::time::sleep(pause).await;
-                }
-            }
-            Act::Expect(want) => {
-                let line = read_line(&mut stream, &mut got).await;
-                let shown = String::from_utf8_lossy(&line);
-                assert_eq!(
-                    shown.trim_end_matches(['\r', '\n']),
-                    want,
-                    "the server expected another line (received so far: {:?})",
-                    got.text()
-                );
-            }
-            Act::ReadAny => {
-                let mut buf = vec![0; 16 * 1024];
-                match timeout(SERVER_WAIT, stream.read(&mut buf)).await {
-                    Ok(Ok(n)) if n > 0 => record(&mut got, &buf[..n]),
-                    _ => return got,
-                }
-            }
-            Act::Sleep(pause) => tokio::time::sleep(pause).await,
-            Act::Close => {
-                let _ = stream.shutdown().await;
-            }
-            Act::StartTls(config) => {
-                let acceptor = tokio_rustls::TlsAcceptor::from(config);
-                match timeout(SERVER_WAIT, acceptor.accept(stream)).await {
-                    Ok(Ok(tls)) => {
-                        got.tls = true;
-                        stream = Box::new(tls);
-                    }
-                    Ok(Err(e)) => {
-                        got.tls_error = Some(e.to_string());
-                        return got;
-                    }
-                    Err(_) => {
-                        got.tls_error = Some("handshake timed out".into());
-                        return got;
-                    }
-                }
-            }
-        }
-    }
-    // Record whatever else the client sends, until it closes.
-    let mut buf = vec![0; 16 * 1024];
-    while let Ok(Ok(n)) = timeout(SERVER_WAIT, stream.read(&mut buf)).await {
-        if n == 0 {
-            break;
-        }
-        record(&mut got, &buf[..n]);
-    }
-    got
-}
-
-fn record(got: &mut Received, bytes: &[u8]) {
-    got.bytes.extend_from_slice(bytes);
-    if !got.tls && got.tls_error.is_none() {
-        got.before_tls.extend_from_slice(bytes);
-    }
-}
-
-/// Reads one line byte by byte (so nothing after it is consumed before a TLS handshake).
-async fn read_line(stream: &mut Box<dyn Io>, got: &mut Received) -> Vec<u8> {
-    let mut line = Vec::new();
-    loop {
-        let mut byte = [0u8; 1];
-        match timeout(SERVER_WAIT, stream.read(&mut byte)).await {
-            Ok(Ok(1)) => {
-                record(got, &byte);
-                line.push(byte[0]);
-                if byte[0] == b'\n' {
-                    return line;
-                }
-            }
-            other => panic!(
-                "the server waited for a line and got {other:?} (received so far: {:?})",
-                got.text()
-            ),
-        }
+        self.inner.finish().await
     }
 }
 
