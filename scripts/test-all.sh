@@ -20,7 +20,10 @@ step "rustfmt"
 cargo fmt --all -- --check
 
 step "clippy"
-cargo clippy --workspace --all-targets --features mailcat/fault-injection -- -D warnings
+# With the lab tests (`--features lab`, as they run below) and without (as a newcomer's plain
+# `cargo test` builds them): neither may warn.
+cargo clippy --workspace --all-targets --features lab -- -D warnings
+cargo clippy --workspace --all-targets -- -D warnings
 
 step "dependencies: cargo deny check bans licenses sources (deny.toml)"
 # Licenses, banned crates (OpenSSL, native-tls) and sources (crates.io only), from Cargo.lock;
@@ -47,9 +50,11 @@ eval "$lab_env"
 "$lab" check
 
 step "tests"
-# The kill tests (crates/mailcat/tests/fetch_lab.rs) need the CLI built with its fault points
-# (MAILCAT_FAULT); without the feature they fail, saying so.
-cargo test --workspace --features mailcat/fault-injection
+# `--features lab` compiles the tests that need the lab (the `*_lab` modules of each crate's
+# test binary): here they always run, and fail, never skip, when the lab is missing. It also
+# builds the CLI with its fault points (MAILCAT_FAULT), which the kill tests
+# (crates/mailcat/tests/it/fetch_lab.rs) need.
+cargo test --workspace --features lab
 
 step "fault run: 80 seeded faults between mailcat and the lab (docs/fault-run.md)"
 # Resets, truncations mid-literal and mid-DATA, stalls, drips, duplicated and reordered chunks,

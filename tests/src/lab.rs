@@ -2,7 +2,9 @@
 //! `tests/lab/lab.sh env` prints. Tests that need the lab call [`Lab::from_env`], which fails
 //! the test loudly, with the command that fixes it, when the lab is not up: they never skip.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// The endpoints, users and CA of a running lab.
 #[derive(Debug, Clone)]
@@ -141,4 +143,36 @@ impl Lab {
             String::from_utf8_lossy(&output.stderr)
         );
     }
+}
+
+/// Holds some lab users' mailboxes for one test: see [`lock_mailboxes`].
+#[derive(Debug)]
+pub struct MailboxLock {
+    _guards: Vec<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+/// Waits until no other test of this process holds any of `users`' mailboxes, then holds them
+/// until the lock is dropped. The tests of a crate are one process (one test binary) and run in
+/// parallel: a test that seeds, empties or fetches a lab user's mailbox takes its lock first, so
+/// that a test of another module never changes it meanwhile. (Tests in other processes that use
+/// the same lab users are not held back: those must tolerate each other, or run apart.)
+pub async fn lock_mailboxes(users: &[&str]) -> MailboxLock {
+    static LOCKS: Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<()>>>> =
+        Mutex::new(BTreeMap::new());
+    let mut users = users.to_vec();
+    // One order for everyone: two tests that each want two mailboxes never wait on each other.
+    users.sort_unstable();
+    users.dedup();
+    let locks: Vec<_> = {
+        let mut map = LOCKS.lock().unwrap_or_else(PoisonError::into_inner);
+        users
+            .iter()
+            .map(|user| Arc::clone(map.entry((*user).to_owned()).or_default()))
+            .collect()
+    };
+    let mut guards = Vec::with_capacity(locks.len());
+    for lock in locks {
+        guards.push(lock.lock_owned().await);
+    }
+    MailboxLock { _guards: guards }
 }

@@ -1,4 +1,5 @@
-//! Support code for the end-to-end tests: the mail-server lab, a proxy that plays network loss,
+//! Support code for the tests: one scripted server for every protocol test (`script`), the
+//! mail-server lab, a proxy that plays network loss,
 //! a DNS server and an HTTPS server for autoconfiguration, a line-based mail server over
 //! implicit TLS played by a closure, a mock OAuth2 authorization server, and the fault
 //! injection of the fault run (`fault_run`).
@@ -10,6 +11,7 @@ pub mod lab;
 pub mod oauth_server;
 pub mod proxy;
 pub mod roundtrip;
+pub mod script;
 pub mod tls_line_server;
 
 /// The README's code blocks, compiled and run as doctests so the README stays true.

@@ -966,6 +966,7 @@ fn the_fake_browser_follows_the_redirect_to_the_loopback_listener() {
     );
 }
 
+#[cfg(feature = "lab")]
 /// Logs in to the lab's IMAP and POP3 with curl and `token`, by each OAuth2 mechanism;
 /// returns curl's exit codes.
 fn curl_login(lab: &crate::lab::Lab, token: &str) -> Vec<i32> {
@@ -989,6 +990,7 @@ fn curl_login(lab: &crate::lab::Lab, token: &str) -> Vec<i32> {
     codes
 }
 
+#[cfg(feature = "lab")]
 #[test]
 fn the_labs_dovecot_accepts_the_tokens_until_they_expire() {
     let lab = crate::lab::Lab::from_env();

@@ -1,0 +1,2076 @@
+//! Pop3Session against scripted servers: every command's happy path and refusals, byte-exact
+//! dot-unstuffing, terminator edge cases, pipelining order and window, one-attempt login, the
+//! two-line XOAUTH2, plaintext refusal, and the no-data-loss rules (threat model #20-27, #50-55).
+#![allow(clippy::unwrap_used)]
+
+use crate::support::pop3_script;
+use crate::support::scram_server;
+
+use mailcat_session::{ListDetail, Plaintext};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use mailcat_codec::pop3::ResponseCodeKind;
+use mailcat_session::{Credential, Error, Incoming, MessageId};
+use pop3_script::*;
+use tokio::io::AsyncWrite;
+
+fn password() -> Credential {
+    Credential::password("bob", PASSWORD)
+}
+
+fn count(text: &str, prefix: &str) -> usize {
+    text.lines().filter(|l| l.starts_with(prefix)).count()
+}
+
+// ---- login ----
+
+#[tokio::test]
+async fn user_pass_logs_in_and_refreshes_capabilities() {
+    let (session, server) = logged_in(TX_CAPS_PIPELINING, vec![]).await;
+    assert!(session.is_logged_in());
+    assert!(session.pipelining());
+    assert_eq!(
+        session.apop_timestamp(),
+        Some("<1896.697170952@dbc.mtview.us>")
+    );
+    drop(session);
+    assert_eq!(
+        server.received_text().await,
+        format!("CAPA\r\nUSER bob\r\nPASS {PASSWORD}\r\nCAPA\r\n")
+    );
+}
+
+#[tokio::test]
+async fn user_pass_is_used_by_a_server_without_capa() {
+    let (mut session, server) = session(
+        None,
+        vec![
+            expect("USER bob"),
+            send("+OK\r\n"),
+            expect(&format!("PASS {PASSWORD}")),
+            send("+OK\r\n"),
+        ],
+    )
+    .await;
+    session
+        .login(&password(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap();
+    drop(session);
+    // No CAPA after login: the server has none.
+    assert_eq!(count(&server.received_text().await, "CAPA"), 1);
+}
+
+#[tokio::test]
+async fn user_pass_is_not_used_when_capa_does_not_offer_it() {
+    let (mut session, server) = session(Some(&["TOP", "SASL XOAUTH2"]), vec![]).await;
+    let err = session
+        .login(&password(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NoUsableMechanism { .. }), "{err}");
+    drop(session);
+    assert_eq!(server.received_text().await, "CAPA\r\n");
+}
+
+#[tokio::test]
+async fn a_login_that_sent_nothing_leaves_the_one_attempt() {
+    // A password PASS cannot carry (a NUL) is refused before anything goes out: the one
+    // attempt is still there for the right credential (the login preamble's rule, the same for
+    // IMAP, POP3 and SMTP).
+    let (mut session, server) = session(
+        None,
+        vec![
+            expect("USER bob"),
+            send("+OK\r\n"),
+            expect(&format!("PASS {PASSWORD}")),
+            send("+OK\r\n"),
+        ],
+    )
+    .await;
+    let err = session
+        .login(
+            &Credential::password("bob", "s3\0cret"),
+            Plaintext::DangerouslyAllow,
+        )
+        .await
+        .unwrap_err();
+    assert!(!err.is_auth(), "{err:?}");
+    session
+        .login(&password(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap();
+    assert!(session.is_logged_in());
+    drop(session);
+    assert_eq!(
+        server.received_text().await,
+        format!("CAPA\r\nUSER bob\r\nPASS {PASSWORD}\r\n")
+    );
+}
+
+#[tokio::test]
+async fn wrong_password_is_one_attempt_only() {
+    let (mut session, server) = session(
+        Some(TX_CAPS),
+        vec![
+            expect("USER bob"),
+            send("+OK\r\n"),
+            expect(&format!("PASS {PASSWORD}")),
+            send("-ERR [AUTH] Authentication failed.\r\n"),
+        ],
+    )
+    .await;
+    let err = session
+        .login(&password(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap_err();
+    assert!(err.is_auth(), "{err}");
+    assert!(matches!(err, Error::AuthenticationFailed { .. }), "{err}");
+    assert!(err.to_string().contains("[AUTH] Authentication failed."));
+    // A second call sends nothing.
+    let again = session
+        .login(&password(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(again, Error::AuthenticationAlreadyAttempted { .. }),
+        "{again}"
+    );
+    drop(session);
+    let received = server.received_text().await;
+    assert_eq!(count(&received, "PASS"), 1, "{received}");
+    assert_eq!(count(&received, "USER"), 1, "{received}");
+}
+
+#[tokio::test]
+async fn sasl_failure_is_one_attempt_only() {
+    let (mut session, server) = session(
+        Some(CAPS),
+        vec![
+            expect(&format!(
+                "AUTH PLAIN {}",
+                base64(format!("\0bob\0{PASSWORD}").as_bytes())
+            )),
+            send("-ERR [AUTH] Authentication failed.\r\n"),
+        ],
+    )
+    .await;
+    let err = session
+        .login(&password(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::AuthenticationFailed {
+                mechanism: "PLAIN",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let again = session
+        .login(&password(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(again, Error::AuthenticationAlreadyAttempted { .. }),
+        "{again}"
+    );
+    drop(session);
+    let received = server.received_text().await;
+    assert_eq!(count(&received, "AUTH"), 1, "{received}");
+    assert_eq!(
+        count(&received, "USER"),
+        0,
+        "no fallback to USER/PASS: {received}"
+    );
+}
+
+#[tokio::test]
+async fn a_second_login_after_success_fails_without_sending() {
+    let (mut session, server) = logged_in(TX_CAPS, vec![]).await;
+    assert!(session
+        .login(&password(), Plaintext::DangerouslyAllow)
+        .await
+        .is_err());
+    drop(session);
+    assert_eq!(count(&server.received_text().await, "USER"), 1);
+}
+
+#[tokio::test]
+async fn sasl_plain_with_initial_response() {
+    let (mut session, server) = session(
+        Some(CAPS),
+        vec![
+            expect(&format!(
+                "AUTH PLAIN {}",
+                base64(format!("\0bob\0{PASSWORD}").as_bytes())
+            )),
+            send("+OK Logged in.\r\n"),
+            expect("CAPA"),
+            send("+OK\r\nTOP\r\nUIDL\r\n.\r\n"),
+        ],
+    )
+    .await;
+    session
+        .login(&password(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap();
+    assert_eq!(session.capabilities().items, ["TOP", "UIDL"]);
+    drop(session);
+    server.received().await;
+}
+
+#[tokio::test]
+async fn a_long_initial_response_goes_after_an_empty_challenge() {
+    // RFC 5034 §4: an AUTH line over 255 octets must not carry the initial response.
+    let long = "p".repeat(300);
+    let payload = base64(format!("\0bob\0{long}").as_bytes());
+    let (mut session, server) = session(
+        Some(CAPS),
+        vec![
+            expect("AUTH PLAIN"),
+            send("+ \r\n"),
+            expect(&payload),
+            send("+OK\r\n"),
+            expect("CAPA"),
+            send("+OK\r\n.\r\n"),
+        ],
+    )
+    .await;
+    session
+        .login(
+            &Credential::password("bob", long.as_bytes()),
+            Plaintext::DangerouslyAllow,
+        )
+        .await
+        .unwrap();
+    drop(session);
+    server.received().await;
+}
+
+#[tokio::test]
+async fn xoauth2_is_sent_in_microsofts_two_line_form() {
+    let token_line = base64(b"user=bob@example.test\x01auth=Bearer tok3n\x01\x01");
+    let (mut session, server) = session(
+        Some(&["USER", "SASL XOAUTH2 PLAIN"]),
+        vec![
+            expect("AUTH XOAUTH2"),
+            send("+ \r\n"),
+            expect(&token_line),
+            send("+OK User successfully authenticated.\r\n"),
+            expect("CAPA"),
+            send("+OK\r\nUIDL\r\n.\r\n"),
+        ],
+    )
+    .await;
+    session
+        .login(
+            &Credential::oauth2("bob@example.test", "tok3n"),
+            Plaintext::DangerouslyAllow,
+        )
+        .await
+        .unwrap();
+    drop(session);
+    let received = server.received().await;
+    // Exactly: `AUTH XOAUTH2` CRLF, then the token on its own line.
+    assert_eq!(
+        received,
+        format!("CAPA\r\nAUTH XOAUTH2\r\n{token_line}\r\nCAPA\r\n").into_bytes()
+    );
+}
+
+#[tokio::test]
+async fn xoauth2_failure_json_is_decoded() {
+    let json = base64(br#"{"status":"401","schemes":"bearer","scope":"https://outlook.office.com/POP.AccessAsUser.All"}"#);
+    let (mut session, server) = session(
+        Some(&["SASL XOAUTH2"]),
+        vec![
+            expect("AUTH XOAUTH2"),
+            send("+ \r\n"),
+            expect(&base64(b"user=bob\x01auth=Bearer old\x01\x01")),
+            send(format!("+ {json}\r\n")),
+            expect(""),
+            send("-ERR Authentication failure\r\n"),
+        ],
+    )
+    .await;
+    let err = session
+        .login(
+            &Credential::oauth2("bob", "old"),
+            Plaintext::DangerouslyAllow,
+        )
+        .await
+        .unwrap_err();
+    match &err {
+        Error::OAuth2Rejected { status, scope, .. } => {
+            assert_eq!(status, "401");
+            assert!(scope.as_deref().unwrap().contains("POP.AccessAsUser.All"));
+        }
+        other => panic!("{other}"),
+    }
+    drop(session);
+    assert_eq!(count(&server.received_text().await, "AUTH"), 1);
+}
+
+#[tokio::test]
+async fn plaintext_auth_is_refused_before_anything_is_sent() {
+    let (mut session, server) = session(Some(CAPS), vec![]).await;
+    let err = session
+        .login(&password(), Plaintext::Refuse)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::PlaintextAuthRefused { .. }), "{err}");
+    drop(session);
+    assert_eq!(server.received_text().await, "CAPA\r\n");
+}
+
+#[tokio::test]
+async fn a_password_with_crlf_sends_nothing() {
+    let (mut session, server) = session(Some(&["USER"]), vec![]).await;
+    let err = session
+        .login(
+            &Credential::password("bob", "pw\r\nDELE 1"),
+            Plaintext::DangerouslyAllow,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Encode(_)), "{err}");
+    drop(session);
+    assert_eq!(server.received_text().await, "CAPA\r\n");
+}
+
+#[tokio::test]
+async fn temporary_login_refusals() {
+    for code in ["IN-USE", "LOGIN-DELAY", "SYS/TEMP"] {
+        let (mut session, server) = session(
+            Some(TX_CAPS),
+            vec![
+                expect("USER bob"),
+                send("+OK\r\n"),
+                expect(&format!("PASS {PASSWORD}")),
+                send(format!("-ERR [{code}] try later\r\n")),
+            ],
+        )
+        .await;
+        let err = session
+            .login(&password(), Plaintext::DangerouslyAllow)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::AuthenticationUnavailable { .. }),
+            "{code}: {err}"
+        );
+        // The response code is typed: no words to match on.
+        let reply = err.reply().expect("the server's reply");
+        assert_eq!(
+            reply.pop3_code().map(|c| c.as_bytes()),
+            Some(code.as_bytes()),
+            "{reply:?}"
+        );
+        assert_eq!(reply.to_string(), format!("[{code}] try later"));
+        assert!(err.is_transient());
+        drop(session);
+        server.received().await;
+    }
+}
+
+#[tokio::test]
+async fn temporary_sasl_refusal() {
+    let (mut session, server) = session(
+        Some(CAPS),
+        vec![
+            expect(&format!(
+                "AUTH PLAIN {}",
+                base64(format!("\0bob\0{PASSWORD}").as_bytes())
+            )),
+            send("-ERR [IN-USE] mailbox locked\r\n"),
+        ],
+    )
+    .await;
+    let err = session
+        .login(&password(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::AuthenticationUnavailable { .. }),
+        "{err}"
+    );
+    assert_eq!(
+        err.reply().and_then(|r| r.pop3_code_kind()),
+        Some(ResponseCodeKind::InUse),
+        "{err:?}"
+    );
+    drop(session);
+    server.received().await;
+}
+
+// ---- transaction commands ----
+
+#[tokio::test]
+async fn stat_list_uidl() {
+    let (mut session, server) = logged_in(
+        TX_CAPS,
+        vec![
+            expect("STAT"),
+            send("+OK 2 320\r\n"),
+            expect("LIST"),
+            send("+OK 2 messages\r\n1 120\r\n2 200\r\n.\r\n"),
+            expect("LIST 2"),
+            send("+OK 2 200\r\n"),
+            expect("UIDL"),
+            send("+OK\r\n1 whqtswO00WBw418f9t5JxYwZ\r\n2 QhdPYR:00WBw1Ph7x7\r\n.\r\n"),
+            expect("UIDL 1"),
+            send("+OK 1 whqtswO00WBw418f9t5JxYwZ\r\n"),
+            expect("LIST 9"),
+            send("-ERR no such message, only 2 messages in maildrop\r\n"),
+            expect("UIDL 9"),
+            send("-ERR no such message\r\n"),
+            expect("LIST"),
+            send("-ERR [SYS/TEMP] busy\r\n"),
+            expect("STAT"),
+            send("-ERR [SYS/PERM] broken\r\n"),
+            expect("UIDL"),
+            send("-ERR [SYS/TEMP] busy\r\n"),
+        ],
+    )
+    .await;
+    let stat = session.stat().await.unwrap();
+    assert_eq!((stat.count, stat.octets), (2, 320));
+    let list = session.list().await.unwrap();
+    assert_eq!(
+        list.iter().map(|l| (l.msg, l.octets)).collect::<Vec<_>>(),
+        [(1, 120), (2, 200)]
+    );
+    assert_eq!(session.list_one(2).await.unwrap().octets, 200);
+    let uids = session.uidl().await.unwrap();
+    assert_eq!(uids.len(), 2);
+    assert_eq!(uids[1].msg, 2);
+    assert_eq!(uids[1].uid, "QhdPYR:00WBw1Ph7x7");
+    assert_eq!(
+        session.uidl_one(1).await.unwrap().uid,
+        "whqtswO00WBw418f9t5JxYwZ"
+    );
+    mailcat_tests::assert_matches!(session.list_one(9).await, Err(Error::Rejected { .. }));
+    mailcat_tests::assert_matches!(session.uidl_one(9).await, Err(Error::Rejected { .. }));
+    let busy = session.list().await.unwrap_err();
+    assert!(
+        matches!(busy, Error::Temporary { .. }) && busy.is_transient(),
+        "{busy}"
+    );
+    mailcat_tests::assert_matches!(session.stat().await, Err(Error::Rejected { .. }));
+    mailcat_tests::assert_matches!(session.uidl().await, Err(Error::Temporary { .. }));
+    drop(session);
+    server.received().await;
+}
+
+#[tokio::test]
+async fn a_malformed_stat_is_a_protocol_error() {
+    let (mut session, server) =
+        logged_in(TX_CAPS, vec![expect("STAT"), send("+OK lots\r\n")]).await;
+    mailcat_tests::assert_matches!(session.stat().await, Err(Error::Protocol { .. }));
+    drop(session);
+    server.received().await;
+}
+
+#[tokio::test]
+async fn top_streams_the_header() {
+    let (mut session, server) = logged_in(
+        TX_CAPS,
+        vec![
+            expect("TOP 1 0"),
+            send("+OK\r\nSubject: hi\r\n..hidden: x\r\n\r\n.\r\n"),
+            expect("TOP 7 3"),
+            send("-ERR no such message\r\n"),
+        ],
+    )
+    .await;
+    let mut out = Vec::new();
+    assert_eq!(session.top(1, 0, &mut out).await.unwrap(), 27);
+    assert_eq!(out, b"Subject: hi\r\n.hidden: x\r\n\r\n");
+    let mut none = Vec::new();
+    mailcat_tests::assert_matches!(
+        session.top(7, 3, &mut none).await,
+        Err(Error::Rejected { .. })
+    );
+    assert!(none.is_empty());
+    drop(session);
+    server.received().await;
+}
+
+#[tokio::test]
+async fn dele_rset_noop_quit() {
+    let (mut session, server) = logged_in(
+        TX_CAPS,
+        vec![
+            expect("DELE 1"),
+            send("+OK message 1 deleted\r\n"),
+            expect("DELE 1"),
+            send("-ERR message 1 already deleted\r\n"),
+            expect("DELE 2"),
+            send("-ERR [SYS/TEMP] try again\r\n"),
+            expect("RSET"),
+            send("+OK maildrop has 2 messages\r\n"),
+            expect("NOOP"),
+            send("+OK\r\n"),
+            expect("QUIT"),
+            send("+OK bye\r\n"),
+        ],
+    )
+    .await;
+    session.dele(1).await.unwrap();
+    mailcat_tests::assert_matches!(session.dele(1).await, Err(Error::Rejected { .. }));
+    let temporary = session.dele(2).await.unwrap_err();
+    assert!(
+        matches!(temporary, Error::Temporary { .. }),
+        "{temporary:?}"
+    );
+    assert_eq!(
+        temporary.reply().and_then(|r| r.pop3_code_kind()),
+        Some(ResponseCodeKind::SysTemp),
+        "the response code of a Temporary is typed: {temporary:?}"
+    );
+    assert_eq!(
+        temporary.to_string(),
+        "pop.test.invalid temporarily refused DELE: [SYS/TEMP] try again",
+        "the message reads as it always did"
+    );
+    session.rset().await.unwrap();
+    session.noop().await.unwrap();
+    session.quit().await.unwrap();
+    server.received().await;
+}
+
+#[tokio::test]
+async fn rset_noop_and_quit_refusals() {
+    let (mut session, server) = logged_in(
+        TX_CAPS,
+        vec![
+            expect("RSET"),
+            send("-ERR no\r\n"),
+            expect("NOOP"),
+            send("-ERR [SYS/TEMP] no\r\n"),
+            expect("QUIT"),
+            send("-ERR some deleted messages not removed\r\n"),
+        ],
+    )
+    .await;
+    mailcat_tests::assert_matches!(session.rset().await, Err(Error::Rejected { .. }));
+    mailcat_tests::assert_matches!(session.noop().await, Err(Error::Temporary { .. }));
+    mailcat_tests::assert_matches!(session.quit().await, Err(Error::Rejected { .. }));
+    server.received().await;
+}
+
+#[tokio::test]
+async fn message_number_zero_sends_nothing() {
+    let (mut session, server) = logged_in(TX_CAPS, vec![]).await;
+    mailcat_tests::assert_matches!(session.dele(0).await, Err(Error::Encode(_)));
+    mailcat_tests::assert_matches!(
+        session
+            .retrieve_many(&[1, 0], |_| async { Ok(Vec::new()) })
+            .await,
+        Err(Error::Encode(_))
+    );
+    drop(session);
+    let received = server.received_text().await;
+    assert!(
+        !received.contains("DELE") && !received.contains("RETR"),
+        "{received}"
+    );
+}
+
+// ---- RETR: byte-exact unstuffing and terminators (threat model #50, #51) ----
+
+const STUFFED: &[u8] = b"Subject: dots\r\n\r\n..x\r\n..\r\n...\r\n\r\n..\r\nend .\r\n";
+const UNSTUFFED: &[u8] = b"Subject: dots\r\n\r\n.x\r\n.\r\n..\r\n\r\n.\r\nend .\r\n";
+
+fn retr_reply(body: &[u8]) -> Vec<u8> {
+    let mut reply = b"+OK message follows\r\n".to_vec();
+    reply.extend_from_slice(body);
+    reply.extend_from_slice(b".\r\n");
+    reply
+}
+
+#[tokio::test]
+async fn retr_unstuffs_byte_exact() {
+    let (mut session, server) = logged_in(
+        TX_CAPS,
+        vec![expect("RETR 1"), Step::Send(retr_reply(STUFFED))],
+    )
+    .await;
+    let mut out = Vec::new();
+    let n = session.retrieve(1, &mut out).await.unwrap();
+    assert_eq!(out, UNSTUFFED);
+    assert_eq!(n, UNSTUFFED.len() as u64);
+    drop(session);
+    server.received().await;
+}
+
+#[tokio::test]
+async fn retr_split_byte_by_byte() {
+    let (mut session, server) = logged_in(
+        TX_CAPS,
+        vec![
+            expect("RETR 1"),
+            Step::Drip(retr_reply(STUFFED), Duration::ZERO),
+            expect("NOOP"),
+            send("+OK\r\n"),
+        ],
+    )
+    .await;
+    let mut out = Vec::new();
+    session.retrieve(1, &mut out).await.unwrap();
+    assert_eq!(out, UNSTUFFED);
+    // The reply was consumed exactly: the next command gets its own answer.
+    session.noop().await.unwrap();
+    drop(session);
+    server.received().await;
+}
+
+#[tokio::test]
+async fn an_empty_message_and_one_without_final_crlf() {
+    let (mut session, server) = logged_in(
+        TX_CAPS,
+        vec![
+            expect("RETR 1"),
+            send("+OK\r\n.\r\n"),
+            expect("RETR 2"),
+            send("+OK\r\nno newline at the end\r\n.\r\n"),
+        ],
+    )
+    .await;
+    let mut out = Vec::new();
+    assert_eq!(session.retrieve(1, &mut out).await.unwrap(), 0);
+    session.retrieve(2, &mut out).await.unwrap();
+    assert_eq!(out, b"no newline at the end\r\n");
+    drop(session);
+    server.received().await;
+}
+
+#[tokio::test]
+async fn a_bare_lf_terminator_is_not_the_end() {
+    let (mut session, server) = logged_in(
+        TX_CAPS,
+        vec![expect("RETR 1"), send("+OK\r\nline\n.\nmore\r\n.\r\n")],
+    )
+    .await;
+    let mut out = Vec::new();
+    session.retrieve(1, &mut out).await.unwrap();
+    assert_eq!(out, b"line\n.\nmore\r\n");
+    drop(session);
+    server.received().await;
+}
+
+#[tokio::test]
+async fn eof_before_the_terminator_is_an_error() {
+    let (mut session, server) = logged_in(
+        TX_CAPS,
+        vec![
+            expect("RETR 1"),
+            send("+OK\r\npartial message\r\n.\r"),
+            Step::CloseWrite,
+        ],
+    )
+    .await;
+    let mut out = Vec::new();
+    let err = session.retrieve(1, &mut out).await.unwrap_err();
+    assert!(matches!(err, Error::Transport(_)), "{err}");
+    // The session is unusable: no QUIT is sent, nothing is committed.
+    assert!(session.noop().await.is_err());
+    assert!(session.quit().await.is_err());
+    let received = server.received_text().await;
+    assert!(
+        !received.contains("QUIT") && !received.contains("NOOP"),
+        "{received}"
+    );
+}
+
+/// A sink that records what it got and whether it was shut down (= complete).
+#[derive(Clone, Default)]
+struct Recorder(Arc<Mutex<Vec<Recorded>>>);
+
+/// A message number, the bytes its sink got, and whether the sink was shut down.
+type Recorded = (u32, Vec<u8>, bool);
+
+struct RecorderSink {
+    all: Recorder,
+    index: usize,
+}
+
+impl Recorder {
+    fn open(&self, msg: u32) -> RecorderSink {
+        let mut all = self.0.lock().unwrap();
+        all.push((msg, Vec::new(), false));
+        RecorderSink {
+            all: self.clone(),
+            index: all.len() - 1,
+        }
+    }
+
+    fn take(&self) -> Vec<Recorded> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+impl AsyncWrite for RecorderSink {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.all.0.lock().unwrap()[self.index]
+            .1
+            .extend_from_slice(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.all.0.lock().unwrap()[self.index].2 = true;
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[tokio::test]
+async fn eof_mid_pipeline_reports_nothing_incomplete_as_complete() {
+    let (mut session, server) = logged_in(
+        TX_CAPS_PIPELINING,
+        vec![
+            expect("RETR 1"),
+            expect("RETR 2"),
+            send("+OK\r\none\r\n.\r\n+OK\r\ntwo, cut"),
+            Step::CloseWrite,
+        ],
+    )
+    .await;
+    let recorder = Recorder::default();
+    let r = recorder.clone();
+    let err = session
+        .retrieve_many(&[1, 2], move |msg| {
+            let sink = r.open(msg);
+            async move { Ok(sink) }
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Transport(_)), "{err}");
+    assert_eq!(
+        recorder.take(),
+        [
+            (1, b"one\r\n".to_vec(), true),
+            (2, b"two, cut".to_vec(), false)
+        ]
+    );
+    drop(session);
+    server.received().await;
+}
+
+// ---- pipelining (RFC 2449 §6.6) ----
+
+#[tokio::test]
+async fn pipelined_retrs_are_all_sent_before_the_first_reply() {
+    let (mut session, server) = logged_in(
+        TX_CAPS_PIPELINING,
+        vec![
+            expect("RETR 3"),
+            expect("RETR 1"),
+            expect("RETR 2"),
+            // Only now, with all three read, does the server answer.
+            send("+OK\r\nthree\r\n.\r\n-ERR [SYS/TEMP] message 1 locked\r\n+OK\r\n..two\r\n.\r\n"),
+            expect("NOOP"),
+            send("+OK\r\n"),
+        ],
+    )
+    .await;
+    let recorder = Recorder::default();
+    let r = recorder.clone();
+    let results = session
+        .retrieve_many(&[3, 1, 2], move |msg| {
+            let sink = r.open(msg);
+            async move { Ok(sink) }
+        })
+        .await
+        .unwrap();
+    assert_eq!(results.len(), 3);
+    assert_eq!(results[0].as_ref().unwrap(), &7);
+    mailcat_tests::assert_matches!(results[1], Err(Error::Temporary { .. }));
+    assert_eq!(results[2].as_ref().unwrap(), &6);
+    assert_eq!(
+        recorder.take(),
+        [
+            (3, b"three\r\n".to_vec(), true),
+            (2, b".two\r\n".to_vec(), true)
+        ]
+    );
+    session.noop().await.unwrap();
+    drop(session);
+    server.received().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_pipeline_window_is_bounded() {
+    let count = 12u32;
+    let mut script = Vec::new();
+    for n in 1..=8 {
+        script.push(expect(&format!("RETR {n}")));
+    }
+    script.push(Step::Silence(Duration::from_millis(100)));
+    for n in 1..=count {
+        script.push(send(format!("+OK\r\nmessage {n}\r\n.\r\n")));
+        if n + 8 <= count {
+            script.push(expect(&format!("RETR {}", n + 8)));
+        }
+    }
+    let (mut session, server) = logged_in(TX_CAPS_PIPELINING, script).await;
+    let recorder = Recorder::default();
+    let r = recorder.clone();
+    let messages: Vec<u32> = (1..=count).collect();
+    let results = session
+        .retrieve_many(&messages, move |msg| {
+            let sink = r.open(msg);
+            async move { Ok(sink) }
+        })
+        .await
+        .unwrap();
+    assert!(results.iter().all(|r| r.is_ok()));
+    for (i, (msg, body, complete)) in recorder.take().into_iter().enumerate() {
+        assert_eq!(msg, i as u32 + 1);
+        assert_eq!(body, format!("message {msg}\r\n").into_bytes());
+        assert!(complete);
+    }
+    drop(session);
+    server.received().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_pipelining_one_command_at_a_time() {
+    let (mut session, server) = logged_in(
+        TX_CAPS,
+        vec![
+            expect("RETR 1"),
+            Step::Silence(Duration::from_millis(100)),
+            send("+OK\r\none\r\n.\r\n"),
+            expect("RETR 2"),
+            Step::Silence(Duration::from_millis(50)),
+            send("+OK\r\ntwo\r\n.\r\n"),
+        ],
+    )
+    .await;
+    let results = session
+        .retrieve_many(&[1, 2], |_| async { Ok(Vec::new()) })
+        .await
+        .unwrap();
+    assert_eq!(
+        results.into_iter().map(|r| r.unwrap()).collect::<Vec<_>>(),
+        [5, 5]
+    );
+    drop(session);
+    server.received().await;
+}
+
+// ---- no data loss (threat model #52, #54, #55) ----
+
+#[tokio::test]
+async fn abort_after_dele_sends_no_quit() {
+    let (mut session, server) = logged_in(TX_CAPS, vec![expect("DELE 1"), send("+OK\r\n")]).await;
+    session.dele(1).await.unwrap();
+    session.abort().await;
+    let received = server.received_text().await;
+    assert!(!received.contains("QUIT"), "{received}");
+}
+
+#[tokio::test]
+async fn dropping_after_dele_sends_no_quit() {
+    let (mut session, server) = logged_in(TX_CAPS, vec![expect("DELE 1"), send("+OK\r\n")]).await;
+    session.dele(1).await.unwrap();
+    drop(session);
+    assert!(!server.received_text().await.contains("QUIT"));
+}
+
+/// Fails every write after `left` bytes (a full disk).
+struct FullDisk {
+    left: usize,
+}
+
+impl AsyncWrite for FullDisk {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        if self.left == 0 {
+            return Poll::Ready(Err(std::io::Error::other("No space left on device")));
+        }
+        let n = buf.len().min(self.left);
+        self.left -= n;
+        Poll::Ready(Ok(n))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[tokio::test]
+async fn a_failing_sink_leaves_the_session_unusable_and_quit_unsent() {
+    let mut body = b"+OK\r\n".to_vec();
+    for i in 0..2000 {
+        body.extend_from_slice(format!("line {i} of a long message\r\n").as_bytes());
+    }
+    body.extend_from_slice(b".\r\n");
+    let (mut session, server) = logged_in(
+        TX_CAPS,
+        vec![
+            expect("DELE 2"),
+            send("+OK\r\n"),
+            expect("RETR 1"),
+            Step::Send(body),
+        ],
+    )
+    .await;
+    session.dele(2).await.unwrap();
+    let err = session
+        .retrieve(1, &mut FullDisk { left: 100 })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Io(_)), "{err}");
+    mailcat_tests::assert_matches!(session.dele(1).await, Err(Error::Protocol { .. }));
+    assert!(session.quit().await.is_err());
+    let received = server.received_text().await;
+    assert!(!received.contains("QUIT"), "{received}");
+    assert_eq!(count(&received, "DELE"), 1);
+}
+
+#[tokio::test]
+async fn unsolicited_lines_after_a_reply_stop_the_session() {
+    let (mut session, server) = logged_in(
+        TX_CAPS,
+        vec![expect("NOOP"), send("+OK\r\n+OK injected\r\n")],
+    )
+    .await;
+    mailcat_tests::assert_matches!(session.noop().await, Err(Error::Protocol { .. }));
+    assert!(session.dele(1).await.is_err());
+    drop(session);
+    assert!(!server.received_text().await.contains("DELE"));
+}
+
+#[tokio::test]
+async fn a_continuation_outside_auth_is_a_protocol_error() {
+    let (mut session, server) = logged_in(TX_CAPS, vec![expect("STAT"), send("+ abc\r\n")]).await;
+    mailcat_tests::assert_matches!(session.stat().await, Err(Error::Transport(_)));
+    drop(session);
+    server.received().await;
+}
+
+// ---- huge listings (threat model #40) ----
+
+#[tokio::test]
+async fn a_listing_over_a_million_lines_is_refused() {
+    let mut listing = b"+OK\r\n".to_vec();
+    for n in 1..=1_000_001u32 {
+        listing.extend_from_slice(format!("{n} 4096\r\n").as_bytes());
+    }
+    listing.extend_from_slice(b".\r\n");
+    let (mut session, server) = logged_in(TX_CAPS, vec![expect("LIST"), Step::Send(listing)]).await;
+    let err = session.list().await.unwrap_err();
+    assert!(err.to_string().contains("lines"), "{err}");
+    drop(session);
+    server.received().await;
+}
+
+#[tokio::test]
+async fn a_large_uidl_streams_line_by_line() {
+    let lines = 200_000u32;
+    let mut listing = b"+OK\r\n".to_vec();
+    for n in 1..=lines {
+        listing.extend_from_slice(format!("{n} 000000{n:08x}5f3c2a11\r\n").as_bytes());
+    }
+    listing.extend_from_slice(b".\r\n");
+    let (mut session, server) = logged_in(TX_CAPS, vec![expect("UIDL"), Step::Send(listing)]).await;
+    let uids = session.uidl().await.unwrap();
+    assert_eq!(uids.len(), lines as usize);
+    assert_eq!(uids[199_999].uid, format!("000000{:08x}5f3c2a11", 200_000));
+    drop(session);
+    server.received().await;
+}
+
+#[tokio::test]
+async fn a_uidl_of_long_ids_stops_at_the_byte_limit() {
+    // 8,000-character unique-ids (the parser accepts them up to the line limit): 10^6 of them
+    // would be 8 GB; the listing stops at MAX_LISTING_BYTES.
+    let (mut session, server) = logged_in(
+        TX_CAPS,
+        vec![
+            expect("UIDL"),
+            send("+OK\r\n"),
+            Step::Lines {
+                count: 1_000_000,
+                line: |i| format!("{} {}\r\n", i + 1, "u".repeat(8_000)),
+            },
+        ],
+    )
+    .await;
+    let err = session.uidl().await.unwrap_err();
+    assert!(
+        matches!(err, Error::Protocol { ref detail, .. } if detail.contains("131072 KiB")),
+        "{err}"
+    );
+    assert!(session.noop().await.is_err(), "the session is out of step");
+    drop(session);
+    server.received().await;
+}
+
+#[tokio::test]
+async fn a_capa_of_endless_lines_after_login_is_refused() {
+    let (mut session, server) = session(
+        Some(TX_CAPS),
+        vec![
+            expect("USER bob"),
+            send("+OK\r\n"),
+            expect(&format!("PASS {PASSWORD}")),
+            send("+OK logged in\r\n"),
+            expect("CAPA"),
+            send("+OK\r\n"),
+            Step::Lines {
+                count: 1_000_000,
+                line: |i| format!("X-CAP-{i}\r\n"),
+            },
+        ],
+    )
+    .await;
+    let err = session
+        .login(&password(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Protocol { ref detail, .. } if detail.contains("1000 lines")),
+        "{err}"
+    );
+    drop(session);
+    server.received().await;
+}
+
+#[tokio::test]
+async fn incoming_list_matches_200k_sizes_and_ids_in_linear_time() {
+    // Quadratic matching (a search of the LIST answer per UIDL line) takes over a minute here.
+    const N: usize = 200_000;
+    let (session, server) = logged_in(
+        TX_CAPS,
+        vec![
+            expect("STAT"),
+            send("+OK 200000 0\r\n"),
+            expect("UIDL"),
+            send("+OK\r\n"),
+            Step::Lines {
+                count: N,
+                line: |i| format!("{} uid-{i}\r\n", i + 1),
+            },
+            send(".\r\n"),
+            expect("LIST"),
+            send("+OK\r\n"),
+            // Newest first: the order of LIST does not matter.
+            Step::Lines {
+                count: N,
+                line: |i| format!("{} {}\r\n", N - i, 1000 + N - i),
+            },
+            send(".\r\n"),
+        ],
+    )
+    .await;
+    let mut incoming = mailcat_session::Incoming::Pop3 {
+        session,
+        numbers: Default::default(),
+    };
+    let started = std::time::Instant::now();
+    let listed = incoming.list(None, ListDetail::Sizes).await.unwrap();
+    // A generous bound: ~2 s here in a debug build, ~85 s with the quadratic matching.
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(listed.len(), N);
+    for i in [0, 1, N / 2, N - 1] {
+        assert_eq!(listed[i].id.key(), format!("uid-{i}"));
+        assert_eq!(listed[i].size, Some(1000 + i as u64 + 1));
+    }
+    drop(incoming);
+    server.received().await;
+}
+
+// ---- large bodies stream (DESIGN.md: bounded memory whatever the size) ----
+
+/// Counts bytes and remembers the largest single write.
+#[derive(Default)]
+struct Meter {
+    total: u64,
+    largest: usize,
+    dots: u64,
+}
+
+impl AsyncWrite for Meter {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.total += buf.len() as u64;
+        self.largest = self.largest.max(buf.len());
+        self.dots += buf.iter().filter(|&&b| b == b'.').count() as u64;
+        Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[tokio::test]
+async fn a_50_mb_message_streams_in_chunks() {
+    // 50 MiB of 1 KiB lines, each starting with a stuffed dot.
+    let mut line = b"..".to_vec();
+    line.resize(1022, b'x');
+    line.extend_from_slice(b"\r\n");
+    let lines = 50 * 1024;
+    let mut reply = b"+OK\r\n".to_vec();
+    reply.reserve(lines * line.len() + 8);
+    for _ in 0..lines {
+        reply.extend_from_slice(&line);
+    }
+    reply.extend_from_slice(b".\r\n");
+    let (mut session, server) = session_with_buffer(
+        Some(TX_CAPS),
+        {
+            let mut s = login_steps(TX_CAPS);
+            s.extend([expect("RETR 1"), Step::Send(reply)]);
+            s
+        },
+        256 * 1024,
+    )
+    .await;
+    session
+        .login(&password(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap();
+    let mut meter = Meter::default();
+    let n = session.retrieve(1, &mut meter).await.unwrap();
+    assert_eq!(n, (lines * 1023) as u64);
+    assert_eq!(meter.total, n);
+    assert_eq!(
+        meter.dots, lines as u64,
+        "one dot per line after unstuffing"
+    );
+    assert!(
+        meter.largest <= 1 << 20,
+        "a write of {} bytes: the body was buffered",
+        meter.largest
+    );
+    drop(session);
+    server.received().await;
+}
+
+// ---- SASL: success only once the exchange is complete (threat model #41's class) ----
+
+/// The login failed with "the server claimed success ..." and the session refuses STAT.
+async fn assert_claimed_success_and_unusable(
+    result: Result<(), Error>,
+    session: &mut mailcat_session::Pop3Session<tokio::io::DuplexStream>,
+) {
+    let e = result.unwrap_err();
+    assert!(
+        matches!(e, Error::Protocol { ref detail, .. } if detail.contains("claimed success")),
+        "{e:?}"
+    );
+    assert!(!e.is_auth(), "{e:?}");
+    assert!(!session.is_logged_in());
+    let again = session.stat().await.unwrap_err();
+    assert!(matches!(again, Error::Protocol { .. }), "{again:?}");
+}
+
+#[tokio::test]
+async fn xoauth2_two_line_form_answered_ok_before_the_token_is_not_a_login() {
+    let (mut session, server) = session(
+        Some(&["SASL XOAUTH2"]),
+        vec![
+            expect("AUTH XOAUTH2"),
+            send("+OK User successfully authenticated.\r\n"),
+        ],
+    )
+    .await;
+    let result = session
+        .login(
+            &Credential::oauth2("bob@example.test", "tok3n"),
+            Plaintext::DangerouslyAllow,
+        )
+        .await;
+    assert_claimed_success_and_unusable(result, &mut session).await;
+    drop(session);
+    assert_eq!(server.received_text().await, "CAPA\r\nAUTH XOAUTH2\r\n");
+}
+
+#[tokio::test]
+async fn plain_too_long_for_an_initial_response_answered_ok_instead_of_plus_is_not_a_login() {
+    let long = "p".repeat(300);
+    let (mut session, server) = session(
+        Some(CAPS),
+        vec![expect("AUTH PLAIN"), send("+OK Logged in.\r\n")],
+    )
+    .await;
+    let result = session
+        .login(
+            &Credential::password("bob", long.as_bytes()),
+            Plaintext::DangerouslyAllow,
+        )
+        .await;
+    assert_claimed_success_and_unusable(result, &mut session).await;
+    drop(session);
+    assert_eq!(server.received_text().await, "CAPA\r\nAUTH PLAIN\r\n");
+}
+
+#[tokio::test]
+async fn login_mechanism_answered_ok_after_the_user_name_is_not_a_login() {
+    let (mut session, server) = session(
+        Some(&["SASL LOGIN"]),
+        vec![
+            expect("AUTH LOGIN"),
+            send("+ VXNlcm5hbWU6\r\n"),
+            expect(&base64(b"bob")),
+            send("+OK Logged in.\r\n"),
+        ],
+    )
+    .await;
+    let result = session
+        .login(&password(), Plaintext::DangerouslyAllow)
+        .await;
+    assert_claimed_success_and_unusable(result, &mut session).await;
+    drop(session);
+    assert_eq!(
+        server.received_text().await,
+        format!("CAPA\r\nAUTH LOGIN\r\n{}\r\n", base64(b"bob")),
+        "the password was sent"
+    );
+}
+
+const SCRAM_CAPS: &[&str] = &["UIDL", "SASL SCRAM-SHA-256 PLAIN"];
+
+fn scram_user() -> Credential {
+    Credential::password(scram_server::USER, scram_server::PASSWORD)
+}
+
+fn pop3_server_first(line: &str) -> String {
+    assert!(line.starts_with("AUTH SCRAM-SHA-256 "), "{line}");
+    format!("+ {}\r\n", scram_server::server_first(line))
+}
+
+#[tokio::test]
+async fn scram_answered_ok_without_the_server_final_message_is_not_a_login() {
+    let (mut session, server) = session(
+        Some(SCRAM_CAPS),
+        vec![
+            respond(pop3_server_first),
+            respond(|l| {
+                scram_server::server_final(l);
+                "+OK Logged in.\r\n".into()
+            }),
+        ],
+    )
+    .await;
+    let result = session
+        .login(&scram_user(), Plaintext::DangerouslyAllow)
+        .await;
+    assert_claimed_success_and_unusable(result, &mut session).await;
+    drop(session);
+    assert_eq!(count(&server.received_text().await, "STAT"), 0);
+}
+
+#[tokio::test]
+async fn scram_with_a_forged_server_signature_is_refused_and_the_session_unusable() {
+    let (mut session, server) = session(
+        Some(SCRAM_CAPS),
+        vec![
+            respond(pop3_server_first),
+            respond(|l| format!("+ {}\r\n", scram_server::forged_final(l))),
+            // The client cancels; the hostile server says +OK all the same.
+            expect("*"),
+            send("+OK Logged in.\r\n"),
+        ],
+    )
+    .await;
+    let e = session
+        .login(&scram_user(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Protocol { ref detail, .. } if detail.contains("signature is wrong")),
+        "{e:?}"
+    );
+    assert!(!session.is_logged_in());
+    let again = session.stat().await.unwrap_err();
+    assert!(matches!(again, Error::Protocol { .. }), "{again:?}");
+    drop(session);
+    assert_eq!(count(&server.received_text().await, "STAT"), 0);
+}
+
+#[tokio::test]
+async fn scram_with_the_right_server_final_message_logs_in() {
+    let (mut session, server) = session(
+        Some(SCRAM_CAPS),
+        vec![
+            respond(pop3_server_first),
+            respond(|l| format!("+ {}\r\n", scram_server::server_final(l))),
+            expect(""),
+            send("+OK Logged in.\r\n"),
+            expect("CAPA"),
+            send("+OK\r\nUIDL\r\n.\r\n"),
+            expect("STAT"),
+            send("+OK 0 0\r\n"),
+        ],
+    )
+    .await;
+    session
+        .login(&scram_user(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap();
+    assert!(session.is_logged_in());
+    session.stat().await.unwrap();
+    drop(session);
+    server.received().await;
+}
+
+// ---- Incoming::fetch_many / fetch_start (pipelined downloads for `mailcat fetch`) ----
+
+/// A sink that keeps what it is given, or fails every write.
+#[derive(Default)]
+struct Sink {
+    bytes: Vec<u8>,
+    fail: bool,
+}
+
+impl Sink {
+    fn failing() -> Sink {
+        Sink {
+            bytes: Vec::new(),
+            fail: true,
+        }
+    }
+}
+
+impl AsyncWrite for Sink {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        if self.fail {
+            return Poll::Ready(Err(std::io::Error::other("disk full")));
+        }
+        self.bytes.extend_from_slice(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// An `Incoming` over a scripted session that listed messages 1..=3 as `u1`..`u3`.
+fn incoming_of(
+    session: mailcat_session::Pop3Session<tokio::io::DuplexStream>,
+) -> (
+    mailcat_session::Incoming<tokio::io::DuplexStream>,
+    Vec<mailcat_session::MessageId>,
+) {
+    let ids: Vec<_> = (1..=3)
+        .map(|n| mailcat_session::MessageId::Pop3 {
+            uidl: Some(format!("u{n}")),
+            number: n,
+        })
+        .collect();
+    let incoming = mailcat_session::Incoming::Pop3 {
+        session,
+        numbers: (1..=3).map(|n| (n, Some(format!("u{n}")))).collect(),
+    };
+    (incoming, ids)
+}
+
+#[tokio::test]
+async fn fetch_many_pipelines_retr_and_routes_each_body_to_its_sink_byte_exact() {
+    let (session, server) = logged_in(
+        TX_CAPS_PIPELINING,
+        vec![
+            expect("RETR 1"),
+            expect("RETR 2"),
+            expect("RETR 3"),
+            // All three commands are in before the first reply: pipelined.
+            send("+OK\r\n..one\r\nline\r\n.\r\n-ERR no such message\r\n+OK\r\nthree\r\n.\r\n"),
+            expect("NOOP"),
+            send("+OK\r\n"),
+        ],
+    )
+    .await;
+    let (mut incoming, ids) = incoming_of(session);
+    let mut requests: Vec<_> = ids.iter().map(|id| (id, Sink::default())).collect();
+    let results = incoming.fetch_many(&mut requests).await.unwrap();
+    assert_eq!(results.len(), 3);
+    assert_eq!(results[0].as_ref().unwrap(), &12);
+    assert!(
+        matches!(results[1], Err(Error::Rejected { .. })),
+        "{:?}",
+        results[1]
+    );
+    assert_eq!(results[2].as_ref().unwrap(), &7);
+    assert_eq!(requests[0].1.bytes, b".one\r\nline\r\n");
+    assert_eq!(requests[1].1.bytes, b"");
+    assert_eq!(requests[2].1.bytes, b"three\r\n");
+    // All replies read: the session takes commands again.
+    let Incoming::Pop3 { session, .. } = &mut incoming else {
+        unreachable!()
+    };
+    session.noop().await.unwrap();
+    drop(incoming);
+    server.received().await;
+}
+
+#[tokio::test]
+async fn fetch_many_without_pipelining_sends_one_retr_at_a_time() {
+    let (session, server) = logged_in(
+        TX_CAPS,
+        vec![
+            expect("RETR 2"),
+            send("+OK\r\ntwo\r\n.\r\n"),
+            expect("RETR 3"),
+            send("+OK\r\nthree\r\n.\r\n"),
+        ],
+    )
+    .await;
+    let (mut incoming, ids) = incoming_of(session);
+    let mut requests = vec![(&ids[1], Sink::default()), (&ids[2], Sink::default())];
+    let results = incoming.fetch_many(&mut requests).await.unwrap();
+    assert_eq!(
+        results
+            .iter()
+            .map(|r| *r.as_ref().unwrap())
+            .collect::<Vec<_>>(),
+        [5, 7]
+    );
+    assert_eq!(requests[0].1.bytes, b"two\r\n");
+    assert_eq!(requests[1].1.bytes, b"three\r\n");
+    drop(incoming);
+    server.received().await;
+}
+
+#[tokio::test]
+async fn fetch_many_with_a_failing_sink_fails_that_message_only_and_stays_in_step() {
+    let (session, server) = logged_in(
+        TX_CAPS_PIPELINING,
+        vec![
+            expect("RETR 1"),
+            expect("RETR 2"),
+            expect("RETR 3"),
+            send("+OK\r\none\r\n.\r\n+OK\r\ntwo\r\n.\r\n+OK\r\nthree\r\n.\r\n"),
+            expect("NOOP"),
+            send("+OK\r\n"),
+        ],
+    )
+    .await;
+    let (mut incoming, ids) = incoming_of(session);
+    let mut requests = vec![
+        (&ids[0], Sink::default()),
+        (&ids[1], Sink::failing()),
+        (&ids[2], Sink::default()),
+    ];
+    let results = incoming.fetch_many(&mut requests).await.unwrap();
+    assert_eq!(*results[0].as_ref().unwrap(), 5);
+    assert!(matches!(results[1], Err(Error::Io(_))), "{:?}", results[1]);
+    assert_eq!(*results[2].as_ref().unwrap(), 7);
+    assert_eq!(requests[0].1.bytes, b"one\r\n");
+    assert_eq!(requests[2].1.bytes, b"three\r\n", "the next message whole");
+    let Incoming::Pop3 { session, .. } = &mut incoming else {
+        unreachable!()
+    };
+    session.noop().await.unwrap();
+    drop(incoming);
+    server.received().await;
+}
+
+#[tokio::test]
+async fn fetch_many_and_fetch_start_check_every_id_before_sending_anything() {
+    let (session, server) = logged_in(TX_CAPS_PIPELINING, vec![]).await;
+    let (mut incoming, ids) = incoming_of(session);
+    let stale = mailcat_session::MessageId::Pop3 {
+        uidl: Some("another".into()),
+        number: 2,
+    };
+    let mut requests = vec![(&ids[0], Sink::default()), (&stale, Sink::default())];
+    let e = incoming.fetch_many(&mut requests).await.unwrap_err();
+    assert!(matches!(e, Error::Misuse { .. }), "{e:?}");
+    let e = incoming.fetch_start(&[&ids[0], &stale]).await.unwrap_err();
+    assert!(matches!(e, Error::Misuse { .. }), "{e:?}");
+    drop(incoming);
+    let sent = String::from_utf8_lossy(&server.received().await).into_owned();
+    assert!(!sent.contains("RETR"), "{sent}");
+}
+
+#[tokio::test]
+async fn fetch_start_lets_each_sink_be_opened_between_replies_and_blocks_other_commands() {
+    let (session, server) = logged_in(
+        TX_CAPS_PIPELINING,
+        vec![
+            expect("RETR 1"),
+            expect("RETR 3"),
+            send("+OK\r\none\r\n.\r\n+OK\r\nthree\r\n.\r\n"),
+            expect("DELE 1"),
+            send("+OK\r\n"),
+        ],
+    )
+    .await;
+    let (mut incoming, ids) = incoming_of(session);
+    let mut fetching = incoming.fetch_start(&[&ids[0], &ids[2]]).await.unwrap();
+    let mut first = Sink::default();
+    assert_eq!(
+        incoming
+            .fetch_next(&mut fetching, &mut first)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap(),
+        5
+    );
+    assert_eq!(first.bytes, b"one\r\n");
+    // A reply is still unread: a DELE now would take it for its own. Refused, nothing sent.
+    let e = incoming.delete(&ids[..1]).await.unwrap_err();
+    assert!(
+        matches!(e, Error::Misuse { .. }),
+        "the caller's mistake, not the server's: {e:?}"
+    );
+    let mut third = Sink::default();
+    assert_eq!(
+        incoming
+            .fetch_next(&mut fetching, &mut third)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap(),
+        7
+    );
+    assert_eq!(third.bytes, b"three\r\n");
+    assert!(incoming
+        .fetch_next(&mut fetching, &mut Sink::default())
+        .await
+        .unwrap()
+        .is_none());
+    incoming.delete(&ids[..1]).await.unwrap();
+    drop(incoming);
+    server.received().await;
+}
+
+#[tokio::test]
+async fn a_session_with_retr_replies_unread_sends_no_quit() {
+    let (mut session, server) =
+        logged_in(TX_CAPS_PIPELINING, vec![expect("RETR 1"), expect("RETR 2")]).await;
+    let _pending = session.retrieve_start(&[1, 2]).await.unwrap();
+    assert!(session.quit().await.is_err());
+    let sent = String::from_utf8_lossy(&server.received().await).into_owned();
+    assert!(!sent.contains("QUIT"), "{sent}");
+}
+
+// ---- Incoming::list on servers without the optional UIDL and TOP (threat model #53) ----
+
+fn incoming(
+    session: mailcat_session::Pop3Session<tokio::io::DuplexStream>,
+) -> Incoming<tokio::io::DuplexStream> {
+    Incoming::Pop3 {
+        session,
+        numbers: Default::default(),
+    }
+}
+
+#[tokio::test]
+async fn a_server_without_uidl_is_listed_by_message_numbers_valid_in_the_session() {
+    let (session, server) = logged_in(
+        &["USER", "TOP"],
+        vec![
+            expect("STAT"),
+            send("+OK 2 30\r\n"),
+            expect("UIDL"),
+            send("-ERR unknown command\r\n"),
+            expect("LIST"),
+            send("+OK\r\n1 10\r\n2 20\r\n.\r\n"),
+            expect("RETR 2"),
+            send("+OK\r\ntwo\r\n.\r\n"),
+        ],
+    )
+    .await;
+    let mut incoming = incoming(session);
+    let listed = incoming.list(None, ListDetail::Sizes).await.unwrap();
+    let keys: Vec<_> = listed.iter().map(|m| (m.id.key(), m.size)).collect();
+    assert_eq!(
+        keys,
+        [("1".to_owned(), Some(10)), ("2".to_owned(), Some(20))]
+    );
+    assert!(listed.iter().all(|m| !m.id.is_stable()));
+    let mut sink = Sink::default();
+    incoming.fetch(&listed[1].id, &mut sink).await.unwrap();
+    assert_eq!(sink.bytes, b"two\r\n");
+    drop(incoming);
+    server.received().await;
+}
+
+#[tokio::test]
+async fn uidl_refused_by_a_server_that_announces_it_is_an_error() {
+    let (session, server) = logged_in(
+        TX_CAPS,
+        vec![
+            expect("STAT"),
+            send("+OK 1 10\r\n"),
+            expect("UIDL"),
+            send("-ERR not now\r\n"),
+        ],
+    )
+    .await;
+    let err = incoming(session)
+        .list(None, ListDetail::Sizes)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Rejected { .. }), "{err}");
+    server.received().await;
+}
+
+#[tokio::test]
+async fn without_top_the_list_has_no_headers_and_tries_top_once() {
+    let (session, server) = logged_in(
+        &["USER", "UIDL"],
+        vec![
+            expect("STAT"),
+            send("+OK 2 30\r\n"),
+            expect("UIDL"),
+            send("+OK\r\n1 a\r\n2 b\r\n.\r\n"),
+            expect("LIST"),
+            send("+OK\r\n1 10\r\n2 20\r\n.\r\n"),
+            expect("TOP 1 0"),
+            send("-ERR unknown command\r\n"),
+        ],
+    )
+    .await;
+    let listed = incoming(session)
+        .list(None, ListDetail::Headers)
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(listed.iter().all(|m| m.headers.subject.is_none()));
+    assert!(listed.iter().all(|m| m.id.is_stable()));
+    server.received().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_late_second_reply_stops_the_session_before_the_next_command() {
+    // The planted reply comes in a packet of its own, after the real one was read.
+    let (mut session, server) = logged_in(
+        TX_CAPS,
+        vec![
+            expect("NOOP"),
+            send("+OK\r\n"),
+            Step::Silence(Duration::from_millis(50)),
+            send("+OK planted\r\n"),
+        ],
+    )
+    .await;
+    session.noop().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let err = session.noop().await.unwrap_err();
+    assert!(
+        matches!(err, Error::Protocol { ref detail, .. } if detail.contains("+OK planted")),
+        "{err}"
+    );
+    assert!(session.noop().await.is_err(), "the session is out of step");
+    drop(session);
+    let received = server.received_text().await;
+    assert_eq!(count(&received, "NOOP"), 1, "{received:?}");
+}
+
+#[tokio::test]
+async fn list_with_headers_pipelines_top_and_keeps_each_subject_with_its_message() {
+    let (session, server) = logged_in(
+        TX_CAPS_PIPELINING,
+        vec![
+            expect("STAT"),
+            send("+OK 3 60\r\n"),
+            expect("UIDL"),
+            send("+OK\r\n1 a\r\n2 b\r\n3 c\r\n.\r\n"),
+            expect("LIST"),
+            send("+OK\r\n1 10\r\n2 20\r\n3 30\r\n.\r\n"),
+            expect("TOP 1 0"),
+            expect("TOP 2 0"),
+            expect("TOP 3 0"),
+            // All three are in before the first reply: pipelined. The second is gone.
+            send("+OK\r\nSubject: one\r\n\r\n.\r\n-ERR no such message\r\n+OK\r\nSubject: three\r\n\r\n.\r\n"),
+        ],
+    )
+    .await;
+    let listed = incoming(session)
+        .list(None, ListDetail::Headers)
+        .await
+        .unwrap();
+    let subjects: Vec<_> = listed
+        .iter()
+        .map(|m| (m.id.key(), m.headers.subject.clone()))
+        .collect();
+    assert_eq!(
+        subjects,
+        [
+            ("a".to_owned(), Some("one".to_owned())),
+            ("b".to_owned(), None),
+            ("c".to_owned(), Some("three".to_owned())),
+        ]
+    );
+    server.received().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_server_that_gave_up_waiting_for_the_password_is_not_sent_it() {
+    // The server's inactivity limit passed while the password was being typed: its parting
+    // words must not be taken for the answer to USER (a "wrong password").
+    let (mut session, server) = session(
+        Some(TX_CAPS),
+        vec![
+            Step::Silence(Duration::from_millis(50)),
+            send("-ERR Disconnected for inactivity.\r\n"),
+            Step::CloseWrite,
+        ],
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let err = session
+        .login(&password(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Protocol { ref detail, .. } if detail.contains("Disconnected for inactivity")),
+        "{err}"
+    );
+    drop(session);
+    let received = server.received_text().await;
+    assert_eq!(count(&received, "USER"), 0, "{received:?}");
+}
+
+#[tokio::test]
+async fn incoming_lists_more_than_a_million_messages_as_stat_announced() {
+    // A fixed limit of 10^6 listing lines refused the UIDL of a larger maildrop.
+    const N: usize = 1_000_500;
+    let (session, server) = logged_in(
+        TX_CAPS,
+        vec![
+            expect("STAT"),
+            send("+OK 1000500 600300000\r\n"),
+            expect("UIDL"),
+            send("+OK\r\n"),
+            Step::Lines {
+                count: N,
+                line: |i| format!("{} u{i}\r\n", i + 1),
+            },
+            send(".\r\n"),
+            expect("LIST"),
+            send("+OK\r\n"),
+            Step::Lines {
+                count: N,
+                line: |i| format!("{} 600\r\n", i + 1),
+            },
+            send(".\r\n"),
+        ],
+    )
+    .await;
+    let mut incoming = incoming(session);
+    let mut listing = incoming.list_start(None, Some(2)).await.unwrap();
+    assert_eq!(listing.len(), 2, "the newest two");
+    // Only those two were held, not the million before them (a ring of the last lines).
+    let Incoming::Pop3 { numbers, .. } = &incoming else {
+        unreachable!()
+    };
+    assert_eq!(numbers.len(), 2);
+    assert!(numbers.heap_bytes() < 100, "{} bytes", numbers.heap_bytes());
+    let batch = incoming
+        .list_next(&mut listing, ListDetail::Sizes)
+        .await
+        .unwrap()
+        .unwrap();
+    let keys: Vec<_> = batch.iter().map(|m| (m.id.key(), m.size)).collect();
+    assert_eq!(
+        keys,
+        [
+            ("u1000498".to_owned(), Some(600)),
+            ("u1000499".to_owned(), Some(600))
+        ]
+    );
+    assert!(incoming
+        .list_next(&mut listing, ListDetail::Sizes)
+        .await
+        .unwrap()
+        .is_none());
+    // An older message was not listed on this session: it is neither fetched nor deleted.
+    let older = MessageId::Pop3 {
+        uidl: Some("u0".into()),
+        number: 1,
+    };
+    let err = incoming
+        .fetch(&older, &mut Sink::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Misuse { ref what, .. } if what.contains("not in this session's list")),
+        "{err}"
+    );
+    assert!(incoming.delete(&[older]).await.is_err());
+    drop(incoming);
+    let received = server.received_text().await;
+    assert!(
+        !received.contains("RETR") && !received.contains("DELE"),
+        "{received}"
+    );
+}
+
+#[tokio::test]
+async fn a_filtered_listing_holds_only_what_is_kept_and_needs_no_list_when_that_is_nothing() {
+    let (session, server) = logged_in(
+        TX_CAPS,
+        vec![
+            expect("STAT"),
+            send("+OK 5 150\r\n"),
+            expect("UIDL"),
+            send("+OK\r\n1 a\r\n2 b\r\n3 c\r\n4 d\r\n5 e\r\n.\r\n"),
+            expect("LIST"),
+            send("+OK\r\n1 10\r\n2 20\r\n3 30\r\n4 40\r\n5 50\r\n.\r\n"),
+            expect("DELE 4"),
+            send("+OK\r\n"),
+            // The second listing: every UIDL refused, so no LIST.
+            expect("STAT"),
+            send("+OK 4 110\r\n"),
+            expect("UIDL"),
+            send("+OK\r\n1 a\r\n2 b\r\n3 c\r\n5 e\r\n.\r\n"),
+            expect("NOOP"),
+            send("+OK\r\n"),
+        ],
+    )
+    .await;
+    let mut incoming = incoming(session);
+    let mut asked = Vec::new();
+    let mut listing = incoming
+        .list_start_filtered(None, None, |uidl| {
+            asked.push(uidl.to_owned());
+            uidl == "b" || uidl == "d"
+        })
+        .await
+        .unwrap();
+    assert_eq!(asked, ["a", "b", "c", "d", "e"], "each UIDL, as it came");
+    assert!(listing.stable_ids());
+    let listed = incoming
+        .list_next(&mut listing, ListDetail::Sizes)
+        .await
+        .unwrap()
+        .unwrap();
+    let keys: Vec<_> = listed.iter().map(|m| (m.id.key(), m.size)).collect();
+    assert_eq!(
+        keys,
+        [("b".to_owned(), Some(20)), ("d".to_owned(), Some(40))]
+    );
+    // What was left out cannot be fetched or deleted on the session; what was kept can.
+    let left_out = MessageId::Pop3 {
+        uidl: Some("a".into()),
+        number: 1,
+    };
+    assert!(incoming.delete(&[left_out]).await.is_err());
+    incoming.delete(&[listed[1].id.clone()]).await.unwrap();
+
+    let listing = incoming
+        .list_start_filtered(None, None, |_| false)
+        .await
+        .unwrap();
+    assert!(listing.is_empty());
+    assert!(
+        listing.stable_ids(),
+        "the server has UIDL, nothing was kept"
+    );
+    let Incoming::Pop3 { session, numbers } = &mut incoming else {
+        unreachable!()
+    };
+    assert!(numbers.is_empty());
+    // In step: the next command gets its own answer (LIST was not sent).
+    session.noop().await.unwrap();
+    drop(incoming);
+    let received = server.received_text().await;
+    assert_eq!(count(&received, "LIST"), 1, "{received}");
+    assert_eq!(count(&received, "DELE"), 1, "{received}");
+}
+
+#[tokio::test]
+async fn a_filtered_listing_without_uidl_still_says_its_ids_are_not_stable() {
+    let (session, server) = logged_in(
+        &["USER", "TOP"],
+        vec![
+            expect("STAT"),
+            send("+OK 2 30\r\n"),
+            expect("UIDL"),
+            send("-ERR unknown command\r\n"),
+            expect("LIST"),
+            send("+OK\r\n1 10\r\n2 20\r\n.\r\n"),
+        ],
+    )
+    .await;
+    let mut incoming = incoming(session);
+    let mut asked = Vec::new();
+    let listing = incoming
+        .list_start_filtered(None, None, |key| {
+            asked.push(key.to_owned());
+            false
+        })
+        .await
+        .unwrap();
+    assert_eq!(asked, ["1", "2"], "the numbers, as keys");
+    assert!(listing.is_empty());
+    // A caller that checks before trusting "nothing new" is told, even with nothing kept.
+    assert!(!listing.stable_ids());
+    drop(incoming);
+    server.received().await;
+}
+
+#[tokio::test]
+async fn a_server_listing_out_of_order_gets_each_size_to_its_message() {
+    let (session, server) = logged_in(
+        TX_CAPS,
+        vec![
+            expect("STAT"),
+            send("+OK 3 60\r\n"),
+            expect("UIDL"),
+            send("+OK\r\n3 c\r\n1 a\r\n2 b\r\n.\r\n"),
+            expect("LIST"),
+            send("+OK\r\n2 20\r\n3 30\r\n1 10\r\n.\r\n"),
+        ],
+    )
+    .await;
+    let listed = incoming(session)
+        .list(None, ListDetail::Sizes)
+        .await
+        .unwrap();
+    let keys: Vec<_> = listed.iter().map(|m| (m.id.key(), m.size)).collect();
+    assert_eq!(
+        keys,
+        [
+            ("a".to_owned(), Some(10)),
+            ("b".to_owned(), Some(20)),
+            ("c".to_owned(), Some(30))
+        ],
+        "by message number, oldest first"
+    );
+    server.received().await;
+}
+
+#[tokio::test]
+async fn a_listing_far_longer_than_stat_announced_is_refused() {
+    let (session, server) = logged_in(
+        TX_CAPS,
+        vec![
+            expect("STAT"),
+            send("+OK 2 20\r\n"),
+            expect("UIDL"),
+            send("+OK\r\n"),
+            Step::Lines {
+                count: 5_000,
+                line: |i| format!("{} u{i}\r\n", i + 1),
+            },
+            send(".\r\n"),
+        ],
+    )
+    .await;
+    let err = incoming(session)
+        .list(None, ListDetail::Sizes)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Protocol { ref detail, .. } if detail.contains("1002 lines")),
+        "{err}"
+    );
+    drop(server);
+}
+
+/// Cancel safety: a `retrieve` dropped in the middle of its message (a `select!` that chose a
+/// timeout) leaves the session in step. The rest of the reply is read and discarded before the
+/// next command, whose answer is its own.
+#[tokio::test(start_paused = true)]
+async fn a_retrieve_dropped_halfway_leaves_the_session_in_step() {
+    let (mut session, server) = logged_in(
+        TX_CAPS,
+        vec![
+            expect("RETR 1"),
+            send("+OK\r\nSubject: first half\r\n"),
+            Step::Silence(Duration::from_millis(300)),
+            send("second half\r\n.\r\n"),
+            expect("STAT"),
+            send("+OK 1 44\r\n"),
+        ],
+    )
+    .await;
+    let mut out = Vec::new();
+    tokio::select! {
+        _ = session.retrieve(1, &mut out) => panic!("the message is not complete yet"),
+        () = tokio::time::sleep(Duration::from_millis(100)) => {}
+    }
+    assert_eq!(out, b"Subject: first half\r\n", "what came before the drop");
+    let stat = session.stat().await.expect("the session is still usable");
+    assert_eq!((stat.count, stat.octets), (1, 44));
+    drop(session);
+    server.received().await;
+}
+
+/// Cancel safety of pipelining: a `retrieve_many` dropped in its second message sends no
+/// further `RETR` (the ninth went out when the first reply completed); the replies already due
+/// are read and discarded, and the next command gets its own answer.
+#[tokio::test(start_paused = true)]
+async fn a_retrieve_many_dropped_sends_nothing_more_and_stays_in_step() {
+    let mut script: Vec<Step> = (1..=8).map(|n| expect(&format!("RETR {n}"))).collect();
+    script.extend([
+        send("+OK\r\none\r\n.\r\n+OK\r\ntwo, half"),
+        expect("RETR 9"),
+        Step::Silence(Duration::from_millis(300)),
+        send(" two\r\n.\r\n"),
+    ]);
+    script.extend((3..=9).map(|n| send(format!("+OK\r\nmessage {n}\r\n.\r\n"))));
+    // RETR 10 and on are never sent: NOOP comes next.
+    script.extend([expect("NOOP"), send("+OK\r\n")]);
+    let (mut session, server) = logged_in(TX_CAPS_PIPELINING, script).await;
+    let recorder = Recorder::default();
+    let r = recorder.clone();
+    let messages: Vec<u32> = (1..=20).collect();
+    tokio::select! {
+        _ = session.retrieve_many(&messages, move |msg| {
+            let sink = r.open(msg);
+            async move { Ok(sink) }
+        }) => panic!("message 2 is not complete yet"),
+        () = tokio::time::sleep(Duration::from_millis(100)) => {}
+    }
+    assert_eq!(
+        recorder.take(),
+        [
+            (1, b"one\r\n".to_vec(), true),
+            (2, b"two, half".to_vec(), false)
+        ],
+        "the message cut by the drop was never shut down"
+    );
+    session.noop().await.expect("in step");
+    drop(session);
+    server.received().await;
+}
+
+/// Standard base64, as SASL sends it.
+fn base64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
