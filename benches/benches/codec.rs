@@ -70,7 +70,7 @@ fn imap_streams(c: &mut Criterion) {
         let mut group = c.benchmark_group(format!("imap/{name}"));
         group.throughput(Throughput::Bytes(input.len() as u64));
         group.bench_with_input(BenchmarkId::new("mailcat", input.len()), input, |b, i| {
-            b.iter(|| mailcat_imap(i))
+            b.iter(|| mailcat_imap(i));
         });
         group.bench_with_input(
             BenchmarkId::new("imap-codec", input.len()),
@@ -99,7 +99,7 @@ fn smtp_ehlo(c: &mut Criterion) {
                 .expect("valid reply");
             let extensions = smtp::Extensions::from_reply(&reply).expect("250 reply");
             black_box(extensions.size())
-        })
+        });
     });
     group.finish();
 }
@@ -150,7 +150,7 @@ fn pop3_and_dot(c: &mut Criterion) {
             }
             stuffer.finish(&mut out);
             black_box(out.len())
-        })
+        });
     });
     group.finish();
 }

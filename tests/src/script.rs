@@ -140,13 +140,13 @@ pub enum Answer {
 
 impl Answer {
     /// [`Answer::Reply`] of `text`.
-    pub fn reply(text: impl AsRef<[u8]>) -> Answer {
-        Answer::Reply(text.as_ref().to_vec())
+    pub fn reply(text: impl AsRef<[u8]>) -> Self {
+        Self::Reply(text.as_ref().to_vec())
     }
 
     /// [`Answer::Last`] of `text`.
-    pub fn last(text: impl AsRef<[u8]>) -> Answer {
-        Answer::Last(text.as_ref().to_vec())
+    pub fn last(text: impl AsRef<[u8]>) -> Self {
+        Self::Last(text.as_ref().to_vec())
     }
 }
 
@@ -168,32 +168,32 @@ pub fn serve(answer: impl Fn(&str) -> Answer + Send + Sync + 'static) -> Step {
 impl std::fmt::Debug for Step {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Step::Send(bytes) => write!(f, "Send({:?})", String::from_utf8_lossy(bytes)),
-            Step::Drip(bytes, pause) => {
+            Self::Send(bytes) => write!(f, "Send({:?})", String::from_utf8_lossy(bytes)),
+            Self::Drip(bytes, pause) => {
                 write!(f, "Drip({:?}, {pause:?})", String::from_utf8_lossy(bytes))
             }
-            Step::Lines { count, .. } => write!(f, "Lines({count})"),
-            Step::Expect { line, reply } => write!(
+            Self::Lines { count, .. } => write!(f, "Lines({count})"),
+            Self::Expect { line, reply } => write!(
                 f,
                 "Expect({line:?}, reply {:?})",
                 String::from_utf8_lossy(reply)
             ),
-            Step::Respond { tagged, .. } => write!(f, "Respond(tagged: {tagged})"),
-            Step::Group(lines) => write!(f, "Group({lines:?})"),
-            Step::Data(bytes) => write!(f, "Data({} bytes)", bytes.len()),
-            Step::DataWith(_) => write!(f, "DataWith(..)"),
-            Step::ReadAny => write!(f, "ReadAny"),
-            Step::Silence(d) => write!(f, "Silence({d:?})"),
-            Step::Sleep(d) => write!(f, "Sleep({d:?})"),
-            Step::StartTls(_) => write!(f, "StartTls"),
-            Step::Close => write!(f, "Close"),
-            Step::CloseWrite => write!(f, "CloseWrite"),
-            Step::Hang => write!(f, "Hang"),
-            Step::Eof => write!(f, "Eof"),
-            Step::Drain => write!(f, "Drain"),
-            Step::CloseAfter(n) => write!(f, "CloseAfter({n})"),
-            Step::Mark => write!(f, "Mark"),
-            Step::Serve(_) => write!(f, "Serve"),
+            Self::Respond { tagged, .. } => write!(f, "Respond(tagged: {tagged})"),
+            Self::Group(lines) => write!(f, "Group({lines:?})"),
+            Self::Data(bytes) => write!(f, "Data({} bytes)", bytes.len()),
+            Self::DataWith(_) => write!(f, "DataWith(..)"),
+            Self::ReadAny => write!(f, "ReadAny"),
+            Self::Silence(d) => write!(f, "Silence({d:?})"),
+            Self::Sleep(d) => write!(f, "Sleep({d:?})"),
+            Self::StartTls(_) => write!(f, "StartTls"),
+            Self::Close => write!(f, "Close"),
+            Self::CloseWrite => write!(f, "CloseWrite"),
+            Self::Hang => write!(f, "Hang"),
+            Self::Eof => write!(f, "Eof"),
+            Self::Drain => write!(f, "Drain"),
+            Self::CloseAfter(n) => write!(f, "CloseAfter({n})"),
+            Self::Mark => write!(f, "Mark"),
+            Self::Serve(_) => write!(f, "Serve"),
         }
     }
 }

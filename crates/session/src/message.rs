@@ -377,7 +377,7 @@ mod tests {
         assert_eq!(header.fields(), sync.fields());
         assert_eq!(header.consumed(), sync.consumed());
         let mut rest = Vec::new();
-        tokio::io::AsyncReadExt::read_to_end(&mut input, &mut rest)
+        AsyncReadExt::read_to_end(&mut input, &mut rest)
             .await
             .unwrap();
         assert_eq!(rest, body);

@@ -95,11 +95,11 @@ struct Client {
 }
 
 impl Client {
-    fn new(server: &OAuthServer) -> Client {
-        Client::trusting(&server.ca_file(), server.port())
+    fn new(server: &OAuthServer) -> Self {
+        Self::trusting(&server.ca_file(), server.port())
     }
 
-    fn trusting(ca_file: &Path, port: u16) -> Client {
+    fn trusting(ca_file: &Path, port: u16) -> Self {
         let mut roots = RootCertStore::empty();
         let pem = std::fs::read(ca_file).expect("read the CA");
         for cert in CertificateDer::pem_slice_iter(&pem) {
@@ -113,7 +113,7 @@ impl Client {
             .expect("TLS versions")
             .with_root_certificates(roots)
             .with_no_client_auth();
-        Client {
+        Self {
             config: Arc::new(config),
             port,
             timeout: Duration::from_secs(10),
@@ -248,8 +248,8 @@ fn claims(token: &str, key: &[u8]) -> Value {
     let tag = URL_SAFE_NO_PAD
         .decode(signature)
         .expect("base64url signature");
-    ring::hmac::verify(
-        &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key),
+    hmac::verify(
+        &hmac::Key::new(hmac::HMAC_SHA256, key),
         signed.as_bytes(),
         &tag,
     )
@@ -263,8 +263,8 @@ fn claims(token: &str, key: &[u8]) -> Value {
 
 fn now_secs() -> i64 {
     i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
             .expect("clock")
             .as_secs(),
     )
@@ -578,8 +578,7 @@ fn client_authentication_by_secret_in_the_form_or_basic() {
     );
 
     // Basic: the form-encoded ID and secret, base64 (RFC 6749 §2.3.1).
-    let basic = base64::engine::general_purpose::STANDARD
-        .encode(format!("{id}:{}", super::percent_encode("s3cret/+=")));
+    let basic = STANDARD.encode(format!("{id}:{}", percent_encode("s3cret/+=")));
     let authorization = format!("Authorization: Basic {basic}\r\n");
     let answer = parse(
         &client
@@ -592,7 +591,7 @@ fn client_authentication_by_secret_in_the_form_or_basic() {
         "{}",
         String::from_utf8_lossy(&answer.body)
     );
-    let wrong = base64::engine::general_purpose::STANDARD.encode(format!("{id}:wrong"));
+    let wrong = STANDARD.encode(format!("{id}:wrong"));
     let answer = parse(
         &client
             .exchange(&client.post_raw(
@@ -881,7 +880,7 @@ fn loopback_listener() -> (String, thread::JoinHandle<String>) {
         let (mut tcp, _) = listener.accept().expect("the browser comes");
         tcp.set_read_timeout(Some(Duration::from_secs(10)))
             .expect("timeout");
-        let request = super::http::read_request(&mut tcp).expect("a request");
+        let request = http::read_request(&mut tcp).expect("a request");
         tcp.write_all(
             b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\
               Connection: close\r\n\r\nsigned in\n",

@@ -19,7 +19,7 @@ async fn open_url(url: &str, tls: TlsSettings) -> (Result<Opened, Error>, Vec<St
     let config = tls.client_config().expect("TLS config");
     let mut steps = Vec::new();
     let result = open(&endpoint, config, &timeouts(), &mut |report| {
-        steps.push(report.step)
+        steps.push(report.step);
     })
     .await;
     (result, steps)
@@ -94,7 +94,7 @@ async fn strict_host_offers_login_only_after_starttls() {
         .expect("config");
     let mut details = Vec::new();
     let opened = open(&endpoint, config, &timeouts(), &mut |r| {
-        details.push((r.step, r.detail.clone()))
+        details.push((r.step, r.detail.clone()));
     })
     .await
     .expect("opens");
@@ -150,7 +150,7 @@ async fn wrong_tls_mode_gives_its_specific_error() {
     .await;
     match result {
         Err(Error::TlsServerOnPlaintextConnection { tls_url, .. }) => {
-            assert_eq!(tls_url, format!("pop3s://{}:{}", lab.host, lab.pop3s_port))
+            assert_eq!(tls_url, format!("pop3s://{}:{}", lab.host, lab.pop3s_port));
         }
         other => panic!("{other:?}"),
     }

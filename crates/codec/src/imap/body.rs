@@ -640,7 +640,7 @@ mod tests {
         };
         match body(&deep, &unlimited, 0) {
             Err(nom::Err::Failure(e)) => {
-                assert_eq!(e.problem, Problem::TooDeep { limit: MAX_NESTING })
+                assert_eq!(e.problem, Problem::TooDeep { limit: MAX_NESTING });
             }
             other => panic!("{other:?}"),
         }

@@ -472,7 +472,7 @@ mod tests {
                     assert!(
                         matches!(e.problem, Problem::LiteralTooLarge { .. }),
                         "{bomb:?}"
-                    )
+                    );
                 }
                 other => panic!("{other:?}"),
             }
@@ -501,7 +501,7 @@ mod tests {
         let deep = vec![b'('; 100_000];
         match skip_value(&deep, &CTX) {
             Err(nom::Err::Failure(e)) => {
-                assert!(matches!(e.problem, Problem::TooDeep { limit: 8 }))
+                assert!(matches!(e.problem, Problem::TooDeep { limit: 8 }));
             }
             other => panic!("{other:?}"),
         }

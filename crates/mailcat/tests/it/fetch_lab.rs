@@ -110,7 +110,7 @@ struct StderrTap {
 }
 
 impl StderrTap {
-    fn new(child: &mut std::process::Child) -> StderrTap {
+    fn new(child: &mut std::process::Child) -> Self {
         let mut stderr = child.stderr.take().expect("stderr piped");
         let said = std::sync::Arc::new(Mutex::new(Vec::new()));
         let sink = said.clone();
@@ -120,7 +120,7 @@ impl StderrTap {
                 sink.lock().expect("stderr").extend_from_slice(&buf[..n]);
             }
         });
-        StderrTap { said, reader }
+        Self { said, reader }
     }
 
     fn contains(&self, text: &str) -> bool {
@@ -178,7 +178,7 @@ enum Store {
 }
 
 impl Store {
-    fn fresh(kind: &str, name: &str) -> (Store, PathBuf) {
+    fn fresh(kind: &str, name: &str) -> (Self, PathBuf) {
         let dir = std::env::temp_dir().join(format!(
             "mailcat-fetch-{name}-{kind}-{}",
             std::process::id()
@@ -186,25 +186,25 @@ impl Store {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("temp dir");
         let store = if kind == "maildir" {
-            Store::Maildir(dir.join("Mail"))
+            Self::Maildir(dir.join("Mail"))
         } else {
-            Store::Mbox(dir.join("inbox.mbox"))
+            Self::Mbox(dir.join("inbox.mbox"))
         };
         (store, dir)
     }
 
     fn arg(&self) -> String {
         match self {
-            Store::Maildir(p) => format!("maildir:{}", p.display()),
-            Store::Mbox(p) => format!("mbox:{}", p.display()),
+            Self::Maildir(p) => format!("maildir:{}", p.display()),
+            Self::Mbox(p) => format!("mbox:{}", p.display()),
         }
     }
 
     /// The messages a mail reader sees, in the server's form (CRLF), sorted.
     fn messages(&self) -> Vec<Vec<u8>> {
         let mut out = match self {
-            Store::Maildir(dir) => maildir_messages(dir),
-            Store::Mbox(file) => mbox_messages(file),
+            Self::Maildir(dir) => maildir_messages(dir),
+            Self::Mbox(file) => mbox_messages(file),
         };
         out.sort();
         out
@@ -213,8 +213,8 @@ impl Store {
     /// Files in a Maildir's `tmp/` (none for an mbox).
     fn tmp_files(&self) -> usize {
         match self {
-            Store::Maildir(dir) => std::fs::read_dir(dir.join("tmp")).map_or(0, |d| d.count()),
-            Store::Mbox(_) => 0,
+            Self::Maildir(dir) => std::fs::read_dir(dir.join("tmp")).map_or(0, |d| d.count()),
+            Self::Mbox(_) => 0,
         }
     }
 }
@@ -562,11 +562,11 @@ fn signalled_mid_fetch(lab: &Lab, signal: &str) {
 struct SmallDisk(PathBuf);
 
 impl SmallDisk {
-    fn mount(name: &str) -> SmallDisk {
-        SmallDisk::mount_sized(name, "256k")
+    fn mount(name: &str) -> Self {
+        Self::mount_sized(name, "256k")
     }
 
-    fn mount_sized(name: &str, size: &str) -> SmallDisk {
+    fn mount_sized(name: &str, size: &str) -> Self {
         let dir =
             std::env::temp_dir().join(format!("mailcat-fetch-disk-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("mount point");
@@ -580,7 +580,7 @@ impl SmallDisk {
             "this test needs root to mount a {size} tmpfs (the full disk) on {}",
             dir.display()
         );
-        SmallDisk(dir)
+        Self(dir)
     }
 }
 

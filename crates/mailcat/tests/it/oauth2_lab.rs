@@ -31,7 +31,7 @@ struct Home {
 }
 
 impl Home {
-    fn new(name: &str, lab: &Lab, server: &OAuthServer, token_url: &str) -> Home {
+    fn new(name: &str, lab: &Lab, server: &OAuthServer, token_url: &str) -> Self {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
             .join(format!("oauth2-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -58,7 +58,7 @@ impl Home {
             ),
         )
         .expect("config");
-        Home { dir, config }
+        Self { dir, config }
     }
 
     /// `mailcat --config FILE --account ACCOUNT ARGS…` with `$BROWSER` = `browser`.

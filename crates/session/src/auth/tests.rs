@@ -19,7 +19,7 @@ struct Script {
 
 impl Script {
     fn new(replies: impl IntoIterator<Item = SaslReply>) -> Self {
-        Script {
+        Self {
             replies: replies.into_iter().collect(),
             sent: Vec::new(),
             abandoned: None,

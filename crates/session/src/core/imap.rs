@@ -1736,7 +1736,7 @@ mod tests {
         let mut core = core(&[]);
         let into = shown.clone();
         core.set_alert_sink(Some(AlertSink::new(move |_, text| {
-            into.lock().expect("lock").push(text.to_owned())
+            into.lock().expect("lock").push(text.to_owned());
         })));
         core.start(&Command::Noop, Kind::Plain).expect("start");
         sent(&mut core);

@@ -423,7 +423,7 @@ mod tests {
             .append(true)
             .open(&path)
             .unwrap();
-        std::io::Write::write_all(&mut file, b"\nFro").unwrap();
+        io::Write::write_all(&mut file, b"\nFro").unwrap();
         Mbox::open(&path, Some(committed)).await.unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().len(), committed);
         std::fs::remove_file(&path).unwrap();

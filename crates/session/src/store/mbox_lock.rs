@@ -324,8 +324,8 @@ mod tests {
             .spawn()
             .expect("python3 runs");
         let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
+        io::BufRead::read_line(
+            &mut io::BufReader::new(holder.stdout.take().unwrap()),
             &mut line,
         )
         .unwrap();

@@ -39,7 +39,7 @@ async fn progress_comes_step_by_step_and_outcomes_are_typed() {
             Progress::Done { step, .. } => step.to_owned(),
             Progress::Passed => "passed".into(),
             other => format!("{other:?}"),
-        })
+        });
     })
     .await
     .unwrap();

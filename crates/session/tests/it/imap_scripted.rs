@@ -1780,7 +1780,7 @@ async fn a_server_that_gave_up_waiting_for_the_password_says_so_not_wrong_passwo
         ],
     )
     .await;
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
     let err = s
         .login(&alice(), Plaintext::DangerouslyAllow)
         .await

@@ -111,7 +111,7 @@ struct Hasher(Option<digest::Context>, u64);
 
 impl Hasher {
     fn new() -> Self {
-        Hasher(Some(digest::Context::new(&digest::SHA256)), 0)
+        Self(Some(digest::Context::new(&digest::SHA256)), 0)
     }
     fn finish(&mut self) -> Vec<u8> {
         self.0.take().unwrap().finish().as_ref().to_vec()

@@ -1083,7 +1083,7 @@ async fn incoming_list_matches_200k_sizes_and_ids_in_linear_time() {
         ],
     )
     .await;
-    let mut incoming = mailcat_session::Incoming::Pop3 {
+    let mut incoming = Incoming::Pop3 {
         session,
         numbers: Default::default(),
     };
@@ -1355,8 +1355,8 @@ struct Sink {
 }
 
 impl Sink {
-    fn failing() -> Sink {
-        Sink {
+    fn failing() -> Self {
+        Self {
             bytes: Vec::new(),
             fail: true,
         }
@@ -1386,17 +1386,14 @@ impl AsyncWrite for Sink {
 /// An `Incoming` over a scripted session that listed messages 1..=3 as `u1`..`u3`.
 fn incoming_of(
     session: mailcat_session::Pop3Session<tokio::io::DuplexStream>,
-) -> (
-    mailcat_session::Incoming<tokio::io::DuplexStream>,
-    Vec<mailcat_session::MessageId>,
-) {
+) -> (Incoming<tokio::io::DuplexStream>, Vec<MessageId>) {
     let ids: Vec<_> = (1..=3)
-        .map(|n| mailcat_session::MessageId::Pop3 {
+        .map(|n| MessageId::Pop3 {
             uidl: Some(format!("u{n}")),
             number: n,
         })
         .collect();
-    let incoming = mailcat_session::Incoming::Pop3 {
+    let incoming = Incoming::Pop3 {
         session,
         numbers: (1..=3).map(|n| (n, Some(format!("u{n}")))).collect(),
     };
@@ -1507,7 +1504,7 @@ async fn fetch_many_with_a_failing_sink_fails_that_message_only_and_stays_in_ste
 async fn fetch_many_and_fetch_start_check_every_id_before_sending_anything() {
     let (session, server) = logged_in(TX_CAPS_PIPELINING, vec![]).await;
     let (mut incoming, ids) = incoming_of(session);
-    let stale = mailcat_session::MessageId::Pop3 {
+    let stale = MessageId::Pop3 {
         uidl: Some("another".into()),
         number: 2,
     };

@@ -157,7 +157,7 @@ async fn a_connection_closed_mid_literal_says_so() {
             detail: Some(DecodeError::Truncated { inside, .. }),
             ..
         }) => {
-            assert!(inside.contains("literal"), "{inside}")
+            assert!(inside.contains("literal"), "{inside}");
         }
         Err(other) => panic!("{other:?}"),
         Ok(_) => panic!("accepted"),

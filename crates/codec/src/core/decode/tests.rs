@@ -294,10 +294,10 @@ impl Decode for Careless {
 }
 
 impl Session for Careless {
-    type Decoder = Careless;
+    type Decoder = Self;
 
-    fn decoder(&self) -> Careless {
-        Careless
+    fn decoder(&self) -> Self {
+        Self
     }
 
     fn record(&mut self, event: Range<usize>, consumed: &[u8], out: &mut Transcript) {
@@ -328,10 +328,10 @@ impl Decode for Unbounded {
 }
 
 impl Session for Unbounded {
-    type Decoder = Unbounded;
+    type Decoder = Self;
 
-    fn decoder(&self) -> Unbounded {
-        Unbounded
+    fn decoder(&self) -> Self {
+        Self
     }
 
     fn record(&mut self, (): (), _: &[u8], _: &mut Transcript) {}

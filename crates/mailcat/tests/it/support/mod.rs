@@ -12,7 +12,7 @@ use serde_json::Value;
 
 /// What the command did with some input.
 #[derive(Debug)]
-pub struct Run {
+pub(crate) struct Run {
     /// One JSON value per stdout line.
     pub values: Vec<Value>,
     /// Everything written to stderr.
@@ -25,7 +25,7 @@ pub struct Run {
 
 /// Runs `mailcat decode <protocol>` on `input`, written in pieces of `piece` bytes with a pause
 /// between them (so the decoder sees the stream cut at every point), or all at once.
-pub fn decode_in_pieces(protocol: &str, input: &[u8], piece: Option<usize>) -> Run {
+pub(crate) fn decode_in_pieces(protocol: &str, input: &[u8], piece: Option<usize>) -> Run {
     let input = input.to_vec();
     decode_streamed(protocol, move |stdin| match piece {
         None => stdin.write_all(&input).expect("mailcat reads stdin"),
@@ -40,7 +40,7 @@ pub fn decode_in_pieces(protocol: &str, input: &[u8], piece: Option<usize>) -> R
 }
 
 /// Runs `mailcat decode <protocol>` on `input`, written all at once.
-pub fn decode(protocol: &str, input: &[u8]) -> Run {
+pub(crate) fn decode(protocol: &str, input: &[u8]) -> Run {
     decode_in_pieces(protocol, input, None)
 }
 
@@ -48,7 +48,7 @@ pub fn decode(protocol: &str, input: &[u8]) -> Run {
 ///
 /// Stdin stays open after `write` returns until the peak memory has been read: the child has
 /// then processed (nearly) everything and is still alive, waiting for EOF.
-pub fn decode_streamed(
+pub(crate) fn decode_streamed(
     protocol: &str,
     write: impl FnOnce(&mut ChildStdin) + Send + 'static,
 ) -> Run {
@@ -56,15 +56,15 @@ pub fn decode_streamed(
 }
 
 /// Runs `mailcat decode <args>` (the protocol, then options such as `--after STAT`) on `input`.
-pub fn decode_with(args: &[&str], input: &[u8]) -> Run {
+pub(crate) fn decode_with(args: &[&str], input: &[u8]) -> Run {
     let input = input.to_vec();
     decode_streamed_with(args, move |stdin| {
-        stdin.write_all(&input).expect("mailcat reads stdin")
+        stdin.write_all(&input).expect("mailcat reads stdin");
     })
 }
 
 /// [`decode_streamed`] with `args` after `decode`.
-pub fn decode_streamed_with(
+pub(crate) fn decode_streamed_with(
     args: &[&str],
     write: impl FnOnce(&mut ChildStdin) + Send + 'static,
 ) -> Run {
@@ -124,11 +124,11 @@ fn peak_rss_kib(pid: u32) -> u64 {
 }
 
 /// Every command line a scripted server received, over all connections.
-pub type Seen = Arc<Mutex<Vec<String>>>;
+pub(crate) type Seen = Arc<Mutex<Vec<String>>>;
 
 /// A server on 127.0.0.1:0 that plays `script` on every connection, each on its own thread,
 /// through `serve`; returns its port and the log of what it received.
-pub fn scripted_server<S: Copy + Send + 'static>(
+pub(crate) fn scripted_server<S: Copy + Send + 'static>(
     script: S,
     serve: fn(TcpStream, S, &Seen),
 ) -> (u16, Seen) {

@@ -39,7 +39,7 @@ async fn fastest(step: Step, security: Security, script: impl Fn() -> Vec<Act>) 
         let endpoint: Endpoint = server.endpoint(Protocol::Smtp, security, "127.0.0.1");
         let mut reports: Vec<StepReport> = Vec::new();
         let opened = mailcat_session::open(&endpoint, client, &quick(), &mut |report| {
-            reports.push(report)
+            reports.push(report);
         })
         .await
         .unwrap();

@@ -329,7 +329,7 @@ async fn preauth_greeting_with_starttls_required_is_refused() {
     .await;
     let mut steps = Vec::new();
     let error = err(tokio::time::timeout(
-        std::time::Duration::from_secs(8),
+        Duration::from_secs(8),
         mailcat_session::open(
             &IMAP.endpoint(&server),
             any_client_config(),

@@ -13,15 +13,15 @@ use mailcat_transport::{Endpoint, Error, Timeouts};
 use rustls::ClientConfig;
 use tokio::time::timeout;
 
-pub use transport::*;
+pub(super) use transport::*;
 
 /// Runs [`mailcat_session::open`] with `config` and [`quick`] timeouts, inside a hard wall-clock limit.
-pub async fn open(endpoint: &Endpoint, config: Arc<ClientConfig>) -> Result<Opened, Error> {
+pub(super) async fn open(endpoint: &Endpoint, config: Arc<ClientConfig>) -> Result<Opened, Error> {
     open_with(endpoint, config, &quick()).await
 }
 
 /// [`open`] with other timeouts (still under a hard 8 s limit).
-pub async fn open_with(
+pub(super) async fn open_with(
     endpoint: &Endpoint,
     config: Arc<ClientConfig>,
     timeouts: &Timeouts,

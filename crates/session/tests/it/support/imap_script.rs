@@ -13,25 +13,25 @@ use mailcat_transport::{Connection, Endpoint, MailStream, Protocol, Security, Ti
 use tokio::io::DuplexStream;
 use tokio::task::JoinHandle;
 
-pub use mailcat_tests::script::{send, Step};
+pub(crate) use mailcat_tests::script::{send, Step};
 
 /// A tagged command line (the tag is any first word), answered by `reply`.
-pub fn cmd(line: &str, reply: &str) -> Step {
+pub(crate) fn cmd(line: &str, reply: &str) -> Step {
     mailcat_tests::script::cmd(line, reply)
 }
 
 /// A tagged command line answered with raw bytes.
-pub fn cmd_bytes(line: &str, reply: Vec<u8>) -> Step {
+pub(crate) fn cmd_bytes(line: &str, reply: Vec<u8>) -> Step {
     mailcat_tests::script::cmd(line, reply)
 }
 
 /// An untagged client line (`DONE`, a SASL response), answered by `reply`.
-pub fn line(line: &str, reply: &str) -> Step {
+pub(crate) fn line(line: &str, reply: &str) -> Step {
     mailcat_tests::script::reply_to(line, reply)
 }
 
 /// A tagged command line answered by what `reply` makes of it (the line after the tag).
-pub fn cmd_fn(reply: fn(&str) -> String) -> Step {
+pub(crate) fn cmd_fn(reply: fn(&str) -> String) -> Step {
     Step::Respond {
         tagged: true,
         reply,
@@ -39,7 +39,7 @@ pub fn cmd_fn(reply: fn(&str) -> String) -> Step {
 }
 
 /// An untagged client line answered by what `reply` makes of it.
-pub fn line_fn(reply: fn(&str) -> String) -> Step {
+pub(crate) fn line_fn(reply: fn(&str) -> String) -> Step {
     Step::Respond {
         tagged: false,
         reply,
@@ -47,11 +47,11 @@ pub fn line_fn(reply: fn(&str) -> String) -> Step {
 }
 
 /// What the server received, line by line (CRLF stripped), as it reads them.
-pub type Received = mailcat_tests::script::Live;
+pub(crate) type Received = mailcat_tests::script::Live;
 
 /// Starts the server and a session over it: greeting with `caps`, the client's CAPABILITY
 /// answered with `caps`, then `steps`.
-pub async fn session(
+pub(crate) async fn session(
     caps: &str,
     steps: Vec<Step>,
 ) -> (ImapSession<DuplexStream>, JoinHandle<()>, Received) {
@@ -59,7 +59,7 @@ pub async fn session(
 }
 
 /// As [`session`], with these timeouts.
-pub async fn session_with(
+pub(crate) async fn session_with(
     caps: &str,
     steps: Vec<Step>,
     timeouts: Timeouts,

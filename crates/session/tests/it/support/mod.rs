@@ -1,6 +1,6 @@
 //! Scripted servers shared by the session's tests.
 
-pub mod imap_script;
-pub mod pop3_script;
-pub mod scram_server;
-pub mod smtp_script;
+pub(crate) mod imap_script;
+pub(crate) mod pop3_script;
+pub(crate) mod scram_server;
+pub(crate) mod smtp_script;

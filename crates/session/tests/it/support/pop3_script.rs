@@ -11,11 +11,11 @@ use mailcat_session::Pop3Session;
 use mailcat_transport::{Connection, Endpoint, MailStream, Protocol, Security, Timeouts};
 use tokio::io::DuplexStream;
 
-pub use mailcat_tests::script::{expect, send, Step};
+pub(crate) use mailcat_tests::script::{expect, send, Step};
 
 /// `Step::Respond` for an untagged line: for answers that depend on what the client sent
 /// (SCRAM).
-pub fn respond(reply: fn(&str) -> String) -> Step {
+pub(crate) fn respond(reply: fn(&str) -> String) -> Step {
     Step::Respond {
         tagged: false,
         reply,
@@ -23,30 +23,30 @@ pub fn respond(reply: fn(&str) -> String) -> Step {
 }
 
 /// What the server saw: every byte the client sent, in order.
-pub struct Server(mailcat_tests::script::Server);
+pub(crate) struct Server(mailcat_tests::script::Server);
 
 impl Server {
     /// Waits for the client to close and returns everything it sent. Panics (failing the test,
     /// with the transcript so far) if a step of the script was not met.
-    pub async fn received(self) -> Vec<u8> {
+    pub(crate) async fn received(self) -> Vec<u8> {
         self.0.finish().await.bytes
     }
 
     /// Everything the client sent, as text, when it closes.
-    pub async fn received_text(self) -> String {
+    pub(crate) async fn received_text(self) -> String {
         self.0.finish_text().await
     }
 }
 
 /// Runs `script` as the server on one end of a duplex of `buffer` bytes; returns the client's
 /// end and the server.
-pub fn serve(script: Vec<Step>, buffer: usize) -> (DuplexStream, Server) {
+pub(crate) fn serve(script: Vec<Step>, buffer: usize) -> (DuplexStream, Server) {
     let (client, server) = mailcat_tests::script::serve_duplex_with(script, buffer);
     (client, Server(server))
 }
 
 /// The endpoint the tests use.
-pub fn endpoint() -> Endpoint {
+pub(crate) fn endpoint() -> Endpoint {
     Endpoint::new(
         Protocol::Pop3,
         "pop.test.invalid",
@@ -56,7 +56,7 @@ pub fn endpoint() -> Endpoint {
 
 /// The greeting and the CAPA exchange, with these capability lines (`None`: the server has
 /// no CAPA and answers `-ERR`).
-pub fn opening(caps: Option<&[&str]>) -> Vec<Step> {
+pub(crate) fn opening(caps: Option<&[&str]>) -> Vec<Step> {
     let mut steps = vec![
         send("+OK POP3 ready <1896.697170952@dbc.mtview.us>\r\n"),
         expect("CAPA"),
@@ -78,7 +78,7 @@ pub fn opening(caps: Option<&[&str]>) -> Vec<Step> {
 
 /// A session after the greeting and CAPA of `caps`, with the server running `script` after
 /// them.
-pub async fn session(
+pub(crate) async fn session(
     caps: Option<&[&str]>,
     script: Vec<Step>,
 ) -> (Pop3Session<DuplexStream>, Server) {
@@ -86,7 +86,7 @@ pub async fn session(
 }
 
 /// As [`session`], with a duplex buffer of `buffer` bytes.
-pub async fn session_with_buffer(
+pub(crate) async fn session_with_buffer(
     caps: Option<&[&str]>,
     script: Vec<Step>,
     buffer: usize,
@@ -111,7 +111,7 @@ pub async fn session_with_buffer(
 }
 
 /// Capabilities of a modern server after TLS.
-pub const CAPS: &[&str] = &[
+pub(crate) const CAPS: &[&str] = &[
     "TOP",
     "UIDL",
     "RESP-CODES",
@@ -121,7 +121,7 @@ pub const CAPS: &[&str] = &[
 ];
 
 /// The same with PIPELINING.
-pub const CAPS_PIPELINING: &[&str] = &[
+pub(crate) const CAPS_PIPELINING: &[&str] = &[
     "TOP",
     "UIDL",
     "RESP-CODES",
@@ -131,16 +131,16 @@ pub const CAPS_PIPELINING: &[&str] = &[
 ];
 
 /// Capabilities for transaction tests: USER/PASS only.
-pub const TX_CAPS: &[&str] = &["USER", "TOP", "UIDL", "RESP-CODES"];
+pub(crate) const TX_CAPS: &[&str] = &["USER", "TOP", "UIDL", "RESP-CODES"];
 
 /// The same with PIPELINING.
-pub const TX_CAPS_PIPELINING: &[&str] = &["USER", "TOP", "UIDL", "RESP-CODES", "PIPELINING"];
+pub(crate) const TX_CAPS_PIPELINING: &[&str] = &["USER", "TOP", "UIDL", "RESP-CODES", "PIPELINING"];
 
 /// The password the tests use.
-pub const PASSWORD: &str = "s3cret pw";
+pub(crate) const PASSWORD: &str = "s3cret pw";
 
 /// `USER bob` / `PASS …` / the CAPA refresh after login, all accepted.
-pub fn login_steps(caps: &[&str]) -> Vec<Step> {
+pub(crate) fn login_steps(caps: &[&str]) -> Vec<Step> {
     let mut capa = String::from("+OK\r\n");
     for cap in caps {
         capa.push_str(cap);
@@ -158,7 +158,10 @@ pub fn login_steps(caps: &[&str]) -> Vec<Step> {
 }
 
 /// A logged-in session (USER/PASS) on a server with `caps`, then `script`.
-pub async fn logged_in(caps: &[&str], script: Vec<Step>) -> (Pop3Session<DuplexStream>, Server) {
+pub(crate) async fn logged_in(
+    caps: &[&str],
+    script: Vec<Step>,
+) -> (Pop3Session<DuplexStream>, Server) {
     let mut steps = login_steps(caps);
     steps.extend(script);
     let (mut session, server) = session(Some(caps), steps).await;

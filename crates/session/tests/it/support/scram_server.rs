@@ -9,9 +9,9 @@ use base64::Engine;
 use ring::{digest, hmac, pbkdf2};
 
 /// RFC 7677 §3's login and password.
-pub const USER: &str = "user";
+pub(crate) const USER: &str = "user";
 /// RFC 7677 §3's password.
-pub const PASSWORD: &str = "pencil";
+pub(crate) const PASSWORD: &str = "pencil";
 const SALT: &str = "W22ZaJ0SNY7soEsUEjb6gQ==";
 const ITERATIONS: u32 = 4096;
 /// RFC 7677 §3's server part of the nonce.
@@ -44,7 +44,7 @@ fn server_first_for(client_nonce: &str) -> String {
 }
 
 /// The base64 server-first message answering the line that carries the client-first message.
-pub fn server_first(line: &str) -> String {
+pub(crate) fn server_first(line: &str) -> String {
     let client_first = payload(line);
     let bare = client_first
         .strip_prefix("n,,")
@@ -93,12 +93,12 @@ fn server_final_for(line: &str, forge: bool) -> String {
 }
 
 /// The base64 server-final message (the right signature) for the client-final line.
-pub fn server_final(line: &str) -> String {
+pub(crate) fn server_final(line: &str) -> String {
     server_final_for(line, false)
 }
 
 /// A base64 server-final message whose signature is wrong: a server that does not know the
 /// password (it took the client's proof and answers as if it had checked it).
-pub fn forged_final(line: &str) -> String {
+pub(crate) fn forged_final(line: &str) -> String {
     server_final_for(line, true)
 }

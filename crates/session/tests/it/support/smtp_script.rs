@@ -17,13 +17,13 @@ use tokio::io::DuplexStream;
 use tokio::task::JoinHandle;
 
 /// The host the scripted server plays.
-pub const HOST: &str = "smtp.test";
+pub(crate) const HOST: &str = "smtp.test";
 
-pub use mailcat_tests::script::{data, expect, group, send, Step as Act};
+pub(crate) use mailcat_tests::script::{data, expect, group, send, Step as Act};
 
 /// `Act::Respond` for an untagged line: for answers that depend on what the client sent
 /// (SCRAM).
-pub fn respond(reply: fn(&str) -> String) -> Act {
+pub(crate) fn respond(reply: fn(&str) -> String) -> Act {
     Act::Respond {
         tagged: false,
         reply,
@@ -32,16 +32,16 @@ pub fn respond(reply: fn(&str) -> String) -> Act {
 
 /// What the server received, after the EHLO.
 #[derive(Debug)]
-pub struct Received(pub Vec<u8>);
+pub(crate) struct Received(pub Vec<u8>);
 
 impl Received {
     /// As text (lossy).
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.0).into_owned()
     }
 
     /// How many lines start with `word` (e.g. AUTH attempts).
-    pub fn count(&self, word: &str) -> usize {
+    pub(crate) fn count(&self, word: &str) -> usize {
         self.text()
             .split("\r\n")
             .filter(|l| l.split(' ').next() == Some(word))
@@ -50,13 +50,13 @@ impl Received {
 }
 
 /// The client's timeouts: short, so a broken script fails fast.
-pub fn timeouts() -> Timeouts {
+pub(crate) fn timeouts() -> Timeouts {
     Timeouts::uniform(Duration::from_secs(5))
 }
 
 /// Starts a server that offers `extensions` (EHLO lines after the first) and plays `script`;
 /// returns the session (greeting and EHLO done) and the server task.
-pub async fn start(
+pub(crate) async fn start(
     extensions: &[&str],
     script: Vec<Act>,
 ) -> (SmtpSession<DuplexStream>, JoinHandle<Received>) {

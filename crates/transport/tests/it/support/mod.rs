@@ -22,7 +22,7 @@ use rustls::{ClientConfig, ServerConfig};
 
 /// When a certificate is valid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Validity {
+pub(crate) enum Validity {
     /// From 1975 to 4096 (rcgen's default).
     Now,
     /// 2000 to 2001.
@@ -32,7 +32,7 @@ pub enum Validity {
 }
 
 /// A test certificate authority.
-pub struct Ca {
+pub(crate) struct Ca {
     issuer: Issuer<'static, KeyPair>,
     /// Its certificate, PEM.
     pub pem: String,
@@ -40,7 +40,7 @@ pub struct Ca {
 
 impl Ca {
     /// A CA whose subject is `CN=<name>`.
-    pub fn new(name: &str) -> Ca {
+    pub(crate) fn new(name: &str) -> Self {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.distinguished_name.push(DnType::CommonName, name);
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -51,26 +51,26 @@ impl Ca {
         ];
         let key = KeyPair::generate().unwrap();
         let cert = params.self_signed(&key).unwrap();
-        Ca {
+        Self {
             pem: cert.pem(),
             issuer: Issuer::new(params, key),
         }
     }
 
     /// A server certificate for `names` (DNS names or IP addresses), signed by this CA.
-    pub fn leaf(&self, names: &[&str], validity: Validity) -> Leaf {
+    pub(crate) fn leaf(&self, names: &[&str], validity: Validity) -> Leaf {
         let (params, key) = leaf_params(names, validity);
         let cert = params.signed_by(&key, &self.issuer).unwrap();
         Leaf::new(&cert, &key)
     }
 
     /// The CA certificate written to a fresh file under the target's temporary directory.
-    pub fn write_pem(&self) -> PathBuf {
+    pub(crate) fn write_pem(&self) -> PathBuf {
         write_pem(&self.pem)
     }
 
     /// A client configuration that trusts this CA only (through the crate's own verifier).
-    pub fn client_config(&self) -> Arc<ClientConfig> {
+    pub(crate) fn client_config(&self) -> Arc<ClientConfig> {
         TlsSettings::only_ca_file(self.write_pem())
             .client_config()
             .unwrap()
@@ -78,7 +78,7 @@ impl Ca {
 }
 
 /// `pem` written to a fresh file under the target's temporary directory.
-pub fn write_pem(pem: &str) -> PathBuf {
+pub(crate) fn write_pem(pem: &str) -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
     let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
         "mailcat-test-cert-{}-{}.pem",
@@ -113,7 +113,7 @@ fn leaf_params(names: &[&str], validity: Validity) -> (CertificateParams, KeyPai
 
 /// A server certificate and its key.
 #[derive(Debug)]
-pub struct Leaf {
+pub(crate) struct Leaf {
     pub cert: CertificateDer<'static>,
     /// The certificate, PEM.
     pub pem: String,
@@ -121,8 +121,8 @@ pub struct Leaf {
 }
 
 impl Leaf {
-    fn new(cert: &rcgen::Certificate, key: &KeyPair) -> Leaf {
-        Leaf {
+    fn new(cert: &rcgen::Certificate, key: &KeyPair) -> Self {
+        Self {
             cert: cert.der().clone(),
             pem: cert.pem(),
             key: key.serialize_der(),
@@ -130,23 +130,23 @@ impl Leaf {
     }
 
     /// A leaf signed by its own key (not a CA).
-    pub fn self_signed(names: &[&str]) -> Leaf {
-        Leaf::self_signed_with(names, Validity::Now, false)
+    pub(crate) fn self_signed(names: &[&str]) -> Self {
+        Self::self_signed_with(names, Validity::Now, false)
     }
 
     /// A leaf signed by its own key, valid `validity`; `marked_as_ca` as `openssl req -x509`
     /// marks the certificates it makes (basicConstraints CA:TRUE).
-    pub fn self_signed_with(names: &[&str], validity: Validity, marked_as_ca: bool) -> Leaf {
+    pub(crate) fn self_signed_with(names: &[&str], validity: Validity, marked_as_ca: bool) -> Self {
         let (mut params, key) = leaf_params(names, validity);
         if marked_as_ca {
             params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         }
         let cert = params.self_signed(&key).unwrap();
-        Leaf::new(&cert, &key)
+        Self::new(&cert, &key)
     }
 
     /// A rustls server configuration presenting this certificate (TLS 1.2 and 1.3).
-    pub fn server_config(&self) -> Arc<ServerConfig> {
+    pub(crate) fn server_config(&self) -> Arc<ServerConfig> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -163,7 +163,7 @@ impl Leaf {
 
 /// A CA, and a server configuration with a valid certificate from it for `localhost` and
 /// `127.0.0.1`: what most tests need.
-pub fn valid_pki() -> (Arc<ClientConfig>, Arc<ServerConfig>) {
+pub(crate) fn valid_pki() -> (Arc<ClientConfig>, Arc<ServerConfig>) {
     let ca = Ca::new("mailcat test CA");
     let leaf = ca.leaf(&["localhost", "127.0.0.1"], Validity::Now);
     (ca.client_config(), leaf.server_config())
@@ -172,10 +172,10 @@ pub fn valid_pki() -> (Arc<ClientConfig>, Arc<ServerConfig>) {
 // ---------------------------------------------------------------------------------------------
 // The scripted server: the one harness of every test (mailcat_tests::script), on 127.0.0.1:0
 
-pub use mailcat_tests::script::{expect, send, Received, Step as Act};
+pub(crate) use mailcat_tests::script::{expect, send, Received, Step as Act};
 
 /// A running scripted server.
-pub struct Server {
+pub(crate) struct Server {
     /// Where it listens.
     pub addr: SocketAddr,
     inner: mailcat_tests::script::Server,
@@ -183,23 +183,23 @@ pub struct Server {
 
 impl Server {
     /// Binds 127.0.0.1:0 and plays `script` to the first connection.
-    pub async fn start(script: Vec<Act>) -> Server {
+    pub(crate) async fn start(script: Vec<Act>) -> Self {
         let inner = mailcat_tests::script::serve_tcp(script).await;
-        Server {
+        Self {
             addr: inner.addr.expect("a TCP server"),
             inner,
         }
     }
 
     /// The endpoint for this server: `host` (which must resolve to 127.0.0.1) and its port.
-    pub fn endpoint(&self, protocol: Protocol, security: Security, host: &str) -> Endpoint {
+    pub(crate) fn endpoint(&self, protocol: Protocol, security: Security, host: &str) -> Endpoint {
         Endpoint::new(protocol, host, security).with_port(self.addr.port())
     }
 
     /// Waits for the script to finish (the client must have closed or dropped its side) and
     /// returns what was received. A line that was not expected fails the test here, with the
     /// transcript so far.
-    pub async fn received(self) -> Received {
+    pub(crate) async fn received(self) -> Received {
         self.inner.finish().await
     }
 }
@@ -208,19 +208,19 @@ impl Server {
 // The client side
 
 /// Small timeouts so that no test can hang: one second for each step, two for a response.
-pub fn quick() -> Timeouts {
+pub(crate) fn quick() -> Timeouts {
     let mut t = Timeouts::uniform(Duration::from_secs(1));
     t.response = Duration::from_secs(2);
     t
 }
 
 /// A client configuration for tests where TLS is never reached or where the CA does not matter.
-pub fn any_client_config() -> Arc<ClientConfig> {
+pub(crate) fn any_client_config() -> Arc<ClientConfig> {
     Ca::new("unused test CA").client_config()
 }
 
 /// The error of `result`, or a panic naming what succeeded.
-pub fn err<T>(result: Result<T, Error>) -> Error {
+pub(crate) fn err<T>(result: Result<T, Error>) -> Error {
     match result {
         Ok(_) => panic!("expected an error, but the operation succeeded"),
         Err(e) => e,
