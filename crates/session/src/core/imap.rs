@@ -427,6 +427,12 @@ impl ImapCore {
         self.poison.check(&self.endpoint)
     }
 
+    /// Fuzzing: the decoder with smaller `limits`, so a fuzzer's short inputs reach the checks.
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn fuzz_limits(&mut self, limits: Limits) {
+        self.decoder = ResponseDecoder::new(limits);
+    }
+
     pub(crate) fn is_poisoned(&self) -> bool {
         self.poison.is_poisoned()
     }
