@@ -378,6 +378,27 @@ WHOLE.update({
     ],
 })
 
+# The codec's encoders given arbitrary values (mailcat_codec::fuzz::command_lines: an options
+# byte, then up to four LF-separated values) and its small readers of server text
+# (reply_fields: the whole input).
+WHOLE.update({
+    "command_lines": [
+        b"\x00user@example.com\nPLAIN\nexample.org\n\x05\x00\x00\x00",
+        b"\x01a@b>\r\nRCPT TO:<x@evil>\nenv\r\nid\n[192.0.2.1]\npw\r\nX",
+        "\x1fEntwürfe \"q\" \\\n%*\n\\Seen\nmessage body\r\n.\r\n".encode(),
+        b"\x02\xc3\xa9l\xc3\xa8ve@\xc3\xa9cole.example\nXOAUTH2\n-bad-\n\x00\x00\x00\x00",
+    ],
+    "reply_fields": [
+        b"1 120",
+        b"2 abc-DEF_09",
+        b"SASL PLAIN LOGIN XOAUTH2\nEXPIRE 30 USER\nLOGIN-DELAY 900\nIMPLEMENTATION x",
+        b"AUTH PLAIN LOGIN\nSIZE 35882577\nAUTH=LOGIN\n8BITMIME",
+        b"&BB4EQgQ,BEAEMAQyBDsENQQ9BD0ESwQ1-",
+        b"eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIn0=",
+        b"ready <1896.697170952@dbc.mtview.ca.us>",
+    ],
+})
+
 for target, inputs in WHOLE.items():
     directory = os.path.join(HERE, "corpus", target)
     os.makedirs(directory, exist_ok=True)

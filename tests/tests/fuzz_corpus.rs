@@ -110,3 +110,13 @@ fn oauth2_response() {
 fn autoconfig_names() {
     replay("autoconfig_names", mailcat_session::fuzz::autoconfig_names);
 }
+
+#[test]
+fn command_lines() {
+    replay("command_lines", fuzz::command_lines);
+}
+
+#[test]
+fn reply_fields() {
+    replay("reply_fields", fuzz::reply_fields);
+}
