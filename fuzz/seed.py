@@ -399,6 +399,22 @@ WHOLE.update({
     ],
 })
 
+# An HTTPS server's answer (mailcat_session::fuzz::http_response): an options byte (bits 0-2:
+# the size of each read, bit 3: follow redirects, bit 4: a 64-byte body limit), then the bytes.
+WHOLE.update({
+    "http_response": [
+        b"\x07HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\r\n{\"a\":\"token\"}",
+        b"\x02HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nTrailer: x\r\n\r\n",
+        b"\x0fHTTP/1.1 302 Found\r\nLocation: /other?x=1\r\nContent-Length: 0\r\n\r\n",
+        b"\x17HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 100,
+        b"\x14HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n40\r\n" + b"y" * 64 + b"\r\n1\r\nz\r\n0\r\n\r\n",
+        b"\x04HTTP/1.1 200 OK\r\n\r\nbody until close",
+        b"\x07HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 400 Bad Request\r\nContent-Length: 2\r\n\r\n{}",
+        b"\x07HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+        b"\x0fHTTP/1.0 301 Moved\r\nLocation: http://evil.example/\r\n\r\n",
+    ],
+})
+
 for target, inputs in WHOLE.items():
     directory = os.path.join(HERE, "corpus", target)
     os.makedirs(directory, exist_ok=True)

@@ -120,3 +120,8 @@ fn command_lines() {
 fn reply_fields() {
     replay("reply_fields", fuzz::reply_fields);
 }
+
+#[test]
+fn http_response() {
+    replay("http_response", mailcat_session::fuzz::http_response);
+}

@@ -379,3 +379,67 @@ pub fn autoconfig_names(data: &[u8]) {
         }
     }
 }
+
+/// An HTTPS server's answer to a GET, as the HTTPS client reads it (hyper's HTTP/1.1 parser,
+/// chunked and length-delimited bodies, the body limit, redirects): the first byte sets the
+/// size of each read (bits 0-2), whether redirects are followed (bit 3) and a small body limit
+/// (bit 4); the rest is what the server sends before it closes the connection.
+///
+/// A response is given only whole and within the body limit; a redirect only when redirects
+/// are followed; the request went out as one well-formed GET first.
+pub fn http_response(data: &[u8]) {
+    const READS: [usize; 8] = [1, 2, 3, 7, 64, 1024, 16 * 1024, usize::MAX];
+    let Some((&options, server)) = data.split_first() else {
+        return;
+    };
+    let follow = options & 8 != 0;
+    let max_body = if options & 16 != 0 {
+        64
+    } else {
+        http::DEFAULT_MAX_BODY
+    };
+    let (answer, written) =
+        http::fuzz_exchange(server, READS[usize::from(options & 7)], follow, max_body);
+    assert!(
+        written.is_empty()
+            || written.starts_with(b"GET /token?code=1 HTTP/1.1\r\n")
+                && written.ends_with(b"\r\n\r\n"),
+        "the request as written: {:?}",
+        String::from_utf8_lossy(&written)
+    );
+    match answer {
+        Ok(Ok(response)) => {
+            assert!(
+                response.body.len() <= max_body,
+                "{} bytes of body",
+                response.body.len()
+            );
+            assert!((100..1000).contains(&response.status));
+            if follow {
+                assert!(
+                    !matches!(response.status, 301 | 302 | 303 | 307 | 308),
+                    "a redirect given as the answer"
+                );
+            }
+            if let Some(content_type) = &response.content_type {
+                assert!(
+                    !content_type.chars().any(char::is_control),
+                    "{content_type:?}"
+                );
+            }
+            let _ = format!("{response:?}");
+            let _ = response.is_json();
+            let _ = response.require_ok().map_err(|e| e.to_string());
+        }
+        Ok(Err(location)) => {
+            assert!(follow, "a redirect read when none is followed");
+            let base = Url::parse("https://auth.example.com/token").expect("valid");
+            if let Ok(next) = base.join(&location) {
+                assert_request_ready(&next);
+            }
+        }
+        Err(error) => {
+            let _ = error.to_string();
+        }
+    }
+}
