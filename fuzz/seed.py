@@ -366,6 +366,10 @@ WHOLE.update({
         b"\x00{\"access_token\":\"t\",\"expires_in\":1e300,\"token_type\":\"mac\"}",
         b"\x00{\"version\":1,\"provider\":\"google\",\"client_id\":\"c\",\"scopes\":[\"s\"],\"access_token\":\"t\",\"expires_at\":18446744073709551615,\"obtained_at\":1,\"refresh_token\":\"r\"}\n",
         b"\x06[1,2]",
+        # Device authorization answers (RFC 8628 §3.2; Google's verification_url and strings).
+        b"\x00{\"device_code\":\"GmRh\",\"user_code\":\"WDJB-MJHT\",\"verification_uri\":\"https://example.com/device\",\"verification_uri_complete\":\"https://example.com/device?user_code=WDJB-MJHT\",\"expires_in\":1800,\"interval\":5}",
+        b"\x00{\"device_code\":\"AH-1\",\"user_code\":\"GQVQ-JKEC\",\"verification_url\":\"https://www.google.com/device\",\"expires_in\":\"1800\",\"interval\":\"0\"}",
+        b"\x00{\"device_code\":\"x\",\"user_code\":\"\\u001b[2J\",\"verification_uri\":\"http://evil.example/\",\"expires_in\":99999999}",
     ],
     "autoconfig_names": [
         b"alice+tag@example.com\nexample.com",

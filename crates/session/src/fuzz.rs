@@ -17,7 +17,7 @@ use mailcat_transport::{Protocol, Security};
 use crate::autoconfig::dns::{self, DnsError};
 use crate::autoconfig::{providers, xml};
 use crate::http::{self, HttpsError, Response, Url};
-use crate::oauth2::fuzzing::{clean, granted, read_json, Answer};
+use crate::oauth2::fuzzing::{clean, granted, read_device_answer, read_json, Answer};
 use crate::oauth2::TokenSet;
 
 /// The address every autoconfig file is read for: `%EMAILDOMAIN%` makes a good host name,
@@ -278,6 +278,24 @@ pub fn oauth2_response(data: &[u8]) {
                 (200..300).contains(&status),
                 "status {status} read as an answer"
             );
+            // The same object as the device authorization endpoint's answer (RFC 8628 §3.2):
+            // what the terminal shows is printable, the page is https://, the times bounded.
+            match read_device_answer("device authorization endpoint", &response.url, &map) {
+                Err(error) => no_query(error.to_string()),
+                Ok(sign_in) => {
+                    let code = sign_in.user_code();
+                    assert!(!code.is_empty() && code.len() <= 64);
+                    assert!(code.bytes().all(|b| (0x20..0x7f).contains(&b)), "{code:?}");
+                    for page in std::iter::once(sign_in.verification_uri())
+                        .chain(sign_in.verification_uri_complete())
+                    {
+                        assert!(page.starts_with("https://"), "{page:?}");
+                        assert!(page.bytes().all(|b| (0x21..0x7f).contains(&b)), "{page:?}");
+                    }
+                    assert!(sign_in.expires_in().as_secs() <= 24 * 3600);
+                    assert!((1..=60).contains(&sign_in.interval().as_secs()));
+                }
+            }
             match granted("token endpoint", &response.url, &map) {
                 Err(error) => no_query(error.to_string()),
                 Ok(granted) => {
