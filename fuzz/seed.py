@@ -336,6 +336,7 @@ WHOLE.update({
         b"\x03235 ok\r\n250 ok\r\n250 ok\r\n550 no\r\n354 go\r\n250 ok\r\n421 bye\r\n",
         b"\x01235 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n",
         b"\x00421 4.3.2 shutting down\r\n",
+        b"\x00235 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n250 DATA answered without 354\r\n250 queued\r\n",
     ],
     "imap_core": [
         b"\xe0+ go\r\nA0001 OK [CAPABILITY IMAP4rev1 IDLE] in\r\n* CAPABILITY IMAP4rev1 IDLE\r\nA0002 OK\r\n"
@@ -352,6 +353,8 @@ WHOLE.update({
         b"\x21+OK ready\r\n+OK\r\nSTLS\r\nUSER\r\n.\r\n+OK go\r\n\xff+OK\r\nUSER\r\n.\r\n",
         b"\x22220 mail ESMTP\r\n250-mail\r\n250 STARTTLS\r\n220 go\r\n\xff250-mail\r\n250 AUTH PLAIN\r\n",
         b"\x02220 mail ESMTP\r\n250-mail\r\n250 STARTTLS\r\n220 go\r\n250 injected\r\n",
+        # Read all at once: a response injected behind IMAP's STARTTLS go-ahead.
+        b"\xe0* OK hi\r\n* CAPABILITY IMAP4rev1 STARTTLS\r\nA0001 OK\r\nA0002 OK go\r\nA0003 OK injected\r\n",
         b"\x00* PREAUTH hi\r\n",
         b"\x01+OK\r\n-ERR no CAPA\r\n",
         b"\x06220 mail\r\n250 mail\r\n",

@@ -375,6 +375,15 @@ pub fn smtp_core(data: &[u8]) {
             match server.next(&mut core, max_buffered) {
                 Step::Event(SmtpEvent::SendBody) => {
                     assert!(!body_sent, "two 354s for one message");
+                    let last = server.used[..server.used.len().saturating_sub(1)]
+                        .rsplit(|&b| b == b'\n')
+                        .next()
+                        .unwrap_or_default();
+                    assert!(
+                        last.starts_with(b"354"),
+                        "the message goes after {:?}",
+                        String::from_utf8_lossy(last)
+                    );
                     body_sent = true;
                     core.body_push(body);
                     core.body_end();
