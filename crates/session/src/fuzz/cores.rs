@@ -473,9 +473,9 @@ pub fn imap_core(data: &[u8]) {
     );
     core.fuzz_limits(limits);
     let mut server = Server::new(options, bytes);
-    // A response is held whole, streamed bodies excepted: at most max_response, and a line of
-    // FLAGS while SELECT is in flight may be longer.
-    let max_buffered = limits.max_response.max(64 * 1024 + 2);
+    // A response is held whole, streamed bodies excepted: at most max_response (the longer
+    // line allowed while SELECT is in flight is capped by it too).
+    let max_buffered = limits.max_response;
 
     // A password with a quote and a byte over 127 goes in a literal.
     let password = format!("{PASSWORD}\"\u{e9}");
