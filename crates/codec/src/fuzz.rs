@@ -427,13 +427,45 @@ pub fn command_lines(data: &[u8]) {
         });
         imap_commands.push(Command::Create(mailbox));
     }
-    if let (Ok(reference), Ok(pattern)) = (ListPattern::new(tb.clone()), ListPattern::new(tc)) {
+    if let (Ok(reference), Ok(pattern)) =
+        (ListPattern::new(tb.clone()), ListPattern::new(tc.clone()))
+    {
         imap_commands.push(Command::List {
             reference,
             pattern,
             special_use: options & 32 != 0,
         });
     }
+    // SASL payloads: the fields come back apart, no separator sneaks in with a value.
+    use crate::core::sasl;
+    if let Ok(payload) = sasl::plain(&ta, &tb, c) {
+        let parts: Vec<&[u8]> = payload.as_bytes().split(|&b| b == 0).collect();
+        assert_eq!(parts, [ta.as_bytes(), tb.as_bytes(), c], "PLAIN fields");
+    }
+    if let Ok(payload) = sasl::xoauth2(&ta, &tb) {
+        let fields: Vec<&[u8]> = payload.as_bytes().split(|&b| b == 1).collect();
+        assert_eq!(fields.len(), 4, "XOAUTH2 fields: {fields:?}");
+        assert_eq!(
+            fields[0].strip_prefix(b"user=".as_slice()),
+            Some(ta.as_bytes())
+        );
+    }
+    if let Ok(payload) = sasl::oauthbearer(&ta, &tc, 993, &tb) {
+        let fields: Vec<&[u8]> = payload.as_bytes().split(|&b| b == 1).collect();
+        assert_eq!(fields.len(), 6, "OAUTHBEARER fields: {fields:?}");
+        assert_eq!(
+            fields[0].iter().filter(|&&b| b == b',').count(),
+            2,
+            "GS2 header"
+        );
+    }
+    if let Ok(payload) = sasl::cram_md5(&ta, b, c) {
+        let text = payload.as_bytes();
+        assert_eq!(text.iter().filter(|&&b| b == b' ').count(), 1, "CRAM-MD5");
+        let digest = &text[ta.len() + 1..];
+        assert!(digest.len() == 32 && digest.iter().all(u8::is_ascii_hexdigit));
+    }
+
     for command in &imap_commands {
         if let Ok(encoded) = command.encode(&tag, &encode_options) {
             let wire = encoded.to_bytes();
