@@ -12,8 +12,13 @@ export RUSTC_BOOTSTRAP=1
 work="${WORK:-/tmp/mailcat-fuzz}"
 runs="${RUNS:-10000000}"
 seconds="${SECONDS_PER_TARGET:-1800}"
-cargo fuzz build -s none >/dev/null
-bin="${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-gnu/release"
+# BIN=dir runs binaries built earlier (the release directory of `cargo fuzz build -s none`).
+if [ -n "${BIN:-}" ]; then
+  bin="$BIN"
+else
+  cargo fuzz build -s none >/dev/null
+  bin="${CARGO_TARGET_DIR:-$PWD/target}/x86_64-unknown-linux-gnu/release"
+fi
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then mapfile -t targets < <(cargo fuzz list); fi
 mkdir -p "$work"
