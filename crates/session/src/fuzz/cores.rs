@@ -57,6 +57,8 @@ struct Server<'a> {
     /// Events in a row that used no byte: a core that keeps answering without using anything
     /// would hang its session.
     idle_events: usize,
+    /// How many bytes the last event used: the byte ranges it hands on lie inside them.
+    last_used: usize,
 }
 
 /// What the driver got from a core.
@@ -79,6 +81,7 @@ impl<'a> Server<'a> {
             used: Vec::new(),
             written: Vec::new(),
             idle_events: 0,
+            last_used: 0,
         }
     }
 
@@ -129,6 +132,7 @@ impl<'a> Server<'a> {
                         self.idle_events = 0;
                     }
                     self.used.extend(self.buf.drain(..consumed));
+                    self.last_used = consumed;
                     return Step::Event(event);
                 }
                 Ok(Progress::NeedInput) => {
@@ -282,12 +286,20 @@ pub fn pop3_core(data: &[u8]) {
                     let _ = status.is_ok();
                 }
                 Step::Event(Pop3Event::Challenge(range)) => {
-                    assert!(range.end <= server.used.len().max(range.end));
+                    assert!(
+                        range.end <= server.last_used,
+                        "{range:?} outside the bytes used"
+                    );
                     // Answer the challenge, then the final status comes.
                     let _ = core.queue(b"*\r\n".to_vec(), Redaction::Normal, None);
                     server.flush(&mut core);
                 }
-                Step::Event(Pop3Event::Line(_) | Pop3Event::Chunk(_)) => {}
+                Step::Event(Pop3Event::Line(range) | Pop3Event::Chunk(range)) => {
+                    assert!(
+                        range.end <= server.last_used,
+                        "{range:?} outside the bytes used"
+                    );
+                }
                 Step::Event(Pop3Event::End) => replies -= 1,
                 Step::End(_) | Step::Failed => {
                     assert!(core.fuzz_poisoned(), "an error left the POP3 core usable");
@@ -533,6 +545,12 @@ pub fn imap_core(data: &[u8]) {
             let step = server.next(&mut core, max_buffered);
             server.flush(&mut core);
             match step {
+                Step::Event(ImapEvent::BodyChunk { range, .. }) => {
+                    assert!(
+                        range.end <= server.last_used,
+                        "{range:?} outside the bytes used"
+                    );
+                }
                 Step::Event(_) => {}
                 Step::End(_) | Step::Failed => {
                     assert!(core.is_poisoned(), "an error left the IMAP core usable");
@@ -608,7 +626,10 @@ fn imap_until_done(
                 }
             }
             Step::Event(ImapEvent::BodyChunk { range, .. }) => {
-                let _ = range;
+                assert!(
+                    range.end <= server.last_used,
+                    "{range:?} outside the bytes used"
+                );
             }
             Step::Event(_) => {}
             Step::End(_) | Step::Failed => {
