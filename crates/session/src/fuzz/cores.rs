@@ -486,8 +486,9 @@ pub fn imap_core(data: &[u8]) {
     core.fuzz_limits(limits);
     let mut server = Server::new(options, bytes);
     // A response is held whole, streamed bodies excepted: at most max_response (the longer
-    // line allowed while SELECT is in flight is capped by it too).
-    let max_buffered = limits.max_response;
+    // line allowed while SELECT is in flight is capped by it too). The decoder checks the
+    // size at each line's end, so a line still coming may add up to max_line to it.
+    let max_buffered = limits.max_response + limits.max_line;
 
     // A password with a quote and a byte over 127 goes in a literal.
     let password = format!("{PASSWORD}\"\u{e9}");
