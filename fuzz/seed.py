@@ -316,6 +316,112 @@ WHOLE = {
     ],
 }
 
+# The cores' targets (mailcat_session::fuzz::{pop3,smtp,imap,opening}_core): the first byte sets
+# options (bit 0: pipelining / LITERAL+, bit 1: a longer script; bits 5-7: the size of each read,
+# 1 byte to all at once), the rest is what the server sends for the whole script. For
+# opening_core, bits 0-1 choose the protocol (0 IMAP, 1 POP3, 2 SMTP), bit 2 implicit TLS, and
+# a 0xFF byte separates what comes before the TLS upgrade from what comes after it.
+WHOLE.update({
+    "pop3_core": [
+        b"\xe0+OK\r\n+OK logged in\r\n+OK 2 320\r\n+OK\r\n1 120\r\n2 200\r\n.\r\n+OK\r\n1 a\r\n2 b\r\n.\r\n"
+        b"+OK\r\nSubject: x\r\n\r\n..dot\r\n.\r\n+OK\r\nbody\r\n.\r\n-ERR no such message\r\n"
+        b"+OK\r\nUSER\r\nPIPELINING\r\n.\r\n+ \r\n-ERR cancelled\r\n+OK bye\r\n",
+        b"\x21+OK\r\n+OK\r\n+OK 1 5\r\n+OK\r\n1 5\r\n.\r\n+OK\r\n1 u\r\n.\r\n+OK\r\nx\r\n.\r\n+OK\r\ny\r\n.\r\n+OK\r\nz\r\n.\r\n",
+        b"\x00+OK\r\n+OK\r\n+OK planted\r\n",
+        b"\x40-ERR [AUTH] no\r\n+OK\r\n" + b"x" * 300,
+    ],
+    "smtp_core": [
+        b"\xe1235 2.7.0 ok\r\n250 2.1.0 ok\r\n250 2.1.5 ok\r\n250 2.1.5 ok\r\n354 go\r\n250 2.0.0 queued\r\n250 ok\r\n250 ok\r\n221 bye\r\n",
+        b"\x20334 \r\n535 5.7.8 no\r\n250 ok\r\n550 no such user\r\n250 ok\r\n354 go\r\n",
+        b"\x03235 ok\r\n250 ok\r\n250 ok\r\n550 no\r\n354 go\r\n250 ok\r\n421 bye\r\n",
+        b"\x01235 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n",
+        b"\x00421 4.3.2 shutting down\r\n",
+        b"\x00235 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n250 DATA answered without 354\r\n250 queued\r\n",
+    ],
+    "imap_core": [
+        b"\xe0+ go\r\nA0001 OK [CAPABILITY IMAP4rev1 IDLE] in\r\n* CAPABILITY IMAP4rev1 IDLE\r\nA0002 OK\r\n"
+        b"* FLAGS (\\Seen)\r\n* 3 EXISTS\r\n* OK [UIDVALIDITY 7]\r\nA0003 OK [READ-WRITE]\r\n* SEARCH 1 2 3\r\nA0004 OK\r\n"
+        b"* 1 FETCH (UID 1)\r\n* 2 FETCH (UID 2)\r\nA0005 OK\r\n"
+        b"* 1 FETCH (UID 1 BODY[] {5}\r\nHello)\r\n* 2 FETCH (UID 2 BODY[] {70}\r\n" + b"y" * 70 + b")\r\nA0006 OK\r\n"
+        b"+ idling\r\n* 4 EXISTS\r\nA0007 OK\r\n* BYE\r\nA0008 OK\r\n",
+        b"\x41A0001 OK\r\n* CAPABILITY IMAP4rev1\r\nA0002 OK\r\n* BYE going\r\n",
+        b"\x00+ \r\nA0009 OK planted\r\n",
+        b"\x20+ \r\nA0001 NO [AUTHENTICATIONFAILED] no\r\n* 1 FETCH (BODY[] {9999}\r\n",
+    ],
+    "opening_core": [
+        b"\x20* OK [CAPABILITY IMAP4rev1 STARTTLS] hi\r\n* CAPABILITY IMAP4rev1 STARTTLS\r\nA0001 OK\r\nA0002 OK go\r\n\xff* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\nA0001 OK\r\n",
+        b"\x21+OK ready\r\n+OK\r\nSTLS\r\nUSER\r\n.\r\n+OK go\r\n\xff+OK\r\nUSER\r\n.\r\n",
+        b"\x22220 mail ESMTP\r\n250-mail\r\n250 STARTTLS\r\n220 go\r\n\xff250-mail\r\n250 AUTH PLAIN\r\n",
+        b"\x02220 mail ESMTP\r\n250-mail\r\n250 STARTTLS\r\n220 go\r\n250 injected\r\n",
+        # Read all at once: a response injected behind IMAP's STARTTLS go-ahead.
+        b"\xe0* OK hi\r\n* CAPABILITY IMAP4rev1 STARTTLS\r\nA0001 OK\r\nA0002 OK go\r\nA0003 OK injected\r\n",
+        b"\x00* PREAUTH hi\r\n",
+        b"\x01+OK\r\n-ERR no CAPA\r\n",
+        b"\x06220 mail\r\n250 mail\r\n",
+        b"\x00\x16\x03\x01\x00\x05hello",
+    ],
+    "oauth2_response": [
+        b"\x00{\"access_token\":\"ya29.a0Af\",\"expires_in\":3599,\"refresh_token\":\"1//0g\",\"scope\":\"https://mail.google.com/\",\"token_type\":\"Bearer\"}",
+        b"\x02{\"error\":\"invalid_grant\",\"error_description\":\"AADSTS70000: \\u001b[31mred\\u0007\"}",
+        b"\x0a{\"error\":\"authorization_pending\"}",
+        b"\x10<html><body>Sign in</body></html>",
+        b"\x00{\"access_token\":\"a b\",\"expires_in\":\"12\"}",
+        b"\x00{\"access_token\":\"t\",\"expires_in\":1e300,\"token_type\":\"mac\"}",
+        b"\x00{\"version\":1,\"provider\":\"google\",\"client_id\":\"c\",\"scopes\":[\"s\"],\"access_token\":\"t\",\"expires_at\":18446744073709551615,\"obtained_at\":1,\"refresh_token\":\"r\"}\n",
+        b"\x06[1,2]",
+        # Device authorization answers (RFC 8628 §3.2; Google's verification_url and strings).
+        b"\x00{\"device_code\":\"GmRh\",\"user_code\":\"WDJB-MJHT\",\"verification_uri\":\"https://example.com/device\",\"verification_uri_complete\":\"https://example.com/device?user_code=WDJB-MJHT\",\"expires_in\":1800,\"interval\":5}",
+        b"\x00{\"device_code\":\"AH-1\",\"user_code\":\"GQVQ-JKEC\",\"verification_url\":\"https://www.google.com/device\",\"expires_in\":\"1800\",\"interval\":\"0\"}",
+        b"\x00{\"device_code\":\"x\",\"user_code\":\"\\u001b[2J\",\"verification_uri\":\"http://evil.example/\",\"expires_in\":99999999}",
+    ],
+    "autoconfig_names": [
+        b"alice+tag@example.com\nexample.com",
+        b"a&b=c#d@x.org\naspmx.l.google.com.",
+        b"bob@Example.COM\nexample-com.mail.protection.outlook.com",
+        b"x@y\nevil-outlook.com",
+        b"x@y\n" + b"a" * 64 + b".com",
+        b"\n.",
+        b"x@y\nh\xc3\xa9.example",
+    ],
+})
+
+# The codec's encoders given arbitrary values (mailcat_codec::fuzz::command_lines: an options
+# byte, then up to four LF-separated values) and its small readers of server text
+# (reply_fields: the whole input).
+WHOLE.update({
+    "command_lines": [
+        b"\x00user@example.com\nPLAIN\nexample.org\n\x05\x00\x00\x00",
+        b"\x01a@b>\r\nRCPT TO:<x@evil>\nenv\r\nid\n[192.0.2.1]\npw\r\nX",
+        "\x1fEntwürfe \"q\" \\\n%*\n\\Seen\nmessage body\r\n.\r\n".encode(),
+        b"\x02\xc3\xa9l\xc3\xa8ve@\xc3\xa9cole.example\nXOAUTH2\n-bad-\n\x00\x00\x00\x00",
+    ],
+    "reply_fields": [
+        b"1 120",
+        b"2 abc-DEF_09",
+        b"SASL PLAIN LOGIN XOAUTH2\nEXPIRE 30 USER\nLOGIN-DELAY 900\nIMPLEMENTATION x",
+        b"AUTH PLAIN LOGIN\nSIZE 35882577\nAUTH=LOGIN\n8BITMIME",
+        b"&BB4EQgQ,BEAEMAQyBDsENQQ9BD0ESwQ1-",
+        b"eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIn0=",
+        b"ready <1896.697170952@dbc.mtview.ca.us>",
+    ],
+})
+
+# An HTTPS server's answer (mailcat_session::fuzz::http_response): an options byte (bits 0-2:
+# the size of each read, bit 3: follow redirects, bit 4: a 64-byte body limit), then the bytes.
+WHOLE.update({
+    "http_response": [
+        b"\x07HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\r\n{\"a\":\"token\"}",
+        b"\x02HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nTrailer: x\r\n\r\n",
+        b"\x0fHTTP/1.1 302 Found\r\nLocation: /other?x=1\r\nContent-Length: 0\r\n\r\n",
+        b"\x17HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 100,
+        b"\x14HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n40\r\n" + b"y" * 64 + b"\r\n1\r\nz\r\n0\r\n\r\n",
+        b"\x04HTTP/1.1 200 OK\r\n\r\nbody until close",
+        b"\x07HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 400 Bad Request\r\nContent-Length: 2\r\n\r\n{}",
+        b"\x07HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+        b"\x0fHTTP/1.0 301 Moved\r\nLocation: http://evil.example/\r\n\r\n",
+    ],
+})
+
 for target, inputs in WHOLE.items():
     directory = os.path.join(HERE, "corpus", target)
     os.makedirs(directory, exist_ok=True)

@@ -265,3 +265,307 @@ pub fn command_encode(data: &[u8]) {
         }
     }
 }
+
+/// The input as up to four pieces, split at LF: the arguments of one round of encoders or
+/// field readers.
+fn pieces(data: &[u8]) -> [&[u8]; 4] {
+    let mut out = [&[][..]; 4];
+    let mut rest = data;
+    for slot in out.iter_mut().take(3) {
+        match rest.iter().position(|&b| b == b'\n') {
+            Some(at) => {
+                *slot = &rest[..at];
+                rest = &rest[at + 1..];
+            }
+            None => {
+                *slot = rest;
+                rest = &[];
+            }
+        }
+    }
+    out[3] = rest;
+    out
+}
+
+/// A POP3 or SMTP command line: exactly one line, CRLF at its end and nowhere else, no NUL.
+fn assert_one_line(wire: &[u8], what: &str) {
+    assert!(
+        wire.ends_with(b"\r\n"),
+        "{what}: no CRLF at the end of {wire:?}"
+    );
+    let body = &wire[..wire.len() - 2];
+    assert!(
+        !body.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0),
+        "{what}: a second line or a NUL in {wire:?}"
+    );
+}
+
+/// Every command encoder, given arbitrary user values (the input's pieces): each value is
+/// refused or becomes exactly one command, POP3 and SMTP lines with no CR, LF or NUL inside,
+/// IMAP commands that a server reads as one (literals included).
+pub fn command_lines(data: &[u8]) {
+    use imap::command::wire_check::server_read;
+    use imap::command::{
+        Command, EncodeOptions, Flag, ListPattern, Mailbox, SearchKey, SequenceSet, StoreMode, Tag,
+    };
+    use pop3::command::Command as Pop3;
+    use smtp::command::{ClientId, Command as Smtp, MailParameters, RcptParameters};
+
+    let Some((&options, input)) = data.split_first() else {
+        return;
+    };
+    let [a, b, c, d] = pieces(input);
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    let (ta, tb, tc) = (text(a), text(b), text(c));
+    let number = u32::from_le_bytes([
+        d.first().copied().unwrap_or(1),
+        d.get(1).copied().unwrap_or(0),
+        d.get(2).copied().unwrap_or(0),
+        d.get(3).copied().unwrap_or(0),
+    ]);
+
+    // POP3.
+    let pop3_commands = [
+        Pop3::User(ta.clone()),
+        Pop3::Apop {
+            name: ta.clone(),
+            digest: pop3::command::Secret::new(b),
+        },
+        Pop3::Auth {
+            mechanism: tc.clone(),
+            initial_response: (options & 1 != 0).then(|| pop3::command::Secret::new(d)),
+        },
+        Pop3::Retr(number),
+        Pop3::Top {
+            message: number,
+            lines: number.rotate_left(7),
+        },
+        Pop3::List(Some(number)),
+    ];
+    for command in &pop3_commands {
+        if let Ok(wire) = command.encode() {
+            assert_one_line(&wire, "POP3");
+        }
+    }
+
+    // SMTP.
+    let address = smtp::address::Address::new(&ta).ok();
+    let mut smtp_commands = vec![Smtp::Auth {
+        mechanism: tb.clone(),
+        initial_response: (options & 1 != 0).then(|| crate::core::secret::Secret::new(d)),
+    }];
+    if let Ok(id) = ClientId::parse(&tc) {
+        smtp_commands.push(Smtp::Ehlo(id));
+    }
+    smtp_commands.push(Smtp::MailFrom {
+        reverse_path: address.clone(),
+        parameters: MailParameters {
+            size: Some(u64::from(number)),
+            envid: Some(tb.clone()),
+            smtputf8: options & 2 != 0,
+            ..Default::default()
+        },
+    });
+    if let Some(address) = address {
+        smtp_commands.push(Smtp::RcptTo {
+            forward_path: address.clone(),
+            parameters: RcptParameters {
+                notify: None,
+                orcpt: Some(address),
+            },
+        });
+    }
+    for command in &smtp_commands {
+        if let Ok(wire) = command.encode() {
+            assert_one_line(&wire, "SMTP");
+        }
+    }
+
+    // IMAP.
+    let tag = Tag::new("A1").expect("valid tag");
+    let encode_options = EncodeOptions {
+        literal_plus: options & 4 != 0,
+        literal_minus: options & 8 != 0,
+        utf8_accept: options & 16 != 0,
+    };
+    let mut imap_commands = vec![
+        Command::Authenticate {
+            mechanism: ta.clone(),
+            initial_response: (options & 1 != 0).then(|| imap::command::Secret::new(d)),
+        },
+        Command::Id(Some(vec![
+            (ta.clone(), Some(tb.clone())),
+            (tc.clone(), None),
+        ])),
+        Command::Enable(vec![ta.clone(), tb.clone()]),
+        Command::UidSearch(SearchKey::Header {
+            field: ta.clone(),
+            value: tb.clone(),
+        }),
+    ];
+    let mailbox = Mailbox::new(ta.clone());
+    let other = Mailbox::new(tb.clone());
+    if let (Ok(mailbox), Ok(other)) = (&mailbox, &other) {
+        imap_commands.push(Command::Rename {
+            from: mailbox.clone(),
+            to: other.clone(),
+        });
+    }
+    if let Ok(mailbox) = mailbox {
+        let flags: Vec<Flag<'static>> = Flag::keyword(&tc).into_iter().collect();
+        imap_commands.push(Command::Append {
+            mailbox: mailbox.clone(),
+            flags: flags.clone(),
+            date: None,
+            message: d.to_vec(),
+        });
+        imap_commands.push(Command::UidStore {
+            set: SequenceSet::all(),
+            mode: StoreMode::Add,
+            silent: true,
+            flags,
+        });
+        imap_commands.push(Command::Create(mailbox));
+    }
+    if let (Ok(reference), Ok(pattern)) =
+        (ListPattern::new(tb.clone()), ListPattern::new(tc.clone()))
+    {
+        imap_commands.push(Command::List {
+            reference,
+            pattern,
+            special_use: options & 32 != 0,
+        });
+    }
+    // SASL payloads: the fields come back apart, no separator sneaks in with a value.
+    use crate::core::sasl;
+    if let Ok(payload) = sasl::plain(&ta, &tb, c) {
+        let parts: Vec<&[u8]> = payload.as_bytes().split(|&b| b == 0).collect();
+        assert_eq!(parts, [ta.as_bytes(), tb.as_bytes(), c], "PLAIN fields");
+    }
+    if let Ok(payload) = sasl::xoauth2(&ta, &tb) {
+        let fields: Vec<&[u8]> = payload.as_bytes().split(|&b| b == 1).collect();
+        assert_eq!(fields.len(), 4, "XOAUTH2 fields: {fields:?}");
+        assert_eq!(
+            fields[0].strip_prefix(b"user=".as_slice()),
+            Some(ta.as_bytes())
+        );
+    }
+    if let Ok(payload) = sasl::oauthbearer(&ta, &tc, 993, &tb) {
+        let fields: Vec<&[u8]> = payload.as_bytes().split(|&b| b == 1).collect();
+        assert_eq!(fields.len(), 6, "OAUTHBEARER fields: {fields:?}");
+        assert_eq!(
+            fields[0].iter().filter(|&&b| b == b',').count(),
+            2,
+            "GS2 header"
+        );
+    }
+    if let Ok(payload) = sasl::cram_md5(&ta, b, c) {
+        let text = payload.as_bytes();
+        assert_eq!(text.iter().filter(|&&b| b == b' ').count(), 1, "CRAM-MD5");
+        let digest = &text[ta.len() + 1..];
+        assert!(digest.len() == 32 && digest.iter().all(u8::is_ascii_hexdigit));
+    }
+
+    for command in &imap_commands {
+        if let Ok(encoded) = command.encode(&tag, &encode_options) {
+            let wire = encoded.to_bytes();
+            assert_eq!(
+                server_read(&wire).0,
+                1,
+                "{} became another number of commands: {:?}",
+                command.name(),
+                String::from_utf8_lossy(&wire)
+            );
+        }
+    }
+}
+
+/// The small readers of server text: POP3 STAT/LIST/UIDL lines, CAPA lines, SMTP EHLO
+/// extensions, modified UTF-7 mailbox names, base64 SASL payloads, OAuth2 SASL failures, APOP
+/// timestamps. What they accept reads back as itself; what they hand on is what they promise.
+pub fn reply_fields(data: &[u8]) {
+    let line = data;
+
+    if let Ok(stat) = pop3::Stat::parse(line) {
+        let again = pop3::Stat::parse(format!("{} {}", stat.count, stat.octets).as_bytes());
+        assert_eq!(again.ok(), Some(stat));
+    }
+    if let Ok(scan) = pop3::ScanListing::parse(line) {
+        let again = pop3::ScanListing::parse(format!("{} {}", scan.msg, scan.octets).as_bytes());
+        assert_eq!(again.ok(), Some(scan));
+    }
+    if let Ok(uidl) = pop3::UniqueIdListing::parse(line) {
+        // RFC 1939 §7: 1 to 70 characters 0x21 to 0x7E.
+        assert!(!uidl.unique_id.is_empty());
+        assert!(
+            uidl.unique_id.iter().all(|b| (0x21..=0x7e).contains(b)),
+            "{:?}",
+            uidl.unique_id
+        );
+    }
+
+    let mut capa = pop3::Capabilities::new();
+    for l in line.split(|&b| b == b'\n') {
+        capa.push_line(l);
+    }
+    for mechanism in capa.sasl_mechanisms() {
+        assert!(
+            !mechanism.is_empty() && !mechanism.contains(&b' '),
+            "{mechanism:?}"
+        );
+    }
+    let _ = (
+        capa.expire(),
+        capa.login_delay(),
+        capa.implementation(),
+        capa.stls(),
+    );
+
+    let mut ehlo = b"250-mail.example.com\r\n".to_vec();
+    for l in line.split(|&b| b == b'\n') {
+        ehlo.extend_from_slice(b"250-");
+        ehlo.extend_from_slice(l.strip_suffix(b"\r").unwrap_or(l));
+        ehlo.extend_from_slice(b"\r\n");
+    }
+    ehlo.extend_from_slice(b"250 OK\r\n");
+    if let Ok((_, reply)) = smtp::parse_reply(&ehlo, &Limits::dangerous_unlimited()) {
+        if let Ok(extensions) = smtp::Extensions::from_reply(&reply) {
+            for mechanism in extensions.auth_mechanisms() {
+                assert!(
+                    !mechanism.is_empty() && !mechanism.contains(&b' '),
+                    "{mechanism:?}"
+                );
+            }
+            let _ = (extensions.size(), extensions.starttls(), extensions.dsn());
+        }
+    }
+
+    if let Ok(name) = imap::utf7::decode(line) {
+        assert_eq!(
+            imap::utf7::encode(&name).as_bytes(),
+            line,
+            "{name:?} is not the only reading of its encoding"
+        );
+    }
+
+    if let Ok(bytes) = crate::core::sasl::decode(line) {
+        let encoded = crate::core::sasl::encode(&bytes);
+        assert_eq!(
+            crate::core::sasl::decode(encoded.as_bytes()).ok(),
+            Some(bytes)
+        );
+    }
+    let failure = crate::core::sasl::OAuthFailure::from_challenge(line);
+    let _ = format!("{failure:?}");
+
+    let mut greeting = b"+OK ".to_vec();
+    greeting.extend(line.iter().filter(|&&b| b != b'\r' && b != b'\n'));
+    greeting.extend_from_slice(b"\r\n");
+    let mut decoder = pop3::Decoder::new(Limits::pop3());
+    if let Ok((_, pop3::Event::Status(status))) = decoder.decode(&greeting) {
+        if let Some(stamp) = status.apop_timestamp() {
+            assert!(stamp.starts_with(b"<") && stamp.ends_with(b">") && stamp.contains(&b'@'));
+            assert!(stamp.iter().all(|b| (0x21..=0x7e).contains(b)), "{stamp:?}");
+        }
+    }
+}

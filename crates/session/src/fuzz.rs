@@ -8,11 +8,17 @@
 //! the result promises.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod cores;
+
+pub use cores::{imap_core, opening_core, pop3_core, smtp_core};
+
 use mailcat_transport::{Protocol, Security};
 
 use crate::autoconfig::dns::{self, DnsError};
-use crate::autoconfig::xml;
-use crate::http::{self, HttpsError, Url};
+use crate::autoconfig::{providers, xml};
+use crate::http::{self, HttpsError, Response, Url};
+use crate::oauth2::fuzzing::{clean, granted, read_device_answer, read_json, Answer};
+use crate::oauth2::TokenSet;
 
 /// The address every autoconfig file is read for: `%EMAILDOMAIN%` makes a good host name,
 /// `%EMAILADDRESS%` and `%EMAILLOCALPART%` (with `+`) must not get through as one.
@@ -226,4 +232,232 @@ fn assert_request_ready(url: &Url) {
         "{shown:?} reads back otherwise"
     );
     assert!(shown.starts_with(&url.without_query()));
+}
+
+/// An OAuth2 endpoint's answer (RFC 6749 §5.1, §5.2): the first byte chooses the status and
+/// the `Content-Type`, the rest is the body. What is accepted is a usable token (printable
+/// ASCII, nothing that breaks a SASL message, a bounded lifetime); a provider's error code and
+/// description reach the terminal without control characters; no message quotes the URL's
+/// query (it may hold a code). The body read as the token store's file reads back as itself.
+pub fn oauth2_response(data: &[u8]) {
+    const STATUS: [u16; 8] = [200, 201, 400, 401, 403, 302, 500, 503];
+    const TYPES: [Option<&str>; 4] = [
+        Some("application/json"),
+        Some("application/json; charset=utf-8"),
+        Some("text/html"),
+        None,
+    ];
+    let Some((&selector, body)) = data.split_first() else {
+        return;
+    };
+    let status = STATUS[usize::from(selector & 7)];
+    let response = Response {
+        status,
+        reason: String::new(),
+        content_type: TYPES[usize::from(selector >> 3 & 3)].map(str::to_owned),
+        body: body.to_vec(),
+        url: "https://login.example.com/token?code=QUERY-SECRET".into(),
+    };
+    let no_query = |shown: String| {
+        assert!(
+            !shown.contains("QUERY-SECRET"),
+            "a message quotes the query: {shown}"
+        );
+    };
+    match read_json("token endpoint", &response) {
+        Err(error) => no_query(error.to_string()),
+        Ok(Answer::Error { code, description }) => {
+            for text in std::iter::once(&code).chain(description.as_ref()) {
+                assert!(!text.chars().any(char::is_control), "{text:?}");
+                assert!(text.chars().count() <= 301, "{text:?}");
+                assert_eq!(&clean(text), text);
+            }
+        }
+        Ok(Answer::Ok(map)) => {
+            assert!(
+                (200..300).contains(&status),
+                "status {status} read as an answer"
+            );
+            // The same object as the device authorization endpoint's answer (RFC 8628 §3.2):
+            // what the terminal shows is printable, the page is https://, the times bounded.
+            match read_device_answer("device authorization endpoint", &response.url, &map) {
+                Err(error) => no_query(error.to_string()),
+                Ok(sign_in) => {
+                    let code = sign_in.user_code();
+                    assert!(!code.is_empty() && code.len() <= 64);
+                    assert!(code.bytes().all(|b| (0x20..0x7f).contains(&b)), "{code:?}");
+                    for page in std::iter::once(sign_in.verification_uri())
+                        .chain(sign_in.verification_uri_complete())
+                    {
+                        assert!(page.starts_with("https://"), "{page:?}");
+                        assert!(page.bytes().all(|b| (0x21..0x7f).contains(&b)), "{page:?}");
+                    }
+                    assert!(sign_in.expires_in().as_secs() <= 24 * 3600);
+                    assert!((1..=60).contains(&sign_in.interval().as_secs()));
+                }
+            }
+            match granted("token endpoint", &response.url, &map) {
+                Err(error) => no_query(error.to_string()),
+                Ok(granted) => {
+                    let token = granted.access_token.as_bytes();
+                    assert!(!token.is_empty());
+                    assert!(
+                        token.iter().all(|b| (0x21..0x7f).contains(b)),
+                        "an access token a SASL message cannot carry: {token:?}"
+                    );
+                    assert!(granted.expires_in.is_none_or(|s| s <= 10 * 365 * 86_400));
+                }
+            }
+        }
+    }
+    if let Ok(tokens) = TokenSet::from_json(body) {
+        let again = TokenSet::from_json(tokens.to_json().as_bytes()).expect("our own file");
+        assert_eq!(again, tokens, "the token store's file reads back otherwise");
+        let _ = tokens.is_fresh(crate::oauth2::unix_now());
+    }
+}
+
+/// Names from outside: an address's domain, a name from a DNS reply (an MX exchange, an SRV
+/// target), looked up in the provider table, made into DNS queries, host-name guesses and
+/// autoconfig URLs. The input is `email` LF `name`.
+///
+/// A name is checked before it is used, and every check agrees with the next user: a name
+/// that validates makes a query; a query is made only of a valid name; an MX name matches a
+/// provider only by a whole-label suffix; the autoconfig URLs of a valid domain are `https://`
+/// URLs on that domain whose query carries the address percent-encoded, nothing more.
+pub fn autoconfig_names(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let (email, name) = text.split_once('\n').unwrap_or((&text, ""));
+    let valid = dns::validate_name(name);
+    let query = dns::encode_query(0x1234, name, dns::TYPE_MX);
+    assert_eq!(
+        valid.is_ok(),
+        query.is_ok(),
+        "validation and the query disagree on {name:?}"
+    );
+    if let Ok(query) = &query {
+        assert!(query.len() <= 512, "a query of {} bytes", query.len());
+        // A well-formed answer to it is accepted with no record; it names the question asked.
+        let mut reply = query.clone();
+        reply[2] |= 0x80;
+        let parsed = dns::parse_response(&reply, 0x1234, name, dns::TYPE_MX);
+        assert!(
+            parsed.is_ok(),
+            "the answer to our own query of {name:?}: {parsed:?}"
+        );
+    }
+    let normal = name.trim_end_matches('.').to_ascii_lowercase();
+    if let Some(provider) = providers::by_mx(name) {
+        assert!(
+            provider
+                .mx_suffixes
+                .iter()
+                .any(|s| normal == *s || normal.ends_with(&format!(".{s}"))),
+            "{name:?} matched {}",
+            provider.name
+        );
+        for endpoint in provider.incoming().iter().chain(&provider.outgoing()) {
+            assert_ne!(endpoint.security, Security::DangerousPlaintext);
+        }
+    }
+    if let Some(provider) = providers::by_domain(name) {
+        assert!(provider.domains.contains(&normal.as_str()));
+    }
+    let _ = providers::by_host(name);
+    if valid.is_err() || !name.contains('.') {
+        return;
+    }
+    let domain = normal;
+    let (incoming, outgoing) = crate::autoconfig::probe::guesses(&domain);
+    for guess in incoming.iter().chain(&outgoing) {
+        assert!(guess.host.ends_with(&format!(".{domain}")));
+        assert_ne!(guess.security, Security::DangerousPlaintext);
+    }
+    let urls = crate::autoconfig::fuzz_autoconfig_urls(email, &domain, None);
+    let hosts = [format!("autoconfig.{domain}"), domain.clone()];
+    for (url, host) in urls.iter().zip(&hosts) {
+        // DNS allows names a URL does not (`-x.example`, `_x.example`): the HTTPS client
+        // then refuses the URL, and that stage finds nothing.
+        let parsed = match Url::parse(url) {
+            Ok(parsed) => parsed,
+            Err(error) => {
+                assert!(matches!(error, HttpsError::BadUrl { .. }), "{error:?}");
+                continue;
+            }
+        };
+        assert_eq!(parsed.host(), host, "{url:?}");
+        if let Some((_, query)) = url.split_once('?') {
+            let value = query.strip_prefix("emailaddress=").expect("one parameter");
+            assert!(
+                value
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~%".contains(&b)),
+                "the address is not encoded in {url:?}"
+            );
+        }
+    }
+}
+
+/// An HTTPS server's answer to a GET, as the HTTPS client reads it (hyper's HTTP/1.1 parser,
+/// chunked and length-delimited bodies, the body limit, redirects): the first byte sets the
+/// size of each read (bits 0-2), whether redirects are followed (bit 3) and a small body limit
+/// (bit 4); the rest is what the server sends before it closes the connection.
+///
+/// A response is given only whole and within the body limit; a redirect only when redirects
+/// are followed; the request went out as one well-formed GET first.
+pub fn http_response(data: &[u8]) {
+    const READS: [usize; 8] = [1, 2, 3, 7, 64, 1024, 16 * 1024, usize::MAX];
+    let Some((&options, server)) = data.split_first() else {
+        return;
+    };
+    let follow = options & 8 != 0;
+    let max_body = if options & 16 != 0 {
+        64
+    } else {
+        http::DEFAULT_MAX_BODY
+    };
+    let (answer, written) =
+        http::fuzz_exchange(server, READS[usize::from(options & 7)], follow, max_body);
+    assert!(
+        written.is_empty()
+            || written.starts_with(b"GET /token?code=1 HTTP/1.1\r\n")
+                && written.ends_with(b"\r\n\r\n"),
+        "the request as written: {:?}",
+        String::from_utf8_lossy(&written)
+    );
+    match answer {
+        Ok(Ok(response)) => {
+            assert!(
+                response.body.len() <= max_body,
+                "{} bytes of body",
+                response.body.len()
+            );
+            assert!((100..1000).contains(&response.status));
+            if follow {
+                assert!(
+                    !matches!(response.status, 301 | 302 | 303 | 307 | 308),
+                    "a redirect given as the answer"
+                );
+            }
+            if let Some(content_type) = &response.content_type {
+                assert!(
+                    !content_type.chars().any(char::is_control),
+                    "{content_type:?}"
+                );
+            }
+            let _ = format!("{response:?}");
+            let _ = response.is_json();
+            let _ = response.require_ok().map_err(|e| e.to_string());
+        }
+        Ok(Err(location)) => {
+            assert!(follow, "a redirect read when none is followed");
+            let base = Url::parse("https://auth.example.com/token").expect("valid");
+            if let Ok(next) = base.join(&location) {
+                assert_request_ready(&next);
+            }
+        }
+        Err(error) => {
+            let _ = error.to_string();
+        }
+    }
 }

@@ -80,3 +80,48 @@ fn autoconfig_xml() {
 fn http_url() {
     replay("http_url", mailcat_session::fuzz::http_url);
 }
+
+#[test]
+fn pop3_core() {
+    replay("pop3_core", mailcat_session::fuzz::pop3_core);
+}
+
+#[test]
+fn smtp_core() {
+    replay("smtp_core", mailcat_session::fuzz::smtp_core);
+}
+
+#[test]
+fn imap_core() {
+    replay("imap_core", mailcat_session::fuzz::imap_core);
+}
+
+#[test]
+fn opening_core() {
+    replay("opening_core", mailcat_session::fuzz::opening_core);
+}
+
+#[test]
+fn oauth2_response() {
+    replay("oauth2_response", mailcat_session::fuzz::oauth2_response);
+}
+
+#[test]
+fn autoconfig_names() {
+    replay("autoconfig_names", mailcat_session::fuzz::autoconfig_names);
+}
+
+#[test]
+fn command_lines() {
+    replay("command_lines", fuzz::command_lines);
+}
+
+#[test]
+fn reply_fields() {
+    replay("reply_fields", fuzz::reply_fields);
+}
+
+#[test]
+fn http_response() {
+    replay("http_response", mailcat_session::fuzz::http_response);
+}

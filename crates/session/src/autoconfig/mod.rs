@@ -378,6 +378,12 @@ fn autoconfig_urls(email: &str, domain: &str, base: Option<&str>) -> [String; 2]
     }
 }
 
+/// Fuzzing: [`autoconfig_urls`].
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_autoconfig_urls(email: &str, domain: &str, base: Option<&str>) -> [String; 2] {
+    autoconfig_urls(email, domain, base)
+}
+
 /// The largest autoconfig file accepted.
 const MAX_FILE: usize = 256 * 1024;
 

@@ -427,6 +427,12 @@ impl ImapCore {
         self.poison.check(&self.endpoint)
     }
 
+    /// Fuzzing: the decoder with smaller `limits`, so a fuzzer's short inputs reach the checks.
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn fuzz_limits(&mut self, limits: Limits) {
+        self.decoder = ResponseDecoder::new(limits);
+    }
+
     pub(crate) fn is_poisoned(&self) -> bool {
         self.poison.is_poisoned()
     }
@@ -823,6 +829,9 @@ impl ImapCore {
         };
         let mut command = self.in_flight.remove(at);
         let event = match command.stage {
+            // The server ended the session (BYE): the rest of the command, a password maybe,
+            // is not sent.
+            Stage::Literal { .. } if self.poison.is_poisoned() => ImapEvent::Quiet,
             Stage::Literal { .. } => {
                 if self.release(&mut command) {
                     command.stage = match command.kind {
@@ -2133,6 +2142,27 @@ mod tests {
         let events = feed(&mut core, &reply, 9_000).expect("discarded");
         assert!(events.iter().all(|(e, _)| matches!(e, ImapEvent::Quiet)));
         assert!(!core.has_unsolicited() && !core.has_in_flight());
+    }
+
+    #[test]
+    fn after_bye_a_continuation_does_not_release_the_password_literal() {
+        // Found by the imap_core fuzz target: BYE, then a `+` for the LOGIN literal. The
+        // server is ending the session: the password must not follow.
+        let mut core = core(&[]);
+        let login = Command::Login {
+            username: "alice".into(),
+            password: cmd::Secret::new(b"pa\"ss\xe9".to_vec()),
+        };
+        core.start(&login, Kind::Plain).expect("start");
+        let first = sent(&mut core);
+        assert!(first.ends_with(b"}\r\n"), "{first:?}");
+        let events = feed_all(&mut core, b"* BYE going away\r\n+ go ahead\r\n").expect("read");
+        assert!(
+            events.iter().all(|e| matches!(e, ImapEvent::Quiet)),
+            "{events:?}"
+        );
+        assert!(core.is_poisoned());
+        assert_eq!(sent(&mut core), b"", "written after BYE");
     }
 
     #[test]

@@ -338,6 +338,12 @@ impl Opening {
         &self.endpoint
     }
 
+    /// Fuzzing: whether the opening is poisoned.
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn fuzz_poisoned(&self) -> bool {
+        self.poison.is_poisoned()
+    }
+
     /// The EHLO name, for the opening after STARTTLS.
     pub(crate) fn client_id(&self) -> &ClientId {
         &self.client_id

@@ -197,6 +197,12 @@ impl SmtpCore {
         self.poison.is_poisoned()
     }
 
+    /// Fuzzing: the decoder with smaller `limits`, so a fuzzer's short inputs reach the checks.
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn fuzz_limits(&mut self, limits: Limits) {
+        self.decoder = ReplyDecoder::new(limits);
+    }
+
     /// Fails when the session takes no more commands; sends nothing.
     pub(crate) fn check(&self) -> Result<(), Error> {
         self.poison.check(&self.endpoint)

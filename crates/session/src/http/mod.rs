@@ -234,60 +234,173 @@ impl HttpClient {
             .connect(server_name, tcp)
             .await
             .map_err(|e| error::handshake_error(&shown, e))?;
-        let (mut sender, connection) = http1::Builder::new()
-            .max_buf_size(MAX_HEAD)
-            .max_headers(MAX_HEADERS)
-            .handshake::<_, Full<Bytes>>(TokioIo::new(tls))
-            .await
-            .map_err(|e| error::exchange_error(&shown, e))?;
-        let max_body = self.max_body;
-        let talk = async {
-            let response = sender.send_request(request).await?;
-            let status = response.status().as_u16();
-            tracing::debug!(url = %traced, status, "https: response");
-            if follow_redirects && matches!(status, 301 | 302 | 303 | 307 | 308) {
-                let location = response
-                    .headers()
-                    .get(header::LOCATION)
-                    .ok_or_else(|| format!("status {status} without a Location header"))?;
-                let location = std::str::from_utf8(location.as_bytes())
-                    .map_err(|_| "a Location header that is not UTF-8".to_owned())?;
-                return Ok(Answer::Redirect(location.to_owned()));
-            }
-            let reason = response
-                .extensions()
-                .get::<hyper::ext::ReasonPhrase>()
-                .map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned())
-                .or_else(|| response.status().canonical_reason().map(str::to_owned))
-                .unwrap_or_default();
-            let content_type = response
-                .headers()
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            let body = read_body(response.into_body(), max_body).await?;
-            Ok(Answer::Final(Response {
-                status,
-                reason,
-                content_type,
-                body,
-                url: shown.clone(),
-            }))
-        };
-        drive(connection, talk)
-            .await
-            .map_err(|failure| match failure {
-                Failure::Hyper(e) => error::exchange_error(&shown, e),
-                Failure::Malformed(reason) => HttpsError::Malformed {
-                    url: shown.clone(),
-                    reason,
-                },
-                Failure::TooLarge => HttpsError::TooLarge {
-                    url: shown.clone(),
-                    limit: max_body,
-                },
-            })
+        exchange_over(
+            tls,
+            &shown,
+            &traced,
+            request,
+            follow_redirects,
+            self.max_body,
+        )
+        .await
     }
+}
+
+/// One request over `io` (the TLS stream): send it, read the head and, unless it is a redirect
+/// to follow, the body (at most `max_body` bytes). `shown` is the URL for messages, `traced`
+/// the same without its query.
+async fn exchange_over<IO>(
+    io: IO,
+    shown: &str,
+    traced: &str,
+    request: Request<Full<Bytes>>,
+    follow_redirects: bool,
+    max_body: usize,
+) -> Result<Answer, HttpsError>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let shown = shown.to_owned();
+    let (mut sender, connection) = http1::Builder::new()
+        .max_buf_size(MAX_HEAD)
+        .max_headers(MAX_HEADERS)
+        .handshake::<_, Full<Bytes>>(TokioIo::new(io))
+        .await
+        .map_err(|e| error::exchange_error(&shown, e))?;
+    let talk = async {
+        let response = sender.send_request(request).await?;
+        let status = response.status().as_u16();
+        tracing::debug!(url = %traced, status, "https: response");
+        if follow_redirects && matches!(status, 301 | 302 | 303 | 307 | 308) {
+            let location = response
+                .headers()
+                .get(header::LOCATION)
+                .ok_or_else(|| format!("status {status} without a Location header"))?;
+            let location = std::str::from_utf8(location.as_bytes())
+                .map_err(|_| "a Location header that is not UTF-8".to_owned())?;
+            return Ok(Answer::Redirect(location.to_owned()));
+        }
+        let reason = response
+            .extensions()
+            .get::<hyper::ext::ReasonPhrase>()
+            .map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned())
+            .or_else(|| response.status().canonical_reason().map(str::to_owned))
+            .unwrap_or_default();
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = read_body(response.into_body(), max_body).await?;
+        Ok(Answer::Final(Response {
+            status,
+            reason,
+            content_type,
+            body,
+            url: shown.clone(),
+        }))
+    };
+    drive(connection, talk)
+        .await
+        .map_err(|failure| match failure {
+            Failure::Hyper(e) => error::exchange_error(&shown, e),
+            Failure::Malformed(reason) => HttpsError::Malformed {
+                url: shown.clone(),
+                reason,
+            },
+            Failure::TooLarge => HttpsError::TooLarge {
+                url: shown.clone(),
+                limit: max_body,
+            },
+        })
+}
+
+/// Fuzzing: one GET to `https://auth.example.com/token?code=1`, answered by `server` (its
+/// bytes arrive `read_size` at a time, then the connection ends), read as [`HttpClient`] reads
+/// an answer over TLS. The response, or a redirect's `Location` as `Err`; and what was written.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_exchange(
+    server: &[u8],
+    read_size: usize,
+    follow_redirects: bool,
+    max_body: usize,
+) -> (Result<Result<Response, String>, HttpsError>, Vec<u8>) {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    /// A server that answers once the request's head was written.
+    struct Scripted<'a> {
+        rest: &'a [u8],
+        read_size: usize,
+        written: Vec<u8>,
+        reader: Option<std::task::Waker>,
+    }
+    impl tokio::io::AsyncRead for Scripted<'_> {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            if !self.written.windows(4).any(|w| w == b"\r\n\r\n") {
+                self.reader = Some(cx.waker().clone());
+                return Poll::Pending;
+            }
+            let n = self.read_size.min(buf.remaining()).min(self.rest.len());
+            let (now, later) = self.rest.split_at(n);
+            buf.put_slice(now);
+            self.rest = later;
+            Poll::Ready(Ok(()))
+        }
+    }
+    impl tokio::io::AsyncWrite for Scripted<'_> {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.written.extend_from_slice(buf);
+            if let Some(reader) = self.reader.take() {
+                reader.wake();
+            }
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    thread_local! {
+        static RUNTIME: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime");
+    }
+    let url = Url::parse("https://auth.example.com/token?code=1").expect("a valid URL");
+    let request = build_request(Method::GET, &url, HeaderValue::from_static("*/*"), None)
+        .expect("a valid request");
+    let mut io = Scripted {
+        rest: server,
+        read_size: read_size.max(1),
+        written: Vec::new(),
+        reader: None,
+    };
+    let answer = RUNTIME.with(|runtime| {
+        runtime.block_on(exchange_over(
+            &mut io,
+            &url.to_string(),
+            &url.without_query(),
+            request,
+            follow_redirects,
+            max_body,
+        ))
+    });
+    let answer = answer.map(|answer| match answer {
+        Answer::Final(response) => Ok(response),
+        Answer::Redirect(location) => Err(location),
+    });
+    (answer, io.written)
 }
 
 /// A response, whatever its status.

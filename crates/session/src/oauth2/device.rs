@@ -86,45 +86,7 @@ impl OAuth2 {
                 })
             }
         };
-        let malformed = |reason: &str| OAuth2Error::Malformed {
-            what: WHAT,
-            url: without_query(url),
-            reason: reason.to_owned(),
-        };
-        let text = |key: &str| map.get(key).and_then(Value::as_str).map(str::to_owned);
-        let seconds = |key: &str| {
-            map.get(key).and_then(|v| {
-                v.as_u64()
-                    .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
-            })
-        };
-        let device_code = text("device_code")
-            .filter(|c| !c.is_empty())
-            .ok_or_else(|| malformed("no \"device_code\""))?;
-        let user_code = text("user_code")
-            .filter(|c| is_printable(c))
-            .ok_or_else(|| malformed("no printable \"user_code\""))?;
-        // Google says "verification_url", RFC 8628 "verification_uri".
-        let verification_uri = text("verification_uri")
-            .or_else(|| text("verification_url"))
-            .filter(|u| is_https_page(u))
-            .ok_or_else(|| malformed("no https:// \"verification_uri\""))?;
-        let verification_uri_complete =
-            text("verification_uri_complete").filter(|u| is_https_page(u));
-        let expires_in = seconds("expires_in").ok_or_else(|| malformed("no \"expires_in\""))?;
-        let interval = seconds("interval")
-            .map(Duration::from_secs)
-            .unwrap_or(DEFAULT_INTERVAL)
-            .clamp(Duration::from_secs(1), Duration::from_secs(60));
-        Ok(DeviceSignIn {
-            device_code,
-            user_code,
-            verification_uri,
-            verification_uri_complete,
-            expires_in: Duration::from_secs(expires_in.min(24 * 3600)),
-            interval,
-            started: Instant::now(),
-        })
+        read_device_answer(WHAT, url, &map)
     }
 
     /// Polls the token endpoint until the user completes the sign-in, declines it or the code
@@ -178,6 +140,53 @@ impl OAuth2 {
             }
         }
     }
+}
+
+/// The device authorization endpoint's answer (RFC 8628 §3.2), read from its JSON object `map`
+/// (from `url`, the endpoint named `what`): the codes and pages shown to the user are checked.
+pub(crate) fn read_device_answer(
+    what: &'static str,
+    url: &str,
+    map: &serde_json::Map<String, Value>,
+) -> Result<DeviceSignIn, OAuth2Error> {
+    let malformed = |reason: &str| OAuth2Error::Malformed {
+        what,
+        url: without_query(url),
+        reason: reason.to_owned(),
+    };
+    let text = |key: &str| map.get(key).and_then(Value::as_str).map(str::to_owned);
+    let seconds = |key: &str| {
+        map.get(key).and_then(|v| {
+            v.as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+        })
+    };
+    let device_code = text("device_code")
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| malformed("no \"device_code\""))?;
+    let user_code = text("user_code")
+        .filter(|c| is_printable(c))
+        .ok_or_else(|| malformed("no printable \"user_code\""))?;
+    // Google says "verification_url", RFC 8628 "verification_uri".
+    let verification_uri = text("verification_uri")
+        .or_else(|| text("verification_url"))
+        .filter(|u| is_https_page(u))
+        .ok_or_else(|| malformed("no https:// \"verification_uri\""))?;
+    let verification_uri_complete = text("verification_uri_complete").filter(|u| is_https_page(u));
+    let expires_in = seconds("expires_in").ok_or_else(|| malformed("no \"expires_in\""))?;
+    let interval = seconds("interval")
+        .map(Duration::from_secs)
+        .unwrap_or(DEFAULT_INTERVAL)
+        .clamp(Duration::from_secs(1), Duration::from_secs(60));
+    Ok(DeviceSignIn {
+        device_code,
+        user_code,
+        verification_uri,
+        verification_uri_complete,
+        expires_in: Duration::from_secs(expires_in.min(24 * 3600)),
+        interval,
+        started: Instant::now(),
+    })
 }
 
 /// A code a terminal can show as is: printable ASCII, short.

@@ -37,6 +37,13 @@ pub use error::OAuth2Error;
 pub use provider::{Provider, ProviderKind, ProviderSettings};
 pub use store::{FileTokenStore, TokenStore};
 pub use tokens::{unix_now, TokenSet, RENEW_BEFORE};
+/// Fuzzing: the readers of the endpoints' answers.
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzzing {
+    pub(crate) use super::device::read_device_answer;
+    pub(crate) use super::error::clean;
+    pub(crate) use super::tokens::{granted, read_json, Answer};
+}
 
 use crate::http::{HttpClient, Response};
 use crate::Secret;

@@ -1,0 +1,5 @@
+#![no_main]
+//! Fuzz target: see `mailcat_session::fuzz::opening_core`.
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| mailcat_session::fuzz::opening_core(data));

@@ -1,0 +1,5 @@
+#![no_main]
+//! Fuzz target: see `mailcat_codec::fuzz::reply_fields`.
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| mailcat_codec::fuzz::reply_fields(data));
