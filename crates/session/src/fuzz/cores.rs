@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 
 use mailcat_codec::imap::command::{
-    Command as ImapCommand, FetchItem, Mailbox, SearchKey, SelectParams, SequenceSet,
+    Command as ImapCommand, FetchAttribute, Mailbox, SearchKey, SelectParams, SequenceSet,
 };
 use mailcat_codec::imap::{Capability, TagGenerator};
 use mailcat_codec::pop3::command::{Command as Pop3Command, Secret as Pop3Secret};
@@ -512,7 +512,7 @@ pub fn imap_core(data: &[u8]) {
         (
             ImapCommand::UidFetch {
                 set: SequenceSet::all(),
-                items: vec![FetchItem::Uid],
+                items: vec![FetchAttribute::Uid],
                 changed_since: None,
             },
             Kind::Uids,
@@ -744,7 +744,7 @@ fn open_phase(core: &mut Opening, server: &mut Server<'_>, greeting: bool) -> Op
         return None;
     }
     let capabilities = match until(core, server, &mut poisoned, &mut step)? {
-        OpeningEvent::Capabilities(c) => c,
+        OpeningEvent::ServerCapabilities(c) => c,
         other => panic!("{other:?} for capabilities"),
     };
     match core.needs_starttls(&capabilities) {

@@ -438,7 +438,7 @@ impl Response {
 
     /// Whether the `Content-Type` is JSON (`application/json`, parameters aside), as an OAuth2
     /// endpoint's answers must be (RFC 6749 §5.1).
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn is_json(&self) -> bool {
         self.content_type.as_deref().is_some_and(|t| {
             t.split(';')
