@@ -1,8 +1,9 @@
 //! Idle-session bench: what one more idle IMAP session costs the process, in resident memory.
 //! Opens N IMAPS sessions to the lab concurrently (50 at a time), logs each in, SELECTs INBOX,
-//! and keeps them all open; reports the RSS before, after the first session (which pays the
-//! once-per-process costs: the trusted roots, the TLS configuration) and after all N, and the
-//! growth per session after the first.
+//! then puts every one in IDLE on a task of its own (as an app watching N accounts does);
+//! reports the RSS before, after the first session (which pays the once-per-process costs: the
+//! trusted roots, the TLS configuration), after all N and with all N in IDLE, and the growth per
+//! session after the first.
 //!
 //! ```sh
 //! eval "$(tests/lab/lab.sh env)"
@@ -12,8 +13,9 @@
 //! `--roots private` (the default) trusts only the lab's CA; `--roots system` trusts the
 //! Mozilla and the operating system's roots as well, as the CLI does by default. The sessions
 //! log in as `benchsmtp@` (the SMTP bench's recipient), whose INBOX nobody's test reads.
-//! The lab's Dovecot runs at most 500 logged-in IMAP sessions at once (`process_limit`), shared
-//! with whatever else uses the lab: keep N well below it. Linux only (RSS from `/proc`).
+//! The lab's Dovecot runs at most 1,500 logged-in IMAP sessions at once (`process_limit`),
+//! shared with whatever else uses the lab; the process needs `ulimit -n` above N. Linux only
+//! (RSS from `/proc`).
 //! This is a benchmark, not a test: nothing here asserts a size.
 
 use mailcat_session::Plaintext;
@@ -149,7 +151,21 @@ fn main_inner() -> Result<()> {
         sessions.extend(opened);
     }
     let after_all = rss_kib()?;
-    let per_session = (after_all.saturating_sub(after_first)) as f64 / (options.count - 1) as f64;
+    // Every session in IDLE on a task of its own; a session still in its task after a pause
+    // is idling (one that failed has ended its task).
+    let idling: Vec<_> = sessions
+        .into_iter()
+        .map(|mut session| {
+            runtime.spawn(async move {
+                let _ = session.idle(Duration::from_secs(600)).await;
+                session
+            })
+        })
+        .collect();
+    runtime.block_on(async { tokio::time::sleep(Duration::from_secs(3)).await });
+    let in_idle = idling.iter().filter(|task| !task.is_finished()).count();
+    let after_idle = rss_kib()?;
+    let per_session = (after_idle.saturating_sub(after_first)) as f64 / (options.count - 1) as f64;
     println!(
         "{} idle IMAPS sessions (login + SELECT INBOX), roots: {}",
         options.count,
@@ -165,11 +181,13 @@ fn main_inner() -> Result<()> {
         after_first.saturating_sub(before)
     );
     println!("RSS after {:<5} sessions:{after_all:>8} KiB", options.count);
-    println!("growth per session after the first: {per_session:.1} KiB");
-    runtime.block_on(async {
-        for session in sessions {
-            let _ = session.logout().await;
-        }
-    });
+    println!(
+        "RSS with {in_idle:<5} in IDLE:{after_idle:>8} KiB ({} sessions failed)",
+        options.count - in_idle
+    );
+    println!("growth per session after the first, in IDLE: {per_session:.1} KiB");
+    for task in idling {
+        task.abort();
+    }
     Ok(())
 }
