@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The full test suite, as CI runs it. Run from anywhere, as root (the mail-server lab needs it);
 # installs what it needs (the lab's Debian packages, cargo-deny, cargo-fuzz).
-#   FUZZ_SECONDS=30  seconds of fuzzing per target (0 skips the fuzz smoke run, e.g. while iterating)
+#   FUZZ_SECONDS=20  seconds of fuzzing per target (18 targets; the long runs are fuzz/long-run.sh) (0 skips the fuzz smoke run, e.g. while iterating)
 #   MAILCAT_LAB_DIR  where the lab lives (default: a fixed directory per checkout, see tests/lab/lab.sh)
 #
 # The end-to-end tests run against the lab (tests/lab/lab.sh): real Dovecot + Postfix on loopback.
@@ -79,7 +79,7 @@ tests/interop/run.sh --mailcat target/debug/mailcat
 step "docs"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
-fuzz_seconds="${FUZZ_SECONDS:-30}"
+fuzz_seconds="${FUZZ_SECONDS:-20}"
 if [ "$fuzz_seconds" -gt 0 ]; then
   step "fuzz smoke run (${fuzz_seconds}s per target)"
   command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
