@@ -92,8 +92,8 @@
 //!
 //! # Fault injection (for the crash tests)
 //!
-//! Built with the `fault-injection` feature only (`cargo test --features
-//! mailcat/fault-injection`): `MAILCAT_FAULT=POINT[@N]` aborts the process at a point of the
+//! Built with the `fault-injection` feature only (which `cargo test --features lab` turns
+//! on): `MAILCAT_FAULT=POINT[@N]` aborts the process at a point of the
 //! sync; see `mailcat_session::sync::fault` for the points. Without the feature the variable
 //! does nothing.
 
