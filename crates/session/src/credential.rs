@@ -238,22 +238,32 @@ impl Credential {
                         source,
                     })?
             }
-            SecretSource::Callback(_) | SecretSource::Command(_) => {
-                if let Some(secret) = self.reusable(Instant::now()) {
-                    return Ok(secret);
-                }
-                let _one_at_a_time = self.fetching.lock().await;
-                // A clone may have fetched it while this call waited.
-                if let Some(secret) = self.reusable(Instant::now()) {
-                    return Ok(secret);
-                }
-                match &self.source {
-                    SecretSource::Callback(callback) => callback().await.map_err(fail)?,
-                    SecretSource::Command(command) => run_command(command).await.map_err(fail)?,
-                    SecretSource::Value(_) | SecretSource::OAuth2(_) => unreachable!(),
-                }
+            SecretSource::Callback(callback) => {
+                return self.fetch_once(|| callback()).await.map_err(fail)
+            }
+            SecretSource::Command(command) => {
+                return self.fetch_once(|| run_command(command)).await.map_err(fail)
             }
         };
+        self.remember(&secret);
+        Ok(secret)
+    }
+
+    /// The secret kept from before if it may still be used, else the answer of `fetch`, run
+    /// by one caller at a time (clones asking at once wait for it) and kept.
+    async fn fetch_once<F>(&self, fetch: impl FnOnce() -> F) -> Result<Secret, String>
+    where
+        F: Future<Output = Result<Secret, String>>,
+    {
+        if let Some(secret) = self.reusable(Instant::now()) {
+            return Ok(secret);
+        }
+        let _one_at_a_time = self.fetching.lock().await;
+        // A clone may have fetched it while this call waited.
+        if let Some(secret) = self.reusable(Instant::now()) {
+            return Ok(secret);
+        }
+        let secret = fetch().await?;
         self.remember(&secret);
         Ok(secret)
     }

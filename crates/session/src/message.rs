@@ -274,11 +274,6 @@ impl HeaderSection {
         }
         self.rewrite(&REMOVED, &added)
     }
-
-    /// True when [`HeaderSection::completed`] would send the section unchanged.
-    pub fn is_complete(&self) -> bool {
-        self.has("Date") && self.has("Message-ID") && !REMOVED.iter().any(|name| self.has(name))
-    }
 }
 
 /// A new, unique Message-ID in the domain of `address` (`<mailcat.SECS.NANOS.PID.RANDOM@domain>`);
@@ -352,7 +347,6 @@ mod tests {
     #[test]
     fn completed_removes_bcc_and_adds_date_and_message_id_only_when_missing() {
         let (bare, _) = parse(b"To: a@x.test\nBcc: hidden@x.test\n\nbody\n");
-        assert!(!bare.is_complete());
         let out = String::from_utf8(bare.completed("me@x.test")).unwrap();
         assert!(out.starts_with("To: a@x.test\nDate: "), "{out}");
         assert!(out.contains("\r\nMessage-ID: <mailcat."), "{out}");
@@ -361,7 +355,6 @@ mod tests {
             "{out}"
         );
         let (full, _) = parse(b"Date: Thu, 1 Jan 2026 00:00:00 +0000\r\nMessage-ID: <1@x>\r\n\r\n");
-        assert!(full.is_complete());
         assert_eq!(
             full.completed("me@x.test"),
             b"Date: Thu, 1 Jan 2026 00:00:00 +0000\r\nMessage-ID: <1@x>\r\n\r\n"

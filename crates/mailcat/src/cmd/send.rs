@@ -91,7 +91,9 @@ use mailcat_codec::imap::command::Mailbox;
 use mailcat_codec::imap::Flag;
 use mailcat_codec::smtp::command::MAX_ENVID;
 use mailcat_session::message as header;
-use mailcat_session::smtp::{Address, Dsn, Envelope, MessageInfo, Notify, PartialDelivery, Ret};
+use mailcat_session::smtp::{
+    Address, Dsn, Envelope, HeaderCompletion, MessageInfo, Notify, PartialDelivery, Ret,
+};
 use mailcat_session::{Account, Error, Incoming};
 use mailcat_transport::Protocol;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
@@ -259,6 +261,8 @@ fn send(cli: &Cli, args: &SendArgs) -> Result<(), Exit> {
         let mut message = AsyncReadExt::chain(head.as_slice(), body);
         let sent = async {
             let mut session = session?;
+            // `head` is already what the library would make of the header section.
+            session.set_header_completion(HeaderCompletion::AsGiven);
             session.set_partial_delivery(if args.allow_partial {
                 PartialDelivery::ToAccepted
             } else {
