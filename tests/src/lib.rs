@@ -1,8 +1,8 @@
 //! Support code for the tests: one scripted server for every protocol test (`script`), the
 //! mail-server lab, a proxy that plays network loss,
 //! a DNS server and an HTTPS server for autoconfiguration, a line-based mail server over
-//! implicit TLS played by a closure, a mock OAuth2 authorization server, and the fault
-//! injection of the fault run (`fault_run`).
+//! implicit TLS played by a closure, a mock OAuth2 authorization server, the fault
+//! injection of the fault run (`fault_run`), and a capture of what a test traces.
 
 pub mod dns_server;
 pub mod fault;
@@ -13,6 +13,7 @@ pub mod proxy;
 pub mod roundtrip;
 pub mod script;
 pub mod tls_line_server;
+pub mod trace_capture;
 
 /// The README's code blocks, compiled and run as doctests so the README stays true.
 #[cfg(doctest)]

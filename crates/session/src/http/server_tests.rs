@@ -2,12 +2,13 @@
 //! bodies, statuses, redirects, limits, timeouts and certificates, GET and POST; then an
 //! autoconfig file fetched and parsed end to end.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::autoconfig::xml;
 use crate::http::{HttpClient, HttpsError, Response};
 use mailcat_tests::https_server::{End, HttpsServer, Route};
+use mailcat_tests::trace_capture::TraceCapture;
 use mailcat_transport::{Protocol, Security, TlsSettings};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -492,20 +493,6 @@ async fn a_post_gets_any_status_back_and_follows_no_redirect() {
     assert_eq!(server.requests().len(), 2, "the redirect was not followed");
 }
 
-/// A `tracing` writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn traces_show_method_url_and_status_but_no_form_query_or_body() {
     let server = HttpsServer::start(vec![Route::json(
@@ -513,26 +500,20 @@ fn traces_show_method_url_and_status_but_no_form_query_or_body() {
         200,
         r#"{"access_token":"body-secret"}"#,
     )]);
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let response: Response = tracing::subscriber::with_default(subscriber, || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        runtime.block_on(client(&server).post_form(
+    let capture = TraceCapture::start("trace");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let response: Response = runtime
+        .block_on(client(&server).post_form(
             &url(&server, "/token?query-secret=1"),
             &[("refresh_token", "form-secret"), ("client_id", "id")],
         ))
-    })
-    .expect("posted");
+        .expect("posted");
+    drop(runtime);
     assert_eq!(response.status, 200);
-    let trace = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("UTF-8");
+    let trace = capture.text();
     let token_url = url(&server, "/token");
     assert!(
         trace.contains("POST") && trace.contains(&token_url),

@@ -3,39 +3,18 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::support::*;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use mailcat_codec::DecodeError;
+use mailcat_tests::trace_capture::TraceCapture;
 use mailcat_transport::trace::{Redaction, TARGET};
 use mailcat_transport::{Connection, MailStream, Protocol, Security, Step};
 
 const USER: &str = "alice";
 const PASSWORD: &str = "s3cret-pw";
-
-/// A `tracing` writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Capture {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
 
 /// Reads one line, whatever it says.
 async fn read_line<S>(connection: &mut Connection<S>) -> Vec<u8>
@@ -62,14 +41,7 @@ where
 
 #[tokio::test]
 async fn trace_shows_the_dialogue_but_never_the_password() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(format!("{TARGET}=debug"))
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let capture = TraceCapture::start(&format!("{TARGET}=debug"));
 
     let plain = STANDARD.encode(format!("\0{USER}\0{PASSWORD}"));
     let secret_b64 = STANDARD.encode(PASSWORD);
