@@ -51,6 +51,14 @@ impl TraceCapture {
     }
 }
 
+impl std::fmt::Debug for TraceCapture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TraceCapture")
+            .field("bytes", &self.buffer.0.lock().map_or(0, |b| b.len()))
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Clone, Default)]
 struct Buffer(Arc<Mutex<Vec<u8>>>);
 
