@@ -150,9 +150,10 @@ impl Answer {
     }
 }
 
-/// The function behind a [`Step::Serve`].
+/// The function behind a [`Step::Serve`], made anew for each connection the step plays on (so
+/// that a responder's state — "a mailbox is selected", "inside DATA" — is per connection).
 #[derive(Clone)]
-pub struct Responder(Arc<dyn Fn(&str) -> Answer + Send + Sync>);
+pub struct Responder(Arc<dyn Fn() -> Box<dyn FnMut(&str) -> Answer + Send> + Send + Sync>);
 
 impl std::fmt::Debug for Responder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -160,9 +161,22 @@ impl std::fmt::Debug for Responder {
     }
 }
 
-/// [`Step::Serve`] with `answer`.
+/// [`Step::Serve`] with `answer`, which keeps no state.
 pub fn serve(answer: impl Fn(&str) -> Answer + Send + Sync + 'static) -> Step {
-    Step::Serve(Responder(Arc::new(answer)))
+    let answer = Arc::new(answer);
+    Step::Serve(Responder(Arc::new(move || {
+        let answer = Arc::clone(&answer);
+        Box::new(move |line: &str| answer(line))
+    })))
+}
+
+/// [`Step::Serve`] with a responder that keeps state for one connection: `make` builds a fresh
+/// one for each connection (a server that plays a protocol across several connections).
+pub fn serve_each<R>(make: impl Fn() -> R + Send + Sync + 'static) -> Step
+where
+    R: FnMut(&str) -> Answer + Send + 'static,
+{
+    Step::Serve(Responder(Arc::new(move || Box::new(make()))))
 }
 
 impl std::fmt::Debug for Step {
@@ -938,32 +952,48 @@ impl Player {
             Step::Mark => {
                 self.got.mark = self.got.bytes.len() - self.pending.len();
             }
-            Step::Serve(Responder(answer)) => loop {
-                let Some(raw) = self
-                    .take_until_or_close(|p| memchr(b'\n', p).map(|i| i + 1))
-                    .await
-                else {
-                    self.note("client closed");
-                    return false;
-                };
-                let text = String::from_utf8_lossy(&raw).into_owned();
-                let line = text.trim_end_matches(['\r', '\n']);
-                match answer(line) {
-                    Answer::Reply(bytes) => {
-                        self.write(&bytes).await;
-                    }
-                    Answer::Next(bytes) => {
-                        self.write(&bytes).await;
-                        break;
-                    }
-                    Answer::Last(bytes) => {
-                        self.write(&bytes).await;
-                        self.note("server closes");
-                        let _ = self.stream.shutdown().await;
+            Step::Serve(Responder(make)) => {
+                let mut answer = make();
+                loop {
+                    let Some(raw) = self
+                        .take_until_or_close(|p| memchr(b'\n', p).map(|i| i + 1))
+                        .await
+                    else {
+                        self.note("client closed");
                         return false;
+                    };
+                    let text = String::from_utf8_lossy(&raw).into_owned();
+                    let line = text.trim_end_matches(['\r', '\n']);
+                    let answered =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| answer(line)));
+                    let answered = match answered {
+                        Ok(answered) => answered,
+                        Err(panic) => {
+                            let why = panic
+                                .downcast_ref::<String>()
+                                .map(String::as_str)
+                                .or_else(|| panic.downcast_ref::<&str>().copied())
+                                .unwrap_or("a panic");
+                            self.fail(&format!("the responder failed on {line:?}: {why}"))
+                        }
+                    };
+                    match answered {
+                        Answer::Reply(bytes) => {
+                            self.write(&bytes).await;
+                        }
+                        Answer::Next(bytes) => {
+                            self.write(&bytes).await;
+                            break;
+                        }
+                        Answer::Last(bytes) => {
+                            self.write(&bytes).await;
+                            self.note("server closes");
+                            let _ = self.stream.shutdown().await;
+                            return false;
+                        }
                     }
                 }
-            },
+            }
         }
         true
     }
@@ -1051,4 +1081,45 @@ macro_rules! assert_matches {
             ),
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{serve_each, serve_tcp_each, Answer};
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    /// Sends `lines` on a new connection and returns the answers.
+    async fn exchange(port: u16, lines: &[&str]) -> Vec<String> {
+        let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect");
+        let mut stream = BufReader::new(stream);
+        let mut answers = Vec::new();
+        for line in lines {
+            stream
+                .get_mut()
+                .write_all(format!("{line}\r\n").as_bytes())
+                .await
+                .expect("write");
+            let mut answer = String::new();
+            stream.read_line(&mut answer).await.expect("read");
+            answers.push(answer.trim_end().to_owned());
+        }
+        answers
+    }
+
+    #[tokio::test]
+    async fn a_stateful_responder_starts_afresh_on_each_connection() {
+        let (server, live) = serve_tcp_each(vec![serve_each(|| {
+            let mut count = 0;
+            move |line: &str| {
+                count += 1;
+                Answer::reply(format!("{count} {line}\r\n"))
+            }
+        })])
+        .await;
+        assert_eq!(exchange(server.port, &["a", "b"]).await, ["1 a", "2 b"]);
+        assert_eq!(exchange(server.port, &["c"]).await, ["1 c"]);
+        assert_eq!(*live.lock().unwrap(), ["a", "b", "c"]);
+    }
 }
