@@ -153,7 +153,10 @@ impl Answer {
 /// The function behind a [`Step::Serve`], made anew for each connection the step plays on (so
 /// that a responder's state — "a mailbox is selected", "inside DATA" — is per connection).
 #[derive(Clone)]
-pub struct Responder(Arc<dyn Fn() -> Box<dyn FnMut(&str) -> Answer + Send> + Send + Sync>);
+pub struct Responder(Arc<dyn Fn() -> AnswerFn + Send + Sync>);
+
+/// One connection's responder.
+type AnswerFn = Box<dyn FnMut(&str) -> Answer + Send>;
 
 impl std::fmt::Debug for Responder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
