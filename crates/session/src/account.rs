@@ -1013,9 +1013,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
                         id: uid.to_string(),
                     })
             }
-            (Self::Pop3 { session, .. }, MessageId::Pop3 { number, .. }) => {
-                session.retrieve(*number, sink).await
-            }
+            (Self::Pop3 { session, .. }, MessageId::Pop3 { number, .. }) => session
+                .retrieve(*number, sink)
+                .await
+                .map_err(|e| pop3_gone(e, *number)),
             (incoming, _) => Err(misuse(
                 incoming.endpoint(),
                 "the id belongs to the other protocol",
@@ -1118,9 +1119,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
     }
 
     /// The next message of `fetching` streamed into `sink`: `Some(Ok(length))`, `Some(Err(_))`
-    /// for that message alone (IMAP [`Error::MessageGone`], a POP3 refusal, [`Error::Io`] when
-    /// the sink failed: the rest of the message is read and dropped), `None` when all were
-    /// read. An `Err` of the call itself (the connection) ends the fetch.
+    /// for that message alone ([`Error::MessageGone`] when another client deleted it — for
+    /// POP3, a refusal that says so —, another POP3 refusal, [`Error::Io`] when the sink
+    /// failed: the rest of the message is read and dropped), `None` when all were read. An `Err` of the call itself (the connection) ends the fetch.
     pub async fn fetch_next(
         &mut self,
         fetching: &mut Fetching,
@@ -1133,7 +1134,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
         let mut sink = Guarded::new(sink);
         let result = match (self, fetching.retrieval.as_mut()) {
             (Self::Pop3 { session, .. }, Some(retrieval)) => {
-                session.retrieve_next(retrieval, &mut sink).await?
+                let number = match &id {
+                    MessageId::Pop3 { number, .. } => *number,
+                    MessageId::Imap { .. } => unreachable!("a POP3 retrieval holds POP3 ids"),
+                };
+                session
+                    .retrieve_next(retrieval, &mut sink)
+                    .await?
+                    .map(|result| result.map_err(|e| pop3_gone(e, number)))
             }
             (incoming, _) => match incoming.fetch(&id, &mut sink).await {
                 Err(e @ Error::MessageGone { .. }) => Some(Err(e)),
@@ -1308,6 +1316,38 @@ fn misuse(endpoint: &Endpoint, what: &str) -> Error {
 }
 
 /// An id that no longer names a message on this session: nothing is done.
+/// A POP3 server's refusal of `RETR number` that says the message was deleted meanwhile, as
+/// [`Error::MessageGone`]. POP3 has no expunge notice: a server without an exclusive maildrop
+/// lock (Dovecot's default) answers `-ERR Message 2 expunged.` when another client deleted a
+/// listed message, and that costs this one message, not the whole fetch. A refusal with a
+/// response code (`[SYS/TEMP]`, `[IN-USE]` …) or other words stays what it is.
+fn pop3_gone(error: Error, number: u32) -> Error {
+    match error {
+        Error::Rejected {
+            host,
+            reply: crate::Reply::Pop3(reply),
+            ..
+        } if reply.code.is_none() && says_gone(&reply.text) => Error::MessageGone {
+            host,
+            id: number.to_string(),
+        },
+        other => other,
+    }
+}
+
+/// Whether a refusal's words say the message no longer exists.
+fn says_gone(text: &str) -> bool {
+    let text = text.to_ascii_lowercase();
+    [
+        "expunged",
+        "no such message",
+        "message deleted",
+        "already deleted",
+    ]
+    .iter()
+    .any(|words| text.contains(words))
+}
+
 fn stale(endpoint: &Endpoint, detail: &str) -> Error {
     Error::Protocol {
         host: endpoint.host.clone(),

@@ -1421,7 +1421,7 @@ async fn fetch_many_pipelines_retr_and_routes_each_body_to_its_sink_byte_exact()
     assert_eq!(results.len(), 3);
     assert_eq!(results[0].as_ref().unwrap(), &12);
     assert!(
-        matches!(results[1], Err(Error::Rejected { .. })),
+        matches!(results[1], Err(Error::MessageGone { ref id, .. }) if id == "2"),
         "{:?}",
         results[1]
     );
@@ -1436,6 +1436,50 @@ async fn fetch_many_pipelines_retr_and_routes_each_body_to_its_sink_byte_exact()
     session.noop().await.unwrap();
     drop(incoming);
     server.received().await;
+}
+
+/// POP3 has no expunge notice: a server without an exclusive maildrop lock refuses the RETR of
+/// a listed message another client deleted. Words that say so make it `MessageGone` (that
+/// message skipped, not the fetch failed); a response code or other words do not.
+#[tokio::test]
+async fn a_retr_refused_because_the_message_was_deleted_meanwhile_is_message_gone() {
+    for (reply, gone) in [
+        ("-ERR Message 2 expunged.", true),
+        ("-ERR no such message", true),
+        ("-ERR Message already deleted", true),
+        ("-ERR [SYS/PERM] message expunged", false),
+        ("-ERR [SYS/TEMP] try again later", false),
+        ("-ERR cannot read that message", false),
+    ] {
+        let (session, server) = logged_in(
+            TX_CAPS_PIPELINING,
+            vec![
+                expect("RETR 2"),
+                send(format!("{reply}\r\n")),
+                expect("RETR 2"),
+                send(format!("{reply}\r\n")),
+            ],
+        )
+        .await;
+        let (mut incoming, ids) = incoming_of(session);
+        let mut fetching = incoming.fetch_start(&[&ids[1]]).await.unwrap();
+        let streamed = incoming
+            .fetch_next(&mut fetching, &mut Sink::default())
+            .await
+            .unwrap()
+            .expect("one reply");
+        let single = incoming.fetch(&ids[1], &mut Sink::default()).await;
+        for (how, result) in [("fetch_next", streamed), ("fetch", single)] {
+            let err = result.expect_err(reply);
+            assert_eq!(
+                matches!(err, Error::MessageGone { ref id, .. } if id == "2"),
+                gone,
+                "{reply} through {how}: {err:?}"
+            );
+        }
+        drop(incoming);
+        server.received().await;
+    }
 }
 
 #[tokio::test]
