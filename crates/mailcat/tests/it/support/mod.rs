@@ -1,4 +1,5 @@
-//! Shared by the CLI tests: running `mailcat decode` as a process, and scripted servers.
+//! Shared by the CLI tests: running `mailcat decode` as a process, and `mailcat` against a
+//! scripted server (`mailcat_tests::script`).
 #![allow(dead_code)] // each test binary uses its own share of these helpers
 
 use std::io::{Read, Write};
@@ -8,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use mailcat_tests::script::Live;
 use serde_json::Value;
 
 /// What the command did with some input.
@@ -121,6 +123,37 @@ fn peak_rss_kib(pid: u32) -> u64 {
         .find_map(|line| line.strip_prefix("VmHWM:"))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// `mailcat` as alice@example.test with `password`, over plain TCP (`--allow-plaintext`, a 5 s
+/// timeout) to the incoming server `incoming` (a URL), without a configuration file; the
+/// command and its arguments follow (the options are global).
+pub(crate) fn plaintext_mailcat(incoming: &str, password: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mailcat"));
+    command
+        .args([
+            "--email",
+            "alice@example.test",
+            "--allow-plaintext",
+            "--timeout",
+            "5",
+            "--incoming",
+            incoming,
+        ])
+        .env("MAILCAT_PASSWORD", password)
+        .env_remove("XDG_CONFIG_HOME");
+    command
+}
+
+/// How many of the lines a scripted server received (over all connections) start with
+/// `prefix`, case aside.
+pub(crate) fn count_lines(live: &Live, prefix: &str) -> usize {
+    let prefix = prefix.to_ascii_uppercase();
+    live.lock()
+        .expect("log")
+        .iter()
+        .filter(|line| line.to_ascii_uppercase().starts_with(&prefix))
+        .count()
 }
 
 /// Every command line a scripted server received, over all connections.
