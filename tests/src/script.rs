@@ -130,7 +130,8 @@ pub enum Step {
 /// What a [`Step::Serve`] responder says to a line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
-    /// Send this and wait for the next line.
+    /// Send this (nothing, and nothing in the transcript, if it is empty) and wait for the next
+    /// line.
     Reply(Vec<u8>),
     /// Send this, then close the connection (the script ends).
     Last(Vec<u8>),
@@ -981,6 +982,8 @@ impl Player {
                         }
                     };
                     match answered {
+                        // Nothing to send (a line of a message body, say): nothing to show.
+                        Answer::Reply(bytes) if bytes.is_empty() => {}
                         Answer::Reply(bytes) => {
                             self.write(&bytes).await;
                         }
@@ -1088,7 +1091,7 @@ macro_rules! assert_matches {
 
 #[cfg(test)]
 mod tests {
-    use super::{serve_each, serve_tcp_each, Answer};
+    use super::{serve, serve_each, serve_tcp, serve_tcp_each, Answer};
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
     /// Sends `lines` on a new connection and returns the answers.
@@ -1109,6 +1112,37 @@ mod tests {
             answers.push(answer.trim_end().to_owned());
         }
         answers
+    }
+
+    #[tokio::test]
+    async fn an_empty_reply_sends_nothing_and_is_not_in_the_transcript() {
+        let server = serve_tcp(vec![serve(|line: &str| {
+            if line == "quiet" {
+                Answer::reply("")
+            } else {
+                Answer::reply(format!("got {line}\r\n"))
+            }
+        })])
+        .await;
+        let stream = tokio::net::TcpStream::connect(("127.0.0.1", server.port()))
+            .await
+            .expect("connect");
+        let mut stream = BufReader::new(stream);
+        stream
+            .get_mut()
+            .write_all(b"quiet\r\nloud\r\n")
+            .await
+            .expect("write");
+        let mut answer = String::new();
+        stream.read_line(&mut answer).await.expect("read");
+        assert_eq!(answer, "got loud\r\n");
+        drop(stream);
+        let received = server.finish().await;
+        assert!(
+            !received.transcript.contains("S: \"\""),
+            "{}",
+            received.transcript
+        );
     }
 
     #[tokio::test]
