@@ -3,9 +3,7 @@
 #![allow(dead_code)] // each test binary uses its own share of these helpers
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::process::{ChildStdin, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -154,27 +152,4 @@ pub(crate) fn count_lines(live: &Live, prefix: &str) -> usize {
         .iter()
         .filter(|line| line.to_ascii_uppercase().starts_with(&prefix))
         .count()
-}
-
-/// Every command line a scripted server received, over all connections.
-pub(crate) type Seen = Arc<Mutex<Vec<String>>>;
-
-/// A server on 127.0.0.1:0 that plays `script` on every connection, each on its own thread,
-/// through `serve`; returns its port and the log of what it received.
-pub(crate) fn scripted_server<S: Copy + Send + 'static>(
-    script: S,
-    serve: fn(TcpStream, S, &Seen),
-) -> (u16, Seen) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("address").port();
-    let seen: Seen = Arc::default();
-    let log = Arc::clone(&seen);
-    thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            let log = Arc::clone(&log);
-            thread::spawn(move || serve(stream, script, &log));
-        }
-    });
-    (port, seen)
 }
