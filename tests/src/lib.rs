@@ -1,8 +1,7 @@
-//! Support code for the tests: one scripted server for every protocol test (`script`), the
-//! mail-server lab, a proxy that plays network loss,
-//! a DNS server and an HTTPS server for autoconfiguration, a line-based mail server over
-//! implicit TLS played by a closure, a mock OAuth2 authorization server, the fault
-//! injection of the fault run (`fault_run`), and a capture of what a test traces.
+//! Support code for the tests: one scripted server for every protocol test (`script`, in plain
+//! text or TLS), the mail-server lab, a proxy that plays network loss, a DNS server and an
+//! HTTPS server for autoconfiguration, a mock OAuth2 authorization server, the fault injection
+//! of the fault run (`fault_run`), and a capture of what a test traces.
 
 pub mod dns_server;
 pub mod fault;
@@ -12,7 +11,6 @@ pub mod oauth_server;
 pub mod proxy;
 pub mod roundtrip;
 pub mod script;
-pub mod tls_line_server;
 pub mod trace_capture;
 
 /// The README's code blocks, compiled and run as doctests so the README stays true.

@@ -31,6 +31,7 @@
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -112,7 +113,8 @@ pub enum Step {
     CloseWrite,
     /// Keep the connection open without answering, recording, until the client goes away.
     Hang,
-    /// The client must send nothing more and close.
+    /// The client must send nothing more and close (over TLS: with a close_notify first; a
+    /// bare end of the connection fails).
     Eof,
     /// Record whatever the client sends until it closes.
     Drain,
@@ -130,7 +132,8 @@ pub enum Step {
 /// What a [`Step::Serve`] responder says to a line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
-    /// Send this and wait for the next line.
+    /// Send this (nothing, and nothing in the transcript, if it is empty) and wait for the next
+    /// line.
     Reply(Vec<u8>),
     /// Send this, then close the connection (the script ends).
     Last(Vec<u8>),
@@ -258,6 +261,14 @@ pub fn prefix(prefix: &str, reply: impl AsRef<[u8]>) -> Step {
         line: Line::Prefix(prefix.to_owned()),
         reply: reply.as_ref().to_vec(),
     }
+}
+
+/// A server configuration for [`Step::StartTls`] with a certificate for `localhost` and
+/// `127.0.0.1` from a fresh test CA, and that CA's certificate as a PEM file of its own (what a
+/// client is told to trust: `mailcat --ca-file`).
+pub fn test_tls() -> (Arc<ServerConfig>, PathBuf) {
+    let (ca_pem, config) = crate::https_server::test_pki();
+    (config, crate::https_server::write_ca(&ca_pem, 0))
 }
 
 /// [`Step::Group`]: these lines in one read.
@@ -981,6 +992,8 @@ impl Player {
                         }
                     };
                     match answered {
+                        // Nothing to send (a line of a message body, say): nothing to show.
+                        Answer::Reply(bytes) if bytes.is_empty() => {}
                         Answer::Reply(bytes) => {
                             self.write(&bytes).await;
                         }
@@ -1088,7 +1101,8 @@ macro_rules! assert_matches {
 
 #[cfg(test)]
 mod tests {
-    use super::{serve_each, serve_tcp_each, Answer};
+    use super::{reply_to, serve, serve_each, serve_tcp, serve_tcp_each, test_tls, Answer, Step};
+    use std::sync::Arc;
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
     /// Sends `lines` on a new connection and returns the answers.
@@ -1109,6 +1123,80 @@ mod tests {
             answers.push(answer.trim_end().to_owned());
         }
         answers
+    }
+
+    #[tokio::test]
+    async fn an_empty_reply_sends_nothing_and_is_not_in_the_transcript() {
+        let server = serve_tcp(vec![serve(|line: &str| {
+            if line == "quiet" {
+                Answer::reply("")
+            } else {
+                Answer::reply(format!("got {line}\r\n"))
+            }
+        })])
+        .await;
+        let stream = tokio::net::TcpStream::connect(("127.0.0.1", server.port()))
+            .await
+            .expect("connect");
+        let mut stream = BufReader::new(stream);
+        stream
+            .get_mut()
+            .write_all(b"quiet\r\nloud\r\n")
+            .await
+            .expect("write");
+        let mut answer = String::new();
+        stream.read_line(&mut answer).await.expect("read");
+        assert_eq!(answer, "got loud\r\n");
+        drop(stream);
+        let received = server.finish().await;
+        assert!(
+            !received.transcript.contains("S: \"\""),
+            "{}",
+            received.transcript
+        );
+    }
+
+    #[tokio::test]
+    async fn test_tls_is_trusted_through_its_ca_file_from_the_first_byte() {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, ServerName};
+        let (config, ca_file) = test_tls();
+        let server = serve_tcp(vec![
+            Step::StartTls(config),
+            reply_to("HELLO", "+OK\r\n"),
+            Step::Eof,
+        ])
+        .await;
+        let mut roots = rustls::RootCertStore::empty();
+        let pem = std::fs::read(&ca_file).expect("the CA file");
+        for cert in CertificateDer::pem_slice_iter(&pem) {
+            roots.add(cert.expect("a certificate")).expect("the CA");
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let client = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", server.port()))
+            .await
+            .expect("connect");
+        let name = ServerName::try_from("localhost").expect("a name");
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(client))
+            .connect(name, tcp)
+            .await
+            .expect("the handshake: the CA file's CA signed the certificate");
+        let mut tls = BufReader::new(tls);
+        tls.get_mut().write_all(b"HELLO\r\n").await.expect("write");
+        let mut answer = String::new();
+        tls.read_line(&mut answer).await.expect("read");
+        assert_eq!(answer, "+OK\r\n");
+        // Step::Eof wants the close_notify (without it, the script fails).
+        tls.get_mut().shutdown().await.expect("close_notify");
+        let received = server.finish().await;
+        assert!(received.tls, "{}", received.transcript);
+        assert_eq!(received.before_tls, b"");
+        let _ = std::fs::remove_file(ca_file);
     }
 
     #[tokio::test]

@@ -1,12 +1,12 @@
 //! `--capture FILE`: a scripted POP3 session is captured to FILE.pop3 (mode 0600), byte for byte
 //! but for the password the server echoes, and replays through `mailcat decode pop3`.
 
-use crate::support;
-use support::{scripted_server, Seen};
+use crate::support::plaintext_mailcat;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::process::{Command, Stdio};
+
+use mailcat_tests::script::{send, serve, serve_tcp_each_blocking, Answer};
 
 const PASSWORD: &str = "s3cret-pass";
 
@@ -27,49 +27,31 @@ fn reply(command: &str) -> &'static [u8] {
     }
 }
 
-fn serve(stream: TcpStream, (): (), seen: &Seen) {
-    let mut out = stream.try_clone().expect("clone");
-    let mut input = BufReader::new(stream);
-    let _ = out.write_all(reply(""));
-    loop {
-        let mut line = String::new();
-        if input.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let verb = line
-            .split_whitespace()
-            .next()
-            .unwrap_or_default()
-            .to_ascii_uppercase();
-        seen.lock().expect("log").push(verb.clone());
-        let _ = out.write_all(reply(&verb));
-        if verb == "QUIT" {
-            return;
-        }
-    }
+/// The command's verb in `line`, in capitals.
+fn verb(line: &str) -> String {
+    line.split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_ascii_uppercase()
 }
 
 #[test]
 fn a_captured_session_replays_through_decode() {
-    let (port, seen) = scripted_server((), serve);
+    let (port, seen) = serve_tcp_each_blocking(vec![
+        send(reply("")),
+        serve(|line| match verb(line).as_str() {
+            "QUIT" => Answer::last(reply("QUIT")),
+            verb => Answer::reply(reply(verb)),
+        }),
+    ]);
     let dir = std::env::temp_dir().join(format!("mailcat-capture-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temporary directory");
     let base = dir.join("session");
-    let run = Command::new(env!("CARGO_BIN_EXE_mailcat"))
-        .args([
-            "--email",
-            "alice@example.test",
-            "--allow-plaintext",
-            "--timeout",
-            "5",
-        ])
-        .args(["--incoming", &format!("pop3://127.0.0.1:{port}")])
+    let run = plaintext_mailcat(&format!("pop3://127.0.0.1:{port}"), PASSWORD)
         .arg("--capture")
         .arg(&base)
         .arg("list")
-        .env("MAILCAT_PASSWORD", PASSWORD)
-        .env_remove("XDG_CONFIG_HOME")
         .output()
         .expect("mailcat runs");
     assert_eq!(
@@ -84,8 +66,8 @@ fn a_captured_session_replays_through_decode() {
 
     // Exactly what the server sent, in order, the echoed password replaced.
     let mut sent = reply("").to_vec();
-    for verb in seen.lock().expect("log").iter() {
-        sent.extend_from_slice(reply(verb));
+    for line in seen.lock().expect("log").iter() {
+        sent.extend_from_slice(reply(&verb(line)));
     }
     let sent = String::from_utf8(sent).expect("ASCII");
     // The whole PASS command is the secret write: it is what the server echoed here.

@@ -5,14 +5,13 @@
 //! with terminal control sequences (`list` must not pass them to the terminal), and an ESEARCH
 //! answer far longer than a line limit (`list` must read it in pieces).
 
-use crate::support;
-use support::{scripted_server, Seen};
+use crate::support::plaintext_mailcat;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use mailcat_codec::imap::SequenceSet;
+use mailcat_tests::script::{send, serve_each, serve_tcp_each_blocking, Answer, Live};
 
 /// How the scripted server answers the mailbox commands.
 #[derive(Clone, Copy)]
@@ -35,144 +34,126 @@ fn scattered_uids() -> impl Iterator<Item = u32> {
     (1..60_000).step_by(2)
 }
 
-fn server(script: Script) -> (u16, Seen) {
-    scripted_server(script, serve)
+/// A server that plays `script` on every connection; its port and every line it received.
+fn server(script: Script) -> (u16, Live) {
+    serve_tcp_each_blocking(vec![
+        send(format!("* OK [CAPABILITY {}] scripted\r\n", caps(script))),
+        serve_each(move || {
+            let mut selected = false;
+            move |line: &str| answer(script, &mut selected, line)
+        }),
+    ])
+}
+
+/// The capabilities the server announces.
+fn caps(script: Script) -> &'static str {
+    match script {
+        Script::ScatteredESearch => "IMAP4rev1 SASL-IR AUTH=PLAIN UIDPLUS ESEARCH",
+        _ => "IMAP4rev1 SASL-IR AUTH=PLAIN UIDPLUS",
+    }
 }
 
 const HOSTILE_HEADER: &str = "Subject: =?utf-8?q?=1B]0;owned=07=1B[2J?= plain \x1b[31mred\r\nFrom: \x1b[1mboss\x1b[0m <boss@example.test>\r\n\r\n";
 
-fn serve(stream: TcpStream, script: Script, seen: &Seen) {
-    let mut out = stream.try_clone().expect("clone");
-    let mut input = BufReader::new(stream);
-    let mut say = |text: &[u8]| {
-        let _ = out.write_all(text);
-    };
-    let caps = match script {
-        Script::ScatteredESearch => "IMAP4rev1 SASL-IR AUTH=PLAIN UIDPLUS ESEARCH",
-        _ => "IMAP4rev1 SASL-IR AUTH=PLAIN UIDPLUS",
-    };
-    say(format!("* OK [CAPABILITY {caps}] scripted\r\n").as_bytes());
-    let mut selected = false;
-    loop {
-        let mut line = String::new();
-        if input.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
+/// The server's answer to a command `line` of one connection (`selected`: whether it has
+/// selected a mailbox yet).
+fn answer(script: Script, selected: &mut bool, line: &str) -> Answer {
+    let (tag, command) = line.split_once(' ').unwrap_or((line, ""));
+    let upper = command.to_ascii_uppercase();
+    let ok = |what: &str| format!("{tag} OK {what} done\r\n");
+    let mut say = String::new();
+    if upper.starts_with("CAPABILITY") {
+        say.push_str(&format!("* CAPABILITY {}\r\n", caps(script)));
+        say.push_str(&ok("CAPABILITY"));
+    } else if upper.starts_with("AUTHENTICATE") || upper.starts_with("ID") {
+        say.push_str(&ok("it"));
+    } else if upper.starts_with("LOGOUT") {
+        say.push_str("* BYE bye\r\n");
+        say.push_str(&ok("LOGOUT"));
+        return Answer::last(say);
+    } else if matches!(script, Script::ByeAfterSelect) && *selected {
+        return Answer::last("* BYE going away\r\n");
+    } else if upper.starts_with("SELECT") || upper.starts_with("EXAMINE") {
+        *selected = true;
+        let exists = match script {
+            Script::ByeAfterSelect => 0,
+            Script::CutMidLiteral | Script::NoUidValidity | Script::ScatteredESearch => 2,
+            Script::HostileHeaders => 1,
+        };
+        say.push_str(&format!("* {exists} EXISTS\r\n"));
+        if !matches!(script, Script::NoUidValidity) {
+            say.push_str("* OK [UIDVALIDITY 7] ok\r\n");
         }
-        let line = line.trim_end().to_owned();
-        seen.lock().expect("log").push(line.clone());
-        let (tag, command) = line.split_once(' ').unwrap_or((&line, ""));
-        let upper = command.to_ascii_uppercase();
-        let ok = |what: &str| format!("{tag} OK {what} done\r\n");
-        if upper.starts_with("CAPABILITY") {
-            say(format!("* CAPABILITY {caps}\r\n").as_bytes());
-            say(ok("CAPABILITY").as_bytes());
-        } else if upper.starts_with("AUTHENTICATE") || upper.starts_with("ID") {
-            say(ok("it").as_bytes());
-        } else if upper.starts_with("LOGOUT") {
-            say(b"* BYE bye\r\n");
-            say(ok("LOGOUT").as_bytes());
-            return;
-        } else if matches!(script, Script::ByeAfterSelect) && selected {
-            say(b"* BYE going away\r\n");
-            return;
-        } else if upper.starts_with("SELECT") || upper.starts_with("EXAMINE") {
-            selected = true;
-            let exists = match script {
-                Script::ByeAfterSelect => 0,
-                Script::CutMidLiteral | Script::NoUidValidity | Script::ScatteredESearch => 2,
-                Script::HostileHeaders => 1,
-            };
-            say(format!("* {exists} EXISTS\r\n").as_bytes());
-            if !matches!(script, Script::NoUidValidity) {
-                say(b"* OK [UIDVALIDITY 7] ok\r\n");
-            }
-            say(format!("* OK [UIDNEXT {}] ok\r\n", exists + 1).as_bytes());
-            say(ok("SELECT").as_bytes());
-        } else if matches!(script, Script::ScatteredESearch) && upper.starts_with("UID SEARCH") {
-            assert_eq!(upper, "UID SEARCH RETURN (ALL) ALL");
-            let all: Vec<String> = scattered_uids().map(|uid| uid.to_string()).collect();
-            say(b"* 30000 EXISTS\r\n");
-            say(format!("* ESEARCH (TAG \"{tag}\") UID ALL {}\r\n", all.join(",")).as_bytes());
-            say(ok("SEARCH").as_bytes());
-        } else if matches!(script, Script::ScatteredESearch) && upper.starts_with("UID FETCH") {
-            // A summary of each UID asked for, with the header fields asked for.
-            let set: SequenceSet = command
-                .split(' ')
-                .nth(2)
-                .expect("a set")
-                .parse()
-                .expect("set");
-            let mut reply = String::new();
-            for uid in set.iter(u32::MAX) {
-                let header = format!("Subject: message {uid}\r\n\r\n");
-                reply.push_str(&format!(
-                    "* {} FETCH (UID {uid} FLAGS () RFC822.SIZE 100 INTERNALDATE \"26-Nov-2026 06:00:00 +0000\"",
-                    uid.div_ceil(2)
-                ));
-                if let Some(start) = command.find("BODY.PEEK[HEADER.FIELDS") {
-                    let section = &command[start + "BODY.PEEK".len()..];
-                    let section = &section[..section.find(']').expect("section end") + 1];
-                    reply.push_str(&format!(" BODY{section} {{{}}}\r\n{header}", header.len()));
-                }
-                reply.push_str(")\r\n");
-            }
-            say(reply.as_bytes());
-            say(ok("FETCH").as_bytes());
-        } else if upper.starts_with("UID SEARCH") {
-            let uids = match script {
-                Script::CutMidLiteral | Script::NoUidValidity => " 1 2",
-                Script::HostileHeaders => " 1",
-                Script::ByeAfterSelect | Script::ScatteredESearch => "",
-            };
-            say(format!("* SEARCH{uids}\r\n").as_bytes());
-            say(ok("SEARCH").as_bytes());
-        } else if upper.starts_with("UID FETCH") && upper.contains("BODY.PEEK[]") {
-            say(b"* 1 FETCH (UID 1 BODY[] {1048576}\r\n");
-            say(&vec![b'x'; 10 * 1024]);
-            return; // the connection drops mid-literal
-        } else if upper.starts_with("UID FETCH") {
-            let uids: &[u32] = match script {
-                Script::CutMidLiteral | Script::NoUidValidity => &[1, 2],
-                _ => &[1],
-            };
-            for (n, uid) in uids.iter().enumerate() {
-                let mut item = format!(
-                    "* {} FETCH (UID {uid} FLAGS () RFC822.SIZE 1048576 INTERNALDATE \"26-Nov-2026 06:00:00 +0000\"",
-                    n + 1
-                );
-                // Answer a header request with the section name it asked for.
-                if let Some(start) = command.find("BODY.PEEK[HEADER.FIELDS") {
-                    let section = &command[start + "BODY.PEEK".len()..];
-                    let section = &section[..section.find(']').expect("section end") + 1];
-                    item.push_str(&format!(
-                        " BODY{section} {{{}}}\r\n{HOSTILE_HEADER}",
-                        HOSTILE_HEADER.len()
-                    ));
-                }
-                item.push_str(")\r\n");
-                say(item.as_bytes());
-            }
-            say(ok("FETCH").as_bytes());
-        } else {
-            say(format!("{tag} BAD unexpected\r\n").as_bytes());
+        say.push_str(&format!("* OK [UIDNEXT {}] ok\r\n", exists + 1));
+        say.push_str(&ok("SELECT"));
+    } else if matches!(script, Script::ScatteredESearch) && upper.starts_with("UID SEARCH") {
+        assert_eq!(upper, "UID SEARCH RETURN (ALL) ALL");
+        let all: Vec<String> = scattered_uids().map(|uid| uid.to_string()).collect();
+        say.push_str("* 30000 EXISTS\r\n");
+        say.push_str(&format!(
+            "* ESEARCH (TAG \"{tag}\") UID ALL {}\r\n",
+            all.join(",")
+        ));
+        say.push_str(&ok("SEARCH"));
+    } else if matches!(script, Script::ScatteredESearch) && upper.starts_with("UID FETCH") {
+        // A summary of each UID asked for, with the header fields asked for.
+        let set: SequenceSet = command
+            .split(' ')
+            .nth(2)
+            .expect("a set")
+            .parse()
+            .expect("set");
+        for uid in set.iter(u32::MAX) {
+            let header = format!("Subject: message {uid}\r\n\r\n");
+            say.push_str(&summary(uid.div_ceil(2), uid, 100, command, &header));
         }
+        say.push_str(&ok("FETCH"));
+    } else if upper.starts_with("UID SEARCH") {
+        let uids = match script {
+            Script::CutMidLiteral | Script::NoUidValidity => " 1 2",
+            Script::HostileHeaders => " 1",
+            Script::ByeAfterSelect | Script::ScatteredESearch => "",
+        };
+        say.push_str(&format!("* SEARCH{uids}\r\n"));
+        say.push_str(&ok("SEARCH"));
+    } else if upper.starts_with("UID FETCH") && upper.contains("BODY.PEEK[]") {
+        // The connection drops mid-literal.
+        let mut cut = b"* 1 FETCH (UID 1 BODY[] {1048576}\r\n".to_vec();
+        cut.extend_from_slice(&[b'x'; 10 * 1024]);
+        return Answer::Last(cut);
+    } else if upper.starts_with("UID FETCH") {
+        let uids: &[u32] = match script {
+            Script::CutMidLiteral | Script::NoUidValidity => &[1, 2],
+            _ => &[1],
+        };
+        for (n, &uid) in (1..).zip(uids) {
+            say.push_str(&summary(n, uid, 1_048_576, command, HOSTILE_HEADER));
+        }
+        say.push_str(&ok("FETCH"));
+    } else {
+        say.push_str(&format!("{tag} BAD unexpected\r\n"));
     }
+    Answer::reply(say)
+}
+
+/// The FETCH answer for message `n` (UID `uid`, `size` octets) to `command`: with `header` as
+/// the section a header request asked for (named as it asked).
+fn summary(n: u32, uid: u32, size: u32, command: &str, header: &str) -> String {
+    let mut item = format!(
+        "* {n} FETCH (UID {uid} FLAGS () RFC822.SIZE {size} INTERNALDATE \"26-Nov-2026 06:00:00 +0000\""
+    );
+    if let Some(start) = command.find("BODY.PEEK[HEADER.FIELDS") {
+        let section = &command[start + "BODY.PEEK".len()..];
+        let section = &section[..section.find(']').expect("section end") + 1];
+        item.push_str(&format!(" BODY{section} {{{}}}\r\n{header}", header.len()));
+    }
+    item.push_str(")\r\n");
+    item
 }
 
 fn mailcat(port: u16, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mailcat"));
-    command
-        .args(args)
-        .args([
-            "--email",
-            "alice@example.test",
-            "--allow-plaintext",
-            "--timeout",
-            "5",
-        ])
-        .args(["--incoming", &format!("imap://127.0.0.1:{port}")])
-        .env("MAILCAT_PASSWORD", "secret")
-        .env_remove("XDG_CONFIG_HOME");
+    let mut command = plaintext_mailcat(&format!("imap://127.0.0.1:{port}"), "secret");
+    command.args(args);
     command
 }
 

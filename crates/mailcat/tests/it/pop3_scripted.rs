@@ -3,11 +3,11 @@
 //! UIDL and no TOP (both optional), and a LIST size that is not the size RETR sends (Exchange).
 
 use crate::support;
-use support::{scripted_server, Seen};
+use support::{count_lines, plaintext_mailcat};
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
-use std::process::{Command, Output};
+use std::process::Output;
+
+use mailcat_tests::script::{send, serve, serve_tcp_each_blocking, Answer, Live};
 
 /// What the scripted server lacks or bends.
 #[derive(Clone, Copy)]
@@ -20,81 +20,45 @@ enum Script {
 
 const MESSAGE: &[u8] = b"Subject: scripted\r\n\r\nthe body\r\n";
 
-fn server(script: Script) -> (u16, Seen) {
-    scripted_server(script, serve)
-}
-
-fn serve(stream: TcpStream, script: Script, seen: &Seen) {
-    let mut out = stream.try_clone().expect("clone");
-    let mut input = BufReader::new(stream);
-    let mut say = |text: &[u8]| {
-        let _ = out.write_all(text);
-    };
-    say(b"+OK scripted POP3\r\n");
+/// A server that plays `script` on every connection; its port and every line it received.
+fn server(script: Script) -> (u16, Live) {
     let full = matches!(script, Script::ListSizeDiffers);
-    loop {
-        let mut line = String::new();
-        if input.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let line = line.trim_end().to_owned();
-        seen.lock().expect("log").push(line.clone());
-        let command = line
-            .split(' ')
-            .next()
-            .unwrap_or_default()
-            .to_ascii_uppercase();
-        match command.as_str() {
-            "CAPA" if full => say(b"+OK\r\nUSER\r\nUIDL\r\nTOP\r\n.\r\n"),
-            "CAPA" => say(b"+OK\r\nUSER\r\n.\r\n"),
-            "USER" | "PASS" | "DELE" | "NOOP" | "RSET" => say(b"+OK\r\n"),
-            "STAT" if full => say(b"+OK 1 500\r\n"),
-            "STAT" => say(b"+OK 2 76\r\n"),
-            "UIDL" if full => say(b"+OK\r\n1 first\r\n.\r\n"),
-            "LIST" if full => say(b"+OK\r\n1 500\r\n.\r\n"),
-            "LIST" => say(b"+OK\r\n1 38\r\n2 38\r\n.\r\n"),
-            "TOP" if full => say(b"+OK\r\nSubject: scripted\r\n\r\n.\r\n"),
-            "RETR" => {
-                say(b"+OK\r\n");
-                say(MESSAGE);
-                say(b".\r\n");
-            }
-            "QUIT" => {
-                say(b"+OK bye\r\n");
-                return;
-            }
-            _ => say(b"-ERR command not implemented\r\n"),
-        }
-    }
+    serve_tcp_each_blocking(vec![
+        send("+OK scripted POP3\r\n"),
+        serve(move |line| {
+            let command = line
+                .split(' ')
+                .next()
+                .unwrap_or_default()
+                .to_ascii_uppercase();
+            let reply: &[u8] = match command.as_str() {
+                "CAPA" if full => b"+OK\r\nUSER\r\nUIDL\r\nTOP\r\n.\r\n",
+                "CAPA" => b"+OK\r\nUSER\r\n.\r\n",
+                "USER" | "PASS" | "DELE" | "NOOP" | "RSET" => b"+OK\r\n",
+                "STAT" if full => b"+OK 1 500\r\n",
+                "STAT" => b"+OK 2 76\r\n",
+                "UIDL" if full => b"+OK\r\n1 first\r\n.\r\n",
+                "LIST" if full => b"+OK\r\n1 500\r\n.\r\n",
+                "LIST" => b"+OK\r\n1 38\r\n2 38\r\n.\r\n",
+                "TOP" if full => b"+OK\r\nSubject: scripted\r\n\r\n.\r\n",
+                "RETR" => return Answer::reply([b"+OK\r\n", MESSAGE, b".\r\n"].concat()),
+                "QUIT" => return Answer::last("+OK bye\r\n"),
+                _ => b"-ERR command not implemented\r\n",
+            };
+            Answer::reply(reply)
+        }),
+    ])
 }
 
 fn mailcat(port: u16, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mailcat"))
+    plaintext_mailcat(&format!("pop3://127.0.0.1:{port}"), "secret")
         .args(args)
-        .args([
-            "--email",
-            "alice@example.test",
-            "--allow-plaintext",
-            "--timeout",
-            "5",
-        ])
-        .args(["--incoming", &format!("pop3://127.0.0.1:{port}")])
-        .env("MAILCAT_PASSWORD", "secret")
-        .env_remove("XDG_CONFIG_HOME")
         .output()
         .expect("mailcat runs")
 }
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn commands(seen: &Seen, name: &str) -> usize {
-    seen.lock()
-        .expect("log")
-        .iter()
-        .filter(|line| line.to_ascii_uppercase().starts_with(name))
-        .count()
 }
 
 /// A fresh directory under the system's temporary one.
@@ -116,7 +80,7 @@ fn without_uidl_and_top_list_and_cat_use_message_numbers() {
         .collect();
     assert_eq!(ids, ["1", "2"], "{listed}");
     // One TOP was tried and refused; the list went on without headers.
-    assert_eq!(commands(&seen, "TOP"), 1);
+    assert_eq!(count_lines(&seen, "TOP"), 1);
 
     let output = mailcat(port, &["cat", "2"]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
@@ -133,8 +97,8 @@ fn without_uidl_fetch_refuses_and_neither_fetches_nor_deletes() {
     assert_eq!(output.status.code(), Some(69), "{shown}");
     assert!(shown.contains("has no UIDL"), "{shown}");
     assert!(shown.contains("nothing was fetched or deleted"), "{shown}");
-    assert_eq!(commands(&seen, "RETR"), 0);
-    assert_eq!(commands(&seen, "DELE"), 0);
+    assert_eq!(count_lines(&seen, "RETR"), 0);
+    assert_eq!(count_lines(&seen, "DELE"), 0);
     let stored = std::fs::read_dir(dir.join("new")).map_or(0, |d| d.count());
     assert_eq!(stored, 0);
     let _ = std::fs::remove_dir_all(&dir);
@@ -158,7 +122,7 @@ fn a_message_of_another_size_than_listed_is_stored_as_received_and_reported() {
         .collect();
     // A Maildir keeps LF line ends.
     assert_eq!(stored, [b"Subject: scripted\n\nthe body\n"]);
-    assert_eq!(commands(&seen, "DELE 1"), 1);
+    assert_eq!(count_lines(&seen, "DELE 1"), 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -172,15 +136,21 @@ fn a_fetch_with_nothing_new_sends_no_list_and_leaves_the_state_file_alone() {
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     let state = dir.join(".mailcat-state.json");
     let written = std::fs::metadata(&state).expect("state written");
-    assert_eq!((commands(&seen, "LIST"), commands(&seen, "RETR")), (1, 1));
+    assert_eq!(
+        (count_lines(&seen, "LIST"), count_lines(&seen, "RETR")),
+        (1, 1)
+    );
 
     let output = mailcat(port, &["fetch", "--to", &to]);
     let shown = text(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{shown}");
     assert!(shown.contains("fetched 0 new messages"), "{shown}");
     // UIDL said all is known: no LIST (no size of anything is needed), no RETR...
-    assert_eq!(commands(&seen, "UIDL"), 2);
-    assert_eq!((commands(&seen, "LIST"), commands(&seen, "RETR")), (1, 1));
+    assert_eq!(count_lines(&seen, "UIDL"), 2);
+    assert_eq!(
+        (count_lines(&seen, "LIST"), count_lines(&seen, "RETR")),
+        (1, 1)
+    );
     // ...and nothing changed, so the state file was not written again.
     let after = std::fs::metadata(&state).expect("state");
     assert_eq!(
@@ -207,6 +177,6 @@ fn without_uidl_a_record_of_numbers_does_not_pass_for_nothing_new() {
     let shown = text(&output.stderr);
     assert_eq!(output.status.code(), Some(69), "{shown}");
     assert!(shown.contains("has no UIDL"), "{shown}");
-    assert_eq!(commands(&seen, "RETR"), 0);
+    assert_eq!(count_lines(&seen, "RETR"), 0);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -3,10 +3,12 @@
 //! so only the bytes mailcat sends prove that mailcat removes them; a server that answers 4xx
 //! shows exit 75; the MAIL FROM line shows SIZE and BODY=8BITMIME announced for a piped message.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
+use std::net::TcpListener;
 use std::process::{Command, Output, Stdio};
-use std::thread::{self, JoinHandle};
+use std::thread;
+
+use mailcat_tests::script::{send as say, serve_each, serve_tcp_blocking, Answer, BlockingServer};
 
 /// What the server saw: every command line and the DATA bytes (without the final `.`).
 #[derive(Debug, Default)]
@@ -20,77 +22,72 @@ const EHLO: &str = "250-scripted\r\n250-AUTH PLAIN\r\n250-SIZE 10000000\r\n250 8
 
 /// A one-connection SMTP server that offers AUTH PLAIN, SIZE and 8BITMIME, accepts any login,
 /// and answers each RCPT TO with `rcpt_reply(address)`.
-fn server(rcpt_reply: fn(&str) -> &'static str) -> (u16, JoinHandle<Seen>) {
+fn server(rcpt_reply: fn(&str) -> &'static str) -> (u16, BlockingServer) {
     server_with(EHLO, rcpt_reply)
 }
 
 /// [`server`] with another EHLO reply.
-fn server_with(
-    ehlo: &'static str,
-    rcpt_reply: fn(&str) -> &'static str,
-) -> (u16, JoinHandle<Seen>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("address").port();
-    let handle = thread::spawn(move || {
-        let (stream, _) = listener.accept().expect("mailcat connects");
-        serve(stream, ehlo, rcpt_reply)
-    });
-    (port, handle)
+fn server_with(ehlo: &'static str, rcpt_reply: fn(&str) -> &'static str) -> (u16, BlockingServer) {
+    let server = serve_tcp_blocking(vec![
+        say("220 scripted ESMTP\r\n"),
+        serve_each(move || {
+            let mut in_data = false;
+            move |line: &str| {
+                if in_data {
+                    // The body, line by line, until the terminator.
+                    if line != "." {
+                        return Answer::reply("");
+                    }
+                    in_data = false;
+                    return Answer::reply("250 2.0.0 queued as SCRIPTED\r\n");
+                }
+                let verb = line
+                    .split(' ')
+                    .next()
+                    .unwrap_or_default()
+                    .to_ascii_uppercase();
+                Answer::reply(match verb.as_str() {
+                    "EHLO" => ehlo,
+                    "AUTH" => "235 2.7.0 ok\r\n",
+                    "MAIL" | "RSET" | "NOOP" => "250 2.0.0 ok\r\n",
+                    "RCPT" => rcpt_reply(
+                        line.split_once('<')
+                            .and_then(|(_, rest)| rest.split_once('>'))
+                            .map_or("", |(address, _)| address),
+                    ),
+                    "DATA" => {
+                        in_data = true;
+                        "354 go ahead\r\n"
+                    }
+                    "QUIT" => return Answer::last("221 2.0.0 bye\r\n"),
+                    _ => "502 5.5.2 what?\r\n",
+                })
+            }
+        }),
+    ]);
+    (server.port, server)
 }
 
-fn serve(stream: TcpStream, ehlo: &str, rcpt_reply: fn(&str) -> &'static str) -> Seen {
-    let mut out = stream.try_clone().expect("clone");
-    let mut input = BufReader::new(stream);
+/// What `server` saw, once the session is over (a failed expectation fails the test here, with
+/// the transcript): the command lines, and the bytes between DATA and its `.` line.
+fn finish(server: BlockingServer) -> Seen {
+    let received = server.finish();
     let mut seen = Seen::default();
-    let mut say = |text: &str| {
-        out.write_all(text.as_bytes()).expect("write");
-    };
-    say("220 scripted ESMTP\r\n");
-    loop {
-        let mut line = String::new();
-        if input.read_line(&mut line).expect("read") == 0 {
-            return seen;
-        }
-        let command = line.trim_end().to_owned();
-        seen.commands.push(command.clone());
-        let verb = command
-            .split(' ')
-            .next()
-            .unwrap_or_default()
-            .to_ascii_uppercase();
-        match verb.as_str() {
-            "EHLO" => say(ehlo),
-            "AUTH" => say("235 2.7.0 ok\r\n"),
-            "MAIL" | "RSET" | "NOOP" => say("250 2.0.0 ok\r\n"),
-            "RCPT" => {
-                let address = command
-                    .split_once('<')
-                    .and_then(|(_, rest)| rest.split_once('>'))
-                    .map(|(address, _)| address.to_owned())
-                    .unwrap_or_default();
-                say(rcpt_reply(&address));
+    let mut in_data = false;
+    for line in received.bytes.split_inclusive(|&b| b == b'\n') {
+        if in_data {
+            if line == b".\r\n" {
+                in_data = false;
+            } else {
+                seen.data.extend_from_slice(line);
             }
-            "DATA" => {
-                say("354 go ahead\r\n");
-                loop {
-                    let mut data_line = Vec::new();
-                    if input.read_until(b'\n', &mut data_line).expect("read") == 0 {
-                        return seen;
-                    }
-                    if data_line == b".\r\n" {
-                        break;
-                    }
-                    seen.data.extend_from_slice(&data_line);
-                }
-                say("250 2.0.0 queued as SCRIPTED\r\n");
-            }
-            "QUIT" => {
-                say("221 2.0.0 bye\r\n");
-                return seen;
-            }
-            _ => say("502 5.5.2 what?\r\n"),
+        } else {
+            let command = String::from_utf8_lossy(line).trim_end().to_owned();
+            in_data = command == "DATA";
+            seen.commands.push(command);
         }
     }
+    seen
 }
 
 fn accept_all(_: &str) -> &'static str {
@@ -140,7 +137,7 @@ fn bcc_and_resent_bcc_never_reach_the_server_and_the_rest_is_byte_exact() {
                    \r\nBcc: in the body, kept\r\n";
     let output = send(port, &["a@example.test"], message.as_bytes());
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let seen = server.join().expect("server");
+    let seen = finish(server);
     let rcpts: Vec<_> = seen
         .commands
         .iter()
@@ -166,7 +163,7 @@ fn a_piped_message_announces_its_size_and_8bit_body() {
     );
     let output = send(port, &["a@example.test"], message.as_bytes());
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let seen = server.join().expect("server");
+    let seen = finish(server);
     // As sent: every LF a CRLF.
     let size = message.len() + message.matches('\n').count();
     let mail = seen
@@ -203,7 +200,7 @@ fn a_temporary_refusal_is_exit_75_and_nothing_is_sent() {
         "{shown}"
     );
     assert!(shown.contains("try again later"), "{shown}");
-    let seen = server.join().expect("server");
+    let seen = finish(server);
     assert!(
         !seen.commands.iter().any(|c| c == "DATA"),
         "{:?}",
@@ -228,7 +225,7 @@ fn a_successful_send_is_silent_and_v_shows_each_recipient_and_the_reply() {
         .collect();
     assert!(said.is_empty(), "{said:?}");
     assert!(output.stdout.is_empty());
-    quiet.join().expect("server");
+    finish(quiet);
 
     let (port, server) = server(accept_all);
     let output = send(port, &["-v", "a@example.test"], message.as_bytes());
@@ -239,7 +236,7 @@ fn a_successful_send_is_silent_and_v_shows_each_recipient_and_the_reply() {
         shown.contains("sent: 250 2.0.0 queued as SCRIPTED"),
         "{shown}"
     );
-    server.join().expect("server");
+    finish(server);
 }
 
 fn mail_from(seen: &Seen) -> &str {
@@ -262,7 +259,7 @@ fn v_envid_goes_to_a_server_with_dsn_xtext_encoded_and_is_not_the_version() {
     );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(output.stdout.is_empty(), "printed the version?");
-    let seen = with_dsn.join().expect("server");
+    let seen = finish(with_dsn);
     let mail = mail_from(&seen);
     assert!(mail.ends_with(" ENVID=QQ314159+2Ba+3Db"), "{mail}");
     assert!(!seen.data.is_empty(), "the message was sent");
@@ -277,64 +274,73 @@ fn v_envid_goes_to_a_server_with_dsn_xtext_encoded_and_is_not_the_version() {
     let shown = stderr(&output);
     assert_eq!(output.status.code(), Some(0), "{shown}");
     assert!(shown.contains("does not offer DSN"), "{shown}");
-    let seen = server.join().expect("server");
+    let seen = finish(server);
     assert!(!mail_from(&seen).contains("ENVID"), "{}", mail_from(&seen));
     assert!(!seen.data.is_empty(), "the message was sent");
 }
 
 #[test]
-fn a_refused_only_recipient_is_named_in_the_singular_and_partial_sending_is_not_offered() {
+fn refused_recipients_are_counted_in_words_and_partial_sending_is_offered_only_with_others() {
     fn refuse(_: &str) -> &'static str {
         "550 5.1.1 no such user\r\n"
     }
-    let (port, seen) = server(refuse);
-    let output = send(port, &["nobody@example.test"], b"Subject: s\n\nx\n");
-    let shown = stderr(&output);
-    assert_eq!(output.status.code(), Some(69), "{shown}");
-    assert!(
-        shown.contains("refused the only recipient"),
-        "no plural for one recipient:\n{shown}"
-    );
-    assert!(!shown.contains("1 of 1"), "{shown}");
-    // With nobody accepted, sending to "the others" is no way out.
-    assert!(!shown.contains("others"), "{shown}");
-    assert!(!shown.contains("--allow-partial"), "{shown}");
-    seen.join().expect("server");
-
-    fn refuse_both(_: &str) -> &'static str {
-        "550 5.1.1 no such user\r\n"
-    }
-    let (port, seen) = server(refuse_both);
-    let output = send(
-        port,
-        &["a@example.test", "b@example.test"],
-        b"Subject: s\n\nx\n",
-    );
-    let shown = stderr(&output);
-    assert!(shown.contains("refused both recipients"), "{shown}");
-    assert!(!shown.contains("others"), "{shown}");
-    seen.join().expect("server");
-
-    fn refuse_one(address: &str) -> &'static str {
+    fn refuse_nobody(address: &str) -> &'static str {
         if address.starts_with("nobody") {
             "550 5.1.1 no such user\r\n"
         } else {
             "250 2.1.5 ok\r\n"
         }
     }
-    let (port, seen) = server(refuse_one);
-    let output = send(
-        port,
-        &["ok@example.test", "nobody@example.test"],
-        b"Subject: s\n\nx\n",
-    );
-    let shown = stderr(&output);
-    assert!(shown.contains("refused 1 of 2 recipients"), "{shown}");
-    assert!(
-        shown.contains("--allow-partial to reach the other one"),
-        "{shown}"
-    );
-    seen.join().expect("server");
+    struct Case {
+        name: &'static str,
+        rcpt_reply: fn(&str) -> &'static str,
+        to: &'static [&'static str],
+        says: &'static [&'static str],
+        never: &'static [&'static str],
+    }
+    let cases = [
+        // No plural for one recipient; with nobody accepted, sending to "the others" is no way
+        // out.
+        Case {
+            name: "the only recipient refused",
+            rcpt_reply: refuse,
+            to: &["nobody@example.test"],
+            says: &["refused the only recipient"],
+            never: &["1 of 1", "others", "--allow-partial"],
+        },
+        Case {
+            name: "both recipients refused",
+            rcpt_reply: refuse,
+            to: &["a@example.test", "b@example.test"],
+            says: &["refused both recipients"],
+            never: &["others", "--allow-partial"],
+        },
+        Case {
+            name: "one of two refused",
+            rcpt_reply: refuse_nobody,
+            to: &["ok@example.test", "nobody@example.test"],
+            says: &[
+                "refused 1 of 2 recipients",
+                "--allow-partial to reach the other one",
+            ],
+            never: &[],
+        },
+    ];
+    for case in cases {
+        let name = case.name;
+        let (port, server) = server(case.rcpt_reply);
+        let output = send(port, case.to, b"Subject: s\n\nx\n");
+        let seen = finish(server);
+        let shown = stderr(&output);
+        assert_eq!(output.status.code(), Some(69), "{name}: {shown}");
+        for text in case.says {
+            assert!(shown.contains(text), "{name}: no {text:?} in\n{shown}");
+        }
+        for text in case.never {
+            assert!(!shown.contains(text), "{name}: {text:?} in\n{shown}");
+        }
+        assert!(seen.data.is_empty(), "{name}: {seen:?}");
+    }
 }
 
 #[test]
@@ -382,7 +388,7 @@ fn a_copy_that_cannot_be_saved_leaves_the_send_a_success_with_a_warning() {
         &["--incoming", &imap, "-q", "--save-copy", "bob@example.test"],
         b"Subject: x\r\n\r\nbody\r\n",
     );
-    let seen = server.join().expect("server");
+    let seen = finish(server);
     let shown = stderr(&output);
     assert_eq!(output.status.code(), Some(0), "{shown}");
     assert!(seen.data.ends_with(b"body\r\n"), "{seen:?}");

@@ -1,13 +1,13 @@
-//! Shared by the CLI tests: running `mailcat decode` as a process, and scripted servers.
+//! Shared by the CLI tests: running `mailcat decode` as a process, and `mailcat` against a
+//! scripted server (`mailcat_tests::script`).
 #![allow(dead_code)] // each test binary uses its own share of these helpers
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::process::{ChildStdin, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use mailcat_tests::script::Live;
 use serde_json::Value;
 
 /// What the command did with some input.
@@ -123,25 +123,33 @@ fn peak_rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// Every command line a scripted server received, over all connections.
-pub(crate) type Seen = Arc<Mutex<Vec<String>>>;
+/// `mailcat` as alice@example.test with `password`, over plain TCP (`--allow-plaintext`, a 5 s
+/// timeout) to the incoming server `incoming` (a URL), without a configuration file; the
+/// command and its arguments follow (the options are global).
+pub(crate) fn plaintext_mailcat(incoming: &str, password: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mailcat"));
+    command
+        .args([
+            "--email",
+            "alice@example.test",
+            "--allow-plaintext",
+            "--timeout",
+            "5",
+            "--incoming",
+            incoming,
+        ])
+        .env("MAILCAT_PASSWORD", password)
+        .env_remove("XDG_CONFIG_HOME");
+    command
+}
 
-/// A server on 127.0.0.1:0 that plays `script` on every connection, each on its own thread,
-/// through `serve`; returns its port and the log of what it received.
-pub(crate) fn scripted_server<S: Copy + Send + 'static>(
-    script: S,
-    serve: fn(TcpStream, S, &Seen),
-) -> (u16, Seen) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("address").port();
-    let seen: Seen = Arc::default();
-    let log = Arc::clone(&seen);
-    thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            let log = Arc::clone(&log);
-            thread::spawn(move || serve(stream, script, &log));
-        }
-    });
-    (port, seen)
+/// How many of the lines a scripted server received (over all connections) start with
+/// `prefix`, case aside.
+pub(crate) fn count_lines(live: &Live, prefix: &str) -> usize {
+    let prefix = prefix.to_ascii_uppercase();
+    live.lock()
+        .expect("log")
+        .iter()
+        .filter(|line| line.to_ascii_uppercase().starts_with(&prefix))
+        .count()
 }
