@@ -3,7 +3,8 @@
 //! a chosen mechanism: that one or none), pipelining, per-recipient results, 4xx/5xx/421,
 //! SIZE/8BITMIME/SMTPUTF8 checks before sending, dot-stuffing and CRLF normalisation, a lost
 //! connection after the final dot, reuse.
-#![allow(clippy::unwrap_used)]
+// A table of cases is a tuple per case: its type is long, and named only once.
+#![allow(clippy::unwrap_used, clippy::type_complexity)]
 
 use crate::support::scram_server;
 use crate::support::smtp_script;
@@ -342,7 +343,7 @@ async fn a_login_refused_before_anything_is_sent_leaves_the_one_attempt() {
     let ir = b64(b"\0alice@example.test\0s3cret");
     let cases: [(&str, Credential, Plaintext, fn(&Error)); 2] = [
         ("a plaintext refusal", alice(), Plaintext::Refuse, |err| {
-            mailcat_tests::assert_matches!(err, Error::PlaintextAuthRefused { .. })
+            mailcat_tests::assert_matches!(err, Error::PlaintextAuthRefused { .. });
         }),
         (
             // A password PLAIN cannot carry (a NUL) is refused before anything goes out.
@@ -750,7 +751,6 @@ async fn a_message_the_server_cannot_take_is_refused_before_anything_is_sent() {
     };
     let bob = envelope(&["bob@example.test"]);
     let big = vec![b'x'; 2000];
-    #[allow(clippy::type_complexity)]
     let cases: Vec<(&str, &[&str], fn(&mut Session), Envelope, &[u8], fn(&Error))> = vec![
         (
             "a message over the size limit",
@@ -980,7 +980,6 @@ async fn partial_sending_reports_the_refused_recipient() {
 
 #[tokio::test]
 async fn refused_recipients_send_no_message_and_reset() {
-    #[allow(clippy::type_complexity)]
     let cases: [(&str, &[&str], PartialDelivery, Vec<Act>, fn(&Error)); 3] = [
         (
             "all recipients refused with partial sending",
