@@ -3,7 +3,8 @@
 //! with PKCE through a fake browser, the device flow with its pending/slow_down/expired/denied
 //! answers, refreshing, revocation, and every way an endpoint can fail, each ending in a
 //! clear error and no stored tokens.
-#![allow(clippy::unwrap_used)]
+// A table of cases is a tuple per case: its type is long, and named only once.
+#![allow(clippy::unwrap_used, clippy::type_complexity)]
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -235,10 +236,10 @@ async fn the_device_flow_waits_while_pending_and_slows_down_when_told() {
 async fn an_expired_or_denied_device_code_ends_the_sign_in() {
     let cases: [(DeviceAnswer, fn(&OAuth2Error)); 2] = [
         (DeviceAnswer::Expire, |e| {
-            mailcat_tests::assert_matches!(e, OAuth2Error::DeviceCodeExpired)
+            mailcat_tests::assert_matches!(e, OAuth2Error::DeviceCodeExpired);
         }),
         (DeviceAnswer::Deny, |e| {
-            mailcat_tests::assert_matches!(e, OAuth2Error::Declined { .. })
+            mailcat_tests::assert_matches!(e, OAuth2Error::Declined { .. });
         }),
     ];
     for (answer, check) in cases {
