@@ -150,16 +150,13 @@ async fn a_refused_login_is_one_attempt_only() {
         .login(&alice(), Plaintext::DangerouslyAllow)
         .await
         .unwrap_err();
-    assert!(matches!(e, Error::AuthenticationFailed { .. }), "{e:?}");
+    mailcat_tests::assert_matches!(e, Error::AuthenticationFailed { .. });
     assert!(e.is_auth());
     let again = s
         .login(&alice(), Plaintext::DangerouslyAllow)
         .await
         .unwrap_err();
-    assert!(
-        matches!(again, Error::AuthenticationAlreadyAttempted { .. }),
-        "{again:?}"
-    );
+    mailcat_tests::assert_matches!(again, Error::AuthenticationAlreadyAttempted { .. });
     drop(s);
     server.await.unwrap();
     assert_eq!(count(&received, "AUTHENTICATE"), 1);
@@ -180,15 +177,12 @@ async fn login_command_only_without_sasl_and_refusal_counted_once() {
         .login(&alice(), Plaintext::DangerouslyAllow)
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            e,
-            Error::AuthenticationFailed {
-                mechanism: "LOGIN command",
-                ..
-            }
-        ),
-        "{e:?}"
+    mailcat_tests::assert_matches!(
+        e,
+        Error::AuthenticationFailed {
+            mechanism: "LOGIN command",
+            ..
+        }
     );
     assert!(s
         .login(&alice(), Plaintext::DangerouslyAllow)
@@ -206,7 +200,7 @@ async fn logindisabled_sends_nothing() {
         .login(&alice(), Plaintext::DangerouslyAllow)
         .await
         .unwrap_err();
-    assert!(matches!(e, Error::NoUsableMechanism { .. }), "{e:?}");
+    mailcat_tests::assert_matches!(e, Error::NoUsableMechanism { .. });
     drop(s);
     server.await.unwrap();
     assert_eq!(
@@ -220,7 +214,7 @@ async fn logindisabled_sends_nothing() {
 async fn plaintext_auth_is_refused_before_anything_is_sent() {
     let (mut s, server, received) = session("IMAP4rev1 SASL-IR AUTH=PLAIN", vec![]).await;
     let e = s.login(&alice(), Plaintext::Refuse).await.unwrap_err();
-    assert!(matches!(e, Error::PlaintextAuthRefused { .. }), "{e:?}");
+    mailcat_tests::assert_matches!(e, Error::PlaintextAuthRefused { .. });
     drop(s);
     server.await.unwrap();
     assert_eq!(received.lock().unwrap().len(), 1);
@@ -237,10 +231,7 @@ async fn unavailable_login_is_temporary() {
         .login(&alice(), Plaintext::DangerouslyAllow)
         .await
         .unwrap_err();
-    assert!(
-        matches!(e, Error::AuthenticationUnavailable { .. }),
-        "{e:?}"
-    );
+    mailcat_tests::assert_matches!(e, Error::AuthenticationUnavailable { .. });
     assert!(e.is_transient());
     drop(s);
     server.await.unwrap();
@@ -309,16 +300,16 @@ async fn select_examine_and_their_refusals() {
     assert!(sent.read_only);
     assert_eq!(sent.exists, 3);
     let e = s.select(&Mailbox::new("Nope").unwrap()).await.unwrap_err();
-    assert!(matches!(e, Error::Rejected { .. }), "{e:?}");
+    mailcat_tests::assert_matches!(e, Error::Rejected { .. });
     let e = s.select(&Mailbox::new("Busy").unwrap()).await.unwrap_err();
-    assert!(matches!(e, Error::Temporary { .. }), "{e:?}");
+    mailcat_tests::assert_matches!(e, Error::Temporary { .. });
     assert_eq!(
         e.reply().and_then(|r| r.imap_code()),
         Some(&mailcat_codec::imap::Code::InUse),
         "the code of a temporary refusal is typed: {e:?}"
     );
     let e = s.select(&Mailbox::new("Bad").unwrap()).await.unwrap_err();
-    assert!(matches!(e, Error::Rejected { .. }), "{e:?}");
+    mailcat_tests::assert_matches!(e, Error::Rejected { .. });
     assert_eq!(
         e.reply().and_then(|r| r.imap_status()),
         Some(mailcat_codec::imap::StatusKind::Bad),
@@ -521,7 +512,7 @@ async fn an_endless_esearch_line_is_stopped_at_the_limit_for_the_mailbox() {
         )
         .await;
         let e = s.uid_search_set(&SearchKey::All, 10).await.unwrap_err();
-        assert!(matches!(e, Error::Protocol { .. }), "{e:?}");
+        mailcat_tests::assert_matches!(e, Error::Protocol { .. });
         assert!(
             e.to_string().contains("names more than 100010 messages"),
             "{e}"
@@ -587,7 +578,7 @@ async fn an_esearch_answer_must_answer_this_command_with_uids() {
         } else {
             s.uid_search_set(&SearchKey::All, 30_000).await.unwrap_err()
         };
-        assert!(matches!(e, Error::Protocol { .. }), "{e:?}");
+        mailcat_tests::assert_matches!(e, Error::Protocol { .. });
         assert!(e.to_string().contains(why), "{why}: {e}");
         drop(s);
         let _ = server.await;
@@ -886,7 +877,7 @@ async fn an_unknown_tag_among_pipelined_fetches_is_a_protocol_error() {
     )
     .await;
     let e = s.fetch_message(11, &mut Vec::new()).await.unwrap_err();
-    assert!(matches!(e, Error::Protocol { .. }), "{e:?}");
+    mailcat_tests::assert_matches!(e, Error::Protocol { .. });
     drop(s);
     server.await.unwrap();
 }
@@ -978,9 +969,9 @@ async fn bye_mid_command_closes_the_session_and_nothing_more_is_sent() {
     )
     .await;
     let e = s.noop().await.unwrap_err();
-    assert!(matches!(e, Error::Closed { .. }), "{e:?}");
+    mailcat_tests::assert_matches!(e, Error::Closed { .. });
     let e = s.noop().await.unwrap_err();
-    assert!(matches!(e, Error::Closed { .. }), "{e:?}");
+    mailcat_tests::assert_matches!(e, Error::Closed { .. });
     s.logout().await.unwrap();
     server.await.unwrap();
     assert_eq!(count(&received, "NOOP"), 1);
@@ -1014,7 +1005,7 @@ async fn a_wrong_tag_is_a_protocol_error() {
     )
     .await;
     let e = s.noop().await.unwrap_err();
-    assert!(matches!(e, Error::Protocol { .. }), "{e:?}");
+    mailcat_tests::assert_matches!(e, Error::Protocol { .. });
     drop(s);
     server.await.unwrap();
 }
@@ -1108,12 +1099,9 @@ async fn idle_notices_a_dead_connection_when_done_goes_unanswered() {
     )
     .await;
     let e = s.idle(Duration::from_secs(3600)).await.unwrap_err();
-    assert!(
-        matches!(
-            e,
-            Error::Transport(mailcat_transport::Error::Timeout { .. })
-        ),
-        "{e:?}"
+    mailcat_tests::assert_matches!(
+        e,
+        Error::Transport(mailcat_transport::Error::Timeout { .. })
     );
     drop(s);
     server.await.unwrap();
@@ -1134,11 +1122,10 @@ async fn bye_while_idling_is_closed() {
     .await;
     // The EXISTS ends the wait first; DONE is then sent to a server that says BYE.
     let r = s.idle(Duration::from_secs(3600)).await;
-    assert!(
-        matches!(r, Ok(ref e) if e == &vec![Unsolicited::Exists(3)])
-            || matches!(r, Err(Error::Closed { .. })),
-        "{r:?}"
-    );
+    match &r {
+        Ok(e) => assert_eq!(e, &vec![Unsolicited::Exists(3)]),
+        Err(_) => mailcat_tests::assert_matches!(r, Err(Error::Closed { .. })),
+    }
     drop(s);
     server.await.unwrap();
 }
@@ -1193,12 +1180,9 @@ async fn literal_password_answered_ok_early(password: &str, literal_len: usize) 
         )
         .await
         .unwrap_err();
-    assert!(
-        matches!(e, Error::Protocol { ref detail, .. } if detail.contains("before its literal")),
-        "{e:?}"
-    );
+    mailcat_tests::assert_matches!(e, Error::Protocol { ref detail, .. } if detail.contains("before its literal"));
     let again = s.noop().await.unwrap_err();
-    assert!(matches!(again, Error::Protocol { .. }), "{again:?}");
+    mailcat_tests::assert_matches!(again, Error::Protocol { .. });
     drop(s);
     server.await.unwrap();
     let lines = received.lock().unwrap().clone();
@@ -1257,7 +1241,7 @@ async fn a_login_literal_is_sent_after_the_continuation_and_a_no_instead_is_a_re
         )
         .await
         .unwrap_err();
-    assert!(matches!(e, Error::AuthenticationFailed { .. }), "{e:?}");
+    mailcat_tests::assert_matches!(e, Error::AuthenticationFailed { .. });
     drop(s);
     server.await.unwrap();
     assert_eq!(received.lock().unwrap().len(), 2, "no literal after the NO");
@@ -1285,10 +1269,7 @@ async fn a_referral_is_not_followed_and_the_login_is_one_attempt() {
         .login(&alice(), Plaintext::DangerouslyAllow)
         .await
         .unwrap_err();
-    assert!(
-        matches!(again, Error::AuthenticationAlreadyAttempted { .. }),
-        "{again:?}"
-    );
+    mailcat_tests::assert_matches!(again, Error::AuthenticationAlreadyAttempted { .. });
     drop(s);
     server.await.unwrap();
     assert_eq!(count(&received, "AUTHENTICATE"), 1);
@@ -1316,10 +1297,7 @@ async fn two_million_list_responses_stop_at_the_per_command_limit() {
     )
     .await;
     let e = s.list().await.unwrap_err();
-    assert!(
-        matches!(e, Error::Protocol { ref detail, .. } if detail.contains("MAX_UNTAGGED_PER_COMMAND")),
-        "{e:?}"
-    );
+    mailcat_tests::assert_matches!(e, Error::Protocol { ref detail, .. } if detail.contains("MAX_UNTAGGED_PER_COMMAND"));
     mailcat_tests::assert_matches!(s.noop().await, Err(Error::Protocol { .. }));
     drop(s);
     server.await.unwrap();
@@ -1339,10 +1317,7 @@ async fn endless_unsolicited_news_during_one_command_stops_at_the_limit_too() {
     )
     .await;
     let e = s.noop().await.unwrap_err();
-    assert!(
-        matches!(e, Error::Protocol { ref detail, .. } if detail.contains("MAX_UNTAGGED_PER_COMMAND")),
-        "{e:?}"
-    );
+    mailcat_tests::assert_matches!(e, Error::Protocol { ref detail, .. } if detail.contains("MAX_UNTAGGED_PER_COMMAND"));
     // The news kept for the caller stays bounded: the newest ones.
     let news = s.take_unsolicited();
     assert_eq!(news.len(), mailcat_session::imap::MAX_UNSOLICITED);
@@ -1377,10 +1352,7 @@ async fn large_unsolicited_responses_stop_at_the_per_command_byte_limit() {
     )
     .await;
     let e = s.noop().await.unwrap_err();
-    assert!(
-        matches!(e, Error::Protocol { ref detail, .. } if detail.contains("MAX_UNTAGGED_BYTES_PER_COMMAND")),
-        "{e:?}"
-    );
+    mailcat_tests::assert_matches!(e, Error::Protocol { ref detail, .. } if detail.contains("MAX_UNTAGGED_BYTES_PER_COMMAND"));
     // 128 MiB / 65,030 bytes: the limit was reached after 2,064 of them.
     assert_eq!(s.take_unsolicited().len(), 2_063);
     drop(s);
@@ -1436,10 +1408,7 @@ async fn list_fetch_delete_without_uidvalidity(validity: &str) {
         .delete(&[listed[0].id.clone(), listed[1].id.clone()])
         .await
         .unwrap_err();
-    assert!(
-        matches!(e, Error::Protocol { ref detail, .. } if detail.contains("UIDVALIDITY")),
-        "{e:?}"
-    );
+    mailcat_tests::assert_matches!(e, Error::Protocol { ref detail, .. } if detail.contains("UIDVALIDITY"));
     drop(incoming);
     server.await.unwrap();
     let lines = received.lock().unwrap().clone();
@@ -1469,13 +1438,10 @@ async fn assert_claimed_success_and_unusable(
     s: &mut mailcat_session::ImapSession<tokio::io::DuplexStream>,
 ) {
     let e = result.unwrap_err();
-    assert!(
-        matches!(e, Error::Protocol { ref detail, .. } if detail.contains("claimed success")),
-        "{e:?}"
-    );
+    mailcat_tests::assert_matches!(e, Error::Protocol { ref detail, .. } if detail.contains("claimed success"));
     assert!(!e.is_auth(), "{e:?}");
     let again = s.noop().await.unwrap_err();
-    assert!(matches!(again, Error::Protocol { .. }), "{again:?}");
+    mailcat_tests::assert_matches!(again, Error::Protocol { .. });
 }
 
 #[tokio::test]
@@ -1583,12 +1549,9 @@ async fn scram_with_a_forged_server_signature_is_refused_and_the_session_unusabl
         .login(&scram_user(), Plaintext::DangerouslyAllow)
         .await
         .unwrap_err();
-    assert!(
-        matches!(e, Error::Protocol { ref detail, .. } if detail.contains("signature is wrong")),
-        "{e:?}"
-    );
+    mailcat_tests::assert_matches!(e, Error::Protocol { ref detail, .. } if detail.contains("signature is wrong"));
     let again = s.noop().await.unwrap_err();
-    assert!(matches!(again, Error::Protocol { .. }), "{again:?}");
+    mailcat_tests::assert_matches!(again, Error::Protocol { .. });
     drop(s);
     server.await.unwrap();
     assert_eq!(received.lock().unwrap().len(), 4, "{:?}", received.lock());
@@ -1695,7 +1658,7 @@ async fn incoming_fetch_many_routes_bodies_byte_exact_and_a_gone_uid_is_message_
     let stale = imap_id(Some(6), 11);
     let mut requests = vec![(&stale, Sink::default())];
     let e = incoming.fetch_many(&mut requests).await.unwrap_err();
-    assert!(matches!(e, Error::Protocol { .. }), "{e:?}");
+    mailcat_tests::assert_matches!(e, Error::Protocol { .. });
 
     let ids = [
         imap_id(Some(7), 11),
@@ -1705,11 +1668,7 @@ async fn incoming_fetch_many_routes_bodies_byte_exact_and_a_gone_uid_is_message_
     let mut requests: Vec<_> = ids.iter().map(|id| (id, Sink::default())).collect();
     let results = incoming.fetch_many(&mut requests).await.unwrap();
     assert_eq!(*results[0].as_ref().unwrap(), 300);
-    assert!(
-        matches!(&results[1], Err(Error::MessageGone { id, .. }) if id == "12"),
-        "{:?}",
-        results[1]
-    );
+    mailcat_tests::assert_matches!(&results[1], Err(Error::MessageGone { id, .. }) if id == "12", "{:?}", results[1]);
     assert_eq!(*results[2].as_ref().unwrap(), 70_000);
     assert!(requests[0].1.bytes == bodies[0], "message 11 differs");
     assert!(requests[1].1.bytes.is_empty());
@@ -1758,7 +1717,7 @@ async fn incoming_fetch_many_with_a_failing_sink_fails_that_message_only() {
         (&ids[1], Sink::default()),
     ];
     let results = incoming.fetch_many(&mut requests).await.unwrap();
-    assert!(matches!(results[0], Err(Error::Io(_))), "{:?}", results[0]);
+    mailcat_tests::assert_matches!(results[0], Err(Error::Io(_)), "{:?}", results[0]);
     assert_eq!(*results[1].as_ref().unwrap(), 200);
     assert!(requests[1].1.bytes == bodies[1], "the other message whole");
     // The session is still in step.
@@ -1918,7 +1877,7 @@ async fn append_waits_for_the_continuation_and_returns_the_appenduid() {
         .append(&mailbox("Nowhere"), LITTLE, &[], None)
         .await
         .unwrap_err();
-    assert!(matches!(e, Error::Rejected { .. }), "{e:?}");
+    mailcat_tests::assert_matches!(e, Error::Rejected { .. });
     s.noop().await.unwrap();
     assert_eq!(s.take_unsolicited(), vec![Unsolicited::Exists(3)]);
     drop(s);
@@ -1977,7 +1936,7 @@ async fn create_rename_delete_status_copy_and_flags() {
     let work = mailbox("Work/2026");
     s.create(&work).await.unwrap();
     let e = s.create(&work).await.unwrap_err();
-    assert!(matches!(e, Error::Rejected { .. }), "{e:?}");
+    mailcat_tests::assert_matches!(e, Error::Rejected { .. });
     let counts = s.status(&work).await.unwrap();
     assert_eq!(
         (
@@ -1999,10 +1958,7 @@ async fn create_rename_delete_status_copy_and_flags() {
         (5, 0, None, None)
     );
     let e = s.status(&mailbox("Work")).await.unwrap_err();
-    assert!(
-        matches!(&e, Error::Protocol { detail, .. } if detail.contains("MESSAGES")),
-        "{e:?}"
-    );
+    mailcat_tests::assert_matches!(&e, Error::Protocol { detail, .. } if detail.contains("MESSAGES"));
     drop(s);
     server.await.unwrap();
 

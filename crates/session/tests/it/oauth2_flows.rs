@@ -3,7 +3,8 @@
 //! with PKCE through a fake browser, the device flow with its pending/slow_down/expired/denied
 //! answers, refreshing, revocation, and every way an endpoint can fail, each ending in a
 //! clear error and no stored tokens.
-#![allow(clippy::unwrap_used)]
+// A table of cases is a tuple per case: its type is long, and named only once.
+#![allow(clippy::unwrap_used, clippy::type_complexity)]
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -62,6 +63,27 @@ async fn browser_sign_in(
     result
 }
 
+/// Makes the stored access token expire now, as it would once its lifetime (the mock's 3 s)
+/// has passed: the client's freshness check reads the wall clock (`unix_now`, seconds since the
+/// epoch, compared with the stored `expires_at`), which no paused tokio clock moves, so the
+/// tests age the stored token rather than sleep through its lifetime for real. The lifetime
+/// the client computed from the provider's `expires_in` is checked first.
+fn expire_the_stored_access_token(oauth: &OAuth2) {
+    let mut stored = oauth.status().unwrap().expect("stored tokens");
+    let (Some(expires_at), Some(obtained_at)) = (stored.expires_at, stored.obtained_at) else {
+        panic!("the stored tokens have no expiry: {stored:?}");
+    };
+    assert_eq!(
+        Duration::from_secs(expires_at - obtained_at),
+        Config::standalone().access_token_ttl,
+        "the expiry is the provider's expires_in after the grant: {stored:?}"
+    );
+    let now = mailcat_session::oauth2::unix_now();
+    stored.obtained_at = Some(now - (expires_at - obtained_at));
+    stored.expires_at = Some(now);
+    oauth.store().save(&stored).unwrap();
+}
+
 #[tokio::test]
 async fn the_browser_sign_in_stores_tokens_that_refresh_and_revoke() {
     let server = OAuthServer::start(Config::standalone());
@@ -87,7 +109,7 @@ async fn the_browser_sign_in_stores_tokens_that_refresh_and_revoke() {
     let before = server.refreshes();
     assert_eq!(oauth.access_token().await.unwrap(), tokens.access_token);
     assert_eq!(server.refreshes(), before);
-    tokio::time::sleep(Duration::from_millis(3100)).await;
+    expire_the_stored_access_token(&oauth);
     let token = oauth.access_token().await.unwrap();
     assert_eq!(server.refreshes(), before + 1);
     assert_ne!(token, tokens.access_token);
@@ -113,7 +135,7 @@ async fn a_revoked_refresh_token_asks_for_a_new_sign_in() {
     let oauth = sign_in(&server, &dir);
     browser_sign_in(&server, &oauth).await.unwrap();
     server.revoke_all_refresh_tokens();
-    tokio::time::sleep(Duration::from_millis(3100)).await;
+    expire_the_stored_access_token(&oauth);
     let error = oauth.access_token().await.unwrap_err();
     assert!(error.needs_sign_in(), "{error}");
     assert!(error.to_string().contains("invalid_grant"), "{error}");
@@ -167,10 +189,7 @@ async fn a_code_from_another_challenge_is_refused_by_the_provider() {
         .await
         .unwrap_err();
     visit.await.unwrap();
-    assert!(
-        matches!(&error, OAuth2Error::Refused { code, .. } if code == "invalid_grant"),
-        "{error}"
-    );
+    mailcat_tests::assert_matches!(&error, OAuth2Error::Refused { code, .. } if code == "invalid_grant", "{error}");
     assert!(!dir.join("tokens.json").exists());
 }
 
@@ -181,6 +200,9 @@ fn regex_free_replace(url: &str, name: &str, value: &str) -> String {
     format!("{}{value}{}", &url[..start], &url[end..])
 }
 
+// On the wall clock (about 7 s): the mock provider, on a thread of its own, judges each poll by
+// its own real clock (a poll before the interval is `early`), so the client's waits must be
+// real ones; a paused tokio clock would make every poll early.
 #[tokio::test]
 async fn the_device_flow_waits_while_pending_and_slows_down_when_told() {
     let mut config = Config::standalone();
@@ -212,23 +234,22 @@ async fn the_device_flow_waits_while_pending_and_slows_down_when_told() {
 
 #[tokio::test]
 async fn an_expired_or_denied_device_code_ends_the_sign_in() {
-    for (answer, check) in [
-        (
-            DeviceAnswer::Expire,
-            (|e: &OAuth2Error| matches!(e, OAuth2Error::DeviceCodeExpired))
-                as fn(&OAuth2Error) -> bool,
-        ),
-        (DeviceAnswer::Deny, |e: &OAuth2Error| {
-            matches!(e, OAuth2Error::Declined { .. })
+    let cases: [(DeviceAnswer, fn(&OAuth2Error)); 2] = [
+        (DeviceAnswer::Expire, |e| {
+            mailcat_tests::assert_matches!(e, OAuth2Error::DeviceCodeExpired);
         }),
-    ] {
+        (DeviceAnswer::Deny, |e| {
+            mailcat_tests::assert_matches!(e, OAuth2Error::Declined { .. });
+        }),
+    ];
+    for (answer, check) in cases {
         let server = OAuthServer::start(Config::standalone());
         server.set_device_script(&[answer]);
         let dir = temp_dir("device-end");
         let oauth = sign_in(&server, &dir);
         let device = oauth.device_start().await.unwrap();
         let error = oauth.device_finish(device).await.unwrap_err();
-        assert!(check(&error), "{error:?}");
+        check(&error);
         assert!(!dir.join("tokens.json").exists());
     }
 }
@@ -249,6 +270,10 @@ async fn a_token_endpoint_that_misbehaves_is_named_and_nothing_is_stored() {
         server.set_fault(Endpoint::Token, Some(fault));
         let dir = temp_dir("fault");
         let oauth = sign_in(&server, &dir);
+        // The wall clock, not a paused one: the mock provider is a real HTTPS server on its own
+        // thread and the fake browser a curl process, so while the client waits on a real
+        // socket the runtime looks idle, and a paused clock would advance at once and fire the
+        // 3 s HTTP timeout before any reply could come. Hence a generous bound.
         let started = std::time::Instant::now();
         let error = browser_sign_in(&server, &oauth).await.unwrap_err();
         let text = error.to_string();

@@ -1,7 +1,8 @@
 //! Pop3Session against scripted servers: every command's happy path and refusals, byte-exact
 //! dot-unstuffing, terminator edge cases, pipelining order and window, one-attempt login, the
 //! two-line XOAUTH2, plaintext refusal, and the no-data-loss rules (threat model #20-27, #50-55).
-#![allow(clippy::unwrap_used)]
+// A table of cases is a tuple per case: its type is long, and named only once.
+#![allow(clippy::unwrap_used, clippy::type_complexity)]
 
 use crate::support::pop3_script;
 use crate::support::scram_server;
@@ -65,15 +66,38 @@ async fn user_pass_is_used_by_a_server_without_capa() {
 }
 
 #[tokio::test]
-async fn user_pass_is_not_used_when_capa_does_not_offer_it() {
-    let (mut session, server) = session(Some(&["TOP", "SASL XOAUTH2"]), vec![]).await;
-    let err = session
-        .login(&password(), Plaintext::DangerouslyAllow)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::NoUsableMechanism { .. }), "{err}");
-    drop(session);
-    assert_eq!(server.received_text().await, "CAPA\r\n");
+async fn a_login_that_cannot_go_sends_nothing() {
+    let cases: [(&str, &[&str], Credential, Plaintext, fn(&Error)); 3] = [
+        (
+            "USER/PASS is not used when CAPA does not offer it",
+            &["TOP", "SASL XOAUTH2"],
+            password(),
+            Plaintext::DangerouslyAllow,
+            |err| mailcat_tests::assert_matches!(err, Error::NoUsableMechanism { .. }),
+        ),
+        (
+            "plaintext auth is refused before anything is sent",
+            CAPS,
+            password(),
+            Plaintext::Refuse,
+            |err| mailcat_tests::assert_matches!(err, Error::PlaintextAuthRefused { .. }),
+        ),
+        (
+            "a password with CRLF",
+            &["USER"],
+            Credential::password("bob", "pw\r\nDELE 1"),
+            Plaintext::DangerouslyAllow,
+            |err| mailcat_tests::assert_matches!(err, Error::Encode(_)),
+        ),
+    ];
+    for (name, caps, credential, plaintext, check) in cases {
+        let (mut session, server) = session(Some(caps), vec![]).await;
+        let case = server.case(name);
+        let err = session.login(&credential, plaintext).await.unwrap_err();
+        check(&err);
+        drop(session);
+        assert_eq!(server.received_text().await, "CAPA\r\n", "{case}");
+    }
 }
 
 #[tokio::test]
@@ -112,82 +136,75 @@ async fn a_login_that_sent_nothing_leaves_the_one_attempt() {
 }
 
 #[tokio::test]
-async fn wrong_password_is_one_attempt_only() {
-    let (mut session, server) = session(
-        Some(TX_CAPS),
-        vec![
-            expect("USER bob"),
-            send("+OK\r\n"),
-            expect(&format!("PASS {PASSWORD}")),
-            send("-ERR [AUTH] Authentication failed.\r\n"),
-        ],
-    )
-    .await;
-    let err = session
-        .login(&password(), Plaintext::DangerouslyAllow)
-        .await
-        .unwrap_err();
-    assert!(err.is_auth(), "{err}");
-    assert!(matches!(err, Error::AuthenticationFailed { .. }), "{err}");
-    assert!(err.to_string().contains("[AUTH] Authentication failed."));
-    // A second call sends nothing.
-    let again = session
-        .login(&password(), Plaintext::DangerouslyAllow)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(again, Error::AuthenticationAlreadyAttempted { .. }),
-        "{again}"
-    );
-    drop(session);
-    let received = server.received_text().await;
-    assert_eq!(count(&received, "PASS"), 1, "{received}");
-    assert_eq!(count(&received, "USER"), 1, "{received}");
-}
-
-#[tokio::test]
-async fn sasl_failure_is_one_attempt_only() {
-    let (mut session, server) = session(
-        Some(CAPS),
-        vec![
-            expect(&format!(
-                "AUTH PLAIN {}",
-                base64(format!("\0bob\0{PASSWORD}").as_bytes())
-            )),
-            send("-ERR [AUTH] Authentication failed.\r\n"),
-        ],
-    )
-    .await;
-    let err = session
-        .login(&password(), Plaintext::DangerouslyAllow)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::AuthenticationFailed {
-                mechanism: "PLAIN",
-                ..
-            }
+async fn a_refused_login_is_one_attempt_only() {
+    let plain_ir = base64(format!("\0bob\0{PASSWORD}").as_bytes());
+    let cases: [(&str, &[&str], Vec<Step>, fn(&Error), fn(&str)); 2] = [
+        (
+            "a wrong password",
+            TX_CAPS,
+            vec![
+                expect("USER bob"),
+                send("+OK\r\n"),
+                expect(&format!("PASS {PASSWORD}")),
+                send("-ERR [AUTH] Authentication failed.\r\n"),
+            ],
+            |err| {
+                assert!(err.is_auth(), "{err}");
+                mailcat_tests::assert_matches!(err, Error::AuthenticationFailed { .. });
+                assert!(err.to_string().contains("[AUTH] Authentication failed."));
+            },
+            |received| {
+                assert_eq!(count(received, "PASS"), 1, "{received}");
+                assert_eq!(count(received, "USER"), 1, "{received}");
+            },
         ),
-        "{err}"
-    );
-    let again = session
-        .login(&password(), Plaintext::DangerouslyAllow)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(again, Error::AuthenticationAlreadyAttempted { .. }),
-        "{again}"
-    );
-    drop(session);
-    let received = server.received_text().await;
-    assert_eq!(count(&received, "AUTH"), 1, "{received}");
-    assert_eq!(
-        count(&received, "USER"),
-        0,
-        "no fallback to USER/PASS: {received}"
-    );
+        (
+            "a SASL failure",
+            CAPS,
+            vec![
+                expect(&format!("AUTH PLAIN {plain_ir}")),
+                send("-ERR [AUTH] Authentication failed.\r\n"),
+            ],
+            |err| {
+                mailcat_tests::assert_matches!(
+                    err,
+                    Error::AuthenticationFailed {
+                        mechanism: "PLAIN",
+                        ..
+                    }
+                );
+            },
+            |received| {
+                assert_eq!(count(received, "AUTH"), 1, "{received}");
+                assert_eq!(
+                    count(received, "USER"),
+                    0,
+                    "no fallback to USER/PASS: {received}"
+                );
+            },
+        ),
+    ];
+    for (name, caps, script, check, check_received) in cases {
+        let (mut session, server) = session(Some(caps), script).await;
+        let case = server.case(name);
+        let err = session
+            .login(&password(), Plaintext::DangerouslyAllow)
+            .await
+            .unwrap_err();
+        check(&err);
+        // A second call sends nothing.
+        let again = session
+            .login(&password(), Plaintext::DangerouslyAllow)
+            .await
+            .unwrap_err();
+        mailcat_tests::assert_matches!(
+            again,
+            Error::AuthenticationAlreadyAttempted { .. },
+            "{case}"
+        );
+        drop(session);
+        check_received(&server.received_text().await);
+    }
 }
 
 #[tokio::test]
@@ -202,86 +219,97 @@ async fn a_second_login_after_success_fails_without_sending() {
 }
 
 #[tokio::test]
-async fn sasl_plain_with_initial_response() {
-    let (mut session, server) = session(
-        Some(CAPS),
-        vec![
-            expect(&format!(
-                "AUTH PLAIN {}",
-                base64(format!("\0bob\0{PASSWORD}").as_bytes())
-            )),
-            send("+OK Logged in.\r\n"),
-            expect("CAPA"),
-            send("+OK\r\nTOP\r\nUIDL\r\n.\r\n"),
-        ],
-    )
-    .await;
-    session
-        .login(&password(), Plaintext::DangerouslyAllow)
-        .await
-        .unwrap();
-    assert_eq!(session.capabilities().items, ["TOP", "UIDL"]);
-    drop(session);
-    server.received().await;
-}
-
-#[tokio::test]
-async fn a_long_initial_response_goes_after_an_empty_challenge() {
-    // RFC 5034 §4: an AUTH line over 255 octets must not carry the initial response.
+async fn each_mechanism_logs_in_and_refreshes_capabilities() {
     let long = "p".repeat(300);
-    let payload = base64(format!("\0bob\0{long}").as_bytes());
-    let (mut session, server) = session(
-        Some(CAPS),
-        vec![
-            expect("AUTH PLAIN"),
-            send("+ \r\n"),
-            expect(&payload),
-            send("+OK\r\n"),
-            expect("CAPA"),
-            send("+OK\r\n.\r\n"),
-        ],
-    )
-    .await;
-    session
-        .login(
-            &Credential::password("bob", long.as_bytes()),
-            Plaintext::DangerouslyAllow,
-        )
-        .await
-        .unwrap();
-    drop(session);
-    server.received().await;
-}
-
-#[tokio::test]
-async fn xoauth2_is_sent_in_microsofts_two_line_form() {
     let token_line = base64(b"user=bob@example.test\x01auth=Bearer tok3n\x01\x01");
-    let (mut session, server) = session(
-        Some(&["USER", "SASL XOAUTH2 PLAIN"]),
-        vec![
-            expect("AUTH XOAUTH2"),
-            send("+ \r\n"),
-            expect(&token_line),
-            send("+OK User successfully authenticated.\r\n"),
-            expect("CAPA"),
-            send("+OK\r\nUIDL\r\n.\r\n"),
-        ],
-    )
-    .await;
-    session
-        .login(
-            &Credential::oauth2("bob@example.test", "tok3n"),
-            Plaintext::DangerouslyAllow,
-        )
-        .await
-        .unwrap();
-    drop(session);
-    let received = server.received().await;
-    // Exactly: `AUTH XOAUTH2` CRLF, then the token on its own line.
-    assert_eq!(
-        received,
-        format!("CAPA\r\nAUTH XOAUTH2\r\n{token_line}\r\nCAPA\r\n").into_bytes()
-    );
+    let cases = vec![
+        (
+            "SASL PLAIN with an initial response",
+            CAPS,
+            password(),
+            vec![
+                expect(&format!(
+                    "AUTH PLAIN {}",
+                    base64(format!("\0bob\0{PASSWORD}").as_bytes())
+                )),
+                send("+OK Logged in.\r\n"),
+                expect("CAPA"),
+                send("+OK\r\nTOP\r\nUIDL\r\n.\r\n"),
+            ],
+            &["TOP", "UIDL"][..],
+            None,
+        ),
+        (
+            // RFC 5034 §4: an AUTH line over 255 octets must not carry the initial response.
+            "a long initial response goes after an empty challenge",
+            CAPS,
+            Credential::password("bob", long.as_bytes()),
+            vec![
+                expect("AUTH PLAIN"),
+                send("+ \r\n"),
+                expect(&base64(format!("\0bob\0{long}").as_bytes())),
+                send("+OK\r\n"),
+                expect("CAPA"),
+                send("+OK\r\n.\r\n"),
+            ],
+            &[][..],
+            None,
+        ),
+        (
+            // Exactly: `AUTH XOAUTH2` CRLF, then the token on its own line.
+            "XOAUTH2 in Microsoft's two-line form",
+            &["USER", "SASL XOAUTH2 PLAIN"][..],
+            Credential::oauth2("bob@example.test", "tok3n"),
+            vec![
+                expect("AUTH XOAUTH2"),
+                send("+ \r\n"),
+                expect(&token_line),
+                send("+OK User successfully authenticated.\r\n"),
+                expect("CAPA"),
+                send("+OK\r\nUIDL\r\n.\r\n"),
+            ],
+            &["UIDL"][..],
+            Some(format!(
+                "CAPA\r\nAUTH XOAUTH2\r\n{token_line}\r\nCAPA\r\nSTAT\r\n"
+            )),
+        ),
+        (
+            "SCRAM with the right server-final message",
+            SCRAM_CAPS,
+            scram_user(),
+            vec![
+                respond(pop3_server_first),
+                respond(|l| format!("+ {}\r\n", scram_server::server_final(l))),
+                expect(""),
+                send("+OK Logged in.\r\n"),
+                expect("CAPA"),
+                send("+OK\r\nUIDL\r\n.\r\n"),
+            ],
+            &["UIDL"][..],
+            None,
+        ),
+    ];
+    for (name, caps, credential, mut script, caps_after, sent) in cases {
+        script.extend([expect("STAT"), send("+OK 0 0\r\n")]);
+        let (mut session, server) = session(Some(caps), script).await;
+        let case = server.case(name);
+        session
+            .login(&credential, Plaintext::DangerouslyAllow)
+            .await
+            .unwrap_or_else(|e| panic!("{case}: {e:?}"));
+        assert!(session.is_logged_in(), "{case}");
+        assert_eq!(session.capabilities().items, caps_after, "{case}");
+        session
+            .stat()
+            .await
+            .unwrap_or_else(|e| panic!("{case}: {e:?}"));
+        drop(session);
+        let received = server.received_text().await;
+        assert_eq!(count(&received, "AUTH"), 1, "{case}: {received}");
+        if let Some(sent) = sent {
+            assert_eq!(received, sent, "{case}: all the client sent");
+        }
+    }
 }
 
 #[tokio::test]
@@ -318,71 +346,38 @@ async fn xoauth2_failure_json_is_decoded() {
 }
 
 #[tokio::test]
-async fn plaintext_auth_is_refused_before_anything_is_sent() {
-    let (mut session, server) = session(Some(CAPS), vec![]).await;
-    let err = session
-        .login(&password(), Plaintext::Refuse)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::PlaintextAuthRefused { .. }), "{err}");
-    drop(session);
-    assert_eq!(server.received_text().await, "CAPA\r\n");
-}
-
-#[tokio::test]
-async fn a_password_with_crlf_sends_nothing() {
-    let (mut session, server) = session(Some(&["USER"]), vec![]).await;
-    let err = session
-        .login(
-            &Credential::password("bob", "pw\r\nDELE 1"),
-            Plaintext::DangerouslyAllow,
-        )
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::Encode(_)), "{err}");
-    drop(session);
-    assert_eq!(server.received_text().await, "CAPA\r\n");
-}
-
-#[tokio::test]
-async fn temporary_login_refusals() {
-    for code in ["IN-USE", "LOGIN-DELAY", "SYS/TEMP"] {
-        let (mut session, server) = session(
-            Some(TX_CAPS),
-            vec![
-                expect("USER bob"),
-                send("+OK\r\n"),
-                expect(&format!("PASS {PASSWORD}")),
-                send(format!("-ERR [{code}] try later\r\n")),
-            ],
-        )
-        .await;
-        let err = session
-            .login(&password(), Plaintext::DangerouslyAllow)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(err, Error::AuthenticationUnavailable { .. }),
-            "{code}: {err}"
-        );
-        // The response code is typed: no words to match on.
-        let reply = err.reply().expect("the server's reply");
-        assert_eq!(
-            reply.pop3_code().map(|c| c.as_bytes()),
-            Some(code.as_bytes()),
-            "{reply:?}"
-        );
-        assert_eq!(reply.to_string(), format!("[{code}] try later"));
-        assert!(err.is_transient());
-        drop(session);
-        server.received().await;
-    }
-}
-
-#[tokio::test]
-async fn temporary_sasl_refusal() {
-    let (mut session, server) = session(
-        Some(CAPS),
+async fn a_temporary_login_refusal_is_transient_and_its_code_typed() {
+    let user_pass = |reply: String| {
+        vec![
+            expect("USER bob"),
+            send("+OK\r\n"),
+            expect(&format!("PASS {PASSWORD}")),
+            send(reply),
+        ]
+    };
+    let mut cases: Vec<(
+        String,
+        &[&str],
+        Vec<Step>,
+        &str,
+        &str,
+        Option<ResponseCodeKind>,
+    )> = ["IN-USE", "LOGIN-DELAY", "SYS/TEMP"]
+        .into_iter()
+        .map(|code| {
+            (
+                format!("USER/PASS refused with [{code}]"),
+                TX_CAPS,
+                user_pass(format!("-ERR [{code}] try later\r\n")),
+                code,
+                "try later",
+                None,
+            )
+        })
+        .collect();
+    cases.push((
+        "SASL refused with [IN-USE]".into(),
+        CAPS,
         vec![
             expect(&format!(
                 "AUTH PLAIN {}",
@@ -390,23 +385,33 @@ async fn temporary_sasl_refusal() {
             )),
             send("-ERR [IN-USE] mailbox locked\r\n"),
         ],
-    )
-    .await;
-    let err = session
-        .login(&password(), Plaintext::DangerouslyAllow)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, Error::AuthenticationUnavailable { .. }),
-        "{err}"
-    );
-    assert_eq!(
-        err.reply().and_then(|r| r.pop3_code_kind()),
+        "IN-USE",
+        "mailbox locked",
         Some(ResponseCodeKind::InUse),
-        "{err:?}"
-    );
-    drop(session);
-    server.received().await;
+    ));
+    for (name, caps, script, code, text, kind) in cases {
+        let (mut session, server) = session(Some(caps), script).await;
+        let case = server.case(&name);
+        let err = session
+            .login(&password(), Plaintext::DangerouslyAllow)
+            .await
+            .unwrap_err();
+        mailcat_tests::assert_matches!(err, Error::AuthenticationUnavailable { .. }, "{case}");
+        // The response code is typed: no words to match on.
+        let reply = err.reply().expect("the server's reply");
+        assert_eq!(
+            reply.pop3_code().map(|c| c.as_bytes()),
+            Some(code.as_bytes()),
+            "{case}: {reply:?}"
+        );
+        if let Some(kind) = kind {
+            assert_eq!(reply.pop3_code_kind(), Some(kind), "{case}: {err:?}");
+        }
+        assert_eq!(reply.to_string(), format!("[{code}] {text}"), "{case}");
+        assert!(err.is_transient(), "{case}");
+        drop(session);
+        server.received().await;
+    }
 }
 
 // ---- transaction commands ----
@@ -458,10 +463,8 @@ async fn stat_list_uidl() {
     mailcat_tests::assert_matches!(session.list_one(9).await, Err(Error::Rejected { .. }));
     mailcat_tests::assert_matches!(session.uidl_one(9).await, Err(Error::Rejected { .. }));
     let busy = session.list().await.unwrap_err();
-    assert!(
-        matches!(busy, Error::Temporary { .. }) && busy.is_transient(),
-        "{busy}"
-    );
+    mailcat_tests::assert_matches!(busy, Error::Temporary { .. });
+    assert!(busy.is_transient(), "{busy}");
     mailcat_tests::assert_matches!(session.stat().await, Err(Error::Rejected { .. }));
     mailcat_tests::assert_matches!(session.uidl().await, Err(Error::Temporary { .. }));
     drop(session);
@@ -525,10 +528,7 @@ async fn dele_rset_noop_quit() {
     session.dele(1).await.unwrap();
     mailcat_tests::assert_matches!(session.dele(1).await, Err(Error::Rejected { .. }));
     let temporary = session.dele(2).await.unwrap_err();
-    assert!(
-        matches!(temporary, Error::Temporary { .. }),
-        "{temporary:?}"
-    );
+    mailcat_tests::assert_matches!(temporary, Error::Temporary { .. });
     assert_eq!(
         temporary.reply().and_then(|r| r.pop3_code_kind()),
         Some(ResponseCodeKind::SysTemp),
@@ -678,7 +678,7 @@ async fn eof_before_the_terminator_is_an_error() {
     .await;
     let mut out = Vec::new();
     let err = session.retrieve(1, &mut out).await.unwrap_err();
-    assert!(matches!(err, Error::Transport(_)), "{err}");
+    mailcat_tests::assert_matches!(err, Error::Transport(_), "{err}");
     // The session is unusable: no QUIT is sent, nothing is committed.
     assert!(session.noop().await.is_err());
     assert!(session.quit().await.is_err());
@@ -757,7 +757,7 @@ async fn eof_mid_pipeline_reports_nothing_incomplete_as_complete() {
         })
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Transport(_)), "{err}");
+    mailcat_tests::assert_matches!(err, Error::Transport(_), "{err}");
     assert_eq!(
         recorder.take(),
         [
@@ -939,7 +939,7 @@ async fn a_failing_sink_leaves_the_session_unusable_and_quit_unsent() {
         .retrieve(1, &mut FullDisk { left: 100 })
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Io(_)), "{err}");
+    mailcat_tests::assert_matches!(err, Error::Io(_), "{err}");
     mailcat_tests::assert_matches!(session.dele(1).await, Err(Error::Protocol { .. }));
     assert!(session.quit().await.is_err());
     let received = server.received_text().await;
@@ -1017,10 +1017,7 @@ async fn a_uidl_of_long_ids_stops_at_the_byte_limit() {
     )
     .await;
     let err = session.uidl().await.unwrap_err();
-    assert!(
-        matches!(err, Error::Protocol { ref detail, .. } if detail.contains("131072 KiB")),
-        "{err}"
-    );
+    mailcat_tests::assert_matches!(err, Error::Protocol { ref detail, .. } if detail.contains("131072 KiB"), "{err}");
     assert!(session.noop().await.is_err(), "the session is out of step");
     drop(session);
     server.received().await;
@@ -1048,10 +1045,7 @@ async fn a_capa_of_endless_lines_after_login_is_refused() {
         .login(&password(), Plaintext::DangerouslyAllow)
         .await
         .unwrap_err();
-    assert!(
-        matches!(err, Error::Protocol { ref detail, .. } if detail.contains("1000 lines")),
-        "{err}"
-    );
+    mailcat_tests::assert_matches!(err, Error::Protocol { ref detail, .. } if detail.contains("1000 lines"), "{err}");
     drop(session);
     server.received().await;
 }
@@ -1181,82 +1175,83 @@ async fn a_50_mb_message_streams_in_chunks() {
 
 /// The login failed with "the server claimed success ..." and the session refuses STAT.
 async fn assert_claimed_success_and_unusable(
+    case: &Case,
     result: Result<(), Error>,
     session: &mut mailcat_session::Pop3Session<tokio::io::DuplexStream>,
 ) {
     let e = result.unwrap_err();
-    assert!(
-        matches!(e, Error::Protocol { ref detail, .. } if detail.contains("claimed success")),
-        "{e:?}"
+    mailcat_tests::assert_matches!(
+        e,
+        Error::Protocol { ref detail, .. } if detail.contains("claimed success"),
+        "{case}"
     );
-    assert!(!e.is_auth(), "{e:?}");
-    assert!(!session.is_logged_in());
+    assert!(!e.is_auth(), "{case}: {e:?}");
+    assert!(!session.is_logged_in(), "{case}");
     let again = session.stat().await.unwrap_err();
-    assert!(matches!(again, Error::Protocol { .. }), "{again:?}");
+    mailcat_tests::assert_matches!(again, Error::Protocol { .. }, "{case}");
 }
 
 #[tokio::test]
-async fn xoauth2_two_line_form_answered_ok_before_the_token_is_not_a_login() {
-    let (mut session, server) = session(
-        Some(&["SASL XOAUTH2"]),
-        vec![
-            expect("AUTH XOAUTH2"),
-            send("+OK User successfully authenticated.\r\n"),
-        ],
-    )
-    .await;
-    let result = session
-        .login(
-            &Credential::oauth2("bob@example.test", "tok3n"),
-            Plaintext::DangerouslyAllow,
-        )
-        .await;
-    assert_claimed_success_and_unusable(result, &mut session).await;
-    drop(session);
-    assert_eq!(server.received_text().await, "CAPA\r\nAUTH XOAUTH2\r\n");
-}
-
-#[tokio::test]
-async fn plain_too_long_for_an_initial_response_answered_ok_instead_of_plus_is_not_a_login() {
-    let long = "p".repeat(300);
-    let (mut session, server) = session(
-        Some(CAPS),
-        vec![expect("AUTH PLAIN"), send("+OK Logged in.\r\n")],
-    )
-    .await;
-    let result = session
-        .login(
-            &Credential::password("bob", long.as_bytes()),
-            Plaintext::DangerouslyAllow,
-        )
-        .await;
-    assert_claimed_success_and_unusable(result, &mut session).await;
-    drop(session);
-    assert_eq!(server.received_text().await, "CAPA\r\nAUTH PLAIN\r\n");
-}
-
-#[tokio::test]
-async fn login_mechanism_answered_ok_after_the_user_name_is_not_a_login() {
-    let (mut session, server) = session(
-        Some(&["SASL LOGIN"]),
-        vec![
-            expect("AUTH LOGIN"),
-            send("+ VXNlcm5hbWU6\r\n"),
-            expect(&base64(b"bob")),
-            send("+OK Logged in.\r\n"),
-        ],
-    )
-    .await;
-    let result = session
-        .login(&password(), Plaintext::DangerouslyAllow)
-        .await;
-    assert_claimed_success_and_unusable(result, &mut session).await;
-    drop(session);
-    assert_eq!(
-        server.received_text().await,
-        format!("CAPA\r\nAUTH LOGIN\r\n{}\r\n", base64(b"bob")),
-        "the password was sent"
-    );
+async fn an_ok_before_the_exchange_is_complete_is_not_a_login() {
+    let cases = vec![
+        (
+            "XOAUTH2's two-line form answered +OK before the token",
+            &["SASL XOAUTH2"][..],
+            Credential::oauth2("bob@example.test", "tok3n"),
+            vec![
+                expect("AUTH XOAUTH2"),
+                send("+OK User successfully authenticated.\r\n"),
+            ],
+            Some("CAPA\r\nAUTH XOAUTH2\r\n".to_owned()),
+        ),
+        (
+            "PLAIN too long for an initial response answered +OK instead of +",
+            CAPS,
+            Credential::password("bob", "p".repeat(300).as_bytes()),
+            vec![expect("AUTH PLAIN"), send("+OK Logged in.\r\n")],
+            Some("CAPA\r\nAUTH PLAIN\r\n".to_owned()),
+        ),
+        (
+            // The password is not sent.
+            "LOGIN answered +OK after the user name",
+            &["SASL LOGIN"][..],
+            password(),
+            vec![
+                expect("AUTH LOGIN"),
+                send("+ VXNlcm5hbWU6\r\n"),
+                expect(&base64(b"bob")),
+                send("+OK Logged in.\r\n"),
+            ],
+            Some(format!("CAPA\r\nAUTH LOGIN\r\n{}\r\n", base64(b"bob"))),
+        ),
+        (
+            "SCRAM answered +OK without the server-final message",
+            SCRAM_CAPS,
+            scram_user(),
+            vec![
+                respond(pop3_server_first),
+                respond(|l| {
+                    scram_server::server_final(l);
+                    "+OK Logged in.\r\n".into()
+                }),
+            ],
+            None,
+        ),
+    ];
+    for (name, caps, credential, script, sent) in cases {
+        let (mut session, server) = session(Some(caps), script).await;
+        let case = server.case(name);
+        let result = session
+            .login(&credential, Plaintext::DangerouslyAllow)
+            .await;
+        assert_claimed_success_and_unusable(&case, result, &mut session).await;
+        drop(session);
+        let received = server.received_text().await;
+        assert_eq!(count(&received, "STAT"), 0, "{case}");
+        if let Some(sent) = sent {
+            assert_eq!(received, sent, "{case}: all the client sent");
+        }
+    }
 }
 
 const SCRAM_CAPS: &[&str] = &["UIDL", "SASL SCRAM-SHA-256 PLAIN"];
@@ -1268,27 +1263,6 @@ fn scram_user() -> Credential {
 fn pop3_server_first(line: &str) -> String {
     assert!(line.starts_with("AUTH SCRAM-SHA-256 "), "{line}");
     format!("+ {}\r\n", scram_server::server_first(line))
-}
-
-#[tokio::test]
-async fn scram_answered_ok_without_the_server_final_message_is_not_a_login() {
-    let (mut session, server) = session(
-        Some(SCRAM_CAPS),
-        vec![
-            respond(pop3_server_first),
-            respond(|l| {
-                scram_server::server_final(l);
-                "+OK Logged in.\r\n".into()
-            }),
-        ],
-    )
-    .await;
-    let result = session
-        .login(&scram_user(), Plaintext::DangerouslyAllow)
-        .await;
-    assert_claimed_success_and_unusable(result, &mut session).await;
-    drop(session);
-    assert_eq!(count(&server.received_text().await, "STAT"), 0);
 }
 
 #[tokio::test]
@@ -1308,41 +1282,12 @@ async fn scram_with_a_forged_server_signature_is_refused_and_the_session_unusabl
         .login(&scram_user(), Plaintext::DangerouslyAllow)
         .await
         .unwrap_err();
-    assert!(
-        matches!(e, Error::Protocol { ref detail, .. } if detail.contains("signature is wrong")),
-        "{e:?}"
-    );
+    mailcat_tests::assert_matches!(e, Error::Protocol { ref detail, .. } if detail.contains("signature is wrong"));
     assert!(!session.is_logged_in());
     let again = session.stat().await.unwrap_err();
-    assert!(matches!(again, Error::Protocol { .. }), "{again:?}");
+    mailcat_tests::assert_matches!(again, Error::Protocol { .. });
     drop(session);
     assert_eq!(count(&server.received_text().await, "STAT"), 0);
-}
-
-#[tokio::test]
-async fn scram_with_the_right_server_final_message_logs_in() {
-    let (mut session, server) = session(
-        Some(SCRAM_CAPS),
-        vec![
-            respond(pop3_server_first),
-            respond(|l| format!("+ {}\r\n", scram_server::server_final(l))),
-            expect(""),
-            send("+OK Logged in.\r\n"),
-            expect("CAPA"),
-            send("+OK\r\nUIDL\r\n.\r\n"),
-            expect("STAT"),
-            send("+OK 0 0\r\n"),
-        ],
-    )
-    .await;
-    session
-        .login(&scram_user(), Plaintext::DangerouslyAllow)
-        .await
-        .unwrap();
-    assert!(session.is_logged_in());
-    session.stat().await.unwrap();
-    drop(session);
-    server.received().await;
 }
 
 // ---- Incoming::fetch_many / fetch_start (pipelined downloads for `mailcat fetch`) ----
@@ -1420,11 +1365,7 @@ async fn fetch_many_pipelines_retr_and_routes_each_body_to_its_sink_byte_exact()
     let results = incoming.fetch_many(&mut requests).await.unwrap();
     assert_eq!(results.len(), 3);
     assert_eq!(results[0].as_ref().unwrap(), &12);
-    assert!(
-        matches!(results[1], Err(Error::MessageGone { ref id, .. }) if id == "2"),
-        "{:?}",
-        results[1]
-    );
+    mailcat_tests::assert_matches!(results[1], Err(Error::MessageGone { ref id, .. }) if id == "2");
     assert_eq!(results[2].as_ref().unwrap(), &7);
     assert_eq!(requests[0].1.bytes, b".one\r\nline\r\n");
     assert_eq!(requests[1].1.bytes, b"");
@@ -1532,7 +1473,7 @@ async fn fetch_many_with_a_failing_sink_fails_that_message_only_and_stays_in_ste
     ];
     let results = incoming.fetch_many(&mut requests).await.unwrap();
     assert_eq!(*results[0].as_ref().unwrap(), 5);
-    assert!(matches!(results[1], Err(Error::Io(_))), "{:?}", results[1]);
+    mailcat_tests::assert_matches!(results[1], Err(Error::Io(_)), "{:?}", results[1]);
     assert_eq!(*results[2].as_ref().unwrap(), 7);
     assert_eq!(requests[0].1.bytes, b"one\r\n");
     assert_eq!(requests[2].1.bytes, b"three\r\n", "the next message whole");
@@ -1554,9 +1495,9 @@ async fn fetch_many_and_fetch_start_check_every_id_before_sending_anything() {
     };
     let mut requests = vec![(&ids[0], Sink::default()), (&stale, Sink::default())];
     let e = incoming.fetch_many(&mut requests).await.unwrap_err();
-    assert!(matches!(e, Error::Misuse { .. }), "{e:?}");
+    mailcat_tests::assert_matches!(e, Error::Misuse { .. });
     let e = incoming.fetch_start(&[&ids[0], &stale]).await.unwrap_err();
-    assert!(matches!(e, Error::Misuse { .. }), "{e:?}");
+    mailcat_tests::assert_matches!(e, Error::Misuse { .. });
     drop(incoming);
     let sent = String::from_utf8_lossy(&server.received().await).into_owned();
     assert!(!sent.contains("RETR"), "{sent}");
@@ -1590,8 +1531,9 @@ async fn fetch_start_lets_each_sink_be_opened_between_replies_and_blocks_other_c
     assert_eq!(first.bytes, b"one\r\n");
     // A reply is still unread: a DELE now would take it for its own. Refused, nothing sent.
     let e = incoming.delete(&ids[..1]).await.unwrap_err();
-    assert!(
-        matches!(e, Error::Misuse { .. }),
+    mailcat_tests::assert_matches!(
+        e,
+        Error::Misuse { .. },
         "the caller's mistake, not the server's: {e:?}"
     );
     let mut third = Sink::default();
@@ -1683,7 +1625,7 @@ async fn uidl_refused_by_a_server_that_announces_it_is_an_error() {
         .list(None, ListDetail::Sizes)
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Rejected { .. }), "{err}");
+    mailcat_tests::assert_matches!(err, Error::Rejected { .. }, "{err}");
     server.received().await;
 }
 
@@ -1729,10 +1671,7 @@ async fn a_late_second_reply_stops_the_session_before_the_next_command() {
     session.noop().await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let err = session.noop().await.unwrap_err();
-    assert!(
-        matches!(err, Error::Protocol { ref detail, .. } if detail.contains("+OK planted")),
-        "{err}"
-    );
+    mailcat_tests::assert_matches!(err, Error::Protocol { ref detail, .. } if detail.contains("+OK planted"), "{err}");
     assert!(session.noop().await.is_err(), "the session is out of step");
     drop(session);
     let received = server.received_text().await;
@@ -1795,10 +1734,7 @@ async fn a_server_that_gave_up_waiting_for_the_password_is_not_sent_it() {
         .login(&password(), Plaintext::DangerouslyAllow)
         .await
         .unwrap_err();
-    assert!(
-        matches!(err, Error::Protocol { ref detail, .. } if detail.contains("Disconnected for inactivity")),
-        "{err}"
-    );
+    mailcat_tests::assert_matches!(err, Error::Protocol { ref detail, .. } if detail.contains("Disconnected for inactivity"), "{err}");
     drop(session);
     let received = server.received_text().await;
     assert_eq!(count(&received, "USER"), 0, "{received:?}");
@@ -1866,10 +1802,7 @@ async fn incoming_lists_more_than_a_million_messages_as_stat_announced() {
         .fetch(&older, &mut Sink::default())
         .await
         .unwrap_err();
-    assert!(
-        matches!(err, Error::Misuse { ref what, .. } if what.contains("not in this session's list")),
-        "{err}"
-    );
+    mailcat_tests::assert_matches!(err, Error::Misuse { ref what, .. } if what.contains("not in this session's list"), "{err}");
     assert!(incoming.delete(&[older]).await.is_err());
     drop(incoming);
     let received = server.received_text().await;
@@ -2035,10 +1968,7 @@ async fn a_listing_far_longer_than_stat_announced_is_refused() {
         .list(None, ListDetail::Sizes)
         .await
         .unwrap_err();
-    assert!(
-        matches!(err, Error::Protocol { ref detail, .. } if detail.contains("1002 lines")),
-        "{err}"
-    );
+    mailcat_tests::assert_matches!(err, Error::Protocol { ref detail, .. } if detail.contains("1002 lines"), "{err}");
     drop(server);
 }
 

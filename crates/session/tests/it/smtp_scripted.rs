@@ -3,7 +3,8 @@
 //! a chosen mechanism: that one or none), pipelining, per-recipient results, 4xx/5xx/421,
 //! SIZE/8BITMIME/SMTPUTF8 checks before sending, dot-stuffing and CRLF normalisation, a lost
 //! connection after the final dot, reuse.
-#![allow(clippy::unwrap_used)]
+// A table of cases is a tuple per case: its type is long, and named only once.
+#![allow(clippy::unwrap_used, clippy::type_complexity)]
 
 use crate::support::scram_server;
 use crate::support::smtp_script;
@@ -19,7 +20,7 @@ use mailcat_session::smtp::{
     Ret, SmtpUtf8,
 };
 use mailcat_session::{Credential, Error, Mechanism};
-use smtp_script::{data, expect, group, respond, send, start, Act};
+use smtp_script::{data, expect, group, respond, send, start, start_case, Act, Case};
 use tokio::io::{AsyncRead, ReadBuf};
 
 fn b64(bytes: &[u8]) -> String {
@@ -54,79 +55,131 @@ async fn send_bytes(
 
 // ---- AUTH ----
 
-#[tokio::test]
-async fn auth_plain_goes_as_an_initial_response_and_only_once() {
-    let ir = b64(b"\0alice@example.test\0s3cret");
-    let (mut session, server) = start(
-        &["AUTH PLAIN LOGIN", "PIPELINING"],
-        vec![
-            expect(&format!("AUTH PLAIN {ir}")),
-            send("235 2.7.0 Authentication successful\r\n"),
-            Act::Eof,
-        ],
-    )
-    .await;
-    session
-        .login(&alice(), Plaintext::DangerouslyAllow)
-        .await
-        .unwrap();
-    let again = session
-        .login(&alice(), Plaintext::DangerouslyAllow)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(again, Error::AuthenticationAlreadyAttempted { .. }),
-        "{again:?}"
-    );
-    drop(session);
-    assert_eq!(server.await.unwrap().count("AUTH"), 1);
+/// A login whose exchange the server completes: one AUTH, a session that stays open, and a
+/// second login refused without anything sent.
+struct LoginCase {
+    name: &'static str,
+    extensions: &'static [&'static str],
+    credential: Credential,
+    script: Vec<Act>,
 }
 
 #[tokio::test]
-async fn auth_plain_answers_the_empty_challenge_when_the_line_would_be_too_long() {
-    let password = "p".repeat(400);
-    let payload = format!("\0alice@example.test\0{password}");
-    let (mut session, server) = start(
-        &["AUTH PLAIN"],
-        vec![
-            expect("AUTH PLAIN"),
-            send("334 \r\n"),
-            expect(&b64(payload.as_bytes())),
-            send("235 2.7.0 ok\r\n"),
-            Act::Eof,
-        ],
+async fn each_mechanism_logs_in_with_one_auth_and_only_once() {
+    let plain_ir = b64(b"\0alice@example.test\0s3cret");
+    let long_password = "p".repeat(400);
+    let long_token = "t".repeat(1500);
+    let token = "ya29.token";
+    let port = mailcat_transport::Endpoint::new(
+        mailcat_transport::Protocol::Smtp,
+        smtp_script::HOST,
+        mailcat_transport::Security::DangerousPlaintext,
     )
-    .await;
-    let credential = Credential::password("alice@example.test", password);
-    session
-        .login(&credential, Plaintext::DangerouslyAllow)
-        .await
-        .unwrap();
-    drop(session);
-    assert_eq!(server.await.unwrap().count("AUTH"), 1);
-}
-
-#[tokio::test]
-async fn auth_login_answers_two_prompts() {
-    let (mut session, server) = start(
-        &["AUTH LOGIN"],
-        vec![
-            expect("AUTH LOGIN"),
-            send("334 VXNlcm5hbWU6\r\n"),
-            expect(&b64(b"alice@example.test")),
-            send("334 UGFzc3dvcmQ6\r\n"),
-            expect(&b64(b"s3cret")),
-            send("235 2.7.0 ok\r\n"),
-            Act::Eof,
-        ],
+    .port;
+    let oauthbearer_ir = b64(format!(
+        "n,a=alice@example.test,\x01host={}\x01port={port}\x01auth=Bearer {token}\x01\x01",
+        smtp_script::HOST
     )
-    .await;
-    session
-        .login(&alice(), Plaintext::DangerouslyAllow)
-        .await
-        .unwrap();
-    drop(session);
-    server.await.unwrap();
+    .as_bytes());
+    let cases = vec![
+        LoginCase {
+            name: "PLAIN goes as an initial response",
+            extensions: &["AUTH PLAIN LOGIN", "PIPELINING"],
+            credential: alice(),
+            script: vec![
+                expect(&format!("AUTH PLAIN {plain_ir}")),
+                send("235 2.7.0 Authentication successful\r\n"),
+            ],
+        },
+        LoginCase {
+            name: "PLAIN answers the empty challenge when the line would be too long",
+            extensions: &["AUTH PLAIN"],
+            credential: Credential::password("alice@example.test", long_password.clone()),
+            script: vec![
+                expect("AUTH PLAIN"),
+                send("334 \r\n"),
+                expect(&b64(
+                    format!("\0alice@example.test\0{long_password}").as_bytes()
+                )),
+                send("235 2.7.0 ok\r\n"),
+            ],
+        },
+        LoginCase {
+            name: "LOGIN answers two prompts",
+            extensions: &["AUTH LOGIN"],
+            credential: alice(),
+            script: vec![
+                expect("AUTH LOGIN"),
+                send("334 VXNlcm5hbWU6\r\n"),
+                expect(&b64(b"alice@example.test")),
+                send("334 UGFzc3dvcmQ6\r\n"),
+                expect(&b64(b"s3cret")),
+                send("235 2.7.0 ok\r\n"),
+            ],
+        },
+        LoginCase {
+            name: "a long XOAUTH2 token goes after the empty challenge",
+            extensions: &["AUTH XOAUTH2"],
+            credential: Credential::oauth2("alice@example.test", long_token.clone()),
+            script: vec![
+                expect("AUTH XOAUTH2"),
+                send("334 \r\n"),
+                expect(&b64(format!(
+                    "user=alice@example.test\x01auth=Bearer {long_token}\x01\x01"
+                )
+                .as_bytes())),
+                send("235 2.7.0 Authentication successful\r\n"),
+            ],
+        },
+        LoginCase {
+            name: "a chosen OAUTHBEARER is used where XOAUTH2 would be picked",
+            extensions: &["AUTH PLAIN LOGIN XOAUTH2 OAUTHBEARER"],
+            credential: Credential::oauth2("alice@example.test", token)
+                .with_mechanism(Mechanism::OAuthBearer)
+                .unwrap(),
+            script: vec![
+                expect(&format!("AUTH OAUTHBEARER {oauthbearer_ir}")),
+                send("235 2.7.0 Authentication successful\r\n"),
+            ],
+        },
+        LoginCase {
+            name: "SCRAM with the right server-final message",
+            extensions: &["AUTH SCRAM-SHA-256 PLAIN"],
+            credential: scram_user(),
+            script: vec![
+                respond(smtp_server_first),
+                respond(|l| format!("334 {}\r\n", scram_server::server_final(l))),
+                expect(""),
+                send("235 2.7.0 Authentication successful\r\n"),
+            ],
+        },
+    ];
+    for LoginCase {
+        name,
+        extensions,
+        credential,
+        mut script,
+    } in cases
+    {
+        script.push(Act::Eof);
+        let (mut session, server, case) = start_case(name, extensions, script).await;
+        session
+            .login(&credential, Plaintext::DangerouslyAllow)
+            .await
+            .unwrap_or_else(|e| panic!("{case}: {e:?}"));
+        assert!(!session.is_closed(), "{case}");
+        let again = session
+            .login(&credential, Plaintext::DangerouslyAllow)
+            .await
+            .unwrap_err();
+        mailcat_tests::assert_matches!(
+            again,
+            Error::AuthenticationAlreadyAttempted { .. },
+            "{case}"
+        );
+        drop(session);
+        assert_eq!(server.await.unwrap().count("AUTH"), 1, "{case}");
+    }
 }
 
 #[tokio::test]
@@ -168,251 +221,176 @@ async fn a_refused_xoauth2_token_reports_the_decoded_json_after_one_attempt() {
 }
 
 #[tokio::test]
-async fn reply_535_5_7_139_says_basic_authentication_is_disabled() {
+async fn a_refused_auth_is_one_attempt_and_an_error_named_for_its_reply() {
     let ir = b64(b"\0alice@example.test\0s3cret");
-    let (mut session, server) = start(
-        &["AUTH LOGIN PLAIN XOAUTH2"],
-        vec![
-            expect(&format!("AUTH PLAIN {ir}")),
-            send("535 5.7.139 Authentication unsuccessful, basic authentication is disabled.\r\n"),
-            Act::Eof,
-        ],
-    )
-    .await;
-    let err = session
-        .login(&alice(), Plaintext::DangerouslyAllow)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::BasicAuthDisabled { .. }), "{err:?}");
-    assert!(err.to_string().contains("OAuth2"), "{err}");
-    drop(session);
-    assert_eq!(server.await.unwrap().count("AUTH"), 1);
+    let cases: [(&str, &[&str], &str, fn(&Error)); 3] = [
+        (
+            "535 5.7.139 says basic authentication is disabled",
+            &["AUTH LOGIN PLAIN XOAUTH2"],
+            "535 5.7.139 Authentication unsuccessful, basic authentication is disabled.\r\n",
+            |err| {
+                mailcat_tests::assert_matches!(err, Error::BasicAuthDisabled { .. });
+                assert!(err.to_string().contains("OAuth2"), "{err}");
+            },
+        ),
+        (
+            "535 5.7.8 is a wrong password, an auth error",
+            &["AUTH PLAIN LOGIN"],
+            "535 5.7.8 Error: authentication failed: authentication failure\r\n",
+            |err| {
+                mailcat_tests::assert_matches!(err, Error::AuthenticationFailed { .. });
+                assert!(err.to_string().contains("535 5.7.8"), "{err}");
+            },
+        ),
+        (
+            "454 is a temporary authentication failure",
+            &["AUTH PLAIN"],
+            "454 4.7.0 Temporary authentication failure\r\n",
+            |err| {
+                mailcat_tests::assert_matches!(err, Error::AuthenticationUnavailable { .. });
+                assert!(err.is_transient(), "{err:?}");
+            },
+        ),
+    ];
+    for (name, extensions, reply, check) in cases {
+        let (mut session, server, case) = start_case(
+            name,
+            extensions,
+            vec![expect(&format!("AUTH PLAIN {ir}")), send(reply), Act::Eof],
+        )
+        .await;
+        let err = session
+            .login(&alice(), Plaintext::DangerouslyAllow)
+            .await
+            .unwrap_err();
+        check(&err);
+        // Not LOGIN next with the same password: the session refuses a second attempt.
+        mailcat_tests::assert_matches!(
+            session
+                .login(&alice(), Plaintext::DangerouslyAllow)
+                .await
+                .unwrap_err(),
+            Error::AuthenticationAlreadyAttempted { .. },
+            "{case}"
+        );
+        drop(session);
+        assert_eq!(server.await.unwrap().count("AUTH"), 1, "{case}");
+    }
 }
 
 #[tokio::test]
-async fn a_wrong_password_is_one_attempt_and_an_auth_error() {
+async fn a_login_that_cannot_go_sends_nothing() {
+    let cases: [(&str, &[&str], Credential, Plaintext, fn(&Error)); 4] = [
+        (
+            "no password is sent without TLS unless allowed",
+            &["AUTH PLAIN LOGIN"],
+            alice(),
+            Plaintext::Refuse,
+            |err| mailcat_tests::assert_matches!(err, Error::PlaintextAuthRefused { .. }),
+        ),
+        (
+            "a server without a usable mechanism gets nothing",
+            &["AUTH XOAUTH2"],
+            alice(),
+            Plaintext::DangerouslyAllow,
+            |err| mailcat_tests::assert_matches!(err, Error::NoUsableMechanism { .. }),
+        ),
+        (
+            // SCRAM-SHA-256 asked for, so that the password itself never crosses the wire; the
+            // server offers PLAIN and LOGIN, which the automatic choice would take (threat
+            // model #21).
+            "a chosen mechanism the server lacks: no other is tried",
+            &["AUTH PLAIN LOGIN"],
+            alice().with_mechanism(Mechanism::ScramSha256).unwrap(),
+            Plaintext::DangerouslyAllow,
+            |err| {
+                mailcat_tests::assert_matches!(
+                    err,
+                    Error::MechanismNotOffered { mechanism: Mechanism::ScramSha256, offered, .. }
+                        if offered == &["PLAIN", "LOGIN"]
+                );
+                assert!(
+                    err.to_string().starts_with(
+                        "smtp.test does not offer SCRAM-SHA-256, the login mechanism asked for \
+                         (it offers: PLAIN, LOGIN)"
+                    ),
+                    "{err}"
+                );
+                assert!(!err.is_auth() && err.is_config(), "{err:?}");
+            },
+        ),
+        (
+            "a chosen PLAIN is still not sent without TLS unless allowed",
+            &["AUTH PLAIN LOGIN"],
+            alice().with_mechanism(Mechanism::Plain).unwrap(),
+            Plaintext::Refuse,
+            |err| mailcat_tests::assert_matches!(err, Error::PlaintextAuthRefused { .. }),
+        ),
+    ];
+    for (name, extensions, credential, plaintext, check) in cases {
+        let (mut session, server, case) = start_case(name, extensions, vec![Act::Eof]).await;
+        let err = session.login(&credential, plaintext).await.unwrap_err();
+        check(&err);
+        drop(session);
+        assert!(server.await.unwrap().0.is_empty(), "{case}");
+    }
+}
+
+#[tokio::test]
+async fn a_login_refused_before_anything_is_sent_leaves_the_one_attempt() {
+    // The login preamble's rule, the same for IMAP, POP3 and SMTP: only a login that sent
+    // something uses up the one attempt. (SMTP used to spend it on a plaintext refusal.)
     let ir = b64(b"\0alice@example.test\0s3cret");
-    let (mut session, server) = start(
-        &["AUTH PLAIN LOGIN"],
-        vec![
-            expect(&format!("AUTH PLAIN {ir}")),
-            send("535 5.7.8 Error: authentication failed: authentication failure\r\n"),
-            Act::Eof,
-        ],
-    )
-    .await;
-    let err = session
-        .login(&alice(), Plaintext::DangerouslyAllow)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::AuthenticationFailed { .. }), "{err:?}");
-    assert!(err.to_string().contains("535 5.7.8"), "{err}");
-    // Not LOGIN next with the same password: the session refuses a second attempt.
-    mailcat_tests::assert_matches!(
+    let cases: [(&str, Credential, Plaintext, fn(&Error)); 2] = [
+        ("a plaintext refusal", alice(), Plaintext::Refuse, |err| {
+            mailcat_tests::assert_matches!(err, Error::PlaintextAuthRefused { .. });
+        }),
+        (
+            // A password PLAIN cannot carry (a NUL) is refused before anything goes out.
+            "a password PLAIN cannot carry",
+            Credential::password("alice@example.test", "s3\0cret"),
+            Plaintext::DangerouslyAllow,
+            |err| assert!(!err.is_auth(), "{err:?}"),
+        ),
+    ];
+    for (name, first, plaintext, check) in cases {
+        let (mut session, server, case) = start_case(
+            name,
+            &["AUTH PLAIN LOGIN"],
+            vec![
+                expect(&format!("AUTH PLAIN {ir}")),
+                send("235 2.7.0 Authentication successful\r\n"),
+                Act::Eof,
+            ],
+        )
+        .await;
+        let err = session.login(&first, plaintext).await.unwrap_err();
+        check(&err);
         session
             .login(&alice(), Plaintext::DangerouslyAllow)
             .await
-            .unwrap_err(),
-        Error::AuthenticationAlreadyAttempted { .. }
-    );
-    drop(session);
-    assert_eq!(server.await.unwrap().count("AUTH"), 1);
-}
-
-#[tokio::test]
-async fn reply_454_is_a_temporary_authentication_failure() {
-    let ir = b64(b"\0alice@example.test\0s3cret");
-    let (mut session, server) = start(
-        &["AUTH PLAIN"],
-        vec![
-            expect(&format!("AUTH PLAIN {ir}")),
-            send("454 4.7.0 Temporary authentication failure\r\n"),
-            Act::Eof,
-        ],
-    )
-    .await;
-    let err = session
-        .login(&alice(), Plaintext::DangerouslyAllow)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, Error::AuthenticationUnavailable { .. }),
-        "{err:?}"
-    );
-    assert!(err.is_transient());
-    drop(session);
-    server.await.unwrap();
-}
-
-#[tokio::test]
-async fn no_password_is_sent_without_tls_unless_allowed() {
-    let (mut session, server) = start(&["AUTH PLAIN LOGIN"], vec![Act::Eof]).await;
-    let err = session
-        .login(&alice(), Plaintext::Refuse)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::PlaintextAuthRefused { .. }), "{err:?}");
-    drop(session);
-    assert!(server.await.unwrap().0.is_empty());
-}
-
-#[tokio::test]
-async fn a_plaintext_refusal_sends_nothing_and_leaves_the_one_attempt() {
-    // The login preamble's rule, the same for IMAP, POP3 and SMTP: only a login that sent
-    // something uses up the one attempt. (SMTP used to spend it on this refusal.)
-    let ir = b64(b"\0alice@example.test\0s3cret");
-    let (mut session, server) = start(
-        &["AUTH PLAIN LOGIN"],
-        vec![
-            expect(&format!("AUTH PLAIN {ir}")),
-            send("235 2.7.0 Authentication successful\r\n"),
-            Act::Eof,
-        ],
-    )
-    .await;
-    let err = session
-        .login(&alice(), Plaintext::Refuse)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::PlaintextAuthRefused { .. }), "{err:?}");
-    session
-        .login(&alice(), Plaintext::DangerouslyAllow)
-        .await
-        .unwrap();
-    drop(session);
-    assert_eq!(server.await.unwrap().count("AUTH"), 1);
-}
-
-#[tokio::test]
-async fn a_login_that_sent_nothing_leaves_the_one_attempt() {
-    // A password PLAIN cannot carry (a NUL) is refused before anything goes out.
-    let ir = b64(b"\0alice@example.test\0s3cret");
-    let (mut session, server) = start(
-        &["AUTH PLAIN LOGIN"],
-        vec![
-            expect(&format!("AUTH PLAIN {ir}")),
-            send("235 2.7.0 Authentication successful\r\n"),
-            Act::Eof,
-        ],
-    )
-    .await;
-    let nul = Credential::password("alice@example.test", "s3\0cret");
-    let err = session
-        .login(&nul, Plaintext::DangerouslyAllow)
-        .await
-        .unwrap_err();
-    assert!(!err.is_auth(), "{err:?}");
-    session
-        .login(&alice(), Plaintext::DangerouslyAllow)
-        .await
-        .unwrap();
-    drop(session);
-    assert_eq!(server.await.unwrap().count("AUTH"), 1);
-}
-
-#[tokio::test]
-async fn a_server_without_a_usable_mechanism_gets_nothing() {
-    let (mut session, server) = start(&["AUTH XOAUTH2"], vec![Act::Eof]).await;
-    let err = session
-        .login(&alice(), Plaintext::DangerouslyAllow)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::NoUsableMechanism { .. }), "{err:?}");
-    drop(session);
-    assert!(server.await.unwrap().0.is_empty());
-}
-
-// ---- AUTH with the mechanism the credential names (msmtp's `auth`) ----
-
-#[tokio::test]
-async fn a_chosen_oauthbearer_is_used_where_xoauth2_would_be_picked() {
-    let token = "ya29.token";
-    let port = mailcat_transport::Endpoint::new(
-        mailcat_transport::Protocol::Smtp,
-        smtp_script::HOST,
-        mailcat_transport::Security::DangerousPlaintext,
-    )
-    .port;
-    let ir = b64(format!(
-        "n,a=alice@example.test,\x01host={}\x01port={port}\x01auth=Bearer {token}\x01\x01",
-        smtp_script::HOST
-    )
-    .as_bytes());
-    let (mut session, server) = start(
-        &["AUTH PLAIN LOGIN XOAUTH2 OAUTHBEARER"],
-        vec![
-            expect(&format!("AUTH OAUTHBEARER {ir}")),
-            send("235 2.7.0 Authentication successful\r\n"),
-            Act::Eof,
-        ],
-    )
-    .await;
-    let credential = Credential::oauth2("alice@example.test", token)
-        .with_mechanism(Mechanism::OAuthBearer)
-        .unwrap();
-    session
-        .login(&credential, Plaintext::DangerouslyAllow)
-        .await
-        .unwrap();
-    drop(session);
-    assert_eq!(server.await.unwrap().count("AUTH"), 1);
-}
-
-#[tokio::test]
-async fn a_chosen_mechanism_the_server_lacks_sends_nothing_and_no_other_is_tried() {
-    // SCRAM-SHA-256 asked for, so that the password itself never crosses the wire; the server
-    // offers PLAIN and LOGIN, which the automatic choice would take (threat model #21).
-    let (mut session, server) = start(&["AUTH PLAIN LOGIN"], vec![Act::Eof]).await;
-    let credential = alice().with_mechanism(Mechanism::ScramSha256).unwrap();
-    let err = session
-        .login(&credential, Plaintext::DangerouslyAllow)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            &err,
-            Error::MechanismNotOffered { mechanism: Mechanism::ScramSha256, offered, .. }
-                if offered == &["PLAIN", "LOGIN"]
-        ),
-        "{err:?}"
-    );
-    assert!(
-        err.to_string()
-            .starts_with("smtp.test does not offer SCRAM-SHA-256, the login mechanism asked for (it offers: PLAIN, LOGIN)"),
-        "{err}"
-    );
-    assert!(!err.is_auth() && err.is_config(), "{err:?}");
-    drop(session);
-    assert!(server.await.unwrap().0.is_empty());
-}
-
-#[tokio::test]
-async fn a_chosen_plain_is_still_not_sent_without_tls_unless_allowed() {
-    let (mut session, server) = start(&["AUTH PLAIN LOGIN"], vec![Act::Eof]).await;
-    let credential = alice().with_mechanism(Mechanism::Plain).unwrap();
-    let err = session
-        .login(&credential, Plaintext::Refuse)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::PlaintextAuthRefused { .. }), "{err:?}");
-    drop(session);
-    assert!(server.await.unwrap().0.is_empty());
+            .unwrap_or_else(|e| panic!("{case}: {e:?}"));
+        drop(session);
+        assert_eq!(server.await.unwrap().count("AUTH"), 1, "{case}");
+    }
 }
 
 // ---- AUTH: success only once the exchange is complete (threat model #41's class) ----
 
 /// The login failed with "the server claimed success ..." and the session sends no message.
 async fn assert_claimed_success_and_unusable(
+    case: &Case,
     result: Result<(), Error>,
     session: &mut mailcat_session::smtp::SmtpSession<tokio::io::DuplexStream>,
 ) {
     let e = result.unwrap_err();
-    assert!(
-        matches!(e, Error::Protocol { ref detail, .. } if detail.contains("claimed success")),
-        "{e:?}"
+    mailcat_tests::assert_matches!(
+        e,
+        Error::Protocol { ref detail, .. } if detail.contains("claimed success"),
+        "{case}"
     );
-    assert!(!e.is_auth(), "{e:?}");
-    assert!(session.is_closed());
+    assert!(!e.is_auth(), "{case}: {e:?}");
+    assert!(session.is_closed(), "{case}");
     let again = send_bytes(
         session,
         &envelope(&["bob@example.test"]),
@@ -421,99 +399,72 @@ async fn assert_claimed_success_and_unusable(
     .await
     .unwrap_err();
     // Poisoned after a desync, as IMAP and POP3 are: a protocol error, not the server's close.
-    assert!(matches!(again, Error::Protocol { .. }), "{again:?}");
+    mailcat_tests::assert_matches!(again, Error::Protocol { .. }, "{case}");
 }
 
 #[tokio::test]
-async fn xoauth2_too_long_for_an_initial_response_answered_235_before_the_token_is_not_a_login() {
-    // A real token (1-2 KiB) never fits on the 512-octet AUTH line: it goes after `334 `.
-    let token = "t".repeat(1500);
-    let (mut session, server) = start(
-        &["AUTH XOAUTH2", "PIPELINING"],
-        vec![
-            expect("AUTH XOAUTH2"),
-            send("235 2.7.0 Authentication successful\r\n"),
-            Act::Drain,
-        ],
-    )
-    .await;
-    let result = session
-        .login(
-            &Credential::oauth2("alice@example.test", token),
-            Plaintext::DangerouslyAllow,
-        )
-        .await;
-    assert_claimed_success_and_unusable(result, &mut session).await;
-    drop(session);
-    assert_eq!(server.await.unwrap().text(), "AUTH XOAUTH2\r\n");
-}
-
-#[tokio::test]
-async fn a_long_xoauth2_token_goes_after_the_empty_challenge() {
-    let token = "t".repeat(1500);
-    let line = b64(format!("user=alice@example.test\x01auth=Bearer {token}\x01\x01").as_bytes());
-    let (mut session, server) = start(
-        &["AUTH XOAUTH2"],
-        vec![
-            expect("AUTH XOAUTH2"),
-            send("334 \r\n"),
-            expect(&line),
-            send("235 2.7.0 Authentication successful\r\n"),
-            Act::Eof,
-        ],
-    )
-    .await;
-    session
-        .login(
-            &Credential::oauth2("alice@example.test", token),
-            Plaintext::DangerouslyAllow,
-        )
-        .await
-        .unwrap();
-    drop(session);
-    server.await.unwrap();
-}
-
-#[tokio::test]
-async fn plain_too_long_for_an_initial_response_answered_235_instead_of_334_is_not_a_login() {
-    let password = "p".repeat(400);
-    let (mut session, server) = start(
-        &["AUTH PLAIN"],
-        vec![expect("AUTH PLAIN"), send("235 2.7.0 ok\r\n"), Act::Drain],
-    )
-    .await;
-    let result = session
-        .login(
-            &Credential::password("alice@example.test", password),
-            Plaintext::DangerouslyAllow,
-        )
-        .await;
-    assert_claimed_success_and_unusable(result, &mut session).await;
-    drop(session);
-    assert_eq!(server.await.unwrap().text(), "AUTH PLAIN\r\n");
-}
-
-#[tokio::test]
-async fn auth_login_answered_235_after_the_user_name_is_not_a_login() {
-    let (mut session, server) = start(
-        &["AUTH LOGIN"],
-        vec![
-            expect("AUTH LOGIN"),
-            send("334 VXNlcm5hbWU6\r\n"),
-            expect(&b64(b"alice@example.test")),
-            send("235 2.7.0 ok\r\n"),
-            Act::Drain,
-        ],
-    )
-    .await;
-    let result = session.login(&alice(), Plaintext::DangerouslyAllow).await;
-    assert_claimed_success_and_unusable(result, &mut session).await;
-    drop(session);
-    assert_eq!(
-        server.await.unwrap().text(),
-        format!("AUTH LOGIN\r\n{}\r\n", b64(b"alice@example.test")),
-        "the password was sent"
-    );
+async fn a_235_before_the_exchange_is_complete_is_not_a_login() {
+    let cases = vec![
+        (
+            // A real token (1-2 KiB) never fits on the 512-octet AUTH line: it goes after
+            // `334 `.
+            "XOAUTH2 too long for an initial response, answered 235 before the token",
+            &["AUTH XOAUTH2", "PIPELINING"][..],
+            Credential::oauth2("alice@example.test", "t".repeat(1500)),
+            vec![
+                expect("AUTH XOAUTH2"),
+                send("235 2.7.0 Authentication successful\r\n"),
+            ],
+            Some("AUTH XOAUTH2\r\n".to_owned()),
+        ),
+        (
+            "PLAIN too long for an initial response, answered 235 instead of 334",
+            &["AUTH PLAIN"][..],
+            Credential::password("alice@example.test", "p".repeat(400)),
+            vec![expect("AUTH PLAIN"), send("235 2.7.0 ok\r\n")],
+            Some("AUTH PLAIN\r\n".to_owned()),
+        ),
+        (
+            // The password is not sent.
+            "LOGIN answered 235 after the user name",
+            &["AUTH LOGIN"][..],
+            alice(),
+            vec![
+                expect("AUTH LOGIN"),
+                send("334 VXNlcm5hbWU6\r\n"),
+                expect(&b64(b"alice@example.test")),
+                send("235 2.7.0 ok\r\n"),
+            ],
+            Some(format!("AUTH LOGIN\r\n{}\r\n", b64(b"alice@example.test"))),
+        ),
+        (
+            "SCRAM answered 235 without the server-final message",
+            &["AUTH SCRAM-SHA-256 PLAIN"][..],
+            scram_user(),
+            vec![
+                respond(smtp_server_first),
+                respond(|l| {
+                    scram_server::server_final(l);
+                    "235 2.7.0 ok\r\n".into()
+                }),
+            ],
+            None,
+        ),
+    ];
+    for (name, extensions, credential, mut script, sent) in cases {
+        script.push(Act::Drain);
+        let (mut session, server, case) = start_case(name, extensions, script).await;
+        let result = session
+            .login(&credential, Plaintext::DangerouslyAllow)
+            .await;
+        assert_claimed_success_and_unusable(&case, result, &mut session).await;
+        drop(session);
+        let received = server.await.unwrap();
+        assert_eq!(received.count("MAIL"), 0, "{case}");
+        if let Some(sent) = sent {
+            assert_eq!(received.text(), sent, "{case}: all the client sent");
+        }
+    }
 }
 
 fn scram_user() -> Credential {
@@ -523,28 +474,6 @@ fn scram_user() -> Credential {
 fn smtp_server_first(line: &str) -> String {
     assert!(line.starts_with("AUTH SCRAM-SHA-256 "), "{line}");
     format!("334 {}\r\n", scram_server::server_first(line))
-}
-
-#[tokio::test]
-async fn scram_answered_235_without_the_server_final_message_is_not_a_login() {
-    let (mut session, server) = start(
-        &["AUTH SCRAM-SHA-256 PLAIN"],
-        vec![
-            respond(smtp_server_first),
-            respond(|l| {
-                scram_server::server_final(l);
-                "235 2.7.0 ok\r\n".into()
-            }),
-            Act::Drain,
-        ],
-    )
-    .await;
-    let result = session
-        .login(&scram_user(), Plaintext::DangerouslyAllow)
-        .await;
-    assert_claimed_success_and_unusable(result, &mut session).await;
-    drop(session);
-    assert_eq!(server.await.unwrap().count("MAIL"), 0);
 }
 
 #[tokio::test]
@@ -565,107 +494,399 @@ async fn scram_with_a_forged_server_signature_is_refused_and_the_session_unusabl
         .login(&scram_user(), Plaintext::DangerouslyAllow)
         .await
         .unwrap_err();
-    assert!(
-        matches!(e, Error::Protocol { ref detail, .. } if detail.contains("signature is wrong")),
-        "{e:?}"
+    mailcat_tests::assert_matches!(
+        e,
+        Error::Protocol { ref detail, .. } if detail.contains("signature is wrong")
     );
     assert!(session.is_closed());
     let again = send_bytes(&mut session, &envelope(&["bob@example.test"]), HELLO)
         .await
         .unwrap_err();
-    assert!(matches!(again, Error::Protocol { .. }), "{again:?}");
+    mailcat_tests::assert_matches!(again, Error::Protocol { .. });
     drop(session);
     assert_eq!(server.await.unwrap().count("MAIL"), 0);
-}
-
-#[tokio::test]
-async fn scram_with_the_right_server_final_message_logs_in() {
-    let (mut session, server) = start(
-        &["AUTH SCRAM-SHA-256 PLAIN"],
-        vec![
-            respond(smtp_server_first),
-            respond(|l| format!("334 {}\r\n", scram_server::server_final(l))),
-            expect(""),
-            send("235 2.7.0 Authentication successful\r\n"),
-            Act::Eof,
-        ],
-    )
-    .await;
-    session
-        .login(&scram_user(), Plaintext::DangerouslyAllow)
-        .await
-        .unwrap();
-    assert!(!session.is_closed());
-    drop(session);
-    server.await.unwrap();
 }
 
 // ---- sending ----
 
 const HELLO: &[u8] = b"Subject: hi\r\n\r\nHello\r\n";
 
-#[tokio::test]
-async fn pipelining_sends_mail_rcpt_rcpt_data_in_one_write() {
-    let (mut session, server) = start(
-        &["PIPELINING", "SIZE 10000000", "8BITMIME"],
-        vec![
-            group(&[
-                "MAIL FROM:<alice@example.test> SIZE=22",
-                "RCPT TO:<bob@example.test>",
-                "RCPT TO:<carol@example.test>",
-                "DATA",
-            ]),
-            send("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n"),
-            data(b"Subject: hi\r\n\r\nHello\r\n.\r\n"),
-            send("250 2.0.0 Ok: queued as 1234\r\n"),
-            Act::Eof,
-        ],
-    )
-    .await;
-    session.set_partial_delivery(PartialDelivery::ToAccepted);
-    let report = send_bytes(
-        &mut session,
-        &envelope(&["bob@example.test", "carol@example.test"]),
-        HELLO,
-    )
-    .await
-    .unwrap();
-    assert_eq!(report.accepted.len(), 2);
-    assert!(report.refused.is_empty());
-    assert_eq!(report.reply.to_string(), "250 2.0.0 Ok: queued as 1234");
-    drop(session);
-    server.await.unwrap();
+type Session = mailcat_session::smtp::SmtpSession<tokio::io::DuplexStream>;
+
+/// A message the server takes: what crossed the wire for it, given the extensions offered and
+/// the session's settings.
+struct SendCase {
+    name: &'static str,
+    extensions: &'static [&'static str],
+    setup: fn(&mut Session),
+    envelope: Envelope,
+    message: &'static [u8],
+    script: Vec<Act>,
+    /// The server's last reply, as the report gives it.
+    reply: &'static str,
 }
 
 #[tokio::test]
-async fn with_several_recipients_data_waits_for_their_replies_by_default() {
-    let (mut session, server) = start(
-        &["PIPELINING"],
+async fn a_message_goes_with_what_the_extensions_and_settings_ask_for() {
+    let eight_bit = "Subject: caf\u{e9}\r\n\r\nna\u{ef}ve\r\n".as_bytes();
+    let dsn_asked = Envelope {
+        dsn: Dsn {
+            notify: Some(Notify::On {
+                success: true,
+                failure: true,
+                delay: false,
+            }),
+            ret: Some(Ret::Headers),
+            envid: None,
+        },
+        ..envelope(&["bob@example.test"])
+    };
+    let with_id = Envelope {
+        dsn: Dsn {
+            notify: None,
+            ret: None,
+            envid: Some("QQ314159 a+b".into()),
+        },
+        ..envelope(&["bob@example.test"])
+    };
+    /// MAIL, RCPT and DATA one at a time with `mail` for MAIL, then the body.
+    fn one_by_one(mail: &str, rcpt: &str, message: &[u8]) -> Vec<Act> {
         vec![
-            group(&[
-                "MAIL FROM:<alice@example.test>",
-                "RCPT TO:<bob@example.test>",
-                "RCPT TO:<carol@example.test>",
-            ]),
-            send("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n"),
+            expect(mail),
+            send("250 2.1.0 Ok\r\n"),
+            expect(rcpt),
+            send("250 2.1.5 Ok\r\n"),
             expect("DATA"),
             send("354 go\r\n"),
-            data(b"Subject: hi\r\n\r\nHello\r\n.\r\n"),
-            send("250 2.0.0 Ok: queued\r\n"),
-            Act::Eof,
-        ],
-    )
-    .await;
-    let report = send_bytes(
-        &mut session,
-        &envelope(&["bob@example.test", "carol@example.test"]),
-        HELLO,
-    )
-    .await
-    .unwrap();
-    assert_eq!(report.accepted.len(), 2);
-    drop(session);
-    server.await.unwrap();
+            data([message, b".\r\n"].concat()),
+            send("250 2.0.0 Ok\r\n"),
+        ]
+    }
+    let cases = vec![
+        SendCase {
+            name: "pipelining sends MAIL, RCPT, RCPT, DATA in one write",
+            extensions: &["PIPELINING", "SIZE 10000000", "8BITMIME"],
+            setup: |s| s.set_partial_delivery(PartialDelivery::ToAccepted),
+            envelope: envelope(&["bob@example.test", "carol@example.test"]),
+            message: HELLO,
+            script: vec![
+                group(&[
+                    "MAIL FROM:<alice@example.test> SIZE=22",
+                    "RCPT TO:<bob@example.test>",
+                    "RCPT TO:<carol@example.test>",
+                    "DATA",
+                ]),
+                send("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n"),
+                data(b"Subject: hi\r\n\r\nHello\r\n.\r\n"),
+                send("250 2.0.0 Ok: queued as 1234\r\n"),
+            ],
+            reply: "250 2.0.0 Ok: queued as 1234",
+        },
+        SendCase {
+            name: "with several recipients, DATA waits for their replies by default",
+            extensions: &["PIPELINING"],
+            setup: |_| {},
+            envelope: envelope(&["bob@example.test", "carol@example.test"]),
+            message: HELLO,
+            script: vec![
+                group(&[
+                    "MAIL FROM:<alice@example.test>",
+                    "RCPT TO:<bob@example.test>",
+                    "RCPT TO:<carol@example.test>",
+                ]),
+                send("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n"),
+                expect("DATA"),
+                send("354 go\r\n"),
+                data(b"Subject: hi\r\n\r\nHello\r\n.\r\n"),
+                send("250 2.0.0 Ok: queued\r\n"),
+            ],
+            reply: "250 2.0.0 Ok: queued",
+        },
+        SendCase {
+            name: "without pipelining, commands go one at a time",
+            extensions: &["PIPELINING"],
+            setup: |s| s.set_pipelining(Pipelining::Off),
+            envelope: envelope(&["bob@example.test", "carol@example.test"]),
+            message: HELLO,
+            script: vec![
+                expect("MAIL FROM:<alice@example.test>"),
+                send("250 Ok\r\n"),
+                expect("RCPT TO:<bob@example.test>"),
+                send("250 Ok\r\n"),
+                expect("RCPT TO:<carol@example.test>"),
+                send("250 Ok\r\n"),
+                expect("DATA"),
+                send("354 go\r\n"),
+                data(b"Subject: hi\r\n\r\nHello\r\n.\r\n"),
+                send("250 Ok\r\n"),
+            ],
+            reply: "250 Ok",
+        },
+        SendCase {
+            name: "a UTF-8 address is sent with SMTPUTF8",
+            extensions: &["PIPELINING", "8BITMIME", "SMTPUTF8"],
+            setup: |_| {},
+            envelope: envelope(&["j\u{f6}rg@example.test"]),
+            message: HELLO,
+            script: vec![
+                group(&[
+                    "MAIL FROM:<alice@example.test> BODY=8BITMIME SMTPUTF8",
+                    "RCPT TO:<j\u{f6}rg@example.test>",
+                    "DATA",
+                ]),
+                send("250 Ok\r\n250 Ok\r\n354 go\r\n"),
+                data(b"Subject: hi\r\n\r\nHello\r\n.\r\n"),
+                send("250 Ok\r\n"),
+            ],
+            reply: "250 Ok",
+        },
+        // 8BITMIME and SMTPUTF8 offered: UTF-8 in a header is 8-bit content, declared SMTPUTF8
+        // only when asked to be strict (a later hop without SMTPUTF8 would bounce it).
+        SendCase {
+            name: "UTF-8 in a header is declared 8BITMIME",
+            extensions: &["8BITMIME", "SMTPUTF8"],
+            setup: |s| s.set_smtputf8(SmtpUtf8::Auto),
+            envelope: envelope(&["bob@example.test"]),
+            message: eight_bit,
+            script: one_by_one(
+                "MAIL FROM:<alice@example.test> BODY=8BITMIME",
+                "RCPT TO:<bob@example.test>",
+                eight_bit,
+            ),
+            reply: "250 2.0.0 Ok",
+        },
+        SendCase {
+            name: "UTF-8 in a header is declared SMTPUTF8 when strict",
+            extensions: &["8BITMIME", "SMTPUTF8"],
+            setup: |s| s.set_smtputf8(SmtpUtf8::Strict),
+            envelope: envelope(&["bob@example.test"]),
+            message: eight_bit,
+            script: one_by_one(
+                "MAIL FROM:<alice@example.test> BODY=8BITMIME SMTPUTF8",
+                "RCPT TO:<bob@example.test>",
+                eight_bit,
+            ),
+            reply: "250 2.0.0 Ok",
+        },
+        SendCase {
+            name: "delivery status notifications are asked for with DSN",
+            extensions: &["DSN"],
+            setup: |_| {},
+            envelope: dsn_asked.clone(),
+            message: HELLO,
+            script: one_by_one(
+                "MAIL FROM:<alice@example.test> RET=HDRS",
+                "RCPT TO:<bob@example.test> NOTIFY=SUCCESS,FAILURE",
+                HELLO,
+            ),
+            reply: "250 2.0.0 Ok",
+        },
+        SendCase {
+            name: "an envelope id goes as xtext with DSN",
+            extensions: &["DSN"],
+            setup: |_| {},
+            envelope: with_id.clone(),
+            message: HELLO,
+            script: one_by_one(
+                "MAIL FROM:<alice@example.test> ENVID=QQ314159+20a+2Bb",
+                "RCPT TO:<bob@example.test>",
+                HELLO,
+            ),
+            reply: "250 2.0.0 Ok",
+        },
+        SendCase {
+            // sendmail sends it anyway, without the id: it asks for no report by itself.
+            name: "an envelope id is left out without DSN",
+            extensions: &["8BITMIME"],
+            setup: |_| {},
+            envelope: with_id,
+            message: HELLO,
+            script: one_by_one(
+                "MAIL FROM:<alice@example.test>",
+                "RCPT TO:<bob@example.test>",
+                HELLO,
+            ),
+            reply: "250 2.0.0 Ok",
+        },
+    ];
+    for SendCase {
+        name,
+        extensions,
+        setup,
+        envelope,
+        message,
+        mut script,
+        reply,
+    } in cases
+    {
+        script.push(Act::Eof);
+        let (mut session, server, case) = start_case(name, extensions, script).await;
+        setup(&mut session);
+        let report = send_bytes(&mut session, &envelope, message)
+            .await
+            .unwrap_or_else(|e| panic!("{case}: {e:?}"));
+        assert_eq!(report.accepted.len(), envelope.to.len(), "{case}");
+        assert!(report.refused.is_empty(), "{case}: {report:?}");
+        assert_eq!(report.reply.to_string(), reply, "{case}");
+        drop(session);
+        server.await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_message_the_server_cannot_take_is_refused_before_anything_is_sent() {
+    let eight_bit_header = "Subject: caf\u{e9}\r\n\r\nna\u{ef}ve\r\n".as_bytes();
+    let eight_bit_body = "Subject: cafe\r\n\r\nna\u{ef}ve\r\n".as_bytes();
+    let dsn_asked = Envelope {
+        dsn: Dsn {
+            notify: Some(Notify::On {
+                success: true,
+                failure: true,
+                delay: false,
+            }),
+            ret: Some(Ret::Headers),
+            envid: None,
+        },
+        ..envelope(&["bob@example.test"])
+    };
+    let bob = envelope(&["bob@example.test"]);
+    let big = vec![b'x'; 2000];
+    let cases: Vec<(&str, &[&str], fn(&mut Session), Envelope, &[u8], fn(&Error))> = vec![
+        (
+            "a message over the size limit",
+            &["PIPELINING", "SIZE 1000"],
+            |_| {},
+            bob.clone(),
+            &big,
+            |err| match err {
+                Error::MessageTooLarge { size, limit, .. } => {
+                    assert_eq!(*size, 2002); // the final CRLF the message gets
+                    assert_eq!(*limit, 1000);
+                }
+                other => panic!("{other:?}"),
+            },
+        ),
+        (
+            "an 8-bit body without 8BITMIME",
+            &["PIPELINING"],
+            |_| {},
+            bob.clone(),
+            eight_bit_body,
+            |err| assert_missing(err, "8BITMIME"),
+        ),
+        (
+            "an 8-bit header without 8BITMIME",
+            &["PIPELINING"],
+            |_| {},
+            bob.clone(),
+            eight_bit_header,
+            |err| assert_missing(err, "8BITMIME"),
+        ),
+        (
+            "a UTF-8 address without SMTPUTF8",
+            &["PIPELINING"],
+            |_| {},
+            envelope(&["j\u{f6}rg@example.test"]),
+            HELLO,
+            |err| assert_missing(err, "SMTPUTF8"),
+        ),
+        (
+            "a UTF-8 header without SMTPUTF8 when strict",
+            &["PIPELINING"],
+            |s| s.set_smtputf8(SmtpUtf8::Strict),
+            bob.clone(),
+            eight_bit_header,
+            |err| assert_missing(err, "SMTPUTF8"),
+        ),
+        (
+            // Not sent without the reports.
+            "delivery status notifications without DSN",
+            &["PIPELINING"],
+            |_| {},
+            dsn_asked,
+            HELLO,
+            |err| assert_missing(err, "DSN"),
+        ),
+        (
+            "an empty recipient list",
+            &[],
+            |_| {},
+            envelope(&[]),
+            HELLO,
+            |err| mailcat_tests::assert_matches!(err, Error::Encode(_)),
+        ),
+    ];
+    for (name, extensions, setup, envelope, message, check) in cases {
+        let (mut session, server, case) = start_case(name, extensions, vec![Act::Eof]).await;
+        setup(&mut session);
+        let err = send_bytes(&mut session, &envelope, message)
+            .await
+            .unwrap_err();
+        check(&err);
+        drop(session);
+        assert!(server.await.unwrap().0.is_empty(), "{case}");
+    }
+}
+
+/// `err` says the server lacks `extension`: the message was refused before anything was sent.
+fn assert_missing(err: &Error, extension: &str) {
+    mailcat_tests::assert_matches!(
+        err,
+        Error::MissingExtension { extension: e, .. } if *e == extension
+    );
+}
+
+#[tokio::test]
+async fn the_body_goes_dot_stuffed_with_crlf_line_ends_and_a_final_crlf() {
+    let cases: [(&str, &[u8], &[u8]); 4] = [
+        (
+            "dot-stuffing, the first line included",
+            b".first\r\nok\r\n.\r\n..two\r\n\r\n.after blank\r\n",
+            b"..first\r\nok\r\n..\r\n...two\r\n\r\n..after blank\r\n.\r\n",
+        ),
+        (
+            "bare LF and bare CR become CRLF and a final CRLF is added",
+            b"Subject: x\n\nline one\nline two\rline three\r\n\r\nno final newline",
+            b"Subject: x\r\n\r\nline one\r\nline two\r\nline three\r\n\r\nno final newline\r\n.\r\n",
+        ),
+        (
+            // `\r\n.\r\n` inside the body must not end DATA; `\n.\n` and `\r.\r` become stuffed
+            // lines.
+            "smuggling attempts in the body are stuffed",
+            b"Subject: x\r\n\r\nhi\r\n.\r\nMAIL FROM:<evil@example.test>\r\nbare\n.\nand\r.\rend\r\n",
+            b"Subject: x\r\n\r\nhi\r\n..\r\nMAIL FROM:<evil@example.test>\r\nbare\r\n..\r\nand\r\n..\r\nend\r\n.\r\n",
+        ),
+        ("an empty message is just the terminator", b"", b".\r\n"),
+    ];
+    for (name, message, expected_wire) in cases {
+        let (mut session, server, case) = start_case(
+            name,
+            &["PIPELINING"],
+            vec![
+                group(&[
+                    "MAIL FROM:<alice@example.test>",
+                    "RCPT TO:<bob@example.test>",
+                    "DATA",
+                ]),
+                send("250 Ok\r\n250 Ok\r\n354 go\r\n"),
+                data(expected_wire),
+                send("250 Ok: queued\r\n"),
+                Act::Eof,
+            ],
+        )
+        .await;
+        let info = MessageInfo {
+            size: None,
+            ..MessageInfo::of_bytes(message)
+        };
+        session
+            .send(&envelope(&["bob@example.test"]), &mut &message[..], &info)
+            .await
+            .unwrap_or_else(|e| panic!("{case}: {e:?}"));
+        drop(session);
+        let received = server.await.unwrap();
+        assert!(received.0.ends_with(expected_wire), "{case}");
+    }
 }
 
 #[tokio::test]
@@ -758,57 +979,74 @@ async fn partial_sending_reports_the_refused_recipient() {
 }
 
 #[tokio::test]
-async fn all_recipients_refused_with_partial_sending_sends_nothing() {
-    let (mut session, server) = start(
-        &["PIPELINING"],
-        vec![
-            group(&[
-                "MAIL FROM:<alice@example.test>",
-                "RCPT TO:<nobody@example.test>",
-                "DATA",
-            ]),
-            send("250 2.1.0 Ok\r\n550 5.1.1 User unknown\r\n554 5.5.1 Error: no valid recipients\r\n"),
-            expect("RSET"),
-            send("250 2.0.0 Ok\r\n"),
-            Act::Eof,
-        ],
-    )
-    .await;
-    session.set_partial_delivery(PartialDelivery::ToAccepted);
-    let err = send_bytes(&mut session, &envelope(&["nobody@example.test"]), HELLO)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::RecipientsRefused { .. }), "{err:?}");
-    drop(session);
-    server.await.unwrap();
-}
-
-#[tokio::test]
-async fn a_354_without_recipients_gets_a_lone_dot() {
-    // A broken server that says 354 although it refused the only recipient: RFC 2920 §3.1.
-    let (mut session, server) = start(
-        &["PIPELINING"],
-        vec![
-            group(&[
-                "MAIL FROM:<alice@example.test>",
-                "RCPT TO:<nobody@example.test>",
-                "DATA",
-            ]),
-            send("250 2.1.0 Ok\r\n550 5.1.1 User unknown\r\n354 go\r\n"),
-            data(b".\r\n"),
-            send("554 5.5.1 no valid recipients\r\n"),
-            expect("RSET"),
-            send("250 2.0.0 Ok\r\n"),
-            Act::Eof,
-        ],
-    )
-    .await;
-    let err = send_bytes(&mut session, &envelope(&["nobody@example.test"]), HELLO)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::RecipientsRefused { .. }), "{err:?}");
-    drop(session);
-    server.await.unwrap();
+async fn refused_recipients_send_no_message_and_reset() {
+    let cases: [(&str, &[&str], PartialDelivery, Vec<Act>, fn(&Error)); 3] = [
+        (
+            "all recipients refused with partial sending",
+            &["PIPELINING"],
+            PartialDelivery::ToAccepted,
+            vec![
+                group(&[
+                    "MAIL FROM:<alice@example.test>",
+                    "RCPT TO:<nobody@example.test>",
+                    "DATA",
+                ]),
+                send("250 2.1.0 Ok\r\n550 5.1.1 User unknown\r\n554 5.5.1 Error: no valid recipients\r\n"),
+            ],
+            |err| mailcat_tests::assert_matches!(err, Error::RecipientsRefused { .. }),
+        ),
+        (
+            // A broken server that says 354 although it refused the only recipient: RFC 2920
+            // §3.1. It gets a lone dot.
+            "a 354 without recipients gets a lone dot",
+            &["PIPELINING"],
+            PartialDelivery::AllOrNothing,
+            vec![
+                group(&[
+                    "MAIL FROM:<alice@example.test>",
+                    "RCPT TO:<nobody@example.test>",
+                    "DATA",
+                ]),
+                send("250 2.1.0 Ok\r\n550 5.1.1 User unknown\r\n354 go\r\n"),
+                data(b".\r\n"),
+                send("554 5.5.1 no valid recipients\r\n"),
+            ],
+            |err| mailcat_tests::assert_matches!(err, Error::RecipientsRefused { .. }),
+        ),
+        (
+            "452 to RCPT is a temporary recipient refusal",
+            &[],
+            PartialDelivery::AllOrNothing,
+            vec![
+                expect("MAIL FROM:<alice@example.test>"),
+                send("250 2.1.0 Ok\r\n"),
+                expect("RCPT TO:<nobody@example.test>"),
+                send("452 4.5.3 Too many recipients\r\n"),
+            ],
+            |err| {
+                mailcat_tests::assert_matches!(
+                    err,
+                    Error::RecipientsRefused {
+                        transient: true,
+                        ..
+                    }
+                );
+                assert!(err.is_transient(), "{err:?}");
+            },
+        ),
+    ];
+    for (name, extensions, partial, mut script, check) in cases {
+        script.extend([expect("RSET"), send("250 2.0.0 Ok\r\n"), Act::Eof]);
+        let (mut session, server, case) = start_case(name, extensions, script).await;
+        session.set_partial_delivery(partial);
+        let err = send_bytes(&mut session, &envelope(&["nobody@example.test"]), HELLO)
+            .await
+            .unwrap_err();
+        check(&err);
+        drop(session);
+        server.await.unwrap();
+        drop(case);
+    }
 }
 
 #[tokio::test]
@@ -836,44 +1074,11 @@ async fn reply_451_to_mail_is_temporary_and_the_session_goes_on() {
     .await;
     let env = envelope(&["bob@example.test"]);
     let err = send_bytes(&mut session, &env, HELLO).await.unwrap_err();
-    assert!(matches!(err, Error::Temporary { .. }), "{err:?}");
+    mailcat_tests::assert_matches!(err, Error::Temporary { .. });
     assert!(err.is_transient());
     assert!(err.to_string().contains("451 4.3.0"), "{err}");
     send_bytes(&mut session, &env, HELLO).await.unwrap();
     session.logout().await.unwrap();
-    server.await.unwrap();
-}
-
-#[tokio::test]
-async fn reply_452_to_rcpt_is_a_temporary_recipient_refusal() {
-    let (mut session, server) = start(
-        &[],
-        vec![
-            expect("MAIL FROM:<alice@example.test>"),
-            send("250 2.1.0 Ok\r\n"),
-            expect("RCPT TO:<bob@example.test>"),
-            send("452 4.5.3 Too many recipients\r\n"),
-            expect("RSET"),
-            send("250 2.0.0 Ok\r\n"),
-            Act::Eof,
-        ],
-    )
-    .await;
-    let err = send_bytes(&mut session, &envelope(&["bob@example.test"]), HELLO)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::RecipientsRefused {
-                transient: true,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
-    assert!(err.is_transient());
-    drop(session);
     server.await.unwrap();
 }
 
@@ -894,11 +1099,11 @@ async fn reply_421_mid_transaction_closes_the_session_and_nothing_more_is_sent()
     .await;
     let env = envelope(&["bob@example.test"]);
     let err = send_bytes(&mut session, &env, HELLO).await.unwrap_err();
-    assert!(matches!(err, Error::Closed { .. }), "{err:?}");
+    mailcat_tests::assert_matches!(err, Error::Closed { .. });
     assert!(err.is_transient());
     assert!(session.is_closed());
     let again = send_bytes(&mut session, &env, HELLO).await.unwrap_err();
-    assert!(matches!(again, Error::Closed { .. }), "{again:?}");
+    mailcat_tests::assert_matches!(again, Error::Closed { .. });
     mailcat_tests::assert_matches!(session.noop().await.unwrap_err(), Error::Closed { .. });
     session.logout().await.unwrap(); // no QUIT after 421: the script's Eof checks it
     server.await.unwrap();
@@ -933,265 +1138,12 @@ async fn data_refused_and_message_refused_are_permanent() {
     .await;
     let env = envelope(&["bob@example.test"]);
     let err = send_bytes(&mut session, &env, HELLO).await.unwrap_err();
-    assert!(
-        matches!(err, Error::Rejected { ref command, .. } if command == "DATA"),
-        "{err:?}"
-    );
+    mailcat_tests::assert_matches!(err, Error::Rejected { ref command, .. } if command == "DATA");
     let err = send_bytes(&mut session, &env, HELLO).await.unwrap_err();
-    assert!(matches!(err, Error::Rejected { .. }), "{err:?}");
+    mailcat_tests::assert_matches!(err, Error::Rejected { .. });
     assert!(err.to_string().contains("552 5.3.4"), "{err}");
     drop(session);
     server.await.unwrap();
-}
-
-#[tokio::test]
-async fn a_message_over_the_size_limit_is_refused_before_sending() {
-    let (mut session, server) = start(&["PIPELINING", "SIZE 1000"], vec![Act::Eof]).await;
-    let message = vec![b'x'; 2000];
-    let err = send_bytes(&mut session, &envelope(&["bob@example.test"]), &message)
-        .await
-        .unwrap_err();
-    match err {
-        Error::MessageTooLarge { size, limit, .. } => {
-            assert_eq!(size, 2002); // the final CRLF the message gets
-            assert_eq!(limit, 1000);
-        }
-        other => panic!("{other:?}"),
-    }
-    drop(session);
-    assert!(server.await.unwrap().0.is_empty());
-}
-
-/// `err` says the server lacks `extension`: the message was refused before anything was sent.
-fn assert_missing(err: &Error, extension: &str) {
-    assert!(
-        matches!(err, Error::MissingExtension { extension: e, .. } if *e == extension),
-        "{err:?}"
-    );
-}
-
-#[tokio::test]
-async fn eight_bit_content_is_declared_or_refused() {
-    let message = "Subject: caf\u{e9}\r\n\r\nna\u{ef}ve\r\n".as_bytes();
-    let body_only = "Subject: cafe\r\n\r\nna\u{ef}ve\r\n".as_bytes();
-    // 8BITMIME and SMTPUTF8 offered: UTF-8 in a header is 8-bit content, declared SMTPUTF8 only
-    // when asked to be strict (a later hop without SMTPUTF8 would bounce it).
-    for (when, mail) in [
-        (
-            SmtpUtf8::Auto,
-            "MAIL FROM:<alice@example.test> BODY=8BITMIME",
-        ),
-        (
-            SmtpUtf8::Strict,
-            "MAIL FROM:<alice@example.test> BODY=8BITMIME SMTPUTF8",
-        ),
-    ] {
-        let (mut session, server) = start(
-            &["8BITMIME", "SMTPUTF8"],
-            vec![
-                expect(mail),
-                send("250 2.1.0 Ok\r\n"),
-                expect("RCPT TO:<bob@example.test>"),
-                send("250 2.1.5 Ok\r\n"),
-                expect("DATA"),
-                send("354 go\r\n"),
-                data([message, b".\r\n"].concat()),
-                send("250 2.0.0 Ok\r\n"),
-                Act::Eof,
-            ],
-        )
-        .await;
-        session.set_smtputf8(when);
-        send_bytes(&mut session, &envelope(&["bob@example.test"]), message)
-            .await
-            .unwrap();
-        drop(session);
-        server.await.unwrap();
-    }
-
-    // Neither offered: refused before anything is sent.
-    let (mut session, server) = start(&["PIPELINING"], vec![Act::Eof]).await;
-    let err = send_bytes(&mut session, &envelope(&["bob@example.test"]), body_only)
-        .await
-        .unwrap_err();
-    assert_missing(&err, "8BITMIME");
-    let err = send_bytes(&mut session, &envelope(&["bob@example.test"]), message)
-        .await
-        .unwrap_err();
-    assert_missing(&err, "8BITMIME");
-    let err = send_bytes(&mut session, &envelope(&["j\u{f6}rg@example.test"]), HELLO)
-        .await
-        .unwrap_err();
-    assert_missing(&err, "SMTPUTF8");
-    session.set_smtputf8(SmtpUtf8::Strict);
-    let err = send_bytes(&mut session, &envelope(&["bob@example.test"]), message)
-        .await
-        .unwrap_err();
-    assert_missing(&err, "SMTPUTF8");
-    drop(session);
-    assert!(server.await.unwrap().0.is_empty());
-}
-
-#[tokio::test]
-async fn delivery_status_notifications_are_asked_for_or_refused_without_dsn() {
-    let asked = Envelope {
-        dsn: Dsn {
-            notify: Some(Notify::On {
-                success: true,
-                failure: true,
-                delay: false,
-            }),
-            ret: Some(Ret::Headers),
-            envid: None,
-        },
-        ..envelope(&["bob@example.test"])
-    };
-    let (mut session, server) = start(
-        &["DSN"],
-        vec![
-            expect("MAIL FROM:<alice@example.test> RET=HDRS"),
-            send("250 2.1.0 Ok\r\n"),
-            expect("RCPT TO:<bob@example.test> NOTIFY=SUCCESS,FAILURE"),
-            send("250 2.1.5 Ok\r\n"),
-            expect("DATA"),
-            send("354 go\r\n"),
-            data([HELLO, b".\r\n"].concat()),
-            send("250 2.0.0 Ok\r\n"),
-            Act::Eof,
-        ],
-    )
-    .await;
-    send_bytes(&mut session, &asked, HELLO).await.unwrap();
-    drop(session);
-    server.await.unwrap();
-
-    // Without DSN: refused before anything is sent, not sent without the reports.
-    let (mut session, server) = start(&["PIPELINING"], vec![Act::Eof]).await;
-    let err = send_bytes(&mut session, &asked, HELLO).await.unwrap_err();
-    assert_missing(&err, "DSN");
-    drop(session);
-    assert!(server.await.unwrap().0.is_empty());
-}
-
-#[tokio::test]
-async fn an_envelope_id_goes_as_xtext_with_dsn_and_is_left_out_without() {
-    let with_id = Envelope {
-        dsn: Dsn {
-            notify: None,
-            ret: None,
-            envid: Some("QQ314159 a+b".into()),
-        },
-        ..envelope(&["bob@example.test"])
-    };
-    for (offer, mail) in [
-        (
-            "DSN",
-            "MAIL FROM:<alice@example.test> ENVID=QQ314159+20a+2Bb",
-        ),
-        // sendmail sends it anyway, without the id: it asks for no report by itself.
-        ("8BITMIME", "MAIL FROM:<alice@example.test>"),
-    ] {
-        let (mut session, server) = start(
-            &[offer],
-            vec![
-                expect(mail),
-                send("250 2.1.0 Ok\r\n"),
-                expect("RCPT TO:<bob@example.test>"),
-                send("250 2.1.5 Ok\r\n"),
-                expect("DATA"),
-                send("354 go\r\n"),
-                data([HELLO, b".\r\n"].concat()),
-                send("250 2.0.0 Ok\r\n"),
-                Act::Eof,
-            ],
-        )
-        .await;
-        send_bytes(&mut session, &with_id, HELLO).await.unwrap();
-        drop(session);
-        server.await.unwrap();
-    }
-}
-
-#[tokio::test]
-async fn a_utf8_address_is_sent_with_smtputf8() {
-    let (mut session, server) = start(
-        &["PIPELINING", "8BITMIME", "SMTPUTF8"],
-        vec![
-            group(&[
-                "MAIL FROM:<alice@example.test> BODY=8BITMIME SMTPUTF8",
-                "RCPT TO:<j\u{f6}rg@example.test>",
-                "DATA",
-            ]),
-            send("250 Ok\r\n250 Ok\r\n354 go\r\n"),
-            data(b"Subject: hi\r\n\r\nHello\r\n.\r\n"),
-            send("250 Ok\r\n"),
-            Act::Eof,
-        ],
-    )
-    .await;
-    send_bytes(&mut session, &envelope(&["j\u{f6}rg@example.test"]), HELLO)
-        .await
-        .unwrap();
-    drop(session);
-    server.await.unwrap();
-}
-
-/// Sends `message` with one recipient and returns what crossed the wire after 354.
-async fn wire_of(message: &[u8], expected_wire: &[u8]) {
-    let (mut session, server) = start(
-        &["PIPELINING"],
-        vec![
-            group(&[
-                "MAIL FROM:<alice@example.test>",
-                "RCPT TO:<bob@example.test>",
-                "DATA",
-            ]),
-            send("250 Ok\r\n250 Ok\r\n354 go\r\n"),
-            data(expected_wire),
-            send("250 Ok: queued\r\n"),
-            Act::Eof,
-        ],
-    )
-    .await;
-    let info = MessageInfo {
-        size: None,
-        ..MessageInfo::of_bytes(message)
-    };
-    session
-        .send(&envelope(&["bob@example.test"]), &mut &message[..], &info)
-        .await
-        .unwrap();
-    drop(session);
-    let received = server.await.unwrap();
-    assert!(received.0.ends_with(expected_wire));
-}
-
-#[tokio::test]
-async fn data_is_dot_stuffed_including_the_first_line() {
-    wire_of(
-        b".first\r\nok\r\n.\r\n..two\r\n\r\n.after blank\r\n",
-        b"..first\r\nok\r\n..\r\n...two\r\n\r\n..after blank\r\n.\r\n",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn bare_lf_and_bare_cr_become_crlf_and_a_final_crlf_is_added() {
-    wire_of(
-        b"Subject: x\n\nline one\nline two\rline three\r\n\r\nno final newline",
-        b"Subject: x\r\n\r\nline one\r\nline two\r\nline three\r\n\r\nno final newline\r\n.\r\n",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn smuggling_attempts_in_the_body_are_stuffed() {
-    // `\r\n.\r\n` inside the body must not end DATA; `\n.\n` and `\r.\r` become stuffed lines.
-    wire_of(
-        b"Subject: x\r\n\r\nhi\r\n.\r\nMAIL FROM:<evil@example.test>\r\nbare\n.\nand\r.\rend\r\n",
-        b"Subject: x\r\n\r\nhi\r\n..\r\nMAIL FROM:<evil@example.test>\r\nbare\r\n..\r\nand\r\n..\r\nend\r\n.\r\n",
-    )
-    .await;
 }
 
 #[tokio::test]
@@ -1246,43 +1198,15 @@ async fn by_default_bcc_goes_and_date_and_message_id_come_with_the_size_to_match
 }
 
 #[tokio::test]
-async fn an_empty_message_is_just_the_terminator() {
-    wire_of(b"", b".\r\n").await;
-}
-
-#[tokio::test]
-async fn a_connection_lost_after_the_final_dot_leaves_the_outcome_unknown() {
-    let (mut session, server) = start(
-        &["PIPELINING"],
-        vec![
-            group(&[
-                "MAIL FROM:<alice@example.test>",
-                "RCPT TO:<bob@example.test>",
-                "DATA",
-            ]),
-            send("250 Ok\r\n250 Ok\r\n354 go\r\n"),
-            data(b"Subject: hi\r\n\r\nHello\r\n.\r\n"),
-            // and the server goes away without a reply
-        ],
-    )
-    .await;
-    let err = send_bytes(&mut session, &envelope(&["bob@example.test"]), HELLO)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::DeliveryUnknown { .. }), "{err:?}");
-    assert!(err.to_string().contains("twice"), "{err}");
-    assert!(!err.is_transient());
-    assert!(session.is_closed());
-    server.await.unwrap();
-}
-
-#[tokio::test]
-async fn a_server_silent_after_the_final_dot_leaves_the_outcome_unknown() {
+async fn no_reply_after_the_final_dot_leaves_the_outcome_unknown() {
     // threat model #39: no reply after the terminator (within the read timeout) is as
     // ambiguous as a lost connection: the message may or may not have been queued.
-    let (mut session, server) = start(
-        &["PIPELINING"],
-        vec![
+    let cases = [
+        ("the connection is lost after the final dot", None),
+        ("the server is silent after the final dot", Some(Act::Drain)),
+    ];
+    for (name, after) in cases {
+        let mut script = vec![
             group(&[
                 "MAIL FROM:<alice@example.test>",
                 "RCPT TO:<bob@example.test>",
@@ -1290,18 +1214,23 @@ async fn a_server_silent_after_the_final_dot_leaves_the_outcome_unknown() {
             ]),
             send("250 Ok\r\n250 Ok\r\n354 go\r\n"),
             data(b"Subject: hi\r\n\r\nHello\r\n.\r\n"),
-            Act::Drain,
-        ],
-    )
-    .await;
-    let err = send_bytes(&mut session, &envelope(&["bob@example.test"]), HELLO)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::DeliveryUnknown { .. }), "{err:?}");
-    assert!(!err.is_transient(), "sending again could deliver it twice");
-    assert!(session.is_closed());
-    drop(session);
-    server.await.unwrap();
+        ];
+        // Without a step after the body, the script ends and closes the connection.
+        script.extend(after);
+        let (mut session, server, case) = start_case(name, &["PIPELINING"], script).await;
+        let err = send_bytes(&mut session, &envelope(&["bob@example.test"]), HELLO)
+            .await
+            .unwrap_err();
+        mailcat_tests::assert_matches!(err, Error::DeliveryUnknown { .. }, "{case}");
+        assert!(err.to_string().contains("twice"), "{case}: {err}");
+        assert!(
+            !err.is_transient(),
+            "{case}: sending again could deliver it twice"
+        );
+        assert!(session.is_closed(), "{case}");
+        drop(session);
+        server.await.unwrap();
+    }
 }
 
 #[tokio::test]
@@ -1326,7 +1255,7 @@ async fn a_connection_lost_mid_data_is_a_transport_error_not_an_unknown_outcome(
         .send(&envelope(&["bob@example.test"]), &mut &message[..], &info)
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Transport(_)), "{err:?}");
+    mailcat_tests::assert_matches!(err, Error::Transport(_));
     assert!(err.is_transient());
     assert!(session.is_closed());
     server.await.unwrap();
@@ -1380,7 +1309,7 @@ async fn a_read_error_mid_message_never_sends_the_terminator() {
         )
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Io(_)), "{err:?}");
+    mailcat_tests::assert_matches!(err, Error::Io(_));
     assert!(session.is_closed());
     session.logout().await.unwrap(); // closes without QUIT
     let received = server.await.unwrap();
@@ -1435,48 +1364,6 @@ async fn two_messages_over_one_session_with_rset_between() {
     server.await.unwrap();
 }
 
-#[tokio::test]
-async fn without_pipelining_commands_go_one_at_a_time() {
-    let (mut session, server) = start(
-        &["PIPELINING"],
-        vec![
-            expect("MAIL FROM:<alice@example.test>"),
-            send("250 Ok\r\n"),
-            expect("RCPT TO:<bob@example.test>"),
-            send("250 Ok\r\n"),
-            expect("RCPT TO:<carol@example.test>"),
-            send("250 Ok\r\n"),
-            expect("DATA"),
-            send("354 go\r\n"),
-            data(b"Subject: hi\r\n\r\nHello\r\n.\r\n"),
-            send("250 Ok\r\n"),
-            Act::Eof,
-        ],
-    )
-    .await;
-    session.set_pipelining(Pipelining::Off);
-    send_bytes(
-        &mut session,
-        &envelope(&["bob@example.test", "carol@example.test"]),
-        HELLO,
-    )
-    .await
-    .unwrap();
-    drop(session);
-    server.await.unwrap();
-}
-
-#[tokio::test]
-async fn an_empty_recipient_list_is_refused_before_sending() {
-    let (mut session, server) = start(&[], vec![Act::Eof]).await;
-    let err = send_bytes(&mut session, &envelope(&[]), HELLO)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::Encode(_)), "{err:?}");
-    drop(session);
-    assert!(server.await.unwrap().0.is_empty());
-}
-
 #[test]
 fn message_info_counts_crlf_and_finds_8bit_headers() {
     let info = MessageInfo::of_bytes(b"Subject: x\n\nbody\r\nmore");
@@ -1527,60 +1414,49 @@ async fn message_info_scan_rewinds_a_file() {
 // ---- replies nobody asked for ----
 
 #[tokio::test]
-async fn an_extra_reply_to_mail_from_is_a_desync_and_nothing_more_is_sent() {
-    let (mut session, server) = start(
-        &["8BITMIME"],
-        vec![
-            expect("MAIL FROM:<alice@example.test>"),
-            send("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"),
-            Act::Drain,
-        ],
-    )
-    .await;
-    let e = send_bytes(&mut session, &envelope(&["bob@example.test"]), HELLO)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(e, Error::Protocol { ref detail, .. } if detail.contains("MAIL FROM")),
-        "{e:?}"
-    );
-    assert!(session.is_closed());
-    session.logout().await.unwrap();
-    let received = server.await.unwrap().text();
-    assert_eq!(
-        received, "MAIL FROM:<alice@example.test>\r\n",
-        "no RCPT, DATA, RSET or QUIT after the desync"
-    );
-}
-
-#[tokio::test]
-async fn a_reply_beyond_a_pipelined_group_is_a_desync_and_the_message_is_not_sent() {
-    let (mut session, server) = start(
-        &["PIPELINING"],
-        vec![
-            group(&[
-                "MAIL FROM:<alice@example.test>",
-                "RCPT TO:<bob@example.test>",
-                "DATA",
-            ]),
-            send("250 Ok\r\n250 Ok\r\n354 go\r\n250 2.0.0 Ok: queued as FAKE\r\n"),
-            Act::Drain,
-        ],
-    )
-    .await;
-    let e = send_bytes(&mut session, &envelope(&["bob@example.test"]), HELLO)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(e, Error::Protocol { ref detail, .. } if detail.contains("DATA")),
-        "{e:?}"
-    );
-    drop(session);
-    let received = server.await.unwrap().text();
-    assert!(
-        !received.contains("Subject"),
-        "the body was sent: {received:?}"
-    );
+async fn an_extra_reply_in_a_transaction_is_a_desync_and_the_message_is_not_sent() {
+    let cases: [(&str, &[&str], Vec<Act>, &str, &str); 2] = [
+        (
+            "an extra reply to MAIL FROM: no RCPT, DATA, RSET or QUIT after it",
+            &["8BITMIME"],
+            vec![
+                expect("MAIL FROM:<alice@example.test>"),
+                send("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"),
+            ],
+            "MAIL FROM",
+            "MAIL FROM:<alice@example.test>\r\n",
+        ),
+        (
+            "a reply beyond a pipelined group: the body is not sent",
+            &["PIPELINING"],
+            vec![
+                group(&[
+                    "MAIL FROM:<alice@example.test>",
+                    "RCPT TO:<bob@example.test>",
+                    "DATA",
+                ]),
+                send("250 Ok\r\n250 Ok\r\n354 go\r\n250 2.0.0 Ok: queued as FAKE\r\n"),
+            ],
+            "DATA",
+            "MAIL FROM:<alice@example.test>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n",
+        ),
+    ];
+    for (name, extensions, mut script, detail_names, sent) in cases {
+        script.push(Act::Drain);
+        let (mut session, server, case) = start_case(name, extensions, script).await;
+        let e = send_bytes(&mut session, &envelope(&["bob@example.test"]), HELLO)
+            .await
+            .unwrap_err();
+        mailcat_tests::assert_matches!(
+            e,
+            Error::Protocol { ref detail, .. } if detail.contains(detail_names),
+            "{case}"
+        );
+        assert!(session.is_closed(), "{case}");
+        session.logout().await.unwrap();
+        let received = server.await.unwrap().text();
+        assert_eq!(received, sent, "{case}: all the client sent");
+    }
 }
 
 #[tokio::test]
@@ -1601,7 +1477,7 @@ async fn an_extra_reply_after_auth_or_noop_is_a_desync() {
         .login(&alice(), Plaintext::DangerouslyAllow)
         .await
         .unwrap_err();
-    assert!(matches!(e, Error::Protocol { .. }), "{e:?}");
+    mailcat_tests::assert_matches!(e, Error::Protocol { .. });
     drop(session);
     assert_eq!(server.await.unwrap().count("AUTH"), 1);
 
@@ -1617,10 +1493,7 @@ async fn an_extra_reply_after_auth_or_noop_is_a_desync() {
     mailcat_tests::assert_matches!(session.noop().await, Err(Error::Protocol { .. }));
     // Poisoned: the reason again, and nothing sent.
     let again = session.noop().await.unwrap_err();
-    assert!(
-        matches!(&again, Error::Protocol { detail, .. } if detail.contains("cannot be used any more")),
-        "{again:?}"
-    );
+    mailcat_tests::assert_matches!(&again, Error::Protocol { detail, .. } if detail.contains("cannot be used any more"));
     drop(session);
     assert_eq!(server.await.unwrap().count("NOOP"), 1);
 }
@@ -1645,10 +1518,7 @@ async fn a_reply_that_comes_late_is_not_taken_as_the_answer_to_the_next_command(
     let e = send_bytes(&mut session, &envelope(&["bob@example.test"]), HELLO)
         .await
         .unwrap_err();
-    assert!(
-        matches!(e, Error::Protocol { ref detail, .. } if detail.contains("250 planted")),
-        "{e:?}"
-    );
+    mailcat_tests::assert_matches!(e, Error::Protocol { ref detail, .. } if detail.contains("250 planted"));
     assert!(session.is_closed());
     drop(session);
     let received = server.await.unwrap().text();
@@ -1671,10 +1541,7 @@ async fn a_421_while_idle_closes_the_session_with_its_text() {
     session.noop().await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let e = session.noop().await.unwrap_err();
-    assert!(
-        matches!(e, Error::Closed { ref reply, .. } if reply.to_string().contains("timeout exceeded")),
-        "{e:?}"
-    );
+    mailcat_tests::assert_matches!(e, Error::Closed { ref reply, .. } if reply.to_string().contains("timeout exceeded"));
     assert_eq!(
         e.reply().and_then(|r| r.smtp_code()),
         Some(421),
@@ -1713,10 +1580,7 @@ async fn a_send_dropped_with_replies_due_leaves_the_session_refusing_not_desynch
     let e = send_bytes(&mut session, &envelope(&["carol@example.test"]), HELLO)
         .await
         .unwrap_err();
-    assert!(
-        matches!(e, Error::Misuse { ref what, .. } if what.contains("abandoned")),
-        "the dropped call is the caller's doing, not the server's: {e:?}"
-    );
+    mailcat_tests::assert_matches!(e, Error::Misuse { ref what, .. } if what.contains("abandoned"), "the dropped call is the caller's doing, not the server's: {e:?}");
     assert!(session.is_closed());
     drop(session);
     let received = server.await.unwrap().text();

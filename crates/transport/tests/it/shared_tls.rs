@@ -11,7 +11,7 @@ use mailcat_transport::{
 };
 use rustls::HandshakeKind;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 #[tokio::test]
 async fn a_reconnection_with_the_same_settings_resumes_its_tls_session() {
@@ -19,23 +19,15 @@ async fn a_reconnection_with_the_same_settings_resumes_its_tls_session() {
     let server_config = ca
         .leaf(&["localhost", "127.0.0.1"], Validity::Now)
         .server_config();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    // Three connections, one server configuration (one server-side session cache): greets
+    // One server configuration (one server-side session cache) for every connection: greets
     // after the handshake (the session tickets go first), then waits for the client to close.
-    let server = tokio::spawn(async move {
-        for _ in 0..3 {
-            let (tcp, _) = listener.accept().await.unwrap();
-            let acceptor = tokio_rustls::TlsAcceptor::from(server_config.clone());
-            let Ok(mut tls) = acceptor.accept(tcp).await else {
-                continue;
-            };
-            tls.write_all(b"* OK ready\r\n").await.unwrap();
-            tls.flush().await.unwrap();
-            let mut rest = Vec::new();
-            let _ = tls.read_to_end(&mut rest).await;
-        }
-    });
+    let (server, _) = mailcat_tests::script::serve_tcp_each(vec![
+        Act::StartTls(server_config),
+        send("* OK ready\r\n"),
+        Act::Drain,
+    ])
+    .await;
+    let port = server.port;
 
     let settings = TlsSettings::only_ca_file(ca.write_pem());
     let endpoint =
@@ -74,15 +66,12 @@ async fn a_reconnection_with_the_same_settings_resumes_its_tls_session() {
         .await
         .err()
         .unwrap();
-    assert!(
-        matches!(
-            error,
-            Error::Certificate {
-                problem: CertificateProblem::NameMismatch { .. },
-                ..
-            }
-        ),
-        "{error:?}"
+    mailcat_tests::assert_matches!(
+        error,
+        Error::Certificate {
+            problem: CertificateProblem::NameMismatch { .. },
+            ..
+        }
     );
-    server.await.unwrap();
+    drop(server);
 }

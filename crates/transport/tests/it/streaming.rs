@@ -183,10 +183,7 @@ async fn the_tls_upgrade_refuses_bytes_buffered_before_it() {
     let planted = connection.buffered();
     let config = TlsSettings::default().client_config().unwrap();
     let error = connection.upgrade_to_tls(config).await.unwrap_err();
-    assert!(
-        matches!(error, Error::StartTlsInjection { command: "STARTTLS", buffered, .. } if buffered == planted),
-        "{error:?}"
-    );
+    mailcat_tests::assert_matches!(error, Error::StartTlsInjection { command: "STARTTLS", buffered, .. } if buffered == planted);
     let mut sent = Vec::new();
     server.read_to_end(&mut sent).await.unwrap();
     assert!(sent.is_empty(), "no ClientHello: {sent:?}");

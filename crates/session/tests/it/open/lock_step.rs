@@ -135,10 +135,8 @@ async fn a_flood_of_capability_data_before_login_is_refused() {
         let endpoint = server.endpoint(protocol, Security::DangerousPlaintext, "127.0.0.1");
         let error = err(open(&endpoint, any_client_config()).await);
         let text = error.to_string();
-        assert!(
-            matches!(error, Error::Protocol { .. }) && text.contains("at most 1,000"),
-            "{protocol}: {text}"
-        );
+        mailcat_tests::assert_matches!(error, Error::Protocol { .. }, "{protocol}");
+        assert!(text.contains("at most 1,000"), "{protocol}: {text}");
     }
 }
 

@@ -41,37 +41,20 @@ async fn tls_server_on_a_starttls_connection() {
     }
 }
 
-/// A real implicit-TLS server: every connection waits, silent, for a ClientHello, as Dovecot
-/// on 993 does, and sends `greeting` once TLS is up.
+/// A real implicit-TLS server: every connection (mailcat's, then its probe) waits, silent, for
+/// a ClientHello, as Dovecot on 993 does, sends `greeting` once TLS is up, then waits for what
+/// the client sends.
 async fn implicit_tls_server(
     config: std::sync::Arc<rustls::ServerConfig>,
     greeting: &'static str,
-) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let handle = tokio::spawn(async move {
-        // mailcat's connection, then its probe: two connections at most.
-        for _ in 0..2 {
-            let Ok(Ok((tcp, _))) =
-                tokio::time::timeout(std::time::Duration::from_secs(5), listener.accept()).await
-            else {
-                break;
-            };
-            let acceptor = tokio_rustls::TlsAcceptor::from(config.clone());
-            tokio::spawn(async move {
-                if let Ok(Ok(mut tls)) =
-                    tokio::time::timeout(std::time::Duration::from_secs(5), acceptor.accept(tcp))
-                        .await
-                {
-                    let _ = tls.write_all(greeting.as_bytes()).await;
-                    let mut buf = [0u8; 64];
-                    let _ = tls.read(&mut buf).await;
-                }
-            });
-        }
-    });
-    (addr, handle)
+) -> mailcat_tests::script::EachServer {
+    let (server, _) = mailcat_tests::script::serve_tcp_each(vec![
+        Act::StartTls(config),
+        send(greeting),
+        Act::ReadAny,
+    ])
+    .await;
+    server
 }
 
 #[tokio::test]
@@ -87,9 +70,9 @@ async fn starttls_url_on_an_implicit_tls_port_is_found_out_within_two_seconds() 
         // A server that does not greet (or a certificate mailcat cannot check): TLS is enough.
         (Protocol::Imap, "imaps://", ""),
     ] {
-        let (addr, _server) = implicit_tls_server(server_config.clone(), greeting).await;
+        let server = implicit_tls_server(server_config.clone(), greeting).await;
         let endpoint = mailcat_transport::Endpoint::new(protocol, "localhost", Security::StartTls)
-            .with_port(addr.port());
+            .with_port(server.port);
         let mut timeouts = quick();
         timeouts.greeting = std::time::Duration::from_secs(6);
         let started = std::time::Instant::now();
@@ -103,7 +86,7 @@ async fn starttls_url_on_an_implicit_tls_port_is_found_out_within_two_seconds() 
         );
         match &error {
             Error::TlsServerOnPlaintextConnection { tls_url, .. } => {
-                assert_eq!(*tls_url, format!("{scheme}localhost:{}", addr.port()));
+                assert_eq!(*tls_url, format!("{scheme}localhost:{}", server.port));
             }
             other => panic!("{protocol}: expected TlsServerOnPlaintextConnection, got {other:?}"),
         }
@@ -116,10 +99,10 @@ async fn starttls_url_on_an_implicit_tls_port_is_found_out_within_two_seconds() 
 async fn starttls_url_on_another_protocols_implicit_tls_port_names_that_protocol() {
     // pop3:// on an IMAPS port: not "use pop3s:// on this port" (IMAP again), but what is there.
     let (client, server_config) = valid_pki();
-    let (addr, _server) = implicit_tls_server(server_config, "* OK IMAP ready\r\n").await;
+    let server = implicit_tls_server(server_config, "* OK IMAP ready\r\n").await;
     let endpoint =
         mailcat_transport::Endpoint::new(Protocol::Pop3, "localhost", Security::StartTls)
-            .with_port(addr.port());
+            .with_port(server.port);
     let mut timeouts = quick();
     timeouts.greeting = std::time::Duration::from_secs(6);
     let error = err(open_with(&endpoint, client, &timeouts).await);

@@ -255,8 +255,9 @@ async fn response_injected_in_a_second_write() {
         ]);
         let server = Server::start(script).await;
         let error = err(open(&d.endpoint(&server), any_client_config()).await);
-        assert!(
-            matches!(error, Error::StartTlsInjection { .. }),
+        mailcat_tests::assert_matches!(
+            error,
+            Error::StartTlsInjection { .. },
             "{}: {error:?}",
             d.protocol
         );
@@ -277,10 +278,7 @@ async fn tagged_imap_line_injected_in_a_second_write() {
     ]);
     let server = Server::start(script).await;
     let error = err(open(&IMAP.endpoint(&server), any_client_config()).await);
-    assert!(
-        matches!(error, Error::StartTlsInjection { .. }),
-        "{error:?}"
-    );
+    mailcat_tests::assert_matches!(error, Error::StartTlsInjection { .. });
     server.received().await;
 }
 
@@ -305,15 +303,12 @@ async fn certificate_is_verified_for_the_configured_name_after_starttls() {
     script.extend([send(SMTP.go_ahead), Act::StartTls(leaf.server_config())]);
     let server = Server::start(script).await;
     let error = err(open(&SMTP.endpoint(&server), ca.client_config()).await);
-    assert!(
-        matches!(
-            &error,
-            Error::Certificate {
-                problem: CertificateProblem::NameMismatch { .. },
-                ..
-            }
-        ),
-        "{error:?}"
+    mailcat_tests::assert_matches!(
+        &error,
+        Error::Certificate {
+            problem: CertificateProblem::NameMismatch { .. },
+            ..
+        }
     );
     let received = server.received().await;
     assert!(!received.tls);
@@ -341,7 +336,7 @@ async fn preauth_greeting_with_starttls_required_is_refused() {
     .expect("no hang"));
     // Named for what it is, not "does not offer STARTTLS"; and the greeting is not shown as a
     // step that passed.
-    assert!(matches!(error, Error::PreauthBeforeTls { .. }), "{error:?}");
+    mailcat_tests::assert_matches!(error, Error::PreauthBeforeTls { .. });
     assert_eq!(error.step(), Some(Step::Greeting));
     assert!(!steps.contains(&Step::Greeting), "{steps:?}");
     let text = error.to_string();
@@ -365,10 +360,7 @@ async fn continuation_or_wrong_tag_in_answer_to_starttls_is_a_protocol_error() {
         script.push(send(answer));
         let server = Server::start(script).await;
         let error = err(open(&IMAP.endpoint(&server), any_client_config()).await);
-        assert!(
-            matches!(error, Error::Protocol { .. }),
-            "{answer:?}: {error:?}"
-        );
+        mailcat_tests::assert_matches!(error, Error::Protocol { .. }, "{answer:?}: {error:?}");
         let received = server.received().await;
         assert_eq!(received.text(), IMAP.plaintext_sent(), "{answer:?}");
     }
@@ -382,14 +374,12 @@ async fn smtp_intermediate_or_closing_reply_to_starttls_aborts() {
         script.push(send(answer));
         let server = Server::start(script).await;
         let error = err(open(&SMTP.endpoint(&server), any_client_config()).await);
-        assert!(
-            matches!(
-                error,
-                Error::Refused {
-                    step: Step::StartTls,
-                    ..
-                } | Error::Protocol { .. }
-            ),
+        mailcat_tests::assert_matches!(
+            error,
+            Error::Refused {
+                step: Step::StartTls,
+                ..
+            } | Error::Protocol { .. },
             "{answer:?}: {error:?}"
         );
         let received = server.received().await;
@@ -408,14 +398,12 @@ async fn failing_capability_query_is_never_read_as_no_tls() {
         let server =
             Server::start(vec![send(d.greeting), expect(d.caps_command), send(answer)]).await;
         let error = err(open(&d.endpoint(&server), any_client_config()).await);
-        assert!(
-            matches!(
-                error,
-                Error::Refused {
-                    step: Step::Capabilities,
-                    ..
-                }
-            ),
+        mailcat_tests::assert_matches!(
+            error,
+            Error::Refused {
+                step: Step::Capabilities,
+                ..
+            },
             "{}: {error:?}",
             d.protocol
         );

@@ -11,6 +11,7 @@ use mailcat_session::Pop3Session;
 use mailcat_transport::{Connection, Endpoint, MailStream, Protocol, Security, Timeouts};
 use tokio::io::DuplexStream;
 
+pub(crate) use crate::support::case::Case;
 pub(crate) use mailcat_tests::script::{expect, send, Step};
 
 /// `Step::Respond` for an untagged line: for answers that depend on what the client sent
@@ -35,6 +36,11 @@ impl Server {
     /// Everything the client sent, as text, when it closes.
     pub(crate) async fn received_text(self) -> String {
         self.0.finish_text().await
+    }
+
+    /// Names a case of a table-driven test, which shows what the client sent if it fails.
+    pub(crate) fn case(&self, name: &str) -> Case {
+        Case::with_live(name, self.0.live())
     }
 }
 

@@ -12,6 +12,7 @@ use std::time::Duration;
 use mailcat_codec::smtp::command::ClientId;
 use mailcat_session::smtp::{HeaderCompletion, SmtpSession};
 use mailcat_session::MailConnection;
+use mailcat_tests::script::Live;
 use mailcat_transport::{Connection, Endpoint, MailStream, Protocol, Security, Timeouts};
 use tokio::io::DuplexStream;
 use tokio::task::JoinHandle;
@@ -19,6 +20,7 @@ use tokio::task::JoinHandle;
 /// The host the scripted server plays.
 pub(crate) const HOST: &str = "smtp.test";
 
+pub(crate) use crate::support::case::Case;
 pub(crate) use mailcat_tests::script::{data, expect, group, send, Step as Act};
 
 /// `Act::Respond` for an untagged line: for answers that depend on what the client sent
@@ -60,6 +62,25 @@ pub(crate) async fn start(
     extensions: &[&str],
     script: Vec<Act>,
 ) -> (SmtpSession<DuplexStream>, JoinHandle<Received>) {
+    let (session, handle, _) = start_live(extensions, script).await;
+    (session, handle)
+}
+
+/// [`start`] for a case of a table-driven test: a failure while the [`Case`] lives names the
+/// case and shows what the client sent.
+pub(crate) async fn start_case(
+    case: &str,
+    extensions: &[&str],
+    script: Vec<Act>,
+) -> (SmtpSession<DuplexStream>, JoinHandle<Received>, Case) {
+    let (session, handle, live) = start_live(extensions, script).await;
+    (session, handle, Case::with_live(case, live))
+}
+
+async fn start_live(
+    extensions: &[&str],
+    script: Vec<Act>,
+) -> (SmtpSession<DuplexStream>, JoinHandle<Received>, Live) {
     let mut ehlo = String::from("250");
     ehlo.push(if extensions.is_empty() { ' ' } else { '-' });
     ehlo.push_str("smtp.test greets [127.0.0.1]\r\n");
@@ -78,6 +99,7 @@ pub(crate) async fn start(
     // already ended before).
     full.push(Act::Close);
     let (client, server) = mailcat_tests::script::serve_duplex_with(full, 4 << 20);
+    let live = server.live();
     // A failed expectation fails the test where it awaits this task, with the transcript.
     let handle = tokio::spawn(async move { Received(server.join().await.since_mark().to_vec()) });
     let endpoint = Endpoint::new(Protocol::Smtp, HOST, Security::DangerousPlaintext);
@@ -88,5 +110,5 @@ pub(crate) async fn start(
     let mut session = SmtpSession::new(connection, capabilities);
     // The scripts check the data path byte for byte: no Date or Message-ID added.
     session.set_header_completion(HeaderCompletion::AsGiven);
-    (session, handle)
+    (session, handle, live)
 }
