@@ -13,6 +13,10 @@ pub mod roundtrip;
 pub mod script;
 pub mod trace_capture;
 
+/// `crate::assert_matches!(value, pattern)` that shows the value it got when it fails (it lives in
+/// the codec, whose own unit tests use it without depending on this crate).
+pub use mailcat_codec::assert_matches;
+
 /// The README's code blocks, compiled and run as doctests so the README stays true.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]

@@ -1065,40 +1065,6 @@ fn replace(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
     out
 }
 
-/// `assert!(matches!(value, pattern))` that shows the value it got when it fails.
-///
-/// ```
-/// # use mailcat_tests::assert_matches;
-/// let reply: Result<u8, &str> = Ok(3);
-/// assert_matches!(reply, Ok(n) if n > 2);
-/// ```
-#[macro_export]
-macro_rules! assert_matches {
-    ($value:expr, $($pattern:pat_param)|+ $(if $guard:expr)? $(,)?) => {
-        match $value {
-            $($pattern)|+ $(if $guard)? => {}
-            ref other => panic!(
-                "assertion failed: `{}` does not match `{}`\n  got: {:?}",
-                stringify!($value),
-                stringify!($($pattern)|+ $(if $guard)?),
-                other
-            ),
-        }
-    };
-    ($value:expr, $($pattern:pat_param)|+ $(if $guard:expr)?, $($message:tt)+) => {
-        match $value {
-            $($pattern)|+ $(if $guard)? => {}
-            ref other => panic!(
-                "assertion failed: `{}` does not match `{}`: {}\n  got: {:?}",
-                stringify!($value),
-                stringify!($($pattern)|+ $(if $guard)?),
-                format_args!($($message)+),
-                other
-            ),
-        }
-    };
-}
-
 #[cfg(test)]
 mod tests {
     use super::{reply_to, serve, serve_each, serve_tcp, serve_tcp_each, test_tls, Answer, Step};

@@ -30,3 +30,34 @@ pub mod fuzz;
 pub use crate::core::decode::{Decode, Decoded};
 pub use error::{DecodeError, EncodeError};
 pub use limits::Limits;
+
+/// `crate::assert_matches!(value, pattern)` that shows the value it got when it fails:
+/// `assert_matches!(reply, Ok(n) if n > 2)`, with an optional message after the pattern.
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)] // for tests only: the codec's, and the workspace's through mailcat_tests
+#[macro_export]
+macro_rules! assert_matches {
+    ($value:expr, $($pattern:pat_param)|+ $(if $guard:expr)? $(,)?) => {
+        match $value {
+            $($pattern)|+ $(if $guard)? => {}
+            ref other => panic!(
+                "assertion failed: `{}` does not match `{}`\n  got: {:?}",
+                stringify!($value),
+                stringify!($($pattern)|+ $(if $guard)?),
+                other
+            ),
+        }
+    };
+    ($value:expr, $($pattern:pat_param)|+ $(if $guard:expr)?, $($message:tt)+) => {
+        match $value {
+            $($pattern)|+ $(if $guard)? => {}
+            ref other => panic!(
+                "assertion failed: `{}` does not match `{}`: {}\n  got: {:?}",
+                stringify!($value),
+                stringify!($($pattern)|+ $(if $guard)?),
+                format_args!($($message)+),
+                other
+            ),
+        }
+    };
+}

@@ -438,10 +438,7 @@ mod tests {
         let mut big = b"X-Big: ".to_vec();
         big.resize(MAX_HEADER + 10, b'a');
         big.extend_from_slice(b"\n\nbody");
-        assert!(matches!(
-            read(&mut big.as_slice()),
-            Err(HeaderError::TooLarge)
-        ));
+        mailcat_tests::assert_matches!(read(&mut big.as_slice()), Err(HeaderError::TooLarge));
         let mut exact = b"X-Big: ".to_vec();
         exact.resize(MAX_HEADER - 2, b'a');
         exact.extend_from_slice(b"\n\nbody");

@@ -286,10 +286,10 @@ mod tests {
             Endpoint::parse_url("outlook.office365.com"),
             Err(UrlError::MissingScheme)
         );
-        assert!(matches!(
+        mailcat_tests::assert_matches!(
             Endpoint::parse_url("https://x"),
             Err(UrlError::UnknownScheme(_))
-        ));
+        );
         assert_eq!(
             Endpoint::parse_url("imaps://:993"),
             Err(UrlError::MissingHost)

@@ -76,13 +76,13 @@ mod tests {
 
     #[test]
     fn bare_lf_is_refused() {
-        assert!(matches!(
+        crate::assert_matches!(
             split_line(b"+OK\nx", 100),
             Err(DecodeError::Invalid { offset: 3, .. })
-        ));
-        assert!(matches!(
+        );
+        crate::assert_matches!(
             split_line(b"\n", 100),
             Err(DecodeError::Invalid { offset: 0, .. })
-        ));
+        );
     }
 }

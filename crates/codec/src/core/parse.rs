@@ -162,15 +162,12 @@ mod tests {
     #[test]
     fn numbers_refuse_overflow() {
         assert_eq!(number_u32(b"4294967295 "), Ok((&b" "[..], u32::MAX)));
-        assert!(matches!(
-            number_u32(b"4294967296"),
-            Err(nom::Err::Failure(_))
-        ));
-        assert!(matches!(
+        crate::assert_matches!(number_u32(b"4294967296"), Err(nom::Err::Failure(_)));
+        crate::assert_matches!(
             number_u64(b"18446744073709551616"),
             Err(nom::Err::Failure(_))
-        ));
-        assert!(matches!(number_u64(b"-1"), Err(nom::Err::Error(_))));
+        );
+        crate::assert_matches!(number_u64(b"-1"), Err(nom::Err::Error(_)));
     }
 
     #[test]

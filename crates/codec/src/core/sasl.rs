@@ -309,22 +309,22 @@ mod tests {
 
     #[test]
     fn plain_refuses_nul_and_empty_parts() {
-        assert!(matches!(
+        crate::assert_matches!(
             plain("", "user", b"pw\0x"),
             Err(EncodeError::ForbiddenByte {
                 field: "password",
                 position: 2,
                 ..
             })
-        ));
-        assert!(matches!(
+        );
+        crate::assert_matches!(
             plain("", "us\0er", b"pw"),
             Err(EncodeError::ForbiddenByte { field: "login", .. })
-        ));
-        assert!(matches!(
+        );
+        crate::assert_matches!(
             plain("a\0", "user", b"pw"),
             Err(EncodeError::ForbiddenByte { .. })
-        ));
+        );
         assert_eq!(
             plain("", "", b"pw"),
             Err(EncodeError::Empty { field: "login" })

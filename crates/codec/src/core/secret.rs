@@ -103,18 +103,18 @@ mod tests {
                 field: "SASL mechanism"
             }
         );
-        assert!(matches!(
+        crate::assert_matches!(
             check_mechanism("PLAIN\r\nA2 DELETE INBOX").unwrap_err(),
             EncodeError::ForbiddenByte { .. }
-        ));
-        assert!(matches!(
+        );
+        crate::assert_matches!(
             check_mechanism("PLAIN AUTH").unwrap_err(),
             EncodeError::Invalid { .. }
-        ));
-        assert!(matches!(
+        );
+        crate::assert_matches!(
             check_mechanism("ABCDEFGHIJKLMNOPQRSTU").unwrap_err(),
             EncodeError::TooLong { limit: 20, .. }
-        ));
+        );
     }
 
     #[test]

@@ -92,9 +92,7 @@ mod tests {
             (b"nul\0", 3),
         ] {
             let err = Text::new("password", bad).unwrap_err();
-            assert!(
-                matches!(err, EncodeError::ForbiddenByte { field: "password", position, .. } if position == pos)
-            );
+            crate::assert_matches!(err, EncodeError::ForbiddenByte { field: "password", position, .. } if position == pos);
         }
         assert_eq!(
             Text::new("login", &b"plain user"[..]).unwrap().as_bytes(),

@@ -457,22 +457,22 @@ mod tests {
     #[test]
     fn capability_permanentflags_badcharset_appenduid() {
         let (c, _) = code("[CAPABILITY IMAP4rev1 AUTH=XOAUTH2] x");
-        assert!(matches!(c, Some(Code::Capability(ref v)) if v.len() == 2));
+        crate::assert_matches!(c, Some(Code::Capability(ref v)) if v.len() == 2);
         let (c, _) = code("[PERMANENTFLAGS (\\Seen \\*)] x");
         assert_eq!(
             c,
             Some(Code::PermanentFlags(vec![Flag::Seen, Flag::MayCreate]))
         );
         let (c, _) = code("[BADCHARSET (UTF-8 \"US-ASCII\")] x");
-        assert!(matches!(c, Some(Code::BadCharset(ref v)) if v.len() == 2));
+        crate::assert_matches!(c, Some(Code::BadCharset(ref v)) if v.len() == 2);
         let (c, _) = code("[APPENDUID 38505 3955] APPEND completed");
-        assert!(matches!(
+        crate::assert_matches!(
             c,
             Some(Code::AppendUid {
                 uid_validity: 38505,
                 ..
             })
-        ));
+        );
     }
 
     #[test]

@@ -1172,10 +1172,10 @@ mod tests {
         let keywords: Vec<String> = (1..=20_000).map(|n| format!("$k{n}")).collect();
         let wire = format!("* FLAGS (\\Seen {})\r\n", keywords.join(" "));
         let mut d = ResponseDecoder::new(Limits::imap());
-        assert!(matches!(
+        crate::assert_matches!(
             d.decode(wire.as_bytes()),
             Err(DecodeError::LineTooLong { .. })
-        ));
+        );
         d.set_max_line(wire.len());
         let (n, event) = d.decode(wire.as_bytes()).unwrap();
         assert_eq!(n, wire.len());
@@ -1204,13 +1204,13 @@ mod tests {
         assert_eq!(b.as_ptr(), buf[29..].as_ptr());
         let (m, e) = d.decode(&buf[n..]).unwrap();
         assert_eq!(m, 12);
-        assert!(matches!(
+        crate::assert_matches!(
             e,
             Event::Response(Response::Status {
                 kind: StatusKind::Ok,
                 ..
             })
-        ));
+        );
     }
 
     #[test]
@@ -1269,10 +1269,7 @@ mod tests {
             f.sections().next().unwrap().2,
             &SectionData::Streamed { len: 30 }
         );
-        assert!(matches!(
-            events[4],
-            Owned::Response(Response::Status { .. })
-        ));
+        crate::assert_matches!(events[4], Owned::Response(Response::Status { .. }));
     }
 
     #[test]
@@ -1315,12 +1312,12 @@ mod tests {
         let head = format!("* 1 FETCH (UID 1 RFC822 {{{len}}}\r\n");
         let (n, e) = d.decode(head.as_bytes()).unwrap();
         assert_eq!(n, head.len());
-        assert!(matches!(e, Event::BodyStart { len: l, .. } if l == len));
+        crate::assert_matches!(e, Event::BodyStart { len: l, .. } if l == len);
         let piece = vec![b'x'; 64 * 1024];
         let mut seen = 0u64;
         while seen < len {
             let (n, e) = d.decode(&piece).unwrap();
-            assert!(matches!(e, Event::BodyChunk(c) if c.len() == n));
+            crate::assert_matches!(e, Event::BodyChunk(c) if c.len() == n);
             seen += n as u64;
         }
         assert_eq!(seen, len);
@@ -1331,9 +1328,7 @@ mod tests {
         let Event::Response(Response::Data(Data::Fetch(f))) = e else {
             panic!()
         };
-        assert!(
-            matches!(f.items[1], FetchItem::Section { data: SectionData::Streamed { len: l }, .. } if l == len)
-        );
+        crate::assert_matches!(f.items[1], FetchItem::Section { data: SectionData::Streamed { len: l }, .. } if l == len);
         assert!(d.skeleton.capacity() < 4096);
     }
 
@@ -1403,7 +1398,7 @@ mod tests {
                 let mut d = ResponseDecoder::new(Limits::imap());
                 let r = d.decode(line.as_bytes());
                 if item == "BODY[]" && bomb == "{4294967296}" {
-                    assert!(matches!(
+                    crate::assert_matches!(
                         r,
                         Ok((
                             _,
@@ -1412,7 +1407,7 @@ mod tests {
                                 ..
                             }
                         ))
-                    ));
+                    );
                 } else {
                     assert!(
                         matches!(r, Err(DecodeError::LiteralTooLarge { .. })),
@@ -1428,22 +1423,22 @@ mod tests {
     #[test]
     fn refusals() {
         let lim = Limits::imap();
-        assert!(matches!(
+        crate::assert_matches!(
             parse_response(b"* 4294967296 EXISTS\r\n", &lim),
             Err(DecodeError::Invalid { offset: 2, .. })
-        ));
-        assert!(matches!(
+        );
+        crate::assert_matches!(
             parse_response(b"* LIST () \"/\" \"a\0b\"\r\n", &lim),
             Err(DecodeError::Invalid { offset: 16, .. })
-        ));
-        assert!(matches!(
+        );
+        crate::assert_matches!(
             parse_response(b"* LIST () \"/\" \"a\rb\"\r\n", &lim),
             Err(DecodeError::Invalid { .. })
-        ));
-        assert!(matches!(
+        );
+        crate::assert_matches!(
             parse_response(b"* OK x\ny\r\n", &lim),
             Err(DecodeError::Invalid { offset: 6, .. })
-        ));
+        );
         let small = Limits {
             max_line: 32,
             max_response: 40,
@@ -1474,18 +1469,18 @@ mod tests {
         let mut line = b"* 1 FETCH (BODYSTRUCTURE ".to_vec();
         line.extend(std::iter::repeat_n(b'(', 100_000));
         line.extend_from_slice(b"\r\n");
-        assert!(matches!(
+        crate::assert_matches!(
             parse_response(&line, &limits),
             Err(DecodeError::TooDeep { limit: 64, .. })
-        ));
+        );
         // The same in an unknown item, skipped by shape.
         let mut line = b"* 1 FETCH (X-UNKNOWN ".to_vec();
         line.extend(std::iter::repeat_n(b'(', 100_000));
         line.extend_from_slice(b"\r\n");
-        assert!(matches!(
+        crate::assert_matches!(
             parse_response(&line, &limits),
             Err(DecodeError::TooDeep { .. })
-        ));
+        );
     }
 
     #[test]
@@ -1499,9 +1494,7 @@ mod tests {
             })
         );
         let (_, end) = drive(b"* 1 FETCH (BODY[] {50}\r\nab", &[], streaming_limits());
-        assert!(
-            matches!(end, Some(DecodeError::Truncated { inside, .. }) if inside.starts_with("a literal"))
-        );
+        crate::assert_matches!(end, Some(DecodeError::Truncated { inside, .. }) if inside.starts_with("a literal"));
         let (_, end) = drive(b"* OK done\r\n* LIST () \"/\" \"IN", &[], Limits::imap());
         assert_eq!(
             end,
@@ -1523,9 +1516,7 @@ mod tests {
             &[],
             streaming_limits(),
         );
-        assert!(
-            matches!(end, Some(DecodeError::Truncated { inside, .. }) if inside.starts_with("a response line"))
-        );
+        crate::assert_matches!(end, Some(DecodeError::Truncated { inside, .. }) if inside.starts_with("a response line"));
     }
 
     #[test]
@@ -1533,7 +1524,7 @@ mod tests {
         let lim = Limits::imap();
         let (n, g) = parse_greeting(b"* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ AUTH=PLAIN] Dovecot ready.\r\nrest", &lim).unwrap();
         assert_eq!(n, 103);
-        assert!(matches!(g.code, Some(Code::Capability(ref c)) if c.len() == 8));
+        crate::assert_matches!(g.code, Some(Code::Capability(ref c)) if c.len() == 8);
         assert_eq!(
             parse_greeting(b"* OK Gimap ready", &lim),
             Err(DecodeError::Incomplete)
@@ -1591,14 +1582,10 @@ A00000001 NO [AUTHENTICATIONFAILED] Authentication failed\r\n\
             })
             .collect();
         assert_eq!(names[..6], ["OK", "CAPABILITY", "OK", "FLAGS", "OK", "OK"]);
-        assert!(
-            matches!(&events[5], Owned::Response(Response::Status { code: Some(Code::UidValidity(1)), text, .. }) if text.is_empty())
-        );
+        crate::assert_matches!(&events[5], Owned::Response(Response::Status { code: Some(Code::UidValidity(1)), text, .. }) if text.is_empty());
         let f = fetch_of(&events[11]);
         assert_eq!((f.uid(), f.rfc822_size()), (Some(4), Some(4096)));
-        assert!(
-            matches!(&events[12], Owned::Response(Response::Data(Data::List(l))) if l.mailbox.name.as_deref() == Some("[Gmail]/All Mail"))
-        );
+        crate::assert_matches!(&events[12], Owned::Response(Response::Data(Data::List(l))) if l.mailbox.name.as_deref() == Some("[Gmail]/All Mail"));
     }
 
     #[test]
@@ -1606,22 +1593,16 @@ A00000001 NO [AUTHENTICATIONFAILED] Authentication failed\r\n\
         let (events, end) = drive(OUTLOOK, &[], Limits::imap());
         assert_eq!(end, None, "{events:?}");
         assert_eq!(events.len(), 7);
-        assert!(
-            matches!(&events[1], Owned::Response(Response::Continuation { text, .. }) if text.is_empty())
-        );
-        assert!(matches!(
+        crate::assert_matches!(&events[1], Owned::Response(Response::Continuation { text, .. }) if text.is_empty());
+        crate::assert_matches!(
             &events[2],
             Owned::Response(Response::Status {
                 code: Some(Code::Other { .. }),
                 ..
             })
-        ));
-        assert!(
-            matches!(&events[3], Owned::Response(Response::Data(Data::Status(s))) if s.items.len() == 2)
         );
-        assert!(
-            matches!(&events[4], Owned::Response(Response::Data(Data::Search { numbers, .. })) if numbers.len() == 3)
-        );
+        crate::assert_matches!(&events[3], Owned::Response(Response::Data(Data::Status(s))) if s.items.len() == 2);
+        crate::assert_matches!(&events[4], Owned::Response(Response::Data(Data::Search { numbers, .. })) if numbers.len() == 3);
     }
 
     #[test]
@@ -1629,13 +1610,13 @@ A00000001 NO [AUTHENTICATIONFAILED] Authentication failed\r\n\
         let (events, end) = drive(OTHERS, &[], Limits::imap());
         assert_eq!(end, None, "{events:?}");
         assert_eq!(events.len(), 9);
-        assert!(matches!(
+        crate::assert_matches!(
             &events[8],
             Owned::Response(Response::Status {
                 code: Some(Code::Unseen(3)),
                 ..
             })
-        ));
+        );
     }
 
     /// `count` FETCH responses of a 4 KiB body each, as the benches decode.
@@ -1680,7 +1661,7 @@ A00000001 NO [AUTHENTICATIONFAILED] Authentication failed\r\n\
             assert_eq!(g.kind, crate::imap::GreetingKind::Ok);
         }
         let (_, r) = parse_response(b"* ID (\"NAME\" \"Zimbra\" \"VERSION\" \"8.8.15_GA_4177\" \"RELEASE\" \"20211112\")\r\n", &lim).unwrap();
-        assert!(matches!(r, Response::Data(Data::Id(Some(p))) if p.len() == 3));
+        crate::assert_matches!(r, Response::Data(Data::Id(Some(p))) if p.len() == 3);
     }
 
     fn corpus() -> Vec<u8> {

@@ -591,7 +591,7 @@ mod tests {
         assert_eq!(secs.len(), 4);
         assert_eq!(secs[0].0.part, vec![1, 2]);
         assert_eq!(secs[0].1, Some(10));
-        assert!(matches!(&secs[0].0.text, Some(SectionText::HeaderFields(l)) if l.len() == 2));
+        crate::assert_matches!(&secs[0].0.text, Some(SectionText::HeaderFields(l)) if l.len() == 2);
         assert_eq!(secs[1].0.text, Some(SectionText::Mime));
         assert_eq!(secs[2].0.kind, SectionKind::Binary);
         assert_eq!(secs[2].2.bytes(), Some(&b"\0\x01"[..]));
@@ -625,9 +625,7 @@ mod tests {
     fn unknown_items_are_kept_raw() {
         let f = fetch(b"(X-FOO (a \"b)\" {1}\r\n) (c)) PREVIEW \"hi\" UID 3)");
         assert_eq!(f.uid(), Some(3));
-        assert!(
-            matches!(&f.items[0], FetchItem::Other { name, value } if &**name == b"X-FOO" && &**value == b"(a \"b)\" {1}\r\n) (c))")
-        );
+        crate::assert_matches!(&f.items[0], FetchItem::Other { name, value } if &**name == b"X-FOO" && &**value == b"(a \"b)\" {1}\r\n) (c))");
     }
 
     #[test]

@@ -463,15 +463,15 @@ mod tests {
 
     #[test]
     fn nul_and_bare_lf_and_long_lines() {
-        assert!(matches!(
+        crate::assert_matches!(
             run(b"* OK a\0b\r\n", &LIM),
             Err(DecodeError::Invalid { offset: 6, .. })
-        ));
+        );
         // A bare LF inside a quoted string is refused; see `bare_lf_*` for where it ends a line.
-        assert!(matches!(
+        crate::assert_matches!(
             run(b"* 1 LIST () \"/\" \"a\nb\"\r\n", &LIM),
             Err(DecodeError::Invalid { offset: 18, .. })
-        ));
+        );
         assert_eq!(
             run(&[b'x'; 100], &LIM),
             Err(DecodeError::LineTooLong {
@@ -524,10 +524,10 @@ mod tests {
         refused(b"* 1 FETCH (BODY[] {5}\r\nhello)\n", 29);
         // The rest of a streamed FETCH.
         let lim = FrameLimits { base: 40, ..LIM };
-        assert!(matches!(
+        crate::assert_matches!(
             frame(b" UID 3)\n", &mut FrameState::fetch_continuation(), &lim),
             Err(DecodeError::Invalid { offset: 7, .. })
-        ));
+        );
         // A literal's bytes may hold any LF: they are jumped over.
         assert!(run(b"* 1 FETCH (BODY[] {3}\r\na\nb)\r\n", &LIM).is_ok());
     }
@@ -563,19 +563,19 @@ mod tests {
                 len: 500
             })
         );
-        assert!(matches!(
+        crate::assert_matches!(
             run(b"* 1 fetch (rfc822 {500}\r\n", &lim),
             Ok(Framed::Stream { name: 11, .. })
-        ));
+        );
         // Small: inline. Not a body item: inline (and bounded by max_literal).
         assert_eq!(
             run(b"* 1 FETCH (BODY[] {5}\r\n", &lim),
             Err(DecodeError::Incomplete)
         );
-        assert!(matches!(
+        crate::assert_matches!(
             run(b"* 1 FETCH (X-GM-LABELS ({5000}\r\n", &lim),
             Err(DecodeError::LiteralTooLarge { limit: 1000, .. })
-        ));
+        );
         assert_eq!(
             run(b"* LIST () \"/\" {5000}\r\n", &lim),
             Err(DecodeError::LiteralTooLarge {

@@ -427,7 +427,7 @@ mod tests {
         let (rest, v) = quoted(b"\"a\\\"b\\\\c\"").unwrap();
         assert!(rest.is_empty());
         assert_eq!(&*v, b"a\"b\\c");
-        assert!(matches!(v, Cow::Owned(_)));
+        crate::assert_matches!(v, Cow::Owned(_));
     }
 
     #[test]
@@ -501,7 +501,7 @@ mod tests {
         let deep = vec![b'('; 100_000];
         match skip_value(&deep, &CTX) {
             Err(nom::Err::Failure(e)) => {
-                assert!(matches!(e.problem, Problem::TooDeep { limit: 8 }));
+                crate::assert_matches!(e.problem, Problem::TooDeep { limit: 8 });
             }
             other => panic!("{other:?}"),
         }

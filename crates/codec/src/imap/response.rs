@@ -787,14 +787,14 @@ mod tests {
     fn tagged_and_untagged_status() {
         let r = parse(b"A1 OK [READ-WRITE] SELECT completed\r\n");
         assert_eq!(r.tag().unwrap().as_bytes(), b"A1");
-        assert!(matches!(
+        crate::assert_matches!(
             r,
             Response::Status {
                 kind: StatusKind::Ok,
                 code: Some(Code::ReadWrite),
                 ..
             }
-        ));
+        );
         assert_eq!(parse(b"* BYE logging out\r\n").type_name(), "BYE");
         assert_eq!(parse(b"a2 no nope\r\n").type_name(), "NO");
     }
@@ -804,64 +804,52 @@ mod tests {
         // Zimbra and mail.ru have been seen sending lower-case keywords.
         assert_eq!(parse(b"* ok hi\r\n").type_name(), "OK");
         assert_eq!(data(b"* 3 exists\r\n"), Data::Exists(3));
-        assert!(matches!(data(b"* 1 fetch (uid 5)\r\n"), Data::Fetch(f) if f.uid() == Some(5)));
+        crate::assert_matches!(data(b"* 1 fetch (uid 5)\r\n"), Data::Fetch(f) if f.uid() == Some(5));
     }
 
     #[test]
     fn icloud_bye_without_text_and_ppops_ok_without_text() {
         // iCloud sends `* BYE` on logout (imap-proto #131); ppops.net `A6 OK` (node-imap #539).
-        assert!(
-            matches!(parse(b"* BYE\r\n"), Response::Status { kind: StatusKind::Bye, ref text, .. } if text.is_empty())
-        );
-        assert!(matches!(
+        crate::assert_matches!(parse(b"* BYE\r\n"), Response::Status { kind: StatusKind::Bye, ref text, .. } if text.is_empty());
+        crate::assert_matches!(
             parse(b"A6 OK\r\n"),
             Response::Status {
                 kind: StatusKind::Ok,
                 ..
             }
-        ));
+        );
     }
 
     #[test]
     fn gmail_code_without_text() {
         // Gmail: `* OK [HIGHESTMODSEQ 13637]` (modern-email/defects #28).
         let r = parse(b"* OK [HIGHESTMODSEQ 13637]\r\n");
-        assert!(
-            matches!(r, Response::Status { code: Some(Code::HighestModSeq(13637)), ref text, .. } if text.is_empty())
-        );
+        crate::assert_matches!(r, Response::Status { code: Some(Code::HighestModSeq(13637)), ref text, .. } if text.is_empty());
     }
 
     #[test]
     fn doubled_spaces_between_tokens() {
         // Seen from Exchange and QQ Mail: extra spaces after `*`, the tag, the number, the
         // status keyword.
-        assert!(matches!(data(b"*  1 FETCH (UID 5)\r\n"), Data::Fetch(f) if f.uid() == Some(5)));
-        assert!(matches!(data(b"* 1  FETCH  (UID 5)\r\n"), Data::Fetch(f) if f.uid() == Some(5)));
+        crate::assert_matches!(data(b"*  1 FETCH (UID 5)\r\n"), Data::Fetch(f) if f.uid() == Some(5));
+        crate::assert_matches!(data(b"* 1  FETCH  (UID 5)\r\n"), Data::Fetch(f) if f.uid() == Some(5));
         assert_eq!(data(b"* 3  EXISTS\r\n"), Data::Exists(3));
         let r = parse(b"A1  OK  [READ-WRITE]  done\r\n");
-        assert!(
-            matches!(r, Response::Status { code: Some(Code::ReadWrite), ref text, .. } if text.as_ref() == b"done")
-        );
-        assert!(
-            matches!(data(b"*  CAPABILITY  IMAP4rev1\r\n"), Data::Capability(c) if c.len() == 1)
-        );
+        crate::assert_matches!(r, Response::Status { code: Some(Code::ReadWrite), ref text, .. } if text.as_ref() == b"done");
+        crate::assert_matches!(data(b"*  CAPABILITY  IMAP4rev1\r\n"), Data::Capability(c) if c.len() == 1);
     }
 
     #[test]
     fn code_followed_by_text_without_a_space() {
         let r = parse(b"* OK [HIGHESTMODSEQ 42]Highest\r\n");
-        assert!(
-            matches!(r, Response::Status { code: Some(Code::HighestModSeq(42)), ref text, .. } if text.as_ref() == b"Highest")
-        );
+        crate::assert_matches!(r, Response::Status { code: Some(Code::HighestModSeq(42)), ref text, .. } if text.as_ref() == b"Highest");
     }
 
     #[test]
     fn continuation_forms() {
         // mail.ru: `+ ` before the XOAUTH2 response (MailKit #345); a bare `+` too.
         for line in [&b"+ \r\n"[..], b"+\r\n"] {
-            assert!(
-                matches!(parse(line), Response::Continuation { ref text, .. } if text.is_empty())
-            );
+            crate::assert_matches!(parse(line), Response::Continuation { ref text, .. } if text.is_empty());
         }
         let r = parse(b"+ Ready for literal data\r\n");
         assert_eq!(r.type_name(), "CONTINUATION");
@@ -872,9 +860,7 @@ mod tests {
     #[test]
     fn eight_bit_text_in_status() {
         let r = parse("* OK Добро пожаловать\r\n".as_bytes());
-        assert!(
-            matches!(r, Response::Status { ref text, .. } if text.as_ref() == "Добро пожаловать".as_bytes())
-        );
+        crate::assert_matches!(r, Response::Status { ref text, .. } if text.as_ref() == "Добро пожаловать".as_bytes());
     }
 
     #[test]
@@ -945,7 +931,7 @@ mod tests {
         assert_eq!(e.tag.as_deref(), Some(&b"A282"[..]));
         assert!(e.uid);
         assert_eq!(e.items.len(), 4);
-        assert!(matches!(&e.items[2], ESearchItem::All(s) if s.ranges().len() == 2));
+        crate::assert_matches!(&e.items[2], ESearchItem::All(s) if s.ranges().len() == 2);
         let Data::ESearch(e) = data(b"* ESEARCH (TAG \"A1\")\r\n") else {
             panic!()
         };
@@ -954,58 +940,49 @@ mod tests {
 
     #[test]
     fn vanished_enabled_id_namespace_flags() {
-        assert!(
-            matches!(data(b"* VANISHED (EARLIER) 300:310,405,411\r\n"), Data::Vanished { earlier: true, uids } if uids.ranges().len() == 3)
-        );
-        assert!(matches!(
+        crate::assert_matches!(data(b"* VANISHED (EARLIER) 300:310,405,411\r\n"), Data::Vanished { earlier: true, uids } if uids.ranges().len() == 3);
+        crate::assert_matches!(
             data(b"* VANISHED 1:*\r\n"),
             Data::Vanished { earlier: false, .. }
-        ));
-        assert!(
-            matches!(data(b"* ENABLED CONDSTORE QRESYNC\r\n"), Data::Enabled(c) if c.len() == 2)
         );
-        assert!(matches!(data(b"* ENABLED\r\n"), Data::Enabled(c) if c.is_empty()));
+        crate::assert_matches!(data(b"* ENABLED CONDSTORE QRESYNC\r\n"), Data::Enabled(c) if c.len() == 2);
+        crate::assert_matches!(data(b"* ENABLED\r\n"), Data::Enabled(c) if c.is_empty());
         assert_eq!(data(b"* ID NIL\r\n"), Data::Id(None));
         let Data::Id(Some(p)) = data(b"* ID (\"name\" \"Dovecot\" \"version\" NIL)\r\n") else {
             panic!()
         };
         assert_eq!(p.len(), 2);
         assert!(p[1].1.is_none());
-        assert!(matches!(
+        crate::assert_matches!(
             data(b"* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n"),
             Data::Namespace(_)
-        ));
-        assert!(
-            matches!(data(b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n"), Data::Flags(f) if f.len() == 5)
         );
+        crate::assert_matches!(data(b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n"), Data::Flags(f) if f.len() == 5);
     }
 
     #[test]
     fn list_lsub_status_xlist() {
-        assert!(matches!(
+        crate::assert_matches!(
             data(b"* LIST (\\HasNoChildren) \"/\" INBOX\r\n"),
             Data::List(_)
-        ));
-        assert!(matches!(
+        );
+        crate::assert_matches!(
             data(b"* LSUB () \".\" #news.comp.mail.misc\r\n"),
             Data::Lsub(_)
-        ));
-        assert!(matches!(
+        );
+        crate::assert_matches!(
             data(b"* XLIST (\\HasNoChildren \\Inbox) \"/\" \"Inbox\"\r\n"),
             Data::List(_)
-        ));
+        );
         // Exchange: trailing space after the STATUS list too.
-        assert!(matches!(
-            data(b"* STATUS INBOX (MESSAGES 0) \r\n"),
-            Data::Status(_)
-        ));
+        crate::assert_matches!(data(b"* STATUS INBOX (MESSAGES 0) \r\n"), Data::Status(_));
     }
 
     #[test]
     fn unknown_data_is_kept_raw() {
         let d = data(b"* QUOTA \"\" (STORAGE 10 512)\r\n");
         assert_eq!(d.type_name(), "QUOTA");
-        assert!(matches!(d, Data::Other { raw, .. } if raw.as_ref() == b"\"\" (STORAGE 10 512)"));
+        crate::assert_matches!(d, Data::Other { raw, .. } if raw.as_ref() == b"\"\" (STORAGE 10 512)");
         assert_eq!(data(b"* 5 XTHING a b\r\n").type_name(), "XTHING");
     }
 
@@ -1034,7 +1011,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(g.kind, GreetingKind::Ok);
-        assert!(matches!(g.code, Some(Code::Capability(_))));
+        crate::assert_matches!(g.code, Some(Code::Capability(_)));
         assert_eq!(
             greeting(b"* PREAUTH hi\r\n", &CTX).unwrap().1.kind,
             GreetingKind::PreAuth

@@ -291,13 +291,13 @@ mod tests {
                 lines: 5,
             },
         ] {
-            assert!(matches!(
+            crate::assert_matches!(
                 command.encode(),
                 Err(EncodeError::Invalid {
                     field: "message number",
                     ..
                 })
-            ));
+            );
         }
     }
 
@@ -314,10 +314,10 @@ mod tests {
             "AUTH PLAIN AHRpbQB0YW5zdGFhZnRhbnN0YWFm\r\n"
         );
         assert_eq!(text(auth("EXTERNAL", Some(b""))), "AUTH EXTERNAL =\r\n");
-        assert!(matches!(
+        crate::assert_matches!(
             auth("XOAUTH2", Some(&[b'x'; 200])).encode(),
             Err(EncodeError::TooLong { limit: 255, .. })
-        ));
+        );
         assert_eq!(sasl_response(&[b'x'; 300]).len(), 402);
         assert_eq!(sasl_cancel(), b"*\r\n");
     }
@@ -333,14 +333,14 @@ mod tests {
                 position: 2
             })
         );
-        assert!(matches!(
+        crate::assert_matches!(
             Command::User("alice\nDELE 1".into()).encode(),
             Err(EncodeError::ForbiddenByte {
                 field: "user name",
                 byte: b'\n',
                 ..
             })
-        ));
+        );
         assert!(Command::Pass(Secret::new(&b"pw\0"[..])).encode().is_err());
         assert!(Command::Auth {
             mechanism: "PLAIN\r\nQUIT".into(),

@@ -83,7 +83,7 @@ enum State {
 /// let mut decoder = Decoder::new(Limits::pop3());
 /// let mut buf: &[u8] = b"+OK ready\r\n+OK 2 messages\r\n1 120\r\n2 200\r\n.\r\n";
 /// let (n, greeting) = decoder.decode(buf).unwrap();
-/// assert!(matches!(greeting, Event::Status(s) if s.is_ok()));
+/// crate::assert_matches!(greeting, Event::Status(s) if s.is_ok());
 /// buf = &buf[n..];
 /// decoder.expect(Expect::MultiLine(Body::Lines)); // LIST
 /// let mut lines = Vec::new();
@@ -513,24 +513,24 @@ mod tests {
         )
         .unwrap();
         assert_eq!(seen[1], Seen::Continuation(Vec::new()));
-        assert!(matches!(seen[2], Seen::Status(Status::Err, _)));
+        crate::assert_matches!(seen[2], Seen::Status(Status::Err, _));
     }
 
     #[test]
     fn continuation_is_refused_when_not_authenticating() {
-        assert!(matches!(
+        crate::assert_matches!(
             run(Limits::pop3(), &[Expect::SingleLine], b"+ abc\r\n", &[]),
             Err(DecodeError::Invalid { offset: 0, .. })
-        ));
+        );
     }
 
     #[test]
     fn garbage_greeting_is_refused_before_its_line_ends() {
         let mut d = Decoder::new(Limits::pop3());
-        assert!(matches!(
+        crate::assert_matches!(
             d.decode(b"1Gdo00V4 wFaIW2WP"),
             Err(DecodeError::Invalid { offset: 0, .. })
-        ));
+        );
         let mut d = Decoder::new(Limits::pop3());
         assert_eq!(d.decode(b"+O"), Err(DecodeError::Incomplete));
     }
@@ -616,10 +616,10 @@ mod tests {
             })
         );
         limits.max_line = 8;
-        assert!(matches!(
+        crate::assert_matches!(
             run(limits, &[LIST], b"+OK\r\n1 123456789\r\n.\r\n", &[]),
             Err(DecodeError::LineTooLong { .. })
-        ));
+        );
     }
 
     #[test]
@@ -643,7 +643,7 @@ mod tests {
         limits.max_lines = usize::MAX;
         let mut d = Decoder::new(limits);
         d.expect(LIST);
-        assert!(matches!(d.decode(b"+OK\r\n"), Ok((5, Event::Status(_)))));
+        crate::assert_matches!(d.decode(b"+OK\r\n"), Ok((5, Event::Status(_))));
         let line = b"1234567 0123456789abcdef\r\n";
         for _ in 0..200_000 {
             assert_eq!(

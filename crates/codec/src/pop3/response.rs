@@ -365,10 +365,7 @@ mod tests {
             status_line(b"+ VXNlcm5hbWU6", true),
             Ok(Reply::Continuation(b"VXNlcm5hbWU6"))
         );
-        assert!(matches!(
-            status_line(b"+OK done", true),
-            Ok(Reply::Status(_))
-        ));
+        crate::assert_matches!(status_line(b"+OK done", true), Ok(Reply::Status(_)));
         assert!(status_line(b"+x", true).is_err());
         assert!(status_line(b"+", false).is_err());
     }

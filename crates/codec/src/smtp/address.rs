@@ -314,14 +314,14 @@ mod tests {
     #[test]
     fn refuses_injection() {
         // threat model #29.
-        assert!(matches!(
+        crate::assert_matches!(
             Address::new("a@b>\r\nRCPT TO:<x@evil>").unwrap_err(),
             EncodeError::ForbiddenByte {
                 byte: b'\r',
                 position: 4,
                 ..
             }
-        ));
+        );
         assert_eq!(
             reason("a@b> SIZE=1"),
             "address is not valid: contains '<' or '>'; give the bare address"
@@ -330,14 +330,14 @@ mod tests {
             reason("<a@b>"),
             "address is not valid: contains '<' or '>'; give the bare address"
         );
-        assert!(matches!(
+        crate::assert_matches!(
             Address::new("a\0@b").unwrap_err(),
             EncodeError::ForbiddenByte { byte: 0, .. }
-        ));
-        assert!(matches!(
+        );
+        crate::assert_matches!(
             Address::new("a\t@b").unwrap_err(),
             EncodeError::ForbiddenByte { byte: b'\t', .. }
-        ));
+        );
         assert_eq!(
             reason("-oQ/tmp/x@example.org"),
             "address is not valid: starts with '-', which a program could take for an option"

@@ -583,10 +583,10 @@ mod tests {
         // RFC 4954 §4: an empty initial response is "=".
         assert_eq!(text(auth("EXTERNAL", Some(b""))), "AUTH EXTERNAL =\r\n");
         // A long XOAUTH2 token does not fit in 512 octets: the session must go without it.
-        assert!(matches!(
+        crate::assert_matches!(
             auth("XOAUTH2", Some(&[b'x'; 400])).encode(),
             Err(EncodeError::TooLong { limit: 512, .. })
-        ));
+        );
         assert!(auth("PLAIN\r\nMAIL FROM:<x@evil>", None).encode().is_err());
         assert_eq!(sasl_response(b"tim"), b"dGlt\r\n");
         assert_eq!(sasl_cancel(), b"*\r\n");
@@ -654,13 +654,13 @@ mod tests {
     fn utf8_addresses_need_smtputf8() {
         let from = mail(Some("jürgen@example.de"), MailParameters::default());
         assert!(from.needs_smtputf8());
-        assert!(matches!(
+        crate::assert_matches!(
             from.encode(),
             Err(EncodeError::Invalid {
                 field: "address",
                 ..
             })
-        ));
+        );
         assert_eq!(
             text(mail(
                 Some("jürgen@example.de"),

@@ -497,22 +497,16 @@ mod tests {
             })
         );
         // Also before the line is complete.
-        assert!(matches!(
-            parse(b"250-ok\r\n55"),
-            Err(DecodeError::Incomplete)
-        ));
-        assert!(matches!(
+        crate::assert_matches!(parse(b"250-ok\r\n55"), Err(DecodeError::Incomplete));
+        crate::assert_matches!(
             parse(b"250-ok\r\n550"),
             Err(DecodeError::Invalid { offset: 8, .. })
-        ));
+        );
     }
 
     #[test]
     fn syntax_errors_are_reported_before_the_crlf() {
-        assert!(matches!(
-            parse(b"2x"),
-            Err(DecodeError::Invalid { offset: 1, .. })
-        ));
+        crate::assert_matches!(parse(b"2x"), Err(DecodeError::Invalid { offset: 1, .. }));
         assert_eq!(parse(b"25"), Err(DecodeError::Incomplete));
         assert_eq!(parse(b"250-abc"), Err(DecodeError::Incomplete));
     }
@@ -543,18 +537,18 @@ mod tests {
         );
         let mut limits = Limits::smtp();
         limits.max_response = 20;
-        assert!(matches!(
+        crate::assert_matches!(
             parse_reply(&many, &limits),
             Err(DecodeError::ResponseTooLarge { limit: 20, .. })
-        ));
+        );
     }
 
     #[test]
     fn bare_lf_is_refused() {
-        assert!(matches!(
+        crate::assert_matches!(
             parse(b"250 ok\n"),
             Err(DecodeError::Invalid { offset: 6, .. })
-        ));
+        );
     }
 
     #[test]
@@ -568,10 +562,10 @@ mod tests {
             })
         );
         // Seen before the CRLF arrives.
-        assert!(matches!(
+        crate::assert_matches!(
             parse(b"220 hi\0"),
             Err(DecodeError::Invalid { offset: 6, .. })
-        ));
+        );
     }
 
     #[test]

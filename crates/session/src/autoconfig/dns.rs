@@ -972,13 +972,13 @@ mod tests {
             "{wrong_id:?}"
         );
         let other_name = parse_response(&m, 0x1234, "_pop3s._tcp.example.com", TYPE_SRV);
-        assert!(matches!(other_name, Err(DnsError::NotOurReply { .. })));
+        mailcat_tests::assert_matches!(other_name, Err(DnsError::NotOurReply { .. }));
         let other_type = parse_response(&m, 0x1234, SRV_NAME, TYPE_MX);
-        assert!(matches!(other_type, Err(DnsError::NotOurReply { .. })));
+        mailcat_tests::assert_matches!(other_type, Err(DnsError::NotOurReply { .. }));
         let mut query = m.clone();
         query[2] &= 0x7f; // QR clear: a query
         let query = parse_response(&query, 0x1234, SRV_NAME, TYPE_SRV);
-        assert!(matches!(query, Err(DnsError::NotOurReply { .. })));
+        mailcat_tests::assert_matches!(query, Err(DnsError::NotOurReply { .. }));
     }
 
     #[test]

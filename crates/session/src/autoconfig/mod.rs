@@ -652,10 +652,10 @@ mod tests {
 
     #[tokio::test]
     async fn not_an_address_is_refused() {
-        assert!(matches!(
+        mailcat_tests::assert_matches!(
             discover("me@müller.de", &Discovery::default()).await,
             Err(AutoconfigError::NonAsciiDomain(_))
-        ));
+        );
         for bad in [
             "nobody",
             "@example.com",

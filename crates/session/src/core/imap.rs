@@ -1771,9 +1771,7 @@ mod tests {
             Error::Closed { reply, .. } => assert_eq!(reply.to_string(), "going down"),
             other => panic!("{other:?}"),
         }
-        assert!(
-            matches!(core.usable(), Err(Error::Closed { reply, .. }) if reply.imap_status() == Some(StatusKind::Bye) && reply.to_string() == "going down")
-        );
+        mailcat_tests::assert_matches!(core.usable(), Err(Error::Closed { reply, .. }) if reply.imap_status() == Some(StatusKind::Bye) && reply.to_string() == "going down");
         assert!(core.start(&Command::Noop, Kind::Plain).is_err());
     }
 
@@ -1865,9 +1863,7 @@ mod tests {
             b"* 2 FETCH (UID 8 BODY[] {5}\r\nhello)\r\nA0002 OK\r\n",
         )
         .expect("inline");
-        assert!(
-            matches!(&events[0], ImapEvent::InlineBody { index: 0, bytes } if bytes == b"hello")
-        );
+        mailcat_tests::assert_matches!(&events[0], ImapEvent::InlineBody { index: 0, bytes } if bytes == b"hello");
     }
 
     #[test]
@@ -1894,15 +1890,9 @@ mod tests {
         )
         .expect("routed");
         let index = |uid: u32| uids.iter().position(|&u| u == uid).expect("asked for");
-        assert!(
-            matches!(&events[0], ImapEvent::InlineBody { index: i, bytes } if *i == index(1500) && bytes == b"hi")
-        );
-        assert!(
-            matches!(&events[1], ImapEvent::InlineBody { index: i, bytes } if *i == index(7) && bytes == b"bye")
-        );
-        assert!(
-            matches!(&events[2], ImapEvent::Done(Done { kind: Kind::Bodies(c), .. }) if c.len() == 1_000)
-        );
+        mailcat_tests::assert_matches!(&events[0], ImapEvent::InlineBody { index: i, bytes } if *i == index(1500) && bytes == b"hi");
+        mailcat_tests::assert_matches!(&events[1], ImapEvent::InlineBody { index: i, bytes } if *i == index(7) && bytes == b"bye");
+        mailcat_tests::assert_matches!(&events[2], ImapEvent::Done(Done { kind: Kind::Bodies(c), .. }) if c.len() == 1_000);
         assert!(core.send_bodies().expect("sent"));
         // The rest of the contiguous run and the first scattered UIDs, up to 500 ranges.
         let third = String::from_utf8(sent(&mut core)).expect("ascii");
@@ -1967,7 +1957,7 @@ mod tests {
         core.start(&append, Kind::Plain).expect("start");
         assert_eq!(sent(&mut core), b"A0001 APPEND INBOX {5}\r\n");
         let events = feed_all(&mut core, b"+ go ahead\r\n").expect("continued");
-        assert!(matches!(events[..], [ImapEvent::Quiet]));
+        mailcat_tests::assert_matches!(events[..], [ImapEvent::Quiet]);
         assert_eq!(sent(&mut core), b"hello\r\n");
         assert_eq!(
             done(feed_all(&mut core, b"A0001 OK APPEND done\r\n").expect("ok")).len(),
@@ -2000,7 +1990,7 @@ mod tests {
         let tag = core.start(&Command::Idle, Kind::Idle).expect("start");
         assert_eq!(sent(&mut core), b"A0001 IDLE\r\n");
         let events = feed_all(&mut core, b"+ idling\r\n").expect("started");
-        assert!(matches!(events[..], [ImapEvent::IdleStarted]));
+        mailcat_tests::assert_matches!(events[..], [ImapEvent::IdleStarted]);
         feed_all(&mut core, b"* 4 EXISTS\r\n* OK Still here\r\n").expect("news");
         assert!(core.has_unsolicited());
         core.idle_done();
@@ -2029,7 +2019,7 @@ mod tests {
         core.start(&auth, Kind::Authenticate).expect("start");
         assert_eq!(sent(&mut core), b"A0001 AUTHENTICATE PLAIN\r\n");
         let events = feed_all(&mut core, b"+ aGk=\r\n").expect("challenge");
-        assert!(matches!(&events[..], [ImapEvent::Challenge(c)] if c == b"hi"));
+        mailcat_tests::assert_matches!(&events[..], [ImapEvent::Challenge(c)] if c == b"hi");
         core.sasl_send(cmd::sasl_response(b"x"), Redaction::Secret)
             .expect("respond");
         let out = core.poll_transmit().expect("queued");

@@ -1116,10 +1116,7 @@ mod tests {
             Protocol::Pop3 => b"+OK ready\r\n",
             Protocol::Smtp => b"220 mx.test ESMTP\r\n",
         };
-        assert!(matches!(
-            feed(&mut core, greeting),
-            Ok((Event::Greeting(_), _))
-        ));
+        mailcat_tests::assert_matches!(feed(&mut core, greeting), Ok((Event::Greeting(_), _)));
         core
     }
 
@@ -1199,7 +1196,7 @@ mod tests {
         for protocol in [Protocol::Imap, Protocol::Pop3, Protocol::Smtp] {
             let mut core = opening(protocol, Security::StartTls);
             // Two bytes cannot tell yet.
-            assert!(matches!(core.input(b"\x16\x03"), Ok(Progress::NeedInput)));
+            mailcat_tests::assert_matches!(core.input(b"\x16\x03"), Ok(Progress::NeedInput));
             let error = feed(&mut core, b"\x16\x03\x03\x00\x2a\x02\x00").unwrap_err();
             assert!(
                 matches!(&error, TransportError::TlsServerOnPlaintextConnection { tls_url, .. } if tls_url.starts_with(&format!("{}s://", protocol.to_string().to_lowercase()))),
@@ -1331,7 +1328,7 @@ mod tests {
         }
         let mut core = opening(Protocol::Imap, Security::StartTls);
         let (event, used) = feed(&mut core, b"* OK a\r\n* OK [ALERT] b\r\n").unwrap();
-        assert!(matches!(event, Event::Greeting(_)));
+        mailcat_tests::assert_matches!(event, Event::Greeting(_));
         assert_eq!(used, 8, "the untagged line stays for what follows");
     }
 
@@ -1695,13 +1692,13 @@ mod tests {
         core.ask_capabilities(b"").unwrap();
         assert_eq!(sent(&mut core), "CAPA\r\n");
         // Part of the reply came, then the caller gave up.
-        assert!(matches!(
+        mailcat_tests::assert_matches!(
             core.input(b"+OK\r\nUSER\r\n"),
             Ok(Progress::Event {
                 event: Event::Part,
                 ..
             })
-        ));
+        );
         assert_eq!(core.read_step(), Step::Capabilities, "still due");
         let error = core.ask_starttls(b"").unwrap_err();
         assert!(error.to_string().contains("dropped halfway"), "{error}");
@@ -1741,14 +1738,14 @@ mod tests {
             false,
             ClientId::Ipv4(Ipv4Addr::LOCALHOST),
         );
-        assert!(matches!(core.input(b""), Ok(Progress::NeedInput)));
+        mailcat_tests::assert_matches!(core.input(b""), Ok(Progress::NeedInput));
         let error = core.failure(timeout());
         assert!(
             matches!(&error, TransportError::Timeout { hint: Some(h), .. } if h.contains("imaps://mail.test:993")),
             "{error:?}"
         );
         let mut core = opening(Protocol::Imap, Security::StartTls);
-        assert!(matches!(core.input(b"* OK"), Ok(Progress::NeedInput)));
+        mailcat_tests::assert_matches!(core.input(b"* OK"), Ok(Progress::NeedInput));
         let error = core.failure(timeout());
         assert!(
             matches!(error, TransportError::Timeout { hint: None, .. }),
@@ -1759,7 +1756,7 @@ mod tests {
     #[test]
     fn a_greeting_cut_off_says_what_was_unfinished() {
         let mut core = opening(Protocol::Smtp, Security::ImplicitTls);
-        assert!(matches!(core.input(b"220-mx\r\n"), Ok(Progress::NeedInput)));
+        mailcat_tests::assert_matches!(core.input(b"220-mx\r\n"), Ok(Progress::NeedInput));
         let error = core.end(b"220-mx\r\n");
         assert!(
             matches!(

@@ -1073,7 +1073,7 @@ mod tests {
         );
         assert_eq!(e.reply().and_then(crate::Reply::smtp_code), Some(421));
         assert!(writes(&mut core).is_empty());
-        assert!(matches!(core.check(), Err(Error::Closed { .. })));
+        mailcat_tests::assert_matches!(core.check(), Err(Error::Closed { .. }));
     }
 
     #[test]
@@ -1168,10 +1168,10 @@ mod tests {
         writes(&mut core);
         replies(&mut core, b"250 Ok\r\n250 Ok\r\n354 go\r\n");
         core.body_push(b"half a message");
-        assert!(matches!(
+        mailcat_tests::assert_matches!(
             core.command(&Command::Noop, b""),
             Err(Error::Misuse { .. })
-        ));
+        );
         assert!(writes(&mut core).is_empty());
         assert!(core.is_poisoned());
     }
@@ -1230,7 +1230,7 @@ mod tests {
         start(&mut core, &["bob@example.test"]);
         writes(&mut core);
         replies(&mut core, b"250 Ok\r\n");
-        assert!(matches!(core.handle_end(b""), Error::Transport(_)));
+        mailcat_tests::assert_matches!(core.handle_end(b""), Error::Transport(_));
     }
 
     #[test]
@@ -1248,7 +1248,7 @@ mod tests {
         let rest = "250 Ok\r\n".repeat(PIPELINE_WINDOW + 50);
         let (events, _) = replies(&mut core, rest.as_bytes());
         assert_eq!(events.len(), PIPELINE_WINDOW + 50);
-        assert!(matches!(events.last(), Some(Ok(Event::Continue))));
+        mailcat_tests::assert_matches!(events.last(), Some(Ok(Event::Continue)));
         let refilled: usize = writes(&mut core)
             .iter()
             .map(|w| w.matches("\r\n").count())
@@ -1262,10 +1262,10 @@ mod tests {
             SmtpCore::auth_line("PLAIN", Some(b"\0a\0b")).unwrap(),
             b"AUTH PLAIN AGEAYg==\r\n"
         );
-        assert!(matches!(
+        mailcat_tests::assert_matches!(
             SmtpCore::auth_line("PLAIN", Some(&[b'x'; 600])),
             Err(EncodeError::TooLong { .. })
-        ));
+        );
         let mut core = core(&["AUTH PLAIN LOGIN"]);
         core.sasl_line(b"AUTH LOGIN\r\n", Redaction::Normal)
             .unwrap();
@@ -1324,27 +1324,27 @@ mod tests {
             size: Some(2000),
             ..Default::default()
         };
-        assert!(matches!(
+        mailcat_tests::assert_matches!(
             core.prepare(&envelope(&["bob@example.test"]), &big),
             Err(Error::MessageTooLarge { .. })
-        ));
+        );
         let eight = MessageInfo {
             eight_bit: true,
             ..Default::default()
         };
-        assert!(matches!(
+        mailcat_tests::assert_matches!(
             core.prepare(&envelope(&["bob@example.test"]), &eight),
             Err(Error::MissingExtension {
                 extension: "8BITMIME",
                 ..
             })
-        ));
-        assert!(matches!(
+        );
+        mailcat_tests::assert_matches!(
             core.prepare(&envelope(&["bøb@example.test"]), &MessageInfo::default()),
             Err(Error::MissingExtension {
                 extension: "SMTPUTF8",
                 ..
             })
-        ));
+        );
     }
 }

@@ -302,10 +302,7 @@ mod tests {
         let server = tokio::spawn(receive_redirect(listener, "mine".into(), deadline, wait));
         let answer = get(port, "/?code=abc&state=theirs").await;
         assert!(answer.contains("400"), "{answer}");
-        assert!(matches!(
-            server.await.unwrap(),
-            Err(OAuth2Error::StateMismatch)
-        ));
+        mailcat_tests::assert_matches!(server.await.unwrap(), Err(OAuth2Error::StateMismatch));
     }
 
     #[tokio::test]
@@ -333,7 +330,7 @@ mod tests {
         let wait = Duration::from_millis(200);
         let started = std::time::Instant::now();
         let result = receive_redirect(listener, "s".into(), Instant::now() + wait, wait).await;
-        assert!(matches!(result, Err(OAuth2Error::TimedOut(_))));
+        mailcat_tests::assert_matches!(result, Err(OAuth2Error::TimedOut(_)));
         assert!(started.elapsed() < Duration::from_secs(5));
     }
 }

@@ -964,13 +964,13 @@ mod tests {
             client_secret: Some("<your client secret>".into()),
             ..google()
         };
-        assert!(matches!(
+        mailcat_tests::assert_matches!(
             settings.resolve(),
             Err(ProviderError::Placeholder {
                 field: "client_secret",
                 ..
             })
-        ));
+        );
         for bad in ["abc def", "abc\u{1b}[31m", "a\tb"] {
             let settings = ProviderSettings::new(ProviderKind::Google, bad);
             assert_eq!(
@@ -1036,13 +1036,13 @@ mod tests {
             }
         );
         assert!(error.to_string().contains("https://"), "{error}");
-        assert!(matches!(
+        mailcat_tests::assert_matches!(
             without(|s| s.authorize_url = None),
             ProviderError::MissingEndpoint {
                 field: "authorize_url",
                 ..
             }
-        ));
+        );
         assert_eq!(without(|s| s.scopes = None), ProviderError::MissingScopes);
         assert_eq!(
             without(|s| s.scopes = Some(Vec::new())),

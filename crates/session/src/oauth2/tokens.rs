@@ -384,10 +384,10 @@ mod tests {
             assert!(text.contains(needle), "{text}");
             assert!(text.contains("https://login.example/token "), "{text}");
         }
-        assert!(matches!(
-            read_json("t", &response(500, "application/json", "{}")),
-            Err(OAuth2Error::Malformed { .. })
-        ));
+        mailcat_tests::assert_matches!(
+            read_json("t", &response(500, "application/json", "{}")).err(),
+            Some(OAuth2Error::Malformed { .. })
+        );
     }
 
     #[test]

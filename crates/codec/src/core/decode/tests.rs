@@ -258,10 +258,10 @@ fn end_of_input_is_clean_only_between_items() {
     assert_eq!(Decode::end_of_input(&imap, b""), Ok(()));
     assert!(Decode::end_of_input(&imap, b"* 1 EXI").is_err());
     let head = b"* 1 FETCH (BODY[] {100}\r\n";
-    assert!(matches!(
+    crate::assert_matches!(
         Decode::decode(&mut imap, head),
         Decoded::Event { consumed, .. } if consumed == head.len()
-    ));
+    );
     // Nothing unread, but the body is not over.
     assert!(Decode::end_of_input(&imap, b"").is_err());
     let smtp = crate::smtp::ReplyDecoder::new(Limits::smtp());

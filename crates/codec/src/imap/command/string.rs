@@ -367,14 +367,14 @@ mod tests {
                 position: 5
             }
         );
-        assert!(matches!(
+        crate::assert_matches!(
             Mailbox::new("a\x1b[31m").unwrap_err(),
             EncodeError::ForbiddenByte { byte: 0x1b, .. }
-        ));
-        assert!(matches!(
+        );
+        crate::assert_matches!(
             Mailbox::new("a\0").unwrap_err(),
             EncodeError::ForbiddenByte { byte: 0, .. }
-        ));
+        );
         assert_eq!(
             Mailbox::from_utf7(b"Entw&APw-rfe").unwrap().as_str(),
             "Entwürfe"

@@ -123,14 +123,14 @@ fn password_injection_becomes_a_literal() {
         server_read(&encoded.to_bytes()),
         (1, vec![b"pw\r\nA2 DELETE INBOX".to_vec()])
     );
-    assert!(matches!(
+    crate::assert_matches!(
         login("alice", b"pw\0").encode(&tag(), &plain()),
         Err(EncodeError::ForbiddenByte {
             field: "password",
             byte: 0,
             position: 2
         })
-    ));
+    );
 }
 
 #[test]
