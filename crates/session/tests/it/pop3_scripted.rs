@@ -1391,6 +1391,14 @@ async fn a_retr_refused_because_the_message_was_deleted_meanwhile_is_message_gon
             ],
         )
         .await;
+        let _case = server.case(&format!(
+            "{reply:?} is {}",
+            if gone {
+                "message gone"
+            } else {
+                "another refusal"
+            }
+        ));
         let (mut incoming, ids) = incoming_of(session);
         let mut fetching = incoming.fetch_start(&[&ids[1]]).await.unwrap();
         let streamed = incoming
