@@ -33,40 +33,36 @@ fn uidl_line(i: usize) -> String {
     format!("{} {:08x}5f3a2b1c\r\n", i + 1, i + 1)
 }
 
+/// STAT and the UIDL of the N messages, as the server answers them at each listing.
+fn stat_and_uidl() -> Vec<Step> {
+    vec![
+        expect("STAT"),
+        send("+OK 500000 300000000\r\n"),
+        expect("UIDL"),
+        send("+OK\r\n"),
+        Step::Lines {
+            count: N,
+            line: uidl_line,
+        },
+        send(".\r\n"),
+    ]
+}
+
 #[tokio::test]
 async fn half_a_million_messages_are_listed_in_memory_that_does_not_grow_with_them() {
-    let (session, server) = logged_in(
-        TX_CAPS,
-        vec![
-            expect("STAT"),
-            send("+OK 500000 300000000\r\n"),
-            expect("UIDL"),
-            send("+OK\r\n"),
-            Step::Lines {
-                count: N,
-                line: uidl_line,
-            },
-            send(".\r\n"),
-            expect("LIST"),
-            send("+OK\r\n"),
-            Step::Lines {
-                count: N,
-                line: |i| format!("{} 600\r\n", i + 1),
-            },
-            send(".\r\n"),
-            // A fetch's listing, with every UIDL fetched before.
-            expect("STAT"),
-            send("+OK 500000 300000000\r\n"),
-            expect("UIDL"),
-            send("+OK\r\n"),
-            Step::Lines {
-                count: N,
-                line: uidl_line,
-            },
-            send(".\r\n"),
-        ],
-    )
-    .await;
+    let mut script = stat_and_uidl();
+    script.extend([
+        expect("LIST"),
+        send("+OK\r\n"),
+        Step::Lines {
+            count: N,
+            line: |i| format!("{} 600\r\n", i + 1),
+        },
+        send(".\r\n"),
+    ]);
+    // A fetch's listing, with every UIDL fetched before.
+    script.extend(stat_and_uidl());
+    let (session, server) = logged_in(TX_CAPS, script).await;
     let mut incoming = Incoming::Pop3 {
         session,
         numbers: Default::default(),

@@ -595,74 +595,60 @@ fn retr_reply(body: &[u8]) -> Vec<u8> {
     reply
 }
 
+/// Each case: how the server sends message 1, and the body that must come of it.
 #[tokio::test]
-async fn retr_unstuffs_byte_exact() {
-    let (mut session, server) = logged_in(
-        TX_CAPS,
-        vec![expect("RETR 1"), Step::Send(retr_reply(STUFFED))],
-    )
-    .await;
-    let mut out = Vec::new();
-    let n = session.retrieve(1, &mut out).await.unwrap();
-    assert_eq!(out, UNSTUFFED);
-    assert_eq!(n, UNSTUFFED.len() as u64);
-    drop(session);
-    server.received().await;
-}
-
-#[tokio::test]
-async fn retr_split_byte_by_byte() {
-    let (mut session, server) = logged_in(
-        TX_CAPS,
-        vec![
-            expect("RETR 1"),
+async fn a_message_arrives_byte_exact_and_the_next_reply_is_its_own() {
+    let cases: [(&str, Step, &[u8]); 5] = [
+        (
+            "RETR unstuffs byte-exact",
+            Step::Send(retr_reply(STUFFED)),
+            UNSTUFFED,
+        ),
+        (
+            "RETR split byte by byte",
             Step::Drip(retr_reply(STUFFED), Duration::ZERO),
-            expect("NOOP"),
-            send("+OK\r\n"),
-        ],
-    )
-    .await;
-    let mut out = Vec::new();
-    session.retrieve(1, &mut out).await.unwrap();
-    assert_eq!(out, UNSTUFFED);
-    // The reply was consumed exactly: the next command gets its own answer.
-    session.noop().await.unwrap();
-    drop(session);
-    server.received().await;
-}
-
-#[tokio::test]
-async fn an_empty_message_and_one_without_final_crlf() {
-    let (mut session, server) = logged_in(
-        TX_CAPS,
-        vec![
-            expect("RETR 1"),
-            send("+OK\r\n.\r\n"),
-            expect("RETR 2"),
+            UNSTUFFED,
+        ),
+        ("an empty message", send("+OK\r\n.\r\n"), b""),
+        (
+            // The server adds the CRLF before the dot: it is part of the message.
+            "a message without a final CRLF",
             send("+OK\r\nno newline at the end\r\n.\r\n"),
-        ],
-    )
-    .await;
-    let mut out = Vec::new();
-    assert_eq!(session.retrieve(1, &mut out).await.unwrap(), 0);
-    session.retrieve(2, &mut out).await.unwrap();
-    assert_eq!(out, b"no newline at the end\r\n");
-    drop(session);
-    server.received().await;
-}
-
-#[tokio::test]
-async fn a_bare_lf_terminator_is_not_the_end() {
-    let (mut session, server) = logged_in(
-        TX_CAPS,
-        vec![expect("RETR 1"), send("+OK\r\nline\n.\nmore\r\n.\r\n")],
-    )
-    .await;
-    let mut out = Vec::new();
-    session.retrieve(1, &mut out).await.unwrap();
-    assert_eq!(out, b"line\n.\nmore\r\n");
-    drop(session);
-    server.received().await;
+            b"no newline at the end\r\n",
+        ),
+        (
+            "a bare LF terminator is not the end",
+            send("+OK\r\nline\n.\nmore\r\n.\r\n"),
+            b"line\n.\nmore\r\n",
+        ),
+    ];
+    for (name, reply, body) in cases {
+        let (mut session, server) = logged_in(
+            TX_CAPS,
+            vec![expect("RETR 1"), reply, expect("NOOP"), send("+OK\r\n")],
+        )
+        .await;
+        let case = server.case(name);
+        let mut out = Vec::new();
+        let n = session
+            .retrieve(1, &mut out)
+            .await
+            .unwrap_or_else(|e| panic!("{case}: {e:?}"));
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            String::from_utf8_lossy(body),
+            "{case}"
+        );
+        assert_eq!(out, body, "{case}");
+        assert_eq!(n, body.len() as u64, "{case}");
+        // The reply was consumed exactly: the next command gets its own answer.
+        session
+            .noop()
+            .await
+            .unwrap_or_else(|e| panic!("{case}: {e:?}"));
+        drop(session);
+        server.received().await;
+    }
 }
 
 #[tokio::test]
@@ -875,20 +861,23 @@ async fn without_pipelining_one_command_at_a_time() {
 // ---- no data loss (threat model #52, #54, #55) ----
 
 #[tokio::test]
-async fn abort_after_dele_sends_no_quit() {
-    let (mut session, server) = logged_in(TX_CAPS, vec![expect("DELE 1"), send("+OK\r\n")]).await;
-    session.dele(1).await.unwrap();
-    session.abort().await;
-    let received = server.received_text().await;
-    assert!(!received.contains("QUIT"), "{received}");
-}
-
-#[tokio::test]
-async fn dropping_after_dele_sends_no_quit() {
-    let (mut session, server) = logged_in(TX_CAPS, vec![expect("DELE 1"), send("+OK\r\n")]).await;
-    session.dele(1).await.unwrap();
-    drop(session);
-    assert!(!server.received_text().await.contains("QUIT"));
+async fn a_session_ended_after_dele_sends_no_quit() {
+    for (name, abort) in [("abort after DELE", true), ("dropping after DELE", false)] {
+        let (mut session, server) =
+            logged_in(TX_CAPS, vec![expect("DELE 1"), send("+OK\r\n")]).await;
+        let case = server.case(name);
+        session
+            .dele(1)
+            .await
+            .unwrap_or_else(|e| panic!("{case}: {e:?}"));
+        if abort {
+            session.abort().await;
+        } else {
+            drop(session);
+        }
+        let received = server.received_text().await;
+        assert!(!received.contains("QUIT"), "{case}: {received}");
+    }
 }
 
 /// Fails every write after `left` bytes (a full disk).
@@ -1402,6 +1391,14 @@ async fn a_retr_refused_because_the_message_was_deleted_meanwhile_is_message_gon
             ],
         )
         .await;
+        let _case = server.case(&format!(
+            "{reply:?} is {}",
+            if gone {
+                "message gone"
+            } else {
+                "another refusal"
+            }
+        ));
         let (mut incoming, ids) = incoming_of(session);
         let mut fetching = incoming.fetch_start(&[&ids[1]]).await.unwrap();
         let streamed = incoming
@@ -1578,81 +1575,175 @@ fn incoming(
     }
 }
 
-#[tokio::test]
-async fn a_server_without_uidl_is_listed_by_message_numbers_valid_in_the_session() {
-    let (session, server) = logged_in(
-        &["USER", "TOP"],
-        vec![
-            expect("STAT"),
-            send("+OK 2 30\r\n"),
-            expect("UIDL"),
-            send("-ERR unknown command\r\n"),
-            expect("LIST"),
-            send("+OK\r\n1 10\r\n2 20\r\n.\r\n"),
-            expect("RETR 2"),
-            send("+OK\r\ntwo\r\n.\r\n"),
-        ],
-    )
-    .await;
-    let mut incoming = incoming(session);
-    let listed = incoming.list(None, ListDetail::Sizes).await.unwrap();
-    let keys: Vec<_> = listed.iter().map(|m| (m.id.key(), m.size)).collect();
-    assert_eq!(
-        keys,
-        [("1".to_owned(), Some(10)), ("2".to_owned(), Some(20))]
-    );
-    assert!(listed.iter().all(|m| !m.id.is_stable()));
-    let mut sink = Sink::default();
-    incoming.fetch(&listed[1].id, &mut sink).await.unwrap();
-    assert_eq!(sink.bytes, b"two\r\n");
-    drop(incoming);
-    server.received().await;
+/// A listing: the server's caps and its answers after STAT, the detail asked for, then each
+/// message listed (its key, size and subject), whether its ids are stable, and that the last
+/// one can be fetched on the session by the id listed.
+struct ListingCase {
+    name: &'static str,
+    caps: &'static [&'static str],
+    stat: &'static str,
+    script: Vec<Step>,
+    detail: ListDetail,
+    listed: &'static [(&'static str, u64, Option<&'static str>)],
+    stable: bool,
 }
 
 #[tokio::test]
-async fn uidl_refused_by_a_server_that_announces_it_is_an_error() {
-    let (session, server) = logged_in(
-        TX_CAPS,
-        vec![
-            expect("STAT"),
-            send("+OK 1 10\r\n"),
-            expect("UIDL"),
-            send("-ERR not now\r\n"),
-        ],
-    )
-    .await;
-    let err = incoming(session)
-        .list(None, ListDetail::Sizes)
-        .await
-        .unwrap_err();
-    mailcat_tests::assert_matches!(err, Error::Rejected { .. }, "{err}");
-    server.received().await;
+async fn a_listing_gets_each_size_id_and_subject_to_its_message() {
+    let cases = vec![
+        ListingCase {
+            name: "a server without UIDL is listed by message numbers valid in the session",
+            caps: &["USER", "TOP"],
+            stat: "+OK 2 30\r\n",
+            script: vec![
+                expect("UIDL"),
+                send("-ERR unknown command\r\n"),
+                expect("LIST"),
+                send("+OK\r\n1 10\r\n2 20\r\n.\r\n"),
+            ],
+            detail: ListDetail::Sizes,
+            listed: &[("1", 10, None), ("2", 20, None)],
+            stable: false,
+        },
+        ListingCase {
+            name: "a server listing out of order gets each size to its message, oldest first",
+            caps: TX_CAPS,
+            stat: "+OK 3 60\r\n",
+            script: vec![
+                expect("UIDL"),
+                send("+OK\r\n3 c\r\n1 a\r\n2 b\r\n.\r\n"),
+                expect("LIST"),
+                send("+OK\r\n2 20\r\n3 30\r\n1 10\r\n.\r\n"),
+            ],
+            detail: ListDetail::Sizes,
+            listed: &[("a", 10, None), ("b", 20, None), ("c", 30, None)],
+            stable: true,
+        },
+        ListingCase {
+            // TOP once: the next line the server sees is the RETR.
+            name: "without TOP the list has no headers and tries TOP once",
+            caps: &["USER", "UIDL"],
+            stat: "+OK 2 30\r\n",
+            script: vec![
+                expect("UIDL"),
+                send("+OK\r\n1 a\r\n2 b\r\n.\r\n"),
+                expect("LIST"),
+                send("+OK\r\n1 10\r\n2 20\r\n.\r\n"),
+                expect("TOP 1 0"),
+                send("-ERR unknown command\r\n"),
+            ],
+            detail: ListDetail::Headers,
+            listed: &[("a", 10, None), ("b", 20, None)],
+            stable: true,
+        },
+        ListingCase {
+            name: "a list with headers pipelines TOP and keeps each subject with its message",
+            caps: TX_CAPS_PIPELINING,
+            stat: "+OK 3 60\r\n",
+            script: vec![
+                expect("UIDL"),
+                send("+OK\r\n1 a\r\n2 b\r\n3 c\r\n.\r\n"),
+                expect("LIST"),
+                send("+OK\r\n1 10\r\n2 20\r\n3 30\r\n.\r\n"),
+                expect("TOP 1 0"),
+                expect("TOP 2 0"),
+                expect("TOP 3 0"),
+                // All three are in before the first reply: pipelined. The second is gone.
+                send("+OK\r\nSubject: one\r\n\r\n.\r\n-ERR no such message\r\n+OK\r\nSubject: three\r\n\r\n.\r\n"),
+            ],
+            detail: ListDetail::Headers,
+            listed: &[("a", 10, Some("one")), ("b", 20, None), ("c", 30, Some("three"))],
+            stable: true,
+        },
+    ];
+    for ListingCase {
+        name,
+        caps,
+        stat,
+        script,
+        detail,
+        listed: expected,
+        stable,
+    } in cases
+    {
+        let last = expected.len();
+        let mut steps = vec![expect("STAT"), send(stat)];
+        steps.extend(script);
+        steps.extend([
+            expect(&format!("RETR {last}")),
+            send("+OK\r\nlast\r\n.\r\n"),
+        ]);
+        let (session, server) = logged_in(caps, steps).await;
+        let case = server.case(name);
+        let mut incoming = incoming(session);
+        let listed = incoming
+            .list(None, detail)
+            .await
+            .unwrap_or_else(|e| panic!("{case}: {e:?}"));
+        let got: Vec<_> = listed
+            .iter()
+            .map(|m| (m.id.key(), m.size, m.headers.subject.clone()))
+            .collect();
+        let want: Vec<_> = expected
+            .iter()
+            .map(|&(key, size, subject)| (key.to_owned(), Some(size), subject.map(str::to_owned)))
+            .collect();
+        assert_eq!(got, want, "{case}");
+        assert!(
+            listed.iter().all(|m| m.id.is_stable() == stable),
+            "{case}: stable ids: {stable}"
+        );
+        let mut sink = Sink::default();
+        incoming
+            .fetch(&listed[last - 1].id, &mut sink)
+            .await
+            .unwrap_or_else(|e| panic!("{case}: {e:?}"));
+        assert_eq!(sink.bytes, b"last\r\n", "{case}");
+        drop(incoming);
+        server.received().await;
+    }
 }
 
 #[tokio::test]
-async fn without_top_the_list_has_no_headers_and_tries_top_once() {
-    let (session, server) = logged_in(
-        &["USER", "UIDL"],
-        vec![
-            expect("STAT"),
-            send("+OK 2 30\r\n"),
-            expect("UIDL"),
-            send("+OK\r\n1 a\r\n2 b\r\n.\r\n"),
-            expect("LIST"),
-            send("+OK\r\n1 10\r\n2 20\r\n.\r\n"),
-            expect("TOP 1 0"),
-            send("-ERR unknown command\r\n"),
-        ],
-    )
-    .await;
-    let listed = incoming(session)
-        .list(None, ListDetail::Headers)
-        .await
-        .unwrap();
-    assert_eq!(listed.len(), 2);
-    assert!(listed.iter().all(|m| m.headers.subject.is_none()));
-    assert!(listed.iter().all(|m| m.id.is_stable()));
-    server.received().await;
+async fn a_listing_the_server_gets_wrong_is_an_error() {
+    let cases: [(&str, Vec<Step>, fn(&Error), bool); 2] = [
+        (
+            "UIDL refused by a server that announces it is an error",
+            vec![expect("UIDL"), send("-ERR not now\r\n")],
+            |err| mailcat_tests::assert_matches!(err, Error::Rejected { .. }, "{err}"),
+            true,
+        ),
+        (
+            // The client stops reading: the server is not waited for.
+            "a listing far longer than STAT announced is refused",
+            vec![
+                expect("UIDL"),
+                send("+OK\r\n"),
+                Step::Lines {
+                    count: 5_000,
+                    line: |i| format!("{} u{i}\r\n", i + 1),
+                },
+                send(".\r\n"),
+            ],
+            |err| mailcat_tests::assert_matches!(err, Error::Protocol { ref detail, .. } if detail.contains("1002 lines"), "{err}"),
+            false,
+        ),
+    ];
+    for (name, script, check, read_to_the_end) in cases {
+        let mut steps = vec![expect("STAT"), send("+OK 2 20\r\n")];
+        steps.extend(script);
+        let (session, server) = logged_in(TX_CAPS, steps).await;
+        let case = server.case(name);
+        let err = incoming(session)
+            .list(None, ListDetail::Sizes)
+            .await
+            .unwrap_err();
+        check(&err);
+        if read_to_the_end {
+            server.received().await;
+        }
+        drop(case);
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -1676,44 +1767,6 @@ async fn a_late_second_reply_stops_the_session_before_the_next_command() {
     drop(session);
     let received = server.received_text().await;
     assert_eq!(count(&received, "NOOP"), 1, "{received:?}");
-}
-
-#[tokio::test]
-async fn list_with_headers_pipelines_top_and_keeps_each_subject_with_its_message() {
-    let (session, server) = logged_in(
-        TX_CAPS_PIPELINING,
-        vec![
-            expect("STAT"),
-            send("+OK 3 60\r\n"),
-            expect("UIDL"),
-            send("+OK\r\n1 a\r\n2 b\r\n3 c\r\n.\r\n"),
-            expect("LIST"),
-            send("+OK\r\n1 10\r\n2 20\r\n3 30\r\n.\r\n"),
-            expect("TOP 1 0"),
-            expect("TOP 2 0"),
-            expect("TOP 3 0"),
-            // All three are in before the first reply: pipelined. The second is gone.
-            send("+OK\r\nSubject: one\r\n\r\n.\r\n-ERR no such message\r\n+OK\r\nSubject: three\r\n\r\n.\r\n"),
-        ],
-    )
-    .await;
-    let listed = incoming(session)
-        .list(None, ListDetail::Headers)
-        .await
-        .unwrap();
-    let subjects: Vec<_> = listed
-        .iter()
-        .map(|m| (m.id.key(), m.headers.subject.clone()))
-        .collect();
-    assert_eq!(
-        subjects,
-        [
-            ("a".to_owned(), Some("one".to_owned())),
-            ("b".to_owned(), None),
-            ("c".to_owned(), Some("three".to_owned())),
-        ]
-    );
-    server.received().await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -1914,62 +1967,6 @@ async fn a_filtered_listing_without_uidl_still_says_its_ids_are_not_stable() {
     assert!(!listing.stable_ids());
     drop(incoming);
     server.received().await;
-}
-
-#[tokio::test]
-async fn a_server_listing_out_of_order_gets_each_size_to_its_message() {
-    let (session, server) = logged_in(
-        TX_CAPS,
-        vec![
-            expect("STAT"),
-            send("+OK 3 60\r\n"),
-            expect("UIDL"),
-            send("+OK\r\n3 c\r\n1 a\r\n2 b\r\n.\r\n"),
-            expect("LIST"),
-            send("+OK\r\n2 20\r\n3 30\r\n1 10\r\n.\r\n"),
-        ],
-    )
-    .await;
-    let listed = incoming(session)
-        .list(None, ListDetail::Sizes)
-        .await
-        .unwrap();
-    let keys: Vec<_> = listed.iter().map(|m| (m.id.key(), m.size)).collect();
-    assert_eq!(
-        keys,
-        [
-            ("a".to_owned(), Some(10)),
-            ("b".to_owned(), Some(20)),
-            ("c".to_owned(), Some(30))
-        ],
-        "by message number, oldest first"
-    );
-    server.received().await;
-}
-
-#[tokio::test]
-async fn a_listing_far_longer_than_stat_announced_is_refused() {
-    let (session, server) = logged_in(
-        TX_CAPS,
-        vec![
-            expect("STAT"),
-            send("+OK 2 20\r\n"),
-            expect("UIDL"),
-            send("+OK\r\n"),
-            Step::Lines {
-                count: 5_000,
-                line: |i| format!("{} u{i}\r\n", i + 1),
-            },
-            send(".\r\n"),
-        ],
-    )
-    .await;
-    let err = incoming(session)
-        .list(None, ListDetail::Sizes)
-        .await
-        .unwrap_err();
-    mailcat_tests::assert_matches!(err, Error::Protocol { ref detail, .. } if detail.contains("1002 lines"), "{err}");
-    drop(server);
 }
 
 /// Cancel safety: a `retrieve` dropped in the middle of its message (a `select!` that chose a

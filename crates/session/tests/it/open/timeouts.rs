@@ -18,6 +18,7 @@ use mailcat_codec::imap::StatusKind;
 use mailcat_transport::{Endpoint, Error, Protocol, Security, Step};
 
 use super::support::*;
+use crate::support::case::Case;
 
 #[tokio::test]
 async fn silent_server_times_out_in_the_greeting() {
@@ -161,6 +162,7 @@ async fn server_that_closes_mid_response() {
         (Protocol::Smtp, "220-first line\r\n220 sec"),
     ];
     for (protocol, partial) in cases {
+        let _case = Case::new(format!("{protocol} closed after {partial:?}"));
         let server = Server::start(vec![send(partial), Act::CloseWrite]).await;
         let endpoint = server.endpoint(protocol, Security::StartTls, "127.0.0.1");
         let error = err(open(&endpoint, any_client_config()).await);
