@@ -827,11 +827,13 @@ impl ImapCore {
             };
             return Err(self.protocol(format!("a continuation request {during}")));
         };
+        if self.poison.is_poisoned() {
+            // The server ended the session (BYE): a `+` now asks for nothing that may go — not
+            // the rest of a command (a password maybe), not an IDLE's DONE, not a SASL answer.
+            return Ok(ImapEvent::Quiet);
+        }
         let mut command = self.in_flight.remove(at);
         let event = match command.stage {
-            // The server ended the session (BYE): the rest of the command, a password maybe,
-            // is not sent.
-            Stage::Literal { .. } if self.poison.is_poisoned() => ImapEvent::Quiet,
             Stage::Literal { .. } => {
                 if self.release(&mut command) {
                     command.stage = match command.kind {
@@ -1154,7 +1156,7 @@ impl Core for ImapCore {
     type Event = ImapEvent;
 
     fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.outbox.pop()
+        self.outbox.pop(&self.poison)
     }
 
     fn transmitted(&mut self) {
@@ -2153,6 +2155,29 @@ mod tests {
         );
         assert!(core.is_poisoned());
         assert_eq!(sent(&mut core), b"", "written after BYE");
+    }
+
+    #[test]
+    fn after_bye_a_continuation_neither_starts_idle_nor_gets_a_done() {
+        // Found by the imap_core fuzz target: IDLE, then BYE and a `+`. The session is over:
+        // no IdleStarted for the caller, and no DONE on the wire, even when the caller (or an
+        // abandoned IDLE) asks to end it.
+        for orphan in [false, true] {
+            let mut core = core(&[]);
+            core.start(&Command::Idle, Kind::Idle).expect("start");
+            assert_eq!(sent(&mut core), b"A0001 IDLE\r\n");
+            if orphan {
+                core.abandon().expect("an IDLE can be ended");
+            }
+            let events = feed_all(&mut core, b"* BYE going away\r\n+ idling\r\n").expect("read");
+            assert!(
+                events.iter().all(|e| matches!(e, ImapEvent::Quiet)),
+                "orphan {orphan}: {events:?}"
+            );
+            core.idle_done();
+            assert!(core.is_poisoned());
+            assert_eq!(sent(&mut core), b"", "orphan {orphan}: written after BYE");
+        }
     }
 
     #[test]

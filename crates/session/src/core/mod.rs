@@ -66,8 +66,14 @@ impl Outbox {
     }
 
     /// The next bytes to write. Until [`Outbox::written`] is called, they count as being
-    /// written ([`Outbox::cut_off`]).
-    pub(crate) fn pop(&mut self) -> Option<Transmit> {
+    /// written ([`Outbox::cut_off`]). A poisoned session writes nothing more: whatever is still
+    /// queued (a pipelined command, a literal, an IDLE's DONE) is dropped, here, for every core
+    /// (threat model #41).
+    pub(crate) fn pop(&mut self, poison: &Poison) -> Option<Transmit> {
+        if poison.is_poisoned() {
+            self.queued.clear();
+            return None;
+        }
         let next = self.queued.pop_front();
         self.writing |= next.is_some();
         next
@@ -175,20 +181,35 @@ mod tests {
     }
 
     #[test]
+    fn a_poisoned_session_writes_nothing_more_and_its_queue_is_dropped() {
+        let mut outbox = Outbox::default();
+        outbox.push(b"RETR 1\r\n".to_vec(), Redaction::Normal);
+        outbox.push(b"PASS x\r\n".to_vec(), Redaction::Secret);
+        let mut poison = Poison::default();
+        poison.out_of_step("a reply nobody asked for");
+        assert!(outbox.pop(&poison).is_none());
+        assert!(outbox.queued.is_empty(), "dropped, not kept for later");
+        assert!(!outbox.cut_off(), "nothing was handed out");
+    }
+
+    #[test]
     fn commands_go_out_together_but_a_secret_goes_alone() {
         let mut outbox = Outbox::default();
         outbox.push(b"RETR 1\r\n".to_vec(), Redaction::Normal);
         outbox.push(b"RETR 2\r\n".to_vec(), Redaction::Normal);
         outbox.push(b"PASS x\r\n".to_vec(), Redaction::Secret);
         outbox.push(b"STAT\r\n".to_vec(), Redaction::Normal);
-        let first = outbox.pop().expect("queued");
+        let first = outbox.pop(&Poison::default()).expect("queued");
         assert_eq!(first.bytes, b"RETR 1\r\nRETR 2\r\n");
-        let secret = outbox.pop().expect("queued");
+        let secret = outbox.pop(&Poison::default()).expect("queued");
         assert_eq!(
             (secret.bytes.as_slice(), secret.redaction),
             (&b"PASS x\r\n"[..], Redaction::Secret)
         );
-        assert_eq!(outbox.pop().expect("queued").bytes, b"STAT\r\n");
+        assert_eq!(
+            outbox.pop(&Poison::default()).expect("queued").bytes,
+            b"STAT\r\n"
+        );
         assert!(outbox.queued.is_empty());
         assert!(outbox.cut_off(), "popped, never said written");
         outbox.written();

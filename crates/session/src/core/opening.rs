@@ -766,7 +766,7 @@ impl Core for Opening {
     type Event = Event;
 
     fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.outbox.pop()
+        self.outbox.pop(&self.poison)
     }
 
     fn transmitted(&mut self) {

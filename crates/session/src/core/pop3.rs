@@ -447,7 +447,7 @@ impl Core for Pop3Core {
     type Event = Pop3Event;
 
     fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.outbox.pop()
+        self.outbox.pop(&self.poison)
     }
 
     fn transmitted(&mut self) {

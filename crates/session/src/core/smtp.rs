@@ -731,7 +731,7 @@ impl Core for SmtpCore {
     type Event = Event;
 
     fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.outbox.pop()
+        self.outbox.pop(&self.poison)
     }
 
     fn transmitted(&mut self) {
