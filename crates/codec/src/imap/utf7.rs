@@ -60,11 +60,14 @@ pub struct Utf7Error {
 
 /// Decodes a modified UTF-7 mailbox name.
 ///
-/// Strict about the encoding itself (a shift must decode to valid UTF-16 and must not encode
-/// printable ASCII), so a name decodes to exactly one string and back.
+/// Strict about the encoding itself (a shift must decode to valid UTF-16, must not encode
+/// printable ASCII, and must not follow another at once: RFC 3501 forbids that null shift,
+/// `-&`), so a name decodes to exactly one string and back.
 pub fn decode(name: &[u8]) -> Result<String, Utf7Error> {
     let engine = engine();
     let mut out = String::with_capacity(name.len());
+    // Where the last base64 run ended (just after its `-`).
+    let mut run_ended = None;
     let mut i = 0;
     while i < name.len() {
         let b = name[i];
@@ -84,6 +87,10 @@ pub fn decode(name: &[u8]) -> Result<String, Utf7Error> {
         if encoded.is_empty() {
             out.push('&');
         } else {
+            if run_ended == Some(i) {
+                return Err(Utf7Error { offset: i });
+            }
+            run_ended = Some(end + 1);
             let bytes = engine
                 .decode(encoded)
                 .map_err(|_| Utf7Error { offset: i })?;
@@ -135,6 +142,12 @@ mod tests {
         assert_eq!(decode(b"\xc3\xa9"), Err(Utf7Error { offset: 0 })); // raw 8-bit
         assert_eq!(decode(b"&2D0-"), Err(Utf7Error { offset: 0 })); // lone high surrogate
         assert_eq!(decode(b"&2D3eAA-").unwrap(), "\u{1f600}"); // a surrogate pair is fine
+        // A null shift: "ДД" is one run, `&BBQEFA-`; two runs back to back are a second
+        // spelling of it (found by the reply_fields fuzz target).
+        assert_eq!(decode(b"&BBQ-&BBQ-"), Err(Utf7Error { offset: 5 }));
+        assert_eq!(decode(b"&BBQEFA-").unwrap(), "ДД");
+        assert_eq!(decode(b"&BBQ-&-&BBQ-").unwrap(), "Д&Д"); // `&-` is a character, not a run
+        assert_eq!(decode(b"&BBQ-a&BBQ-").unwrap(), "ДaД");
     }
 
     proptest! {
