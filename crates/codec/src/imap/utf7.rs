@@ -142,6 +142,7 @@ mod tests {
         assert_eq!(decode(b"\xc3\xa9"), Err(Utf7Error { offset: 0 })); // raw 8-bit
         assert_eq!(decode(b"&2D0-"), Err(Utf7Error { offset: 0 })); // lone high surrogate
         assert_eq!(decode(b"&2D3eAA-").unwrap(), "\u{1f600}"); // a surrogate pair is fine
+
         // A null shift: "ДД" is one run, `&BBQEFA-`; two runs back to back are a second
         // spelling of it (found by the reply_fields fuzz target).
         assert_eq!(decode(b"&BBQ-&BBQ-"), Err(Utf7Error { offset: 5 }));
