@@ -13,7 +13,7 @@ pub mod roundtrip;
 pub mod script;
 pub mod trace_capture;
 
-/// `crate::assert_matches!(value, pattern)` that shows the value it got when it fails (it lives in
+/// `assert!(matches!(value, pattern))` that shows the value it got when it fails (it lives in
 /// the codec, whose own unit tests use it without depending on this crate).
 pub use mailcat_codec::assert_matches;
 

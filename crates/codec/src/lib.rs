@@ -31,7 +31,7 @@ pub use crate::core::decode::{Decode, Decoded};
 pub use error::{DecodeError, EncodeError};
 pub use limits::Limits;
 
-/// `crate::assert_matches!(value, pattern)` that shows the value it got when it fails:
+/// `assert!(matches!(value, pattern))` that shows the value it got when it fails:
 /// `assert_matches!(reply, Ok(n) if n > 2)`, with an optional message after the pattern.
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)] // for tests only: the codec's, and the workspace's through mailcat_tests

@@ -83,7 +83,8 @@ enum State {
 /// let mut decoder = Decoder::new(Limits::pop3());
 /// let mut buf: &[u8] = b"+OK ready\r\n+OK 2 messages\r\n1 120\r\n2 200\r\n.\r\n";
 /// let (n, greeting) = decoder.decode(buf).unwrap();
-/// crate::assert_matches!(greeting, Event::Status(s) if s.is_ok());
+/// let Event::Status(status) = greeting else { panic!("the greeting is a status line") };
+/// assert!(status.is_ok());
 /// buf = &buf[n..];
 /// decoder.expect(Expect::MultiLine(Body::Lines)); // LIST
 /// let mut lines = Vec::new();
