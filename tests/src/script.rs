@@ -337,6 +337,32 @@ fn lines_of(bytes: &[u8]) -> Vec<String> {
 /// tests that look while the session is still open.
 pub type Live = Arc<Mutex<Vec<String>>>;
 
+/// The transcript as the script plays, shared with the [`Server`] that shows it.
+type Transcript = Arc<Mutex<String>>;
+
+/// Shows the transcript so far if the test panics while the server is still held (an
+/// assertion of the test failed, not the script's own): what was said before the failure.
+#[derive(Debug)]
+struct ShownOnPanic {
+    transcript: Transcript,
+    armed: bool,
+}
+
+impl Drop for ShownOnPanic {
+    fn drop(&mut self) {
+        if !self.armed || !std::thread::panicking() {
+            return;
+        }
+        let transcript = self.transcript.lock().unwrap_or_else(|e| e.into_inner());
+        if !transcript.is_empty() {
+            eprintln!(
+                "--- the scripted server's transcript when the test failed (C: client, S: server) \
+                 ---\n{transcript}---"
+            );
+        }
+    }
+}
+
 /// A running scripted server.
 #[derive(Debug)]
 pub struct Server {
@@ -344,6 +370,7 @@ pub struct Server {
     pub addr: Option<SocketAddr>,
     handle: JoinHandle<Received>,
     live: Live,
+    shown: ShownOnPanic,
 }
 
 impl Server {
@@ -360,7 +387,9 @@ impl Server {
     /// Waits for the script to end (the client must have closed its side, or the script ended
     /// it) and returns what was received. A failed expectation, with its transcript, fails the
     /// test here; so does a server still waiting after [`WAIT`] times 3.
-    pub async fn finish(self) -> Received {
+    pub async fn finish(mut self) -> Received {
+        // A failed script shows its transcript in its own panic.
+        self.shown.armed = false;
         match timeout(WAIT * 3, self.handle).await {
             Err(_) => panic!(
                 "the scripted server did not finish: the client did not close; received so \
@@ -375,7 +404,8 @@ impl Server {
 
     /// [`Server::finish`] without a time limit: for a task that waits for the server from the
     /// start of a test, whatever (paused or real) time the test lets pass.
-    pub async fn join(self) -> Received {
+    pub async fn join(mut self) -> Received {
+        self.shown.armed = false;
         match self.handle.await {
             Ok(received) => received,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
@@ -399,13 +429,23 @@ pub fn serve_duplex(script: Vec<Step>) -> (DuplexStream, Server) {
 pub fn serve_duplex_with(script: Vec<Step>, buffer: usize) -> (DuplexStream, Server) {
     let (client, server) = tokio::io::duplex(buffer);
     let live = Live::default();
-    let handle = tokio::spawn(play(Box::new(server), script, Arc::clone(&live)));
+    let transcript = Transcript::default();
+    let handle = tokio::spawn(play(
+        Box::new(server),
+        script,
+        Arc::clone(&live),
+        Arc::clone(&transcript),
+    ));
     (
         client,
         Server {
             addr: None,
             handle,
             live,
+            shown: ShownOnPanic {
+                transcript,
+                armed: true,
+            },
         },
     )
 }
@@ -416,6 +456,8 @@ pub async fn serve_tcp(script: Vec<Step>) -> Server {
     let addr = listener.local_addr().unwrap();
     let live = Live::default();
     let log = Arc::clone(&live);
+    let transcript = Transcript::default();
+    let shared = Arc::clone(&transcript);
     let handle = tokio::spawn(async move {
         let Ok(Ok((tcp, _))) = timeout(WAIT, listener.accept()).await else {
             return Received {
@@ -423,12 +465,16 @@ pub async fn serve_tcp(script: Vec<Step>) -> Server {
                 ..Received::default()
             };
         };
-        play(Box::new(tcp), script, log).await
+        play(Box::new(tcp), script, log, shared).await
     });
     Server {
         addr: Some(addr),
         handle,
         live,
+        shown: ShownOnPanic {
+            transcript,
+            armed: true,
+        },
     }
 }
 
@@ -442,7 +488,12 @@ pub async fn serve_tcp_each(script: Vec<Step>) -> (EachServer, Live) {
     let log = Arc::clone(&live);
     let accept = tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
-            tokio::spawn(play(Box::new(tcp), script.clone(), Arc::clone(&log)));
+            tokio::spawn(play(
+                Box::new(tcp),
+                script.clone(),
+                Arc::clone(&log),
+                Transcript::default(),
+            ));
         }
     });
     (EachServer { port, accept }, live)
@@ -566,6 +617,8 @@ struct Player {
     pending: Vec<u8>,
     got: Received,
     live: Live,
+    /// The transcript so far (`got.transcript` once the script ends).
+    transcript: Transcript,
     /// The last IMAP tag received, once one has been.
     tag: Option<String>,
     /// A partial client line for the transcript.
@@ -579,9 +632,9 @@ impl Player {
     /// Fails the test: `what`, then the transcript so far.
     fn fail(&mut self, what: &str) -> ! {
         self.flush_partial();
+        let transcript = self.transcript.lock().unwrap().clone();
         panic!(
-            "scripted server: {what}\n--- transcript so far (C: client, S: server) ---\n{}---",
-            self.got.transcript
+            "scripted server: {what}\n--- transcript so far (C: client, S: server) ---\n{transcript}---"
         );
     }
 
@@ -593,7 +646,7 @@ impl Player {
     /// Adds a line to the transcript, which keeps only its last 256 KiB or so.
     fn log(&mut self, line: std::fmt::Arguments<'_>) {
         const KEEP: usize = 256 * 1024;
-        let transcript = &mut self.got.transcript;
+        let mut transcript = self.transcript.lock().unwrap();
         let _ = writeln!(transcript, "{line}");
         if transcript.len() > 2 * KEEP {
             let mut cut = transcript.len() - KEEP;
@@ -1015,12 +1068,18 @@ impl Player {
     }
 }
 
-async fn play(stream: Box<dyn Io>, script: Vec<Step>, live: Live) -> Received {
+async fn play(
+    stream: Box<dyn Io>,
+    script: Vec<Step>,
+    live: Live,
+    transcript: Transcript,
+) -> Received {
     let mut player = Player {
         stream,
         pending: Vec::new(),
         got: Received::default(),
         live,
+        transcript,
         tag: None,
         partial: Vec::new(),
         gone: false,
@@ -1038,6 +1097,7 @@ async fn play(stream: Box<dyn Io>, script: Vec<Step>, live: Live) -> Received {
         player.drain().await;
     }
     player.flush_partial();
+    player.got.transcript = player.transcript.lock().unwrap().clone();
     player.got
 }
 

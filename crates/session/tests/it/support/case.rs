@@ -3,9 +3,9 @@
 //! in the test or the scripted server's expectation) is reported with the case's name and what
 //! the client had sent so far, so that a row of a table that fails says which row it is.
 //!
-//! The scripted server prints its own full transcript when one of its expectations fails; what
-//! the guard adds is the case's name, and the client's side when the test's own assertion
-//! fails (the harness gives no live view of the server's side).
+//! The scripted server prints its full transcript when one of its expectations fails, and when
+//! the test fails while it holds the server; what the guard adds is the case's name (and the
+//! client's lines, for a server the test no longer holds).
 
 use mailcat_tests::script::Live;
 
