@@ -751,8 +751,9 @@ fn pop3_id(messages: &Maildrop, index: usize) -> MessageId {
 impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
     /// The messages in `mailbox` (IMAP; `None` is INBOX; POP3 has only the one mailbox),
     /// oldest first. With [`ListDetail::Headers`], Date/From/Subject too (IMAP in the same
-    /// FETCH; POP3 by `TOP n 0` per message). Collects [`Incoming::list_start`] and [`Incoming::list_next`]:
-    /// for a large mailbox, use those to handle each batch as it arrives.
+    /// FETCH; POP3 by `TOP n 0` per message). Collects [`Incoming::list_start`] and
+    /// [`Incoming::list_next`]: for a large mailbox, use those to handle each batch as it
+    /// arrives.
     ///
     /// IMAP: a mailbox without a valid UIDVALIDITY is listed, but its ids carry `None` and
     /// cannot be deleted (see [`MessageId::Imap`]).
@@ -908,8 +909,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
     }
 
     /// The next batch of `listing`'s summaries, oldest first (`None` once all were given):
-    /// sizes, and with [`ListDetail::Headers`] Date/From/Subject too (IMAP in one `UID FETCH` per batch;
-    /// POP3 by `TOP n 0` per message). The first batch is small so a caller can show it at
+    /// sizes, and with [`ListDetail::Headers`] Date/From/Subject too (IMAP in one `UID FETCH`
+    /// per batch; POP3 by `TOP n 0` per message). The first batch is small so a caller can show it at
     /// once; later ones grow up to 20,000 messages. A message deleted meanwhile by
     /// another client is left out (IMAP).
     pub async fn list_next(
@@ -1121,7 +1122,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
     /// The next message of `fetching` streamed into `sink`: `Some(Ok(length))`, `Some(Err(_))`
     /// for that message alone ([`Error::MessageGone`] when another client deleted it — for
     /// POP3, a refusal that says so —, another POP3 refusal, [`Error::Io`] when the sink
-    /// failed: the rest of the message is read and dropped), `None` when all were read. An `Err` of the call itself (the connection) ends the fetch.
+    /// failed: the rest of the message is read and dropped), `None` when all were read. An
+    /// `Err` of the call itself (the connection) ends the fetch.
     pub async fn fetch_next(
         &mut self,
         fetching: &mut Fetching,
@@ -1315,7 +1317,6 @@ fn misuse(endpoint: &Endpoint, what: &str) -> Error {
     }
 }
 
-/// An id that no longer names a message on this session: nothing is done.
 /// A POP3 server's refusal of `RETR number` that says the message was deleted meanwhile, as
 /// [`Error::MessageGone`]. POP3 has no expunge notice: a server without an exclusive maildrop
 /// lock (Dovecot's default) answers `-ERR Message 2 expunged.` when another client deleted a
@@ -1348,6 +1349,7 @@ fn says_gone(text: &str) -> bool {
     .any(|words| text.contains(words))
 }
 
+/// An id that no longer names a message on this session: nothing is done.
 fn stale(endpoint: &Endpoint, detail: &str) -> Error {
     Error::Protocol {
         host: endpoint.host.clone(),

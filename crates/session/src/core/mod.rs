@@ -68,7 +68,7 @@ impl Outbox {
     /// The next bytes to write. Until [`Outbox::written`] is called, they count as being
     /// written ([`Outbox::cut_off`]). A poisoned session writes nothing more: whatever is still
     /// queued (a pipelined command, a literal, an IDLE's DONE) is dropped, here, for every core
-    /// (threat model #41).
+    /// (threat model #45, #52).
     pub(crate) fn pop(&mut self, poison: &Poison) -> Option<Transmit> {
         if poison.is_poisoned() {
             self.queued.clear();

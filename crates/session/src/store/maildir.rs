@@ -195,12 +195,6 @@ struct ToCommit {
 }
 
 impl MaildirMessage {
-    /// The message itself, as a sink for a fetch: give it the message as the server sends it
-    /// (CRLF); it stores LF.
-    pub fn writer(&mut self) -> &mut Self {
-        self
-    }
-
     /// Makes the message durable and visible: its file written and `fsync`ed, renamed into
     /// `new/`, `new/` `fsync`ed. Returns its final path. Only after this may the server copy
     /// go.
@@ -219,8 +213,9 @@ impl MaildirMessage {
     /// once the renames are durable too. On an error, the files not yet renamed are removed
     /// from `tmp/`; those renamed are whole but may not be durable, and the caller records
     /// none of them. A message that cannot be written (a full disk) does not stop the ones
-    /// before it: they are committed, and the call still fails. Dropped while the blocking pool works on it (a cancellation), the
-    /// commit goes on there to its end, so each message is left whole in `new/` or in `tmp/`.
+    /// before it: they are committed, and the call still fails. Dropped while the blocking
+    /// pool works on it (a cancellation), the commit goes on there to its end, so each message
+    /// is left whole in `new/` or in `tmp/`.
     pub async fn commit_all(messages: Vec<Self>) -> io::Result<Vec<PathBuf>> {
         let Some(dir) = messages.first().map(|m| m.new_dir.clone()) else {
             return Ok(Vec::new());
@@ -499,7 +494,6 @@ mod tests {
         let maildir = Maildir::open(&root).unwrap();
         let mut message = maildir.begin().await.unwrap();
         message
-            .writer()
             .write_all(b"Subject: hi\r\n\r\nbody\r\n")
             .await
             .unwrap();
@@ -524,7 +518,7 @@ mod tests {
         let maildir = Maildir::open(&root).unwrap();
         let mut message = maildir.begin().await.unwrap();
         for chunk in [&b"Subject: x\r"[..], b"\n\r\nA\rB\r\n", b"last\r"] {
-            message.writer().write_all(chunk).await.unwrap();
+            message.write_all(chunk).await.unwrap();
         }
         let path = message.commit().await.unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"Subject: x\n\nA\rB\nlast\r");

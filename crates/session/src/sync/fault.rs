@@ -2,8 +2,8 @@
 //!
 //! With the feature, `MAILCAT_FAULT=POINT` or `POINT@N` (the N-th time the point is reached;
 //! default the first) aborts the process there, as abruptly as SIGKILL; `stall_POINT[@N]` waits
-//! there for the sync's cancellation instead (saying so on stderr); `pause_POINT` says so on stderr and waits for
-//! SIGUSR1; `fail_save_state` makes the state's save at the end of a sync fail as a full disk
+//! there for the sync's cancellation instead (saying so on stderr); `pause_POINT` says so on
+//! stderr and waits for SIGUSR1; `fail_save_state` makes the state's save at the end of a sync fail as a full disk
 //! would. The points: `after_retr` (message downloaded, not yet committed; reached once per
 //! message, in list order, when its turn to be committed comes), `after_write_before_rename`
 //! (Maildir: the first file of a commit written and synced, not renamed),

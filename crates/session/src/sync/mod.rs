@@ -470,7 +470,7 @@ impl<'a, S: Store> Sync<'a, S> {
             let mut stored = Vec::with_capacity(new.len());
             for message in &new {
                 let id = saver.full_id(message);
-                stored.push(saver.store.contains(&id).map_err(StopReason::Store)?);
+                stored.push(saver.is_stored(&id)?);
             }
             let ids: Vec<&MessageId> = new
                 .iter()
@@ -730,7 +730,7 @@ impl<S: Store> Saver<'_, '_, S> {
         message: &MessageSummary,
     ) -> Result<Option<S::Message>, StopReason> {
         let id = self.full_id(message);
-        if self.store.contains(&id).map_err(StopReason::Store)? {
+        if self.is_stored(&id)? {
             return Ok(None);
         }
         Ok(Some(
@@ -739,6 +739,12 @@ impl<S: Store> Saver<'_, '_, S> {
                 .await
                 .map_err(StopReason::Store)?,
         ))
+    }
+
+    /// Whether the store has the message `id` already (a sync stopped between its commit and
+    /// its record): then it is recorded, not fetched again.
+    fn is_stored(&mut self, id: &str) -> Result<bool, StopReason> {
+        self.store.contains(id).map_err(StopReason::Store)
     }
 
     /// Gives up on every message still open: nothing half-done stays.
