@@ -388,25 +388,30 @@ impl Server {
     /// it) and returns what was received. A failed expectation, with its transcript, fails the
     /// test here; so does a server still waiting after [`WAIT`] times 3.
     pub async fn finish(mut self) -> Received {
-        // A failed script shows its transcript in its own panic.
-        self.shown.armed = false;
-        match timeout(WAIT * 3, self.handle).await {
+        let outcome = timeout(WAIT * 3, &mut self.handle).await;
+        match outcome {
             Err(_) => panic!(
                 "the scripted server did not finish: the client did not close; received so \
                  far: {:?}",
                 self.live.lock().unwrap()
             ),
-            Ok(Ok(received)) => received,
-            Ok(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Ok(Err(e)) => panic!("the scripted server's task failed: {e}"),
+            Ok(result) => self.ended(result),
         }
     }
 
     /// [`Server::finish`] without a time limit: for a task that waits for the server from the
     /// start of a test, whatever (paused or real) time the test lets pass.
     pub async fn join(mut self) -> Received {
+        let result = (&mut self.handle).await;
+        self.ended(result)
+    }
+
+    /// The script's end: what it received, or its panic (which shows the transcript itself,
+    /// so the test's own failure does not show it again). Until then a test that fails while
+    /// it waits here shows the transcript so far.
+    fn ended(mut self, result: Result<Received, tokio::task::JoinError>) -> Received {
         self.shown.armed = false;
-        match self.handle.await {
+        match result {
             Ok(received) => received,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             Err(e) => panic!("the scripted server's task failed: {e}"),
