@@ -32,12 +32,12 @@
 //!
 //! # The order of things, and why a crash anywhere is harmless
 //!
-//! Messages are downloaded in batches of up to 16 messages or 4 MiB of listed size (IMAP: a
-//! window of `UID FETCH` commands in flight; POP3: the `RETR`s of every new message sent
-//! through one window, pipelined when the server allows, so the server goes on sending the
-//! next batch while one is committed), each into a writer of the store ([`Store::begin`]). Then the
-//! batch is settled in list order, in groups of [`Store::group_limit`] messages (a whole batch
-//! for a Maildir, one message for an mbox):
+//! Messages are downloaded in batches of up to 256 messages or 4 MiB of listed size (IMAP: one
+//! `UID FETCH` of UID ranges; POP3: the `RETR`s of every new message sent ahead through one
+//! window, pipelined when the server allows), each into a writer of the store
+//! ([`Store::begin`]). While a batch is settled, the next one downloads: the server goes on
+//! sending as the store syncs. A batch is settled in list order, in groups of up to 16
+//! messages (fewer if [`Store::group_limit`] says so: one message for an mbox):
 //!
 //! 1. **write**: the download is in the store's scratch place, out of view;
 //! 2. **sync**: [`Store::commit`] makes the group durable and visible, with one sync for the
@@ -114,11 +114,18 @@ use crate::{Error, Incoming, Listing, MessageId, MessageSummary};
 /// STORE + EXPUNGE each).
 const DELETE_BATCH: usize = 500;
 
-/// Messages are downloaded in batches of at most this many ...
-pub(crate) const FETCH_BATCH: usize = 16;
+/// Messages are downloaded in batches of at most this many (IMAP: one `UID FETCH` of ranges;
+/// fewer batches, fewer round trips with the server idle) ...
+const FETCH_BATCH: usize = 256;
 
-/// ... and at most this many bytes of listed size (one message may be bigger).
+/// ... and at most this many bytes of listed size (one message may be bigger): what the sync
+/// holds in memory, twice (one batch downloading while the one before is committed).
 const FETCH_BATCH_BYTES: u64 = 4 * 1024 * 1024;
+
+/// A batch is committed in groups of at most this many messages (fewer if the store says so,
+/// [`Store::group_limit`]): one sync of the directory and one of the state's log per group.
+/// A crash loses at most a group's work, never mail; progress is told a group at a time.
+const COMMIT_GROUP: usize = 16;
 
 /// What a sync did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -295,17 +302,14 @@ impl<'a, S: Store> Sync<'a, S> {
         cancel: impl Future<Output = ()>,
     ) -> Result<SyncReport, Stopped> {
         let cancel = std::pin::pin!(cancel);
-        let mut cancel = Cancel {
-            future: cancel,
-            done: false,
-        };
+        let cancel = Cancel::new(cancel);
         let pop3 = matches!(incoming, Incoming::Pop3 { .. });
         let mut report = SyncReport::default();
-        let result = self.session(&mut incoming, &mut cancel, &mut report).await;
+        let result = self.session(&mut incoming, &cancel, &mut report).await;
         // Nothing is deleted before everything is written: the messages, then the state.
         let result = match result {
             Ok(to_delete) => match save_state(self.state) {
-                Ok(()) => delete_stored(&mut incoming, &to_delete, &mut report, &mut cancel).await,
+                Ok(()) => delete_stored(&mut incoming, &to_delete, &mut report, &cancel).await,
                 Err(e) => Err(StopReason::Store(e)),
             },
             Err(stop) => Err(stop),
@@ -343,7 +347,7 @@ impl<'a, S: Store> Sync<'a, S> {
     async fn session<T: AsyncRead + AsyncWrite + Unpin>(
         &mut self,
         incoming: &mut Incoming<T>,
-        cancel: &mut Cancel<'_, impl Future<Output = ()>>,
+        cancel: &Cancel<'_, impl Future<Output = ()>>,
         report: &mut SyncReport,
     ) -> Result<Vec<MessageId>, StopReason> {
         let source = self.source;
@@ -462,44 +466,105 @@ impl<'a, S: Store> Sync<'a, S> {
             to_delete: &mut to_delete,
             delete: self.delete,
         };
+        // Which new messages the store has already (a sync stopped between a commit and its
+        // record): recorded, not fetched again.
+        let mut stored = Vec::with_capacity(new.len());
+        for message in &new {
+            let id = saver.full_id(message);
+            stored.push(saver.is_stored(&id)?);
+        }
         // POP3: one `RETR` for each new message not found stored, all sent ahead through one
         // window (with PIPELINING), so the window never drains while a batch is committed:
         // the server goes on sending the next batch's messages meanwhile.
-        let mut pop3 = None;
+        let mut fetching = None;
         if let Incoming::Pop3 { .. } = incoming {
-            let mut stored = Vec::with_capacity(new.len());
-            for message in &new {
-                let id = saver.full_id(message);
-                stored.push(saver.is_stored(&id)?);
-            }
             let ids: Vec<&MessageId> = new
                 .iter()
                 .zip(&stored)
                 .filter(|(_, stored)| !**stored)
                 .map(|(m, _)| &m.id)
                 .collect();
-            let fetching = cancel
+            let started = cancel
                 .until(incoming.fetch_start(&ids))
                 .await
                 .ok_or(StopReason::Cancelled)?
                 .map_err(StopReason::Session)?;
-            pop3 = Some((fetching, stored));
+            fetching = Some(started);
         }
+        // Each batch is downloaded while the one before is committed and recorded: the
+        // commit's syncs run on the blocking pool as the next messages come in. A message is
+        // still recorded only after its own group's commit, and nothing is deleted before the
+        // whole run is stored.
+        //
+        // A POP3 sync into a store that commits one message at a time (an mbox) takes one
+        // message a batch: one scratch file downloading while the one before is committed,
+        // not two batches of them on the disk (the `RETR`s are sent ahead all the same).
+        let batch_max = if fetching.is_some() && saver.store.group_limit() <= 1 {
+            1
+        } else {
+            FETCH_BATCH.min(saver.store.open_limit()).max(1)
+        };
+        let mut pending: Option<Downloaded<'_, S::Message>> = None;
         let mut done = 0;
-        while done < new.len() {
-            let rest = &new[done..];
-            let batch = &rest[..batch_len(rest)];
-            let got = match (&*incoming, pop3.as_mut()) {
-                (Incoming::Pop3 { .. }, Some((fetching, stored))) => {
-                    let stored = &stored[done..done + batch.len()];
-                    saver
-                        .pop3_batch(incoming, cancel, batch, stored, fetching)
-                        .await?
+        let mut second = false;
+        loop {
+            let next = (done < new.len()).then(|| {
+                let rest = &new[done..];
+                (&rest[..batch_len(rest, batch_max)], &stored[done..])
+            });
+            let mut sinks = match next {
+                // Two batches are open at once: the slots of every other batch come after
+                // the first batch's.
+                Some((batch, stored)) => {
+                    let first_slot = if second { batch_max } else { 0 };
+                    match saver.open_batch(first_slot, batch, stored).await {
+                        Ok(sinks) => sinks,
+                        Err(stop) => {
+                            if let Some((batch, got)) = pending.take() {
+                                saver.settle(cancel, batch, got).await?;
+                            }
+                            return Err(stop);
+                        }
+                    }
                 }
-                _ => saver.imap_batch(incoming, cancel, batch).await?,
+                None => Vec::new(),
             };
+            let (settled, downloaded) = tokio::join!(
+                async {
+                    match pending.take() {
+                        Some((batch, got)) => saver.settle(cancel, batch, got).await,
+                        None => Ok(()),
+                    }
+                },
+                async {
+                    let (batch, _) = next?;
+                    Some(download(incoming, cancel, batch, &mut sinks, fetching.as_mut()).await)
+                },
+            );
+            if let Err(stop) = settled {
+                saver.abort_all(sinks.into_iter().flatten()).await;
+                return Err(stop);
+            }
+            let (Some((batch, _)), Some((outcomes, failure))) = (next, downloaded) else {
+                break;
+            };
+            let got = sinks
+                .into_iter()
+                .zip(outcomes)
+                .map(|(sink, outcome)| match (outcome, sink) {
+                    (Outcome::Fetched(result), Some(sink)) => Got::Fetched(sink, result),
+                    (Outcome::Stored, _) => Got::Stored,
+                    (_, sink) => Got::Skipped(sink),
+                })
+                .collect();
+            if let Some(stop) = failure {
+                // The messages before the failure are settled, then the sync stops.
+                saver.settle(cancel, batch, got).await?;
+                return Err(stop);
+            }
+            pending = Some((batch, got));
             done += batch.len();
-            saver.settle(cancel, batch, got).await?;
+            second = !second;
         }
         Ok(to_delete)
     }
@@ -537,34 +602,50 @@ impl<'a, S: Store> Sync<'a, S> {
 }
 
 /// The cancellation future, polled at each await point of the sync; once it has completed,
-/// every later wait ends at once.
+/// every later wait ends at once. Shared (`&self`) so that a batch's commit and the next
+/// batch's download, run side by side, both stop on it.
 struct Cancel<'f, F> {
-    future: Pin<&'f mut F>,
-    done: bool,
+    /// Borrowed only inside a poll, never across an await.
+    future: std::cell::RefCell<Pin<&'f mut F>>,
+    done: std::cell::Cell<bool>,
 }
 
-impl<F: Future<Output = ()>> Cancel<'_, F> {
-    /// Waits for the cancellation.
-    async fn wait(&mut self) {
-        if !self.done {
-            self.future.as_mut().await;
-            self.done = true;
+impl<'f, F: Future<Output = ()>> Cancel<'f, F> {
+    fn new(future: Pin<&'f mut F>) -> Self {
+        Self {
+            future: std::cell::RefCell::new(future),
+            done: std::cell::Cell::new(false),
         }
     }
 
+    /// Ready once the cancellation future has completed (it is never polled after that).
+    fn poll_cancelled(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if self.done.get() {
+            return std::task::Poll::Ready(());
+        }
+        let ready = self.future.borrow_mut().as_mut().poll(cx).is_ready();
+        if ready {
+            self.done.set(true);
+            return std::task::Poll::Ready(());
+        }
+        std::task::Poll::Pending
+    }
+
+    /// Waits for the cancellation.
+    async fn wait(&self) {
+        std::future::poll_fn(|cx| self.poll_cancelled(cx)).await;
+    }
+
     /// Runs `work` unless the cancellation comes first (`None` then: `work` is dropped).
-    async fn until<W: Future>(&mut self, work: W) -> Option<W::Output> {
-        if self.done {
-            return None;
-        }
-        tokio::select! {
-            biased;
-            () = self.future.as_mut() => {
-                self.done = true;
-                None
+    async fn until<W: Future>(&self, work: W) -> Option<W::Output> {
+        let mut work = std::pin::pin!(work);
+        std::future::poll_fn(|cx| {
+            if self.poll_cancelled(cx).is_ready() {
+                return std::task::Poll::Ready(None);
             }
-            output = work => Some(output),
-        }
+            work.as_mut().poll(cx).map(Some)
+        })
+        .await
     }
 }
 
@@ -644,12 +725,12 @@ where
     })
 }
 
-/// How many of `messages` (at least one) the next batch takes: [`FETCH_BATCH`] messages, or
-/// fewer when their listed sizes add up to more than [`FETCH_BATCH_BYTES`].
-fn batch_len(messages: &[MessageSummary]) -> usize {
+/// How many of `messages` (at least one) the next batch takes: `max` messages, or fewer when
+/// their listed sizes add up to more than [`FETCH_BATCH_BYTES`].
+fn batch_len(messages: &[MessageSummary], max: usize) -> usize {
     let mut bytes = 0;
     let mut n = 0;
-    for message in messages.iter().take(FETCH_BATCH) {
+    for message in messages.iter().take(max) {
         bytes += message.size.unwrap_or(0);
         if n > 0 && bytes > FETCH_BATCH_BYTES {
             break;
@@ -673,7 +754,7 @@ async fn delete_stored<T: AsyncRead + AsyncWrite + Unpin>(
     incoming: &mut Incoming<T>,
     ids: &[MessageId],
     report: &mut SyncReport,
-    cancel: &mut Cancel<'_, impl Future<Output = ()>>,
+    cancel: &Cancel<'_, impl Future<Output = ()>>,
 ) -> Result<(), StopReason> {
     for batch in ids.chunks(DELETE_BATCH) {
         cancel
@@ -692,9 +773,92 @@ enum Got<M> {
     Stored,
     /// Downloaded (or not) into this message of the store.
     Fetched(M, Result<u64, Error>),
-    /// Not asked for: an earlier message of the batch failed.
+    /// Not downloaded: an earlier message of the batch failed (its message of the store, if
+    /// one was opened, is given up on).
+    Skipped(Option<M>),
+}
+
+/// What the download of one message of a batch gave.
+enum Outcome {
+    /// Already in the store: not asked for.
+    Stored,
+    /// Its length, or why that message alone could not be had.
+    Fetched(Result<u64, Error>),
+    /// Not read: the batch failed before it.
     Skipped,
 }
+
+/// Downloads `batch` into `sinks` (`None` for a message stored already): IMAP with a window
+/// of `UID FETCH` commands, POP3 from `fetching` (the `RETR`s of the whole sync, sent ahead).
+/// Touches neither the store nor the state, so it runs while the batch before is committed.
+/// A failure that ends the batch comes with it: the messages before it are still settled.
+async fn download<T, M>(
+    incoming: &mut Incoming<T>,
+    cancel: &Cancel<'_, impl Future<Output = ()>>,
+    batch: &[MessageSummary],
+    sinks: &mut [Option<M>],
+    fetching: Option<&mut crate::Fetching>,
+) -> (Vec<Outcome>, Option<StopReason>)
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+    M: AsyncWrite + Unpin,
+{
+    let mut outcomes: Vec<Outcome> = Vec::with_capacity(batch.len());
+    let Some(fetching) = fetching else {
+        let mut requests: Vec<(&MessageId, &mut M)> = batch
+            .iter()
+            .zip(sinks.iter_mut())
+            .filter_map(|(m, sink)| Some((&m.id, sink.as_mut()?)))
+            .collect();
+        let mut results = match cancel.until(incoming.fetch_many(&mut requests)).await {
+            Some(Ok(results)) => results.into_iter(),
+            // The connection failed: no message of the batch can be trusted whole.
+            failed => {
+                let stop = match failed {
+                    Some(Err(e)) => session_or_store(e),
+                    _ => StopReason::Cancelled,
+                };
+                outcomes.extend(batch.iter().map(|_| Outcome::Skipped));
+                return (outcomes, Some(stop));
+            }
+        };
+        for sink in sinks.iter() {
+            outcomes.push(match sink {
+                None => Outcome::Stored,
+                Some(_) => match results.next() {
+                    Some(result) => Outcome::Fetched(result),
+                    None => {
+                        outcomes = batch.iter().map(|_| Outcome::Skipped).collect();
+                        return (outcomes, Some(missing_result(incoming)));
+                    }
+                },
+            });
+        }
+        return (outcomes, None);
+    };
+    for sink in sinks.iter_mut() {
+        let Some(sink) = sink else {
+            outcomes.push(Outcome::Stored);
+            continue;
+        };
+        match cancel.until(incoming.fetch_next(fetching, sink)).await {
+            Some(Ok(Some(result))) => outcomes.push(Outcome::Fetched(result)),
+            failed => {
+                let stop = match failed {
+                    Some(Ok(None)) => missing_result(incoming),
+                    Some(Err(e)) => session_or_store(e),
+                    _ => StopReason::Cancelled,
+                };
+                outcomes.resize_with(batch.len(), || Outcome::Skipped);
+                return (outcomes, Some(stop));
+            }
+        }
+    }
+    (outcomes, None)
+}
+
+/// A batch downloaded and not yet settled: its messages, and what became of each.
+type Downloaded<'m, M> = (&'m [MessageSummary], Vec<Got<M>>);
 
 /// A group to commit, in list order: each message, with its download and bytes (`None`: found
 /// stored already).
@@ -722,25 +886,6 @@ impl<S: Store> Saver<'_, '_, S> {
         }
     }
 
-    /// A message of the store for `message` (the `slot`-th of its batch), or `None` if it is
-    /// stored already.
-    async fn open(
-        &mut self,
-        slot: usize,
-        message: &MessageSummary,
-    ) -> Result<Option<S::Message>, StopReason> {
-        let id = self.full_id(message);
-        if self.is_stored(&id)? {
-            return Ok(None);
-        }
-        Ok(Some(
-            self.store
-                .begin(slot, &id)
-                .await
-                .map_err(StopReason::Store)?,
-        ))
-    }
-
     /// Whether the store has the message `id` already (a sync stopped between its commit and
     /// its record): then it is recorded, not fetched again.
     fn is_stored(&mut self, id: &str) -> Result<bool, StopReason> {
@@ -754,207 +899,135 @@ impl<S: Store> Saver<'_, '_, S> {
         }
     }
 
-    /// IMAP: a message of the store for each message of the batch, all downloaded with a
-    /// window of `UID FETCH` commands in flight.
-    async fn imap_batch<T: AsyncRead + AsyncWrite + Unpin>(
+    /// A message of the store for each message of `batch` (`None` for one `stored` already),
+    /// in slots from `first_slot`. On an error, those opened are given up on.
+    async fn open_batch(
         &mut self,
-        incoming: &mut Incoming<T>,
-        cancel: &mut Cancel<'_, impl Future<Output = ()>>,
-        batch: &[MessageSummary],
-    ) -> Result<Vec<Got<S::Message>>, StopReason> {
-        let mut sinks: Vec<Option<S::Message>> = Vec::with_capacity(batch.len());
-        for (i, message) in batch.iter().enumerate() {
-            match self.open(i, message).await {
-                Ok(sink) => sinks.push(sink),
-                Err(stop) => {
-                    self.abort_all(sinks.into_iter().flatten()).await;
-                    return Err(stop);
-                }
-            }
-        }
-        let mut requests: Vec<(&MessageId, &mut S::Message)> = batch
-            .iter()
-            .zip(sinks.iter_mut())
-            .filter_map(|(m, sink)| Some((&m.id, sink.as_mut()?)))
-            .collect();
-        let fetched = cancel.until(incoming.fetch_many(&mut requests)).await;
-        drop(requests);
-        let mut results = match fetched {
-            Some(Ok(results)) => results.into_iter(),
-            Some(Err(e)) => {
-                self.abort_all(sinks.into_iter().flatten()).await;
-                return Err(session_or_store(e));
-            }
-            None => {
-                self.abort_all(sinks.into_iter().flatten()).await;
-                return Err(StopReason::Cancelled);
-            }
-        };
-        let mut got = Vec::with_capacity(batch.len());
-        let mut sinks = sinks.into_iter();
-        while let Some(sink) = sinks.next() {
-            got.push(match sink {
-                None => Got::Stored,
-                Some(sink) => match results.next() {
-                    Some(result) => Got::Fetched(sink, result),
-                    None => {
-                        self.store.abort(sink).await;
-                        let gots = got.into_iter().filter_map(|g| match g {
-                            Got::Fetched(sink, _) => Some(sink),
-                            _ => None,
-                        });
-                        let rest: Vec<_> = gots.chain(sinks.flatten()).collect();
-                        self.abort_all(rest).await;
-                        return Err(missing_result(incoming));
-                    }
-                },
-            });
-        }
-        Ok(got)
-    }
-
-    /// POP3: the batch's messages read from `fetching` (the `RETR`s of the whole sync, sent
-    /// ahead), each into its own message of the store; `stored` says which were found stored
-    /// (no `RETR` was sent for them). A download that fails ends the batch there: the
-    /// messages before it are still settled.
-    async fn pop3_batch<T: AsyncRead + AsyncWrite + Unpin>(
-        &mut self,
-        incoming: &mut Incoming<T>,
-        cancel: &mut Cancel<'_, impl Future<Output = ()>>,
+        first_slot: usize,
         batch: &[MessageSummary],
         stored: &[bool],
-        fetching: &mut crate::Fetching,
-    ) -> Result<Vec<Got<S::Message>>, StopReason> {
-        // A store that commits one message at a time (an mbox) gets each message committed
-        // and recorded as soon as it is in, before the next one's file is even opened: one
-        // spool file, not a batch of them, on the disk at a time.
-        let eager = self.store.group_limit() <= 1;
-        let mut got: Vec<Got<S::Message>> = Vec::with_capacity(batch.len());
-        let mut failed: Option<StopReason> = None;
+    ) -> Result<Vec<Option<S::Message>>, StopReason> {
+        let mut sinks = Vec::with_capacity(batch.len());
         for (i, message) in batch.iter().enumerate() {
-            if eager && !got.is_empty() {
-                let one = std::mem::take(&mut got);
-                self.settle(cancel, &batch[i - 1..i], one).await?;
-            }
-            if failed.is_some() {
-                got.push(Got::Skipped);
-                continue;
-            }
             if stored[i] {
-                got.push(Got::Stored);
+                sinks.push(None);
                 continue;
             }
-            let id = self.full_id(message);
-            let slot = if eager { 0 } else { i };
-            let mut sink = match self.store.begin(slot, &id).await {
-                Ok(sink) => sink,
+            match self
+                .store
+                .begin(first_slot + i, &self.full_id(message))
+                .await
+            {
+                Ok(sink) => sinks.push(Some(sink)),
                 Err(e) => {
-                    failed = Some(StopReason::Store(e));
-                    got.push(Got::Skipped);
-                    continue;
-                }
-            };
-            match cancel.until(incoming.fetch_next(fetching, &mut sink)).await {
-                Some(Ok(Some(result))) => got.push(Got::Fetched(sink, result)),
-                outcome => {
-                    self.store.abort(sink).await;
-                    failed = Some(match outcome {
-                        Some(Ok(Some(_))) => unreachable!("matched above"),
-                        Some(Ok(None)) => missing_result(incoming),
-                        Some(Err(e)) => session_or_store(e),
-                        None => StopReason::Cancelled,
-                    });
-                    got.push(Got::Skipped);
+                    self.abort_all(sinks.into_iter().flatten()).await;
+                    return Err(StopReason::Store(e));
                 }
             }
         }
-        // What is left to settle: the whole batch, or (eager) its last message.
-        let rest = &batch[batch.len() - got.len()..];
-        if let Some(stop) = failed {
-            // The messages before the failure are settled, then the sync stops.
-            self.settle(cancel, rest, got).await?;
-            return Err(stop);
-        }
-        if eager {
-            self.settle(cancel, rest, got).await?;
-            return Ok(Vec::new());
-        }
-        Ok(got)
+        Ok(sinks)
     }
 
-    /// A batch, in list order, in groups of [`Store::group_limit`]: each group committed with
-    /// one commit (found stored, or gone: nothing to commit), then recorded with one sync of
-    /// the state's log, then queued for deletion. Only a committed or found message is
-    /// recorded or deleted. A failed download ends the batch: the messages before it are
-    /// settled, the ones after given up on.
+    /// A batch, in list order, in groups of [`COMMIT_GROUP`] (or [`Store::group_limit`]):
+    /// each group committed with one commit (found stored, or gone: nothing to commit), then
+    /// recorded with one sync of the state's log, then queued for deletion. Only a committed
+    /// or found message is recorded or deleted.
+    ///
+    /// A failed download ends the batch: the messages from it on are given up on first (a big
+    /// message's scratch file frees its space, which matters on a full disk), then the ones
+    /// before it are committed.
     async fn settle(
         &mut self,
-        cancel: &mut Cancel<'_, impl Future<Output = ()>>,
+        cancel: &Cancel<'_, impl Future<Output = ()>>,
         batch: &[MessageSummary],
-        got: Vec<Got<S::Message>>,
+        mut got: Vec<Got<S::Message>>,
     ) -> Result<(), StopReason> {
-        let limit = self.store.group_limit().max(1);
-        // (message, its bytes) of the group to commit, with the messages in that group found
-        // stored or gone (to tell in list order after the commit).
-        let mut group: Group<'_, S::Message> = Vec::new();
-        let mut got = got.into_iter();
+        let end = got
+            .iter()
+            .position(|one| match one {
+                Got::Stored => false,
+                Got::Fetched(_, result) => {
+                    !matches!(result, Ok(_) | Err(Error::MessageGone { .. }))
+                }
+                Got::Skipped(_) => true,
+            })
+            .unwrap_or(got.len());
         let mut failure = None;
-        for message in batch {
-            let Some(one) = got.next() else { break };
+        let mut given_up = Vec::new();
+        for one in got.split_off(end) {
+            match one {
+                Got::Fetched(sink, result) => {
+                    if let (None, Err(e)) = (&failure, result) {
+                        failure = Some(session_or_store(e));
+                    }
+                    given_up.push(sink);
+                }
+                Got::Skipped(Some(sink)) => given_up.push(sink),
+                Got::Stored | Got::Skipped(None) => {}
+            }
+        }
+        self.abort_all(given_up).await;
+
+        let limit = self.store.group_limit().clamp(1, COMMIT_GROUP);
+        // (message, its bytes) of the group to commit, with the messages in that group found
+        // stored (to tell in list order after the commit).
+        let mut group: Group<'_, S::Message> = Vec::new();
+        let mut got = batch.iter().zip(got);
+        while let Some((message, one)) = got.next() {
             match one {
                 Got::Stored => group.push((message, None)),
-                Got::Skipped => break,
-                Got::Fetched(sink, Err(Error::MessageGone { .. })) => {
+                Got::Fetched(sink, Ok(bytes)) => {
+                    let to_commit = group.iter().filter(|(_, m)| m.is_some()).count();
+                    if to_commit == limit {
+                        if let Err(stop) = self.commit_group(cancel, &mut group).await {
+                            let rest = got.filter_map(|(_, one)| match one {
+                                Got::Fetched(sink, _) | Got::Skipped(Some(sink)) => Some(sink),
+                                Got::Stored | Got::Skipped(None) => None,
+                            });
+                            let rest: Vec<_> = std::iter::once(sink).chain(rest).collect();
+                            self.abort_group(group, rest).await;
+                            return Err(stop);
+                        }
+                    }
+                    group.push((message, Some((sink, bytes))));
+                }
+                // Deleted on the server by another client meanwhile (the only failure left
+                // before `end`): skipped.
+                Got::Fetched(sink, Err(_)) => {
                     self.store.abort(sink).await;
                     self.report.gone += 1;
                     (self.on_event)(Event::Done {
                         size: message.size.unwrap_or(0),
                     });
                 }
-                Got::Fetched(sink, Err(e)) => {
-                    self.store.abort(sink).await;
-                    failure = Some(session_or_store(e));
-                    break;
-                }
-                Got::Fetched(sink, Ok(bytes)) => {
-                    let to_commit = group.iter().filter(|(_, m)| m.is_some()).count();
-                    if to_commit == limit {
-                        if let Err(stop) = self.commit_group(cancel, &mut group).await {
-                            self.store.abort(sink).await;
-                            failure = Some(stop);
-                            break;
-                        }
-                    }
-                    group.push((message, Some((sink, bytes))));
-                }
+                Got::Skipped(sink) => self.abort_all(sink).await,
             }
         }
-        let result = match failure {
-            None => self.commit_group(cancel, &mut group).await,
-            Some(stop) => {
-                // The messages before the failure are stored as usual.
-                let _ = self.commit_group(cancel, &mut group).await;
-                Err(stop)
-            }
-        };
-        // Whatever is left of the batch is given up on.
-        let mut rest: Vec<S::Message> = group
-            .drain(..)
-            .filter_map(|(_, m)| m.map(|(s, _)| s))
-            .collect();
-        rest.extend(got.filter_map(|g| match g {
-            Got::Fetched(sink, _) => Some(sink),
-            _ => None,
-        }));
-        self.abort_all(rest).await;
-        result
+        if let Err(stop) = self.commit_group(cancel, &mut group).await {
+            self.abort_group(group, Vec::new()).await;
+            return Err(stop);
+        }
+        match failure {
+            Some(stop) => Err(stop),
+            None => Ok(()),
+        }
+    }
+
+    /// Gives up on what is left of `group` after a failed commit (the commit took the
+    /// messages it was given), and on `rest`.
+    async fn abort_group(&mut self, group: Group<'_, S::Message>, rest: Vec<S::Message>) {
+        let left = group
+            .into_iter()
+            .filter_map(|(_, m)| m.map(|(sink, _)| sink));
+        let all: Vec<_> = left.chain(rest).collect();
+        self.abort_all(all).await;
     }
 
     /// Commits and records `group` (emptied): the fault points `after_retr` (each message to
     /// commit) and `after_rename_before_state` (each, after the commit) on the way.
     async fn commit_group(
         &mut self,
-        cancel: &mut Cancel<'_, impl Future<Output = ()>>,
+        cancel: &Cancel<'_, impl Future<Output = ()>>,
         group: &mut Group<'_, S::Message>,
     ) -> Result<(), StopReason> {
         if group.is_empty() {

@@ -74,8 +74,9 @@ pub trait Store {
         Ok(false)
     }
 
-    /// Starts the message known for good as `id`, the `slot`-th of its group (0 to the
-    /// group's size; a store may keep one scratch file per slot).
+    /// Starts the message known for good as `id`, in `slot`: each message begun and not yet
+    /// committed or aborted has a slot of its own, below twice [`Store::open_limit`] (a store
+    /// may keep one scratch file per slot).
     fn begin(&mut self, slot: usize, id: &str) -> impl Future<Output = io::Result<Self::Message>>;
 
     /// Gives up on a message begun (the download failed, or the sync stopped): it leaves no
@@ -96,6 +97,13 @@ pub trait Store {
     /// is its commit point, so each message is committed and recorded before the next is
     /// appended.
     fn group_limit(&self) -> usize {
+        usize::MAX
+    }
+
+    /// How many messages of one batch the sync may hold begun at once (two batches are open:
+    /// one downloading while the other is committed). A store that keeps a scratch file per
+    /// message begun (the mbox's spool files) bounds its open files with it.
+    fn open_limit(&self) -> usize {
         usize::MAX
     }
 
@@ -163,6 +171,9 @@ impl Store for MaildirStore {
             .collect())
     }
 }
+
+/// The spool files an mbox sync may have in each of its two batches.
+const MBOX_SPOOLS: usize = 16;
 
 /// An mbox as a [`Store`]: each message is downloaded into a hidden spool file beside it first
 /// (so the mbox only ever sees a fast local copy, never a download in progress), then
@@ -266,8 +277,12 @@ impl Store for MboxStore {
         1
     }
 
+    fn open_limit(&self) -> usize {
+        MBOX_SPOOLS
+    }
+
     fn finish(&mut self) {
-        for slot in 0..crate::sync::FETCH_BATCH {
+        for slot in 0..2 * MBOX_SPOOLS {
             let _ = std::fs::remove_file(Self::spool_path(&self.spool, slot));
         }
     }
