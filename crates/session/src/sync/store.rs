@@ -269,9 +269,9 @@ impl Store for MboxStore {
             .collect())
     }
 
-    /// No bound of its own: a group is one of the sync's batches (at most
-    /// [`crate::sync::FETCH_BATCH`] messages, each with its spool file, and 4 MiB of listed
-    /// size besides one big message), appended under one taking of the mbox's locks.
+    /// No bound of its own: a group is one of the sync's batches (at most 16 messages, each
+    /// with its spool file, and 4 MiB of listed size besides one big message), appended under
+    /// one taking of the mbox's locks.
     fn group_limit(&self) -> usize {
         usize::MAX
     }
