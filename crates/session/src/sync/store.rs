@@ -93,9 +93,9 @@ pub trait Store {
         messages: Vec<Self::Message>,
     ) -> impl Future<Output = io::Result<Vec<Committed>>>;
 
-    /// How many messages one [`Store::commit`] may take. An mbox says 1: its recorded length
-    /// is its commit point, so each message is committed and recorded before the next is
-    /// appended.
+    /// How many messages one [`Store::commit`] may take (the sync's batches bound a group
+    /// anyway). A store that must commit each message alone says 1: the sync then commits and
+    /// records each message as soon as it is in, before the next one's writer is begun.
     fn group_limit(&self) -> usize {
         usize::MAX
     }
@@ -176,8 +176,12 @@ impl Store for MaildirStore {
 const MBOX_SPOOLS: usize = 16;
 
 /// An mbox as a [`Store`]: each message is downloaded into a hidden spool file beside it first
-/// (so the mbox only ever sees a fast local copy, never a download in progress), then
-/// appended under the mbox's locks, `fsync`ed, and its new length recorded with it.
+/// (so the mbox only ever sees a fast local copy, never a download in progress, and a group's
+/// spool files, one per slot, exist at once); then a group is appended under one taking of
+/// the mbox's locks, with one `fsync`, and each message's end recorded with it. The mbox's
+/// recorded length is its commit point: a group appended and not recorded (a crash) is cut off
+/// by the next [`Mbox::open`], which the group journal lets tell our debris from another
+/// program's mail, and fetched again.
 #[derive(Debug)]
 pub struct MboxStore {
     mbox: Mbox,
@@ -255,26 +259,32 @@ impl Store for MboxStore {
         // The spool file is reused, or removed by `finish`.
     }
 
-    async fn commit(&mut self, messages: Vec<Spooled>) -> io::Result<Vec<Committed>> {
-        let mut out = Vec::with_capacity(messages.len());
-        for mut message in messages {
-            // Waiting for a mail reader's lock may be cut short by a cancellation: nothing is
-            // written yet.
-            let entry = self.mbox.begin(None).await?;
-            let (offset, end) = append_to_mbox(entry, self.mbox.path(), &mut message.file).await?;
-            out.push(Committed {
+    async fn commit(&mut self, mut messages: Vec<Spooled>) -> io::Result<Vec<Committed>> {
+        if messages.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Waiting for a mail reader's lock may be cut short by a cancellation: nothing is
+        // written yet.
+        let entry = self.mbox.begin(None).await?;
+        let spools = messages.iter_mut().map(|m| &mut m.file);
+        let ranges = append_to_mbox(entry, self.mbox.path(), spools).await?;
+        Ok(ranges
+            .into_iter()
+            .map(|(offset, end)| Committed {
                 place: Place::Range {
                     offset,
                     length: end - offset,
                 },
                 store_len: Some(end),
-            });
-        }
-        Ok(out)
+            })
+            .collect())
     }
 
+    /// No bound of its own: a group is one of the sync's batches (at most 16 messages, each
+    /// with its spool file, and 4 MiB of listed size besides one big message), appended under
+    /// one taking of the mbox's locks.
     fn group_limit(&self) -> usize {
-        1
+        usize::MAX
     }
 
     fn open_limit(&self) -> usize {
@@ -289,7 +299,7 @@ impl Store for MboxStore {
 }
 
 /// Cuts the mbox back to `len` if dropped armed: an append cut short by a cancellation (the
-/// future dropped) leaves no partial message in view. Dropped before the message's locks.
+/// future dropped) leaves no partial group in view. Dropped before the group's locks.
 struct CutBack<'a> {
     path: &'a Path,
     len: u64,
@@ -310,44 +320,209 @@ impl Drop for CutBack<'_> {
     }
 }
 
-/// Appends the spooled message to the mbox as `entry` and commits it; returns where it starts
-/// (its `From ` line) and the mbox's new length. On an error the mbox is cut back to where it
-/// was.
+/// Appends the spooled messages to the mbox, the first as `entry` and the others after it
+/// under the same locks, and commits them with one `fsync`; returns where each starts (its
+/// `From ` line) and ends (the mbox's length after it). On an error, or a cancellation, the
+/// mbox is cut back to where it was before the group.
 async fn append_to_mbox(
     mut entry: MboxMessage,
     path: &Path,
-    spool: &mut tokio::fs::File,
-) -> io::Result<(u64, u64)> {
+    spools: impl Iterator<Item = &mut tokio::fs::File>,
+) -> io::Result<Vec<(u64, u64)>> {
     let mut cut = CutBack {
         path,
         len: entry.start(),
         armed: true,
     };
-    if let Err(e) = async {
-        spool.flush().await?;
-        spool.rewind().await
+    let mut offsets = Vec::new();
+    let mut ends = Vec::new();
+    let mut buf = vec![0; 64 * 1024];
+    let copied = async {
+        for (i, spool) in spools.enumerate() {
+            if i > 0 {
+                ends.push(entry.next(None).await?);
+            }
+            offsets.push(entry.offset());
+            copy_spool(spool, &mut entry, &mut buf).await?;
+        }
+        Ok::<_, io::Error>(())
     }
-    .await
-    {
+    .await;
+    if let Err(e) = copied {
         cut.armed = false;
         let _ = entry.abort().await;
         return Err(e);
     }
-    let mut buf = vec![0; 64 * 1024];
-    loop {
-        let read = match spool.read(&mut buf).await {
-            Ok(0) => break,
-            Ok(n) => entry.write(&buf[..n]).await.map(|()| n),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = read {
-            cut.armed = false;
-            let _ = entry.abort().await;
-            return Err(e);
-        }
-    }
-    let offset = entry.offset();
+    // `commit` cuts the file back itself if it fails.
     let end = entry.commit().await;
     cut.armed = false;
-    Ok((offset, end?))
+    ends.push(end?);
+    Ok(offsets.into_iter().zip(ends).collect())
+}
+
+/// Copies a spooled message, from its start, into the mbox's message `entry`.
+async fn copy_spool(
+    spool: &mut tokio::fs::File,
+    entry: &mut MboxMessage,
+    buf: &mut [u8],
+) -> io::Result<()> {
+    spool.flush().await?;
+    spool.rewind().await?;
+    loop {
+        match spool.read(buf).await? {
+            0 => return Ok(()),
+            n => entry.write(&buf[..n]).await?,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(name: &str) -> PathBuf {
+        let path =
+            std::env::temp_dir().join(format!("mailcat-mbox-store-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        path
+    }
+
+    /// A store over a fresh mbox holding one message already; its length.
+    async fn store(name: &str) -> (MboxStore, PathBuf, u64) {
+        let path = temp(name);
+        let mbox = Mbox::open(&path, None).await.unwrap();
+        let mut store = MboxStore::new(mbox, temp(&format!("{name}-spool")));
+        let mut first = store.begin(0, "x").await.unwrap();
+        first
+            .write_all(b"Subject: before\r\n\r\nbody\r\n")
+            .await
+            .unwrap();
+        let committed = store.commit(vec![first]).await.unwrap();
+        let len = committed[0].store_len.unwrap();
+        assert_eq!(len, std::fs::metadata(&path).unwrap().len());
+        (store, path, len)
+    }
+
+    async fn spooled(store: &mut MboxStore, slot: usize, body: &[u8]) -> Spooled {
+        let mut message = store.begin(slot, "x").await.unwrap();
+        message.write_all(body).await.unwrap();
+        message
+    }
+
+    fn clean(mut store: MboxStore, path: &Path) {
+        store.finish();
+        let _ = std::fs::remove_file(store.mbox.journal_path());
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_group_is_appended_with_one_commit_each_message_with_its_range_and_end() {
+        let (mut store, path, before) = store("group").await;
+        let bodies: [&[u8]; 3] = [
+            b"Subject: 1\r\n\r\none\r\n",
+            b"Subject: 2\r\n\r\ntwo",
+            b"x\r\n",
+        ];
+        let mut group = Vec::new();
+        for (slot, body) in bodies.iter().enumerate() {
+            group.push(spooled(&mut store, slot, body).await);
+        }
+        let committed = store.commit(group).await.unwrap();
+        let text = std::fs::read(&path).unwrap();
+        assert_eq!(committed.len(), 3);
+        let mut at = before;
+        for (c, body) in committed
+            .iter()
+            .zip(["Subject: 1\n\none\n", "Subject: 2\n\ntwo\n", "x\n"])
+        {
+            let Place::Range { offset, length } = c.place else {
+                panic!("{c:?}")
+            };
+            assert_eq!(offset, at, "each message right after the one before");
+            assert_eq!(c.store_len, Some(offset + length), "{c:?}");
+            let message =
+                std::str::from_utf8(&text[offset as usize..(offset + length) as usize]).unwrap();
+            assert!(message.starts_with("From MAILER-DAEMON "), "{message:?}");
+            assert!(message.ends_with(&format!("\n{body}\n")), "{message:?}");
+            at = offset + length;
+        }
+        assert_eq!(at, text.len() as u64, "the last end is the file's length");
+        // The whole group is durable by then: nothing is cut back as a crash's debris when the
+        // group is recorded.
+        Mbox::open(&path, Some(at)).await.unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), text);
+        clean(store, &path);
+    }
+
+    #[tokio::test]
+    async fn a_group_whose_third_message_cannot_be_read_leaves_the_mbox_as_it_was() {
+        let (mut store, path, before) = store("group-error").await;
+        let content = std::fs::read(&path).unwrap();
+        let mut group = vec![
+            spooled(&mut store, 0, b"one\r\n").await,
+            spooled(&mut store, 1, b"two\r\n").await,
+        ];
+        // The third spool file opened write-only: reading it fails.
+        let third = temp("group-error-unreadable");
+        std::fs::write(&third, b"three\r\n").unwrap();
+        let file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .open(&third)
+            .await
+            .unwrap();
+        group.push(Spooled { file });
+        assert!(store.commit(group).await.is_err());
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            content,
+            "cut back to {before}"
+        );
+        assert!(!store.mbox.dotlock_path().exists(), "the locks let go");
+        std::fs::remove_file(third).unwrap();
+        clean(store, &path);
+    }
+
+    #[tokio::test]
+    async fn a_group_cut_short_by_a_cancellation_leaves_the_mbox_as_it_was() {
+        let (mut store, path, before) = store("group-cancel").await;
+        let content = std::fs::read(&path).unwrap();
+        let big = vec![b'x'; 48 << 20];
+        let group = vec![
+            spooled(&mut store, 0, b"one\r\n").await,
+            spooled(&mut store, 1, &big).await,
+            spooled(&mut store, 2, b"three\r\n").await,
+        ];
+        let mut commit = Box::pin(store.commit(group));
+        // Dropped while the second message is being appended.
+        loop {
+            tokio::select! {
+                result = &mut commit => panic!("the commit ended before it was cancelled: {result:?}"),
+                () = tokio::time::sleep(std::time::Duration::from_millis(1)) => {
+                    if std::fs::metadata(&path).unwrap().len() > before + (1 << 20) {
+                        break;
+                    }
+                }
+            }
+        }
+        drop(commit);
+        assert_eq!(std::fs::read(&path).unwrap(), content);
+        assert!(!store.mbox.dotlock_path().exists(), "the locks let go");
+        clean(store, &path);
+    }
+
+    #[tokio::test]
+    async fn a_group_committed_and_not_recorded_is_cut_off_by_the_next_open() {
+        let (mut store, path, before) = store("group-unrecorded").await;
+        let content = std::fs::read(&path).unwrap();
+        let group = vec![
+            spooled(&mut store, 0, b"one\r\n").await,
+            spooled(&mut store, 1, b"two\r\n").await,
+            spooled(&mut store, 2, b"three\r\n").await,
+        ];
+        store.commit(group).await.unwrap();
+        // The sync died before recording the group: the next run opens with the old length.
+        Mbox::open(&path, Some(before)).await.unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), content);
+        clean(store, &path);
+    }
 }
