@@ -41,25 +41,26 @@
 //! server far away costs a round trip per window of messages, not per message. IMAP: a sink
 //! for each message of the batch (Maildir: held in memory, written into its file in `tmp/` by
 //! the commit, or as it comes for a message over 256 KiB; mbox: its spool file), all
-//! downloaded with a window of `UID FETCH` commands in flight, then each committed and
-//! recorded in list order. POP3: the `RETR` commands of every new message go out through one
-//! window (when the server announces PIPELINING), across batches, so the server keeps sending
-//! while a batch is committed; a Maildir commits each batch as a group, an mbox each message as
-//! soon as it is in, before the next one's spool file is even opened. The order of
+//! downloaded with one `UID FETCH` of ranges, then committed and recorded in list order, in
+//! groups of 16, while the next batch downloads. POP3: the `RETR` commands of every new message
+//! go out through one window (when the server announces PIPELINING), across batches, so the
+//! server keeps sending while a batch is committed; a Maildir and an mbox alike commit each
+//! group with one sync (an mbox: appended under one lock, one `fsync`). The order of
 //! commit, record and delete for each message is the one above, whatever the batching; a
 //! download that fails for one message alone (a full disk, an IMAP message gone) leaves the
 //! messages before it to be stored as usual.
 //!
 //! - Killed before the commit: Maildir leaves a file in `tmp/` (IMAP: the rest of the batch too;
-//!   invisible; the next fetch, holding the lock, removes them); an mbox the spool file
-//!   (invisible), or, if killed during the local append, a partial message after the last recorded
+//!   invisible; the next fetch, holding the lock, removes them); an mbox the spool files
+//!   (invisible), or, if killed during the local append, a partial group after the last recorded
 //!   length, which the next run cuts off. The message is still on the server and is fetched again.
 //! - Killed after the commit, before the record: the message is stored but the state does not
 //!   know. A Maildir file name carries a tag, 16 hex digits of SHA-256 of
 //!   `KEY/UIDVALIDITY/UID` (or `KEY/UIDL`), so the next run sees the tag in `new/` or `cur/`,
 //!   records the message without fetching it again, and no duplicate appears. In an mbox the
-//!   state's recorded length is the commit point: the next run cuts the unrecorded message off
-//!   (it looks like one message of ours after the recorded length) and fetches it again. The
+//!   state's recorded length is the commit point: the next run cuts the unrecorded group off
+//!   (the group journal `.FILE.mailcat-group` proves the bytes are that group's) and fetches it
+//!   again. The
 //!   length before the first message is recorded too (at the start of each run where the file
 //!   is not as long as recorded), so this also holds for the first message ever appended.
 //! - Killed after the record: the message is known; the next run does not fetch it and, with

@@ -37,7 +37,7 @@
 //! window, pipelined when the server allows), each into a writer of the store
 //! ([`Store::begin`]). While a batch is settled, the next one downloads: the server goes on
 //! sending as the store syncs. A batch is settled in list order, in groups of up to 16
-//! messages (fewer if [`Store::group_limit`] says so: one message for an mbox):
+//! messages (fewer if [`Store::group_limit`] says so), Maildir and mbox alike:
 //!
 //! 1. **write**: the download is in the store's scratch place, out of view;
 //! 2. **sync**: [`Store::commit`] makes the group durable and visible, with one sync for the
@@ -65,8 +65,9 @@
 //!   16 hex digits of SHA-256 of the message's id (`KEY/UIDVALIDITY/UID` or `KEY/UIDL`), so
 //!   the next sync finds what reached `new/` ([`Store::contains`]), records it without fetching
 //!   it again (counted in [`SyncReport::recovered`]), and fetches the rest. In an mbox the
-//!   state's recorded length is the commit point: the next sync cuts the unrecorded message
-//!   off and fetches it again (hence one message per commit).
+//!   state's recorded length is the commit point: the next sync cuts the unrecorded group off
+//!   (its group journal, `.FILE.mailcat-group`, shows the bytes are that group's) and fetches
+//!   it again.
 //! - Killed after the record: the message is known; the next sync does not fetch it and, told
 //!   to delete, deletes it then.
 //! - Killed between `DELE` and `QUIT` (POP3): no `QUIT`, so the server deletes nothing; the
