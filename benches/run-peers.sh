@@ -28,7 +28,7 @@ while (($#)); do
     shift
 done
 cargo build --release -p mailcat -p mailcat-benches --bin mailcat \
-    --bin peer_mailcat --bin peer_async_imap --bin peer_async_pop --bin peer_lettre --bin peer_raw
+    --bin peer_mailcat_imap --bin peer_mailcat_pop3 --bin peer_mailcat_smtp --bin peer_async_imap --bin peer_async_pop --bin peer_lettre --bin peer_raw
 ((write)) && args+=(--out "$ROOT/BENCHMARKS.md")
 exec "$PY" "$ROOT/benches/peers/run.py" --bin-dir "$TARGET/release" \
     --command "benches/run-peers.sh${given:+ $given}" "${args[@]}"

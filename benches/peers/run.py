@@ -305,7 +305,7 @@ def fetch_rows(bench, n, size, label, tag):
     out = []
     out.append(Row(f"imap-lib{tag}", f"IMAP {n:,} × {label}, library, bodies discarded", [
         Client("mailcat", "library: UID SEARCH, fetch_messages into sinks",
-               lambda d: bench.peer("peer_mailcat", "imap", FETCH_USER), "reported", False),
+               lambda d: bench.peer("peer_mailcat_imap", FETCH_USER), "reported", False),
         Client("async-imap", "0.12, one UID FETCH 1:*",
                lambda d: bench.peer("peer_async_imap", FETCH_USER), "reported"),
         Client("floor", "raw socket: one UID FETCH 1:*, literals skipped",
@@ -326,7 +326,7 @@ def fetch_rows(bench, n, size, label, tag):
 
     out.append(Row(f"pop3-lib{tag}", f"POP3 {n:,} × {label}, library, bodies discarded", [
         Client("mailcat", "library: STAT, retrieve_many (pipelined) into sinks",
-               lambda d: bench.peer("peer_mailcat", "pop3", FETCH_USER), "reported", False),
+               lambda d: bench.peer("peer_mailcat_pop3", FETCH_USER), "reported", False),
         Client("async-pop", "1.1, RETR one after another",
                lambda d: bench.peer("peer_async_pop", FETCH_USER), "reported"),
         Client("floor", "raw socket: every RETR in one write, lines scanned",
@@ -364,7 +364,7 @@ def rows(bench):
                lambda d: bench.cli(FETCH_USER, "--incoming", imaps, "cat", bench.cat_id),
                "stdout", False),
         Client("library", "mailcat library: UID SEARCH, fetch_messages into a sink",
-               lambda d: bench.peer("peer_mailcat", "imap", FETCH_USER), "reported", False),
+               lambda d: bench.peer("peer_mailcat_imap", FETCH_USER), "reported", False),
         Client("async-imap", "0.12, one UID FETCH 1:* (the body in memory)",
                lambda d: bench.peer("peer_async_imap", FETCH_USER), "reported"),
         Client("curl", "`INBOX;UID=N` to stdout (a file on tmpfs)",
@@ -378,7 +378,7 @@ def rows(bench):
     s = SMTP_COUNT
     out.append(Row("smtp-one", f"SMTP {s} × 4 KiB, one connection", [
         Client("mailcat", "library: SmtpSession::send each",
-               lambda d: bench.peer("peer_mailcat", "smtp", SMTP_USER, SMTP_USER, str(s),
+               lambda d: bench.peer("peer_mailcat_smtp", SMTP_USER, SMTP_USER, str(s),
                                     message), "delivered", False),
         Client("lettre", "0.11 SmtpConnection::send each (blocking)",
                lambda d: bench.peer("peer_lettre", SMTP_USER, SMTP_USER, str(s), message),
