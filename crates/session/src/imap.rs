@@ -704,9 +704,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                 changed_since: None,
             };
             let wanted = uids.iter().copied().collect();
-            let done = self.exchange(&command, Kind::SeqMap(wanted)).await?;
+            let done = self
+                .exchange(&command, Kind::SeqMap(wanted, HashMap::new()))
+                .await?;
             let done = self.ok("UID FETCH", done)?;
-            uid_of_seq = crate::core::imap::sequence_map(done.kept);
+            if let Kind::SeqMap(_, map) = done.kind {
+                uid_of_seq = map;
+            }
         }
         self.core.begin_bodies(uids, uid_of_seq);
         let mut sink_error: Option<std::io::Error> = None;

@@ -78,8 +78,10 @@ pub(crate) enum Kind {
     SearchSet(SearchSink),
     /// `UID FETCH set (UID)`: FETCH with a UID and no flags (those are another client's news).
     Uids,
-    /// The sequence numbers of these UIDs, before pipelined body fetches.
-    SeqMap(UidSet),
+    /// The sequence numbers of these UIDs, before pipelined body fetches: each FETCH is folded
+    /// into the map (sequence number → UID) as it comes, not kept (2,000 kept responses were
+    /// 1.2 MB of peak heap).
+    SeqMap(UidSet, HashMap<u32, u32>),
     /// Summaries of these UIDs: FETCH with one of them and a size.
     Summaries(UidSet),
     /// `UID MOVE`: the untagged `OK [COPYUID ...]`.
@@ -132,7 +134,7 @@ impl Kind {
             Self::Uids => {
                 matches!(response, Response::Data(Data::Fetch(f)) if f.uid().is_some() && f.flags().is_none())
             }
-            Self::SeqMap(wanted) => {
+            Self::SeqMap(wanted, _) => {
                 matches!(response, Response::Data(Data::Fetch(f)) if f.uid().is_some_and(|u| wanted.contains(u)))
             }
             // An answer carries the UID asked for and the size; a FETCH with flags only is
@@ -913,7 +915,12 @@ impl ImapCore {
             !c.orphan && c.kind.keeps(&response) && !answers_another_command(&response, &c.tag)
         });
         match owner {
-            Some(command) => command.kept.push(response),
+            Some(command) => match (&mut command.kind, response) {
+                (Kind::SeqMap(_, map), Response::Data(Data::Fetch(f))) => {
+                    map.insert(f.seq, f.uid().unwrap_or_default());
+                }
+                (_, response) => command.kept.push(response),
+            },
             None => self.record(response),
         }
         ImapEvent::Quiet
@@ -1516,16 +1523,6 @@ pub(crate) fn fetched_uids(kept: Vec<Response<'static>>) -> Vec<u32> {
     kept.into_iter()
         .filter_map(|r| match r {
             Response::Data(Data::Fetch(f)) => f.uid(),
-            _ => None,
-        })
-        .collect()
-}
-
-/// Sequence number → UID, from FETCH responses.
-pub(crate) fn sequence_map(kept: Vec<Response<'static>>) -> HashMap<u32, u32> {
-    kept.into_iter()
-        .filter_map(|r| match r {
-            Response::Data(Data::Fetch(f)) => Some((f.seq, f.uid().unwrap_or_default())),
             _ => None,
         })
         .collect()
