@@ -113,15 +113,20 @@ impl TlsSettings {
         if self.webpki_roots {
             roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         }
-        if self.native_roots {
-            roots.add_parsable_certificates(native_roots().iter().cloned());
-        }
         let mut pinned = self.pinned.clone();
         for (path, pem) in ca_files {
             add_ca_pem(&mut roots, &mut pinned, path, pem)?;
         }
+        // The system's roots are read when a certificate first fails without them (see
+        // `Verifier::with_native`); with nothing else to try first, now.
+        let mut native_later = self.native_roots;
+        if native_later && roots.is_empty() {
+            roots.add_parsable_certificates(native_roots().iter().cloned());
+            native_later = false;
+        }
         let verifier = Verifier::new(
             Arc::new(roots),
+            native_later,
             pinned,
             self.pinned.clone(),
             provider.clone(),
@@ -254,10 +259,22 @@ impl std::error::Error for PinChanged {}
 /// rustls' WebPKI verifier, plus the certificates the user pinned exactly, plus one diagnosis:
 /// when the issuer is unknown, is the certificate self-signed? (The answer only changes the
 /// error message.)
+/// The roots to add the system's to, and the verifier over both once built.
+type NativeLater = (
+    Arc<RootCertStore>,
+    OnceLock<Option<Arc<WebPkiServerVerifier>>>,
+);
+
 #[derive(Debug)]
 struct Verifier {
     /// None when no authority is trusted at all, only pinned certificates.
     inner: Option<Arc<WebPkiServerVerifier>>,
+    /// The roots of `inner` and the operating system's, for a certificate `inner` refuses:
+    /// built the first time one is refused (`None` inside: they cannot be built). Reading and
+    /// parsing the system's store is most of the TLS cost of a short-lived process (a
+    /// `mailcat send`), and a certificate the compiled-in roots or a CA file vouch for never
+    /// needs it. What is trusted is the same: the union of both sets.
+    with_native: Option<NativeLater>,
     /// Certificates trusted exactly: pinned by the user, or in a CA file.
     pinned: Vec<Fingerprint>,
     /// The ones the user pinned by fingerprint: a refusal then means "not that certificate".
@@ -268,6 +285,7 @@ struct Verifier {
 impl Verifier {
     fn new(
         roots: Arc<RootCertStore>,
+        native_later: bool,
         pinned: Vec<Fingerprint>,
         user_pinned: Vec<Fingerprint>,
         provider: Arc<CryptoProvider>,
@@ -275,20 +293,36 @@ impl Verifier {
         let inner = if roots.is_empty() && !pinned.is_empty() {
             None
         } else {
-            let verifier = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
-                .build()
-                .map_err(|e| Error::CaFile {
-                    path: "(trusted roots)".into(),
-                    reason: e.to_string(),
-                })?;
+            let verifier =
+                WebPkiServerVerifier::builder_with_provider(roots.clone(), provider.clone())
+                    .build()
+                    .map_err(|e| Error::CaFile {
+                        path: "(trusted roots)".into(),
+                        reason: e.to_string(),
+                    })?;
             Some(verifier)
         };
         Ok(Self {
             inner,
+            with_native: native_later.then(|| (roots, OnceLock::new())),
             pinned,
             user_pinned,
             provider,
         })
+    }
+
+    /// The verifier over every root, the system's included, built on first use.
+    fn with_native(&self) -> Option<&Arc<WebPkiServerVerifier>> {
+        let (roots, verifier) = self.with_native.as_ref()?;
+        verifier
+            .get_or_init(|| {
+                let mut all = RootCertStore::clone(roots);
+                all.add_parsable_certificates(native_roots().iter().cloned());
+                WebPkiServerVerifier::builder_with_provider(Arc::new(all), self.provider.clone())
+                    .build()
+                    .ok()
+            })
+            .as_ref()
     }
 
     /// True if `end_entity` names itself as its issuer and verifies with itself as the only
@@ -358,14 +392,21 @@ impl ServerCertVerifier for Verifier {
             );
             return Ok(ServerCertVerified::assertion());
         }
-        let verified = match &self.inner {
-            Some(inner) => {
-                inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-            }
+        let verify = |verifier: &WebPkiServerVerifier| {
+            verifier.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        };
+        let mut verified = match &self.inner {
+            Some(inner) => verify(inner),
             None => Err(rustls::Error::InvalidCertificate(
                 CertificateError::UnknownIssuer,
             )),
         };
+        // Refused without the system's roots: their verdict with them is the one that counts.
+        if verified.is_err() {
+            if let Some(all) = self.with_native() {
+                verified = verify(all);
+            }
+        }
         match verified {
             // The user named the certificate to trust, and this is another one.
             Err(rustls::Error::InvalidCertificate(_)) if !self.user_pinned.is_empty() => {
@@ -609,6 +650,64 @@ mod tests {
             std::env::temp_dir().join(format!("mailcat-tls-{test}-{}.pem", std::process::id()));
         std::fs::write(&path, pem).unwrap();
         path
+    }
+
+    /// A CA and a server certificate it signed for `name`, both DER.
+    fn ca_and_leaf(ca: &str, name: &str) -> (CertificateDer<'static>, CertificateDer<'static>) {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, ca);
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let ca = params.self_signed(&key).unwrap();
+        let issuer = rcgen::Issuer::new(params, key);
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let leaf = rcgen::CertificateParams::new(vec![name.to_owned()])
+            .unwrap()
+            .signed_by(&leaf_key, &issuer)
+            .unwrap();
+        (ca.der().clone(), leaf.der().clone())
+    }
+
+    #[test]
+    fn the_system_roots_are_read_only_for_a_certificate_the_others_refuse() {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let (ca, leaf) = ca_and_leaf("our CA", "mail.example.test");
+        let (_, stranger) = ca_and_leaf("a stranger's CA", "mail.example.test");
+        let mut roots = RootCertStore::empty();
+        roots.add(ca).unwrap();
+        let verifier =
+            Verifier::new(Arc::new(roots), true, Vec::new(), Vec::new(), provider).unwrap();
+        let name = ServerName::try_from("mail.example.test").unwrap();
+        let verify = |cert: &CertificateDer<'_>| {
+            verifier.verify_server_cert(cert, &[], &name, &[], UnixTime::now())
+        };
+        let system_read = |v: &Verifier| v.with_native.as_ref().unwrap().1.get().is_some();
+
+        verify(&leaf).unwrap();
+        assert!(
+            !system_read(&verifier),
+            "a certificate the CA vouches for needs no system root"
+        );
+        // Refused by the CA: the system's roots are read and asked, and still refuse it.
+        let refused = verify(&stranger).unwrap_err();
+        assert!(system_read(&verifier), "the system's roots were asked");
+        assert!(
+            matches!(
+                &refused,
+                rustls::Error::InvalidCertificate(CertificateError::Other(_))
+            ),
+            "{refused:?}"
+        );
+        // Without them configured, nothing is read.
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let (ca, _) = ca_and_leaf("our CA", "mail.example.test");
+        let mut roots = RootCertStore::empty();
+        roots.add(ca).unwrap();
+        let verifier =
+            Verifier::new(Arc::new(roots), false, Vec::new(), Vec::new(), provider).unwrap();
+        assert!(verifier.with_native.is_none());
     }
 
     #[test]
