@@ -256,14 +256,15 @@ impl fmt::Display for PinChanged {
 
 impl std::error::Error for PinChanged {}
 
-/// rustls' WebPKI verifier, plus the certificates the user pinned exactly, plus one diagnosis:
-/// when the issuer is unknown, is the certificate self-signed? (The answer only changes the
-/// error message.)
 /// The roots to add the system's to, and the verifier over both once built.
 type NativeLater = (
     Arc<RootCertStore>,
     OnceLock<Option<Arc<WebPkiServerVerifier>>>,
 );
+
+/// rustls' WebPKI verifier, plus the certificates the user pinned exactly, plus one diagnosis:
+/// when the issuer is unknown, is the certificate self-signed? (The answer only changes the
+/// error message.)
 
 #[derive(Debug)]
 struct Verifier {
