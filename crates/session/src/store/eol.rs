@@ -25,7 +25,8 @@ impl CrlfToLf {
         if std::mem::take(&mut self.pending_cr) && chunk[0] != b'\n' {
             out.push(b'\r');
         }
-        while let Some(i) = chunk.iter().position(|&b| b == b'\r') {
+        out.reserve(chunk.len());
+        while let Some(i) = memchr::memchr(b'\r', chunk) {
             out.extend_from_slice(&chunk[..i]);
             match chunk.get(i + 1) {
                 Some(b'\n') => {
