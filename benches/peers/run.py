@@ -525,10 +525,18 @@ Notes:
   message and then the final `CRLF.CRLF` in a second write, on a socket without TCP_NODELAY
   (lettre 0.11 sets none and exposes none), so Nagle holds the terminator until the server's
   delayed ACK, about 40 ms a message. It stays the best peer on CPU.
-- mailcat `fetch` keeps its guarantee, with group commit: per batch of up to 16 messages or
-  4 MiB, each file written and `fdatasync`ed, renamed into `new/`, `new/` `fsync`ed once, then
-  the batch recorded in the state's log with one `fdatasync` (nothing is deleted before). The
-  Python scripts and curl sync nothing.
+- mailcat `fetch` keeps its guarantee, with group commit: messages download in batches of up
+  to 256 messages or 4 MiB (IMAP: one `UID FETCH` of ranges), each batch committed while the
+  next downloads, in groups of 16: each file written and `fdatasync`ed, renamed from `tmp/`
+  into `new/`, `new/` `fsync`ed once, then the group recorded in the state's log with one
+  `fdatasync` (nothing is deleted before). The Python scripts and curl sync nothing and write
+  each file in place (no rename).
+- The ext4 rows measure this machine's file system more than the clients: on its `/tmp`
+  (ext4, `discard`), creating and writing 2,000 files of 4 KiB costs about 1.3 s of kernel CPU
+  in any process, without a sync (`python3 benches/peers/fs_floor.py /tmp`: a loop of
+  `open`/`write`/`close`), so every client's ext4 time is mostly that floor. On tmpfs the same
+  script shows what the Maildir's `tmp/` → `new/` rename costs that the peers' in-place files
+  do not.
 - The 200 MiB row: `mailcat cat` and curl write the message to stdout (a file on tmpfs, its
   size checked); the library and async-imap discard it (async-imap holds it in memory). The
   issue's target for this row is the CLI against the library (CPU ≤ 1.2×, RSS ≤ 12 MiB).
