@@ -496,15 +496,7 @@ impl<'a, S: Store> Sync<'a, S> {
         // commit's syncs run on the blocking pool as the next messages come in. A message is
         // still recorded only after its own group's commit, and nothing is deleted before the
         // whole run is stored.
-        //
-        // A POP3 sync into a store that commits one message at a time (an mbox) takes one
-        // message a batch: one scratch file downloading while the one before is committed,
-        // not two batches of them on the disk (the `RETR`s are sent ahead all the same).
-        let batch_max = if fetching.is_some() && saver.store.group_limit() <= 1 {
-            1
-        } else {
-            FETCH_BATCH.min(saver.store.open_limit()).max(1)
-        };
+        let batch_max = FETCH_BATCH.min(saver.store.open_limit()).max(1);
         let mut pending: Option<Downloaded<'_, S::Message>> = None;
         let mut done = 0;
         let mut second = false;

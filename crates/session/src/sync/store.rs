@@ -93,9 +93,9 @@ pub trait Store {
         messages: Vec<Self::Message>,
     ) -> impl Future<Output = io::Result<Vec<Committed>>>;
 
-    /// How many messages one [`Store::commit`] may take (the sync's batches bound a group
-    /// anyway). A store that must commit each message alone says 1: the sync then commits and
-    /// records each message as soon as it is in, before the next one's writer is begun.
+    /// How many messages one [`Store::commit`] may take (the sync commits in groups of at most
+    /// 16 anyway). A store that must commit each message alone says 1: the sync then commits
+    /// and records the messages one by one.
     fn group_limit(&self) -> usize {
         usize::MAX
     }
@@ -280,13 +280,8 @@ impl Store for MboxStore {
             .collect())
     }
 
-    /// No bound of its own: a group is one of the sync's batches (at most 16 messages, each
-    /// with its spool file, and 4 MiB of listed size besides one big message), appended under
-    /// one taking of the mbox's locks.
-    fn group_limit(&self) -> usize {
-        usize::MAX
-    }
-
+    /// At most 16 messages of a batch are begun at once, each with its spool file (a group,
+    /// appended under one taking of the mbox's locks, is never bigger).
     fn open_limit(&self) -> usize {
         MBOX_SPOOLS
     }
