@@ -38,8 +38,7 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tokio::fs::{File, OpenOptions};
-use tokio::io::AsyncWriteExt;
+use tokio::fs::OpenOptions;
 
 use super::eol::CrlfToLf;
 use super::mbox_lock::{self, DotLock, MboxLock};
@@ -144,7 +143,7 @@ impl Mbox {
             .truncate(false)
             .mode(0o600)
             .open(self.journal_path())?;
-        let mut message = MboxMessage::new(File::from_std(file), dotlock, journal, start);
+        let mut message = MboxMessage::new(file, dotlock, journal, start);
         let written = async {
             message.note(Journal::OPEN)?;
             message.put(pad).await?;
@@ -306,7 +305,7 @@ fn is_one_partial_message(file: &std::fs::File, mut offset: u64) -> io::Result<b
 /// A message being appended: feed it with [`MboxMessage::write`], then commit or abort (or go
 /// on to the next message of the group with [`MboxMessage::next`]).
 pub struct MboxMessage {
-    file: File,
+    file: std::fs::File,
     /// Let go after the file (dropped in this order): the `fcntl` lock goes with the file.
     dotlock: DotLock,
     /// The group journal (see the module's docs).
@@ -341,7 +340,7 @@ impl std::fmt::Debug for MboxMessage {
 }
 
 impl MboxMessage {
-    fn new(file: File, dotlock: DotLock, journal: std::fs::File, start: u64) -> Self {
+    fn new(file: std::fs::File, dotlock: DotLock, journal: std::fs::File, start: u64) -> Self {
         Self {
             file,
             dotlock,
@@ -396,9 +395,12 @@ impl MboxMessage {
         self.put(&out).await
     }
 
-    /// Writes `bytes` to the file: every byte of the group goes through here.
+    /// Writes `bytes` to the file: every byte of the group goes through here. The write is
+    /// done when this returns (a local file, in the page cache: no sync), never left in
+    /// flight: a group cut back because its future was dropped (a cancellation) cannot have
+    /// a late write land after the cut.
     async fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.file.write_all(bytes).await?;
+        self.file.write_all_at(bytes, self.len)?;
         self.digest.update(bytes);
         self.len += bytes.len() as u64;
         Ok(())
@@ -432,9 +434,8 @@ impl MboxMessage {
             tail.push(b'\n');
         }
         tail.push(b'\n');
-        self.put(&tail).await?;
-        // Written out before the journal says it is there.
-        self.file.flush().await
+        // Written (not synced) before the journal says it is there.
+        self.put(&tail).await
     }
 
     /// Rewrites the group journal: the group from `start` to the end of its last complete
@@ -479,21 +480,30 @@ impl MboxMessage {
         let result = async {
             self.end().await?;
             self.note(Journal::DONE)?;
-            self.file.sync_all().await?;
+            sync_all(&self.file).await?;
             Ok::<_, io::Error>(self.len)
         }
         .await;
         if result.is_err() {
-            let _ = self.file.set_len(self.start).await;
+            let _ = self.file.set_len(self.start);
         }
         result
     }
 
     /// Gives up: the file is cut back to its length before the group.
     pub async fn abort(self) -> io::Result<()> {
-        self.file.set_len(self.start).await?;
-        self.file.sync_all().await
+        self.file.set_len(self.start)?;
+        sync_all(&self.file).await
     }
+}
+
+/// `fsync` of `file` on the blocking pool (a clone of its descriptor: dropped midway, the sync
+/// goes on there, which writes nothing of its own).
+async fn sync_all(file: &std::fs::File) -> io::Result<()> {
+    let file = file.try_clone()?;
+    tokio::task::spawn_blocking(move || file.sync_all())
+        .await
+        .map_err(io::Error::other)?
 }
 
 #[cfg(test)]
@@ -648,7 +658,6 @@ mod tests {
         // Killed while the next group's `From ` line was written: the journal says a message
         // is open after `committed`.
         let mut next = mbox.begin(None).await.unwrap();
-        next.file.flush().await.unwrap();
         drop(next);
         let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
         file.set_len(committed + 4).unwrap();
@@ -736,7 +745,6 @@ mod tests {
         group.write(b"two\r\n").await.unwrap();
         group.next(None).await.unwrap();
         group.write(b"half of thr").await.unwrap();
-        group.file.flush().await.unwrap();
         // Killed: no abort, no cut (the locks go with the process).
         drop(group);
         assert!(std::fs::metadata(&path).unwrap().len() > before);
