@@ -526,10 +526,10 @@ Notes:
   (lettre 0.11 sets none and exposes none), so Nagle holds the terminator until the server's
   delayed ACK, about 40 ms a message. It stays the best peer on CPU.
 - mailcat `fetch` keeps its guarantee, with group commit: messages download in batches of up
-  to 256 messages or 4 MiB (IMAP: one `UID FETCH` of ranges), each batch committed while the
-  next downloads, in groups of 16: each file written and `fdatasync`ed, renamed from `tmp/`
-  into `new/`, `new/` `fsync`ed once, then the group recorded in the state's log with one
-  `fdatasync` (nothing is deleted before). The Python scripts and curl sync nothing and write
+  to 256 messages or 4 MiB (the first 16, each next twice the one before; IMAP: one `UID FETCH`
+  of ranges), each batch committed while the next downloads, in groups of 16: each file
+  written and `fdatasync`ed, renamed from `tmp/` into `new/`, `new/` `fsync`ed once, then the
+  group recorded in the state's log with one `fdatasync` (nothing is deleted before). The Python scripts and curl sync nothing and write
   each file in place (no rename).
 - The ext4 rows measure this machine's file system more than the clients: on its `/tmp`
   (ext4, `discard`), creating and writing 2,000 files of 4 KiB costs about 1.3 s of kernel CPU

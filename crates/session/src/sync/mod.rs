@@ -32,10 +32,10 @@
 //!
 //! # The order of things, and why a crash anywhere is harmless
 //!
-//! Messages are downloaded in batches of up to 256 messages or 4 MiB of listed size (IMAP: one
-//! `UID FETCH` of UID ranges; POP3: the `RETR`s of every new message sent ahead through one
-//! window, pipelined when the server allows), each into a writer of the store
-//! ([`Store::begin`]). While a batch is settled, the next one downloads: the server goes on
+//! Messages are downloaded in batches of up to 256 messages (the first 16, each next one twice
+//! the one before) or 4 MiB of listed size (IMAP: one `UID FETCH` of UID ranges; POP3: the
+//! `RETR`s of every new message sent ahead through one window, pipelined when the server
+//! allows), each into a writer of the store ([`Store::begin`]). While a batch is settled, the next one downloads: the server goes on
 //! sending as the store syncs. A batch is settled in list order, in groups of up to 16
 //! messages (fewer if [`Store::group_limit`] says so), Maildir and mbox alike:
 //!
@@ -118,6 +118,9 @@ const DELETE_BATCH: usize = 500;
 /// Messages are downloaded in batches of at most this many (IMAP: one `UID FETCH` of ranges;
 /// fewer batches, fewer round trips with the server idle) ...
 const FETCH_BATCH: usize = 256;
+
+/// ... the first of them of at most this many, each next one twice the one before.
+const FIRST_BATCH: usize = 16;
 
 /// ... and at most this many bytes of listed size (one message may be bigger): what the sync
 /// holds in memory, twice (one batch downloading while the one before is committed).
@@ -496,7 +499,11 @@ impl<'a, S: Store> Sync<'a, S> {
         // commit's syncs run on the blocking pool as the next messages come in. A message is
         // still recorded only after its own group's commit, and nothing is deleted before the
         // whole run is stored.
-        let batch_max = FETCH_BATCH.min(saver.store.open_limit()).max(1);
+        //
+        // The first batch is small, so the first messages are stored (and progress told) soon
+        // after the listing; each next batch is twice as big, up to [`FETCH_BATCH`].
+        let cap = FETCH_BATCH.min(saver.store.open_limit()).max(1);
+        let mut batch_max = FIRST_BATCH.min(cap);
         let mut pending: Option<Downloaded<'_, S::Message>> = None;
         let mut done = 0;
         let mut second = false;
@@ -509,7 +516,7 @@ impl<'a, S: Store> Sync<'a, S> {
                 // Two batches are open at once: the slots of every other batch come after
                 // the first batch's.
                 Some((batch, stored)) => {
-                    let first_slot = if second { batch_max } else { 0 };
+                    let first_slot = if second { cap } else { 0 };
                     match saver.open_batch(first_slot, batch, stored).await {
                         Ok(sinks) => sinks,
                         Err(stop) => {
@@ -558,6 +565,7 @@ impl<'a, S: Store> Sync<'a, S> {
             pending = Some((batch, got));
             done += batch.len();
             second = !second;
+            batch_max = (batch_max * 2).min(cap);
         }
         Ok(to_delete)
     }
