@@ -657,7 +657,7 @@ mod tests {
         let committed = append(&mbox, &[b"a\r\n"]).await;
         // Killed while the next group's `From ` line was written: the journal says a message
         // is open after `committed`.
-        let mut next = mbox.begin(None).await.unwrap();
+        let next = mbox.begin(None).await.unwrap();
         drop(next);
         let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
         file.set_len(committed + 4).unwrap();
