@@ -203,4 +203,59 @@ pub mod peer {
             std::process::exit(1);
         }
     }
+
+    /// What the mailcat peer binaries (one per protocol) share: the lab's server for
+    /// `protocol` over implicit TLS, TLS settings trusting the lab's CA only, and a minute's
+    /// timeouts.
+    #[derive(Debug)]
+    pub struct MailcatPeer {
+        /// The lab.
+        pub lab: Lab,
+        /// The server.
+        pub endpoint: mailcat_transport::Endpoint,
+        /// Trusting the lab's CA only.
+        pub tls: mailcat_transport::TlsSettings,
+        /// A minute for every step.
+        pub timeouts: mailcat_transport::Timeouts,
+    }
+
+    impl MailcatPeer {
+        /// A password credential of `user` (the bench users share one password).
+        pub fn credential(&self, user: &str) -> mailcat_session::Credential {
+            mailcat_session::Credential::password(user, self.lab.password.as_bytes())
+        }
+    }
+
+    /// The frame of a mailcat peer binary: runs `job` with the lab and the arguments on a
+    /// current-thread runtime (as every peer runs), prints what it moved, or exits 1 with its
+    /// error.
+    pub fn run_mailcat<F, Fut>(name: &str, protocol: mailcat_transport::Protocol, job: F)
+    where
+        F: FnOnce(MailcatPeer, Vec<String>) -> Fut,
+        Fut: std::future::Future<Output = Result<(usize, u64), String>>,
+    {
+        use mailcat_transport::{Endpoint, Protocol, Security, Timeouts, TlsSettings};
+        let result = (|| {
+            let lab = Lab::from_env()?;
+            let port = match protocol {
+                Protocol::Imap => lab.imaps,
+                Protocol::Pop3 => lab.pop3s,
+                Protocol::Smtp => lab.submissions,
+            };
+            let peer = MailcatPeer {
+                endpoint: Endpoint::new(protocol, &lab.host, Security::ImplicitTls).with_port(port),
+                tls: TlsSettings::only_ca_file(&lab.ca_file),
+                timeouts: Timeouts::uniform(std::time::Duration::from_secs(60)),
+                lab,
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            let (messages, bytes) = runtime.block_on(job(peer, args()))?;
+            report(messages, bytes);
+            Ok(())
+        })();
+        exit_on_error(name, result);
+    }
 }

@@ -9,30 +9,21 @@
 //! peer_mailcat_imap USER   # UID SEARCH ALL, fetch_messages into sinks
 //! ```
 
-use mailcat_benches::peer::{args, exit_on_error, report, Lab};
+use mailcat_benches::peer::{run_mailcat, MailcatPeer};
 use mailcat_codec::imap::command::{Mailbox, SearchKey};
-use mailcat_session::{imap, Credential, Plaintext};
-use mailcat_transport::{Endpoint, Protocol, Security, Timeouts, TlsSettings};
-use std::time::Duration;
+use mailcat_session::{imap, Plaintext};
+use mailcat_transport::Protocol;
 
-type Result<T> = std::result::Result<T, String>;
-
-fn fail(e: impl std::fmt::Display) -> String {
-    e.to_string()
-}
-
-fn endpoint(lab: &Lab, protocol: Protocol, port: u16) -> Endpoint {
-    Endpoint::new(protocol, &lab.host, Security::ImplicitTls).with_port(port)
-}
-
-async fn imap_job(lab: &Lab, tls: &TlsSettings, user: &str) -> Result<(usize, u64)> {
-    let timeouts = Timeouts::uniform(Duration::from_secs(60));
-    let mut session = imap::connect(&endpoint(lab, Protocol::Imap, lab.imaps), tls, &timeouts)
+async fn imap_job(peer: MailcatPeer, args: Vec<String>) -> Result<(usize, u64), String> {
+    let [user] = &args[..] else {
+        return Err("usage: peer_mailcat_imap USER".into());
+    };
+    let fail = |e: mailcat_session::Error| e.to_string();
+    let mut session = imap::connect(&peer.endpoint, &peer.tls, &peer.timeouts)
         .await
         .map_err(fail)?;
-    let credential = Credential::password(user, lab.password.as_bytes());
     session
-        .login(&credential, Plaintext::Refuse)
+        .login(&peer.credential(user), Plaintext::Refuse)
         .await
         .map_err(fail)?;
     session.examine(&Mailbox::inbox()).await.map_err(fail)?;
@@ -45,23 +36,6 @@ async fn imap_job(lab: &Lab, tls: &TlsSettings, user: &str) -> Result<(usize, u6
     Ok((got.len(), got.iter().sum()))
 }
 
-fn main_inner() -> Result<()> {
-    let lab = Lab::from_env()?;
-    let tls = TlsSettings::only_ca_file(&lab.ca_file);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(fail)?;
-    let args = args();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (messages, bytes) = match args[..] {
-        [user] => runtime.block_on(imap_job(&lab, &tls, user))?,
-        _ => return Err("usage: peer_mailcat_imap USER".into()),
-    };
-    report(messages, bytes);
-    Ok(())
-}
-
 fn main() {
-    exit_on_error("peer_mailcat_imap", main_inner());
+    run_mailcat("peer_mailcat_imap", Protocol::Imap, imap_job);
 }

@@ -6,46 +6,31 @@
 //! peer_mailcat_smtp USER RCPT COUNT FILE   # COUNT × send of FILE on one connection
 //! ```
 
-use mailcat_benches::peer::{args, exit_on_error, report, Lab};
+use mailcat_benches::peer::{run_mailcat, MailcatPeer};
 use mailcat_session::smtp::{Address, Envelope, MessageInfo};
-use mailcat_session::{smtp, Credential, Plaintext};
-use mailcat_transport::{Endpoint, Protocol, Security, Timeouts, TlsSettings};
-use std::time::Duration;
+use mailcat_session::{smtp, Plaintext};
+use mailcat_transport::Protocol;
 
-type Result<T> = std::result::Result<T, String>;
-
-fn fail(e: impl std::fmt::Display) -> String {
-    e.to_string()
-}
-
-fn endpoint(lab: &Lab, protocol: Protocol, port: u16) -> Endpoint {
-    Endpoint::new(protocol, &lab.host, Security::ImplicitTls).with_port(port)
-}
-
-async fn smtp_job(
-    lab: &Lab,
-    tls: &TlsSettings,
-    user: &str,
-    rcpt: &str,
-    count: usize,
-    message: &[u8],
-) -> Result<(usize, u64)> {
-    let timeouts = Timeouts::uniform(Duration::from_secs(60));
-    let endpoint = endpoint(lab, Protocol::Smtp, lab.submissions);
-    let mut session = smtp::connect(&endpoint, tls, &timeouts)
+async fn smtp_job(peer: MailcatPeer, args: Vec<String>) -> Result<(usize, u64), String> {
+    let [user, rcpt, count, file] = &args[..] else {
+        return Err("usage: peer_mailcat_smtp USER RCPT COUNT FILE".into());
+    };
+    let count: usize = count.parse().map_err(|e| format!("COUNT: {e}"))?;
+    let message = std::fs::read(file).map_err(|e| format!("{file}: {e}"))?;
+    let fail = |e: mailcat_session::Error| e.to_string();
+    let mut session = smtp::connect(&peer.endpoint, &peer.tls, &peer.timeouts)
         .await
         .map_err(fail)?;
-    let credential = Credential::password(user, lab.password.as_bytes());
     session
-        .login(&credential, Plaintext::Refuse)
+        .login(&peer.credential(user), Plaintext::Refuse)
         .await
         .map_err(fail)?;
     let envelope = Envelope {
-        from: Some(Address::new(user).map_err(fail)?),
-        to: vec![Address::new(rcpt).map_err(fail)?],
+        from: Some(Address::new(user).map_err(|e| e.to_string())?),
+        to: vec![Address::new(rcpt).map_err(|e| e.to_string())?],
         ..Default::default()
     };
-    let info = MessageInfo::of_bytes(message);
+    let info = MessageInfo::of_bytes(&message);
     for _ in 0..count {
         session
             .send(&envelope, &mut &message[..], &info)
@@ -56,27 +41,6 @@ async fn smtp_job(
     Ok((count, (count * message.len()) as u64))
 }
 
-fn main_inner() -> Result<()> {
-    let lab = Lab::from_env()?;
-    let tls = TlsSettings::only_ca_file(&lab.ca_file);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(fail)?;
-    let args = args();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (messages, bytes) = match args[..] {
-        [user, rcpt, count, file] => {
-            let count = count.parse().map_err(fail)?;
-            let message = std::fs::read(file).map_err(|e| format!("{file}: {e}"))?;
-            runtime.block_on(smtp_job(&lab, &tls, user, rcpt, count, &message))?
-        }
-        _ => return Err("usage: peer_mailcat_smtp USER RCPT COUNT FILE".into()),
-    };
-    report(messages, bytes);
-    Ok(())
-}
-
 fn main() {
-    exit_on_error("peer_mailcat_smtp", main_inner());
+    run_mailcat("peer_mailcat_smtp", Protocol::Smtp, smtp_job);
 }
