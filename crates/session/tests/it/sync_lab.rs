@@ -1,6 +1,7 @@
 //! `mailcat_session::sync` against the lab's Dovecot: IMAP (carol) and POP3 (bob) into a
 //! Maildir, each message stored once, nothing the second time, deletion only of what is stored,
-//! cancellation, group commit (one commit per batch), and a store that fails mid-run.
+//! cancellation, group commit (one commit per batch), a store that commits one message at a
+//! time, and a store that fails mid-run.
 //!
 //! Needs the lab (`eval "$(tests/lab/lab.sh env)"`); fails, never skips, without it. Shares
 //! bob's and carol's mailboxes with crates/mailcat/tests/it/fetch_lab.rs: run one at a time.
@@ -133,6 +134,8 @@ struct Counting {
     inner: MaildirStore,
     commits: usize,
     fail_at: Option<usize>,
+    /// [`Store::group_limit`]: 1 for a store that must commit each message alone.
+    group_limit: usize,
 }
 
 impl Store for Counting {
@@ -150,7 +153,15 @@ impl Store for Counting {
         self.inner.abort(message).await;
     }
 
+    fn group_limit(&self) -> usize {
+        self.group_limit
+    }
+
     async fn commit(&mut self, messages: Vec<Self::Message>) -> io::Result<Vec<Committed>> {
+        assert!(
+            messages.len() <= self.group_limit,
+            "a group over the store's limit"
+        );
         self.commits += 1;
         if self.fail_at == Some(self.commits) {
             for message in messages {
@@ -159,6 +170,50 @@ impl Store for Counting {
             return Err(io::Error::new(io::ErrorKind::StorageFull, "full (test)"));
         }
         self.inner.commit(messages).await
+    }
+}
+
+/// A store that must commit each message alone (an application's database without
+/// transactions over several rows, say) gets one commit per message, each recorded before the
+/// next: a failed commit keeps the ones before it, and nothing is deleted in that run.
+#[tokio::test]
+async fn a_store_that_commits_one_message_at_a_time_gets_one_commit_each() {
+    let _guard = mailboxes().await;
+    let lab = Lab::from_env();
+    for pop3 in [false, true] {
+        let (account, user) = account(&lab, pop3);
+        lab.seed(&user, 6, 1000, true, false, 1);
+        let dir = fresh(if pop3 { "alone-pop3" } else { "alone-imap" });
+        let maildir = dir.join("Mail");
+        let mut store = Counting {
+            inner: MaildirStore::open(&maildir).unwrap(),
+            commits: 0,
+            fail_at: Some(3),
+            group_limit: 1,
+        };
+        let stopped = sync_into(&account, &user, &mut store, &maildir, true)
+            .await
+            .unwrap_err();
+        assert!(matches!(stopped.reason, StopReason::Store(_)), "{stopped}");
+        assert_eq!(stopped.report.stored, 2, "{stopped:?}");
+        assert_eq!(stopped.report.deleted, 0, "{stopped:?}");
+        assert_eq!(count(&maildir.join("new")), 2);
+        assert_eq!(count(&maildir.join("tmp")), 0);
+        assert_eq!(on_server(&account).await, 6, "nothing deleted");
+
+        let mut store = Counting {
+            inner: MaildirStore::open(&maildir).unwrap(),
+            commits: 0,
+            fail_at: None,
+            group_limit: 1,
+        };
+        let report = sync_into(&account, &user, &mut store, &maildir, true)
+            .await
+            .unwrap();
+        assert_eq!(store.commits, 4, "one commit for each of the 4 left");
+        assert_eq!((report.stored, report.deleted), (4, 6), "{report:?}");
+        assert_eq!(count(&maildir.join("new")), 6);
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }
 
@@ -179,6 +234,7 @@ async fn a_batch_is_committed_and_recorded_as_one_group_and_a_failed_commit_dele
             inner: MaildirStore::open(&maildir).unwrap(),
             commits: 0,
             fail_at: Some(2),
+            group_limit: usize::MAX,
         };
         let stopped = sync_into(&account, &user, &mut store, &maildir, true)
             .await
@@ -195,6 +251,7 @@ async fn a_batch_is_committed_and_recorded_as_one_group_and_a_failed_commit_dele
             inner: MaildirStore::open(&maildir).unwrap(),
             commits: 0,
             fail_at: None,
+            group_limit: usize::MAX,
         };
         let report = sync_into(&account, &user, &mut store, &maildir, true)
             .await
