@@ -144,12 +144,10 @@ impl Mbox {
             .mode(0o600)
             .open(self.journal_path())?;
         let mut message = MboxMessage::new(file, dotlock, journal, start);
-        let written = async {
-            message.note(Journal::OPEN)?;
-            message.put(pad).await?;
-            message.begin_next(sender).await
-        }
-        .await;
+        let written = message
+            .note(Journal::OPEN)
+            .and_then(|()| message.put(pad))
+            .and_then(|()| message.begin_next(sender));
         match written {
             Ok(()) => Ok(message),
             Err(e) => {
@@ -356,7 +354,8 @@ impl MboxMessage {
         }
     }
 
-    /// Appends message bytes (any chunking): CRLF becomes LF, `From ` lines are quoted.
+    /// Appends message bytes (any chunking): CRLF becomes LF, `From ` lines are quoted. The
+    /// bytes are in the file (its page cache, not synced) when this returns.
     pub async fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
         self.dotlock.keep_fresh();
         let mut lf = Vec::with_capacity(chunk.len());
@@ -365,7 +364,7 @@ impl MboxMessage {
         for b in lf {
             self.push(&mut out, b);
         }
-        self.emit(out).await
+        self.emit(&out)
     }
 
     fn push(&mut self, out: &mut Vec<u8>, b: u8) {
@@ -388,18 +387,18 @@ impl MboxMessage {
         self.line_start = b == b'\n';
     }
 
-    async fn emit(&mut self, out: Vec<u8>) -> io::Result<()> {
+    fn emit(&mut self, out: &[u8]) -> io::Result<()> {
         if let Some(&last) = out.last() {
             self.last = Some(last);
         }
-        self.put(&out).await
+        self.put(out)
     }
 
     /// Writes `bytes` to the file: every byte of the group goes through here. The write is
     /// done when this returns (a local file, in the page cache: no sync), never left in
     /// flight: a group cut back because its future was dropped (a cancellation) cannot have
     /// a late write land after the cut.
-    async fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
+    fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.file.write_all_at(bytes, self.len)?;
         self.digest.update(bytes);
         self.len += bytes.len() as u64;
@@ -407,7 +406,7 @@ impl MboxMessage {
     }
 
     /// Writes the `From ` line of a message from `sender` where the file ends now.
-    async fn begin_next(&mut self, sender: Option<&str>) -> io::Result<()> {
+    fn begin_next(&mut self, sender: Option<&str>) -> io::Result<()> {
         let sender = sender
             .filter(|s| !s.is_empty() && !s.contains(char::is_whitespace))
             .unwrap_or("MAILER-DAEMON");
@@ -417,11 +416,11 @@ impl MboxMessage {
         self.run.clear();
         self.eol = CrlfToLf::default();
         self.last = None;
-        self.put(line.as_bytes()).await
+        self.put(line.as_bytes())
     }
 
     /// Ends the message with a blank line (what is held back written out); not durable yet.
-    async fn end(&mut self) -> io::Result<()> {
+    fn end(&mut self) -> io::Result<()> {
         let mut cr = Vec::new();
         self.eol.finish(&mut cr);
         let mut tail = Vec::new();
@@ -435,7 +434,7 @@ impl MboxMessage {
         }
         tail.push(b'\n');
         // Written (not synced) before the journal says it is there.
-        self.put(&tail).await
+        self.put(&tail)
     }
 
     /// Rewrites the group journal: the group from `start` to the end of its last complete
@@ -460,10 +459,10 @@ impl MboxMessage {
     /// one's `From ` line starts, [`MboxMessage::offset`] now). The group is made durable by
     /// one [`MboxMessage::commit`], or cut off whole by [`MboxMessage::abort`].
     pub async fn next(&mut self, sender: Option<&str>) -> io::Result<u64> {
-        self.end().await?;
+        self.end()?;
         let end = self.len;
         self.note(Journal::OPEN)?;
-        self.begin_next(sender).await?;
+        self.begin_next(sender)?;
         Ok(end)
     }
 
@@ -478,7 +477,7 @@ impl MboxMessage {
     /// file is cut back to its length before the group.
     pub async fn commit(mut self) -> io::Result<u64> {
         let result = async {
-            self.end().await?;
+            self.end()?;
             self.note(Journal::DONE)?;
             sync_all(&self.file).await?;
             Ok::<_, io::Error>(self.len)
