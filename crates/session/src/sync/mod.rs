@@ -35,9 +35,10 @@
 //! Messages are downloaded in batches of up to 256 messages (the first 16, each next one twice
 //! the one before) or 4 MiB of listed size (IMAP: one `UID FETCH` of UID ranges; POP3: the
 //! `RETR`s of every new message sent ahead through one window, pipelined when the server
-//! allows), each into a writer of the store ([`Store::begin`]). While a batch is settled, the next one downloads: the server goes on
-//! sending as the store syncs. A batch is settled in list order, in groups of up to 16
-//! messages (fewer if [`Store::group_limit`] says so), Maildir and mbox alike:
+//! allows), each into a writer of the store ([`Store::begin`]). While a batch is settled, the
+//! next one downloads: the server goes on sending as the store syncs. A batch is settled in
+//! list order, in groups of up to 16 messages (fewer if [`Store::group_limit`] says so),
+//! Maildir and mbox alike:
 //!
 //! 1. **write**: the download is in the store's scratch place, out of view;
 //! 2. **sync**: [`Store::commit`] makes the group durable and visible, with one sync for the
@@ -472,10 +473,10 @@ impl<'a, S: Store> Sync<'a, S> {
         };
         // Which new messages the store has already (a sync stopped between a commit and its
         // record): recorded, not fetched again.
+        let ids: Vec<String> = new.iter().map(|m| saver.full_id(m)).collect();
         let mut stored = Vec::with_capacity(new.len());
-        for message in &new {
-            let id = saver.full_id(message);
-            stored.push(saver.is_stored(&id)?);
+        for id in &ids {
+            stored.push(saver.is_stored(id)?);
         }
         // POP3: one `RETR` for each new message not found stored, all sent ahead through one
         // window (with PIPELINING), so the window never drains while a batch is committed:
@@ -510,14 +511,21 @@ impl<'a, S: Store> Sync<'a, S> {
         loop {
             let next = (done < new.len()).then(|| {
                 let rest = &new[done..];
-                (&rest[..batch_len(rest, batch_max)], &stored[done..])
+                (
+                    &rest[..batch_len(rest, batch_max)],
+                    &ids[done..],
+                    &stored[done..],
+                )
             });
             let mut sinks = match next {
                 // Two batches are open at once: the slots of every other batch come after
                 // the first batch's.
-                Some((batch, stored)) => {
+                Some((batch, ids, stored)) => {
                     let first_slot = if second { cap } else { 0 };
-                    match saver.open_batch(first_slot, batch, stored).await {
+                    match saver
+                        .open_batch(first_slot, &ids[..batch.len()], stored)
+                        .await
+                    {
                         Ok(sinks) => sinks,
                         Err(stop) => {
                             if let Some((batch, got)) = pending.take() {
@@ -537,7 +545,7 @@ impl<'a, S: Store> Sync<'a, S> {
                     }
                 },
                 async {
-                    let (batch, _) = next?;
+                    let (batch, _, _) = next?;
                     Some(download(incoming, cancel, batch, &mut sinks, fetching.as_mut()).await)
                 },
             );
@@ -545,7 +553,7 @@ impl<'a, S: Store> Sync<'a, S> {
                 saver.abort_all(sinks.into_iter().flatten()).await;
                 return Err(stop);
             }
-            let (Some((batch, _)), Some((outcomes, failure))) = (next, downloaded) else {
+            let (Some((batch, _, _)), Some((outcomes, failure))) = (next, downloaded) else {
                 break;
             };
             let got = sinks
@@ -819,7 +827,7 @@ where
                     Some(Err(e)) => session_or_store(e),
                     _ => StopReason::Cancelled,
                 };
-                outcomes.extend(batch.iter().map(|_| Outcome::Skipped));
+                outcomes.resize_with(batch.len(), || Outcome::Skipped);
                 return (outcomes, Some(stop));
             }
         };
@@ -829,7 +837,8 @@ where
                 Some(_) => match results.next() {
                     Some(result) => Outcome::Fetched(result),
                     None => {
-                        outcomes = batch.iter().map(|_| Outcome::Skipped).collect();
+                        outcomes.clear();
+                        outcomes.resize_with(batch.len(), || Outcome::Skipped);
                         return (outcomes, Some(missing_result(incoming)));
                     }
                 },
@@ -900,25 +909,21 @@ impl<S: Store> Saver<'_, '_, S> {
         }
     }
 
-    /// A message of the store for each message of `batch` (`None` for one `stored` already),
-    /// in slots from `first_slot`. On an error, those opened are given up on.
+    /// A message of the store for each of the messages `ids` (`None` for one `stored`
+    /// already), in slots from `first_slot`. On an error, those opened are given up on.
     async fn open_batch(
         &mut self,
         first_slot: usize,
-        batch: &[MessageSummary],
+        ids: &[String],
         stored: &[bool],
     ) -> Result<Vec<Option<S::Message>>, StopReason> {
-        let mut sinks = Vec::with_capacity(batch.len());
-        for (i, message) in batch.iter().enumerate() {
+        let mut sinks = Vec::with_capacity(ids.len());
+        for (i, id) in ids.iter().enumerate() {
             if stored[i] {
                 sinks.push(None);
                 continue;
             }
-            match self
-                .store
-                .begin(first_slot + i, &self.full_id(message))
-                .await
-            {
+            match self.store.begin(first_slot + i, id).await {
                 Ok(sink) => sinks.push(Some(sink)),
                 Err(e) => {
                     self.abort_all(sinks.into_iter().flatten()).await;
