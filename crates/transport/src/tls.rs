@@ -265,7 +265,6 @@ type NativeLater = (
 /// rustls' WebPKI verifier, plus the certificates the user pinned exactly, plus one diagnosis:
 /// when the issuer is unknown, is the certificate self-signed? (The answer only changes the
 /// error message.)
-
 #[derive(Debug)]
 struct Verifier {
     /// None when no authority is trusted at all, only pinned certificates.
@@ -636,13 +635,19 @@ mod tests {
 
     /// A fresh self-signed CA certificate, PEM.
     fn ca_pem(name: &str) -> String {
+        ca(name).0.pem()
+    }
+
+    /// A fresh self-signed CA certificate, and the issuer to sign others with.
+    fn ca(name: &str) -> (rcgen::Certificate, rcgen::Issuer<'static, rcgen::KeyPair>) {
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         params
             .distinguished_name
             .push(rcgen::DnType::CommonName, name);
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         let key = rcgen::KeyPair::generate().unwrap();
-        params.self_signed(&key).unwrap().pem()
+        let cert = params.self_signed(&key).unwrap();
+        (cert, rcgen::Issuer::new(params, key))
     }
 
     /// `pem` written to a file of this test's own.
@@ -654,15 +659,11 @@ mod tests {
     }
 
     /// A CA and a server certificate it signed for `name`, both DER.
-    fn ca_and_leaf(ca: &str, name: &str) -> (CertificateDer<'static>, CertificateDer<'static>) {
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, ca);
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        let key = rcgen::KeyPair::generate().unwrap();
-        let ca = params.self_signed(&key).unwrap();
-        let issuer = rcgen::Issuer::new(params, key);
+    fn ca_and_leaf(
+        ca_name: &str,
+        name: &str,
+    ) -> (CertificateDer<'static>, CertificateDer<'static>) {
+        let (ca, issuer) = ca(ca_name);
         let leaf_key = rcgen::KeyPair::generate().unwrap();
         let leaf = rcgen::CertificateParams::new(vec![name.to_owned()])
             .unwrap()
