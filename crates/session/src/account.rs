@@ -910,8 +910,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
 
     /// The next batch of `listing`'s summaries, oldest first (`None` once all were given):
     /// sizes, and with [`ListDetail::Headers`] Date/From/Subject too (IMAP in one `UID FETCH`
-    /// per batch; POP3 by `TOP n 0` per message). The first batch is small so a caller can show it at
-    /// once; later ones grow up to 20,000 messages. A message deleted meanwhile by
+    /// per batch; POP3 by `TOP n 0` per message). The first batch is small so a caller can
+    /// show it at once; later ones grow up to 20,000 messages. A message deleted meanwhile by
     /// another client is left out (IMAP).
     pub async fn list_next(
         &mut self,

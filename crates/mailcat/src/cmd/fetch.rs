@@ -60,9 +60,9 @@
 //!   records the message without fetching it again, and no duplicate appears. In an mbox the
 //!   state's recorded length is the commit point: the next run cuts the unrecorded group off
 //!   (the group journal `.FILE.mailcat-group` proves the bytes are that group's) and fetches it
-//!   again. The
-//!   length before the first message is recorded too (at the start of each run where the file
-//!   is not as long as recorded), so this also holds for the first message ever appended.
+//!   again. The length before the first message is recorded too (at the start of each run
+//!   where the file is not as long as recorded), so this also holds for the first message ever
+//!   appended.
 //! - Killed after the record: the message is known; the next run does not fetch it and, with
 //!   `--delete`, deletes it then.
 //! - Killed between DELE and QUIT (POP3): no QUIT, so the server deletes nothing; the next run

@@ -138,6 +138,18 @@ struct Counting {
     group_limit: usize,
 }
 
+impl Counting {
+    /// A fresh count over the Maildir at `dir`.
+    fn open(dir: &Path, fail_at: Option<usize>, group_limit: usize) -> Self {
+        Self {
+            inner: MaildirStore::open(dir).unwrap(),
+            commits: 0,
+            fail_at,
+            group_limit,
+        }
+    }
+}
+
 impl Store for Counting {
     type Message = <MaildirStore as Store>::Message;
 
@@ -185,12 +197,7 @@ async fn a_store_that_commits_one_message_at_a_time_gets_one_commit_each() {
         lab.seed(&user, 6, 1000, true, false, 1);
         let dir = fresh(if pop3 { "alone-pop3" } else { "alone-imap" });
         let maildir = dir.join("Mail");
-        let mut store = Counting {
-            inner: MaildirStore::open(&maildir).unwrap(),
-            commits: 0,
-            fail_at: Some(3),
-            group_limit: 1,
-        };
+        let mut store = Counting::open(&maildir, Some(3), 1);
         let stopped = sync_into(&account, &user, &mut store, &maildir, true)
             .await
             .unwrap_err();
@@ -201,12 +208,7 @@ async fn a_store_that_commits_one_message_at_a_time_gets_one_commit_each() {
         assert_eq!(count(&maildir.join("tmp")), 0);
         assert_eq!(on_server(&account).await, 6, "nothing deleted");
 
-        let mut store = Counting {
-            inner: MaildirStore::open(&maildir).unwrap(),
-            commits: 0,
-            fail_at: None,
-            group_limit: 1,
-        };
+        let mut store = Counting::open(&maildir, None, 1);
         let report = sync_into(&account, &user, &mut store, &maildir, true)
             .await
             .unwrap();
@@ -230,12 +232,7 @@ async fn a_batch_is_committed_and_recorded_as_one_group_and_a_failed_commit_dele
 
         // The second commit fails: the first batch stays stored and recorded, nothing is
         // deleted, the second batch leaves nothing behind.
-        let mut store = Counting {
-            inner: MaildirStore::open(&maildir).unwrap(),
-            commits: 0,
-            fail_at: Some(2),
-            group_limit: usize::MAX,
-        };
+        let mut store = Counting::open(&maildir, Some(2), usize::MAX);
         let stopped = sync_into(&account, &user, &mut store, &maildir, true)
             .await
             .unwrap_err();
@@ -247,12 +244,7 @@ async fn a_batch_is_committed_and_recorded_as_one_group_and_a_failed_commit_dele
         assert_eq!(on_server(&account).await, 20, "nothing deleted");
 
         // One commit per batch; the first batch was recorded (not fetched again).
-        let mut store = Counting {
-            inner: MaildirStore::open(&maildir).unwrap(),
-            commits: 0,
-            fail_at: None,
-            group_limit: usize::MAX,
-        };
+        let mut store = Counting::open(&maildir, None, usize::MAX);
         let report = sync_into(&account, &user, &mut store, &maildir, true)
             .await
             .unwrap();
