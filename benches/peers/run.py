@@ -529,8 +529,8 @@ Notes:
   to 256 messages or 4 MiB (the first 16, each next twice the one before; IMAP: one `UID FETCH`
   of ranges), each batch committed while the next downloads, in groups of 16: each file
   written and `fdatasync`ed, renamed from `tmp/` into `new/`, `new/` `fsync`ed once, then the
-  group recorded in the state's log with one `fdatasync` (nothing is deleted before). The Python scripts and curl sync nothing and write
-  each file in place (no rename).
+  group recorded in the state's log with one `fdatasync` (nothing is deleted before). The
+  Python scripts and curl sync nothing and write each file in place (no rename).
 - The ext4 rows measure this machine's file system more than the clients: on its `/tmp`
   (ext4, `discard`), creating and writing 2,000 files of 4 KiB costs about 1.3 s of kernel CPU
   in any process, without a sync (`python3 benches/peers/fs_floor.py /tmp`: a loop of
