@@ -285,12 +285,14 @@ pub struct Opened {
     pub connection: MailConnection<TcpStream>,
     /// The greeting (before STARTTLS, if that was used: not to be trusted).
     pub greeting: Greeting,
-    /// The capabilities, asked over TLS.
+    /// The capabilities, learned over TLS: asked, or listed by an IMAP greeting over implicit
+    /// TLS.
     pub capabilities: ServerCapabilities,
 }
 
 /// Connects to `endpoint` and gets it ready for login: resolve, connect, implicit TLS or
-/// STARTTLS, greeting, capabilities. Each finished step is reported to `observer`.
+/// STARTTLS, greeting, capabilities (taken from an IMAP greeting over implicit TLS that lists
+/// them, else asked for). Each finished step is reported to `observer`.
 ///
 /// With [`Security::StartTls`], the upgrade is required: a server that does not offer it, or
 /// refuses it, is an error (never a plaintext fallback); a `PREAUTH` greeting before TLS too.
@@ -350,7 +352,16 @@ pub async fn open(
     );
     let greeting = greeting_or_tls(&mut connection, peer, tls.clone(), timeouts).await?;
     report(Step::Greeting, greeting.text.clone());
-    let mut capabilities = connection.capabilities().await?;
+    // An IMAP greeting over implicit TLS may list the capabilities itself (RFC 9051 §7.1):
+    // asking again would only cost a round trip. Before STARTTLS they are asked for as ever.
+    let told = match (&endpoint.security, &greeting.capabilities) {
+        (Security::ImplicitTls, Some(told)) => Some(told.clone()),
+        _ => None,
+    };
+    let mut capabilities = match told {
+        Some(told) => told,
+        None => connection.capabilities().await?,
+    };
     report(Step::Capabilities, capabilities.items.join(" "));
 
     if connection.core.needs_starttls(&capabilities)? {

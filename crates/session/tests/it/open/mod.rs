@@ -9,6 +9,7 @@
 
 mod support;
 
+mod greeting_capabilities;
 mod lock_step;
 mod plaintext_mixups;
 // Delayed ACKs and TCP_QUICKACK as Linux has them.
