@@ -667,10 +667,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
     /// position: inline
     /// bodies by the UID in their response, streamed ones (which start before the UID may be
     /// known) by the UID when the response gives it before the body (`* 5 FETCH (UID 12 BODY[]
-    /// {…}`, as Dovecot, Gmail and Cyrus answer), else by their sequence number, learned first
-    /// with one `UID FETCH set (UID)` (RFC 3501 §7.4.1: no EXPUNGE can renumber messages while
-    /// FETCH commands are in progress). That costs a round trip, so it is done only until the
-    /// server has shown that its UIDs come first. When a
+    /// {…}`, as Dovecot, Gmail and Cyrus answer), else by their sequence number, from one
+    /// `UID FETCH set (UID)` pipelined ahead of the body fetches (RFC 3501 §7.4.1: no EXPUNGE
+    /// can renumber messages while FETCH commands are in progress). It is asked only until the
+    /// server has shown that its UIDs come first. A server that runs the commands side by side
+    /// may send a body before its sequence number, with its UID behind it: that body is
+    /// dropped and its message fetched again once the map is complete. When a
     /// sink fails, the remaining answers are still read (the session stays usable) and the
     /// first error is returned.
     ///
@@ -693,10 +695,40 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                 });
             }
         }
-        let uids: Vec<u32> = requests.iter().map(|(u, _)| *u).collect();
+        let mut lens = vec![None; requests.len()];
+        let mut sink_error = None;
+        let all: Vec<usize> = (0..requests.len()).collect();
+        let again = self
+            .fetch_round(requests, &all, Map::Pipelined, &mut lens, &mut sink_error)
+            .await?;
+        if !again.is_empty() {
+            // The server sent bodies before their sequence numbers, UIDs behind: those messages
+            // again, with the map learned first this time (nothing is dropped then).
+            self.fetch_round(requests, &again, Map::First, &mut lens, &mut sink_error)
+                .await?;
+        }
+        match sink_error {
+            Some(e) => Err(Error::Io(e)),
+            None => Ok(lens),
+        }
+    }
+
+    /// One round of [`ImapSession::fetch_messages`] for the requests `which`: their lengths go
+    /// into `lens`, the first sink error into `sink_error`. Returns the requests whose bodies
+    /// could not be routed (only with [`Map::Pipelined`]), to be fetched again.
+    async fn fetch_round<W: AsyncWrite + Unpin>(
+        &mut self,
+        requests: &mut [(u32, W)],
+        which: &[usize],
+        map: Map,
+        lens: &mut [Option<u64>],
+        sink_error: &mut Option<std::io::Error>,
+    ) -> Result<Vec<usize>, Error> {
+        let uids: Vec<u32> = which.iter().map(|&i| requests[i].0).collect();
         // Sequence number → UID, for routing streamed bodies when several are in flight.
+        let needs_map = which.len() > 1 && !self.core.uid_leads();
         let mut uid_of_seq = HashMap::new();
-        if requests.len() > 1 && !self.core.uid_leads() {
+        if needs_map && map == Map::First {
             let set = SequenceSet::from_numbers(uids.iter().copied())?;
             let command = Command::UidFetch {
                 set,
@@ -712,40 +744,48 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                 uid_of_seq = map;
             }
         }
-        self.core.begin_bodies(uids, uid_of_seq);
-        let mut sink_error: Option<std::io::Error> = None;
+        self.core.begin_bodies(uids.clone(), uid_of_seq);
+        if needs_map && map == Map::Pipelined {
+            self.core.start_seq_map(&uids)?;
+        }
         while self.core.send_bodies()? {
             let (event, bytes) = self.driver.next(&mut self.core).await?;
             let (index, data) = match event {
                 ImapEvent::BodyChunk { index, range } => (index, bytes.slice(range)),
                 ImapEvent::InlineBody { index, bytes } => (index, Bytes::from(bytes)),
                 ImapEvent::Done(done) => {
-                    if let Kind::Bodies(covered) = &done.kind {
-                        let covered = covered.clone();
-                        self.ok("UID FETCH", done)?;
-                        for index in covered {
-                            if sink_error.is_none() {
-                                if let Err(e) = requests[index].1.flush().await {
-                                    sink_error = Some(e);
+                    match &done.kind {
+                        Kind::Bodies(covered) => {
+                            let covered = covered.clone();
+                            self.ok("UID FETCH", done)?;
+                            for index in covered {
+                                if sink_error.is_none() {
+                                    if let Err(e) = requests[which[index]].1.flush().await {
+                                        *sink_error = Some(e);
+                                    }
                                 }
                             }
                         }
+                        Kind::SeqMap(..) => {
+                            self.ok("UID FETCH", done)?;
+                        }
+                        _ => {}
                     }
                     continue;
                 }
                 _ => continue,
             };
             if sink_error.is_none() {
-                if let Err(e) = requests[index].1.write_all(&data).await {
-                    sink_error = Some(e);
+                if let Err(e) = requests[which[index]].1.write_all(&data).await {
+                    *sink_error = Some(e);
                 }
             }
         }
-        let lens = self.core.end_bodies();
-        match sink_error {
-            Some(e) => Err(Error::Io(e)),
-            None => Ok(lens),
+        let (round, again) = self.core.end_bodies();
+        for (position, len) in round.into_iter().enumerate() {
+            lens[which[position]] = len;
         }
+        Ok(again.into_iter().map(|position| which[position]).collect())
     }
 
     /// `UID STORE uids ±FLAGS.SILENT (flags)`: adds, removes or replaces flags.
@@ -1206,6 +1246,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SaslChannel for ImapSasl<'_, S> {
     fn abandon(&mut self, reason: &str) {
         self.session.core.out_of_step(reason);
     }
+}
+
+/// When [`ImapSession::fetch_messages`] learns the sequence numbers that route streamed bodies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Map {
+    /// Pipelined ahead of the body fetches: no round trip of its own.
+    Pipelined,
+    /// Asked and answered before the first body fetch is sent.
+    First,
 }
 
 /// Connects to an IMAP `endpoint` (implicit TLS or STARTTLS as it says), reads the greeting

@@ -311,6 +311,11 @@ struct Bodies {
     streaming: Option<(usize, u64)>,
     /// A streamed literal that is not a whole message asked for: read and dropped.
     discarding: bool,
+    /// A streamed body that came before its message's sequence number was known and without
+    /// the UID in front: read and dropped, its request fetched again ([`ImapCore::end_bodies`]).
+    unrouted: bool,
+    /// The requests whose bodies were dropped so, to be fetched again.
+    again: Vec<usize>,
 }
 
 /// The IMAP core of one connection.
@@ -466,13 +471,15 @@ impl ImapCore {
     /// comes). Returns the tag.
     pub(crate) fn start(&mut self, command: &Command, kind: Kind) -> Result<Tag<'static>, Error> {
         self.usable()?;
-        if let Some(busy) = self
-            .in_flight
-            .iter()
-            .find(|c| c.orphan || !matches!((&c.stage, &c.kind), (Stage::Sent, Kind::Bodies(_))))
-        {
+        if let Some(busy) = self.in_flight.iter().find(|c| {
+            c.orphan
+                || !matches!(
+                    (&c.stage, &c.kind),
+                    (Stage::Sent, Kind::Bodies(_) | Kind::SeqMap(..))
+                )
+        }) {
             // The session finishes what a dropped call left first (`abandon`); only body
-            // fetches are pipelined.
+            // fetches (and the map that routes them) are pipelined.
             let detail = format!(
                 "{} while {} {} is in progress",
                 command.name(),
@@ -647,7 +654,34 @@ impl ImapCore {
             next: 0,
             streaming: None,
             discarding: false,
+            unrouted: false,
+            again: Vec::new(),
         });
+    }
+
+    /// Queues `UID FETCH uids (UID)` ahead of the body fetches [`ImapCore::send_bodies`] is
+    /// about to pipeline: each answer goes into the routing map as it comes. A server that runs
+    /// the commands one after the other (most do) answers every sequence number before the
+    /// first body, so this costs no round trip of its own. One that runs them side by side may
+    /// send a body before its number, and then routing needs the UID in front of the body: a
+    /// body without either is dropped and its message fetched again ([`ImapCore::end_bodies`]).
+    pub(crate) fn start_seq_map(&mut self, uids: &[u32]) -> Result<(), Error> {
+        let set = SequenceSet::from_numbers(uids.iter().copied())?;
+        let command = Command::UidFetch {
+            set,
+            items: vec![cmd::FetchAttribute::Uid],
+            changed_since: None,
+        };
+        let wanted = uids.iter().copied().collect();
+        self.start(&command, Kind::SeqMap(wanted, HashMap::new()))
+            .map(drop)
+    }
+
+    /// A sequence-number map is being fetched alongside the bodies.
+    fn seq_map_in_flight(&self) -> bool {
+        self.in_flight
+            .iter()
+            .any(|c| !c.orphan && matches!(c.kind, Kind::SeqMap(..)))
     }
 
     /// Queues fetches up to the window: each `UID FETCH` asks for the next run of the requested
@@ -660,7 +694,7 @@ impl ImapCore {
                 return Ok(false);
             };
             if bodies.next >= bodies.order.len() || bodies.pending.len() >= self.fetch_window {
-                return Ok(!bodies.pending.is_empty());
+                return Ok(!bodies.pending.is_empty() || self.seq_map_in_flight());
             }
             let (covered, set) = next_run(bodies)?;
             let command = Command::UidFetch {
@@ -682,9 +716,14 @@ impl ImapCore {
         }
     }
 
-    /// The length of each message fetched (`None`: no such UID), once done.
-    pub(crate) fn end_bodies(&mut self) -> Vec<Option<u64>> {
-        self.bodies.take().map(|b| b.lens).unwrap_or_default()
+    /// The length of each message fetched (`None`: no such UID, or one of the second list),
+    /// and the requests whose bodies were dropped unrouted ([`ImapCore::start_seq_map`]), to be
+    /// fetched again with the map learned first.
+    pub(crate) fn end_bodies(&mut self) -> (Vec<Option<u64>>, Vec<usize>) {
+        self.bodies
+            .take()
+            .map(|b| (b.lens, b.again))
+            .unwrap_or_default()
     }
 
     // ----- the server's bytes -----
@@ -917,7 +956,11 @@ impl ImapCore {
         match owner {
             Some(command) => match (&mut command.kind, response) {
                 (Kind::SeqMap(_, map), Response::Data(Data::Fetch(f))) => {
-                    map.insert(f.seq, f.uid().unwrap_or_default());
+                    let uid = f.uid().unwrap_or_default();
+                    match &mut self.bodies {
+                        Some(bodies) => bodies.uid_of_seq.insert(f.seq, uid),
+                        None => map.insert(f.seq, uid),
+                    };
                 }
                 (_, response) => command.kept.push(response),
             },
@@ -982,11 +1025,18 @@ impl ImapCore {
                 .copied()
         };
         let Some(index) = index else {
+            if uid.is_none() && self.seq_map_in_flight() {
+                // Its number is not known yet: dropped, fetched again once it is.
+                if let Some(bodies) = &mut self.bodies {
+                    (bodies.discarding, bodies.unrouted) = (true, true);
+                }
+                return Ok(ImapEvent::Quiet);
+            }
             return Err(self.protocol(format!(
                 "a message body for sequence number {seq}, which was not asked for"
             )));
         };
-        if bodies.lens[index].is_some() {
+        if bodies.lens[index].is_some() || bodies.again.contains(&index) {
             let uid = bodies.uids[index];
             return Err(self.protocol(format!("a second body for UID {uid}")));
         }
@@ -1022,12 +1072,29 @@ impl ImapCore {
     /// one's follows its body), or news.
     fn body_response(&mut self, f: Fetch<'static>) -> Result<ImapEvent, Error> {
         let Some(body) = whole_body(&f) else {
-            self.record(Response::Data(Data::Fetch(f)));
-            return Ok(ImapEvent::Quiet);
+            // A sequence-number map's answer, or news.
+            return Ok(self.route(Response::Data(Data::Fetch(f))));
         };
         let Some(bodies) = &mut self.bodies else {
             return Ok(ImapEvent::Quiet);
         };
+        if std::mem::take(&mut bodies.unrouted) {
+            // The dropped body's response names its message: fetched again later.
+            self.uid_leads = false;
+            let index = f.uid().and_then(|u| bodies.index_of.get(&u).copied());
+            let (Some(index), SectionData::Streamed { .. }) = (index, &body) else {
+                return Err(self.protocol(format!(
+                    "a message body for UID {}, which was not asked for",
+                    f.uid().unwrap_or_default()
+                )));
+            };
+            if bodies.again.contains(&index) || bodies.lens[index].is_some() {
+                let uid = bodies.uids[index];
+                return Err(self.protocol(format!("a second body for UID {uid}")));
+            }
+            bodies.again.push(index);
+            return Ok(ImapEvent::Quiet);
+        }
         // Every body's response tells whether the server puts the UID first, for the next
         // call; one that stops doing so gets the sequence-number map again from then on.
         self.uid_leads = matches!(f.items.first(), Some(FetchItem::Uid(_)));
@@ -1851,7 +1918,7 @@ mod tests {
         assert!(completed);
         assert!(got == body, "byte exact");
         assert!(!core.send_bodies().expect("nothing left"));
-        assert_eq!(core.end_bodies(), [Some(body.len() as u64)]);
+        assert_eq!(core.end_bodies(), (vec![Some(body.len() as u64)], vec![]));
 
         // A small body comes inside its response.
         core.begin_bodies(vec![8], HashMap::new());
@@ -1906,7 +1973,8 @@ mod tests {
         assert!(fourth.starts_with("A0004 UID FETCH 5998,6000,"), "{fourth}");
         feed_all(&mut core, b"A0003 OK\r\nA0004 OK\r\n").expect("done");
         assert!(!core.send_bodies().expect("all done"));
-        let lens = core.end_bodies();
+        let (lens, again) = core.end_bodies();
+        assert!(again.is_empty());
         assert_eq!(lens.iter().filter(|l| l.is_some()).count(), 2);
         assert_eq!((lens[index(1500)], lens[index(7)]), (Some(2), Some(3)));
     }
@@ -1933,7 +2001,7 @@ mod tests {
             }
         }
         assert_eq!(got, 70_000);
-        assert_eq!(core.end_bodies(), [None, Some(70_000)]);
+        assert_eq!(core.end_bodies(), (vec![None, Some(70_000)], vec![]));
         assert!(!core.uid_leads());
 
         // Without the map, a body of a range that names no UID before it cannot be routed.

@@ -1071,6 +1071,76 @@ async fn the_sequence_map_is_fetched_only_until_the_server_shows_it_puts_the_uid
     }
 }
 
+/// A server that runs the pipelined sequence-number map and body fetch side by side and sends
+/// bodies before their numbers, UIDs behind (or in front, `uid_first_for_12`): each body it
+/// could not route is dropped and its message fetched once more after the map. Returns the
+/// body fetch commands the client sent.
+async fn bodies_before_their_numbers(uid_first_for_12: bool) -> Vec<String> {
+    let bodies = [body(70_000), body(70_001)];
+    // A0003 is the map, A0004 the bodies: both answered after the second line came.
+    let mut side_by_side = streamed_item(2, 12, &bodies[1], uid_first_for_12);
+    side_by_side.extend(streamed_item(1, 11, &bodies[0], false));
+    side_by_side.extend(b"* 1 FETCH (UID 11)\r\n* 2 FETCH (UID 12)\r\nA0003 OK\r\n{tag} OK\r\n");
+    let mut steps = vec![
+        cmd("UID FETCH 11:12 (UID)", ""),
+        cmd_bytes("UID FETCH 11:12 (UID BODY.PEEK[])", side_by_side),
+    ];
+    if uid_first_for_12 {
+        // Only UID 11 is left: one message needs no map.
+        steps.push(cmd_bytes(
+            "UID FETCH 11 (UID BODY.PEEK[])",
+            [
+                streamed_item(1, 11, &bodies[0], false),
+                b"{tag} OK\r\n".to_vec(),
+            ]
+            .concat(),
+        ));
+    } else {
+        steps.push(cmd(
+            "UID FETCH 11:12 (UID)",
+            "* 1 FETCH (UID 11)\r\n* 2 FETCH (UID 12)\r\n{tag} OK\r\n",
+        ));
+        let mut both = streamed_item(2, 12, &bodies[1], false);
+        both.extend(streamed_item(1, 11, &bodies[0], false));
+        both.extend(b"{tag} OK\r\n");
+        steps.push(cmd_bytes("UID FETCH 11:12 (UID BODY.PEEK[])", both));
+    }
+    let (mut s, server, received) = logged_in("IMAP4rev1", steps).await;
+    let mut sinks: Vec<(u32, Vec<u8>)> = vec![(11, Vec::new()), (12, Vec::new())];
+    let lens = s.fetch_messages(&mut sinks).await.unwrap();
+    assert_eq!(lens, [Some(70_000), Some(70_001)]);
+    for (i, (uid, sink)) in sinks.iter().enumerate() {
+        assert!(
+            sink == &bodies[i],
+            "UID {uid}: {} bytes, not its body once",
+            sink.len()
+        );
+    }
+    drop(s);
+    server.await.unwrap();
+    let lines = received.lock().unwrap().clone();
+    lines
+        .into_iter()
+        .filter(|l| l.contains("UID FETCH"))
+        .collect()
+}
+
+#[tokio::test]
+async fn bodies_sent_before_their_sequence_numbers_are_fetched_again_once() {
+    let fetches = bodies_before_their_numbers(false).await;
+    assert_eq!(
+        fetches.len(),
+        4,
+        "map and bodies pipelined, then map, bodies: {fetches:?}"
+    );
+    let fetches = bodies_before_their_numbers(true).await;
+    assert_eq!(
+        fetches.len(),
+        3,
+        "only the unrouted body again: {fetches:?}"
+    );
+}
+
 #[tokio::test]
 async fn an_unknown_tag_among_pipelined_fetches_is_a_protocol_error() {
     let (mut s, server, _) = logged_in(
