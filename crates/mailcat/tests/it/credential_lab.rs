@@ -301,7 +301,7 @@ fn the_files_auth_is_followed_the_flag_overrides_it_and_a_misfit_is_refused_befo
     let trace = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert!(
-        login_lines(&trace) == ["A0002 AUTHENTICATE OAUTHBEARER <redacted>"],
+        login_lines(&trace) == ["A0001 AUTHENTICATE OAUTHBEARER <redacted>"],
         "{trace}"
     );
     // `--auth auto` on the command line wins over the file: mailcat's own choice, XOAUTH2.
@@ -309,7 +309,7 @@ fn the_files_auth_is_followed_the_flag_overrides_it_and_a_misfit_is_refused_befo
     let trace = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert!(
-        login_lines(&trace) == ["A0002 AUTHENTICATE XOAUTH2 <redacted>"],
+        login_lines(&trace) == ["A0001 AUTHENTICATE XOAUTH2 <redacted>"],
         "{trace}"
     );
     // PLAIN cannot carry a token: a configuration error (78) before any connection, here to a
