@@ -388,8 +388,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                     Some(env!("CARGO_PKG_VERSION").to_owned()),
                 ),
             ]));
-            // Harmless either way: the answer is informational and a NO changes nothing.
-            let _ = self.exchange(&id, Kind::Id).await?;
+            // Harmless either way: the answer is informational and a NO changes nothing, so it
+            // is not waited for; the next command goes out behind it.
+            self.start_unawaited(&id).await?;
         }
         if self.has_capability("ENABLE") && self.has_capability("UTF8=ACCEPT") {
             let done = self
@@ -1065,9 +1066,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
     /// waiting. Fails if the session is poisoned or the server said BYE.
     async fn settle(&mut self) -> Result<(), Error> {
         self.core.usable()?;
-        if self.core.has_in_flight() {
+        if self.core.has_awaited_in_flight() {
             self.core.abandon()?;
-            while self.core.has_in_flight() {
+            while self.core.has_awaited_in_flight() {
                 self.next_event().await?;
             }
         }
@@ -1092,6 +1093,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
     async fn start(&mut self, command: &Command, kind: Kind) -> Result<Tag<'static>, Error> {
         self.settle().await?;
         self.core.start(command, kind)
+    }
+
+    /// Settles the session and queues `command` (an ID) without ever awaiting its answer: it
+    /// goes out with the next command.
+    async fn start_unawaited(&mut self, command: &Command) -> Result<(), Error> {
+        self.settle().await?;
+        self.core.start_unawaited(command)
     }
 
     /// Writes what the core queued, then reads until its next event.

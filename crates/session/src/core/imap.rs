@@ -220,6 +220,13 @@ struct InFlight {
     orphan: bool,
 }
 
+impl InFlight {
+    /// An ID whose answer nobody waits for ([`ImapCore::start_unawaited`]).
+    fn unawaited(&self) -> bool {
+        self.orphan && matches!((&self.stage, &self.kind), (Stage::Sent, Kind::Id))
+    }
+}
+
 /// Where the UIDs of a `UID SEARCH` answer go while it is read, and how many it may name.
 #[derive(Debug)]
 pub(crate) struct SearchSink {
@@ -460,8 +467,26 @@ impl ImapCore {
     }
 
     /// True while commands are in flight.
+    #[cfg(test)]
     pub(crate) fn has_in_flight(&self) -> bool {
         !self.in_flight.is_empty()
+    }
+
+    /// Commands are in flight whose answers must come before the next command is sent: all
+    /// but an ID sent with [`ImapCore::start_unawaited`].
+    pub(crate) fn has_awaited_in_flight(&self) -> bool {
+        self.in_flight.iter().any(|c| !c.unawaited())
+    }
+
+    /// Starts `command` and never awaits its answer: it is read and dropped whenever it comes,
+    /// and the next command is pipelined behind it. Only for ID (RFC 2971), whose answer
+    /// changes nothing: waiting for it cost every login a round trip.
+    pub(crate) fn start_unawaited(&mut self, command: &Command) -> Result<(), Error> {
+        let tag = self.start(command, Kind::Id)?;
+        if let Some(sent) = self.in_flight.iter_mut().find(|c| c.tag == tag) {
+            sent.orphan = true;
+        }
+        Ok(())
     }
 
     // ----- commands -----
@@ -472,14 +497,16 @@ impl ImapCore {
     pub(crate) fn start(&mut self, command: &Command, kind: Kind) -> Result<Tag<'static>, Error> {
         self.usable()?;
         if let Some(busy) = self.in_flight.iter().find(|c| {
-            c.orphan
-                || !matches!(
-                    (&c.stage, &c.kind),
-                    (Stage::Sent, Kind::Bodies(_) | Kind::SeqMap(..))
-                )
+            !c.unawaited()
+                && (c.orphan
+                    || !matches!(
+                        (&c.stage, &c.kind),
+                        (Stage::Sent, Kind::Bodies(_) | Kind::SeqMap(..))
+                    ))
         }) {
             // The session finishes what a dropped call left first (`abandon`); only body
-            // fetches (and the map that routes them) are pipelined.
+            // fetches (and the map that routes them) are pipelined, and anything behind an
+            // unawaited ID.
             let detail = format!(
                 "{} while {} {} is in progress",
                 command.name(),
@@ -1655,7 +1682,8 @@ fn unsolicited(response: Response<'static>) -> Option<Unsolicited> {
             flags: f.flags().map(<[_]>::to_vec),
         },
         Response::Data(Data::Flags(flags)) => Unsolicited::Flags(flags),
-        Response::Data(Data::Capability(_)) => return None,
+        // An unawaited ID's answer ([`ImapCore::start_unawaited`]) is no news either.
+        Response::Data(Data::Capability(_) | Data::Id(_)) => return None,
         Response::Status {
             tag: None,
             kind: StatusKind::Bye,

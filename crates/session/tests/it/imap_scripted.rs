@@ -88,6 +88,45 @@ async fn sasl_ir_login_takes_capabilities_from_the_ok_then_id_and_enable() {
     );
 }
 
+#[tokio::test]
+async fn the_id_after_login_is_not_waited_for_and_its_answer_is_no_news() {
+    // The server answers ID only once the next command came: a client waiting for it would
+    // never send that command.
+    let (mut s, server, received) = session(
+        "IMAP4rev1 SASL-IR AUTH=PLAIN",
+        vec![
+            cmd(PLAIN_IR, "{tag} OK [CAPABILITY IMAP4rev1 ID] Logged in\r\n"),
+            cmd(
+                &format!(
+                    "ID (\"name\" \"mailcat\" \"version\" \"{}\")",
+                    env!("CARGO_PKG_VERSION")
+                ),
+                "",
+            ),
+            cmd(
+                "EXAMINE INBOX",
+                "* ID (\"name\" \"Dovecot\")\r\nA0003 NO not today\r\n* 2 EXISTS\r\n\
+                 * OK [UIDVALIDITY 7] UIDs valid\r\n{tag} OK [READ-ONLY] Examined\r\n",
+            ),
+        ],
+    )
+    .await;
+    s.login(&alice(), Plaintext::DangerouslyAllow)
+        .await
+        .unwrap();
+    let state = s.examine(&Mailbox::inbox()).await.unwrap();
+    assert_eq!(state.exists, 2);
+    assert_eq!(s.take_unsolicited(), vec![], "the ID answer is not news");
+    drop(s);
+    server.await.unwrap();
+    let lines = received.lock().unwrap().clone();
+    assert_eq!(
+        lines.len(),
+        4,
+        "CAPABILITY, AUTHENTICATE, ID, EXAMINE: {lines:?}"
+    );
+}
+
 /// A login that goes through: `steps` are the mechanism's exchange (and the CAPABILITY after
 /// it, where the OK carries none), then a NOOP.
 struct LoginCase {
