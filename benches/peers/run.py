@@ -43,9 +43,9 @@ TIME = "/usr/bin/time"                   # GNU time (Debian package `time`), for
 DISK = os.environ.get("MAILCAT_PEERS_DISK_DIR", "/tmp")
 # A row whose clients all take under SHORT_ROW seconds runs SHORT_ROW_FACTOR times as often:
 # their CPU includes the loopback TCP work the kernel does in whichever process runs (the
-# server's too), which spreads one client's runs by 20-30 % on this 2-CPU machine.
+# server's too), and which spreads a 75 ms client's runs from 65 to 130 ms on this 2-CPU VM.
 SHORT_ROW = 0.3
-SHORT_ROW_FACTOR = 4
+SHORT_ROW_FACTOR = 12
 STDOUT_SIZE = 0                          # the bytes the last client measured wrote to stdout
 
 
@@ -209,6 +209,11 @@ class Bench:
         """Runs the row's clients in turn, `runs` times; a short row (every client's first run
         under SHORT_ROW seconds, not a per-message row) SHORT_ROW_FACTOR times as often."""
         row.runs = self.runs
+        # One round not counted: the first session after a reseed builds Dovecot's index and
+        # cache, a cost no client should carry.
+        for client in row.clients:
+            print(f"{row.title}: {client.name} warm-up", file=sys.stderr)
+            self.run_once(row, client, 0)
         run = 0
         while run < row.runs:
             run += 1
@@ -516,10 +521,13 @@ Linux samples user and system time by the tick (4 ms here, `CONFIG_TICK_CPU_ACCO
 scales the two to the exact runtime before wait4 reports them, and the sum matched a cgroup's
 `cpuacct.usage` around the same client to within 1 ms (the fork before the client's exec).
 On loopback it includes the TCP work the kernel does for the connection in the client's
-context, the server's side of it too, and that varies: one client's runs spread by 20-30 %.
-So a row whose clients all take under 0.3 s runs four times as often (20 runs at the default
-5). A row's clients take turns run after run; figures are medians. "× best peer" divides by the best figure among the peers (not mailcat, not the
-floor), each column on its own. Every run is verified or the bench stops: the library
+context, the server's side of it too, and that varies from run to run, as the wall time does:
+a 75 ms client's runs spread from 65 to 130 ms on this 2-CPU VM. So a row whose clients all
+take under 0.3 s runs twelve times as often (60 runs at the default 5), and even then its
+ratios move by a few hundredths from one bench run to the next. Each row starts with one
+round that is not counted (the first session after a reseed builds Dovecot's index). A
+row's clients take turns run after run; figures are medians. "× best peer" divides by the
+best figure among the peers (not mailcat, not the floor), each column on its own. Every run is verified or the bench stops: the library
 clients report the messages and bytes they received (2,000 messages and the bytes
 seeded: 8,192,027, the seeder makes 27 of them 4,097 bytes), the CLI clients'
 files are counted and measured (CRLF size), `cat`'s stdout is measured, and every SMTP message is awaited in the
