@@ -730,16 +730,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
         let needs_map = which.len() > 1 && !self.core.uid_leads();
         let mut uid_of_seq = HashMap::new();
         if needs_map && map == Map::First {
-            let set = SequenceSet::from_numbers(uids.iter().copied())?;
-            let command = Command::UidFetch {
-                set,
-                items: vec![cmd::FetchAttribute::Uid],
-                changed_since: None,
-            };
-            let wanted = uids.iter().copied().collect();
-            let done = self
-                .exchange(&command, Kind::SeqMap(wanted, HashMap::new()))
-                .await?;
+            let (command, kind) = crate::core::imap::seq_map(&uids)?;
+            let done = self.exchange(&command, kind).await?;
             let done = self.ok("UID FETCH", done)?;
             if let Kind::SeqMap(_, map) = done.kind {
                 uid_of_seq = map;

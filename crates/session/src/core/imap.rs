@@ -693,15 +693,8 @@ impl ImapCore {
     /// send a body before its number, and then routing needs the UID in front of the body: a
     /// body without either is dropped and its message fetched again ([`ImapCore::end_bodies`]).
     pub(crate) fn start_seq_map(&mut self, uids: &[u32]) -> Result<(), Error> {
-        let set = SequenceSet::from_numbers(uids.iter().copied())?;
-        let command = Command::UidFetch {
-            set,
-            items: vec![cmd::FetchAttribute::Uid],
-            changed_since: None,
-        };
-        let wanted = uids.iter().copied().collect();
-        self.start(&command, Kind::SeqMap(wanted, HashMap::new()))
-            .map(drop)
+        let (command, kind) = seq_map(uids)?;
+        self.start(&command, kind).map(drop)
     }
 
     /// A sequence-number map is being fetched alongside the bodies.
@@ -1189,6 +1182,18 @@ impl Bodies {
             _ => None,
         }
     }
+}
+
+/// `UID FETCH uids (UID)`, the command that maps the sequence numbers of `uids` to them, and
+/// its kind.
+pub(crate) fn seq_map(uids: &[u32]) -> Result<(Command, Kind), Error> {
+    let command = Command::UidFetch {
+        set: SequenceSet::from_numbers(uids.iter().copied())?,
+        items: vec![cmd::FetchAttribute::Uid],
+        changed_since: None,
+    };
+    let wanted = uids.iter().copied().collect();
+    Ok((command, Kind::SeqMap(wanted, HashMap::new())))
 }
 
 /// The next run of requests for one `UID FETCH`, from `bodies.next` on in UID order, and its
