@@ -527,7 +527,9 @@ take under 0.3 s runs twelve times as often (60 runs at the default 5), and even
 ratios move by a few hundredths from one bench run to the next. Each row starts with one
 round that is not counted (the first session after a reseed builds Dovecot's index). A
 row's clients take turns run after run; figures are medians. "× best peer" divides by the
-best figure among the peers (not mailcat, not the floor), each column on its own. Every run is verified or the bench stops: the library
+best figure among the peers (not mailcat, not the floor), each column on its own. For a
+closer look at one row, or a change's before and after, `benches/peers/ab.py` runs clients
+against each other in turn, as many times as asked (`--help`). Every run is verified or the bench stops: the library
 clients report the messages and bytes they received (2,000 messages and the bytes
 seeded: 8,192,027, the seeder makes 27 of them 4,097 bytes), the CLI clients'
 files are counted and measured (CRLF size), `cat`'s stdout is measured, and every SMTP message is awaited in the
