@@ -358,11 +358,14 @@ pub async fn open(
         (Security::ImplicitTls, Some(told)) => Some(told.clone()),
         _ => None,
     };
-    let mut capabilities = match told {
-        Some(told) => told,
-        None => connection.capabilities().await?,
+    let (mut capabilities, source) = match told {
+        Some(told) => (told, "listed in the greeting: "),
+        None => (connection.capabilities().await?, ""),
     };
-    report(Step::Capabilities, capabilities.items.join(" "));
+    report(
+        Step::Capabilities,
+        format!("{source}{}", capabilities.items.join(" ")),
+    );
 
     if connection.core.needs_starttls(&capabilities)? {
         connection = connection.starttls(tls).await?;
