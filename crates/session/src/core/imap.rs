@@ -32,7 +32,7 @@
 //! cannot be finished (an AUTHENTICATE exchange, a literal waiting for `+`, a write cut short)
 //! poisons the session instead.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::ops::Range;
 
 use mailcat_codec::core::text::escape_bytes;
@@ -321,8 +321,9 @@ struct Bodies {
     /// A streamed body that came before its message's sequence number was known and without
     /// the UID in front: read and dropped, its request fetched again ([`ImapCore::end_bodies`]).
     unrouted: bool,
-    /// The requests whose bodies were dropped so, to be fetched again.
-    again: Vec<usize>,
+    /// The requests whose bodies were dropped so, to be fetched again (a set: a server that
+    /// drops every body of a long list must not make each check linear).
+    again: HashSet<usize>,
 }
 
 /// The IMAP core of one connection.
@@ -682,7 +683,7 @@ impl ImapCore {
             streaming: None,
             discarding: false,
             unrouted: false,
-            again: Vec::new(),
+            again: HashSet::new(),
         });
     }
 
@@ -742,7 +743,7 @@ impl ImapCore {
     pub(crate) fn end_bodies(&mut self) -> (Vec<Option<u64>>, Vec<usize>) {
         self.bodies
             .take()
-            .map(|b| (b.lens, b.again))
+            .map(|b| (b.lens, b.again.into_iter().collect()))
             .unwrap_or_default()
     }
 
@@ -1108,11 +1109,10 @@ impl ImapCore {
                     f.uid().unwrap_or_default()
                 )));
             };
-            if bodies.again.contains(&index) || bodies.lens[index].is_some() {
+            if bodies.lens[index].is_some() || !bodies.again.insert(index) {
                 let uid = bodies.uids[index];
                 return Err(self.protocol(format!("a second body for UID {uid}")));
             }
-            bodies.again.push(index);
             return Ok(ImapEvent::Quiet);
         }
         // Every body's response tells whether the server puts the UID first, for the next
