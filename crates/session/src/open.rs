@@ -354,13 +354,9 @@ pub async fn open(
     report(Step::Greeting, greeting.text.clone());
     // An IMAP greeting over implicit TLS may list the capabilities itself (RFC 9051 §7.1):
     // asking again would only cost a round trip. Before STARTTLS they are asked for as ever.
-    let told = match (&endpoint.security, &greeting.capabilities) {
-        (Security::ImplicitTls, Some(told)) => Some(told.clone()),
-        _ => None,
-    };
-    let (mut capabilities, source) = match told {
-        Some(told) => (told, "listed in the greeting: "),
-        None => (connection.capabilities().await?, ""),
+    let (mut capabilities, source) = match (&endpoint.security, &greeting.capabilities) {
+        (Security::ImplicitTls, Some(told)) => (told.clone(), "listed in the greeting: "),
+        _ => (connection.capabilities().await?, ""),
     };
     report(
         Step::Capabilities,
