@@ -737,10 +737,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapSession<S> {
                 uid_of_seq = map;
             }
         }
-        self.core.begin_bodies(uids.clone(), uid_of_seq);
         if needs_map && map == Map::Pipelined {
+            // Queued first, so it goes out ahead of the body fetches.
             self.core.start_seq_map(&uids)?;
         }
+        self.core.begin_bodies(uids, uid_of_seq);
         while self.core.send_bodies()? {
             let (event, bytes) = self.driver.next(&mut self.core).await?;
             let (index, data) = match event {
