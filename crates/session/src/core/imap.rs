@@ -1102,11 +1102,16 @@ impl ImapCore {
         if std::mem::take(&mut bodies.unrouted) {
             // The dropped body's response names its message: fetched again later.
             self.uid_leads = false;
-            let index = f.uid().and_then(|u| bodies.index_of.get(&u).copied());
+            let Some(uid) = f.uid() else {
+                return Err(self.protocol(
+                    "a message body with no UID in its UID FETCH answer (RFC 3501 §6.4.8), \
+                     sent before its sequence number was known: it cannot be routed",
+                ));
+            };
+            let index = bodies.index_of.get(&uid).copied();
             let (Some(index), SectionData::Streamed { .. }) = (index, &body) else {
                 return Err(self.protocol(format!(
-                    "a message body for UID {}, which was not asked for",
-                    f.uid().unwrap_or_default()
+                    "a message body for UID {uid}, which was not asked for"
                 )));
             };
             if bodies.lens[index].is_some() || !bodies.again.insert(index) {

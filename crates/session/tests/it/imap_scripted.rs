@@ -1181,6 +1181,35 @@ async fn bodies_sent_before_their_sequence_numbers_are_fetched_again_once() {
 }
 
 #[tokio::test]
+async fn a_body_before_its_sequence_number_and_with_no_uid_at_all_is_a_protocol_error() {
+    let big = body(70_000);
+    let mut reply = format!("* 2 FETCH (BODY[] {{{}}}\r\n", big.len()).into_bytes();
+    reply.extend_from_slice(&big);
+    reply.extend_from_slice(b")\r\n");
+    let (mut s, server, _) = logged_in(
+        "IMAP4rev1",
+        vec![
+            cmd("UID FETCH 11:12 (UID)", ""),
+            cmd_bytes("UID FETCH 11:12 (UID BODY.PEEK[])", reply),
+        ],
+    )
+    .await;
+    let mut sinks: Vec<(u32, Vec<u8>)> = vec![(11, Vec::new()), (12, Vec::new())];
+    let e = s.fetch_messages(&mut sinks).await.unwrap_err();
+    mailcat_tests::assert_matches!(e, Error::Protocol { .. });
+    assert!(
+        e.to_string().contains("no UID in its UID FETCH answer"),
+        "{e}"
+    );
+    assert!(
+        sinks.iter().all(|(_, sink)| sink.is_empty()),
+        "nothing written"
+    );
+    drop(s);
+    server.await.unwrap();
+}
+
+#[tokio::test]
 async fn an_unknown_tag_among_pipelined_fetches_is_a_protocol_error() {
     let (mut s, server, _) = logged_in(
         "IMAP4rev1",
